@@ -1,0 +1,54 @@
+# cachewarp: every entry point a user or CI types. CMake does the building.
+#   make deps    system packages (apt, idempotent) and the MongoDB test server
+#   make build   build/cachewarp
+#   make test    deps + build + unit, integration, ASan/UBSan unit and fuzz smoke runs
+#   make demo    the main job end to end on local data
+#   make bench   benchmarks (figures, never assertions)
+
+BUILD      ?= build
+BUILD_ASAN ?= build-asan
+BUILD_FUZZ ?= build-fuzz
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_GEN  := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
+CTEST      := ctest --output-on-failure --no-tests=error
+
+.PHONY: all deps build test test-unit test-integration test-asan test-fuzz demo bench clean
+
+all: build
+
+deps:
+	@bash scripts/deps.sh
+
+build:
+	@cmake -S . -B $(BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+test: deps build
+	@bash tests/support/mongo.sh fetch
+	cd $(BUILD) && $(CTEST) -j $(JOBS) -L 'unit|integration'
+	@$(MAKE) --no-print-directory test-asan test-fuzz
+
+test-unit: build
+	cd $(BUILD) && $(CTEST) -j $(JOBS) -L unit
+
+test-integration: build
+	cd $(BUILD) && $(CTEST) -L integration
+
+test-asan:
+	@cmake -S . -B $(BUILD_ASAN) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Debug -DCW_SANITIZE=ON >/dev/null
+	@cmake --build $(BUILD_ASAN) -j $(JOBS)
+	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(CTEST) -j $(JOBS) -L unit
+
+test-fuzz:
+	@CC=clang cmake -S . -B $(BUILD_FUZZ) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Debug -DCW_FUZZ=ON >/dev/null
+	@cmake --build $(BUILD_FUZZ) -j $(JOBS)
+	cd $(BUILD_FUZZ) && $(CTEST) -j $(JOBS) -L fuzz-smoke
+
+demo: deps build
+	@bash scripts/demo.sh
+
+bench: deps build
+	@bash bench/run.sh
+
+clean:
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)
