@@ -1,0 +1,60 @@
+/*
+ * This file contains cw_change_t, one normalized change as it travels from a
+ * source through the hub's oplog to every target (DESIGN.md §2), and
+ * cw_change_batch_t, the unit the capture hands to the oplog writer.
+ */
+#ifndef CW_CORE_CHANGE_H
+#define CW_CORE_CHANGE_H
+
+#include "core/err.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum cw_op {
+	CW_OP_UPSERT = 0, /* data carries the projected columns present in the source */
+	CW_OP_DELETE = 1, /* data is NULL */
+	CW_OP_SWEEP = 2,  /* doc_id and data are NULL: delete rows with _version < version */
+} cw_op_t;
+
+typedef struct cw_change {
+	int64_t oplog_id;       /* assigned by the hub; 0 before it is written */
+	cw_op_t op;
+	char *entity;           /* owned; a valid entity name */
+	char *doc_id;           /* owned; canonical text (DESIGN.md §2); NULL for a sweep */
+	char *data;             /* owned; a JSON object of projected columns, NULL unless upsert.
+	                         * A key absent means "unchanged"; a key with null means null. */
+	int64_t version;        /* the entity's capture generation */
+	char *source_pos;       /* owned, may be NULL: LSN or resume-token digest */
+	int64_t created_at_us;  /* source commit time, microseconds since the Unix epoch */
+} cw_change_t;
+
+/* "upsert", "delete", "sweep". */
+const char *cw_op_name(cw_op_t op);
+/* Parses an op name; CW_EINVAL (and err) for anything else. */
+int cw_op_parse(const char *name, cw_op_t *op, cw_err_t *err);
+
+/* Checks the invariants above (entity name valid, doc_id/data present per op,
+ * data a JSON object when present). Returns 0 or CW_EINVAL with err filled. */
+int cw_change_validate(const cw_change_t *change, cw_err_t *err);
+
+/* Frees the members and zeroes the struct; NULL is a no-op. */
+void cw_change_clear(cw_change_t *change);
+
+typedef struct cw_change_batch {
+	cw_change_t *items;   /* owned array; each item owns its strings */
+	size_t len;
+	size_t cap;
+	size_t bytes;         /* sum of member string lengths, for batch sizing */
+} cw_change_batch_t;
+
+#define CW_CHANGE_BATCH_INIT {NULL, 0, 0, 0}
+
+/* Appends a change, taking over its strings (the caller's struct is zeroed). */
+void cw_change_batch_push(cw_change_batch_t *batch, cw_change_t *change);
+/* Clears every change, keeps the array for reuse. */
+void cw_change_batch_clear(cw_change_batch_t *batch);
+/* Clears and frees the array; NULL is a no-op. */
+void cw_change_batch_free(cw_change_batch_t *batch);
+
+#endif

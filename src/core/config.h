@@ -1,0 +1,181 @@
+/*
+ * This file contains the configuration: cachewarp.yaml (DESIGN.md §5) read
+ * with libyaml into cw_config_t, with defaults filled in and CACHEWARP_*
+ * environment variables applied, then validated.
+ *
+ * One table of keys (core/config_keys.c) holds every key's name, type,
+ * default, range, validation and help text. It is the single source of
+ * truth for the loader, the environment overrides, `config show`, and the
+ * generated reference docs/configuration.md (`cachewarp config reference`;
+ * unit.config fails when the file and the table differ).
+ *
+ * Environment: CACHEWARP_ + the key path upper-cased with "." turned into
+ * "_" overrides that key (CACHEWARP_HUB_URL, CACHEWARP_APPLY_BATCH_SIZE). A
+ * list item is addressed by its 0-based index: CACHEWARP_SOURCES_0_URL is
+ * sources[0].url, CACHEWARP_ENTITIES_1_COLUMNS_0_PATH is
+ * entities[1].columns[0].path. The environment overrides keys of items the
+ * file has; it cannot add items. Every other CACHEWARP_* variable is an
+ * unknown key, except CACHEWARP_CONFIG (the file to read, control/cli.h).
+ *
+ * Errors name where the value came from and the key:
+ *   cachewarp.yaml:12:5: key "sources[0].ulr": unknown key (did you mean "url"?)
+ *   environment variable CACHEWARP_APPLY_BATCH_SIZE: key "apply.batch_size": out of range: ...
+ * A load reports every error it finds (up to 50), not just the first. The
+ * checks that relate keys to each other (duplicate names, an entity's
+ * source, retry.max >= retry.initial) run once every single value is valid.
+ *
+ * Relative paths: a target's relative `dir` is taken relative to the
+ * directory of the configuration file (also when it comes from the
+ * environment), so the result does not depend on the working directory.
+ *
+ * Ownership: cw_config_load* returns a cw_config_t owned by the caller and
+ * freed with cw_config_free; every pointer inside it is owned by the config
+ * and lives until then. The config is read-only after loading and may be
+ * shared between threads.
+ */
+#ifndef CW_CORE_CONFIG_H
+#define CW_CORE_CONFIG_H
+
+#include "core/buf.h"
+#include "core/entity.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/retry.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum cw_source_type {
+	CW_SOURCE_POSTGRES = 0,
+	CW_SOURCE_MONGODB,
+} cw_source_type_t;
+
+/* What one MongoDB change stream watches. */
+typedef enum cw_watch_scope {
+	CW_WATCH_DATABASE = 0,    /* one stream on the database, filtered to the entities' collections */
+	CW_WATCH_COLLECTION,      /* one stream per collection */
+} cw_watch_scope_t;
+
+/* What a source does when its stored position is gone (DESIGN.md §4). */
+typedef enum cw_position_lost {
+	CW_POSITION_LOST_RESCAN = 0,  /* new generation: full scan, then sweep */
+	CW_POSITION_LOST_FAIL,        /* stop the source with an error */
+} cw_position_lost_t;
+
+typedef enum cw_target_type {
+	CW_TARGET_SQLITE = 0,
+	CW_TARGET_POSTGRES,
+	CW_TARGET_MONGODB,
+} cw_target_type_t;
+
+typedef enum cw_delete_mode {
+	CW_DELETE_HARD = 0,
+	CW_DELETE_SOFT,           /* keep the row, set is_deleted */
+} cw_delete_mode_t;
+
+typedef struct cw_source_config {
+	char *name;                     /* identifier, unique among sources */
+	cw_source_type_t type;
+	char *url;                      /* holds a password: print through cw_secret_mask */
+	char *publication;              /* postgres: default "cachewarp"; else NULL */
+	char *slot;                     /* postgres: default "cachewarp_<name>"; else NULL */
+	char *database;                 /* mongodb (required); else NULL */
+	cw_watch_scope_t watch;         /* mongodb */
+	cw_position_lost_t on_position_lost;
+} cw_source_config_t;
+
+typedef struct cw_target_config {
+	char *name;                     /* identifier, unique among targets */
+	cw_target_type_t type;
+	char *dir;                      /* sqlite (required), resolved against the file's directory */
+	char *url;                      /* postgres, mongodb (required); holds a password */
+	char *schema;                   /* postgres: default "public" */
+	char *database;                 /* mongodb: NULL = the database named in url */
+	int64_t idle_timeout_ms;        /* sqlite: close a cache's idle connections after this */
+	cw_delete_mode_t delete_mode;   /* postgres */
+} cw_target_config_t;
+
+typedef struct cw_config {
+	char *path;                     /* the file name it was loaded from */
+	struct {
+		char *url;                  /* required; holds a password */
+		int64_t pool_size;
+		int64_t retention_ms;       /* 0 = keep rows until every consumer passed them */
+	} hub;
+	cw_source_config_t *sources;
+	size_t nsources;
+	cw_entity_t *entities;          /* validated with cw_entity_validate; status pending, version 1 */
+	size_t nentities;
+	cw_target_config_t *targets;
+	size_t ntargets;
+	struct {
+		char *listen;               /* "host:port" */
+		char *token;                /* NULL = no authentication; a secret */
+		int64_t max_body_bytes;
+	} api;
+	struct {
+		cw_log_level_t level;
+		cw_log_format_t format;
+	} log;
+	struct {
+		int64_t batch_size;
+		int64_t flush_interval_ms;
+		int64_t queue_depth;        /* batches waiting between a source and the oplog writer */
+	} capture;
+	struct {
+		int64_t batch_size;
+		int64_t poll_interval_ms;
+	} apply;
+	cw_retry_policy_t retry;        /* jitter is not configurable: 0.5 */
+} cw_config_t;
+
+/* Where a load reads overrides from and where it puts every error. */
+typedef struct cw_config_load_opts {
+	/* "NAME=value" strings, NULL-terminated, borrowed; NULL = no environment. Pass environ in production. */
+	char *const *envp;
+	/* Borrowed, may be NULL: every error is appended here, one per line. */
+	cw_buf_t *errors;
+} cw_config_load_opts_t;
+
+/*
+ * Reads the file at path (borrowed) and builds the configuration. opts may
+ * be NULL (no environment, first error only). On success returns 0 and sets
+ * *out (owned by the caller, cw_config_free). Otherwise returns CW_EIO (file
+ * unreadable) or CW_EINVAL (any configuration error), leaves *out NULL and
+ * fills err with the first error; opts->errors gets all of them.
+ */
+int cw_config_load(const char *path, const cw_config_load_opts_t *opts, cw_config_t **out,
+                   cw_err_t *err);
+
+/*
+ * cw_config_load on len bytes in memory (borrowed; need not be
+ * NUL-terminated). name is the file name used in messages and to resolve
+ * relative paths.
+ */
+int cw_config_load_buffer(const char *name, const char *bytes, size_t len,
+                          const cw_config_load_opts_t *opts, cw_config_t **out, cw_err_t *err);
+
+/* Frees the configuration; NULL is a no-op. */
+void cw_config_free(cw_config_t *config);
+
+/* The source, target or entity of that name, borrowed from config, or NULL. */
+const cw_source_config_t *cw_config_source(const cw_config_t *config, const char *name);
+const cw_target_config_t *cw_config_target(const cw_config_t *config, const char *name);
+const cw_entity_t *cw_config_entity(const cw_config_t *config, const char *name);
+
+/* "postgres", "mongodb"; "sqlite", "postgres", "mongodb". */
+const char *cw_source_type_name(cw_source_type_t type);
+const char *cw_target_type_name(cw_target_type_t type);
+
+/*
+ * Appends the effective configuration to out as YAML: every key with its
+ * value (defaults included), passwords in URLs masked with cw_secret_mask and
+ * api.token replaced by "****". The text loads back to the same settings
+ * (with masked secrets). Returns 0.
+ */
+int cw_config_write_effective(const cw_config_t *config, cw_buf_t *out);
+
+/* Appends the reference (docs/configuration.md) generated from the key table. Returns 0. */
+int cw_config_write_reference(cw_buf_t *out);
+
+#endif

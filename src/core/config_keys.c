@@ -1,0 +1,794 @@
+/*
+ * This file contains the configuration's key table (config_keys.h): every
+ * key with its type, default, range, validation and help text, and the
+ * helpers that read and write values through it.
+ */
+#include "core/config_keys.h"
+
+#include "core/entity.h"
+#include "core/mem.h"
+#include "core/units.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DOMAIN "config"
+#define DAY_MS INT64_C(86400000)
+
+_Static_assert(sizeof(cw_source_type_t) == sizeof(int) && sizeof(cw_watch_scope_t) == sizeof(int) &&
+	               sizeof(cw_position_lost_t) == sizeof(int) &&
+	               sizeof(cw_target_type_t) == sizeof(int) &&
+	               sizeof(cw_delete_mode_t) == sizeof(int) && sizeof(cw_log_level_t) == sizeof(int) &&
+	               sizeof(cw_log_format_t) == sizeof(int),
+               "enum keys are stored as int");
+_Static_assert(CW_LOG_DEBUG == 0 && CW_LOG_INFO == 1 && CW_LOG_WARN == 2 && CW_LOG_ERROR == 3,
+               "log_levels[] follows cw_log_level_t");
+_Static_assert(CW_LOG_FORMAT_AUTO == 0 && CW_LOG_FORMAT_JSON == 1 && CW_LOG_FORMAT_TEXT == 2,
+               "log_formats[] follows cw_log_format_t");
+
+static const char *const source_types[] = {"postgres", "mongodb", NULL};
+static const char *const watch_scopes[] = {"database", "collection", NULL};
+static const char *const position_lost[] = {"rescan", "fail", NULL};
+static const char *const target_types[] = {"sqlite", "postgres", "mongodb", NULL};
+static const char *const delete_modes[] = {"hard", "soft", NULL};
+static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
+static const char *const log_formats[] = {"auto", "json", "text", NULL};
+
+static int check_source_name(const char *value, cw_err_t *err)
+{
+	return cw_identifier_validate("source name", value, err);
+}
+
+static int check_target_name(const char *value, cw_err_t *err)
+{
+	return cw_identifier_validate("target name", value, err);
+}
+
+static int check_column_name(const char *value, cw_err_t *err)
+{
+	return cw_identifier_validate("column name", value, err);
+}
+
+static int check_publication(const char *value, cw_err_t *err)
+{
+	return cw_identifier_validate("publication name", value, err);
+}
+
+static int check_slot(const char *value, cw_err_t *err)
+{
+	return cw_identifier_validate("slot name", value, err);
+}
+
+static int check_schema(const char *value, cw_err_t *err)
+{
+	return cw_identifier_validate("schema name", value, err);
+}
+
+static int check_not_empty(const char *value, cw_err_t *err)
+{
+	if (value[0] == '\0')
+		return cw_err_set(err, CW_EINVAL, DOMAIN, "invalid value: empty");
+	return 0;
+}
+
+/* MongoDB database names: non-empty, at most 63 bytes, none of /\. "$ */
+static int check_database(const char *value, cw_err_t *err)
+{
+	if (value[0] == '\0' || strlen(value) > 63 || strpbrk(value, "/\\. \"$") != NULL)
+		return cw_err_set(err, CW_EINVAL, DOMAIN,
+		                  "invalid value: a MongoDB database name has 1 to 63 characters, "
+		                  "none of / \\ . space \" $");
+	return 0;
+}
+
+/* HOST:PORT, PORT 0..65535, HOST a name, an IPv4 address or [IPv6]. */
+static int check_listen(const char *value, cw_err_t *err)
+{
+	const char *colon = strrchr(value, ':');
+	const char *port = colon ? colon + 1 : "";
+	size_t port_len = strlen(port);
+	bool ok = colon != NULL && colon != value && port_len > 0 && port_len <= 5 &&
+	          strspn(port, "0123456789") == port_len && atoi(port) <= 65535;
+	if (ok && value[0] == '[')
+		ok = colon[-1] == ']';
+	else if (ok)
+		ok = memchr(value, ':', (size_t)(colon - value)) == NULL;
+	if (!ok)
+		return cw_err_set(err, CW_EINVAL, DOMAIN,
+		                  "invalid value: expected HOST:PORT such as 127.0.0.1:8080 or [::1]:8080");
+	return 0;
+}
+
+#define GROUP(p, h) {.path = p, .kind = CW_KEY_GROUP, .help = h}
+#define LIST(p, parent_t, field, item_t, most, h)                                          \
+	{.path = p, .kind = CW_KEY_LIST, .offset = offsetof(parent_t, field),                  \
+	 .count_offset = offsetof(parent_t, n##field), .item_size = sizeof(item_t),            \
+	 .max_items = most, .help = h}
+#define CFG(field) offsetof(cw_config_t, field)
+#define SRC(field) offsetof(cw_source_config_t, field)
+#define TGT(field) offsetof(cw_target_config_t, field)
+#define ENT(field) offsetof(cw_entity_t, field)
+#define COL(field) offsetof(cw_column_t, field)
+
+static const cw_config_key_t keys[] = {
+	GROUP("hub", "The oplog hub: the PostgreSQL database every change is written to once "
+	             "(schema `cachewarp`, created and migrated on startup)."),
+	{.path = "hub.url", .kind = CW_KEY_URL, .offset = CFG(hub.url), .flags = CW_KEY_REQUIRED,
+	 .help = "PostgreSQL URL (`postgresql://user:password@host:5432/db`) or libpq conninfo "
+	         "string of the hub."},
+	{.path = "hub.pool_size", .kind = CW_KEY_INT, .offset = CFG(hub.pool_size),
+	 .default_text = "4", .min = 1, .max = 256,
+	 .help = "Hub connections kept open for the REST API and administrative work."},
+	{.path = "hub.retention", .kind = CW_KEY_DURATION, .offset = CFG(hub.retention_ms),
+	 .default_text = "7d", .min = 0, .max = 3650 * DAY_MS,
+	 .help = "Oplog rows older than this are deleted even when a registered consumer has not "
+	         "read them yet; 0 keeps every row until all consumers have passed it."},
+
+	LIST("sources", cw_config_t, sources, cw_source_config_t, 256,
+	     "Databases whose changes are captured, each by one worker."),
+	{.path = "sources[].name", .kind = CW_KEY_STRING, .offset = SRC(name),
+	 .flags = CW_KEY_REQUIRED, .check = check_source_name,
+	 .help = "Unique name of the source (`[a-z][a-z0-9_]*`); entities refer to it."},
+	{.path = "sources[].type", .kind = CW_KEY_ENUM, .offset = SRC(type),
+	 .flags = CW_KEY_REQUIRED, .values = source_types,
+	 .help = "`postgres` (logical replication with pgoutput) or `mongodb` (change streams)."},
+	{.path = "sources[].url", .kind = CW_KEY_URL, .offset = SRC(url), .flags = CW_KEY_REQUIRED,
+	 .help = "Connection URL: `postgresql://user:password@host/db` (or a libpq conninfo "
+	         "string) for postgres, `mongodb://` or `mongodb+srv://` for mongodb."},
+	{.path = "sources[].publication", .kind = CW_KEY_STRING, .offset = SRC(publication),
+	 .default_text = "cachewarp", .applies_to = "postgres", .check = check_publication,
+	 .help = "Publication to stream from; created (for the entities' tables) when missing."},
+	{.path = "sources[].slot", .kind = CW_KEY_STRING, .offset = SRC(slot),
+	 .default_doc = "`cachewarp_` + name", .applies_to = "postgres", .check = check_slot,
+	 .help = "Logical replication slot; created when missing."},
+	{.path = "sources[].database", .kind = CW_KEY_STRING, .offset = SRC(database),
+	 .flags = CW_KEY_REQUIRED, .applies_to = "mongodb", .check = check_database,
+	 .help = "Database holding the entities' collections."},
+	{.path = "sources[].watch", .kind = CW_KEY_ENUM, .offset = SRC(watch),
+	 .default_text = "database", .applies_to = "mongodb", .values = watch_scopes,
+	 .help = "`database`: one change stream on the whole database, one resume token; "
+	         "`collection`: one change stream per collection."},
+	{.path = "sources[].on_position_lost", .kind = CW_KEY_ENUM, .offset = SRC(on_position_lost),
+	 .default_text = "rescan", .values = position_lost,
+	 .help = "When the stored position is gone (MongoDB history lost, slot dropped): `rescan` "
+	         "starts a new generation (full scan, then a sweep of rows it did not see); "
+	         "`fail` stops the source with an error."},
+
+	LIST("entities", cw_config_t, entities, cw_entity_t, 10000,
+	     "The initial entities. Entities added through the API or CLI live in the hub and "
+	     "survive restarts."),
+	{.path = "entities[].name", .kind = CW_KEY_STRING, .offset = ENT(name),
+	 .flags = CW_KEY_REQUIRED, .check = cw_entity_name_validate,
+	 .help = "Unique name (`[a-z][a-z0-9_]{0,62}`): it names the cache file and the SQL table."},
+	{.path = "entities[].source", .kind = CW_KEY_STRING, .offset = ENT(source),
+	 .flags = CW_KEY_REQUIRED, .check = check_source_name,
+	 .help = "Name of the configured source the entity comes from."},
+	{.path = "entities[].collection", .kind = CW_KEY_STRING, .offset = ENT(collection),
+	 .help = "MongoDB collection; required for, and only allowed with, a mongodb source."},
+	{.path = "entities[].table", .kind = CW_KEY_STRING, .offset = ENT(table),
+	 .help = "PostgreSQL table, `schema.table` or `table`; required for, and only allowed "
+	         "with, a postgres source."},
+	LIST("entities[].columns", cw_entity_t, columns, cw_column_t, 1600,
+	     "The shape: columns projected from each document, in order; a flow mapping per "
+	     "column such as `- {name: price, type: number, path: pricing.amount}` is fine. "
+	     "Omitted (or `auto`): a postgres entity takes every column of its table, a mongodb "
+	     "entity keeps the whole document in one jsonb column `doc`."),
+	{.path = "entities[].columns[].name", .kind = CW_KEY_STRING, .offset = COL(name),
+	 .flags = CW_KEY_REQUIRED, .check = check_column_name,
+	 .help = "Column name (`[a-z][a-z0-9_]*`; not `id`, `_version` or `_oplog_id`)."},
+	{.path = "entities[].columns[].type", .kind = CW_KEY_COLUMN_TYPE, .offset = COL(type),
+	 .flags = CW_KEY_REQUIRED, .help = "Column type."},
+	{.path = "entities[].columns[].path", .kind = CW_KEY_STRING, .offset = COL(path),
+	 .flags = CW_KEY_REQUIRED, .check = cw_path_validate,
+	 .help = "Dot path into the document: `pricing.amount`, `tags.0`."},
+
+	LIST("targets", cw_config_t, targets, cw_target_config_t, 256,
+	     "Where the hub is applied, each by one consumer."),
+	{.path = "targets[].name", .kind = CW_KEY_STRING, .offset = TGT(name),
+	 .flags = CW_KEY_REQUIRED, .check = check_target_name,
+	 .help = "Unique name of the target (`[a-z][a-z0-9_]*`); also its consumer name in the hub."},
+	{.path = "targets[].type", .kind = CW_KEY_ENUM, .offset = TGT(type),
+	 .flags = CW_KEY_REQUIRED, .values = target_types,
+	 .help = "`sqlite` (one cache database per entity), `postgres` (one table per entity) or "
+	         "`mongodb` (one collection per entity)."},
+	{.path = "targets[].dir", .kind = CW_KEY_STRING, .offset = TGT(dir),
+	 .flags = CW_KEY_REQUIRED, .applies_to = "sqlite", .check = check_not_empty,
+	 .help = "Directory of the caches: `{dir}/{entity}/db.sqlite`. A relative path is taken "
+	         "relative to the configuration file's directory."},
+	{.path = "targets[].url", .kind = CW_KEY_URL, .offset = TGT(url), .flags = CW_KEY_REQUIRED,
+	 .applies_to = "postgres mongodb",
+	 .help = "Connection URL of the target database."},
+	{.path = "targets[].schema", .kind = CW_KEY_STRING, .offset = TGT(schema),
+	 .default_text = "public", .applies_to = "postgres", .check = check_schema,
+	 .help = "Schema holding the entity tables and `_cachewarp_position`."},
+	{.path = "targets[].database", .kind = CW_KEY_STRING, .offset = TGT(database),
+	 .default_doc = "the database in `url`", .applies_to = "mongodb", .check = check_database,
+	 .help = "Database receiving the entity collections."},
+	{.path = "targets[].idle_timeout", .kind = CW_KEY_DURATION, .offset = TGT(idle_timeout_ms),
+	 .default_text = "1m", .min = 1000, .max = DAY_MS, .applies_to = "sqlite",
+	 .help = "A cache's connections are closed after this long without use."},
+	{.path = "targets[].delete_mode", .kind = CW_KEY_ENUM, .offset = TGT(delete_mode),
+	 .default_text = "hard", .applies_to = "postgres", .values = delete_modes,
+	 .help = "`hard` deletes the row; `soft` keeps it and sets `is_deleted`."},
+
+	GROUP("api", "The REST API, health checks and metrics."),
+	{.path = "api.listen", .kind = CW_KEY_STRING, .offset = CFG(api.listen),
+	 .default_text = "127.0.0.1:8080", .check = check_listen,
+	 .help = "Address to listen on, `HOST:PORT`; port 0 picks a free port."},
+	{.path = "api.token", .kind = CW_KEY_SECRET, .offset = CFG(api.token),
+	 .default_doc = "none",
+	 .help = "Bearer token required by every `/v1` request; unset: no authentication "
+	         "(keep `listen` on a loopback address then)."},
+	{.path = "api.max_body", .kind = CW_KEY_SIZE, .offset = CFG(api.max_body_bytes),
+	 .default_text = "1MiB", .min = 1024, .max = INT64_C(1) << 30,
+	 .help = "Largest request body accepted; larger requests get 413."},
+
+	GROUP("log", "Logging to standard error."),
+	{.path = "log.level", .kind = CW_KEY_ENUM, .offset = CFG(log.level), .default_text = "info",
+	 .values = log_levels, .help = "Least severe level written."},
+	{.path = "log.format", .kind = CW_KEY_ENUM, .offset = CFG(log.format),
+	 .default_text = "auto", .values = log_formats,
+	 .help = "`json`: one JSON object per line; `text`: readable lines; `auto`: text on a "
+	         "terminal, json otherwise."},
+
+	GROUP("capture", "Capturing sources into the hub."),
+	{.path = "capture.batch_size", .kind = CW_KEY_INT, .offset = CFG(capture.batch_size),
+	 .default_text = "1000", .min = 1, .max = 100000,
+	 .help = "Most changes written to the hub in one transaction."},
+	{.path = "capture.flush_interval", .kind = CW_KEY_DURATION,
+	 .offset = CFG(capture.flush_interval_ms), .default_text = "100ms", .min = 1,
+	 .max = 60000, .help = "A partial batch is written after waiting this long."},
+	{.path = "capture.queue_depth", .kind = CW_KEY_INT, .offset = CFG(capture.queue_depth),
+	 .default_text = "8", .min = 1, .max = 1024,
+	 .help = "Batches that may wait between a source and the oplog writer; when full the "
+	         "source waits (backpressure)."},
+
+	GROUP("apply", "Applying the hub to targets."),
+	{.path = "apply.batch_size", .kind = CW_KEY_INT, .offset = CFG(apply.batch_size),
+	 .default_text = "1000", .min = 1, .max = 100000,
+	 .help = "Most oplog rows read and applied in one target transaction."},
+	{.path = "apply.poll_interval", .kind = CW_KEY_DURATION,
+	 .offset = CFG(apply.poll_interval_ms), .default_text = "1s", .min = 10, .max = 3600000,
+	 .help = "How often a caught-up consumer reads the oplog when no notification woke it."},
+
+	GROUP("retry", "Reconnecting and retrying after failures: exponential backoff with jitter."),
+	{.path = "retry.initial", .kind = CW_KEY_DURATION, .offset = CFG(retry.initial_ms),
+	 .default_text = "100ms", .min = 1, .max = 3600000, .help = "First delay."},
+	{.path = "retry.max", .kind = CW_KEY_DURATION, .offset = CFG(retry.max_ms),
+	 .default_text = "30s", .min = 1, .max = DAY_MS,
+	 .help = "Longest delay; at least `retry.initial`."},
+	{.path = "retry.multiplier", .kind = CW_KEY_FLOAT, .offset = CFG(retry.multiplier),
+	 .default_text = "2.0", .fmin = 1.0, .fmax = 10.0,
+	 .help = "Each delay is the previous one times this."},
+	{.path = "retry.give_up_after", .kind = CW_KEY_DURATION,
+	 .offset = CFG(retry.give_up_after_ms), .default_text = "10m", .min = 0, .max = 30 * DAY_MS,
+	 .help = "A component that has failed for this long gives up and reports an error; 0 "
+	         "retries forever."},
+};
+
+#define NKEYS (sizeof keys / sizeof keys[0])
+
+const char *cw_source_type_name(cw_source_type_t type)
+{
+	return (size_t)type < 2 ? source_types[type] : "unknown";
+}
+
+const char *cw_target_type_name(cw_target_type_t type)
+{
+	return (size_t)type < 3 ? target_types[type] : "unknown";
+}
+
+const cw_config_key_t *cw_config_keys(size_t *nkeys)
+{
+	*nkeys = NKEYS;
+	return keys;
+}
+
+const cw_config_key_t *cw_config_key_find(const char *pattern, size_t len)
+{
+	for (size_t i = 0; i < NKEYS; i++) {
+		if (strlen(keys[i].path) == len && memcmp(keys[i].path, pattern, len) == 0)
+			return &keys[i];
+	}
+	return NULL;
+}
+
+size_t cw_config_key_parent_len(const cw_config_key_t *key)
+{
+	const char *dot = strrchr(key->path, '.');
+	return dot ? (size_t)(dot - key->path) : 0;
+}
+
+const char *cw_config_key_leaf(const cw_config_key_t *key)
+{
+	const char *dot = strrchr(key->path, '.');
+	return dot ? dot + 1 : key->path;
+}
+
+void *cw_config_key_field(const cw_config_key_t *key, void *base)
+{
+	return (char *)base + key->offset;
+}
+
+bool cw_config_key_in_base(const cw_config_key_t *key, const char *scope)
+{
+	size_t len = strlen(scope);
+	return strncmp(key->path, scope, len) == 0 && strstr(key->path + len, "[].") == NULL;
+}
+
+static void quote_into(char *out, size_t size, const char *text)
+{
+	cw_buf_t buf = CW_BUF_INIT;
+	cw_config_quote(&buf, text);
+	snprintf(out, size, "%s", cw_buf_cstr(&buf));
+	cw_buf_free(&buf);
+}
+
+void cw_config_join(cw_buf_t *out, const char *const *names, size_t count)
+{
+	for (size_t i = 0; i < count; i++) {
+		if (i > 0)
+			cw_buf_append_str(out, i + 1 == count ? " or " : ", ");
+		cw_buf_append_str(out, names[i]);
+	}
+}
+
+const char *cw_config_closest(const char *word, const char *const *names, size_t count)
+{
+	const char *best = NULL;
+	size_t best_distance = 3;
+	for (size_t i = 0; i < count; i++) {
+		size_t d = cw_config_distance(word, names[i]);
+		if (d < best_distance) {
+			best = names[i];
+			best_distance = d;
+		}
+	}
+	return best;
+}
+
+/* "invalid value "x" (did you mean "y"?)" or "invalid value "x" (use a, b or c)". */
+static int bad_choice(const char *text, const char *const *names, size_t count, cw_err_t *err)
+{
+	char q[300];
+	quote_into(q, sizeof q, text);
+	const char *guess = cw_config_closest(text, names, count);
+	if (guess)
+		return cw_err_set(err, CW_EINVAL, DOMAIN, "invalid value %s (did you mean \"%s\"?)", q,
+		                  guess);
+	cw_buf_t choices = CW_BUF_INIT;
+	cw_config_join(&choices, names, count);
+	cw_err_set(err, CW_EINVAL, DOMAIN, "invalid value %s (use %s)", q, cw_buf_cstr(&choices));
+	cw_buf_free(&choices);
+	return CW_EINVAL;
+}
+
+static size_t count_names(const char *const *names)
+{
+	size_t n = 0;
+	while (names[n])
+		n++;
+	return n;
+}
+
+/* The column type names, in cw_column_type_t order; returns their count. */
+static size_t column_type_names(const char *names[16])
+{
+	size_t n = 0;
+	while (n < 15 && strcmp(cw_column_type_name((cw_column_type_t)n), "unknown") != 0) {
+		names[n] = cw_column_type_name((cw_column_type_t)n);
+		n++;
+	}
+	names[n] = NULL;
+	return n;
+}
+
+void cw_config_format_number(const cw_config_key_t *key, int64_t value, char out[CW_UNITS_FORMAT_LEN])
+{
+	if (key->kind == CW_KEY_DURATION)
+		cw_duration_format(value, out);
+	else if (key->kind == CW_KEY_SIZE)
+		cw_size_format(value, out);
+	else
+		snprintf(out, CW_UNITS_FORMAT_LEN, "%" PRId64, value);
+}
+
+static int out_of_range(const cw_config_key_t *key, int64_t value, cw_err_t *err)
+{
+	char got[CW_UNITS_FORMAT_LEN], min[CW_UNITS_FORMAT_LEN], max[CW_UNITS_FORMAT_LEN];
+	cw_config_format_number(key, value, got);
+	cw_config_format_number(key, key->min, min);
+	cw_config_format_number(key, key->max, max);
+	return cw_err_set(err, CW_EINVAL, DOMAIN, "out of range: %s (allowed: %s to %s)", got, min,
+	                  max);
+}
+
+/* Message for text that does not parse as what: "wrong type: expected an integer, got "x"". */
+static int wrong_type(const char *what, const char *text, const cw_err_t *why, cw_err_t *err)
+{
+	char q[300];
+	quote_into(q, sizeof q, text);
+	const char *reason = why ? strstr(why->message, ": ") : NULL;
+	return cw_err_set(err, CW_EINVAL, DOMAIN, "wrong type: expected %s, got %s%s", what, q,
+	                  reason ? reason : "");
+}
+
+static int parse_int(const char *text, int64_t *value, cw_err_t *err)
+{
+	char *end = NULL;
+	errno = 0;
+	long long n = strtoll(text, &end, 10);
+	if (!(isdigit((unsigned char)text[0]) || (text[0] == '-' && isdigit((unsigned char)text[1]))) ||
+	    *end != '\0')
+		return wrong_type("an integer", text, NULL, err);
+	if (errno == ERANGE)
+		return cw_err_set(err, CW_EINVAL, DOMAIN, "out of range: %s does not fit in 64 bits", text);
+	*value = (int64_t)n;
+	return 0;
+}
+
+/* Parses text into *value for the INT, DURATION and SIZE kinds and checks the range. */
+static int parse_integral(const cw_config_key_t *key, const char *text, int64_t *value, cw_err_t *err)
+{
+	cw_err_t why;
+	int rc = 0;
+	if (key->kind == CW_KEY_INT)
+		rc = parse_int(text, value, err);
+	else if (key->kind == CW_KEY_DURATION && cw_duration_parse(text, value, &why) != 0)
+		rc = wrong_type("a duration", text, &why, err);
+	else if (key->kind == CW_KEY_SIZE && cw_size_parse(text, value, &why) != 0)
+		rc = wrong_type("a size", text, &why, err);
+	if (rc == 0 && (*value < key->min || *value > key->max))
+		rc = out_of_range(key, *value, err);
+	return rc;
+}
+
+static int parse_float(const cw_config_key_t *key, const char *text, double *value, cw_err_t *err)
+{
+	char *end = NULL;
+	double d = strtod(text, &end);
+	bool numeric = isdigit((unsigned char)text[0]) ||
+	               ((text[0] == '-' || text[0] == '.') && isdigit((unsigned char)text[1]));
+	if (!numeric || *end != '\0' || !isfinite(d))
+		return wrong_type("a number", text, NULL, err);
+	if (d < key->fmin || d > key->fmax)
+		return cw_err_set(err, CW_EINVAL, DOMAIN, "out of range: %g (allowed: %g to %g)", d,
+		                  key->fmin, key->fmax);
+	*value = d;
+	return 0;
+}
+
+static int parse_column_type(const char *text, cw_column_type_t *type, cw_err_t *err)
+{
+	if (cw_column_type_parse(text, type, NULL) == 0)
+		return 0;
+	const char *names[16];
+	size_t n = column_type_names(names);
+	return bad_choice(text, names, n, err);
+}
+
+/* Replaces the string at field with a copy of text after check() accepts it. */
+static int set_string(const cw_config_key_t *key, char **field, const char *text, cw_err_t *err)
+{
+	if (key->kind == CW_KEY_URL && text[0] == '\0')
+		return cw_err_set(err, CW_EINVAL, DOMAIN, "invalid value: the url is empty");
+	if (key->check != NULL) {
+		cw_err_t why;
+		if (key->check(text, &why) != 0)
+			return cw_err_set(err, CW_EINVAL, DOMAIN, "%s", why.message);
+	}
+	free(*field);
+	*field = cw_xstrdup(text);
+	return 0;
+}
+
+int cw_config_key_set(const cw_config_key_t *key, void *base, const char *text, cw_err_t *err)
+{
+	void *field = cw_config_key_field(key, base);
+	switch (key->kind) {
+	case CW_KEY_STRING:
+	case CW_KEY_URL:
+	case CW_KEY_SECRET:
+		return set_string(key, field, text, err);
+	case CW_KEY_INT:
+	case CW_KEY_DURATION:
+	case CW_KEY_SIZE:
+		return parse_integral(key, text, field, err);
+	case CW_KEY_FLOAT:
+		return parse_float(key, text, field, err);
+	case CW_KEY_ENUM:
+		for (int i = 0; key->values[i]; i++) {
+			if (strcmp(key->values[i], text) == 0) {
+				*(int *)field = i;
+				return 0;
+			}
+		}
+		return bad_choice(text, key->values, count_names(key->values), err);
+	case CW_KEY_COLUMN_TYPE:
+		return parse_column_type(text, field, err);
+	case CW_KEY_GROUP:
+	case CW_KEY_LIST:
+		break;
+	}
+	return cw_err_set(err, CW_EINTERNAL, DOMAIN, "key \"%s\" holds no value", key->path);
+}
+
+char *cw_config_list_items(const cw_config_key_t *list, void *base, size_t *count)
+{
+	*count = *(size_t *)((char *)base + list->count_offset);
+	return *(char **)cw_config_key_field(list, base);
+}
+
+/* Writes "<list path>[]." into scope. */
+static void item_scope(const cw_config_key_t *list, char scope[128])
+{
+	snprintf(scope, 128, "%s[].", list->path);
+}
+
+void *cw_config_list_append(const cw_config_key_t *list, void *base)
+{
+	size_t count;
+	char *items = cw_config_list_items(list, base, &count);
+	items = cw_xrealloc(items, (count + 1) * list->item_size);
+	char *item = items + count * list->item_size;
+	memset(item, 0, list->item_size);
+	*(char **)cw_config_key_field(list, base) = items;
+	*(size_t *)((char *)base + list->count_offset) = count + 1;
+	char scope[128];
+	item_scope(list, scope);
+	cw_config_defaults(scope, item);
+	return item;
+}
+
+void cw_config_defaults(const char *scope, void *base)
+{
+	for (size_t i = 0; i < NKEYS; i++) {
+		if (keys[i].default_text != NULL && cw_config_key_in_base(&keys[i], scope)) {
+			int rc = cw_config_key_set(&keys[i], base, keys[i].default_text, NULL);
+			if (rc != 0)
+				abort();  /* a default that fails its own key: a bug in the table */
+		}
+	}
+}
+
+void cw_config_key_clear(const cw_config_key_t *key, void *base)
+{
+	if (key->kind == CW_KEY_STRING || key->kind == CW_KEY_URL || key->kind == CW_KEY_SECRET) {
+		char **field = cw_config_key_field(key, base);
+		free(*field);
+		*field = NULL;
+	}
+}
+
+void cw_config_free_scope(const char *scope, void *base)
+{
+	for (size_t i = 0; i < NKEYS; i++) {
+		const cw_config_key_t *key = &keys[i];
+		if (!cw_config_key_in_base(key, scope))
+			continue;
+		if (key->kind != CW_KEY_LIST) {
+			cw_config_key_clear(key, base);
+		} else {
+			size_t count;
+			char *items = cw_config_list_items(key, base, &count);
+			char child[128];
+			item_scope(key, child);
+			for (size_t j = 0; j < count; j++)
+				cw_config_free_scope(child, items + j * key->item_size);
+			free(items);
+			*(char **)cw_config_key_field(key, base) = NULL;
+			*(size_t *)((char *)base + key->count_offset) = 0;
+		}
+	}
+}
+
+const char *cw_config_enum_name(const cw_config_key_t *key, const void *base)
+{
+	const void *field = (const char *)base + key->offset;
+	if (key->kind == CW_KEY_COLUMN_TYPE)
+		return cw_column_type_name(*(const cw_column_type_t *)field);
+	int index = *(const int *)field;
+	size_t count = count_names(key->values);
+	return index >= 0 && (size_t)index < count ? key->values[index] : "unknown";
+}
+
+bool cw_config_key_applies(const cw_config_key_t *key, const void *base)
+{
+	if (key->applies_to == NULL)
+		return true;
+	char type_path[128];
+	snprintf(type_path, sizeof type_path, "%.*s.type", (int)cw_config_key_parent_len(key),
+	         key->path);
+	const cw_config_key_t *type_key = cw_config_key_find(type_path, strlen(type_path));
+	if (type_key == NULL)
+		return true;
+	const char *type = cw_config_enum_name(type_key, base);
+	size_t len = strlen(type);
+	for (const char *p = key->applies_to; (p = strstr(p, type)) != NULL; p += len) {
+		bool starts = p == key->applies_to || p[-1] == ' ';
+		if (starts && (p[len] == '\0' || p[len] == ' '))
+			return true;
+	}
+	return false;
+}
+
+void cw_config_applies_list(const cw_config_key_t *key, const char *separator, const char *quote,
+                            cw_buf_t *out)
+{
+	for (const char *p = key->applies_to; *p; p += strspn(p, " ")) {
+		size_t len = strcspn(p, " ");
+		cw_buf_appendf(out, "%s%s%.*s%s", p == key->applies_to ? "" : separator, quote, (int)len,
+		               p, quote);
+		p += len;
+	}
+}
+
+void cw_config_key_env_name(const cw_config_key_t *key, cw_buf_t *out)
+{
+	cw_buf_append_str(out, "CACHEWARP_");
+	for (const char *p = key->path; *p; p++) {
+		if (p[0] == '[' && p[1] == ']') {
+			cw_buf_append_str(out, "_<i>");
+			p++;
+		} else if (*p == '.') {
+			cw_buf_append_char(out, '_');
+		} else {
+			cw_buf_append_char(out, (char)toupper((unsigned char)*p));
+		}
+	}
+}
+
+/* Matches name against pattern, where "<i>" stands for a decimal index. */
+static bool env_pattern_match(const char *pattern, const char *name, size_t indexes[4], size_t *n)
+{
+	*n = 0;
+	while (*pattern) {
+		if (strncmp(pattern, "<i>", 3) != 0) {
+			if (*pattern++ != *name++)
+				return false;
+			continue;
+		}
+		size_t digits = strspn(name, "0123456789");
+		if (digits == 0 || digits > 9 || (digits > 1 && name[0] == '0') || *n == 4)
+			return false;
+		indexes[(*n)++] = (size_t)strtoul(name, NULL, 10);
+		name += digits;
+		pattern += 3;
+	}
+	return *name == '\0';
+}
+
+const cw_config_key_t *cw_config_env_match(const char *name, size_t indexes[4], size_t *nindexes)
+{
+	cw_buf_t pattern = CW_BUF_INIT;
+	const cw_config_key_t *found = NULL;
+	for (size_t i = 0; i < NKEYS && found == NULL; i++) {
+		if (keys[i].kind == CW_KEY_GROUP || keys[i].kind == CW_KEY_LIST)
+			continue;
+		cw_buf_reset(&pattern);
+		cw_config_key_env_name(&keys[i], &pattern);
+		if (env_pattern_match(cw_buf_cstr(&pattern), name, indexes, nindexes))
+			found = &keys[i];
+	}
+	cw_buf_free(&pattern);
+	return found;
+}
+
+bool cw_config_env_suggest(const char *name, cw_buf_t *out)
+{
+	/* Compare with list indexes written as <i> on both sides. */
+	cw_buf_t normalized = CW_BUF_INIT, candidate = CW_BUF_INIT;
+	for (const char *p = name; *p; p++) {
+		if (isdigit((unsigned char)*p)) {
+			cw_buf_append_str(&normalized, "<i>");
+			p += strspn(p, "0123456789") - 1;
+		} else {
+			cw_buf_append_char(&normalized, *p);
+		}
+	}
+	const cw_config_key_t *best = NULL;
+	size_t best_distance = 3;
+	for (size_t i = 0; i < NKEYS; i++) {
+		if (keys[i].kind == CW_KEY_GROUP || keys[i].kind == CW_KEY_LIST)
+			continue;
+		cw_buf_reset(&candidate);
+		cw_config_key_env_name(&keys[i], &candidate);
+		size_t d = cw_config_distance(cw_buf_cstr(&normalized), cw_buf_cstr(&candidate));
+		if (d < best_distance) {
+			best = &keys[i];
+			best_distance = d;
+		}
+	}
+	if (best != NULL)
+		cw_config_key_env_name(best, out);
+	cw_buf_free(&normalized);
+	cw_buf_free(&candidate);
+	return best != NULL;
+}
+
+size_t cw_config_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	if (la > 64 || lb > 64)
+		return SIZE_MAX;
+	size_t row[65];
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t diagonal = row[0];
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t above = row[j];
+			size_t cost = diagonal + (a[i - 1] != b[j - 1]);
+			size_t best = above + 1 < row[j - 1] + 1 ? above + 1 : row[j - 1] + 1;
+			row[j] = cost < best ? cost : best;
+			diagonal = above;
+		}
+	}
+	return row[lb];
+}
+
+void cw_config_quote(cw_buf_t *out, const char *text)
+{
+	size_t len = strlen(text);
+	cw_buf_append_char(out, '"');
+	for (size_t i = 0; i < len && i < 64; i++) {
+		unsigned char c = (unsigned char)text[i];
+		if (c == '"' || c == '\\')
+			cw_buf_appendf(out, "\\%c", c);
+		else if (c < 0x20 || c >= 0x7f)
+			cw_buf_appendf(out, "\\x%02x", c);
+		else
+			cw_buf_append_char(out, (char)c);
+	}
+	if (len > 64)
+		cw_buf_append_str(out, "...");
+	cw_buf_append_char(out, '"');
+}
+
+void cw_config_free(cw_config_t *config)
+{
+	if (config == NULL)
+		return;
+	cw_config_free_scope("", config);
+	free(config->path);
+	free(config);
+}
+
+/* The item of the list at list_path (in config) whose name is name, or NULL. */
+static const void *find_named(const cw_config_t *config, const char *list_path, const char *name)
+{
+	char name_path[32];
+	snprintf(name_path, sizeof name_path, "%s[].name", list_path);
+	const cw_config_key_t *list = cw_config_key_find(list_path, strlen(list_path));
+	size_t offset = cw_config_key_find(name_path, strlen(name_path))->offset;
+	size_t count;
+	const char *items = cw_config_list_items(list, (void *)config, &count);
+	for (size_t i = 0; name != NULL && i < count; i++) {
+		const char *item = items + i * list->item_size;
+		const char *item_name = *(char *const *)(item + offset);
+		if (item_name != NULL && strcmp(item_name, name) == 0)
+			return item;
+	}
+	return NULL;
+}
+
+const cw_source_config_t *cw_config_source(const cw_config_t *config, const char *name)
+{
+	return find_named(config, "sources", name);
+}
+
+const cw_target_config_t *cw_config_target(const cw_config_t *config, const char *name)
+{
+	return find_named(config, "targets", name);
+}
+
+const cw_entity_t *cw_config_entity(const cw_config_t *config, const char *name)
+{
+	return find_named(config, "entities", name);
+}

@@ -1,0 +1,160 @@
+/*
+ * This file contains the configuration's key table and the table-driven
+ * helpers built on it, shared by config.c (loading, environment, checks) and
+ * config_keys.c (the table, values, `config show`, the reference). It is
+ * private to those two files: other modules include core/config.h.
+ *
+ * A key's path is its place in the file with "[]" for a list item:
+ * "hub.url", "sources[].url", "entities[].columns[].path". A concrete path
+ * puts the index in: "sources[0].url". A "scope" is a path prefix ending in
+ * "." or "" for the top level ("sources[]." holds a source's keys).
+ *
+ * Offsets: a key's offset is into the struct of its nearest enclosing list
+ * item (cw_source_config_t for "sources[].url") or into cw_config_t for keys
+ * outside lists. Groups ("hub") have no storage of their own.
+ */
+#ifndef CW_CORE_CONFIG_KEYS_H
+#define CW_CORE_CONFIG_KEYS_H
+
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/err.h"
+#include "core/units.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum cw_key_kind {
+	CW_KEY_GROUP = 0,    /* a mapping of keys */
+	CW_KEY_LIST,         /* a sequence of mappings */
+	CW_KEY_STRING,       /* char *, checked by check() when set */
+	CW_KEY_INT,          /* int64_t in [min, max] */
+	CW_KEY_FLOAT,        /* double in [fmin, fmax] */
+	CW_KEY_DURATION,     /* int64_t milliseconds in [min, max] */
+	CW_KEY_SIZE,         /* int64_t bytes in [min, max] */
+	CW_KEY_ENUM,         /* an enum stored as int: the index into values */
+	CW_KEY_COLUMN_TYPE,  /* cw_column_type_t, parsed by cw_column_type_parse */
+	CW_KEY_URL,          /* char *; its password is masked when printed */
+	CW_KEY_SECRET,       /* char *; printed as "****" */
+} cw_key_kind_t;
+
+enum {
+	CW_KEY_REQUIRED = 1 << 0,  /* no default: the file or environment must set it */
+};
+
+typedef struct cw_config_key {
+	const char *path;
+	cw_key_kind_t kind;
+	size_t offset;                 /* of the value, or of a list's array pointer */
+	unsigned flags;
+	const char *default_text;      /* parsed like a value from the file; NULL = unset */
+	const char *default_doc;       /* the default as the reference shows it when computed */
+	int64_t min, max;              /* INT, DURATION, SIZE */
+	double fmin, fmax;             /* FLOAT */
+	const char *const *values;     /* ENUM: NULL-terminated names */
+	/* List items only: the key applies (and, when required, is required) only to
+	 * items whose "type" is one of these space-separated names; NULL = all. */
+	const char *applies_to;
+	/* STRING: extra validation of a value (borrowed); 0 or CW_EINVAL with err. */
+	int (*check)(const char *value, cw_err_t *err);
+	/* LIST: offset of the size_t count, size of an item, most items allowed. */
+	size_t count_offset, item_size, max_items;
+	const char *help;              /* one or more sentences for the reference */
+} cw_config_key_t;
+
+/* The table, in reference order, and its length. Static data, never freed. */
+const cw_config_key_t *cw_config_keys(size_t *nkeys);
+
+/* The key whose path is pattern (len bytes of it), or NULL. */
+const cw_config_key_t *cw_config_key_find(const char *pattern, size_t len);
+
+/* The scope a key's value lives in: its path up to the last "." (excluded: "" at top). */
+size_t cw_config_key_parent_len(const cw_config_key_t *key);
+
+/* The last segment of its path: "url" for "sources[].url". Borrowed from the table. */
+const char *cw_config_key_leaf(const cw_config_key_t *key);
+
+/* Where the value of key lives in base (the struct its offset is into). */
+void *cw_config_key_field(const cw_config_key_t *key, void *base);
+
+/*
+ * Sets the value of key (a value kind) in base from text (borrowed): parses
+ * it by kind, checks the range and check(), replaces the old value. 0, or
+ * CW_EINVAL with a message without position or key ("out of range: ...").
+ */
+int cw_config_key_set(const cw_config_key_t *key, void *base, const char *text, cw_err_t *err);
+
+/* Frees a string value of key in base and sets it NULL; other kinds are left alone. */
+void cw_config_key_clear(const cw_config_key_t *key, void *base);
+
+/* The list's items as an array base and count (key->kind == CW_KEY_LIST). */
+char *cw_config_list_items(const cw_config_key_t *list, void *base, size_t *count);
+
+/* Appends a zeroed item with its defaults set to the list in base; returns it. */
+void *cw_config_list_append(const cw_config_key_t *list, void *base);
+
+/* Sets every default of the keys whose values live in base, at scope (a pattern prefix). */
+void cw_config_defaults(const char *scope, void *base);
+
+/* Frees every value owned by base at scope (strings, lists and their items). */
+void cw_config_free_scope(const char *scope, void *base);
+
+/* The name of the enum value stored for key in base. */
+const char *cw_config_enum_name(const cw_config_key_t *key, const void *base);
+
+/*
+ * True when key applies to the item base: key->applies_to is NULL, or the
+ * item's "type" (the enum key "<scope>type") is one of its names.
+ */
+bool cw_config_key_applies(const cw_config_key_t *key, const void *base);
+
+/* Writes an INT, DURATION or SIZE value as the file would: 1000, 250ms, 64MiB. */
+void cw_config_format_number(const cw_config_key_t *key, int64_t value, char out[CW_UNITS_FORMAT_LEN]);
+
+/*
+ * Appends the names of key->applies_to (not NULL), each between quote and
+ * quote, separated by separator: "postgres or mongodb", "`sqlite`".
+ */
+void cw_config_applies_list(const cw_config_key_t *key, const char *separator, const char *quote,
+                            cw_buf_t *out);
+
+/*
+ * Appends the environment variable of key to out: CACHEWARP_HUB_URL, or with
+ * "<i>" where a list index goes: CACHEWARP_SOURCES_<i>_URL.
+ */
+void cw_config_key_env_name(const cw_config_key_t *key, cw_buf_t *out);
+
+/*
+ * Matches an environment variable name against the value keys' variables.
+ * Returns the key and fills indexes (at most 4, their count in *nindexes), or
+ * NULL.
+ */
+const cw_config_key_t *cw_config_env_match(const char *name, size_t indexes[4], size_t *nindexes);
+
+/* The closest of names (at edit distance 2 or less) to word, or NULL. */
+const char *cw_config_closest(const char *word, const char *const *names, size_t count);
+
+/* Appends names joined as "a, b or c". */
+void cw_config_join(cw_buf_t *out, const char *const *names, size_t count);
+
+/* True when key's value lives in the struct of scope: no list item between them. */
+bool cw_config_key_in_base(const cw_config_key_t *key, const char *scope);
+
+/*
+ * Appends the variable a misspelt environment variable name most likely
+ * meant (within edit distance 2, list indexes aside), e.g.
+ * CACHEWARP_SOURCES_<i>_URL for CACHEWARP_SOURCES_1_ULR. False when none is close.
+ */
+bool cw_config_env_suggest(const char *name, cw_buf_t *out);
+
+/* Levenshtein distance of a and b, or a large number when either is longer than 64 bytes. */
+size_t cw_config_distance(const char *a, const char *b);
+
+/*
+ * Appends text quoted for a message: at most 64 bytes, '"' and '\' escaped,
+ * bytes outside printable ASCII as \xNN.
+ */
+void cw_config_quote(cw_buf_t *out, const char *text);
+
+#endif

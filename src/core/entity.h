@@ -1,0 +1,93 @@
+/*
+ * This file contains the entity and its shape (DESIGN.md §2): the name that
+ * becomes a file path and an SQL identifier, the source and collection or
+ * table it comes from, and the columns projected from each document.
+ * Validation lives here and only here: config, CLI, API and hub all call it.
+ */
+#ifndef CW_CORE_ENTITY_H
+#define CW_CORE_ENTITY_H
+
+#include "core/err.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CW_ENTITY_NAME_MAX 63
+
+typedef enum cw_column_type {
+	CW_COL_JSONB = 0,
+	CW_COL_ANY,
+	CW_COL_BOOL,
+	CW_COL_NUMBER,
+	CW_COL_INTEGER,
+	CW_COL_TEXT,
+} cw_column_type_t;
+
+typedef struct cw_column {
+	char *name;              /* owned; [a-z][a-z0-9_]{0,62}, not id/_version/_oplog_id */
+	cw_column_type_t type;
+	char *path;              /* owned; dot path into the document: "pricing.amount", "tags.0" */
+} cw_column_t;
+
+typedef enum cw_entity_status {
+	CW_ENTITY_PENDING = 0,
+	CW_ENTITY_SCANNING,
+	CW_ENTITY_LIVE,
+	CW_ENTITY_DELETED,
+} cw_entity_status_t;
+
+typedef struct cw_entity {
+	char *name;              /* owned */
+	char *source;            /* owned; a configured source name */
+	char *collection;        /* owned; MongoDB sources, else NULL */
+	char *table;             /* owned; PostgreSQL sources ("schema.table" or "table"), else NULL */
+	cw_column_t *columns;    /* owned array of ncolumns */
+	size_t ncolumns;         /* 0 = columns omitted: every table column / whole document as "doc" */
+	cw_entity_status_t status;
+	int64_t version;         /* capture generation, starts at 1 */
+} cw_entity_t;
+
+/*
+ * Validates an identifier that becomes an SQL identifier or a path component
+ * against [a-z][a-z0-9_]{0,62}. `what` names it in the message ("entity
+ * name", "column name"). Returns 0 or CW_EINVAL with a message that says why
+ * (empty, too long, upper case, forbidden character and its position).
+ */
+int cw_identifier_validate(const char *what, const char *name, cw_err_t *err);
+
+/* cw_identifier_validate for an entity name. */
+int cw_entity_name_validate(const char *name, cw_err_t *err);
+
+/* Validates a dot path: non-empty segments of [A-Za-z0-9_$-], at most 32 deep. */
+int cw_path_validate(const char *path, cw_err_t *err);
+
+/* "jsonb", "any", "bool", "number", "integer", "text" and back. */
+const char *cw_column_type_name(cw_column_type_t type);
+int cw_column_type_parse(const char *name, cw_column_type_t *type, cw_err_t *err);
+
+/* "pending", "scanning", "live", "deleted" and back. */
+const char *cw_entity_status_name(cw_entity_status_t status);
+int cw_entity_status_parse(const char *name, cw_entity_status_t *status, cw_err_t *err);
+
+/*
+ * Validates the whole entity: name, source present, exactly one of
+ * collection/table, table name parts valid identifiers, column names valid and
+ * unique and not reserved (id, _version, _oplog_id), paths valid.
+ */
+int cw_entity_validate(const cw_entity_t *entity, cw_err_t *err);
+
+/* True when both have the same source, collection/table and columns (in order). */
+bool cw_entity_shape_equal(const cw_entity_t *a, const cw_entity_t *b);
+
+/* The columns as a JSON array [{"name","type","path"}], owned by the caller. */
+char *cw_entity_columns_json(const cw_entity_t *entity);
+/* Parses such an array into entity->columns (replacing them). */
+int cw_entity_columns_from_json(cw_entity_t *entity, const char *json, cw_err_t *err);
+
+/* Deep copy into dst (which is overwritten, not freed). */
+void cw_entity_copy(cw_entity_t *dst, const cw_entity_t *src);
+/* Frees the members and zeroes the struct; NULL is a no-op. */
+void cw_entity_clear(cw_entity_t *entity);
+
+#endif

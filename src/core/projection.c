@@ -1,0 +1,750 @@
+/* This file contains the document projection declared in projection.h. */
+#include "core/projection.h"
+
+#include "core/json.h"
+#include "core/mem.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DOMAIN "projection"
+
+/* One segment of a compiled path; name points into the column's segment text. */
+typedef struct segment {
+	const char *name;
+	size_t len;
+	long index;     /* the segment as an array index, or -1 */
+} segment_t;
+
+typedef struct column {
+	char *name;             /* owned */
+	char *path;             /* owned; the path as written, for messages */
+	char *segment_text;     /* owned; the path with NULs for dots */
+	segment_t *segments;    /* owned; nsegments == 0 means the whole document */
+	size_t nsegments;
+	cw_column_type_t type;
+} column_t;
+
+struct cw_projection {
+	unsigned flags;
+	column_t *columns;      /* owned array */
+	size_t ncolumns;
+};
+
+/* A source value reduced to what the typed columns need. */
+typedef enum kind {
+	K_NULL,
+	K_BOOL,
+	K_INT,
+	K_DOUBLE,
+	K_DECIMAL,  /* text: a BSON decimal128 */
+	K_STRING,
+	K_DATE,     /* i: milliseconds since the Unix epoch */
+	K_OID,      /* text: 24 hex characters */
+	K_OTHER,    /* objects, arrays and other BSON types */
+} kind_t;
+
+typedef struct scalar {
+	kind_t kind;
+	const char *what;             /* "a string", "an array": for messages */
+	bool b;
+	int64_t i;
+	double d;
+	const char *s;                /* K_STRING */
+	size_t len;
+	char text[BSON_DECIMAL128_STRING];
+	const bson_iter_t *iter;      /* the source value, to write it as JSON */
+	const json_t *json;
+} scalar_t;
+
+/* ---- compiling ---------------------------------------------------------- */
+
+/* The segment as a canonical array index ("0", "17", not "01"), else -1. */
+static long segment_index(const char *s, size_t len)
+{
+	if (len == 0 || len > 9 || (len > 1 && s[0] == '0'))
+		return -1;
+	long index = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		index = index * 10 + (s[i] - '0');
+	}
+	return index;
+}
+
+static void compile_path(column_t *column)
+{
+	column->segment_text = cw_xstrdup(column->path);
+	size_t count = 1;
+	for (const char *p = column->path; *p; p++)
+		count += *p == '.';
+	column->segments = cw_xcalloc(count, sizeof *column->segments);
+	column->nsegments = count;
+	char *start = column->segment_text;
+	for (size_t i = 0; i < count; i++) {
+		char *dot = strchr(start, '.');
+		size_t len = dot ? (size_t)(dot - start) : strlen(start);
+		if (dot)
+			*dot = '\0';
+		column->segments[i] = (segment_t){start, len, segment_index(start, len)};
+		start += len + 1;
+	}
+}
+
+cw_projection_t *cw_projection_new(const cw_entity_t *entity, unsigned flags,
+                                   cw_err_t *err)
+{
+	cw_projection_t *proj = cw_xcalloc(1, sizeof *proj);
+	proj->flags = flags;
+	if (entity->ncolumns == 0) {
+		proj->columns = cw_xcalloc(1, sizeof *proj->columns);
+		proj->ncolumns = 1;
+		proj->columns[0].name = cw_xstrdup("doc");
+		proj->columns[0].path = cw_xstrdup("");
+		proj->columns[0].type = CW_COL_JSONB;
+		return proj;
+	}
+	proj->columns = cw_xcalloc(entity->ncolumns, sizeof *proj->columns);
+	for (size_t i = 0; i < entity->ncolumns; i++) {
+		const cw_column_t *src = &entity->columns[i];
+		if (cw_identifier_validate("column name", src->name, err) != 0) {
+			cw_projection_free(proj);
+			return NULL;
+		}
+		if (cw_path_validate(src->path, err) != 0) {
+			cw_err_prefix(err, "column \"%s\"", src->name);
+			cw_projection_free(proj);
+			return NULL;
+		}
+		if ((unsigned)src->type > CW_COL_TEXT) {
+			cw_err_set(err, CW_EINVAL, DOMAIN, "column \"%s\" has an unknown type %d",
+			           src->name, (int)src->type);
+			cw_projection_free(proj);
+			return NULL;
+		}
+		column_t *column = &proj->columns[proj->ncolumns++];
+		column->name = cw_xstrdup(src->name);
+		column->path = cw_xstrdup(src->path);
+		column->type = src->type;
+		compile_path(column);
+	}
+	return proj;
+}
+
+void cw_projection_free(cw_projection_t *proj)
+{
+	if (proj == NULL)
+		return;
+	for (size_t i = 0; i < proj->ncolumns; i++) {
+		free(proj->columns[i].name);
+		free(proj->columns[i].path);
+		free(proj->columns[i].segment_text);
+		free(proj->columns[i].segments);
+	}
+	free(proj->columns);
+	free(proj);
+}
+
+size_t cw_projection_ncolumns(const cw_projection_t *proj)
+{
+	return proj->ncolumns;
+}
+
+/* ---- numbers in text ---------------------------------------------------- */
+
+enum { NUM_OK = 0, NUM_NOT_A_NUMBER, NUM_FRACTIONAL, NUM_OUT_OF_RANGE };
+
+/*
+ * Reads a JSON-grammar number ("12", "-1.50e2", decimal128's "1.2E+3") into
+ * an exact int64: NUM_FRACTIONAL when it has a non-zero fraction,
+ * NUM_OUT_OF_RANGE past int64.
+ */
+static int text_to_int64(const char *s, size_t len, int64_t *out)
+{
+	if (!cw_json_number_valid(s, len))
+		return NUM_NOT_A_NUMBER;
+	bool negative = s[0] == '-';
+	char digits[24];
+	size_t ndigits = 0;
+	long shift = 0;     /* value = digits * 10^shift */
+	bool fraction = false;
+	size_t i = negative;
+	for (; i < len && s[i] != 'e' && s[i] != 'E'; i++) {
+		if (s[i] == '.') {
+			fraction = true;
+			continue;
+		}
+		if (fraction)
+			shift--;
+		if (ndigits == 0 && s[i] == '0')
+			continue;   /* leading zero */
+		if (ndigits == sizeof digits) {
+			/* Too many significant digits: only zeros may follow. */
+			if (s[i] != '0')
+				return fraction ? NUM_FRACTIONAL : NUM_OUT_OF_RANGE;
+			shift++;
+			continue;
+		}
+		digits[ndigits++] = s[i];
+	}
+	if (i < len) {
+		bool negative_exponent = s[++i] == '-';
+		long exponent = 0;
+		for (i += s[i] == '-' || s[i] == '+'; i < len; i++) {
+			if (exponent < 100000)   /* past any int64, keeps the sum defined */
+				exponent = exponent * 10 + (s[i] - '0');
+		}
+		shift += negative_exponent ? -exponent : exponent;
+	}
+	while (ndigits > 0 && digits[ndigits - 1] == '0') {
+		ndigits--;
+		shift++;
+	}
+	if (ndigits == 0) {
+		*out = 0;
+		return NUM_OK;
+	}
+	if (shift < 0)
+		return NUM_FRACTIONAL;
+	if ((long)ndigits + shift > 19)
+		return NUM_OUT_OF_RANGE;
+	uint64_t value = 0;
+	for (long k = 0; k < (long)ndigits + shift; k++) {
+		unsigned digit = k < (long)ndigits ? (unsigned)(digits[k] - '0') : 0;
+		if (value > (UINT64_MAX - digit) / 10)
+			return NUM_OUT_OF_RANGE;
+		value = value * 10 + digit;
+	}
+	uint64_t limit = negative ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+	if (value > limit)
+		return NUM_OUT_OF_RANGE;
+	*out = negative ? (int64_t)(0 - value) : (int64_t)value;
+	return NUM_OK;
+}
+
+/* Writes a numeric text as an exact integer when it is one, else a double. */
+static bool write_number_text(cw_json_t *w, const char *s, size_t len, cw_err_t *err)
+{
+	int64_t integer;
+	if (!cw_json_number_valid(s, len))
+		return false;
+	bool plain = memchr(s, '.', len) == NULL && memchr(s, 'e', len) == NULL &&
+	             memchr(s, 'E', len) == NULL;
+	if (plain && text_to_int64(s, len, &integer) == NUM_OK) {
+		cw_json_int64(w, integer, err);
+		return true;
+	}
+	char copy[64];
+	if (len >= sizeof copy)
+		return false;
+	memcpy(copy, s, len);
+	copy[len] = '\0';
+	double value = strtod(copy, NULL);
+	if (!isfinite(value))
+		return false;
+	cw_json_double(w, value, err);
+	return true;
+}
+
+/* ---- coercion ----------------------------------------------------------- */
+
+/* Describes a value for a message: string "abc", number 1.5, an array. */
+static const char *describe(const scalar_t *v, char *out, size_t size)
+{
+	char number[CW_JSON_DOUBLE_LEN];
+	switch (v->kind) {
+	case K_STRING: {
+		size_t n = (size_t)snprintf(out, size, "string \"");
+		for (size_t i = 0; i < v->len && i < 40 && n + 8 < size; i++) {
+			unsigned char c = (unsigned char)v->s[i];
+			out[n++] = (c < 0x20 || c >= 0x7f || c == '"') ? '?' : (char)c;
+		}
+		snprintf(out + n, size - n, "%s\"", v->len > 40 ? "..." : "");
+		return out;
+	}
+	case K_INT:
+		snprintf(out, size, "number %" PRId64, v->i);
+		return out;
+	case K_DOUBLE:
+		if (cw_json_format_double(v->d, number) == 0)
+			snprintf(number, sizeof number, "%s",
+			         isnan(v->d) ? "NaN" : v->d > 0 ? "Infinity" : "-Infinity");
+		snprintf(out, size, "number %s", number);
+		return out;
+	case K_DECIMAL:
+		snprintf(out, size, "decimal %s", v->text);
+		return out;
+	case K_BOOL:
+		snprintf(out, size, "bool %s", v->b ? "true" : "false");
+		return out;
+	default:
+		snprintf(out, size, "%s", v->what);
+		return out;
+	}
+}
+
+static int cannot(const scalar_t *v, const char *type, const char *why, cw_err_t *err)
+{
+	char desc[96];
+	return cw_err_set(err, CW_EINVAL, DOMAIN, "cannot convert %s to %s%s%s",
+	                  describe(v, desc, sizeof desc), type, why ? ": " : "",
+	                  why ? why : "");
+}
+
+static int write_value_json(cw_json_t *w, const scalar_t *v, cw_err_t *err)
+{
+	if (v->iter != NULL)
+		return cw_json_bson_value(w, v->iter, CW_JSON_BSON_RELAXED, err);
+	return cw_json_jansson(w, v->json, err);
+}
+
+static int to_bool(cw_json_t *w, const scalar_t *v, cw_err_t *err)
+{
+	switch (v->kind) {
+	case K_BOOL:
+		return cw_json_bool(w, v->b, err);
+	case K_INT:
+		if (v->i == 0 || v->i == 1)
+			return cw_json_bool(w, v->i == 1, err);
+		return cannot(v, "bool", "only 0 and 1 are accepted", err);
+	case K_DOUBLE:
+		if (v->d == 0 || v->d == 1)
+			return cw_json_bool(w, v->d == 1, err);
+		return cannot(v, "bool", "only 0 and 1 are accepted", err);
+	case K_STRING:
+		if (v->len == 4 && memcmp(v->s, "true", 4) == 0)
+			return cw_json_bool(w, true, err);
+		if (v->len == 5 && memcmp(v->s, "false", 5) == 0)
+			return cw_json_bool(w, false, err);
+		return cannot(v, "bool", "only \"true\" and \"false\" are accepted", err);
+	default:
+		return cannot(v, "bool", NULL, err);
+	}
+}
+
+static int to_number(cw_json_t *w, const scalar_t *v, cw_err_t *err)
+{
+	switch (v->kind) {
+	case K_INT:
+	case K_DATE:
+		return cw_json_int64(w, v->i, err);
+	case K_DOUBLE:
+		if (!isfinite(v->d))
+			return cannot(v, "number", "JSON has no NaN or infinity", err);
+		return cw_json_double(w, v->d, err);
+	case K_DECIMAL:
+		if (!write_number_text(w, v->text, strlen(v->text), err))
+			return cannot(v, "number", "it is not a finite number", err);
+		return w->code;
+	case K_STRING:
+		if (!write_number_text(w, v->s, v->len, err))
+			return cannot(v, "number", "it is not a JSON number", err);
+		return w->code;
+	default:
+		return cannot(v, "number", NULL, err);
+	}
+}
+
+static int integer_text(cw_json_t *w, const scalar_t *v, const char *s, size_t len,
+                        cw_err_t *err)
+{
+	int64_t value;
+	switch (text_to_int64(s, len, &value)) {
+	case NUM_OK:
+		return cw_json_int64(w, value, err);
+	case NUM_FRACTIONAL:
+		return cannot(v, "integer", "it has a fractional part", err);
+	case NUM_OUT_OF_RANGE:
+		return cannot(v, "integer", "it is outside the 64-bit range", err);
+	default:
+		return cannot(v, "integer", "it is not a JSON number", err);
+	}
+}
+
+static int to_integer(cw_json_t *w, const scalar_t *v, cw_err_t *err)
+{
+	switch (v->kind) {
+	case K_INT:
+	case K_DATE:
+		return cw_json_int64(w, v->i, err);
+	case K_DOUBLE:
+		if (!isfinite(v->d))
+			return cannot(v, "integer", "it is not finite", err);
+		if (v->d != trunc(v->d))
+			return cannot(v, "integer", "it has a fractional part", err);
+		/* 2^63 is exact in a double; every integral double below it fits. */
+		if (v->d < -9223372036854775808.0 || v->d >= 9223372036854775808.0)
+			return cannot(v, "integer", "it is outside the 64-bit range", err);
+		return cw_json_int64(w, (int64_t)v->d, err);
+	case K_DECIMAL:
+		return integer_text(w, v, v->text, strlen(v->text), err);
+	case K_STRING:
+		return integer_text(w, v, v->s, v->len, err);
+	default:
+		return cannot(v, "integer", NULL, err);
+	}
+}
+
+static int to_text(cw_json_t *w, const scalar_t *v, cw_err_t *err)
+{
+	char text[CW_JSON_DATE_LEN + CW_JSON_DOUBLE_LEN];
+	switch (v->kind) {
+	case K_STRING:
+		return cw_json_string_len(w, v->s, v->len, err);
+	case K_INT:
+		snprintf(text, sizeof text, "%" PRId64, v->i);
+		return cw_json_string(w, text, err);
+	case K_DOUBLE:
+		if (cw_json_format_double(v->d, text) == 0)
+			snprintf(text, sizeof text, "%s",
+			         isnan(v->d) ? "NaN" : v->d > 0 ? "Infinity" : "-Infinity");
+		return cw_json_string(w, text, err);
+	case K_DECIMAL:
+	case K_OID:
+		return cw_json_string(w, v->text, err);
+	case K_BOOL:
+		return cw_json_string(w, v->b ? "true" : "false", err);
+	case K_DATE:
+		if (cw_json_format_date(v->i, text) == 0)
+			return cannot(v, "text", "its year is outside 0000-9999", err);
+		return cw_json_string(w, text, err);
+	default: {
+		cw_buf_t json_text = CW_BUF_INIT;
+		cw_json_t inner;
+		cw_json_init(&inner, &json_text, CW_JSON_NO_NUL);
+		int rc = write_value_json(&inner, v, err);
+		if (rc == 0)
+			rc = cw_json_string_len(w, cw_buf_cstr(&json_text), json_text.len, err);
+		cw_buf_free(&json_text);
+		return rc;
+	}
+	}
+}
+
+/* Writes v as the column's type; the key is already written. */
+static int coerce(cw_json_t *w, const column_t *column, const scalar_t *v, cw_err_t *err)
+{
+	if (v->kind == K_NULL)
+		return cw_json_null(w, err);
+	switch (column->type) {
+	case CW_COL_BOOL:
+		return to_bool(w, v, err);
+	case CW_COL_NUMBER:
+		return to_number(w, v, err);
+	case CW_COL_INTEGER:
+		return to_integer(w, v, err);
+	case CW_COL_TEXT:
+		return to_text(w, v, err);
+	default:
+		return write_value_json(w, v, err);
+	}
+}
+
+static int column_failed(const column_t *column, int rc, cw_err_t *err)
+{
+	if (column->nsegments == 0)
+		cw_err_prefix(err, "column \"%s\" (whole document)", column->name);
+	else
+		cw_err_prefix(err, "column \"%s\" (path \"%s\")", column->name, column->path);
+	if (err != NULL)
+		snprintf(err->domain, sizeof err->domain, "%s", DOMAIN);
+	return rc;
+}
+
+/* ---- BSON documents ----------------------------------------------------- */
+
+static void scalar_from_bson(const bson_iter_t *iter, scalar_t *v)
+{
+	uint32_t len;
+	memset(v, 0, offsetof(scalar_t, text));
+	v->text[0] = '\0';
+	v->iter = iter;
+	v->json = NULL;
+	v->kind = K_OTHER;
+	switch (bson_iter_type(iter)) {
+	case BSON_TYPE_DOUBLE:
+		v->kind = K_DOUBLE;
+		v->d = bson_iter_double(iter);
+		break;
+	case BSON_TYPE_UTF8:
+		v->kind = K_STRING;
+		v->s = bson_iter_utf8(iter, &len);
+		v->len = len;
+		break;
+	case BSON_TYPE_INT32:
+		v->kind = K_INT;
+		v->i = bson_iter_int32(iter);
+		break;
+	case BSON_TYPE_INT64:
+		v->kind = K_INT;
+		v->i = bson_iter_int64(iter);
+		break;
+	case BSON_TYPE_BOOL:
+		v->kind = K_BOOL;
+		v->b = bson_iter_bool(iter);
+		break;
+	case BSON_TYPE_NULL:
+	case BSON_TYPE_UNDEFINED:
+		v->kind = K_NULL;
+		break;
+	case BSON_TYPE_DATE_TIME:
+		v->kind = K_DATE;
+		v->what = "a date";
+		v->i = bson_iter_date_time(iter);
+		break;
+	case BSON_TYPE_OID:
+		v->kind = K_OID;
+		v->what = "an ObjectId";
+		bson_oid_to_string(bson_iter_oid(iter), v->text);
+		break;
+	case BSON_TYPE_DECIMAL128: {
+		bson_decimal128_t dec;
+		v->kind = K_DECIMAL;
+		bson_iter_decimal128(iter, &dec);
+		bson_decimal128_to_string(&dec, v->text);
+		break;
+	}
+	case BSON_TYPE_DOCUMENT: v->what = "an object"; break;
+	case BSON_TYPE_ARRAY: v->what = "an array"; break;
+	case BSON_TYPE_BINARY: v->what = "a binary value"; break;
+	case BSON_TYPE_REGEX: v->what = "a regular expression"; break;
+	case BSON_TYPE_TIMESTAMP: v->what = "a timestamp"; break;
+	default: v->what = "a BSON value of a legacy type"; break;
+	}
+}
+
+/* Finds the column's path in doc: 1 found (*found set), 0 missing, CW_EPROTO. */
+static int bson_lookup(const bson_t *doc, const column_t *column, bson_iter_t *found)
+{
+	bson_iter_t it;
+	if (!bson_iter_init(&it, doc))
+		return CW_EPROTO;
+	for (size_t s = 0;; s++) {
+		const segment_t *seg = &column->segments[s];
+		bool hit = false;
+		while (bson_iter_next(&it)) {
+			if (bson_iter_key_len(&it) == seg->len &&
+			    memcmp(bson_iter_key(&it), seg->name, seg->len) == 0) {
+				hit = true;
+				break;
+			}
+		}
+		if (!hit)
+			return it.err_off != 0 ? CW_EPROTO : 0;
+		if (s + 1 == column->nsegments) {
+			*found = it;
+			return 1;
+		}
+		bson_type_t type = bson_iter_type(&it);
+		if (type != BSON_TYPE_DOCUMENT && type != BSON_TYPE_ARRAY)
+			return 0;
+		bson_iter_t child;
+		if (!bson_iter_recurse(&it, &child))
+			return CW_EPROTO;
+		it = child;
+	}
+}
+
+static int bson_column(const cw_projection_t *proj, const column_t *column,
+                       const bson_t *doc, cw_json_t *w, cw_err_t *err)
+{
+	if (column->nsegments == 0) {
+		cw_json_key(w, column->name, err);
+		return cw_json_bson_document(w, doc, CW_JSON_BSON_RELAXED, err);
+	}
+	bson_iter_t found;
+	int rc = bson_lookup(doc, column, &found);
+	if (rc < 0)
+		return cw_err_set(err, CW_EPROTO, DOMAIN, "BSON document is corrupt");
+	if (rc == 0) {
+		if (!(proj->flags & CW_PROJECTION_MISSING_NULL))
+			return 0;
+		cw_json_key(w, column->name, err);
+		return cw_json_null(w, err);
+	}
+	cw_json_key(w, column->name, err);
+	if (column->type == CW_COL_JSONB || column->type == CW_COL_ANY)
+		return cw_json_bson_value(w, &found, CW_JSON_BSON_RELAXED, err);
+	scalar_t value;
+	scalar_from_bson(&found, &value);
+	return coerce(w, column, &value, err);
+}
+
+int cw_projection_bson(const cw_projection_t *proj, const bson_t *doc, cw_buf_t *out,
+                       cw_err_t *err)
+{
+	cw_json_t w;
+	cw_buf_reset(out);
+	cw_json_init(&w, out, CW_JSON_NO_NUL);
+	cw_json_object_begin(&w, err);
+	for (size_t i = 0; i < proj->ncolumns; i++) {
+		int rc = bson_column(proj, &proj->columns[i], doc, &w, err);
+		if (rc != 0) {
+			cw_buf_reset(out);
+			return column_failed(&proj->columns[i], rc, err);
+		}
+	}
+	cw_json_object_end(&w, err);
+	return cw_json_finish(&w);
+}
+
+/* ---- JSON documents ----------------------------------------------------- */
+
+static void scalar_from_json(const json_t *json, scalar_t *v)
+{
+	memset(v, 0, offsetof(scalar_t, text));
+	v->text[0] = '\0';
+	v->json = json;
+	v->iter = NULL;
+	switch (json_typeof(json)) {
+	case JSON_STRING:
+		v->kind = K_STRING;
+		v->s = json_string_value(json);
+		v->len = json_string_length(json);
+		break;
+	case JSON_INTEGER:
+		v->kind = K_INT;
+		v->i = (int64_t)json_integer_value(json);
+		break;
+	case JSON_REAL:
+		v->kind = K_DOUBLE;
+		v->d = json_real_value(json);
+		break;
+	case JSON_TRUE:
+	case JSON_FALSE:
+		v->kind = K_BOOL;
+		v->b = json_is_true(json);
+		break;
+	case JSON_NULL:
+		v->kind = K_NULL;
+		break;
+	case JSON_OBJECT:
+		v->kind = K_OTHER;
+		v->what = "an object";
+		break;
+	default:
+		v->kind = K_OTHER;
+		v->what = "an array";
+		break;
+	}
+}
+
+static const json_t *json_lookup(const json_t *doc, const column_t *column)
+{
+	const json_t *current = doc;
+	for (size_t s = 0; s < column->nsegments && current != NULL; s++) {
+		const segment_t *seg = &column->segments[s];
+		if (json_is_object(current))
+			current = json_object_getn(current, seg->name, seg->len);
+		else if (json_is_array(current) && seg->index >= 0)
+			current = json_array_get(current, (size_t)seg->index);
+		else
+			current = NULL;
+	}
+	return current;
+}
+
+static int json_column(const cw_projection_t *proj, const column_t *column,
+                       const json_t *doc, cw_json_t *w, cw_err_t *err)
+{
+	const json_t *found = column->nsegments == 0 ? doc : json_lookup(doc, column);
+	if (found == NULL) {
+		if (!(proj->flags & CW_PROJECTION_MISSING_NULL))
+			return 0;
+		cw_json_key(w, column->name, err);
+		return cw_json_null(w, err);
+	}
+	cw_json_key(w, column->name, err);
+	scalar_t value;
+	scalar_from_json(found, &value);
+	return coerce(w, column, &value, err);
+}
+
+int cw_projection_jansson(const cw_projection_t *proj, const json_t *doc, cw_buf_t *out,
+                          cw_err_t *err)
+{
+	cw_buf_reset(out);
+	if (!json_is_object(doc)) {
+		scalar_t value;
+		scalar_from_json(doc, &value);
+		char desc[96];
+		return cw_err_set(err, CW_EINVAL, DOMAIN, "document is %s, not an object",
+		                  value.kind == K_NULL ? "null" : describe(&value, desc, sizeof desc));
+	}
+	cw_json_t w;
+	cw_json_init(&w, out, CW_JSON_NO_NUL);
+	cw_json_object_begin(&w, err);
+	for (size_t i = 0; i < proj->ncolumns; i++) {
+		int rc = json_column(proj, &proj->columns[i], doc, &w, err);
+		if (rc != 0) {
+			cw_buf_reset(out);
+			return column_failed(&proj->columns[i], rc, err);
+		}
+	}
+	cw_json_object_end(&w, err);
+	return cw_json_finish(&w);
+}
+
+int cw_projection_json(const cw_projection_t *proj, const char *json, size_t len,
+                       cw_buf_t *out, cw_err_t *err)
+{
+	json_error_t jerr;
+	json_t *doc = json_loadb(json, len, JSON_DECODE_ANY, &jerr);
+	if (doc == NULL) {
+		cw_buf_reset(out);
+		return cw_err_set(err, CW_EINVAL, DOMAIN,
+		                  "document is not valid JSON: %s (line %d, column %d)", jerr.text,
+		                  jerr.line, jerr.column);
+	}
+	int rc = cw_projection_jansson(proj, doc, out, err);
+	json_decref(doc);
+	return rc;
+}
+
+/* ---- doc_id ------------------------------------------------------------- */
+
+char *cw_projection_doc_id(const bson_iter_t *id, cw_err_t *err)
+{
+	char hex[25];
+	uint32_t len;
+	switch (bson_iter_type(id)) {
+	case BSON_TYPE_OID:
+		bson_oid_to_string(bson_iter_oid(id), hex);
+		return cw_xstrdup(hex);
+	case BSON_TYPE_UTF8: {
+		const char *text = bson_iter_utf8(id, &len);
+		if (!cw_json_validate_utf8(text, len) || memchr(text, '\0', len) != NULL) {
+			cw_err_set(err, CW_EINVAL, DOMAIN,
+			           "_id is a string that is not valid UTF-8 or holds a NUL byte");
+			return NULL;
+		}
+		return cw_xstrndup(text, len);
+	}
+	default: {
+		cw_buf_t text = CW_BUF_INIT;
+		cw_json_t w;
+		cw_json_init(&w, &text, CW_JSON_NO_NUL);
+		if (cw_json_bson_value(&w, id, CW_JSON_BSON_CANONICAL, err) != 0) {
+			cw_err_prefix(err, "_id");
+			cw_buf_free(&text);
+			return NULL;
+		}
+		return cw_buf_take(&text);
+	}
+	}
+}
+
+char *cw_projection_doc_id_of(const bson_t *doc, cw_err_t *err)
+{
+	bson_iter_t id;
+	if (!bson_iter_init_find(&id, doc, "_id")) {
+		cw_err_set(err, CW_ENOTFOUND, DOMAIN, "document has no _id");
+		return NULL;
+	}
+	return cw_projection_doc_id(&id, err);
+}
