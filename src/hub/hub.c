@@ -1,0 +1,197 @@
+/* This file contains the hub connection and the statement helpers declared in hub.h. */
+#include "hub/hub.h"
+
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/secret.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct cw_hub {
+	PGconn *conn;
+	char *url_masked;   /* owned */
+};
+
+/*
+ * Copies a libpq message into out without its trailing newline, turning
+ * inner newlines into spaces so the message stays one line, and masking any
+ * password the text may contain.
+ */
+static void clean_message(const char *text, char *out, size_t outlen)
+{
+	char *masked = cw_secret_mask(text ? text : "");
+	size_t len = strlen(masked);
+	while (len > 0 && (masked[len - 1] == '\n' || masked[len - 1] == ' '))
+		masked[--len] = '\0';
+	for (size_t i = 0; i < len; i++) {
+		if (masked[i] == '\n' || masked[i] == '\t')
+			masked[i] = ' ';
+	}
+	snprintf(out, outlen, "%s", masked);
+	free(masked);
+}
+
+/* Server notices ("schema already exists, skipping") go to the debug log, not stderr. */
+static void log_notice(void *arg, const char *message)
+{
+	(void)arg;
+	char line[CW_ERR_MESSAGE_LEN];
+	clean_message(message, line, sizeof line);
+	cw_log_debug("hub", "%s", line);
+}
+
+cw_hub_t *cw_hub_connect(const char *url, cw_err_t *err)
+{
+	const char *keywords[] = {"dbname", "application_name", "client_encoding", NULL};
+	const char *values[] = {url, "cachewarp", "UTF8", NULL};
+	cw_hub_t *hub = cw_xcalloc(1, sizeof *hub);
+	hub->url_masked = cw_secret_mask(url ? url : "");
+	if (url == NULL || url[0] == '\0') {
+		cw_err_set(err, CW_EINVAL, "hub", "could not connect to hub: no hub url configured");
+		goto fail;
+	}
+	hub->conn = PQconnectdbParams(keywords, values, 1);
+	if (hub->conn == NULL || PQstatus(hub->conn) != CONNECTION_OK) {
+		char reason[CW_ERR_MESSAGE_LEN];
+		clean_message(hub->conn ? PQerrorMessage(hub->conn) : "out of memory",
+		              reason, sizeof reason);
+		cw_err_set(err, CW_EDB, "hub", "could not connect to hub \"%s\": %s",
+		           hub->url_masked, reason);
+		goto fail;
+	}
+	PQsetNoticeProcessor(hub->conn, log_notice, NULL);
+	return hub;
+fail:
+	cw_hub_close(hub);
+	return NULL;
+}
+
+void cw_hub_close(cw_hub_t *hub)
+{
+	if (hub == NULL)
+		return;
+	if (hub->conn != NULL)
+		PQfinish(hub->conn);
+	free(hub->url_masked);
+	free(hub);
+}
+
+const char *cw_hub_url(const cw_hub_t *hub)
+{
+	return hub->url_masked;
+}
+
+PGconn *cw_hub_pgconn(cw_hub_t *hub)
+{
+	return hub->conn;
+}
+
+int cw_hub_conn_error(cw_hub_t *hub, const char *what, cw_err_t *err)
+{
+	char reason[CW_ERR_MESSAGE_LEN];
+	clean_message(PQerrorMessage(hub->conn), reason, sizeof reason);
+	if (reason[0] == '\0')
+		snprintf(reason, sizeof reason, "connection to the hub lost");
+	return cw_err_set(err, CW_EDB, "hub", "%s: %s", what, reason);
+}
+
+int cw_hub_result_error(cw_hub_t *hub, const PGresult *res, const char *what, cw_err_t *err)
+{
+	const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	if (primary == NULL)
+		return cw_hub_conn_error(hub, what, err);
+	char reason[CW_ERR_MESSAGE_LEN];
+	clean_message(primary, reason, sizeof reason);
+	return cw_err_set(err, CW_EDB, "hub", "%s: %s", what, reason);
+}
+
+PGresult *cw_hub_exec(cw_hub_t *hub, const char *sql, int nparams,
+                      const char *const *params, const char *what, cw_err_t *err)
+{
+	PGresult *res = PQexecParams(hub->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	ExecStatusType status = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
+		return res;
+	cw_hub_result_error(hub, res, what, err);
+	PQclear(res);
+	return NULL;
+}
+
+int cw_hub_command(cw_hub_t *hub, const char *sql, int nparams,
+                   const char *const *params, const char *what, cw_err_t *err)
+{
+	PGresult *res = cw_hub_exec(hub, sql, nparams, params, what, err);
+	if (res == NULL)
+		return CW_EDB;
+	PQclear(res);
+	return 0;
+}
+
+int cw_hub_begin(cw_hub_t *hub, cw_err_t *err)
+{
+	return cw_hub_command(hub, "BEGIN", 0, NULL, "could not begin a hub transaction", err);
+}
+
+int cw_hub_commit(cw_hub_t *hub, const char *what, cw_err_t *err)
+{
+	PGresult *res = cw_hub_exec(hub, "COMMIT", 0, NULL, what, err);
+	if (res == NULL)
+		return CW_EDB;
+	/* COMMIT of a transaction that already failed answers ROLLBACK. */
+	int rc = 0;
+	if (strcmp(PQcmdStatus(res), "COMMIT") != 0)
+		rc = cw_err_set(err, CW_EDB, "hub", "%s: the transaction was rolled back", what);
+	PQclear(res);
+	return rc;
+}
+
+void cw_hub_rollback(cw_hub_t *hub)
+{
+	if (PQtransactionStatus(hub->conn) == PQTRANS_IDLE)
+		return;
+	PGresult *res = PQexec(hub->conn, "ROLLBACK");
+	PQclear(res);
+}
+
+int cw_hub_lock_oplog(cw_hub_t *hub, cw_err_t *err)
+{
+	char lock_class[16], lock_id[16];
+	snprintf(lock_class, sizeof lock_class, "%d", CW_HUB_LOCK_CLASS);
+	snprintf(lock_id, sizeof lock_id, "%d", CW_HUB_LOCK_OPLOG);
+	const char *params[] = {lock_class, lock_id};
+	return cw_hub_command(hub, "SELECT pg_advisory_xact_lock($1::int4, $2::int4)", 2,
+	                      params, "could not lock the oplog", err);
+}
+
+void cw_hub_text_array(cw_buf_t *buf, const char *const *items, size_t nitems)
+{
+	cw_buf_append_char(buf, '{');
+	for (size_t i = 0; i < nitems; i++) {
+		if (i > 0)
+			cw_buf_append_char(buf, ',');
+		cw_buf_append_char(buf, '"');
+		for (const char *p = items[i]; *p; p++) {
+			if (*p == '"' || *p == '\\')
+				cw_buf_append_char(buf, '\\');
+			cw_buf_append_char(buf, *p);
+		}
+		cw_buf_append_char(buf, '"');
+	}
+	cw_buf_append_char(buf, '}');
+}
+
+int64_t cw_hub_int64(const PGresult *res, int row, int col)
+{
+	if (PQgetisnull(res, row, col))
+		return 0;
+	return strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+char *cw_hub_strdup(const PGresult *res, int row, int col)
+{
+	if (PQgetisnull(res, row, col))
+		return NULL;
+	return cw_xstrdup(PQgetvalue(res, row, col));
+}

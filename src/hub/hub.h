@@ -1,0 +1,105 @@
+/*
+ * This file contains the hub connection: one libpq connection to the
+ * PostgreSQL oplog hub (DESIGN.md §1), opened from a URL and used by the
+ * hub's modules (migrations, oplog writer and reader, entity store,
+ * metadata, consumers). docs/hub.md describes the schema.
+ *
+ * Error messages never carry the password: every message that includes the
+ * URL goes through cw_secret_mask, and libpq's own connection messages are
+ * masked too. SQL identifiers are fixed strings in the code; values always
+ * travel as parameters (PQexecParams), never inside the SQL text.
+ *
+ * THREAD SAFETY: a cw_hub_t is one connection and is used by one thread at a
+ * time; each thread (capture writer, apply consumer, API handler) opens its
+ * own. The oplog reader LISTENs on its hub's connection, so give a reader a
+ * hub of its own.
+ */
+#ifndef CW_HUB_HUB_H
+#define CW_HUB_HUB_H
+
+#include "core/buf.h"
+#include "core/err.h"
+
+#include <libpq-fe.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct cw_hub cw_hub_t;
+
+/*
+ * Transaction-scoped advisory lock every oplog insert takes first (writer,
+ * staging promotion), so oplog ids are allocated and committed in order.
+ * Session-scoped advisory lock around migrations. Two-key form: (class, id).
+ */
+#define CW_HUB_LOCK_CLASS 0x63770000   /* "cw\0\0" */
+#define CW_HUB_LOCK_OPLOG 1
+#define CW_HUB_LOCK_MIGRATE 2
+
+/* The channel the writer notifies after each commit that added oplog rows. */
+#define CW_HUB_CHANNEL "cachewarp_oplog"
+
+/*
+ * Connects to the hub at url (a libpq URL or conninfo string; borrowed) with
+ * application_name "cachewarp" and client_encoding UTF8. Returns the hub
+ * (owned by the caller, free with cw_hub_close) or NULL with err filled:
+ * CW_EDB, `could not connect to hub "postgresql://u:****@h/db": <reason>`.
+ * Does not migrate: call cw_hub_migrate (hub/migrations.h).
+ */
+cw_hub_t *cw_hub_connect(const char *url, cw_err_t *err);
+
+/* Closes the connection and frees the hub; NULL is a no-op. */
+void cw_hub_close(cw_hub_t *hub);
+
+/* The URL with its password masked; borrowed until cw_hub_close. */
+const char *cw_hub_url(const cw_hub_t *hub);
+
+/* The libpq connection; borrowed until cw_hub_close. */
+PGconn *cw_hub_pgconn(cw_hub_t *hub);
+
+/*
+ * The helpers below are for the hub's own modules (src/hub/).
+ *
+ * cw_hub_exec runs one statement with text parameters (each may be NULL for
+ * SQL NULL) and returns its result (owned by the caller, PQclear it) when it
+ * succeeded (PGRES_COMMAND_OK or PGRES_TUPLES_OK). Otherwise it returns NULL
+ * and fills err with CW_EDB and "<what>: <server message>".
+ */
+PGresult *cw_hub_exec(cw_hub_t *hub, const char *sql, int nparams,
+                      const char *const *params, const char *what, cw_err_t *err);
+
+/* cw_hub_exec for a statement whose result is not needed. 0 or CW_EDB. */
+int cw_hub_command(cw_hub_t *hub, const char *sql, int nparams,
+                   const char *const *params, const char *what, cw_err_t *err);
+
+/* BEGIN, COMMIT. 0 or CW_EDB. */
+int cw_hub_begin(cw_hub_t *hub, cw_err_t *err);
+int cw_hub_commit(cw_hub_t *hub, const char *what, cw_err_t *err);
+
+/* ROLLBACK when a transaction is open (or failed); errors are ignored since
+ * the caller already reports the first one. */
+void cw_hub_rollback(cw_hub_t *hub);
+
+/* Takes the transaction-scoped oplog lock (inside a transaction). 0 or CW_EDB. */
+int cw_hub_lock_oplog(cw_hub_t *hub, cw_err_t *err);
+
+/* Fills err with CW_EDB, "<what>: <libpq's connection message>". Returns CW_EDB. */
+int cw_hub_conn_error(cw_hub_t *hub, const char *what, cw_err_t *err);
+
+/* Fills err with CW_EDB, "<what>: <the server's message in res>", falling back
+ * to the connection's message when res (may be NULL) has none. Returns CW_EDB. */
+int cw_hub_result_error(cw_hub_t *hub, const PGresult *res, const char *what, cw_err_t *err);
+
+/*
+ * Appends a PostgreSQL text[] literal of strings ({"a","b\"c"}) to buf, for
+ * passing a list as one parameter (`= ANY($1::text[])`).
+ */
+void cw_hub_text_array(cw_buf_t *buf, const char *const *items, size_t nitems);
+
+/* Parses a decimal bigint column value; 0 for NULL or empty. */
+int64_t cw_hub_int64(const PGresult *res, int row, int col);
+
+/* A column value copied (owned by the caller), NULL for SQL NULL. */
+char *cw_hub_strdup(const PGresult *res, int row, int col);
+
+#endif

@@ -1,0 +1,59 @@
+/* This file contains the hub metadata and quarantine declared in metadata.h. */
+#include "hub/metadata.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+int cw_metadata_get(cw_hub_t *hub, const char *key, char **json, cw_err_t *err)
+{
+	char what[160];
+	snprintf(what, sizeof what, "could not read hub metadata \"%s\"", key);
+	const char *params[] = {key};
+	PGresult *res = cw_hub_exec(hub, "SELECT value::text FROM cachewarp.metadata WHERE key = $1",
+	                            1, params, what, err);
+	if (res == NULL)
+		return CW_EDB;
+	int rc = 0;
+	if (PQntuples(res) == 0)
+		rc = cw_err_set(err, CW_ENOTFOUND, "hub", "%s: not found", what);
+	else
+		*json = cw_hub_strdup(res, 0, 0);
+	PQclear(res);
+	return rc;
+}
+
+int cw_metadata_set(cw_hub_t *hub, const char *key, const char *json, cw_err_t *err)
+{
+	char what[160];
+	snprintf(what, sizeof what, "could not store hub metadata \"%s\"", key);
+	if (json == NULL)
+		return cw_err_set(err, CW_EINVAL, "hub", "%s: no value", what);
+	const char *params[] = {key, json};
+	return cw_hub_command(hub,
+		"INSERT INTO cachewarp.metadata (key, value) VALUES ($1, $2::jsonb) "
+		"ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = now()",
+		2, params, what, err);
+}
+
+int cw_metadata_delete(cw_hub_t *hub, const char *key, cw_err_t *err)
+{
+	char what[160];
+	snprintf(what, sizeof what, "could not delete hub metadata \"%s\"", key);
+	const char *params[] = {key};
+	return cw_hub_command(hub, "DELETE FROM cachewarp.metadata WHERE key = $1", 1, params,
+	                      what, err);
+}
+
+int cw_quarantine_add(cw_hub_t *hub, const cw_quarantine_record_t *record, cw_err_t *err)
+{
+	if (record->entity == NULL || record->reason == NULL)
+		return cw_err_set(err, CW_EINVAL, "hub",
+		                  "could not quarantine a record: entity and reason are required");
+	char what[160];
+	snprintf(what, sizeof what, "could not quarantine a record of entity \"%s\"", record->entity);
+	const char *params[] = {record->entity, record->doc_id, record->source_pos,
+	                        record->reason, record->raw};
+	return cw_hub_command(hub,
+		"INSERT INTO cachewarp.quarantine (entity, doc_id, source_pos, reason, raw) "
+		"VALUES ($1, $2, $3, $4, $5)", 5, params, what, err);
+}

@@ -1,0 +1,41 @@
+/*
+ * This file contains the hub's key/value metadata (cachewarp.metadata: key
+ * text, value jsonb), where captures keep their checkpoints
+ * (`mongo_resume_token`, an LSN), and the quarantine table, where a record
+ * that cannot be captured or applied is set aside with its reason so one bad
+ * record never stalls a stream.
+ *
+ * Each call is one statement: inside a transaction opened on the same hub it
+ * joins that transaction (the oplog writer stores checkpoints that way).
+ */
+#ifndef CW_HUB_METADATA_H
+#define CW_HUB_METADATA_H
+
+#include "core/err.h"
+#include "hub/hub.h"
+
+/*
+ * Reads key's value as JSON text into *json (owned by the caller; jsonb's
+ * normalized form, e.g. {"a": 1}). CW_ENOTFOUND when the key is absent, CW_EDB.
+ */
+int cw_metadata_get(cw_hub_t *hub, const char *key, char **json, cw_err_t *err);
+
+/* Inserts or replaces key's value; json must be valid JSON text (CW_EDB otherwise). */
+int cw_metadata_set(cw_hub_t *hub, const char *key, const char *json, cw_err_t *err);
+
+/* Removes key; 0 also when it was absent. */
+int cw_metadata_delete(cw_hub_t *hub, const char *key, cw_err_t *err);
+
+/* One quarantined record; every member borrowed, all but entity and reason may be NULL. */
+typedef struct cw_quarantine_record {
+	const char *entity;
+	const char *doc_id;
+	const char *source_pos;
+	const char *reason;      /* why it was set aside: "column \"price\": not a number" */
+	const char *raw;         /* the record as received, for a human to inspect */
+} cw_quarantine_record_t;
+
+/* Inserts record into cachewarp.quarantine. 0, CW_EINVAL or CW_EDB. */
+int cw_quarantine_add(cw_hub_t *hub, const cw_quarantine_record_t *record, cw_err_t *err);
+
+#endif

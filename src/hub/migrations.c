@@ -1,0 +1,206 @@
+/* This file contains the hub schema migrations declared in migrations.h. */
+#include "hub/migrations.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+/*
+ * migrations[i] brings the schema to version i + 1. Append only: a released
+ * migration is never edited, a change is a new entry. docs/hub.md describes
+ * the resulting schema.
+ */
+static const char *const migrations[] = {
+	/* 1: the oplog, its staging area, entities, metadata, consumers, quarantine */
+	"CREATE SCHEMA IF NOT EXISTS cachewarp;\n"
+	"CREATE TABLE cachewarp.schema_version (\n"
+	"	version integer PRIMARY KEY,\n"
+	"	applied_at timestamptz NOT NULL DEFAULT now()\n"
+	");\n"
+	"CREATE TABLE cachewarp.oplog (\n"
+	"	id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
+	"	op text NOT NULL CHECK (op IN ('upsert', 'delete', 'sweep')),\n"
+	"	entity text NOT NULL,\n"
+	"	doc_id text,\n"
+	"	created_at timestamptz NOT NULL DEFAULT now(),\n"
+	"	data jsonb,\n"
+	"	version integer NOT NULL,\n"
+	"	source_pos text,\n"
+	"	CONSTRAINT oplog_doc_id_present CHECK ((op = 'sweep') = (doc_id IS NULL)),\n"
+	"	CONSTRAINT oplog_data_present CHECK ((op = 'upsert') = (data IS NOT NULL)),\n"
+	"	CONSTRAINT oplog_data_object CHECK (data IS NULL OR jsonb_typeof(data) = 'object')\n"
+	");\n"
+	"CREATE INDEX oplog_entity_id ON cachewarp.oplog (entity, id);\n"
+	"CREATE INDEX oplog_created_at ON cachewarp.oplog (created_at);\n"
+	"CREATE TABLE cachewarp.oplog_staging (\n"
+	"	staged_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
+	"	op text NOT NULL CHECK (op IN ('upsert', 'delete', 'sweep')),\n"
+	"	entity text NOT NULL,\n"
+	"	doc_id text,\n"
+	"	created_at timestamptz NOT NULL DEFAULT now(),\n"
+	"	data jsonb,\n"
+	"	version integer NOT NULL,\n"
+	"	source_pos text,\n"
+	"	CONSTRAINT oplog_staging_doc_id_present CHECK ((op = 'sweep') = (doc_id IS NULL)),\n"
+	"	CONSTRAINT oplog_staging_data_present CHECK ((op = 'upsert') = (data IS NOT NULL)),\n"
+	"	CONSTRAINT oplog_staging_data_object\n"
+	"		CHECK (data IS NULL OR jsonb_typeof(data) = 'object')\n"
+	");\n"
+	"CREATE INDEX oplog_staging_entity ON cachewarp.oplog_staging (entity, staged_id);\n"
+	"CREATE TABLE cachewarp.entities (\n"
+	"	name text PRIMARY KEY CHECK (name ~ '^[a-z][a-z0-9_]{0,62}$'),\n"
+	"	source text NOT NULL,\n"
+	"	collection text,\n"
+	"	tbl text,\n"
+	"	columns jsonb NOT NULL DEFAULT '[]',\n"
+	"	status text NOT NULL DEFAULT 'pending'\n"
+	"		CHECK (status IN ('pending', 'scanning', 'live', 'deleted')),\n"
+	"	version integer NOT NULL DEFAULT 1,\n"
+	"	created_at timestamptz NOT NULL DEFAULT now(),\n"
+	"	updated_at timestamptz NOT NULL DEFAULT now(),\n"
+	"	CONSTRAINT entities_one_origin CHECK ((collection IS NULL) <> (tbl IS NULL))\n"
+	");\n"
+	"CREATE TABLE cachewarp.metadata (\n"
+	"	key text PRIMARY KEY,\n"
+	"	value jsonb NOT NULL,\n"
+	"	updated_at timestamptz NOT NULL DEFAULT now()\n"
+	");\n"
+	"CREATE TABLE cachewarp.consumers (\n"
+	"	name text PRIMARY KEY,\n"
+	"	position bigint NOT NULL DEFAULT 0,\n"
+	"	last_seen timestamptz NOT NULL DEFAULT now(),\n"
+	"	lag_ids bigint NOT NULL DEFAULT 0,\n"
+	"	lag_seconds double precision NOT NULL DEFAULT 0\n"
+	");\n"
+	"CREATE TABLE cachewarp.quarantine (\n"
+	"	id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
+	"	entity text NOT NULL,\n"
+	"	doc_id text,\n"
+	"	source_pos text,\n"
+	"	reason text NOT NULL,\n"
+	"	raw text,\n"
+	"	created_at timestamptz NOT NULL DEFAULT now()\n"
+	");\n"
+	"CREATE INDEX quarantine_entity ON cachewarp.quarantine (entity, id);\n",
+};
+
+#define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+int cw_hub_schema_target(void)
+{
+	return NMIGRATIONS;
+}
+
+int cw_hub_schema_version(cw_hub_t *hub, int *version, cw_err_t *err)
+{
+	const char *what = "could not read the hub schema version";
+	PGresult *res = cw_hub_exec(hub,
+		"SELECT to_regclass('cachewarp.schema_version') IS NOT NULL", 0, NULL, what, err);
+	if (res == NULL)
+		return CW_EDB;
+	int exists = PQgetvalue(res, 0, 0)[0] == 't';
+	PQclear(res);
+	*version = 0;
+	if (!exists)
+		return 0;
+	res = cw_hub_exec(hub, "SELECT coalesce(max(version), 0) FROM cachewarp.schema_version",
+	                  0, NULL, what, err);
+	if (res == NULL)
+		return CW_EDB;
+	*version = (int)cw_hub_int64(res, 0, 0);
+	PQclear(res);
+	return 0;
+}
+
+static int newer_error(int version, cw_err_t *err)
+{
+	return cw_err_set(err, CW_ECONFLICT, "hub",
+	                  "hub schema version %d is newer than this cachewarp (%d): upgrade cachewarp",
+	                  version, NMIGRATIONS);
+}
+
+static int advisory_lock(cw_hub_t *hub, int take, cw_err_t *err)
+{
+	char lock_class[16], lock_id[16];
+	snprintf(lock_class, sizeof lock_class, "%d", CW_HUB_LOCK_CLASS);
+	snprintf(lock_id, sizeof lock_id, "%d", CW_HUB_LOCK_MIGRATE);
+	const char *params[] = {lock_class, lock_id};
+	if (take)
+		return cw_hub_command(hub, "SELECT pg_advisory_lock($1::int4, $2::int4)", 2, params,
+		                      "could not lock the hub for migration", err);
+	return cw_hub_command(hub, "SELECT pg_advisory_unlock($1::int4, $2::int4)", 2, params,
+	                      "could not unlock the hub after migration", err);
+}
+
+/* Applies migration `version` (1-based) and records it, in one transaction. */
+static int apply_one(cw_hub_t *hub, int version, cw_err_t *err)
+{
+	char what[96], version_text[16];
+	snprintf(what, sizeof what, "could not apply hub migration %d", version);
+	snprintf(version_text, sizeof version_text, "%d", version);
+	const char *params[] = {version_text};
+	int rc = cw_hub_begin(hub, err);
+	if (rc != 0)
+		return rc;
+	/* A script holds several statements, which only the simple protocol accepts. */
+	PGresult *res = PQexec(cw_hub_pgconn(hub), migrations[version - 1]);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		cw_hub_result_error(hub, res, what, err);
+		PQclear(res);
+		rc = CW_EDB;
+		goto cleanup;
+	}
+	PQclear(res);
+	rc = cw_hub_command(hub, "INSERT INTO cachewarp.schema_version (version) VALUES ($1::int4)",
+	                    1, params, what, err);
+	if (rc == 0)
+		rc = cw_hub_commit(hub, what, err);
+cleanup:
+	if (rc != 0)
+		cw_hub_rollback(hub);
+	return rc;
+}
+
+int cw_hub_migrate(cw_hub_t *hub, int *applied, cw_err_t *err)
+{
+	int version = 0;
+	int count = 0;
+	int rc = advisory_lock(hub, 1, err);
+	if (rc != 0)
+		return rc;
+	rc = cw_hub_schema_version(hub, &version, err);
+	if (rc != 0)
+		goto cleanup;
+	if (version > NMIGRATIONS) {
+		rc = newer_error(version, err);
+		goto cleanup;
+	}
+	for (int next = version + 1; next <= NMIGRATIONS; next++) {
+		rc = apply_one(hub, next, err);
+		if (rc != 0)
+			goto cleanup;
+		count++;
+	}
+cleanup:
+	if (rc == 0)
+		rc = advisory_lock(hub, 0, err);
+	else
+		advisory_lock(hub, 0, NULL);
+	if (applied != NULL)
+		*applied = count;
+	return rc;
+}
+
+int cw_hub_schema_check(cw_hub_t *hub, cw_err_t *err)
+{
+	int version = 0;
+	int rc = cw_hub_schema_version(hub, &version, err);
+	if (rc != 0)
+		return rc;
+	if (version > NMIGRATIONS)
+		return newer_error(version, err);
+	if (version < NMIGRATIONS)
+		return cw_err_set(err, CW_ECONFLICT, "hub",
+		                  "hub schema version %d is older than this cachewarp (%d): "
+		                  "run cachewarp migrate", version, NMIGRATIONS);
+	return 0;
+}

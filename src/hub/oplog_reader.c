@@ -1,0 +1,167 @@
+/* This file contains the oplog reader declared in oplog_reader.h. */
+#include "hub/oplog_reader.h"
+
+#include "core/buf.h"
+#include "core/mem.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct cw_oplog_reader {
+	cw_hub_t *hub;        /* borrowed */
+	char **entities;      /* owned copies */
+	size_t nentities;
+};
+
+#define PAGE_COLUMNS \
+	"SELECT id, op, entity, doc_id, " \
+	"(extract(epoch FROM created_at) * 1000000)::bigint, data::text, version, source_pos " \
+	"FROM cachewarp.oplog "
+
+static int listen_command(cw_hub_t *hub, const char *sql, cw_err_t *err)
+{
+	return cw_hub_command(hub, sql, 0, NULL, "could not listen for oplog notifications", err);
+}
+
+cw_oplog_reader_t *cw_oplog_reader_new(cw_hub_t *hub, const char *const *entities,
+                                       size_t nentities, cw_err_t *err)
+{
+	if (listen_command(hub, "LISTEN " CW_HUB_CHANNEL, err) != 0)
+		return NULL;
+	cw_oplog_reader_t *reader = cw_xcalloc(1, sizeof *reader);
+	reader->hub = hub;
+	reader->nentities = nentities;
+	reader->entities = cw_xcalloc(nentities ? nentities : 1, sizeof *reader->entities);
+	for (size_t i = 0; i < nentities; i++)
+		reader->entities[i] = cw_xstrdup(entities[i]);
+	return reader;
+}
+
+void cw_oplog_reader_free(cw_oplog_reader_t *reader)
+{
+	if (reader == NULL)
+		return;
+	listen_command(reader->hub, "UNLISTEN " CW_HUB_CHANNEL, NULL);
+	for (size_t i = 0; i < reader->nentities; i++)
+		free(reader->entities[i]);
+	free(reader->entities);
+	free(reader);
+}
+
+/* Turns one result row into a change; CW_EDB when the op is not one we know. */
+static int row_to_change(const PGresult *res, int row, cw_change_t *change, cw_err_t *err)
+{
+	memset(change, 0, sizeof *change);
+	if (cw_op_parse(PQgetvalue(res, row, 1), &change->op, err) != 0)
+		return cw_err_set(err, CW_EDB, "hub", "could not read the oplog: row %s has op \"%s\"",
+		                  PQgetvalue(res, row, 0), PQgetvalue(res, row, 1));
+	change->oplog_id = cw_hub_int64(res, row, 0);
+	change->entity = cw_hub_strdup(res, row, 2);
+	change->doc_id = cw_hub_strdup(res, row, 3);
+	change->created_at_us = cw_hub_int64(res, row, 4);
+	change->data = cw_hub_strdup(res, row, 5);
+	change->version = cw_hub_int64(res, row, 6);
+	change->source_pos = cw_hub_strdup(res, row, 7);
+	return 0;
+}
+
+int cw_oplog_fetch(cw_hub_t *hub, const char *const *entities, size_t nentities,
+                   int64_t after, size_t limit, cw_change_batch_t *out, cw_err_t *err)
+{
+	char after_text[24], limit_text[24];
+	cw_buf_t names = CW_BUF_INIT;
+	snprintf(after_text, sizeof after_text, "%lld", (long long)after);
+	snprintf(limit_text, sizeof limit_text, "%zu", limit);
+	PGresult *res;
+	if (nentities == 0) {
+		const char *params[] = {after_text, limit_text};
+		res = cw_hub_exec(hub, PAGE_COLUMNS "WHERE id > $1::int8 ORDER BY id LIMIT $2::int8",
+		                  2, params, "could not read the oplog", err);
+	} else {
+		cw_hub_text_array(&names, entities, nentities);
+		const char *params[] = {after_text, limit_text, cw_buf_cstr(&names)};
+		res = cw_hub_exec(hub,
+			PAGE_COLUMNS "WHERE id > $1::int8 AND entity = ANY($3::text[]) "
+			"ORDER BY id LIMIT $2::int8", 3, params, "could not read the oplog", err);
+	}
+	cw_buf_free(&names);
+	if (res == NULL)
+		return CW_EDB;
+	int rc = 0;
+	size_t before = out->len;
+	for (int row = 0; row < PQntuples(res) && rc == 0; row++) {
+		cw_change_t change;
+		rc = row_to_change(res, row, &change, err);
+		if (rc == 0)
+			cw_change_batch_push(out, &change);
+	}
+	PQclear(res);
+	if (rc != 0) {
+		while (out->len > before)
+			cw_change_clear(&out->items[--out->len]);
+	}
+	return rc;
+}
+
+int cw_oplog_read(cw_oplog_reader_t *reader, int64_t after, size_t limit,
+                  cw_change_batch_t *out, cw_err_t *err)
+{
+	return cw_oplog_fetch(reader->hub, (const char *const *)reader->entities,
+	                      reader->nentities, after, limit, out, err);
+}
+
+static int64_t monotonic_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Frees every queued notification; returns how many there were. */
+static int drain_notifies(PGconn *conn)
+{
+	int count = 0;
+	PGnotify *notify;
+	while ((notify = PQnotifies(conn)) != NULL) {
+		PQfreemem(notify);
+		count++;
+	}
+	return count;
+}
+
+int cw_oplog_wait(cw_oplog_reader_t *reader, int timeout_ms, cw_err_t *err)
+{
+	const char *what = "could not wait for oplog notifications";
+	PGconn *conn = cw_hub_pgconn(reader->hub);
+	int64_t deadline = monotonic_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	for (;;) {
+		if (PQconsumeInput(conn) == 0)
+			return cw_hub_conn_error(reader->hub, what, err);
+		if (drain_notifies(conn) > 0)
+			return 1;
+		int64_t remaining = deadline - monotonic_ms();
+		if (remaining <= 0)
+			return 0;
+		struct pollfd pfd = {.fd = PQsocket(conn), .events = POLLIN, .revents = 0};
+		if (pfd.fd < 0)
+			return cw_hub_conn_error(reader->hub, what, err);
+		int ready = poll(&pfd, 1, (int)remaining);
+		if (ready < 0 && errno != EINTR)
+			return cw_err_set(err, CW_EIO, "hub", "%s: %s", what, strerror(errno));
+	}
+}
+
+int cw_oplog_last_id(cw_hub_t *hub, int64_t *last_id, cw_err_t *err)
+{
+	PGresult *res = cw_hub_exec(hub, "SELECT coalesce(max(id), 0) FROM cachewarp.oplog", 0,
+	                            NULL, "could not read the last oplog id", err);
+	if (res == NULL)
+		return CW_EDB;
+	*last_id = cw_hub_int64(res, 0, 0);
+	PQclear(res);
+	return 0;
+}

@@ -1,0 +1,357 @@
+/* This file contains the oplog writer and the staging promotion declared in oplog_writer.h. */
+#include "hub/oplog_writer.h"
+
+#include "core/buf.h"
+#include "core/mem.h"
+#include "hub/copy.h"
+#include "hub/metadata.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Where an entity's changes go, decided under the oplog lock. */
+typedef enum route {
+	ROUTE_UNKNOWN = 0,   /* not in the hub: the batch fails */
+	ROUTE_OPLOG,
+	ROUTE_STAGING,
+	ROUTE_SKIP,
+} route_t;
+
+typedef struct entity_routes {
+	const char **names;  /* borrowed from the batch, distinct */
+	route_t *routes;
+	size_t len;
+	size_t cap;
+	size_t last;         /* index of the last lookup: batches come in runs */
+} entity_routes_t;
+
+struct cw_oplog_writer {
+	cw_hub_t *hub;           /* borrowed */
+	cw_buf_t oplog_rows;     /* COPY text for cachewarp.oplog, reused per batch */
+	cw_buf_t staged_rows;    /* COPY text for cachewarp.oplog_staging */
+	cw_buf_t names_literal;  /* the batch's entity names as a text[] literal */
+	entity_routes_t routes;
+	bool scan;               /* pending and scanning entities go to the oplog too */
+	cw_oplog_hook_fn hook;
+	void *hook_arg;
+};
+
+#define COPY_COLUMNS "(op, entity, doc_id, created_at, data, version, source_pos)"
+#define COPY_CHUNK (1 << 20)
+
+cw_oplog_writer_t *cw_oplog_writer_new(cw_hub_t *hub)
+{
+	cw_oplog_writer_t *writer = cw_xcalloc(1, sizeof *writer);
+	writer->hub = hub;
+	return writer;
+}
+
+void cw_oplog_writer_free(cw_oplog_writer_t *writer)
+{
+	if (writer == NULL)
+		return;
+	cw_buf_free(&writer->oplog_rows);
+	cw_buf_free(&writer->staged_rows);
+	cw_buf_free(&writer->names_literal);
+	free(writer->routes.names);
+	free(writer->routes.routes);
+	free(writer);
+}
+
+void cw_oplog_writer_set_scan(cw_oplog_writer_t *writer, bool scan)
+{
+	writer->scan = scan;
+}
+
+void cw_oplog_writer_set_hook(cw_oplog_writer_t *writer, cw_oplog_hook_fn fn, void *arg)
+{
+	writer->hook = fn;
+	writer->hook_arg = arg;
+}
+
+static void run_hook(cw_oplog_writer_t *writer, cw_oplog_hook_point_t point)
+{
+	if (writer->hook != NULL)
+		writer->hook(point, writer->hook_arg);
+}
+
+/* Index of name in routes, or routes->len when absent. */
+static size_t routes_find(entity_routes_t *routes, const char *name)
+{
+	if (routes->last < routes->len && strcmp(routes->names[routes->last], name) == 0)
+		return routes->last;
+	for (size_t i = 0; i < routes->len; i++) {
+		if (strcmp(routes->names[i], name) == 0) {
+			routes->last = i;
+			return i;
+		}
+	}
+	return routes->len;
+}
+
+/* Collects the batch's distinct entity names, all routed ROUTE_UNKNOWN. */
+static void routes_collect(entity_routes_t *routes, const cw_change_batch_t *batch)
+{
+	routes->len = 0;
+	routes->last = 0;
+	for (size_t i = 0; i < batch->len; i++) {
+		const char *name = batch->items[i].entity ? batch->items[i].entity : "";
+		if (routes_find(routes, name) < routes->len)
+			continue;
+		if (routes->len == routes->cap) {
+			routes->cap = routes->cap ? routes->cap * 2 : 8;
+			routes->names = cw_xrealloc(routes->names, routes->cap * sizeof *routes->names);
+			routes->routes = cw_xrealloc(routes->routes, routes->cap * sizeof *routes->routes);
+		}
+		routes->names[routes->len] = name;
+		routes->routes[routes->len] = ROUTE_UNKNOWN;
+		routes->len++;
+	}
+}
+
+/* Reads the statuses of the batch's entities; must run under the oplog lock. */
+static int routes_load(cw_oplog_writer_t *writer, cw_err_t *err)
+{
+	entity_routes_t *routes = &writer->routes;
+	cw_buf_reset(&writer->names_literal);
+	cw_hub_text_array(&writer->names_literal, routes->names, routes->len);
+	const char *params[] = {cw_buf_cstr(&writer->names_literal)};
+	PGresult *res = cw_hub_exec(writer->hub,
+		"SELECT name, status FROM cachewarp.entities WHERE name = ANY($1::text[])",
+		1, params, "could not append to the oplog: could not read entity statuses", err);
+	if (res == NULL)
+		return CW_EDB;
+	for (int row = 0; row < PQntuples(res); row++) {
+		size_t i = routes_find(routes, PQgetvalue(res, row, 0));
+		const char *status = PQgetvalue(res, row, 1);
+		if (i == routes->len)
+			continue;
+		if (strcmp(status, "live") == 0)
+			routes->routes[i] = ROUTE_OPLOG;
+		else if (strcmp(status, "deleted") == 0)
+			routes->routes[i] = ROUTE_SKIP;
+		else
+			routes->routes[i] = writer->scan ? ROUTE_OPLOG : ROUTE_STAGING;
+	}
+	PQclear(res);
+	return 0;
+}
+
+static int64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void encode_row(cw_buf_t *rows, const cw_change_t *change, int64_t fallback_us)
+{
+	char version[24];
+	snprintf(version, sizeof version, "%lld", (long long)change->version);
+	cw_copy_append_value(rows, cw_op_name(change->op));
+	cw_copy_append_sep(rows);
+	cw_copy_append_value(rows, change->entity);
+	cw_copy_append_sep(rows);
+	cw_copy_append_value(rows, change->doc_id);
+	cw_copy_append_sep(rows);
+	cw_copy_append_timestamp(rows, change->created_at_us ? change->created_at_us : fallback_us);
+	cw_copy_append_sep(rows);
+	cw_copy_append_value(rows, change->data);
+	cw_copy_append_sep(rows);
+	cw_copy_append_value(rows, version);
+	cw_copy_append_sep(rows);
+	cw_copy_append_value(rows, change->source_pos);
+	cw_copy_end_row(rows);
+}
+
+/* Encodes every change into the COPY buffer of its route; fills stats. */
+static int encode_batch(cw_oplog_writer_t *writer, const cw_change_batch_t *batch,
+                        cw_oplog_append_stats_t *stats, cw_err_t *err)
+{
+	int64_t fallback_us = now_us();
+	cw_buf_reset(&writer->oplog_rows);
+	cw_buf_reset(&writer->staged_rows);
+	for (size_t i = 0; i < batch->len; i++) {
+		const cw_change_t *change = &batch->items[i];
+		const char *name = change->entity ? change->entity : "";
+		route_t route = writer->routes.routes[routes_find(&writer->routes, name)];
+		switch (route) {
+		case ROUTE_UNKNOWN:
+			return cw_err_set(err, CW_ENOTFOUND, "hub",
+			                  "could not append to the oplog: entity \"%s\" is not in the hub",
+			                  name);
+		case ROUTE_OPLOG:
+			encode_row(&writer->oplog_rows, change, fallback_us);
+			stats->appended++;
+			break;
+		case ROUTE_STAGING:
+			encode_row(&writer->staged_rows, change, fallback_us);
+			stats->staged++;
+			break;
+		case ROUTE_SKIP:
+			stats->skipped++;
+			break;
+		}
+	}
+	return 0;
+}
+
+/* Runs one COPY ... FROM STDIN with rows as its data. */
+static int copy_rows(cw_hub_t *hub, const char *sql, const cw_buf_t *rows, const char *what,
+                     cw_err_t *err)
+{
+	PGconn *conn = cw_hub_pgconn(hub);
+	PGresult *res = PQexec(conn, sql);
+	if (PQresultStatus(res) != PGRES_COPY_IN) {
+		cw_hub_result_error(hub, res, what, err);
+		PQclear(res);
+		return CW_EDB;
+	}
+	PQclear(res);
+	int rc = 0;
+	for (size_t off = 0; off < rows->len && rc == 0; off += COPY_CHUNK) {
+		size_t len = rows->len - off < COPY_CHUNK ? rows->len - off : COPY_CHUNK;
+		if (PQputCopyData(conn, rows->data + off, (int)len) != 1)
+			rc = cw_hub_conn_error(hub, what, err);
+	}
+	if (PQputCopyEnd(conn, rc == 0 ? NULL : "cachewarp aborted the copy") != 1 && rc == 0)
+		rc = cw_hub_conn_error(hub, what, err);
+	while ((res = PQgetResult(conn)) != NULL) {
+		if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == 0)
+			rc = cw_hub_result_error(hub, res, what, err);
+		PQclear(res);
+	}
+	return rc;
+}
+
+static int notify_readers(cw_hub_t *hub, const char *what, cw_err_t *err)
+{
+	return cw_hub_command(hub, "SELECT pg_notify('" CW_HUB_CHANNEL "', '')", 0, NULL, what, err);
+}
+
+/* The body of cw_oplog_append's transaction, after BEGIN and before COMMIT. */
+static int append_locked(cw_oplog_writer_t *writer, const cw_change_batch_t *batch,
+                         const char *checkpoint_key, const char *checkpoint_json,
+                         cw_oplog_append_stats_t *stats, cw_err_t *err)
+{
+	const char *what = "could not append to the oplog";
+	int rc = cw_hub_lock_oplog(writer->hub, err);
+	if (rc != 0)
+		return rc;
+	run_hook(writer, CW_OPLOG_HOOK_LOCKED);
+	routes_collect(&writer->routes, batch);
+	if (writer->routes.len > 0 && (rc = routes_load(writer, err)) != 0)
+		return rc;
+	if ((rc = encode_batch(writer, batch, stats, err)) != 0)
+		return rc;
+	if (writer->oplog_rows.len > 0) {
+		rc = copy_rows(writer->hub, "COPY cachewarp.oplog " COPY_COLUMNS " FROM STDIN",
+		               &writer->oplog_rows, what, err);
+		if (rc != 0)
+			return rc;
+	}
+	if (writer->staged_rows.len > 0) {
+		rc = copy_rows(writer->hub, "COPY cachewarp.oplog_staging " COPY_COLUMNS " FROM STDIN",
+		               &writer->staged_rows, "could not append to the oplog staging area", err);
+		if (rc != 0)
+			return rc;
+	}
+	if (checkpoint_key != NULL) {
+		rc = cw_metadata_set(writer->hub, checkpoint_key, checkpoint_json, err);
+		if (rc != 0)
+			return rc;
+	}
+	if (stats->appended > 0 && (rc = notify_readers(writer->hub, what, err)) != 0)
+		return rc;
+	run_hook(writer, CW_OPLOG_HOOK_BEFORE_COMMIT);
+	return 0;
+}
+
+int cw_oplog_append(cw_oplog_writer_t *writer, const cw_change_batch_t *batch,
+                    const char *checkpoint_key, const char *checkpoint_json,
+                    cw_oplog_append_stats_t *stats, cw_err_t *err)
+{
+	cw_oplog_append_stats_t counted = {0, 0, 0};
+	if (checkpoint_key != NULL && checkpoint_json == NULL)
+		return cw_err_set(err, CW_EINVAL, "hub",
+		                  "could not append to the oplog: checkpoint \"%s\" has no value",
+		                  checkpoint_key);
+	int rc = cw_hub_begin(writer->hub, err);
+	if (rc != 0)
+		return rc;
+	rc = append_locked(writer, batch, checkpoint_key, checkpoint_json, &counted, err);
+	if (rc == 0)
+		rc = cw_hub_commit(writer->hub, "could not commit to the oplog", err);
+	if (rc != 0) {
+		cw_hub_rollback(writer->hub);
+		return rc;
+	}
+	if (stats != NULL)
+		*stats = counted;
+	return 0;
+}
+
+/* The body of the promotion transaction: checks the entity, moves its rows. */
+static int promote_locked(cw_hub_t *hub, const char *entity, int64_t *promoted,
+                          const char *what, cw_err_t *err)
+{
+	const char *params[] = {entity};
+	PGresult *res = cw_hub_exec(hub,
+		"SELECT status FROM cachewarp.entities WHERE name = $1 FOR UPDATE",
+		1, params, what, err);
+	if (res == NULL)
+		return CW_EDB;
+	int rc = 0;
+	if (PQntuples(res) == 0)
+		rc = cw_err_set(err, CW_ENOTFOUND, "hub", "%s: no such entity", what);
+	else if (strcmp(PQgetvalue(res, 0, 0), "deleted") == 0)
+		rc = cw_err_set(err, CW_ECONFLICT, "hub", "%s: the entity is deleted", what);
+	PQclear(res);
+	if (rc != 0)
+		return rc;
+	/* Identity values are drawn as the sorted rows are inserted: staging order is kept. */
+	res = cw_hub_exec(hub,
+		"INSERT INTO cachewarp.oplog " COPY_COLUMNS " "
+		"SELECT op, entity, doc_id, created_at, data, version, source_pos "
+		"FROM cachewarp.oplog_staging WHERE entity = $1 ORDER BY staged_id",
+		1, params, what, err);
+	if (res == NULL)
+		return CW_EDB;
+	*promoted = strtoll(PQcmdTuples(res), NULL, 10);
+	PQclear(res);
+	if ((rc = cw_hub_command(hub, "DELETE FROM cachewarp.oplog_staging WHERE entity = $1",
+	                         1, params, what, err)) != 0)
+		return rc;
+	if ((rc = cw_hub_command(hub,
+		"UPDATE cachewarp.entities SET status = 'live', updated_at = now() WHERE name = $1",
+		1, params, what, err)) != 0)
+		return rc;
+	if (*promoted > 0)
+		rc = notify_readers(hub, what, err);
+	return rc;
+}
+
+int cw_oplog_promote_staged(cw_hub_t *hub, const char *entity, int64_t *promoted,
+                            cw_err_t *err)
+{
+	char what[160];
+	snprintf(what, sizeof what, "could not promote the staged changes of entity \"%s\"", entity);
+	int64_t moved = 0;
+	int rc = cw_hub_begin(hub, err);
+	if (rc != 0)
+		return rc;
+	rc = cw_hub_lock_oplog(hub, err);
+	if (rc == 0)
+		rc = promote_locked(hub, entity, &moved, what, err);
+	if (rc == 0)
+		rc = cw_hub_commit(hub, what, err);
+	if (rc != 0) {
+		cw_hub_rollback(hub);
+		return rc;
+	}
+	if (promoted != NULL)
+		*promoted = moved;
+	return 0;
+}

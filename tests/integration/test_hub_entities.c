@@ -1,0 +1,404 @@
+/*
+ * Integration tests of the hub's entity store, staging promotion, metadata,
+ * quarantine, consumers and retention against a real PostgreSQL.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "core/change.h"
+#include "core/entity.h"
+#include "core/mem.h"
+#include "hub/consumers.h"
+#include "hub/entity_store.h"
+#include "hub/hub.h"
+#include "hub/metadata.h"
+#include "hub/migrations.h"
+#include "hub/oplog_reader.h"
+#include "hub/oplog_writer.h"
+#include "testsrv.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct fixture {
+	cw_testsrv_t srv;
+	cw_hub_t *hub;
+} fixture_t;
+
+static int setup(void **state)
+{
+	fixture_t *fx = cw_xcalloc(1, sizeof *fx);
+	cw_err_t err = {0};
+	if (cw_testpg_start(&fx->srv) != 0)
+		return -1;
+	fx->hub = cw_hub_connect(fx->srv.url, &err);
+	if (fx->hub == NULL || cw_hub_migrate(fx->hub, NULL, &err) != 0) {
+		fprintf(stderr, "hub setup: %s\n", err.message);
+		return -1;
+	}
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	fixture_t *fx = *state;
+	cw_hub_close(fx->hub);
+	cw_testpg_stop(&fx->srv);
+	free(fx);
+	return 0;
+}
+
+static long long query_int(cw_hub_t *hub, const char *sql)
+{
+	PGresult *res = PQexec(cw_hub_pgconn(hub), sql);
+	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+	long long value = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return value;
+}
+
+static int64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void push(cw_change_batch_t *batch, const char *entity, const char *doc_id,
+                 int64_t created_at_us)
+{
+	cw_change_t change = {0};
+	change.op = CW_OP_UPSERT;
+	change.entity = cw_xstrdup(entity);
+	change.doc_id = cw_xstrdup(doc_id);
+	change.data = cw_xstrdup("{}");
+	change.version = 1;
+	change.created_at_us = created_at_us;
+	cw_change_batch_push(batch, &change);
+}
+
+/* Appends one upsert per doc_id of the space-separated list, in one batch. */
+static void append_docs(cw_oplog_writer_t *writer, const char *entity, const char *doc_ids,
+                        int64_t created_at_us)
+{
+	cw_err_t err = {0};
+	cw_change_batch_t batch = CW_CHANGE_BATCH_INIT;
+	char *list = cw_xstrdup(doc_ids), *save = NULL;
+	for (char *id = strtok_r(list, " ", &save); id; id = strtok_r(NULL, " ", &save))
+		push(&batch, entity, id, created_at_us);
+	if (cw_oplog_append(writer, &batch, NULL, NULL, NULL, &err) != 0)
+		fail_msg("append: %s", err.message);
+	free(list);
+	cw_change_batch_free(&batch);
+}
+
+/* The oplog's "entity:doc_id" sequence after id `after`, space separated (owned). */
+static char *oplog_sequence(cw_hub_t *hub, int64_t after)
+{
+	cw_err_t err = {0};
+	cw_change_batch_t page = CW_CHANGE_BATCH_INIT;
+	assert_int_equal(cw_oplog_fetch(hub, NULL, 0, after, 1000, &page, &err), 0);
+	cw_buf_t out = CW_BUF_INIT;
+	for (size_t i = 0; i < page.len; i++)
+		cw_buf_appendf(&out, "%s%s:%s", i ? " " : "", page.items[i].entity,
+		               page.items[i].doc_id);
+	cw_change_batch_free(&page);
+	return cw_buf_take(&out);
+}
+
+static void make_entity(cw_entity_t *entity, cw_column_t *columns, const char *name,
+                        const char *source, cw_entity_status_t status)
+{
+	columns[0] = (cw_column_t){(char *)"title", CW_COL_TEXT, (char *)"title"};
+	columns[1] = (cw_column_t){(char *)"price", CW_COL_NUMBER, (char *)"pricing.amount"};
+	*entity = (cw_entity_t){(char *)name, (char *)source, (char *)name, NULL, columns, 2,
+	                        status, 1};
+}
+
+static void shapes_are_immutable(void **state)
+{
+	fixture_t *fx = *state;
+	cw_err_t err = {0};
+	cw_column_t columns[2];
+	cw_entity_t products, stored = {0};
+	bool created = false;
+	make_entity(&products, columns, "products", "shop", CW_ENTITY_PENDING);
+	assert_int_equal(cw_entity_store_upsert(fx->hub, &products, &created, &err), 0);
+	assert_true(created);
+	assert_int_equal(cw_entity_store_upsert(fx->hub, &products, &created, &err), 0);
+	assert_false(created);
+	assert_int_equal(cw_entity_store_get(fx->hub, "products", &stored, &err), 0);
+	assert_true(cw_entity_shape_equal(&stored, &products));
+	assert_int_equal(stored.status, CW_ENTITY_PENDING);
+	assert_int_equal(stored.version, 1);
+	cw_entity_clear(&stored);
+
+	const char *want = "entity \"products\" already exists with a different shape; shapes "
+	                   "are immutable: create a new entity under another name";
+	columns[1].path = (char *)"price";
+	assert_int_equal(cw_entity_store_upsert(fx->hub, &products, &created, &err), CW_ECONFLICT);
+	assert_string_equal(err.message, want);
+	assert_false(created);
+	columns[1].path = (char *)"pricing.amount";
+	products.source = (char *)"other_source";
+	assert_int_equal(cw_entity_store_upsert(fx->hub, &products, &created, &err), CW_ECONFLICT);
+	products.source = (char *)"shop";
+	products.ncolumns = 1;
+	assert_int_equal(cw_entity_store_upsert(fx->hub, &products, &created, &err), CW_ECONFLICT);
+
+	products.name = (char *)"Bad-Name";
+	assert_int_equal(cw_entity_store_upsert(fx->hub, &products, &created, &err), CW_EINVAL);
+	assert_int_equal(cw_entity_store_get(fx->hub, "missing", &stored, &err), CW_ENOTFOUND);
+	assert_string_equal(err.message, "entity \"missing\" not found");
+}
+
+static void entities_are_listed_deleted_refreshed_and_revived(void **state)
+{
+	fixture_t *fx = *state;
+	cw_err_t err = {0};
+	cw_column_t columns[2];
+	cw_entity_t items, stored = {0}, *list = NULL;
+	size_t count = 0;
+	int64_t version = 0;
+	bool created = false;
+	make_entity(&items, columns, "items", "shop", CW_ENTITY_PENDING);
+	assert_int_equal(cw_entity_store_upsert(fx->hub, &items, &created, &err), 0);
+	assert_int_equal(cw_entity_store_set_status(fx->hub, "items", CW_ENTITY_SCANNING, &err), 0);
+	assert_int_equal(cw_entity_store_bump_version(fx->hub, "items", &version, &err), 0);
+	assert_int_equal(version, 2);
+	assert_int_equal(cw_entity_store_get(fx->hub, "items", &stored, &err), 0);
+	assert_int_equal(stored.status, CW_ENTITY_SCANNING);
+	assert_int_equal(stored.version, 2);
+	cw_entity_clear(&stored);
+
+	assert_int_equal(cw_entity_store_delete(fx->hub, "items", &err), 0);
+	assert_int_equal(cw_entity_store_list(fx->hub, false, &list, &count, &err), 0);
+	for (size_t i = 0; i < count; i++)
+		assert_string_not_equal(list[i].name, "items");
+	cw_entity_store_list_free(list, count);
+	assert_int_equal(cw_entity_store_list(fx->hub, true, &list, &count, &err), 0);
+	bool found = false;
+	for (size_t i = 0; i < count; i++) {
+		if (strcmp(list[i].name, "items") == 0) {
+			found = true;
+			assert_int_equal(list[i].status, CW_ENTITY_DELETED);
+			assert_int_equal(list[i].ncolumns, 2);
+		}
+		if (i > 0)
+			assert_true(strcmp(list[i - 1].name, list[i].name) < 0);
+	}
+	assert_true(found);
+	cw_entity_store_list_free(list, count);
+	assert_int_equal(cw_entity_store_bump_version(fx->hub, "items", NULL, &err), CW_ENOTFOUND);
+
+	/* Re-adding the same shape brings it back as a new generation. */
+	assert_int_equal(cw_entity_store_upsert(fx->hub, &items, &created, &err), 0);
+	assert_true(created);
+	assert_int_equal(cw_entity_store_get(fx->hub, "items", &stored, &err), 0);
+	assert_int_equal(stored.status, CW_ENTITY_PENDING);
+	assert_int_equal(stored.version, 3);
+	cw_entity_clear(&stored);
+
+	assert_int_equal(cw_entity_store_set_status(fx->hub, "nope", CW_ENTITY_LIVE, &err),
+	                 CW_ENOTFOUND);
+	assert_int_equal(cw_entity_store_delete(fx->hub, "nope", &err), CW_ENOTFOUND);
+}
+
+static void staged_changes_follow_the_scan_in_order(void **state)
+{
+	fixture_t *fx = *state;
+	cw_err_t err = {0};
+	cw_column_t columns[2];
+	cw_entity_t live, fresh, gone;
+	int64_t start = 0, promoted = -1;
+	make_entity(&live, columns, "live_one", "shop", CW_ENTITY_LIVE);
+	make_entity(&fresh, columns, "fresh", "shop", CW_ENTITY_SCANNING);
+	make_entity(&gone, columns, "gone", "shop", CW_ENTITY_LIVE);
+	assert_int_equal(cw_entity_store_upsert(fx->hub, &live, NULL, &err), 0);
+	assert_int_equal(cw_entity_store_upsert(fx->hub, &fresh, NULL, &err), 0);
+	assert_int_equal(cw_entity_store_upsert(fx->hub, &gone, NULL, &err), 0);
+	assert_int_equal(cw_entity_store_delete(fx->hub, "gone", &err), 0);
+	assert_int_equal(cw_oplog_last_id(fx->hub, &start, &err), 0);
+
+	cw_oplog_writer_t *writer = cw_oplog_writer_new(fx->hub);
+	cw_oplog_writer_t *scanner = cw_oplog_writer_new(fx->hub);
+	cw_oplog_writer_set_scan(scanner, true);
+	cw_change_batch_t batch = CW_CHANGE_BATCH_INIT;
+	push(&batch, "live_one", "a1", 0);
+	push(&batch, "fresh", "c1", 0);
+	push(&batch, "gone", "x1", 0);
+	push(&batch, "live_one", "a2", 0);
+	push(&batch, "fresh", "c2", 0);
+	cw_oplog_append_stats_t stats;
+	assert_int_equal(cw_oplog_append(writer, &batch, NULL, NULL, &stats, &err), 0);
+	assert_int_equal(stats.appended, 2);
+	assert_int_equal(stats.staged, 2);
+	assert_int_equal(stats.skipped, 1);
+	cw_change_batch_free(&batch);
+	append_docs(scanner, "fresh", "s1 s2 s3", 0);
+	append_docs(writer, "fresh", "c3", 0);
+	append_docs(writer, "live_one", "a3", 0);
+	append_docs(scanner, "fresh", "s4", 0);
+	char *seq = oplog_sequence(fx->hub, start);
+	assert_string_equal(seq, "live_one:a1 live_one:a2 fresh:s1 fresh:s2 fresh:s3 "
+	                         "live_one:a3 fresh:s4");
+	free(seq);
+
+	assert_int_equal(cw_oplog_promote_staged(fx->hub, "fresh", &promoted, &err), 0);
+	assert_int_equal(promoted, 3);
+	seq = oplog_sequence(fx->hub, start);
+	assert_string_equal(seq, "live_one:a1 live_one:a2 fresh:s1 fresh:s2 fresh:s3 "
+	                         "live_one:a3 fresh:s4 fresh:c1 fresh:c2 fresh:c3");
+	free(seq);
+	assert_int_equal(query_int(fx->hub, "SELECT count(*) FROM cachewarp.oplog_staging"), 0);
+	cw_entity_t stored = {0};
+	assert_int_equal(cw_entity_store_get(fx->hub, "fresh", &stored, &err), 0);
+	assert_int_equal(stored.status, CW_ENTITY_LIVE);
+	cw_entity_clear(&stored);
+
+	/* Live now: new changes go straight to the oplog. */
+	append_docs(writer, "fresh", "c4", 0);
+	assert_int_equal(query_int(fx->hub, "SELECT count(*) FROM cachewarp.oplog_staging"), 0);
+	assert_int_equal(cw_oplog_promote_staged(fx->hub, "nope", NULL, &err), CW_ENOTFOUND);
+	assert_int_equal(cw_oplog_promote_staged(fx->hub, "gone", NULL, &err), CW_ECONFLICT);
+	cw_oplog_writer_free(scanner);
+	cw_oplog_writer_free(writer);
+}
+
+static void metadata_and_quarantine_are_stored(void **state)
+{
+	fixture_t *fx = *state;
+	cw_err_t err = {0};
+	char *json = NULL;
+	assert_int_equal(cw_metadata_get(fx->hub, "mongo_resume_token", &json, &err), CW_ENOTFOUND);
+	assert_int_equal(cw_metadata_set(fx->hub, "mongo_resume_token", "{\"_data\": \"82A1\"}",
+	                                 &err), 0);
+	assert_int_equal(cw_metadata_set(fx->hub, "mongo_resume_token", "{\"_data\": \"82B2\"}",
+	                                 &err), 0);
+	assert_int_equal(cw_metadata_get(fx->hub, "mongo_resume_token", &json, &err), 0);
+	assert_string_equal(json, "{\"_data\": \"82B2\"}");
+	free(json);
+	assert_int_equal(cw_metadata_set(fx->hub, "bad", "{oops", &err), CW_EDB);
+	assert_non_null(strstr(err.message, "could not store hub metadata \"bad\""));
+	assert_int_equal(cw_metadata_delete(fx->hub, "mongo_resume_token", &err), 0);
+	assert_int_equal(cw_metadata_get(fx->hub, "mongo_resume_token", &json, &err), CW_ENOTFOUND);
+
+	cw_quarantine_record_t record = {"products", "p1", "0/1A", "column \"price\": not a number",
+	                                 "{\"price\": \"abc\"\t}"};
+	assert_int_equal(cw_quarantine_add(fx->hub, &record, &err), 0);
+	assert_int_equal(query_int(fx->hub,
+		"SELECT count(*) FROM cachewarp.quarantine WHERE entity = 'products' AND "
+		"doc_id = 'p1' AND raw = E'{\"price\": \"abc\"\\t}' AND reason LIKE 'column%'"), 1);
+	record.reason = NULL;
+	assert_int_equal(cw_quarantine_add(fx->hub, &record, &err), CW_EINVAL);
+}
+
+/* The oplog ids of entity, in order; *count receives how many (at most 64). */
+static void entity_ids(cw_hub_t *hub, const char *entity, int64_t ids[64], size_t *count)
+{
+	cw_err_t err = {0};
+	cw_change_batch_t page = CW_CHANGE_BATCH_INIT;
+	const char *entities[] = {entity};
+	assert_int_equal(cw_oplog_fetch(hub, entities, 1, 0, 64, &page, &err), 0);
+	for (size_t i = 0; i < page.len; i++)
+		ids[i] = page.items[i].oplog_id;
+	*count = page.len;
+	cw_change_batch_free(&page);
+}
+
+static const cw_consumer_t *find_consumer(const cw_consumer_t *list, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(list[i].name, name) == 0)
+			return &list[i];
+	}
+	fail_msg("consumer %s not listed", name);
+	return NULL;
+}
+
+static void consumers_report_lag_and_hold_back_retention(void **state)
+{
+	fixture_t *fx = *state;
+	cw_err_t err = {0};
+	cw_column_t columns[2];
+	cw_entity_t ret;
+	int64_t ids[64], last = 0, position = -1, deleted = -1;
+	size_t n = 0, count = 0;
+	cw_consumer_t *list = NULL;
+	make_entity(&ret, columns, "retained", "shop", CW_ENTITY_LIVE);
+	assert_int_equal(cw_entity_store_upsert(fx->hub, &ret, NULL, &err), 0);
+	cw_oplog_writer_t *writer = cw_oplog_writer_new(fx->hub);
+	append_docs(writer, "retained", "o0 o1 o2 o3 o4 o5 o6 o7 o8 o9",
+	            now_us() - INT64_C(7200) * 1000000);
+	append_docs(writer, "retained", "n0 n1 n2 n3 n4", 0);
+	cw_oplog_writer_free(writer);
+	entity_ids(fx->hub, "retained", ids, &n);
+	assert_int_equal(n, 15);
+	assert_int_equal(cw_oplog_last_id(fx->hub, &last, &err), 0);
+
+	assert_int_equal(cw_consumer_register(fx->hub, "node_a", &position, &err), 0);
+	assert_int_equal(position, 0);
+	assert_int_equal(cw_consumer_heartbeat(fx->hub, "node_a", ids[3], &err), 0);
+	assert_int_equal(cw_consumer_register(fx->hub, "node_a", &position, &err), 0);
+	assert_int_equal(position, ids[3]);
+	assert_int_equal(cw_consumer_heartbeat(fx->hub, "node_b", ids[12], &err), 0);
+	assert_int_equal(cw_consumer_register(fx->hub, "", NULL, &err), CW_EINVAL);
+	assert_int_equal(cw_consumer_list(fx->hub, &list, &count, &err), 0);
+	assert_int_equal(count, 2);
+	const cw_consumer_t *a = find_consumer(list, count, "node_a");
+	const cw_consumer_t *b = find_consumer(list, count, "node_b");
+	assert_int_equal(a->position, ids[3]);
+	assert_int_equal(a->lag_ids, last - ids[3]);
+	assert_true(a->lag_seconds > 7000.0 && a->lag_seconds < 8000.0);
+	assert_int_equal(b->lag_ids, last - ids[12]);
+	assert_true(b->lag_seconds < 600.0);
+	assert_true(a->last_seen_us > now_us() - INT64_C(600) * 1000000);
+	cw_consumer_list_free(list, count);
+	assert_int_equal(query_int(fx->hub,
+		"SELECT lag_ids FROM cachewarp.consumers WHERE name = 'node_a'"), last - ids[3]);
+
+	/* Old rows below both positions go; node_a still needs o3 onwards. */
+	assert_int_equal(cw_oplog_retention_run(fx->hub, 3600, 600, &deleted, &err), 0);
+	assert_int_equal(deleted, 3);
+	/* A consumer not seen within the liveness window no longer holds rows back. */
+	PQclear(PQexec(cw_hub_pgconn(fx->hub), "UPDATE cachewarp.consumers SET last_seen = "
+	                                       "now() - interval '1 hour' WHERE name = 'node_a'"));
+	assert_int_equal(cw_oplog_retention_run(fx->hub, 3600, 600, &deleted, &err), 0);
+	assert_int_equal(deleted, 7);   /* o3..o9; the new rows are younger than an hour */
+	entity_ids(fx->hub, "retained", ids, &n);
+	assert_int_equal(n, 5);
+
+	/* Caught up: no lag. */
+	assert_int_equal(cw_consumer_heartbeat(fx->hub, "node_b", last, &err), 0);
+	assert_int_equal(cw_consumer_list(fx->hub, &list, &count, &err), 0);
+	b = find_consumer(list, count, "node_b");
+	assert_int_equal(b->lag_ids, 0);
+	assert_true(b->lag_seconds == 0.0);
+	cw_consumer_list_free(list, count);
+
+	/* With no live consumer nothing is deleted. */
+	assert_int_equal(cw_consumer_remove(fx->hub, "node_a", &err), 0);
+	assert_int_equal(cw_consumer_remove(fx->hub, "node_b", &err), 0);
+	assert_int_equal(cw_consumer_remove(fx->hub, "node_b", &err), CW_ENOTFOUND);
+	assert_int_equal(cw_oplog_retention_run(fx->hub, 0, 600, &deleted, &err), 0);
+	assert_int_equal(deleted, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(shapes_are_immutable),
+		cmocka_unit_test(entities_are_listed_deleted_refreshed_and_revived),
+		cmocka_unit_test(staged_changes_follow_the_scan_in_order),
+		cmocka_unit_test(metadata_and_quarantine_are_stored),
+		cmocka_unit_test(consumers_report_lag_and_hold_back_retention),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,493 @@
+/*
+ * Integration tests of the oplog writer and reader against a real
+ * PostgreSQL: COPY escaping round trip, ids seen exactly once and in order
+ * while several processes write, checkpoint atomicity when a writer is
+ * killed before COMMIT, rollback of failed batches, LISTEN wake-up.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "core/buf.h"
+#include "core/change.h"
+#include "core/entity.h"
+#include "core/mem.h"
+#include "hub/copy.h"
+#include "hub/entity_store.h"
+#include "hub/hub.h"
+#include "hub/metadata.h"
+#include "hub/migrations.h"
+#include "hub/oplog_reader.h"
+#include "hub/oplog_writer.h"
+#include "testsrv.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NWRITERS 4
+#define NBATCHES 200
+#define ROWS_PER_WRITER 500   /* batch i carries 1 + i % 4 rows: 200 + 50 * 6 */
+
+typedef struct fixture {
+	cw_testsrv_t srv;
+	cw_hub_t *hub;
+} fixture_t;
+
+static int64_t monotonic_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void push(cw_change_batch_t *batch, cw_op_t op, const char *entity, const char *doc_id,
+                 const char *data, const char *source_pos, int64_t created_at_us)
+{
+	cw_change_t change = {0};
+	change.op = op;
+	change.entity = cw_xstrdup(entity);
+	change.doc_id = cw_xstrdup(doc_id);
+	change.data = cw_xstrdup(data);
+	change.version = 1;
+	change.source_pos = cw_xstrdup(source_pos);
+	change.created_at_us = created_at_us;
+	cw_change_batch_push(batch, &change);
+}
+
+static long long query_int(cw_hub_t *hub, const char *sql)
+{
+	PGresult *res = PQexec(cw_hub_pgconn(hub), sql);
+	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+	long long value = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return value;
+}
+
+static void add_live_entity(cw_hub_t *hub, const char *name)
+{
+	cw_column_t column = {(char *)"doc", CW_COL_JSONB, (char *)"doc"};
+	cw_entity_t entity = {(char *)name, (char *)"shop", (char *)name, NULL, &column, 1,
+	                      CW_ENTITY_LIVE, 1};
+	cw_err_t err = {0};
+	bool created = false;
+	assert_int_equal(cw_entity_store_upsert(hub, &entity, &created, &err), 0);
+}
+
+static int setup(void **state)
+{
+	fixture_t *fx = cw_xcalloc(1, sizeof *fx);
+	cw_err_t err = {0};
+	if (cw_testpg_start(&fx->srv) != 0)
+		return -1;
+	fx->hub = cw_hub_connect(fx->srv.url, &err);
+	if (fx->hub == NULL || cw_hub_migrate(fx->hub, NULL, &err) != 0) {
+		fprintf(stderr, "hub setup: %s\n", err.message);
+		return -1;
+	}
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	fixture_t *fx = *state;
+	cw_hub_close(fx->hub);
+	cw_testpg_stop(&fx->srv);
+	free(fx);
+	return 0;
+}
+
+static void expect_copy(const char *value, const char *want)
+{
+	cw_buf_t buf = CW_BUF_INIT;
+	cw_copy_append_value(&buf, value);
+	assert_string_equal(cw_buf_cstr(&buf), want);
+	cw_buf_free(&buf);
+}
+
+static void copy_escaper_escapes_delimiters_and_backslashes(void **state)
+{
+	(void)state;
+	expect_copy(NULL, "\\N");
+	expect_copy("", "");
+	expect_copy("plain", "plain");
+	expect_copy("a\tb\nc\rd", "a\\tb\\nc\\rd");
+	expect_copy("\\", "\\\\");
+	expect_copy("\\N", "\\\\N");
+	expect_copy("\\.", "\\\\.");
+	expect_copy("end\\", "end\\\\");
+	expect_copy("☃ \"q\" 'q'", "☃ \"q\" 'q'");
+	cw_buf_t buf = CW_BUF_INIT;
+	cw_copy_append_timestamp(&buf, 0);
+	assert_string_equal(cw_buf_cstr(&buf), "1970-01-01 00:00:00.000000+00");
+	cw_buf_reset(&buf);
+	cw_copy_append_timestamp(&buf, -1);
+	assert_string_equal(cw_buf_cstr(&buf), "1969-12-31 23:59:59.999999+00");
+	cw_buf_reset(&buf);
+	cw_copy_append_timestamp(&buf, INT64_C(1714566600123456));
+	assert_string_equal(cw_buf_cstr(&buf), "2024-05-01 12:30:00.123456+00");
+	cw_buf_free(&buf);
+}
+
+static void assert_json_equal(const char *got, const char *want)
+{
+	json_error_t jerr;
+	json_t *a = json_loads(got, JSON_DECODE_INT_AS_REAL, &jerr);
+	json_t *b = json_loads(want, JSON_DECODE_INT_AS_REAL, &jerr);
+	assert_non_null(a);
+	assert_non_null(b);
+	if (!json_equal(a, b))
+		fail_msg("json differs: got %s want %s", got, want);
+	json_decref(a);
+	json_decref(b);
+}
+
+static void hostile_values_round_trip_through_copy(void **state)
+{
+	fixture_t *fx = *state;
+	static const char *const doc_ids[] = {
+		"tab\there", "new\nline", "cr\rx", "back\\slash", "\\N", "\\.", "end\\",
+		"quote\"s' and `ticks`", "unicodé ☃ 𝄞", "", "  spaces  ", "a\\tb literal",
+	};
+	static const char *const data[] = {
+		"{\"s\": \"tab\\there\"}",
+		"{\"s\": \"a\\nb\\r\\n\"}",
+		"{\"s\": \"\\\\\", \"t\": \"\\\\N\"}",
+		"{\t\"ws\":\n[1,\r\n2]\t}",
+		"{\"u\": \"\\u2603 ☃ 𝄞\", \"q\": \"\\\"'\"}",
+		"{\"nested\": {\"k\": null, \"b\": true, \"n\": -1.5e3}}",
+		"{\"s\": \"\\\\.\"}",
+		"{\"s\": \"end\\\\\"}",
+		"{}",
+		"{\"e\": \"\"}",
+		"{\"bs\": \"\\\\\\\\\"}",
+		"{\"s\": \"a\\\\tb\"}",
+	};
+	const size_t n = sizeof doc_ids / sizeof doc_ids[0];
+	cw_err_t err = {0};
+	cw_change_batch_t batch = CW_CHANGE_BATCH_INIT;
+	cw_change_batch_t got = CW_CHANGE_BATCH_INIT;
+	add_live_entity(fx->hub, "hostile");
+	for (size_t i = 0; i < n; i++)
+		push(&batch, CW_OP_UPSERT, "hostile", doc_ids[i], data[i], doc_ids[i],
+		     INT64_C(1714566600123456) - (int64_t)i * 1000001);
+	push(&batch, CW_OP_DELETE, "hostile", "tab\there", NULL, NULL, -1);
+	push(&batch, CW_OP_SWEEP, "hostile", NULL, NULL, "sweep\tpos", 1);
+	cw_oplog_writer_t *writer = cw_oplog_writer_new(fx->hub);
+	cw_oplog_append_stats_t stats;
+	assert_int_equal(cw_oplog_append(writer, &batch, NULL, NULL, &stats, &err), 0);
+	assert_int_equal(stats.appended, n + 2);
+	const char *entities[] = {"hostile"};
+	assert_int_equal(cw_oplog_fetch(fx->hub, entities, 1, 0, 1000, &got, &err), 0);
+	assert_int_equal(got.len, n + 2);
+	for (size_t i = 0; i < got.len; i++) {
+		const cw_change_t *want = &batch.items[i], *have = &got.items[i];
+		assert_true(have->oplog_id > (i ? got.items[i - 1].oplog_id : 0));
+		assert_int_equal(have->op, want->op);
+		assert_string_equal(have->entity, "hostile");
+		if (want->doc_id == NULL)
+			assert_null(have->doc_id);
+		else
+			assert_string_equal(have->doc_id, want->doc_id);
+		if (want->data == NULL)
+			assert_null(have->data);
+		else
+			assert_json_equal(have->data, want->data);
+		if (want->source_pos == NULL)
+			assert_null(have->source_pos);
+		else
+			assert_string_equal(have->source_pos, want->source_pos);
+		assert_int_equal(have->created_at_us, want->created_at_us);
+		assert_int_equal(have->version, 1);
+	}
+	cw_oplog_writer_free(writer);
+	cw_change_batch_free(&got);
+	cw_change_batch_free(&batch);
+}
+
+static void checkpoint_commits_with_the_batch(void **state)
+{
+	fixture_t *fx = *state;
+	cw_err_t err = {0};
+	cw_change_batch_t batch = CW_CHANGE_BATCH_INIT;
+	char *json = NULL;
+	add_live_entity(fx->hub, "ckpt");
+	push(&batch, CW_OP_UPSERT, "ckpt", "1", "{\"a\": 1}", "lsn/1", 0);
+	cw_oplog_writer_t *writer = cw_oplog_writer_new(fx->hub);
+	assert_int_equal(cw_oplog_append(writer, &batch, "ckpt_source", "{\"lsn\": \"0/16B3748\"}",
+	                                 NULL, &err), 0);
+	assert_int_equal(cw_metadata_get(fx->hub, "ckpt_source", &json, &err), 0);
+	assert_json_equal(json, "{\"lsn\": \"0/16B3748\"}");
+	free(json);
+	/* A batch that fails leaves neither rows nor the new checkpoint. */
+	long long rows = query_int(fx->hub, "SELECT count(*) FROM cachewarp.oplog");
+	cw_change_batch_clear(&batch);
+	push(&batch, CW_OP_UPSERT, "ckpt", "2", "{\"a\": 2}", NULL, 0);
+	push(&batch, CW_OP_UPSERT, "ckpt", "3", "{not json", NULL, 0);
+	assert_int_equal(cw_oplog_append(writer, &batch, "ckpt_source", "{\"lsn\": \"0/FFFF\"}",
+	                                 NULL, &err), CW_EDB);
+	assert_non_null(strstr(err.message, "could not append to the oplog"));
+	cw_change_batch_clear(&batch);
+	push(&batch, CW_OP_UPSERT, "nosuchentity", "4", "{}", NULL, 0);
+	assert_int_equal(cw_oplog_append(writer, &batch, "ckpt_source", "{\"lsn\": \"0/FFFF\"}",
+	                                 NULL, &err), CW_ENOTFOUND);
+	assert_string_equal(err.message,
+	                    "could not append to the oplog: entity \"nosuchentity\" is not in the hub");
+	assert_int_equal(query_int(fx->hub, "SELECT count(*) FROM cachewarp.oplog"), rows);
+	assert_int_equal(cw_metadata_get(fx->hub, "ckpt_source", &json, &err), 0);
+	assert_json_equal(json, "{\"lsn\": \"0/16B3748\"}");
+	free(json);
+	/* The connection is usable again after a failed batch. */
+	cw_change_batch_clear(&batch);
+	push(&batch, CW_OP_UPSERT, "ckpt", "5", "{}", NULL, 0);
+	assert_int_equal(cw_oplog_append(writer, &batch, NULL, NULL, NULL, &err), 0);
+	cw_oplog_writer_free(writer);
+	cw_change_batch_free(&batch);
+}
+
+/* Test hook of the writer processes: a random pause while holding the lock. */
+static void random_pause(cw_oplog_hook_point_t point, void *arg)
+{
+	(void)point;
+	unsigned *seed = arg;
+	usleep((useconds_t)(rand_r(seed) % 1000));
+}
+
+/* Runs in a forked child: appends NBATCHES batches as writer k. Returns an exit status. */
+static int writer_process(const char *url, int k)
+{
+	cw_err_t err = {0};
+	unsigned seed = (unsigned)getpid();
+	cw_hub_t *hub = cw_hub_connect(url, &err);
+	if (hub == NULL) {
+		fprintf(stderr, "writer %d: %s\n", k, err.message);
+		return 1;
+	}
+	cw_oplog_writer_t *writer = cw_oplog_writer_new(hub);
+	cw_oplog_writer_set_hook(writer, random_pause, &seed);
+	cw_change_batch_t batch = CW_CHANGE_BATCH_INIT;
+	int seq = 0, status = 0;
+	for (int i = 0; i < NBATCHES && status == 0; i++) {
+		cw_change_batch_clear(&batch);
+		for (int r = 0; r <= i % 4; r++, seq++) {
+			char doc_id[32], data[64];
+			snprintf(doc_id, sizeof doc_id, "%d-%d", k, seq);
+			snprintf(data, sizeof data, "{\"writer\": %d, \"seq\": %d}", k, seq);
+			push(&batch, CW_OP_UPSERT, "orders", doc_id, data, NULL, 0);
+		}
+		char key[32];
+		snprintf(key, sizeof key, "writer_%d", k);
+		if (cw_oplog_append(writer, &batch, key, "{}", NULL, &err) != 0) {
+			fprintf(stderr, "writer %d: %s\n", k, err.message);
+			status = 1;
+		}
+	}
+	cw_change_batch_free(&batch);
+	cw_oplog_writer_free(writer);
+	cw_hub_close(hub);
+	return status;
+}
+
+/* Checks one page: ids strictly increase past *last, each doc seen once. */
+static size_t consume_page(const cw_change_batch_t *page, int64_t *last,
+                           bool seen[NWRITERS][ROWS_PER_WRITER])
+{
+	for (size_t i = 0; i < page->len; i++) {
+		const cw_change_t *change = &page->items[i];
+		int k = -1, seq = -1;
+		if (change->oplog_id <= *last)
+			fail_msg("id %lld after %lld", (long long)change->oplog_id, (long long)*last);
+		*last = change->oplog_id;
+		assert_int_equal(sscanf(change->doc_id, "%d-%d", &k, &seq), 2);
+		assert_true(k >= 0 && k < NWRITERS && seq >= 0 && seq < ROWS_PER_WRITER);
+		if (seen[k][seq])
+			fail_msg("doc %s seen twice", change->doc_id);
+		seen[k][seq] = true;
+	}
+	return page->len;
+}
+
+static void readers_see_every_id_once_in_order_while_processes_write(void **state)
+{
+	fixture_t *fx = *state;
+	static bool seen[NWRITERS][ROWS_PER_WRITER];
+	cw_err_t err = {0};
+	pid_t pids[NWRITERS];
+	int running = NWRITERS;
+	add_live_entity(fx->hub, "orders");
+	memset(seen, 0, sizeof seen);
+	const char *entities[] = {"orders"};
+	cw_hub_t *reader_hub = cw_hub_connect(fx->srv.url, &err);
+	assert_non_null(reader_hub);
+	cw_oplog_reader_t *reader = cw_oplog_reader_new(reader_hub, entities, 1, &err);
+	assert_non_null(reader);
+	for (int k = 0; k < NWRITERS; k++) {
+		pids[k] = fork();
+		assert_true(pids[k] >= 0);
+		if (pids[k] == 0)
+			_exit(writer_process(fx->srv.url, k));
+	}
+	cw_change_batch_t page = CW_CHANGE_BATCH_INIT;
+	int64_t last = 0;
+	size_t total = 0;
+	int64_t deadline = monotonic_ms() + 300000;
+	for (;;) {
+		bool writers_done = running == 0;   /* decided before the read */
+		cw_change_batch_clear(&page);
+		assert_int_equal(cw_oplog_read(reader, last, 97, &page, &err), 0);
+		total += consume_page(&page, &last, seen);
+		if (page.len > 0)
+			continue;
+		if (writers_done)
+			break;
+		for (int k = 0; k < NWRITERS; k++) {
+			int status;
+			if (pids[k] > 0 && waitpid(pids[k], &status, WNOHANG) == pids[k]) {
+				assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+				pids[k] = 0;
+				running--;
+			}
+		}
+		assert_true(monotonic_ms() < deadline);
+		assert_true(cw_oplog_wait(reader, 200, &err) >= 0);
+	}
+	assert_int_equal(total, NWRITERS * ROWS_PER_WRITER);
+	assert_int_equal(query_int(fx->hub,
+		"SELECT count(*) FROM cachewarp.metadata WHERE key LIKE 'writer_%'"), NWRITERS);
+	cw_change_batch_free(&page);
+	cw_oplog_reader_free(reader);
+	cw_hub_close(reader_hub);
+}
+
+/* Hook of the killed writer: tells the parent it is about to commit, then waits to die. */
+static void signal_and_hang(cw_oplog_hook_point_t point, void *arg)
+{
+	if (point != CW_OPLOG_HOOK_BEFORE_COMMIT)
+		return;
+	int fd = *(int *)arg;
+	(void)!write(fd, "x", 1);
+	for (;;)
+		pause();
+}
+
+static int doomed_writer(const char *url, int fd)
+{
+	cw_err_t err = {0};
+	cw_hub_t *hub = cw_hub_connect(url, &err);
+	if (hub == NULL)
+		return 1;
+	cw_oplog_writer_t *writer = cw_oplog_writer_new(hub);
+	cw_oplog_writer_set_hook(writer, signal_and_hang, &fd);
+	cw_change_batch_t batch = CW_CHANGE_BATCH_INIT;
+	for (int i = 0; i < 3; i++)
+		push(&batch, CW_OP_UPSERT, "killed", "doc", "{\"x\": 1}", "killed", 0);
+	cw_oplog_append(writer, &batch, "killed_checkpoint", "{\"pos\": 42}", NULL, &err);
+	return 2;   /* not reached: the hook never returns */
+}
+
+static void writer_killed_before_commit_leaves_neither_rows_nor_checkpoint(void **state)
+{
+	fixture_t *fx = *state;
+	cw_err_t err = {0};
+	int fds[2];
+	char byte;
+	char *json = NULL;
+	add_live_entity(fx->hub, "killed");
+	assert_int_equal(pipe(fds), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(fds[0]);
+		_exit(doomed_writer(fx->srv.url, fds[1]));
+	}
+	close(fds[1]);
+	struct pollfd pfd = {.fd = fds[0], .events = POLLIN, .revents = 0};
+	assert_int_equal(poll(&pfd, 1, 60000), 1);
+	assert_int_equal(read(fds[0], &byte, 1), 1);
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	close(fds[0]);
+	/* The next writer waits for the dead backend's lock, then commits. */
+	cw_change_batch_t batch = CW_CHANGE_BATCH_INIT;
+	push(&batch, CW_OP_UPSERT, "killed", "after", "{}", "after", 0);
+	cw_oplog_writer_t *writer = cw_oplog_writer_new(fx->hub);
+	assert_int_equal(cw_oplog_append(writer, &batch, NULL, NULL, NULL, &err), 0);
+	assert_int_equal(query_int(fx->hub,
+		"SELECT count(*) FROM cachewarp.oplog WHERE source_pos = 'killed'"), 0);
+	assert_int_equal(query_int(fx->hub,
+		"SELECT count(*) FROM cachewarp.oplog WHERE entity = 'killed'"), 1);
+	assert_int_equal(cw_metadata_get(fx->hub, "killed_checkpoint", &json, &err), CW_ENOTFOUND);
+	cw_oplog_writer_free(writer);
+	cw_change_batch_free(&batch);
+}
+
+static int notifying_writer(const char *url)
+{
+	cw_err_t err = {0};
+	cw_hub_t *hub = cw_hub_connect(url, &err);
+	if (hub == NULL)
+		return 1;
+	cw_oplog_writer_t *writer = cw_oplog_writer_new(hub);
+	cw_change_batch_t batch = CW_CHANGE_BATCH_INIT;
+	push(&batch, CW_OP_UPSERT, "wake", "1", "{}", NULL, 0);
+	int rc = cw_oplog_append(writer, &batch, NULL, NULL, NULL, &err);
+	cw_change_batch_free(&batch);
+	cw_oplog_writer_free(writer);
+	cw_hub_close(hub);
+	return rc == 0 ? 0 : 1;
+}
+
+static void listen_wakes_a_waiting_reader(void **state)
+{
+	fixture_t *fx = *state;
+	cw_err_t err = {0};
+	add_live_entity(fx->hub, "wake");
+	cw_hub_t *reader_hub = cw_hub_connect(fx->srv.url, &err);
+	assert_non_null(reader_hub);
+	const char *entities[] = {"wake"};
+	cw_oplog_reader_t *reader = cw_oplog_reader_new(reader_hub, entities, 1, &err);
+	assert_non_null(reader);
+	assert_int_equal(cw_oplog_wait(reader, 50, &err), 0);   /* nothing yet: times out */
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(notifying_writer(fx->srv.url));
+	/* 1 means woken by the notification; the 5 s timeout is only the poll fallback. */
+	assert_int_equal(cw_oplog_wait(reader, 5000, &err), 1);
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	cw_change_batch_t page = CW_CHANGE_BATCH_INIT;
+	assert_int_equal(cw_oplog_read(reader, 0, 10, &page, &err), 0);
+	assert_int_equal(page.len, 1);
+	assert_string_equal(page.items[0].doc_id, "1");
+	cw_change_batch_free(&page);
+	cw_oplog_reader_free(reader);
+	cw_hub_close(reader_hub);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(copy_escaper_escapes_delimiters_and_backslashes),
+		cmocka_unit_test(hostile_values_round_trip_through_copy),
+		cmocka_unit_test(checkpoint_commits_with_the_batch),
+		cmocka_unit_test(readers_see_every_id_once_in_order_while_processes_write),
+		cmocka_unit_test(writer_killed_before_commit_leaves_neither_rows_nor_checkpoint),
+		cmocka_unit_test(listen_wakes_a_waiting_reader),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
