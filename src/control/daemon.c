@@ -1,0 +1,258 @@
+/* This file contains `cachewarp run` (daemon.h). */
+#include "control/daemon.h"
+
+#include "control/cli.h"
+#include "control/entity_manager.h"
+#include "control/jobs.h"
+#include "control/runtime_internal.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "hub/consumers.h"
+#include "hub/entity_store.h"
+#include "hub/migrations.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define COMPONENT "daemon"
+
+/* A job's own hub connection, opened on first use and again after an error. */
+typedef struct job_hub {
+	const cw_config_t *config;
+	cw_hub_t *hub;
+} job_hub_t;
+
+typedef struct daemon_state {
+	const cw_config_t *config;
+	cw_entity_registry_t *registry;
+	job_hub_t refresh_hub;
+	job_hub_t retention_hub;
+	job_hub_t liveness_hub;
+} daemon_state_t;
+
+static cw_hub_t *job_hub_get(job_hub_t *jh, cw_err_t *err)
+{
+	if (jh->hub == NULL)
+		jh->hub = cw_hub_connect(jh->config->hub.url, err);
+	return jh->hub;
+}
+
+/* After a failed run: drop the connection when it is broken, so the next run reconnects. */
+static int job_hub_result(job_hub_t *jh, int rc)
+{
+	if (rc != 0 && jh->hub != NULL && PQstatus(cw_hub_pgconn(jh->hub)) != CONNECTION_OK) {
+		cw_hub_close(jh->hub);
+		jh->hub = NULL;
+	}
+	return rc;
+}
+
+static int entity_refresh_job(void *arg, cw_cancel_t *cancel, cw_err_t *err)
+{
+	daemon_state_t *state = arg;
+	cw_hub_t *hub = job_hub_get(&state->refresh_hub, err);
+	if (hub == NULL)
+		return CW_EDB;
+	return job_hub_result(&state->refresh_hub,
+	                      cw_entity_registry_reload(state->registry, hub, NULL, err));
+}
+
+static int retention_job(void *arg, cw_cancel_t *cancel, cw_err_t *err)
+{
+	daemon_state_t *state = arg;
+	if (state->config->hub.retention_ms <= 0)
+		return 0;
+	cw_hub_t *hub = job_hub_get(&state->retention_hub, err);
+	if (hub == NULL)
+		return CW_EDB;
+	int64_t deleted = 0;
+	int rc = cw_oplog_retention_run(hub, state->config->hub.retention_ms / 1000,
+	                                CW_DAEMON_CONSUMER_LIVENESS_S, &deleted, err);
+	if (rc == 0 && deleted > 0) {
+		char n[24];
+		snprintf(n, sizeof n, "%lld", (long long)deleted);
+		cw_log_kv(CW_LOG_INFO, "retention", "deleted old oplog rows", "rows", n, NULL);
+	}
+	return job_hub_result(&state->retention_hub, rc);
+}
+
+static int liveness_job(void *arg, cw_cancel_t *cancel, cw_err_t *err)
+{
+	daemon_state_t *state = arg;
+	cw_hub_t *hub = job_hub_get(&state->liveness_hub, err);
+	if (hub == NULL)
+		return CW_EDB;
+	cw_consumer_t *consumers = NULL;
+	size_t count = 0;
+	int rc = cw_consumer_list(hub, &consumers, &count, err);
+	if (rc != 0)
+		return job_hub_result(&state->liveness_hub, rc);
+	int64_t now_us = cw_clock_wall_us(cw_clock_system());
+	for (size_t i = 0; i < count; i++) {
+		int64_t silent_s = (now_us - consumers[i].last_seen_us) / 1000000;
+		if (silent_s < CW_DAEMON_CONSUMER_LIVENESS_S)
+			continue;
+		char silent[24], lag[24];
+		snprintf(silent, sizeof silent, "%llds", (long long)silent_s);
+		snprintf(lag, sizeof lag, "%lld", (long long)consumers[i].lag_ids);
+		cw_log_kv(CW_LOG_WARN, "consumers", "consumer is stale and no longer holds back retention",
+		          "consumer", consumers[i].name, "silent_for", silent, "lag_ids", lag, NULL);
+	}
+	cw_consumer_list_free(consumers, count);
+	return 0;
+}
+
+typedef struct signal_watch {
+	sigset_t set;
+	cw_cancel_t *shutdown;
+} signal_watch_t;
+
+static void *signal_main(void *arg)
+{
+	signal_watch_t *watch = arg;
+	bool stopping = false;
+	for (;;) {
+		int sig = 0;
+		if (sigwait(&watch->set, &sig) != 0)
+			continue;
+		if (!stopping) {
+			stopping = true;
+			cw_log_kv(CW_LOG_INFO, COMPONENT, "shutting down", "signal",
+			          sig == SIGINT ? "SIGINT" : "SIGTERM", NULL);
+			cw_cancel_fire(watch->shutdown);
+		} else if (sig == SIGINT) {
+			cw_log_kv(CW_LOG_WARN, COMPONENT, "second SIGINT: exiting at once", NULL);
+			_exit(CW_EXIT_FAILURE);
+		}
+	}
+	return NULL;
+}
+
+/* Blocks SIGINT and SIGTERM in every thread and starts the thread that waits for them. */
+static int watch_signals(signal_watch_t *watch)
+{
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&watch->set);
+	sigaddset(&watch->set, SIGINT);
+	sigaddset(&watch->set, SIGTERM);
+	if (pthread_sigmask(SIG_BLOCK, &watch->set, NULL) != 0)
+		return -1;
+	pthread_t thread;
+	if (pthread_create(&thread, NULL, signal_main, watch) != 0)
+		return -1;
+	pthread_detach(thread);
+	return 0;
+}
+
+/* --entity names must be entities the hub knows. */
+static int check_entity_filter(cw_entity_registry_t *registry, const char **names, size_t n)
+{
+	cw_entity_t *entities = NULL;
+	size_t count = 0;
+	cw_entity_registry_snapshot(registry, &entities, &count);
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		bool known = false;
+		for (size_t j = 0; j < count; j++)
+			if (strcmp(entities[j].name, names[i]) == 0 && entities[j].status != CW_ENTITY_DELETED)
+				known = true;
+		if (!known) {
+			fprintf(stderr, "cachewarp: --entity %s: no such entity in the configuration or the hub "
+			        "(see cachewarp entity list)\n", names[i]);
+			rc = -1;
+		}
+	}
+	cw_entity_store_list_free(entities, count);
+	return rc;
+}
+
+static int add_jobs(cw_jobs_t *jobs, daemon_state_t *state, cw_err_t *err)
+{
+	const cw_job_spec_t specs[] = {
+		{"entity_refresh", "hub", CW_DAEMON_ENTITY_REFRESH_MS, entity_refresh_job, state},
+		{"oplog_retention", "hub", CW_DAEMON_RETENTION_MS, retention_job, state},
+		{"consumer_liveness", "hub", CW_DAEMON_LIVENESS_MS, liveness_job, state},
+	};
+	for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++)
+		if (cw_jobs_add(jobs, &specs[i], err) != 0)
+			return -1;
+	return 0;
+}
+
+/* Everything after the hub is reached and migrated; returns an exit code. */
+static int serve(const cw_config_t *config, cw_hub_t *hub, cw_cancel_t *shutdown,
+                 const char **entities, size_t nentities)
+{
+	cw_err_t err = {0};
+	if (cw_entity_manager_sync_config(hub, config, &err) != 0) {
+		fprintf(stderr, "cachewarp: %s\n", err.message);
+		return err.code == CW_ECONFLICT || err.code == CW_EINVAL ? CW_EXIT_USAGE : CW_EXIT_FAILURE;
+	}
+	daemon_state_t state = {config, cw_entity_registry_new(), {config, NULL}, {config, NULL},
+	                        {config, NULL}};
+	int exit_code = CW_EXIT_FAILURE;
+	cw_jobs_t *jobs = NULL;
+	if (cw_entity_registry_reload(state.registry, hub, NULL, &err) != 0) {
+		fprintf(stderr, "cachewarp: %s\n", err.message);
+		goto out;
+	}
+	if (check_entity_filter(state.registry, entities, nentities) != 0) {
+		exit_code = CW_EXIT_USAGE;
+		goto out;
+	}
+	cw_jobs_opts_t opts = {NULL, config->retry, 0, 0, 0};
+	jobs = cw_jobs_new(&opts);
+	if (add_jobs(jobs, &state, &err) != 0 || cw_jobs_start(jobs, &err) != 0) {
+		fprintf(stderr, "cachewarp: %s\n", err.message);
+		goto out;
+	}
+	char n[24];
+	snprintf(n, sizeof n, "%zu", config->nentities);
+	cw_log_kv(CW_LOG_INFO, COMPONENT, "running", "config_entities", n, NULL);
+	cw_cancel_wait_ms(shutdown, -1);
+	exit_code = CW_EXIT_OK;
+	if (cw_jobs_stop(jobs, CW_DAEMON_GRACE_MS, &err) != 0) {
+		cw_log_kv(CW_LOG_ERROR, COMPONENT, "shutdown incomplete", "error", err.message, NULL);
+		exit_code = CW_EXIT_FAILURE;
+	}
+	cw_log_kv(CW_LOG_INFO, COMPONENT, "stopped", NULL);
+out:
+	cw_jobs_free(jobs);
+	cw_hub_close(state.refresh_hub.hub);
+	cw_hub_close(state.retention_hub.hub);
+	cw_hub_close(state.liveness_hub.hub);
+	cw_entity_registry_free(state.registry);
+	return exit_code;
+}
+
+int cw_daemon_run(const cw_config_t *config, const char **entities, size_t nentities)
+{
+	signal_watch_t *watch = cw_xcalloc(1, sizeof *watch);   /* lives until exit */
+	watch->shutdown = cw_cancel_new();
+	if (watch_signals(watch) != 0) {
+		fprintf(stderr, "cachewarp: could not set up signal handling\n");
+		return CW_EXIT_FAILURE;
+	}
+	cw_hub_t *hub = cw_runtime_connect_retrying(config, watch->shutdown);
+	if (hub == NULL)
+		return cw_cancel_is_set(watch->shutdown) ? CW_EXIT_OK : CW_EXIT_FAILURE;
+	cw_err_t err = {0};
+	int applied = 0;
+	if (cw_hub_migrate(hub, &applied, &err) != 0) {
+		fprintf(stderr, "cachewarp: %s\n", err.message);
+		cw_hub_close(hub);
+		return CW_EXIT_FAILURE;
+	}
+	if (applied > 0) {
+		char n[24];
+		snprintf(n, sizeof n, "%d", applied);
+		cw_log_kv(CW_LOG_INFO, "hub", "migrated", "applied", n, NULL);
+	}
+	int exit_code = serve(config, hub, watch->shutdown, entities, nentities);
+	cw_hub_close(hub);
+	return exit_code;
+}

@@ -1,0 +1,157 @@
+/* This file contains the entity manager declared in entity_manager.h. */
+#include "control/entity_manager.h"
+
+#include "core/log.h"
+#include "core/mem.h"
+#include "hub/entity_store.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define COMPONENT "entities"
+
+int cw_entity_manager_check(const cw_config_t *config, const cw_entity_t *entity, cw_err_t *err)
+{
+	if (cw_entity_validate(entity, err) != 0)
+		return CW_EINVAL;
+	const cw_source_config_t *source = cw_config_source(config, entity->source);
+	if (source == NULL)
+		return cw_err_set(err, CW_EINVAL, COMPONENT,
+		                  "entity \"%s\": source \"%s\" is not configured (sources: see "
+		                  "cachewarp config show)", entity->name, entity->source);
+	if (source->type == CW_SOURCE_MONGODB && (entity->collection == NULL || entity->table != NULL))
+		return cw_err_set(err, CW_EINVAL, COMPONENT,
+		                  "entity \"%s\": source \"%s\" is MongoDB: give a collection, not a table",
+		                  entity->name, entity->source);
+	if (source->type == CW_SOURCE_POSTGRES && (entity->table == NULL || entity->collection != NULL))
+		return cw_err_set(err, CW_EINVAL, COMPONENT,
+		                  "entity \"%s\": source \"%s\" is PostgreSQL: give a table, not a collection",
+		                  entity->name, entity->source);
+	return 0;
+}
+
+int cw_entity_manager_add(cw_hub_t *hub, const cw_config_t *config, const cw_entity_t *entity,
+                          bool *created, cw_err_t *err)
+{
+	if (cw_entity_manager_check(config, entity, err) != 0)
+		return CW_EINVAL;
+	return cw_entity_store_upsert(hub, entity, created, err);
+}
+
+int cw_entity_manager_sync_config(cw_hub_t *hub, const cw_config_t *config, cw_err_t *err)
+{
+	for (size_t i = 0; i < config->nentities; i++) {
+		bool created = false;
+		int rc = cw_entity_manager_add(hub, config, &config->entities[i], &created, err);
+		if (rc != 0)
+			return rc;
+		if (created)
+			cw_log_kv(CW_LOG_INFO, COMPONENT, "entity created from the configuration file",
+			          "entity", config->entities[i].name, NULL);
+	}
+	return 0;
+}
+
+int cw_entity_manager_refresh(cw_hub_t *hub, const char *name, int64_t *version, cw_err_t *err)
+{
+	int64_t next = 0;
+	int rc = cw_entity_store_bump_version(hub, name, &next, err);
+	if (rc == 0)
+		rc = cw_entity_store_set_status(hub, name, CW_ENTITY_PENDING, err);
+	if (rc == 0 && version != NULL)
+		*version = next;
+	return rc;
+}
+
+int cw_entity_manager_delete(cw_hub_t *hub, const char *name, cw_err_t *err)
+{
+	return cw_entity_store_delete(hub, name, err);
+}
+
+struct cw_entity_registry {
+	pthread_mutex_t mutex;
+	cw_entity_t *entities;    /* guarded by mutex */
+	size_t count;
+	bool loaded;
+};
+
+cw_entity_registry_t *cw_entity_registry_new(void)
+{
+	cw_entity_registry_t *registry = cw_xcalloc(1, sizeof *registry);
+	pthread_mutex_init(&registry->mutex, NULL);
+	return registry;
+}
+
+void cw_entity_registry_free(cw_entity_registry_t *registry)
+{
+	if (registry == NULL)
+		return;
+	cw_entity_store_list_free(registry->entities, registry->count);
+	pthread_mutex_destroy(&registry->mutex);
+	free(registry);
+}
+
+static const cw_entity_t *find(const cw_entity_t *entities, size_t count, const char *name)
+{
+	for (size_t i = 0; i < count; i++)
+		if (strcmp(entities[i].name, name) == 0)
+			return &entities[i];
+	return NULL;
+}
+
+static void log_change(const cw_entity_t *entity, const char *what)
+{
+	char version[24];
+	snprintf(version, sizeof version, "%lld", (long long)entity->version);
+	cw_log_kv(CW_LOG_INFO, COMPONENT, what, "entity", entity->name, "status",
+	          cw_entity_status_name(entity->status), "version", version, NULL);
+}
+
+int cw_entity_registry_reload(cw_entity_registry_t *registry, cw_hub_t *hub, size_t *changes,
+                              cw_err_t *err)
+{
+	cw_entity_t *fresh = NULL;
+	size_t nfresh = 0;
+	int rc = cw_entity_store_list(hub, true, &fresh, &nfresh, err);
+	if (rc != 0)
+		return rc;
+	pthread_mutex_lock(&registry->mutex);
+	size_t n = 0;
+	for (size_t i = 0; i < nfresh && registry->loaded; i++) {
+		const cw_entity_t *old = find(registry->entities, registry->count, fresh[i].name);
+		if (old == NULL) {
+			log_change(&fresh[i], "entity appeared");
+			n++;
+		} else if (old->status != fresh[i].status || old->version != fresh[i].version) {
+			log_change(&fresh[i], "entity changed");
+			n++;
+		}
+	}
+	for (size_t i = 0; i < registry->count; i++) {
+		if (find(fresh, nfresh, registry->entities[i].name) == NULL) {
+			log_change(&registry->entities[i], "entity removed from the hub");
+			n++;
+		}
+	}
+	cw_entity_store_list_free(registry->entities, registry->count);
+	registry->entities = fresh;
+	registry->count = nfresh;
+	registry->loaded = true;
+	pthread_mutex_unlock(&registry->mutex);
+	if (changes != NULL)
+		*changes = n;
+	return 0;
+}
+
+void cw_entity_registry_snapshot(cw_entity_registry_t *registry, cw_entity_t **entities,
+                                 size_t *count)
+{
+	pthread_mutex_lock(&registry->mutex);
+	*count = registry->count;
+	*entities = registry->count ? cw_xcalloc(registry->count, sizeof **entities) : NULL;
+	for (size_t i = 0; i < registry->count; i++)
+		cw_entity_copy(&(*entities)[i], &registry->entities[i]);
+	pthread_mutex_unlock(&registry->mutex);
+}

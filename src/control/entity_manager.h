@@ -1,0 +1,72 @@
+/*
+ * This file contains the entity manager: the one place that decides what may
+ * happen to an entity (DESIGN.md §2). The CLI (`cachewarp entity ...`), the
+ * REST API and `cachewarp run` all call these functions, which check the
+ * request against the configuration (the source must exist and be of the
+ * right kind) before the hub's entity store (hub/entity_store.h) stores it.
+ *
+ * The registry is the running process's view of the hub's entities: the
+ * entity refresh job reloads it so every process sees entities added,
+ * deleted or refreshed by another one.
+ *
+ * THREAD SAFETY: the functions taking a hub use that hub's connection (one
+ * thread at a time). The registry is guarded by its own mutex.
+ */
+#ifndef CW_CONTROL_ENTITY_MANAGER_H
+#define CW_CONTROL_ENTITY_MANAGER_H
+
+#include "core/config.h"
+#include "core/entity.h"
+#include "core/err.h"
+#include "hub/hub.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Checks entity (borrowed) against config: a known source, a collection for
+ * a MongoDB source, a table for a PostgreSQL one, and a valid shape.
+ * 0 or CW_EINVAL with a message saying what to fix.
+ */
+int cw_entity_manager_check(const cw_config_t *config, const cw_entity_t *entity, cw_err_t *err);
+
+/* cw_entity_manager_check, then stores the entity (see cw_entity_store_upsert). */
+int cw_entity_manager_add(cw_hub_t *hub, const cw_config_t *config, const cw_entity_t *entity,
+                          bool *created, cw_err_t *err);
+
+/*
+ * Upserts every entity of the configuration file, logging the ones it
+ * creates. Stops at the first error (a changed shape is CW_ECONFLICT).
+ */
+int cw_entity_manager_sync_config(cw_hub_t *hub, const cw_config_t *config, cw_err_t *err);
+
+/*
+ * Hard refresh: a new generation (version + 1) and status pending, so the
+ * capture scans the entity again and targets sweep what the scan did not
+ * see. *version (optional) receives the new generation. CW_ENOTFOUND, CW_EDB.
+ */
+int cw_entity_manager_refresh(cw_hub_t *hub, const char *name, int64_t *version, cw_err_t *err);
+
+/* Marks the entity deleted (targets drop its data). CW_ENOTFOUND, CW_EDB. */
+int cw_entity_manager_delete(cw_hub_t *hub, const char *name, cw_err_t *err);
+
+typedef struct cw_entity_registry cw_entity_registry_t;
+
+/* A new, empty registry (owned by the caller). */
+cw_entity_registry_t *cw_entity_registry_new(void);
+void cw_entity_registry_free(cw_entity_registry_t *registry);
+
+/*
+ * Reloads the registry from the hub (deleted entities included) and logs
+ * each entity that appeared, changed status or generation, or went away.
+ * *changes (optional) receives how many did. 0 or CW_EDB.
+ */
+int cw_entity_registry_reload(cw_entity_registry_t *registry, cw_hub_t *hub, size_t *changes,
+                              cw_err_t *err);
+
+/* A copy of the registry's entities (free with cw_entity_store_list_free). */
+void cw_entity_registry_snapshot(cw_entity_registry_t *registry, cw_entity_t **entities,
+                                 size_t *count);
+
+#endif

@@ -1,0 +1,88 @@
+/*
+ * This file contains the job server (DESIGN.md §1, control plane): named
+ * periodic jobs, each on its own thread. A job that fails is retried with
+ * exponential backoff and jitter (core/retry.h); jobs that share an external
+ * dependency ("hub", "source:shop", "target:local") share a circuit breaker
+ * (control/breaker.h) that opens after repeated failures and lets one trial
+ * run through after its cool-down. Every job receives the server's
+ * cancellation token; cw_jobs_stop fires it and waits a bounded grace period.
+ *
+ * THREAD SAFETY: add jobs before cw_jobs_start, from one thread. After that,
+ * cw_jobs_snapshot and cw_jobs_stop may be called from any thread.
+ */
+#ifndef CW_CONTROL_JOBS_H
+#define CW_CONTROL_JOBS_H
+
+#include "core/cancel.h"
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/retry.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct cw_jobs cw_jobs_t;
+
+/*
+ * One run of a job. Returns 0, or an error code with err filled (the server
+ * logs it and retries). cancel fires on shutdown: long work checks it and
+ * returns CW_ECANCELED, which is not counted as a failure.
+ */
+typedef int (*cw_job_fn)(void *arg, cw_cancel_t *cancel, cw_err_t *err);
+
+typedef struct cw_job_spec {
+	const char *name;          /* copied; unique, e.g. "entity_refresh" */
+	const char *dependency;    /* copied, may be NULL: the breaker it shares, e.g. "hub" */
+	int64_t interval_ms;       /* time between the end of a successful run and the next, > 0 */
+	cw_job_fn run;
+	void *arg;                 /* borrowed; must outlive cw_jobs_stop */
+} cw_job_spec_t;
+
+typedef struct cw_jobs_opts {
+	const cw_clock_t *clock;   /* borrowed; NULL = cw_clock_system() */
+	cw_retry_policy_t retry;   /* backoff after a failed run; give_up_after is ignored (jobs never give up) */
+	int breaker_threshold;     /* consecutive failures that open a dependency's breaker; 0 = 5 */
+	int64_t breaker_cool_down_ms; /* 0 = 30000 */
+	uint64_t seed;             /* jitter seed; 0 = from the clock */
+} cw_jobs_opts_t;
+
+/* A job's state for /v1/status and `cachewarp status`. */
+typedef struct cw_job_status {
+	char name[64];
+	char dependency[64];       /* "" when none */
+	const char *breaker;       /* "closed", "open", "half_open"; static */
+	int64_t runs;              /* completed runs, successful or not */
+	int64_t failures;          /* failed runs in total */
+	int64_t consecutive_failures;
+	int64_t last_success_us;   /* wall clock, 0 = never */
+	char last_error[CW_ERR_MESSAGE_LEN]; /* "" after a success */
+} cw_job_status_t;
+
+/* A new, empty server (owned by the caller; cw_jobs_free). opts is copied. */
+cw_jobs_t *cw_jobs_new(const cw_jobs_opts_t *opts);
+
+/* Adds a job. CW_EINVAL for a bad spec or a duplicate name, CW_ECONFLICT after start. */
+int cw_jobs_add(cw_jobs_t *jobs, const cw_job_spec_t *spec, cw_err_t *err);
+
+/* Starts every job's thread; each runs at once, then every interval. 0 or CW_EINTERNAL. */
+int cw_jobs_start(cw_jobs_t *jobs, cw_err_t *err);
+
+/* The server's cancellation token, fired by cw_jobs_stop; borrowed. */
+cw_cancel_t *cw_jobs_cancel(cw_jobs_t *jobs);
+
+/*
+ * Fires the cancellation token and waits up to grace_ms (real time) for every
+ * job to return. Returns 0 when all stopped, CW_ETIMEDOUT naming the jobs
+ * still running otherwise (their threads are left detached; the process is
+ * expected to exit). Calling it twice is harmless.
+ */
+int cw_jobs_stop(cw_jobs_t *jobs, int64_t grace_ms, cw_err_t *err);
+
+/* Copies each job's status into out (up to cap entries); returns the number of jobs. */
+size_t cw_jobs_snapshot(cw_jobs_t *jobs, cw_job_status_t *out, size_t cap);
+
+/* Frees the server; it must be stopped (or never started). NULL is a no-op. */
+void cw_jobs_free(cw_jobs_t *jobs);
+
+#endif

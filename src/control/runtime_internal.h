@@ -1,0 +1,25 @@
+/*
+ * This file contains the steps the commands of runtime.h share: loading the
+ * configuration (errors printed, logging set up from it) and reaching the hub.
+ */
+#ifndef CW_CONTROL_RUNTIME_INTERNAL_H
+#define CW_CONTROL_RUNTIME_INTERNAL_H
+
+#include "core/cancel.h"
+#include "core/config.h"
+#include "hub/hub.h"
+
+/* Loads path with the process environment; prints every error and returns NULL on failure. */
+cw_config_t *cw_runtime_load_config(const char *path);
+
+/* One connection attempt plus a schema check; prints the error and returns NULL on failure. */
+cw_hub_t *cw_runtime_connect_once(const cw_config_t *config);
+
+/*
+ * Connects with the configured retry policy, logging each failed attempt
+ * with the masked URL. NULL when retry.give_up_after passed (logged) or
+ * cancel (borrowed, may be NULL) fired.
+ */
+cw_hub_t *cw_runtime_connect_retrying(const cw_config_t *config, cw_cancel_t *cancel);
+
+#endif
