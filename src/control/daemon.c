@@ -1,6 +1,8 @@
 /* This file contains `cachewarp run` (daemon.h). */
 #include "control/daemon.h"
 
+#include "apply/target.h"
+#include "capture/source.h"
 #include "control/cli.h"
 #include "control/entity_manager.h"
 #include "control/jobs.h"
@@ -26,8 +28,22 @@ typedef struct job_hub {
 	cw_hub_t *hub;
 } job_hub_t;
 
+/* A source or target running as a job. */
+typedef struct component {
+	char job_name[80];          /* "capture:shop", "apply:local" */
+	char dependency[80];        /* "source:shop", "target:local" */
+	cw_component_ctx_t ctx;
+	void *self;
+	int (*run)(void *self, cw_cancel_t *cancel, cw_err_t *err);
+	void (*status)(void *self, cw_component_status_t *out);
+	void (*close)(void *self);
+} component_t;
+
 typedef struct daemon_state {
 	const cw_config_t *config;
+	cw_metrics_t *metrics;
+	component_t *components;
+	size_t ncomponents;
 	cw_entity_registry_t *registry;
 	job_hub_t refresh_hub;
 	job_hub_t retention_hub;
@@ -170,8 +186,83 @@ static int check_entity_filter(cw_entity_registry_t *registry, const char **name
 	return rc;
 }
 
+static int component_job(void *arg, cw_cancel_t *cancel, cw_err_t *err)
+{
+	component_t *component = arg;
+	return component->run(component->self, cancel, err);
+}
+
+/* Opens every configured source and target; -1 with err filled when one cannot be. */
+static int open_components(daemon_state_t *state, const char **entities, size_t nentities,
+                           cw_err_t *err)
+{
+	const cw_config_t *config = state->config;
+	state->components = cw_xcalloc(config->nsources + config->ntargets + 1,
+	                               sizeof *state->components);
+	for (size_t i = 0; i < config->nsources + config->ntargets; i++) {
+		component_t *c = &state->components[state->ncomponents];
+		bool is_source = i < config->nsources;
+		const char *name;
+		const char *type;
+		if (is_source) {
+			const cw_source_config_t *source = &config->sources[i];
+			const cw_source_ops_t *ops = cw_source_ops_for(source->type);
+			name = source->name;
+			type = cw_source_type_name(source->type);
+			if (ops != NULL) {
+				c->run = ops->run;
+				c->status = ops->status;
+				c->close = ops->close;
+			}
+			snprintf(c->job_name, sizeof c->job_name, "capture:%s", name);
+			snprintf(c->dependency, sizeof c->dependency, "source:%s", name);
+			c->ctx = (cw_component_ctx_t){config, name, entities, nentities, state->metrics};
+			if (ops != NULL)
+				c->self = ops->open(&c->ctx, err);
+		} else {
+			const cw_target_config_t *target = &config->targets[i - config->nsources];
+			const cw_target_ops_t *ops = cw_target_ops_for(target->type);
+			name = target->name;
+			type = cw_target_type_name(target->type);
+			if (ops != NULL) {
+				c->run = ops->run;
+				c->status = ops->status;
+				c->close = ops->close;
+			}
+			snprintf(c->job_name, sizeof c->job_name, "apply:%s", name);
+			snprintf(c->dependency, sizeof c->dependency, "target:%s", name);
+			c->ctx = (cw_component_ctx_t){config, name, entities, nentities, state->metrics};
+			if (ops != NULL)
+				c->self = ops->open(&c->ctx, err);
+		}
+		if (c->run == NULL)
+			return cw_err_set(err, CW_EINVAL, COMPONENT,
+			                  "%s \"%s\": type %s is not supported by this build",
+			                  is_source ? "source" : "target", name, type);
+		if (c->self == NULL)
+			return -1;
+		state->ncomponents++;
+	}
+	return 0;
+}
+
+static void close_components(daemon_state_t *state)
+{
+	for (size_t i = state->ncomponents; i-- > 0;)
+		state->components[i].close(state->components[i].self);
+	free(state->components);
+	state->components = NULL;
+	state->ncomponents = 0;
+}
+
 static int add_jobs(cw_jobs_t *jobs, daemon_state_t *state, cw_err_t *err)
 {
+	for (size_t i = 0; i < state->ncomponents; i++) {
+		component_t *c = &state->components[i];
+		cw_job_spec_t spec = {c->job_name, c->dependency, 1000, component_job, c};
+		if (cw_jobs_add(jobs, &spec, err) != 0)
+			return -1;
+	}
 	const cw_job_spec_t specs[] = {
 		{"entity_refresh", "hub", CW_DAEMON_ENTITY_REFRESH_MS, entity_refresh_job, state},
 		{"oplog_retention", "hub", CW_DAEMON_RETENTION_MS, retention_job, state},
@@ -192,8 +283,8 @@ static int serve(const cw_config_t *config, cw_hub_t *hub, cw_cancel_t *shutdown
 		fprintf(stderr, "cachewarp: %s\n", err.message);
 		return err.code == CW_ECONFLICT || err.code == CW_EINVAL ? CW_EXIT_USAGE : CW_EXIT_FAILURE;
 	}
-	daemon_state_t state = {config, cw_entity_registry_new(), {config, NULL}, {config, NULL},
-	                        {config, NULL}};
+	daemon_state_t state = {config, cw_metrics_new(), NULL, 0, cw_entity_registry_new(),
+	                        {config, NULL}, {config, NULL}, {config, NULL}};
 	int exit_code = CW_EXIT_FAILURE;
 	cw_jobs_t *jobs = NULL;
 	if (cw_entity_registry_reload(state.registry, hub, NULL, &err) != 0) {
@@ -202,6 +293,11 @@ static int serve(const cw_config_t *config, cw_hub_t *hub, cw_cancel_t *shutdown
 	}
 	if (check_entity_filter(state.registry, entities, nentities) != 0) {
 		exit_code = CW_EXIT_USAGE;
+		goto out;
+	}
+	if (open_components(&state, entities, nentities, &err) != 0) {
+		fprintf(stderr, "cachewarp: %s\n", err.message);
+		exit_code = err.code == CW_EINVAL ? CW_EXIT_USAGE : CW_EXIT_FAILURE;
 		goto out;
 	}
 	cw_jobs_opts_t opts = {NULL, config->retry, 0, 0, 0};
@@ -216,16 +312,19 @@ static int serve(const cw_config_t *config, cw_hub_t *hub, cw_cancel_t *shutdown
 	cw_cancel_wait_ms(shutdown, -1);
 	exit_code = CW_EXIT_OK;
 	if (cw_jobs_stop(jobs, CW_DAEMON_GRACE_MS, &err) != 0) {
+		/* A job still runs: its component must stay allocated until the process exits. */
 		cw_log_kv(CW_LOG_ERROR, COMPONENT, "shutdown incomplete", "error", err.message, NULL);
-		exit_code = CW_EXIT_FAILURE;
+		return CW_EXIT_FAILURE;
 	}
 	cw_log_kv(CW_LOG_INFO, COMPONENT, "stopped", NULL);
 out:
 	cw_jobs_free(jobs);
+	close_components(&state);
 	cw_hub_close(state.refresh_hub.hub);
 	cw_hub_close(state.retention_hub.hub);
 	cw_hub_close(state.liveness_hub.hub);
 	cw_entity_registry_free(state.registry);
+	cw_metrics_free(state.metrics);
 	return exit_code;
 }
 

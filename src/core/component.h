@@ -1,0 +1,46 @@
+/*
+ * This file contains what every long-running component (a source, a target)
+ * shares with the control plane: the context it is opened with and the
+ * status it reports for /v1/status, `cachewarp status` and /readyz.
+ *
+ * A component is a table of function pointers (capture/source.h,
+ * apply/target.h). The daemon opens it, runs `run` as a job of the job
+ * server (control/jobs.h) and closes it on shutdown: `run` works until the
+ * cancellation token fires (then returns CW_ECANCELED) or until an error it
+ * cannot handle itself (then returns the error; the job server backs off and
+ * calls `run` again, which resumes from the stored position).
+ */
+#ifndef CW_CORE_COMPONENT_H
+#define CW_CORE_COMPONENT_H
+
+#include "core/cancel.h"
+#include "core/config.h"
+#include "core/err.h"
+#include "core/metrics.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct cw_component_ctx {
+	const cw_config_t *config;      /* borrowed for the component's lifetime */
+	const char *name;               /* the source's or target's configured name; borrowed */
+	const char *const *entities;    /* --entity filter, borrowed; NULL/0 = every entity */
+	size_t nentities;
+	cw_metrics_t *metrics;          /* borrowed; never NULL */
+} cw_component_ctx_t;
+
+typedef struct cw_component_status {
+	char state[32];                 /* "starting", "snapshot", "streaming", "applying", "retrying", ... */
+	bool healthy;                   /* false while disconnected or failing */
+	int64_t lag_bytes;              /* PostgreSQL source: WAL bytes not yet confirmed; -1 = n/a */
+	double lag_seconds;             /* newest change seen/applied versus now; -1 = n/a */
+	int64_t lag_ids;                /* targets: oplog ids behind the hub's head; -1 = n/a */
+	char position[128];             /* LSN, resume token summary, oplog id; "" = none yet */
+	char last_error[CW_ERR_MESSAGE_LEN]; /* "" when none; never holds a password */
+} cw_component_status_t;
+
+/* True when name passes the --entity filter of ctx. */
+bool cw_component_wants(const cw_component_ctx_t *ctx, const char *entity);
+
+#endif
