@@ -18,13 +18,13 @@ all: build
 
 deps:
 	@bash scripts/deps.sh
+	@bash tests/support/mongo.sh fetch
 
 build:
 	@cmake -S . -B $(BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
 test: deps build
-	@bash tests/support/mongo.sh fetch
 	cd $(BUILD) && $(CTEST) -j $(JOBS) -L 'unit|integration'
 	@$(MAKE) --no-print-directory test-asan test-fuzz
 

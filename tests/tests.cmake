@@ -62,3 +62,12 @@ foreach(src ${CW_INTEGRATION_SCRIPTS})
   set_tests_properties(integration.${scenario}.sh PROPERTIES LABELS integration
     ENVIRONMENT "${CW_TEST_ENV}" TIMEOUT 600)
 endforeach()
+
+# Benchmarks (bench/bench_*.c): built with the tests, run by bench/run.sh, never by ctest.
+file(GLOB CW_BENCHES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/bench/bench_*.c)
+foreach(src ${CW_BENCHES})
+  get_filename_component(name ${src} NAME_WE)
+  string(REPLACE "bench_" "" module ${name})
+  add_executable(bench.${module} ${src})
+  target_link_libraries(bench.${module} PRIVATE cwtestsupport)
+endforeach()

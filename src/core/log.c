@@ -18,6 +18,7 @@
 #include "core/mem.h"
 #include "core/secret.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -171,10 +172,26 @@ static void append_text_value(cw_buf_t *out, const char *value)
 		append_escaped(out, value, false);
 }
 
+/* A field whose name says it holds a secret is never printed, whatever its value looks like. */
+static bool secret_key(const char *key)
+{
+	static const char *const words[] = {"password", "passwd", "secret", "token"};
+	char lower[64];
+	size_t n = 0;
+	for (; key[n] != '\0' && n < sizeof lower - 1; n++)
+		lower[n] = (char)tolower((unsigned char)key[n]);
+	lower[n] = '\0';
+	for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+		if (strstr(lower, words[i]) != NULL)
+			return true;
+	return false;
+}
+
 static void append_field(cw_buf_t *out, cw_log_format_t format, const char *key,
 	const char *value)
 {
-	char *masked = value ? cw_secret_mask(value) : NULL;
+	char *masked = value == NULL ? NULL : secret_key(key) ? cw_xstrdup("****")
+	                                                      : cw_secret_mask(value);
 	if (format == CW_LOG_FORMAT_TEXT) {
 		cw_buf_append_char(out, ' ');
 		append_escaped(out, key, false);

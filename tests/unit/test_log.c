@@ -335,6 +335,21 @@ static void test_passwords_never_logged(void **state)
 	}
 }
 
+static void test_secret_named_fields_masked(void **state)
+{
+	capture_t *capture = *state;
+	cw_log_setup(CW_LOG_INFO, CW_LOG_FORMAT_JSON, capture->fd);
+	cw_log_kv(CW_LOG_INFO, "api", "configured", "api_token", "hunter2", "Password", "hunter2",
+	          "user", "alice", NULL);
+	char *text = captured(capture);
+	if (strstr(text, "hunter2") != NULL)
+		fail_msg("a secret-named field leaked:\n%s", text);
+	assert_non_null(strstr(text, "\"api_token\":\"****\""));
+	assert_non_null(strstr(text, "\"Password\":\"****\""));
+	assert_non_null(strstr(text, "\"user\":\"alice\""));
+	free(text);
+}
+
 static void test_errno_preserved(void **state)
 {
 	capture_t *capture = *state;
@@ -426,6 +441,8 @@ int main(void)
 			capture_teardown),
 		cmocka_unit_test_setup_teardown(test_passwords_never_logged, capture_setup,
 			capture_teardown),
+		cmocka_unit_test_setup_teardown(test_secret_named_fields_masked, capture_setup,
+		                                capture_teardown),
 		cmocka_unit_test_setup_teardown(test_errno_preserved, capture_setup, capture_teardown),
 		cmocka_unit_test(test_parse_and_names),
 		cmocka_unit_test_setup_teardown(test_concurrent_lines_do_not_interleave, capture_setup,
