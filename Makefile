@@ -35,7 +35,7 @@ test-integration: build
 	cd $(BUILD) && $(CTEST) -L integration
 
 test-asan:
-	@cmake -S . -B $(BUILD_ASAN) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Debug -DCW_SANITIZE=ON >/dev/null
+	@cmake -S . -B $(BUILD_ASAN) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Debug -DCW_SANITIZE=ON -DCW_FAILPOINTS=ON >/dev/null
 	@cmake --build $(BUILD_ASAN) -j $(JOBS)
 	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(CTEST) -j $(JOBS) -L unit
 

@@ -2,6 +2,7 @@
 #include "hub/oplog_writer.h"
 
 #include "core/buf.h"
+#include "core/failpoint.h"
 #include "core/mem.h"
 #include "hub/copy.h"
 #include "hub/metadata.h"
@@ -246,6 +247,8 @@ static int append_locked(cw_oplog_writer_t *writer, const cw_change_batch_t *bat
 		return rc;
 	if ((rc = encode_batch(writer, batch, stats, err)) != 0)
 		return rc;
+	if (CW_FAILPOINT("before_oplog_copy"))
+		return cw_err_set(err, CW_EDB, "hub", "%s: failpoint before_oplog_copy", what);
 	if (writer->oplog_rows.len > 0) {
 		rc = copy_rows(writer->hub, "COPY cachewarp.oplog " COPY_COLUMNS " FROM STDIN",
 		               &writer->oplog_rows, what, err);
@@ -258,6 +261,8 @@ static int append_locked(cw_oplog_writer_t *writer, const cw_change_batch_t *bat
 		if (rc != 0)
 			return rc;
 	}
+	if (CW_FAILPOINT("after_oplog_copy"))
+		return cw_err_set(err, CW_EDB, "hub", "%s: failpoint after_oplog_copy", what);
 	if (checkpoint_key != NULL) {
 		rc = cw_metadata_set(writer->hub, checkpoint_key, checkpoint_json, err);
 		if (rc != 0)
@@ -266,6 +271,8 @@ static int append_locked(cw_oplog_writer_t *writer, const cw_change_batch_t *bat
 	if (stats->appended > 0 && (rc = notify_readers(writer->hub, what, err)) != 0)
 		return rc;
 	run_hook(writer, CW_OPLOG_HOOK_BEFORE_COMMIT);
+	if (CW_FAILPOINT("before_hub_commit"))
+		return cw_err_set(err, CW_EDB, "hub", "%s: failpoint before_hub_commit", what);
 	return 0;
 }
 
@@ -288,6 +295,9 @@ int cw_oplog_append(cw_oplog_writer_t *writer, const cw_change_batch_t *batch,
 		cw_hub_rollback(writer->hub);
 		return rc;
 	}
+	/* Committed: an error here makes the caller retry a batch the hub already has. */
+	if (CW_FAILPOINT("after_hub_commit"))
+		return cw_err_set(err, CW_EDB, "hub", "could not append to the oplog: failpoint after_hub_commit");
 	if (stats != NULL)
 		*stats = counted;
 	return 0;
