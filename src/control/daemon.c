@@ -11,6 +11,7 @@
 #include "core/mem.h"
 #include "hub/consumers.h"
 #include "hub/entity_store.h"
+#include "hub/lease.h"
 #include "hub/migrations.h"
 
 #include <pthread.h>
@@ -37,6 +38,8 @@ typedef struct component {
 	int (*run)(void *self, cw_cancel_t *cancel, cw_err_t *err);
 	void (*status)(void *self, cw_component_status_t *out);
 	void (*close)(void *self);
+	cw_lease_t *lease;          /* one process at a time runs this component */
+	bool standby;               /* the lease is held elsewhere; logged once */
 } component_t;
 
 typedef struct daemon_state {
@@ -186,10 +189,29 @@ static int check_entity_filter(cw_entity_registry_t *registry, const char **name
 	return rc;
 }
 
+/*
+ * Runs a component once its lease is held. Without the lease it returns at
+ * once and the job server asks again after the job's interval: this process
+ * is the standby and takes over when the holder dies.
+ */
 static int component_job(void *arg, cw_cancel_t *cancel, cw_err_t *err)
 {
-	component_t *component = arg;
-	return component->run(component->self, cancel, err);
+	component_t *c = arg;
+	bool held = false;
+	int rc = cw_lease_acquire(c->lease, &held, err);
+	if (rc != 0)
+		return rc;
+	if (!held) {
+		if (!c->standby)
+			cw_log_kv(CW_LOG_INFO, COMPONENT, "standby: another cachewarp process runs this",
+			          "job", c->job_name, NULL);
+		c->standby = true;
+		return 0;
+	}
+	if (c->standby)
+		cw_log_kv(CW_LOG_INFO, COMPONENT, "lease taken over", "job", c->job_name, NULL);
+	c->standby = false;
+	return c->run(c->self, cancel, err);
 }
 
 /* Opens every configured source and target; -1 with err filled when one cannot be. */
@@ -241,6 +263,7 @@ static int open_components(daemon_state_t *state, const char **entities, size_t 
 			                  is_source ? "source" : "target", name, type);
 		if (c->self == NULL)
 			return -1;
+		c->lease = cw_lease_new(config->hub.url, c->dependency);
 		state->ncomponents++;
 	}
 	return 0;
@@ -248,8 +271,10 @@ static int open_components(daemon_state_t *state, const char **entities, size_t 
 
 static void close_components(daemon_state_t *state)
 {
-	for (size_t i = state->ncomponents; i-- > 0;)
+	for (size_t i = state->ncomponents; i-- > 0;) {
 		state->components[i].close(state->components[i].self);
+		cw_lease_free(state->components[i].lease);
+	}
 	free(state->components);
 	state->components = NULL;
 	state->ncomponents = 0;
