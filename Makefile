@@ -1,5 +1,5 @@
 # cachewarp: every entry point a user or CI types. CMake does the building.
-#   make deps    system packages (apt, idempotent) and the MongoDB test server
+#   make deps    system packages (apt, idempotent), the MongoDB test server and Toxiproxy
 #   make build   build/cachewarp
 #   make test    deps + build + unit, integration, ASan/UBSan unit and fuzz smoke runs
 #   make demo    the main job end to end on local data
@@ -19,6 +19,7 @@ all: build
 deps:
 	@bash scripts/deps.sh
 	@bash tests/support/mongo.sh fetch
+	@bash tests/support/toxiproxy.sh fetch
 
 build:
 	@cmake -S . -B $(BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
