@@ -38,6 +38,7 @@ typedef struct component {
 	int (*run)(void *self, cw_cancel_t *cancel, cw_err_t *err);
 	void (*status)(void *self, cw_component_status_t *out);
 	void (*close)(void *self);
+	bool is_source;
 	cw_lease_t *lease;          /* one process at a time runs this component */
 	bool standby;               /* the lease is held elsewhere; logged once */
 } component_t;
@@ -263,6 +264,7 @@ static int open_components(daemon_state_t *state, const char **entities, size_t 
 			                  is_source ? "source" : "target", name, type);
 		if (c->self == NULL)
 			return -1;
+		c->is_source = is_source;
 		c->lease = cw_lease_new(config->hub.url, c->dependency);
 		state->ncomponents++;
 	}
@@ -284,14 +286,16 @@ static int add_jobs(cw_jobs_t *jobs, daemon_state_t *state, cw_err_t *err)
 {
 	for (size_t i = 0; i < state->ncomponents; i++) {
 		component_t *c = &state->components[i];
-		cw_job_spec_t spec = {c->job_name, c->dependency, 1000, component_job, c};
+		/* Sources stop first, then targets, so everything captured can still be applied. */
+		cw_job_spec_t spec = {c->job_name, c->dependency, 1000, component_job, c,
+		                      c->is_source ? 0 : 1};
 		if (cw_jobs_add(jobs, &spec, err) != 0)
 			return -1;
 	}
 	const cw_job_spec_t specs[] = {
-		{"entity_refresh", "hub", CW_DAEMON_ENTITY_REFRESH_MS, entity_refresh_job, state},
-		{"oplog_retention", "hub", CW_DAEMON_RETENTION_MS, retention_job, state},
-		{"consumer_liveness", "hub", CW_DAEMON_LIVENESS_MS, liveness_job, state},
+		{"entity_refresh", "hub", CW_DAEMON_ENTITY_REFRESH_MS, entity_refresh_job, state, 2},
+		{"oplog_retention", "hub", CW_DAEMON_RETENTION_MS, retention_job, state, 2},
+		{"consumer_liveness", "hub", CW_DAEMON_LIVENESS_MS, liveness_job, state, 2},
 	};
 	for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++)
 		if (cw_jobs_add(jobs, &specs[i], err) != 0)

@@ -26,6 +26,8 @@ typedef struct job {
 	int64_t interval_ms;
 	cw_job_fn run;
 	void *arg;
+	int stage;
+	cw_cancel_t *cancel;      /* the stage's token; borrowed from the server */
 	pthread_t thread;
 	bool started;
 	bool done;                /* guarded by the server's mutex */
@@ -35,7 +37,7 @@ typedef struct job {
 
 struct cw_jobs {
 	cw_jobs_opts_t opts;
-	cw_cancel_t *cancel;
+	cw_cancel_t *cancel[CW_JOBS_STAGES];
 	pthread_mutex_t mutex;
 	pthread_cond_t done_cond; /* signaled when a job thread returns */
 	job_t **jobs;
@@ -60,7 +62,8 @@ cw_jobs_t *cw_jobs_new(const cw_jobs_opts_t *opts)
 	jobs->opts.retry.give_up_after_ms = 0;
 	if (jobs->opts.seed == 0)
 		jobs->opts.seed = (uint64_t)cw_clock_wall_us(jobs->opts.clock) ^ 0x6a6f6273ULL;
-	jobs->cancel = cw_cancel_new();
+	for (int i = 0; i < CW_JOBS_STAGES; i++)
+		jobs->cancel[i] = cw_cancel_new();
 	pthread_mutex_init(&jobs->mutex, NULL);
 	pthread_cond_init(&jobs->done_cond, NULL);
 	return jobs;
@@ -89,6 +92,9 @@ int cw_jobs_add(cw_jobs_t *jobs, const cw_job_spec_t *spec, cw_err_t *err)
 	    ((cw_job_status_t *)0)->name || spec->run == NULL || spec->interval_ms <= 0)
 		return cw_err_set(err, CW_EINVAL, COMPONENT,
 		                  "job needs a name (under 64 bytes), a function and an interval > 0");
+	if (spec->stop_stage < 0 || spec->stop_stage >= CW_JOBS_STAGES)
+		return cw_err_set(err, CW_EINVAL, COMPONENT, "job \"%s\": stop stage %d out of range",
+		                  spec->name, spec->stop_stage);
 	if (spec->dependency != NULL && strlen(spec->dependency) >= sizeof
 	    ((cw_job_status_t *)0)->dependency)
 		return cw_err_set(err, CW_EINVAL, COMPONENT, "job \"%s\": dependency name too long",
@@ -103,6 +109,8 @@ int cw_jobs_add(cw_jobs_t *jobs, const cw_job_spec_t *spec, cw_err_t *err)
 	job->interval_ms = spec->interval_ms;
 	job->run = spec->run;
 	job->arg = spec->arg;
+	job->stage = spec->stop_stage;
+	job->cancel = jobs->cancel[spec->stop_stage];
 	job->rng = jobs->opts.seed + 0x9e3779b97f4a7c15ULL * (jobs->njobs + 1);
 	snprintf(job->status.name, sizeof job->status.name, "%s", spec->name);
 	if (spec->dependency != NULL)
@@ -164,18 +172,18 @@ static void *job_main(void *arg)
 	const cw_clock_t *clock = jobs->opts.clock;
 	cw_retry_t retry;
 	cw_retry_init(&retry, &jobs->opts.retry);
-	while (!cw_cancel_is_set(jobs->cancel)) {
+	while (!cw_cancel_is_set(job->cancel)) {
 		int64_t wait_ms = 0;
 		pthread_mutex_lock(&jobs->mutex);
 		bool allow = breaker_allows(job, cw_clock_now_ms(clock), &wait_ms);
 		pthread_mutex_unlock(&jobs->mutex);
 		if (!allow) {
-			cw_clock_sleep_ms(clock, wait_ms, jobs->cancel);
+			cw_clock_sleep_ms(clock, wait_ms, job->cancel);
 			continue;
 		}
 		cw_err_t run_err = {0};
-		int rc = job->run(job->arg, jobs->cancel, &run_err);
-		if (rc == CW_ECANCELED && cw_cancel_is_set(jobs->cancel))
+		int rc = job->run(job->arg, job->cancel, &run_err);
+		if (rc == CW_ECANCELED && cw_cancel_is_set(job->cancel))
 			break;
 		pthread_mutex_lock(&jobs->mutex);
 		record_run(job, rc, &run_err, cw_clock_now_ms(clock));
@@ -192,7 +200,7 @@ static void *job_main(void *arg)
 			cw_log_kv(CW_LOG_WARN, COMPONENT, "job failed", "job", job->name, "error",
 			          run_err.message, "attempt", attempt, "retry_in", delay, NULL);
 		}
-		cw_clock_sleep_ms(clock, delay_ms, jobs->cancel);
+		cw_clock_sleep_ms(clock, delay_ms, job->cancel);
 	}
 	pthread_mutex_lock(&jobs->mutex);
 	job->done = true;
@@ -222,13 +230,25 @@ int cw_jobs_start(cw_jobs_t *jobs, cw_err_t *err)
 
 cw_cancel_t *cw_jobs_cancel(cw_jobs_t *jobs)
 {
-	return jobs->cancel;
+	return jobs->cancel[0];
+}
+
+/* Under the mutex: whether every started job of stage (or of every stage, for -1) returned. */
+static bool stage_done(cw_jobs_t *jobs, int stage)
+{
+	for (size_t i = 0; i < jobs->njobs; i++) {
+		job_t *job = jobs->jobs[i];
+		if ((stage < 0 || job->stage == stage) && job->started && !job->done)
+			return false;
+	}
+	return true;
 }
 
 int cw_jobs_stop(cw_jobs_t *jobs, int64_t grace_ms, cw_err_t *err)
 {
-	cw_cancel_fire(jobs->cancel);
 	if (jobs->stopped || !jobs->started) {
+		for (int i = 0; i < CW_JOBS_STAGES; i++)
+			cw_cancel_fire(jobs->cancel[i]);
 		jobs->stopped = true;
 		return 0;
 	}
@@ -242,15 +262,12 @@ int cw_jobs_stop(cw_jobs_t *jobs, int64_t grace_ms, cw_err_t *err)
 		deadline.tv_nsec -= 1000000000L;
 	}
 	pthread_mutex_lock(&jobs->mutex);
-	for (;;) {
-		bool all_done = true;
-		for (size_t i = 0; i < jobs->njobs; i++)
-			if (jobs->jobs[i]->started && !jobs->jobs[i]->done)
-				all_done = false;
-		if (all_done)
-			break;
-		if (pthread_cond_timedwait(&jobs->done_cond, &jobs->mutex, &deadline) == ETIMEDOUT)
-			break;
+	bool timed_out = false;
+	for (int stage = 0; stage < CW_JOBS_STAGES; stage++) {
+		cw_cancel_fire(jobs->cancel[stage]);
+		while (!timed_out && !stage_done(jobs, stage))
+			timed_out = pthread_cond_timedwait(&jobs->done_cond, &jobs->mutex, &deadline) ==
+			            ETIMEDOUT;
 	}
 	char still[256] = "";
 	size_t used = 0;
@@ -305,7 +322,8 @@ void cw_jobs_free(cw_jobs_t *jobs)
 		free(jobs->dependencies[i]);
 	}
 	free(jobs->dependencies);
-	cw_cancel_free(jobs->cancel);
+	for (int i = 0; i < CW_JOBS_STAGES; i++)
+		cw_cancel_free(jobs->cancel[i]);
 	pthread_cond_destroy(&jobs->done_cond);
 	pthread_mutex_destroy(&jobs->mutex);
 	free(jobs);

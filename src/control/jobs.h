@@ -37,7 +37,11 @@ typedef struct cw_job_spec {
 	int64_t interval_ms;       /* time between the end of a successful run and the next, > 0 */
 	cw_job_fn run;
 	void *arg;                 /* borrowed; must outlive cw_jobs_stop */
+	int stop_stage;            /* 0..CW_JOBS_STAGES-1: cw_jobs_stop cancels lower stages first */
 } cw_job_spec_t;
+
+/* Shutdown stages: the daemon stops sources (0), then targets (1), then the control plane (2). */
+#define CW_JOBS_STAGES 4
 
 typedef struct cw_jobs_opts {
 	const cw_clock_t *clock;   /* borrowed; NULL = cw_clock_system() */
@@ -68,12 +72,13 @@ int cw_jobs_add(cw_jobs_t *jobs, const cw_job_spec_t *spec, cw_err_t *err);
 /* Starts every job's thread; each runs at once, then every interval. 0 or CW_EINTERNAL. */
 int cw_jobs_start(cw_jobs_t *jobs, cw_err_t *err);
 
-/* The server's cancellation token, fired by cw_jobs_stop; borrowed. */
+/* The cancellation token of stop stage 0, fired first by cw_jobs_stop; borrowed. */
 cw_cancel_t *cw_jobs_cancel(cw_jobs_t *jobs);
 
 /*
- * Fires the cancellation token and waits up to grace_ms (real time) for every
- * job to return. Returns 0 when all stopped, CW_ETIMEDOUT naming the jobs
+ * Stops the jobs stage by stage: fires the stage's cancellation token and
+ * waits for its jobs to return before the next stage, all within grace_ms
+ * (real time). Returns 0 when all stopped, CW_ETIMEDOUT naming the jobs
  * still running otherwise (their threads are left detached; the process is
  * expected to exit). Calling it twice is harmless.
  */

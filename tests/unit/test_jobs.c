@@ -51,7 +51,7 @@ static void failed_runs_back_off_then_the_interval_resumes(void **state)
 	cw_jobs_opts_t opts = fake_opts(&fake);
 	opts.breaker_threshold = 100;
 	cw_jobs_t *jobs = cw_jobs_new(&opts);
-	cw_job_spec_t spec = {"probe", "hub", 5000, probe_job, &p};
+	cw_job_spec_t spec = {"probe", "hub", 5000, probe_job, &p, 0};
 	assert_int_equal(cw_jobs_add(jobs, &spec, NULL), 0);
 	assert_int_equal(cw_jobs_start(jobs, NULL), 0);
 	cw_cancel_wait_ms(cw_jobs_cancel(jobs), -1);              /* the probe cancels itself on run 6 */
@@ -84,7 +84,7 @@ static void breaker_opens_after_threshold_and_half_opens_after_cool_down(void **
 	probe_t p = {cw_fake_clock_clock(&fake), -1, 6, 0, {0}};
 	cw_jobs_opts_t opts = fake_opts(&fake);
 	cw_jobs_t *jobs = cw_jobs_new(&opts);
-	cw_job_spec_t spec = {"probe", "hub", 5000, probe_job, &p};
+	cw_job_spec_t spec = {"probe", "hub", 5000, probe_job, &p, 0};
 	assert_int_equal(cw_jobs_add(jobs, &spec, NULL), 0);
 	assert_int_equal(cw_jobs_start(jobs, NULL), 0);
 	cw_cancel_wait_ms(cw_jobs_cancel(jobs), -1);
@@ -118,7 +118,7 @@ static void stop_cancels_a_running_job_and_does_not_count_it_as_failed(void **st
 	cw_jobs_opts_t opts = {NULL, {100, 1000, 2.0, 0, 0.5}, 0, 0, 1};
 	cw_jobs_t *jobs = cw_jobs_new(&opts);
 	int started = 0;
-	cw_job_spec_t spec = {"long_scan", "source:shop", 1000, waits_for_cancel, &started};
+	cw_job_spec_t spec = {"long_scan", "source:shop", 1000, waits_for_cancel, &started, 0};
 	assert_int_equal(cw_jobs_add(jobs, &spec, NULL), 0);
 	assert_int_equal(cw_jobs_start(jobs, NULL), 0);
 	while (!__atomic_load_n(&started, __ATOMIC_SEQ_CST))
@@ -154,7 +154,7 @@ static void stop_gives_up_after_the_grace_period_and_names_the_job(void **state)
 	cw_jobs_opts_t opts = {NULL, {100, 1000, 2.0, 0, 0.5}, 0, 0, 1};
 	abandoned_server = cw_jobs_new(&opts);
 	int started = 0;
-	cw_job_spec_t spec = {"stubborn", NULL, 1000, ignores_cancel, &started};
+	cw_job_spec_t spec = {"stubborn", NULL, 1000, ignores_cancel, &started, 0};
 	assert_int_equal(cw_jobs_add(abandoned_server, &spec, NULL), 0);
 	assert_int_equal(cw_jobs_start(abandoned_server, NULL), 0);
 	while (!__atomic_load_n(&started, __ATOMIC_SEQ_CST))
@@ -173,22 +173,68 @@ static int noop_job(void *arg, cw_cancel_t *cancel, cw_err_t *err)
 	return 0;
 }
 
+typedef struct stage_probe {
+	int *sequence;            /* shared counter: the order in which jobs returned */
+	int *started;             /* shared counter: jobs running */
+	int returned_as;
+	int linger_ms;            /* keeps running this long after the token fired */
+} stage_probe_t;
+
+static int stage_job(void *arg, cw_cancel_t *cancel, cw_err_t *err)
+{
+	stage_probe_t *p = arg;
+	__atomic_add_fetch(p->started, 1, __ATOMIC_SEQ_CST);
+	cw_cancel_wait_ms(cancel, -1);
+	struct timespec pause = {0, p->linger_ms * 1000000L};
+	nanosleep(&pause, NULL);
+	p->returned_as = __atomic_add_fetch(p->sequence, 1, __ATOMIC_SEQ_CST);
+	return CW_ECANCELED;
+}
+
+static void stop_cancels_stage_by_stage(void **state)
+{
+	(void)state;
+	cw_jobs_opts_t opts = {NULL, {100, 1000, 2.0, 0, 0.5}, 0, 0, 1};
+	cw_jobs_t *jobs = cw_jobs_new(&opts);
+	int sequence = 0, started = 0;
+	/* The source lingers after its token fires; the target must not be cancelled before it returned. */
+	stage_probe_t control = {&sequence, &started, 0, 0}, target = {&sequence, &started, 0, 0},
+	              source = {&sequence, &started, 0, 200};
+	cw_job_spec_t specs[] = {
+		{"consumer_liveness", NULL, 1000, stage_job, &control, 2},
+		{"apply:local", NULL, 1000, stage_job, &target, 1},
+		{"capture:shop", NULL, 1000, stage_job, &source, 0},
+	};
+	for (size_t i = 0; i < 3; i++)
+		assert_int_equal(cw_jobs_add(jobs, &specs[i], NULL), 0);
+	cw_job_spec_t bad = {"x", NULL, 1000, stage_job, &control, CW_JOBS_STAGES};
+	assert_int_equal(cw_jobs_add(jobs, &bad, NULL), CW_EINVAL);
+	assert_int_equal(cw_jobs_start(jobs, NULL), 0);
+	while (__atomic_load_n(&started, __ATOMIC_SEQ_CST) < 3)
+		usleep(1000);
+	assert_int_equal(cw_jobs_stop(jobs, 5000, NULL), 0);
+	assert_int_equal(source.returned_as, 1);
+	assert_int_equal(target.returned_as, 2);
+	assert_int_equal(control.returned_as, 3);
+	cw_jobs_free(jobs);
+}
+
 static void bad_specs_are_rejected(void **state)
 {
 	(void)state;
 	cw_jobs_opts_t opts = {NULL, {100, 1000, 2.0, 0, 0.5}, 0, 0, 1};
 	cw_jobs_t *jobs = cw_jobs_new(&opts);
 	cw_err_t err = {0};
-	cw_job_spec_t no_interval = {"a", NULL, 0, noop_job, NULL};
+	cw_job_spec_t no_interval = {"a", NULL, 0, noop_job, NULL, 0};
 	assert_int_equal(cw_jobs_add(jobs, &no_interval, &err), CW_EINVAL);
-	cw_job_spec_t no_fn = {"a", NULL, 10, NULL, NULL};
+	cw_job_spec_t no_fn = {"a", NULL, 10, NULL, NULL, 0};
 	assert_int_equal(cw_jobs_add(jobs, &no_fn, &err), CW_EINVAL);
-	cw_job_spec_t ok = {"a", NULL, 100000, noop_job, NULL};
+	cw_job_spec_t ok = {"a", NULL, 100000, noop_job, NULL, 0};
 	assert_int_equal(cw_jobs_add(jobs, &ok, &err), 0);
 	assert_int_equal(cw_jobs_add(jobs, &ok, &err), CW_EINVAL);
 	assert_non_null(strstr(err.message, "added twice"));
 	assert_int_equal(cw_jobs_start(jobs, &err), 0);
-	cw_job_spec_t late = {"b", NULL, 100, noop_job, NULL};
+	cw_job_spec_t late = {"b", NULL, 100, noop_job, NULL, 0};
 	assert_int_equal(cw_jobs_add(jobs, &late, &err), CW_ECONFLICT);
 	assert_int_equal(cw_jobs_stop(jobs, 5000, &err), 0);
 	cw_jobs_free(jobs);
@@ -202,6 +248,7 @@ int main(void)
 		cmocka_unit_test(breaker_opens_after_threshold_and_half_opens_after_cool_down),
 		cmocka_unit_test(stop_cancels_a_running_job_and_does_not_count_it_as_failed),
 		cmocka_unit_test(stop_gives_up_after_the_grace_period_and_names_the_job),
+		cmocka_unit_test(stop_cancels_stage_by_stage),
 		cmocka_unit_test(bad_specs_are_rejected),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
