@@ -1,6 +1,7 @@
 /* This file contains `cachewarp status` and `cachewarp entity ...` (runtime.h): one-shot hub actions. */
 #include "control/cli.h"
 #include "control/entity_manager.h"
+#include "control/http_get.h"
 #include "control/runtime.h"
 #include "control/runtime_internal.h"
 #include "core/json.h"
@@ -9,9 +10,14 @@
 #include "hub/entity_store.h"
 #include "hub/migrations.h"
 
+#include <jansson.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* How long `cachewarp status` waits for a running daemon's answer. */
+#define DAEMON_TIMEOUT_MS 2000
 
 static void json_entity(cw_json_t *w, const cw_entity_t *e)
 {
@@ -33,71 +39,173 @@ static void json_entity(cw_json_t *w, const cw_entity_t *e)
 	cw_json_object_end(w, NULL);
 }
 
-static int print_status(cw_hub_t *hub, bool json)
+/*
+ * Asks the daemon at api.listen for /v1/status. Returns the parsed answer
+ * (owned by the caller) or NULL with why in reason.
+ */
+static json_t *daemon_status(const cw_config_t *config, char *reason, size_t reason_len)
+{
+	const char *listen = config->api.listen;
+	const char *colon = strrchr(listen, ':');
+	if (colon != NULL && strcmp(colon + 1, "0") == 0) {
+		snprintf(reason, reason_len, "api.listen has port 0: the daemon's port is not known here");
+		return NULL;
+	}
+	cw_buf_t body = CW_BUF_INIT;
+	cw_err_t err = {0};
+	int status = 0;
+	json_t *answer = NULL;
+	if (cw_http_get(listen, "/v1/status", config->api.token, DAEMON_TIMEOUT_MS, &status, &body,
+	                &err) != 0) {
+		snprintf(reason, reason_len, "not reachable (%s): is cachewarp run running?", err.message);
+	} else if (status != 200) {
+		snprintf(reason, reason_len, "http://%s/v1/status answered %d", listen, status);
+	} else if ((answer = json_loadb(body.data ? body.data : "", body.len, 0, NULL)) == NULL) {
+		snprintf(reason, reason_len, "http://%s/v1/status did not answer JSON", listen);
+	}
+	cw_buf_free(&body);
+	return answer;
+}
+
+static const char *member_text(json_t *object, const char *key, char *scratch, size_t len)
+{
+	json_t *value = json_object_get(object, key);
+	if (json_is_string(value))
+		return json_string_value(value);
+	if (json_is_integer(value)) {
+		snprintf(scratch, len, "%lld", (long long)json_integer_value(value));
+		return scratch;
+	}
+	if (json_is_real(value)) {
+		snprintf(scratch, len, "%.1f", json_real_value(value));
+		return scratch;
+	}
+	if (json_is_boolean(value))
+		return json_is_true(value) ? "yes" : "no";
+	return "-";
+}
+
+static void print_components(json_t *daemon)
+{
+	printf("\n%-10s %-20s %-12s %-8s %-12s %-10s %s\n", "KIND", "COMPONENT", "STATE", "HEALTHY",
+	       "LAG_SECONDS", "LAG_IDS", "LAST_ERROR");
+	json_t *components = json_object_get(daemon, "components");
+	size_t i;
+	json_t *c;
+	json_array_foreach(components, i, c) {
+		char kind[32], name[32], state[32], healthy[32], lag_s[32], lag_ids[32], error[32];
+		printf("%-10s %-20s %-12s %-8s %-12s %-10s %s\n",
+		       member_text(c, "kind", kind, sizeof kind), member_text(c, "name", name, sizeof name),
+		       member_text(c, "state", state, sizeof state),
+		       member_text(c, "healthy", healthy, sizeof healthy),
+		       member_text(c, "lag_seconds", lag_s, sizeof lag_s),
+		       member_text(c, "lag_ids", lag_ids, sizeof lag_ids),
+		       member_text(c, "last_error", error, sizeof error));
+	}
+}
+
+typedef struct status_view {
+	int schema_version;
+	cw_entity_t *entities;
+	size_t nentities;
+	cw_consumer_t *consumers;
+	size_t nconsumers;
+	json_t *daemon;           /* the running daemon's /v1/status, NULL when unreachable */
+	char daemon_reason[CW_ERR_MESSAGE_LEN + 64];
+} status_view_t;
+
+static void print_status_json(cw_hub_t *hub, const status_view_t *v)
+{
+	cw_buf_t buf = CW_BUF_INIT;
+	cw_json_t w;
+	cw_json_init(&w, &buf, 0);
+	cw_json_object_begin(&w, NULL);
+	cw_json_key(&w, "hub", NULL);
+	cw_json_object_begin(&w, NULL);
+	cw_json_key(&w, "url", NULL);
+	cw_json_string(&w, cw_hub_url(hub), NULL);
+	cw_json_key(&w, "schema_version", NULL);
+	cw_json_int64(&w, v->schema_version, NULL);
+	cw_json_object_end(&w, NULL);
+	cw_json_key(&w, "entities", NULL);
+	cw_json_array_begin(&w, NULL);
+	for (size_t i = 0; i < v->nentities; i++)
+		json_entity(&w, &v->entities[i]);
+	cw_json_array_end(&w, NULL);
+	cw_json_key(&w, "consumers", NULL);
+	cw_json_array_begin(&w, NULL);
+	for (size_t i = 0; i < v->nconsumers; i++) {
+		cw_json_object_begin(&w, NULL);
+		cw_json_key(&w, "name", NULL);
+		cw_json_string(&w, v->consumers[i].name, NULL);
+		cw_json_key(&w, "position", NULL);
+		cw_json_int64(&w, v->consumers[i].position, NULL);
+		cw_json_key(&w, "lag_ids", NULL);
+		cw_json_int64(&w, v->consumers[i].lag_ids, NULL);
+		cw_json_key(&w, "lag_seconds", NULL);
+		cw_json_double(&w, v->consumers[i].lag_seconds, NULL);
+		cw_json_object_end(&w, NULL);
+	}
+	cw_json_array_end(&w, NULL);
+	/* The daemon's own view (components, jobs), or why it could not be asked. */
+	cw_json_key(&w, "daemon", NULL);
+	if (v->daemon != NULL) {
+		cw_json_jansson(&w, v->daemon, NULL);
+	} else {
+		cw_json_object_begin(&w, NULL);
+		cw_json_key(&w, "reachable", NULL);
+		cw_json_bool(&w, false, NULL);
+		cw_json_key(&w, "reason", NULL);
+		cw_json_string(&w, v->daemon_reason, NULL);
+		cw_json_object_end(&w, NULL);
+	}
+	cw_json_object_end(&w, NULL);
+	printf("%s\n", cw_buf_cstr(&buf));
+	cw_buf_free(&buf);
+}
+
+static void print_status_text(const cw_config_t *config, cw_hub_t *hub, const status_view_t *v)
+{
+	printf("hub        %s (schema version %d)\n", cw_hub_url(hub), v->schema_version);
+	if (v->daemon != NULL)
+		printf("daemon     http://%s\n", config->api.listen);
+	else
+		printf("daemon     %s\n", v->daemon_reason);
+	if (v->daemon != NULL)
+		print_components(v->daemon);
+	printf("\n%-24s %-16s %-10s %s\n", "ENTITY", "SOURCE", "STATUS", "VERSION");
+	for (size_t i = 0; i < v->nentities; i++)
+		printf("%-24s %-16s %-10s %lld\n", v->entities[i].name, v->entities[i].source,
+		       cw_entity_status_name(v->entities[i].status), (long long)v->entities[i].version);
+	printf("\n%-24s %-12s %-10s %s\n", "CONSUMER", "POSITION", "LAG_IDS", "LAG_SECONDS");
+	for (size_t i = 0; i < v->nconsumers; i++)
+		printf("%-24s %-12lld %-10lld %.1f\n", v->consumers[i].name,
+		       (long long)v->consumers[i].position, (long long)v->consumers[i].lag_ids,
+		       v->consumers[i].lag_seconds);
+}
+
+static int print_status(const cw_config_t *config, cw_hub_t *hub, bool json)
 {
 	cw_err_t err = {0};
-	int version = 0;
-	cw_entity_t *entities = NULL;
-	size_t nentities = 0;
-	cw_consumer_t *consumers = NULL;
-	size_t nconsumers = 0;
-	if (cw_hub_schema_version(hub, &version, &err) != 0 ||
-	    cw_entity_store_list(hub, false, &entities, &nentities, &err) != 0 ||
-	    cw_consumer_list(hub, &consumers, &nconsumers, &err) != 0) {
+	status_view_t v = {0};
+	int exit_code = CW_EXIT_FAILURE;
+	if (cw_hub_schema_version(hub, &v.schema_version, &err) != 0 ||
+	    cw_entity_store_list(hub, false, &v.entities, &v.nentities, &err) != 0 ||
+	    cw_consumer_list(hub, &v.consumers, &v.nconsumers, &err) != 0) {
 		fprintf(stderr, "cachewarp: %s\n", err.message);
-		cw_entity_store_list_free(entities, nentities);
-		return CW_EXIT_FAILURE;
+		goto out;
 	}
-	if (json) {
-		cw_buf_t buf = CW_BUF_INIT;
-		cw_json_t w;
-		cw_json_init(&w, &buf, 0);
-		cw_json_object_begin(&w, NULL);
-		cw_json_key(&w, "hub", NULL);
-		cw_json_object_begin(&w, NULL);
-		cw_json_key(&w, "url", NULL);
-		cw_json_string(&w, cw_hub_url(hub), NULL);
-		cw_json_key(&w, "schema_version", NULL);
-		cw_json_int64(&w, version, NULL);
-		cw_json_object_end(&w, NULL);
-		cw_json_key(&w, "entities", NULL);
-		cw_json_array_begin(&w, NULL);
-		for (size_t i = 0; i < nentities; i++)
-			json_entity(&w, &entities[i]);
-		cw_json_array_end(&w, NULL);
-		cw_json_key(&w, "consumers", NULL);
-		cw_json_array_begin(&w, NULL);
-		for (size_t i = 0; i < nconsumers; i++) {
-			cw_json_object_begin(&w, NULL);
-			cw_json_key(&w, "name", NULL);
-			cw_json_string(&w, consumers[i].name, NULL);
-			cw_json_key(&w, "position", NULL);
-			cw_json_int64(&w, consumers[i].position, NULL);
-			cw_json_key(&w, "lag_ids", NULL);
-			cw_json_int64(&w, consumers[i].lag_ids, NULL);
-			cw_json_key(&w, "lag_seconds", NULL);
-			cw_json_double(&w, consumers[i].lag_seconds, NULL);
-			cw_json_object_end(&w, NULL);
-		}
-		cw_json_array_end(&w, NULL);
-		cw_json_object_end(&w, NULL);
-		printf("%s\n", cw_buf_cstr(&buf));
-		cw_buf_free(&buf);
-	} else {
-		printf("hub        %s (schema version %d)\n", cw_hub_url(hub), version);
-		printf("\n%-24s %-16s %-10s %s\n", "ENTITY", "SOURCE", "STATUS", "VERSION");
-		for (size_t i = 0; i < nentities; i++)
-			printf("%-24s %-16s %-10s %lld\n", entities[i].name, entities[i].source,
-			       cw_entity_status_name(entities[i].status), (long long)entities[i].version);
-		printf("\n%-24s %-12s %-10s %s\n", "CONSUMER", "POSITION", "LAG_IDS", "LAG_SECONDS");
-		for (size_t i = 0; i < nconsumers; i++)
-			printf("%-24s %-12lld %-10lld %.1f\n", consumers[i].name,
-			       (long long)consumers[i].position, (long long)consumers[i].lag_ids,
-			       consumers[i].lag_seconds);
-	}
-	cw_entity_store_list_free(entities, nentities);
-	cw_consumer_list_free(consumers, nconsumers);
-	return CW_EXIT_OK;
+	v.daemon = daemon_status(config, v.daemon_reason, sizeof v.daemon_reason);
+	if (json)
+		print_status_json(hub, &v);
+	else
+		print_status_text(config, hub, &v);
+	exit_code = CW_EXIT_OK;
+out:
+	json_decref(v.daemon);
+	cw_entity_store_list_free(v.entities, v.nentities);
+	cw_consumer_list_free(v.consumers, v.nconsumers);
+	return exit_code;
 }
 
 int cw_runtime_status(const char *config_path, bool json)
@@ -106,7 +214,7 @@ int cw_runtime_status(const char *config_path, bool json)
 	if (config == NULL)
 		return CW_EXIT_USAGE;
 	cw_hub_t *hub = cw_runtime_connect_once(config);
-	int exit_code = hub ? print_status(hub, json) : CW_EXIT_FAILURE;
+	int exit_code = hub ? print_status(config, hub, json) : CW_EXIT_FAILURE;
 	cw_hub_close(hub);
 	cw_config_free(config);
 	return exit_code;
