@@ -199,10 +199,30 @@ bool cw_api_notifier_wait(cw_api_t *api, uint64_t seen, int64_t timeout_ms)
 		timeout_ms = CW_API_POLL_FALLBACK_MS;
 	struct timespec deadline;
 	cw_time_deadline(timeout_ms > 0 ? timeout_ms : 0, &deadline);
+	n->waiting++;
 	while (!n->stopping && n->generation == seen &&
 	       pthread_cond_timedwait(&n->cond, &n->mutex, &deadline) == 0)
 		;
+	n->waiting--;
 	bool stopping = n->stopping;
 	pthread_mutex_unlock(&n->mutex);
 	return stopping;
+}
+
+size_t cw_api_notifier_waiting(cw_api_t *api)
+{
+	cw_api_notifier_t *n = &api->notifier;
+	pthread_mutex_lock(&n->mutex);
+	size_t waiting = n->waiting;
+	pthread_mutex_unlock(&n->mutex);
+	return waiting;
+}
+
+bool cw_api_notifier_listening(cw_api_t *api)
+{
+	cw_api_notifier_t *n = &api->notifier;
+	pthread_mutex_lock(&n->mutex);
+	bool listening = n->listening;
+	pthread_mutex_unlock(&n->mutex);
+	return listening;
 }

@@ -75,6 +75,7 @@ typedef struct cw_api_notifier {
 	uint64_t generation;        /* guarded by mutex */
 	bool listening;             /* guarded by mutex: false while the hub is unreachable */
 	bool stopping;              /* guarded by mutex */
+	size_t waiting;             /* guarded by mutex: requests inside cw_api_notifier_wait */
 } cw_api_notifier_t;
 
 struct cw_api {
@@ -158,6 +159,10 @@ uint64_t cw_api_notifier_generation(cw_api_t *api);
  */
 bool cw_api_notifier_wait(cw_api_t *api, uint64_t seen, int64_t timeout_ms);
 #define CW_API_POLL_FALLBACK_MS 500
+/* How many requests are waiting for the notifier now (for tests). */
+size_t cw_api_notifier_waiting(cw_api_t *api);
+/* Whether the notifier is LISTENing now (for tests). */
+bool cw_api_notifier_listening(cw_api_t *api);
 
 /* Pure parsers (api_parse.c). */
 

@@ -335,6 +335,7 @@ int cw_api_parse_listen(const char *listen, char *host, size_t cap, uint16_t *po
 static bool pattern_match(const char *pattern, const char *path, char *param, size_t cap)
 {
 	const char *open = strchr(pattern, '{');
+	param[0] = '\0';
 	if (open == NULL)
 		return strcmp(pattern, path) == 0;
 	size_t prefix = (size_t)(open - pattern);
@@ -358,7 +359,7 @@ static long match_length(const cw_api_route_t *route, const char *path, char *pa
 {
 	if (!pattern_match(route->pattern, path, param, cap))
 		return -1;
-	return strchr(route->pattern, '{') ? (long)strlen(path) - (long)strlen(route->pattern) : 0;
+	return (long)strlen(param);
 }
 
 const cw_api_route_t *cw_api_route_match(const char *method, const char *path, char *param,
