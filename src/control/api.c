@@ -218,7 +218,7 @@ static enum MHD_Result dispatch(cw_api_t *api, struct MHD_Connection *conn, cons
 		};
 		call->route->handler(api, &req, &res);
 	}
-	if (res.status >= 500)
+	if (res.status == 500)
 		cw_log_kv(CW_LOG_WARN, COMPONENT, "request failed", "method", method, "path", url,
 		          "response", cw_buf_cstr(&res.body), NULL);
 	call->answered = true;

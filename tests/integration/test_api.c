@@ -1,0 +1,847 @@
+/*
+ * Integration tests of the REST API against a throwaway PostgreSQL hub:
+ * every route and error status over real HTTP (a raw-socket client), the
+ * bearer token on and off, body limits (declared and streamed), hostile
+ * entity names, a long-poll woken by the hub's NOTIFY, /readyz naming what
+ * is unhealthy, /v1/status with jobs, /metrics in the Prometheus format
+ * (promtool, histogram buckets monotonic), and 503s once the hub is gone.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "control/api.h"
+#include "control/api_internal.h"
+#include "control/jobs.h"
+#include "core/buf.h"
+#include "core/change.h"
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/mem.h"
+#include "core/metrics.h"
+#include "hub/entity_store.h"
+#include "hub/hub.h"
+#include "hub/migrations.h"
+#include "hub/oplog_writer.h"
+#include "testsrv.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#define TOKEN "t0ken-for-tests"
+#define LEAKY_URL "postgresql://app:hunter2@db.internal/app"
+
+typedef struct fixture {
+	cw_testsrv_t srv;
+	cw_hub_t *hub;
+	cw_config_t *open_config;     /* no token */
+	cw_config_t *guarded_config;  /* api.token set */
+	cw_metrics_t *metrics;
+	cw_jobs_t *jobs;
+	pthread_mutex_t mutex;        /* guards components */
+	cw_api_component_t components[2];
+	cw_api_t *open;
+	cw_api_t *guarded;
+} fixture_t;
+
+typedef struct reply {
+	int status;
+	char *head;                   /* status line and headers */
+	char *body;
+	size_t body_len;
+} reply_t;
+
+static void reply_free(reply_t *r)
+{
+	free(r->head);
+	free(r->body);
+	memset(r, 0, sizeof *r);
+}
+
+/* Sends raw bytes to 127.0.0.1:port and reads the reply until the server closes. */
+static void http_raw(uint16_t port, const char *request, size_t len, reply_t *out)
+{
+	memset(out, 0, sizeof *out);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	struct timeval timeout = {.tv_sec = 120};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+	struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(port)};
+	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof addr), 0);
+	size_t sent = 0;
+	while (sent < len) {
+		ssize_t n = send(fd, request + sent, len - sent, MSG_NOSIGNAL);
+		if (n <= 0)
+			break;   /* the server may answer and close before reading everything */
+		sent += (size_t)n;
+	}
+	cw_buf_t in = CW_BUF_INIT;
+	char chunk[8192];
+	ssize_t n;
+	while ((n = recv(fd, chunk, sizeof chunk, 0)) > 0)
+		cw_buf_append(&in, chunk, (size_t)n);
+	close(fd);
+	const char *text = cw_buf_cstr(&in);
+	const char *split = strstr(text, "\r\n\r\n");
+	if (split == NULL)
+		fail_msg("no HTTP reply: \"%s\"", text);
+	assert_int_equal(sscanf(text, "HTTP/1.%*d %d", &out->status), 1);
+	out->head = cw_xstrndup(text, (size_t)(split - text));
+	out->body_len = in.len - (size_t)(split + 4 - text);
+	out->body = cw_xstrndup(split + 4, out->body_len);
+	cw_buf_free(&in);
+}
+
+static void http(uint16_t port, const char *method, const char *path, const char *token,
+                 const char *body, reply_t *out)
+{
+	cw_buf_t req = CW_BUF_INIT;
+	cw_buf_appendf(&req, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n",
+	               method, path);
+	if (token != NULL)
+		cw_buf_appendf(&req, "Authorization: Bearer %s\r\n", token);
+	if (body != NULL)
+		cw_buf_appendf(&req, "Content-Type: application/json\r\nContent-Length: %zu\r\n",
+		               strlen(body));
+	cw_buf_appendf(&req, "\r\n%s", body ? body : "");
+	http_raw(port, req.data, req.len, out);
+	cw_buf_free(&req);
+}
+
+/* The reply's body as JSON (owned), failing the test when it is not JSON. */
+static json_t *json_body(const reply_t *r)
+{
+	json_error_t jerr;
+	json_t *root = json_loadb(r->body, r->body_len, 0, &jerr);
+	if (root == NULL)
+		fail_msg("body is not JSON (%s): \"%s\"", jerr.text, r->body);
+	return root;
+}
+
+/* Asserts an error reply: status, {"error":{"code":code,"message":...}}. */
+static void expect_error(const reply_t *r, int status, const char *code)
+{
+	if (r->status != status)
+		fail_msg("status %d, want %d: %s", r->status, status, r->body);
+	assert_non_null(strstr(r->head, "Content-Type: application/json"));
+	json_t *root = json_body(r);
+	json_t *error = json_object_get(root, "error");
+	assert_true(json_is_object(error));
+	assert_string_equal(json_string_value(json_object_get(error, "code")), code);
+	assert_true(json_is_string(json_object_get(error, "message")));
+	json_decref(root);
+}
+
+static size_t fake_components(void *arg, cw_api_component_t *out, size_t cap)
+{
+	fixture_t *fx = arg;
+	pthread_mutex_lock(&fx->mutex);
+	for (size_t i = 0; i < 2 && i < cap; i++)
+		out[i] = fx->components[i];
+	pthread_mutex_unlock(&fx->mutex);
+	return 2;
+}
+
+static void set_source_health(fixture_t *fx, bool healthy, const char *state, const char *error)
+{
+	pthread_mutex_lock(&fx->mutex);
+	fx->components[0].status.healthy = healthy;
+	snprintf(fx->components[0].status.state, sizeof fx->components[0].status.state, "%s", state);
+	snprintf(fx->components[0].status.last_error, sizeof fx->components[0].status.last_error,
+	         "%s", error);
+	pthread_mutex_unlock(&fx->mutex);
+}
+
+static int failing_job(void *arg, cw_cancel_t *cancel, cw_err_t *err)
+{
+	return cw_err_set(err, CW_EDB, "capture", "could not connect to \"%s\": refused", LEAKY_URL);
+}
+
+static cw_config_t *load_config(const char *hub_url, const char *token)
+{
+	char *yaml = cw_xasprintf(
+		"hub:\n  url: %s\n  pool_size: 2\n"
+		"sources:\n"
+		"  - {name: shop, type: mongodb, url: 'mongodb://127.0.0.1:1', database: shop}\n"
+		"  - {name: app_pg, type: postgres, url: '" LEAKY_URL "'}\n"
+		"targets:\n  - {name: local, type: sqlite, dir: /tmp/cw-api-test-dbs}\n"
+		"api:\n  listen: 127.0.0.1:0\n  max_body: 1KiB\n%s%s%s",
+		hub_url, token ? "  token: " : "", token ? token : "", token ? "\n" : "");
+	cw_config_t *config = NULL;
+	cw_err_t err = {0};
+	if (cw_config_load_buffer("api-test.yaml", yaml, strlen(yaml), NULL, &config, &err) != 0)
+		fprintf(stderr, "config: %s\n", err.message);
+	free(yaml);
+	return config;
+}
+
+static int setup(void **state)
+{
+	fixture_t *fx = cw_xcalloc(1, sizeof *fx);
+	cw_err_t err = {0};
+	pthread_mutex_init(&fx->mutex, NULL);
+	if (cw_testpg_start(&fx->srv) != 0)
+		return -1;
+	fx->hub = cw_hub_connect(fx->srv.url, &err);
+	if (fx->hub == NULL || cw_hub_migrate(fx->hub, NULL, &err) != 0) {
+		fprintf(stderr, "hub setup: %s\n", err.message);
+		return -1;
+	}
+	fx->open_config = load_config(fx->srv.url, NULL);
+	fx->guarded_config = load_config(fx->srv.url, TOKEN);
+	if (fx->open_config == NULL || fx->guarded_config == NULL)
+		return -1;
+
+	snprintf(fx->components[0].name, sizeof fx->components[0].name, "shop");
+	snprintf(fx->components[0].kind, sizeof fx->components[0].kind, "source");
+	fx->components[0].status = (cw_component_status_t){.state = "streaming", .healthy = true,
+		.lag_bytes = -1, .lag_seconds = 0.5, .lag_ids = -1, .position = "8264aa01"};
+	snprintf(fx->components[1].name, sizeof fx->components[1].name, "local");
+	snprintf(fx->components[1].kind, sizeof fx->components[1].kind, "target");
+	fx->components[1].status = (cw_component_status_t){.state = "applying", .healthy = true,
+		.lag_bytes = -1, .lag_seconds = -1, .lag_ids = 3, .position = "41"};
+
+	fx->metrics = cw_metrics_new();
+	cw_metrics_declare(fx->metrics, "cachewarp_apply_batch_seconds", CW_METRIC_HISTOGRAM,
+	                   "Time to apply one batch.");
+	const double samples[] = {0.0001, 0.003, 0.003, 0.2, 7, 42};
+	for (size_t i = 0; i < sizeof samples / sizeof samples[0]; i++)
+		cw_metrics_observe(fx->metrics, "cachewarp_apply_batch_seconds", "target=\"local\"",
+		                   samples[i]);
+	cw_metrics_declare(fx->metrics, "cachewarp_changes_applied_total", CW_METRIC_COUNTER,
+	                   "Changes applied to a target.");
+	cw_metrics_counter_add(fx->metrics, "cachewarp_changes_applied_total",
+	                       "target=\"local\",entity=\"products\",op=\"upsert\"", 12);
+
+	cw_jobs_opts_t opts = {.retry = {3600000, 3600000, 2.0, 0, 0.0}, .seed = 1};
+	fx->jobs = cw_jobs_new(&opts);
+	cw_job_spec_t spec = {"capture:shop", "source:shop", 3600000, failing_job, fx};
+	if (cw_jobs_add(fx->jobs, &spec, &err) != 0 || cw_jobs_start(fx->jobs, &err) != 0)
+		return -1;
+
+	cw_api_deps_t deps = {fx->open_config, fx->metrics, fx->jobs, fake_components, fx};
+	fx->open = cw_api_start(&deps, &err);
+	deps.config = fx->guarded_config;
+	fx->guarded = fx->open ? cw_api_start(&deps, &err) : NULL;
+	if (fx->guarded == NULL) {
+		fprintf(stderr, "api start: %s\n", err.message);
+		return -1;
+	}
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	fixture_t *fx = *state;
+	cw_api_stop(fx->open);
+	cw_api_stop(fx->guarded);
+	cw_jobs_stop(fx->jobs, 5000, NULL);
+	cw_jobs_free(fx->jobs);
+	cw_metrics_free(fx->metrics);
+	cw_config_free(fx->open_config);
+	cw_config_free(fx->guarded_config);
+	cw_hub_close(fx->hub);
+	cw_testpg_stop(&fx->srv);
+	pthread_mutex_destroy(&fx->mutex);
+	free(fx);
+	return 0;
+}
+
+static uint16_t port_of(cw_api_t *api)
+{
+	return cw_api_port(api);
+}
+
+static void health_and_spec(void **state)
+{
+	fixture_t *fx = *state;
+	reply_t r;
+	http(port_of(fx->open), "GET", "/healthz", NULL, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.body, "{\"status\":\"ok\"}");
+	reply_free(&r);
+
+	http(port_of(fx->open), "GET", "/openapi.yaml", NULL, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.head, "Content-Type: application/yaml"));
+	assert_int_equal(r.body_len, cw_api_openapi_yaml_len);
+	assert_memory_equal(r.body, cw_api_openapi_yaml, r.body_len);
+	reply_free(&r);
+
+	http(port_of(fx->open), "GET", "/nowhere", NULL, NULL, &r);
+	expect_error(&r, 404, "not_found");
+	reply_free(&r);
+
+	http(port_of(fx->open), "PUT", "/v1/entities", NULL, "{}", &r);
+	expect_error(&r, 405, "method_not_allowed");
+	assert_non_null(strstr(r.head, "Allow: GET, POST"));
+	reply_free(&r);
+}
+
+static void token_guards_every_route_but_healthz(void **state)
+{
+	fixture_t *fx = *state;
+	uint16_t port = port_of(fx->guarded);
+	reply_t r;
+	static const char *const guarded[] = {"/readyz", "/metrics", "/openapi.yaml", "/v1/status",
+	                                      "/v1/entities", "/v1/oplog", "/v1/consumers",
+	                                      "/nowhere"};
+	for (size_t i = 0; i < sizeof guarded / sizeof guarded[0]; i++) {
+		http(port, "GET", guarded[i], NULL, NULL, &r);
+		expect_error(&r, 401, "unauthorized");
+		assert_non_null(strstr(r.head, "WWW-Authenticate: Bearer"));
+		reply_free(&r);
+		http(port, "GET", guarded[i], "wrong-token-for-tests", NULL, &r);
+		expect_error(&r, 401, "unauthorized");
+		reply_free(&r);
+	}
+	http(port, "GET", "/healthz", NULL, NULL, &r);
+	assert_int_equal(r.status, 200);
+	reply_free(&r);
+	http(port, "GET", "/v1/entities", TOKEN, NULL, &r);
+	assert_int_equal(r.status, 200);
+	reply_free(&r);
+	/* A body is refused before it is read when the token is wrong. */
+	http(port, "POST", "/v1/entities", "nope", "{\"name\":\"x\"}", &r);
+	expect_error(&r, 401, "unauthorized");
+	reply_free(&r);
+	/* Without a token configured, no header is needed. */
+	http(port_of(fx->open), "GET", "/v1/status", NULL, NULL, &r);
+	assert_int_equal(r.status, 200);
+	reply_free(&r);
+}
+
+static void body_limit_is_413(void **state)
+{
+	fixture_t *fx = *state;
+	uint16_t port = port_of(fx->open);
+	reply_t r;
+	/* Declared too large: refused from the headers alone. */
+	const char *declared = "POST /v1/entities HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+	                       "Content-Type: application/json\r\nContent-Length: 5000000\r\n\r\n";
+	http_raw(port, declared, strlen(declared), &r);
+	expect_error(&r, 413, "payload_too_large");
+	reply_free(&r);
+
+	/* Streamed without a length (chunked) past the limit. */
+	cw_buf_t req = CW_BUF_INIT;
+	cw_buf_append_str(&req, "PUT /v1/consumers/big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+	                        "Transfer-Encoding: chunked\r\n\r\n");
+	for (int i = 0; i < 4; i++) {
+		cw_buf_append_str(&req, "200\r\n");
+		for (int j = 0; j < 0x200; j++)
+			cw_buf_append_char(&req, ' ');
+		cw_buf_append_str(&req, "\r\n");
+	}
+	cw_buf_append_str(&req, "0\r\n\r\n");
+	http_raw(port, req.data, req.len, &r);
+	expect_error(&r, 413, "payload_too_large");
+	reply_free(&r);
+	cw_buf_free(&req);
+
+	/* Just under the limit is read and parsed (and here refused as bad JSON). */
+	char body[1000];
+	memset(body, ' ', sizeof body - 1);
+	body[sizeof body - 1] = '\0';
+	body[0] = '[';
+	http(port, "POST", "/v1/entities", NULL, body, &r);
+	expect_error(&r, 400, "bad_request");
+	reply_free(&r);
+}
+
+static void entities_crud_and_refresh(void **state)
+{
+	fixture_t *fx = *state;
+	uint16_t port = port_of(fx->open);
+	reply_t r;
+	const char *products = "{\"name\":\"products\",\"source\":\"shop\",\"collection\":\"products\","
+	                       "\"columns\":[{\"name\":\"price\",\"type\":\"number\","
+	                       "\"path\":\"pricing.amount\"}]}";
+	http(port, "POST", "/v1/entities", NULL, products, &r);
+	assert_int_equal(r.status, 201);
+	json_t *e = json_body(&r);
+	assert_string_equal(json_string_value(json_object_get(e, "status")), "pending");
+	assert_int_equal(json_integer_value(json_object_get(e, "version")), 1);
+	assert_string_equal(json_string_value(json_object_get(
+		json_array_get(json_object_get(e, "columns"), 0), "path")), "pricing.amount");
+	json_decref(e);
+	reply_free(&r);
+
+	/* The same shape again changes nothing; another shape is a conflict. */
+	http(port, "POST", "/v1/entities", NULL, products, &r);
+	assert_int_equal(r.status, 200);
+	reply_free(&r);
+	http(port, "POST", "/v1/entities", NULL,
+	     "{\"name\":\"products\",\"source\":\"shop\",\"collection\":\"other\"}", &r);
+	expect_error(&r, 409, "conflict");
+	reply_free(&r);
+
+	/* Valid JSON, invalid entity: 422 with the entity manager's message. */
+	http(port, "POST", "/v1/entities", NULL,
+	     "{\"name\":\"orders\",\"source\":\"nosuch\",\"collection\":\"orders\"}", &r);
+	expect_error(&r, 422, "unprocessable_entity");
+	assert_non_null(strstr(r.body, "nosuch"));
+	reply_free(&r);
+	http(port, "POST", "/v1/entities", NULL,
+	     "{\"name\":\"orders\",\"source\":\"app_pg\",\"collection\":\"orders\"}", &r);
+	expect_error(&r, 422, "unprocessable_entity");
+	reply_free(&r);
+	http(port, "POST", "/v1/entities", NULL, "{\"name\":\"orders\"", &r);
+	expect_error(&r, 400, "bad_request");
+	reply_free(&r);
+
+	http(port, "POST", "/v1/entities", NULL,
+	     "{\"name\":\"customers\",\"source\":\"app_pg\",\"table\":\"public.customers\"}", &r);
+	assert_int_equal(r.status, 201);
+	reply_free(&r);
+
+	http(port, "GET", "/v1/entities", NULL, NULL, &r);
+	assert_int_equal(r.status, 200);
+	json_t *list = json_object_get(e = json_body(&r), "entities");
+	assert_int_equal(json_array_size(list), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "name")),
+	                    "customers");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(list, 1), "name")),
+	                    "products");
+	json_decref(e);
+	reply_free(&r);
+
+	http(port, "GET", "/v1/entities/products", NULL, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body, "\"collection\":\"products\""));
+	reply_free(&r);
+
+	http(port, "POST", "/v1/entities/products/refresh", NULL, NULL, &r);
+	assert_int_equal(r.status, 202);
+	e = json_body(&r);
+	assert_int_equal(json_integer_value(json_object_get(e, "version")), 2);
+	assert_string_equal(json_string_value(json_object_get(e, "status")), "pending");
+	json_decref(e);
+	reply_free(&r);
+
+	http(port, "DELETE", "/v1/entities/customers", NULL, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body, "\"status\":\"deleted\""));
+	reply_free(&r);
+	http(port, "GET", "/v1/entities", NULL, NULL, &r);
+	assert_null(strstr(r.body, "customers"));
+	reply_free(&r);
+	http(port, "GET", "/v1/entities?include_deleted=true", NULL, NULL, &r);
+	assert_non_null(strstr(r.body, "customers"));
+	reply_free(&r);
+
+	static const char *const missing[][2] = {
+		{"GET", "/v1/entities/nosuch"}, {"DELETE", "/v1/entities/nosuch"},
+		{"POST", "/v1/entities/nosuch/refresh"},
+	};
+	for (size_t i = 0; i < 3; i++) {
+		http(port, missing[i][0], missing[i][1], NULL, NULL, &r);
+		expect_error(&r, 404, "not_found");
+		reply_free(&r);
+	}
+}
+
+static void hostile_entity_names_are_400(void **state)
+{
+	fixture_t *fx = *state;
+	uint16_t port = port_of(fx->open);
+	reply_t r;
+	static const char *const paths[][2] = {
+		{"GET", "/v1/entities/../x"}, {"GET", "/v1/entities/a\"b"},
+		{"GET", "/v1/entities/a%22b"}, {"DELETE", "/v1/entities/..%2Fx"},
+		{"POST", "/v1/entities/..%2F..%2Fetc/refresh"}, {"GET", "/v1/entities/Products"},
+		{"GET", "/v1/entities/a;drop%20table%20x"}, {"GET", "/v1/oplog?entities=../x"},
+		{"GET", "/v1/oplog?entities=a%22b"}, {"GET", "/v1/entities/%C3%A9"},
+	};
+	for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+		http(port, paths[i][0], paths[i][1], NULL, NULL, &r);
+		if (r.status != 400)
+			fail_msg("%s %s: status %d: %s", paths[i][0], paths[i][1], r.status, r.body);
+		expect_error(&r, 400, "bad_request");
+		reply_free(&r);
+	}
+	http(port, "POST", "/v1/entities", NULL,
+	     "{\"name\":\"../x\",\"source\":\"shop\",\"collection\":\"x\"}", &r);
+	expect_error(&r, 400, "bad_request");
+	reply_free(&r);
+	http(port, "POST", "/v1/entities", NULL,
+	     "{\"name\":\"a\\\"b\",\"source\":\"shop\",\"collection\":\"x\"}", &r);
+	expect_error(&r, 400, "bad_request");
+	reply_free(&r);
+	/* Nothing of them reached the hub. */
+	http(port, "GET", "/v1/entities?include_deleted=true", NULL, NULL, &r);
+	assert_null(strstr(r.body, "../x"));
+	reply_free(&r);
+}
+
+static void append_change(fixture_t *fx, const char *doc_id, const char *data)
+{
+	cw_oplog_writer_t *writer = cw_oplog_writer_new(fx->hub);
+	cw_change_batch_t batch = CW_CHANGE_BATCH_INIT;
+	cw_change_t change = {0};
+	change.op = CW_OP_UPSERT;
+	change.entity = cw_xstrdup("products");
+	change.doc_id = cw_xstrdup(doc_id);
+	change.data = cw_xstrdup(data);
+	change.version = 2;
+	cw_change_batch_push(&batch, &change);
+	cw_err_t err = {0};
+	if (cw_oplog_append(writer, &batch, NULL, NULL, NULL, &err) != 0)
+		fail_msg("append: %s", err.message);
+	cw_change_batch_free(&batch);
+	cw_oplog_writer_free(writer);
+}
+
+typedef struct poll_call {
+	uint16_t port;
+	const char *path;
+	reply_t reply;
+	int64_t done_ms;
+} poll_call_t;
+
+static void *poll_thread(void *arg)
+{
+	poll_call_t *call = arg;
+	http(call->port, "GET", call->path, NULL, NULL, &call->reply);
+	call->done_ms = cw_clock_now_ms(cw_clock_system());
+	return NULL;
+}
+
+static void oplog_fetch_and_long_poll(void **state)
+{
+	fixture_t *fx = *state;
+	uint16_t port = port_of(fx->open);
+	reply_t r;
+	cw_err_t err = {0};
+	assert_int_equal(cw_entity_store_set_status(fx->hub, "products", CW_ENTITY_LIVE, &err), 0);
+	append_change(fx, "p1", "{\"price\":1.5}");
+	append_change(fx, "p2", "{\"price\":null}");
+
+	http(port, "GET", "/v1/oplog?entities=products&limit=1", NULL, NULL, &r);
+	assert_int_equal(r.status, 200);
+	json_t *b = json_body(&r);
+	json_t *changes = json_object_get(b, "changes");
+	assert_int_equal(json_array_size(changes), 1);
+	json_t *first = json_array_get(changes, 0);
+	assert_string_equal(json_string_value(json_object_get(first, "doc_id")), "p1");
+	assert_string_equal(json_string_value(json_object_get(first, "op")), "upsert");
+	assert_true(json_real_value(json_object_get(json_object_get(first, "data"), "price")) == 1.5);
+	json_int_t first_id = json_integer_value(json_object_get(first, "id"));
+	assert_int_equal(json_integer_value(json_object_get(b, "next_after")), first_id);
+	assert_true(json_is_true(json_object_get(b, "has_more")));
+	json_decref(b);
+	reply_free(&r);
+
+	char path[160];
+	snprintf(path, sizeof path, "/v1/oplog?entities=products,customers&after=%lld",
+	         (long long)first_id);
+	http(port, "GET", path, NULL, NULL, &r);
+	b = json_body(&r);
+	changes = json_object_get(b, "changes");
+	assert_int_equal(json_array_size(changes), 1);
+	json_t *second = json_array_get(changes, 0);
+	assert_true(json_is_null(json_object_get(json_object_get(second, "data"), "price")));
+	json_int_t last_id = json_integer_value(json_object_get(second, "id"));
+	assert_false(json_is_true(json_object_get(b, "has_more")));
+	json_decref(b);
+	reply_free(&r);
+
+	static const char *const bad[] = {"/v1/oplog?after=-1", "/v1/oplog?limit=0",
+	                                  "/v1/oplog?limit=ten", "/v1/oplog?wait=soon",
+	                                  "/v1/oplog?entities=a,,b"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		http(port, "GET", bad[i], NULL, NULL, &r);
+		expect_error(&r, 400, "bad_request");
+		reply_free(&r);
+	}
+	http(port, "GET", "/v1/oplog?entities=products,nosuch", NULL, NULL, &r);
+	expect_error(&r, 404, "not_found");
+	assert_non_null(strstr(r.body, "nosuch"));
+	reply_free(&r);
+
+	/* Long-poll: wait until the request sleeps on the notifier, then write. */
+	poll_call_t call = {.port = port, .path = path};
+	snprintf(path, sizeof path, "/v1/oplog?entities=products&after=%lld&wait=60",
+	         (long long)last_id);
+	pthread_t thread;
+	assert_int_equal(pthread_create(&thread, NULL, poll_thread, &call), 0);
+	const cw_clock_t *clock = cw_clock_system();
+	int64_t deadline = cw_clock_now_ms(clock) + 30000;
+	while (!(cw_api_notifier_waiting(fx->open) == 1 && cw_api_notifier_listening(fx->open)) &&
+	       cw_clock_now_ms(clock) < deadline)
+		cw_clock_sleep_ms(clock, 5, NULL);
+	assert_int_equal(cw_api_notifier_waiting(fx->open), 1);
+	int64_t written_ms = cw_clock_now_ms(clock);
+	append_change(fx, "p3", "{\"price\":3}");
+	pthread_join(thread, NULL);
+	assert_int_equal(call.reply.status, 200);
+	b = json_body(&call.reply);
+	changes = json_object_get(b, "changes");
+	assert_int_equal(json_array_size(changes), 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(changes, 0), "doc_id")),
+	                    "p3");
+	json_decref(b);
+	reply_free(&call.reply);
+	/* Reported, not asserted: a figure, not a pass/fail criterion on a shared machine. */
+	fprintf(stderr, "long-poll woke %lld ms after the commit returned\n",
+	        (long long)(call.done_ms - written_ms));
+
+	/* A wait that passes with nothing new answers an empty batch. */
+	snprintf(path, sizeof path, "/v1/oplog?entities=customers&wait=0.05");
+	http(port, "GET", path, NULL, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body, "\"changes\":[]"));
+	reply_free(&r);
+}
+
+static void consumers_register_heartbeat_and_lag(void **state)
+{
+	fixture_t *fx = *state;
+	uint16_t port = port_of(fx->open);
+	reply_t r;
+	http(port, "PUT", "/v1/consumers/node-1", NULL, NULL, &r);
+	assert_int_equal(r.status, 200);
+	json_t *c = json_body(&r);
+	assert_string_equal(json_string_value(json_object_get(c, "name")), "node-1");
+	assert_int_equal(json_integer_value(json_object_get(c, "position")), 0);
+	assert_int_equal(json_integer_value(json_object_get(c, "lag_ids")), 3);
+	json_decref(c);
+	reply_free(&r);
+
+	http(port, "PUT", "/v1/consumers/node-1", NULL, "{\"position\":2}", &r);
+	assert_int_equal(r.status, 200);
+	c = json_body(&r);
+	assert_int_equal(json_integer_value(json_object_get(c, "position")), 2);
+	assert_int_equal(json_integer_value(json_object_get(c, "lag_ids")), 1);
+	assert_true(json_number_value(json_object_get(c, "lag_seconds")) >= 0);
+	json_decref(c);
+	reply_free(&r);
+
+	http(port, "GET", "/v1/consumers", NULL, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body, "\"name\":\"node-1\""));
+	reply_free(&r);
+
+	http(port, "PUT", "/v1/consumers/node-1", NULL, "{\"position\":-5}", &r);
+	expect_error(&r, 400, "bad_request");
+	reply_free(&r);
+	http(port, "PUT", "/v1/consumers/a%22b", NULL, NULL, &r);
+	expect_error(&r, 400, "bad_request");
+	reply_free(&r);
+
+	http(port, "PUT", "/v1/consumers/gone", NULL, "{}", &r);
+	assert_int_equal(r.status, 200);
+	reply_free(&r);
+	http(port, "DELETE", "/v1/consumers/gone", NULL, NULL, &r);
+	assert_int_equal(r.status, 204);
+	reply_free(&r);
+	http(port, "DELETE", "/v1/consumers/gone", NULL, NULL, &r);
+	expect_error(&r, 404, "not_found");
+	reply_free(&r);
+}
+
+static void readyz_names_unhealthy_components(void **state)
+{
+	fixture_t *fx = *state;
+	uint16_t port = port_of(fx->open);
+	reply_t r;
+	http(port, "GET", "/readyz", NULL, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body, "\"ready\":true"));
+	reply_free(&r);
+
+	set_source_health(fx, false, "retrying", "could not connect to \"" LEAKY_URL "\"");
+	http(port, "GET", "/readyz", NULL, NULL, &r);
+	expect_error(&r, 503, "unavailable");
+	assert_non_null(strstr(r.body, "source shop is retrying"));
+	assert_non_null(strstr(r.body, "\"unhealthy\":[\"shop\"]"));
+	assert_null(strstr(r.body, "hunter2"));
+	reply_free(&r);
+
+	http(port, "GET", "/v1/status", NULL, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_null(strstr(r.body, "hunter2"));
+	json_t *s = json_body(&r);
+	assert_true(json_is_true(json_object_get(json_object_get(s, "hub"), "reachable")));
+	json_t *components = json_object_get(s, "components");
+	assert_int_equal(json_array_size(components), 2);
+	json_t *shop = json_array_get(components, 0);
+	assert_string_equal(json_string_value(json_object_get(shop, "state")), "retrying");
+	assert_true(json_is_false(json_object_get(shop, "healthy")));
+	assert_true(json_is_null(json_object_get(shop, "lag_bytes")));
+	json_t *job = json_object_get(shop, "job");
+	assert_string_equal(json_string_value(json_object_get(job, "name")), "capture:shop");
+	json_t *local = json_array_get(components, 1);
+	assert_int_equal(json_integer_value(json_object_get(local, "lag_ids")), 3);
+	assert_true(json_is_null(json_object_get(local, "job")));
+	json_decref(s);
+	reply_free(&r);
+	set_source_health(fx, true, "streaming", "");
+}
+
+static void status_reports_job_failures_masked(void **state)
+{
+	fixture_t *fx = *state;
+	const cw_clock_t *clock = cw_clock_system();
+	int64_t deadline = cw_clock_now_ms(clock) + 30000;
+	cw_job_status_t job;
+	while (cw_jobs_snapshot(fx->jobs, &job, 1) == 1 && job.failures == 0 &&
+	       cw_clock_now_ms(clock) < deadline)
+		cw_clock_sleep_ms(clock, 10, NULL);
+	assert_true(job.failures >= 1);
+	reply_t r;
+	http(port_of(fx->open), "GET", "/v1/status", NULL, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_null(strstr(r.body, "hunter2"));
+	json_t *s = json_body(&r);
+	json_t *jobs = json_object_get(s, "jobs");
+	assert_int_equal(json_array_size(jobs), 1);
+	json_t *j = json_array_get(jobs, 0);
+	assert_true(json_integer_value(json_object_get(j, "failures")) >= 1);
+	assert_non_null(strstr(json_string_value(json_object_get(j, "last_error")),
+	                       "postgresql://app:****@db.internal/app"));
+	assert_true(json_is_null(json_object_get(j, "last_success")));
+	json_decref(s);
+	reply_free(&r);
+}
+
+/* Checks every histogram: le strictly increasing, counts non-decreasing, +Inf == _count. */
+static void check_histograms(const char *text)
+{
+	char family[128] = "", labels[256] = "";
+	double last_le = -1, last_count = -1;
+	int histograms = 0;
+	for (const char *line = text; *line != '\0';) {
+		const char *end = strchr(line, '\n');
+		size_t len = end ? (size_t)(end - line) : strlen(line);
+		char row[512];
+		snprintf(row, sizeof row, "%.*s", (int)len, line);
+		line = end ? end + 1 : line + len;
+		char *bucket = strstr(row, "_bucket{");
+		if (bucket != NULL) {
+			char *le = strstr(row, "le=\"");
+			assert_non_null(le);
+			char name[128], rest[256];
+			snprintf(name, sizeof name, "%.*s", (int)(bucket - row), row);
+			snprintf(rest, sizeof rest, "%.*s", (int)(le - bucket), bucket);
+			if (strcmp(name, family) != 0 || strcmp(rest, labels) != 0) {
+				snprintf(family, sizeof family, "%s", name);
+				snprintf(labels, sizeof labels, "%s", rest);
+				last_le = -1;
+				last_count = -1;
+				histograms++;
+			}
+			double bound = strncmp(le + 4, "+Inf", 4) == 0 ? 1e308 : strtod(le + 4, NULL);
+			double count = strtod(strchr(le, '}') + 1, NULL);
+			assert_true(bound > last_le);
+			assert_true(count >= last_count);
+			last_le = bound;
+			last_count = count;
+		} else if (strstr(row, "_count") != NULL && family[0] != '\0' &&
+		           strncmp(row, family, strlen(family)) == 0) {
+			assert_true(last_le == 1e308);
+			assert_true(strtod(strrchr(row, ' ') + 1, NULL) == last_count);
+		}
+	}
+	assert_true(histograms >= 1);
+}
+
+static void metrics_are_prometheus_text(void **state)
+{
+	fixture_t *fx = *state;
+	reply_t r;
+	http(port_of(fx->open), "GET", "/metrics", NULL, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.head, "Content-Type: text/plain; version=0.0.4"));
+	assert_non_null(strstr(r.body, "# TYPE cachewarp_process_resident_memory_bytes gauge\n"));
+	const char *rss = strstr(r.body, "\ncachewarp_process_resident_memory_bytes ");
+	assert_non_null(rss);
+	assert_true(strtod(rss + strlen("\ncachewarp_process_resident_memory_bytes "), NULL) > 0);
+	assert_non_null(strstr(r.body, "cachewarp_consumer_lag_ids{consumer=\"node-1\"} "));
+	assert_non_null(strstr(r.body, "cachewarp_consumer_lag_seconds{consumer=\"node-1\"} "));
+	assert_non_null(strstr(r.body, "cachewarp_hub_up 1\n"));
+	assert_non_null(strstr(r.body, "cachewarp_component_healthy{kind=\"source\",name=\"shop\"} 1\n"));
+	assert_non_null(strstr(r.body, "cachewarp_changes_applied_total{"));
+	check_histograms(r.body);
+
+	if (system("command -v promtool >/dev/null 2>&1") != 0) {
+		reply_free(&r);
+		skip();   /* make deps installs it (Debian's prometheus package) */
+	}
+	char file[] = "/tmp/cw-api-metrics-XXXXXX";
+	int fd = mkstemp(file);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, r.body, r.body_len), (ssize_t)r.body_len);
+	close(fd);
+	char *cmd = cw_xasprintf("promtool check metrics < %s", file);
+	int rc = system(cmd);
+	free(cmd);
+	unlink(file);
+	assert_int_equal(rc, 0);
+	reply_free(&r);
+}
+
+/* Last: the hub goes away; routes that need it answer 503, /healthz still 200. */
+static void hub_down_is_503(void **state)
+{
+	fixture_t *fx = *state;
+	uint16_t port = port_of(fx->open);
+	cw_hub_close(fx->hub);
+	fx->hub = NULL;
+	cw_testpg_stop(&fx->srv);
+	reply_t r;
+	http(port, "GET", "/healthz", NULL, NULL, &r);
+	assert_int_equal(r.status, 200);
+	reply_free(&r);
+	http(port, "GET", "/readyz", NULL, NULL, &r);
+	expect_error(&r, 503, "unavailable");
+	assert_non_null(strstr(r.body, "hub unreachable"));
+	assert_non_null(strstr(r.body, "\"hub_reachable\":false"));
+	reply_free(&r);
+	static const char *const need_hub[] = {"/v1/entities", "/v1/entities/products",
+	                                       "/v1/oplog?wait=1", "/v1/consumers"};
+	for (size_t i = 0; i < sizeof need_hub / sizeof need_hub[0]; i++) {
+		http(port, "GET", need_hub[i], NULL, NULL, &r);
+		expect_error(&r, 503, "unavailable");
+		reply_free(&r);
+	}
+	http(port, "GET", "/v1/status", NULL, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body, "\"reachable\":false"));
+	reply_free(&r);
+	http(port, "GET", "/metrics", NULL, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body, "cachewarp_hub_up 0\n"));
+	reply_free(&r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(health_and_spec),
+		cmocka_unit_test(token_guards_every_route_but_healthz),
+		cmocka_unit_test(body_limit_is_413),
+		cmocka_unit_test(entities_crud_and_refresh),
+		cmocka_unit_test(hostile_entity_names_are_400),
+		cmocka_unit_test(oplog_fetch_and_long_poll),
+		cmocka_unit_test(consumers_register_heartbeat_and_lag),
+		cmocka_unit_test(readyz_names_unhealthy_components),
+		cmocka_unit_test(status_reports_job_failures_masked),
+		cmocka_unit_test(metrics_are_prometheus_text),
+		cmocka_unit_test(hub_down_is_503),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
