@@ -58,13 +58,22 @@ static bool valid_name(const cw_api_request_t *req, cw_api_response_t *res)
 	return false;
 }
 
-/* Answers with the stored entity name (status set by the caller's res->status). */
-static void answer_entity(cw_hub_t *hub, const char *name, cw_api_response_t *res)
+/*
+ * Answers with the stored entity name (status set by the caller's
+ * res->status); 404 for a deleted one when live_only.
+ */
+static void answer_entity(cw_hub_t *hub, const char *name, bool live_only,
+                          cw_api_response_t *res)
 {
 	cw_err_t err = {0};
 	cw_entity_t entity = {0};
 	if (cw_entity_store_get(hub, name, &entity, &err) != 0) {
 		cw_api_error_from(res, &err, 400);
+		return;
+	}
+	if (live_only && entity.status == CW_ENTITY_DELETED) {
+		cw_api_error(res, 404, NULL, "entity \"%s\" is deleted", name);
+		cw_entity_clear(&entity);
 		return;
 	}
 	cw_json_t w;
@@ -132,7 +141,7 @@ void cw_api_entities_create(cw_api_t *api, const cw_api_request_t *req, cw_api_r
 			cw_api_error_from(res, &err, 422);
 		} else {
 			res->status = created ? 201 : 200;
-			answer_entity(hub, entity.name, res);
+			answer_entity(hub, entity.name, false, res);
 		}
 	}
 	cw_api_hub_release(api, hub);
@@ -146,7 +155,7 @@ void cw_api_entity_get(cw_api_t *api, const cw_api_request_t *req, cw_api_respon
 	cw_hub_t *hub = cw_api_hub_for(api, res);
 	if (hub == NULL)
 		return;
-	answer_entity(hub, req->param, res);
+	answer_entity(hub, req->param, true, res);
 	cw_api_hub_release(api, hub);
 }
 
@@ -161,7 +170,7 @@ void cw_api_entity_delete(cw_api_t *api, const cw_api_request_t *req, cw_api_res
 	if (cw_entity_manager_delete(hub, req->param, &err) != 0)
 		cw_api_error_from(res, &err, 400);
 	else
-		answer_entity(hub, req->param, res);
+		answer_entity(hub, req->param, false, res);
 	cw_api_hub_release(api, hub);
 }
 
@@ -177,7 +186,7 @@ void cw_api_entity_refresh(cw_api_t *api, const cw_api_request_t *req, cw_api_re
 		cw_api_error_from(res, &err, 400);
 	} else {
 		res->status = 202;
-		answer_entity(hub, req->param, res);
+		answer_entity(hub, req->param, false, res);
 	}
 	cw_api_hub_release(api, hub);
 }

@@ -39,6 +39,7 @@ static int parse_int(const char *what, const char *text, int64_t min, int64_t ma
 
 static int parse_entities(const char *text, cw_api_oplog_query_t *out, cw_err_t *err)
 {
+	size_t given = 0;   /* names given, duplicates included */
 	const char *p = text;
 	while (*p != '\0') {
 		const char *comma = strchr(p, ',');
@@ -52,14 +53,14 @@ static int parse_entities(const char *text, cw_api_oplog_query_t *out, cw_err_t 
 			cw_err_prefix(err, "query parameter \"entities\"");
 			return CW_EINVAL;
 		}
+		if (++given > CW_API_OPLOG_MAX_ENTITIES)
+			return cw_err_set(err, CW_EINVAL, DOMAIN,
+			                  "query parameter \"entities\": more than %d names",
+			                  CW_API_OPLOG_MAX_ENTITIES);
 		bool seen = false;
 		for (size_t i = 0; i < out->nentities && !seen; i++)
 			seen = strcmp(out->entities[i], name) == 0;
 		if (!seen) {
-			if (out->nentities == CW_API_OPLOG_MAX_ENTITIES)
-				return cw_err_set(err, CW_EINVAL, DOMAIN,
-				                  "query parameter \"entities\": more than %d entities",
-				                  CW_API_OPLOG_MAX_ENTITIES);
 			out->entities = cw_xrealloc(out->entities,
 			                            (out->nentities + 1) * sizeof *out->entities);
 			out->entities[out->nentities++] = cw_xstrdup(name);
