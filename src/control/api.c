@@ -30,20 +30,20 @@
 #define COMPONENT "api"
 
 static const cw_api_route_t routes[] = {
-	{"GET", "/healthz", cw_api_healthz, false},
-	{"GET", "/readyz", cw_api_readyz, false},
-	{"GET", "/metrics", cw_api_metrics, false},
-	{"GET", "/openapi.yaml", cw_api_openapi, false},
-	{"GET", "/v1/status", cw_api_status, false},
-	{"GET", "/v1/entities", cw_api_entities_list, false},
-	{"POST", "/v1/entities", cw_api_entities_create, true},
-	{"GET", "/v1/entities/{name}", cw_api_entity_get, false},
-	{"DELETE", "/v1/entities/{name}", cw_api_entity_delete, false},
-	{"POST", "/v1/entities/{name}/refresh", cw_api_entity_refresh, false},
-	{"GET", "/v1/oplog", cw_api_oplog_get, false},
-	{"GET", "/v1/consumers", cw_api_consumers_list, false},
-	{"PUT", "/v1/consumers/{name}", cw_api_consumer_put, true},
-	{"DELETE", "/v1/consumers/{name}", cw_api_consumer_delete, false},
+	{"GET", "/healthz", cw_api_healthz},
+	{"GET", "/readyz", cw_api_readyz},
+	{"GET", "/metrics", cw_api_metrics},
+	{"GET", "/openapi.yaml", cw_api_openapi},
+	{"GET", "/v1/status", cw_api_status},
+	{"GET", "/v1/entities", cw_api_entities_list},
+	{"POST", "/v1/entities", cw_api_entities_create},
+	{"GET", "/v1/entities/{name}", cw_api_entity_get},
+	{"DELETE", "/v1/entities/{name}", cw_api_entity_delete},
+	{"POST", "/v1/entities/{name}/refresh", cw_api_entity_refresh},
+	{"GET", "/v1/oplog", cw_api_oplog_get},
+	{"GET", "/v1/consumers", cw_api_consumers_list},
+	{"PUT", "/v1/consumers/{name}", cw_api_consumer_put},
+	{"DELETE", "/v1/consumers/{name}", cw_api_consumer_delete},
 };
 
 const cw_api_route_t *cw_api_routes(size_t *count)

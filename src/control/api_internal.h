@@ -93,7 +93,6 @@ typedef struct cw_api_route {
 	const char *method;         /* "GET", "POST", "PUT", "DELETE" */
 	const char *pattern;        /* as in openapi.yaml: "/v1/entities/{name}" */
 	cw_api_handler_fn handler;
-	bool needs_body;            /* POST/PUT with a JSON body */
 } cw_api_route_t;
 
 /* The route table (static); *count receives its length. */
