@@ -12,6 +12,7 @@
  */
 #include "control/api_internal.h"
 
+#include "core/clock.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -118,6 +119,7 @@ void cw_api_error_from(cw_api_response_t *res, const cw_err_t *err, int invalid_
 
 /* Per-connection state between the calls of one request. */
 typedef struct call {
+	int64_t started_ms;          /* monotonic, when the headers arrived */
 	const cw_api_route_t *route;
 	char param[256];
 	cw_buf_t body;
@@ -155,7 +157,25 @@ static enum MHD_Result send_response(struct MHD_Connection *conn, cw_api_respons
 	return rc;
 }
 
-static enum MHD_Result send_error(struct MHD_Connection *conn, call_t *call, int status,
+/*
+ * Counts the answer in cachewarp_api_requests_total and times it. Labels use
+ * the route's pattern and method only, so clients cannot add series.
+ */
+static void record(cw_api_t *api, const call_t *call, int status)
+{
+	char labels[160];
+	snprintf(labels, sizeof labels, "route=\"%s\",method=\"%s\",code=\"%d\"",
+	         call->route ? call->route->pattern : "unmatched",
+	         call->route ? call->route->method : "other", status);
+	cw_metrics_counter_add(api->deps.metrics, "cachewarp_api_requests_total", labels, 1);
+	snprintf(labels, sizeof labels, "route=\"%s\"",
+	         call->route ? call->route->pattern : "unmatched");
+	double seconds = (double)(cw_clock_now_ms(cw_clock_system()) - call->started_ms) / 1000.0;
+	cw_metrics_observe(api->deps.metrics, "cachewarp_api_request_duration_seconds", labels,
+	                   seconds);
+}
+
+static enum MHD_Result send_error(cw_api_t *api, struct MHD_Connection *conn, call_t *call, int status,
                                   const char *allow, const char *fmt, const char *arg)
 {
 	cw_api_response_t res = {0};
@@ -163,6 +183,7 @@ static enum MHD_Result send_error(struct MHD_Connection *conn, call_t *call, int
 	if (allow != NULL)
 		snprintf(res.allow, sizeof res.allow, "%s", allow);
 	call->answered = true;
+	record(api, call, status);
 	enum MHD_Result rc = send_response(conn, &res);
 	cw_buf_free(&res.body);
 	return rc;
@@ -181,18 +202,18 @@ static enum MHD_Result on_headers(cw_api_t *api, struct MHD_Connection *conn, co
 	if (token != NULL && token[0] != '\0' && !open_route &&
 	    !cw_api_bearer_ok(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 	                                                  MHD_HTTP_HEADER_AUTHORIZATION), token))
-		return send_error(conn, call, 401, NULL, "%s",
+		return send_error(api, conn, call, 401, NULL, "%s",
 		                  "missing or wrong bearer token (Authorization: Bearer <api.token>)");
 	if (call->route == NULL && !path_known)
-		return send_error(conn, call, 404, NULL, "no such path \"%.200s\"", url);
+		return send_error(api, conn, call, 404, NULL, "no such path \"%.200s\"", url);
 	if (call->route == NULL)
-		return send_error(conn, call, 405, allow, "method not allowed here; allowed: %s", allow);
+		return send_error(api, conn, call, 405, allow, "method not allowed here; allowed: %s", allow);
 	const char *length = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 	                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (length != NULL && strtoull(length, NULL, 10) > (unsigned long long)api->deps.config->api.max_body_bytes) {
 		char limit[32];
 		snprintf(limit, sizeof limit, "%lld", (long long)api->deps.config->api.max_body_bytes);
-		return send_error(conn, call, 413, NULL,
+		return send_error(api, conn, call, 413, NULL,
 		                  "request body larger than api.max_body (%s bytes)", limit);
 	}
 	return MHD_YES;
@@ -222,6 +243,7 @@ static enum MHD_Result dispatch(cw_api_t *api, struct MHD_Connection *conn, cons
 		cw_log_kv(CW_LOG_WARN, COMPONENT, "request failed", "method", method, "path", url,
 		          "response", cw_buf_cstr(&res.body), NULL);
 	call->answered = true;
+	record(api, call, res.status);
 	enum MHD_Result rc = send_response(conn, &res);
 	cw_buf_free(&res.body);
 	return rc;
@@ -236,6 +258,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	call_t *call = *con_cls;
 	if (call == NULL) {
 		call = cw_xcalloc(1, sizeof *call);
+		call->started_ms = cw_clock_now_ms(cw_clock_system());
 		*con_cls = call;
 		return on_headers(api, conn, url, method, call);
 	}
@@ -313,6 +336,11 @@ cw_api_t *cw_api_start(const cw_api_deps_t *deps, cw_err_t *err)
 		return NULL;
 	cw_api_t *api = cw_xcalloc(1, sizeof *api);
 	api->deps = *deps;
+	cw_metrics_declare(deps->metrics, "cachewarp_api_requests_total", CW_METRIC_COUNTER,
+	                   "REST API requests answered, by route, method and status code.");
+	cw_metrics_declare(deps->metrics, "cachewarp_api_request_duration_seconds",
+	                   CW_METRIC_HISTOGRAM,
+	                   "Time from a request's headers to its answer (long-polls included).");
 	cw_api_pool_init(&api->pool, deps->config->hub.pool_size > 0
 	                                 ? (size_t)deps->config->hub.pool_size : 1);
 	if (cw_api_notifier_start(api, err) != 0) {

@@ -305,6 +305,12 @@ void cw_api_metrics(cw_api_t *api, const cw_api_request_t *req, cw_api_response_
 	                   "Age of the oldest oplog row a consumer has not applied yet.");
 	cw_metrics_declare(m, "cachewarp_component_healthy", CW_METRIC_GAUGE,
 	                   "1 when a source or target reports itself healthy, 0 otherwise.");
+	cw_metrics_declare(m, "cachewarp_component_lag_bytes", CW_METRIC_GAUGE,
+	                   "Source WAL bytes not yet confirmed, as the component reports it.");
+	cw_metrics_declare(m, "cachewarp_component_lag_seconds", CW_METRIC_GAUGE,
+	                   "Age of the newest change a component has seen or applied.");
+	cw_metrics_declare(m, "cachewarp_component_lag_ids", CW_METRIC_GAUGE,
+	                   "Oplog ids a target is behind the hub's head.");
 	double rss = resident_bytes();
 	if (rss >= 0)
 		cw_metrics_gauge_set(m, "cachewarp_process_resident_memory_bytes", NULL, rss);
@@ -315,8 +321,19 @@ void cw_api_metrics(cw_api_t *api, const cw_api_request_t *req, cw_api_response_
 		cw_buf_t labels = CW_BUF_INIT;
 		label(&labels, "kind", components[i].kind);
 		label(&labels, "name", components[i].name);
+		const cw_component_status_t *st = &components[i].status;
 		cw_metrics_gauge_set(m, "cachewarp_component_healthy", cw_buf_cstr(&labels),
-		                     components[i].status.healthy ? 1 : 0);
+		                     st->healthy ? 1 : 0);
+		/* Lags that do not apply to this component (negative) are left out. */
+		if (st->lag_bytes >= 0)
+			cw_metrics_gauge_set(m, "cachewarp_component_lag_bytes", cw_buf_cstr(&labels),
+			                     (double)st->lag_bytes);
+		if (st->lag_seconds >= 0)
+			cw_metrics_gauge_set(m, "cachewarp_component_lag_seconds", cw_buf_cstr(&labels),
+			                     st->lag_seconds);
+		if (st->lag_ids >= 0)
+			cw_metrics_gauge_set(m, "cachewarp_component_lag_ids", cw_buf_cstr(&labels),
+			                     (double)st->lag_ids);
 		cw_buf_free(&labels);
 	}
 	free(components);

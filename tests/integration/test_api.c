@@ -106,7 +106,8 @@ static int failing_job(void *arg, cw_cancel_t *cancel, cw_err_t *err)
 	return cw_err_set(err, CW_EDB, "capture", "could not connect to \"%s\": refused", LEAKY_URL);
 }
 
-static cw_config_t *load_config(const char *hub_url, const char *token)
+static cw_config_t *load_config_listen(const char *hub_url, const char *token,
+                                      const char *listen)
 {
 	char *yaml = cw_xasprintf(
 		"hub:\n  url: %s\n  pool_size: 2\n"
@@ -114,14 +115,19 @@ static cw_config_t *load_config(const char *hub_url, const char *token)
 		"  - {name: shop, type: mongodb, url: 'mongodb://127.0.0.1:1', database: shop}\n"
 		"  - {name: app_pg, type: postgres, url: '" LEAKY_URL "'}\n"
 		"targets:\n  - {name: local, type: sqlite, dir: /tmp/cw-api-test-dbs}\n"
-		"api:\n  listen: 127.0.0.1:0\n  max_body: 64KiB\n%s%s%s",
-		hub_url, token ? "  token: " : "", token ? token : "", token ? "\n" : "");
+		"api:\n  listen: %s\n  max_body: 64KiB\n%s%s%s",
+		hub_url, listen, token ? "  token: " : "", token ? token : "", token ? "\n" : "");
 	cw_config_t *config = NULL;
 	cw_err_t err = {0};
 	if (cw_config_load_buffer("api-test.yaml", yaml, strlen(yaml), NULL, &config, &err) != 0)
 		fprintf(stderr, "config: %s\n", err.message);
 	free(yaml);
 	return config;
+}
+
+static cw_config_t *load_config(const char *hub_url, const char *token)
+{
+	return load_config_listen(hub_url, token, "127.0.0.1:0");
 }
 
 static int setup(void **state)
@@ -237,6 +243,21 @@ static void health_and_spec(void **state)
 	assert_int_equal(r.status, 431);
 	cw_http_reply_free(&r);
 	cw_buf_free(&req);
+}
+
+static void busy_address_fails_to_start(void **state)
+{
+	fixture_t *fx = *state;
+	char listen[32];
+	snprintf(listen, sizeof listen, "127.0.0.1:%u", (unsigned)cw_api_port(fx->open));
+	cw_config_t *config = load_config_listen(fx->srv.url, NULL, listen);
+	assert_non_null(config);
+	cw_api_deps_t deps = {config, fx->metrics, NULL, NULL, NULL};
+	cw_err_t err = {0};
+	assert_null(cw_api_start(&deps, &err));
+	assert_int_equal(err.code, CW_EIO);
+	assert_non_null(strstr(err.message, listen));
+	cw_config_free(config);
 }
 
 static void token_guards_every_route_but_healthz(void **state)
@@ -685,6 +706,15 @@ static void metrics_are_prometheus_text(void **state)
 	assert_non_null(strstr(r.body, "cachewarp_hub_up 1\n"));
 	assert_non_null(strstr(r.body, "cachewarp_component_healthy{kind=\"source\",name=\"shop\"} 1\n"));
 	assert_non_null(strstr(r.body, "cachewarp_changes_applied_total{"));
+	assert_non_null(strstr(r.body, "cachewarp_component_lag_ids{kind=\"target\",name=\"local\"} 3\n"));
+	assert_non_null(strstr(r.body, "cachewarp_component_lag_seconds{kind=\"source\",name=\"shop\"} 0.5\n"));
+	assert_null(strstr(r.body, "cachewarp_component_lag_bytes{"));   /* n/a for both */
+	assert_non_null(strstr(r.body, "cachewarp_api_requests_total{route=\"/v1/entities/{name}\","
+	                               "method=\"GET\",code=\"404\"} "));
+	assert_non_null(strstr(r.body, "cachewarp_api_requests_total{route=\"unmatched\","
+	                               "method=\"other\",code=\"404\"} "));
+	assert_non_null(strstr(r.body, "cachewarp_api_request_duration_seconds_bucket{"
+	                               "route=\"/v1/oplog\",le=\"+Inf\"} "));
 	cw_prom_check_histograms(r.body);
 
 	int promtool = cw_prom_promtool_check(r.body, r.body_len);
@@ -761,6 +791,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(health_and_spec),
+		cmocka_unit_test(busy_address_fails_to_start),
 		cmocka_unit_test(token_guards_every_route_but_healthz),
 		cmocka_unit_test(body_limit_is_413),
 		cmocka_unit_test(entities_crud_and_refresh),
