@@ -556,9 +556,13 @@ static void oplog_fetch_and_long_poll(void **state)
 	       cw_clock_now_ms(clock) < deadline)
 		cw_clock_sleep_ms(clock, 5, NULL);
 	assert_int_equal(cw_api_notifier_waiting(fx->open), 1);
+	uint64_t generation = cw_api_notifier_generation(fx->open);
 	int64_t written_ms = cw_clock_now_ms(clock);
 	append_change(fx, "p3", "{\"price\":3}");
 	pthread_join(thread, NULL);
+	/* The writer's NOTIFY reached the notifier, which is what wakes waiting requests
+	 * (without it the request would still answer, but only when its wait ran out). */
+	assert_true(cw_api_notifier_generation(fx->open) > generation);
 	assert_int_equal(call.reply.status, 200);
 	b = json_body(&call.reply);
 	changes = json_object_get(b, "changes");
