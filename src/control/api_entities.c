@@ -148,45 +148,44 @@ void cw_api_entities_create(cw_api_t *api, const cw_api_request_t *req, cw_api_r
 	cw_entity_clear(&entity);
 }
 
-void cw_api_entity_get(cw_api_t *api, const cw_api_request_t *req, cw_api_response_t *res)
+typedef enum entity_action { ENTITY_GET, ENTITY_DELETE, ENTITY_REFRESH } entity_action_t;
+
+/* The routes on /v1/entities/{name}: check the name, act, answer with the entity. */
+static void on_entity(cw_api_t *api, const cw_api_request_t *req, cw_api_response_t *res,
+                      entity_action_t action)
 {
 	if (!valid_name(req, res))
 		return;
 	cw_hub_t *hub = cw_api_hub_for(api, res);
 	if (hub == NULL)
 		return;
-	answer_entity(hub, req->param, true, res);
+	cw_err_t err = {0};
+	int rc = 0;
+	if (action == ENTITY_DELETE)
+		rc = cw_entity_manager_delete(hub, req->param, &err);
+	else if (action == ENTITY_REFRESH)
+		rc = cw_entity_manager_refresh(hub, req->param, NULL, &err);
+	if (rc != 0) {
+		cw_api_error_from(res, &err, 400);
+	} else {
+		if (action == ENTITY_REFRESH)
+			res->status = 202;
+		answer_entity(hub, req->param, action == ENTITY_GET, res);
+	}
 	cw_api_hub_release(api, hub);
+}
+
+void cw_api_entity_get(cw_api_t *api, const cw_api_request_t *req, cw_api_response_t *res)
+{
+	on_entity(api, req, res, ENTITY_GET);
 }
 
 void cw_api_entity_delete(cw_api_t *api, const cw_api_request_t *req, cw_api_response_t *res)
 {
-	if (!valid_name(req, res))
-		return;
-	cw_hub_t *hub = cw_api_hub_for(api, res);
-	if (hub == NULL)
-		return;
-	cw_err_t err = {0};
-	if (cw_entity_manager_delete(hub, req->param, &err) != 0)
-		cw_api_error_from(res, &err, 400);
-	else
-		answer_entity(hub, req->param, false, res);
-	cw_api_hub_release(api, hub);
+	on_entity(api, req, res, ENTITY_DELETE);
 }
 
 void cw_api_entity_refresh(cw_api_t *api, const cw_api_request_t *req, cw_api_response_t *res)
 {
-	if (!valid_name(req, res))
-		return;
-	cw_hub_t *hub = cw_api_hub_for(api, res);
-	if (hub == NULL)
-		return;
-	cw_err_t err = {0};
-	if (cw_entity_manager_refresh(hub, req->param, NULL, &err) != 0) {
-		cw_api_error_from(res, &err, 400);
-	} else {
-		res->status = 202;
-		answer_entity(hub, req->param, false, res);
-	}
-	cw_api_hub_release(api, hub);
+	on_entity(api, req, res, ENTITY_REFRESH);
 }

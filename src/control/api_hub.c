@@ -209,20 +209,11 @@ bool cw_api_notifier_wait(cw_api_t *api, uint64_t seen, int64_t timeout_ms)
 	return stopping;
 }
 
-size_t cw_api_notifier_waiting(cw_api_t *api)
+void cw_api_notifier_state(cw_api_t *api, size_t *waiting, bool *listening)
 {
 	cw_api_notifier_t *n = &api->notifier;
 	pthread_mutex_lock(&n->mutex);
-	size_t waiting = n->waiting;
+	*waiting = n->waiting;
+	*listening = n->listening;
 	pthread_mutex_unlock(&n->mutex);
-	return waiting;
-}
-
-bool cw_api_notifier_listening(cw_api_t *api)
-{
-	cw_api_notifier_t *n = &api->notifier;
-	pthread_mutex_lock(&n->mutex);
-	bool listening = n->listening;
-	pthread_mutex_unlock(&n->mutex);
-	return listening;
 }

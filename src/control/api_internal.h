@@ -158,10 +158,8 @@ uint64_t cw_api_notifier_generation(cw_api_t *api);
  */
 bool cw_api_notifier_wait(cw_api_t *api, uint64_t seen, int64_t timeout_ms);
 #define CW_API_POLL_FALLBACK_MS 500
-/* How many requests are waiting for the notifier now (for tests). */
-size_t cw_api_notifier_waiting(cw_api_t *api);
-/* Whether the notifier is LISTENing now (for tests). */
-bool cw_api_notifier_listening(cw_api_t *api);
+/* How many requests wait for the notifier now, and whether it LISTENs (for tests). */
+void cw_api_notifier_state(cw_api_t *api, size_t *waiting, bool *listening);
 
 /* Pure parsers (api_parse.c). */
 

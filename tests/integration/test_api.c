@@ -552,10 +552,16 @@ static void oplog_fetch_and_long_poll(void **state)
 	assert_int_equal(pthread_create(&thread, NULL, poll_thread, &call), 0);
 	const cw_clock_t *clock = cw_clock_system();
 	int64_t deadline = cw_clock_now_ms(clock) + 30000;
-	while (!(cw_api_notifier_waiting(fx->open) == 1 && cw_api_notifier_listening(fx->open)) &&
-	       cw_clock_now_ms(clock) < deadline)
+	size_t waiting = 0;
+	bool listening = false;
+	for (;;) {
+		cw_api_notifier_state(fx->open, &waiting, &listening);
+		if ((waiting == 1 && listening) || cw_clock_now_ms(clock) >= deadline)
+			break;
 		cw_clock_sleep_ms(clock, 5, NULL);
-	assert_int_equal(cw_api_notifier_waiting(fx->open), 1);
+	}
+	assert_int_equal(waiting, 1);
+	assert_true(listening);
 	uint64_t generation = cw_api_notifier_generation(fx->open);
 	int64_t written_ms = cw_clock_now_ms(clock);
 	append_change(fx, "p3", "{\"price\":3}");
