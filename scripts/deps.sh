@@ -10,14 +10,28 @@ packages=(
 	libjansson-dev libmicrohttpd-dev libcmocka-dev
 	postgresql-15 postgresql-client-15
 	openjdk-17-jdk-headless maven curl procps
+	prometheus
 )
+
+# schemathesis (PyPI) checks the REST API against openapi.yaml in
+# integration.api, which skips that check (and says so) without it.
+ensure_schemathesis() {
+	command -v schemathesis >/dev/null 2>&1 && return 0
+	echo "installing schemathesis (pip)" >&2
+	python3 -m pip install --quiet schemathesis >/dev/null 2>&1 ||
+		python3 -m pip install --quiet --break-system-packages schemathesis >/dev/null 2>&1 ||
+		echo "warning: could not install schemathesis; run: python3 -m pip install schemathesis" >&2
+}
 
 missing=()
 for pkg in "${packages[@]}"; do
 	status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
 	[ "$status" = installed ] || missing+=("$pkg")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -eq 0 ]; then
+	ensure_schemathesis
+	exit 0
+fi
 
 cmd="apt-get install -y --no-install-recommends ${missing[*]}"
 if [ "$(id -u)" -ne 0 ]; then
@@ -29,3 +43,4 @@ echo "installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq >/dev/null
 $cmd -qq >/dev/null
+ensure_schemathesis

@@ -28,7 +28,9 @@ if(CW_FUZZ)
 endif()
 
 pkg_check_modules(CMOCKA REQUIRED IMPORTED_TARGET cmocka)
-add_library(cwtestsupport STATIC ${CMAKE_SOURCE_DIR}/tests/support/testsrv.c)
+add_library(cwtestsupport STATIC ${CMAKE_SOURCE_DIR}/tests/support/testsrv.c
+            ${CMAKE_SOURCE_DIR}/tests/support/http_client.c
+            ${CMAKE_SOURCE_DIR}/tests/support/prom_check.c)
 target_link_libraries(cwtestsupport PUBLIC cwlib PkgConfig::CMOCKA)
 target_include_directories(cwtestsupport PUBLIC ${CMAKE_SOURCE_DIR}/tests/support)
 

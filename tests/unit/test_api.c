@@ -1,0 +1,336 @@
+/*
+ * Unit tests of the REST API's pure parts: route matching (405 and Allow,
+ * hostile names reaching the handler), query and body parsing, the bearer
+ * token, the listen address, and the spec: the routes the server registers
+ * and the paths and methods of openapi.yaml (as compiled in) are the same
+ * set, and the compiled-in copy is the file at the repository root.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "control/api_internal.h"
+#include "core/buf.h"
+#include "core/mem.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *match(const char *method, const char *path, char *param, bool *known,
+                         char allow[64])
+{
+	const cw_api_route_t *route = cw_api_route_match(method, path, param, 256, known, allow);
+	return route ? route->pattern : NULL;
+}
+
+static void routes_match_methods_params_and_allow(void **state)
+{
+	(void)state;
+	char param[256], allow[64];
+	bool known = false;
+	assert_string_equal(match("GET", "/v1/entities", param, &known, allow), "/v1/entities");
+	assert_string_equal(param, "");
+	assert_string_equal(match("GET", "/v1/entities/products", param, &known, allow),
+	                    "/v1/entities/{name}");
+	assert_string_equal(param, "products");
+	assert_string_equal(match("POST", "/v1/entities/products/refresh", param, &known, allow),
+	                    "/v1/entities/{name}/refresh");
+	assert_string_equal(param, "products");
+
+	/* A known path with another method: 405 material, Allow lists the methods. */
+	assert_null(match("PUT", "/v1/entities", param, &known, allow));
+	assert_true(known);
+	assert_string_equal(allow, "GET, POST");
+	assert_null(match("GET", "/v1/entities/products/refresh", param, &known, allow));
+	assert_true(known);
+	assert_string_equal(allow, "POST");
+	assert_null(match("POST", "/v1/entities/products", param, &known, allow));
+	assert_string_equal(allow, "GET, DELETE");
+
+	/* Unknown paths. */
+	assert_null(match("GET", "/v2/entities", param, &known, allow));
+	assert_false(known);
+	assert_null(match("GET", "/v1/entities/", param, &known, allow));
+	assert_false(known);
+	assert_null(match("GET", "/healthz/", param, &known, allow));
+	assert_false(known);
+
+	/* Hostile names reach the handler, which refuses them as names (400). */
+	assert_string_equal(match("GET", "/v1/entities/../x", param, &known, allow),
+	                    "/v1/entities/{name}");
+	assert_string_equal(param, "../x");
+	assert_string_equal(match("DELETE", "/v1/entities/a\"b", param, &known, allow),
+	                    "/v1/entities/{name}");
+	assert_string_equal(param, "a\"b");
+	assert_int_not_equal(cw_entity_name_validate(param, NULL), 0);
+}
+
+static void oplog_query_defaults_caps_and_errors(void **state)
+{
+	(void)state;
+	cw_api_oplog_query_t q;
+	cw_err_t err = {0};
+	assert_int_equal(cw_api_parse_oplog_query(NULL, NULL, NULL, NULL, &q, &err), 0);
+	assert_int_equal(q.nentities, 0);
+	assert_int_equal(q.after, 0);
+	assert_int_equal(q.limit, CW_API_OPLOG_DEFAULT_LIMIT);
+	assert_int_equal(q.wait_ms, 0);
+	cw_api_oplog_query_clear(&q);
+
+	assert_int_equal(cw_api_parse_oplog_query("a,b,a", "42", "999999", "1.5", &q, &err), 0);
+	assert_int_equal(q.nentities, 2);
+	assert_string_equal(q.entities[0], "a");
+	assert_string_equal(q.entities[1], "b");
+	assert_int_equal(q.after, 42);
+	assert_int_equal(q.limit, CW_API_OPLOG_MAX_LIMIT);
+	assert_int_equal(q.wait_ms, 1500);
+	cw_api_oplog_query_clear(&q);
+
+	assert_int_equal(cw_api_parse_oplog_query(NULL, NULL, NULL, "3600", &q, &err), 0);
+	assert_int_equal(q.wait_ms, CW_API_OPLOG_MAX_WAIT_S * 1000);
+	cw_api_oplog_query_clear(&q);
+
+	static const char *const bad[][4] = {
+		{"../x", NULL, NULL, NULL}, {"a,", NULL, NULL, NULL}, {",a", NULL, NULL, NULL},
+		{"A", NULL, NULL, NULL}, {"a\"b", NULL, NULL, NULL}, {"", "-1", NULL, NULL},
+		{NULL, "1x", NULL, NULL}, {NULL, "", NULL, NULL}, {NULL, "+1", NULL, NULL},
+		{NULL, "99999999999999999999", NULL, NULL}, {NULL, NULL, "0", NULL},
+		{NULL, NULL, "ten", NULL}, {NULL, NULL, NULL, "-1"}, {NULL, NULL, NULL, "nan"},
+		{NULL, NULL, NULL, "inf"}, {NULL, NULL, NULL, "0x10"}, {NULL, NULL, NULL, ""},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		cw_err_clear(&err);
+		assert_int_equal(cw_api_parse_oplog_query(bad[i][0], bad[i][1], bad[i][2], bad[i][3],
+		                                          &q, &err), CW_EINVAL);
+		assert_non_null(strstr(err.message, "query parameter"));
+		assert_null(q.entities);
+	}
+	/* "" for entities is no filter, not an error. */
+	assert_int_equal(cw_api_parse_oplog_query("", NULL, NULL, NULL, &q, &err), 0);
+	assert_int_equal(q.nentities, 0);
+	cw_api_oplog_query_clear(&q);
+}
+
+static void entity_body_is_parsed_strictly(void **state)
+{
+	(void)state;
+	cw_entity_t e;
+	cw_err_t err = {0};
+	const char *good = "{\"name\":\"products\",\"source\":\"shop\",\"collection\":\"products\","
+	                   "\"columns\":[{\"name\":\"price\",\"type\":\"number\","
+	                   "\"path\":\"pricing.amount\"}]}";
+	assert_int_equal(cw_api_parse_entity(good, strlen(good), &e, &err), 0);
+	assert_string_equal(e.name, "products");
+	assert_string_equal(e.collection, "products");
+	assert_null(e.table);
+	assert_int_equal(e.ncolumns, 1);
+	assert_int_equal(e.columns[0].type, CW_COL_NUMBER);
+	assert_string_equal(e.columns[0].path, "pricing.amount");
+	assert_int_equal(e.status, CW_ENTITY_PENDING);
+	assert_int_equal(e.version, 1);
+	cw_entity_clear(&e);
+
+	static const char *const bad[] = {
+		"", "nope", "[]", "{\"name\":1,\"source\":\"s\"}", "{\"source\":\"s\"}",
+		"{\"name\":\"a\",\"source\":\"s\",\"extra\":1}",
+		"{\"name\":\"a\",\"source\":\"s\",\"columns\":{}}",
+		"{\"name\":\"a\",\"source\":\"s\",\"columns\":[1]}",
+		"{\"name\":\"a\",\"source\":\"s\",\"columns\":[{\"name\":\"c\",\"type\":\"float\",\"path\":\"p\"}]}",
+		"{\"name\":\"a\",\"source\":\"s\",\"columns\":[{\"name\":\"c\",\"type\":\"text\"}]}",
+		"{\"name\":\"a\",\"name\":\"b\",\"source\":\"s\"}",
+		"{\"name\":\"a\\u0000b\",\"source\":\"s\"}",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		assert_int_equal(cw_api_parse_entity(bad[i], strlen(bad[i]), &e, &err), CW_EINVAL);
+		cw_entity_clear(&e);
+	}
+}
+
+static void consumer_body_and_name(void **state)
+{
+	(void)state;
+	bool has = true;
+	int64_t position = -1;
+	cw_err_t err = {0};
+	assert_int_equal(cw_api_parse_consumer("", 0, &has, &position, &err), 0);
+	assert_false(has);
+	assert_int_equal(cw_api_parse_consumer(" {} ", 4, &has, &position, &err), 0);
+	assert_false(has);
+	assert_int_equal(cw_api_parse_consumer("{\"position\":17}", 15, &has, &position, &err), 0);
+	assert_true(has);
+	assert_int_equal(position, 17);
+	static const char *const bad[] = {"{\"position\":-1}", "{\"position\":1.5}",
+	                                  "{\"position\":\"1\"}", "{\"pos\":1}", "[1]", "x"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		assert_int_equal(cw_api_parse_consumer(bad[i], strlen(bad[i]), &has, &position, &err),
+		                 CW_EINVAL);
+
+	assert_int_equal(cw_api_consumer_name_validate("sqlite:node-1.local_a", &err), 0);
+	assert_int_equal(cw_api_consumer_name_validate("", &err), CW_EINVAL);
+	assert_int_equal(cw_api_consumer_name_validate("a/b", &err), CW_EINVAL);
+	assert_int_equal(cw_api_consumer_name_validate("a\"b", &err), CW_EINVAL);
+	char long_name[CW_API_CONSUMER_NAME_MAX + 2];
+	memset(long_name, 'a', sizeof long_name - 1);
+	long_name[sizeof long_name - 1] = '\0';
+	assert_int_equal(cw_api_consumer_name_validate(long_name, &err), CW_EINVAL);
+}
+
+static void bearer_token_and_listen_address(void **state)
+{
+	(void)state;
+	assert_true(cw_api_bearer_ok("Bearer s3cret", "s3cret"));
+	assert_false(cw_api_bearer_ok(NULL, "s3cret"));
+	assert_false(cw_api_bearer_ok("Bearer s3cre", "s3cret"));
+	assert_false(cw_api_bearer_ok("Bearer s3crett", "s3cret"));
+	assert_false(cw_api_bearer_ok("Bearer S3cret", "s3cret"));
+	assert_false(cw_api_bearer_ok("bearer s3cret", "s3cret"));
+	assert_false(cw_api_bearer_ok("s3cret", "s3cret"));
+	assert_false(cw_api_bearer_ok("Bearer ", "s3cret"));
+
+	char host[64];
+	uint16_t port = 1;
+	assert_int_equal(cw_api_parse_listen("127.0.0.1:8080", host, sizeof host, &port, NULL), 0);
+	assert_string_equal(host, "127.0.0.1");
+	assert_int_equal(port, 8080);
+	assert_int_equal(cw_api_parse_listen("[::1]:0", host, sizeof host, &port, NULL), 0);
+	assert_string_equal(host, "::1");
+	assert_int_equal(port, 0);
+	assert_int_equal(cw_api_parse_listen("localhost:65536", host, sizeof host, &port, NULL),
+	                 CW_EINVAL);
+	assert_int_equal(cw_api_parse_listen("8080", host, sizeof host, &port, NULL), CW_EINVAL);
+	assert_int_equal(cw_api_parse_listen(":8080", host, sizeof host, &port, NULL), CW_EINVAL);
+	assert_int_equal(cw_api_parse_listen("[::1:80", host, sizeof host, &port, NULL), CW_EINVAL);
+}
+
+/*
+ * Appends "METHOD /path" for every operation under `paths:` in yaml: a path
+ * is a line "  /x:" (two spaces), an operation "    get:" (four) below it.
+ */
+static size_t spec_operations(const char *yaml, char ops[][128], size_t cap)
+{
+	const char *line = strstr(yaml, "\npaths:\n");
+	assert_non_null(line);
+	line += strlen("\npaths:\n");
+	char path[96] = "";
+	size_t n = 0;
+	while (*line != '\0') {
+		const char *end = strchr(line, '\n');
+		size_t len = end ? (size_t)(end - line) : strlen(line);
+		if (len > 0 && line[0] != ' ')
+			break;   /* the next top-level key ends the paths */
+		if (len > 3 && strncmp(line, "  /", 3) == 0 && line[len - 1] == ':') {
+			assert_true(len - 3 < sizeof path);
+			memcpy(path, line + 2, len - 3);
+			path[len - 3] = '\0';
+		} else if (len > 5 && strncmp(line, "    ", 4) == 0 && islower((unsigned char)line[4]) &&
+		           line[len - 1] == ':') {
+			char method[16];
+			size_t mlen = len - 5;
+			assert_true(mlen < sizeof method);
+			for (size_t i = 0; i < mlen; i++)
+				method[i] = (char)toupper((unsigned char)line[4 + i]);
+			method[mlen] = '\0';
+			if (strcmp(method, "PARAMETERS") != 0) {
+				assert_true(n < cap);
+				snprintf(ops[n++], 128, "%s %s", method, path);
+			}
+		}
+		line = end ? end + 1 : line + len;
+	}
+	return n;
+}
+
+static bool contains(char ops[][128], size_t n, const char *op)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(ops[i], op) == 0)
+			return true;
+	return false;
+}
+
+static void spec_and_routes_are_the_same_set(void **state)
+{
+	(void)state;
+	char ops[64][128];
+	size_t nops = spec_operations((const char *)cw_api_openapi_yaml, ops, 64);
+	size_t nroutes = 0;
+	const cw_api_route_t *routes = cw_api_routes(&nroutes);
+	assert_true(nroutes > 0);
+	for (size_t i = 0; i < nroutes; i++) {
+		char op[128];
+		snprintf(op, sizeof op, "%s %s", routes[i].method, routes[i].pattern);
+		if (!contains(ops, nops, op))
+			fail_msg("route \"%s\" is not in openapi.yaml", op);
+	}
+	for (size_t i = 0; i < nops; i++) {
+		bool found = false;
+		for (size_t j = 0; j < nroutes && !found; j++) {
+			char op[128];
+			snprintf(op, sizeof op, "%s %s", routes[j].method, routes[j].pattern);
+			found = strcmp(op, ops[i]) == 0;
+		}
+		if (!found)
+			fail_msg("openapi.yaml documents \"%s\", which the server does not serve", ops[i]);
+	}
+	assert_int_equal(nops, nroutes);
+}
+
+static void compiled_spec_is_the_repository_file(void **state)
+{
+	(void)state;
+	const char *dir = getenv("CW_SOURCE_DIR");
+	assert_non_null(dir);
+	char *path = cw_xasprintf("%s/openapi.yaml", dir);
+	FILE *f = fopen(path, "rb");
+	assert_non_null(f);
+	cw_buf_t file = CW_BUF_INIT;
+	char chunk[4096];
+	size_t got;
+	while ((got = fread(chunk, 1, sizeof chunk, f)) > 0)
+		cw_buf_append(&file, chunk, got);
+	fclose(f);
+	assert_int_equal(file.len, cw_api_openapi_yaml_len);
+	assert_memory_equal(file.data, cw_api_openapi_yaml, file.len);
+	assert_non_null(strstr(file.data, "openapi: 3.0"));
+	cw_buf_free(&file);
+	free(path);
+}
+
+static void error_bodies_are_json_and_masked(void **state)
+{
+	(void)state;
+	cw_api_response_t res = {0};
+	cw_api_error(&res, 503, NULL, "could not connect to \"%s\"",
+	             "postgresql://u:hunter2@db/app");
+	assert_int_equal(res.status, 503);
+	assert_null(strstr(cw_buf_cstr(&res.body), "hunter2"));
+	assert_non_null(strstr(cw_buf_cstr(&res.body), "{\"error\":{\"code\":\"unavailable\""));
+	cw_err_t err = {0};
+	cw_err_set(&err, CW_ECONFLICT, "hub", "entity \"x\" already exists");
+	cw_api_error_from(&res, &err, 400);
+	assert_int_equal(res.status, 409);
+	assert_string_equal(cw_buf_cstr(&res.body),
+	                    "{\"error\":{\"code\":\"conflict\",\"message\":\"entity \\\"x\\\" already exists\"}}");
+	cw_api_error(&res, 400, NULL, "bad name \"%s\"", "\xff\xfe");
+	assert_non_null(strstr(cw_buf_cstr(&res.body), "not valid UTF-8"));
+	cw_buf_free(&res.body);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(routes_match_methods_params_and_allow),
+		cmocka_unit_test(oplog_query_defaults_caps_and_errors),
+		cmocka_unit_test(entity_body_is_parsed_strictly),
+		cmocka_unit_test(consumer_body_and_name),
+		cmocka_unit_test(bearer_token_and_listen_address),
+		cmocka_unit_test(spec_and_routes_are_the_same_set),
+		cmocka_unit_test(compiled_spec_is_the_repository_file),
+		cmocka_unit_test(error_bodies_are_json_and_masked),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
