@@ -3,6 +3,7 @@
 
 #include "apply/target.h"
 #include "capture/source.h"
+#include "control/api.h"
 #include "control/cli.h"
 #include "control/entity_manager.h"
 #include "control/jobs.h"
@@ -303,6 +304,37 @@ static int add_jobs(cw_jobs_t *jobs, daemon_state_t *state, cw_err_t *err)
 	return 0;
 }
 
+/* The API's view of the sources and targets (called from its connection threads). */
+static size_t api_components(void *arg, cw_api_component_t *out, size_t cap)
+{
+	daemon_state_t *state = arg;
+	for (size_t i = 0; i < state->ncomponents && i < cap; i++) {
+		component_t *c = &state->components[i];
+		memset(&out[i], 0, sizeof out[i]);
+		snprintf(out[i].name, sizeof out[i].name, "%s", c->ctx.name);
+		snprintf(out[i].kind, sizeof out[i].kind, "%s", c->is_source ? "source" : "target");
+		c->status(c->self, &out[i].status);
+		if (c->standby) {
+			snprintf(out[i].status.state, sizeof out[i].status.state, "standby");
+			out[i].status.healthy = true;
+		}
+	}
+	return state->ncomponents;
+}
+
+static cw_api_t *start_api(daemon_state_t *state, cw_jobs_t *jobs, cw_err_t *err)
+{
+	cw_api_deps_t deps = {state->config, state->metrics, jobs, api_components, state};
+	cw_api_t *api = cw_api_start(&deps, err);
+	if (api != NULL) {
+		char port[8];
+		snprintf(port, sizeof port, "%u", (unsigned)cw_api_port(api));
+		cw_log_kv(CW_LOG_INFO, "api", "listening", "listen", state->config->api.listen, "port",
+		          port, NULL);
+	}
+	return api;
+}
+
 /* Everything after the hub is reached and migrated; returns an exit code. */
 static int serve(const cw_config_t *config, cw_hub_t *hub, cw_cancel_t *shutdown,
                  const char **entities, size_t nentities)
@@ -316,6 +348,7 @@ static int serve(const cw_config_t *config, cw_hub_t *hub, cw_cancel_t *shutdown
 	                        {config, NULL}, {config, NULL}, {config, NULL}};
 	int exit_code = CW_EXIT_FAILURE;
 	cw_jobs_t *jobs = NULL;
+	cw_api_t *api = NULL;
 	if (cw_entity_registry_reload(state.registry, hub, NULL, &err) != 0) {
 		fprintf(stderr, "cachewarp: %s\n", err.message);
 		goto out;
@@ -331,8 +364,10 @@ static int serve(const cw_config_t *config, cw_hub_t *hub, cw_cancel_t *shutdown
 	}
 	cw_jobs_opts_t opts = {NULL, config->retry, 0, 0, 0};
 	jobs = cw_jobs_new(&opts);
-	if (add_jobs(jobs, &state, &err) != 0 || cw_jobs_start(jobs, &err) != 0) {
+	if (add_jobs(jobs, &state, &err) != 0 || cw_jobs_start(jobs, &err) != 0 ||
+	    (api = start_api(&state, jobs, &err)) == NULL) {
 		fprintf(stderr, "cachewarp: %s\n", err.message);
+		cw_jobs_stop(jobs, CW_DAEMON_GRACE_MS, NULL);
 		goto out;
 	}
 	char n[24];
@@ -347,6 +382,7 @@ static int serve(const cw_config_t *config, cw_hub_t *hub, cw_cancel_t *shutdown
 	}
 	cw_log_kv(CW_LOG_INFO, COMPONENT, "stopped", NULL);
 out:
+	cw_api_stop(api);
 	cw_jobs_free(jobs);
 	close_components(&state);
 	cw_hub_close(state.refresh_hub.hub);

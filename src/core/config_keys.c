@@ -222,7 +222,7 @@ static const cw_config_key_t keys[] = {
 	 .help = "Address to listen on, `HOST:PORT`; port 0 picks a free port."},
 	{.path = "api.token", .kind = CW_KEY_SECRET, .offset = CFG(api.token),
 	 .default_doc = "none",
-	 .help = "Bearer token required by every `/v1` request; unset: no authentication "
+	 .help = "Bearer token required by every API route but `/healthz`; unset: no authentication "
 	         "(keep `listen` on a loopback address then)."},
 	{.path = "api.max_body", .kind = CW_KEY_SIZE, .offset = CFG(api.max_body_bytes),
 	 .default_text = "1MiB", .min = 1024, .max = INT64_C(1) << 30,

@@ -44,8 +44,14 @@ static void log_notice(void *arg, const char *message)
 
 cw_hub_t *cw_hub_connect(const char *url, cw_err_t *err)
 {
-	const char *keywords[] = {"dbname", "application_name", "client_encoding", NULL};
-	const char *values[] = {url, "cachewarp", "UTF8", NULL};
+	/*
+	 * Keywords before dbname are defaults the URL may override (a hub that
+	 * silently drops packets must not hang a worker for the TCP timeout);
+	 * those after it are forced.
+	 */
+	const char *keywords[] = {"connect_timeout", "keepalives_idle", "keepalives_interval",
+	                          "dbname", "application_name", "client_encoding", NULL};
+	const char *values[] = {"10", "30", "10", url, "cachewarp", "UTF8", NULL};
 	cw_hub_t *hub = cw_xcalloc(1, sizeof *hub);
 	hub->url_masked = cw_secret_mask(url ? url : "");
 	if (url == NULL || url[0] == '\0') {

@@ -170,7 +170,7 @@ static int setup(void **state)
 
 	cw_jobs_opts_t opts = {.retry = {3600000, 3600000, 2.0, 0, 0.0}, .seed = 1};
 	fx->jobs = cw_jobs_new(&opts);
-	cw_job_spec_t spec = {"capture:shop", "source:shop", 3600000, failing_job, fx};
+	cw_job_spec_t spec = {"capture:shop", "source:shop", 3600000, failing_job, fx, 0};
 	if (cw_jobs_add(fx->jobs, &spec, &err) != 0 || cw_jobs_start(fx->jobs, &err) != 0)
 		return -1;
 

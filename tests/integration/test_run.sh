@@ -28,6 +28,7 @@ case $hub_url in *"$secret"*) ;; *) hub_url=${url/postgresql:\/\//postgresql://p
 cat >"$work/cw.yaml" <<YAML
 hub:
   url: $hub_url
+api: {listen: "127.0.0.1:0"}
 log: {level: info, format: json}
 retry: {initial: 50ms, max: 200ms, give_up_after: 1s}
 YAML
@@ -61,6 +62,21 @@ until grep -q '"msg":"running"' "$work/run.err"; do
 	kill -0 "$daemon" 2>/dev/null || { fail "daemon died: $(cat "$work/run.err")"; break; }
 	sleep 0.1
 done
+# The API answers while the daemon runs: health, readiness, status, metrics.
+port=$(grep -o '"component":"api","msg":"listening".*"port":"[0-9]*"' "$work/run.err" | grep -o '[0-9]*"$' | tr -d '"')
+if [ -n "$port" ]; then
+	code=$(curl -s -o "$work/healthz.out" -w '%{http_code}' "http://127.0.0.1:$port/healthz")
+	[ "$code" = 200 ] || fail "/healthz answered $code"
+	code=$(curl -s -o "$work/readyz.out" -w '%{http_code}' "http://127.0.0.1:$port/readyz")
+	[ "$code" = 200 ] || fail "/readyz answered $code: $(cat "$work/readyz.out")"
+	curl -s "http://127.0.0.1:$port/v1/status" >"$work/v1status.out"
+	grep -q '"jobs"' "$work/v1status.out" || fail "/v1/status: $(head -c 300 "$work/v1status.out")"
+	grep -q '"name":"entity_refresh"' "$work/v1status.out" || fail "/v1/status lists no control job"
+	curl -s "http://127.0.0.1:$port/metrics" >"$work/metrics.out"
+	grep -q '^cachewarp_process_resident_memory_bytes ' "$work/metrics.out" || fail "/metrics has no RSS"
+else
+	fail "no API port in the log"
+fi
 kill -TERM "$daemon" 2>/dev/null
 wait "$daemon"
 rc=$?
@@ -68,6 +84,7 @@ daemon=
 [ "$rc" -eq 0 ] || fail "run exited $rc after SIGTERM, want 0: $(tail -3 "$work/run.err")"
 grep -q '"msg":"shutting down","signal":"SIGTERM"' "$work/run.err" || fail "no shutdown line"
 grep -q '"msg":"stopped"' "$work/run.err" || fail "no stopped line"
+grep -q '"component":"api","msg":"listening"' "$work/run.err" || fail "the API did not start"
 
 # --entity naming an entity nobody configured is a usage error.
 "$bin" run -c "$work/cw.yaml" --entity nosuch >/dev/null 2>"$work/filter.err"

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Kill loop: a mixed workload runs against PostgreSQL while cachewarp is
+# killed with SIGKILL at random moments and restarted; at the end cachewarp
+# runs once more until the SQLite cache has converged on the source table.
+# Prints the counts and exits 1 when any row is lost, divergent or
+# resurrected.
+#
+#   kill_loop.sh [--kills N] [--seed S]
+#
+# Environment: CW_BINARY (default build/cachewarp), CW_SUPPORT_DIR.
+set -u -o pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+bin=${CW_BINARY:-$root/build/cachewarp}
+support=${CW_SUPPORT_DIR:-$root/tests/support}
+kills=20
+seed=${RANDOM}
+while [ $# -gt 0 ]; do
+	case $1 in
+	--kills) kills=$2; shift 2 ;;
+	--seed) seed=$2; shift 2 ;;
+	*) echo "usage: kill_loop.sh [--kills N] [--seed S]" >&2; exit 2 ;;
+	esac
+done
+RANDOM=$seed
+psql=$(ls /usr/lib/postgresql/15/bin/psql 2>/dev/null || command -v psql)
+
+work=$(mktemp -d /tmp/cw-kill-loop-XXXXXX)
+chmod 755 "$work"
+daemon= workload=
+cleanup() {
+	[ -n "$workload" ] && kill "$workload" 2>/dev/null
+	[ -n "$daemon" ] && kill -9 "$daemon" 2>/dev/null
+	[ -d "$work/pg" ] && bash "$support/pg.sh" stop "$work/pg"
+	if [ "${keep:-0}" = 1 ]; then echo "kill loop: logs kept in $work" >&2; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+url=$(bash "$support/pg.sh" start --owner $$ "$work/pg") || exit 1
+base=${url%/*}
+sql() { "$psql" -X -q -A -t -v ON_ERROR_STOP=1 "$base/$1" -c "$2"; }
+sql postgres "CREATE DATABASE app" >/dev/null
+sql postgres "CREATE DATABASE hub" >/dev/null
+sql app "CREATE TABLE items (id bigint PRIMARY KEY, val integer NOT NULL, note text,
+         payload jsonb, big text)" >/dev/null
+sql app "INSERT INTO items SELECT g, 0, 'seed ' || g, jsonb_build_object('g', g), NULL
+         FROM generate_series(1, 5000) g" >/dev/null
+
+cat >"$work/cw.yaml" <<YAML
+hub:
+  url: $base/hub
+sources:
+  - name: app_pg
+    type: postgres
+    url: $base/app
+entities:
+  - name: items
+    source: app_pg
+    table: public.items
+targets:
+  - name: node1
+    type: sqlite
+    dir: $work/dbs
+api: {listen: "127.0.0.1:0"}
+log: {level: info, format: json}
+capture: {batch_size: 500, flush_interval: 20ms}
+apply: {batch_size: 500, poll_interval: 100ms}
+retry: {initial: 50ms, max: 500ms, give_up_after: 10m}
+YAML
+
+# The workload: inserts, updates (hot keys too), deletes, a large transaction
+# now and then, TOASTed values, and one TRUNCATE with a reload in the middle.
+run_workload() {
+	local i=0 next=100000
+	while [ ! -e "$work/stop-workload" ]; do
+		i=$((i + 1))
+		case $((i % 10)) in
+		0) sql app "BEGIN; INSERT INTO items SELECT g, 1, 'bulk', NULL, NULL FROM generate_series($next, $((next + 1999))) g; COMMIT" ;;
+		1 | 2) sql app "UPDATE items SET val = val + 1 WHERE id IN (1, 2, 3)" ;;
+		3) sql app "DELETE FROM items WHERE id IN (SELECT id FROM items ORDER BY random() LIMIT 20)" ;;
+		4) sql app "UPDATE items SET big = repeat(md5(random()::text), 400) WHERE id = (SELECT id FROM items ORDER BY random() LIMIT 1)" ;;
+		5) sql app "UPDATE items SET note = 'upd ' || now() WHERE id IN (SELECT id FROM items ORDER BY random() LIMIT 50)" ;;
+		*) sql app "INSERT INTO items VALUES ($((next + 5000 + i)), 2, 'single', '{\"x\": [1, 2]}', NULL) ON CONFLICT DO NOTHING" ;;
+		esac >/dev/null 2>&1
+		[ $((i % 10)) -eq 0 ] && next=$((next + 2000))
+		[ "$i" -eq 150 ] && sql app "BEGIN; TRUNCATE items; INSERT INTO items SELECT g, 3, 'reloaded', NULL, NULL FROM generate_series(1, 3000) g; COMMIT" >/dev/null 2>&1
+		sleep 0.0$((RANDOM % 5))
+	done
+}
+run_workload &
+workload=$!
+
+for k in $(seq 1 "$kills"); do
+	"$bin" run -c "$work/cw.yaml" >>"$work/cachewarp.log" 2>&1 &
+	daemon=$!
+	sleep "$((RANDOM % 3)).$((RANDOM % 10))"
+	kill -9 "$daemon" 2>/dev/null
+	wait "$daemon" 2>/dev/null
+	daemon=
+	printf '.' >&2
+done
+echo >&2
+touch "$work/stop-workload"      # the loop finishes its statement and exits
+wait "$workload" 2>/dev/null
+workload=
+
+# Converge: run until the cache equals the source, or give up after 3 minutes.
+"$bin" run -c "$work/cw.yaml" >>"$work/cachewarp.log" 2>&1 &
+daemon=$!
+source_rows() { sql app "SELECT id || '|' || val || '|' || coalesce(note, '<null>') || '|' || coalesce(md5(big), '<null>') FROM items ORDER BY id"; }
+cache_rows() {
+	sqlite3 -readonly "$work/dbs/items/db.sqlite" \
+		"SELECT id || '|' || val || '|' || coalesce(note, '<null>') || '|' || coalesce(big, '<null>') FROM items" 2>/dev/null |
+		while IFS='|' read -r id val note big; do
+			[ "$big" = '<null>' ] || big=$(printf '%s' "$big" | md5sum | cut -d' ' -f1)
+			echo "$id|$val|$note|$big"
+		done | sort -t'|' -k1,1n
+}
+source_rows >"$work/source.txt"   # the workload has stopped: the source no longer changes
+deadline=$((SECONDS + 180))
+converged=0
+while [ $SECONDS -lt $deadline ]; do
+	cache_rows >"$work/cache.txt"
+	if cmp -s "$work/source.txt" "$work/cache.txt"; then converged=1; break; fi
+	sleep 1
+done
+kill -TERM "$daemon" 2>/dev/null
+wait "$daemon" 2>/dev/null
+daemon=
+
+cut -d'|' -f1 "$work/source.txt" | sort >"$work/source.ids"
+cut -d'|' -f1 "$work/cache.txt" | sort >"$work/cache.ids"
+lost=$(comm -23 "$work/source.ids" "$work/cache.ids" | wc -l)
+resurrected=$(comm -13 "$work/source.ids" "$work/cache.ids" | wc -l)
+divergent=$(comm -12 "$work/source.ids" "$work/cache.ids" | wc -l)
+divergent=$((divergent - $(comm -12 <(sort "$work/source.txt") <(sort "$work/cache.txt") | wc -l)))
+changes=$(sql hub "SELECT count(*) FROM cachewarp.oplog")
+duplicates=$(sql hub "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM cachewarp.oplog
+                      WHERE op <> 'sweep' GROUP BY entity, doc_id, source_pos, version HAVING count(*) > 1) d")
+echo "kills=$kills changes=$changes rows=$(wc -l <"$work/source.txt") lost=$lost divergent=$divergent resurrected=$resurrected duplicates_seen=$duplicates seed=$seed"
+if [ "$converged" != 1 ]; then
+	keep=1
+	echo "kill loop: the cache did not converge; diff (source < > cache):" >&2
+	diff "$work/source.txt" "$work/cache.txt" | head -20 >&2
+	exit 1
+fi
