@@ -21,7 +21,7 @@ import org.apache.kafka.connect.source.SourceRecord;
  * The Debezium peer of cachewarp's pgoutput reference (bench/bench_pgoutput_reference.c):
  * Debezium's embedded engine with the PostgreSQL connector streams an existing
  * logical slot (pgoutput, publication cw_bench_pub, table public.bench_rows,
- * offsets in memory, no snapshot of data or schema) and counts change events
+ * offsets in memory, snapshot.mode=no_data) and counts change events
  * until it has seen the expected number. Prints one line:
  *
  *   debezium: events=N seconds=S events_per_s=R startup_s=T peak_rss_kib=K
@@ -104,15 +104,12 @@ public final class DebeziumBench {
 		props.setProperty("publication.autocreate.mode", "disabled");
 		props.setProperty("table.include.list", "public.bench_rows");
 		/*
-		 * Stream only, from the slot's confirmed position. no_data would take
-		 * the current WAL position as its start (the rows were written before
-		 * the engine starts, so it would skip them all); configuration_based
-		 * without schema or data snapshot is what 1.x-2.x called "never".
+		 * Stream only: no snapshot of data, and for PostgreSQL (no schema
+		 * history) none of the schema either, so with no stored offset the
+		 * engine streams from the slot's confirmed position, where the rows
+		 * written before it started are waiting.
 		 */
-		props.setProperty("snapshot.mode", "configuration_based");
-		props.setProperty("snapshot.mode.configuration.based.snapshot.data", "false");
-		props.setProperty("snapshot.mode.configuration.based.snapshot.schema", "false");
-		props.setProperty("snapshot.mode.configuration.based.start.stream", "true");
+		props.setProperty("snapshot.mode", "no_data");
 		return props;
 	}
 
