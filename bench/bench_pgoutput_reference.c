@@ -63,6 +63,7 @@ typedef struct figures {
 	double load_rows_s[MAX_RUNS];
 	double rows_s[MAX_RUNS];
 	double messages_s[MAX_RUNS];
+	double peak_rss_kib[MAX_RUNS];
 } figures_t;
 
 static double now_s(void)
@@ -92,6 +93,16 @@ static long env_long(const char *name, long fallback, long min, long max)
 		return fallback;
 	}
 	return value;
+}
+
+/* Restarts this process's peak RSS from its current RSS (Linux 4.0 on). */
+static void reset_peak_rss(void)
+{
+	FILE *clear_refs = fopen("/proc/self/clear_refs", "w");
+	if (clear_refs == NULL)
+		return;
+	fputs("5", clear_refs);
+	fclose(clear_refs);
 }
 
 /* Peak resident set size of this process in KiB (VmHWM), or -1. */
@@ -323,6 +334,7 @@ static int run_workload(const char *url, PGconn *conn, int run, const workload_t
 	         "CREATE_REPLICATION_SLOT \"%s\" TEMPORARY LOGICAL \"pgoutput\" NOEXPORT_SNAPSHOT", slot);
 	if (exec_sql(repl, sql, "create the replication slot") != 0)
 		goto out;
+	reset_peak_rss();
 	double load_started = now_s();
 	if (load(conn, workload->sql_file, rows) != 0)
 		goto out;
@@ -335,6 +347,7 @@ static int run_workload(const char *url, PGconn *conn, int run, const workload_t
 	figures->load_rows_s[run - 1] = (double)rows / load_s;
 	figures->rows_s[run - 1] = seconds > 0 ? (double)stats.rows / seconds : 0;
 	figures->messages_s[run - 1] = seconds > 0 ? (double)stats.messages / seconds : 0;
+	figures->peak_rss_kib[run - 1] = (double)peak_rss_kib();
 	rc = 0;
 out:
 	PQfinish(repl); /* ends the walsender, which drops the temporary slot */
@@ -372,10 +385,11 @@ static void print_summary(PGconn *conn, long rows, int runs, const figures_t *fi
 		print_figure(WORKLOADS[i].name, "rows/s", figures[i].rows_s, runs);
 		print_figure(WORKLOADS[i].name, "messages/s", figures[i].messages_s, runs);
 		print_figure(WORKLOADS[i].name, "load_rows/s", figures[i].load_rows_s, runs);
+		print_figure(WORKLOADS[i].name, "peak_rss_kib", figures[i].peak_rss_kib, runs);
 	}
-	printf("%-8s %-18s %12ld\n", "all", "peak_rss_kib", peak_rss_kib());
 	printf("(rows/s and messages/s: first message to last Commit of the stream, the rows "
-	       "already written; load_rows/s: the loader writing them)\n");
+	       "already written; load_rows/s: the loader writing them; peak_rss_kib: this "
+	       "process during the workload)\n");
 	free(version);
 	free(row_bytes);
 }

@@ -10,7 +10,8 @@
 # CW_BENCH_ROWS (rows per workload, default 1000000) and CW_BENCH_RUNS (runs,
 # default 3) apply to both sides; BUILD names the build directory. Each side
 # gets its slot before the loader (bench/sql/rows_*.sql) writes the rows and
-# streams them afterwards. Prints figures, asserts nothing.
+# streams them afterwards. Prints figures, asserts nothing; the outputs and
+# Debezium's logs of the last run stay in $BUILD/bench-peers.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${BUILD:-$root/build}
@@ -36,11 +37,10 @@ case $rows$runs in *[!0-9]*) die "CW_BENCH_ROWS and CW_BENCH_RUNS must be number
 command -v mvn >/dev/null || die "mvn is not installed (make deps)"
 command -v java >/dev/null || die "java is not installed (make deps)"
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/cw-bench-peers.XXXXXX")
-cleanup() {
-	bash "$pg_sh" stop "$work/pg" >/dev/null 2>&1 || true
-	rm -rf "$work"
-}
+work=$build/bench-peers
+rm -rf "$work"
+mkdir -p "$work" || die "could not create \"$work\""
+cleanup() { bash "$pg_sh" stop "$work/pg" >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 
 echo "building the Debezium peer (mvn -q package; the first build downloads it from Maven Central)"
@@ -104,7 +104,6 @@ stats() {
 }
 # reference WORKLOAD FIGURE: the median of the reference's figure.
 reference() { awk -v w="$1" -v f="$2" '$1 == w && $2 == f { print $4 }' "$work/reference.out"; }
-ref_rss=$(awk '$1 == "all" && $2 == "peak_rss_kib" { print $3 }' "$work/reference.out")
 
 echo
 echo "Debezium embedded next to the pgoutput reference (same cluster, same rows; min / median / max over $runs runs;"
@@ -115,10 +114,12 @@ for workload in insert update; do
 	base=$(reference "$workload" rows/s)
 	printf '%-8s %-28s %-30s %-14s %s\n' "$workload" "events/s (reference: rows/s)" \
 		"$lo / $mid / $hi" "$base" "$(awk -v a="$mid" -v b="$base" 'BEGIN { printf "%.2f", a / b }')"
-	read -r lo mid hi < <(field "$work/debezium_$workload.out" peak_rss_kib | awk '{ print $1 / 1024 }' | stats)
-	printf '%-8s %-28s %-30s %-14s %s\n' "$workload" "peak RSS MiB" "$lo / $mid / $hi" \
-		"$(awk -v k="$ref_rss" 'BEGIN { printf "%.0f", k / 1024 }')" \
-		"$(awk -v a="$mid" -v k="$ref_rss" 'BEGIN { printf "%.0f", a / (k / 1024) }')x"
+	read -r lo mid hi < <(field "$work/debezium_$workload.out" peak_rss_kib | awk '{ print $1 / 1024 }' | stats 1)
+	base=$(reference "$workload" peak_rss_kib | awk '{ printf "%.1f", $1 / 1024 }')
+	printf '%-8s %-28s %-30s %-14s %s\n' "$workload" "peak RSS MiB" "$lo / $mid / $hi" "$base" \
+		"$(awk -v a="$mid" -v b="$base" 'BEGIN { printf "%.0fx", a / b }')"
 	read -r lo mid hi < <(field "$work/debezium_$workload.out" startup_s | stats 1)
 	printf '%-8s %-28s %-30s %-14s %s\n' "$workload" "engine start to 1st event s" "$lo / $mid / $hi" - -
 done
+echo
+echo "outputs and Debezium's logs: $work"
