@@ -4,6 +4,7 @@
 #   make test    deps + build + unit, integration, ASan/UBSan unit and fuzz smoke runs
 #   make demo    the main job end to end on local data
 #   make bench   benchmarks (figures, never assertions)
+#   make bench-peers  Debezium embedded next to the pgoutput reference (downloads Debezium)
 
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
@@ -12,7 +13,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_GEN  := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 CTEST      := ctest --output-on-failure --no-tests=error
 
-.PHONY: all deps build test test-unit test-integration test-asan test-fuzz demo bench clean
+.PHONY: all deps build test test-unit test-integration test-asan test-fuzz demo bench bench-peers clean
 
 all: build
 
@@ -50,6 +51,10 @@ demo: deps build
 
 bench: deps build
 	@bash bench/run.sh
+
+# Not part of test or bench: the first run downloads Debezium from Maven Central.
+bench-peers: build
+	@bash bench/peers/run.sh
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)

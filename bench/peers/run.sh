@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Runs the pgoutput reference (build/bench.pgoutput_reference) and Debezium's
+# embedded engine (bench/peers/debezium) against the same workloads on one
+# throwaway PostgreSQL cluster, and prints one table: workload, figure,
+# reference, ratio. Issue 8, workload 8; `make bench-peers` runs it, never
+# `make test` (the first build downloads Debezium from Maven Central).
+#
+#   bench/peers/run.sh
+#
+# CW_BENCH_ROWS (rows per workload, default 1000000) and CW_BENCH_RUNS (runs,
+# default 3) apply to both sides; BUILD names the build directory. Each side
+# gets its slot before the loader (bench/sql/rows_*.sql) writes the rows and
+# streams them afterwards. Prints figures, asserts nothing; the outputs and
+# Debezium's logs of the last run stay in $BUILD/bench-peers.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+build=${BUILD:-$root/build}
+rows=${CW_BENCH_ROWS:-1000000}
+runs=${CW_BENCH_RUNS:-3}
+peer=$root/bench/peers/debezium
+jar=$peer/target/cw-debezium-bench.jar
+ref=$build/bench.pgoutput_reference
+pg_sh=$root/tests/support/pg.sh
+
+die() {
+	echo "bench-peers: $1" >&2
+	if [ -n "${2:-}" ] && [ -s "$2" ]; then
+		echo "--- last lines of $2 ---" >&2
+		tail -n 25 "$2" >&2
+	fi
+	exit 1
+}
+
+case $rows$runs in *[!0-9]*) die "CW_BENCH_ROWS and CW_BENCH_RUNS must be numbers" ;; esac
+[ "$rows" -ge 1 ] && [ "$runs" -ge 1 ] || die "CW_BENCH_ROWS and CW_BENCH_RUNS must be at least 1"
+[ -x "$ref" ] || die "$ref is not built (make build)"
+command -v mvn >/dev/null || die "mvn is not installed (make deps)"
+command -v java >/dev/null || die "java is not installed (make deps)"
+
+work=$build/bench-peers
+rm -rf "$work"
+mkdir -p "$work" || die "could not create \"$work\""
+cleanup() { bash "$pg_sh" stop "$work/pg" >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+
+echo "building the Debezium peer (mvn -q package; the first build downloads it from Maven Central)"
+(cd "$peer" && mvn -B -q package) >"$work/mvn.log" 2>&1 || die "mvn package failed" "$work/mvn.log"
+[ -f "$jar" ] || die "mvn package did not produce $jar" "$work/mvn.log"
+
+url=$(bash "$pg_sh" start --owner $$ "$work/pg") || die "could not start postgresql"
+port=${url##*:}
+port=${port%%/*}
+dbname=${url##*/}
+psql_run() { psql -X -q -v ON_ERROR_STOP=1 -d "$url" "$@"; }
+
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)," \
+	"$(uname -sr); PostgreSQL $(psql_run -Atc 'SHOW server_version');" \
+	"$(java -version 2>&1 | head -n 1); Debezium 3.6.1.Final embedded; $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "workloads: $rows inserted rows, then the same $rows rows updated (~200 bytes, 10000 per" \
+	"transaction), written before streaming starts; $runs runs per side"
+
+echo
+echo "== pgoutput reference ($ref)"
+CW_BENCH_PG_URL=$url CW_BENCH_ROWS=$rows CW_BENCH_RUNS=$runs "$ref" | tee "$work/reference.out" ||
+	die "the pgoutput reference failed"
+
+# wait_slot_idle SLOT: waits up to 30 s until no walsender holds SLOT.
+wait_slot_idle() {
+	local deadline=$((SECONDS + 30))
+	while [ "$(psql_run -Atc "SELECT count(*) FROM pg_replication_slots
+		WHERE slot_name = '$1' AND active")" != 0 ]; do
+		[ $SECONDS -lt $deadline ] || die "replication slot \"$1\" still in use after 30 s"
+		sleep 0.2
+	done
+}
+
+echo
+echo "== Debezium embedded ($jar)"
+timeout_s=$((600 + rows / 1000))
+for run in $(seq 1 "$runs"); do
+	psql_run -f "$root/bench/sql/rows_schema.sql"
+	for workload in insert update; do
+		slot=cw_bench_dbz_${run}_$workload
+		psql_run -Atc "SELECT pg_create_logical_replication_slot('$slot', 'pgoutput')" >/dev/null
+		psql_run -c "SET cw_bench.rows = '$rows'" -f "$root/bench/sql/rows_$workload.sql"
+		log=$work/debezium_${run}_$workload.log
+		java -jar "$jar" 127.0.0.1 "$port" "$dbname" "$slot" "$rows" "$timeout_s" \
+			>"$work/line" 2>"$log" || { cat "$work/line"; die "Debezium run $run $workload failed" "$log"; }
+		echo "run $run $workload: $(cat "$work/line")"
+		cat "$work/line" >>"$work/debezium_$workload.out"
+		wait_slot_idle "$slot"
+		psql_run -Atc "SELECT pg_drop_replication_slot('$slot')" >/dev/null
+	done
+done
+
+# field FILE KEY: the values of KEY=VALUE in FILE's lines, sorted.
+field() { grep -o "$2=[0-9.]*" "$1" | cut -d= -f2 | sort -g; }
+# stats [DIGITS]: "min median max" of the sorted numbers on stdin.
+stats() {
+	awk -v d="${1:-0}" '{ v[NR] = $1 } END {
+		m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+		f = "%." d "f"
+		printf f " " f " " f "\n", v[1], m, v[NR] }'
+}
+# reference WORKLOAD FIGURE: the median of the reference's figure.
+reference() { awk -v w="$1" -v f="$2" '$1 == w && $2 == f { print $4 }' "$work/reference.out"; }
+
+echo
+echo "Debezium embedded next to the pgoutput reference (same cluster, same rows; min / median / max over $runs runs;"
+echo "ratio = Debezium median / reference median; 2 shared cores, so treat every figure as noisy)"
+printf '%-8s %-28s %-30s %-14s %s\n' workload figure "debezium min/median/max" reference ratio
+for workload in insert update; do
+	read -r lo mid hi < <(field "$work/debezium_$workload.out" events_per_s | stats)
+	base=$(reference "$workload" rows/s)
+	printf '%-8s %-28s %-30s %-14s %s\n' "$workload" "events/s (reference: rows/s)" \
+		"$lo / $mid / $hi" "$base" "$(awk -v a="$mid" -v b="$base" 'BEGIN { printf "%.2f", a / b }')"
+	read -r lo mid hi < <(field "$work/debezium_$workload.out" peak_rss_kib | awk '{ print $1 / 1024 }' | stats 1)
+	base=$(reference "$workload" peak_rss_kib | awk '{ printf "%.1f", $1 / 1024 }')
+	printf '%-8s %-28s %-30s %-14s %s\n' "$workload" "peak RSS MiB" "$lo / $mid / $hi" "$base" \
+		"$(awk -v a="$mid" -v b="$base" 'BEGIN { printf "%.0fx", a / b }')"
+	read -r lo mid hi < <(field "$work/debezium_$workload.out" startup_s | stats 1)
+	printf '%-8s %-28s %-30s %-14s %s\n' "$workload" "engine start to 1st event s" "$lo / $mid / $hi" - -
+done
+echo
+echo "outputs and Debezium's logs: $work"
