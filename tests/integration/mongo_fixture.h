@@ -55,7 +55,7 @@ static inline void fx_pause_ms(long ms)
 static inline void fx_start(mongo_fixture_t *f, const char *entities_yaml, int batch_size)
 {
 	memset(f, 0, sizeof *f);
-	cw_log_setup(CW_LOG_WARN, CW_LOG_FORMAT_TEXT, 2);
+	cw_log_setup(getenv("CW_TEST_LOG_INFO") ? CW_LOG_INFO : CW_LOG_WARN, CW_LOG_FORMAT_TEXT, 2);
 	if (cw_testpg_start(&f->pg) != 0 || cw_testmongo_start(&f->mongo) != 0)
 		fail_msg("could not start the test servers");
 	char *yaml = cw_xasprintf(
