@@ -186,11 +186,13 @@ static inline char *fx_hub_state(mongo_fixture_t *f, const char *entity)
 {
 	char *sql = cw_xasprintf(
 		"WITH last AS (SELECT DISTINCT ON (doc_id) id, op, doc_id, data, version "
-		"  FROM cachewarp.oplog WHERE entity = '%s' AND op <> 'sweep' ORDER BY doc_id, id DESC) "
+		"  FROM cachewarp.oplog WHERE entity = '%s' AND op <> 'sweep' ORDER BY doc_id, id DESC), "
+		"sweeps AS MATERIALIZED (SELECT id, version FROM cachewarp.oplog "
+		"  WHERE entity = '%s' AND op = 'sweep') "
 		"SELECT coalesce(string_agg(doc_id || '=' || coalesce(data->>'n', ''), ',' "
 		"  ORDER BY (doc_id || '=' || coalesce(data->>'n', '')) COLLATE \"C\"), '') FROM last l "
-		"WHERE op = 'upsert' AND NOT EXISTS (SELECT 1 FROM cachewarp.oplog s "
-		"  WHERE s.entity = '%s' AND s.op = 'sweep' AND s.id > l.id AND s.version > l.version)",
+		"WHERE op = 'upsert' AND NOT EXISTS (SELECT 1 FROM sweeps s "
+		"  WHERE s.id > l.id AND s.version > l.version)",
 		entity, entity);
 	char *state = cw_testpg_query(f->pg.url, sql);
 	free(sql);
