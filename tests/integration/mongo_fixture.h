@@ -51,8 +51,12 @@ static inline void fx_pause_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-/* Starts both servers, migrates the hub and stores the entities (YAML list items). */
-static inline void fx_start(mongo_fixture_t *f, const char *entities_yaml, int batch_size)
+/*
+ * Starts both servers, migrates the hub and stores the entities (YAML list
+ * items); source_extra holds more keys of the source ("    key: value\n").
+ */
+static inline void fx_start_with(mongo_fixture_t *f, const char *source_extra,
+                                 const char *entities_yaml, int batch_size)
 {
 	memset(f, 0, sizeof *f);
 	cw_log_setup(getenv("CW_TEST_LOG_INFO") ? CW_LOG_INFO : CW_LOG_WARN, CW_LOG_FORMAT_TEXT, 2);
@@ -61,10 +65,10 @@ static inline void fx_start(mongo_fixture_t *f, const char *entities_yaml, int b
 	char *yaml = cw_xasprintf(
 		"hub:\n  url: %s\n"
 		"sources:\n  - name: shop\n    type: mongodb\n    url: %s\n    database: shop\n"
-		"    watch: collection\n"
+		"    watch: collection\n%s"
 		"entities:\n%s"
 		"capture:\n  batch_size: %d\n  flush_interval: 20ms\n",
-		f->pg.url, f->mongo.url, entities_yaml, batch_size);
+		f->pg.url, f->mongo.url, source_extra, entities_yaml, batch_size);
 	cw_err_t err = {0};
 	if (cw_config_load_buffer("test.yaml", yaml, strlen(yaml), NULL, &f->config, &err) != 0)
 		fail_msg("config: %s\n%s", err.message, yaml);
@@ -78,6 +82,11 @@ static inline void fx_start(mongo_fixture_t *f, const char *entities_yaml, int b
 	f->client = mongoc_client_new(f->mongo.url);
 	assert_non_null(f->client);
 	mongoc_client_set_error_api(f->client, MONGOC_ERROR_API_VERSION_2);
+}
+
+static inline void fx_start(mongo_fixture_t *f, const char *entities_yaml, int batch_size)
+{
+	fx_start_with(f, "", entities_yaml, batch_size);
 }
 
 static inline void fx_stop(mongo_fixture_t *f)
