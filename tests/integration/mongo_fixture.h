@@ -174,7 +174,8 @@ static inline char *fx_collection_state(mongo_fixture_t *f, const char *collecti
 		fail_msg("find failed: %s", error.message);
 	mongoc_cursor_destroy(cursor);
 	mongoc_collection_destroy(coll);
-	qsort(items, n, sizeof *items, compare_strings);
+	if (n > 0)
+		qsort(items, n, sizeof *items, compare_strings);
 	cw_buf_t out = CW_BUF_INIT;
 	for (size_t i = 0; i < n; i++) {
 		if (i > 0)
