@@ -142,6 +142,21 @@ cw_mongo_action_t cw_mongo_event_action(const cw_mongo_event_t *event)
 	return CW_MONGO_SKIP;
 }
 
+cw_mongo_end_plan_t cw_mongo_end_plan_for(const cw_mongo_event_t *event, bool swept_since_open)
+{
+	cw_mongo_end_plan_t plan = {false, false, false, false};
+	if (event->type == CW_MONGO_EV_INVALIDATE) {
+		plan.sweep = !swept_since_open;
+		plan.whole_stream = true;
+		plan.start_after = true;
+		plan.reopen = true;
+	} else {
+		plan.sweep = true;
+		plan.whole_stream = event->type == CW_MONGO_EV_DROP_DATABASE;
+	}
+	return plan;
+}
+
 cw_mongo_start_t cw_mongo_start_decide(const cw_mongo_checkpoint_t *checkpoint)
 {
 	if (checkpoint == NULL)

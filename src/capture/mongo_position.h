@@ -82,6 +82,22 @@ typedef enum cw_mongo_action {
 /* What an event asks for (see cw_mongo_action_t). */
 cw_mongo_action_t cw_mongo_event_action(const cw_mongo_event_t *event);
 
+/* What a drop, rename, dropDatabase or invalidate event makes the stream do. */
+typedef struct cw_mongo_end_plan {
+	bool sweep;                 /* new generation + sweep of the affected entities */
+	bool whole_stream;          /* every entity of the stream, not just the event's collection */
+	bool start_after;           /* the checkpoint's token is for startAfter */
+	bool reopen;                /* close the cursor; the next round reopens it after the token */
+} cw_mongo_end_plan_t;
+
+/*
+ * The plan for an event whose action is CW_MONGO_NEW_GENERATION or
+ * CW_MONGO_INVALIDATE. swept_since_open tells whether this cursor already
+ * started a new generation (a drop is followed by an invalidate on a
+ * collection stream: one generation for both).
+ */
+cw_mongo_end_plan_t cw_mongo_end_plan_for(const cw_mongo_event_t *event, bool swept_since_open);
+
 /* How a stream starts, from its stored checkpoint. */
 typedef enum cw_mongo_start {
 	CW_MONGO_START_FIRST = 0,   /* no checkpoint: open, store the token, scan every entity */

@@ -283,16 +283,16 @@ static int capture_change(mongo_source_t *source, size_t i, const cw_mongo_event
 
 /* drop, rename, dropDatabase, invalidate: a new generation and a sweep, stored with the token. */
 static int end_of_collection(mongo_source_t *source, size_t i, const cw_mongo_event_t *event,
-                             cw_mongo_action_t action, cw_err_t *err)
+                             cw_err_t *err)
 {
 	mongo_stream_t *stream = &source->streams[i];
 	/* The rows before the event first, without moving the checkpoint past it yet. */
 	int rc = mongo_flush(source, NULL, NULL, false, err);
 	if (rc != 0)
 		return rc;
-	bool invalidate = action == CW_MONGO_INVALIDATE;
-	if (!invalidate || !stream->bumped) {
-		const char *collection = event->type == CW_MONGO_EV_DROP_DATABASE || invalidate
+	cw_mongo_end_plan_t plan = cw_mongo_end_plan_for(event, stream->bumped);
+	if (plan.sweep) {
+		const char *collection = plan.whole_stream
 			? NULL : (event->collection != NULL ? event->collection : stream->collection);
 		if ((rc = sweep_generation(source, i, collection, err)) != 0)
 			return rc;
@@ -300,13 +300,13 @@ static int end_of_collection(mongo_source_t *source, size_t i, const cw_mongo_ev
 	char name[256];
 	stream_name(source, stream, name, sizeof name);
 	cw_log_kv(CW_LOG_WARN, MONGO_COMPONENT,
-	          invalidate ? "change stream invalidated: reopening after it"
-	                     : "collection dropped or renamed: new generation and sweep",
+	          plan.reopen ? "change stream invalidated: reopening after it"
+	                      : "collection dropped or renamed: new generation and sweep",
 	          "source", source->ctx.name, "stream", name, "operation", event->operation, NULL);
-	if ((rc = store_checkpoint(source, i, event->has_token ? &event->token : NULL, invalidate,
-	                           err)) != 0)
+	if ((rc = store_checkpoint(source, i, event->has_token ? &event->token : NULL,
+	                           plan.start_after, err)) != 0)
 		return rc;
-	if (invalidate)
+	if (plan.reopen)
 		mongo_stream_close(stream);
 	return 0;
 }
@@ -334,7 +334,7 @@ static int handle_event(mongo_source_t *source, size_t i, const bson_t *doc, int
 		return capture_change(source, i, &event, action, doc, err);
 	case CW_MONGO_NEW_GENERATION:
 	case CW_MONGO_INVALIDATE:
-		return end_of_collection(source, i, &event, action, err);
+		return end_of_collection(source, i, &event, err);
 	}
 	return 0;
 }

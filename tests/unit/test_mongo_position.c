@@ -178,6 +178,48 @@ static void malformed_events_are_protocol_errors(void **state)
 	}
 }
 
+static cw_mongo_end_plan_t plan_of(const char *json, bool swept_since_open)
+{
+	bson_t *doc = from_json(json);
+	cw_mongo_event_t event;
+	assert_int_equal(cw_mongo_event_read(doc, &event, NULL), 0);
+	cw_mongo_end_plan_t plan = cw_mongo_end_plan_for(&event, swept_since_open);
+	bson_destroy(doc);
+	return plan;
+}
+
+static void drops_and_invalidates_plan_generations(void **state)
+{
+	(void)state;
+	const char *drop = "{\"_id\":{\"_data\":\"A6\"},\"operationType\":\"drop\","
+	                   "\"ns\":{\"db\":\"shop\",\"coll\":\"products\"}}";
+	const char *drop_database = "{\"_id\":{\"_data\":\"A8\"},\"operationType\":\"dropDatabase\"}";
+	const char *invalidate = "{\"_id\":{\"_data\":\"A9\"},\"operationType\":\"invalidate\"}";
+	/* A drop: new generation of that collection's entities, the stream goes on. */
+	cw_mongo_end_plan_t plan = plan_of(drop, false);
+	assert_true(plan.sweep);
+	assert_false(plan.whole_stream);
+	assert_false(plan.start_after);
+	assert_false(plan.reopen);
+	/* A second drop after a recreate is a second generation. */
+	assert_true(plan_of(drop, true).sweep);
+	plan = plan_of(drop_database, false);
+	assert_true(plan.sweep);
+	assert_true(plan.whole_stream);
+	assert_false(plan.reopen);
+	/* The invalidate after a drop: no second generation; reopen with startAfter. */
+	plan = plan_of(invalidate, true);
+	assert_false(plan.sweep);
+	assert_true(plan.start_after);
+	assert_true(plan.reopen);
+	/* An invalidate with no drop seen: the whole stream gets a new generation. */
+	plan = plan_of(invalidate, false);
+	assert_true(plan.sweep);
+	assert_true(plan.whole_stream);
+	assert_true(plan.start_after);
+	assert_true(plan.reopen);
+}
+
 static void start_follows_the_checkpoint(void **state)
 {
 	(void)state;
@@ -321,6 +363,7 @@ int main(void)
 		cmocka_unit_test(errors_are_classified),
 		cmocka_unit_test(events_map_to_actions),
 		cmocka_unit_test(malformed_events_are_protocol_errors),
+		cmocka_unit_test(drops_and_invalidates_plan_generations),
 		cmocka_unit_test(start_follows_the_checkpoint),
 		cmocka_unit_test(checkpoint_round_trips),
 		cmocka_unit_test(scan_progress_keeps_the_id_type),
