@@ -398,7 +398,9 @@ static int run_round(mongo_source_t *source, bool *busy, cw_err_t *err)
 		*busy = true;
 	}
 	bool scanning = next_scan(source) < source->nentities;
-	mongo_set_state(source, scanning ? "snapshot" : "streaming", true, NULL);
+	if (!scanning)
+		source->recovering = false;
+	mongo_set_state(source, scanning ? "snapshot" : "streaming", !source->recovering, NULL);
 	return rc;
 }
 

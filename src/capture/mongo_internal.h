@@ -71,6 +71,7 @@ typedef struct mongo_source {
 	cw_change_batch_t batch;
 	cw_buf_t data;                   /* projection output, reused */
 	int64_t last_reload_ms;
+	bool recovering;                 /* a position was lost: unhealthy until its rescan is done */
 	/* Guarded by mutex: */
 	pthread_mutex_t mutex;
 	cw_component_status_t status;

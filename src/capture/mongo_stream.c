@@ -165,6 +165,7 @@ static int position_lost(mongo_source_t *source, size_t i, const char *why, cw_e
 	          source->ctx.name, "stream", name, "reason", why, "action",
 	          fail ? "fail (on_position_lost: fail)" : "rescan: new generation", NULL);
 	mongo_set_state(source, "position_lost", false, why);
+	source->recovering = true;
 	if (fail)
 		return cw_err_set(err, CW_EDB, MONGO_COMPONENT,
 		                  "change stream on \"%s\" lost its position (%s) and on_position_lost is fail",
