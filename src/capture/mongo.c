@@ -347,6 +347,11 @@ static int connect_mongo(mongo_source_t *source, cw_err_t *err)
 		goto out;
 	}
 	mongoc_uri_set_appname(uri, "cachewarp");
+	/* Fail fast when unreachable (the job server backs off), and stop within the shutdown grace. */
+	if (!mongoc_uri_has_option(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS))
+		mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, MONGO_CONNECT_TIMEOUT_MS);
+	if (!mongoc_uri_has_option(uri, MONGOC_URI_CONNECTTIMEOUTMS))
+		mongoc_uri_set_option_as_int32(uri, MONGOC_URI_CONNECTTIMEOUTMS, MONGO_CONNECT_TIMEOUT_MS);
 	source->client = mongoc_client_new_from_uri_with_error(uri, &error);
 	if (source->client == NULL) {
 		rc = cw_err_set(err, CW_EINVAL, MONGO_COMPONENT, "bad mongodb url \"%s\": %s", masked,

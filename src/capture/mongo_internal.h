@@ -28,6 +28,8 @@
 #define MONGO_RELOAD_MS 5000
 /* A checkpoint that only moves the token (no rows) is written at most this often. */
 #define MONGO_TOKEN_ONLY_CHECKPOINT_MS 1000
+/* serverSelectionTimeoutMS and connectTimeoutMS unless the URL sets them. */
+#define MONGO_CONNECT_TIMEOUT_MS 5000
 /* Scan progress is logged at most this often. */
 #define MONGO_PROGRESS_LOG_MS 10000
 
