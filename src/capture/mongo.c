@@ -4,9 +4,10 @@
  * streams are in mongo_stream.c, initial scans in mongo_scan.c, the pure
  * decisions in mongo_position.c.
  *
- * One thread runs everything, cooperatively: each round polls every stream
- * once (flushing what it read to the hub with its checkpoint), then runs one
- * scan batch of an entity that is being scanned. A scanning entity's live
+ * One thread reads, cooperatively: each round polls every stream once
+ * (queueing what it read, with its checkpoint, for the writer thread of
+ * mongo_writer.c), then runs one scan batch of an entity that is being
+ * scanned. A scanning entity's live
  * changes therefore reach the hub's staging area while its scan runs, and are
  * promoted after it (DESIGN.md §4). Every run starts from what the hub holds
  * (entities, checkpoints, scan progress), so a run after an error or a crash
@@ -26,7 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CAPTURED_METRIC "cachewarp_changes_captured_total"
+#define CAPTURED_METRIC "cachewarp_changes_captured_total"   /* counted by mongo_writer.c */
 #define LAG_METRIC "cachewarp_source_lag_seconds"
 #define QUARANTINE_METRIC "cachewarp_quarantined_total"
 
@@ -45,6 +46,8 @@ static void *mongo_open(const cw_component_ctx_t *ctx, cw_err_t *err)
 	source->config = config;
 	source->clock = cw_clock_system();
 	pthread_mutex_init(&source->mutex, NULL);
+	pthread_mutex_init(&source->write_mutex, NULL);
+	pthread_cond_init(&source->write_cond, NULL);
 	snprintf(source->status.state, sizeof source->status.state, "starting");
 	source->status.lag_bytes = -1;
 	source->status.lag_seconds = -1;
@@ -91,42 +94,6 @@ void mongo_set_position(mongo_source_t *source, const bson_t *token, double lag_
 	if (lag_seconds >= 0)
 		source->status.lag_seconds = lag_seconds;
 	pthread_mutex_unlock(&source->mutex);
-}
-
-/* Adds the batch's changes to the captured counter, one update per entity and op. */
-static void count_captured(mongo_source_t *source, const cw_change_batch_t *batch)
-{
-	for (size_t i = 0; i < batch->len; i++) {
-		const cw_change_t *change = &batch->items[i];
-		bool counted = false;
-		for (size_t j = 0; j < i && !counted; j++)
-			counted = batch->items[j].op == change->op &&
-			          strcmp(batch->items[j].entity, change->entity) == 0;
-		if (counted)
-			continue;
-		size_t n = 0;
-		for (size_t j = i; j < batch->len; j++)
-			n += batch->items[j].op == change->op &&
-			     strcmp(batch->items[j].entity, change->entity) == 0;
-		char labels[128];
-		snprintf(labels, sizeof labels, "entity=\"%s\",op=\"%s\"", change->entity,
-		         cw_op_name(change->op));
-		cw_metrics_counter_add(source->ctx.metrics, CAPTURED_METRIC, labels, (double)n);
-	}
-}
-
-int mongo_flush(mongo_source_t *source, const char *key, const char *json, bool scan, cw_err_t *err)
-{
-	if (source->batch.len == 0 && key == NULL)
-		return 0;
-	cw_oplog_writer_set_scan(source->writer, scan);
-	int rc = cw_oplog_append(source->writer, &source->batch, key, json, NULL, err);
-	cw_oplog_writer_set_scan(source->writer, false);
-	if (rc != 0)
-		return rc;
-	count_captured(source, &source->batch);
-	cw_change_batch_clear(&source->batch);
-	return 0;
 }
 
 int mongo_quarantine(mongo_source_t *source, const char *entity, const char *doc_id,
@@ -402,6 +369,8 @@ static int run_round(mongo_source_t *source, bool *busy, cw_err_t *err)
 		rc = mongo_scan_step(source, scan, err);
 		*busy = true;
 	}
+	if (rc == 0)
+		rc = mongo_writer_check(source, err);
 	bool scanning = next_scan(source) < source->nentities;
 	if (!scanning)
 		source->recovering = false;
@@ -411,6 +380,7 @@ static int run_round(mongo_source_t *source, bool *busy, cw_err_t *err)
 
 static void end_run(mongo_source_t *source)
 {
+	mongo_writer_stop(source);
 	for (size_t i = 0; i < source->nentities; i++)
 		entity_free(&source->entities[i]);
 	free(source->entities);
@@ -423,8 +393,6 @@ static void end_run(mongo_source_t *source)
 	source->nstreams = 0;
 	cw_change_batch_free(&source->batch);
 	cw_buf_free(&source->data);
-	cw_oplog_writer_free(source->writer);
-	source->writer = NULL;
 	cw_hub_close(source->hub);
 	source->hub = NULL;
 	if (source->client != NULL)
@@ -446,8 +414,8 @@ static int mongo_run(void *self, cw_cancel_t *cancel, cw_err_t *err)
 		rc = CW_EDB;
 		goto out;
 	}
-	source->writer = cw_oplog_writer_new(source->hub);
-	if ((rc = connect_mongo(source, err)) != 0 || (rc = reload_entities(source, err)) != 0)
+	if ((rc = mongo_writer_start(source, err)) != 0 || (rc = connect_mongo(source, err)) != 0 ||
+	    (rc = reload_entities(source, err)) != 0)
 		goto out;
 	while (!cw_cancel_is_set(cancel)) {
 		int64_t started = cw_clock_now_ms(source->clock);
@@ -483,6 +451,8 @@ static void mongo_close(void *self)
 		return;
 	end_run(source);
 	pthread_mutex_destroy(&source->mutex);
+	pthread_mutex_destroy(&source->write_mutex);
+	pthread_cond_destroy(&source->write_cond);
 	free(source);
 }
 

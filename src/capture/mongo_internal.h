@@ -4,9 +4,11 @@
  * mongo_scan.c: the initial scans). Nothing outside src/capture/mongo*.c
  * includes it.
  *
- * THREAD SAFETY: everything but `status` belongs to the thread running `run`.
- * `status` and `last_event_us` are guarded by `mutex`, which is taken for a
- * copy only and never nests with another lock.
+ * THREAD SAFETY: two threads per run: the run loop, and the writer thread
+ * (mongo_writer.c) that owns writer_hub and writer and takes batches from
+ * queue. committed, write_failed and write_err are guarded by write_mutex;
+ * `status` by `mutex`. Both are leaf locks, taken for a few instructions and
+ * never together. Everything else belongs to the run loop.
  */
 #ifndef CW_CAPTURE_MONGO_INTERNAL_H
 #define CW_CAPTURE_MONGO_INTERNAL_H
@@ -17,6 +19,7 @@
 #include "core/change.h"
 #include "core/clock.h"
 #include "core/projection.h"
+#include "core/queue.h"
 #include "hub/hub.h"
 #include "hub/oplog_writer.h"
 
@@ -64,8 +67,18 @@ typedef struct mongo_source {
 	const cw_clock_t *clock;
 	/* Per run of `run`: */
 	mongoc_client_t *client;
-	cw_hub_t *hub;
-	cw_oplog_writer_t *writer;
+	cw_hub_t *hub;                   /* the run loop's: entities, statuses, promotions, quarantine */
+	cw_hub_t *writer_hub;            /* the writer thread's */
+	cw_oplog_writer_t *writer;       /* the writer thread's */
+	cw_queue_t *queue;               /* batches to the writer thread */
+	pthread_t writer_thread;
+	bool writer_started;
+	uint64_t pushed;                 /* batches queued by the run loop */
+	pthread_mutex_t write_mutex;
+	pthread_cond_t write_cond;
+	uint64_t committed;              /* guarded by write_mutex */
+	bool write_failed;               /* guarded by write_mutex */
+	cw_err_t write_err;              /* guarded by write_mutex */
 	mongo_entity_t *entities;
 	size_t nentities;
 	mongo_stream_t *streams;
@@ -79,11 +92,22 @@ typedef struct mongo_source {
 	cw_component_status_t status;
 } mongo_source_t;
 
+/* mongo_writer.c */
+/* Starts the writer thread with its own hub connection. */
+int mongo_writer_start(mongo_source_t *source, cw_err_t *err);
+/* Closes the queue, lets the thread commit what is queued, joins it. Harmless when not started. */
+void mongo_writer_stop(mongo_source_t *source);
+/* Queues source->batch (taken, the batch is left empty) with the checkpoint (key NULL: none);
+ * scan = written by a scan writer. Blocks while the queue is full. 0 or the writer's error. */
+int mongo_flush(mongo_source_t *source, const char *key, const char *json, bool scan, cw_err_t *err);
+/* Waits until everything queued is committed. 0 or the writer's error. */
+int mongo_sync(mongo_source_t *source, cw_err_t *err);
+/* The writer's error, if it failed; 0 otherwise. Does not wait. */
+int mongo_writer_check(mongo_source_t *source, cw_err_t *err);
+
 /* mongo.c */
 void mongo_set_state(mongo_source_t *source, const char *state, bool healthy, const char *error);
 void mongo_set_position(mongo_source_t *source, const bson_t *token, double lag_seconds);
-/* Appends source->batch (then cleared) with the checkpoint (key NULL: none); scan = scan writer. */
-int mongo_flush(mongo_source_t *source, const char *key, const char *json, bool scan, cw_err_t *err);
 /* Sets a record aside in the hub's quarantine; logs and counts it. raw may be NULL. */
 int mongo_quarantine(mongo_source_t *source, const char *entity, const char *doc_id,
                      const char *source_pos, const char *reason, const bson_t *raw, cw_err_t *err);

@@ -35,7 +35,9 @@ static int scan_begin(mongo_source_t *source, mongo_entity_t *entity, cw_err_t *
 {
 	char *key = progress_key(source, entity);
 	char *json = NULL;
-	int rc = cw_metadata_get(source->hub, key, &json, err);
+	int rc = mongo_sync(source, err);   /* progress and routing depend on what is queued */
+	if (rc == 0)
+		rc = cw_metadata_get(source->hub, key, &json, err);
 	free(key);
 	if (rc != 0 && rc != CW_ENOTFOUND)
 		return rc;
@@ -104,7 +106,10 @@ static void report_progress(mongo_source_t *source, mongo_entity_t *entity, bool
 static int scan_finish(mongo_source_t *source, mongo_entity_t *entity, cw_err_t *err)
 {
 	int64_t promoted = 0;
-	int rc = cw_oplog_promote_staged(source->hub, entity->entity.name, &promoted, err);
+	int rc = mongo_sync(source, err);   /* the scan's last batch and sweep first */
+	if (rc != 0)
+		return rc;
+	rc = cw_oplog_promote_staged(source->hub, entity->entity.name, &promoted, err);
 	if (rc == CW_ECONFLICT || rc == CW_ENOTFOUND) {   /* deleted meanwhile: the reload drops it */
 		entity->scanning = false;
 		return 0;

@@ -137,6 +137,10 @@ static int sweep_generation(mongo_source_t *source, size_t i, const char *collec
 /* The position of stream i is unknown: every entity not still pending is scanned again. */
 static int rescan_generation(mongo_source_t *source, size_t i, cw_err_t *err)
 {
+	/* Queued changes of these entities must reach the oplog before they turn scanning. */
+	int synced = mongo_sync(source, err);
+	if (synced != 0)
+		return synced;
 	for (size_t e = 0; e < source->nentities; e++) {
 		mongo_entity_t *entity = &source->entities[e];
 		if (entity->stream != i)
@@ -207,7 +211,9 @@ int mongo_stream_start(mongo_source_t *source, size_t i, cw_err_t *err)
 	mongo_stream_t *stream = &source->streams[i];
 	cw_mongo_checkpoint_t stored;
 	bool found = false;
-	int rc = load_checkpoint(source, stream, &stored, &found, err);
+	int rc = mongo_sync(source, err);   /* the checkpoint may still be queued */
+	if (rc == 0)
+		rc = load_checkpoint(source, stream, &stored, &found, err);
 	if (rc != 0)
 		return rc;
 	cw_mongo_start_t start = cw_mongo_start_decide(found ? &stored : NULL);
