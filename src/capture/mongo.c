@@ -400,6 +400,27 @@ static void end_run(mongo_source_t *source)
 	source->client = NULL;
 }
 
+/* After a failed run: give up once runs have failed for retry.give_up_after (0: never). */
+static void note_failure(mongo_source_t *source, cw_err_t *err)
+{
+	int64_t now = cw_clock_now_ms(source->clock);
+	int64_t give_up_after = source->ctx.config->retry.give_up_after_ms;
+	if (source->first_failure_ms == 0) {
+		source->first_failure_ms = now;
+		return;
+	}
+	if (give_up_after <= 0 || now - source->first_failure_ms < give_up_after)
+		return;
+	snprintf(source->give_up_reason, sizeof source->give_up_reason,
+	         "source \"%s\" gave up after failing for %llds: %.300s", source->ctx.name,
+	         (long long)((now - source->first_failure_ms) / 1000), err->message);
+	source->gave_up = true;
+	mongo_set_state(source, "failed", false, source->give_up_reason);
+	cw_log_kv(CW_LOG_ERROR, MONGO_COMPONENT, "giving up: restart cachewarp once the cause is fixed",
+	          "source", source->ctx.name, "error", err->message, NULL);
+	cw_err_set(err, CW_ETIMEDOUT, MONGO_COMPONENT, "%s", source->give_up_reason);
+}
+
 static int mongo_run(void *self, cw_cancel_t *cancel, cw_err_t *err)
 {
 	mongo_source_t *source = self;
@@ -408,6 +429,10 @@ static int mongo_run(void *self, cw_cancel_t *cancel, cw_err_t *err)
 		err = &local_err;
 	int64_t poll_ms = source->ctx.config->capture.flush_interval_ms;
 	int rc = 0;
+	if (source->gave_up) {
+		mongo_set_state(source, "failed", false, NULL);
+		return cw_err_set(err, CW_ETIMEDOUT, MONGO_COMPONENT, "%s", source->give_up_reason);
+	}
 	mongo_set_state(source, "starting", false, NULL);
 	source->hub = cw_hub_connect(source->ctx.config->hub.url, err);
 	if (source->hub == NULL) {
@@ -417,6 +442,7 @@ static int mongo_run(void *self, cw_cancel_t *cancel, cw_err_t *err)
 	if ((rc = mongo_writer_start(source, err)) != 0 || (rc = connect_mongo(source, err)) != 0 ||
 	    (rc = reload_entities(source, err)) != 0)
 		goto out;
+	source->first_failure_ms = 0;   /* connected: failures in a row start over */
 	while (!cw_cancel_is_set(cancel)) {
 		int64_t started = cw_clock_now_ms(source->clock);
 		if (started - source->last_reload_ms >= MONGO_RELOAD_MS &&
@@ -436,6 +462,9 @@ out:
 	if (rc != CW_ECANCELED) {
 		/* The job server logs the error and calls run again after its backoff. */
 		mongo_set_state(source, "retrying", false, err->message);
+		note_failure(source, err);
+		if (source->gave_up)
+			rc = CW_ETIMEDOUT;
 	} else {
 		mongo_set_state(source, "stopped", false, NULL);
 		cw_err_set(err, CW_ECANCELED, MONGO_COMPONENT, "source \"%s\" stopped", source->ctx.name);

@@ -87,6 +87,10 @@ typedef struct mongo_source {
 	cw_buf_t data;                   /* projection output, reused */
 	int64_t last_reload_ms;
 	bool recovering;                 /* a position was lost: unhealthy until its rescan is done */
+	/* Across runs (retry.give_up_after): */
+	int64_t first_failure_ms;        /* clock time of the first failed run in a row; 0 = none */
+	bool gave_up;                    /* failing for give_up_after: every run fails at once */
+	char give_up_reason[CW_ERR_MESSAGE_LEN];
 	/* Guarded by mutex: */
 	pthread_mutex_t mutex;
 	cw_component_status_t status;

@@ -3,7 +3,9 @@
  * unreachable server makes `run` return an error (so the job server backs
  * off and calls it again) whose message never shows the password, and a
  * server lost while streaming stops the run with an error instead of
- * hanging, leaving the source unhealthy with the reason in its status.
+ * hanging, leaving the source unhealthy with the reason in its status; a
+ * source that cannot connect for retry.give_up_after gives up and reports
+ * itself failed.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -94,11 +96,53 @@ static void server_lost_while_streaming_stops_the_run(void **state)
 	fx_stop(&f);
 }
 
+static void source_gives_up_after_the_configured_time(void **state)
+{
+	(void)state;
+	mongo_fixture_t f;
+	/* Ends the source item and sets retry.give_up_after at the top level. */
+	fx_start_with(&f, "retry:\n  give_up_after: 1ms\n", items_yaml, 100);
+	assert_int_equal(f.config->retry.give_up_after_ms, 1);
+	const char *port = strrchr(f.mongo.url, ':') + 1;
+	char *url = cw_xasprintf("mongodb://127.0.0.1:%d/?directConnection=true"
+	                         "&serverSelectionTimeoutMS=200", atoi(port));
+	cw_testmongo_stop(&f.mongo);
+	free(f.config->sources[0].url);
+	f.config->sources[0].url = url;
+
+	cw_component_ctx_t ctx = {f.config, "shop", NULL, 0, f.metrics};
+	const cw_source_ops_t *ops = cw_source_ops_for(CW_SOURCE_MONGODB);
+	void *source = ops->open(&ctx, NULL);
+	assert_non_null(source);
+	cw_cancel_t *cancel = cw_cancel_new();
+	cw_err_t err = {0};
+	assert_int_equal(ops->run(source, cancel, &err), CW_EIO);   /* the first failure */
+	fx_pause_ms(5);
+	assert_int_equal(ops->run(source, cancel, &err), CW_ETIMEDOUT);
+	if (strstr(err.message, "source \"shop\" gave up after failing for") == NULL ||
+	    strstr(err.message, "could not reach mongodb") == NULL)
+		fail_msg("unexpected error: %s", err.message);
+	cw_component_status_t status;
+	ops->status(source, &status);
+	assert_string_equal(status.state, "failed");
+	assert_false(status.healthy);
+	/* From now on every run fails at once, without trying again. */
+	cw_err_t again = {0};
+	assert_int_equal(ops->run(source, cancel, &again), CW_ETIMEDOUT);
+	assert_string_equal(again.message, err.message);
+	ops->status(source, &status);
+	assert_string_equal(status.state, "failed");
+	ops->close(source);
+	cw_cancel_free(cancel);
+	fx_stop(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(unreachable_server_is_an_error_without_the_password),
 		cmocka_unit_test(server_lost_while_streaming_stops_the_run),
+		cmocka_unit_test(source_gives_up_after_the_configured_time),
 	};
 	mongoc_init();
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
