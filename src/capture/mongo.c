@@ -34,13 +34,16 @@
 static void *mongo_open(const cw_component_ctx_t *ctx, cw_err_t *err)
 {
 	const cw_source_config_t *config = cw_config_source(ctx->config, ctx->name);
-	if (config == NULL || config->type != CW_SOURCE_MONGODB)
-		return cw_err_set(err, CW_EINVAL, MONGO_COMPONENT, "no mongodb source \"%s\"", ctx->name),
-		       NULL;
-	if (config->database == NULL || config->database[0] == '\0')
-		return cw_err_set(err, CW_EINVAL, MONGO_COMPONENT,
-		                  "source \"%s\": no database configured", ctx->name), NULL;
-	mongoc_init();
+	if (config == NULL || config->type != CW_SOURCE_MONGODB) {
+		cw_err_set(err, CW_EINVAL, MONGO_COMPONENT, "no mongodb source \"%s\"", ctx->name);
+		return NULL;
+	}
+	if (config->database == NULL || config->database[0] == '\0') {
+		cw_err_set(err, CW_EINVAL, MONGO_COMPONENT, "source \"%s\": no database configured",
+		           ctx->name);
+		return NULL;
+	}
+	mongoc_init();   /* idempotent; the driver's global state lives until exit */
 	mongo_source_t *source = cw_xcalloc(1, sizeof *source);
 	source->ctx = *ctx;
 	source->config = config;
@@ -58,6 +61,8 @@ static void *mongo_open(const cw_component_ctx_t *ctx, cw_err_t *err)
 	                   "Seconds between the newest captured change and now, per source.");
 	cw_metrics_declare(ctx->metrics, QUARANTINE_METRIC, CW_METRIC_COUNTER,
 	                   "Records set aside in the hub's quarantine, per entity.");
+	cw_metrics_declare(ctx->metrics, "cachewarp_snapshot_documents_total", CW_METRIC_COUNTER,
+	                   "Documents read by initial scans, per entity.");
 	return source;
 }
 
