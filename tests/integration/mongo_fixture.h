@@ -30,6 +30,14 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The entity most tests use: collection "items" of {_id: int, n: int}. */
+static const char fx_items_yaml[] =
+	"  - name: items\n    source: shop\n    collection: items\n    columns:\n"
+	"      - {name: n, type: integer, path: n}\n";
+
+#define FX_ITEMS_LIVE_SQL \
+	"SELECT count(*) FROM cachewarp.entities WHERE name = 'items' AND status = 'live'"
+
 typedef struct mongo_fixture {
 	cw_testsrv_t pg;
 	cw_testsrv_t mongo;
@@ -111,6 +119,14 @@ static inline void fx_insert(mongo_fixture_t *f, const char *collection, const b
 	if (!mongoc_collection_insert_one(coll, doc, NULL, NULL, &error))
 		fail_msg("insert into %s failed: %s", collection, error.message);
 	mongoc_collection_destroy(coll);
+}
+
+/* Inserts {_id: id, n: n} into items. */
+static inline void fx_insert_item(mongo_fixture_t *f, int id, int n)
+{
+	bson_t *doc = BCON_NEW("_id", BCON_INT32(id), "n", BCON_INT32(n));
+	fx_insert(f, "items", doc);
+	bson_destroy(doc);
 }
 
 /* Inserts {_id: i, n: i} for i in [from, to), a thousand at a time. */
@@ -348,6 +364,13 @@ static inline void fx_wait_number(mongo_fixture_t *f, runner_t *r, const char *s
 			fail_msg("\"%s\" stayed at %lld (waited for %lld)", sql, n, min);
 		fx_pause_ms(50);
 	}
+}
+
+/* Starts the source on r and waits until the entity items is live. */
+static inline void fx_run_until_live(mongo_fixture_t *f, runner_t *r)
+{
+	runner_start(r, f);
+	fx_wait_number(f, r, FX_ITEMS_LIVE_SQL, 1, 60000);
 }
 
 #endif

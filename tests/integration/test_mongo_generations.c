@@ -17,31 +17,17 @@
 
 #include "mongo_fixture.h"
 
-static const char items_yaml[] =
-	"  - name: items\n    source: shop\n    collection: items\n    columns:\n"
-	"      - {name: n, type: integer, path: n}\n";
-
-#define LIVE_SQL "SELECT count(*) FROM cachewarp.entities WHERE name = 'items' AND status = 'live'"
 #define LOSE_TOKEN_SQL "UPDATE cachewarp.metadata SET value = jsonb_set(value, '{token}', 'null') " \
 	"WHERE key = 'mongo_resume_token:shop:items' RETURNING 1"
-
-static void insert_one(mongo_fixture_t *f, int id, int n)
-{
-	bson_t *doc = BCON_NEW("_id", BCON_INT32(id), "n", BCON_INT32(n));
-	fx_insert(f, "items", doc);
-	bson_destroy(doc);
-}
 
 static void drop_starts_a_new_generation_and_sweeps(void **state)
 {
 	(void)state;
 	mongo_fixture_t f;
-	fx_start(&f, items_yaml, 100);
+	fx_start(&f, fx_items_yaml, 100);
 	runner_t r;
-	runner_start(&r, &f);
-	fx_wait_number(&f, &r, LIVE_SQL, 1, 60000);
-	for (int i = 0; i < 20; i++)
-		insert_one(&f, i, i);
+	fx_run_until_live(&f, &r);
+	fx_insert_range(&f, "items", 0, 20);
 	fx_wait_converged(&f, &r, "items", "items", 60000);
 
 	bson_error_t error;
@@ -52,8 +38,7 @@ static void drop_starts_a_new_generation_and_sweeps(void **state)
 	fx_wait_number(&f, &r, "SELECT count(*) FROM cachewarp.oplog WHERE op = 'sweep' AND "
 	               "version = 2", 1, 60000);
 	fx_wait_converged(&f, &r, "items", "items", 60000);   /* empty */
-	for (int i = 100; i < 105; i++)
-		insert_one(&f, i, i);
+	fx_insert_range(&f, "items", 100, 105);
 	fx_wait_converged(&f, &r, "items", "items", 60000);
 	assert_int_equal(fx_hub_number(&f, "SELECT version FROM cachewarp.entities WHERE name = 'items'"), 2);
 	assert_int_equal(fx_hub_number(&f, "SELECT count(*) FROM cachewarp.oplog WHERE op = 'upsert' "
@@ -66,25 +51,22 @@ static void lost_position_rescans_and_sweeps_missed_deletes(void **state)
 {
 	(void)state;
 	mongo_fixture_t f;
-	fx_start(&f, items_yaml, 100);
+	fx_start(&f, fx_items_yaml, 100);
 	runner_t r;
-	runner_start(&r, &f);
-	fx_wait_number(&f, &r, LIVE_SQL, 1, 60000);
-	for (int i = 0; i < 30; i++)
-		insert_one(&f, i, i);
+	fx_run_until_live(&f, &r);
+	fx_insert_range(&f, "items", 0, 30);
 	fx_wait_converged(&f, &r, "items", "items", 60000);
 	runner_stop(&r);
 
 	for (int i = 0; i < 10; i++)
 		fx_delete_id(&f, "items", i * 2);
-	for (int i = 30; i < 35; i++)
-		insert_one(&f, i, i);
+	fx_insert_range(&f, "items", 30, 35);
 	assert_int_equal(fx_hub_number(&f, LOSE_TOKEN_SQL), 1);
 
 	runner_start(&r, &f);
 	fx_wait_number(&f, &r, "SELECT count(*) FROM cachewarp.oplog WHERE op = 'sweep' AND "
 	               "version = 2", 1, 60000);
-	fx_wait_number(&f, &r, LIVE_SQL, 1, 60000);
+	fx_wait_number(&f, &r, FX_ITEMS_LIVE_SQL, 1, 60000);
 	fx_wait_converged(&f, &r, "items", "items", 60000);
 	/* The deletes of the gap were never seen as events: the sweep removed them. */
 	assert_int_equal(fx_hub_number(&f, "SELECT count(*) FROM cachewarp.oplog WHERE op = 'delete'"), 0);
@@ -100,10 +82,9 @@ static void lost_position_fails_when_configured(void **state)
 {
 	(void)state;
 	mongo_fixture_t f;
-	fx_start_with(&f, "    on_position_lost: fail\n", items_yaml, 100);
+	fx_start_with(&f, "    on_position_lost: fail\n", fx_items_yaml, 100);
 	runner_t r;
-	runner_start(&r, &f);
-	fx_wait_number(&f, &r, LIVE_SQL, 1, 60000);
+	fx_run_until_live(&f, &r);
 	runner_stop(&r);
 	assert_int_equal(fx_hub_number(&f, LOSE_TOKEN_SQL), 1);
 
@@ -132,12 +113,10 @@ static void entity_added_at_runtime_is_scanned_alone(void **state)
 {
 	(void)state;
 	mongo_fixture_t f;
-	fx_start(&f, items_yaml, 100);
-	for (int i = 0; i < 500; i++)
-		insert_one(&f, i, i);
+	fx_start(&f, fx_items_yaml, 100);
+	fx_insert_range(&f, "items", 0, 500);
 	runner_t r;
-	runner_start(&r, &f);
-	fx_wait_number(&f, &r, LIVE_SQL, 1, 60000);
+	fx_run_until_live(&f, &r);
 
 	cw_entity_t added = {0};
 	added.name = "items_copy";
@@ -153,8 +132,7 @@ static void entity_added_at_runtime_is_scanned_alone(void **state)
 	if (cw_entity_manager_add(hub, f.config, &added, NULL, &err) != 0)
 		fail_msg("add: %s", err.message);
 	cw_hub_close(hub);
-	for (int i = 500; i < 600; i++)   /* live changes while the new entity is scanned */
-		insert_one(&f, i, i);
+	fx_insert_range(&f, "items", 500, 600);   /* live changes while the new entity is scanned */
 	fx_wait_number(&f, &r, "SELECT count(*) FROM cachewarp.entities WHERE name = 'items_copy' "
 	               "AND status = 'live'", 1, 60000);
 	fx_wait_converged(&f, &r, "items_copy", "items", 60000);

@@ -15,10 +15,6 @@
 
 #include "mongo_fixture.h"
 
-static const char items_yaml[] =
-	"  - name: items\n    source: shop\n    collection: items\n    columns:\n"
-	"      - {name: n, type: integer, path: n}\n";
-
 /* Waits until the runner's run returned on its own, then joins it. */
 static void wait_stopped(runner_t *r, int64_t timeout_ms)
 {
@@ -42,7 +38,7 @@ static void unreachable_server_is_an_error_without_the_password(void **state)
 {
 	(void)state;
 	mongo_fixture_t f;
-	fx_start(&f, items_yaml, 100);
+	fx_start(&f, fx_items_yaml, 100);
 	const char *port = strrchr(f.mongo.url, ':') + 1;
 	char *url = cw_xasprintf("mongodb://cw:hunter2@127.0.0.1:%d/?directConnection=true"
 	                         "&serverSelectionTimeoutMS=500", atoi(port));
@@ -70,11 +66,9 @@ static void server_lost_while_streaming_stops_the_run(void **state)
 {
 	(void)state;
 	mongo_fixture_t f;
-	fx_start(&f, items_yaml, 100);
+	fx_start(&f, fx_items_yaml, 100);
 	runner_t r;
-	runner_start(&r, &f);
-	fx_wait_number(&f, &r, "SELECT count(*) FROM cachewarp.entities WHERE name = 'items' "
-	               "AND status = 'live'", 1, 60000);
+	fx_run_until_live(&f, &r);
 	bson_t *doc = BCON_NEW("_id", BCON_INT32(1), "n", BCON_INT32(1));
 	fx_insert(&f, "items", doc);
 	bson_destroy(doc);
@@ -101,7 +95,7 @@ static void source_gives_up_after_the_configured_time(void **state)
 	(void)state;
 	mongo_fixture_t f;
 	/* Ends the source item and sets retry.give_up_after at the top level. */
-	fx_start_with(&f, "retry:\n  give_up_after: 1ms\n", items_yaml, 100);
+	fx_start_with(&f, "retry:\n  give_up_after: 1ms\n", fx_items_yaml, 100);
 	assert_int_equal(f.config->retry.give_up_after_ms, 1);
 	const char *port = strrchr(f.mongo.url, ':') + 1;
 	char *url = cw_xasprintf("mongodb://127.0.0.1:%d/?directConnection=true"

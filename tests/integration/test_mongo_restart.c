@@ -14,36 +14,21 @@
 
 #include "mongo_fixture.h"
 
-static const char items_yaml[] =
-	"  - name: items\n    source: shop\n    collection: items\n    columns:\n"
-	"      - {name: n, type: integer, path: n}\n";
-
-#define LIVE_SQL "SELECT count(*) FROM cachewarp.entities WHERE name = 'items' AND status = 'live'"
 #define UPSERTS_SQL "SELECT count(*) FROM cachewarp.oplog WHERE entity = 'items' AND op = 'upsert'"
-
-static void insert_one(mongo_fixture_t *f, int id, int n)
-{
-	bson_t *doc = BCON_NEW("_id", BCON_INT32(id), "n", BCON_INT32(n));
-	fx_insert(f, "items", doc);
-	bson_destroy(doc);
-}
 
 static void clean_restart_resumes_from_the_token(void **state)
 {
 	(void)state;
 	mongo_fixture_t f;
-	fx_start(&f, items_yaml, 100);
+	fx_start(&f, fx_items_yaml, 100);
 	runner_t r;
-	runner_start(&r, &f);
-	fx_wait_number(&f, &r, LIVE_SQL, 1, 60000);
-	for (int i = 0; i < 50; i++)
-		insert_one(&f, i, i);
+	fx_run_until_live(&f, &r);
+	fx_insert_range(&f, "items", 0, 50);
 	fx_wait_converged(&f, &r, "items", "items", 60000);
 	runner_stop(&r);
 
 	/* Changes while the source is stopped are picked up from the stored token. */
-	for (int i = 50; i < 100; i++)
-		insert_one(&f, i, i);
+	fx_insert_range(&f, "items", 50, 100);
 	for (int i = 0; i < 10; i++)
 		fx_delete_id(&f, "items", i * 3);
 	runner_start(&r, &f);
@@ -65,25 +50,25 @@ static void kill_during_scan_resumes_the_scan(void **state)
 {
 	(void)state;
 	mongo_fixture_t f;
-	fx_start(&f, items_yaml, SCAN_BATCH);
+	fx_start(&f, fx_items_yaml, SCAN_BATCH);
 	fx_insert_range(&f, "items", 0, NSCAN);
 	pid_t child = fx_spawn_source(&f);
 	fx_wait_number(&f, NULL, "SELECT coalesce((SELECT (value->>'docs')::bigint FROM "
 	               "cachewarp.metadata WHERE key = 'mongo_scan:shop:items'), 0)", 1000, 120000);
 	/* An event gives the stream a resume token (the test server sends none at open). */
-	insert_one(&f, NSCAN, NSCAN);
+	fx_insert_item(&f, NSCAN, NSCAN);
 	fx_wait_number(&f, NULL, "SELECT count(*) FROM cachewarp.metadata WHERE key = "
 	               "'mongo_resume_token:shop:items' AND value->'token' ? '_data'", 1, 120000);
 	fx_kill(child);
 	long long scanned = fx_hub_number(&f, UPSERTS_SQL);
 	if (scanned >= NSCAN)
 		fail_msg("the scan finished before the kill (%lld upserts)", scanned);
-	insert_one(&f, NSCAN + 1, NSCAN + 1);
+	fx_insert_item(&f, NSCAN + 1, NSCAN + 1);
 	fx_delete_id(&f, "items", 5);
 
 	runner_t r;
 	runner_start(&r, &f);
-	fx_wait_number(&f, &r, LIVE_SQL, 1, 180000);
+	fx_wait_number(&f, &r, FX_ITEMS_LIVE_SQL, 1, 180000);
 	fx_wait_converged(&f, &r, "items", "items", 120000);
 	/* The scan went on from its last committed _id in the same generation. */
 	assert_int_equal(fx_hub_number(&f, "SELECT max(version) FROM cachewarp.oplog"), 1);
@@ -98,11 +83,11 @@ static void kill_during_streaming_loses_nothing(void **state)
 {
 	(void)state;
 	mongo_fixture_t f;
-	fx_start(&f, items_yaml, 50);
+	fx_start(&f, fx_items_yaml, 50);
 	pid_t child = fx_spawn_source(&f);
-	fx_wait_number(&f, NULL, LIVE_SQL, 1, 60000);
+	fx_wait_number(&f, NULL, FX_ITEMS_LIVE_SQL, 1, 60000);
 	for (int i = 0; i < 400; i++) {
-		insert_one(&f, i, i);
+		fx_insert_item(&f, i, i);
 		if (i == 200)
 			fx_wait_number(&f, NULL, UPSERTS_SQL, 50, 60000);
 		if (i == 250)

@@ -13,32 +13,24 @@
 
 #include "mongo_fixture.h"
 
-static const char items_yaml[] =
-	"  - name: items\n    source: shop\n    collection: items\n    columns:\n"
-	"      - {name: n, type: integer, path: n}\n";
-
 #define NDOCS 10000
 
 static void scan_with_concurrent_writes_converges(void **state)
 {
 	(void)state;
 	mongo_fixture_t f;
-	fx_start(&f, items_yaml, 250);
+	fx_start(&f, fx_items_yaml, 250);
 	fx_insert_range(&f, "items", 0, NDOCS);
 	runner_t r;
 	runner_start(&r, &f);
 	/* Writes while the scan runs: new documents, deletes, replacements. */
 	for (int i = 0; i < 300; i++) {
-		bson_t *doc = BCON_NEW("_id", BCON_INT32(NDOCS + i), "n", BCON_INT32(NDOCS + i));
-		fx_insert(&f, "items", doc);
-		bson_destroy(doc);
+		fx_insert_item(&f, NDOCS + i, NDOCS + i);
 		fx_delete_id(&f, "items", (i * 37) % NDOCS);
 		if (i % 3 == 0) {
 			int id = NDOCS - 1 - i;
 			fx_delete_id(&f, "items", id);
-			doc = BCON_NEW("_id", BCON_INT32(id), "n", BCON_INT32(-id));
-			fx_insert(&f, "items", doc);
-			bson_destroy(doc);
+			fx_insert_item(&f, id, -id);
 		}
 	}
 	fx_wait_converged(&f, &r, "items", "items", 180000);
@@ -61,7 +53,7 @@ static void mixed_id_types_are_all_scanned(void **state)
 	(void)state;
 	mongo_fixture_t f;
 	/* A batch of 2 makes the scan resume from an _id of each type in turn. */
-	fx_start(&f, items_yaml, 2);
+	fx_start(&f, fx_items_yaml, 2);
 	bson_oid_t oid;
 	bson_oid_init_from_string(&oid, "65a1b2c3d4e5f60718293a4b");
 	bson_t *docs[] = {
