@@ -1,0 +1,74 @@
+/*
+ * Benchmark (figures, never assertions) of the MongoDB capture's per-event
+ * CPU work: projecting a ~200-byte BSON document onto a 5-column shape and
+ * computing its doc_id, as mongo_push_upsert does for every change event.
+ * Goal (issue 5): under 2 µs per event.
+ *
+ *   build/bench.mongo_projection [iterations]
+ */
+#include "core/buf.h"
+#include "core/entity.h"
+#include "core/projection.h"
+
+#include <bson/bson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int main(int argc, char **argv)
+{
+	long iterations = argc > 1 ? atol(argv[1]) : 2000000;
+	cw_column_t columns[] = {
+		{"title", CW_COL_TEXT, "title"},
+		{"price", CW_COL_NUMBER, "pricing.amount"},
+		{"stock", CW_COL_INTEGER, "stock"},
+		{"active", CW_COL_BOOL, "active"},
+		{"tags", CW_COL_JSONB, "tags"},
+	};
+	cw_entity_t entity = {"products", "shop", "products", NULL, columns, 5, CW_ENTITY_LIVE, 1};
+	cw_err_t err = {0};
+	cw_projection_t *proj = cw_projection_new(&entity, CW_PROJECTION_MISSING_NULL, &err);
+	if (proj == NULL) {
+		fprintf(stderr, "bench: %s\n", err.message);
+		return 1;
+	}
+	bson_oid_t oid;
+	bson_oid_init_from_string(&oid, "65a1b2c3d4e5f60718293a4b");
+	bson_t *doc = BCON_NEW("_id", BCON_OID(&oid), "title", BCON_UTF8("Desk lamp with a long arm"),
+	                       "pricing", "{", "amount", BCON_DOUBLE(49.95), "currency", BCON_UTF8("EUR"), "}",
+	                       "stock", BCON_INT32(120), "active", BCON_BOOL(true),
+	                       "tags", "[", BCON_UTF8("home"), BCON_UTF8("light"), BCON_UTF8("office"), "]",
+	                       "description", BCON_UTF8("Adjustable, warm white, 3 brightness levels."),
+	                       "updated", BCON_DATE_TIME(1714564800000));
+	cw_buf_t out = CW_BUF_INIT;
+	double started = now_s();
+	for (long i = 0; i < iterations; i++) {
+		if (cw_projection_bson(proj, doc, &out, &err) != 0) {
+			fprintf(stderr, "bench: projection failed: %s\n", err.message);
+			return 1;
+		}
+	}
+	double projection_s = now_s() - started;
+	started = now_s();
+	for (long i = 0; i < iterations; i++)
+		free(cw_projection_doc_id_of(doc, NULL));
+	double doc_id_s = now_s() - started;
+	printf("mongo projection: %u-byte document, 5 columns -> %zu bytes of JSON, %ld events\n",
+	       doc->len, out.len, iterations);
+	printf("  projection      %.3f us/event (%.0f events/s)\n",
+	       projection_s / (double)iterations * 1e6, (double)iterations / projection_s);
+	printf("  doc_id          %.3f us/event\n", doc_id_s / (double)iterations * 1e6);
+	printf("  both            %.3f us/event\n",
+	       (projection_s + doc_id_s) / (double)iterations * 1e6);
+	cw_buf_free(&out);
+	bson_destroy(doc);
+	cw_projection_free(proj);
+	return 0;
+}
