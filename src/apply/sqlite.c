@@ -9,6 +9,7 @@
 #include "core/mem.h"
 #include "hub/entity_store.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,8 @@ typedef struct sqlite_target {
 	cw_entity_t *entities;           /* the hub's entities (deleted ones too) */
 	size_t nentities;
 	int64_t refreshed_ms;            /* when the list was last read; 0 = never */
+	int64_t position;                /* the global position last loaded or stored */
+	bool verify;                     /* open (and so quick_check) every cache at the next refresh */
 	char labels[160];
 } sqlite_target_t;
 
@@ -105,16 +108,26 @@ static int apply(void *self, const char *name, const cw_write_list_t *writes, in
 static int load_position(void *self, int64_t *position, cw_err_t *err)
 {
 	sqlite_target_t *t = self;
-	return cw_cachedb_position_get(t->db, position, err);
+	int rc = cw_cachedb_position_get(t->db, position, err);
+	if (rc == 0)
+		t->position = *position;
+	return rc;
 }
 
 static int store_position(void *self, int64_t position, cw_err_t *err)
 {
 	sqlite_target_t *t = self;
-	return cw_cachedb_position_set(t->db, position, err);
+	int rc = cw_cachedb_position_set(t->db, position, err);
+	if (rc == 0)
+		t->position = position;
+	return rc;
 }
 
-/* Drops deleted entities' caches; recreates caches whose file went away; creates new ones. */
+/*
+ * Drops deleted entities' caches; recreates caches whose file went away;
+ * creates new ones. With t->verify, also opens (and so checks) every
+ * existing cache not open yet.
+ */
 static int sync_entities(sqlite_target_t *t, cw_apply_loop_t *loop, cw_err_t *err)
 {
 	for (size_t i = 0; i < t->nentities; i++) {
@@ -133,7 +146,8 @@ static int sync_entities(sqlite_target_t *t, cw_apply_loop_t *loop, cw_err_t *er
 			continue;
 		}
 		cw_cache_t *cache = cw_cachedb_find(t->db, entity->name);
-		if (cache == NULL && cw_cachedb_file_exists(t->db, entity->name))
+		bool was_open = cache != NULL;
+		if (!was_open && !t->verify && cw_cachedb_file_exists(t->db, entity->name))
 			continue;   /* opened when its changes come; checked then */
 		int64_t last_used = cache != NULL ? cache->last_used_ms : 0;
 		bool recreated = false;
@@ -142,11 +156,14 @@ static int sync_entities(sqlite_target_t *t, cw_apply_loop_t *loop, cw_err_t *er
 			return rc;
 		if (last_used != 0)
 			cache->last_used_ms = last_used;   /* a check is not a use: keep idle timing */
-		if (recreated) {
+		if (!was_open && !recreated)
+			cache->caught_up = cache->applied >= t->position;
+		if (recreated)
 			cache->caught_up = false;
+		if (!cache->caught_up)
 			cw_apply_loop_replay(loop, entity->name);
-		}
 	}
+	t->verify = false;
 	return 0;
 }
 
@@ -208,6 +225,8 @@ static void *sqlite_open(const cw_component_ctx_t *ctx, cw_err_t *err)
 static int sqlite_run(void *self, cw_cancel_t *cancel, cw_err_t *err)
 {
 	sqlite_target_t *t = self;
+	t->refreshed_ms = 0;
+	t->verify = true;
 	return cw_apply_loop_run(t->loop, cancel, err);
 }
 
