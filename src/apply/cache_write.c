@@ -10,11 +10,15 @@
 
 #define COMPONENT "sqlite"
 
+#define INLINE_COLUMNS 32
+
 /* The columns a write sets: presence per cache column, plus "_extra". */
 typedef struct present {
-	char *key;               /* '1'/'0' per column, then 'x' when _extra is set; owned */
+	char *key;               /* '1'/'0' per column, then 'x' when _extra is set */
 	json_t **values;         /* per column, borrowed from the data; NULL when absent */
 	json_t *extra;           /* owned object of the other keys, or NULL */
+	char key_inline[INLINE_COLUMNS + 2];       /* key and values live here for most shapes */
+	json_t *values_inline[INLINE_COLUMNS + 1];
 } present_t;
 
 static bool is_reserved(const char *key)
@@ -70,20 +74,28 @@ static int find_present(cw_cache_t *cache, json_t *data, present_t *p)
 			}
 		}
 	}
-	p->values = cw_xcalloc(cache->ncolumns + 1, sizeof *p->values);
-	p->key = cw_xcalloc(cache->ncolumns + 2, 1);
+	if (cache->ncolumns <= INLINE_COLUMNS) {
+		p->values = p->values_inline;
+		p->key = p->key_inline;
+	} else {
+		p->values = cw_xcalloc(cache->ncolumns + 1, sizeof *p->values);
+		p->key = cw_xcalloc(cache->ncolumns + 2, 1);
+	}
 	for (size_t i = 0; i < cache->ncolumns; i++) {
 		p->values[i] = json_object_get(data, cache->columns[i]);
 		p->key[i] = p->values[i] != NULL ? '1' : '0';
 	}
 	p->key[cache->ncolumns] = p->extra != NULL ? 'x' : '\0';
+	p->key[cache->ncolumns + 1] = '\0';
 	return SQLITE_OK;
 }
 
 static void present_clear(present_t *p)
 {
-	free(p->key);
-	free(p->values);
+	if (p->key != p->key_inline)
+		free(p->key);
+	if (p->values != p->values_inline)
+		free(p->values);
 	json_decref(p->extra);
 }
 
@@ -190,8 +202,11 @@ static void bind_value(sqlite3_stmt *stmt, int index, cw_column_type_t type, con
 /* One upsert. SQLite result code. */
 static int write_upsert(cw_cache_t *cache, const cw_write_t *w)
 {
-	present_t p = {0};
+	present_t p;
 	sqlite3_stmt *stmt = NULL;
+	p.key = NULL;
+	p.values = NULL;
+	p.extra = NULL;
 	int rc = SQLITE_OK;
 	if (w->replace) {
 		sqlite3_bind_text(cache->del, 1, w->doc_id, -1, SQLITE_STATIC);
@@ -213,8 +228,7 @@ static int write_upsert(cw_cache_t *cache, const cw_write_t *w)
 		sqlite3_bind_int64(stmt, n + 1, w->version);
 		sqlite3_bind_int64(stmt, n + 2, w->oplog_id);
 		rc = sqlite3_step(stmt) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(cache->db);
-		sqlite3_reset(stmt);
-		sqlite3_clear_bindings(stmt);
+		sqlite3_reset(stmt);   /* every parameter is bound again by the next use */
 	}
 	present_clear(&p);
 	return rc;
