@@ -201,6 +201,7 @@ static void upsert_sets_present_columns_only(void **state)
 	apply_changes(cache, &batch, 1099);
 	assert_int_equal(sqlite3_total_changes(cache->db) - before, 2);
 	expect(cache->db, "SELECT qty || '|' || title || '|' || _oplog_id FROM items", "999|lamp|1099");
+	cw_change_batch_free(&batch);
 }
 
 static void deletes_replacing_upserts_and_sweeps(void **state)
@@ -229,6 +230,7 @@ static void deletes_replacing_upserts_and_sweeps(void **state)
 	push(&batch, 3, CW_OP_UPSERT, "items", "c", "{\"title\": \"C\"}", 1);
 	apply_changes(cache, &batch, 8);
 	expect(cache->db, "SELECT count(*) FROM items WHERE id = 'c'", "0");
+	cw_change_batch_free(&batch);
 }
 
 static void document_and_dynamic_entities(void **state)
@@ -258,6 +260,7 @@ static void document_and_dynamic_entities(void **state)
 	dyn = acquire(fx, &customers, NULL);
 	assert_int_equal(dyn->ncolumns, 2);
 	assert_int_equal(dyn->applied, 3);
+	cw_change_batch_free(&batch);
 }
 
 static void overwrite(const char *path, off_t offset, size_t len)
