@@ -35,7 +35,8 @@
 /*
  * Applies writes (borrowed) to cache in one transaction that also sets its
  * metadata 'oplog_id' to upto (and cache->applied after the commit). On
- * failure the transaction is rolled back and CW_EDB returned with err;
+ * failure the transaction is rolled back and CW_EDB (or CW_EINVAL for data
+ * that is not a JSON object) returned with err;
  * *corrupt (optional) tells whether SQLite reported the file damaged.
  */
 int cw_cache_apply(cw_cache_t *cache, const cw_write_list_t *writes, int64_t upto, bool *corrupt,

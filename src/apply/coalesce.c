@@ -53,23 +53,27 @@ static int fold(cw_write_t *w, bool fresh, const cw_change_t *change, cw_err_t *
 	if (change->op == CW_OP_DELETE) {
 		json_decref(w->data);
 		w->data = NULL;
+		w->raw = NULL;
 		w->kind = CW_WRITE_DELETE;
 		w->replace = false;
+	} else if (fresh || w->kind == CW_WRITE_DELETE) {
+		w->replace = !fresh;
+		w->kind = CW_WRITE_UPSERT;
+		w->raw = change->data ? change->data : "{}";
 	} else {
+		/* A second upsert of the document: merge, parsing both. */
 		json_t *data = NULL;
+		if (w->data == NULL) {
+			cw_change_t earlier = *change;
+			earlier.data = (char *)w->raw;
+			if (parse_data(&earlier, &w->data, err) != 0)
+				return CW_EINVAL;
+			w->raw = NULL;
+		}
 		if (parse_data(change, &data, err) != 0)
 			return CW_EINVAL;
-		if (fresh) {
-			w->kind = CW_WRITE_UPSERT;
-			w->data = data;
-		} else if (w->kind == CW_WRITE_DELETE) {
-			w->kind = CW_WRITE_UPSERT;
-			w->replace = true;
-			w->data = data;
-		} else {
-			json_object_update(w->data, data);
-			json_decref(data);
-		}
+		json_object_update(w->data, data);
+		json_decref(data);
 	}
 	w->version = change->version;
 	w->oplog_id = change->oplog_id;

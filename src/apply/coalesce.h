@@ -38,7 +38,14 @@ typedef struct cw_write {
 	cw_write_kind_t kind;
 	bool replace;            /* upsert only: delete the row first (a delete preceded it) */
 	const char *doc_id;      /* borrowed from the changes; NULL for a sweep */
-	json_t *data;            /* owned: the merged object of an upsert, else NULL */
+	/*
+	 * An upsert's data: `raw`, the JSON text of its one change (borrowed
+	 * from the changes, not parsed: most documents change once per batch),
+	 * or `data`, the object merged from several upserts (owned). Exactly
+	 * one is set for an upsert; both are NULL otherwise.
+	 */
+	const char *raw;
+	json_t *data;
 	int64_t version;         /* of the last change folded in (the sweep's for a sweep) */
 	int64_t oplog_id;        /* of the last change folded in */
 	int64_t created_at_us;   /* of the last change folded in */
@@ -57,7 +64,8 @@ typedef struct cw_write_list {
  * oplog_id order) with oplog_id > skip_upto into out (cleared first; owned
  * by the caller, cw_write_list_clear). doc_id pointers borrow from changes,
  * which must outlive out. Returns 0, or CW_EINVAL with err filled when an
- * upsert's data is not a JSON object (out is then empty).
+ * upsert's data that had to be merged is not a JSON object (out is then
+ * empty); a raw text is checked by whoever parses it.
  */
 int cw_coalesce(const cw_change_t *const *changes, size_t n, int64_t skip_upto,
                 cw_write_list_t *out, cw_err_t *err);

@@ -233,6 +233,65 @@ static void deletes_replacing_upserts_and_sweeps(void **state)
 	cw_change_batch_free(&batch);
 }
 
+/* Values written from the change's text and through jansson must be the same. */
+static void text_and_parsed_paths_store_the_same_values(void **state)
+{
+	fixture_t *fx = *state;
+	cw_cache_t *cache = acquire(fx, &items, NULL);
+	static const char *const data[] = {
+		/* fast path: plain values, whitespace, nested values, duplicates */
+		"{ \"title\" : \"plain\" , \"qty\": -42, \"price\": 1e3, \"active\": false,"
+		" \"tags\": [ 1 , {\"a\" : \"b c\"} ], \"extra\": {\"k\": [true, null]} }",
+		/* numbers and booleans in a text column; strings in jsonb */
+		"{\"title\": 12.5, \"tags\": \"just text\", \"extra\": \"s\", \"qty\": true}",
+		/* escapes and non-ASCII: handed to jansson */
+		"{\"title\": \"tab\\there \\\"q\\\" \\u00e9 \u00e9\", \"qty\": 1}",
+		/* an integer past 64 bits; duplicate keys (the last wins) */
+		"{\"qty\": 123456789012345678901234567890, \"title\": \"a\", \"title\": \"b\"}",
+		"{}",
+	};
+	static const char *const want[] = {
+		"plain|-42|1000.0|0|[1,{\"a\":\"b c\"}]|{\"k\":[true,null]}",
+		"12.5|1|~|~|\"just text\"|s",
+		"tab\there \"q\" \u00e9 \u00e9|1|~|~|~|~",
+		"b|1.23456789012346e+29|~|~|~|~",
+		"~|~|~|~|~|~",
+	};
+	cw_change_batch_t batch = CW_CHANGE_BATCH_INIT;
+	char doc_id[16];
+	for (int merged = 0; merged < 2; merged++) {
+		for (size_t i = 0; i < sizeof data / sizeof data[0]; i++) {
+			snprintf(doc_id, sizeof doc_id, "%d-%zu", merged, i);
+			/* merged: an empty upsert first, so the coalescer parses and merges */
+			if (merged)
+				push(&batch, (int64_t)(100 * merged + 2 * i + 1), CW_OP_UPSERT, "items", doc_id,
+				     "{}", 1);
+			push(&batch, (int64_t)(100 * merged + 2 * i + 2), CW_OP_UPSERT, "items", doc_id,
+			     data[i], 1);
+		}
+		apply_changes(cache, &batch, 100 * merged + 50);
+		for (size_t i = 0; i < sizeof data / sizeof data[0]; i++) {
+			char *sql = cw_xasprintf("SELECT coalesce(title, '~') || '|' || coalesce(qty, '~') "
+			                         "|| '|' || coalesce(price, '~') || '|' || coalesce(active, '~')"
+			                         " || '|' || coalesce(tags, '~') || '|' || coalesce(extra, '~')"
+			                         " FROM items WHERE id = '%d-%zu'", merged, i);
+			expect(cache->db, sql, want[i]);
+			free(sql);
+		}
+	}
+	/* Data that is not an object is refused, with the oplog id. */
+	push(&batch, 500, CW_OP_UPSERT, "items", "bad", "[1, 2]", 1);
+	const cw_change_t *changes[] = {&batch.items[0]};
+	cw_write_list_t writes = CW_WRITE_LIST_INIT;
+	cw_err_t err = {0};
+	assert_int_equal(cw_coalesce(changes, 1, 0, &writes, &err), 0);
+	assert_int_equal(cw_cache_apply(cache, &writes, 500, NULL, &err), CW_EINVAL);
+	assert_non_null(strstr(err.message, "oplog row 500 is not a JSON object"));
+	assert_int_equal(cache->applied, 100 + 50);
+	cw_write_list_clear(&writes);
+	cw_change_batch_free(&batch);
+}
+
 static void document_and_dynamic_entities(void **state)
 {
 	fixture_t *fx = *state;
@@ -431,6 +490,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(layout_and_column_types, setup, teardown),
 		cmocka_unit_test_setup_teardown(upsert_sets_present_columns_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(deletes_replacing_upserts_and_sweeps, setup, teardown),
+		cmocka_unit_test_setup_teardown(text_and_parsed_paths_store_the_same_values, setup,
+		                                teardown),
 		cmocka_unit_test_setup_teardown(document_and_dynamic_entities, setup, teardown),
 		cmocka_unit_test_setup_teardown(corrupt_file_is_moved_aside_and_recreated, setup, teardown),
 		cmocka_unit_test_setup_teardown(missing_file_is_recreated_and_drop_removes_the_directory,
