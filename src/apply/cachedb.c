@@ -8,6 +8,7 @@
 #include "core/mem.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,13 +19,125 @@
 #define COMPONENT "sqlite"
 #define BUSY_TIMEOUT_MS 5000
 
+/*
+ * The checkpointer: a thread that copies caches' WAL into their database
+ * files with its own short-lived connection (PRAGMA wal_checkpoint(PASSIVE)),
+ * so the apply thread never waits for a checkpoint's page writes and fsync.
+ * SQLite lets a checkpoint run beside the writer and the readers.
+ */
+typedef struct checkpointer {
+	pthread_t thread;
+	pthread_mutex_t mutex;      /* guards the fields below; never held while calling SQLite */
+	pthread_cond_t cond;
+	char **paths;               /* files waiting for a checkpoint, owned */
+	size_t npaths;
+	bool stop;
+	uint64_t done;              /* checkpoints run, for tests */
+} checkpointer_t;
+
 struct cw_cachedb {
 	char *dir;
 	int64_t idle_timeout_ms;
 	sqlite3 *meta;              /* {dir}/metadata.sqlite */
 	cw_cache_t **caches;        /* open caches, owned */
 	size_t ncaches;
+	checkpointer_t checkpointer;
 };
+
+/* WAL frames after which a cache's WAL is handed to the checkpointer. */
+#define CHECKPOINT_FRAMES 1000
+/* WAL frames after which the apply thread checkpoints itself (the checkpointer is behind). */
+#define CHECKPOINT_INLINE_FRAMES 20000
+
+static void *checkpointer_main(void *arg)
+{
+	checkpointer_t *c = arg;
+	pthread_mutex_lock(&c->mutex);
+	for (;;) {
+		while (!c->stop && c->npaths == 0)
+			pthread_cond_wait(&c->cond, &c->mutex);
+		if (c->stop)
+			break;
+		char *path = c->paths[--c->npaths];
+		pthread_mutex_unlock(&c->mutex);
+		sqlite3 *conn = NULL;
+		/* No CREATE: a file moved aside or removed meanwhile is simply skipped. */
+		if (sqlite3_open_v2(path, &conn, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK) {
+			int persist = 1;
+			sqlite3_busy_timeout(conn, BUSY_TIMEOUT_MS);
+			sqlite3_file_control(conn, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
+			sqlite3_exec(conn, "PRAGMA wal_checkpoint(PASSIVE)", NULL, NULL, NULL);
+		}
+		sqlite3_close(conn);
+		free(path);
+		pthread_mutex_lock(&c->mutex);
+		c->done++;
+	}
+	pthread_mutex_unlock(&c->mutex);
+	return NULL;
+}
+
+static void checkpointer_start(checkpointer_t *c)
+{
+	pthread_mutex_init(&c->mutex, NULL);
+	pthread_cond_init(&c->cond, NULL);
+	if (pthread_create(&c->thread, NULL, checkpointer_main, c) != 0)
+		abort();
+}
+
+static void checkpointer_stop(checkpointer_t *c)
+{
+	pthread_mutex_lock(&c->mutex);
+	c->stop = true;
+	pthread_cond_signal(&c->cond);
+	pthread_mutex_unlock(&c->mutex);
+	pthread_join(c->thread, NULL);
+	for (size_t i = 0; i < c->npaths; i++)
+		free(c->paths[i]);
+	free(c->paths);
+	pthread_cond_destroy(&c->cond);
+	pthread_mutex_destroy(&c->mutex);
+}
+
+/* Queues path (copied) unless it is queued already. */
+static void checkpointer_request(checkpointer_t *c, const char *path)
+{
+	pthread_mutex_lock(&c->mutex);
+	bool queued = false;
+	for (size_t i = 0; i < c->npaths && !queued; i++)
+		queued = strcmp(c->paths[i], path) == 0;
+	if (!queued) {
+		c->paths = cw_xrealloc(c->paths, (c->npaths + 1) * sizeof *c->paths);
+		c->paths[c->npaths++] = cw_xstrdup(path);
+		pthread_cond_signal(&c->cond);
+	}
+	pthread_mutex_unlock(&c->mutex);
+}
+
+/* Records the WAL's size after each commit (replaces SQLite's auto-checkpoint). */
+static int wal_hook(void *arg, sqlite3 *conn, const char *schema, int frames)
+{
+	(void)conn;
+	(void)schema;
+	((cw_cache_t *)arg)->wal_frames = frames;
+	return SQLITE_OK;
+}
+
+void cw_cachedb_committed(cw_cachedb_t *db, cw_cache_t *cache)
+{
+	if (cache->wal_frames >= CHECKPOINT_INLINE_FRAMES)
+		sqlite3_wal_checkpoint_v2(cache->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	else if (cache->wal_frames >= CHECKPOINT_FRAMES)
+		checkpointer_request(&db->checkpointer, cache->path);
+}
+
+uint64_t cw_cachedb_checkpoints(cw_cachedb_t *db)
+{
+	pthread_mutex_lock(&db->checkpointer.mutex);
+	uint64_t done = db->checkpointer.done;
+	pthread_mutex_unlock(&db->checkpointer.mutex);
+	return done;
+}
 
 bool cw_cachedb_is_corruption(int sqlite_rc)
 {
@@ -118,6 +231,7 @@ cw_cachedb_t *cw_cachedb_open(const char *dir, int64_t idle_timeout_ms, cw_err_t
 	cw_cachedb_t *db = cw_xcalloc(1, sizeof *db);
 	db->dir = cw_xstrdup(dir);
 	db->idle_timeout_ms = idle_timeout_ms > 0 ? idle_timeout_ms : 60000;
+	checkpointer_start(&db->checkpointer);
 	if (make_dir(db->dir, err) != 0 || open_meta(db, true, err) != 0) {
 		cw_cachedb_close(db);
 		return NULL;
@@ -131,6 +245,7 @@ void cw_cachedb_close(cw_cachedb_t *db)
 {
 	if (db == NULL)
 		return;
+	checkpointer_stop(&db->checkpointer);
 	for (size_t i = 0; i < db->ncaches; i++)
 		cache_free(db->caches[i]);
 	free(db->caches);
@@ -314,6 +429,9 @@ static open_result_t open_file(cw_cache_t *cache, const cw_entity_t *entity, boo
 	                         NULL);
 	if (rc == SQLITE_OK)
 		rc = configure(cache->db);
+	if (rc == SQLITE_OK)
+		sqlite3_wal_hook(cache->db, wal_hook, cache);   /* checkpoints: see checkpointer_t */
+	cache->wal_frames = 0;
 	if (rc == SQLITE_OK && existed) {
 		sqlite3_stmt *check = NULL;
 		rc = sqlite3_prepare_v2(cache->db, "PRAGMA quick_check", -1, &check, NULL);

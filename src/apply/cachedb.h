@@ -19,8 +19,16 @@
  * time; readers are other processes): the manager's pool is one connection
  * per entity, opened on first use and closed when idle.
  *
+ * Checkpoints: the writer connections do not checkpoint their WAL
+ * themselves; after a commit leaves 1000 or more frames in a cache's WAL,
+ * cw_cachedb_committed hands the file to the manager's checkpointer thread,
+ * which runs PRAGMA wal_checkpoint(PASSIVE) on a connection of its own
+ * beside the writer (so applying never waits for a checkpoint's writes and
+ * fsync). Past 20000 frames the writer checkpoints itself.
+ *
  * THREAD SAFETY: a manager and its caches belong to one thread (the
- * target's run job); nothing is shared.
+ * target's run job). The checkpointer thread shares only its queue of file
+ * names with it, under one mutex that is never held while calling SQLite.
  */
 #ifndef CW_APPLY_CACHEDB_H
 #define CW_APPLY_CACHEDB_H
@@ -59,6 +67,7 @@ typedef struct cw_cache {
 	int64_t applied;        /* metadata 'oplog_id' */
 	bool caught_up;         /* see apply/apply_loop.h; kept by the target */
 	int64_t last_used_ms;
+	int wal_frames;         /* frames in the WAL after the last commit */
 	cw_cache_stmt_t stmts[CW_CACHE_STMTS];
 	uint64_t stmt_clock;
 	sqlite3_stmt *del;      /* DELETE by id */
@@ -123,6 +132,12 @@ size_t cw_cachedb_close_idle(cw_cachedb_t *db, int64_t now_ms);
 
 /* Number of caches open. */
 size_t cw_cachedb_open_count(const cw_cachedb_t *db);
+
+/* Call after each commit to cache: asks for a checkpoint when its WAL has grown. */
+void cw_cachedb_committed(cw_cachedb_t *db, cw_cache_t *cache);
+
+/* Checkpoints the checkpointer thread has run (for tests and status). */
+uint64_t cw_cachedb_checkpoints(cw_cachedb_t *db);
 
 /* Whether an SQLite result code means the file is damaged (CORRUPT, NOTADB). */
 bool cw_cachedb_is_corruption(int sqlite_rc);

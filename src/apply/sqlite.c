@@ -100,6 +100,7 @@ static int apply(void *self, const char *name, const cw_write_list_t *writes, in
 		cw_cachedb_forget(t->db, name);   /* reopened from its file on the next try */
 		return rc;
 	}
+	cw_cachedb_committed(t->db, cache);
 	if (caught_up)
 		cache->caught_up = true;
 	return 0;

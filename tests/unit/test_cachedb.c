@@ -450,6 +450,39 @@ static void idle_caches_are_closed(void **state)
 	assert_int_equal(cache->applied, 3);
 }
 
+static off_t file_size(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 ? st.st_size : -1;
+}
+
+static void the_checkpointer_copies_the_wal_into_the_file(void **state)
+{
+	fixture_t *fx = *state;
+	fill(fx, 20000);   /* about 1200 pages, all in the WAL: the writer does not checkpoint */
+	cw_cache_t *cache = cw_cachedb_find(fx->db, "items");
+	char *wal = cw_xasprintf("%s-wal", cache->path);
+	assert_true(cache->wal_frames >= 1000);
+	assert_true(file_size(cache->path) < 100 * 1024);
+	assert_true(file_size(wal) > 1024 * 1024);
+	uint64_t before = cw_cachedb_checkpoints(fx->db);
+	cw_cachedb_committed(fx->db, cache);
+	int64_t deadline = cw_clock_now_ms(cw_clock_system()) + 60000;
+	while (cw_cachedb_checkpoints(fx->db) == before) {
+		assert_true(cw_clock_now_ms(cw_clock_system()) < deadline);
+		usleep(1000);
+	}
+	assert_true(file_size(cache->path) > 1024 * 1024);
+	/* The next commit starts the WAL over instead of growing it. */
+	cw_change_batch_t batch = CW_CHANGE_BATCH_INIT;
+	push(&batch, 30000, CW_OP_UPSERT, "items", "k000001", "{\"qty\": -1}", 1);
+	apply_changes(cache, &batch, 30000);
+	assert_true(cache->wal_frames < 10);
+	expect(cache->db, "SELECT count(*) || '|' || sum(qty = -1) FROM items", "20000|1");
+	cw_change_batch_free(&batch);
+	free(wal);
+}
+
 static void position_survives_reopening(void **state)
 {
 	fixture_t *fx = *state;
@@ -497,6 +530,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(missing_file_is_recreated_and_drop_removes_the_directory,
 		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(idle_caches_are_closed, setup, teardown),
+		cmocka_unit_test_setup_teardown(the_checkpointer_copies_the_wal_into_the_file, setup,
+		                                teardown),
 		cmocka_unit_test_setup_teardown(position_survives_reopening, setup, teardown),
 		cmocka_unit_test_setup_teardown(readers_keep_reading_while_the_writer_commits, setup,
 		                                teardown),
