@@ -415,38 +415,24 @@ static int read_metadata(cw_cache_t *cache, const char *shape, bool *mismatch)
 /* Result of opening a cache file. */
 typedef enum open_result { OPENED = 0, DAMAGED, FAILED } open_result_t;
 
-/*
- * Opens (creating when missing) cache->path for entity. DAMAGED: the file is
- * not a usable cache of this entity (corrupt, or another shape); FAILED:
- * another error, err filled.
- */
-static open_result_t open_file(cw_cache_t *cache, const cw_entity_t *entity, bool existed,
-                               char *why, size_t why_len, cw_err_t *err)
+/* PRAGMA quick_check: SQLITE_OK, SQLITE_CORRUPT when it finds damage, or the error. */
+static int quick_check(sqlite3 *conn)
 {
-	char *shape = shape_text(entity);
-	char *sql = NULL;
-	int rc = sqlite3_open_v2(cache->path, &cache->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
-	                         NULL);
-	if (rc == SQLITE_OK)
-		rc = configure(cache->db);
-	if (rc == SQLITE_OK)
-		sqlite3_wal_hook(cache->db, wal_hook, cache);   /* checkpoints: see checkpointer_t */
-	cache->wal_frames = 0;
-	if (rc == SQLITE_OK && existed) {
-		sqlite3_stmt *check = NULL;
-		rc = sqlite3_prepare_v2(cache->db, "PRAGMA quick_check", -1, &check, NULL);
-		if (rc == SQLITE_OK && (rc = sqlite3_step(check)) == SQLITE_ROW) {
-			const char *verdict = (const char *)sqlite3_column_text(check, 0);
-			if (verdict == NULL || strcmp(verdict, "ok") != 0)
-				rc = SQLITE_CORRUPT;
-			else
-				rc = SQLITE_OK;
-		}
-		sqlite3_finalize(check);
+	sqlite3_stmt *check = NULL;
+	int rc = sqlite3_prepare_v2(conn, "PRAGMA quick_check", -1, &check, NULL);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(check)) == SQLITE_ROW) {
+		const char *verdict = (const char *)sqlite3_column_text(check, 0);
+		rc = verdict != NULL && strcmp(verdict, "ok") == 0 ? SQLITE_OK : SQLITE_CORRUPT;
 	}
-	sql = create_sql(entity);
-	if (rc == SQLITE_OK)
-		rc = exec_rc(cache->db, "BEGIN IMMEDIATE");
+	sqlite3_finalize(check);
+	return rc;
+}
+
+/* Creates the entity's table and metadata when missing, in one transaction. SQLite result code. */
+static int ensure_schema(cw_cache_t *cache, const cw_entity_t *entity, const char *shape)
+{
+	char *sql = create_sql(entity);
+	int rc = exec_rc(cache->db, "BEGIN IMMEDIATE");
 	if (rc == SQLITE_OK)
 		rc = exec_rc(cache->db, sql);
 	free(sql);
@@ -467,9 +453,67 @@ static open_result_t open_file(cw_cache_t *cache, const cw_entity_t *entity, boo
 	}
 	if (rc == SQLITE_OK)
 		rc = exec_rc(cache->db, "COMMIT");
-	else if (cache->db != NULL)
+	else
 		exec_rc(cache->db, "ROLLBACK");
+	return rc;
+}
+
+/* Fills the cache's column list for entity. SQLite result code. */
+static int load_columns(cw_cache_t *cache, const cw_entity_t *entity)
+{
+	if (entity->ncolumns > 0) {
+		for (size_t i = 0; i < entity->ncolumns; i++)
+			add_column(cache, entity->columns[i].name, entity->columns[i].type);
+	} else if (entity->table == NULL) {
+		add_column(cache, "doc", CW_COL_JSONB);
+	} else {
+		cache->dynamic = true;
+		return load_dynamic_columns(cache);
+	}
+	return SQLITE_OK;
+}
+
+/* Prepares the statements every apply uses. SQLite result code. */
+static int prepare_statements(cw_cache_t *cache, const cw_entity_t *entity)
+{
+	char *del = cw_xasprintf("DELETE FROM \"%s\" WHERE \"id\" = ?1", entity->name);
+	char *sweep = cw_xasprintf("DELETE FROM \"%s\" WHERE \"_version\" < ?1", entity->name);
+	int rc = prepare(cache->db, del, &cache->del);
+	if (rc == SQLITE_OK)
+		rc = prepare(cache->db, sweep, &cache->sweep);
+	if (rc == SQLITE_OK)
+		rc = prepare(cache->db, "UPDATE metadata SET value = ?1 WHERE key = 'oplog_id'",
+		             &cache->set_applied);
+	if (rc == SQLITE_OK)
+		rc = prepare(cache->db, "BEGIN IMMEDIATE", &cache->begin);
+	if (rc == SQLITE_OK)
+		rc = prepare(cache->db, "COMMIT", &cache->commit);
+	free(del);
+	free(sweep);
+	return rc;
+}
+
+/*
+ * Opens (creating when missing) cache->path for entity. DAMAGED: the file is
+ * not a usable cache of this entity (corrupt, or another shape); FAILED:
+ * another error, err filled.
+ */
+static open_result_t open_file(cw_cache_t *cache, const cw_entity_t *entity, bool existed,
+                               char *why, size_t why_len, cw_err_t *err)
+{
+	char *shape = shape_text(entity);
 	bool mismatch = false;
+	cache->wal_frames = 0;
+	int rc = sqlite3_open_v2(cache->path, &cache->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+	                         NULL);
+	if (rc == SQLITE_OK)
+		rc = configure(cache->db);
+	if (rc == SQLITE_OK)
+		sqlite3_wal_hook(cache->db, wal_hook, cache);   /* checkpoints: see checkpointer_t */
+	if (rc == SQLITE_OK && existed)
+		rc = quick_check(cache->db);
+	if (rc == SQLITE_OK)
+		rc = ensure_schema(cache, entity, shape);
 	if (rc == SQLITE_OK)
 		rc = read_metadata(cache, shape, &mismatch);
 	free(shape);
@@ -477,33 +521,10 @@ static open_result_t open_file(cw_cache_t *cache, const cw_entity_t *entity, boo
 		snprintf(why, why_len, "it holds another shape of the entity");
 		return DAMAGED;
 	}
-	if (rc == SQLITE_OK) {
-		if (entity->ncolumns > 0) {
-			for (size_t i = 0; i < entity->ncolumns; i++)
-				add_column(cache, entity->columns[i].name, entity->columns[i].type);
-		} else if (entity->table == NULL) {
-			add_column(cache, "doc", CW_COL_JSONB);
-		} else {
-			cache->dynamic = true;
-			rc = load_dynamic_columns(cache);
-		}
-	}
-	if (rc == SQLITE_OK) {
-		char *del = cw_xasprintf("DELETE FROM \"%s\" WHERE \"id\" = ?1", entity->name);
-		char *sweep = cw_xasprintf("DELETE FROM \"%s\" WHERE \"_version\" < ?1", entity->name);
-		rc = prepare(cache->db, del, &cache->del);
-		if (rc == SQLITE_OK)
-			rc = prepare(cache->db, sweep, &cache->sweep);
-		if (rc == SQLITE_OK)
-			rc = prepare(cache->db, "UPDATE metadata SET value = ?1 WHERE key = 'oplog_id'",
-			             &cache->set_applied);
-		if (rc == SQLITE_OK)
-			rc = prepare(cache->db, "BEGIN IMMEDIATE", &cache->begin);
-		if (rc == SQLITE_OK)
-			rc = prepare(cache->db, "COMMIT", &cache->commit);
-		free(del);
-		free(sweep);
-	}
+	if (rc == SQLITE_OK)
+		rc = load_columns(cache, entity);
+	if (rc == SQLITE_OK)
+		rc = prepare_statements(cache, entity);
 	if (rc == SQLITE_OK)
 		return OPENED;
 	if (cw_cachedb_is_corruption(rc)) {
