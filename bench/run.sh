@@ -5,6 +5,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD:-$root/build}
+export CW_SOURCE_DIR=$root
 names=("$@")
 if [ ${#names[@]} -eq 0 ]; then
 	for src in "$root"/bench/bench_*.c; do

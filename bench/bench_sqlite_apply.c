@@ -1,0 +1,240 @@
+/*
+ * Benchmark of the SQLite target's apply path (not a test: it prints
+ * figures and asserts nothing). In one run, on the same machine and files
+ * system, it measures:
+ *
+ *   1. cachewarp: oplog changes (JSON data text, as read from the hub) ->
+ *      coalesce -> cw_cache_apply, one transaction per batch of 1000, WAL
+ *      checkpoints on the manager's checkpointer thread as in the target:
+ *      a) fresh inserts of N rows, b) random-key full-row updates into that
+ *      N-row cache;
+ *   2. the bare loop: one prepared INSERT ... ON CONFLICT DO UPDATE per row
+ *      with values bound directly (no JSON), a commit every 1000 rows, same
+ *      pragmas, on the same table layout (WITHOUT ROWID) and on a rowid
+ *      table with a separate primary-key index (what a hand-written cache
+ *      usually is): a) fresh inserts, b) random-key updates.
+ *
+ * Usage: bench.sqlite_apply [ROWS [UPDATES [DIR]]]  (defaults 1000000 200000 /tmp)
+ */
+#define _XOPEN_SOURCE 700
+#include "apply/cache_write.h"
+#include "apply/cachedb.h"
+#include "apply/coalesce.h"
+#include "core/buf.h"
+#include "core/change.h"
+#include "core/mem.h"
+
+#include <ftw.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BATCH 1000
+
+static cw_column_t columns[] = {
+	{(char *)"title", CW_COL_TEXT, (char *)"title"},
+	{(char *)"qty", CW_COL_INTEGER, (char *)"qty"},
+	{(char *)"price", CW_COL_NUMBER, (char *)"price"},
+	{(char *)"tags", CW_COL_JSONB, (char *)"tags"},
+};
+static const cw_entity_t entity = {(char *)"items", (char *)"src", (char *)"items", NULL, columns,
+                                   4, CW_ENTITY_LIVE, 1};
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* Key of row i: fixed width, so key order is numeric order. */
+static void key(uint64_t i, char out[24])
+{
+	snprintf(out, 24, "k%010llu", (unsigned long long)i);
+}
+
+static uint64_t next_random(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* The row number of write n: sequential for inserts, random for updates. */
+static uint64_t row_of(uint64_t n, uint64_t rows, bool random, uint64_t *rng)
+{
+	return random ? next_random(rng) % rows : n;
+}
+
+/* cachewarp's path: batches of changes with JSON data through coalesce and cw_cache_apply. */
+static double coalesce_seconds;   /* of the last run_cachewarp: the part spent coalescing */
+
+static double run_cachewarp(cw_cachedb_t *db, cw_cache_t *cache, uint64_t count, uint64_t rows, bool random,
+                            uint64_t seed, int64_t *oplog_id)
+{
+	cw_change_batch_t batch = CW_CHANGE_BATCH_INIT;
+	const cw_change_t *changes[BATCH];
+	cw_write_list_t writes = CW_WRITE_LIST_INIT;
+	cw_err_t err = {0};
+	uint64_t rng = seed;
+	double total = 0;
+	coalesce_seconds = 0;
+	for (uint64_t n = 0; n < count;) {
+		cw_change_batch_clear(&batch);
+		for (; batch.len < BATCH && n < count; n++) {
+			char doc_id[24], data[160];
+			uint64_t row = row_of(n, rows, random, &rng);
+			key(row, doc_id);
+			snprintf(data, sizeof data, "{\"title\": \"title %llu\", \"qty\": %llu, "
+			         "\"price\": %llu.25, \"tags\": [%llu, \"x\"]}", (unsigned long long)n,
+			         (unsigned long long)row, (unsigned long long)n % 1000,
+			         (unsigned long long)row % 7);
+			cw_change_t change = {0};
+			change.oplog_id = ++*oplog_id;
+			change.op = CW_OP_UPSERT;
+			change.entity = cw_xstrdup("items");
+			change.doc_id = cw_xstrdup(doc_id);
+			change.data = cw_xstrdup(data);
+			change.version = 1;
+			cw_change_batch_push(&batch, &change);
+		}
+		for (size_t i = 0; i < batch.len; i++)
+			changes[i] = &batch.items[i];
+		double start = now_s();   /* what the apply loop does per batch once it has read it */
+		int rc = cw_coalesce(changes, batch.len, cache->applied, &writes, &err);
+		coalesce_seconds += now_s() - start;
+		if (rc != 0 || cw_cache_apply(cache, &writes, *oplog_id, NULL, &err) != 0) {
+			fprintf(stderr, "apply: %s\n", err.message);
+			exit(1);
+		}
+		cw_cachedb_committed(db, cache);   /* as the target does: WAL checkpoints on a thread */
+		total += now_s() - start;
+		cw_write_list_clear(&writes);
+	}
+	cw_change_batch_free(&batch);
+	return total;
+}
+
+static sqlite3 *bare_open(const char *path, bool without_rowid)
+{
+	sqlite3 *db = NULL;
+	if (sqlite3_open(path, &db) != SQLITE_OK)
+		exit(1);
+	sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+	             "PRAGMA cache_size=-32768", NULL, NULL, NULL);
+	char *sql = cw_xasprintf("CREATE TABLE items (id TEXT PRIMARY KEY NOT NULL, title TEXT, "
+	                         "qty INTEGER, price REAL, tags TEXT, _version INTEGER NOT NULL, "
+	                         "_oplog_id INTEGER NOT NULL)%s", without_rowid ? " WITHOUT ROWID" : "");
+	sqlite3_exec(db, sql, NULL, NULL, NULL);
+	free(sql);
+	return db;
+}
+
+/* The bare loop: bind and step one prepared upsert per row, commit every BATCH rows. */
+static double run_bare(sqlite3 *db, uint64_t count, uint64_t rows, bool random, uint64_t seed,
+                       int64_t *oplog_id)
+{
+	sqlite3_stmt *stmt = NULL;
+	sqlite3_prepare_v2(db, "INSERT INTO items (id, title, qty, price, tags, _version, _oplog_id) "
+	                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO UPDATE SET "
+	                   "title = excluded.title, qty = excluded.qty, price = excluded.price, "
+	                   "tags = excluded.tags, _version = excluded._version, "
+	                   "_oplog_id = excluded._oplog_id", -1, &stmt, NULL);
+	uint64_t rng = seed;
+	double start = now_s();
+	for (uint64_t n = 0; n < count; n++) {
+		if (n % BATCH == 0)
+			sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+		char doc_id[24], title[32], tags[32];
+		uint64_t row = row_of(n, rows, random, &rng);
+		key(row, doc_id);
+		snprintf(title, sizeof title, "title %llu", (unsigned long long)n);
+		snprintf(tags, sizeof tags, "[%llu,\"x\"]", (unsigned long long)row % 7);
+		sqlite3_bind_text(stmt, 1, doc_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(stmt, 2, title, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(stmt, 3, (sqlite3_int64)row);
+		sqlite3_bind_double(stmt, 4, (double)(n % 1000) + 0.25);
+		sqlite3_bind_text(stmt, 5, tags, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(stmt, 6, 1);
+		sqlite3_bind_int64(stmt, 7, ++*oplog_id);
+		if (sqlite3_step(stmt) != SQLITE_DONE) {
+			fprintf(stderr, "bare: %s\n", sqlite3_errmsg(db));
+			exit(1);
+		}
+		sqlite3_reset(stmt);
+		if (n % BATCH == BATCH - 1 || n == count - 1)
+			sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	}
+	double total = now_s() - start;
+	sqlite3_finalize(stmt);
+	return total;
+}
+
+static void report(const char *what, uint64_t count, double seconds)
+{
+	printf("%-58s %9llu rows %8.2f s %10.0f rows/s\n", what, (unsigned long long)count, seconds,
+	       (double)count / seconds);
+	fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t rows = argc > 1 ? strtoull(argv[1], NULL, 10) : 1000000;
+	uint64_t updates = argc > 2 ? strtoull(argv[2], NULL, 10) : 200000;
+	const char *base = argc > 3 ? argv[3] : "/tmp";
+	char *dir = cw_xasprintf("%s/cw-bench-XXXXXX", base);
+	if (mkdtemp(dir) == NULL) {
+		perror("mkdtemp");
+		return 1;
+	}
+	printf("sqlite %s, %llu rows, %llu random-key updates, batches of %d, dir %s\n",
+	       sqlite3_libversion(), (unsigned long long)rows, (unsigned long long)updates, BATCH, dir);
+	cw_err_t err = {0};
+	cw_cachedb_t *db = cw_cachedb_open(dir, 600000, &err);
+	cw_cache_t *cache = NULL;
+	if (db == NULL || cw_cachedb_acquire(db, &entity, &cache, NULL, &err) != 0) {
+		fprintf(stderr, "%s\n", err.message);
+		return 1;
+	}
+	int64_t oplog_id = 0;
+	report("cachewarp apply: fresh inserts (JSON, coalesce, apply)", rows,
+	       run_cachewarp(db, cache, rows, rows, false, 1, &oplog_id));
+	printf("  of which coalescing (JSON parse, merge, sort): %.2f s\n", coalesce_seconds);
+	report("cachewarp apply: random-key updates into the cache", updates,
+	       run_cachewarp(db, cache, updates, rows, true, 2, &oplog_id));
+	printf("  of which coalescing (JSON parse, merge, sort): %.2f s\n", coalesce_seconds);
+	cw_cachedb_close(db);
+
+	static const struct { const char *name; bool without_rowid; } layouts[] = {
+		{"same table (WITHOUT ROWID)", true},
+		{"rowid table + primary key index", false},
+	};
+	for (size_t l = 0; l < 2; l++) {
+		char *path = cw_xasprintf("%s/bare%zu.sqlite", dir, l);
+		sqlite3 *bare = bare_open(path, layouts[l].without_rowid);
+		int64_t id = 0;
+		char what[96];
+		snprintf(what, sizeof what, "bare loop, %s: fresh inserts", layouts[l].name);
+		report(what, rows, run_bare(bare, rows, rows, false, 1, &id));
+		snprintf(what, sizeof what, "bare loop, %s: random updates", layouts[l].name);
+		report(what, updates, run_bare(bare, updates, rows, true, 2, &id));
+		sqlite3_close(bare);
+		free(path);
+	}
+	nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(dir);
+	return 0;
+}

@@ -1,0 +1,320 @@
+/*
+ * Benchmark of the SQLite target end to end through a real hub (not a test:
+ * it prints figures and asserts nothing):
+ *
+ *   1. apply rate: the hub holds N changes (default 1,000,000: upserts of
+ *      N/2 documents, then updates of random ones); the target starts from
+ *      position 0 and the time until its position reaches the head is taken;
+ *   2. latency: a writer appends changes at a steady rate (1k/s, then 10k/s)
+ *      in batches every 10 ms, each stamped with its commit time as a
+ *      source's would be; a reader polls the cache's metadata oplog_id through
+ *      its own read-only connection every millisecond, and the time from the
+ *      stamp to the change being visible there is recorded per batch.
+ *
+ * It starts a throwaway PostgreSQL with tests/support/pg.sh (run it from the
+ * source tree, or set CW_SOURCE_DIR). Usage: bench.sqlite_hub [N [SECONDS]]
+ */
+#define _XOPEN_SOURCE 700
+#include "apply/target.h"
+#include "core/change.h"
+#include "core/config.h"
+#include "core/mem.h"
+#include "core/metrics.h"
+#include "hub/entity_store.h"
+#include "hub/hub.h"
+#include "hub/migrations.h"
+#include "hub/oplog_reader.h"
+#include "hub/oplog_writer.h"
+
+#include <ftw.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static int64_t wall_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static double mono_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static uint64_t rng_state = 88172645463325252ULL;
+static uint64_t next_random(void)
+{
+	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+static void push(cw_change_batch_t *batch, uint64_t doc, uint64_t n, int64_t created_at_us)
+{
+	char doc_id[24], data[160];
+	snprintf(doc_id, sizeof doc_id, "k%010llu", (unsigned long long)doc);
+	snprintf(data, sizeof data, "{\"title\": \"title %llu\", \"qty\": %llu, \"price\": %llu.25, "
+	         "\"tags\": [%llu, \"x\"]}", (unsigned long long)n, (unsigned long long)doc,
+	         (unsigned long long)n % 1000, (unsigned long long)doc % 7);
+	cw_change_t change = {0};
+	change.op = CW_OP_UPSERT;
+	change.entity = cw_xstrdup("bench");
+	change.doc_id = cw_xstrdup(doc_id);
+	change.data = cw_xstrdup(data);
+	change.version = 1;
+	change.created_at_us = created_at_us;
+	cw_change_batch_push(batch, &change);
+}
+
+static int64_t append(cw_oplog_writer_t *writer, cw_hub_t *hub, cw_change_batch_t *batch)
+{
+	cw_err_t err = {0};
+	if (cw_oplog_append(writer, batch, NULL, NULL, NULL, &err) != 0) {
+		fprintf(stderr, "append: %s\n", err.message);
+		exit(1);
+	}
+	cw_change_batch_clear(batch);
+	int64_t head = 0;
+	cw_oplog_last_id(hub, &head, &err);
+	return head;
+}
+
+/* The target on its own thread. */
+typedef struct running {
+	const cw_target_ops_t *ops;
+	void *self;
+	cw_cancel_t *cancel;
+	pthread_t thread;
+} running_t;
+
+static void *run_main(void *arg)
+{
+	running_t *r = arg;
+	while (!cw_cancel_is_set(r->cancel)) {
+		cw_err_t err = {0};
+		if (r->ops->run(r->self, r->cancel, &err) != CW_ECANCELED)
+			fprintf(stderr, "run: %s\n", err.message);
+		cw_cancel_wait_ms(r->cancel, 100);
+	}
+	return NULL;
+}
+
+static int64_t position(running_t *r)
+{
+	cw_component_status_t status;
+	r->ops->status(r->self, &status);
+	return strtoll(status.position, NULL, 10);
+}
+
+static int64_t visible_id(sqlite3 *reader)
+{
+	sqlite3_stmt *stmt = NULL;
+	int64_t id = -1;
+	if (sqlite3_prepare_v2(reader, "SELECT value FROM metadata WHERE key = 'oplog_id'", -1, &stmt,
+	                       NULL) == SQLITE_OK && sqlite3_step(stmt) == SQLITE_ROW)
+		id = sqlite3_column_int64(stmt, 0);
+	sqlite3_finalize(stmt);
+	return id;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Steady writes at rate changes/s for seconds; prints p50/p99/max visibility latency. */
+static void latency(cw_hub_t *hub, const char *cache_path, int rate, int seconds, uint64_t docs)
+{
+	cw_oplog_writer_t *writer = cw_oplog_writer_new(hub);
+	cw_change_batch_t batch = CW_CHANGE_BATCH_INIT;
+	sqlite3 *reader = NULL;
+	sqlite3_open_v2(cache_path, &reader, SQLITE_OPEN_READONLY, NULL);
+	sqlite3_busy_timeout(reader, 1000);
+	int per_tick = rate / 100;               /* a batch every 10 ms */
+	int ticks = seconds * 100;
+	double *lat = cw_xcalloc((size_t)ticks, sizeof *lat);
+	int64_t *ids = cw_xcalloc((size_t)ticks, sizeof *ids);
+	int64_t *stamps = cw_xcalloc((size_t)ticks, sizeof *stamps);
+	int done = 0;
+	double start = mono_s();
+	for (int t = 0; t < ticks; t++) {
+		while (mono_s() < start + t * 0.01) {
+			/* Meanwhile, watch what became visible. */
+			int64_t seen = visible_id(reader), now = wall_us();
+			while (done < t && ids[done] <= seen) {
+				lat[done] = (double)(now - stamps[done]) / 1000.0;
+				done++;
+			}
+			usleep(1000);
+		}
+		stamps[t] = wall_us();
+		for (int i = 0; i < per_tick; i++)
+			push(&batch, next_random() % docs, (uint64_t)t, stamps[t]);
+		ids[t] = append(writer, hub, &batch);
+	}
+	while (done < ticks) {
+		int64_t seen = visible_id(reader), now = wall_us();
+		while (done < ticks && ids[done] <= seen) {
+			lat[done] = (double)(now - stamps[done]) / 1000.0;
+			done++;
+		}
+		usleep(1000);
+	}
+	double achieved = (double)ticks * per_tick / (mono_s() - start);
+	qsort(lat, (size_t)ticks, sizeof *lat, cmp_double);
+	printf("latency at %6d changes/s (achieved %6.0f/s, %d batches): p50 %6.1f ms  p99 %6.1f ms"
+	       "  max %6.1f ms\n", rate, achieved, ticks, lat[ticks / 2], lat[ticks * 99 / 100],
+	       lat[ticks - 1]);
+	fflush(stdout);
+	free(lat);
+	free(ids);
+	free(stamps);
+	sqlite3_close(reader);
+	cw_change_batch_free(&batch);
+	cw_oplog_writer_free(writer);
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t total = argc > 1 ? strtoull(argv[1], NULL, 10) : 1000000;
+	int seconds = argc > 2 ? atoi(argv[2]) : 10;
+	const char *source = getenv("CW_SOURCE_DIR") ? getenv("CW_SOURCE_DIR") : ".";
+	char pgdir[] = "/tmp/cw-bench-pg-XXXXXX", cachedir[] = "/tmp/cw-bench-dbs-XXXXXX";
+	if (mkdtemp(pgdir) == NULL || mkdtemp(cachedir) == NULL)
+		return 1;
+	rmdir(pgdir);   /* pg.sh wants to create it */
+	char *cmd = cw_xasprintf("bash %s/tests/support/pg.sh start --owner %d %s", source,
+	                         (int)getpid(), pgdir);
+	FILE *p = popen(cmd, "r");
+	char url[512] = "";
+	if (p == NULL || fgets(url, sizeof url, p) == NULL) {
+		fprintf(stderr, "could not start PostgreSQL with %s\n", cmd);
+		return 1;
+	}
+	pclose(p);
+	url[strcspn(url, "\n")] = '\0';
+	cw_err_t err = {0};
+	cw_hub_t *hub = cw_hub_connect(url, &err);
+	if (hub == NULL || cw_hub_migrate(hub, NULL, &err) != 0) {
+		fprintf(stderr, "hub: %s\n", err.message);
+		return 1;
+	}
+	cw_column_t columns[] = {
+		{(char *)"title", CW_COL_TEXT, (char *)"title"},
+		{(char *)"qty", CW_COL_INTEGER, (char *)"qty"},
+		{(char *)"price", CW_COL_NUMBER, (char *)"price"},
+		{(char *)"tags", CW_COL_JSONB, (char *)"tags"},
+	};
+	cw_entity_t entity = {(char *)"bench", (char *)"src", (char *)"bench", NULL, columns, 4,
+	                      CW_ENTITY_LIVE, 1};
+	cw_entity_store_upsert(hub, &entity, NULL, &err);
+
+	/* 1. The backlog: N/2 documents inserted, then N/2 updates of random ones. */
+	uint64_t docs = total / 2 ? total / 2 : 1;
+	double took_read = 0;
+	cw_oplog_writer_t *writer = cw_oplog_writer_new(hub);
+	cw_change_batch_t batch = CW_CHANGE_BATCH_INIT;
+	double start = mono_s();
+	int64_t head = 0;
+	for (uint64_t n = 0; n < total; n++) {
+		push(&batch, n < docs ? n : next_random() % docs, n, 0);
+		if (batch.len == 10000 || n == total - 1)
+			head = append(writer, hub, &batch);
+	}
+	cw_oplog_writer_free(writer);
+	printf("hub filled: %llu changes (%llu inserts, %llu random updates) in %.1f s\n",
+	       (unsigned long long)total, (unsigned long long)docs,
+	       (unsigned long long)(total - docs), mono_s() - start);
+	fflush(stdout);
+
+	/* For comparison: reading the same pages without applying them. */
+	{
+		cw_oplog_reader_t *reader = cw_oplog_reader_new(hub, NULL, 0, &err);
+		cw_change_batch_t page = CW_CHANGE_BATCH_INIT;
+		int64_t after = 0;
+		start = mono_s();
+		do {
+			cw_change_batch_clear(&page);
+			if (cw_oplog_read(reader, after, 1000, &page, &err) != 0) {
+				fprintf(stderr, "read: %s\n", err.message);
+				return 1;
+			}
+			if (page.len > 0)
+				after = page.items[page.len - 1].oplog_id;
+		} while (page.len > 0);
+		took_read = mono_s() - start;
+		printf("reading the hub alone, pages of 1000: %.2f s = %.0f changes/s\n", took_read,
+		       (double)total / took_read);
+		fflush(stdout);
+		cw_change_batch_free(&page);
+		cw_oplog_reader_free(reader);
+	}
+
+	char *yaml = cw_xasprintf("hub:\n  url: %s\ntargets:\n  - name: bench\n    type: sqlite\n"
+	                          "    dir: %s\napply: {batch_size: 1000, poll_interval: 1s}\n",
+	                          url, cachedir);
+	cw_config_t *config = NULL;
+	if (cw_config_load_buffer("bench.yaml", yaml, strlen(yaml), NULL, &config, &err) != 0) {
+		fprintf(stderr, "config: %s\n", err.message);
+		return 1;
+	}
+	cw_metrics_t *metrics = cw_metrics_new();
+	cw_component_ctx_t ctx = {config, "bench", NULL, 0, metrics};
+	running_t r = {cw_target_ops_for(CW_TARGET_SQLITE), NULL, cw_cancel_new(), 0};
+	r.self = r.ops->open(&ctx, &err);
+	if (r.self == NULL) {
+		fprintf(stderr, "target: %s\n", err.message);
+		return 1;
+	}
+	start = mono_s();
+	pthread_create(&r.thread, NULL, run_main, &r);
+	while (position(&r) < head)
+		usleep(2000);
+	double took = mono_s() - start;
+	printf("apply from the hub: %llu changes in %.2f s = %.0f changes/s (batch_size 1000; "
+	       "reading alone took %.0f%% of that)\n", (unsigned long long)total, took,
+	       (double)total / took, 100.0 * took_read / took);
+	fflush(stdout);
+
+	/* 2. Steady rates. */
+	char *cache_path = cw_xasprintf("%s/bench/db.sqlite", cachedir);
+	latency(hub, cache_path, 1000, seconds, docs);
+	latency(hub, cache_path, 10000, seconds, docs);
+
+	cw_cancel_fire(r.cancel);
+	pthread_join(r.thread, NULL);
+	r.ops->close(r.self);
+	cw_cancel_free(r.cancel);
+	cw_metrics_free(metrics);
+	cw_config_free(config);
+	cw_change_batch_free(&batch);
+	cw_hub_close(hub);
+	free(cmd);
+	cmd = cw_xasprintf("bash %s/tests/support/pg.sh stop %s", source, pgdir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not stop PostgreSQL in %s\n", pgdir);
+	nftw(cachedir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	free(cmd);
+	free(cache_path);
+	free(yaml);
+	return 0;
+}

@@ -1,0 +1,443 @@
+/* This file contains the apply loop every target shares (apply_loop.h). */
+#include "apply/apply_loop.h"
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "hub/consumers.h"
+#include "hub/oplog_reader.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+
+#define COMPONENT "apply"
+#define WAIT_SLICE_MS 200
+
+struct cw_apply_loop {
+	char *consumer;
+	char *hub_url;
+	char **entities;
+	size_t nentities;
+	size_t batch_size;
+	int64_t poll_interval_ms;
+	int64_t heartbeat_ms;
+	cw_metrics_t *metrics;
+	cw_apply_sink_t sink;
+	char labels[160];             /* target="<consumer>" */
+
+	/* Run-thread state. */
+	cw_hub_t *hub;
+	int64_t position;             /* global position, as stored by the sink */
+	char **replays;               /* entities being replayed, owned */
+	size_t nreplays;
+	int64_t last_heartbeat_ms;
+	double lag_seconds;
+
+	pthread_mutex_t mutex;        /* guards status */
+	cw_component_status_t status;
+};
+
+cw_apply_loop_t *cw_apply_loop_new(const cw_apply_loop_opts_t *opts, const cw_apply_sink_t *sink)
+{
+	cw_apply_loop_t *loop = cw_xcalloc(1, sizeof *loop);
+	loop->consumer = cw_xstrdup(opts->consumer);
+	loop->hub_url = cw_xstrdup(opts->hub_url);
+	loop->nentities = opts->nentities;
+	loop->entities = cw_xcalloc(opts->nentities + 1, sizeof *loop->entities);
+	for (size_t i = 0; i < opts->nentities; i++)
+		loop->entities[i] = cw_xstrdup(opts->entities[i]);
+	loop->batch_size = opts->batch_size > 0 ? opts->batch_size : 1000;
+	loop->poll_interval_ms = opts->poll_interval_ms > 0 ? opts->poll_interval_ms : 1000;
+	loop->heartbeat_ms = opts->heartbeat_ms > 0 ? opts->heartbeat_ms : 1000;
+	loop->metrics = opts->metrics;
+	loop->sink = *sink;
+	snprintf(loop->labels, sizeof loop->labels, "target=\"%s\"", opts->consumer);
+	pthread_mutex_init(&loop->mutex, NULL);
+	snprintf(loop->status.state, sizeof loop->status.state, "starting");
+	loop->status.lag_bytes = -1;
+	loop->status.lag_seconds = -1;
+	loop->status.lag_ids = -1;
+	if (loop->metrics != NULL) {
+		cw_metrics_declare(loop->metrics, "cachewarp_apply_changes_total", CW_METRIC_COUNTER,
+		                   "Oplog changes applied to a target, by entity and op.");
+		cw_metrics_declare(loop->metrics, "cachewarp_apply_writes_total", CW_METRIC_COUNTER,
+		                   "Writes made to a target after coalescing, by entity.");
+		cw_metrics_declare(loop->metrics, "cachewarp_apply_batch_duration_seconds",
+		                   CW_METRIC_HISTOGRAM, "Time to apply one oplog batch to a target.");
+		cw_metrics_declare(loop->metrics, "cachewarp_consumer_lag_ids", CW_METRIC_GAUGE,
+		                   "Oplog ids between the hub's head and a consumer's position.");
+		cw_metrics_declare(loop->metrics, "cachewarp_consumer_lag_seconds", CW_METRIC_GAUGE,
+		                   "Age of the newest change a behind consumer applied; 0 when caught up.");
+		cw_metrics_declare(loop->metrics, "cachewarp_apply_errors_total", CW_METRIC_COUNTER,
+		                   "Failed runs of a target's apply loop, by error code.");
+	}
+	return loop;
+}
+
+void cw_apply_loop_free(cw_apply_loop_t *loop)
+{
+	if (loop == NULL)
+		return;
+	for (size_t i = 0; i < loop->nentities; i++)
+		free(loop->entities[i]);
+	free(loop->entities);
+	for (size_t i = 0; i < loop->nreplays; i++)
+		free(loop->replays[i]);
+	free(loop->replays);
+	free(loop->consumer);
+	free(loop->hub_url);
+	pthread_mutex_destroy(&loop->mutex);
+	free(loop);
+}
+
+static ssize_t replay_index(const cw_apply_loop_t *loop, const char *entity)
+{
+	for (size_t i = 0; i < loop->nreplays; i++)
+		if (strcmp(loop->replays[i], entity) == 0)
+			return (ssize_t)i;
+	return -1;
+}
+
+void cw_apply_loop_replay(cw_apply_loop_t *loop, const char *entity)
+{
+	if (replay_index(loop, entity) >= 0)
+		return;
+	loop->replays = cw_xrealloc(loop->replays, (loop->nreplays + 1) * sizeof *loop->replays);
+	loop->replays[loop->nreplays++] = cw_xstrdup(entity);
+}
+
+void cw_apply_loop_forget(cw_apply_loop_t *loop, const char *entity)
+{
+	ssize_t i = replay_index(loop, entity);
+	if (i < 0)
+		return;
+	free(loop->replays[i]);
+	loop->replays[i] = loop->replays[--loop->nreplays];
+}
+
+void cw_apply_loop_status(cw_apply_loop_t *loop, cw_component_status_t *out)
+{
+	pthread_mutex_lock(&loop->mutex);
+	*out = loop->status;
+	pthread_mutex_unlock(&loop->mutex);
+}
+
+static void set_state(cw_apply_loop_t *loop, const char *state, bool healthy, const cw_err_t *err)
+{
+	pthread_mutex_lock(&loop->mutex);
+	snprintf(loop->status.state, sizeof loop->status.state, "%s", state);
+	loop->status.healthy = healthy;
+	if (err != NULL)
+		snprintf(loop->status.last_error, sizeof loop->status.last_error, "%s", err->message);
+	pthread_mutex_unlock(&loop->mutex);
+}
+
+static int group_cmp(const void *pa, const void *pb)
+{
+	const cw_change_t *a = *(const cw_change_t *const *)pa, *b = *(const cw_change_t *const *)pb;
+	int c = strcmp(a->entity, b->entity);
+	if (c != 0)
+		return c;
+	return a->oplog_id < b->oplog_id ? -1 : a->oplog_id > b->oplog_id;
+}
+
+void cw_apply_group_batch(const cw_change_batch_t *batch, const cw_change_t ***groups,
+                          size_t **starts, size_t *ngroups)
+{
+	const cw_change_t **sorted = cw_xcalloc(batch->len + 1, sizeof *sorted);
+	size_t *offsets = cw_xcalloc(batch->len + 2, sizeof *offsets);
+	size_t n = 0;
+	for (size_t i = 0; i < batch->len; i++)
+		sorted[i] = &batch->items[i];
+	qsort(sorted, batch->len, sizeof *sorted, group_cmp);
+	for (size_t i = 0; i < batch->len; i++)
+		if (i == 0 || strcmp(sorted[i - 1]->entity, sorted[i]->entity) != 0)
+			offsets[n++] = i;
+	offsets[n] = batch->len;
+	*groups = sorted;
+	*starts = offsets;
+	*ngroups = n;
+}
+
+static void count_changes(cw_apply_loop_t *loop, const char *entity,
+                          const cw_change_t *const *changes, size_t n, size_t writes)
+{
+	if (loop->metrics == NULL)
+		return;
+	double by_op[3] = {0, 0, 0};
+	for (size_t i = 0; i < n; i++)
+		by_op[changes[i]->op]++;
+	char labels[256];
+	for (int op = 0; op < 3; op++) {
+		if (by_op[op] == 0)
+			continue;
+		snprintf(labels, sizeof labels, "%s,entity=\"%s\",op=\"%s\"", loop->labels, entity,
+		         cw_op_name((cw_op_t)op));
+		cw_metrics_counter_add(loop->metrics, "cachewarp_apply_changes_total", labels, by_op[op]);
+	}
+	snprintf(labels, sizeof labels, "%s,entity=\"%s\"", loop->labels, entity);
+	cw_metrics_counter_add(loop->metrics, "cachewarp_apply_writes_total", labels, (double)writes);
+}
+
+/*
+ * Coalesces and applies one entity's changes (in id order) through the sink.
+ * upto is recorded as the entity's applied id. *lagging is set when the
+ * entity must be replayed instead (its data was lost or it is behind).
+ */
+static int apply_group(cw_apply_loop_t *loop, const char *entity, const cw_change_t *const *changes,
+                       size_t n, int64_t upto, bool replaying, bool *lagging, cw_err_t *err)
+{
+	cw_apply_entity_state_t state = {0, false};
+	*lagging = false;
+	int rc = loop->sink.entity_open(loop->sink.self, loop->hub, entity, loop->position, &state, err);
+	if (rc == CW_ENOTFOUND)
+		return 0;   /* deleted or unknown: dropped */
+	if (rc != 0)
+		return rc;
+	if (!replaying && !state.caught_up) {
+		*lagging = true;
+		return 0;
+	}
+	cw_write_list_t writes = CW_WRITE_LIST_INIT;
+	rc = cw_coalesce(changes, n, state.applied, &writes, err);
+	if (rc == 0 && upto > state.applied) {
+		bool lost = false;
+		bool caught_up = !replaying || upto >= loop->position;
+		rc = loop->sink.apply(loop->sink.self, entity, &writes, upto, caught_up, &lost, err);
+		if (rc == 0 && lost)
+			*lagging = true;
+		else if (rc == 0)
+			count_changes(loop, entity, changes, n, writes.len);
+	}
+	cw_write_list_clear(&writes);
+	return rc;
+}
+
+/* Applies one main batch and stores the global position after it. */
+static int apply_batch(cw_apply_loop_t *loop, const cw_change_batch_t *batch, cw_err_t *err)
+{
+	const cw_change_t **sorted = NULL;
+	size_t *starts = NULL, ngroups = 0;
+	int64_t upto = batch->items[batch->len - 1].oplog_id;
+	int rc = 0;
+	cw_apply_group_batch(batch, &sorted, &starts, &ngroups);
+	for (size_t g = 0; g < ngroups && rc == 0; g++) {
+		const char *entity = sorted[starts[g]]->entity;
+		bool lagging = false;
+		if (replay_index(loop, entity) >= 0)
+			continue;   /* its replay reads these changes itself */
+		rc = apply_group(loop, entity, sorted + starts[g], starts[g + 1] - starts[g], upto,
+		                 false, &lagging, err);
+		if (rc == 0 && lagging)
+			cw_apply_loop_replay(loop, entity);
+	}
+	free(sorted);
+	free(starts);
+	if (rc == 0)
+		rc = loop->sink.store_position(loop->sink.self, upto, err);
+	if (rc == 0)
+		loop->position = upto;
+	return rc;
+}
+
+/* One page of each replay; an entity whose page is short has caught up. */
+static int replay_step(cw_apply_loop_t *loop, cw_err_t *err)
+{
+	cw_change_batch_t page = CW_CHANGE_BATCH_INIT;
+	int rc = 0;
+	for (size_t i = 0; i < loop->nreplays && rc == 0;) {
+		char *entity = loop->replays[i];
+		cw_apply_entity_state_t state = {0, false};
+		rc = loop->sink.entity_open(loop->sink.self, loop->hub, entity, loop->position, &state, err);
+		if (rc == CW_ENOTFOUND || (rc == 0 && state.caught_up)) {
+			cw_apply_loop_forget(loop, entity);
+			rc = 0;
+			continue;
+		}
+		if (rc != 0)
+			break;
+		const char *one[] = {entity};
+		cw_change_batch_clear(&page);
+		rc = cw_oplog_fetch(loop->hub, one, 1, state.applied, loop->batch_size, &page, err);
+		if (rc != 0)
+			break;
+		bool done = page.len < loop->batch_size;
+		int64_t upto = page.len ? page.items[page.len - 1].oplog_id : state.applied;
+		if (done && upto < loop->position)
+			upto = loop->position;   /* nothing of it between its last row and the head */
+		const cw_change_t **changes = cw_xcalloc(page.len + 1, sizeof *changes);
+		for (size_t k = 0; k < page.len; k++)
+			changes[k] = &page.items[k];
+		bool lagging = false;
+		rc = apply_group(loop, entity, changes, page.len, upto, true, &lagging, err);
+		free(changes);
+		if (rc == 0 && done && !lagging) {
+			cw_log_kv(CW_LOG_INFO, COMPONENT, "entity replayed", "target", loop->consumer,
+			          "entity", entity, NULL);
+			cw_apply_loop_forget(loop, entity);
+			continue;
+		}
+		i++;
+	}
+	cw_change_batch_free(&page);
+	return rc;
+}
+
+/* The position retention must honour: the global one, or an older replay's. */
+static int64_t hub_position(cw_apply_loop_t *loop)
+{
+	int64_t position = loop->position;
+	for (size_t i = 0; i < loop->nreplays; i++) {
+		cw_apply_entity_state_t state = {0, false};
+		if (loop->sink.entity_open(loop->sink.self, loop->hub, loop->replays[i], loop->position, &state,
+		                           NULL) == 0 && state.applied < position)
+			position = state.applied;
+	}
+	return position;
+}
+
+static int heartbeat(cw_apply_loop_t *loop, bool force, cw_err_t *err)
+{
+	int64_t now = cw_clock_now_ms(cw_clock_system());
+	if (!force && now - loop->last_heartbeat_ms < loop->heartbeat_ms)
+		return 0;
+	int64_t position = hub_position(loop), head = 0;
+	if (cw_consumer_heartbeat(loop->hub, loop->consumer, position, err) != 0 ||
+	    cw_oplog_last_id(loop->hub, &head, err) != 0)
+		return CW_EDB;
+	loop->last_heartbeat_ms = now;
+	int64_t lag_ids = head > position ? head - position : 0;
+	if (lag_ids == 0)
+		loop->lag_seconds = 0;
+	pthread_mutex_lock(&loop->mutex);
+	loop->status.lag_ids = lag_ids;
+	loop->status.lag_seconds = loop->lag_seconds;
+	snprintf(loop->status.position, sizeof loop->status.position, "%lld",
+	         (long long)loop->position);
+	pthread_mutex_unlock(&loop->mutex);
+	if (loop->metrics != NULL) {
+		char labels[160];
+		snprintf(labels, sizeof labels, "consumer=\"%s\"", loop->consumer);
+		cw_metrics_gauge_set(loop->metrics, "cachewarp_consumer_lag_ids", labels, (double)lag_ids);
+		cw_metrics_gauge_set(loop->metrics, "cachewarp_consumer_lag_seconds", labels,
+		                     loop->lag_seconds);
+	}
+	return 0;
+}
+
+/* Waits for a NOTIFY up to the poll interval, in slices so cancel is noticed. 0 or CW_E*. */
+static int wait_for_changes(cw_apply_loop_t *loop, cw_oplog_reader_t *reader, cw_cancel_t *cancel,
+                            cw_err_t *err)
+{
+	int64_t start = cw_clock_now_ms(cw_clock_system());
+	for (;;) {
+		if (cw_cancel_is_set(cancel))
+			return CW_ECANCELED;
+		int64_t left = loop->poll_interval_ms - (cw_clock_now_ms(cw_clock_system()) - start);
+		if (left <= 0)
+			return 0;
+		int rc = cw_oplog_wait(reader, (int)(left < WAIT_SLICE_MS ? left : WAIT_SLICE_MS), err);
+		if (rc != 0)
+			return rc < 0 ? rc : 0;
+	}
+}
+
+static void publish_position(cw_apply_loop_t *loop)
+{
+	pthread_mutex_lock(&loop->mutex);
+	snprintf(loop->status.position, sizeof loop->status.position, "%lld",
+	         (long long)loop->position);
+	pthread_mutex_unlock(&loop->mutex);
+}
+
+/* The loop body, on a connected hub. */
+static int apply_until_stopped(cw_apply_loop_t *loop, cw_oplog_reader_t *reader,
+                               cw_cancel_t *cancel, cw_err_t *err)
+{
+	cw_change_batch_t batch = CW_CHANGE_BATCH_INIT;
+	int rc = 0;
+	char labels[160];
+	snprintf(labels, sizeof labels, "%s", loop->labels);
+	while (rc == 0) {
+		if (cw_cancel_is_set(cancel)) {
+			rc = CW_ECANCELED;
+			break;
+		}
+		if (loop->sink.housekeep != NULL &&
+		    (rc = loop->sink.housekeep(loop->sink.self, loop, loop->hub, err)) != 0)
+			break;
+		if ((rc = replay_step(loop, err)) != 0)
+			break;
+		cw_change_batch_clear(&batch);
+		if ((rc = cw_oplog_read(reader, loop->position, loop->batch_size, &batch, err)) != 0)
+			break;
+		if (batch.len == 0) {
+			if ((rc = heartbeat(loop, false, err)) != 0)
+				break;
+			if (loop->nreplays == 0)
+				rc = wait_for_changes(loop, reader, cancel, err);
+			continue;
+		}
+		int64_t started = cw_clock_now_ms(cw_clock_system());
+		if ((rc = apply_batch(loop, &batch, err)) != 0)
+			break;
+		int64_t now_us = cw_clock_wall_us(cw_clock_system());
+		int64_t newest = batch.items[batch.len - 1].created_at_us;
+		loop->lag_seconds = batch.len < loop->batch_size ? 0
+		                  : (now_us > newest ? (double)(now_us - newest) / 1e6 : 0);
+		if (loop->metrics != NULL)
+			cw_metrics_observe(loop->metrics, "cachewarp_apply_batch_duration_seconds", labels,
+			                   (double)(cw_clock_now_ms(cw_clock_system()) - started) / 1e3);
+		publish_position(loop);
+		rc = heartbeat(loop, false, err);
+	}
+	cw_change_batch_free(&batch);
+	return rc;
+}
+
+int cw_apply_loop_run(cw_apply_loop_t *loop, cw_cancel_t *cancel, cw_err_t *err)
+{
+	cw_oplog_reader_t *reader = NULL;
+	int rc = 0;
+	set_state(loop, "connecting", false, NULL);
+	loop->hub = cw_hub_connect(loop->hub_url, err);
+	if (loop->hub == NULL) {
+		rc = CW_EDB;
+		goto out;
+	}
+	reader = cw_oplog_reader_new(loop->hub, (const char *const *)loop->entities,
+	                             loop->nentities, err);
+	if (reader == NULL) {
+		rc = CW_EDB;
+		goto out;
+	}
+	if ((rc = cw_consumer_register(loop->hub, loop->consumer, NULL, err)) != 0)
+		goto out;
+	if ((rc = loop->sink.load_position(loop->sink.self, &loop->position, err)) != 0)
+		goto out;
+	publish_position(loop);
+	set_state(loop, "applying", true, NULL);
+	if ((rc = heartbeat(loop, true, err)) != 0)
+		goto out;
+	rc = apply_until_stopped(loop, reader, cancel, err);
+	if (rc == CW_ECANCELED && loop->hub != NULL)
+		heartbeat(loop, true, NULL);   /* best effort: the final position */
+out:
+	cw_oplog_reader_free(reader);
+	cw_hub_close(loop->hub);
+	loop->hub = NULL;
+	if (rc == CW_ECANCELED) {
+		set_state(loop, "stopped", true, NULL);
+	} else if (rc != 0) {
+		set_state(loop, "retrying", false, err);
+		if (loop->metrics != NULL) {
+			char labels[200];
+			snprintf(labels, sizeof labels, "%s,code=\"%s\"", loop->labels, cw_err_code_name(rc));
+			cw_metrics_counter_add(loop->metrics, "cachewarp_apply_errors_total", labels, 1);
+		}
+	}
+	return rc;
+}

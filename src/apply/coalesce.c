@@ -1,0 +1,137 @@
+/* This file contains the coalescer (coalesce.h). */
+#include "apply/coalesce.h"
+
+#include "core/mem.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* A change with its segment: the number of sweeps of the entity before it. */
+typedef struct keyed {
+	const cw_change_t *change;
+	size_t segment;
+} keyed_t;
+
+static int keyed_cmp(const void *pa, const void *pb)
+{
+	const keyed_t *a = pa, *b = pb;
+	if (a->segment != b->segment)
+		return a->segment < b->segment ? -1 : 1;
+	/* Within a segment the documents come first, the sweep that ends it last. */
+	bool a_sweep = a->change->op == CW_OP_SWEEP, b_sweep = b->change->op == CW_OP_SWEEP;
+	if (a_sweep != b_sweep)
+		return a_sweep ? 1 : -1;
+	if (!a_sweep) {
+		int c = strcmp(a->change->doc_id, b->change->doc_id);
+		if (c != 0)
+			return c;
+	}
+	return a->change->oplog_id < b->change->oplog_id ? -1
+	     : a->change->oplog_id > b->change->oplog_id;
+}
+
+static int parse_data(const cw_change_t *change, json_t **out, cw_err_t *err)
+{
+	json_error_t jerr;
+	const char *text = change->data ? change->data : "";
+	json_t *data = json_loads(text, JSON_DECODE_ANY, &jerr);
+	if (data == NULL) /* an integer past 64 bits: keep it as a double rather than stall */
+		data = json_loads(text, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, &jerr);
+	if (data == NULL || !json_is_object(data)) {
+		json_decref(data);
+		return cw_err_set(err, CW_EINVAL, "apply",
+		                  "oplog row %lld of entity \"%s\": data is not a JSON object",
+		                  (long long)change->oplog_id, change->entity);
+	}
+	*out = data;
+	return 0;
+}
+
+/* Folds change into w, the write of the same document so far (kind set when w is new). */
+static int fold(cw_write_t *w, bool fresh, const cw_change_t *change, cw_err_t *err)
+{
+	if (change->op == CW_OP_DELETE) {
+		json_decref(w->data);
+		w->data = NULL;
+		w->raw = NULL;
+		w->kind = CW_WRITE_DELETE;
+		w->replace = false;
+	} else if (fresh || w->kind == CW_WRITE_DELETE) {
+		w->replace = !fresh;
+		w->kind = CW_WRITE_UPSERT;
+		w->raw = change->data ? change->data : "{}";
+	} else {
+		/* A second upsert of the document: merge, parsing both. */
+		json_t *data = NULL;
+		if (w->data == NULL) {
+			cw_change_t earlier = *change;
+			earlier.data = (char *)w->raw;
+			if (parse_data(&earlier, &w->data, err) != 0)
+				return CW_EINVAL;
+			w->raw = NULL;
+		}
+		if (parse_data(change, &data, err) != 0)
+			return CW_EINVAL;
+		json_object_update(w->data, data);
+		json_decref(data);
+	}
+	w->version = change->version;
+	w->oplog_id = change->oplog_id;
+	w->created_at_us = change->created_at_us;
+	return 0;
+}
+
+int cw_coalesce(const cw_change_t *const *changes, size_t n, int64_t skip_upto,
+                cw_write_list_t *out, cw_err_t *err)
+{
+	cw_write_list_clear(out);
+	keyed_t *keyed = cw_xcalloc(n ? n : 1, sizeof *keyed);
+	size_t nkeyed = 0, segment = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (changes[i]->oplog_id <= skip_upto)
+			continue;
+		keyed[nkeyed].change = changes[i];
+		keyed[nkeyed].segment = segment;
+		nkeyed++;
+		if (changes[i]->op == CW_OP_SWEEP)
+			segment++;
+	}
+	qsort(keyed, nkeyed, sizeof *keyed, keyed_cmp);
+	out->items = cw_xcalloc(nkeyed ? nkeyed : 1, sizeof *out->items);
+	int rc = 0;
+	for (size_t i = 0; i < nkeyed && rc == 0; i++) {
+		const cw_change_t *change = keyed[i].change;
+		out->changes++;
+		if (change->op == CW_OP_SWEEP) {
+			cw_write_t *w = &out->items[out->len++];
+			w->kind = CW_WRITE_SWEEP;
+			w->version = change->version;
+			w->oplog_id = change->oplog_id;
+			w->created_at_us = change->created_at_us;
+			continue;
+		}
+		bool same = out->len > 0 && keyed[i - 1].segment == keyed[i].segment &&
+		            keyed[i - 1].change->op != CW_OP_SWEEP &&
+		            strcmp(keyed[i - 1].change->doc_id, change->doc_id) == 0;
+		cw_write_t *w = same ? &out->items[out->len - 1] : &out->items[out->len++];
+		if (!same)
+			w->doc_id = change->doc_id;
+		rc = fold(w, !same, change, err);
+	}
+	free(keyed);
+	if (rc != 0)
+		cw_write_list_clear(out);
+	return rc;
+}
+
+void cw_write_list_clear(cw_write_list_t *list)
+{
+	if (list == NULL)
+		return;
+	for (size_t i = 0; i < list->len; i++)
+		json_decref(list->items[i].data);
+	free(list->items);
+	list->items = NULL;
+	list->len = 0;
+	list->changes = 0;
+}

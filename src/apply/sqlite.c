@@ -1,0 +1,258 @@
+/* This file contains the SQLite cache target (sqlite.h). */
+#include "apply/sqlite.h"
+
+#include "apply/apply_loop.h"
+#include "apply/cache_write.h"
+#include "apply/cachedb.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "hub/entity_store.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define COMPONENT "sqlite"
+#define REFRESH_MS 1000
+
+typedef struct sqlite_target {
+	char *name;
+	const cw_component_ctx_t *ctx;   /* borrowed for the target's lifetime */
+	cw_cachedb_t *db;
+	cw_apply_loop_t *loop;
+	cw_entity_t *entities;           /* the hub's entities (deleted ones too) */
+	size_t nentities;
+	int64_t refreshed_ms;            /* when the list was last read; 0 = never */
+	int64_t position;                /* the global position last loaded or stored */
+	bool verify;                     /* open (and so quick_check) every cache at the next refresh */
+	char labels[160];
+} sqlite_target_t;
+
+static int refresh_entities(sqlite_target_t *t, cw_hub_t *hub, cw_err_t *err)
+{
+	cw_entity_t *entities = NULL;
+	size_t count = 0;
+	if (cw_entity_store_list(hub, true, &entities, &count, err) != 0)
+		return CW_EDB;
+	cw_entity_store_list_free(t->entities, t->nentities);
+	t->entities = entities;
+	t->nentities = count;
+	t->refreshed_ms = cw_clock_now_ms(cw_clock_system());
+	return 0;
+}
+
+static const cw_entity_t *find_entity(const sqlite_target_t *t, const char *name)
+{
+	for (size_t i = 0; i < t->nentities; i++)
+		if (strcmp(t->entities[i].name, name) == 0)
+			return &t->entities[i];
+	return NULL;
+}
+
+static int entity_open(void *self, cw_hub_t *hub, const char *name, int64_t position,
+                       cw_apply_entity_state_t *state, cw_err_t *err)
+{
+	sqlite_target_t *t = self;
+	if (!cw_component_wants(t->ctx, name))
+		return CW_ENOTFOUND;
+	const cw_entity_t *entity = find_entity(t, name);
+	if (entity == NULL && hub != NULL) {   /* added since the last refresh */
+		if (refresh_entities(t, hub, err) != 0)
+			return CW_EDB;
+		entity = find_entity(t, name);
+	}
+	if (entity == NULL || entity->status == CW_ENTITY_DELETED)
+		return CW_ENOTFOUND;
+	bool was_open = cw_cachedb_find(t->db, name) != NULL, recreated = false;
+	cw_cache_t *cache = NULL;
+	int rc = cw_cachedb_acquire(t->db, entity, &cache, &recreated, err);
+	if (rc != 0)
+		return rc;
+	if (!was_open || recreated)
+		cache->caught_up = cache->applied >= position;
+	state->applied = cache->applied;
+	state->caught_up = cache->caught_up;
+	return 0;
+}
+
+static int apply(void *self, const char *name, const cw_write_list_t *writes, int64_t upto,
+                 bool caught_up, bool *lost, cw_err_t *err)
+{
+	sqlite_target_t *t = self;
+	const cw_entity_t *entity = find_entity(t, name);
+	cw_cache_t *cache = NULL;
+	bool corrupt = false;
+	*lost = false;
+	if (entity == NULL)
+		return cw_err_set(err, CW_EINTERNAL, COMPONENT, "entity \"%s\" vanished", name);
+	int rc = cw_cachedb_acquire(t->db, entity, &cache, NULL, err);
+	if (rc != 0)
+		return rc;
+	rc = cw_cache_apply(cache, writes, upto, &corrupt, err);
+	if (rc != 0 && corrupt) {
+		rc = cw_cachedb_recreate(t->db, entity, err->message, err);
+		*lost = rc == 0;
+		return rc;
+	}
+	if (rc != 0) {
+		cw_cachedb_forget(t->db, name);   /* reopened from its file on the next try */
+		return rc;
+	}
+	cw_cachedb_committed(t->db, cache);
+	if (caught_up)
+		cache->caught_up = true;
+	return 0;
+}
+
+static int load_position(void *self, int64_t *position, cw_err_t *err)
+{
+	sqlite_target_t *t = self;
+	int rc = cw_cachedb_position_get(t->db, position, err);
+	if (rc == 0)
+		t->position = *position;
+	return rc;
+}
+
+static int store_position(void *self, int64_t position, cw_err_t *err)
+{
+	sqlite_target_t *t = self;
+	int rc = cw_cachedb_position_set(t->db, position, err);
+	if (rc == 0)
+		t->position = position;
+	return rc;
+}
+
+/*
+ * Drops deleted entities' caches; recreates caches whose file went away;
+ * creates new ones. With t->verify, also opens (and so checks) every
+ * existing cache not open yet.
+ */
+static int sync_entities(sqlite_target_t *t, cw_apply_loop_t *loop, cw_err_t *err)
+{
+	for (size_t i = 0; i < t->nentities; i++) {
+		const cw_entity_t *entity = &t->entities[i];
+		if (!cw_component_wants(t->ctx, entity->name))
+			continue;
+		if (entity->status == CW_ENTITY_DELETED) {
+			bool removed = false;
+			int rc = cw_cachedb_drop(t->db, entity->name, &removed, err);
+			if (rc != 0)
+				return rc;
+			cw_apply_loop_forget(loop, entity->name);
+			if (removed)
+				cw_log_kv(CW_LOG_INFO, COMPONENT, "entity deleted: cache removed", "target",
+				          t->name, "entity", entity->name, NULL);
+			continue;
+		}
+		cw_cache_t *cache = cw_cachedb_find(t->db, entity->name);
+		bool was_open = cache != NULL;
+		if (!was_open && !t->verify && cw_cachedb_file_exists(t->db, entity->name))
+			continue;   /* opened when its changes come; checked then */
+		int64_t last_used = cache != NULL ? cache->last_used_ms : 0;
+		bool recreated = false;
+		int rc = cw_cachedb_acquire(t->db, entity, &cache, &recreated, err);
+		if (rc != 0)
+			return rc;
+		if (last_used != 0)
+			cache->last_used_ms = last_used;   /* a check is not a use: keep idle timing */
+		if (!was_open && !recreated)
+			cache->caught_up = cache->applied >= t->position;
+		if (recreated)
+			cache->caught_up = false;
+		if (!cache->caught_up)
+			cw_apply_loop_replay(loop, entity->name);
+	}
+	t->verify = false;
+	return 0;
+}
+
+static int housekeep(void *self, cw_apply_loop_t *loop, cw_hub_t *hub, cw_err_t *err)
+{
+	sqlite_target_t *t = self;
+	int64_t now = cw_clock_now_ms(cw_clock_system());
+	if (t->refreshed_ms == 0 || now - t->refreshed_ms >= REFRESH_MS) {
+		int rc = refresh_entities(t, hub, err);
+		if (rc == 0)
+			rc = sync_entities(t, loop, err);
+		if (rc != 0)
+			return rc;
+	}
+	cw_cachedb_close_idle(t->db, now);
+	cw_metrics_gauge_set(t->ctx->metrics, "cachewarp_sqlite_open_caches", t->labels,
+	                     (double)cw_cachedb_open_count(t->db));
+	return 0;
+}
+
+static void *sqlite_open(const cw_component_ctx_t *ctx, cw_err_t *err)
+{
+	const cw_target_config_t *config = cw_config_target(ctx->config, ctx->name);
+	if (config == NULL)
+		return cw_err_set(err, CW_EINVAL, COMPONENT, "no target \"%s\" in the configuration",
+		                  ctx->name), NULL;
+	if (cw_identifier_validate("target name", ctx->name, err) != 0)
+		return NULL;
+	if (config->dir == NULL || config->dir[0] == '\0')
+		return cw_err_set(err, CW_EINVAL, COMPONENT, "target \"%s\": dir is required",
+		                  ctx->name), NULL;
+	sqlite_target_t *t = cw_xcalloc(1, sizeof *t);
+	t->name = cw_xstrdup(ctx->name);
+	t->ctx = ctx;
+	snprintf(t->labels, sizeof t->labels, "target=\"%s\"", ctx->name);
+	t->db = cw_cachedb_open(config->dir, config->idle_timeout_ms, err);
+	if (t->db == NULL) {
+		free(t->name);
+		free(t);
+		return NULL;
+	}
+	cw_metrics_declare(ctx->metrics, "cachewarp_sqlite_open_caches", CW_METRIC_GAUGE,
+	                   "SQLite caches with an open connection.");
+	cw_apply_sink_t sink = {t, load_position, store_position, entity_open, apply, housekeep};
+	cw_apply_loop_opts_t opts = {
+		.consumer = ctx->name,
+		.hub_url = ctx->config->hub.url,
+		.entities = ctx->entities,
+		.nentities = ctx->nentities,
+		.batch_size = (size_t)ctx->config->apply.batch_size,
+		.poll_interval_ms = ctx->config->apply.poll_interval_ms,
+		.heartbeat_ms = 1000,
+		.metrics = ctx->metrics,
+	};
+	t->loop = cw_apply_loop_new(&opts, &sink);
+	return t;
+}
+
+static int sqlite_run(void *self, cw_cancel_t *cancel, cw_err_t *err)
+{
+	sqlite_target_t *t = self;
+	t->refreshed_ms = 0;
+	t->verify = true;
+	return cw_apply_loop_run(t->loop, cancel, err);
+}
+
+static void sqlite_status(void *self, cw_component_status_t *out)
+{
+	sqlite_target_t *t = self;
+	cw_apply_loop_status(t->loop, out);
+}
+
+static void sqlite_close(void *self)
+{
+	sqlite_target_t *t = self;
+	if (t == NULL)
+		return;
+	cw_apply_loop_free(t->loop);
+	cw_cachedb_close(t->db);
+	cw_entity_store_list_free(t->entities, t->nentities);
+	free(t->name);
+	free(t);
+}
+
+const cw_target_ops_t cw_sqlite_target_ops = {
+	.type = "sqlite",
+	.open = sqlite_open,
+	.run = sqlite_run,
+	.status = sqlite_status,
+	.close = sqlite_close,
+};

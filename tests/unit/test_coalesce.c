@@ -1,0 +1,246 @@
+/*
+ * Unit tests of the coalescer (apply/coalesce.h) and of grouping a batch by
+ * entity (apply/apply_loop.h): the last change per document wins, absent
+ * keys merge onto the earlier upsert, a delete supersedes, an upsert after a
+ * delete replaces, sweeps split the batch, applied ids are skipped.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "apply/apply_loop.h"
+#include "apply/coalesce.h"
+#include "core/change.h"
+#include "core/mem.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int64_t next_id;
+
+static void push(cw_change_batch_t *batch, cw_op_t op, const char *entity, const char *doc_id,
+                 const char *data, int64_t version)
+{
+	cw_change_t change = {0};
+	change.oplog_id = ++next_id;
+	change.op = op;
+	change.entity = cw_xstrdup(entity);
+	change.doc_id = cw_xstrdup(doc_id);
+	change.data = cw_xstrdup(data);
+	change.version = version;
+	change.created_at_us = next_id * 10;
+	cw_change_batch_push(batch, &change);
+}
+
+/* Coalesces the whole batch as one entity's group. */
+static int coalesce_all(const cw_change_batch_t *batch, int64_t skip, cw_write_list_t *out)
+{
+	const cw_change_t **changes = cw_xcalloc(batch->len + 1, sizeof *changes);
+	for (size_t i = 0; i < batch->len; i++)
+		changes[i] = &batch->items[i];
+	cw_err_t err = {0};
+	int rc = cw_coalesce(changes, batch->len, skip, out, &err);
+	free(changes);
+	return rc;
+}
+
+static void assert_data(const cw_write_t *w, const char *want)
+{
+	json_error_t jerr;
+	json_t *expected = json_loads(want, 0, &jerr);
+	assert_non_null(expected);
+	/* A document changed once keeps its text; a merged one is parsed. */
+	assert_true((w->data == NULL) != (w->raw == NULL));
+	json_t *got = w->data != NULL ? json_incref(w->data) : json_loads(w->raw, 0, &jerr);
+	assert_non_null(got);
+	if (!json_equal(got, expected)) {
+		char *text = json_dumps(got, JSON_COMPACT | JSON_SORT_KEYS);
+		fail_msg("data %s, want %s", text, want);
+	}
+	json_decref(got);
+	json_decref(expected);
+}
+
+static void thousand_updates_of_one_row_make_one_write(void **state)
+{
+	(void)state;
+	cw_change_batch_t batch = CW_CHANGE_BATCH_INIT;
+	char data[64];
+	for (int i = 0; i < 1000; i++) {
+		snprintf(data, sizeof data, "{\"n\": %d, \"s\": \"v%d\"}", i, i);
+		push(&batch, CW_OP_UPSERT, "items", "doc-1", data, 1);
+	}
+	cw_write_list_t out = CW_WRITE_LIST_INIT;
+	assert_int_equal(coalesce_all(&batch, 0, &out), 0);
+	assert_int_equal(out.len, 1);
+	assert_int_equal(out.changes, 1000);
+	assert_int_equal(out.items[0].kind, CW_WRITE_UPSERT);
+	assert_false(out.items[0].replace);
+	assert_string_equal(out.items[0].doc_id, "doc-1");
+	assert_int_equal(out.items[0].oplog_id, batch.items[999].oplog_id);
+	assert_data(&out.items[0], "{\"n\": 999, \"s\": \"v999\"}");
+	assert_null(out.items[0].raw);
+	cw_write_list_clear(&out);
+	cw_change_batch_free(&batch);
+}
+
+static void absent_keys_merge_onto_the_earlier_upsert(void **state)
+{
+	(void)state;
+	cw_change_batch_t batch = CW_CHANGE_BATCH_INIT;
+	push(&batch, CW_OP_UPSERT, "items", "a", "{\"x\": 1, \"y\": 2, \"z\": 3}", 1);
+	push(&batch, CW_OP_UPSERT, "items", "a", "{\"y\": 20}", 1);
+	push(&batch, CW_OP_UPSERT, "items", "a", "{\"z\": null, \"w\": [1]}", 2);
+	cw_write_list_t out = CW_WRITE_LIST_INIT;
+	assert_int_equal(coalesce_all(&batch, 0, &out), 0);
+	assert_int_equal(out.len, 1);
+	assert_data(&out.items[0], "{\"x\": 1, \"y\": 20, \"z\": null, \"w\": [1]}");
+	assert_int_equal(out.items[0].version, 2);
+	cw_write_list_clear(&out);
+	cw_change_batch_free(&batch);
+}
+
+static void delete_supersedes_and_upsert_after_delete_replaces(void **state)
+{
+	(void)state;
+	cw_change_batch_t batch = CW_CHANGE_BATCH_INIT;
+	push(&batch, CW_OP_UPSERT, "items", "gone", "{\"x\": 1}", 1);
+	push(&batch, CW_OP_DELETE, "items", "gone", NULL, 1);
+	push(&batch, CW_OP_UPSERT, "items", "back", "{\"x\": 1, \"y\": 2}", 1);
+	push(&batch, CW_OP_DELETE, "items", "back", NULL, 1);
+	push(&batch, CW_OP_UPSERT, "items", "back", "{\"y\": 5}", 1);
+	push(&batch, CW_OP_DELETE, "items", "only", NULL, 1);
+	cw_write_list_t out = CW_WRITE_LIST_INIT;
+	assert_int_equal(coalesce_all(&batch, 0, &out), 0);
+	assert_int_equal(out.len, 3);
+	/* Sorted by doc_id: back, gone, only. */
+	assert_string_equal(out.items[0].doc_id, "back");
+	assert_int_equal(out.items[0].kind, CW_WRITE_UPSERT);
+	assert_true(out.items[0].replace);
+	assert_data(&out.items[0], "{\"y\": 5}");
+	assert_string_equal(out.items[1].doc_id, "gone");
+	assert_int_equal(out.items[1].kind, CW_WRITE_DELETE);
+	assert_null(out.items[1].data);
+	assert_int_equal(out.items[1].oplog_id, batch.items[1].oplog_id);
+	assert_string_equal(out.items[2].doc_id, "only");
+	assert_int_equal(out.items[2].kind, CW_WRITE_DELETE);
+	cw_write_list_clear(&out);
+	cw_change_batch_free(&batch);
+}
+
+static void sweep_splits_the_batch(void **state)
+{
+	(void)state;
+	cw_change_batch_t batch = CW_CHANGE_BATCH_INIT;
+	push(&batch, CW_OP_UPSERT, "items", "b", "{\"x\": 1}", 1);
+	push(&batch, CW_OP_UPSERT, "items", "a", "{\"x\": 1}", 2);
+	push(&batch, CW_OP_SWEEP, "items", NULL, NULL, 2);
+	push(&batch, CW_OP_UPSERT, "items", "b", "{\"y\": 2}", 2);
+	cw_write_list_t out = CW_WRITE_LIST_INIT;
+	assert_int_equal(coalesce_all(&batch, 0, &out), 0);
+	assert_int_equal(out.len, 4);
+	assert_string_equal(out.items[0].doc_id, "a");
+	assert_string_equal(out.items[1].doc_id, "b");
+	assert_data(&out.items[1], "{\"x\": 1}");
+	assert_int_equal(out.items[2].kind, CW_WRITE_SWEEP);
+	assert_int_equal(out.items[2].version, 2);
+	assert_null(out.items[2].doc_id);
+	assert_string_equal(out.items[3].doc_id, "b");
+	assert_data(&out.items[3], "{\"y\": 2}");
+	assert_false(out.items[3].replace);
+	cw_write_list_clear(&out);
+	cw_change_batch_free(&batch);
+}
+
+static void changes_at_or_below_the_applied_id_are_skipped(void **state)
+{
+	(void)state;
+	cw_change_batch_t batch = CW_CHANGE_BATCH_INIT;
+	push(&batch, CW_OP_UPSERT, "items", "a", "{\"x\": 1, \"y\": 1}", 1);
+	push(&batch, CW_OP_DELETE, "items", "b", NULL, 1);
+	push(&batch, CW_OP_UPSERT, "items", "a", "{\"y\": 2}", 1);
+	cw_write_list_t out = CW_WRITE_LIST_INIT;
+	assert_int_equal(coalesce_all(&batch, batch.items[1].oplog_id, &out), 0);
+	assert_int_equal(out.len, 1);
+	assert_int_equal(out.changes, 1);
+	assert_data(&out.items[0], "{\"y\": 2}");
+	assert_int_equal(coalesce_all(&batch, batch.items[2].oplog_id, &out), 0);
+	assert_int_equal(out.len, 0);
+	cw_write_list_clear(&out);
+	cw_change_batch_free(&batch);
+}
+
+static void data_that_is_not_an_object_is_refused(void **state)
+{
+	(void)state;
+	cw_change_batch_t batch = CW_CHANGE_BATCH_INIT;
+	push(&batch, CW_OP_UPSERT, "items", "a", "{\"x\": 1}", 1);
+	push(&batch, CW_OP_UPSERT, "items", "a", "[1, 2]", 1);
+	cw_write_list_t out = CW_WRITE_LIST_INIT;
+	const cw_change_t *changes[] = {&batch.items[0], &batch.items[1]};
+	cw_err_t err = {0};
+	assert_int_equal(cw_coalesce(changes, 2, 0, &out, &err), CW_EINVAL);
+	assert_non_null(strstr(err.message, "data is not a JSON object"));
+	assert_int_equal(out.len, 0);
+	cw_write_list_clear(&out);
+	cw_change_batch_free(&batch);
+}
+
+static void integers_past_64_bits_do_not_stall(void **state)
+{
+	(void)state;
+	cw_change_batch_t batch = CW_CHANGE_BATCH_INIT;
+	push(&batch, CW_OP_UPSERT, "items", "a", "{\"big\": 123456789012345678901234567890}", 1);
+	push(&batch, CW_OP_UPSERT, "items", "a", "{\"small\": 1}", 1);
+	cw_write_list_t out = CW_WRITE_LIST_INIT;
+	assert_int_equal(coalesce_all(&batch, 0, &out), 0);
+	assert_int_equal(out.len, 1);
+	assert_non_null(out.items[0].data);
+	assert_true(json_is_real(json_object_get(out.items[0].data, "big")));
+	assert_true(json_is_integer(json_object_get(out.items[0].data, "small")));
+	cw_write_list_clear(&out);
+	cw_change_batch_free(&batch);
+}
+
+static void batches_group_by_entity_in_id_order(void **state)
+{
+	(void)state;
+	cw_change_batch_t batch = CW_CHANGE_BATCH_INIT;
+	push(&batch, CW_OP_UPSERT, "orders", "1", "{}", 1);
+	push(&batch, CW_OP_UPSERT, "items", "1", "{}", 1);
+	push(&batch, CW_OP_DELETE, "orders", "1", NULL, 1);
+	push(&batch, CW_OP_UPSERT, "items", "2", "{}", 1);
+	const cw_change_t **groups = NULL;
+	size_t *starts = NULL, ngroups = 0;
+	cw_apply_group_batch(&batch, &groups, &starts, &ngroups);
+	assert_int_equal(ngroups, 2);
+	assert_int_equal(starts[0], 0);
+	assert_int_equal(starts[1], 2);
+	assert_int_equal(starts[2], 4);
+	assert_string_equal(groups[0]->entity, "items");
+	assert_true(groups[0]->oplog_id < groups[1]->oplog_id);
+	assert_string_equal(groups[2]->entity, "orders");
+	assert_int_equal(groups[3]->op, CW_OP_DELETE);
+	free(groups);
+	free(starts);
+	cw_change_batch_free(&batch);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(thousand_updates_of_one_row_make_one_write),
+		cmocka_unit_test(absent_keys_merge_onto_the_earlier_upsert),
+		cmocka_unit_test(delete_supersedes_and_upsert_after_delete_replaces),
+		cmocka_unit_test(sweep_splits_the_batch),
+		cmocka_unit_test(changes_at_or_below_the_applied_id_are_skipped),
+		cmocka_unit_test(data_that_is_not_an_object_is_refused),
+		cmocka_unit_test(integers_past_64_bits_do_not_stall),
+		cmocka_unit_test(batches_group_by_entity_in_id_order),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
