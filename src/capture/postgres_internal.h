@@ -1,0 +1,132 @@
+/*
+ * This file contains what the three files of the PostgreSQL source share
+ * (postgres.c: the interface, set-up and the run loop; postgres_snapshot.c:
+ * slot creation and table scans; postgres_stream.c: the pgoutput stream).
+ * Nothing here is part of the source's public contract (capture/source.h).
+ *
+ * THREAD SAFETY: one thread runs `run` and owns every member but `status`,
+ * which `mutex` guards (the control plane reads it while run runs).
+ */
+#ifndef CW_CAPTURE_POSTGRES_INTERNAL_H
+#define CW_CAPTURE_POSTGRES_INTERNAL_H
+
+#include "capture/pgoutput.h"
+#include "core/change.h"
+#include "core/component.h"
+#include "core/entity.h"
+#include "core/projection.h"
+#include "hub/hub.h"
+#include "hub/oplog_writer.h"
+
+#include <libpq-fe.h>
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define PG_DOMAIN "postgres"
+#define PG_COMPONENT "source.postgres"
+/* Standby status interval while idle (pg_recvlogical's default is 10 s). */
+#define PG_STATUS_INTERVAL_MS 10000
+/* How often the entity set is reloaded from the hub. */
+#define PG_RELOAD_INTERVAL_MS 3000
+/* After a set-up error a user must fix (privileges, keys), wait this long before returning. */
+#define PG_FIX_WAIT_MS 30000
+
+/* One entity of this source, with the table it reads and its projection. */
+typedef struct pg_entity {
+	cw_entity_t entity;          /* owned copy; version is the one changes carry */
+	char nspname[64];
+	char relname[64];
+	cw_projection_t *proj;       /* owned; NULL = every table column as sent */
+} pg_entity_t;
+
+typedef struct cw_pg_source {
+	const cw_component_ctx_t *ctx;      /* borrowed */
+	const cw_source_config_t *cfg;      /* borrowed from ctx->config */
+	char *checkpoint_key;               /* "pg_lsn:<source>" */
+	char *masked_url;
+
+	pthread_mutex_t mutex;              /* guards status */
+	cw_component_status_t status;
+
+	/* Owned by the run, reset by every run. */
+	cw_hub_t *hub;
+	cw_oplog_writer_t *writer;
+	PGconn *sql;                        /* ordinary connection to the source */
+	PGconn *repl;                       /* replication connection */
+	cw_pgoutput_t *dec;
+	pg_entity_t *ents;
+	size_t nents;
+	const pg_entity_t *only;            /* a scan: rows go to this entity alone */
+	cw_change_batch_t batch;
+	int64_t batch_started_ms;
+	uint64_t durable_lsn;               /* everything before it is in the hub */
+	uint64_t stored_lsn;                /* the checkpoint the hub holds */
+	uint64_t complete_lsn;              /* end of the last Commit decoded */
+	uint64_t server_wal_end;
+	int64_t newest_commit_us;           /* commit time of the newest transaction written */
+	bool in_txn;
+	int64_t txn_commit_us;
+	char last_fix_error[CW_ERR_MESSAGE_LEN]; /* last set-up error logged, to log it once */
+} cw_pg_source_t;
+
+/* ---- postgres.c ---------------------------------------------------------- */
+
+/* Formats an LSN as PostgreSQL prints it ("16/B374D848"). */
+void pg_lsn_format(uint64_t lsn, char out[32]);
+/* Parses "X/Y"; 0 or CW_EINVAL. */
+int pg_lsn_parse(const char *text, uint64_t *lsn);
+/* Appends "name" quoted as an SQL identifier (name validated by the caller). */
+void pg_quote_ident(cw_buf_t *buf, const char *name);
+/* Connects to the source; replication adds replication=database. NULL with err filled. */
+PGconn *pg_connect(cw_pg_source_t *src, bool replication, cw_err_t *err);
+/* CW_EDB with "<what>: <server message>". */
+int pg_result_error(PGconn *conn, const PGresult *res, const char *what, cw_err_t *err);
+/* Updates the status under the mutex (state may be NULL: unchanged). */
+void pg_set_state(cw_pg_source_t *src, const char *state, bool healthy);
+/* Publishes lag and position to status and the metrics registry. */
+void pg_publish_lag(cw_pg_source_t *src);
+/* The entities of the table nspname.relname: fills idx (cap entries) and returns the count. */
+size_t pg_entities_of(cw_pg_source_t *src, const char *nspname, const char *relname,
+                      size_t *idx, size_t cap);
+/*
+ * Turns one decoded or scanned row message of ent's table into changes pushed
+ * onto src->batch with source_pos and commit time. A value that cannot be
+ * captured goes to the quarantine; only hub errors are returned.
+ */
+int pg_push_row(cw_pg_source_t *src, const cw_pgoutput_msg_t *msg, const char *source_pos,
+                int64_t commit_us, cw_err_t *err);
+/* Pushes a sweep of ent at its version. */
+void pg_push_sweep(cw_pg_source_t *src, const pg_entity_t *ent, const char *source_pos);
+/* Writes src->batch with the checkpoint lsn (0 = none) and counts it in the metrics. */
+int pg_write_batch(cw_pg_source_t *src, cw_oplog_writer_t *writer, uint64_t checkpoint_lsn,
+                   cw_err_t *err);
+/* Makes sure ent's table is usable and in the publication; registers its key with the decoder. */
+int pg_prepare_table(cw_pg_source_t *src, pg_entity_t *ent, cw_err_t *err);
+
+/* ---- postgres_snapshot.c ------------------------------------------------- */
+
+/*
+ * Creates the slot with an exported snapshot and scans every entity inside
+ * it: a new generation for live entities, a sweep after each scan, status
+ * live at the end, and the slot's consistent point stored as the checkpoint.
+ * *start_lsn receives that point.
+ */
+int pg_snapshot_all(cw_pg_source_t *src, cw_cancel_t *cancel, uint64_t *start_lsn,
+                    cw_err_t *err);
+/* Scans one entity added (or refreshed) at runtime in a snapshot of its own. */
+int pg_snapshot_entity(cw_pg_source_t *src, pg_entity_t *ent, cw_cancel_t *cancel,
+                       cw_err_t *err);
+
+/* ---- postgres_stream.c --------------------------------------------------- */
+
+/* Writes the pending batch with the last complete transaction as checkpoint. */
+int pg_flush(cw_pg_source_t *src, cw_err_t *err);
+
+/* Streams from start_lsn until cancel fires or an error. */
+int pg_stream(cw_pg_source_t *src, uint64_t start_lsn, cw_cancel_t *cancel, cw_err_t *err);
+/* (postgres.c) Reloads the entity set from the hub; new or refreshed entities are scanned. */
+int pg_reload_entities(cw_pg_source_t *src, bool scan_new, cw_cancel_t *cancel, cw_err_t *err);
+
+#endif
