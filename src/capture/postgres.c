@@ -480,11 +480,11 @@ static int add_to_publication(cw_pg_source_t *src, const pg_entity_t *ent, cw_er
 		rc = pg_result_error(src->sql, res, what, err);
 		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 		if (state != NULL && strcmp(state, "42501") == 0) {
-			cw_err_prefix(err, "missing privilege; have the table owner or a superuser run "
-			                   "the statement, or grant CREATE on the database and table "
-			                   "ownership to the source's role");
-			err->code = CW_EINVAL;
-			rc = CW_EINVAL;
+			char reason[CW_ERR_MESSAGE_LEN];
+			snprintf(reason, sizeof reason, "%s", err->message);
+			rc = cw_err_set(err, CW_EINVAL, PG_DOMAIN, "%.300s (missing privilege: have the "
+				"owner of the tables or a superuser create the publication, or make the "
+				"source's role their owner)", reason);
 		}
 	} else {
 		cw_log_kv(CW_LOG_INFO, PG_COMPONENT, exists ? "table added to publication" :

@@ -57,21 +57,21 @@ typedef struct fx {
 	runner_t runner;
 } fx_t;
 
-static int64_t fx_now_ms(void)
+static inline int64_t fx_now_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void fx_pause_ms(long ms)
+static inline void fx_pause_ms(long ms)
 {
 	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
 	nanosleep(&ts, NULL);
 }
 
 /* Runs sql on the test connection; fails the test when it fails. */
-static void fx_sql(fx_t *fx, const char *sql)
+static inline void fx_sql(fx_t *fx, const char *sql)
 {
 	PGresult *res = PQexec(fx->conn, sql);
 	ExecStatusType st = PQresultStatus(res);
@@ -81,7 +81,7 @@ static void fx_sql(fx_t *fx, const char *sql)
 }
 
 /* The single value of a query (owned), NULL for SQL NULL or no row. */
-static char *fx_value(fx_t *fx, const char *sql)
+static inline char *fx_value(fx_t *fx, const char *sql)
 {
 	PGresult *res = PQexec(fx->conn, sql);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
@@ -92,7 +92,7 @@ static char *fx_value(fx_t *fx, const char *sql)
 	return value;
 }
 
-static long long fx_int(fx_t *fx, const char *sql)
+static inline long long fx_int(fx_t *fx, const char *sql)
 {
 	char *value = fx_value(fx, sql);
 	long long n = value != NULL ? strtoll(value, NULL, 10) : -1;
@@ -101,7 +101,7 @@ static long long fx_int(fx_t *fx, const char *sql)
 }
 
 /* Starts a cluster; sql_setup creates the tables. */
-static int fx_start(fx_t *fx, const char *sql_setup)
+static inline int fx_start(fx_t *fx, const char *sql_setup)
 {
 	memset(fx, 0, sizeof *fx);
 	if (cw_testpg_start(&fx->srv) != 0)
@@ -126,11 +126,11 @@ static int fx_start(fx_t *fx, const char *sql_setup)
 
 /*
  * Loads a configuration: hub and source url are the cluster's; body holds
- * the rest after "sources:" items' common part (the entities list and any
- * source keys). Stores the configured entities in the hub.
+ * source_extra (more keys of the source, each line "    key: value\n") and
+ * the entities list. Stores the configured entities in the hub.
  */
-static void fx_config(fx_t *fx, const char *source_extra, const char *entities,
-                      int batch_size)
+static inline void fx_config_url(fx_t *fx, const char *source_url, const char *source_extra,
+                          const char *entities, int batch_size)
 {
 	cw_config_free(fx->config);
 	fx->config = NULL;
@@ -139,7 +139,7 @@ static void fx_config(fx_t *fx, const char *source_extra, const char *entities,
 		"sources:\n  - name: app\n    type: postgres\n    url: %s\n%s"
 		"entities:\n%s"
 		"capture: {batch_size: %d, flush_interval: 50ms}\n",
-		fx->srv.url, fx->srv.url, source_extra, entities, batch_size);
+		fx->srv.url, source_url, source_extra, entities, batch_size);
 	cw_err_t err = {0};
 	cw_config_load_opts_t opts = {NULL, NULL};
 	if (cw_config_load_buffer("test.yaml", yaml, strlen(yaml), &opts, &fx->config, &err) != 0)
@@ -153,7 +153,13 @@ static void fx_config(fx_t *fx, const char *source_extra, const char *entities,
 	fx->ctx = (cw_component_ctx_t){fx->config, "app", NULL, 0, fx->metrics};
 }
 
-static void *runner_main(void *arg)
+static inline void fx_config(fx_t *fx, const char *source_extra, const char *entities, int batch_size)
+{
+	fx_config_url(fx, fx->srv.url, source_extra, entities, batch_size);
+}
+
+
+static inline void *runner_main(void *arg)
 {
 	runner_t *r = arg;
 	for (;;) {
@@ -172,7 +178,7 @@ static void *runner_main(void *arg)
 }
 
 /* Opens the source and runs it on a thread, retrying after errors like the job server. */
-static void fx_run(fx_t *fx)
+static inline void fx_run(fx_t *fx)
 {
 	runner_t *r = &fx->runner;
 	memset(r, 0, sizeof *r);
@@ -187,7 +193,7 @@ static void fx_run(fx_t *fx)
 	r->started = true;
 }
 
-static void fx_stop(fx_t *fx)
+static inline void fx_stop(fx_t *fx)
 {
 	runner_t *r = &fx->runner;
 	if (!r->started)
@@ -199,14 +205,28 @@ static void fx_stop(fx_t *fx)
 	r->started = false;
 }
 
-static cw_component_status_t fx_status(fx_t *fx)
+static inline cw_component_status_t fx_status(fx_t *fx)
 {
 	cw_component_status_t status;
 	fx->runner.ops->status(fx->runner.source, &status);
 	return status;
 }
 
-static void fx_finish(fx_t *fx)
+/* Waits until the source reports an error and returns it. */
+static inline cw_component_status_t fx_wait_error(fx_t *fx)
+{
+	int64_t deadline = fx_now_ms() + WAIT_MS;
+	cw_component_status_t status;
+	while ((status = fx_status(fx)).last_error[0] == '\0') {
+		if (fx_now_ms() > deadline)
+			fail_msg("the source reported no error");
+		fx_pause_ms(20);
+	}
+	fprintf(stderr, "source error: %s\n", status.last_error);
+	return status;
+}
+
+static inline void fx_finish(fx_t *fx)
 {
 	fx_stop(fx);
 	cw_config_free(fx->config);
@@ -219,7 +239,7 @@ static void fx_finish(fx_t *fx)
 /* ---- the hub's state, replayed like a target applies it ------------------ */
 
 /* doc_id -> {"data": {...}, "version": n}, from the oplog of entity. Owned json_t. */
-static json_t *fx_replay(fx_t *fx, const char *entity)
+static inline json_t *fx_replay(fx_t *fx, const char *entity)
 {
 	const char *params[] = {entity};
 	PGresult *res = PQexecParams(fx->conn,
@@ -262,7 +282,7 @@ static json_t *fx_replay(fx_t *fx, const char *entity)
 }
 
 /* doc_id -> row data as the table has it now: query must return (doc_id, json object text). */
-static json_t *fx_table(fx_t *fx, const char *query)
+static inline json_t *fx_table(fx_t *fx, const char *query)
 {
 	PGresult *res = PQexec(fx->conn, query);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
@@ -279,7 +299,7 @@ static json_t *fx_table(fx_t *fx, const char *query)
 }
 
 /* True when every row of the table equals the replayed hub row and nothing else is there. */
-static bool fx_same(json_t *hub_rows, json_t *table_rows, bool verbose)
+static inline bool fx_same(json_t *hub_rows, json_t *table_rows, bool verbose)
 {
 	bool same = json_object_size(hub_rows) == json_object_size(table_rows);
 	const char *key;
@@ -304,7 +324,7 @@ static bool fx_same(json_t *hub_rows, json_t *table_rows, bool verbose)
 }
 
 /* Waits (with a deadline) until the hub's replayed entity equals the table query. */
-static void fx_wait_converged(fx_t *fx, const char *entity, const char *query)
+static inline void fx_wait_converged(fx_t *fx, const char *entity, const char *query)
 {
 	int64_t deadline = fx_now_ms() + WAIT_MS;
 	for (;;) {
@@ -323,7 +343,7 @@ static void fx_wait_converged(fx_t *fx, const char *entity, const char *query)
 }
 
 /* Waits until sql returns a value of at least want. */
-static void fx_wait_int(fx_t *fx, const char *sql, long long want)
+static inline void fx_wait_int(fx_t *fx, const char *sql, long long want)
 {
 	int64_t deadline = fx_now_ms() + WAIT_MS;
 	long long got;
