@@ -625,14 +625,18 @@ static int position(cw_pg_source_t *src, cw_cancel_t *cancel, uint64_t *start, c
 			"replication slot \"%s\" of source \"%s\" is %s: the changes after %s are gone",
 			src->cfg->slot, src->cfg->name, slot == SLOT_LOST ? "invalidated (wal_status lost)" :
 			"missing", lsn);
-		cw_log_kv(CW_LOG_ERROR, PG_COMPONENT, err->message, "source", src->cfg->name,
-		          "slot", src->cfg->slot, "on_position_lost",
-		          src->cfg->on_position_lost == CW_POSITION_LOST_FAIL ? "fail" : "rescan", NULL);
-		set_error(src, err);
 		if (src->cfg->on_position_lost == CW_POSITION_LOST_FAIL) {
-			cw_err_prefix(err, "on_position_lost is fail");
-			return CW_ENOTFOUND;
+			/* pg_run logs it once and keeps the source stopped until someone acts. */
+			char reason[CW_ERR_MESSAGE_LEN];
+			snprintf(reason, sizeof reason, "%s", err->message);
+			return cw_err_set(err, CW_ENOTFOUND, PG_DOMAIN, "%.300s; on_position_lost is "
+			                  "fail, so the source stops: set it to rescan for a new "
+			                  "generation (full scan, then sweep)", reason);
 		}
+		cw_log_kv(CW_LOG_ERROR, PG_COMPONENT, err->message, "source", src->cfg->name,
+		          "slot", src->cfg->slot, "on_position_lost", "rescan",
+		          "action", "new generation: full snapshot, then sweep", NULL);
+		set_error(src, err);
 		cw_err_clear(err);
 		/* From here until the scan completes there is no valid position. */
 		if ((rc = cw_metadata_delete(src->hub, src->checkpoint_key, err)) != 0)
