@@ -224,6 +224,41 @@ static void status_and_metrics_report_lag_and_counts(void **state)
 	assert_int_equal(fx_int(fx, "SELECT count(*) FROM cachewarp.quarantine"), 0);
 }
 
+static void entity_added_at_runtime_is_scanned_alone(void **state)
+{
+	fx_t *fx = *state;
+	fx_sql(fx, "CREATE TABLE late (id int PRIMARY KEY, v text);"
+	           "INSERT INTO late SELECT g, 'v' || g FROM generate_series(1, 500) g;");
+	cw_entity_t late = {(char *)"late", (char *)"app", NULL, (char *)"public.late", NULL, 0,
+	                    CW_ENTITY_PENDING, 1};
+	cw_err_t err = {0};
+	bool created = false;
+	assert_int_equal(cw_entity_store_upsert(fx->hub, &late, &created, &err), 0);
+	assert_true(created);
+	fx_wait_int(fx, "SELECT count(*) FROM cachewarp.entities WHERE name = 'late' "
+	                "AND status = 'live'", 1);
+	fx_sql(fx, "UPDATE late SET v = 'changed' WHERE id < 10; DELETE FROM late WHERE id = 20;");
+	fx_wait_converged(fx, "late", "SELECT id::text, to_jsonb(t)::text FROM late t");
+	assert_int_equal(fx_int(fx, "SELECT count(*) FROM cachewarp.oplog WHERE entity = 'late' "
+	                            "AND op = 'sweep' AND version = 1"), 1);
+	/* The other entities were not scanned again. */
+	assert_int_equal(fx_int(fx, "SELECT count(*) FROM cachewarp.oplog WHERE entity = 'items' "
+	                            "AND op = 'sweep'"), 1);
+	/* A hard refresh (new version, pending) is a new scan of that entity and a sweep. */
+	fx_sql(fx, "DELETE FROM late WHERE id > 400");
+	fx_wait_converged(fx, "late", "SELECT id::text, to_jsonb(t)::text FROM late t");
+	int64_t version = 0;
+	assert_int_equal(cw_entity_store_bump_version(fx->hub, "late", &version, &err), 0);
+	assert_int_equal(cw_entity_store_set_status(fx->hub, "late", CW_ENTITY_PENDING, &err), 0);
+	fx_wait_int(fx, "SELECT count(*) FROM cachewarp.oplog WHERE entity = 'late' "
+	                "AND op = 'sweep' AND version = 2", 1);
+	fx_wait_int(fx, "SELECT count(*) FROM cachewarp.entities WHERE name = 'late' "
+	                "AND status = 'live'", 1);
+	assert_int_equal(fx_int(fx, "SELECT count(*) FROM cachewarp.oplog WHERE entity = 'late' "
+	                            "AND version = 2 AND op = 'upsert'"), 399);
+	fx_wait_converged(fx, "late", "SELECT id::text, to_jsonb(t)::text FROM late t");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -236,6 +271,7 @@ int main(void)
 		cmocka_unit_test(truncate_starts_a_generation_and_sweeps),
 		cmocka_unit_test(slot_advances_on_a_quiet_database),
 		cmocka_unit_test(status_and_metrics_report_lag_and_counts),
+		cmocka_unit_test(entity_added_at_runtime_is_scanned_alone),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
