@@ -675,6 +675,7 @@ static int run_once(cw_pg_source_t *src, cw_cancel_t *cancel, cw_err_t *err)
 	src->dec = cw_pgoutput_new();
 	src->durable_lsn = src->stored_lsn = src->complete_lsn = src->server_wal_end = 0;
 	src->in_txn = false;
+	src->streaming = false;
 	if ((src->sql = pg_connect(src, false, err)) == NULL)
 		return CW_EDB;
 	if ((rc = check_replication_role(src, err)) != 0 ||

@@ -67,6 +67,9 @@ typedef struct cw_pg_source {
 	uint64_t server_wal_end;
 	int64_t newest_commit_us;           /* commit time of the newest transaction written */
 	bool in_txn;
+	bool streaming;                     /* repl is in COPY BOTH mode */
+	int64_t next_status_ms;             /* when the next standby status is due */
+	uint64_t sent_lsn;                  /* the flush position last reported */
 	int64_t txn_commit_us;
 	char last_fix_error[CW_ERR_MESSAGE_LEN]; /* last set-up error logged, to log it once */
 } cw_pg_source_t;
@@ -124,6 +127,8 @@ int pg_snapshot_entity(cw_pg_source_t *src, pg_entity_t *ent, cw_cancel_t *cance
 /* Writes the pending batch with the last complete transaction as checkpoint. */
 int pg_flush(cw_pg_source_t *src, cw_err_t *err);
 
+/* While streaming: sends a standby status when one is due (long scans call it). */
+int pg_stream_keepalive(cw_pg_source_t *src, cw_err_t *err);
 /* Streams from start_lsn until cancel fires or an error. */
 int pg_stream(cw_pg_source_t *src, uint64_t start_lsn, cw_cancel_t *cancel, cw_err_t *err);
 /* (postgres.c) Reloads the entity set from the hub; new or refreshed entities are scanned. */

@@ -150,6 +150,9 @@ static int scan_table(cw_pg_source_t *src, PGconn *conn, pg_entity_t *ent,
 		cw_metrics_counter_add(src->ctx->metrics, "cachewarp_snapshot_rows_total", labels, n);
 		if (src->batch.len >= (size_t)src->ctx->config->capture.batch_size)
 			rc = pg_write_batch(src, writer, 0, err);
+		/* A scan while streaming: keep the replication connection alive. */
+		if (rc == 0)
+			rc = pg_stream_keepalive(src, err);
 		if (now_ms() >= next_log) {
 			log_progress(src, ent, rows, estimate, started, false);
 			next_log = now_ms() + PROGRESS_INTERVAL_MS;
@@ -166,11 +169,16 @@ static int scan_table(cw_pg_source_t *src, PGconn *conn, pg_entity_t *ent,
 	return rc;
 }
 
-/* Status scanning; a live entity first starts a new generation (version + 1). */
-static int begin_generation(cw_pg_source_t *src, pg_entity_t *ent, bool bump, cw_err_t *err)
+/*
+ * Status scanning. Unless the entity is pending (nothing of its current
+ * version written yet), the scan starts a new generation (version + 1): rows
+ * of a live generation or of an interrupted scan that are gone from the table
+ * meanwhile are then removed by this scan's sweep.
+ */
+static int begin_generation(cw_pg_source_t *src, pg_entity_t *ent, cw_err_t *err)
 {
 	int rc = 0;
-	if (bump && ent->entity.status == CW_ENTITY_LIVE)
+	if (ent->entity.status != CW_ENTITY_PENDING)
 		rc = cw_entity_store_bump_version(src->hub, ent->entity.name, &ent->entity.version,
 		                                  err);
 	if (rc == 0)
@@ -217,7 +225,7 @@ int pg_snapshot_all(cw_pg_source_t *src, cw_cancel_t *cancel, uint64_t *start_ls
 	int rc = 0;
 	pg_set_state(src, "snapshot", true);
 	for (size_t i = 0; i < src->nents && rc == 0; i++)
-		rc = begin_generation(src, &src->ents[i], true, err);
+		rc = begin_generation(src, &src->ents[i], err);
 	if (rc != 0)
 		goto cleanup;
 	if (src->repl == NULL && (src->repl = pg_connect(src, true, err)) == NULL) {
@@ -285,7 +293,7 @@ int pg_snapshot_entity(cw_pg_source_t *src, pg_entity_t *ent, cw_cancel_t *cance
 	int rc;
 	char lsn_text[32] = "";
 	pg_set_state(src, "snapshot", true);
-	if ((rc = pg_flush(src, err)) != 0 || (rc = begin_generation(src, ent, false, err)) != 0)
+	if ((rc = pg_flush(src, err)) != 0 || (rc = begin_generation(src, ent, err)) != 0)
 		return rc;
 	if (src->complete_lsn != 0)
 		pg_lsn_format(src->complete_lsn, lsn_text);

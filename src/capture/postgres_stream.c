@@ -39,9 +39,7 @@ static int64_t wall_us(void)
 
 /* What the stream loop keeps between messages. */
 typedef struct stream_state {
-	int64_t next_status_ms;
 	int64_t next_reload_ms;
-	uint64_t sent_lsn;            /* the flush position last reported */
 	int64_t complete_commit_us;   /* commit time of the transaction ending at complete_lsn */
 	char txn_pos[32];             /* commit LSN of the open transaction, as source_pos */
 } stream_state_t;
@@ -59,17 +57,24 @@ int pg_flush(cw_pg_source_t *src, cw_err_t *err)
 	return 0;
 }
 
-static int send_status(cw_pg_source_t *src, stream_state_t *st, cw_err_t *err)
+static int send_status(cw_pg_source_t *src, cw_err_t *err)
 {
 	uint8_t msg[CW_PGOUTPUT_STATUS_LEN];
 	size_t len = cw_pgoutput_status_build(msg, src->durable_lsn, src->durable_lsn,
 	                                      src->durable_lsn, wall_us(), false);
 	if (PQputCopyData(src->repl, (const char *)msg, (int)len) != 1 || PQflush(src->repl) != 0)
 		return pg_result_error(src->repl, NULL, "could not send a standby status update", err);
-	st->sent_lsn = src->durable_lsn;
-	st->next_status_ms = now_ms() + PG_STATUS_INTERVAL_MS;
+	src->sent_lsn = src->durable_lsn;
+	src->next_status_ms = now_ms() + PG_STATUS_INTERVAL_MS;
 	pg_publish_lag(src);
 	return 0;
+}
+
+int pg_stream_keepalive(cw_pg_source_t *src, cw_err_t *err)
+{
+	if (!src->streaming || now_ms() < src->next_status_ms)
+		return 0;
+	return send_status(src, err);
 }
 
 static int start_replication(cw_pg_source_t *src, uint64_t start_lsn, cw_err_t *err)
@@ -183,7 +188,7 @@ static int handle_copydata(cw_pg_source_t *src, stream_state_t *st, const uint8_
 	if (!src->in_txn && src->batch.len == 0 && cd.wal_end > src->durable_lsn)
 		src->durable_lsn = cd.wal_end;
 	if (cd.reply_requested)
-		return send_status(src, st, err);
+		return send_status(src, err);
 	return 0;
 }
 
@@ -200,8 +205,8 @@ static int tick(cw_pg_source_t *src, stream_state_t *st, cw_cancel_t *cancel, cw
 		if (commit_us > 0)
 			src->newest_commit_us = commit_us;
 		/* Tell the server soon, so the slot advances with the hub. */
-		if (st->next_status_ms > now + 1000)
-			st->next_status_ms = now + 1000;
+		if (src->next_status_ms > now + 1000)
+			src->next_status_ms = now + 1000;
 	}
 	if (now >= st->next_reload_ms) {
 		st->next_reload_ms = now + PG_RELOAD_INTERVAL_MS;
@@ -209,7 +214,7 @@ static int tick(cw_pg_source_t *src, stream_state_t *st, cw_cancel_t *cancel, cw
 		    (rc = pg_reload_entities(src, true, cancel, err)) != 0)
 			return rc;
 	}
-	if (now >= st->next_status_ms || src->durable_lsn > st->sent_lsn + (16u << 20)) {
+	if (now >= src->next_status_ms || src->durable_lsn > src->sent_lsn + (16u << 20)) {
 		/* Keep the stored checkpoint near the slot when only other tables change. */
 		if (src->batch.len == 0 && !src->in_txn && src->durable_lsn > src->stored_lsn) {
 			src->complete_lsn = src->durable_lsn > src->complete_lsn ?
@@ -217,7 +222,7 @@ static int tick(cw_pg_source_t *src, stream_state_t *st, cw_cancel_t *cancel, cw
 			if ((rc = pg_flush(src, err)) != 0)
 				return rc;
 		}
-		rc = send_status(src, st, err);
+		rc = send_status(src, err);
 	}
 	return rc;
 }
@@ -241,14 +246,15 @@ int pg_stream(cw_pg_source_t *src, uint64_t start_lsn, cw_cancel_t *cancel, cw_e
 	if (src->complete_lsn < start_lsn)
 		src->complete_lsn = start_lsn;
 	st.next_reload_ms = now_ms() + PG_RELOAD_INTERVAL_MS;
+	src->streaming = true;
 	pg_set_state(src, "streaming", true);
-	if ((rc = send_status(src, &st, err)) != 0)
+	if ((rc = send_status(src, err)) != 0)
 		return rc;
 	while (rc == 0) {
 		if (cw_cancel_is_set(cancel)) {
 			/* Write what is complete and tell the server before stopping. */
 			if (pg_flush(src, err) == 0)
-				send_status(src, &st, err);
+				send_status(src, err);
 			return CW_ECANCELED;
 		}
 		if ((rc = tick(src, &st, cancel, err)) != 0)

@@ -4,7 +4,7 @@
  * during streaming (while rows keep changing), then a restart that ends with
  * the hub equal to the table; a clean restart resuming from the stored LSN
  * without a new generation; a slot dropped while stopped giving a rescan
- * with version + 1 and a sweep that removes rows deleted meanwhile; and
+ * with a new version and a sweep that removes rows deleted meanwhile; and
  * on_position_lost: fail stopping with an error that names the slot.
  */
 #include "pg_source_fixture.h"
@@ -100,6 +100,11 @@ static void kill_during_snapshot_then_restart(void **state)
 	writer_wait_ops(&w, 200);
 	writer_stop(&w);
 	fx_wait_converged(fx, "t", TABLE_QUERY);
+	/* The interrupted scan's rows belong to generation 1; the complete scan is generation 2,
+	 * and its sweep removes rows the first scan wrote that were deleted before the second. */
+	assert_int_equal(fx_int(fx, "SELECT version FROM cachewarp.entities WHERE name = 't'"), 2);
+	assert_int_equal(fx_int(fx, "SELECT count(*) FROM cachewarp.oplog WHERE entity = 't' "
+	                            "AND op = 'sweep' AND version = 2"), 1);
 }
 
 static void kill_during_streaming_then_restart(void **state)
@@ -118,8 +123,8 @@ static void kill_during_streaming_then_restart(void **state)
 	writer_wait_ops(&w, 300);
 	writer_stop(&w);
 	fx_wait_converged(fx, "t", TABLE_QUERY);
-	/* Resumed from the stored LSN: still the first generation. */
-	assert_int_equal(fx_int(fx, "SELECT version FROM cachewarp.entities WHERE name = 't'"), 1);
+	/* Resumed from the stored LSN: the same generation, no new scan. */
+	assert_int_equal(fx_int(fx, "SELECT version FROM cachewarp.entities WHERE name = 't'"), 2);
 	assert_int_equal(fx_int(fx, "SELECT count(*) FROM cachewarp.oplog WHERE entity = 't' "
 	                            "AND op = 'sweep'"), 1);
 }
@@ -143,7 +148,7 @@ static void clean_restart_resumes_from_stored_lsn(void **state)
 	char *advanced = fx_value(fx, sql);
 	assert_string_equal(advanced, "t");
 	free(advanced);
-	assert_int_equal(fx_int(fx, "SELECT version FROM cachewarp.entities WHERE name = 't'"), 1);
+	assert_int_equal(fx_int(fx, "SELECT version FROM cachewarp.entities WHERE name = 't'"), 2);
 }
 
 static void dropped_slot_while_stopped_rescans_and_sweeps(void **state)
@@ -155,8 +160,8 @@ static void dropped_slot_while_stopped_rescans_and_sweeps(void **state)
 	drop_slot(fx);
 	fx_run(fx);
 	fx_wait_int(fx, "SELECT count(*) FROM cachewarp.oplog WHERE entity = 't' "
-	                "AND op = 'sweep' AND version = 2", 1);
-	assert_int_equal(fx_int(fx, "SELECT version FROM cachewarp.entities WHERE name = 't'"), 2);
+	                "AND op = 'sweep' AND version = 3", 1);
+	assert_int_equal(fx_int(fx, "SELECT version FROM cachewarp.entities WHERE name = 't'"), 3);
 	/* No delete was ever captured for the rows deleted meanwhile: the sweep removes them. */
 	assert_int_equal(fx_int(fx, "SELECT count(*) FROM cachewarp.oplog WHERE entity = 't' "
 	                            "AND op = 'delete' AND doc_id = '200'"), 0);
@@ -182,7 +187,7 @@ static void position_lost_with_fail_policy_stops(void **state)
 	/* It did not carry on from a new slot. */
 	assert_int_equal(fx_int(fx, "SELECT count(*) FROM pg_replication_slots "
 	                            "WHERE slot_name = 'cachewarp_app'"), 0);
-	assert_int_equal(fx_int(fx, "SELECT version FROM cachewarp.entities WHERE name = 't'"), 2);
+	assert_int_equal(fx_int(fx, "SELECT version FROM cachewarp.entities WHERE name = 't'"), 3);
 }
 
 int main(void)
