@@ -8,6 +8,7 @@
 #include "capture/postgres_internal.h"
 #include "capture/source.h"
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/secret.h"
@@ -18,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* ---- small helpers ------------------------------------------------------- */
 
@@ -46,20 +46,6 @@ void pg_quote_ident(cw_buf_t *buf, const char *name)
 		cw_buf_append_char(buf, *p);
 	}
 	cw_buf_append_char(buf, '"');
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 int pg_result_error(PGconn *conn, const PGresult *res, const char *what, cw_err_t *err)
@@ -123,7 +109,7 @@ void pg_publish_lag(cw_pg_source_t *src)
 	if (lag_bytes == 0 && !src->in_txn && src->batch.len == 0)
 		lag_seconds = 0;
 	else if (src->newest_commit_us > 0)
-		lag_seconds = (double)(wall_us() - src->newest_commit_us) / 1e6;
+		lag_seconds = (double)(cw_clock_wall_us(cw_clock_system()) - src->newest_commit_us) / 1e6;
 	if (lag_seconds < -1)
 		lag_seconds = 0;
 	char lsn[32] = "";
@@ -265,7 +251,7 @@ static void push_change(cw_pg_source_t *src, cw_op_t op, const pg_entity_t *ent,
 	change.source_pos = cw_xstrdup(source_pos);
 	change.created_at_us = commit_us;
 	if (src->batch.len == 0)
-		src->batch_started_ms = now_ms();
+		src->batch_started_ms = cw_clock_now_ms(cw_clock_system());
 	cw_change_batch_push(&src->batch, &change);
 }
 
@@ -277,7 +263,7 @@ void pg_push_sweep(cw_pg_source_t *src, const pg_entity_t *ent, const char *sour
 	change.version = ent->entity.version;
 	change.source_pos = cw_xstrdup(source_pos);
 	if (src->batch.len == 0)
-		src->batch_started_ms = now_ms();
+		src->batch_started_ms = cw_clock_now_ms(cw_clock_system());
 	cw_change_batch_push(&src->batch, &change);
 }
 
@@ -385,163 +371,10 @@ int pg_write_batch(cw_pg_source_t *src, cw_oplog_writer_t *writer, uint64_t chec
 	return 0;
 }
 
-/* ---- set-up checks ------------------------------------------------------- */
-
 /* A set-up error the user must fix: log it once, keep the source unhealthy. */
 static bool is_fix_error(const cw_err_t *err)
 {
 	return err->code == CW_EINVAL || err->code == CW_ENOTFOUND;
-}
-
-static PGresult *query(cw_pg_source_t *src, const char *sql, int nparams,
-                       const char *const *params, const char *what, cw_err_t *err)
-{
-	PGresult *res = PQexecParams(src->sql, sql, nparams, NULL, params, NULL, NULL, 0);
-	ExecStatusType st = PQresultStatus(res);
-	if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-		pg_result_error(src->sql, res, what, err);
-		PQclear(res);
-		return NULL;
-	}
-	return res;
-}
-
-static int check_replication_role(cw_pg_source_t *src, cw_err_t *err)
-{
-	PGresult *res = query(src, "SELECT current_user, rolreplication OR rolsuper "
-	                      "FROM pg_roles WHERE rolname = current_user", 0, NULL,
-	                      "could not read the source role", err);
-	if (res == NULL)
-		return CW_EDB;
-	int rc = 0;
-	if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 1), "t") != 0)
-		rc = cw_err_set(err, CW_EINVAL, PG_DOMAIN,
-			"role \"%s\" of source \"%s\" may not use logical replication: "
-			"run ALTER ROLE \"%s\" REPLICATION as a superuser",
-			PQgetvalue(res, 0, 0), src->cfg->name, PQgetvalue(res, 0, 0));
-	PQclear(res);
-	return rc;
-}
-
-/* Registers the table's key (primary key, else replica identity index) with the decoder. */
-static int table_key(cw_pg_source_t *src, const pg_entity_t *ent, const char *oid,
-                     bool primary, cw_err_t *err)
-{
-	const char *params[] = {oid, primary ? "t" : "f"};
-	PGresult *res = query(src,
-		"SELECT a.attname FROM pg_index i "
-		"CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) "
-		"JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
-		"WHERE i.indrelid = $1::oid AND "
-		"CASE WHEN $2::bool THEN i.indisprimary ELSE i.indisreplident END ORDER BY k.ord",
-		2, params, "could not read a table's key", err);
-	if (res == NULL)
-		return CW_EDB;
-	int n = PQntuples(res);
-	const char **cols = cw_xcalloc((size_t)n + 1, sizeof *cols);
-	for (int i = 0; i < n; i++)
-		cols[i] = PQgetvalue(res, i, 0);
-	int rc = cw_pgoutput_set_primary_key(src->dec, ent->nspname, ent->relname, cols,
-	                                     (size_t)n, err);
-	free(cols);
-	PQclear(res);
-	return rc;
-}
-
-static int add_to_publication(cw_pg_source_t *src, const pg_entity_t *ent, cw_err_t *err)
-{
-	const char *params[] = {src->cfg->publication, ent->nspname, ent->relname};
-	PGresult *res = query(src,
-		"SELECT p.puballtables, EXISTS (SELECT 1 FROM pg_publication_tables t "
-		"WHERE t.pubname = p.pubname AND t.schemaname = $2 AND t.tablename = $3) "
-		"FROM pg_publication p WHERE p.pubname = $1", 3, params,
-		"could not read the publication", err);
-	if (res == NULL)
-		return CW_EDB;
-	bool exists = PQntuples(res) == 1;
-	bool has = exists && (strcmp(PQgetvalue(res, 0, 0), "t") == 0 ||
-	                      strcmp(PQgetvalue(res, 0, 1), "t") == 0);
-	PQclear(res);
-	if (has)
-		return 0;
-	cw_buf_t sql = CW_BUF_INIT;
-	cw_buf_append_str(&sql, exists ? "ALTER PUBLICATION " : "CREATE PUBLICATION ");
-	pg_quote_ident(&sql, src->cfg->publication);
-	cw_buf_append_str(&sql, exists ? " ADD TABLE " : " FOR TABLE ");
-	pg_quote_ident(&sql, ent->nspname);
-	cw_buf_append_char(&sql, '.');
-	pg_quote_ident(&sql, ent->relname);
-	res = PQexec(src->sql, sql.data);
-	int rc = 0;
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		char what[256];
-		snprintf(what, sizeof what, "could not %s publication \"%s\" (%s)",
-		         exists ? "add a table to" : "create", src->cfg->publication, sql.data);
-		rc = pg_result_error(src->sql, res, what, err);
-		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-		if (state != NULL && strcmp(state, "42501") == 0) {
-			char reason[CW_ERR_MESSAGE_LEN];
-			snprintf(reason, sizeof reason, "%s", err->message);
-			rc = cw_err_set(err, CW_EINVAL, PG_DOMAIN, "%.300s (missing privilege: have the "
-				"owner of the tables or a superuser create the publication, or make the "
-				"source's role their owner)", reason);
-		}
-	} else {
-		cw_log_kv(CW_LOG_INFO, PG_COMPONENT, exists ? "table added to publication" :
-		          "publication created", "source", src->cfg->name, "publication",
-		          src->cfg->publication, "table", ent->entity.table, NULL);
-	}
-	PQclear(res);
-	cw_buf_free(&sql);
-	return rc;
-}
-
-int pg_prepare_table(cw_pg_source_t *src, pg_entity_t *ent, cw_err_t *err)
-{
-	const char *params[] = {ent->nspname, ent->relname};
-	PGresult *res = query(src,
-		"SELECT c.oid, c.relreplident, "
-		"EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary), "
-		"EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisreplident), "
-		"has_table_privilege(c.oid, 'SELECT'), current_user "
-		"FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-		"WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')",
-		2, params, "could not read the source's catalog", err);
-	if (res == NULL)
-		return CW_EDB;
-	const char *table = ent->entity.table;
-	int rc = 0;
-	if (PQntuples(res) != 1) {
-		rc = cw_err_set(err, CW_ENOTFOUND, PG_DOMAIN,
-			"table \"%s.%s\" of entity \"%s\" does not exist in source \"%s\"",
-			ent->nspname, ent->relname, ent->entity.name, src->cfg->name);
-		goto cleanup;
-	}
-	char replident = PQgetvalue(res, 0, 1)[0];
-	bool has_pk = strcmp(PQgetvalue(res, 0, 2), "t") == 0;
-	bool has_ri = strcmp(PQgetvalue(res, 0, 3), "t") == 0;
-	if (strcmp(PQgetvalue(res, 0, 4), "t") != 0) {
-		rc = cw_err_set(err, CW_EINVAL, PG_DOMAIN,
-			"role \"%s\" may not read table \"%s\" of entity \"%s\": "
-			"run GRANT SELECT ON %s.%s TO \"%s\"", PQgetvalue(res, 0, 5), table,
-			ent->entity.name, ent->nspname, ent->relname, PQgetvalue(res, 0, 5));
-		goto cleanup;
-	}
-	if (replident == 'n' || (!has_pk && !(replident == 'i' && has_ri))) {
-		rc = cw_err_set(err, CW_EINVAL, PG_DOMAIN,
-			"table \"%s\" of entity \"%s\" has no primary key%s: changes could not be "
-			"matched to rows; add one (ALTER TABLE %s.%s ADD PRIMARY KEY (...)) or name a "
-			"unique index of non-null columns (ALTER TABLE %s.%s REPLICA IDENTITY USING "
-			"INDEX ...)", table, ent->entity.name,
-			replident == 'n' ? " and REPLICA IDENTITY NOTHING" : " or replica identity index",
-			ent->nspname, ent->relname, ent->nspname, ent->relname);
-		goto cleanup;
-	}
-	if ((rc = table_key(src, ent, PQgetvalue(res, 0, 0), has_pk, err)) == 0)
-		rc = add_to_publication(src, ent, err);
-cleanup:
-	PQclear(res);
-	return rc;
 }
 
 /* ---- the slot and the run ------------------------------------------------ */
@@ -551,7 +384,7 @@ typedef enum slot_state { SLOT_MISSING, SLOT_OK, SLOT_LOST } slot_state_t;
 static int read_slot(cw_pg_source_t *src, slot_state_t *state, cw_err_t *err)
 {
 	const char *params[] = {src->cfg->slot};
-	PGresult *res = query(src, "SELECT wal_status, plugin, database = current_database() "
+	PGresult *res = pg_query(src, "SELECT wal_status, plugin, database = current_database() "
 	                      "FROM pg_replication_slots WHERE slot_name = $1", 1, params,
 	                      "could not read the replication slots", err);
 	if (res == NULL)
@@ -574,7 +407,7 @@ static int read_slot(cw_pg_source_t *src, slot_state_t *state, cw_err_t *err)
 static int drop_slot(cw_pg_source_t *src, cw_err_t *err)
 {
 	const char *params[] = {src->cfg->slot};
-	PGresult *res = query(src, "SELECT pg_drop_replication_slot(slot_name) "
+	PGresult *res = pg_query(src, "SELECT pg_drop_replication_slot(slot_name) "
 	                      "FROM pg_replication_slots WHERE slot_name = $1", 1, params,
 	                      "could not drop the replication slot", err);
 	if (res == NULL)
@@ -678,7 +511,7 @@ static int run_once(cw_pg_source_t *src, cw_cancel_t *cancel, cw_err_t *err)
 	src->streaming = false;
 	if ((src->sql = pg_connect(src, false, err)) == NULL)
 		return CW_EDB;
-	if ((rc = check_replication_role(src, err)) != 0 ||
+	if ((rc = pg_check_replication_role(src, err)) != 0 ||
 	    (rc = pg_reload_entities(src, false, cancel, err)) != 0)
 		return rc;
 	for (size_t i = 0; i < src->nents; i++)

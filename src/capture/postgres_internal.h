@@ -1,6 +1,7 @@
 /*
- * This file contains what the three files of the PostgreSQL source share
- * (postgres.c: the interface, set-up and the run loop; postgres_snapshot.c:
+ * This file contains what the files of the PostgreSQL source share
+ * (postgres.c: the interface and the run loop; postgres_setup.c: set-up
+ * checks and the publication; postgres_snapshot.c:
  * slot creation and table scans; postgres_stream.c: the pgoutput stream).
  * Nothing here is part of the source's public contract (capture/source.h).
  *
@@ -105,6 +106,13 @@ void pg_push_sweep(cw_pg_source_t *src, const pg_entity_t *ent, const char *sour
 /* Writes src->batch with the checkpoint lsn (0 = none) and counts it in the metrics. */
 int pg_write_batch(cw_pg_source_t *src, cw_oplog_writer_t *writer, uint64_t checkpoint_lsn,
                    cw_err_t *err);
+/* ---- postgres_setup.c ---------------------------------------------------- */
+
+/* Runs one statement on src->sql; the result (PQclear it) or NULL with err filled. */
+PGresult *pg_query(cw_pg_source_t *src, const char *sql, int nparams,
+                   const char *const *params, const char *what, cw_err_t *err);
+/* CW_EINVAL with the fix when the role may not replicate. */
+int pg_check_replication_role(cw_pg_source_t *src, cw_err_t *err);
 /* Makes sure ent's table is usable and in the publication; registers its key with the decoder. */
 int pg_prepare_table(cw_pg_source_t *src, pg_entity_t *ent, cw_err_t *err);
 

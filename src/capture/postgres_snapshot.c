@@ -10,6 +10,7 @@
  */
 #include "capture/postgres_internal.h"
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "hub/entity_store.h"
@@ -18,17 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define FETCH_ROWS "1000"
 #define PROGRESS_INTERVAL_MS 5000
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int exec_ok(PGconn *conn, const char *sql, const char *what, cw_err_t *err)
 {
@@ -57,7 +50,7 @@ static int64_t estimate_rows(PGconn *conn, const pg_entity_t *ent)
 static void log_progress(const cw_pg_source_t *src, const pg_entity_t *ent, int64_t rows,
                          int64_t estimate, int64_t started_ms, bool done)
 {
-	double seconds = (double)(now_ms() - started_ms) / 1000.0;
+	double seconds = (double)(cw_clock_now_ms(cw_clock_system()) - started_ms) / 1000.0;
 	double rate = seconds > 0 ? (double)rows / seconds : 0;
 	char rows_text[32], rate_text[32], eta_text[32], total_text[32];
 	snprintf(rows_text, sizeof rows_text, "%lld", (long long)rows);
@@ -122,7 +115,8 @@ static int scan_table(cw_pg_source_t *src, PGconn *conn, pg_entity_t *ent,
 	pg_quote_ident(&sql, ent->nspname);
 	cw_buf_append_char(&sql, '.');
 	pg_quote_ident(&sql, ent->relname);
-	int64_t estimate = estimate_rows(conn, ent), rows = 0, started = now_ms();
+	int64_t estimate = estimate_rows(conn, ent), rows = 0;
+	int64_t started = cw_clock_now_ms(cw_clock_system());
 	int64_t next_log = started + PROGRESS_INTERVAL_MS;
 	char labels[160];
 	snprintf(labels, sizeof labels, "entity=\"%s\"", ent->entity.name);
@@ -153,9 +147,9 @@ static int scan_table(cw_pg_source_t *src, PGconn *conn, pg_entity_t *ent,
 		/* A scan while streaming: keep the replication connection alive. */
 		if (rc == 0)
 			rc = pg_stream_keepalive(src, err);
-		if (now_ms() >= next_log) {
+		if (cw_clock_now_ms(cw_clock_system()) >= next_log) {
 			log_progress(src, ent, rows, estimate, started, false);
-			next_log = now_ms() + PROGRESS_INTERVAL_MS;
+			next_log = cw_clock_now_ms(cw_clock_system()) + PROGRESS_INTERVAL_MS;
 		}
 	}
 	src->only = NULL;

@@ -13,6 +13,7 @@
  */
 #include "capture/postgres_internal.h"
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "hub/entity_store.h"
@@ -21,21 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 /* What the stream loop keeps between messages. */
 typedef struct stream_state {
@@ -61,18 +47,18 @@ static int send_status(cw_pg_source_t *src, cw_err_t *err)
 {
 	uint8_t msg[CW_PGOUTPUT_STATUS_LEN];
 	size_t len = cw_pgoutput_status_build(msg, src->durable_lsn, src->durable_lsn,
-	                                      src->durable_lsn, wall_us(), false);
+	                                      src->durable_lsn, cw_clock_wall_us(cw_clock_system()), false);
 	if (PQputCopyData(src->repl, (const char *)msg, (int)len) != 1 || PQflush(src->repl) != 0)
 		return pg_result_error(src->repl, NULL, "could not send a standby status update", err);
 	src->sent_lsn = src->durable_lsn;
-	src->next_status_ms = now_ms() + PG_STATUS_INTERVAL_MS;
+	src->next_status_ms = cw_clock_now_ms(cw_clock_system()) + PG_STATUS_INTERVAL_MS;
 	pg_publish_lag(src);
 	return 0;
 }
 
 int pg_stream_keepalive(cw_pg_source_t *src, cw_err_t *err)
 {
-	if (!src->streaming || now_ms() < src->next_status_ms)
+	if (!src->streaming || cw_clock_now_ms(cw_clock_system()) < src->next_status_ms)
 		return 0;
 	return send_status(src, err);
 }
@@ -195,7 +181,7 @@ static int handle_copydata(cw_pg_source_t *src, stream_state_t *st, const uint8_
 /* Timers: flush interval, status interval, checkpoint of an idle advance, entity reload. */
 static int tick(cw_pg_source_t *src, stream_state_t *st, cw_cancel_t *cancel, cw_err_t *err)
 {
-	int64_t now = now_ms();
+	int64_t now = cw_clock_now_ms(cw_clock_system());
 	int rc = 0;
 	if (src->batch.len > 0 &&
 	    now - src->batch_started_ms >= src->ctx->config->capture.flush_interval_ms) {
@@ -245,7 +231,7 @@ int pg_stream(cw_pg_source_t *src, uint64_t start_lsn, cw_cancel_t *cancel, cw_e
 		src->durable_lsn = start_lsn;
 	if (src->complete_lsn < start_lsn)
 		src->complete_lsn = start_lsn;
-	st.next_reload_ms = now_ms() + PG_RELOAD_INTERVAL_MS;
+	st.next_reload_ms = cw_clock_now_ms(cw_clock_system()) + PG_RELOAD_INTERVAL_MS;
 	src->streaming = true;
 	pg_set_state(src, "streaming", true);
 	if ((rc = send_status(src, err)) != 0)
