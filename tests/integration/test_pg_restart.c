@@ -4,7 +4,8 @@
  * during streaming (while rows keep changing), then a restart that ends with
  * the hub equal to the table; a clean restart resuming from the stored LSN
  * without a new generation; a slot dropped while stopped giving a rescan
- * with a new version and a sweep that removes rows deleted meanwhile; and
+ * with a new version and a sweep that removes rows deleted meanwhile, the
+ * same for a slot invalidated by max_slot_wal_keep_size (wal_status lost); and
  * on_position_lost: fail stopping with an error that names the slot.
  */
 #include "pg_source_fixture.h"
@@ -172,6 +173,39 @@ static void dropped_slot_while_stopped_rescans_and_sweeps(void **state)
 	fx_wait_converged(fx, "t", TABLE_QUERY);
 }
 
+static void invalidated_slot_rescans_and_sweeps(void **state)
+{
+	fx_t *fx = *state;
+	fx_stop(fx);
+	fx_sql(fx, "ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'");
+	fx_sql(fx, "SELECT pg_reload_conf()");
+	fx_sql(fx, "DELETE FROM t WHERE id BETWEEN 500 AND 600");
+	/* Push the slot's WAL out: new segments and a checkpoint invalidate it. */
+	int64_t deadline = fx_now_ms() + WAIT_MS;
+	char *wal_status = NULL;
+	for (;;) {
+		free(wal_status);
+		wal_status = fx_value(fx, "SELECT wal_status FROM pg_replication_slots "
+		                          "WHERE slot_name = 'cachewarp_app'");
+		if (wal_status != NULL && strcmp(wal_status, "lost") == 0)
+			break;
+		if (fx_now_ms() > deadline)
+			fail_msg("the slot was not invalidated: wal_status %s", wal_status);
+		fx_sql(fx, "UPDATE t SET v = v + 1 WHERE id = 1");
+		fx_sql(fx, "SELECT pg_switch_wal()");
+		fx_sql(fx, "CHECKPOINT");
+	}
+	free(wal_status);
+	fx_sql(fx, "ALTER SYSTEM RESET max_slot_wal_keep_size");
+	fx_sql(fx, "SELECT pg_reload_conf()");
+	fx_run(fx);
+	fx_wait_int(fx, "SELECT count(*) FROM cachewarp.oplog WHERE entity = 't' "
+	                "AND op = 'sweep' AND version = 4", 1);
+	fx_wait_converged(fx, "t", TABLE_QUERY);
+	assert_int_equal(fx_int(fx, "SELECT count(*) FROM pg_replication_slots "
+	                            "WHERE slot_name = 'cachewarp_app' AND wal_status <> 'lost'"), 1);
+}
+
 static void position_lost_with_fail_policy_stops(void **state)
 {
 	fx_t *fx = *state;
@@ -187,7 +221,7 @@ static void position_lost_with_fail_policy_stops(void **state)
 	/* It did not carry on from a new slot. */
 	assert_int_equal(fx_int(fx, "SELECT count(*) FROM pg_replication_slots "
 	                            "WHERE slot_name = 'cachewarp_app'"), 0);
-	assert_int_equal(fx_int(fx, "SELECT version FROM cachewarp.entities WHERE name = 't'"), 3);
+	assert_int_equal(fx_int(fx, "SELECT version FROM cachewarp.entities WHERE name = 't'"), 4);
 }
 
 int main(void)
@@ -197,6 +231,7 @@ int main(void)
 		cmocka_unit_test(kill_during_streaming_then_restart),
 		cmocka_unit_test(clean_restart_resumes_from_stored_lsn),
 		cmocka_unit_test(dropped_slot_while_stopped_rescans_and_sweeps),
+		cmocka_unit_test(invalidated_slot_rescans_and_sweeps),
 		cmocka_unit_test(position_lost_with_fail_policy_stops),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
