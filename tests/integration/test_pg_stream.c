@@ -259,6 +259,31 @@ static void entity_added_at_runtime_is_scanned_alone(void **state)
 	fx_wait_converged(fx, "late", "SELECT id::text, to_jsonb(t)::text FROM late t");
 }
 
+static void a_value_that_does_not_fit_is_quarantined(void **state)
+{
+	fx_t *fx = *state;
+	/* Text that is not an integer, projected onto an integer column. */
+	cw_column_t column = {(char *)"q", CW_COL_INTEGER, (char *)"t"};
+	cw_entity_t bad = {(char *)"bad_kinds", (char *)"app", NULL, (char *)"public.kinds",
+	                   &column, 1, CW_ENTITY_PENDING, 1};
+	cw_err_t err = {0};
+	bool created = false;
+	assert_int_equal(cw_entity_store_upsert(fx->hub, &bad, &created, &err), 0);
+	fx_wait_int(fx, "SELECT count(*) FROM cachewarp.entities WHERE name = 'bad_kinds' "
+	                "AND status = 'live'", 1);
+	assert_int_equal(fx_int(fx, "SELECT count(*) FROM cachewarp.quarantine "
+	                            "WHERE entity = 'bad_kinds' AND reason LIKE '%\"q\"%' "
+	                            "AND doc_id IN ('1', '2') AND raw IS NOT NULL"), 2);
+	/* The stream goes on: later rows still arrive, the bad ones are set aside again. */
+	fx_sql(fx, "INSERT INTO kinds (id, t) VALUES (3, 'not a number'), (4, '42');"
+	           "INSERT INTO items VALUES (600, 'after quarantine', 1, 1)");
+	fx_wait_converged(fx, "items", "SELECT id::text, to_jsonb(t)::text FROM items t");
+	fx_wait_int(fx, "SELECT count(*) FROM cachewarp.oplog WHERE entity = 'bad_kinds' "
+	                "AND doc_id = '4' AND data = '{\"q\": 42}'", 1);
+	assert_int_equal(fx_int(fx, "SELECT count(*) FROM cachewarp.quarantine "
+	                            "WHERE entity = 'bad_kinds' AND doc_id = '3'"), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -272,6 +297,7 @@ int main(void)
 		cmocka_unit_test(slot_advances_on_a_quiet_database),
 		cmocka_unit_test(status_and_metrics_report_lag_and_counts),
 		cmocka_unit_test(entity_added_at_runtime_is_scanned_alone),
+		cmocka_unit_test(a_value_that_does_not_fit_is_quarantined),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
