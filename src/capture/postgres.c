@@ -470,6 +470,7 @@ static int position(cw_pg_source_t *src, cw_cancel_t *cancel, uint64_t *start, c
 		          "slot", src->cfg->slot, "on_position_lost", "rescan",
 		          "action", "new generation: full snapshot, then sweep", NULL);
 		set_error(src, err);
+		src->position_lost = true;
 		cw_err_clear(err);
 		/* From here until the scan completes there is no valid position. */
 		if ((rc = cw_metadata_delete(src->hub, src->checkpoint_key, err)) != 0)
@@ -509,11 +510,19 @@ static int run_once(cw_pg_source_t *src, cw_cancel_t *cancel, cw_err_t *err)
 	src->durable_lsn = src->stored_lsn = src->complete_lsn = src->server_wal_end = 0;
 	src->in_txn = false;
 	src->streaming = false;
+	src->position_lost = false;
 	if ((src->sql = pg_connect(src, false, err)) == NULL)
 		return CW_EDB;
 	if ((rc = pg_check_replication_role(src, err)) != 0 ||
 	    (rc = pg_reload_entities(src, false, cancel, err)) != 0)
 		return rc;
+	/* Nothing to capture yet: no publication or slot either, until an entity arrives. */
+	while (src->nents == 0) {
+		pg_set_state(src, "idle", true);
+		if ((rc = cw_cancel_wait_ms(cancel, PG_RELOAD_INTERVAL_MS)) != 0 ||
+		    (rc = pg_reload_entities(src, false, cancel, err)) != 0)
+			return rc;
+	}
 	for (size_t i = 0; i < src->nents; i++)
 		if ((rc = pg_prepare_table(src, &src->ents[i], err)) != 0)
 			return rc;

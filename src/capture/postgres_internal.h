@@ -68,6 +68,7 @@ typedef struct cw_pg_source {
 	uint64_t server_wal_end;
 	int64_t newest_commit_us;           /* commit time of the newest transaction written */
 	bool in_txn;
+	bool position_lost;                 /* this run rescans after losing the slot */
 	bool streaming;                     /* repl is in COPY BOTH mode */
 	int64_t next_status_ms;             /* when the next standby status is due */
 	uint64_t sent_lsn;                  /* the flush position last reported */

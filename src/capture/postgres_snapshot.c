@@ -217,7 +217,8 @@ int pg_snapshot_all(cw_pg_source_t *src, cw_cancel_t *cancel, uint64_t *start_ls
 	cw_buf_t sql = CW_BUF_INIT;
 	char lsn_text[32] = "";
 	int rc = 0;
-	pg_set_state(src, "snapshot", true);
+	/* After a lost slot the source stays unhealthy until the new generation is complete. */
+	pg_set_state(src, src->position_lost ? "rescan" : "snapshot", !src->position_lost);
 	for (size_t i = 0; i < src->nents && rc == 0; i++)
 		rc = begin_generation(src, &src->ents[i], err);
 	if (rc != 0)
