@@ -325,8 +325,8 @@ int pg_push_row(cw_pg_source_t *src, const cw_pgoutput_msg_t *msg, const char *s
 	return rc;
 }
 
-int pg_write_batch(cw_pg_source_t *src, cw_oplog_writer_t *writer, uint64_t checkpoint_lsn,
-                   cw_err_t *err)
+int pg_append(const cw_pg_source_t *src, cw_hub_t *hub, cw_oplog_writer_t *writer,
+              cw_change_batch_t *batch, uint64_t checkpoint_lsn, cw_err_t *err)
 {
 	char lsn[32] = "";
 	char json[160] = "";
@@ -334,26 +334,24 @@ int pg_write_batch(cw_pg_source_t *src, cw_oplog_writer_t *writer, uint64_t chec
 		pg_lsn_format(checkpoint_lsn, lsn);
 		snprintf(json, sizeof json, "{\"lsn\":\"%s\",\"slot\":\"%s\"}", lsn, src->cfg->slot);
 	}
-	if (src->batch.len == 0 && checkpoint_lsn == 0)
+	if (batch->len == 0 && checkpoint_lsn == 0)
 		return 0;
 	int rc;
-	if (src->batch.len == 0)
-		rc = cw_metadata_set(src->hub, src->checkpoint_key, json, err);
+	if (batch->len == 0)
+		rc = cw_metadata_set(hub, src->checkpoint_key, json, err);
 	else
-		rc = cw_oplog_append(writer, &src->batch, checkpoint_lsn ? src->checkpoint_key : NULL,
+		rc = cw_oplog_append(writer, batch, checkpoint_lsn ? src->checkpoint_key : NULL,
 		                     checkpoint_lsn ? json : NULL, NULL, err);
 	if (rc != 0)
 		return rc;
-	if (checkpoint_lsn != 0)
-		src->stored_lsn = checkpoint_lsn;
 	/* Counters per batch: one registry call per (entity, op). */
-	for (size_t i = 0; i < src->batch.len; i++) {
-		const cw_change_t *c = &src->batch.items[i];
+	for (size_t i = 0; i < batch->len; i++) {
+		const cw_change_t *c = &batch->items[i];
 		if (c->entity == NULL)
 			continue;
 		double count = 0;
-		for (size_t j = i; j < src->batch.len; j++) {
-			cw_change_t *d = &src->batch.items[j];
+		for (size_t j = i; j < batch->len; j++) {
+			cw_change_t *d = &batch->items[j];
 			if (d->entity != NULL && d->op == c->op && strcmp(d->entity, c->entity) == 0) {
 				count++;
 				if (j != i) {
@@ -367,8 +365,17 @@ int pg_write_batch(cw_pg_source_t *src, cw_oplog_writer_t *writer, uint64_t chec
 		cw_metrics_counter_add(src->ctx->metrics, "cachewarp_changes_captured_total", labels,
 		                       count);
 	}
-	cw_change_batch_clear(&src->batch);
+	cw_change_batch_clear(batch);
 	return 0;
+}
+
+int pg_write_batch(cw_pg_source_t *src, cw_oplog_writer_t *writer, uint64_t checkpoint_lsn,
+                   cw_err_t *err)
+{
+	int rc = pg_append(src, src->hub, writer, &src->batch, checkpoint_lsn, err);
+	if (rc == 0 && checkpoint_lsn != 0)
+		src->stored_lsn = checkpoint_lsn;
+	return rc;
 }
 
 /* A set-up error the user must fix: log it once, keep the source unhealthy. */
@@ -483,6 +490,8 @@ static int position(cw_pg_source_t *src, cw_cancel_t *cancel, uint64_t *start, c
 
 static void run_cleanup(cw_pg_source_t *src)
 {
+	pg_pipe_stop(src->pipe);
+	src->pipe = NULL;
 	cw_change_batch_free(&src->batch);
 	entities_free(src);
 	cw_pgoutput_free(src->dec);
@@ -542,6 +551,7 @@ static int pg_run(void *source, cw_cancel_t *cancel, cw_err_t *err)
 	cw_err_t local = {0};
 	if (err == NULL)
 		err = &local;
+	src->cancel = cancel;
 	int rc = run_once(src, cancel, err);
 	if (rc == 0 && cw_cancel_is_set(cancel))
 		rc = CW_ECANCELED;

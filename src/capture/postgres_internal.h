@@ -42,6 +42,8 @@ typedef struct pg_entity {
 	cw_projection_t *proj;       /* owned; NULL = every table column as sent */
 } pg_entity_t;
 
+typedef struct pg_pipe pg_pipe_t;
+
 typedef struct cw_pg_source {
 	const cw_component_ctx_t *ctx;      /* borrowed */
 	const cw_source_config_t *cfg;      /* borrowed from ctx->config */
@@ -61,10 +63,14 @@ typedef struct cw_pg_source {
 	size_t nents;
 	const pg_entity_t *only;            /* a scan: rows go to this entity alone */
 	cw_change_batch_t batch;
+	pg_pipe_t *pipe;                    /* while streaming: batches go to the writer thread */
+	cw_cancel_t *cancel;                /* the run's token, borrowed */
 	int64_t batch_started_ms;
 	uint64_t durable_lsn;               /* everything before it is in the hub */
-	uint64_t stored_lsn;                /* the checkpoint the hub holds */
+	uint64_t stored_lsn;                /* the checkpoint the hub holds (streaming: the last
+	                                     * one handed to the pipe) */
 	uint64_t complete_lsn;              /* end of the last Commit decoded */
+	int64_t complete_commit_us;         /* its commit time */
 	uint64_t server_wal_end;
 	int64_t newest_commit_us;           /* commit time of the newest transaction written */
 	bool in_txn;
@@ -104,7 +110,15 @@ int pg_push_row(cw_pg_source_t *src, const cw_pgoutput_msg_t *msg, const char *s
                 int64_t commit_us, cw_err_t *err);
 /* Pushes a sweep of ent at its version. */
 void pg_push_sweep(cw_pg_source_t *src, const pg_entity_t *ent, const char *source_pos);
-/* Writes src->batch with the checkpoint lsn (0 = none) and counts it in the metrics. */
+/*
+ * Appends batch (cleared on success) to the hub through writer, with the
+ * checkpoint lsn (0 = none; an empty batch with a checkpoint stores only the
+ * checkpoint), and counts it in the metrics. Reads only src's immutable parts,
+ * so the pipe's writer thread may call it.
+ */
+int pg_append(const cw_pg_source_t *src, cw_hub_t *hub, cw_oplog_writer_t *writer,
+              cw_change_batch_t *batch, uint64_t checkpoint_lsn, cw_err_t *err);
+/* pg_append of src->batch on src->hub; the checkpoint becomes src->stored_lsn. */
 int pg_write_batch(cw_pg_source_t *src, cw_oplog_writer_t *writer, uint64_t checkpoint_lsn,
                    cw_err_t *err);
 /* ---- postgres_setup.c ---------------------------------------------------- */
@@ -130,6 +144,36 @@ int pg_snapshot_all(cw_pg_source_t *src, cw_cancel_t *cancel, uint64_t *start_ls
 /* Scans one entity added (or refreshed) at runtime in a snapshot of its own. */
 int pg_snapshot_entity(cw_pg_source_t *src, pg_entity_t *ent, cw_cancel_t *cancel,
                        cw_err_t *err);
+
+/* ---- postgres_pipe.c ----------------------------------------------------- */
+
+/*
+ * The pipe between the stream and the hub: a writer thread with a hub
+ * connection of its own appends the batches the stream hands it, in order,
+ * through a bounded queue (capture.queue_depth), so decoding the next
+ * batch overlaps the hub's commit of the previous one. The durable LSN (the
+ * end of the last transaction whose batches all committed) advances in the
+ * writer thread and is read by the stream before each status update.
+ */
+/* Starts the writer thread; NULL with err filled (the hub connection failed). */
+pg_pipe_t *pg_pipe_start(cw_pg_source_t *src, cw_err_t *err);
+/*
+ * Hands batch (its contents taken over, batch left empty) to the writer with
+ * the checkpoint to store (0 = none) and the durable LSN and commit time its
+ * commit makes true. Blocks while the queue is full, keeping the replication
+ * connection alive; CW_ECANCELED, or the writer's error.
+ */
+int pg_pipe_submit(pg_pipe_t *pipe, cw_change_batch_t *batch, uint64_t checkpoint,
+                   uint64_t durable_after, int64_t commit_us, cw_cancel_t *cancel,
+                   cw_err_t *err);
+/* Raises *durable and *commit_us to what the writer committed; its error, or 0. */
+int pg_pipe_poll(pg_pipe_t *pipe, uint64_t *durable, int64_t *commit_us, cw_err_t *err);
+/* With nothing in flight, raises the durable LSN to lsn and returns true. */
+bool pg_pipe_advance_idle(pg_pipe_t *pipe, uint64_t lsn);
+/* Waits until every submitted batch is committed; 0, CW_ECANCELED or the writer's error. */
+int pg_pipe_drain(pg_pipe_t *pipe, cw_cancel_t *cancel, cw_err_t *err);
+/* Lets the writer finish what is queued, joins it and frees the pipe; NULL is a no-op. */
+void pg_pipe_stop(pg_pipe_t *pipe);
 
 /* ---- postgres_stream.c --------------------------------------------------- */
 

@@ -288,7 +288,9 @@ int pg_snapshot_entity(cw_pg_source_t *src, pg_entity_t *ent, cw_cancel_t *cance
 	int rc;
 	char lsn_text[32] = "";
 	pg_set_state(src, "snapshot", true);
-	if ((rc = pg_flush(src, err)) != 0 || (rc = begin_generation(src, ent, err)) != 0)
+	if ((rc = pg_flush(src, err)) != 0 ||
+	    (src->pipe != NULL && (rc = pg_pipe_drain(src->pipe, cancel, err)) != 0) ||
+	    (rc = begin_generation(src, ent, err)) != 0)
 		return rc;
 	if (src->complete_lsn != 0)
 		pg_lsn_format(src->complete_lsn, lsn_text);

@@ -26,7 +26,6 @@
 /* What the stream loop keeps between messages. */
 typedef struct stream_state {
 	int64_t next_reload_ms;
-	int64_t complete_commit_us;   /* commit time of the transaction ending at complete_lsn */
 	char txn_pos[32];             /* commit LSN of the open transaction, as source_pos */
 } stream_state_t;
 
@@ -35,12 +34,33 @@ int pg_flush(cw_pg_source_t *src, cw_err_t *err)
 	uint64_t checkpoint = src->complete_lsn > src->stored_lsn ? src->complete_lsn : 0;
 	if (src->batch.len == 0 && checkpoint == 0)
 		return 0;
-	int rc = pg_write_batch(src, src->writer, checkpoint, err);
-	if (rc != 0)
+	int rc;
+	if (src->pipe != NULL) {
+		/* Durable once the writer committed it (and, in order, everything before). */
+		rc = pg_pipe_submit(src->pipe, &src->batch, checkpoint, src->complete_lsn,
+		                    src->complete_commit_us, src->cancel, err);
+		if (rc == 0 && checkpoint != 0)
+			src->stored_lsn = checkpoint;
+		return rc;
+	}
+	if ((rc = pg_write_batch(src, src->writer, checkpoint, err)) != 0)
 		return rc;
 	if (src->complete_lsn > src->durable_lsn)
 		src->durable_lsn = src->complete_lsn;
+	if (src->complete_commit_us > src->newest_commit_us)
+		src->newest_commit_us = src->complete_commit_us;
 	return 0;
+}
+
+/* Nothing open or pending here: everything before lsn is durable once the writer is idle too. */
+static void advance_idle(cw_pg_source_t *src, uint64_t lsn, int64_t commit_us)
+{
+	if (src->pipe != NULL && !pg_pipe_advance_idle(src->pipe, lsn))
+		return;
+	if (lsn > src->durable_lsn)
+		src->durable_lsn = lsn;
+	if (commit_us > src->newest_commit_us)
+		src->newest_commit_us = commit_us;
 }
 
 static int send_status(cw_pg_source_t *src, cw_err_t *err)
@@ -132,12 +152,9 @@ static int handle_pgoutput(cw_pg_source_t *src, stream_state_t *st, const uint8_
 	case CW_PGOUTPUT_COMMIT:
 		src->in_txn = false;
 		src->complete_lsn = msg.commit.end_lsn;
-		st->complete_commit_us = msg.commit.commit_time_us;
-		if (src->batch.len == 0) {
-			if (src->complete_lsn > src->durable_lsn)
-				src->durable_lsn = src->complete_lsn;
-			src->newest_commit_us = msg.commit.commit_time_us;
-		}
+		src->complete_commit_us = msg.commit.commit_time_us;
+		if (src->batch.len == 0)
+			advance_idle(src, src->complete_lsn, src->complete_commit_us);
 		break;
 	case CW_PGOUTPUT_INSERT:
 	case CW_PGOUTPUT_UPDATE:
@@ -150,12 +167,8 @@ static int handle_pgoutput(cw_pg_source_t *src, stream_state_t *st, const uint8_
 	default:
 		break;
 	}
-	if (rc == 0 && src->batch.len >= batch_size) {
-		int64_t commit_us = st->complete_commit_us;
+	if (rc == 0 && src->batch.len >= batch_size)
 		rc = pg_flush(src, err);
-		if (rc == 0 && commit_us > 0)
-			src->newest_commit_us = commit_us;
-	}
 	return rc;
 }
 
@@ -172,7 +185,7 @@ static int handle_copydata(cw_pg_source_t *src, stream_state_t *st, const uint8_
 		return handle_pgoutput(src, st, cd.data, cd.data_len, err);
 	/* A keepalive: with nothing open or pending, everything up to its position is durable. */
 	if (!src->in_txn && src->batch.len == 0 && cd.wal_end > src->durable_lsn)
-		src->durable_lsn = cd.wal_end;
+		advance_idle(src, cd.wal_end, 0);
 	if (cd.reply_requested)
 		return send_status(src, err);
 	return 0;
@@ -182,14 +195,13 @@ static int handle_copydata(cw_pg_source_t *src, stream_state_t *st, const uint8_
 static int tick(cw_pg_source_t *src, stream_state_t *st, cw_cancel_t *cancel, cw_err_t *err)
 {
 	int64_t now = cw_clock_now_ms(cw_clock_system());
-	int rc = 0;
+	int rc = pg_pipe_poll(src->pipe, &src->durable_lsn, &src->newest_commit_us, err);
+	if (rc != 0)
+		return rc;
 	if (src->batch.len > 0 &&
 	    now - src->batch_started_ms >= src->ctx->config->capture.flush_interval_ms) {
-		int64_t commit_us = st->complete_commit_us;
 		if ((rc = pg_flush(src, err)) != 0)
 			return rc;
-		if (commit_us > 0)
-			src->newest_commit_us = commit_us;
 		/* Tell the server soon, so the slot advances with the hub. */
 		if (src->next_status_ms > now + 1000)
 			src->next_status_ms = now + 1000;
@@ -221,6 +233,35 @@ static int wait_readable(PGconn *conn, int timeout_ms)
 	return poll(&pfd, 1, timeout_ms) < 0 ? -1 : 0;
 }
 
+static int stream_loop(cw_pg_source_t *src, stream_state_t *st, cw_cancel_t *cancel,
+                       cw_err_t *err)
+{
+	int rc = 0;
+	while (rc == 0) {
+		if (cw_cancel_is_set(cancel))
+			return CW_ECANCELED;
+		if ((rc = tick(src, st, cancel, err)) != 0)
+			break;
+		char *buf = NULL;
+		int n = PQgetCopyData(src->repl, &buf, 1);
+		if (n > 0) {
+			rc = handle_copydata(src, st, (const uint8_t *)buf, (size_t)n, err);
+			PQfreemem(buf);
+			continue;
+		}
+		if (n == 0) {
+			if (wait_readable(src->repl, 100) != 0 || PQconsumeInput(src->repl) == 0)
+				rc = pg_result_error(src->repl, NULL, "replication connection lost", err);
+			continue;
+		}
+		PGresult *res = PQgetResult(src->repl);
+		rc = pg_result_error(src->repl, res, n == -1 ? "replication stream ended" :
+		                     "replication connection lost", err);
+		PQclear(res);
+	}
+	return rc;
+}
+
 int pg_stream(cw_pg_source_t *src, uint64_t start_lsn, cw_cancel_t *cancel, cw_err_t *err)
 {
 	stream_state_t st = {0};
@@ -232,38 +273,21 @@ int pg_stream(cw_pg_source_t *src, uint64_t start_lsn, cw_cancel_t *cancel, cw_e
 	if (src->complete_lsn < start_lsn)
 		src->complete_lsn = start_lsn;
 	st.next_reload_ms = cw_clock_now_ms(cw_clock_system()) + PG_RELOAD_INTERVAL_MS;
+	if ((src->pipe = pg_pipe_start(src, err)) == NULL)
+		return CW_EDB;
 	src->streaming = true;
 	pg_set_state(src, "streaming", true);
-	if ((rc = send_status(src, err)) != 0)
-		return rc;
-	while (rc == 0) {
-		if (cw_cancel_is_set(cancel)) {
-			/* Write what is complete and tell the server before stopping. */
-			if (pg_flush(src, err) == 0)
-				send_status(src, err);
-			return CW_ECANCELED;
-		}
-		if ((rc = tick(src, &st, cancel, err)) != 0)
-			break;
-		char *buf = NULL;
-		int n = PQgetCopyData(src->repl, &buf, 1);
-		if (n > 0) {
-			rc = handle_copydata(src, &st, (const uint8_t *)buf, (size_t)n, err);
-			PQfreemem(buf);
-			continue;
-		}
-		if (n == 0) {
-			int64_t wait = src->batch.len > 0 ? src->ctx->config->capture.flush_interval_ms : 100;
-			if (wait > 100)
-				wait = 100;
-			if (wait_readable(src->repl, (int)wait) != 0 || PQconsumeInput(src->repl) == 0)
-				rc = pg_result_error(src->repl, NULL, "replication connection lost", err);
-			continue;
-		}
-		PGresult *res = PQgetResult(src->repl);
-		rc = pg_result_error(src->repl, res, n == -1 ? "replication stream ended" :
-		                     "replication connection lost", err);
-		PQclear(res);
+	if ((rc = send_status(src, err)) == 0)
+		rc = stream_loop(src, &st, cancel, err);
+	if (rc == CW_ECANCELED) {
+		/* Write what is complete and tell the server before stopping. */
+		cw_err_t ignored = {0};
+		if (pg_flush(src, &ignored) == 0 && pg_pipe_drain(src->pipe, NULL, &ignored) == 0 &&
+		    pg_pipe_poll(src->pipe, &src->durable_lsn, &src->newest_commit_us, &ignored) == 0)
+			send_status(src, &ignored);
 	}
+	pg_pipe_stop(src->pipe);
+	src->pipe = NULL;
+	src->streaming = false;
 	return rc;
 }
