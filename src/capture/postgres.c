@@ -1,0 +1,638 @@
+/*
+ * This file contains the PostgreSQL source (capture/source.h): its interface
+ * table, the run loop (connect, check the set-up, decide between resuming from
+ * the stored LSN and a new snapshot, stream), and the helpers its snapshot and
+ * stream halves share (postgres_internal.h). docs/sources-postgres.md is the
+ * user's view.
+ */
+#include "capture/postgres_internal.h"
+#include "capture/source.h"
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/secret.h"
+#include "hub/entity_store.h"
+#include "hub/metadata.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- small helpers ------------------------------------------------------- */
+
+void pg_lsn_format(uint64_t lsn, char out[32])
+{
+	snprintf(out, 32, "%" PRIX32 "/%" PRIX32, (uint32_t)(lsn >> 32), (uint32_t)lsn);
+}
+
+int pg_lsn_parse(const char *text, uint64_t *lsn)
+{
+	unsigned int hi, lo;
+	int used = 0;
+	if (text == NULL || sscanf(text, "%X/%X%n", &hi, &lo, &used) != 2 || text[used] != '\0')
+		return CW_EINVAL;
+	*lsn = ((uint64_t)hi << 32) | lo;
+	return 0;
+}
+
+void pg_quote_ident(cw_buf_t *buf, const char *name)
+{
+	cw_buf_append_char(buf, '"');
+	for (const char *p = name; *p; p++) {
+		if (*p == '"')
+			cw_buf_append_char(buf, '"');
+		cw_buf_append_char(buf, *p);
+	}
+	cw_buf_append_char(buf, '"');
+}
+
+int pg_result_error(PGconn *conn, const PGresult *res, const char *what, cw_err_t *err)
+{
+	const char *msg = res != NULL ? PQresultErrorMessage(res) : "";
+	if (msg == NULL || msg[0] == '\0')
+		msg = PQerrorMessage(conn);
+	char *masked = cw_secret_mask(msg);
+	size_t len = strlen(masked);
+	while (len > 0 && (masked[len - 1] == '\n' || masked[len - 1] == ' '))
+		masked[--len] = '\0';
+	cw_err_set(err, CW_EDB, PG_DOMAIN, "%s: %s", what, masked);
+	free(masked);
+	return CW_EDB;
+}
+
+PGconn *pg_connect(cw_pg_source_t *src, bool replication, cw_err_t *err)
+{
+	const char *keys[] = {"dbname", "application_name", "client_encoding",
+	                      replication ? "replication" : NULL, NULL};
+	const char *values[] = {src->cfg->url, "cachewarp", "UTF8", "database", NULL};
+	PGconn *conn = PQconnectdbParams(keys, values, 1);
+	if (conn == NULL || PQstatus(conn) != CONNECTION_OK) {
+		char what[300];
+		snprintf(what, sizeof what, "could not connect to source \"%s\" at \"%s\"%s",
+		         src->cfg->name, src->masked_url, replication ? " for replication" : "");
+		pg_result_error(conn, NULL, what, err);
+		PQfinish(conn);
+		return NULL;
+	}
+	return conn;
+}
+
+void pg_set_state(cw_pg_source_t *src, const char *state, bool healthy)
+{
+	pthread_mutex_lock(&src->mutex);
+	if (state != NULL)
+		snprintf(src->status.state, sizeof src->status.state, "%s", state);
+	src->status.healthy = healthy;
+	if (healthy)
+		src->status.last_error[0] = '\0';
+	pthread_mutex_unlock(&src->mutex);
+}
+
+static void set_error(cw_pg_source_t *src, const cw_err_t *err)
+{
+	pthread_mutex_lock(&src->mutex);
+	snprintf(src->status.state, sizeof src->status.state, "retrying");
+	src->status.healthy = false;
+	snprintf(src->status.last_error, sizeof src->status.last_error, "%s", err->message);
+	pthread_mutex_unlock(&src->mutex);
+}
+
+void pg_publish_lag(cw_pg_source_t *src)
+{
+	int64_t lag_bytes = -1;
+	double lag_seconds = -1;
+	if (src->server_wal_end != 0)
+		lag_bytes = src->server_wal_end > src->durable_lsn ?
+		            (int64_t)(src->server_wal_end - src->durable_lsn) : 0;
+	if (lag_bytes == 0 && !src->in_txn && src->batch.len == 0)
+		lag_seconds = 0;
+	else if (src->newest_commit_us > 0)
+		lag_seconds = (double)(cw_clock_wall_us(cw_clock_system()) - src->newest_commit_us) / 1e6;
+	if (lag_seconds < -1)
+		lag_seconds = 0;
+	char lsn[32] = "";
+	if (src->durable_lsn != 0)
+		pg_lsn_format(src->durable_lsn, lsn);
+	pthread_mutex_lock(&src->mutex);
+	src->status.lag_bytes = lag_bytes;
+	src->status.lag_seconds = lag_seconds;
+	snprintf(src->status.position, sizeof src->status.position, "%s", lsn);
+	pthread_mutex_unlock(&src->mutex);
+	char labels[160];
+	snprintf(labels, sizeof labels, "source=\"%s\"", src->cfg->name);
+	cw_metrics_gauge_set(src->ctx->metrics, "cachewarp_source_lag_bytes", labels,
+	                     lag_bytes < 0 ? 0 : (double)lag_bytes);
+	cw_metrics_gauge_set(src->ctx->metrics, "cachewarp_source_lag_seconds", labels,
+	                     lag_seconds < 0 ? 0 : lag_seconds);
+}
+
+/* ---- entities ------------------------------------------------------------ */
+
+size_t pg_entities_of(cw_pg_source_t *src, const char *nspname, const char *relname,
+                      size_t *idx, size_t cap)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < src->nents && n < cap; i++)
+		if (strcmp(src->ents[i].nspname, nspname) == 0 &&
+		    strcmp(src->ents[i].relname, relname) == 0)
+			idx[n++] = i;
+	return n;
+}
+
+static void entity_free(pg_entity_t *ent)
+{
+	cw_projection_free(ent->proj);
+	cw_entity_clear(&ent->entity);
+}
+
+static void entities_free(cw_pg_source_t *src)
+{
+	for (size_t i = 0; i < src->nents; i++)
+		entity_free(&src->ents[i]);
+	free(src->ents);
+	src->ents = NULL;
+	src->nents = 0;
+}
+
+/* Fills ent from entity (copied): table split into schema and name, projection compiled. */
+static int entity_init(pg_entity_t *ent, const cw_entity_t *entity, cw_err_t *err)
+{
+	memset(ent, 0, sizeof *ent);
+	const char *dot = strchr(entity->table, '.');
+	if (dot != NULL) {
+		snprintf(ent->nspname, sizeof ent->nspname, "%.*s", (int)(dot - entity->table),
+		         entity->table);
+		snprintf(ent->relname, sizeof ent->relname, "%s", dot + 1);
+	} else {
+		snprintf(ent->nspname, sizeof ent->nspname, "public");
+		snprintf(ent->relname, sizeof ent->relname, "%s", entity->table);
+	}
+	if (entity->ncolumns > 0) {
+		ent->proj = cw_projection_new(entity, CW_PROJECTION_DEFAULT, err);
+		if (ent->proj == NULL)
+			return CW_EINVAL;
+	}
+	cw_entity_copy(&ent->entity, entity);
+	return 0;
+}
+
+static bool entity_is_mine(const cw_pg_source_t *src, const cw_entity_t *entity)
+{
+	return entity->status != CW_ENTITY_DELETED && entity->table != NULL &&
+	       strcmp(entity->source, src->cfg->name) == 0 &&
+	       cw_component_wants(src->ctx, entity->name);
+}
+
+static const pg_entity_t *find_entity(const cw_pg_source_t *src, const char *name)
+{
+	for (size_t i = 0; i < src->nents; i++)
+		if (strcmp(src->ents[i].entity.name, name) == 0)
+			return &src->ents[i];
+	return NULL;
+}
+
+int pg_reload_entities(cw_pg_source_t *src, bool scan_new, cw_cancel_t *cancel, cw_err_t *err)
+{
+	cw_entity_t *all = NULL;
+	size_t count = 0;
+	int rc = cw_entity_store_list(src->hub, false, &all, &count, err);
+	if (rc != 0)
+		return rc;
+	pg_entity_t *next = cw_xcalloc(count + 1, sizeof *next);
+	size_t nnext = 0;
+	bool *fresh = cw_xcalloc(count + 1, sizeof *fresh);
+	for (size_t i = 0; i < count && rc == 0; i++) {
+		if (!entity_is_mine(src, &all[i]))
+			continue;
+		const pg_entity_t *old = find_entity(src, all[i].name);
+		/* New, or refreshed (a new version waiting in pending): scan it. */
+		fresh[nnext] = old == NULL || all[i].status != CW_ENTITY_LIVE ||
+		               old->entity.version != all[i].version;
+		if ((rc = entity_init(&next[nnext], &all[i], err)) != 0)
+			cw_err_prefix(err, "entity \"%s\"", all[i].name);
+		else
+			nnext++;
+	}
+	cw_entity_store_list_free(all, count);
+	if (rc != 0) {
+		for (size_t i = 0; i < nnext; i++)
+			entity_free(&next[i]);
+		free(next);
+		free(fresh);
+		return rc;
+	}
+	entities_free(src);
+	src->ents = next;
+	src->nents = nnext;
+	for (size_t i = 0; i < nnext && rc == 0; i++) {
+		if (!fresh[i] || !scan_new)
+			continue;
+		if ((rc = pg_prepare_table(src, &src->ents[i], err)) == 0)
+			rc = pg_snapshot_entity(src, &src->ents[i], cancel, err);
+	}
+	free(fresh);
+	return rc;
+}
+
+/* ---- changes ------------------------------------------------------------- */
+
+static void push_change(cw_pg_source_t *src, cw_op_t op, const pg_entity_t *ent,
+                        const char *doc_id, char *data, const char *source_pos,
+                        int64_t commit_us)
+{
+	cw_change_t change = {0};
+	change.op = op;
+	change.entity = cw_xstrdup(ent->entity.name);
+	change.doc_id = cw_xstrdup(doc_id);
+	change.data = data;
+	change.version = ent->entity.version;
+	change.source_pos = cw_xstrdup(source_pos);
+	change.created_at_us = commit_us;
+	if (src->batch.len == 0)
+		src->batch_started_ms = cw_clock_now_ms(cw_clock_system());
+	cw_change_batch_push(&src->batch, &change);
+}
+
+void pg_push_sweep(cw_pg_source_t *src, const pg_entity_t *ent, const char *source_pos)
+{
+	cw_change_t change = {0};
+	change.op = CW_OP_SWEEP;
+	change.entity = cw_xstrdup(ent->entity.name);
+	change.version = ent->entity.version;
+	change.source_pos = cw_xstrdup(source_pos);
+	if (src->batch.len == 0)
+		src->batch_started_ms = cw_clock_now_ms(cw_clock_system());
+	cw_change_batch_push(&src->batch, &change);
+}
+
+static int quarantine(cw_pg_source_t *src, const pg_entity_t *ent, const char *doc_id,
+                      const char *source_pos, const cw_err_t *why, const char *raw,
+                      cw_err_t *err)
+{
+	cw_log_kv(CW_LOG_WARN, PG_COMPONENT, "row quarantined", "source", src->cfg->name,
+	          "entity", ent->entity.name, "reason", why->message, NULL);
+	cw_quarantine_record_t record = {ent->entity.name, doc_id, source_pos, why->message, raw};
+	return cw_quarantine_add(src->hub, &record, err);
+}
+
+int pg_push_row(cw_pg_source_t *src, const cw_pgoutput_msg_t *msg, const char *source_pos,
+                int64_t commit_us, cw_err_t *err)
+{
+	const cw_pgoutput_rel_t *rel = msg->row.relation;
+	size_t idx[16];
+	size_t n = pg_entities_of(src, rel->nspname, rel->relname, idx, 16);
+	for (size_t i = 0; src->only != NULL && i < n; i++)
+		if (&src->ents[idx[i]] == src->only) {
+			idx[0] = idx[i];
+			n = 1;
+		}
+	if (n == 0)
+		return 0;
+	cw_pgoutput_row_t row;
+	cw_err_t why = {0};
+	if (cw_pgoutput_row_change(src->dec, msg, &row, &why) != 0) {
+		for (size_t i = 0; i < n; i++)
+			if (quarantine(src, &src->ents[idx[i]], NULL, source_pos, &why, NULL, err) != 0)
+				return CW_EDB;
+		return 0;
+	}
+	int rc = 0;
+	cw_buf_t projected = CW_BUF_INIT;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const pg_entity_t *ent = &src->ents[idx[i]];
+		if (row.old_doc_id != NULL)
+			push_change(src, CW_OP_DELETE, ent, row.old_doc_id, NULL, source_pos, commit_us);
+		if (row.op == CW_OP_DELETE) {
+			push_change(src, CW_OP_DELETE, ent, row.doc_id, NULL, source_pos, commit_us);
+			continue;
+		}
+		if (ent->proj == NULL) {
+			push_change(src, CW_OP_UPSERT, ent, row.doc_id, cw_xstrdup(row.data), source_pos,
+			            commit_us);
+			continue;
+		}
+		cw_err_clear(&why);
+		if (cw_projection_json(ent->proj, row.data, strlen(row.data), &projected, &why) != 0)
+			rc = quarantine(src, ent, row.doc_id, source_pos, &why, row.data, err);
+		else
+			push_change(src, CW_OP_UPSERT, ent, row.doc_id, cw_buf_take(&projected),
+			            source_pos, commit_us);
+	}
+	cw_buf_free(&projected);
+	cw_pgoutput_row_clear(&row);
+	return rc;
+}
+
+int pg_append(const cw_pg_source_t *src, cw_hub_t *hub, cw_oplog_writer_t *writer,
+              cw_change_batch_t *batch, uint64_t checkpoint_lsn, cw_err_t *err)
+{
+	char lsn[32] = "";
+	char json[160] = "";
+	if (checkpoint_lsn != 0) {
+		pg_lsn_format(checkpoint_lsn, lsn);
+		snprintf(json, sizeof json, "{\"lsn\":\"%s\",\"slot\":\"%s\"}", lsn, src->cfg->slot);
+	}
+	if (batch->len == 0 && checkpoint_lsn == 0)
+		return 0;
+	int rc;
+	if (batch->len == 0)
+		rc = cw_metadata_set(hub, src->checkpoint_key, json, err);
+	else
+		rc = cw_oplog_append(writer, batch, checkpoint_lsn ? src->checkpoint_key : NULL,
+		                     checkpoint_lsn ? json : NULL, NULL, err);
+	if (rc != 0)
+		return rc;
+	/* Counters per batch: one registry call per (entity, op). */
+	for (size_t i = 0; i < batch->len; i++) {
+		const cw_change_t *c = &batch->items[i];
+		if (c->entity == NULL)
+			continue;
+		double count = 0;
+		for (size_t j = i; j < batch->len; j++) {
+			cw_change_t *d = &batch->items[j];
+			if (d->entity != NULL && d->op == c->op && strcmp(d->entity, c->entity) == 0) {
+				count++;
+				if (j != i) {
+					free(d->entity);
+					d->entity = NULL;
+				}
+			}
+		}
+		char labels[160];
+		snprintf(labels, sizeof labels, "entity=\"%s\",op=\"%s\"", c->entity, cw_op_name(c->op));
+		cw_metrics_counter_add(src->ctx->metrics, "cachewarp_changes_captured_total", labels,
+		                       count);
+	}
+	cw_change_batch_clear(batch);
+	return 0;
+}
+
+int pg_write_batch(cw_pg_source_t *src, cw_oplog_writer_t *writer, uint64_t checkpoint_lsn,
+                   cw_err_t *err)
+{
+	int rc = pg_append(src, src->hub, writer, &src->batch, checkpoint_lsn, err);
+	if (rc == 0 && checkpoint_lsn != 0)
+		src->stored_lsn = checkpoint_lsn;
+	return rc;
+}
+
+/* A set-up error the user must fix: log it once, keep the source unhealthy. */
+static bool is_fix_error(const cw_err_t *err)
+{
+	return err->code == CW_EINVAL || err->code == CW_ENOTFOUND;
+}
+
+/* ---- the slot and the run ------------------------------------------------ */
+
+typedef enum slot_state { SLOT_MISSING, SLOT_OK, SLOT_LOST } slot_state_t;
+
+static int read_slot(cw_pg_source_t *src, slot_state_t *state, cw_err_t *err)
+{
+	const char *params[] = {src->cfg->slot};
+	PGresult *res = pg_query(src, "SELECT wal_status, plugin, database = current_database() "
+	                      "FROM pg_replication_slots WHERE slot_name = $1", 1, params,
+	                      "could not read the replication slots", err);
+	if (res == NULL)
+		return CW_EDB;
+	int rc = 0;
+	if (PQntuples(res) == 0) {
+		*state = SLOT_MISSING;
+	} else if (strcmp(PQgetvalue(res, 0, 1), "pgoutput") != 0 ||
+	           strcmp(PQgetvalue(res, 0, 2), "t") != 0) {
+		rc = cw_err_set(err, CW_EINVAL, PG_DOMAIN,
+			"replication slot \"%s\" exists but is not a pgoutput slot of this database: "
+			"choose another sources[].slot or drop it", src->cfg->slot);
+	} else {
+		*state = strcmp(PQgetvalue(res, 0, 0), "lost") == 0 ? SLOT_LOST : SLOT_OK;
+	}
+	PQclear(res);
+	return rc;
+}
+
+static int drop_slot(cw_pg_source_t *src, cw_err_t *err)
+{
+	const char *params[] = {src->cfg->slot};
+	PGresult *res = pg_query(src, "SELECT pg_drop_replication_slot(slot_name) "
+	                      "FROM pg_replication_slots WHERE slot_name = $1", 1, params,
+	                      "could not drop the replication slot", err);
+	if (res == NULL)
+		return CW_EDB;
+	PQclear(res);
+	return 0;
+}
+
+static int read_checkpoint(cw_pg_source_t *src, uint64_t *lsn, cw_err_t *err)
+{
+	char *json = NULL;
+	*lsn = 0;
+	int rc = cw_metadata_get(src->hub, src->checkpoint_key, &json, err);
+	if (rc == CW_ENOTFOUND) {
+		cw_err_clear(err);
+		return 0;
+	}
+	if (rc != 0)
+		return rc;
+	const char *p = strstr(json, "\"lsn\": \"");
+	char text[40] = "";
+	if (p != NULL)
+		sscanf(p + 8, "%39[0-9A-Fa-f/]", text);
+	if (pg_lsn_parse(text, lsn) != 0)
+		rc = cw_err_set(err, CW_EINVAL, PG_DOMAIN, "checkpoint \"%s\" in the hub is not "
+		                "an LSN: %s", src->checkpoint_key, json);
+	free(json);
+	return rc;
+}
+
+/* Decides where streaming starts: the stored LSN, or a new snapshot. */
+static int position(cw_pg_source_t *src, cw_cancel_t *cancel, uint64_t *start, cw_err_t *err)
+{
+	uint64_t stored = 0;
+	slot_state_t slot = SLOT_MISSING;
+	int rc;
+	if ((rc = read_checkpoint(src, &stored, err)) != 0 || (rc = read_slot(src, &slot, err)) != 0)
+		return rc;
+	if (stored != 0 && slot == SLOT_OK) {
+		*start = stored;
+		src->durable_lsn = src->stored_lsn = stored;
+		return 0;
+	}
+	if (stored != 0) {
+		char lsn[32];
+		pg_lsn_format(stored, lsn);
+		cw_err_set(err, CW_ENOTFOUND, PG_DOMAIN,
+			"replication slot \"%s\" of source \"%s\" is %s: the changes after %s are gone",
+			src->cfg->slot, src->cfg->name, slot == SLOT_LOST ? "invalidated (wal_status lost)" :
+			"missing", lsn);
+		if (src->cfg->on_position_lost == CW_POSITION_LOST_FAIL) {
+			/* pg_run logs it once and keeps the source stopped until someone acts. */
+			char reason[CW_ERR_MESSAGE_LEN];
+			snprintf(reason, sizeof reason, "%s", err->message);
+			return cw_err_set(err, CW_ENOTFOUND, PG_DOMAIN, "%.300s; on_position_lost is "
+			                  "fail, so the source stops: set it to rescan for a new "
+			                  "generation (full scan, then sweep)", reason);
+		}
+		cw_log_kv(CW_LOG_ERROR, PG_COMPONENT, err->message, "source", src->cfg->name,
+		          "slot", src->cfg->slot, "on_position_lost", "rescan",
+		          "action", "new generation: full snapshot, then sweep", NULL);
+		set_error(src, err);
+		src->position_lost = true;
+		cw_err_clear(err);
+		/* From here until the scan completes there is no valid position. */
+		if ((rc = cw_metadata_delete(src->hub, src->checkpoint_key, err)) != 0)
+			return rc;
+	}
+	if (slot != SLOT_MISSING && (rc = drop_slot(src, err)) != 0)
+		return rc;
+	return pg_snapshot_all(src, cancel, start, err);
+}
+
+static void run_cleanup(cw_pg_source_t *src)
+{
+	pg_pipe_stop(src->pipe);
+	src->pipe = NULL;
+	cw_change_batch_free(&src->batch);
+	entities_free(src);
+	cw_pgoutput_free(src->dec);
+	src->dec = NULL;
+	PQfinish(src->repl);
+	src->repl = NULL;
+	PQfinish(src->sql);
+	src->sql = NULL;
+	cw_oplog_writer_free(src->writer);
+	src->writer = NULL;
+	cw_hub_close(src->hub);
+	src->hub = NULL;
+}
+
+static int run_once(cw_pg_source_t *src, cw_cancel_t *cancel, cw_err_t *err)
+{
+	int rc;
+	uint64_t start = 0;
+	pg_set_state(src, "starting", false);
+	src->hub = cw_hub_connect(src->ctx->config->hub.url, err);
+	if (src->hub == NULL)
+		return CW_EDB;
+	src->writer = cw_oplog_writer_new(src->hub);
+	src->dec = cw_pgoutput_new();
+	src->durable_lsn = src->stored_lsn = src->complete_lsn = src->server_wal_end = 0;
+	src->in_txn = false;
+	src->streaming = false;
+	src->position_lost = false;
+	if ((src->sql = pg_connect(src, false, err)) == NULL)
+		return CW_EDB;
+	if ((rc = pg_check_replication_role(src, err)) != 0 ||
+	    (rc = pg_reload_entities(src, false, cancel, err)) != 0)
+		return rc;
+	/* Nothing to capture yet: no publication or slot either, until an entity arrives. */
+	while (src->nents == 0) {
+		pg_set_state(src, "idle", true);
+		if ((rc = cw_cancel_wait_ms(cancel, PG_RELOAD_INTERVAL_MS)) != 0 ||
+		    (rc = pg_reload_entities(src, false, cancel, err)) != 0)
+			return rc;
+	}
+	for (size_t i = 0; i < src->nents; i++)
+		if ((rc = pg_prepare_table(src, &src->ents[i], err)) != 0)
+			return rc;
+	if ((rc = position(src, cancel, &start, err)) != 0)
+		return rc;
+	/* Entities left pending or scanning (added while we were down) get a scan of their own. */
+	for (size_t i = 0; i < src->nents; i++)
+		if (src->ents[i].entity.status != CW_ENTITY_LIVE &&
+		    (rc = pg_snapshot_entity(src, &src->ents[i], cancel, err)) != 0)
+			return rc;
+	return pg_stream(src, start, cancel, err);
+}
+
+static int pg_run(void *source, cw_cancel_t *cancel, cw_err_t *err)
+{
+	cw_pg_source_t *src = source;
+	cw_err_t local = {0};
+	if (err == NULL)
+		err = &local;
+	src->cancel = cancel;
+	int rc = run_once(src, cancel, err);
+	if (rc == 0 && cw_cancel_is_set(cancel))
+		rc = CW_ECANCELED;
+	if (rc == CW_ECANCELED) {
+		cw_err_set(err, CW_ECANCELED, PG_DOMAIN, "source \"%s\" stopped", src->cfg->name);
+		pg_set_state(src, "stopped", false);
+	} else if (rc != 0) {
+		set_error(src, err);
+		if (is_fix_error(err)) {
+			/* Retrying at once cannot help: say so once, then wait before the next check. */
+			if (strcmp(src->last_fix_error, err->message) != 0)
+				cw_log_kv(CW_LOG_ERROR, PG_COMPONENT, err->message, "source", src->cfg->name,
+				          NULL);
+			snprintf(src->last_fix_error, sizeof src->last_fix_error, "%s", err->message);
+			PQfinish(src->sql);
+			src->sql = NULL;
+			if (cw_cancel_wait_ms(cancel, PG_FIX_WAIT_MS) == CW_ECANCELED) {
+				run_cleanup(src);
+				return CW_ECANCELED;
+			}
+		}
+	}
+	run_cleanup(src);
+	return rc;
+}
+
+/* ---- the interface ------------------------------------------------------- */
+
+static void *pg_open(const cw_component_ctx_t *ctx, cw_err_t *err)
+{
+	const cw_source_config_t *cfg = cw_config_source(ctx->config, ctx->name);
+	if (cfg == NULL || cfg->type != CW_SOURCE_POSTGRES) {
+		cw_err_set(err, CW_EINVAL, PG_DOMAIN, "no postgres source named \"%s\"", ctx->name);
+		return NULL;
+	}
+	if (cw_identifier_validate("publication name", cfg->publication, err) != 0 ||
+	    cw_identifier_validate("slot name", cfg->slot, err) != 0) {
+		cw_err_prefix(err, "source \"%s\"", cfg->name);
+		return NULL;
+	}
+	cw_pg_source_t *src = cw_xcalloc(1, sizeof *src);
+	src->ctx = ctx;
+	src->cfg = cfg;
+	src->checkpoint_key = cw_xasprintf("pg_lsn:%s", cfg->name);
+	src->masked_url = cw_secret_mask(cfg->url);
+	pthread_mutex_init(&src->mutex, NULL);
+	snprintf(src->status.state, sizeof src->status.state, "starting");
+	src->status.lag_bytes = -1;
+	src->status.lag_seconds = -1;
+	src->status.lag_ids = -1;
+	cw_metrics_declare(ctx->metrics, "cachewarp_source_lag_bytes", CW_METRIC_GAUGE,
+	                   "WAL bytes between the source server's position and the last LSN "
+	                   "committed to the hub");
+	cw_metrics_declare(ctx->metrics, "cachewarp_source_lag_seconds", CW_METRIC_GAUGE,
+	                   "Seconds between now and the commit time of the newest change "
+	                   "captured, 0 when caught up");
+	cw_metrics_declare(ctx->metrics, "cachewarp_changes_captured_total", CW_METRIC_COUNTER,
+	                   "Changes written to the hub by the capture, per entity and op");
+	cw_metrics_declare(ctx->metrics, "cachewarp_snapshot_rows_total", CW_METRIC_COUNTER,
+	                   "Rows read by snapshots, per entity");
+	return src;
+}
+
+static void pg_status(void *source, cw_component_status_t *out)
+{
+	cw_pg_source_t *src = source;
+	pthread_mutex_lock(&src->mutex);
+	*out = src->status;
+	pthread_mutex_unlock(&src->mutex);
+}
+
+static void pg_close(void *source)
+{
+	cw_pg_source_t *src = source;
+	if (src == NULL)
+		return;
+	run_cleanup(src);
+	pthread_mutex_destroy(&src->mutex);
+	free(src->checkpoint_key);
+	free(src->masked_url);
+	free(src);
+}
+
+const cw_source_ops_t cw_postgres_source_ops = {"postgres", pg_open, pg_run, pg_status, pg_close};

@@ -1,0 +1,190 @@
+/*
+ * This file contains what the files of the PostgreSQL source share
+ * (postgres.c: the interface and the run loop; postgres_setup.c: set-up
+ * checks and the publication; postgres_snapshot.c:
+ * slot creation and table scans; postgres_stream.c: the pgoutput stream).
+ * Nothing here is part of the source's public contract (capture/source.h).
+ *
+ * THREAD SAFETY: one thread runs `run` and owns every member but `status`,
+ * which `mutex` guards (the control plane reads it while run runs).
+ */
+#ifndef CW_CAPTURE_POSTGRES_INTERNAL_H
+#define CW_CAPTURE_POSTGRES_INTERNAL_H
+
+#include "capture/pgoutput.h"
+#include "core/change.h"
+#include "core/component.h"
+#include "core/entity.h"
+#include "core/projection.h"
+#include "hub/hub.h"
+#include "hub/oplog_writer.h"
+
+#include <libpq-fe.h>
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define PG_DOMAIN "postgres"
+#define PG_COMPONENT "source.postgres"
+/* Standby status interval while idle (pg_recvlogical's default is 10 s). */
+#define PG_STATUS_INTERVAL_MS 10000
+/* How often the entity set is reloaded from the hub. */
+#define PG_RELOAD_INTERVAL_MS 3000
+/* After a set-up error a user must fix (privileges, keys), wait this long before returning. */
+#define PG_FIX_WAIT_MS 30000
+
+/* One entity of this source, with the table it reads and its projection. */
+typedef struct pg_entity {
+	cw_entity_t entity;          /* owned copy; version is the one changes carry */
+	char nspname[64];
+	char relname[64];
+	cw_projection_t *proj;       /* owned; NULL = every table column as sent */
+} pg_entity_t;
+
+typedef struct pg_pipe pg_pipe_t;
+
+typedef struct cw_pg_source {
+	const cw_component_ctx_t *ctx;      /* borrowed */
+	const cw_source_config_t *cfg;      /* borrowed from ctx->config */
+	char *checkpoint_key;               /* "pg_lsn:<source>" */
+	char *masked_url;
+
+	pthread_mutex_t mutex;              /* guards status */
+	cw_component_status_t status;
+
+	/* Owned by the run, reset by every run. */
+	cw_hub_t *hub;
+	cw_oplog_writer_t *writer;
+	PGconn *sql;                        /* ordinary connection to the source */
+	PGconn *repl;                       /* replication connection */
+	cw_pgoutput_t *dec;
+	pg_entity_t *ents;
+	size_t nents;
+	const pg_entity_t *only;            /* a scan: rows go to this entity alone */
+	cw_change_batch_t batch;
+	pg_pipe_t *pipe;                    /* while streaming: batches go to the writer thread */
+	cw_cancel_t *cancel;                /* the run's token, borrowed */
+	int64_t batch_started_ms;
+	uint64_t durable_lsn;               /* everything before it is in the hub */
+	uint64_t stored_lsn;                /* the checkpoint the hub holds (streaming: the last
+	                                     * one handed to the pipe) */
+	uint64_t complete_lsn;              /* end of the last Commit decoded */
+	int64_t complete_commit_us;         /* its commit time */
+	uint64_t server_wal_end;
+	int64_t newest_commit_us;           /* commit time of the newest transaction written */
+	bool in_txn;
+	bool position_lost;                 /* this run rescans after losing the slot */
+	bool streaming;                     /* repl is in COPY BOTH mode */
+	int64_t next_status_ms;             /* when the next standby status is due */
+	uint64_t sent_lsn;                  /* the flush position last reported */
+	int64_t txn_commit_us;
+	char last_fix_error[CW_ERR_MESSAGE_LEN]; /* last set-up error logged, to log it once */
+} cw_pg_source_t;
+
+/* ---- postgres.c ---------------------------------------------------------- */
+
+/* Formats an LSN as PostgreSQL prints it ("16/B374D848"). */
+void pg_lsn_format(uint64_t lsn, char out[32]);
+/* Parses "X/Y"; 0 or CW_EINVAL. */
+int pg_lsn_parse(const char *text, uint64_t *lsn);
+/* Appends "name" quoted as an SQL identifier (name validated by the caller). */
+void pg_quote_ident(cw_buf_t *buf, const char *name);
+/* Connects to the source; replication adds replication=database. NULL with err filled. */
+PGconn *pg_connect(cw_pg_source_t *src, bool replication, cw_err_t *err);
+/* CW_EDB with "<what>: <server message>". */
+int pg_result_error(PGconn *conn, const PGresult *res, const char *what, cw_err_t *err);
+/* Updates the status under the mutex (state may be NULL: unchanged). */
+void pg_set_state(cw_pg_source_t *src, const char *state, bool healthy);
+/* Publishes lag and position to status and the metrics registry. */
+void pg_publish_lag(cw_pg_source_t *src);
+/* The entities of the table nspname.relname: fills idx (cap entries) and returns the count. */
+size_t pg_entities_of(cw_pg_source_t *src, const char *nspname, const char *relname,
+                      size_t *idx, size_t cap);
+/*
+ * Turns one decoded or scanned row message of ent's table into changes pushed
+ * onto src->batch with source_pos and commit time. A value that cannot be
+ * captured goes to the quarantine; only hub errors are returned.
+ */
+int pg_push_row(cw_pg_source_t *src, const cw_pgoutput_msg_t *msg, const char *source_pos,
+                int64_t commit_us, cw_err_t *err);
+/* Pushes a sweep of ent at its version. */
+void pg_push_sweep(cw_pg_source_t *src, const pg_entity_t *ent, const char *source_pos);
+/*
+ * Appends batch (cleared on success) to the hub through writer, with the
+ * checkpoint lsn (0 = none; an empty batch with a checkpoint stores only the
+ * checkpoint), and counts it in the metrics. Reads only src's immutable parts,
+ * so the pipe's writer thread may call it.
+ */
+int pg_append(const cw_pg_source_t *src, cw_hub_t *hub, cw_oplog_writer_t *writer,
+              cw_change_batch_t *batch, uint64_t checkpoint_lsn, cw_err_t *err);
+/* pg_append of src->batch on src->hub; the checkpoint becomes src->stored_lsn. */
+int pg_write_batch(cw_pg_source_t *src, cw_oplog_writer_t *writer, uint64_t checkpoint_lsn,
+                   cw_err_t *err);
+/* ---- postgres_setup.c ---------------------------------------------------- */
+
+/* Runs one statement on src->sql; the result (PQclear it) or NULL with err filled. */
+PGresult *pg_query(cw_pg_source_t *src, const char *sql, int nparams,
+                   const char *const *params, const char *what, cw_err_t *err);
+/* CW_EINVAL with the fix when the role may not replicate. */
+int pg_check_replication_role(cw_pg_source_t *src, cw_err_t *err);
+/* Makes sure ent's table is usable and in the publication; registers its key with the decoder. */
+int pg_prepare_table(cw_pg_source_t *src, pg_entity_t *ent, cw_err_t *err);
+
+/* ---- postgres_snapshot.c ------------------------------------------------- */
+
+/*
+ * Creates the slot with an exported snapshot and scans every entity inside
+ * it: a new generation for live entities, a sweep after each scan, status
+ * live at the end, and the slot's consistent point stored as the checkpoint.
+ * *start_lsn receives that point.
+ */
+int pg_snapshot_all(cw_pg_source_t *src, cw_cancel_t *cancel, uint64_t *start_lsn,
+                    cw_err_t *err);
+/* Scans one entity added (or refreshed) at runtime in a snapshot of its own. */
+int pg_snapshot_entity(cw_pg_source_t *src, pg_entity_t *ent, cw_cancel_t *cancel,
+                       cw_err_t *err);
+
+/* ---- postgres_pipe.c ----------------------------------------------------- */
+
+/*
+ * The pipe between the stream and the hub: a writer thread with a hub
+ * connection of its own appends the batches the stream hands it, in order,
+ * through a bounded queue (capture.queue_depth), so decoding the next
+ * batch overlaps the hub's commit of the previous one. The durable LSN (the
+ * end of the last transaction whose batches all committed) advances in the
+ * writer thread and is read by the stream before each status update.
+ */
+/* Starts the writer thread; NULL with err filled (the hub connection failed). */
+pg_pipe_t *pg_pipe_start(cw_pg_source_t *src, cw_err_t *err);
+/*
+ * Hands batch (its contents taken over, batch left empty) to the writer with
+ * the checkpoint to store (0 = none) and the durable LSN and commit time its
+ * commit makes true. Blocks while the queue is full, keeping the replication
+ * connection alive; CW_ECANCELED, or the writer's error.
+ */
+int pg_pipe_submit(pg_pipe_t *pipe, cw_change_batch_t *batch, uint64_t checkpoint,
+                   uint64_t durable_after, int64_t commit_us, cw_cancel_t *cancel,
+                   cw_err_t *err);
+/* Raises *durable and *commit_us to what the writer committed; its error, or 0. */
+int pg_pipe_poll(pg_pipe_t *pipe, uint64_t *durable, int64_t *commit_us, cw_err_t *err);
+/* With nothing in flight, raises the durable LSN to lsn and returns true. */
+bool pg_pipe_advance_idle(pg_pipe_t *pipe, uint64_t lsn);
+/* Waits until every submitted batch is committed; 0, CW_ECANCELED or the writer's error. */
+int pg_pipe_drain(pg_pipe_t *pipe, cw_cancel_t *cancel, cw_err_t *err);
+/* Lets the writer finish what is queued, joins it and frees the pipe; NULL is a no-op. */
+void pg_pipe_stop(pg_pipe_t *pipe);
+
+/* ---- postgres_stream.c --------------------------------------------------- */
+
+/* Writes the pending batch with the last complete transaction as checkpoint. */
+int pg_flush(cw_pg_source_t *src, cw_err_t *err);
+
+/* While streaming: sends a standby status when one is due (long scans call it). */
+int pg_stream_keepalive(cw_pg_source_t *src, cw_err_t *err);
+/* Streams from start_lsn until cancel fires or an error. */
+int pg_stream(cw_pg_source_t *src, uint64_t start_lsn, cw_cancel_t *cancel, cw_err_t *err);
+/* (postgres.c) Reloads the entity set from the hub; new or refreshed entities are scanned. */
+int pg_reload_entities(cw_pg_source_t *src, bool scan_new, cw_cancel_t *cancel, cw_err_t *err);
+
+#endif

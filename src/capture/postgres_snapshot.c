@@ -1,0 +1,316 @@
+/*
+ * This file contains the PostgreSQL source's snapshots (postgres_internal.h):
+ * the first one, gapless with the stream (the slot is created with an
+ * exported snapshot and every table is read inside it on a second
+ * connection, so streaming from the slot's consistent point neither misses
+ * nor repeats a transaction), and the scan of one entity added at runtime.
+ * Rows are read with a cursor in batches and turned into changes by the same
+ * code as streamed rows (cw_pgoutput_row_change), so a value looks the same
+ * whichever way it arrived.
+ */
+#include "capture/postgres_internal.h"
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "hub/entity_store.h"
+#include "hub/metadata.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FETCH_ROWS "1000"
+#define PROGRESS_INTERVAL_MS 5000
+
+static int exec_ok(PGconn *conn, const char *sql, const char *what, cw_err_t *err)
+{
+	PGresult *res = PQexec(conn, sql);
+	int rc = 0;
+	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
+		rc = pg_result_error(conn, res, what, err);
+	PQclear(res);
+	return rc;
+}
+
+static int64_t estimate_rows(PGconn *conn, const pg_entity_t *ent)
+{
+	const char *params[] = {ent->nspname, ent->relname};
+	PGresult *res = PQexecParams(conn,
+		"SELECT c.reltuples::bigint FROM pg_class c JOIN pg_namespace n "
+		"ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
+		2, NULL, params, NULL, NULL, 0);
+	int64_t rows = -1;
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+		rows = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return rows;
+}
+
+static void log_progress(const cw_pg_source_t *src, const pg_entity_t *ent, int64_t rows,
+                         int64_t estimate, int64_t started_ms, bool done)
+{
+	double seconds = (double)(cw_clock_now_ms(cw_clock_system()) - started_ms) / 1000.0;
+	double rate = seconds > 0 ? (double)rows / seconds : 0;
+	char rows_text[32], rate_text[32], eta_text[32], total_text[32];
+	snprintf(rows_text, sizeof rows_text, "%lld", (long long)rows);
+	snprintf(rate_text, sizeof rate_text, "%.0f", rate);
+	snprintf(total_text, sizeof total_text, "%lld", (long long)(estimate > rows ? estimate : rows));
+	if (done)
+		snprintf(eta_text, sizeof eta_text, "0");
+	else if (estimate > rows && rate > 0)
+		snprintf(eta_text, sizeof eta_text, "%.0f", (double)(estimate - rows) / rate);
+	else
+		snprintf(eta_text, sizeof eta_text, "unknown");
+	cw_log_kv(CW_LOG_INFO, PG_COMPONENT, done ? "snapshot of table done" : "snapshot progress",
+	          "source", src->cfg->name, "entity", ent->entity.name, "table", ent->entity.table,
+	          "rows", rows_text, "rows_estimate", total_text, "rows_per_second", rate_text,
+	          "eta_seconds", eta_text, NULL);
+}
+
+/* Turns one FETCH result into changes of ent. */
+static int push_rows(cw_pg_source_t *src, const pg_entity_t *ent, PGresult *res,
+                     const char *source_pos, cw_err_t *err)
+{
+	int ncols = PQnfields(res);
+	if (ncols > CW_PGOUTPUT_MAX_COLUMNS)
+		return cw_err_set(err, CW_EINVAL, PG_DOMAIN, "table \"%s\" has too many columns",
+		                  ent->entity.table);
+	cw_pgoutput_column_t *columns = cw_xcalloc((size_t)ncols + 1, sizeof *columns);
+	cw_pgoutput_value_t *values = cw_xcalloc((size_t)ncols + 1, sizeof *values);
+	for (int c = 0; c < ncols; c++) {
+		columns[c].name = PQfname(res, c);
+		columns[c].type_oid = PQftype(res, c);
+		columns[c].typmod = PQfmod(res, c);
+	}
+	cw_pgoutput_rel_t rel = {0, (char *)ent->nspname, (char *)ent->relname, 'd',
+	                         (uint16_t)ncols, columns};
+	cw_pgoutput_msg_t msg = {0};
+	msg.kind = CW_PGOUTPUT_INSERT;
+	msg.row.relation = &rel;
+	msg.row.new_tuple.ncolumns = (uint16_t)ncols;
+	msg.row.new_tuple.values = values;
+	int rc = 0;
+	for (int r = 0; r < PQntuples(res) && rc == 0; r++) {
+		for (int c = 0; c < ncols; c++) {
+			bool null = PQgetisnull(res, r, c);
+			values[c].kind = null ? 'n' : 't';
+			values[c].text = null ? NULL : (const uint8_t *)PQgetvalue(res, r, c);
+			values[c].len = null ? 0 : (uint32_t)PQgetlength(res, r, c);
+		}
+		rc = pg_push_row(src, &msg, source_pos, 0, err);
+	}
+	free(values);
+	free(columns);
+	return rc;
+}
+
+/* Reads ent's table on conn (inside the snapshot's transaction) into the hub. */
+static int scan_table(cw_pg_source_t *src, PGconn *conn, pg_entity_t *ent,
+                      cw_oplog_writer_t *writer, const char *source_pos, cw_cancel_t *cancel,
+                      cw_err_t *err)
+{
+	cw_buf_t sql = CW_BUF_INIT;
+	cw_buf_append_str(&sql, "DECLARE cw_scan NO SCROLL CURSOR FOR SELECT * FROM ");
+	pg_quote_ident(&sql, ent->nspname);
+	cw_buf_append_char(&sql, '.');
+	pg_quote_ident(&sql, ent->relname);
+	int64_t estimate = estimate_rows(conn, ent), rows = 0;
+	int64_t started = cw_clock_now_ms(cw_clock_system());
+	int64_t next_log = started + PROGRESS_INTERVAL_MS;
+	char labels[160];
+	snprintf(labels, sizeof labels, "entity=\"%s\"", ent->entity.name);
+	int rc = exec_ok(conn, sql.data, "could not open a snapshot cursor", err);
+	src->only = ent;
+	while (rc == 0) {
+		if (cw_cancel_is_set(cancel)) {
+			rc = CW_ECANCELED;
+			break;
+		}
+		PGresult *res = PQexec(conn, "FETCH " FETCH_ROWS " FROM cw_scan");
+		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+			char what[200];
+			snprintf(what, sizeof what, "could not read table \"%s\"", ent->entity.table);
+			rc = pg_result_error(conn, res, what, err);
+			PQclear(res);
+			break;
+		}
+		int n = PQntuples(res);
+		rc = push_rows(src, ent, res, source_pos, err);
+		PQclear(res);
+		if (rc != 0 || n == 0)
+			break;
+		rows += n;
+		cw_metrics_counter_add(src->ctx->metrics, "cachewarp_snapshot_rows_total", labels, n);
+		if (src->batch.len >= (size_t)src->ctx->config->capture.batch_size)
+			rc = pg_write_batch(src, writer, 0, err);
+		/* A scan while streaming: keep the replication connection alive. */
+		if (rc == 0)
+			rc = pg_stream_keepalive(src, err);
+		if (cw_clock_now_ms(cw_clock_system()) >= next_log) {
+			log_progress(src, ent, rows, estimate, started, false);
+			next_log = cw_clock_now_ms(cw_clock_system()) + PROGRESS_INTERVAL_MS;
+		}
+	}
+	src->only = NULL;
+	if (rc == 0)
+		rc = pg_write_batch(src, writer, 0, err);
+	if (rc == 0)
+		rc = exec_ok(conn, "CLOSE cw_scan", "could not close a snapshot cursor", err);
+	if (rc == 0)
+		log_progress(src, ent, rows, estimate, started, true);
+	cw_buf_free(&sql);
+	return rc;
+}
+
+/*
+ * Status scanning. Unless the entity is pending (nothing of its current
+ * version written yet), the scan starts a new generation (version + 1): rows
+ * of a live generation or of an interrupted scan that are gone from the table
+ * meanwhile are then removed by this scan's sweep.
+ */
+static int begin_generation(cw_pg_source_t *src, pg_entity_t *ent, cw_err_t *err)
+{
+	int rc = 0;
+	if (ent->entity.status != CW_ENTITY_PENDING)
+		rc = cw_entity_store_bump_version(src->hub, ent->entity.name, &ent->entity.version,
+		                                  err);
+	if (rc == 0)
+		rc = cw_entity_store_set_status(src->hub, ent->entity.name, CW_ENTITY_SCANNING, err);
+	if (rc == 0)
+		ent->entity.status = CW_ENTITY_SCANNING;
+	return rc;
+}
+
+/* Moves what was staged during the scan into the oplog; the entity is live. */
+static int go_live(cw_pg_source_t *src, pg_entity_t *ent, cw_err_t *err)
+{
+	int64_t promoted = 0;
+	int rc = cw_oplog_promote_staged(src->hub, ent->entity.name, &promoted, err);
+	if (rc == 0) {
+		ent->entity.status = CW_ENTITY_LIVE;
+		char version[32];
+		snprintf(version, sizeof version, "%lld", (long long)ent->entity.version);
+		cw_log_kv(CW_LOG_INFO, PG_COMPONENT, "entity live", "source", src->cfg->name,
+		          "entity", ent->entity.name, "version", version, NULL);
+	}
+	return rc;
+}
+
+/* Snapshot names look like 00000003-00000002-1. */
+static bool snapshot_name_ok(const char *name)
+{
+	if (name[0] == '\0' || strlen(name) > 64)
+		return false;
+	for (const char *p = name; *p; p++)
+		if (strchr("0123456789ABCDEFabcdef-", *p) == NULL)
+			return false;
+	return true;
+}
+
+int pg_snapshot_all(cw_pg_source_t *src, cw_cancel_t *cancel, uint64_t *start_lsn,
+                    cw_err_t *err)
+{
+	PGconn *reader = NULL;
+	PGresult *res = NULL;
+	cw_oplog_writer_t *writer = NULL;
+	cw_buf_t sql = CW_BUF_INIT;
+	char lsn_text[32] = "";
+	int rc = 0;
+	/* After a lost slot the source stays unhealthy until the new generation is complete. */
+	pg_set_state(src, src->position_lost ? "rescan" : "snapshot", !src->position_lost);
+	for (size_t i = 0; i < src->nents && rc == 0; i++)
+		rc = begin_generation(src, &src->ents[i], err);
+	if (rc != 0)
+		goto cleanup;
+	if (src->repl == NULL && (src->repl = pg_connect(src, true, err)) == NULL) {
+		rc = CW_EDB;
+		goto cleanup;
+	}
+	cw_buf_append_str(&sql, "CREATE_REPLICATION_SLOT ");
+	pg_quote_ident(&sql, src->cfg->slot);
+	cw_buf_append_str(&sql, " LOGICAL pgoutput (SNAPSHOT 'export')");
+	res = PQexec(src->repl, sql.data);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQnfields(res) < 3) {
+		char what[200];
+		snprintf(what, sizeof what, "could not create replication slot \"%s\"", src->cfg->slot);
+		rc = pg_result_error(src->repl, res, what, err);
+		goto cleanup;
+	}
+	if (pg_lsn_parse(PQgetvalue(res, 0, 1), start_lsn) != 0 ||
+	    !snapshot_name_ok(PQgetvalue(res, 0, 2))) {
+		rc = cw_err_set(err, CW_EPROTO, PG_DOMAIN, "CREATE_REPLICATION_SLOT returned "
+		                "an unexpected point \"%s\" or snapshot \"%s\"",
+		                PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2));
+		goto cleanup;
+	}
+	snprintf(lsn_text, sizeof lsn_text, "%s", PQgetvalue(res, 0, 1));
+	cw_log_kv(CW_LOG_INFO, PG_COMPONENT, "replication slot created", "source", src->cfg->name,
+	          "slot", src->cfg->slot, "consistent_point", lsn_text, NULL);
+	cw_buf_reset(&sql);
+	cw_buf_appendf(&sql, "SET TRANSACTION SNAPSHOT '%s'", PQgetvalue(res, 0, 2));
+	if ((reader = pg_connect(src, false, err)) == NULL) {
+		rc = CW_EDB;
+		goto cleanup;
+	}
+	if ((rc = exec_ok(reader, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+	                  "could not begin the snapshot", err)) != 0 ||
+	    (rc = exec_ok(reader, sql.data, "could not import the exported snapshot", err)) != 0)
+		goto cleanup;
+	writer = cw_oplog_writer_new(src->hub);
+	cw_oplog_writer_set_scan(writer, true);
+	for (size_t i = 0; i < src->nents && rc == 0; i++)
+		rc = scan_table(src, reader, &src->ents[i], writer, lsn_text, cancel, err);
+	if (rc == 0)
+		rc = exec_ok(reader, "COMMIT", "could not end the snapshot", err);
+	/* The sweeps and the checkpoint commit together: then the generation is complete. */
+	for (size_t i = 0; i < src->nents && rc == 0; i++)
+		pg_push_sweep(src, &src->ents[i], lsn_text);
+	if (rc == 0)
+		rc = pg_write_batch(src, writer, *start_lsn, err);
+	for (size_t i = 0; i < src->nents && rc == 0; i++)
+		rc = go_live(src, &src->ents[i], err);
+	if (rc == 0)
+		src->durable_lsn = src->complete_lsn = *start_lsn;
+cleanup:
+	cw_change_batch_clear(&src->batch);
+	cw_oplog_writer_free(writer);
+	PQclear(res);
+	PQfinish(reader);
+	cw_buf_free(&sql);
+	return rc;
+}
+
+int pg_snapshot_entity(cw_pg_source_t *src, pg_entity_t *ent, cw_cancel_t *cancel,
+                       cw_err_t *err)
+{
+	cw_oplog_writer_t *writer = NULL;
+	int rc;
+	char lsn_text[32] = "";
+	pg_set_state(src, "snapshot", true);
+	if ((rc = pg_flush(src, err)) != 0 ||
+	    (src->pipe != NULL && (rc = pg_pipe_drain(src->pipe, cancel, err)) != 0) ||
+	    (rc = begin_generation(src, ent, err)) != 0)
+		return rc;
+	if (src->complete_lsn != 0)
+		pg_lsn_format(src->complete_lsn, lsn_text);
+	cw_log_kv(CW_LOG_INFO, PG_COMPONENT, "scanning entity added at runtime", "source",
+	          src->cfg->name, "entity", ent->entity.name, "table", ent->entity.table, NULL);
+	writer = cw_oplog_writer_new(src->hub);
+	cw_oplog_writer_set_scan(writer, true);
+	rc = exec_ok(src->sql, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+	             "could not begin a scan", err);
+	if (rc == 0)
+		rc = scan_table(src, src->sql, ent, writer, lsn_text, cancel, err);
+	exec_ok(src->sql, rc == 0 ? "COMMIT" : "ROLLBACK", "could not end a scan", rc ? NULL : err);
+	if (rc == 0) {
+		pg_push_sweep(src, ent, lsn_text);
+		rc = pg_write_batch(src, writer, 0, err);
+	}
+	if (rc == 0)
+		rc = go_live(src, ent, err);
+	cw_change_batch_clear(&src->batch);
+	cw_oplog_writer_free(writer);
+	pg_set_state(src, "streaming", true);
+	return rc;
+}

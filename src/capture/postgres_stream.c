@@ -1,0 +1,293 @@
+/*
+ * This file contains the PostgreSQL source's stream (postgres_internal.h):
+ * START_REPLICATION with pgoutput from the stored LSN, decoded messages
+ * turned into changes, batches written to the hub with the checkpoint, and
+ * standby status updates that never report more than the hub holds.
+ *
+ * The position rule: durable_lsn is an LSN before which every change of the
+ * entities is committed in the hub. It advances when a batch commits (to the
+ * end of the last transaction the batch completes, which is also the
+ * checkpoint stored with it), at a Commit when nothing is pending, and at a
+ * keepalive when no transaction is open and nothing is pending. Only
+ * durable_lsn is ever sent as the flush position.
+ */
+#include "capture/postgres_internal.h"
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "hub/entity_store.h"
+
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* What the stream loop keeps between messages. */
+typedef struct stream_state {
+	int64_t next_reload_ms;
+	char txn_pos[32];             /* commit LSN of the open transaction, as source_pos */
+} stream_state_t;
+
+int pg_flush(cw_pg_source_t *src, cw_err_t *err)
+{
+	uint64_t checkpoint = src->complete_lsn > src->stored_lsn ? src->complete_lsn : 0;
+	if (src->batch.len == 0 && checkpoint == 0)
+		return 0;
+	int rc;
+	if (src->pipe != NULL) {
+		/* Durable once the writer committed it (and, in order, everything before). */
+		rc = pg_pipe_submit(src->pipe, &src->batch, checkpoint, src->complete_lsn,
+		                    src->complete_commit_us, src->cancel, err);
+		if (rc == 0 && checkpoint != 0)
+			src->stored_lsn = checkpoint;
+		return rc;
+	}
+	if ((rc = pg_write_batch(src, src->writer, checkpoint, err)) != 0)
+		return rc;
+	if (src->complete_lsn > src->durable_lsn)
+		src->durable_lsn = src->complete_lsn;
+	if (src->complete_commit_us > src->newest_commit_us)
+		src->newest_commit_us = src->complete_commit_us;
+	return 0;
+}
+
+/* Nothing open or pending here: everything before lsn is durable once the writer is idle too. */
+static void advance_idle(cw_pg_source_t *src, uint64_t lsn, int64_t commit_us)
+{
+	if (src->pipe != NULL && !pg_pipe_advance_idle(src->pipe, lsn))
+		return;
+	if (lsn > src->durable_lsn)
+		src->durable_lsn = lsn;
+	if (commit_us > src->newest_commit_us)
+		src->newest_commit_us = commit_us;
+}
+
+static int send_status(cw_pg_source_t *src, cw_err_t *err)
+{
+	uint8_t msg[CW_PGOUTPUT_STATUS_LEN];
+	size_t len = cw_pgoutput_status_build(msg, src->durable_lsn, src->durable_lsn,
+	                                      src->durable_lsn, cw_clock_wall_us(cw_clock_system()), false);
+	if (PQputCopyData(src->repl, (const char *)msg, (int)len) != 1 || PQflush(src->repl) != 0)
+		return pg_result_error(src->repl, NULL, "could not send a standby status update", err);
+	src->sent_lsn = src->durable_lsn;
+	src->next_status_ms = cw_clock_now_ms(cw_clock_system()) + PG_STATUS_INTERVAL_MS;
+	pg_publish_lag(src);
+	return 0;
+}
+
+int pg_stream_keepalive(cw_pg_source_t *src, cw_err_t *err)
+{
+	if (!src->streaming || cw_clock_now_ms(cw_clock_system()) < src->next_status_ms)
+		return 0;
+	return send_status(src, err);
+}
+
+static int start_replication(cw_pg_source_t *src, uint64_t start_lsn, cw_err_t *err)
+{
+	if (src->repl == NULL && (src->repl = pg_connect(src, true, err)) == NULL)
+		return CW_EDB;
+	char lsn[32];
+	pg_lsn_format(start_lsn, lsn);
+	cw_buf_t sql = CW_BUF_INIT;
+	cw_buf_append_str(&sql, "START_REPLICATION SLOT ");
+	pg_quote_ident(&sql, src->cfg->slot);
+	cw_buf_appendf(&sql, " LOGICAL %s (proto_version '1', publication_names '", lsn);
+	pg_quote_ident(&sql, src->cfg->publication);
+	cw_buf_append_str(&sql, "')");
+	PGresult *res = PQexec(src->repl, sql.data);
+	int rc = 0;
+	if (PQresultStatus(res) != PGRES_COPY_BOTH) {
+		char what[200];
+		snprintf(what, sizeof what, "could not start replication from slot \"%s\"",
+		         src->cfg->slot);
+		rc = pg_result_error(src->repl, res, what, err);
+	}
+	PQclear(res);
+	cw_buf_free(&sql);
+	if (rc == 0)
+		cw_log_kv(CW_LOG_INFO, PG_COMPONENT, "streaming", "source", src->cfg->name, "slot",
+		          src->cfg->slot, "from", lsn, NULL);
+	return rc;
+}
+
+/* A TRUNCATE: each truncated entity starts a new generation and is swept at once. */
+static int truncate_entities(cw_pg_source_t *src, const cw_pgoutput_msg_t *msg,
+                             const char *source_pos, cw_err_t *err)
+{
+	int rc = 0;
+	for (uint32_t r = 0; r < msg->truncate.nrelids && rc == 0; r++) {
+		const cw_pgoutput_rel_t *rel = cw_pgoutput_relation(src->dec, msg->truncate.relids[r]);
+		size_t idx[16];
+		size_t n = rel == NULL ? 0 : pg_entities_of(src, rel->nspname, rel->relname, idx, 16);
+		for (size_t i = 0; i < n && rc == 0; i++) {
+			pg_entity_t *ent = &src->ents[idx[i]];
+			/* Changes before the TRUNCATE keep the old version, so the sweep removes them. */
+			if ((rc = pg_flush(src, err)) != 0 ||
+			    (rc = cw_entity_store_bump_version(src->hub, ent->entity.name,
+			                                       &ent->entity.version, err)) != 0)
+				break;
+			pg_push_sweep(src, ent, source_pos);
+			cw_log_kv(CW_LOG_INFO, PG_COMPONENT, "table truncated: new generation", "source",
+			          src->cfg->name, "entity", ent->entity.name, NULL);
+		}
+	}
+	return rc;
+}
+
+static int handle_pgoutput(cw_pg_source_t *src, stream_state_t *st, const uint8_t *data,
+                           size_t len, cw_err_t *err)
+{
+	cw_pgoutput_msg_t msg;
+	int rc = cw_pgoutput_decode(src->dec, data, len, &msg, err);
+	if (rc != 0)
+		return rc;
+	size_t batch_size = (size_t)src->ctx->config->capture.batch_size;
+	switch (msg.kind) {
+	case CW_PGOUTPUT_BEGIN:
+		src->in_txn = true;
+		src->txn_commit_us = msg.begin.commit_time_us;
+		pg_lsn_format(msg.begin.final_lsn, st->txn_pos);
+		break;
+	case CW_PGOUTPUT_COMMIT:
+		src->in_txn = false;
+		src->complete_lsn = msg.commit.end_lsn;
+		src->complete_commit_us = msg.commit.commit_time_us;
+		if (src->batch.len == 0)
+			advance_idle(src, src->complete_lsn, src->complete_commit_us);
+		break;
+	case CW_PGOUTPUT_INSERT:
+	case CW_PGOUTPUT_UPDATE:
+	case CW_PGOUTPUT_DELETE:
+		rc = pg_push_row(src, &msg, st->txn_pos, src->txn_commit_us, err);
+		break;
+	case CW_PGOUTPUT_TRUNCATE:
+		rc = truncate_entities(src, &msg, st->txn_pos, err);
+		break;
+	default:
+		break;
+	}
+	if (rc == 0 && src->batch.len >= batch_size)
+		rc = pg_flush(src, err);
+	return rc;
+}
+
+static int handle_copydata(cw_pg_source_t *src, stream_state_t *st, const uint8_t *bytes,
+                           size_t len, cw_err_t *err)
+{
+	cw_pgoutput_copydata_t cd;
+	int rc = cw_pgoutput_copydata_parse(bytes, len, &cd, err);
+	if (rc != 0)
+		return rc;
+	if (cd.wal_end > src->server_wal_end)
+		src->server_wal_end = cd.wal_end;
+	if (cd.kind == 'w')
+		return handle_pgoutput(src, st, cd.data, cd.data_len, err);
+	/* A keepalive: with nothing open or pending, everything up to its position is durable. */
+	if (!src->in_txn && src->batch.len == 0 && cd.wal_end > src->durable_lsn)
+		advance_idle(src, cd.wal_end, 0);
+	if (cd.reply_requested)
+		return send_status(src, err);
+	return 0;
+}
+
+/* Timers: flush interval, status interval, checkpoint of an idle advance, entity reload. */
+static int tick(cw_pg_source_t *src, stream_state_t *st, cw_cancel_t *cancel, cw_err_t *err)
+{
+	int64_t now = cw_clock_now_ms(cw_clock_system());
+	int rc = pg_pipe_poll(src->pipe, &src->durable_lsn, &src->newest_commit_us, err);
+	if (rc != 0)
+		return rc;
+	if (src->batch.len > 0 &&
+	    now - src->batch_started_ms >= src->ctx->config->capture.flush_interval_ms) {
+		if ((rc = pg_flush(src, err)) != 0)
+			return rc;
+		/* Tell the server soon, so the slot advances with the hub. */
+		if (src->next_status_ms > now + 1000)
+			src->next_status_ms = now + 1000;
+	}
+	if (now >= st->next_reload_ms) {
+		st->next_reload_ms = now + PG_RELOAD_INTERVAL_MS;
+		if ((rc = pg_flush(src, err)) != 0 ||
+		    (rc = pg_reload_entities(src, true, cancel, err)) != 0)
+			return rc;
+	}
+	if (now >= src->next_status_ms || src->durable_lsn > src->sent_lsn + (16u << 20)) {
+		/* Keep the stored checkpoint near the slot when only other tables change. */
+		if (src->batch.len == 0 && !src->in_txn && src->durable_lsn > src->stored_lsn) {
+			src->complete_lsn = src->durable_lsn > src->complete_lsn ?
+			                    src->durable_lsn : src->complete_lsn;
+			if ((rc = pg_flush(src, err)) != 0)
+				return rc;
+		}
+		rc = send_status(src, err);
+	}
+	return rc;
+}
+
+static int wait_readable(PGconn *conn, int timeout_ms)
+{
+	struct pollfd pfd = {PQsocket(conn), POLLIN, 0};
+	if (pfd.fd < 0)
+		return -1;
+	return poll(&pfd, 1, timeout_ms) < 0 ? -1 : 0;
+}
+
+static int stream_loop(cw_pg_source_t *src, stream_state_t *st, cw_cancel_t *cancel,
+                       cw_err_t *err)
+{
+	int rc = 0;
+	while (rc == 0) {
+		if (cw_cancel_is_set(cancel))
+			return CW_ECANCELED;
+		if ((rc = tick(src, st, cancel, err)) != 0)
+			break;
+		char *buf = NULL;
+		int n = PQgetCopyData(src->repl, &buf, 1);
+		if (n > 0) {
+			rc = handle_copydata(src, st, (const uint8_t *)buf, (size_t)n, err);
+			PQfreemem(buf);
+			continue;
+		}
+		if (n == 0) {
+			if (wait_readable(src->repl, 100) != 0 || PQconsumeInput(src->repl) == 0)
+				rc = pg_result_error(src->repl, NULL, "replication connection lost", err);
+			continue;
+		}
+		PGresult *res = PQgetResult(src->repl);
+		rc = pg_result_error(src->repl, res, n == -1 ? "replication stream ended" :
+		                     "replication connection lost", err);
+		PQclear(res);
+	}
+	return rc;
+}
+
+int pg_stream(cw_pg_source_t *src, uint64_t start_lsn, cw_cancel_t *cancel, cw_err_t *err)
+{
+	stream_state_t st = {0};
+	int rc = start_replication(src, start_lsn, err);
+	if (rc != 0)
+		return rc;
+	if (src->durable_lsn < start_lsn)
+		src->durable_lsn = start_lsn;
+	if (src->complete_lsn < start_lsn)
+		src->complete_lsn = start_lsn;
+	st.next_reload_ms = cw_clock_now_ms(cw_clock_system()) + PG_RELOAD_INTERVAL_MS;
+	if ((src->pipe = pg_pipe_start(src, err)) == NULL)
+		return CW_EDB;
+	src->streaming = true;
+	pg_set_state(src, "streaming", true);
+	if ((rc = send_status(src, err)) == 0)
+		rc = stream_loop(src, &st, cancel, err);
+	if (rc == CW_ECANCELED) {
+		/* Write what is complete and tell the server before stopping. */
+		cw_err_t ignored = {0};
+		if (pg_flush(src, &ignored) == 0 && pg_pipe_drain(src->pipe, NULL, &ignored) == 0 &&
+		    pg_pipe_poll(src->pipe, &src->durable_lsn, &src->newest_commit_us, &ignored) == 0)
+			send_status(src, &ignored);
+	}
+	pg_pipe_stop(src->pipe);
+	src->pipe = NULL;
+	src->streaming = false;
+	return rc;
+}
