@@ -252,7 +252,14 @@ static int replay_step(cw_apply_loop_t *loop, cw_err_t *err)
 		char *entity = loop->replays[i];
 		cw_apply_entity_state_t state = {0, false};
 		rc = loop->sink.entity_open(loop->sink.self, loop->hub, entity, loop->position, &state, err);
-		if (rc == CW_ENOTFOUND || (rc == 0 && state.caught_up)) {
+		/*
+		 * Only a cache that holds everything up to the global position may
+		 * leave its replay: the main loop skipped this entity's changes
+		 * while it was replaying, so a cache marked caught up earlier may
+		 * still miss pages read since.
+		 */
+		if (rc == CW_ENOTFOUND ||
+		    (rc == 0 && state.caught_up && state.applied >= loop->position)) {
 			cw_apply_loop_forget(loop, entity);
 			rc = 0;
 			continue;
@@ -274,7 +281,7 @@ static int replay_step(cw_apply_loop_t *loop, cw_err_t *err)
 		bool lagging = false;
 		rc = apply_group(loop, entity, changes, page.len, upto, true, &lagging, err);
 		free(changes);
-		if (rc == 0 && done && !lagging) {
+		if (rc == 0 && !lagging && (done || upto >= loop->position)) {
 			cw_log_kv(CW_LOG_INFO, COMPONENT, "entity replayed", "target", loop->consumer,
 			          "entity", entity, NULL);
 			cw_apply_loop_forget(loop, entity);

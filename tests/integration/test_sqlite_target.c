@@ -315,6 +315,41 @@ static void corrupt_cache_is_recreated_and_equal(void **state)
 	free(dir);
 }
 
+/*
+ * A cache that starts empty and then receives several pages at once: the
+ * first global page finds it behind and hands it to a replay; the replay
+ * catches up with the global position on its first page. The pages the
+ * global loop skipped meanwhile must still reach the cache (they once did
+ * not: the replay stopped as soon as the cache looked caught up).
+ */
+static void replay_that_catches_up_loses_no_page(void **state)
+{
+	fixture_t *fx = *state;
+	char *dir = target_dir(fx, "pages_target");
+	const char *entities[] = {"pages", NULL};
+	harness_entity(fx->hub, "pages", HARNESS_COLUMNS);
+	harness_target_t *t = harness_target_start(fx->srv.url, "pages_target", dir, 2, entities);
+	char *path = cw_xasprintf("%s/pages/db.sqlite", dir);
+	path_arg_t created = {path, true};
+	wait_for(path_state, &created, "the empty cache to be created");
+	usleep(300000);   /* let the target find nothing to replay and wait for changes */
+	cw_change_batch_t batch = CW_CHANGE_BATCH_INIT;
+	char want[256] = "";
+	for (int i = 1; i <= 7; i++) {
+		char id[16], data[64];
+		snprintf(id, sizeof id, "d%d", i);
+		snprintf(data, sizeof data, "{\"title\": \"t%d\"}", i);
+		harness_push(&batch, CW_OP_UPSERT, "pages", id, data, 1);
+		snprintf(want + strlen(want), sizeof want - strlen(want), "%s\n", id);
+	}
+	harness_append(fx->hub, &batch);   /* one commit: every page is visible at once */
+	harness_wait_rows(dir, "pages", "SELECT id FROM pages ORDER BY id", want);
+	harness_target_stop(t);
+	cw_change_batch_free(&batch);
+	free(path);
+	free(dir);
+}
+
 static void sweep_removes_rows_of_older_generations(void **state)
 {
 	fixture_t *fx = *state;
@@ -404,6 +439,7 @@ int main(void)
 		cmocka_unit_test(entity_created_later_then_deleted),
 		cmocka_unit_test(deleted_cache_directory_is_recreated_while_others_flow),
 		cmocka_unit_test(corrupt_cache_is_recreated_and_equal),
+		cmocka_unit_test(replay_that_catches_up_loses_no_page),
 		cmocka_unit_test(sweep_removes_rows_of_older_generations),
 		cmocka_unit_test(hub_outage_backs_off_and_catches_up),
 	};
