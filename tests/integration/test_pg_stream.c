@@ -5,7 +5,8 @@
  * an unchanged TOASTed column left out of the change, value types (unicode,
  * NULL, numeric beyond double, jsonb, arrays) the same from the snapshot and
  * the stream, TRUNCATE as a new generation with a sweep, the slot advancing
- * on a quiet database, and lag and counters in status and metrics.
+ * on a quiet database, lag and counters in status and metrics, and the
+ * flush position: keepalives answered at once, never past what the hub holds.
  */
 #include "pg_source_fixture.h"
 
@@ -46,6 +47,10 @@ static int group_setup(void **state)
 {
 	if (fx_start(&FX, SETUP) != 0)
 		return -1;
+	/* The server asks for a reply after 2.5 s of silence and drops a stream that does not
+	 * answer within 5 s: every test below also checks that keepalives are answered. */
+	fx_sql(&FX, "ALTER SYSTEM SET wal_sender_timeout = '5s'");
+	fx_sql(&FX, "SELECT pg_reload_conf()");
 	fx_config(&FX, "", ENTITIES, 7);
 	fx_run(&FX);
 	*state = &FX;
@@ -193,7 +198,7 @@ static void slot_advances_on_a_quiet_database(void **state)
 	fx_t *fx = *state;
 	/* WAL the publication does not cover; the confirmed position must still pass it. */
 	fx_sql(fx, "INSERT INTO unrelated SELECT g, g FROM generate_series(1, 1000) g");
-	char *lsn = fx_value(fx, "SELECT pg_current_wal_lsn()::text");
+	char *lsn = fx_value(fx, "SELECT pg_current_wal_insert_lsn()::text");
 	char sql[256];
 	snprintf(sql, sizeof sql, "SELECT (confirmed_flush_lsn >= '%s')::int FROM "
 	         "pg_replication_slots WHERE slot_name = 'cachewarp_app'", lsn);
@@ -284,6 +289,43 @@ static void a_value_that_does_not_fit_is_quarantined(void **state)
 	                            "WHERE entity = 'bad_kinds' AND doc_id = '3'"), 1);
 }
 
+static void flush_position_waits_for_the_hub(void **state)
+{
+	fx_t *fx = *state;
+	PGconn *locker = PQconnectdb(fx->srv.url);
+	PGresult *res = PQexec(locker, "BEGIN; LOCK TABLE cachewarp.oplog IN ACCESS EXCLUSIVE MODE");
+	assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+	PQclear(res);
+	fx_sql(fx, "INSERT INTO items VALUES (700, 'held', 1, 1)");
+	/* The insert position, not the write position: the test cluster commits asynchronously. */
+	char *commit_lsn = fx_value(fx, "SELECT pg_current_wal_insert_lsn()::text");
+	/* The hub's writer is stuck on the batch holding that row. */
+	fx_wait_int(fx, "SELECT count(*) FROM pg_locks WHERE NOT granted "
+	                "AND relation = 'cachewarp.oplog'::regclass", 1);
+	char *blocked_at = fx_value(fx, "SELECT clock_timestamp()::text");
+	char sql[512];
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_stat_replication WHERE "
+	         "application_name = 'cachewarp' AND reply_time > '%s'", blocked_at);
+	fx_wait_int(fx, sql, 1);
+	/* Replies keep coming while the hub is stuck, and none confirms the row. */
+	snprintf(sql, sizeof sql, "SELECT (confirmed_flush_lsn < '%s')::int FROM "
+	         "pg_replication_slots WHERE slot_name = 'cachewarp_app'", commit_lsn);
+	assert_int_equal(fx_int(fx, sql), 1);
+	cw_component_status_t status = fx_status(fx);
+	assert_true(status.lag_bytes > 0);
+	res = PQexec(locker, "ROLLBACK");
+	PQclear(res);
+	PQfinish(locker);
+	fx_wait_converged(fx, "items", "SELECT id::text, to_jsonb(t)::text FROM items t");
+	snprintf(sql, sizeof sql, "SELECT (confirmed_flush_lsn >= '%s')::int FROM "
+	         "pg_replication_slots WHERE slot_name = 'cachewarp_app'", commit_lsn);
+	fx_wait_int(fx, sql, 1);
+	free(blocked_at);
+	free(commit_lsn);
+	/* Every keepalive asking for a reply was answered in time: the stream never broke. */
+	assert_int_equal(fx->runner.first_error[0], '\0');
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -298,6 +340,7 @@ int main(void)
 		cmocka_unit_test(status_and_metrics_report_lag_and_counts),
 		cmocka_unit_test(entity_added_at_runtime_is_scanned_alone),
 		cmocka_unit_test(a_value_that_does_not_fit_is_quarantined),
+		cmocka_unit_test(flush_position_waits_for_the_hub),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
