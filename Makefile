@@ -4,6 +4,7 @@
 #   make test    deps + build + unit, integration, ASan/UBSan unit and fuzz smoke runs
 #   make demo    the main job end to end on local data
 #   make bench   benchmarks (figures, never assertions)
+#   make soak    the long kill loop (1000 SIGKILLs; CW_SOAK_KILLS overrides)
 #   make bench-peers  Debezium embedded next to the pgoutput reference (downloads Debezium)
 
 BUILD      ?= build
@@ -13,7 +14,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_GEN  := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 CTEST      := ctest --output-on-failure --no-tests=error
 
-.PHONY: all deps build test test-unit test-integration test-asan test-fuzz demo bench bench-peers clean
+.PHONY: all deps build test test-unit test-integration test-asan test-fuzz demo bench bench-peers soak clean
 
 all: build
 
@@ -55,6 +56,9 @@ bench: deps build
 # Not part of test or bench: the first run downloads Debezium from Maven Central.
 bench-peers: build
 	@bash bench/peers/run.sh
+
+soak: deps build
+	bash tests/reliability/kill_loop.sh --kills $${CW_SOAK_KILLS:-1000}
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)

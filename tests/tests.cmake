@@ -74,3 +74,7 @@ foreach(src ${CW_BENCHES})
   target_link_libraries(bench.${module} PRIVATE cwtestsupport)
   target_compile_definitions(bench.${module} PRIVATE CW_BENCH_SQL_DIR="${CMAKE_SOURCE_DIR}/bench/sql")
 endforeach()
+
+# cw-mongo-exec: MongoDB writes from shell scripts (tests, demo); there is no MongoDB shell here.
+add_executable(cw-mongo-exec ${CMAKE_SOURCE_DIR}/tests/support/mongo_exec.c)
+target_link_libraries(cw-mongo-exec PRIVATE cwlib)

@@ -1,0 +1,168 @@
+/*
+ * cw-mongo-exec: runs MongoDB writes and counts from a script, for shell
+ * tests and the demo (no MongoDB shell exists on this machine).
+ *
+ *   cw-mongo-exec URL DATABASE < commands
+ *
+ * One command per line, each a JSON object naming the operation and the
+ * collection:
+ *   {"insert": "products", "docs": [{...}, ...]}
+ *   {"update": "products", "filter": {...}, "change": {"$set": {...}}, "multi": true}
+ *   {"delete": "products", "filter": {...}, "multi": true}
+ *   {"count": "products", "filter": {...}}          prints the count
+ *   {"drop": "products"}
+ * Extended JSON is accepted ({"$oid": ...}). Exits 1 at the first failure.
+ */
+#include <mongoc/mongoc.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bson_t *member_doc(const bson_t *cmd, const char *key, bson_t *storage)
+{
+	bson_iter_t it;
+	if (!bson_iter_init_find(&it, cmd, key) || !BSON_ITER_HOLDS_DOCUMENT(&it))
+		return NULL;
+	uint32_t len = 0;
+	const uint8_t *data = NULL;
+	bson_iter_document(&it, &len, &data);
+	return bson_init_static(storage, data, len) ? storage : NULL;
+}
+
+static bool member_bool(const bson_t *cmd, const char *key)
+{
+	bson_iter_t it;
+	return bson_iter_init_find(&it, cmd, key) && bson_iter_as_bool(&it);
+}
+
+static const char *member_string(const bson_t *cmd, const char *key)
+{
+	bson_iter_t it;
+	if (!bson_iter_init_find(&it, cmd, key) || !BSON_ITER_HOLDS_UTF8(&it))
+		return NULL;
+	return bson_iter_utf8(&it, NULL);
+}
+
+static bool run_insert(mongoc_collection_t *coll, const bson_t *cmd, bson_error_t *error)
+{
+	bson_iter_t it, child;
+	if (!bson_iter_init_find(&it, cmd, "docs") || !BSON_ITER_HOLDS_ARRAY(&it) ||
+	    !bson_iter_recurse(&it, &child)) {
+		bson_set_error(error, 0, 0, "insert needs \"docs\": [...]");
+		return false;
+	}
+	mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(coll, NULL);
+	size_t n = 0;
+	while (bson_iter_next(&child)) {
+		uint32_t len = 0;
+		const uint8_t *data = NULL;
+		bson_t doc;
+		if (!BSON_ITER_HOLDS_DOCUMENT(&child))
+			continue;
+		bson_iter_document(&child, &len, &data);
+		bson_init_static(&doc, data, len);
+		mongoc_bulk_operation_insert(bulk, &doc);
+		n++;
+	}
+	bool ok = n == 0 || mongoc_bulk_operation_execute(bulk, NULL, error) != 0;
+	mongoc_bulk_operation_destroy(bulk);
+	return ok;
+}
+
+static bool run_command(mongoc_database_t *db, const bson_t *cmd, bson_error_t *error)
+{
+	const char *name = NULL;
+	const char *ops[] = {"insert", "update", "delete", "count", "drop"};
+	size_t op = 0;
+	for (; op < 5 && name == NULL; op++)
+		name = member_string(cmd, ops[op]);
+	if (name == NULL) {
+		bson_set_error(error, 0, 0, "no operation (insert, update, delete, count, drop)");
+		return false;
+	}
+	op--;
+	mongoc_collection_t *coll = mongoc_database_get_collection(db, name);
+	bson_t filter_storage, update_storage, empty = BSON_INITIALIZER;
+	bson_t *filter = member_doc(cmd, "filter", &filter_storage);
+	if (filter == NULL)
+		filter = &empty;
+	bool ok = false;
+	switch (op) {
+	case 0:
+		ok = run_insert(coll, cmd, error);
+		break;
+	case 1: {
+		bson_t *update = member_doc(cmd, "change", &update_storage);
+		if (update == NULL)
+			bson_set_error(error, 0, 0, "update needs \"change\": {...}");
+		else if (member_bool(cmd, "multi"))
+			ok = mongoc_collection_update_many(coll, filter, update, NULL, NULL, error);
+		else
+			ok = mongoc_collection_update_one(coll, filter, update, NULL, NULL, error);
+		break;
+	}
+	case 2:
+		ok = member_bool(cmd, "multi")
+			? mongoc_collection_delete_many(coll, filter, NULL, NULL, error)
+			: mongoc_collection_delete_one(coll, filter, NULL, NULL, error);
+		break;
+	case 3: {
+		int64_t n = mongoc_collection_count_documents(coll, filter, NULL, NULL, NULL, error);
+		ok = n >= 0;
+		if (ok)
+			printf("%lld\n", (long long)n);
+		break;
+	}
+	default:
+		ok = mongoc_collection_drop(coll, error) || strstr(error->message, "not found") != NULL;
+		break;
+	}
+	bson_destroy(&empty);
+	mongoc_collection_destroy(coll);
+	return ok;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 3) {
+		fprintf(stderr, "usage: cw-mongo-exec URL DATABASE < commands\n");
+		return 2;
+	}
+	mongoc_init();
+	bson_error_t error;
+	mongoc_uri_t *uri = mongoc_uri_new_with_error(argv[1], &error);
+	if (uri == NULL) {
+		fprintf(stderr, "cw-mongo-exec: bad URL: %s\n", error.message);
+		return 2;
+	}
+	mongoc_client_t *client = mongoc_client_new_from_uri(uri);
+	mongoc_database_t *db = mongoc_client_get_database(client, argv[2]);
+	int rc = 0;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	long lineno = 0;
+	while (rc == 0 && (len = getline(&line, &cap, stdin)) >= 0) {
+		lineno++;
+		if (len <= 1)
+			continue;
+		bson_t cmd;
+		if (!bson_init_from_json(&cmd, line, len, &error)) {
+			fprintf(stderr, "cw-mongo-exec: line %ld: %s\n", lineno, error.message);
+			rc = 1;
+			break;
+		}
+		if (!run_command(db, &cmd, &error)) {
+			fprintf(stderr, "cw-mongo-exec: line %ld: %s\n", lineno, error.message);
+			rc = 1;
+		}
+		bson_destroy(&cmd);
+	}
+	free(line);
+	mongoc_database_destroy(db);
+	mongoc_client_destroy(client);
+	mongoc_uri_destroy(uri);
+	mongoc_cleanup();
+	return rc;
+}
