@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Network faults between cachewarp and its databases, through Toxiproxy:
+# the hub link cut for longer than a keepalive interval, the source link
+# reset, then slowed. cachewarp must keep running, report the outage on
+# /readyz while it lasts, keep its memory bounded, and converge once the
+# links are back: the SQLite cache equals the source table.
+set -u
+root=${CW_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+bin=${CW_BINARY:-$root/build/cachewarp}
+support=${CW_SUPPORT_DIR:-$root/tests/support}
+toxi=$support/toxiproxy.sh
+psql=$(ls /usr/lib/postgresql/15/bin/psql 2>/dev/null || command -v psql)
+failures=0
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+
+work=$(mktemp -d /tmp/cw-netfault-XXXXXX)
+chmod 755 "$work"
+daemon= writer=
+cleanup() {
+	[ -n "$writer" ] && kill "$writer" 2>/dev/null
+	[ -n "$daemon" ] && kill -9 "$daemon" 2>/dev/null
+	[ -d "$work/toxi" ] && bash "$toxi" stop "$work/toxi"
+	[ -d "$work/pg" ] && bash "$support/pg.sh" stop "$work/pg"
+	if [ "$failures" -eq 0 ] && [ -z "${CW_KEEP:-}" ]; then rm -rf "$work"; else echo "logs kept in $work" >&2; fi
+}
+trap cleanup EXIT
+
+url=$(bash "$support/pg.sh" start --owner $$ "$work/pg") || exit 1
+bash "$toxi" start --owner $$ "$work/toxi" >/dev/null || exit 1
+pg_addr=${url#postgresql://*@}
+pg_addr=${pg_addr%%/*}
+hub_addr=$(bash "$toxi" proxy "$work/toxi" hub "$pg_addr") || exit 1
+source_addr=$(bash "$toxi" proxy "$work/toxi" source "$pg_addr") || exit 1
+direct=${url%/*}
+sql() { "$psql" -X -q -A -t -v ON_ERROR_STOP=1 "$direct/$1" -c "$2"; }
+sql postgres "CREATE DATABASE app" >/dev/null
+sql postgres "CREATE DATABASE hub" >/dev/null
+sql app "CREATE TABLE events (id bigint PRIMARY KEY, n integer NOT NULL, body text)" >/dev/null
+sql app "INSERT INTO events SELECT g, 0, 'seed' FROM generate_series(1, 2000) g" >/dev/null
+
+api_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+cat >"$work/cw.yaml" <<YAML
+hub:
+  url: postgresql://postgres@$hub_addr/hub?keepalives_idle=2&keepalives_interval=1&keepalives_count=2
+sources:
+  - name: app_pg
+    type: postgres
+    url: postgresql://postgres@$source_addr/app?keepalives_idle=2&keepalives_interval=1&keepalives_count=2
+entities:
+  - name: events
+    source: app_pg
+    table: public.events
+targets:
+  - name: node1
+    type: sqlite
+    dir: $work/dbs
+api: {listen: "127.0.0.1:$api_port"}
+log: {level: info, format: json}
+capture: {flush_interval: 20ms}
+apply: {poll_interval: 100ms}
+retry: {initial: 100ms, max: 1s, give_up_after: 10m}
+YAML
+
+"$bin" run -c "$work/cw.yaml" >"$work/cachewarp.log" 2>&1 &
+daemon=$!
+
+# A steady writer straight to PostgreSQL (not through the proxies).
+(
+	i=2001
+	while [ ! -e "$work/stop" ]; do
+		sql app "INSERT INTO events VALUES ($i, 1, 'w'); UPDATE events SET n = n + 1 WHERE id = $((i % 2000 + 1))" >/dev/null 2>&1
+		i=$((i + 1))
+		sleep 0.02
+	done
+) &
+writer=$!
+
+readyz() { curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$api_port/readyz"; }
+rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$daemon/status" 2>/dev/null || echo 0; }
+cache_count() { sqlite3 -readonly "$work/dbs/events/db.sqlite" "SELECT count(*) FROM events" 2>/dev/null || echo 0; }
+wait_until() { # DESCRIPTION SECONDS COMMAND...
+	local what=$1 limit=$2 deadline
+	shift 2
+	deadline=$((SECONDS + limit))
+	until "$@"; do
+		[ $SECONDS -lt $deadline ] || { fail "$what"; return 1; }
+		kill -0 "$daemon" 2>/dev/null || { fail "cachewarp died: $(tail -3 "$work/cachewarp.log")"; return 1; }
+		sleep 0.2
+	done
+}
+ready() { [ "$(readyz)" = 200 ]; }
+not_ready() { [ "$(readyz)" = 503 ]; }
+snapshot_done() { [ "$(cache_count)" -ge 2000 ]; }
+
+wait_until "never ready" 60 ready
+wait_until "the snapshot never reached the cache" 60 snapshot_done
+rss_before=$(rss_kb)
+
+# 1. The hub link cut for 8 s (longer than the keepalive interval) while streaming.
+bash "$toxi" down "$work/toxi" hub
+wait_until "/readyz did not report the hub outage" 30 not_ready
+sleep 8
+bash "$toxi" up "$work/toxi" hub
+wait_until "not ready again after the hub came back" 60 ready
+
+# 2. The source link reset, then slowed by 300 ms.
+bash "$toxi" toxic "$work/toxi" source reset_peer timeout=100
+sleep 3
+bash "$toxi" clear "$work/toxi" source
+bash "$toxi" toxic "$work/toxi" source latency latency=300
+bash "$toxi" toxic "$work/toxi" hub latency latency=100
+sleep 5
+bash "$toxi" clear "$work/toxi" source
+bash "$toxi" clear "$work/toxi" hub
+
+touch "$work/stop"
+wait "$writer" 2>/dev/null
+writer=
+rss_after=$(rss_kb)
+
+# Converged: the cache equals the table.
+source_rows() { sql app "SELECT id || '|' || n || '|' || body FROM events ORDER BY id"; }
+cache_rows() {
+	sqlite3 -readonly "$work/dbs/events/db.sqlite" \
+		"SELECT id || '|' || n || '|' || body FROM events ORDER BY CAST(id AS INTEGER)" 2>/dev/null
+}
+source_rows >"$work/source.txt"
+converged() { cache_rows >"$work/cache.txt"; cmp -s "$work/source.txt" "$work/cache.txt"; }
+wait_until "the cache did not converge: $(diff "$work/source.txt" "$work/cache.txt" 2>/dev/null | head -3)" 120 converged
+
+kill -0 "$daemon" 2>/dev/null || fail "cachewarp is not running after the faults"
+[ "$rss_after" -lt 262144 ] || fail "RSS grew to ${rss_after} kB (from ${rss_before} kB)"
+grep -q '"level":"warn"' "$work/cachewarp.log" || fail "the outage left no warning in the log"
+kill -TERM "$daemon"
+wait "$daemon"
+rc=$?
+daemon=
+[ "$rc" -eq 0 ] || fail "cachewarp exited $rc after SIGTERM"
+echo "network faults: rows=$(wc -l <"$work/source.txt") rss_before=${rss_before}kB rss_after=${rss_after}kB"
+[ "$failures" -eq 0 ] && echo "network faults: all checks passed"
+exit $((failures > 0))
