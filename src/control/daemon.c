@@ -10,6 +10,7 @@
 #include "control/runtime_internal.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/units.h"
 #include "hub/consumers.h"
 #include "hub/entity_store.h"
 #include "hub/lease.h"
@@ -53,6 +54,9 @@ typedef struct daemon_state {
 	job_hub_t refresh_hub;
 	job_hub_t retention_hub;
 	job_hub_t liveness_hub;
+	cw_jobs_t *jobs;            /* for the give-up watch */
+	cw_cancel_t *shutdown;      /* fired by a signal, or when every component gave up */
+	bool gave_up;               /* every source and target failed past retry.give_up_after */
 } daemon_state_t;
 
 static cw_hub_t *job_hub_get(job_hub_t *jh, cw_err_t *err)
@@ -124,6 +128,47 @@ static int liveness_job(void *arg, cw_cancel_t *cancel, cw_err_t *err)
 		          "consumer", consumers[i].name, "silent_for", silent, "lag_ids", lag, NULL);
 	}
 	cw_consumer_list_free(consumers, count);
+	return 0;
+}
+
+/*
+ * Every source and target keeps retrying on its own; when all of them have
+ * been failing for longer than retry.give_up_after, nothing useful can run
+ * any more: the daemon stops with exit status 1 so a supervisor notices.
+ */
+static int give_up_watch_job(void *arg, cw_cancel_t *cancel, cw_err_t *err)
+{
+	daemon_state_t *state = arg;
+	int64_t limit = state->config->retry.give_up_after_ms;
+	if (limit <= 0 || state->ncomponents == 0 || state->jobs == NULL)
+		return 0;
+	cw_job_status_t *status = cw_xcalloc(state->ncomponents + 8, sizeof *status);
+	size_t n = cw_jobs_snapshot(state->jobs, status, state->ncomponents + 8);
+	int64_t now = cw_clock_now_ms(cw_clock_system());
+	size_t failing = 0;
+	const char *last_error = "";
+	for (size_t i = 0; i < state->ncomponents; i++) {
+		const component_t *c = &state->components[i];
+		for (size_t j = 0; j < n && j < state->ncomponents + 8; j++) {
+			if (strcmp(status[j].name, c->job_name) != 0)
+				continue;
+			if (!c->standby && status[j].consecutive_failures > 0 &&
+			    now - status[j].failing_since_ms >= limit) {
+				failing++;
+				last_error = status[j].last_error;
+			}
+		}
+	}
+	if (failing == state->ncomponents && !state->gave_up) {
+		char after[CW_UNITS_FORMAT_LEN];
+		cw_duration_format(limit, after);
+		cw_log_kv(CW_LOG_ERROR, COMPONENT,
+		          "giving up: every source and target has been failing for longer than "
+		          "retry.give_up_after", "after", after, "last_error", last_error, NULL);
+		state->gave_up = true;
+		cw_cancel_fire(state->shutdown);
+	}
+	free(status);
 	return 0;
 }
 
@@ -297,6 +342,7 @@ static int add_jobs(cw_jobs_t *jobs, daemon_state_t *state, cw_err_t *err)
 		{"entity_refresh", "hub", CW_DAEMON_ENTITY_REFRESH_MS, entity_refresh_job, state, 2},
 		{"oplog_retention", "hub", CW_DAEMON_RETENTION_MS, retention_job, state, 2},
 		{"consumer_liveness", "hub", CW_DAEMON_LIVENESS_MS, liveness_job, state, 2},
+		{"give_up_watch", NULL, CW_DAEMON_GIVE_UP_CHECK_MS, give_up_watch_job, state, 2},
 	};
 	for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++)
 		if (cw_jobs_add(jobs, &specs[i], err) != 0)
@@ -345,7 +391,8 @@ static int serve(const cw_config_t *config, cw_hub_t *hub, cw_cancel_t *shutdown
 		return err.code == CW_ECONFLICT || err.code == CW_EINVAL ? CW_EXIT_USAGE : CW_EXIT_FAILURE;
 	}
 	daemon_state_t state = {config, cw_metrics_new(), NULL, 0, cw_entity_registry_new(),
-	                        {config, NULL}, {config, NULL}, {config, NULL}};
+	                        {config, NULL}, {config, NULL}, {config, NULL}, NULL, shutdown,
+	                        false};
 	int exit_code = CW_EXIT_FAILURE;
 	cw_jobs_t *jobs = NULL;
 	cw_api_t *api = NULL;
@@ -364,6 +411,7 @@ static int serve(const cw_config_t *config, cw_hub_t *hub, cw_cancel_t *shutdown
 	}
 	cw_jobs_opts_t opts = {NULL, config->retry, 0, 0, 0};
 	jobs = cw_jobs_new(&opts);
+	state.jobs = jobs;
 	if (add_jobs(jobs, &state, &err) != 0 || cw_jobs_start(jobs, &err) != 0 ||
 	    (api = start_api(&state, jobs, &err)) == NULL) {
 		fprintf(stderr, "cachewarp: %s\n", err.message);
@@ -374,7 +422,7 @@ static int serve(const cw_config_t *config, cw_hub_t *hub, cw_cancel_t *shutdown
 	snprintf(n, sizeof n, "%zu", config->nentities);
 	cw_log_kv(CW_LOG_INFO, COMPONENT, "running", "config_entities", n, NULL);
 	cw_cancel_wait_ms(shutdown, -1);
-	exit_code = CW_EXIT_OK;
+	exit_code = state.gave_up ? CW_EXIT_FAILURE : CW_EXIT_OK;
 	if (cw_jobs_stop(jobs, CW_DAEMON_GRACE_MS, &err) != 0) {
 		/* A job still runs: its component must stay allocated until the process exits. */
 		cw_log_kv(CW_LOG_ERROR, COMPONENT, "shutdown incomplete", "error", err.message, NULL);

@@ -19,6 +19,7 @@
 #define CW_DAEMON_ENTITY_REFRESH_MS 5000
 #define CW_DAEMON_RETENTION_MS 60000
 #define CW_DAEMON_LIVENESS_MS 30000
+#define CW_DAEMON_GIVE_UP_CHECK_MS 1000
 /* A consumer not seen for this long is reported stale and no longer holds back retention. */
 #define CW_DAEMON_CONSUMER_LIVENESS_S 600
 

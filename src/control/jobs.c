@@ -143,11 +143,13 @@ static void record_run(job_t *job, int rc, const cw_err_t *run_err, int64_t now_
 	job->status.runs++;
 	if (rc == 0) {
 		job->status.consecutive_failures = 0;
+		job->status.failing_since_ms = 0;
 		job->status.last_success_us = cw_clock_wall_us(jobs->opts.clock);
 		job->status.last_error[0] = '\0';
 	} else {
 		job->status.failures++;
-		job->status.consecutive_failures++;
+		if (job->status.consecutive_failures++ == 0)
+			job->status.failing_since_ms = now_ms;
 		snprintf(job->status.last_error, sizeof job->status.last_error, "%s",
 		         run_err->message[0] ? run_err->message : cw_err_code_name(rc));
 	}
@@ -182,17 +184,21 @@ static void *job_main(void *arg)
 			continue;
 		}
 		cw_err_t run_err = {0};
+		int64_t started_ms = cw_clock_now_ms(clock);
 		int rc = job->run(job->arg, job->cancel, &run_err);
 		if (rc == CW_ECANCELED && cw_cancel_is_set(job->cancel))
 			break;
+		int64_t ended_ms = cw_clock_now_ms(clock);
 		pthread_mutex_lock(&jobs->mutex);
-		record_run(job, rc, &run_err, cw_clock_now_ms(clock));
+		if (rc != 0 && ended_ms - started_ms >= CW_JOBS_HEALTHY_RUN_MS)
+			record_run(job, 0, &run_err, ended_ms);   /* it worked until now */
+		record_run(job, rc, &run_err, ended_ms);
 		int64_t consecutive = job->status.consecutive_failures;
 		pthread_mutex_unlock(&jobs->mutex);
 		int64_t delay_ms = job->interval_ms;
-		if (rc == 0) {
+		if (rc == 0 || ended_ms - started_ms >= CW_JOBS_HEALTHY_RUN_MS)
 			cw_retry_reset(&retry);
-		} else {
+		if (rc != 0) {
 			cw_retry_next_delay(&retry, clock, &job->rng, &delay_ms);
 			char attempt[24], delay[24];
 			snprintf(attempt, sizeof attempt, "%lld", (long long)consecutive);

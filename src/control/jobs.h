@@ -40,6 +40,13 @@ typedef struct cw_job_spec {
 	int stop_stage;            /* 0..CW_JOBS_STAGES-1: cw_jobs_stop cancels lower stages first */
 } cw_job_spec_t;
 
+/*
+ * A run that fails after working this long (a source that streamed for an
+ * hour, then lost its connection) first counts as a success: failure
+ * streaks, give-up times and breakers measure failures in a row, not ever.
+ */
+#define CW_JOBS_HEALTHY_RUN_MS 10000
+
 /* Shutdown stages: the daemon stops sources (0), then targets (1), then the control plane (2). */
 #define CW_JOBS_STAGES 4
 
@@ -60,6 +67,7 @@ typedef struct cw_job_status {
 	int64_t failures;          /* failed runs in total */
 	int64_t consecutive_failures;
 	int64_t last_success_us;   /* wall clock, 0 = never */
+	int64_t failing_since_ms;  /* monotonic clock of the first of the consecutive failures; 0 = none */
 	char last_error[CW_ERR_MESSAGE_LEN]; /* "" after a success */
 } cw_job_status_t;
 

@@ -48,6 +48,29 @@ grep -q '"msg":"hub unreachable, retrying".*"attempt":"2"' "$work/down.err" ||
 grep -q '"msg":"giving up: hub unreachable"' "$work/down.err" || fail "no give-up line"
 grep -q 'postgresql://cachewarp:\*\*\*\*@127.0.0.1:1/app' "$work/down.err" || fail "URL not shown masked"
 
+# Every source failing past retry.give_up_after: the daemon gives up with exit 1.
+cat >"$work/dead_source.yaml" <<YAML
+hub:
+  url: $hub_url
+sources:
+  - name: gone
+    type: postgres
+    url: postgresql://replicator:$secret@127.0.0.1:1/app
+entities:
+  - name: lost_items
+    source: gone
+    table: public.items
+api: {listen: "127.0.0.1:0"}
+log: {level: info, format: json}
+retry: {initial: 50ms, max: 200ms, give_up_after: 2s}
+YAML
+timeout 60 "$bin" run -c "$work/dead_source.yaml" >"$work/dead.out" 2>"$work/dead.err"
+rc=$?
+[ "$rc" -eq 1 ] || fail "run with every source failing exited $rc, want 1"
+grep -q '"msg":"giving up: every source and target has been failing' "$work/dead.err" ||
+	fail "no give-up line: $(tail -2 "$work/dead.err")"
+grep -q '"job":"capture:gone"' "$work/dead.err" || fail "the failing source's job was not logged"
+
 # migrate twice: the second applies nothing.
 "$bin" migrate -c "$work/cw.yaml" >"$work/m1.out" 2>&1 || fail "migrate: $(cat "$work/m1.out")"
 "$bin" migrate -c "$work/cw.yaml" >"$work/m2.out" 2>&1 || fail "second migrate failed"

@@ -105,6 +105,49 @@ static void breaker_opens_after_threshold_and_half_opens_after_cool_down(void **
 	cw_fake_clock_destroy(&fake);
 }
 
+typedef struct streamer {
+	cw_fake_clock_t *fake;
+	int runs;
+	cw_job_status_t seen[3];   /* the status before each run */
+	cw_jobs_t *jobs;
+} streamer_t;
+
+/* Streams for 20 s (fake time), then loses its connection; cancels itself on run 3. */
+static int streams_then_fails(void *arg, cw_cancel_t *cancel, cw_err_t *err)
+{
+	streamer_t *s = arg;
+	cw_jobs_snapshot(s->jobs, &s->seen[s->runs], 1);
+	cw_fake_clock_advance(s->fake, 20000);
+	if (++s->runs == 3)
+		cw_cancel_fire(cancel);
+	return cw_err_set(err, CW_EDB, "probe", "connection lost");
+}
+
+static void a_failure_after_a_long_run_starts_a_new_streak(void **state)
+{
+	(void)state;
+	cw_fake_clock_t fake;
+	cw_fake_clock_init(&fake, 1000, 0);
+	cw_jobs_opts_t opts = fake_opts(&fake);
+	cw_jobs_t *jobs = cw_jobs_new(&opts);
+	streamer_t s;
+	memset(&s, 0, sizeof s);
+	s.fake = &fake;
+	s.jobs = jobs;
+	cw_job_spec_t spec = {"capture:shop", "source:shop", 1000, streams_then_fails, &s, 0};
+	assert_int_equal(cw_jobs_add(jobs, &spec, NULL), 0);
+	assert_int_equal(cw_jobs_start(jobs, NULL), 0);
+	cw_cancel_wait_ms(cw_jobs_cancel(jobs), -1);
+	assert_int_equal(cw_jobs_stop(jobs, 5000, NULL), 0);
+	/* Each failure came after 20 s of work: the streak is always one failure long. */
+	assert_int_equal(s.seen[1].consecutive_failures, 1);
+	assert_int_equal(s.seen[2].consecutive_failures, 1);
+	assert_true(s.seen[2].failing_since_ms > s.seen[1].failing_since_ms);
+	assert_string_equal(s.seen[2].breaker, "closed");
+	cw_jobs_free(jobs);
+	cw_fake_clock_destroy(&fake);
+}
+
 static int waits_for_cancel(void *arg, cw_cancel_t *cancel, cw_err_t *err)
 {
 	int *started = arg;
@@ -246,6 +289,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(failed_runs_back_off_then_the_interval_resumes),
 		cmocka_unit_test(breaker_opens_after_threshold_and_half_opens_after_cool_down),
+		cmocka_unit_test(a_failure_after_a_long_run_starts_a_new_streak),
 		cmocka_unit_test(stop_cancels_a_running_job_and_does_not_count_it_as_failed),
 		cmocka_unit_test(stop_gives_up_after_the_grace_period_and_names_the_job),
 		cmocka_unit_test(stop_cancels_stage_by_stage),
