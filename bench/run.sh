@@ -6,6 +6,10 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD:-$root/build}
 export CW_SOURCE_DIR=$root
+export CW_SUPPORT_DIR=$root/tests/support
+# pg_recvlogical (the capture benchmark's baseline) lives with the server binaries.
+PATH=$PATH:$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -rV | head -1)
+export PATH
 names=("$@")
 if [ ${#names[@]} -eq 0 ]; then
 	for src in "$root"/bench/bench_*.c; do
