@@ -27,6 +27,16 @@ if(CW_FUZZ)
   return()
 endif()
 
+# cachewarp-fp: the daemon with its named failpoints compiled in
+# (core/failpoint.h), for the reliability tests; the release binary has none.
+add_library(cwlib_fp STATIC ${CW_SOURCES} ${CW_OPENAPI_C})
+target_include_directories(cwlib_fp PUBLIC ${CMAKE_SOURCE_DIR}/src)
+target_link_libraries(cwlib_fp PUBLIC PkgConfig::DEPS Threads::Threads m)
+target_compile_definitions(cwlib_fp PRIVATE CW_FAILPOINTS=1)
+add_executable(cachewarp-fp ${CMAKE_SOURCE_DIR}/src/main.c)
+target_link_libraries(cachewarp-fp PRIVATE cwlib_fp)
+list(APPEND CW_TEST_ENV "CW_FAILPOINT_BINARY=$<TARGET_FILE:cachewarp-fp>")
+
 pkg_check_modules(CMOCKA REQUIRED IMPORTED_TARGET cmocka)
 add_library(cwtestsupport STATIC ${CMAKE_SOURCE_DIR}/tests/support/testsrv.c
             ${CMAKE_SOURCE_DIR}/tests/support/http_client.c

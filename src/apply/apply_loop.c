@@ -2,6 +2,7 @@
 #include "apply/apply_loop.h"
 
 #include "core/clock.h"
+#include "core/failpoint.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "hub/consumers.h"
@@ -236,8 +237,12 @@ static int apply_batch(cw_apply_loop_t *loop, const cw_change_batch_t *batch, cw
 	}
 	free(sorted);
 	free(starts);
+	if (rc == 0 && CW_FAILPOINT("before_position_store"))
+		rc = cw_err_set(err, CW_EIO, COMPONENT, "failpoint before_position_store");
 	if (rc == 0)
 		rc = loop->sink.store_position(loop->sink.self, upto, err);
+	if (rc == 0 && CW_FAILPOINT("after_position_store"))
+		rc = cw_err_set(err, CW_EIO, COMPONENT, "failpoint after_position_store");
 	if (rc == 0)
 		loop->position = upto;
 	return rc;

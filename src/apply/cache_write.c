@@ -3,6 +3,7 @@
 
 #include "core/buf.h"
 #include "core/entity.h"
+#include "core/failpoint.h"
 #include "core/mem.h"
 
 #include <errno.h>
@@ -536,6 +537,13 @@ int cw_cache_apply(cw_cache_t *cache, const cw_write_list_t *writes, int64_t upt
 			rc = step_reset(cache->db, cache->sweep);
 			break;
 		}
+	}
+	if (rc == SQLITE_OK && CW_FAILPOINT("inside_sqlite_apply")) {
+		/* As if the disk failed inside the transaction: nothing of it may stay. */
+		sqlite3_exec(cache->db, "ROLLBACK", NULL, NULL, NULL);
+		return cw_err_set(err, CW_EDB, COMPONENT,
+		                  "could not apply to cache \"%s\": failpoint inside_sqlite_apply",
+		                  cache->name);
 	}
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_int64(cache->set_applied, 1, upto);

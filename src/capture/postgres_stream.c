@@ -14,6 +14,7 @@
 #include "capture/postgres_internal.h"
 
 #include "core/clock.h"
+#include "core/failpoint.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "hub/entity_store.h"
@@ -68,8 +69,12 @@ static int send_status(cw_pg_source_t *src, cw_err_t *err)
 	uint8_t msg[CW_PGOUTPUT_STATUS_LEN];
 	size_t len = cw_pgoutput_status_build(msg, src->durable_lsn, src->durable_lsn,
 	                                      src->durable_lsn, cw_clock_wall_us(cw_clock_system()), false);
+	if (CW_FAILPOINT("before_lsn_ack"))
+		return cw_err_set(err, CW_EIO, "source.postgres", "failpoint before_lsn_ack");
 	if (PQputCopyData(src->repl, (const char *)msg, (int)len) != 1 || PQflush(src->repl) != 0)
 		return pg_result_error(src->repl, NULL, "could not send a standby status update", err);
+	if (CW_FAILPOINT("after_lsn_ack"))
+		return cw_err_set(err, CW_EIO, "source.postgres", "failpoint after_lsn_ack");
 	src->sent_lsn = src->durable_lsn;
 	src->next_status_ms = cw_clock_now_ms(cw_clock_system()) + PG_STATUS_INTERVAL_MS;
 	pg_publish_lag(src);
@@ -142,6 +147,8 @@ static int handle_pgoutput(cw_pg_source_t *src, stream_state_t *st, const uint8_
 	int rc = cw_pgoutput_decode(src->dec, data, len, &msg, err);
 	if (rc != 0)
 		return rc;
+	if (CW_FAILPOINT("after_decode"))
+		return cw_err_set(err, CW_EPROTO, "source.postgres", "failpoint after_decode");
 	size_t batch_size = (size_t)src->ctx->config->capture.batch_size;
 	switch (msg.kind) {
 	case CW_PGOUTPUT_BEGIN:

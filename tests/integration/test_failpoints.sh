@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# The failpoint matrix: for every named failpoint on the path of a change
+# (decode, oplog COPY, hub commit, LSN acknowledgement, SQLite apply,
+# consumer position) and both actions (abort: the process dies as with
+# kill -9; error: the call fails and the worker retries), a burst of changes
+# is written, cachewarp-fp runs until the failpoint fires, and a normal
+# cachewarp then runs until the SQLite cache equals the source table.
+# Prints one line per case; fails on any divergence.
+set -u
+root=${CW_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+bin=${CW_BINARY:-$root/build/cachewarp}
+fp_bin=${CW_FAILPOINT_BINARY:-$root/build/cachewarp-fp}
+support=${CW_SUPPORT_DIR:-$root/tests/support}
+psql=$(ls /usr/lib/postgresql/15/bin/psql 2>/dev/null || command -v psql)
+points="after_decode before_oplog_copy after_oplog_copy before_hub_commit after_hub_commit
+        before_lsn_ack after_lsn_ack inside_sqlite_apply before_position_store after_position_store"
+failures=0
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+[ -x "$fp_bin" ] || { echo "FAIL: $fp_bin not built" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/cw-failpoints-XXXXXX)
+chmod 755 "$work"
+daemon=
+cleanup() {
+	[ -n "$daemon" ] && kill -9 "$daemon" 2>/dev/null
+	[ -d "$work/pg" ] && bash "$support/pg.sh" stop "$work/pg"
+	if [ "$failures" -eq 0 ] && [ -z "${CW_KEEP:-}" ]; then rm -rf "$work"; else echo "logs kept in $work" >&2; fi
+}
+trap cleanup EXIT
+
+url=$(bash "$support/pg.sh" start --owner $$ "$work/pg") || exit 1
+base=${url%/*}
+sql() { "$psql" -X -q -A -t -v ON_ERROR_STOP=1 "$base/$1" -c "$2"; }
+sql postgres "CREATE DATABASE app" >/dev/null
+sql postgres "CREATE DATABASE hub" >/dev/null
+sql app "CREATE TABLE items (id bigint PRIMARY KEY, val integer NOT NULL, note text)" >/dev/null
+sql app "INSERT INTO items SELECT g, 0, 'seed' FROM generate_series(1, 1000) g" >/dev/null
+cat >"$work/cw.yaml" <<YAML
+hub:
+  url: $base/hub
+sources:
+  - name: app_pg
+    type: postgres
+    url: $base/app
+entities:
+  - name: items
+    source: app_pg
+    table: public.items
+targets:
+  - name: node1
+    type: sqlite
+    dir: $work/dbs
+api: {listen: "127.0.0.1:0"}
+log: {level: info, format: json}
+capture: {batch_size: 100, flush_interval: 20ms}
+apply: {batch_size: 100, poll_interval: 100ms}
+retry: {initial: 50ms, max: 300ms, give_up_after: 10m}
+YAML
+
+source_rows() { sql app "SELECT id || '|' || val || '|' || coalesce(note, '~') FROM items ORDER BY id"; }
+cache_rows() {
+	sqlite3 -readonly "$work/dbs/items/db.sqlite" \
+		"SELECT id || '|' || val || '|' || coalesce(note, '~') FROM items ORDER BY CAST(id AS INTEGER)" 2>/dev/null
+}
+converged() { source_rows >"$work/source.txt"; cache_rows >"$work/cache.txt"; cmp -s "$work/source.txt" "$work/cache.txt"; }
+
+# converge: runs the normal binary until the cache equals the source (90 s at most).
+converge() {
+	"$bin" run -c "$work/cw.yaml" >>"$work/normal.log" 2>&1 &
+	daemon=$!
+	local deadline=$((SECONDS + 90)) ok=1
+	until converged; do
+		[ $SECONDS -lt $deadline ] || { ok=0; break; }
+		sleep 0.2
+	done
+	kill -TERM "$daemon" 2>/dev/null
+	wait "$daemon" 2>/dev/null
+	daemon=
+	return $((1 - ok))
+}
+
+converge || fail "the initial snapshot did not converge"
+burst=0
+for point in $points; do
+	for action in abort error; do
+		burst=$((burst + 1))
+		# A burst: updates, deletes and inserts in several transactions.
+		for t in 1 2 3 4 5; do
+			sql app "UPDATE items SET val = val + 1, note = 'burst $burst.$t' WHERE id % 5 = $((t - 1));
+			         DELETE FROM items WHERE id IN (SELECT id FROM items ORDER BY random() LIMIT 3);
+			         INSERT INTO items SELECT g, $burst, 'new' FROM generate_series($((burst * 1000 + t * 100)), $((burst * 1000 + t * 100 + 20))) g
+			         ON CONFLICT DO NOTHING" >/dev/null
+		done
+		CW_FAILPOINTS="$point=$action@2" "$fp_bin" run -c "$work/cw.yaml" >"$work/fp-$point-$action.log" 2>&1 &
+		daemon=$!
+		fired=no
+		for _ in $(seq 1 100); do   # up to 10 s for the failpoint to fire
+			if ! kill -0 "$daemon" 2>/dev/null; then fired=died; break; fi
+			if grep -qs "failpoint $point" "$work/fp-$point-$action.log"; then fired=yes; break; fi
+			sleep 0.1
+		done
+		sleep 0.5   # let an error be retried
+		kill -9 "$daemon" 2>/dev/null
+		{ wait "$daemon"; } 2>/dev/null
+		daemon=
+		grep -qs "failpoint fired: abort" "$work/fp-$point-$action.log" && fired=aborted
+		if converge; then result=converged; else result=DIVERGED; fail "$point=$action: the cache did not converge"; fi
+		printf 'failpoint %-22s %-6s fired=%-8s %s rows=%s\n' "$point" "$action" "$fired" "$result" "$(wc -l <"$work/source.txt")"
+		case $fired in yes | aborted) ;; *) fail "$point=$action: the failpoint never fired" ;; esac
+	done
+done
+[ "$failures" -eq 0 ] && echo "failpoints: all $burst cases converged"
+exit $((failures > 0))
