@@ -7,55 +7,24 @@
 # cachewarp then runs until the SQLite cache equals the source table.
 # Prints one line per case; fails on any divergence.
 set -u
-root=${CW_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-bin=${CW_BINARY:-$root/build/cachewarp}
-fp_bin=${CW_FAILPOINT_BINARY:-$root/build/cachewarp-fp}
-support=${CW_SUPPORT_DIR:-$root/tests/support}
-psql=$(ls /usr/lib/postgresql/15/bin/psql 2>/dev/null || command -v psql)
+# shellcheck source=../support/e2e.sh
+. "${CW_SUPPORT_DIR:-$(cd "$(dirname "$0")/../support" && pwd)}/e2e.sh"
 points="after_decode before_oplog_copy after_oplog_copy before_hub_commit after_hub_commit
         before_lsn_ack after_lsn_ack inside_sqlite_apply before_position_store after_position_store"
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 [ -x "$fp_bin" ] || { echo "FAIL: $fp_bin not built" >&2; exit 1; }
 
-work=$(mktemp -d /tmp/cw-failpoints-XXXXXX)
-chmod 755 "$work"
 daemon=
-cleanup() {
-	[ -n "$daemon" ] && kill -9 "$daemon" 2>/dev/null
-	[ -d "$work/pg" ] && bash "$support/pg.sh" stop "$work/pg"
-	if [ "$failures" -eq 0 ] && [ -z "${CW_KEEP:-}" ]; then rm -rf "$work"; else echo "logs kept in $work" >&2; fi
-}
-trap cleanup EXIT
-
-url=$(bash "$support/pg.sh" start --owner $$ "$work/pg") || exit 1
-base=${url%/*}
-sql() { "$psql" -X -q -A -t -v ON_ERROR_STOP=1 "$base/$1" -c "$2"; }
-sql postgres "CREATE DATABASE app" >/dev/null
-sql postgres "CREATE DATABASE hub" >/dev/null
+stop_processes() { [ -n "$daemon" ] && kill -9 "$daemon" 2>/dev/null; }
+E2E_STOP=stop_processes
+e2e_init failpoints
+e2e_start_pg
+sql() { e2e_sql "$@"; }
 sql app "CREATE TABLE items (id bigint PRIMARY KEY, val integer NOT NULL, note text)" >/dev/null
 sql app "INSERT INTO items SELECT g, 0, 'seed' FROM generate_series(1, 1000) g" >/dev/null
-cat >"$work/cw.yaml" <<YAML
-hub:
-  url: $base/hub
-sources:
-  - name: app_pg
-    type: postgres
-    url: $base/app
-entities:
-  - name: items
-    source: app_pg
-    table: public.items
-targets:
-  - name: node1
-    type: sqlite
-    dir: $work/dbs
-api: {listen: "127.0.0.1:0"}
-log: {level: info, format: json}
-capture: {batch_size: 100, flush_interval: 20ms}
-apply: {batch_size: 100, poll_interval: 100ms}
-retry: {initial: 50ms, max: 300ms, give_up_after: 10m}
-YAML
+e2e_config "$work/cw.yaml" items public.items \
+	"capture: {batch_size: 100, flush_interval: 20ms}" \
+	"apply: {batch_size: 100, poll_interval: 100ms}" \
+	"retry: {initial: 50ms, max: 300ms, give_up_after: 10m}"
 
 source_rows() { sql app "SELECT id || '|' || val || '|' || coalesce(note, '~') FROM items ORDER BY id"; }
 cache_rows() {

@@ -5,61 +5,35 @@
 # /readyz while it lasts, keep its memory bounded, and converge once the
 # links are back: the SQLite cache equals the source table.
 set -u
-root=${CW_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-bin=${CW_BINARY:-$root/build/cachewarp}
-support=${CW_SUPPORT_DIR:-$root/tests/support}
+# shellcheck source=../support/e2e.sh
+. "${CW_SUPPORT_DIR:-$(cd "$(dirname "$0")/../support" && pwd)}/e2e.sh"
 toxi=$support/toxiproxy.sh
-psql=$(ls /usr/lib/postgresql/15/bin/psql 2>/dev/null || command -v psql)
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 
-work=$(mktemp -d /tmp/cw-netfault-XXXXXX)
-chmod 755 "$work"
 daemon= writer=
-cleanup() {
+stop_processes() {
 	[ -n "$writer" ] && kill "$writer" 2>/dev/null
 	[ -n "$daemon" ] && kill -9 "$daemon" 2>/dev/null
-	[ -d "$work/toxi" ] && bash "$toxi" stop "$work/toxi"
-	[ -d "$work/pg" ] && bash "$support/pg.sh" stop "$work/pg"
-	if [ "$failures" -eq 0 ] && [ -z "${CW_KEEP:-}" ]; then rm -rf "$work"; else echo "logs kept in $work" >&2; fi
 }
-trap cleanup EXIT
-
-url=$(bash "$support/pg.sh" start --owner $$ "$work/pg") || exit 1
+E2E_STOP=stop_processes
+e2e_init netfault
+e2e_start_pg
 bash "$toxi" start --owner $$ "$work/toxi" >/dev/null || exit 1
-pg_addr=${url#postgresql://*@}
+pg_addr=${pg_url#postgresql://*@}
 pg_addr=${pg_addr%%/*}
 hub_addr=$(bash "$toxi" proxy "$work/toxi" hub "$pg_addr") || exit 1
 source_addr=$(bash "$toxi" proxy "$work/toxi" source "$pg_addr") || exit 1
-direct=${url%/*}
-sql() { "$psql" -X -q -A -t -v ON_ERROR_STOP=1 "$direct/$1" -c "$2"; }
-sql postgres "CREATE DATABASE app" >/dev/null
-sql postgres "CREATE DATABASE hub" >/dev/null
+sql() { e2e_sql "$@"; }
 sql app "CREATE TABLE events (id bigint PRIMARY KEY, n integer NOT NULL, body text)" >/dev/null
 sql app "INSERT INTO events SELECT g, 0, 'seed' FROM generate_series(1, 2000) g" >/dev/null
 
 api_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-cat >"$work/cw.yaml" <<YAML
-hub:
-  url: postgresql://postgres@$hub_addr/hub?keepalives_idle=2&keepalives_interval=1&keepalives_count=2
-sources:
-  - name: app_pg
-    type: postgres
-    url: postgresql://postgres@$source_addr/app?keepalives_idle=2&keepalives_interval=1&keepalives_count=2
-entities:
-  - name: events
-    source: app_pg
-    table: public.events
-targets:
-  - name: node1
-    type: sqlite
-    dir: $work/dbs
-api: {listen: "127.0.0.1:$api_port"}
-log: {level: info, format: json}
-capture: {flush_interval: 20ms}
-apply: {poll_interval: 100ms}
-retry: {initial: 100ms, max: 1s, give_up_after: 10m}
-YAML
+keepalive="keepalives_idle=2&keepalives_interval=1&keepalives_count=2"
+E2E_HUB_URL="postgresql://postgres@$hub_addr/hub?$keepalive" \
+E2E_SOURCE_URL="postgresql://postgres@$source_addr/app?$keepalive" \
+E2E_API_LISTEN="127.0.0.1:$api_port" \
+	e2e_config "$work/cw.yaml" events public.events \
+	"capture: {flush_interval: 20ms}" "apply: {poll_interval: 100ms}" \
+	"retry: {initial: 100ms, max: 1s, give_up_after: 10m}"
 
 "$bin" run -c "$work/cw.yaml" >"$work/cachewarp.log" 2>&1 &
 daemon=$!

@@ -6,54 +6,24 @@
 # target from their stored positions; more changes follow. At the end every
 # cache row equals its source row.
 set -u
-root=${CW_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-bin=${CW_BINARY:-$root/build/cachewarp}
-support=${CW_SUPPORT_DIR:-$root/tests/support}
-psql=$(ls /usr/lib/postgresql/15/bin/psql 2>/dev/null || command -v psql)
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+# shellcheck source=../support/e2e.sh
+. "${CW_SUPPORT_DIR:-$(cd "$(dirname "$0")/../support" && pwd)}/e2e.sh"
 
-work=$(mktemp -d /tmp/cw-standby-XXXXXX)
-chmod 755 "$work"
 a= b=
-cleanup() {
+stop_processes() {
 	[ -n "$a" ] && kill -9 "$a" 2>/dev/null
 	[ -n "$b" ] && kill -9 "$b" 2>/dev/null
-	[ -d "$work/pg" ] && bash "$support/pg.sh" stop "$work/pg"
-	if [ "$failures" -eq 0 ] && [ -z "${CW_KEEP:-}" ]; then rm -rf "$work"; else echo "logs kept in $work" >&2; fi
 }
-trap cleanup EXIT
-
-url=$(bash "$support/pg.sh" start --owner $$ "$work/pg") || exit 1
-base=${url%/*}
-sql() { "$psql" -X -q -A -t -v ON_ERROR_STOP=1 "$base/$1" -c "$2"; }
-sql postgres "CREATE DATABASE app" >/dev/null
-sql postgres "CREATE DATABASE hub" >/dev/null
+E2E_STOP=stop_processes
+e2e_init standby
+e2e_start_pg
+sql() { e2e_sql "$@"; }
 sql app "CREATE TABLE accounts (id bigint PRIMARY KEY, owner text NOT NULL, balance numeric(14,2),
          tags jsonb, note text)" >/dev/null
 sql app "INSERT INTO accounts SELECT g, 'owner ' || g, g * 0.01, jsonb_build_array(g % 7), NULL
          FROM generate_series(1, 50000) g" >/dev/null
-
-cat >"$work/cw.yaml" <<YAML
-hub:
-  url: $base/hub
-sources:
-  - name: app_pg
-    type: postgres
-    url: $base/app
-entities:
-  - name: accounts
-    source: app_pg
-    table: public.accounts
-targets:
-  - name: node1
-    type: sqlite
-    dir: $work/dbs
-api: {listen: "127.0.0.1:0"}
-log: {level: info, format: json}
-capture: {flush_interval: 20ms}
-apply: {poll_interval: 100ms}
-YAML
+e2e_config "$work/cw.yaml" accounts public.accounts \
+	"capture: {flush_interval: 20ms}" "apply: {poll_interval: 100ms}"
 
 cache_rows() {
 	sqlite3 -readonly "$work/dbs/accounts/db.sqlite" \

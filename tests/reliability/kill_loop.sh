@@ -7,11 +7,8 @@
 #
 #   kill_loop.sh [--kills N] [--seed S]
 #
-# Environment: CW_BINARY (default build/cachewarp), CW_SUPPORT_DIR.
+# Environment: CW_BINARY (default build/cachewarp), CW_SUPPORT_DIR, CW_KEEP.
 set -u -o pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-bin=${CW_BINARY:-$root/build/cachewarp}
-support=${CW_SUPPORT_DIR:-$root/tests/support}
 kills=20
 seed=${RANDOM}
 while [ $# -gt 0 ]; do
@@ -22,50 +19,26 @@ while [ $# -gt 0 ]; do
 	esac
 done
 RANDOM=$seed
-psql=$(ls /usr/lib/postgresql/15/bin/psql 2>/dev/null || command -v psql)
+# shellcheck source=../support/e2e.sh
+. "${CW_SUPPORT_DIR:-$(cd "$(dirname "$0")/../support" && pwd)}/e2e.sh"
 
-work=$(mktemp -d /tmp/cw-kill-loop-XXXXXX)
-chmod 755 "$work"
 daemon= workload=
-cleanup() {
+stop_processes() {
 	[ -n "$workload" ] && kill "$workload" 2>/dev/null
 	[ -n "$daemon" ] && kill -9 "$daemon" 2>/dev/null
-	[ -d "$work/pg" ] && bash "$support/pg.sh" stop "$work/pg"
-	if [ "${keep:-0}" = 1 ]; then echo "kill loop: logs kept in $work" >&2; else rm -rf "$work"; fi
 }
-trap cleanup EXIT
-
-url=$(bash "$support/pg.sh" start --owner $$ "$work/pg") || exit 1
-base=${url%/*}
-sql() { "$psql" -X -q -A -t -v ON_ERROR_STOP=1 "$base/$1" -c "$2"; }
-sql postgres "CREATE DATABASE app" >/dev/null
-sql postgres "CREATE DATABASE hub" >/dev/null
+E2E_STOP=stop_processes
+e2e_init kill-loop
+e2e_start_pg
+sql() { e2e_sql "$@"; }
 sql app "CREATE TABLE items (id bigint PRIMARY KEY, val integer NOT NULL, note text,
          payload jsonb, big text)" >/dev/null
 sql app "INSERT INTO items SELECT g, 0, 'seed ' || g, jsonb_build_object('g', g), NULL
          FROM generate_series(1, 5000) g" >/dev/null
-
-cat >"$work/cw.yaml" <<YAML
-hub:
-  url: $base/hub
-sources:
-  - name: app_pg
-    type: postgres
-    url: $base/app
-entities:
-  - name: items
-    source: app_pg
-    table: public.items
-targets:
-  - name: node1
-    type: sqlite
-    dir: $work/dbs
-api: {listen: "127.0.0.1:0"}
-log: {level: info, format: json}
-capture: {batch_size: 500, flush_interval: 20ms}
-apply: {batch_size: 500, poll_interval: 100ms}
-retry: {initial: 50ms, max: 500ms, give_up_after: 10m}
-YAML
+e2e_config "$work/cw.yaml" items public.items \
+	"capture: {batch_size: 500, flush_interval: 20ms}" \
+	"apply: {batch_size: 500, poll_interval: 100ms}" \
+	"retry: {initial: 50ms, max: 500ms, give_up_after: 10m}"
 
 # The workload: inserts, updates (hot keys too), deletes, a large transaction
 # now and then, TOASTed values, and one TRUNCATE with a reload in the middle.
@@ -138,7 +111,7 @@ duplicates=$(sql hub "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n 
                       WHERE op <> 'sweep' GROUP BY entity, doc_id, source_pos, version HAVING count(*) > 1) d")
 echo "kills=$kills changes=$changes rows=$(wc -l <"$work/source.txt") lost=$lost divergent=$divergent resurrected=$resurrected duplicates_seen=$duplicates seed=$seed"
 if [ "$converged" != 1 ]; then
-	keep=1
+	fail "the cache did not converge"
 	echo "kill loop: the cache did not converge; diff (source < > cache):" >&2
 	diff "$work/source.txt" "$work/cache.txt" | head -20 >&2
 	exit 1

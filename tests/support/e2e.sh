@@ -1,0 +1,75 @@
+# This file contains what the end-to-end shell tests share (sourced, never
+# run): a work directory removed at exit unless a check failed, a throwaway
+# PostgreSQL 15 with an "app" database (the source) and a "hub" database,
+# and a configuration that captures one table into a SQLite cache.
+#
+#   . "$support/e2e.sh"
+#   e2e_init NAME             # sets work, failures, fail(); cleanup at exit
+#   e2e_start_pg              # sets base (URL without database); creates app and hub
+#   e2e_sql DB SQL            # psql -At against base/DB
+#   e2e_config FILE ENTITY TABLE [YAML-LINE...]   # source app_pg -> target node1 in $work/dbs
+#
+# Set E2E_STOP to a function name before e2e_init to stop the test's own
+# processes first at exit. CW_KEEP=1 keeps the work directory.
+root=${CW_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+bin=${CW_BINARY:-$root/build/cachewarp}
+fp_bin=${CW_FAILPOINT_BINARY:-$root/build/cachewarp-fp}
+support=${CW_SUPPORT_DIR:-$root/tests/support}
+psql=$(ls /usr/lib/postgresql/15/bin/psql 2>/dev/null || command -v psql)
+failures=0
+
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+
+e2e_cleanup() {
+	[ -n "${E2E_STOP:-}" ] && "$E2E_STOP"
+	[ -d "$work/toxi" ] && bash "$support/toxiproxy.sh" stop "$work/toxi"
+	[ -d "$work/pg" ] && bash "$support/pg.sh" stop "$work/pg"
+	if [ "$failures" -eq 0 ] && [ -z "${CW_KEEP:-}" ]; then
+		rm -rf "$work"
+	else
+		echo "logs kept in $work" >&2
+	fi
+}
+
+e2e_init() {
+	work=$(mktemp -d "/tmp/cw-$1-XXXXXX")
+	chmod 755 "$work"
+	trap e2e_cleanup EXIT
+}
+
+e2e_sql() { "$psql" -X -q -A -t -v ON_ERROR_STOP=1 "$base/$1" -c "$2"; }
+
+e2e_start_pg() {
+	local url
+	url=$(bash "$support/pg.sh" start --owner $$ "$work/pg") || exit 1
+	pg_url=$url
+	base=${url%/*}
+	e2e_sql postgres "CREATE DATABASE app" >/dev/null
+	e2e_sql postgres "CREATE DATABASE hub" >/dev/null
+}
+
+e2e_config() {
+	local file=$1 entity=$2 table=$3 line
+	shift 3
+	cat >"$file" <<YAML
+hub:
+  url: ${E2E_HUB_URL:-$base/hub}
+sources:
+  - name: app_pg
+    type: postgres
+    url: ${E2E_SOURCE_URL:-$base/app}
+entities:
+  - name: $entity
+    source: app_pg
+    table: $table
+targets:
+  - name: node1
+    type: sqlite
+    dir: $work/dbs
+api: {listen: "${E2E_API_LISTEN:-127.0.0.1:0}"}
+log: {level: info, format: json}
+YAML
+	for line in "$@"; do
+		echo "$line" >>"$file"
+	done
+}
