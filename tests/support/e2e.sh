@@ -7,7 +7,13 @@
 #   e2e_init NAME             # sets work, failures, fail(); cleanup at exit
 #   e2e_start_pg              # sets base (URL without database); creates app and hub
 #   e2e_sql DB SQL            # psql -At against base/DB
+#   e2e_start_mongo           # sets mongo_url: the MongoDB test server, database "shop"
+#   e2e_mongo                 # cw-mongo-exec on mongo_url/shop, commands on stdin
 #   e2e_config FILE ENTITY TABLE [YAML-LINE...]   # source app_pg -> target node1 in $work/dbs
+#
+# E2E_HUB_URL, E2E_SOURCE_URL and E2E_API_LISTEN override the configuration's
+# addresses; E2E_MONGO_ENTITY=NAME adds source "shop" (the test server) and an
+# entity NAME on its collection NAME with columns title (text) and n (integer).
 #
 # Set E2E_STOP to a function name before e2e_init to stop the test's own
 # processes first at exit. CW_KEEP=1 keeps the work directory.
@@ -23,6 +29,7 @@ fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 e2e_cleanup() {
 	[ -n "${E2E_STOP:-}" ] && "$E2E_STOP"
 	[ -d "$work/toxi" ] && bash "$support/toxiproxy.sh" stop "$work/toxi"
+	[ -d "$work/mongo" ] && bash "$support/mongo.sh" stop "$work/mongo"
 	[ -d "$work/pg" ] && bash "$support/pg.sh" stop "$work/pg"
 	if [ "$failures" -eq 0 ] && [ -z "${CW_KEEP:-}" ]; then
 		rm -rf "$work"
@@ -48,6 +55,12 @@ e2e_start_pg() {
 	e2e_sql postgres "CREATE DATABASE hub" >/dev/null
 }
 
+e2e_start_mongo() {
+	mongo_url=$(bash "$support/mongo.sh" start --owner $$ "$work/mongo") || exit 1
+}
+
+e2e_mongo() { "$root/build/cw-mongo-exec" "$mongo_url" shop; }
+
 e2e_config() {
 	local file=$1 entity=$2 table=$3 line
 	shift 3
@@ -58,10 +71,17 @@ sources:
   - name: app_pg
     type: postgres
     url: ${E2E_SOURCE_URL:-$base/app}
+$(if [ -n "${E2E_MONGO_ENTITY:-}" ]; then
+	printf '  - name: shop\n    type: mongodb\n    url: %s\n    database: shop\n    watch: collection\n' "$mongo_url"
+fi)
 entities:
   - name: $entity
     source: app_pg
     table: $table
+$(if [ -n "${E2E_MONGO_ENTITY:-}" ]; then
+	printf '  - name: %s\n    source: shop\n    collection: %s\n    columns:\n' "$E2E_MONGO_ENTITY" "$E2E_MONGO_ENTITY"
+	printf '      - {name: title, type: text, path: title}\n      - {name: n, type: integer, path: n}\n'
+fi)
 targets:
   - name: node1
     type: sqlite

@@ -11,6 +11,7 @@
  *   {"delete": "products", "filter": {...}, "multi": true}
  *   {"count": "products", "filter": {...}}          prints the count
  *   {"drop": "products"}
+ *   {"dump": "products", "fields": ["title", "n"]}  prints "_id|title|n" per document, by _id
  * Extended JSON is accepted ({"$oid": ...}). Exits 1 at the first failure.
  */
 #include <mongoc/mongoc.h>
@@ -70,15 +71,66 @@ static bool run_insert(mongoc_collection_t *coll, const bson_t *cmd, bson_error_
 	return ok;
 }
 
+/* Prints a value as text: strings bare, numbers as numbers, anything else as relaxed JSON. */
+static void print_value(const bson_iter_t *it)
+{
+	if (BSON_ITER_HOLDS_UTF8(it)) {
+		fputs(bson_iter_utf8(it, NULL), stdout);
+	} else if (BSON_ITER_HOLDS_INT32(it) || BSON_ITER_HOLDS_INT64(it)) {
+		printf("%lld", (long long)bson_iter_as_int64(it));
+	} else if (BSON_ITER_HOLDS_DOUBLE(it)) {
+		printf("%.17g", bson_iter_double(it));
+	} else {
+		bson_t wrap = BSON_INITIALIZER;
+		bson_append_iter(&wrap, "v", 1, it);
+		char *json = bson_as_relaxed_extended_json(&wrap, NULL);
+		fputs(json, stdout);
+		bson_free(json);
+		bson_destroy(&wrap);
+	}
+}
+
+static bool run_dump(mongoc_collection_t *coll, const bson_t *cmd, bson_error_t *error)
+{
+	bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, sort;
+	BSON_APPEND_DOCUMENT_BEGIN(&opts, "sort", &sort);
+	BSON_APPEND_INT32(&sort, "_id", 1);
+	bson_append_document_end(&opts, &sort);
+	mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(coll, &filter, &opts, NULL);
+	const bson_t *doc;
+	while (mongoc_cursor_next(cursor, &doc)) {
+		bson_iter_t it, fields, field;
+		if (bson_iter_init_find(&it, doc, "_id"))
+			print_value(&it);
+		if (bson_iter_init_find(&fields, cmd, "fields") && BSON_ITER_HOLDS_ARRAY(&fields) &&
+		    bson_iter_recurse(&fields, &field)) {
+			while (bson_iter_next(&field)) {
+				putchar('|');
+				if (BSON_ITER_HOLDS_UTF8(&field) &&
+				    bson_iter_init_find(&it, doc, bson_iter_utf8(&field, NULL)))
+					print_value(&it);
+				else
+					putchar('~');
+			}
+		}
+		putchar('\n');
+	}
+	bool ok = !mongoc_cursor_error(cursor, error);
+	mongoc_cursor_destroy(cursor);
+	bson_destroy(&filter);
+	bson_destroy(&opts);
+	return ok;
+}
+
 static bool run_command(mongoc_database_t *db, const bson_t *cmd, bson_error_t *error)
 {
 	const char *name = NULL;
-	const char *ops[] = {"insert", "update", "delete", "count", "drop"};
+	const char *ops[] = {"insert", "update", "delete", "count", "drop", "dump"};
 	size_t op = 0;
-	for (; op < 5 && name == NULL; op++)
+	for (; op < 6 && name == NULL; op++)
 		name = member_string(cmd, ops[op]);
 	if (name == NULL) {
-		bson_set_error(error, 0, 0, "no operation (insert, update, delete, count, drop)");
+		bson_set_error(error, 0, 0, "no operation (insert, update, delete, count, drop, dump)");
 		return false;
 	}
 	op--;
@@ -114,8 +166,11 @@ static bool run_command(mongoc_database_t *db, const bson_t *cmd, bson_error_t *
 			printf("%lld\n", (long long)n);
 		break;
 	}
-	default:
+	case 4:
 		ok = mongoc_collection_drop(coll, error) || strstr(error->message, "not found") != NULL;
+		break;
+	default:
+		ok = run_dump(coll, cmd, error);
 		break;
 	}
 	bson_destroy(&empty);
