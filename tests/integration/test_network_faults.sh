@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Network faults between cachewarp and its databases, through Toxiproxy:
-# the hub link cut for longer than a keepalive interval, the source link
-# reset, then slowed. cachewarp must keep running, report the outage on
-# /readyz while it lasts, keep its memory bounded, and converge once the
-# links are back: the SQLite cache equals the source table.
+# the hub link cut for longer than a keepalive interval, the PostgreSQL
+# source link reset, then slowed, the MongoDB link cut and reset. cachewarp
+# must keep running, report the outage on /readyz while it lasts, keep its
+# memory bounded, and converge once the links are back: each SQLite cache
+# equals its source table or collection.
 set -u
 # shellcheck source=../support/e2e.sh
 . "${CW_SUPPORT_DIR:-$(cd "$(dirname "$0")/../support" && pwd)}/e2e.sh"
@@ -22,6 +23,14 @@ pg_addr=${pg_url#postgresql://*@}
 pg_addr=${pg_addr%%/*}
 hub_addr=$(bash "$toxi" proxy "$work/toxi" hub "$pg_addr") || exit 1
 source_addr=$(bash "$toxi" proxy "$work/toxi" source "$pg_addr") || exit 1
+e2e_start_mongo
+mongo_direct=$mongo_url
+mongo_addr=${mongo_url#mongodb://}
+mongo_addr=${mongo_addr%%/*}
+mongo_proxy=$(bash "$toxi" proxy "$work/toxi" mongo "$mongo_addr") || exit 1
+mongo_url="mongodb://$mongo_proxy/?directConnection=true&connectTimeoutMS=2000&serverSelectionTimeoutMS=3000"
+mongo() { "$root/build/cw-mongo-exec" "$mongo_direct" shop; }
+echo '{"insert": "products", "docs": [{"_id": "seed", "title": "seed", "n": 0}]}' | mongo
 sql() { e2e_sql "$@"; }
 sql app "CREATE TABLE events (id bigint PRIMARY KEY, n integer NOT NULL, body text)" >/dev/null
 sql app "INSERT INTO events SELECT g, 0, 'seed' FROM generate_series(1, 2000) g" >/dev/null
@@ -30,7 +39,7 @@ api_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 
 keepalive="keepalives_idle=2&keepalives_interval=1&keepalives_count=2"
 E2E_HUB_URL="postgresql://postgres@$hub_addr/hub?$keepalive" \
 E2E_SOURCE_URL="postgresql://postgres@$source_addr/app?$keepalive" \
-E2E_API_LISTEN="127.0.0.1:$api_port" \
+E2E_API_LISTEN="127.0.0.1:$api_port" E2E_MONGO_ENTITY=products \
 	e2e_config "$work/cw.yaml" events public.events \
 	"capture: {flush_interval: 20ms}" "apply: {poll_interval: 100ms}" \
 	"retry: {initial: 100ms, max: 1s, give_up_after: 10m}"
@@ -43,6 +52,7 @@ daemon=$!
 	i=2001
 	while [ ! -e "$work/stop" ]; do
 		sql app "INSERT INTO events VALUES ($i, 1, 'w'); UPDATE events SET n = n + 1 WHERE id = $((i % 2000 + 1))" >/dev/null 2>&1
+		[ $((i % 5)) -eq 0 ] && echo "{\"insert\": \"products\", \"docs\": [{\"_id\": \"e$i\", \"title\": \"w\", \"n\": $i}]}" | mongo >/dev/null 2>&1
 		i=$((i + 1))
 		sleep 0.02
 	done
@@ -87,16 +97,29 @@ sleep 5
 bash "$toxi" clear "$work/toxi" source
 bash "$toxi" clear "$work/toxi" hub
 
+# 3. The MongoDB link cut for 6 s, then reset once.
+bash "$toxi" down "$work/toxi" mongo
+sleep 6
+bash "$toxi" up "$work/toxi" mongo
+bash "$toxi" toxic "$work/toxi" mongo reset_peer timeout=200
+sleep 2
+bash "$toxi" clear "$work/toxi" mongo
+
 touch "$work/stop"
 wait "$writer" 2>/dev/null
 writer=
 rss_after=$(rss_kb)
 
-# Converged: the cache equals the table.
-source_rows() { sql app "SELECT id || '|' || n || '|' || body FROM events ORDER BY id"; }
+# Converged: each cache equals its table or collection.
+source_rows() {
+	sql app "SELECT id || '|' || n || '|' || body FROM events ORDER BY id"
+	echo '{"dump": "products", "fields": ["title", "n"]}' | mongo | LC_ALL=C sort
+}
 cache_rows() {
 	sqlite3 -readonly "$work/dbs/events/db.sqlite" \
 		"SELECT id || '|' || n || '|' || body FROM events ORDER BY CAST(id AS INTEGER)" 2>/dev/null
+	sqlite3 -readonly "$work/dbs/products/db.sqlite" \
+		"SELECT id || '|' || title || '|' || n FROM products" 2>/dev/null | LC_ALL=C sort
 }
 source_rows >"$work/source.txt"
 converged() { cache_rows >"$work/cache.txt"; cmp -s "$work/source.txt" "$work/cache.txt"; }
