@@ -94,6 +94,25 @@ static long peak_rss_kib(pid_t pid)
 	return kib;
 }
 
+/* The daemon's CPU time so far (user + system) in seconds, or -1. */
+static double cpu_s(pid_t pid)
+{
+	char path[64], line[1024];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return -1;
+	bool ok = fgets(line, sizeof line, f) != NULL;
+	fclose(f);
+	/* Fields 14 and 15, counted after the parenthesised command name. */
+	char *p = ok ? strrchr(line, ')') : NULL;
+	unsigned long long utime, stime;
+	if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+	                        &utime, &stime) != 2)
+		return -1;
+	return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
 static pid_t start_daemon(const char *binary, const char *config_path, const char *log_path)
 {
 	pid_t pid = fork();
@@ -249,6 +268,7 @@ typedef struct latency_result {
 	double p50, p99, max;
 	double first_ms;              /* the workload's first row */
 	double steady_p99;            /* p99 of the rows written after the first 5 s */
+	double cpu_s;                 /* the daemon's CPU time during the workload */
 } latency_result_t;
 
 static latency_result_t latency(PGconn *conn, const char *cache_path, int64_t first_id,
@@ -415,9 +435,10 @@ int main(void)
 		hub_s = snapshot_s;
 	PQfinish(hub);
 	long rss_snapshot = peak_rss_kib(pid);
+	double cpu_snapshot = cpu_s(pid);
 	printf("snapshot: %ld rows in %.2f s = %.0f rows/s (all in the hub after %.2f s = "
-	       "%.0f rows/s)\n", rows, snapshot_s, (double)rows / snapshot_s, hub_s,
-	       (double)rows / hub_s);
+	       "%.0f rows/s); cachewarp CPU %.1f s\n", rows, snapshot_s, (double)rows / snapshot_s,
+	       hub_s, (double)rows / hub_s, cpu_snapshot);
 	fflush(stdout);
 
 	/*
@@ -438,13 +459,16 @@ int main(void)
 	long rss_lat[2];
 	int64_t first_id = rows + 1;
 	for (int i = 0; i < 2; i++) {
+		double cpu0 = cpu_s(pid);
 		lat[i] = latency(conn, cache_path, first_id, rates[i], seconds);
+		lat[i].cpu_s = cpu_s(pid) - cpu0;
 		first_id += lat[i].written;
 		rss_lat[i] = peak_rss_kib(pid);
 		printf("latency at %d rows/s: achieved %.0f rows/s, %lld/%lld rows seen, p50 %.1f ms, "
 		       "p99 %.1f ms, max %.1f ms; first row %.1f ms, p99 after the first 5 s %.1f ms\n",
 		       rates[i], lat[i].rate, lat[i].seen, lat[i].written, lat[i].p50, lat[i].p99,
 		       lat[i].max, lat[i].first_ms, lat[i].steady_p99);
+		printf("  cachewarp CPU during it: %.1f s\n", lat[i].cpu_s);
 		fflush(stdout);
 		if (!daemon_alive(pid, log_path))
 			return 1;
