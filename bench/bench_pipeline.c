@@ -326,6 +326,7 @@ static latency_result_t latency(PGconn *conn, const char *cache_path, int64_t fi
 	latency_result_t r = {.rate = (double)total / elapsed, .written = total,
 	                      .seen = pl.next_id - first_id};
 	long long warm = (long long)rate * 5;
+	r.steady_p99 = -1;
 	if (r.seen > warm) {
 		size_t n = (size_t)(r.seen - warm);
 		double *steady = cw_xcalloc(n, sizeof(double));
@@ -343,6 +344,115 @@ static latency_result_t latency(PGconn *conn, const char *cache_path, int64_t fi
 	}
 	free(pl.latency_ms);
 	return r;
+}
+
+/*
+ * Polls the cache until it holds rows rows; the seconds since s0, or -1 when
+ * the daemon died. *hub_s is when the hub's oplog held them all.
+ */
+static double wait_snapshot(pid_t pid, double s0, const char *cache_path, const char *hub_url,
+                            long rows, const char *log_path, double *hub_s)
+{
+	PGconn *hub = PQconnectdb(hub_url);
+	if (PQstatus(hub) != CONNECTION_OK)
+		fprintf(stderr, "bench: hub: %s", PQerrorMessage(hub));
+	long long hub_upserts = 0, hub_max_id = 0;
+	double snapshot_s = -1;
+	*hub_s = -1;
+	while (cache_rows(cache_path, rows) < rows) {
+		if (!daemon_alive(pid, log_path))
+			goto done;
+		if (*hub_s < 0 && hub_upserts_since(hub, &hub_max_id, &hub_upserts) >= rows)
+			*hub_s = mono_s() - s0;
+		usleep(SNAPSHOT_POLL_US);
+	}
+	snapshot_s = mono_s() - s0;
+	if (*hub_s < 0)
+		*hub_s = snapshot_s;
+done:
+	PQfinish(hub);
+	return snapshot_s;
+}
+
+static void print_latency_row(int rate, int seconds, const latency_result_t *lat, long rss_kib)
+{
+	printf("| %d rows/s for %d s (achieved %.0f/s, %lld/%lld seen) | p50 %.1f ms, "
+	       "p99 %.1f ms, max %.1f ms | %.1f MiB |\n", rate, seconds, lat->rate, lat->seen,
+	       lat->written, lat->p50, lat->p99, lat->max, (double)rss_kib / 1024.0);
+}
+
+/*
+ * The test cluster runs with synchronous_commit=off, where a commit's WAL
+ * waits for the WAL writer (up to wal_writer_delay, 200 ms) before the
+ * walsender may decode it; the latency writer commits as an application on a
+ * default server does, unless CW_BENCH_SYNC_COMMIT says otherwise.
+ */
+static void set_sync_commit(PGconn *conn)
+{
+	const char *sync_commit = getenv("CW_BENCH_SYNC_COMMIT") ? getenv("CW_BENCH_SYNC_COMMIT")
+	                                                          : "on";
+	char *set_sync = cw_xasprintf("SET synchronous_commit = '%s'", sync_commit);
+	exec_sql(conn, set_sync);
+	free(set_sync);
+	printf("latency writer: synchronous_commit = %s, a transaction every %d ms\n", sync_commit,
+	       TICK_MS);
+}
+
+/* Creates the source table and loads rows 1..rows; the seconds it took. */
+static double load_source(PGconn *conn, long rows)
+{
+	/* sent_at: the writer's wall clock in microseconds (NULL for snapshot rows). */
+	exec_sql(conn, "CREATE TABLE public." ENTITY " (id bigint PRIMARY KEY, name text NOT NULL, "
+	         "score double precision NOT NULL, payload jsonb NOT NULL, "
+	         "updated_at timestamptz NOT NULL, sent_at bigint)");
+	double l0 = mono_s();
+	char *load = cw_xasprintf("INSERT INTO public." ENTITY " (id, name, score, payload, "
+	                          "updated_at) SELECT " ROW_EXPR " FROM generate_series(1, %ld) g",
+	                          rows);
+	exec_sql(conn, load);
+	exec_sql(conn, "VACUUM ANALYZE public." ENTITY);
+	free(load);
+	return mono_s() - l0;
+}
+
+/* The daemon's configuration: every tuning key at its default. */
+static void write_config(const char *path, const char *hub_url, const char *source_url,
+                         const char *dir)
+{
+	FILE *f = fopen(path, "w");
+	if (f == NULL) {
+		perror("bench: config");
+		exit(1);
+	}
+	fprintf(f, "hub: {url: '%s'}\n"
+	           "sources:\n  - {name: app, type: postgres, url: '%s'}\n"
+	           "entities:\n  - {name: " ENTITY ", source: app, table: public." ENTITY "}\n"
+	           "targets:\n  - {name: local, type: sqlite, dir: '%s/dbs'}\n"
+	           "api: {listen: '127.0.0.1:0'}\n"
+	           "log: {level: info, format: json}\n", hub_url, source_url, dir);
+	fclose(f);
+}
+
+/* SIGTERM, then up to 30 s for the exit; whether it exited 0, and how, in text. */
+static bool stop_daemon(pid_t pid, char *text, size_t size)
+{
+	double k0 = mono_s();
+	kill(pid, SIGTERM);
+	int status = 0;
+	pid_t waited;
+	while ((waited = waitpid(pid, &status, WNOHANG)) == 0 && mono_s() - k0 < 30.0)
+		usleep(20000);
+	if (waited == 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		snprintf(text, size, "still running after 30 s (killed)");
+		return false;
+	}
+	if (WIFEXITED(status))
+		snprintf(text, size, "exit %d after %.2f s", WEXITSTATUS(status), mono_s() - k0);
+	else
+		snprintf(text, size, "killed by signal %d", WTERMSIG(status));
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -386,31 +496,14 @@ int main(void)
 	exec_sql(conn, "CREATE DATABASE hub");
 	char *hub_url = cw_xasprintf("%.*shub", (int)(strrchr(srv.url, '/') + 1 - srv.url), srv.url);
 
-	/* sent_at: the writer's wall clock in microseconds (NULL for snapshot rows). */
-	exec_sql(conn, "CREATE TABLE public." ENTITY " (id bigint PRIMARY KEY, name text NOT NULL, "
-	         "score double precision NOT NULL, payload jsonb NOT NULL, "
-	         "updated_at timestamptz NOT NULL, sent_at bigint)");
-	double l0 = mono_s();
-	char *load = cw_xasprintf("INSERT INTO public." ENTITY " (id, name, score, payload, "
-	                          "updated_at) SELECT " ROW_EXPR " FROM generate_series(1, %ld) g",
-	                          rows);
-	exec_sql(conn, load);
-	exec_sql(conn, "VACUUM ANALYZE public." ENTITY);
-	double load_s = mono_s() - l0;
+	double load_s = load_source(conn, rows);
 	char *row_bytes = cw_testpg_query(srv.url, "SELECT avg(length(b::text))::int FROM "
 	                                  "public." ENTITY " b");
 
 	char *config_path = cw_xasprintf("%s/cachewarp.yaml", dir);
 	char *log_path = cw_xasprintf("%s/cachewarp.log", dir);
 	char *cache_path = cw_xasprintf("%s/dbs/%s/db.sqlite", dir, ENTITY);
-	FILE *f = fopen(config_path, "w");
-	fprintf(f, "hub: {url: '%s'}\n"
-	           "sources:\n  - {name: app, type: postgres, url: '%s'}\n"
-	           "entities:\n  - {name: " ENTITY ", source: app, table: public." ENTITY "}\n"
-	           "targets:\n  - {name: local, type: sqlite, dir: '%s/dbs'}\n"
-	           "api: {listen: '127.0.0.1:0'}\n"
-	           "log: {level: info, format: json}\n", hub_url, srv.url, dir);
-	fclose(f);
+	write_config(config_path, hub_url, srv.url, dir);
 
 	printf("machine: %ld cores, PostgreSQL %s, cachewarp \"%s\"\n",
 	       sysconf(_SC_NPROCESSORS_ONLN), version, binary);
@@ -420,20 +513,10 @@ int main(void)
 	/* 1. Snapshot: exec to every row in the cache. */
 	double s0 = mono_s();
 	pid_t pid = start_daemon(binary, config_path, log_path);
-	PGconn *hub = PQconnectdb(hub_url);
-	long long hub_upserts = 0, hub_max_id = 0;
-	double hub_s = -1;
-	while (cache_rows(cache_path, rows) < rows) {
-		if (!daemon_alive(pid, log_path))
-			return 1;
-		if (hub_s < 0 && hub_upserts_since(hub, &hub_max_id, &hub_upserts) >= rows)
-			hub_s = mono_s() - s0;
-		usleep(SNAPSHOT_POLL_US);
-	}
-	double snapshot_s = mono_s() - s0;
-	if (hub_s < 0)
-		hub_s = snapshot_s;
-	PQfinish(hub);
+	double hub_s, snapshot_s = wait_snapshot(pid, s0, cache_path, hub_url, rows, log_path,
+	                                         &hub_s);
+	if (snapshot_s < 0)
+		return 1;
 	long rss_snapshot = peak_rss_kib(pid);
 	double cpu_snapshot = cpu_s(pid);
 	printf("snapshot: %ld rows in %.2f s = %.0f rows/s (all in the hub after %.2f s = "
@@ -441,19 +524,8 @@ int main(void)
 	       hub_s, (double)rows / hub_s, cpu_snapshot);
 	fflush(stdout);
 
-	/*
-	 * 2. Latency at 1k then 10k rows/s, ids after the snapshot's. The test
-	 * cluster runs with synchronous_commit=off, where a commit's WAL waits for
-	 * the WAL writer (up to wal_writer_delay, 200 ms) before the walsender may
-	 * decode it; the writer commits as an application on a default server does.
-	 */
-	const char *sync_commit = getenv("CW_BENCH_SYNC_COMMIT") ? getenv("CW_BENCH_SYNC_COMMIT")
-	                                                          : "on";
-	char *set_sync = cw_xasprintf("SET synchronous_commit = '%s'", sync_commit);
-	exec_sql(conn, set_sync);
-	free(set_sync);
-	printf("latency writer: synchronous_commit = %s, a transaction every %d ms\n", sync_commit,
-	       TICK_MS);
+	/* 2. Latency at 1k then 10k rows/s, ids after the snapshot's. */
+	set_sync_commit(conn);
 	int rates[] = {1000, 10000};
 	latency_result_t lat[2];
 	long rss_lat[2];
@@ -465,34 +537,20 @@ int main(void)
 		first_id += lat[i].written;
 		rss_lat[i] = peak_rss_kib(pid);
 		printf("latency at %d rows/s: achieved %.0f rows/s, %lld/%lld rows seen, p50 %.1f ms, "
-		       "p99 %.1f ms, max %.1f ms; first row %.1f ms, p99 after the first 5 s %.1f ms\n",
-		       rates[i], lat[i].rate, lat[i].seen, lat[i].written, lat[i].p50, lat[i].p99,
-		       lat[i].max, lat[i].first_ms, lat[i].steady_p99);
+		       "p99 %.1f ms, max %.1f ms; first row %.1f ms", rates[i], lat[i].rate,
+		       lat[i].seen, lat[i].written, lat[i].p50, lat[i].p99, lat[i].max,
+		       lat[i].first_ms);
+		if (lat[i].steady_p99 >= 0)
+			printf(", p99 after the first 5 s %.1f ms", lat[i].steady_p99);
+		printf("\n");
 		printf("  cachewarp CPU during it: %.1f s\n", lat[i].cpu_s);
 		fflush(stdout);
 		if (!daemon_alive(pid, log_path))
 			return 1;
 	}
 
-	/* SIGTERM and the exit status. */
-	double k0 = mono_s();
-	kill(pid, SIGTERM);
-	int status = 0;
-	pid_t waited;
-	while ((waited = waitpid(pid, &status, WNOHANG)) == 0 && mono_s() - k0 < 30.0)
-		usleep(20000);
 	char exit_text[64];
-	if (waited == 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
-		snprintf(exit_text, sizeof exit_text, "still running after 30 s (killed)");
-	} else if (WIFEXITED(status)) {
-		snprintf(exit_text, sizeof exit_text, "exit %d after %.2f s", WEXITSTATUS(status),
-		         mono_s() - k0);
-	} else {
-		snprintf(exit_text, sizeof exit_text, "killed by signal %d", WTERMSIG(status));
-	}
-	bool clean = waited != 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	bool clean = stop_daemon(pid, exit_text, sizeof exit_text);
 
 	printf("\n| workload | figure | peak RSS (VmHWM) |\n|---|---|---|\n");
 	printf("| snapshot %ld rows: exec to all in SQLite | %.0f rows/s (%.2f s) | %.1f MiB |\n",
@@ -500,10 +558,7 @@ int main(void)
 	printf("| (same run) exec to all in the hub | %.0f rows/s (%.2f s) | |\n",
 	       (double)rows / hub_s, hub_s);
 	for (int i = 0; i < 2; i++)
-		printf("| %d rows/s for %d s (achieved %.0f/s, %lld/%lld seen) | p50 %.1f ms, "
-		       "p99 %.1f ms, max %.1f ms | %.1f MiB |\n", rates[i], seconds, lat[i].rate,
-		       lat[i].seen, lat[i].written, lat[i].p50, lat[i].p99, lat[i].max,
-		       (double)rss_lat[i] / 1024.0);
+		print_latency_row(rates[i], seconds, &lat[i], rss_lat[i]);
 	printf("| SIGTERM | %s | |\n", exit_text);
 	printf("(latency resolution: the poller reads every %d ms, and the stamp is taken before "
 	       "the insert is sent, so each figure includes the insert's own execution)\n",
@@ -519,7 +574,6 @@ int main(void)
 	free(log_path);
 	free(config_path);
 	free(row_bytes);
-	free(load);
 	free(hub_url);
 	free(version);
 	free(binary);
