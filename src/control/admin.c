@@ -19,26 +19,6 @@
 /* How long `cachewarp status` waits for a running daemon's answer. */
 #define DAEMON_TIMEOUT_MS 2000
 
-static void json_entity(cw_json_t *w, const cw_entity_t *e)
-{
-	cw_json_object_begin(w, NULL);
-	cw_json_key(w, "name", NULL);
-	cw_json_string(w, e->name, NULL);
-	cw_json_key(w, "source", NULL);
-	cw_json_string(w, e->source, NULL);
-	cw_json_key(w, e->table ? "table" : "collection", NULL);
-	cw_json_string(w, e->table ? e->table : e->collection, NULL);
-	cw_json_key(w, "status", NULL);
-	cw_json_string(w, cw_entity_status_name(e->status), NULL);
-	cw_json_key(w, "version", NULL);
-	cw_json_int64(w, e->version, NULL);
-	cw_json_key(w, "columns", NULL);
-	char *columns = cw_entity_columns_json(e);
-	cw_json_raw(w, columns, strlen(columns), NULL);
-	free(columns);
-	cw_json_object_end(w, NULL);
-}
-
 /*
  * Asks the daemon at api.listen for /v1/status. Returns the parsed answer
  * (owned by the caller) or NULL with why in reason.
@@ -130,7 +110,7 @@ static void print_status_json(cw_hub_t *hub, const status_view_t *v)
 	cw_json_key(&w, "entities", NULL);
 	cw_json_array_begin(&w, NULL);
 	for (size_t i = 0; i < v->nentities; i++)
-		json_entity(&w, &v->entities[i]);
+		cw_entity_manager_write_json(&w, &v->entities[i]);
 	cw_json_array_end(&w, NULL);
 	cw_json_key(&w, "consumers", NULL);
 	cw_json_array_begin(&w, NULL);
@@ -279,7 +259,7 @@ static int entity_show(cw_hub_t *hub, const char *name, cw_err_t *err)
 	cw_buf_t buf = CW_BUF_INIT;
 	cw_json_t w;
 	cw_json_init(&w, &buf, 0);
-	json_entity(&w, &entity);
+	cw_entity_manager_write_json(&w, &entity);
 	printf("%s\n", cw_buf_cstr(&buf));
 	cw_buf_free(&buf);
 	cw_entity_clear(&entity);

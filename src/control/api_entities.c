@@ -13,41 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void write_entity(cw_json_t *w, const cw_entity_t *e)
-{
-	cw_json_object_begin(w, NULL);
-	cw_json_key(w, "name", NULL);
-	cw_json_string(w, e->name, NULL);
-	cw_json_key(w, "source", NULL);
-	cw_json_string(w, e->source, NULL);
-	if (e->collection != NULL) {
-		cw_json_key(w, "collection", NULL);
-		cw_json_string(w, e->collection, NULL);
-	}
-	if (e->table != NULL) {
-		cw_json_key(w, "table", NULL);
-		cw_json_string(w, e->table, NULL);
-	}
-	cw_json_key(w, "columns", NULL);
-	cw_json_array_begin(w, NULL);
-	for (size_t i = 0; i < e->ncolumns; i++) {
-		cw_json_object_begin(w, NULL);
-		cw_json_key(w, "name", NULL);
-		cw_json_string(w, e->columns[i].name, NULL);
-		cw_json_key(w, "type", NULL);
-		cw_json_string(w, cw_column_type_name(e->columns[i].type), NULL);
-		cw_json_key(w, "path", NULL);
-		cw_json_string(w, e->columns[i].path, NULL);
-		cw_json_object_end(w, NULL);
-	}
-	cw_json_array_end(w, NULL);
-	cw_json_key(w, "status", NULL);
-	cw_json_string(w, cw_entity_status_name(e->status), NULL);
-	cw_json_key(w, "version", NULL);
-	cw_json_int64(w, e->version, NULL);
-	cw_json_object_end(w, NULL);
-}
-
 /* Validates the {name} of the route; false with a 400 response when it is not a valid name. */
 static bool valid_name(const cw_api_request_t *req, cw_api_response_t *res)
 {
@@ -78,7 +43,7 @@ static void answer_entity(cw_hub_t *hub, const char *name, bool live_only,
 	}
 	cw_json_t w;
 	cw_json_init(&w, &res->body, 0);
-	write_entity(&w, &entity);
+	cw_entity_manager_write_json(&w, &entity);
 	cw_entity_clear(&entity);
 }
 
@@ -106,7 +71,7 @@ void cw_api_entities_list(cw_api_t *api, const cw_api_request_t *req, cw_api_res
 		cw_json_key(&w, "entities", NULL);
 		cw_json_array_begin(&w, NULL);
 		for (size_t i = 0; i < count; i++)
-			write_entity(&w, &entities[i]);
+			cw_entity_manager_write_json(&w, &entities[i]);
 		cw_json_array_end(&w, NULL);
 		cw_json_object_end(&w, NULL);
 	}

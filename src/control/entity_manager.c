@@ -70,6 +70,41 @@ int cw_entity_manager_delete(cw_hub_t *hub, const char *name, cw_err_t *err)
 	return cw_entity_store_delete(hub, name, err);
 }
 
+void cw_entity_manager_write_json(cw_json_t *w, const cw_entity_t *e)
+{
+	cw_json_object_begin(w, NULL);
+	cw_json_key(w, "name", NULL);
+	cw_json_string(w, e->name, NULL);
+	cw_json_key(w, "source", NULL);
+	cw_json_string(w, e->source, NULL);
+	if (e->collection != NULL) {
+		cw_json_key(w, "collection", NULL);
+		cw_json_string(w, e->collection, NULL);
+	}
+	if (e->table != NULL) {
+		cw_json_key(w, "table", NULL);
+		cw_json_string(w, e->table, NULL);
+	}
+	cw_json_key(w, "columns", NULL);
+	cw_json_array_begin(w, NULL);
+	for (size_t i = 0; i < e->ncolumns; i++) {
+		cw_json_object_begin(w, NULL);
+		cw_json_key(w, "name", NULL);
+		cw_json_string(w, e->columns[i].name, NULL);
+		cw_json_key(w, "type", NULL);
+		cw_json_string(w, cw_column_type_name(e->columns[i].type), NULL);
+		cw_json_key(w, "path", NULL);
+		cw_json_string(w, e->columns[i].path, NULL);
+		cw_json_object_end(w, NULL);
+	}
+	cw_json_array_end(w, NULL);
+	cw_json_key(w, "status", NULL);
+	cw_json_string(w, cw_entity_status_name(e->status), NULL);
+	cw_json_key(w, "version", NULL);
+	cw_json_int64(w, e->version, NULL);
+	cw_json_object_end(w, NULL);
+}
+
 struct cw_entity_registry {
 	pthread_mutex_t mutex;
 	cw_entity_t *entities;    /* guarded by mutex */

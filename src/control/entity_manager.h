@@ -18,6 +18,7 @@
 #include "core/config.h"
 #include "core/entity.h"
 #include "core/err.h"
+#include "core/json.h"
 #include "hub/hub.h"
 
 #include <stdbool.h>
@@ -50,6 +51,13 @@ int cw_entity_manager_refresh(cw_hub_t *hub, const char *name, int64_t *version,
 
 /* Marks the entity deleted (targets drop its data). CW_ENOTFOUND, CW_EDB. */
 int cw_entity_manager_delete(cw_hub_t *hub, const char *name, cw_err_t *err);
+
+/*
+ * Writes entity as the JSON object the REST API and `cachewarp entity show`
+ * print: name, source, collection or table, columns [{name, type, path}],
+ * status, version.
+ */
+void cw_entity_manager_write_json(cw_json_t *w, const cw_entity_t *entity);
 
 typedef struct cw_entity_registry cw_entity_registry_t;
 
