@@ -428,6 +428,25 @@ static int bind_field(sqlite3_stmt *stmt, int index, cw_column_type_t type, cons
 	return SQLITE_OK;
 }
 
+/*
+ * Whether every key of a dynamic table's row (but "id", the key column) is
+ * one of its columns already, so the row can be bound straight from its text.
+ */
+static bool dynamic_fields_known(const cw_cache_t *cache, const field_t *fields, size_t nfields)
+{
+	for (size_t k = 0; k < nfields; k++) {
+		if (fields[k].key_len == 2 && memcmp(fields[k].key, "id", 2) == 0)
+			continue;
+		bool known = false;
+		for (size_t i = 0; i < cache->ncolumns && !known; i++)
+			known = strlen(cache->columns[i]) == fields[k].key_len &&
+			        memcmp(fields[k].key, cache->columns[i], fields[k].key_len) == 0;
+		if (!known)
+			return false;
+	}
+	return true;
+}
+
 /* One upsert straight from w->raw. SQLite result code, or FALLBACK. */
 static int upsert_raw(cw_cache_t *cache, const cw_write_t *w)
 {
@@ -449,6 +468,8 @@ static int upsert_raw(cw_cache_t *cache, const cw_write_t *w)
 		p.key[i] = by_column[i] != NULL ? '1' : '0';
 	}
 	p.key[cache->ncolumns] = '\0';
+	if (cache->dynamic && !dynamic_fields_known(cache, fields, nfields))
+		return FALLBACK;   /* a new column to add, or a key for _extra: the parsed path does it */
 	sqlite3_stmt *stmt = NULL;
 	int rc = upsert_stmt(cache, &p, &stmt);
 	if (rc != SQLITE_OK)
@@ -497,7 +518,7 @@ static int write_upsert(cw_cache_t *cache, const cw_write_t *w)
 		return rc;
 	if (w->data != NULL)
 		return upsert_json(cache, w, w->data);
-	if (!cache->dynamic && (rc = upsert_raw(cache, w)) != FALLBACK)
+	if ((rc = upsert_raw(cache, w)) != FALLBACK)
 		return rc;
 	json_t *data = parse_raw(w->raw);
 	if (data == NULL)
