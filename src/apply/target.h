@@ -13,13 +13,8 @@
 
 #include "core/component.h"
 
-typedef struct cw_target_ops {
-	const char *type;   /* "sqlite", "postgres", "mongodb" */
-	void *(*open)(const cw_component_ctx_t *ctx, cw_err_t *err);
-	int (*run)(void *target, cw_cancel_t *cancel, cw_err_t *err);
-	void (*status)(void *target, cw_component_status_t *out);
-	void (*close)(void *target);
-} cw_target_ops_t;
+/* open, run (applies), status, close: see cw_component_ops_t. */
+typedef cw_component_ops_t cw_target_ops_t;
 
 /* The operations of a configured target type; NULL when the type has none yet. */
 const cw_target_ops_t *cw_target_ops_for(cw_target_type_t type);

@@ -14,17 +14,8 @@
 
 #include "core/component.h"
 
-typedef struct cw_source_ops {
-	const char *type;   /* "postgres", "mongodb" */
-	/* Opens the source (no I/O needed); NULL with err filled. The result is owned by the caller. */
-	void *(*open)(const cw_component_ctx_t *ctx, cw_err_t *err);
-	/* Captures until cancel fires (CW_ECANCELED) or an error (returned, err filled). */
-	int (*run)(void *source, cw_cancel_t *cancel, cw_err_t *err);
-	/* Fills out; callable from any thread while run runs. */
-	void (*status)(void *source, cw_component_status_t *out);
-	/* Frees the source after run returned; NULL is a no-op. */
-	void (*close)(void *source);
-} cw_source_ops_t;
+/* open, run (captures), status, close: see cw_component_ops_t. */
+typedef cw_component_ops_t cw_source_ops_t;
 
 /* The operations of a configured source type; NULL when the type has none yet. */
 const cw_source_ops_t *cw_source_ops_for(cw_source_type_t type);

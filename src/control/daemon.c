@@ -36,10 +36,8 @@ typedef struct component {
 	char job_name[80];          /* "capture:shop", "apply:local" */
 	char dependency[80];        /* "source:shop", "target:local" */
 	cw_component_ctx_t ctx;
+	const cw_component_ops_t *ops;
 	void *self;
-	int (*run)(void *self, cw_cancel_t *cancel, cw_err_t *err);
-	void (*status)(void *self, cw_component_status_t *out);
-	void (*close)(void *self);
 	bool is_source;
 	cw_lease_t *lease;          /* one process at a time runs this component */
 	bool standby;               /* the lease is held elsewhere; logged once */
@@ -258,7 +256,7 @@ static int component_job(void *arg, cw_cancel_t *cancel, cw_err_t *err)
 	if (c->standby)
 		cw_log_kv(CW_LOG_INFO, COMPONENT, "lease taken over", "job", c->job_name, NULL);
 	c->standby = false;
-	return c->run(c->self, cancel, err);
+	return c->ops->run(c->self, cancel, err);
 }
 
 /* Opens every configured source and target; -1 with err filled when one cannot be. */
@@ -271,43 +269,30 @@ static int open_components(daemon_state_t *state, const char **entities, size_t 
 	for (size_t i = 0; i < config->nsources + config->ntargets; i++) {
 		component_t *c = &state->components[state->ncomponents];
 		bool is_source = i < config->nsources;
+		const cw_component_ops_t *ops;
 		const char *name;
 		const char *type;
 		if (is_source) {
 			const cw_source_config_t *source = &config->sources[i];
-			const cw_source_ops_t *ops = cw_source_ops_for(source->type);
+			ops = cw_source_ops_for(source->type);
 			name = source->name;
 			type = cw_source_type_name(source->type);
-			if (ops != NULL) {
-				c->run = ops->run;
-				c->status = ops->status;
-				c->close = ops->close;
-			}
-			snprintf(c->job_name, sizeof c->job_name, "capture:%s", name);
-			snprintf(c->dependency, sizeof c->dependency, "source:%s", name);
-			c->ctx = (cw_component_ctx_t){config, name, entities, nentities, state->metrics};
-			if (ops != NULL)
-				c->self = ops->open(&c->ctx, err);
 		} else {
 			const cw_target_config_t *target = &config->targets[i - config->nsources];
-			const cw_target_ops_t *ops = cw_target_ops_for(target->type);
+			ops = cw_target_ops_for(target->type);
 			name = target->name;
 			type = cw_target_type_name(target->type);
-			if (ops != NULL) {
-				c->run = ops->run;
-				c->status = ops->status;
-				c->close = ops->close;
-			}
-			snprintf(c->job_name, sizeof c->job_name, "apply:%s", name);
-			snprintf(c->dependency, sizeof c->dependency, "target:%s", name);
-			c->ctx = (cw_component_ctx_t){config, name, entities, nentities, state->metrics};
-			if (ops != NULL)
-				c->self = ops->open(&c->ctx, err);
 		}
-		if (c->run == NULL)
+		if (ops == NULL)
 			return cw_err_set(err, CW_EINVAL, COMPONENT,
 			                  "%s \"%s\": type %s is not supported by this build",
 			                  is_source ? "source" : "target", name, type);
+		c->ops = ops;
+		snprintf(c->job_name, sizeof c->job_name, "%s:%s", is_source ? "capture" : "apply", name);
+		snprintf(c->dependency, sizeof c->dependency, "%s:%s", is_source ? "source" : "target",
+		         name);
+		c->ctx = (cw_component_ctx_t){config, name, entities, nentities, state->metrics};
+		c->self = ops->open(&c->ctx, err);
 		if (c->self == NULL)
 			return -1;
 		c->is_source = is_source;
@@ -320,7 +305,7 @@ static int open_components(daemon_state_t *state, const char **entities, size_t 
 static void close_components(daemon_state_t *state)
 {
 	for (size_t i = state->ncomponents; i-- > 0;) {
-		state->components[i].close(state->components[i].self);
+		state->components[i].ops->close(state->components[i].self);
 		cw_lease_free(state->components[i].lease);
 	}
 	free(state->components);
@@ -359,7 +344,7 @@ static size_t api_components(void *arg, cw_api_component_t *out, size_t cap)
 		memset(&out[i], 0, sizeof out[i]);
 		snprintf(out[i].name, sizeof out[i].name, "%s", c->ctx.name);
 		snprintf(out[i].kind, sizeof out[i].kind, "%s", c->is_source ? "source" : "target");
-		c->status(c->self, &out[i].status);
+		c->ops->status(c->self, &out[i].status);
 		if (c->standby) {
 			snprintf(out[i].status.state, sizeof out[i].status.state, "standby");
 			out[i].status.healthy = true;

@@ -40,6 +40,19 @@ typedef struct cw_component_status {
 	char last_error[CW_ERR_MESSAGE_LEN]; /* "" when none; never holds a password */
 } cw_component_status_t;
 
+/* What a source or a target provides; capture/source.h and apply/target.h name it. */
+typedef struct cw_component_ops {
+	const char *type;   /* "postgres", "mongodb", "sqlite" */
+	/* Opens the component (no I/O needed); NULL with err filled. The result is owned by the caller. */
+	void *(*open)(const cw_component_ctx_t *ctx, cw_err_t *err);
+	/* Works until cancel fires (CW_ECANCELED) or an error (returned, err filled). */
+	int (*run)(void *self, cw_cancel_t *cancel, cw_err_t *err);
+	/* Fills out; callable from any thread while run runs. */
+	void (*status)(void *self, cw_component_status_t *out);
+	/* Frees the component after run returned; NULL is a no-op. */
+	void (*close)(void *self);
+} cw_component_ops_t;
+
 /* True when name passes the --entity filter of ctx. */
 bool cw_component_wants(const cw_component_ctx_t *ctx, const char *entity);
 
