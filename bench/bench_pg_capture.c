@@ -1,17 +1,22 @@
 /*
- * This file contains the capture benchmark of the PostgreSQL source (issue 4,
- * "Performance"): on a throwaway PostgreSQL 15 cluster, N rows of ~200 bytes
- * are inserted in one transaction while the source streams, and the time
- * until the hub's oplog holds all N is compared, in the same run, with a
- * minimal pgoutput client (pg_recvlogical writing the messages to /dev/null)
- * reading the same WAL from its own slot. Figures only, no assertions.
+ * This file contains the capture benchmark (issue 8, workload 2): cachewarp's
+ * PostgreSQL source → hub on the rows the pgoutput reference streams
+ * (bench_pgoutput_reference.c), so that the two are comparable in one
+ * `make bench`. For each workload the source is stopped, the shared loader
+ * (bench/sql/rows_*.sql) writes N rows into public.bench_rows (10,000 per
+ * transaction), and the source is started again: timed from its start until
+ * its captured-changes counter (incremented when a batch has committed to
+ * the hub) has grown by N. The hub is a database of the same cluster.
+ * Prints figure lines (benchlib.h) and a summary; asserts nothing.
  *
- *   bash bench/pg_capture.sh [ROWS]      (default 1000000)
- *   BATCH=5000   capture.batch_size (default 1000)
- *   HUB_DB=1     the hub in a separate database of the same cluster
+ *   build/bench.pg_capture              (or bench/run.sh pg_capture)
+ *   CW_BENCH_ROWS   rows per workload (default 1,000,000)
+ *   CW_BENCH_PG_URL an existing cluster with wal_level=logical (default: a
+ *                   throwaway PostgreSQL 15 cluster is started and stopped)
+ *   CW_BENCH_CAPTURE_YAML  extra YAML under capture: (e.g. "batch_size: 5000")
  */
+#include "benchlib.h"
 #include "capture/source.h"
-#include "core/clock.h"
 #include "core/config.h"
 #include "core/mem.h"
 #include "hub/entity_store.h"
@@ -25,158 +30,190 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
-typedef struct run_arg {
+#define SERIES "entity=\"bench_rows\",op=\"upsert\""
+
+typedef struct capture {
 	const cw_source_ops_t *ops;
+	cw_component_ctx_t ctx;
 	void *source;
 	cw_cancel_t *cancel;
-} run_arg_t;
+	pthread_t thread;
+} capture_t;
 
 static void *run_main(void *p)
 {
-	run_arg_t *arg = p;
-	while (!cw_cancel_is_set(arg->cancel)) {
+	capture_t *cap = p;
+	while (!cw_cancel_is_set(cap->cancel)) {
 		cw_err_t err = {0};
-		if (arg->ops->run(arg->source, arg->cancel, &err) != CW_ECANCELED)
-			fprintf(stderr, "run: %s\n", err.message);
+		if (cap->ops->run(cap->source, cap->cancel, &err) != CW_ECANCELED) {
+			fprintf(stderr, "bench: source: %s\n", err.message);
+			usleep(200000);
+		}
 	}
 	return NULL;
 }
 
-static long long value(PGconn *conn, const char *sql)
+static int capture_start(capture_t *cap)
 {
-	PGresult *res = PQexec(conn, sql);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		fprintf(stderr, "%s: %s", sql, PQerrorMessage(conn));
-		exit(1);
-	}
-	long long v = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	PQclear(res);
-	return v;
-}
-
-static void exec(PGconn *conn, const char *sql)
-{
-	PGresult *res = PQexec(conn, sql);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
-		fprintf(stderr, "%s: %s", sql, PQerrorMessage(conn));
-		exit(1);
-	}
-	PQclear(res);
-}
-
-static char *text_value(PGconn *conn, const char *sql)
-{
-	PGresult *res = PQexec(conn, sql);
-	char *v = cw_xstrdup(PQgetvalue(res, 0, 0));
-	PQclear(res);
-	return v;
-}
-
-int main(int argc, char **argv)
-{
-	long rows = argc > 1 ? atol(argv[1]) : 1000000;
-	const cw_clock_t *clock = cw_clock_system();
-	cw_testsrv_t srv;
-	if (cw_testpg_start(&srv) != 0)
-		return 1;
-	PGconn *conn = PQconnectdb(srv.url);
-	PGconn *hub_conn = NULL;
-	exec(conn, "CREATE TABLE bench (id bigint PRIMARY KEY, name text, qty int, price numeric, "
-	           "note text, created timestamptz)");
-	/* HUB_DB=1: the hub in a database of its own, so the source's WAL decoding skips it. */
-	char *hub_url = cw_xstrdup(srv.url);
-	if (getenv("HUB_DB") != NULL) {
-		exec(conn, "CREATE DATABASE hub");
-		free(hub_url);
-		hub_url = cw_xasprintf("%.*shub", (int)(strrchr(srv.url, '/') + 1 - srv.url), srv.url);
-	}
 	cw_err_t err = {0};
-	cw_hub_t *hub = cw_hub_connect(hub_url, &err);
-	if (hub == NULL || cw_hub_migrate(hub, NULL, &err) != 0) {
-		fprintf(stderr, "hub: %s\n", err.message);
+	cap->cancel = cw_cancel_new();
+	cap->source = cap->ops->open(&cap->ctx, &err);
+	if (cap->source == NULL) {
+		fprintf(stderr, "bench: could not open the source: %s\n", err.message);
+		return -1;
+	}
+	pthread_create(&cap->thread, NULL, run_main, cap);
+	return 0;
+}
+
+static void capture_stop(capture_t *cap)
+{
+	cw_cancel_fire(cap->cancel);
+	pthread_join(cap->thread, NULL);
+	cap->ops->close(cap->source);
+	cw_cancel_free(cap->cancel);
+	cap->source = NULL;
+}
+
+static double captured(const capture_t *cap)
+{
+	return cw_metrics_value(cap->ctx.metrics, "cachewarp_changes_captured_total", SERIES);
+}
+
+/* Waits until the entity is live (its snapshot done); 0, or -1 after 120 s. */
+static int wait_live(PGconn *hub)
+{
+	for (double t0 = cw_bench_now_s(); cw_bench_now_s() - t0 < 120.0; usleep(20000)) {
+		char *live = cw_bench_query_value(hub, "SELECT count(*) FROM cachewarp.entities "
+		                                       "WHERE name = 'bench_rows' AND status = 'live'");
+		bool done = live != NULL && strcmp(live, "1") == 0;
+		free(live);
+		if (done)
+			return 0;
+	}
+	fprintf(stderr, "bench: the entity did not become live within 120 s\n");
+	return -1;
+}
+
+/* One workload: loader with the source stopped, then the timed catch-up. */
+static int run_workload(capture_t *cap, PGconn *conn, const char *name, long rows)
+{
+	char sql_file[32];
+	snprintf(sql_file, sizeof sql_file, "rows_%s.sql", name);
+	capture_stop(cap);
+	double l0 = cw_bench_now_s();
+	if (cw_bench_load(conn, sql_file, rows) != 0)
+		return -1;
+	double load_s = cw_bench_now_s() - l0;
+	double before = captured(cap);
+	cw_bench_reset_peak_rss(0);
+	double cpu0 = cw_bench_cpu_s(0);
+	double t0 = cw_bench_now_s();
+	if (capture_start(cap) != 0)
+		return -1;
+	while (captured(cap) - before < (double)rows) {
+		if (cw_bench_now_s() - t0 > 600.0) {
+			fprintf(stderr, "bench: %.0f of %ld rows captured after 600 s\n",
+			        captured(cap) - before, rows);
+			return -1;
+		}
+		usleep(2000);
+	}
+	double seconds = cw_bench_now_s() - t0;
+	double cpu = cw_bench_cpu_s(0) - cpu0;
+	long rss = cw_bench_peak_rss_kib(0);
+	printf("capture %s: loader wrote %ld rows in %.2f s; captured into the hub in %.2f s = "
+	       "%.0f rows/s; CPU %.2f s; peak RSS %.1f MiB\n", name, rows, load_s, seconds,
+	       (double)rows / seconds, cpu, (double)rss / 1024.0);
+	char workload[32], reference[48];
+	snprintf(workload, sizeof workload, "capture %s", name);
+	snprintf(reference, sizeof reference, "reference %s/rows/s", name);
+	cw_bench_figure(workload, "rows/s", "rows/s", (double)rows / seconds, reference);
+	cw_bench_figure(workload, "CPU per 1M rows", "s", cpu * 1e6 / (double)rows, NULL);
+	snprintf(reference, sizeof reference, "reference %s/peak RSS", name);
+	cw_bench_figure(workload, "peak RSS", "MiB", (double)rss / 1024.0, reference);
+	return 0;
+}
+
+int main(void)
+{
+	long rows = cw_bench_env_long("CW_BENCH_ROWS", 1000000, 1, 1000000000L);
+	const char *url = getenv("CW_BENCH_PG_URL");
+	const char *capture_yaml = getenv("CW_BENCH_CAPTURE_YAML");
+	cw_testsrv_t srv = {0};
+	int rc = 1;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (url == NULL || url[0] == '\0') {
+		if (cw_testpg_start(&srv) != 0)
+			return 1;
+		url = srv.url;
+	}
+	PGconn *conn = PQconnectdb(url);
+	if (PQstatus(conn) != CONNECTION_OK) {
+		fprintf(stderr, "bench: %s", PQerrorMessage(conn));
 		return 1;
 	}
-	char *yaml = cw_xasprintf("hub: {url: '%s'}\nsources:\n  - {name: app, type: postgres, "
-	                          "url: '%s'}\nentities:\n  - {name: bench, source: app, "
-	                          "table: public.bench}\nlog: {level: warn}\ncapture: {batch_size: %s}\n",
-	                          hub_url, srv.url, getenv("BATCH") ? getenv("BATCH") : "1000");
+	char hub_db[64], slot[64];
+	snprintf(hub_db, sizeof hub_db, "cw_bench_hub_%ld", (long)getpid());
+	snprintf(slot, sizeof slot, "cw_bench_capture_%ld", (long)getpid());
+	char *create = cw_xasprintf("CREATE DATABASE %s", hub_db);
+	char *hub_url = cw_xasprintf("%.*s%s", (int)(strrchr(url, '/') + 1 - url), url, hub_db);
+	char *yaml = cw_xasprintf(
+		"hub: {url: '%s'}\nsources:\n  - {name: app, type: postgres, url: '%s', "
+		"publication: cw_bench_pub, slot: %s}\nentities:\n  - {name: bench_rows, source: app, "
+		"table: public.bench_rows}\nlog: {level: warn}\n%s%s%s", hub_url, url, slot,
+		capture_yaml ? "capture: {" : "", capture_yaml ? capture_yaml : "",
+		capture_yaml ? "}\n" : "");
 	cw_config_t *config = NULL;
-	if (cw_config_load_buffer("bench.yaml", yaml, strlen(yaml), NULL, &config, &err) != 0) {
-		fprintf(stderr, "config: %s\n", err.message);
-		return 1;
+	cw_hub_t *hub = NULL;
+	PGconn *hub_conn = NULL;
+	capture_t cap = {.ops = cw_source_ops_for(CW_SOURCE_POSTGRES)};
+	cw_err_t err = {0};
+	bool created;
+
+	if (cw_bench_exec(conn, create, "create the hub database") != 0 ||
+	    cw_bench_load(conn, "rows_schema.sql", rows) != 0)
+		goto out;
+	if (cw_config_load_buffer("bench.yaml", yaml, strlen(yaml), NULL, &config, &err) != 0 ||
+	    (hub = cw_hub_connect(hub_url, &err)) == NULL || cw_hub_migrate(hub, NULL, &err) != 0 ||
+	    cw_entity_store_upsert(hub, &config->entities[0], &created, &err) != 0) {
+		fprintf(stderr, "bench: %s\n", err.message);
+		goto out;
 	}
 	hub_conn = PQconnectdb(hub_url);
-	bool created;
-	cw_entity_store_upsert(hub, &config->entities[0], &created, &err);
-	cw_metrics_t *metrics = cw_metrics_new();
-	cw_component_ctx_t ctx = {config, "app", NULL, 0, metrics};
-	run_arg_t arg = {cw_source_ops_for(CW_SOURCE_POSTGRES), NULL, cw_cancel_new()};
-	arg.source = arg.ops->open(&ctx, &err);
-	pthread_t thread;
-	pthread_create(&thread, NULL, run_main, &arg);
-	while (value(hub_conn, "SELECT count(*) FROM cachewarp.entities WHERE status = 'live'") < 1)
-		usleep(20000);
-	/* The baseline's slot, at the same position, before the rows. */
-	exec(conn, "SELECT pg_create_logical_replication_slot('baseline', 'pgoutput')");
-	const char *series = "entity=\"bench\",op=\"upsert\"";
-	double before = cw_metrics_value(metrics, "cachewarp_changes_captured_total", series);
-
-	char *insert = cw_xasprintf(
-		"INSERT INTO bench SELECT g, 'customer name ' || g, g %% 1000, g * 1.25, "
-		"repeat('n', 100), '2024-05-01 12:00:00+00' FROM generate_series(1, %ld) g", rows);
-	struct rusage ru0, ru1;
-	int64_t t0 = cw_clock_now_ms(clock);
-	exec(conn, insert);
-	int64_t t_insert = cw_clock_now_ms(clock);
-	getrusage(RUSAGE_SELF, &ru0);
-	char *end_lsn = text_value(conn, "SELECT pg_current_wal_lsn()::text");
-	while (cw_metrics_value(metrics, "cachewarp_changes_captured_total", series) - before < rows)
-		usleep(5000);
-	int64_t t_capture = cw_clock_now_ms(clock);
-	getrusage(RUSAGE_SELF, &ru1);
-	long long row_bytes = value(conn, "SELECT avg(pg_column_size(b.*))::bigint FROM bench b");
-
-	cw_cancel_fire(arg.cancel);
-	pthread_join(thread, NULL);
-	arg.ops->close(arg.source);
-
-	/* The minimal client: every pgoutput message of the same WAL, counted into /dev/null. */
-	char *cmd = cw_xasprintf("pg_recvlogical -d '%s' --slot baseline --start --no-loop "
-	                         "-o proto_version=1 -o publication_names=cachewarp "
-	                         "--endpos %s -f /dev/null", srv.url, end_lsn);
-	int64_t b0 = cw_clock_now_ms(clock);
-	int rc = system(cmd);
-	int64_t b1 = cw_clock_now_ms(clock);
-
-	double capture_s = (double)(t_capture - t_insert) / 1000.0;
-	double total_s = (double)(t_capture - t0) / 1000.0;
-	double base_s = (double)(b1 - b0) / 1000.0;
-	printf("rows: %ld (%lld bytes each on disk)\n", rows, row_bytes);
-	printf("insert transaction: %.2f s\n", (double)(t_insert - t0) / 1000.0);
-	printf("cachewarp capture after commit: %.2f s = %.0f rows/s (%.0f rows/s from the start "
-	       "of the insert)\n", capture_s, rows / capture_s, rows / total_s);
-	printf("pg_recvlogical (pgoutput to /dev/null): %.2f s = %.0f rows/s%s\n", base_s,
-	       rows / base_s, rc == 0 ? "" : " (failed)");
-	double cpu = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec + ru1.ru_stime.tv_sec -
-	             ru0.ru_stime.tv_sec) + (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec +
-	             ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec) / 1e6;
-	printf("cachewarp process CPU during the capture: %.2f s\n", cpu);
-	printf("ratio: %.0f%%\n", 100.0 * base_s / capture_s);
-
-	free(cmd);
-	free(end_lsn);
-	free(insert);
-	cw_cancel_free(arg.cancel);
-	cw_metrics_free(metrics);
+	cap.ctx = (cw_component_ctx_t){config, "app", NULL, 0, cw_metrics_new()};
+	if (capture_start(&cap) != 0)
+		goto out;
+	if (wait_live(hub_conn) != 0 || run_workload(&cap, conn, "insert", rows) != 0 ||
+	    run_workload(&cap, conn, "update", rows) != 0) {
+		capture_stop(&cap);
+		goto out;
+	}
+	capture_stop(&cap);
+	printf("capture: %ld rows per workload, capture settings: %s\n", rows,
+	       capture_yaml ? capture_yaml : "defaults");
+	rc = 0;
+out:
+	if (cap.ctx.metrics != NULL)
+		cw_metrics_free(cap.ctx.metrics);
 	cw_config_free(config);
-	free(yaml);
 	cw_hub_close(hub);
 	PQfinish(hub_conn);
+	/* Leave an existing cluster as it was: no slot holding WAL, no hub database. */
+	char *drop = cw_xasprintf("SELECT pg_drop_replication_slot('%s') FROM pg_replication_slots "
+	                          "WHERE slot_name = '%s'", slot, slot);
+	cw_bench_exec(conn, drop, "drop the capture slot");
+	free(drop);
+	drop = cw_xasprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", hub_db);
+	cw_bench_exec(conn, drop, "drop the hub database");
+	free(drop);
+	free(yaml);
 	free(hub_url);
+	free(create);
 	PQfinish(conn);
 	cw_testpg_stop(&srv);
-	return 0;
+	return rc;
 }

@@ -17,6 +17,7 @@
  * default a throwaway PostgreSQL 15 cluster is started and stopped).
  */
 #include "capture/pgoutput.h"
+#include "benchlib.h"
 #include "core/mem.h"
 #include "testsrv.h"
 
@@ -28,9 +29,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef CW_BENCH_SQL_DIR
-#error "CW_BENCH_SQL_DIR must name bench/sql (tests/tests.cmake defines it)"
-#endif
 
 #define DEFAULT_ROWS 1000000L
 #define DEFAULT_RUNS 3
@@ -66,125 +64,11 @@ typedef struct figures {
 	double peak_rss_kib[MAX_RUNS];
 } figures_t;
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static int64_t wall_us(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static long env_long(const char *name, long fallback, long min, long max)
-{
-	const char *text = getenv(name);
-	if (text == NULL || text[0] == '\0')
-		return fallback;
-	char *end = NULL;
-	long value = strtol(text, &end, 10);
-	if (*end != '\0' || value < min || value > max) {
-		fprintf(stderr, "bench: %s=\"%s\" is not a number from %ld to %ld, using %ld\n",
-		        name, text, min, max, fallback);
-		return fallback;
-	}
-	return value;
-}
-
-/* Restarts this process's peak RSS from its current RSS (Linux 4.0 on). */
-static void reset_peak_rss(void)
-{
-	FILE *clear_refs = fopen("/proc/self/clear_refs", "w");
-	if (clear_refs == NULL)
-		return;
-	fputs("5", clear_refs);
-	fclose(clear_refs);
-}
-
-/* Peak resident set size of this process in KiB (VmHWM), or -1. */
-static long peak_rss_kib(void)
-{
-	FILE *status = fopen("/proc/self/status", "r");
-	if (status == NULL)
-		return -1;
-	char line[256];
-	long kib = -1;
-	while (fgets(line, sizeof line, status) != NULL)
-		if (sscanf(line, "VmHWM: %ld kB", &kib) == 1)
-			break;
-	fclose(status);
-	return kib;
-}
-
-/* The contents of CW_BENCH_SQL_DIR/name (owned), or NULL with a message. */
-static char *read_sql(const char *name)
-{
-	char *path = cw_xasprintf("%s/%s", CW_BENCH_SQL_DIR, name);
-	char *text = NULL;
-	FILE *file = fopen(path, "r");
-	if (file == NULL || fseek(file, 0, SEEK_END) != 0)
-		goto out;
-	long size = ftell(file);
-	if (size < 0 || fseek(file, 0, SEEK_SET) != 0)
-		goto out;
-	text = cw_xmalloc((size_t)size + 1);
-	if (fread(text, 1, (size_t)size, file) != (size_t)size) {
-		free(text);
-		text = NULL;
-		goto out;
-	}
-	text[size] = '\0';
-out:
-	if (text == NULL)
-		fprintf(stderr, "bench: could not read \"%s\"\n", path);
-	if (file != NULL)
-		fclose(file);
-	free(path);
-	return text;
-}
-
-/* Runs sql (one or more statements); 0 or -1 with a message. */
-static int exec_sql(PGconn *conn, const char *sql, const char *what)
-{
-	PGresult *res = PQexec(conn, sql);
-	ExecStatusType status = PQresultStatus(res);
-	int rc = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK ? 0 : -1;
-	if (rc != 0)
-		fprintf(stderr, "bench: could not %s: %s", what, PQerrorMessage(conn));
-	PQclear(res);
-	return rc;
-}
-
-/* The first value of a one-row query (owned), or NULL with a message. */
-static char *query_value(PGconn *conn, const char *sql)
-{
-	PGresult *res = PQexec(conn, sql);
-	char *value = NULL;
-	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
-		value = cw_xstrdup(PQgetvalue(res, 0, 0));
-	else
-		fprintf(stderr, "bench: query \"%s\" failed: %s", sql, PQerrorMessage(conn));
-	PQclear(res);
-	return value;
-}
-
-/* Runs the loader file with cw_bench.rows set to rows; 0 or -1. */
-static int load(PGconn *conn, const char *sql_file, long rows)
-{
-	char *sql = read_sql(sql_file);
-	if (sql == NULL)
-		return -1;
-	char set[64];
-	snprintf(set, sizeof set, "SET cw_bench.rows = '%ld'", rows);
-	int rc = exec_sql(conn, set, "set cw_bench.rows");
-	if (rc == 0)
-		rc = exec_sql(conn, sql, sql_file);
-	free(sql);
-	return rc;
 }
 
 static PGconn *connect_to(const char *url, int replication)
@@ -227,7 +111,7 @@ static int count_message(cw_pgoutput_t *decoder, const cw_pgoutput_copydata_t *c
 		return 0;
 	uint8_t kind = copydata->data[0];
 	if (stats->messages++ == 0)
-		stats->first_s = now_s();
+		stats->first_s = cw_bench_now_s();
 	stats->by_kind[kind]++;
 	if (kind == (uint8_t)workload->row_kind)
 		stats->rows++;
@@ -242,7 +126,7 @@ static int count_message(cw_pgoutput_t *decoder, const cw_pgoutput_copydata_t *c
 	*flushed_lsn = commit.commit.end_lsn;
 	if (stats->rows < rows)
 		return 0;
-	stats->last_s = now_s();
+	stats->last_s = cw_bench_now_s();
 	return 1;
 }
 
@@ -332,13 +216,13 @@ static int run_workload(const char *url, PGconn *conn, int run, const workload_t
 	char sql[160];
 	snprintf(sql, sizeof sql,
 	         "CREATE_REPLICATION_SLOT \"%s\" TEMPORARY LOGICAL \"pgoutput\" NOEXPORT_SNAPSHOT", slot);
-	if (exec_sql(repl, sql, "create the replication slot") != 0)
+	if (cw_bench_exec(repl, sql, "create the replication slot") != 0)
 		goto out;
-	reset_peak_rss();
-	double load_started = now_s();
-	if (load(conn, workload->sql_file, rows) != 0)
+	cw_bench_reset_peak_rss(0);
+	double load_started = cw_bench_now_s();
+	if (cw_bench_load(conn, workload->sql_file, rows) != 0)
 		goto out;
-	double load_s = now_s() - load_started;
+	double load_s = cw_bench_now_s() - load_started;
 	stream_stats_t stats = {0};
 	if (stream(repl, slot, workload, rows, &stats) != 0)
 		goto out;
@@ -347,7 +231,11 @@ static int run_workload(const char *url, PGconn *conn, int run, const workload_t
 	figures->load_rows_s[run - 1] = (double)rows / load_s;
 	figures->rows_s[run - 1] = seconds > 0 ? (double)stats.rows / seconds : 0;
 	figures->messages_s[run - 1] = seconds > 0 ? (double)stats.messages / seconds : 0;
-	figures->peak_rss_kib[run - 1] = (double)peak_rss_kib();
+	figures->peak_rss_kib[run - 1] = (double)cw_bench_peak_rss_kib(0);
+	char label[32];
+	snprintf(label, sizeof label, "reference %s", workload->name);
+	cw_bench_figure(label, "rows/s", "rows/s", figures->rows_s[run - 1], NULL);
+	cw_bench_figure(label, "peak RSS", "MiB", figures->peak_rss_kib[run - 1] / 1024.0, NULL);
 	rc = 0;
 out:
 	PQfinish(repl); /* ends the walsender, which drops the temporary slot */
@@ -372,8 +260,8 @@ static void print_figure(const char *workload, const char *figure, const double 
 
 static void print_summary(PGconn *conn, long rows, int runs, const figures_t *figures)
 {
-	char *version = query_value(conn, "SHOW server_version");
-	char *row_bytes = query_value(conn, "SELECT round(avg(octet_length(t::text))) "
+	char *version = cw_bench_query_value(conn, "SHOW server_version");
+	char *row_bytes = cw_bench_query_value(conn, "SELECT round(avg(octet_length(t::text))) "
 	                                    "FROM (SELECT * FROM public.bench_rows LIMIT 10000) t");
 	printf("\nworkload: pgoutput proto_version 1, one table (id bigint PK, name text, score "
 	       "double precision, payload jsonb, updated_at timestamptz), %s bytes per row as text, "
@@ -396,8 +284,8 @@ static void print_summary(PGconn *conn, long rows, int runs, const figures_t *fi
 
 int main(void)
 {
-	long rows = env_long("CW_BENCH_ROWS", DEFAULT_ROWS, 1, 1000000000L);
-	int runs = (int)env_long("CW_BENCH_RUNS", DEFAULT_RUNS, 1, MAX_RUNS);
+	long rows = cw_bench_env_long("CW_BENCH_ROWS", DEFAULT_ROWS, 1, 1000000000L);
+	int runs = (int)cw_bench_env_long("CW_BENCH_RUNS", DEFAULT_RUNS, 1, MAX_RUNS);
 	const char *url = getenv("CW_BENCH_PG_URL");
 	cw_testsrv_t pg = {0};
 	PGconn *conn = NULL;
@@ -414,14 +302,12 @@ int main(void)
 	conn = connect_to(url, 0);
 	if (conn == NULL)
 		goto out;
-	char *schema = read_sql("rows_schema.sql");
-	int status = schema != NULL ? 0 : -1;
+	int status = 0;
 	for (int run = 1; run <= runs && status == 0; run++) {
-		status = exec_sql(conn, schema, "create the benchmark table");
+		status = cw_bench_load(conn, "rows_schema.sql", rows);
 		for (size_t i = 0; i < NWORKLOADS && status == 0; i++)
 			status = run_workload(url, conn, run, &WORKLOADS[i], rows, &figures[i]);
 	}
-	free(schema);
 	if (status == 0) {
 		print_summary(conn, rows, runs, figures);
 		rc = 0;

@@ -76,13 +76,17 @@ foreach(src ${CW_INTEGRATION_SCRIPTS})
 endforeach()
 
 # Benchmarks (bench/bench_*.c): built with the tests, run by bench/run.sh, never by ctest.
+# bench/benchlib.c: figure lines for bench/run.sh's table, process memory, the row loader.
+add_library(cwbenchlib STATIC ${CMAKE_SOURCE_DIR}/bench/benchlib.c)
+target_include_directories(cwbenchlib PUBLIC ${CMAKE_SOURCE_DIR}/bench)
+target_link_libraries(cwbenchlib PUBLIC cwtestsupport)
+target_compile_definitions(cwbenchlib PRIVATE CW_BENCH_SQL_DIR="${CMAKE_SOURCE_DIR}/bench/sql")
 file(GLOB CW_BENCHES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/bench/bench_*.c)
 foreach(src ${CW_BENCHES})
   get_filename_component(name ${src} NAME_WE)
   string(REPLACE "bench_" "" module ${name})
   add_executable(bench.${module} ${src})
-  target_link_libraries(bench.${module} PRIVATE cwtestsupport)
-  target_compile_definitions(bench.${module} PRIVATE CW_BENCH_SQL_DIR="${CMAKE_SOURCE_DIR}/bench/sql")
+  target_link_libraries(bench.${module} PRIVATE cwbenchlib)
 endforeach()
 
 # cw-mongo-exec: MongoDB writes from shell scripts (tests, demo); there is no MongoDB shell here.

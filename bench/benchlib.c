@@ -1,0 +1,160 @@
+/* This file contains the helpers every benchmark shares, declared in benchlib.h. */
+#define _XOPEN_SOURCE 700
+#include "benchlib.h"
+
+#include "core/mem.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef CW_BENCH_SQL_DIR
+#error "CW_BENCH_SQL_DIR must name bench/sql (tests/tests.cmake defines it)"
+#endif
+
+void cw_bench_figure(const char *workload, const char *name, const char *unit, double value,
+                     const char *reference)
+{
+	printf("figure\t%s\t%s\t%s\t%.6g\t%s\n", workload, name, unit, value,
+	       reference != NULL ? reference : "-");
+	fflush(stdout);
+}
+
+double cw_bench_now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+long cw_bench_env_long(const char *name, long fallback, long min, long max)
+{
+	const char *text = getenv(name);
+	if (text == NULL || text[0] == '\0')
+		return fallback;
+	char *end = NULL;
+	long value = strtol(text, &end, 10);
+	if (*end != '\0' || value < min || value > max) {
+		fprintf(stderr, "bench: %s=\"%s\" is not a number from %ld to %ld, using %ld\n",
+		        name, text, min, max, fallback);
+		return fallback;
+	}
+	return value;
+}
+
+static FILE *open_proc(pid_t pid, const char *file, const char *mode)
+{
+	char path[64];
+	if (pid == 0)
+		snprintf(path, sizeof path, "/proc/self/%s", file);
+	else
+		snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, file);
+	return fopen(path, mode);
+}
+
+long cw_bench_peak_rss_kib(pid_t pid)
+{
+	FILE *status = open_proc(pid, "status", "r");
+	if (status == NULL)
+		return -1;
+	char line[256];
+	long kib = -1;
+	while (fgets(line, sizeof line, status) != NULL)
+		if (sscanf(line, "VmHWM: %ld kB", &kib) == 1)
+			break;
+	fclose(status);
+	return kib;
+}
+
+void cw_bench_reset_peak_rss(pid_t pid)
+{
+	FILE *clear_refs = open_proc(pid, "clear_refs", "w");
+	if (clear_refs == NULL)
+		return;
+	fputs("5", clear_refs); /* Linux 4.0 on: VmHWM restarts from the current RSS */
+	fclose(clear_refs);
+}
+
+double cw_bench_cpu_s(pid_t pid)
+{
+	FILE *stat = open_proc(pid, "stat", "r");
+	if (stat == NULL)
+		return -1;
+	char line[1024];
+	bool ok = fgets(line, sizeof line, stat) != NULL;
+	fclose(stat);
+	/* Fields 14 and 15, counted after the parenthesised command name. */
+	char *p = ok ? strrchr(line, ')') : NULL;
+	unsigned long long utime, stime;
+	if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+	                        &utime, &stime) != 2)
+		return -1;
+	return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+int cw_bench_exec(PGconn *conn, const char *sql, const char *what)
+{
+	PGresult *res = PQexec(conn, sql);
+	ExecStatusType status = PQresultStatus(res);
+	int rc = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK ? 0 : -1;
+	if (rc != 0)
+		fprintf(stderr, "bench: could not %s: %s", what, PQerrorMessage(conn));
+	PQclear(res);
+	return rc;
+}
+
+char *cw_bench_query_value(PGconn *conn, const char *sql)
+{
+	PGresult *res = PQexec(conn, sql);
+	char *value = NULL;
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+		value = cw_xstrdup(PQgetvalue(res, 0, 0));
+	else
+		fprintf(stderr, "bench: query \"%s\" failed: %s", sql, PQerrorMessage(conn));
+	PQclear(res);
+	return value;
+}
+
+/* The contents of CW_BENCH_SQL_DIR/name (owned), or NULL with a message. */
+static char *read_sql(const char *name)
+{
+	char *path = cw_xasprintf("%s/%s", CW_BENCH_SQL_DIR, name);
+	char *text = NULL;
+	FILE *file = fopen(path, "r");
+	if (file == NULL || fseek(file, 0, SEEK_END) != 0)
+		goto out;
+	long size = ftell(file);
+	if (size < 0 || fseek(file, 0, SEEK_SET) != 0)
+		goto out;
+	text = cw_xmalloc((size_t)size + 1);
+	if (fread(text, 1, (size_t)size, file) != (size_t)size) {
+		free(text);
+		text = NULL;
+		goto out;
+	}
+	text[size] = '\0';
+out:
+	if (text == NULL)
+		fprintf(stderr, "bench: could not read \"%s\"\n", path);
+	if (file != NULL)
+		fclose(file);
+	free(path);
+	return text;
+}
+
+int cw_bench_load(PGconn *conn, const char *sql_file, long rows)
+{
+	char *sql = read_sql(sql_file);
+	if (sql == NULL)
+		return -1;
+	char set[64];
+	snprintf(set, sizeof set, "SET cw_bench.rows = '%ld'", rows);
+	int rc = cw_bench_exec(conn, set, "set cw_bench.rows");
+	if (rc == 0)
+		rc = cw_bench_exec(conn, sql, sql_file);
+	free(sql);
+	return rc;
+}

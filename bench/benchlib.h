@@ -1,0 +1,50 @@
+/*
+ * This file declares what every benchmark in bench/ shares: the figure lines
+ * bench/run.sh gathers into one table, the clock, process memory, settings
+ * from the environment and the shared row loader (bench/sql/rows_*.sql).
+ */
+#ifndef CW_BENCH_BENCHLIB_H
+#define CW_BENCH_BENCHLIB_H
+
+#include <libpq-fe.h>
+#include <sys/types.h>
+
+/*
+ * Prints one measured figure as a line bench/run.sh collects:
+ *   figure<TAB>workload<TAB>name<TAB>unit<TAB>value<TAB>reference
+ * reference is "workload/name" of the figure this one is compared with
+ * (measured in the same `make bench`), or NULL. run.sh runs every benchmark
+ * at least three times and prints min / median / max per figure, the
+ * reference's median and the ratio of the medians.
+ */
+void cw_bench_figure(const char *workload, const char *name, const char *unit, double value,
+                     const char *reference);
+
+/* Seconds on the monotonic clock. */
+double cw_bench_now_s(void);
+
+/* The integer in environment variable name, or fallback when unset or outside [min, max]. */
+long cw_bench_env_long(const char *name, long fallback, long min, long max);
+
+/* Peak resident set size (VmHWM) of pid (0: this process) in KiB, or -1. */
+long cw_bench_peak_rss_kib(pid_t pid);
+
+/* Restarts the peak RSS of pid (0: this process) from its current RSS. */
+void cw_bench_reset_peak_rss(pid_t pid);
+
+/* User + system CPU seconds pid (0: this process) has used so far, or -1. */
+double cw_bench_cpu_s(pid_t pid);
+
+/* Runs sql (one or more statements); 0, or -1 with a message naming what. */
+int cw_bench_exec(PGconn *conn, const char *sql, const char *what);
+
+/* The first value of a one-row query (owned), or NULL with a message. */
+char *cw_bench_query_value(PGconn *conn, const char *sql);
+
+/*
+ * Runs the shared loader bench/sql/<sql_file> (rows_schema.sql,
+ * rows_insert.sql, rows_update.sql) with cw_bench.rows = rows; 0 or -1.
+ */
+int cw_bench_load(PGconn *conn, const char *sql_file, long rows);
+
+#endif
