@@ -8,6 +8,7 @@
 #include "core/buf.h"
 #include "core/change.h"
 #include "core/entity.h"
+#include "benchlib.h"
 #include "core/mem.h"
 #include "hub/entity_store.h"
 #include "hub/hub.h"
@@ -24,13 +25,6 @@
 #define BATCH 10000
 #define INSERT_ROWS 1000
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static char *row_data(int i)
 {
 	return cw_xasprintf("{\"name\":\"customer %d\",\"email\":\"customer%d@example.com\","
@@ -43,7 +37,7 @@ static int bench_copy(cw_hub_t *hub)
 {
 	cw_oplog_writer_t *writer = cw_oplog_writer_new(hub);
 	cw_err_t err = {0};
-	double started = now_s();
+	double started = cw_bench_now_s();
 	for (int base = 0; base < ROWS; base += BATCH) {
 		cw_change_batch_t batch = CW_CHANGE_BATCH_INIT;
 		for (int i = base; i < base + BATCH; i++) {
@@ -62,9 +56,11 @@ static int bench_copy(cw_hub_t *hub)
 			return -1;
 		}
 	}
-	double elapsed = now_s() - started;
+	double elapsed = cw_bench_now_s() - started;
 	printf("oplog append (COPY, %d-row batches + checkpoint): %d rows in %.2fs = %.0f rows/s\n",
 	       BATCH, ROWS, elapsed, ROWS / elapsed);
+	cw_bench_figure("hub append (COPY)", "rows/s", "rows/s", ROWS / elapsed,
+	                "hub append (multi-row INSERT)/rows/s");
 	cw_oplog_writer_free(writer);
 	return 0;
 }
@@ -77,7 +73,7 @@ static int bench_insert(cw_hub_t *hub)
 		fprintf(stderr, "bench: %s\n", err.message);
 		return -1;
 	}
-	double started = now_s();
+	double started = cw_bench_now_s();
 	cw_buf_t sql = CW_BUF_INIT;
 	for (int base = 0; base < ROWS; base += BATCH) {
 		if (cw_hub_begin(hub, &err) != 0)
@@ -103,9 +99,10 @@ static int bench_insert(cw_hub_t *hub)
 		fprintf(stderr, "bench: %s\n", err.message);
 		return -1;
 	}
-	double elapsed = now_s() - started;
+	double elapsed = cw_bench_now_s() - started;
 	printf("multi-row INSERT (%d rows per statement, %d per transaction): %d rows in %.2fs = %.0f rows/s\n",
 	       INSERT_ROWS, BATCH, ROWS, elapsed, ROWS / elapsed);
+	cw_bench_figure("hub append (multi-row INSERT)", "rows/s", "rows/s", ROWS / elapsed, NULL);
 	return 0;
 }
 

@@ -6,6 +6,7 @@
  *
  *   build/bench.mongo_projection [iterations]
  */
+#include "benchlib.h"
 #include "core/buf.h"
 #include "core/entity.h"
 #include "core/projection.h"
@@ -14,13 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 int main(int argc, char **argv)
 {
@@ -48,18 +42,18 @@ int main(int argc, char **argv)
 	                       "description", BCON_UTF8("Adjustable, warm white, 3 brightness levels."),
 	                       "updated", BCON_DATE_TIME(1714564800000));
 	cw_buf_t out = CW_BUF_INIT;
-	double started = now_s();
+	double started = cw_bench_now_s();
 	for (long i = 0; i < iterations; i++) {
 		if (cw_projection_bson(proj, doc, &out, &err) != 0) {
 			fprintf(stderr, "bench: projection failed: %s\n", err.message);
 			return 1;
 		}
 	}
-	double projection_s = now_s() - started;
-	started = now_s();
+	double projection_s = cw_bench_now_s() - started;
+	started = cw_bench_now_s();
 	for (long i = 0; i < iterations; i++)
 		free(cw_projection_doc_id_of(doc, NULL));
-	double doc_id_s = now_s() - started;
+	double doc_id_s = cw_bench_now_s() - started;
 	printf("mongo projection: %u-byte document, 5 columns -> %zu bytes of JSON, %ld events\n",
 	       doc->len, out.len, iterations);
 	printf("  projection      %.3f us/event (%.0f events/s)\n",
@@ -67,6 +61,8 @@ int main(int argc, char **argv)
 	printf("  doc_id          %.3f us/event\n", doc_id_s / (double)iterations * 1e6);
 	printf("  both            %.3f us/event\n",
 	       (projection_s + doc_id_s) / (double)iterations * 1e6);
+	cw_bench_figure("mongo projection", "per document", "ns",
+	                (projection_s + doc_id_s) / (double)iterations * 1e9, NULL);
 	cw_buf_free(&out);
 	bson_destroy(doc);
 	cw_projection_free(proj);

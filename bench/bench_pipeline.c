@@ -12,7 +12,11 @@
  *      transaction every 10 ms, each row stamped with the wall clock taken
  *      just before its INSERT ... (autocommit) is sent; a poller reads the
  *      cache every 2 ms and records now - stamp for each newly visible row;
- *   3. memory: the daemon's VmHWM after each workload.
+ *   3. streaming inserts: N more rows inserted by one writer in transactions
+ *      of 10,000 with the daemon live; timed from the first insert until the
+ *      last row is in the cache (end to end, next to the pgoutput reference);
+ *   4. memory: the daemon's VmHWM after each workload.
+ * Prints figure lines (bench/benchlib.h) and a Markdown summary.
  * Then SIGTERM, and the daemon's exit status.
  *
  *   CW_SOURCE_DIR=$PWD build/bench.pipeline    (or bench/run.sh pipeline)
@@ -21,6 +25,7 @@
  *   CW_BENCH_KEEP=1  keep the temporary directory (config, daemon log, cache)
  */
 #define _XOPEN_SOURCE 700
+#include "benchlib.h"
 #include "core/mem.h"
 #include "testsrv.h"
 
@@ -78,41 +83,6 @@ static void exec_sql(PGconn *conn, const char *sql)
 	PQclear(res);
 }
 
-/* The daemon's VmHWM (peak RSS) in KiB, or -1. */
-static long peak_rss_kib(pid_t pid)
-{
-	char path[64], line[256];
-	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-	FILE *f = fopen(path, "r");
-	long kib = -1;
-	if (f == NULL)
-		return -1;
-	while (fgets(line, sizeof line, f) != NULL)
-		if (strncmp(line, "VmHWM:", 6) == 0)
-			kib = strtol(line + 6, NULL, 10);
-	fclose(f);
-	return kib;
-}
-
-/* The daemon's CPU time so far (user + system) in seconds, or -1. */
-static double cpu_s(pid_t pid)
-{
-	char path[64], line[1024];
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "r");
-	if (f == NULL)
-		return -1;
-	bool ok = fgets(line, sizeof line, f) != NULL;
-	fclose(f);
-	/* Fields 14 and 15, counted after the parenthesised command name. */
-	char *p = ok ? strrchr(line, ')') : NULL;
-	unsigned long long utime, stime;
-	if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-	                        &utime, &stime) != 2)
-		return -1;
-	return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
-}
-
 static pid_t start_daemon(const char *binary, const char *config_path, const char *log_path)
 {
 	pid_t pid = fork();
@@ -140,9 +110,10 @@ static pid_t start_daemon(const char *binary, const char *config_path, const cha
  * Rows in the cache, or -1 while its file or table does not exist yet. The
  * loader wrote row `last` last, so the scan reads it last: the count(*) (tens
  * of ms on a 1M-row cache, on the cores the pipeline needs) runs only once it
- * is there, and until then the answer is 0.
+ * is there, and until then the answer is 0. With count_all false, 1 once row
+ * `last` is there.
  */
-static long long cache_rows(const char *cache_path, long last)
+static long long cache_rows(const char *cache_path, long last, bool count_all)
 {
 	sqlite3 *db = NULL;
 	sqlite3_stmt *stmt = NULL;
@@ -157,7 +128,7 @@ static long long cache_rows(const char *cache_path, long last)
 	rows = sqlite3_step(stmt) == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : -1;
 	sqlite3_finalize(stmt);
 	stmt = NULL;
-	if (rows != 1)
+	if (rows != 1 || !count_all)
 		goto done;
 	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM " ENTITY, -1, &stmt, NULL) != SQLITE_OK)
 		goto done;
@@ -359,7 +330,7 @@ static double wait_snapshot(pid_t pid, double s0, const char *cache_path, const 
 	long long hub_upserts = 0, hub_max_id = 0;
 	double snapshot_s = -1;
 	*hub_s = -1;
-	while (cache_rows(cache_path, rows) < rows) {
+	while (cache_rows(cache_path, rows, true) < rows) {
 		if (!daemon_alive(pid, log_path))
 			goto done;
 		if (*hub_s < 0 && hub_upserts_since(hub, &hub_max_id, &hub_upserts) >= rows)
@@ -372,6 +343,32 @@ static double wait_snapshot(pid_t pid, double s0, const char *cache_path, const 
 done:
 	PQfinish(hub);
 	return snapshot_s;
+}
+
+/*
+ * Inserts rows more rows (ids from first_id) in transactions of 10,000 with
+ * the daemon live; the seconds from the first insert until the last row is in
+ * the cache, or -1 when the daemon died.
+ */
+static double stream_inserts(PGconn *conn, pid_t pid, const char *cache_path, const char *log_path,
+                             int64_t first_id, long rows)
+{
+	double t0 = mono_s();
+	for (long done = 0; done < rows; done += 10000) {
+		long n = rows - done < 10000 ? rows - done : 10000;
+		char *sql = cw_xasprintf("INSERT INTO public." ENTITY " (id, name, score, payload, "
+		                         "updated_at) SELECT " ROW_EXPR " FROM generate_series(%lld, %lld) g",
+		                         (long long)(first_id + done), (long long)(first_id + done + n - 1));
+		exec_sql(conn, sql);
+		free(sql);
+	}
+	int64_t last = first_id + rows - 1;
+	while (cache_rows(cache_path, (long)last, false) != 1) {
+		if (!daemon_alive(pid, log_path))
+			return -1;
+		usleep(POLL_US);
+	}
+	return mono_s() - t0;
 }
 
 static void print_latency_row(int rate, int seconds, const latency_result_t *lat, long rss_kib)
@@ -517,12 +514,16 @@ int main(void)
 	                                         &hub_s);
 	if (snapshot_s < 0)
 		return 1;
-	long rss_snapshot = peak_rss_kib(pid);
-	double cpu_snapshot = cpu_s(pid);
+	long rss_snapshot = cw_bench_peak_rss_kib(pid);
+	double cpu_snapshot = cw_bench_cpu_s(pid);
 	printf("snapshot: %ld rows in %.2f s = %.0f rows/s (all in the hub after %.2f s = "
 	       "%.0f rows/s); cachewarp CPU %.1f s\n", rows, snapshot_s, (double)rows / snapshot_s,
 	       hub_s, (double)rows / hub_s, cpu_snapshot);
 	fflush(stdout);
+	cw_bench_figure("snapshot", "rows/s to SQLite", "rows/s", (double)rows / snapshot_s, NULL);
+	cw_bench_figure("snapshot", "rows/s to the hub", "rows/s", (double)rows / hub_s, NULL);
+	cw_bench_figure("snapshot", "CPU per 1M rows", "s", cpu_snapshot * 1e6 / (double)rows, NULL);
+	cw_bench_figure("snapshot", "peak RSS", "MiB", (double)rss_snapshot / 1024.0, NULL);
 
 	/* 2. Latency at 1k then 10k rows/s, ids after the snapshot's. */
 	set_sync_commit(conn);
@@ -531,11 +532,11 @@ int main(void)
 	long rss_lat[2];
 	int64_t first_id = rows + 1;
 	for (int i = 0; i < 2; i++) {
-		double cpu0 = cpu_s(pid);
+		double cpu0 = cw_bench_cpu_s(pid);
 		lat[i] = latency(conn, cache_path, first_id, rates[i], seconds);
-		lat[i].cpu_s = cpu_s(pid) - cpu0;
+		lat[i].cpu_s = cw_bench_cpu_s(pid) - cpu0;
 		first_id += lat[i].written;
-		rss_lat[i] = peak_rss_kib(pid);
+		rss_lat[i] = cw_bench_peak_rss_kib(pid);
 		printf("latency at %d rows/s: achieved %.0f rows/s, %lld/%lld rows seen, p50 %.1f ms, "
 		       "p99 %.1f ms, max %.1f ms; first row %.1f ms", rates[i], lat[i].rate,
 		       lat[i].seen, lat[i].written, lat[i].p50, lat[i].p99, lat[i].max,
@@ -545,9 +546,31 @@ int main(void)
 		printf("\n");
 		printf("  cachewarp CPU during it: %.1f s\n", lat[i].cpu_s);
 		fflush(stdout);
+		char workload[48];
+		snprintf(workload, sizeof workload, "latency at %d rows/s", rates[i]);
+		cw_bench_figure(workload, "p50", "ms", lat[i].p50, NULL);
+		cw_bench_figure(workload, "p99", "ms", lat[i].p99, NULL);
+		cw_bench_figure(workload, "max", "ms", lat[i].max, NULL);
+		cw_bench_figure(workload, "peak RSS", "MiB", (double)rss_lat[i] / 1024.0, NULL);
 		if (!daemon_alive(pid, log_path))
 			return 1;
 	}
+
+	/* 3. Streaming inserts, end to end, after the latency rows. */
+	double cpu0 = cw_bench_cpu_s(pid);
+	double stream_s = stream_inserts(conn, pid, cache_path, log_path, first_id, rows);
+	if (stream_s < 0)
+		return 1;
+	double cpu_stream = cw_bench_cpu_s(pid) - cpu0;
+	long rss_stream = cw_bench_peak_rss_kib(pid);
+	printf("streaming inserts: %ld rows in transactions of 10000, in SQLite after %.2f s = "
+	       "%.0f rows/s; cachewarp CPU %.1f s\n", rows, stream_s, (double)rows / stream_s,
+	       cpu_stream);
+	cw_bench_figure("end to end insert", "rows/s", "rows/s", (double)rows / stream_s,
+	                "reference insert/rows/s");
+	cw_bench_figure("end to end insert", "CPU per 1M rows", "s", cpu_stream * 1e6 / (double)rows,
+	                NULL);
+	cw_bench_figure("end to end insert", "peak RSS", "MiB", (double)rss_stream / 1024.0, NULL);
 
 	char exit_text[64];
 	bool clean = stop_daemon(pid, exit_text, sizeof exit_text);
@@ -559,6 +582,8 @@ int main(void)
 	       (double)rows / hub_s, hub_s);
 	for (int i = 0; i < 2; i++)
 		print_latency_row(rates[i], seconds, &lat[i], rss_lat[i]);
+	printf("| streaming inserts %ld rows: first insert to all in SQLite | %.0f rows/s (%.2f s) | "
+	       "%.1f MiB |\n", rows, (double)rows / stream_s, stream_s, (double)rss_stream / 1024.0);
 	printf("| SIGTERM | %s | |\n", exit_text);
 	printf("(latency resolution: the poller reads every %d ms, and the stamp is taken before "
 	       "the insert is sent, so each figure includes the insert's own execution)\n",

@@ -7,16 +7,21 @@
  *      coalesce -> cw_cache_apply, one transaction per batch of 1000, WAL
  *      checkpoints on the manager's checkpointer thread as in the target:
  *      a) fresh inserts of N rows, b) random-key full-row updates into that
- *      N-row cache;
+ *      N-row cache, c) UPDATES changes that update UPDATES/10 rows ten times
+ *      each, consecutively (what coalescing saves);
  *   2. the bare loop: one prepared INSERT ... ON CONFLICT DO UPDATE per row
  *      with values bound directly (no JSON), a commit every 1000 rows, same
  *      pragmas, on the same table layout (WITHOUT ROWID) and on a rowid
  *      table with a separate primary-key index (what a hand-written cache
- *      usually is): a) fresh inserts, b) random-key updates.
+ *      usually is): a) fresh inserts, b) random-key updates, c) the ten
+ *      updates per row, every one of them written.
+ * Prints figure lines (bench/benchlib.h) with the bare loop on the same
+ * layout as each figure's reference.
  *
  * Usage: bench.sqlite_apply [ROWS [UPDATES [DIR]]]  (defaults 1000000 200000 /tmp)
  */
 #define _XOPEN_SOURCE 700
+#include "benchlib.h"
 #include "apply/cache_write.h"
 #include "apply/cachedb.h"
 #include "apply/coalesce.h"
@@ -44,13 +49,6 @@ static cw_column_t columns[] = {
 static const cw_entity_t entity = {(char *)"items", (char *)"src", (char *)"items", NULL, columns,
                                    4, CW_ENTITY_LIVE, 1};
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	(void)st;
@@ -73,17 +71,31 @@ static uint64_t next_random(uint64_t *state)
 	return z ^ (z >> 31);
 }
 
-/* The row number of write n: sequential for inserts, random for updates. */
-static uint64_t row_of(uint64_t n, uint64_t rows, bool random, uint64_t *rng)
+/* How write n picks its row. */
+typedef enum pattern {
+	PATTERN_SEQUENTIAL,   /* row n: fresh inserts */
+	PATTERN_RANDOM,       /* a random row of rows: random-key updates */
+	PATTERN_TEN_PER_ROW,  /* row n / 10: ten consecutive updates of each row */
+} pattern_t;
+
+/* The row number of write n. */
+static uint64_t row_of(uint64_t n, uint64_t rows, pattern_t pattern, uint64_t *rng)
 {
-	return random ? next_random(rng) % rows : n;
+	switch (pattern) {
+	case PATTERN_RANDOM:
+		return next_random(rng) % rows;
+	case PATTERN_TEN_PER_ROW:
+		return n / 10;
+	default:
+		return n;
+	}
 }
 
 /* cachewarp's path: batches of changes with JSON data through coalesce and cw_cache_apply. */
 static double coalesce_seconds;   /* of the last run_cachewarp: the part spent coalescing */
 
-static double run_cachewarp(cw_cachedb_t *db, cw_cache_t *cache, uint64_t count, uint64_t rows, bool random,
-                            uint64_t seed, int64_t *oplog_id)
+static double run_cachewarp(cw_cachedb_t *db, cw_cache_t *cache, uint64_t count, uint64_t rows,
+                            pattern_t pattern, uint64_t seed, int64_t *oplog_id)
 {
 	cw_change_batch_t batch = CW_CHANGE_BATCH_INIT;
 	const cw_change_t *changes[BATCH];
@@ -96,7 +108,7 @@ static double run_cachewarp(cw_cachedb_t *db, cw_cache_t *cache, uint64_t count,
 		cw_change_batch_clear(&batch);
 		for (; batch.len < BATCH && n < count; n++) {
 			char doc_id[24], data[160];
-			uint64_t row = row_of(n, rows, random, &rng);
+			uint64_t row = row_of(n, rows, pattern, &rng);
 			key(row, doc_id);
 			snprintf(data, sizeof data, "{\"title\": \"title %llu\", \"qty\": %llu, "
 			         "\"price\": %llu.25, \"tags\": [%llu, \"x\"]}", (unsigned long long)n,
@@ -113,15 +125,15 @@ static double run_cachewarp(cw_cachedb_t *db, cw_cache_t *cache, uint64_t count,
 		}
 		for (size_t i = 0; i < batch.len; i++)
 			changes[i] = &batch.items[i];
-		double start = now_s();   /* what the apply loop does per batch once it has read it */
+		double start = cw_bench_now_s();   /* what the apply loop does per batch once it has read it */
 		int rc = cw_coalesce(changes, batch.len, cache->applied, &writes, &err);
-		coalesce_seconds += now_s() - start;
+		coalesce_seconds += cw_bench_now_s() - start;
 		if (rc != 0 || cw_cache_apply(cache, &writes, *oplog_id, NULL, &err) != 0) {
 			fprintf(stderr, "apply: %s\n", err.message);
 			exit(1);
 		}
 		cw_cachedb_committed(db, cache);   /* as the target does: WAL checkpoints on a thread */
-		total += now_s() - start;
+		total += cw_bench_now_s() - start;
 		cw_write_list_clear(&writes);
 	}
 	cw_change_batch_free(&batch);
@@ -144,7 +156,7 @@ static sqlite3 *bare_open(const char *path, bool without_rowid)
 }
 
 /* The bare loop: bind and step one prepared upsert per row, commit every BATCH rows. */
-static double run_bare(sqlite3 *db, uint64_t count, uint64_t rows, bool random, uint64_t seed,
+static double run_bare(sqlite3 *db, uint64_t count, uint64_t rows, pattern_t pattern, uint64_t seed,
                        int64_t *oplog_id)
 {
 	sqlite3_stmt *stmt = NULL;
@@ -154,12 +166,12 @@ static double run_bare(sqlite3 *db, uint64_t count, uint64_t rows, bool random, 
 	                   "tags = excluded.tags, _version = excluded._version, "
 	                   "_oplog_id = excluded._oplog_id", -1, &stmt, NULL);
 	uint64_t rng = seed;
-	double start = now_s();
+	double start = cw_bench_now_s();
 	for (uint64_t n = 0; n < count; n++) {
 		if (n % BATCH == 0)
 			sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
 		char doc_id[24], title[32], tags[32];
-		uint64_t row = row_of(n, rows, random, &rng);
+		uint64_t row = row_of(n, rows, pattern, &rng);
 		key(row, doc_id);
 		snprintf(title, sizeof title, "title %llu", (unsigned long long)n);
 		snprintf(tags, sizeof tags, "[%llu,\"x\"]", (unsigned long long)row % 7);
@@ -178,16 +190,20 @@ static double run_bare(sqlite3 *db, uint64_t count, uint64_t rows, bool random, 
 		if (n % BATCH == BATCH - 1 || n == count - 1)
 			sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
 	}
-	double total = now_s() - start;
+	double total = cw_bench_now_s() - start;
 	sqlite3_finalize(stmt);
 	return total;
 }
 
-static void report(const char *what, uint64_t count, double seconds)
+/* Prints a line, and a figure when workload is not NULL. */
+static void report(const char *what, const char *workload, const char *reference, uint64_t count,
+                   double seconds)
 {
 	printf("%-58s %9llu rows %8.2f s %10.0f rows/s\n", what, (unsigned long long)count, seconds,
 	       (double)count / seconds);
 	fflush(stdout);
+	if (workload != NULL)
+		cw_bench_figure(workload, "changes/s", "changes/s", (double)count / seconds, reference);
 }
 
 int main(int argc, char **argv)
@@ -210,27 +226,43 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	int64_t oplog_id = 0;
-	report("cachewarp apply: fresh inserts (JSON, coalesce, apply)", rows,
-	       run_cachewarp(db, cache, rows, rows, false, 1, &oplog_id));
+	report("cachewarp apply: fresh inserts (JSON, coalesce, apply)", "apply insert",
+	       "sqlite reference insert/changes/s", rows,
+	       run_cachewarp(db, cache, rows, rows, PATTERN_SEQUENTIAL, 1, &oplog_id));
 	printf("  of which coalescing (JSON parse, merge, sort): %.2f s\n", coalesce_seconds);
-	report("cachewarp apply: random-key updates into the cache", updates,
-	       run_cachewarp(db, cache, updates, rows, true, 2, &oplog_id));
+	report("cachewarp apply: random-key updates into the cache", "apply random update",
+	       "sqlite reference random update/changes/s", updates,
+	       run_cachewarp(db, cache, updates, rows, PATTERN_RANDOM, 2, &oplog_id));
 	printf("  of which coalescing (JSON parse, merge, sort): %.2f s\n", coalesce_seconds);
+	report("cachewarp apply: 10 consecutive updates per row", "apply 10 updates per row",
+	       "sqlite reference 10 updates per row/changes/s", updates,
+	       run_cachewarp(db, cache, updates, rows, PATTERN_TEN_PER_ROW, 3, &oplog_id));
+	printf("  of which coalescing (JSON parse, merge, sort): %.2f s\n", coalesce_seconds);
+	cw_bench_figure("apply", "peak RSS", "MiB", (double)cw_bench_peak_rss_kib(0) / 1024.0, NULL);
 	cw_cachedb_close(db);
 
-	static const struct { const char *name; bool without_rowid; } layouts[] = {
-		{"same table (WITHOUT ROWID)", true},
-		{"rowid table + primary key index", false},
+	static const struct { const char *name, *label; bool without_rowid; } layouts[] = {
+		{"same table (WITHOUT ROWID)", "sqlite reference", true},
+		{"rowid table + primary key index", NULL, false},
+	};
+	static const struct { const char *name; pattern_t pattern; } patterns[] = {
+		{"insert", PATTERN_SEQUENTIAL},
+		{"random update", PATTERN_RANDOM},
+		{"10 updates per row", PATTERN_TEN_PER_ROW},
 	};
 	for (size_t l = 0; l < 2; l++) {
 		char *path = cw_xasprintf("%s/bare%zu.sqlite", dir, l);
 		sqlite3 *bare = bare_open(path, layouts[l].without_rowid);
 		int64_t id = 0;
-		char what[96];
-		snprintf(what, sizeof what, "bare loop, %s: fresh inserts", layouts[l].name);
-		report(what, rows, run_bare(bare, rows, rows, false, 1, &id));
-		snprintf(what, sizeof what, "bare loop, %s: random updates", layouts[l].name);
-		report(what, updates, run_bare(bare, updates, rows, true, 2, &id));
+		for (size_t p = 0; p < 3; p++) {
+			char what[96], workload[64];
+			snprintf(what, sizeof what, "bare loop, %s: %s", layouts[l].name, patterns[p].name);
+			snprintf(workload, sizeof workload, "%s %s", layouts[l].label ? layouts[l].label : "",
+			         patterns[p].name);
+			report(what, layouts[l].label ? workload : NULL, NULL, p == 0 ? rows : updates,
+			       run_bare(bare, p == 0 ? rows : updates, rows, patterns[p].pattern, (uint64_t)p + 1,
+			                &id));
+		}
 		sqlite3_close(bare);
 		free(path);
 	}

@@ -18,6 +18,7 @@
 #include "apply/target.h"
 #include "core/change.h"
 #include "core/config.h"
+#include "benchlib.h"
 #include "core/mem.h"
 #include "core/metrics.h"
 #include "hub/entity_store.h"
@@ -177,6 +178,11 @@ static void latency(cw_hub_t *hub, const char *cache_path, int rate, int seconds
 	       "  max %6.1f ms\n", rate, achieved, ticks, lat[ticks / 2], lat[ticks * 99 / 100],
 	       lat[ticks - 1]);
 	fflush(stdout);
+	char workload[48];
+	snprintf(workload, sizeof workload, "hub to SQLite at %d changes/s", rate);
+	cw_bench_figure(workload, "p50", "ms", lat[ticks / 2], NULL);
+	cw_bench_figure(workload, "p99", "ms", lat[ticks * 99 / 100], NULL);
+	cw_bench_figure(workload, "max", "ms", lat[ticks - 1], NULL);
 	free(lat);
 	free(ids);
 	free(stamps);
@@ -294,6 +300,9 @@ int main(int argc, char **argv)
 	       "reading alone took %.0f%% of that)\n", (unsigned long long)total, took,
 	       (double)total / took, 100.0 * took_read / took);
 	fflush(stdout);
+	cw_bench_figure("hub to SQLite apply", "changes/s", "changes/s", (double)total / took, NULL);
+	cw_bench_figure("hub to SQLite apply", "hub read alone", "changes/s", (double)total / took_read,
+	                NULL);
 
 	/* 2. Steady rates. */
 	char *cache_path = cw_xasprintf("%s/bench/db.sqlite", cachedir);
