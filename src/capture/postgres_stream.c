@@ -240,6 +240,13 @@ static int wait_readable(PGconn *conn, int timeout_ms)
 	return poll(&pfd, 1, timeout_ms) < 0 ? -1 : 0;
 }
 
+/* Whether the server has sent more than libpq has read. */
+static bool readable_now(PGconn *conn)
+{
+	struct pollfd pfd = {PQsocket(conn), POLLIN, 0};
+	return pfd.fd >= 0 && poll(&pfd, 1, 0) > 0;
+}
+
 static int stream_loop(cw_pg_source_t *src, stream_state_t *st, cw_cancel_t *cancel,
                        cw_err_t *err)
 {
@@ -257,6 +264,14 @@ static int stream_loop(cw_pg_source_t *src, stream_state_t *st, cw_cancel_t *can
 			continue;
 		}
 		if (n == 0) {
+			/*
+			 * Caught up with the server: write the complete transactions now
+			 * rather than after flush_interval. Under a backlog the socket is
+			 * never idle here, and batches fill to batch_size.
+			 */
+			if (src->batch.len > 0 && !src->in_txn && !readable_now(src->repl) &&
+			    (rc = pg_flush(src, err)) != 0)
+				break;
 			if (wait_readable(src->repl, 100) != 0 || PQconsumeInput(src->repl) == 0)
 				rc = pg_result_error(src->repl, NULL, "replication connection lost", err);
 			continue;
