@@ -16,7 +16,6 @@
  *   CW_BENCH_CAPTURE_YAML  extra YAML under capture: (e.g. "batch_size: 5000")
  */
 #include "benchlib.h"
-#include "capture/source.h"
 #include "core/config.h"
 #include "core/mem.h"
 #include "hub/entity_store.h"
@@ -25,7 +24,6 @@
 #include "testsrv.h"
 
 #include <libpq-fe.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,75 +32,17 @@
 
 #define SERIES "entity=\"bench_rows\",op=\"upsert\""
 
-typedef struct capture {
-	const cw_source_ops_t *ops;
-	cw_component_ctx_t ctx;
-	void *source;
-	cw_cancel_t *cancel;
-	pthread_t thread;
-} capture_t;
-
-static void *run_main(void *p)
-{
-	capture_t *cap = p;
-	while (!cw_cancel_is_set(cap->cancel)) {
-		cw_err_t err = {0};
-		if (cap->ops->run(cap->source, cap->cancel, &err) != CW_ECANCELED) {
-			fprintf(stderr, "bench: source: %s\n", err.message);
-			usleep(200000);
-		}
-	}
-	return NULL;
-}
-
-static int capture_start(capture_t *cap)
-{
-	cw_err_t err = {0};
-	cap->cancel = cw_cancel_new();
-	cap->source = cap->ops->open(&cap->ctx, &err);
-	if (cap->source == NULL) {
-		fprintf(stderr, "bench: could not open the source: %s\n", err.message);
-		return -1;
-	}
-	pthread_create(&cap->thread, NULL, run_main, cap);
-	return 0;
-}
-
-static void capture_stop(capture_t *cap)
-{
-	cw_cancel_fire(cap->cancel);
-	pthread_join(cap->thread, NULL);
-	cap->ops->close(cap->source);
-	cw_cancel_free(cap->cancel);
-	cap->source = NULL;
-}
-
-static double captured(const capture_t *cap)
+static double captured(const cw_bench_source_t *cap)
 {
 	return cw_metrics_value(cap->ctx.metrics, "cachewarp_changes_captured_total", SERIES);
 }
 
-/* Waits until the entity is live (its snapshot done); 0, or -1 after 120 s. */
-static int wait_live(PGconn *hub)
-{
-	for (double t0 = cw_bench_now_s(); cw_bench_now_s() - t0 < 120.0; usleep(20000)) {
-		char *live = cw_bench_query_value(hub, "SELECT count(*) FROM cachewarp.entities "
-		                                       "WHERE name = 'bench_rows' AND status = 'live'");
-		bool done = live != NULL && strcmp(live, "1") == 0;
-		free(live);
-		if (done)
-			return 0;
-	}
-	fprintf(stderr, "bench: the entity did not become live within 120 s\n");
-	return -1;
-}
-
 /* One workload: loader with the source stopped, then the timed catch-up. */
-static int run_workload(capture_t *cap, PGconn *conn, const char *name, long rows)
+static int run_workload(cw_bench_source_t *cap, PGconn *conn, const char *name, long rows)
 {
 	char sql_file[32];
 	snprintf(sql_file, sizeof sql_file, "rows_%s.sql", name);
-	capture_stop(cap);
+	cw_bench_source_stop(cap);
 	double l0 = cw_bench_now_s();
 	if (cw_bench_load(conn, sql_file, rows) != 0)
 		return -1;
@@ -111,7 +51,7 @@ static int run_workload(capture_t *cap, PGconn *conn, const char *name, long row
 	cw_bench_reset_peak_rss(0);
 	double cpu0 = cw_bench_cpu_s(0);
 	double t0 = cw_bench_now_s();
-	if (capture_start(cap) != 0)
+	if (cw_bench_source_start(cap) != 0)
 		return -1;
 	while (captured(cap) - before < (double)rows) {
 		if (cw_bench_now_s() - t0 > 600.0) {
@@ -170,7 +110,7 @@ int main(void)
 	cw_config_t *config = NULL;
 	cw_hub_t *hub = NULL;
 	PGconn *hub_conn = NULL;
-	capture_t cap = {.ops = cw_source_ops_for(CW_SOURCE_POSTGRES)};
+	cw_bench_source_t cap = {.ops = cw_source_ops_for(CW_SOURCE_POSTGRES)};
 	cw_err_t err = {0};
 	bool created;
 
@@ -185,14 +125,15 @@ int main(void)
 	}
 	hub_conn = PQconnectdb(hub_url);
 	cap.ctx = (cw_component_ctx_t){config, "app", NULL, 0, cw_metrics_new()};
-	if (capture_start(&cap) != 0)
+	if (cw_bench_source_start(&cap) != 0)
 		goto out;
-	if (wait_live(hub_conn) != 0 || run_workload(&cap, conn, "insert", rows) != 0 ||
+	if (cw_bench_wait_live(hub_conn, "bench_rows", 120.0) != 0 ||
+	    run_workload(&cap, conn, "insert", rows) != 0 ||
 	    run_workload(&cap, conn, "update", rows) != 0) {
-		capture_stop(&cap);
+		cw_bench_source_stop(&cap);
 		goto out;
 	}
-	capture_stop(&cap);
+	cw_bench_source_stop(&cap);
 	printf("capture: %ld rows per workload, capture settings: %s\n", rows,
 	       capture_yaml ? capture_yaml : "defaults");
 	rc = 0;

@@ -158,3 +158,67 @@ int cw_bench_load(PGconn *conn, const char *sql_file, long rows)
 	free(sql);
 	return rc;
 }
+
+int cw_bench_wait_live(PGconn *hub, const char *entity, double timeout_s)
+{
+	char *sql = cw_xasprintf("SELECT count(*) FROM cachewarp.entities "
+	                         "WHERE name = '%s' AND status = 'live'", entity);
+	int rc = -1;
+	for (double t0 = cw_bench_now_s(); rc != 0 && cw_bench_now_s() - t0 < timeout_s;) {
+		char *live = cw_bench_query_value(hub, sql);
+		if (live != NULL && strcmp(live, "1") == 0)
+			rc = 0;
+		else
+			nanosleep(&(struct timespec){0, 20000000L}, NULL);
+		free(live);
+	}
+	if (rc != 0)
+		fprintf(stderr, "bench: the entity \"%s\" did not become live within %.0f s\n", entity,
+		        timeout_s);
+	free(sql);
+	return rc;
+}
+
+static void *source_main(void *arg)
+{
+	cw_bench_source_t *src = arg;
+	while (!cw_cancel_is_set(src->cancel)) {
+		cw_err_t err = {0};
+		if (src->ops->run(src->source, src->cancel, &err) != CW_ECANCELED) {
+			fprintf(stderr, "bench: source: %s\n", err.message);
+			nanosleep(&(struct timespec){0, 200000000L}, NULL);
+		}
+	}
+	return NULL;
+}
+
+int cw_bench_source_start(cw_bench_source_t *src)
+{
+	cw_err_t err = {0};
+	src->source = src->ops->open(&src->ctx, &err);
+	if (src->source == NULL) {
+		fprintf(stderr, "bench: could not open the source: %s\n", err.message);
+		return -1;
+	}
+	src->cancel = cw_cancel_new();
+	if (pthread_create(&src->thread, NULL, source_main, src) != 0) {
+		fprintf(stderr, "bench: could not start the source thread\n");
+		cw_cancel_free(src->cancel);
+		src->ops->close(src->source);
+		src->source = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+void cw_bench_source_stop(cw_bench_source_t *src)
+{
+	if (src->source == NULL)
+		return;
+	cw_cancel_fire(src->cancel);
+	pthread_join(src->thread, NULL);
+	src->ops->close(src->source);
+	cw_cancel_free(src->cancel);
+	src->source = NULL;
+	src->cancel = NULL;
+}

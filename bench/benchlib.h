@@ -1,12 +1,16 @@
 /*
  * This file declares what every benchmark in bench/ shares: the figure lines
  * bench/run.sh gathers into one table, the clock, process memory, settings
- * from the environment and the shared row loader (bench/sql/rows_*.sql).
+ * from the environment, the shared row loader (bench/sql/rows_*.sql) and a
+ * source running on a thread of the benchmark's process.
  */
 #ifndef CW_BENCH_BENCHLIB_H
 #define CW_BENCH_BENCHLIB_H
 
+#include "capture/source.h"
+
 #include <libpq-fe.h>
+#include <pthread.h>
 #include <sys/types.h>
 
 /*
@@ -46,5 +50,31 @@ char *cw_bench_query_value(PGconn *conn, const char *sql);
  * rows_insert.sql, rows_update.sql) with cw_bench.rows = rows; 0 or -1.
  */
 int cw_bench_load(PGconn *conn, const char *sql_file, long rows);
+
+/*
+ * Waits until entity (a validated name) is live in the hub on hub, its
+ * initial snapshot or scan done; 0, or -1 with a message after timeout_s.
+ */
+int cw_bench_wait_live(PGconn *hub, const char *entity, double timeout_s);
+
+/*
+ * A source (cw_source_ops_for) running in this process on its own thread, as
+ * the job server runs it: after an error (printed on stderr) it runs again
+ * 200 ms later, until stopped. The caller fills ops and ctx (borrowed until
+ * _stop) and reads ctx.metrics while it runs.
+ */
+typedef struct cw_bench_source {
+	const cw_source_ops_t *ops;
+	cw_component_ctx_t ctx;
+	void *source;          /* owned from _start to _stop; NULL when not running */
+	cw_cancel_t *cancel;
+	pthread_t thread;
+} cw_bench_source_t;
+
+/* Opens the source and starts its thread; 0, or -1 with a message and nothing running. */
+int cw_bench_source_start(cw_bench_source_t *src);
+
+/* Cancels the source, joins its thread and closes it; a no-op when it is not running. */
+void cw_bench_source_stop(cw_bench_source_t *src);
 
 #endif
