@@ -242,7 +242,8 @@ static const cw_config_key_t keys[] = {
 	 .help = "Most changes written to the hub in one transaction."},
 	{.path = "capture.flush_interval", .kind = CW_KEY_DURATION,
 	 .offset = CFG(capture.flush_interval_ms), .default_text = "100ms", .min = 1,
-	 .max = 60000, .help = "A partial batch is written after waiting this long."},
+	 .max = 60000, .help = "A partial batch is written after waiting this long (a PostgreSQL "
+	         "source writes it sooner, once its stream has caught up with the server)."},
 	{.path = "capture.queue_depth", .kind = CW_KEY_INT, .offset = CFG(capture.queue_depth),
 	 .default_text = "8", .min = 1, .max = 1024,
 	 .help = "Batches that may wait between a source and the oplog writer; when full the "

@@ -82,9 +82,9 @@ static const char *const migrations[] = {
 	");\n"
 	"CREATE INDEX quarantine_entity ON cachewarp.quarantine (entity, id);\n",
 	/*
-	 * 2: created_at, in insertion order, only serves retention's range
-	 * delete: a BRIN index does that for a fraction of a B-tree's cost on
-	 * every oplog write.
+	 * 2: created_at (source commit time, close to insertion order) only
+	 * serves retention's range delete: a BRIN index does that for a
+	 * fraction of a B-tree's cost on every oplog write.
 	 */
 	"DROP INDEX cachewarp.oplog_created_at;\n"
 	"CREATE INDEX oplog_created_at ON cachewarp.oplog USING brin (created_at);\n",
