@@ -21,7 +21,10 @@
  * figure lines (benchlib.h) and a summary; asserts no timing.
  *
  *   build/bench.mongo_capture           (or bench/run.sh mongo_capture)
- *   CW_BENCH_ROWS   documents per phase (default 100,000)
+ *   CW_BENCH_MONGO_DOCS  documents per phase (default 20,000: on the test
+ *                   server each scan page, a sorted find after the last _id,
+ *                   gets slower as the collection grows; not CW_BENCH_ROWS,
+ *                   which sizes the PostgreSQL workloads)
  *   CW_BENCH_CAPTURE_YAML  extra YAML under capture: (e.g. "batch_size: 5000")
  */
 #include "benchlib.h"
@@ -228,7 +231,7 @@ static int check_hub(PGconn *hub, long docs)
 
 int main(void)
 {
-	long docs = cw_bench_env_long("CW_BENCH_ROWS", 100000, 1, 100000000L);
+	long docs = cw_bench_env_long("CW_BENCH_MONGO_DOCS", 20000, 1, 100000000L);
 	const char *capture_yaml = getenv("CW_BENCH_CAPTURE_YAML");
 	cw_testsrv_t pg = {0}, mongo = {0};
 	cw_config_t *config = NULL;
