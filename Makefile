@@ -4,12 +4,14 @@
 #   make test    deps + build + unit, integration, ASan/UBSan unit and fuzz smoke runs
 #   make demo    the main job end to end on local data
 #   make bench   benchmarks (figures, never assertions)
-#   make soak    the long kill loop (1000 SIGKILLs; CW_SOAK_KILLS overrides)
+#   make soak    the long kill loop (1000 SIGKILLs; CW_SOAK_KILLS overrides) and every
+#                fuzz target for 5 minutes under ASan/UBSan (CW_SOAK_FUZZ_SECONDS)
 #   make bench-peers  Debezium embedded next to the pgoutput reference (downloads Debezium)
 
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
 BUILD_FUZZ ?= build-fuzz
+BUILD_SOAK_FUZZ ?= build-fuzz-soak
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_GEN  := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 CTEST      := ctest --output-on-failure --no-tests=error
@@ -43,7 +45,8 @@ test-asan:
 	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $(CTEST) -j $(JOBS) -L unit
 
 test-fuzz:
-	@CC=clang cmake -S . -B $(BUILD_FUZZ) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Debug -DCW_FUZZ=ON >/dev/null
+	@CC=clang cmake -S . -B $(BUILD_FUZZ) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Debug -DCW_FUZZ=ON \
+		-DCW_FUZZ_SECONDS=10 >/dev/null
 	@cmake --build $(BUILD_FUZZ) -j $(JOBS)
 	cd $(BUILD_FUZZ) && $(CTEST) -j $(JOBS) -L fuzz-smoke
 
@@ -59,6 +62,10 @@ bench-peers: build
 
 soak: deps build
 	bash tests/reliability/kill_loop.sh --kills $${CW_SOAK_KILLS:-1000}
+	@CC=clang cmake -S . -B $(BUILD_SOAK_FUZZ) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Debug -DCW_FUZZ=ON \
+		-DCW_FUZZ_SECONDS=$${CW_SOAK_FUZZ_SECONDS:-300} >/dev/null
+	@cmake --build $(BUILD_SOAK_FUZZ) -j $(JOBS)
+	cd $(BUILD_SOAK_FUZZ) && $(CTEST) -L fuzz-smoke
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ) $(BUILD_SOAK_FUZZ)

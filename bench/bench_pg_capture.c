@@ -6,7 +6,8 @@
  * (bench/sql/rows_*.sql) writes N rows into public.bench_rows (10,000 per
  * transaction), and the source is started again: timed from its start until
  * its captured-changes counter (incremented when a batch has committed to
- * the hub) has grown by N. The hub is a database of the same cluster.
+ * the hub) has grown by N. The hub is a cluster of its own
+ * (cw_bench_hub_open; CW_BENCH_HUB=same puts it in the source's cluster).
  * Prints figure lines (benchlib.h) and a summary; asserts nothing.
  *
  *   build/bench.pg_capture              (or bench/run.sh pg_capture)
@@ -96,11 +97,12 @@ int main(void)
 		fprintf(stderr, "bench: %s", PQerrorMessage(conn));
 		return 1;
 	}
-	char hub_db[64], slot[64];
-	snprintf(hub_db, sizeof hub_db, "cw_bench_hub_%ld", (long)getpid());
+	char slot[64];
 	snprintf(slot, sizeof slot, "cw_bench_capture_%ld", (long)getpid());
-	char *create = cw_xasprintf("CREATE DATABASE %s", hub_db);
-	char *hub_url = cw_xasprintf("%.*s%s", (int)(strrchr(url, '/') + 1 - url), url, hub_db);
+	cw_bench_hub_t bench_hub;
+	if (cw_bench_hub_open(&bench_hub, url) != 0)
+		return 1;
+	const char *hub_url = bench_hub.url;
 	char *yaml = cw_xasprintf(
 		"hub: {url: '%s'}\nsources:\n  - {name: app, type: postgres, url: '%s', "
 		"publication: cw_bench_pub, slot: %s}\nentities:\n  - {name: bench_rows, source: app, "
@@ -114,8 +116,7 @@ int main(void)
 	cw_err_t err = {0};
 	bool created;
 
-	if (cw_bench_exec(conn, create, "create the hub database") != 0 ||
-	    cw_bench_load(conn, "rows_schema.sql", rows) != 0)
+	if (cw_bench_load(conn, "rows_schema.sql", rows) != 0)
 		goto out;
 	if (cw_config_load_buffer("bench.yaml", yaml, strlen(yaml), NULL, &config, &err) != 0 ||
 	    (hub = cw_hub_connect(hub_url, &err)) == NULL || cw_hub_migrate(hub, NULL, &err) != 0 ||
@@ -143,17 +144,13 @@ out:
 	cw_config_free(config);
 	cw_hub_close(hub);
 	PQfinish(hub_conn);
-	/* Leave an existing cluster as it was: no slot holding WAL, no hub database. */
+	/* Leave an existing cluster as it was: no slot holding WAL, no hub. */
 	char *drop = cw_xasprintf("SELECT pg_drop_replication_slot('%s') FROM pg_replication_slots "
 	                          "WHERE slot_name = '%s'", slot, slot);
 	cw_bench_exec(conn, drop, "drop the capture slot");
 	free(drop);
-	drop = cw_xasprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", hub_db);
-	cw_bench_exec(conn, drop, "drop the hub database");
-	free(drop);
+	cw_bench_hub_close(&bench_hub);
 	free(yaml);
-	free(hub_url);
-	free(create);
 	PQfinish(conn);
 	cw_testpg_stop(&srv);
 	return rc;

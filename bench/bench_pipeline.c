@@ -23,6 +23,7 @@
  *   CW_BINARY=path   the daemon (default $CW_SOURCE_DIR/build/cachewarp)
  *   CW_BENCH_SYNC_COMMIT=off   the latency writer's synchronous_commit (default on)
  *   CW_BENCH_KEEP=1  keep the temporary directory (config, daemon log, cache)
+ *   CW_BENCH_TRACE=1 print the worst latency of each second's rows
  */
 #define _XOPEN_SOURCE 700
 #include "benchlib.h"
@@ -298,6 +299,17 @@ static latency_result_t latency(PGconn *conn, const char *cache_path, int64_t fi
 	                      .seen = pl.next_id - first_id};
 	long long warm = (long long)rate * 5;
 	r.steady_p99 = -1;
+	if (getenv("CW_BENCH_TRACE") != NULL) {
+		/* The worst latency of each second's rows, to see whether stalls recur. */
+		printf("worst latency per second of rows (ms):");
+		for (long long first = 0; first < r.seen; first += rate) {
+			double worst = 0;
+			for (long long i = first; i < first + rate && i < r.seen; i++)
+				worst = pl.latency_ms[i] > worst ? pl.latency_ms[i] : worst;
+			printf(" %.0f", worst);
+		}
+		printf("\n");
+	}
 	if (r.seen > warm) {
 		size_t n = (size_t)(r.seen - warm);
 		double *steady = cw_xcalloc(n, sizeof(double));
@@ -490,8 +502,10 @@ int main(void)
 		return 1;
 	}
 	char *version = cw_testpg_query(srv.url, "SHOW server_version");
-	exec_sql(conn, "CREATE DATABASE hub");
-	char *hub_url = cw_xasprintf("%.*shub", (int)(strrchr(srv.url, '/') + 1 - srv.url), srv.url);
+	cw_bench_hub_t bench_hub;
+	if (cw_bench_hub_open(&bench_hub, srv.url) != 0)
+		return 1;
+	const char *hub_url = bench_hub.url;
 
 	double load_s = load_source(conn, rows);
 	char *row_bytes = cw_testpg_query(srv.url, "SELECT avg(length(b::text))::int FROM "
@@ -590,6 +604,7 @@ int main(void)
 	       POLL_US / 1000);
 
 	PQfinish(conn);
+	cw_bench_hub_close(&bench_hub);
 	cw_testpg_stop(&srv);
 	if (clean && getenv("CW_BENCH_KEEP") == NULL)
 		nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
@@ -599,7 +614,6 @@ int main(void)
 	free(log_path);
 	free(config_path);
 	free(row_bytes);
-	free(hub_url);
 	free(version);
 	free(binary);
 	return clean ? 0 : 1;

@@ -222,3 +222,48 @@ void cw_bench_source_stop(cw_bench_source_t *src)
 	src->source = NULL;
 	src->cancel = NULL;
 }
+
+int cw_bench_hub_open(cw_bench_hub_t *hub, const char *source_url)
+{
+	memset(hub, 0, sizeof *hub);
+	const char *where = getenv("CW_BENCH_HUB");
+	if (where == NULL || strcmp(where, "same") != 0) {
+		if (cw_testpg_start(&hub->cluster) != 0)
+			return -1;
+		hub->url = cw_xstrdup(hub->cluster.url);
+		printf("hub: a PostgreSQL cluster of its own (CW_BENCH_HUB=same: the source's)\n");
+		return 0;
+	}
+	PGconn *conn = PQconnectdb(source_url);
+	snprintf(hub->database, sizeof hub->database, "cw_bench_hub_%ld", (long)getpid());
+	char *create = cw_xasprintf("CREATE DATABASE %s", hub->database);
+	int rc = PQstatus(conn) == CONNECTION_OK ? cw_bench_exec(conn, create, "create the hub database")
+	                                         : -1;
+	if (PQstatus(conn) != CONNECTION_OK)
+		fprintf(stderr, "bench: %s", PQerrorMessage(conn));
+	free(create);
+	PQfinish(conn);
+	if (rc != 0)
+		return -1;
+	hub->source_url = cw_xstrdup(source_url);
+	hub->url = cw_xasprintf("%.*s%s", (int)(strrchr(source_url, '/') + 1 - source_url), source_url,
+	                        hub->database);
+	printf("hub: database %s of the source's cluster (CW_BENCH_HUB=same)\n", hub->database);
+	return 0;
+}
+
+void cw_bench_hub_close(cw_bench_hub_t *hub)
+{
+	if (hub->source_url != NULL) {
+		PGconn *conn = PQconnectdb(hub->source_url);
+		char *drop = cw_xasprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", hub->database);
+		if (PQstatus(conn) == CONNECTION_OK)
+			cw_bench_exec(conn, drop, "drop the hub database");
+		free(drop);
+		PQfinish(conn);
+	}
+	cw_testpg_stop(&hub->cluster);
+	free(hub->source_url);
+	free(hub->url);
+	memset(hub, 0, sizeof *hub);
+}

@@ -2,12 +2,13 @@
  * This file declares what every benchmark in bench/ shares: the figure lines
  * bench/run.sh gathers into one table, the clock, process memory, settings
  * from the environment, the shared row loader (bench/sql/rows_*.sql) and a
- * source running on a thread of the benchmark's process.
+ * source running on a thread of the benchmark's process, and its hub.
  */
 #ifndef CW_BENCH_BENCHLIB_H
 #define CW_BENCH_BENCHLIB_H
 
 #include "capture/source.h"
+#include "testsrv.h"
 
 #include <libpq-fe.h>
 #include <pthread.h>
@@ -76,5 +77,25 @@ int cw_bench_source_start(cw_bench_source_t *src);
 
 /* Cancels the source, joins its thread and closes it; a no-op when it is not running. */
 void cw_bench_source_stop(cw_bench_source_t *src);
+
+/* Where a benchmark's hub lives (cw_bench_hub_open). */
+typedef struct cw_bench_hub {
+	cw_testsrv_t cluster;   /* a throwaway cluster of its own, or zeroed */
+	char *source_url;       /* the cluster holding the hub database instead, or NULL */
+	char database[64];
+	char *url;              /* owned: the hub's URL */
+} cw_bench_hub_t;
+
+/*
+ * Opens a hub for a benchmark whose source is at source_url: by default a
+ * throwaway PostgreSQL cluster of its own, as a production hub would be, so
+ * the source's walsender never decodes the hub's WAL; with
+ * CW_BENCH_HUB=same, a database of the source's cluster (what `make demo`
+ * does). 0, or -1 with a message. The hub is empty (no schema yet).
+ */
+int cw_bench_hub_open(cw_bench_hub_t *hub, const char *source_url);
+
+/* Drops the hub database or stops the hub's cluster. */
+void cw_bench_hub_close(cw_bench_hub_t *hub);
 
 #endif

@@ -46,7 +46,7 @@ out=$build/bench
 rm -rf "$out"
 mkdir -p "$out"
 machine="$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)"
-pg=$(postgres --version 2>/dev/null | awk '{print $NF}' || true)
+pg=$(postgres --version 2>/dev/null | awk '{print $3}' || true)
 started=$(date -u '+%Y-%m-%d %H:%M UTC')
 echo "machine: $machine; PostgreSQL ${pg:-?}; load average $(cut -d' ' -f1-3 /proc/loadavg); $started"
 echo "benchmarks: ${names[*]}; $runs runs each"

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Runs the pgoutput reference (build/bench.pgoutput_reference) and Debezium's
-# embedded engine (bench/peers/debezium) against the same workloads on one
-# throwaway PostgreSQL cluster, and prints one table: workload, figure,
-# reference, ratio. Issue 8, workload 8; `make bench-peers` runs it, never
+# Runs the pgoutput reference (build/bench.pgoutput_reference), cachewarp's
+# capture (build/bench.pg_capture) and Debezium's embedded engine
+# (bench/peers/debezium) against the same workloads on one throwaway
+# PostgreSQL cluster, and prints one table (bench/table.sh): Debezium's
+# figures are compared with cachewarp's capture, cachewarp's with the
+# reference. Issue 8, workload 8; `make bench-peers` runs it, never
 # `make test` (the first build downloads Debezium from Maven Central).
 #
 #   bench/peers/run.sh
@@ -20,6 +22,7 @@ runs=${CW_BENCH_RUNS:-3}
 peer=$root/bench/peers/debezium
 jar=$peer/target/cw-debezium-bench.jar
 ref=$build/bench.pgoutput_reference
+capture=$build/bench.pg_capture
 pg_sh=$root/tests/support/pg.sh
 
 die() {
@@ -34,6 +37,7 @@ die() {
 case $rows$runs in *[!0-9]*) die "CW_BENCH_ROWS and CW_BENCH_RUNS must be numbers" ;; esac
 [ "$rows" -ge 1 ] && [ "$runs" -ge 1 ] || die "CW_BENCH_ROWS and CW_BENCH_RUNS must be at least 1"
 [ -x "$ref" ] || die "$ref is not built (make build)"
+[ -x "$capture" ] || die "$capture is not built (make build)"
 command -v mvn >/dev/null || die "mvn is not installed (make deps)"
 command -v java >/dev/null || die "java is not installed (make deps)"
 
@@ -61,8 +65,17 @@ echo "workloads: $rows inserted rows, then the same $rows rows updated (~200 byt
 
 echo
 echo "== pgoutput reference ($ref)"
-CW_BENCH_PG_URL=$url CW_BENCH_ROWS=$rows CW_BENCH_RUNS=$runs "$ref" | tee "$work/reference.out" ||
+CW_BENCH_PG_URL=$url CW_BENCH_ROWS=$rows CW_BENCH_RUNS=$runs "$ref" >"$work/reference.out" ||
 	die "the pgoutput reference failed"
+grep -v '^figure' "$work/reference.out"
+
+echo
+echo "== cachewarp capture ($capture)"
+for run in $(seq 1 "$runs"); do
+	CW_BENCH_PG_URL=$url CW_BENCH_ROWS=$rows "$capture" >"$work/capture_$run.out" \
+		2>"$work/capture_$run.err" || die "cachewarp's capture run $run failed" "$work/capture_$run.err"
+	grep -v '^figure' "$work/capture_$run.out"
+done
 
 # wait_slot_idle SLOT: waits up to 30 s until no walsender holds SLOT.
 wait_slot_idle() {
@@ -93,33 +106,25 @@ for run in $(seq 1 "$runs"); do
 	done
 done
 
-# field FILE KEY: the values of KEY=VALUE in FILE's lines, sorted.
-field() { grep -o "$2=[0-9.]*" "$1" | cut -d= -f2 | sort -g; }
-# stats [DIGITS]: "min median max" of the sorted numbers on stdin.
-stats() {
-	awk -v d="${1:-0}" '{ v[NR] = $1 } END {
-		m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-		f = "%." d "f"
-		printf f " " f " " f "\n", v[1], m, v[NR] }'
+# figures WORKLOAD: Debezium's KEY=VALUE lines for WORKLOAD as figure lines
+# (bench/benchlib.h), each compared with cachewarp's capture of the same rows.
+figures() {
+	awk -v w="$1" '{
+		for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+		printf "figure\tdebezium %s\trows/s\trows/s\t%s\tcapture %s/rows/s\n", w, v["events_per_s"], w
+		printf "figure\tdebezium %s\tpeak RSS\tMiB\t%s\tcapture %s/peak RSS\n", w, v["peak_rss_kib"] / 1024, w
+		printf "figure\tdebezium %s\tengine start to first event\ts\t%s\t-\n", w, v["startup_s"]
+	}' "$work/debezium_$1.out"
 }
-# reference WORKLOAD FIGURE: the median of the reference's figure.
-reference() { awk -v w="$1" -v f="$2" '$1 == w && $2 == f { print $4 }' "$work/reference.out"; }
 
 echo
-echo "Debezium embedded next to the pgoutput reference (same cluster, same rows; min / median / max over $runs runs;"
-echo "ratio = Debezium median / reference median; 2 shared cores, so treat every figure as noisy)"
-printf '%-8s %-28s %-30s %-14s %s\n' workload figure "debezium min/median/max" reference ratio
-for workload in insert update; do
-	read -r lo mid hi < <(field "$work/debezium_$workload.out" events_per_s | stats)
-	base=$(reference "$workload" rows/s)
-	printf '%-8s %-28s %-30s %-14s %s\n' "$workload" "events/s (reference: rows/s)" \
-		"$lo / $mid / $hi" "$base" "$(awk -v a="$mid" -v b="$base" 'BEGIN { printf "%.2f", a / b }')"
-	read -r lo mid hi < <(field "$work/debezium_$workload.out" peak_rss_kib | awk '{ print $1 / 1024 }' | stats 1)
-	base=$(reference "$workload" peak_rss_kib | awk '{ printf "%.1f", $1 / 1024 }')
-	printf '%-8s %-28s %-30s %-14s %s\n' "$workload" "peak RSS MiB" "$lo / $mid / $hi" "$base" \
-		"$(awk -v a="$mid" -v b="$base" 'BEGIN { printf "%.0fx", a / b }')"
-	read -r lo mid hi < <(field "$work/debezium_$workload.out" startup_s | stats 1)
-	printf '%-8s %-28s %-30s %-14s %s\n' "$workload" "engine start to 1st event s" "$lo / $mid / $hi" - -
-done
+echo "cachewarp's capture, Debezium embedded and the pgoutput reference (same cluster, same rows;"
+echo "min / median / max over $runs runs; ratio = median / the reference's median; two shared"
+echo "cores, so treat every figure as noisy)"
+echo
+{
+	cat "$work/reference.out" "$work"/capture_*.out
+	for workload in insert update; do figures "$workload"; done
+} | grep '^figure' | bash "$root/bench/table.sh" | tee "$work/table.md"
 echo
 echo "outputs and Debezium's logs: $work"
