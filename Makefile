@@ -65,7 +65,7 @@ soak: deps build
 	@CC=clang cmake -S . -B $(BUILD_SOAK_FUZZ) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Debug -DCW_FUZZ=ON \
 		-DCW_FUZZ_SECONDS=$${CW_SOAK_FUZZ_SECONDS:-300} >/dev/null
 	@cmake --build $(BUILD_SOAK_FUZZ) -j $(JOBS)
-	cd $(BUILD_SOAK_FUZZ) && $(CTEST) -L fuzz-smoke
+	cd $(BUILD_SOAK_FUZZ) && $(CTEST) -j $(JOBS) -L fuzz-smoke
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ) $(BUILD_SOAK_FUZZ)
