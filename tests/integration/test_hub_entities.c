@@ -26,42 +26,22 @@
 #include <string.h>
 #include <time.h>
 
-typedef struct fixture {
-	cw_testsrv_t srv;
-	cw_hub_t *hub;
-} fixture_t;
+typedef cw_testhub_t fixture_t;
 
 static int setup(void **state)
 {
 	fixture_t *fx = cw_xcalloc(1, sizeof *fx);
-	cw_err_t err = {0};
-	if (cw_testpg_start(&fx->srv) != 0)
+	if (cw_testhub_start(fx, true) != 0)
 		return -1;
-	fx->hub = cw_hub_connect(fx->srv.url, &err);
-	if (fx->hub == NULL || cw_hub_migrate(fx->hub, NULL, &err) != 0) {
-		fprintf(stderr, "hub setup: %s\n", err.message);
-		return -1;
-	}
 	*state = fx;
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	fixture_t *fx = *state;
-	cw_hub_close(fx->hub);
-	cw_testpg_stop(&fx->srv);
-	free(fx);
+	cw_testhub_stop(*state);
+	free(*state);
 	return 0;
-}
-
-static long long query_int(cw_hub_t *hub, const char *sql)
-{
-	PGresult *res = PQexec(cw_hub_pgconn(hub), sql);
-	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
-	long long value = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	PQclear(res);
-	return value;
 }
 
 static int64_t now_us(void)
@@ -257,7 +237,7 @@ static void staged_changes_follow_the_scan_in_order(void **state)
 	assert_string_equal(seq, "live_one:a1 live_one:a2 fresh:s1 fresh:s2 fresh:s3 "
 	                         "live_one:a3 fresh:s4 fresh:c1 fresh:c2 fresh:c3");
 	free(seq);
-	assert_int_equal(query_int(fx->hub, "SELECT count(*) FROM cachewarp.oplog_staging"), 0);
+	assert_int_equal(cw_testhub_int(fx->hub, "SELECT count(*) FROM cachewarp.oplog_staging"), 0);
 	cw_entity_t stored = {0};
 	assert_int_equal(cw_entity_store_get(fx->hub, "fresh", &stored, &err), 0);
 	assert_int_equal(stored.status, CW_ENTITY_LIVE);
@@ -265,7 +245,7 @@ static void staged_changes_follow_the_scan_in_order(void **state)
 
 	/* Live now: new changes go straight to the oplog. */
 	append_docs(writer, "fresh", "c4", 0);
-	assert_int_equal(query_int(fx->hub, "SELECT count(*) FROM cachewarp.oplog_staging"), 0);
+	assert_int_equal(cw_testhub_int(fx->hub, "SELECT count(*) FROM cachewarp.oplog_staging"), 0);
 	assert_int_equal(cw_oplog_promote_staged(fx->hub, "nope", NULL, &err), CW_ENOTFOUND);
 	assert_int_equal(cw_oplog_promote_staged(fx->hub, "gone", NULL, &err), CW_ECONFLICT);
 	cw_oplog_writer_free(scanner);
@@ -293,7 +273,7 @@ static void metadata_and_quarantine_are_stored(void **state)
 	cw_quarantine_record_t record = {"products", "p1", "0/1A", "column \"price\": not a number",
 	                                 "{\"price\": \"abc\"\t}"};
 	assert_int_equal(cw_quarantine_add(fx->hub, &record, &err), 0);
-	assert_int_equal(query_int(fx->hub,
+	assert_int_equal(cw_testhub_int(fx->hub,
 		"SELECT count(*) FROM cachewarp.quarantine WHERE entity = 'products' AND "
 		"doc_id = 'p1' AND raw = E'{\"price\": \"abc\"\\t}' AND reason LIKE 'column%'"), 1);
 	record.reason = NULL;
@@ -361,7 +341,7 @@ static void consumers_report_lag_and_hold_back_retention(void **state)
 	assert_true(b->lag_seconds < 600.0);
 	assert_true(a->last_seen_us > now_us() - INT64_C(600) * 1000000);
 	cw_consumer_list_free(list, count);
-	assert_int_equal(query_int(fx->hub,
+	assert_int_equal(cw_testhub_int(fx->hub,
 		"SELECT lag_ids FROM cachewarp.consumers WHERE name = 'node_a'"), last - ids[3]);
 
 	/* Old rows below both positions go; node_a still needs o3 onwards. */

@@ -22,32 +22,21 @@
 
 #define NPROCESSES 4
 
-typedef struct fixture {
-	cw_testsrv_t srv;
-	cw_hub_t *hub;
-} fixture_t;
+typedef cw_testhub_t fixture_t;
 
 static int setup(void **state)
 {
 	fixture_t *fx = cw_xcalloc(1, sizeof *fx);
-	cw_err_t err = {0};
-	if (cw_testpg_start(&fx->srv) != 0)
+	if (cw_testhub_start(fx, false) != 0)
 		return -1;
-	fx->hub = cw_hub_connect(fx->srv.url, &err);
-	if (fx->hub == NULL) {
-		fprintf(stderr, "hub setup: %s\n", err.message);
-		return -1;
-	}
 	*state = fx;
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	fixture_t *fx = *state;
-	cw_hub_close(fx->hub);
-	cw_testpg_stop(&fx->srv);
-	free(fx);
+	cw_testhub_stop(*state);
+	free(*state);
 	return 0;
 }
 
@@ -56,15 +45,6 @@ static void exec_ok(cw_hub_t *hub, const char *sql)
 	PGresult *res = PQexec(cw_hub_pgconn(hub), sql);
 	assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
 	PQclear(res);
-}
-
-static long long query_int(cw_hub_t *hub, const char *sql)
-{
-	PGresult *res = PQexec(cw_hub_pgconn(hub), sql);
-	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
-	long long value = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	PQclear(res);
-	return value;
 }
 
 static void drop_schema(cw_hub_t *hub)
@@ -90,13 +70,13 @@ static void migrating_twice_applies_once(void **state)
 	assert_int_equal(cw_hub_schema_version(fx->hub, &version, &err), 0);
 	assert_int_equal(version, cw_hub_schema_target());
 	assert_int_equal(cw_hub_schema_check(fx->hub, &err), 0);
-	assert_int_equal(query_int(fx->hub, "SELECT count(*) FROM cachewarp.schema_version"),
+	assert_int_equal(cw_testhub_int(fx->hub, "SELECT count(*) FROM cachewarp.schema_version"),
 	                 cw_hub_schema_target());
 	/* Every table the hub's modules use is there. */
-	assert_int_equal(query_int(fx->hub,
+	assert_int_equal(cw_testhub_int(fx->hub,
 		"SELECT count(*) FROM pg_tables WHERE schemaname = 'cachewarp' AND tablename IN "
 		"('oplog', 'oplog_staging', 'entities', 'metadata', 'consumers', 'quarantine')"), 6);
-	assert_int_equal(query_int(fx->hub,
+	assert_int_equal(cw_testhub_int(fx->hub,
 		"SELECT count(*) FROM pg_indexes WHERE schemaname = 'cachewarp' AND indexname IN "
 		"('oplog_entity_id', 'oplog_created_at')"), 2);
 }
@@ -146,7 +126,7 @@ static void processes_migrating_at_once_all_succeed(void **state)
 	}
 	assert_int_equal(cw_hub_schema_version(fx->hub, &version, &err), 0);
 	assert_int_equal(version, cw_hub_schema_target());
-	assert_int_equal(query_int(fx->hub, "SELECT count(*) FROM cachewarp.schema_version"),
+	assert_int_equal(cw_testhub_int(fx->hub, "SELECT count(*) FROM cachewarp.schema_version"),
 	                 cw_hub_schema_target());
 }
 
@@ -171,7 +151,7 @@ static void hub_newer_than_the_binary_is_refused(void **state)
 	assert_string_equal(err.message, want);
 	/* The refusal released the migration lock: another migrate gets the same answer. */
 	assert_int_equal(cw_hub_migrate(fx->hub, NULL, &err), CW_ECONFLICT);
-	assert_int_equal(query_int(fx->hub,
+	assert_int_equal(cw_testhub_int(fx->hub,
 		"SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
 		"WHERE l.locktype = 'advisory' AND d.datname = current_database()"), 0);
 }

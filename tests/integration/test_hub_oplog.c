@@ -39,10 +39,7 @@
 #define NBATCHES 200
 #define ROWS_PER_WRITER 500   /* batch i carries 1 + i % 4 rows: 200 + 50 * 6 */
 
-typedef struct fixture {
-	cw_testsrv_t srv;
-	cw_hub_t *hub;
-} fixture_t;
+typedef cw_testhub_t fixture_t;
 
 static int64_t monotonic_ms(void)
 {
@@ -65,15 +62,6 @@ static void push(cw_change_batch_t *batch, cw_op_t op, const char *entity, const
 	cw_change_batch_push(batch, &change);
 }
 
-static long long query_int(cw_hub_t *hub, const char *sql)
-{
-	PGresult *res = PQexec(cw_hub_pgconn(hub), sql);
-	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
-	long long value = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	PQclear(res);
-	return value;
-}
-
 static void add_live_entity(cw_hub_t *hub, const char *name)
 {
 	cw_column_t column = {(char *)"doc", CW_COL_JSONB, (char *)"doc"};
@@ -87,24 +75,16 @@ static void add_live_entity(cw_hub_t *hub, const char *name)
 static int setup(void **state)
 {
 	fixture_t *fx = cw_xcalloc(1, sizeof *fx);
-	cw_err_t err = {0};
-	if (cw_testpg_start(&fx->srv) != 0)
+	if (cw_testhub_start(fx, true) != 0)
 		return -1;
-	fx->hub = cw_hub_connect(fx->srv.url, &err);
-	if (fx->hub == NULL || cw_hub_migrate(fx->hub, NULL, &err) != 0) {
-		fprintf(stderr, "hub setup: %s\n", err.message);
-		return -1;
-	}
 	*state = fx;
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	fixture_t *fx = *state;
-	cw_hub_close(fx->hub);
-	cw_testpg_stop(&fx->srv);
-	free(fx);
+	cw_testhub_stop(*state);
+	free(*state);
 	return 0;
 }
 
@@ -231,7 +211,7 @@ static void checkpoint_commits_with_the_batch(void **state)
 	assert_json_equal(json, "{\"lsn\": \"0/16B3748\"}");
 	free(json);
 	/* A batch that fails leaves neither rows nor the new checkpoint. */
-	long long rows = query_int(fx->hub, "SELECT count(*) FROM cachewarp.oplog");
+	long long rows = cw_testhub_int(fx->hub, "SELECT count(*) FROM cachewarp.oplog");
 	cw_change_batch_clear(&batch);
 	push(&batch, CW_OP_UPSERT, "ckpt", "2", "{\"a\": 2}", NULL, 0);
 	push(&batch, CW_OP_UPSERT, "ckpt", "3", "{not json", NULL, 0);
@@ -244,7 +224,7 @@ static void checkpoint_commits_with_the_batch(void **state)
 	                                 NULL, &err), CW_ENOTFOUND);
 	assert_string_equal(err.message,
 	                    "could not append to the oplog: entity \"nosuchentity\" is not in the hub");
-	assert_int_equal(query_int(fx->hub, "SELECT count(*) FROM cachewarp.oplog"), rows);
+	assert_int_equal(cw_testhub_int(fx->hub, "SELECT count(*) FROM cachewarp.oplog"), rows);
 	assert_int_equal(cw_metadata_get(fx->hub, "ckpt_source", &json, &err), 0);
 	assert_json_equal(json, "{\"lsn\": \"0/16B3748\"}");
 	free(json);
@@ -363,7 +343,7 @@ static void readers_see_every_id_once_in_order_while_processes_write(void **stat
 		assert_true(cw_oplog_wait(reader, 200, &err) >= 0);
 	}
 	assert_int_equal(total, NWRITERS * ROWS_PER_WRITER);
-	assert_int_equal(query_int(fx->hub,
+	assert_int_equal(cw_testhub_int(fx->hub,
 		"SELECT count(*) FROM cachewarp.metadata WHERE key LIKE 'writer_%'"), NWRITERS);
 	cw_change_batch_free(&page);
 	cw_oplog_reader_free(reader);
@@ -425,9 +405,9 @@ static void writer_killed_before_commit_leaves_neither_rows_nor_checkpoint(void 
 	push(&batch, CW_OP_UPSERT, "killed", "after", "{}", "after", 0);
 	cw_oplog_writer_t *writer = cw_oplog_writer_new(fx->hub);
 	assert_int_equal(cw_oplog_append(writer, &batch, NULL, NULL, NULL, &err), 0);
-	assert_int_equal(query_int(fx->hub,
+	assert_int_equal(cw_testhub_int(fx->hub,
 		"SELECT count(*) FROM cachewarp.oplog WHERE source_pos = 'killed'"), 0);
-	assert_int_equal(query_int(fx->hub,
+	assert_int_equal(cw_testhub_int(fx->hub,
 		"SELECT count(*) FROM cachewarp.oplog WHERE entity = 'killed'"), 1);
 	assert_int_equal(cw_metadata_get(fx->hub, "killed_checkpoint", &json, &err), CW_ENOTFOUND);
 	cw_oplog_writer_free(writer);

@@ -8,6 +8,7 @@
 
 #include "core/buf.h"
 #include "core/mem.h"
+#include "hub/migrations.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -298,4 +299,38 @@ int cw_testsrv_listening(const char *url)
 	int accepted = connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0;
 	close(fd);
 	return accepted;
+}
+
+int cw_testhub_start(cw_testhub_t *th, bool migrate)
+{
+	memset(th, 0, sizeof *th);
+	if (cw_testpg_start(&th->srv) != 0)
+		return -1;
+	cw_err_t err = {0};
+	th->hub = cw_hub_connect(th->srv.url, &err);
+	if (th->hub == NULL || (migrate && cw_hub_migrate(th->hub, NULL, &err) != 0)) {
+		fprintf(stderr, "hub setup: %s\n", err.message);
+		cw_testhub_stop(th);
+		return -1;
+	}
+	return 0;
+}
+
+void cw_testhub_stop(cw_testhub_t *th)
+{
+	cw_hub_close(th->hub);
+	th->hub = NULL;
+	cw_testpg_stop(&th->srv);
+}
+
+long long cw_testhub_int(cw_hub_t *hub, const char *sql)
+{
+	PGresult *res = PQexec(cw_hub_pgconn(hub), sql);
+	long long value = -1;
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0)
+		value = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	else
+		fprintf(stderr, "%s: %s", sql, PQerrorMessage(cw_hub_pgconn(hub)));
+	PQclear(res);
+	return value;
 }

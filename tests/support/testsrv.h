@@ -10,6 +10,10 @@
 #ifndef CW_TESTSRV_H
 #define CW_TESTSRV_H
 
+#include "hub/hub.h"
+
+#include <stdbool.h>
+
 typedef struct cw_testsrv {
 	char dir[512];   /* data and logs live here; removed by _stop */
 	char *url;       /* owned: postgresql://... or mongodb://... */
@@ -41,5 +45,21 @@ char *cw_testpg_query(const char *url, const char *sql);
  * (a URL from _start): 1 yes, 0 no, -1 when url names no port.
  */
 int cw_testsrv_listening(const char *url);
+
+/* A throwaway cluster and a hub connection to it: the hub tests' fixture. */
+typedef struct cw_testhub {
+	cw_testsrv_t srv;
+	cw_hub_t *hub;
+} cw_testhub_t;
+
+/*
+ * Starts a cluster and connects the hub, migrating it when migrate is true.
+ * 0, or -1 with the reason on stderr. _stop accepts a zeroed or stopped th.
+ */
+int cw_testhub_start(cw_testhub_t *th, bool migrate);
+void cw_testhub_stop(cw_testhub_t *th);
+
+/* The integer in the first column of sql's first row, or -1 with the error on stderr. */
+long long cw_testhub_int(cw_hub_t *hub, const char *sql);
 
 #endif
