@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Network faults between cachewarp and its databases, through Toxiproxy:
-# the hub link cut for longer than a keepalive interval, the PostgreSQL
-# source link reset, then slowed, the MongoDB link cut and reset. cachewarp
-# must keep running, report the outage on /readyz while it lasts, keep its
-# memory bounded, and converge once the links are back: each SQLite cache
-# equals its source table or collection.
+# during the snapshot, the PostgreSQL source link throttled and then reset;
+# while streaming, the hub link cut for longer than a keepalive interval, the
+# source link reset, timed out and slowed, the hub link timed out, the
+# MongoDB link cut and reset. cachewarp must keep running, report the outage
+# on /readyz and /metrics while it lasts, keep its memory bounded, and
+# converge once the links are back: each SQLite cache equals its source
+# table or collection.
 set -u
 # shellcheck source=../support/e2e.sh
 . "${CW_SUPPORT_DIR:-$(cd "$(dirname "$0")/../support" && pwd)}/e2e.sh"
@@ -33,7 +35,8 @@ mongo() { "$root/build/cw-mongo-exec" "$mongo_direct" shop; }
 echo '{"insert": "products", "docs": [{"_id": "seed", "title": "seed", "n": 0}]}' | mongo
 sql() { e2e_sql "$@"; }
 sql app "CREATE TABLE events (id bigint PRIMARY KEY, n integer NOT NULL, body text)" >/dev/null
-sql app "INSERT INTO events SELECT g, 0, 'seed' FROM generate_series(1, 2000) g" >/dev/null
+sql app "INSERT INTO events SELECT g, 0, 'seed ' || repeat(md5(g::text), 3)
+	FROM generate_series(1, 2000) g" >/dev/null
 
 api_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 keepalive="keepalives_idle=2&keepalives_interval=1&keepalives_count=2"
@@ -44,6 +47,9 @@ E2E_API_LISTEN="127.0.0.1:$api_port" E2E_MONGO_ENTITY=products \
 	"capture: {flush_interval: 20ms}" "apply: {poll_interval: 100ms}" \
 	"retry: {initial: 100ms, max: 1s, give_up_after: 10m}"
 
+# 1. The snapshot's reads throttled to 20 KB/s (about 10 s for the table),
+#    so that the reset below lands while the table is being scanned.
+bash "$toxi" toxic "$work/toxi" source bandwidth rate=20
 "$bin" run -c "$work/cw.yaml" >"$work/cachewarp.log" 2>&1 &
 daemon=$!
 
@@ -76,28 +82,46 @@ ready() { [ "$(readyz)" = 200 ]; }
 not_ready() { [ "$(readyz)" = 503 ]; }
 snapshot_done() { [ "$(cache_count)" -ge 2000 ]; }
 
+snapshot_started() { [ "$(cache_count)" -gt 0 ]; }
+metric() { curl -s --max-time 5 "http://127.0.0.1:$api_port/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
+hub_down_metric() { [ "$(metric cachewarp_hub_up)" = 0 ]; }
+wait_until "the snapshot never started" 60 snapshot_started
+snapshot_rows_at_reset=$(cache_count)
+bash "$toxi" toxic "$work/toxi" source reset_peer timeout=100
+sleep 2
+bash "$toxi" clear "$work/toxi" source
 wait_until "never ready" 60 ready
-wait_until "the snapshot never reached the cache" 60 snapshot_done
+wait_until "the snapshot never reached the cache" 90 snapshot_done
 rss_before=$(rss_kb)
 
-# 1. The hub link cut for 8 s (longer than the keepalive interval) while streaming.
+# 2. The hub link cut for 8 s (longer than the keepalive interval) while streaming.
 bash "$toxi" down "$work/toxi" hub
 wait_until "/readyz did not report the hub outage" 30 not_ready
+wait_until "/metrics did not report the hub outage" 30 hub_down_metric
 sleep 8
 bash "$toxi" up "$work/toxi" hub
 wait_until "not ready again after the hub came back" 60 ready
+[ "$(metric cachewarp_hub_up)" = 1 ] || fail "/metrics still reports the hub down"
 
-# 2. The source link reset, then slowed by 300 ms.
+# 3. The source link reset; then it stops carrying data and closes after 2 s
+#    (Toxiproxy's timeout toxic), and the same for the hub; then slowed.
 bash "$toxi" toxic "$work/toxi" source reset_peer timeout=100
 sleep 3
 bash "$toxi" clear "$work/toxi" source
+bash "$toxi" toxic "$work/toxi" source timeout timeout=2000
+sleep 4
+bash "$toxi" clear "$work/toxi" source
+bash "$toxi" toxic "$work/toxi" hub timeout timeout=2000
+sleep 4
+bash "$toxi" clear "$work/toxi" hub
+wait_until "not ready again after the timeouts" 60 ready
 bash "$toxi" toxic "$work/toxi" source latency latency=300
 bash "$toxi" toxic "$work/toxi" hub latency latency=100
 sleep 5
 bash "$toxi" clear "$work/toxi" source
 bash "$toxi" clear "$work/toxi" hub
 
-# 3. The MongoDB link cut for 6 s, then reset once.
+# 4. The MongoDB link cut for 6 s, then reset once.
 bash "$toxi" down "$work/toxi" mongo
 sleep 6
 bash "$toxi" up "$work/toxi" mongo
@@ -133,6 +157,7 @@ wait "$daemon"
 rc=$?
 daemon=
 [ "$rc" -eq 0 ] || fail "cachewarp exited $rc after SIGTERM"
-echo "network faults: rows=$(wc -l <"$work/source.txt") rss_before=${rss_before}kB rss_after=${rss_after}kB"
+echo "network faults: rows=$(wc -l <"$work/source.txt") snapshot_rows_at_reset=$snapshot_rows_at_reset" \
+	"rss_before=${rss_before}kB rss_after=${rss_after}kB"
 [ "$failures" -eq 0 ] && echo "network faults: all checks passed"
 exit $((failures > 0))
