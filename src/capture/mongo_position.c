@@ -8,6 +8,7 @@
 #include <mongoc/mongoc.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
 
@@ -83,7 +84,10 @@ static int event_field(cw_mongo_event_t *out, bson_iter_t *iter, cw_err_t *err)
 			return cw_err_set(err, CW_EPROTO, DOMAIN, "change event: fullDocument is corrupt");
 		out->has_full_document = true;
 	} else if (strcmp(key, "wallTime") == 0 && BSON_ITER_HOLDS_DATE_TIME(iter)) {
-		out->time_us = bson_iter_date_time(iter) * 1000;
+		/* A date no clock can hold (past ±292,000 years in µs) is ignored, not overflowed. */
+		int64_t ms = bson_iter_date_time(iter);
+		if (ms <= INT64_MAX / 1000 && ms >= INT64_MIN / 1000)
+			out->time_us = ms * 1000;
 	} else if (strcmp(key, "clusterTime") == 0 && BSON_ITER_HOLDS_TIMESTAMP(iter) &&
 	           out->time_us == 0) {
 		uint32_t seconds = 0, increment = 0;

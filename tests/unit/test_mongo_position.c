@@ -88,6 +88,12 @@ static const struct {
 	 "\"updateDescription\":{\"updatedFields\":{\"price\":3},\"removedFields\":[]},"
 	 "\"fullDocument\":{\"_id\":\"sku-1\",\"price\":3}}",
 	 CW_MONGO_UPSERT, "products", "\"sku-1\"", 1700000000500000},
+	/* A wallTime no microsecond clock can hold is ignored: clusterTime gives the time. */
+	{"{\"_id\":{\"_data\":\"8265A6\"},\"operationType\":\"insert\",\"wallTime\":{\"$date\":"
+	 "{\"$numberLong\":\"7235418798671527966\"}},\"clusterTime\":{\"$timestamp\":"
+	 "{\"t\":1700000000,\"i\":3}},\"ns\":{\"db\":\"shop\",\"coll\":\"products\"},"
+	 "\"documentKey\":{\"_id\":7},\"fullDocument\":{\"_id\":7}}",
+	 CW_MONGO_UPSERT, "products", "{ \"$numberInt\" : \"7\" }", 1700000000000000},
 	/* updateLookup found nothing: deleted since; the later delete covers it. */
 	{"{\"_id\":{\"_data\":\"8265A3\"},\"operationType\":\"update\",\"ns\":{\"db\":\"shop\","
 	 "\"coll\":\"products\"},\"documentKey\":{\"_id\":5},\"updateDescription\":{\"updatedFields\":"
