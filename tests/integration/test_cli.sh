@@ -23,7 +23,10 @@ done
 for cmd in run migrate entity status config; do
 	expect 0 "$cmd" --help
 	grep -q "^usage: cachewarp $cmd" /tmp/cw-cli-out.$$ || fail "$cmd --help has no usage line"
-	[ -s /tmp/cw-cli-err.$$ ] && fail "$cmd --help wrote to stderr"
+	# libmongoc warns at load when a SIGKILLed process (the kill loop's) left
+	# its counters segment in /dev/shm under a pid now reused; that is not ours.
+	grep -v 'mongoc: Falling back to malloc for counters' /tmp/cw-cli-err.$$ |
+		grep -q . && fail "$cmd --help wrote to stderr: $(head -c 300 /tmp/cw-cli-err.$$)"
 done
 
 expect 2
