@@ -64,13 +64,6 @@ typedef struct figures {
 	double peak_rss_kib[MAX_RUNS];
 } figures_t;
 
-static int64_t wall_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static PGconn *connect_to(const char *url, int replication)
 {
 	const char *keys[] = {"dbname", replication ? "replication" : NULL, NULL};
@@ -89,7 +82,7 @@ static int send_status(PGconn *repl, uint64_t flushed_lsn, stream_stats_t *stats
 {
 	uint8_t msg[CW_PGOUTPUT_STATUS_LEN];
 	size_t len = cw_pgoutput_status_build(msg, flushed_lsn, flushed_lsn, flushed_lsn,
-	                                      wall_us(), false);
+	                                      cw_bench_wall_us(), false);
 	if (PQputCopyData(repl, (const char *)msg, (int)len) != 1 || PQflush(repl) != 0) {
 		fprintf(stderr, "bench: could not send a standby status update: %s",
 		        PQerrorMessage(repl));
@@ -170,7 +163,7 @@ static int stream(PGconn *repl, const char *slot, const workload_t *workload, lo
 		}
 		PQfreemem(copy);
 		if (rc >= 0 && reply) {
-			int64_t now = wall_us();
+			int64_t now = cw_bench_wall_us();
 			if (rc == 1 || copydata.kind == 'k' || now - last_status_us >= STATUS_INTERVAL_US) {
 				last_status_us = now;
 				if (send_status(repl, flushed_lsn, stats) != 0)

@@ -60,20 +60,6 @@
 	"'tags', jsonb_build_array('tier' || mod(g, 5), 'region-eu'), " \
 	"'note', 'lorem ipsum dolor sit amet, consectetur adipiscing elit'), now()"
 
-static int64_t wall_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static double mono_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void exec_sql(PGconn *conn, const char *sql)
 {
 	PGresult *res = PQexec(conn, sql);
@@ -208,7 +194,7 @@ static void *poll_main(void *p)
 			snprintf(key, sizeof key, "%lld", (long long)pl->next_id);
 			sqlite3_bind_text(stmt, 1, key, -1, SQLITE_TRANSIENT);
 			int rc = sqlite3_step(stmt);
-			int64_t now = wall_us();
+			int64_t now = cw_bench_wall_us();
 			bool found = rc == SQLITE_ROW;
 			if (found)
 				pl->latency_ms[pl->next_id - pl->first_id] =
@@ -219,7 +205,7 @@ static void *poll_main(void *p)
 			pl->next_id++;
 		}
 		if (atomic_load(&pl->writing_done) &&
-		    (pl->next_id > pl->last_id || mono_s() > pl->deadline_s))
+		    (pl->next_id > pl->last_id || cw_bench_now_s() > pl->deadline_s))
 			break;
 		usleep(POLL_US);
 	}
@@ -265,7 +251,7 @@ static latency_result_t latency(PGconn *conn, const char *cache_path, int64_t fi
 	PQclear(res);
 	struct timespec next;
 	clock_gettime(CLOCK_MONOTONIC, &next);
-	double t0 = mono_s();
+	double t0 = cw_bench_now_s();
 	int64_t id = first_id;
 	for (long t = 0; t < ticks; t++) {
 		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL);
@@ -273,7 +259,7 @@ static latency_result_t latency(PGconn *conn, const char *cache_path, int64_t fi
 		snprintf(lo, sizeof lo, "%lld", (long long)id);
 		snprintf(hi, sizeof hi, "%lld", (long long)(id + per_tick - 1));
 		/* The stamp is taken last, just before the statement (autocommit) is sent. */
-		snprintf(stamp, sizeof stamp, "%lld", (long long)wall_us());
+		snprintf(stamp, sizeof stamp, "%lld", (long long)cw_bench_wall_us());
 		const char *params[] = {lo, hi, stamp};
 		res = PQexecPrepared(conn, "ins", 3, params, NULL, NULL, 0);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
@@ -288,9 +274,9 @@ static latency_result_t latency(PGconn *conn, const char *cache_path, int64_t fi
 			next.tv_nsec -= 1000000000L;
 		}
 	}
-	double elapsed = mono_s() - t0;
+	double elapsed = cw_bench_now_s() - t0;
 	pl.last_id = id - 1;
-	pl.deadline_s = mono_s() + 120.0;
+	pl.deadline_s = cw_bench_now_s() + 120.0;
 	atomic_store(&pl.writing_done, 1);
 	pthread_join(thread, NULL);
 	exec_sql(conn, "DEALLOCATE ins");
@@ -346,10 +332,10 @@ static double wait_snapshot(pid_t pid, double s0, const char *cache_path, const 
 		if (!daemon_alive(pid, log_path))
 			goto done;
 		if (*hub_s < 0 && hub_upserts_since(hub, &hub_max_id, &hub_upserts) >= rows)
-			*hub_s = mono_s() - s0;
+			*hub_s = cw_bench_now_s() - s0;
 		usleep(SNAPSHOT_POLL_US);
 	}
-	snapshot_s = mono_s() - s0;
+	snapshot_s = cw_bench_now_s() - s0;
 	if (*hub_s < 0)
 		*hub_s = snapshot_s;
 done:
@@ -365,7 +351,7 @@ done:
 static double stream_inserts(PGconn *conn, pid_t pid, const char *cache_path, const char *log_path,
                              int64_t first_id, long rows)
 {
-	double t0 = mono_s();
+	double t0 = cw_bench_now_s();
 	for (long done = 0; done < rows; done += 10000) {
 		long n = rows - done < 10000 ? rows - done : 10000;
 		char *sql = cw_xasprintf("INSERT INTO public." ENTITY " (id, name, score, payload, "
@@ -380,7 +366,7 @@ static double stream_inserts(PGconn *conn, pid_t pid, const char *cache_path, co
 			return -1;
 		usleep(POLL_US);
 	}
-	return mono_s() - t0;
+	return cw_bench_now_s() - t0;
 }
 
 static void print_latency_row(int rate, int seconds, const latency_result_t *lat, long rss_kib)
@@ -414,14 +400,14 @@ static double load_source(PGconn *conn, long rows)
 	exec_sql(conn, "CREATE TABLE public." ENTITY " (id bigint PRIMARY KEY, name text NOT NULL, "
 	         "score double precision NOT NULL, payload jsonb NOT NULL, "
 	         "updated_at timestamptz NOT NULL, sent_at bigint)");
-	double l0 = mono_s();
+	double l0 = cw_bench_now_s();
 	char *load = cw_xasprintf("INSERT INTO public." ENTITY " (id, name, score, payload, "
 	                          "updated_at) SELECT " ROW_EXPR " FROM generate_series(1, %ld) g",
 	                          rows);
 	exec_sql(conn, load);
 	exec_sql(conn, "VACUUM ANALYZE public." ENTITY);
 	free(load);
-	return mono_s() - l0;
+	return cw_bench_now_s() - l0;
 }
 
 /* The daemon's configuration: every tuning key at its default. */
@@ -445,11 +431,11 @@ static void write_config(const char *path, const char *hub_url, const char *sour
 /* SIGTERM, then up to 30 s for the exit; whether it exited 0, and how, in text. */
 static bool stop_daemon(pid_t pid, char *text, size_t size)
 {
-	double k0 = mono_s();
+	double k0 = cw_bench_now_s();
 	kill(pid, SIGTERM);
 	int status = 0;
 	pid_t waited;
-	while ((waited = waitpid(pid, &status, WNOHANG)) == 0 && mono_s() - k0 < 30.0)
+	while ((waited = waitpid(pid, &status, WNOHANG)) == 0 && cw_bench_now_s() - k0 < 30.0)
 		usleep(20000);
 	if (waited == 0) {
 		kill(pid, SIGKILL);
@@ -458,7 +444,7 @@ static bool stop_daemon(pid_t pid, char *text, size_t size)
 		return false;
 	}
 	if (WIFEXITED(status))
-		snprintf(text, size, "exit %d after %.2f s", WEXITSTATUS(status), mono_s() - k0);
+		snprintf(text, size, "exit %d after %.2f s", WEXITSTATUS(status), cw_bench_now_s() - k0);
 	else
 		snprintf(text, size, "killed by signal %d", WTERMSIG(status));
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
@@ -470,16 +456,10 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 	return remove(path);
 }
 
-static long env_long(const char *name, long fallback)
-{
-	const char *v = getenv(name);
-	return v != NULL && *v != '\0' ? atol(v) : fallback;
-}
-
 int main(void)
 {
-	long rows = env_long("CW_BENCH_ROWS", 1000000);
-	int seconds = (int)env_long("CW_BENCH_SECONDS", 30);
+	long rows = cw_bench_env_long("CW_BENCH_ROWS", 1000000, 1, 1000000000L);
+	int seconds = (int)cw_bench_env_long("CW_BENCH_SECONDS", 30, 1, 3600);
 	const char *source_dir = getenv("CW_SOURCE_DIR") ? getenv("CW_SOURCE_DIR") : ".";
 	char *binary = getenv("CW_BINARY") ? cw_xstrdup(getenv("CW_BINARY"))
 	                                   : cw_xasprintf("%s/build/cachewarp", source_dir);
@@ -522,7 +502,7 @@ int main(void)
 	fflush(stdout);
 
 	/* 1. Snapshot: exec to every row in the cache. */
-	double s0 = mono_s();
+	double s0 = cw_bench_now_s();
 	pid_t pid = start_daemon(binary, config_path, log_path);
 	double hub_s, snapshot_s = wait_snapshot(pid, s0, cache_path, hub_url, rows, log_path,
 	                                         &hub_s);

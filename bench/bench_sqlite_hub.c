@@ -37,20 +37,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static int64_t wall_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static double mono_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static uint64_t rng_state = 88172645463325252ULL;
 static uint64_t next_random(void)
 {
@@ -148,31 +134,31 @@ static void latency(cw_hub_t *hub, const char *cache_path, int rate, int seconds
 	int64_t *ids = cw_xcalloc((size_t)ticks, sizeof *ids);
 	int64_t *stamps = cw_xcalloc((size_t)ticks, sizeof *stamps);
 	int done = 0;
-	double start = mono_s();
+	double start = cw_bench_now_s();
 	for (int t = 0; t < ticks; t++) {
-		while (mono_s() < start + t * 0.01) {
+		while (cw_bench_now_s() < start + t * 0.01) {
 			/* Meanwhile, watch what became visible. */
-			int64_t seen = visible_id(reader), now = wall_us();
+			int64_t seen = visible_id(reader), now = cw_bench_wall_us();
 			while (done < t && ids[done] <= seen) {
 				lat[done] = (double)(now - stamps[done]) / 1000.0;
 				done++;
 			}
 			usleep(1000);
 		}
-		stamps[t] = wall_us();
+		stamps[t] = cw_bench_wall_us();
 		for (int i = 0; i < per_tick; i++)
 			push(&batch, next_random() % docs, (uint64_t)t, stamps[t]);
 		ids[t] = append(writer, hub, &batch);
 	}
 	while (done < ticks) {
-		int64_t seen = visible_id(reader), now = wall_us();
+		int64_t seen = visible_id(reader), now = cw_bench_wall_us();
 		while (done < ticks && ids[done] <= seen) {
 			lat[done] = (double)(now - stamps[done]) / 1000.0;
 			done++;
 		}
 		usleep(1000);
 	}
-	double achieved = (double)ticks * per_tick / (mono_s() - start);
+	double achieved = (double)ticks * per_tick / (cw_bench_now_s() - start);
 	qsort(lat, (size_t)ticks, sizeof *lat, cmp_double);
 	printf("latency at %6d changes/s (achieved %6.0f/s, %d batches): p50 %6.1f ms  p99 %6.1f ms"
 	       "  max %6.1f ms\n", rate, achieved, ticks, lat[ticks / 2], lat[ticks * 99 / 100],
@@ -239,7 +225,7 @@ int main(int argc, char **argv)
 	double took_read = 0;
 	cw_oplog_writer_t *writer = cw_oplog_writer_new(hub);
 	cw_change_batch_t batch = CW_CHANGE_BATCH_INIT;
-	double start = mono_s();
+	double start = cw_bench_now_s();
 	int64_t head = 0;
 	for (uint64_t n = 0; n < total; n++) {
 		push(&batch, n < docs ? n : next_random() % docs, n, 0);
@@ -249,7 +235,7 @@ int main(int argc, char **argv)
 	cw_oplog_writer_free(writer);
 	printf("hub filled: %llu changes (%llu inserts, %llu random updates) in %.1f s\n",
 	       (unsigned long long)total, (unsigned long long)docs,
-	       (unsigned long long)(total - docs), mono_s() - start);
+	       (unsigned long long)(total - docs), cw_bench_now_s() - start);
 	fflush(stdout);
 
 	/* For comparison: reading the same pages without applying them. */
@@ -257,7 +243,7 @@ int main(int argc, char **argv)
 		cw_oplog_reader_t *reader = cw_oplog_reader_new(hub, NULL, 0, &err);
 		cw_change_batch_t page = CW_CHANGE_BATCH_INIT;
 		int64_t after = 0;
-		start = mono_s();
+		start = cw_bench_now_s();
 		do {
 			cw_change_batch_clear(&page);
 			if (cw_oplog_read(reader, after, 1000, &page, &err) != 0) {
@@ -267,7 +253,7 @@ int main(int argc, char **argv)
 			if (page.len > 0)
 				after = page.items[page.len - 1].oplog_id;
 		} while (page.len > 0);
-		took_read = mono_s() - start;
+		took_read = cw_bench_now_s() - start;
 		printf("reading the hub alone, pages of 1000: %.2f s = %.0f changes/s\n", took_read,
 		       (double)total / took_read);
 		fflush(stdout);
@@ -291,11 +277,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "target: %s\n", err.message);
 		return 1;
 	}
-	start = mono_s();
+	start = cw_bench_now_s();
 	pthread_create(&r.thread, NULL, run_main, &r);
 	while (position(&r) < head)
 		usleep(2000);
-	double took = mono_s() - start;
+	double took = cw_bench_now_s() - start;
 	printf("apply from the hub: %llu changes in %.2f s = %.0f changes/s (batch_size 1000; "
 	       "reading alone took %.0f%% of that)\n", (unsigned long long)total, took,
 	       (double)total / took, 100.0 * took_read / took);

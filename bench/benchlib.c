@@ -30,6 +30,13 @@ double cw_bench_now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+int64_t cw_bench_wall_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 long cw_bench_env_long(const char *name, long fallback, long min, long max)
 {
 	const char *text = getenv(name);

@@ -12,6 +12,7 @@
 
 #include <libpq-fe.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /*
@@ -27,6 +28,9 @@ void cw_bench_figure(const char *workload, const char *name, const char *unit, d
 
 /* Seconds on the monotonic clock. */
 double cw_bench_now_s(void);
+
+/* Microseconds since the Unix epoch on the wall clock (what a stamp in a row holds). */
+int64_t cw_bench_wall_us(void);
 
 /* The integer in environment variable name, or fallback when unset or outside [min, max]. */
 long cw_bench_env_long(const char *name, long fallback, long min, long max);
