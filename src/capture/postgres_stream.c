@@ -232,19 +232,14 @@ static int tick(cw_pg_source_t *src, stream_state_t *st, cw_cancel_t *cancel, cw
 	return rc;
 }
 
+/* Waits up to timeout_ms for the server to send more: 1 it did, 0 not yet, -1 on error. */
 static int wait_readable(PGconn *conn, int timeout_ms)
 {
 	struct pollfd pfd = {PQsocket(conn), POLLIN, 0};
 	if (pfd.fd < 0)
 		return -1;
-	return poll(&pfd, 1, timeout_ms) < 0 ? -1 : 0;
-}
-
-/* Whether the server has sent more than libpq has read. */
-static bool readable_now(PGconn *conn)
-{
-	struct pollfd pfd = {PQsocket(conn), POLLIN, 0};
-	return pfd.fd >= 0 && poll(&pfd, 1, 0) > 0;
+	int n = poll(&pfd, 1, timeout_ms);
+	return n < 0 ? -1 : n > 0;
 }
 
 static int stream_loop(cw_pg_source_t *src, stream_state_t *st, cw_cancel_t *cancel,
@@ -269,10 +264,10 @@ static int stream_loop(cw_pg_source_t *src, stream_state_t *st, cw_cancel_t *can
 			 * rather than after flush_interval. Under a backlog the socket is
 			 * never idle here, and batches fill to batch_size.
 			 */
-			if (src->batch.len > 0 && !src->in_txn && !readable_now(src->repl) &&
+			if (src->batch.len > 0 && !src->in_txn && wait_readable(src->repl, 0) == 0 &&
 			    (rc = pg_flush(src, err)) != 0)
 				break;
-			if (wait_readable(src->repl, 100) != 0 || PQconsumeInput(src->repl) == 0)
+			if (wait_readable(src->repl, 100) < 0 || PQconsumeInput(src->repl) == 0)
 				rc = pg_result_error(src->repl, NULL, "replication connection lost", err);
 			continue;
 		}
