@@ -7,10 +7,10 @@
  * present in its data only (absent = unchanged), plus "_version" and
  * "_oplog_id"; a replacing upsert deletes the row first. A delete removes
  * the row by id; a sweep removes the rows whose "_version" is lower than the
- * sweep's. Values are bound by column type: bool and integer as INTEGER,
- * number as REAL, text as TEXT (a non-string as its JSON text), jsonb as
- * JSON text, any by the JSON value's own type (objects and arrays as JSON
- * text). A JSON null is SQL NULL.
+ * sweep's. Values are read from the data's text without re-encoding it
+ * (core/json_fields.h) and bound as apply/typed_value.h converts them under
+ * the cache's decimal handling: no number loses a digit. A JSON null is SQL
+ * NULL.
  *
  * Entities without columns: a MongoDB entity's data key "doc" goes to the
  * jsonb column "doc". A PostgreSQL entity's data keys become columns (added

@@ -38,6 +38,7 @@ typedef struct checkpointer {
 struct cw_cachedb {
 	char *dir;
 	int64_t idle_timeout_ms;
+	cw_decimal_mode_t decimal_mode;
 	sqlite3 *meta;              /* {dir}/metadata.sqlite */
 	cw_cache_t **caches;        /* open caches, owned */
 	size_t ncaches;
@@ -241,6 +242,11 @@ cw_cachedb_t *cw_cachedb_open(const char *dir, int64_t idle_timeout_ms, cw_err_t
 
 static void cache_free(cw_cache_t *cache);
 
+void cw_cachedb_set_decimal_mode(cw_cachedb_t *db, cw_decimal_mode_t mode)
+{
+	db->decimal_mode = mode;
+}
+
 void cw_cachedb_close(cw_cachedb_t *db)
 {
 	if (db == NULL)
@@ -326,12 +332,18 @@ static void add_column(cw_cache_t *cache, const char *name, cw_column_type_t typ
 	cache->ncolumns++;
 }
 
-static const char *sqlite_type(cw_column_type_t type)
+/*
+ * The declared type of a shape column. Under decimal handling "double" a
+ * number column is REAL and an integer column INTEGER; otherwise they have no
+ * declared type, because SQLite's REAL and INTEGER affinities would turn the
+ * exact digits stored as TEXT back into a rounded REAL.
+ */
+static const char *sqlite_type(cw_column_type_t type, cw_decimal_mode_t mode)
 {
 	switch (type) {
-	case CW_COL_BOOL:
-	case CW_COL_INTEGER: return " INTEGER";
-	case CW_COL_NUMBER: return " REAL";
+	case CW_COL_BOOL: return " INTEGER";
+	case CW_COL_INTEGER: return mode == CW_DECIMAL_DOUBLE ? " INTEGER" : "";
+	case CW_COL_NUMBER: return mode == CW_DECIMAL_DOUBLE ? " REAL" : "";
 	case CW_COL_TEXT:
 	case CW_COL_JSONB: return " TEXT";
 	case CW_COL_ANY: return "";
@@ -351,14 +363,14 @@ static char *shape_text(const cw_entity_t *entity)
 }
 
 /* CREATE TABLE for entity's cache; owned by the caller. */
-static char *create_sql(const cw_entity_t *entity)
+static char *create_sql(const cw_entity_t *entity, cw_decimal_mode_t mode)
 {
 	cw_buf_t sql = CW_BUF_INIT;
 	cw_buf_appendf(&sql, "CREATE TABLE IF NOT EXISTS \"%s\" (\"id\" TEXT PRIMARY KEY NOT NULL",
 	               entity->name);
 	for (size_t i = 0; i < entity->ncolumns; i++)
 		cw_buf_appendf(&sql, ", \"%s\"%s", entity->columns[i].name,
-		               sqlite_type(entity->columns[i].type));
+		               sqlite_type(entity->columns[i].type, mode));
 	if (entity->ncolumns == 0 && entity->table == NULL)
 		cw_buf_append_str(&sql, ", \"doc\" TEXT");
 	if (entity->ncolumns == 0 && entity->table != NULL)
@@ -380,8 +392,7 @@ static int load_dynamic_columns(cw_cache_t *cache)
 	while (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		const char *name = (const char *)sqlite3_column_text(stmt, 1);
 		rc = SQLITE_OK;
-		if (strcmp(name, "id") != 0 && strcmp(name, "_version") != 0 &&
-		    strcmp(name, "_oplog_id") != 0 && strcmp(name, "_extra") != 0)
+		if (!cw_column_name_reserved(name, strlen(name)))
 			add_column(cache, name, CW_COL_ANY);
 	}
 	sqlite3_finalize(stmt);
@@ -431,7 +442,7 @@ static int quick_check(sqlite3 *conn)
 /* Creates the entity's table and metadata when missing, in one transaction. SQLite result code. */
 static int ensure_schema(cw_cache_t *cache, const cw_entity_t *entity, const char *shape)
 {
-	char *sql = create_sql(entity);
+	char *sql = create_sql(entity, cache->decimal_mode);
 	int rc = exec_rc(cache->db, "BEGIN IMMEDIATE");
 	if (rc == SQLITE_OK)
 		rc = exec_rc(cache->db, sql);
@@ -622,6 +633,7 @@ int cw_cachedb_acquire(cw_cachedb_t *db, const cw_entity_t *entity, cw_cache_t *
 	} else {
 		cache = cw_xcalloc(1, sizeof *cache);
 		cache->name = cw_xstrdup(entity->name);
+		cache->decimal_mode = db->decimal_mode;
 		cache->path = cw_xasprintf("%s/%s/db.sqlite", db->dir, entity->name);
 		int rc = open_cache(db, cache, entity, &fresh, err);
 		if (rc != 0) {

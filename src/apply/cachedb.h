@@ -64,6 +64,7 @@ typedef struct cw_cache {
 	cw_column_type_t *types;
 	size_t ncolumns;
 	bool dynamic;           /* PostgreSQL entity without columns: columns follow data keys */
+	cw_decimal_mode_t decimal_mode;   /* the target's decimal handling (apply/typed_value.h) */
 	int64_t applied;        /* metadata 'oplog_id' */
 	bool caught_up;         /* see apply/apply_loop.h; kept by the target */
 	int64_t last_used_ms;
@@ -83,6 +84,13 @@ typedef struct cw_cache {
  * Returns the manager (owned, _close) or NULL with err (CW_EIO, CW_EDB).
  */
 cw_cachedb_t *cw_cachedb_open(const char *dir, int64_t idle_timeout_ms, cw_err_t *err);
+
+/*
+ * Sets the decimal handling of caches opened from now on (default exact):
+ * how numbers are bound and how number/integer columns of new cache tables
+ * are declared (docs/targets-sqlite.md, "Numbers").
+ */
+void cw_cachedb_set_decimal_mode(cw_cachedb_t *db, cw_decimal_mode_t mode);
 
 /* Closes every cache and the metadata database; NULL is a no-op. */
 void cw_cachedb_close(cw_cachedb_t *db);

@@ -30,29 +30,29 @@ static int keyed_cmp(const void *pa, const void *pb)
 	     : a->change->oplog_id > b->change->oplog_id;
 }
 
-static int parse_data(const cw_change_t *change, json_t **out, cw_err_t *err)
+/* Splits change's data into fields appended to out. */
+static int parse_fields(const cw_change_t *change, const char *text, cw_json_fields_t *out,
+                        cw_err_t *err)
 {
-	json_error_t jerr;
-	const char *text = change->data ? change->data : "";
-	json_t *data = json_loads(text, JSON_DECODE_ANY, &jerr);
-	if (data == NULL) /* an integer past 64 bits: keep it as a double rather than stall */
-		data = json_loads(text, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, &jerr);
-	if (data == NULL || !json_is_object(data)) {
-		json_decref(data);
-		return cw_err_set(err, CW_EINVAL, "apply",
-		                  "oplog row %lld of entity \"%s\": data is not a JSON object",
-		                  (long long)change->oplog_id, change->entity);
-	}
-	*out = data;
-	return 0;
+	cw_err_t why = {0};
+	if (cw_json_fields_parse(out, text, &why) == 0)
+		return 0;
+	return cw_err_set(err, CW_EINVAL, "apply", "oplog row %lld of entity \"%s\": %s",
+	                  (long long)change->oplog_id, change->entity, why.message);
+}
+
+static void fields_free(cw_json_fields_t *fields)
+{
+	cw_json_fields_clear(fields);
+	free(fields);
 }
 
 /* Folds change into w, the write of the same document so far (kind set when w is new). */
 static int fold(cw_write_t *w, bool fresh, const cw_change_t *change, cw_err_t *err)
 {
 	if (change->op == CW_OP_DELETE) {
-		json_decref(w->data);
-		w->data = NULL;
+		fields_free(w->fields);
+		w->fields = NULL;
 		w->raw = NULL;
 		w->kind = CW_WRITE_DELETE;
 		w->replace = false;
@@ -61,19 +61,22 @@ static int fold(cw_write_t *w, bool fresh, const cw_change_t *change, cw_err_t *
 		w->kind = CW_WRITE_UPSERT;
 		w->raw = change->data ? change->data : "{}";
 	} else {
-		/* A second upsert of the document: merge, parsing both. */
-		json_t *data = NULL;
-		if (w->data == NULL) {
-			cw_change_t earlier = *change;
-			earlier.data = (char *)w->raw;
-			if (parse_data(&earlier, &w->data, err) != 0)
+		/* A second upsert of the document: merge the two field lists. */
+		if (w->fields == NULL) {
+			w->fields = cw_xmalloc(sizeof *w->fields);
+			cw_json_fields_init(w->fields);
+			if (parse_fields(change, w->raw, w->fields, err) != 0)
 				return CW_EINVAL;
 			w->raw = NULL;
 		}
-		if (parse_data(change, &data, err) != 0)
+		cw_json_fields_t later;
+		cw_json_fields_init(&later);
+		int rc = parse_fields(change, change->data ? change->data : "", &later, err);
+		if (rc == 0)
+			cw_json_fields_merge(w->fields, &later);
+		cw_json_fields_clear(&later);
+		if (rc != 0)
 			return CW_EINVAL;
-		json_object_update(w->data, data);
-		json_decref(data);
 	}
 	w->version = change->version;
 	w->oplog_id = change->oplog_id;
@@ -129,7 +132,7 @@ void cw_write_list_clear(cw_write_list_t *list)
 	if (list == NULL)
 		return;
 	for (size_t i = 0; i < list->len; i++)
-		json_decref(list->items[i].data);
+		fields_free(list->items[i].fields);
 	free(list->items);
 	list->items = NULL;
 	list->len = 0;

@@ -22,8 +22,8 @@
 
 #include "core/change.h"
 #include "core/err.h"
+#include "core/json_fields.h"
 
-#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -41,11 +41,13 @@ typedef struct cw_write {
 	/*
 	 * An upsert's data: `raw`, the JSON text of its one change (borrowed
 	 * from the changes, not parsed: most documents change once per batch),
-	 * or `data`, the object merged from several upserts (owned). Exactly
-	 * one is set for an upsert; both are NULL otherwise.
+	 * or `fields`, the top-level fields merged from several upserts (owned
+	 * list; its values borrow from the changes' texts, never re-encoded, so
+	 * every number keeps its digits). Exactly one is set for an upsert; both
+	 * are NULL otherwise.
 	 */
 	const char *raw;
-	json_t *data;
+	cw_json_fields_t *fields;
 	int64_t version;         /* of the last change folded in (the sweep's for a sweep) */
 	int64_t oplog_id;        /* of the last change folded in */
 	int64_t created_at_us;   /* of the last change folded in */
@@ -70,7 +72,7 @@ typedef struct cw_write_list {
 int cw_coalesce(const cw_change_t *const *changes, size_t n, int64_t skip_upto,
                 cw_write_list_t *out, cw_err_t *err);
 
-/* Frees every write's data and the array; the list may be reused. NULL is a no-op. */
+/* Frees every write's fields and the array; the list may be reused. NULL is a no-op. */
 void cw_write_list_clear(cw_write_list_t *list);
 
 #endif

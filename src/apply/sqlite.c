@@ -201,6 +201,8 @@ static void *sqlite_open(const cw_component_ctx_t *ctx, cw_err_t *err)
 	t->ctx = ctx;
 	snprintf(t->labels, sizeof t->labels, "target=\"%s\"", ctx->name);
 	t->db = cw_cachedb_open(config->dir, config->idle_timeout_ms, err);
+	if (t->db != NULL)
+		cw_cachedb_set_decimal_mode(t->db, config->decimal_handling);
 	if (t->db == NULL) {
 		free(t->name);
 		free(t);

@@ -93,6 +93,7 @@ typedef struct cw_target_config {
 	char *database;                 /* mongodb: NULL = the database named in url */
 	int64_t idle_timeout_ms;        /* sqlite: close a cache's idle connections after this */
 	cw_delete_mode_t delete_mode;   /* postgres */
+	cw_decimal_mode_t decimal_handling;   /* sqlite: numbers a double cannot hold */
 } cw_target_config_t;
 
 typedef struct cw_config {

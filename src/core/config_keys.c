@@ -24,7 +24,7 @@ _Static_assert(sizeof(cw_source_type_t) == sizeof(int) && sizeof(cw_watch_scope_
 	               sizeof(cw_position_lost_t) == sizeof(int) &&
 	               sizeof(cw_target_type_t) == sizeof(int) &&
 	               sizeof(cw_delete_mode_t) == sizeof(int) && sizeof(cw_log_level_t) == sizeof(int) &&
-	               sizeof(cw_log_format_t) == sizeof(int),
+	               sizeof(cw_log_format_t) == sizeof(int) && sizeof(cw_decimal_mode_t) == sizeof(int),
                "enum keys are stored as int");
 _Static_assert(CW_LOG_DEBUG == 0 && CW_LOG_INFO == 1 && CW_LOG_WARN == 2 && CW_LOG_ERROR == 3,
                "log_levels[] follows cw_log_level_t");
@@ -36,6 +36,7 @@ static const char *const watch_scopes[] = {"database", "collection", NULL};
 static const char *const position_lost[] = {"rescan", "fail", NULL};
 static const char *const target_types[] = {"sqlite", "postgres", "mongodb", NULL};
 static const char *const delete_modes[] = {"hard", "soft", NULL};
+static const char *const decimal_modes[] = {"exact", "double", "text", NULL};
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
 static const char *const log_formats[] = {"auto", "json", "text", NULL};
 
@@ -215,6 +216,12 @@ static const cw_config_key_t keys[] = {
 	{.path = "targets[].delete_mode", .kind = CW_KEY_ENUM, .offset = TGT(delete_mode),
 	 .default_text = "hard", .applies_to = "postgres", .values = delete_modes,
 	 .help = "`hard` deletes the row; `soft` keeps it and sets `is_deleted`."},
+	{.path = "targets[].decimal_handling", .kind = CW_KEY_ENUM, .offset = TGT(decimal_handling),
+	 .default_text = "exact", .applies_to = "sqlite", .values = decimal_modes,
+	 .help = "Numbers that are not 64-bit integers: `exact` stores a `REAL` when it holds every "
+	         "digit and the digits as `TEXT` otherwise; `double` always a `REAL` (may round); "
+	         "`text` always the digits as `TEXT` (`2.50` stays `2.50`). See "
+	         "docs/targets-sqlite.md."},
 
 	GROUP("api", "The REST API, health checks and metrics."),
 	{.path = "api.listen", .kind = CW_KEY_STRING, .offset = CFG(api.listen),

@@ -185,6 +185,15 @@ int cw_entity_status_parse(const char *name, cw_entity_status_t *status, cw_err_
 	                  quoted(name ? name : "", q));
 }
 
+bool cw_column_name_reserved(const char *name, size_t len)
+{
+	static const char *const reserved[] = {"id", "_version", "_oplog_id", "_extra"};
+	for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
+		if (strlen(reserved[i]) == len && memcmp(name, reserved[i], len) == 0)
+			return true;
+	return false;
+}
+
 /* Why a column name is reserved, or NULL when it is not. */
 static const char *reserved_reason(const char *name)
 {

@@ -24,6 +24,14 @@ typedef enum cw_column_type {
 	CW_COL_TEXT,
 } cw_column_type_t;
 
+/* How a target stores a number that is not a 64-bit integer (apply/typed_value.h;
+ * the names are the config's targets[].decimal_handling values). */
+typedef enum cw_decimal_mode {
+	CW_DECIMAL_EXACT = 0,
+	CW_DECIMAL_DOUBLE,
+	CW_DECIMAL_TEXT,
+} cw_decimal_mode_t;
+
 typedef struct cw_column {
 	char *name;              /* owned; [a-z][a-z0-9_]{0,62}, not id/_version/_oplog_id */
 	cw_column_type_t type;
@@ -61,6 +69,13 @@ int cw_entity_name_validate(const char *name, cw_err_t *err);
 
 /* Validates a dot path: non-empty segments of [A-Za-z0-9_$-], at most 32 deep. */
 int cw_path_validate(const char *path, cw_err_t *err);
+
+/*
+ * Whether a column name (len bytes) is one a target's table keeps for itself:
+ * "id" (the doc_id), "_version", "_oplog_id" and "_extra" (a dynamic table's
+ * other keys). Defined here once for every target's layout.
+ */
+bool cw_column_name_reserved(const char *name, size_t len);
 
 /* "jsonb", "any", "bool", "number", "integer", "text" and back. */
 const char *cw_column_type_name(cw_column_type_t type);

@@ -164,7 +164,7 @@ static void layout_and_column_types(void **state)
 	assert_int_equal(stat(path, &st), 0);
 	expect(cache->db, "PRAGMA journal_mode", "wal");
 	expect(cache->db, "SELECT group_concat(name || ':' || type, ',') FROM pragma_table_info('items')",
-	       "id:TEXT,title:TEXT,price:REAL,qty:INTEGER,active:INTEGER,tags:TEXT,extra:,"
+	       "id:TEXT,title:TEXT,price:,qty:,active:INTEGER,tags:TEXT,extra:,"
 	       "_version:INTEGER,_oplog_id:INTEGER");
 	expect(cache->db, "SELECT pk FROM pragma_table_info('items') WHERE name = 'id'", "1");
 	expect(cache->db, "SELECT value FROM metadata WHERE key = 'oplog_id'", "0");
@@ -189,7 +189,7 @@ static void upsert_sets_present_columns_only(void **state)
 	push(&batch, 12, CW_OP_UPSERT, "items", "p1", "{\"tags\": null}", 2);
 	apply_changes(cache, &batch, 12);
 	expect(cache->db, "SELECT title || '|' || price || '|' || qty || '|' || coalesce(tags, 'null') "
-	       "|| '|' || _version || '|' || _oplog_id FROM items", "lamp|12.0|3|null|2|12");
+	       "|| '|' || _version || '|' || _oplog_id FROM items", "lamp|12|3|null|2|12");
 	assert_int_equal(cache->applied, 12);
 	/* 1000 updates of one row in one batch: one row write plus the position. */
 	int before = sqlite3_total_changes(cache->db);
@@ -244,7 +244,7 @@ static void text_and_parsed_paths_store_the_same_values(void **state)
 		" \"tags\": [ 1 , {\"a\" : \"b c\"} ], \"extra\": {\"k\": [true, null]} }",
 		/* numbers and booleans in a text column; strings in jsonb */
 		"{\"title\": 12.5, \"tags\": \"just text\", \"extra\": \"s\", \"qty\": true}",
-		/* escapes and non-ASCII: handed to jansson */
+		/* escapes and non-ASCII */
 		"{\"title\": \"tab\\there \\\"q\\\" \\u00e9 \u00e9\", \"qty\": 1}",
 		/* an integer past 64 bits; duplicate keys (the last wins) */
 		"{\"qty\": 123456789012345678901234567890, \"title\": \"a\", \"title\": \"b\"}",
@@ -254,7 +254,7 @@ static void text_and_parsed_paths_store_the_same_values(void **state)
 		"plain|-42|1000.0|0|[1,{\"a\":\"b c\"}]|{\"k\":[true,null]}",
 		"12.5|1|~|~|\"just text\"|s",
 		"tab\there \"q\" \u00e9 \u00e9|1|~|~|~|~",
-		"b|1.23456789012346e+29|~|~|~|~",
+		"b|123456789012345678901234567890|~|~|~|~",
 		"~|~|~|~|~|~",
 	};
 	cw_change_batch_t batch = CW_CHANGE_BATCH_INIT;
@@ -328,6 +328,74 @@ static void document_and_dynamic_entities(void **state)
 	assert_int_equal(dyn->ncolumns, 2);
 	assert_int_equal(dyn->applied, 5);
 	cw_change_batch_free(&batch);
+}
+
+/*
+ * No value changes on its way into a cache, whatever else the row holds: a
+ * string with an escape next to jsonb with 2.50 and a 30-digit integer, a
+ * numeric past 2^53, decimals a double cannot hold — on the first write and
+ * on merged ones, in a dynamic table.
+ */
+static void values_keep_their_digits_next_to_escaped_strings(void **state)
+{
+	fixture_t *fx = *state;
+	cw_cache_t *dyn = acquire(fx, &customers, NULL);
+	static const char *const rows[] = {
+		"{\"id\": 1, \"j\": {\"x\": 2.50, \"big\": 123456789012345678901234567890}, "
+		"\"s\": \"say \\\"hi\\\"\", \"n\": 9007199254741001, \"p\": 12.34, "
+		"\"d\": 12345678901234567890123456789012345678901234567890.0000000001, "
+		"\"t\": \"tab\\there\", \"a\": [\"red\", \"with space\", null, 2.50]}",
+	};
+	cw_change_batch_t batch = CW_CHANGE_BATCH_INIT;
+	push(&batch, 1, CW_OP_UPSERT, "customers", "1", rows[0], 1);
+	apply_changes(dyn, &batch, 1);
+	/* merged: a second upsert of row 2 in the same batch */
+	push(&batch, 2, CW_OP_UPSERT, "customers", "2", "{\"id\": 2, \"s\": \"plain\"}", 1);
+	push(&batch, 3, CW_OP_UPSERT, "customers", "2", rows[0], 1);
+	apply_changes(dyn, &batch, 3);
+	for (int id = 1; id <= 2; id++) {
+		char *sql = cw_xasprintf(
+			"SELECT j || '|' || s || '|' || typeof(n) || ':' || n || '|' || typeof(p) || ':' || p "
+			"|| '|' || typeof(d) || ':' || d || '|' || t || '|' || a FROM customers WHERE id = '%d'",
+			id);
+		expect(dyn->db, sql,
+		       "{\"x\":2.50,\"big\":123456789012345678901234567890}|say \"hi\"|"
+		       "integer:9007199254741001|real:12.34|"
+		       "text:12345678901234567890123456789012345678901234567890.0000000001|tab\there|"
+		       "[\"red\",\"with space\",null,2.50]");
+		free(sql);
+	}
+	cw_change_batch_free(&batch);
+}
+
+/* Decimal handling: exact (default) keeps digits a double cannot hold as text;
+ * double rounds them; text keeps every decimal's digits as printed. */
+static void decimal_handling_chooses_how_numbers_are_stored(void **state)
+{
+	fixture_t *fx = *state;
+	static const char *const want[] = {
+		"integer:9007199254741001|real:2.5|real:0.1|text:123456789012345678901234567890|"
+		"text:0.1000000000000000055511151231257827",
+		"integer:9007199254741001|real:2.5|real:0.1|real:1.23456789012346e+29|real:0.1",
+		"integer:9007199254741001|text:2.50|text:0.1|text:123456789012345678901234567890|"
+		"text:0.1000000000000000055511151231257827",
+	};
+	for (int mode = CW_DECIMAL_EXACT; mode <= CW_DECIMAL_TEXT; mode++) {
+		cw_cachedb_drop(fx->db, "customers", NULL, NULL);
+		cw_cachedb_set_decimal_mode(fx->db, (cw_decimal_mode_t)mode);
+		cw_cache_t *dyn = acquire(fx, &customers, NULL);
+		cw_change_batch_t batch = CW_CHANGE_BATCH_INIT;
+		push(&batch, 1, CW_OP_UPSERT, "customers", "1",
+		     "{\"a\": 9007199254741001, \"b\": 2.50, \"c\": 0.1, "
+		     "\"d\": 123456789012345678901234567890, \"e\": 0.1000000000000000055511151231257827}",
+		     1);
+		apply_changes(dyn, &batch, 1);
+		expect(dyn->db, "SELECT typeof(a) || ':' || a || '|' || typeof(b) || ':' || b || '|' || "
+		       "typeof(c) || ':' || c || '|' || typeof(d) || ':' || d || '|' || typeof(e) || ':' || e "
+		       "FROM customers", want[mode]);
+		cw_change_batch_free(&batch);
+	}
+	cw_cachedb_set_decimal_mode(fx->db, CW_DECIMAL_EXACT);
 }
 
 static void overwrite(const char *path, off_t offset, size_t len)
@@ -534,6 +602,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(text_and_parsed_paths_store_the_same_values, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(document_and_dynamic_entities, setup, teardown),
+		cmocka_unit_test_setup_teardown(values_keep_their_digits_next_to_escaped_strings, setup,
+		                                teardown),
+		cmocka_unit_test_setup_teardown(decimal_handling_chooses_how_numbers_are_stored, setup,
+		                                teardown),
 		cmocka_unit_test_setup_teardown(corrupt_file_is_moved_aside_and_recreated, setup, teardown),
 		cmocka_unit_test_setup_teardown(missing_file_is_recreated_and_drop_removes_the_directory,
 		                                setup, teardown),

@@ -1,0 +1,193 @@
+/* This file contains the JSON value → column value conversion (typed_value.h). */
+#include "apply/typed_value.h"
+
+#include "core/json.h"
+#include "core/mem.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A number's value as significant digits (no leading or trailing zeros) and
+ * the exponent E of 0.DIGITS × 10^E; zero has no digits. */
+typedef struct decimal {
+	bool negative;
+	char digits[40];
+	size_t ndigits;
+	long exponent;
+	bool too_long;           /* more significant digits than any double carries */
+} decimal_t;
+
+static void decimal_read(const char *s, size_t len, decimal_t *d)
+{
+	size_t i = 0;
+	long point = 0;          /* digits before the decimal point, leading zeros excluded */
+	bool seen_point = false, leading = true;
+	size_t trailing_zeros = 0;
+	memset(d, 0, sizeof *d);
+	if (i < len && s[i] == '-')
+		d->negative = true, i++;
+	for (; i < len && s[i] != 'e' && s[i] != 'E'; i++) {
+		if (s[i] == '.') {
+			seen_point = true;
+			continue;
+		}
+		if (leading && s[i] == '0') {
+			if (seen_point)
+				point--;
+			continue;
+		}
+		leading = false;
+		if (!seen_point)
+			point++;
+		if (d->ndigits < sizeof d->digits)
+			d->digits[d->ndigits++] = s[i];
+		else if (s[i] != '0')
+			d->too_long = true;
+		trailing_zeros = s[i] == '0' ? trailing_zeros + 1 : 0;
+	}
+	if (trailing_zeros <= d->ndigits)
+		d->ndigits -= trailing_zeros < d->ndigits ? trailing_zeros : d->ndigits;
+	long exponent = 0;
+	if (i < len) {
+		errno = 0;
+		char buf[32];
+		size_t n = len - i - 1 < sizeof buf - 1 ? len - i - 1 : sizeof buf - 1;
+		memcpy(buf, s + i + 1, n);
+		buf[n] = '\0';
+		exponent = strtol(buf, NULL, 10);
+		if (errno != 0)
+			d->too_long = true;
+	}
+	d->exponent = point + exponent;
+	if (d->ndigits == 0)
+		d->exponent = 0, d->negative = false;
+}
+
+static bool decimal_equal(const decimal_t *a, const decimal_t *b)
+{
+	return !a->too_long && !b->too_long && a->negative == b->negative &&
+	       a->ndigits == b->ndigits && a->exponent == b->exponent &&
+	       memcmp(a->digits, b->digits, a->ndigits) == 0;
+}
+
+/* Whether the double holds the number's digits: its shortest text has the same value. */
+static bool double_holds(const char *number, size_t len, double value)
+{
+	char text[CW_JSON_DOUBLE_LEN];
+	size_t n = cw_json_format_double(value, text);
+	if (n == 0)
+		return false;   /* beyond the double range */
+	decimal_t source, stored;
+	decimal_read(number, len, &source);
+	decimal_read(text, n, &stored);
+	return decimal_equal(&source, &stored);
+}
+
+static void set_text(cw_typed_value_t *out, const char *text, size_t len)
+{
+	out->kind = CW_TYPED_TEXT;
+	out->text = text;
+	out->text_len = len;
+}
+
+static void set_owned(cw_typed_value_t *out, cw_buf_t *buf)
+{
+	out->kind = CW_TYPED_TEXT;
+	out->text_len = buf->len;
+	out->owned = cw_buf_take(buf);
+	out->text = out->owned;
+}
+
+void cw_typed_value_number(const char *number, size_t len, cw_decimal_mode_t mode,
+                           cw_typed_value_t *out)
+{
+	char buf[64];
+	memset(out, 0, sizeof *out);
+	bool integer = memchr(number, '.', len) == NULL && memchr(number, 'e', len) == NULL &&
+	               memchr(number, 'E', len) == NULL;
+	if (len < sizeof buf) {
+		memcpy(buf, number, len);
+		buf[len] = '\0';
+		if (integer) {
+			errno = 0;
+			long long value = strtoll(buf, NULL, 10);
+			if (errno == 0) {
+				out->kind = CW_TYPED_INTEGER;
+				out->integer = value;
+				return;
+			}
+		}
+	}
+	if (mode == CW_DECIMAL_TEXT) {
+		set_text(out, number, len);
+		return;
+	}
+	char *copy = len < sizeof buf ? buf : cw_xstrndup(number, len);
+	double value = strtod(copy, NULL);
+	if (copy != buf)
+		free(copy);
+	if (mode == CW_DECIMAL_DOUBLE || (isfinite(value) && double_holds(number, len, value))) {
+		out->kind = CW_TYPED_REAL;
+		out->real = value;
+		return;
+	}
+	set_text(out, number, len);
+}
+
+void cw_typed_value_from_field(const cw_json_field_t *field, cw_column_type_t type,
+                               cw_decimal_mode_t mode, cw_typed_value_t *out)
+{
+	memset(out, 0, sizeof *out);
+	cw_buf_t buf = CW_BUF_INIT;
+	switch (field->kind) {
+	case CW_JSON_KIND_NULL:
+		out->kind = CW_TYPED_NULL;
+		return;
+	case CW_JSON_KIND_OBJECT:
+	case CW_JSON_KIND_ARRAY:
+		cw_json_compact(field->value, field->value_len, &buf);
+		set_owned(out, &buf);
+		return;
+	default:
+		break;
+	}
+	if (type == CW_COL_JSONB) {   /* a scalar as its JSON text: "abc", 2.50, true */
+		set_text(out, field->value, field->value_len);
+		return;
+	}
+	switch (field->kind) {
+	case CW_JSON_KIND_STRING:
+		if (!field->escaped) {
+			set_text(out, field->value + 1, field->value_len - 2);
+			return;
+		}
+		cw_json_string_unescape(field->value, field->value_len, &buf);
+		set_owned(out, &buf);
+		return;
+	case CW_JSON_KIND_TRUE:
+	case CW_JSON_KIND_FALSE:
+		if (type == CW_COL_TEXT) {
+			set_text(out, field->value, field->value_len);
+			return;
+		}
+		out->kind = CW_TYPED_INTEGER;
+		out->integer = field->kind == CW_JSON_KIND_TRUE;
+		return;
+	default:   /* a number */
+		if (type == CW_COL_TEXT) {
+			set_text(out, field->value, field->value_len);
+			return;
+		}
+		cw_typed_value_number(field->value, field->value_len, mode, out);
+		/* An integral double in an integer column (a MongoDB 3.0) is that integer. */
+		if (type == CW_COL_INTEGER && out->kind == CW_TYPED_REAL && out->real == trunc(out->real) &&
+		    fabs(out->real) < 9.2e18) {
+			out->kind = CW_TYPED_INTEGER;
+			out->integer = (int64_t)out->real;
+		}
+		return;
+	}
+}
