@@ -10,6 +10,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define DOMAIN "pgoutput"
 
@@ -172,19 +173,33 @@ static int check_text(const row_ctx_t *ctx, uint16_t col, const cw_pgoutput_valu
 	return 0;
 }
 
-static int write_value(cw_json_t *w, const row_ctx_t *ctx, uint16_t col,
-	const cw_pgoutput_value_t *value)
+/* The element type of a built-in array type, or 0 when oid is not one. */
+static uint32_t array_element(uint32_t oid)
 {
-	if (value->kind == 'n')
-		return cw_json_null(w, ctx->err);
-	if (check_text(ctx, col, value))
-		return CW_EPROTO;
-	const char *text = (const char *)value->text;
-	size_t len = value->len, bad;
-	switch (ctx->rel->columns[col].type_oid) {
+	static const uint32_t pairs[][2] = {
+		{1000, BOOLOID}, {1005, INT2OID}, {1007, INT4OID}, {1016, INT8OID}, {1028, OIDOID},
+		{1021, FLOAT4OID}, {1022, FLOAT8OID}, {1231, NUMERICOID}, {199, JSONOID},
+		{3807, JSONBOID}, {1009, 25}, {1015, 1043}, {1014, 1042}, {1003, 19}, {1002, 18},
+		{2951, 2950}, {1182, 1082}, {1115, 1114}, {1185, 1184}, {1183, 1083}, {1270, 1266},
+		{1187, 1186}, {1001, 17}, {1041, 869}, {651, 650}, {1040, 829}, {791, 790},
+		{1561, 1560}, {1563, 1562}, {3643, 3614}, {1263, 2275},
+	};
+	for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++)
+		if (pairs[i][0] == oid)
+			return pairs[i][1];
+	return 0;
+}
+
+/* One value's text form as JSON by its type (docs/pgoutput.md); *bad_at is
+ * set for invalid JSON. */
+static int write_typed(cw_json_t *w, const row_ctx_t *ctx, uint16_t col, uint32_t type_oid,
+	const char *text, size_t len, size_t offset)
+{
+	size_t bad;
+	switch (type_oid) {
 	case BOOLOID:
 		if (len != 1 || (text[0] != 't' && text[0] != 'f'))
-			return value_fail(ctx, col, TEXT_OFFSET(value), "invalid boolean");
+			return value_fail(ctx, col, offset, "invalid boolean");
 		return cw_json_bool(w, text[0] == 't', ctx->err);
 	case INT2OID:
 	case INT4OID:
@@ -199,7 +214,7 @@ static int write_value(cw_json_t *w, const row_ctx_t *ctx, uint16_t col,
 	case JSONOID:
 	case JSONBOID:
 		if (!json_valid(text, len, &bad))
-			return value_fail(ctx, col, TEXT_OFFSET(value) + bad, "invalid JSON");
+			return value_fail(ctx, col, offset + bad, "invalid JSON");
 		size_t start = skip_ws(text, len, 0);
 		while (len > start && strchr(" \t\n\r", text[len - 1]) != NULL)
 			len--;
@@ -208,6 +223,93 @@ static int write_value(cw_json_t *w, const row_ctx_t *ctx, uint16_t col,
 		break;
 	}
 	return cw_json_string_len(w, text, len, ctx->err);
+}
+
+/*
+ * An array literal ({1,2,NULL}, {{a,b},{"c d",e}}, [0:1]={x,y}) as a JSON
+ * array of its elements, each converted by the element type; NULL elements
+ * are null, nested arrays stay nested. Lower bounds other than 1 are not
+ * kept. Elements of every built-in type are separated by ',' (box, the one
+ * exception, is not in array_element).
+ */
+static int write_array(cw_json_t *w, const row_ctx_t *ctx, uint16_t col, uint32_t element,
+	const char *text, size_t len, size_t offset)
+{
+	size_t i = 0;
+	if (len > 0 && text[0] == '[') {   /* dimension decoration */
+		const char *eq = memchr(text, '=', len);
+		if (eq == NULL)
+			return value_fail(ctx, col, offset, "invalid array");
+		i = (size_t)(eq - text) + 1;
+	}
+	cw_buf_t item = CW_BUF_INIT;
+	int depth = 0, rc = 0;
+	bool want_item = false;
+	for (; i < len && rc == 0; i++) {
+		char c = text[i];
+		if (c == '{') {
+			rc = cw_json_array_begin(w, ctx->err);
+			depth++;
+			want_item = true;
+			if (i + 1 < len && text[i + 1] == '}')
+				want_item = false;
+			continue;
+		}
+		if (c == '}') {
+			rc = cw_json_array_end(w, ctx->err);
+			if (--depth == 0)
+				break;
+			continue;
+		}
+		if (c == ',') {
+			want_item = true;
+			continue;
+		}
+		if (c == ' ' || depth == 0 || !want_item) {
+			if (c != ' ')
+				rc = value_fail(ctx, col, offset + i, "invalid array");
+			continue;
+		}
+		cw_buf_reset(&item);
+		bool quoted = c == '"';
+		if (quoted) {
+			for (i++; i < len && text[i] != '"'; i++) {
+				if (text[i] == '\\' && i + 1 < len)
+					i++;
+				cw_buf_append_char(&item, text[i]);
+			}
+		} else {
+			for (; i < len && text[i] != ',' && text[i] != '}'; i++)
+				cw_buf_append_char(&item, text[i]);
+			i--;
+			while (item.len > 0 && item.data[item.len - 1] == ' ')
+				item.len--;
+		}
+		want_item = false;
+		if (!quoted && item.len == 4 && strncasecmp(cw_buf_cstr(&item), "NULL", 4) == 0)
+			rc = cw_json_null(w, ctx->err);
+		else
+			rc = write_typed(w, ctx, col, element, cw_buf_cstr(&item), item.len, offset + i);
+	}
+	cw_buf_free(&item);
+	if (rc == 0 && depth != 0)
+		rc = value_fail(ctx, col, offset, "invalid array");
+	return rc;
+}
+
+static int write_value(cw_json_t *w, const row_ctx_t *ctx, uint16_t col,
+	const cw_pgoutput_value_t *value)
+{
+	if (value->kind == 'n')
+		return cw_json_null(w, ctx->err);
+	if (check_text(ctx, col, value))
+		return CW_EPROTO;
+	uint32_t type_oid = ctx->rel->columns[col].type_oid, element = array_element(type_oid);
+	if (element != 0)
+		return write_array(w, ctx, col, element, (const char *)value->text, value->len,
+			TEXT_OFFSET(value));
+	return write_typed(w, ctx, col, type_oid, (const char *)value->text, value->len,
+		TEXT_OFFSET(value));
 }
 
 /* The columns doc_id is made of, as indexes into the relation's columns. */
