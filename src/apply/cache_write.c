@@ -63,27 +63,61 @@ static bool is_column_key(const cw_json_field_t *f)
 	       cw_identifier_validate("column name", name, NULL) == 0;
 }
 
+/* Where key stands in the source table's column order (past the end when unknown). */
+static size_t source_rank(const cw_cache_t *cache, const cw_json_field_t *f)
+{
+	for (size_t i = 0; i < cache->nsource_order; i++)
+		if (strlen(cache->source_order[i]) == f->key_len &&
+		    memcmp(cache->source_order[i], f->key, f->key_len) == 0)
+			return i;
+	return cache->nsource_order;
+}
+
+/*
+ * Adds a column for each key of fields that becomes one and is new, in the
+ * source table's column order (the hub's jsonb keeps keys in its own order).
+ * SQLite result code.
+ */
+static int add_new_columns(cw_cache_t *cache, const cw_json_fields_t *fields)
+{
+	size_t *fresh = NULL, nfresh = 0;
+	for (size_t k = 0; k < fields->len; k++) {
+		const cw_json_field_t *f = &fields->items[k];
+		if ((f->key_len == 2 && memcmp(f->key, "id", 2) == 0) || !is_column_key(f) ||
+		    column_index(cache, f->key, f->key_len) >= 0)
+			continue;
+		if (fresh == NULL)
+			fresh = cw_xmalloc(fields->len * sizeof *fresh);
+		/* insertion by rank: a handful of keys, once per new column */
+		size_t rank = source_rank(cache, f), j = nfresh++;
+		for (; j > 0 && rank < source_rank(cache, &fields->items[fresh[j - 1]]); j--)
+			fresh[j] = fresh[j - 1];
+		fresh[j] = k;
+	}
+	int rc = SQLITE_OK;
+	for (size_t i = 0; i < nfresh && rc == SQLITE_OK; i++) {
+		char *name = cw_xstrndup(fields->items[fresh[i]].key, fields->items[fresh[i]].key_len);
+		rc = add_dynamic_column(cache, name);
+		free(name);
+	}
+	free(fresh);
+	return rc;
+}
+
 /* Fills p for fields. SQLite result code (a dynamic column may be added). */
 static int find_present(cw_cache_t *cache, const cw_json_fields_t *fields, present_t *p)
 {
 	if (cache->dynamic) {
+		int rc = add_new_columns(cache, fields);
+		if (rc != SQLITE_OK)
+			return rc;
 		cw_json_t w;
 		cw_json_init(&w, &p->extra, CW_JSON_DEFAULT);
 		bool any_extra = false;
 		for (size_t k = 0; k < fields->len; k++) {
 			const cw_json_field_t *f = &fields->items[k];
-			if (f->key_len == 2 && memcmp(f->key, "id", 2) == 0)
-				continue;   /* the primary key itself */
-			if (is_column_key(f)) {
-				if (column_index(cache, f->key, f->key_len) < 0) {
-					char *name = cw_xstrndup(f->key, f->key_len);
-					int rc = add_dynamic_column(cache, name);
-					free(name);
-					if (rc != SQLITE_OK)
-						return rc;
-				}
-				continue;
-			}
+			if ((f->key_len == 2 && memcmp(f->key, "id", 2) == 0) || is_column_key(f))
+				continue;   /* the primary key itself, or a column of its own */
 			if (!any_extra)
 				cw_json_object_begin(&w, NULL);
 			any_extra = true;

@@ -65,6 +65,10 @@ typedef struct cw_cache {
 	size_t ncolumns;
 	bool dynamic;           /* PostgreSQL entity without columns: columns follow data keys */
 	cw_decimal_mode_t decimal_mode;   /* the target's decimal handling (apply/typed_value.h) */
+	/* Dynamic tables: the source table's column names in table order (borrowed from the
+	 * target, may be NULL): keys new to the table become columns in this order. */
+	char *const *source_order;
+	size_t nsource_order;
 	int64_t applied;        /* metadata 'oplog_id' */
 	bool caught_up;         /* see apply/apply_loop.h; kept by the target */
 	int64_t last_used_ms;

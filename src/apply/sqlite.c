@@ -8,6 +8,9 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "hub/entity_store.h"
+#include "hub/metadata.h"
+
+#include <jansson.h>
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -16,6 +19,13 @@
 
 #define COMPONENT "sqlite"
 #define REFRESH_MS 1000
+
+typedef struct source_order {
+	char *entity;
+	char **names;
+	size_t nnames;
+	int64_t checked_ms;
+} source_order_t;
 
 typedef struct sqlite_target {
 	char *name;
@@ -27,8 +37,61 @@ typedef struct sqlite_target {
 	int64_t refreshed_ms;            /* when the list was last read; 0 = never */
 	int64_t position;                /* the global position last loaded or stored */
 	bool verify;                     /* open (and so quick_check) every cache at the next refresh */
+	source_order_t *orders;          /* dynamic entities' source column order, owned */
+	size_t norders;
 	char labels[160];
 } sqlite_target_t;
+
+/* How often a dynamic entity whose source column order is not in the hub yet asks again. */
+#define ORDER_RETRY_MS 5000
+
+/* Loads entity's source column order from the hub (metadata
+ * "table_columns:<entity>", written by a PostgreSQL source's scan) unless known. */
+static void load_source_order(sqlite_target_t *t, cw_hub_t *hub, const cw_entity_t *entity)
+{
+	if (hub == NULL || entity->ncolumns > 0 || entity->table == NULL)
+		return;
+	source_order_t *order = NULL;
+	for (size_t i = 0; i < t->norders && order == NULL; i++)
+		if (strcmp(t->orders[i].entity, entity->name) == 0)
+			order = &t->orders[i];
+	int64_t now = cw_clock_now_ms(cw_clock_system());
+	/* Until the cache has its first columns the order decides all of them: ask every time. */
+	const cw_cache_t *cache = cw_cachedb_find(t->db, entity->name);
+	bool fresh = cache == NULL || cache->ncolumns == 0;
+	if (order != NULL && (order->nnames > 0 || (!fresh && now - order->checked_ms < ORDER_RETRY_MS)))
+		return;
+	if (order == NULL) {
+		t->orders = cw_xrealloc(t->orders, (t->norders + 1) * sizeof *t->orders);
+		order = &t->orders[t->norders++];
+		memset(order, 0, sizeof *order);
+		order->entity = cw_xstrdup(entity->name);
+	}
+	order->checked_ms = now;
+	free(order->names);   /* empty: nothing was found before */
+	order->names = NULL;
+	char *key = cw_xasprintf("table_columns:%s", entity->name), *json = NULL;
+	if (cw_metadata_get(hub, key, &json, NULL) == 0) {
+		json_t *names = json_loads(json, 0, NULL);
+		size_t n = json_is_array(names) ? json_array_size(names) : 0;
+		order->names = cw_xcalloc(n + 1, sizeof *order->names);
+		for (size_t i = 0; i < n; i++)
+			if (json_is_string(json_array_get(names, i)))
+				order->names[order->nnames++] =
+					cw_xstrdup(json_string_value(json_array_get(names, i)));
+		json_decref(names);
+	}
+	free(json);
+	free(key);
+}
+
+static const source_order_t *find_source_order(const sqlite_target_t *t, const char *name)
+{
+	for (size_t i = 0; i < t->norders; i++)
+		if (strcmp(t->orders[i].entity, name) == 0)
+			return &t->orders[i];
+	return NULL;
+}
 
 static int refresh_entities(sqlite_target_t *t, cw_hub_t *hub, cw_err_t *err)
 {
@@ -65,6 +128,7 @@ static int entity_open(void *self, cw_hub_t *hub, const char *name, int64_t posi
 	}
 	if (entity == NULL || entity->status == CW_ENTITY_DELETED)
 		return CW_ENOTFOUND;
+	load_source_order(t, hub, entity);
 	bool was_open = cw_cachedb_find(t->db, name) != NULL, recreated = false;
 	cw_cache_t *cache = NULL;
 	int rc = cw_cachedb_acquire(t->db, entity, &cache, &recreated, err);
@@ -90,6 +154,9 @@ static int apply(void *self, const char *name, const cw_write_list_t *writes, in
 	int rc = cw_cachedb_acquire(t->db, entity, &cache, NULL, err);
 	if (rc != 0)
 		return rc;
+	const source_order_t *order = find_source_order(t, name);
+	cache->source_order = order != NULL ? order->names : NULL;
+	cache->nsource_order = order != NULL ? order->nnames : 0;
 	rc = cw_cache_apply(cache, writes, upto, &corrupt, err);
 	if (rc != 0 && corrupt) {
 		rc = cw_cachedb_recreate(t->db, entity, err->message, err);
@@ -247,6 +314,13 @@ static void sqlite_close(void *self)
 	cw_apply_loop_free(t->loop);
 	cw_cachedb_close(t->db);
 	cw_entity_store_list_free(t->entities, t->nentities);
+	for (size_t i = 0; i < t->norders; i++) {
+		for (size_t k = 0; k < t->orders[i].nnames; k++)
+			free(t->orders[i].names[k]);
+		free(t->orders[i].names);
+		free(t->orders[i].entity);
+	}
+	free(t->orders);
 	free(t->name);
 	free(t);
 }

@@ -56,6 +56,11 @@ sql app "BEGIN; UPDATE jt SET s = E'tab\\there' WHERE id = 2; UPDATE jt SET s = 
 wait_row 2 'back\slash'                                 # updates merged in one batch
 wait_row 3 'q"'
 
+# The cache's columns follow the source table's order, not the hub's jsonb key order.
+columns=$(sqlite3 -readonly "$work/dbs/jt/db.sqlite" "SELECT group_concat(name, ',') FROM pragma_table_info('jt')")
+[ "$columns" = "id,_extra,_version,_oplog_id,j,s,n,m,big,tags,nums" ] ||
+	fail "cache columns $columns, want the table's order j,s,n,m,big,tags,nums after id"
+
 kill -TERM "$daemon"
 wait "$daemon"
 daemon=
