@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include "core/json.h"
+#include "core/json_fields.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -481,6 +482,54 @@ static void jansson_values_keep_integers_exact(void **state)
 	json_decref(value);
 }
 
+static const char *span(const cw_json_field_t *f)
+{
+	static char text[256];
+	snprintf(text, sizeof text, "%.*s", (int)f->value_len, f->value);
+	return text;
+}
+
+/* Top-level fields keep their values' text; keys are unescaped; bad objects are refused. */
+static void fields_split_an_object_without_touching_values(void **state)
+{
+	(void)state;
+	cw_json_fields_t fields;
+	cw_json_fields_init(&fields);
+	cw_err_t err = {0};
+	const char *text = " { \"a\" : 2.50 , \"k\\u00e9y\": \"x\\ty\", \"o\": {\"n\": [1, 1e400]},"
+	                   " \"z\": null, \"a\": 123456789012345678901234567890 } ";
+	assert_int_equal(cw_json_fields_parse(&fields, text, &err), 0);
+	assert_int_equal(fields.len, 4);
+	assert_string_equal(span(&fields.items[0]), "123456789012345678901234567890");   /* last wins */
+	assert_int_equal(fields.items[1].key_len, 4);
+	assert_memory_equal(fields.items[1].key, "k\xc3\xa9y", 4);
+	assert_true(fields.items[1].escaped);
+	assert_string_equal(span(&fields.items[2]), "{\"n\": [1, 1e400]}");
+	assert_int_equal(fields.items[2].kind, CW_JSON_KIND_OBJECT);
+	assert_int_equal(fields.items[3].kind, CW_JSON_KIND_NULL);
+	cw_buf_t out = CW_BUF_INIT;
+	cw_json_string_unescape(fields.items[1].value, fields.items[1].value_len, &out);
+	assert_string_equal(cw_buf_cstr(&out), "x\ty");
+	cw_buf_reset(&out);
+	cw_json_string_unescape("\"\\ud83d\\ude80 \\\" \\\\ \\/ \\ud800\"", 30, &out);
+	assert_string_equal(cw_buf_cstr(&out), "\xf0\x9f\x9a\x80 \" \\ / \xef\xbf\xbd");
+	cw_buf_reset(&out);
+	cw_json_compact(" { \"a b\" : [ 1 , 2.50 ] } ", 27, &out);
+	assert_string_equal(cw_buf_cstr(&out), "{\"a b\":[1,2.50]}");
+	cw_buf_free(&out);
+	cw_json_fields_clear(&fields);
+	static const char *const bad[] = {
+		"", "[1]", "{", "{\"a\"}", "{\"a\": }", "{\"a\": 01}", "{\"a\": [1}", "{\"a\": \"\\x\"}",
+		"{\"a\": 1} x", "{\"a\": 1,}", "{\"a\": tru}", "{\"a\": \"unterminated}",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		cw_json_fields_init(&fields);
+		if (cw_json_fields_parse(&fields, bad[i], &err) != CW_EINVAL)
+			fail_msg("accepted %s", bad[i]);
+		cw_json_fields_clear(&fields);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -500,6 +549,7 @@ int main(void)
 		cmocka_unit_test(bson_canonical_text_reads_back_to_the_same_document),
 		cmocka_unit_test(corrupt_bson_is_a_protocol_error),
 		cmocka_unit_test(jansson_values_keep_integers_exact),
+		cmocka_unit_test(fields_split_an_object_without_touching_values),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
