@@ -10,6 +10,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static cw_testsrv_t pg;
 
@@ -47,6 +48,19 @@ static void one_holder_at_a_time_and_the_standby_takes_over(void **state)
 	assert_non_null(out);
 	assert_string_equal(out, "1");
 	free(out);
+	/* pg_terminate_backend only signals: the lock is gone once that backend has exited. */
+	bool released = false;
+	for (int i = 0; i < 200 && !released; i++) {
+		out = cw_testpg_query(pg.url,
+			"SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+			"AND objid = hashtext('source:shop')::oid AND granted");
+		assert_non_null(out);
+		released = strcmp(out, "0") == 0;
+		free(out);
+		if (!released)
+			usleep(50 * 1000);
+	}
+	assert_true(released);
 	assert_int_equal(cw_lease_acquire(second, &held, &err), 0);
 	assert_true(held);
 	/* The old holder notices it lost the lease (error or not held), and cannot take it back. */
