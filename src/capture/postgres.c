@@ -314,7 +314,7 @@ int pg_push_row(cw_pg_source_t *src, const cw_pgoutput_msg_t *msg, const char *s
 			continue;
 		}
 		cw_err_clear(&why);
-		if (cw_projection_json(ent->proj, row.data, strlen(row.data), &projected, &why) != 0)
+		if (cw_projection_json(ent->proj, row.data, &projected, &why) != 0)
 			rc = quarantine(src, ent, row.doc_id, source_pos, &why, row.data, err);
 		else
 			push_change(src, CW_OP_UPSERT, ent, row.doc_id, cw_buf_take(&projected),

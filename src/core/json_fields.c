@@ -96,8 +96,8 @@ static const char *skip_scalar(const char *s, cw_json_kind_t *kind)
 	return end > s && cw_json_number_valid(s, (size_t)(end - s)) ? end : NULL;
 }
 
-/* Past the object or array opening at s; NULL when malformed. */
-static const char *skip_nested(const char *s)
+/* Past the object or array opening at s; NULL when malformed (*too_deep when nested too deep). */
+static const char *skip_nested(const char *s, bool *too_deep)
 {
 	char open[CW_JSON_MAX_DEPTH];
 	size_t depth = 0;
@@ -111,8 +111,10 @@ static const char *skip_nested(const char *s)
 			break;
 		case '{':
 		case '[':
-			if (depth == sizeof open)
+			if (depth == sizeof open) {
+				*too_deep = true;
 				return NULL;
+			}
 			open[depth++] = *s == '{' ? '}' : ']';
 			s++;
 			break;
@@ -139,54 +141,74 @@ static int not_object(cw_err_t *err, const char *what)
 	return cw_err_set(err, CW_EINVAL, "json", "data is not a JSON object: %s", what);
 }
 
-int cw_json_fields_parse(cw_json_fields_t *fields, const char *text, cw_err_t *err)
+/*
+ * Reads the members of the object or array opening at s into fields (an
+ * array's elements get empty keys). Returns the position past its close, or
+ * NULL with err.
+ */
+static const char *parse_members(cw_json_fields_t *fields, const char *s, cw_err_t *err)
 {
-	const char *s = skip_ws(text);
-	if (*s++ != '{')
-		return not_object(err, "it does not open with '{'");
-	s = skip_ws(s);
-	if (*s == '}')
-		return *skip_ws(s + 1) == '\0' ? 0 : not_object(err, "text after the object");
+	bool object = *s == '{';
+	char close = object ? '}' : ']';
+	s = skip_ws(s + 1);
+	if (*s == close)
+		return s + 1;
 	for (;;) {
-		if (*s != '"')
-			return not_object(err, "a key is not a string");
-		bool key_escaped = false, escaped = false;
-		const char *key_end = skip_string(s, &key_escaped);
-		if (key_end == NULL)
-			return not_object(err, "invalid key");
-		const char *key = s + 1;
-		size_t key_len = (size_t)(key_end - s - 2);
+		const char *key = "";
+		size_t key_len = 0;
 		char *owned_key = NULL;
-		if (key_escaped) {
-			cw_buf_t buf = CW_BUF_INIT;
-			cw_json_string_unescape(s, (size_t)(key_end - s), &buf);
-			key_len = buf.len;
-			key = owned_key = cw_buf_take(&buf);
+		if (object) {
+			if (*s != '"') {
+				not_object(err, "a key is not a string");
+				return NULL;
+			}
+			bool key_escaped = false;
+			const char *key_end = skip_string(s, &key_escaped);
+			if (key_end == NULL) {
+				not_object(err, "invalid key");
+				return NULL;
+			}
+			key = s + 1;
+			key_len = (size_t)(key_end - s - 2);
+			if (key_escaped) {
+				cw_buf_t buf = CW_BUF_INIT;
+				cw_json_string_unescape(s, (size_t)(key_end - s), &buf);
+				key_len = buf.len;
+				key = owned_key = cw_buf_take(&buf);
+			}
+			s = skip_ws(key_end);
+			if (*s++ != ':') {
+				free(owned_key);
+				not_object(err, "a key without ':'");
+				return NULL;
+			}
+			s = skip_ws(s);
 		}
-		s = skip_ws(key_end);
-		if (*s++ != ':') {
-			free(owned_key);
-			return not_object(err, "a key without ':'");
-		}
-		s = skip_ws(s);
 		const char *value = s, *end;
+		bool escaped = false, too_deep = false;
 		cw_json_kind_t kind;
 		if (*s == '"') {
 			kind = CW_JSON_KIND_STRING;
 			end = skip_string(s, &escaped);
 		} else if (*s == '{' || *s == '[') {
 			kind = *s == '{' ? CW_JSON_KIND_OBJECT : CW_JSON_KIND_ARRAY;
-			end = skip_nested(s);
+			end = skip_nested(s, &too_deep);
 		} else {
 			end = skip_scalar(s, &kind);
 		}
 		if (end == NULL) {
 			free(owned_key);
-			return not_object(err, "invalid value");
+			if (too_deep)
+				cw_err_set(err, CW_EINVAL, "json", "data nests deeper than %d levels",
+				           CW_JSON_MAX_DEPTH);
+			else
+				not_object(err, "invalid value");
+			return NULL;
 		}
 		cw_json_field_t field = {key, key_len, value, (size_t)(end - value), kind, escaped,
 		                         owned_key != NULL};
-		cw_json_field_t *same = (cw_json_field_t *)cw_json_fields_get(fields, key, key_len);
+		cw_json_field_t *same =
+			object ? (cw_json_field_t *)cw_json_fields_get(fields, key, key_len) : NULL;
 		if (same != NULL) {   /* a repeated key: the last value wins, as in jansson */
 			if (field.key_owned)
 				free(owned_key);
@@ -201,10 +223,41 @@ int cw_json_fields_parse(cw_json_fields_t *fields, const char *text, cw_err_t *e
 			s = skip_ws(s + 1);
 			continue;
 		}
-		if (*s == '}')
-			return *skip_ws(s + 1) == '\0' ? 0 : not_object(err, "text after the object");
-		return not_object(err, "expected ',' or '}'");
+		if (*s == close)
+			return s + 1;
+		not_object(err, object ? "expected ',' or '}'" : "expected ',' or ']'");
+		return NULL;
 	}
+}
+
+int cw_json_fields_parse(cw_json_fields_t *fields, const char *text, cw_err_t *err)
+{
+	const char *s = skip_ws(text);
+	if (*s != '{')
+		return not_object(err, "it does not open with '{'");
+	s = parse_members(fields, s, err);
+	if (s == NULL)
+		return CW_EINVAL;
+	return *skip_ws(s) == '\0' ? 0 : not_object(err, "text after the object");
+}
+
+int cw_json_fields_parse_nested(cw_json_fields_t *fields, const char *span, cw_err_t *err)
+{
+	if (*span != '{' && *span != '[')
+		return not_object(err, "it is neither an object nor an array");
+	return parse_members(fields, span, err) == NULL ? CW_EINVAL : 0;
+}
+
+bool cw_json_span_has_nul(const char *span, size_t len)
+{
+	for (size_t i = 0; i + 1 < len; i++) {
+		if (span[i] != '\\')
+			continue;
+		if (span[i + 1] == 'u' && i + 5 < len && memcmp(span + i + 2, "0000", 4) == 0)
+			return true;
+		i++;   /* the escaped character is not a backslash of its own */
+	}
+	return false;
 }
 
 const cw_json_field_t *cw_json_fields_get(const cw_json_fields_t *fields, const char *key,

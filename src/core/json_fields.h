@@ -65,6 +65,16 @@ void cw_json_fields_clear(cw_json_fields_t *fields);
  */
 int cw_json_fields_parse(cw_json_fields_t *fields, const char *text, cw_err_t *err);
 
+/*
+ * Same for the span of an object or array value that cw_json_fields_parse
+ * (or this function) read: an object's members, or an array's elements with
+ * empty keys, in order. The span needs no NUL after it.
+ */
+int cw_json_fields_parse_nested(cw_json_fields_t *fields, const char *span, cw_err_t *err);
+
+/* True when the JSON text span holds a \u0000 escape (a NUL character). */
+bool cw_json_span_has_nul(const char *span, size_t len);
+
 /* The field named key (len bytes), or NULL. */
 const cw_json_field_t *cw_json_fields_get(const cw_json_fields_t *fields, const char *key,
                                           size_t key_len);

@@ -2,6 +2,7 @@
 #include "core/projection.h"
 
 #include "core/json.h"
+#include "core/json_fields.h"
 #include "core/mem.h"
 
 #include <inttypes.h>
@@ -42,6 +43,7 @@ typedef enum kind {
 	K_INT,
 	K_DOUBLE,
 	K_DECIMAL,  /* text: a BSON decimal128 */
+	K_NUMBER,   /* span: a JSON number outside int64 or with a fraction, as printed */
 	K_STRING,
 	K_DATE,     /* i: milliseconds since the Unix epoch */
 	K_OID,      /* text: 24 hex characters */
@@ -59,6 +61,8 @@ typedef struct scalar {
 	char text[BSON_DECIMAL128_STRING];
 	const bson_iter_t *iter;      /* the source value, to write it as JSON */
 	const json_t *json;
+	const char *span;             /* the value's JSON text, for values read from text */
+	size_t span_len;
 } scalar_t;
 
 /* ---- compiling ---------------------------------------------------------- */
@@ -227,27 +231,16 @@ static int text_to_int64(const char *s, size_t len, int64_t *out)
 	return NUM_OK;
 }
 
-/* Writes a numeric text as an exact integer when it is one, else a double. */
+/*
+ * Writes a numeric text as the JSON number it spells, every digit kept
+ * ("2.50" stays 2.50; the target decides how to store it); false when it
+ * is not a JSON number.
+ */
 static bool write_number_text(cw_json_t *w, const char *s, size_t len, cw_err_t *err)
 {
-	int64_t integer;
 	if (!cw_json_number_valid(s, len))
 		return false;
-	bool plain = memchr(s, '.', len) == NULL && memchr(s, 'e', len) == NULL &&
-	             memchr(s, 'E', len) == NULL;
-	if (plain && text_to_int64(s, len, &integer) == NUM_OK) {
-		cw_json_int64(w, integer, err);
-		return true;
-	}
-	char copy[64];
-	if (len >= sizeof copy)
-		return false;
-	memcpy(copy, s, len);
-	copy[len] = '\0';
-	double value = strtod(copy, NULL);
-	if (!isfinite(value))
-		return false;
-	cw_json_double(w, value, err);
+	cw_json_raw(w, s, len, err);
 	return true;
 }
 
@@ -279,6 +272,10 @@ static const char *describe(const scalar_t *v, char *out, size_t size)
 	case K_DECIMAL:
 		snprintf(out, size, "decimal %s", v->text);
 		return out;
+	case K_NUMBER:
+		snprintf(out, size, "number %.*s%s", v->span_len > 40 ? 40 : (int)v->span_len, v->span,
+		         v->span_len > 40 ? "..." : "");
+		return out;
 	case K_BOOL:
 		snprintf(out, size, "bool %s", v->b ? "true" : "false");
 		return out;
@@ -298,6 +295,8 @@ static int cannot(const scalar_t *v, const char *type, const char *why, cw_err_t
 
 static int write_value_json(cw_json_t *w, const scalar_t *v, cw_err_t *err)
 {
+	if (v->span != NULL)
+		return cw_json_raw(w, v->span, v->span_len, err);
 	if (v->iter != NULL)
 		return cw_json_bson_value(w, v->iter, CW_JSON_BSON_RELAXED, err);
 	return cw_json_jansson(w, v->json, err);
@@ -316,6 +315,12 @@ static int to_bool(cw_json_t *w, const scalar_t *v, cw_err_t *err)
 		if (v->d == 0 || v->d == 1)
 			return cw_json_bool(w, v->d == 1, err);
 		return cannot(v, "bool", "only 0 and 1 are accepted", err);
+	case K_NUMBER: {
+		int64_t value;
+		if (text_to_int64(v->span, v->span_len, &value) == NUM_OK && (value == 0 || value == 1))
+			return cw_json_bool(w, value == 1, err);
+		return cannot(v, "bool", "only 0 and 1 are accepted", err);
+	}
 	case K_STRING:
 		if (v->len == 4 && memcmp(v->s, "true", 4) == 0)
 			return cw_json_bool(w, true, err);
@@ -341,6 +346,8 @@ static int to_number(cw_json_t *w, const scalar_t *v, cw_err_t *err)
 		if (!write_number_text(w, v->text, strlen(v->text), err))
 			return cannot(v, "number", "it is not a finite number", err);
 		return w->code;
+	case K_NUMBER:
+		return cw_json_raw(w, v->span, v->span_len, err);
 	case K_STRING:
 		if (!write_number_text(w, v->s, v->len, err))
 			return cannot(v, "number", "it is not a JSON number", err);
@@ -383,6 +390,8 @@ static int to_integer(cw_json_t *w, const scalar_t *v, cw_err_t *err)
 		return cw_json_int64(w, (int64_t)v->d, err);
 	case K_DECIMAL:
 		return integer_text(w, v, v->text, strlen(v->text), err);
+	case K_NUMBER:
+		return integer_text(w, v, v->span, v->span_len, err);
 	case K_STRING:
 		return integer_text(w, v, v->s, v->len, err);
 	default:
@@ -407,6 +416,8 @@ static int to_text(cw_json_t *w, const scalar_t *v, cw_err_t *err)
 	case K_DECIMAL:
 	case K_OID:
 		return cw_json_string(w, v->text, err);
+	case K_NUMBER:
+		return cw_json_string_len(w, v->span, v->span_len, err);
 	case K_BOOL:
 		return cw_json_string(w, v->b ? "true" : "false", err);
 	case K_DATE:
@@ -465,6 +476,7 @@ static void scalar_from_bson(const bson_iter_t *iter, scalar_t *v)
 	v->text[0] = '\0';
 	v->iter = iter;
 	v->json = NULL;
+	v->span = NULL;
 	v->kind = K_OTHER;
 	switch (bson_iter_type(iter)) {
 	case BSON_TYPE_DOUBLE:
@@ -601,6 +613,7 @@ static void scalar_from_json(const json_t *json, scalar_t *v)
 	v->text[0] = '\0';
 	v->json = json;
 	v->iter = NULL;
+	v->span = NULL;
 	switch (json_typeof(json)) {
 	case JSON_STRING:
 		v->kind = K_STRING;
@@ -690,20 +703,183 @@ int cw_projection_jansson(const cw_projection_t *proj, const json_t *doc, cw_buf
 	return cw_json_finish(&w);
 }
 
-int cw_projection_json(const cw_projection_t *proj, const char *json, size_t len,
-                       cw_buf_t *out, cw_err_t *err)
+/*
+ * JSON text is read as spans (json_fields.h), never through a C double or
+ * int64: a number keeps the digits its source printed, a jsonb value the
+ * text PostgreSQL wrote.
+ */
+static void scalar_from_span(const cw_json_field_t *field, cw_buf_t *scratch, scalar_t *v)
+{
+	memset(v, 0, offsetof(scalar_t, text));
+	v->text[0] = '\0';
+	v->iter = NULL;
+	v->json = NULL;
+	v->span = field->value;
+	v->span_len = field->value_len;
+	switch (field->kind) {
+	case CW_JSON_KIND_STRING:
+		v->kind = K_STRING;
+		if (field->escaped) {
+			cw_buf_reset(scratch);
+			cw_json_string_unescape(field->value, field->value_len, scratch);
+			v->s = cw_buf_cstr(scratch);
+			v->len = scratch->len;
+		} else {
+			v->s = field->value + 1;
+			v->len = field->value_len - 2;
+		}
+		break;
+	case CW_JSON_KIND_NUMBER:
+		v->kind = memchr(field->value, '.', field->value_len) == NULL &&
+		          memchr(field->value, 'e', field->value_len) == NULL &&
+		          memchr(field->value, 'E', field->value_len) == NULL &&
+		          text_to_int64(field->value, field->value_len, &v->i) == NUM_OK
+		          ? K_INT : K_NUMBER;
+		break;
+	case CW_JSON_KIND_TRUE:
+	case CW_JSON_KIND_FALSE:
+		v->kind = K_BOOL;
+		v->b = field->kind == CW_JSON_KIND_TRUE;
+		break;
+	case CW_JSON_KIND_NULL:
+		v->kind = K_NULL;
+		break;
+	case CW_JSON_KIND_OBJECT:
+		v->kind = K_OTHER;
+		v->what = "an object";
+		break;
+	default:
+		v->kind = K_OTHER;
+		v->what = "an array";
+		break;
+	}
+}
+
+/*
+ * Finds the column's path among the document's fields: 1 found (*found
+ * set; its spans point into the document text), 0 missing. Nested levels
+ * are read into level, which must outlive *found.
+ */
+static int span_lookup(const cw_json_fields_t *top, const column_t *column,
+                       cw_json_fields_t level[2], cw_json_field_t *found)
+{
+	const cw_json_fields_t *current = top;
+	bool array = false;
+	for (size_t s = 0;; s++) {
+		const segment_t *seg = &column->segments[s];
+		const cw_json_field_t *hit = NULL;
+		if (!array)
+			hit = cw_json_fields_get(current, seg->name, seg->len);
+		else if (seg->index >= 0 && (size_t)seg->index < current->len)
+			hit = &current->items[seg->index];
+		if (hit == NULL)
+			return 0;
+		if (s + 1 == column->nsegments) {
+			*found = *hit;
+			return 1;
+		}
+		if (hit->kind != CW_JSON_KIND_OBJECT && hit->kind != CW_JSON_KIND_ARRAY)
+			return 0;
+		/* The next level goes to the list current is not, so hit stays valid while read. */
+		cw_json_fields_t *next = current == &level[0] ? &level[1] : &level[0];
+		cw_json_fields_clear(next);
+		cw_json_fields_init(next);
+		if (cw_json_fields_parse_nested(next, hit->value, NULL) != 0)
+			return 0;   /* cannot happen: the document was read whole */
+		array = hit->kind == CW_JSON_KIND_ARRAY;
+		current = next;
+	}
+}
+
+static int span_column(const cw_projection_t *proj, const column_t *column, const char *json,
+                       const cw_json_fields_t *top, cw_buf_t *scratch, cw_json_t *w,
+                       cw_err_t *err)
+{
+	if (column->nsegments == 0) {
+		cw_json_key(w, column->name, err);
+		return cw_json_raw(w, json, strlen(json), err);
+	}
+	cw_json_fields_t level[2];
+	cw_json_fields_init(&level[0]);
+	cw_json_fields_init(&level[1]);
+	cw_json_field_t found;
+	int rc = 0;
+	if (span_lookup(top, column, level, &found) == 0) {
+		if (proj->flags & CW_PROJECTION_MISSING_NULL) {
+			cw_json_key(w, column->name, err);
+			rc = cw_json_null(w, err);
+		}
+	} else {
+		cw_json_key(w, column->name, err);
+		scalar_t value;
+		scalar_from_span(&found, scratch, &value);
+		rc = coerce(w, column, &value, err);
+	}
+	cw_json_fields_clear(&level[0]);
+	cw_json_fields_clear(&level[1]);
+	return rc;
+}
+
+/* The reason json is not one JSON object, in the words of the jansson path. */
+static int json_refused(const char *json, const cw_err_t *why, cw_err_t *err)
 {
 	json_error_t jerr;
-	json_t *doc = json_loadb(json, len, JSON_DECODE_ANY, &jerr);
-	if (doc == NULL) {
-		cw_buf_reset(out);
+	json_t *doc = json_loads(json, JSON_DECODE_ANY, &jerr);
+	if (doc == NULL)
 		return cw_err_set(err, CW_EINVAL, DOMAIN,
 		                  "document is not valid JSON: %s (line %d, column %d)", jerr.text,
 		                  jerr.line, jerr.column);
+	int rc;
+	if (!json_is_object(doc)) {
+		scalar_t value;
+		scalar_from_json(doc, &value);
+		char desc[96];
+		rc = cw_err_set(err, CW_EINVAL, DOMAIN, "document is %s, not an object",
+		                value.kind == K_NULL ? "null" : describe(&value, desc, sizeof desc));
+	} else {
+		rc = cw_err_set(err, CW_EINVAL, DOMAIN, "document %s", why->message);
 	}
-	int rc = cw_projection_jansson(proj, doc, out, err);
 	json_decref(doc);
 	return rc;
+}
+
+int cw_projection_json(const cw_projection_t *proj, const char *json, cw_buf_t *out,
+                       cw_err_t *err)
+{
+	cw_buf_reset(out);
+	size_t len = strlen(json);
+	if (!cw_json_validate_utf8(json, len))
+		return cw_err_set(err, CW_EINVAL, DOMAIN, "document is not valid JSON: "
+		                  "it is not valid UTF-8");
+	if (cw_json_span_has_nul(json, len))
+		return cw_err_set(err, CW_EINVAL, DOMAIN, "document is not valid JSON: "
+		                  "a string holds a NUL character (\\u0000)");
+	cw_json_fields_t top;
+	cw_json_fields_init(&top);
+	cw_err_t why;
+	cw_err_clear(&why);
+	if (cw_json_fields_parse(&top, json, &why) != 0) {
+		cw_json_fields_clear(&top);
+		return json_refused(json, &why, err);
+	}
+	cw_buf_t scratch = CW_BUF_INIT;
+	cw_json_t w;
+	cw_json_init(&w, out, CW_JSON_NO_NUL);
+	cw_json_object_begin(&w, err);
+	int rc = 0;
+	for (size_t i = 0; i < proj->ncolumns && rc == 0; i++) {
+		rc = span_column(proj, &proj->columns[i], json, &top, &scratch, &w, err);
+		if (rc != 0) {
+			cw_buf_reset(out);
+			column_failed(&proj->columns[i], rc, err);
+		}
+	}
+	cw_buf_free(&scratch);
+	cw_json_fields_clear(&top);
+	if (rc != 0)
+		return rc;
+	cw_json_object_end(&w, err);
+	return cw_json_finish(&w);
 }
 
 /* ---- doc_id ------------------------------------------------------------- */

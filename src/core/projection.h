@@ -14,6 +14,7 @@
  *   that always deliver the full document.
  * - Values are coerced to the column type (bool, number, integer, text) or
  *   written as JSON (jsonb, any; BSON types as MongoDB relaxed extended JSON).
+ *   A number, or a decimal128, written as a number keeps all of its digits.
  *   A value that cannot be coerced is an error naming the column, the path and
  *   the reason: the caller quarantines the record.
  * - An entity without columns projects the whole document into one jsonb
@@ -69,12 +70,15 @@ int cw_projection_bson(const cw_projection_t *proj, const bson_t *doc, cw_buf_t 
                        cw_err_t *err);
 
 /*
- * Same for a JSON document: json[0..len) must be one JSON object. Integers
- * are kept exact within int64; a larger integer is a parse error. Returns
- * CW_EINVAL for text that is not a JSON object, or for coercion errors.
+ * Same for a JSON document: json (NUL-terminated) must be one JSON object.
+ * Values are read from the text, never through a C double: a number keeps
+ * the digits it was printed with (2.50, 123456789012345678901234567890) in
+ * number, any and jsonb columns, and an object or array the text it arrived
+ * as. Returns CW_EINVAL for text that is not a JSON object (invalid UTF-8,
+ * a \u0000 escape), or for coercion errors.
  */
-int cw_projection_json(const cw_projection_t *proj, const char *json, size_t len,
-                       cw_buf_t *out, cw_err_t *err);
+int cw_projection_json(const cw_projection_t *proj, const char *json, cw_buf_t *out,
+                       cw_err_t *err);
 
 /* Same for an already parsed jansson value (borrowed); it must be an object. */
 int cw_projection_jansson(const cw_projection_t *proj, const json_t *doc, cw_buf_t *out,

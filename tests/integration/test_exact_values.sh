@@ -4,7 +4,8 @@
 # 2^53 stays an integer, numerics a double cannot hold stay text with their
 # digits, arrays arrive as JSON arrays — on every path a row takes (the
 # snapshot's first row, a streamed insert, an update that adds an escape,
-# several updates of one row merged in one batch).
+# several updates of one row merged in one batch), with and without explicit
+# columns.
 # shellcheck source=../support/e2e.sh
 . "${CW_SUPPORT_DIR:-$(cd "$(dirname "$0")/../support" && pwd)}/e2e.sh"
 
@@ -21,7 +22,35 @@ row="'{\"x\": 2.50, \"big\": 123456789012345678901234567890}', 'plain', 90071992
      2.50, 12345678901234567890123456789012345678901234567890.0000000001,
      '{red,\"with space\",NULL}', '{2.50,123456789012345678901234567890}'"
 sql app "INSERT INTO jt VALUES (1, $row)" >/dev/null
-e2e_config "$work/cw.yaml" jt public.jt "capture: {flush_interval: 20ms}" "apply: {poll_interval: 100ms}"
+# jt_shaped reads the same table through explicit columns (the projection path).
+cat >"$work/cw.yaml" <<YAML
+hub:
+  url: $base/hub
+sources:
+  - name: app_pg
+    type: postgres
+    url: $base/app
+entities:
+  - {name: jt, source: app_pg, table: public.jt}
+  - name: jt_shaped
+    source: app_pg
+    table: public.jt
+    columns:
+      - {name: j, type: jsonb, path: j}
+      - {name: x, type: any, path: j.x}
+      - {name: n, type: number, path: n}
+      - {name: big, type: number, path: big}
+      - {name: m, type: text, path: m}
+      - {name: s, type: text, path: s}
+targets:
+  - name: node1
+    type: sqlite
+    dir: $work/dbs
+api: {listen: "127.0.0.1:0"}
+log: {level: info, format: json}
+capture: {flush_interval: 20ms}
+apply: {poll_interval: 100ms}
+YAML
 
 "$bin" run -c "$work/cw.yaml" >"$work/run.log" 2>&1 &
 daemon=$!
@@ -34,12 +63,21 @@ cache() {
 want_row() { # ID S
 	echo "{\"x\":2.50,\"big\":123456789012345678901234567890}|$2|integer:9007199254741001|real:2.5|text:12345678901234567890123456789012345678901234567890.0000000001|[\"red\",\"with space\",null]|[2.50,123456789012345678901234567890]"
 }
+shaped() {
+	sqlite3 -readonly "$work/dbs/jt_shaped/db.sqlite" \
+		"SELECT j || '|' || typeof(x) || ':' || x || '|' || typeof(n) || ':' || n || '|' ||
+		 typeof(big) || ':' || big || '|' || m || '|' || s FROM jt_shaped WHERE id = '$1'" 2>/dev/null
+}
+want_shaped() { # ID S
+	echo "{\"x\":2.50,\"big\":123456789012345678901234567890}|real:2.5|integer:9007199254741001|text:12345678901234567890123456789012345678901234567890.0000000001|2.50|$2"
+}
 wait_row() { # ID S
-	local deadline=$((SECONDS + 60)) want
+	local deadline=$((SECONDS + 60)) want want2
 	want=$(want_row "$1" "$2")
-	until [ "$(cache "$1")" = "$want" ]; do
+	want2=$(want_shaped "$1" "$2")
+	until [ "$(cache "$1")" = "$want" ] && [ "$(shaped "$1")" = "$want2" ]; do
 		if [ $SECONDS -ge $deadline ]; then
-			fail "row $1: got $(cache "$1"), want $want"
+			fail "row $1: got $(cache "$1") and $(shaped "$1"), want $want and $want2"
 			return 1
 		fi
 		sleep 0.2

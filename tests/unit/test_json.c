@@ -530,6 +530,51 @@ static void fields_split_an_object_without_touching_values(void **state)
 	}
 }
 
+static void nested_values_split_into_members_and_elements(void **state)
+{
+	(void)state;
+	cw_json_fields_t top, inner;
+	cw_json_fields_init(&top);
+	cw_err_t err = {0};
+	const char *text = "{\"o\": {\"n\": [1, \"a\\\"b\", {\"k\": 2.50}, []], \"m\": 1, \"m\": 3}}";
+	assert_int_equal(cw_json_fields_parse(&top, text, &err), 0);
+	cw_json_fields_init(&inner);
+	assert_int_equal(cw_json_fields_parse_nested(&inner, top.items[0].value, &err), 0);
+	assert_int_equal(inner.len, 2);                                    /* m: the last wins */
+	assert_string_equal(span(&inner.items[1]), "3");
+	const char *array = inner.items[0].value;
+	cw_json_fields_clear(&inner);
+	cw_json_fields_init(&inner);
+	assert_int_equal(cw_json_fields_parse_nested(&inner, array, &err), 0);
+	assert_int_equal(inner.len, 4);
+	assert_int_equal(inner.items[0].key_len, 0);
+	assert_string_equal(span(&inner.items[1]), "\"a\\\"b\"");
+	assert_true(inner.items[1].escaped);
+	assert_string_equal(span(&inner.items[2]), "{\"k\": 2.50}");
+	assert_int_equal(inner.items[3].kind, CW_JSON_KIND_ARRAY);
+	cw_json_fields_clear(&inner);
+	cw_json_fields_init(&inner);
+	assert_int_equal(cw_json_fields_parse_nested(&inner, "1", &err), CW_EINVAL);
+	cw_json_fields_clear(&inner);
+	cw_json_fields_clear(&top);
+	assert_true(cw_json_span_has_nul("\"a\\u0000\"", 10));
+	assert_false(cw_json_span_has_nul("\"a\\\\u0000\"", 11));   /* an escaped backslash */
+	assert_false(cw_json_span_has_nul("\"\\u00001\"", 6));        /* cut before its end */
+	/* Nesting past the limit is named as such. */
+	cw_buf_t deep = CW_BUF_INIT;
+	cw_buf_append_str(&deep, "{\"a\":");
+	for (int i = 0; i < 300; i++)
+		cw_buf_append_char(&deep, '[');
+	for (int i = 0; i < 300; i++)
+		cw_buf_append_char(&deep, ']');
+	cw_buf_append_char(&deep, '}');
+	cw_json_fields_init(&top);
+	assert_int_equal(cw_json_fields_parse(&top, cw_buf_cstr(&deep), &err), CW_EINVAL);
+	assert_non_null(strstr(err.message, "nests deeper than 256 levels"));
+	cw_json_fields_clear(&top);
+	cw_buf_free(&deep);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -550,6 +595,7 @@ int main(void)
 		cmocka_unit_test(corrupt_bson_is_a_protocol_error),
 		cmocka_unit_test(jansson_values_keep_integers_exact),
 		cmocka_unit_test(fields_split_an_object_without_touching_values),
+		cmocka_unit_test(nested_values_split_into_members_and_elements),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
