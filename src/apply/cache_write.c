@@ -317,6 +317,8 @@ int cw_cache_apply(cw_cache_t *cache, const cw_write_list_t *writes, int64_t upt
 		case CW_WRITE_SWEEP:
 			sqlite3_bind_int64(cache->sweep, 1, w->version);
 			rc = step_reset(cache->db, cache->sweep);
+			if (rc == SQLITE_OK && w->version > cache->swept_version)
+				cache->swept_version = w->version;
 			break;
 		}
 	}
@@ -348,4 +350,62 @@ int cw_cache_apply(cw_cache_t *cache, const cw_write_list_t *writes, int64_t upt
 	if (!sqlite3_get_autocommit(cache->db))
 		sqlite3_exec(cache->db, "ROLLBACK", NULL, NULL, NULL);
 	return rc == BAD_DATA ? CW_EINVAL : CW_EDB;
+}
+
+/* Forgets every prepared upsert: they name columns by position. */
+static void forget_upserts(cw_cache_t *cache)
+{
+	for (size_t i = 0; i < CW_CACHE_STMTS; i++) {
+		sqlite3_finalize(cache->stmts[i].stmt);
+		free(cache->stmts[i].key);
+	}
+	memset(cache->stmts, 0, sizeof cache->stmts);
+}
+
+static bool listed(char *const *names, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(names[i], name) == 0)
+			return true;
+	return false;
+}
+
+int cw_cache_drop_columns_outside(cw_cache_t *cache, char *const *keep, size_t nkeep,
+                                  cw_buf_t *handled, cw_err_t *err)
+{
+	if (!cache->dynamic || nkeep == 0)
+		return 0;
+	for (size_t i = 0; i < cache->ncolumns;) {
+		const char *column = cache->columns[i];
+		if (strcmp(column, "_extra") == 0 || listed(keep, nkeep, column)) {
+			i++;
+			continue;
+		}
+		if (handled->len > 0)
+			cw_buf_append_char(handled, ',');
+		cw_buf_append_str(handled, column);
+		char *sql = cw_xasprintf("ALTER TABLE \"%s\" DROP COLUMN \"%s\"", cache->name, column);
+		int rc = sqlite3_exec(cache->db, sql, NULL, NULL, NULL);
+		free(sql);
+		if (rc != SQLITE_OK) {
+			/* An index (made by a reader) names it: keep the column, drop its values. */
+			sql = cw_xasprintf("UPDATE \"%s\" SET \"%s\" = NULL", cache->name, column);
+			rc = sqlite3_exec(cache->db, sql, NULL, NULL, NULL);
+			free(sql);
+			if (rc != SQLITE_OK)
+				return cw_err_set(err, CW_EDB, COMPONENT,
+				                  "could not remove column \"%s\" of cache \"%s\": %s",
+				                  column, cache->name, sqlite3_errmsg(cache->db));
+			i++;
+			continue;
+		}
+		forget_upserts(cache);
+		free(cache->columns[i]);
+		memmove(&cache->columns[i], &cache->columns[i + 1],
+		        (cache->ncolumns - i - 1) * sizeof *cache->columns);
+		memmove(&cache->types[i], &cache->types[i + 1],
+		        (cache->ncolumns - i - 1) * sizeof *cache->types);
+		cache->ncolumns--;
+	}
+	return 0;
 }

@@ -27,6 +27,7 @@
 
 #include "apply/cachedb.h"
 #include "apply/coalesce.h"
+#include "core/buf.h"
 #include "core/err.h"
 
 #include <stdbool.h>
@@ -41,5 +42,15 @@
  */
 int cw_cache_apply(cw_cache_t *cache, const cw_write_list_t *writes, int64_t upto, bool *corrupt,
                    cw_err_t *err);
+
+/*
+ * Dynamic tables: drops each column that is not in keep (the source table's
+ * columns; "_extra" always stays), as after a DROP or RENAME COLUMN at the
+ * source; a column SQLite cannot drop (an index names it) is set to NULL
+ * instead. Each column handled is appended to handled (comma-separated).
+ * Does nothing with an empty keep. CW_EDB with err.
+ */
+int cw_cache_drop_columns_outside(cw_cache_t *cache, char *const *keep, size_t nkeep,
+                                  cw_buf_t *handled, cw_err_t *err);
 
 #endif

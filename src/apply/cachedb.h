@@ -69,6 +69,8 @@ typedef struct cw_cache {
 	 * target, may be NULL): keys new to the table become columns in this order. */
 	char *const *source_order;
 	size_t nsource_order;
+	int64_t swept_version;  /* the newest generation whose sweep this connection applied */
+	int64_t columns_version;/* dynamic tables: the generation the columns were matched to */
 	int64_t applied;        /* metadata 'oplog_id' */
 	bool caught_up;         /* see apply/apply_loop.h; kept by the target */
 	int64_t last_used_ms;

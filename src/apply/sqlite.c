@@ -46,11 +46,13 @@ typedef struct sqlite_target {
 #define ORDER_RETRY_MS 5000
 
 /* Loads entity's source column order from the hub (metadata
- * "table_columns:<entity>", written by a PostgreSQL source's scan) unless known. */
-static void load_source_order(sqlite_target_t *t, cw_hub_t *hub, const cw_entity_t *entity)
+ * "table_columns:<entity>", written by a PostgreSQL source's scan) unless
+ * known; force reads it again (a new generation may have new columns). */
+static const source_order_t *load_source_order(sqlite_target_t *t, cw_hub_t *hub,
+                                               const cw_entity_t *entity, bool force)
 {
 	if (hub == NULL || entity->ncolumns > 0 || entity->table == NULL)
-		return;
+		return NULL;
 	source_order_t *order = NULL;
 	for (size_t i = 0; i < t->norders && order == NULL; i++)
 		if (strcmp(t->orders[i].entity, entity->name) == 0)
@@ -59,8 +61,9 @@ static void load_source_order(sqlite_target_t *t, cw_hub_t *hub, const cw_entity
 	/* Until the cache has its first columns the order decides all of them: ask every time. */
 	const cw_cache_t *cache = cw_cachedb_find(t->db, entity->name);
 	bool fresh = cache == NULL || cache->ncolumns == 0;
-	if (order != NULL && (order->nnames > 0 || (!fresh && now - order->checked_ms < ORDER_RETRY_MS)))
-		return;
+	if (!force && order != NULL &&
+	    (order->nnames > 0 || (!fresh && now - order->checked_ms < ORDER_RETRY_MS)))
+		return order;
 	if (order == NULL) {
 		t->orders = cw_xrealloc(t->orders, (t->norders + 1) * sizeof *t->orders);
 		order = &t->orders[t->norders++];
@@ -68,8 +71,11 @@ static void load_source_order(sqlite_target_t *t, cw_hub_t *hub, const cw_entity
 		order->entity = cw_xstrdup(entity->name);
 	}
 	order->checked_ms = now;
-	free(order->names);   /* empty: nothing was found before */
+	for (size_t i = 0; i < order->nnames; i++)
+		free(order->names[i]);
+	free(order->names);
 	order->names = NULL;
+	order->nnames = 0;
 	char *key = cw_xasprintf("table_columns:%s", entity->name), *json = NULL;
 	if (cw_metadata_get(hub, key, &json, NULL) == 0) {
 		json_t *names = json_loads(json, 0, NULL);
@@ -83,6 +89,7 @@ static void load_source_order(sqlite_target_t *t, cw_hub_t *hub, const cw_entity
 	}
 	free(json);
 	free(key);
+	return order;
 }
 
 static const source_order_t *find_source_order(const sqlite_target_t *t, const char *name)
@@ -128,7 +135,7 @@ static int entity_open(void *self, cw_hub_t *hub, const char *name, int64_t posi
 	}
 	if (entity == NULL || entity->status == CW_ENTITY_DELETED)
 		return CW_ENOTFOUND;
-	load_source_order(t, hub, entity);
+	load_source_order(t, hub, entity, false);
 	bool was_open = cw_cachedb_find(t->db, name) != NULL, recreated = false;
 	cw_cache_t *cache = NULL;
 	int rc = cw_cachedb_acquire(t->db, entity, &cache, &recreated, err);
@@ -235,6 +242,36 @@ static int sync_entities(sqlite_target_t *t, cw_apply_loop_t *loop, cw_err_t *er
 	return 0;
 }
 
+/*
+ * After a cache applied a new generation's sweep, its dynamic columns are
+ * matched to the source table's columns of that generation: a column
+ * dropped or renamed at the source leaves the cache (docs/sources-postgres.md,
+ * "Schema changes").
+ */
+static int match_columns(sqlite_target_t *t, cw_hub_t *hub, cw_err_t *err)
+{
+	for (size_t i = 0; i < t->nentities; i++) {
+		const cw_entity_t *entity = &t->entities[i];
+		cw_cache_t *cache = entity->status == CW_ENTITY_DELETED ? NULL
+		                    : cw_cachedb_find(t->db, entity->name);
+		if (cache == NULL || !cache->dynamic || cache->swept_version <= cache->columns_version)
+			continue;
+		const source_order_t *order = load_source_order(t, hub, entity, true);
+		cw_buf_t handled = CW_BUF_INIT;
+		int rc = order == NULL ? 0 : cw_cache_drop_columns_outside(cache, order->names,
+		                                                           order->nnames, &handled, err);
+		if (rc == 0 && handled.len > 0)
+			cw_log_kv(CW_LOG_INFO, COMPONENT, "cache columns gone from the source table removed",
+			          "target", t->name, "entity", entity->name, "columns",
+			          cw_buf_cstr(&handled), NULL);
+		cw_buf_free(&handled);
+		if (rc != 0)
+			return rc;
+		cache->columns_version = cache->swept_version;
+	}
+	return 0;
+}
+
 static int housekeep(void *self, cw_apply_loop_t *loop, cw_hub_t *hub, cw_err_t *err)
 {
 	sqlite_target_t *t = self;
@@ -246,6 +283,9 @@ static int housekeep(void *self, cw_apply_loop_t *loop, cw_hub_t *hub, cw_err_t 
 		if (rc != 0)
 			return rc;
 	}
+	int rc = match_columns(t, hub, err);
+	if (rc != 0)
+		return rc;
 	cw_cachedb_close_idle(t->db, now);
 	cw_metrics_gauge_set(t->ctx->metrics, "cachewarp_sqlite_open_caches", t->labels,
 	                     (double)cw_cachedb_open_count(t->db));

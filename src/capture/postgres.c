@@ -629,6 +629,7 @@ static void pg_close(void *source)
 	if (src == NULL)
 		return;
 	run_cleanup(src);
+	pg_schema_forget(src);
 	pthread_mutex_destroy(&src->mutex);
 	free(src->checkpoint_key);
 	free(src->masked_url);

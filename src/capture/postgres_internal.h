@@ -43,6 +43,7 @@ typedef struct pg_entity {
 } pg_entity_t;
 
 typedef struct pg_pipe pg_pipe_t;
+struct pg_schema;
 
 typedef struct cw_pg_source {
 	const cw_component_ctx_t *ctx;      /* borrowed */
@@ -80,6 +81,8 @@ typedef struct cw_pg_source {
 	uint64_t sent_lsn;                  /* the flush position last reported */
 	int64_t txn_commit_us;
 	char last_fix_error[CW_ERR_MESSAGE_LEN]; /* last set-up error logged, to log it once */
+	struct pg_schema *schemas;          /* per entity: its table's columns as last scanned */
+	size_t nschemas;
 } cw_pg_source_t;
 
 /* ---- postgres.c ---------------------------------------------------------- */
@@ -144,6 +147,25 @@ int pg_snapshot_all(cw_pg_source_t *src, cw_cancel_t *cancel, uint64_t *start_ls
 /* Scans one entity added (or refreshed) at runtime in a snapshot of its own. */
 int pg_snapshot_entity(cw_pg_source_t *src, pg_entity_t *ent, cw_cancel_t *cancel,
                        cw_err_t *err);
+
+/* ---- postgres_schema.c --------------------------------------------------- */
+
+/*
+ * Records ent's table's columns as a scan sees them (conn inside the scan's
+ * snapshot) in the hub: "table_schema:<entity>" (what pg_schema_check
+ * compares with) and, for an entity without columns, "table_columns:<entity>"
+ * (the names in table order, for the targets).
+ */
+int pg_schema_record(cw_pg_source_t *src, PGconn *conn, const pg_entity_t *ent, cw_err_t *err);
+/*
+ * Compares each live entity's table's columns with its record: a column
+ * added, dropped, renamed or retyped is logged with the DDL it amounts to
+ * and starts a new generation (scanned at the next reload of the entity
+ * set); a changed default is logged only. Hub or source errors.
+ */
+int pg_schema_check(cw_pg_source_t *src, cw_err_t *err);
+/* Frees the records kept in memory. */
+void pg_schema_forget(cw_pg_source_t *src);
 
 /* ---- postgres_pipe.c ----------------------------------------------------- */
 

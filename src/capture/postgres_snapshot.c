@@ -106,32 +106,6 @@ static int push_rows(cw_pg_source_t *src, const pg_entity_t *ent, PGresult *res,
 	return rc;
 }
 
-/*
- * Stores the table's column names in table order in the hub (metadata
- * "table_columns:<entity>") for an entity without columns, so targets create
- * its columns in that order: the hub's jsonb keeps a row's keys in an order
- * of its own. Written before the scan's first batch, so a target finds it
- * before it sees the entity's first row.
- */
-static int record_column_order(cw_pg_source_t *src, const pg_entity_t *ent, PGresult *res,
-                               cw_err_t *err)
-{
-	if (ent->entity.ncolumns > 0)
-		return 0;
-	cw_buf_t json = CW_BUF_INIT;
-	cw_json_t w;
-	cw_json_init(&w, &json, CW_JSON_NO_NUL);
-	cw_json_array_begin(&w, NULL);
-	for (int c = 0; c < PQnfields(res); c++)
-		cw_json_string(&w, PQfname(res, c), NULL);
-	cw_json_array_end(&w, NULL);
-	char *key = cw_xasprintf("table_columns:%s", ent->entity.name);
-	int rc = cw_json_finish(&w) == 0 ? cw_metadata_set(src->hub, key, cw_buf_cstr(&json), err) : 0;
-	free(key);
-	cw_buf_free(&json);
-	return rc;
-}
-
 /* Reads ent's table on conn (inside the snapshot's transaction) into the hub. */
 static int scan_table(cw_pg_source_t *src, PGconn *conn, pg_entity_t *ent,
                       cw_oplog_writer_t *writer, const char *source_pos, cw_cancel_t *cancel,
@@ -163,8 +137,9 @@ static int scan_table(cw_pg_source_t *src, PGconn *conn, pg_entity_t *ent,
 			break;
 		}
 		int n = PQntuples(res);
+		/* Before the first batch: a target finds the column order before the first row. */
 		if (rows == 0)
-			rc = record_column_order(src, ent, res, err);
+			rc = pg_schema_record(src, conn, ent, err);
 		if (rc == 0)
 			rc = push_rows(src, ent, res, source_pos, err);
 		PQclear(res);

@@ -215,7 +215,7 @@ static int tick(cw_pg_source_t *src, stream_state_t *st, cw_cancel_t *cancel, cw
 	}
 	if (now >= st->next_reload_ms) {
 		st->next_reload_ms = now + PG_RELOAD_INTERVAL_MS;
-		if ((rc = pg_flush(src, err)) != 0 ||
+		if ((rc = pg_flush(src, err)) != 0 || (rc = pg_schema_check(src, err)) != 0 ||
 		    (rc = pg_reload_entities(src, true, cancel, err)) != 0)
 			return rc;
 	}
