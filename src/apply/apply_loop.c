@@ -2,10 +2,12 @@
 #include "apply/apply_loop.h"
 
 #include "core/clock.h"
+#include "core/config.h"
 #include "core/failpoint.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "hub/consumers.h"
+#include "hub/entity_store.h"
 #include "hub/oplog_reader.h"
 
 #include <pthread.h>
@@ -17,6 +19,15 @@
 #define COMPONENT "apply"
 #define WAIT_SLICE_MS 200
 
+/* What the loop knows of one entity in this run. */
+typedef struct entity_state {
+	char *name;                   /* owned */
+	int64_t applied;              /* every change up to this id is in the backend */
+	bool opened;                  /* entity_open ran in this run (and since it was lost) */
+	bool caught_up;               /* every change up to the global position is applied */
+	bool dropped;                 /* deleted in the hub; the backend dropped it in this run */
+} entity_state_t;
+
 struct cw_apply_loop {
 	char *consumer;
 	char *hub_url;
@@ -25,13 +36,20 @@ struct cw_apply_loop {
 	size_t batch_size;
 	int64_t poll_interval_ms;
 	int64_t heartbeat_ms;
+	int64_t refresh_ms;
 	cw_metrics_t *metrics;
-	cw_apply_sink_t sink;
+	const cw_target_backend_t *backend;
+	void *self;                   /* the backend's, borrowed */
 	char labels[160];             /* target="<consumer>" */
 
 	/* Run-thread state. */
 	cw_hub_t *hub;
-	int64_t position;             /* global position, as stored by the sink */
+	int64_t position;             /* global position, as stored by the backend */
+	cw_entity_t *hub_entities;    /* the hub's entities (deleted ones too), as last read */
+	size_t nhub_entities;
+	int64_t refreshed_ms;         /* when they were read; 0 = read at the next iteration */
+	entity_state_t *states;       /* per entity met in this run, owned */
+	size_t nstates;
 	char **replays;               /* entities being replayed, owned */
 	size_t nreplays;
 	int64_t last_heartbeat_ms;
@@ -41,7 +59,8 @@ struct cw_apply_loop {
 	cw_component_status_t status;
 };
 
-cw_apply_loop_t *cw_apply_loop_new(const cw_apply_loop_opts_t *opts, const cw_apply_sink_t *sink)
+cw_apply_loop_t *cw_apply_loop_new(const cw_apply_loop_opts_t *opts,
+                                   const cw_target_backend_t *backend, void *self)
 {
 	cw_apply_loop_t *loop = cw_xcalloc(1, sizeof *loop);
 	loop->consumer = cw_xstrdup(opts->consumer);
@@ -53,8 +72,10 @@ cw_apply_loop_t *cw_apply_loop_new(const cw_apply_loop_opts_t *opts, const cw_ap
 	loop->batch_size = opts->batch_size > 0 ? opts->batch_size : 1000;
 	loop->poll_interval_ms = opts->poll_interval_ms > 0 ? opts->poll_interval_ms : 1000;
 	loop->heartbeat_ms = opts->heartbeat_ms > 0 ? opts->heartbeat_ms : 1000;
+	loop->refresh_ms = opts->refresh_ms > 0 ? opts->refresh_ms : 1000;
 	loop->metrics = opts->metrics;
-	loop->sink = *sink;
+	loop->backend = backend;
+	loop->self = self;
 	snprintf(loop->labels, sizeof loop->labels, "target=\"%s\"", opts->consumer);
 	pthread_mutex_init(&loop->mutex, NULL);
 	snprintf(loop->status.state, sizeof loop->status.state, "starting");
@@ -78,6 +99,15 @@ cw_apply_loop_t *cw_apply_loop_new(const cw_apply_loop_opts_t *opts, const cw_ap
 	return loop;
 }
 
+static void states_clear(cw_apply_loop_t *loop)
+{
+	for (size_t i = 0; i < loop->nstates; i++)
+		free(loop->states[i].name);
+	free(loop->states);
+	loop->states = NULL;
+	loop->nstates = 0;
+}
+
 void cw_apply_loop_free(cw_apply_loop_t *loop)
 {
 	if (loop == NULL)
@@ -88,6 +118,8 @@ void cw_apply_loop_free(cw_apply_loop_t *loop)
 	for (size_t i = 0; i < loop->nreplays; i++)
 		free(loop->replays[i]);
 	free(loop->replays);
+	states_clear(loop);
+	cw_entity_store_list_free(loop->hub_entities, loop->nhub_entities);
 	free(loop->consumer);
 	free(loop->hub_url);
 	pthread_mutex_destroy(&loop->mutex);
@@ -102,7 +134,7 @@ static ssize_t replay_index(const cw_apply_loop_t *loop, const char *entity)
 	return -1;
 }
 
-void cw_apply_loop_replay(cw_apply_loop_t *loop, const char *entity)
+static void replay(cw_apply_loop_t *loop, const char *entity)
 {
 	if (replay_index(loop, entity) >= 0)
 		return;
@@ -110,13 +142,141 @@ void cw_apply_loop_replay(cw_apply_loop_t *loop, const char *entity)
 	loop->replays[loop->nreplays++] = cw_xstrdup(entity);
 }
 
-void cw_apply_loop_forget(cw_apply_loop_t *loop, const char *entity)
+static void forget_replay(cw_apply_loop_t *loop, const char *entity)
 {
 	ssize_t i = replay_index(loop, entity);
 	if (i < 0)
 		return;
 	free(loop->replays[i]);
 	loop->replays[i] = loop->replays[--loop->nreplays];
+}
+
+/* ---- the hub's entities -------------------------------------------------- */
+
+static bool wants(const cw_apply_loop_t *loop, const char *entity)
+{
+	if (loop->nentities == 0)
+		return true;
+	for (size_t i = 0; i < loop->nentities; i++)
+		if (strcmp(loop->entities[i], entity) == 0)
+			return true;
+	return false;
+}
+
+const cw_entity_t *cw_apply_loop_entity(const cw_apply_loop_t *loop, const char *entity)
+{
+	for (size_t i = 0; i < loop->nhub_entities; i++)
+		if (strcmp(loop->hub_entities[i].name, entity) == 0)
+			return &loop->hub_entities[i];
+	return NULL;
+}
+
+static entity_state_t *state_of(cw_apply_loop_t *loop, const char *entity)
+{
+	for (size_t i = 0; i < loop->nstates; i++)
+		if (strcmp(loop->states[i].name, entity) == 0)
+			return &loop->states[i];
+	loop->states = cw_xrealloc(loop->states, (loop->nstates + 1) * sizeof *loop->states);
+	entity_state_t *st = &loop->states[loop->nstates++];
+	memset(st, 0, sizeof *st);
+	st->name = cw_xstrdup(entity);
+	return st;
+}
+
+void cw_apply_loop_entity_lost(cw_apply_loop_t *loop, const char *entity)
+{
+	entity_state_t *st = state_of(loop, entity);
+	st->opened = false;
+	st->caught_up = false;
+	st->applied = 0;
+	replay(loop, entity);
+}
+
+/* Opens entity in the backend: its applied id; not caught up: replayed. */
+static int open_entity(cw_apply_loop_t *loop, const cw_entity_t *entity, entity_state_t *st,
+                       cw_err_t *err)
+{
+	int64_t applied = 0;
+	int rc = loop->backend->entity_open(loop->self, loop->hub, entity, &applied, err);
+	if (rc != 0)
+		return rc;
+	st->applied = applied;
+	st->opened = true;
+	st->dropped = false;
+	st->caught_up = applied >= loop->position;
+	if (!st->caught_up)
+		replay(loop, entity->name);
+	return 0;
+}
+
+/*
+ * Reads the hub's entities: each one new to this run is opened in the
+ * backend, each one deleted in the hub is dropped from it (once per run).
+ */
+static int refresh_entities(cw_apply_loop_t *loop, cw_err_t *err)
+{
+	cw_entity_t *entities = NULL;
+	size_t count = 0;
+	if (cw_entity_store_list(loop->hub, true, &entities, &count, err) != 0)
+		return CW_EDB;
+	cw_entity_store_list_free(loop->hub_entities, loop->nhub_entities);
+	loop->hub_entities = entities;
+	loop->nhub_entities = count;
+	loop->refreshed_ms = cw_clock_now_ms(cw_clock_system());
+	for (size_t i = 0; i < count; i++) {
+		const cw_entity_t *entity = &entities[i];
+		if (!wants(loop, entity->name))
+			continue;
+		entity_state_t *st = state_of(loop, entity->name);
+		int rc = 0;
+		if (entity->status == CW_ENTITY_DELETED && !st->dropped) {
+			bool removed = false;
+			rc = loop->backend->entity_drop(loop->self, entity->name, &removed, err);
+			if (rc != 0)
+				return rc;
+			forget_replay(loop, entity->name);
+			st->dropped = true;
+			st->opened = false;
+			if (removed)
+				cw_log_kv(CW_LOG_INFO, COMPONENT, "entity deleted: its data removed", "target",
+				          loop->consumer, "entity", entity->name, NULL);
+		} else if (entity->status != CW_ENTITY_DELETED && !st->opened) {
+			rc = open_entity(loop, entity, st, err);
+		}
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/*
+ * The entity a group of changes is for, opened: NULL when it is not applied
+ * here (deleted, filtered out, unknown to the hub), its changes dropped.
+ */
+static int entity_for_changes(cw_apply_loop_t *loop, const char *name, const cw_entity_t **out,
+                              entity_state_t **state, cw_err_t *err)
+{
+	*out = NULL;
+	if (!wants(loop, name))
+		return 0;
+	const cw_entity_t *entity = cw_apply_loop_entity(loop, name);
+	if (entity == NULL) {   /* added since the last refresh */
+		int rc = refresh_entities(loop, err);
+		if (rc != 0)
+			return rc;
+		entity = cw_apply_loop_entity(loop, name);
+	}
+	if (entity == NULL || entity->status == CW_ENTITY_DELETED)
+		return 0;
+	entity_state_t *st = state_of(loop, name);
+	if (!st->opened) {
+		int rc = open_entity(loop, entity, st, err);
+		if (rc != 0)
+			return rc;
+	}
+	*out = entity;
+	*state = st;
+	return 0;
 }
 
 void cw_apply_loop_status(cw_apply_loop_t *loop, cw_component_status_t *out)
@@ -184,34 +344,41 @@ static void count_changes(cw_apply_loop_t *loop, const char *entity,
 }
 
 /*
- * Coalesces and applies one entity's changes (in id order) through the sink.
- * upto is recorded as the entity's applied id. *lagging is set when the
- * entity must be replayed instead (its data was lost or it is behind).
+ * Coalesces and applies one entity's changes (in id order) through the
+ * backend. upto is recorded as the entity's applied id. *lagging is set
+ * when the entity must be replayed instead (its data was lost or it is
+ * behind).
  */
-static int apply_group(cw_apply_loop_t *loop, const char *entity, const cw_change_t *const *changes,
+static int apply_group(cw_apply_loop_t *loop, const char *name, const cw_change_t *const *changes,
                        size_t n, int64_t upto, bool replaying, bool *lagging, cw_err_t *err)
 {
-	cw_apply_entity_state_t state = {0, false};
+	const cw_entity_t *entity = NULL;
+	entity_state_t *st = NULL;
 	*lagging = false;
-	int rc = loop->sink.entity_open(loop->sink.self, loop->hub, entity, loop->position, &state, err);
-	if (rc == CW_ENOTFOUND)
-		return 0;   /* deleted or unknown: dropped */
-	if (rc != 0)
+	int rc = entity_for_changes(loop, name, &entity, &st, err);
+	if (rc != 0 || entity == NULL)
 		return rc;
-	if (!replaying && !state.caught_up) {
+	if (!replaying && !st->caught_up) {
 		*lagging = true;
 		return 0;
 	}
+	bool caught_up = !replaying || upto >= loop->position;
+	if (upto <= st->applied) {   /* all of it is in the backend already */
+		st->caught_up = st->caught_up || caught_up;
+		return 0;
+	}
 	cw_write_list_t writes = CW_WRITE_LIST_INIT;
-	rc = cw_coalesce(changes, n, state.applied, &writes, err);
-	if (rc == 0 && upto > state.applied) {
-		bool lost = false;
-		bool caught_up = !replaying || upto >= loop->position;
-		rc = loop->sink.apply(loop->sink.self, entity, &writes, upto, caught_up, &lost, err);
-		if (rc == 0 && lost)
-			*lagging = true;
-		else if (rc == 0)
-			count_changes(loop, entity, changes, n, writes.len);
+	rc = cw_coalesce(changes, n, st->applied, &writes, err);
+	bool lost = false;
+	if (rc == 0)
+		rc = loop->backend->apply(loop->self, entity, &writes, upto, &lost, err);
+	if (rc == 0 && lost) {
+		cw_apply_loop_entity_lost(loop, name);
+		*lagging = true;
+	} else if (rc == 0) {
+		st->applied = upto;
+		st->caught_up = st->caught_up || caught_up;
+		count_changes(loop, name, changes, n, writes.len);
 	}
 	cw_write_list_clear(&writes);
 	return rc;
@@ -233,14 +400,14 @@ static int apply_batch(cw_apply_loop_t *loop, const cw_change_batch_t *batch, cw
 		rc = apply_group(loop, entity, sorted + starts[g], starts[g + 1] - starts[g], upto,
 		                 false, &lagging, err);
 		if (rc == 0 && lagging)
-			cw_apply_loop_replay(loop, entity);
+			replay(loop, entity);
 	}
 	free(sorted);
 	free(starts);
 	if (rc == 0 && CW_FAILPOINT("before_position_store"))
 		rc = cw_err_set(err, CW_EIO, COMPONENT, "failpoint before_position_store");
 	if (rc == 0)
-		rc = loop->sink.store_position(loop->sink.self, upto, err);
+		rc = loop->backend->store_position(loop->self, upto, err);
 	if (rc == 0 && CW_FAILPOINT("after_position_store"))
 		rc = cw_err_set(err, CW_EIO, COMPONENT, "failpoint after_position_store");
 	if (rc == 0)
@@ -254,42 +421,44 @@ static int replay_step(cw_apply_loop_t *loop, cw_err_t *err)
 	cw_change_batch_t page = CW_CHANGE_BATCH_INIT;
 	int rc = 0;
 	for (size_t i = 0; i < loop->nreplays && rc == 0;) {
-		char *entity = loop->replays[i];
-		cw_apply_entity_state_t state = {0, false};
-		rc = loop->sink.entity_open(loop->sink.self, loop->hub, entity, loop->position, &state, err);
+		/* A copy: reading the hub's entities may end this replay (entity deleted). */
+		char name[CW_ENTITY_NAME_MAX + 1];
+		snprintf(name, sizeof name, "%s", loop->replays[i]);
+		const cw_entity_t *entity = NULL;
+		entity_state_t *st = NULL;
+		if ((rc = entity_for_changes(loop, name, &entity, &st, err)) != 0)
+			break;
 		/*
-		 * Only a cache that holds everything up to the global position may
-		 * leave its replay: the main loop skipped this entity's changes
-		 * while it was replaying, so a cache marked caught up earlier may
-		 * still miss pages read since.
+		 * Only an entity that holds everything up to the global position may
+		 * leave its replay: the main loop skipped its changes while it was
+		 * replaying, so one marked caught up earlier may still miss pages
+		 * read since.
 		 */
-		if (rc == CW_ENOTFOUND ||
-		    (rc == 0 && state.caught_up && state.applied >= loop->position)) {
-			cw_apply_loop_forget(loop, entity);
-			rc = 0;
+		if (entity == NULL || (st->caught_up && st->applied >= loop->position)) {
+			forget_replay(loop, name);
 			continue;
 		}
-		if (rc != 0)
-			break;
-		const char *one[] = {entity};
+		const char *one[] = {name};
 		cw_change_batch_clear(&page);
-		rc = cw_oplog_fetch(loop->hub, one, 1, state.applied, loop->batch_size, &page, err);
+		rc = cw_oplog_fetch(loop->hub, one, 1, st->applied, loop->batch_size, &page, err);
 		if (rc != 0)
 			break;
 		bool done = page.len < loop->batch_size;
-		int64_t upto = page.len ? page.items[page.len - 1].oplog_id : state.applied;
+		int64_t upto = page.len ? page.items[page.len - 1].oplog_id : st->applied;
 		if (done && upto < loop->position)
 			upto = loop->position;   /* nothing of it between its last row and the head */
 		const cw_change_t **changes = cw_xcalloc(page.len + 1, sizeof *changes);
 		for (size_t k = 0; k < page.len; k++)
 			changes[k] = &page.items[k];
 		bool lagging = false;
-		rc = apply_group(loop, entity, changes, page.len, upto, true, &lagging, err);
+		rc = apply_group(loop, name, changes, page.len, upto, true, &lagging, err);
 		free(changes);
 		if (rc == 0 && !lagging && (done || upto >= loop->position)) {
-			cw_log_kv(CW_LOG_INFO, COMPONENT, "entity replayed", "target", loop->consumer,
-			          "entity", entity, NULL);
-			cw_apply_loop_forget(loop, entity);
+			/* Said only when it moved: an entity with nothing to replay is quiet. */
+			if (page.len > 0)
+				cw_log_kv(CW_LOG_INFO, COMPONENT, "entity replayed", "target", loop->consumer,
+				          "entity", name, NULL);
+			forget_replay(loop, name);
 			continue;
 		}
 		i++;
@@ -303,10 +472,9 @@ static int64_t hub_position(cw_apply_loop_t *loop)
 {
 	int64_t position = loop->position;
 	for (size_t i = 0; i < loop->nreplays; i++) {
-		cw_apply_entity_state_t state = {0, false};
-		if (loop->sink.entity_open(loop->sink.self, loop->hub, loop->replays[i], loop->position, &state,
-		                           NULL) == 0 && state.applied < position)
-			position = state.applied;
+		const entity_state_t *st = state_of(loop, loop->replays[i]);
+		if (st->opened && st->applied < position)
+			position = st->applied;
 	}
 	return position;
 }
@@ -378,8 +546,11 @@ static int apply_until_stopped(cw_apply_loop_t *loop, cw_oplog_reader_t *reader,
 			rc = CW_ECANCELED;
 			break;
 		}
-		if (loop->sink.housekeep != NULL &&
-		    (rc = loop->sink.housekeep(loop->sink.self, loop, loop->hub, err)) != 0)
+		if (cw_clock_now_ms(cw_clock_system()) - loop->refreshed_ms >= loop->refresh_ms &&
+		    (rc = refresh_entities(loop, err)) != 0)
+			break;
+		if (loop->backend->housekeep != NULL &&
+		    (rc = loop->backend->housekeep(loop->self, loop, loop->hub, err)) != 0)
 			break;
 		if ((rc = replay_step(loop, err)) != 0)
 			break;
@@ -428,8 +599,14 @@ int cw_apply_loop_run(cw_apply_loop_t *loop, cw_cancel_t *cancel, cw_err_t *err)
 	}
 	if ((rc = cw_consumer_register(loop->hub, loop->consumer, NULL, err)) != 0)
 		goto out;
-	if ((rc = loop->sink.load_position(loop->sink.self, &loop->position, err)) != 0)
+	if ((rc = loop->backend->load_position(loop->self, &loop->position, err)) != 0)
 		goto out;
+	/* Every entity is opened again in this run: the backend's state may have moved. */
+	states_clear(loop);
+	for (size_t i = 0; i < loop->nreplays; i++)
+		free(loop->replays[i]);
+	loop->nreplays = 0;
+	loop->refreshed_ms = 0;
 	publish_position(loop);
 	set_state(loop, "applying", true, NULL);
 	if ((rc = heartbeat(loop, true, err)) != 0)
@@ -453,3 +630,72 @@ out:
 	}
 	return rc;
 }
+
+/* ---- the target component ------------------------------------------------ */
+
+typedef struct apply_target {
+	const cw_target_backend_t *backend;
+	void *self;
+	cw_apply_loop_t *loop;
+} apply_target_t;
+
+static void *target_open(const cw_component_ctx_t *ctx, cw_err_t *err)
+{
+	const cw_target_config_t *config = cw_config_target(ctx->config, ctx->name);
+	if (config == NULL)
+		return cw_err_set(err, CW_EINVAL, COMPONENT, "no target \"%s\" in the configuration",
+		                  ctx->name), NULL;
+	const cw_target_backend_t *backend = cw_target_backend_for(config->type);
+	if (backend == NULL)
+		return cw_err_set(err, CW_EINVAL, COMPONENT, "target \"%s\": its type has no backend "
+		                  "in this build", ctx->name), NULL;
+	void *self = backend->open(ctx, err);
+	if (self == NULL)
+		return NULL;
+	apply_target_t *t = cw_xcalloc(1, sizeof *t);
+	t->backend = backend;
+	t->self = self;
+	cw_apply_loop_opts_t opts = {
+		.consumer = ctx->name,
+		.hub_url = ctx->config->hub.url,
+		.entities = ctx->entities,
+		.nentities = ctx->nentities,
+		.batch_size = (size_t)ctx->config->apply.batch_size,
+		.poll_interval_ms = ctx->config->apply.poll_interval_ms,
+		.heartbeat_ms = 1000,
+		.refresh_ms = 1000,
+		.metrics = ctx->metrics,
+	};
+	t->loop = cw_apply_loop_new(&opts, backend, self);
+	return t;
+}
+
+static int target_run(void *self, cw_cancel_t *cancel, cw_err_t *err)
+{
+	apply_target_t *t = self;
+	return cw_apply_loop_run(t->loop, cancel, err);
+}
+
+static void target_status(void *self, cw_component_status_t *out)
+{
+	apply_target_t *t = self;
+	cw_apply_loop_status(t->loop, out);
+}
+
+static void target_close(void *self)
+{
+	apply_target_t *t = self;
+	if (t == NULL)
+		return;
+	cw_apply_loop_free(t->loop);
+	t->backend->close(t->self);
+	free(t);
+}
+
+const cw_component_ops_t cw_apply_target_ops = {
+	.type = "target",
+	.open = target_open,
+	.run = target_run,
+	.status = target_status,
+	.close = target_close,
+};

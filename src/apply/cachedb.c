@@ -585,8 +585,6 @@ static int open_cache(cw_cachedb_t *db, cw_cache_t *cache, const cw_entity_t *en
 	}
 	cache->dev = st.st_dev;
 	cache->ino = st.st_ino;
-	if (*recreated)
-		cache->caught_up = false;
 	return 0;
 }
 
@@ -627,7 +625,6 @@ int cw_cachedb_acquire(cw_cachedb_t *db, const cw_entity_t *entity, cw_cache_t *
 				forget_cache(db, cache);
 				return rc;
 			}
-			cache->caught_up = false;
 			fresh = true;
 		}
 	} else {
@@ -670,7 +667,6 @@ int cw_cachedb_recreate(cw_cachedb_t *db, const cw_entity_t *entity, const char 
 		forget_cache(db, cache);
 		return rc;
 	}
-	cache->caught_up = false;
 	return 0;
 }
 
@@ -740,4 +736,9 @@ size_t cw_cachedb_close_idle(cw_cachedb_t *db, int64_t now_ms)
 size_t cw_cachedb_open_count(const cw_cachedb_t *db)
 {
 	return db->ncaches;
+}
+
+cw_cache_t *cw_cachedb_open_cache(cw_cachedb_t *db, size_t i)
+{
+	return db->caches[i];
 }

@@ -72,8 +72,8 @@ typedef struct cw_cache {
 	int64_t swept_version;  /* the newest generation whose sweep this connection applied */
 	int64_t columns_version;/* dynamic tables: the generation the columns were matched to */
 	int64_t applied;        /* metadata 'oplog_id' */
-	bool caught_up;         /* see apply/apply_loop.h; kept by the target */
 	int64_t last_used_ms;
+	int64_t checked_ms;     /* when the target last checked its file (housekeeping) */
 	int wal_frames;         /* frames in the WAL after the last commit */
 	cw_cache_stmt_t stmts[CW_CACHE_STMTS];
 	uint64_t stmt_clock;
@@ -122,8 +122,8 @@ int cw_cachedb_acquire(cw_cachedb_t *db, const cw_entity_t *entity, cw_cache_t *
 cw_cache_t *cw_cachedb_find(cw_cachedb_t *db, const char *name);
 
 /*
- * Moves entity's cache file aside and creates it again, empty (applied 0,
- * not caught up); a cache pointer acquired before stays valid on success. reason is logged. 0 or CW_E*.
+ * Moves entity's cache file aside and creates it again, empty (applied 0);
+ * a cache pointer acquired before stays valid on success. reason is logged. 0 or CW_E*.
  */
 int cw_cachedb_recreate(cw_cachedb_t *db, const cw_entity_t *entity, const char *reason,
                         cw_err_t *err);
@@ -146,6 +146,8 @@ size_t cw_cachedb_close_idle(cw_cachedb_t *db, int64_t now_ms);
 
 /* Number of caches open. */
 size_t cw_cachedb_open_count(const cw_cachedb_t *db);
+/* The i-th open cache (i < cw_cachedb_open_count; borrowed, order unspecified). */
+cw_cache_t *cw_cachedb_open_cache(cw_cachedb_t *db, size_t i);
 
 /* Call after each commit to cache: asks for a checkpoint when its WAL has grown. */
 void cw_cachedb_committed(cw_cachedb_t *db, cw_cache_t *cache);
