@@ -150,6 +150,47 @@ static void entity_body_is_parsed_strictly(void **state)
 	}
 }
 
+/*
+ * A refused body is explained in cachewarp's words: no jansson flag names
+ * (JSON_ALLOW_NUL), no library phrasing ("near", "end of file").
+ */
+static void body_errors_are_in_our_words(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *body;
+		const char *says;
+	} cases[] = {
+		{"", "request body is empty"},
+		{"{\"name\":\"a\\u0000b\",\"source\":\"s\"}", "NUL character"},
+		{"{\"na\\u0000me\":\"a\",\"source\":\"s\"}", "NUL character"},
+		{"{\"name\":\"a\",\"name\":\"b\"}", "same member twice"},
+		{"{\"name\":", "ends before its JSON is complete"},
+		{"{} {}", "goes on after its JSON object"},
+		{"{\"name\" \"a\"}", "not valid JSON (line 1, column"},
+		{"\xff", "not valid UTF-8"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		cw_entity_t e;
+		cw_err_t err = {0};
+		assert_int_equal(cw_api_parse_entity(cases[i].body, strlen(cases[i].body), &e, &err),
+		                 CW_EINVAL);
+		cw_entity_clear(&e);
+		if (strstr(err.message, cases[i].says) == NULL)
+			fail_msg("body %zu: \"%s\" does not say \"%s\"", i, err.message, cases[i].says);
+		assert_null(strstr(err.message, "JSON_"));
+		assert_null(strstr(err.message, "near"));
+		assert_null(strstr(err.message, "end of file"));
+	}
+	bool has = false;
+	int64_t position = 0;
+	cw_err_t err = {0};
+	const char *nul = "{\"position\":1,\"x\\u0000\":2}";
+	assert_int_equal(cw_api_parse_consumer(nul, strlen(nul), &has, &position, &err), CW_EINVAL);
+	assert_null(strstr(err.message, "JSON_ALLOW_NUL"));
+	assert_non_null(strstr(err.message, "NUL character"));
+}
+
 static void consumer_body_and_name(void **state)
 {
 	(void)state;
@@ -326,6 +367,7 @@ int main(void)
 		cmocka_unit_test(routes_match_methods_params_and_allow),
 		cmocka_unit_test(oplog_query_defaults_caps_and_errors),
 		cmocka_unit_test(entity_body_is_parsed_strictly),
+		cmocka_unit_test(body_errors_are_in_our_words),
 		cmocka_unit_test(consumer_body_and_name),
 		cmocka_unit_test(bearer_token_and_listen_address),
 		cmocka_unit_test(spec_and_routes_are_the_same_set),
