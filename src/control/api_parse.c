@@ -408,6 +408,8 @@ const cw_api_route_t *cw_api_route_match(const char *method, const char *path, c
 {
 	size_t count = 0;
 	const cw_api_route_t *routes = cw_api_routes(&count);
+	if (strcmp(method, "HEAD") == 0)
+		method = "GET";
 	*path_known = false;
 	allow[0] = '\0';
 	param[0] = '\0';

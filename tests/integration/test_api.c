@@ -245,6 +245,66 @@ static void health_and_spec(void **state)
 	cw_buf_free(&req);
 }
 
+/* HEAD answers wherever GET does: same status and headers, no body. */
+static void head_works_where_get_does(void **state)
+{
+	fixture_t *fx = *state;
+	uint16_t port = port_of(fx->open);
+	static const char *const paths[] = {"/healthz", "/v1/status", "/metrics", "/openapi.yaml",
+	                                    "/v1/entities", "/v1/consumers"};
+	for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+		cw_http_reply_t get, head;
+		cw_http(port, "GET", paths[i], NULL, NULL, &get);
+		cw_http(port, "HEAD", paths[i], NULL, NULL, &head);
+		if (head.status != get.status)
+			fail_msg("HEAD %s: %d, GET: %d", paths[i], head.status, get.status);
+		assert_int_equal(head.body_len, 0);
+		assert_non_null(strstr(head.head, "Content-Type: "));
+		cw_http_reply_free(&get);
+		cw_http_reply_free(&head);
+	}
+	cw_http_reply_t r;
+	cw_http(port, "HEAD", "/v1/entities/no_such_entity", NULL, NULL, &r);
+	assert_int_equal(r.status, 404);
+	cw_http_reply_free(&r);
+	cw_http(port, "HEAD", "/v1/entities/x/refresh", NULL, NULL, &r);
+	assert_int_equal(r.status, 405);
+	cw_http_reply_free(&r);
+}
+
+/* A query parameter a route does not document is refused, not ignored. */
+static void unknown_query_parameters_are_400(void **state)
+{
+	fixture_t *fx = *state;
+	uint16_t port = port_of(fx->open);
+	static const struct {
+		const char *method, *path, *names;
+	} cases[] = {
+		{"GET", "/v1/oplog?entity=products", "entities, after"},
+		{"GET", "/v1/oplog?after=0&limt=5", "limit"},
+		{"GET", "/v1/entities?deleted=true", "include_deleted"},
+		{"GET", "/v1/status?verbose=1", "takes none"},
+		{"GET", "/healthz?x", "takes none"},
+		{"DELETE", "/v1/consumers/nobody?force=true", "takes none"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		cw_http_reply_t r;
+		cw_http(port, cases[i].method, cases[i].path, NULL, NULL, &r);
+		expect_error(&r, 400, "bad_request");
+		assert_non_null(strstr(r.body, "unknown query parameter"));
+		if (strstr(r.body, cases[i].names) == NULL)
+			fail_msg("%s: %s", cases[i].path, r.body);
+		cw_http_reply_free(&r);
+	}
+	cw_http_reply_t r;
+	cw_http(port, "GET", "/v1/entities?include_deleted=true", NULL, NULL, &r);
+	assert_int_equal(r.status, 200);
+	cw_http_reply_free(&r);
+	cw_http(port, "GET", "/v1/oplog?entities=&after=0&limit=1&wait=0", NULL, NULL, &r);
+	assert_int_equal(r.status, 200);
+	cw_http_reply_free(&r);
+}
+
 static void busy_address_fails_to_start(void **state)
 {
 	fixture_t *fx = *state;
@@ -801,6 +861,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(health_and_spec),
+		cmocka_unit_test(head_works_where_get_does),
+		cmocka_unit_test(unknown_query_parameters_are_400),
 		cmocka_unit_test(busy_address_fails_to_start),
 		cmocka_unit_test(token_guards_every_route_but_healthz),
 		cmocka_unit_test(body_limit_is_413),

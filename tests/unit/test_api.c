@@ -59,6 +59,13 @@ static void routes_match_methods_params_and_allow(void **state)
 	assert_null(match("GET", "/healthz/", param, &known, allow));
 	assert_false(known);
 
+	/* HEAD is served wherever GET is, and only there. */
+	assert_string_equal(match("HEAD", "/v1/entities/products", param, &known, allow),
+	                    "/v1/entities/{name}");
+	assert_string_equal(match("HEAD", "/metrics", param, &known, allow), "/metrics");
+	assert_null(match("HEAD", "/v1/entities/products/refresh", param, &known, allow));
+	assert_true(known);
+
 	/* Hostile names reach the handler, which refuses them as names (400). */
 	assert_string_equal(match("GET", "/v1/entities/../x", param, &known, allow),
 	                    "/v1/entities/{name}");
@@ -320,6 +327,83 @@ static void spec_and_routes_are_the_same_set(void **state)
 	assert_int_equal(nops, nroutes);
 }
 
+/*
+ * Appends to names (cap) the query parameters openapi.yaml gives operation
+ * "METHOD /path": lines "- name: x" followed by "in: query" inside it.
+ * Returns how many; counts every "in: query" of the spec into *in_spec.
+ */
+static size_t spec_query_params(const char *yaml, const char *op, char names[][64], size_t cap,
+                                size_t *in_spec)
+{
+	char current[128] = "", path[96] = "", prev_name[64] = "";
+	size_t n = 0;
+	*in_spec = 0;
+	const char *line = strstr(yaml, "\npaths:\n");
+	assert_non_null(line);
+	line += strlen("\npaths:\n");
+	while (*line != '\0') {
+		const char *end = strchr(line, '\n');
+		size_t len = end ? (size_t)(end - line) : strlen(line);
+		char text[256];
+		snprintf(text, sizeof text, "%.*s", (int)(len < 255 ? len : 255), line);
+		const char *trimmed = text + strspn(text, " ");
+		if (len > 3 && strncmp(text, "  /", 3) == 0 && text[len - 1] == ':') {
+			snprintf(path, sizeof path, "%.*s", (int)(len - 3), text + 2);
+			current[0] = '\0';
+		} else if (len > 5 && strncmp(text, "    ", 4) == 0 && islower((unsigned char)text[4]) &&
+		           text[len - 1] == ':') {
+			char method[16];
+			size_t mlen = len - 5 < sizeof method - 1 ? len - 5 : sizeof method - 1;
+			for (size_t i = 0; i < mlen; i++)
+				method[i] = (char)toupper((unsigned char)text[4 + i]);
+			method[mlen] = '\0';
+			snprintf(current, sizeof current, "%s %s", method, path);
+		} else if (strncmp(trimmed, "- name: ", 8) == 0) {
+			snprintf(prev_name, sizeof prev_name, "%s", trimmed + 8);
+		} else if (strcmp(trimmed, "in: query") == 0) {
+			(*in_spec)++;
+			if (strcmp(current, op) == 0) {
+				assert_true(n < cap);
+				snprintf(names[n++], 64, "%s", prev_name);
+			}
+		}
+		line = end ? end + 1 : line + len;
+	}
+	return n;
+}
+
+/* Each route accepts exactly the query parameters openapi.yaml gives it; others are 400. */
+static void routes_accept_the_query_parameters_of_the_spec(void **state)
+{
+	(void)state;
+	const char *yaml = (const char *)cw_api_openapi_yaml;
+	size_t nroutes = 0, total = 0, in_spec = 0;
+	const cw_api_route_t *routes = cw_api_routes(&nroutes);
+	for (size_t i = 0; i < nroutes; i++) {
+		char op[128], names[16][64];
+		snprintf(op, sizeof op, "%s %s", routes[i].method, routes[i].pattern);
+		size_t n = spec_query_params(yaml, op, names, 16, &in_spec);
+		size_t accepted = 0;
+		for (; routes[i].query != NULL && routes[i].query[accepted] != NULL; accepted++) {
+			bool documented = false;
+			for (size_t j = 0; j < n && !documented; j++)
+				documented = strcmp(names[j], routes[i].query[accepted]) == 0;
+			if (!documented)
+				fail_msg("%s accepts \"%s\", which openapi.yaml does not list", op,
+				         routes[i].query[accepted]);
+		}
+		for (size_t j = 0; j < n; j++)
+			if (!cw_api_query_accepted(&routes[i], names[j]))
+				fail_msg("openapi.yaml lists \"%s\" for %s, which the server refuses", names[j], op);
+		assert_int_equal(accepted, n);
+		assert_false(cw_api_query_accepted(&routes[i], "no_such_parameter"));
+		total += n;
+	}
+	/* No query parameter hides where this reading does not look (components, $ref). */
+	assert_int_equal(total, in_spec);
+	assert_true(total >= 5);
+}
+
 static void compiled_spec_is_the_repository_file(void **state)
 {
 	(void)state;
@@ -371,6 +455,7 @@ int main(void)
 		cmocka_unit_test(consumer_body_and_name),
 		cmocka_unit_test(bearer_token_and_listen_address),
 		cmocka_unit_test(spec_and_routes_are_the_same_set),
+		cmocka_unit_test(routes_accept_the_query_parameters_of_the_spec),
 		cmocka_unit_test(compiled_spec_is_the_repository_file),
 		cmocka_unit_test(error_bodies_are_json_and_masked),
 	};
