@@ -684,6 +684,27 @@ static void consumers_register_heartbeat_and_lag(void **state)
 	expect_error(&r, 400, "bad_request");
 	cw_http_reply_free(&r);
 
+	/* A position past the oplog's last id (3 rows so far) is refused. */
+	cw_http(port, "PUT", "/v1/consumers/node-1", NULL, "{\"position\":4}", &r);
+	expect_error(&r, 400, "bad_request");
+	assert_non_null(strstr(r.body, "past the oplog's last id (3)"));
+	cw_http_reply_free(&r);
+	cw_http(port, "PUT", "/v1/consumers/node-1", NULL, "{\"position\":3}", &r);
+	assert_int_equal(r.status, 200);
+	cw_http_reply_free(&r);
+
+	/* The consumer of the daemon's own target "local" is not the API's to change. */
+	cw_http(port, "PUT", "/v1/consumers/local", NULL, "{\"position\":0}", &r);
+	expect_error(&r, 409, "conflict");
+	assert_non_null(strstr(r.body, "target"));
+	cw_http_reply_free(&r);
+	cw_http(port, "PUT", "/v1/consumers/local", NULL, NULL, &r);
+	expect_error(&r, 409, "conflict");
+	cw_http_reply_free(&r);
+	cw_http(port, "DELETE", "/v1/consumers/local", NULL, NULL, &r);
+	expect_error(&r, 409, "conflict");
+	cw_http_reply_free(&r);
+
 	cw_http(port, "PUT", "/v1/consumers/gone", NULL, "{}", &r);
 	assert_int_equal(r.status, 200);
 	cw_http_reply_free(&r);
