@@ -191,8 +191,9 @@ void cw_api_oplog_query_clear(cw_api_oplog_query_t *query);
 /*
  * Parses a POST /v1/entities body (len bytes, borrowed) into out (overwritten;
  * cw_entity_clear it on success and failure): {"name", "source",
- * "collection" | "table", "columns": [{"name","type","path"}]}, status
- * pending, version 1. Only checks the JSON's form (CW_EINVAL: not JSON, not
+ * "collection" | "table", "columns": [{"name","type","path"}] | "auto"},
+ * status pending, version 1; "auto", [] and no "columns" all mean every
+ * table column / the whole document, as columns: auto in the file. Only checks the JSON's form (CW_EINVAL: not JSON, not
  * an object, a member of the wrong type, an unknown member); the entity's
  * validity is cw_entity_manager_check's.
  */

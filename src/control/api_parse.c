@@ -220,8 +220,12 @@ static int known_members(json_t *obj, const char *const *allowed, const char *wh
 static int parse_columns(json_t *columns, cw_entity_t *out, cw_err_t *err)
 {
 	static const char *const allowed[] = {"name", "type", "path", NULL};
+	/* "auto", as in the configuration file: the same as leaving columns out. */
+	if (json_is_string(columns) && strcmp(json_string_value(columns), "auto") == 0)
+		return 0;
 	if (!json_is_array(columns))
-		return cw_err_set(err, CW_EINVAL, DOMAIN, "\"columns\": must be an array");
+		return cw_err_set(err, CW_EINVAL, DOMAIN,
+		                  "\"columns\": must be an array of columns or \"auto\"");
 	size_t count = json_array_size(columns);
 	if (count == 0)
 		return 0;

@@ -13,6 +13,7 @@
 
 #include "control/api_internal.h"
 #include "core/buf.h"
+#include "core/config.h"
 #include "core/mem.h"
 
 #include <ctype.h>
@@ -196,6 +197,42 @@ static void body_errors_are_in_our_words(void **state)
 	assert_int_equal(cw_api_parse_consumer(nul, strlen(nul), &has, &position, &err), CW_EINVAL);
 	assert_null(strstr(err.message, "JSON_ALLOW_NUL"));
 	assert_non_null(strstr(err.message, "NUL character"));
+}
+
+/* "columns": "auto" in a body means what columns: auto means in the configuration file. */
+static void columns_auto_means_the_same_as_in_the_file(void **state)
+{
+	(void)state;
+	const char *yaml =
+		"hub: {url: \"postgresql://u@h/hub\"}\n"
+		"sources:\n  - {name: app_pg, type: postgres, url: \"postgresql://u@h/app\"}\n"
+		"targets:\n  - {name: local, type: sqlite, dir: /tmp}\n"
+		"entities:\n  - {name: orders, source: app_pg, table: public.orders, columns: auto}\n";
+	cw_config_t *config = NULL;
+	cw_err_t err = {0};
+	if (cw_config_load_buffer("auto.yaml", yaml, strlen(yaml), NULL, &config, &err) != 0)
+		fail_msg("%s", err.message);
+	const cw_entity_t *from_file = cw_config_entity(config, "orders");
+	assert_non_null(from_file);
+	static const char *const bodies[] = {
+		"{\"name\":\"orders\",\"source\":\"app_pg\",\"table\":\"public.orders\",\"columns\":\"auto\"}",
+		"{\"name\":\"orders\",\"source\":\"app_pg\",\"table\":\"public.orders\",\"columns\":[]}",
+		"{\"name\":\"orders\",\"source\":\"app_pg\",\"table\":\"public.orders\"}",
+	};
+	for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+		cw_entity_t e;
+		if (cw_api_parse_entity(bodies[i], strlen(bodies[i]), &e, &err) != 0)
+			fail_msg("body %zu: %s", i, err.message);
+		assert_int_equal(e.ncolumns, 0);
+		assert_true(cw_entity_shape_equal(&e, from_file));
+		cw_entity_clear(&e);
+	}
+	const char *other = "{\"name\":\"o\",\"source\":\"app_pg\",\"table\":\"t\",\"columns\":\"all\"}";
+	cw_entity_t e;
+	assert_int_equal(cw_api_parse_entity(other, strlen(other), &e, &err), CW_EINVAL);
+	assert_non_null(strstr(err.message, "\"auto\""));
+	cw_entity_clear(&e);
+	cw_config_free(config);
 }
 
 static void consumer_body_and_name(void **state)
@@ -452,6 +489,7 @@ int main(void)
 		cmocka_unit_test(oplog_query_defaults_caps_and_errors),
 		cmocka_unit_test(entity_body_is_parsed_strictly),
 		cmocka_unit_test(body_errors_are_in_our_words),
+		cmocka_unit_test(columns_auto_means_the_same_as_in_the_file),
 		cmocka_unit_test(consumer_body_and_name),
 		cmocka_unit_test(bearer_token_and_listen_address),
 		cmocka_unit_test(spec_and_routes_are_the_same_set),
