@@ -634,7 +634,7 @@ static void report_unknown_source(loader_t *ld, const char *path, const char *na
 
 static void check_entity(loader_t *ld, size_t index, cw_entity_t *entity)
 {
-	char path[64];
+	char path[64], schema[CW_TABLE_PART_MAX + 1], table[CW_TABLE_PART_MAX + 1];
 	cw_err_t why;
 	entity->status = CW_ENTITY_PENDING;
 	entity->version = 1;
@@ -655,6 +655,9 @@ static void check_entity(loader_t *ld, size_t index, cw_entity_t *entity)
 		snprintf(path, sizeof path, "entities[%zu].%s", index, wanted);
 		report(ld, path, "missing required value (source \"%s\" is a %s source)", source->name,
 		       cw_source_type_name(source->type));
+	} else if (!mongodb && cw_entity_table_parse(entity->table, schema, table, &why) != 0) {
+		snprintf(path, sizeof path, "entities[%zu].table", index);
+		report(ld, path, "%s", why.message);
 	} else if (cw_entity_validate(entity, &why) != 0) {
 		snprintf(path, sizeof path, "entities[%zu]", index);
 		report(ld, path, "%s", why.message);

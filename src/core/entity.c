@@ -206,22 +206,98 @@ static const char *reserved_reason(const char *name)
 	return NULL;
 }
 
+/*
+ * Reads one part of a table name at *p into out (CW_TABLE_PART_MAX + 1
+ * bytes) and moves *p past it. what: "schema name" or "table name".
+ */
+static int table_part(const char **p, const char *what, char out[CW_TABLE_PART_MAX + 1],
+                      cw_err_t *err)
+{
+	char ch[24];
+	const char *at = *p;
+	size_t len = 0;
+	if (*at != '"') {
+		size_t n = strcspn(at, ".");
+		char *part = cw_xstrndup(at, n);
+		int rc = cw_identifier_validate(what, part, err);
+		if (rc != 0 && strpbrk(part, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != NULL)
+			cw_err_set(err, CW_EINVAL, DOMAIN,
+			           "%s \"%.64s\" has upper-case letters: PostgreSQL folds unquoted names "
+			           "to lower case, so write it in double quotes (\"%.64s\") for the "
+			           "name as created, or in lower case", what, part, part);
+		free(part);
+		if (rc != 0)
+			return rc;
+		memcpy(out, at, n);   /* valid identifiers are at most CW_ENTITY_NAME_MAX long */
+		out[n] = '\0';
+		*p = at + n;
+		return 0;
+	}
+	for (at++;; at++) {
+		unsigned char c = (unsigned char)*at;
+		if (c == '\0')
+			return cw_err_set(err, CW_EINVAL, DOMAIN, "%s: the closing '\"' is missing", what);
+		if (c == '"' && at[1] != '"')
+			break;
+		if (c == '"')
+			at++;   /* "" is one '"' */
+		else if (c < 0x20 || c == 0x7f)
+			return cw_err_set(err, CW_EINVAL, DOMAIN, "%s: %s is not allowed in a name",
+			                  what, describe_char(c, ch));
+		if (len == CW_TABLE_PART_MAX)
+			return cw_err_set(err, CW_EINVAL, DOMAIN,
+			                  "%s: longer than %d bytes, PostgreSQL's limit", what,
+			                  CW_TABLE_PART_MAX);
+		out[len++] = (char)c;
+	}
+	if (len == 0)
+		return cw_err_set(err, CW_EINVAL, DOMAIN, "%s: \"\" is empty", what);
+	out[len] = '\0';
+	*p = at + 1;
+	return 0;
+}
+
+/* Whether table has a '.' outside double quotes, that is, names its schema. */
+static bool names_schema(const char *table)
+{
+	bool in_quotes = false;
+	for (const char *p = table; *p != '\0'; p++) {
+		if (*p == '"')
+			in_quotes = !in_quotes;   /* "" inside quotes toggles twice */
+		else if (*p == '.' && !in_quotes)
+			return true;
+	}
+	return false;
+}
+
+int cw_entity_table_parse(const char *table, char schema[CW_TABLE_PART_MAX + 1],
+                          char name[CW_TABLE_PART_MAX + 1], cw_err_t *err)
+{
+	char q[300], ch[24];
+	const char *p = table ? table : "";
+	int rc = table_part(&p, names_schema(p) ? "schema name" : "table name", name, err);
+	if (rc == 0 && *p == '.') {
+		memcpy(schema, name, strlen(name) + 1);
+		p++;
+		rc = table_part(&p, "table name", name, err);
+	} else if (rc == 0) {
+		snprintf(schema, CW_TABLE_PART_MAX + 1, "public");
+	}
+	if (rc == 0 && *p != '\0')
+		rc = cw_err_set(err, CW_EINVAL, DOMAIN, "unexpected %s after the table name",
+		                describe_char((unsigned char)*p, ch));
+	if (rc != 0)
+		cw_err_prefix(err, "table %s must be \"schema.table\" or \"table\", each part a "
+		              "lower-case name or a double-quoted one", quoted(table ? table : "", q));
+	return rc;
+}
+
 static int validate_table(const cw_entity_t *entity, cw_err_t *err)
 {
-	const char *dot = strchr(entity->table, '.');
-	int rc;
-	if (dot == NULL) {
-		rc = cw_identifier_validate("table name", entity->table, err);
-	} else {
-		char *schema = cw_xstrndup(entity->table, (size_t)(dot - entity->table));
-		rc = cw_identifier_validate("schema name", schema, err);
-		free(schema);
-		if (rc == 0)
-			rc = cw_identifier_validate("table name", dot + 1, err);
-	}
+	char schema[CW_TABLE_PART_MAX + 1], name[CW_TABLE_PART_MAX + 1];
+	int rc = cw_entity_table_parse(entity->table, schema, name, err);
 	if (rc != 0)
-		cw_err_prefix(err, "entity \"%s\": table must be \"schema.table\" or \"table\"",
-		              entity->name);
+		cw_err_prefix(err, "entity \"%s\"", entity->name);
 	return rc;
 }
 

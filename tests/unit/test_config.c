@@ -327,6 +327,12 @@ static const text_case_t text_cases[] = {
 	{MINIMAL "targets:\n  - {name: t, type: postgres, dir: x, url: \"postgres://h/x\"}\n",
 	 "t.yaml:3:36: key \"targets[0].dir\": only applies to sqlite targets"},
 	{MINIMAL "sources:\n  - {name: s, type: postgres, url: \"postgres://h/x\"}\n"
+	 "entities:\n  - name: e\n    source: s\n    table: public.Orders\n",
+	 "t.yaml:7:12: key \"entities[0].table\": table \"public.Orders\" must be \"schema.table\" or "
+	 "\"table\", each part a lower-case name or a double-quoted one: table name \"Orders\" has "
+	 "upper-case letters: PostgreSQL folds unquoted names to lower case, so write it in double "
+	 "quotes (\"Orders\") for the name as created, or in lower case"},
+	{MINIMAL "sources:\n  - {name: s, type: postgres, url: \"postgres://h/x\"}\n"
 	 "entities:\n  - {name: e, source: s}\n",
 	 "t.yaml:5:5: key \"entities[0].table\": missing required value (source \"s\" is a postgres source)"},
 	{MINIMAL "entities:\n  - {name: e, source: s, table: t}\n",
