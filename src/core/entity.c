@@ -301,41 +301,59 @@ static int validate_table(const cw_entity_t *entity, cw_err_t *err)
 	return rc;
 }
 
-static int validate_column(const cw_entity_t *entity, size_t index, cw_err_t *err)
+/* Names the faulty key of an entity ("table", "columns[2].path") in key (cap bytes, may be NULL). */
+static void name_key(char *key, size_t cap, const char *fmt, size_t index)
+{
+	if (key != NULL)
+		snprintf(key, cap, fmt, index);
+}
+
+static int validate_column(const cw_entity_t *entity, size_t index, char *key, size_t cap,
+                           cw_err_t *err)
 {
 	const cw_column_t *column = &entity->columns[index];
 	const char *reason = column->name ? reserved_reason(column->name) : NULL;
+	name_key(key, cap, "columns[%zu].name", index);
 	if (reason != NULL)
 		return cw_err_set(err, CW_EINVAL, DOMAIN,
 		                  "entity \"%s\": column name \"%s\" is reserved: %s (pick "
 		                  "another name; id, _version and _oplog_id are reserved)",
 		                  entity->name, column->name, reason);
 	int rc = cw_identifier_validate("column name", column->name, err);
-	if (rc == 0 && (size_t)column->type >= COLUMN_TYPE_COUNT)
+	if (rc == 0 && (size_t)column->type >= COLUMN_TYPE_COUNT) {
+		name_key(key, cap, "columns[%zu].type", index);
 		rc = cw_err_set(err, CW_EINVAL, DOMAIN, "column \"%s\" has an unknown type %d",
 		                column->name, (int)column->type);
-	if (rc == 0 && (rc = cw_path_validate(column->path, err)) != 0)
+	}
+	if (rc == 0 && (rc = cw_path_validate(column->path, err)) != 0) {
+		name_key(key, cap, "columns[%zu].path", index);
 		cw_err_prefix(err, "column \"%s\"", column->name);
+	}
 	for (size_t j = 0; rc == 0 && j < index; j++) {
-		if (strcmp(entity->columns[j].name, column->name) == 0)
+		if (strcmp(entity->columns[j].name, column->name) == 0) {
+			name_key(key, cap, "columns[%zu].name", index);
 			rc = cw_err_set(err, CW_EINVAL, DOMAIN,
 			                "column \"%s\" appears twice (columns %zu and %zu)",
 			                column->name, j + 1, index + 1);
+		}
 	}
 	if (rc != 0)
 		cw_err_prefix(err, "entity \"%s\"", entity->name);
 	return rc;
 }
 
-int cw_entity_validate(const cw_entity_t *entity, cw_err_t *err)
+int cw_entity_validate_key(const cw_entity_t *entity, char *key, size_t cap, cw_err_t *err)
 {
 	char q[300];
+	name_key(key, cap, "name", 0);
 	int rc = cw_entity_name_validate(entity->name, err);
 	if (rc != 0)
 		return rc;
+	name_key(key, cap, "source", 0);
 	if (entity->source == NULL || entity->source[0] == '\0')
 		return cw_err_set(err, CW_EINVAL, DOMAIN, "entity \"%s\" has no source",
 		                  entity->name);
+	name_key(key, cap, entity->table != NULL ? "table" : "collection", 0);
 	if ((entity->collection == NULL) == (entity->table == NULL))
 		return cw_err_set(err, CW_EINVAL, DOMAIN,
 		                  "entity \"%s\" needs exactly one of collection (MongoDB) or "
@@ -349,14 +367,21 @@ int cw_entity_validate(const cw_entity_t *entity, cw_err_t *err)
 		                  entity->name, quoted(entity->collection, q));
 	if (entity->table != NULL && (rc = validate_table(entity, err)) != 0)
 		return rc;
+	name_key(key, cap, "columns", 0);
 	if (entity->ncolumns > 0 && entity->columns == NULL)
 		return cw_err_set(err, CW_EINVAL, DOMAIN, "entity \"%s\" has no column array",
 		                  entity->name);
 	for (size_t i = 0; i < entity->ncolumns; i++) {
-		if ((rc = validate_column(entity, i, err)) != 0)
+		if ((rc = validate_column(entity, i, key, cap, err)) != 0)
 			return rc;
 	}
+	name_key(key, cap, "", 0);
 	return 0;
+}
+
+int cw_entity_validate(const cw_entity_t *entity, cw_err_t *err)
+{
+	return cw_entity_validate_key(entity, NULL, 0, err);
 }
 
 static bool same_text(const char *a, const char *b)

@@ -109,6 +109,14 @@ int cw_entity_status_parse(const char *name, cw_entity_status_t *status, cw_err_
  */
 int cw_entity_validate(const cw_entity_t *entity, cw_err_t *err);
 
+/*
+ * cw_entity_validate that also names the key at fault, relative to the
+ * entity, in key (cap bytes, owned by the caller): "name", "table",
+ * "columns[2].path"; "" when the entity is valid. For messages that point
+ * at the key's own line.
+ */
+int cw_entity_validate_key(const cw_entity_t *entity, char *key, size_t cap, cw_err_t *err);
+
 /* True when both have the same source, collection/table and columns (in order). */
 bool cw_entity_shape_equal(const cw_entity_t *a, const cw_entity_t *b);
 
