@@ -33,6 +33,7 @@ struct cw_apply_loop {
 	cw_hub_t *hub;
 	int64_t position;             /* global position, as stored by the sink */
 	char **replays;               /* entities being replayed, owned */
+	int64_t *replayed;            /* changes each replay has applied so far; as replays */
 	size_t nreplays;
 	int64_t last_heartbeat_ms;
 	double lag_seconds;
@@ -88,6 +89,7 @@ void cw_apply_loop_free(cw_apply_loop_t *loop)
 	for (size_t i = 0; i < loop->nreplays; i++)
 		free(loop->replays[i]);
 	free(loop->replays);
+	free(loop->replayed);
 	free(loop->consumer);
 	free(loop->hub_url);
 	pthread_mutex_destroy(&loop->mutex);
@@ -107,6 +109,8 @@ void cw_apply_loop_replay(cw_apply_loop_t *loop, const char *entity)
 	if (replay_index(loop, entity) >= 0)
 		return;
 	loop->replays = cw_xrealloc(loop->replays, (loop->nreplays + 1) * sizeof *loop->replays);
+	loop->replayed = cw_xrealloc(loop->replayed, (loop->nreplays + 1) * sizeof *loop->replayed);
+	loop->replayed[loop->nreplays] = 0;
 	loop->replays[loop->nreplays++] = cw_xstrdup(entity);
 }
 
@@ -116,7 +120,9 @@ void cw_apply_loop_forget(cw_apply_loop_t *loop, const char *entity)
 	if (i < 0)
 		return;
 	free(loop->replays[i]);
-	loop->replays[i] = loop->replays[--loop->nreplays];
+	loop->nreplays--;
+	loop->replays[i] = loop->replays[loop->nreplays];
+	loop->replayed[i] = loop->replayed[loop->nreplays];
 }
 
 void cw_apply_loop_status(cw_apply_loop_t *loop, cw_component_status_t *out)
@@ -286,9 +292,16 @@ static int replay_step(cw_apply_loop_t *loop, cw_err_t *err)
 		bool lagging = false;
 		rc = apply_group(loop, entity, changes, page.len, upto, true, &lagging, err);
 		free(changes);
+		if (rc == 0)
+			loop->replayed[i] += (int64_t)page.len;
 		if (rc == 0 && !lagging && (done || upto >= loop->position)) {
-			cw_log_kv(CW_LOG_INFO, COMPONENT, "entity replayed", "target", loop->consumer,
-			          "entity", entity, NULL);
+			/* A replay that found nothing to apply only moved the cache's position: not news. */
+			if (loop->replayed[i] > 0) {
+				char count[24];
+				snprintf(count, sizeof count, "%lld", (long long)loop->replayed[i]);
+				cw_log_kv(CW_LOG_INFO, COMPONENT, "entity replayed", "target", loop->consumer,
+				          "entity", entity, "changes", count, NULL);
+			}
 			cw_apply_loop_forget(loop, entity);
 			continue;
 		}
