@@ -422,11 +422,7 @@ cw_api_t *cw_api_start(const cw_api_deps_t *deps, cw_err_t *err)
 	api->daemon = daemon;
 	const union MHD_DaemonInfo *info = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_BIND_PORT);
 	api->port = info ? info->port : 0;
-	char port[8];
-	snprintf(port, sizeof port, "%u", (unsigned)api->port);
-	cw_log_kv(CW_LOG_INFO, COMPONENT, "REST API listening", "listen", deps->config->api.listen,
-	          "port", port, NULL);
-	return api;
+	return api;   /* the caller logs that it listens, once */
 }
 
 uint16_t cw_api_port(const cw_api_t *api)
