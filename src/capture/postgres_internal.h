@@ -33,6 +33,12 @@
 #define PG_RELOAD_INTERVAL_MS 3000
 /* After a set-up error a user must fix (privileges, keys), wait this long before returning. */
 #define PG_FIX_WAIT_MS 30000
+/*
+ * The pgoutput protocol version START_REPLICATION asks for. 1: the server
+ * sends a transaction once it commits (no streaming of running ones).
+ * docs/pgoutput.md and docs/sources-postgres.md say so; unit.postgres checks.
+ */
+#define PG_PROTO_VERSION "1"
 
 /* One entity of this source, with the table it reads and its projection. */
 typedef struct pg_entity {
