@@ -817,6 +817,30 @@ static void metrics_are_prometheus_text(void **state)
 	assert_int_equal(promtool, 0);
 }
 
+/* A table created with quotes is named with them over the API too; unquoted upper case is 422. */
+static void quoted_table_names_over_the_api(void **state)
+{
+	fixture_t *fx = *state;
+	uint16_t port = port_of(fx->open);
+	cw_http_reply_t r;
+	cw_http(port, "POST", "/v1/entities", NULL,
+	        "{\"name\":\"orders_q\",\"source\":\"app_pg\",\"table\":\"public.\\\"Orders\\\"\"}", &r);
+	if (r.status != 201)
+		fail_msg("status %d: %s", r.status, r.body);
+	json_t *e = json_body(&r);
+	assert_string_equal(json_string_value(json_object_get(e, "table")), "public.\"Orders\"");
+	json_decref(e);
+	cw_http_reply_free(&r);
+	cw_http(port, "POST", "/v1/entities", NULL,
+	        "{\"name\":\"orders_u\",\"source\":\"app_pg\",\"table\":\"public.Orders\"}", &r);
+	expect_error(&r, 422, "unprocessable_entity");
+	assert_non_null(strstr(r.body, "double quotes"));
+	cw_http_reply_free(&r);
+	cw_http(port, "DELETE", "/v1/entities/orders_q", NULL, NULL, &r);
+	assert_int_equal(r.status, 200);
+	cw_http_reply_free(&r);
+}
+
 /*
  * schemathesis (PyPI) generates requests from openapi.yaml against the live
  * server: no 5xx, and every answer (status, content type, headers, body)
@@ -894,6 +918,7 @@ int main(void)
 		cmocka_unit_test(readyz_names_unhealthy_components),
 		cmocka_unit_test(status_reports_job_failures_masked),
 		cmocka_unit_test(metrics_are_prometheus_text),
+		cmocka_unit_test(quoted_table_names_over_the_api),
 		cmocka_unit_test(schemathesis_finds_no_violation),
 		cmocka_unit_test(hub_down_is_503),
 	};
