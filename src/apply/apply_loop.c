@@ -51,6 +51,7 @@ struct cw_apply_loop {
 	entity_state_t *states;       /* per entity met in this run, owned */
 	size_t nstates;
 	char **replays;               /* entities being replayed, owned */
+	int64_t *replayed;            /* changes each replay has applied so far; as replays */
 	size_t nreplays;
 	int64_t last_heartbeat_ms;
 	double lag_seconds;
@@ -118,6 +119,7 @@ void cw_apply_loop_free(cw_apply_loop_t *loop)
 	for (size_t i = 0; i < loop->nreplays; i++)
 		free(loop->replays[i]);
 	free(loop->replays);
+	free(loop->replayed);
 	states_clear(loop);
 	cw_entity_store_list_free(loop->hub_entities, loop->nhub_entities);
 	free(loop->consumer);
@@ -139,6 +141,8 @@ static void replay(cw_apply_loop_t *loop, const char *entity)
 	if (replay_index(loop, entity) >= 0)
 		return;
 	loop->replays = cw_xrealloc(loop->replays, (loop->nreplays + 1) * sizeof *loop->replays);
+	loop->replayed = cw_xrealloc(loop->replayed, (loop->nreplays + 1) * sizeof *loop->replayed);
+	loop->replayed[loop->nreplays] = 0;
 	loop->replays[loop->nreplays++] = cw_xstrdup(entity);
 }
 
@@ -148,7 +152,9 @@ static void forget_replay(cw_apply_loop_t *loop, const char *entity)
 	if (i < 0)
 		return;
 	free(loop->replays[i]);
-	loop->replays[i] = loop->replays[--loop->nreplays];
+	loop->nreplays--;
+	loop->replays[i] = loop->replays[loop->nreplays];
+	loop->replayed[i] = loop->replayed[loop->nreplays];
 }
 
 /* ---- the hub's entities -------------------------------------------------- */
@@ -453,11 +459,17 @@ static int replay_step(cw_apply_loop_t *loop, cw_err_t *err)
 		bool lagging = false;
 		rc = apply_group(loop, name, changes, page.len, upto, true, &lagging, err);
 		free(changes);
+		ssize_t at = replay_index(loop, name);   /* reading the entities may have moved it */
+		if (rc == 0 && at >= 0)
+			loop->replayed[at] += (int64_t)page.len;
 		if (rc == 0 && !lagging && (done || upto >= loop->position)) {
-			/* Said only when it moved: an entity with nothing to replay is quiet. */
-			if (page.len > 0)
+			/* A replay that found nothing to apply only moved the entity's position: not news. */
+			if (at >= 0 && loop->replayed[at] > 0) {
+				char count[24];
+				snprintf(count, sizeof count, "%lld", (long long)loop->replayed[at]);
 				cw_log_kv(CW_LOG_INFO, COMPONENT, "entity replayed", "target", loop->consumer,
-				          "entity", name, NULL);
+				          "entity", name, "changes", count, NULL);
+			}
 			forget_replay(loop, name);
 			continue;
 		}

@@ -48,6 +48,13 @@ void pg_quote_ident(cw_buf_t *buf, const char *name)
 	cw_buf_append_char(buf, '"');
 }
 
+void pg_quote_table(cw_buf_t *buf, const char *nspname, const char *relname)
+{
+	pg_quote_ident(buf, nspname);
+	cw_buf_append_char(buf, '.');
+	pg_quote_ident(buf, relname);
+}
+
 int pg_result_error(PGconn *conn, const PGresult *res, const char *what, cw_err_t *err)
 {
 	const char *msg = res != NULL ? PQresultErrorMessage(res) : "";
@@ -156,18 +163,16 @@ static void entities_free(cw_pg_source_t *src)
 	src->nents = 0;
 }
 
-/* Fills ent from entity (copied): table split into schema and name, projection compiled. */
+/*
+ * Fills ent from entity (copied): table parsed into the catalog's schema and
+ * name (quotes removed), projection compiled.
+ */
 static int entity_init(pg_entity_t *ent, const cw_entity_t *entity, cw_err_t *err)
 {
 	memset(ent, 0, sizeof *ent);
-	const char *dot = strchr(entity->table, '.');
-	if (dot != NULL) {
-		snprintf(ent->nspname, sizeof ent->nspname, "%.*s", (int)(dot - entity->table),
-		         entity->table);
-		snprintf(ent->relname, sizeof ent->relname, "%s", dot + 1);
-	} else {
-		snprintf(ent->nspname, sizeof ent->nspname, "public");
-		snprintf(ent->relname, sizeof ent->relname, "%s", entity->table);
+	if (cw_entity_table_parse(entity->table, ent->nspname, ent->relname, err) != 0) {
+		cw_err_prefix(err, "entity \"%s\"", entity->name);
+		return CW_EINVAL;
 	}
 	if (entity->ncolumns > 0) {
 		ent->proj = cw_projection_new(entity, CW_PROJECTION_DEFAULT, err);

@@ -33,12 +33,18 @@
 #define PG_RELOAD_INTERVAL_MS 3000
 /* After a set-up error a user must fix (privileges, keys), wait this long before returning. */
 #define PG_FIX_WAIT_MS 30000
+/*
+ * The pgoutput protocol version START_REPLICATION asks for. 1: the server
+ * sends a transaction once it commits (no streaming of running ones).
+ * docs/pgoutput.md and docs/sources-postgres.md say so; unit.postgres checks.
+ */
+#define PG_PROTO_VERSION "1"
 
 /* One entity of this source, with the table it reads and its projection. */
 typedef struct pg_entity {
 	cw_entity_t entity;          /* owned copy; version is the one changes carry */
-	char nspname[64];
-	char relname[64];
+	char nspname[CW_TABLE_PART_MAX + 1];   /* as the catalog holds it (unquoted) */
+	char relname[CW_TABLE_PART_MAX + 1];
 	cw_projection_t *proj;       /* owned; NULL = every table column as sent */
 } pg_entity_t;
 
@@ -93,6 +99,8 @@ void pg_lsn_format(uint64_t lsn, char out[32]);
 int pg_lsn_parse(const char *text, uint64_t *lsn);
 /* Appends "name" quoted as an SQL identifier (name validated by the caller). */
 void pg_quote_ident(cw_buf_t *buf, const char *name);
+/* Appends "schema"."table", each part quoted by pg_quote_ident. */
+void pg_quote_table(cw_buf_t *buf, const char *nspname, const char *relname);
 /* Connects to the source; replication adds replication=database. NULL with err filled. */
 PGconn *pg_connect(cw_pg_source_t *src, bool replication, cw_err_t *err);
 /* CW_EDB with "<what>: <server message>". */

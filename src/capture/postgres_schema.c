@@ -78,9 +78,7 @@ static void columns_push(table_columns_t *cols, long attnum, const char *name, c
 static char *qualified_name(const pg_entity_t *ent)
 {
 	cw_buf_t name = CW_BUF_INIT;
-	pg_quote_ident(&name, ent->nspname);
-	cw_buf_append_char(&name, '.');
-	pg_quote_ident(&name, ent->relname);
+	pg_quote_table(&name, ent->nspname, ent->relname);
 	return cw_buf_take(&name);
 }
 
@@ -95,8 +93,8 @@ static int read_columns(PGconn *conn, const pg_entity_t *ent, table_columns_t *c
 	free(name);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		char what[200];
-		snprintf(what, sizeof what, "could not read the columns of table \"%s\"",
-		         ent->entity.table);
+		snprintf(what, sizeof what, "could not read the columns of table %s of entity \"%s\"",
+		         ent->entity.table, ent->entity.name);
 		int rc = pg_result_error(conn, res, what, err);
 		PQclear(res);
 		return rc;

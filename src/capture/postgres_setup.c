@@ -89,9 +89,7 @@ static int add_to_publication(cw_pg_source_t *src, const pg_entity_t *ent, cw_er
 	cw_buf_append_str(&sql, exists ? "ALTER PUBLICATION " : "CREATE PUBLICATION ");
 	pg_quote_ident(&sql, src->cfg->publication);
 	cw_buf_append_str(&sql, exists ? " ADD TABLE " : " FOR TABLE ");
-	pg_quote_ident(&sql, ent->nspname);
-	cw_buf_append_char(&sql, '.');
-	pg_quote_ident(&sql, ent->relname);
+	pg_quote_table(&sql, ent->nspname, ent->relname);
 	res = PQexec(src->sql, sql.data);
 	int rc = 0;
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
@@ -130,12 +128,16 @@ int pg_prepare_table(cw_pg_source_t *src, pg_entity_t *ent, cw_err_t *err)
 		2, params, "could not read the source's catalog", err);
 	if (res == NULL)
 		return CW_EDB;
-	const char *table = ent->entity.table;
+	/* The table as SQL spells it, for messages and the statements they suggest. */
+	cw_buf_t sql_name = CW_BUF_INIT;
+	pg_quote_table(&sql_name, ent->nspname, ent->relname);
+	const char *table = cw_buf_cstr(&sql_name);
 	int rc = 0;
 	if (PQntuples(res) != 1) {
 		rc = cw_err_set(err, CW_ENOTFOUND, PG_DOMAIN,
-			"table \"%s.%s\" of entity \"%s\" does not exist in source \"%s\"",
-			ent->nspname, ent->relname, ent->entity.name, src->cfg->name);
+			"table %s of entity \"%s\" does not exist in source \"%s\" (names are "
+			"case-sensitive: quote upper-case ones, public.\"Orders\")",
+			table, ent->entity.name, src->cfg->name);
 		goto cleanup;
 	}
 	char replident = PQgetvalue(res, 0, 1)[0];
@@ -143,24 +145,25 @@ int pg_prepare_table(cw_pg_source_t *src, pg_entity_t *ent, cw_err_t *err)
 	bool has_ri = strcmp(PQgetvalue(res, 0, 3), "t") == 0;
 	if (strcmp(PQgetvalue(res, 0, 4), "t") != 0) {
 		rc = cw_err_set(err, CW_EINVAL, PG_DOMAIN,
-			"role \"%s\" may not read table \"%s\" of entity \"%s\": "
-			"run GRANT SELECT ON %s.%s TO \"%s\"", PQgetvalue(res, 0, 5), table,
-			ent->entity.name, ent->nspname, ent->relname, PQgetvalue(res, 0, 5));
+			"role \"%s\" may not read table %s of entity \"%s\": "
+			"run GRANT SELECT ON %s TO \"%s\"", PQgetvalue(res, 0, 5), table,
+			ent->entity.name, table, PQgetvalue(res, 0, 5));
 		goto cleanup;
 	}
 	if (replident == 'n' || (!has_pk && !(replident == 'i' && has_ri))) {
 		rc = cw_err_set(err, CW_EINVAL, PG_DOMAIN,
-			"table \"%s\" of entity \"%s\" has no primary key%s: changes could not be "
-			"matched to rows; add one (ALTER TABLE %s.%s ADD PRIMARY KEY (...)) or name a "
-			"unique index of non-null columns (ALTER TABLE %s.%s REPLICA IDENTITY USING "
+			"table %s of entity \"%s\" has no primary key%s: changes could not be "
+			"matched to rows; add one (ALTER TABLE %s ADD PRIMARY KEY (...)) or name a "
+			"unique index of non-null columns (ALTER TABLE %s REPLICA IDENTITY USING "
 			"INDEX ...)", table, ent->entity.name,
 			replident == 'n' ? " and REPLICA IDENTITY NOTHING" : " or replica identity index",
-			ent->nspname, ent->relname, ent->nspname, ent->relname);
+			table, table);
 		goto cleanup;
 	}
 	if ((rc = table_key(src, ent, PQgetvalue(res, 0, 0), has_pk, err)) == 0)
 		rc = add_to_publication(src, ent, err);
 cleanup:
+	cw_buf_free(&sql_name);
 	PQclear(res);
 	return rc;
 }

@@ -75,8 +75,9 @@ static int push_rows(cw_pg_source_t *src, const pg_entity_t *ent, PGresult *res,
 {
 	int ncols = PQnfields(res);
 	if (ncols > CW_PGOUTPUT_MAX_COLUMNS)
-		return cw_err_set(err, CW_EINVAL, PG_DOMAIN, "table \"%s\" has too many columns",
-		                  ent->entity.table);
+		return cw_err_set(err, CW_EINVAL, PG_DOMAIN,
+		                  "table %s of entity \"%s\" has too many columns",
+		                  ent->entity.table, ent->entity.name);
 	cw_pgoutput_column_t *columns = cw_xcalloc((size_t)ncols + 1, sizeof *columns);
 	cw_pgoutput_value_t *values = cw_xcalloc((size_t)ncols + 1, sizeof *values);
 	for (int c = 0; c < ncols; c++) {
@@ -113,9 +114,7 @@ static int scan_table(cw_pg_source_t *src, PGconn *conn, pg_entity_t *ent,
 {
 	cw_buf_t sql = CW_BUF_INIT;
 	cw_buf_append_str(&sql, "DECLARE cw_scan NO SCROLL CURSOR FOR SELECT * FROM ");
-	pg_quote_ident(&sql, ent->nspname);
-	cw_buf_append_char(&sql, '.');
-	pg_quote_ident(&sql, ent->relname);
+	pg_quote_table(&sql, ent->nspname, ent->relname);
 	int64_t estimate = estimate_rows(conn, ent), rows = 0;
 	int64_t started = cw_clock_now_ms(cw_clock_system());
 	int64_t next_log = started + PROGRESS_INTERVAL_MS;
@@ -131,7 +130,8 @@ static int scan_table(cw_pg_source_t *src, PGconn *conn, pg_entity_t *ent,
 		PGresult *res = PQexec(conn, "FETCH " FETCH_ROWS " FROM cw_scan");
 		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 			char what[200];
-			snprintf(what, sizeof what, "could not read table \"%s\"", ent->entity.table);
+			snprintf(what, sizeof what, "could not read table %s of entity \"%s\"",
+			         ent->entity.table, ent->entity.name);
 			rc = pg_result_error(conn, res, what, err);
 			PQclear(res);
 			break;

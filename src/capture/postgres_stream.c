@@ -97,7 +97,8 @@ static int start_replication(cw_pg_source_t *src, uint64_t start_lsn, cw_err_t *
 	cw_buf_t sql = CW_BUF_INIT;
 	cw_buf_append_str(&sql, "START_REPLICATION SLOT ");
 	pg_quote_ident(&sql, src->cfg->slot);
-	cw_buf_appendf(&sql, " LOGICAL %s (proto_version '1', publication_names '", lsn);
+	cw_buf_appendf(&sql, " LOGICAL %s (proto_version '" PG_PROTO_VERSION "', publication_names '",
+	               lsn);
 	pg_quote_ident(&sql, src->cfg->publication);
 	cw_buf_append_str(&sql, "')");
 	PGresult *res = PQexec(src->repl, sql.data);

@@ -30,27 +30,38 @@
 
 #define COMPONENT "api"
 
+static const char *const entities_query[] = {"include_deleted", NULL};
+static const char *const oplog_query[] = {"entities", "after", "limit", "wait", NULL};
+
 static const cw_api_route_t routes[] = {
-	{"GET", "/healthz", cw_api_healthz},
-	{"GET", "/readyz", cw_api_readyz},
-	{"GET", "/metrics", cw_api_metrics},
-	{"GET", "/openapi.yaml", cw_api_openapi},
-	{"GET", "/v1/status", cw_api_status},
-	{"GET", "/v1/entities", cw_api_entities_list},
-	{"POST", "/v1/entities", cw_api_entities_create},
-	{"GET", "/v1/entities/{name}", cw_api_entity_get},
-	{"DELETE", "/v1/entities/{name}", cw_api_entity_delete},
-	{"POST", "/v1/entities/{name}/refresh", cw_api_entity_refresh},
-	{"GET", "/v1/oplog", cw_api_oplog_get},
-	{"GET", "/v1/consumers", cw_api_consumers_list},
-	{"PUT", "/v1/consumers/{name}", cw_api_consumer_put},
-	{"DELETE", "/v1/consumers/{name}", cw_api_consumer_delete},
+	{"GET", "/healthz", cw_api_healthz, NULL},
+	{"GET", "/readyz", cw_api_readyz, NULL},
+	{"GET", "/metrics", cw_api_metrics, NULL},
+	{"GET", "/openapi.yaml", cw_api_openapi, NULL},
+	{"GET", "/v1/status", cw_api_status, NULL},
+	{"GET", "/v1/entities", cw_api_entities_list, entities_query},
+	{"POST", "/v1/entities", cw_api_entities_create, NULL},
+	{"GET", "/v1/entities/{name}", cw_api_entity_get, NULL},
+	{"DELETE", "/v1/entities/{name}", cw_api_entity_delete, NULL},
+	{"POST", "/v1/entities/{name}/refresh", cw_api_entity_refresh, NULL},
+	{"GET", "/v1/oplog", cw_api_oplog_get, oplog_query},
+	{"GET", "/v1/consumers", cw_api_consumers_list, NULL},
+	{"PUT", "/v1/consumers/{name}", cw_api_consumer_put, NULL},
+	{"DELETE", "/v1/consumers/{name}", cw_api_consumer_delete, NULL},
 };
 
 const cw_api_route_t *cw_api_routes(size_t *count)
 {
 	*count = sizeof routes / sizeof routes[0];
 	return routes;
+}
+
+bool cw_api_query_accepted(const cw_api_route_t *route, const char *key)
+{
+	for (size_t i = 0; route->query != NULL && route->query[i] != NULL; i++)
+		if (strcmp(route->query[i], key) == 0)
+			return true;
+	return false;
 }
 
 const char *cw_api_status_code(int status)
@@ -189,7 +200,33 @@ static enum MHD_Result send_error(cw_api_t *api, struct MHD_Connection *conn, ca
 	return rc;
 }
 
-/* The first call of a request: route, method, token and declared size. */
+/* What check_query_key looks for and what it found. */
+typedef struct query_check {
+	const cw_api_route_t *route;
+	const char *unknown;         /* the first key the route does not accept; borrowed */
+} query_check_t;
+
+/* MHD_get_connection_values callback: stops at the first parameter the route does not accept. */
+static enum MHD_Result check_query_key(void *cls, enum MHD_ValueKind kind, const char *key,
+                                       const char *value)
+{
+	query_check_t *check = cls;
+	if (key != NULL && !cw_api_query_accepted(check->route, key)) {
+		check->unknown = key;
+		return MHD_NO;
+	}
+	return MHD_YES;
+}
+
+/* The first query parameter the route does not accept (borrowed), or NULL. */
+static const char *unknown_query_key(struct MHD_Connection *conn, const cw_api_route_t *route)
+{
+	query_check_t check = {route, NULL};
+	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, check_query_key, &check);
+	return check.unknown;
+}
+
+/* The first call of a request: route, method, token, query parameters and declared size. */
 static enum MHD_Result on_headers(cw_api_t *api, struct MHD_Connection *conn, const char *url,
                                   const char *method, call_t *call)
 {
@@ -208,6 +245,19 @@ static enum MHD_Result on_headers(cw_api_t *api, struct MHD_Connection *conn, co
 		return send_error(api, conn, call, 404, NULL, "no such path \"%.200s\"", url);
 	if (call->route == NULL)
 		return send_error(api, conn, call, 405, allow, "method not allowed here; allowed: %s", allow);
+	const char *unknown = unknown_query_key(conn, call->route);
+	if (unknown != NULL) {
+		char message[256];
+		int used = snprintf(message, sizeof message, "unknown query parameter \"%.64s\"; ",
+		                    unknown);
+		const char *const *accepted = call->route->query;
+		if (accepted == NULL)
+			snprintf(message + used, sizeof message - (size_t)used, "this route takes none");
+		for (size_t i = 0; accepted != NULL && accepted[i] != NULL && used < (int)sizeof message; i++)
+			used += snprintf(message + used, sizeof message - (size_t)used, "%s%s",
+			                 i ? ", " : "this route takes ", accepted[i]);
+		return send_error(api, conn, call, 400, NULL, "%s", message);
+	}
 	const char *length = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 	                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (length != NULL && strtoull(length, NULL, 10) > (unsigned long long)api->deps.config->api.max_body_bytes) {
@@ -372,11 +422,7 @@ cw_api_t *cw_api_start(const cw_api_deps_t *deps, cw_err_t *err)
 	api->daemon = daemon;
 	const union MHD_DaemonInfo *info = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_BIND_PORT);
 	api->port = info ? info->port : 0;
-	char port[8];
-	snprintf(port, sizeof port, "%u", (unsigned)api->port);
-	cw_log_kv(CW_LOG_INFO, COMPONENT, "REST API listening", "listen", deps->config->api.listen,
-	          "port", port, NULL);
-	return api;
+	return api;   /* the caller logs that it listens, once */
 }
 
 uint16_t cw_api_port(const cw_api_t *api)

@@ -56,7 +56,8 @@ typedef struct cw_api cw_api_t;
  * Binds api.listen and starts serving. The hub need not be reachable: the
  * routes that need it answer 503 until it is. Returns the server (owned by
  * the caller, cw_api_stop) or NULL with err filled: CW_EINVAL for a bad
- * listen address, CW_EIO when the address cannot be bound.
+ * listen address, CW_EIO when the address cannot be bound. Logs nothing:
+ * the caller says that it listens (cw_api_port gives the bound port).
  */
 cw_api_t *cw_api_start(const cw_api_deps_t *deps, cw_err_t *err);
 

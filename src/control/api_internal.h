@@ -93,13 +93,19 @@ typedef struct cw_api_route {
 	const char *method;         /* "GET", "POST", "PUT", "DELETE" */
 	const char *pattern;        /* as in openapi.yaml: "/v1/entities/{name}" */
 	cw_api_handler_fn handler;
+	const char *const *query;   /* the query parameters it accepts (NULL-terminated,
+	                               static); NULL = none. Any other is 400. */
 } cw_api_route_t;
 
 /* The route table (static); *count receives its length. */
 const cw_api_route_t *cw_api_routes(size_t *count);
 
+/* Whether route accepts the query parameter key. */
+bool cw_api_query_accepted(const cw_api_route_t *route, const char *key);
+
 /*
- * Finds the route for method and path (the part before '?'). Returns the
+ * Finds the route for method and path (the part before '?'). HEAD finds
+ * the GET route (the server then sends its headers without the body). Returns the
  * route and copies the {name} segment into param (cap bytes, "" when the
  * route has none); NULL when none matches, with *path_known telling whether
  * some other method serves the path, and allow (cap 64) listing those
@@ -185,8 +191,9 @@ void cw_api_oplog_query_clear(cw_api_oplog_query_t *query);
 /*
  * Parses a POST /v1/entities body (len bytes, borrowed) into out (overwritten;
  * cw_entity_clear it on success and failure): {"name", "source",
- * "collection" | "table", "columns": [{"name","type","path"}]}, status
- * pending, version 1. Only checks the JSON's form (CW_EINVAL: not JSON, not
+ * "collection" | "table", "columns": [{"name","type","path"}] | "auto"},
+ * status pending, version 1; "auto", [] and no "columns" all mean every
+ * table column / the whole document, as columns: auto in the file. Only checks the JSON's form (CW_EINVAL: not JSON, not
  * an object, a member of the wrong type, an unknown member); the entity's
  * validity is cw_entity_manager_check's.
  */

@@ -198,6 +198,45 @@ void cw_api_consumers_list(cw_api_t *api, const cw_api_request_t *req, cw_api_re
 	cw_api_hub_release(api, hub);
 }
 
+/*
+ * 409 when name is the consumer of one of this daemon's targets: its
+ * position is the target's own to keep; true when the API may change it.
+ */
+static bool consumer_is_ours_to_change(cw_api_t *api, const char *name, const char *verb,
+                                       cw_api_response_t *res)
+{
+	const cw_config_t *config = api->deps.config;
+	for (size_t i = 0; i < config->ntargets; i++) {
+		if (strcmp(config->targets[i].name, name) == 0) {
+			cw_api_error(res, 409, NULL,
+			             "consumer \"%s\" is target \"%s\"'s own: the daemon moves its "
+			             "position as the target applies, so the API cannot %s it",
+			             name, name, verb);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* 400 when position is past the oplog's last id: no consumer can have applied that. */
+static int position_within_oplog(cw_hub_t *hub, int64_t position, cw_api_response_t *res)
+{
+	cw_err_t err = {0};
+	int64_t head = 0;
+	if (cw_oplog_last_id(hub, &head, &err) != 0) {
+		cw_api_error_from(res, &err, 400);
+		return CW_EDB;
+	}
+	if (position > head) {
+		cw_api_error(res, 400, NULL,
+		             "\"position\": %lld is past the oplog's last id (%lld); a consumer "
+		             "can only have applied ids that exist",
+		             (long long)position, (long long)head);
+		return CW_EINVAL;
+	}
+	return 0;
+}
+
 void cw_api_consumer_put(cw_api_t *api, const cw_api_request_t *req, cw_api_response_t *res)
 {
 	cw_err_t err = {0};
@@ -208,15 +247,20 @@ void cw_api_consumer_put(cw_api_t *api, const cw_api_request_t *req, cw_api_resp
 		cw_api_error(res, 400, NULL, "%s", err.message);
 		return;
 	}
+	if (!consumer_is_ours_to_change(api, req->param, "overwrite", res))
+		return;
 	cw_hub_t *hub = cw_api_hub_for(api, res);
 	if (hub == NULL)
 		return;
-	int rc = has_position ? cw_consumer_heartbeat(hub, req->param, position, &err)
-	                      : cw_consumer_register(hub, req->param, NULL, &err);
-	if (rc != 0)
-		cw_api_error_from(res, &err, 400);
-	else
-		answer_consumers(hub, req->param, res);
+	int rc = has_position ? position_within_oplog(hub, position, res) : 0;
+	if (rc == 0) {
+		rc = has_position ? cw_consumer_heartbeat(hub, req->param, position, &err)
+		                  : cw_consumer_register(hub, req->param, NULL, &err);
+		if (rc != 0)
+			cw_api_error_from(res, &err, 400);
+		else
+			answer_consumers(hub, req->param, res);
+	}
 	cw_api_hub_release(api, hub);
 }
 
@@ -227,6 +271,8 @@ void cw_api_consumer_delete(cw_api_t *api, const cw_api_request_t *req, cw_api_r
 		cw_api_error(res, 400, NULL, "%s", err.message);
 		return;
 	}
+	if (!consumer_is_ours_to_change(api, req->param, "delete", res))
+		return;
 	cw_hub_t *hub = cw_api_hub_for(api, res);
 	if (hub == NULL)
 		return;

@@ -125,14 +125,54 @@ void cw_api_oplog_query_clear(cw_api_oplog_query_t *query)
 	memset(query, 0, sizeof *query);
 }
 
+/*
+ * Says in cachewarp's words what is wrong with a body jansson refused:
+ * the library's own text names its flags (JSON_ALLOW_NUL), not the problem.
+ */
+static int body_error(const json_error_t *jerr, size_t len, cw_err_t *err)
+{
+	if (len == 0)
+		return cw_err_set(err, CW_EINVAL, DOMAIN, "request body is empty; expected a JSON object");
+	int line = jerr->line, column = jerr->column;
+	switch (json_error_code(jerr)) {
+	case json_error_invalid_utf8:
+		return cw_err_set(err, CW_EINVAL, DOMAIN, "request body is not valid UTF-8");
+	case json_error_null_character:
+	case json_error_null_byte_in_key:
+		return cw_err_set(err, CW_EINVAL, DOMAIN,
+		                  "request body holds a NUL character (\\u0000) in a string "
+		                  "(line %d, column %d); names and values cannot contain one",
+		                  line, column);
+	case json_error_duplicate_key:
+		return cw_err_set(err, CW_EINVAL, DOMAIN,
+		                  "request body gives the same member twice (line %d, column %d)",
+		                  line, column);
+	case json_error_numeric_overflow:
+		return cw_err_set(err, CW_EINVAL, DOMAIN,
+		                  "request body holds a number too large to use (line %d, column %d)",
+		                  line, column);
+	case json_error_stack_overflow:
+		return cw_err_set(err, CW_EINVAL, DOMAIN, "request body nests arrays or objects too deeply");
+	case json_error_premature_end_of_input:
+		return cw_err_set(err, CW_EINVAL, DOMAIN,
+		                  "request body ends before its JSON is complete (line %d)", line);
+	case json_error_end_of_input_expected:
+		return cw_err_set(err, CW_EINVAL, DOMAIN,
+		                  "request body goes on after its JSON object (line %d, column %d)",
+		                  line, column);
+	default:
+		return cw_err_set(err, CW_EINVAL, DOMAIN,
+		                  "request body is not valid JSON (line %d, column %d)", line, column);
+	}
+}
+
 /* Loads body as a JSON object; NULL with CW_EINVAL otherwise. */
 static json_t *load_object(const char *body, size_t len, cw_err_t *err)
 {
 	json_error_t jerr;
 	json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (root == NULL) {
-		cw_err_set(err, CW_EINVAL, DOMAIN, "request body is not valid JSON: %s (line %d)",
-		           jerr.text, jerr.line);
+		body_error(&jerr, len, err);
 		return NULL;
 	}
 	if (!json_is_object(root)) {
@@ -180,8 +220,12 @@ static int known_members(json_t *obj, const char *const *allowed, const char *wh
 static int parse_columns(json_t *columns, cw_entity_t *out, cw_err_t *err)
 {
 	static const char *const allowed[] = {"name", "type", "path", NULL};
+	/* "auto", as in the configuration file: the same as leaving columns out. */
+	if (json_is_string(columns) && strcmp(json_string_value(columns), "auto") == 0)
+		return 0;
 	if (!json_is_array(columns))
-		return cw_err_set(err, CW_EINVAL, DOMAIN, "\"columns\": must be an array");
+		return cw_err_set(err, CW_EINVAL, DOMAIN,
+		                  "\"columns\": must be an array of columns or \"auto\"");
 	size_t count = json_array_size(columns);
 	if (count == 0)
 		return 0;
@@ -368,6 +412,8 @@ const cw_api_route_t *cw_api_route_match(const char *method, const char *path, c
 {
 	size_t count = 0;
 	const cw_api_route_t *routes = cw_api_routes(&count);
+	if (strcmp(method, "HEAD") == 0)
+		method = "GET";
 	*path_known = false;
 	allow[0] = '\0';
 	param[0] = '\0';

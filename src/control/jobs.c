@@ -31,6 +31,8 @@ typedef struct job {
 	pthread_t thread;
 	bool started;
 	bool done;                /* guarded by the server's mutex */
+	bool running;             /* guarded by the server's mutex: a run is in progress */
+	int64_t run_started_ms;   /* guarded by the server's mutex: when it began (monotonic) */
 	cw_job_status_t status;   /* guarded by the server's mutex */
 	uint64_t rng;             /* the job thread's own */
 } job_t;
@@ -140,7 +142,6 @@ static bool breaker_allows(job_t *job, int64_t now_ms, int64_t *wait_ms)
 static void record_run(job_t *job, int rc, const cw_err_t *run_err, int64_t now_ms)
 {
 	cw_jobs_t *jobs = job->server;
-	job->status.runs++;
 	if (rc == 0) {
 		job->status.consecutive_failures = 0;
 		job->status.failing_since_ms = 0;
@@ -185,10 +186,18 @@ static void *job_main(void *arg)
 		}
 		cw_err_t run_err = {0};
 		int64_t started_ms = cw_clock_now_ms(clock);
+		pthread_mutex_lock(&jobs->mutex);
+		job->status.runs++;
+		job->running = true;
+		job->run_started_ms = started_ms;
+		pthread_mutex_unlock(&jobs->mutex);
 		int rc = job->run(job->arg, job->cancel, &run_err);
+		int64_t ended_ms = cw_clock_now_ms(clock);
+		pthread_mutex_lock(&jobs->mutex);
+		job->running = false;
+		pthread_mutex_unlock(&jobs->mutex);
 		if (rc == CW_ECANCELED && cw_cancel_is_set(job->cancel))
 			break;
-		int64_t ended_ms = cw_clock_now_ms(clock);
 		pthread_mutex_lock(&jobs->mutex);
 		if (rc != 0 && ended_ms - started_ms >= CW_JOBS_HEALTHY_RUN_MS)
 			record_run(job, 0, &run_err, ended_ms);   /* it worked until now */
@@ -303,9 +312,15 @@ int cw_jobs_stop(cw_jobs_t *jobs, int64_t grace_ms, cw_err_t *err)
 
 size_t cw_jobs_snapshot(cw_jobs_t *jobs, cw_job_status_t *out, size_t cap)
 {
+	int64_t now_ms = cw_clock_now_ms(jobs->opts.clock);
 	pthread_mutex_lock(&jobs->mutex);
-	for (size_t i = 0; i < jobs->njobs && i < cap; i++)
-		out[i] = jobs->jobs[i]->status;
+	for (size_t i = 0; i < jobs->njobs && i < cap; i++) {
+		const job_t *job = jobs->jobs[i];
+		out[i] = job->status;
+		/* A run that has worked this long (a capture streaming) is a success so far. */
+		if (job->running && now_ms - job->run_started_ms >= CW_JOBS_HEALTHY_RUN_MS)
+			out[i].last_success_us = cw_clock_wall_us(jobs->opts.clock);
+	}
 	size_t n = jobs->njobs;
 	pthread_mutex_unlock(&jobs->mutex);
 	return n;

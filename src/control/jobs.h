@@ -63,10 +63,13 @@ typedef struct cw_job_status {
 	char name[64];
 	char dependency[64];       /* "" when none */
 	const char *breaker;       /* "closed", "open", "half_open"; static */
-	int64_t runs;              /* completed runs, successful or not */
+	int64_t runs;              /* runs started, the one in progress included */
 	int64_t failures;          /* failed runs in total */
 	int64_t consecutive_failures;
-	int64_t last_success_us;   /* wall clock, 0 = never */
+	int64_t last_success_us;   /* wall clock, 0 = never: when the last successful run
+	                              ended, or now while the run in progress has worked
+	                              for CW_JOBS_HEALTHY_RUN_MS (a source that streams
+	                              returns only when it fails) */
 	int64_t failing_since_ms;  /* monotonic clock of the first of the consecutive failures; 0 = none */
 	char last_error[CW_ERR_MESSAGE_LEN]; /* "" after a success */
 } cw_job_status_t;

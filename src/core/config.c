@@ -43,6 +43,8 @@ typedef struct loader {
 	size_t nslots;
 	size_t nodes;              /* YAML nodes visited, at most MAX_NODES */
 	size_t nerrors;
+	char **error_paths;        /* owned; the key of each error reported about one */
+	size_t nerror_paths;
 	cw_err_t *err;             /* receives the first error */
 	cw_buf_t *errors;          /* receives every error, may be NULL */
 } loader_t;
@@ -128,6 +130,11 @@ static void vreport(loader_t *ld, const origin_t *o, const char *path, const cha
 	}
 	vsnprintf(message, sizeof message, fmt, ap);
 	cw_buf_append_str(&line, message);
+	if (path != NULL) {
+		ld->error_paths = cw_xrealloc(ld->error_paths,
+		                              (ld->nerror_paths + 1) * sizeof *ld->error_paths);
+		ld->error_paths[ld->nerror_paths++] = cw_xstrdup(path);
+	}
 	if (++ld->nerrors == 1)
 		cw_err_set(ld->err, CW_EINVAL, DOMAIN, "%s", cw_buf_cstr(&line));
 	if (ld->errors != NULL && ld->nerrors <= MAX_ERRORS)
@@ -135,6 +142,22 @@ static void vreport(loader_t *ld, const origin_t *o, const char *path, const cha
 	else if (ld->errors != NULL && ld->nerrors == MAX_ERRORS + 1)
 		cw_buf_appendf(ld->errors, "%s: more errors follow; fix these first\n", ld->name);
 	cw_buf_free(&line);
+}
+
+/*
+ * Whether an error was reported about path or a key below it ("sources[0]"
+ * covers "sources[0].type"), so checks across keys skip values that are
+ * wrong or missing rather than report a second, misleading error.
+ */
+static bool has_error(const loader_t *ld, const char *path)
+{
+	size_t len = strlen(path);
+	for (size_t i = 0; i < ld->nerror_paths; i++) {
+		const char *p = ld->error_paths[i];
+		if (strncmp(p, path, len) == 0 && (p[len] == '\0' || p[len] == '.' || p[len] == '['))
+			return true;
+	}
+	return false;
 }
 
 /* An error about path at a YAML node's position. */
@@ -588,6 +611,9 @@ static void check_sources_and_targets(loader_t *ld)
 	char path[64];
 	for (size_t i = 0; i < config->nsources; i++) {
 		cw_source_config_t *source = &config->sources[i];
+		snprintf(path, sizeof path, "sources[%zu].type", i);
+		if (has_error(ld, path) || source->name == NULL)
+			continue;   /* what the source is for is unknown */
 		snprintf(path, sizeof path, "sources[%zu].url", i);
 		check_url(ld, path, source->url, source->type == CW_SOURCE_MONGODB);
 		if (source->type != CW_SOURCE_POSTGRES || source->slot != NULL)
@@ -600,8 +626,11 @@ static void check_sources_and_targets(loader_t *ld)
 	}
 	for (size_t i = 0; i < config->ntargets; i++) {
 		cw_target_config_t *target = &config->targets[i];
+		snprintf(path, sizeof path, "targets[%zu].type", i);
+		bool type_known = !has_error(ld, path);
 		snprintf(path, sizeof path, "targets[%zu].url", i);
-		check_url(ld, path, target->url, target->type == CW_TARGET_MONGODB);
+		if (type_known)
+			check_url(ld, path, target->url, target->type == CW_TARGET_MONGODB);
 		if (target->dir != NULL) {
 			char *resolved = resolve_dir(ld->name, target->dir);
 			free(target->dir);
@@ -617,46 +646,61 @@ static void report_unknown_source(loader_t *ld, const char *path, const char *na
 {
 	const cw_config_t *config = ld->config;
 	const char **names = cw_xcalloc(config->nsources + 1, sizeof *names);
+	size_t n = 0;
 	for (size_t i = 0; i < config->nsources; i++)
-		names[i] = config->sources[i].name;
-	const char *guess = cw_config_closest(name, names, config->nsources);
+		if (config->sources[i].name != NULL)   /* a source whose name was wrong or missing */
+			names[n++] = config->sources[i].name;
+	const char *guess = cw_config_closest(name, names, n);
 	cw_buf_t known = CW_BUF_INIT;
-	cw_config_join(&known, names, config->nsources);
+	cw_config_join(&known, names, n);
 	if (guess != NULL)
 		report(ld, path, "unknown source \"%s\" (did you mean \"%s\"?)", name, guess);
 	else if (config->nsources == 0)
 		report(ld, path, "unknown source \"%s\" (no sources are configured)", name);
+	else if (n == 0)
+		report(ld, path, "unknown source \"%s\" (no configured source has a valid name)", name);
 	else
 		report(ld, path, "unknown source \"%s\" (configured sources: %s)", name, cw_buf_cstr(&known));
 	cw_buf_free(&known);
 	free(names);
 }
 
+/*
+ * Checks an entity against its source and as a whole. Runs even when other
+ * keys are wrong, so one run reports every error; it only skips what depends
+ * on a value already reported (the source's name or type, the entity's keys).
+ */
 static void check_entity(loader_t *ld, size_t index, cw_entity_t *entity)
 {
-	char path[64];
+	char at[48], path[128], key[64];
 	cw_err_t why;
 	entity->status = CW_ENTITY_PENDING;
 	entity->version = 1;
+	snprintf(at, sizeof at, "entities[%zu]", index);
+	snprintf(path, sizeof path, "%s.source", at);
+	if (entity->source == NULL || has_error(ld, path))
+		return;
 	const cw_source_config_t *source = cw_config_source(ld->config, entity->source);
 	if (source == NULL) {
-		snprintf(path, sizeof path, "entities[%zu].source", index);
 		report_unknown_source(ld, path, entity->source);
 		return;
 	}
+	snprintf(path, sizeof path, "sources[%zu].type", (size_t)(source - ld->config->sources));
+	if (has_error(ld, path))
+		return;
 	bool mongodb = source->type == CW_SOURCE_MONGODB;
 	const char *wanted = mongodb ? "collection" : "table";
 	const char *other = mongodb ? "table" : "collection";
 	if ((mongodb ? entity->table : entity->collection) != NULL) {
-		snprintf(path, sizeof path, "entities[%zu].%s", index, other);
+		snprintf(path, sizeof path, "%s.%s", at, other);
 		report(ld, path, "source \"%s\" is a %s source: use %s, not %s", source->name,
 		       cw_source_type_name(source->type), wanted, other);
 	} else if ((mongodb ? entity->collection : entity->table) == NULL) {
-		snprintf(path, sizeof path, "entities[%zu].%s", index, wanted);
+		snprintf(path, sizeof path, "%s.%s", at, wanted);
 		report(ld, path, "missing required value (source \"%s\" is a %s source)", source->name,
 		       cw_source_type_name(source->type));
-	} else if (cw_entity_validate(entity, &why) != 0) {
-		snprintf(path, sizeof path, "entities[%zu]", index);
+	} else if (!has_error(ld, at) && cw_entity_validate_key(entity, key, sizeof key, &why) != 0) {
+		snprintf(path, sizeof path, "%s%s%s", at, key[0] ? "." : "", key);
 		report(ld, path, "%s", why.message);
 	}
 }
@@ -669,7 +713,8 @@ static void check_relations(loader_t *ld)
 	for (size_t i = 0; i < config->nentities; i++)
 		check_entity(ld, i, &config->entities[i]);
 	check_unique_names(ld, "entities", "entity");
-	if (config->retry.max_ms < config->retry.initial_ms) {
+	if (!has_error(ld, "retry.max") && !has_error(ld, "retry.initial") &&
+	    config->retry.max_ms < config->retry.initial_ms) {
 		char max[CW_UNITS_FORMAT_LEN], initial[CW_UNITS_FORMAT_LEN];
 		cw_duration_format(config->retry.max_ms, max);
 		cw_duration_format(config->retry.initial_ms, initial);
@@ -739,9 +784,11 @@ int cw_config_load_buffer(const char *name, const char *bytes, size_t len,
 	if (load_document(&ld, bytes, len)) {
 		apply_env(&ld, opts ? opts->envp : NULL);
 		check_scope(&ld, "", "", ld.config);
-		if (ld.nerrors == 0)
-			check_relations(&ld);
+		check_relations(&ld);   /* also after errors: one run reports them all */
 	}
+	for (size_t i = 0; i < ld.nerror_paths; i++)
+		free(ld.error_paths[i]);
+	free(ld.error_paths);
 	for (size_t i = 0; i < ld.norigins; i++) {
 		free(ld.origins[i].path);
 		free(ld.origins[i].env);

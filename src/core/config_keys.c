@@ -172,8 +172,9 @@ static const cw_config_key_t keys[] = {
 	{.path = "entities[].collection", .kind = CW_KEY_STRING, .offset = ENT(collection),
 	 .help = "MongoDB collection; required for, and only allowed with, a mongodb source."},
 	{.path = "entities[].table", .kind = CW_KEY_STRING, .offset = ENT(table),
-	 .help = "PostgreSQL table, `schema.table` or `table`; required for, and only allowed "
-	         "with, a postgres source."},
+	 .help = "PostgreSQL table, `schema.table` or `table` (schema `public`); a part created "
+	         "with upper-case or other characters is written in double quotes as in SQL, "
+	         "`public.\"Orders\"`. Required for, and only allowed with, a postgres source."},
 	LIST("entities[].columns", cw_entity_t, columns, cw_column_t, 1600,
 	     "The shape: columns projected from each document, in order; a flow mapping per "
 	     "column such as `- {name: price, type: number, path: pricing.amount}` is fine. "

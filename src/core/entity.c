@@ -206,60 +206,154 @@ static const char *reserved_reason(const char *name)
 	return NULL;
 }
 
-static int validate_table(const cw_entity_t *entity, cw_err_t *err)
+/*
+ * Reads one part of a table name at *p into out (CW_TABLE_PART_MAX + 1
+ * bytes) and moves *p past it. what: "schema name" or "table name".
+ */
+static int table_part(const char **p, const char *what, char out[CW_TABLE_PART_MAX + 1],
+                      cw_err_t *err)
 {
-	const char *dot = strchr(entity->table, '.');
-	int rc;
-	if (dot == NULL) {
-		rc = cw_identifier_validate("table name", entity->table, err);
-	} else {
-		char *schema = cw_xstrndup(entity->table, (size_t)(dot - entity->table));
-		rc = cw_identifier_validate("schema name", schema, err);
-		free(schema);
-		if (rc == 0)
-			rc = cw_identifier_validate("table name", dot + 1, err);
+	char ch[24];
+	const char *at = *p;
+	size_t len = 0;
+	if (*at != '"') {
+		size_t n = strcspn(at, ".");
+		char *part = cw_xstrndup(at, n);
+		int rc = cw_identifier_validate(what, part, err);
+		if (rc != 0 && strpbrk(part, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != NULL)
+			cw_err_set(err, CW_EINVAL, DOMAIN,
+			           "%s \"%.64s\" has upper-case letters: PostgreSQL folds unquoted names "
+			           "to lower case, so write it in double quotes (\"%.64s\") for the "
+			           "name as created, or in lower case", what, part, part);
+		free(part);
+		if (rc != 0)
+			return rc;
+		memcpy(out, at, n);   /* valid identifiers are at most CW_ENTITY_NAME_MAX long */
+		out[n] = '\0';
+		*p = at + n;
+		return 0;
 	}
+	for (at++;; at++) {
+		unsigned char c = (unsigned char)*at;
+		if (c == '\0')
+			return cw_err_set(err, CW_EINVAL, DOMAIN, "%s: the closing '\"' is missing", what);
+		if (c == '"' && at[1] != '"')
+			break;
+		if (c == '"')
+			at++;   /* "" is one '"' */
+		else if (c < 0x20 || c == 0x7f)
+			return cw_err_set(err, CW_EINVAL, DOMAIN, "%s: %s is not allowed in a name",
+			                  what, describe_char(c, ch));
+		if (len == CW_TABLE_PART_MAX)
+			return cw_err_set(err, CW_EINVAL, DOMAIN,
+			                  "%s: longer than %d bytes, PostgreSQL's limit", what,
+			                  CW_TABLE_PART_MAX);
+		out[len++] = (char)c;
+	}
+	if (len == 0)
+		return cw_err_set(err, CW_EINVAL, DOMAIN, "%s: \"\" is empty", what);
+	out[len] = '\0';
+	*p = at + 1;
+	return 0;
+}
+
+/* Whether table has a '.' outside double quotes, that is, names its schema. */
+static bool names_schema(const char *table)
+{
+	bool in_quotes = false;
+	for (const char *p = table; *p != '\0'; p++) {
+		if (*p == '"')
+			in_quotes = !in_quotes;   /* "" inside quotes toggles twice */
+		else if (*p == '.' && !in_quotes)
+			return true;
+	}
+	return false;
+}
+
+int cw_entity_table_parse(const char *table, char schema[CW_TABLE_PART_MAX + 1],
+                          char name[CW_TABLE_PART_MAX + 1], cw_err_t *err)
+{
+	char q[300], ch[24];
+	const char *p = table ? table : "";
+	int rc = table_part(&p, names_schema(p) ? "schema name" : "table name", name, err);
+	if (rc == 0 && *p == '.') {
+		memcpy(schema, name, strlen(name) + 1);
+		p++;
+		rc = table_part(&p, "table name", name, err);
+	} else if (rc == 0) {
+		snprintf(schema, CW_TABLE_PART_MAX + 1, "public");
+	}
+	if (rc == 0 && *p != '\0')
+		rc = cw_err_set(err, CW_EINVAL, DOMAIN, "unexpected %s after the table name",
+		                describe_char((unsigned char)*p, ch));
 	if (rc != 0)
-		cw_err_prefix(err, "entity \"%s\": table must be \"schema.table\" or \"table\"",
-		              entity->name);
+		cw_err_prefix(err, "table %s must be \"schema.table\" or \"table\", each part a "
+		              "lower-case name or a double-quoted one", quoted(table ? table : "", q));
 	return rc;
 }
 
-static int validate_column(const cw_entity_t *entity, size_t index, cw_err_t *err)
+static int validate_table(const cw_entity_t *entity, cw_err_t *err)
+{
+	char schema[CW_TABLE_PART_MAX + 1], name[CW_TABLE_PART_MAX + 1];
+	int rc = cw_entity_table_parse(entity->table, schema, name, err);
+	if (rc != 0)
+		cw_err_prefix(err, "entity \"%s\"", entity->name);
+	return rc;
+}
+
+/* Names the faulty key of an entity ("table", "columns[2].path") in key (cap bytes, may be NULL). */
+static void name_key(char *key, size_t cap, const char *fmt, size_t index)
+{
+	if (key != NULL)
+		snprintf(key, cap, fmt, index);
+}
+
+static int validate_column(const cw_entity_t *entity, size_t index, char *key, size_t cap,
+                           cw_err_t *err)
 {
 	const cw_column_t *column = &entity->columns[index];
 	const char *reason = column->name ? reserved_reason(column->name) : NULL;
+	name_key(key, cap, "columns[%zu].name", index);
 	if (reason != NULL)
 		return cw_err_set(err, CW_EINVAL, DOMAIN,
 		                  "entity \"%s\": column name \"%s\" is reserved: %s (pick "
 		                  "another name; id, _version and _oplog_id are reserved)",
 		                  entity->name, column->name, reason);
 	int rc = cw_identifier_validate("column name", column->name, err);
-	if (rc == 0 && (size_t)column->type >= COLUMN_TYPE_COUNT)
+	if (rc == 0 && (size_t)column->type >= COLUMN_TYPE_COUNT) {
+		name_key(key, cap, "columns[%zu].type", index);
 		rc = cw_err_set(err, CW_EINVAL, DOMAIN, "column \"%s\" has an unknown type %d",
 		                column->name, (int)column->type);
-	if (rc == 0 && (rc = cw_path_validate(column->path, err)) != 0)
+	}
+	if (rc == 0 && (rc = cw_path_validate(column->path, err)) != 0) {
+		name_key(key, cap, "columns[%zu].path", index);
 		cw_err_prefix(err, "column \"%s\"", column->name);
+	}
 	for (size_t j = 0; rc == 0 && j < index; j++) {
-		if (strcmp(entity->columns[j].name, column->name) == 0)
+		if (strcmp(entity->columns[j].name, column->name) == 0) {
+			name_key(key, cap, "columns[%zu].name", index);
 			rc = cw_err_set(err, CW_EINVAL, DOMAIN,
 			                "column \"%s\" appears twice (columns %zu and %zu)",
 			                column->name, j + 1, index + 1);
+		}
 	}
 	if (rc != 0)
 		cw_err_prefix(err, "entity \"%s\"", entity->name);
 	return rc;
 }
 
-int cw_entity_validate(const cw_entity_t *entity, cw_err_t *err)
+int cw_entity_validate_key(const cw_entity_t *entity, char *key, size_t cap, cw_err_t *err)
 {
 	char q[300];
+	name_key(key, cap, "name", 0);
 	int rc = cw_entity_name_validate(entity->name, err);
 	if (rc != 0)
 		return rc;
+	name_key(key, cap, "source", 0);
 	if (entity->source == NULL || entity->source[0] == '\0')
 		return cw_err_set(err, CW_EINVAL, DOMAIN, "entity \"%s\" has no source",
 		                  entity->name);
+	name_key(key, cap, entity->table != NULL ? "table" : "collection", 0);
 	if ((entity->collection == NULL) == (entity->table == NULL))
 		return cw_err_set(err, CW_EINVAL, DOMAIN,
 		                  "entity \"%s\" needs exactly one of collection (MongoDB) or "
@@ -273,14 +367,21 @@ int cw_entity_validate(const cw_entity_t *entity, cw_err_t *err)
 		                  entity->name, quoted(entity->collection, q));
 	if (entity->table != NULL && (rc = validate_table(entity, err)) != 0)
 		return rc;
+	name_key(key, cap, "columns", 0);
 	if (entity->ncolumns > 0 && entity->columns == NULL)
 		return cw_err_set(err, CW_EINVAL, DOMAIN, "entity \"%s\" has no column array",
 		                  entity->name);
 	for (size_t i = 0; i < entity->ncolumns; i++) {
-		if ((rc = validate_column(entity, i, err)) != 0)
+		if ((rc = validate_column(entity, i, key, cap, err)) != 0)
 			return rc;
 	}
+	name_key(key, cap, "", 0);
 	return 0;
+}
+
+int cw_entity_validate(const cw_entity_t *entity, cw_err_t *err)
+{
+	return cw_entity_validate_key(entity, NULL, 0, err);
 }
 
 static bool same_text(const char *a, const char *b)

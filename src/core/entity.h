@@ -49,7 +49,8 @@ typedef struct cw_entity {
 	char *name;              /* owned */
 	char *source;            /* owned; a configured source name */
 	char *collection;        /* owned; MongoDB sources, else NULL */
-	char *table;             /* owned; PostgreSQL sources ("schema.table" or "table"), else NULL */
+	char *table;             /* owned; PostgreSQL sources ("schema.table" or "table", parts
+	                            may be double-quoted: cw_entity_table_parse), else NULL */
 	cw_column_t *columns;    /* owned array of ncolumns */
 	size_t ncolumns;         /* 0 = columns omitted: every table column / whole document as "doc" */
 	cw_entity_status_t status;
@@ -63,6 +64,22 @@ typedef struct cw_entity {
  * (empty, too long, upper case, forbidden character and its position).
  */
 int cw_identifier_validate(const char *what, const char *name, cw_err_t *err);
+
+/* Longest schema or table name PostgreSQL keeps (NAMEDATALEN - 1), in bytes. */
+#define CW_TABLE_PART_MAX 63
+
+/*
+ * Parses an entity's table, "table" or "schema.table" (schema "public" when
+ * omitted), into the names PostgreSQL's catalog holds. Each part is either
+ * unquoted, [a-z][a-z0-9_]* (upper case is refused: PostgreSQL would fold it,
+ * so the name meant is ambiguous), or double-quoted, any 1..CW_TABLE_PART_MAX
+ * bytes but control characters, with "" for a '"' (public."Orders",
+ * "My Schema"."a.b"). schema and name (CW_TABLE_PART_MAX + 1 bytes each,
+ * owned by the caller) receive the unquoted names. 0 or CW_EINVAL saying
+ * what is wrong and where.
+ */
+int cw_entity_table_parse(const char *table, char schema[CW_TABLE_PART_MAX + 1],
+                          char name[CW_TABLE_PART_MAX + 1], cw_err_t *err);
 
 /* cw_identifier_validate for an entity name. */
 int cw_entity_name_validate(const char *name, cw_err_t *err);
@@ -91,6 +108,14 @@ int cw_entity_status_parse(const char *name, cw_entity_status_t *status, cw_err_
  * unique and not reserved (id, _version, _oplog_id), paths valid.
  */
 int cw_entity_validate(const cw_entity_t *entity, cw_err_t *err);
+
+/*
+ * cw_entity_validate that also names the key at fault, relative to the
+ * entity, in key (cap bytes, owned by the caller): "name", "table",
+ * "columns[2].path"; "" when the entity is valid. For messages that point
+ * at the key's own line.
+ */
+int cw_entity_validate_key(const cw_entity_t *entity, char *key, size_t cap, cw_err_t *err);
 
 /* True when both have the same source, collection/table and columns (in order). */
 bool cw_entity_shape_equal(const cw_entity_t *a, const cw_entity_t *b);

@@ -245,6 +245,66 @@ static void health_and_spec(void **state)
 	cw_buf_free(&req);
 }
 
+/* HEAD answers wherever GET does: same status and headers, no body. */
+static void head_works_where_get_does(void **state)
+{
+	fixture_t *fx = *state;
+	uint16_t port = port_of(fx->open);
+	static const char *const paths[] = {"/healthz", "/v1/status", "/metrics", "/openapi.yaml",
+	                                    "/v1/entities", "/v1/consumers"};
+	for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+		cw_http_reply_t get, head;
+		cw_http(port, "GET", paths[i], NULL, NULL, &get);
+		cw_http(port, "HEAD", paths[i], NULL, NULL, &head);
+		if (head.status != get.status)
+			fail_msg("HEAD %s: %d, GET: %d", paths[i], head.status, get.status);
+		assert_int_equal(head.body_len, 0);
+		assert_non_null(strstr(head.head, "Content-Type: "));
+		cw_http_reply_free(&get);
+		cw_http_reply_free(&head);
+	}
+	cw_http_reply_t r;
+	cw_http(port, "HEAD", "/v1/entities/no_such_entity", NULL, NULL, &r);
+	assert_int_equal(r.status, 404);
+	cw_http_reply_free(&r);
+	cw_http(port, "HEAD", "/v1/entities/x/refresh", NULL, NULL, &r);
+	assert_int_equal(r.status, 405);
+	cw_http_reply_free(&r);
+}
+
+/* A query parameter a route does not document is refused, not ignored. */
+static void unknown_query_parameters_are_400(void **state)
+{
+	fixture_t *fx = *state;
+	uint16_t port = port_of(fx->open);
+	static const struct {
+		const char *method, *path, *names;
+	} cases[] = {
+		{"GET", "/v1/oplog?entity=products", "entities, after"},
+		{"GET", "/v1/oplog?after=0&limt=5", "limit"},
+		{"GET", "/v1/entities?deleted=true", "include_deleted"},
+		{"GET", "/v1/status?verbose=1", "takes none"},
+		{"GET", "/healthz?x", "takes none"},
+		{"DELETE", "/v1/consumers/nobody?force=true", "takes none"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		cw_http_reply_t r;
+		cw_http(port, cases[i].method, cases[i].path, NULL, NULL, &r);
+		expect_error(&r, 400, "bad_request");
+		assert_non_null(strstr(r.body, "unknown query parameter"));
+		if (strstr(r.body, cases[i].names) == NULL)
+			fail_msg("%s: %s", cases[i].path, r.body);
+		cw_http_reply_free(&r);
+	}
+	cw_http_reply_t r;
+	cw_http(port, "GET", "/v1/entities?include_deleted=true", NULL, NULL, &r);
+	assert_int_equal(r.status, 200);
+	cw_http_reply_free(&r);
+	cw_http(port, "GET", "/v1/oplog?entities=&after=0&limit=1&wait=0", NULL, NULL, &r);
+	assert_int_equal(r.status, 200);
+	cw_http_reply_free(&r);
+}
+
 static void busy_address_fails_to_start(void **state)
 {
 	fixture_t *fx = *state;
@@ -624,6 +684,27 @@ static void consumers_register_heartbeat_and_lag(void **state)
 	expect_error(&r, 400, "bad_request");
 	cw_http_reply_free(&r);
 
+	/* A position past the oplog's last id (3 rows so far) is refused. */
+	cw_http(port, "PUT", "/v1/consumers/node-1", NULL, "{\"position\":4}", &r);
+	expect_error(&r, 400, "bad_request");
+	assert_non_null(strstr(r.body, "past the oplog's last id (3)"));
+	cw_http_reply_free(&r);
+	cw_http(port, "PUT", "/v1/consumers/node-1", NULL, "{\"position\":3}", &r);
+	assert_int_equal(r.status, 200);
+	cw_http_reply_free(&r);
+
+	/* The consumer of the daemon's own target "local" is not the API's to change. */
+	cw_http(port, "PUT", "/v1/consumers/local", NULL, "{\"position\":0}", &r);
+	expect_error(&r, 409, "conflict");
+	assert_non_null(strstr(r.body, "target"));
+	cw_http_reply_free(&r);
+	cw_http(port, "PUT", "/v1/consumers/local", NULL, NULL, &r);
+	expect_error(&r, 409, "conflict");
+	cw_http_reply_free(&r);
+	cw_http(port, "DELETE", "/v1/consumers/local", NULL, NULL, &r);
+	expect_error(&r, 409, "conflict");
+	cw_http_reply_free(&r);
+
 	cw_http(port, "PUT", "/v1/consumers/gone", NULL, "{}", &r);
 	assert_int_equal(r.status, 200);
 	cw_http_reply_free(&r);
@@ -736,6 +817,30 @@ static void metrics_are_prometheus_text(void **state)
 	assert_int_equal(promtool, 0);
 }
 
+/* A table created with quotes is named with them over the API too; unquoted upper case is 422. */
+static void quoted_table_names_over_the_api(void **state)
+{
+	fixture_t *fx = *state;
+	uint16_t port = port_of(fx->open);
+	cw_http_reply_t r;
+	cw_http(port, "POST", "/v1/entities", NULL,
+	        "{\"name\":\"orders_q\",\"source\":\"app_pg\",\"table\":\"public.\\\"Orders\\\"\"}", &r);
+	if (r.status != 201)
+		fail_msg("status %d: %s", r.status, r.body);
+	json_t *e = json_body(&r);
+	assert_string_equal(json_string_value(json_object_get(e, "table")), "public.\"Orders\"");
+	json_decref(e);
+	cw_http_reply_free(&r);
+	cw_http(port, "POST", "/v1/entities", NULL,
+	        "{\"name\":\"orders_u\",\"source\":\"app_pg\",\"table\":\"public.Orders\"}", &r);
+	expect_error(&r, 422, "unprocessable_entity");
+	assert_non_null(strstr(r.body, "double quotes"));
+	cw_http_reply_free(&r);
+	cw_http(port, "DELETE", "/v1/entities/orders_q", NULL, NULL, &r);
+	assert_int_equal(r.status, 200);
+	cw_http_reply_free(&r);
+}
+
 /*
  * schemathesis (PyPI) generates requests from openapi.yaml against the live
  * server: no 5xx, and every answer (status, content type, headers, body)
@@ -801,6 +906,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(health_and_spec),
+		cmocka_unit_test(head_works_where_get_does),
+		cmocka_unit_test(unknown_query_parameters_are_400),
 		cmocka_unit_test(busy_address_fails_to_start),
 		cmocka_unit_test(token_guards_every_route_but_healthz),
 		cmocka_unit_test(body_limit_is_413),
@@ -811,6 +918,7 @@ int main(void)
 		cmocka_unit_test(readyz_names_unhealthy_components),
 		cmocka_unit_test(status_reports_job_failures_masked),
 		cmocka_unit_test(metrics_are_prometheus_text),
+		cmocka_unit_test(quoted_table_names_over_the_api),
 		cmocka_unit_test(schemathesis_finds_no_violation),
 		cmocka_unit_test(hub_down_is_503),
 	};

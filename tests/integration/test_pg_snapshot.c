@@ -16,7 +16,10 @@ static const char *SETUP =
 	"INSERT INTO big SELECT g, 0, repeat('x', 40) FROM generate_series(1, 30000) g;"
 	"CREATE TABLE nopk (a int, b text);"
 	"CREATE ROLE norepl LOGIN;"
-	"CREATE ROLE nosel LOGIN REPLICATION;";
+	"CREATE ROLE nosel LOGIN REPLICATION;"
+	"CREATE SCHEMA \"Sales\";"
+	"CREATE TABLE \"Sales\".\"Order Items\" (\"Id\" int PRIMARY KEY, \"Qty\" int);"
+	"INSERT INTO \"Sales\".\"Order Items\" VALUES (1, 10), (2, 20);";
 
 static fx_t FX;
 
@@ -67,8 +70,8 @@ static void table_without_primary_key_is_refused(void **state)
 	fx_run(fx);
 	cw_component_status_t status = fx_wait_error(fx);
 	assert_false(status.healthy);
-	assert_non_null(strstr(status.last_error, "\"public.nopk\" of entity \"nopk\" has no primary key"));
-	assert_non_null(strstr(status.last_error, "ALTER TABLE public.nopk ADD PRIMARY KEY"));
+	assert_non_null(strstr(status.last_error, "\"public\".\"nopk\" of entity \"nopk\" has no primary key"));
+	assert_non_null(strstr(status.last_error, "ALTER TABLE \"public\".\"nopk\" ADD PRIMARY KEY"));
 	fx_stop(fx);
 	/* One run, not a loop: it waits for a fix instead of retrying at once. */
 	assert_int_equal(fx->runner.runs, 1);
@@ -118,8 +121,8 @@ static void role_without_select_is_refused(void **state)
 	free(url);
 	fx_run(fx);
 	cw_component_status_t status = fx_wait_error(fx);
-	assert_non_null(strstr(status.last_error, "may not read table \"public.t2\""));
-	assert_non_null(strstr(status.last_error, "GRANT SELECT ON public.t2 TO \"nosel\""));
+	assert_non_null(strstr(status.last_error, "may not read table \"public\".\"t2\""));
+	assert_non_null(strstr(status.last_error, "GRANT SELECT ON \"public\".\"t2\" TO \"nosel\""));
 	fx_stop(fx);
 	assert_int_equal(fx_int(fx, "SELECT count(*) FROM pg_replication_slots "
 	                            "WHERE slot_name = 'nosel_slot'"), 0);
@@ -132,6 +135,40 @@ static void role_without_select_is_refused(void **state)
 	fx_stop(fx);
 }
 
+/*
+ * A table created with quotes (upper case, a space) is named the same way,
+ * '"Sales"."Order Items"': snapshot, publication and stream all reach it,
+ * and the hints quote it so they can be pasted into psql.
+ */
+static void quoted_upper_case_table_is_captured(void **state)
+{
+	fx_t *fx = *state;
+	const char *entity = "  - {name: order_items, source: app, table: '\"Sales\".\"Order Items\"'}\n";
+	fx_config(fx, "    slot: quoted_slot\n    publication: quoted_pub\n", entity, 100);
+	fx_run(fx);
+	fx_wait_int(fx, "SELECT count(*) FROM cachewarp.entities WHERE name = 'order_items' "
+	                "AND status = 'live'", 1);
+	fx_sql(fx, "INSERT INTO \"Sales\".\"Order Items\" VALUES (3, 30)");
+	fx_sql(fx, "UPDATE \"Sales\".\"Order Items\" SET \"Qty\" = 11 WHERE \"Id\" = 1");
+	fx_sql(fx, "DELETE FROM \"Sales\".\"Order Items\" WHERE \"Id\" = 2");
+	fx_wait_converged(fx, "order_items",
+	                  "SELECT \"Id\"::text, to_jsonb(t)::text FROM \"Sales\".\"Order Items\" t");
+	fx_stop(fx);
+	assert_int_equal(fx_int(fx, "SELECT count(*) FROM pg_publication_tables WHERE pubname = "
+	                            "'quoted_pub' AND schemaname = 'Sales' AND tablename = 'Order Items'"), 1);
+
+	char *url = url_as(fx, "nosel");
+	fx_config_url(fx, url, "    slot: quoted_nosel_slot\n    publication: quoted_pub\n", entity, 100);
+	free(url);
+	fx_run(fx);
+	cw_component_status_t status = fx_wait_error(fx);
+	assert_non_null(strstr(status.last_error,
+	                       "GRANT SELECT ON \"Sales\".\"Order Items\" TO \"nosel\""));
+	fx_stop(fx);
+	cw_err_t err = {0};
+	assert_int_equal(cw_entity_store_delete(fx->hub, "order_items", &err), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -139,6 +176,7 @@ int main(void)
 		cmocka_unit_test(table_without_primary_key_is_refused),
 		cmocka_unit_test(role_without_replication_is_refused),
 		cmocka_unit_test(role_without_select_is_refused),
+		cmocka_unit_test(quoted_upper_case_table_is_captured),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

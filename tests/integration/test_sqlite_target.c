@@ -432,6 +432,64 @@ static void hub_outage_backs_off_and_catches_up(void **state)
 	free(dir);
 }
 
+/* How many lines of the file at path hold text. */
+static int count_lines_with(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	char line[4096];
+	int n = 0;
+	while (fgets(line, sizeof line, f) != NULL)
+		n += strstr(line, text) != NULL;
+	fclose(f);
+	return n;
+}
+
+/*
+ * On an idle hub the target stays quiet: an entity whose cache is behind
+ * only because other entities' rows moved the position has nothing to
+ * replay, so no "entity replayed" line comes every second; only a replay
+ * that moved changes is logged, with how many.
+ */
+static void idle_hub_logs_no_replays(void **state)
+{
+	fixture_t *fx = *state;
+	char *dir = target_dir(fx, "quiet_target");
+	char log_path[] = "/tmp/cw-quiet-log-XXXXXX";
+	int log_fd = mkstemp(log_path);
+	assert_true(log_fd >= 0);
+	cw_log_setup(CW_LOG_INFO, CW_LOG_FORMAT_JSON, log_fd);
+	const char *entities[] = {"quiet_busy", "quiet_idle", "quiet_empty", NULL};
+	harness_entity(fx->hub, "quiet_busy", HARNESS_COLUMNS);
+	harness_entity(fx->hub, "quiet_idle", HARNESS_COLUMNS);
+	harness_entity(fx->hub, "quiet_empty", HARNESS_COLUMNS);   /* never gets a row */
+	harness_model_t busy, idle;
+	harness_model_init(&busy, 50, 3);
+	harness_model_init(&idle, 20, 4);
+	snapshot(fx, &idle, "quiet_idle");
+	snapshot(fx, &busy, "quiet_busy");
+	harness_target_t *t = harness_target_start(fx->srv.url, "quiet_target", dir, 1000, entities);
+	harness_wait_model(dir, "quiet_idle", &idle);
+	harness_wait_model(dir, "quiet_busy", &busy);
+	/* Only the busy entity gets rows now: the idle one's cache falls behind the position. */
+	mixed_changes(fx, &busy, "quiet_busy", 200);
+	harness_wait_model(dir, "quiet_busy", &busy);
+	int before = count_lines_with(log_path, "entity replayed");
+	/* The empty entity's replay at start moved nothing, so said nothing. */
+	assert_int_equal(count_lines_with(log_path, "\"entity\":\"quiet_empty\""), 0);
+	usleep(3500 * 1000);   /* three and a half housekeeping rounds, nothing written */
+	int idle_lines = count_lines_with(log_path, "entity replayed") - before;
+	harness_target_stop(t);
+	cw_log_setup(CW_LOG_INFO, CW_LOG_FORMAT_AUTO, 2);
+	close(log_fd);
+	if (idle_lines != 0)
+		fail_msg("%d \"entity replayed\" lines on an idle hub (log in %s)", idle_lines, log_path);
+	unlink(log_path);
+	free(busy.rows);
+	free(idle.rows);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -441,6 +499,7 @@ int main(void)
 		cmocka_unit_test(corrupt_cache_is_recreated_and_equal),
 		cmocka_unit_test(replay_that_catches_up_loses_no_page),
 		cmocka_unit_test(sweep_removes_rows_of_older_generations),
+		cmocka_unit_test(idle_hub_logs_no_replays),
 		cmocka_unit_test(hub_outage_backs_off_and_catches_up),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -13,6 +13,7 @@
 
 #include "control/api_internal.h"
 #include "core/buf.h"
+#include "core/config.h"
 #include "core/mem.h"
 
 #include <ctype.h>
@@ -58,6 +59,13 @@ static void routes_match_methods_params_and_allow(void **state)
 	assert_false(known);
 	assert_null(match("GET", "/healthz/", param, &known, allow));
 	assert_false(known);
+
+	/* HEAD is served wherever GET is, and only there. */
+	assert_string_equal(match("HEAD", "/v1/entities/products", param, &known, allow),
+	                    "/v1/entities/{name}");
+	assert_string_equal(match("HEAD", "/metrics", param, &known, allow), "/metrics");
+	assert_null(match("HEAD", "/v1/entities/products/refresh", param, &known, allow));
+	assert_true(known);
 
 	/* Hostile names reach the handler, which refuses them as names (400). */
 	assert_string_equal(match("GET", "/v1/entities/../x", param, &known, allow),
@@ -148,6 +156,83 @@ static void entity_body_is_parsed_strictly(void **state)
 		assert_int_equal(cw_api_parse_entity(bad[i], strlen(bad[i]), &e, &err), CW_EINVAL);
 		cw_entity_clear(&e);
 	}
+}
+
+/*
+ * A refused body is explained in cachewarp's words: no jansson flag names
+ * (JSON_ALLOW_NUL), no library phrasing ("near", "end of file").
+ */
+static void body_errors_are_in_our_words(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *body;
+		const char *says;
+	} cases[] = {
+		{"", "request body is empty"},
+		{"{\"name\":\"a\\u0000b\",\"source\":\"s\"}", "NUL character"},
+		{"{\"na\\u0000me\":\"a\",\"source\":\"s\"}", "NUL character"},
+		{"{\"name\":\"a\",\"name\":\"b\"}", "same member twice"},
+		{"{\"name\":", "ends before its JSON is complete"},
+		{"{} {}", "goes on after its JSON object"},
+		{"{\"name\" \"a\"}", "not valid JSON (line 1, column"},
+		{"\xff", "not valid UTF-8"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		cw_entity_t e;
+		cw_err_t err = {0};
+		assert_int_equal(cw_api_parse_entity(cases[i].body, strlen(cases[i].body), &e, &err),
+		                 CW_EINVAL);
+		cw_entity_clear(&e);
+		if (strstr(err.message, cases[i].says) == NULL)
+			fail_msg("body %zu: \"%s\" does not say \"%s\"", i, err.message, cases[i].says);
+		assert_null(strstr(err.message, "JSON_"));
+		assert_null(strstr(err.message, "near"));
+		assert_null(strstr(err.message, "end of file"));
+	}
+	bool has = false;
+	int64_t position = 0;
+	cw_err_t err = {0};
+	const char *nul = "{\"position\":1,\"x\\u0000\":2}";
+	assert_int_equal(cw_api_parse_consumer(nul, strlen(nul), &has, &position, &err), CW_EINVAL);
+	assert_null(strstr(err.message, "JSON_ALLOW_NUL"));
+	assert_non_null(strstr(err.message, "NUL character"));
+}
+
+/* "columns": "auto" in a body means what columns: auto means in the configuration file. */
+static void columns_auto_means_the_same_as_in_the_file(void **state)
+{
+	(void)state;
+	const char *yaml =
+		"hub: {url: \"postgresql://u@h/hub\"}\n"
+		"sources:\n  - {name: app_pg, type: postgres, url: \"postgresql://u@h/app\"}\n"
+		"targets:\n  - {name: local, type: sqlite, dir: /tmp}\n"
+		"entities:\n  - {name: orders, source: app_pg, table: public.orders, columns: auto}\n";
+	cw_config_t *config = NULL;
+	cw_err_t err = {0};
+	if (cw_config_load_buffer("auto.yaml", yaml, strlen(yaml), NULL, &config, &err) != 0)
+		fail_msg("%s", err.message);
+	const cw_entity_t *from_file = cw_config_entity(config, "orders");
+	assert_non_null(from_file);
+	static const char *const bodies[] = {
+		"{\"name\":\"orders\",\"source\":\"app_pg\",\"table\":\"public.orders\",\"columns\":\"auto\"}",
+		"{\"name\":\"orders\",\"source\":\"app_pg\",\"table\":\"public.orders\",\"columns\":[]}",
+		"{\"name\":\"orders\",\"source\":\"app_pg\",\"table\":\"public.orders\"}",
+	};
+	for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+		cw_entity_t e;
+		if (cw_api_parse_entity(bodies[i], strlen(bodies[i]), &e, &err) != 0)
+			fail_msg("body %zu: %s", i, err.message);
+		assert_int_equal(e.ncolumns, 0);
+		assert_true(cw_entity_shape_equal(&e, from_file));
+		cw_entity_clear(&e);
+	}
+	const char *other = "{\"name\":\"o\",\"source\":\"app_pg\",\"table\":\"t\",\"columns\":\"all\"}";
+	cw_entity_t e;
+	assert_int_equal(cw_api_parse_entity(other, strlen(other), &e, &err), CW_EINVAL);
+	assert_non_null(strstr(err.message, "\"auto\""));
+	cw_entity_clear(&e);
+	cw_config_free(config);
 }
 
 static void consumer_body_and_name(void **state)
@@ -279,6 +364,83 @@ static void spec_and_routes_are_the_same_set(void **state)
 	assert_int_equal(nops, nroutes);
 }
 
+/*
+ * Appends to names (cap) the query parameters openapi.yaml gives operation
+ * "METHOD /path": lines "- name: x" followed by "in: query" inside it.
+ * Returns how many; counts every "in: query" of the spec into *in_spec.
+ */
+static size_t spec_query_params(const char *yaml, const char *op, char names[][64], size_t cap,
+                                size_t *in_spec)
+{
+	char current[128] = "", path[96] = "", prev_name[64] = "";
+	size_t n = 0;
+	*in_spec = 0;
+	const char *line = strstr(yaml, "\npaths:\n");
+	assert_non_null(line);
+	line += strlen("\npaths:\n");
+	while (*line != '\0') {
+		const char *end = strchr(line, '\n');
+		size_t len = end ? (size_t)(end - line) : strlen(line);
+		char text[256];
+		snprintf(text, sizeof text, "%.*s", (int)(len < 255 ? len : 255), line);
+		const char *trimmed = text + strspn(text, " ");
+		if (len > 3 && strncmp(text, "  /", 3) == 0 && text[len - 1] == ':') {
+			snprintf(path, sizeof path, "%.*s", (int)(len - 3), text + 2);
+			current[0] = '\0';
+		} else if (len > 5 && strncmp(text, "    ", 4) == 0 && islower((unsigned char)text[4]) &&
+		           text[len - 1] == ':') {
+			char method[16];
+			size_t mlen = len - 5 < sizeof method - 1 ? len - 5 : sizeof method - 1;
+			for (size_t i = 0; i < mlen; i++)
+				method[i] = (char)toupper((unsigned char)text[4 + i]);
+			method[mlen] = '\0';
+			snprintf(current, sizeof current, "%s %s", method, path);
+		} else if (strncmp(trimmed, "- name: ", 8) == 0) {
+			snprintf(prev_name, sizeof prev_name, "%s", trimmed + 8);
+		} else if (strcmp(trimmed, "in: query") == 0) {
+			(*in_spec)++;
+			if (strcmp(current, op) == 0) {
+				assert_true(n < cap);
+				snprintf(names[n++], 64, "%s", prev_name);
+			}
+		}
+		line = end ? end + 1 : line + len;
+	}
+	return n;
+}
+
+/* Each route accepts exactly the query parameters openapi.yaml gives it; others are 400. */
+static void routes_accept_the_query_parameters_of_the_spec(void **state)
+{
+	(void)state;
+	const char *yaml = (const char *)cw_api_openapi_yaml;
+	size_t nroutes = 0, total = 0, in_spec = 0;
+	const cw_api_route_t *routes = cw_api_routes(&nroutes);
+	for (size_t i = 0; i < nroutes; i++) {
+		char op[128], names[16][64];
+		snprintf(op, sizeof op, "%s %s", routes[i].method, routes[i].pattern);
+		size_t n = spec_query_params(yaml, op, names, 16, &in_spec);
+		size_t accepted = 0;
+		for (; routes[i].query != NULL && routes[i].query[accepted] != NULL; accepted++) {
+			bool documented = false;
+			for (size_t j = 0; j < n && !documented; j++)
+				documented = strcmp(names[j], routes[i].query[accepted]) == 0;
+			if (!documented)
+				fail_msg("%s accepts \"%s\", which openapi.yaml does not list", op,
+				         routes[i].query[accepted]);
+		}
+		for (size_t j = 0; j < n; j++)
+			if (!cw_api_query_accepted(&routes[i], names[j]))
+				fail_msg("openapi.yaml lists \"%s\" for %s, which the server refuses", names[j], op);
+		assert_int_equal(accepted, n);
+		assert_false(cw_api_query_accepted(&routes[i], "no_such_parameter"));
+		total += n;
+	}
+	/* No query parameter hides where this reading does not look (components, $ref). */
+	assert_int_equal(total, in_spec);
+	assert_true(total >= 5);
+}
+
 static void compiled_spec_is_the_repository_file(void **state)
 {
 	(void)state;
@@ -326,9 +488,12 @@ int main(void)
 		cmocka_unit_test(routes_match_methods_params_and_allow),
 		cmocka_unit_test(oplog_query_defaults_caps_and_errors),
 		cmocka_unit_test(entity_body_is_parsed_strictly),
+		cmocka_unit_test(body_errors_are_in_our_words),
+		cmocka_unit_test(columns_auto_means_the_same_as_in_the_file),
 		cmocka_unit_test(consumer_body_and_name),
 		cmocka_unit_test(bearer_token_and_listen_address),
 		cmocka_unit_test(spec_and_routes_are_the_same_set),
+		cmocka_unit_test(routes_accept_the_query_parameters_of_the_spec),
 		cmocka_unit_test(compiled_spec_is_the_repository_file),
 		cmocka_unit_test(error_bodies_are_json_and_masked),
 	};

@@ -227,7 +227,7 @@ static const error_case_t error_cases[] = {
 	{"bad_column.yaml",
 	 ":10:29: key \"entities[0].columns[0].type\": invalid value \"texte\" (did you mean \"text\"?)"},
 	{"reserved_column.yaml",
-	 ":6:5: key \"entities[0]\": entity \"products\": column name \"id\" is reserved: every cache "
+	 ":10:16: key \"entities[0].columns[0].name\": entity \"products\": column name \"id\" is reserved: every cache "
 	 "table keeps the document id in its \"id\" column (pick another name; id, _version and "
 	 "_oplog_id are reserved)"},
 };
@@ -270,6 +270,41 @@ static void test_every_error_listed(void **state)
 	         "%1$s:4:5: key \"sources[0].database\": missing required value\n",
 	         path);
 	assert_string_equal(cw_buf_cstr(&errors), want);
+	cw_buf_free(&errors);
+	free(path);
+}
+
+/*
+ * Errors of every kind come in one run, each at its key's own line: a value
+ * of the wrong type does not hide an unknown source or a bad table name
+ * (which are checked across keys), nor one entity's error another's.
+ */
+static void test_every_error_at_its_line(void **state)
+{
+	(void)state;
+	char *path = fixture("every_error_at_its_line.yaml");
+	cw_buf_t errors = CW_BUF_INIT;
+	cw_config_load_opts_t opts = {NULL, &errors};
+	cw_config_t *config = NULL;
+	assert_int_equal(cw_config_load(path, &opts, &config, NULL), CW_EINVAL);
+	static const char *const want[] = {
+		":3:14: key \"hub.pool_size\": wrong type",
+		":18:27: key \"entities[2].columns[0].type\": invalid value \"integr\"",
+		":23:16: key \"entities[3].columns[0].name\": column name \"_version\" is invalid",
+		":24:40: key \"entities[3].columns[1].path\": path \"a..b\" is invalid",
+		":9:13: key \"entities[0].source\": unknown source \"shopp\" (did you mean \"shop\"?)",
+		":13:12: key \"entities[1].table\": entity \"orders\": table \"public.Orders\"",
+	};
+	const char *line = cw_buf_cstr(&errors);
+	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+		char prefix[512];
+		snprintf(prefix, sizeof prefix, "%s%s", path, want[i]);
+		if (strncmp(line, prefix, strlen(prefix)) != 0)
+			fail_msg("error %zu:\n got: %.*s\nwant: %s", i + 1, (int)strcspn(line, "\n"), line,
+			         prefix);
+		line += strcspn(line, "\n") + 1;
+	}
+	assert_string_equal(line, "");
 	cw_buf_free(&errors);
 	free(path);
 }
@@ -326,6 +361,12 @@ static const text_case_t text_cases[] = {
 	{MINIMAL "targets:\n  - {name: t, type: sqlite}\n", "t.yaml:3:5: key \"targets[0].dir\": missing required value"},
 	{MINIMAL "targets:\n  - {name: t, type: postgres, dir: x, url: \"postgres://h/x\"}\n",
 	 "t.yaml:3:36: key \"targets[0].dir\": only applies to sqlite targets"},
+	{MINIMAL "sources:\n  - {name: s, type: postgres, url: \"postgres://h/x\"}\n"
+	 "entities:\n  - name: e\n    source: s\n    table: public.Orders\n",
+	 "t.yaml:7:12: key \"entities[0].table\": entity \"e\": table \"public.Orders\" must be \"schema.table\" or "
+	 "\"table\", each part a lower-case name or a double-quoted one: table name \"Orders\" has "
+	 "upper-case letters: PostgreSQL folds unquoted names to lower case, so write it in double "
+	 "quotes (\"Orders\") for the name as created, or in lower case"},
 	{MINIMAL "sources:\n  - {name: s, type: postgres, url: \"postgres://h/x\"}\n"
 	 "entities:\n  - {name: e, source: s}\n",
 	 "t.yaml:5:5: key \"entities[0].table\": missing required value (source \"s\" is a postgres source)"},
@@ -449,7 +490,10 @@ static void test_env_errors(void **state)
 		"environment variable CACHEWARP_SOURCES_01_URL: unknown variable (did you mean "
 		"CACHEWARP_SOURCES_<i>_URL?)\n"
 		/* the file's key no longer fits the type the environment gave its source */
-		"t.yaml:3:63: key \"sources[0].database\": only applies to mongodb sources\n");
+		"t.yaml:3:63: key \"sources[0].database\": only applies to mongodb sources\n"
+		/* and neither does its url; checks across keys run despite the errors above */
+		"t.yaml:3:38: key \"sources[0].url\": invalid value: a postgres url starts with "
+		"postgresql:// or postgres://, or is a conninfo string (host=... dbname=...)\n");
 	cw_buf_free(&errors);
 }
 
@@ -738,6 +782,7 @@ int main(void)
 		cmocka_unit_test(test_error_texts),
 		cmocka_unit_test(test_env_overrides),
 		cmocka_unit_test(test_env_supplies_required),
+		cmocka_unit_test(test_every_error_at_its_line),
 		cmocka_unit_test(test_env_errors),
 		cmocka_unit_test(test_show_masks_secrets),
 		cmocka_unit_test(test_show_round_trip),

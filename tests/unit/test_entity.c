@@ -204,12 +204,19 @@ static void table_names_are_schema_dot_table_or_table(void **state)
 	} cases[] = {
 		{"customers", NULL},
 		{"public.customers", NULL},
-		{"a.b.c", "table name \"b.c\" is invalid: character '.' at position 2"},
-		{"Public.x", "schema name \"Public\" is invalid: upper-case"},
+		{"public.\"Orders\"", NULL},
+		{"\"My Schema\".\"a.b\"", NULL},
+		{"a.b.c", "unexpected character '.' after the table name"},
+		{"Public.x", "schema name \"Public\" has upper-case letters"},
+		{"public.Orders", "write it in double quotes (\"Orders\")"},
 		{"public.", "table name is empty"},
 		{".x", "schema name is empty"},
 		{"", "table name is empty"},
 		{"x; drop", "character ';' at position 2"},
+		{"public.\"Orders", "closing '\"' is missing"},
+		{"public.\"\"", "\"\" is empty"},
+		{"\"a\"b", "unexpected character 'b'"},
+		{"\"a\nb\"", "byte 0x0a is not allowed"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		cw_entity_t e = products();
@@ -223,8 +230,49 @@ static void table_names_are_schema_dot_table_or_table(void **state)
 		}
 		assert_int_equal(rc, CW_EINVAL);
 		assert_non_null(strstr(err.message, cases[i].part));
-		assert_non_null(strstr(err.message, "entity \"products\": table must be"));
+		if (strstr(err.message, cases[i].part) == NULL)
+			fail_msg("%s: %s", cases[i].table, err.message);
+		assert_non_null(strstr(err.message, "entity \"products\": table \""));
+		assert_non_null(strstr(err.message, "must be \"schema.table\" or \"table\""));
 	}
+}
+
+/* Quoted parts come back as the catalog holds them: quotes gone, "" as '"', dots kept. */
+static void table_parse_unquotes_parts(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *table, *schema, *name;
+	} cases[] = {
+		{"customers", "public", "customers"},
+		{"sales.orders", "sales", "orders"},
+		{"public.\"Orders\"", "public", "Orders"},
+		{"\"Orders\"", "public", "Orders"},
+		{"\"My Schema\".\"a.b\"", "My Schema", "a.b"},
+		{"\"we\"\"ird\".x", "we\"ird", "x"},
+		{"\"\"\"\"", "public", "\""},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char schema[CW_TABLE_PART_MAX + 1], name[CW_TABLE_PART_MAX + 1];
+		cw_err_t err = {0};
+		if (cw_entity_table_parse(cases[i].table, schema, name, &err) != 0)
+			fail_msg("%s: %s", cases[i].table, err.message);
+		assert_string_equal(schema, cases[i].schema);
+		assert_string_equal(name, cases[i].name);
+	}
+	char longest[CW_TABLE_PART_MAX + 4], schema[CW_TABLE_PART_MAX + 1], name[CW_TABLE_PART_MAX + 1];
+	longest[0] = '"';
+	memset(longest + 1, 'X', CW_TABLE_PART_MAX);
+	longest[CW_TABLE_PART_MAX + 1] = '"';
+	longest[CW_TABLE_PART_MAX + 2] = '\0';
+	assert_int_equal(cw_entity_table_parse(longest, schema, name, NULL), 0);
+	assert_int_equal(strlen(name), CW_TABLE_PART_MAX);
+	longest[CW_TABLE_PART_MAX + 1] = 'X';
+	longest[CW_TABLE_PART_MAX + 2] = '"';
+	longest[CW_TABLE_PART_MAX + 3] = '\0';
+	cw_err_t err = {0};
+	assert_int_equal(cw_entity_table_parse(longest, schema, name, &err), CW_EINVAL);
+	assert_non_null(strstr(err.message, "longer than 63 bytes"));
 }
 
 static void column_rules_explain_reserved_names(void **state)
@@ -377,6 +425,7 @@ int main(void)
 		cmocka_unit_test(type_and_status_names_round_trip),
 		cmocka_unit_test(entity_validation_checks_every_part),
 		cmocka_unit_test(table_names_are_schema_dot_table_or_table),
+		cmocka_unit_test(table_parse_unquotes_parts),
 		cmocka_unit_test(column_rules_explain_reserved_names),
 		cmocka_unit_test(shape_equality_compares_source_target_and_columns),
 		cmocka_unit_test(columns_json_round_trips),

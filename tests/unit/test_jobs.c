@@ -144,6 +144,9 @@ static void a_failure_after_a_long_run_starts_a_new_streak(void **state)
 	assert_int_equal(s.seen[2].consecutive_failures, 1);
 	assert_true(s.seen[2].failing_since_ms > s.seen[1].failing_since_ms);
 	assert_string_equal(s.seen[2].breaker, "closed");
+	/* Each run counts once, also when a long run first counts as a success. */
+	assert_int_equal(s.seen[1].runs, 2);
+	assert_int_equal(s.seen[2].runs, 3);
 	cw_jobs_free(jobs);
 	cw_fake_clock_destroy(&fake);
 }
@@ -171,9 +174,55 @@ static void stop_cancels_a_running_job_and_does_not_count_it_as_failed(void **st
 	cw_job_status_t status;
 	cw_jobs_snapshot(jobs, &status, 1);
 	assert_int_equal(status.failures, 0);
-	assert_int_equal(status.runs, 0);
+	assert_int_equal(status.runs, 1);   /* it ran, once */
 	assert_int_equal(cw_jobs_stop(jobs, 5000, NULL), 0);   /* twice is harmless */
 	cw_jobs_free(jobs);
+}
+
+typedef struct long_run {
+	int started;               /* atomic: the run has begun */
+} long_run_t;
+
+static int runs_until_cancelled(void *arg, cw_cancel_t *cancel, cw_err_t *err)
+{
+	long_run_t *r = arg;
+	__atomic_store_n(&r->started, 1, __ATOMIC_SEQ_CST);
+	while (!cw_cancel_is_set(cancel))
+		usleep(1000);
+	return CW_ECANCELED;
+}
+
+/*
+ * A job whose run lasts (a source streaming, a target applying) shows in its
+ * status while it runs: one run, and a last success of "now" once it has
+ * worked for CW_JOBS_HEALTHY_RUN_MS, not runs 0 and never a success.
+ */
+static void a_long_run_counts_while_it_runs(void **state)
+{
+	(void)state;
+	cw_fake_clock_t fake;
+	cw_fake_clock_init(&fake, 1000, 1700000000000000);
+	cw_jobs_opts_t opts = fake_opts(&fake);
+	cw_jobs_t *jobs = cw_jobs_new(&opts);
+	long_run_t r = {0};
+	cw_job_spec_t spec = {"apply:local", "target:local", 1000, runs_until_cancelled, &r, 0};
+	assert_int_equal(cw_jobs_add(jobs, &spec, NULL), 0);
+	assert_int_equal(cw_jobs_start(jobs, NULL), 0);
+	while (!__atomic_load_n(&r.started, __ATOMIC_SEQ_CST))
+		usleep(1000);
+	cw_job_status_t status;
+	cw_jobs_snapshot(jobs, &status, 1);
+	assert_int_equal(status.runs, 1);
+	assert_int_equal(status.last_success_us, 0);   /* too early to tell */
+	cw_fake_clock_advance(&fake, CW_JOBS_HEALTHY_RUN_MS);
+	cw_jobs_snapshot(jobs, &status, 1);
+	assert_int_equal(status.runs, 1);
+	assert_int_equal(status.failures, 0);
+	assert_int_equal(status.last_success_us,
+	                 1700000000000000 + (int64_t)CW_JOBS_HEALTHY_RUN_MS * 1000);
+	assert_int_equal(cw_jobs_stop(jobs, 5000, NULL), 0);
+	cw_jobs_free(jobs);
+	cw_fake_clock_destroy(&fake);
 }
 
 static int ignore_cancel_done;
@@ -288,6 +337,7 @@ int main(void)
 	cw_log_setup(CW_LOG_ERROR, CW_LOG_FORMAT_JSON, 2);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(failed_runs_back_off_then_the_interval_resumes),
+		cmocka_unit_test(a_long_run_counts_while_it_runs),
 		cmocka_unit_test(breaker_opens_after_threshold_and_half_opens_after_cool_down),
 		cmocka_unit_test(a_failure_after_a_long_run_starts_a_new_streak),
 		cmocka_unit_test(stop_cancels_a_running_job_and_does_not_count_it_as_failed),

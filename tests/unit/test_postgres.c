@@ -13,8 +13,11 @@
 #include "capture/postgres_internal.h"
 #include "capture/source.h"
 #include "core/config.h"
+#include "core/buf.h"
 #include "core/mem.h"
 
+#include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -211,6 +214,59 @@ static void rows_become_changes_of_every_entity_of_the_table(void **state)
 	rig_free(&rig);
 }
 
+/* The file at CW_SOURCE_DIR/rel, NUL-terminated (owned by the caller). */
+static char *read_doc(const char *rel)
+{
+	const char *dir = getenv("CW_SOURCE_DIR");
+	assert_non_null(dir);
+	char *path = cw_xasprintf("%s/%s", dir, rel);
+	FILE *f = fopen(path, "rb");
+	if (f == NULL)
+		fail_msg("cannot read %s", path);
+	cw_buf_t text = CW_BUF_INIT;
+	char chunk[4096];
+	size_t got;
+	while ((got = fread(chunk, 1, sizeof chunk, f)) > 0)
+		cw_buf_append(&text, chunk, got);
+	fclose(f);
+	free(path);
+	return cw_buf_take(&text);
+}
+
+/*
+ * The docs name the pgoutput protocol version the source asks for, and no
+ * other: every "protocol version N" and "proto_version 'N'" is
+ * PG_PROTO_VERSION, and the source is not said to stream running
+ * transactions (version 1 does not).
+ */
+static void docs_name_the_protocol_version_the_source_uses(void **state)
+{
+	(void)state;
+	static const char *const docs[] = {"docs/pgoutput.md", "docs/sources-postgres.md"};
+	static const char *const phrases[] = {"protocol version ", "proto_version '"};
+	for (size_t d = 0; d < sizeof docs / sizeof docs[0]; d++) {
+		char *text = read_doc(docs[d]);
+		for (char *p = text; *p; p++)
+			*p = (char)tolower((unsigned char)*p);
+		size_t mentions = 0;
+		for (size_t k = 0; k < sizeof phrases / sizeof phrases[0]; k++) {
+			for (const char *at = strstr(text, phrases[k]); at != NULL;
+			     at = strstr(at + 1, phrases[k])) {
+				char version = at[strlen(phrases[k])];
+				if (version != PG_PROTO_VERSION[0])
+					fail_msg("%s says \"%.40s\"; the source uses version %s", docs[d], at,
+					         PG_PROTO_VERSION);
+				mentions++;
+			}
+		}
+		if (mentions == 0)
+			fail_msg("%s does not name the protocol version", docs[d]);
+		assert_null(strstr(text, "or 2 when streaming"));
+		assert_null(strstr(text, "streamed while still running"));
+		free(text);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -218,6 +274,7 @@ int main(void)
 		cmocka_unit_test(identifiers_are_quoted),
 		cmocka_unit_test(source_is_registered_and_opens_without_io),
 		cmocka_unit_test(rows_become_changes_of_every_entity_of_the_table),
+		cmocka_unit_test(docs_name_the_protocol_version_the_source_uses),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
