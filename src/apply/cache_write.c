@@ -15,7 +15,6 @@
 #define COMPONENT "sqlite"
 
 #define INLINE_COLUMNS 32
-#define BAD_DATA (-2)     /* the data is not a JSON object */
 
 /* The columns a write sets: presence per cache column, plus "_extra". */
 typedef struct present {
@@ -266,8 +265,8 @@ static int upsert_fields(cw_cache_t *cache, const cw_write_t *w, const cw_json_f
 	return rc;
 }
 
-/* One upsert. SQLite result code or BAD_DATA. */
-static int write_upsert(cw_cache_t *cache, const cw_write_t *w)
+/* One upsert. SQLite result code; *bad_data when the data is not a JSON object (SQLITE_OK). */
+static int write_upsert(cw_cache_t *cache, const cw_write_t *w, bool *bad_data)
 {
 	int rc = SQLITE_OK;
 	if (w->replace) {
@@ -282,7 +281,7 @@ static int write_upsert(cw_cache_t *cache, const cw_write_t *w)
 	cw_json_fields_t fields;
 	cw_json_fields_init(&fields);
 	if (cw_json_fields_parse(&fields, w->raw, NULL) != 0)
-		rc = BAD_DATA;
+		*bad_data = true;
 	else
 		rc = upsert_fields(cache, w, &fields);
 	cw_json_fields_clear(&fields);
@@ -303,12 +302,13 @@ int cw_cache_apply(cw_cache_t *cache, const cw_write_list_t *writes, int64_t upt
 		*corrupt = false;
 	int rc = step_reset(cache->db, cache->begin);
 	int64_t failed_id = 0;
-	for (size_t i = 0; i < writes->len && rc == SQLITE_OK; i++) {
+	bool bad_data = false;
+	for (size_t i = 0; i < writes->len && rc == SQLITE_OK && !bad_data; i++) {
 		const cw_write_t *w = &writes->items[i];
 		failed_id = w->oplog_id;
 		switch (w->kind) {
 		case CW_WRITE_UPSERT:
-			rc = write_upsert(cache, w);
+			rc = write_upsert(cache, w, &bad_data);
 			break;
 		case CW_WRITE_DELETE:
 			sqlite3_bind_text(cache->del, 1, w->doc_id, -1, SQLITE_STATIC);
@@ -321,6 +321,12 @@ int cw_cache_apply(cw_cache_t *cache, const cw_write_list_t *writes, int64_t upt
 				cache->swept_version = w->version;
 			break;
 		}
+	}
+	if (bad_data) {
+		sqlite3_exec(cache->db, "ROLLBACK", NULL, NULL, NULL);
+		return cw_err_set(err, CW_EINVAL, COMPONENT, "could not apply to cache \"%s\": the data "
+		                  "of oplog row %lld is not a JSON object", cache->name,
+		                  (long long)failed_id);
 	}
 	if (rc == SQLITE_OK && CW_FAILPOINT("inside_sqlite_apply")) {
 		/* As if the disk failed inside the transaction: nothing of it may stay. */
@@ -339,17 +345,13 @@ int cw_cache_apply(cw_cache_t *cache, const cw_write_list_t *writes, int64_t upt
 		cache->applied = upto;
 		return 0;
 	}
-	if (rc == BAD_DATA)
-		cw_err_set(err, CW_EINVAL, COMPONENT, "could not apply to cache \"%s\": the data of "
-		           "oplog row %lld is not a JSON object", cache->name, (long long)failed_id);
-	else
-		cw_err_set(err, CW_EDB, COMPONENT, "could not apply to cache \"%s\": %s", cache->name,
-		           sqlite3_errmsg(cache->db));
+	cw_err_set(err, CW_EDB, COMPONENT, "could not apply to cache \"%s\": %s", cache->name,
+	           sqlite3_errmsg(cache->db));
 	if (corrupt != NULL)
 		*corrupt = cw_cachedb_is_corruption(rc);
 	if (!sqlite3_get_autocommit(cache->db))
 		sqlite3_exec(cache->db, "ROLLBACK", NULL, NULL, NULL);
-	return rc == BAD_DATA ? CW_EINVAL : CW_EDB;
+	return CW_EDB;
 }
 
 /* Forgets every prepared upsert: they name columns by position. */

@@ -9,6 +9,7 @@
 #include "capture/source.h"
 
 #include "core/clock.h"
+#include "core/json_fields.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/secret.h"
@@ -439,10 +440,15 @@ static int read_checkpoint(cw_pg_source_t *src, uint64_t *lsn, cw_err_t *err)
 	}
 	if (rc != 0)
 		return rc;
-	const char *p = strstr(json, "\"lsn\": \"");
+	/* Read as JSON: the hub's jsonb decides the spacing, not this code. */
+	cw_json_fields_t fields;
+	cw_json_fields_init(&fields);
 	char text[40] = "";
-	if (p != NULL)
-		sscanf(p + 8, "%39[0-9A-Fa-f/]", text);
+	const cw_json_field_t *f = cw_json_fields_parse(&fields, json, NULL) == 0
+	                           ? cw_json_fields_get(&fields, "lsn", 3) : NULL;
+	if (f != NULL && f->kind == CW_JSON_KIND_STRING && !f->escaped && f->value_len < sizeof text)
+		snprintf(text, sizeof text, "%.*s", (int)f->value_len - 2, f->value + 1);
+	cw_json_fields_clear(&fields);
 	if (pg_lsn_parse(text, lsn) != 0)
 		rc = cw_err_set(err, CW_EINVAL, PG_DOMAIN, "checkpoint \"%s\" in the hub is not "
 		                "an LSN: %s", src->checkpoint_key, json);

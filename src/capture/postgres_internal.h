@@ -191,7 +191,8 @@ pg_pipe_t *pg_pipe_start(cw_pg_source_t *src, cw_err_t *err);
  * Hands batch (its contents taken over, batch left empty) to the writer with
  * the checkpoint to store (0 = none) and the durable LSN and commit time its
  * commit makes true. Blocks while the queue is full, keeping the replication
- * connection alive; CW_ECANCELED, or the writer's error.
+ * connection alive; CW_ECANCELED, or the writer's error, and then batch keeps
+ * its changes.
  */
 int pg_pipe_submit(pg_pipe_t *pipe, cw_change_batch_t *batch, uint64_t checkpoint,
                    uint64_t durable_after, int64_t commit_us, cw_cancel_t *cancel,

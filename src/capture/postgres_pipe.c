@@ -140,7 +140,8 @@ int pg_pipe_submit(pg_pipe_t *pipe, cw_change_batch_t *batch, uint64_t checkpoin
 			pthread_mutex_unlock(&pipe->mutex);
 		}
 	}
-	job_free(job);
+	*batch = job->batch;   /* not handed over: the caller keeps its changes */
+	free(job);
 	return rc;
 }
 

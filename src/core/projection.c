@@ -5,6 +5,8 @@
 #include "core/json_fields.h"
 #include "core/mem.h"
 
+#include <jansson.h>
+
 #include <inttypes.h>
 #include <math.h>
 #include <stddef.h>
@@ -60,7 +62,6 @@ typedef struct scalar {
 	size_t len;
 	char text[BSON_DECIMAL128_STRING];
 	const bson_iter_t *iter;      /* the source value, to write it as JSON */
-	const json_t *json;
 	const char *span;             /* the value's JSON text, for values read from text */
 	size_t span_len;
 } scalar_t;
@@ -297,9 +298,7 @@ static int write_value_json(cw_json_t *w, const scalar_t *v, cw_err_t *err)
 {
 	if (v->span != NULL)
 		return cw_json_raw(w, v->span, v->span_len, err);
-	if (v->iter != NULL)
-		return cw_json_bson_value(w, v->iter, CW_JSON_BSON_RELAXED, err);
-	return cw_json_jansson(w, v->json, err);
+	return cw_json_bson_value(w, v->iter, CW_JSON_BSON_RELAXED, err);
 }
 
 static int to_bool(cw_json_t *w, const scalar_t *v, cw_err_t *err)
@@ -475,7 +474,6 @@ static void scalar_from_bson(const bson_iter_t *iter, scalar_t *v)
 	memset(v, 0, offsetof(scalar_t, text));
 	v->text[0] = '\0';
 	v->iter = iter;
-	v->json = NULL;
 	v->span = NULL;
 	v->kind = K_OTHER;
 	switch (bson_iter_type(iter)) {
@@ -607,11 +605,11 @@ int cw_projection_bson(const cw_projection_t *proj, const bson_t *doc, cw_buf_t 
 
 /* ---- JSON documents ----------------------------------------------------- */
 
+/* A parsed document's top-level value, for the message that it is not an object. */
 static void scalar_from_json(const json_t *json, scalar_t *v)
 {
 	memset(v, 0, offsetof(scalar_t, text));
 	v->text[0] = '\0';
-	v->json = json;
 	v->iter = NULL;
 	v->span = NULL;
 	switch (json_typeof(json)) {
@@ -647,62 +645,6 @@ static void scalar_from_json(const json_t *json, scalar_t *v)
 	}
 }
 
-static const json_t *json_lookup(const json_t *doc, const column_t *column)
-{
-	const json_t *current = doc;
-	for (size_t s = 0; s < column->nsegments && current != NULL; s++) {
-		const segment_t *seg = &column->segments[s];
-		if (json_is_object(current))
-			current = json_object_getn(current, seg->name, seg->len);
-		else if (json_is_array(current) && seg->index >= 0)
-			current = json_array_get(current, (size_t)seg->index);
-		else
-			current = NULL;
-	}
-	return current;
-}
-
-static int json_column(const cw_projection_t *proj, const column_t *column,
-                       const json_t *doc, cw_json_t *w, cw_err_t *err)
-{
-	const json_t *found = column->nsegments == 0 ? doc : json_lookup(doc, column);
-	if (found == NULL) {
-		if (!(proj->flags & CW_PROJECTION_MISSING_NULL))
-			return 0;
-		cw_json_key(w, column->name, err);
-		return cw_json_null(w, err);
-	}
-	cw_json_key(w, column->name, err);
-	scalar_t value;
-	scalar_from_json(found, &value);
-	return coerce(w, column, &value, err);
-}
-
-int cw_projection_jansson(const cw_projection_t *proj, const json_t *doc, cw_buf_t *out,
-                          cw_err_t *err)
-{
-	cw_buf_reset(out);
-	if (!json_is_object(doc)) {
-		scalar_t value;
-		scalar_from_json(doc, &value);
-		char desc[96];
-		return cw_err_set(err, CW_EINVAL, DOMAIN, "document is %s, not an object",
-		                  value.kind == K_NULL ? "null" : describe(&value, desc, sizeof desc));
-	}
-	cw_json_t w;
-	cw_json_init(&w, out, CW_JSON_NO_NUL);
-	cw_json_object_begin(&w, err);
-	for (size_t i = 0; i < proj->ncolumns; i++) {
-		int rc = json_column(proj, &proj->columns[i], doc, &w, err);
-		if (rc != 0) {
-			cw_buf_reset(out);
-			return column_failed(&proj->columns[i], rc, err);
-		}
-	}
-	cw_json_object_end(&w, err);
-	return cw_json_finish(&w);
-}
-
 /*
  * JSON text is read as spans (json_fields.h), never through a C double or
  * int64: a number keeps the digits its source printed, a jsonb value the
@@ -713,7 +655,6 @@ static void scalar_from_span(const cw_json_field_t *field, cw_buf_t *scratch, sc
 	memset(v, 0, offsetof(scalar_t, text));
 	v->text[0] = '\0';
 	v->iter = NULL;
-	v->json = NULL;
 	v->span = field->value;
 	v->span_len = field->value_len;
 	switch (field->kind) {

@@ -1,6 +1,6 @@
 /*
  * This file contains the projection: it turns one source document (BSON from
- * MongoDB, or JSON text / jansson values) into the JSON object of an entity's
+ * MongoDB, or JSON text from PostgreSQL) into the JSON object of an entity's
  * columns that an oplog row carries in `data` (DESIGN.md §2), and computes a
  * MongoDB document's canonical doc_id. docs/projection.md is the user-facing
  * description of the rules below.
@@ -33,7 +33,6 @@
 #include "core/err.h"
 
 #include <bson/bson.h>
-#include <jansson.h>
 #include <stddef.h>
 
 typedef struct cw_projection cw_projection_t;
@@ -79,10 +78,6 @@ int cw_projection_bson(const cw_projection_t *proj, const bson_t *doc, cw_buf_t 
  */
 int cw_projection_json(const cw_projection_t *proj, const char *json, cw_buf_t *out,
                        cw_err_t *err);
-
-/* Same for an already parsed jansson value (borrowed); it must be an object. */
-int cw_projection_jansson(const cw_projection_t *proj, const json_t *doc, cw_buf_t *out,
-                          cw_err_t *err);
 
 /*
  * The canonical doc_id (DESIGN.md §2) of the BSON `_id` value iter points at:

@@ -82,7 +82,8 @@ int cw_oplog_append(cw_oplog_writer_t *writer, const cw_change_batch_t *batch,
  * every row already in it, deletes them from staging, and sets the entity's
  * status to live — one transaction under the oplog lock, then NOTIFY.
  * *promoted (optional) receives the number of rows moved. Returns 0,
- * CW_ENOTFOUND (no such entity) or CW_EDB.
+ * CW_ENOTFOUND (no such entity), CW_ECONFLICT (the entity was deleted
+ * meanwhile: nothing is moved) or CW_EDB.
  */
 int cw_oplog_promote_staged(cw_hub_t *hub, const char *entity, int64_t *promoted,
                             cw_err_t *err);
