@@ -27,7 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CAPTURED_METRIC "cachewarp_changes_captured_total"   /* counted by mongo_writer.c */
 #define LAG_METRIC "cachewarp_source_lag_seconds"
 #define QUARANTINE_METRIC "cachewarp_quarantined_total"
 
@@ -49,14 +48,11 @@ static void *mongo_open(const cw_component_ctx_t *ctx, cw_err_t *err)
 	source->config = config;
 	source->clock = cw_clock_system();
 	pthread_mutex_init(&source->mutex, NULL);
-	pthread_mutex_init(&source->write_mutex, NULL);
-	pthread_cond_init(&source->write_cond, NULL);
 	snprintf(source->status.state, sizeof source->status.state, "starting");
 	source->status.lag_bytes = -1;
 	source->status.lag_seconds = -1;
 	source->status.lag_ids = -1;
-	cw_metrics_declare(ctx->metrics, CAPTURED_METRIC, CW_METRIC_COUNTER,
-	                   "Changes captured into the hub, per entity and op.");
+	cw_capture_declare_metrics(ctx->metrics);
 	cw_metrics_declare(ctx->metrics, LAG_METRIC, CW_METRIC_GAUGE,
 	                   "Seconds between the newest captured change and now, per source.");
 	cw_metrics_declare(ctx->metrics, QUARANTINE_METRIC, CW_METRIC_COUNTER,
@@ -485,8 +481,6 @@ static void mongo_close(void *self)
 		return;
 	end_run(source);
 	pthread_mutex_destroy(&source->mutex);
-	pthread_mutex_destroy(&source->write_mutex);
-	pthread_cond_destroy(&source->write_cond);
 	free(source);
 }
 

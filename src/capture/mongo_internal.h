@@ -4,22 +4,20 @@
  * mongo_scan.c: the initial scans). Nothing outside src/capture/mongo*.c
  * includes it.
  *
- * THREAD SAFETY: two threads per run: the run loop, and the writer thread
- * (mongo_writer.c) that owns writer_hub and writer and takes batches from
- * queue. committed, write_failed and write_err are guarded by write_mutex;
- * `status` by `mutex`. Both are leaf locks, taken for a few instructions and
- * never together. Everything else belongs to the run loop.
+ * THREAD SAFETY: two threads per run: the run loop, and the writer stage's
+ * thread (capture/capture_writer.h, used through mongo_writer.c). `status` is
+ * guarded by `mutex`, a leaf lock. Everything else belongs to the run loop.
  */
 #ifndef CW_CAPTURE_MONGO_INTERNAL_H
 #define CW_CAPTURE_MONGO_INTERNAL_H
 
+#include "capture/capture_writer.h"
 #include "capture/mongo_position.h"
 #include "capture/source.h"
 #include "core/buf.h"
 #include "core/change.h"
 #include "core/clock.h"
 #include "core/projection.h"
-#include "core/queue.h"
 #include "hub/hub.h"
 #include "hub/oplog_writer.h"
 
@@ -68,17 +66,7 @@ typedef struct mongo_source {
 	/* Per run of `run`: */
 	mongoc_client_t *client;
 	cw_hub_t *hub;                   /* the run loop's: entities, statuses, promotions, quarantine */
-	cw_hub_t *writer_hub;            /* the writer thread's */
-	cw_oplog_writer_t *writer;       /* the writer thread's */
-	cw_queue_t *queue;               /* batches to the writer thread */
-	pthread_t writer_thread;
-	bool writer_started;
-	uint64_t pushed;                 /* batches queued by the run loop */
-	pthread_mutex_t write_mutex;
-	pthread_cond_t write_cond;
-	uint64_t committed;              /* guarded by write_mutex */
-	bool write_failed;               /* guarded by write_mutex */
-	cw_err_t write_err;              /* guarded by write_mutex */
+	cw_capture_writer_t *writer;     /* batches to the hub (capture/capture_writer.h) */
 	mongo_entity_t *entities;
 	size_t nentities;
 	mongo_stream_t *streams;
@@ -99,7 +87,7 @@ typedef struct mongo_source {
 /* mongo_writer.c */
 /* Starts the writer thread with its own hub connection. */
 int mongo_writer_start(mongo_source_t *source, cw_err_t *err);
-/* Closes the queue, lets the thread commit what is queued, joins it. Harmless when not started. */
+/* Lets the writer commit what is queued and stops it. Harmless when not started. */
 void mongo_writer_stop(mongo_source_t *source);
 /* Queues source->batch (taken, the batch is left empty) with the checkpoint (key NULL: none);
  * scan = written by a scan writer. Blocks while the queue is full. 0 or the writer's error. */

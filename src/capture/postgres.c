@@ -331,54 +331,32 @@ int pg_push_row(cw_pg_source_t *src, const cw_pgoutput_msg_t *msg, const char *s
 	return rc;
 }
 
-int pg_append(const cw_pg_source_t *src, cw_hub_t *hub, cw_oplog_writer_t *writer,
-              cw_change_batch_t *batch, uint64_t checkpoint_lsn, cw_err_t *err)
+void pg_checkpoint_json(const cw_pg_source_t *src, uint64_t lsn, char json[160])
 {
-	char lsn[32] = "";
+	json[0] = '\0';
+	if (lsn == 0)
+		return;
+	char text[32];
+	pg_lsn_format(lsn, text);
+	snprintf(json, 160, "{\"lsn\":\"%s\",\"slot\":\"%s\"}", text, src->cfg->slot);
+}
+
+int pg_append(const cw_pg_source_t *src, cw_oplog_writer_t *writer, cw_change_batch_t *batch,
+              uint64_t checkpoint_lsn, cw_err_t *err)
+{
 	char json[160] = "";
-	if (checkpoint_lsn != 0) {
-		pg_lsn_format(checkpoint_lsn, lsn);
-		snprintf(json, sizeof json, "{\"lsn\":\"%s\",\"slot\":\"%s\"}", lsn, src->cfg->slot);
-	}
-	if (batch->len == 0 && checkpoint_lsn == 0)
-		return 0;
-	int rc;
-	if (batch->len == 0)
-		rc = cw_metadata_set(hub, src->checkpoint_key, json, err);
-	else
-		rc = cw_oplog_append(writer, batch, checkpoint_lsn ? src->checkpoint_key : NULL,
-		                     checkpoint_lsn ? json : NULL, NULL, err);
-	if (rc != 0)
-		return rc;
-	/* Counters per batch: one registry call per (entity, op). */
-	for (size_t i = 0; i < batch->len; i++) {
-		const cw_change_t *c = &batch->items[i];
-		if (c->entity == NULL)
-			continue;
-		double count = 0;
-		for (size_t j = i; j < batch->len; j++) {
-			cw_change_t *d = &batch->items[j];
-			if (d->entity != NULL && d->op == c->op && strcmp(d->entity, c->entity) == 0) {
-				count++;
-				if (j != i) {
-					free(d->entity);
-					d->entity = NULL;
-				}
-			}
-		}
-		char labels[160];
-		snprintf(labels, sizeof labels, "entity=\"%s\",op=\"%s\"", c->entity, cw_op_name(c->op));
-		cw_metrics_counter_add(src->ctx->metrics, "cachewarp_changes_captured_total", labels,
-		                       count);
-	}
-	cw_change_batch_clear(batch);
-	return 0;
+	pg_checkpoint_json(src, checkpoint_lsn, json);
+	cw_capture_job_t job = {checkpoint_lsn ? src->checkpoint_key : NULL, json, false, 0, 0};
+	int rc = cw_capture_append(writer, batch, &job, src->ctx->metrics, err);
+	if (rc == 0)
+		cw_change_batch_clear(batch);
+	return rc;
 }
 
 int pg_write_batch(cw_pg_source_t *src, cw_oplog_writer_t *writer, uint64_t checkpoint_lsn,
                    cw_err_t *err)
 {
-	int rc = pg_append(src, src->hub, writer, &src->batch, checkpoint_lsn, err);
+	int rc = pg_append(src, writer, &src->batch, checkpoint_lsn, err);
 	if (rc == 0 && checkpoint_lsn != 0)
 		src->stored_lsn = checkpoint_lsn;
 	return rc;
@@ -619,8 +597,7 @@ static void *pg_open(const cw_component_ctx_t *ctx, cw_err_t *err)
 	cw_metrics_declare(ctx->metrics, "cachewarp_source_lag_seconds", CW_METRIC_GAUGE,
 	                   "Seconds between now and the commit time of the newest change "
 	                   "captured, 0 when caught up");
-	cw_metrics_declare(ctx->metrics, "cachewarp_changes_captured_total", CW_METRIC_COUNTER,
-	                   "Changes written to the hub by the capture, per entity and op");
+	cw_capture_declare_metrics(ctx->metrics);
 	cw_metrics_declare(ctx->metrics, "cachewarp_snapshot_rows_total", CW_METRIC_COUNTER,
 	                   "Rows read by snapshots, per entity");
 	return src;

@@ -11,6 +11,7 @@
 #ifndef CW_CAPTURE_POSTGRES_INTERNAL_H
 #define CW_CAPTURE_POSTGRES_INTERNAL_H
 
+#include "capture/capture_writer.h"
 #include "capture/pgoutput.h"
 #include "core/change.h"
 #include "core/component.h"
@@ -18,6 +19,7 @@
 #include "core/projection.h"
 #include "hub/hub.h"
 #include "hub/oplog_writer.h"
+#include "capture/capture_writer.h"
 
 #include <libpq-fe.h>
 
@@ -121,14 +123,16 @@ int pg_push_row(cw_pg_source_t *src, const cw_pgoutput_msg_t *msg, const char *s
                 int64_t commit_us, cw_err_t *err);
 /* Pushes a sweep of ent at its version. */
 void pg_push_sweep(cw_pg_source_t *src, const pg_entity_t *ent, const char *source_pos);
+/* The checkpoint's JSON for lsn ({"lsn":"0/16B3748","slot":"..."}); "" for lsn 0. */
+void pg_checkpoint_json(const cw_pg_source_t *src, uint64_t lsn, char json[160]);
 /*
- * Appends batch (cleared on success) to the hub through writer, with the
- * checkpoint lsn (0 = none; an empty batch with a checkpoint stores only the
- * checkpoint), and counts it in the metrics. Reads only src's immutable parts,
- * so the pipe's writer thread may call it.
+ * Appends batch (cleared on success) to the hub through writer
+ * (capture/capture_writer.h) with the checkpoint lsn (0 = none; an empty
+ * batch with a checkpoint stores only the checkpoint), and counts it in the
+ * metrics.
  */
-int pg_append(const cw_pg_source_t *src, cw_hub_t *hub, cw_oplog_writer_t *writer,
-              cw_change_batch_t *batch, uint64_t checkpoint_lsn, cw_err_t *err);
+int pg_append(const cw_pg_source_t *src, cw_oplog_writer_t *writer, cw_change_batch_t *batch,
+              uint64_t checkpoint_lsn, cw_err_t *err);
 /* pg_append of src->batch on src->hub; the checkpoint becomes src->stored_lsn. */
 int pg_write_batch(cw_pg_source_t *src, cw_oplog_writer_t *writer, uint64_t checkpoint_lsn,
                    cw_err_t *err);

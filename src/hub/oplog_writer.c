@@ -61,6 +61,11 @@ void cw_oplog_writer_free(cw_oplog_writer_t *writer)
 	free(writer);
 }
 
+cw_hub_t *cw_oplog_writer_hub(const cw_oplog_writer_t *writer)
+{
+	return writer->hub;
+}
+
 void cw_oplog_writer_set_scan(cw_oplog_writer_t *writer, bool scan)
 {
 	writer->scan = scan;

@@ -54,6 +54,9 @@ typedef struct cw_oplog_append_stats {
 cw_oplog_writer_t *cw_oplog_writer_new(cw_hub_t *hub);
 void cw_oplog_writer_free(cw_oplog_writer_t *writer);   /* NULL is a no-op */
 
+/* The hub connection writer appends on (borrowed). */
+cw_hub_t *cw_oplog_writer_hub(const cw_oplog_writer_t *writer);
+
 /* Makes writer a scan writer (see above) or, with scan false, an ordinary one. */
 void cw_oplog_writer_set_scan(cw_oplog_writer_t *writer, bool scan);
 
