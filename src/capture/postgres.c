@@ -135,7 +135,7 @@ size_t pg_entities_of(cw_pg_source_t *src, const char *nspname, const char *reln
 {
 	size_t n = 0;
 	for (size_t i = 0; i < src->nents && n < cap; i++)
-		if (strcmp(src->ents[i].nspname, nspname) == 0 &&
+		if (!src->ents[i].failed && strcmp(src->ents[i].nspname, nspname) == 0 &&
 		    strcmp(src->ents[i].relname, relname) == 0)
 			idx[n++] = i;
 	return n;
@@ -193,6 +193,48 @@ static const pg_entity_t *find_entity(const cw_pg_source_t *src, const char *nam
 	return NULL;
 }
 
+void pg_publish_failed(cw_pg_source_t *src)
+{
+	cw_component_status_t *st = &src->status;
+	pthread_mutex_lock(&src->mutex);
+	/* Entities no longer failed (recovered, deleted) drop to 0 in the gauge. */
+	for (size_t i = 0; i < st->nfailed && i < CW_COMPONENT_FAILED_MAX; i++) {
+		const pg_entity_t *ent = find_entity(src, st->failed[i].entity);
+		if (ent != NULL && ent->failed)
+			continue;
+		char labels[200];
+		snprintf(labels, sizeof labels, "entity=\"%s\",source=\"%s\"", st->failed[i].entity,
+		         src->cfg->name);
+		cw_metrics_gauge_set(src->ctx->metrics, "cachewarp_entity_failed", labels, 0);
+	}
+	st->nfailed = 0;
+	for (size_t i = 0; i < src->nents; i++) {
+		const pg_entity_t *ent = &src->ents[i];
+		if (!ent->failed)
+			continue;
+		if (st->nfailed < CW_COMPONENT_FAILED_MAX) {
+			cw_failed_entity_t *f = &st->failed[st->nfailed];
+			snprintf(f->entity, sizeof f->entity, "%s", ent->entity.name);
+			snprintf(f->reason, sizeof f->reason, "%s", ent->failed_reason);
+		}
+		st->nfailed++;
+		char labels[200];
+		snprintf(labels, sizeof labels, "entity=\"%s\",source=\"%s\"", ent->entity.name,
+		         src->cfg->name);
+		cw_metrics_gauge_set(src->ctx->metrics, "cachewarp_entity_failed", labels, 1);
+	}
+	pthread_mutex_unlock(&src->mutex);
+}
+
+/* How many entities can be captured now (not failed). */
+static size_t usable_entities(const cw_pg_source_t *src)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < src->nents; i++)
+		n += !src->ents[i].failed;
+	return n;
+}
+
 int pg_reload_entities(cw_pg_source_t *src, bool scan_new, cw_cancel_t *cancel, cw_err_t *err)
 {
 	cw_entity_t *all = NULL;
@@ -210,10 +252,17 @@ int pg_reload_entities(cw_pg_source_t *src, bool scan_new, cw_cancel_t *cancel, 
 		/* New, or refreshed (a new version waiting in pending): scan it. */
 		fresh[nnext] = old == NULL || all[i].status != CW_ENTITY_LIVE ||
 		               old->entity.version != all[i].version;
-		if ((rc = entity_init(&next[nnext], &all[i], err)) != 0)
+		if ((rc = entity_init(&next[nnext], &all[i], err)) != 0) {
 			cw_err_prefix(err, "entity \"%s\"", all[i].name);
-		else
+		} else {
+			/* A failure outlives the reload: the entity is checked again below. */
+			if (old != NULL && old->failed) {
+				next[nnext].failed = true;
+				memcpy(next[nnext].failed_reason, old->failed_reason,
+				       sizeof next[nnext].failed_reason);
+			}
 			nnext++;
+		}
 	}
 	cw_entity_store_list_free(all, count);
 	if (rc != 0) {
@@ -226,11 +275,19 @@ int pg_reload_entities(cw_pg_source_t *src, bool scan_new, cw_cancel_t *cancel, 
 	entities_free(src);
 	src->ents = next;
 	src->nents = nnext;
+	pg_publish_failed(src);
+	if (scan_new && (rc = pg_check_published(src, err)) != 0) {
+		free(fresh);
+		return rc;
+	}
 	for (size_t i = 0; i < nnext && rc == 0; i++) {
-		if (!fresh[i] || !scan_new)
+		pg_entity_t *ent = &src->ents[i];
+		bool was_failed = ent->failed;
+		if (!scan_new || (!fresh[i] && !was_failed))
 			continue;
-		if ((rc = pg_prepare_table(src, &src->ents[i], err)) == 0)
-			rc = pg_snapshot_entity(src, &src->ents[i], cancel, err);
+		/* A failed entity is scanned once its check passes; the check never bumps its version. */
+		if ((rc = pg_check_entity(src, ent, err)) == 0 && !ent->failed)
+			rc = pg_snapshot_entity(src, ent, cancel, err);
 	}
 	free(fresh);
 	return rc;
@@ -506,6 +563,24 @@ static void run_cleanup(cw_pg_source_t *src)
 	src->hub = NULL;
 }
 
+/*
+ * No entity to capture: idle (healthy) when there is none, waiting
+ * (unhealthy, the first failure as the error) when each one failed.
+ */
+static void wait_for_entities(cw_pg_source_t *src)
+{
+	if (src->nents == 0) {
+		pg_set_state(src, "idle", true);
+		return;
+	}
+	pthread_mutex_lock(&src->mutex);
+	snprintf(src->status.state, sizeof src->status.state, "waiting");
+	src->status.healthy = false;
+	snprintf(src->status.last_error, sizeof src->status.last_error,
+	         "every entity of the source failed; the first: %.440s", src->ents[0].failed_reason);
+	pthread_mutex_unlock(&src->mutex);
+}
+
 static int run_once(cw_pg_source_t *src, cw_cancel_t *cancel, cw_err_t *err)
 {
 	int rc;
@@ -523,23 +598,30 @@ static int run_once(cw_pg_source_t *src, cw_cancel_t *cancel, cw_err_t *err)
 	if ((src->sql = pg_connect(src, false, err)) == NULL)
 		return CW_EDB;
 	if ((rc = pg_check_replication_role(src, err)) != 0 ||
+	    (rc = pg_check_wal_level(src, err)) != 0 ||
 	    (rc = pg_reload_entities(src, false, cancel, err)) != 0)
 		return rc;
-	/* Nothing to capture yet: no publication or slot either, until an entity arrives. */
-	while (src->nents == 0) {
-		pg_set_state(src, "idle", true);
+	for (size_t i = 0; i < src->nents; i++)
+		if ((rc = pg_check_entity(src, &src->ents[i], err)) != 0)
+			return rc;
+	/*
+	 * Nothing to capture yet (no entity, or each one failed): no publication
+	 * or slot either, until an entity can be captured.
+	 */
+	while (usable_entities(src) == 0) {
+		wait_for_entities(src);
 		if ((rc = cw_cancel_wait_ms(cancel, PG_RELOAD_INTERVAL_MS)) != 0 ||
 		    (rc = pg_reload_entities(src, false, cancel, err)) != 0)
 			return rc;
+		for (size_t i = 0; i < src->nents; i++)
+			if ((rc = pg_check_entity(src, &src->ents[i], err)) != 0)
+				return rc;
 	}
-	for (size_t i = 0; i < src->nents; i++)
-		if ((rc = pg_prepare_table(src, &src->ents[i], err)) != 0)
-			return rc;
 	if ((rc = position(src, cancel, &start, err)) != 0)
 		return rc;
 	/* Entities left pending or scanning (added while we were down) get a scan of their own. */
 	for (size_t i = 0; i < src->nents; i++)
-		if (src->ents[i].entity.status != CW_ENTITY_LIVE &&
+		if (!src->ents[i].failed && src->ents[i].entity.status != CW_ENTITY_LIVE &&
 		    (rc = pg_snapshot_entity(src, &src->ents[i], cancel, err)) != 0)
 			return rc;
 	return pg_stream(src, start, cancel, err);
@@ -612,6 +694,9 @@ static void *pg_open(const cw_component_ctx_t *ctx, cw_err_t *err)
 	                   "Changes written to the hub by the capture, per entity and op");
 	cw_metrics_declare(ctx->metrics, "cachewarp_snapshot_rows_total", CW_METRIC_COUNTER,
 	                   "Rows read by snapshots, per entity");
+	cw_metrics_declare(ctx->metrics, "cachewarp_entity_failed", CW_METRIC_GAUGE,
+	                   "1 while an entity cannot be captured (its reason is in /v1/status), "
+	                   "0 once it recovered; the source's other entities keep streaming");
 	return src;
 }
 

@@ -2,8 +2,10 @@
  * This file contains the PostgreSQL source's set-up checks
  * (postgres_internal.h): the role may replicate, each entity's table exists,
  * is readable and has a key, its key is known to the decoder, and the
- * publication covers it (created or extended when missing). Every refusal
- * says what to run to fix it.
+ * publication covers it (created or extended when missing), and the
+ * server's wal_level. Every refusal says what to run to fix it. A refusal
+ * about one entity's table marks that entity failed (pg_check_entity); the
+ * source's other entities keep streaming.
  */
 #include "capture/postgres_internal.h"
 
@@ -103,9 +105,10 @@ static int add_to_publication(cw_pg_source_t *src, const pg_entity_t *ent, cw_er
 		if (state != NULL && strcmp(state, "42501") == 0) {
 			char reason[CW_ERR_MESSAGE_LEN];
 			snprintf(reason, sizeof reason, "%s", err->message);
-			rc = cw_err_set(err, CW_EINVAL, PG_DOMAIN, "%.300s (missing privilege: have the "
-				"owner of the tables or a superuser create the publication, or make the "
-				"source's role their owner)", reason);
+			rc = cw_err_set(err, CW_EINVAL, PG_DOMAIN, "%.300s (missing privilege: run %s "
+				"as %s of table %s.%s, or as a superuser)", reason, sql.data,
+				exists ? "the owner of the publication and" : "the owner",
+				ent->nspname, ent->relname);
 		}
 	} else {
 		cw_log_kv(CW_LOG_INFO, PG_COMPONENT, exists ? "table added to publication" :
@@ -114,6 +117,22 @@ static int add_to_publication(cw_pg_source_t *src, const pg_entity_t *ent, cw_er
 	}
 	PQclear(res);
 	cw_buf_free(&sql);
+	return rc;
+}
+
+int pg_check_wal_level(cw_pg_source_t *src, cw_err_t *err)
+{
+	PGresult *res = pg_query(src, "SELECT current_setting('wal_level')", 0, NULL,
+	                         "could not read wal_level", err);
+	if (res == NULL)
+		return CW_EDB;
+	int rc = 0;
+	if (strcmp(PQgetvalue(res, 0, 0), "logical") != 0)
+		rc = cw_err_set(err, CW_EINVAL, PG_DOMAIN,
+			"source \"%s\" has wal_level = %s, and logical replication needs wal_level = "
+			"logical: run ALTER SYSTEM SET wal_level = logical; as a superuser, then restart "
+			"PostgreSQL (a reload is not enough)", src->cfg->name, PQgetvalue(res, 0, 0));
+	PQclear(res);
 	return rc;
 }
 
@@ -165,3 +184,75 @@ cleanup:
 	return rc;
 }
 
+
+/* A refusal the user must fix about one entity's table, rather than a failed connection. */
+static bool is_entity_error(const cw_err_t *err)
+{
+	return err->code == CW_EINVAL || err->code == CW_ENOTFOUND;
+}
+
+/* Marks ent failed with reason (logged when it is new or changed). */
+static void mark_failed(cw_pg_source_t *src, pg_entity_t *ent, const char *reason)
+{
+	if (!ent->failed || strcmp(ent->failed_reason, reason) != 0)
+		cw_log_kv(CW_LOG_ERROR, PG_COMPONENT, "entity failed: the other entities keep "
+		          "streaming; checked again every few seconds", "source", src->cfg->name,
+		          "entity", ent->entity.name, "reason", reason, NULL);
+	ent->failed = true;
+	snprintf(ent->failed_reason, sizeof ent->failed_reason, "%s", reason);
+}
+
+int pg_check_entity(cw_pg_source_t *src, pg_entity_t *ent, cw_err_t *err)
+{
+	cw_err_t why = {0};
+	int rc = pg_prepare_table(src, ent, &why);
+	if (rc != 0 && !is_entity_error(&why)) {
+		if (err != NULL)
+			*err = why;
+		return rc;
+	}
+	if (rc != 0) {
+		mark_failed(src, ent, why.message);
+	} else if (ent->failed) {
+		cw_log_kv(CW_LOG_INFO, PG_COMPONENT, "entity recovered: scanning it", "source",
+		          src->cfg->name, "entity", ent->entity.name, NULL);
+		ent->failed = false;
+		ent->failed_reason[0] = '\0';
+	}
+	pg_publish_failed(src);
+	return 0;
+}
+
+int pg_check_published(cw_pg_source_t *src, cw_err_t *err)
+{
+	const char *params[] = {src->cfg->publication};
+	PGresult *res = pg_query(src, "SELECT schemaname, tablename FROM pg_publication_tables "
+	                         "WHERE pubname = $1", 1, params,
+	                         "could not read the publication's tables", err);
+	if (res == NULL)
+		return CW_EDB;
+	bool changed = false;
+	for (size_t i = 0; i < src->nents; i++) {
+		pg_entity_t *ent = &src->ents[i];
+		if (ent->failed || ent->entity.status != CW_ENTITY_LIVE)
+			continue;
+		bool listed = false;
+		for (int r = 0; r < PQntuples(res) && !listed; r++)
+			listed = strcmp(PQgetvalue(res, r, 0), ent->nspname) == 0 &&
+			         strcmp(PQgetvalue(res, r, 1), ent->relname) == 0;
+		if (listed)
+			continue;
+		char reason[CW_ERR_MESSAGE_LEN];
+		snprintf(reason, sizeof reason, "table \"%s.%s\" of entity \"%s\" is no longer in "
+		         "publication \"%s\" (removed or dropped): its changes are not captured; run "
+		         "ALTER PUBLICATION \"%s\" ADD TABLE \"%s\".\"%s\" as the table's owner, and "
+		         "cachewarp scans it again", ent->nspname, ent->relname, ent->entity.name,
+		         src->cfg->publication, src->cfg->publication, ent->nspname, ent->relname);
+		mark_failed(src, ent, reason);
+		changed = true;
+	}
+	PQclear(res);
+	if (changed)
+		pg_publish_failed(src);
+	return 0;
+}

@@ -249,10 +249,6 @@ int pg_snapshot_all(cw_pg_source_t *src, cw_cancel_t *cancel, uint64_t *start_ls
 	int rc = 0;
 	/* After a lost slot the source stays unhealthy until the new generation is complete. */
 	pg_set_state(src, src->position_lost ? "rescan" : "snapshot", !src->position_lost);
-	for (size_t i = 0; i < src->nents && rc == 0; i++)
-		rc = begin_generation(src, &src->ents[i], err);
-	if (rc != 0)
-		goto cleanup;
 	if (src->repl == NULL && (src->repl = pg_connect(src, true, err)) == NULL) {
 		rc = CW_EDB;
 		goto cleanup;
@@ -274,6 +270,12 @@ int pg_snapshot_all(cw_pg_source_t *src, cw_cancel_t *cancel, uint64_t *start_ls
 		                PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2));
 		goto cleanup;
 	}
+	/* Only now, with the slot made, a new generation: a failed set-up never bumps a version. */
+	for (size_t i = 0; i < src->nents && rc == 0; i++)
+		if (!src->ents[i].failed)
+			rc = begin_generation(src, &src->ents[i], err);
+	if (rc != 0)
+		goto cleanup;
 	snprintf(lsn_text, sizeof lsn_text, "%s", PQgetvalue(res, 0, 1));
 	cw_log_kv(CW_LOG_INFO, PG_COMPONENT, "replication slot created", "source", src->cfg->name,
 	          "slot", src->cfg->slot, "consistent_point", lsn_text, NULL);
@@ -290,16 +292,19 @@ int pg_snapshot_all(cw_pg_source_t *src, cw_cancel_t *cancel, uint64_t *start_ls
 	writer = cw_oplog_writer_new(src->hub);
 	cw_oplog_writer_set_scan(writer, true);
 	for (size_t i = 0; i < src->nents && rc == 0; i++)
-		rc = scan_table(src, reader, &src->ents[i], writer, lsn_text, cancel, err);
+		if (!src->ents[i].failed)
+			rc = scan_table(src, reader, &src->ents[i], writer, lsn_text, cancel, err);
 	if (rc == 0)
 		rc = exec_ok(reader, "COMMIT", "could not end the snapshot", err);
 	/* The sweeps and the checkpoint commit together: then the generation is complete. */
 	for (size_t i = 0; i < src->nents && rc == 0; i++)
-		pg_push_sweep(src, &src->ents[i], lsn_text);
+		if (!src->ents[i].failed)
+			pg_push_sweep(src, &src->ents[i], lsn_text);
 	if (rc == 0)
 		rc = pg_write_batch(src, writer, *start_lsn, err);
 	for (size_t i = 0; i < src->nents && rc == 0; i++)
-		rc = go_live(src, &src->ents[i], err);
+		if (!src->ents[i].failed)
+			rc = go_live(src, &src->ents[i], err);
 	if (rc == 0)
 		src->durable_lsn = src->complete_lsn = *start_lsn;
 cleanup:
