@@ -73,6 +73,12 @@ PGconn *pg_connect(cw_pg_source_t *src, bool replication, cw_err_t *err)
 		snprintf(what, sizeof what, "could not connect to source \"%s\" at \"%s\"%s",
 		         src->cfg->name, src->masked_url, replication ? " for replication" : "");
 		pg_result_error(conn, NULL, what, err);
+		if (cw_hub_auth_refused(conn)) {
+			char reason[CW_ERR_MESSAGE_LEN];
+			snprintf(reason, sizeof reason, "%s", err->message);
+			cw_err_set(err, CW_EAUTH, PG_DOMAIN, "%.380s: the server refused the credentials; "
+			           "fix the user and password of sources[].url, or pg_hba.conf", reason);
+		}
 		PQfinish(conn);
 		return NULL;
 	}
@@ -90,10 +96,11 @@ void pg_set_state(cw_pg_source_t *src, const char *state, bool healthy)
 	pthread_mutex_unlock(&src->mutex);
 }
 
-static void set_error(cw_pg_source_t *src, const cw_err_t *err)
+/* state: "retrying", or "failed" for an error only a person can fix. */
+static void set_error(cw_pg_source_t *src, const char *state, const cw_err_t *err)
 {
 	pthread_mutex_lock(&src->mutex);
-	snprintf(src->status.state, sizeof src->status.state, "retrying");
+	snprintf(src->status.state, sizeof src->status.state, "%s", state);
 	src->status.healthy = false;
 	snprintf(src->status.last_error, sizeof src->status.last_error, "%s", err->message);
 	pthread_mutex_unlock(&src->mutex);
@@ -435,10 +442,13 @@ int pg_write_batch(cw_pg_source_t *src, cw_oplog_writer_t *writer, uint64_t chec
 	return rc;
 }
 
-/* A set-up error the user must fix: log it once, keep the source unhealthy. */
+/*
+ * A set-up error the user must fix (refused credentials, a missing privilege,
+ * a setting): log it once, mark the source failed, check again later.
+ */
 static bool is_fix_error(const cw_err_t *err)
 {
-	return err->code == CW_EINVAL || err->code == CW_ENOTFOUND;
+	return err->code == CW_EINVAL || err->code == CW_ENOTFOUND || err->code == CW_EAUTH;
 }
 
 /* ---- the slot and the run ------------------------------------------------ */
@@ -533,7 +543,7 @@ static int position(cw_pg_source_t *src, cw_cancel_t *cancel, uint64_t *start, c
 		cw_log_kv(CW_LOG_ERROR, PG_COMPONENT, err->message, "source", src->cfg->name,
 		          "slot", src->cfg->slot, "on_position_lost", "rescan",
 		          "action", "new generation: full snapshot, then sweep", NULL);
-		set_error(src, err);
+		set_error(src, "retrying", err);
 		src->position_lost = true;
 		cw_err_clear(err);
 		/* From here until the scan completes there is no valid position. */
@@ -641,7 +651,7 @@ static int pg_run(void *source, cw_cancel_t *cancel, cw_err_t *err)
 		cw_err_set(err, CW_ECANCELED, PG_DOMAIN, "source \"%s\" stopped", src->cfg->name);
 		pg_set_state(src, "stopped", false);
 	} else if (rc != 0) {
-		set_error(src, err);
+		set_error(src, is_fix_error(err) ? "failed" : "retrying", err);
 		if (is_fix_error(err)) {
 			/* Retrying at once cannot help: say so once, then wait before the next check. */
 			if (strcmp(src->last_fix_error, err->message) != 0)
