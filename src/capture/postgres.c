@@ -27,6 +27,18 @@ void pg_lsn_format(uint64_t lsn, char out[32])
 	snprintf(out, 32, "%" PRIX32 "/%" PRIX32, (uint32_t)(lsn >> 32), (uint32_t)lsn);
 }
 
+void pg_split_table(const char *table, char nspname[64], char relname[64])
+{
+	const char *dot = strchr(table, '.');
+	if (dot != NULL) {
+		snprintf(nspname, 64, "%.*s", (int)(dot - table), table);
+		snprintf(relname, 64, "%s", dot + 1);
+	} else {
+		snprintf(nspname, 64, "public");
+		snprintf(relname, 64, "%s", table);
+	}
+}
+
 int pg_lsn_parse(const char *text, uint64_t *lsn)
 {
 	unsigned int hi, lo;
@@ -167,15 +179,7 @@ static void entities_free(cw_pg_source_t *src)
 static int entity_init(pg_entity_t *ent, const cw_entity_t *entity, cw_err_t *err)
 {
 	memset(ent, 0, sizeof *ent);
-	const char *dot = strchr(entity->table, '.');
-	if (dot != NULL) {
-		snprintf(ent->nspname, sizeof ent->nspname, "%.*s", (int)(dot - entity->table),
-		         entity->table);
-		snprintf(ent->relname, sizeof ent->relname, "%s", dot + 1);
-	} else {
-		snprintf(ent->nspname, sizeof ent->nspname, "public");
-		snprintf(ent->relname, sizeof ent->relname, "%s", entity->table);
-	}
+	pg_split_table(entity->table, ent->nspname, ent->relname);
 	if (entity->ncolumns > 0) {
 		ent->proj = cw_projection_new(entity, CW_PROJECTION_DEFAULT, err);
 		if (ent->proj == NULL)

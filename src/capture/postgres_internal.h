@@ -97,6 +97,8 @@ typedef struct cw_pg_source {
 
 /* Formats an LSN as PostgreSQL prints it ("16/B374D848"). */
 void pg_lsn_format(uint64_t lsn, char out[32]);
+/* Splits "schema.table" (or "table": schema public) into its parts. */
+void pg_split_table(const char *table, char nspname[64], char relname[64]);
 /* Parses "X/Y"; 0 or CW_EINVAL. */
 int pg_lsn_parse(const char *text, uint64_t *lsn);
 /* Appends "name" quoted as an SQL identifier (name validated by the caller). */
@@ -139,6 +141,18 @@ PGresult *pg_query(cw_pg_source_t *src, const char *sql, int nparams,
                    const char *const *params, const char *what, cw_err_t *err);
 /* CW_EINVAL with the fix when the role may not replicate. */
 int pg_check_replication_role(cw_pg_source_t *src, cw_err_t *err);
+/* A table's catalog facts pg_table_check found. */
+typedef struct pg_table {
+	char oid[16];
+	bool has_pk;                 /* else the replica identity index is the key */
+} pg_table_t;
+/*
+ * Checks on conn that nspname.relname (of entity, of source: for messages)
+ * exists, is readable and has a key: 0 (table filled when not NULL),
+ * CW_ENOTFOUND or CW_EINVAL with the fix, CW_EDB when the query failed.
+ */
+int pg_table_check(PGconn *conn, const char *source, const char *entity, const char *nspname,
+                   const char *relname, pg_table_t *table, cw_err_t *err);
 /* Makes sure ent's table is usable and in the publication; registers its key with the decoder. */
 int pg_prepare_table(cw_pg_source_t *src, pg_entity_t *ent, cw_err_t *err);
 /* CW_EINVAL with the setting and restart to do when the server's wal_level is not logical. */

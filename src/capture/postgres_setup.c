@@ -136,25 +136,27 @@ int pg_check_wal_level(cw_pg_source_t *src, cw_err_t *err)
 	return rc;
 }
 
-int pg_prepare_table(cw_pg_source_t *src, pg_entity_t *ent, cw_err_t *err)
+int pg_table_check(PGconn *conn, const char *source, const char *entity, const char *nspname,
+                   const char *relname, pg_table_t *table, cw_err_t *err)
 {
-	const char *params[] = {ent->nspname, ent->relname};
-	PGresult *res = pg_query(src,
+	const char *params[] = {nspname, relname};
+	PGresult *res = PQexecParams(conn,
 		"SELECT c.oid, c.relreplident, "
 		"EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary), "
 		"EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisreplident), "
 		"has_table_privilege(c.oid, 'SELECT'), current_user "
 		"FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
 		"WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')",
-		2, params, "could not read the source's catalog", err);
-	if (res == NULL)
-		return CW_EDB;
-	const char *table = ent->entity.table;
+		2, NULL, params, NULL, NULL, 0);
 	int rc = 0;
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		rc = pg_result_error(conn, res, "could not read the source's catalog", err);
+		goto cleanup;
+	}
 	if (PQntuples(res) != 1) {
 		rc = cw_err_set(err, CW_ENOTFOUND, PG_DOMAIN,
 			"table \"%s.%s\" of entity \"%s\" does not exist in source \"%s\"",
-			ent->nspname, ent->relname, ent->entity.name, src->cfg->name);
+			nspname, relname, entity, source);
 		goto cleanup;
 	}
 	char replident = PQgetvalue(res, 0, 1)[0];
@@ -162,28 +164,39 @@ int pg_prepare_table(cw_pg_source_t *src, pg_entity_t *ent, cw_err_t *err)
 	bool has_ri = strcmp(PQgetvalue(res, 0, 3), "t") == 0;
 	if (strcmp(PQgetvalue(res, 0, 4), "t") != 0) {
 		rc = cw_err_set(err, CW_EINVAL, PG_DOMAIN,
-			"role \"%s\" may not read table \"%s\" of entity \"%s\": "
-			"run GRANT SELECT ON %s.%s TO \"%s\"", PQgetvalue(res, 0, 5), table,
-			ent->entity.name, ent->nspname, ent->relname, PQgetvalue(res, 0, 5));
+			"role \"%s\" may not read table \"%s.%s\" of entity \"%s\": "
+			"run GRANT SELECT ON %s.%s TO \"%s\"", PQgetvalue(res, 0, 5), nspname, relname,
+			entity, nspname, relname, PQgetvalue(res, 0, 5));
 		goto cleanup;
 	}
 	if (replident == 'n' || (!has_pk && !(replident == 'i' && has_ri))) {
 		rc = cw_err_set(err, CW_EINVAL, PG_DOMAIN,
-			"table \"%s\" of entity \"%s\" has no primary key%s: changes could not be "
+			"table \"%s.%s\" of entity \"%s\" has no primary key%s: changes could not be "
 			"matched to rows; add one (ALTER TABLE %s.%s ADD PRIMARY KEY (...)) or name a "
 			"unique index of non-null columns (ALTER TABLE %s.%s REPLICA IDENTITY USING "
-			"INDEX ...)", table, ent->entity.name,
+			"INDEX ...)", nspname, relname, entity,
 			replident == 'n' ? " and REPLICA IDENTITY NOTHING" : " or replica identity index",
-			ent->nspname, ent->relname, ent->nspname, ent->relname);
+			nspname, relname, nspname, relname);
 		goto cleanup;
 	}
-	if ((rc = table_key(src, ent, PQgetvalue(res, 0, 0), has_pk, err)) == 0)
-		rc = add_to_publication(src, ent, err);
+	if (table != NULL) {
+		snprintf(table->oid, sizeof table->oid, "%s", PQgetvalue(res, 0, 0));
+		table->has_pk = has_pk;
+	}
 cleanup:
 	PQclear(res);
 	return rc;
 }
 
+int pg_prepare_table(cw_pg_source_t *src, pg_entity_t *ent, cw_err_t *err)
+{
+	pg_table_t table;
+	int rc = pg_table_check(src->sql, src->cfg->name, ent->entity.name, ent->nspname,
+	                        ent->relname, &table, err);
+	if (rc == 0 && (rc = table_key(src, ent, table.oid, table.has_pk, err)) == 0)
+		rc = add_to_publication(src, ent, err);
+	return rc;
+}
 
 /* A refusal the user must fix about one entity's table, rather than a failed connection. */
 static bool is_entity_error(const cw_err_t *err)

@@ -278,6 +278,8 @@ static int entity_add(cw_hub_t *hub, const cw_config_t *config,
 	bool created = false;
 	if (rc == 0 && request->source == NULL)
 		rc = cw_err_set(err, CW_EINVAL, "entity", "entity add needs --source SOURCE");
+	if (rc == 0 && (rc = cw_entity_manager_check(config, &entity, err)) == 0)
+		rc = cw_entity_manager_check_source(config, &entity, err);
 	if (rc == 0)
 		rc = cw_entity_manager_add(hub, config, &entity, &created, err);
 	if (rc == 0)

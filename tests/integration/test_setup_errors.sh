@@ -2,7 +2,10 @@
 # Set-up errors only a person can fix are reported at once and not retried in
 # a loop: the hub refusing the credentials makes `cachewarp run` exit 1 at
 # once (retry.give_up_after is 10 minutes here); a PostgreSQL source refusing
-# them marks that source failed, logged once; wal_level below logical names
+# them marks that source failed, logged once; an entity whose table is missing
+# or keyless is refused by POST /v1/entities and `cachewarp entity add` (422,
+# exit 2), and one in the configuration file fails alone, shown in
+# /v1/status, /metrics and `cachewarp status`; wal_level below logical names
 # the exact setting and restart, and no failed attempt bumps an entity's
 # version. Passwords never appear in the output.
 set -u
@@ -125,7 +128,87 @@ stop_daemon
 lines=$(grep -c 'password authentication failed' "$work/source_auth.err")
 [ "$lines" -eq 1 ] || fail "refused source credentials logged $lines times, want once"
 
+# ---- a bad entity is refused at creation, or fails alone at runtime --------
+sql "CREATE TABLE keyless (a int, b text)" || fail "create keyless"
+apiport=$(python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])')
+cat >"$work/entities.yaml" <<YAML
+hub:
+  url: $url
+sources:
+  - name: app
+    type: postgres
+    url: $url
+    slot: ent_slot
+    publication: ent_pub
+entities:
+  - {name: items, source: app, table: public.items}
+  - {name: ghost, source: app, table: public.ghost}
+api: {listen: "127.0.0.1:$apiport"}
+log: {level: info, format: json}
+retry: {initial: 50ms, max: 200ms, give_up_after: 10m}
+YAML
+"$bin" run -c "$work/entities.yaml" >"$work/entities.out" 2>"$work/entities.err" &
+daemon=$!
+if port=$(api_port "$work/entities.err"); then
+	deadline=$((SECONDS + 30))
+	until curl -s "http://127.0.0.1:$port/v1/status" >"$work/ent_status.json" &&
+		jq -e '.failed_entities[] | select(.entity == "ghost" and .source == "app")
+			| .reason | contains("does not exist")' "$work/ent_status.json" >/dev/null 2>&1; do
+		[ $SECONDS -lt $deadline ] || { fail "ghost not in failed_entities: $(cat "$work/ent_status.json")"; break; }
+		sleep 0.2
+	done
+	[ "$(jq -r '.failed_entities_total' "$work/ent_status.json")" = 1 ] ||
+		fail "failed_entities_total: $(jq -c . "$work/ent_status.json")"
+	curl -s "http://127.0.0.1:$port/metrics" >"$work/ent_metrics.out"
+	grep -q '^cachewarp_entity_failed{entity="ghost",source="app"} 1' "$work/ent_metrics.out" ||
+		fail "no cachewarp_entity_failed gauge for ghost"
+	deadline=$((SECONDS + 30))
+	until [ "$(sql "SELECT status FROM cachewarp.entities WHERE name = 'items'")" = live ]; do
+		[ $SECONDS -lt $deadline ] || { fail "items never went live beside the failed ghost"; break; }
+		sleep 0.2
+	done
+	"$bin" status -c "$work/entities.yaml" >"$work/ent_cli_status.out" 2>&1 ||
+		fail "cachewarp status: $(cat "$work/ent_cli_status.out")"
+	grep -q '^FAILED ENTITY' "$work/ent_cli_status.out" ||
+		fail "cachewarp status has no failed entity table: $(cat "$work/ent_cli_status.out")"
+	grep -q '^ghost .*app .*does not exist' "$work/ent_cli_status.out" ||
+		fail "cachewarp status does not give ghost's reason"
+	grep -Eq '^ghost +app +failed ' "$work/ent_cli_status.out" ||
+		fail "cachewarp status does not show ghost as failed"
+
+	# POST /v1/entities refuses what cannot be captured, with the reason.
+	post() { curl -s -o "$work/post.out" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+		--data "$1" "http://127.0.0.1:$port/v1/entities"; }
+	code=$(post '{"name": "nothere", "source": "app", "table": "public.nothere"}')
+	[ "$code" = 422 ] || fail "POST of a missing table answered $code, want 422: $(cat "$work/post.out")"
+	grep -q 'public.nothere.*does not exist' "$work/post.out" || fail "422 without the reason: $(cat "$work/post.out")"
+	code=$(post '{"name": "keyless", "source": "app", "table": "public.keyless"}')
+	[ "$code" = 422 ] || fail "POST of a keyless table answered $code, want 422"
+	grep -q 'has no primary key' "$work/post.out" || fail "422 without the reason: $(cat "$work/post.out")"
+	code=$(post '{"name": "items2", "source": "app", "table": "public.items"}')
+	[ "$code" = 201 ] || fail "POST of a good table answered $code, want 201: $(cat "$work/post.out")"
+	[ "$(sql "SELECT count(*) FROM cachewarp.entities WHERE name IN ('nothere', 'keyless')")" = 0 ] ||
+		fail "a refused entity was stored"
+else
+	fail "no API port: $(tail -3 "$work/entities.err")"
+fi
+stop_daemon
+# cachewarp entity add refuses the same way (exit 2), and stores nothing.
+"$bin" entity add nothere2 --source app --table public.nothere -c "$work/entities.yaml" \
+	>"$work/add.out" 2>"$work/add.err"
+rc=$?
+[ "$rc" -eq 2 ] || fail "entity add of a missing table exited $rc, want 2"
+grep -q 'does not exist' "$work/add.err" || fail "entity add without the reason: $(cat "$work/add.err")"
+[ "$(sql "SELECT count(*) FROM cachewarp.entities WHERE name = 'nothere2'")" = 0 ] ||
+	fail "entity add stored a refused entity"
+
 # ---- wal_level = replica: the fix is named, no version moves ---------------
+# A server with a logical slot does not start below wal_level logical: drop it first.
+sql "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots" >/dev/null ||
+	fail "drop slots"
 sql "ALTER SYSTEM SET wal_level = replica" || fail "alter system"
 pgbin=$(ls -d /usr/lib/postgresql/15/bin 2>/dev/null || dirname "$(command -v pg_ctl)")
 as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }

@@ -1,0 +1,35 @@
+/*
+ * This file contains the check of a new entity against its PostgreSQL source
+ * (capture/source.h, cw_source_check_entity): before the entity is stored,
+ * its table must exist, be readable and have a key, with the same checks and
+ * messages as the running source's (pg_table_check).
+ */
+#include "capture/postgres_internal.h"
+#include "capture/source.h"
+
+#include <stddef.h>
+#include <stdio.h>
+
+/* How long the API or the CLI waits for the source server before storing the entity unchecked. */
+#define CHECK_CONNECT_TIMEOUT "5"
+
+int cw_pg_check_entity(const cw_source_config_t *cfg, const cw_entity_t *entity, cw_err_t *err)
+{
+	const char *keys[] = {"connect_timeout", "dbname", "application_name", "client_encoding",
+	                      NULL};
+	const char *values[] = {CHECK_CONNECT_TIMEOUT, cfg->url, "cachewarp", "UTF8", NULL};
+	char nspname[64], relname[64];
+	pg_split_table(entity->table, nspname, relname);
+	PGconn *conn = PQconnectdbParams(keys, values, 1);
+	int rc;
+	if (conn == NULL || PQstatus(conn) != CONNECTION_OK) {
+		char what[300];
+		snprintf(what, sizeof what, "could not connect to source \"%s\" to check table "
+		         "\"%s.%s\"", cfg->name, nspname, relname);
+		rc = pg_result_error(conn, NULL, what, err);
+	} else {
+		rc = pg_table_check(conn, cfg->name, entity->name, nspname, relname, NULL, err);
+	}
+	PQfinish(conn);
+	return rc;
+}
