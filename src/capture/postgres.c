@@ -656,7 +656,9 @@ static int pg_run(void *source, cw_cancel_t *cancel, cw_err_t *err)
 		pg_set_state(src, "stopped", false);
 	} else if (rc != 0) {
 		set_error(src, is_fix_error(err) ? "failed" : "retrying", err);
-		if (is_fix_error(err)) {
+		/* The hub refusing the credentials stops the daemon (control/daemon.c): no wait. */
+		bool hub_refused = err->code == CW_EAUTH && strcmp(err->domain, "hub") == 0;
+		if (is_fix_error(err) && !hub_refused) {
 			/* Retrying at once cannot help: say so once, then wait before the next check. */
 			if (strcmp(src->last_fix_error, err->message) != 0)
 				cw_log_kv(CW_LOG_ERROR, PG_COMPONENT, err->message, "source", src->cfg->name,

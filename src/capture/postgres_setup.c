@@ -239,9 +239,13 @@ int pg_check_entity(cw_pg_source_t *src, pg_entity_t *ent, cw_err_t *err)
 int pg_check_published(cw_pg_source_t *src, cw_err_t *err)
 {
 	const char *params[] = {src->cfg->publication};
-	PGresult *res = pg_query(src, "SELECT schemaname, tablename FROM pg_publication_tables "
-	                         "WHERE pubname = $1", 1, params,
-	                         "could not read the publication's tables", err);
+	/* Tables named in it (a partitioned one too), or covered by ALL TABLES or a schema. */
+	PGresult *res = pg_query(src,
+		"SELECT n.nspname::text, c.relname::text FROM pg_publication p "
+		"JOIN pg_publication_rel r ON r.prpubid = p.oid JOIN pg_class c ON c.oid = r.prrelid "
+		"JOIN pg_namespace n ON n.oid = c.relnamespace WHERE p.pubname = $1 "
+		"UNION SELECT schemaname::text, tablename::text FROM pg_publication_tables "
+		"WHERE pubname = $1", 1, params, "could not read the publication's tables", err);
 	if (res == NULL)
 		return CW_EDB;
 	bool changed = false;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set-up errors only a person can fix are reported at once and not retried in
 # a loop: the hub refusing the credentials makes `cachewarp run` exit 1 at
-# once (retry.give_up_after is 10 minutes here); a PostgreSQL source refusing
+# once (retry.give_up_after is 10 minutes here), at start or after its
+# password changed while running; a PostgreSQL source refusing
 # them marks that source failed, logged once; an entity whose table is missing
 # or keyless is refused by POST /v1/entities and `cachewarp entity add` (422,
 # exit 2), and one in the configuration file fails alone, shown in
@@ -93,6 +94,33 @@ grep -q '"msg":"giving up: the hub refused the credentials; not retrying"' "$wor
 grep -q 'password authentication failed for user' "$work/hub_auth.err" ||
 	fail "the server's reason is missing: $(head -c 600 "$work/hub_auth.err")"
 grep -q 'hub unreachable, retrying' "$work/hub_auth.err" && fail "refused hub credentials were retried"
+
+# ---- the hub refuses the credentials while running: exit 1 at once ---------
+cat >"$work/hub_rotated.yaml" <<YAML
+hub:
+  url: postgresql://guarded:the-right-one@$hostport/postgres
+api: {listen: "127.0.0.1:0"}
+log: {level: info, format: json}
+retry: {initial: 50ms, max: 200ms, give_up_after: 10m}
+YAML
+"$bin" run -c "$work/hub_rotated.yaml" >"$work/hub_rotated.out" 2>"$work/hub_rotated.err" &
+daemon=$!
+deadline=$((SECONDS + 30))
+until grep -q '"msg":"running"' "$work/hub_rotated.err"; do
+	[ $SECONDS -lt $deadline ] || { fail "daemon never logged running: $(tail -3 "$work/hub_rotated.err")"; break; }
+	sleep 0.1
+done
+sql "ALTER ROLE guarded PASSWORD 'rotated'" || fail "alter role"
+sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'guarded'" >/dev/null
+started=$SECONDS
+wait "$daemon"
+rc=$?
+daemon=
+[ "$rc" -eq 1 ] || fail "run with the hub's password rotated exited $rc, want 1"
+[ $((SECONDS - started)) -lt 20 ] || fail "the rotated hub password took $((SECONDS - started)) s to stop the daemon"
+grep -q '"msg":"giving up: the hub refused the credentials; not retrying"' "$work/hub_rotated.err" ||
+	fail "no clear line for the rotated hub password: $(tail -3 "$work/hub_rotated.err")"
+sql "ALTER ROLE guarded PASSWORD 'the-right-one'" || fail "alter role back"
 
 # ---- a source refuses the credentials: that source is failed, once ---------
 cat >"$work/source_auth.yaml" <<YAML
