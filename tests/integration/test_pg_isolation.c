@@ -39,16 +39,6 @@ static int group_teardown(void **state)
 	return 0;
 }
 
-/* The cluster's URL with another user. */
-static char *url_as(fx_t *fx, const char *user)
-{
-	const char *at = strchr(fx->srv.url, '@');
-	const char *scheme = strstr(fx->srv.url, "://");
-	assert_non_null(at);
-	assert_non_null(scheme);
-	return cw_xasprintf("%.*s://%s%s", (int)(scheme - fx->srv.url), fx->srv.url, user, at);
-}
-
 /* The reason entity is failed in the source's status, or NULL (owned). */
 static char *failed_reason(fx_t *fx, const char *entity)
 {
@@ -107,6 +97,14 @@ static int64_t wait_recovered(fx_t *fx, const char *entity)
 	return fx_now_ms() - started;
 }
 
+/* Waits until entity in the hub equals its table. */
+static void wait_table(fx_t *fx, const char *entity, const char *table)
+{
+	char *sql = cw_xasprintf("SELECT id::text, to_jsonb(t)::text FROM %s t", table);
+	fx_wait_converged(fx, entity, sql);
+	free(sql);
+}
+
 static void missing_table_fails_alone(void **state)
 {
 	fx_t *fx = *state;
@@ -118,9 +116,9 @@ static void missing_table_fails_alone(void **state)
 	assert_non_null(strstr(reason, "\"public.ghost\" of entity \"ghost\" does not exist"));
 	free(reason);
 	/* The sibling streams: snapshot, then live changes. */
-	fx_wait_converged(fx, "good", "SELECT id::text, to_jsonb(t)::text FROM good t");
+	wait_table(fx, "good", "good");
 	fx_sql(fx, "INSERT INTO good VALUES (3, 'c'); UPDATE good SET v = 'B' WHERE id = 2");
-	fx_wait_converged(fx, "good", "SELECT id::text, to_jsonb(t)::text FROM good t");
+	wait_table(fx, "good", "good");
 	cw_component_status_t st = fx_status(fx);
 	assert_string_equal(st.state, "streaming");
 	assert_int_equal(st.nfailed, 1);
@@ -135,7 +133,7 @@ static void missing_table_fails_alone(void **state)
 	int64_t took = wait_recovered(fx, "ghost");
 	fprintf(stderr, "ghost recovered after %lld ms\n", (long long)took);
 	assert_true(took < RECHECK_MS);
-	fx_wait_converged(fx, "ghost", "SELECT id::text, to_jsonb(t)::text FROM ghost t");
+	wait_table(fx, "ghost", "ghost");
 	assert_int_equal(version_of(fx, "ghost"), 1);
 	assert_true(failed_gauge(fx, "ghost") == 0);
 	assert_int_equal(fx_status(fx).nfailed, 0);
@@ -151,14 +149,14 @@ static void table_out_of_publication_fails_alone(void **state)
 	fx_t *fx = *state;
 	/* The owner made the publication; the source's role may not change it. */
 	fx_sql(fx, "CREATE PUBLICATION iso_pub FOR TABLE good, other");
-	char *url = url_as(fx, "capturer");
+	char *url = fx_url_as(fx, "capturer");
 	fx_config_url(fx, url, "    slot: iso_slot\n    publication: iso_pub\n",
 	              "  - {name: good2, source: app, table: public.good}\n"
 	              "  - {name: other, source: app, table: public.other}\n", 100);
 	free(url);
 	fx_run(fx);
-	fx_wait_converged(fx, "good2", "SELECT id::text, to_jsonb(t)::text FROM good t");
-	fx_wait_converged(fx, "other", "SELECT id::text, to_jsonb(t)::text FROM other t");
+	wait_table(fx, "good2", "good");
+	wait_table(fx, "other", "other");
 	long long version = version_of(fx, "other");
 
 	/* Dropped from the publication: "other" fails with the fix, "good2" streams on. */
@@ -167,7 +165,7 @@ static void table_out_of_publication_fails_alone(void **state)
 	assert_non_null(strstr(reason, "ALTER PUBLICATION \"iso_pub\" ADD TABLE \"public\".\"other\""));
 	free(reason);
 	fx_sql(fx, "INSERT INTO good VALUES (10, 'during'); INSERT INTO other VALUES (10, 'missed')");
-	fx_wait_converged(fx, "good2", "SELECT id::text, to_jsonb(t)::text FROM good t");
+	wait_table(fx, "good2", "good");
 	assert_true(failed_gauge(fx, "other") == 1);
 	fx_pause_ms(4000);
 	assert_int_equal(version_of(fx, "other"), version);
@@ -188,19 +186,19 @@ static void table_out_of_publication_fails_alone(void **state)
 	assert_non_null(strstr(reason, "as the owner of the publication and of table public.later"));
 	free(reason);
 	fx_sql(fx, "INSERT INTO good VALUES (11, 'still')");
-	fx_wait_converged(fx, "good2", "SELECT id::text, to_jsonb(t)::text FROM good t");
+	wait_table(fx, "good2", "good");
 
 	/* The owner adds them back: each is rescanned, "other" in a new generation. */
 	fx_sql(fx, "ALTER PUBLICATION iso_pub ADD TABLE other, later");
 	int64_t took = wait_recovered(fx, "other");
 	assert_true(took < RECHECK_MS);
 	wait_recovered(fx, "later");
-	fx_wait_converged(fx, "other", "SELECT id::text, to_jsonb(t)::text FROM other t");
-	fx_wait_converged(fx, "later", "SELECT id::text, to_jsonb(t)::text FROM later t");
+	wait_table(fx, "other", "other");
+	wait_table(fx, "later", "later");
 	assert_int_equal(version_of(fx, "other"), version + 1);
 	assert_int_equal(version_of(fx, "later"), 1);
 	fx_sql(fx, "INSERT INTO other VALUES (12, 'after')");
-	fx_wait_converged(fx, "other", "SELECT id::text, to_jsonb(t)::text FROM other t");
+	wait_table(fx, "other", "other");
 	assert_int_equal(fx->runner.runs, 0);
 	fx_stop(fx);
 }

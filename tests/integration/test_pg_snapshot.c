@@ -80,21 +80,11 @@ static void table_without_primary_key_is_refused(void **state)
 	assert_int_equal(cw_entity_store_delete(fx->hub, "nopk", &err), 0);
 }
 
-/* The cluster's URL with another user. */
-static char *url_as(fx_t *fx, const char *user)
-{
-	const char *at = strchr(fx->srv.url, '@');
-	const char *scheme = strstr(fx->srv.url, "://");
-	assert_non_null(at);
-	assert_non_null(scheme);
-	return cw_xasprintf("%.*s://%s%s", (int)(scheme - fx->srv.url), fx->srv.url, user, at);
-}
-
 static void role_without_replication_is_refused(void **state)
 {
 	fx_t *fx = *state;
 	fx_sql(fx, "CREATE TABLE t1 (id int PRIMARY KEY)");
-	char *url = url_as(fx, "norepl");
+	char *url = fx_url_as(fx, "norepl");
 	fx_config_url(fx, url, "    slot: norepl_slot\n",
 	              "  - {name: t1, source: app, table: public.t1}\n", 100);
 	free(url);
@@ -112,7 +102,7 @@ static void role_without_select_is_refused(void **state)
 {
 	fx_t *fx = *state;
 	fx_sql(fx, "CREATE TABLE t2 (id int PRIMARY KEY)");
-	char *url = url_as(fx, "nosel");
+	char *url = fx_url_as(fx, "nosel");
 	fx_config_url(fx, url, "    slot: nosel_slot\n",
 	              "  - {name: t2, source: app, table: public.t2}\n", 100);
 	free(url);

@@ -70,6 +70,28 @@ wait_source_error() { # wait_source_error PORT TEXT
 	return 1
 }
 
+# write_config NAME SOURCE_URL LISTEN ENTITY...: $work/NAME.yaml with source "app"
+# (slot NAME_slot, publication NAME_pub) and the given entities.
+write_config() {
+	local name=$1 source_url=$2 listen=$3
+	shift 3
+	{
+		printf 'hub:\n  url: %s\n' "$url"
+		printf 'sources:\n  - name: app\n    type: postgres\n    url: %s\n' "$source_url"
+		printf '    slot: %s_slot\n    publication: %s_pub\n' "$name" "$name"
+		printf 'entities:\n'
+		printf '  - %s\n' "$@"
+		printf 'api: {listen: "%s"}\nlog: {level: info, format: json}\n' "$listen"
+		printf 'retry: {initial: 50ms, max: 200ms, give_up_after: 10m}\n'
+	} >"$work/$name.yaml"
+}
+
+# start_daemon NAME: cachewarp run -c $work/NAME.yaml in the background, output in NAME.out/.err.
+start_daemon() {
+	"$bin" run -c "$work/$1.yaml" >"$work/$1.out" 2>"$work/$1.err" &
+	daemon=$!
+}
+
 stop_daemon() {
 	kill -TERM "$daemon" 2>/dev/null
 	wait "$daemon"
@@ -103,8 +125,7 @@ api: {listen: "127.0.0.1:0"}
 log: {level: info, format: json}
 retry: {initial: 50ms, max: 200ms, give_up_after: 10m}
 YAML
-"$bin" run -c "$work/hub_rotated.yaml" >"$work/hub_rotated.out" 2>"$work/hub_rotated.err" &
-daemon=$!
+start_daemon hub_rotated
 deadline=$((SECONDS + 30))
 until grep -q '"msg":"running"' "$work/hub_rotated.err"; do
 	[ $SECONDS -lt $deadline ] || { fail "daemon never logged running: $(tail -3 "$work/hub_rotated.err")"; break; }
@@ -123,22 +144,9 @@ grep -q '"msg":"giving up: the hub refused the credentials; not retrying"' "$wor
 sql "ALTER ROLE guarded PASSWORD 'the-right-one'" || fail "alter role back"
 
 # ---- a source refuses the credentials: that source is failed, once ---------
-cat >"$work/source_auth.yaml" <<YAML
-hub:
-  url: $url
-sources:
-  - name: app
-    type: postgres
-    url: postgresql://guarded:$secret@$hostport/postgres
-    slot: auth_slot
-entities:
-  - {name: items, source: app, table: public.items}
-api: {listen: "127.0.0.1:0"}
-log: {level: info, format: json}
-retry: {initial: 50ms, max: 200ms, give_up_after: 10m}
-YAML
-"$bin" run -c "$work/source_auth.yaml" >"$work/source_auth.out" 2>"$work/source_auth.err" &
-daemon=$!
+write_config source_auth "postgresql://guarded:$secret@$hostport/postgres" 127.0.0.1:0 \
+	'{name: items, source: app, table: public.items}'
+start_daemon source_auth
 if port=$(api_port "$work/source_auth.err"); then
 	status=$(wait_source_error "$port" "refused the credentials") ||
 		fail "the source's refused credentials are not in /v1/status: $status"
@@ -162,24 +170,9 @@ apiport=$(python3 -c 'import socket
 s = socket.socket()
 s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])')
-cat >"$work/entities.yaml" <<YAML
-hub:
-  url: $url
-sources:
-  - name: app
-    type: postgres
-    url: $url
-    slot: ent_slot
-    publication: ent_pub
-entities:
-  - {name: items, source: app, table: public.items}
-  - {name: ghost, source: app, table: public.ghost}
-api: {listen: "127.0.0.1:$apiport"}
-log: {level: info, format: json}
-retry: {initial: 50ms, max: 200ms, give_up_after: 10m}
-YAML
-"$bin" run -c "$work/entities.yaml" >"$work/entities.out" 2>"$work/entities.err" &
-daemon=$!
+write_config entities "$url" "127.0.0.1:$apiport" \
+	'{name: items, source: app, table: public.items}' '{name: ghost, source: app, table: public.ghost}'
+start_daemon entities
 if port=$(api_port "$work/entities.err"); then
 	deadline=$((SECONDS + 30))
 	until curl -s "http://127.0.0.1:$port/v1/status" >"$work/ent_status.json" &&
@@ -243,23 +236,8 @@ as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; 
 as_pg "$pgbin/pg_ctl" -D "$work/pg/data" -l "$work/pg/postgres.log" -m fast -w -t 30 restart \
 	>/dev/null || fail "could not restart postgresql with wal_level = replica"
 [ "$(sql "SHOW wal_level")" = replica ] || fail "wal_level is not replica"
-cat >"$work/wal.yaml" <<YAML
-hub:
-  url: $url
-sources:
-  - name: app
-    type: postgres
-    url: $url
-    slot: wal_slot
-    publication: wal_pub
-entities:
-  - {name: walitems, source: app, table: public.items}
-api: {listen: "127.0.0.1:0"}
-log: {level: info, format: json}
-retry: {initial: 50ms, max: 200ms, give_up_after: 10m}
-YAML
-"$bin" run -c "$work/wal.yaml" >"$work/wal.out" 2>"$work/wal.err" &
-daemon=$!
+write_config wal "$url" 127.0.0.1:0 '{name: walitems, source: app, table: public.items}'
+start_daemon wal
 if port=$(api_port "$work/wal.err"); then
 	status=$(wait_source_error "$port" "ALTER SYSTEM SET wal_level = logical;") ||
 		fail "the wal_level fix is not in /v1/status: $status"
