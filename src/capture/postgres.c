@@ -204,20 +204,34 @@ static const pg_entity_t *find_entity(const cw_pg_source_t *src, const char *nam
 	return NULL;
 }
 
+static void set_failed_gauge(cw_pg_source_t *src, const char *entity, double value)
+{
+	char labels[200];
+	snprintf(labels, sizeof labels, "entity=\"%s\",source=\"%s\"", entity, src->cfg->name);
+	cw_metrics_gauge_set(src->ctx->metrics, "cachewarp_entity_failed", labels, value);
+}
+
+static void free_gauged_failed(cw_pg_source_t *src)
+{
+	for (size_t i = 0; i < src->ngauged_failed; i++)
+		free(src->gauged_failed[i]);
+	free(src->gauged_failed);
+	src->gauged_failed = NULL;
+	src->ngauged_failed = 0;
+}
+
 void pg_publish_failed(cw_pg_source_t *src)
 {
-	cw_component_status_t *st = &src->status;
-	pthread_mutex_lock(&src->mutex);
 	/* Entities no longer failed (recovered, deleted) drop to 0 in the gauge. */
-	for (size_t i = 0; i < st->nfailed && i < CW_COMPONENT_FAILED_MAX; i++) {
-		const pg_entity_t *ent = find_entity(src, st->failed[i].entity);
-		if (ent != NULL && ent->failed)
-			continue;
-		char labels[200];
-		snprintf(labels, sizeof labels, "entity=\"%s\",source=\"%s\"", st->failed[i].entity,
-		         src->cfg->name);
-		cw_metrics_gauge_set(src->ctx->metrics, "cachewarp_entity_failed", labels, 0);
+	for (size_t i = 0; i < src->ngauged_failed; i++) {
+		const pg_entity_t *ent = find_entity(src, src->gauged_failed[i]);
+		if (ent == NULL || !ent->failed)
+			set_failed_gauge(src, src->gauged_failed[i], 0);
 	}
+	free_gauged_failed(src);
+	src->gauged_failed = cw_xcalloc(src->nents + 1, sizeof *src->gauged_failed);
+	pthread_mutex_lock(&src->mutex);
+	cw_component_status_t *st = &src->status;
 	st->nfailed = 0;
 	for (size_t i = 0; i < src->nents; i++) {
 		const pg_entity_t *ent = &src->ents[i];
@@ -229,12 +243,11 @@ void pg_publish_failed(cw_pg_source_t *src)
 			snprintf(f->reason, sizeof f->reason, "%s", ent->failed_reason);
 		}
 		st->nfailed++;
-		char labels[200];
-		snprintf(labels, sizeof labels, "entity=\"%s\",source=\"%s\"", ent->entity.name,
-		         src->cfg->name);
-		cw_metrics_gauge_set(src->ctx->metrics, "cachewarp_entity_failed", labels, 1);
+		src->gauged_failed[src->ngauged_failed++] = cw_xstrdup(ent->entity.name);
 	}
 	pthread_mutex_unlock(&src->mutex);
+	for (size_t i = 0; i < src->ngauged_failed; i++)
+		set_failed_gauge(src, src->gauged_failed[i], 1);
 }
 
 /* How many entities can be captured now (not failed). */
@@ -731,6 +744,7 @@ static void pg_close(void *source)
 		return;
 	run_cleanup(src);
 	pthread_mutex_destroy(&src->mutex);
+	free_gauged_failed(src);
 	free(src->checkpoint_key);
 	free(src->masked_url);
 	free(src);

@@ -7,9 +7,7 @@
  *
  * THREAD SAFETY: one thread runs `run` and owns every member but `status`
  * (its failed entities included), which `mutex` guards (the control plane
- * reads it while run runs). pg_publish_failed updates metrics while holding
- * `mutex`; the metrics registry never calls back, so the order is
- * mutex, then the registry's lock.
+ * reads it while run runs).
  */
 #ifndef CW_CAPTURE_POSTGRES_INTERNAL_H
 #define CW_CAPTURE_POSTGRES_INTERNAL_H
@@ -91,6 +89,10 @@ typedef struct cw_pg_source {
 	uint64_t sent_lsn;                  /* the flush position last reported */
 	int64_t txn_commit_us;
 	char last_fix_error[CW_ERR_MESSAGE_LEN]; /* last set-up error logged, to log it once */
+	char **gauged_failed;               /* owned: entities whose cachewarp_entity_failed is 1;
+	                                     * kept across runs, so a recovery or a deletion
+	                                     * always sets it back to 0 */
+	size_t ngauged_failed;
 } cw_pg_source_t;
 
 /* ---- postgres.c ---------------------------------------------------------- */

@@ -110,7 +110,8 @@ static void missing_table_fails_alone(void **state)
 	fx_t *fx = *state;
 	fx_config(fx, "    slot: missing_slot\n    publication: missing_pub\n",
 	          "  - {name: good, source: app, table: public.good}\n"
-	          "  - {name: ghost, source: app, table: public.ghost}\n", 100);
+	          "  - {name: ghost, source: app, table: public.ghost}\n"
+	          "  - {name: phantom, source: app, table: public.phantom}\n", 100);
 	fx_run(fx);
 	char *reason = wait_failed(fx, "ghost");
 	assert_non_null(strstr(reason, "\"public.ghost\" of entity \"ghost\" does not exist"));
@@ -119,11 +120,22 @@ static void missing_table_fails_alone(void **state)
 	wait_table(fx, "good", "good");
 	fx_sql(fx, "INSERT INTO good VALUES (3, 'c'); UPDATE good SET v = 'B' WHERE id = 2");
 	wait_table(fx, "good", "good");
+	free(wait_failed(fx, "phantom"));
 	cw_component_status_t st = fx_status(fx);
 	assert_string_equal(st.state, "streaming");
-	assert_int_equal(st.nfailed, 1);
+	assert_int_equal(st.nfailed, 2);
 	assert_true(failed_gauge(fx, "ghost") == 1);
+	assert_true(failed_gauge(fx, "phantom") == 1);
 	assert_true(failed_gauge(fx, "good") == 0);
+	/* A failed entity deleted is no longer reported. */
+	cw_err_t err = {0};
+	assert_int_equal(cw_entity_store_delete(fx->hub, "phantom", &err), 0);
+	int64_t deadline = fx_now_ms() + WAIT_MS;
+	while (fx_status(fx).nfailed != 1 || failed_gauge(fx, "phantom") != 0) {
+		if (fx_now_ms() > deadline)
+			fail_msg("the deleted entity is still reported failed");
+		fx_pause_ms(50);
+	}
 	/* Checks of a failed entity never start a generation. */
 	fx_pause_ms(4000);
 	assert_int_equal(version_of(fx, "ghost"), 1);
@@ -139,7 +151,6 @@ static void missing_table_fails_alone(void **state)
 	assert_int_equal(fx_status(fx).nfailed, 0);
 	assert_int_equal(fx->runner.runs, 0);
 	fx_stop(fx);
-	cw_err_t err = {0};
 	assert_int_equal(cw_entity_store_delete(fx->hub, "good", &err), 0);
 	assert_int_equal(cw_entity_store_delete(fx->hub, "ghost", &err), 0);
 }
