@@ -1,7 +1,7 @@
 /*
  * Integration tests of failure isolation in the PostgreSQL source against a
  * real PostgreSQL 15 (DESIGN.md §2, "failures are isolated"): an entity whose
- * table is missing, or whose table leaves the publication while the source
+ * table is missing or has no key, or whose table leaves the publication while the source
  * role may not add it back, is marked failed with its reason in the status
  * and the cachewarp_entity_failed gauge, its version stays, and the other
  * entities of the source keep streaming. Once the table is there again the
@@ -17,6 +17,7 @@ static const char *SETUP =
 	"INSERT INTO good VALUES (1, 'a'), (2, 'b');"
 	"INSERT INTO other VALUES (1, 'x');"
 	"INSERT INTO later VALUES (1, 'l');"
+	"CREATE TABLE keyless (a int, b text);"
 	"CREATE ROLE capturer LOGIN REPLICATION;"
 	"GRANT SELECT ON good, other, later TO capturer;";
 
@@ -111,7 +112,7 @@ static void missing_table_fails_alone(void **state)
 	fx_config(fx, "    slot: missing_slot\n    publication: missing_pub\n",
 	          "  - {name: good, source: app, table: public.good}\n"
 	          "  - {name: ghost, source: app, table: public.ghost}\n"
-	          "  - {name: phantom, source: app, table: public.phantom}\n", 100);
+	          "  - {name: nokey, source: app, table: public.keyless}\n", 100);
 	fx_run(fx);
 	char *reason = wait_failed(fx, "ghost");
 	assert_non_null(strstr(reason, "\"public.ghost\" of entity \"ghost\" does not exist"));
@@ -120,18 +121,20 @@ static void missing_table_fails_alone(void **state)
 	wait_table(fx, "good", "good");
 	fx_sql(fx, "INSERT INTO good VALUES (3, 'c'); UPDATE good SET v = 'B' WHERE id = 2");
 	wait_table(fx, "good", "good");
-	free(wait_failed(fx, "phantom"));
+	reason = wait_failed(fx, "nokey");
+	assert_non_null(strstr(reason, "\"public.keyless\" of entity \"nokey\" has no primary key"));
+	free(reason);
 	cw_component_status_t st = fx_status(fx);
 	assert_string_equal(st.state, "streaming");
 	assert_int_equal(st.nfailed, 2);
 	assert_true(failed_gauge(fx, "ghost") == 1);
-	assert_true(failed_gauge(fx, "phantom") == 1);
+	assert_true(failed_gauge(fx, "nokey") == 1);
 	assert_true(failed_gauge(fx, "good") == 0);
 	/* A failed entity deleted is no longer reported. */
 	cw_err_t err = {0};
-	assert_int_equal(cw_entity_store_delete(fx->hub, "phantom", &err), 0);
+	assert_int_equal(cw_entity_store_delete(fx->hub, "nokey", &err), 0);
 	int64_t deadline = fx_now_ms() + WAIT_MS;
-	while (fx_status(fx).nfailed != 1 || failed_gauge(fx, "phantom") != 0) {
+	while (fx_status(fx).nfailed != 1 || failed_gauge(fx, "nokey") != 0) {
 		if (fx_now_ms() > deadline)
 			fail_msg("the deleted entity is still reported failed");
 		fx_pause_ms(50);
