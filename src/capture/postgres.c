@@ -285,6 +285,7 @@ int pg_reload_entities(cw_pg_source_t *src, bool scan_new, cw_cancel_t *cancel, 
 				memcpy(next[nnext].failed_reason, old->failed_reason,
 				       sizeof next[nnext].failed_reason);
 			}
+			next[nnext].rescan = old != NULL && old->rescan;
 			nnext++;
 		}
 	}
@@ -624,9 +625,11 @@ static int run_once(cw_pg_source_t *src, cw_cancel_t *cancel, cw_err_t *err)
 	src->position_lost = false;
 	if ((src->sql = pg_connect(src, false, err)) == NULL)
 		return CW_EDB;
+	/* A live table that left the publication while we were down missed changes: rescan it. */
 	if ((rc = pg_check_replication_role(src, err)) != 0 ||
 	    (rc = pg_check_wal_level(src, err)) != 0 ||
-	    (rc = pg_reload_entities(src, false, cancel, err)) != 0)
+	    (rc = pg_reload_entities(src, false, cancel, err)) != 0 ||
+	    (rc = pg_check_published(src, err)) != 0)
 		return rc;
 	for (size_t i = 0; i < src->nents; i++)
 		if ((rc = pg_check_entity(src, &src->ents[i], err)) != 0)
@@ -646,11 +649,16 @@ static int run_once(cw_pg_source_t *src, cw_cancel_t *cancel, cw_err_t *err)
 	}
 	if ((rc = position(src, cancel, &start, err)) != 0)
 		return rc;
-	/* Entities left pending or scanning (added while we were down) get a scan of their own. */
-	for (size_t i = 0; i < src->nents; i++)
-		if (!src->ents[i].failed && src->ents[i].entity.status != CW_ENTITY_LIVE &&
-		    (rc = pg_snapshot_entity(src, &src->ents[i], cancel, err)) != 0)
+	/*
+	 * Entities left pending or scanning (added while we were down), and live
+	 * ones that missed changes, get a scan of their own.
+	 */
+	for (size_t i = 0; i < src->nents; i++) {
+		pg_entity_t *ent = &src->ents[i];
+		if (!ent->failed && (ent->entity.status != CW_ENTITY_LIVE || ent->rescan) &&
+		    (rc = pg_snapshot_entity(src, ent, cancel, err)) != 0)
 			return rc;
+	}
 	return pg_stream(src, start, cancel, err);
 }
 

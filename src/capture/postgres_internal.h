@@ -49,6 +49,8 @@ typedef struct pg_entity {
 	 */
 	bool failed;
 	char failed_reason[CW_ERR_MESSAGE_LEN];
+	bool rescan;                 /* live, but changes were missed (its table left the
+	                              * publication): scan it again once usable */
 } pg_entity_t;
 
 typedef struct pg_pipe pg_pipe_t;
@@ -167,8 +169,9 @@ int pg_check_wal_level(cw_pg_source_t *src, cw_err_t *err);
  */
 int pg_check_entity(cw_pg_source_t *src, pg_entity_t *ent, cw_err_t *err);
 /*
- * Marks failed the live entities whose table left the publication (or
- * the database): their changes are no longer sent. 0 or CW_EDB.
+ * Marks failed, and to be scanned again, the live entities whose table left
+ * the publication (or the database): their changes are no longer sent. 0 or
+ * CW_EDB.
  */
 int pg_check_published(cw_pg_source_t *src, cw_err_t *err);
 /* Copies the failed entities into the status and the cachewarp_entity_failed gauge. */

@@ -266,6 +266,7 @@ int pg_check_published(cw_pg_source_t *src, cw_err_t *err)
 		         "cachewarp scans it again", ent->nspname, ent->relname, ent->entity.name,
 		         src->cfg->publication, src->cfg->publication, ent->nspname, ent->relname);
 		mark_failed(src, ent, reason);
+		ent->rescan = true;
 		changed = true;
 	}
 	PQclear(res);

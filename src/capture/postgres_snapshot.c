@@ -219,6 +219,7 @@ static int go_live(cw_pg_source_t *src, pg_entity_t *ent, cw_err_t *err)
 	int rc = cw_oplog_promote_staged(src->hub, ent->entity.name, &promoted, err);
 	if (rc == 0) {
 		ent->entity.status = CW_ENTITY_LIVE;
+		ent->rescan = false;
 		char version[32];
 		snprintf(version, sizeof version, "%lld", (long long)ent->entity.version);
 		cw_log_kv(CW_LOG_INFO, PG_COMPONENT, "entity live", "source", src->cfg->name,

@@ -5,7 +5,9 @@
  * role may not add it back, is marked failed with its reason in the status
  * and the cachewarp_entity_failed gauge, its version stays, and the other
  * entities of the source keep streaming. Once the table is there again the
- * source notices within seconds and captures it.
+ * source notices within seconds and captures it. A table that left the
+ * publication while the source was stopped is scanned again as a new
+ * generation: the changes in between were never sent.
  */
 #include "pg_source_fixture.h"
 
@@ -215,6 +217,37 @@ static void table_out_of_publication_fails_alone(void **state)
 	wait_table(fx, "other", "other");
 	assert_int_equal(fx->runner.runs, 0);
 	fx_stop(fx);
+	assert_int_equal(cw_entity_store_delete(fx->hub, "good2", &err), 0);
+	assert_int_equal(cw_entity_store_delete(fx->hub, "other", &err), 0);
+	assert_int_equal(cw_entity_store_delete(fx->hub, "later", &err), 0);
+}
+
+static void table_out_of_publication_while_stopped_is_rescanned(void **state)
+{
+	fx_t *fx = *state;
+	fx_sql(fx, "CREATE TABLE downt (id int PRIMARY KEY, v text);"
+	           "INSERT INTO downt VALUES (1, 'a'), (2, 'b')");
+	fx_config(fx, "    slot: down_slot\n    publication: down_pub\n",
+	          "  - {name: down, source: app, table: public.downt}\n", 100);
+	fx_run(fx);
+	wait_table(fx, "down", "downt");
+	fx_sql(fx, "INSERT INTO downt VALUES (3, 'c')");
+	wait_table(fx, "down", "downt");
+	long long version = version_of(fx, "down");
+	fx_stop(fx);
+	/* While stopped the table leaves the publication and changes. */
+	fx_sql(fx, "ALTER PUBLICATION down_pub DROP TABLE downt");
+	fx_sql(fx, "INSERT INTO downt VALUES (4, 'unseen'); DELETE FROM downt WHERE id = 1");
+	fx_run(fx);
+	/*
+	 * The source puts it back, but the changes in between were never sent:
+	 * a new generation scans and sweeps them in.
+	 */
+	wait_table(fx, "down", "downt");
+	assert_int_equal(version_of(fx, "down"), version + 1);
+	fx_sql(fx, "UPDATE downt SET v = 'after' WHERE id = 2");
+	wait_table(fx, "down", "downt");
+	fx_stop(fx);
 }
 
 int main(void)
@@ -222,6 +255,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(missing_table_fails_alone),
 		cmocka_unit_test(table_out_of_publication_fails_alone),
+		cmocka_unit_test(table_out_of_publication_while_stopped_is_rescanned),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
