@@ -262,6 +262,17 @@ int pg_snapshot_all(cw_pg_source_t *src, cw_cancel_t *cancel, uint64_t *start_ls
 		char what[200];
 		snprintf(what, sizeof what, "could not create replication slot \"%s\"", src->cfg->slot);
 		rc = pg_result_error(src->repl, res, what, err);
+		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		if (state != NULL && strcmp(state, "53400") == 0) {
+			/* configuration_limit_exceeded: every slot is taken. */
+			char reason[CW_ERR_MESSAGE_LEN];
+			snprintf(reason, sizeof reason, "%s", err->message);
+			rc = cw_err_set(err, CW_EINVAL, PG_DOMAIN, "%.200s: drop a slot nobody uses "
+				"(SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+				"WHERE NOT active AND slot_name = '...') or raise max_replication_slots "
+				"(ALTER SYSTEM SET max_replication_slots = ...; then restart PostgreSQL)",
+				reason);
+		}
 		goto cleanup;
 	}
 	if (pg_lsn_parse(PQgetvalue(res, 0, 1), start_lsn) != 0 ||

@@ -6,9 +6,9 @@
 # them marks that source failed, logged once; an entity whose table is missing
 # or keyless is refused by POST /v1/entities and `cachewarp entity add` (422,
 # exit 2), and one in the configuration file fails alone, shown in
-# /v1/status, /metrics and `cachewarp status`; wal_level below logical names
-# the exact setting and restart, and no failed attempt bumps an entity's
-# version. Passwords never appear in the output.
+# /v1/status, /metrics and `cachewarp status`; wal_level below logical and
+# every replication slot taken name the exact fix, and no failed attempt
+# bumps an entity's version. Passwords never appear in the output.
 set -u
 bin=${CW_BINARY:?CW_BINARY is set by ctest}
 support=${CW_SUPPORT_DIR:-$(cd "$(dirname "$0")/../support" && pwd)}
@@ -251,6 +251,29 @@ stop_daemon
 version=$(sql "SELECT version FROM cachewarp.entities WHERE name = 'walitems'")
 [ "$version" = 1 ] || fail "walitems is at version $version after failed set-ups, want 1"
 [ "$(sql "SELECT count(*) FROM pg_replication_slots")" = 0 ] || fail "a slot was created"
+
+# ---- every replication slot taken: the fix is named, no version moves ------
+sql "ALTER SYSTEM SET wal_level = logical" && sql "ALTER SYSTEM SET max_replication_slots = 1" ||
+	fail "alter system"
+as_pg "$pgbin/pg_ctl" -D "$work/pg/data" -l "$work/pg/postgres.log" -m fast -w -t 30 restart \
+	>/dev/null || fail "could not restart postgresql with max_replication_slots = 1"
+sql "SELECT pg_create_logical_replication_slot('squatter', 'pgoutput')" >/dev/null ||
+	fail "could not create the squatting slot"
+write_config slots "$url" 127.0.0.1:0 '{name: slotitems, source: app, table: public.items}'
+start_daemon slots
+if port=$(api_port "$work/slots.err"); then
+	status=$(wait_source_error "$port" "raise max_replication_slots") ||
+		fail "the slot limit's fix is not in /v1/status: $status"
+	echo "$status" | grep -q 'pg_drop_replication_slot' || fail "the slot message does not say how to free one"
+	state=$(echo "$status" | jq -r '.components[] | select(.name == "app") | .state')
+	[ "$state" = failed ] || fail "source state is \"$state\" with every slot taken, want failed"
+	sleep 2
+else
+	fail "no API port: $(tail -3 "$work/slots.err")"
+fi
+stop_daemon
+version=$(sql "SELECT version FROM cachewarp.entities WHERE name = 'slotitems'")
+[ "$version" = 1 ] || fail "slotitems is at version $version after failed set-ups, want 1"
 
 if grep -l "$secret" "$work"/*.out "$work"/*.err 2>/dev/null; then
 	fail "the planted password appears in the output above"
