@@ -154,6 +154,17 @@ static void missing_table_fails_alone(void **state)
 	assert_int_equal(version_of(fx, "ghost"), 1);
 	assert_true(failed_gauge(fx, "ghost") == 0);
 	assert_int_equal(fx_status(fx).nfailed, 0);
+
+	/* Dropped while live: failed alone; created again: a new generation sweeps the old rows. */
+	fx_sql(fx, "DROP TABLE ghost");
+	reason = wait_failed(fx, "ghost");
+	free(reason);
+	fx_sql(fx, "INSERT INTO good VALUES (4, 'd')");
+	wait_table(fx, "good", "good");
+	fx_sql(fx, "CREATE TABLE ghost (id int PRIMARY KEY, v text); INSERT INTO ghost VALUES (8, 'h')");
+	wait_recovered(fx, "ghost");
+	wait_table(fx, "ghost", "ghost");
+	assert_int_equal(version_of(fx, "ghost"), 2);
 	assert_int_equal(fx->runner.runs, 0);
 	fx_stop(fx);
 	assert_int_equal(cw_entity_store_delete(fx->hub, "good", &err), 0);
