@@ -697,6 +697,23 @@ static void readyz_names_unhealthy_components(void **state)
 	assert_int_equal(json_integer_value(json_object_get(s, "failed_entities_total")), 1);
 	json_decref(s);
 	cw_http_reply_free(&r);
+
+	/* More failed than a status holds: the first are listed, the total counts them all. */
+	pthread_mutex_lock(&fx->mutex);
+	st->nfailed = CW_COMPONENT_FAILED_MAX + 4;
+	for (size_t i = 0; i < CW_COMPONENT_FAILED_MAX; i++) {
+		snprintf(st->failed[i].entity, sizeof st->failed[i].entity, "ghost_%zu", i);
+		snprintf(st->failed[i].reason, sizeof st->failed[i].reason, "missing");
+	}
+	pthread_mutex_unlock(&fx->mutex);
+	cw_http(port, "GET", "/v1/status", NULL, NULL, &r);
+	s = json_body(&r);
+	assert_int_equal(json_array_size(json_object_get(s, "failed_entities")),
+	                 CW_COMPONENT_FAILED_MAX);
+	assert_int_equal(json_integer_value(json_object_get(s, "failed_entities_total")),
+	                 CW_COMPONENT_FAILED_MAX + 4);
+	json_decref(s);
+	cw_http_reply_free(&r);
 	pthread_mutex_lock(&fx->mutex);
 	st->nfailed = 0;
 	pthread_mutex_unlock(&fx->mutex);
