@@ -330,7 +330,12 @@ static int connect_mongo(mongo_source_t *source, cw_err_t *err)
 	bson_t *ping = BCON_NEW("ping", BCON_INT32(1));
 	bool ok = mongoc_client_command_simple(source->client, "admin", ping, NULL, NULL, &error);
 	bson_destroy(ping);
-	if (!ok)
+	if (!ok && cw_mongo_error_classify(error.domain, error.code, error.message) ==
+	           CW_MONGO_ERROR_AUTH)
+		rc = cw_err_set(err, CW_EAUTH, MONGO_COMPONENT, "mongodb \"%s\" refused the "
+		                "credentials: %s: fix the user and password of sources[].url", masked,
+		                error.message);
+	else if (!ok)
 		rc = cw_err_set(err, CW_EIO, MONGO_COMPONENT, "could not reach mongodb \"%s\": %s",
 		                masked, error.message);
 out:
@@ -401,11 +406,23 @@ static void end_run(mongo_source_t *source)
 	source->client = NULL;
 }
 
-/* After a failed run: give up once runs have failed for retry.give_up_after (0: never). */
+/*
+ * After a failed run: give up once runs have failed for retry.give_up_after
+ * (0: never), and at once when MongoDB refused the credentials.
+ */
 static void note_failure(mongo_source_t *source, cw_err_t *err)
 {
 	int64_t now = cw_clock_now_ms(source->clock);
 	int64_t give_up_after = source->ctx.config->retry.give_up_after_ms;
+	if (err->code == CW_EAUTH) {
+		snprintf(source->give_up_reason, sizeof source->give_up_reason, "source \"%s\": %.400s",
+		         source->ctx.name, err->message);
+		source->gave_up = true;
+		mongo_set_state(source, "failed", false, source->give_up_reason);
+		cw_log_kv(CW_LOG_ERROR, MONGO_COMPONENT, "giving up: restart cachewarp once the "
+		          "credentials are fixed", "source", source->ctx.name, "error", err->message, NULL);
+		return;
+	}
 	if (source->first_failure_ms == 0) {
 		source->first_failure_ms = now;
 		return;
@@ -465,7 +482,7 @@ out:
 		mongo_set_state(source, "retrying", false, err->message);
 		note_failure(source, err);
 		if (source->gave_up)
-			rc = CW_ETIMEDOUT;
+			rc = err->code == CW_EAUTH ? CW_EAUTH : CW_ETIMEDOUT;
 	} else {
 		mongo_set_state(source, "stopped", false, NULL);
 		cw_err_set(err, CW_ECANCELED, MONGO_COMPONENT, "source \"%s\" stopped", source->ctx.name);

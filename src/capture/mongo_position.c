@@ -27,6 +27,9 @@ static bool contains_nocase(const char *haystack, const char *needle)
 cw_mongo_error_kind_t cw_mongo_error_classify(uint32_t domain, uint32_t code, const char *message)
 {
 	bool from_server = domain == MONGOC_ERROR_SERVER || domain == MONGOC_ERROR_QUERY;
+	if ((domain == MONGOC_ERROR_CLIENT && code == MONGOC_ERROR_CLIENT_AUTHENTICATE) ||
+	    (from_server && code == CW_MONGO_AUTHENTICATION_FAILED))
+		return CW_MONGO_ERROR_AUTH;
 	if (!from_server)
 		return CW_MONGO_ERROR_TRANSIENT;
 	if (code == CW_MONGO_CHANGE_STREAM_HISTORY_LOST || code == CW_MONGO_CHANGE_STREAM_FATAL ||

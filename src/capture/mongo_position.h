@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* MongoDB server error code of refused credentials. */
+#define CW_MONGO_AUTHENTICATION_FAILED 18
 /* MongoDB server error codes that mean a change stream cannot resume. */
 #define CW_MONGO_CAPPED_POSITION_LOST 136
 #define CW_MONGO_CHANGE_STREAM_FATAL 280
@@ -24,6 +26,8 @@
 typedef enum cw_mongo_error_kind {
 	CW_MONGO_ERROR_TRANSIENT = 0,  /* network, server selection, anything else: back off, resume */
 	CW_MONGO_ERROR_POSITION_LOST,  /* 286, 280, 136, or a resume token the server rejects */
+	CW_MONGO_ERROR_AUTH,           /* the credentials were refused (18, or the driver's
+	                                * authentication error): retrying cannot help */
 } cw_mongo_error_kind_t;
 
 /*

@@ -81,6 +81,12 @@ PGconn *pg_connect(cw_pg_source_t *src, bool replication, cw_err_t *err)
 		snprintf(what, sizeof what, "could not connect to source \"%s\" at \"%s\"%s",
 		         src->cfg->name, src->masked_url, replication ? " for replication" : "");
 		pg_result_error(conn, NULL, what, err);
+		if (cw_hub_auth_refused(conn)) {
+			char reason[CW_ERR_MESSAGE_LEN];
+			snprintf(reason, sizeof reason, "%s", err->message);
+			cw_err_set(err, CW_EAUTH, PG_DOMAIN, "%.380s: the server refused the credentials; "
+			           "fix the user and password of sources[].url, or pg_hba.conf", reason);
+		}
 		PQfinish(conn);
 		return NULL;
 	}
@@ -98,10 +104,11 @@ void pg_set_state(cw_pg_source_t *src, const char *state, bool healthy)
 	pthread_mutex_unlock(&src->mutex);
 }
 
-static void set_error(cw_pg_source_t *src, const cw_err_t *err)
+/* state: "retrying", or "failed" for an error only a person can fix. */
+static void set_error(cw_pg_source_t *src, const char *state, const cw_err_t *err)
 {
 	pthread_mutex_lock(&src->mutex);
-	snprintf(src->status.state, sizeof src->status.state, "retrying");
+	snprintf(src->status.state, sizeof src->status.state, "%s", state);
 	src->status.healthy = false;
 	snprintf(src->status.last_error, sizeof src->status.last_error, "%s", err->message);
 	pthread_mutex_unlock(&src->mutex);
@@ -143,7 +150,7 @@ size_t pg_entities_of(cw_pg_source_t *src, const char *nspname, const char *reln
 {
 	size_t n = 0;
 	for (size_t i = 0; i < src->nents && n < cap; i++)
-		if (strcmp(src->ents[i].nspname, nspname) == 0 &&
+		if (!src->ents[i].failed && strcmp(src->ents[i].nspname, nspname) == 0 &&
 		    strcmp(src->ents[i].relname, relname) == 0)
 			idx[n++] = i;
 	return n;
@@ -199,6 +206,61 @@ static const pg_entity_t *find_entity(const cw_pg_source_t *src, const char *nam
 	return NULL;
 }
 
+static void set_failed_gauge(cw_pg_source_t *src, const char *entity, double value)
+{
+	char labels[200];
+	snprintf(labels, sizeof labels, "entity=\"%s\",source=\"%s\"", entity, src->cfg->name);
+	cw_metrics_gauge_set(src->ctx->metrics, "cachewarp_entity_failed", labels, value);
+}
+
+static void free_gauged_failed(cw_pg_source_t *src)
+{
+	for (size_t i = 0; i < src->ngauged_failed; i++)
+		free(src->gauged_failed[i]);
+	free(src->gauged_failed);
+	src->gauged_failed = NULL;
+	src->ngauged_failed = 0;
+}
+
+void pg_publish_failed(cw_pg_source_t *src)
+{
+	/* Entities no longer failed (recovered, deleted) drop to 0 in the gauge. */
+	for (size_t i = 0; i < src->ngauged_failed; i++) {
+		const pg_entity_t *ent = find_entity(src, src->gauged_failed[i]);
+		if (ent == NULL || !ent->failed)
+			set_failed_gauge(src, src->gauged_failed[i], 0);
+	}
+	free_gauged_failed(src);
+	src->gauged_failed = cw_xcalloc(src->nents + 1, sizeof *src->gauged_failed);
+	pthread_mutex_lock(&src->mutex);
+	cw_component_status_t *st = &src->status;
+	st->nfailed = 0;
+	for (size_t i = 0; i < src->nents; i++) {
+		const pg_entity_t *ent = &src->ents[i];
+		if (!ent->failed)
+			continue;
+		if (st->nfailed < CW_COMPONENT_FAILED_MAX) {
+			cw_failed_entity_t *f = &st->failed[st->nfailed];
+			snprintf(f->entity, sizeof f->entity, "%s", ent->entity.name);
+			snprintf(f->reason, sizeof f->reason, "%s", ent->failed_reason);
+		}
+		st->nfailed++;
+		src->gauged_failed[src->ngauged_failed++] = cw_xstrdup(ent->entity.name);
+	}
+	pthread_mutex_unlock(&src->mutex);
+	for (size_t i = 0; i < src->ngauged_failed; i++)
+		set_failed_gauge(src, src->gauged_failed[i], 1);
+}
+
+/* How many entities can be captured now (not failed). */
+static size_t usable_entities(const cw_pg_source_t *src)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < src->nents; i++)
+		n += !src->ents[i].failed;
+	return n;
+}
+
 int pg_reload_entities(cw_pg_source_t *src, bool scan_new, cw_cancel_t *cancel, cw_err_t *err)
 {
 	cw_entity_t *all = NULL;
@@ -216,10 +278,18 @@ int pg_reload_entities(cw_pg_source_t *src, bool scan_new, cw_cancel_t *cancel, 
 		/* New, or refreshed (a new version waiting in pending): scan it. */
 		fresh[nnext] = old == NULL || all[i].status != CW_ENTITY_LIVE ||
 		               old->entity.version != all[i].version;
-		if ((rc = entity_init(&next[nnext], &all[i], err)) != 0)
+		if ((rc = entity_init(&next[nnext], &all[i], err)) != 0) {
 			cw_err_prefix(err, "entity \"%s\"", all[i].name);
-		else
+		} else {
+			/* A failure outlives the reload: the entity is checked again below. */
+			if (old != NULL && old->failed) {
+				next[nnext].failed = true;
+				memcpy(next[nnext].failed_reason, old->failed_reason,
+				       sizeof next[nnext].failed_reason);
+			}
+			next[nnext].rescan = old != NULL && old->rescan;
 			nnext++;
+		}
 	}
 	cw_entity_store_list_free(all, count);
 	if (rc != 0) {
@@ -232,11 +302,19 @@ int pg_reload_entities(cw_pg_source_t *src, bool scan_new, cw_cancel_t *cancel, 
 	entities_free(src);
 	src->ents = next;
 	src->nents = nnext;
+	pg_publish_failed(src);
+	if (scan_new && (rc = pg_check_published(src, err)) != 0) {
+		free(fresh);
+		return rc;
+	}
 	for (size_t i = 0; i < nnext && rc == 0; i++) {
-		if (!fresh[i] || !scan_new)
+		pg_entity_t *ent = &src->ents[i];
+		bool was_failed = ent->failed;
+		if (!scan_new || (!fresh[i] && !was_failed))
 			continue;
-		if ((rc = pg_prepare_table(src, &src->ents[i], err)) == 0)
-			rc = pg_snapshot_entity(src, &src->ents[i], cancel, err);
+		/* A failed entity is scanned once its check passes; the check never bumps its version. */
+		if ((rc = pg_check_entity(src, ent, err)) == 0 && !ent->failed)
+			rc = pg_snapshot_entity(src, ent, cancel, err);
 	}
 	free(fresh);
 	return rc;
@@ -362,10 +440,13 @@ int pg_write_batch(cw_pg_source_t *src, cw_oplog_writer_t *writer, uint64_t chec
 	return rc;
 }
 
-/* A set-up error the user must fix: log it once, keep the source unhealthy. */
+/*
+ * A set-up error the user must fix (refused credentials, a missing privilege,
+ * a setting): log it once, mark the source failed, check again later.
+ */
 static bool is_fix_error(const cw_err_t *err)
 {
-	return err->code == CW_EINVAL || err->code == CW_ENOTFOUND;
+	return err->code == CW_EINVAL || err->code == CW_ENOTFOUND || err->code == CW_EAUTH;
 }
 
 /* ---- the slot and the run ------------------------------------------------ */
@@ -465,7 +546,7 @@ static int position(cw_pg_source_t *src, cw_cancel_t *cancel, uint64_t *start, c
 		cw_log_kv(CW_LOG_ERROR, PG_COMPONENT, err->message, "source", src->cfg->name,
 		          "slot", src->cfg->slot, "on_position_lost", "rescan",
 		          "action", "new generation: full snapshot, then sweep", NULL);
-		set_error(src, err);
+		set_error(src, "retrying", err);
 		src->position_lost = true;
 		cw_err_clear(err);
 		/* From here until the scan completes there is no valid position. */
@@ -495,6 +576,24 @@ static void run_cleanup(cw_pg_source_t *src)
 	src->hub = NULL;
 }
 
+/*
+ * No entity to capture: idle (healthy) when there is none, waiting
+ * (unhealthy, the first failure as the error) when each one failed.
+ */
+static void wait_for_entities(cw_pg_source_t *src)
+{
+	if (src->nents == 0) {
+		pg_set_state(src, "idle", true);
+		return;
+	}
+	pthread_mutex_lock(&src->mutex);
+	snprintf(src->status.state, sizeof src->status.state, "waiting");
+	src->status.healthy = false;
+	snprintf(src->status.last_error, sizeof src->status.last_error,
+	         "every entity of the source failed; the first: %.440s", src->ents[0].failed_reason);
+	pthread_mutex_unlock(&src->mutex);
+}
+
 static int run_once(cw_pg_source_t *src, cw_cancel_t *cancel, cw_err_t *err)
 {
 	int rc;
@@ -511,26 +610,40 @@ static int run_once(cw_pg_source_t *src, cw_cancel_t *cancel, cw_err_t *err)
 	src->position_lost = false;
 	if ((src->sql = pg_connect(src, false, err)) == NULL)
 		return CW_EDB;
+	/* A live table that left the publication while we were down missed changes: rescan it. */
 	if ((rc = pg_check_replication_role(src, err)) != 0 ||
-	    (rc = pg_reload_entities(src, false, cancel, err)) != 0)
+	    (rc = pg_check_wal_level(src, err)) != 0 ||
+	    (rc = pg_reload_entities(src, false, cancel, err)) != 0 ||
+	    (rc = pg_check_published(src, err)) != 0)
 		return rc;
-	/* Nothing to capture yet: no publication or slot either, until an entity arrives. */
-	while (src->nents == 0) {
-		pg_set_state(src, "idle", true);
+	for (size_t i = 0; i < src->nents; i++)
+		if ((rc = pg_check_entity(src, &src->ents[i], err)) != 0)
+			return rc;
+	/*
+	 * Nothing to capture yet (no entity, or each one failed): no publication
+	 * or slot either, until an entity can be captured.
+	 */
+	while (usable_entities(src) == 0) {
+		wait_for_entities(src);
 		if ((rc = cw_cancel_wait_ms(cancel, PG_RELOAD_INTERVAL_MS)) != 0 ||
 		    (rc = pg_reload_entities(src, false, cancel, err)) != 0)
 			return rc;
+		for (size_t i = 0; i < src->nents; i++)
+			if ((rc = pg_check_entity(src, &src->ents[i], err)) != 0)
+				return rc;
 	}
-	for (size_t i = 0; i < src->nents; i++)
-		if ((rc = pg_prepare_table(src, &src->ents[i], err)) != 0)
-			return rc;
 	if ((rc = position(src, cancel, &start, err)) != 0)
 		return rc;
-	/* Entities left pending or scanning (added while we were down) get a scan of their own. */
-	for (size_t i = 0; i < src->nents; i++)
-		if (src->ents[i].entity.status != CW_ENTITY_LIVE &&
-		    (rc = pg_snapshot_entity(src, &src->ents[i], cancel, err)) != 0)
+	/*
+	 * Entities left pending or scanning (added while we were down), and live
+	 * ones that missed changes, get a scan of their own.
+	 */
+	for (size_t i = 0; i < src->nents; i++) {
+		pg_entity_t *ent = &src->ents[i];
+		if (!ent->failed && (ent->entity.status != CW_ENTITY_LIVE || ent->rescan) &&
+		    (rc = pg_snapshot_entity(src, ent, cancel, err)) != 0)
 			return rc;
+	}
 	return pg_stream(src, start, cancel, err);
 }
 
@@ -548,8 +661,10 @@ static int pg_run(void *source, cw_cancel_t *cancel, cw_err_t *err)
 		cw_err_set(err, CW_ECANCELED, PG_DOMAIN, "source \"%s\" stopped", src->cfg->name);
 		pg_set_state(src, "stopped", false);
 	} else if (rc != 0) {
-		set_error(src, err);
-		if (is_fix_error(err)) {
+		set_error(src, is_fix_error(err) ? "failed" : "retrying", err);
+		/* The hub refusing the credentials stops the daemon (control/daemon.c): no wait. */
+		bool hub_refused = err->code == CW_EAUTH && strcmp(err->domain, "hub") == 0;
+		if (is_fix_error(err) && !hub_refused) {
 			/* Retrying at once cannot help: say so once, then wait before the next check. */
 			if (strcmp(src->last_fix_error, err->message) != 0)
 				cw_log_kv(CW_LOG_ERROR, PG_COMPONENT, err->message, "source", src->cfg->name,
@@ -600,6 +715,9 @@ static void *pg_open(const cw_component_ctx_t *ctx, cw_err_t *err)
 	cw_capture_declare_metrics(ctx->metrics);
 	cw_metrics_declare(ctx->metrics, "cachewarp_snapshot_rows_total", CW_METRIC_COUNTER,
 	                   "Rows read by snapshots, per entity");
+	cw_metrics_declare(ctx->metrics, "cachewarp_entity_failed", CW_METRIC_GAUGE,
+	                   "1 while an entity cannot be captured (its reason is in /v1/status), "
+	                   "0 once it recovered; the source's other entities keep streaming");
 	return src;
 }
 
@@ -619,6 +737,7 @@ static void pg_close(void *source)
 	run_cleanup(src);
 	pg_schema_forget(src);
 	pthread_mutex_destroy(&src->mutex);
+	free_gauged_failed(src);
 	free(src->checkpoint_key);
 	free(src->masked_url);
 	free(src);

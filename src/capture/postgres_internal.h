@@ -5,8 +5,9 @@
  * slot creation and table scans; postgres_stream.c: the pgoutput stream).
  * Nothing here is part of the source's public contract (capture/source.h).
  *
- * THREAD SAFETY: one thread runs `run` and owns every member but `status`,
- * which `mutex` guards (the control plane reads it while run runs).
+ * THREAD SAFETY: one thread runs `run` and owns every member but `status`
+ * (its failed entities included), which `mutex` guards (the control plane
+ * reads it while run runs).
  */
 #ifndef CW_CAPTURE_POSTGRES_INTERNAL_H
 #define CW_CAPTURE_POSTGRES_INTERNAL_H
@@ -31,7 +32,7 @@
 #define PG_COMPONENT "source.postgres"
 /* Standby status interval while idle (pg_recvlogical's default is 10 s). */
 #define PG_STATUS_INTERVAL_MS 10000
-/* How often the entity set is reloaded from the hub. */
+/* How often the entity set is reloaded from the hub, and failed entities checked again. */
 #define PG_RELOAD_INTERVAL_MS 3000
 /* After a set-up error a user must fix (privileges, keys), wait this long before returning. */
 #define PG_FIX_WAIT_MS 30000
@@ -48,6 +49,16 @@ typedef struct pg_entity {
 	char nspname[CW_TABLE_PART_MAX + 1];   /* as the catalog holds it (unquoted) */
 	char relname[CW_TABLE_PART_MAX + 1];
 	cw_projection_t *proj;       /* owned; NULL = every table column as sent */
+	/*
+	 * Failed: its table cannot be captured (missing, no key, not readable, not
+	 * in the publication). Nothing of it is captured or scanned, its version
+	 * stays, and the other entities stream; the source checks it again at
+	 * every reload and scans it once the check passes.
+	 */
+	bool failed;
+	char failed_reason[CW_ERR_MESSAGE_LEN];
+	bool rescan;                 /* live, but changes were missed (its table left the
+	                              * publication): scan it again once usable */
 } pg_entity_t;
 
 typedef struct pg_pipe pg_pipe_t;
@@ -91,6 +102,10 @@ typedef struct cw_pg_source {
 	char last_fix_error[CW_ERR_MESSAGE_LEN]; /* last set-up error logged, to log it once */
 	struct pg_schema *schemas;          /* per entity: its table's columns as last scanned */
 	size_t nschemas;
+	char **gauged_failed;               /* owned: entities whose cachewarp_entity_failed is 1;
+	                                     * kept across runs, so a recovery or a deletion
+	                                     * always sets it back to 0 */
+	size_t ngauged_failed;
 } cw_pg_source_t;
 
 /* ---- postgres.c ---------------------------------------------------------- */
@@ -111,7 +126,7 @@ int pg_result_error(PGconn *conn, const PGresult *res, const char *what, cw_err_
 void pg_set_state(cw_pg_source_t *src, const char *state, bool healthy);
 /* Publishes lag and position to status and the metrics registry. */
 void pg_publish_lag(cw_pg_source_t *src);
-/* The entities of the table nspname.relname: fills idx (cap entries) and returns the count. */
+/* The usable (not failed) entities of the table nspname.relname: fills idx (cap entries) and returns the count. */
 size_t pg_entities_of(cw_pg_source_t *src, const char *nspname, const char *relname,
                       size_t *idx, size_t cap);
 /*
@@ -143,8 +158,37 @@ PGresult *pg_query(cw_pg_source_t *src, const char *sql, int nparams,
                    const char *const *params, const char *what, cw_err_t *err);
 /* CW_EINVAL with the fix when the role may not replicate. */
 int pg_check_replication_role(cw_pg_source_t *src, cw_err_t *err);
+/* A table's catalog facts pg_table_check found. */
+typedef struct pg_table {
+	char oid[16];
+	bool has_pk;                 /* else the replica identity index is the key */
+} pg_table_t;
+/*
+ * Checks on conn that nspname.relname (of entity, of source: for messages)
+ * exists, is readable and has a key: 0 (table filled when not NULL),
+ * CW_ENOTFOUND or CW_EINVAL with the fix, CW_EDB when the query failed.
+ */
+int pg_table_check(PGconn *conn, const char *source, const char *entity, const char *nspname,
+                   const char *relname, pg_table_t *table, cw_err_t *err);
 /* Makes sure ent's table is usable and in the publication; registers its key with the decoder. */
 int pg_prepare_table(cw_pg_source_t *src, pg_entity_t *ent, cw_err_t *err);
+/* CW_EINVAL with the setting and restart to do when the server's wal_level is not logical. */
+int pg_check_wal_level(cw_pg_source_t *src, cw_err_t *err);
+/*
+ * pg_prepare_table, turning a refusal the user must fix (CW_EINVAL,
+ * CW_ENOTFOUND) into ent's failed state (logged once, published in the
+ * status and metrics) and a pass into its clearing. 0 either way (see
+ * ent->failed); other errors (the connection) are returned.
+ */
+int pg_check_entity(cw_pg_source_t *src, pg_entity_t *ent, cw_err_t *err);
+/*
+ * Marks failed, and to be scanned again, the live entities whose table left
+ * the publication (or the database): their changes are no longer sent. 0 or
+ * CW_EDB.
+ */
+int pg_check_published(cw_pg_source_t *src, cw_err_t *err);
+/* Copies the failed entities into the status and the cachewarp_entity_failed gauge. */
+void pg_publish_failed(cw_pg_source_t *src);
 
 /* ---- postgres_snapshot.c ------------------------------------------------- */
 

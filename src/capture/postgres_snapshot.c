@@ -194,6 +194,7 @@ static int go_live(cw_pg_source_t *src, pg_entity_t *ent, cw_err_t *err)
 	int rc = cw_oplog_promote_staged(src->hub, ent->entity.name, &promoted, err);
 	if (rc == 0) {
 		ent->entity.status = CW_ENTITY_LIVE;
+		ent->rescan = false;
 		char version[32];
 		snprintf(version, sizeof version, "%lld", (long long)ent->entity.version);
 		cw_log_kv(CW_LOG_INFO, PG_COMPONENT, "entity live", "source", src->cfg->name,
@@ -224,10 +225,6 @@ int pg_snapshot_all(cw_pg_source_t *src, cw_cancel_t *cancel, uint64_t *start_ls
 	int rc = 0;
 	/* After a lost slot the source stays unhealthy until the new generation is complete. */
 	pg_set_state(src, src->position_lost ? "rescan" : "snapshot", !src->position_lost);
-	for (size_t i = 0; i < src->nents && rc == 0; i++)
-		rc = begin_generation(src, &src->ents[i], err);
-	if (rc != 0)
-		goto cleanup;
 	if (src->repl == NULL && (src->repl = pg_connect(src, true, err)) == NULL) {
 		rc = CW_EDB;
 		goto cleanup;
@@ -240,6 +237,17 @@ int pg_snapshot_all(cw_pg_source_t *src, cw_cancel_t *cancel, uint64_t *start_ls
 		char what[200];
 		snprintf(what, sizeof what, "could not create replication slot \"%s\"", src->cfg->slot);
 		rc = pg_result_error(src->repl, res, what, err);
+		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		if (state != NULL && strcmp(state, "53400") == 0) {
+			/* configuration_limit_exceeded: every slot is taken. */
+			char reason[CW_ERR_MESSAGE_LEN];
+			snprintf(reason, sizeof reason, "%s", err->message);
+			rc = cw_err_set(err, CW_EINVAL, PG_DOMAIN, "%.200s: drop a slot nobody uses "
+				"(SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+				"WHERE NOT active AND slot_name = '...') or raise max_replication_slots "
+				"(ALTER SYSTEM SET max_replication_slots = ...; then restart PostgreSQL)",
+				reason);
+		}
 		goto cleanup;
 	}
 	if (pg_lsn_parse(PQgetvalue(res, 0, 1), start_lsn) != 0 ||
@@ -249,6 +257,12 @@ int pg_snapshot_all(cw_pg_source_t *src, cw_cancel_t *cancel, uint64_t *start_ls
 		                PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2));
 		goto cleanup;
 	}
+	/* Only now, with the slot made, a new generation: a failed set-up never bumps a version. */
+	for (size_t i = 0; i < src->nents && rc == 0; i++)
+		if (!src->ents[i].failed)
+			rc = begin_generation(src, &src->ents[i], err);
+	if (rc != 0)
+		goto cleanup;
 	snprintf(lsn_text, sizeof lsn_text, "%s", PQgetvalue(res, 0, 1));
 	cw_log_kv(CW_LOG_INFO, PG_COMPONENT, "replication slot created", "source", src->cfg->name,
 	          "slot", src->cfg->slot, "consistent_point", lsn_text, NULL);
@@ -265,16 +279,19 @@ int pg_snapshot_all(cw_pg_source_t *src, cw_cancel_t *cancel, uint64_t *start_ls
 	writer = cw_oplog_writer_new(src->hub);
 	cw_oplog_writer_set_scan(writer, true);
 	for (size_t i = 0; i < src->nents && rc == 0; i++)
-		rc = scan_table(src, reader, &src->ents[i], writer, lsn_text, cancel, err);
+		if (!src->ents[i].failed)
+			rc = scan_table(src, reader, &src->ents[i], writer, lsn_text, cancel, err);
 	if (rc == 0)
 		rc = exec_ok(reader, "COMMIT", "could not end the snapshot", err);
 	/* The sweeps and the checkpoint commit together: then the generation is complete. */
 	for (size_t i = 0; i < src->nents && rc == 0; i++)
-		pg_push_sweep(src, &src->ents[i], lsn_text);
+		if (!src->ents[i].failed)
+			pg_push_sweep(src, &src->ents[i], lsn_text);
 	if (rc == 0)
 		rc = pg_write_batch(src, writer, *start_lsn, err);
 	for (size_t i = 0; i < src->nents && rc == 0; i++)
-		rc = go_live(src, &src->ents[i], err);
+		if (!src->ents[i].failed)
+			rc = go_live(src, &src->ents[i], err);
 	if (rc == 0)
 		src->durable_lsn = src->complete_lsn = *start_lsn;
 cleanup:

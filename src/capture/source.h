@@ -20,4 +20,14 @@ typedef cw_component_ops_t cw_source_ops_t;
 /* The operations of a configured source type; NULL when the type has none yet. */
 const cw_source_ops_t *cw_source_ops_for(cw_source_type_t type);
 
+/*
+ * Checks a new entity (borrowed, already valid in form) against its source
+ * (config borrowed) before it is stored: a PostgreSQL table must exist, be
+ * readable by the source's role and have a primary key or replica identity
+ * index. 0; CW_EINVAL or CW_ENOTFOUND with what to fix (refuse the entity);
+ * CW_EDB when the source could not be asked (store it: the running source
+ * checks it again). Connects for the call; a MongoDB source has no check yet.
+ */
+int cw_source_check_entity(const cw_config_t *config, const cw_entity_t *entity, cw_err_t *err);
+
 #endif

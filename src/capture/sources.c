@@ -6,6 +6,8 @@
 #include <stddef.h>
 
 extern const cw_source_ops_t cw_postgres_source_ops;
+/* postgres_check.c */
+int cw_pg_check_entity(const cw_source_config_t *cfg, const cw_entity_t *entity, cw_err_t *err);
 
 const cw_source_ops_t *cw_source_ops_for(cw_source_type_t type)
 {
@@ -14,4 +16,16 @@ const cw_source_ops_t *cw_source_ops_for(cw_source_type_t type)
 	case CW_SOURCE_MONGODB: return &cw_mongo_source_ops;
 	}
 	return NULL;
+}
+
+int cw_source_check_entity(const cw_config_t *config, const cw_entity_t *entity, cw_err_t *err)
+{
+	const cw_source_config_t *source = cw_config_source(config, entity->source);
+	if (source == NULL || entity->table == NULL)
+		return 0;
+	switch (source->type) {
+	case CW_SOURCE_POSTGRES: return cw_pg_check_entity(source, entity, err);
+	case CW_SOURCE_MONGODB: return 0;
+	}
+	return 0;
 }

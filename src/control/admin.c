@@ -84,6 +84,42 @@ static void print_components(json_t *daemon)
 	}
 }
 
+/* The reason the daemon gives for a failed entity, or NULL when it is not failed. */
+static const char *failed_reason(json_t *daemon, const char *entity)
+{
+	size_t i;
+	json_t *f;
+	json_array_foreach(json_object_get(daemon, "failed_entities"), i, f) {
+		const char *name = json_string_value(json_object_get(f, "entity"));
+		if (name != NULL && strcmp(name, entity) == 0) {
+			const char *reason = json_string_value(json_object_get(f, "reason"));
+			return reason != NULL ? reason : "";
+		}
+	}
+	return NULL;
+}
+
+/* One line per failed entity, with its reason (the fix is in it). */
+static void print_failed_entities(json_t *daemon)
+{
+	json_t *failed = json_object_get(daemon, "failed_entities");
+	if (json_array_size(failed) == 0)
+		return;
+	printf("\n%-24s %-16s %s\n", "FAILED ENTITY", "SOURCE", "REASON");
+	size_t i;
+	json_t *f;
+	json_array_foreach(failed, i, f) {
+		char entity[80], source[80], reason[16];
+		printf("%-24s %-16s %s\n", member_text(f, "entity", entity, sizeof entity),
+		       member_text(f, "source", source, sizeof source),
+		       member_text(f, "reason", reason, sizeof reason));
+	}
+	json_int_t total = json_integer_value(json_object_get(daemon, "failed_entities_total"));
+	if ((size_t)total > json_array_size(failed))
+		printf("(%lld failed entities in all; /v1/status lists the first of each source)\n",
+		       (long long)total);
+}
+
 typedef struct status_view {
 	int schema_version;
 	cw_entity_t *entities;
@@ -156,7 +192,9 @@ static void print_status_text(const cw_config_t *config, cw_hub_t *hub, const st
 	printf("\n%-24s %-16s %-10s %s\n", "ENTITY", "SOURCE", "STATUS", "VERSION");
 	for (size_t i = 0; i < v->nentities; i++)
 		printf("%-24s %-16s %-10s %lld\n", v->entities[i].name, v->entities[i].source,
+		       failed_reason(v->daemon, v->entities[i].name) != NULL ? "failed" :
 		       cw_entity_status_name(v->entities[i].status), (long long)v->entities[i].version);
+	print_failed_entities(v->daemon);
 	printf("\n%-24s %-12s %-10s %s\n", "CONSUMER", "POSITION", "LAG_IDS", "LAG_SECONDS");
 	for (size_t i = 0; i < v->nconsumers; i++)
 		printf("%-24s %-12lld %-10lld %.1f\n", v->consumers[i].name,
@@ -240,6 +278,8 @@ static int entity_add(cw_hub_t *hub, const cw_config_t *config,
 	bool created = false;
 	if (rc == 0 && request->source == NULL)
 		rc = cw_err_set(err, CW_EINVAL, "entity", "entity add needs --source SOURCE");
+	if (rc == 0 && (rc = cw_entity_manager_check(config, &entity, err)) == 0)
+		rc = cw_entity_manager_check_source(config, &entity, err);
 	if (rc == 0)
 		rc = cw_entity_manager_add(hub, config, &entity, &created, err);
 	if (rc == 0)

@@ -120,6 +120,7 @@ void cw_api_error_from(cw_api_response_t *res, const cw_err_t *err, int invalid_
 	case CW_ENOTFOUND: status = 404; break;
 	case CW_ECONFLICT: status = 409; break;
 	case CW_EDB:
+	case CW_EAUTH:
 	case CW_EIO:
 	case CW_ETIMEDOUT:
 	case CW_ECLOSED: status = 503; break;

@@ -94,7 +94,8 @@ void cw_api_entities_create(cw_api_t *api, const cw_api_request_t *req, cw_api_r
 		cw_entity_clear(&entity);
 		return;
 	}
-	if (cw_entity_manager_check(api->deps.config, &entity, &err) != 0) {
+	if (cw_entity_manager_check(api->deps.config, &entity, &err) != 0 ||
+	    cw_entity_manager_check_source(api->deps.config, &entity, &err) != 0) {
 		cw_api_error(res, 422, NULL, "%s", err.message);
 		cw_entity_clear(&entity);
 		return;

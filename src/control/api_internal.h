@@ -136,7 +136,7 @@ void cw_api_openapi(cw_api_t *api, const cw_api_request_t *req, cw_api_response_
 void cw_api_error(cw_api_response_t *res, int status, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 /* The error response for a failed call: CW_EINVAL 400 (or invalid_status), CW_ENOTFOUND 404,
- * CW_ECONFLICT 409, CW_EDB/CW_EIO/CW_ETIMEDOUT/CW_ECLOSED 503, anything else 500. */
+ * CW_ECONFLICT 409, CW_EDB/CW_EAUTH/CW_EIO/CW_ETIMEDOUT/CW_ECLOSED 503, anything else 500. */
 void cw_api_error_from(cw_api_response_t *res, const cw_err_t *err, int invalid_status);
 /* The stable code string of an HTTP error status ("not_found"). */
 const char *cw_api_status_code(int status);

@@ -195,6 +195,35 @@ static void write_component(cw_json_t *w, const cw_api_component_t *c,
 	cw_json_object_end(w, NULL);
 }
 
+/*
+ * failed_entities: each entity a source cannot capture, with the source and
+ * the reason; failed_entities_total counts them all (a source lists at most
+ * CW_COMPONENT_FAILED_MAX).
+ */
+static void write_failed_entities(cw_json_t *w, const cw_api_component_t *components,
+                                  size_t count)
+{
+	int64_t total = 0;
+	cw_json_key(w, "failed_entities", NULL);
+	cw_json_array_begin(w, NULL);
+	for (size_t i = 0; i < count; i++) {
+		const cw_component_status_t *s = &components[i].status;
+		total += (int64_t)s->nfailed;
+		for (size_t j = 0; j < s->nfailed && j < CW_COMPONENT_FAILED_MAX; j++) {
+			cw_json_object_begin(w, NULL);
+			cw_json_key(w, "entity", NULL);
+			cw_json_string(w, s->failed[j].entity, NULL);
+			cw_json_key(w, "source", NULL);
+			cw_json_string(w, components[i].name, NULL);
+			masked_string(w, "reason", s->failed[j].reason);
+			cw_json_object_end(w, NULL);
+		}
+	}
+	cw_json_array_end(w, NULL);
+	cw_json_key(w, "failed_entities_total", NULL);
+	cw_json_int64(w, total, NULL);
+}
+
 /* Every job of the server; *count receives how many. Owned by the caller. */
 static cw_job_status_t *list_jobs(cw_api_t *api, size_t *count)
 {
@@ -243,6 +272,7 @@ void cw_api_status(cw_api_t *api, const cw_api_request_t *req, cw_api_response_t
 	for (size_t i = 0; i < njobs; i++)
 		write_job(&w, &jobs[i]);
 	cw_json_array_end(&w, NULL);
+	write_failed_entities(&w, components, ncomponents);
 	cw_json_object_end(&w, NULL);
 	if (cw_json_finish(&w) != 0)
 		cw_api_error(res, 500, NULL, "%s", "could not encode the status");

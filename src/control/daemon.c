@@ -18,6 +18,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,8 +32,11 @@ typedef struct job_hub {
 	cw_hub_t *hub;
 } job_hub_t;
 
+struct daemon_state;
+
 /* A source or target running as a job. */
 typedef struct component {
+	struct daemon_state *daemon;    /* borrowed: the daemon it runs in */
 	char job_name[80];          /* "capture:shop", "apply:local" */
 	char dependency[80];        /* "source:shop", "target:local" */
 	cw_component_ctx_t ctx;
@@ -54,8 +58,27 @@ typedef struct daemon_state {
 	job_hub_t liveness_hub;
 	cw_jobs_t *jobs;            /* for the give-up watch */
 	cw_cancel_t *shutdown;      /* fired by a signal, or when every component gave up */
-	bool gave_up;               /* every source and target failed past retry.give_up_after */
+	/* Every source and target failed past retry.give_up_after, or the hub refused the
+	 * credentials: exit 1. Set from job threads. */
+	atomic_bool gave_up;
 } daemon_state_t;
+
+/*
+ * After a failed job: when the hub refused the credentials, retrying cannot
+ * help, so the daemon stops with exit status 1 at once (logged once).
+ * Returns the job's result, rc.
+ */
+static int check_hub_refused(daemon_state_t *state, int rc, const cw_err_t *err)
+{
+	if (rc != CW_EAUTH || err == NULL || strcmp(err->domain, "hub") != 0)
+		return rc;
+	if (!atomic_exchange(&state->gave_up, true)) {
+		cw_log_kv(CW_LOG_ERROR, COMPONENT, "giving up: the hub refused the credentials; "
+		          "not retrying", "error", err->message, NULL);
+		cw_cancel_fire(state->shutdown);
+	}
+	return rc;
+}
 
 static cw_hub_t *job_hub_get(job_hub_t *jh, cw_err_t *err)
 {
@@ -79,7 +102,7 @@ static int entity_refresh_job(void *arg, cw_cancel_t *cancel, cw_err_t *err)
 	daemon_state_t *state = arg;
 	cw_hub_t *hub = job_hub_get(&state->refresh_hub, err);
 	if (hub == NULL)
-		return CW_EDB;
+		return check_hub_refused(state, err != NULL ? err->code : CW_EDB, err);
 	return job_hub_result(&state->refresh_hub,
 	                      cw_entity_registry_reload(state->registry, hub, NULL, err));
 }
@@ -91,7 +114,7 @@ static int retention_job(void *arg, cw_cancel_t *cancel, cw_err_t *err)
 		return 0;
 	cw_hub_t *hub = job_hub_get(&state->retention_hub, err);
 	if (hub == NULL)
-		return CW_EDB;
+		return check_hub_refused(state, err != NULL ? err->code : CW_EDB, err);
 	int64_t deleted = 0;
 	int rc = cw_oplog_retention_run(hub, state->config->hub.retention_ms / 1000,
 	                                CW_DAEMON_CONSUMER_LIVENESS_S, &deleted, err);
@@ -108,7 +131,7 @@ static int liveness_job(void *arg, cw_cancel_t *cancel, cw_err_t *err)
 	daemon_state_t *state = arg;
 	cw_hub_t *hub = job_hub_get(&state->liveness_hub, err);
 	if (hub == NULL)
-		return CW_EDB;
+		return check_hub_refused(state, err != NULL ? err->code : CW_EDB, err);
 	cw_consumer_t *consumers = NULL;
 	size_t count = 0;
 	int rc = cw_consumer_list(hub, &consumers, &count, err);
@@ -157,13 +180,13 @@ static int give_up_watch_job(void *arg, cw_cancel_t *cancel, cw_err_t *err)
 			}
 		}
 	}
-	if (failing == state->ncomponents && !state->gave_up) {
+	if (failing == state->ncomponents && !atomic_load(&state->gave_up)) {
 		char after[CW_UNITS_FORMAT_LEN];
 		cw_duration_format(limit, after);
 		cw_log_kv(CW_LOG_ERROR, COMPONENT,
 		          "giving up: every source and target has been failing for longer than "
 		          "retry.give_up_after", "after", after, "last_error", last_error, NULL);
-		state->gave_up = true;
+		atomic_store(&state->gave_up, true);
 		cw_cancel_fire(state->shutdown);
 	}
 	free(status);
@@ -245,7 +268,7 @@ static int component_job(void *arg, cw_cancel_t *cancel, cw_err_t *err)
 	bool held = false;
 	int rc = cw_lease_acquire(c->lease, &held, err);
 	if (rc != 0)
-		return rc;
+		return check_hub_refused(c->daemon, rc, err);
 	if (!held) {
 		if (!c->standby)
 			cw_log_kv(CW_LOG_INFO, COMPONENT, "standby: another cachewarp process runs this",
@@ -256,7 +279,7 @@ static int component_job(void *arg, cw_cancel_t *cancel, cw_err_t *err)
 	if (c->standby)
 		cw_log_kv(CW_LOG_INFO, COMPONENT, "lease taken over", "job", c->job_name, NULL);
 	c->standby = false;
-	return c->ops->run(c->self, cancel, err);
+	return check_hub_refused(c->daemon, c->ops->run(c->self, cancel, err), err);
 }
 
 /* Opens every configured source and target; -1 with err filled when one cannot be. */
@@ -288,6 +311,7 @@ static int open_components(daemon_state_t *state, const char **entities, size_t 
 			                  "%s \"%s\": type %s is not supported by this build",
 			                  is_source ? "source" : "target", name, type);
 		c->ops = ops;
+		c->daemon = state;
 		snprintf(c->job_name, sizeof c->job_name, "%s:%s", is_source ? "capture" : "apply", name);
 		snprintf(c->dependency, sizeof c->dependency, "%s:%s", is_source ? "source" : "target",
 		         name);
@@ -407,7 +431,7 @@ static int serve(const cw_config_t *config, cw_hub_t *hub, cw_cancel_t *shutdown
 	snprintf(n, sizeof n, "%zu", config->nentities);
 	cw_log_kv(CW_LOG_INFO, COMPONENT, "running", "config_entities", n, NULL);
 	cw_cancel_wait_ms(shutdown, -1);
-	exit_code = state.gave_up ? CW_EXIT_FAILURE : CW_EXIT_OK;
+	exit_code = atomic_load(&state.gave_up) ? CW_EXIT_FAILURE : CW_EXIT_OK;
 	if (cw_jobs_stop(jobs, CW_DAEMON_GRACE_MS, &err) != 0) {
 		/* A job still runs: its component must stay allocated until the process exits. */
 		cw_log_kv(CW_LOG_ERROR, COMPONENT, "shutdown incomplete", "error", err.message, NULL);

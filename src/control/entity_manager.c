@@ -1,6 +1,7 @@
 /* This file contains the entity manager declared in entity_manager.h. */
 #include "control/entity_manager.h"
 
+#include "capture/source.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "hub/entity_store.h"
@@ -29,6 +30,20 @@ int cw_entity_manager_check(const cw_config_t *config, const cw_entity_t *entity
 		return cw_err_set(err, CW_EINVAL, COMPONENT,
 		                  "entity \"%s\": source \"%s\" is PostgreSQL: give a table, not a collection",
 		                  entity->name, entity->source);
+	return 0;
+}
+
+int cw_entity_manager_check_source(const cw_config_t *config, const cw_entity_t *entity,
+                                   cw_err_t *err)
+{
+	cw_err_t why = {0};
+	int rc = cw_source_check_entity(config, entity, &why);
+	if (rc == CW_EINVAL || rc == CW_ENOTFOUND)
+		return cw_err_set(err, CW_EINVAL, COMPONENT, "%s", why.message);
+	if (rc != 0)
+		cw_log_kv(CW_LOG_WARN, COMPONENT, "could not check the entity's table; the running "
+		          "source checks it", "entity", entity->name, "source", entity->source,
+		          "error", why.message, NULL);
 	return 0;
 }
 

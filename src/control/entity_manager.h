@@ -32,6 +32,17 @@
  */
 int cw_entity_manager_check(const cw_config_t *config, const cw_entity_t *entity, cw_err_t *err);
 
+/*
+ * Checks a new entity (borrowed) against its source server (see
+ * cw_source_check_entity): 0, or CW_EINVAL with what to fix (a missing
+ * table, one without a key). A source that cannot be reached is not a
+ * refusal: that is logged and 0 returned, and the running source marks the
+ * entity failed if its table is unusable. Used by POST /v1/entities and
+ * `cachewarp entity add`, not for the configuration file's entities.
+ */
+int cw_entity_manager_check_source(const cw_config_t *config, const cw_entity_t *entity,
+                                   cw_err_t *err);
+
 /* cw_entity_manager_check, then stores the entity (see cw_entity_store_upsert). */
 int cw_entity_manager_add(cw_hub_t *hub, const cw_config_t *config, const cw_entity_t *entity,
                           bool *created, cw_err_t *err);

@@ -57,6 +57,12 @@ cw_hub_t *cw_runtime_connect_retrying(const cw_config_t *config, cw_cancel_t *ca
 		hub = cw_hub_connect(config->hub.url, &err);
 		if (hub != NULL)
 			break;
+		if (err.code == CW_EAUTH) {
+			/* The same credentials are refused again: say so at once instead of retrying. */
+			cw_log_kv(CW_LOG_ERROR, "hub", "giving up: the hub refused the credentials; "
+			          "not retrying", "url", masked, "error", err.message, NULL);
+			break;
+		}
 		int64_t delay_ms = 0;
 		int rc = cw_retry_next_delay(&retry, cw_clock_system(), &rng, &delay_ms);
 		if (rc == CW_ETIMEDOUT) {

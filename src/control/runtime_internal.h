@@ -17,7 +17,8 @@ cw_hub_t *cw_runtime_connect_once(const cw_config_t *config);
 
 /*
  * Connects with the configured retry policy, logging each failed attempt
- * with the masked URL. NULL when retry.give_up_after passed (logged) or
+ * with the masked URL. NULL when retry.give_up_after passed (logged), at
+ * once when the hub refused the credentials (CW_EAUTH, logged), or when
  * cancel (borrowed, may be NULL) fired.
  */
 cw_hub_t *cw_runtime_connect_retrying(const cw_config_t *config, cw_cancel_t *cancel);

@@ -30,6 +30,15 @@ typedef struct cw_component_ctx {
 	cw_metrics_t *metrics;          /* borrowed; never NULL */
 } cw_component_ctx_t;
 
+/* How many failed entities a component status lists (nfailed counts them all). */
+#define CW_COMPONENT_FAILED_MAX 16
+
+/* One entity a source cannot capture, and why (DESIGN.md §2: failures are isolated). */
+typedef struct cw_failed_entity {
+	char entity[64];
+	char reason[CW_ERR_MESSAGE_LEN];     /* what failed and how to fix it; never holds a password */
+} cw_failed_entity_t;
+
 typedef struct cw_component_status {
 	char state[32];                 /* "starting", "snapshot", "streaming", "applying", "retrying", ... */
 	bool healthy;                   /* false while disconnected or failing */
@@ -38,6 +47,8 @@ typedef struct cw_component_status {
 	int64_t lag_ids;                /* targets: oplog ids behind the hub's head; -1 = n/a */
 	char position[128];             /* LSN, resume token summary, oplog id; "" = none yet */
 	char last_error[CW_ERR_MESSAGE_LEN]; /* "" when none; never holds a password */
+	size_t nfailed;                 /* sources: entities failed now, while the others stream */
+	cw_failed_entity_t failed[CW_COMPONENT_FAILED_MAX]; /* the first nfailed (at most MAX) */
 } cw_component_status_t;
 
 /* What a source or a target provides; capture/source.h and apply/target.h name it. */

@@ -277,7 +277,10 @@ static const cw_config_key_t keys[] = {
 	{.path = "retry.give_up_after", .kind = CW_KEY_DURATION,
 	 .offset = CFG(retry.give_up_after_ms), .default_text = "10m", .min = 0, .max = 30 * DAY_MS,
 	 .help = "A component that has failed for this long gives up and reports an error; 0 "
-	         "retries forever."},
+	         "retries forever. Errors retrying cannot fix are not retried this long: refused "
+	         "hub credentials stop `cachewarp run` at once (exit 1), and a PostgreSQL source "
+	         "with refused credentials, a missing privilege or `wal_level` below logical is "
+	         "marked `failed` and checked again every 30 s."},
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])

@@ -66,6 +66,25 @@ const char *cw_err_code_name(int code)
 	case CW_ECANCELED: return "canceled";
 	case CW_EPROTO: return "protocol";
 	case CW_EINTERNAL: return "internal";
+	case CW_EAUTH: return "auth";
 	default: return "unknown";
 	}
+}
+
+bool cw_err_is_auth_refusal(const char *sqlstate, const char *message)
+{
+	if (sqlstate != NULL && (strcmp(sqlstate, "28P01") == 0 || strcmp(sqlstate, "28000") == 0))
+		return true;
+	if (message == NULL)
+		return false;
+	/* The server's texts for 28P01 and 28000, and libpq's own when it has no password to send. */
+	static const char *const texts[] = {
+		"password authentication failed", "authentication failed for user",
+		"no pg_hba.conf entry", "pg_hba.conf rejects", "fe_sendauth: no password supplied",
+	};
+	for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
+		if (strstr(message, texts[i]) != NULL)
+			return true;
+	const char *role = strstr(message, "FATAL:  role \"");
+	return role != NULL && strstr(role, "\" does not exist") != NULL;
 }

@@ -10,6 +10,7 @@
 #ifndef CW_CORE_ERR_H
 #define CW_CORE_ERR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 enum {
@@ -24,6 +25,7 @@ enum {
 	CW_ECANCELED = -8,  /* shutdown asked the work to stop */
 	CW_EPROTO = -9,     /* a peer sent bytes we cannot decode */
 	CW_EINTERNAL = -10, /* a bug: an invariant did not hold */
+	CW_EAUTH = -11,     /* a server refused the credentials: retrying cannot help */
 };
 
 #define CW_ERR_DOMAIN_LEN 24
@@ -52,5 +54,14 @@ void cw_err_clear(cw_err_t *err);
 
 /* Short stable name of a code ("invalid", "not_found", ...), for APIs and metrics. */
 const char *cw_err_code_name(int code);
+
+/*
+ * Whether a PostgreSQL error is a refusal of the credentials (CW_EAUTH):
+ * SQLSTATE 28P01 (invalid password) or 28000 (invalid authorization:
+ * pg_hba.conf, an unknown role), or, when there is no SQLSTATE (a failed
+ * connection), libpq's message ("password authentication failed", ...).
+ * Both arguments may be NULL.
+ */
+bool cw_err_is_auth_refusal(const char *sqlstate, const char *message);
 
 #endif

@@ -63,8 +63,13 @@ cw_hub_t *cw_hub_connect(const char *url, cw_err_t *err)
 		char reason[CW_ERR_MESSAGE_LEN];
 		clean_message(hub->conn ? PQerrorMessage(hub->conn) : "out of memory",
 		              reason, sizeof reason);
-		cw_err_set(err, CW_EDB, "hub", "could not connect to hub \"%s\": %s",
-		           hub->url_masked, reason);
+		if (cw_hub_auth_refused(hub->conn))
+			cw_err_set(err, CW_EAUTH, "hub", "hub \"%s\" refused the credentials: %s: fix "
+			           "the user and password of hub.url (or CACHEWARP_HUB_URL), or the "
+			           "hub's pg_hba.conf", hub->url_masked, reason);
+		else
+			cw_err_set(err, CW_EDB, "hub", "could not connect to hub \"%s\": %s",
+			           hub->url_masked, reason);
 		goto fail;
 	}
 	PQsetNoticeProcessor(hub->conn, log_notice, NULL);
@@ -72,6 +77,12 @@ cw_hub_t *cw_hub_connect(const char *url, cw_err_t *err)
 fail:
 	cw_hub_close(hub);
 	return NULL;
+}
+
+bool cw_hub_auth_refused(PGconn *conn)
+{
+	return conn != NULL && PQstatus(conn) != CONNECTION_OK &&
+	       cw_err_is_auth_refusal(NULL, PQerrorMessage(conn));
 }
 
 void cw_hub_close(cw_hub_t *hub)

@@ -43,10 +43,18 @@ typedef struct cw_hub cw_hub_t;
  * Connects to the hub at url (a libpq URL or conninfo string; borrowed) with
  * application_name "cachewarp" and client_encoding UTF8. Returns the hub
  * (owned by the caller, free with cw_hub_close) or NULL with err filled:
- * CW_EDB, `could not connect to hub "postgresql://u:****@h/db": <reason>`.
+ * CW_EDB, `could not connect to hub "postgresql://u:****@h/db": <reason>`,
+ * or CW_EAUTH when the hub refused the credentials (see cw_hub_auth_refused).
  * Does not migrate: call cw_hub_migrate (hub/migrations.h).
  */
 cw_hub_t *cw_hub_connect(const char *url, cw_err_t *err);
+
+/*
+ * Whether a failed connection attempt (conn borrowed; NULL is false) was
+ * refused for its credentials (cw_err_is_auth_refusal on libpq's message):
+ * retrying with the same URL cannot succeed. Sources use it too.
+ */
+bool cw_hub_auth_refused(PGconn *conn);
 
 /* Closes the connection and frees the hub; NULL is a no-op. */
 void cw_hub_close(cw_hub_t *hub);

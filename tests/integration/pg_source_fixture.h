@@ -153,6 +153,16 @@ static inline void fx_config_url(fx_t *fx, const char *source_url, const char *s
 	fx->ctx = (cw_component_ctx_t){fx->config, "app", NULL, 0, fx->metrics};
 }
 
+/* The cluster's URL with another user (owned). */
+static inline char *fx_url_as(fx_t *fx, const char *user)
+{
+	const char *at = strchr(fx->srv.url, '@');
+	const char *scheme = strstr(fx->srv.url, "://");
+	assert_non_null(at);
+	assert_non_null(scheme);
+	return cw_xasprintf("%.*s://%s%s", (int)(scheme - fx->srv.url), fx->srv.url, user, at);
+}
+
 static inline void fx_config(fx_t *fx, const char *source_extra, const char *entities, int batch_size)
 {
 	fx_config_url(fx, fx->srv.url, source_extra, entities, batch_size);

@@ -750,9 +750,54 @@ static void readyz_names_unhealthy_components(void **state)
 	json_t *local = json_array_get(components, 1);
 	assert_int_equal(json_integer_value(json_object_get(local, "lag_ids")), 3);
 	assert_true(json_is_null(json_object_get(local, "job")));
+	assert_int_equal(json_array_size(json_object_get(s, "failed_entities")), 0);
+	assert_int_equal(json_integer_value(json_object_get(s, "failed_entities_total")), 0);
 	json_decref(s);
 	cw_http_reply_free(&r);
+
+	/* One failed entity: listed with its source and reason (masked), the component healthy. */
 	set_source_health(fx, true, "streaming", "");
+	pthread_mutex_lock(&fx->mutex);
+	cw_component_status_t *st = &fx->components[0].status;
+	st->nfailed = 1;
+	snprintf(st->failed[0].entity, sizeof st->failed[0].entity, "ghost");
+	snprintf(st->failed[0].reason, sizeof st->failed[0].reason,
+	         "table \"public.ghost\" does not exist (" LEAKY_URL ")");
+	pthread_mutex_unlock(&fx->mutex);
+	cw_http(port, "GET", "/v1/status", NULL, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_null(strstr(r.body, "hunter2"));
+	s = json_body(&r);
+	json_t *failed = json_object_get(s, "failed_entities");
+	assert_int_equal(json_array_size(failed), 1);
+	json_t *f = json_array_get(failed, 0);
+	assert_string_equal(json_string_value(json_object_get(f, "entity")), "ghost");
+	assert_string_equal(json_string_value(json_object_get(f, "source")), "shop");
+	assert_non_null(strstr(json_string_value(json_object_get(f, "reason")),
+	                       "\"public.ghost\" does not exist"));
+	assert_int_equal(json_integer_value(json_object_get(s, "failed_entities_total")), 1);
+	json_decref(s);
+	cw_http_reply_free(&r);
+
+	/* More failed than a status holds: the first are listed, the total counts them all. */
+	pthread_mutex_lock(&fx->mutex);
+	st->nfailed = CW_COMPONENT_FAILED_MAX + 4;
+	for (size_t i = 0; i < CW_COMPONENT_FAILED_MAX; i++) {
+		snprintf(st->failed[i].entity, sizeof st->failed[i].entity, "ghost_%zu", i);
+		snprintf(st->failed[i].reason, sizeof st->failed[i].reason, "missing");
+	}
+	pthread_mutex_unlock(&fx->mutex);
+	cw_http(port, "GET", "/v1/status", NULL, NULL, &r);
+	s = json_body(&r);
+	assert_int_equal(json_array_size(json_object_get(s, "failed_entities")),
+	                 CW_COMPONENT_FAILED_MAX);
+	assert_int_equal(json_integer_value(json_object_get(s, "failed_entities_total")),
+	                 CW_COMPONENT_FAILED_MAX + 4);
+	json_decref(s);
+	cw_http_reply_free(&r);
+	pthread_mutex_lock(&fx->mutex);
+	st->nfailed = 0;
+	pthread_mutex_unlock(&fx->mutex);
 }
 
 static void status_reports_job_failures_masked(void **state)

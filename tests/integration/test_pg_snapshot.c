@@ -83,21 +83,11 @@ static void table_without_primary_key_is_refused(void **state)
 	assert_int_equal(cw_entity_store_delete(fx->hub, "nopk", &err), 0);
 }
 
-/* The cluster's URL with another user. */
-static char *url_as(fx_t *fx, const char *user)
-{
-	const char *at = strchr(fx->srv.url, '@');
-	const char *scheme = strstr(fx->srv.url, "://");
-	assert_non_null(at);
-	assert_non_null(scheme);
-	return cw_xasprintf("%.*s://%s%s", (int)(scheme - fx->srv.url), fx->srv.url, user, at);
-}
-
 static void role_without_replication_is_refused(void **state)
 {
 	fx_t *fx = *state;
 	fx_sql(fx, "CREATE TABLE t1 (id int PRIMARY KEY)");
-	char *url = url_as(fx, "norepl");
+	char *url = fx_url_as(fx, "norepl");
 	fx_config_url(fx, url, "    slot: norepl_slot\n",
 	              "  - {name: t1, source: app, table: public.t1}\n", 100);
 	free(url);
@@ -115,7 +105,7 @@ static void role_without_select_is_refused(void **state)
 {
 	fx_t *fx = *state;
 	fx_sql(fx, "CREATE TABLE t2 (id int PRIMARY KEY)");
-	char *url = url_as(fx, "nosel");
+	char *url = fx_url_as(fx, "nosel");
 	fx_config_url(fx, url, "    slot: nosel_slot\n",
 	              "  - {name: t2, source: app, table: public.t2}\n", 100);
 	free(url);
@@ -157,13 +147,18 @@ static void quoted_upper_case_table_is_captured(void **state)
 	assert_int_equal(fx_int(fx, "SELECT count(*) FROM pg_publication_tables WHERE pubname = "
 	                            "'quoted_pub' AND schemaname = 'Sales' AND tablename = 'Order Items'"), 1);
 
-	char *url = url_as(fx, "nosel");
+	char *url = fx_url_as(fx, "nosel");
 	fx_config_url(fx, url, "    slot: quoted_nosel_slot\n    publication: quoted_pub\n", entity, 100);
 	free(url);
 	fx_run(fx);
 	cw_component_status_t status = fx_wait_error(fx);
-	assert_non_null(strstr(status.last_error,
-	                       "GRANT SELECT ON \"Sales\".\"Order Items\" TO \"nosel\""));
+	/* The entity's own reason (other entities of this source fail too for this role). */
+	bool hinted = false;
+	for (size_t i = 0; i < status.nfailed && i < CW_COMPONENT_FAILED_MAX; i++)
+		hinted = hinted || (strcmp(status.failed[i].entity, "order_items") == 0 &&
+		                    strstr(status.failed[i].reason, "GRANT SELECT ON \"Sales\"."
+		                           "\"Order Items\" TO \"nosel\"") != NULL);
+	assert_true(hinted);
 	fx_stop(fx);
 	cw_err_t err = {0};
 	assert_int_equal(cw_entity_store_delete(fx->hub, "order_items", &err), 0);

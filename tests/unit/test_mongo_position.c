@@ -61,6 +61,10 @@ static void errors_are_classified(void **state)
 		 CW_MONGO_ERROR_TRANSIENT},
 		{MONGOC_ERROR_SERVER, 286, NULL, CW_MONGO_ERROR_POSITION_LOST},
 		{MONGOC_ERROR_SERVER, 2, NULL, CW_MONGO_ERROR_TRANSIENT},
+		{MONGOC_ERROR_CLIENT, MONGOC_ERROR_CLIENT_AUTHENTICATE,
+		 "Authentication failed.", CW_MONGO_ERROR_AUTH},
+		{MONGOC_ERROR_SERVER, 18, "Authentication failed.", CW_MONGO_ERROR_AUTH},
+		{MONGOC_ERROR_CLIENT, MONGOC_ERROR_CLIENT_TOO_BIG, "too big", CW_MONGO_ERROR_TRANSIENT},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
 		if (cw_mongo_error_classify(cases[i].domain, cases[i].code, cases[i].message) !=
