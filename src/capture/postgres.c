@@ -661,22 +661,11 @@ static int pg_run(void *source, cw_cancel_t *cancel, cw_err_t *err)
 		cw_err_set(err, CW_ECANCELED, PG_DOMAIN, "source \"%s\" stopped", src->cfg->name);
 		pg_set_state(src, "stopped", false);
 	} else if (rc != 0) {
+		/* The job server decides when to check again: after retry.max for an error a person
+		 * must fix (control/jobs.h), saying it once. */
 		set_error(src, is_fix_error(err) ? "failed" : "retrying", err);
-		/* The hub refusing the credentials stops the daemon (control/daemon.c): no wait. */
-		bool hub_refused = err->code == CW_EAUTH && strcmp(err->domain, "hub") == 0;
-		if (is_fix_error(err) && !hub_refused) {
-			/* Retrying at once cannot help: say so once, then wait before the next check. */
-			if (strcmp(src->last_fix_error, err->message) != 0)
-				cw_log_kv(CW_LOG_ERROR, PG_COMPONENT, err->message, "source", src->cfg->name,
-				          NULL);
-			snprintf(src->last_fix_error, sizeof src->last_fix_error, "%s", err->message);
-			PQfinish(src->sql);
-			src->sql = NULL;
-			if (cw_cancel_wait_ms(cancel, PG_FIX_WAIT_MS) == CW_ECANCELED) {
-				run_cleanup(src);
-				return CW_ECANCELED;
-			}
-		}
+		if (cw_err_needs_a_fix(err->code))
+			rc = err->code;   /* a connect that failed returns CW_EDB; the reason is the code */
 	}
 	run_cleanup(src);
 	return rc;

@@ -34,8 +34,6 @@
 #define PG_STATUS_INTERVAL_MS 10000
 /* How often the entity set is reloaded from the hub, and failed entities checked again. */
 #define PG_RELOAD_INTERVAL_MS 3000
-/* After a set-up error a user must fix (privileges, keys), wait this long before returning. */
-#define PG_FIX_WAIT_MS 30000
 /*
  * The pgoutput protocol version START_REPLICATION asks for. 1: the server
  * sends a transaction once it commits (no streaming of running ones).
@@ -99,7 +97,6 @@ typedef struct cw_pg_source {
 	int64_t next_status_ms;             /* when the next standby status is due */
 	uint64_t sent_lsn;                  /* the flush position last reported */
 	int64_t txn_commit_us;
-	char last_fix_error[CW_ERR_MESSAGE_LEN]; /* last set-up error logged, to log it once */
 	struct pg_schema *schemas;          /* per entity: its table's columns as last scanned */
 	size_t nschemas;
 	char **gauged_failed;               /* owned: entities whose cachewarp_entity_failed is 1;

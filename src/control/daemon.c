@@ -220,23 +220,23 @@ static void *signal_main(void *arg)
 }
 
 /* Blocks SIGINT and SIGTERM in every thread and starts the thread that waits for them. */
-static int watch_signals(signal_watch_t *watch)
+static int watch_signals(signal_watch_t *watch, cw_err_t *err)
 {
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&watch->set);
 	sigaddset(&watch->set, SIGINT);
 	sigaddset(&watch->set, SIGTERM);
-	if (pthread_sigmask(SIG_BLOCK, &watch->set, NULL) != 0)
-		return -1;
 	pthread_t thread;
-	if (pthread_create(&thread, NULL, signal_main, watch) != 0)
-		return -1;
+	if (pthread_sigmask(SIG_BLOCK, &watch->set, NULL) != 0 ||
+	    pthread_create(&thread, NULL, signal_main, watch) != 0)
+		return cw_err_set(err, CW_EINTERNAL, COMPONENT, "could not set up signal handling");
 	pthread_detach(thread);
 	return 0;
 }
 
-/* --entity names must be entities the hub knows. */
-static int check_entity_filter(cw_entity_registry_t *registry, const char **names, size_t n)
+/* --entity names must be entities the hub knows: CW_EINVAL naming the first that is not. */
+static int check_entity_filter(cw_entity_registry_t *registry, const char **names, size_t n,
+                               cw_err_t *err)
 {
 	cw_entity_t *entities = NULL;
 	size_t count = 0;
@@ -247,11 +247,9 @@ static int check_entity_filter(cw_entity_registry_t *registry, const char **name
 		for (size_t j = 0; j < count; j++)
 			if (strcmp(entities[j].name, names[i]) == 0 && entities[j].status != CW_ENTITY_DELETED)
 				known = true;
-		if (!known) {
-			fprintf(stderr, "cachewarp: --entity %s: no such entity in the configuration or the hub "
-			        "(see cachewarp entity list)\n", names[i]);
-			rc = -1;
-		}
+		if (!known)
+			rc = cw_err_set(err, CW_EINVAL, COMPONENT, "--entity %s: no such entity in the "
+			                "configuration or the hub (see cachewarp entity list)", names[i]);
 	}
 	cw_entity_store_list_free(entities, count);
 	return rc;
@@ -282,7 +280,7 @@ static int component_job(void *arg, cw_cancel_t *cancel, cw_err_t *err)
 	return check_hub_refused(c->daemon, c->ops->run(c->self, cancel, err), err);
 }
 
-/* Opens every configured source and target; -1 with err filled when one cannot be. */
+/* Opens every configured source and target; CW_E* with err filled when one cannot be. */
 static int open_components(daemon_state_t *state, const char **entities, size_t nentities,
                            cw_err_t *err)
 {
@@ -318,7 +316,7 @@ static int open_components(daemon_state_t *state, const char **entities, size_t 
 		c->ctx = (cw_component_ctx_t){config, name, entities, nentities, state->metrics};
 		c->self = ops->open(&c->ctx, err);
 		if (c->self == NULL)
-			return -1;
+			return err != NULL && err->code != 0 ? err->code : CW_EINTERNAL;
 		c->is_source = is_source;
 		c->lease = cw_lease_new(config->hub.url, c->dependency);
 		state->ncomponents++;
@@ -344,8 +342,9 @@ static int add_jobs(cw_jobs_t *jobs, daemon_state_t *state, cw_err_t *err)
 		/* Sources stop first, then targets, so everything captured can still be applied. */
 		cw_job_spec_t spec = {c->job_name, c->dependency, 1000, component_job, c,
 		                      c->is_source ? 0 : 1};
-		if (cw_jobs_add(jobs, &spec, err) != 0)
-			return -1;
+		int rc = cw_jobs_add(jobs, &spec, err);
+		if (rc != 0)
+			return rc;
 	}
 	const cw_job_spec_t specs[] = {
 		{"entity_refresh", "hub", CW_DAEMON_ENTITY_REFRESH_MS, entity_refresh_job, state, 2},
@@ -353,9 +352,11 @@ static int add_jobs(cw_jobs_t *jobs, daemon_state_t *state, cw_err_t *err)
 		{"consumer_liveness", "hub", CW_DAEMON_LIVENESS_MS, liveness_job, state, 2},
 		{"give_up_watch", NULL, CW_DAEMON_GIVE_UP_CHECK_MS, give_up_watch_job, state, 2},
 	};
-	for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++)
-		if (cw_jobs_add(jobs, &specs[i], err) != 0)
-			return -1;
+	for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+		int rc = cw_jobs_add(jobs, &specs[i], err);
+		if (rc != 0)
+			return rc;
+	}
 	return 0;
 }
 
@@ -390,40 +391,30 @@ static cw_api_t *start_api(daemon_state_t *state, cw_jobs_t *jobs, cw_err_t *err
 	return api;
 }
 
-/* Everything after the hub is reached and migrated; returns an exit code. */
+/* Everything after the hub is reached and migrated; returns an exit code (err: why it failed). */
 static int serve(const cw_config_t *config, cw_hub_t *hub, cw_cancel_t *shutdown,
-                 const char **entities, size_t nentities)
+                 const char **entities, size_t nentities, cw_err_t *err)
 {
-	cw_err_t err = {0};
-	if (cw_entity_manager_sync_config(hub, config, &err) != 0) {
-		fprintf(stderr, "cachewarp: %s\n", err.message);
-		return err.code == CW_ECONFLICT || err.code == CW_EINVAL ? CW_EXIT_USAGE : CW_EXIT_FAILURE;
-	}
+	if (cw_entity_manager_sync_config(hub, config, err) != 0)
+		return err->code == CW_ECONFLICT || err->code == CW_EINVAL ? CW_EXIT_USAGE : CW_EXIT_FAILURE;
 	daemon_state_t state = {config, cw_metrics_new(), NULL, 0, cw_entity_registry_new(),
 	                        {config, NULL}, {config, NULL}, {config, NULL}, NULL, shutdown,
 	                        false};
 	int exit_code = CW_EXIT_FAILURE;
 	cw_jobs_t *jobs = NULL;
 	cw_api_t *api = NULL;
-	if (cw_entity_registry_reload(state.registry, hub, NULL, &err) != 0) {
-		fprintf(stderr, "cachewarp: %s\n", err.message);
+	if (cw_entity_registry_reload(state.registry, hub, NULL, err) != 0)
 		goto out;
-	}
-	if (check_entity_filter(state.registry, entities, nentities) != 0) {
-		exit_code = CW_EXIT_USAGE;
-		goto out;
-	}
-	if (open_components(&state, entities, nentities, &err) != 0) {
-		fprintf(stderr, "cachewarp: %s\n", err.message);
-		exit_code = err.code == CW_EINVAL ? CW_EXIT_USAGE : CW_EXIT_FAILURE;
+	if (check_entity_filter(state.registry, entities, nentities, err) != 0 ||
+	    open_components(&state, entities, nentities, err) != 0) {
+		exit_code = err->code == CW_EINVAL ? CW_EXIT_USAGE : CW_EXIT_FAILURE;
 		goto out;
 	}
 	cw_jobs_opts_t opts = {NULL, config->retry, 0, 0, 0};
 	jobs = cw_jobs_new(&opts);
 	state.jobs = jobs;
-	if (add_jobs(jobs, &state, &err) != 0 || cw_jobs_start(jobs, &err) != 0 ||
-	    (api = start_api(&state, jobs, &err)) == NULL) {
-		fprintf(stderr, "cachewarp: %s\n", err.message);
+	if (add_jobs(jobs, &state, err) != 0 || cw_jobs_start(jobs, err) != 0 ||
+	    (api = start_api(&state, jobs, err)) == NULL) {
 		cw_jobs_stop(jobs, CW_DAEMON_GRACE_MS, NULL);
 		goto out;
 	}
@@ -432,9 +423,10 @@ static int serve(const cw_config_t *config, cw_hub_t *hub, cw_cancel_t *shutdown
 	cw_log_kv(CW_LOG_INFO, COMPONENT, "running", "config_entities", n, NULL);
 	cw_cancel_wait_ms(shutdown, -1);
 	exit_code = atomic_load(&state.gave_up) ? CW_EXIT_FAILURE : CW_EXIT_OK;
-	if (cw_jobs_stop(jobs, CW_DAEMON_GRACE_MS, &err) != 0) {
+	cw_err_t stop_err = {0};
+	if (cw_jobs_stop(jobs, CW_DAEMON_GRACE_MS, &stop_err) != 0) {
 		/* A job still runs: its component must stay allocated until the process exits. */
-		cw_log_kv(CW_LOG_ERROR, COMPONENT, "shutdown incomplete", "error", err.message, NULL);
+		cw_log_kv(CW_LOG_ERROR, COMPONENT, "shutdown incomplete", "error", stop_err.message, NULL);
 		return CW_EXIT_FAILURE;
 	}
 	cw_log_kv(CW_LOG_INFO, COMPONENT, "stopped", NULL);
@@ -450,21 +442,18 @@ out:
 	return exit_code;
 }
 
-int cw_daemon_run(const cw_config_t *config, const char **entities, size_t nentities)
+int cw_daemon_run(const cw_config_t *config, const char **entities, size_t nentities,
+                  cw_err_t *err)
 {
 	signal_watch_t *watch = cw_xcalloc(1, sizeof *watch);   /* lives until exit */
 	watch->shutdown = cw_cancel_new();
-	if (watch_signals(watch) != 0) {
-		fprintf(stderr, "cachewarp: could not set up signal handling\n");
+	if (watch_signals(watch, err) != 0)
 		return CW_EXIT_FAILURE;
-	}
 	cw_hub_t *hub = cw_runtime_connect_retrying(config, watch->shutdown);
 	if (hub == NULL)
 		return cw_cancel_is_set(watch->shutdown) ? CW_EXIT_OK : CW_EXIT_FAILURE;
-	cw_err_t err = {0};
 	int applied = 0;
-	if (cw_hub_migrate(hub, &applied, &err) != 0) {
-		fprintf(stderr, "cachewarp: %s\n", err.message);
+	if (cw_hub_migrate(hub, &applied, err) != 0) {
 		cw_hub_close(hub);
 		return CW_EXIT_FAILURE;
 	}
@@ -473,7 +462,7 @@ int cw_daemon_run(const cw_config_t *config, const char **entities, size_t nenti
 		snprintf(n, sizeof n, "%d", applied);
 		cw_log_kv(CW_LOG_INFO, "hub", "migrated", "applied", n, NULL);
 	}
-	int exit_code = serve(config, hub, watch->shutdown, entities, nentities);
+	int exit_code = serve(config, hub, watch->shutdown, entities, nentities, err);
 	cw_hub_close(hub);
 	return exit_code;
 }

@@ -23,7 +23,12 @@
 /* A consumer not seen for this long is reported stale and no longer holds back retention. */
 #define CW_DAEMON_CONSUMER_LIVENESS_S 600
 
-/* Runs the daemon on config (borrowed); entities (may be NULL) limits capture and apply. Returns an exit code. */
-int cw_daemon_run(const cw_config_t *config, const char **entities, size_t nentities);
+/*
+ * Runs the daemon on config (borrowed); entities (may be NULL) limits
+ * capture and apply. Returns an exit code; when the daemon could not start
+ * (or stopped on an error), err says why (err->code 0 otherwise).
+ */
+int cw_daemon_run(const cw_config_t *config, const char **entities, size_t nentities,
+                  cw_err_t *err);
 
 #endif

@@ -35,6 +35,7 @@ typedef struct job {
 	int64_t run_started_ms;   /* guarded by the server's mutex: when it began (monotonic) */
 	cw_job_status_t status;   /* guarded by the server's mutex */
 	uint64_t rng;             /* the job thread's own */
+	char last_fix[CW_ERR_MESSAGE_LEN]; /* the job thread's: the last error needing a fix logged */
 } job_t;
 
 struct cw_jobs {
@@ -207,7 +208,15 @@ static void *job_main(void *arg)
 		int64_t delay_ms = job->interval_ms;
 		if (rc == 0 || ended_ms - started_ms >= CW_JOBS_HEALTHY_RUN_MS)
 			cw_retry_reset(&retry);
-		if (rc != 0) {
+		bool needs_fix = rc != 0 && cw_err_needs_a_fix(rc);
+		if (needs_fix) {
+			/* Retrying soon only repeats it: check again now and then, say it once. */
+			delay_ms = CW_JOBS_FIX_RECHECK_MS;
+			if (strcmp(job->last_fix, run_err.message) != 0)
+				cw_log_kv(CW_LOG_ERROR, COMPONENT, "job failed: needs a fix, checked again "
+				          "every 30 s", "job", job->name, "error", run_err.message, NULL);
+			snprintf(job->last_fix, sizeof job->last_fix, "%s", run_err.message);
+		} else if (rc != 0) {
 			cw_retry_next_delay(&retry, clock, &job->rng, &delay_ms);
 			char attempt[24], delay[24];
 			snprintf(attempt, sizeof attempt, "%lld", (long long)consecutive);
@@ -215,6 +224,8 @@ static void *job_main(void *arg)
 			cw_log_kv(CW_LOG_WARN, COMPONENT, "job failed", "job", job->name, "error",
 			          run_err.message, "attempt", attempt, "retry_in", delay, NULL);
 		}
+		if (!needs_fix)
+			job->last_fix[0] = '\0';
 		cw_clock_sleep_ms(clock, delay_ms, job->cancel);
 	}
 	pthread_mutex_lock(&jobs->mutex);

@@ -46,6 +46,12 @@ typedef struct cw_job_spec {
  * streaks, give-up times and breakers measure failures in a row, not ever.
  */
 #define CW_JOBS_HEALTHY_RUN_MS 10000
+/*
+ * A run that fails with an error a person must fix (cw_err_needs_a_fix:
+ * CW_EINVAL, CW_EAUTH) is not retried with backoff: the next run comes after
+ * this long, and the error is logged once until it changes.
+ */
+#define CW_JOBS_FIX_RECHECK_MS 30000
 
 /* Shutdown stages: the daemon stops sources (0), then targets (1), then the control plane (2). */
 #define CW_JOBS_STAGES 4

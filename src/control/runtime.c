@@ -110,7 +110,10 @@ int cw_runtime_run(const char *config_path, const char **entities, size_t nentit
 	cw_config_t *config = cw_runtime_load_config(config_path);
 	if (config == NULL)
 		return CW_EXIT_USAGE;
-	int exit_code = cw_daemon_run(config, entities, nentities);
+	cw_err_t err = {0};
+	int exit_code = cw_daemon_run(config, entities, nentities, &err);
+	if (err.code != 0)
+		fprintf(stderr, "cachewarp: %s\n", err.message);
 	cw_config_free(config);
 	return exit_code;
 }

@@ -280,7 +280,7 @@ static const cw_config_key_t keys[] = {
 	         "retries forever. Errors retrying cannot fix are not retried this long: refused "
 	         "hub credentials stop `cachewarp run` at once (exit 1), and a PostgreSQL source "
 	         "with refused credentials, a missing privilege or `wal_level` below logical is "
-	         "marked `failed` and checked again every 30 s."},
+	         "marked `failed` and checked again every 30 s, logged once."},
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])

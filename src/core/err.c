@@ -88,3 +88,8 @@ bool cw_err_is_auth_refusal(const char *sqlstate, const char *message)
 	const char *role = strstr(message, "FATAL:  role \"");
 	return role != NULL && strstr(role, "\" does not exist") != NULL;
 }
+
+bool cw_err_needs_a_fix(int code)
+{
+	return code == CW_EINVAL || code == CW_EAUTH;
+}

@@ -52,6 +52,13 @@ void cw_err_prefix(cw_err_t *err, const char *fmt, ...)
 /* Clears err to the "no error" state; NULL is a no-op. */
 void cw_err_clear(cw_err_t *err);
 
+/*
+ * Whether an error needs a person to change something (a setting, a
+ * privilege, a password: CW_EINVAL, CW_EAUTH) before a retry can succeed, so
+ * retrying soon only repeats it.
+ */
+bool cw_err_needs_a_fix(int code);
+
 /* Short stable name of a code ("invalid", "not_found", ...), for APIs and metrics. */
 const char *cw_err_code_name(int code);
 

@@ -21,6 +21,7 @@ typedef struct probe {
 	int stop_after;          /* fire the cancellation token on this run */
 	int runs;
 	int64_t at_ms[MAX_RUNS];
+	int code;                /* the failures' code; 0 = CW_EDB */
 } probe_t;
 
 static int probe_job(void *arg, cw_cancel_t *cancel, cw_err_t *err)
@@ -32,7 +33,8 @@ static int probe_job(void *arg, cw_cancel_t *cancel, cw_err_t *err)
 	if (p->runs >= p->stop_after)
 		cw_cancel_fire(cancel);
 	if (p->fail_first < 0 || p->runs <= p->fail_first)
-		return cw_err_set(err, CW_EDB, "probe", "hub unreachable (run %d)", p->runs);
+		return cw_err_set(err, p->code ? p->code : CW_EDB, "probe", "hub unreachable (run %d)",
+		                  p->runs);
 	return 0;
 }
 
@@ -47,7 +49,7 @@ static void failed_runs_back_off_then_the_interval_resumes(void **state)
 	(void)state;
 	cw_fake_clock_t fake;
 	cw_fake_clock_init(&fake, 0, 0);
-	probe_t p = {cw_fake_clock_clock(&fake), 3, 6, 0, {0}};
+	probe_t p = {cw_fake_clock_clock(&fake), 3, 6, 0, {0}, 0};
 	cw_jobs_opts_t opts = fake_opts(&fake);
 	opts.breaker_threshold = 100;
 	cw_jobs_t *jobs = cw_jobs_new(&opts);
@@ -76,12 +78,34 @@ static void failed_runs_back_off_then_the_interval_resumes(void **state)
 	cw_fake_clock_destroy(&fake);
 }
 
+/* An error a person must fix is checked again every 30 s, without a fast backoff. */
+static void an_error_needing_a_fix_is_checked_every_30_s(void **state)
+{
+	(void)state;
+	cw_fake_clock_t fake;
+	cw_fake_clock_init(&fake, 0, 0);
+	probe_t p = {cw_fake_clock_clock(&fake), -1, 4, 0, {0}, CW_EINVAL};
+	cw_jobs_opts_t opts = fake_opts(&fake);
+	opts.breaker_threshold = 100;
+	cw_jobs_t *jobs = cw_jobs_new(&opts);
+	cw_job_spec_t spec = {"probe", "source:app", 5000, probe_job, &p, 0};
+	assert_int_equal(cw_jobs_add(jobs, &spec, NULL), 0);
+	assert_int_equal(cw_jobs_start(jobs, NULL), 0);
+	cw_cancel_wait_ms(cw_jobs_cancel(jobs), -1);
+	assert_int_equal(cw_jobs_stop(jobs, 5000, NULL), 0);
+	assert_int_equal(p.runs, 4);
+	for (int i = 1; i < 4; i++)
+		assert_int_equal(p.at_ms[i] - p.at_ms[i - 1], CW_JOBS_FIX_RECHECK_MS);
+	cw_jobs_free(jobs);
+	cw_fake_clock_destroy(&fake);
+}
+
 static void breaker_opens_after_threshold_and_half_opens_after_cool_down(void **state)
 {
 	(void)state;
 	cw_fake_clock_t fake;
 	cw_fake_clock_init(&fake, 0, 0);
-	probe_t p = {cw_fake_clock_clock(&fake), -1, 6, 0, {0}};
+	probe_t p = {cw_fake_clock_clock(&fake), -1, 6, 0, {0}, 0};
 	cw_jobs_opts_t opts = fake_opts(&fake);
 	cw_jobs_t *jobs = cw_jobs_new(&opts);
 	cw_job_spec_t spec = {"probe", "hub", 5000, probe_job, &p, 0};
@@ -337,6 +361,7 @@ int main(void)
 	cw_log_setup(CW_LOG_ERROR, CW_LOG_FORMAT_JSON, 2);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(failed_runs_back_off_then_the_interval_resumes),
+		cmocka_unit_test(an_error_needing_a_fix_is_checked_every_30_s),
 		cmocka_unit_test(a_long_run_counts_while_it_runs),
 		cmocka_unit_test(breaker_opens_after_threshold_and_half_opens_after_cool_down),
 		cmocka_unit_test(a_failure_after_a_long_run_starts_a_new_streak),
