@@ -256,6 +256,10 @@ static int write_array(cw_json_t *w, const row_ctx_t *ctx, uint16_t col, uint32_
 			continue;
 		}
 		if (c == '}') {
+			if (depth == 0) {
+				rc = value_fail(ctx, col, offset + i, "invalid array");
+				break;
+			}
 			rc = cw_json_array_end(w, ctx->err);
 			if (--depth == 0)
 				break;
@@ -292,7 +296,8 @@ static int write_array(cw_json_t *w, const row_ctx_t *ctx, uint16_t col, uint32_
 			rc = write_typed(w, ctx, col, element, cw_buf_cstr(&item), item.len, offset + i);
 	}
 	cw_buf_free(&item);
-	if (rc == 0 && depth != 0)
+	/* Unclosed, or no '{' at all (empty text, a bare dimension): no value was written. */
+	if (rc == 0 && (depth != 0 || i >= len))
 		rc = value_fail(ctx, col, offset, "invalid array");
 	return rc;
 }

@@ -655,6 +655,11 @@ static void test_value_errors(void **state)
 		{114, "\"\\u12", 5, "invalid JSON at offset 19"},
 		{114, "\"\\", 2, "invalid JSON at offset 19"},
 		{114, "-", 1, "invalid JSON at offset 19"},
+		{1007, "", 0, "invalid array at offset 19"},
+		{1007, "[0:1]=", 6, "invalid array at offset 19"},
+		{1007, "}", 1, "invalid array at offset 19"},
+		{1007, "{1,2", 4, "invalid array at offset 19"},
+		{1007, "x", 1, "invalid array at offset 19"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		cw_pgoutput_row_t row;
