@@ -1,6 +1,7 @@
 /* This file contains the writes into one SQLite cache (cache_write.h). */
 #include "apply/cache_write.h"
 
+#include "apply/layout.h"
 #include "apply/typed_value.h"
 #include "core/buf.h"
 #include "core/json.h"
@@ -50,16 +51,10 @@ static int add_dynamic_column(cw_cache_t *cache, const char *key)
 	return SQLITE_OK;
 }
 
-/* Whether a dynamic table's data key becomes (or is) a column of its own. */
+/* Whether a dynamic table's data key becomes (or is) a column of its own (apply/layout.h). */
 static bool is_column_key(const cw_json_field_t *f)
 {
-	char name[CW_ENTITY_NAME_MAX + 1];
-	if (f->key_len == 0 || f->key_len > CW_ENTITY_NAME_MAX || cw_column_name_reserved(f->key, f->key_len))
-		return false;
-	memcpy(name, f->key, f->key_len);
-	name[f->key_len] = '\0';
-	return memchr(f->key, '\0', f->key_len) == NULL &&
-	       cw_identifier_validate("column name", name, NULL) == 0;
+	return cw_layout_key_is_column(f->key, f->key_len);
 }
 
 /* Where key stands in the source table's column order (past the end when unknown). */
@@ -115,7 +110,7 @@ static int find_present(cw_cache_t *cache, const cw_json_fields_t *fields, prese
 		bool any_extra = false;
 		for (size_t k = 0; k < fields->len; k++) {
 			const cw_json_field_t *f = &fields->items[k];
-			if ((f->key_len == 2 && memcmp(f->key, "id", 2) == 0) || is_column_key(f))
+			if (cw_layout_key_is_id(f->key, f->key_len) || is_column_key(f))
 				continue;   /* the primary key itself, or a column of its own */
 			if (!any_extra)
 				cw_json_object_begin(&w, NULL);
@@ -168,7 +163,7 @@ static char *upsert_sql(const cw_cache_t *cache, const present_t *p)
 		cw_buf_appendf(&set, "\"%s\" = excluded.\"%s\", ", cache->columns[i], cache->columns[i]);
 	}
 	if (p->extra.len > 0) {
-		cw_buf_append_str(&sql, ", \"_extra\"");
+		cw_buf_append_str(&sql, ", \"" CW_LAYOUT_EXTRA_COLUMN "\"");
 		cw_buf_appendf(&values, ", ?%d", ++n);
 		cw_buf_append_str(&set, "\"_extra\" = json_patch(coalesce(\"_extra\", '{}'), "
 		                        "excluded.\"_extra\"), ");
@@ -379,7 +374,7 @@ int cw_cache_drop_columns_outside(cw_cache_t *cache, char *const *keep, size_t n
 		return 0;
 	for (size_t i = 0; i < cache->ncolumns;) {
 		const char *column = cache->columns[i];
-		if (strcmp(column, "_extra") == 0 || listed(keep, nkeep, column)) {
+		if (strcmp(column, CW_LAYOUT_EXTRA_COLUMN) == 0 || listed(keep, nkeep, column)) {
 			i++;
 			continue;
 		}

@@ -2,6 +2,7 @@
 #define _XOPEN_SOURCE 700
 #include "apply/cachedb.h"
 
+#include "apply/layout.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -356,8 +357,7 @@ static char *shape_text(const cw_entity_t *entity)
 {
 	char *columns = cw_entity_columns_json(entity);
 	char *text = cw_xasprintf("{\"kind\":\"%s\",\"columns\":%s}",
-	                          entity->ncolumns ? "typed" : entity->table ? "dynamic" : "document",
-	                          columns);
+	                          cw_layout_name(cw_layout_of(entity)), columns);
 	free(columns);
 	return text;
 }
@@ -371,10 +371,10 @@ static char *create_sql(const cw_entity_t *entity, cw_decimal_mode_t mode)
 	for (size_t i = 0; i < entity->ncolumns; i++)
 		cw_buf_appendf(&sql, ", \"%s\"%s", entity->columns[i].name,
 		               sqlite_type(entity->columns[i].type, mode));
-	if (entity->ncolumns == 0 && entity->table == NULL)
-		cw_buf_append_str(&sql, ", \"doc\" TEXT");
-	if (entity->ncolumns == 0 && entity->table != NULL)
-		cw_buf_append_str(&sql, ", \"_extra\" TEXT");
+	if (cw_layout_of(entity) == CW_LAYOUT_DOCUMENT)
+		cw_buf_append_str(&sql, ", \"" CW_LAYOUT_DOC_COLUMN "\" TEXT");
+	if (cw_layout_of(entity) == CW_LAYOUT_DYNAMIC)
+		cw_buf_append_str(&sql, ", \"" CW_LAYOUT_EXTRA_COLUMN "\" TEXT");
 	cw_buf_append_str(&sql, ", \"_version\" INTEGER NOT NULL, \"_oplog_id\" INTEGER NOT NULL)");
 	/* Typed rows are small: keep them in the primary key's B-tree (one write per row). */
 	if (entity->ncolumns > 0)
@@ -472,12 +472,15 @@ static int ensure_schema(cw_cache_t *cache, const cw_entity_t *entity, const cha
 /* Fills the cache's column list for entity. SQLite result code. */
 static int load_columns(cw_cache_t *cache, const cw_entity_t *entity)
 {
-	if (entity->ncolumns > 0) {
+	switch (cw_layout_of(entity)) {
+	case CW_LAYOUT_TYPED:
 		for (size_t i = 0; i < entity->ncolumns; i++)
 			add_column(cache, entity->columns[i].name, entity->columns[i].type);
-	} else if (entity->table == NULL) {
-		add_column(cache, "doc", CW_COL_JSONB);
-	} else {
+		break;
+	case CW_LAYOUT_DOCUMENT:
+		add_column(cache, CW_LAYOUT_DOC_COLUMN, CW_COL_JSONB);
+		break;
+	case CW_LAYOUT_DYNAMIC:
 		cache->dynamic = true;
 		return load_dynamic_columns(cache);
 	}
