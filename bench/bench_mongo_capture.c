@@ -269,7 +269,7 @@ int main(void)
 		goto out;
 	}
 	mongoc_client_set_error_api(client, MONGOC_ERROR_API_VERSION_2);
-	src.ctx = (cw_component_ctx_t){config, "shop", NULL, 0, cw_metrics_new()};
+	src.ctx = (cw_component_ctx_t){config, "shop", NULL, 0, cw_metrics_new(), NULL};
 	if (run_scan(&src, client, hub_conn, docs) != 0 || run_stream(&src, mongo.url, docs) != 0)
 		goto out;
 	cw_bench_source_stop(&src);

@@ -125,7 +125,7 @@ int main(void)
 		goto out;
 	}
 	hub_conn = PQconnectdb(hub_url);
-	cap.ctx = (cw_component_ctx_t){config, "app", NULL, 0, cw_metrics_new()};
+	cap.ctx = (cw_component_ctx_t){config, "app", NULL, 0, cw_metrics_new(), NULL};
 	if (cw_bench_source_start(&cap) != 0)
 		goto out;
 	if (cw_bench_wait_live(hub_conn, "bench_rows", 120.0) != 0 ||

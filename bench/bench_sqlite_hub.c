@@ -270,7 +270,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	cw_metrics_t *metrics = cw_metrics_new();
-	cw_component_ctx_t ctx = {config, "bench", NULL, 0, metrics};
+	cw_component_ctx_t ctx = {config, "bench", NULL, 0, metrics, NULL};
 	running_t r = {cw_target_ops_for(CW_TARGET_SQLITE), NULL, cw_cancel_new(), 0};
 	r.self = r.ops->open(&ctx, &err);
 	if (r.self == NULL) {

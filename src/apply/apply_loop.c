@@ -7,6 +7,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "hub/consumers.h"
+#include "hub/entity_registry.h"
 #include "hub/entity_store.h"
 #include "hub/oplog_reader.h"
 
@@ -38,6 +39,7 @@ struct cw_apply_loop {
 	int64_t heartbeat_ms;
 	int64_t refresh_ms;
 	cw_metrics_t *metrics;
+	cw_entity_registry_t *registry;   /* borrowed, may be NULL */
 	const cw_target_backend_t *backend;
 	void *self;                   /* the backend's, borrowed */
 	char labels[160];             /* target="<consumer>" */
@@ -75,6 +77,7 @@ cw_apply_loop_t *cw_apply_loop_new(const cw_apply_loop_opts_t *opts,
 	loop->heartbeat_ms = opts->heartbeat_ms > 0 ? opts->heartbeat_ms : 1000;
 	loop->refresh_ms = opts->refresh_ms > 0 ? opts->refresh_ms : 1000;
 	loop->metrics = opts->metrics;
+	loop->registry = opts->registry;
 	loop->backend = backend;
 	loop->self = self;
 	snprintf(loop->labels, sizeof loop->labels, "target=\"%s\"", opts->consumer);
@@ -216,14 +219,15 @@ static int open_entity(cw_apply_loop_t *loop, const cw_entity_t *entity, entity_
 }
 
 /*
- * Reads the hub's entities: each one new to this run is opened in the
- * backend, each one deleted in the hub is dropped from it (once per run).
+ * Reads the hub's entities (from the daemon's registry when there is one;
+ * fresh: reloaded from the hub first): each one new to this run is opened in
+ * the backend, each one deleted in the hub is dropped from it (once per run).
  */
-static int refresh_entities(cw_apply_loop_t *loop, cw_err_t *err)
+static int refresh_entities(cw_apply_loop_t *loop, bool fresh, cw_err_t *err)
 {
 	cw_entity_t *entities = NULL;
 	size_t count = 0;
-	if (cw_entity_store_list(loop->hub, true, &entities, &count, err) != 0)
+	if (cw_entity_registry_list(loop->registry, loop->hub, fresh, &entities, &count, err) != 0)
 		return CW_EDB;
 	cw_entity_store_list_free(loop->hub_entities, loop->nhub_entities);
 	loop->hub_entities = entities;
@@ -266,8 +270,8 @@ static int entity_for_changes(cw_apply_loop_t *loop, const char *name, const cw_
 	if (!wants(loop, name))
 		return 0;
 	const cw_entity_t *entity = cw_apply_loop_entity(loop, name);
-	if (entity == NULL) {   /* added since the last refresh */
-		int rc = refresh_entities(loop, err);
+	if (entity == NULL) {   /* added since the last refresh: ask the hub itself */
+		int rc = refresh_entities(loop, true, err);
 		if (rc != 0)
 			return rc;
 		entity = cw_apply_loop_entity(loop, name);
@@ -559,7 +563,7 @@ static int apply_until_stopped(cw_apply_loop_t *loop, cw_oplog_reader_t *reader,
 			break;
 		}
 		if (cw_clock_now_ms(cw_clock_system()) - loop->refreshed_ms >= loop->refresh_ms &&
-		    (rc = refresh_entities(loop, err)) != 0)
+		    (rc = refresh_entities(loop, false, err)) != 0)
 			break;
 		if (loop->backend->housekeep != NULL &&
 		    (rc = loop->backend->housekeep(loop->self, loop, loop->hub, err)) != 0)
@@ -677,6 +681,7 @@ static void *target_open(const cw_component_ctx_t *ctx, cw_err_t *err)
 		.heartbeat_ms = 1000,
 		.refresh_ms = 1000,
 		.metrics = ctx->metrics,
+		.registry = ctx->registry,
 	};
 	t->loop = cw_apply_loop_new(&opts, backend, self);
 	return t;

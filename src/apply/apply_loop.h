@@ -57,6 +57,8 @@ typedef struct cw_apply_loop_opts {
 	int64_t heartbeat_ms;            /* consumer heartbeat at most this often; 0 = 1000 */
 	int64_t refresh_ms;              /* re-read the hub's entities this often; 0 = 1000 */
 	cw_metrics_t *metrics;           /* borrowed, may be NULL */
+	struct cw_entity_registry *registry; /* borrowed, may be NULL: the hub's entities are read
+	                                  * from the daemon's registry (hub/entity_registry.h) */
 } cw_apply_loop_opts_t;
 
 /*

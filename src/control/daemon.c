@@ -12,6 +12,7 @@
 #include "core/mem.h"
 #include "core/units.h"
 #include "hub/consumers.h"
+#include "hub/entity_registry.h"
 #include "hub/entity_store.h"
 #include "hub/lease.h"
 #include "hub/migrations.h"
@@ -313,7 +314,10 @@ static int open_components(daemon_state_t *state, const char **entities, size_t 
 		snprintf(c->job_name, sizeof c->job_name, "%s:%s", is_source ? "capture" : "apply", name);
 		snprintf(c->dependency, sizeof c->dependency, "%s:%s", is_source ? "source" : "target",
 		         name);
-		c->ctx = (cw_component_ctx_t){config, name, entities, nentities, state->metrics};
+		/* Targets read the hub's entities from the registry; sources change entity versions
+		 * themselves and read the hub, so they see their own writes at once. */
+		c->ctx = (cw_component_ctx_t){config, name, entities, nentities, state->metrics,
+		                              is_source ? NULL : state->registry};
 		c->self = ops->open(&c->ctx, err);
 		if (c->self == NULL)
 			return err != NULL && err->code != 0 ? err->code : CW_EINTERNAL;

@@ -16,7 +16,7 @@
 #define CW_DAEMON_GRACE_MS 10000
 
 /* Intervals of the control plane's jobs. */
-#define CW_DAEMON_ENTITY_REFRESH_MS 5000
+#define CW_DAEMON_ENTITY_REFRESH_MS 1000   /* the registry the targets read */
 #define CW_DAEMON_RETENTION_MS 60000
 #define CW_DAEMON_LIVENESS_MS 30000
 #define CW_DAEMON_GIVE_UP_CHECK_MS 1000

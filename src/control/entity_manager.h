@@ -70,22 +70,4 @@ int cw_entity_manager_delete(cw_hub_t *hub, const char *name, cw_err_t *err);
  */
 void cw_entity_manager_write_json(cw_json_t *w, const cw_entity_t *entity);
 
-typedef struct cw_entity_registry cw_entity_registry_t;
-
-/* A new, empty registry (owned by the caller). */
-cw_entity_registry_t *cw_entity_registry_new(void);
-void cw_entity_registry_free(cw_entity_registry_t *registry);
-
-/*
- * Reloads the registry from the hub (deleted entities included) and logs
- * each entity that appeared, changed status or generation, or went away.
- * *changes (optional) receives how many did. 0 or CW_EDB.
- */
-int cw_entity_registry_reload(cw_entity_registry_t *registry, cw_hub_t *hub, size_t *changes,
-                              cw_err_t *err);
-
-/* A copy of the registry's entities (free with cw_entity_store_list_free). */
-void cw_entity_registry_snapshot(cw_entity_registry_t *registry, cw_entity_t **entities,
-                                 size_t *count);
-
 #endif

@@ -28,6 +28,9 @@ typedef struct cw_component_ctx {
 	const char *const *entities;    /* --entity filter, borrowed; NULL/0 = every entity */
 	size_t nentities;
 	cw_metrics_t *metrics;          /* borrowed; never NULL */
+	/* The daemon's copy of the hub's entities (hub/entity_registry.h), borrowed; NULL: the
+	 * component reads them from the hub itself. */
+	struct cw_entity_registry *registry;
 } cw_component_ctx_t;
 
 /* How many failed entities a component status lists (nfailed counts them all). */

@@ -263,7 +263,7 @@ static inline void runner_start(runner_t *r, mongo_fixture_t *f)
 	memset(r, 0, sizeof *r);
 	r->ops = cw_source_ops_for(CW_SOURCE_MONGODB);
 	assert_non_null(r->ops);
-	r->ctx = (cw_component_ctx_t){f->config, "shop", NULL, 0, f->metrics};
+	r->ctx = (cw_component_ctx_t){f->config, "shop", NULL, 0, f->metrics, NULL};
 	cw_err_t err = {0};
 	r->source = r->ops->open(&r->ctx, &err);
 	if (r->source == NULL)
@@ -304,7 +304,7 @@ static inline pid_t fx_spawn_source(mongo_fixture_t *f)
 	if (pid > 0)
 		return pid;
 	cw_metrics_t *metrics = cw_metrics_new();
-	cw_component_ctx_t ctx = {f->config, "shop", NULL, 0, metrics};
+	cw_component_ctx_t ctx = {f->config, "shop", NULL, 0, metrics, NULL};
 	const cw_source_ops_t *ops = cw_source_ops_for(CW_SOURCE_MONGODB);
 	void *source = ops->open(&ctx, NULL);
 	cw_cancel_t *cancel = cw_cancel_new();

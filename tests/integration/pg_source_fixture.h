@@ -150,7 +150,7 @@ static inline void fx_config_url(fx_t *fx, const char *source_url, const char *s
 		if (cw_entity_store_upsert(fx->hub, &fx->config->entities[i], &created, &err) != 0)
 			fail_msg("entity: %s", err.message);
 	}
-	fx->ctx = (cw_component_ctx_t){fx->config, "app", NULL, 0, fx->metrics};
+	fx->ctx = (cw_component_ctx_t){fx->config, "app", NULL, 0, fx->metrics, NULL};
 }
 
 /* The cluster's URL with another user (owned). */

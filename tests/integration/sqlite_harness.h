@@ -124,7 +124,7 @@ static inline harness_target_t *harness_target_start(const char *hub_url, const 
 		n++;
 	}
 	t->ctx = (cw_component_ctx_t){t->config, t->config->targets[0].name, t->entities, n,
-	                              t->metrics};
+	                              t->metrics, NULL};
 	t->ops = cw_target_ops_for(CW_TARGET_SQLITE);
 	assert_non_null(t->ops);
 	cw_err_t err = {0};

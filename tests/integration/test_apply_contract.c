@@ -440,7 +440,7 @@ static void loop_start(const char *name, const char *const *filter, size_t nfilt
 	suite.config = harness_config(suite.th.srv.url, name, suite.dir, 4);
 	suite.metrics = cw_metrics_new();
 	suite.ctx = (cw_component_ctx_t){suite.config, suite.config->targets[0].name, filter, nfilter,
-	                                 suite.metrics};
+	                                 suite.metrics, NULL};
 	cw_err_t err = {0};
 	suite.self = recording_backend.open(&suite.ctx, &err);
 	if (suite.self == NULL)

@@ -104,7 +104,7 @@ static void source_gives_up_after_the_configured_time(void **state)
 	free(f.config->sources[0].url);
 	f.config->sources[0].url = url;
 
-	cw_component_ctx_t ctx = {f.config, "shop", NULL, 0, f.metrics};
+	cw_component_ctx_t ctx = {f.config, "shop", NULL, 0, f.metrics, NULL};
 	const cw_source_ops_t *ops = cw_source_ops_for(CW_SOURCE_MONGODB);
 	void *source = ops->open(&ctx, NULL);
 	assert_non_null(source);

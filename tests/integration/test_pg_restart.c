@@ -47,7 +47,7 @@ static pid_t spawn_capture(fx_t *fx)
 	if (pid > 0)
 		return pid;
 	cw_metrics_t *metrics = cw_metrics_new();
-	cw_component_ctx_t ctx = {fx->config, "app", NULL, 0, metrics};
+	cw_component_ctx_t ctx = {fx->config, "app", NULL, 0, metrics, NULL};
 	const cw_source_ops_t *ops = cw_source_ops_for(CW_SOURCE_POSTGRES);
 	cw_err_t err = {0};
 	void *source = ops->open(&ctx, &err);

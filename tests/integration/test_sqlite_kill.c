@@ -21,7 +21,7 @@ static void child_main(const char *url, const char *dir)
 {
 	cw_config_t *config = harness_config(url, "kill_target", dir, 200);
 	cw_metrics_t *metrics = cw_metrics_new();
-	cw_component_ctx_t ctx = {config, config->targets[0].name, NULL, 0, metrics};
+	cw_component_ctx_t ctx = {config, config->targets[0].name, NULL, 0, metrics, NULL};
 	const cw_target_ops_t *ops = cw_target_ops_for(CW_TARGET_SQLITE);
 	cw_err_t err = {0};
 	void *target = ops->open(&ctx, &err);

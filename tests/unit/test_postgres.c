@@ -75,7 +75,7 @@ static void source_is_registered_and_opens_without_io(void **state)
 	assert_string_equal(ops->type, "postgres");
 	cw_config_t *config = load(YAML);
 	cw_metrics_t *metrics = cw_metrics_new();
-	cw_component_ctx_t ctx = {config, "app", NULL, 0, metrics};
+	cw_component_ctx_t ctx = {config, "app", NULL, 0, metrics, NULL};
 	cw_err_t err = {0};
 	void *source = ops->open(&ctx, &err);
 	assert_non_null(source);
@@ -109,7 +109,7 @@ static void rig_init(rig_t *rig)
 	memset(rig, 0, sizeof *rig);
 	rig->config = load(YAML);
 	rig->metrics = cw_metrics_new();
-	rig->ctx = (cw_component_ctx_t){rig->config, "app", NULL, 0, rig->metrics};
+	rig->ctx = (cw_component_ctx_t){rig->config, "app", NULL, 0, rig->metrics, NULL};
 	rig->src.ctx = &rig->ctx;
 	rig->src.cfg = &rig->config->sources[0];
 	rig->src.dec = cw_pgoutput_new();
