@@ -235,7 +235,8 @@ static char *mem_rows(mem_backend_t *m, const char *entity)
 	mem_entity_t *e = mem_entity(m, entity, false);
 	char *out = NULL;
 	if (e != NULL) {
-		qsort(e->docs, e->ndocs, sizeof *e->docs, doc_cmp);
+		if (e->ndocs > 1)
+			qsort(e->docs, e->ndocs, sizeof *e->docs, doc_cmp);
 		cw_buf_t buf = CW_BUF_INIT;
 		cw_buf_append_str(&buf, "");
 		for (size_t i = 0; i < e->ndocs; i++)
