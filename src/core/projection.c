@@ -560,49 +560,6 @@ static int bson_lookup(const bson_t *doc, const column_t *column, bson_iter_t *f
 	}
 }
 
-static int bson_column(const cw_projection_t *proj, const column_t *column,
-                       const bson_t *doc, cw_json_t *w, cw_err_t *err)
-{
-	if (column->nsegments == 0) {
-		cw_json_key(w, column->name, err);
-		return cw_json_bson_document(w, doc, CW_JSON_BSON_RELAXED, err);
-	}
-	bson_iter_t found;
-	int rc = bson_lookup(doc, column, &found);
-	if (rc < 0)
-		return cw_err_set(err, CW_EPROTO, DOMAIN, "BSON document is corrupt");
-	if (rc == 0) {
-		if (!(proj->flags & CW_PROJECTION_MISSING_NULL))
-			return 0;
-		cw_json_key(w, column->name, err);
-		return cw_json_null(w, err);
-	}
-	cw_json_key(w, column->name, err);
-	if (column->type == CW_COL_JSONB || column->type == CW_COL_ANY)
-		return cw_json_bson_value(w, &found, CW_JSON_BSON_RELAXED, err);
-	scalar_t value;
-	scalar_from_bson(&found, &value);
-	return coerce(w, column, &value, err);
-}
-
-int cw_projection_bson(const cw_projection_t *proj, const bson_t *doc, cw_buf_t *out,
-                       cw_err_t *err)
-{
-	cw_json_t w;
-	cw_buf_reset(out);
-	cw_json_init(&w, out, CW_JSON_NO_NUL);
-	cw_json_object_begin(&w, err);
-	for (size_t i = 0; i < proj->ncolumns; i++) {
-		int rc = bson_column(proj, &proj->columns[i], doc, &w, err);
-		if (rc != 0) {
-			cw_buf_reset(out);
-			return column_failed(&proj->columns[i], rc, err);
-		}
-	}
-	cw_json_object_end(&w, err);
-	return cw_json_finish(&w);
-}
-
 /* ---- JSON documents ----------------------------------------------------- */
 
 /* A parsed document's top-level value, for the message that it is not an object. */
@@ -732,35 +689,6 @@ static int span_lookup(const cw_json_fields_t *top, const column_t *column,
 	}
 }
 
-static int span_column(const cw_projection_t *proj, const column_t *column, const char *json,
-                       const cw_json_fields_t *top, cw_buf_t *scratch, cw_json_t *w,
-                       cw_err_t *err)
-{
-	if (column->nsegments == 0) {
-		cw_json_key(w, column->name, err);
-		return cw_json_raw(w, json, strlen(json), err);
-	}
-	cw_json_fields_t level[2];
-	cw_json_fields_init(&level[0]);
-	cw_json_fields_init(&level[1]);
-	cw_json_field_t found;
-	int rc = 0;
-	if (span_lookup(top, column, level, &found) == 0) {
-		if (proj->flags & CW_PROJECTION_MISSING_NULL) {
-			cw_json_key(w, column->name, err);
-			rc = cw_json_null(w, err);
-		}
-	} else {
-		cw_json_key(w, column->name, err);
-		scalar_t value;
-		scalar_from_span(&found, scratch, &value);
-		rc = coerce(w, column, &value, err);
-	}
-	cw_json_fields_clear(&level[0]);
-	cw_json_fields_clear(&level[1]);
-	return rc;
-}
-
 /* The reason json is not one JSON object, in the words of the jansson path. */
 static int json_refused(const char *json, const cw_err_t *why, cw_err_t *err)
 {
@@ -784,6 +712,89 @@ static int json_refused(const char *json, const cw_err_t *why, cw_err_t *err)
 	return rc;
 }
 
+/* ---- one walker for both formats ---------------------------------------- */
+
+/* One source document as the column walker reads it: BSON, or JSON text read as spans. */
+typedef struct document {
+	const bson_t *bson;               /* NULL for JSON text */
+	const char *json;                 /* the JSON text */
+	const cw_json_fields_t *top;      /* its top-level fields */
+	cw_buf_t *scratch;                /* unescaped strings */
+} document_t;
+
+/* The value at a column's path: iter for BSON, field for JSON text. */
+typedef struct found {
+	bson_iter_t iter;
+	cw_json_field_t field;
+} found_t;
+
+/* Writes one column of doc (its key, then its value); a missing path writes nothing or null. */
+static int project_column(const cw_projection_t *proj, const column_t *column,
+                          const document_t *doc, cw_json_t *w, cw_err_t *err)
+{
+	if (column->nsegments == 0) {
+		cw_json_key(w, column->name, err);
+		return doc->bson != NULL ? cw_json_bson_document(w, doc->bson, CW_JSON_BSON_RELAXED, err)
+		                         : cw_json_raw(w, doc->json, strlen(doc->json), err);
+	}
+	cw_json_fields_t level[2];   /* JSON text: the nested levels the path goes through */
+	cw_json_fields_init(&level[0]);
+	cw_json_fields_init(&level[1]);
+	found_t found;
+	int rc = doc->bson != NULL ? bson_lookup(doc->bson, column, &found.iter)
+	                           : span_lookup(doc->top, column, level, &found.field);
+	if (rc < 0) {
+		rc = cw_err_set(err, CW_EPROTO, DOMAIN, "BSON document is corrupt");
+	} else if (rc == 0) {
+		if (proj->flags & CW_PROJECTION_MISSING_NULL) {
+			cw_json_key(w, column->name, err);
+			rc = cw_json_null(w, err);
+		}
+	} else {
+		cw_json_key(w, column->name, err);
+		bool as_json = column->type == CW_COL_JSONB || column->type == CW_COL_ANY;
+		scalar_t value;
+		if (doc->bson != NULL && as_json) {   /* every BSON type, undefined included */
+			rc = cw_json_bson_value(w, &found.iter, CW_JSON_BSON_RELAXED, err);
+		} else {
+			if (doc->bson != NULL)
+				scalar_from_bson(&found.iter, &value);
+			else
+				scalar_from_span(&found.field, doc->scratch, &value);
+			rc = coerce(w, column, &value, err);
+		}
+	}
+	cw_json_fields_clear(&level[0]);
+	cw_json_fields_clear(&level[1]);
+	return rc;
+}
+
+/* Writes doc's columns as one JSON object into out (emptied on error). */
+static int project_document(const cw_projection_t *proj, const document_t *doc, cw_buf_t *out,
+                            cw_err_t *err)
+{
+	cw_json_t w;
+	cw_buf_reset(out);
+	cw_json_init(&w, out, CW_JSON_NO_NUL);
+	cw_json_object_begin(&w, err);
+	for (size_t i = 0; i < proj->ncolumns; i++) {
+		int rc = project_column(proj, &proj->columns[i], doc, &w, err);
+		if (rc != 0) {
+			cw_buf_reset(out);
+			return column_failed(&proj->columns[i], rc, err);
+		}
+	}
+	cw_json_object_end(&w, err);
+	return cw_json_finish(&w);
+}
+
+int cw_projection_bson(const cw_projection_t *proj, const bson_t *doc, cw_buf_t *out,
+                       cw_err_t *err)
+{
+	document_t document = {doc, NULL, NULL, NULL};
+	return project_document(proj, &document, out, err);
+}
+
 int cw_projection_json(const cw_projection_t *proj, const char *json, cw_buf_t *out,
                        cw_err_t *err)
 {
@@ -804,23 +815,11 @@ int cw_projection_json(const cw_projection_t *proj, const char *json, cw_buf_t *
 		return json_refused(json, &why, err);
 	}
 	cw_buf_t scratch = CW_BUF_INIT;
-	cw_json_t w;
-	cw_json_init(&w, out, CW_JSON_NO_NUL);
-	cw_json_object_begin(&w, err);
-	int rc = 0;
-	for (size_t i = 0; i < proj->ncolumns && rc == 0; i++) {
-		rc = span_column(proj, &proj->columns[i], json, &top, &scratch, &w, err);
-		if (rc != 0) {
-			cw_buf_reset(out);
-			column_failed(&proj->columns[i], rc, err);
-		}
-	}
+	document_t doc = {NULL, json, &top, &scratch};
+	int rc = project_document(proj, &doc, out, err);
 	cw_buf_free(&scratch);
 	cw_json_fields_clear(&top);
-	if (rc != 0)
-		return rc;
-	cw_json_object_end(&w, err);
-	return cw_json_finish(&w);
+	return rc;
 }
 
 /* ---- doc_id ------------------------------------------------------------- */
