@@ -1,6 +1,8 @@
 # cachewarp: every entry point a user or CI types. CMake does the building.
 #   make deps    system packages (apt, idempotent), the MongoDB test server and Toxiproxy
 #   make build   build/cachewarp
+#   make install the binary, its manual page, the example configuration and the systemd
+#                unit cachewarp@.service under PREFIX (default /usr/local; DESTDIR works)
 #   make test    deps + build + unit, integration, ASan/UBSan unit and fuzz smoke runs
 #   make demo    the main job end to end on local data
 #   make bench   benchmarks (figures, never assertions)
@@ -16,7 +18,9 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_GEN  := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 CTEST      := ctest --output-on-failure --no-tests=error
 
-.PHONY: all deps build test test-unit test-integration test-asan test-fuzz demo bench bench-peers soak clean
+PREFIX     ?= /usr/local
+
+.PHONY: all deps build install test test-unit test-integration test-asan test-fuzz demo bench bench-peers soak clean
 
 all: build
 
@@ -28,6 +32,9 @@ deps:
 build:
 	@cmake -S . -B $(BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
+
+install: build
+	@DESTDIR=$(DESTDIR) cmake --install $(BUILD) --prefix $(PREFIX)
 
 test: deps build
 	cd $(BUILD) && $(CTEST) -j $(JOBS) -L 'unit|integration'

@@ -9,8 +9,9 @@ packages=(
 	libpq-dev libmongoc-dev libbson-dev libsqlite3-dev sqlite3 libyaml-dev
 	libjansson-dev libmicrohttpd-dev libcmocka-dev
 	postgresql-15 postgresql-client-15
-	openjdk-17-jdk-headless maven curl procps
+	openjdk-17-jdk-headless maven curl procps jq
 	prometheus
+	systemd groff-base
 )
 
 # schemathesis (PyPI) checks the REST API against openapi.yaml in
