@@ -8,6 +8,7 @@
 #include "control/entity_manager.h"
 #include "control/jobs.h"
 #include "control/runtime_internal.h"
+#include "control/service_notify.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/units.h"
@@ -425,7 +426,9 @@ static int serve(const cw_config_t *config, cw_hub_t *hub, cw_cancel_t *shutdown
 	char n[24];
 	snprintf(n, sizeof n, "%zu", config->nentities);
 	cw_log_kv(CW_LOG_INFO, COMPONENT, "running", "config_entities", n, NULL);
+	cw_service_notify("READY=1\nSTATUS=running");
 	cw_cancel_wait_ms(shutdown, -1);
+	cw_service_notify("STOPPING=1\nSTATUS=stopping");
 	exit_code = atomic_load(&state.gave_up) ? CW_EXIT_FAILURE : CW_EXIT_OK;
 	cw_err_t stop_err = {0};
 	if (cw_jobs_stop(jobs, CW_DAEMON_GRACE_MS, &stop_err) != 0) {

@@ -12,8 +12,10 @@ fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 work=$(mktemp -d /tmp/cw-run-sh-XXXXXX)
 chmod 755 "$work"
 daemon=
+notifier=
 cleanup() {
 	[ -n "$daemon" ] && kill -9 "$daemon" 2>/dev/null
+	[ -n "$notifier" ] && kill -9 "$notifier" 2>/dev/null
 	[ -d "$work/pg" ] && bash "$support/pg.sh" stop "$work/pg"
 	rm -rf "$work"
 }
@@ -76,8 +78,19 @@ grep -q '"job":"capture:gone"' "$work/dead.err" || fail "the failing source's jo
 "$bin" migrate -c "$work/cw.yaml" >"$work/m2.out" 2>&1 || fail "second migrate failed"
 grep -q '(0 migrations applied)' "$work/m2.out" || fail "second migrate: $(cat "$work/m2.out")"
 
-# run until SIGTERM.
-"$bin" run -c "$work/cw.yaml" >"$work/run.out" 2>"$work/run.err" &
+# run until SIGTERM, under a stand-in service manager that records what it is told.
+python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+out = open(sys.argv[2], "a")
+while True:
+    out.write(s.recv(4096).decode() + "\n---\n")
+    out.flush()
+' "$work/notify.sock" "$work/notify.out" >/dev/null 2>&1 &
+notifier=$!
+for _ in $(seq 50); do [ -S "$work/notify.sock" ] && break; sleep 0.1; done
+NOTIFY_SOCKET=$work/notify.sock "$bin" run -c "$work/cw.yaml" >"$work/run.out" 2>"$work/run.err" &
 daemon=$!
 deadline=$((SECONDS + 30))
 until grep -q '"msg":"running"' "$work/run.err"; do
@@ -109,6 +122,12 @@ grep -q '"msg":"shutting down","signal":"SIGTERM"' "$work/run.err" || fail "no s
 grep -q '"msg":"stopped"' "$work/run.err" || fail "no stopped line"
 listening_lines=$(grep -c '"msg":"[^"]*listening"' "$work/run.err")
 [ "$listening_lines" -eq 1 ] || fail "$listening_lines \"listening\" lines at start-up, want 1"
+# systemd's Type=notify: READY=1 once running, STOPPING=1 at shutdown.
+kill "$notifier" 2>/dev/null
+wait "$notifier" 2>/dev/null
+notifier=
+grep -q '^READY=1$' "$work/notify.out" || fail "no READY=1 sent to NOTIFY_SOCKET: $(cat "$work/notify.out")"
+grep -q '^STOPPING=1$' "$work/notify.out" || fail "no STOPPING=1 sent to NOTIFY_SOCKET"
 
 # --entity naming an entity nobody configured is a usage error.
 "$bin" run -c "$work/cw.yaml" --entity nosuch >/dev/null 2>"$work/filter.err"
