@@ -51,11 +51,6 @@ static int add_dynamic_column(cw_cache_t *cache, const char *key)
 	return SQLITE_OK;
 }
 
-/* Whether a dynamic table's data key becomes (or is) a column of its own (apply/layout.h). */
-static bool is_column_key(const cw_json_field_t *f)
-{
-	return cw_layout_key_is_column(f->key, f->key_len);
-}
 
 /* Where key stands in the source table's column order (past the end when unknown). */
 static size_t source_rank(const cw_cache_t *cache, const cw_json_field_t *f)
@@ -77,7 +72,8 @@ static int add_new_columns(cw_cache_t *cache, const cw_json_fields_t *fields)
 	size_t *fresh = NULL, nfresh = 0;
 	for (size_t k = 0; k < fields->len; k++) {
 		const cw_json_field_t *f = &fields->items[k];
-		if ((f->key_len == 2 && memcmp(f->key, "id", 2) == 0) || !is_column_key(f) ||
+		/* "id" is reserved: the primary key, never a column of its own. */
+		if (!cw_layout_key_is_column(f->key, f->key_len) ||
 		    column_index(cache, f->key, f->key_len) >= 0)
 			continue;
 		if (fresh == NULL)
@@ -110,7 +106,8 @@ static int find_present(cw_cache_t *cache, const cw_json_fields_t *fields, prese
 		bool any_extra = false;
 		for (size_t k = 0; k < fields->len; k++) {
 			const cw_json_field_t *f = &fields->items[k];
-			if (cw_layout_key_is_id(f->key, f->key_len) || is_column_key(f))
+			if (cw_layout_key_is_id(f->key, f->key_len) ||
+			    cw_layout_key_is_column(f->key, f->key_len))
 				continue;   /* the primary key itself, or a column of its own */
 			if (!any_extra)
 				cw_json_object_begin(&w, NULL);
