@@ -70,27 +70,30 @@ int pg_result_error(PGconn *conn, const PGresult *res, const char *what, cw_err_
 	return CW_EDB;
 }
 
-PGconn *pg_connect(cw_pg_source_t *src, bool replication, cw_err_t *err)
+int pg_connect(cw_pg_source_t *src, bool replication, PGconn **out, cw_err_t *err)
 {
 	const char *keys[] = {"dbname", "application_name", "client_encoding",
 	                      replication ? "replication" : NULL, NULL};
 	const char *values[] = {src->cfg->url, "cachewarp", "UTF8", "database", NULL};
 	PGconn *conn = PQconnectdbParams(keys, values, 1);
+	*out = NULL;
 	if (conn == NULL || PQstatus(conn) != CONNECTION_OK) {
 		char what[300];
 		snprintf(what, sizeof what, "could not connect to source \"%s\" at \"%s\"%s",
 		         src->cfg->name, src->masked_url, replication ? " for replication" : "");
-		pg_result_error(conn, NULL, what, err);
+		int rc = pg_result_error(conn, NULL, what, err);
 		if (cw_hub_auth_refused(conn)) {
 			char reason[CW_ERR_MESSAGE_LEN];
-			snprintf(reason, sizeof reason, "%s", err->message);
-			cw_err_set(err, CW_EAUTH, PG_DOMAIN, "%.380s: the server refused the credentials; "
-			           "fix the user and password of sources[].url, or pg_hba.conf", reason);
+			snprintf(reason, sizeof reason, "%s", err != NULL ? err->message : what);
+			rc = cw_err_set(err, CW_EAUTH, PG_DOMAIN, "%.380s: the server refused the "
+			                "credentials; fix the user and password of sources[].url, or "
+			                "pg_hba.conf", reason);
 		}
 		PQfinish(conn);
-		return NULL;
+		return rc;
 	}
-	return conn;
+	*out = conn;
+	return 0;
 }
 
 void pg_set_state(cw_pg_source_t *src, const char *state, bool healthy)
@@ -608,8 +611,8 @@ static int run_once(cw_pg_source_t *src, cw_cancel_t *cancel, cw_err_t *err)
 	src->in_txn = false;
 	src->streaming = false;
 	src->position_lost = false;
-	if ((src->sql = pg_connect(src, false, err)) == NULL)
-		return CW_EDB;
+	if ((rc = pg_connect(src, false, &src->sql, err)) != 0)
+		return rc;
 	/* A live table that left the publication while we were down missed changes: rescan it. */
 	if ((rc = pg_check_replication_role(src, err)) != 0 ||
 	    (rc = pg_check_wal_level(src, err)) != 0 ||
@@ -661,11 +664,9 @@ static int pg_run(void *source, cw_cancel_t *cancel, cw_err_t *err)
 		cw_err_set(err, CW_ECANCELED, PG_DOMAIN, "source \"%s\" stopped", src->cfg->name);
 		pg_set_state(src, "stopped", false);
 	} else if (rc != 0) {
-		/* The job server decides when to check again: after retry.max for an error a person
-		 * must fix (control/jobs.h), saying it once. */
+		/* The job server decides when to check again: every 30 s for an error a person must
+		 * fix (control/jobs.h), saying it once. */
 		set_error(src, is_fix_error(err) ? "failed" : "retrying", err);
-		if (cw_err_needs_a_fix(err->code))
-			rc = err->code;   /* a connect that failed returns CW_EDB; the reason is the code */
 	}
 	run_cleanup(src);
 	return rc;

@@ -115,8 +115,11 @@ int pg_lsn_parse(const char *text, uint64_t *lsn);
 void pg_quote_ident(cw_buf_t *buf, const char *name);
 /* Appends "schema"."table", each part quoted by pg_quote_ident. */
 void pg_quote_table(cw_buf_t *buf, const char *nspname, const char *relname);
-/* Connects to the source; replication adds replication=database. NULL with err filled. */
-PGconn *pg_connect(cw_pg_source_t *src, bool replication, cw_err_t *err);
+/*
+ * Connects to the source into *out; replication adds replication=database.
+ * 0, or CW_EDB (CW_EAUTH when the server refused the credentials) with err.
+ */
+int pg_connect(cw_pg_source_t *src, bool replication, PGconn **out, cw_err_t *err);
 /* CW_EDB with "<what>: <server message>". */
 int pg_result_error(PGconn *conn, const PGresult *res, const char *what, cw_err_t *err);
 /* Updates the status under the mutex (state may be NULL: unchanged). */

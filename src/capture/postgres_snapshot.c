@@ -225,10 +225,8 @@ int pg_snapshot_all(cw_pg_source_t *src, cw_cancel_t *cancel, uint64_t *start_ls
 	int rc = 0;
 	/* After a lost slot the source stays unhealthy until the new generation is complete. */
 	pg_set_state(src, src->position_lost ? "rescan" : "snapshot", !src->position_lost);
-	if (src->repl == NULL && (src->repl = pg_connect(src, true, err)) == NULL) {
-		rc = CW_EDB;
+	if (src->repl == NULL && (rc = pg_connect(src, true, &src->repl, err)) != 0)
 		goto cleanup;
-	}
 	cw_buf_append_str(&sql, "CREATE_REPLICATION_SLOT ");
 	pg_quote_ident(&sql, src->cfg->slot);
 	cw_buf_append_str(&sql, " LOGICAL pgoutput (SNAPSHOT 'export')");
@@ -268,10 +266,8 @@ int pg_snapshot_all(cw_pg_source_t *src, cw_cancel_t *cancel, uint64_t *start_ls
 	          "slot", src->cfg->slot, "consistent_point", lsn_text, NULL);
 	cw_buf_reset(&sql);
 	cw_buf_appendf(&sql, "SET TRANSACTION SNAPSHOT '%s'", PQgetvalue(res, 0, 2));
-	if ((reader = pg_connect(src, false, err)) == NULL) {
-		rc = CW_EDB;
+	if ((rc = pg_connect(src, false, &reader, err)) != 0)
 		goto cleanup;
-	}
 	if ((rc = exec_ok(reader, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
 	                  "could not begin the snapshot", err)) != 0 ||
 	    (rc = exec_ok(reader, sql.data, "could not import the exported snapshot", err)) != 0)

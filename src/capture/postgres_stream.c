@@ -90,8 +90,9 @@ int pg_stream_keepalive(cw_pg_source_t *src, cw_err_t *err)
 
 static int start_replication(cw_pg_source_t *src, uint64_t start_lsn, cw_err_t *err)
 {
-	if (src->repl == NULL && (src->repl = pg_connect(src, true, err)) == NULL)
-		return CW_EDB;
+	int rc = 0;
+	if (src->repl == NULL && (rc = pg_connect(src, true, &src->repl, err)) != 0)
+		return rc;
 	char lsn[32];
 	pg_lsn_format(start_lsn, lsn);
 	cw_buf_t sql = CW_BUF_INIT;
@@ -102,7 +103,6 @@ static int start_replication(cw_pg_source_t *src, uint64_t start_lsn, cw_err_t *
 	pg_quote_ident(&sql, src->cfg->publication);
 	cw_buf_append_str(&sql, "')");
 	PGresult *res = PQexec(src->repl, sql.data);
-	int rc = 0;
 	if (PQresultStatus(res) != PGRES_COPY_BOTH) {
 		char what[200];
 		snprintf(what, sizeof what, "could not start replication from slot \"%s\"",
