@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/secret.h"
+#include "hub/entity_registry.h"
 #include "hub/entity_store.h"
 #include "hub/metadata.h"
 
@@ -132,6 +133,7 @@ int mongo_bump_entity(mongo_source_t *source, mongo_entity_t *entity, cw_err_t *
 {
 	int64_t version = 0;
 	int rc = cw_entity_store_bump_version(source->hub, entity->entity.name, &version, err);
+	cw_entity_registry_invalidate(source->ctx.registry);
 	if (rc != 0)
 		return rc;
 	entity->entity.version = version;
@@ -284,7 +286,7 @@ static int reload_entities(mongo_source_t *source, cw_err_t *err)
 {
 	cw_entity_t *rows = NULL;
 	size_t count = 0;
-	int rc = cw_entity_store_list(source->hub, false, &rows, &count, err);
+	int rc = cw_entity_registry_list(source->ctx.registry, source->hub, false, &rows, &count, err);
 	if (rc != 0)
 		return rc;
 	for (size_t i = 0; i < source->nentities; i++)

@@ -10,6 +10,7 @@
 
 #include "core/log.h"
 #include "core/mem.h"
+#include "hub/entity_registry.h"
 #include "hub/entity_store.h"
 #include "hub/metadata.h"
 
@@ -53,8 +54,10 @@ static int scan_begin(mongo_source_t *source, mongo_entity_t *entity, cw_err_t *
 	}
 	free(json);
 	if (entity->entity.status == CW_ENTITY_PENDING) {
-		if ((rc = cw_entity_store_set_status(source->hub, entity->entity.name, CW_ENTITY_SCANNING,
-		                                     err)) != 0)
+		rc = cw_entity_store_set_status(source->hub, entity->entity.name, CW_ENTITY_SCANNING,
+		                                err);
+		cw_entity_registry_invalidate(source->ctx.registry);
+		if (rc != 0)
 			return rc;
 		entity->entity.status = CW_ENTITY_SCANNING;
 	}
@@ -110,6 +113,7 @@ static int scan_finish(mongo_source_t *source, mongo_entity_t *entity, cw_err_t 
 	if (rc != 0)
 		return rc;
 	rc = cw_oplog_promote_staged(source->hub, entity->entity.name, &promoted, err);
+	cw_entity_registry_invalidate(source->ctx.registry);   /* the entity turned live */
 	if (rc == CW_ECONFLICT || rc == CW_ENOTFOUND) {   /* deleted meanwhile: the reload drops it */
 		entity->scanning = false;
 		return 0;

@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/secret.h"
+#include "hub/entity_registry.h"
 #include "hub/entity_store.h"
 #include "hub/metadata.h"
 
@@ -150,6 +151,7 @@ static int rescan_generation(mongo_source_t *source, size_t i, cw_err_t *err)
 			if (rc == 0)
 				rc = cw_entity_store_set_status(source->hub, entity->entity.name,
 				                                CW_ENTITY_SCANNING, err);
+			cw_entity_registry_invalidate(source->ctx.registry);
 			if (rc != 0)
 				return rc;
 			entity->entity.status = CW_ENTITY_SCANNING;

@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/secret.h"
+#include "hub/entity_registry.h"
 #include "hub/entity_store.h"
 #include "hub/metadata.h"
 
@@ -268,7 +269,7 @@ int pg_reload_entities(cw_pg_source_t *src, bool scan_new, cw_cancel_t *cancel, 
 {
 	cw_entity_t *all = NULL;
 	size_t count = 0;
-	int rc = cw_entity_store_list(src->hub, false, &all, &count, err);
+	int rc = cw_entity_registry_list(src->ctx->registry, src->hub, false, &all, &count, err);
 	if (rc != 0)
 		return rc;
 	pg_entity_t *next = cw_xcalloc(count + 1, sizeof *next);

@@ -15,6 +15,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "hub/entity_registry.h"
 #include "hub/entity_store.h"
 #include "hub/metadata.h"
 
@@ -300,6 +301,7 @@ static int refresh(cw_pg_source_t *src, const pg_entity_t *ent, cw_err_t *err)
 	int rc = cw_entity_store_bump_version(src->hub, ent->entity.name, NULL, err);
 	if (rc == 0)
 		rc = cw_entity_store_set_status(src->hub, ent->entity.name, CW_ENTITY_PENDING, err);
+	cw_entity_registry_invalidate(src->ctx->registry);
 	return rc;
 }
 

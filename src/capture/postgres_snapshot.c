@@ -14,6 +14,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "hub/entity_registry.h"
 #include "hub/entity_store.h"
 #include "hub/metadata.h"
 
@@ -182,6 +183,7 @@ static int begin_generation(cw_pg_source_t *src, pg_entity_t *ent, cw_err_t *err
 		                                  err);
 	if (rc == 0)
 		rc = cw_entity_store_set_status(src->hub, ent->entity.name, CW_ENTITY_SCANNING, err);
+	cw_entity_registry_invalidate(src->ctx->registry);
 	if (rc == 0)
 		ent->entity.status = CW_ENTITY_SCANNING;
 	return rc;
@@ -192,6 +194,7 @@ static int go_live(cw_pg_source_t *src, pg_entity_t *ent, cw_err_t *err)
 {
 	int64_t promoted = 0;
 	int rc = cw_oplog_promote_staged(src->hub, ent->entity.name, &promoted, err);
+	cw_entity_registry_invalidate(src->ctx->registry);   /* the entity turned live */
 	if (rc == 0) {
 		ent->entity.status = CW_ENTITY_LIVE;
 		ent->rescan = false;

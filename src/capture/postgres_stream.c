@@ -17,6 +17,7 @@
 #include "core/failpoint.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "hub/entity_registry.h"
 #include "hub/entity_store.h"
 
 #include <poll.h>
@@ -129,9 +130,12 @@ static int truncate_entities(cw_pg_source_t *src, const cw_pgoutput_msg_t *msg,
 		for (size_t i = 0; i < n && rc == 0; i++) {
 			pg_entity_t *ent = &src->ents[idx[i]];
 			/* Changes before the TRUNCATE keep the old version, so the sweep removes them. */
-			if ((rc = pg_flush(src, err)) != 0 ||
-			    (rc = cw_entity_store_bump_version(src->hub, ent->entity.name,
-			                                       &ent->entity.version, err)) != 0)
+			if ((rc = pg_flush(src, err)) != 0)
+				break;
+			rc = cw_entity_store_bump_version(src->hub, ent->entity.name,
+			                                  &ent->entity.version, err);
+			cw_entity_registry_invalidate(src->ctx->registry);
+			if (rc != 0)
 				break;
 			pg_push_sweep(src, ent, source_pos);
 			cw_log_kv(CW_LOG_INFO, PG_COMPONENT, "table truncated: new generation", "source",

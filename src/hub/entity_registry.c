@@ -6,6 +6,7 @@
 #include "hub/entity_store.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,15 +14,23 @@
 #define COMPONENT "entities"
 
 struct cw_entity_registry {
+	/*
+	 * Held across a reload's hub read and store, so reloads store in the
+	 * order they read and the registry never goes back to an older view.
+	 */
+	pthread_mutex_t reload_mutex;
 	pthread_mutex_t mutex;
 	cw_entity_t *entities;    /* guarded by mutex */
 	size_t count;
+	uint64_t epoch;           /* raised by cw_entity_registry_invalidate; guarded by mutex */
+	uint64_t loaded_epoch;    /* the epoch the stored view was read in */
 	bool loaded;
 };
 
 cw_entity_registry_t *cw_entity_registry_new(void)
 {
 	cw_entity_registry_t *registry = cw_xcalloc(1, sizeof *registry);
+	pthread_mutex_init(&registry->reload_mutex, NULL);
 	pthread_mutex_init(&registry->mutex, NULL);
 	return registry;
 }
@@ -32,6 +41,7 @@ void cw_entity_registry_free(cw_entity_registry_t *registry)
 		return;
 	cw_entity_store_list_free(registry->entities, registry->count);
 	pthread_mutex_destroy(&registry->mutex);
+	pthread_mutex_destroy(&registry->reload_mutex);
 	free(registry);
 }
 
@@ -56,9 +66,15 @@ int cw_entity_registry_reload(cw_entity_registry_t *registry, cw_hub_t *hub, siz
 {
 	cw_entity_t *fresh = NULL;
 	size_t nfresh = 0;
+	pthread_mutex_lock(&registry->reload_mutex);
+	pthread_mutex_lock(&registry->mutex);
+	uint64_t epoch = registry->epoch;
+	pthread_mutex_unlock(&registry->mutex);
 	int rc = cw_entity_store_list(hub, true, &fresh, &nfresh, err);
-	if (rc != 0)
+	if (rc != 0) {
+		pthread_mutex_unlock(&registry->reload_mutex);
 		return rc;
+	}
 	pthread_mutex_lock(&registry->mutex);
 	size_t n = 0;
 	for (size_t i = 0; i < nfresh && registry->loaded; i++) {
@@ -81,7 +97,9 @@ int cw_entity_registry_reload(cw_entity_registry_t *registry, cw_hub_t *hub, siz
 	registry->entities = fresh;
 	registry->count = nfresh;
 	registry->loaded = true;
+	registry->loaded_epoch = epoch;
 	pthread_mutex_unlock(&registry->mutex);
+	pthread_mutex_unlock(&registry->reload_mutex);
 	if (changes != NULL)
 		*changes = n;
 	return 0;
@@ -103,15 +121,24 @@ int cw_entity_registry_list(cw_entity_registry_t *registry, cw_hub_t *hub, bool 
 {
 	if (registry == NULL)
 		return cw_entity_store_list(hub, true, entities, count, err);
-	bool loaded;
+	bool current;
 	pthread_mutex_lock(&registry->mutex);
-	loaded = registry->loaded;
+	current = registry->loaded && registry->loaded_epoch == registry->epoch;
 	pthread_mutex_unlock(&registry->mutex);
-	if (fresh || !loaded) {
+	if (fresh || !current) {
 		int rc = cw_entity_registry_reload(registry, hub, NULL, err);
 		if (rc != 0)
 			return rc;
 	}
 	cw_entity_registry_snapshot(registry, entities, count);
 	return 0;
+}
+
+void cw_entity_registry_invalidate(cw_entity_registry_t *registry)
+{
+	if (registry == NULL)
+		return;
+	pthread_mutex_lock(&registry->mutex);
+	registry->epoch++;
+	pthread_mutex_unlock(&registry->mutex);
 }

@@ -8,7 +8,7 @@
  * for a new entity is ever taken for an unknown one.
  *
  * THREAD SAFETY: every function may be called from any thread (one mutex,
- * held for a copy).
+ * held for a copy; reloads run one at a time, each storing what it read).
  */
 #ifndef CW_HUB_ENTITY_REGISTRY_H
 #define CW_HUB_ENTITY_REGISTRY_H
@@ -40,9 +40,19 @@ void cw_entity_registry_snapshot(cw_entity_registry_t *registry, cw_entity_t **e
 
 /*
  * The hub's entities for a component: a copy of registry (may be NULL: then
- * read from hub), or, with fresh, reloaded from hub first. 0 or CW_EDB.
+ * read from hub), or, with fresh or after cw_entity_registry_invalidate,
+ * reloaded from hub first. 0 or CW_EDB.
  */
 int cw_entity_registry_list(cw_entity_registry_t *registry, cw_hub_t *hub, bool fresh,
                             cw_entity_t **entities, size_t *count, cw_err_t *err);
+
+/*
+ * Says a component changed entity rows in the hub itself (a new generation,
+ * a status): the next list, by any component, reads the hub again, so no
+ * component takes the view from before its own write for a change made
+ * elsewhere. A reload that read the hub before this call does not count.
+ * NULL is a no-op.
+ */
+void cw_entity_registry_invalidate(cw_entity_registry_t *registry);
 
 #endif

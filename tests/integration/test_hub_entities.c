@@ -12,6 +12,7 @@
 #include "core/entity.h"
 #include "core/mem.h"
 #include "hub/consumers.h"
+#include "hub/entity_registry.h"
 #include "hub/entity_store.h"
 #include "hub/hub.h"
 #include "hub/metadata.h"
@@ -371,6 +372,58 @@ static void consumers_report_lag_and_hold_back_retention(void **state)
 	assert_int_equal(deleted, 0);
 }
 
+/* The version of name in a registry list; 0 when absent. */
+static int64_t listed_version(cw_entity_registry_t *registry, cw_hub_t *hub, const char *name)
+{
+	cw_err_t err = {0};
+	cw_entity_t *list = NULL;
+	size_t count = 0;
+	assert_int_equal(cw_entity_registry_list(registry, hub, false, &list, &count, &err), 0);
+	int64_t version = 0;
+	for (size_t i = 0; i < count; i++)
+		if (strcmp(list[i].name, name) == 0)
+			version = list[i].version;
+	cw_entity_store_list_free(list, count);
+	return version;
+}
+
+/*
+ * Components read the registry, not the hub; a component that changed an
+ * entity itself invalidates it, and its next list shows its own write.
+ */
+static void registry_serves_copies_until_invalidated(void **state)
+{
+	fixture_t *fx = *state;
+	cw_err_t err = {0};
+	cw_column_t columns[2];
+	cw_entity_t entity;
+	bool created = false;
+	make_entity(&entity, columns, "registry_e", "shop", CW_ENTITY_LIVE);
+	assert_int_equal(cw_entity_store_upsert(fx->hub, &entity, &created, &err), 0);
+	cw_entity_registry_t *registry = cw_entity_registry_new();
+	int64_t first = listed_version(registry, fx->hub, "registry_e");   /* loads it */
+	assert_true(first >= 1);
+
+	int64_t bumped = 0;
+	assert_int_equal(cw_entity_store_bump_version(fx->hub, "registry_e", &bumped, &err), 0);
+	assert_int_equal(bumped, first + 1);
+	assert_int_equal(listed_version(registry, fx->hub, "registry_e"), first);   /* a copy */
+	cw_entity_registry_invalidate(registry);
+	assert_int_equal(listed_version(registry, fx->hub, "registry_e"), bumped);
+
+	/* A reload through the daemon's path shows what changed, deleted entities included. */
+	size_t changes = 0;
+	assert_int_equal(cw_entity_store_bump_version(fx->hub, "registry_e", &bumped, &err), 0);
+	assert_int_equal(cw_entity_registry_reload(registry, fx->hub, &changes, &err), 0);
+	assert_int_equal(changes, 1);
+	assert_int_equal(listed_version(registry, fx->hub, "registry_e"), bumped);
+	assert_int_equal(cw_entity_registry_reload(registry, fx->hub, &changes, &err), 0);
+	assert_int_equal(changes, 0);
+	cw_entity_registry_free(registry);
+	/* No registry: straight from the hub. */
+	assert_int_equal(listed_version(NULL, fx->hub, "registry_e"), bumped);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -379,6 +432,7 @@ int main(void)
 		cmocka_unit_test(staged_changes_follow_the_scan_in_order),
 		cmocka_unit_test(metadata_and_quarantine_are_stored),
 		cmocka_unit_test(consumers_report_lag_and_hold_back_retention),
+		cmocka_unit_test(registry_serves_copies_until_invalidated),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
