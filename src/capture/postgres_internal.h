@@ -210,7 +210,8 @@ int pg_snapshot_entity(cw_pg_source_t *src, pg_entity_t *ent, cw_cancel_t *cance
  * Records ent's table's columns as a scan sees them (conn inside the scan's
  * snapshot) in the hub: "table_schema:<entity>" (what pg_schema_check
  * compares with) and, for an entity without columns, "table_columns:<entity>"
- * (the names in table order, for the targets).
+ * (the names in table order, for the targets) and "table_types:<entity>"
+ * (each column's type and the key, for targets that create typed tables).
  */
 int pg_schema_record(cw_pg_source_t *src, PGconn *conn, const pg_entity_t *ent, cw_err_t *err);
 /*

@@ -162,6 +162,64 @@ static int store_record(cw_pg_source_t *src, const pg_entity_t *ent, const table
 	return rc;
 }
 
+/* The table's key columns in key order: its primary key, else its replica identity index. */
+#define KEY_SQL \
+	"SELECT a.attname, i.indexrelid FROM pg_index i " \
+	"CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) " \
+	"JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum " \
+	"WHERE i.indrelid = to_regclass($1) AND (i.indisprimary OR i.indisreplident) " \
+	"ORDER BY i.indisprimary DESC, i.indexrelid, k.ord"
+
+/*
+ * Records "table_types:<entity>" for the targets that create typed tables
+ * (apply/postgres_target.c): {"columns": [[name, type], ...], "key": [name,
+ * ...]} with each type as format_type() prints it and the key in key order.
+ */
+static int record_types(cw_pg_source_t *src, PGconn *conn, const pg_entity_t *ent,
+                        const table_columns_t *cols, cw_err_t *err)
+{
+	char *name = qualified_name(ent);
+	const char *params[] = {name};
+	PGresult *res = PQexecParams(conn, KEY_SQL, 1, NULL, params, NULL, NULL, 0);
+	free(name);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		int rc = pg_result_error(conn, res, "could not read a table's key", err);
+		PQclear(res);
+		return rc;
+	}
+	cw_buf_t json = CW_BUF_INIT;
+	cw_json_t w;
+	cw_json_init(&w, &json, CW_JSON_NO_NUL);
+	cw_json_object_begin(&w, NULL);
+	cw_json_key(&w, "columns", NULL);
+	cw_json_array_begin(&w, NULL);
+	for (size_t i = 0; i < cols->len; i++) {
+		cw_json_array_begin(&w, NULL);
+		cw_json_string(&w, cols->items[i].name, NULL);
+		cw_json_string(&w, cols->items[i].type, NULL);
+		cw_json_array_end(&w, NULL);
+	}
+	cw_json_array_end(&w, NULL);
+	cw_json_key(&w, "key", NULL);
+	cw_json_array_begin(&w, NULL);
+	/* Only the first index's columns: the primary key sorts first. */
+	for (int r = 0; r < PQntuples(res); r++) {
+		if (strcmp(PQgetvalue(res, r, 1), PQgetvalue(res, 0, 1)) != 0)
+			break;
+		cw_json_string(&w, PQgetvalue(res, r, 0), NULL);
+	}
+	cw_json_array_end(&w, NULL);
+	cw_json_object_end(&w, NULL);
+	PQclear(res);
+	int rc = 0;
+	char *key = cw_xasprintf("table_types:%s", ent->entity.name);
+	if (cw_json_finish(&w) == 0)   /* a name that is not UTF-8 cannot be recorded */
+		rc = cw_metadata_set(src->hub, key, cw_buf_cstr(&json), err);
+	free(key);
+	cw_buf_free(&json);
+	return rc;
+}
+
 int pg_schema_record(cw_pg_source_t *src, PGconn *conn, const pg_entity_t *ent, cw_err_t *err)
 {
 	table_columns_t cols = {0};
@@ -182,6 +240,8 @@ int pg_schema_record(cw_pg_source_t *src, PGconn *conn, const pg_entity_t *ent, 
 			rc = cw_metadata_set(src->hub, key, cw_buf_cstr(&json), err);
 		free(key);
 		cw_buf_free(&json);
+		if (rc == 0)
+			rc = record_types(src, conn, ent, &cols, err);
 	}
 	columns_clear(&cols);
 	return rc;

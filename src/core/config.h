@@ -73,6 +73,11 @@ typedef enum cw_delete_mode {
 	CW_DELETE_SOFT,           /* keep the row, set is_deleted */
 } cw_delete_mode_t;
 
+typedef enum cw_entity_delete {
+	CW_ENTITY_DELETE_DROP = 0,    /* an entity deleted in the hub: drop its table */
+	CW_ENTITY_DELETE_KEEP,        /* keep the table and its rows; stop applying */
+} cw_entity_delete_t;
+
 typedef struct cw_source_config {
 	char *name;                     /* identifier, unique among sources */
 	cw_source_type_t type;
@@ -93,7 +98,12 @@ typedef struct cw_target_config {
 	char *database;                 /* mongodb: NULL = the database named in url */
 	int64_t idle_timeout_ms;        /* sqlite: close a cache's idle connections after this */
 	cw_delete_mode_t delete_mode;   /* postgres */
-	cw_decimal_mode_t decimal_handling;   /* sqlite: numbers a double cannot hold */
+	char *soft_delete_column;       /* postgres: default "is_deleted" */
+	cw_entity_delete_t on_entity_delete;  /* postgres */
+	char *meta_schema;              /* postgres: default "cachewarp_meta" */
+	int64_t write_batch_size;       /* postgres: rows per COPY and INSERT, default 500 */
+	int64_t column_budget;          /* postgres: columns a table grows to, default 400 */
+	cw_decimal_mode_t decimal_handling;   /* sqlite, postgres: numbers a double cannot hold */
 } cw_target_config_t;
 
 typedef struct cw_config {

@@ -24,7 +24,8 @@ _Static_assert(sizeof(cw_source_type_t) == sizeof(int) && sizeof(cw_watch_scope_
 	               sizeof(cw_position_lost_t) == sizeof(int) &&
 	               sizeof(cw_target_type_t) == sizeof(int) &&
 	               sizeof(cw_delete_mode_t) == sizeof(int) && sizeof(cw_log_level_t) == sizeof(int) &&
-	               sizeof(cw_log_format_t) == sizeof(int) && sizeof(cw_decimal_mode_t) == sizeof(int),
+	               sizeof(cw_log_format_t) == sizeof(int) && sizeof(cw_decimal_mode_t) == sizeof(int) &&
+	               sizeof(cw_entity_delete_t) == sizeof(int),
                "enum keys are stored as int");
 _Static_assert(CW_LOG_DEBUG == 0 && CW_LOG_INFO == 1 && CW_LOG_WARN == 2 && CW_LOG_ERROR == 3,
                "log_levels[] follows cw_log_level_t");
@@ -36,6 +37,7 @@ static const char *const watch_scopes[] = {"database", "collection", NULL};
 static const char *const position_lost[] = {"rescan", "fail", NULL};
 static const char *const target_types[] = {"sqlite", "postgres", "mongodb", NULL};
 static const char *const delete_modes[] = {"hard", "soft", NULL};
+static const char *const entity_deletes[] = {"drop", "keep", NULL};
 static const char *const decimal_modes[] = {"exact", "double", "text", NULL};
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
 static const char *const log_formats[] = {"auto", "json", "text", NULL};
@@ -68,6 +70,11 @@ static int check_slot(const char *value, cw_err_t *err)
 static int check_schema(const char *value, cw_err_t *err)
 {
 	return cw_identifier_validate("schema name", value, err);
+}
+
+static int check_target_column(const char *value, cw_err_t *err)
+{
+	return cw_identifier_validate("column name", value, err);
 }
 
 static int check_not_empty(const char *value, cw_err_t *err)
@@ -207,7 +214,11 @@ static const cw_config_key_t keys[] = {
 	 .help = "Connection URL of the target database."},
 	{.path = "targets[].schema", .kind = CW_KEY_STRING, .offset = TGT(schema),
 	 .default_text = "public", .applies_to = "postgres", .check = check_schema,
-	 .help = "Schema holding the entity tables and `_cachewarp_position`."},
+	 .help = "Schema holding the entity tables (created when missing)."},
+	{.path = "targets[].meta_schema", .kind = CW_KEY_STRING, .offset = TGT(meta_schema),
+	 .default_text = "cachewarp_meta", .applies_to = "postgres", .check = check_schema,
+	 .help = "Schema of the target's bookkeeping tables `positions`, `schema_history`, "
+	         "`runs` and `quarantine` (created when missing). See docs/targets-postgres.md."},
 	{.path = "targets[].database", .kind = CW_KEY_STRING, .offset = TGT(database),
 	 .default_doc = "the database in `url`", .applies_to = "mongodb", .check = check_database,
 	 .help = "Database receiving the entity collections."},
@@ -216,13 +227,34 @@ static const cw_config_key_t keys[] = {
 	 .help = "A cache's connections are closed after this long without use."},
 	{.path = "targets[].delete_mode", .kind = CW_KEY_ENUM, .offset = TGT(delete_mode),
 	 .default_text = "hard", .applies_to = "postgres", .values = delete_modes,
-	 .help = "`hard` deletes the row; `soft` keeps it and sets `is_deleted`."},
+	 .help = "`hard` deletes the row; `soft` keeps it and sets the soft-delete column to true "
+	         "(a later upsert of the key sets it back to false)."},
+	{.path = "targets[].soft_delete_column", .kind = CW_KEY_STRING,
+	 .offset = TGT(soft_delete_column), .default_text = "is_deleted", .applies_to = "postgres",
+	 .check = check_target_column,
+	 .help = "The boolean column `delete_mode: soft` sets (`[a-z][a-z0-9_]*`)."},
+	{.path = "targets[].on_entity_delete", .kind = CW_KEY_ENUM, .offset = TGT(on_entity_delete),
+	 .default_text = "drop", .applies_to = "postgres", .values = entity_deletes,
+	 .help = "An entity deleted in the hub: `drop` drops its table; `keep` keeps the table and "
+	         "its rows and stops applying to it."},
+	{.path = "targets[].write_batch_size", .kind = CW_KEY_INT, .offset = TGT(write_batch_size),
+	 .default_text = "500", .min = 1, .max = 100000, .applies_to = "postgres",
+	 .help = "Most rows copied and upserted by one statement; a coalesced batch larger than "
+	         "this is written in several, in one transaction."},
+	{.path = "targets[].column_budget", .kind = CW_KEY_INT, .offset = TGT(column_budget),
+	 .default_text = "400", .min = 8, .max = 1500, .applies_to = "postgres",
+	 .help = "Columns an entity's table may grow to through new fields; past it new fields "
+	         "go into one `_extra jsonb` column (PostgreSQL allows 1,600, dropped columns "
+	         "included)."},
 	{.path = "targets[].decimal_handling", .kind = CW_KEY_ENUM, .offset = TGT(decimal_handling),
-	 .default_text = "exact", .applies_to = "sqlite", .values = decimal_modes,
-	 .help = "Numbers that are not 64-bit integers: `exact` stores a `REAL` when it holds every "
-	         "digit and the digits as `TEXT` otherwise; `double` always a `REAL` (may round); "
-	         "`text` always the digits as `TEXT` (`2.50` stays `2.50`). See "
-	         "docs/targets-sqlite.md."},
+	 .default_text = "exact", .applies_to = "sqlite postgres", .values = decimal_modes,
+	 .help = "Numbers that are not 64-bit integers. sqlite: `exact` stores a `REAL` when it "
+	         "holds every digit and the digits as `TEXT` otherwise; `double` always a `REAL` "
+	         "(may round); `text` always the digits as `TEXT` (`2.50` stays `2.50`). postgres: "
+	         "`exact` and `text` make `number` columns `numeric` (every digit kept) and a new "
+	         "field `double precision` only while a double holds its digits, else `numeric`; "
+	         "`double` makes them `double precision`. See docs/targets-sqlite.md and "
+	         "docs/targets-postgres.md."},
 
 	GROUP("api", "The REST API, health checks and metrics."),
 	{.path = "api.listen", .kind = CW_KEY_STRING, .offset = CFG(api.listen),

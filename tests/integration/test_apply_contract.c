@@ -14,6 +14,7 @@
 #include "sqlite_harness.h"
 
 #include "apply/apply_loop.h"
+#include "apply/postgres_target.h"
 #include "apply/sqlite.h"
 #include "core/json_fields.h"
 #include "hub/oplog_reader.h"
@@ -438,7 +439,19 @@ static void loop_start(const char *name, const char *const *filter, size_t nfilt
 	rec.inner = suite.backend;
 	snprintf(suite.dir, sizeof suite.dir, "/tmp/cw-contract-%d-%s", (int)getpid(), name);
 	harness_rm_rf(suite.dir);
-	suite.config = harness_config(suite.th.srv.url, name, suite.dir, 4);
+	if (suite.backend == &cw_postgres_backend) {
+		/* the target's tables in a schema of its own on the hub's cluster */
+		char *yaml = cw_xasprintf("hub:\n  url: %s\ntargets:\n  - name: %s\n    type: postgres\n"
+		                          "    url: %s\n    schema: %s\n    write_batch_size: 2\n"
+		                          "apply: {batch_size: 4, poll_interval: 200ms}\n",
+		                          suite.th.srv.url, name, suite.th.srv.url, name);
+		cw_err_t cerr = {0};
+		if (cw_config_load_buffer("test.yaml", yaml, strlen(yaml), NULL, &suite.config, &cerr) != 0)
+			fail_msg("config: %s", cerr.message);
+		free(yaml);
+	} else {
+		suite.config = harness_config(suite.th.srv.url, name, suite.dir, 4);
+	}
 	suite.metrics = cw_metrics_new();
 	suite.ctx = (cw_component_ctx_t){suite.config, suite.config->targets[0].name, filter, nfilter,
 	                                 suite.metrics, NULL};
@@ -470,11 +483,35 @@ static void loop_stop(void)
 	assert_string_equal(rec.coalesce_error, "");
 }
 
+/* A PostgreSQL target's rows of entity in schema, as harness_cache_rows renders a cache. */
+static char *pg_rows(const char *schema, const char *entity)
+{
+	PGconn *conn = PQconnectdb(suite.th.srv.url);
+	char *sql = cw_xasprintf("SELECT id, title FROM \"%s\".\"%s\" ORDER BY id COLLATE \"C\"",
+	                         schema, entity);
+	PGresult *res = PQexec(conn, sql);
+	char *out = NULL;
+	if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+		cw_buf_t buf = CW_BUF_INIT;
+		cw_buf_append_str(&buf, "");
+		for (int r = 0; r < PQntuples(res); r++)
+			cw_buf_appendf(&buf, "%s|%s\n", PQgetvalue(res, r, 0),
+			               PQgetisnull(res, r, 1) ? "~" : PQgetvalue(res, r, 1));
+		out = cw_buf_take(&buf);
+	}
+	PQclear(res);
+	free(sql);
+	PQfinish(conn);
+	return out;
+}
+
 /* The backend's rows of entity ("id|title" lines by id), or NULL when it holds none. */
 static char *rows(const char *entity)
 {
 	if (suite.backend == &mem_backend)
 		return mem_rows(suite.self, entity);
+	if (suite.backend == &cw_postgres_backend)
+		return pg_rows(suite.config->targets[0].schema, entity);
 	char *sql = cw_xasprintf("SELECT id, title FROM \"%s\" ORDER BY id", entity);
 	char *out = harness_cache_rows(suite.dir, entity, sql);
 	free(sql);
@@ -741,6 +778,12 @@ static int setup_sqlite(void **state)
 	return setup_group(&cw_sqlite_backend);
 }
 
+static int setup_postgres(void **state)
+{
+	(void)state;
+	return setup_group(&cw_postgres_backend);
+}
+
 static int teardown(void **state)
 {
 	(void)state;
@@ -763,5 +806,6 @@ int main(void)
 	};
 	int failed = cmocka_run_group_tests_name("memory backend", tests, setup_memory, teardown);
 	failed += cmocka_run_group_tests_name("sqlite backend", tests, setup_sqlite, teardown);
+	failed += cmocka_run_group_tests_name("postgres backend", tests, setup_postgres, teardown);
 	return failed;
 }

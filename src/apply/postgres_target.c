@@ -1,0 +1,581 @@
+/*
+ * This file contains the PostgreSQL target's backend (postgres_target.h):
+ * the connection, the bookkeeping tables of the meta schema (positions,
+ * schema_history, runs, quarantine), positions, runs and entities. Writing
+ * a batch lives in postgres_target_apply.c.
+ */
+#include "apply/postgres_target.h"
+
+#include "apply/apply_loop.h"
+#include "apply/postgres_target_internal.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/metrics.h"
+#include "core/secret.h"
+#include "hub/hub.h"
+#include "hub/metadata.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* How often housekeeping writes the run's row counts. */
+#define RUN_REPORT_MS 5000
+
+/* ---- statements ---------------------------------------------------------- */
+
+/* Copies a server message as one line with any password masked. */
+static void clean_message(const char *text, char *out, size_t outlen)
+{
+	char *masked = cw_secret_mask(text ? text : "");
+	size_t len = strlen(masked);
+	while (len > 0 && (masked[len - 1] == '\n' || masked[len - 1] == ' '))
+		masked[--len] = '\0';
+	for (size_t i = 0; i < len; i++)
+		if (masked[i] == '\n' || masked[i] == '\t')
+			masked[i] = ' ';
+	snprintf(out, outlen, "%s", masked);
+	free(masked);
+}
+
+int pgt_result_error(pg_target_t *t, const PGresult *res, const char *what, cw_err_t *err)
+{
+	const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	snprintf(t->sqlstate, sizeof t->sqlstate, "%s", state != NULL ? state : "");
+	char reason[CW_ERR_MESSAGE_LEN];
+	clean_message(primary != NULL ? primary : (t->conn ? PQerrorMessage(t->conn) : ""), reason,
+	              sizeof reason);
+	if (reason[0] == '\0')
+		snprintf(reason, sizeof reason, "connection to the target lost");
+	const char *detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
+	if (detail != NULL) {
+		char line[CW_ERR_MESSAGE_LEN];
+		clean_message(detail, line, sizeof line);
+		return cw_err_set(err, CW_EDB, PGT_COMPONENT, "target \"%s\": %s: %s (%s)", t->name, what,
+		                  reason, line);
+	}
+	return cw_err_set(err, CW_EDB, PGT_COMPONENT, "target \"%s\": %s: %s", t->name, what, reason);
+}
+
+PGresult *pgt_exec(pg_target_t *t, const char *sql, int nparams, const char *const *params,
+                   const char *what, cw_err_t *err)
+{
+	PGresult *res = nparams > 0 ? PQexecParams(t->conn, sql, nparams, NULL, params, NULL, NULL, 0)
+	                            : PQexec(t->conn, sql);
+	ExecStatusType status = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
+		return res;
+	pgt_result_error(t, res, what, err);
+	PQclear(res);
+	return NULL;
+}
+
+int pgt_command(pg_target_t *t, const char *sql, int nparams, const char *const *params,
+                const char *what, cw_err_t *err)
+{
+	PGresult *res = pgt_exec(t, sql, nparams, params, what, err);
+	if (res == NULL)
+		return CW_EDB;
+	PQclear(res);
+	return 0;
+}
+
+void pgt_quote(cw_buf_t *out, const char *name)
+{
+	cw_buf_append_char(out, '"');
+	for (const char *p = name; *p; p++) {
+		if (*p == '"')
+			cw_buf_append_char(out, '"');
+		cw_buf_append_char(out, *p);
+	}
+	cw_buf_append_char(out, '"');
+}
+
+void pgt_literal(cw_buf_t *out, const char *text)
+{
+	/* standard_conforming_strings is on (forced at connect): only quotes are doubled */
+	cw_buf_append_char(out, '\'');
+	for (const char *p = text; *p; p++) {
+		if (*p == '\'')
+			cw_buf_append_char(out, '\'');
+		cw_buf_append_char(out, *p);
+	}
+	cw_buf_append_char(out, '\'');
+}
+
+static char *quoted(const char *name)
+{
+	cw_buf_t b = CW_BUF_INIT;
+	pgt_quote(&b, name);
+	return cw_buf_take(&b);
+}
+
+/* ---- connection and bookkeeping ----------------------------------------- */
+
+static void set_up(pg_target_t *t, bool up)
+{
+	cw_metrics_gauge_set(t->ctx->metrics, "cachewarp_target_up", t->labels, up ? 1 : 0);
+}
+
+static void disconnect(pg_target_t *t)
+{
+	PQfinish(t->conn);
+	t->conn = NULL;
+	t->ready = false;
+	for (size_t i = 0; i < t->ntables; i++)
+		pgt_table_forget(&t->tables[i]);
+}
+
+/* Server notices ("relation already exists, skipping") go to the debug log. */
+static void log_notice(void *arg, const char *message)
+{
+	(void)arg;
+	char line[CW_ERR_MESSAGE_LEN];
+	clean_message(message, line, sizeof line);
+	cw_log_debug(PGT_COMPONENT, "%s", line);
+}
+
+/* Creates schema name when it does not exist (no CREATE right needed when it does). */
+static int ensure_schema(pg_target_t *t, const char *name, const char *qname, cw_err_t *err)
+{
+	const char *params[] = {name};
+	PGresult *res = pgt_exec(t, "SELECT 1 FROM pg_namespace WHERE nspname = $1", 1, params,
+	                         "could not look up a schema", err);
+	if (res == NULL)
+		return CW_EDB;
+	bool exists = PQntuples(res) > 0;
+	PQclear(res);
+	if (exists)
+		return 0;
+	cw_buf_t sql = CW_BUF_INIT;
+	cw_buf_appendf(&sql, "CREATE SCHEMA IF NOT EXISTS %s", qname);
+	char what[160];
+	snprintf(what, sizeof what, "could not create schema \"%s\"", name);
+	int rc = pgt_command(t, cw_buf_cstr(&sql), 0, NULL, what, err);
+	cw_buf_free(&sql);
+	return rc;
+}
+
+/* The bookkeeping tables of the meta schema (docs/targets-postgres.md, "Bookkeeping"). */
+static const char *const meta_tables[] = {
+	"CREATE TABLE IF NOT EXISTS %s.positions ("
+	" target text NOT NULL, entity text NOT NULL, position bigint NOT NULL,"
+	" updated_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (target, entity))",
+	"CREATE TABLE IF NOT EXISTS %s.schema_history ("
+	" id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now(), target text NOT NULL,"
+	" entity text NOT NULL, change text NOT NULL, column_name text, field text,"
+	" old_type text, new_type text, oplog_id bigint, ddl text NOT NULL)",
+	"CREATE TABLE IF NOT EXISTS %s.runs ("
+	" id bigserial PRIMARY KEY, target text NOT NULL, scope text NOT NULL, host text,"
+	" pid integer, started_at timestamptz NOT NULL DEFAULT now(),"
+	" updated_at timestamptz NOT NULL DEFAULT now(), stopped_at timestamptz,"
+	" rows_applied bigint NOT NULL DEFAULT 0, state text NOT NULL, last_error text)",
+	"CREATE TABLE IF NOT EXISTS %s.quarantine ("
+	" id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now(), target text NOT NULL,"
+	" entity text NOT NULL, doc_id text NOT NULL, column_name text, field text, value text,"
+	" reason text NOT NULL, oplog_id bigint NOT NULL, resolved_at timestamptz)",
+};
+
+static int prepare(pg_target_t *t, cw_err_t *err)
+{
+	int rc = pgt_command(t, "BEGIN", 0, NULL, "could not begin", err);
+	/* Two processes sharing the database (one per entity) set it up one at a time. */
+	if (rc == 0)
+		rc = pgt_command(t, "SELECT pg_advisory_xact_lock(hashtext('cachewarp target setup'))",
+		                 0, NULL, "could not lock the set-up", err);
+	if (rc == 0)
+		rc = ensure_schema(t, t->cfg->schema, t->qschema, err);
+	if (rc == 0)
+		rc = ensure_schema(t, t->cfg->meta_schema, t->qmeta, err);
+	cw_buf_t sql = CW_BUF_INIT;
+	for (size_t i = 0; rc == 0 && i < sizeof meta_tables / sizeof meta_tables[0]; i++) {
+		cw_buf_reset(&sql);
+		cw_buf_appendf(&sql, meta_tables[i], t->qmeta);
+		rc = pgt_command(t, cw_buf_cstr(&sql), 0, NULL, "could not create a bookkeeping table",
+		                 err);
+	}
+	cw_buf_free(&sql);
+	if (rc == 0)
+		rc = pgt_command(t, "COMMIT", 0, NULL, "could not commit the set-up", err);
+	if (rc != 0)
+		PQclear(PQexec(t->conn, "ROLLBACK"));
+	return rc;
+}
+
+/* This process's row in runs: earlier rows of its scope still running were interrupted. */
+static int start_run(pg_target_t *t, cw_err_t *err)
+{
+	char pid[24], host[256] = "";
+	snprintf(pid, sizeof pid, "%d", (int)getpid());
+	gethostname(host, sizeof host - 1);
+	cw_buf_t sql = CW_BUF_INIT;
+	cw_buf_appendf(&sql, "UPDATE %s.runs SET state = 'interrupted', stopped_at = updated_at "
+	               "WHERE target = $1 AND scope = $2 AND state = 'running'", t->qmeta);
+	const char *params[] = {t->name, t->scope, host, pid};
+	int rc = pgt_command(t, cw_buf_cstr(&sql), 2, params, "could not record the run", err);
+	PGresult *res = NULL;
+	if (rc == 0) {
+		cw_buf_reset(&sql);
+		cw_buf_appendf(&sql, "INSERT INTO %s.runs (target, scope, host, pid, state) "
+		               "VALUES ($1, $2, $3, $4::integer, 'running') RETURNING id", t->qmeta);
+		res = pgt_exec(t, cw_buf_cstr(&sql), 4, params, "could not record the run", err);
+		rc = res == NULL ? CW_EDB : 0;
+	}
+	if (res != NULL)
+		t->run_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	cw_buf_free(&sql);
+	return rc;
+}
+
+/* Updates the run's row: counts, state and the last error (NULL: unchanged). */
+static int report_run(pg_target_t *t, const char *state, cw_err_t *err)
+{
+	if (t->run_id == 0 || t->conn == NULL)
+		return 0;
+	char id[24], rows[24];
+	snprintf(id, sizeof id, "%lld", (long long)t->run_id);
+	snprintf(rows, sizeof rows, "%lld", (long long)t->rows_applied);
+	const char *params[] = {id, rows, state, t->last_error[0] ? t->last_error : NULL};
+	cw_buf_t sql = CW_BUF_INIT;
+	cw_buf_appendf(&sql, "UPDATE %s.runs SET rows_applied = $2::bigint, state = $3, "
+	               "updated_at = now(), last_error = COALESCE($4, last_error), "
+	               "stopped_at = CASE WHEN $3 = 'running' THEN NULL ELSE now() END "
+	               "WHERE id = $1::bigint", t->qmeta);
+	int rc = pgt_command(t, cw_buf_cstr(&sql), 4, params, "could not record the run", err);
+	cw_buf_free(&sql);
+	return rc;
+}
+
+/* Connects when not connected, checks the schemas and bookkeeping tables. 0 or CW_E*. */
+static int ensure_connected(pg_target_t *t, cw_err_t *err)
+{
+	if (t->conn != NULL && PQstatus(t->conn) == CONNECTION_OK && t->ready)
+		return 0;
+	if (t->conn != NULL)
+		disconnect(t);
+	const char *keywords[] = {"connect_timeout", "keepalives_idle", "keepalives_interval",
+	                          "dbname", "application_name", "client_encoding", "options", NULL};
+	const char *values[] = {"10", "30", "10", t->cfg->url, "cachewarp", "UTF8",
+	                        "-c standard_conforming_strings=on", NULL};
+	t->conn = PQconnectdbParams(keywords, values, 1);
+	if (t->conn == NULL || PQstatus(t->conn) != CONNECTION_OK) {
+		char reason[CW_ERR_MESSAGE_LEN];
+		clean_message(t->conn ? PQerrorMessage(t->conn) : "out of memory", reason, sizeof reason);
+		int rc;
+		if (cw_hub_auth_refused(t->conn))
+			rc = cw_err_set(err, CW_EAUTH, PGT_COMPONENT, "target \"%s\" (%s) refused the "
+			                "credentials: %s: fix the user and password of its url", t->name,
+			                t->url_masked, reason);
+		else
+			rc = cw_err_set(err, CW_EDB, PGT_COMPONENT, "could not connect to target \"%s\" "
+			                "(%s): %s", t->name, t->url_masked, reason);
+		disconnect(t);
+		set_up(t, false);
+		return rc;
+	}
+	PQsetNoticeProcessor(t->conn, log_notice, NULL);
+	int rc = prepare(t, err);
+	if (rc == 0 && t->run_id == 0)
+		rc = start_run(t, err);
+	else if (rc == 0)
+		rc = report_run(t, "running", err);
+	if (rc != 0) {
+		disconnect(t);
+		set_up(t, false);
+		return rc;
+	}
+	t->ready = true;
+	set_up(t, true);
+	return 0;
+}
+
+/* Remembers a failure for the run's row; a connection error closes the connection. */
+static int failed(pg_target_t *t, int rc, const cw_err_t *err)
+{
+	if (rc == 0)
+		return 0;
+	snprintf(t->last_error, sizeof t->last_error, "%s", err != NULL ? err->message : "");
+	if (t->conn != NULL && PQstatus(t->conn) != CONNECTION_OK) {
+		disconnect(t);
+		set_up(t, false);
+	}
+	return rc;
+}
+
+/* ---- positions ----------------------------------------------------------- */
+
+static int read_position(pg_target_t *t, const char *entity, bool *found, int64_t *position,
+                         cw_err_t *err)
+{
+	cw_buf_t sql = CW_BUF_INIT;
+	cw_buf_appendf(&sql, "SELECT position FROM %s.positions WHERE target = $1 AND entity = $2",
+	               t->qmeta);
+	const char *params[] = {t->name, entity};
+	PGresult *res = pgt_exec(t, cw_buf_cstr(&sql), 2, params, "could not read a position", err);
+	cw_buf_free(&sql);
+	if (res == NULL)
+		return CW_EDB;
+	*found = PQntuples(res) > 0;
+	*position = *found ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+	PQclear(res);
+	return 0;
+}
+
+static int delete_position(pg_target_t *t, const char *entity, cw_err_t *err)
+{
+	cw_buf_t sql = CW_BUF_INIT;
+	cw_buf_appendf(&sql, "DELETE FROM %s.positions WHERE target = $1 AND entity = $2", t->qmeta);
+	const char *params[] = {t->name, entity};
+	int rc = pgt_command(t, cw_buf_cstr(&sql), 2, params, "could not delete a position", err);
+	cw_buf_free(&sql);
+	return rc;
+}
+
+static int load_position(void *self, int64_t *position, cw_err_t *err)
+{
+	pg_target_t *t = self;
+	bool found = false;
+	int rc = ensure_connected(t, err);
+	if (rc == 0)
+		rc = read_position(t, t->scope, &found, position, err);
+	return failed(t, rc, err);
+}
+
+static int store_position(void *self, int64_t position, cw_err_t *err)
+{
+	pg_target_t *t = self;
+	int rc = ensure_connected(t, err);
+	if (rc != 0)
+		return failed(t, rc, err);
+	char value[24];
+	snprintf(value, sizeof value, "%lld", (long long)position);
+	cw_buf_t sql = CW_BUF_INIT;
+	cw_buf_appendf(&sql, "INSERT INTO %s.positions (target, entity, position) "
+	               "VALUES ($1, $2, $3::bigint) ON CONFLICT (target, entity) DO UPDATE "
+	               "SET position = EXCLUDED.position, updated_at = now()", t->qmeta);
+	const char *params[] = {t->name, t->scope, value};
+	rc = pgt_command(t, cw_buf_cstr(&sql), 3, params, "could not store the position", err);
+	cw_buf_free(&sql);
+	return failed(t, rc, err);
+}
+
+/* ---- entities ------------------------------------------------------------ */
+
+/* Reads a PostgreSQL source's record of the entity's table from the hub. */
+static void read_record(pgt_table_t *tbl, cw_hub_t *hub, const cw_entity_t *entity)
+{
+	if (tbl->layout != CW_LAYOUT_DYNAMIC || hub == NULL)
+		return;
+	char *key = cw_xasprintf("table_types:%s", entity->name), *json = NULL;
+	if (cw_metadata_get(hub, key, &json, NULL) == 0)
+		pgt_table_set_record(tbl, json, entity->version);
+	else
+		pgt_table_set_record(tbl, NULL, entity->version);
+	free(json);
+	free(key);
+}
+
+static int entity_open(void *self, cw_hub_t *hub, const cw_entity_t *entity, int64_t *applied,
+                       cw_err_t *err)
+{
+	pg_target_t *t = self;
+	*applied = 0;
+	int rc = ensure_connected(t, err);
+	if (rc != 0)
+		return failed(t, rc, err);
+	pgt_table_t *tbl = pgt_table_for(t, entity);
+	read_record(tbl, hub, entity);
+	if ((rc = pgt_table_load(t, tbl, err)) != 0)
+		return failed(t, rc, err);
+	bool found = false;
+	int64_t position = 0;
+	if ((rc = read_position(t, entity->name, &found, &position, err)) != 0)
+		return failed(t, rc, err);
+	if (!tbl->exists) {
+		/* Created with its first write; a position without its table is stale. */
+		if (found && (rc = delete_position(t, entity->name, err)) != 0)
+			return failed(t, rc, err);
+		return 0;
+	}
+	*applied = position;
+	return 0;
+}
+
+static int entity_drop(void *self, const char *entity, bool *removed, cw_err_t *err)
+{
+	pg_target_t *t = self;
+	*removed = false;
+	int rc = ensure_connected(t, err);
+	if (rc != 0)
+		return failed(t, rc, err);
+	cw_buf_t qname = CW_BUF_INIT, sql = CW_BUF_INIT;
+	cw_buf_appendf(&qname, "%s.", t->qschema);
+	pgt_quote(&qname, entity);
+	const char *params[] = {cw_buf_cstr(&qname), t->name, entity};
+	rc = pgt_command(t, "BEGIN", 0, NULL, "could not begin", err);
+	PGresult *res = NULL;
+	if (rc == 0) {
+		res = pgt_exec(t, "SELECT to_regclass($1) IS NOT NULL", 1, params,
+		               "could not look up a table", err);
+		rc = res == NULL ? CW_EDB : 0;
+	}
+	bool exists = res != NULL && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	if (rc == 0 && exists && t->cfg->on_entity_delete == CW_ENTITY_DELETE_DROP) {
+		cw_buf_appendf(&sql, "DROP TABLE IF EXISTS %s", cw_buf_cstr(&qname));
+		rc = pgt_command(t, cw_buf_cstr(&sql), 0, NULL, "could not drop a table", err);
+		cw_buf_reset(&sql);
+		cw_buf_appendf(&sql, "INSERT INTO %s.schema_history (target, entity, change, ddl) "
+		               "VALUES ($2, $3, 'drop table', 'DROP TABLE ' || $1)", t->qmeta);
+		if (rc == 0)
+			rc = pgt_command(t, cw_buf_cstr(&sql), 3, params, "could not record a change", err);
+		*removed = rc == 0;
+	}
+	if (rc == 0) {
+		cw_buf_reset(&sql);
+		cw_buf_appendf(&sql, "DELETE FROM %s.positions WHERE target = $1 AND entity = $2",
+		               t->qmeta);
+		rc = pgt_command(t, cw_buf_cstr(&sql), 2, params + 1, "could not delete a position", err);
+	}
+	if (rc == 0)
+		rc = pgt_command(t, "COMMIT", 0, NULL, "could not commit", err);
+	if (rc != 0) {
+		*removed = false;
+		PQclear(PQexec(t->conn, "ROLLBACK"));
+	}
+	if (rc == 0 && exists && !*removed)
+		cw_log_kv(CW_LOG_INFO, PGT_COMPONENT, "entity deleted: its table kept (on_entity_delete "
+		          "keep)", "target", t->name, "entity", entity, NULL);
+	for (size_t i = 0; i < t->ntables; i++)
+		if (strcmp(t->tables[i].entity, entity) == 0)
+			pgt_table_forget(&t->tables[i]);
+	cw_buf_free(&qname);
+	cw_buf_free(&sql);
+	return failed(t, rc, err);
+}
+
+static int apply(void *self, const cw_entity_t *entity, const cw_write_list_t *writes,
+                 int64_t upto, bool *lost, cw_err_t *err)
+{
+	pg_target_t *t = self;
+	*lost = false;
+	int rc = ensure_connected(t, err);
+	if (rc != 0)
+		return failed(t, rc, err);
+	rc = pgt_apply(t, entity, writes, upto, lost, err);
+	if (rc == 0 && !*lost) {
+		t->rows_applied += (int64_t)writes->len;
+		cw_metrics_gauge_set(t->ctx->metrics, "cachewarp_target_last_apply_timestamp_seconds",
+		                     t->labels, (double)cw_clock_wall_us(cw_clock_system()) / 1e6);
+	}
+	return failed(t, rc, err);
+}
+
+/* Refreshes a source's record after a new generation; writes the run's counts now and then. */
+static int housekeep(void *self, cw_apply_loop_t *loop, cw_hub_t *hub, cw_err_t *err)
+{
+	pg_target_t *t = self;
+	for (size_t i = 0; i < t->ntables; i++) {
+		pgt_table_t *tbl = &t->tables[i];
+		const cw_entity_t *entity = cw_apply_loop_entity(loop, tbl->entity);
+		if (entity != NULL && tbl->layout == CW_LAYOUT_DYNAMIC && tbl->src_version != entity->version)
+			read_record(tbl, hub, entity);
+	}
+	int64_t now = cw_clock_now_ms(cw_clock_system());
+	if (t->conn == NULL || now - t->run_reported_ms < RUN_REPORT_MS)
+		return 0;
+	t->run_reported_ms = now;
+	return failed(t, report_run(t, "running", err), err);
+}
+
+/* ---- the backend --------------------------------------------------------- */
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void *pgt_open(const cw_component_ctx_t *ctx, cw_err_t *err)
+{
+	const cw_target_config_t *config = cw_config_target(ctx->config, ctx->name);
+	if (config == NULL)
+		return cw_err_set(err, CW_EINVAL, PGT_COMPONENT, "no target \"%s\" in the configuration",
+		                  ctx->name), NULL;
+	if (cw_identifier_validate("target name", ctx->name, err) != 0)
+		return NULL;
+	if (config->url == NULL || config->url[0] == '\0')
+		return cw_err_set(err, CW_EINVAL, PGT_COMPONENT, "target \"%s\": url is required",
+		                  ctx->name), NULL;
+	pg_target_t *t = cw_xcalloc(1, sizeof *t);
+	t->name = cw_xstrdup(ctx->name);
+	t->ctx = ctx;
+	t->cfg = config;
+	t->url_masked = cw_secret_mask(config->url);
+	t->qschema = quoted(config->schema);
+	t->qmeta = quoted(config->meta_schema);
+	t->qsoft = quoted(config->soft_delete_column);
+	/* A process applying some entities keeps a global position of its own. */
+	cw_buf_t scope = CW_BUF_INIT;
+	cw_buf_append_char(&scope, '*');
+	const char **names = cw_xcalloc(ctx->nentities + 1, sizeof *names);
+	for (size_t i = 0; i < ctx->nentities; i++)
+		names[i] = ctx->entities[i];
+	qsort(names, ctx->nentities, sizeof *names, name_cmp);
+	for (size_t i = 0; i < ctx->nentities; i++)
+		cw_buf_appendf(&scope, "%s%s", i ? "," : "", names[i]);
+	free(names);
+	t->scope = cw_buf_take(&scope);
+	snprintf(t->labels, sizeof t->labels, "target=\"%s\"", ctx->name);
+	cw_metrics_declare(ctx->metrics, "cachewarp_target_up", CW_METRIC_GAUGE,
+	                   "1 when the target's database answered the last statement, else 0.");
+	cw_metrics_declare(ctx->metrics, "cachewarp_target_last_apply_timestamp_seconds",
+	                   CW_METRIC_GAUGE, "Unix time of the target's last successful apply.");
+	cw_metrics_declare(ctx->metrics, "cachewarp_schema_changes_total", CW_METRIC_COUNTER,
+	                   "DDL a target applied to follow the data, by entity and change.");
+	cw_metrics_declare(ctx->metrics, "cachewarp_type_conversion_warnings_total", CW_METRIC_COUNTER,
+	                   "Values a target's column could not hold (written NULL, quarantined).");
+	cw_metrics_declare(ctx->metrics, "cachewarp_target_quarantined_total", CW_METRIC_COUNTER,
+	                   "Values and rows a target quarantined, by entity.");
+	return t;
+}
+
+static void pgt_close(void *self)
+{
+	pg_target_t *t = self;
+	if (t == NULL)
+		return;
+	if (t->conn != NULL && PQstatus(t->conn) == CONNECTION_OK) {
+		PQclear(PQexec(t->conn, "ROLLBACK"));
+		report_run(t, "stopped", NULL);
+	}
+	PQfinish(t->conn);
+	for (size_t i = 0; i < t->ntables; i++)
+		pgt_table_free(&t->tables[i]);
+	free(t->tables);
+	cw_buf_free(&t->copy);
+	cw_buf_free(&t->sql);
+	cw_buf_free(&t->text);
+	free(t->scope);
+	free(t->qschema);
+	free(t->qmeta);
+	free(t->qsoft);
+	free(t->url_masked);
+	free(t->name);
+	free(t);
+}
+
+const cw_target_backend_t cw_postgres_backend = {
+	.type = "postgres",
+	.open = pgt_open,
+	.close = pgt_close,
+	.load_position = load_position,
+	.store_position = store_position,
+	.entity_open = entity_open,
+	.entity_drop = entity_drop,
+	.apply = apply,
+	.housekeep = housekeep,
+};

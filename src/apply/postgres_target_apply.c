@@ -1,0 +1,1265 @@
+/*
+ * This file contains the PostgreSQL target's table writer
+ * (postgres_target_internal.h): each entity's table model read from the
+ * catalog, table creation, schema evolution (pg_columns.h decides, this file
+ * runs the DDL and records it), and one coalesced batch applied in one
+ * transaction: COPY into a temporary table, then per set of present columns
+ * one INSERT ... ON CONFLICT DO UPDATE, the deletes, the sweeps and the
+ * entity's position. Every statement skips rows whose _oplog_id is not older
+ * than the change, so a batch replayed after a crash changes nothing.
+ */
+#include "apply/postgres_target_internal.h"
+
+#include "core/json.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/metrics.h"
+
+#include <jansson.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+
+/* Bookkeeping columns every table has (the soft-delete column is the target's). */
+static const char *const bookkeeping[] = {"_version", "_oplog_id", "_synced_at"};
+#define EXTRA_COLUMN "_extra"
+#define FIELD_COMMENT "cachewarp field: "
+/* Columns a table keeps below PostgreSQL's 1,600 (dropped ones count). */
+#define ATTRS_MAX 1590
+
+/* ---- the table model ----------------------------------------------------- */
+
+static void strings_free(char **items, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(items[i]);
+	free(items);
+}
+
+static void columns_free(pgt_table_t *tbl)
+{
+	for (size_t i = 0; i < tbl->ncols; i++) {
+		free(tbl->cols[i].name);
+		free(tbl->cols[i].field);
+		free(tbl->cols[i].type);
+	}
+	free(tbl->cols);
+	tbl->cols = NULL;
+	tbl->ncols = 0;
+	strings_free(tbl->key, tbl->nkey);
+	strings_free(tbl->key_types, tbl->nkey);
+	strings_free(tbl->key_fields, tbl->nkey);
+	tbl->key = tbl->key_types = tbl->key_fields = NULL;
+	tbl->nkey = 0;
+	tbl->has_extra = false;
+	tbl->nattrs = 0;
+	tbl->hint = 0;
+}
+
+static void record_free(pgt_table_t *tbl)
+{
+	strings_free(tbl->src_names, tbl->nsrc);
+	strings_free(tbl->src_types, tbl->nsrc);
+	strings_free(tbl->src_key, tbl->nsrc_key);
+	tbl->src_names = tbl->src_types = tbl->src_key = NULL;
+	tbl->nsrc = tbl->nsrc_key = 0;
+}
+
+void pgt_table_free(pgt_table_t *tbl)
+{
+	columns_free(tbl);
+	record_free(tbl);
+	free(tbl->entity);
+	free(tbl->qname);
+}
+
+void pgt_table_forget(pgt_table_t *tbl)
+{
+	tbl->loaded = false;
+}
+
+pgt_table_t *pgt_table_for(pg_target_t *t, const cw_entity_t *entity)
+{
+	for (size_t i = 0; i < t->ntables; i++)
+		if (strcmp(t->tables[i].entity, entity->name) == 0)
+			return &t->tables[i];
+	t->tables = cw_xrealloc(t->tables, (t->ntables + 1) * sizeof *t->tables);
+	pgt_table_t *tbl = &t->tables[t->ntables++];
+	memset(tbl, 0, sizeof *tbl);
+	tbl->entity = cw_xstrdup(entity->name);
+	cw_buf_t q = CW_BUF_INIT;
+	cw_buf_appendf(&q, "%s.", t->qschema);
+	pgt_quote(&q, entity->name);
+	tbl->qname = cw_buf_take(&q);
+	tbl->layout = cw_layout_of(entity);
+	return tbl;
+}
+
+static void add_column(pgt_table_t *tbl, const char *name, const char *field, const char *type)
+{
+	tbl->cols = cw_xrealloc(tbl->cols, (tbl->ncols + 1) * sizeof *tbl->cols);
+	pgt_column_t *c = &tbl->cols[tbl->ncols++];
+	c->name = cw_xstrdup(name);
+	c->field = cw_xstrdup(field);
+	c->type = cw_xstrdup(type);
+	c->kind = cw_pgc_kind_of(type);
+}
+
+/* field: the data key the column holds; NULL for the "id" of a typed or document table. */
+static void add_key(pgt_table_t *tbl, const char *name, const char *type, const char *field)
+{
+	tbl->key = cw_xrealloc(tbl->key, (tbl->nkey + 1) * sizeof *tbl->key);
+	tbl->key_types = cw_xrealloc(tbl->key_types, (tbl->nkey + 1) * sizeof *tbl->key_types);
+	tbl->key_fields = cw_xrealloc(tbl->key_fields, (tbl->nkey + 1) * sizeof *tbl->key_fields);
+	tbl->key[tbl->nkey] = cw_xstrdup(name);
+	tbl->key_types[tbl->nkey] = cw_xstrdup(type);
+	tbl->key_fields[tbl->nkey++] = field != NULL ? cw_xstrdup(field) : NULL;
+}
+
+static bool is_bookkeeping(const pg_target_t *t, const char *name)
+{
+	for (size_t i = 0; i < sizeof bookkeeping / sizeof bookkeeping[0]; i++)
+		if (strcmp(name, bookkeeping[i]) == 0)
+			return true;
+	return t->cfg->delete_mode == CW_DELETE_SOFT && strcmp(name, t->cfg->soft_delete_column) == 0;
+}
+
+#define CATALOG_SQL \
+	"SELECT a.attname, format_type(a.atttypid, a.atttypmod), " \
+	"col_description(a.attrelid, a.attnum), a.attisdropped, " \
+	"array_position(i.indkey::int2[], a.attnum) " \
+	"FROM pg_attribute a LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary " \
+	"WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 ORDER BY a.attnum"
+
+int pgt_table_load(pg_target_t *t, pgt_table_t *tbl, cw_err_t *err)
+{
+	const char *params[] = {tbl->qname};
+	PGresult *res = pgt_exec(t, CATALOG_SQL, 1, params, "could not read a table's columns", err);
+	if (res == NULL)
+		return CW_EDB;
+	columns_free(tbl);
+	int n = PQntuples(res);
+	tbl->exists = n > 0;
+	/* the key in key order: positions are 1-based indexes into the primary key */
+	char **key = cw_xcalloc((size_t)n + 1, sizeof *key);
+	char **key_types = cw_xcalloc((size_t)n + 1, sizeof *key_types);
+	char **key_fields = cw_xcalloc((size_t)n + 1, sizeof *key_fields);
+	size_t nkey = 0;
+	for (int r = 0; r < n; r++) {
+		tbl->nattrs++;
+		if (strcmp(PQgetvalue(res, r, 3), "t") == 0)
+			continue;
+		const char *name = PQgetvalue(res, r, 0), *type = PQgetvalue(res, r, 1);
+		const char *comment = PQgetisnull(res, r, 2) ? NULL : PQgetvalue(res, r, 2);
+		const char *field = comment != NULL && strncmp(comment, FIELD_COMMENT,
+		                                               strlen(FIELD_COMMENT)) == 0
+		                    ? comment + strlen(FIELD_COMMENT) : name;
+		if (!PQgetisnull(res, r, 4)) {
+			long pos = strtol(PQgetvalue(res, r, 4), NULL, 10);
+			if (pos >= 1 && pos <= n && key[pos - 1] == NULL) {
+				key[pos - 1] = cw_xstrdup(name);
+				key_types[pos - 1] = cw_xstrdup(type);
+				key_fields[pos - 1] = cw_xstrdup(field);
+				nkey = (size_t)pos > nkey ? (size_t)pos : nkey;
+			}
+			continue;
+		}
+		if (is_bookkeeping(t, name))
+			continue;
+		if (strcmp(name, EXTRA_COLUMN) == 0) {
+			tbl->has_extra = true;
+			continue;
+		}
+		add_column(tbl, name, field, type);
+	}
+	/* the "id" of a typed or document table holds doc_id, no field of the data */
+	bool id_key = tbl->layout != CW_LAYOUT_DYNAMIC;
+	for (size_t i = 0; i < nkey; i++)
+		add_key(tbl, key[i] ? key[i] : "id", key_types[i] ? key_types[i] : "text",
+		        id_key ? NULL : key_fields[i]);
+	strings_free(key, (size_t)n);
+	strings_free(key_types, (size_t)n);
+	strings_free(key_fields, (size_t)n);
+	PQclear(res);
+	tbl->loaded = true;
+	return 0;
+}
+
+void pgt_table_set_record(pgt_table_t *tbl, const char *json, int64_t version)
+{
+	record_free(tbl);
+	tbl->src_loaded = true;
+	tbl->src_version = version;
+	json_t *root = json != NULL ? json_loads(json, 0, NULL) : NULL;
+	json_t *cols = json_object_get(root, "columns"), *key = json_object_get(root, "key");
+	size_t n = json_is_array(cols) ? json_array_size(cols) : 0;
+	tbl->src_names = cw_xcalloc(n + 1, sizeof *tbl->src_names);
+	tbl->src_types = cw_xcalloc(n + 1, sizeof *tbl->src_types);
+	for (size_t i = 0; i < n; i++) {
+		json_t *c = json_array_get(cols, i);
+		if (!json_is_string(json_array_get(c, 0)) || !json_is_string(json_array_get(c, 1)))
+			continue;
+		tbl->src_names[tbl->nsrc] = cw_xstrdup(json_string_value(json_array_get(c, 0)));
+		tbl->src_types[tbl->nsrc++] = cw_xstrdup(json_string_value(json_array_get(c, 1)));
+	}
+	n = json_is_array(key) ? json_array_size(key) : 0;
+	tbl->src_key = cw_xcalloc(n + 1, sizeof *tbl->src_key);
+	for (size_t i = 0; i < n; i++)
+		if (json_is_string(json_array_get(key, i)))
+			tbl->src_key[tbl->nsrc_key++] = cw_xstrdup(json_string_value(json_array_get(key, i)));
+	json_decref(root);
+}
+
+/* A source column's type as the target creates it: a built-in type, else text. */
+static const char *safe_type(const char *type, cw_buf_t *scratch)
+{
+	static const char *const builtin[] = {
+		"smallint", "integer", "bigint", "numeric", "real", "double precision", "boolean",
+		"text", "character varying", "character", "\"char\"", "date", "time without time zone",
+		"time with time zone", "timestamp without time zone", "timestamp with time zone",
+		"interval", "uuid", "json", "jsonb", "bytea", "inet", "cidr", "macaddr", "macaddr8",
+		"money", "bit", "bit varying", "xml", "oid", "tsvector", "point", "line", "lseg", "box",
+		"path", "polygon", "circle", "int4range", "int8range", "numrange", "tsrange",
+		"tstzrange", "daterange",
+	};
+	/* the base type: typmods "(10,2)" and array brackets removed */
+	cw_buf_reset(scratch);
+	int depth = 0;
+	for (const char *p = type; *p; p++) {
+		if (*p == '(')
+			depth++;
+		else if (*p == ')')
+			depth--;
+		else if (depth == 0 && *p != '[' && *p != ']')
+			cw_buf_append_char(scratch, *p);
+	}
+	const char *base = cw_buf_cstr(scratch);
+	for (size_t i = 0; i < sizeof builtin / sizeof builtin[0]; i++)
+		if (strcmp(base, builtin[i]) == 0)
+			return type;
+	return "text";
+}
+
+/* Whether a mapped column name is taken by the table's own columns. */
+typedef struct reserve_ctx {
+	const pg_target_t *t;
+	const pgt_table_t *tbl;
+} reserve_ctx_t;
+
+static bool reserved_name(const char *name, void *arg)
+{
+	const reserve_ctx_t *r = arg;
+	if (is_bookkeeping(r->t, name) || strcmp(name, EXTRA_COLUMN) == 0 ||
+	    strcmp(name, r->t->cfg->soft_delete_column) == 0)
+		return true;
+	for (size_t i = 0; i < r->tbl->nkey; i++)
+		if (strcmp(name, r->tbl->key[i]) == 0)
+			return true;
+	return false;
+}
+
+/* The column name for a new field: the naming rule, then a longer hash on a collision. */
+static void column_name_for(const pg_target_t *t, const pgt_table_t *tbl, const char *field,
+                            size_t len, char out[CW_PGC_NAME_MAX + 1])
+{
+	reserve_ctx_t ctx = {t, tbl};
+	for (int attempt = 0; attempt < 2; attempt++) {
+		cw_pgc_column_name(field, len, reserved_name, &ctx, attempt == 1, out);
+		bool taken = false;
+		for (size_t i = 0; i < tbl->ncols && !taken; i++)
+			taken = strcmp(tbl->cols[i].name, out) == 0;
+		if (!taken)
+			return;
+	}
+}
+
+/* ---- recorded DDL ---------------------------------------------------------- */
+
+/* A schema change made in the open transaction: logged and counted once it commits. */
+typedef struct change_note {
+	char change[24];
+	char column[CW_PGC_NAME_MAX + 1];
+	char old_type[64];
+	char new_type[64];
+} change_note_t;
+
+/* One apply call's state. */
+typedef struct apply_ctx {
+	pg_target_t *t;
+	pgt_table_t *tbl;
+	const cw_entity_t *entity;
+	bool careful;                /* one row per savepoint, failing rows quarantined */
+	change_note_t *notes;
+	size_t nnotes;
+	size_t quarantined;
+	size_t warnings;
+	size_t temp_values;          /* value columns of the temporary table; 0 = not created */
+} apply_ctx_t;
+
+/* Runs ddl and records it in schema_history (same transaction). */
+static int run_ddl(apply_ctx_t *a, const char *ddl, const char *change, const char *column,
+                   const char *field, const char *old_type, const char *new_type,
+                   int64_t oplog_id, cw_err_t *err)
+{
+	pg_target_t *t = a->t;
+	char what[200];
+	snprintf(what, sizeof what, "could not change table \"%s\" (%s)", a->tbl->entity, change);
+	int rc = pgt_command(t, ddl, 0, NULL, what, err);
+	if (rc != 0)
+		return rc;
+	char oplog[24];
+	snprintf(oplog, sizeof oplog, "%lld", (long long)oplog_id);
+	const char *params[] = {t->name, a->tbl->entity, change, column, field, old_type, new_type,
+	                        oplog_id > 0 ? oplog : NULL, ddl};
+	cw_buf_t sql = CW_BUF_INIT;
+	cw_buf_appendf(&sql, "INSERT INTO %s.schema_history (target, entity, change, column_name, "
+	               "field, old_type, new_type, oplog_id, ddl) VALUES ($1, $2, $3, $4, $5, $6, $7, "
+	               "$8::bigint, $9)", t->qmeta);
+	rc = pgt_command(t, cw_buf_cstr(&sql), 9, params, "could not record a schema change", err);
+	cw_buf_free(&sql);
+	if (rc == 0) {
+		a->notes = cw_xrealloc(a->notes, (a->nnotes + 1) * sizeof *a->notes);
+		change_note_t *n = &a->notes[a->nnotes++];
+		snprintf(n->change, sizeof n->change, "%s", change);
+		snprintf(n->column, sizeof n->column, "%s", column != NULL ? column : "");
+		snprintf(n->old_type, sizeof n->old_type, "%s", old_type != NULL ? old_type : "");
+		snprintf(n->new_type, sizeof n->new_type, "%s", new_type != NULL ? new_type : "");
+	}
+	return rc;
+}
+
+/* COMMENT ON COLUMN naming the field a mapped column holds. */
+static void append_field_comment(const pg_target_t *t, const pgt_table_t *tbl, const char *name,
+                                 const char *field, cw_buf_t *ddl)
+{
+	(void)t;
+	cw_buf_appendf(ddl, "; COMMENT ON COLUMN %s.", tbl->qname);
+	pgt_quote(ddl, name);
+	cw_buf_append_str(ddl, " IS ");
+	cw_buf_t text = CW_BUF_INIT;
+	cw_buf_append_str(&text, FIELD_COMMENT);
+	cw_buf_append_str(&text, field);
+	pgt_literal(ddl, cw_buf_cstr(&text));
+	cw_buf_free(&text);
+}
+
+static const char *typed_column_type(const pg_target_t *t, cw_column_type_t type)
+{
+	switch (type) {
+	case CW_COL_TEXT: return "text";
+	case CW_COL_INTEGER: return "bigint";
+	case CW_COL_NUMBER:
+		return t->cfg->decimal_handling == CW_DECIMAL_DOUBLE ? "double precision" : "numeric";
+	case CW_COL_BOOL: return "boolean";
+	case CW_COL_JSONB:
+	case CW_COL_ANY: return "jsonb";
+	}
+	return "text";
+}
+
+/* A field name that holds a NUL cannot name a column or a comment. */
+static bool field_usable(const char *key, size_t len)
+{
+	return len > 0 && memchr(key, '\0', len) == NULL;
+}
+
+int pgt_table_create(pg_target_t *t, pgt_table_t *tbl, const cw_entity_t *entity, cw_err_t *err)
+{
+	(void)err;
+	columns_free(tbl);
+	cw_buf_t scratch = CW_BUF_INIT;
+	if (tbl->layout == CW_LAYOUT_TYPED) {
+		add_key(tbl, "id", "text", NULL);
+		for (size_t i = 0; i < entity->ncolumns; i++)
+			add_column(tbl, entity->columns[i].name, entity->columns[i].name,
+			           typed_column_type(t, entity->columns[i].type));
+	} else if (tbl->layout == CW_LAYOUT_DYNAMIC && tbl->nsrc_key > 0) {
+		for (size_t k = 0; k < tbl->nsrc_key; k++) {
+			const char *type = "text";
+			for (size_t i = 0; i < tbl->nsrc; i++)
+				if (strcmp(tbl->src_names[i], tbl->src_key[k]) == 0)
+					type = safe_type(tbl->src_types[i], &scratch);
+			char name[CW_PGC_NAME_MAX + 1];
+			column_name_for(t, tbl, tbl->src_key[k], strlen(tbl->src_key[k]), name);
+			add_key(tbl, name, type, tbl->src_key[k]);
+		}
+		for (size_t i = 0; i < tbl->nsrc; i++) {
+			bool is_key = false;
+			for (size_t k = 0; k < tbl->nsrc_key; k++)
+				is_key = is_key || strcmp(tbl->src_key[k], tbl->src_names[i]) == 0;
+			if (is_key || !field_usable(tbl->src_names[i], strlen(tbl->src_names[i])))
+				continue;
+			char name[CW_PGC_NAME_MAX + 1];
+			column_name_for(t, tbl, tbl->src_names[i], strlen(tbl->src_names[i]), name);
+			add_column(tbl, name, tbl->src_names[i], safe_type(tbl->src_types[i], &scratch));
+		}
+	} else {
+		/* a document, or a table whose source recorded no key: doc_id (a key field "id" too) */
+		add_key(tbl, "id", "text", tbl->layout == CW_LAYOUT_DYNAMIC ? "id" : NULL);
+	}
+	cw_buf_free(&scratch);
+	tbl->exists = true;
+	tbl->loaded = true;
+	tbl->nattrs = tbl->nkey + tbl->ncols + 3 + (t->cfg->delete_mode == CW_DELETE_SOFT);
+	return 0;
+}
+
+/* The CREATE TABLE statement (with its comments) for the model pgt_table_create made. */
+static void create_sql(const pg_target_t *t, const pgt_table_t *tbl, cw_buf_t *ddl)
+{
+	cw_buf_appendf(ddl, "CREATE TABLE IF NOT EXISTS %s (", tbl->qname);
+	for (size_t k = 0; k < tbl->nkey; k++) {
+		pgt_quote(ddl, tbl->key[k]);
+		cw_buf_appendf(ddl, " %s NOT NULL, ", tbl->key_types[k]);
+	}
+	for (size_t i = 0; i < tbl->ncols; i++) {
+		pgt_quote(ddl, tbl->cols[i].name);
+		cw_buf_appendf(ddl, " %s, ", tbl->cols[i].type);
+	}
+	cw_buf_append_str(ddl, "_version bigint NOT NULL, _oplog_id bigint NOT NULL, "
+	                       "_synced_at timestamptz NOT NULL DEFAULT now(), ");
+	if (t->cfg->delete_mode == CW_DELETE_SOFT)
+		cw_buf_appendf(ddl, "%s boolean NOT NULL DEFAULT false, ", t->qsoft);
+	cw_buf_append_str(ddl, "PRIMARY KEY (");
+	for (size_t k = 0; k < tbl->nkey; k++) {
+		if (k > 0)
+			cw_buf_append_str(ddl, ", ");
+		pgt_quote(ddl, tbl->key[k]);
+	}
+	cw_buf_append_str(ddl, "))");
+	for (size_t k = 0; k < tbl->nkey; k++)
+		if (tbl->layout == CW_LAYOUT_DYNAMIC && tbl->nsrc_key > k &&
+		    strcmp(tbl->key[k], tbl->src_key[k]) != 0)
+			append_field_comment(t, tbl, tbl->key[k], tbl->src_key[k], ddl);
+	for (size_t i = 0; i < tbl->ncols; i++)
+		if (strcmp(tbl->cols[i].name, tbl->cols[i].field) != 0)
+			append_field_comment(t, tbl, tbl->cols[i].name, tbl->cols[i].field, ddl);
+}
+
+/* Creates the entity's table in the open transaction. */
+static int create_table(apply_ctx_t *a, cw_err_t *err)
+{
+	int rc = pgt_table_create(a->t, a->tbl, a->entity, err);
+	if (rc != 0)
+		return rc;
+	cw_buf_t ddl = CW_BUF_INIT;
+	create_sql(a->t, a->tbl, &ddl);
+	rc = run_ddl(a, cw_buf_cstr(&ddl), "create table", NULL, NULL, NULL, NULL, 0, err);
+	cw_buf_free(&ddl);
+	return rc;
+}
+
+/* The source's recorded type of field, or NULL. */
+static const char *recorded_type(const pgt_table_t *tbl, const char *field, size_t len)
+{
+	for (size_t i = 0; i < tbl->nsrc; i++)
+		if (strlen(tbl->src_names[i]) == len && memcmp(tbl->src_names[i], field, len) == 0)
+			return tbl->src_types[i];
+	return NULL;
+}
+
+/* ---- fields ----------------------------------------------------------------- */
+
+/* The column of a data key, or -1; looks where the previous field's column ended first. */
+static ssize_t find_column(pgt_table_t *tbl, const char *key, size_t len)
+{
+	for (size_t n = 0; n < tbl->ncols; n++) {
+		size_t i = (tbl->hint + n) % tbl->ncols;
+		const char *f = tbl->cols[i].field;
+		if (strncmp(f, key, len) == 0 && f[len] == '\0') {
+			tbl->hint = i + 1;
+			return (ssize_t)i;
+		}
+	}
+	return -1;
+}
+
+/* Whether a data key is the table's key (written from doc_id) or the document's _id. */
+static bool is_key_field(const pgt_table_t *tbl, const char *key, size_t len)
+{
+	if (tbl->layout == CW_LAYOUT_DOCUMENT)
+		return len == 3 && memcmp(key, "_id", 3) == 0;
+	for (size_t k = 0; k < tbl->nkey; k++) {
+		const char *f = tbl->key_fields[k];
+		if (f != NULL && strlen(f) == len && memcmp(f, key, len) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The fields of an upsert: merged ones, or its raw text parsed into store;
+ * for a document entity the fields of its "doc" object, parsed into nested.
+ * NULL with *why when the data cannot be read; NULL without for none.
+ */
+static const cw_json_fields_t *upsert_fields(const pgt_table_t *tbl, const cw_write_t *w,
+                                             cw_json_fields_t *store, cw_json_fields_t *nested,
+                                             cw_err_t *why)
+{
+	const cw_json_fields_t *fields = w->fields;
+	if (fields == NULL) {
+		if (w->raw == NULL || cw_json_fields_parse(store, w->raw, why) != 0)
+			return NULL;
+		fields = store;
+	}
+	if (tbl->layout != CW_LAYOUT_DOCUMENT)
+		return fields;
+	const cw_json_field_t *doc = cw_json_fields_get(fields, "doc", 3);
+	if (doc == NULL || doc->kind != CW_JSON_KIND_OBJECT)
+		return NULL;
+	if (cw_json_fields_parse_nested(nested, doc->value, why) != 0)
+		return NULL;
+	return nested;
+}
+
+/* ---- evolution ---------------------------------------------------------------- */
+
+static void log_drastic_once(apply_ctx_t *a, const pgt_column_t *col, const char *why)
+{
+	a->warnings++;
+	cw_log_kv(CW_LOG_WARN, PGT_COMPONENT, "a value does not fit its column: written as NULL and "
+	          "quarantined", "target", a->t->name, "entity", a->tbl->entity, "column", col->name,
+	          "column_type", col->type, "value", why, NULL);
+}
+
+/* Adds a column for a new field whose first value is value (DDL in the open transaction). */
+static int add_field_column(apply_ctx_t *a, const char *key, size_t len,
+                            const cw_pgc_read_t *value, int64_t oplog_id, cw_err_t *err)
+{
+	pg_target_t *t = a->t;
+	pgt_table_t *tbl = a->tbl;
+	cw_buf_t scratch = CW_BUF_INIT;
+	const char *type = recorded_type(tbl, key, len);
+	if (type != NULL) {
+		type = safe_type(type, &scratch);
+	} else {
+		bool ok = false;
+		type = cw_pgc_type_name(cw_pgc_infer(value, t->cfg->decimal_handling, &ok));
+	}
+	char name[CW_PGC_NAME_MAX + 1];
+	column_name_for(t, tbl, key, len, name);
+	char *field = cw_xstrndup(key, len);
+	cw_buf_t ddl = CW_BUF_INIT;
+	cw_buf_appendf(&ddl, "ALTER TABLE %s ADD COLUMN IF NOT EXISTS ", tbl->qname);
+	pgt_quote(&ddl, name);
+	cw_buf_appendf(&ddl, " %s", type);
+	if (strcmp(name, field) != 0)
+		append_field_comment(t, tbl, name, field, &ddl);
+	int rc = run_ddl(a, cw_buf_cstr(&ddl), "add column", name, field, NULL, type, oplog_id, err);
+	if (rc == 0) {
+		add_column(tbl, name, field, type);
+		tbl->nattrs++;
+	}
+	free(field);
+	cw_buf_free(&ddl);
+	cw_buf_free(&scratch);
+	return rc;
+}
+
+static int add_extra_column(apply_ctx_t *a, int64_t oplog_id, cw_err_t *err)
+{
+	cw_buf_t ddl = CW_BUF_INIT;
+	cw_buf_appendf(&ddl, "ALTER TABLE %s ADD COLUMN IF NOT EXISTS " EXTRA_COLUMN " jsonb",
+	               a->tbl->qname);
+	int rc = run_ddl(a, cw_buf_cstr(&ddl), "add column", EXTRA_COLUMN, NULL, NULL, "jsonb",
+	                 oplog_id, err);
+	cw_buf_free(&ddl);
+	if (rc == 0) {
+		a->tbl->has_extra = true;
+		a->tbl->nattrs++;
+		cw_log_kv(CW_LOG_WARN, PGT_COMPONENT, "column budget reached: new fields go into _extra",
+		          "target", a->t->name, "entity", a->tbl->entity, NULL);
+	}
+	return rc;
+}
+
+static int widen_column(apply_ctx_t *a, pgt_column_t *col, cw_pgc_kind_t wider, int64_t oplog_id,
+                        cw_err_t *err)
+{
+	const char *type = cw_pgc_type_name(wider);
+	cw_buf_t ddl = CW_BUF_INIT;
+	cw_buf_appendf(&ddl, "ALTER TABLE %s ALTER COLUMN ", a->tbl->qname);
+	pgt_quote(&ddl, col->name);
+	cw_buf_appendf(&ddl, " TYPE %s USING ", type);
+	pgt_quote(&ddl, col->name);
+	cw_buf_appendf(&ddl, "::%s", type);
+	int rc = run_ddl(a, cw_buf_cstr(&ddl), "widen column", col->name, col->field, col->type, type,
+	                 oplog_id, err);
+	cw_buf_free(&ddl);
+	if (rc == 0) {
+		free(col->type);
+		col->type = cw_xstrdup(type);
+		col->kind = wider;
+	}
+	return rc;
+}
+
+/* Whether a new field may have a column of its own, or goes into _extra. */
+static bool within_budget(const apply_ctx_t *a)
+{
+	const pgt_table_t *tbl = a->tbl;
+	return tbl->ncols + tbl->nkey < (size_t)a->t->cfg->column_budget && tbl->nattrs < ATTRS_MAX;
+}
+
+/* Pass one: the columns every upsert of writes needs, added or widened before any row is copied. */
+static int evolve(apply_ctx_t *a, const cw_write_list_t *writes, cw_err_t *err)
+{
+	int rc = 0;
+	if (a->tbl->layout == CW_LAYOUT_TYPED)
+		return 0;   /* the shape decides the columns */
+	cw_json_fields_t store, nested;
+	for (size_t i = 0; i < writes->len && rc == 0; i++) {
+		const cw_write_t *w = &writes->items[i];
+		if (w->kind != CW_WRITE_UPSERT)
+			continue;
+		cw_json_fields_init(&store);
+		cw_json_fields_init(&nested);
+		const cw_json_fields_t *fields = upsert_fields(a->tbl, w, &store, &nested, NULL);
+		for (size_t f = 0; fields != NULL && f < fields->len && rc == 0; f++) {
+			const cw_json_field_t *field = &fields->items[f];
+			if (!field_usable(field->key, field->key_len) ||
+			    is_key_field(a->tbl, field->key, field->key_len))
+				continue;
+			cw_pgc_read_t value;
+			cw_pgc_read(field, a->t->cfg->decimal_handling, &value);
+			ssize_t c = find_column(a->tbl, field->key, field->key_len);
+			if (c < 0) {
+				if (value.value == CW_PGV_NULL)
+					continue;
+				if (within_budget(a))
+					rc = add_field_column(a, field->key, field->key_len, &value, w->oplog_id, err);
+				else if (!a->tbl->has_extra)
+					rc = add_extra_column(a, w->oplog_id, err);
+				continue;
+			}
+			cw_pgc_kind_t wider;
+			const char *why = NULL;
+			pgt_column_t *col = &a->tbl->cols[c];
+			if (cw_pgc_fit(col->kind, &value, a->t->cfg->decimal_handling, &wider, &why) ==
+			    CW_PGC_WIDEN)
+				rc = widen_column(a, col, wider, w->oplog_id, err);
+		}
+		cw_json_fields_clear(&store);
+		cw_json_fields_clear(&nested);
+	}
+	return rc;
+}
+
+/* ---- rows ---------------------------------------------------------------------- */
+
+/* Appends len bytes escaped for COPY's text format. */
+static void copy_text(cw_buf_t *out, const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		switch (s[i]) {
+		case '\\': cw_buf_append_str(out, "\\\\"); break;
+		case '\t': cw_buf_append_str(out, "\\t"); break;
+		case '\n': cw_buf_append_str(out, "\\n"); break;
+		case '\r': cw_buf_append_str(out, "\\r"); break;
+		default: cw_buf_append_char(out, s[i]); break;
+		}
+	}
+}
+
+/* A value quarantined while the row is built: inserted once the row's statements ran. */
+typedef struct quarantined {
+	char *doc_id;
+	char *column;              /* NULL: the whole row */
+	char *field;
+	char *value;               /* JSON text */
+	char *reason;
+	int64_t oplog_id;
+} quarantined_t;
+
+typedef struct row_set {
+	cw_buf_t copy;             /* COPY text of the rows */
+	char **masks;              /* distinct masks of the upserts */
+	size_t nmasks;
+	bool has_replace, has_delete, has_upsert;
+	quarantined_t *q;
+	size_t nq;
+} row_set_t;
+
+static void row_set_reset(row_set_t *rs)
+{
+	cw_buf_reset(&rs->copy);
+	strings_free(rs->masks, rs->nmasks);
+	rs->masks = NULL;
+	rs->nmasks = 0;
+	rs->has_replace = rs->has_delete = rs->has_upsert = false;
+	for (size_t i = 0; i < rs->nq; i++) {
+		free(rs->q[i].doc_id);
+		free(rs->q[i].column);
+		free(rs->q[i].field);
+		free(rs->q[i].value);
+		free(rs->q[i].reason);
+	}
+	free(rs->q);
+	rs->q = NULL;
+	rs->nq = 0;
+}
+
+static void quarantine_later(row_set_t *rs, const char *doc_id, const char *column,
+                             const char *field, const char *value, const char *reason,
+                             int64_t oplog_id)
+{
+	rs->q = cw_xrealloc(rs->q, (rs->nq + 1) * sizeof *rs->q);
+	rs->q[rs->nq++] = (quarantined_t){cw_xstrdup(doc_id), cw_xstrdup(column), cw_xstrdup(field),
+	                                  cw_xstrdup(value), cw_xstrdup(reason), oplog_id};
+}
+
+static void add_mask(row_set_t *rs, const char *mask)
+{
+	for (size_t i = 0; i < rs->nmasks; i++)
+		if (strcmp(rs->masks[i], mask) == 0)
+			return;
+	rs->masks = cw_xrealloc(rs->masks, (rs->nmasks + 1) * sizeof *rs->masks);
+	rs->masks[rs->nmasks++] = cw_xstrdup(mask);
+}
+
+/* Appends the row's fixed columns: op, doc_id, mask, version, oplog_id. */
+static void row_head(cw_buf_t *copy, char op, const cw_write_t *w, const char *mask)
+{
+	cw_buf_appendf(copy, "%c\t", op);
+	copy_text(copy, w->doc_id, strlen(w->doc_id));
+	cw_buf_appendf(copy, "\t%s\t%lld\t%lld", mask, (long long)w->version, (long long)w->oplog_id);
+}
+
+/* Appends one write as a row of the temporary table. */
+static void add_row(apply_ctx_t *a, const cw_write_t *w, row_set_t *rs)
+{
+	pg_target_t *t = a->t;
+	pgt_table_t *tbl = a->tbl;
+	size_t ncols = tbl->ncols;
+	if (w->kind == CW_WRITE_DELETE) {
+		char *mask = cw_xcalloc(ncols + 2, 1);
+		memset(mask, '0', ncols + 1);
+		row_head(&rs->copy, 'd', w, mask);
+		cw_buf_append_str(&rs->copy, "\t\\N");
+		for (size_t i = 0; i < ncols; i++)
+			cw_buf_append_str(&rs->copy, "\t\\N");
+		cw_buf_append_char(&rs->copy, '\n');
+		rs->has_delete = true;
+		free(mask);
+		return;
+	}
+	cw_json_fields_t store, nested;
+	cw_json_fields_init(&store);
+	cw_json_fields_init(&nested);
+	cw_err_t why = {0};
+	const cw_json_fields_t *fields = upsert_fields(tbl, w, &store, &nested, &why);
+	if (fields == NULL && why.message[0] != '\0') {
+		quarantine_later(rs, w->doc_id, NULL, NULL, w->raw, why.message, w->oplog_id);
+		cw_json_fields_clear(&store);
+		cw_json_fields_clear(&nested);
+		return;
+	}
+	/* each column's value: an offset into text, or -1 for NULL; absent unless in mask */
+	char *mask = cw_xcalloc(ncols + 2, 1);
+	/* a document's upsert carries the whole document: a field it lacks is NULL */
+	memset(mask, tbl->layout == CW_LAYOUT_DOCUMENT && fields != NULL ? '1' : '0', ncols + 1);
+	if (!tbl->has_extra)
+		mask[ncols] = '0';
+	long *start = cw_xcalloc(ncols + 1, sizeof *start);
+	size_t *len = cw_xcalloc(ncols + 1, sizeof *len);
+	for (size_t i = 0; i < ncols; i++)
+		start[i] = -1;
+	cw_buf_t *text = &t->text;
+	cw_buf_reset(text);
+	cw_buf_t extra = CW_BUF_INIT;
+	cw_json_t ew;
+	cw_json_init(&ew, &extra, CW_JSON_NO_NUL);
+	cw_json_object_begin(&ew, NULL);
+	bool any_extra = false;
+	for (size_t f = 0; fields != NULL && f < fields->len; f++) {
+		const cw_json_field_t *field = &fields->items[f];
+		if (!field_usable(field->key, field->key_len) ||
+		    is_key_field(tbl, field->key, field->key_len))
+			continue;
+		cw_pgc_read_t value;
+		cw_pgc_read(field, t->cfg->decimal_handling, &value);
+		ssize_t c = find_column(tbl, field->key, field->key_len);
+		if (c < 0) {
+			if (value.value != CW_PGV_NULL && tbl->has_extra) {
+				cw_json_key_len(&ew, field->key, field->key_len, NULL);
+				cw_json_raw(&ew, field->value, field->value_len, NULL);
+				any_extra = true;
+			}
+			continue;
+		}
+		const pgt_column_t *col = &tbl->cols[c];
+		mask[c] = '1';
+		cw_pgc_kind_t wider;
+		const char *drastic = NULL;
+		cw_pgc_fit_t fit = cw_pgc_fit(col->kind, &value, t->cfg->decimal_handling, &wider, &drastic);
+		size_t at = text->len;
+		if (fit == CW_PGC_FITS && cw_pgc_text(field, &value, col->kind, col->type, text)) {
+			start[c] = (long)at;
+			len[c] = text->len - at;
+			continue;
+		}
+		text->len = at;
+		cw_buf_t reason = CW_BUF_INIT, json = CW_BUF_INIT;
+		if (fit == CW_PGC_FITS)
+			cw_buf_appendf(&reason, "the value holds a NUL character, which column \"%s\" "
+			               "(%s) cannot store", col->name, col->type);
+		else
+			cw_buf_appendf(&reason, "%s where column \"%s\" is %s", drastic ? drastic : "a value",
+			               col->name, col->type);
+		cw_json_compact(field->value, field->value_len, &json);
+		quarantine_later(rs, w->doc_id, col->name, col->field, cw_buf_cstr(&json),
+		                 cw_buf_cstr(&reason), w->oplog_id);
+		log_drastic_once(a, col, cw_buf_cstr(&reason));
+		cw_buf_free(&reason);
+		cw_buf_free(&json);
+	}
+	cw_json_object_end(&ew, NULL);
+	if (any_extra)
+		mask[ncols] = '1';
+	row_head(&rs->copy, w->replace ? 'r' : 'u', w, mask);
+	cw_buf_append_char(&rs->copy, '\t');
+	if (any_extra && cw_json_finish(&ew) == 0)
+		copy_text(&rs->copy, extra.data, extra.len);
+	else
+		cw_buf_append_str(&rs->copy, "\\N");
+	for (size_t i = 0; i < ncols; i++) {
+		cw_buf_append_char(&rs->copy, '\t');
+		if (start[i] < 0)
+			cw_buf_append_str(&rs->copy, "\\N");
+		else
+			copy_text(&rs->copy, text->data + start[i], len[i]);
+	}
+	cw_buf_append_char(&rs->copy, '\n');
+	add_mask(rs, mask);
+	rs->has_upsert = true;
+	if (w->replace)
+		rs->has_replace = true;
+	free(mask);
+	free(start);
+	free(len);
+	cw_buf_free(&extra);
+	cw_json_fields_clear(&store);
+	cw_json_fields_clear(&nested);
+}
+
+/* ---- statements ------------------------------------------------------------------ */
+
+static const char *const temp_head =
+	"CREATE TEMP TABLE _cw_rows (op text, doc_id text, mask text, version bigint, "
+	"oplog_id bigint, extra text";
+
+/* (Re)creates the temporary table with a value column per table column. */
+static int ensure_temp(apply_ctx_t *a, cw_err_t *err)
+{
+	pg_target_t *t = a->t;
+	if (a->temp_values == a->tbl->ncols + 1)
+		return 0;
+	cw_buf_t *sql = &t->sql;
+	cw_buf_reset(sql);
+	if (a->temp_values > 0)
+		cw_buf_append_str(sql, "DROP TABLE IF EXISTS pg_temp._cw_rows; ");
+	cw_buf_append_str(sql, temp_head);
+	for (size_t i = 0; i < a->tbl->ncols; i++)
+		cw_buf_appendf(sql, ", v%zu text", i);
+	cw_buf_append_str(sql, ") ON COMMIT DROP");
+	int rc = pgt_command(t, cw_buf_cstr(sql), 0, NULL, "could not create the batch table", err);
+	if (rc == 0)
+		a->temp_values = a->tbl->ncols + 1;
+	return rc;
+}
+
+static int copy_rows(apply_ctx_t *a, const row_set_t *rs, cw_err_t *err)
+{
+	pg_target_t *t = a->t;
+	PGresult *res = PQexec(t->conn, "COPY pg_temp._cw_rows FROM STDIN");
+	if (PQresultStatus(res) != PGRES_COPY_IN) {
+		int rc = pgt_result_error(t, res, "could not copy a batch", err);
+		PQclear(res);
+		return rc;
+	}
+	PQclear(res);
+	if (PQputCopyData(t->conn, rs->copy.data, (int)rs->copy.len) != 1 ||
+	    PQputCopyEnd(t->conn, NULL) != 1)
+		return pgt_result_error(t, NULL, "could not copy a batch", err);
+	int rc = 0;
+	while ((res = PQgetResult(t->conn)) != NULL) {
+		if (rc == 0 && PQresultStatus(res) != PGRES_COMMAND_OK)
+			rc = pgt_result_error(t, res, "could not copy a batch", err);
+		PQclear(res);
+	}
+	return rc;
+}
+
+/* Appends the condition matching table row t to batch row r by key. */
+static void key_match(const pgt_table_t *tbl, cw_buf_t *sql)
+{
+	for (size_t k = 0; k < tbl->nkey; k++) {
+		if (k > 0)
+			cw_buf_append_str(sql, " AND ");
+		cw_buf_append_str(sql, "t.");
+		pgt_quote(sql, tbl->key[k]);
+		if (tbl->nkey == 1)
+			cw_buf_appendf(sql, " = CAST(r.doc_id AS %s)", tbl->key_types[k]);
+		else
+			cw_buf_appendf(sql, " = CAST((r.doc_id::jsonb) ->> %zu AS %s)", k, tbl->key_types[k]);
+	}
+}
+
+static void key_values(const pgt_table_t *tbl, cw_buf_t *sql)
+{
+	for (size_t k = 0; k < tbl->nkey; k++) {
+		if (tbl->nkey == 1)
+			cw_buf_appendf(sql, "CAST(r.doc_id AS %s), ", tbl->key_types[k]);
+		else
+			cw_buf_appendf(sql, "CAST((r.doc_id::jsonb) ->> %zu AS %s), ", k, tbl->key_types[k]);
+	}
+}
+
+static int upsert_mask(apply_ctx_t *a, const char *mask, cw_err_t *err)
+{
+	pg_target_t *t = a->t;
+	const pgt_table_t *tbl = a->tbl;
+	size_t ncols = tbl->ncols;
+	bool extra = mask[ncols] == '1';
+	bool soft = t->cfg->delete_mode == CW_DELETE_SOFT;
+	cw_buf_t *sql = &t->sql;
+	cw_buf_reset(sql);
+	cw_buf_appendf(sql, "INSERT INTO %s AS t (", tbl->qname);
+	for (size_t k = 0; k < tbl->nkey; k++) {
+		pgt_quote(sql, tbl->key[k]);
+		cw_buf_append_str(sql, ", ");
+	}
+	for (size_t i = 0; i < ncols; i++) {
+		if (mask[i] != '1')
+			continue;
+		pgt_quote(sql, tbl->cols[i].name);
+		cw_buf_append_str(sql, ", ");
+	}
+	if (extra)
+		cw_buf_append_str(sql, EXTRA_COLUMN ", ");
+	cw_buf_append_str(sql, "_version, _oplog_id, _synced_at");
+	if (soft)
+		cw_buf_appendf(sql, ", %s", t->qsoft);
+	cw_buf_append_str(sql, ") SELECT ");
+	key_values(tbl, sql);
+	for (size_t i = 0; i < ncols; i++)
+		if (mask[i] == '1')
+			cw_buf_appendf(sql, "CAST(r.v%zu AS %s), ", i, tbl->cols[i].type);
+	if (extra)
+		cw_buf_append_str(sql, "CAST(r.extra AS jsonb), ");
+	cw_buf_append_str(sql, "r.version, r.oplog_id, now()");
+	if (soft)
+		cw_buf_append_str(sql, ", false");
+	cw_buf_append_str(sql, " FROM pg_temp._cw_rows r WHERE r.op IN ('u', 'r') AND r.mask = ");
+	pgt_literal(sql, mask);
+	cw_buf_append_str(sql, " ON CONFLICT (");
+	for (size_t k = 0; k < tbl->nkey; k++) {
+		if (k > 0)
+			cw_buf_append_str(sql, ", ");
+		pgt_quote(sql, tbl->key[k]);
+	}
+	cw_buf_append_str(sql, ") DO UPDATE SET ");
+	for (size_t i = 0; i < ncols; i++) {
+		if (mask[i] != '1')
+			continue;
+		pgt_quote(sql, tbl->cols[i].name);
+		cw_buf_append_str(sql, " = EXCLUDED.");
+		pgt_quote(sql, tbl->cols[i].name);
+		cw_buf_append_str(sql, ", ");
+	}
+	if (extra && tbl->layout == CW_LAYOUT_DOCUMENT)
+		cw_buf_append_str(sql, EXTRA_COLUMN " = EXCLUDED." EXTRA_COLUMN ", ");
+	else if (extra)
+		cw_buf_append_str(sql, EXTRA_COLUMN " = COALESCE(t." EXTRA_COLUMN ", '{}'::jsonb) || "
+		                       "EXCLUDED." EXTRA_COLUMN ", ");
+	cw_buf_append_str(sql, "_version = EXCLUDED._version, _oplog_id = EXCLUDED._oplog_id, "
+	                       "_synced_at = EXCLUDED._synced_at");
+	if (soft)
+		cw_buf_appendf(sql, ", %s = false", t->qsoft);
+	cw_buf_append_str(sql, " WHERE t._oplog_id < EXCLUDED._oplog_id");
+	return pgt_command(t, cw_buf_cstr(sql), 0, NULL, "could not upsert rows", err);
+}
+
+static int run_statements(apply_ctx_t *a, const row_set_t *rs, cw_err_t *err)
+{
+	pg_target_t *t = a->t;
+	const pgt_table_t *tbl = a->tbl;
+	cw_buf_t *sql = &t->sql;
+	int rc = 0;
+	if (rs->has_replace) {
+		cw_buf_reset(sql);
+		cw_buf_appendf(sql, "DELETE FROM %s t USING pg_temp._cw_rows r WHERE r.op = 'r' AND ",
+		               tbl->qname);
+		key_match(tbl, sql);
+		cw_buf_append_str(sql, " AND t._oplog_id < r.oplog_id");
+		rc = pgt_command(t, cw_buf_cstr(sql), 0, NULL, "could not replace rows", err);
+	}
+	for (size_t m = 0; m < rs->nmasks && rc == 0; m++)
+		rc = upsert_mask(a, rs->masks[m], err);
+	if (rc == 0 && rs->has_delete) {
+		cw_buf_reset(sql);
+		if (t->cfg->delete_mode == CW_DELETE_SOFT)
+			cw_buf_appendf(sql, "UPDATE %s t SET %s = true, _version = r.version, "
+			               "_oplog_id = r.oplog_id, _synced_at = now() FROM pg_temp._cw_rows r "
+			               "WHERE r.op = 'd' AND ", tbl->qname, t->qsoft);
+		else
+			cw_buf_appendf(sql, "DELETE FROM %s t USING pg_temp._cw_rows r WHERE r.op = 'd' AND ",
+			               tbl->qname);
+		key_match(tbl, sql);
+		cw_buf_append_str(sql, " AND t._oplog_id < r.oplog_id");
+		rc = pgt_command(t, cw_buf_cstr(sql), 0, NULL, "could not delete rows", err);
+	}
+	return rc;
+}
+
+static int insert_quarantine(apply_ctx_t *a, const quarantined_t *q, cw_err_t *err)
+{
+	pg_target_t *t = a->t;
+	char oplog[24];
+	snprintf(oplog, sizeof oplog, "%lld", (long long)q->oplog_id);
+	const char *params[] = {t->name, a->tbl->entity, q->doc_id, q->column, q->field, q->value,
+	                        q->reason, oplog};
+	cw_buf_t sql = CW_BUF_INIT;
+	cw_buf_appendf(&sql, "INSERT INTO %s.quarantine (target, entity, doc_id, column_name, field, "
+	               "value, reason, oplog_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::bigint)",
+	               t->qmeta);
+	int rc = pgt_command(t, cw_buf_cstr(&sql), 8, params, "could not quarantine a value", err);
+	cw_buf_free(&sql);
+	if (rc == 0)
+		a->quarantined++;
+	return rc;
+}
+
+/* Copies the rows, runs their statements, records their quarantined values; rs is reset. */
+static int write_rows(apply_ctx_t *a, row_set_t *rs, cw_err_t *err)
+{
+	int rc = 0;
+	if (rs->copy.len > 0) {
+		if ((rc = ensure_temp(a, err)) == 0 && (rc = copy_rows(a, rs, err)) == 0)
+			rc = run_statements(a, rs, err);
+		if (rc == 0)
+			rc = pgt_command(a->t, "DELETE FROM pg_temp._cw_rows", 0, NULL,
+			                 "could not empty the batch table", err);
+	}
+	for (size_t i = 0; i < rs->nq && rc == 0; i++)
+		rc = insert_quarantine(a, &rs->q[i], err);
+	row_set_reset(rs);
+	return rc;
+}
+
+static int sweep(apply_ctx_t *a, const cw_write_t *w, cw_err_t *err)
+{
+	pg_target_t *t = a->t;
+	char version[24];
+	snprintf(version, sizeof version, "%lld", (long long)w->version);
+	const char *params[] = {version};
+	cw_buf_t *sql = &t->sql;
+	cw_buf_reset(sql);
+	if (t->cfg->delete_mode == CW_DELETE_SOFT)
+		cw_buf_appendf(sql, "UPDATE %s SET %s = true, _synced_at = now() "
+		               "WHERE _version < $1::bigint AND NOT %s", a->tbl->qname, t->qsoft, t->qsoft);
+	else
+		cw_buf_appendf(sql, "DELETE FROM %s WHERE _version < $1::bigint", a->tbl->qname);
+	return pgt_command(t, cw_buf_cstr(sql), 1, params, "could not sweep a generation", err);
+}
+
+/* Whether a statement's failure is the row's doing (its values, a constraint): quarantine it. */
+static bool row_refused(const char *sqlstate)
+{
+	return strncmp(sqlstate, "22", 2) == 0 || strncmp(sqlstate, "23", 2) == 0 ||
+	       strcmp(sqlstate, "42804") == 0 || strcmp(sqlstate, "42846") == 0 ||
+	       strcmp(sqlstate, "54000") == 0 || strcmp(sqlstate, "P0001") == 0;
+}
+
+/* The row's data as JSON text for the quarantine (owned). */
+static char *write_json(const cw_write_t *w)
+{
+	if (w->raw != NULL)
+		return cw_xstrdup(w->raw);
+	cw_buf_t out = CW_BUF_INIT;
+	cw_json_t jw;
+	cw_json_init(&jw, &out, CW_JSON_NO_NUL);
+	cw_json_object_begin(&jw, NULL);
+	for (size_t i = 0; w->fields != NULL && i < w->fields->len; i++) {
+		cw_json_key_len(&jw, w->fields->items[i].key, w->fields->items[i].key_len, NULL);
+		cw_json_raw(&jw, w->fields->items[i].value, w->fields->items[i].value_len, NULL);
+	}
+	cw_json_object_end(&jw, NULL);
+	return cw_buf_take(&out);
+}
+
+/*
+ * Careful mode: each write in a savepoint of its own; a write the table
+ * refuses is rolled back to its savepoint and quarantined whole.
+ */
+static int write_one(apply_ctx_t *a, const cw_write_t *w, row_set_t *rs, cw_err_t *err)
+{
+	pg_target_t *t = a->t;
+	int rc = ensure_temp(a, err);
+	if (rc == 0)
+		rc = pgt_command(t, "SAVEPOINT cw_row", 0, NULL, "could not set a savepoint", err);
+	if (rc != 0)
+		return rc;
+	add_row(a, w, rs);
+	rc = write_rows(a, rs, err);
+	if (rc == 0)
+		return pgt_command(t, "RELEASE SAVEPOINT cw_row", 0, NULL, "could not release", err);
+	if (!row_refused(t->sqlstate))
+		return rc;
+	char reason[CW_ERR_MESSAGE_LEN];
+	snprintf(reason, sizeof reason, "%s", err->message);
+	cw_err_clear(err);
+	if ((rc = pgt_command(t, "ROLLBACK TO SAVEPOINT cw_row", 0, NULL, "could not roll back",
+	                      err)) != 0)
+		return rc;
+	char *json = write_json(w);
+	quarantined_t q = {(char *)w->doc_id, NULL, NULL, json, reason, w->oplog_id};
+	rc = insert_quarantine(a, &q, err);
+	free(json);
+	if (rc == 0)
+		cw_log_kv(CW_LOG_WARN, PGT_COMPONENT, "row refused by the target table: quarantined",
+		          "target", t->name, "entity", a->tbl->entity, "doc_id", w->doc_id, "reason",
+		          reason, NULL);
+	return rc;
+}
+
+static int store_entity_position(apply_ctx_t *a, int64_t upto, cw_err_t *err)
+{
+	pg_target_t *t = a->t;
+	char value[24];
+	snprintf(value, sizeof value, "%lld", (long long)upto);
+	cw_buf_t sql = CW_BUF_INIT;
+	cw_buf_appendf(&sql, "INSERT INTO %s.positions (target, entity, position) "
+	               "VALUES ($1, $2, $3::bigint) ON CONFLICT (target, entity) DO UPDATE "
+	               "SET position = EXCLUDED.position, updated_at = now()", t->qmeta);
+	const char *params[] = {t->name, a->tbl->entity, value};
+	int rc = pgt_command(t, cw_buf_cstr(&sql), 3, params, "could not store a position", err);
+	cw_buf_free(&sql);
+	return rc;
+}
+
+/* One transaction: evolution, the writes in segments split by sweeps, the position. */
+static int apply_once(apply_ctx_t *a, const cw_write_list_t *writes, int64_t upto, cw_err_t *err)
+{
+	pg_target_t *t = a->t;
+	int rc = pgt_command(t, "BEGIN", 0, NULL, "could not begin", err);
+	if (rc == 0 && !a->tbl->exists)
+		rc = create_table(a, err);
+	if (rc == 0)
+		rc = evolve(a, writes, err);
+	row_set_t rs = {CW_BUF_INIT, NULL, 0, false, false, false, NULL, 0};
+	size_t chunk = (size_t)t->cfg->write_batch_size, in_chunk = 0;
+	for (size_t i = 0; i < writes->len && rc == 0; i++) {
+		const cw_write_t *w = &writes->items[i];
+		if (w->kind == CW_WRITE_SWEEP) {
+			if ((rc = write_rows(a, &rs, err)) == 0)
+				rc = sweep(a, w, err);
+			in_chunk = 0;
+			continue;
+		}
+		if (a->careful) {
+			rc = write_one(a, w, &rs, err);
+			continue;
+		}
+		add_row(a, w, &rs);
+		if (++in_chunk >= chunk) {
+			rc = write_rows(a, &rs, err);
+			in_chunk = 0;
+		}
+	}
+	if (rc == 0)
+		rc = write_rows(a, &rs, err);
+	row_set_reset(&rs);
+	cw_buf_free(&rs.copy);
+	if (rc == 0)
+		rc = store_entity_position(a, upto, err);
+	if (rc == 0)
+		rc = pgt_command(t, "COMMIT", 0, NULL, "could not commit a batch", err);
+	if (rc != 0 && t->conn != NULL && PQstatus(t->conn) == CONNECTION_OK)
+		PQclear(PQexec(t->conn, "ROLLBACK"));
+	return rc;
+}
+
+static void notes_published(apply_ctx_t *a)
+{
+	pg_target_t *t = a->t;
+	char labels[256];
+	for (size_t i = 0; i < a->nnotes; i++) {
+		const change_note_t *n = &a->notes[i];
+		if (n->column[0] == '\0')
+			cw_log_kv(CW_LOG_INFO, PGT_COMPONENT, "schema change applied", "target", t->name,
+			          "entity", a->tbl->entity, "change", n->change, "table", a->tbl->qname, NULL);
+		else
+			cw_log_kv(CW_LOG_INFO, PGT_COMPONENT, "schema change applied", "target", t->name,
+			          "entity", a->tbl->entity, "change", n->change, "column", n->column,
+			          "old_type", n->old_type[0] ? n->old_type : "-", "new_type", n->new_type,
+			          NULL);
+		snprintf(labels, sizeof labels, "%s,entity=\"%s\",change=\"%s\"", t->labels,
+		         a->tbl->entity, n->change);
+		cw_metrics_counter_add(t->ctx->metrics, "cachewarp_schema_changes_total", labels, 1);
+	}
+	snprintf(labels, sizeof labels, "%s,entity=\"%s\"", t->labels, a->tbl->entity);
+	if (a->warnings > 0)
+		cw_metrics_counter_add(t->ctx->metrics, "cachewarp_type_conversion_warnings_total", labels,
+		                       (double)a->warnings);
+	if (a->quarantined > 0)
+		cw_metrics_counter_add(t->ctx->metrics, "cachewarp_target_quarantined_total", labels,
+		                       (double)a->quarantined);
+}
+
+static void notes_clear(apply_ctx_t *a)
+{
+	free(a->notes);
+	a->notes = NULL;
+	a->nnotes = 0;
+	a->quarantined = 0;
+	a->warnings = 0;
+	a->temp_values = 0;
+}
+
+int pgt_apply(pg_target_t *t, const cw_entity_t *entity, const cw_write_list_t *writes,
+              int64_t upto, bool *lost, cw_err_t *err)
+{
+	*lost = false;
+	pgt_table_t *tbl = pgt_table_for(t, entity);
+	int rc = tbl->loaded ? 0 : pgt_table_load(t, tbl, err);
+	if (rc != 0)
+		return rc;
+	if (!tbl->exists && tbl->layout == CW_LAYOUT_DYNAMIC && tbl->nsrc_key == 0 &&
+	    !tbl->waited_for_record) {
+		/* Its source's record of the table's key comes with the scan: open it again to read it. */
+		tbl->waited_for_record = true;
+		*lost = true;
+		return 0;
+	}
+	apply_ctx_t a = {t, tbl, entity, false, NULL, 0, 0, 0, 0};
+	t->sqlstate[0] = '\0';
+	rc = apply_once(&a, writes, upto, err);
+	if (rc != 0 && strcmp(t->sqlstate, "42P01") == 0) {   /* the table went away */
+		pgt_table_forget(tbl);
+		notes_clear(&a);
+		cw_log_kv(CW_LOG_WARN, PGT_COMPONENT, "table gone: the entity is applied again",
+		          "target", t->name, "entity", entity->name, NULL);
+		cw_err_clear(err);
+		*lost = true;
+		return 0;
+	}
+	if (rc != 0 && row_refused(t->sqlstate)) {
+		/* A row the table refuses: again, one row at a time, the refused ones quarantined. */
+		pgt_table_forget(tbl);
+		notes_clear(&a);
+		cw_err_clear(err);
+		if ((rc = pgt_table_load(t, tbl, err)) == 0) {
+			a.careful = true;
+			rc = apply_once(&a, writes, upto, err);
+		}
+	}
+	if (rc != 0)
+		pgt_table_forget(tbl);   /* its DDL was rolled back */
+	else
+		notes_published(&a);
+	notes_clear(&a);
+	return rc;
+}

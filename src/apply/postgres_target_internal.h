@@ -1,0 +1,134 @@
+/*
+ * This file contains what the PostgreSQL target's two files share: the
+ * backend (postgres_target.c: connection, bookkeeping tables, positions,
+ * runs, entities) and the table writer (postgres_target_apply.c: each
+ * entity's table model, schema evolution, one coalesced batch in one
+ * transaction). docs/targets-postgres.md is the user's description.
+ *
+ * THREAD SAFETY: one target's functions run on its apply loop's thread.
+ */
+#ifndef CW_APPLY_POSTGRES_TARGET_INTERNAL_H
+#define CW_APPLY_POSTGRES_TARGET_INTERNAL_H
+
+#include "apply/coalesce.h"
+#include "apply/layout.h"
+#include "apply/pg_columns.h"
+#include "core/buf.h"
+#include "core/component.h"
+#include "core/config.h"
+#include "core/entity.h"
+#include "core/err.h"
+
+#include <libpq-fe.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PGT_COMPONENT "postgres_target"
+
+/* One column of an entity's table that holds a field of the data. */
+typedef struct pgt_column {
+	char *name;              /* the column's name (pg_columns.h naming rule) */
+	char *field;             /* the data key it holds */
+	char *type;              /* its SQL type as format_type() prints it */
+	cw_pgc_kind_t kind;
+} pgt_column_t;
+
+/* What the target knows of one entity's table. */
+typedef struct pgt_table {
+	char *entity;
+	char *qname;             /* "schema"."entity", quoted */
+	cw_layout_kind_t layout;
+	bool loaded;             /* read from the catalog since the last failure */
+	bool exists;
+	pgt_column_t *cols;      /* the data columns, in table order */
+	size_t ncols;
+	char **key;              /* primary key columns, in key order */
+	char **key_types;
+	char **key_fields;       /* the data keys the key columns hold (written from doc_id) */
+	size_t nkey;
+	bool has_extra;          /* the table has "_extra jsonb" */
+	size_t nattrs;           /* attributes, dropped ones included (PostgreSQL's 1,600 limit) */
+	size_t hint;             /* where the next field's column is looked for first */
+	/* A PostgreSQL source's record of its table's columns ("table_types:<entity>"). */
+	char **src_names;
+	char **src_types;
+	size_t nsrc;
+	char **src_key;
+	size_t nsrc_key;
+	bool src_loaded;         /* the record was read (it may be missing) */
+	int64_t src_version;     /* the entity version it was read for */
+	bool waited_for_record;  /* reported lost once to read the record first */
+} pgt_table_t;
+
+typedef struct pg_target {
+	char *name;
+	const cw_component_ctx_t *ctx;     /* borrowed for the target's lifetime */
+	const cw_target_config_t *cfg;     /* borrowed from ctx */
+	char *url_masked;
+	char *scope;                       /* the global position's row: "*" or "*a,b" */
+	PGconn *conn;
+	bool ready;                        /* schemas and bookkeeping tables checked */
+	char *qschema;                     /* quoted identifiers */
+	char *qmeta;
+	char *qsoft;
+	pgt_table_t *tables;
+	size_t ntables;
+	int64_t run_id;                    /* this process's row in runs; 0 = none yet */
+	int64_t rows_applied;
+	int64_t run_reported_ms;
+	char last_error[CW_ERR_MESSAGE_LEN];
+	char sqlstate[6];                  /* of the last failed statement; "" for none */
+	char labels[160];                  /* target="<name>" */
+	cw_buf_t copy;                     /* scratch buffers of the apply path */
+	cw_buf_t sql;
+	cw_buf_t text;
+} pg_target_t;
+
+/* ---- postgres_target.c -------------------------------------------------- */
+
+/*
+ * Runs sql (nparams text parameters) on the target; the result is returned
+ * (PQclear it) when it succeeded, else NULL with err: CW_EDB
+ * "<what>: <server message>" in the target's domain.
+ */
+PGresult *pgt_exec(pg_target_t *t, const char *sql, int nparams, const char *const *params,
+                   const char *what, cw_err_t *err);
+/* pgt_exec without a result. 0 or CW_EDB. */
+int pgt_command(pg_target_t *t, const char *sql, int nparams, const char *const *params,
+                const char *what, cw_err_t *err);
+/* err from a failed result (may be NULL: the connection's message). Returns CW_EDB. */
+int pgt_result_error(pg_target_t *t, const PGresult *res, const char *what, cw_err_t *err);
+/* Appends name as a quoted identifier. */
+void pgt_quote(cw_buf_t *out, const char *name);
+/* Appends text as a quoted literal. */
+void pgt_literal(cw_buf_t *out, const char *text);
+
+/* ---- postgres_target_apply.c -------------------------------------------- */
+
+/* The table entry of entity (created when new). */
+pgt_table_t *pgt_table_for(pg_target_t *t, const cw_entity_t *entity);
+/* Frees what a table entry owns. */
+void pgt_table_free(pgt_table_t *tbl);
+/* Forgets the catalog view: read again before the next write. */
+void pgt_table_forget(pgt_table_t *tbl);
+/* Reads the table's columns and key from the catalog. 0 or CW_EDB. */
+int pgt_table_load(pg_target_t *t, pgt_table_t *tbl, cw_err_t *err);
+/* Sets the source's record of its columns from its JSON ("table_types:<entity>"); NULL: none. */
+void pgt_table_set_record(pgt_table_t *tbl, const char *json, int64_t version);
+/*
+ * Creates the table when missing, inside the caller's transaction, and
+ * records it in schema_history. 0 or CW_EDB.
+ */
+int pgt_table_create(pg_target_t *t, pgt_table_t *tbl, const cw_entity_t *entity, cw_err_t *err);
+
+/*
+ * Applies writes to entity's table and stores upto as its position, in one
+ * transaction; a value or row the table refuses is quarantined and the rest
+ * is written. *lost: the table went away (nothing applied). 0 or CW_EDB.
+ */
+int pgt_apply(pg_target_t *t, const cw_entity_t *entity, const cw_write_list_t *writes,
+              int64_t upto, bool *lost, cw_err_t *err);
+
+#endif
