@@ -671,8 +671,12 @@ static void *target_open(const cw_component_ctx_t *ctx, cw_err_t *err)
 	apply_target_t *t = cw_xcalloc(1, sizeof *t);
 	t->backend = backend;
 	t->self = self;
+	/* Run for some entities, the target is a consumer of its own: "<name>@<entities>". */
+	char *scope = cw_component_scope(ctx->entities, ctx->nentities);
+	char *consumer = scope[0] ? cw_xasprintf("%s@%s", ctx->name, scope) : cw_xstrdup(ctx->name);
+	free(scope);
 	cw_apply_loop_opts_t opts = {
-		.consumer = ctx->name,
+		.consumer = consumer,
 		.hub_url = ctx->config->hub.url,
 		.entities = ctx->entities,
 		.nentities = ctx->nentities,
@@ -684,6 +688,7 @@ static void *target_open(const cw_component_ctx_t *ctx, cw_err_t *err)
 		.registry = ctx->registry,
 	};
 	t->loop = cw_apply_loop_new(&opts, backend, self);
+	free(consumer);
 	return t;
 }
 

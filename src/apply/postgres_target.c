@@ -494,11 +494,6 @@ static int housekeep(void *self, cw_apply_loop_t *loop, cw_hub_t *hub, cw_err_t 
 
 /* ---- the backend --------------------------------------------------------- */
 
-static int name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 static void *pgt_open(const cw_component_ctx_t *ctx, cw_err_t *err)
 {
 	const cw_target_config_t *config = cw_config_target(ctx->config, ctx->name);
@@ -519,16 +514,9 @@ static void *pgt_open(const cw_component_ctx_t *ctx, cw_err_t *err)
 	t->qmeta = quoted(config->meta_schema);
 	t->qsoft = quoted(config->soft_delete_column);
 	/* A process applying some entities keeps a global position of its own. */
-	cw_buf_t scope = CW_BUF_INIT;
-	cw_buf_append_char(&scope, '*');
-	const char **names = cw_xcalloc(ctx->nentities + 1, sizeof *names);
-	for (size_t i = 0; i < ctx->nentities; i++)
-		names[i] = ctx->entities[i];
-	qsort(names, ctx->nentities, sizeof *names, name_cmp);
-	for (size_t i = 0; i < ctx->nentities; i++)
-		cw_buf_appendf(&scope, "%s%s", i ? "," : "", names[i]);
-	free(names);
-	t->scope = cw_buf_take(&scope);
+	char *scope = cw_component_scope(ctx->entities, ctx->nentities);
+	t->scope = cw_xasprintf("*%s", scope);
+	free(scope);
 	snprintf(t->labels, sizeof t->labels, "target=\"%s\"", ctx->name);
 	cw_metrics_declare(ctx->metrics, "cachewarp_target_up", CW_METRIC_GAUGE,
 	                   "1 when the target's database answered the last statement, else 0.");

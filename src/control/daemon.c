@@ -40,7 +40,7 @@ struct daemon_state;
 typedef struct component {
 	struct daemon_state *daemon;    /* borrowed: the daemon it runs in */
 	char job_name[80];          /* "capture:shop", "apply:local" */
-	char dependency[80];        /* "source:shop", "target:local" */
+	char dependency[200];       /* "source:shop", "target:local", "target:local@orders" */
 	cw_component_ctx_t ctx;
 	const cw_component_ops_t *ops;
 	void *self;
@@ -313,12 +313,15 @@ static int open_components(daemon_state_t *state, const char **entities, size_t 
 		c->ops = ops;
 		c->daemon = state;
 		snprintf(c->job_name, sizeof c->job_name, "%s:%s", is_source ? "capture" : "apply", name);
-		snprintf(c->dependency, sizeof c->dependency, "%s:%s", is_source ? "source" : "target",
-		         name);
-		/* Targets read the hub's entities from the registry; sources change entity versions
-		 * themselves and read the hub, so they see their own writes at once. */
+		/* A target run for some entities holds a lease of its own (docs/operations.md). */
+		char *scope = is_source ? cw_xstrdup("") : cw_component_scope(entities, nentities);
+		snprintf(c->dependency, sizeof c->dependency, "%s:%s%s%.150s",
+		         is_source ? "source" : "target", name, scope[0] ? "@" : "", scope);
+		free(scope);
+		/* Every component reads the hub's entities from the registry; a source that
+		 * changes an entity itself invalidates it (hub/entity_registry.h). */
 		c->ctx = (cw_component_ctx_t){config, name, entities, nentities, state->metrics,
-		                              is_source ? NULL : state->registry};
+		                              state->registry};
 		c->self = ops->open(&c->ctx, err);
 		if (c->self == NULL)
 			return err != NULL && err->code != 0 ? err->code : CW_EINTERNAL;

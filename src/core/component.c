@@ -1,7 +1,31 @@
 /* This file contains the helpers declared in component.h. */
 #include "core/component.h"
 
+#include "core/buf.h"
+#include "core/mem.h"
+
+#include <stdlib.h>
 #include <string.h>
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+char *cw_component_scope(const char *const *entities, size_t nentities)
+{
+	const char **names = cw_xcalloc(nentities + 1, sizeof *names);
+	for (size_t i = 0; i < nentities; i++)
+		names[i] = entities[i];
+	qsort(names, nentities, sizeof *names, name_cmp);
+	cw_buf_t scope = CW_BUF_INIT;
+	cw_buf_append_str(&scope, "");
+	for (size_t i = 0; i < nentities; i++)
+		if (i == 0 || strcmp(names[i], names[i - 1]) != 0)
+			cw_buf_appendf(&scope, "%s%s", scope.len ? "," : "", names[i]);
+	free(names);
+	return cw_buf_take(&scope);
+}
 
 bool cw_component_wants(const cw_component_ctx_t *ctx, const char *entity)
 {

@@ -70,4 +70,12 @@ typedef struct cw_component_ops {
 /* True when name passes the --entity filter of ctx. */
 bool cw_component_wants(const cw_component_ctx_t *ctx, const char *entity);
 
+/*
+ * The --entity filter as one stable text, the names sorted and joined by
+ * ",": "" for every entity (owned). A target run for some entities keeps
+ * its lease, consumer and position under its name plus this scope, so
+ * processes applying different entities to one target do not meet.
+ */
+char *cw_component_scope(const char *const *entities, size_t nentities);
+
 #endif
