@@ -80,7 +80,8 @@ cw_apply_loop_t *cw_apply_loop_new(const cw_apply_loop_opts_t *opts,
 	loop->registry = opts->registry;
 	loop->backend = backend;
 	loop->self = self;
-	snprintf(loop->labels, sizeof loop->labels, "target=\"%s\"", opts->consumer);
+	snprintf(loop->labels, sizeof loop->labels, "target=\"%s\"",
+	         opts->target != NULL ? opts->target : opts->consumer);
 	pthread_mutex_init(&loop->mutex, NULL);
 	snprintf(loop->status.state, sizeof loop->status.state, "starting");
 	loop->status.lag_bytes = -1;
@@ -677,6 +678,7 @@ static void *target_open(const cw_component_ctx_t *ctx, cw_err_t *err)
 	free(scope);
 	cw_apply_loop_opts_t opts = {
 		.consumer = consumer,
+		.target = ctx->name,
 		.hub_url = ctx->config->hub.url,
 		.entities = ctx->entities,
 		.nentities = ctx->nentities,

@@ -49,6 +49,8 @@ typedef struct cw_apply_loop cw_apply_loop_t;
 
 typedef struct cw_apply_loop_opts {
 	const char *consumer;            /* consumer name in the hub (the target's name); copied */
+	const char *target;              /* the target's name in metric labels and logs; NULL =
+	                                  * consumer (they differ for a target run with --entity) */
 	const char *hub_url;             /* copied */
 	const char *const *entities;     /* --entity filter, copied; nentities 0 = all */
 	size_t nentities;

@@ -129,7 +129,8 @@ static bool is_bookkeeping(const pg_target_t *t, const char *name)
 #define CATALOG_SQL \
 	"SELECT a.attname, format_type(a.atttypid, a.atttypmod), " \
 	"col_description(a.attrelid, a.attnum), a.attisdropped, " \
-	"array_position(i.indkey::int2[], a.attnum) " \
+	"(SELECT k.ord FROM unnest(i.indkey) WITH ORDINALITY k(attnum, ord) " \
+	" WHERE k.attnum = a.attnum) " \
 	"FROM pg_attribute a LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary " \
 	"WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 ORDER BY a.attnum"
 
@@ -191,7 +192,8 @@ void pgt_table_set_record(pgt_table_t *tbl, const char *json, int64_t version)
 {
 	record_free(tbl);
 	tbl->src_loaded = true;
-	tbl->src_version = version;
+	/* read after the generation a write asked for: the source records before it writes rows */
+	tbl->src_version = version > tbl->src_wanted ? version : tbl->src_wanted;
 	json_t *root = json != NULL ? json_loads(json, 0, NULL) : NULL;
 	json_t *cols = json_object_get(root, "columns"), *key = json_object_get(root, "key");
 	size_t n = json_is_array(cols) ? json_array_size(cols) : 0;
@@ -210,6 +212,7 @@ void pgt_table_set_record(pgt_table_t *tbl, const char *json, int64_t version)
 		if (json_is_string(json_array_get(key, i)))
 			tbl->src_key[tbl->nsrc_key++] = cw_xstrdup(json_string_value(json_array_get(key, i)));
 	json_decref(root);
+	tbl->reconcile = tbl->nsrc > 0;
 }
 
 /* A source column's type as the target creates it: a built-in type, else text. */
@@ -596,6 +599,62 @@ static int widen_column(apply_ctx_t *a, pgt_column_t *col, cw_pgc_kind_t wider, 
 	return rc;
 }
 
+/*
+ * A PostgreSQL source's new record (a column added or retyped there): a
+ * column the target made from the values before the record said its type
+ * takes the source's type. Each change in a savepoint of its own: one the
+ * data cannot take is logged and the column kept.
+ */
+static int reconcile_record(apply_ctx_t *a, int64_t oplog_id, cw_err_t *err)
+{
+	pg_target_t *t = a->t;
+	pgt_table_t *tbl = a->tbl;
+	tbl->reconcile = false;
+	cw_buf_t scratch = CW_BUF_INIT, ddl = CW_BUF_INIT;
+	int rc = 0;
+	for (size_t i = 0; i < tbl->nsrc && rc == 0; i++) {
+		ssize_t c = find_column(tbl, tbl->src_names[i], strlen(tbl->src_names[i]));
+		if (c < 0)
+			continue;
+		pgt_column_t *col = &tbl->cols[c];
+		const char *type = safe_type(tbl->src_types[i], &scratch);
+		if (strcmp(col->type, type) == 0)
+			continue;
+		char *want = cw_xstrdup(type);
+		cw_buf_reset(&ddl);
+		cw_buf_appendf(&ddl, "ALTER TABLE %s ALTER COLUMN ", tbl->qname);
+		pgt_quote(&ddl, col->name);
+		cw_buf_appendf(&ddl, " TYPE %s USING ", want);
+		pgt_quote(&ddl, col->name);
+		cw_buf_appendf(&ddl, "::%s", want);
+		if ((rc = pgt_command(t, "SAVEPOINT cw_retype", 0, NULL, "could not set a savepoint",
+		                      err)) != 0) {
+			free(want);
+			break;
+		}
+		rc = run_ddl(a, cw_buf_cstr(&ddl), "retype column", col->name, col->field, col->type,
+		             want, oplog_id, err);
+		if (rc == 0) {
+			free(col->type);
+			col->type = want;
+			col->kind = cw_pgc_kind_of(want);
+			rc = pgt_command(t, "RELEASE SAVEPOINT cw_retype", 0, NULL, "could not release", err);
+			continue;
+		}
+		cw_log_kv(CW_LOG_WARN, PGT_COMPONENT, "the source's column type cannot be applied: the "
+		          "column keeps its type", "target", t->name, "entity", tbl->entity, "column",
+		          col->name, "column_type", col->type, "source_type", want, "reason",
+		          err->message, NULL);
+		free(want);
+		cw_err_clear(err);
+		rc = pgt_command(t, "ROLLBACK TO SAVEPOINT cw_retype", 0, NULL, "could not roll back",
+		                 err);
+	}
+	cw_buf_free(&scratch);
+	cw_buf_free(&ddl);
+	return rc;
+}
+
 /* Whether a new field may have a column of its own, or goes into _extra. */
 static bool within_budget(const apply_ctx_t *a)
 {
@@ -791,6 +850,8 @@ static void add_row(apply_ctx_t *a, const cw_write_t *w, row_set_t *rs)
 		}
 		const pgt_column_t *col = &tbl->cols[c];
 		mask[c] = '1';
+		if (value.value == CW_PGV_NULL)
+			continue;   /* SQL NULL */
 		cw_pgc_kind_t wider;
 		const char *drastic = NULL;
 		cw_pgc_fit_t fit = cw_pgc_fit(col->kind, &value, t->cfg->decimal_handling, &wider, &drastic);
@@ -1147,6 +1208,8 @@ static int apply_once(apply_ctx_t *a, const cw_write_list_t *writes, int64_t upt
 	int rc = pgt_command(t, "BEGIN", 0, NULL, "could not begin", err);
 	if (rc == 0 && !a->tbl->exists)
 		rc = create_table(a, err);
+	else if (rc == 0 && a->tbl->reconcile && a->tbl->layout == CW_LAYOUT_DYNAMIC)
+		rc = reconcile_record(a, writes->len ? writes->items[0].oplog_id : 0, err);
 	if (rc == 0)
 		rc = evolve(a, writes, err);
 	row_set_t rs = {CW_BUF_INIT, NULL, 0, false, false, false, NULL, 0};
@@ -1234,6 +1297,20 @@ int pgt_apply(pg_target_t *t, const cw_entity_t *entity, const cw_write_list_t *
 		*lost = true;
 		return 0;
 	}
+	/*
+	 * A write of a newer generation than the source's record was read for
+	 * (the loop's entity list lags behind the oplog): open it again first,
+	 * which reads the record the source wrote before that generation's rows.
+	 */
+	int64_t newest = 0;
+	for (size_t i = 0; i < writes->len; i++)
+		newest = writes->items[i].version > newest ? writes->items[i].version : newest;
+	if (tbl->layout == CW_LAYOUT_DYNAMIC && tbl->exists && newest > tbl->src_version &&
+	    newest > tbl->src_wanted) {
+		tbl->src_wanted = newest;
+		*lost = true;
+		return 0;
+	}
 	apply_ctx_t a = {t, tbl, entity, false, NULL, 0, 0, 0, 0};
 	t->sqlstate[0] = '\0';
 	rc = apply_once(&a, writes, upto, err);
@@ -1256,8 +1333,10 @@ int pgt_apply(pg_target_t *t, const cw_entity_t *entity, const cw_write_list_t *
 			rc = apply_once(&a, writes, upto, err);
 		}
 	}
-	if (rc != 0)
+	if (rc != 0) {
 		pgt_table_forget(tbl);   /* its DDL was rolled back */
+		tbl->reconcile = tbl->nsrc > 0;
+	}
 	else
 		notes_published(&a);
 	notes_clear(&a);

@@ -59,7 +59,9 @@ typedef struct pgt_table {
 	size_t nsrc_key;
 	bool src_loaded;         /* the record was read (it may be missing) */
 	int64_t src_version;     /* the entity version it was read for */
+	int64_t src_wanted;      /* a write of this generation came before its record was read */
 	bool waited_for_record;  /* reported lost once to read the record first */
+	bool reconcile;          /* a new record: align column types with it at the next write */
 } pgt_table_t;
 
 typedef struct pg_target {

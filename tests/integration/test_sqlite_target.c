@@ -124,7 +124,7 @@ static void fifty_thousand_rows_and_mixed_changes_end_to_end(void **state)
 	free(meta);
 	int64_t deadline = harness_now_ms() + WAIT_MS;
 	while (hub_int(fx, "SELECT coalesce(max(position), -1) FROM cachewarp.consumers "
-	                   "WHERE name = 'bulk_target'") != head) {
+	                   "WHERE name = 'bulk_target@bulk'") != head) {
 		assert_true(harness_now_ms() < deadline);
 		usleep(50000);
 	}
