@@ -1,0 +1,383 @@
+/*
+ * Benchmark of the PostgreSQL tables target through a real hub (not a test:
+ * it prints figures and asserts nothing). The hub and the target run on two
+ * throwaway clusters (tests/support/pg.sh), as they would in production.
+ *
+ *   1. upserts: the hub holds N new documents of a MongoDB-style entity
+ *      without columns (schema evolution on: the table and its columns are
+ *      made from the data); the target applies them from position 0;
+ *   2. updates: N updates of random documents, applied the same way;
+ *   3. the reference, in the same run, on the same target cluster: a bare
+ *      libpq program COPYs the same rows (as the target would have turned
+ *      them into text) into a temporary table and runs one
+ *      INSERT ... ON CONFLICT DO UPDATE per write_batch_size rows, in
+ *      transactions of the apply batch size, into a table of the same columns;
+ *   4. an evolution step: a document with a new field is appended, and the
+ *      time until the column exists in the target is taken.
+ *
+ * Usage: bench.pg_target [N]   (default CW_BENCH_ROWS or 1,000,000)
+ */
+#define _XOPEN_SOURCE 700
+#include "apply/target.h"
+#include "benchlib.h"
+#include "core/buf.h"
+#include "core/change.h"
+#include "core/config.h"
+#include "core/mem.h"
+#include "core/metrics.h"
+#include "hub/entity_store.h"
+#include "hub/hub.h"
+#include "hub/migrations.h"
+#include "hub/oplog_reader.h"
+#include "hub/oplog_writer.h"
+
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define APPLY_BATCH 1000
+#define WRITE_BATCH 500
+
+static uint64_t rng_state = 88172645463325252ULL;
+static uint64_t next_random(void)
+{
+	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* The benchmark row of document doc at step n, as a MongoDB entity's data. */
+static void row_data(uint64_t doc, uint64_t n, char *data, size_t size)
+{
+	snprintf(data, size, "{\"doc\": {\"_id\": \"k%010llu\", \"title\": \"title %llu\", "
+	         "\"qty\": %llu, \"price\": %llu.25, \"active\": %s, \"tags\": [%llu, \"x\"]}}",
+	         (unsigned long long)doc, (unsigned long long)n, (unsigned long long)doc,
+	         (unsigned long long)n % 1000, n % 2 ? "true" : "false", (unsigned long long)doc % 7);
+}
+
+static void push(cw_change_batch_t *batch, uint64_t doc, uint64_t n)
+{
+	char doc_id[24], data[256];
+	snprintf(doc_id, sizeof doc_id, "k%010llu", (unsigned long long)doc);
+	row_data(doc, n, data, sizeof data);
+	cw_change_t change = {0};
+	change.op = CW_OP_UPSERT;
+	change.entity = cw_xstrdup("bench");
+	change.doc_id = cw_xstrdup(doc_id);
+	change.data = cw_xstrdup(data);
+	change.version = 1;
+	cw_change_batch_push(batch, &change);
+}
+
+static int64_t fill(cw_hub_t *hub, uint64_t first, uint64_t count, uint64_t docs, bool random)
+{
+	cw_err_t err = {0};
+	cw_oplog_writer_t *writer = cw_oplog_writer_new(hub);
+	cw_change_batch_t batch = CW_CHANGE_BATCH_INIT;
+	for (uint64_t n = first; n < first + count; n++) {
+		push(&batch, random ? next_random() % docs : n, n);
+		if (batch.len == 10000 || n == first + count - 1) {
+			if (cw_oplog_append(writer, &batch, NULL, NULL, NULL, &err) != 0) {
+				fprintf(stderr, "append: %s\n", err.message);
+				exit(1);
+			}
+			cw_change_batch_clear(&batch);
+		}
+	}
+	cw_change_batch_free(&batch);
+	cw_oplog_writer_free(writer);
+	int64_t head = 0;
+	cw_oplog_last_id(hub, &head, &err);
+	return head;
+}
+
+typedef struct running {
+	const cw_target_ops_t *ops;
+	void *self;
+	cw_cancel_t *cancel;
+	pthread_t thread;
+} running_t;
+
+static void *run_main(void *arg)
+{
+	running_t *r = arg;
+	while (!cw_cancel_is_set(r->cancel)) {
+		cw_err_t err = {0};
+		if (r->ops->run(r->self, r->cancel, &err) != CW_ECANCELED)
+			fprintf(stderr, "run: %s\n", err.message);
+		cw_cancel_wait_ms(r->cancel, 100);
+	}
+	return NULL;
+}
+
+static int64_t position(running_t *r)
+{
+	cw_component_status_t status;
+	r->ops->status(r->self, &status);
+	return strtoll(status.position, NULL, 10);
+}
+
+static double wait_position(running_t *r, int64_t head)
+{
+	double start = cw_bench_now_s();
+	while (position(r) < head)
+		usleep(2000);
+	return cw_bench_now_s() - start;
+}
+
+/* Starts a cluster with pg.sh; its URL (owned). */
+static char *start_cluster(const char *source, char *dir)
+{
+	if (mkdtemp(dir) == NULL)
+		return NULL;
+	rmdir(dir);
+	char *cmd = cw_xasprintf("bash %s/tests/support/pg.sh start --owner %d %s", source,
+	                         (int)getpid(), dir);
+	FILE *p = popen(cmd, "r");
+	char url[512] = "";
+	if (p == NULL || fgets(url, sizeof url, p) == NULL) {
+		fprintf(stderr, "could not start PostgreSQL with %s\n", cmd);
+		exit(1);
+	}
+	pclose(p);
+	free(cmd);
+	url[strcspn(url, "\n")] = '\0';
+	return cw_xstrdup(url);
+}
+
+static void stop_cluster(const char *source, const char *dir)
+{
+	char *cmd = cw_xasprintf("bash %s/tests/support/pg.sh stop %s", source, dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not stop PostgreSQL in %s\n", dir);
+	free(cmd);
+}
+
+/* ---- the reference: COPY + INSERT ... ON CONFLICT, nothing else ---------------------- */
+
+static void exec_or_die(PGconn *conn, const char *sql)
+{
+	if (cw_bench_exec(conn, sql, sql) != 0)
+		exit(1);
+}
+
+typedef struct step {
+	uint64_t doc, k;
+} step_t;
+
+static int step_cmp(const void *a, const void *b)
+{
+	const step_t *x = a, *y = b;
+	if (x->doc != y->doc)
+		return x->doc < y->doc ? -1 : 1;
+	return x->k < y->k ? -1 : x->k > y->k;
+}
+
+/*
+ * One apply batch of steps [first, first + n) of the given docs, in one
+ * transaction: like the target, one write per document (its last step),
+ * since one INSERT ... ON CONFLICT cannot touch a row twice.
+ */
+static void reference_batch(PGconn *conn, const uint64_t *all_docs, uint64_t first, size_t n,
+                            int64_t oplog_base, cw_buf_t *copy)
+{
+	step_t *steps = cw_xcalloc(n + 1, sizeof *steps);
+	for (size_t i = 0; i < n; i++)
+		steps[i] = (step_t){all_docs[first + i], first + i};
+	qsort(steps, n, sizeof *steps, step_cmp);
+	size_t kept = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (kept > 0 && steps[kept - 1].doc == steps[i].doc)
+			kept--;
+		steps[kept++] = steps[i];
+	}
+	n = kept;
+	exec_or_die(conn, "BEGIN");
+	exec_or_die(conn, "CREATE TEMP TABLE _ref_rows (op text, doc_id text, mask text, version bigint, "
+	                  "oplog_id bigint, extra text, v0 text, v1 text, v2 text, v3 text, v4 text) "
+	                  "ON COMMIT DROP");
+	for (size_t at = 0; at < n; at += WRITE_BATCH) {
+		size_t m = n - at < WRITE_BATCH ? n - at : WRITE_BATCH;
+		cw_buf_reset(copy);
+		for (size_t i = 0; i < m; i++) {
+			uint64_t k = steps[at + i].k, doc = steps[at + i].doc;
+			cw_buf_appendf(copy, "u\tk%010llu\t111111\t1\t%lld\t\\N\ttitle %llu\t%llu\t%llu.25\t%s\t"
+			               "[%llu,\"x\"]\n", (unsigned long long)doc,
+			               (long long)(oplog_base + (int64_t)k), (unsigned long long)k,
+			               (unsigned long long)doc, (unsigned long long)k % 1000,
+			               k % 2 ? "true" : "false", (unsigned long long)doc % 7);
+		}
+		PGresult *res = PQexec(conn, "COPY pg_temp._ref_rows FROM STDIN");
+		PQclear(res);
+		PQputCopyData(conn, copy->data, (int)copy->len);
+		PQputCopyEnd(conn, NULL);
+		while ((res = PQgetResult(conn)) != NULL) {
+			if (PQresultStatus(res) != PGRES_COMMAND_OK)
+				fprintf(stderr, "reference copy: %s", PQerrorMessage(conn));
+			PQclear(res);
+		}
+		exec_or_die(conn,
+			"INSERT INTO ref AS t (id, title, qty, price, active, tags, _version, _oplog_id, "
+			"_synced_at) SELECT r.doc_id, CAST(r.v0 AS text), CAST(r.v1 AS bigint), "
+			"CAST(r.v2 AS double precision), CAST(r.v3 AS boolean), CAST(r.v4 AS jsonb), "
+			"r.version, r.oplog_id, now() FROM pg_temp._ref_rows r "
+			"WHERE r.op IN ('u', 'r') AND r.mask = '111111' ON CONFLICT (id) DO UPDATE SET "
+			"title = EXCLUDED.title, qty = EXCLUDED.qty, price = EXCLUDED.price, "
+			"active = EXCLUDED.active, tags = EXCLUDED.tags, _version = EXCLUDED._version, "
+			"_oplog_id = EXCLUDED._oplog_id, _synced_at = EXCLUDED._synced_at "
+			"WHERE t._oplog_id < EXCLUDED._oplog_id");
+		exec_or_die(conn, "DELETE FROM pg_temp._ref_rows");
+	}
+	exec_or_die(conn, "COMMIT");
+	free(steps);
+}
+
+static double reference(PGconn *conn, const uint64_t *docs, uint64_t count, int64_t oplog_base)
+{
+	cw_buf_t copy = CW_BUF_INIT;
+	double start = cw_bench_now_s();
+	for (uint64_t first = 0; first < count; first += APPLY_BATCH)
+		reference_batch(conn, docs, first, count - first < APPLY_BATCH ? count - first
+		                                                                : APPLY_BATCH,
+		                oplog_base, &copy);
+	cw_buf_free(&copy);
+	return cw_bench_now_s() - start;
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t total = argc > 1 ? strtoull(argv[1], NULL, 10)
+	                          : (uint64_t)cw_bench_env_long("CW_BENCH_ROWS", 1000000, 1000, 100000000);
+	const char *source = getenv("CW_SOURCE_DIR") ? getenv("CW_SOURCE_DIR") : ".";
+	char hubdir[] = "/tmp/cw-bench-hub-XXXXXX", tgtdir[] = "/tmp/cw-bench-tgt-XXXXXX";
+	char *hub_url = start_cluster(source, hubdir);
+	char *tgt_url = start_cluster(source, tgtdir);
+	cw_err_t err = {0};
+	cw_hub_t *hub = cw_hub_connect(hub_url, &err);
+	if (hub == NULL || cw_hub_migrate(hub, NULL, &err) != 0) {
+		fprintf(stderr, "hub: %s\n", err.message);
+		return 1;
+	}
+	cw_entity_t entity = {(char *)"bench", (char *)"src", (char *)"bench", NULL, NULL, 0,
+	                      CW_ENTITY_LIVE, 1};
+	cw_entity_store_upsert(hub, &entity, NULL, &err);
+
+	double start = cw_bench_now_s();
+	int64_t inserted = fill(hub, 0, total, total, false);
+	printf("hub filled: %llu new documents in %.1f s\n", (unsigned long long)total,
+	       cw_bench_now_s() - start);
+	fflush(stdout);
+
+	char *yaml = cw_xasprintf("hub:\n  url: %s\ntargets:\n  - name: bench\n    type: postgres\n"
+	                          "    url: %s\n    write_batch_size: %d\n"
+	                          "apply: {batch_size: %d, poll_interval: 1s}\n",
+	                          hub_url, tgt_url, WRITE_BATCH, APPLY_BATCH);
+	cw_config_t *config = NULL;
+	if (cw_config_load_buffer("bench.yaml", yaml, strlen(yaml), NULL, &config, &err) != 0) {
+		fprintf(stderr, "config: %s\n", err.message);
+		return 1;
+	}
+	cw_metrics_t *metrics = cw_metrics_new();
+	cw_component_ctx_t ctx = {config, "bench", NULL, 0, metrics, NULL};
+	running_t r = {cw_target_ops_for(CW_TARGET_POSTGRES), NULL, cw_cancel_new(), 0};
+	r.self = r.ops->open(&ctx, &err);
+	if (r.self == NULL) {
+		fprintf(stderr, "target: %s\n", err.message);
+		return 1;
+	}
+	pthread_create(&r.thread, NULL, run_main, &r);
+	double took_insert = wait_position(&r, inserted);
+	printf("upserts, hub to PostgreSQL target: %llu in %.2f s = %.0f changes/s\n",
+	       (unsigned long long)total, took_insert, (double)total / took_insert);
+	fflush(stdout);
+
+	/* The updates go in while the target waits: it applies them as a backlog. */
+	cw_cancel_fire(r.cancel);
+	pthread_join(r.thread, NULL);
+	cw_cancel_free(r.cancel);
+	uint64_t *docs = cw_xcalloc(total, sizeof *docs);
+	uint64_t saved = rng_state;
+	for (uint64_t i = 0; i < total; i++)
+		docs[i] = next_random() % total;
+	rng_state = saved;
+	int64_t updated = fill(hub, total, total, total, true);
+	r.cancel = cw_cancel_new();
+	pthread_create(&r.thread, NULL, run_main, &r);
+	double took_update = wait_position(&r, updated);
+	printf("random updates, hub to PostgreSQL target: %llu in %.2f s = %.0f changes/s\n",
+	       (unsigned long long)total, took_update, (double)total / took_update);
+	fflush(stdout);
+
+	/* An evolution step: the first document with a new field, until its column exists. */
+	PGconn *tgt = PQconnectdb(tgt_url);
+	{
+		cw_oplog_writer_t *writer = cw_oplog_writer_new(hub);
+		cw_change_batch_t batch = CW_CHANGE_BATCH_INIT;
+		cw_change_t change = {0};
+		change.op = CW_OP_UPSERT;
+		change.entity = cw_xstrdup("bench");
+		change.doc_id = cw_xstrdup("k_new");
+		change.data = cw_xstrdup("{\"doc\": {\"_id\": \"k_new\", \"brand_new\": 1}}");
+		change.version = 1;
+		cw_change_batch_push(&batch, &change);
+		double t0 = cw_bench_now_s();
+		cw_oplog_append(writer, &batch, NULL, NULL, NULL, &err);
+		for (;;) {
+			char *v = cw_bench_query_value(tgt, "SELECT count(*) FROM pg_attribute WHERE attrelid "
+			                                    "= 'public.bench'::regclass AND attname = 'brand_new'");
+			bool there = v != NULL && strcmp(v, "1") == 0;
+			free(v);
+			if (there)
+				break;
+			usleep(1000);
+		}
+		double step = cw_bench_now_s() - t0;
+		printf("evolution step (a new field appended to the hub until its column exists): %.1f ms\n",
+		       step * 1000);
+		cw_bench_figure("PostgreSQL target evolution step", "new field to column", "ms",
+		                step * 1000, NULL);
+		cw_change_batch_free(&batch);
+		cw_oplog_writer_free(writer);
+	}
+	cw_cancel_fire(r.cancel);
+	pthread_join(r.thread, NULL);
+	r.ops->close(r.self);
+	cw_cancel_free(r.cancel);
+
+	/* The reference on the same target cluster: a table of the same columns. */
+	exec_or_die(tgt, "CREATE TABLE ref (id text PRIMARY KEY, title text, qty bigint, "
+	                 "price double precision, active boolean, tags jsonb, _version bigint NOT NULL, "
+	                 "_oplog_id bigint NOT NULL, _synced_at timestamptz NOT NULL DEFAULT now())");
+	uint64_t *fresh = cw_xcalloc(total, sizeof *fresh);
+	for (uint64_t i = 0; i < total; i++)
+		fresh[i] = i;
+	double ref_insert = reference(tgt, fresh, total, 1);
+	double ref_update = reference(tgt, docs, total, (int64_t)total + 1);
+	printf("reference (COPY + INSERT ... ON CONFLICT, batches of %d in transactions of %d): "
+	       "upserts %.0f/s, updates %.0f/s\n", WRITE_BATCH, APPLY_BATCH,
+	       (double)total / ref_insert, (double)total / ref_update);
+	cw_bench_figure("PostgreSQL target reference", "upserts", "changes/s",
+	                (double)total / ref_insert, NULL);
+	cw_bench_figure("PostgreSQL target reference", "random updates", "changes/s",
+	                (double)total / ref_update, NULL);
+	cw_bench_figure("hub to PostgreSQL target", "upserts", "changes/s", (double)total / took_insert,
+	                "PostgreSQL target reference/upserts");
+	cw_bench_figure("hub to PostgreSQL target", "random updates", "changes/s",
+	                (double)total / took_update, "PostgreSQL target reference/random updates");
+	PQfinish(tgt);
+	free(docs);
+	free(fresh);
+	cw_metrics_free(metrics);
+	cw_config_free(config);
+	cw_hub_close(hub);
+	free(yaml);
+	stop_cluster(source, hubdir);
+	stop_cluster(source, tgtdir);
+	free(hub_url);
+	free(tgt_url);
+	return 0;
+}
