@@ -198,6 +198,14 @@ case $reason in
 *) fail "quarantine of the refused row: $reason" ;;
 esac
 
+# ---- a table dropped by hand comes back with every row the hub holds ----
+tsql "DROP TABLE public.guarded" >/dev/null
+sql app "INSERT INTO guarded VALUES (4, 9)" >/dev/null
+recreated() { same "$(tsql "SELECT string_agg(id || '=' || n, ',' ORDER BY id) FROM public.guarded")" "0=1,1=5,2=500,3=7,4=9"; }
+wait_for "a dropped table is created again and replayed from the hub" recreated
+[ "$(tsql "SELECT count(*) FROM pg_attribute WHERE attrelid = 'public.events'::regclass AND attname = 'total_amount_cbfbd0b8'")" = 1 ] ||
+	fail "field \"Total Amount\" is not in column total_amount_cbfbd0b8 (docs/targets-postgres.md)"
+
 # ---- entity delete: drop in pg1, keep in pg2 ----
 "$bin" entity delete pair -c "$work/cw.yaml" >/dev/null 2>>"$work/run.log" || fail "entity delete"
 dropped() { same "$(tsql "SELECT to_regclass('public.pair') IS NULL, to_regclass('soft.pair') IS NOT NULL")" "t|t"; }
