@@ -20,6 +20,28 @@
 #define COMPONENT "apply"
 #define WAIT_SLICE_MS 200
 
+/*
+ * The next page of the main read, fetched on a hub connection of its own
+ * while the loop applies the current one: a target that is behind reads the
+ * hub and writes its database at the same time.
+ */
+typedef struct prefetch {
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t mutex;
+	pthread_cond_t cond;
+	const char *hub_url;          /* borrowed from the loop */
+	const char *const *entities;  /* borrowed from the loop */
+	size_t nentities;
+	size_t limit;
+	bool requested;               /* a page after `after` was asked for */
+	bool done;                    /* ... and is in batch (or failed: rc) */
+	bool stop;
+	int64_t after;
+	cw_change_batch_t batch;
+	int rc;
+} prefetch_t;
+
 /* What the loop knows of one entity in this run. */
 typedef struct entity_state {
 	char *name;                   /* owned */
@@ -60,6 +82,7 @@ struct cw_apply_loop {
 
 	pthread_mutex_t mutex;        /* guards status */
 	cw_component_status_t status;
+	prefetch_t prefetch;
 };
 
 cw_apply_loop_t *cw_apply_loop_new(const cw_apply_loop_opts_t *opts,
@@ -83,6 +106,8 @@ cw_apply_loop_t *cw_apply_loop_new(const cw_apply_loop_opts_t *opts,
 	snprintf(loop->labels, sizeof loop->labels, "target=\"%s\"",
 	         opts->target != NULL ? opts->target : opts->consumer);
 	pthread_mutex_init(&loop->mutex, NULL);
+	pthread_mutex_init(&loop->prefetch.mutex, NULL);
+	pthread_cond_init(&loop->prefetch.cond, NULL);
 	snprintf(loop->status.state, sizeof loop->status.state, "starting");
 	loop->status.lag_bytes = -1;
 	loop->status.lag_seconds = -1;
@@ -129,6 +154,8 @@ void cw_apply_loop_free(cw_apply_loop_t *loop)
 	free(loop->consumer);
 	free(loop->hub_url);
 	pthread_mutex_destroy(&loop->mutex);
+	pthread_mutex_destroy(&loop->prefetch.mutex);
+	pthread_cond_destroy(&loop->prefetch.cond);
 	free(loop);
 }
 
@@ -550,6 +577,108 @@ static void publish_position(cw_apply_loop_t *loop)
 	pthread_mutex_unlock(&loop->mutex);
 }
 
+/* ---- the prefetch ----------------------------------------------------------- */
+
+static void *prefetch_main(void *arg)
+{
+	prefetch_t *p = arg;
+	cw_hub_t *hub = NULL;
+	pthread_mutex_lock(&p->mutex);
+	for (;;) {
+		while (!p->stop && (!p->requested || p->done))
+			pthread_cond_wait(&p->cond, &p->mutex);
+		if (p->stop)
+			break;
+		int64_t after = p->after;
+		pthread_mutex_unlock(&p->mutex);
+		cw_change_batch_t page = CW_CHANGE_BATCH_INIT;
+		cw_err_t err = {0};
+		int rc = 0;
+		if (hub == NULL && (hub = cw_hub_connect(p->hub_url, &err)) == NULL)
+			rc = CW_EDB;
+		if (rc == 0)
+			rc = cw_oplog_fetch(hub, p->entities, p->nentities, after, p->limit, &page, &err);
+		if (rc != 0) {   /* the main read tries itself; a new connection next time */
+			cw_hub_close(hub);
+			hub = NULL;
+		}
+		pthread_mutex_lock(&p->mutex);
+		cw_change_batch_free(&p->batch);
+		p->batch = page;
+		p->rc = rc;
+		p->done = true;
+		pthread_cond_broadcast(&p->cond);
+	}
+	pthread_mutex_unlock(&p->mutex);
+	cw_hub_close(hub);
+	return NULL;
+}
+
+static void prefetch_start(cw_apply_loop_t *loop)
+{
+	prefetch_t *p = &loop->prefetch;
+	p->hub_url = loop->hub_url;
+	p->entities = (const char *const *)loop->entities;
+	p->nentities = loop->nentities;
+	p->limit = loop->batch_size;
+	p->requested = p->done = p->stop = false;
+	p->started = pthread_create(&p->thread, NULL, prefetch_main, p) == 0;
+}
+
+/* Asks for the page after `after` (a no-op when the thread could not start). */
+static void prefetch_request(cw_apply_loop_t *loop, int64_t after)
+{
+	prefetch_t *p = &loop->prefetch;
+	if (!p->started)
+		return;
+	pthread_mutex_lock(&p->mutex);
+	p->after = after;
+	p->requested = true;
+	p->done = false;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->mutex);
+}
+
+/*
+ * The page asked for, when it is the one after position and was read: moved
+ * into out (empty). Waits for a fetch under way. false: read it yourself.
+ */
+static bool prefetch_take(cw_apply_loop_t *loop, int64_t position, cw_change_batch_t *out)
+{
+	prefetch_t *p = &loop->prefetch;
+	if (!p->started)
+		return false;
+	pthread_mutex_lock(&p->mutex);
+	bool used = false;
+	if (p->requested) {
+		while (!p->done)
+			pthread_cond_wait(&p->cond, &p->mutex);
+		if (p->rc == 0 && p->after == position && p->batch.len > 0) {
+			cw_change_batch_free(out);
+			*out = p->batch;
+			p->batch = (cw_change_batch_t)CW_CHANGE_BATCH_INIT;
+			used = true;
+		}
+		p->requested = false;
+	}
+	pthread_mutex_unlock(&p->mutex);
+	return used;
+}
+
+static void prefetch_stop(cw_apply_loop_t *loop)
+{
+	prefetch_t *p = &loop->prefetch;
+	if (!p->started)
+		return;
+	pthread_mutex_lock(&p->mutex);
+	p->stop = true;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->mutex);
+	pthread_join(p->thread, NULL);
+	p->started = false;
+	cw_change_batch_free(&p->batch);
+}
+
 /* The loop body, on a connected hub. */
 static int apply_until_stopped(cw_apply_loop_t *loop, cw_oplog_reader_t *reader,
                                cw_cancel_t *cancel, cw_err_t *err)
@@ -572,8 +701,12 @@ static int apply_until_stopped(cw_apply_loop_t *loop, cw_oplog_reader_t *reader,
 		if ((rc = replay_step(loop, err)) != 0)
 			break;
 		cw_change_batch_clear(&batch);
-		if ((rc = cw_oplog_read(reader, loop->position, loop->batch_size, &batch, err)) != 0)
+		if (!prefetch_take(loop, loop->position, &batch) &&
+		    (rc = cw_oplog_read(reader, loop->position, loop->batch_size, &batch, err)) != 0)
 			break;
+		/* A full page: more is likely waiting; read it while this one is applied. */
+		if (batch.len == loop->batch_size)
+			prefetch_request(loop, batch.items[batch.len - 1].oplog_id);
 		if (batch.len == 0) {
 			if ((rc = heartbeat(loop, false, err)) != 0)
 				break;
@@ -628,7 +761,9 @@ int cw_apply_loop_run(cw_apply_loop_t *loop, cw_cancel_t *cancel, cw_err_t *err)
 	set_state(loop, "applying", true, NULL);
 	if ((rc = heartbeat(loop, true, err)) != 0)
 		goto out;
+	prefetch_start(loop);
 	rc = apply_until_stopped(loop, reader, cancel, err);
+	prefetch_stop(loop);
 	if (rc == CW_ECANCELED && loop->hub != NULL)
 		heartbeat(loop, true, NULL);   /* best effort: the final position */
 out:

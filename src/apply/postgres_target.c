@@ -23,6 +23,8 @@
 
 /* How often housekeeping writes the run's row counts. */
 #define RUN_REPORT_MS 5000
+/* How often the global position is written while batches keep coming. */
+#define POSITION_MS 1000
 
 /* ---- statements ---------------------------------------------------------- */
 
@@ -342,17 +344,25 @@ static int load_position(void *self, int64_t *position, cw_err_t *err)
 	int rc = ensure_connected(t, err);
 	if (rc == 0)
 		rc = read_position(t, t->scope, &found, position, err);
+	if (rc == 0)
+		t->position = t->position_stored = *position;
 	return failed(t, rc, err);
 }
 
-static int store_position(void *self, int64_t position, cw_err_t *err)
+/*
+ * Writes the global position when it moved. Each entity's own position is
+ * stored with its rows, so the global one only says where reading resumes:
+ * an older one costs a re-read of pages the entities skip, never a change.
+ */
+static int write_position(pg_target_t *t, cw_err_t *err)
 {
-	pg_target_t *t = self;
+	if (t->position == t->position_stored)
+		return 0;
 	int rc = ensure_connected(t, err);
 	if (rc != 0)
-		return failed(t, rc, err);
+		return rc;
 	char value[24];
-	snprintf(value, sizeof value, "%lld", (long long)position);
+	snprintf(value, sizeof value, "%lld", (long long)t->position);
 	cw_buf_t sql = CW_BUF_INIT;
 	cw_buf_appendf(&sql, "INSERT INTO %s.positions (target, entity, position) "
 	               "VALUES ($1, $2, $3::bigint) ON CONFLICT (target, entity) DO UPDATE "
@@ -360,7 +370,21 @@ static int store_position(void *self, int64_t position, cw_err_t *err)
 	const char *params[] = {t->name, t->scope, value};
 	rc = pgt_command(t, cw_buf_cstr(&sql), 3, params, "could not store the position", err);
 	cw_buf_free(&sql);
-	return failed(t, rc, err);
+	if (rc == 0) {
+		t->position_stored = t->position;
+		t->position_stored_ms = cw_clock_now_ms(cw_clock_system());
+	}
+	return rc;
+}
+
+/* The global position, written at most every POSITION_MS while batches keep coming. */
+static int store_position(void *self, int64_t position, cw_err_t *err)
+{
+	pg_target_t *t = self;
+	t->position = position;
+	if (cw_clock_now_ms(cw_clock_system()) - t->position_stored_ms < POSITION_MS)
+		return 0;
+	return failed(t, write_position(t, err), err);
 }
 
 /* ---- entities ------------------------------------------------------------ */
@@ -486,6 +510,11 @@ static int housekeep(void *self, cw_apply_loop_t *loop, cw_hub_t *hub, cw_err_t 
 			read_record(tbl, hub, entity);
 	}
 	int64_t now = cw_clock_now_ms(cw_clock_system());
+	if (t->conn != NULL && now - t->position_stored_ms >= POSITION_MS) {
+		int rc = write_position(t, err);
+		if (rc != 0)
+			return failed(t, rc, err);
+	}
 	if (t->conn == NULL || now - t->run_reported_ms < RUN_REPORT_MS)
 		return 0;
 	t->run_reported_ms = now;
@@ -538,6 +567,7 @@ static void pgt_close(void *self)
 		return;
 	if (t->conn != NULL && PQstatus(t->conn) == CONNECTION_OK) {
 		PQclear(PQexec(t->conn, "ROLLBACK"));
+		write_position(t, NULL);
 		report_run(t, "stopped", NULL);
 	}
 	PQfinish(t->conn);

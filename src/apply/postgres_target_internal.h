@@ -78,6 +78,9 @@ typedef struct pg_target {
 	pgt_table_t *tables;
 	size_t ntables;
 	int64_t run_id;                    /* this process's row in runs; 0 = none yet */
+	int64_t position;                  /* the global position handed over last */
+	int64_t position_stored;           /* ... and the one the target holds */
+	int64_t position_stored_ms;
 	int64_t rows_applied;
 	int64_t run_reported_ms;
 	char last_error[CW_ERR_MESSAGE_LEN];
