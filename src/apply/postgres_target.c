@@ -25,6 +25,8 @@
 #define RUN_REPORT_MS 5000
 /* How often the global position is written while batches keep coming. */
 #define POSITION_MS 1000
+/* How often quarantined values are tried again against their columns' types. */
+#define QUARANTINE_RETRY_MS 5000
 
 /* ---- statements ---------------------------------------------------------- */
 
@@ -514,6 +516,19 @@ static int housekeep(void *self, cw_apply_loop_t *loop, cw_hub_t *hub, cw_err_t 
 		int rc = write_position(t, err);
 		if (rc != 0)
 			return failed(t, rc, err);
+	}
+	if (t->conn != NULL && now - t->quarantine_checked_ms >= QUARANTINE_RETRY_MS) {
+		t->quarantine_checked_ms = now;
+		size_t resolved = 0;
+		int rc = pgt_quarantine_retry(t, &resolved, err);
+		if (rc != 0)
+			return failed(t, rc, err);
+		if (resolved > 0) {
+			char count[24];
+			snprintf(count, sizeof count, "%zu", resolved);
+			cw_log_kv(CW_LOG_INFO, PGT_COMPONENT, "quarantined values written: their columns "
+			          "hold them now", "target", t->name, "values", count, NULL);
+		}
 	}
 	if (t->conn == NULL || now - t->run_reported_ms < RUN_REPORT_MS)
 		return 0;

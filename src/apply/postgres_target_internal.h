@@ -81,6 +81,7 @@ typedef struct pg_target {
 	int64_t position;                  /* the global position handed over last */
 	int64_t position_stored;           /* ... and the one the target holds */
 	int64_t position_stored_ms;
+	int64_t quarantine_checked_ms;
 	int64_t rows_applied;
 	int64_t run_reported_ms;
 	char last_error[CW_ERR_MESSAGE_LEN];
@@ -135,5 +136,12 @@ int pgt_table_create(pg_target_t *t, pgt_table_t *tbl, const cw_entity_t *entity
  */
 int pgt_apply(pg_target_t *t, const cw_entity_t *entity, const cw_write_list_t *writes,
               int64_t upto, bool *lost, cw_err_t *err);
+
+/*
+ * Writes the quarantined values whose column now holds them (a user or the
+ * source's record changed its type) into their rows, unless the row changed
+ * since, and marks them resolved. *resolved counts them. 0 or CW_EDB.
+ */
+int pgt_quarantine_retry(pg_target_t *t, size_t *resolved, cw_err_t *err);
 
 #endif

@@ -274,12 +274,68 @@ static void report_unknown_key(loader_t *ld, const yaml_node_t *key_node, const 
 static void walk_mapping(loader_t *ld, const yaml_node_t *map, const char *scope, const char *at,
                          void *base);
 
+/*
+ * A list the file writes as a mapping keyed by name (CW_KEY_BY_NAME): each
+ * "name: {keys}" pair is an item whose name is the pair's key, at the
+ * concrete path list[index] like any list item.
+ */
+static void walk_named(loader_t *ld, const cw_config_key_t *key, const yaml_node_t *map,
+                       const char *path, void *base)
+{
+	if (map->type != YAML_MAPPING_NODE) {
+		report_wrong_node(ld, map, path, "a mapping keyed by name (\"NAME: {...}\")");
+		return;
+	}
+	char *scope = cw_xasprintf("%s[].", key->path);
+	char *name_pattern = cw_xasprintf("%sname", scope);
+	const cw_config_key_t *name_key = cw_config_key_find(name_pattern, strlen(name_pattern));
+	size_t index = 0;
+	for (yaml_node_pair_t *pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top;
+	     pair++, index++) {
+		const yaml_node_t *name_node = node_at(ld, pair->key);
+		const yaml_node_t *item_node = node_at(ld, pair->value);
+		if (name_node == NULL || item_node == NULL || !visit(ld, name_node) ||
+		    !visit(ld, item_node))
+			break;
+		if (index == key->max_items) {
+			report_node(ld, name_node, path, "too many items (the limit is %zu)", key->max_items);
+			break;
+		}
+		char *item_path = cw_xasprintf("%s[%zu]", path, index);
+		char *name_path = cw_xasprintf("%s.name", item_path);
+		void *item = cw_config_list_append(key, base);
+		origin_t *o = add_origin(ld, item_path, name_node, NULL);
+		add_origin(ld, name_path, name_node, NULL);
+		cw_err_t why;
+		if (name_node->type != YAML_SCALAR_NODE || scalar_has_nul(name_node))
+			report_wrong_node(ld, name_node, name_path, "a name");
+		else if (cw_config_key_set(name_key, item, scalar_text(name_node), &why) != 0)
+			report_node(ld, name_node, name_path, "%s", why.message);
+		if (item_node->type != YAML_MAPPING_NODE) {
+			o->broken = true;
+			report_wrong_node(ld, item_node, item_path, "a mapping of keys");
+		} else {
+			char *at = cw_xasprintf("%s.", item_path);
+			walk_mapping(ld, item_node, scope, at, item);
+			free(at);
+		}
+		free(name_path);
+		free(item_path);
+	}
+	free(name_pattern);
+	free(scope);
+}
+
 static void walk_list(loader_t *ld, const cw_config_key_t *key, const yaml_node_t *seq,
                       const char *path, void *base)
 {
 	if (seq->type == YAML_SCALAR_NODE && strcmp(key->path, "entities[].columns") == 0 &&
 	    strcmp(scalar_text(seq), "auto") == 0)
 		return;
+	if (key->flags & CW_KEY_BY_NAME) {
+		walk_named(ld, key, seq, path, base);
+		return;
+	}
 	if (seq->type != YAML_SEQUENCE_NODE) {
 		report_wrong_node(ld, seq, path, "a list of mappings (\"- name: ...\" items)");
 		return;
@@ -705,13 +761,36 @@ static void check_entity(loader_t *ld, size_t index, cw_entity_t *entity)
 	}
 }
 
+/* An entity's per-target settings name configured targets of a type they apply to. */
+static void check_entity_targets(loader_t *ld, size_t index, const cw_entity_t *entity)
+{
+	char path[128];
+	for (size_t j = 0; j < entity->ntargets; j++) {
+		const cw_entity_target_t *et = &entity->targets[j];
+		snprintf(path, sizeof path, "entities[%zu].targets[%zu].name", index, j);
+		if (et->name == NULL || has_error(ld, path))
+			continue;
+		const cw_target_config_t *target = cw_config_target(ld->config, et->name);
+		if (target == NULL) {
+			report(ld, path, "unknown target \"%s\"", et->name);
+			continue;
+		}
+		snprintf(path, sizeof path, "entities[%zu].targets[%zu].write_batch_size", index, j);
+		if (et->write_batch_size != 0 && target->type != CW_TARGET_POSTGRES)
+			report(ld, path, "only applies to postgres targets (target \"%s\" is %s)",
+			       et->name, cw_target_type_name(target->type));
+	}
+}
+
 /* The checks that relate keys to each other; run once every value is valid. */
 static void check_relations(loader_t *ld)
 {
 	cw_config_t *config = ld->config;
 	check_sources_and_targets(ld);
-	for (size_t i = 0; i < config->nentities; i++)
+	for (size_t i = 0; i < config->nentities; i++) {
 		check_entity(ld, i, &config->entities[i]);
+		check_entity_targets(ld, i, &config->entities[i]);
+	}
 	check_unique_names(ld, "entities", "entity");
 	if (!has_error(ld, "retry.max") && !has_error(ld, "retry.initial") &&
 	    config->retry.max_ms < config->retry.initial_ms) {

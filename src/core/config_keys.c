@@ -122,6 +122,7 @@ static int check_listen(const char *value, cw_err_t *err)
 #define TGT(field) offsetof(cw_target_config_t, field)
 #define ENT(field) offsetof(cw_entity_t, field)
 #define COL(field) offsetof(cw_column_t, field)
+#define ETG(field) offsetof(cw_entity_target_t, field)
 
 static const cw_config_key_t keys[] = {
 	GROUP("hub", "The oplog hub: the PostgreSQL database every change is written to once "
@@ -195,6 +196,18 @@ static const cw_config_key_t keys[] = {
 	{.path = "entities[].columns[].path", .kind = CW_KEY_STRING, .offset = COL(path),
 	 .flags = CW_KEY_REQUIRED, .check = cw_path_validate,
 	 .help = "Dot path into the document: `pricing.amount`, `tags.0`."},
+	{.path = "entities[].targets", .kind = CW_KEY_LIST, .offset = ENT(targets),
+	 .count_offset = ENT(ntargets), .item_size = sizeof(cw_entity_target_t), .max_items = 256,
+	 .flags = CW_KEY_BY_NAME,
+	 .help = "The entity's settings for some targets, a mapping keyed by target name: "
+	         "`targets: {warehouse: {write_batch_size: 100}}`."},
+	{.path = "entities[].targets[].name", .kind = CW_KEY_STRING, .offset = ETG(name),
+	 .flags = CW_KEY_REQUIRED, .check = check_target_name,
+	 .help = "The target (the mapping's key; a configured target)."},
+	{.path = "entities[].targets[].write_batch_size", .kind = CW_KEY_INT,
+	 .offset = ETG(write_batch_size), .default_text = "0", .min = 0, .max = 100000,
+	 .help = "postgres targets: most rows of this entity copied and upserted by one statement; "
+	         "0 takes the target's `write_batch_size`."},
 
 	LIST("targets", cw_config_t, targets, cw_target_config_t, 256,
 	     "Where the hub is applied, each by one consumer."),

@@ -41,6 +41,9 @@ typedef enum cw_key_kind {
 
 enum {
 	CW_KEY_REQUIRED = 1 << 0,  /* no default: the file or environment must set it */
+	/* LIST: the file writes it as a mapping keyed by each item's name
+	 * ("targets: {warehouse: {write_batch_size: 100}}"); the environment by index. */
+	CW_KEY_BY_NAME = 1 << 1,
 };
 
 typedef struct cw_config_key {

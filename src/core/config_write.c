@@ -112,6 +112,16 @@ static void line_start(cw_buf_t *out, int indent, bool *dash)
 	}
 }
 
+/* Whether scope ("entities[].targets[].") is the items of a list keyed by name. */
+static bool named_item(const char *scope)
+{
+	size_t len = strlen(scope);
+	if (len < 3)
+		return false;
+	const cw_config_key_t *list = cw_config_key_find(scope, len - 3);
+	return list != NULL && (list->flags & CW_KEY_BY_NAME);
+}
+
 static bool is_child(const cw_config_key_t *key, const char *scope)
 {
 	size_t len = strlen(scope);
@@ -126,6 +136,36 @@ static bool has_value(const cw_config_key_t *key, const void *base)
 }
 
 /* Writes the keys of scope (a pattern prefix) whose values live in base. */
+static void write_scope(cw_buf_t *out, const char *scope, const void *base, int indent, bool *dash);
+
+/* A list keyed by name (CW_KEY_BY_NAME): "leaf:" then "NAME:" and the item's other keys. */
+static void write_named(cw_buf_t *out, const cw_config_key_t *key, const void *base, int indent,
+                        bool *dash)
+{
+	size_t count;
+	const char *items = cw_config_list_items(key, (void *)base, &count);
+	char child[128], name_path[160];
+	snprintf(child, sizeof child, "%s[].", key->path);
+	snprintf(name_path, sizeof name_path, "%s[].name", key->path);
+	const cw_config_key_t *name_key = cw_config_key_find(name_path, strlen(name_path));
+	line_start(out, indent, dash);
+	cw_buf_appendf(out, "%s:%s\n", cw_config_key_leaf(key), count == 0 ? " {}" : "");
+	for (size_t j = 0; j < count; j++) {
+		const char *item = items + j * key->item_size;
+		const char *name = *(char *const *)(item + name_key->offset);
+		cw_buf_appendf(out, "%*s", indent + 2, "");
+		cw_config_quote(out, name != NULL ? name : "");
+		size_t mark = out->len;
+		cw_buf_append_str(out, ":\n");
+		size_t before = out->len;
+		write_scope(out, child, item, indent + 4, NULL);
+		if (out->len == before) {   /* nothing but its name */
+			out->len = mark;
+			cw_buf_append_str(out, ": {}\n");
+		}
+	}
+}
+
 static void write_scope(cw_buf_t *out, const char *scope, const void *base, int indent, bool *dash)
 {
 	size_t nkeys;
@@ -141,6 +181,8 @@ static void write_scope(cw_buf_t *out, const char *scope, const void *base, int 
 			cw_buf_appendf(out, "%s:\n", leaf);
 			snprintf(child, sizeof child, "%s.", key->path);
 			write_scope(out, child, base, indent + 2, NULL);
+		} else if (key->kind == CW_KEY_LIST && (key->flags & CW_KEY_BY_NAME)) {
+			write_named(out, key, base, indent, dash);
 		} else if (key->kind == CW_KEY_LIST) {
 			size_t count;
 			const char *items = cw_config_list_items(key, (void *)base, &count);
@@ -151,6 +193,9 @@ static void write_scope(cw_buf_t *out, const char *scope, const void *base, int 
 				bool item_dash = true;
 				write_scope(out, child, items + j * key->item_size, indent + 4, &item_dash);
 			}
+		} else if (strcmp(leaf, "name") == 0 && strstr(scope, "[].") != NULL &&
+		           named_item(scope)) {
+			continue;   /* the item's key in its mapping */
 		} else if (cw_config_key_applies(key, base) && has_value(key, base)) {
 			line_start(out, indent, dash);
 			cw_buf_appendf(out, "%s: ", leaf);

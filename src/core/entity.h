@@ -45,6 +45,12 @@ typedef enum cw_entity_status {
 	CW_ENTITY_DELETED,
 } cw_entity_status_t;
 
+/* An entity's settings for one target (configuration only; never stored in the hub). */
+typedef struct cw_entity_target {
+	char *name;              /* owned; a configured target's name */
+	int64_t write_batch_size;  /* postgres: rows per statement for this entity; 0 = the target's */
+} cw_entity_target_t;
+
 typedef struct cw_entity {
 	char *name;              /* owned */
 	char *source;            /* owned; a configured source name */
@@ -55,6 +61,10 @@ typedef struct cw_entity {
 	size_t ncolumns;         /* 0 = columns omitted: every table column / whole document as "doc" */
 	cw_entity_status_t status;
 	int64_t version;         /* capture generation, starts at 1 */
+	/* Per-target settings from the configuration file (entities[].targets); owned by the
+	 * configuration and freed with it, never copied by cw_entity_copy nor kept in the hub. */
+	cw_entity_target_t *targets;
+	size_t ntargets;
 } cw_entity_t;
 
 /*

@@ -173,6 +173,11 @@ for field in 'Total Amount' UPPER '"; drop table x'; do
 done
 [ "$(tsql "SELECT count(*) FROM pg_tables WHERE tablename = 'x'")" = 0 ] || fail "a field name ran SQL"
 
+# ---- a quarantined value is written once its column holds it (here: retyped by hand) ----
+tsql "ALTER TABLE public.events ALTER COLUMN n TYPE text" >/dev/null
+requeued() { same "$(tsql "SELECT n || ':' || (SELECT count(*) FROM cachewarp_meta.quarantine WHERE target = 'pg1' AND doc_id = 'e3' AND resolved_at IS NOT NULL) FROM public.events WHERE id = 'e3'")" "abc:1"; }
+wait_for "the quarantined string reaches its row once n is text" requeued
+
 # ---- soft delete, then the same key again ----
 e2e_mongo <<'CMDS' || fail "mongo delete"
 {"delete": "events", "filter": {"_id": "e2"}}

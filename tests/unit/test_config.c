@@ -164,6 +164,11 @@ static void test_targets_by_type(void **state)
 		"  - {name: here, type: sqlite, dir: .}\n"
 		"entities:\n"
 		"  - {name: auto_cols, source: app_pg, table: t, columns: auto}\n"
+		"  - name: tuned\n"
+		"    source: app_pg\n"
+		"    table: u\n"
+		"    targets:\n"
+		"      analytics: {write_batch_size: 50}\n"
 		"sources:\n"
 		"  - {name: app_pg, type: postgres, url: \"host=h dbname=app\", slot: ~}\n";
 	cw_err_t err = {0};
@@ -179,6 +184,26 @@ static void test_targets_by_type(void **state)
 	assert_int_equal(config->targets[2].idle_timeout_ms, 300000);
 	assert_string_equal(config->targets[3].dir, "/nonexistent/dir");
 	assert_int_equal(config->entities[0].ncolumns, 0);
+	assert_int_equal(config->entities[0].ntargets, 0);
+	assert_int_equal(config->entities[1].ntargets, 1);   /* keyed by target name */
+	assert_string_equal(config->entities[1].targets[0].name, "analytics");
+	assert_int_equal(config->entities[1].targets[0].write_batch_size, 50);
+	assert_int_equal(config->targets[0].write_batch_size, 500);
+	assert_int_equal(config->targets[0].column_budget, 400);
+	assert_string_equal(config->targets[0].meta_schema, "cachewarp_meta");
+	assert_string_equal(config->targets[0].soft_delete_column, "is_deleted");
+	assert_int_equal(config->targets[0].on_entity_delete, CW_ENTITY_DELETE_DROP);
+	/* config show writes the mapping keyed by target name back, and it loads again */
+	cw_buf_t shown = CW_BUF_INIT;
+	cw_config_write_effective(config, &shown);
+	assert_non_null(strstr(cw_buf_cstr(&shown), "    targets:\n      \"analytics\":\n"
+	                                            "        write_batch_size: 50\n"));
+	cw_config_t *again = load_text("/nonexistent/dir/x.yaml", cw_buf_cstr(&shown), NULL, NULL, &err);
+	if (again == NULL)
+		fail_msg("%s\n%s", err.message, cw_buf_cstr(&shown));
+	assert_int_equal(again->entities[1].targets[0].write_batch_size, 50);
+	cw_config_free(again);
+	cw_buf_free(&shown);
 	assert_string_equal(config->sources[0].slot, "cachewarp_app_pg");   /* ~ is no value */
 	assert_string_equal(cw_target_type_name(config->targets[1].type), "mongodb");
 	assert_string_equal(cw_source_type_name(config->sources[0].type), "postgres");
@@ -348,6 +373,16 @@ static const text_case_t text_cases[] = {
 	{MINIMAL "retry: {multiplier: fast}\n",
 	 "t.yaml:2:21: key \"retry.multiplier\": wrong type: expected a number, got \"fast\""},
 	{MINIMAL "hub: {pool_size: 1}\n", "t.yaml:2:1: key \"hub\": duplicate key (first given at line 1)"},
+	{MINIMAL "sources: [{name: s, type: postgres, url: \"postgresql://h/a\"}]\n"
+	 "targets: [{name: wh, type: postgres, url: \"postgresql://h/b\"}]\n"
+	 "entities:\n  - name: e\n    source: s\n    table: t\n    targets:\n      whh: {write_batch_size: 5}\n",
+	 "t.yaml:9:7: key \"entities[0].targets[0].name\": unknown target \"whh\""},
+	{MINIMAL "sources: [{name: s, type: postgres, url: \"postgresql://h/a\"}]\n"
+	 "targets: [{name: wh, type: postgres, url: \"postgresql://h/b\"}]\n"
+	 "entities:\n  - name: e\n    source: s\n    table: t\n    targets:\n      wh: {write_batch_size: -1}\n",
+	 "t.yaml:9:30: key \"entities[0].targets[0].write_batch_size\": out of range: -1 (allowed: 0 to 100000)"},
+	{MINIMAL "targets: [{name: wh, type: postgres, url: \"postgresql://h/b\", delete_mode: maybe}]\n",
+	 "t.yaml:2:76: key \"targets[0].delete_mode\": invalid value \"maybe\" (use hard or soft)"},
 	{MINIMAL "capture: {batch_size: [1]}\n",
 	 "t.yaml:2:23: key \"capture.batch_size\": wrong type: expected an integer, got a list"},
 	{MINIMAL "log: debug\n", "t.yaml:2:6: key \"log\": wrong type: expected a mapping of keys, got \"debug\""},
