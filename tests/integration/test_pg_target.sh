@@ -68,6 +68,7 @@ targets:
     delete_mode: soft
     on_entity_delete: keep
     write_batch_size: 3
+    column_budget: 8
 api: {listen: "127.0.0.1:0"}
 log: {level: info, format: json}
 capture: {flush_interval: 20ms}
@@ -172,6 +173,13 @@ for field in 'Total Amount' UPPER '"; drop table x'; do
 	esac
 done
 [ "$(tsql "SELECT count(*) FROM pg_tables WHERE tablename = 'x'")" = 0 ] || fail "a field name ran SQL"
+
+# ---- past the column budget (pg2: 8 with the key) new fields go into _extra ----
+e2e_mongo <<'CMDS' || fail "mongo insert"
+{"insert": "events", "docs": [{"_id": "e9", "late1": 1, "late2": "x", "n": 9}]}
+CMDS
+budget() { same "$(tsql "SELECT _extra::text || '|' || n FROM soft.events WHERE id = 'e9'")|$(coltype public.events late1)" '{"late1": 1, "late2": "x"}|9|bigint'; }
+wait_for "pg2 puts fields past its budget into _extra, pg1 gives them columns" budget
 
 # ---- a quarantined value is written once its column holds it (here: retyped by hand) ----
 tsql "ALTER TABLE public.events ALTER COLUMN n TYPE text" >/dev/null
