@@ -2,6 +2,7 @@
 #include "capture/capture_writer.h"
 
 #include "core/clock.h"
+#include "core/failpoint.h"
 #include "core/mem.h"
 #include "core/queue.h"
 #include "hub/metadata.h"
@@ -89,6 +90,9 @@ int cw_capture_append(cw_oplog_writer_t *writer, const cw_change_batch_t *batch,
 	}
 	if (rc == 0)
 		count_captured(metrics, batch);
+	/* A part of a source transaction is in the hub; the rest is not yet. */
+	if (rc == 0 && job->inside_txn && CW_FAILPOINT("after_txn_part_commit"))
+		rc = cw_err_set(err, CW_EIO, "capture", "failpoint after_txn_part_commit");
 	return rc;
 }
 

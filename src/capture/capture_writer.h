@@ -44,6 +44,8 @@ typedef struct cw_capture_job {
 	bool scan;                    /* the stage writes it as a scan writer (cw_oplog_writer_set_scan) */
 	uint64_t position;            /* acknowledged once committed; 0 = nothing to acknowledge */
 	int64_t commit_us;            /* the newest source commit in the batch; 0 = none */
+	bool inside_txn;              /* the batch ends inside a source transaction (the seam the
+	                                 failpoint after_txn_part_commit marks) */
 } cw_capture_job_t;
 
 /* Declares the stage's metrics (for /metrics before the first batch). */

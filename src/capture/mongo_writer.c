@@ -32,7 +32,7 @@ int mongo_flush(mongo_source_t *source, const char *key, const char *json, bool 
 {
 	if (source->batch.len == 0 && key == NULL)
 		return 0;
-	cw_capture_job_t job = {key, json, scan, 0, 0};
+	cw_capture_job_t job = {key, json, scan, 0, 0, false};
 	return cw_capture_writer_submit(source->writer, &source->batch, &job, -1, err);
 }
 

@@ -413,22 +413,32 @@ int pg_push_row(cw_pg_source_t *src, const cw_pgoutput_msg_t *msg, const char *s
 	return rc;
 }
 
-void pg_checkpoint_json(const cw_pg_source_t *src, uint64_t lsn, char json[160])
+void pg_checkpoint_json(const cw_pg_source_t *src, uint64_t lsn, bool partial,
+                        char json[PG_CHECKPOINT_JSON_LEN])
 {
 	json[0] = '\0';
 	if (lsn == 0)
 		return;
-	char text[32];
+	char text[32], txn[32];
 	pg_lsn_format(lsn, text);
-	snprintf(json, 160, "{\"lsn\":\"%s\",\"slot\":\"%s\"}", text, src->cfg->slot);
+	if (!partial) {
+		snprintf(json, PG_CHECKPOINT_JSON_LEN, "{\"lsn\":\"%s\",\"slot\":\"%s\"}", text,
+		         src->cfg->slot);
+		return;
+	}
+	pg_lsn_format(src->txn_final_lsn, txn);
+	snprintf(json, PG_CHECKPOINT_JSON_LEN,
+	         "{\"lsn\":\"%s\",\"slot\":\"%s\",\"txn\":\"%s\",\"txn_done\":%llu}", text,
+	         src->cfg->slot, txn, (unsigned long long)src->txn_msgs);
 }
 
 int pg_append(const cw_pg_source_t *src, cw_oplog_writer_t *writer, cw_change_batch_t *batch,
-              uint64_t checkpoint_lsn, cw_err_t *err)
+              uint64_t checkpoint_lsn, bool partial, cw_err_t *err)
 {
-	char json[160] = "";
-	pg_checkpoint_json(src, checkpoint_lsn, json);
-	cw_capture_job_t job = {checkpoint_lsn ? src->checkpoint_key : NULL, json, false, 0, 0};
+	char json[PG_CHECKPOINT_JSON_LEN] = "";
+	pg_checkpoint_json(src, checkpoint_lsn, partial, json);
+	cw_capture_job_t job = {checkpoint_lsn ? src->checkpoint_key : NULL, json, false, 0, 0,
+	                        partial};
 	int rc = cw_capture_append(writer, batch, &job, src->ctx->metrics, err);
 	if (rc == 0)
 		cw_change_batch_clear(batch);
@@ -436,9 +446,9 @@ int pg_append(const cw_pg_source_t *src, cw_oplog_writer_t *writer, cw_change_ba
 }
 
 int pg_write_batch(cw_pg_source_t *src, cw_oplog_writer_t *writer, uint64_t checkpoint_lsn,
-                   cw_err_t *err)
+                   bool partial, cw_err_t *err)
 {
-	int rc = pg_append(src, writer, &src->batch, checkpoint_lsn, err);
+	int rc = pg_append(src, writer, &src->batch, checkpoint_lsn, partial, err);
 	if (rc == 0 && checkpoint_lsn != 0)
 		src->stored_lsn = checkpoint_lsn;
 	return rc;
@@ -511,6 +521,19 @@ static int read_checkpoint(cw_pg_source_t *src, uint64_t *lsn, cw_err_t *err)
 	                           ? cw_json_fields_get(&fields, "lsn", 3) : NULL;
 	if (f != NULL && f->kind == CW_JSON_KIND_STRING && !f->escaped && f->value_len < sizeof text)
 		snprintf(text, sizeof text, "%.*s", (int)f->value_len - 2, f->value + 1);
+	/* A checkpoint inside a transaction: how much of it the hub holds already. */
+	src->skip_txn_lsn = src->skip_msgs = 0;
+	const cw_json_field_t *txn = f != NULL ? cw_json_fields_get(&fields, "txn", 3) : NULL;
+	const cw_json_field_t *done = f != NULL ? cw_json_fields_get(&fields, "txn_done", 8) : NULL;
+	char txn_text[40] = "";
+	if (txn != NULL && done != NULL && txn->kind == CW_JSON_KIND_STRING &&
+	    txn->value_len < sizeof txn_text && done->kind == CW_JSON_KIND_NUMBER) {
+		snprintf(txn_text, sizeof txn_text, "%.*s", (int)txn->value_len - 2, txn->value + 1);
+		if (pg_lsn_parse(txn_text, &src->skip_txn_lsn) == 0)
+			src->skip_msgs = strtoull(done->value, NULL, 10);
+		else
+			src->skip_txn_lsn = 0;
+	}
 	cw_json_fields_clear(&fields);
 	if (pg_lsn_parse(text, lsn) != 0)
 		rc = cw_err_set(err, CW_EINVAL, PG_DOMAIN, "checkpoint \"%s\" in the hub is not "

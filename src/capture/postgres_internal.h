@@ -92,6 +92,12 @@ typedef struct cw_pg_source {
 	uint64_t server_wal_end;
 	int64_t newest_commit_us;           /* commit time of the newest transaction written */
 	bool in_txn;
+	/* Exactly once across a restart inside a transaction split over several batches. */
+	uint64_t txn_final_lsn;             /* the open transaction's commit LSN (Begin) */
+	uint64_t txn_msgs;                  /* its row messages handled so far */
+	uint64_t txn_skip;                  /* ... of which still to skip: already in the hub */
+	uint64_t skip_txn_lsn;              /* from the checkpoint: this transaction's first */
+	uint64_t skip_msgs;                 /* skip_msgs row messages are in the hub */
 	bool position_lost;                 /* this run rescans after losing the slot */
 	bool streaming;                     /* repl is in COPY BOTH mode */
 	int64_t next_status_ms;             /* when the next standby status is due */
@@ -138,8 +144,16 @@ int pg_push_row(cw_pg_source_t *src, const cw_pgoutput_msg_t *msg, const char *s
                 int64_t commit_us, cw_err_t *err);
 /* Pushes a sweep of ent at its version. */
 void pg_push_sweep(cw_pg_source_t *src, const pg_entity_t *ent, const char *source_pos);
-/* The checkpoint's JSON for lsn ({"lsn":"0/16B3748","slot":"..."}); "" for lsn 0. */
-void pg_checkpoint_json(const cw_pg_source_t *src, uint64_t lsn, char json[160]);
+/* Room for a checkpoint's JSON. */
+#define PG_CHECKPOINT_JSON_LEN 256
+/*
+ * The checkpoint's JSON for lsn ({"lsn":"0/16B3748","slot":"..."}); "" for
+ * lsn 0. partial: a batch inside the open transaction, so the checkpoint also
+ * says how many of its row messages are in the hub ("txn": its commit LSN,
+ * "txn_done": the count): a restart skips them (docs/hub.md, "Exactly once").
+ */
+void pg_checkpoint_json(const cw_pg_source_t *src, uint64_t lsn, bool partial,
+                        char json[PG_CHECKPOINT_JSON_LEN]);
 /*
  * Appends batch (cleared on success) to the hub through writer
  * (capture/capture_writer.h) with the checkpoint lsn (0 = none; an empty
@@ -147,9 +161,10 @@ void pg_checkpoint_json(const cw_pg_source_t *src, uint64_t lsn, char json[160])
  * metrics.
  */
 int pg_append(const cw_pg_source_t *src, cw_oplog_writer_t *writer, cw_change_batch_t *batch,
-              uint64_t checkpoint_lsn, cw_err_t *err);
+              uint64_t checkpoint_lsn, bool partial, cw_err_t *err);
 /* pg_append of src->batch on src->hub; the checkpoint becomes src->stored_lsn. */
 int pg_write_batch(cw_pg_source_t *src, cw_oplog_writer_t *writer, uint64_t checkpoint_lsn,
+                   bool partial,
                    cw_err_t *err);
 /* ---- postgres_setup.c ---------------------------------------------------- */
 
@@ -243,7 +258,7 @@ pg_pipe_t *pg_pipe_start(cw_pg_source_t *src, cw_err_t *err);
  * connection alive; CW_ECANCELED, or the writer's error, and then batch keeps
  * its changes.
  */
-int pg_pipe_submit(pg_pipe_t *pipe, cw_change_batch_t *batch, uint64_t checkpoint,
+int pg_pipe_submit(pg_pipe_t *pipe, cw_change_batch_t *batch, uint64_t checkpoint, bool partial,
                    uint64_t durable_after, int64_t commit_us, cw_cancel_t *cancel,
                    cw_err_t *err);
 /* Raises *durable and *commit_us to what the writer committed; its error, or 0. */

@@ -36,14 +36,14 @@ pg_pipe_t *pg_pipe_start(cw_pg_source_t *src, cw_err_t *err)
 	return pipe;
 }
 
-int pg_pipe_submit(pg_pipe_t *pipe, cw_change_batch_t *batch, uint64_t checkpoint,
+int pg_pipe_submit(pg_pipe_t *pipe, cw_change_batch_t *batch, uint64_t checkpoint, bool partial,
                    uint64_t durable_after, int64_t commit_us, cw_cancel_t *cancel,
                    cw_err_t *err)
 {
-	char json[160];
-	pg_checkpoint_json(pipe->src, checkpoint, json);
+	char json[PG_CHECKPOINT_JSON_LEN];
+	pg_checkpoint_json(pipe->src, checkpoint, partial, json);
 	cw_capture_job_t job = {checkpoint ? pipe->src->checkpoint_key : NULL,
-	                        checkpoint ? json : NULL, false, durable_after, commit_us};
+	                        checkpoint ? json : NULL, false, durable_after, commit_us, partial};
 	for (;;) {
 		int rc = cw_capture_writer_submit(pipe->writer, batch, &job, SUBMIT_WAIT_MS, err);
 		if (rc != CW_ETIMEDOUT)

@@ -149,7 +149,7 @@ static int scan_table(cw_pg_source_t *src, PGconn *conn, pg_entity_t *ent,
 		rows += n;
 		cw_metrics_counter_add(src->ctx->metrics, "cachewarp_snapshot_rows_total", labels, n);
 		if (src->batch.len >= (size_t)src->ctx->config->capture.batch_size)
-			rc = pg_write_batch(src, writer, 0, err);
+			rc = pg_write_batch(src, writer, 0, false, err);
 		/* A scan while streaming: keep the replication connection alive. */
 		if (rc == 0)
 			rc = pg_stream_keepalive(src, err);
@@ -160,7 +160,7 @@ static int scan_table(cw_pg_source_t *src, PGconn *conn, pg_entity_t *ent,
 	}
 	src->only = NULL;
 	if (rc == 0)
-		rc = pg_write_batch(src, writer, 0, err);
+		rc = pg_write_batch(src, writer, 0, false, err);
 	if (rc == 0)
 		rc = exec_ok(conn, "CLOSE cw_scan", "could not close a snapshot cursor", err);
 	if (rc == 0)
@@ -287,7 +287,7 @@ int pg_snapshot_all(cw_pg_source_t *src, cw_cancel_t *cancel, uint64_t *start_ls
 		if (!src->ents[i].failed)
 			pg_push_sweep(src, &src->ents[i], lsn_text);
 	if (rc == 0)
-		rc = pg_write_batch(src, writer, *start_lsn, err);
+		rc = pg_write_batch(src, writer, *start_lsn, false, err);
 	for (size_t i = 0; i < src->nents && rc == 0; i++)
 		if (!src->ents[i].failed)
 			rc = go_live(src, &src->ents[i], err);
@@ -326,7 +326,7 @@ int pg_snapshot_entity(cw_pg_source_t *src, pg_entity_t *ent, cw_cancel_t *cance
 	exec_ok(src->sql, rc == 0 ? "COMMIT" : "ROLLBACK", "could not end a scan", rc ? NULL : err);
 	if (rc == 0) {
 		pg_push_sweep(src, ent, lsn_text);
-		rc = pg_write_batch(src, writer, 0, err);
+		rc = pg_write_batch(src, writer, 0, false, err);
 	}
 	if (rc == 0)
 		rc = go_live(src, ent, err);

@@ -36,16 +36,24 @@ int pg_flush(cw_pg_source_t *src, cw_err_t *err)
 	uint64_t checkpoint = src->complete_lsn > src->stored_lsn ? src->complete_lsn : 0;
 	if (src->batch.len == 0 && checkpoint == 0)
 		return 0;
+	/*
+	 * A batch inside the open transaction carries a checkpoint that counts the
+	 * transaction's row messages it completes: after a crash the server sends
+	 * the whole transaction again and the source skips that many.
+	 */
+	bool partial = src->in_txn && src->batch.len > 0;
+	if (partial && checkpoint == 0)
+		checkpoint = src->stored_lsn > src->complete_lsn ? src->stored_lsn : src->complete_lsn;
 	int rc;
 	if (src->pipe != NULL) {
 		/* Durable once the writer committed it (and, in order, everything before). */
-		rc = pg_pipe_submit(src->pipe, &src->batch, checkpoint, src->complete_lsn,
+		rc = pg_pipe_submit(src->pipe, &src->batch, checkpoint, partial, src->complete_lsn,
 		                    src->complete_commit_us, src->cancel, err);
 		if (rc == 0 && checkpoint != 0)
 			src->stored_lsn = checkpoint;
 		return rc;
 	}
-	if ((rc = pg_write_batch(src, src->writer, checkpoint, err)) != 0)
+	if ((rc = pg_write_batch(src, src->writer, checkpoint, partial, err)) != 0)
 		return rc;
 	if (src->complete_lsn > src->durable_lsn)
 		src->durable_lsn = src->complete_lsn;
@@ -160,6 +168,18 @@ static int handle_pgoutput(cw_pg_source_t *src, stream_state_t *st, const uint8_
 		src->in_txn = true;
 		src->txn_commit_us = msg.begin.commit_time_us;
 		pg_lsn_format(msg.begin.final_lsn, st->txn_pos);
+		src->txn_final_lsn = msg.begin.final_lsn;
+		src->txn_msgs = 0;
+		src->txn_skip = 0;
+		if (src->skip_txn_lsn != 0 && msg.begin.final_lsn == src->skip_txn_lsn) {
+			src->txn_skip = src->skip_msgs;   /* in the hub before the restart */
+			char done[24];
+			snprintf(done, sizeof done, "%llu", (unsigned long long)src->skip_msgs);
+			cw_log_kv(CW_LOG_INFO, PG_COMPONENT, "resuming inside a transaction: its first "
+			          "changes are in the hub already", "source", src->cfg->name, "txn",
+			          st->txn_pos, "skipped_messages", done, NULL);
+		}
+		src->skip_txn_lsn = src->skip_msgs = 0;
 		break;
 	case CW_PGOUTPUT_COMMIT:
 		src->in_txn = false;
@@ -171,10 +191,17 @@ static int handle_pgoutput(cw_pg_source_t *src, stream_state_t *st, const uint8_
 	case CW_PGOUTPUT_INSERT:
 	case CW_PGOUTPUT_UPDATE:
 	case CW_PGOUTPUT_DELETE:
-		rc = pg_push_row(src, &msg, st->txn_pos, src->txn_commit_us, err);
-		break;
 	case CW_PGOUTPUT_TRUNCATE:
-		rc = truncate_entities(src, &msg, st->txn_pos, err);
+		if (src->txn_skip > 0) {   /* written before the restart */
+			src->txn_skip--;
+			src->txn_msgs++;
+			break;
+		}
+		rc = msg.kind == CW_PGOUTPUT_TRUNCATE ? truncate_entities(src, &msg, st->txn_pos, err)
+		                                      : pg_push_row(src, &msg, st->txn_pos,
+		                                                    src->txn_commit_us, err);
+		if (rc == 0)
+			src->txn_msgs++;
 		break;
 	default:
 		break;

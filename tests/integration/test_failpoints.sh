@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # The failpoint matrix: for every named failpoint on the path of a change
-# (decode, oplog COPY, hub commit, LSN acknowledgement, SQLite apply,
-# consumer position) and both actions (abort: the process dies as with
-# kill -9; error: the call fails and the worker retries), a burst of changes
-# is written, cachewarp-fp runs until the failpoint fires, and a normal
+# (decode, oplog COPY, hub commit, a commit of part of a source transaction
+# split over several batches, LSN acknowledgement, SQLite apply, consumer
+# position) and both actions (abort: the process dies as with kill -9;
+# error: the call fails and the worker retries), a burst of changes is
+# written, cachewarp-fp runs until the failpoint fires, and a normal
 # cachewarp then runs until the SQLite cache equals the source table.
-# Prints one line per case; fails on any divergence.
+# Prints one line per case; fails on any divergence and on any change the
+# hub holds twice (exactly once, docs/hub.md).
 set -u
 # shellcheck source=../support/e2e.sh
 . "${CW_SUPPORT_DIR:-$(cd "$(dirname "$0")/../support" && pwd)}/e2e.sh"
 points="after_decode before_oplog_copy after_oplog_copy before_hub_commit after_hub_commit
-        before_lsn_ack after_lsn_ack inside_sqlite_apply before_position_store after_position_store"
+        after_txn_part_commit before_lsn_ack after_lsn_ack inside_sqlite_apply
+        before_position_store after_position_store"
 [ -x "$fp_bin" ] || { echo "FAIL: $fp_bin not built" >&2; exit 1; }
 
 daemon=
@@ -74,7 +77,12 @@ for point in $points; do
 		daemon=
 		grep -qs "failpoint fired: abort" "$work/fp-$point-$action.log" && fired=aborted
 		if converge; then result=converged; else result=DIVERGED; fail "$point=$action: the cache did not converge"; fi
-		printf 'failpoint %-22s %-6s fired=%-8s %s rows=%s\n' "$point" "$action" "$fired" "$result" "$(wc -l <"$work/source.txt")"
+		# One source change, one oplog row: the same change twice would share all of these.
+		twice=$(sql hub "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM cachewarp.oplog
+		                 WHERE op <> 'sweep' GROUP BY entity, doc_id, source_pos, version, op, data
+		                 HAVING count(*) > 1) d")
+		[ "$twice" = 0 ] || fail "$point=$action: $twice changes are in the hub twice"
+		printf 'failpoint %-22s %-6s fired=%-8s %s rows=%s twice=%s\n' "$point" "$action" "$fired" "$result" "$(wc -l <"$work/source.txt")" "$twice"
 		case $fired in yes | aborted) ;; *) fail "$point=$action: the failpoint never fired" ;; esac
 	done
 done

@@ -4,7 +4,9 @@
 # restarted; at the end cachewarp runs once more until the SQLite caches
 # have converged on the source table and collection.
 # Prints the counts and exits 1 when any row is lost, divergent or
-# resurrected.
+# resurrected, or when the hub holds any source change twice (the same
+# entity, doc_id, source position, generation, op and data: exactly once,
+# docs/hub.md).
 #
 #   kill_loop.sh [--kills N] [--seed S]
 #
@@ -131,11 +133,20 @@ divergent=$(comm -12 "$work/source.ids" "$work/cache.ids" | wc -l)
 divergent=$((divergent - $(comm -12 <(sort "$work/source.txt") <(sort "$work/cache.txt") | wc -l)))
 changes=$(sql hub "SELECT count(*) FROM cachewarp.oplog")
 duplicates=$(sql hub "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM cachewarp.oplog
-                      WHERE op <> 'sweep' GROUP BY entity, doc_id, source_pos, version HAVING count(*) > 1) d")
+                      WHERE op <> 'sweep' GROUP BY entity, doc_id, source_pos, version, op, data
+                      HAVING count(*) > 1) d")
 echo "kills=$kills changes=$changes rows=$(wc -l <"$work/source.txt") (postgres+mongodb) lost=$lost divergent=$divergent resurrected=$resurrected duplicates_seen=$duplicates seed=$seed"
 if [ "$converged" != 1 ]; then
 	fail "the cache did not converge"
 	echo "kill loop: the cache did not converge; diff (source < > cache):" >&2
 	diff "$work/source.txt" "$work/cache.txt" | head -20 >&2
+	exit 1
+fi
+if [ "$duplicates" != 0 ]; then
+	fail "$duplicates changes are in the hub twice"
+	echo "kill loop: the first changes the hub holds twice:" >&2
+	sql hub "SELECT entity || ' ' || doc_id || ' ' || source_pos || ' x' || count(*) FROM cachewarp.oplog
+	         WHERE op <> 'sweep' GROUP BY entity, doc_id, source_pos, version, op, data
+	         HAVING count(*) > 1 LIMIT 5" >&2
 	exit 1
 fi
