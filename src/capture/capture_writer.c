@@ -13,6 +13,7 @@
 #include <string.h>
 
 #define CAPTURED_METRIC "cachewarp_changes_captured_total"
+#define QUEUE_METRIC "cachewarp_capture_queue_batches"
 #define WAIT_SLICE_MS 500
 
 typedef struct job {
@@ -33,7 +34,15 @@ struct cw_capture_writer {
 	int64_t commit_us;
 	int rc;                       /* the first failed commit's code; then it only discards */
 	cw_err_t err;
+	char labels[160];             /* source="<name>"; "" when the queue gauge is not kept */
 };
+
+/* Publishes how many batches wait for the hub. Call with mutex held. */
+static void publish_queue(cw_capture_writer_t *w)
+{
+	if (w->metrics != NULL && w->labels[0] != '\0')
+		cw_metrics_gauge_set(w->metrics, QUEUE_METRIC, w->labels, (double)w->in_flight);
+}
 
 static void job_free(void *item)
 {
@@ -74,6 +83,9 @@ void cw_capture_declare_metrics(cw_metrics_t *metrics)
 {
 	cw_metrics_declare(metrics, CAPTURED_METRIC, CW_METRIC_COUNTER,
 	                   "Changes written to the hub by the capture, per entity and op");
+	cw_metrics_declare(metrics, QUEUE_METRIC, CW_METRIC_GAUGE,
+	                   "Batches a source handed to its hub writer and not yet committed "
+	                   "(capture.queue_depth at most)");
 }
 
 int cw_capture_append(cw_oplog_writer_t *writer, const cw_change_batch_t *batch,
@@ -120,6 +132,7 @@ static void *writer_main(void *arg)
 			w->err = err;
 		}
 		w->in_flight--;
+		publish_queue(w);
 		pthread_cond_broadcast(&w->idle);
 		pthread_mutex_unlock(&w->mutex);
 		job_free(job);
@@ -141,6 +154,8 @@ cw_capture_writer_t *cw_capture_writer_start(const cw_capture_writer_opts_t *opt
 	cw_time_cond_init_monotonic(&w->idle);
 	if (w->metrics != NULL)
 		cw_capture_declare_metrics(w->metrics);
+	if (opts->source != NULL)
+		snprintf(w->labels, sizeof w->labels, "source=\"%s\"", opts->source);
 	if (pthread_create(&w->thread, NULL, writer_main, w) != 0)
 		abort();
 	return w;
@@ -159,8 +174,10 @@ int cw_capture_writer_submit(cw_capture_writer_t *w, cw_change_batch_t *batch,
 {
 	pthread_mutex_lock(&w->mutex);
 	int rc = writer_error(w, err);
-	if (rc == 0)
+	if (rc == 0) {
 		w->in_flight++;
+		publish_queue(w);
+	}
 	pthread_mutex_unlock(&w->mutex);
 	if (rc != 0)
 		return rc;
@@ -179,6 +196,7 @@ int cw_capture_writer_submit(cw_capture_writer_t *w, cw_change_batch_t *batch,
 	job_free(item);
 	pthread_mutex_lock(&w->mutex);
 	w->in_flight--;
+	publish_queue(w);
 	rc = writer_error(w, err);
 	pthread_mutex_unlock(&w->mutex);
 	if (rc != 0)

@@ -35,6 +35,8 @@ typedef struct cw_capture_writer_opts {
 	const char *hub_url;          /* borrowed for the call */
 	size_t queue_depth;           /* batches waiting at most; 0 = 4 */
 	cw_metrics_t *metrics;        /* borrowed; may be NULL */
+	const char *source;           /* the source's name, for cachewarp_capture_queue_batches;
+	                                 copied; NULL: the gauge is not kept */
 } cw_capture_writer_opts_t;
 
 /* What goes with a batch. */
