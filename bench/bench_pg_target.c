@@ -9,7 +9,8 @@
  *   2. updates: N updates of random documents, applied the same way;
  *   3. the reference, in the same run, on the same target cluster: a bare
  *      libpq program COPYs the same rows (as the target would have turned
- *      them into text) into a temporary table and runs one
+ *      them into text) into a temporary table (one per session, emptied at
+ *      each commit, as the target keeps it) and runs one
  *      INSERT ... ON CONFLICT DO UPDATE per write_batch_size rows, in
  *      transactions of the apply batch size, into a table of the same columns;
  *   4. an evolution step: a document with a new field is appended, and the
@@ -197,9 +198,9 @@ static void reference_batch(PGconn *conn, const uint64_t *all_docs, uint64_t fir
 	}
 	n = kept;
 	exec_or_die(conn, "BEGIN");
-	exec_or_die(conn, "CREATE TEMP TABLE _ref_rows (op text, doc_id text, mask text, version bigint, "
-	                  "oplog_id bigint, extra text, v0 text, v1 text, v2 text, v3 text, v4 text) "
-	                  "ON COMMIT DROP");
+	exec_or_die(conn, "CREATE TEMP TABLE IF NOT EXISTS _ref_rows (op text, doc_id text, mask text, "
+	                  "version bigint, oplog_id bigint, extra text, v0 text, v1 text, v2 text, "
+	                  "v3 text, v4 text) ON COMMIT DELETE ROWS");
 	for (size_t at = 0; at < n; at += WRITE_BATCH) {
 		size_t m = n - at < WRITE_BATCH ? n - at : WRITE_BATCH;
 		cw_buf_reset(copy);

@@ -129,6 +129,7 @@ static void disconnect(pg_target_t *t)
 	PQfinish(t->conn);
 	t->conn = NULL;
 	t->ready = false;
+	t->temp_cols = 0;
 	for (size_t i = 0; i < t->ntables; i++)
 		pgt_table_forget(&t->tables[i]);
 }

@@ -298,7 +298,6 @@ typedef struct apply_ctx {
 	size_t nnotes;
 	size_t quarantined;
 	size_t warnings;
-	size_t temp_values;          /* value columns of the temporary table; 0 = not created */
 } apply_ctx_t;
 
 /* Runs ddl and records it in schema_history (same transaction). */
@@ -907,34 +906,42 @@ static void add_row(apply_ctx_t *a, const cw_write_t *w, row_set_t *rs)
 
 /* ---- statements ------------------------------------------------------------------ */
 
-static const char *const temp_head =
-	"CREATE TEMP TABLE _cw_rows (op text, doc_id text, mask text, version bigint, "
-	"oplog_id bigint, extra text";
-
-/* (Re)creates the temporary table with a value column per table column. */
+/*
+ * The session's batch table: created once per connection (emptied at every
+ * commit), with value columns v0.. for the widest table written so far; a
+ * table with fewer columns uses the first ones.
+ */
 static int ensure_temp(apply_ctx_t *a, cw_err_t *err)
 {
 	pg_target_t *t = a->t;
-	if (a->temp_values == a->tbl->ncols + 1)
+	if (t->temp_cols > 0 && t->temp_cols >= a->tbl->ncols)
 		return 0;
 	cw_buf_t *sql = &t->sql;
 	cw_buf_reset(sql);
-	if (a->temp_values > 0)
-		cw_buf_append_str(sql, "DROP TABLE IF EXISTS pg_temp._cw_rows; ");
-	cw_buf_append_str(sql, temp_head);
-	for (size_t i = 0; i < a->tbl->ncols; i++)
-		cw_buf_appendf(sql, ", v%zu text", i);
-	cw_buf_append_str(sql, ") ON COMMIT DROP");
+	cw_buf_append_str(sql, "CREATE TEMP TABLE IF NOT EXISTS _cw_rows (op text, doc_id text, "
+	                       "mask text, version bigint, oplog_id bigint, extra text) "
+	                       "ON COMMIT DELETE ROWS");
+	if (a->tbl->ncols > 0) {
+		cw_buf_append_str(sql, "; ALTER TABLE pg_temp._cw_rows");
+		for (size_t i = 0; i < a->tbl->ncols; i++)
+			cw_buf_appendf(sql, "%s ADD COLUMN IF NOT EXISTS v%zu text", i ? "," : "", i);
+	}
 	int rc = pgt_command(t, cw_buf_cstr(sql), 0, NULL, "could not create the batch table", err);
 	if (rc == 0)
-		a->temp_values = a->tbl->ncols + 1;
+		t->temp_cols = a->tbl->ncols > 0 ? a->tbl->ncols : 1;
 	return rc;
 }
 
 static int copy_rows(apply_ctx_t *a, const row_set_t *rs, cw_err_t *err)
 {
 	pg_target_t *t = a->t;
-	PGresult *res = PQexec(t->conn, "COPY pg_temp._cw_rows FROM STDIN");
+	cw_buf_t *sql = &t->sql;
+	cw_buf_reset(sql);
+	cw_buf_append_str(sql, "COPY pg_temp._cw_rows (op, doc_id, mask, version, oplog_id, extra");
+	for (size_t i = 0; i < a->tbl->ncols; i++)
+		cw_buf_appendf(sql, ", v%zu", i);
+	cw_buf_append_str(sql, ") FROM STDIN");
+	PGresult *res = PQexec(t->conn, cw_buf_cstr(sql));
 	if (PQresultStatus(res) != PGRES_COPY_IN) {
 		int rc = pgt_result_error(t, res, "could not copy a batch", err);
 		PQclear(res);
@@ -1253,6 +1260,8 @@ static int apply_once(apply_ctx_t *a, const cw_write_list_t *writes, int64_t upt
 		rc = pgt_command(t, "COMMIT", 0, NULL, "could not commit a batch", err);
 	if (rc != 0 && t->conn != NULL && PQstatus(t->conn) == CONNECTION_OK)
 		PQclear(PQexec(t->conn, "ROLLBACK"));
+	if (rc != 0)
+		t->temp_cols = 0;   /* its creation may have been rolled back with the batch */
 	return rc;
 }
 
@@ -1290,7 +1299,6 @@ static void notes_clear(apply_ctx_t *a)
 	a->nnotes = 0;
 	a->quarantined = 0;
 	a->warnings = 0;
-	a->temp_values = 0;
 }
 
 int pgt_apply(pg_target_t *t, const cw_entity_t *entity, const cw_write_list_t *writes,
@@ -1322,7 +1330,7 @@ int pgt_apply(pg_target_t *t, const cw_entity_t *entity, const cw_write_list_t *
 		*lost = true;
 		return 0;
 	}
-	apply_ctx_t a = {t, tbl, entity, false, NULL, 0, 0, 0, 0};
+	apply_ctx_t a = {t, tbl, entity, false, NULL, 0, 0, 0};
 	t->sqlstate[0] = '\0';
 	rc = apply_once(&a, writes, upto, err);
 	if (rc != 0 && strcmp(t->sqlstate, "42P01") == 0) {   /* the table went away */

@@ -82,6 +82,8 @@ typedef struct pg_target {
 	int64_t position_stored;           /* ... and the one the target holds */
 	int64_t position_stored_ms;
 	int64_t quarantine_checked_ms;
+	size_t temp_cols;                  /* value columns the session's batch table has; 0 =
+	                                      not known to exist (new session, rolled back) */
 	int64_t rows_applied;
 	int64_t run_reported_ms;
 	char last_error[CW_ERR_MESSAGE_LEN];
