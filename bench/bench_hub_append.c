@@ -2,8 +2,12 @@
  * Benchmark: oplog writer throughput. Appends 200k ~200-byte upserts to a
  * fresh hub in batches of 10k with cw_oplog_append (COPY + checkpoint in one
  * transaction), then the same rows with plain multi-row INSERTs of 1000
- * rows into an identical scratch table, for comparison. Prints figures;
- * asserts nothing. Starts its own throwaway PostgreSQL 15 cluster.
+ * rows into an identical scratch table, for comparison. Then a lever of the
+ * hub's design, measured on bare tables: the same rows COPYed into a copy of
+ * the oplog whose data column is jsonb (as today) and into one whose data is
+ * text (no input parsing), and read back in pages of 1,000 from each (no
+ * output conversion for text). Prints figures; asserts nothing. Starts its
+ * own throwaway PostgreSQL 15 cluster.
  */
 #include "core/buf.h"
 #include "core/change.h"
@@ -106,6 +110,74 @@ static int bench_insert(cw_hub_t *hub)
 	return 0;
 }
 
+/* COPYs the rows into table (bare: no checkpoint, no lock) and reads them back in pages. */
+static int bench_data_column(cw_hub_t *hub, const char *table, const char *type)
+{
+	PGconn *conn = cw_hub_pgconn(hub);
+	cw_err_t err = {0};
+	char sql[512];
+	snprintf(sql, sizeof sql, "CREATE TABLE cachewarp.%s (LIKE cachewarp.oplog INCLUDING DEFAULTS "
+	         "INCLUDING IDENTITY INCLUDING INDEXES)", table);
+	char alter[256];
+	snprintf(alter, sizeof alter, "ALTER TABLE cachewarp.%s ALTER COLUMN data TYPE %s", table, type);
+	if (cw_hub_command(hub, sql, 0, NULL, "create a scratch table", &err) != 0 ||
+	    cw_hub_command(hub, alter, 0, NULL, "retype a scratch table", &err) != 0) {
+		fprintf(stderr, "bench: %s\n", err.message);
+		return -1;
+	}
+	cw_buf_t copy = CW_BUF_INIT;
+	double started = cw_bench_now_s();
+	for (int base = 0; base < ROWS; base += BATCH) {
+		cw_buf_reset(&copy);
+		for (int i = base; i < base + BATCH; i++) {
+			char *data = row_data(i);
+			cw_buf_appendf(&copy, "upsert\tcustomers\t%d\t%s\t1\t0/%X\n", i, data, i);
+			free(data);
+		}
+		snprintf(sql, sizeof sql, "COPY cachewarp.%s (op, entity, doc_id, data, version, "
+		         "source_pos) FROM STDIN", table);
+		PGresult *res = PQexec(conn, sql);
+		PQclear(res);
+		PQputCopyData(conn, copy.data, (int)copy.len);
+		PQputCopyEnd(conn, NULL);
+		while ((res = PQgetResult(conn)) != NULL) {
+			if (PQresultStatus(res) != PGRES_COMMAND_OK)
+				fprintf(stderr, "bench: copy: %s", PQerrorMessage(conn));
+			PQclear(res);
+		}
+	}
+	double wrote = cw_bench_now_s() - started;
+	cw_buf_free(&copy);
+	started = cw_bench_now_s();
+	long long after = 0, read = 0;
+	for (;;) {
+		char page[256], bound[24];
+		snprintf(page, sizeof page, "SELECT id, op, entity, doc_id, data, version, source_pos "
+		         "FROM cachewarp.%s WHERE id > $1::bigint ORDER BY id LIMIT 1000", table);
+		snprintf(bound, sizeof bound, "%lld", after);
+		const char *params[] = {bound};
+		PGresult *res = PQexecParams(conn, page, 1, NULL, params, NULL, NULL, 0);
+		int n = PQresultStatus(res) == PGRES_TUPLES_OK ? PQntuples(res) : 0;
+		if (n > 0)
+			after = strtoll(PQgetvalue(res, n - 1, 0), NULL, 10);
+		read += n;
+		PQclear(res);
+		if (n == 0)
+			break;
+	}
+	double readback = cw_bench_now_s() - started;
+	printf("data as %s: COPY %d rows in %.2fs = %.0f rows/s; read back %lld in pages of 1000 in "
+	       "%.2fs = %.0f rows/s\n", type, ROWS, wrote, ROWS / wrote, read, readback,
+	       (double)read / readback);
+	char workload[64];
+	snprintf(workload, sizeof workload, "oplog data as %s", type);
+	cw_bench_figure(workload, "COPY rows/s", "rows/s", ROWS / wrote,
+	                strcmp(type, "text") == 0 ? "oplog data as jsonb/COPY rows/s" : NULL);
+	cw_bench_figure(workload, "read rows/s", "rows/s", (double)read / readback,
+	                strcmp(type, "text") == 0 ? "oplog data as jsonb/read rows/s" : NULL);
+	return 0;
+}
+
 int main(void)
 {
 	cw_testsrv_t pg = {0};
@@ -122,7 +194,9 @@ int main(void)
 		fprintf(stderr, "bench: %s\n", err.message);
 		goto out;
 	}
-	if (bench_copy(hub) == 0 && bench_insert(hub) == 0)
+	if (bench_copy(hub) == 0 && bench_insert(hub) == 0 &&
+	    bench_data_column(hub, "bench_jsonb", "jsonb") == 0 &&
+	    bench_data_column(hub, "bench_text", "text") == 0)
 		rc = 0;
 out:
 	cw_hub_close(hub);
