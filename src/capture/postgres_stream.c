@@ -143,6 +143,8 @@ static int truncate_entities(cw_pg_source_t *src, const cw_pgoutput_msg_t *msg,
 			rc = cw_entity_store_bump_version(src->hub, ent->entity.name,
 			                                  &ent->entity.version, err);
 			cw_entity_registry_invalidate(src->ctx->registry);
+			if (rc == 0 && CW_FAILPOINT("after_generation_bump"))
+				rc = cw_err_set(err, CW_EIO, "source.postgres", "failpoint after_generation_bump");
 			if (rc != 0)
 				break;
 			pg_push_sweep(src, ent, source_pos);

@@ -86,5 +86,33 @@ for point in $points; do
 		case $fired in yes | aborted) ;; *) fail "$point=$action: the failpoint never fired" ;; esac
 	done
 done
+# A TRUNCATE inside a transaction, killed or failed between its generation bump
+# and the commit of its sweep: the restart sweeps once, nothing is written twice.
+for action in abort error; do
+	burst=$((burst + 1))
+	sql app "BEGIN; INSERT INTO items SELECT g, $burst, 'before' FROM generate_series(50001, 50150) g;
+	         TRUNCATE items; INSERT INTO items SELECT g, $burst, 'reloaded' FROM generate_series(1, 600) g;
+	         COMMIT" >/dev/null
+	CW_FAILPOINTS="after_generation_bump=$action" "$fp_bin" run -c "$work/cw.yaml" >"$work/fp-truncate-$action.log" 2>&1 &
+	daemon=$!
+	fired=no
+	for _ in $(seq 1 100); do
+		if ! kill -0 "$daemon" 2>/dev/null; then fired=died; break; fi
+		if grep -qs "failpoint after_generation_bump" "$work/fp-truncate-$action.log"; then fired=yes; break; fi
+		sleep 0.1
+	done
+	sleep 0.5
+	kill -9 "$daemon" 2>/dev/null
+	{ wait "$daemon"; } 2>/dev/null
+	daemon=
+	grep -qs "failpoint fired: abort" "$work/fp-truncate-$action.log" && fired=aborted
+	if converge; then result=converged; else result=DIVERGED; fail "after_generation_bump=$action: the cache did not converge"; fi
+	twice=$(sql hub "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM cachewarp.oplog
+	                 WHERE op <> 'sweep' GROUP BY entity, doc_id, source_pos, version, op, data
+	                 HAVING count(*) > 1) d")
+	[ "$twice" = 0 ] || fail "after_generation_bump=$action: $twice changes are in the hub twice"
+	printf 'failpoint %-22s %-6s fired=%-8s %s rows=%s twice=%s\n' "after_generation_bump" "$action" "$fired" "$result" "$(wc -l <"$work/source.txt")" "$twice"
+	case $fired in yes | aborted) ;; *) fail "after_generation_bump=$action: the failpoint never fired" ;; esac
+done
 [ "$failures" -eq 0 ] && echo "failpoints: all $burst cases converged"
 exit $((failures > 0))
