@@ -30,34 +30,20 @@
 
 /* ---- statements ---------------------------------------------------------- */
 
-/* Copies a server message as one line with any password masked. */
-static void clean_message(const char *text, char *out, size_t outlen)
-{
-	char *masked = cw_secret_mask(text ? text : "");
-	size_t len = strlen(masked);
-	while (len > 0 && (masked[len - 1] == '\n' || masked[len - 1] == ' '))
-		masked[--len] = '\0';
-	for (size_t i = 0; i < len; i++)
-		if (masked[i] == '\n' || masked[i] == '\t')
-			masked[i] = ' ';
-	snprintf(out, outlen, "%s", masked);
-	free(masked);
-}
-
 int pgt_result_error(pg_target_t *t, const PGresult *res, const char *what, cw_err_t *err)
 {
 	const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	snprintf(t->sqlstate, sizeof t->sqlstate, "%s", state != NULL ? state : "");
 	char reason[CW_ERR_MESSAGE_LEN];
-	clean_message(primary != NULL ? primary : (t->conn ? PQerrorMessage(t->conn) : ""), reason,
+	cw_hub_clean_message(primary != NULL ? primary : (t->conn ? PQerrorMessage(t->conn) : ""), reason,
 	              sizeof reason);
 	if (reason[0] == '\0')
 		snprintf(reason, sizeof reason, "connection to the target lost");
 	const char *detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
 	if (detail != NULL) {
 		char line[CW_ERR_MESSAGE_LEN];
-		clean_message(detail, line, sizeof line);
+		cw_hub_clean_message(detail, line, sizeof line);
 		return cw_err_set(err, CW_EDB, PGT_COMPONENT, "target \"%s\": %s: %s (%s)", t->name, what,
 		                  reason, line);
 	}
@@ -139,7 +125,7 @@ static void log_notice(void *arg, const char *message)
 {
 	(void)arg;
 	char line[CW_ERR_MESSAGE_LEN];
-	clean_message(message, line, sizeof line);
+	cw_hub_clean_message(message, line, sizeof line);
 	cw_log_debug(PGT_COMPONENT, "%s", line);
 }
 
@@ -269,7 +255,7 @@ static int ensure_connected(pg_target_t *t, cw_err_t *err)
 	t->conn = PQconnectdbParams(keywords, values, 1);
 	if (t->conn == NULL || PQstatus(t->conn) != CONNECTION_OK) {
 		char reason[CW_ERR_MESSAGE_LEN];
-		clean_message(t->conn ? PQerrorMessage(t->conn) : "out of memory", reason, sizeof reason);
+		cw_hub_clean_message(t->conn ? PQerrorMessage(t->conn) : "out of memory", reason, sizeof reason);
 		int rc;
 		if (cw_hub_auth_refused(t->conn))
 			rc = cw_err_set(err, CW_EAUTH, PGT_COMPONENT, "target \"%s\" (%s) refused the "
@@ -590,7 +576,6 @@ static void pgt_close(void *self)
 	for (size_t i = 0; i < t->ntables; i++)
 		pgt_table_free(&t->tables[i]);
 	free(t->tables);
-	cw_buf_free(&t->copy);
 	cw_buf_free(&t->sql);
 	cw_buf_free(&t->text);
 	free(t->scope);

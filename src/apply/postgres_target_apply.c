@@ -191,7 +191,6 @@ int pgt_table_load(pg_target_t *t, pgt_table_t *tbl, cw_err_t *err)
 void pgt_table_set_record(pgt_table_t *tbl, const char *json, int64_t version)
 {
 	record_free(tbl);
-	tbl->src_loaded = true;
 	/* read after the generation a write asked for: the source records before it writes rows */
 	tbl->src_version = version > tbl->src_wanted ? version : tbl->src_wanted;
 	json_t *root = json != NULL ? json_loads(json, 0, NULL) : NULL;
@@ -577,16 +576,23 @@ static int add_extra_column(apply_ctx_t *a, int64_t oplog_id, cw_err_t *err)
 	return rc;
 }
 
+/* ALTER TABLE ... ALTER COLUMN col TYPE type USING col::type. */
+static void alter_type_sql(const pgt_table_t *tbl, const pgt_column_t *col, const char *type,
+                           cw_buf_t *ddl)
+{
+	cw_buf_appendf(ddl, "ALTER TABLE %s ALTER COLUMN ", tbl->qname);
+	pgt_quote(ddl, col->name);
+	cw_buf_appendf(ddl, " TYPE %s USING ", type);
+	pgt_quote(ddl, col->name);
+	cw_buf_appendf(ddl, "::%s", type);
+}
+
 static int widen_column(apply_ctx_t *a, pgt_column_t *col, cw_pgc_kind_t wider, int64_t oplog_id,
                         cw_err_t *err)
 {
 	const char *type = cw_pgc_type_name(wider);
 	cw_buf_t ddl = CW_BUF_INIT;
-	cw_buf_appendf(&ddl, "ALTER TABLE %s ALTER COLUMN ", a->tbl->qname);
-	pgt_quote(&ddl, col->name);
-	cw_buf_appendf(&ddl, " TYPE %s USING ", type);
-	pgt_quote(&ddl, col->name);
-	cw_buf_appendf(&ddl, "::%s", type);
+	alter_type_sql(a->tbl, col, type, &ddl);
 	int rc = run_ddl(a, cw_buf_cstr(&ddl), "widen column", col->name, col->field, col->type, type,
 	                 oplog_id, err);
 	cw_buf_free(&ddl);
@@ -621,11 +627,7 @@ static int reconcile_record(apply_ctx_t *a, int64_t oplog_id, cw_err_t *err)
 			continue;
 		char *want = cw_xstrdup(type);
 		cw_buf_reset(&ddl);
-		cw_buf_appendf(&ddl, "ALTER TABLE %s ALTER COLUMN ", tbl->qname);
-		pgt_quote(&ddl, col->name);
-		cw_buf_appendf(&ddl, " TYPE %s USING ", want);
-		pgt_quote(&ddl, col->name);
-		cw_buf_appendf(&ddl, "::%s", want);
+		alter_type_sql(tbl, col, want, &ddl);
 		if ((rc = pgt_command(t, "SAVEPOINT cw_retype", 0, NULL, "could not set a savepoint",
 		                      err)) != 0) {
 			free(want);

@@ -57,7 +57,6 @@ typedef struct pgt_table {
 	size_t nsrc;
 	char **src_key;
 	size_t nsrc_key;
-	bool src_loaded;         /* the record was read (it may be missing) */
 	int64_t src_version;     /* the entity version it was read for */
 	int64_t src_wanted;      /* a write of this generation came before its record was read */
 	bool waited_for_record;  /* reported lost once to read the record first */
@@ -89,8 +88,7 @@ typedef struct pg_target {
 	char last_error[CW_ERR_MESSAGE_LEN];
 	char sqlstate[6];                  /* of the last failed statement; "" for none */
 	char labels[160];                  /* target="<name>" */
-	cw_buf_t copy;                     /* scratch buffers of the apply path */
-	cw_buf_t sql;
+	cw_buf_t sql;                      /* scratch buffers of the apply path */
 	cw_buf_t text;
 } pg_target_t;
 

@@ -72,11 +72,6 @@ static int check_schema(const char *value, cw_err_t *err)
 	return cw_identifier_validate("schema name", value, err);
 }
 
-static int check_target_column(const char *value, cw_err_t *err)
-{
-	return cw_identifier_validate("column name", value, err);
-}
-
 static int check_not_empty(const char *value, cw_err_t *err)
 {
 	if (value[0] == '\0')
@@ -244,7 +239,7 @@ static const cw_config_key_t keys[] = {
 	         "(a later upsert of the key sets it back to false)."},
 	{.path = "targets[].soft_delete_column", .kind = CW_KEY_STRING,
 	 .offset = TGT(soft_delete_column), .default_text = "is_deleted", .applies_to = "postgres",
-	 .check = check_target_column,
+	 .check = check_column_name,
 	 .help = "The boolean column `delete_mode: soft` sets (`[a-z][a-z0-9_]*`)."},
 	{.path = "targets[].on_entity_delete", .kind = CW_KEY_ENUM, .offset = TGT(on_entity_delete),
 	 .default_text = "drop", .applies_to = "postgres", .values = entity_deletes,

@@ -14,12 +14,7 @@ struct cw_hub {
 	char *url_masked;   /* owned */
 };
 
-/*
- * Copies a libpq message into out without its trailing newline, turning
- * inner newlines into spaces so the message stays one line, and masking any
- * password the text may contain.
- */
-static void clean_message(const char *text, char *out, size_t outlen)
+void cw_hub_clean_message(const char *text, char *out, size_t outlen)
 {
 	char *masked = cw_secret_mask(text ? text : "");
 	size_t len = strlen(masked);
@@ -38,7 +33,7 @@ static void log_notice(void *arg, const char *message)
 {
 	(void)arg;
 	char line[CW_ERR_MESSAGE_LEN];
-	clean_message(message, line, sizeof line);
+	cw_hub_clean_message(message, line, sizeof line);
 	cw_log_debug("hub", "%s", line);
 }
 
@@ -61,7 +56,7 @@ cw_hub_t *cw_hub_connect(const char *url, cw_err_t *err)
 	hub->conn = PQconnectdbParams(keywords, values, 1);
 	if (hub->conn == NULL || PQstatus(hub->conn) != CONNECTION_OK) {
 		char reason[CW_ERR_MESSAGE_LEN];
-		clean_message(hub->conn ? PQerrorMessage(hub->conn) : "out of memory",
+		cw_hub_clean_message(hub->conn ? PQerrorMessage(hub->conn) : "out of memory",
 		              reason, sizeof reason);
 		if (cw_hub_auth_refused(hub->conn))
 			cw_err_set(err, CW_EAUTH, "hub", "hub \"%s\" refused the credentials: %s: fix "
@@ -108,7 +103,7 @@ PGconn *cw_hub_pgconn(cw_hub_t *hub)
 int cw_hub_conn_error(cw_hub_t *hub, const char *what, cw_err_t *err)
 {
 	char reason[CW_ERR_MESSAGE_LEN];
-	clean_message(PQerrorMessage(hub->conn), reason, sizeof reason);
+	cw_hub_clean_message(PQerrorMessage(hub->conn), reason, sizeof reason);
 	if (reason[0] == '\0')
 		snprintf(reason, sizeof reason, "connection to the hub lost");
 	return cw_err_set(err, CW_EDB, "hub", "%s: %s", what, reason);
@@ -120,7 +115,7 @@ int cw_hub_result_error(cw_hub_t *hub, const PGresult *res, const char *what, cw
 	if (primary == NULL)
 		return cw_hub_conn_error(hub, what, err);
 	char reason[CW_ERR_MESSAGE_LEN];
-	clean_message(primary, reason, sizeof reason);
+	cw_hub_clean_message(primary, reason, sizeof reason);
 	return cw_err_set(err, CW_EDB, "hub", "%s: %s", what, reason);
 }
 

@@ -62,6 +62,14 @@ void cw_hub_close(cw_hub_t *hub);
 /* The URL with its password masked; borrowed until cw_hub_close. */
 const char *cw_hub_url(const cw_hub_t *hub);
 
+/*
+ * Copies a libpq message into out without its trailing newline, turning
+ * inner newlines and tabs into spaces so the message stays one line, and
+ * masking any password the text may contain. For every PostgreSQL
+ * connection's messages (the hub's, a target's).
+ */
+void cw_hub_clean_message(const char *text, char *out, size_t outlen);
+
 /* The libpq connection; borrowed until cw_hub_close. */
 PGconn *cw_hub_pgconn(cw_hub_t *hub);
 
