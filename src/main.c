@@ -11,6 +11,7 @@ static const cw_cli_command_t commands[] = {
 	{"entity", "list, add, show, delete or refresh entities in the hub", cw_cmd_entity},
 	{"status", "show each component, its state and lag", cw_cmd_status},
 	{"config", "check or show a configuration file, print its reference", cw_cmd_config},
+	{"verify", "compare sources with targets, repair what differs", cw_cmd_verify},
 };
 
 static void print_usage(FILE *out)

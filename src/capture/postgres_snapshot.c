@@ -10,6 +10,7 @@
  */
 #include "capture/postgres_internal.h"
 
+#include "capture/pg_rows.h"
 #include "core/clock.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -74,37 +75,15 @@ static void log_progress(const cw_pg_source_t *src, const pg_entity_t *ent, int6
 static int push_rows(cw_pg_source_t *src, const pg_entity_t *ent, PGresult *res,
                      const char *source_pos, cw_err_t *err)
 {
-	int ncols = PQnfields(res);
-	if (ncols > CW_PGOUTPUT_MAX_COLUMNS)
-		return cw_err_set(err, CW_EINVAL, PG_DOMAIN,
-		                  "table %s of entity \"%s\" has too many columns",
-		                  ent->entity.table, ent->entity.name);
-	cw_pgoutput_column_t *columns = cw_xcalloc((size_t)ncols + 1, sizeof *columns);
-	cw_pgoutput_value_t *values = cw_xcalloc((size_t)ncols + 1, sizeof *values);
-	for (int c = 0; c < ncols; c++) {
-		columns[c].name = PQfname(res, c);
-		columns[c].type_oid = PQftype(res, c);
-		columns[c].typmod = PQfmod(res, c);
+	cw_pg_rows_t rows;
+	int rc = cw_pg_rows_init(&rows, res, ent->nspname, ent->relname, err);
+	if (rc != 0) {
+		cw_err_prefix(err, "entity \"%s\"", ent->entity.name);
+		return rc;
 	}
-	cw_pgoutput_rel_t rel = {0, (char *)ent->nspname, (char *)ent->relname, 'd',
-	                         (uint16_t)ncols, columns};
-	cw_pgoutput_msg_t msg = {0};
-	msg.kind = CW_PGOUTPUT_INSERT;
-	msg.row.relation = &rel;
-	msg.row.new_tuple.ncolumns = (uint16_t)ncols;
-	msg.row.new_tuple.values = values;
-	int rc = 0;
-	for (int r = 0; r < PQntuples(res) && rc == 0; r++) {
-		for (int c = 0; c < ncols; c++) {
-			bool null = PQgetisnull(res, r, c);
-			values[c].kind = null ? 'n' : 't';
-			values[c].text = null ? NULL : (const uint8_t *)PQgetvalue(res, r, c);
-			values[c].len = null ? 0 : (uint32_t)PQgetlength(res, r, c);
-		}
-		rc = pg_push_row(src, &msg, source_pos, 0, err);
-	}
-	free(values);
-	free(columns);
+	for (int r = 0; r < PQntuples(res) && rc == 0; r++)
+		rc = pg_push_row(src, cw_pg_rows_at(&rows, r), source_pos, 0, err);
+	cw_pg_rows_clear(&rows);
 	return rc;
 }
 

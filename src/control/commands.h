@@ -11,5 +11,6 @@ int cw_cmd_migrate(int argc, char **argv);
 int cw_cmd_entity(int argc, char **argv);
 int cw_cmd_status(int argc, char **argv);
 int cw_cmd_config(int argc, char **argv);
+int cw_cmd_verify(int argc, char **argv);
 
 #endif

@@ -183,6 +183,10 @@ void cw_hub_text_array(cw_buf_t *buf, const char *const *items, size_t nitems)
 	for (size_t i = 0; i < nitems; i++) {
 		if (i > 0)
 			cw_buf_append_char(buf, ',');
+		if (items[i] == NULL) {
+			cw_buf_append_str(buf, "NULL");
+			continue;
+		}
 		cw_buf_append_char(buf, '"');
 		for (const char *p = items[i]; *p; p++) {
 			if (*p == '"' || *p == '\\')

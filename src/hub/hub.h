@@ -35,6 +35,8 @@ typedef struct cw_hub cw_hub_t;
 #define CW_HUB_LOCK_CLASS 0x63770000   /* "cw\0\0" */
 #define CW_HUB_LOCK_OPLOG 1
 #define CW_HUB_LOCK_MIGRATE 2
+/* Class of the session locks that keep one verify per entity and target (key: hashtext). */
+#define CW_HUB_LOCK_VERIFY 0x63770002
 
 /* The channel the writer notifies after each commit that added oplog rows. */
 #define CW_HUB_CHANNEL "cachewarp_oplog"
@@ -107,7 +109,7 @@ int cw_hub_conn_error(cw_hub_t *hub, const char *what, cw_err_t *err);
 int cw_hub_result_error(cw_hub_t *hub, const PGresult *res, const char *what, cw_err_t *err);
 
 /*
- * Appends a PostgreSQL text[] literal of strings ({"a","b\"c"}) to buf, for
+ * Appends a PostgreSQL text[] literal of strings ({"a","b\"c"}; a NULL item is NULL) to buf, for
  * passing a list as one parameter (`= ANY($1::text[])`).
  */
 void cw_hub_text_array(cw_buf_t *buf, const char *const *items, size_t nitems);

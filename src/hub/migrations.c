@@ -88,6 +88,27 @@ static const char *const migrations[] = {
 	 */
 	"DROP INDEX cachewarp.oplog_created_at;\n"
 	"CREATE INDEX oplog_created_at ON cachewarp.oplog USING brin (created_at);\n",
+	/*
+	 * 3: verify's runs (one row per entity and target compared), and the
+	 * origin of a change that no source captured: 'verify' for a repair's
+	 * synthetic changes, NULL for captured ones (a nullable column without
+	 * default: no rewrite of the oplog).
+	 */
+	"CREATE TABLE cachewarp.verify_runs (\n"
+	"	id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
+	"	entity text NOT NULL,\n"
+	"	target text NOT NULL,\n"
+	"	status text NOT NULL\n"
+	"		CHECK (status IN ('running', 'equal', 'different', 'failed', 'canceled')),\n"
+	"	repair boolean NOT NULL DEFAULT false,\n"
+	"	requested_by text NOT NULL DEFAULT 'cli',\n"
+	"	started_at timestamptz NOT NULL DEFAULT now(),\n"
+	"	finished_at timestamptz,\n"
+	"	report jsonb NOT NULL DEFAULT '{}',\n"
+	"	error text\n"
+	");\n"
+	"CREATE INDEX verify_runs_pair ON cachewarp.verify_runs (entity, target, id);\n"
+	"ALTER TABLE cachewarp.oplog ADD COLUMN origin text;\n",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -370,3 +370,97 @@ int cw_oplog_promote_staged(cw_hub_t *hub, const char *entity, int64_t *promoted
 		*promoted = moved;
 	return 0;
 }
+
+/* The body of cw_oplog_append_synthetic's transaction, under the oplog lock. */
+static int synthetic_locked(cw_hub_t *hub, const cw_change_batch_t *batch, const char *entity,
+                            int64_t watermark, const char *origin, size_t *written,
+                            const char *what, cw_err_t *err)
+{
+	char version[24], mark[24];
+	snprintf(mark, sizeof mark, "%lld", (long long)watermark);
+	const char *status_params[] = {entity};
+	PGresult *res = cw_hub_exec(hub, "SELECT status, version FROM cachewarp.entities "
+	                            "WHERE name = $1", 1, status_params, what, err);
+	if (res == NULL)
+		return CW_EDB;
+	int rc = 0;
+	if (PQntuples(res) == 0 || strcmp(PQgetvalue(res, 0, 0), "live") != 0)
+		rc = cw_err_set(err, CW_ECONFLICT, "hub", "%s: entity \"%s\" is not live", what, entity);
+	else
+		snprintf(version, sizeof version, "%s", PQgetvalue(res, 0, 1));
+	PQclear(res);
+	if (rc != 0)
+		return rc;
+	cw_buf_t ops = CW_BUF_INIT, doc_ids = CW_BUF_INIT, datas = CW_BUF_INIT;
+	const char **op_names = cw_xcalloc(batch->len + 1, sizeof *op_names);
+	const char **ids = cw_xcalloc(batch->len + 1, sizeof *ids);
+	const char **values = cw_xcalloc(batch->len + 1, sizeof *values);
+	for (size_t i = 0; i < batch->len; i++) {
+		op_names[i] = cw_op_name(batch->items[i].op);
+		ids[i] = batch->items[i].doc_id;
+		values[i] = batch->items[i].data;
+	}
+	cw_hub_text_array(&ops, op_names, batch->len);
+	cw_hub_text_array(&doc_ids, ids, batch->len);
+	cw_hub_text_array(&datas, values, batch->len);
+	/*
+	 * A key with a change newer than the watermark was changed by the stream
+	 * after the state written here was read: it is left to the stream. The
+	 * current generation, not the one read, so a newer scan's sweep keeps it.
+	 */
+	const char *params[] = {entity, mark, cw_buf_cstr(&ops), cw_buf_cstr(&doc_ids),
+	                        cw_buf_cstr(&datas), version, origin};
+	res = cw_hub_exec(hub,
+		"INSERT INTO cachewarp.oplog (op, entity, doc_id, data, version, source_pos, origin) "
+		"SELECT c.op, $1, c.doc_id, c.data::jsonb, $6::integer, $7, $7 "
+		"FROM unnest($3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS c(op, doc_id, data, n) "
+		"WHERE NOT EXISTS (SELECT 1 FROM cachewarp.oplog o WHERE o.entity = $1 "
+		"AND o.id > $2::bigint AND o.doc_id = c.doc_id) ORDER BY c.n",
+		7, params, what, err);
+	free(op_names);
+	free(ids);
+	free(values);
+	cw_buf_free(&ops);
+	cw_buf_free(&doc_ids);
+	cw_buf_free(&datas);
+	if (res == NULL)
+		return CW_EDB;
+	*written = (size_t)strtoull(PQcmdTuples(res), NULL, 10);
+	PQclear(res);
+	if (*written > 0)
+		rc = notify_readers(hub, what, err);
+	return rc;
+}
+
+int cw_oplog_append_synthetic(cw_hub_t *hub, const cw_change_batch_t *batch, int64_t watermark,
+                              const char *origin, size_t *written, cw_err_t *err)
+{
+	*written = 0;
+	if (batch->len == 0)
+		return 0;
+	const char *entity = batch->items[0].entity;
+	for (size_t i = 0; i < batch->len; i++) {
+		const cw_change_t *c = &batch->items[i];
+		if (strcmp(c->entity, entity) != 0 || c->doc_id == NULL ||
+		    (c->op == CW_OP_UPSERT) != (c->data != NULL) || c->op == CW_OP_SWEEP)
+			return cw_err_set(err, CW_EINVAL, "hub", "could not write synthetic changes: "
+			                  "one entity's upserts and deletes only");
+	}
+	char what[160];
+	snprintf(what, sizeof what, "could not write synthetic changes of entity \"%s\"", entity);
+	size_t count = 0;
+	int rc = cw_hub_begin(hub, err);
+	if (rc != 0)
+		return rc;
+	rc = cw_hub_lock_oplog(hub, err);
+	if (rc == 0)
+		rc = synthetic_locked(hub, batch, entity, watermark, origin, &count, what, err);
+	if (rc == 0)
+		rc = cw_hub_commit(hub, what, err);
+	if (rc != 0) {
+		cw_hub_rollback(hub);
+		return rc;
+	}
+	*written = count;
+	return 0;
+}

@@ -88,6 +88,19 @@ int cw_oplog_append(cw_oplog_writer_t *writer, const cw_change_batch_t *batch,
  * CW_ENOTFOUND (no such entity), CW_ECONFLICT (the entity was deleted
  * meanwhile: nothing is moved) or CW_EDB.
  */
+/*
+ * Writes one entity's synthetic changes (upserts with data, deletes; batch
+ * borrowed) in one transaction under the oplog lock, at the entity's
+ * current generation, with source_pos and origin set to origin ("verify").
+ * A change whose doc_id has an oplog row newer than watermark is left out:
+ * the stream changed that key after the state written here was read
+ * (DBLog's watermark rule), and the newer change must win. *written
+ * receives the rows written. 0, CW_ECONFLICT (the entity is not live),
+ * CW_EINVAL (a sweep, or changes of several entities) or CW_EDB.
+ */
+int cw_oplog_append_synthetic(cw_hub_t *hub, const cw_change_batch_t *batch, int64_t watermark,
+                              const char *origin, size_t *written, cw_err_t *err);
+
 int cw_oplog_promote_staged(cw_hub_t *hub, const char *entity, int64_t *promoted,
                             cw_err_t *err);
 

@@ -81,18 +81,6 @@ start_daemon() {
 }
 start_daemon
 
-wait_for() { # DESCRIPTION COMMAND...: until COMMAND prints "ok"
-	local what=$1 deadline=$((SECONDS + 90))
-	shift
-	until [ "$("$@" 2>/dev/null)" = ok ]; do
-		if [ $SECONDS -ge $deadline ]; then
-			fail "$what (last: $("$@" 2>&1 | head -c 300))"
-			return 1
-		fi
-		sleep 0.2
-	done
-}
-same() { [ "$1" = "$2" ] && echo ok || echo "got [$1] want [$2]"; }
 
 # ---- types and keys from a PostgreSQL source ----
 src_rows() { sql app "SELECT row($1)::text FROM $2 ORDER BY 1"; }

@@ -10,6 +10,8 @@
 #   e2e_start_mongo           # sets mongo_url: the MongoDB test server, database "shop"
 #   e2e_mongo                 # cw-mongo-exec on mongo_url/shop, commands on stdin
 #   e2e_config FILE ENTITY TABLE [YAML-LINE...]   # source app_pg -> target node1 in $work/dbs
+#   wait_for WHAT COMMAND...  # until COMMAND prints "ok" (90 s), else fail WHAT with its output
+#   same GOT WANT             # prints "ok", or what differs
 #
 # E2E_HUB_URL, E2E_SOURCE_URL and E2E_API_LISTEN override the configuration's
 # addresses; E2E_MONGO_ENTITY=NAME adds source "shop" (the test server) and an
@@ -25,6 +27,19 @@ psql=$(ls /usr/lib/postgresql/15/bin/psql 2>/dev/null || command -v psql)
 failures=0
 
 fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+
+wait_for() {
+	local what=$1 deadline=$((SECONDS + 90))
+	shift
+	until [ "$("$@" 2>/dev/null)" = ok ]; do
+		if [ $SECONDS -ge $deadline ]; then
+			fail "$what (last: $("$@" 2>&1 | head -c 300))"
+			return 1
+		fi
+		sleep 0.2
+	done
+}
+same() { [ "$1" = "$2" ] && echo ok || echo "got [$1] want [$2]"; }
 
 e2e_cleanup() {
 	[ -n "${E2E_STOP:-}" ] && "$E2E_STOP"

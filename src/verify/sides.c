@@ -1,0 +1,495 @@
+/* This file contains the sides verify compares (sides.h). */
+#include "verify/sides.h"
+
+#include "apply/layout.h"
+#include "capture/pg_rows.h"
+#include "capture/pgoutput.h"
+#include "core/buf.h"
+#include "core/json_fields.h"
+#include "core/mem.h"
+#include "core/projection.h"
+#include "core/secret.h"
+#include "hub/hub.h"
+#include "verify/row_digest.h"
+
+#include <libpq-fe.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DOMAIN "verify"
+#define FETCH_ROWS "5000"
+
+typedef enum endpoint_kind {
+	EP_PG_SOURCE,
+	EP_SQLITE_TARGET,
+} endpoint_kind_t;
+
+struct cw_verify_endpoint {
+	cw_verify_side_t side;
+	endpoint_kind_t kind;
+	cw_entity_t entity;
+	cw_decimal_mode_t mode;
+	size_t ncolumns;            /* column digests per row */
+	uint64_t estimate;
+	/* PostgreSQL source */
+	PGconn *conn;
+	char *qtable;               /* "schema"."table", quoted */
+	char nspname[CW_TABLE_PART_MAX + 1], relname[CW_TABLE_PART_MAX + 1];
+	cw_pgoutput_t *dec;
+	cw_projection_t *proj;
+	/* SQLite target */
+	sqlite3 *db;
+	char *path;
+};
+
+const cw_verify_side_t *cw_verify_endpoint_side(cw_verify_endpoint_t *endpoint)
+{
+	return &endpoint->side;
+}
+
+uint64_t cw_verify_endpoint_estimate(cw_verify_endpoint_t *endpoint)
+{
+	return endpoint->estimate;
+}
+
+void cw_verify_endpoint_close(cw_verify_endpoint_t *endpoint)
+{
+	if (endpoint == NULL)
+		return;
+	if (endpoint->conn != NULL)
+		PQfinish(endpoint->conn);
+	free(endpoint->qtable);
+	cw_pgoutput_free(endpoint->dec);
+	cw_projection_free(endpoint->proj);
+	if (endpoint->db != NULL)
+		sqlite3_close(endpoint->db);
+	free(endpoint->path);
+	cw_entity_clear(&endpoint->entity);
+	free(endpoint);
+}
+
+static cw_verify_endpoint_t *endpoint_new(endpoint_kind_t kind, const cw_entity_t *entity,
+                                          cw_decimal_mode_t mode)
+{
+	cw_verify_endpoint_t *ep = cw_xcalloc(1, sizeof *ep);
+	ep->kind = kind;
+	ep->side.self = ep;
+	cw_entity_copy(&ep->entity, entity);
+	ep->mode = mode;
+	ep->ncolumns = cw_digest_columns(entity);
+	return ep;
+}
+
+/* ---- PostgreSQL source ---- */
+
+static int pg_error(PGconn *conn, const PGresult *res, const char *what, cw_err_t *err)
+{
+	const char *msg = res != NULL ? PQresultErrorMessage(res) : "";
+	if (msg == NULL || msg[0] == '\0')
+		msg = conn != NULL ? PQerrorMessage(conn) : "out of memory";
+	char clean[CW_ERR_MESSAGE_LEN];
+	cw_hub_clean_message(msg, clean, sizeof clean);
+	return cw_err_set(err, CW_EDB, DOMAIN, "%s: %s", what, clean);
+}
+
+static PGresult *pg_query(PGconn *conn, const char *sql, int nparams, const char *const *params,
+                          const char *what, cw_err_t *err)
+{
+	PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	ExecStatusType st = PQresultStatus(res);
+	if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+		pg_error(conn, res, what, err);
+		PQclear(res);
+		return NULL;
+	}
+	return res;
+}
+
+static int pg_command(PGconn *conn, const char *sql, const char *what, cw_err_t *err)
+{
+	PGresult *res = pg_query(conn, sql, 0, NULL, what, err);
+	PQclear(res);
+	return res != NULL ? 0 : CW_EDB;
+}
+
+/* The table's key (primary key, else replica identity index), for doc_id. */
+static int pg_load_key(cw_verify_endpoint_t *ep, cw_err_t *err)
+{
+	const char *params[] = {ep->nspname, ep->relname};
+	PGresult *res = pg_query(ep->conn,
+		"SELECT a.attname, c.reltuples::bigint, i.indexrelid FROM pg_class c "
+		"JOIN pg_namespace n ON n.oid = c.relnamespace "
+		"JOIN pg_index i ON i.indrelid = c.oid "
+		"CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) "
+		"JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
+		"WHERE n.nspname = $1 AND c.relname = $2 AND (i.indisprimary OR i.indisreplident) "
+		"ORDER BY i.indisprimary DESC, i.indexrelid, k.ord",
+		2, params, "could not read the key of the source table", err);
+	if (res == NULL)
+		return CW_EDB;
+	int n = PQntuples(res);
+	if (n == 0) {
+		PQclear(res);
+		return cw_err_set(err, CW_EINVAL, DOMAIN,
+		                  "table %s of entity \"%s\" has no primary key nor replica identity "
+		                  "index: rows cannot be told apart", ep->entity.table, ep->entity.name);
+	}
+	/* Only the first index's columns (the primary key's when there is one), in key order. */
+	const char **cols = cw_xcalloc((size_t)n + 1, sizeof *cols);
+	size_t ncols = 0;
+	for (int i = 0; i < n && strcmp(PQgetvalue(res, i, 2), PQgetvalue(res, 0, 2)) == 0; i++)
+		cols[ncols++] = PQgetvalue(res, i, 0);
+	long long tuples = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	ep->estimate = tuples > 0 ? (uint64_t)tuples : 0;
+	int rc = cw_pgoutput_set_primary_key(ep->dec, ep->nspname, ep->relname, cols, ncols, err);
+	free(cols);
+	PQclear(res);
+	return rc;
+}
+
+typedef struct pg_batch_ctx {
+	cw_verify_endpoint_t *ep;
+	cw_verify_want_fn want;
+	void *want_arg;
+	cw_verify_row_fn on_row;
+	void *arg;
+	cw_buf_t projected;
+	uint64_t *columns;
+} pg_batch_ctx_t;
+
+/* Turns one fetched batch into rows, as capture's snapshot does. */
+static int pg_rows(pg_batch_ctx_t *ctx, PGresult *res, cw_err_t *err)
+{
+	cw_verify_endpoint_t *ep = ctx->ep;
+	cw_pg_rows_t rows;
+	int rc = cw_pg_rows_init(&rows, res, ep->nspname, ep->relname, err);
+	for (int r = 0; r < PQntuples(res) && rc == 0; r++) {
+		cw_pgoutput_row_t row;
+		/* A row capture cannot turn into a change (it quarantines it) is not compared. */
+		if (cw_pgoutput_row_change(ep->dec, cw_pg_rows_at(&rows, r), &row, NULL) != 0)
+			continue;
+		const char *data = row.data;
+		if (ctx->want != NULL && !ctx->want(ctx->want_arg, row.doc_id)) {
+			cw_pgoutput_row_clear(&row);
+			continue;
+		}
+		if (ep->proj != NULL) {
+			cw_buf_reset(&ctx->projected);
+			if (cw_projection_json(ep->proj, row.data, &ctx->projected, NULL) != 0) {
+				cw_pgoutput_row_clear(&row);
+				continue;
+			}
+			data = cw_buf_cstr(&ctx->projected);
+		}
+		cw_verify_row_t vrow = {row.doc_id, 0, ctx->columns, ep->ncolumns, false, data};
+		rc = cw_digest_data(&ep->entity, ep->mode, row.doc_id, data, &vrow.digest,
+		                    ctx->columns, err);
+		if (rc == 0)
+			rc = ctx->on_row(ctx->arg, &vrow);
+		cw_pgoutput_row_clear(&row);
+	}
+	cw_pg_rows_clear(&rows);
+	return rc;
+}
+
+static int pg_read(void *self, cw_verify_want_fn want, void *want_arg, cw_verify_row_fn on_row,
+                   void *arg, cw_cancel_t *cancel, cw_err_t *err)
+{
+	cw_verify_endpoint_t *ep = self;
+	pg_batch_ctx_t ctx = {ep, want, want_arg, on_row, arg, CW_BUF_INIT,
+	                      cw_xcalloc(ep->ncolumns + 1, sizeof(uint64_t))};
+	char *declare = cw_xasprintf("DECLARE cw_verify NO SCROLL CURSOR FOR SELECT * FROM %s",
+	                             ep->qtable);
+	char what[200];
+	snprintf(what, sizeof what, "could not read table %s of entity \"%s\"", ep->entity.table,
+	         ep->entity.name);
+	int rc = pg_command(ep->conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", what, err);
+	if (rc == 0)
+		rc = pg_command(ep->conn, declare, what, err);
+	while (rc == 0) {
+		if (cw_cancel_is_set(cancel)) {
+			rc = cw_err_set(err, CW_ECANCELED, DOMAIN, "verify was canceled");
+			break;
+		}
+		PGresult *res = pg_query(ep->conn, "FETCH " FETCH_ROWS " FROM cw_verify", 0, NULL,
+		                         what, err);
+		if (res == NULL) {
+			rc = CW_EDB;
+			break;
+		}
+		int n = PQntuples(res);
+		if (n > 0)
+			rc = pg_rows(&ctx, res, err);
+		PQclear(res);
+		if (n == 0)
+			break;
+	}
+	/* Ends the transaction either way (a failed one rolls back). */
+	PQclear(PQexec(ep->conn, "COMMIT"));
+	free(declare);
+	free(ctx.columns);
+	cw_buf_free(&ctx.projected);
+	return rc;
+}
+
+cw_verify_endpoint_t *cw_verify_source_open(const cw_source_config_t *source,
+                                            const cw_entity_t *entity, cw_decimal_mode_t mode,
+                                            cw_err_t *err)
+{
+	if (source->type != CW_SOURCE_POSTGRES) {
+		cw_err_set(err, CW_EINVAL, DOMAIN, "entity \"%s\": verify reads PostgreSQL sources "
+		           "only; source \"%s\" is not one", entity->name, source->name);
+		return NULL;
+	}
+	cw_verify_endpoint_t *ep = endpoint_new(EP_PG_SOURCE, entity, mode);
+	ep->side.read = pg_read;
+	ep->dec = cw_pgoutput_new();
+	if (cw_entity_table_parse(entity->table, ep->nspname, ep->relname, err) != 0)
+		goto fail;
+	if (entity->ncolumns > 0 &&
+	    (ep->proj = cw_projection_new(entity, CW_PROJECTION_DEFAULT, err)) == NULL)
+		goto fail;
+	/* The session settings capture reads with (text of dates and times included). */
+	const char *keys[] = {"dbname", "application_name", "client_encoding", NULL};
+	const char *values[] = {source->url, "cachewarp-verify", "UTF8", NULL};
+	ep->conn = PQconnectdbParams(keys, values, 1);
+	if (ep->conn == NULL || PQstatus(ep->conn) != CONNECTION_OK) {
+		char *masked = cw_secret_mask(source->url);
+		char what[300];
+		snprintf(what, sizeof what, "could not connect to source \"%s\" at \"%s\"", source->name,
+		         masked);
+		free(masked);
+		pg_error(ep->conn, NULL, what, err);
+		goto fail;
+	}
+	char *nsp = PQescapeIdentifier(ep->conn, ep->nspname, strlen(ep->nspname));
+	char *rel = PQescapeIdentifier(ep->conn, ep->relname, strlen(ep->relname));
+	if (nsp != NULL && rel != NULL)
+		ep->qtable = cw_xasprintf("%s.%s", nsp, rel);
+	PQfreemem(nsp);
+	PQfreemem(rel);
+	if (ep->qtable == NULL) {
+		pg_error(ep->conn, NULL, "could not quote the source table", err);
+		goto fail;
+	}
+	if (pg_load_key(ep, err) != 0)
+		goto fail;
+	return ep;
+fail:
+	cw_verify_endpoint_close(ep);
+	return NULL;
+}
+
+int cw_verify_source_position(cw_verify_endpoint_t *endpoint, char lsn[64], cw_err_t *err)
+{
+	PGresult *res = pg_query(endpoint->conn, "SELECT pg_current_wal_lsn()", 0, NULL,
+	                         "could not read the source's WAL position", err);
+	if (res == NULL)
+		return CW_EDB;
+	snprintf(lsn, 64, "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return 0;
+}
+
+/* ---- SQLite target ---- */
+
+static int sqlite_error(cw_verify_endpoint_t *ep, const char *what, cw_err_t *err)
+{
+	return cw_err_set(err, CW_EDB, DOMAIN, "%s in cache \"%s\": %s", what, ep->path,
+	                  ep->db ? sqlite3_errmsg(ep->db) : "out of memory");
+}
+
+static void typed_from_sqlite(sqlite3_stmt *stmt, int col, cw_typed_value_t *out)
+{
+	memset(out, 0, sizeof *out);
+	switch (sqlite3_column_type(stmt, col)) {
+	case SQLITE_NULL:
+		out->kind = CW_TYPED_NULL;
+		break;
+	case SQLITE_INTEGER:
+		out->kind = CW_TYPED_INTEGER;
+		out->integer = sqlite3_column_int64(stmt, col);
+		break;
+	case SQLITE_FLOAT:
+		out->kind = CW_TYPED_REAL;
+		out->real = sqlite3_column_double(stmt, col);
+		break;
+	default:
+		out->kind = CW_TYPED_TEXT;
+		out->text = (const char *)sqlite3_column_text(stmt, col);
+		out->text_len = (size_t)sqlite3_column_bytes(stmt, col);
+		break;
+	}
+}
+
+static uint64_t sqlite_value_digest(sqlite3_stmt *stmt, int col)
+{
+	cw_typed_value_t value;
+	typed_from_sqlite(stmt, col, &value);
+	return cw_digest_value(&value);
+}
+
+/* A dynamic table's "_extra" object: the sum of its pair digests. */
+static uint64_t extra_pairs(const char *json, cw_decimal_mode_t mode)
+{
+	cw_json_fields_t fields;
+	cw_json_fields_init(&fields);
+	uint64_t sum = 0;
+	if (json != NULL && cw_json_fields_parse(&fields, json, NULL) == 0) {
+		for (size_t i = 0; i < fields.len; i++) {
+			const cw_json_field_t *f = &fields.items[i];
+			if (f->kind == CW_JSON_KIND_NULL)
+				continue;
+			cw_typed_value_t value;
+			cw_typed_value_from_field(f, CW_COL_ANY, mode, &value);
+			sum += cw_digest_pair(f->key, f->key_len, cw_digest_value(&value));
+			free(value.owned);
+		}
+	}
+	cw_json_fields_clear(&fields);
+	return sum;
+}
+
+static int sqlite_read(void *self, cw_verify_want_fn want, void *want_arg,
+                       cw_verify_row_fn on_row, void *arg, cw_cancel_t *cancel, cw_err_t *err)
+{
+	cw_verify_endpoint_t *ep = self;
+	char *sql = cw_xasprintf("SELECT * FROM \"%s\"", ep->entity.name);
+	sqlite3_stmt *stmt = NULL;
+	int rc = 0;
+	if (sqlite3_prepare_v2(ep->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+		rc = sqlite_error(ep, "could not read the table", err);
+		goto done;
+	}
+	int ncols = sqlite3_column_count(stmt);
+	int id_col = -1, version_col = -1, doc_col = -1, extra_col = -1;
+	int *shape_col = cw_xcalloc(ep->entity.ncolumns + 1, sizeof *shape_col);
+	bool *pair_col = cw_xcalloc((size_t)ncols + 1, sizeof *pair_col);
+	for (size_t i = 0; i < ep->entity.ncolumns; i++)
+		shape_col[i] = -1;
+	for (int c = 0; c < ncols; c++) {
+		const char *name = sqlite3_column_name(stmt, c);
+		if (strcmp(name, "id") == 0)
+			id_col = c;
+		else if (strcmp(name, "_version") == 0)
+			version_col = c;
+		else if (strcmp(name, CW_LAYOUT_DOC_COLUMN) == 0 && ep->entity.ncolumns == 0)
+			doc_col = c;
+		else if (strcmp(name, CW_LAYOUT_EXTRA_COLUMN) == 0)
+			extra_col = c;
+		else if (!cw_column_name_reserved(name, strlen(name)))
+			pair_col[c] = true;
+		for (size_t i = 0; i < ep->entity.ncolumns; i++)
+			if (strcmp(name, ep->entity.columns[i].name) == 0)
+				shape_col[i] = c;
+	}
+	cw_layout_kind_t layout = cw_layout_of(&ep->entity);
+	uint64_t *digests = cw_xcalloc(ep->ncolumns + 1, sizeof *digests);
+	uint64_t seen = 0;
+	int step;
+	while ((step = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if ((++seen & 0xfff) == 0 && cw_cancel_is_set(cancel)) {
+			rc = cw_err_set(err, CW_ECANCELED, DOMAIN, "verify was canceled");
+			break;
+		}
+		const char *doc_id = (const char *)sqlite3_column_text(stmt, id_col);
+		if (doc_id == NULL || (want != NULL && !want(want_arg, doc_id)))
+			continue;
+		cw_verify_row_t row = {doc_id, 0, digests, ep->ncolumns, false, NULL};
+		if (version_col >= 0)
+			row.stale = sqlite3_column_int64(stmt, version_col) < ep->entity.version;
+		if (layout == CW_LAYOUT_DYNAMIC) {
+			uint64_t sum = 0;
+			for (int c = 0; c < ncols; c++) {
+				if (!pair_col[c] || sqlite3_column_type(stmt, c) == SQLITE_NULL)
+					continue;
+				const char *name = sqlite3_column_name(stmt, c);
+				sum += cw_digest_pair(name, strlen(name), sqlite_value_digest(stmt, c));
+			}
+			if (extra_col >= 0)
+				sum += extra_pairs((const char *)sqlite3_column_text(stmt, extra_col),
+				                   ep->mode);
+			row.digest = cw_digest_row_pairs(doc_id, sum);
+			row.columns = NULL;
+		} else {
+			if (layout == CW_LAYOUT_DOCUMENT) {
+				cw_typed_value_t null_value = {0};
+				digests[0] = doc_col >= 0 ? sqlite_value_digest(stmt, doc_col)
+				                          : cw_digest_value(&null_value);
+			}
+			for (size_t i = 0; layout == CW_LAYOUT_TYPED && i < ep->entity.ncolumns; i++) {
+				cw_typed_value_t null_value = {0};
+				digests[i] = shape_col[i] >= 0 ? sqlite_value_digest(stmt, shape_col[i])
+				                               : cw_digest_value(&null_value);
+			}
+			row.digest = cw_digest_row(doc_id, digests, ep->ncolumns);
+		}
+		if ((rc = on_row(arg, &row)) != 0)
+			break;
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = sqlite_error(ep, "could not read the table", err);
+	free(digests);
+	free(pair_col);
+	free(shape_col);
+done:
+	sqlite3_finalize(stmt);
+	free(sql);
+	return rc;
+}
+
+static cw_verify_endpoint_t *sqlite_open(const cw_target_config_t *target,
+                                         const cw_entity_t *entity, cw_err_t *err)
+{
+	cw_verify_endpoint_t *ep = endpoint_new(EP_SQLITE_TARGET, entity, target->decimal_handling);
+	ep->side.read = sqlite_read;
+	/* {dir}/{entity}/db.sqlite (apply/cachedb.h); the name passed cw_entity_name_validate. */
+	ep->path = cw_xasprintf("%s/%s/db.sqlite", target->dir, entity->name);
+	if (sqlite3_open_v2(ep->path, &ep->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
+	    SQLITE_OK) {
+		cw_err_set(err, CW_ENOTFOUND, DOMAIN, "target \"%s\" holds no cache of entity \"%s\" "
+		           "yet (%s)", target->name, entity->name, ep->path);
+		cw_verify_endpoint_close(ep);
+		return NULL;
+	}
+	sqlite3_busy_timeout(ep->db, 5000);
+	int64_t applied = 0;
+	if (cw_verify_target_applied(ep, &applied, err) != 0) {
+		cw_verify_endpoint_close(ep);
+		return NULL;
+	}
+	return ep;
+}
+
+cw_verify_endpoint_t *cw_verify_target_open(const cw_target_config_t *target,
+                                            const cw_entity_t *entity, cw_err_t *err)
+{
+	if (cw_entity_name_validate(entity->name, err) != 0)
+		return NULL;
+	switch (target->type) {
+	case CW_TARGET_SQLITE:
+		return sqlite_open(target, entity, err);
+	default:
+		cw_err_set(err, CW_EINVAL, DOMAIN, "target \"%s\": verify does not read %s targets yet",
+		           target->name, cw_target_type_name(target->type));
+		return NULL;
+	}
+}
+
+int cw_verify_target_applied(cw_verify_endpoint_t *endpoint, int64_t *applied, cw_err_t *err)
+{
+	*applied = 0;
+	sqlite3_stmt *stmt = NULL;
+	if (sqlite3_prepare_v2(endpoint->db, "SELECT value FROM metadata WHERE key = 'oplog_id'", -1,
+	                       &stmt, NULL) != SQLITE_OK)
+		return sqlite_error(endpoint, "could not read the applied position", err);
+	int step = sqlite3_step(stmt);
+	if (step == SQLITE_ROW)
+		*applied = sqlite3_column_int64(stmt, 0);
+	sqlite3_finalize(stmt);
+	if (step != SQLITE_ROW && step != SQLITE_DONE)
+		return sqlite_error(endpoint, "could not read the applied position", err);
+	return 0;
+}

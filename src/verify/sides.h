@@ -1,0 +1,62 @@
+/*
+ * This file contains the sides verify compares (compare.h): an entity's
+ * rows at a PostgreSQL source, and in a SQLite or PostgreSQL target. Each
+ * side reads every row once per call, turned into the row digests of
+ * row_digest.h exactly as capture and the target's apply would write it.
+ *
+ * A source side reads its table in one REPEATABLE READ transaction, turning
+ * each row into a change's doc_id and data with the capture's own code
+ * (cw_pgoutput_row_change and the entity's projection). A target side reads
+ * what its apply stored and also tells the oplog id up to which it applied
+ * the entity, for the re-check's wait.
+ *
+ * Every side is opened for one (entity, target) pair: the entity (copied)
+ * and the target's decimal handling decide each value's digest.
+ *
+ * THREAD SAFETY: a side is used by one thread at a time.
+ */
+#ifndef CW_VERIFY_SIDES_H
+#define CW_VERIFY_SIDES_H
+
+#include "core/config.h"
+#include "core/entity.h"
+#include "core/err.h"
+#include "verify/compare.h"
+
+#include <stdint.h>
+
+typedef struct cw_verify_endpoint cw_verify_endpoint_t;
+
+/* The side an endpoint reads through (borrowed from the endpoint). */
+const cw_verify_side_t *cw_verify_endpoint_side(cw_verify_endpoint_t *endpoint);
+
+/*
+ * The entity's rows at its source (a PostgreSQL source; CW_EINVAL with err
+ * for another type). Connects at open. NULL with err on failure.
+ */
+cw_verify_endpoint_t *cw_verify_source_open(const cw_source_config_t *source,
+                                            const cw_entity_t *entity, cw_decimal_mode_t mode,
+                                            cw_err_t *err);
+
+/*
+ * The entity's rows in target (a sqlite or postgres target). NULL with err
+ * (CW_ENOTFOUND when the target holds nothing of the entity yet).
+ */
+cw_verify_endpoint_t *cw_verify_target_open(const cw_target_config_t *target,
+                                            const cw_entity_t *entity, cw_err_t *err);
+
+/* A guess of the rows an endpoint holds (0 when unknown). */
+uint64_t cw_verify_endpoint_estimate(cw_verify_endpoint_t *endpoint);
+
+/*
+ * Source: its current position as a PostgreSQL LSN text in lsn (64 bytes).
+ * Target: the oplog id up to which the entity is applied, in *applied.
+ * 0 or a CW_E* code with err.
+ */
+int cw_verify_source_position(cw_verify_endpoint_t *endpoint, char lsn[64], cw_err_t *err);
+int cw_verify_target_applied(cw_verify_endpoint_t *endpoint, int64_t *applied, cw_err_t *err);
+
+/* Closes it; NULL is a no-op. */
+void cw_verify_endpoint_close(cw_verify_endpoint_t *endpoint);
+
+#endif

@@ -1,0 +1,501 @@
+/* This file contains a verify run (verify.h). */
+#include "verify/verify.h"
+
+#include "apply/layout.h"
+#include "core/buf.h"
+#include "core/change.h"
+#include "core/clock.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "hub/entity_store.h"
+#include "hub/hub.h"
+#include "hub/oplog_writer.h"
+#include "verify/sides.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DOMAIN "verify"
+#define DEFAULT_SETTLE_MS 60000
+#define DEFAULT_SAMPLE 20
+#define SETTLE_POLL_MS 100
+#define PROGRESS_INTERVAL_MS 5000
+
+void cw_verify_pairs_free(cw_verify_pair_t *pairs, size_t npairs)
+{
+	for (size_t i = 0; i < npairs; i++)
+		free(pairs[i].report);
+	free(pairs);
+}
+
+/* One entity and target being compared. */
+typedef struct pair_run {
+	const cw_verify_opts_t *opts;
+	cw_hub_t *hub;
+	const cw_entity_t *entity;
+	const cw_source_config_t *source;
+	cw_verify_endpoint_t *src;
+	cw_verify_endpoint_t *tgt;
+	cw_verify_pair_t *pair;
+	int64_t watermark;          /* the entity's newest oplog id the target was waited for */
+	bool target_behind;         /* a settle wait ran out of time */
+	int64_t started_ms;
+	int64_t next_progress_ms;
+	cw_buf_t sample;            /* JSON array items, comma-separated */
+	size_t sampled;
+} pair_run_t;
+
+static int64_t now_ms(void)
+{
+	return cw_clock_now_ms(cw_clock_system());
+}
+
+static void progress(void *arg, const char *step, uint64_t rows, uint64_t expected)
+{
+	pair_run_t *run = arg;
+	int64_t now = now_ms();
+	if (now < run->next_progress_ms)
+		return;
+	run->next_progress_ms = now + PROGRESS_INTERVAL_MS;
+	double seconds = (double)(now - run->started_ms) / 1000.0;
+	double rate = seconds > 0 ? (double)rows / seconds : 0;
+	char eta[32] = "unknown";
+	if (rate > 0 && expected > rows)
+		snprintf(eta, sizeof eta, "%.0f s", (double)(expected - rows) / rate);
+	else if (expected > 0)
+		snprintf(eta, sizeof eta, "0 s");
+	cw_log_info(DOMAIN, "entity \"%s\" target \"%s\": %s, %llu rows compared (of about %llu), "
+	            "%.0f rows/s, eta %s", run->pair->entity, run->pair->target, step,
+	            (unsigned long long)rows, (unsigned long long)expected, rate, eta);
+}
+
+/* The source checkpoint covers lsn (PostgreSQL sources). *reached. */
+static int capture_reached(pair_run_t *run, const char *lsn, bool *reached, cw_err_t *err)
+{
+	char *key = cw_xasprintf("pg_lsn:%s", run->source->name);
+	const char *params[] = {key, lsn};
+	PGresult *res = cw_hub_exec(run->hub,
+		"SELECT (value->>'lsn')::pg_lsn >= $2::pg_lsn FROM cachewarp.metadata WHERE key = $1",
+		2, params, "could not read the source's checkpoint", err);
+	free(key);
+	if (res == NULL)
+		return CW_EDB;
+	*reached = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
+	PQclear(res);
+	return 0;
+}
+
+static int entity_head(pair_run_t *run, int64_t *head, cw_err_t *err)
+{
+	const char *params[] = {run->entity->name};
+	PGresult *res = cw_hub_exec(run->hub,
+		"SELECT coalesce(max(id), 0) FROM cachewarp.oplog WHERE entity = $1", 1, params,
+		"could not read the entity's newest oplog id", err);
+	if (res == NULL)
+		return CW_EDB;
+	*head = cw_hub_int64(res, 0, 0);
+	PQclear(res);
+	return 0;
+}
+
+/*
+ * The re-check's wait: capture has passed the source's position of now, and
+ * the target has applied every change of the entity the hub has then.
+ */
+static int settle(void *arg, cw_cancel_t *cancel, cw_err_t *err)
+{
+	pair_run_t *run = arg;
+	int64_t timeout = run->opts->settle_timeout_ms > 0 ? run->opts->settle_timeout_ms
+	                                                   : DEFAULT_SETTLE_MS;
+	int64_t deadline = now_ms() + timeout;
+	char lsn[64];
+	int rc = cw_verify_source_position(run->src, lsn, err);
+	bool reached = false;
+	while (rc == 0 && !reached) {
+		if ((rc = capture_reached(run, lsn, &reached, err)) != 0 || reached)
+			break;
+		if (now_ms() >= deadline)
+			break;
+		if (cw_cancel_wait_ms(cancel, SETTLE_POLL_MS) != 0)
+			return cw_err_set(err, CW_ECANCELED, DOMAIN, "verify was canceled");
+	}
+	int64_t head = 0, applied = 0;
+	if (rc == 0)
+		rc = entity_head(run, &head, err);
+	while (rc == 0) {
+		if ((rc = cw_verify_target_applied(run->tgt, &applied, err)) != 0 || applied >= head)
+			break;
+		if (now_ms() >= deadline)
+			break;
+		if (cw_cancel_wait_ms(cancel, SETTLE_POLL_MS) != 0)
+			return cw_err_set(err, CW_ECANCELED, DOMAIN, "verify was canceled");
+	}
+	if (rc == 0 && (!reached || applied < head)) {
+		if (!run->target_behind)
+			cw_log_warn(DOMAIN, "entity \"%s\" target \"%s\": %s did not catch up within "
+			            "%lld ms; differences found are counted although the stream may "
+			            "still carry them", run->pair->entity, run->pair->target,
+			            reached ? "the target" : "capture", (long long)timeout);
+		run->target_behind = true;
+	}
+	run->watermark = head;
+	return rc;
+}
+
+static void sample_add(pair_run_t *run, const cw_verify_diff_t *diff)
+{
+	size_t cap = run->opts->sample_keys > 0 ? run->opts->sample_keys : DEFAULT_SAMPLE;
+	if (run->sampled >= cap)
+		return;
+	cw_json_t w;
+	cw_json_init(&w, &run->sample, CW_JSON_NO_NUL);
+	if (run->sampled++ > 0)
+		cw_buf_append_char(&run->sample, ',');
+	cw_json_object_begin(&w, NULL);
+	cw_json_key(&w, "key", NULL);
+	cw_json_string(&w, diff->doc_id, NULL);
+	cw_json_key(&w, "kind", NULL);
+	cw_json_string(&w, cw_verify_kind_name(diff->kind), NULL);
+	if (diff->differing != NULL) {
+		cw_json_key(&w, "columns", NULL);
+		cw_json_array_begin(&w, NULL);
+		for (size_t i = 0; i < diff->ncolumns; i++) {
+			if (!((diff->differing[i / 64] >> (i % 64)) & 1))
+				continue;
+			cw_json_string(&w, run->entity->ncolumns > 0 ? run->entity->columns[i].name
+			                                            : CW_LAYOUT_DOC_COLUMN, NULL);
+		}
+		cw_json_array_end(&w, NULL);
+	}
+	cw_json_object_end(&w, NULL);
+}
+
+/* A chunk's persistent differences: the sample, and with repair the synthetic changes. */
+static int on_chunk(void *arg, const cw_verify_diff_t *diffs, size_t ndiffs, cw_err_t *err)
+{
+	pair_run_t *run = arg;
+	cw_change_batch_t batch = CW_CHANGE_BATCH_INIT;
+	for (size_t i = 0; i < ndiffs; i++) {
+		sample_add(run, &diffs[i]);
+		cw_log_info(DOMAIN, "entity \"%s\" target \"%s\": key %s is %s", run->pair->entity,
+		            run->pair->target, diffs[i].doc_id, cw_verify_kind_name(diffs[i].kind));
+		if (!run->opts->repair)
+			continue;
+		cw_change_t change = {0};
+		change.entity = cw_xstrdup(run->entity->name);
+		change.doc_id = cw_xstrdup(diffs[i].doc_id);
+		if (diffs[i].kind == CW_VERIFY_EXTRA || diffs[i].source_data == NULL) {
+			change.op = CW_OP_DELETE;
+		} else {
+			change.op = CW_OP_UPSERT;
+			change.data = cw_xstrdup(diffs[i].source_data);
+		}
+		change.version = run->entity->version;
+		cw_change_batch_push(&batch, &change);
+	}
+	int rc = 0;
+	if (batch.len > 0) {
+		size_t written = 0;
+		rc = cw_oplog_append_synthetic(run->hub, &batch, run->watermark, "verify", &written,
+		                               err);
+		if (rc == 0) {
+			run->pair->repaired += written;
+			run->pair->left_to_stream += batch.len - written;
+		}
+	}
+	cw_change_batch_free(&batch);
+	return rc;
+}
+
+static char *report_json(const pair_run_t *run)
+{
+	const cw_verify_pair_t *p = run->pair;
+	const cw_verify_result_t *r = &p->result;
+	cw_buf_t buf = CW_BUF_INIT;
+	cw_json_t w;
+	cw_json_init(&w, &buf, CW_JSON_NO_NUL);
+	cw_json_object_begin(&w, NULL);
+	cw_json_key(&w, "run_id", NULL);
+	cw_json_int64(&w, p->run_id, NULL);
+	cw_json_key(&w, "entity", NULL);
+	cw_json_string(&w, p->entity, NULL);
+	cw_json_key(&w, "target", NULL);
+	cw_json_string(&w, p->target, NULL);
+	cw_json_key(&w, "status", NULL);
+	cw_json_string(&w, p->status, NULL);
+	const struct { const char *name; uint64_t value; } counts[] = {
+		{"source_rows", r->source_rows},
+		{"target_rows", r->target_rows},
+		{"rows_read", r->rows_read},
+		{"missing", r->differences[CW_VERIFY_MISSING]},
+		{"extra", r->differences[CW_VERIFY_EXTRA]},
+		{"different", r->differences[CW_VERIFY_DIFFERENT]},
+		{"stale_version", r->differences[CW_VERIFY_STALE]},
+		{"candidates", r->candidates},
+		{"unsettled", r->unsettled},
+		{"buckets", r->buckets},
+		{"differing_buckets", r->differing_buckets},
+		{"repaired", p->repaired},
+		{"left_to_stream", p->left_to_stream},
+	};
+	for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+		cw_json_key(&w, counts[i].name, NULL);
+		cw_json_uint64(&w, counts[i].value, NULL);
+	}
+	cw_json_key(&w, "repair", NULL);
+	cw_json_bool(&w, run->opts->repair, NULL);
+	cw_json_key(&w, "target_behind", NULL);
+	cw_json_bool(&w, run->target_behind, NULL);
+	cw_json_key(&w, "seconds", NULL);
+	cw_json_double(&w, p->seconds, NULL);
+	cw_json_key(&w, "sample", NULL);
+	char *sample = cw_xasprintf("[%s]", run->sample.data ? cw_buf_cstr(&run->sample) : "");
+	cw_json_raw(&w, sample, strlen(sample), NULL);
+	free(sample);
+	if (p->status != NULL && strcmp(p->status, "failed") == 0) {
+		cw_json_key(&w, "error", NULL);
+		cw_json_string(&w, p->err.message, NULL);
+	}
+	cw_json_object_end(&w, NULL);
+	return cw_buf_take(&buf);
+}
+
+static uint64_t total_differences(const cw_verify_result_t *r)
+{
+	uint64_t n = 0;
+	for (int k = 0; k < CW_VERIFY_NKINDS; k++)
+		n += r->differences[k];
+	return n;
+}
+
+/* Takes the pair's lock and opens its run row; CW_ECONFLICT naming the running run. */
+static int pair_begin(pair_run_t *run, cw_err_t *err)
+{
+	cw_verify_pair_t *p = run->pair;
+	char lock_class[16], key[160];
+	snprintf(lock_class, sizeof lock_class, "%d", CW_HUB_LOCK_VERIFY);
+	snprintf(key, sizeof key, "%s/%s", p->entity, p->target);
+	const char *lock_params[] = {lock_class, key};
+	PGresult *res = cw_hub_exec(run->hub, "SELECT pg_try_advisory_lock($1::int4, hashtext($2))",
+	                            2, lock_params, "could not lock the verify run", err);
+	if (res == NULL)
+		return CW_EDB;
+	bool locked = PQgetvalue(res, 0, 0)[0] == 't';
+	PQclear(res);
+	const char *pair_params[] = {p->entity, p->target};
+	if (!locked) {
+		res = cw_hub_exec(run->hub, "SELECT coalesce(max(id), 0) FROM cachewarp.verify_runs "
+		                  "WHERE entity = $1 AND target = $2 AND status = 'running'", 2,
+		                  pair_params, "could not read the running verify", err);
+		int64_t running = res ? cw_hub_int64(res, 0, 0) : 0;
+		PQclear(res);
+		if (running == 0)
+			return cw_err_set(err, CW_ECONFLICT, DOMAIN, "a verify of entity \"%s\" in target "
+			                  "\"%s\" is already running", p->entity, p->target);
+		return cw_err_set(err, CW_ECONFLICT, DOMAIN, "a verify of entity \"%s\" in target "
+		                  "\"%s\" is already running (run %lld)", p->entity, p->target,
+		                  (long long)running);
+	}
+	/* Holding the lock: a row still 'running' is a run that died. */
+	int rc = cw_hub_command(run->hub, "UPDATE cachewarp.verify_runs SET status = 'failed', "
+	                        "finished_at = now(), error = 'interrupted' WHERE entity = $1 AND "
+	                        "target = $2 AND status = 'running'", 2, pair_params,
+	                        "could not close an interrupted verify run", err);
+	if (rc != 0)
+		return rc;
+	const char *params[] = {p->entity, p->target, run->opts->repair ? "t" : "f",
+	                        run->opts->requested_by ? run->opts->requested_by : "cli"};
+	res = cw_hub_exec(run->hub, "INSERT INTO cachewarp.verify_runs (entity, target, status, "
+	                  "repair, requested_by) VALUES ($1, $2, 'running', $3::bool, $4) "
+	                  "RETURNING id", 4, params, "could not record the verify run", err);
+	if (res == NULL)
+		return CW_EDB;
+	p->run_id = cw_hub_int64(res, 0, 0);
+	PQclear(res);
+	return 0;
+}
+
+static void pair_end(pair_run_t *run)
+{
+	cw_verify_pair_t *p = run->pair;
+	char id[24], lock_class[16], key[160];
+	snprintf(id, sizeof id, "%lld", (long long)p->run_id);
+	const char *params[] = {id, p->status, p->report,
+	                        strcmp(p->status, "failed") == 0 ? p->err.message : NULL};
+	cw_err_t ignored = {0};
+	if (cw_hub_command(run->hub, "UPDATE cachewarp.verify_runs SET status = $2, finished_at = "
+	                   "now(), report = $3::jsonb, error = $4 WHERE id = $1::bigint", 4, params,
+	                   "could not record the verify result", &ignored) != 0)
+		cw_log_warn(DOMAIN, "%s", ignored.message);
+	snprintf(lock_class, sizeof lock_class, "%d", CW_HUB_LOCK_VERIFY);
+	snprintf(key, sizeof key, "%s/%s", p->entity, p->target);
+	const char *lock_params[] = {lock_class, key};
+	cw_hub_command(run->hub, "SELECT pg_advisory_unlock($1::int4, hashtext($2))", 2,
+	               lock_params, "could not unlock the verify run", &ignored);
+}
+
+static void verify_pair(const cw_config_t *config, cw_hub_t *hub, const cw_verify_opts_t *opts,
+                        const cw_entity_t *entity, const cw_target_config_t *target,
+                        cw_cancel_t *cancel, cw_verify_pair_t *pair)
+{
+	pair_run_t run = {0};
+	run.opts = opts;
+	run.hub = hub;
+	run.entity = entity;
+	run.pair = pair;
+	run.started_ms = now_ms();
+	run.next_progress_ms = run.started_ms + PROGRESS_INTERVAL_MS;
+	snprintf(pair->entity, sizeof pair->entity, "%s", entity->name);
+	snprintf(pair->target, sizeof pair->target, "%s", target->name);
+	for (size_t i = 0; i < config->nsources; i++)
+		if (strcmp(config->sources[i].name, entity->source) == 0)
+			run.source = &config->sources[i];
+	if (pair_begin(&run, &pair->err) != 0) {
+		pair->status = "refused";
+		if (pair->err.code != CW_ECONFLICT)
+			pair->status = "failed";
+		return;
+	}
+	int rc = 0;
+	if (run.source == NULL)
+		rc = cw_err_set(&pair->err, CW_ENOTFOUND, DOMAIN, "entity \"%s\": source \"%s\" is not "
+		                "configured", entity->name, entity->source);
+	if (rc == 0 && (run.src = cw_verify_source_open(run.source, entity,
+	                                                 target->decimal_handling, &pair->err)) == NULL)
+		rc = pair->err.code;
+	if (rc == 0 && (run.tgt = cw_verify_target_open(target, entity, &pair->err)) == NULL)
+		rc = pair->err.code;
+	if (rc == 0) {
+		char about[48] = "";
+		if (cw_verify_endpoint_estimate(run.src) > 0)
+			snprintf(about, sizeof about, " (about %llu rows)",
+			         (unsigned long long)cw_verify_endpoint_estimate(run.src));
+		cw_log_info(DOMAIN, "entity \"%s\" target \"%s\": run %lld starts%s%s", entity->name,
+		            target->name, (long long)pair->run_id, about,
+		            opts->repair ? ", repairing what differs" : "");
+		cw_verify_compare_opts_t copts = {0};
+		copts.expected_rows = cw_verify_endpoint_estimate(run.src);
+		copts.settle = settle;
+		copts.on_chunk = on_chunk;
+		copts.progress = progress;
+		copts.arg = &run;
+		rc = cw_verify_compare(cw_verify_endpoint_side(run.src), cw_verify_endpoint_side(run.tgt),
+		                       &copts, cancel, &pair->result, &pair->err);
+	}
+	pair->seconds = (double)(now_ms() - run.started_ms) / 1000.0;
+	if (rc == CW_ECANCELED)
+		pair->status = "canceled";
+	else if (rc != 0)
+		pair->status = "failed";
+	else
+		pair->status = total_differences(&pair->result) > 0 ? "different" : "equal";
+	pair->report = report_json(&run);
+	pair_end(&run);
+	double rate = pair->seconds > 0 ? (double)pair->result.rows_read / pair->seconds : 0;
+	cw_log_info(DOMAIN, "entity \"%s\" target \"%s\": run %lld %s: %llu source rows, %llu target "
+	            "rows, %llu missing, %llu extra, %llu different, %llu stale, %llu repaired, "
+	            "%.1f s, %.0f rows/s", entity->name, target->name, (long long)pair->run_id,
+	            pair->status, (unsigned long long)pair->result.source_rows,
+	            (unsigned long long)pair->result.target_rows,
+	            (unsigned long long)pair->result.differences[CW_VERIFY_MISSING],
+	            (unsigned long long)pair->result.differences[CW_VERIFY_EXTRA],
+	            (unsigned long long)pair->result.differences[CW_VERIFY_DIFFERENT],
+	            (unsigned long long)pair->result.differences[CW_VERIFY_STALE],
+	            (unsigned long long)pair->repaired, pair->seconds, rate);
+	cw_verify_endpoint_close(run.tgt);
+	cw_verify_endpoint_close(run.src);
+	cw_buf_free(&run.sample);
+}
+
+static bool named(const char *const *names, size_t n, const char *name)
+{
+	if (n == 0)
+		return true;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(names[i], name) == 0)
+			return true;
+	return false;
+}
+
+static bool verify_reads(const cw_target_config_t *target)
+{
+	return target->type == CW_TARGET_SQLITE;
+}
+
+static const cw_source_config_t *source_of(const cw_config_t *config, const cw_entity_t *entity)
+{
+	for (size_t i = 0; i < config->nsources; i++)
+		if (strcmp(config->sources[i].name, entity->source) == 0)
+			return &config->sources[i];
+	return NULL;
+}
+
+int cw_verify_run(const cw_config_t *config, const cw_verify_opts_t *opts, cw_cancel_t *cancel,
+                  cw_verify_pair_t **pairs, size_t *npairs, cw_err_t *err)
+{
+	*pairs = NULL;
+	*npairs = 0;
+	for (size_t i = 0; i < opts->ntargets; i++) {
+		const cw_target_config_t *found = NULL;
+		for (size_t t = 0; t < config->ntargets; t++)
+			if (strcmp(config->targets[t].name, opts->targets[i]) == 0)
+				found = &config->targets[t];
+		if (found == NULL)
+			return cw_err_set(err, CW_ENOTFOUND, DOMAIN, "no target named \"%s\" is configured",
+			                  opts->targets[i]);
+		if (!verify_reads(found))
+			return cw_err_set(err, CW_EINVAL, DOMAIN, "target \"%s\": verify does not read "
+			                  "%s targets yet", found->name, cw_target_type_name(found->type));
+	}
+	cw_hub_t *hub = cw_hub_connect(config->hub.url, err);
+	if (hub == NULL)
+		return CW_EDB;
+	cw_entity_t *entities = NULL;
+	size_t nentities = 0;
+	int rc = cw_entity_store_list(hub, false, &entities, &nentities, err);
+	for (size_t i = 0; i < opts->nentities && rc == 0; i++) {
+		bool found = false;
+		for (size_t e = 0; e < nentities; e++)
+			found = found || strcmp(entities[e].name, opts->entities[i]) == 0;
+		if (!found)
+			rc = cw_err_set(err, CW_ENOTFOUND, DOMAIN, "no entity named \"%s\" in the hub",
+			                opts->entities[i]);
+	}
+	size_t cap = 0;
+	for (size_t e = 0; e < nentities && rc == 0; e++) {
+		const cw_entity_t *entity = &entities[e];
+		if (!named(opts->entities, opts->nentities, entity->name))
+			continue;
+		const cw_source_config_t *source = source_of(config, entity);
+		bool readable = source != NULL && source->type == CW_SOURCE_POSTGRES;
+		if (!readable || entity->status != CW_ENTITY_LIVE) {
+			if (opts->nentities > 0)
+				rc = cw_err_set(err, CW_EINVAL, DOMAIN, "entity \"%s\": %s", entity->name,
+				                !readable ? "verify reads entities of PostgreSQL sources only"
+				                          : "not live yet (its scan has not finished)");
+			continue;
+		}
+		for (size_t t = 0; t < config->ntargets && rc == 0; t++) {
+			const cw_target_config_t *target = &config->targets[t];
+			if (!named(opts->targets, opts->ntargets, target->name) || !verify_reads(target))
+				continue;
+			if (*npairs == cap) {
+				cap = cap ? cap * 2 : 8;
+				*pairs = cw_xrealloc(*pairs, cap * sizeof **pairs);
+			}
+			cw_verify_pair_t *pair = &(*pairs)[(*npairs)++];
+			memset(pair, 0, sizeof *pair);
+			verify_pair(config, hub, opts, entity, target, cancel, pair);
+			if (strcmp(pair->status, "canceled") == 0)
+				rc = cw_err_set(err, CW_ECANCELED, DOMAIN, "verify was canceled");
+		}
+	}
+	for (size_t i = 0; i < *npairs && rc == 0; i++)
+		if (strcmp((*pairs)[i].status, "refused") == 0)
+			rc = cw_err_set(err, CW_ECONFLICT, DOMAIN, "%s", (*pairs)[i].err.message);
+	cw_entity_store_list_free(entities, nentities);
+	cw_hub_close(hub);
+	return rc;
+}

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# cachewarp verify end to end, PostgreSQL source -> SQLite target: equal
+# tables verify equal; a missing row, an extra row, a changed value, a stale
+# generation and a changed column of a typed entity planted in the cache are
+# found, exactly those; --repair writes them into the hub as synthetic
+# changes (origin 'verify') that the running target applies, and a second
+# verify is clean; a second run of a pair already running is refused; usage
+# errors exit 2; and verify during continuous churn reports nothing.
+# shellcheck source=../support/e2e.sh
+. "${CW_SUPPORT_DIR:-$(cd "$(dirname "$0")/../support" && pwd)}/e2e.sh"
+
+daemon=
+churn=
+holder=
+stop_all() {
+	[ -n "$churn" ] && kill "$churn" 2>/dev/null
+	[ -n "$holder" ] && kill "$holder" 2>/dev/null
+	[ -n "$daemon" ] && kill -9 "$daemon" 2>/dev/null
+}
+E2E_STOP=stop_all
+e2e_init verify
+e2e_start_pg
+sql() { e2e_sql "$@"; }
+cache() { sqlite3 -cmd ".timeout 5000" "$work/dbs/$1/db.sqlite" "$2"; }
+
+sql app "CREATE TABLE items (id int PRIMARY KEY, name text, price numeric(10,2), qty int, note text);
+         INSERT INTO items SELECT g, 'item ' || g, g * 1.25, g % 7, CASE WHEN g % 3 = 0 THEN NULL ELSE 'n' END
+         FROM generate_series(1, 3000) g;
+         CREATE TABLE priced (code text PRIMARY KEY, amount numeric, qty bigint);
+         INSERT INTO priced SELECT 'k' || g, g + 0.5, g FROM generate_series(1, 200) g" >/dev/null
+e2e_config "$work/cw.yaml" items public.items
+cat >>"$work/cw.yaml" <<'YAML'
+capture: {flush_interval: 20ms}
+apply: {poll_interval: 100ms}
+YAML
+# A typed entity: the columns named, so a difference names its column.
+sed -i 's|^targets:|  - name: priced\n    source: app_pg\n    table: public.priced\n    columns:\n      - {name: amount, type: number, path: amount}\n      - {name: qty, type: integer, path: qty}\ntargets:|' "$work/cw.yaml"
+
+"$bin" run -c "$work/cw.yaml" >>"$work/run.log" 2>&1 &
+daemon=$!
+
+rows_in() { [ "$(cache "$1" "SELECT count(*) FROM $1")" = "$2" ] && echo ok; }
+wait_for "items reach the cache" rows_in items 3000
+wait_for "priced reaches the cache" rows_in priced 200
+
+verify() { "$bin" verify -c "$work/cw.yaml" "$@" 2>>"$work/verify.log"; }
+field() { # JSON ENTITY KEY: a number of one pair's report
+	python3 -c 'import json,sys; r=[p for p in json.loads(sys.argv[1]) if p["entity"]==sys.argv[2]][0]; print(r[sys.argv[3]])' "$1" "$2" "$3"
+}
+
+# ---- equal tables ----
+out=$(verify --json); rc=$?
+[ $rc -eq 0 ] || fail "verify of equal tables exit $rc, want 0: $out"
+[ "$(field "$out" items status)" = equal ] || fail "items not equal: $out"
+[ "$(field "$out" items source_rows)" = 3000 ] || fail "items source rows: $out"
+[ "$(field "$out" priced status)" = equal ] || fail "priced not equal: $out"
+
+# ---- planted differences ----
+cache items "DELETE FROM items WHERE id = '5';
+             INSERT INTO items (id, name, _version, _oplog_id) VALUES ('99999', 'ghost', 1, 1);
+             UPDATE items SET name = 'tampered' WHERE id = '7';
+             UPDATE items SET _version = 0 WHERE id = '9';
+             UPDATE items SET note = NULL WHERE id = '11'"
+cache priced "UPDATE priced SET amount = 0 WHERE id = 'k3'"
+out=$(verify --json); rc=$?
+[ $rc -eq 1 ] || fail "verify with differences exit $rc, want 1: $out"
+for want in missing:1 extra:1 different:2 stale_version:1; do
+	got=$(field "$out" items "${want%%:*}")
+	[ "$got" = "${want#*:}" ] || fail "items ${want%%:*} = $got, want ${want#*:}: $out"
+done
+keys=$(python3 -c 'import json,sys; r=[p for p in json.loads(sys.argv[1]) if p["entity"]=="items"][0]
+print(",".join(sorted(s["key"] + ":" + s["kind"] for s in r["sample"])))' "$out")
+[ "$keys" = "11:different,5:missing,7:different,99999:extra,9:stale_version" ] ||
+	fail "items sample $keys"
+cols=$(python3 -c 'import json,sys; r=[p for p in json.loads(sys.argv[1]) if p["entity"]=="priced"][0]
+print(r["different"], [s.get("columns") for s in r["sample"]])' "$out")
+[ "$cols" = "1 [['amount']]" ] || fail "priced differences $cols, want amount of k3"
+stored=$(sql hub "SELECT status || ':' || (report->>'missing') FROM cachewarp.verify_runs
+                  WHERE entity = 'items' ORDER BY id DESC LIMIT 1")
+[ "$stored" = "different:1" ] || fail "verify_runs row $stored"
+
+# ---- repair through the hub ----
+out=$(verify --repair --json); rc=$?
+[ $rc -eq 0 ] || fail "verify --repair exit $rc, want 0: $out"
+[ "$(field "$out" items repaired)" = 5 ] || fail "items repaired: $out"
+[ "$(field "$out" priced repaired)" = 1 ] || fail "priced repaired: $out"
+synthetic=$(sql hub "SELECT count(*) FROM cachewarp.oplog WHERE origin = 'verify'")
+[ "$synthetic" = 6 ] || fail "$synthetic synthetic changes in the oplog, want 6"
+repaired() { [ "$(cache items "SELECT name FROM items WHERE id = '7'")" = "item 7" ] &&
+             [ "$(cache items "SELECT count(*) FROM items WHERE id IN ('5', '99999')")" = 1 ] &&
+             echo ok; }
+wait_for "the target applies the repairs" repaired
+out=$(verify --json); rc=$?
+[ $rc -eq 0 ] || fail "verify after repair exit $rc, want 0: $out"
+
+# ---- one run per entity and target ----
+"$psql" -X -q -A -t "$base/hub" -c "SELECT pg_advisory_lock(1668743170, hashtext('items/node1'));
+                                    SELECT pg_sleep(60)" >/dev/null 2>&1 &
+holder=$!
+held() { [ "$(sql hub "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")" != 0 ] && echo ok; }
+wait_for "another session holds the pair" held
+out=$("$bin" verify -c "$work/cw.yaml" --entity items 2>&1); rc=$?
+[ $rc -eq 1 ] || fail "a second run exit $rc, want 1: $out"
+echo "$out" | grep -q "already running" || fail "a second run is not refused: $out"
+sql hub "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted" >/dev/null
+wait "$holder" 2>/dev/null
+holder=
+
+# ---- usage errors ----
+"$bin" verify -c "$work/cw.yaml" --entity nosuch >/dev/null 2>&1
+rc=$?
+[ $rc -eq 2 ] || fail "an unknown entity exit $rc, want 2"
+"$bin" verify -c "$work/cw.yaml" --target nosuch >/dev/null 2>&1
+rc=$?
+[ $rc -eq 2 ] || fail "an unknown target exit $rc, want 2"
+
+# ---- no false alarms under churn ----
+(
+	i=0
+	while :; do
+		i=$((i + 1))
+		e2e_sql app "UPDATE items SET qty = qty + 1, name = 'churn $i' WHERE id = (random() * 2999)::int + 1;
+		             INSERT INTO items VALUES (10000 + $i, 'new', 1, 1, NULL);
+		             DELETE FROM items WHERE id = 10000 + $i - 3" >/dev/null 2>&1
+		sleep 0.01
+	done
+) &
+churn=$!
+sleep 1
+out=$(verify --entity items --json); rc=$?
+kill "$churn" 2>/dev/null
+wait "$churn" 2>/dev/null
+churn=
+[ $rc -eq 0 ] || fail "verify under churn exit $rc, want 0: $out"
+echo "verify under churn: $out" >>"$work/verify.log"
+
+[ "$failures" -eq 0 ] || { tail -n 30 "$work/run.log" "$work/verify.log" >&2; exit 1; }
+echo "verify: all checks passed"
