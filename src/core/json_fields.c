@@ -361,21 +361,25 @@ void cw_json_string_unescape(const char *span, size_t len, cw_buf_t *out)
 
 void cw_json_compact(const char *span, size_t len, cw_buf_t *out)
 {
+	/* Written in place: the output is never longer than the span. */
 	cw_buf_reserve(out, len);
+	char *dst = out->data + out->len;
 	bool in_string = false;
 	for (size_t i = 0; i < len; i++) {
 		char c = span[i];
 		if (in_string) {
-			cw_buf_append_char(out, c);
+			*dst++ = c;
 			if (c == '\\' && i + 1 < len)
-				cw_buf_append_char(out, span[++i]);
+				*dst++ = span[++i];
 			else if (c == '"')
 				in_string = false;
 		} else if (c == '"') {
 			in_string = true;
-			cw_buf_append_char(out, c);
+			*dst++ = c;
 		} else if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
-			cw_buf_append_char(out, c);
+			*dst++ = c;
 		}
 	}
+	out->len = (size_t)(dst - out->data);
+	out->data[out->len] = '\0';
 }

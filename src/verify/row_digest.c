@@ -27,6 +27,7 @@ static uint64_t mix(uint64_t h)
 	return h;
 }
 
+/* FNV-1a over the bytes, for short names. */
 static uint64_t fnv(uint64_t h, const void *bytes, size_t len)
 {
 	const unsigned char *p = bytes;
@@ -37,9 +38,26 @@ static uint64_t fnv(uint64_t h, const void *bytes, size_t len)
 	return h;
 }
 
+/* Eight bytes a step, each word multiplied in and mixed (values can be long). */
+static uint64_t words(const void *bytes, size_t len)
+{
+	const unsigned char *p = bytes;
+	uint64_t h = FNV_OFFSET ^ (len * 0x9e3779b97f4a7c15ULL);
+	size_t i = 0;
+	for (; len - i >= 8; i += 8) {
+		uint64_t word;
+		memcpy(&word, p + i, 8);
+		h = (h ^ (word * 0x9e3779b97f4a7c15ULL)) * FNV_PRIME;
+		h ^= h >> 29;
+	}
+	uint64_t tail = 0;
+	memcpy(&tail, p + i, len - i);
+	return h ^ (tail * 0xc2b2ae3d27d4eb4fULL);
+}
+
 uint64_t cw_digest_bytes(const void *bytes, size_t len)
 {
-	return mix(fnv(FNV_OFFSET, bytes, len));
+	return mix(words(bytes, len));
 }
 
 uint64_t cw_digest_value(const cw_typed_value_t *value)

@@ -19,7 +19,7 @@
 #include <string.h>
 
 #define DOMAIN "verify"
-#define FETCH_ROWS "5000"
+#define FETCH_SQL "FETCH 5000 FROM cw_verify"
 
 typedef enum endpoint_kind {
 	EP_PG_SOURCE,
@@ -100,6 +100,24 @@ static PGresult *pg_query(PGconn *conn, const char *sql, int nparams, const char
 	PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
 	ExecStatusType st = PQresultStatus(res);
 	if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+		pg_error(conn, res, what, err);
+		PQclear(res);
+		return NULL;
+	}
+	return res;
+}
+
+/* The result of the query sent last (every result read); NULL with err when it failed. */
+static PGresult *fetch_result(PGconn *conn, const char *what, cw_err_t *err)
+{
+	PGresult *res = NULL, *next;
+	while ((next = PQgetResult(conn)) != NULL) {
+		if (res == NULL)
+			res = next;
+		else
+			PQclear(next);
+	}
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
 		pg_error(conn, res, what, err);
 		PQclear(res);
 		return NULL;
@@ -208,23 +226,27 @@ static int pg_read(void *self, cw_verify_want_fn want, void *want_arg, cw_verify
 	int rc = pg_command(ep->conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", what, err);
 	if (rc == 0)
 		rc = pg_command(ep->conn, declare, what, err);
+	/* The next batch is fetched while this one is turned into rows. */
+	if (rc == 0 && PQsendQuery(ep->conn, FETCH_SQL) != 1)
+		rc = pg_error(ep->conn, NULL, what, err);
 	while (rc == 0) {
-		if (cw_cancel_is_set(cancel)) {
-			rc = cw_err_set(err, CW_ECANCELED, DOMAIN, "verify was canceled");
-			break;
-		}
-		PGresult *res = pg_query(ep->conn, "FETCH " FETCH_ROWS " FROM cw_verify", 0, NULL,
-		                         what, err);
+		PGresult *res = fetch_result(ep->conn, what, err);
 		if (res == NULL) {
 			rc = CW_EDB;
 			break;
 		}
 		int n = PQntuples(res);
-		if (n > 0)
+		if (n > 0 && cw_cancel_is_set(cancel))
+			rc = cw_err_set(err, CW_ECANCELED, DOMAIN, "verify was canceled");
+		else if (n > 0 && PQsendQuery(ep->conn, FETCH_SQL) != 1)
+			rc = pg_error(ep->conn, NULL, what, err);
+		if (rc == 0 && n > 0)
 			rc = pg_rows(&ctx, res, err);
 		PQclear(res);
 		if (n == 0)
 			break;
+		if (rc != 0)   /* a fetch may still be in flight */
+			PQclear(fetch_result(ep->conn, what, NULL));
 	}
 	/* Ends the transaction either way (a failed one rolls back). */
 	PQclear(PQexec(ep->conn, "COMMIT"));
