@@ -9,6 +9,7 @@
 #include "hub/consumers.h"
 #include "hub/entity_store.h"
 #include "hub/migrations.h"
+#include "verify/verify.h"
 
 #include <jansson.h>
 
@@ -163,6 +164,10 @@ static void print_status_json(cw_hub_t *hub, const status_view_t *v)
 		cw_json_object_end(&w, NULL);
 	}
 	cw_json_array_end(&w, NULL);
+	/* The newest verify run of every entity and target (docs/verify.md). */
+	cw_json_key(&w, "verify", NULL);
+	if (cw_verify_runs_json(hub, 0, &w, NULL) != 0)
+		cw_json_null(&w, NULL);
 	/* The daemon's own view (components, jobs), or why it could not be asked. */
 	cw_json_key(&w, "daemon", NULL);
 	if (v->daemon != NULL) {
@@ -178,6 +183,37 @@ static void print_status_json(cw_hub_t *hub, const status_view_t *v)
 	cw_json_object_end(&w, NULL);
 	printf("%s\n", cw_buf_cstr(&buf));
 	cw_buf_free(&buf);
+}
+
+/* The newest verify run of every entity and target, when there is any. */
+static void print_verify_runs(cw_hub_t *hub)
+{
+	cw_buf_t buf = CW_BUF_INIT;
+	cw_json_t w;
+	cw_json_init(&w, &buf, 0);
+	json_t *runs = NULL;
+	if (cw_verify_runs_json(hub, 0, &w, NULL) == 0)
+		runs = json_loadb(buf.data, buf.len, 0, NULL);
+	cw_buf_free(&buf);
+	if (json_array_size(runs) > 0) {
+		printf("\n%-24s %-16s %-10s %-8s %-8s %-9s %s\n", "VERIFY ENTITY", "TARGET", "STATUS",
+		       "MISSING", "EXTRA", "DIFFERENT", "FINISHED");
+		size_t i;
+		json_t *run;
+		json_array_foreach(runs, i, run) {
+			json_t *report = json_object_get(run, "report");
+			const char *finished = json_string_value(json_object_get(run, "finished_at"));
+			printf("%-24s %-16s %-10s %-8lld %-8lld %-9lld %s\n",
+			       json_string_value(json_object_get(run, "entity")),
+			       json_string_value(json_object_get(run, "target")),
+			       json_string_value(json_object_get(run, "status")),
+			       (long long)json_integer_value(json_object_get(report, "missing")),
+			       (long long)json_integer_value(json_object_get(report, "extra")),
+			       (long long)json_integer_value(json_object_get(report, "different")),
+			       finished ? finished : "-");
+		}
+	}
+	json_decref(runs);
 }
 
 static void print_status_text(const cw_config_t *config, cw_hub_t *hub, const status_view_t *v)
@@ -200,6 +236,7 @@ static void print_status_text(const cw_config_t *config, cw_hub_t *hub, const st
 		printf("%-24s %-12lld %-10lld %.1f\n", v->consumers[i].name,
 		       (long long)v->consumers[i].position, (long long)v->consumers[i].lag_ids,
 		       v->consumers[i].lag_seconds);
+	print_verify_runs(hub);
 }
 
 static int print_status(const cw_config_t *config, cw_hub_t *hub, bool json)

@@ -48,6 +48,10 @@ static const cw_api_route_t routes[] = {
 	{"GET", "/v1/consumers", cw_api_consumers_list, NULL},
 	{"PUT", "/v1/consumers/{name}", cw_api_consumer_put, NULL},
 	{"DELETE", "/v1/consumers/{name}", cw_api_consumer_delete, NULL},
+	{"POST", "/v1/verify", cw_api_verify_start, NULL},
+	{"GET", "/v1/verify", cw_api_verify_list, NULL},
+	{"GET", "/v1/verify/{name}", cw_api_verify_get, NULL},
+	{"DELETE", "/v1/verify/{name}", cw_api_verify_cancel, NULL},
 };
 
 const cw_api_route_t *cw_api_routes(size_t *count)

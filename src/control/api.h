@@ -48,6 +48,7 @@ typedef struct cw_api_deps {
 	cw_jobs_t *jobs;                /* may be NULL: no jobs in /v1/status */
 	cw_api_components_fn components; /* may be NULL: no components (readyz checks the hub only) */
 	void *components_arg;
+	struct cw_verify_service *verify; /* may be NULL: POST /v1/verify answers 503 */
 } cw_api_deps_t;
 
 typedef struct cw_api cw_api_t;

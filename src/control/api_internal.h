@@ -124,6 +124,10 @@ void cw_api_oplog_get(cw_api_t *api, const cw_api_request_t *req, cw_api_respons
 void cw_api_consumers_list(cw_api_t *api, const cw_api_request_t *req, cw_api_response_t *res);
 void cw_api_consumer_put(cw_api_t *api, const cw_api_request_t *req, cw_api_response_t *res);
 void cw_api_consumer_delete(cw_api_t *api, const cw_api_request_t *req, cw_api_response_t *res);
+void cw_api_verify_start(cw_api_t *api, const cw_api_request_t *req, cw_api_response_t *res);
+void cw_api_verify_list(cw_api_t *api, const cw_api_request_t *req, cw_api_response_t *res);
+void cw_api_verify_get(cw_api_t *api, const cw_api_request_t *req, cw_api_response_t *res);
+void cw_api_verify_cancel(cw_api_t *api, const cw_api_request_t *req, cw_api_response_t *res);
 void cw_api_healthz(cw_api_t *api, const cw_api_request_t *req, cw_api_response_t *res);
 void cw_api_readyz(cw_api_t *api, const cw_api_request_t *req, cw_api_response_t *res);
 void cw_api_status(cw_api_t *api, const cw_api_request_t *req, cw_api_response_t *res);
@@ -208,6 +212,14 @@ int cw_api_parse_consumer(const char *body, size_t len, bool *has_position, int6
 
 /* Checks a consumer name: 1..CW_API_CONSUMER_NAME_MAX of [A-Za-z0-9_.:-]. 0 or CW_EINVAL. */
 int cw_api_consumer_name_validate(const char *name, cw_err_t *err);
+
+/*
+ * Parses the body of POST /v1/verify, {"entity", "target", "repair"}: both
+ * names required and valid identifiers, repair a boolean (default false).
+ * *entity and *target are owned by the caller on success. 0 or CW_EINVAL.
+ */
+int cw_api_parse_verify(const char *body, size_t len, char **entity, char **target, bool *repair,
+                        cw_err_t *err);
 
 /*
  * Whether an Authorization header value (may be NULL) is "Bearer <token>".

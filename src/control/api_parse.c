@@ -312,6 +312,42 @@ int cw_api_parse_consumer(const char *body, size_t len, bool *has_position, int6
 	return rc;
 }
 
+int cw_api_parse_verify(const char *body, size_t len, char **entity, char **target, bool *repair,
+                        cw_err_t *err)
+{
+	static const char *const allowed[] = {"entity", "target", "repair", NULL};
+	*entity = NULL;
+	*target = NULL;
+	*repair = false;
+	json_t *root = load_object(body, len, err);
+	if (root == NULL)
+		return CW_EINVAL;
+	int rc = known_members(root, allowed, "", err);
+	if (rc == 0)
+		rc = string_member(root, "entity", "", true, entity, err);
+	if (rc == 0)
+		rc = string_member(root, "target", "", true, target, err);
+	json_t *value = json_object_get(root, "repair");
+	if (rc == 0 && value != NULL) {
+		if (!json_is_boolean(value))
+			rc = cw_err_set(err, CW_EINVAL, DOMAIN, "\"repair\": must be true or false");
+		else
+			*repair = json_is_true(value);
+	}
+	if (rc == 0)
+		rc = cw_entity_name_validate(*entity, err);
+	if (rc == 0)
+		rc = cw_identifier_validate("target name", *target, err);
+	if (rc != 0) {
+		free(*entity);
+		free(*target);
+		*entity = NULL;
+		*target = NULL;
+	}
+	json_decref(root);
+	return rc;
+}
+
 int cw_api_consumer_name_validate(const char *name, cw_err_t *err)
 {
 	size_t len = strlen(name);

@@ -13,6 +13,7 @@
 #include "core/secret.h"
 #include "hub/consumers.h"
 #include "hub/oplog_reader.h"
+#include "verify/verify.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -273,6 +274,14 @@ void cw_api_status(cw_api_t *api, const cw_api_request_t *req, cw_api_response_t
 		write_job(&w, &jobs[i]);
 	cw_json_array_end(&w, NULL);
 	write_failed_entities(&w, components, ncomponents);
+	/* The newest verify run of every entity and target (docs/verify.md). */
+	cw_json_key(&w, "verify", NULL);
+	cw_hub_t *hub = hub_ok ? cw_api_hub_acquire(api, NULL) : NULL;
+	if (hub == NULL || cw_verify_runs_json(hub, 0, &w, NULL) != 0) {
+		cw_json_array_begin(&w, NULL);
+		cw_json_array_end(&w, NULL);
+	}
+	cw_api_hub_release(api, hub);
 	cw_json_object_end(&w, NULL);
 	if (cw_json_finish(&w) != 0)
 		cw_api_error(res, 500, NULL, "%s", "could not encode the status");

@@ -122,6 +122,7 @@ int cw_cmd_verify(int argc, char **argv)
 		opts.ntargets = targets.len;
 		opts.repair = repair;
 		opts.requested_by = "cli";
+		opts.settle_timeout_ms = config->verify.settle_timeout_ms;
 		cw_err_t err = {0};
 		cw_cancel_t *cancel = cw_cancel_new();
 		sigset_t set;

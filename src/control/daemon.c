@@ -9,6 +9,7 @@
 #include "control/jobs.h"
 #include "control/runtime_internal.h"
 #include "control/service_notify.h"
+#include "control/verify_service.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/units.h"
@@ -63,6 +64,7 @@ typedef struct daemon_state {
 	/* Every source and target failed past retry.give_up_after, or the hub refused the
 	 * credentials: exit 1. Set from job threads. */
 	atomic_bool gave_up;
+	cw_verify_service_t *verify; /* runs the API starts, and the scheduled health check */
 } daemon_state_t;
 
 /*
@@ -365,6 +367,11 @@ static int add_jobs(cw_jobs_t *jobs, daemon_state_t *state, cw_err_t *err)
 		if (rc != 0)
 			return rc;
 	}
+	if (state->config->verify.interval_ms > 0) {
+		cw_job_spec_t verify = {"verify_schedule", "hub", state->config->verify.interval_ms,
+		                        cw_verify_service_scheduled, state->verify, 2};
+		return cw_jobs_add(jobs, &verify, err);
+	}
 	return 0;
 }
 
@@ -388,7 +395,8 @@ static size_t api_components(void *arg, cw_api_component_t *out, size_t cap)
 
 static cw_api_t *start_api(daemon_state_t *state, cw_jobs_t *jobs, cw_err_t *err)
 {
-	cw_api_deps_t deps = {state->config, state->metrics, jobs, api_components, state};
+	cw_api_deps_t deps = {state->config, state->metrics, jobs, api_components, state,
+	                      state->verify};
 	cw_api_t *api = cw_api_start(&deps, err);
 	if (api != NULL) {
 		char port[8];
@@ -407,7 +415,8 @@ static int serve(const cw_config_t *config, cw_hub_t *hub, cw_cancel_t *shutdown
 		return err->code == CW_ECONFLICT || err->code == CW_EINVAL ? CW_EXIT_USAGE : CW_EXIT_FAILURE;
 	daemon_state_t state = {config, cw_metrics_new(), NULL, 0, cw_entity_registry_new(),
 	                        {config, NULL}, {config, NULL}, {config, NULL}, NULL, shutdown,
-	                        false};
+	                        false, NULL};
+	state.verify = cw_verify_service_new(config, state.metrics);
 	int exit_code = CW_EXIT_FAILURE;
 	cw_jobs_t *jobs = NULL;
 	cw_api_t *api = NULL;
@@ -442,6 +451,7 @@ static int serve(const cw_config_t *config, cw_hub_t *hub, cw_cancel_t *shutdown
 	cw_log_kv(CW_LOG_INFO, COMPONENT, "stopped", NULL);
 out:
 	cw_api_stop(api);
+	cw_verify_service_free(state.verify);
 	cw_jobs_free(jobs);
 	close_components(&state);
 	cw_hub_close(state.refresh_hub.hub);

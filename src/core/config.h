@@ -138,6 +138,12 @@ typedef struct cw_config {
 		int64_t poll_interval_ms;
 	} apply;
 	cw_retry_policy_t retry;        /* jitter is not configurable: 0.5 */
+	struct {
+		int64_t interval_ms;        /* the scheduled health check; 0 = off */
+		char *window;               /* "HH:MM-HH:MM" (local time) or NULL = any time */
+		int repair;                 /* 0 false, 1 true: the scheduled run repairs */
+		int64_t settle_timeout_ms;  /* the re-check's wait for a target to catch up */
+	} verify;
 } cw_config_t;
 
 /* Where a load reads overrides from and where it puts every error. */

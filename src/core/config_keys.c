@@ -7,6 +7,7 @@
 
 #include "core/entity.h"
 #include "core/mem.h"
+#include "core/time_window.h"
 #include "core/units.h"
 
 #include <ctype.h>
@@ -25,7 +26,8 @@ _Static_assert(sizeof(cw_source_type_t) == sizeof(int) && sizeof(cw_watch_scope_
 	               sizeof(cw_target_type_t) == sizeof(int) &&
 	               sizeof(cw_delete_mode_t) == sizeof(int) && sizeof(cw_log_level_t) == sizeof(int) &&
 	               sizeof(cw_log_format_t) == sizeof(int) && sizeof(cw_decimal_mode_t) == sizeof(int) &&
-	               sizeof(cw_entity_delete_t) == sizeof(int),
+	               sizeof(cw_entity_delete_t) == sizeof(int) &&
+	               sizeof(((cw_config_t *)0)->verify.repair) == sizeof(int),
                "enum keys are stored as int");
 _Static_assert(CW_LOG_DEBUG == 0 && CW_LOG_INFO == 1 && CW_LOG_WARN == 2 && CW_LOG_ERROR == 3,
                "log_levels[] follows cw_log_level_t");
@@ -41,6 +43,13 @@ static const char *const entity_deletes[] = {"drop", "keep", NULL};
 static const char *const decimal_modes[] = {"exact", "double", "text", NULL};
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
 static const char *const log_formats[] = {"auto", "json", "text", NULL};
+static const char *const booleans[] = {"false", "true", NULL};
+
+static int check_window(const char *value, cw_err_t *err)
+{
+	int start, end;
+	return cw_time_window_parse(value, &start, &end, err);
+}
 
 static int check_source_name(const char *value, cw_err_t *err)
 {
@@ -321,6 +330,23 @@ static const cw_config_key_t keys[] = {
 	         "hub credentials stop `cachewarp run` at once (exit 1), and a PostgreSQL source "
 	         "with refused credentials, a missing privilege or `wal_level` below logical is "
 	         "marked `failed` and checked again every 30 s, logged once."},
+
+	GROUP("verify", "Verify and repair (docs/verify.md): the scheduled health check."),
+	{.path = "verify.interval", .kind = CW_KEY_DURATION, .offset = CFG(verify.interval_ms),
+	 .default_text = "0", .min = 0, .max = 30 * DAY_MS,
+	 .help = "Run verify over every entity and target this often (within `verify.window`); "
+	         "0 turns the scheduled health check off."},
+	{.path = "verify.window", .kind = CW_KEY_STRING, .offset = CFG(verify.window),
+	 .default_doc = "any time", .check = check_window,
+	 .help = "Local time of day the scheduled check may start in, `HH:MM-HH:MM` (e.g. "
+	         "`02:00-05:00`, a low-traffic period); a window may pass midnight (`22:00-04:00`)."},
+	{.path = "verify.repair", .kind = CW_KEY_ENUM, .offset = CFG(verify.repair),
+	 .default_text = "false", .values = booleans,
+	 .help = "Whether the scheduled check repairs what differs, as `cachewarp verify --repair`."},
+	{.path = "verify.settle_timeout", .kind = CW_KEY_DURATION,
+	 .offset = CFG(verify.settle_timeout_ms), .default_text = "60s", .min = 100, .max = DAY_MS,
+	 .help = "How long verify's re-check waits for capture and a target to catch up before it "
+	         "counts a difference anyway (the report then says `target_behind`)."},
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])

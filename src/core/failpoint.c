@@ -15,6 +15,7 @@
 typedef struct armed {
 	char name[NAME_MAX_LEN];
 	bool abort_process;
+	long sleep_ms;         /* `sleepMS`: the call site waits, then goes on */
 	long fire_on;          /* the hit that fires, >= 1 */
 	long hits;             /* guarded by the mutex */
 } armed_t;
@@ -38,7 +39,7 @@ static void load(void)
 	     entry = strtok_r(NULL, ",", &save)) {
 		char *eq = strchr(entry, '=');
 		if (eq == NULL || (size_t)(eq - entry) >= NAME_MAX_LEN || eq == entry) {
-			fprintf(stderr, "cachewarp: CW_FAILPOINTS: ignoring \"%s\" (want NAME=abort|error[@N])\n",
+			fprintf(stderr, "cachewarp: CW_FAILPOINTS: ignoring \"%s\" (want NAME=abort|error|sleepMS[@N])\n",
 			        entry);
 			continue;
 		}
@@ -54,6 +55,8 @@ static void load(void)
 		}
 		if (strcmp(action, "abort") == 0)
 			a->abort_process = true;
+		else if (strncmp(action, "sleep", 5) == 0 && (a->sleep_ms = strtol(action + 5, NULL, 10)) > 0)
+			a->sleep_ms = a->sleep_ms > 600000 ? 600000 : a->sleep_ms;
 		else if (strcmp(action, "error") != 0)
 			a->fire_on = 0;
 		if (a->fire_on < 1) {
@@ -69,6 +72,7 @@ bool cw_failpoint_hit(const char *name)
 {
 	bool fire = false;
 	bool abort_process = false;
+	long sleep_ms = 0;
 	pthread_mutex_lock(&failpoint_mutex);
 	if (!loaded)
 		load();
@@ -77,7 +81,8 @@ bool cw_failpoint_hit(const char *name)
 			continue;
 		armed[i].hits++;
 		if (armed[i].hits == armed[i].fire_on) {
-			fire = true;
+			fire = armed[i].sleep_ms == 0;
+			sleep_ms = armed[i].sleep_ms;
 			abort_process = armed[i].abort_process;
 		}
 	}
@@ -88,6 +93,8 @@ bool cw_failpoint_hit(const char *name)
 		(void)ignored;
 		abort();
 	}
+	if (sleep_ms > 0)
+		usleep((useconds_t)sleep_ms * 1000);
 	return fire;
 }
 

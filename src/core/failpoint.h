@@ -11,9 +11,10 @@
  * Armed from the environment, read once at the first failpoint reached:
  *   CW_FAILPOINTS="after_oplog_copy=abort,before_hub_commit=error@3"
  * Each entry is NAME=ACTION[@N]: ACTION is `abort` (the process dies at once,
- * as with kill -9) or `error` (the call site fails as if its database call
- * had); @N fires on the Nth time the failpoint is reached (default 1) and
- * only then. Names are [a-z0-9_]; unknown names simply never fire.
+ * as with kill -9), `error` (the call site fails as if its database call
+ * had) or `sleepMS` (the call site waits MS milliseconds, at most 600000,
+ * then goes on: a slow moment held open for a test); @N fires on the Nth
+ * time the failpoint is reached (default 1) and only then. Names are [a-z0-9_]; unknown names simply never fire.
  *
  * THREAD SAFETY: any thread may reach a failpoint; hit counts are atomic.
  */

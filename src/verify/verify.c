@@ -5,6 +5,7 @@
 #include "core/buf.h"
 #include "core/change.h"
 #include "core/clock.h"
+#include "core/failpoint.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -13,6 +14,7 @@
 #include "hub/oplog_writer.h"
 #include "verify/sides.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,21 +33,30 @@ void cw_verify_pairs_free(cw_verify_pair_t *pairs, size_t npairs)
 }
 
 /* One entity and target being compared. */
-typedef struct pair_run {
+struct cw_verify_job {
+	const cw_config_t *config;
 	const cw_verify_opts_t *opts;
-	cw_hub_t *hub;
-	const cw_entity_t *entity;
+	cw_hub_t *hub;              /* the job's own connection: it holds the pair's lock */
+	cw_entity_t entity;         /* as the hub holds it (status, generation) */
 	const cw_source_config_t *source;
+	const cw_target_config_t *target;
 	cw_verify_endpoint_t *src;
 	cw_verify_endpoint_t *tgt;
 	cw_verify_pair_t *pair;
+	int64_t run_id;
+	bool locked;
 	int64_t watermark;          /* the entity's newest oplog id the target was waited for */
 	bool target_behind;         /* a settle wait ran out of time */
 	int64_t started_ms;
 	int64_t next_progress_ms;
 	cw_buf_t sample;            /* JSON array items, comma-separated */
 	size_t sampled;
-} pair_run_t;
+	pthread_mutex_t mutex;      /* guards the progress fields below */
+	char step[32];
+	uint64_t rows;
+	uint64_t expected;
+};
+typedef struct cw_verify_job pair_run_t;
 
 static int64_t now_ms(void)
 {
@@ -55,6 +66,11 @@ static int64_t now_ms(void)
 static void progress(void *arg, const char *step, uint64_t rows, uint64_t expected)
 {
 	pair_run_t *run = arg;
+	pthread_mutex_lock(&run->mutex);
+	snprintf(run->step, sizeof run->step, "%s", step);
+	run->rows = rows;
+	run->expected = expected;
+	pthread_mutex_unlock(&run->mutex);
 	int64_t now = now_ms();
 	if (now < run->next_progress_ms)
 		return;
@@ -89,7 +105,7 @@ static int capture_reached(pair_run_t *run, const char *lsn, bool *reached, cw_e
 
 static int entity_head(pair_run_t *run, int64_t *head, cw_err_t *err)
 {
-	const char *params[] = {run->entity->name};
+	const char *params[] = {run->entity.name};
 	PGresult *res = cw_hub_exec(run->hub,
 		"SELECT coalesce(max(id), 0) FROM cachewarp.oplog WHERE entity = $1", 1, params,
 		"could not read the entity's newest oplog id", err);
@@ -109,6 +125,8 @@ static int settle(void *arg, cw_cancel_t *cancel, cw_err_t *err)
 	pair_run_t *run = arg;
 	int64_t timeout = run->opts->settle_timeout_ms > 0 ? run->opts->settle_timeout_ms
 	                                                   : DEFAULT_SETTLE_MS;
+	/* A test holds a run open here (CW_FAILPOINTS="verify_settle=sleep5000"). */
+	(void)CW_FAILPOINT("verify_settle");
 	int64_t deadline = now_ms() + timeout;
 	char lsn[64];
 	int rc = cw_verify_source_position(run->src, lsn, err);
@@ -164,7 +182,7 @@ static void sample_add(pair_run_t *run, const cw_verify_diff_t *diff)
 		for (size_t i = 0; i < diff->ncolumns; i++) {
 			if (!((diff->differing[i / 64] >> (i % 64)) & 1))
 				continue;
-			cw_json_string(&w, run->entity->ncolumns > 0 ? run->entity->columns[i].name
+			cw_json_string(&w, run->entity.ncolumns > 0 ? run->entity.columns[i].name
 			                                            : CW_LAYOUT_DOC_COLUMN, NULL);
 		}
 		cw_json_array_end(&w, NULL);
@@ -184,7 +202,7 @@ static int on_chunk(void *arg, const cw_verify_diff_t *diffs, size_t ndiffs, cw_
 		if (!run->opts->repair)
 			continue;
 		cw_change_t change = {0};
-		change.entity = cw_xstrdup(run->entity->name);
+		change.entity = cw_xstrdup(run->entity.name);
 		change.doc_id = cw_xstrdup(diffs[i].doc_id);
 		if (diffs[i].kind == CW_VERIFY_EXTRA || diffs[i].source_data == NULL) {
 			change.op = CW_OP_DELETE;
@@ -192,7 +210,7 @@ static int on_chunk(void *arg, const cw_verify_diff_t *diffs, size_t ndiffs, cw_
 			change.op = CW_OP_UPSERT;
 			change.data = cw_xstrdup(diffs[i].source_data);
 		}
-		change.version = run->entity->version;
+		change.version = run->entity.version;
 		cw_change_batch_push(&batch, &change);
 	}
 	int rc = 0;
@@ -270,33 +288,39 @@ static uint64_t total_differences(const cw_verify_result_t *r)
 	return n;
 }
 
-/* Takes the pair's lock and opens its run row; CW_ECONFLICT naming the running run. */
-static int pair_begin(pair_run_t *run, cw_err_t *err)
+static void lock_key(const pair_run_t *run, char lock_class[16], char key[160])
 {
-	cw_verify_pair_t *p = run->pair;
+	snprintf(lock_class, 16, "%d", CW_HUB_LOCK_VERIFY);
+	snprintf(key, 160, "%s/%s", run->entity.name, run->target->name);
+}
+
+/* Takes the pair's lock and opens its run row; CW_ECONFLICT naming the running run. */
+static int pair_begin(pair_run_t *run, int64_t *running_id, cw_err_t *err)
+{
 	char lock_class[16], key[160];
-	snprintf(lock_class, sizeof lock_class, "%d", CW_HUB_LOCK_VERIFY);
-	snprintf(key, sizeof key, "%s/%s", p->entity, p->target);
+	lock_key(run, lock_class, key);
 	const char *lock_params[] = {lock_class, key};
 	PGresult *res = cw_hub_exec(run->hub, "SELECT pg_try_advisory_lock($1::int4, hashtext($2))",
 	                            2, lock_params, "could not lock the verify run", err);
 	if (res == NULL)
 		return CW_EDB;
-	bool locked = PQgetvalue(res, 0, 0)[0] == 't';
+	run->locked = PQgetvalue(res, 0, 0)[0] == 't';
 	PQclear(res);
-	const char *pair_params[] = {p->entity, p->target};
-	if (!locked) {
+	const char *pair_params[] = {run->entity.name, run->target->name};
+	if (!run->locked) {
 		res = cw_hub_exec(run->hub, "SELECT coalesce(max(id), 0) FROM cachewarp.verify_runs "
 		                  "WHERE entity = $1 AND target = $2 AND status = 'running'", 2,
 		                  pair_params, "could not read the running verify", err);
 		int64_t running = res ? cw_hub_int64(res, 0, 0) : 0;
 		PQclear(res);
+		if (running_id != NULL)
+			*running_id = running;
 		if (running == 0)
 			return cw_err_set(err, CW_ECONFLICT, DOMAIN, "a verify of entity \"%s\" in target "
-			                  "\"%s\" is already running", p->entity, p->target);
+			                  "\"%s\" is already running", run->entity.name, run->target->name);
 		return cw_err_set(err, CW_ECONFLICT, DOMAIN, "a verify of entity \"%s\" in target "
-		                  "\"%s\" is already running (run %lld)", p->entity, p->target,
-		                  (long long)running);
+		                  "\"%s\" is already running (run %lld)", run->entity.name,
+		                  run->target->name, (long long)running);
 	}
 	/* Holding the lock: a row still 'running' is a run that died. */
 	int rc = cw_hub_command(run->hub, "UPDATE cachewarp.verify_runs SET status = 'failed', "
@@ -305,22 +329,35 @@ static int pair_begin(pair_run_t *run, cw_err_t *err)
 	                        "could not close an interrupted verify run", err);
 	if (rc != 0)
 		return rc;
-	const char *params[] = {p->entity, p->target, run->opts->repair ? "t" : "f",
+	const char *params[] = {run->entity.name, run->target->name, run->opts->repair ? "t" : "f",
 	                        run->opts->requested_by ? run->opts->requested_by : "cli"};
 	res = cw_hub_exec(run->hub, "INSERT INTO cachewarp.verify_runs (entity, target, status, "
 	                  "repair, requested_by) VALUES ($1, $2, 'running', $3::bool, $4) "
 	                  "RETURNING id", 4, params, "could not record the verify run", err);
 	if (res == NULL)
 		return CW_EDB;
-	p->run_id = cw_hub_int64(res, 0, 0);
+	run->run_id = cw_hub_int64(res, 0, 0);
 	PQclear(res);
 	return 0;
+}
+
+static void unlock_pair(pair_run_t *run)
+{
+	if (!run->locked)
+		return;
+	char lock_class[16], key[160];
+	lock_key(run, lock_class, key);
+	const char *lock_params[] = {lock_class, key};
+	cw_err_t ignored = {0};
+	cw_hub_command(run->hub, "SELECT pg_advisory_unlock($1::int4, hashtext($2))", 2,
+	               lock_params, "could not unlock the verify run", &ignored);
+	run->locked = false;
 }
 
 static void pair_end(pair_run_t *run)
 {
 	cw_verify_pair_t *p = run->pair;
-	char id[24], lock_class[16], key[160];
+	char id[24];
 	snprintf(id, sizeof id, "%lld", (long long)p->run_id);
 	const char *params[] = {id, p->status, p->report,
 	                        strcmp(p->status, "failed") == 0 ? p->err.message : NULL};
@@ -329,84 +366,296 @@ static void pair_end(pair_run_t *run)
 	                   "now(), report = $3::jsonb, error = $4 WHERE id = $1::bigint", 4, params,
 	                   "could not record the verify result", &ignored) != 0)
 		cw_log_warn(DOMAIN, "%s", ignored.message);
-	snprintf(lock_class, sizeof lock_class, "%d", CW_HUB_LOCK_VERIFY);
-	snprintf(key, sizeof key, "%s/%s", p->entity, p->target);
-	const char *lock_params[] = {lock_class, key};
-	cw_hub_command(run->hub, "SELECT pg_advisory_unlock($1::int4, hashtext($2))", 2,
-	               lock_params, "could not unlock the verify run", &ignored);
+	unlock_pair(run);
 }
 
-static void verify_pair(const cw_config_t *config, cw_hub_t *hub, const cw_verify_opts_t *opts,
-                        const cw_entity_t *entity, const cw_target_config_t *target,
-                        cw_cancel_t *cancel, cw_verify_pair_t *pair)
+static void count_metrics(const pair_run_t *run)
 {
-	pair_run_t run = {0};
-	run.opts = opts;
-	run.hub = hub;
-	run.entity = entity;
-	run.pair = pair;
-	run.started_ms = now_ms();
-	run.next_progress_ms = run.started_ms + PROGRESS_INTERVAL_MS;
-	snprintf(pair->entity, sizeof pair->entity, "%s", entity->name);
-	snprintf(pair->target, sizeof pair->target, "%s", target->name);
+	cw_metrics_t *m = run->opts->metrics;
+	const cw_verify_pair_t *p = run->pair;
+	if (m == NULL)
+		return;
+	char labels[200];
+	snprintf(labels, sizeof labels, "entity=\"%s\",target=\"%s\"", p->entity, p->target);
+	bool compared = strcmp(p->status, "equal") == 0 || strcmp(p->status, "different") == 0;
+	if (compared)
+		cw_metrics_counter_add(m, "cachewarp_verify_tables_checked_total", labels, 1);
+	cw_metrics_counter_add(m, "cachewarp_verify_records_scanned_total", labels,
+	                       (double)p->result.rows_read);
+	for (int k = 0; k < CW_VERIFY_NKINDS; k++) {
+		char kind_labels[260];
+		snprintf(kind_labels, sizeof kind_labels, "%s,kind=\"%s\"", labels,
+		         cw_verify_kind_name((cw_verify_kind_t)k));
+		cw_metrics_counter_add(m, "cachewarp_verify_differences_total", kind_labels,
+		                       (double)p->result.differences[k]);
+	}
+	cw_metrics_counter_add(m, "cachewarp_verify_synthetic_changes_total", labels,
+	                       (double)p->repaired);
+	cw_metrics_observe(m, "cachewarp_verify_duration_seconds", labels, p->seconds);
+	if (strcmp(p->status, "failed") == 0)
+		cw_metrics_counter_add(m, "cachewarp_verify_errors_total", labels, 1);
+	if (!compared)
+		return;
+	cw_metrics_gauge_set(m, "cachewarp_verify_last_run_timestamp_seconds", labels,
+	                     (double)cw_clock_wall_us(cw_clock_system()) / 1e6);
+	cw_metrics_gauge_set(m, "cachewarp_verify_last_run_equal", labels,
+	                     strcmp(p->status, "equal") == 0 ? 1 : 0);
+}
+
+#define RUN_COLUMNS \
+	"id, entity, target, status, repair, requested_by, " \
+	"to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), " \
+	"to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), " \
+	"report::text, error FROM cachewarp.verify_runs "
+
+static void run_row_json(const PGresult *res, int row, cw_json_t *w)
+{
+	static const char *const names[] = {"id", "entity", "target", "status", "repair",
+	                                    "requested_by", "started_at", "finished_at", "report",
+	                                    "error"};
+	cw_json_object_begin(w, NULL);
+	for (int c = 0; c < 10; c++) {
+		cw_json_key(w, names[c], NULL);
+		const char *value = PQgetvalue(res, row, c);
+		if (PQgetisnull(res, row, c))
+			cw_json_null(w, NULL);
+		else if (c == 0)
+			cw_json_int64(w, strtoll(value, NULL, 10), NULL);
+		else if (c == 4)
+			cw_json_bool(w, value[0] == 't', NULL);
+		else if (c == 8)
+			cw_json_raw(w, value, strlen(value), NULL);
+		else
+			cw_json_string(w, value, NULL);
+	}
+	cw_json_object_end(w, NULL);
+}
+
+int cw_verify_runs_json(cw_hub_t *hub, int64_t id, cw_json_t *w, cw_err_t *err)
+{
+	char id_text[24];
+	snprintf(id_text, sizeof id_text, "%lld", (long long)id);
+	const char *params[] = {id_text};
+	PGresult *res = id > 0
+		? cw_hub_exec(hub, "SELECT " RUN_COLUMNS "WHERE id = $1::bigint", 1, params,
+		              "could not read the verify run", err)
+		: cw_hub_exec(hub, "SELECT DISTINCT ON (entity, target) " RUN_COLUMNS
+		              "ORDER BY entity, target, id DESC", 0, NULL,
+		              "could not read the verify runs", err);
+	if (res == NULL)
+		return CW_EDB;
+	int rc = 0;
+	if (id > 0) {
+		if (PQntuples(res) == 0)
+			rc = cw_err_set(err, CW_ENOTFOUND, DOMAIN, "no verify run %lld", (long long)id);
+		else
+			run_row_json(res, 0, w);
+	} else {
+		cw_json_array_begin(w, NULL);
+		for (int row = 0; row < PQntuples(res); row++)
+			run_row_json(res, row, w);
+		cw_json_array_end(w, NULL);
+	}
+	PQclear(res);
+	return rc;
+}
+
+void cw_verify_metrics_declare(cw_metrics_t *metrics)
+{
+	static const struct { const char *name; cw_metric_type_t type; const char *help; } families[] = {
+		{"cachewarp_verify_tables_checked_total", CW_METRIC_COUNTER,
+		 "Entity and target pairs verify compared."},
+		{"cachewarp_verify_records_scanned_total", CW_METRIC_COUNTER,
+		 "Rows verify read, both sides, every step."},
+		{"cachewarp_verify_differences_total", CW_METRIC_COUNTER,
+		 "Persistent differences verify found, by kind."},
+		{"cachewarp_verify_synthetic_changes_total", CW_METRIC_COUNTER,
+		 "Synthetic changes verify wrote into the hub to repair differences."},
+		{"cachewarp_verify_duration_seconds", CW_METRIC_HISTOGRAM,
+		 "How long verify took per entity and target."},
+		{"cachewarp_verify_errors_total", CW_METRIC_COUNTER, "Verify runs that failed."},
+		{"cachewarp_verify_last_run_timestamp_seconds", CW_METRIC_GAUGE,
+		 "When verify last finished comparing the pair (Unix time)."},
+		{"cachewarp_verify_last_run_equal", CW_METRIC_GAUGE,
+		 "1 when the pair's last verify found it equal, else 0."},
+	};
+	for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
+		cw_metrics_declare(metrics, families[i].name, families[i].type, families[i].help);
+}
+
+static const cw_source_config_t *source_of(const cw_config_t *config, const cw_entity_t *entity)
+{
 	for (size_t i = 0; i < config->nsources; i++)
 		if (strcmp(config->sources[i].name, entity->source) == 0)
-			run.source = &config->sources[i];
-	if (pair_begin(&run, &pair->err) != 0) {
-		pair->status = "refused";
-		if (pair->err.code != CW_ECONFLICT)
-			pair->status = "failed";
+			return &config->sources[i];
+	return NULL;
+}
+
+static const cw_target_config_t *target_named(const cw_config_t *config, const char *name)
+{
+	for (size_t t = 0; t < config->ntargets; t++)
+		if (strcmp(config->targets[t].name, name) == 0)
+			return &config->targets[t];
+	return NULL;
+}
+
+static bool verify_reads(const cw_target_config_t *target)
+{
+	return target->type == CW_TARGET_SQLITE;
+}
+
+/* Whether entity of config can be verified; CW_EINVAL saying why not. */
+static int check_entity(const cw_config_t *config, const cw_entity_t *entity, cw_err_t *err)
+{
+	const cw_source_config_t *source = source_of(config, entity);
+	if (source == NULL)
+		return cw_err_set(err, CW_EINVAL, DOMAIN, "entity \"%s\": source \"%s\" is not "
+		                  "configured", entity->name, entity->source);
+	if (source->type != CW_SOURCE_POSTGRES)
+		return cw_err_set(err, CW_EINVAL, DOMAIN, "entity \"%s\": verify reads entities of "
+		                  "PostgreSQL sources only", entity->name);
+	if (entity->status != CW_ENTITY_LIVE)
+		return cw_err_set(err, CW_EINVAL, DOMAIN, "entity \"%s\": not live yet (its scan has "
+		                  "not finished)", entity->name);
+	return 0;
+}
+
+void cw_verify_job_free(cw_verify_job_t *job)
+{
+	if (job == NULL)
 		return;
+	if (job->locked && job->run_id > 0) {
+		/* Begun, never run: the run row must not stay 'running'. */
+		char id[24];
+		snprintf(id, sizeof id, "%lld", (long long)job->run_id);
+		const char *params[] = {id};
+		cw_hub_command(job->hub, "UPDATE cachewarp.verify_runs SET status = 'canceled', "
+		               "finished_at = now() WHERE id = $1::bigint AND status = 'running'", 1,
+		               params, "could not record the verify result", NULL);
 	}
+	unlock_pair(job);
+	cw_verify_endpoint_close(job->tgt);
+	cw_verify_endpoint_close(job->src);
+	cw_buf_free(&job->sample);
+	cw_entity_clear(&job->entity);
+	cw_hub_close(job->hub);
+	pthread_mutex_destroy(&job->mutex);
+	free(job);
+}
+
+cw_verify_job_t *cw_verify_job_begin(const cw_config_t *config, const char *entity,
+                                     const char *target, const cw_verify_opts_t *opts,
+                                     int64_t *running_id, cw_err_t *err)
+{
+	if (running_id != NULL)
+		*running_id = 0;
+	const cw_target_config_t *tc = target_named(config, target);
+	if (tc == NULL) {
+		cw_err_set(err, CW_ENOTFOUND, DOMAIN, "no target named \"%s\" is configured", target);
+		return NULL;
+	}
+	if (!verify_reads(tc)) {
+		cw_err_set(err, CW_EINVAL, DOMAIN, "target \"%s\": verify does not read %s targets yet",
+		           tc->name, cw_target_type_name(tc->type));
+		return NULL;
+	}
+	cw_verify_job_t *job = cw_xcalloc(1, sizeof *job);
+	pthread_mutex_init(&job->mutex, NULL);
+	job->config = config;
+	job->opts = opts;
+	job->target = tc;
+	job->hub = cw_hub_connect(config->hub.url, err);
+	int rc = job->hub == NULL ? CW_EDB : 0;
+	if (rc == 0) {
+		rc = cw_entity_store_get(job->hub, entity, &job->entity, err);
+		if (rc == CW_ENOTFOUND)
+			cw_err_set(err, CW_ENOTFOUND, DOMAIN, "no entity named \"%s\" in the hub", entity);
+	}
+	if (rc == 0 && (rc = check_entity(config, &job->entity, err)) == 0)
+		job->source = source_of(config, &job->entity);
+	if (rc == 0)
+		rc = pair_begin(job, running_id, err);
+	if (rc != 0) {
+		cw_verify_job_free(job);
+		return NULL;
+	}
+	return job;
+}
+
+int64_t cw_verify_job_id(const cw_verify_job_t *job)
+{
+	return job->run_id;
+}
+
+void cw_verify_job_progress(cw_verify_job_t *job, char step[32], uint64_t *rows,
+                            uint64_t *expected)
+{
+	pthread_mutex_lock(&job->mutex);
+	snprintf(step, 32, "%s", job->step[0] ? job->step : "starting");
+	*rows = job->rows;
+	*expected = job->expected;
+	pthread_mutex_unlock(&job->mutex);
+}
+
+void cw_verify_job_run(cw_verify_job_t *job, cw_cancel_t *cancel, cw_verify_pair_t *pair)
+{
+	pair_run_t *run = job;
+	const cw_entity_t *entity = &job->entity;
+	const cw_target_config_t *target = job->target;
+	run->pair = pair;
+	run->started_ms = now_ms();
+	run->next_progress_ms = run->started_ms + PROGRESS_INTERVAL_MS;
+	snprintf(pair->entity, sizeof pair->entity, "%s", entity->name);
+	snprintf(pair->target, sizeof pair->target, "%s", target->name);
+	pair->run_id = job->run_id;
 	int rc = 0;
-	if (run.source == NULL)
-		rc = cw_err_set(&pair->err, CW_ENOTFOUND, DOMAIN, "entity \"%s\": source \"%s\" is not "
-		                "configured", entity->name, entity->source);
-	if (rc == 0 && (run.src = cw_verify_source_open(run.source, entity,
-	                                                 target->decimal_handling, &pair->err)) == NULL)
+	if ((run->src = cw_verify_source_open(run->source, entity, target->decimal_handling,
+	                                      &pair->err)) == NULL)
 		rc = pair->err.code;
-	if (rc == 0 && (run.tgt = cw_verify_target_open(target, entity, &pair->err)) == NULL)
+	if (rc == 0 && (run->tgt = cw_verify_target_open(target, entity, &pair->err)) == NULL)
 		rc = pair->err.code;
 	if (rc == 0) {
 		char about[48] = "";
-		if (cw_verify_endpoint_estimate(run.src) > 0)
+		if (cw_verify_endpoint_estimate(run->src) > 0)
 			snprintf(about, sizeof about, " (about %llu rows)",
-			         (unsigned long long)cw_verify_endpoint_estimate(run.src));
+			         (unsigned long long)cw_verify_endpoint_estimate(run->src));
 		cw_log_info(DOMAIN, "entity \"%s\" target \"%s\": run %lld starts%s%s", entity->name,
 		            target->name, (long long)pair->run_id, about,
-		            opts->repair ? ", repairing what differs" : "");
+		            run->opts->repair ? ", repairing what differs" : "");
 		cw_verify_compare_opts_t copts = {0};
-		copts.expected_rows = cw_verify_endpoint_estimate(run.src);
+		copts.expected_rows = cw_verify_endpoint_estimate(run->src);
 		copts.settle = settle;
 		copts.on_chunk = on_chunk;
 		copts.progress = progress;
-		copts.arg = &run;
-		rc = cw_verify_compare(cw_verify_endpoint_side(run.src), cw_verify_endpoint_side(run.tgt),
-		                       &copts, cancel, &pair->result, &pair->err);
+		copts.arg = run;
+		rc = cw_verify_compare(cw_verify_endpoint_side(run->src),
+		                       cw_verify_endpoint_side(run->tgt), &copts, cancel, &pair->result,
+		                       &pair->err);
 	}
-	pair->seconds = (double)(now_ms() - run.started_ms) / 1000.0;
+	pair->seconds = (double)(now_ms() - run->started_ms) / 1000.0;
 	if (rc == CW_ECANCELED)
 		pair->status = "canceled";
 	else if (rc != 0)
 		pair->status = "failed";
 	else
 		pair->status = total_differences(&pair->result) > 0 ? "different" : "equal";
-	pair->report = report_json(&run);
-	pair_end(&run);
+	pair->report = report_json(run);
+	pair_end(run);
+	count_metrics(run);
 	double rate = pair->seconds > 0 ? (double)pair->result.rows_read / pair->seconds : 0;
 	cw_log_info(DOMAIN, "entity \"%s\" target \"%s\": run %lld %s: %llu source rows, %llu target "
 	            "rows, %llu missing, %llu extra, %llu different, %llu stale, %llu repaired, "
-	            "%.1f s, %.0f rows/s", entity->name, target->name, (long long)pair->run_id,
+	            "%.1f s, %.0f rows/s%s%s", entity->name, target->name, (long long)pair->run_id,
 	            pair->status, (unsigned long long)pair->result.source_rows,
 	            (unsigned long long)pair->result.target_rows,
 	            (unsigned long long)pair->result.differences[CW_VERIFY_MISSING],
 	            (unsigned long long)pair->result.differences[CW_VERIFY_EXTRA],
 	            (unsigned long long)pair->result.differences[CW_VERIFY_DIFFERENT],
 	            (unsigned long long)pair->result.differences[CW_VERIFY_STALE],
-	            (unsigned long long)pair->repaired, pair->seconds, rate);
-	cw_verify_endpoint_close(run.tgt);
-	cw_verify_endpoint_close(run.src);
-	cw_buf_free(&run.sample);
+	            (unsigned long long)pair->repaired, pair->seconds, rate,
+	            rc != 0 && rc != CW_ECANCELED ? ": " : "",
+	            rc != 0 && rc != CW_ECANCELED ? pair->err.message : "");
+	run->run_id = 0;   /* recorded: free must not touch the row */
 }
 
 static bool named(const char *const *names, size_t n, const char *name)
@@ -419,29 +668,13 @@ static bool named(const char *const *names, size_t n, const char *name)
 	return false;
 }
 
-static bool verify_reads(const cw_target_config_t *target)
-{
-	return target->type == CW_TARGET_SQLITE;
-}
-
-static const cw_source_config_t *source_of(const cw_config_t *config, const cw_entity_t *entity)
-{
-	for (size_t i = 0; i < config->nsources; i++)
-		if (strcmp(config->sources[i].name, entity->source) == 0)
-			return &config->sources[i];
-	return NULL;
-}
-
 int cw_verify_run(const cw_config_t *config, const cw_verify_opts_t *opts, cw_cancel_t *cancel,
                   cw_verify_pair_t **pairs, size_t *npairs, cw_err_t *err)
 {
 	*pairs = NULL;
 	*npairs = 0;
 	for (size_t i = 0; i < opts->ntargets; i++) {
-		const cw_target_config_t *found = NULL;
-		for (size_t t = 0; t < config->ntargets; t++)
-			if (strcmp(config->targets[t].name, opts->targets[i]) == 0)
-				found = &config->targets[t];
+		const cw_target_config_t *found = target_named(config, opts->targets[i]);
 		if (found == NULL)
 			return cw_err_set(err, CW_ENOTFOUND, DOMAIN, "no target named \"%s\" is configured",
 			                  opts->targets[i]);
@@ -455,28 +688,24 @@ int cw_verify_run(const cw_config_t *config, const cw_verify_opts_t *opts, cw_ca
 	cw_entity_t *entities = NULL;
 	size_t nentities = 0;
 	int rc = cw_entity_store_list(hub, false, &entities, &nentities, err);
+	cw_hub_close(hub);
 	for (size_t i = 0; i < opts->nentities && rc == 0; i++) {
-		bool found = false;
+		const cw_entity_t *found = NULL;
 		for (size_t e = 0; e < nentities; e++)
-			found = found || strcmp(entities[e].name, opts->entities[i]) == 0;
-		if (!found)
+			if (strcmp(entities[e].name, opts->entities[i]) == 0)
+				found = &entities[e];
+		if (found == NULL)
 			rc = cw_err_set(err, CW_ENOTFOUND, DOMAIN, "no entity named \"%s\" in the hub",
 			                opts->entities[i]);
+		else
+			rc = check_entity(config, found, err);
 	}
 	size_t cap = 0;
 	for (size_t e = 0; e < nentities && rc == 0; e++) {
 		const cw_entity_t *entity = &entities[e];
-		if (!named(opts->entities, opts->nentities, entity->name))
+		if (!named(opts->entities, opts->nentities, entity->name) ||
+		    check_entity(config, entity, NULL) != 0)
 			continue;
-		const cw_source_config_t *source = source_of(config, entity);
-		bool readable = source != NULL && source->type == CW_SOURCE_POSTGRES;
-		if (!readable || entity->status != CW_ENTITY_LIVE) {
-			if (opts->nentities > 0)
-				rc = cw_err_set(err, CW_EINVAL, DOMAIN, "entity \"%s\": %s", entity->name,
-				                !readable ? "verify reads entities of PostgreSQL sources only"
-				                          : "not live yet (its scan has not finished)");
-			continue;
-		}
 		for (size_t t = 0; t < config->ntargets && rc == 0; t++) {
 			const cw_target_config_t *target = &config->targets[t];
 			if (!named(opts->targets, opts->ntargets, target->name) || !verify_reads(target))
@@ -487,7 +716,16 @@ int cw_verify_run(const cw_config_t *config, const cw_verify_opts_t *opts, cw_ca
 			}
 			cw_verify_pair_t *pair = &(*pairs)[(*npairs)++];
 			memset(pair, 0, sizeof *pair);
-			verify_pair(config, hub, opts, entity, target, cancel, pair);
+			snprintf(pair->entity, sizeof pair->entity, "%s", entity->name);
+			snprintf(pair->target, sizeof pair->target, "%s", target->name);
+			cw_verify_job_t *job = cw_verify_job_begin(config, entity->name, target->name, opts,
+			                                           NULL, &pair->err);
+			if (job == NULL) {
+				pair->status = pair->err.code == CW_ECONFLICT ? "refused" : "failed";
+				continue;
+			}
+			cw_verify_job_run(job, cancel, pair);
+			cw_verify_job_free(job);
 			if (strcmp(pair->status, "canceled") == 0)
 				rc = cw_err_set(err, CW_ECANCELED, DOMAIN, "verify was canceled");
 		}
@@ -496,6 +734,5 @@ int cw_verify_run(const cw_config_t *config, const cw_verify_opts_t *opts, cw_ca
 		if (strcmp((*pairs)[i].status, "refused") == 0)
 			rc = cw_err_set(err, CW_ECONFLICT, DOMAIN, "%s", (*pairs)[i].err.message);
 	cw_entity_store_list_free(entities, nentities);
-	cw_hub_close(hub);
 	return rc;
 }

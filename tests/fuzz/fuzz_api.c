@@ -104,13 +104,30 @@ static void fuzz_consumer(const char *text, size_t len)
 		check_error_body(&err);
 }
 
+static void fuzz_verify(const char *text, size_t len)
+{
+	char *entity = NULL, *target = NULL;
+	bool repair = false;
+	cw_err_t err = {0};
+	if (cw_api_parse_verify(text, len, &entity, &target, &repair, &err) != 0) {
+		check_error_body(&err);
+		if (entity != NULL || target != NULL)
+			abort();
+	} else if (cw_entity_name_validate(entity, NULL) != 0 ||
+	           cw_identifier_validate("target name", target, NULL) != 0) {
+		abort();
+	}
+	free(entity);
+	free(target);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 1)
 		return 0;
 	size_t len = size - 1;
 	char *text = cw_xstrndup((const char *)data + 1, len);   /* NUL-terminated copy */
-	switch (data[0] % 6) {
+	switch (data[0] % 7) {
 	case 0:
 		fuzz_route(text);
 		break;
@@ -122,6 +139,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case 3:
 		fuzz_consumer(text, strlen(text));
+		break;
+	case 5:
+		fuzz_verify(text, strlen(text));
 		break;
 	case 4:
 		if (cw_api_bearer_ok(text, "t0ken") != (strcmp(text, "Bearer t0ken") == 0))

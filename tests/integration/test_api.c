@@ -15,6 +15,7 @@
 #include "control/api.h"
 #include "control/api_internal.h"
 #include "control/jobs.h"
+#include "control/verify_service.h"
 #include "core/buf.h"
 #include "core/change.h"
 #include "core/clock.h"
@@ -55,6 +56,7 @@ typedef struct fixture {
 	cw_api_component_t components[2];
 	cw_api_t *open;
 	cw_api_t *guarded;
+	cw_verify_service_t *verify;
 } fixture_t;
 
 /* The reply's body as JSON (owned), failing the test when it is not JSON. */
@@ -174,7 +176,9 @@ static int setup(void **state)
 	if (cw_jobs_add(fx->jobs, &spec, &err) != 0 || cw_jobs_start(fx->jobs, &err) != 0)
 		return -1;
 
-	cw_api_deps_t deps = {fx->open_config, fx->metrics, fx->jobs, fake_components, fx};
+	fx->verify = cw_verify_service_new(fx->open_config, fx->metrics);
+	cw_api_deps_t deps = {fx->open_config, fx->metrics, fx->jobs, fake_components, fx,
+	                      fx->verify};
 	fx->open = cw_api_start(&deps, &err);
 	deps.config = fx->guarded_config;
 	fx->guarded = fx->open ? cw_api_start(&deps, &err) : NULL;
@@ -191,6 +195,7 @@ static int teardown(void **state)
 	fixture_t *fx = *state;
 	cw_api_stop(fx->open);
 	cw_api_stop(fx->guarded);
+	cw_verify_service_free(fx->verify);
 	cw_jobs_stop(fx->jobs, 5000, NULL);
 	cw_jobs_free(fx->jobs);
 	cw_metrics_free(fx->metrics);
@@ -312,7 +317,7 @@ static void busy_address_fails_to_start(void **state)
 	snprintf(listen, sizeof listen, "127.0.0.1:%u", (unsigned)cw_api_port(fx->open));
 	cw_config_t *config = load_config_listen(fx->srv.url, NULL, listen);
 	assert_non_null(config);
-	cw_api_deps_t deps = {config, fx->metrics, NULL, NULL, NULL};
+	cw_api_deps_t deps = {config, fx->metrics, NULL, NULL, NULL, NULL};
 	cw_err_t err = {0};
 	assert_null(cw_api_start(&deps, &err));
 	assert_int_equal(err.code, CW_EIO);

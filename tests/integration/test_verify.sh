@@ -5,7 +5,10 @@
 # found, exactly those; --repair writes them into the hub as synthetic
 # changes (origin 'verify') that the running target applies, and a second
 # verify is clean; a second run of a pair already running is refused; usage
-# errors exit 2; and verify during continuous churn reports nothing.
+# errors exit 2; the REST API starts, shows, refuses (409) and cancels runs,
+# a canceled repair writes nothing; metrics and status show the runs; verify
+# during continuous churn reports nothing; the scheduled health check
+# repairs a planted difference by itself.
 # shellcheck source=../support/e2e.sh
 . "${CW_SUPPORT_DIR:-$(cd "$(dirname "$0")/../support" && pwd)}/e2e.sh"
 
@@ -36,7 +39,9 @@ YAML
 # A typed entity: the columns named, so a difference names its column.
 sed -i 's|^targets:|  - name: priced\n    source: app_pg\n    table: public.priced\n    columns:\n      - {name: amount, type: number, path: amount}\n      - {name: qty, type: integer, path: qty}\ntargets:|' "$work/cw.yaml"
 
-"$bin" run -c "$work/cw.yaml" >>"$work/run.log" 2>&1 &
+# The daemon holds the first verify run it starts at its re-check for 8 s,
+# so the API's refusal and cancel can be seen.
+CW_FAILPOINTS="verify_settle=sleep8000" "$fp_bin" run -c "$work/cw.yaml" >>"$work/run.log" 2>&1 &
 daemon=$!
 
 rows_in() { [ "$(cache "$1" "SELECT count(*) FROM $1")" = "$2" ] && echo ok; }
@@ -114,6 +119,68 @@ rc=$?
 rc=$?
 [ $rc -eq 2 ] || fail "an unknown target exit $rc, want 2"
 
+# ---- the REST API ----
+port=$(grep -o '"component":"api","msg":"listening".*"port":"[0-9]*"' "$work/run.log" | grep -o '[0-9]*"$' | tr -d '"')
+api() { # METHOD PATH [BODY]: prints the status code, then the body
+	local out
+	out=$(curl -s -X "$1" -H 'Content-Type: application/json' ${3:+--data "$3"} \
+		-w '\n%{http_code}' "http://127.0.0.1:$port$2")
+	echo "${out##*$'\n'} ${out%$'\n'*}"
+}
+json() { python3 -c 'import json,sys; v=json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$1" "$2"; }
+synthetic_before=$(sql hub "SELECT count(*) FROM cachewarp.oplog WHERE origin = 'verify'")
+cache items "UPDATE items SET name = 'api' WHERE id = '21'"
+read -r code body <<<"$(api POST /v1/verify '{"entity": "items", "target": "node1", "repair": true}')"
+[ "$code" = 202 ] || fail "POST /v1/verify $code $body"
+run1=$(json "$body" 'v["id"]')
+read -r code body <<<"$(api POST /v1/verify '{"entity": "items", "target": "node1"}')"
+[ "$code" = 409 ] || fail "a second POST /v1/verify $code, want 409: $body"
+[ "$(json "$body" 'v["running_id"]')" = "$run1" ] || fail "409 names run $body, want $run1"
+out=$("$bin" verify -c "$work/cw.yaml" --entity items 2>&1); rc=$?
+[ $rc -eq 1 ] && echo "$out" | grep -q "already running (run $run1)" ||
+	fail "the CLI beside an API run: exit $rc: $out"
+read -r code body <<<"$(api GET "/v1/verify/$run1")"
+[ "$code" = 200 ] && [ "$(json "$body" 'v["status"]')" = running ] &&
+	[ "$(json "$body" 'v["progress"] is not None')" = True ] || fail "GET a running run: $code $body"
+read -r code body <<<"$(api DELETE "/v1/verify/$run1")"
+[ "$code" = 202 ] || fail "DELETE /v1/verify/$run1 $code $body"
+run_status() { api GET "/v1/verify/$1" | { read -r _ b; json "$b" 'v["status"]'; }; }
+canceled() { [ "$(run_status "$run1")" = canceled ] && echo ok; }
+wait_for "the canceled run ends canceled" canceled
+[ "$(sql hub "SELECT count(*) FROM cachewarp.oplog WHERE origin = 'verify'")" = "$synthetic_before" ] ||
+	fail "a canceled repair wrote synthetic changes"
+read -r code body <<<"$(api GET /v1/verify/abc)"
+[ "$code" = 400 ] || fail "GET /v1/verify/abc $code"
+read -r code body <<<"$(api POST /v1/verify '{"entity": "items"}')"
+[ "$code" = 400 ] || fail "POST without a target $code"
+read -r code body <<<"$(api POST /v1/verify '{"entity": "nosuch", "target": "node1"}')"
+[ "$code" = 404 ] || fail "POST for an unknown entity $code"
+read -r code body <<<"$(api POST /v1/verify '{"entity": "items", "target": "node1", "repair": true}')"
+[ "$code" = 202 ] || fail "POST /v1/verify again $code $body"
+run2=$(json "$body" 'v["id"]')
+finished() { [ "$(run_status "$run2")" != running ] && echo ok; }
+wait_for "the API run finishes" finished
+read -r code body <<<"$(api GET "/v1/verify/$run2")"
+[ "$(json "$body" 'v["status"] + ":" + str(v["report"]["different"]) + ":" + str(v["report"]["repaired"]) + ":" + v["requested_by"]')" = "different:1:1:api" ] ||
+	fail "the API run's result: $body"
+api_repaired() { [ "$(cache items "SELECT name FROM items WHERE id = '21'")" = "item 21" ] && echo ok; }
+wait_for "the API run's repair reaches the cache" api_repaired
+read -r code body <<<"$(api GET /v1/verify)"
+[ "$(json "$body" 'sorted(r["entity"] for r in v["runs"])')" = "['items', 'priced']" ] ||
+	fail "GET /v1/verify: $body"
+metrics=$(curl -s "http://127.0.0.1:$port/metrics")
+for m in 'cachewarp_verify_tables_checked_total{entity="items",target="node1"} 1' \
+         'cachewarp_verify_synthetic_changes_total{entity="items",target="node1"} 1' \
+         'cachewarp_verify_differences_total{entity="items",target="node1",kind="different"} 1' \
+         'cachewarp_verify_last_run_equal{entity="items",target="node1"} 0'; do
+	echo "$metrics" | grep -qF "$m" || fail "metrics lack $m"
+done
+read -r code body <<<"$(api GET /v1/status)"
+[ "$(json "$body" '[r["id"] for r in v["verify"] if r["entity"] == "items"][0]')" = "$run2" ] ||
+	fail "/v1/status does not show run $run2: $body"
+"$bin" status -c "$work/cw.yaml" | grep -q "^items .*node1 *different" ||
+	fail "cachewarp status does not show the verify run: $("$bin" status -c "$work/cw.yaml")"
+
 # ---- no false alarms under churn ----
 (
 	i=0
@@ -133,6 +200,20 @@ wait "$churn" 2>/dev/null
 churn=
 [ $rc -eq 0 ] || fail "verify under churn exit $rc, want 0: $out"
 echo "verify under churn: $out" >>"$work/verify.log"
+
+# ---- the scheduled health check ----
+kill -9 "$daemon"
+wait "$daemon" 2>/dev/null
+cat >>"$work/cw.yaml" <<'YAML'
+verify: {interval: 1s, window: "00:00-00:00", repair: true}
+YAML
+"$bin" run -c "$work/cw.yaml" >>"$work/run.log" 2>&1 &
+daemon=$!
+cache priced "UPDATE priced SET qty = -1 WHERE id = 'k5'"
+scheduled() { [ "$(cache priced "SELECT qty FROM priced WHERE id = 'k5'")" = 5 ] &&
+              [ "$(sql hub "SELECT count(*) FROM cachewarp.verify_runs WHERE requested_by = 'schedule'
+                            AND entity = 'priced' AND (report->>'repaired')::int = 1")" -ge 1 ] && echo ok; }
+wait_for "the scheduled check repairs a planted difference" scheduled
 
 [ "$failures" -eq 0 ] || { tail -n 30 "$work/run.log" "$work/verify.log" >&2; exit 1; }
 echo "verify: all checks passed"

@@ -235,6 +235,39 @@ static void columns_auto_means_the_same_as_in_the_file(void **state)
 	cw_config_free(config);
 }
 
+static void verify_body(void **state)
+{
+	(void)state;
+	char *entity = NULL, *target = NULL;
+	bool repair = true;
+	cw_err_t err = {0};
+	const char *ok = "{\"entity\":\"items\",\"target\":\"node1\"}";
+	assert_int_equal(cw_api_parse_verify(ok, strlen(ok), &entity, &target, &repair, &err), 0);
+	assert_string_equal(entity, "items");
+	assert_string_equal(target, "node1");
+	assert_false(repair);
+	free(entity);
+	free(target);
+	const char *rep = "{\"entity\":\"items\",\"target\":\"node1\",\"repair\":true}";
+	assert_int_equal(cw_api_parse_verify(rep, strlen(rep), &entity, &target, &repair, &err), 0);
+	assert_true(repair);
+	free(entity);
+	free(target);
+	static const char *const bad[] = {
+		"{\"entity\":\"items\"}", "{\"target\":\"node1\"}",
+		"{\"entity\":\"Items\",\"target\":\"node1\"}",
+		"{\"entity\":\"items\",\"target\":\"../x\"}",
+		"{\"entity\":\"items\",\"target\":\"node1\",\"repair\":\"yes\"}",
+		"{\"entity\":\"items\",\"target\":\"node1\",\"x\":1}", "[]", "",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		assert_int_equal(cw_api_parse_verify(bad[i], strlen(bad[i]), &entity, &target, &repair,
+		                                     &err), CW_EINVAL);
+		assert_null(entity);
+		assert_null(target);
+	}
+}
+
 static void consumer_body_and_name(void **state)
 {
 	(void)state;
@@ -491,6 +524,7 @@ int main(void)
 		cmocka_unit_test(body_errors_are_in_our_words),
 		cmocka_unit_test(columns_auto_means_the_same_as_in_the_file),
 		cmocka_unit_test(consumer_body_and_name),
+		cmocka_unit_test(verify_body),
 		cmocka_unit_test(bearer_token_and_listen_address),
 		cmocka_unit_test(spec_and_routes_are_the_same_set),
 		cmocka_unit_test(routes_accept_the_query_parameters_of_the_spec),

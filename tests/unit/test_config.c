@@ -419,9 +419,12 @@ static const text_case_t text_cases[] = {
 	 "t.yaml:5:37: key \"entities[0].columns[0].path\": path \"a..b\" is invalid: segment 2 is empty "
 	 "(use A-Z, a-z, 0-9, _, $ and -, with . between segments)"},
 	{MINIMAL "ApI: {}\n", "t.yaml:2:1: key \"ApI\": unknown key (did you mean \"api\"?)"},
+	{MINIMAL "verify: {window: \"2-5\"}\n",
+	 "t.yaml:2:18: key \"verify.window\": \"2-5\": expected HH:MM-HH:MM in 24-hour local time, "
+	 "e.g. 02:00-05:00"},
 	{MINIMAL "\"we\\x01ird\": 1\n",
 	 "t.yaml:2:1: key \"we\\x01ird\": unknown key (known keys here: hub, sources, entities, targets, "
-	 "api, log, capture, apply or retry)"},
+	 "api, log, capture, apply, retry or verify)"},
 	{"hub: {url: x}\nbad: [\n", "t.yaml:3:1: invalid YAML: did not find expected node content "
 	                            "(while parsing a flow node at line 3, column 1)"},
 };

@@ -47,6 +47,18 @@ static void abort_kills_the_process(void **state)
 	assert_int_equal(WTERMSIG(status), SIGABRT);
 }
 
+static void sleep_waits_then_goes_on(void **state)
+{
+	(void)state;
+	setenv("CW_FAILPOINTS", "verify_settle=sleep50@2,bad=sleep0,worse=sleepx", 1);
+	cw_failpoint_reset();
+	/* A sleep never fails its call site (test_verify.sh shows a run held open by one). */
+	assert_false(CW_FAILPOINT("verify_settle"));
+	assert_false(CW_FAILPOINT("verify_settle"));
+	assert_false(CW_FAILPOINT("bad"));
+	assert_false(CW_FAILPOINT("worse"));
+}
+
 static void malformed_entries_are_ignored(void **state)
 {
 	(void)state;
@@ -70,6 +82,7 @@ int main(void)
 #ifdef CW_FAILPOINTS
 		cmocka_unit_test(error_fires_on_the_nth_hit_only),
 		cmocka_unit_test(abort_kills_the_process),
+		cmocka_unit_test(sleep_waits_then_goes_on),
 		cmocka_unit_test(malformed_entries_are_ignored),
 #else
 		cmocka_unit_test(release_builds_never_fire),
