@@ -150,7 +150,7 @@ int cw_cmd_verify(int argc, char **argv)
 			exit_code = CW_EXIT_FAILURE;
 		} else if (npairs == 0) {
 			fprintf(stderr, "cachewarp: nothing to verify: no live entity of a PostgreSQL "
-			        "source with a SQLite target\n");
+			        "source with a SQLite or PostgreSQL target\n");
 			exit_code = CW_EXIT_FAILURE;
 		} else {
 			exit_code = exit_code_of(pairs, npairs, repair);

@@ -24,6 +24,7 @@
 typedef enum endpoint_kind {
 	EP_PG_SOURCE,
 	EP_SQLITE_TARGET,
+	EP_PG_TARGET,
 } endpoint_kind_t;
 
 struct cw_verify_endpoint {
@@ -33,9 +34,12 @@ struct cw_verify_endpoint {
 	cw_decimal_mode_t mode;
 	size_t ncolumns;            /* column digests per row */
 	uint64_t estimate;
-	/* PostgreSQL source */
+	/* PostgreSQL source or target */
 	PGconn *conn;
 	char *qtable;               /* "schema"."table", quoted */
+	char *select;               /* the query that reads every row */
+	char *target_name;          /* PostgreSQL target: its name, for its positions */
+	char *qmeta;                /* PostgreSQL target: its meta schema, quoted */
 	char nspname[CW_TABLE_PART_MAX + 1], relname[CW_TABLE_PART_MAX + 1];
 	cw_pgoutput_t *dec;
 	cw_projection_t *proj;
@@ -61,6 +65,9 @@ void cw_verify_endpoint_close(cw_verify_endpoint_t *endpoint)
 	if (endpoint->conn != NULL)
 		PQfinish(endpoint->conn);
 	free(endpoint->qtable);
+	free(endpoint->select);
+	free(endpoint->target_name);
+	free(endpoint->qmeta);
 	cw_pgoutput_free(endpoint->dec);
 	cw_projection_free(endpoint->proj);
 	if (endpoint->db != NULL)
@@ -183,6 +190,10 @@ static int pg_rows(pg_batch_ctx_t *ctx, PGresult *res, cw_err_t *err)
 	cw_verify_endpoint_t *ep = ctx->ep;
 	cw_pg_rows_t rows;
 	int rc = cw_pg_rows_init(&rows, res, ep->nspname, ep->relname, err);
+	/* A target's rows end with _version, which is not data. */
+	int version_col = ep->kind == EP_PG_TARGET ? PQnfields(res) - 1 : -1;
+	if (version_col >= 0)
+		rows.rel.ncolumns = rows.msg.row.new_tuple.ncolumns = (uint16_t)version_col;
 	for (int r = 0; r < PQntuples(res) && rc == 0; r++) {
 		cw_pgoutput_row_t row;
 		/* A row capture cannot turn into a change (it quarantines it) is not compared. */
@@ -202,6 +213,8 @@ static int pg_rows(pg_batch_ctx_t *ctx, PGresult *res, cw_err_t *err)
 			data = cw_buf_cstr(&ctx->projected);
 		}
 		cw_verify_row_t vrow = {row.doc_id, 0, ctx->columns, ep->ncolumns, false, data};
+		if (version_col >= 0)
+			vrow.stale = strtoll(PQgetvalue(res, r, version_col), NULL, 10) < ep->entity.version;
 		rc = cw_digest_data(&ep->entity, ep->mode, row.doc_id, data, &vrow.digest,
 		                    ctx->columns, err);
 		if (rc == 0)
@@ -218,8 +231,7 @@ static int pg_read(void *self, cw_verify_want_fn want, void *want_arg, cw_verify
 	cw_verify_endpoint_t *ep = self;
 	pg_batch_ctx_t ctx = {ep, want, want_arg, on_row, arg, CW_BUF_INIT,
 	                      cw_xcalloc(ep->ncolumns + 1, sizeof(uint64_t))};
-	char *declare = cw_xasprintf("DECLARE cw_verify NO SCROLL CURSOR FOR SELECT * FROM %s",
-	                             ep->qtable);
+	char *declare = cw_xasprintf("DECLARE cw_verify NO SCROLL CURSOR FOR %s", ep->select);
 	char what[200];
 	snprintf(what, sizeof what, "could not read table %s of entity \"%s\"", ep->entity.table,
 	         ep->entity.name);
@@ -256,6 +268,32 @@ static int pg_read(void *self, cw_verify_want_fn want, void *want_arg, cw_verify
 	return rc;
 }
 
+/* Connects ep to url with capture's session settings and quotes its table. */
+static int pg_connect_table(cw_verify_endpoint_t *ep, const char *url, const char *what,
+                            cw_err_t *err)
+{
+	/* The session settings capture reads with (text of dates and times included). */
+	const char *keys[] = {"dbname", "application_name", "client_encoding", NULL};
+	const char *values[] = {url, "cachewarp-verify", "UTF8", NULL};
+	ep->conn = PQconnectdbParams(keys, values, 1);
+	if (ep->conn == NULL || PQstatus(ep->conn) != CONNECTION_OK) {
+		char *masked = cw_secret_mask(url);
+		char message[300];
+		snprintf(message, sizeof message, "could not connect to %s at \"%s\"", what, masked);
+		free(masked);
+		return pg_error(ep->conn, NULL, message, err);
+	}
+	char *nsp = PQescapeIdentifier(ep->conn, ep->nspname, strlen(ep->nspname));
+	char *rel = PQescapeIdentifier(ep->conn, ep->relname, strlen(ep->relname));
+	if (nsp != NULL && rel != NULL)
+		ep->qtable = cw_xasprintf("%s.%s", nsp, rel);
+	PQfreemem(nsp);
+	PQfreemem(rel);
+	if (ep->qtable == NULL)
+		return pg_error(ep->conn, NULL, "could not quote a table name", err);
+	return 0;
+}
+
 cw_verify_endpoint_t *cw_verify_source_open(const cw_source_config_t *source,
                                             const cw_entity_t *entity, cw_decimal_mode_t mode,
                                             cw_err_t *err)
@@ -268,40 +306,39 @@ cw_verify_endpoint_t *cw_verify_source_open(const cw_source_config_t *source,
 	cw_verify_endpoint_t *ep = endpoint_new(EP_PG_SOURCE, entity, mode);
 	ep->side.read = pg_read;
 	ep->dec = cw_pgoutput_new();
+	char what[120];
+	snprintf(what, sizeof what, "source \"%s\"", source->name);
 	if (cw_entity_table_parse(entity->table, ep->nspname, ep->relname, err) != 0)
 		goto fail;
 	if (entity->ncolumns > 0 &&
 	    (ep->proj = cw_projection_new(entity, CW_PROJECTION_DEFAULT, err)) == NULL)
 		goto fail;
-	/* The session settings capture reads with (text of dates and times included). */
-	const char *keys[] = {"dbname", "application_name", "client_encoding", NULL};
-	const char *values[] = {source->url, "cachewarp-verify", "UTF8", NULL};
-	ep->conn = PQconnectdbParams(keys, values, 1);
-	if (ep->conn == NULL || PQstatus(ep->conn) != CONNECTION_OK) {
-		char *masked = cw_secret_mask(source->url);
-		char what[300];
-		snprintf(what, sizeof what, "could not connect to source \"%s\" at \"%s\"", source->name,
-		         masked);
-		free(masked);
-		pg_error(ep->conn, NULL, what, err);
+	if (pg_connect_table(ep, source->url, what, err) != 0)
 		goto fail;
-	}
-	char *nsp = PQescapeIdentifier(ep->conn, ep->nspname, strlen(ep->nspname));
-	char *rel = PQescapeIdentifier(ep->conn, ep->relname, strlen(ep->relname));
-	if (nsp != NULL && rel != NULL)
-		ep->qtable = cw_xasprintf("%s.%s", nsp, rel);
-	PQfreemem(nsp);
-	PQfreemem(rel);
-	if (ep->qtable == NULL) {
-		pg_error(ep->conn, NULL, "could not quote the source table", err);
-		goto fail;
-	}
+	ep->select = cw_xasprintf("SELECT * FROM %s", ep->qtable);
 	if (pg_load_key(ep, err) != 0)
 		goto fail;
 	return ep;
 fail:
 	cw_verify_endpoint_close(ep);
 	return NULL;
+}
+
+int cw_verify_endpoint_read_like(cw_verify_endpoint_t *target, cw_verify_endpoint_t *source,
+                                 cw_err_t *err)
+{
+	if (target->kind != EP_PG_TARGET || source->conn == NULL)
+		return 0;
+	PGresult *res = pg_query(source->conn, "SELECT current_setting('TimeZone')", 0, NULL,
+	                         "could not read the source's time zone", err);
+	if (res == NULL)
+		return CW_EDB;
+	const char *params[] = {PQgetvalue(res, 0, 0)};
+	PGresult *set = pg_query(target->conn, "SELECT set_config('TimeZone', $1, false)", 1, params,
+	                         "could not set the target session's time zone", err);
+	PQclear(res);
+	PQclear(set);
+	return set != NULL ? 0 : CW_EDB;
 }
 
 int cw_verify_source_position(cw_verify_endpoint_t *endpoint, char lsn[64], cw_err_t *err)
@@ -485,6 +522,76 @@ static cw_verify_endpoint_t *sqlite_open(const cw_target_config_t *target,
 	return ep;
 }
 
+/* The columns verify reads from a PostgreSQL target's table: its data, then _version. */
+static int pg_target_select(cw_verify_endpoint_t *ep, const cw_target_config_t *target,
+                            cw_err_t *err)
+{
+	const char *params[] = {ep->qtable};
+	PGresult *res = pg_query(ep->conn,
+		"SELECT attname FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 "
+		"AND NOT attisdropped ORDER BY attnum", 1, params,
+		"could not read the target table's columns", err);
+	if (res == NULL)
+		return CW_EDB;
+	bool soft = target->delete_mode == CW_DELETE_SOFT;
+	cw_buf_t sql = CW_BUF_INIT;
+	cw_buf_append_str(&sql, "SELECT ");
+	for (int i = 0; i < PQntuples(res); i++) {
+		const char *name = PQgetvalue(res, i, 0);
+		if (strcmp(name, "_version") == 0 || strcmp(name, "_oplog_id") == 0 ||
+		    strcmp(name, "_synced_at") == 0 ||
+		    (soft && strcmp(name, target->soft_delete_column) == 0))
+			continue;
+		char *quoted = PQescapeIdentifier(ep->conn, name, strlen(name));
+		cw_buf_appendf(&sql, "%s, ", quoted ? quoted : "\"\"");
+		PQfreemem(quoted);
+	}
+	int rc = 0;
+	if (PQntuples(res) == 0)
+		rc = cw_err_set(err, CW_ENOTFOUND, DOMAIN, "target \"%s\" holds no table of entity "
+		                "\"%s\" yet (%s)", target->name, ep->entity.name, ep->qtable);
+	PQclear(res);
+	cw_buf_appendf(&sql, "_version FROM %s", ep->qtable);
+	if (soft) {
+		/* A soft-deleted row is a deleted row. */
+		char *quoted = PQescapeIdentifier(ep->conn, target->soft_delete_column,
+		                                  strlen(target->soft_delete_column));
+		cw_buf_appendf(&sql, " WHERE %s IS NOT TRUE", quoted ? quoted : "\"\"");
+		PQfreemem(quoted);
+	}
+	ep->select = cw_buf_take(&sql);
+	return rc;
+}
+
+static cw_verify_endpoint_t *pg_target_open(const cw_target_config_t *target,
+                                            const cw_entity_t *entity, cw_err_t *err)
+{
+	cw_verify_endpoint_t *ep = endpoint_new(EP_PG_TARGET, entity, target->decimal_handling);
+	ep->side.read = pg_read;
+	ep->dec = cw_pgoutput_new();
+	ep->target_name = cw_xstrdup(target->name);
+	/* {schema}.{entity} (docs/targets-postgres.md); both names are validated identifiers. */
+	snprintf(ep->nspname, sizeof ep->nspname, "%s", target->schema ? target->schema : "public");
+	snprintf(ep->relname, sizeof ep->relname, "%s", entity->name);
+	char what[120];
+	snprintf(what, sizeof what, "target \"%s\"", target->name);
+	int rc = pg_connect_table(ep, target->url, what, err);
+	if (rc == 0) {
+		const char *meta = target->meta_schema ? target->meta_schema : "cachewarp_meta";
+		char *quoted = PQescapeIdentifier(ep->conn, meta, strlen(meta));
+		ep->qmeta = cw_xstrdup(quoted ? quoted : "\"\"");
+		PQfreemem(quoted);
+		rc = pg_target_select(ep, target, err);
+	}
+	if (rc == 0)
+		rc = pg_load_key(ep, err);
+	if (rc != 0) {
+		cw_verify_endpoint_close(ep);
+		return NULL;
+	}
+	return ep;
+}
+
 cw_verify_endpoint_t *cw_verify_target_open(const cw_target_config_t *target,
                                             const cw_entity_t *entity, cw_err_t *err)
 {
@@ -493,6 +600,8 @@ cw_verify_endpoint_t *cw_verify_target_open(const cw_target_config_t *target,
 	switch (target->type) {
 	case CW_TARGET_SQLITE:
 		return sqlite_open(target, entity, err);
+	case CW_TARGET_POSTGRES:
+		return pg_target_open(target, entity, err);
 	default:
 		cw_err_set(err, CW_EINVAL, DOMAIN, "target \"%s\": verify does not read %s targets yet",
 		           target->name, cw_target_type_name(target->type));
@@ -500,9 +609,28 @@ cw_verify_endpoint_t *cw_verify_target_open(const cw_target_config_t *target,
 	}
 }
 
+/* A PostgreSQL target's position of the entity (a run of some entities keeps its own). */
+static int pg_target_applied(cw_verify_endpoint_t *ep, int64_t *applied, cw_err_t *err)
+{
+	char *sql = cw_xasprintf("SELECT coalesce(max(position), 0) FROM %s.positions WHERE "
+	                         "entity = $2 AND (target = $1 OR starts_with(target, $1 || '@'))",
+	                         ep->qmeta);
+	const char *params[] = {ep->target_name, ep->entity.name};
+	PGresult *res = pg_query(ep->conn, sql, 2, params, "could not read the target's position",
+	                         err);
+	free(sql);
+	if (res == NULL)
+		return CW_EDB;
+	*applied = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return 0;
+}
+
 int cw_verify_target_applied(cw_verify_endpoint_t *endpoint, int64_t *applied, cw_err_t *err)
 {
 	*applied = 0;
+	if (endpoint->kind == EP_PG_TARGET)
+		return pg_target_applied(endpoint, applied, err);
 	sqlite3_stmt *stmt = NULL;
 	if (sqlite3_prepare_v2(endpoint->db, "SELECT value FROM metadata WHERE key = 'oplog_id'", -1,
 	                       &stmt, NULL) != SQLITE_OK)

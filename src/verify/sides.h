@@ -8,7 +8,10 @@
  * each row into a change's doc_id and data with the capture's own code
  * (cw_pgoutput_row_change and the entity's projection). A target side reads
  * what its apply stored and also tells the oplog id up to which it applied
- * the entity, for the re-check's wait.
+ * the entity, for the re-check's wait: a SQLite cache's values as stored,
+ * a PostgreSQL target's table through the same code as the source (its
+ * columns keep the source's types), its bookkeeping columns left out and a
+ * soft-deleted row counted as absent.
  *
  * Every side is opened for one (entity, target) pair: the entity (copied)
  * and the target's decimal handling decide each value's digest.
@@ -44,6 +47,14 @@ cw_verify_endpoint_t *cw_verify_source_open(const cw_source_config_t *source,
  */
 cw_verify_endpoint_t *cw_verify_target_open(const cw_target_config_t *target,
                                             const cw_entity_t *entity, cw_err_t *err);
+
+/*
+ * Makes target print values as source does: a PostgreSQL target's session
+ * takes the source's TimeZone, so a timestamptz reads as the same text on
+ * both sides. A no-op for other kinds. 0 or CW_EDB.
+ */
+int cw_verify_endpoint_read_like(cw_verify_endpoint_t *target, cw_verify_endpoint_t *source,
+                                 cw_err_t *err);
 
 /* A guess of the rows an endpoint holds (0 when unknown). */
 uint64_t cw_verify_endpoint_estimate(cw_verify_endpoint_t *endpoint);

@@ -501,7 +501,7 @@ static const cw_target_config_t *target_named(const cw_config_t *config, const c
 
 static bool verify_reads(const cw_target_config_t *target)
 {
-	return target->type == CW_TARGET_SQLITE;
+	return target->type == CW_TARGET_SQLITE || target->type == CW_TARGET_POSTGRES;
 }
 
 /* Whether entity of config can be verified; CW_EINVAL saying why not. */
@@ -614,6 +614,8 @@ void cw_verify_job_run(cw_verify_job_t *job, cw_cancel_t *cancel, cw_verify_pair
 		rc = pair->err.code;
 	if (rc == 0 && (run->tgt = cw_verify_target_open(target, entity, &pair->err)) == NULL)
 		rc = pair->err.code;
+	if (rc == 0)
+		rc = cw_verify_endpoint_read_like(run->tgt, run->src, &pair->err);
 	if (rc == 0) {
 		char about[48] = "";
 		if (cw_verify_endpoint_estimate(run->src) > 0)

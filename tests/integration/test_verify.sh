@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# cachewarp verify end to end, PostgreSQL source -> SQLite target: equal
+# cachewarp verify end to end, PostgreSQL source -> a SQLite target and a
+# PostgreSQL target: equal
 # tables verify equal; a missing row, an extra row, a changed value, a stale
 # generation and a changed column of a typed entity planted in the cache are
 # found, exactly those; --repair writes them into the hub as synthetic
@@ -31,11 +32,15 @@ sql app "CREATE TABLE items (id int PRIMARY KEY, name text, price numeric(10,2),
          FROM generate_series(1, 3000) g;
          CREATE TABLE priced (code text PRIMARY KEY, amount numeric, qty bigint);
          INSERT INTO priced SELECT 'k' || g, g + 0.5, g FROM generate_series(1, 200) g" >/dev/null
+sql postgres "CREATE DATABASE tgt" >/dev/null
+tsql() { e2e_sql tgt "$1"; }
 e2e_config "$work/cw.yaml" items public.items
-cat >>"$work/cw.yaml" <<'YAML'
+cat >>"$work/cw.yaml" <<YAML
 capture: {flush_interval: 20ms}
 apply: {poll_interval: 100ms}
 YAML
+# A PostgreSQL target beside the SQLite one, with soft deletes.
+sed -i "s|^api:|  - name: pg1\n    type: postgres\n    url: $base/tgt\n    delete_mode: soft\napi:|" "$work/cw.yaml"
 # A typed entity: the columns named, so a difference names its column.
 sed -i 's|^targets:|  - name: priced\n    source: app_pg\n    table: public.priced\n    columns:\n      - {name: amount, type: number, path: amount}\n      - {name: qty, type: integer, path: qty}\ntargets:|' "$work/cw.yaml"
 
@@ -47,10 +52,13 @@ daemon=$!
 rows_in() { [ "$(cache "$1" "SELECT count(*) FROM $1")" = "$2" ] && echo ok; }
 wait_for "items reach the cache" rows_in items 3000
 wait_for "priced reaches the cache" rows_in priced 200
+pg_rows_in() { [ "$(tsql "SELECT count(*) FROM public.$1")" = "$2" ] && echo ok; }
+wait_for "items reach pg1" pg_rows_in items 3000
+wait_for "priced reaches pg1" pg_rows_in priced 200
 
 verify() { "$bin" verify -c "$work/cw.yaml" "$@" 2>>"$work/verify.log"; }
-field() { # JSON ENTITY KEY: a number of one pair's report
-	python3 -c 'import json,sys; r=[p for p in json.loads(sys.argv[1]) if p["entity"]==sys.argv[2]][0]; print(r[sys.argv[3]])' "$1" "$2" "$3"
+field() { # JSON ENTITY KEY [TARGET]: a value of one pair's report (target node1 by default)
+	python3 -c 'import json,sys; r=[p for p in json.loads(sys.argv[1]) if p["entity"]==sys.argv[2] and p["target"]==sys.argv[4]][0]; print(r[sys.argv[3]])' "$1" "$2" "$3" "${4:-node1}"
 }
 
 # ---- equal tables ----
@@ -59,6 +67,9 @@ out=$(verify --json); rc=$?
 [ "$(field "$out" items status)" = equal ] || fail "items not equal: $out"
 [ "$(field "$out" items source_rows)" = 3000 ] || fail "items source rows: $out"
 [ "$(field "$out" priced status)" = equal ] || fail "priced not equal: $out"
+[ "$(field "$out" items status pg1)" = equal ] || fail "items not equal in pg1: $out"
+[ "$(field "$out" items target_rows pg1)" = 3000 ] || fail "items rows in pg1: $out"
+[ "$(field "$out" priced status pg1)" = equal ] || fail "priced not equal in pg1: $out"
 
 # ---- planted differences ----
 cache items "DELETE FROM items WHERE id = '5';
@@ -67,6 +78,12 @@ cache items "DELETE FROM items WHERE id = '5';
              UPDATE items SET _version = 0 WHERE id = '9';
              UPDATE items SET note = NULL WHERE id = '11'"
 cache priced "UPDATE priced SET amount = 0 WHERE id = 'k3'"
+# In pg1: a soft-deleted row is missing, a changed value, a stale generation, an extra row.
+tsql "UPDATE public.items SET is_deleted = true WHERE id = 5;
+      UPDATE public.items SET price = 0.01 WHERE id = 7;
+      UPDATE public.items SET _version = 0 WHERE id = 9;
+      INSERT INTO public.items (id, name, _version, _oplog_id) VALUES (99999, 'ghost', 1, 1);
+      UPDATE public.priced SET qty = 0 WHERE id = 'k3'" >/dev/null
 out=$(verify --json); rc=$?
 [ $rc -eq 1 ] || fail "verify with differences exit $rc, want 1: $out"
 for want in missing:1 extra:1 different:2 stale_version:1; do
@@ -80,8 +97,13 @@ print(",".join(sorted(s["key"] + ":" + s["kind"] for s in r["sample"])))' "$out"
 cols=$(python3 -c 'import json,sys; r=[p for p in json.loads(sys.argv[1]) if p["entity"]=="priced"][0]
 print(r["different"], [s.get("columns") for s in r["sample"]])' "$out")
 [ "$cols" = "1 [['amount']]" ] || fail "priced differences $cols, want amount of k3"
+for want in missing:1 extra:1 different:1 stale_version:1; do
+	got=$(field "$out" items "${want%%:*}" pg1)
+	[ "$got" = "${want#*:}" ] || fail "items in pg1 ${want%%:*} = $got, want ${want#*:}: $out"
+done
+[ "$(field "$out" priced different pg1)" = 1 ] || fail "priced in pg1: $out"
 stored=$(sql hub "SELECT status || ':' || (report->>'missing') FROM cachewarp.verify_runs
-                  WHERE entity = 'items' ORDER BY id DESC LIMIT 1")
+                  WHERE entity = 'items' AND target = 'node1' ORDER BY id DESC LIMIT 1")
 [ "$stored" = "different:1" ] || fail "verify_runs row $stored"
 
 # ---- repair through the hub ----
@@ -89,12 +111,17 @@ out=$(verify --repair --json); rc=$?
 [ $rc -eq 0 ] || fail "verify --repair exit $rc, want 0: $out"
 [ "$(field "$out" items repaired)" = 5 ] || fail "items repaired: $out"
 [ "$(field "$out" priced repaired)" = 1 ] || fail "priced repaired: $out"
+# node1's repairs reach pg1 too: its re-check waits for them, so what is left is repaired.
 synthetic=$(sql hub "SELECT count(*) FROM cachewarp.oplog WHERE origin = 'verify'")
-[ "$synthetic" = 6 ] || fail "$synthetic synthetic changes in the oplog, want 6"
+[ "$synthetic" -ge 6 ] || fail "$synthetic synthetic changes in the oplog, want 6 or more"
 repaired() { [ "$(cache items "SELECT name FROM items WHERE id = '7'")" = "item 7" ] &&
              [ "$(cache items "SELECT count(*) FROM items WHERE id IN ('5', '99999')")" = 1 ] &&
              echo ok; }
 wait_for "the target applies the repairs" repaired
+pg_repaired() { [ "$(tsql "SELECT price FROM public.items WHERE id = 7")" = 8.75 ] &&
+                [ "$(tsql "SELECT count(*) FROM public.items WHERE id = 99999 AND is_deleted IS NOT TRUE")" = 0 ] &&
+                echo ok; }
+wait_for "pg1 applies the repairs" pg_repaired
 out=$(verify --json); rc=$?
 [ $rc -eq 0 ] || fail "verify after repair exit $rc, want 0: $out"
 
@@ -102,12 +129,12 @@ out=$(verify --json); rc=$?
 "$psql" -X -q -A -t "$base/hub" -c "SELECT pg_advisory_lock(1668743170, hashtext('items/node1'));
                                     SELECT pg_sleep(60)" >/dev/null 2>&1 &
 holder=$!
-held() { [ "$(sql hub "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")" != 0 ] && echo ok; }
+held() { [ "$(sql hub "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = hashtext('items/node1')::oid")" != 0 ] && echo ok; }
 wait_for "another session holds the pair" held
-out=$("$bin" verify -c "$work/cw.yaml" --entity items 2>&1); rc=$?
+out=$("$bin" verify -c "$work/cw.yaml" --entity items --target node1 2>&1); rc=$?
 [ $rc -eq 1 ] || fail "a second run exit $rc, want 1: $out"
 echo "$out" | grep -q "already running" || fail "a second run is not refused: $out"
-sql hub "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted" >/dev/null
+sql hub "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = hashtext('items/node1')::oid" >/dev/null
 wait "$holder" 2>/dev/null
 holder=
 
@@ -136,7 +163,7 @@ run1=$(json "$body" 'v["id"]')
 read -r code body <<<"$(api POST /v1/verify '{"entity": "items", "target": "node1"}')"
 [ "$code" = 409 ] || fail "a second POST /v1/verify $code, want 409: $body"
 [ "$(json "$body" 'v["running_id"]')" = "$run1" ] || fail "409 names run $body, want $run1"
-out=$("$bin" verify -c "$work/cw.yaml" --entity items 2>&1); rc=$?
+out=$("$bin" verify -c "$work/cw.yaml" --entity items --target node1 2>&1); rc=$?
 [ $rc -eq 1 ] && echo "$out" | grep -q "already running (run $run1)" ||
 	fail "the CLI beside an API run: exit $rc: $out"
 read -r code body <<<"$(api GET "/v1/verify/$run1")"
@@ -166,7 +193,7 @@ read -r code body <<<"$(api GET "/v1/verify/$run2")"
 api_repaired() { [ "$(cache items "SELECT name FROM items WHERE id = '21'")" = "item 21" ] && echo ok; }
 wait_for "the API run's repair reaches the cache" api_repaired
 read -r code body <<<"$(api GET /v1/verify)"
-[ "$(json "$body" 'sorted(r["entity"] for r in v["runs"])')" = "['items', 'priced']" ] ||
+[ "$(json "$body" 'sorted(r["entity"] + "/" + r["target"] for r in v["runs"])')" = "['items/node1', 'items/pg1', 'priced/node1', 'priced/pg1']" ] ||
 	fail "GET /v1/verify: $body"
 metrics=$(curl -s "http://127.0.0.1:$port/metrics")
 for m in 'cachewarp_verify_tables_checked_total{entity="items",target="node1"} 1' \
@@ -176,7 +203,7 @@ for m in 'cachewarp_verify_tables_checked_total{entity="items",target="node1"} 1
 	echo "$metrics" | grep -qF "$m" || fail "metrics lack $m"
 done
 read -r code body <<<"$(api GET /v1/status)"
-[ "$(json "$body" '[r["id"] for r in v["verify"] if r["entity"] == "items"][0]')" = "$run2" ] ||
+[ "$(json "$body" '[r["id"] for r in v["verify"] if r["entity"] == "items" and r["target"] == "node1"][0]')" = "$run2" ] ||
 	fail "/v1/status does not show run $run2: $body"
 "$bin" status -c "$work/cw.yaml" | grep -q "^items .*node1 *different" ||
 	fail "cachewarp status does not show the verify run: $("$bin" status -c "$work/cw.yaml")"
@@ -196,6 +223,8 @@ churn=$!
 sleep 1
 out=$(verify --entity items --json); rc=$?
 kill "$churn" 2>/dev/null
+[ "$(python3 -c 'import json,sys; print(len(json.loads(sys.argv[1])))' "$out")" = 2 ] ||
+	fail "verify under churn compared $out, want items in node1 and pg1"
 wait "$churn" 2>/dev/null
 churn=
 [ $rc -eq 0 ] || fail "verify under churn exit $rc, want 0: $out"
