@@ -11,6 +11,7 @@
 #include "core/mem.h"
 #include "hub/entity_store.h"
 #include "hub/hub.h"
+#include "hub/migrations.h"
 #include "hub/oplog_writer.h"
 #include "verify/sides.h"
 
@@ -687,6 +688,11 @@ int cw_verify_run(const cw_config_t *config, const cw_verify_opts_t *opts, cw_ca
 	cw_hub_t *hub = cw_hub_connect(config->hub.url, err);
 	if (hub == NULL)
 		return CW_EDB;
+	/* An older hub has no verify_runs: say to migrate rather than fail on the table. */
+	if (cw_hub_schema_check(hub, err) != 0) {
+		cw_hub_close(hub);
+		return CW_EDB;
+	}
 	cw_entity_t *entities = NULL;
 	size_t nentities = 0;
 	int rc = cw_entity_store_list(hub, false, &entities, &nentities, err);
