@@ -12,8 +12,9 @@
 
 #define DEFAULT_CHUNK_ROWS 100000
 #define DEFAULT_ROUNDS 3
-#define MIN_BUCKETS 1024
-#define MAX_BUCKETS (1u << 22)
+/* 1 MiB of summaries a side: buckets stay small when the table's size is unknown. */
+#define MIN_BUCKETS 65536
+#define MAX_BUCKETS (1u << 20)
 #define ROWS_PER_BUCKET 128
 #define POLL_MS 5
 #define PROGRESS_POLL_MS 1000
