@@ -2,6 +2,7 @@
 #include "apply/target.h"
 
 #include "apply/apply_loop.h"
+#include "apply/mongodb_target.h"
 #include "apply/postgres_target.h"
 #include "apply/sqlite.h"
 
@@ -12,7 +13,7 @@ const cw_target_backend_t *cw_target_backend_for(cw_target_type_t type)
 	switch (type) {
 	case CW_TARGET_SQLITE: return &cw_sqlite_backend;
 	case CW_TARGET_POSTGRES: return &cw_postgres_backend;
-	case CW_TARGET_MONGODB: return NULL;
+	case CW_TARGET_MONGODB: return &cw_mongodb_backend;
 	}
 	return NULL;
 }

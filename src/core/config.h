@@ -104,6 +104,7 @@ typedef struct cw_target_config {
 	int64_t write_batch_size;       /* postgres: rows per COPY and INSERT, default 500 */
 	int64_t column_budget;          /* postgres: columns a table grows to, default 400 */
 	cw_decimal_mode_t decimal_handling;   /* sqlite, postgres: numbers a double cannot hold */
+	char *write_concern;            /* mongodb: "majority" (default) or a number of members */
 } cw_target_config_t;
 
 typedef struct cw_config {

@@ -37,13 +37,13 @@ _Static_assert(CW_LOG_FORMAT_AUTO == 0 && CW_LOG_FORMAT_JSON == 1 && CW_LOG_FORM
 static const char *const source_types[] = {"postgres", "mongodb", NULL};
 static const char *const watch_scopes[] = {"database", "collection", NULL};
 static const char *const position_lost[] = {"rescan", "fail", NULL};
+static const char *const booleans[] = {"false", "true", NULL};
 static const char *const target_types[] = {"sqlite", "postgres", "mongodb", NULL};
 static const char *const delete_modes[] = {"hard", "soft", NULL};
 static const char *const entity_deletes[] = {"drop", "keep", NULL};
 static const char *const decimal_modes[] = {"exact", "double", "text", NULL};
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
 static const char *const log_formats[] = {"auto", "json", "text", NULL};
-static const char *const booleans[] = {"false", "true", NULL};
 
 static int check_window(const char *value, cw_err_t *err)
 {
@@ -79,6 +79,24 @@ static int check_slot(const char *value, cw_err_t *err)
 static int check_schema(const char *value, cw_err_t *err)
 {
 	return cw_identifier_validate("schema name", value, err);
+}
+
+static int check_collection(const char *value, cw_err_t *err)
+{
+	return cw_collection_name_validate(value, err);
+}
+
+/* A write concern: "majority" or a number of members from 1 to 50. */
+static int check_write_concern(const char *value, cw_err_t *err)
+{
+	if (strcmp(value, "majority") == 0)
+		return 0;
+	char *end = NULL;
+	long members = strtol(value, &end, 10);
+	if (value[0] != '\0' && *end == '\0' && members >= 1 && members <= 50)
+		return 0;
+	return cw_err_set(err, CW_EINVAL, DOMAIN,
+	                  "invalid value: expected \"majority\" or a number of members from 1 to 50");
 }
 
 static int check_not_empty(const char *value, cw_err_t *err)
@@ -212,6 +230,14 @@ static const cw_config_key_t keys[] = {
 	 .offset = ETG(write_batch_size), .default_text = "0", .min = 0, .max = 100000,
 	 .help = "postgres targets: most rows of this entity copied and upserted by one statement; "
 	         "0 takes the target's `write_batch_size`."},
+	{.path = "entities[].targets[].collection", .kind = CW_KEY_STRING, .offset = ETG(collection),
+	 .default_doc = "the entity's source collection, else its name", .check = check_collection,
+	 .help = "mongodb targets: the collection the entity is written to (1 to 120 characters "
+	         "of letters, digits, `_ . -`; not `system.*` or `_cachewarp*`)."},
+	{.path = "entities[].targets[].exclude", .kind = CW_KEY_ENUM, .offset = ETG(exclude),
+	 .default_text = "false", .values = booleans,
+	 .help = "mongodb targets: `true` leaves the entity out of this target (seed 003's "
+	         "excluded collections); the other targets still receive it."},
 
 	LIST("targets", cw_config_t, targets, cw_target_config_t, 256,
 	     "Where the hub is applied, each by one consumer."),
@@ -239,6 +265,11 @@ static const cw_config_key_t keys[] = {
 	{.path = "targets[].database", .kind = CW_KEY_STRING, .offset = TGT(database),
 	 .default_doc = "the database in `url`", .applies_to = "mongodb", .check = check_database,
 	 .help = "Database receiving the entity collections."},
+	{.path = "targets[].write_concern", .kind = CW_KEY_STRING, .offset = TGT(write_concern),
+	 .default_text = "majority", .applies_to = "mongodb", .check = check_write_concern,
+	 .help = "Write concern of every write: `majority`, or the number of members that "
+	         "acknowledge it (`1` .. `50`). Unacknowledged writes (`0`) are not offered: "
+	         "the position must never pass data the server may lose."},
 	{.path = "targets[].idle_timeout", .kind = CW_KEY_DURATION, .offset = TGT(idle_timeout_ms),
 	 .default_text = "1m", .min = 1000, .max = DAY_MS, .applies_to = "sqlite",
 	 .help = "A cache's connections are closed after this long without use."},

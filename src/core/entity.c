@@ -108,6 +108,28 @@ int cw_entity_name_validate(const char *name, cw_err_t *err)
 	return cw_identifier_validate("entity name", name, err);
 }
 
+int cw_collection_name_validate(const char *name, cw_err_t *err)
+{
+	char q[300], ch[24];
+	size_t len = name != NULL ? strlen(name) : 0;
+	if (len == 0 || len > 120)
+		return cw_err_set(err, CW_EINVAL, DOMAIN, "collection name %s is invalid: it has 1 to "
+		                  "120 characters", quoted(name != NULL ? name : "", q));
+	if (strncmp(name, "system.", 7) == 0 || strncmp(name, "_cachewarp", 10) == 0)
+		return cw_err_set(err, CW_EINVAL, DOMAIN, "collection name %s is invalid: names "
+		                  "starting with \"system.\" or \"_cachewarp\" are reserved", quoted(name, q));
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+		bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		               (c >= '0' && c <= '9') || c == '_' || (i > 0 && (c == '.' || c == '-'));
+		if (!allowed)
+			return cw_err_set(err, CW_EINVAL, DOMAIN, "collection name %s is invalid: %s at "
+			                  "position %zu is not allowed (letters, digits, _ . -)",
+			                  quoted(name, q), describe_char(c, ch), i + 1);
+	}
+	return 0;
+}
+
 int cw_path_validate(const char *path, cw_err_t *err)
 {
 	char q[300], ch[24];

@@ -49,6 +49,8 @@ typedef enum cw_entity_status {
 typedef struct cw_entity_target {
 	char *name;              /* owned; a configured target's name */
 	int64_t write_batch_size;  /* postgres: rows per statement for this entity; 0 = the target's */
+	char *collection;        /* owned; mongodb: the entity's collection there; NULL = default */
+	int exclude;             /* mongodb: 1 = the target leaves this entity out (enum false/true) */
 } cw_entity_target_t;
 
 typedef struct cw_entity {
@@ -96,6 +98,14 @@ int cw_entity_name_validate(const char *name, cw_err_t *err);
 
 /* Validates a dot path: non-empty segments of [A-Za-z0-9_$-], at most 32 deep. */
 int cw_path_validate(const char *path, cw_err_t *err);
+
+/*
+ * Validates a MongoDB collection name a target writes to: 1 to 120 bytes of
+ * [A-Za-z0-9_.-], starting with a letter, a digit or '_', not "system."
+ * nor "_cachewarp" at its start (the server's and cachewarp's own
+ * collections). 0 or CW_EINVAL with a message saying why.
+ */
+int cw_collection_name_validate(const char *name, cw_err_t *err);
 
 /*
  * Whether a column name (len bytes) is one a target's table keeps for itself:

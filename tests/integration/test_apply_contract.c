@@ -1,7 +1,8 @@
 /*
  * The contract every target backend may rely on (apply/target.h), proven on
- * the shared apply loop against an in-memory backend and against the SQLite
- * backend, through the same suite: batches arrive coalesced and in order;
+ * the shared apply loop against an in-memory backend and against the SQLite,
+ * PostgreSQL and MongoDB backends, through the same suite: batches arrive
+ * coalesced and in order;
  * the position handed to the backend never runs ahead of the data; a failed
  * apply is retried from the stored position and its error keeps the
  * backend's code and domain; a sweep reaches the backend; an entity deleted
@@ -14,10 +15,13 @@
 #include "sqlite_harness.h"
 
 #include "apply/apply_loop.h"
+#include "apply/mongodb_target.h"
 #include "apply/postgres_target.h"
 #include "apply/sqlite.h"
 #include "core/json_fields.h"
 #include "hub/oplog_reader.h"
+
+#include <mongoc/mongoc.h>
 
 /* ---- the in-memory backend ---------------------------------------------- */
 
@@ -403,6 +407,7 @@ typedef struct suite {
 	int last_code;
 	char last_domain[32];
 	char last_message[CW_ERR_MESSAGE_LEN];
+	cw_testsrv_t mongo;                   /* the mongodb group's target server */
 } suite_t;
 
 static suite_t suite;
@@ -445,6 +450,16 @@ static void loop_start(const char *name, const char *const *filter, size_t nfilt
 		                          "    url: %s\n    schema: %s\n    write_batch_size: 2\n"
 		                          "apply: {batch_size: 4, poll_interval: 200ms}\n",
 		                          suite.th.srv.url, name, suite.th.srv.url, name);
+		cw_err_t cerr = {0};
+		if (cw_config_load_buffer("test.yaml", yaml, strlen(yaml), NULL, &suite.config, &cerr) != 0)
+			fail_msg("config: %s", cerr.message);
+		free(yaml);
+	} else if (suite.backend == &cw_mongodb_backend) {
+		/* the target's collections in a database of its own on the test server */
+		char *yaml = cw_xasprintf("hub:\n  url: %s\ntargets:\n  - name: %s\n    type: mongodb\n"
+		                          "    url: \"%s\"\n    database: %s\n    write_concern: \"1\"\n"
+		                          "apply: {batch_size: 4, poll_interval: 200ms}\n",
+		                          suite.th.srv.url, name, suite.mongo.url, name);
 		cw_err_t cerr = {0};
 		if (cw_config_load_buffer("test.yaml", yaml, strlen(yaml), NULL, &suite.config, &cerr) != 0)
 			fail_msg("config: %s", cerr.message);
@@ -505,6 +520,37 @@ static char *pg_rows(const char *schema, const char *entity)
 	return out;
 }
 
+/* A MongoDB target's documents of entity in database, as harness_cache_rows renders a cache. */
+static char *mongo_rows(const char *database, const char *entity)
+{
+	mongoc_client_t *client = mongoc_client_new(suite.mongo.url);
+	mongoc_collection_t *coll = mongoc_client_get_collection(client, database, entity);
+	bson_t *opts = BCON_NEW("sort", "{", "_id", BCON_INT32(1), "}");
+	bson_t filter = BSON_INITIALIZER;
+	mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(coll, &filter, opts, NULL);
+	cw_buf_t buf = CW_BUF_INIT;
+	const bson_t *doc;
+	size_t n = 0;
+	while (mongoc_cursor_next(cursor, &doc)) {
+		bson_iter_t it;
+		const char *id = bson_iter_init_find(&it, doc, "_id") && BSON_ITER_HOLDS_UTF8(&it)
+		               ? bson_iter_utf8(&it, NULL) : "?";
+		const char *title = bson_iter_init_find(&it, doc, "title") && BSON_ITER_HOLDS_UTF8(&it)
+		                  ? bson_iter_utf8(&it, NULL) : "~";
+		cw_buf_appendf(&buf, "%s|%s\n", id, title);
+		n++;
+	}
+	mongoc_cursor_destroy(cursor);
+	bson_destroy(opts);
+	mongoc_collection_destroy(coll);
+	mongoc_client_destroy(client);
+	if (n == 0) {
+		cw_buf_free(&buf);
+		return NULL;
+	}
+	return cw_buf_take(&buf);
+}
+
 /* The backend's rows of entity ("id|title" lines by id), or NULL when it holds none. */
 static char *rows(const char *entity)
 {
@@ -512,6 +558,8 @@ static char *rows(const char *entity)
 		return mem_rows(suite.self, entity);
 	if (suite.backend == &cw_postgres_backend)
 		return pg_rows(suite.config->targets[0].schema, entity);
+	if (suite.backend == &cw_mongodb_backend)
+		return mongo_rows(suite.config->targets[0].database, entity);
 	char *sql = cw_xasprintf("SELECT id, title FROM \"%s\" ORDER BY id", entity);
 	char *out = harness_cache_rows(suite.dir, entity, sql);
 	free(sql);
@@ -784,9 +832,19 @@ static int setup_postgres(void **state)
 	return setup_group(&cw_postgres_backend);
 }
 
+static int setup_mongodb(void **state)
+{
+	(void)state;
+	int rc = setup_group(&cw_mongodb_backend);
+	if (rc == 0)
+		rc = cw_testmongo_start(&suite.mongo);
+	return rc;
+}
+
 static int teardown(void **state)
 {
 	(void)state;
+	cw_testmongo_stop(&suite.mongo);
 	cw_testhub_stop(&suite.th);
 	free(rec.events);
 	rec.events = NULL;
@@ -807,5 +865,6 @@ int main(void)
 	int failed = cmocka_run_group_tests_name("memory backend", tests, setup_memory, teardown);
 	failed += cmocka_run_group_tests_name("sqlite backend", tests, setup_sqlite, teardown);
 	failed += cmocka_run_group_tests_name("postgres backend", tests, setup_postgres, teardown);
+	failed += cmocka_run_group_tests_name("mongodb backend", tests, setup_mongodb, teardown);
 	return failed;
 }

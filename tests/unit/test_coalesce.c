@@ -145,6 +145,68 @@ static void delete_supersedes_and_upsert_after_delete_replaces(void **state)
 	cw_change_batch_free(&batch);
 }
 
+/*
+ * Seed 003's merge rules for a backup's queue, as the hub's changes express
+ * them (an insert or a full update is an upsert with every key, a partial
+ * update an upsert with only the changed keys): insert+insert and
+ * insert+update give the latest state, update+update the merge of both,
+ * anything followed by a delete a delete, and delete+insert an insert that
+ * replaces (nothing of the deleted version survives).
+ */
+static void seed_003_merge_rules_hold(void **state)
+{
+	(void)state;
+	cw_change_batch_t batch = CW_CHANGE_BATCH_INIT;
+	/* insert + insert: the latest state */
+	push(&batch, CW_OP_UPSERT, "items", "a-ins-ins", "{\"t\": \"v1\", \"n\": 1}", 1);
+	push(&batch, CW_OP_UPSERT, "items", "a-ins-ins", "{\"t\": \"v2\", \"n\": 2}", 1);
+	/* insert + update: the latest state */
+	push(&batch, CW_OP_UPSERT, "items", "b-ins-upd", "{\"t\": \"v1\", \"n\": 1}", 1);
+	push(&batch, CW_OP_UPSERT, "items", "b-ins-upd", "{\"n\": 5}", 1);
+	/* update + update: merged */
+	push(&batch, CW_OP_UPSERT, "items", "c-upd-upd", "{\"t\": \"x\"}", 1);
+	push(&batch, CW_OP_UPSERT, "items", "c-upd-upd", "{\"n\": 7}", 1);
+	/* insert + delete, update + delete, delete + delete: a delete */
+	push(&batch, CW_OP_UPSERT, "items", "d-ins-del", "{\"t\": \"v1\"}", 1);
+	push(&batch, CW_OP_DELETE, "items", "d-ins-del", NULL, 1);
+	push(&batch, CW_OP_UPSERT, "items", "e-upd-del", "{\"n\": 1}", 1);
+	push(&batch, CW_OP_DELETE, "items", "e-upd-del", NULL, 1);
+	push(&batch, CW_OP_DELETE, "items", "f-del-del", NULL, 1);
+	push(&batch, CW_OP_DELETE, "items", "f-del-del", NULL, 1);
+	/* delete + insert: an insert replacing whatever the target holds */
+	push(&batch, CW_OP_DELETE, "items", "g-del-ins", NULL, 1);
+	push(&batch, CW_OP_UPSERT, "items", "g-del-ins", "{\"t\": \"new\"}", 1);
+	cw_write_list_t out = CW_WRITE_LIST_INIT;
+	assert_int_equal(coalesce_all(&batch, 0, &out), 0);
+	assert_int_equal(out.len, 7);
+	assert_int_equal(out.changes, 14);
+	assert_string_equal(out.items[0].doc_id, "a-ins-ins");
+	assert_data(&out.items[0], "{\"t\": \"v2\", \"n\": 2}");
+	assert_string_equal(out.items[1].doc_id, "b-ins-upd");
+	assert_data(&out.items[1], "{\"t\": \"v1\", \"n\": 5}");
+	assert_string_equal(out.items[2].doc_id, "c-upd-upd");
+	assert_data(&out.items[2], "{\"t\": \"x\", \"n\": 7}");
+	for (size_t i = 0; i < 3; i++) {
+		assert_int_equal(out.items[i].kind, CW_WRITE_UPSERT);
+		assert_false(out.items[i].replace);
+	}
+	for (size_t i = 3; i < 6; i++) {
+		assert_int_equal(out.items[i].kind, CW_WRITE_DELETE);
+		assert_null(out.items[i].raw);
+		assert_null(out.items[i].fields);
+	}
+	assert_string_equal(out.items[3].doc_id, "d-ins-del");
+	assert_string_equal(out.items[4].doc_id, "e-upd-del");
+	assert_string_equal(out.items[5].doc_id, "f-del-del");
+	assert_int_equal(out.items[5].oplog_id, batch.items[11].oplog_id);
+	assert_string_equal(out.items[6].doc_id, "g-del-ins");
+	assert_int_equal(out.items[6].kind, CW_WRITE_UPSERT);
+	assert_true(out.items[6].replace);
+	assert_data(&out.items[6], "{\"t\": \"new\"}");
+	cw_write_list_clear(&out);
+	cw_change_batch_free(&batch);
+}
+
 static void sweep_splits_the_batch(void **state)
 {
 	(void)state;
@@ -265,6 +327,7 @@ int main(void)
 		cmocka_unit_test(thousand_updates_of_one_row_make_one_write),
 		cmocka_unit_test(absent_keys_merge_onto_the_earlier_upsert),
 		cmocka_unit_test(delete_supersedes_and_upsert_after_delete_replaces),
+		cmocka_unit_test(seed_003_merge_rules_hold),
 		cmocka_unit_test(sweep_splits_the_batch),
 		cmocka_unit_test(changes_at_or_below_the_applied_id_are_skipped),
 		cmocka_unit_test(data_that_is_not_an_object_is_refused),

@@ -1,0 +1,642 @@
+/*
+ * This file contains the MongoDB target's backend (mongodb_target.h): the
+ * connection and its reconnect delays, positions, entities and metrics.
+ * Writing a batch lives in mongodb_target_apply.c.
+ */
+#include "apply/mongodb_target.h"
+
+#include "apply/apply_loop.h"
+#include "apply/mongodb_target_internal.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/metrics.h"
+#include "core/secret.h"
+#include "hub/metadata.h"
+
+#include <jansson.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* How often the global position is written while batches keep coming. */
+#define POSITION_MS 1000
+/* The window of the drain-rate gauge. */
+#define DRAIN_WINDOW_MS 5000
+/* Server selection and connection timeout unless the url sets them. */
+#define CONNECT_TIMEOUT_MS 5000
+
+/* MongoDB's AuthenticationFailed. */
+#define AUTHENTICATION_FAILED 18
+
+static int64_t now_ms(void)
+{
+	return cw_clock_now_ms(cw_clock_system());
+}
+
+static void set_up(mdb_target_t *t, bool up)
+{
+	t->connected = up;
+	cw_metrics_gauge_set(t->ctx->metrics, "cachewarp_target_up", t->labels, up ? 1 : 0);
+}
+
+/*
+ * A failed round trip: the next call connects again. The apply loop's run
+ * fails meanwhile and the job server calls it again with its backoff and
+ * circuit breaker (the retry: settings), so the backlog waits in the hub.
+ */
+static void went_down(mdb_target_t *t)
+{
+	t->was_down = true;
+	set_up(t, false);
+}
+
+static bool auth_refused(const bson_error_t *error)
+{
+	return (error->domain == MONGOC_ERROR_CLIENT && error->code == MONGOC_ERROR_CLIENT_AUTHENTICATE) ||
+	       ((error->domain == MONGOC_ERROR_SERVER || error->domain == MONGOC_ERROR_QUERY) &&
+	        error->code == AUTHENTICATION_FAILED);
+}
+
+/* Errors of the way to the server rather than of the request. */
+static bool unreachable(const bson_error_t *error)
+{
+	return error->domain == MONGOC_ERROR_STREAM || error->domain == MONGOC_ERROR_SERVER_SELECTION ||
+	       (error->domain == MONGOC_ERROR_CLIENT && error->code != MONGOC_ERROR_CLIENT_AUTHENTICATE);
+}
+
+int mdb_error(mdb_target_t *t, const bson_error_t *error, const char *what, cw_err_t *err)
+{
+	/* libmongoc's messages name hosts, never credentials; masked all the same */
+	char *message = cw_secret_mask(error->message);
+	int rc;
+	if (auth_refused(error)) {
+		rc = cw_err_set(err, CW_EAUTH, MDB_COMPONENT, "target \"%s\" (%s) refused the "
+		                "credentials: %s: fix the user and password of its url", t->name,
+		                t->url_masked, message);
+		went_down(t);
+	} else if (unreachable(error)) {
+		rc = cw_err_set(err, CW_EIO, MDB_COMPONENT, "target \"%s\" (%s): %s: %s", t->name,
+		                t->url_masked, what, message);
+		went_down(t);
+	} else {
+		rc = cw_err_set(err, CW_EDB, MDB_COMPONENT, "target \"%s\": %s: %s (code %u)", t->name,
+		                what, message, error->code);
+	}
+	free(message);
+	return rc;
+}
+
+void mdb_count_writes(mdb_target_t *t, const char *result, size_t n)
+{
+	if (n == 0)
+		return;
+	char labels[200];
+	snprintf(labels, sizeof labels, "%s,result=\"%s\"", t->labels, result);
+	cw_metrics_counter_add(t->ctx->metrics, "cachewarp_target_document_writes_total", labels,
+	                       (double)n);
+}
+
+mongoc_collection_t *mdb_collection(mdb_target_t *t, const char *name)
+{
+	return mongoc_client_get_collection(t->client, t->database, name);
+}
+
+/* ---- connection ------------------------------------------------------------ */
+
+static int make_client(mdb_target_t *t, cw_err_t *err)
+{
+	bson_error_t error;
+	mongoc_uri_t *uri = mongoc_uri_new_with_error(t->cfg->url, &error);
+	if (uri == NULL)
+		return cw_err_set(err, CW_EINVAL, MDB_COMPONENT, "target \"%s\": bad mongodb url \"%s\": "
+		                  "%s", t->name, t->url_masked, error.message);
+	mongoc_uri_set_appname(uri, "cachewarp");
+	if (!mongoc_uri_has_option(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS))
+		mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, CONNECT_TIMEOUT_MS);
+	if (!mongoc_uri_has_option(uri, MONGOC_URI_CONNECTTIMEOUTMS))
+		mongoc_uri_set_option_as_int32(uri, MONGOC_URI_CONNECTTIMEOUTMS, CONNECT_TIMEOUT_MS);
+	if (t->database == NULL) {
+		const char *in_url = mongoc_uri_get_database(uri);
+		if (in_url == NULL || in_url[0] == '\0') {
+			mongoc_uri_destroy(uri);
+			return cw_err_set(err, CW_EINVAL, MDB_COMPONENT, "target \"%s\": no database: set "
+			                  "targets[].database or name one in the url", t->name);
+		}
+		t->database = cw_xstrdup(in_url);
+	}
+	t->client = mongoc_client_new_from_uri_with_error(uri, &error);
+	mongoc_uri_destroy(uri);
+	if (t->client == NULL)
+		return cw_err_set(err, CW_EINVAL, MDB_COMPONENT, "target \"%s\": bad mongodb url \"%s\": "
+		                  "%s", t->name, t->url_masked, error.message);
+	mongoc_client_set_error_api(t->client, MONGOC_ERROR_API_VERSION_2);
+	mongoc_client_set_write_concern(t->client, t->write_concern);
+	return 0;
+}
+
+/* Whether the server's handshake reply promises multi-document transactions. */
+static bool runs_transactions(const bson_t *reply)
+{
+	bson_iter_t it;
+	int32_t wire = 0;
+	if (bson_iter_init_find(&it, reply, "maxWireVersion") && BSON_ITER_HOLDS_INT32(&it))
+		wire = bson_iter_int32(&it);
+	bool sessions = bson_iter_init_find(&it, reply, "logicalSessionTimeoutMinutes") &&
+	                !BSON_ITER_HOLDS_NULL(&it);
+	bool replica_set = bson_iter_init_find(&it, reply, "setName");
+	bool sharded = bson_iter_init_find(&it, reply, "msg") && BSON_ITER_HOLDS_UTF8(&it) &&
+	               strcmp(bson_iter_utf8(&it, NULL), "isdbgrid") == 0;
+	return sessions && ((replica_set && wire >= 7) || (sharded && wire >= 8));
+}
+
+static int ensure_connected(mdb_target_t *t, cw_err_t *err)
+{
+	if (t->client != NULL && t->connected)
+		return 0;
+	int rc = t->client == NULL ? make_client(t, err) : 0;
+	if (rc != 0)
+		return rc;
+	bson_t *hello = BCON_NEW("isMaster", BCON_INT32(1));
+	bson_t reply;
+	bson_error_t error;
+	bool ok = mongoc_client_command_simple(t->client, "admin", hello, NULL, &reply, &error);
+	bson_destroy(hello);
+	if (!ok) {
+		bson_destroy(&reply);
+		rc = mdb_error(t, &error, "could not connect", err);
+		went_down(t);
+		return rc;
+	}
+	bool transactions = runs_transactions(&reply);
+	bson_destroy(&reply);
+	cw_log_kv(CW_LOG_INFO, MDB_COMPONENT, t->was_down ? "connected again" : "connected", "target",
+	          t->name, "url", t->url_masked, "database", t->database, "position_write",
+	          transactions ? "in the batch's transaction"
+	                       : "after the bulk write (no transactions on this server; "
+	                         "replays are idempotent)", NULL);
+	t->transactions = transactions;
+	set_up(t, true);
+	return 0;
+}
+
+/* ---- positions --------------------------------------------------------------- */
+
+static char *position_id(const mdb_target_t *t, const char *key)
+{
+	return cw_xasprintf("%s:%s", t->name, key);
+}
+
+static int read_position(mdb_target_t *t, const char *key, bool *found, int64_t *position,
+                         cw_err_t *err)
+{
+	*found = false;
+	*position = 0;
+	char *id = position_id(t, key);
+	bson_t *filter = BCON_NEW("_id", BCON_UTF8(id));
+	mongoc_collection_t *coll = mdb_collection(t, MDB_POSITION_COLLECTION);
+	mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(coll, filter, NULL, NULL);
+	const bson_t *doc;
+	bson_iter_t it;
+	if (mongoc_cursor_next(cursor, &doc)) {
+		*found = true;
+		if (bson_iter_init_find(&it, doc, "position") && BSON_ITER_HOLDS_NUMBER(&it))
+			*position = bson_iter_as_int64(&it);
+	}
+	bson_error_t error;
+	int rc = mongoc_cursor_error(cursor, &error) ? mdb_error(t, &error, "could not read a position",
+	                                                         err) : 0;
+	mongoc_cursor_destroy(cursor);
+	mongoc_collection_destroy(coll);
+	bson_destroy(filter);
+	free(id);
+	return rc;
+}
+
+int mdb_store_position(mdb_target_t *t, mongoc_client_session_t *session, const char *key,
+                       int64_t position, cw_err_t *err)
+{
+	char *id = position_id(t, key);
+	bson_t *filter = BCON_NEW("_id", BCON_UTF8(id));
+	bson_t *update = BCON_NEW("$set", "{", "target", BCON_UTF8(t->name), "key", BCON_UTF8(key),
+	                          "position", BCON_INT64(position), "updated_at",
+	                          BCON_DATE_TIME(cw_clock_wall_us(cw_clock_system()) / 1000), "}");
+	bson_t opts = BSON_INITIALIZER;
+	BSON_APPEND_BOOL(&opts, "upsert", true);
+	bson_error_t error;
+	int rc = 0;
+	if (session != NULL && !mongoc_client_session_append(session, &opts, &error))
+		rc = mdb_error(t, &error, "could not store a position", err);
+	mongoc_collection_t *coll = mdb_collection(t, MDB_POSITION_COLLECTION);
+	if (rc == 0 && !mongoc_collection_update_one(coll, filter, update, &opts, NULL, &error))
+		rc = mdb_error(t, &error, "could not store a position", err);
+	mongoc_collection_destroy(coll);
+	bson_destroy(&opts);
+	bson_destroy(update);
+	bson_destroy(filter);
+	free(id);
+	return rc;
+}
+
+static int delete_position(mdb_target_t *t, const char *key, cw_err_t *err)
+{
+	char *id = position_id(t, key);
+	bson_t *filter = BCON_NEW("_id", BCON_UTF8(id));
+	mongoc_collection_t *coll = mdb_collection(t, MDB_POSITION_COLLECTION);
+	bson_error_t error;
+	int rc = mongoc_collection_delete_one(coll, filter, NULL, NULL, &error)
+	       ? 0 : mdb_error(t, &error, "could not delete a position", err);
+	mongoc_collection_destroy(coll);
+	bson_destroy(filter);
+	free(id);
+	return rc;
+}
+
+static int load_position(void *self, int64_t *position, cw_err_t *err)
+{
+	mdb_target_t *t = self;
+	bool found = false;
+	int rc = ensure_connected(t, err);
+	if (rc == 0)
+		rc = read_position(t, t->scope, &found, position, err);
+	if (rc == 0)
+		t->position = t->position_stored = *position;
+	return rc;
+}
+
+static int write_position(mdb_target_t *t, cw_err_t *err)
+{
+	if (t->position == t->position_stored)
+		return 0;
+	int rc = ensure_connected(t, err);
+	if (rc == 0)
+		rc = mdb_store_position(t, NULL, t->scope, t->position, err);
+	if (rc == 0) {
+		t->position_stored = t->position;
+		t->position_stored_ms = now_ms();
+	}
+	return rc;
+}
+
+/*
+ * The global position only says where reading resumes (each entity's own is
+ * stored with its documents): written at most every POSITION_MS.
+ */
+static int store_position(void *self, int64_t position, cw_err_t *err)
+{
+	mdb_target_t *t = self;
+	t->position = position;
+	if (now_ms() - t->position_stored_ms < POSITION_MS)
+		return 0;
+	return write_position(t, err);
+}
+
+/* ---- entities ---------------------------------------------------------------- */
+
+static void strings_free(char **items, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(items[i]);
+	free(items);
+}
+
+static void record_free(mdb_entity_t *ent)
+{
+	strings_free(ent->src_names, ent->nsrc);
+	strings_free(ent->src_types, ent->nsrc);
+	strings_free(ent->src_key, ent->nsrc_key);
+	ent->src_names = ent->src_types = ent->src_key = NULL;
+	ent->nsrc = ent->nsrc_key = 0;
+}
+
+static void entity_free(mdb_entity_t *ent)
+{
+	record_free(ent);
+	strings_free(ent->col_names, ent->ncols);
+	free(ent->col_types);
+	free(ent->entity);
+	free(ent->collection);
+}
+
+/* Reads a PostgreSQL source's record of its table's columns and key (JSON; NULL: none). */
+static void set_record(mdb_entity_t *ent, const char *json, int64_t version)
+{
+	record_free(ent);
+	ent->src_version = version;
+	json_t *root = json != NULL ? json_loads(json, 0, NULL) : NULL;
+	json_t *cols = json_object_get(root, "columns"), *key = json_object_get(root, "key");
+	size_t n = json_is_array(cols) ? json_array_size(cols) : 0;
+	ent->src_names = cw_xcalloc(n + 1, sizeof *ent->src_names);
+	ent->src_types = cw_xcalloc(n + 1, sizeof *ent->src_types);
+	for (size_t i = 0; i < n; i++) {
+		json_t *c = json_array_get(cols, i);
+		if (!json_is_string(json_array_get(c, 0)) || !json_is_string(json_array_get(c, 1)))
+			continue;
+		ent->src_names[ent->nsrc] = cw_xstrdup(json_string_value(json_array_get(c, 0)));
+		ent->src_types[ent->nsrc++] = cw_xstrdup(json_string_value(json_array_get(c, 1)));
+	}
+	n = json_is_array(key) ? json_array_size(key) : 0;
+	ent->src_key = cw_xcalloc(n + 1, sizeof *ent->src_key);
+	for (size_t i = 0; i < n; i++)
+		if (json_is_string(json_array_get(key, i)))
+			ent->src_key[ent->nsrc_key++] = cw_xstrdup(json_string_value(json_array_get(key, i)));
+	json_decref(root);
+}
+
+static void read_record(mdb_entity_t *ent, cw_hub_t *hub, const cw_entity_t *entity)
+{
+	if (ent->layout != CW_LAYOUT_DYNAMIC || hub == NULL)
+		return;
+	char *key = cw_xasprintf("table_types:%s", entity->name), *json = NULL;
+	if (cw_metadata_get(hub, key, &json, NULL) == 0)
+		set_record(ent, json, entity->version);
+	else
+		set_record(ent, NULL, entity->version);
+	free(json);
+	free(key);
+}
+
+/* The entity's settings for this target in the configuration, or NULL. */
+static const cw_entity_target_t *settings_for(const mdb_target_t *t, const char *entity)
+{
+	const cw_entity_t *e = cw_config_entity(t->ctx->config, entity);
+	for (size_t i = 0; e != NULL && i < e->ntargets; i++)
+		if (e->targets[i].name != NULL && strcmp(e->targets[i].name, t->name) == 0)
+			return &e->targets[i];
+	return NULL;
+}
+
+/* The collection of an entity: its setting, else the source's collection, else its name. */
+static const char *collection_of(const mdb_target_t *t, const char *name, const char *source_collection)
+{
+	const cw_entity_target_t *s = settings_for(t, name);
+	if (s != NULL && s->collection != NULL)
+		return s->collection;
+	return source_collection != NULL ? source_collection : name;
+}
+
+static mdb_entity_t *known_entity(mdb_target_t *t, const char *name)
+{
+	for (size_t i = 0; i < t->nentities; i++)
+		if (strcmp(t->entities[i].entity, name) == 0)
+			return &t->entities[i];
+	return NULL;
+}
+
+/* The target's view of entity, made (and its collection name checked) when new. NULL with err. */
+static mdb_entity_t *entity_for(mdb_target_t *t, const cw_entity_t *entity, cw_err_t *err)
+{
+	mdb_entity_t *ent = known_entity(t, entity->name);
+	if (ent != NULL)
+		return ent;
+	const char *collection = collection_of(t, entity->name, entity->collection);
+	cw_err_t why = {0};
+	if (cw_collection_name_validate(collection, &why) != 0)
+		return cw_err_set(err, CW_EINVAL, MDB_COMPONENT, "target \"%s\", entity \"%s\": %s: set "
+		                  "entities[].targets.%s.collection", t->name, entity->name, why.message,
+		                  t->name), NULL;
+	t->entities = cw_xrealloc(t->entities, (t->nentities + 1) * sizeof *t->entities);
+	ent = &t->entities[t->nentities++];
+	memset(ent, 0, sizeof *ent);
+	ent->entity = cw_xstrdup(entity->name);
+	ent->collection = cw_xstrdup(collection);
+	ent->layout = cw_layout_of(entity);
+	const cw_entity_target_t *s = settings_for(t, entity->name);
+	ent->excluded = s != NULL && s->exclude;
+	ent->col_names = cw_xcalloc(entity->ncolumns + 1, sizeof *ent->col_names);
+	ent->col_types = cw_xcalloc(entity->ncolumns + 1, sizeof *ent->col_types);
+	for (size_t i = 0; i < entity->ncolumns; i++) {
+		ent->col_names[i] = cw_xstrdup(entity->columns[i].name);
+		ent->col_types[i] = entity->columns[i].type;
+	}
+	ent->ncols = entity->ncolumns;
+	ent->src_version = -1;
+	return ent;
+}
+
+static int collection_exists(mdb_target_t *t, const char *name, bool *exists, cw_err_t *err)
+{
+	mongoc_database_t *db = mongoc_client_get_database(t->client, t->database);
+	bson_t *opts = BCON_NEW("filter", "{", "name", BCON_UTF8(name), "}");
+	bson_error_t error;
+	char **names = mongoc_database_get_collection_names_with_opts(db, opts, &error);
+	int rc = 0;
+	*exists = false;
+	if (names == NULL)
+		rc = mdb_error(t, &error, "could not list collections", err);
+	for (size_t i = 0; names != NULL && names[i] != NULL; i++)
+		*exists = *exists || strcmp(names[i], name) == 0;
+	bson_strfreev(names);
+	bson_destroy(opts);
+	mongoc_database_destroy(db);
+	return rc;
+}
+
+static int entity_open(void *self, cw_hub_t *hub, const cw_entity_t *entity, int64_t *applied,
+                       cw_err_t *err)
+{
+	mdb_target_t *t = self;
+	*applied = 0;
+	mdb_entity_t *ent = entity_for(t, entity, err);
+	if (ent == NULL)
+		return CW_EINVAL;
+	if (ent->excluded)
+		return 0;
+	read_record(ent, hub, entity);
+	int rc = ensure_connected(t, err);
+	bool found = false, exists = false;
+	int64_t position = 0;
+	if (rc == 0)
+		rc = read_position(t, entity->name, &found, &position, err);
+	if (rc == 0)
+		rc = collection_exists(t, ent->collection, &exists, err);
+	if (rc != 0)
+		return rc;
+	if (!exists) {
+		/* created by its first write; a position without its collection is stale */
+		return found ? delete_position(t, entity->name, err) : 0;
+	}
+	*applied = position;
+	return 0;
+}
+
+static int entity_drop(void *self, const char *entity, bool *removed, cw_err_t *err)
+{
+	mdb_target_t *t = self;
+	*removed = false;
+	int rc = ensure_connected(t, err);
+	if (rc != 0)
+		return rc;
+	const mdb_entity_t *ent = known_entity(t, entity);
+	const cw_entity_t *configured = cw_config_entity(t->ctx->config, entity);
+	const char *collection = ent != NULL ? ent->collection
+	                       : collection_of(t, entity, configured ? configured->collection : NULL);
+	if (ent != NULL && ent->excluded)
+		return delete_position(t, entity, err);
+	bool exists = false;
+	if (cw_collection_name_validate(collection, NULL) == 0 &&
+	    (rc = collection_exists(t, collection, &exists, err)) != 0)
+		return rc;
+	if (exists) {
+		mongoc_collection_t *coll = mdb_collection(t, collection);
+		bson_error_t error;
+		if (!mongoc_collection_drop(coll, &error))
+			rc = mdb_error(t, &error, "could not drop a collection", err);
+		mongoc_collection_destroy(coll);
+		*removed = rc == 0;
+	}
+	if (rc == 0)
+		rc = delete_position(t, entity, err);
+	if (rc == 0 && *removed)
+		cw_log_kv(CW_LOG_INFO, MDB_COMPONENT, "entity deleted: its collection dropped", "target",
+		          t->name, "entity", entity, "collection", collection, NULL);
+	return rc;
+}
+
+static void drain_rate(mdb_target_t *t, int64_t changes)
+{
+	int64_t now = now_ms();
+	if (t->drain_started_ms == 0)
+		t->drain_started_ms = now;
+	t->drain_changes += changes;
+	int64_t elapsed = now - t->drain_started_ms;
+	if (elapsed < DRAIN_WINDOW_MS)
+		return;
+	cw_metrics_gauge_set(t->ctx->metrics, "cachewarp_target_drain_rate", t->labels,
+	                     (double)t->drain_changes * 1000.0 / (double)elapsed);
+	t->drain_started_ms = now;
+	t->drain_changes = 0;
+}
+
+static int apply(void *self, const cw_entity_t *entity, const cw_write_list_t *writes,
+                 int64_t upto, bool *lost, cw_err_t *err)
+{
+	mdb_target_t *t = self;
+	*lost = false;
+	mdb_entity_t *ent = entity_for(t, entity, err);
+	if (ent == NULL)
+		return CW_EINVAL;
+	if (ent->excluded)
+		return 0;
+	if (ent->layout == CW_LAYOUT_DYNAMIC) {
+		/*
+		 * Open it again, which reads the source's record of its columns,
+		 * when the record was missing at open (the source writes it before
+		 * the rows) or a write is of a newer generation than the record.
+		 */
+		bool reread = ent->nsrc == 0 && !ent->waited_for_record;
+		ent->waited_for_record = ent->waited_for_record || reread;
+		for (size_t i = 0; i < writes->len && !reread; i++)
+			reread = writes->items[i].version > ent->src_version;
+		if (reread) {
+			*lost = true;
+			return 0;
+		}
+	}
+	int rc = ensure_connected(t, err);
+	if (rc != 0)   /* unreachable: every write of the batch failed, and waits in the hub */
+		mdb_count_writes(t, "failed", writes->len);
+	if (rc == 0)
+		rc = mdb_apply(t, ent, writes, upto, err);
+	if (rc == 0) {
+		drain_rate(t, (int64_t)writes->changes);
+		cw_metrics_gauge_set(t->ctx->metrics, "cachewarp_target_last_apply_timestamp_seconds",
+		                     t->labels, (double)cw_clock_wall_us(cw_clock_system()) / 1e6);
+	}
+	return rc;
+}
+
+/* Reads a newer source record; writes the global position now and then; the drain rate. */
+static int housekeep(void *self, cw_apply_loop_t *loop, cw_hub_t *hub, cw_err_t *err)
+{
+	mdb_target_t *t = self;
+	for (size_t i = 0; i < t->nentities; i++) {
+		mdb_entity_t *ent = &t->entities[i];
+		const cw_entity_t *entity = cw_apply_loop_entity(loop, ent->entity);
+		if (entity != NULL && ent->layout == CW_LAYOUT_DYNAMIC && ent->src_version != entity->version)
+			read_record(ent, hub, entity);
+	}
+	drain_rate(t, 0);
+	if (t->connected && now_ms() - t->position_stored_ms >= POSITION_MS)
+		return write_position(t, err);
+	return 0;
+}
+
+/* ---- the backend --------------------------------------------------------------- */
+
+static void *mdb_open(const cw_component_ctx_t *ctx, cw_err_t *err)
+{
+	const cw_target_config_t *config = cw_config_target(ctx->config, ctx->name);
+	if (config == NULL || config->type != CW_TARGET_MONGODB)
+		return cw_err_set(err, CW_EINVAL, MDB_COMPONENT, "no mongodb target \"%s\" in the "
+		                  "configuration", ctx->name), NULL;
+	if (cw_identifier_validate("target name", ctx->name, err) != 0)
+		return NULL;
+	if (config->url == NULL || config->url[0] == '\0')
+		return cw_err_set(err, CW_EINVAL, MDB_COMPONENT, "target \"%s\": url is required",
+		                  ctx->name), NULL;
+	mongoc_init();   /* idempotent; the driver's global state lives until exit */
+	mdb_target_t *t = cw_xcalloc(1, sizeof *t);
+	t->name = cw_xstrdup(ctx->name);
+	t->ctx = ctx;
+	t->cfg = config;
+	t->url_masked = cw_secret_mask(config->url);
+	t->database = cw_xstrdup(config->database);
+	char *scope = cw_component_scope(ctx->entities, ctx->nentities);
+	t->scope = cw_xasprintf("*%s", scope);
+	free(scope);
+	t->write_concern = mongoc_write_concern_new();
+	const char *wc = config->write_concern != NULL ? config->write_concern : "majority";
+	if (strcmp(wc, "majority") == 0)
+		mongoc_write_concern_set_wmajority(t->write_concern, 0);
+	else
+		mongoc_write_concern_set_w(t->write_concern, (int32_t)strtol(wc, NULL, 10));
+	snprintf(t->labels, sizeof t->labels, "target=\"%s\"", ctx->name);
+	cw_metrics_declare(ctx->metrics, "cachewarp_target_up", CW_METRIC_GAUGE,
+	                   "1 when the target's database answered the last statement, else 0.");
+	cw_metrics_declare(ctx->metrics, "cachewarp_target_last_apply_timestamp_seconds",
+	                   CW_METRIC_GAUGE, "Unix time of the target's last successful apply.");
+	cw_metrics_declare(ctx->metrics, "cachewarp_target_quarantined_total", CW_METRIC_COUNTER,
+	                   "Values and rows a target quarantined, by entity.");
+	cw_metrics_declare(ctx->metrics, "cachewarp_target_document_writes_total", CW_METRIC_COUNTER,
+	                   "Document writes a mongodb target sent, by result: ok, skipped (a newer "
+	                   "version was there), quarantined, failed.");
+	cw_metrics_declare(ctx->metrics, "cachewarp_target_bulk_write_duration_seconds",
+	                   CW_METRIC_HISTOGRAM, "Round trips of a mongodb target's bulk writes.");
+	cw_metrics_declare(ctx->metrics, "cachewarp_target_drain_rate", CW_METRIC_GAUGE,
+	                   "Hub changes a target applied per second over the last 5 seconds.");
+	return t;
+}
+
+static void mdb_close(void *self)
+{
+	mdb_target_t *t = self;
+	if (t == NULL)
+		return;
+	if (t->client != NULL && t->connected)
+		write_position(t, NULL);
+	mongoc_client_destroy(t->client);
+	mongoc_write_concern_destroy(t->write_concern);
+	for (size_t i = 0; i < t->nentities; i++)
+		entity_free(&t->entities[i]);
+	free(t->entities);
+	free(t->scope);
+	free(t->database);
+	free(t->url_masked);
+	free(t->name);
+	free(t);
+}
+
+const cw_target_backend_t cw_mongodb_backend = {
+	.type = "mongodb",
+	.exact_bson = true,
+	.open = mdb_open,
+	.close = mdb_close,
+	.load_position = load_position,
+	.store_position = store_position,
+	.entity_open = entity_open,
+	.entity_drop = entity_drop,
+	.apply = apply,
+	.housekeep = housekeep,
+};

@@ -1,0 +1,110 @@
+/*
+ * This file contains what the MongoDB target's two files share: the backend
+ * (mongodb_target.c: connection, positions,
+ * entities, metrics) and the batch writer (mongodb_target_apply.c: each
+ * write as a BSON operation, the ordered bulk write, refused documents set
+ * aside). docs/targets-mongodb.md is the user's description.
+ *
+ * THREAD SAFETY: one target's functions run on its apply loop's thread.
+ */
+#ifndef CW_APPLY_MONGODB_TARGET_INTERNAL_H
+#define CW_APPLY_MONGODB_TARGET_INTERNAL_H
+
+#include "apply/coalesce.h"
+#include "apply/layout.h"
+#include "core/component.h"
+#include "core/config.h"
+#include "core/entity.h"
+#include "core/err.h"
+
+#include <mongoc/mongoc.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MDB_COMPONENT "mongodb_target"
+#define MDB_POSITION_COLLECTION "_cachewarp_position"
+#define MDB_QUARANTINE_COLLECTION "_cachewarp_quarantine"
+/* The bookkeeping subdocument of every document the target writes. */
+#define MDB_META_FIELD "_cachewarp"
+
+/* What the target knows of one entity. */
+typedef struct mdb_entity {
+	char *entity;
+	char *collection;        /* validated (cw_collection_name_validate) */
+	cw_layout_kind_t layout;
+	bool excluded;           /* entities[].targets.<name>.exclude */
+	/* typed layout: the shape's column types, by name */
+	char **col_names;
+	cw_column_type_t *col_types;
+	size_t ncols;
+	/* dynamic layout: a PostgreSQL source's record of its columns ("table_types:<entity>") */
+	char **src_names;
+	char **src_types;
+	size_t nsrc;
+	char **src_key;
+	size_t nsrc_key;
+	int64_t src_version;     /* the entity version it was read for */
+	bool waited_for_record;  /* reported lost once to read a record missing at open */
+} mdb_entity_t;
+
+typedef struct mdb_target {
+	char *name;
+	const cw_component_ctx_t *ctx;     /* borrowed for the target's lifetime */
+	const cw_target_config_t *cfg;     /* borrowed from ctx */
+	char *url_masked;
+	char *scope;                       /* the global position's key: "*" or "*a,b" */
+	char *database;
+	mongoc_client_t *client;           /* NULL until connected */
+	mongoc_write_concern_t *write_concern;
+	bool connected;                    /* the last round trip succeeded */
+	bool transactions;                 /* the server runs multi-document transactions */
+	bool was_down;                     /* a round trip failed since the process started */
+	mdb_entity_t *entities;
+	size_t nentities;
+	int64_t position;                  /* the global position handed over last */
+	int64_t position_stored;
+	int64_t position_stored_ms;
+	int64_t drain_started_ms;          /* the drain-rate window */
+	int64_t drain_changes;
+	char labels[160];                  /* target="<name>" */
+} mdb_target_t;
+
+/* ---- mongodb_target.c ---------------------------------------------------- */
+
+/*
+ * err from a failed driver call: CW_EAUTH for refused credentials, else
+ * CW_EDB "target "<name>": <what>: <server message>". A network or server
+ * selection error also marks the target down. Returns the code.
+ */
+int mdb_error(mdb_target_t *t, const bson_error_t *error, const char *what, cw_err_t *err);
+
+/* The collection of the target's database (owned by the caller: mongoc_collection_destroy). */
+mongoc_collection_t *mdb_collection(mdb_target_t *t, const char *name);
+
+/* Counts n document writes with result ("ok", "skipped", "quarantined", "failed"). */
+void mdb_count_writes(mdb_target_t *t, const char *result, size_t n);
+
+/* Stores the position of key ("<entity>" or the scope) in _cachewarp_position. 0 or CW_EDB. */
+int mdb_store_position(mdb_target_t *t, mongoc_client_session_t *session, const char *key,
+                       int64_t position, cw_err_t *err);
+
+/* ---- mongodb_target_apply.c -------------------------------------------- */
+
+/*
+ * Applies writes to the entity's collection as ordered bulk writes and
+ * stores upto as its position (in the same transaction when the server runs
+ * them, else right after: every write is guarded by its hub id, so replaying
+ * the batch changes nothing). A document the server refuses for itself (too
+ * large, a field name it does not take) is quarantined and the rest goes
+ * on; a duplicate-key error of a guarded write means a newer version is
+ * there, and is skipped. 0, or CW_EDB / CW_EIO with err.
+ */
+int mdb_apply(mdb_target_t *t, mdb_entity_t *ent, const cw_write_list_t *writes, int64_t upto,
+              cw_err_t *err);
+
+/* Whether a server error code is the document's doing (quarantine it), not the server's state. */
+bool mdb_error_is_permanent(uint32_t code);
+
+#endif
