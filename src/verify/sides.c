@@ -2,6 +2,7 @@
 #include "verify/sides.h"
 
 #include "apply/layout.h"
+#include "apply/mongodb_doc.h"
 #include "capture/pg_rows.h"
 #include "capture/pgoutput.h"
 #include "core/buf.h"
@@ -13,6 +14,7 @@
 #include "verify/row_digest.h"
 
 #include <libpq-fe.h>
+#include <mongoc/mongoc.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,9 +22,12 @@
 
 #define DOMAIN "verify"
 #define FETCH_SQL "FETCH 5000 FROM cw_verify"
+#define MONGO_BATCH 5000
+#define MONGO_CONNECT_TIMEOUT_MS 10000
 
 typedef enum endpoint_kind {
 	EP_PG_SOURCE,
+	EP_MONGO_SOURCE,
 	EP_SQLITE_TARGET,
 	EP_PG_TARGET,
 } endpoint_kind_t;
@@ -43,6 +48,9 @@ struct cw_verify_endpoint {
 	char nspname[CW_TABLE_PART_MAX + 1], relname[CW_TABLE_PART_MAX + 1];
 	cw_pgoutput_t *dec;
 	cw_projection_t *proj;
+	/* MongoDB source */
+	mongoc_client_t *client;
+	mongoc_collection_t *collection;
 	/* SQLite target */
 	sqlite3 *db;
 	char *path;
@@ -70,6 +78,10 @@ void cw_verify_endpoint_close(cw_verify_endpoint_t *endpoint)
 	free(endpoint->qmeta);
 	cw_pgoutput_free(endpoint->dec);
 	cw_projection_free(endpoint->proj);
+	if (endpoint->collection != NULL)
+		mongoc_collection_destroy(endpoint->collection);
+	if (endpoint->client != NULL)
+		mongoc_client_destroy(endpoint->client);
 	if (endpoint->db != NULL)
 		sqlite3_close(endpoint->db);
 	free(endpoint->path);
@@ -294,15 +306,118 @@ static int pg_connect_table(cw_verify_endpoint_t *ep, const char *url, const cha
 	return 0;
 }
 
+/* ---- MongoDB source ---- */
+
+/*
+ * Reads the collection in natural order, each document turned into doc_id
+ * and data by capture's projection, a whole document ("doc") in the relaxed
+ * form the SQLite target reads (apply_loop.c does the same).
+ */
+static int mongo_read(void *self, cw_verify_want_fn want, void *want_arg, cw_verify_row_fn on_row,
+                      void *arg, cw_cancel_t *cancel, cw_err_t *err)
+{
+	cw_verify_endpoint_t *ep = self;
+	bson_t filter = BSON_INITIALIZER;
+	bson_t *opts = BCON_NEW("batchSize", BCON_INT32(MONGO_BATCH));
+	mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(ep->collection, &filter, opts, NULL);
+	uint64_t *columns = cw_xcalloc(ep->ncolumns + 1, sizeof *columns);
+	cw_buf_t data = CW_BUF_INIT;
+	const bson_t *doc;
+	uint64_t seen = 0;
+	int rc = 0;
+	while (rc == 0 && mongoc_cursor_next(cursor, &doc)) {
+		if ((++seen & 0xfff) == 0 && cw_cancel_is_set(cancel)) {
+			rc = cw_err_set(err, CW_ECANCELED, DOMAIN, "verify was canceled");
+			break;
+		}
+		char *doc_id = cw_projection_doc_id_of(doc, NULL);
+		if (doc_id == NULL || (want != NULL && !want(want_arg, doc_id))) {
+			free(doc_id);
+			continue;
+		}
+		cw_buf_reset(&data);
+		/* A document capture cannot project (it quarantines it) is not compared. */
+		if (cw_projection_bson(ep->proj, doc, &data, NULL) != 0) {
+			free(doc_id);
+			continue;
+		}
+		char *relaxed = cw_layout_of(&ep->entity) == CW_LAYOUT_DOCUMENT
+		                ? cw_mdoc_relaxed_data(cw_buf_cstr(&data)) : NULL;
+		const char *text = relaxed != NULL ? relaxed : cw_buf_cstr(&data);
+		cw_verify_row_t row = {doc_id, 0, columns, ep->ncolumns, false, cw_buf_cstr(&data)};
+		rc = cw_digest_data(&ep->entity, ep->mode, doc_id, text, &row.digest, columns, err);
+		if (rc == 0)
+			rc = on_row(arg, &row);
+		free(relaxed);
+		free(doc_id);
+	}
+	bson_error_t error;
+	if (rc == 0 && mongoc_cursor_error(cursor, &error)) {
+		char *masked = cw_secret_mask(error.message);
+		rc = cw_err_set(err, CW_EDB, DOMAIN, "could not read collection \"%s\" of entity "
+		                "\"%s\": %s", ep->entity.collection, ep->entity.name, masked);
+		free(masked);
+	}
+	mongoc_cursor_destroy(cursor);
+	bson_destroy(opts);
+	free(columns);
+	cw_buf_free(&data);
+	return rc;
+}
+
+static cw_verify_endpoint_t *mongo_source_open(const cw_source_config_t *source,
+                                               const cw_entity_t *entity, cw_decimal_mode_t mode,
+                                               cw_err_t *err)
+{
+	mongoc_init();   /* idempotent */
+	cw_verify_endpoint_t *ep = endpoint_new(EP_MONGO_SOURCE, entity, mode);
+	ep->side.read = mongo_read;
+	/* As capture compiles it: a missing path is null, the full document is delivered. */
+	ep->proj = cw_projection_new(entity, CW_PROJECTION_MISSING_NULL, err);
+	if (ep->proj == NULL)
+		goto fail;
+	bson_error_t error;
+	mongoc_uri_t *uri = mongoc_uri_new_with_error(source->url, &error);
+	if (uri != NULL) {
+		mongoc_uri_set_appname(uri, "cachewarp-verify");
+		if (!mongoc_uri_has_option(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS))
+			mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS,
+			                               MONGO_CONNECT_TIMEOUT_MS);
+		ep->client = mongoc_client_new_from_uri_with_error(uri, &error);
+		mongoc_uri_destroy(uri);
+	}
+	if (ep->client == NULL) {
+		char *masked = cw_secret_mask(source->url);
+		cw_err_set(err, CW_EINVAL, DOMAIN, "source \"%s\": bad mongodb url \"%s\": %s",
+		           source->name, masked, error.message);
+		free(masked);
+		goto fail;
+	}
+	mongoc_client_set_error_api(ep->client, MONGOC_ERROR_API_VERSION_2);
+	ep->collection = mongoc_client_get_collection(ep->client, source->database,
+	                                              entity->collection);
+	int64_t count = mongoc_collection_estimated_document_count(ep->collection, NULL, NULL, NULL,
+	                                                           &error);
+	if (count < 0) {
+		char *masked = cw_secret_mask(error.message);
+		cw_err_set(err, CW_EDB, DOMAIN, "could not reach source \"%s\": %s", source->name,
+		           masked);
+		free(masked);
+		goto fail;
+	}
+	ep->estimate = (uint64_t)count;
+	return ep;
+fail:
+	cw_verify_endpoint_close(ep);
+	return NULL;
+}
+
 cw_verify_endpoint_t *cw_verify_source_open(const cw_source_config_t *source,
                                             const cw_entity_t *entity, cw_decimal_mode_t mode,
                                             cw_err_t *err)
 {
-	if (source->type != CW_SOURCE_POSTGRES) {
-		cw_err_set(err, CW_EINVAL, DOMAIN, "entity \"%s\": verify reads PostgreSQL sources "
-		           "only; source \"%s\" is not one", entity->name, source->name);
-		return NULL;
-	}
+	if (source->type == CW_SOURCE_MONGODB)
+		return mongo_source_open(source, entity, mode, err);
 	cw_verify_endpoint_t *ep = endpoint_new(EP_PG_SOURCE, entity, mode);
 	ep->side.read = pg_read;
 	ep->dec = cw_pgoutput_new();
@@ -343,6 +458,9 @@ int cw_verify_endpoint_read_like(cw_verify_endpoint_t *target, cw_verify_endpoin
 
 int cw_verify_source_position(cw_verify_endpoint_t *endpoint, char lsn[64], cw_err_t *err)
 {
+	if (endpoint->kind == EP_MONGO_SOURCE)
+		return cw_err_set(err, CW_ENOTFOUND, DOMAIN, "a MongoDB source has no position verify "
+		                  "can compare with capture's");
 	PGresult *res = pg_query(endpoint->conn, "SELECT pg_current_wal_lsn()", 0, NULL,
 	                         "could not read the source's WAL position", err);
 	if (res == NULL)

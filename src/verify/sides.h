@@ -1,12 +1,15 @@
 /*
  * This file contains the sides verify compares (compare.h): an entity's
- * rows at a PostgreSQL source, and in a SQLite or PostgreSQL target. Each
+ * rows at a PostgreSQL or MongoDB source, and in a SQLite or PostgreSQL
+ * target. Each
  * side reads every row once per call, turned into the row digests of
  * row_digest.h exactly as capture and the target's apply would write it.
  *
  * A source side reads its table in one REPEATABLE READ transaction, turning
  * each row into a change's doc_id and data with the capture's own code
- * (cw_pgoutput_row_change and the entity's projection). A target side reads
+ * (cw_pgoutput_row_change and the entity's projection); a MongoDB source
+ * reads its collection through capture's projection, a whole document in
+ * the relaxed form the SQLite target stores. A target side reads
  * what its apply stored and also tells the oplog id up to which it applied
  * the entity, for the re-check's wait: a SQLite cache's values as stored,
  * a PostgreSQL target's table through the same code as the source (its
@@ -33,10 +36,7 @@ typedef struct cw_verify_endpoint cw_verify_endpoint_t;
 /* The side an endpoint reads through (borrowed from the endpoint). */
 const cw_verify_side_t *cw_verify_endpoint_side(cw_verify_endpoint_t *endpoint);
 
-/*
- * The entity's rows at its source (a PostgreSQL source; CW_EINVAL with err
- * for another type). Connects at open. NULL with err on failure.
- */
+/* The entity's rows at its source (PostgreSQL or MongoDB). Connects at open. NULL with err. */
 cw_verify_endpoint_t *cw_verify_source_open(const cw_source_config_t *source,
                                             const cw_entity_t *entity, cw_decimal_mode_t mode,
                                             cw_err_t *err);
@@ -60,7 +60,8 @@ int cw_verify_endpoint_read_like(cw_verify_endpoint_t *target, cw_verify_endpoin
 uint64_t cw_verify_endpoint_estimate(cw_verify_endpoint_t *endpoint);
 
 /*
- * Source: its current position as a PostgreSQL LSN text in lsn (64 bytes).
+ * Source: its current position as a PostgreSQL LSN text in lsn (64 bytes);
+ * CW_ENOTFOUND for a MongoDB source, which has none verify can compare.
  * Target: the oplog id up to which the entity is applied, in *applied.
  * 0 or a CW_E* code with err.
  */

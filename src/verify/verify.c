@@ -25,6 +25,8 @@
 #define DEFAULT_SAMPLE 20
 #define SETTLE_POLL_MS 100
 #define PROGRESS_INTERVAL_MS 5000
+/* A MongoDB source's re-check waits this long past capture.flush_interval. */
+#define MONGO_GRACE_MS 2000
 
 void cw_verify_pairs_free(cw_verify_pair_t *pairs, size_t npairs)
 {
@@ -132,6 +134,16 @@ static int settle(void *arg, cw_cancel_t *cancel, cw_err_t *err)
 	char lsn[64];
 	int rc = cw_verify_source_position(run->src, lsn, err);
 	bool reached = false;
+	if (rc == CW_ENOTFOUND) {
+		/*
+		 * A source without a position to compare (MongoDB): give capture the
+		 * time it takes to pass on a change, then wait for the target.
+		 */
+		rc = 0;
+		reached = true;
+		if (cw_cancel_wait_ms(cancel, run->config->capture.flush_interval_ms + MONGO_GRACE_MS) != 0)
+			return cw_err_set(err, CW_ECANCELED, DOMAIN, "verify was canceled");
+	}
 	while (rc == 0 && !reached) {
 		if ((rc = capture_reached(run, lsn, &reached, err)) != 0 || reached)
 			break;
@@ -505,6 +517,17 @@ static bool verify_reads(const cw_target_config_t *target)
 	return target->type == CW_TARGET_SQLITE || target->type == CW_TARGET_POSTGRES;
 }
 
+/*
+ * Whether verify compares source's entities with target: a MongoDB entity
+ * only with SQLite caches (a PostgreSQL target spreads its documents over
+ * columns of their own, which verify does not read back yet).
+ */
+static bool pair_readable(const cw_source_config_t *source, const cw_target_config_t *target)
+{
+	return verify_reads(target) &&
+	       (source->type == CW_SOURCE_POSTGRES || target->type == CW_TARGET_SQLITE);
+}
+
 /* Whether entity of config can be verified; CW_EINVAL saying why not. */
 static int check_entity(const cw_config_t *config, const cw_entity_t *entity, cw_err_t *err)
 {
@@ -512,9 +535,7 @@ static int check_entity(const cw_config_t *config, const cw_entity_t *entity, cw
 	if (source == NULL)
 		return cw_err_set(err, CW_EINVAL, DOMAIN, "entity \"%s\": source \"%s\" is not "
 		                  "configured", entity->name, entity->source);
-	if (source->type != CW_SOURCE_POSTGRES)
-		return cw_err_set(err, CW_EINVAL, DOMAIN, "entity \"%s\": verify reads entities of "
-		                  "PostgreSQL sources only", entity->name);
+
 	if (entity->status != CW_ENTITY_LIVE)
 		return cw_err_set(err, CW_EINVAL, DOMAIN, "entity \"%s\": not live yet (its scan has "
 		                  "not finished)", entity->name);
@@ -574,6 +595,10 @@ cw_verify_job_t *cw_verify_job_begin(const cw_config_t *config, const char *enti
 	}
 	if (rc == 0 && (rc = check_entity(config, &job->entity, err)) == 0)
 		job->source = source_of(config, &job->entity);
+	if (rc == 0 && !pair_readable(job->source, tc))
+		rc = cw_err_set(err, CW_EINVAL, DOMAIN, "entity \"%s\" of MongoDB source \"%s\": "
+		                "verify compares it with SQLite targets only, not %s target \"%s\"",
+		                entity, job->source->name, cw_target_type_name(tc->type), tc->name);
 	if (rc == 0)
 		rc = pair_begin(job, running_id, err);
 	if (rc != 0) {
@@ -716,7 +741,8 @@ int cw_verify_run(const cw_config_t *config, const cw_verify_opts_t *opts, cw_ca
 			continue;
 		for (size_t t = 0; t < config->ntargets && rc == 0; t++) {
 			const cw_target_config_t *target = &config->targets[t];
-			if (!named(opts->targets, opts->ntargets, target->name) || !verify_reads(target))
+			if (!named(opts->targets, opts->ntargets, target->name) ||
+			    !pair_readable(source_of(config, entity), target))
 				continue;
 			if (*npairs == cap) {
 				cap = cap ? cap * 2 : 8;

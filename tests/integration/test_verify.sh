@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # cachewarp verify end to end, PostgreSQL source -> a SQLite target and a
-# PostgreSQL target: equal
+# PostgreSQL target, and a MongoDB collection -> the SQLite target: equal
 # tables verify equal; a missing row, an extra row, a changed value, a stale
 # generation and a changed column of a typed entity planted in the cache are
 # found, exactly those; --repair writes them into the hub as synthetic
@@ -24,6 +24,7 @@ stop_all() {
 E2E_STOP=stop_all
 e2e_init verify
 e2e_start_pg
+e2e_start_mongo
 sql() { e2e_sql "$@"; }
 cache() { sqlite3 -cmd ".timeout 5000" "$work/dbs/$1/db.sqlite" "$2"; }
 
@@ -39,6 +40,11 @@ cat >>"$work/cw.yaml" <<YAML
 capture: {flush_interval: 20ms}
 apply: {poll_interval: 100ms}
 YAML
+# A MongoDB collection kept whole (the document layout), with every kind of number.
+sed -i "s|^entities:|  - name: shop\n    type: mongodb\n    url: $mongo_url\n    database: shop\n    watch: collection\nentities:\n  - {name: products, source: shop, collection: products}|" "$work/cw.yaml"
+e2e_mongo <<'CMDS' || fail "mongo inserts"
+{"insert": "products", "docs": [{"_id": "p1", "n": 1, "price": {"$numberDecimal": "2.50"}, "tags": ["a", "b"], "at": {"$date": "2024-05-01T10:00:00Z"}}, {"_id": "p2", "n": {"$numberLong": "9007199254740993"}, "ratio": 0.25, "nested": {"x": {"y": null}}}, {"_id": {"$oid": "65a1b2c3d4e5f60718293a4b"}, "name": "with \"quotes\""}]}
+CMDS
 # A PostgreSQL target beside the SQLite one, with soft deletes.
 sed -i "s|^api:|  - name: pg1\n    type: postgres\n    url: $base/tgt\n    delete_mode: soft\napi:|" "$work/cw.yaml"
 # A typed entity: the columns named, so a difference names its column.
@@ -52,6 +58,7 @@ daemon=$!
 rows_in() { [ "$(cache "$1" "SELECT count(*) FROM $1")" = "$2" ] && echo ok; }
 wait_for "items reach the cache" rows_in items 3000
 wait_for "priced reaches the cache" rows_in priced 200
+wait_for "products reach the cache" rows_in products 3
 pg_rows_in() { [ "$(tsql "SELECT count(*) FROM public.$1")" = "$2" ] && echo ok; }
 wait_for "items reach pg1" pg_rows_in items 3000
 wait_for "priced reaches pg1" pg_rows_in priced 200
@@ -70,6 +77,10 @@ out=$(verify --json); rc=$?
 [ "$(field "$out" items status pg1)" = equal ] || fail "items not equal in pg1: $out"
 [ "$(field "$out" items target_rows pg1)" = 3000 ] || fail "items rows in pg1: $out"
 [ "$(field "$out" priced status pg1)" = equal ] || fail "priced not equal in pg1: $out"
+[ "$(field "$out" products status)" = equal ] || fail "products not equal: $out"
+[ "$(python3 -c 'import json,sys; print(sorted(p["entity"] + "/" + p["target"] for p in json.loads(sys.argv[1])))' "$out")" = \
+  "['items/node1', 'items/pg1', 'priced/node1', 'priced/pg1', 'products/node1']" ] ||
+	fail "the pairs compared: $out"
 
 # ---- planted differences ----
 cache items "DELETE FROM items WHERE id = '5';
@@ -78,6 +89,7 @@ cache items "DELETE FROM items WHERE id = '5';
              UPDATE items SET _version = 0 WHERE id = '9';
              UPDATE items SET note = NULL WHERE id = '11'"
 cache priced "UPDATE priced SET amount = 0 WHERE id = 'k3'"
+cache products "UPDATE products SET doc = json_set(doc, '$.n', 7) WHERE id = 'p1'"
 # In pg1: a soft-deleted row is missing, a changed value, a stale generation, an extra row.
 tsql "UPDATE public.items SET is_deleted = true WHERE id = 5;
       UPDATE public.items SET price = 0.01 WHERE id = 7;
@@ -102,6 +114,7 @@ for want in missing:1 extra:1 different:1 stale_version:1; do
 	[ "$got" = "${want#*:}" ] || fail "items in pg1 ${want%%:*} = $got, want ${want#*:}: $out"
 done
 [ "$(field "$out" priced different pg1)" = 1 ] || fail "priced in pg1: $out"
+[ "$(field "$out" products different)" = 1 ] || fail "products: $out"
 stored=$(sql hub "SELECT status || ':' || (report->>'missing') FROM cachewarp.verify_runs
                   WHERE entity = 'items' AND target = 'node1' ORDER BY id DESC LIMIT 1")
 [ "$stored" = "different:1" ] || fail "verify_runs row $stored"
@@ -111,9 +124,10 @@ out=$(verify --repair --json); rc=$?
 [ $rc -eq 0 ] || fail "verify --repair exit $rc, want 0: $out"
 [ "$(field "$out" items repaired)" = 5 ] || fail "items repaired: $out"
 [ "$(field "$out" priced repaired)" = 1 ] || fail "priced repaired: $out"
+[ "$(field "$out" products repaired)" = 1 ] || fail "products repaired: $out"
 # node1's repairs reach pg1 too: its re-check waits for them, so what is left is repaired.
 synthetic=$(sql hub "SELECT count(*) FROM cachewarp.oplog WHERE origin = 'verify'")
-[ "$synthetic" -ge 6 ] || fail "$synthetic synthetic changes in the oplog, want 6 or more"
+[ "$synthetic" -ge 7 ] || fail "$synthetic synthetic changes in the oplog, want 7 or more"
 repaired() { [ "$(cache items "SELECT name FROM items WHERE id = '7'")" = "item 7" ] &&
              [ "$(cache items "SELECT count(*) FROM items WHERE id IN ('5', '99999')")" = 1 ] &&
              echo ok; }
@@ -122,6 +136,8 @@ pg_repaired() { [ "$(tsql "SELECT price FROM public.items WHERE id = 7")" = 8.75
                 [ "$(tsql "SELECT count(*) FROM public.items WHERE id = 99999 AND is_deleted IS NOT TRUE")" = 0 ] &&
                 echo ok; }
 wait_for "pg1 applies the repairs" pg_repaired
+mongo_repaired() { [ "$(cache products "SELECT json_extract(doc, '$.n') FROM products WHERE id = 'p1'")" = 1 ] && echo ok; }
+wait_for "the cache takes the MongoDB document back" mongo_repaired
 out=$(verify --json); rc=$?
 [ $rc -eq 0 ] || fail "verify after repair exit $rc, want 0: $out"
 
@@ -193,7 +209,7 @@ read -r code body <<<"$(api GET "/v1/verify/$run2")"
 api_repaired() { [ "$(cache items "SELECT name FROM items WHERE id = '21'")" = "item 21" ] && echo ok; }
 wait_for "the API run's repair reaches the cache" api_repaired
 read -r code body <<<"$(api GET /v1/verify)"
-[ "$(json "$body" 'sorted(r["entity"] + "/" + r["target"] for r in v["runs"])')" = "['items/node1', 'items/pg1', 'priced/node1', 'priced/pg1']" ] ||
+[ "$(json "$body" 'sorted(r["entity"] + "/" + r["target"] for r in v["runs"])')" = "['items/node1', 'items/pg1', 'priced/node1', 'priced/pg1', 'products/node1']" ] ||
 	fail "GET /v1/verify: $body"
 metrics=$(curl -s "http://127.0.0.1:$port/metrics")
 for m in 'cachewarp_verify_tables_checked_total{entity="items",target="node1"} 1' \
