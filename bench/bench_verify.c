@@ -182,7 +182,7 @@ int main(int argc, char **argv)
 	target.type = CW_TARGET_SQLITE;
 	target.dir = dir;
 	cw_err_t err = {0};
-	cw_verify_endpoint_t *src = cw_verify_source_open(&source, &entity, CW_DECIMAL_EXACT, &err);
+	cw_verify_endpoint_t *src = cw_verify_source_open(&source, &entity, &target, &err);
 	cache_fill_t fill = {0};
 	fill.db = cw_cachedb_open(dir, 600000, &err);
 	if (src == NULL || fill.db == NULL ||
@@ -215,7 +215,7 @@ int main(int argc, char **argv)
 	printf("bare full read of both sides: %llu + %llu rows in %.2f s\n",
 	       (unsigned long long)sides[0].rows, (unsigned long long)sides[1].rows, bare);
 
-	cw_verify_endpoint_t *tgt = cw_verify_target_open(&target, &entity, &err);
+	cw_verify_endpoint_t *tgt = cw_verify_target_open(NULL, &target, &entity, &err);
 	if (tgt == NULL) {
 		fprintf(stderr, "bench.verify: %s\n", err.message);
 		return 1;

@@ -1,7 +1,7 @@
 /*
  * This file contains the sides verify compares (compare.h): an entity's
- * rows at a PostgreSQL or MongoDB source, and in a SQLite or PostgreSQL
- * target. Each
+ * rows at a PostgreSQL or MongoDB source, and in a SQLite, PostgreSQL or
+ * MongoDB target. Each
  * side reads every row once per call, turned into the row digests of
  * row_digest.h exactly as capture and the target's apply would write it.
  *
@@ -36,16 +36,24 @@ typedef struct cw_verify_endpoint cw_verify_endpoint_t;
 /* The side an endpoint reads through (borrowed from the endpoint). */
 const cw_verify_side_t *cw_verify_endpoint_side(cw_verify_endpoint_t *endpoint);
 
-/* The entity's rows at its source (PostgreSQL or MongoDB). Connects at open. NULL with err. */
+/*
+ * The entity's rows at its source (PostgreSQL or MongoDB), as target
+ * (borrowed for the call) should hold them: its decimal handling, and a
+ * whole MongoDB document exact for a MongoDB target, relaxed for the
+ * others. Connects at open. NULL with err.
+ */
 cw_verify_endpoint_t *cw_verify_source_open(const cw_source_config_t *source,
-                                            const cw_entity_t *entity, cw_decimal_mode_t mode,
-                                            cw_err_t *err);
+                                            const cw_entity_t *entity,
+                                            const cw_target_config_t *target, cw_err_t *err);
 
 /*
- * The entity's rows in target (a sqlite or postgres target). NULL with err
- * (CW_ENOTFOUND when the target holds nothing of the entity yet).
+ * The entity's rows in target (sqlite, postgres, or mongodb for a MongoDB
+ * entity without columns). config (borrowed for the call) holds the
+ * entity's per-target settings (a MongoDB target's collection). NULL with
+ * err (CW_ENOTFOUND when the target holds nothing of the entity yet).
  */
-cw_verify_endpoint_t *cw_verify_target_open(const cw_target_config_t *target,
+cw_verify_endpoint_t *cw_verify_target_open(const cw_config_t *config,
+                                            const cw_target_config_t *target,
                                             const cw_entity_t *entity, cw_err_t *err);
 
 /*

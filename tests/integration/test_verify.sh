@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # cachewarp verify end to end, PostgreSQL source -> a SQLite target and a
-# PostgreSQL target, and a MongoDB collection -> the SQLite target: equal
+# PostgreSQL target, and a MongoDB collection -> the SQLite target and a
+# MongoDB backup: equal
 # tables verify equal; a missing row, an extra row, a changed value, a stale
 # generation and a changed column of a typed entity planted in the cache are
 # found, exactly those; --repair writes them into the hub as synthetic
@@ -47,6 +48,9 @@ e2e_mongo <<'CMDS' || fail "mongo inserts"
 CMDS
 # A PostgreSQL target beside the SQLite one, with soft deletes.
 sed -i "s|^api:|  - name: pg1\n    type: postgres\n    url: $base/tgt\n    delete_mode: soft\napi:|" "$work/cw.yaml"
+# And a MongoDB backup of the collection.
+sed -i "s|^api:|  - name: backup\n    type: mongodb\n    url: $mongo_url\n    database: backup\napi:|" "$work/cw.yaml"
+backup() { "$root/build/cw-mongo-exec" "$mongo_url" backup; }
 # A typed entity: the columns named, so a difference names its column.
 sed -i 's|^targets:|  - name: priced\n    source: app_pg\n    table: public.priced\n    columns:\n      - {name: amount, type: number, path: amount}\n      - {name: qty, type: integer, path: qty}\ntargets:|' "$work/cw.yaml"
 
@@ -59,6 +63,8 @@ rows_in() { [ "$(cache "$1" "SELECT count(*) FROM $1")" = "$2" ] && echo ok; }
 wait_for "items reach the cache" rows_in items 3000
 wait_for "priced reaches the cache" rows_in priced 200
 wait_for "products reach the cache" rows_in products 3
+backup_count() { [ "$(echo '{"count": "products"}' | backup)" = 3 ] && echo ok; }
+wait_for "products reach the backup" backup_count
 pg_rows_in() { [ "$(tsql "SELECT count(*) FROM public.$1")" = "$2" ] && echo ok; }
 wait_for "items reach pg1" pg_rows_in items 3000
 wait_for "priced reaches pg1" pg_rows_in priced 200
@@ -79,7 +85,7 @@ out=$(verify --json); rc=$?
 [ "$(field "$out" priced status pg1)" = equal ] || fail "priced not equal in pg1: $out"
 [ "$(field "$out" products status)" = equal ] || fail "products not equal: $out"
 [ "$(python3 -c 'import json,sys; print(sorted(p["entity"] + "/" + p["target"] for p in json.loads(sys.argv[1])))' "$out")" = \
-  "['items/node1', 'items/pg1', 'priced/node1', 'priced/pg1', 'products/node1']" ] ||
+  "['items/node1', 'items/pg1', 'priced/node1', 'priced/pg1', 'products/backup', 'products/node1']" ] ||
 	fail "the pairs compared: $out"
 
 # ---- planted differences ----
@@ -90,6 +96,8 @@ cache items "DELETE FROM items WHERE id = '5';
              UPDATE items SET note = NULL WHERE id = '11'"
 cache priced "UPDATE priced SET amount = 0 WHERE id = 'k3'"
 cache products "UPDATE products SET doc = json_set(doc, '$.n', 7) WHERE id = 'p1'"
+echo '{"update": "products", "filter": {"_id": "p2"}, "change": {"$set": {"ratio": 0.5}}}' | backup ||
+	fail "could not change a backup document"
 # In pg1: a soft-deleted row is missing, a changed value, a stale generation, an extra row.
 tsql "UPDATE public.items SET is_deleted = true WHERE id = 5;
       UPDATE public.items SET price = 0.01 WHERE id = 7;
@@ -115,6 +123,7 @@ for want in missing:1 extra:1 different:1 stale_version:1; do
 done
 [ "$(field "$out" priced different pg1)" = 1 ] || fail "priced in pg1: $out"
 [ "$(field "$out" products different)" = 1 ] || fail "products: $out"
+[ "$(field "$out" products different backup)" = 1 ] || fail "products in the backup: $out"
 stored=$(sql hub "SELECT status || ':' || (report->>'missing') FROM cachewarp.verify_runs
                   WHERE entity = 'items' AND target = 'node1' ORDER BY id DESC LIMIT 1")
 [ "$stored" = "different:1" ] || fail "verify_runs row $stored"
@@ -125,9 +134,10 @@ out=$(verify --repair --json); rc=$?
 [ "$(field "$out" items repaired)" = 5 ] || fail "items repaired: $out"
 [ "$(field "$out" priced repaired)" = 1 ] || fail "priced repaired: $out"
 [ "$(field "$out" products repaired)" = 1 ] || fail "products repaired: $out"
+[ "$(field "$out" products repaired backup)" = 1 ] || fail "products repaired in the backup: $out"
 # node1's repairs reach pg1 too: its re-check waits for them, so what is left is repaired.
 synthetic=$(sql hub "SELECT count(*) FROM cachewarp.oplog WHERE origin = 'verify'")
-[ "$synthetic" -ge 7 ] || fail "$synthetic synthetic changes in the oplog, want 7 or more"
+[ "$synthetic" -ge 8 ] || fail "$synthetic synthetic changes in the oplog, want 8 or more"
 repaired() { [ "$(cache items "SELECT name FROM items WHERE id = '7'")" = "item 7" ] &&
              [ "$(cache items "SELECT count(*) FROM items WHERE id IN ('5', '99999')")" = 1 ] &&
              echo ok; }
@@ -138,6 +148,8 @@ pg_repaired() { [ "$(tsql "SELECT price FROM public.items WHERE id = 7")" = 8.75
 wait_for "pg1 applies the repairs" pg_repaired
 mongo_repaired() { [ "$(cache products "SELECT json_extract(doc, '$.n') FROM products WHERE id = 'p1'")" = 1 ] && echo ok; }
 wait_for "the cache takes the MongoDB document back" mongo_repaired
+backup_repaired() { [ "$(echo '{"dump": "products", "fields": ["ratio"]}' | backup | grep '^p2|')" = "p2|0.25" ] && echo ok; }
+wait_for "the backup takes its document back" backup_repaired
 out=$(verify --json); rc=$?
 [ $rc -eq 0 ] || fail "verify after repair exit $rc, want 0: $out"
 
@@ -161,6 +173,9 @@ rc=$?
 "$bin" verify -c "$work/cw.yaml" --target nosuch >/dev/null 2>&1
 rc=$?
 [ $rc -eq 2 ] || fail "an unknown target exit $rc, want 2"
+"$bin" verify -c "$work/cw.yaml" --entity items --target backup >/dev/null 2>&1
+rc=$?
+[ $rc -eq 2 ] || fail "a pair verify does not compare exit $rc, want 2"
 
 # ---- the REST API ----
 port=$(grep -o '"component":"api","msg":"listening".*"port":"[0-9]*"' "$work/run.log" | grep -o '[0-9]*"$' | tr -d '"')
@@ -209,7 +224,7 @@ read -r code body <<<"$(api GET "/v1/verify/$run2")"
 api_repaired() { [ "$(cache items "SELECT name FROM items WHERE id = '21'")" = "item 21" ] && echo ok; }
 wait_for "the API run's repair reaches the cache" api_repaired
 read -r code body <<<"$(api GET /v1/verify)"
-[ "$(json "$body" 'sorted(r["entity"] + "/" + r["target"] for r in v["runs"])')" = "['items/node1', 'items/pg1', 'priced/node1', 'priced/pg1', 'products/node1']" ] ||
+[ "$(json "$body" 'sorted(r["entity"] + "/" + r["target"] for r in v["runs"])')" = "['items/node1', 'items/pg1', 'priced/node1', 'priced/pg1', 'products/backup', 'products/node1']" ] ||
 	fail "GET /v1/verify: $body"
 metrics=$(curl -s "http://127.0.0.1:$port/metrics")
 for m in 'cachewarp_verify_tables_checked_total{entity="items",target="node1"} 1' \
