@@ -1,6 +1,9 @@
 /* This file contains the apply loop every target shares (apply_loop.h). */
 #include "apply/apply_loop.h"
 
+#include "apply/layout.h"
+#include "apply/mongodb_doc.h"
+
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/failpoint.h"
@@ -382,6 +385,37 @@ static void count_changes(cw_apply_loop_t *loop, const char *entity,
 }
 
 /*
+ * For a backend that reads JSON (exact_bson false): copies of a document
+ * entity's changes whose "doc" is relaxed extended JSON, as the capture
+ * wrote it before the hub kept it canonical. *copies (owned; free each
+ * copy's data with relaxed_free) backs the returned pointer array (owned).
+ */
+static const cw_change_t **relaxed_changes(const cw_change_t *const *changes, size_t n,
+                                           cw_change_t **copies)
+{
+	const cw_change_t **out = cw_xcalloc(n + 1, sizeof *out);
+	*copies = cw_xcalloc(n + 1, sizeof **copies);
+	for (size_t i = 0; i < n; i++) {
+		(*copies)[i] = *changes[i];
+		char *relaxed = changes[i]->op == CW_OP_UPSERT ? cw_mdoc_relaxed_data(changes[i]->data)
+		                                               : NULL;
+		/* unreadable as extended JSON: the hub's text as it is */
+		(*copies)[i].data = relaxed != NULL ? relaxed : cw_xstrdup(changes[i]->data);
+		out[i] = &(*copies)[i];
+	}
+	return out;
+}
+
+/* Frees what relaxed_changes made; NULLs are a no-op. */
+static void relaxed_free(size_t n, cw_change_t *copies, const cw_change_t **pointers)
+{
+	for (size_t i = 0; copies != NULL && i < n; i++)
+		free(copies[i].data);
+	free(copies);
+	free(pointers);
+}
+
+/*
  * Coalesces and applies one entity's changes (in id order) through the
  * backend. upto is recorded as the entity's applied id. *lagging is set
  * when the entity must be replayed instead (its data was lost or it is
@@ -406,6 +440,12 @@ static int apply_group(cw_apply_loop_t *loop, const char *name, const cw_change_
 		return 0;
 	}
 	cw_write_list_t writes = CW_WRITE_LIST_INIT;
+	cw_change_t *copies = NULL;
+	const cw_change_t **relaxed = NULL;
+	if (!loop->backend->exact_bson && cw_layout_of(entity) == CW_LAYOUT_DOCUMENT) {
+		relaxed = relaxed_changes(changes, n, &copies);
+		changes = relaxed;
+	}
 	rc = cw_coalesce(changes, n, st->applied, &writes, err);
 	bool lost = false;
 	if (rc == 0)
@@ -419,6 +459,7 @@ static int apply_group(cw_apply_loop_t *loop, const char *name, const cw_change_
 		count_changes(loop, name, changes, n, writes.len);
 	}
 	cw_write_list_clear(&writes);
+	relaxed_free(n, copies, relaxed);
 	return rc;
 }
 
@@ -550,6 +591,37 @@ static int heartbeat(cw_apply_loop_t *loop, bool force, cw_err_t *err)
 		                     loop->lag_seconds);
 	}
 	return 0;
+}
+
+/*
+ * While the backend fails (its server unreachable), the backlog keeps
+ * growing in the hub: the lag gauges show it from the hub alone, in ids and
+ * in the age of the oldest change not applied. Best effort.
+ */
+static void publish_backlog(cw_apply_loop_t *loop, int64_t position)
+{
+	int64_t head = 0;
+	cw_change_batch_t next = CW_CHANGE_BATCH_INIT;
+	if (cw_oplog_last_id(loop->hub, &head, NULL) != 0 ||
+	    cw_oplog_fetch(loop->hub, NULL, 0, position, 1, &next, NULL) != 0) {
+		cw_change_batch_free(&next);
+		return;
+	}
+	int64_t now_us = cw_clock_wall_us(cw_clock_system());
+	double lag_seconds = next.len > 0 && now_us > next.items[0].created_at_us
+	                   ? (double)(now_us - next.items[0].created_at_us) / 1e6 : 0;
+	cw_change_batch_free(&next);
+	int64_t lag_ids = head > position ? head - position : 0;
+	pthread_mutex_lock(&loop->mutex);
+	loop->status.lag_ids = lag_ids;
+	loop->status.lag_seconds = lag_seconds;
+	pthread_mutex_unlock(&loop->mutex);
+	if (loop->metrics != NULL) {
+		char labels[160];
+		snprintf(labels, sizeof labels, "consumer=\"%s\"", loop->consumer);
+		cw_metrics_gauge_set(loop->metrics, "cachewarp_consumer_lag_ids", labels, (double)lag_ids);
+		cw_metrics_gauge_set(loop->metrics, "cachewarp_consumer_lag_seconds", labels, lag_seconds);
+	}
 }
 
 /* Waits for a NOTIFY up to the poll interval, in slices so cancel is noticed. 0 or CW_E*. */
@@ -747,7 +819,8 @@ int cw_apply_loop_run(cw_apply_loop_t *loop, cw_cancel_t *cancel, cw_err_t *err)
 		rc = CW_EDB;
 		goto out;
 	}
-	if ((rc = cw_consumer_register(loop->hub, loop->consumer, NULL, err)) != 0)
+	int64_t registered = 0;
+	if ((rc = cw_consumer_register(loop->hub, loop->consumer, &registered, err)) != 0)
 		goto out;
 	if ((rc = loop->backend->load_position(loop->self, &loop->position, err)) != 0)
 		goto out;
@@ -767,6 +840,8 @@ int cw_apply_loop_run(cw_apply_loop_t *loop, cw_cancel_t *cancel, cw_err_t *err)
 	if (rc == CW_ECANCELED && loop->hub != NULL)
 		heartbeat(loop, true, NULL);   /* best effort: the final position */
 out:
+	if (rc != 0 && rc != CW_ECANCELED && loop->hub != NULL)
+		publish_backlog(loop, registered > loop->position ? registered : loop->position);
 	cw_oplog_reader_free(reader);
 	cw_hub_close(loop->hub);
 	loop->hub = NULL;

@@ -373,6 +373,19 @@ int cw_mdoc_from_extended_json(bson_t *out, const char *text, size_t len, cw_err
 	return 0;
 }
 
+int cw_mdoc_doc_field(bson_t *out, const cw_json_field_t *doc, cw_err_t *err)
+{
+	if (doc->kind == CW_JSON_KIND_OBJECT)
+		return cw_mdoc_from_extended_json(out, doc->value, doc->value_len, err);
+	if (doc->kind != CW_JSON_KIND_STRING)
+		return cw_err_set(err, CW_EINVAL, DOMAIN, "\"doc\" is neither a document nor its text");
+	cw_buf_t text = CW_BUF_INIT;
+	cw_json_string_unescape(doc->value, doc->value_len, &text);
+	int rc = cw_mdoc_from_extended_json(out, cw_buf_cstr(&text), text.len, err);
+	cw_buf_free(&text);
+	return rc;
+}
+
 char *cw_mdoc_relaxed_data(const char *data)
 {
 	cw_json_fields_t fields;
@@ -381,10 +394,10 @@ char *cw_mdoc_relaxed_data(const char *data)
 	if (data == NULL || cw_json_fields_parse(&fields, data, NULL) != 0)
 		goto out;
 	const cw_json_field_t *doc = cw_json_fields_get(&fields, "doc", 3);
-	if (doc == NULL || doc->kind != CW_JSON_KIND_OBJECT)
+	if (doc == NULL)
 		goto out;
 	bson_t parsed = BSON_INITIALIZER;
-	if (cw_mdoc_from_extended_json(&parsed, doc->value, doc->value_len, NULL) != 0) {
+	if (cw_mdoc_doc_field(&parsed, doc, NULL) != 0) {
 		bson_destroy(&parsed);
 		goto out;
 	}

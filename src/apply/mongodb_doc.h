@@ -63,10 +63,18 @@ int cw_mdoc_append_pg(bson_t *out, const char *key, size_t key_len, const char *
 int cw_mdoc_from_extended_json(bson_t *out, const char *text, size_t len, cw_err_t *err);
 
 /*
- * The text of a document entity's data (JSON object text holding "doc":
- * canonical extended JSON) with "doc" rewritten as relaxed extended JSON,
- * the form the SQLite and PostgreSQL targets read. Owned; NULL when the data
- * holds no "doc" object or it cannot be read (the caller keeps the text).
+ * A document entity's "doc" field as BSON into out (as for
+ * cw_mdoc_from_extended_json): the hub's string holding canonical extended
+ * JSON text (core/projection.h), or an object (rows written before it kept
+ * the text: their field order is the hub's). 0 or CW_EINVAL with err.
+ */
+int cw_mdoc_doc_field(bson_t *out, const cw_json_field_t *doc, cw_err_t *err);
+
+/*
+ * The text of a document entity's data with "doc" rewritten as a relaxed
+ * extended JSON object, the form the SQLite and PostgreSQL targets read.
+ * Owned; NULL when the data holds no "doc" or it cannot be read (the caller
+ * keeps the text).
  */
 char *cw_mdoc_relaxed_data(const char *data);
 

@@ -27,9 +27,6 @@
 /* Server selection and connection timeout unless the url sets them. */
 #define CONNECT_TIMEOUT_MS 5000
 
-/* Seconds before the next connection attempt after 1, 2, 3, 4, 5+ failures in a row. */
-static const int reconnect_delays_s[] = {1, 5, 15, 30, 60};
-
 /* MongoDB's AuthenticationFailed. */
 #define AUTHENTICATION_FAILED 18
 
@@ -44,13 +41,14 @@ static void set_up(mdb_target_t *t, bool up)
 	cw_metrics_gauge_set(t->ctx->metrics, "cachewarp_target_up", t->labels, up ? 1 : 0);
 }
 
-/* A failed round trip: the next connection attempt waits for its delay. */
+/*
+ * A failed round trip: the next call connects again. The apply loop's run
+ * fails meanwhile and the job server calls it again with its backoff and
+ * circuit breaker (the retry: settings), so the backlog waits in the hub.
+ */
 static void went_down(mdb_target_t *t)
 {
-	size_t n = sizeof reconnect_delays_s / sizeof reconnect_delays_s[0];
-	size_t at = (size_t)t->attempts < n ? (size_t)t->attempts : n - 1;
-	t->attempts++;
-	t->next_attempt_ms = now_ms() + reconnect_delays_s[at] * 1000;
+	t->was_down = true;
 	set_up(t, false);
 }
 
@@ -88,6 +86,16 @@ int mdb_error(mdb_target_t *t, const bson_error_t *error, const char *what, cw_e
 	}
 	free(message);
 	return rc;
+}
+
+void mdb_count_writes(mdb_target_t *t, const char *result, size_t n)
+{
+	if (n == 0)
+		return;
+	char labels[200];
+	snprintf(labels, sizeof labels, "%s,result=\"%s\"", t->labels, result);
+	cw_metrics_counter_add(t->ctx->metrics, "cachewarp_target_document_writes_total", labels,
+	                       (double)n);
 }
 
 mongoc_collection_t *mdb_collection(mdb_target_t *t, const char *name)
@@ -147,11 +155,6 @@ static int ensure_connected(mdb_target_t *t, cw_err_t *err)
 {
 	if (t->client != NULL && t->connected)
 		return 0;
-	int64_t now = now_ms();
-	if (t->attempts > 0 && now < t->next_attempt_ms)
-		return cw_err_set(err, CW_EIO, MDB_COMPONENT, "target \"%s\" (%s) is unreachable: next "
-		                  "attempt in %lld ms", t->name, t->url_masked,
-		                  (long long)(t->next_attempt_ms - now));
 	int rc = t->client == NULL ? make_client(t, err) : 0;
 	if (rc != 0)
 		return rc;
@@ -163,20 +166,17 @@ static int ensure_connected(mdb_target_t *t, cw_err_t *err)
 	if (!ok) {
 		bson_destroy(&reply);
 		rc = mdb_error(t, &error, "could not connect", err);
-		if (t->connected || t->attempts == 0)
-			went_down(t);
+		went_down(t);
 		return rc;
 	}
 	bool transactions = runs_transactions(&reply);
 	bson_destroy(&reply);
-	if (t->attempts > 0 || !t->connected)
-		cw_log_kv(CW_LOG_INFO, MDB_COMPONENT, "connected", "target", t->name, "url",
-		          t->url_masked, "database", t->database, "position_write",
-		          transactions ? "in the batch's transaction"
-		                       : "after the bulk write (no transactions on this server; "
-		                         "replays are idempotent)", NULL);
+	cw_log_kv(CW_LOG_INFO, MDB_COMPONENT, t->was_down ? "connected again" : "connected", "target",
+	          t->name, "url", t->url_masked, "database", t->database, "position_write",
+	          transactions ? "in the batch's transaction"
+	                       : "after the bulk write (no transactions on this server; "
+	                         "replays are idempotent)", NULL);
 	t->transactions = transactions;
-	t->attempts = 0;
 	set_up(t, true);
 	return 0;
 }
@@ -520,14 +520,23 @@ static int apply(void *self, const cw_entity_t *entity, const cw_write_list_t *w
 	if (ent->excluded)
 		return 0;
 	if (ent->layout == CW_LAYOUT_DYNAMIC) {
-		/* a write of a newer generation than the record: open it again, which reads the record */
-		for (size_t i = 0; i < writes->len; i++)
-			if (writes->items[i].version > ent->src_version) {
-				*lost = true;
-				return 0;
-			}
+		/*
+		 * Open it again, which reads the source's record of its columns,
+		 * when the record was missing at open (the source writes it before
+		 * the rows) or a write is of a newer generation than the record.
+		 */
+		bool reread = ent->nsrc == 0 && !ent->waited_for_record;
+		ent->waited_for_record = ent->waited_for_record || reread;
+		for (size_t i = 0; i < writes->len && !reread; i++)
+			reread = writes->items[i].version > ent->src_version;
+		if (reread) {
+			*lost = true;
+			return 0;
+		}
 	}
 	int rc = ensure_connected(t, err);
+	if (rc != 0)   /* unreachable: every write of the batch failed, and waits in the hub */
+		mdb_count_writes(t, "failed", writes->len);
 	if (rc == 0)
 		rc = mdb_apply(t, ent, writes, upto, err);
 	if (rc == 0) {
@@ -621,6 +630,7 @@ static void mdb_close(void *self)
 
 const cw_target_backend_t cw_mongodb_backend = {
 	.type = "mongodb",
+	.exact_bson = true,
 	.open = mdb_open,
 	.close = mdb_close,
 	.load_position = load_position,

@@ -198,10 +198,10 @@ static int build_document_layout(const cw_write_t *w, const cw_json_fields_t *fi
                                  cw_err_t *err)
 {
 	const cw_json_field_t *doc = cw_json_fields_get(fields, CW_LAYOUT_DOC_COLUMN, 3);
-	if (doc == NULL || doc->kind != CW_JSON_KIND_OBJECT)
-		return cw_err_set(err, CW_EINVAL, MDB_COMPONENT, "the data holds no \"doc\" object");
+	if (doc == NULL)
+		return cw_err_set(err, CW_EINVAL, MDB_COMPONENT, "the data holds no \"doc\"");
 	bson_t source = BSON_INITIALIZER;
-	int rc = cw_mdoc_from_extended_json(&source, doc->value, doc->value_len, err);
+	int rc = cw_mdoc_doc_field(&source, doc, err);
 	bson_iter_t it;
 	if (rc == 0 && bson_iter_init_find(&it, &source, "_id"))
 		bson_append_iter(&b->id, "_id", 3, &it);
@@ -236,21 +236,28 @@ static int build_fields(const mdb_entity_t *ent, const cw_write_t *w,
 		if (bson_iter_init_find(&it, &b->id, "_id"))
 			bson_append_iter(&b->doc, "_id", 3, &it);
 	}
-	for (size_t i = 0; rc == 0 && i < fields->len; i++) {
-		const cw_json_field_t *f = &fields->items[i];
-		if (dynamic && is_key_field(ent, f->key, f->key_len))
-			continue;
-		const char *type = NULL;
-		if (dynamic) {
-			type = recorded_type(ent, f->key, f->key_len);
-		} else {
-			for (size_t c = 0; c < ent->ncols; c++)
-				if (ent->col_types[c] == CW_COL_INTEGER && strlen(ent->col_names[c]) == f->key_len &&
-				    memcmp(ent->col_names[c], f->key, f->key_len) == 0)
-					type = "bigint";
+	/*
+	 * The hub's jsonb sorts keys: the document takes the order of the
+	 * shape's columns or the source table's, then any other field.
+	 */
+	size_t nnames = dynamic ? ent->nsrc : ent->ncols;
+	char *const *names = dynamic ? ent->src_names : ent->col_names;
+	bool *done = cw_xcalloc(fields->len + 1, sizeof *done);
+	for (size_t pass = 0; pass < 2; pass++) {
+		for (size_t n = 0; rc == 0 && n < (pass == 0 ? nnames : fields->len); n++) {
+			const cw_json_field_t *f = pass == 0 ? cw_json_fields_get(fields, names[n],
+			                                                            strlen(names[n]))
+			                                     : &fields->items[n];
+			size_t at = f != NULL ? (size_t)(f - fields->items) : 0;
+			if (f == NULL || done[at] || (dynamic && is_key_field(ent, f->key, f->key_len)))
+				continue;
+			done[at] = true;
+			const char *type = dynamic ? recorded_type(ent, f->key, f->key_len)
+			                 : pass == 0 && ent->col_types[n] == CW_COL_INTEGER ? "bigint" : NULL;
+			rc = cw_mdoc_append_pg(&b->doc, f->key, f->key_len, type, f, err);
 		}
-		rc = cw_mdoc_append_pg(&b->doc, f->key, f->key_len, type, f, err);
 	}
+	free(done);
 	return rc;
 }
 
@@ -621,17 +628,12 @@ static int write_in_transaction(batch_ctx_t *b, const cw_write_list_t *writes, i
 static void count_results(const batch_ctx_t *b, const char *entity, size_t failed)
 {
 	mdb_target_t *t = b->t;
-	char labels[256];
-	const char *results[] = {"ok", "skipped", "quarantined", "failed"};
-	size_t counts[] = {b->ok, b->skipped, b->quarantined, failed};
-	for (size_t i = 0; i < 4; i++) {
-		if (counts[i] == 0)
-			continue;
-		snprintf(labels, sizeof labels, "%s,result=\"%s\"", t->labels, results[i]);
-		cw_metrics_counter_add(t->ctx->metrics, "cachewarp_target_document_writes_total", labels,
-		                       (double)counts[i]);
-	}
+	mdb_count_writes(t, "ok", b->ok);
+	mdb_count_writes(t, "skipped", b->skipped);
+	mdb_count_writes(t, "quarantined", b->quarantined);
+	mdb_count_writes(t, "failed", failed);
 	if (b->quarantined > 0) {
+		char labels[256];
 		snprintf(labels, sizeof labels, "%s,entity=\"%s\"", t->labels, entity);
 		cw_metrics_counter_add(t->ctx->metrics, "cachewarp_target_quarantined_total", labels,
 		                       (double)b->quarantined);

@@ -1,6 +1,6 @@
 /*
  * This file contains what the MongoDB target's two files share: the backend
- * (mongodb_target.c: connection with its reconnect delays, positions,
+ * (mongodb_target.c: connection, positions,
  * entities, metrics) and the batch writer (mongodb_target_apply.c: each
  * write as a BSON operation, the ordered bulk write, refused documents set
  * aside). docs/targets-mongodb.md is the user's description.
@@ -46,6 +46,7 @@ typedef struct mdb_entity {
 	char **src_key;
 	size_t nsrc_key;
 	int64_t src_version;     /* the entity version it was read for */
+	bool waited_for_record;  /* reported lost once to read a record missing at open */
 } mdb_entity_t;
 
 typedef struct mdb_target {
@@ -59,8 +60,7 @@ typedef struct mdb_target {
 	mongoc_write_concern_t *write_concern;
 	bool connected;                    /* the last round trip succeeded */
 	bool transactions;                 /* the server runs multi-document transactions */
-	int attempts;                      /* failed connection attempts in a row */
-	int64_t next_attempt_ms;           /* no connection attempt before this */
+	bool was_down;                     /* a round trip failed since the process started */
 	mdb_entity_t *entities;
 	size_t nentities;
 	int64_t position;                  /* the global position handed over last */
@@ -82,6 +82,9 @@ int mdb_error(mdb_target_t *t, const bson_error_t *error, const char *what, cw_e
 
 /* The collection of the target's database (owned by the caller: mongoc_collection_destroy). */
 mongoc_collection_t *mdb_collection(mdb_target_t *t, const char *name);
+
+/* Counts n document writes with result ("ok", "skipped", "quarantined", "failed"). */
+void mdb_count_writes(mdb_target_t *t, const char *result, size_t n);
 
 /* Stores the position of key ("<entity>" or the scope) in _cachewarp_position. 0 or CW_EDB. */
 int mdb_store_position(mdb_target_t *t, mongoc_client_session_t *session, const char *key,

@@ -30,6 +30,13 @@ typedef struct cw_apply_loop cw_apply_loop_t;
 
 typedef struct cw_target_backend {
 	const char *type;   /* "sqlite", "postgres", "mongodb" */
+	/*
+	 * The hub keeps a MongoDB entity's whole document ("doc") as canonical
+	 * extended JSON. false: the loop hands the backend "doc" as relaxed
+	 * extended JSON (numbers as JSON numbers, as the SQLite and PostgreSQL
+	 * targets store them); true: as the hub keeps it, every BSON type intact.
+	 */
+	bool exact_bson;
 	/* Opens the backend for the target ctx->name (no I/O needed); NULL with err. */
 	void *(*open)(const cw_component_ctx_t *ctx, cw_err_t *err);
 	/* Frees it; NULL is a no-op. */

@@ -734,8 +734,22 @@ static int project_column(const cw_projection_t *proj, const column_t *column,
 {
 	if (column->nsegments == 0) {
 		cw_json_key(w, column->name, err);
-		return doc->bson != NULL ? cw_json_bson_document(w, doc->bson, CW_JSON_BSON_RELAXED, err)
-		                         : cw_json_raw(w, doc->json, strlen(doc->json), err);
+		if (doc->bson == NULL)
+			return cw_json_raw(w, doc->json, strlen(doc->json), err);
+		/*
+		 * The text of the canonical extended JSON, as a string: the hub's
+		 * jsonb would reorder an object's keys, and a MongoDB target writes
+		 * the document back BSON-equal, types and field order. The other
+		 * targets read it as a relaxed object (apply_loop.c).
+		 */
+		cw_buf_t text = CW_BUF_INIT;
+		cw_json_t inner;
+		cw_json_init(&inner, &text, CW_JSON_NO_NUL);
+		int rc = cw_json_bson_document(&inner, doc->bson, CW_JSON_BSON_CANONICAL, err);
+		if (rc == 0)
+			rc = cw_json_string_len(w, cw_buf_cstr(&text), text.len, err);
+		cw_buf_free(&text);
+		return rc;
 	}
 	cw_json_fields_t level[2];   /* JSON text: the nested levels the path goes through */
 	cw_json_fields_init(&level[0]);

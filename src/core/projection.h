@@ -18,7 +18,12 @@
  *   A value that cannot be coerced is an error naming the column, the path and
  *   the reason: the caller quarantines the record.
  * - An entity without columns projects the whole document into one jsonb
- *   column "doc".
+ *   column "doc". A BSON document is written as the text of its canonical
+ *   extended JSON, a JSON string: every type ({"$numberInt":"5"},
+ *   {"$numberLong":"5"}, {"$numberDouble":"5.0"}) and the field order
+ *   (which the hub's jsonb would sort) are kept, so a MongoDB target writes
+ *   it back BSON-equal. Targets that read JSON see a relaxed object
+ *   (apply_loop.c).
  *
  * A cw_projection_t is compiled once per entity and is immutable afterwards.
  *

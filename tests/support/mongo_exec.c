@@ -7,11 +7,16 @@
  * One command per line, each a JSON object naming the operation and the
  * collection:
  *   {"insert": "products", "docs": [{...}, ...]}
+ *   {"insert": "products", "docs": [...], "unchecked": true}   field names unchecked ("$x")
  *   {"update": "products", "filter": {...}, "change": {"$set": {...}}, "multi": true}
  *   {"delete": "products", "filter": {...}, "multi": true}
  *   {"count": "products", "filter": {...}}          prints the count
  *   {"drop": "products"}
  *   {"dump": "products", "fields": ["title", "n"]}  prints "_id|title|n" per document, by _id
+ *   {"dump": "products", "canonical": true, "without": ["_cachewarp"]}
+ *                                                   prints each document, by _id, as canonical
+ *                                                   extended JSON (every BSON type and the field
+ *                                                   order show) without the top-level fields named
  * Extended JSON is accepted ({"$oid": ...}). Exits 1 at the first failure.
  */
 #include <mongoc/mongoc.h>
@@ -54,6 +59,7 @@ static bool run_insert(mongoc_collection_t *coll, const bson_t *cmd, bson_error_
 		return false;
 	}
 	mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(coll, NULL);
+	bson_t *opts = member_bool(cmd, "unchecked") ? BCON_NEW("validate", BCON_BOOL(false)) : bson_new();
 	size_t n = 0;
 	while (bson_iter_next(&child)) {
 		uint32_t len = 0;
@@ -63,11 +69,16 @@ static bool run_insert(mongoc_collection_t *coll, const bson_t *cmd, bson_error_
 			continue;
 		bson_iter_document(&child, &len, &data);
 		bson_init_static(&doc, data, len);
-		mongoc_bulk_operation_insert(bulk, &doc);
+		if (!mongoc_bulk_operation_insert_with_opts(bulk, &doc, opts, error)) {
+			mongoc_bulk_operation_destroy(bulk);
+			bson_destroy(opts);
+			return false;
+		}
 		n++;
 	}
 	bool ok = n == 0 || mongoc_bulk_operation_execute(bulk, NULL, error) != 0;
 	mongoc_bulk_operation_destroy(bulk);
+	bson_destroy(opts);
 	return ok;
 }
 
@@ -90,6 +101,33 @@ static void print_value(const bson_iter_t *it)
 	}
 }
 
+/* Whether key is one of the strings of cmd's array "without". */
+static bool left_out(const bson_t *cmd, const char *key)
+{
+	bson_iter_t it, item;
+	if (!bson_iter_init_find(&it, cmd, "without") || !BSON_ITER_HOLDS_ARRAY(&it) ||
+	    !bson_iter_recurse(&it, &item))
+		return false;
+	while (bson_iter_next(&item))
+		if (BSON_ITER_HOLDS_UTF8(&item) && strcmp(bson_iter_utf8(&item, NULL), key) == 0)
+			return true;
+	return false;
+}
+
+static void print_canonical(const bson_t *cmd, const bson_t *doc)
+{
+	bson_t kept = BSON_INITIALIZER;
+	bson_iter_t it;
+	if (bson_iter_init(&it, doc))
+		while (bson_iter_next(&it))
+			if (!left_out(cmd, bson_iter_key(&it)))
+				bson_append_iter(&kept, bson_iter_key(&it), -1, &it);
+	char *json = bson_as_canonical_extended_json(&kept, NULL);
+	printf("%s\n", json);
+	bson_free(json);
+	bson_destroy(&kept);
+}
+
 static bool run_dump(mongoc_collection_t *coll, const bson_t *cmd, bson_error_t *error)
 {
 	bson_t filter = BSON_INITIALIZER, opts = BSON_INITIALIZER, sort;
@@ -100,6 +138,10 @@ static bool run_dump(mongoc_collection_t *coll, const bson_t *cmd, bson_error_t 
 	const bson_t *doc;
 	while (mongoc_cursor_next(cursor, &doc)) {
 		bson_iter_t it, fields, field;
+		if (member_bool(cmd, "canonical")) {
+			print_canonical(cmd, doc);
+			continue;
+		}
 		if (bson_iter_init_find(&it, doc, "_id"))
 			print_value(&it);
 		if (bson_iter_init_find(&fields, cmd, "fields") && BSON_ITER_HOLDS_ARRAY(&fields) &&

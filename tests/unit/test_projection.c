@@ -375,13 +375,19 @@ static void entity_without_columns_projects_the_whole_document(void **state)
 {
 	(void)state;
 	static const pcase_t cases[] = {
-		{"", "{\"_id\":{\"$oid\":\"5f1d7a0e2b3c4d5e6f708192\"},\"a\":{\"b\":[1,2.5]}}",
+		/* a BSON document keeps every type and its field order: canonical extended JSON text */
+		{"", "{\"_id\":{\"$oid\":\"5f1d7a0e2b3c4d5e6f708192\"},\"z\":{\"b\":[1,2.5]},"
+		     "\"l\":{\"$numberLong\":\"5\"},\"d\":3.0}",
 		 IN_BSON,
-		 "{\"doc\":{\"_id\":{\"$oid\":\"5f1d7a0e2b3c4d5e6f708192\"},\"a\":{\"b\":[1,2.5]}}}",
+		 "{\"doc\":\"{\\\"_id\\\":{\\\"$oid\\\":\\\"5f1d7a0e2b3c4d5e6f708192\\\"},"
+		 "\\\"z\\\":{\\\"b\\\":[{\\\"$numberInt\\\":\\\"1\\\"},"
+		 "{\\\"$numberDouble\\\":\\\"2.5\\\"}]},\\\"l\\\":{\\\"$numberLong\\\":\\\"5\\\"},"
+		 "\\\"d\\\":{\\\"$numberDouble\\\":\\\"3.0\\\"}}\"}",
 		 NULL},
-		{"", "{\"id\":7,\"name\":\"x\",\"n\":null}", IN_BOTH,
+		{"", "{\"id\":7,\"name\":\"x\",\"n\":null}", IN_JSON,
 		 "{\"doc\":{\"id\":7,\"name\":\"x\",\"n\":null}}", NULL},
-		{"", "{}", IN_BOTH, "{\"doc\":{}}", NULL},
+		{"", "{}", IN_JSON, "{\"doc\":{}}", NULL},
+		{"", "{}", IN_BSON, "{\"doc\":\"{}\"}", NULL},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
 		run_case(&cases[i], CW_PROJECTION_DEFAULT);
