@@ -4,7 +4,8 @@
 # document holding every BSON type arrives BSON-equal (types, subtypes,
 # field order), follows updates and deletes; a PostgreSQL table arrives as
 # typed documents (numeric -> Decimal128, timestamptz -> Date, bigint ->
-# Int64, jsonb -> an embedded document, a composite key -> an _id document);
+# Int64, jsonb -> an embedded document, a composite key -> an _id document,
+# a collection name of its own); an excluded entity stays out;
 # a document the target refuses is quarantined while the rest lands; kill -9
 # during apply then a document-by-document comparison; the target stopped
 # under load and back, its backlog drained and the metrics showing it.
@@ -52,6 +53,7 @@ entities:
   - {name: items, source: shop, collection: items}
   - {name: refused, source: shop, collection: refused}
   - {name: load, source: shop, collection: load}
+  - {name: private, source: shop, collection: private, targets: {backup: {exclude: true}}}
   - name: orders
     source: app_pg
     table: public.orders
@@ -95,6 +97,7 @@ collections_equal() { same "$(dump backup "$1")" "$(dump shop "$1")"; }
 
 # ---- every BSON type from a MongoDB source, BSON-equal in the target ----
 mexec shop <<'CMDS' || fail "mongo inserts"
+{"insert": "private", "docs": [{"_id": "p1", "secret": 1}]}
 {"insert": "items", "docs": [{"_id": {"$oid": "5f1d7a0e2b3c4d5e6f708192"}, "i32": {"$numberInt": "7"}, "i64": {"$numberLong": "9007199254740993"}, "small64": {"$numberLong": "5"}, "dbl": {"$numberDouble": "2.5"}, "whole": {"$numberDouble": "3.0"}, "dec": {"$numberDecimal": "12.50"}, "when": {"$date": {"$numberLong": "1714557600123"}}, "old": {"$date": {"$numberLong": "-86400000"}}, "bin": {"$binary": {"base64": "AQL/", "subType": "00"}}, "uuid": {"$binary": {"base64": "oO68mZ4LTvi7bWu5vTgKEQ==", "subType": "04"}}, "user": {"$binary": {"base64": "AAE=", "subType": "80"}}, "ts": {"$timestamp": {"t": 1714557600, "i": 3}}, "re": {"$regularExpression": {"pattern": "^a.c$", "options": "im"}}, "nested": {"z": 1, "a": [{"$numberInt": "1"}, {"$numberLong": "2"}, {"k": "v", "d": {"$numberDecimal": "0.10"}}], "empty": {}}, "str": "say \"hi\" \u00e9", "nul": null, "yes": true, "oid2": {"$oid": "000000000000000000000001"}}]}
 {"insert": "items", "docs": [{"_id": 42, "n": {"$numberLong": "1"}}, {"_id": "s-1", "n": 1.5}]}
 CMDS
@@ -188,6 +191,9 @@ failed_writes=$(metric 'cachewarp_target_document_writes_total{target="backup",r
 [ -n "$failed_writes" ] || fail "no failed writes counted during the outage"
 grep -q '"position_write":"after the bulk write' "$work/run.log" ||
 	fail "the log does not say where the position is written"
+
+# captured long before the load drained: an excluded entity stays out of the target
+[ "$(echo '{"count": "private"}' | mexec backup)" = 0 ] || fail "an excluded entity reached the target"
 
 if [ "$failures" -gt 0 ]; then
 	echo "test_mongo_target: $failures check(s) failed" >&2
