@@ -1,5 +1,5 @@
 # cachewarp: every entry point a user or CI types. CMake does the building.
-#   make deps    system packages (apt, idempotent), the MongoDB test server and Toxiproxy
+#   make deps    system packages (apt, idempotent), the MongoDB test server, FerretDB and Toxiproxy
 #   make build   build/cachewarp
 #   make install the binary, its manual page, the example configuration and the systemd
 #                unit cachewarp@.service under PREFIX (default /usr/local; DESTDIR works)
@@ -27,6 +27,7 @@ all: build
 deps:
 	@bash scripts/deps.sh
 	@bash tests/support/mongo.sh fetch
+	@bash tests/support/ferretdb.sh fetch
 	@bash tests/support/toxiproxy.sh fetch
 
 build:

@@ -28,7 +28,7 @@ if [ ${#names[@]} -eq 0 ]; then
 	# The order (reference, capture, snapshot and latency, apply, hub,
 	# MongoDB), then any benchmark not named here.
 	names=(pgoutput_reference pg_capture pipeline sqlite_apply sqlite_hub hub_append
-		mongo_capture mongo_projection)
+		mongo_capture mongo_projection mongo_target)
 	for src in "$root"/bench/bench_*.c; do
 		name=$(basename "$src" .c)
 		name=${name#bench_}

@@ -188,11 +188,13 @@ static char *position_id(const mdb_target_t *t, const char *key)
 	return cw_xasprintf("%s:%s", t->name, key);
 }
 
+/* *writing: the greatest id a batch was about to write (its intent), else *position. */
 static int read_position(mdb_target_t *t, const char *key, bool *found, int64_t *position,
-                         cw_err_t *err)
+                         int64_t *writing, cw_err_t *err)
 {
 	*found = false;
 	*position = 0;
+	*writing = 0;
 	char *id = position_id(t, key);
 	bson_t *filter = BCON_NEW("_id", BCON_UTF8(id));
 	mongoc_collection_t *coll = mdb_collection(t, MDB_POSITION_COLLECTION);
@@ -203,7 +205,10 @@ static int read_position(mdb_target_t *t, const char *key, bool *found, int64_t 
 		*found = true;
 		if (bson_iter_init_find(&it, doc, "position") && BSON_ITER_HOLDS_NUMBER(&it))
 			*position = bson_iter_as_int64(&it);
+		if (bson_iter_init_find(&it, doc, "writing_upto") && BSON_ITER_HOLDS_NUMBER(&it))
+			*writing = bson_iter_as_int64(&it);
 	}
+	*writing = *writing > *position ? *writing : *position;
 	bson_error_t error;
 	int rc = mongoc_cursor_error(cursor, &error) ? mdb_error(t, &error, "could not read a position",
 	                                                         err) : 0;
@@ -215,12 +220,12 @@ static int read_position(mdb_target_t *t, const char *key, bool *found, int64_t 
 }
 
 int mdb_store_position(mdb_target_t *t, mongoc_client_session_t *session, const char *key,
-                       int64_t position, cw_err_t *err)
+                       const char *field, int64_t position, cw_err_t *err)
 {
 	char *id = position_id(t, key);
 	bson_t *filter = BCON_NEW("_id", BCON_UTF8(id));
 	bson_t *update = BCON_NEW("$set", "{", "target", BCON_UTF8(t->name), "key", BCON_UTF8(key),
-	                          "position", BCON_INT64(position), "updated_at",
+	                          field, BCON_INT64(position), "updated_at",
 	                          BCON_DATE_TIME(cw_clock_wall_us(cw_clock_system()) / 1000), "}");
 	bson_t opts = BSON_INITIALIZER;
 	BSON_APPEND_BOOL(&opts, "upsert", true);
@@ -257,9 +262,10 @@ static int load_position(void *self, int64_t *position, cw_err_t *err)
 {
 	mdb_target_t *t = self;
 	bool found = false;
+	int64_t writing = 0;
 	int rc = ensure_connected(t, err);
 	if (rc == 0)
-		rc = read_position(t, t->scope, &found, position, err);
+		rc = read_position(t, t->scope, &found, position, &writing, err);
 	if (rc == 0)
 		t->position = t->position_stored = *position;
 	return rc;
@@ -271,7 +277,7 @@ static int write_position(mdb_target_t *t, cw_err_t *err)
 		return 0;
 	int rc = ensure_connected(t, err);
 	if (rc == 0)
-		rc = mdb_store_position(t, NULL, t->scope, t->position, err);
+		rc = mdb_store_position(t, NULL, t->scope, "position", t->position, err);
 	if (rc == 0) {
 		t->position_stored = t->position;
 		t->position_stored_ms = now_ms();
@@ -412,6 +418,7 @@ static mdb_entity_t *entity_for(mdb_target_t *t, const cw_entity_t *entity, cw_e
 	}
 	ent->ncols = entity->ncolumns;
 	ent->src_version = -1;
+	ent->guard_until = INT64_MAX;   /* until an open says what the hub held */
 	return ent;
 }
 
@@ -446,9 +453,11 @@ static int entity_open(void *self, cw_hub_t *hub, const cw_entity_t *entity, int
 	read_record(ent, hub, entity);
 	int rc = ensure_connected(t, err);
 	bool found = false, exists = false;
-	int64_t position = 0;
+	int64_t position = 0, writing = 0;
 	if (rc == 0)
-		rc = read_position(t, entity->name, &found, &position, err);
+		rc = read_position(t, entity->name, &found, &position, &writing, err);
+	/* a batch that crashed may have written changes up to its intent: guard them */
+	ent->guard_until = rc == 0 ? writing : INT64_MAX;
 	if (rc == 0)
 		rc = collection_exists(t, ent->collection, &exists, err);
 	if (rc != 0)

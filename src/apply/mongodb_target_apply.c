@@ -11,7 +11,11 @@
  * a document written by a later change does not match, the upsert then
  * tries to insert its _id and fails with a duplicate key, which says "a
  * newer version is there" and is skipped. A document without _cachewarp (a
- * write made directly in the target) matches: the source wins.
+ * write made directly in the target) matches: the source wins. The guard is
+ * needed only for changes up to what a batch meant to write before the
+ * entity was opened (mdb_entity_t.guard_until: the replay after a crash);
+ * later changes filter on _id alone, which every server answers from its
+ * _id index.
  *
  * The writes between two sweeps touch distinct documents (the coalescer
  * keeps one write per document per segment), so each such segment is one
@@ -328,11 +332,18 @@ static int build_delete(const mdb_entity_t *ent, const cw_write_t *w, built_t *b
 	return 0;
 }
 
-/* {_id..., "_cachewarp.oplog_id": {$not: {$gte: id}}} */
-static void guarded_filter(const built_t *b, int64_t oplog_id, bson_t *filter)
+/*
+ * {_id..., "_cachewarp.oplog_id": {$not: {$gte: id}}} while a newer version
+ * may be there (guarded), else {_id...}: only a change written before the
+ * entity was opened can be newer than one being applied, as this process
+ * writes an entity's changes in order.
+ */
+static void guarded_filter(const built_t *b, int64_t oplog_id, bool guarded, bson_t *filter)
 {
 	bson_init(filter);
 	bson_concat(filter, &b->id);
+	if (!guarded)
+		return;
 	bson_t not_, gte;
 	bson_append_document_begin(filter, MDB_META_FIELD ".oplog_id", -1, &not_);
 	bson_append_document_begin(&not_, "$not", 4, &gte);
@@ -427,7 +438,7 @@ static int append_op(batch_ctx_t *b, mongoc_bulk_operation_t *bulk, const cw_wri
 		return quarantine(b, w, 0, why.message, err);
 	}
 	bson_t filter;
-	guarded_filter(&built, w->oplog_id, &filter);
+	guarded_filter(&built, w->oplog_id, w->oplog_id <= b->ent->guard_until, &filter);
 	/* the server judges field names: its error is what the quarantine keeps */
 	bson_t *opts = BCON_NEW("upsert", BCON_BOOL(true), "validate", BCON_BOOL(false));
 	bson_error_t error;
@@ -578,6 +589,12 @@ static int sweep(batch_ctx_t *b, const cw_write_t *w, cw_err_t *err)
 static int write_all(batch_ctx_t *b, const cw_write_list_t *writes, int64_t upto, cw_err_t *err)
 {
 	int rc = 0;
+	/* the intent first: after a crash in the bulk write, the next open guards up to it */
+	int64_t newest = 0;
+	for (size_t i = 0; i < writes->len; i++)
+		newest = writes->items[i].oplog_id > newest ? writes->items[i].oplog_id : newest;
+	if (b->session == NULL && newest > b->ent->guard_until)
+		rc = mdb_store_position(b->t, NULL, b->ent->entity, "writing_upto", newest, err);
 	size_t from = 0;
 	for (size_t i = 0; rc == 0 && i <= writes->len; i++) {
 		if (i < writes->len && writes->items[i].kind != CW_WRITE_SWEEP)
@@ -591,7 +608,7 @@ static int write_all(batch_ctx_t *b, const cw_write_list_t *writes, int64_t upto
 			return 0;   /* the transaction is lost: the caller writes the batch without one */
 	}
 	if (rc == 0)
-		rc = mdb_store_position(b->t, b->session, b->ent->entity, upto, err);
+		rc = mdb_store_position(b->t, b->session, b->ent->entity, "position", upto, err);
 	return rc;
 }
 

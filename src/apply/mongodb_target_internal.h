@@ -47,6 +47,13 @@ typedef struct mdb_entity {
 	size_t nsrc_key;
 	int64_t src_version;     /* the entity version it was read for */
 	bool waited_for_record;  /* reported lost once to read a record missing at open */
+	/*
+	 * The greatest id a batch meant to write when the entity was opened
+	 * (its stored intent, "writing_upto"): a write of a change up to it may
+	 * meet a newer version written before a crash and is guarded by
+	 * _cachewarp.oplog_id; a later change cannot, and filters on _id.
+	 */
+	int64_t guard_until;
 } mdb_entity_t;
 
 typedef struct mdb_target {
@@ -86,9 +93,13 @@ mongoc_collection_t *mdb_collection(mdb_target_t *t, const char *name);
 /* Counts n document writes with result ("ok", "skipped", "quarantined", "failed"). */
 void mdb_count_writes(mdb_target_t *t, const char *result, size_t n);
 
-/* Stores the position of key ("<entity>" or the scope) in _cachewarp_position. 0 or CW_EDB. */
+/*
+ * Stores field ("position", or "writing_upto": a batch's intent, written
+ * before its bulk write) of key ("<entity>" or the scope) in
+ * _cachewarp_position, in session when not NULL. 0 or CW_E*.
+ */
 int mdb_store_position(mdb_target_t *t, mongoc_client_session_t *session, const char *key,
-                       int64_t position, cw_err_t *err);
+                       const char *field, int64_t position, cw_err_t *err);
 
 /* ---- mongodb_target_apply.c -------------------------------------------- */
 

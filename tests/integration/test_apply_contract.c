@@ -1,7 +1,8 @@
 /*
  * The contract every target backend may rely on (apply/target.h), proven on
  * the shared apply loop against an in-memory backend and against the SQLite,
- * PostgreSQL and MongoDB backends, through the same suite: batches arrive
+ * PostgreSQL and MongoDB backends (the MongoDB one on the MongoDB test server
+ * and on FerretDB), through the same suite: batches arrive
  * coalesced and in order;
  * the position handed to the backend never runs ahead of the data; a failed
  * apply is retried from the stored position and its error keeps the
@@ -407,7 +408,8 @@ typedef struct suite {
 	int last_code;
 	char last_domain[32];
 	char last_message[CW_ERR_MESSAGE_LEN];
-	cw_testsrv_t mongo;                   /* the mongodb group's target server */
+	cw_testsrv_t mongo;                   /* the mongodb groups' target server */
+	bool ferret;                          /* ... is FerretDB, not the MongoDB test server */
 } suite_t;
 
 static suite_t suite;
@@ -841,10 +843,23 @@ static int setup_mongodb(void **state)
 	return rc;
 }
 
+static int setup_ferretdb(void **state)
+{
+	(void)state;
+	int rc = setup_group(&cw_mongodb_backend);
+	suite.ferret = true;
+	if (rc == 0)
+		rc = cw_testferret_start(&suite.mongo);
+	return rc;
+}
+
 static int teardown(void **state)
 {
 	(void)state;
-	cw_testmongo_stop(&suite.mongo);
+	if (suite.ferret)
+		cw_testferret_stop(&suite.mongo);
+	else
+		cw_testmongo_stop(&suite.mongo);
 	cw_testhub_stop(&suite.th);
 	free(rec.events);
 	rec.events = NULL;
@@ -866,5 +881,7 @@ int main(void)
 	failed += cmocka_run_group_tests_name("sqlite backend", tests, setup_sqlite, teardown);
 	failed += cmocka_run_group_tests_name("postgres backend", tests, setup_postgres, teardown);
 	failed += cmocka_run_group_tests_name("mongodb backend", tests, setup_mongodb, teardown);
+	failed += cmocka_run_group_tests_name("mongodb backend on FerretDB", tests, setup_ferretdb,
+	                                      teardown);
 	return failed;
 }

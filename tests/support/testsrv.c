@@ -248,6 +248,16 @@ void cw_testmongo_stop(cw_testsrv_t *srv)
 	stop_server(srv, "mongo.sh");
 }
 
+int cw_testferret_start(cw_testsrv_t *srv)
+{
+	return start_server(srv, "ferretdb.sh", "ferretdb");
+}
+
+void cw_testferret_stop(cw_testsrv_t *srv)
+{
+	stop_server(srv, "ferretdb.sh");
+}
+
 /* psql from CW_PG_BINDIR, else Debian's server bin dir, else PATH (owned). */
 static char *psql_path(void)
 {

@@ -33,6 +33,10 @@ void cw_testpg_stop(cw_testsrv_t *srv);
 int cw_testmongo_start(cw_testsrv_t *srv);
 void cw_testmongo_stop(cw_testsrv_t *srv);
 
+/* FerretDB v1 on SQLite (tests/support/ferretdb.sh): a MongoDB target only, free port. 0 or -1. */
+int cw_testferret_start(cw_testsrv_t *srv);
+void cw_testferret_stop(cw_testsrv_t *srv);
+
 /*
  * Runs psql -Atq -v ON_ERROR_STOP=1 against url with sql; returns its stdout
  * without the final newline (owned; rows still end in "\n") or NULL when psql

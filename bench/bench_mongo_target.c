@@ -1,0 +1,334 @@
+/*
+ * Benchmark of the MongoDB target through a real hub (not a test: it prints
+ * figures and asserts nothing). The hub runs on a throwaway PostgreSQL
+ * cluster, the target on the MongoDB test server (tests/support/mongo.sh:
+ * mongo-java-server, in memory; every figure is bounded by that server).
+ *
+ *   1. upserts: the hub holds N new documents of a MongoDB entity without
+ *      columns, as the capture writes them (canonical extended JSON text);
+ *      the target applies them from position 0;
+ *   2. random updates: N changes of random documents appended while the
+ *      target is stopped, then drained as a backlog: its drain time, and how
+ *      many writes coalescing saved (hub changes minus document writes);
+ *   3. the reference, in the same run, first, on a test server of its own
+ *      (started the same way; the target gets a fresh one): a bare libmongoc
+ *      program bulk-writes the same documents (built directly as BSON) in
+ *      the same batches of the apply batch size, one replaceOne(upsert) per
+ *      document of a batch (its last version, as the coalescer keeps it),
+ *      unordered, with the same write concern.
+ *
+ * Usage: bench.mongo_target [N]   (default CW_BENCH_MONGO_DOCS or 50,000: the test
+ * server holds its data in a 512 MiB heap, which 100,000 of these documents with
+ * their updates outgrow)
+ */
+#define _XOPEN_SOURCE 700
+#include "apply/target.h"
+#include "benchlib.h"
+#include "core/buf.h"
+#include "core/change.h"
+#include "core/config.h"
+#include "core/json.h"
+#include "core/mem.h"
+#include "core/metrics.h"
+#include "hub/entity_store.h"
+#include "hub/hub.h"
+#include "hub/migrations.h"
+#include "hub/oplog_reader.h"
+#include "hub/oplog_writer.h"
+#include "testsrv.h"
+
+#include <mongoc/mongoc.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define APPLY_BATCH 1000
+
+static uint64_t rng_state = 88172645463325252ULL;
+static uint64_t next_random(void)
+{
+	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* The benchmark document of doc at step n, as BSON. */
+static void make_doc(uint64_t doc, uint64_t n, bson_t *out)
+{
+	char id[24], title[32];
+	snprintf(id, sizeof id, "k%010llu", (unsigned long long)doc);
+	snprintf(title, sizeof title, "title %llu", (unsigned long long)n);
+	bson_init(out);
+	BSON_APPEND_UTF8(out, "_id", id);
+	BSON_APPEND_UTF8(out, "title", title);
+	BSON_APPEND_INT64(out, "qty", (int64_t)doc);
+	BSON_APPEND_DOUBLE(out, "price", (double)(n % 1000) + 0.25);
+	BSON_APPEND_BOOL(out, "active", n % 2 != 0);
+	bson_t tags;
+	BSON_APPEND_ARRAY_BEGIN(out, "tags", &tags);
+	BSON_APPEND_INT32(&tags, "0", (int32_t)(doc % 7));
+	BSON_APPEND_UTF8(&tags, "1", "x");
+	bson_append_array_end(out, &tags);
+}
+
+/* The change the capture writes for it: {"doc": "<canonical extended JSON>"}. */
+static void push(cw_change_batch_t *batch, uint64_t doc, uint64_t n, cw_buf_t *scratch)
+{
+	bson_t bson;
+	make_doc(doc, n, &bson);
+	cw_buf_t text = CW_BUF_INIT;
+	cw_json_t inner;
+	cw_json_init(&inner, &text, CW_JSON_NO_NUL);
+	cw_json_bson_document(&inner, &bson, CW_JSON_BSON_CANONICAL, NULL);
+	cw_buf_reset(scratch);
+	cw_json_t w;
+	cw_json_init(&w, scratch, CW_JSON_NO_NUL);
+	cw_json_object_begin(&w, NULL);
+	cw_json_key(&w, "doc", NULL);
+	cw_json_string_len(&w, cw_buf_cstr(&text), text.len, NULL);
+	cw_json_object_end(&w, NULL);
+	cw_buf_free(&text);
+	bson_destroy(&bson);
+	char doc_id[24];
+	snprintf(doc_id, sizeof doc_id, "k%010llu", (unsigned long long)doc);
+	cw_change_t change = {0};
+	change.op = CW_OP_UPSERT;
+	change.entity = cw_xstrdup("bench");
+	change.doc_id = cw_xstrdup(doc_id);
+	change.data = cw_xstrdup(cw_buf_cstr(scratch));
+	change.version = 1;
+	cw_change_batch_push(batch, &change);
+}
+
+static int64_t fill(cw_hub_t *hub, uint64_t first, const uint64_t *docs, uint64_t count)
+{
+	cw_err_t err = {0};
+	cw_oplog_writer_t *writer = cw_oplog_writer_new(hub);
+	cw_change_batch_t batch = CW_CHANGE_BATCH_INIT;
+	cw_buf_t scratch = CW_BUF_INIT;
+	for (uint64_t i = 0; i < count; i++) {
+		push(&batch, docs[i], first + i, &scratch);
+		if (batch.len == 10000 || i == count - 1) {
+			if (cw_oplog_append(writer, &batch, NULL, NULL, NULL, &err) != 0) {
+				fprintf(stderr, "append: %s\n", err.message);
+				exit(1);
+			}
+			cw_change_batch_clear(&batch);
+		}
+	}
+	cw_buf_free(&scratch);
+	cw_change_batch_free(&batch);
+	cw_oplog_writer_free(writer);
+	int64_t head = 0;
+	cw_oplog_last_id(hub, &head, &err);
+	return head;
+}
+
+typedef struct running {
+	const cw_target_ops_t *ops;
+	void *self;
+	cw_cancel_t *cancel;
+	pthread_t thread;
+} running_t;
+
+static void *run_main(void *arg)
+{
+	running_t *r = arg;
+	while (!cw_cancel_is_set(r->cancel)) {
+		cw_err_t err = {0};
+		if (r->ops->run(r->self, r->cancel, &err) != CW_ECANCELED)
+			fprintf(stderr, "run: %s\n", err.message);
+		cw_cancel_wait_ms(r->cancel, 100);
+	}
+	return NULL;
+}
+
+static int64_t position(running_t *r)
+{
+	cw_component_status_t status;
+	r->ops->status(r->self, &status);
+	return strtoll(status.position, NULL, 10);
+}
+
+static double run_until(running_t *r, int64_t head)
+{
+	r->cancel = cw_cancel_new();
+	double start = cw_bench_now_s();
+	pthread_create(&r->thread, NULL, run_main, r);
+	while (position(r) < head)
+		usleep(2000);
+	double took = cw_bench_now_s() - start;
+	cw_cancel_fire(r->cancel);
+	pthread_join(r->thread, NULL);
+	cw_cancel_free(r->cancel);
+	return took;
+}
+
+/* ---- the reference: bare libmongoc bulk writes -------------------------------------- */
+
+typedef struct step {
+	uint64_t doc, k;
+} step_t;
+
+static int step_cmp(const void *a, const void *b)
+{
+	const step_t *x = a, *y = b;
+	if (x->doc != y->doc)
+		return x->doc < y->doc ? -1 : 1;
+	return x->k < y->k ? -1 : x->k > y->k;
+}
+
+static double reference(mongoc_collection_t *coll, const uint64_t *docs, uint64_t count,
+                        uint64_t step_base)
+{
+	step_t *steps = cw_xcalloc(APPLY_BATCH + 1, sizeof *steps);
+	bson_t *opts = BCON_NEW("upsert", BCON_BOOL(true));
+	bson_t *bulk_opts = BCON_NEW("ordered", BCON_BOOL(false));
+	double start = cw_bench_now_s();
+	for (uint64_t first = 0; first < count; first += APPLY_BATCH) {
+		size_t n = count - first < APPLY_BATCH ? (size_t)(count - first) : APPLY_BATCH, kept = 0;
+		for (size_t i = 0; i < n; i++)
+			steps[i] = (step_t){docs[first + i], step_base + first + i};
+		qsort(steps, n, sizeof *steps, step_cmp);
+		for (size_t i = 0; i < n; i++) {
+			if (kept > 0 && steps[kept - 1].doc == steps[i].doc)
+				kept--;
+			steps[kept++] = steps[i];
+		}
+		mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(coll,
+		                                                                                 bulk_opts);
+		for (size_t i = 0; i < kept; i++) {
+			bson_t doc;
+			make_doc(steps[i].doc, steps[i].k, &doc);
+			bson_iter_t it;
+			bson_iter_init_find(&it, &doc, "_id");
+			bson_t filter = BSON_INITIALIZER;
+			bson_append_iter(&filter, "_id", 3, &it);
+			mongoc_bulk_operation_replace_one_with_opts(bulk, &filter, &doc, opts, NULL);
+			bson_destroy(&filter);
+			bson_destroy(&doc);
+		}
+		bson_error_t error;
+		if (!mongoc_bulk_operation_execute(bulk, NULL, &error))
+			fprintf(stderr, "reference bulk write: %s\n", error.message);
+		mongoc_bulk_operation_destroy(bulk);
+	}
+	double took = cw_bench_now_s() - start;
+	bson_destroy(bulk_opts);
+	bson_destroy(opts);
+	free(steps);
+	return took;
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t total = argc > 1 ? strtoull(argv[1], NULL, 10)
+	                          : (uint64_t)cw_bench_env_long("CW_BENCH_MONGO_DOCS", 50000, 1000,
+	                                                        10000000);
+	cw_testsrv_t pg = {0}, mongo = {0};
+	if (cw_testpg_start(&pg) != 0 || cw_testmongo_start(&mongo) != 0)
+		return 1;
+	cw_err_t err = {0};
+	cw_hub_t *hub = cw_hub_connect(pg.url, &err);
+	if (hub == NULL || cw_hub_migrate(hub, NULL, &err) != 0) {
+		fprintf(stderr, "hub: %s\n", err.message);
+		return 1;
+	}
+	cw_entity_t entity = {(char *)"bench", (char *)"src", (char *)"bench", NULL, NULL, 0,
+	                      CW_ENTITY_LIVE, 1, NULL, 0};
+	cw_entity_store_upsert(hub, &entity, NULL, &err);
+
+	uint64_t *fresh = cw_xcalloc(total, sizeof *fresh), *docs = cw_xcalloc(total, sizeof *docs);
+	for (uint64_t i = 0; i < total; i++) {
+		fresh[i] = i;
+		docs[i] = next_random() % total;
+	}
+	mongoc_client_t *client = mongoc_client_new(mongo.url);
+	mongoc_write_concern_t *wc = mongoc_write_concern_new();
+	mongoc_write_concern_set_w(wc, 1);
+	mongoc_client_set_write_concern(client, wc);
+	mongoc_collection_t *coll = mongoc_client_get_collection(client, "bench", "reference");
+	double ref_insert = reference(coll, fresh, total, 0);
+	double ref_update = reference(coll, docs, total, total);
+	printf("reference (bare libmongoc, unordered bulk replaceOne upserts in batches of %d): "
+	       "upserts %.0f/s, updates %.0f/s\n", APPLY_BATCH, (double)total / ref_insert,
+	       (double)total / ref_update);
+	mongoc_collection_destroy(coll);
+	mongoc_write_concern_destroy(wc);
+	mongoc_client_destroy(client);
+	/* the test server keeps everything in its heap: the target gets a fresh one */
+	cw_testmongo_stop(&mongo);
+	if (cw_testmongo_start(&mongo) != 0)
+		return 1;
+
+	double start = cw_bench_now_s();
+	int64_t inserted = fill(hub, 0, fresh, total);
+	printf("hub filled: %llu new documents in %.1f s\n", (unsigned long long)total,
+	       cw_bench_now_s() - start);
+	fflush(stdout);
+
+	char *yaml = cw_xasprintf("hub:\n  url: %s\ntargets:\n  - name: bench\n    type: mongodb\n"
+	                          "    url: \"%s\"\n    database: bench\n    write_concern: \"1\"\n"
+	                          "apply: {batch_size: %d, poll_interval: 1s}\n",
+	                          pg.url, mongo.url, APPLY_BATCH);
+	cw_config_t *config = NULL;
+	if (cw_config_load_buffer("bench.yaml", yaml, strlen(yaml), NULL, &config, &err) != 0) {
+		fprintf(stderr, "config: %s\n", err.message);
+		return 1;
+	}
+	cw_metrics_t *metrics = cw_metrics_new();
+	cw_component_ctx_t ctx = {config, "bench", NULL, 0, metrics, NULL};
+	running_t r = {cw_target_ops_for(CW_TARGET_MONGODB), NULL, NULL, 0};
+	r.self = r.ops->open(&ctx, &err);
+	if (r.self == NULL) {
+		fprintf(stderr, "target: %s\n", err.message);
+		return 1;
+	}
+	double took_insert = run_until(&r, inserted);
+	printf("upserts, hub to MongoDB target: %llu in %.2f s = %.0f changes/s\n",
+	       (unsigned long long)total, took_insert, (double)total / took_insert);
+	fflush(stdout);
+
+	/* The updates go in while the target is stopped: it drains them as a backlog. */
+	const char *ok_series = "target=\"bench\",result=\"ok\"";
+	const char *skip_series = "target=\"bench\",result=\"skipped\"";
+	double writes_before = cw_metrics_value(metrics, "cachewarp_target_document_writes_total",
+	                                        ok_series) +
+	                       cw_metrics_value(metrics, "cachewarp_target_document_writes_total",
+	                                        skip_series);
+	int64_t updated = fill(hub, total, docs, total);
+	double took_update = run_until(&r, updated);
+	double writes = cw_metrics_value(metrics, "cachewarp_target_document_writes_total", ok_series) +
+	                cw_metrics_value(metrics, "cachewarp_target_document_writes_total", skip_series) -
+	                writes_before;
+	printf("random updates, a backlog drained by the MongoDB target: %llu in %.2f s = %.0f "
+	       "changes/s; %.0f document writes (coalescing saved %.1f%%)\n",
+	       (unsigned long long)total, took_update, (double)total / took_update, writes,
+	       100.0 * (1.0 - writes / (double)total));
+	fflush(stdout);
+	r.ops->close(r.self);
+
+	cw_bench_figure("MongoDB target reference", "upserts", "changes/s",
+	                (double)total / ref_insert, NULL);
+	cw_bench_figure("MongoDB target reference", "random updates", "changes/s",
+	                (double)total / ref_update, NULL);
+	cw_bench_figure("hub to MongoDB target", "upserts", "changes/s", (double)total / took_insert,
+	                "MongoDB target reference/upserts");
+	cw_bench_figure("hub to MongoDB target", "random updates", "changes/s",
+	                (double)total / took_update, "MongoDB target reference/random updates");
+	cw_bench_figure("hub to MongoDB target", "backlog drain", "s", took_update, NULL);
+	cw_bench_figure("hub to MongoDB target", "writes saved by coalescing", "%",
+	                100.0 * (1.0 - writes / (double)total), NULL);
+	free(docs);
+	free(fresh);
+	cw_metrics_free(metrics);
+	cw_config_free(config);
+	cw_hub_close(hub);
+	free(yaml);
+	cw_testmongo_stop(&mongo);
+	cw_testpg_stop(&pg);
+	return 0;
+}
