@@ -286,7 +286,7 @@ static bool append_bytea(bson_t *out, const char *key, size_t key_len, const cha
 	uint8_t *bytes = cw_xmalloc(n ? n : 1);
 	bool ok = true;
 	for (size_t i = 0; i < n && ok; i++) {
-		unsigned int byte;
+		unsigned int byte = 0;
 		ok = isxdigit((unsigned char)text[2 + 2 * i]) && isxdigit((unsigned char)text[3 + 2 * i]) &&
 		     sscanf(text + 2 + 2 * i, "%2x", &byte) == 1;
 		bytes[i] = (uint8_t)byte;
