@@ -637,9 +637,14 @@ static void mdb_close(void *self)
 	free(t);
 }
 
+/* Seed 003's reconnect delays: 1 s, 5 s, 15 s, 30 s, then every 60 s. */
+static const int64_t reconnect_ms[] = {1000, 5000, 15000, 30000, 60000};
+
 const cw_target_backend_t cw_mongodb_backend = {
 	.type = "mongodb",
 	.exact_bson = true,
+	.reconnect_ms = reconnect_ms,
+	.nreconnect = sizeof reconnect_ms / sizeof reconnect_ms[0],
 	.open = mdb_open,
 	.close = mdb_close,
 	.load_position = load_position,

@@ -37,6 +37,12 @@ typedef struct cw_target_backend {
 	 * targets store them); true: as the hub keeps it, every BSON type intact.
 	 */
 	bool exact_bson;
+	/*
+	 * The target's own reconnect schedule after failures in a row (the last
+	 * delay repeats), instead of the configured retry backoff; NULL = none.
+	 */
+	const int64_t *reconnect_ms;
+	size_t nreconnect;
 	/* Opens the backend for the target ctx->name (no I/O needed); NULL with err. */
 	void *(*open)(const cw_component_ctx_t *ctx, cw_err_t *err);
 	/* Frees it; NULL is a no-op. */

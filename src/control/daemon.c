@@ -355,6 +355,14 @@ static int add_jobs(cw_jobs_t *jobs, daemon_state_t *state, cw_err_t *err)
 		int rc = cw_jobs_add(jobs, &spec, err);
 		if (rc != 0)
 			return rc;
+		/* A target type may reconnect on a schedule of its own (apply/target.h). */
+		const cw_target_config_t *target = c->is_source ? NULL :
+		                                   cw_config_target(state->config, c->ctx.name);
+		const cw_target_backend_t *backend = target ? cw_target_backend_for(target->type) : NULL;
+		if (backend != NULL && backend->nreconnect > 0 &&
+		    (rc = cw_jobs_set_retry_schedule(jobs, c->job_name, backend->reconnect_ms,
+		                                     backend->nreconnect, err)) != 0)
+			return rc;
 	}
 	const cw_job_spec_t specs[] = {
 		{"entity_refresh", "hub", CW_DAEMON_ENTITY_REFRESH_MS, entity_refresh_job, state, 2},

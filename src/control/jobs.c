@@ -35,6 +35,8 @@ typedef struct job {
 	int64_t run_started_ms;   /* guarded by the server's mutex: when it began (monotonic) */
 	cw_job_status_t status;   /* guarded by the server's mutex */
 	uint64_t rng;             /* the job thread's own */
+	int64_t schedule_ms[16];  /* its own retry delays (cw_jobs_set_retry_schedule), or none */
+	size_t nschedule;
 	char last_fix[CW_ERR_MESSAGE_LEN]; /* the job thread's: the last error needing a fix logged */
 } job_t;
 
@@ -169,6 +171,16 @@ static void record_run(job_t *job, int rc, const cw_err_t *run_err, int64_t now_
 		          job->dependency->name, "job", job->name, NULL);
 }
 
+/* The job's own delay after its Nth failure in a row, with the server's jitter. */
+static int64_t scheduled_delay(job_t *job, int64_t consecutive, const cw_retry_policy_t *policy)
+{
+	size_t i = consecutive < 1 ? 0 : (size_t)(consecutive - 1);
+	int64_t base = job->schedule_ms[i < job->nschedule ? i : job->nschedule - 1];
+	double random = (double)(cw_retry_rand(&job->rng) >> 11) / (double)(1ULL << 53);
+	/* Equal jitter: the delay keeps (1 - jitter) of its base and draws the rest. */
+	return (int64_t)((double)base * (1.0 - policy->jitter) + (double)base * policy->jitter * random);
+}
+
 static void *job_main(void *arg)
 {
 	job_t *job = arg;
@@ -218,6 +230,8 @@ static void *job_main(void *arg)
 			snprintf(job->last_fix, sizeof job->last_fix, "%s", run_err.message);
 		} else if (rc != 0) {
 			cw_retry_next_delay(&retry, clock, &job->rng, &delay_ms);
+			if (job->nschedule > 0)
+				delay_ms = scheduled_delay(job, consecutive, &jobs->opts.retry);
 			char attempt[24], delay[24];
 			snprintf(attempt, sizeof attempt, "%lld", (long long)consecutive);
 			snprintf(delay, sizeof delay, "%lldms", (long long)delay_ms);
@@ -233,6 +247,26 @@ static void *job_main(void *arg)
 	pthread_cond_broadcast(&jobs->done_cond);
 	pthread_mutex_unlock(&jobs->mutex);
 	return NULL;
+}
+
+int cw_jobs_set_retry_schedule(cw_jobs_t *jobs, const char *name, const int64_t *delays_ms,
+                               size_t ndelays, cw_err_t *err)
+{
+	if (jobs->started)
+		return cw_err_set(err, CW_ECONFLICT, COMPONENT, "jobs already started");
+	if (ndelays == 0 || ndelays > 16)
+		return cw_err_set(err, CW_EINVAL, COMPONENT, "a retry schedule has 1 to 16 delays");
+	for (size_t i = 0; i < ndelays; i++)
+		if (delays_ms[i] <= 0)
+			return cw_err_set(err, CW_EINVAL, COMPONENT, "a retry delay must be > 0");
+	for (size_t j = 0; j < jobs->njobs; j++) {
+		if (strcmp(jobs->jobs[j]->name, name) == 0) {
+			memcpy(jobs->jobs[j]->schedule_ms, delays_ms, ndelays * sizeof *delays_ms);
+			jobs->jobs[j]->nschedule = ndelays;
+			return 0;
+		}
+	}
+	return cw_err_set(err, CW_ENOTFOUND, COMPONENT, "no job named \"%s\"", name);
 }
 
 int cw_jobs_start(cw_jobs_t *jobs, cw_err_t *err)

@@ -86,6 +86,16 @@ cw_jobs_t *cw_jobs_new(const cw_jobs_opts_t *opts);
 /* Adds a job. CW_EINVAL for a bad spec or a duplicate name, CW_ECONFLICT after start. */
 int cw_jobs_add(cw_jobs_t *jobs, const cw_job_spec_t *spec, cw_err_t *err);
 
+/*
+ * Gives job name its own retry schedule instead of the server's backoff:
+ * the Nth failure in a row waits delays_ms[N - 1], the last delay repeating
+ * (copied; 1 to 16 delays, each > 0), with the server's jitter. Breakers and
+ * errors that need a fix behave as for any job. Before cw_jobs_start. 0,
+ * CW_ENOTFOUND (no such job), CW_EINVAL (bad schedule) or CW_ECONFLICT.
+ */
+int cw_jobs_set_retry_schedule(cw_jobs_t *jobs, const char *name, const int64_t *delays_ms,
+                               size_t ndelays, cw_err_t *err);
+
 /* Starts every job's thread; each runs at once, then every interval. 0 or CW_EINTERNAL. */
 int cw_jobs_start(cw_jobs_t *jobs, cw_err_t *err);
 

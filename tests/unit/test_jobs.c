@@ -78,6 +78,36 @@ static void failed_runs_back_off_then_the_interval_resumes(void **state)
 	cw_fake_clock_destroy(&fake);
 }
 
+/* A job's own schedule replaces the backoff: 1 s, 5 s, 15 s, then the last delay again. */
+static void a_retry_schedule_replaces_the_backoff(void **state)
+{
+	(void)state;
+	cw_fake_clock_t fake;
+	cw_fake_clock_init(&fake, 0, 0);
+	probe_t p = {cw_fake_clock_clock(&fake), -1, 6, 0, {0}, 0};
+	cw_jobs_opts_t opts = fake_opts(&fake);
+	opts.breaker_threshold = 100;
+	cw_jobs_t *jobs = cw_jobs_new(&opts);
+	cw_job_spec_t spec = {"apply:backup", "target:backup", 5000, probe_job, &p, 0};
+	static const int64_t schedule[] = {1000, 5000, 15000};
+	assert_int_equal(cw_jobs_add(jobs, &spec, NULL), 0);
+	assert_int_equal(cw_jobs_set_retry_schedule(jobs, "nosuch", schedule, 3, NULL), CW_ENOTFOUND);
+	assert_int_equal(cw_jobs_set_retry_schedule(jobs, "apply:backup", schedule, 0, NULL), CW_EINVAL);
+	assert_int_equal(cw_jobs_set_retry_schedule(jobs, "apply:backup", schedule, 3, NULL), 0);
+	assert_int_equal(cw_jobs_start(jobs, NULL), 0);
+	assert_int_equal(cw_jobs_set_retry_schedule(jobs, "apply:backup", schedule, 3, NULL),
+	                 CW_ECONFLICT);
+	cw_cancel_wait_ms(cw_jobs_cancel(jobs), -1);
+	assert_int_equal(cw_jobs_stop(jobs, 5000, NULL), 0);
+	assert_int_equal(p.runs, 6);
+	/* Equal jitter 0.5: each delay in [base/2, base]; the last one repeats. */
+	static const int64_t base[] = {1000, 5000, 15000, 15000, 15000};
+	for (int i = 1; i < 6; i++)
+		assert_in_range(p.at_ms[i] - p.at_ms[i - 1], base[i - 1] / 2, base[i - 1]);
+	cw_jobs_free(jobs);
+	cw_fake_clock_destroy(&fake);
+}
+
 /* An error a person must fix is checked again every 30 s, without a fast backoff. */
 static void an_error_needing_a_fix_is_checked_every_30_s(void **state)
 {
@@ -361,6 +391,7 @@ int main(void)
 	cw_log_setup(CW_LOG_ERROR, CW_LOG_FORMAT_JSON, 2);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(failed_runs_back_off_then_the_interval_resumes),
+		cmocka_unit_test(a_retry_schedule_replaces_the_backoff),
 		cmocka_unit_test(an_error_needing_a_fix_is_checked_every_30_s),
 		cmocka_unit_test(a_long_run_counts_while_it_runs),
 		cmocka_unit_test(breaker_opens_after_threshold_and_half_opens_after_cool_down),
