@@ -117,7 +117,7 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-static double captured(const cw_bench_source_t *src)
+static double captured(const cw_bench_component_t *src)
 {
 	return cw_metrics_value(src->ctx.metrics, "cachewarp_changes_captured_total", SERIES);
 }
@@ -126,7 +126,7 @@ static double captured(const cw_bench_source_t *src)
  * Waits until the captured counter reaches target; 0, or -1 with a message
  * after TIMEOUT_S or when writer (optional) has failed.
  */
-static int wait_captured(const cw_bench_source_t *src, double target, writer_t *writer)
+static int wait_captured(const cw_bench_component_t *src, double target, writer_t *writer)
 {
 	for (double t0 = cw_bench_now_s(); captured(src) < target;) {
 		if (writer != NULL && atomic_load(&writer->done) && writer->rc != 0)
@@ -142,7 +142,7 @@ static int wait_captured(const cw_bench_source_t *src, double target, writer_t *
 }
 
 /* Scan: documents [0, docs) inserted, then the source started and timed until all are captured. */
-static int run_scan(cw_bench_source_t *src, mongoc_client_t *client, PGconn *hub, long docs)
+static int run_scan(cw_bench_component_t *src, mongoc_client_t *client, PGconn *hub, long docs)
 {
 	double l0 = cw_bench_now_s();
 	if (insert_docs(client, 0, docs) != 0)
@@ -150,7 +150,7 @@ static int run_scan(cw_bench_source_t *src, mongoc_client_t *client, PGconn *hub
 	double load_s = cw_bench_now_s() - l0;
 	double target = captured(src) + (double)docs;
 	double t0 = cw_bench_now_s();
-	if (cw_bench_source_start(src) != 0 || wait_captured(src, target, NULL) != 0)
+	if (cw_bench_component_start(src) != 0 || wait_captured(src, target, NULL) != 0)
 		return -1;
 	double scan_s = cw_bench_now_s() - t0;
 	if (cw_bench_wait_live(hub, "docs", TIMEOUT_S) != 0)
@@ -166,7 +166,7 @@ static int run_scan(cw_bench_source_t *src, mongoc_client_t *client, PGconn *hub
 }
 
 /* Stream: a writer inserts documents [docs, 2 docs) while the live source captures them. */
-static int run_stream(cw_bench_source_t *src, const char *mongo_url, long docs)
+static int run_stream(cw_bench_component_t *src, const char *mongo_url, long docs)
 {
 	writer_t writer = {.client = mongoc_client_new(mongo_url), .from = docs, .to = 2 * docs};
 	if (writer.client == NULL) {
@@ -238,7 +238,7 @@ int main(void)
 	cw_hub_t *hub = NULL;
 	PGconn *hub_conn = NULL;
 	mongoc_client_t *client = NULL;
-	cw_bench_source_t src = {.ops = cw_source_ops_for(CW_SOURCE_MONGODB)};
+	cw_bench_component_t src = {.ops = cw_source_ops_for(CW_SOURCE_MONGODB)};
 	char *yaml = NULL;
 	cw_err_t err = {0};
 	int rc = 1;
@@ -272,7 +272,7 @@ int main(void)
 	src.ctx = (cw_component_ctx_t){config, "shop", NULL, 0, cw_metrics_new(), NULL};
 	if (run_scan(&src, client, hub_conn, docs) != 0 || run_stream(&src, mongo.url, docs) != 0)
 		goto out;
-	cw_bench_source_stop(&src);
+	cw_bench_component_stop(&src);
 	if (check_hub(hub_conn, 2 * docs) != 0)
 		goto out;
 	long rss = cw_bench_peak_rss_kib(0);
@@ -281,7 +281,7 @@ int main(void)
 	cw_bench_figure(WORKLOAD, "peak RSS", "MiB", (double)rss / 1024.0, NULL);
 	rc = 0;
 out:
-	cw_bench_source_stop(&src);
+	cw_bench_component_stop(&src);
 	if (src.ctx.metrics != NULL)
 		cw_metrics_free(src.ctx.metrics);
 	if (client != NULL)

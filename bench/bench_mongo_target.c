@@ -38,11 +38,9 @@
 #include "testsrv.h"
 
 #include <mongoc/mongoc.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define APPLY_BATCH 1000
 
@@ -125,46 +123,6 @@ static int64_t fill(cw_hub_t *hub, uint64_t first, const uint64_t *docs, uint64_
 	int64_t head = 0;
 	cw_oplog_last_id(hub, &head, &err);
 	return head;
-}
-
-typedef struct running {
-	const cw_target_ops_t *ops;
-	void *self;
-	cw_cancel_t *cancel;
-	pthread_t thread;
-} running_t;
-
-static void *run_main(void *arg)
-{
-	running_t *r = arg;
-	while (!cw_cancel_is_set(r->cancel)) {
-		cw_err_t err = {0};
-		if (r->ops->run(r->self, r->cancel, &err) != CW_ECANCELED)
-			fprintf(stderr, "run: %s\n", err.message);
-		cw_cancel_wait_ms(r->cancel, 100);
-	}
-	return NULL;
-}
-
-static int64_t position(running_t *r)
-{
-	cw_component_status_t status;
-	r->ops->status(r->self, &status);
-	return strtoll(status.position, NULL, 10);
-}
-
-static double run_until(running_t *r, int64_t head)
-{
-	r->cancel = cw_cancel_new();
-	double start = cw_bench_now_s();
-	pthread_create(&r->thread, NULL, run_main, r);
-	while (position(r) < head)
-		usleep(2000);
-	double took = cw_bench_now_s() - start;
-	cw_cancel_fire(r->cancel);
-	pthread_join(r->thread, NULL);
-	cw_cancel_free(r->cancel);
-	return took;
 }
 
 /* ---- the reference: bare libmongoc bulk writes -------------------------------------- */
@@ -280,14 +238,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	cw_metrics_t *metrics = cw_metrics_new();
-	cw_component_ctx_t ctx = {config, "bench", NULL, 0, metrics, NULL};
-	running_t r = {cw_target_ops_for(CW_TARGET_MONGODB), NULL, NULL, 0};
-	r.self = r.ops->open(&ctx, &err);
-	if (r.self == NULL) {
-		fprintf(stderr, "target: %s\n", err.message);
+	cw_bench_component_t r = {.ops = cw_target_ops_for(CW_TARGET_MONGODB),
+	                          .ctx = {config, "bench", NULL, 0, metrics, NULL}};
+	if (cw_bench_component_start(&r) != 0)
 		return 1;
-	}
-	double took_insert = run_until(&r, inserted);
+	double took_insert = cw_bench_component_wait_position(&r, inserted);
+	cw_bench_component_pause(&r);
 	printf("upserts, hub to MongoDB target: %llu in %.2f s = %.0f changes/s\n",
 	       (unsigned long long)total, took_insert, (double)total / took_insert);
 	fflush(stdout);
@@ -300,7 +256,10 @@ int main(int argc, char **argv)
 	                       cw_metrics_value(metrics, "cachewarp_target_document_writes_total",
 	                                        skip_series);
 	int64_t updated = fill(hub, total, docs, total);
-	double took_update = run_until(&r, updated);
+	if (cw_bench_component_resume(&r) != 0)
+		return 1;
+	double took_update = cw_bench_component_wait_position(&r, updated);
+	cw_bench_component_stop(&r);
 	double writes = cw_metrics_value(metrics, "cachewarp_target_document_writes_total", ok_series) +
 	                cw_metrics_value(metrics, "cachewarp_target_document_writes_total", skip_series) -
 	                writes_before;
@@ -309,7 +268,6 @@ int main(int argc, char **argv)
 	       (unsigned long long)total, took_update, (double)total / took_update, writes,
 	       100.0 * (1.0 - writes / (double)total));
 	fflush(stdout);
-	r.ops->close(r.self);
 
 	cw_bench_figure("MongoDB target reference", "upserts", "changes/s",
 	                (double)total / ref_insert, NULL);

@@ -33,17 +33,17 @@
 
 #define SERIES "entity=\"bench_rows\",op=\"upsert\""
 
-static double captured(const cw_bench_source_t *cap)
+static double captured(const cw_bench_component_t *cap)
 {
 	return cw_metrics_value(cap->ctx.metrics, "cachewarp_changes_captured_total", SERIES);
 }
 
 /* One workload: loader with the source stopped, then the timed catch-up. */
-static int run_workload(cw_bench_source_t *cap, PGconn *conn, const char *name, long rows)
+static int run_workload(cw_bench_component_t *cap, PGconn *conn, const char *name, long rows)
 {
 	char sql_file[32];
 	snprintf(sql_file, sizeof sql_file, "rows_%s.sql", name);
-	cw_bench_source_stop(cap);
+	cw_bench_component_stop(cap);
 	double l0 = cw_bench_now_s();
 	if (cw_bench_load(conn, sql_file, rows) != 0)
 		return -1;
@@ -52,7 +52,7 @@ static int run_workload(cw_bench_source_t *cap, PGconn *conn, const char *name, 
 	cw_bench_reset_peak_rss(0);
 	double cpu0 = cw_bench_cpu_s(0);
 	double t0 = cw_bench_now_s();
-	if (cw_bench_source_start(cap) != 0)
+	if (cw_bench_component_start(cap) != 0)
 		return -1;
 	while (captured(cap) - before < (double)rows) {
 		if (cw_bench_now_s() - t0 > 600.0) {
@@ -112,7 +112,7 @@ int main(void)
 	cw_config_t *config = NULL;
 	cw_hub_t *hub = NULL;
 	PGconn *hub_conn = NULL;
-	cw_bench_source_t cap = {.ops = cw_source_ops_for(CW_SOURCE_POSTGRES)};
+	cw_bench_component_t cap = {.ops = cw_source_ops_for(CW_SOURCE_POSTGRES)};
 	cw_err_t err = {0};
 	bool created;
 
@@ -126,15 +126,15 @@ int main(void)
 	}
 	hub_conn = PQconnectdb(hub_url);
 	cap.ctx = (cw_component_ctx_t){config, "app", NULL, 0, cw_metrics_new(), NULL};
-	if (cw_bench_source_start(&cap) != 0)
+	if (cw_bench_component_start(&cap) != 0)
 		goto out;
 	if (cw_bench_wait_live(hub_conn, "bench_rows", 120.0) != 0 ||
 	    run_workload(&cap, conn, "insert", rows) != 0 ||
 	    run_workload(&cap, conn, "update", rows) != 0) {
-		cw_bench_source_stop(&cap);
+		cw_bench_component_stop(&cap);
 		goto out;
 	}
-	cw_bench_source_stop(&cap);
+	cw_bench_component_stop(&cap);
 	printf("capture: %ld rows per workload, capture settings: %s\n", rows,
 	       capture_yaml ? capture_yaml : "defaults");
 	rc = 0;

@@ -33,7 +33,6 @@
 #include "hub/oplog_writer.h"
 
 #include <libpq-fe.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,40 +93,6 @@ static int64_t fill(cw_hub_t *hub, uint64_t first, uint64_t count, uint64_t docs
 	int64_t head = 0;
 	cw_oplog_last_id(hub, &head, &err);
 	return head;
-}
-
-typedef struct running {
-	const cw_target_ops_t *ops;
-	void *self;
-	cw_cancel_t *cancel;
-	pthread_t thread;
-} running_t;
-
-static void *run_main(void *arg)
-{
-	running_t *r = arg;
-	while (!cw_cancel_is_set(r->cancel)) {
-		cw_err_t err = {0};
-		if (r->ops->run(r->self, r->cancel, &err) != CW_ECANCELED)
-			fprintf(stderr, "run: %s\n", err.message);
-		cw_cancel_wait_ms(r->cancel, 100);
-	}
-	return NULL;
-}
-
-static int64_t position(running_t *r)
-{
-	cw_component_status_t status;
-	r->ops->status(r->self, &status);
-	return strtoll(status.position, NULL, 10);
-}
-
-static double wait_position(running_t *r, int64_t head)
-{
-	double start = cw_bench_now_s();
-	while (position(r) < head)
-		usleep(2000);
-	return cw_bench_now_s() - start;
 }
 
 /* Starts a cluster with pg.sh; its URL (owned). */
@@ -283,32 +248,26 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	cw_metrics_t *metrics = cw_metrics_new();
-	cw_component_ctx_t ctx = {config, "bench", NULL, 0, metrics, NULL};
-	running_t r = {cw_target_ops_for(CW_TARGET_POSTGRES), NULL, cw_cancel_new(), 0};
-	r.self = r.ops->open(&ctx, &err);
-	if (r.self == NULL) {
-		fprintf(stderr, "target: %s\n", err.message);
+	cw_bench_component_t r = {.ops = cw_target_ops_for(CW_TARGET_POSTGRES),
+	                          .ctx = {config, "bench", NULL, 0, metrics, NULL}};
+	if (cw_bench_component_start(&r) != 0)
 		return 1;
-	}
-	pthread_create(&r.thread, NULL, run_main, &r);
-	double took_insert = wait_position(&r, inserted);
+	double took_insert = cw_bench_component_wait_position(&r, inserted);
 	printf("upserts, hub to PostgreSQL target: %llu in %.2f s = %.0f changes/s\n",
 	       (unsigned long long)total, took_insert, (double)total / took_insert);
 	fflush(stdout);
 
 	/* The updates go in while the target waits: it applies them as a backlog. */
-	cw_cancel_fire(r.cancel);
-	pthread_join(r.thread, NULL);
-	cw_cancel_free(r.cancel);
+	cw_bench_component_pause(&r);
 	uint64_t *docs = cw_xcalloc(total, sizeof *docs);
 	uint64_t saved = rng_state;
 	for (uint64_t i = 0; i < total; i++)
 		docs[i] = next_random() % total;
 	rng_state = saved;
 	int64_t updated = fill(hub, total, total, total, true);
-	r.cancel = cw_cancel_new();
-	pthread_create(&r.thread, NULL, run_main, &r);
-	double took_update = wait_position(&r, updated);
+	if (cw_bench_component_resume(&r) != 0)
+		return 1;
+	double took_update = cw_bench_component_wait_position(&r, updated);
 	printf("random updates, hub to PostgreSQL target: %llu in %.2f s = %.0f changes/s\n",
 	       (unsigned long long)total, took_update, (double)total / took_update);
 	fflush(stdout);
@@ -344,10 +303,7 @@ int main(int argc, char **argv)
 		cw_change_batch_free(&batch);
 		cw_oplog_writer_free(writer);
 	}
-	cw_cancel_fire(r.cancel);
-	pthread_join(r.thread, NULL);
-	r.ops->close(r.self);
-	cw_cancel_free(r.cancel);
+	cw_bench_component_stop(&r);
 
 	/* The reference on the same target cluster: a table of the same columns. */
 	exec_or_die(tgt, "CREATE TABLE ref (id text PRIMARY KEY, title text, qty bigint, "

@@ -28,7 +28,6 @@
 #include "hub/oplog_writer.h"
 
 #include <ftw.h>
-#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,33 +73,6 @@ static int64_t append(cw_oplog_writer_t *writer, cw_hub_t *hub, cw_change_batch_
 	int64_t head = 0;
 	cw_oplog_last_id(hub, &head, &err);
 	return head;
-}
-
-/* The target on its own thread. */
-typedef struct running {
-	const cw_target_ops_t *ops;
-	void *self;
-	cw_cancel_t *cancel;
-	pthread_t thread;
-} running_t;
-
-static void *run_main(void *arg)
-{
-	running_t *r = arg;
-	while (!cw_cancel_is_set(r->cancel)) {
-		cw_err_t err = {0};
-		if (r->ops->run(r->self, r->cancel, &err) != CW_ECANCELED)
-			fprintf(stderr, "run: %s\n", err.message);
-		cw_cancel_wait_ms(r->cancel, 100);
-	}
-	return NULL;
-}
-
-static int64_t position(running_t *r)
-{
-	cw_component_status_t status;
-	r->ops->status(r->self, &status);
-	return strtoll(status.position, NULL, 10);
 }
 
 static int64_t visible_id(sqlite3 *reader)
@@ -270,18 +242,11 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	cw_metrics_t *metrics = cw_metrics_new();
-	cw_component_ctx_t ctx = {config, "bench", NULL, 0, metrics, NULL};
-	running_t r = {cw_target_ops_for(CW_TARGET_SQLITE), NULL, cw_cancel_new(), 0};
-	r.self = r.ops->open(&ctx, &err);
-	if (r.self == NULL) {
-		fprintf(stderr, "target: %s\n", err.message);
+	cw_bench_component_t r = {.ops = cw_target_ops_for(CW_TARGET_SQLITE),
+	                          .ctx = {config, "bench", NULL, 0, metrics, NULL}};
+	if (cw_bench_component_start(&r) != 0)
 		return 1;
-	}
-	start = cw_bench_now_s();
-	pthread_create(&r.thread, NULL, run_main, &r);
-	while (position(&r) < head)
-		usleep(2000);
-	double took = cw_bench_now_s() - start;
+	double took = cw_bench_component_wait_position(&r, head);
 	printf("apply from the hub: %llu changes in %.2f s = %.0f changes/s (batch_size 1000; "
 	       "reading alone took %.0f%% of that)\n", (unsigned long long)total, took,
 	       (double)total / took, 100.0 * took_read / took);
@@ -295,10 +260,7 @@ int main(int argc, char **argv)
 	latency(hub, cache_path, 1000, seconds, docs);
 	latency(hub, cache_path, 10000, seconds, docs);
 
-	cw_cancel_fire(r.cancel);
-	pthread_join(r.thread, NULL);
-	r.ops->close(r.self);
-	cw_cancel_free(r.cancel);
+	cw_bench_component_stop(&r);
 	cw_metrics_free(metrics);
 	cw_config_free(config);
 	cw_change_batch_free(&batch);

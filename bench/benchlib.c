@@ -186,48 +186,82 @@ int cw_bench_wait_live(PGconn *hub, const char *entity, double timeout_s)
 	return rc;
 }
 
-static void *source_main(void *arg)
+static void *component_main(void *arg)
 {
-	cw_bench_source_t *src = arg;
-	while (!cw_cancel_is_set(src->cancel)) {
+	cw_bench_component_t *c = arg;
+	while (!cw_cancel_is_set(c->cancel)) {
 		cw_err_t err = {0};
-		if (src->ops->run(src->source, src->cancel, &err) != CW_ECANCELED) {
-			fprintf(stderr, "bench: source: %s\n", err.message);
-			nanosleep(&(struct timespec){0, 200000000L}, NULL);
+		if (c->ops->run(c->self, c->cancel, &err) != CW_ECANCELED) {
+			fprintf(stderr, "bench: %s: %s\n", c->ops->type, err.message);
+			cw_cancel_wait_ms(c->cancel, 200);
 		}
 	}
 	return NULL;
 }
 
-int cw_bench_source_start(cw_bench_source_t *src)
+int cw_bench_component_resume(cw_bench_component_t *c)
 {
-	cw_err_t err = {0};
-	src->source = src->ops->open(&src->ctx, &err);
-	if (src->source == NULL) {
-		fprintf(stderr, "bench: could not open the source: %s\n", err.message);
-		return -1;
-	}
-	src->cancel = cw_cancel_new();
-	if (pthread_create(&src->thread, NULL, source_main, src) != 0) {
-		fprintf(stderr, "bench: could not start the source thread\n");
-		cw_cancel_free(src->cancel);
-		src->ops->close(src->source);
-		src->source = NULL;
+	if (c->cancel != NULL)
+		return 0;
+	c->cancel = cw_cancel_new();
+	if (pthread_create(&c->thread, NULL, component_main, c) != 0) {
+		fprintf(stderr, "bench: could not start the %s thread\n", c->ops->type);
+		cw_cancel_free(c->cancel);
+		c->cancel = NULL;
 		return -1;
 	}
 	return 0;
 }
 
-void cw_bench_source_stop(cw_bench_source_t *src)
+int cw_bench_component_start(cw_bench_component_t *c)
 {
-	if (src->source == NULL)
+	cw_err_t err = {0};
+	c->cancel = NULL;
+	c->self = c->ops->open(&c->ctx, &err);
+	if (c->self == NULL) {
+		fprintf(stderr, "bench: could not open the %s: %s\n", c->ops->type, err.message);
+		return -1;
+	}
+	if (cw_bench_component_resume(c) != 0) {
+		c->ops->close(c->self);
+		c->self = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+void cw_bench_component_pause(cw_bench_component_t *c)
+{
+	if (c->cancel == NULL)
 		return;
-	cw_cancel_fire(src->cancel);
-	pthread_join(src->thread, NULL);
-	src->ops->close(src->source);
-	cw_cancel_free(src->cancel);
-	src->source = NULL;
-	src->cancel = NULL;
+	cw_cancel_fire(c->cancel);
+	pthread_join(c->thread, NULL);
+	cw_cancel_free(c->cancel);
+	c->cancel = NULL;
+}
+
+void cw_bench_component_stop(cw_bench_component_t *c)
+{
+	if (c->self == NULL)
+		return;
+	cw_bench_component_pause(c);
+	c->ops->close(c->self);
+	c->self = NULL;
+}
+
+int64_t cw_bench_component_position(cw_bench_component_t *c)
+{
+	cw_component_status_t status;
+	c->ops->status(c->self, &status);
+	return strtoll(status.position, NULL, 10);
+}
+
+double cw_bench_component_wait_position(cw_bench_component_t *c, int64_t head)
+{
+	double start = cw_bench_now_s();
+	while (cw_bench_component_position(c) < head)
+		usleep(2000);
+	return cw_bench_now_s() - start;
 }
 
 int cw_bench_hub_open(cw_bench_hub_t *hub, const char *source_url)

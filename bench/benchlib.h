@@ -63,24 +63,37 @@ int cw_bench_load(PGconn *conn, const char *sql_file, long rows);
 int cw_bench_wait_live(PGconn *hub, const char *entity, double timeout_s);
 
 /*
- * A source (cw_source_ops_for) running in this process on its own thread, as
- * the job server runs it: after an error (printed on stderr) it runs again
- * 200 ms later, until stopped. The caller fills ops and ctx (borrowed until
- * _stop) and reads ctx.metrics while it runs.
+ * A source (cw_source_ops_for) or a target (cw_target_ops_for) running in
+ * this process on its own thread, as the job server runs it: after an error
+ * (printed on stderr) it runs again 200 ms later, until paused or stopped.
+ * The caller fills ops and ctx (borrowed until _stop) and reads ctx.metrics
+ * while it runs.
  */
-typedef struct cw_bench_source {
-	const cw_source_ops_t *ops;
+typedef struct cw_bench_component {
+	const cw_component_ops_t *ops;
 	cw_component_ctx_t ctx;
-	void *source;          /* owned from _start to _stop; NULL when not running */
-	cw_cancel_t *cancel;
+	void *self;            /* owned from _start to _stop; NULL when not open */
+	cw_cancel_t *cancel;   /* NULL while paused */
 	pthread_t thread;
-} cw_bench_source_t;
+} cw_bench_component_t;
 
-/* Opens the source and starts its thread; 0, or -1 with a message and nothing running. */
-int cw_bench_source_start(cw_bench_source_t *src);
+/* Opens the component and starts its thread; 0, or -1 with a message and nothing running. */
+int cw_bench_component_start(cw_bench_component_t *c);
 
-/* Cancels the source, joins its thread and closes it; a no-op when it is not running. */
-void cw_bench_source_stop(cw_bench_source_t *src);
+/* Cancels its run and joins the thread, keeping it open; a no-op when paused. */
+void cw_bench_component_pause(cw_bench_component_t *c);
+
+/* Starts the thread of an open, paused component again; 0 or -1 with a message. */
+int cw_bench_component_resume(cw_bench_component_t *c);
+
+/* Pauses and closes it; a no-op when it is not open. */
+void cw_bench_component_stop(cw_bench_component_t *c);
+
+/* The position its status reports, as an oplog id (a target's). */
+int64_t cw_bench_component_position(cw_bench_component_t *c);
+
+/* Polls every 2 ms until that position reaches head; the seconds it took. */
+double cw_bench_component_wait_position(cw_bench_component_t *c, int64_t head);
 
 /* Where a benchmark's hub lives (cw_bench_hub_open). */
 typedef struct cw_bench_hub {
