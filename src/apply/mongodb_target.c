@@ -12,9 +12,7 @@
 #include "core/mem.h"
 #include "core/metrics.h"
 #include "core/secret.h"
-#include "hub/metadata.h"
 
-#include <jansson.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -307,60 +305,21 @@ static void strings_free(char **items, size_t n)
 	free(items);
 }
 
-static void record_free(mdb_entity_t *ent)
-{
-	strings_free(ent->src_names, ent->nsrc);
-	strings_free(ent->src_types, ent->nsrc);
-	strings_free(ent->src_key, ent->nsrc_key);
-	ent->src_names = ent->src_types = ent->src_key = NULL;
-	ent->nsrc = ent->nsrc_key = 0;
-}
-
 static void entity_free(mdb_entity_t *ent)
 {
-	record_free(ent);
+	cw_table_record_clear(&ent->src);
 	strings_free(ent->col_names, ent->ncols);
 	free(ent->col_types);
 	free(ent->entity);
 	free(ent->collection);
 }
 
-/* Reads a PostgreSQL source's record of its table's columns and key (JSON; NULL: none). */
-static void set_record(mdb_entity_t *ent, const char *json, int64_t version)
-{
-	record_free(ent);
-	ent->src_version = version;
-	json_t *root = json != NULL ? json_loads(json, 0, NULL) : NULL;
-	json_t *cols = json_object_get(root, "columns"), *key = json_object_get(root, "key");
-	size_t n = json_is_array(cols) ? json_array_size(cols) : 0;
-	ent->src_names = cw_xcalloc(n + 1, sizeof *ent->src_names);
-	ent->src_types = cw_xcalloc(n + 1, sizeof *ent->src_types);
-	for (size_t i = 0; i < n; i++) {
-		json_t *c = json_array_get(cols, i);
-		if (!json_is_string(json_array_get(c, 0)) || !json_is_string(json_array_get(c, 1)))
-			continue;
-		ent->src_names[ent->nsrc] = cw_xstrdup(json_string_value(json_array_get(c, 0)));
-		ent->src_types[ent->nsrc++] = cw_xstrdup(json_string_value(json_array_get(c, 1)));
-	}
-	n = json_is_array(key) ? json_array_size(key) : 0;
-	ent->src_key = cw_xcalloc(n + 1, sizeof *ent->src_key);
-	for (size_t i = 0; i < n; i++)
-		if (json_is_string(json_array_get(key, i)))
-			ent->src_key[ent->nsrc_key++] = cw_xstrdup(json_string_value(json_array_get(key, i)));
-	json_decref(root);
-}
-
 static void read_record(mdb_entity_t *ent, cw_hub_t *hub, const cw_entity_t *entity)
 {
 	if (ent->layout != CW_LAYOUT_DYNAMIC || hub == NULL)
 		return;
-	char *key = cw_xasprintf("table_types:%s", entity->name), *json = NULL;
-	if (cw_metadata_get(hub, key, &json, NULL) == 0)
-		set_record(ent, json, entity->version);
-	else
-		set_record(ent, NULL, entity->version);
-	free(json);
-	free(key);
+	ent->src_version = entity->version;
+	cw_table_record_read(&ent->src, hub, entity->name);
 }
 
 /* The entity's settings for this target in the configuration, or NULL. */
@@ -534,7 +493,7 @@ static int apply(void *self, const cw_entity_t *entity, const cw_write_list_t *w
 		 * when the record was missing at open (the source writes it before
 		 * the rows) or a write is of a newer generation than the record.
 		 */
-		bool reread = ent->nsrc == 0 && !ent->waited_for_record;
+		bool reread = ent->src.n == 0 && !ent->waited_for_record;
 		ent->waited_for_record = ent->waited_for_record || reread;
 		for (size_t i = 0; i < writes->len && !reread; i++)
 			reread = writes->items[i].version > ent->src_version;

@@ -105,21 +105,12 @@ static void append_meta(bson_t *doc, const cw_write_t *w)
 	bson_append_document_end(doc, &meta);
 }
 
-/* The source's recorded type of a field, or NULL. */
-static const char *recorded_type(const mdb_entity_t *ent, const char *key, size_t len)
-{
-	for (size_t i = 0; i < ent->nsrc; i++)
-		if (strlen(ent->src_names[i]) == len && memcmp(ent->src_names[i], key, len) == 0)
-			return ent->src_types[i];
-	return NULL;
-}
-
 static bool is_key_field(const mdb_entity_t *ent, const char *key, size_t len)
 {
-	if (ent->nsrc_key == 0)
+	if (ent->src.nkey == 0)
 		return cw_layout_key_is_id(key, len);
-	for (size_t k = 0; k < ent->nsrc_key; k++)
-		if (strlen(ent->src_key[k]) == len && memcmp(ent->src_key[k], key, len) == 0)
+	for (size_t k = 0; k < ent->src.nkey; k++)
+		if (strlen(ent->src.key[k]) == len && memcmp(ent->src.key[k], key, len) == 0)
 			return true;
 	return false;
 }
@@ -153,9 +144,9 @@ static int append_key_text(bson_t *out, const char *key, size_t key_len, const c
 /* _id from the doc_id text (typed and dynamic layouts): the key's value, or its columns' values. */
 static int id_from_doc_id(const mdb_entity_t *ent, const char *doc_id, bson_t *id, cw_err_t *err)
 {
-	if (ent->layout != CW_LAYOUT_DYNAMIC || ent->nsrc_key <= 1) {
-		const char *type = ent->nsrc_key == 1 ? recorded_type(ent, ent->src_key[0],
-		                                                      strlen(ent->src_key[0])) : NULL;
+	if (ent->layout != CW_LAYOUT_DYNAMIC || ent->src.nkey <= 1) {
+		const char *type = ent->src.nkey == 1 ? cw_table_record_type(&ent->src, ent->src.key[0],
+		                                                      strlen(ent->src.key[0])) : NULL;
 		if (ent->layout != CW_LAYOUT_DYNAMIC)
 			return BSON_APPEND_UTF8(id, "_id", doc_id) ? 0
 			       : cw_err_set(err, CW_EINVAL, MDB_COMPONENT, "doc_id cannot be an _id");
@@ -165,15 +156,15 @@ static int id_from_doc_id(const mdb_entity_t *ent, const char *doc_id, bson_t *i
 	cw_json_fields_t values;
 	cw_json_fields_init(&values);
 	int rc = cw_json_fields_parse_nested(&values, doc_id, err);
-	if (rc == 0 && values.len != ent->nsrc_key)
+	if (rc == 0 && values.len != ent->src.nkey)
 		rc = cw_err_set(err, CW_EINVAL, MDB_COMPONENT, "doc_id %s does not hold the %zu values "
-		                "of the key", doc_id, ent->nsrc_key);
+		                "of the key", doc_id, ent->src.nkey);
 	bson_t child;
 	if (rc == 0)
 		bson_append_document_begin(id, "_id", 3, &child);
-	for (size_t k = 0; rc == 0 && k < ent->nsrc_key; k++) {
-		const char *name = ent->src_key[k];
-		rc = cw_mdoc_append_pg(&child, name, strlen(name), recorded_type(ent, name, strlen(name)),
+	for (size_t k = 0; rc == 0 && k < ent->src.nkey; k++) {
+		const char *name = ent->src.key[k];
+		rc = cw_mdoc_append_pg(&child, name, strlen(name), cw_table_record_type(&ent->src, name, strlen(name)),
 		                       &values.items[k], err);
 	}
 	if (rc == 0)
@@ -191,9 +182,9 @@ static bool lacks_fields(const mdb_entity_t *ent, const cw_json_fields_t *fields
 				return true;
 		return false;
 	}
-	for (size_t i = 0; i < ent->nsrc; i++)
-		if (!is_key_field(ent, ent->src_names[i], strlen(ent->src_names[i])) &&
-		    cw_json_fields_get(fields, ent->src_names[i], strlen(ent->src_names[i])) == NULL)
+	for (size_t i = 0; i < ent->src.n; i++)
+		if (!is_key_field(ent, ent->src.names[i], strlen(ent->src.names[i])) &&
+		    cw_json_fields_get(fields, ent->src.names[i], strlen(ent->src.names[i])) == NULL)
 			return true;
 	return false;
 }
@@ -227,10 +218,10 @@ static int build_fields(const mdb_entity_t *ent, const cw_write_t *w,
 {
 	int rc = 0;
 	bool dynamic = ent->layout == CW_LAYOUT_DYNAMIC;
-	if (dynamic && ent->nsrc_key == 1) {
-		const char *k = ent->src_key[0];
+	if (dynamic && ent->src.nkey == 1) {
+		const char *k = ent->src.key[0];
 		const cw_json_field_t *f = cw_json_fields_get(fields, k, strlen(k));
-		rc = f != NULL ? cw_mdoc_append_pg(&b->id, "_id", 3, recorded_type(ent, k, strlen(k)), f, err)
+		rc = f != NULL ? cw_mdoc_append_pg(&b->id, "_id", 3, cw_table_record_type(&ent->src, k, strlen(k)), f, err)
 		               : id_from_doc_id(ent, w->doc_id, &b->id, err);
 	} else {
 		rc = id_from_doc_id(ent, w->doc_id, &b->id, err);
@@ -244,8 +235,8 @@ static int build_fields(const mdb_entity_t *ent, const cw_write_t *w,
 	 * The hub's jsonb sorts keys: the document takes the order of the
 	 * shape's columns or the source table's, then any other field.
 	 */
-	size_t nnames = dynamic ? ent->nsrc : ent->ncols;
-	char *const *names = dynamic ? ent->src_names : ent->col_names;
+	size_t nnames = dynamic ? ent->src.n : ent->ncols;
+	char *const *names = dynamic ? ent->src.names : ent->col_names;
 	bool *done = cw_xcalloc(fields->len + 1, sizeof *done);
 	for (size_t pass = 0; pass < 2; pass++) {
 		for (size_t n = 0; rc == 0 && n < (pass == 0 ? nnames : fields->len); n++) {
@@ -256,7 +247,7 @@ static int build_fields(const mdb_entity_t *ent, const cw_write_t *w,
 			if (f == NULL || done[at] || (dynamic && is_key_field(ent, f->key, f->key_len)))
 				continue;
 			done[at] = true;
-			const char *type = dynamic ? recorded_type(ent, f->key, f->key_len)
+			const char *type = dynamic ? cw_table_record_type(&ent->src, f->key, f->key_len)
 			                 : pass == 0 && ent->col_types[n] == CW_COL_INTEGER ? "bigint" : NULL;
 			rc = cw_mdoc_append_pg(&b->doc, f->key, f->key_len, type, f, err);
 		}

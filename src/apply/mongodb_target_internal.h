@@ -16,6 +16,7 @@
 #include "core/config.h"
 #include "core/entity.h"
 #include "core/err.h"
+#include "hub/table_record.h"
 
 #include <mongoc/mongoc.h>
 
@@ -40,11 +41,7 @@ typedef struct mdb_entity {
 	cw_column_type_t *col_types;
 	size_t ncols;
 	/* dynamic layout: a PostgreSQL source's record of its columns ("table_types:<entity>") */
-	char **src_names;
-	char **src_types;
-	size_t nsrc;
-	char **src_key;
-	size_t nsrc_key;
+	cw_table_record_t src;
 	int64_t src_version;     /* the entity version it was read for */
 	bool waited_for_record;  /* reported lost once to read a record missing at open */
 	/*

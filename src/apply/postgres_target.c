@@ -383,7 +383,7 @@ static void read_record(pgt_table_t *tbl, cw_hub_t *hub, const cw_entity_t *enti
 {
 	if (tbl->layout != CW_LAYOUT_DYNAMIC || hub == NULL)
 		return;
-	char *key = cw_xasprintf("table_types:%s", entity->name), *json = NULL;
+	char *key = cw_table_record_key(entity->name), *json = NULL;
 	if (cw_metadata_get(hub, key, &json, NULL) == 0)
 		pgt_table_set_record(tbl, json, entity->version);
 	else

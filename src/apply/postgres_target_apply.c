@@ -58,19 +58,10 @@ static void columns_free(pgt_table_t *tbl)
 	tbl->hint = 0;
 }
 
-static void record_free(pgt_table_t *tbl)
-{
-	strings_free(tbl->src_names, tbl->nsrc);
-	strings_free(tbl->src_types, tbl->nsrc);
-	strings_free(tbl->src_key, tbl->nsrc_key);
-	tbl->src_names = tbl->src_types = tbl->src_key = NULL;
-	tbl->nsrc = tbl->nsrc_key = 0;
-}
-
 void pgt_table_free(pgt_table_t *tbl)
 {
 	columns_free(tbl);
-	record_free(tbl);
+	cw_table_record_clear(&tbl->src);
 	free(tbl->entity);
 	free(tbl->qname);
 }
@@ -190,28 +181,10 @@ int pgt_table_load(pg_target_t *t, pgt_table_t *tbl, cw_err_t *err)
 
 void pgt_table_set_record(pgt_table_t *tbl, const char *json, int64_t version)
 {
-	record_free(tbl);
 	/* read after the generation a write asked for: the source records before it writes rows */
 	tbl->src_version = version > tbl->src_wanted ? version : tbl->src_wanted;
-	json_t *root = json != NULL ? json_loads(json, 0, NULL) : NULL;
-	json_t *cols = json_object_get(root, "columns"), *key = json_object_get(root, "key");
-	size_t n = json_is_array(cols) ? json_array_size(cols) : 0;
-	tbl->src_names = cw_xcalloc(n + 1, sizeof *tbl->src_names);
-	tbl->src_types = cw_xcalloc(n + 1, sizeof *tbl->src_types);
-	for (size_t i = 0; i < n; i++) {
-		json_t *c = json_array_get(cols, i);
-		if (!json_is_string(json_array_get(c, 0)) || !json_is_string(json_array_get(c, 1)))
-			continue;
-		tbl->src_names[tbl->nsrc] = cw_xstrdup(json_string_value(json_array_get(c, 0)));
-		tbl->src_types[tbl->nsrc++] = cw_xstrdup(json_string_value(json_array_get(c, 1)));
-	}
-	n = json_is_array(key) ? json_array_size(key) : 0;
-	tbl->src_key = cw_xcalloc(n + 1, sizeof *tbl->src_key);
-	for (size_t i = 0; i < n; i++)
-		if (json_is_string(json_array_get(key, i)))
-			tbl->src_key[tbl->nsrc_key++] = cw_xstrdup(json_string_value(json_array_get(key, i)));
-	json_decref(root);
-	tbl->reconcile = tbl->nsrc > 0;
+	cw_table_record_parse(&tbl->src, json);
+	tbl->reconcile = tbl->src.n > 0;
 }
 
 /* A source column's type as the target creates it: a built-in type, else text. */
@@ -376,25 +349,25 @@ int pgt_table_create(pg_target_t *t, pgt_table_t *tbl, const cw_entity_t *entity
 		for (size_t i = 0; i < entity->ncolumns; i++)
 			add_column(tbl, entity->columns[i].name, entity->columns[i].name,
 			           typed_column_type(t, entity->columns[i].type));
-	} else if (tbl->layout == CW_LAYOUT_DYNAMIC && tbl->nsrc_key > 0) {
-		for (size_t k = 0; k < tbl->nsrc_key; k++) {
+	} else if (tbl->layout == CW_LAYOUT_DYNAMIC && tbl->src.nkey > 0) {
+		for (size_t k = 0; k < tbl->src.nkey; k++) {
 			const char *type = "text";
-			for (size_t i = 0; i < tbl->nsrc; i++)
-				if (strcmp(tbl->src_names[i], tbl->src_key[k]) == 0)
-					type = safe_type(tbl->src_types[i], &scratch);
+			for (size_t i = 0; i < tbl->src.n; i++)
+				if (strcmp(tbl->src.names[i], tbl->src.key[k]) == 0)
+					type = safe_type(tbl->src.types[i], &scratch);
 			char name[CW_PGC_NAME_MAX + 1];
-			column_name_for(t, tbl, tbl->src_key[k], strlen(tbl->src_key[k]), name);
-			add_key(tbl, name, type, tbl->src_key[k]);
+			column_name_for(t, tbl, tbl->src.key[k], strlen(tbl->src.key[k]), name);
+			add_key(tbl, name, type, tbl->src.key[k]);
 		}
-		for (size_t i = 0; i < tbl->nsrc; i++) {
+		for (size_t i = 0; i < tbl->src.n; i++) {
 			bool is_key = false;
-			for (size_t k = 0; k < tbl->nsrc_key; k++)
-				is_key = is_key || strcmp(tbl->src_key[k], tbl->src_names[i]) == 0;
-			if (is_key || !field_usable(tbl->src_names[i], strlen(tbl->src_names[i])))
+			for (size_t k = 0; k < tbl->src.nkey; k++)
+				is_key = is_key || strcmp(tbl->src.key[k], tbl->src.names[i]) == 0;
+			if (is_key || !field_usable(tbl->src.names[i], strlen(tbl->src.names[i])))
 				continue;
 			char name[CW_PGC_NAME_MAX + 1];
-			column_name_for(t, tbl, tbl->src_names[i], strlen(tbl->src_names[i]), name);
-			add_column(tbl, name, tbl->src_names[i], safe_type(tbl->src_types[i], &scratch));
+			column_name_for(t, tbl, tbl->src.names[i], strlen(tbl->src.names[i]), name);
+			add_column(tbl, name, tbl->src.names[i], safe_type(tbl->src.types[i], &scratch));
 		}
 	} else {
 		/* a document, or a table whose source recorded no key: doc_id (a key field "id" too) */
@@ -431,9 +404,9 @@ static void create_sql(const pg_target_t *t, const pgt_table_t *tbl, cw_buf_t *d
 	}
 	cw_buf_append_str(ddl, "))");
 	for (size_t k = 0; k < tbl->nkey; k++)
-		if (tbl->layout == CW_LAYOUT_DYNAMIC && tbl->nsrc_key > k &&
-		    strcmp(tbl->key[k], tbl->src_key[k]) != 0)
-			append_field_comment(t, tbl, tbl->key[k], tbl->src_key[k], ddl);
+		if (tbl->layout == CW_LAYOUT_DYNAMIC && tbl->src.nkey > k &&
+		    strcmp(tbl->key[k], tbl->src.key[k]) != 0)
+			append_field_comment(t, tbl, tbl->key[k], tbl->src.key[k], ddl);
 	for (size_t i = 0; i < tbl->ncols; i++)
 		if (strcmp(tbl->cols[i].name, tbl->cols[i].field) != 0)
 			append_field_comment(t, tbl, tbl->cols[i].name, tbl->cols[i].field, ddl);
@@ -450,15 +423,6 @@ static int create_table(apply_ctx_t *a, cw_err_t *err)
 	rc = run_ddl(a, cw_buf_cstr(&ddl), "create table", NULL, NULL, NULL, NULL, 0, err);
 	cw_buf_free(&ddl);
 	return rc;
-}
-
-/* The source's recorded type of field, or NULL. */
-static const char *recorded_type(const pgt_table_t *tbl, const char *field, size_t len)
-{
-	for (size_t i = 0; i < tbl->nsrc; i++)
-		if (strlen(tbl->src_names[i]) == len && memcmp(tbl->src_names[i], field, len) == 0)
-			return tbl->src_types[i];
-	return NULL;
 }
 
 /* ---- fields ----------------------------------------------------------------- */
@@ -532,7 +496,7 @@ static int add_field_column(apply_ctx_t *a, const char *key, size_t len,
 	pg_target_t *t = a->t;
 	pgt_table_t *tbl = a->tbl;
 	cw_buf_t scratch = CW_BUF_INIT;
-	const char *type = recorded_type(tbl, key, len);
+	const char *type = cw_table_record_type(&tbl->src, key, len);
 	if (type != NULL) {
 		type = safe_type(type, &scratch);
 	} else {
@@ -617,12 +581,12 @@ static int reconcile_record(apply_ctx_t *a, int64_t oplog_id, cw_err_t *err)
 	tbl->reconcile = false;
 	cw_buf_t scratch = CW_BUF_INIT, ddl = CW_BUF_INIT;
 	int rc = 0;
-	for (size_t i = 0; i < tbl->nsrc && rc == 0; i++) {
-		ssize_t c = find_column(tbl, tbl->src_names[i], strlen(tbl->src_names[i]));
+	for (size_t i = 0; i < tbl->src.n && rc == 0; i++) {
+		ssize_t c = find_column(tbl, tbl->src.names[i], strlen(tbl->src.names[i]));
 		if (c < 0)
 			continue;
 		pgt_column_t *col = &tbl->cols[c];
-		const char *type = safe_type(tbl->src_types[i], &scratch);
+		const char *type = safe_type(tbl->src.types[i], &scratch);
 		if (strcmp(col->type, type) == 0)
 			continue;
 		char *want = cw_xstrdup(type);
@@ -1311,7 +1275,7 @@ int pgt_apply(pg_target_t *t, const cw_entity_t *entity, const cw_write_list_t *
 	int rc = tbl->loaded ? 0 : pgt_table_load(t, tbl, err);
 	if (rc != 0)
 		return rc;
-	if (!tbl->exists && tbl->layout == CW_LAYOUT_DYNAMIC && tbl->nsrc_key == 0 &&
+	if (!tbl->exists && tbl->layout == CW_LAYOUT_DYNAMIC && tbl->src.nkey == 0 &&
 	    !tbl->waited_for_record) {
 		/* Its source's record of the table's key comes with the scan: open it again to read it. */
 		tbl->waited_for_record = true;
@@ -1356,7 +1320,7 @@ int pgt_apply(pg_target_t *t, const cw_entity_t *entity, const cw_write_list_t *
 	}
 	if (rc != 0) {
 		pgt_table_forget(tbl);   /* its DDL was rolled back */
-		tbl->reconcile = tbl->nsrc > 0;
+		tbl->reconcile = tbl->src.n > 0;
 	}
 	else
 		notes_published(&a);

@@ -18,6 +18,7 @@
 #include "core/config.h"
 #include "core/entity.h"
 #include "core/err.h"
+#include "hub/table_record.h"
 
 #include <libpq-fe.h>
 
@@ -52,11 +53,7 @@ typedef struct pgt_table {
 	size_t nattrs;           /* attributes, dropped ones included (PostgreSQL's 1,600 limit) */
 	size_t hint;             /* where the next field's column is looked for first */
 	/* A PostgreSQL source's record of its table's columns ("table_types:<entity>"). */
-	char **src_names;
-	char **src_types;
-	size_t nsrc;
-	char **src_key;
-	size_t nsrc_key;
+	cw_table_record_t src;
 	int64_t src_version;     /* the entity version it was read for */
 	int64_t src_wanted;      /* a write of this generation came before its record was read */
 	bool waited_for_record;  /* reported lost once to read the record first */

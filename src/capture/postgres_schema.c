@@ -18,6 +18,7 @@
 #include "hub/entity_registry.h"
 #include "hub/entity_store.h"
 #include "hub/metadata.h"
+#include "hub/table_record.h"
 
 #include <jansson.h>
 
@@ -212,7 +213,7 @@ static int record_types(cw_pg_source_t *src, PGconn *conn, const pg_entity_t *en
 	cw_json_object_end(&w, NULL);
 	PQclear(res);
 	int rc = 0;
-	char *key = cw_xasprintf("table_types:%s", ent->entity.name);
+	char *key = cw_table_record_key(ent->entity.name);
 	if (cw_json_finish(&w) == 0)   /* a name that is not UTF-8 cannot be recorded */
 		rc = cw_metadata_set(src->hub, key, cw_buf_cstr(&json), err);
 	free(key);
