@@ -96,16 +96,7 @@ cmd_stop() {
 	[ $# -eq 1 ] || srv_usage
 	srv_existing_dir "$1" ferretdb || return 0
 	srv_watchdog_stop
-	local pid deadline
-	pid=$(cat "$SRV_DIR/pid" 2>/dev/null)
-	if [ -n "$pid" ] && is_server "$pid"; then
-		kill -TERM "$pid" 2>/dev/null
-		deadline=$((SECONDS + 10))
-		while is_server "$pid" && [ $SECONDS -lt $deadline ]; do
-			sleep 0.05
-		done
-		is_server "$pid" && kill -KILL "$pid" 2>/dev/null
-	fi
+	srv_stop_server "$(cat "$SRV_DIR/pid" 2>/dev/null)"
 	rm -rf "$SRV_DIR" || srv_die "could not remove \"$SRV_DIR\""
 }
 

@@ -109,3 +109,24 @@ srv_watchdog_stop() {
 	[ "$pid" != "$$" ] || return 0
 	kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
 }
+
+# srv_stop_server PID: stops the server PID (SIGTERM, then SIGKILL after 10 s),
+# waiting up to 5 more seconds for it to go. The script defines is_server PID,
+# true while PID is still its server (not a reused pid).
+srv_stop_server() {
+	local pid=$1 deadline
+	[ -n "$pid" ] && is_server "$pid" || return 0
+	kill -TERM "$pid" 2>/dev/null
+	deadline=$((SECONDS + 10))
+	while is_server "$pid" && [ $SECONDS -lt $deadline ]; do
+		sleep 0.05
+	done
+	if is_server "$pid"; then
+		kill -KILL "$pid" 2>/dev/null
+		deadline=$((SECONDS + 5))
+		while is_server "$pid" && [ $SECONDS -lt $deadline ]; do
+			sleep 0.05
+		done
+	fi
+	return 0
+}
