@@ -561,12 +561,7 @@ static void *mdb_open(const cw_component_ctx_t *ctx, cw_err_t *err)
 	else
 		mongoc_write_concern_set_w(t->write_concern, (int32_t)strtol(wc, NULL, 10));
 	snprintf(t->labels, sizeof t->labels, "target=\"%s\"", ctx->name);
-	cw_metrics_declare(ctx->metrics, "cachewarp_target_up", CW_METRIC_GAUGE,
-	                   "1 when the target's database answered the last statement, else 0.");
-	cw_metrics_declare(ctx->metrics, "cachewarp_target_last_apply_timestamp_seconds",
-	                   CW_METRIC_GAUGE, "Unix time of the target's last successful apply.");
-	cw_metrics_declare(ctx->metrics, "cachewarp_target_quarantined_total", CW_METRIC_COUNTER,
-	                   "Values and rows a target quarantined, by entity.");
+	cw_target_declare_metrics(ctx->metrics);
 	cw_metrics_declare(ctx->metrics, "cachewarp_target_document_writes_total", CW_METRIC_COUNTER,
 	                   "Document writes a mongodb target sent, by result: ok, skipped (a newer "
 	                   "version was there), quarantined, failed.");

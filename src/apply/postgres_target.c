@@ -549,16 +549,11 @@ static void *pgt_open(const cw_component_ctx_t *ctx, cw_err_t *err)
 	t->scope = cw_xasprintf("*%s", scope);
 	free(scope);
 	snprintf(t->labels, sizeof t->labels, "target=\"%s\"", ctx->name);
-	cw_metrics_declare(ctx->metrics, "cachewarp_target_up", CW_METRIC_GAUGE,
-	                   "1 when the target's database answered the last statement, else 0.");
-	cw_metrics_declare(ctx->metrics, "cachewarp_target_last_apply_timestamp_seconds",
-	                   CW_METRIC_GAUGE, "Unix time of the target's last successful apply.");
+	cw_target_declare_metrics(ctx->metrics);
 	cw_metrics_declare(ctx->metrics, "cachewarp_schema_changes_total", CW_METRIC_COUNTER,
 	                   "DDL a target applied to follow the data, by entity and change.");
 	cw_metrics_declare(ctx->metrics, "cachewarp_type_conversion_warnings_total", CW_METRIC_COUNTER,
 	                   "Values a target's column could not hold (written NULL, quarantined).");
-	cw_metrics_declare(ctx->metrics, "cachewarp_target_quarantined_total", CW_METRIC_COUNTER,
-	                   "Values and rows a target quarantined, by entity.");
 	return t;
 }
 

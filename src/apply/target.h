@@ -21,6 +21,7 @@
 #include "apply/coalesce.h"
 #include "core/component.h"
 #include "core/entity.h"
+#include "core/metrics.h"
 #include "hub/hub.h"
 
 #include <stdbool.h>
@@ -80,6 +81,12 @@ typedef struct cw_target_backend {
 
 /* What the daemon opens for a target: the apply loop's component operations. */
 typedef cw_component_ops_t cw_target_ops_t;
+
+/*
+ * Declares the families a target that talks to a database server records:
+ * cachewarp_target_up, _last_apply_timestamp_seconds and _quarantined_total.
+ */
+void cw_target_declare_metrics(cw_metrics_t *metrics);
 
 /* The backend of a configured target type; NULL when the type has none yet. */
 const cw_target_backend_t *cw_target_backend_for(cw_target_type_t type);
