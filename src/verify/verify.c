@@ -496,22 +496,6 @@ void cw_verify_metrics_declare(cw_metrics_t *metrics)
 		cw_metrics_declare(metrics, families[i].name, families[i].type, families[i].help);
 }
 
-static const cw_source_config_t *source_of(const cw_config_t *config, const cw_entity_t *entity)
-{
-	for (size_t i = 0; i < config->nsources; i++)
-		if (strcmp(config->sources[i].name, entity->source) == 0)
-			return &config->sources[i];
-	return NULL;
-}
-
-static const cw_target_config_t *target_named(const cw_config_t *config, const char *name)
-{
-	for (size_t t = 0; t < config->ntargets; t++)
-		if (strcmp(config->targets[t].name, name) == 0)
-			return &config->targets[t];
-	return NULL;
-}
-
 /*
  * Whether verify compares entity of source with target: a PostgreSQL
  * entity with SQLite and PostgreSQL targets, a MongoDB entity with SQLite
@@ -537,7 +521,7 @@ static bool pair_readable(const cw_source_config_t *source, const cw_entity_t *e
 /* Whether entity of config can be verified; CW_EINVAL saying why not. */
 static int check_entity(const cw_config_t *config, const cw_entity_t *entity, cw_err_t *err)
 {
-	const cw_source_config_t *source = source_of(config, entity);
+	const cw_source_config_t *source = cw_config_source(config, entity->source);
 	if (source == NULL)
 		return cw_err_set(err, CW_EINVAL, DOMAIN, "entity \"%s\": source \"%s\" is not "
 		                  "configured", entity->name, entity->source);
@@ -577,7 +561,7 @@ cw_verify_job_t *cw_verify_job_begin(const cw_config_t *config, const char *enti
 {
 	if (running_id != NULL)
 		*running_id = 0;
-	const cw_target_config_t *tc = target_named(config, target);
+	const cw_target_config_t *tc = cw_config_target(config, target);
 	if (tc == NULL) {
 		cw_err_set(err, CW_ENOTFOUND, DOMAIN, "no target named \"%s\" is configured", target);
 		return NULL;
@@ -595,7 +579,7 @@ cw_verify_job_t *cw_verify_job_begin(const cw_config_t *config, const char *enti
 			cw_err_set(err, CW_ENOTFOUND, DOMAIN, "no entity named \"%s\" in the hub", entity);
 	}
 	if (rc == 0 && (rc = check_entity(config, &job->entity, err)) == 0)
-		job->source = source_of(config, &job->entity);
+		job->source = cw_config_source(config, job->entity.source);
 	if (rc == 0 && !pair_readable(job->source, &job->entity, tc))
 		rc = cw_err_set(err, CW_EINVAL, DOMAIN, "entity \"%s\" of %s source \"%s\": verify "
 		                "does not compare it with %s target \"%s\" yet (docs/verify.md)",
@@ -704,7 +688,7 @@ int cw_verify_run(const cw_config_t *config, const cw_verify_opts_t *opts, cw_ca
 	*pairs = NULL;
 	*npairs = 0;
 	for (size_t i = 0; i < opts->ntargets; i++) {
-		const cw_target_config_t *found = target_named(config, opts->targets[i]);
+		const cw_target_config_t *found = cw_config_target(config, opts->targets[i]);
 		if (found == NULL)
 			return cw_err_set(err, CW_ENOTFOUND, DOMAIN, "no target named \"%s\" is configured",
 			                  opts->targets[i]);
@@ -742,7 +726,7 @@ int cw_verify_run(const cw_config_t *config, const cw_verify_opts_t *opts, cw_ca
 			const cw_target_config_t *target = &config->targets[t];
 			if (!named(opts->targets, opts->ntargets, target->name))
 				continue;
-			if (!pair_readable(source_of(config, entity), entity, target)) {
+			if (!pair_readable(cw_config_source(config, entity->source), entity, target)) {
 				/* Both named: say so rather than compare nothing. */
 				if (opts->nentities > 0 && opts->ntargets > 0)
 					rc = cw_err_set(err, CW_EINVAL, DOMAIN, "verify does not compare entity "
