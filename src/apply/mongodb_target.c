@@ -83,6 +83,12 @@ int mdb_error(mdb_target_t *t, const bson_error_t *error, const char *what, cw_e
 	} else {
 		rc = cw_err_set(err, CW_EDB, MDB_COMPONENT, "target \"%s\": %s: %s (code %u)", t->name,
 		                what, message, error->code);
+		if (error->domain == MONGOC_ERROR_SERVER || error->domain == MONGOC_ERROR_QUERY ||
+		    error->domain == MONGOC_ERROR_WRITE_CONCERN || error->domain == MONGOC_ERROR_COLLECTION) {
+			char code[16];
+			snprintf(code, sizeof code, "%u", error->code);
+			cw_err_set_server_code(err, code);
+		}
 	}
 	free(message);
 	return rc;

@@ -45,10 +45,13 @@ int pgt_result_error(pg_target_t *t, const PGresult *res, const char *what, cw_e
 	if (detail != NULL) {
 		char line[CW_ERR_MESSAGE_LEN];
 		cw_hub_clean_message(detail, line, sizeof line);
-		return cw_err_set(err, CW_EDB, PGT_COMPONENT, "target \"%s\": %s: %s (%s)", t->name, what,
-		                  reason, line);
+		cw_err_set(err, CW_EDB, PGT_COMPONENT, "target \"%s\": %s: %s (%s)", t->name, what,
+		           reason, line);
+	} else {
+		cw_err_set(err, CW_EDB, PGT_COMPONENT, "target \"%s\": %s: %s", t->name, what, reason);
 	}
-	return cw_err_set(err, CW_EDB, PGT_COMPONENT, "target \"%s\": %s: %s", t->name, what, reason);
+	cw_err_set_server_code(err, t->sqlstate);
+	return CW_EDB;
 }
 
 PGresult *pgt_exec(pg_target_t *t, const char *sql, int nparams, const char *const *params,

@@ -111,6 +111,42 @@ typedef struct cw_auth_config {
 	cw_auth_state_t *state;         /* owned; created when the configuration loads */
 } cw_auth_config_t;
 
+/* What a stream does with a change it cannot transform or write (docs/streams.md). */
+typedef enum cw_on_error {
+	CW_ON_ERROR_RETRY = 0,        /* keep retrying (capped delays); the stream waits */
+	CW_ON_ERROR_SKIP,             /* drop the change, log it and count it */
+	CW_ON_ERROR_FAIL_STREAM,      /* stop this stream; the others go on */
+	CW_ON_ERROR_DEAD_LETTER,      /* set it aside in cachewarp.dead_letters; go on */
+} cw_on_error_t;
+
+/* A stream's retry policy; a value of 0 (or NULL) takes the global `retry`. */
+typedef struct cw_stream_retry {
+	int64_t max_attempts;           /* attempts before on_error; 0 = from retry.give_up_after */
+	int64_t initial_delay_ms;
+	int64_t max_delay_ms;
+	double backoff_multiplier;      /* >= 1.0; 0 = retry.multiplier */
+	char *permanent_error_codes;    /* comma-separated SQLSTATEs / server codes, or NULL */
+} cw_stream_retry_t;
+
+/* One entity flowing to one target: targets[].streams[]. */
+typedef struct cw_stream_config {
+	char *entity;                   /* the entity (required) */
+	char *transformation_id;        /* a transformations[].id, or NULL */
+	int enabled;                    /* 0 false, 1 true (default) */
+	int64_t batch_size;             /* most changes per write; 0 = apply.batch_size */
+	cw_on_error_t on_error;         /* write errors, after the retry budget */
+	cw_stream_retry_t retry_policy;
+} cw_stream_config_t;
+
+/* A reusable transformation: transformations[]. */
+typedef struct cw_transformation_config {
+	char *id;                       /* unique; streams refer to it */
+	char *name;                     /* human-readable, may be NULL */
+	int type;                       /* 0 = kazaam, the only engine */
+	char *spec;                     /* the engine's spec, JSON text */
+	cw_on_error_t on_error;         /* error_handling.on_error: a change it cannot transform */
+} cw_transformation_config_t;
+
 typedef struct cw_source_config {
 	char *name;                     /* identifier, unique among sources */
 	cw_source_type_t type;
@@ -142,10 +178,13 @@ typedef struct cw_target_config {
 	char *write_concern;            /* mongodb: "majority" (default) or a number of members */
 	char *auth_id;                  /* postgres, mongodb: NULL = the credentials in url */
 	const cw_auth_config_t *auth;   /* the entry auth_id names, borrowed from the config; or NULL */
+	cw_stream_config_t *streams;    /* per-entity settings; an entity without one has the defaults */
+	size_t nstreams;
 } cw_target_config_t;
 
 typedef struct cw_config {
 	char *path;                     /* the file name it was loaded from */
+	char *version;                  /* the file's format: "1" */
 	struct {
 		char *url;                  /* required; holds a password */
 		int64_t pool_size;
@@ -159,6 +198,8 @@ typedef struct cw_config {
 	size_t nentities;
 	cw_target_config_t *targets;
 	size_t ntargets;
+	cw_transformation_config_t *transformations;
+	size_t ntransformations;
 	struct {
 		char *listen;               /* "host:port" */
 		char *token;                /* NULL = no authentication; a secret */
@@ -221,6 +262,17 @@ void cw_config_free(cw_config_t *config);
 const cw_source_config_t *cw_config_source(const cw_config_t *config, const char *name);
 const cw_target_config_t *cw_config_target(const cw_config_t *config, const char *name);
 const cw_entity_t *cw_config_entity(const cw_config_t *config, const char *name);
+const cw_transformation_config_t *cw_config_transformation(const cw_config_t *config,
+                                                           const char *id);
+
+/*
+ * The stream of entity on target (borrowed), or NULL when the target has no
+ * streams[] entry for it: the entity flows with the defaults.
+ */
+const cw_stream_config_t *cw_config_stream(const cw_target_config_t *target, const char *entity);
+
+/* "retry", "skip", "fail_stream", "dead_letter". */
+const char *cw_on_error_name(cw_on_error_t action);
 
 /* The authentication entry of that id, borrowed from config, or NULL. */
 const cw_auth_config_t *cw_config_auth(const cw_config_t *config, const char *id);

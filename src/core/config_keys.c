@@ -990,3 +990,27 @@ const cw_auth_config_t *cw_config_auth(const cw_config_t *config, const char *id
 	}
 	return NULL;
 }
+
+const cw_transformation_config_t *cw_config_transformation(const cw_config_t *config,
+                                                           const char *id)
+{
+	for (size_t i = 0; id != NULL && i < config->ntransformations; i++)
+		if (config->transformations[i].id != NULL &&
+		    strcmp(config->transformations[i].id, id) == 0)
+			return &config->transformations[i];
+	return NULL;
+}
+
+const cw_stream_config_t *cw_config_stream(const cw_target_config_t *target, const char *entity)
+{
+	for (size_t i = 0; target != NULL && entity != NULL && i < target->nstreams; i++)
+		if (target->streams[i].entity != NULL && strcmp(target->streams[i].entity, entity) == 0)
+			return &target->streams[i];
+	return NULL;
+}
+
+const char *cw_on_error_name(cw_on_error_t action)
+{
+	static const char *const names[] = {"retry", "skip", "fail_stream", "dead_letter"};
+	return (size_t)action < 4 ? names[action] : "unknown";
+}
