@@ -34,6 +34,7 @@ typedef struct prefetch {
 	pthread_mutex_t mutex;
 	pthread_cond_t cond;
 	const char *hub_url;          /* borrowed from the loop */
+	const cw_auth_config_t *hub_auth;  /* borrowed from the loop */
 	const char *const *entities;  /* borrowed from the loop */
 	size_t nentities;
 	size_t limit;
@@ -57,6 +58,7 @@ typedef struct entity_state {
 struct cw_apply_loop {
 	char *consumer;
 	char *hub_url;
+	const cw_auth_config_t *hub_auth;   /* borrowed */
 	char **entities;
 	size_t nentities;
 	size_t batch_size;
@@ -94,6 +96,7 @@ cw_apply_loop_t *cw_apply_loop_new(const cw_apply_loop_opts_t *opts,
 	cw_apply_loop_t *loop = cw_xcalloc(1, sizeof *loop);
 	loop->consumer = cw_xstrdup(opts->consumer);
 	loop->hub_url = cw_xstrdup(opts->hub_url);
+	loop->hub_auth = opts->hub_auth;
 	loop->nentities = opts->nentities;
 	loop->entities = cw_xcalloc(opts->nentities + 1, sizeof *loop->entities);
 	for (size_t i = 0; i < opts->nentities; i++)
@@ -666,7 +669,7 @@ static void *prefetch_main(void *arg)
 		cw_change_batch_t page = CW_CHANGE_BATCH_INIT;
 		cw_err_t err = {0};
 		int rc = 0;
-		if (hub == NULL && (hub = cw_hub_connect(p->hub_url, &err)) == NULL)
+		if (hub == NULL && (hub = cw_hub_connect_auth(p->hub_url, p->hub_auth, &err)) == NULL)
 			rc = CW_EDB;
 		if (rc == 0)
 			rc = cw_oplog_fetch(hub, p->entities, p->nentities, after, p->limit, &page, &err);
@@ -690,6 +693,7 @@ static void prefetch_start(cw_apply_loop_t *loop)
 {
 	prefetch_t *p = &loop->prefetch;
 	p->hub_url = loop->hub_url;
+	p->hub_auth = loop->hub_auth;
 	p->entities = (const char *const *)loop->entities;
 	p->nentities = loop->nentities;
 	p->limit = loop->batch_size;
@@ -808,7 +812,7 @@ int cw_apply_loop_run(cw_apply_loop_t *loop, cw_cancel_t *cancel, cw_err_t *err)
 	cw_oplog_reader_t *reader = NULL;
 	int rc = 0;
 	set_state(loop, "connecting", false, NULL);
-	loop->hub = cw_hub_connect(loop->hub_url, err);
+	loop->hub = cw_hub_connect_auth(loop->hub_url, loop->hub_auth, err);
 	if (loop->hub == NULL) {
 		rc = CW_EDB;
 		goto out;
@@ -890,6 +894,7 @@ static void *target_open(const cw_component_ctx_t *ctx, cw_err_t *err)
 		.consumer = consumer,
 		.target = ctx->name,
 		.hub_url = ctx->config->hub.url,
+		.hub_auth = ctx->config->hub.auth,
 		.entities = ctx->entities,
 		.nentities = ctx->nentities,
 		.batch_size = (size_t)ctx->config->apply.batch_size,

@@ -52,6 +52,7 @@ typedef struct cw_apply_loop_opts {
 	const char *target;              /* the target's name in metric labels and logs; NULL =
 	                                  * consumer (they differ for a target run with --entity) */
 	const char *hub_url;             /* copied */
+	const cw_auth_config_t *hub_auth;  /* hub.auth: borrowed for the loop's life; may be NULL */
 	const char *const *entities;     /* --entity filter, copied; nentities 0 = all */
 	size_t nentities;
 	size_t batch_size;               /* oplog rows per read, > 0 */
