@@ -10,7 +10,7 @@ packages=(
 	libjansson-dev libmicrohttpd-dev libcmocka-dev
 	postgresql-15 postgresql-client-15
 	mariadb-server mariadb-client libmariadb-dev
-	openjdk-17-jdk-headless maven curl procps jq
+	openjdk-17-jdk-headless maven curl procps jq openssl
 	prometheus
 	systemd groff-base
 )
