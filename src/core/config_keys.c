@@ -409,12 +409,12 @@ static const cw_config_key_t keys[] = {
 	 .offset = STR(retry_policy.backoff_multiplier), .default_doc = "`retry.multiplier`",
 	 .fmin = 1.0, .fmax = 10.0, .help = "Each delay is the previous one times this."},
 	{.path = "targets[].streams[].retry_policy.permanent_error_codes", .kind = CW_KEY_WORDS,
-	 .offset = STR(retry_policy.permanent_error_codes), .default_doc = "none", .max_items = 100,
+	 .offset = STR(retry_policy.permanent_error_codes), .default_doc = "none", .max_items = 32,
 	 .check = cw_config_check_error_code,
 	 .help = "Error codes no retry can fix: such an error goes to `on_error` at once. "
 	         "SQLSTATEs for a postgres target (`23505` unique violation, `22P02` invalid "
 	         "text), server error codes for a mongodb target (`11000` duplicate key); each 1 "
-	         "to 16 letters and digits, at most 100: `[23505, 22P02]`."},
+	         "to 16 letters and digits, at most 32: `[23505, 22P02]`."},
 
 	LIST("transformations", cw_config_t, transformations, cw_transformation_config_t, 1000,
 	     "Transformations (docs/streams.md): reshape each change of a stream on its way to "

@@ -321,6 +321,39 @@ static void test_errors(void **state)
 	}
 }
 
+/* At most 32 permanent error codes, as a list or as a string. */
+static void test_too_many_codes(void **state)
+{
+	(void)state;
+	cw_buf_t list = CW_BUF_INIT, string = CW_BUF_INIT;
+	for (int i = 0; i < 33; i++) {
+		cw_buf_appendf(&list, "%s%d", i ? ", " : "", 10000 + i);
+		cw_buf_appendf(&string, "%s%d", i ? "," : "", 10000 + i);
+	}
+	static const char *const forms[] = {"[%s]", "\"%s\""};
+	const char *values[] = {cw_buf_cstr(&list), cw_buf_cstr(&string)};
+	for (size_t i = 0; i < 2; i++) {
+		char *value = cw_xasprintf(forms[i], values[i]);
+		char *text = cw_xasprintf(MINIMAL STREAM("retry_policy: {permanent_error_codes: %s}"), value);
+		cw_err_t err = {0};
+		assert_null(load(text, NULL, NULL, &err));
+		assert_string_equal(err.message, "t.yaml:7:64: key \"targets[0].streams[0].retry_policy."
+		                                 "permanent_error_codes\": too many items (the limit is 32)");
+		free(text);
+		free(value);
+	}
+	/* 32 is fine */
+	char *text = cw_xasprintf(MINIMAL STREAM("retry_policy: {permanent_error_codes: \"%.*s\"}"),
+	                          (int)strlen(values[1]) - 6, values[1]);
+	cw_config_t *config = load_ok(text, NULL);
+	assert_int_equal(strlen(config->targets[0].streams[0].retry_policy.permanent_error_codes),
+	                 32 * 6 - 1);
+	cw_config_free(config);
+	free(text);
+	cw_buf_free(&list);
+	cw_buf_free(&string);
+}
+
 /* A stream's errors do not hide each other, nor the checks across keys. */
 static void test_every_error_listed(void **state)
 {
@@ -568,6 +601,7 @@ int main(void)
 		cmocka_unit_test(test_every_key),
 		cmocka_unit_test(test_version),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_too_many_codes),
 		cmocka_unit_test(test_every_error_listed),
 		cmocka_unit_test(test_replication_loops),
 		cmocka_unit_test(test_loop_renamed_or_excluded),
