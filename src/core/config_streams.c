@@ -248,7 +248,7 @@ typedef struct captured {
 	const cw_entity_t *entity;       /* the entity capturing it */
 	size_t entity_index;
 	const char *kind;                /* "table", "collection" */
-	char place[2 * CW_TABLE_PART_MAX + 2];   /* schema.table, database.collection */
+	char place[256];                 /* schema.table (63 + 63), database.collection (63 + 120) */
 } captured_t;
 
 static void report_loop(const cw_config_reporter_t *r, const char *url_path,
