@@ -7,6 +7,7 @@
 #include "control/api_internal.h"
 
 #include "core/mem.h"
+#include "core/units.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -16,26 +17,6 @@
 #include <string.h>
 
 #define DOMAIN "api"
-
-/* Parses a whole decimal integer in [min, max]; 0 or CW_EINVAL naming what. */
-static int parse_int(const char *what, const char *text, int64_t min, int64_t max,
-                     int64_t *out, cw_err_t *err)
-{
-	if (text[0] == '\0' || text[0] == '+' || text[0] == ' ')
-		return cw_err_set(err, CW_EINVAL, DOMAIN, "%s: expected an integer, got \"%.64s\"",
-		                  what, text);
-	errno = 0;
-	char *end = NULL;
-	long long value = strtoll(text, &end, 10);
-	if (*end != '\0' || errno != 0)
-		return cw_err_set(err, CW_EINVAL, DOMAIN, "%s: expected an integer, got \"%.64s\"",
-		                  what, text);
-	if (value < min || value > max)
-		return cw_err_set(err, CW_EINVAL, DOMAIN, "%s: %lld is out of range (%lld..%lld)",
-		                  what, value, (long long)min, (long long)max);
-	*out = value;
-	return 0;
-}
 
 static int parse_entities(const char *text, cw_api_oplog_query_t *out, cw_err_t *err)
 {
@@ -101,11 +82,11 @@ int cw_api_parse_oplog_query(const char *entities, const char *after, const char
 	if (entities != NULL)
 		rc = parse_entities(entities, out, err);
 	if (rc == 0 && after != NULL) {
-		rc = parse_int("query parameter \"after\"", after, 0, INT64_MAX, &value, err);
+		rc = cw_integer_parse("query parameter \"after\"", after, 0, INT64_MAX, &value, err);
 		out->after = value;
 	}
 	if (rc == 0 && limit != NULL) {
-		rc = parse_int("query parameter \"limit\"", limit, 1, INT64_MAX, &value, err);
+		rc = cw_integer_parse("query parameter \"limit\"", limit, 1, INT64_MAX, &value, err);
 		out->limit = value > CW_API_OPLOG_MAX_LIMIT ? CW_API_OPLOG_MAX_LIMIT : (size_t)value;
 	}
 	if (rc == 0 && wait != NULL)
@@ -397,7 +378,7 @@ int cw_api_parse_listen(const char *listen, char *host, size_t cap, uint16_t *po
 	}
 	int64_t value = 0;
 	if (colon == NULL || host_len == 0 || host_len >= cap ||
-	    parse_int("api.listen port", colon + 1, 0, 65535, &value, NULL) != 0)
+	    cw_integer_parse("api.listen port", colon + 1, 0, 65535, &value, NULL) != 0)
 		return cw_err_set(err, CW_EINVAL, DOMAIN,
 		                  "api.listen \"%s\": expected HOST:PORT, e.g. 127.0.0.1:8080", listen);
 	memcpy(host, host_start, host_len);
