@@ -6,6 +6,7 @@
  */
 #include "control/api_internal.h"
 
+#include "control/dead_letter_select.h"
 #include "core/mem.h"
 #include "core/units.h"
 
@@ -324,6 +325,46 @@ int cw_api_parse_verify(const char *body, size_t len, char **entity, char **targ
 		free(*target);
 		*entity = NULL;
 		*target = NULL;
+	}
+	json_decref(root);
+	return rc;
+}
+
+int cw_api_parse_dead_letter_replay(const char *body, size_t len, char **target, char **entity,
+                                    bool *all, cw_err_t *err)
+{
+	static const char *const allowed[] = {"target", "entity", "all", NULL};
+	static const char hint[] = "name the letters to replay: {\"target\": T}, "
+	                           "{\"target\": T, \"entity\": E} or {\"all\": true}";
+	*target = NULL;
+	*entity = NULL;
+	*all = false;
+	if (len == 0)
+		return cw_err_set(err, CW_EINVAL, DOMAIN, "%s", hint);
+	json_t *root = load_object(body, len, err);
+	if (root == NULL)
+		return CW_EINVAL;
+	int rc = known_members(root, allowed, "", err);
+	if (rc == 0)
+		rc = string_member(root, "target", "", false, target, err);
+	if (rc == 0)
+		rc = string_member(root, "entity", "", false, entity, err);
+	json_t *value = json_object_get(root, "all");
+	*all = json_is_true(value);
+	if (rc == 0 && value != NULL && (!*all || *target != NULL || *entity != NULL))
+		rc = cw_err_set(err, CW_EINVAL, DOMAIN, "\"all\": only true, and alone; %s", hint);
+	else if (rc == 0 && value == NULL && *target == NULL)
+		rc = cw_err_set(err, CW_EINVAL, DOMAIN, "%s", hint);
+	cw_dead_letter_select_text_t text = {*target, *entity, NULL, NULL, NULL};
+	cw_dead_letter_filter_t filter;
+	if (rc == 0)
+		rc = cw_dead_letter_select_parse(&text, "\"", "\"", &filter, err);
+	if (rc != 0) {
+		free(*target);
+		free(*entity);
+		*target = NULL;
+		*entity = NULL;
+		*all = false;
 	}
 	json_decref(root);
 	return rc;
