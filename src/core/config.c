@@ -640,7 +640,7 @@ static void check_unique_names(loader_t *ld, const char *list_path, const char *
  * A target's relative dir, made absolute against the directory of the
  * configuration file (as given when that directory cannot be resolved).
  */
-static char *resolve_dir(const char *config_name, const char *dir)
+char *cw_config_resolve_path(const char *config_name, const char *dir)
 {
 	if (dir[0] == '/')
 		return cw_xstrdup(dir);
@@ -688,7 +688,7 @@ static void check_sources_and_targets(loader_t *ld)
 		if (type_known)
 			check_url(ld, path, target->url, target->type == CW_TARGET_MONGODB);
 		if (target->dir != NULL) {
-			char *resolved = resolve_dir(ld->name, target->dir);
+			char *resolved = cw_config_resolve_path(ld->name, target->dir);
 			free(target->dir);
 			target->dir = resolved;
 		}
@@ -782,11 +782,23 @@ static void check_entity_targets(loader_t *ld, size_t index, const cw_entity_t *
 	}
 }
 
+static void reporter_report(void *loader, const char *path, const char *message)
+{
+	report(loader, path, "%s", message);
+}
+
+static bool reporter_has_error(void *loader, const char *path)
+{
+	return has_error(loader, path);
+}
+
 /* The checks that relate keys to each other; run once every value is valid. */
 static void check_relations(loader_t *ld)
 {
 	cw_config_t *config = ld->config;
 	check_sources_and_targets(ld);
+	cw_config_reporter_t reporter = {ld, reporter_report, reporter_has_error};
+	cw_config_check_auth(config, ld->name, &reporter);
 	for (size_t i = 0; i < config->nentities; i++) {
 		check_entity(ld, i, &config->entities[i]);
 		check_entity_targets(ld, i, &config->entities[i]);

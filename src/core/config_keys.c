@@ -5,6 +5,7 @@
  */
 #include "core/config_keys.h"
 
+#include "core/auth.h"
 #include "core/entity.h"
 #include "core/mem.h"
 #include "core/time_window.h"
@@ -27,6 +28,7 @@ _Static_assert(sizeof(cw_source_type_t) == sizeof(int) && sizeof(cw_watch_scope_
 	               sizeof(cw_delete_mode_t) == sizeof(int) && sizeof(cw_log_level_t) == sizeof(int) &&
 	               sizeof(cw_log_format_t) == sizeof(int) && sizeof(cw_decimal_mode_t) == sizeof(int) &&
 	               sizeof(cw_entity_delete_t) == sizeof(int) &&
+	               sizeof(cw_auth_type_t) == sizeof(int) &&
 	               sizeof(((cw_config_t *)0)->verify.repair) == sizeof(int),
                "enum keys are stored as int");
 _Static_assert(CW_LOG_DEBUG == 0 && CW_LOG_INFO == 1 && CW_LOG_WARN == 2 && CW_LOG_ERROR == 3,
@@ -44,6 +46,7 @@ static const char *const entity_deletes[] = {"drop", "keep", NULL};
 static const char *const decimal_modes[] = {"exact", "double", "text", NULL};
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
 static const char *const log_formats[] = {"auto", "json", "text", NULL};
+static const char *const auth_types[] = {"username_password", "certificate", "command", NULL};
 
 static int check_window(const char *value, cw_err_t *err)
 {
@@ -59,6 +62,11 @@ static int check_source_name(const char *value, cw_err_t *err)
 static int check_target_name(const char *value, cw_err_t *err)
 {
 	return cw_identifier_validate("target name", value, err);
+}
+
+static int check_auth_id(const char *value, cw_err_t *err)
+{
+	return cw_identifier_validate("authentication id", value, err);
 }
 
 static int check_column_name(const char *value, cw_err_t *err)
@@ -145,6 +153,10 @@ static int check_listen(const char *value, cw_err_t *err)
 #define ENT(field) offsetof(cw_entity_t, field)
 #define COL(field) offsetof(cw_column_t, field)
 #define ETG(field) offsetof(cw_entity_target_t, field)
+#define AUT(field) offsetof(cw_auth_config_t, field)
+#define AUTH_ID_HELP                                                                         \
+	"The `authentication` entry (its `id`) whose credentials are used to connect; the url "  \
+	"then carries no password. See docs/authentication.md."
 
 static const cw_config_key_t keys[] = {
 	GROUP("hub", "The oplog hub: the PostgreSQL database every change is written to once "
@@ -159,6 +171,8 @@ static const cw_config_key_t keys[] = {
 	 .default_text = "7d", .min = 0, .max = 3650 * DAY_MS,
 	 .help = "Oplog rows older than this are deleted even when a registered consumer has not "
 	         "read them yet; 0 keeps every row until all consumers have passed it."},
+	{.path = "hub.auth_id", .kind = CW_KEY_STRING, .offset = CFG(hub.auth_id),
+	 .default_doc = "none", .check = check_auth_id, .help = AUTH_ID_HELP},
 
 	LIST("sources", cw_config_t, sources, cw_source_config_t, 256,
 	     "Databases whose changes are captured, each by one worker."),
@@ -189,6 +203,8 @@ static const cw_config_key_t keys[] = {
 	 .help = "When the stored position is gone (MongoDB history lost, slot dropped): `rescan` "
 	         "starts a new generation (full scan, then a sweep of rows it did not see); "
 	         "`fail` stops the source with an error."},
+	{.path = "sources[].auth_id", .kind = CW_KEY_STRING, .offset = SRC(auth_id),
+	 .default_doc = "none", .check = check_auth_id, .help = AUTH_ID_HELP},
 
 	LIST("entities", cw_config_t, entities, cw_entity_t, 10000,
 	     "The initial entities. Entities added through the API or CLI live in the hub and "
@@ -255,6 +271,9 @@ static const cw_config_key_t keys[] = {
 	{.path = "targets[].url", .kind = CW_KEY_URL, .offset = TGT(url), .flags = CW_KEY_REQUIRED,
 	 .applies_to = "postgres mongodb",
 	 .help = "Connection URL of the target database."},
+	{.path = "targets[].auth_id", .kind = CW_KEY_STRING, .offset = TGT(auth_id),
+	 .default_doc = "none", .applies_to = "postgres mongodb", .check = check_auth_id,
+	 .help = AUTH_ID_HELP},
 	{.path = "targets[].schema", .kind = CW_KEY_STRING, .offset = TGT(schema),
 	 .default_text = "public", .applies_to = "postgres", .check = check_schema,
 	 .help = "Schema holding the entity tables (created when missing)."},
@@ -378,6 +397,60 @@ static const cw_config_key_t keys[] = {
 	 .offset = CFG(verify.settle_timeout_ms), .default_text = "60s", .min = 100, .max = DAY_MS,
 	 .help = "How long verify's re-check waits for capture and a target to catch up before it "
 	         "counts a difference anyway (the report then says `target_behind`)."},
+
+	LIST("authentication", cw_config_t, authentication, cw_auth_config_t, 256,
+	     "Credentials kept out of the urls, referred to by `auth_id` from `hub`, sources and "
+	     "targets. See docs/authentication.md."),
+	{.path = "authentication[].id", .kind = CW_KEY_STRING, .offset = AUT(id),
+	 .flags = CW_KEY_REQUIRED, .check = check_auth_id,
+	 .help = "Unique id (`[a-z][a-z0-9_]*`) that `auth_id` refers to."},
+	{.path = "authentication[].type", .kind = CW_KEY_ENUM, .offset = AUT(type),
+	 .flags = CW_KEY_REQUIRED, .values = auth_types,
+	 .help = "`username_password`, `certificate` (TLS client certificate) or `command` (a "
+	         "command that prints a password or token)."},
+	GROUP("authentication[].config", "The settings of the entry's type."),
+	{.path = "authentication[].config.username", .kind = CW_KEY_STRING, .offset = AUT(username),
+	 .default_doc = "the url's user", .check = check_not_empty,
+	 .help = "User name to connect as; it replaces the url's. Required for "
+	         "`username_password`."},
+	{.path = "authentication[].config.password", .kind = CW_KEY_SECRET, .offset = AUT(password),
+	 .applies_to = "username_password",
+	 .help = "The password; give it or `password_file`, not both."},
+	{.path = "authentication[].config.password_file", .kind = CW_KEY_STRING,
+	 .offset = AUT(password_file), .applies_to = "username_password", .check = check_not_empty,
+	 .help = "File whose content (without the final line break) is the password, read at "
+	         "every connection; relative to the configuration file's directory."},
+	{.path = "authentication[].config.cert_file", .kind = CW_KEY_STRING, .offset = AUT(cert_file),
+	 .flags = CW_KEY_REQUIRED, .applies_to = "certificate", .check = check_not_empty,
+	 .help = "PEM file of the client certificate."},
+	{.path = "authentication[].config.key_file", .kind = CW_KEY_STRING, .offset = AUT(key_file),
+	 .flags = CW_KEY_REQUIRED, .applies_to = "certificate", .check = check_not_empty,
+	 .help = "PEM file of the client certificate's private key (mode 0600: libpq refuses a key "
+	         "others can read)."},
+	{.path = "authentication[].config.ca_file", .kind = CW_KEY_STRING, .offset = AUT(ca_file),
+	 .flags = CW_KEY_REQUIRED, .applies_to = "certificate", .check = check_not_empty,
+	 .help = "PEM file of the certificate authority the server's certificate must chain to; "
+	         "the server's name is verified too (PostgreSQL `sslmode=verify-full`)."},
+	{.path = "authentication[].config.key_password", .kind = CW_KEY_SECRET,
+	 .offset = AUT(key_password), .default_doc = "none", .applies_to = "certificate",
+	 .help = "Passphrase of an encrypted private key."},
+	{.path = "authentication[].config.command", .kind = CW_KEY_STRING, .offset = AUT(command),
+	 .flags = CW_KEY_REQUIRED, .applies_to = "command", .check = check_not_empty,
+	 .help = "The command whose standard output (trimmed) is the password or token. Without "
+	         "`shell` it is split into words (\"double\" and 'single' quotes group, no "
+	         "other shell syntax) and run directly, the program found in `PATH`."},
+	{.path = "authentication[].config.shell", .kind = CW_KEY_ENUM, .offset = AUT(shell),
+	 .default_text = "false", .applies_to = "command", .values = booleans,
+	 .help = "`true` runs `command` with `/bin/sh -c` (pipes, variables, `$(...)`)."},
+	{.path = "authentication[].config.refresh", .kind = CW_KEY_DURATION,
+	 .offset = AUT(refresh_ms), .default_text = "15m", .min = 1000, .max = DAY_MS,
+	 .applies_to = "command",
+	 .help = "The output is reused for new connections this long, then the command runs again "
+	         "(keep it below the token's lifetime); a refused login runs it again at once."},
+	{.path = "authentication[].config.timeout", .kind = CW_KEY_DURATION,
+	 .offset = AUT(timeout_ms), .default_text = "30s", .min = 100, .max = 600000,
+	 .applies_to = "command",
+	 .help = "The command is killed after this long and the connection attempt fails."},
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -710,9 +783,13 @@ bool cw_config_key_applies(const cw_config_key_t *key, const void *base)
 {
 	if (key->applies_to == NULL)
 		return true;
+	/* The type of the nearest list item, also for a group inside one ("authentication[].config."). */
+	const char *item = NULL;
+	for (const char *p = key->path; (p = strstr(p, "[].")) != NULL; p += 3)
+		item = p + 3;
+	size_t scope_len = item ? (size_t)(item - key->path) : cw_config_key_parent_len(key) + 1;
 	char type_path[128];
-	snprintf(type_path, sizeof type_path, "%.*s.type", (int)cw_config_key_parent_len(key),
-	         key->path);
+	snprintf(type_path, sizeof type_path, "%.*stype", (int)scope_len, key->path);
 	const cw_config_key_t *type_key = cw_config_key_find(type_path, strlen(type_path));
 	if (type_key == NULL)
 		return true;
@@ -864,6 +941,8 @@ void cw_config_free(cw_config_t *config)
 {
 	if (config == NULL)
 		return;
+	for (size_t i = 0; i < config->nauthentication; i++)
+		cw_auth_state_free(config->authentication[i].state);
 	cw_config_free_scope("", config);
 	free(config->path);
 	free(config);
@@ -900,6 +979,16 @@ const cw_target_config_t *cw_config_target(const cw_config_t *config, const char
 const cw_entity_t *cw_config_entity(const cw_config_t *config, const char *name)
 {
 	return find_named(config, "entities", name);
+}
+
+const cw_auth_config_t *cw_config_auth(const cw_config_t *config, const char *id)
+{
+	for (size_t i = 0; id != NULL && i < config->nauthentication; i++) {
+		const char *item_id = config->authentication[i].id;
+		if (item_id != NULL && strcmp(item_id, id) == 0)
+			return &config->authentication[i];
+	}
+	return NULL;
 }
 
 const cw_transformation_config_t *cw_config_transformation(const cw_config_t *config,

@@ -160,4 +160,30 @@ size_t cw_config_distance(const char *a, const char *b);
  */
 void cw_config_quote(cw_buf_t *out, const char *text);
 
+/*
+ * A relative path (a target's dir, an authentication file) made absolute
+ * against the directory of config_name, the configuration file. Returns a
+ * new string owned by the caller.
+ */
+char *cw_config_resolve_path(const char *config_name, const char *path);
+
+/* How the checks in config_auth.c report: the loader's error list. */
+typedef struct cw_config_reporter {
+	void *loader;
+	/* Records message as an error about the concrete key path (where it came from is looked up). */
+	void (*report)(void *loader, const char *path, const char *message);
+	/* Whether an error was reported about path or a key below it. */
+	bool (*has_error)(void *loader, const char *path);
+} cw_config_reporter_t;
+
+/*
+ * The checks of `authentication` and every `auth_id` (config_auth.c): unique
+ * ids, references that exist, each type's keys, readable files (made
+ * absolute against config_name), no password in a url that names an
+ * auth_id. Then resolves each auth_id into its `auth` pointer and creates
+ * each entry's state. Errors go to reporter.
+ */
+void cw_config_check_auth(cw_config_t *config, const char *config_name,
+                          const cw_config_reporter_t *reporter);
+
 #endif

@@ -271,9 +271,10 @@ static const char reference_intro[] =
 	"\n"
 	"## Relative paths\n"
 	"\n"
-	"A relative `dir` of a target is taken relative to the directory of the\n"
-	"configuration file (also when it comes from the environment) and made absolute,\n"
-	"so the caches do not move with the working directory.\n";
+	"A relative `dir` of a target, and a relative file of an `authentication` entry,\n"
+	"is taken relative to the directory of the configuration file (also when it comes\n"
+	"from the environment) and made absolute, so neither moves with the working\n"
+	"directory.\n";
 
 static const char *kind_label(const cw_config_key_t *key)
 {

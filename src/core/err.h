@@ -35,6 +35,9 @@ typedef struct cw_err {
 	int code;                          /* one of CW_E*, 0 when unset */
 	char domain[CW_ERR_DOMAIN_LEN];    /* module that set it: "config", "hub" */
 	char message[CW_ERR_MESSAGE_LEN];  /* human readable, see above */
+	/* The server's own code when a server refused: a SQLSTATE ("23514"), a MongoDB
+	 * error code ("11000"); "" when none. cw_err_set clears it. */
+	char server_code[16];
 } cw_err_t;
 
 /*
@@ -45,7 +48,10 @@ typedef struct cw_err {
 int cw_err_set(cw_err_t *err, int code, const char *domain, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
-/* Prefixes err's message with "context: ", keeping code and domain. */
+/* Records the server's code of the error err holds (NULL or "" clears it); NULL err is a no-op. */
+void cw_err_set_server_code(cw_err_t *err, const char *code);
+
+/* Prefixes err's message with "context: ", keeping code, domain and server code. */
 void cw_err_prefix(cw_err_t *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

@@ -41,21 +41,23 @@ int cw_dead_letter_add(cw_hub_t *hub, const cw_dead_letter_t *letter, cw_err_t *
 	    (letter->op == CW_OP_UPSERT) != (letter->data != NULL))
 		return cw_err_set(err, CW_EINVAL, DOMAIN, "a dead letter needs a target, an entity, "
 		                  "a doc_id, an error and an upsert's data");
-	char oplog_id[24];
+	char oplog_id[24], version[24];
 	snprintf(oplog_id, sizeof oplog_id, "%lld", (long long)letter->oplog_id);
+	snprintf(version, sizeof version, "%lld", (long long)letter->version);
 	const char *params[] = {
 		letter->target, letter->entity, letter->doc_id, oplog_id, cw_op_name(letter->op),
 		letter->data, cw_dead_letter_stage_name(letter->stage), letter->error,
-		letter->error_code,
+		letter->error_code != NULL && letter->error_code[0] ? letter->error_code : NULL, version,
 	};
 	return cw_hub_command(hub,
 		"INSERT INTO cachewarp.dead_letters (target, entity, doc_id, oplog_id, op, data, stage, "
-		"error, error_code) VALUES ($1, $2, $3, $4::int8, $5, $6::jsonb, $7, $8, $9) "
+		"error, error_code, version) "
+		"VALUES ($1, $2, $3, $4::int8, $5, $6::jsonb, $7, $8, $9, $10::int4) "
 		"ON CONFLICT (target, entity, doc_id, oplog_id) DO UPDATE SET "
 		"attempts = cachewarp.dead_letters.attempts + 1, last_failed_at = now(), "
 		"data = excluded.data, stage = excluded.stage, error = excluded.error, "
 		"error_code = excluded.error_code, status = 'failed'",
-		9, params, "could not record a dead letter", err);
+		10, params, "could not record a dead letter", err);
 }
 
 /*
@@ -121,7 +123,7 @@ int cw_dead_letter_list(cw_hub_t *hub, const cw_dead_letter_filter_t *filter,
 	cw_buf_append_str(&sql, "SELECT id, target, entity, doc_id, oplog_id, op, data::text, stage, "
 	                  "error, error_code, attempts, "
 	                  "(extract(epoch FROM first_failed_at) * 1000000)::int8, "
-	                  "(extract(epoch FROM last_failed_at) * 1000000)::int8, status "
+	                  "(extract(epoch FROM last_failed_at) * 1000000)::int8, status, version "
 	                  "FROM cachewarp.dead_letters");
 	where(&sql, filter, &f);
 	size_t limit = filter->limit == 0 ? DEFAULT_LIMIT : filter->limit;
@@ -151,6 +153,7 @@ int cw_dead_letter_list(cw_hub_t *hub, const cw_dead_letter_filter_t *filter,
 		l->last_failed_us = cw_hub_int64(res, r, 12);
 		l->status = strcmp(PQgetvalue(res, r, 13), "replay") == 0 ? CW_DEAD_LETTER_REPLAY
 		                                                          : CW_DEAD_LETTER_FAILED;
+		l->version = cw_hub_int64(res, r, 14);
 	}
 	PQclear(res);
 	*letters = out;
@@ -188,6 +191,24 @@ int cw_dead_letter_drop(cw_hub_t *hub, const cw_dead_letter_filter_t *filter, in
 {
 	return touch(hub, "DELETE FROM cachewarp.dead_letters", filter, count,
 	             "could not drop dead letters", err);
+}
+
+int cw_dead_letter_superseded(cw_hub_t *hub, const cw_dead_letter_t *letter, int64_t upto,
+                              bool *superseded, cw_err_t *err)
+{
+	char after[24], until[24];
+	snprintf(after, sizeof after, "%lld", (long long)letter->oplog_id);
+	snprintf(until, sizeof until, "%lld", (long long)upto);
+	const char *params[] = {letter->entity, letter->doc_id, after, until};
+	PGresult *res = cw_hub_exec(hub,
+		"SELECT EXISTS (SELECT 1 FROM cachewarp.oplog WHERE entity = $1 AND doc_id = $2 "
+		"AND id > $3::int8 AND id <= $4::int8)",
+		4, params, "could not look for a newer change of a dead letter", err);
+	if (res == NULL)
+		return CW_EDB;
+	*superseded = PQgetvalue(res, 0, 0)[0] == 't';
+	PQclear(res);
+	return 0;
 }
 
 int cw_dead_letter_count(cw_hub_t *hub, const char *target, const char *entity, int64_t *failed,
@@ -260,6 +281,8 @@ int cw_dead_letter_write_json(const cw_dead_letter_t *l, cw_json_t *w, cw_err_t 
 	cw_json_string(w, l->doc_id, err);
 	cw_json_key(w, "oplog_id", err);
 	cw_json_int64(w, l->oplog_id, err);
+	cw_json_key(w, "version", err);
+	cw_json_int64(w, l->version, err);
 	cw_json_key(w, "op", err);
 	cw_json_string(w, cw_op_name(l->op), err);
 	cw_json_key(w, "data", err);

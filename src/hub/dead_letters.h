@@ -39,6 +39,7 @@ typedef struct cw_dead_letter {
 	char *entity;
 	char *doc_id;
 	int64_t oplog_id;               /* the (last) hub change the write carried */
+	int64_t version;                /* the entity generation of that change */
 	cw_op_t op;                     /* upsert or delete */
 	char *data;                     /* an upsert's data as JSON text; NULL for a delete */
 	cw_dead_letter_stage_t stage;
@@ -88,6 +89,14 @@ int cw_dead_letter_request_replay(cw_hub_t *hub, const cw_dead_letter_filter_t *
 int cw_dead_letter_drop(cw_hub_t *hub, const cw_dead_letter_filter_t *filter, int64_t *count,
                         cw_err_t *err);
 
+/*
+ * Sets *superseded when the hub holds a change of the letter's document newer
+ * than the letter and at most upto (the stream's applied id): replaying the
+ * letter would put an older state over it. 0 or CW_EDB.
+ */
+int cw_dead_letter_superseded(cw_hub_t *hub, const cw_dead_letter_t *letter, int64_t upto,
+                              bool *superseded, cw_err_t *err);
+
 /* Letters per status of the target and entity (either NULL = all): for metrics and status. */
 int cw_dead_letter_count(cw_hub_t *hub, const char *target, const char *entity, int64_t *failed,
                          int64_t *replay, cw_err_t *err);
@@ -119,7 +128,7 @@ const char *cw_dead_letter_status_name(cw_dead_letter_status_t status);
 int cw_dead_letter_status_parse(const char *name);
 
 /*
- * Writes letter as a JSON object: id, target, entity, doc_id, oplog_id, op,
+ * Writes letter as a JSON object: id, target, entity, doc_id, oplog_id, version, op,
  * data (the JSON itself), stage, error, error_code, attempts,
  * first_failed_at, last_failed_at (RFC 3339), status.
  */

@@ -119,6 +119,7 @@ static const char *const migrations[] = {
 	"	entity text NOT NULL,\n"
 	"	doc_id text NOT NULL,\n"
 	"	oplog_id bigint NOT NULL,\n"
+	"	version integer NOT NULL,\n"
 	"	op text NOT NULL CHECK (op IN ('upsert', 'delete')),\n"
 	"	data jsonb,\n"
 	"	stage text NOT NULL CHECK (stage IN ('transform', 'write')),\n"
