@@ -3,10 +3,15 @@
 # with psql: list as a table and as JSON lines, filters and paging, every
 # usage error (exit 2) with one error line, replay and drop by id, by
 # target and entity and of all, the --yes rule for a drop of several letters
-# with no terminal, a missing id (exit 1), and an unreachable hub (exit 1).
+# with no terminal, a missing id (exit 1), and an unreachable hub (exit 1);
+# then a running daemon's cachewarp_dead_letters gauge follows the hub's
+# letters by target, entity and status, down to 0 once they are dropped.
 # shellcheck source=../support/e2e.sh
 . "${CW_SUPPORT_DIR:-$(cd "$(dirname "$0")/../support" && pwd)}/e2e.sh"
 
+daemon=
+stop_daemon() { [ -n "$daemon" ] && kill -9 "$daemon" 2>/dev/null; }
+E2E_STOP=stop_daemon
 e2e_init deadletters
 e2e_start_pg
 e2e_config "$work/cw.yaml" items public.items
@@ -34,13 +39,13 @@ usage_error() {
 
 # Letters of three streams: node1/items (3), node1/orders (1), pg1/items (2, one replaying).
 # Letter 2's error is long and spans lines; letter 3 is a delete.
-hub "INSERT INTO cachewarp.dead_letters (target, entity, doc_id, oplog_id, op, data, stage, error, error_code, attempts, status) VALUES
-  ('node1', 'items', '1', 10, 'upsert', '{\"price\": 2.50, \"n\": 9007199254740993}', 'write', 'value too long for type character varying(3)', '22001', 3, 'failed'),
-  ('node1', 'items', '[\"a\",2]', 11, 'upsert', '{\"x\": 1}', 'transform', 'the transformation refused the change:' || E'\n' || repeat('very long reason ', 20), NULL, 1, 'failed'),
-  ('node1', 'items', '3', 12, 'delete', NULL, 'write', 'connection reset', NULL, 5, 'failed'),
-  ('node1', 'orders', 'o-1', 20, 'upsert', '{}', 'write', 'duplicate key', '23505', 2, 'failed'),
-  ('pg1', 'items', '1', 10, 'upsert', '{\"price\": 2.50}', 'write', 'permission denied', '42501', 1, 'replay'),
-  ('pg1', 'items', '4', 13, 'upsert', '{\"price\": 1}', 'write', 'permission denied', '42501', 1, 'failed')" >/dev/null ||
+hub "INSERT INTO cachewarp.dead_letters (target, entity, doc_id, oplog_id, version, op, data, stage, error, error_code, attempts, status) VALUES
+  ('node1', 'items', '1', 10, 1, 'upsert', '{\"price\": 2.50, \"n\": 9007199254740993}', 'write', 'value too long for type character varying(3)', '22001', 3, 'failed'),
+  ('node1', 'items', '[\"a\",2]', 11, 1, 'upsert', '{\"x\": 1}', 'transform', 'the transformation refused the change:' || E'\n' || repeat('very long reason ', 20), NULL, 1, 'failed'),
+  ('node1', 'items', '3', 12, 1, 'delete', NULL, 'write', 'connection reset', NULL, 5, 'failed'),
+  ('node1', 'orders', 'o-1', 20, 1, 'upsert', '{}', 'write', 'duplicate key', '23505', 2, 'failed'),
+  ('pg1', 'items', '1', 10, 1, 'upsert', '{\"price\": 2.50}', 'write', 'permission denied', '42501', 1, 'replay'),
+  ('pg1', 'items', '4', 13, 1, 'upsert', '{\"price\": 1}', 'write', 'permission denied', '42501', 1, 'failed')" >/dev/null ||
 	fail "could not plant dead letters"
 ids=$(hub "SELECT string_agg(id::text, ' ' ORDER BY id) FROM cachewarp.dead_letters")
 read -r id1 id2 id3 id4 id5 id6 <<<"$ids"
@@ -172,6 +177,38 @@ E2E_HUB_URL=postgresql://postgres@127.0.0.1:1/hub e2e_config "$work/down.yaml" i
 [ $? -eq 1 ] || fail "unreachable hub: want exit 1: $(cat "$err")"
 "$bin" deadletter list -c "$work/nonexistent.yaml" >"$out" 2>"$err"
 [ $? -eq 2 ] || fail "missing configuration: want exit 2: $(cat "$err")"
+
+# ---- the daemon's gauge ----
+# Streams of targets this daemon does not run, so no apply loop replays them meanwhile.
+e2e_sql app "CREATE TABLE items (id int PRIMARY KEY, note text)" >/dev/null
+hub "INSERT INTO cachewarp.dead_letters (target, entity, doc_id, oplog_id, version, op, data, stage, error, status) VALUES
+  ('edge1', 'items', '1', 10, 1, 'upsert', '{}', 'write', 'e', 'failed'),
+  ('edge1', 'items', '2', 11, 1, 'upsert', '{}', 'write', 'e', 'failed'),
+  ('edge1', 'items', '3', 12, 1, 'upsert', '{}', 'write', 'e', 'replay'),
+  ('pg1', 'orders', '1', 13, 1, 'delete', NULL, 'write', 'e', 'failed')" >/dev/null
+"$bin" run -c "$work/cw.yaml" >"$work/run.out" 2>"$work/run.err" &
+daemon=$!
+port_of_daemon() {
+	grep -o '"component":"api","msg":"listening".*"port":"[0-9]*"' "$work/run.err" |
+		grep -o '[0-9]*"$' | tr -d '"'
+}
+listening() { [ -n "$(port_of_daemon)" ] && echo ok; }
+wait_for "the daemon listens" listening
+port=$(port_of_daemon)
+gauge() { # gauge TARGET ENTITY STATUS: the value on /metrics
+	curl -s "http://127.0.0.1:$port/metrics" |
+		grep -F "cachewarp_dead_letters{target=\"$1\",entity=\"$2\",status=\"$3\"} " | cut -d' ' -f2
+}
+gauges_are() { # gauges_are WANT...: edge1/items failed, replay; pg1/orders failed, replay
+	same "$(gauge edge1 items failed) $(gauge edge1 items replay) $(gauge pg1 orders failed) $(gauge pg1 orders replay)" "$*"
+}
+wait_for "the gauge counts the letters" gauges_are 2 1 1 0
+curl -s "http://127.0.0.1:$port/metrics" | grep -q '^# TYPE cachewarp_dead_letters gauge$' ||
+	fail "no gauge family on /metrics"
+expect 0 drop --target pg1
+wait_for "a stream without letters reads 0" gauges_are 2 1 0 0
+expect 0 replay --target edge1
+wait_for "replayed letters move to status replay" gauges_are 0 3 0 0
 
 [ "$failures" -eq 0 ] && echo "deadletters: all checks passed"
 exit $((failures > 0))
