@@ -697,6 +697,9 @@ static int parse_unix(const char *value, size_t len, kz_time_t *out, cw_err_t *e
 	}
 	if (n > (uint64_t)INT64_MAX)
 		return bad_time(err, "$unix", value, len, "out of range");
+	/* about 34000 years either side of 1970: further than any calendar cachewarp prints */
+	if (n > (UINT64_C(1) << 40))
+		return bad_time(err, "$unix", value, len, "out of range");
 	int64_t sec = value[0] == '-' ? -(int64_t)n : (int64_t)n;
 	*out = kz_time_local(sec, 0);
 	return 0;

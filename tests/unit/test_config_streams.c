@@ -156,6 +156,20 @@ static void test_version(void **state)
 	}
 }
 
+/* A file of another version is refused with that one error: its keys are another format's. */
+static void test_other_version_alone(void **state)
+{
+	(void)state;
+	const char *text = "version: 2\n"
+	                   "service: {log_level: info}\n"
+	                   "streams:\n  - {id: s1, source: {type: mongodb}}\n";
+	cw_buf_t errors = CW_BUF_INIT;
+	assert_null(load(text, NULL, &errors, NULL));
+	assert_string_equal(cw_buf_cstr(&errors), "t.yaml:1:10: key \"version\": unsupported configuration "
+	                                          "version \"2\": this cachewarp reads version 1\n");
+	cw_buf_free(&errors);
+}
+
 /* ---- errors, each with file, line and key ------------------------------------ */
 
 typedef struct error_case {
@@ -472,6 +486,48 @@ static void test_loop_renamed_or_excluded(void **state)
 	}
 }
 
+/* Nothing captures or writes the hub's own schema, cachewarp, in the hub's database. */
+static void test_hub_schema(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *text, *error;
+	} cases[] = {
+		{"sources: [{name: app, type: postgres, url: \"host=localhost dbname=app\"}]\n"
+		 "entities: [{name: log, source: app, table: cachewarp.oplog}]\n",
+		 "t.yaml:3:44: key \"entities[0].table\": replication loop: entity \"log\" captures "
+		 "cachewarp.oplog, a table of the hub itself (source \"app\" is the hub's database)"},
+		{"targets: [{name: wh, type: postgres, url: \"postgresql://127.0.0.1:5432/app\", "
+		 "schema: cachewarp}]\n",
+		 "t.yaml:2:86: key \"targets[0].schema\": target \"wh\" would write into schema cachewarp of "
+		 "the hub's database, the hub's own tables: use another schema"},
+		{"targets: [{name: wh, type: postgres, url: \"postgresql://localhost/app\", "
+		 "meta_schema: cachewarp}]\n",
+		 "t.yaml:2:86: key \"targets[0].meta_schema\": target \"wh\" would write into schema "
+		 "cachewarp of the hub's database, the hub's own tables: use another schema"},
+		/* the hub's database in another schema, or schema cachewarp of another database: fine */
+		{"sources: [{name: app, type: postgres, url: \"host=localhost dbname=app\"}]\n"
+		 "entities: [{name: log, source: app, table: public.log}]\n"
+		 "targets: [{name: wh, type: postgres, url: \"postgresql://localhost/app\", schema: copy}]\n",
+		 NULL},
+		{"sources: [{name: app, type: postgres, url: \"host=localhost dbname=other\"}]\n"
+		 "entities: [{name: log, source: app, table: cachewarp.oplog}]\n"
+		 "targets: [{name: wh, type: postgres, url: \"postgresql://localhost/other\", schema: cachewarp}]\n",
+		 NULL},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char *text = cw_xasprintf("hub: {url: \"postgresql://localhost/app\"}\n%s", cases[i].text);
+		cw_err_t err = {0};
+		cw_config_t *config = load(text, NULL, NULL, &err);
+		if (cases[i].error == NULL ? config == NULL
+		                           : config != NULL || strcmp(err.message, cases[i].error) != 0)
+			fail_msg("case %zu:\n got: %s\nwant: %s", i, config ? "(loaded)" : err.message,
+			         cases[i].error ? cases[i].error : "(loaded)");
+		cw_config_free(config);
+		free(text);
+	}
+}
+
 /* ---- config show and the environment ---------------------------------------- */
 
 static void test_show_round_trip(void **state)
@@ -600,11 +656,13 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_every_key),
 		cmocka_unit_test(test_version),
+		cmocka_unit_test(test_other_version_alone),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_too_many_codes),
 		cmocka_unit_test(test_every_error_listed),
 		cmocka_unit_test(test_replication_loops),
 		cmocka_unit_test(test_loop_renamed_or_excluded),
+		cmocka_unit_test(test_hub_schema),
 		cmocka_unit_test(test_show_round_trip),
 		cmocka_unit_test(test_env_overrides),
 		cmocka_unit_test(test_reference_rows),
