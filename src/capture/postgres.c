@@ -89,6 +89,13 @@ int pg_connect(cw_pg_source_t *src, bool replication, PGconn **out, cw_err_t *er
 		snprintf(what, sizeof what, "could not connect to source \"%s\" at \"%s\"%s",
 		         src->cfg->name, src->masked_url, replication ? " for replication" : "");
 		int rc = pg_result_error(conn, NULL, what, err);
+		char hint[CW_ERR_MESSAGE_LEN];
+		cw_auth_failure_hint(src->cfg->auth, conn ? PQerrorMessage(conn) : NULL, hint, sizeof hint);
+		if (hint[0] != '\0' && err != NULL) {
+			char reason[CW_ERR_MESSAGE_LEN];
+			snprintf(reason, sizeof reason, "%s", err->message);
+			cw_err_set(err, rc, PG_DOMAIN, "%.300s%s", reason, hint);
+		}
 		if (cw_hub_auth_refused(conn)) {
 			char reason[CW_ERR_MESSAGE_LEN];
 			snprintf(reason, sizeof reason, "%s", err != NULL ? err->message : what);

@@ -236,6 +236,17 @@ int cw_auth_pg_connect(const cw_auth_config_t *auth, const char *const *keywords
 	}
 }
 
+const char *cw_auth_failure_hint(const cw_auth_config_t *auth, const char *message, char *out,
+                                 size_t size)
+{
+	out[0] = '\0';
+	if (auth != NULL && auth->type == CW_AUTH_CERTIFICATE && message != NULL &&
+	    (strstr(message, "SSL") != NULL || strstr(message, "certificate") != NULL))
+		snprintf(out, size, " (TLS with the client certificate of authentication \"%s\" failed: "
+		         "check its cert_file, key_file and ca_file)", auth->id);
+	return out;
+}
+
 /* ---- libmongoc ------------------------------------------------------------ */
 
 /* Writes the certificate and its key into one private file for libmongoc. Mutex held. */
