@@ -302,17 +302,24 @@ static int open_components(daemon_state_t *state, const char **entities, size_t 
                            cw_err_t *err)
 {
 	const cw_config_t *config = state->config;
-	state->components = cw_xcalloc(config->nsources + config->ntargets + 1,
-	                               sizeof *state->components);
-	for (size_t i = 0; i < config->nsources + config->ntargets; i++) {
+	/* Each source, each source's batch poller, each target. */
+	size_t nslots = 2 * config->nsources + config->ntargets;
+	state->components = cw_xcalloc(nslots + 1, sizeof *state->components);
+	for (size_t i = 0; i < nslots; i++) {
 		component_t *c = &state->components[state->ncomponents];
-		bool is_source = i < config->nsources;
+		/* The pollers come last, as slots nsources + ntargets and on. */
+		bool poller = i >= config->nsources + config->ntargets;
+		bool is_source = i < config->nsources || poller;
 		const cw_component_ops_t *ops;
 		const char *name;
 		const char *type;
 		if (is_source) {
-			const cw_source_config_t *source = &config->sources[i];
-			ops = cw_source_ops_for(source->type);
+			const cw_source_config_t *source =
+				&config->sources[poller ? i - config->nsources - config->ntargets : i];
+			if (poller ? !cw_source_has_batch(config, source->name) :
+			             !cw_source_needs_stream(config, source->name))
+				continue;
+			ops = poller ? cw_source_batch_ops_for(source->type) : cw_source_ops_for(source->type);
 			name = source->name;
 			type = cw_source_type_name(source->type);
 		} else {
@@ -327,11 +334,13 @@ static int open_components(daemon_state_t *state, const char **entities, size_t 
 			                  is_source ? "source" : "target", name, type);
 		c->ops = ops;
 		c->daemon = state;
-		snprintf(c->job_name, sizeof c->job_name, "%s:%s", is_source ? "capture" : "apply", name);
+		snprintf(c->job_name, sizeof c->job_name, "%s:%s",
+		         poller ? "poll" : is_source ? "capture" : "apply", name);
 		/* A target run for some entities holds a lease of its own (docs/operations.md). */
 		char *scope = is_source ? cw_xstrdup("") : cw_component_scope(entities, nentities);
 		snprintf(c->dependency, sizeof c->dependency, "%s:%s%s%.150s",
-		         is_source ? "source" : "target", name, scope[0] ? "@" : "", scope);
+		         poller ? "poller" : is_source ? "source" : "target", name,
+		         scope[0] ? "@" : "", scope);
 		free(scope);
 		/* Every component reads the hub's entities from the registry; a source that
 		 * changes an entity itself invalidates it (hub/entity_registry.h). */
