@@ -232,6 +232,7 @@ typedef struct cw_config {
 		int enabled;                /* config.watch: 0 false, 1 true: reload when the file changes */
 		int64_t interval_ms;        /* config.watch_interval: how often the file is read */
 	} watch;
+	char sha256[65];                /* of the bytes loaded, hex (core/sha256.h) */
 } cw_config_t;
 
 /* Where a load reads overrides from and where it puts every error. */
@@ -259,6 +260,12 @@ int cw_config_load(const char *path, const cw_config_load_opts_t *opts, cw_confi
  */
 int cw_config_load_buffer(const char *name, const char *bytes, size_t len,
                           const cw_config_load_opts_t *opts, cw_config_t **out, cw_err_t *err);
+
+/*
+ * The SHA-256 (hex) of the file at path now, to compare with a loaded
+ * configuration's sha256. 0, or CW_EIO with err filled.
+ */
+int cw_config_file_sha256(const char *path, char hex[65], cw_err_t *err);
 
 /* Frees the configuration; NULL is a no-op. */
 void cw_config_free(cw_config_t *config);
