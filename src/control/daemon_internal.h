@@ -80,6 +80,8 @@ typedef struct daemon_state {
 	 * credentials: exit 1. Set from job threads. */
 	atomic_bool gave_up;
 	cw_verify_service_t *verify; /* runs the API starts, and the scheduled health check */
+	struct cw_dead_letter_gauge *dead_letter_gauge;
+	job_hub_t dead_letter_hub;
 } daemon_state_t;
 
 /* The configuration in force (borrowed; lives until the daemon exits). Any thread. */

@@ -8,7 +8,7 @@
 #include <string.h>
 
 /* Keys applied without restarting anything. */
-static const char *const live_keys[] = {"log.level", "hub.retention", "config.watch",
+static const char *const live_keys[] = {"version", "log.level", "hub.retention", "config.watch",
                                         "config.watch_interval", NULL};
 /* Lists compared item by item below, not as a whole. */
 static const char *const item_lists[] = {"sources", "targets", "entities", "transformations",

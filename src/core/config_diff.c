@@ -29,6 +29,7 @@ static bool key_equal(const cw_config_key_t *key, const void *a, const void *b)
 	case CW_KEY_STRING:
 	case CW_KEY_URL:
 	case CW_KEY_SECRET:
+	case CW_KEY_WORDS:
 		return strings_equal(*(char *const *)fa, *(char *const *)fb);
 	case CW_KEY_INT:
 	case CW_KEY_DURATION:
