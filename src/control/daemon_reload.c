@@ -8,12 +8,14 @@
 #include "control/daemon_internal.h"
 #include "control/entity_manager.h"
 #include "control/reload.h"
+#include "control/service_notify.h"
 #include "core/log.h"
 #include "core/mem.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define COMPONENT "config"
 
@@ -219,11 +221,24 @@ static int apply(daemon_state_t *state, const cw_config_t *next, const cw_reload
 	return 0;
 }
 
-void cw_daemon_reload(daemon_state_t *state, const char *why)
+/* Tells a service manager (systemctl reload) that a reload runs; READY=1 ends it. */
+static void notify_reloading(void)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	char message[96];
+	snprintf(message, sizeof message, "RELOADING=1\nSTATUS=reloading the configuration\n"
+	         "MONOTONIC_USEC=%lld", (long long)now.tv_sec * 1000000 + now.tv_nsec / 1000);
+	cw_service_notify(message);
+}
+
+/* Loads, plans and applies or refuses; logs and counts the outcome. */
+static void reload(daemon_state_t *state, const char *why)
 {
 	const cw_config_t *running = state->config;   /* only this thread changes it */
 	cw_log_kv(CW_LOG_INFO, COMPONENT, "reloading the configuration", "file", running->path,
 	          "reason", why, NULL);
+	notify_reloading();
 	cw_buf_t errors = CW_BUF_INIT;
 	cw_config_load_opts_t opts = {environ, &errors};
 	cw_config_t *next = NULL;
@@ -265,6 +280,12 @@ void cw_daemon_reload(daemon_state_t *state, const char *why)
 	log_applied(plan, why);
 	record(state, "applied");
 	cw_reload_plan_free(plan);
+}
+
+void cw_daemon_reload(daemon_state_t *state, const char *why)
+{
+	reload(state, why);
+	cw_service_notify("READY=1\nSTATUS=running");
 }
 
 void cw_daemon_watch_poll(daemon_state_t *state)

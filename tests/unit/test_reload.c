@@ -37,15 +37,15 @@ static const char base_text[] =
 	"  - {name: local, type: sqlite, dir: /tmp/cw-local}\n"
 	"  - {name: backup, type: mongodb, url: \"mongodb://127.0.0.1/\", database: copy}\n";
 
-/* base_text with the first occurrence of from replaced by to (owned). */
-static char *edit(const char *from, const char *to)
+/* base with the first occurrence of from replaced by to (owned). */
+static char *edit_of(const char *base, const char *from, const char *to)
 {
-	const char *at = strstr(base_text, from);
+	const char *at = strstr(base, from);
 	assert_non_null(at);
-	size_t head = (size_t)(at - base_text);
-	size_t len = sizeof base_text + strlen(to);
+	size_t head = (size_t)(at - base);
+	size_t len = strlen(base) + strlen(to) + 1;
 	char *text = cw_xmalloc(len);
-	snprintf(text, len, "%.*s%s%s", (int)head, base_text, to, at + strlen(from));
+	snprintf(text, len, "%.*s%s%s", (int)head, base, to, at + strlen(from));
 	return text;
 }
 
@@ -68,14 +68,19 @@ typedef struct pair {
 	cw_reload_plan_t *plan;
 } pair_t;
 
-/* The plan from base_text to base_text with from replaced by to. */
-static pair_t plan_edit(const char *from, const char *to)
+/* The plan from base to base with from replaced by to. */
+static pair_t plan_edit_of(const char *base, const char *from, const char *to)
 {
-	char *text = edit(from, to);
-	pair_t p = {load(base_text), load(text), NULL};
+	char *text = edit_of(base, from, to);
+	pair_t p = {load(base), load(text), NULL};
 	free(text);
 	p.plan = cw_reload_plan_new(p.running, p.next);
 	return p;
+}
+
+static pair_t plan_edit(const char *from, const char *to)
+{
+	return plan_edit_of(base_text, from, to);
 }
 
 static void pair_free(pair_t *p)
@@ -263,6 +268,42 @@ static void settings_read_from_elsewhere_restart_their_component(void **state)
 	pair_free(&p);
 }
 
+/* A target restarts when one of its streams or a transformation a stream names changes. */
+static void streams_and_their_transformations_restart_their_target(void **state)
+{
+	(void)state;
+	char *with_stream = edit_of(base_text, "  - {name: local, type: sqlite, dir: /tmp/cw-local}\n",
+	                            "  - name: local\n"
+	                            "    type: sqlite\n"
+	                            "    dir: /tmp/cw-local\n"
+	                            "    streams:\n"
+	                            "      - {entity: orders, transformation_id: flat, batch_size: 10}\n");
+	char *with_streams = edit_of(with_stream, "database: copy}\n",
+	                             "database: copy}\n"
+	                             "transformations:\n"
+	                             "  - {id: flat, spec: \"[]\"}\n"
+	                             "  - {id: unused, spec: \"[]\"}\n");
+	free(with_stream);
+	pair_t p = plan_edit_of(with_streams, "{id: flat, spec: \"[]\"}",
+	                        "{id: flat, spec: \"[{\\\"operation\\\": \\\"pass\\\"}]\"}");
+	assert_int_equal(p.plan->nrefusals, 0);
+	assert_int_equal(target_change(&p, "local"), CW_RELOAD_CHANGED);
+	assert_int_equal(target_change(&p, "backup"), CW_RELOAD_UNCHANGED);
+	pair_free(&p);
+
+	p = plan_edit_of(with_streams, "{id: unused, spec: \"[]\"}",
+	                 "{id: unused, spec: \"[{\\\"operation\\\": \\\"pass\\\"}]\"}");
+	assert_true(cw_reload_plan_empty(p.plan));
+	pair_free(&p);
+
+	p = plan_edit_of(with_streams, "batch_size: 10", "batch_size: 20");
+	assert_int_equal(target_change(&p, "local"), CW_RELOAD_CHANGED);
+	assert_int_equal(target_change(&p, "backup"), CW_RELOAD_UNCHANGED);
+	assert_int_equal(source_change(&p, "shop"), CW_RELOAD_UNCHANGED);
+	pair_free(&p);
+	free(with_streams);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -273,6 +314,7 @@ int main(void)
 		cmocka_unit_test(a_changed_target_restarts_alone),
 		cmocka_unit_test(added_and_removed_components_and_entities),
 		cmocka_unit_test(settings_read_from_elsewhere_restart_their_component),
+		cmocka_unit_test(streams_and_their_transformations_restart_their_target),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
