@@ -11,6 +11,7 @@
 #include "core/entity.h"
 #include "core/mem.h"
 #include "core/units.h"
+#include "transform/kazaam.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -55,9 +56,9 @@ static int unknown_operation(size_t number, const char *name, cw_err_t *err)
 
 /*
  * The one check of a transformation's spec. It reads the spec's outline
- * (a JSON array of objects, each naming a kazaam operation); the kazaam
- * engine's compile step, once there, belongs here too, so `config check`
- * refuses every spec the engine would.
+ * (a JSON array of objects, each naming a kazaam operation), then compiles
+ * it with the kazaam engine, so `config check` refuses every spec the engine
+ * would refuse at run time.
  */
 int cw_config_check_transformation_spec(const char *spec, cw_err_t *err)
 {
@@ -88,6 +89,13 @@ int cw_config_check_transformation_spec(const char *spec, cw_err_t *err)
 			rc = unknown_operation(index + 1, name, err);
 			break;
 		}
+	}
+	if (rc == 0) {
+		cw_err_t why = {0};
+		cw_kazaam_t *compiled = cw_kazaam_compile(spec, strlen(spec), &why);
+		if (compiled == NULL)
+			rc = cw_err_set(err, CW_EINVAL, DOMAIN, "invalid value: %s", why.message);
+		cw_kazaam_free(compiled);
 	}
 cleanup:
 	json_decref(root);
