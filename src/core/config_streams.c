@@ -11,6 +11,7 @@
 #include "core/entity.h"
 #include "core/mem.h"
 #include "core/units.h"
+#include "transform/kazaam.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -55,9 +56,9 @@ static int unknown_operation(size_t number, const char *name, cw_err_t *err)
 
 /*
  * The one check of a transformation's spec. It reads the spec's outline
- * (a JSON array of objects, each naming a kazaam operation); the kazaam
- * engine's compile step, once there, belongs here too, so `config check`
- * refuses every spec the engine would.
+ * (a JSON array of objects, each naming a kazaam operation), then compiles
+ * it with the kazaam engine, so `config check` refuses every spec the engine
+ * would refuse at run time.
  */
 int cw_config_check_transformation_spec(const char *spec, cw_err_t *err)
 {
@@ -88,6 +89,13 @@ int cw_config_check_transformation_spec(const char *spec, cw_err_t *err)
 			rc = unknown_operation(index + 1, name, err);
 			break;
 		}
+	}
+	if (rc == 0) {
+		cw_err_t why = {0};
+		cw_kazaam_t *compiled = cw_kazaam_compile(spec, strlen(spec), &why);
+		if (compiled == NULL)
+			rc = cw_err_set(err, CW_EINVAL, DOMAIN, "invalid value: %s", why.message);
+		cw_kazaam_free(compiled);
 	}
 cleanup:
 	json_decref(root);
@@ -381,10 +389,60 @@ static void check_target_loops(const cw_config_t *config, const cw_config_report
 	cw_db_address_clear(&target_address);
 }
 
+/* The hub's own schema (hub/migrations.c). */
+#define HUB_SCHEMA "cachewarp"
+
+/*
+ * The hub's schema is neither captured nor written: capturing the oplog
+ * would append to it for every change it holds, and a target writing there
+ * could replace the hub's own tables (an entity named "oplog").
+ */
+static void check_hub_schema(const cw_config_t *config, const cw_config_reporter_t *r)
+{
+	cw_db_address_t hub = {0}, other = {0};
+	char path[64], schema[CW_TABLE_PART_MAX + 1], table[CW_TABLE_PART_MAX + 1];
+	if (r->has_error(r->loader, "hub.url") || config->hub.url == NULL ||
+	    !address_of(false, config->hub.url, NULL, &hub))
+		goto cleanup;
+	for (size_t i = 0; i < config->ntargets; i++) {
+		const cw_target_config_t *target = &config->targets[i];
+		bool in_hub_schema = target->type == CW_TARGET_POSTGRES && target->schema != NULL &&
+		                     target->meta_schema != NULL &&
+		                     (strcmp(target->schema, HUB_SCHEMA) == 0 ||
+		                      strcmp(target->meta_schema, HUB_SCHEMA) == 0);
+		snprintf(path, sizeof path, "targets[%zu].%s", i,
+		         in_hub_schema && strcmp(target->schema, HUB_SCHEMA) == 0 ? "schema" : "meta_schema");
+		if (in_hub_schema && target->url != NULL && !item_has_error(r, "targets", i, "url") &&
+		    address_of(false, target->url, NULL, &other) && cw_db_address_same(&hub, &other))
+			report(r, path, "target \"%s\" would write into schema %s of the hub's database, the "
+			                "hub's own tables: use another schema", target->name, HUB_SCHEMA);
+		cw_db_address_clear(&other);
+	}
+	for (size_t k = 0; k < config->nentities; k++) {
+		const cw_entity_t *entity = &config->entities[k];
+		const cw_source_config_t *source = cw_config_source(config, entity->source);
+		snprintf(path, sizeof path, "entities[%zu].table", k);
+		bool captures_hub_schema =
+			source != NULL && source->type == CW_SOURCE_POSTGRES && source->url != NULL &&
+			entity->table != NULL && !r->has_error(r->loader, path) &&
+			cw_entity_table_parse(entity->table, schema, table, NULL) == 0 &&
+			strcmp(schema, HUB_SCHEMA) == 0;
+		if (captures_hub_schema && address_of(false, source->url, NULL, &other) &&
+		    cw_db_address_same(&hub, &other))
+			report(r, path, "replication loop: entity \"%s\" captures %s.%s, a table of the hub "
+			                "itself (source \"%s\" is the hub's database)", entity->name,
+			       HUB_SCHEMA, table, source->name);
+		cw_db_address_clear(&other);
+	}
+cleanup:
+	cw_db_address_clear(&hub);
+}
+
 static void check_loops(const cw_config_t *config, const cw_config_reporter_t *r)
 {
 	for (size_t i = 0; i < config->ntargets; i++)
 		check_target_loops(config, r, i);
+	check_hub_schema(config, r);
 }
 
 void cw_config_check_streams(const cw_config_t *config, const cw_config_reporter_t *reporter)

@@ -486,6 +486,48 @@ static void test_loop_renamed_or_excluded(void **state)
 	}
 }
 
+/* Nothing captures or writes the hub's own schema, cachewarp, in the hub's database. */
+static void test_hub_schema(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *text, *error;
+	} cases[] = {
+		{"sources: [{name: app, type: postgres, url: \"host=localhost dbname=app\"}]\n"
+		 "entities: [{name: log, source: app, table: cachewarp.oplog}]\n",
+		 "t.yaml:3:44: key \"entities[0].table\": replication loop: entity \"log\" captures "
+		 "cachewarp.oplog, a table of the hub itself (source \"app\" is the hub's database)"},
+		{"targets: [{name: wh, type: postgres, url: \"postgresql://127.0.0.1:5432/app\", "
+		 "schema: cachewarp}]\n",
+		 "t.yaml:2:86: key \"targets[0].schema\": target \"wh\" would write into schema cachewarp of "
+		 "the hub's database, the hub's own tables: use another schema"},
+		{"targets: [{name: wh, type: postgres, url: \"postgresql://localhost/app\", "
+		 "meta_schema: cachewarp}]\n",
+		 "t.yaml:2:86: key \"targets[0].meta_schema\": target \"wh\" would write into schema "
+		 "cachewarp of the hub's database, the hub's own tables: use another schema"},
+		/* the hub's database in another schema, or schema cachewarp of another database: fine */
+		{"sources: [{name: app, type: postgres, url: \"host=localhost dbname=app\"}]\n"
+		 "entities: [{name: log, source: app, table: public.log}]\n"
+		 "targets: [{name: wh, type: postgres, url: \"postgresql://localhost/app\", schema: copy}]\n",
+		 NULL},
+		{"sources: [{name: app, type: postgres, url: \"host=localhost dbname=other\"}]\n"
+		 "entities: [{name: log, source: app, table: cachewarp.oplog}]\n"
+		 "targets: [{name: wh, type: postgres, url: \"postgresql://localhost/other\", schema: cachewarp}]\n",
+		 NULL},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char *text = cw_xasprintf("hub: {url: \"postgresql://localhost/app\"}\n%s", cases[i].text);
+		cw_err_t err = {0};
+		cw_config_t *config = load(text, NULL, NULL, &err);
+		if (cases[i].error == NULL ? config == NULL
+		                           : config != NULL || strcmp(err.message, cases[i].error) != 0)
+			fail_msg("case %zu:\n got: %s\nwant: %s", i, config ? "(loaded)" : err.message,
+			         cases[i].error ? cases[i].error : "(loaded)");
+		cw_config_free(config);
+		free(text);
+	}
+}
+
 /* ---- config show and the environment ---------------------------------------- */
 
 static void test_show_round_trip(void **state)
@@ -620,6 +662,7 @@ int main(void)
 		cmocka_unit_test(test_every_error_listed),
 		cmocka_unit_test(test_replication_loops),
 		cmocka_unit_test(test_loop_renamed_or_excluded),
+		cmocka_unit_test(test_hub_schema),
 		cmocka_unit_test(test_show_round_trip),
 		cmocka_unit_test(test_env_overrides),
 		cmocka_unit_test(test_reference_rows),
