@@ -435,7 +435,8 @@ static const cw_config_key_t keys[] = {
 	 .help = "The engine's spec as JSON text, usually a YAML literal block: for "
 	         "kazaam an array of operations, each an object with an `operation` string "
 	         "(`shift`, `concat`, `coalesce`, `extract`, `default`, `delete`, `pass`, "
-	         "`timestamp`, `uuid`) and its `spec`."},
+	         "`timestamp`, `uuid`) and its `spec` (docs/transformations.md). `config check` "
+	         "compiles it: a spec the engine refuses is refused here."},
 	GROUP("transformations[].error_handling", "What happens to a change the transformation "
 	                                          "fails on."),
 	{.path = "transformations[].error_handling.on_error", .kind = CW_KEY_ENUM,

@@ -207,9 +207,9 @@ void cw_config_check_auth(cw_config_t *config, const char *config_name,
 /* ---- streams and transformations (config_streams.c) ------------------- */
 
 /*
- * Checks a transformation's spec (borrowed): today that it is JSON, an array
- * of objects each with an "operation" string; the transformation engine's
- * own compile check goes here. 0 or CW_EINVAL with the reason.
+ * Checks a transformation's spec (borrowed) by compiling it with the kazaam
+ * engine (transform/kazaam.h), after placing a JSON syntax error by line and
+ * column. 0 or CW_EINVAL with the reason.
  */
 int cw_config_check_transformation_spec(const char *spec, cw_err_t *err);
 

@@ -210,17 +210,21 @@ static const error_case_t error_cases[] = {
 	 "t.yaml:3:20: key \"transformations[0].spec\": invalid value: the spec must be a JSON array of "
 	 "operations ([{\"operation\": \"shift\", \"spec\": {...}}, ...])"},
 	{MINIMAL TRANSFORM("spec: \"[{\\\"operation\\\": \\\"shift\\\"}, {\\\"spec\\\": {}}]\""),
-	 "t.yaml:3:20: key \"transformations[0].spec\": invalid value: operation 2 of the spec is not an "
+	 "t.yaml:3:20: key \"transformations[0].spec\": invalid value: operation 1 is not an "
 	 "object with an \"operation\" string"},
 	{MINIMAL TRANSFORM("spec: \"[\\\"shift\\\"]\""),
-	 "t.yaml:3:20: key \"transformations[0].spec\": invalid value: operation 1 of the spec is not an "
+	 "t.yaml:3:20: key \"transformations[0].spec\": invalid value: operation 0 is not an "
 	 "object with an \"operation\" string"},
 	{MINIMAL TRANSFORM("spec: \"[{\\\"operation\\\": \\\"shfit\\\"}]\""),
-	 "t.yaml:3:20: key \"transformations[0].spec\": invalid value: operation 1 of the spec: unknown "
+	 "t.yaml:3:20: key \"transformations[0].spec\": invalid value: operation 0: unknown "
 	 "operation \"shfit\" (did you mean \"shift\"?)"},
 	{MINIMAL TRANSFORM("spec: \"[{\\\"operation\\\": \\\"rename\\\"}]\""),
-	 "t.yaml:3:20: key \"transformations[0].spec\": invalid value: operation 1 of the spec: unknown "
+	 "t.yaml:3:20: key \"transformations[0].spec\": invalid value: operation 0: unknown "
 	 "operation \"rename\" (use shift, concat, coalesce, extract, default, delete, pass, timestamp or uuid)"},
+	/* what the engine refuses when it compiles the spec */
+	{MINIMAL TRANSFORM("spec: '[{\"operation\": \"uuid\", \"spec\": {\"id\": {\"version\": 7}}}]'"),
+	 "t.yaml:3:20: key \"transformations[0].spec\": invalid value: operation 0 (uuid): key \"id\": "
+	 "\"version\" must be 3, 4 or 5"},
 	{MINIMAL TRANSFORM("spec: \"[]\", error_handling: {on_error: drop}"),
 	 "t.yaml:3:53: key \"transformations[0].error_handling.on_error\": invalid value \"drop\" (use retry, "
 	 "skip, fail_stream or dead_letter)"},
