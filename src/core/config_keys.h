@@ -216,7 +216,7 @@ int cw_config_check_transformation_spec(const char *spec, cw_err_t *err);
 /* A transformation id: [a-z][a-z0-9_-]*, at most 63 characters. */
 int cw_config_check_transformation_id(const char *id, cw_err_t *err);
 
-/* One permanent error code: 1 to 16 characters of [A-Za-z0-9]. */
+/* One permanent error code: 1 to 15 characters of [A-Za-z0-9], what an error's server code holds. */
 int cw_config_check_error_code(const char *code, cw_err_t *err);
 
 /*

@@ -112,11 +112,11 @@ int cw_config_check_transformation_id(const char *id, cw_err_t *err)
 int cw_config_check_error_code(const char *code, cw_err_t *err)
 {
 	size_t len = strlen(code);
-	if (len >= 1 && len <= 16 &&
+	if (len >= 1 && len < sizeof ((cw_err_t *)0)->server_code &&
 	    strspn(code, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") == len)
 		return 0;
 	return cw_err_set(err, CW_EINVAL, DOMAIN,
-	                  "an error code has 1 to 16 letters and digits (a SQLSTATE such as 23505, "
+	                  "an error code has 1 to 15 letters and digits (a SQLSTATE such as 23505, "
 	                  "a MongoDB code such as 11000)");
 }
 
