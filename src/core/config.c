@@ -375,7 +375,7 @@ static void walk_scalar(loader_t *ld, const cw_config_key_t *key, const yaml_nod
 		[CW_KEY_FLOAT] = "a number",  [CW_KEY_DURATION] = "a duration such as 250ms, 5s or 10m",
 		[CW_KEY_SIZE] = "a size such as 512KiB or 64MiB", [CW_KEY_ENUM] = "one of its values",
 		[CW_KEY_COLUMN_TYPE] = "a column type", [CW_KEY_URL] = "a url",
-		[CW_KEY_SECRET] = "a string",
+		[CW_KEY_SECRET] = "a string", [CW_KEY_NAMES] = "a list of names",
 	};
 	cw_err_t why;
 	if (value->type != YAML_SCALAR_NODE)
@@ -384,6 +384,37 @@ static void walk_scalar(loader_t *ld, const cw_config_key_t *key, const yaml_nod
 		report_node(ld, value, path, "invalid value: it holds a NUL character");
 	else if (cw_config_key_set(key, base, scalar_text(value), &why) != 0)
 		report_node(ld, value, path, "%s", why.message);
+}
+
+/* A list of names ([a, b]) joined as the key takes it ("a,b"); a scalar is that text already. */
+static void walk_names(loader_t *ld, const cw_config_key_t *key, const yaml_node_t *value,
+                       const char *path, void *base)
+{
+	if (value->type != YAML_SEQUENCE_NODE) {
+		walk_scalar(ld, key, value, path, base);
+		return;
+	}
+	cw_buf_t names = CW_BUF_INIT;
+	bool ok = true;
+	for (yaml_node_item_t *it = value->data.sequence.items.start;
+	     ok && it < value->data.sequence.items.top; it++) {
+		const yaml_node_t *item = node_at(ld, *it);
+		if (item == NULL || !visit(ld, item)) {
+			cw_buf_free(&names);
+			return;
+		}
+		ok = item->type == YAML_SCALAR_NODE && !scalar_has_nul(item) &&
+		     strchr(scalar_text(item), ',') == NULL;
+		if (!ok)
+			report_wrong_node(ld, item, path, "a name (without \",\")");
+		else
+			cw_buf_appendf(&names, "%s%s", it > value->data.sequence.items.start ? "," : "",
+			               scalar_text(item));
+	}
+	cw_err_t why;
+	if (ok && cw_config_key_set(key, base, cw_buf_cstr(&names), &why) != 0)
+		report_node(ld, value, path, "%s", why.message);
+	cw_buf_free(&names);
 }
 
 /*
@@ -416,6 +447,8 @@ static void walk_pair(loader_t *ld, const yaml_node_t *key_node, const yaml_node
 			free(child_at);
 		} else if (key->kind == CW_KEY_LIST) {
 			walk_list(ld, key, value, path, base);
+		} else if (key->kind == CW_KEY_NAMES) {
+			walk_names(ld, key, value, path, base);
 		} else {
 			walk_scalar(ld, key, value, path, base);
 		}
@@ -687,6 +720,10 @@ static void check_sources_and_targets(loader_t *ld)
 		snprintf(path, sizeof path, "targets[%zu].url", i);
 		if (type_known)
 			check_url(ld, path, target->url, target->type == CW_TARGET_MONGODB);
+		snprintf(path, sizeof path, "targets[%zu].exclude", i);
+		if (target->entities != NULL && target->exclude != NULL)
+			report(ld, path, "set either entities (the ones the target receives) or exclude "
+			       "(the ones it leaves out), not both");
 		if (target->dir != NULL) {
 			char *resolved = resolve_dir(ld->name, target->dir);
 			free(target->dir);

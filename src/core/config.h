@@ -42,6 +42,7 @@
 #include "core/log.h"
 #include "core/retry.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -105,6 +106,8 @@ typedef struct cw_target_config {
 	int64_t column_budget;          /* postgres: columns a table grows to, default 400 */
 	cw_decimal_mode_t decimal_handling;   /* sqlite, postgres: numbers a double cannot hold */
 	char *write_concern;            /* mongodb: "majority" (default) or a number of members */
+	char *entities;                 /* mongodb: NULL = every entity, else only these ("a,b") */
+	char *exclude;                  /* mongodb: entities, collections or tables left out ("a,b") */
 } cw_target_config_t;
 
 typedef struct cw_config {
@@ -180,6 +183,9 @@ void cw_config_free(cw_config_t *config);
 const cw_source_config_t *cw_config_source(const cw_config_t *config, const char *name);
 const cw_target_config_t *cw_config_target(const cw_config_t *config, const char *name);
 const cw_entity_t *cw_config_entity(const cw_config_t *config, const char *name);
+
+/* Whether names (a list key's value, "a,b"; NULL = none) holds name. */
+bool cw_config_names_has(const char *names, const char *name);
 
 /* "postgres", "mongodb"; "sqlite", "postgres", "mongodb". */
 const char *cw_source_type_name(cw_source_type_t type);

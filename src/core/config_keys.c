@@ -99,6 +99,11 @@ static int check_write_concern(const char *value, cw_err_t *err)
 	                  "invalid value: expected \"majority\" or a number of members from 1 to 50");
 }
 
+static int check_entity_name(const char *value, cw_err_t *err)
+{
+	return cw_entity_name_validate(value, err);
+}
+
 static int check_not_empty(const char *value, cw_err_t *err)
 {
 	if (value[0] == '\0')
@@ -270,6 +275,17 @@ static const cw_config_key_t keys[] = {
 	 .help = "Write concern of every write: `majority`, or the number of members that "
 	         "acknowledge it (`1` .. `50`). Unacknowledged writes (`0`) are not offered: "
 	         "the position must never pass data the server may lose."},
+	{.path = "targets[].entities", .kind = CW_KEY_NAMES, .offset = TGT(entities),
+	 .default_doc = "every entity", .applies_to = "mongodb", .check = check_entity_name,
+	 .help = "The entities this target receives, by entity name (`[orders, customers]`); "
+	         "the others are left out. Not together with `exclude`. See "
+	         "docs/targets-mongodb.md."},
+	{.path = "targets[].exclude", .kind = CW_KEY_NAMES, .offset = TGT(exclude),
+	 .default_doc = "none", .applies_to = "mongodb", .check = check_not_empty,
+	 .help = "Left out of this target (seed 003's excluded collections): each name is an "
+	         "entity's name, or the source collection or table it captures (`sessions`, "
+	         "`public.audit` or `audit`), so a list written for the application's "
+	         "collections works as it is. Not together with `entities`."},
 	{.path = "targets[].idle_timeout", .kind = CW_KEY_DURATION, .offset = TGT(idle_timeout_ms),
 	 .default_text = "1m", .min = 1000, .max = DAY_MS, .applies_to = "sqlite",
 	 .help = "A cache's connections are closed after this long without use."},
@@ -596,6 +612,46 @@ static int set_string(const cw_config_key_t *key, char **field, const char *text
 	return 0;
 }
 
+/* Replaces the names at field with text's ("a,b"), each one non-empty and accepted by check(). */
+static int set_names(const cw_config_key_t *key, char **field, const char *text, cw_err_t *err)
+{
+	cw_buf_t names = CW_BUF_INIT;
+	int rc = 0;
+	for (const char *p = text; rc == 0;) {
+		size_t len = strcspn(p, ",");
+		char *name = cw_xstrndup(p, len);
+		cw_err_t why;
+		if (len == 0)
+			rc = cw_err_set(err, CW_EINVAL, DOMAIN, "invalid value: an empty name in the list");
+		else if (key->check != NULL && key->check(name, &why) != 0)
+			rc = cw_err_set(err, CW_EINVAL, DOMAIN, "%s", why.message);
+		else
+			cw_buf_appendf(&names, "%s%s", names.len > 0 ? "," : "", name);
+		free(name);
+		if (p[len] == '\0')
+			break;
+		p += len + 1;
+	}
+	if (rc == 0) {
+		free(*field);
+		*field = cw_xstrdup(cw_buf_cstr(&names));
+	}
+	cw_buf_free(&names);
+	return rc;
+}
+
+bool cw_config_names_has(const char *names, const char *name)
+{
+	size_t len = strlen(name);
+	for (const char *p = names; p != NULL && *p != '\0';) {
+		size_t item = strcspn(p, ",");
+		if (item == len && memcmp(p, name, len) == 0)
+			return true;
+		p += item + (p[item] == ',');
+	}
+	return false;
+}
+
 int cw_config_key_set(const cw_config_key_t *key, void *base, const char *text, cw_err_t *err)
 {
 	void *field = cw_config_key_field(key, base);
@@ -620,6 +676,8 @@ int cw_config_key_set(const cw_config_key_t *key, void *base, const char *text, 
 		return bad_choice(text, key->values, count_names(key->values), err);
 	case CW_KEY_COLUMN_TYPE:
 		return parse_column_type(text, field, err);
+	case CW_KEY_NAMES:
+		return set_names(key, field, text, err);
 	case CW_KEY_GROUP:
 	case CW_KEY_LIST:
 		break;
@@ -667,7 +725,8 @@ void cw_config_defaults(const char *scope, void *base)
 
 void cw_config_key_clear(const cw_config_key_t *key, void *base)
 {
-	if (key->kind == CW_KEY_STRING || key->kind == CW_KEY_URL || key->kind == CW_KEY_SECRET) {
+	if (key->kind == CW_KEY_STRING || key->kind == CW_KEY_URL || key->kind == CW_KEY_SECRET ||
+	    key->kind == CW_KEY_NAMES) {
 		char **field = cw_config_key_field(key, base);
 		free(*field);
 		*field = NULL;

@@ -37,6 +37,12 @@ typedef enum cw_key_kind {
 	CW_KEY_COLUMN_TYPE,  /* cw_column_type_t, parsed by cw_column_type_parse */
 	CW_KEY_URL,          /* char *; its password is masked when printed */
 	CW_KEY_SECRET,       /* char *; printed as "****" */
+	/*
+	 * char *: a list of names, kept joined by "," ("a,b"); the file writes a
+	 * YAML list (`[a, b]`) or that text, the environment that text; check()
+	 * runs on each name.
+	 */
+	CW_KEY_NAMES,
 } cw_key_kind_t;
 
 enum {

@@ -6,6 +6,7 @@
 #include "core/config.h"
 
 #include "core/config_keys.h"
+#include "core/mem.h"
 #include "core/secret.h"
 #include "core/units.h"
 
@@ -65,6 +66,22 @@ static void write_float(cw_buf_t *out, double d)
 		cw_buf_append_str(out, ".0");
 }
 
+/* "a,b" as a YAML flow list: [a, b]. */
+static void write_names(cw_buf_t *out, const char *names)
+{
+	cw_buf_append_char(out, '[');
+	for (const char *p = names; *p != '\0';) {
+		size_t len = strcspn(p, ",");
+		char *name = cw_xstrndup(p, len);
+		if (p != names)
+			cw_buf_append_str(out, ", ");
+		yaml_string(out, name);
+		free(name);
+		p += len + (p[len] == ',');
+	}
+	cw_buf_append_char(out, ']');
+}
+
 static void write_value(cw_buf_t *out, const cw_config_key_t *key, const void *base)
 {
 	const void *field = (const char *)base + key->offset;
@@ -81,6 +98,9 @@ static void write_value(cw_buf_t *out, const cw_config_key_t *key, const void *b
 		return;
 	case CW_KEY_SECRET:
 		yaml_string(out, (*(char *const *)field)[0] ? "****" : "");
+		return;
+	case CW_KEY_NAMES:
+		write_names(out, *(char *const *)field);
 		return;
 	case CW_KEY_FLOAT:
 		write_float(out, *(const double *)field);
@@ -130,7 +150,8 @@ static bool is_child(const cw_config_key_t *key, const char *scope)
 
 static bool has_value(const cw_config_key_t *key, const void *base)
 {
-	if (key->kind == CW_KEY_STRING || key->kind == CW_KEY_URL || key->kind == CW_KEY_SECRET)
+	if (key->kind == CW_KEY_STRING || key->kind == CW_KEY_URL || key->kind == CW_KEY_SECRET ||
+	    key->kind == CW_KEY_NAMES)
 		return *(char *const *)((const char *)base + key->offset) != NULL;
 	return true;
 }
@@ -281,7 +302,7 @@ static const char *kind_label(const cw_config_key_t *key)
 		[CW_KEY_GROUP] = "mapping",  [CW_KEY_LIST] = "list of mappings", [CW_KEY_STRING] = "string",
 		[CW_KEY_INT] = "integer",    [CW_KEY_FLOAT] = "number",          [CW_KEY_DURATION] = "duration",
 		[CW_KEY_SIZE] = "size",      [CW_KEY_ENUM] = "enum",             [CW_KEY_COLUMN_TYPE] = "enum",
-		[CW_KEY_URL] = "url",        [CW_KEY_SECRET] = "secret",
+		[CW_KEY_URL] = "url",        [CW_KEY_SECRET] = "secret",           [CW_KEY_NAMES] = "list of names",
 	};
 	return labels[key->kind];
 }
