@@ -1,6 +1,7 @@
 /* This file contains the apply loop every target shares (apply_loop.h). */
 #include "apply/apply_loop.h"
 
+#include "apply/entity_failures.h"
 #include "apply/layout.h"
 #include "apply/mongodb_doc.h"
 
@@ -52,6 +53,7 @@ typedef struct entity_state {
 	bool opened;                  /* entity_open ran in this run (and since it was lost) */
 	bool caught_up;               /* every change up to the global position is applied */
 	bool dropped;                 /* deleted in the hub; the backend dropped it in this run */
+	bool failed;                  /* the backend cannot apply it (CW_EENTITY): replayed when due */
 } entity_state_t;
 
 struct cw_apply_loop {
@@ -82,6 +84,7 @@ struct cw_apply_loop {
 	size_t nreplays;
 	int64_t last_heartbeat_ms;
 	double lag_seconds;
+	cw_entity_failures_t failures; /* entities failed, across runs */
 
 	pthread_mutex_t mutex;        /* guards status */
 	cw_component_status_t status;
@@ -128,6 +131,9 @@ cw_apply_loop_t *cw_apply_loop_new(const cw_apply_loop_opts_t *opts,
 		                   "Age of the newest change a behind consumer applied; 0 when caught up.");
 		cw_metrics_declare(loop->metrics, "cachewarp_apply_errors_total", CW_METRIC_COUNTER,
 		                   "Failed runs of a target's apply loop, by error code.");
+		cw_metrics_declare(loop->metrics, "cachewarp_target_entity_failed", CW_METRIC_GAUGE,
+		                   "1 while a target cannot apply an entity (its reason is in "
+		                   "/v1/status), 0 once it recovered; the other entities go on.");
 	}
 	return loop;
 }
@@ -153,6 +159,7 @@ void cw_apply_loop_free(cw_apply_loop_t *loop)
 	free(loop->replays);
 	free(loop->replayed);
 	states_clear(loop);
+	cw_entity_failures_clear_all(&loop->failures);
 	cw_entity_store_list_free(loop->hub_entities, loop->nhub_entities);
 	free(loop->consumer);
 	free(loop->hub_url);
@@ -189,6 +196,53 @@ static void forget_replay(cw_apply_loop_t *loop, const char *entity)
 	loop->nreplays--;
 	loop->replays[i] = loop->replays[loop->nreplays];
 	loop->replayed[i] = loop->replayed[loop->nreplays];
+}
+
+/* ---- failed entities -------------------------------------------------------- */
+
+static void publish_failures(cw_apply_loop_t *loop, const char *entity, bool failed)
+{
+	pthread_mutex_lock(&loop->mutex);
+	cw_entity_failures_publish(&loop->failures, &loop->status);
+	pthread_mutex_unlock(&loop->mutex);
+	if (loop->metrics != NULL) {
+		char labels[256];
+		snprintf(labels, sizeof labels, "%s,entity=\"%s\"", loop->labels, entity);
+		cw_metrics_gauge_set(loop->metrics, "cachewarp_target_entity_failed", labels, failed);
+	}
+}
+
+/* The backend cannot apply entity (err): its changes wait in the hub, it is tried when due. */
+static void entity_failed(cw_apply_loop_t *loop, entity_state_t *st, const cw_err_t *err)
+{
+	st->failed = true;
+	st->opened = true;
+	st->caught_up = false;
+	replay(loop, st->name);
+	if (cw_entity_failures_mark(&loop->failures, st->name, err->message,
+	                            cw_clock_now_ms(cw_clock_system())))
+		cw_log_kv(CW_LOG_WARN, COMPONENT, "entity failed: the target's other entities go on",
+		          "target", loop->consumer, "entity", st->name, "reason", err->message, NULL);
+	publish_failures(loop, st->name, true);
+}
+
+static void entity_recovered(cw_apply_loop_t *loop, const char *entity)
+{
+	if (!cw_entity_failures_clear(&loop->failures, entity))
+		return;
+	cw_log_kv(CW_LOG_INFO, COMPONENT, "entity recovered", "target", loop->consumer, "entity",
+	          entity, NULL);
+	publish_failures(loop, entity, false);
+}
+
+/* Whether a replay can run now: one whose entity is not failed, or is due for a retry. */
+static bool replay_ready(const cw_apply_loop_t *loop)
+{
+	int64_t now = cw_clock_now_ms(cw_clock_system());
+	for (size_t i = 0; i < loop->nreplays; i++)
+		if (cw_entity_failures_due(&loop->failures, loop->replays[i], now))
+			return true;
+	return false;
 }
 
 /* ---- the hub's entities -------------------------------------------------- */
@@ -238,6 +292,10 @@ static int open_entity(cw_apply_loop_t *loop, const cw_entity_t *entity, entity_
 {
 	int64_t applied = 0;
 	int rc = loop->backend->entity_open(loop->self, loop->hub, entity, &applied, err);
+	if (rc == CW_EENTITY) {
+		entity_failed(loop, st, err);
+		return 0;
+	}
 	if (rc != 0)
 		return rc;
 	st->applied = applied;
@@ -276,6 +334,7 @@ static int refresh_entities(cw_apply_loop_t *loop, bool fresh, cw_err_t *err)
 			if (rc != 0)
 				return rc;
 			forget_replay(loop, entity->name);
+			entity_recovered(loop, entity->name);
 			st->dropped = true;
 			st->opened = false;
 			if (removed)
@@ -310,13 +369,13 @@ static int entity_for_changes(cw_apply_loop_t *loop, const char *name, const cw_
 	if (entity == NULL || entity->status == CW_ENTITY_DELETED)
 		return 0;
 	entity_state_t *st = state_of(loop, name);
+	*state = st;
 	if (!st->opened) {
 		int rc = open_entity(loop, entity, st, err);
 		if (rc != 0)
 			return rc;
 	}
-	*out = entity;
-	*state = st;
+	*out = st->failed ? NULL : entity;
 	return 0;
 }
 
@@ -428,6 +487,7 @@ static int apply_group(cw_apply_loop_t *loop, const char *name, const cw_change_
 	entity_state_t *st = NULL;
 	*lagging = false;
 	int rc = entity_for_changes(loop, name, &entity, &st, err);
+	*lagging = rc == 0 && st != NULL && st->failed;
 	if (rc != 0 || entity == NULL)
 		return rc;
 	if (!replaying && !st->caught_up) {
@@ -437,6 +497,7 @@ static int apply_group(cw_apply_loop_t *loop, const char *name, const cw_change_
 	bool caught_up = !replaying || upto >= loop->position;
 	if (upto <= st->applied) {   /* all of it is in the backend already */
 		st->caught_up = st->caught_up || caught_up;
+		entity_recovered(loop, name);
 		return 0;
 	}
 	cw_write_list_t writes = CW_WRITE_LIST_INIT;
@@ -450,13 +511,18 @@ static int apply_group(cw_apply_loop_t *loop, const char *name, const cw_change_
 	bool lost = false;
 	if (rc == 0)
 		rc = loop->backend->apply(loop->self, entity, &writes, upto, &lost, err);
-	if (rc == 0 && lost) {
+	if (rc == CW_EENTITY) {
+		entity_failed(loop, st, err);
+		*lagging = true;
+		rc = 0;
+	} else if (rc == 0 && lost) {
 		cw_apply_loop_entity_lost(loop, name);
 		*lagging = true;
 	} else if (rc == 0) {
 		st->applied = upto;
 		st->caught_up = st->caught_up || caught_up;
 		count_changes(loop, name, changes, n, writes.len);
+		entity_recovered(loop, name);
 	}
 	cw_write_list_clear(&writes);
 	relaxed_free(n, copies, relaxed);
@@ -504,9 +570,23 @@ static int replay_step(cw_apply_loop_t *loop, cw_err_t *err)
 		char name[CW_ENTITY_NAME_MAX + 1];
 		snprintf(name, sizeof name, "%s", loop->replays[i]);
 		const cw_entity_t *entity = NULL;
-		entity_state_t *st = NULL;
+		entity_state_t *st = state_of(loop, name);
+		if (st->failed && !cw_entity_failures_due(&loop->failures, name,
+		                                          cw_clock_now_ms(cw_clock_system()))) {
+			i++;   /* failed: its changes wait in the hub until its retry */
+			continue;
+		}
+		if (st->failed) {   /* open it again and try */
+			st->failed = false;
+			st->opened = false;
+		}
 		if ((rc = entity_for_changes(loop, name, &entity, &st, err)) != 0)
 			break;
+		st = state_of(loop, name);   /* reading the entities may have moved it */
+		if (st->failed) {   /* failed again at its open */
+			i++;
+			continue;
+		}
 		/*
 		 * Only an entity that holds everything up to the global position may
 		 * leave its replay: the main loop skipped its changes while it was
@@ -782,7 +862,7 @@ static int apply_until_stopped(cw_apply_loop_t *loop, cw_oplog_reader_t *reader,
 		if (batch.len == 0) {
 			if ((rc = heartbeat(loop, false, err)) != 0)
 				break;
-			if (loop->nreplays == 0)
+			if (!replay_ready(loop))
 				rc = wait_for_changes(loop, reader, cancel, err);
 			continue;
 		}

@@ -197,8 +197,9 @@ static void write_component(cw_json_t *w, const cw_api_component_t *c,
 }
 
 /*
- * failed_entities: each entity a source cannot capture, with the source and
- * the reason; failed_entities_total counts them all (a source lists at most
+ * failed_entities: each entity a source cannot capture or a target cannot
+ * apply, with the source or the target and the reason;
+ * failed_entities_total counts them all (a component lists at most
  * CW_COMPONENT_FAILED_MAX).
  */
 static void write_failed_entities(cw_json_t *w, const cw_api_component_t *components,
@@ -214,7 +215,7 @@ static void write_failed_entities(cw_json_t *w, const cw_api_component_t *compon
 			cw_json_object_begin(w, NULL);
 			cw_json_key(w, "entity", NULL);
 			cw_json_string(w, s->failed[j].entity, NULL);
-			cw_json_key(w, "source", NULL);
+			cw_json_key(w, strcmp(components[i].kind, "target") == 0 ? "target" : "source", NULL);
 			cw_json_string(w, components[i].name, NULL);
 			masked_string(w, "reason", s->failed[j].reason);
 			cw_json_object_end(w, NULL);
