@@ -52,6 +52,7 @@ typedef struct cw_apply_loop_opts {
 	const char *target;              /* the target's name in metric labels and logs; NULL =
 	                                  * consumer (they differ for a target run with --entity) */
 	const char *hub_url;             /* copied */
+	const cw_auth_config_t *hub_auth;  /* hub.auth: borrowed for the loop's life; may be NULL */
 	const char *const *entities;     /* --entity filter, copied; nentities 0 = all */
 	size_t nentities;
 	size_t batch_size;               /* oplog rows per read, > 0 */
@@ -61,6 +62,10 @@ typedef struct cw_apply_loop_opts {
 	cw_metrics_t *metrics;           /* borrowed, may be NULL */
 	struct cw_entity_registry *registry; /* borrowed, may be NULL: the hub's entities are read
 	                                  * from the daemon's registry (hub/entity_registry.h) */
+	/* Borrowed, may be NULL: the streams' settings (targets[].streams[], docs/streams.md);
+	 * without them every entity flows with the defaults. */
+	const struct cw_config *config;
+	const struct cw_target_config *target_config;
 } cw_apply_loop_opts_t;
 
 /*

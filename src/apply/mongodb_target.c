@@ -7,6 +7,7 @@
 
 #include "apply/apply_loop.h"
 #include "apply/mongodb_target_internal.h"
+#include "core/auth.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -71,8 +72,9 @@ int mdb_error(mdb_target_t *t, const bson_error_t *error, const char *what, cw_e
 	int rc;
 	if (auth_refused(error)) {
 		rc = cw_err_set(err, CW_EAUTH, MDB_COMPONENT, "target \"%s\" (%s) refused the "
-		                "credentials: %s: fix the user and password of its url", t->name,
-		                t->url_masked, message);
+		                "credentials: %s: fix %s%s%s", t->name, t->url_masked, message,
+		                t->cfg->auth ? "authentication \"" : "the user and password of its url",
+		                t->cfg->auth ? t->cfg->auth->id : "", t->cfg->auth ? "\"" : "");
 		went_down(t);
 	} else if (unreachable(error)) {
 		rc = cw_err_set(err, CW_EIO, MDB_COMPONENT, "target \"%s\" (%s): %s: %s", t->name,
@@ -81,6 +83,12 @@ int mdb_error(mdb_target_t *t, const bson_error_t *error, const char *what, cw_e
 	} else {
 		rc = cw_err_set(err, CW_EDB, MDB_COMPONENT, "target \"%s\": %s: %s (code %u)", t->name,
 		                what, message, error->code);
+		if (error->domain == MONGOC_ERROR_SERVER || error->domain == MONGOC_ERROR_QUERY ||
+		    error->domain == MONGOC_ERROR_WRITE_CONCERN || error->domain == MONGOC_ERROR_COLLECTION) {
+			char code[16];
+			snprintf(code, sizeof code, "%u", error->code);
+			cw_err_set_server_code(err, code);
+		}
 	}
 	free(message);
 	return rc;
@@ -110,6 +118,13 @@ static int make_client(mdb_target_t *t, cw_err_t *err)
 	if (uri == NULL)
 		return cw_err_set(err, CW_EINVAL, MDB_COMPONENT, "target \"%s\": bad mongodb url \"%s\": "
 		                  "%s", t->name, t->url_masked, error.message);
+	cw_err_t why;
+	int rc = cw_auth_mongo_uri(t->cfg->auth, uri, &why);
+	if (rc != 0) {
+		mongoc_uri_destroy(uri);
+		return cw_err_set(err, rc, MDB_COMPONENT, "target \"%s\": could not connect: %s",
+		                  t->name, why.message);
+	}
 	mongoc_uri_set_appname(uri, "cachewarp");
 	if (!mongoc_uri_has_option(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS))
 		mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, CONNECT_TIMEOUT_MS);
@@ -171,6 +186,11 @@ static int ensure_connected(mdb_target_t *t, cw_err_t *err)
 		bson_destroy(&reply);
 		rc = mdb_error(t, &error, "could not connect", err);
 		went_down(t);
+		/* Refused output of an authentication command: a new client runs it again. */
+		if (rc == CW_EAUTH && cw_auth_refused(t->cfg->auth)) {
+			mongoc_client_destroy(t->client);
+			t->client = NULL;
+		}
 		return rc;
 	}
 	bool transactions = mdb_server_runs_transactions(&reply);
@@ -375,13 +395,13 @@ static bool selection_leaves_out(const cw_target_config_t *target, const cw_conf
 	if (s != NULL && s->exclude)
 		return true;
 	if (target->entities != NULL)
-		return !cw_config_names_has(target->entities, name);
+		return !cw_config_words_has(target->entities, name);
 	const char *exclude = target->exclude;
 	const char *bare_table = table != NULL && strchr(table, '.') ? strchr(table, '.') + 1 : table;
-	return cw_config_names_has(exclude, name) ||
-	       (collection != NULL && cw_config_names_has(exclude, collection)) ||
-	       (table != NULL && cw_config_names_has(exclude, table)) ||
-	       (bare_table != NULL && cw_config_names_has(exclude, bare_table));
+	return cw_config_words_has(exclude, name) ||
+	       (collection != NULL && cw_config_words_has(exclude, collection)) ||
+	       (table != NULL && cw_config_words_has(exclude, table)) ||
+	       (bare_table != NULL && cw_config_words_has(exclude, bare_table));
 }
 
 static bool left_out(const mdb_target_t *t, const char *name, const char *collection,

@@ -71,20 +71,6 @@ bool mdb_error_is_permanent(uint32_t code)
 	return false;
 }
 
-bool mdb_error_is_entity(uint32_t code)
-{
-	static const uint32_t codes[] = {
-		13,     /* Unauthorized: the user may not write this collection */
-		73,     /* InvalidNamespace */
-		166,    /* CommandNotSupportedOnView: the collection is a view */
-		10101,  /* a capped collection refuses deletes */
-	};
-	for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
-		if (codes[i] == code)
-			return true;
-	return false;
-}
-
 unsigned mdb_error_labels(const bson_t *reply)
 {
 	unsigned labels = 0;
@@ -393,19 +379,11 @@ typedef struct batch_ctx {
 	size_t ok, skipped, quarantined;
 } batch_ctx_t;
 
-/*
- * err from a failed write to the entity's collection: CW_EENTITY when the
- * server refuses that collection (mdb_error_is_entity), else mdb_error.
- * The reply's error labels are kept for a transaction's retry.
- */
+/* err from a failed write to the entity's collection; the reply's error labels are kept. */
 static int write_error(batch_ctx_t *b, const bson_error_t *error, const bson_t *reply,
                        const char *what, cw_err_t *err)
 {
 	b->labels |= mdb_error_labels(reply);
-	if (error->domain == MONGOC_ERROR_SERVER && mdb_error_is_entity(error->code))
-		return cw_err_set(err, CW_EENTITY, MDB_COMPONENT, "target \"%s\", entity \"%s\": "
-		                  "the server refuses collection \"%s\": %s: %s (code %u)", b->t->name,
-		                  b->ent->entity, b->ent->collection, what, error->message, error->code);
 	return mdb_error(b->t, error, what, err);
 }
 
@@ -599,11 +577,13 @@ static int write_segment(batch_ctx_t *b, const cw_write_list_t *writes, size_t f
 			b->write_errors = true;
 			if (b->session == NULL)
 				rc = quarantine(b, ops[i], codes[i], messages[i], err);
-		} else {
-			rc = cw_err_set(err, mdb_error_is_entity(codes[i]) ? CW_EENTITY : CW_EDB,
-			                MDB_COMPONENT, "target \"%s\", entity \"%s\": a write to \"%s\" "
-			                "failed: %s (code %u)", t->name, b->ent->entity, b->ent->collection,
-			                messages[i], codes[i]);
+		} else {   /* the server's code decides whose the error is (apply/stream.h) */
+			rc = cw_err_set(err, CW_EDB, MDB_COMPONENT, "target \"%s\", entity \"%s\": a write "
+			                "to \"%s\" failed: %s (code %u)", t->name, b->ent->entity,
+			                b->ent->collection, messages[i], codes[i]);
+			char code[16];
+			snprintf(code, sizeof code, "%u", codes[i]);
+			cw_err_set_server_code(err, code);
 		}
 	}
 	if (b->session != NULL && b->skipped > 0)

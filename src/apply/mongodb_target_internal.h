@@ -133,13 +133,6 @@ int mdb_apply(mdb_target_t *t, mdb_entity_t *ent, const cw_write_list_t *writes,
 /* Whether a server error code is the document's doing (quarantine it), not the server's state. */
 bool mdb_error_is_permanent(uint32_t code);
 
-/*
- * Whether a server error code is one collection's doing (its namespace is
- * refused, it is a view, the user may not write it): its entity fails
- * alone (CW_EENTITY), the target's other entities go on.
- */
-bool mdb_error_is_entity(uint32_t code);
-
 /* The error labels of a server reply (borrowed; NULL = none) that decide a retry. */
 #define MDB_LABEL_TRANSIENT 1u        /* TransientTransactionError: run the transaction again */
 #define MDB_LABEL_UNKNOWN_COMMIT 2u   /* UnknownTransactionCommitResult: commit again */

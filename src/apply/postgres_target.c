@@ -8,6 +8,7 @@
 
 #include "apply/apply_loop.h"
 #include "apply/postgres_target_internal.h"
+#include "core/auth.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -44,10 +45,13 @@ int pgt_result_error(pg_target_t *t, const PGresult *res, const char *what, cw_e
 	if (detail != NULL) {
 		char line[CW_ERR_MESSAGE_LEN];
 		cw_hub_clean_message(detail, line, sizeof line);
-		return cw_err_set(err, CW_EDB, PGT_COMPONENT, "target \"%s\": %s: %s (%s)", t->name, what,
-		                  reason, line);
+		cw_err_set(err, CW_EDB, PGT_COMPONENT, "target \"%s\": %s: %s (%s)", t->name, what,
+		           reason, line);
+	} else {
+		cw_err_set(err, CW_EDB, PGT_COMPONENT, "target \"%s\": %s: %s", t->name, what, reason);
 	}
-	return cw_err_set(err, CW_EDB, PGT_COMPONENT, "target \"%s\": %s: %s", t->name, what, reason);
+	cw_err_set_server_code(err, t->sqlstate);
+	return CW_EDB;
 }
 
 PGresult *pgt_exec(pg_target_t *t, const char *sql, int nparams, const char *const *params,
@@ -252,18 +256,29 @@ static int ensure_connected(pg_target_t *t, cw_err_t *err)
 	                          "dbname", "application_name", "client_encoding", "options", NULL};
 	const char *values[] = {"10", "30", "10", t->cfg->url, "cachewarp", "UTF8",
 	                        "-c standard_conforming_strings=on", NULL};
-	t->conn = PQconnectdbParams(keywords, values, 1);
+	cw_err_t why;
+	int auth_rc = cw_auth_pg_connect(t->cfg->auth, keywords, values, &t->conn, &why);
+	if (auth_rc != 0) {
+		set_up(t, false);
+		return cw_err_set(err, auth_rc, PGT_COMPONENT, "could not connect to target \"%s\": %s",
+		                  t->name, why.message);
+	}
 	if (t->conn == NULL || PQstatus(t->conn) != CONNECTION_OK) {
-		char reason[CW_ERR_MESSAGE_LEN];
+		char reason[CW_ERR_MESSAGE_LEN], hint[CW_ERR_MESSAGE_LEN];
 		cw_hub_clean_message(t->conn ? PQerrorMessage(t->conn) : "out of memory", reason, sizeof reason);
 		int rc;
-		if (cw_hub_auth_refused(t->conn))
+		if (cw_hub_auth_refused(t->conn) && t->cfg->auth != NULL)
+			rc = cw_err_set(err, CW_EAUTH, PGT_COMPONENT, "target \"%s\" (%s) refused the "
+			                "credentials of authentication \"%s\": %s", t->name, t->url_masked,
+			                t->cfg->auth->id, reason);
+		else if (cw_hub_auth_refused(t->conn))
 			rc = cw_err_set(err, CW_EAUTH, PGT_COMPONENT, "target \"%s\" (%s) refused the "
 			                "credentials: %s: fix the user and password of its url", t->name,
 			                t->url_masked, reason);
 		else
 			rc = cw_err_set(err, CW_EDB, PGT_COMPONENT, "could not connect to target \"%s\" "
-			                "(%s): %s", t->name, t->url_masked, reason);
+			                "(%s): %s%s", t->name, t->url_masked, reason,
+			                cw_auth_failure_hint(t->cfg->auth, reason, hint, sizeof hint));
 		disconnect(t);
 		set_up(t, false);
 		return rc;

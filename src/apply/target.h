@@ -13,11 +13,7 @@
  * (tests/integration/test_apply_contract.c), which every backend passes.
  *
  * Every function returns 0 or a CW_E* code with err filled; the loop passes
- * the code and domain on unchanged. entity_open and apply may return
- * CW_EENTITY for an error of that one entity (a collection name its server
- * refuses): the loop marks the entity failed with err's message, keeps its
- * changes in the hub, tries it again later (apply_loop.h) and goes on with
- * its siblings (DESIGN.md §2, failures are isolated).
+ * the code and domain on unchanged.
  */
 #ifndef CW_APPLY_TARGET_H
 #define CW_APPLY_TARGET_H

@@ -142,7 +142,7 @@ static void *writer_main(void *arg)
 
 cw_capture_writer_t *cw_capture_writer_start(const cw_capture_writer_opts_t *opts, cw_err_t *err)
 {
-	cw_hub_t *hub = cw_hub_connect(opts->hub_url, err);
+	cw_hub_t *hub = cw_hub_connect_auth(opts->hub_url, opts->hub_auth, err);
 	if (hub == NULL)
 		return NULL;
 	cw_capture_writer_t *w = cw_xcalloc(1, sizeof *w);

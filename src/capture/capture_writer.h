@@ -37,6 +37,7 @@ typedef struct cw_capture_writer_opts {
 	cw_metrics_t *metrics;        /* borrowed; may be NULL */
 	const char *source;           /* the source's name, for cachewarp_capture_queue_batches;
 	                                 copied; NULL: the gauge is not kept */
+	const cw_auth_config_t *hub_auth;  /* hub.auth, borrowed for the writer's life; may be NULL */
 } cw_capture_writer_opts_t;
 
 /* What goes with a batch. */

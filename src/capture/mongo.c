@@ -17,6 +17,7 @@
 
 #include "capture/mongo.h"
 
+#include "core/auth.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/secret.h"
@@ -305,15 +306,21 @@ static int reload_entities(mongo_source_t *source, cw_err_t *err)
 	return 0;
 }
 
-static int connect_mongo(mongo_source_t *source, cw_err_t *err)
+static int connect_once(mongo_source_t *source, cw_err_t *err)
 {
 	bson_error_t error;
 	char *masked = cw_secret_mask(source->config->url);
 	int rc = 0;
+	cw_err_t why;
 	mongoc_uri_t *uri = mongoc_uri_new_with_error(source->config->url, &error);
 	if (uri == NULL) {
 		rc = cw_err_set(err, CW_EINVAL, MONGO_COMPONENT, "bad mongodb url \"%s\": %s", masked,
 		                error.message);
+		goto out;
+	}
+	if ((rc = cw_auth_mongo_uri(source->config->auth, uri, &why)) != 0) {
+		cw_err_set(err, rc, MONGO_COMPONENT, "could not connect to mongodb \"%s\": %s", masked,
+		           why.message);
 		goto out;
 	}
 	mongoc_uri_set_appname(uri, "cachewarp");
@@ -335,14 +342,32 @@ static int connect_mongo(mongo_source_t *source, cw_err_t *err)
 	if (!ok && cw_mongo_error_classify(error.domain, error.code, error.message) ==
 	           CW_MONGO_ERROR_AUTH)
 		rc = cw_err_set(err, CW_EAUTH, MONGO_COMPONENT, "mongodb \"%s\" refused the "
-		                "credentials: %s: fix the user and password of sources[].url", masked,
-		                error.message);
+		                "credentials: %s: fix %s%s%s", masked, error.message,
+		                source->config->auth ? "authentication \"" : "the user and password of "
+		                "sources[].url", source->config->auth ? source->config->auth->id : "",
+		                source->config->auth ? "\"" : "");
 	else if (!ok)
 		rc = cw_err_set(err, CW_EIO, MONGO_COMPONENT, "could not reach mongodb \"%s\": %s",
 		                masked, error.message);
 out:
 	mongoc_uri_destroy(uri);
 	free(masked);
+	return rc;
+}
+
+/*
+ * Connects and pings. When the server refuses the output of an
+ * authentication command, the command runs again and the connection is
+ * tried once more before the caller backs off.
+ */
+static int connect_mongo(mongo_source_t *source, cw_err_t *err)
+{
+	int rc = connect_once(source, err);
+	if (rc == CW_EAUTH && source->client != NULL && cw_auth_refused(source->config->auth)) {
+		mongoc_client_destroy(source->client);
+		source->client = NULL;
+		rc = connect_once(source, err);
+	}
 	return rc;
 }
 
@@ -454,7 +479,7 @@ static int mongo_run(void *self, cw_cancel_t *cancel, cw_err_t *err)
 		return cw_err_set(err, CW_ETIMEDOUT, MONGO_COMPONENT, "%s", source->give_up_reason);
 	}
 	mongo_set_state(source, "starting", false, NULL);
-	source->hub = cw_hub_connect(source->ctx.config->hub.url, err);
+	source->hub = cw_hub_connect_auth(source->ctx.config->hub.url, source->ctx.config->hub.auth, err);
 	if (source->hub == NULL) {
 		rc = CW_EDB;
 		goto out;

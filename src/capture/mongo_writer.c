@@ -17,7 +17,8 @@ int mongo_writer_start(mongo_source_t *source, cw_err_t *err)
 {
 	cw_capture_writer_opts_t opts = {source->ctx.config->hub.url,
 	                                 (size_t)source->ctx.config->capture.queue_depth,
-	                                 source->ctx.metrics, source->ctx.name};
+	                                 source->ctx.metrics, source->ctx.name,
+	                                 source->ctx.config->hub.auth};
 	source->writer = cw_capture_writer_start(&opts, err);
 	return source->writer != NULL ? 0 : CW_EDB;
 }

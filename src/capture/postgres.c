@@ -8,6 +8,7 @@
 #include "capture/postgres_internal.h"
 #include "capture/source.h"
 
+#include "core/auth.h"
 #include "core/clock.h"
 #include "core/json_fields.h"
 #include "core/log.h"
@@ -76,19 +77,36 @@ int pg_connect(cw_pg_source_t *src, bool replication, PGconn **out, cw_err_t *er
 	const char *keys[] = {"dbname", "application_name", "client_encoding",
 	                      replication ? "replication" : NULL, NULL};
 	const char *values[] = {src->cfg->url, "cachewarp", "UTF8", "database", NULL};
-	PGconn *conn = PQconnectdbParams(keys, values, 1);
+	PGconn *conn = NULL;
 	*out = NULL;
+	cw_err_t why;
+	int auth_rc = cw_auth_pg_connect(src->cfg->auth, keys, values, &conn, &why);
+	if (auth_rc != 0)
+		return cw_err_set(err, auth_rc, PG_DOMAIN, "could not connect to source \"%s\": %s",
+		                  src->cfg->name, why.message);
 	if (conn == NULL || PQstatus(conn) != CONNECTION_OK) {
 		char what[300];
 		snprintf(what, sizeof what, "could not connect to source \"%s\" at \"%s\"%s",
 		         src->cfg->name, src->masked_url, replication ? " for replication" : "");
 		int rc = pg_result_error(conn, NULL, what, err);
+		char hint[CW_ERR_MESSAGE_LEN];
+		cw_auth_failure_hint(src->cfg->auth, conn ? PQerrorMessage(conn) : NULL, hint, sizeof hint);
+		if (hint[0] != '\0' && err != NULL) {
+			char reason[CW_ERR_MESSAGE_LEN];
+			snprintf(reason, sizeof reason, "%s", err->message);
+			cw_err_set(err, rc, PG_DOMAIN, "%.300s%s", reason, hint);
+		}
 		if (cw_hub_auth_refused(conn)) {
 			char reason[CW_ERR_MESSAGE_LEN];
 			snprintf(reason, sizeof reason, "%s", err != NULL ? err->message : what);
-			rc = cw_err_set(err, CW_EAUTH, PG_DOMAIN, "%.380s: the server refused the "
-			                "credentials; fix the user and password of sources[].url, or "
-			                "pg_hba.conf", reason);
+			if (src->cfg->auth != NULL)
+				rc = cw_err_set(err, CW_EAUTH, PG_DOMAIN, "%.380s: the server refused the "
+				                "credentials of authentication \"%s\"; fix that entry, or "
+				                "pg_hba.conf", reason, src->cfg->auth->id);
+			else
+				rc = cw_err_set(err, CW_EAUTH, PG_DOMAIN, "%.380s: the server refused the "
+				                "credentials; fix the user and password of sources[].url, or "
+				                "pg_hba.conf", reason);
 		}
 		PQfinish(conn);
 		return rc;
@@ -626,7 +644,7 @@ static int run_once(cw_pg_source_t *src, cw_cancel_t *cancel, cw_err_t *err)
 	int rc;
 	uint64_t start = 0;
 	pg_set_state(src, "starting", false);
-	src->hub = cw_hub_connect(src->ctx->config->hub.url, err);
+	src->hub = cw_hub_connect_auth(src->ctx->config->hub.url, src->ctx->config->hub.auth, err);
 	if (src->hub == NULL)
 		return CW_EDB;
 	src->writer = cw_oplog_writer_new(src->hub);

@@ -6,6 +6,7 @@
  */
 #include "capture/postgres_internal.h"
 #include "capture/source.h"
+#include "core/auth.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -21,9 +22,13 @@ int cw_pg_check_entity(const cw_source_config_t *cfg, const cw_entity_t *entity,
 	char nspname[CW_TABLE_PART_MAX + 1], relname[CW_TABLE_PART_MAX + 1];
 	if (cw_entity_table_parse(entity->table, nspname, relname, err) != 0)
 		return CW_EINVAL;
-	PGconn *conn = PQconnectdbParams(keys, values, 1);
-	int rc;
-	if (conn == NULL || PQstatus(conn) != CONNECTION_OK) {
+	PGconn *conn = NULL;
+	cw_err_t why;
+	int rc = cw_auth_pg_connect(cfg->auth, keys, values, &conn, &why);
+	if (rc != 0) {
+		cw_err_set(err, rc, PG_DOMAIN, "could not connect to source \"%s\" to check table %s: %s",
+		           cfg->name, entity->table, why.message);
+	} else if (conn == NULL || PQstatus(conn) != CONNECTION_OK) {
 		char what[300];
 		snprintf(what, sizeof what, "could not connect to source \"%s\" to check table %s",
 		         cfg->name, entity->table);

@@ -25,7 +25,7 @@ pg_pipe_t *pg_pipe_start(cw_pg_source_t *src, cw_err_t *err)
 {
 	int64_t depth = src->ctx->config->capture.queue_depth;
 	cw_capture_writer_opts_t opts = {src->ctx->config->hub.url, depth > 0 ? (size_t)depth : 4,
-	                                 src->ctx->metrics, src->cfg->name};
+	                                 src->ctx->metrics, src->cfg->name, src->ctx->config->hub.auth};
 	cw_capture_writer_t *writer = cw_capture_writer_start(&opts, err);
 	if (writer == NULL)
 		return NULL;

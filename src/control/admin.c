@@ -106,19 +106,18 @@ static void print_failed_entities(json_t *daemon)
 	json_t *failed = json_object_get(daemon, "failed_entities");
 	if (json_array_size(failed) == 0)
 		return;
-	printf("\n%-24s %-16s %s\n", "FAILED ENTITY", "SOURCE/TARGET", "REASON");
+	printf("\n%-24s %-16s %s\n", "FAILED ENTITY", "SOURCE", "REASON");
 	size_t i;
 	json_t *f;
 	json_array_foreach(failed, i, f) {
-		char entity[80], in[80], reason[16];
-		bool target = json_object_get(f, "target") != NULL;
+		char entity[80], source[80], reason[16];
 		printf("%-24s %-16s %s\n", member_text(f, "entity", entity, sizeof entity),
-		       member_text(f, target ? "target" : "source", in, sizeof in),
+		       member_text(f, "source", source, sizeof source),
 		       member_text(f, "reason", reason, sizeof reason));
 	}
 	json_int_t total = json_integer_value(json_object_get(daemon, "failed_entities_total"));
 	if ((size_t)total > json_array_size(failed))
-		printf("(%lld failed entities in all; /v1/status lists the first of each source and target)\n",
+		printf("(%lld failed entities in all; /v1/status lists the first of each source)\n",
 		       (long long)total);
 }
 

@@ -51,7 +51,7 @@ cw_hub_t *cw_api_hub_acquire(cw_api_t *api, cw_err_t *err)
 		hub = NULL;
 	}
 	if (hub == NULL)
-		hub = cw_hub_connect(api->deps.config->hub.url, err);
+		hub = cw_hub_connect_auth(api->deps.config->hub.url, api->deps.config->hub.auth, err);
 	return hub;
 }
 
@@ -145,7 +145,7 @@ static void *notifier_main(void *arg)
 	cw_api_notifier_t *n = &api->notifier;
 	while (!notifier_stopping(n)) {
 		cw_err_t err = {0};
-		cw_hub_t *hub = cw_hub_connect(api->deps.config->hub.url, &err);
+		cw_hub_t *hub = cw_hub_connect_auth(api->deps.config->hub.url, api->deps.config->hub.auth, &err);
 		if (hub != NULL) {
 			listen_until_failure(api, hub);
 			cw_hub_close(hub);

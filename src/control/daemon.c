@@ -87,7 +87,7 @@ static int check_hub_refused(daemon_state_t *state, int rc, const cw_err_t *err)
 static cw_hub_t *job_hub_get(job_hub_t *jh, cw_err_t *err)
 {
 	if (jh->hub == NULL)
-		jh->hub = cw_hub_connect(jh->config->hub.url, err);
+		jh->hub = cw_hub_connect_auth(jh->config->hub.url, jh->config->hub.auth, err);
 	return jh->hub;
 }
 
@@ -328,7 +328,7 @@ static int open_components(daemon_state_t *state, const char **entities, size_t 
 		if (c->self == NULL)
 			return err != NULL && err->code != 0 ? err->code : CW_EINTERNAL;
 		c->is_source = is_source;
-		c->lease = cw_lease_new(config->hub.url, c->dependency);
+		c->lease = cw_lease_new(config->hub.url, config->hub.auth, c->dependency);
 		state->ncomponents++;
 	}
 	return 0;

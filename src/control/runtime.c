@@ -32,7 +32,7 @@ cw_config_t *cw_runtime_load_config(const char *path)
 cw_hub_t *cw_runtime_connect_once(const cw_config_t *config)
 {
 	cw_err_t err = {0};
-	cw_hub_t *hub = cw_hub_connect(config->hub.url, &err);
+	cw_hub_t *hub = cw_hub_connect_auth(config->hub.url, config->hub.auth, &err);
 	if (hub == NULL) {
 		fprintf(stderr, "cachewarp: %s\n", err.message);
 		return NULL;
@@ -54,7 +54,7 @@ cw_hub_t *cw_runtime_connect_retrying(const cw_config_t *config, cw_cancel_t *ca
 	cw_hub_t *hub = NULL;
 	for (;;) {
 		cw_err_t err = {0};
-		hub = cw_hub_connect(config->hub.url, &err);
+		hub = cw_hub_connect_auth(config->hub.url, config->hub.auth, &err);
 		if (hub != NULL)
 			break;
 		if (err.code == CW_EAUTH) {
@@ -91,7 +91,7 @@ int cw_runtime_migrate(const char *config_path)
 		return CW_EXIT_USAGE;
 	int exit_code = CW_EXIT_FAILURE;
 	cw_err_t err = {0};
-	cw_hub_t *hub = cw_hub_connect(config->hub.url, &err);
+	cw_hub_t *hub = cw_hub_connect_auth(config->hub.url, config->hub.auth, &err);
 	int applied = 0;
 	if (hub == NULL || cw_hub_migrate(hub, &applied, &err) != 0) {
 		fprintf(stderr, "cachewarp: %s\n", err.message);

@@ -375,7 +375,7 @@ static void walk_scalar(loader_t *ld, const cw_config_key_t *key, const yaml_nod
 		[CW_KEY_FLOAT] = "a number",  [CW_KEY_DURATION] = "a duration such as 250ms, 5s or 10m",
 		[CW_KEY_SIZE] = "a size such as 512KiB or 64MiB", [CW_KEY_ENUM] = "one of its values",
 		[CW_KEY_COLUMN_TYPE] = "a column type", [CW_KEY_URL] = "a url",
-		[CW_KEY_SECRET] = "a string", [CW_KEY_NAMES] = "a list of names",
+		[CW_KEY_SECRET] = "a string", [CW_KEY_WORDS] = "a list such as [a, b]",
 	};
 	cw_err_t why;
 	if (value->type != YAML_SCALAR_NODE)
@@ -386,35 +386,31 @@ static void walk_scalar(loader_t *ld, const cw_config_key_t *key, const yaml_nod
 		report_node(ld, value, path, "%s", why.message);
 }
 
-/* A list of names ([a, b]) joined as the key takes it ("a,b"); a scalar is that text already. */
-static void walk_names(loader_t *ld, const cw_config_key_t *key, const yaml_node_t *value,
+/* A WORDS value written as a sequence: each item a word, checked at its own position. */
+static void walk_words(loader_t *ld, const cw_config_key_t *key, const yaml_node_t *seq,
                        const char *path, void *base)
 {
-	if (value->type != YAML_SEQUENCE_NODE) {
-		walk_scalar(ld, key, value, path, base);
-		return;
-	}
-	cw_buf_t names = CW_BUF_INIT;
+	cw_buf_t joined = CW_BUF_INIT;
 	bool ok = true;
-	for (yaml_node_item_t *it = value->data.sequence.items.start;
-	     ok && it < value->data.sequence.items.top; it++) {
-		const yaml_node_t *item = node_at(ld, *it);
-		if (item == NULL || !visit(ld, item)) {
-			cw_buf_free(&names);
-			return;
-		}
-		ok = item->type == YAML_SCALAR_NODE && !scalar_has_nul(item) &&
-		     strchr(scalar_text(item), ',') == NULL;
-		if (!ok)
-			report_wrong_node(ld, item, path, "a name (without \",\")");
-		else
-			cw_buf_appendf(&names, "%s%s", it > value->data.sequence.items.start ? "," : "",
-			               scalar_text(item));
-	}
 	cw_err_t why;
-	if (ok && cw_config_key_set(key, base, cw_buf_cstr(&names), &why) != 0)
-		report_node(ld, value, path, "%s", why.message);
-	cw_buf_free(&names);
+	for (yaml_node_item_t *it = seq->data.sequence.items.start;
+	     it < seq->data.sequence.items.top; it++) {
+		const yaml_node_t *item = node_at(ld, *it);
+		if (item == NULL || !visit(ld, item))
+			return;
+		if (item->type != YAML_SCALAR_NODE || scalar_has_nul(item)) {
+			report_wrong_node(ld, item, path, "a list of words");
+			ok = false;
+		} else if (cw_config_word_check(key, scalar_text(item), &why) != 0) {
+			report_node(ld, item, path, "%s", why.message);
+			ok = false;
+		} else {
+			cw_buf_appendf(&joined, "%s%s", joined.len > 0 ? "," : "", scalar_text(item));
+		}
+	}
+	if (ok && cw_config_key_set(key, base, cw_buf_cstr(&joined), &why) != 0)
+		report_node(ld, seq, path, "%s", why.message);
+	cw_buf_free(&joined);
 }
 
 /*
@@ -447,8 +443,8 @@ static void walk_pair(loader_t *ld, const yaml_node_t *key_node, const yaml_node
 			free(child_at);
 		} else if (key->kind == CW_KEY_LIST) {
 			walk_list(ld, key, value, path, base);
-		} else if (key->kind == CW_KEY_NAMES) {
-			walk_names(ld, key, value, path, base);
+		} else if (key->kind == CW_KEY_WORDS && value->type == YAML_SEQUENCE_NODE) {
+			walk_words(ld, key, value, path, base);
 		} else {
 			walk_scalar(ld, key, value, path, base);
 		}
@@ -673,7 +669,7 @@ static void check_unique_names(loader_t *ld, const char *list_path, const char *
  * A target's relative dir, made absolute against the directory of the
  * configuration file (as given when that directory cannot be resolved).
  */
-static char *resolve_dir(const char *config_name, const char *dir)
+char *cw_config_resolve_path(const char *config_name, const char *dir)
 {
 	if (dir[0] == '/')
 		return cw_xstrdup(dir);
@@ -725,7 +721,7 @@ static void check_sources_and_targets(loader_t *ld)
 			report(ld, path, "set either entities (the ones the target receives) or exclude "
 			       "(the ones it leaves out), not both");
 		if (target->dir != NULL) {
-			char *resolved = resolve_dir(ld->name, target->dir);
+			char *resolved = cw_config_resolve_path(ld->name, target->dir);
 			free(target->dir);
 			target->dir = resolved;
 		}
@@ -743,18 +739,10 @@ static void report_unknown_source(loader_t *ld, const char *path, const char *na
 	for (size_t i = 0; i < config->nsources; i++)
 		if (config->sources[i].name != NULL)   /* a source whose name was wrong or missing */
 			names[n++] = config->sources[i].name;
-	const char *guess = cw_config_closest(name, names, n);
-	cw_buf_t known = CW_BUF_INIT;
-	cw_config_join(&known, names, n);
-	if (guess != NULL)
-		report(ld, path, "unknown source \"%s\" (did you mean \"%s\"?)", name, guess);
-	else if (config->nsources == 0)
-		report(ld, path, "unknown source \"%s\" (no sources are configured)", name);
-	else if (n == 0)
-		report(ld, path, "unknown source \"%s\" (no configured source has a valid name)", name);
-	else
-		report(ld, path, "unknown source \"%s\" (configured sources: %s)", name, cw_buf_cstr(&known));
-	cw_buf_free(&known);
+	cw_buf_t message = CW_BUF_INIT;
+	cw_config_unknown_name(&message, "source", name, names, n, config->nsources);
+	report(ld, path, "%s", cw_buf_cstr(&message));
+	cw_buf_free(&message);
 	free(names);
 }
 
@@ -819,11 +807,23 @@ static void check_entity_targets(loader_t *ld, size_t index, const cw_entity_t *
 	}
 }
 
+static void reporter_report(void *loader, const char *path, const char *message)
+{
+	report(loader, path, "%s", message);
+}
+
+static bool reporter_has_error(void *loader, const char *path)
+{
+	return has_error(loader, path);
+}
+
 /* The checks that relate keys to each other; run once every value is valid. */
 static void check_relations(loader_t *ld)
 {
 	cw_config_t *config = ld->config;
 	check_sources_and_targets(ld);
+	cw_config_reporter_t reporter = {ld, reporter_report, reporter_has_error};
+	cw_config_check_auth(config, ld->name, &reporter);
 	for (size_t i = 0; i < config->nentities; i++) {
 		check_entity(ld, i, &config->entities[i]);
 		check_entity_targets(ld, i, &config->entities[i]);
@@ -836,6 +836,7 @@ static void check_relations(loader_t *ld)
 		cw_duration_format(config->retry.initial_ms, initial);
 		report(ld, "retry.max", "out of range: %s is less than retry.initial (%s)", max, initial);
 	}
+	cw_config_check_streams(config, &reporter);
 }
 
 /* ---- loading ---------------------------------------------------------- */

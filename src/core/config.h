@@ -24,9 +24,14 @@
  * checks that relate keys to each other (duplicate names, an entity's
  * source, retry.max >= retry.initial) run once every single value is valid.
  *
- * Relative paths: a target's relative `dir` is taken relative to the
- * directory of the configuration file (also when it comes from the
- * environment), so the result does not depend on the working directory.
+ * Relative paths: a target's relative `dir` and the files of an
+ * authentication entry are taken relative to the directory of the
+ * configuration file (also when they come from the environment), so the
+ * result does not depend on the working directory.
+ *
+ * Authentication: each `auth_id` is resolved to its entry (the `auth`
+ * pointers below), the files an entry names must be readable when the file
+ * is loaded, and each entry gets its runtime state (core/auth.h).
  *
  * Ownership: cw_config_load* returns a cw_config_t owned by the caller and
  * freed with cw_config_free; every pointer inside it is owned by the config
@@ -42,7 +47,6 @@
 #include "core/log.h"
 #include "core/retry.h"
 
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -79,6 +83,70 @@ typedef enum cw_entity_delete {
 	CW_ENTITY_DELETE_KEEP,        /* keep the table and its rows; stop applying */
 } cw_entity_delete_t;
 
+/* How an authentication entry obtains credentials (docs/authentication.md). */
+typedef enum cw_auth_type {
+	CW_AUTH_USERNAME_PASSWORD = 0,  /* a user name and a password (or a file holding it) */
+	CW_AUTH_CERTIFICATE,            /* a TLS client certificate, its key and the CA */
+	CW_AUTH_COMMAND,                /* a command that prints a password or token */
+} cw_auth_type_t;
+
+/* The runtime state of an authentication entry (core/auth.h): thread-safe, owned by the config. */
+typedef struct cw_auth_state cw_auth_state_t;
+
+/* One item of `authentication:`; sources, targets and the hub refer to it by id. */
+typedef struct cw_auth_config {
+	char *id;                       /* identifier, unique among authentication entries */
+	cw_auth_type_t type;
+	char *username;                 /* NULL = the url's user */
+	char *password;                 /* username_password: a secret */
+	char *password_file;            /* username_password: resolved against the file's directory */
+	char *cert_file;                /* certificate: resolved like password_file */
+	char *key_file;
+	char *ca_file;
+	char *key_password;             /* certificate: a secret, NULL = the key is not encrypted */
+	char *command;                  /* command: words, or a shell command when shell is 1 */
+	int shell;                      /* command: 0 false, 1 true (run with /bin/sh -c) */
+	int64_t refresh_ms;             /* command: run it again once its output is this old */
+	int64_t timeout_ms;             /* command: kill it after this long */
+	cw_auth_state_t *state;         /* owned; created when the configuration loads */
+} cw_auth_config_t;
+
+/* What a stream does with a change it cannot transform or write (docs/streams.md). */
+typedef enum cw_on_error {
+	CW_ON_ERROR_RETRY = 0,        /* keep retrying (capped delays); the stream waits */
+	CW_ON_ERROR_SKIP,             /* drop the change, log it and count it */
+	CW_ON_ERROR_FAIL_STREAM,      /* stop this stream; the others go on */
+	CW_ON_ERROR_DEAD_LETTER,      /* set it aside in cachewarp.dead_letters; go on */
+} cw_on_error_t;
+
+/* A stream's retry policy; a value of 0 (or NULL) takes the global `retry`. */
+typedef struct cw_stream_retry {
+	int64_t max_attempts;           /* attempts before on_error; 0 = from retry.give_up_after */
+	int64_t initial_delay_ms;
+	int64_t max_delay_ms;
+	double backoff_multiplier;      /* >= 1.0; 0 = retry.multiplier */
+	char *permanent_error_codes;    /* comma-separated SQLSTATEs / server codes, or NULL */
+} cw_stream_retry_t;
+
+/* One entity flowing to one target: targets[].streams[]. */
+typedef struct cw_stream_config {
+	char *entity;                   /* the entity (required) */
+	char *transformation_id;        /* a transformations[].id, or NULL */
+	int enabled;                    /* 0 false, 1 true (default) */
+	int64_t batch_size;             /* most changes per write; 0 = apply.batch_size */
+	cw_on_error_t on_error;         /* write errors, after the retry budget */
+	cw_stream_retry_t retry_policy;
+} cw_stream_config_t;
+
+/* A reusable transformation: transformations[]. */
+typedef struct cw_transformation_config {
+	char *id;                       /* unique; streams refer to it */
+	char *name;                     /* human-readable, may be NULL */
+	int type;                       /* 0 = kazaam, the only engine */
+	char *spec;                     /* the engine's spec, JSON text */
+	cw_on_error_t on_error;         /* error_handling.on_error: a change it cannot transform */
+} cw_transformation_config_t;
+
 typedef struct cw_source_config {
 	char *name;                     /* identifier, unique among sources */
 	cw_source_type_t type;
@@ -88,6 +156,8 @@ typedef struct cw_source_config {
 	char *database;                 /* mongodb (required); else NULL */
 	cw_watch_scope_t watch;         /* mongodb */
 	cw_position_lost_t on_position_lost;
+	char *auth_id;                  /* NULL = the credentials in url */
+	const cw_auth_config_t *auth;   /* the entry auth_id names, borrowed from the config; or NULL */
 } cw_source_config_t;
 
 typedef struct cw_target_config {
@@ -108,14 +178,21 @@ typedef struct cw_target_config {
 	char *write_concern;            /* mongodb: "majority" (default) or a number of members */
 	char *entities;                 /* mongodb: NULL = every entity, else only these ("a,b") */
 	char *exclude;                  /* mongodb: entities, collections or tables left out ("a,b") */
+	char *auth_id;                  /* postgres, mongodb: NULL = the credentials in url */
+	const cw_auth_config_t *auth;   /* the entry auth_id names, borrowed from the config; or NULL */
+	cw_stream_config_t *streams;    /* per-entity settings; an entity without one has the defaults */
+	size_t nstreams;
 } cw_target_config_t;
 
 typedef struct cw_config {
 	char *path;                     /* the file name it was loaded from */
+	char *version;                  /* the file's format: "1" */
 	struct {
 		char *url;                  /* required; holds a password */
 		int64_t pool_size;
 		int64_t retention_ms;       /* 0 = keep rows until every consumer passed them */
+		char *auth_id;              /* NULL = the credentials in url */
+		const cw_auth_config_t *auth;  /* the entry auth_id names, borrowed; or NULL */
 	} hub;
 	cw_source_config_t *sources;
 	size_t nsources;
@@ -123,6 +200,8 @@ typedef struct cw_config {
 	size_t nentities;
 	cw_target_config_t *targets;
 	size_t ntargets;
+	cw_transformation_config_t *transformations;
+	size_t ntransformations;
 	struct {
 		char *listen;               /* "host:port" */
 		char *token;                /* NULL = no authentication; a secret */
@@ -148,6 +227,8 @@ typedef struct cw_config {
 		int repair;                 /* 0 false, 1 true: the scheduled run repairs */
 		int64_t settle_timeout_ms;  /* the re-check's wait for a target to catch up */
 	} verify;
+	cw_auth_config_t *authentication;
+	size_t nauthentication;
 } cw_config_t;
 
 /* Where a load reads overrides from and where it puts every error. */
@@ -183,9 +264,23 @@ void cw_config_free(cw_config_t *config);
 const cw_source_config_t *cw_config_source(const cw_config_t *config, const char *name);
 const cw_target_config_t *cw_config_target(const cw_config_t *config, const char *name);
 const cw_entity_t *cw_config_entity(const cw_config_t *config, const char *name);
+const cw_transformation_config_t *cw_config_transformation(const cw_config_t *config,
+                                                           const char *id);
 
-/* Whether names (a list key's value, "a,b"; NULL = none) holds name. */
-bool cw_config_names_has(const char *names, const char *name);
+/*
+ * The stream of entity on target (borrowed), or NULL when the target has no
+ * streams[] entry for it: the entity flows with the defaults.
+ */
+const cw_stream_config_t *cw_config_stream(const cw_target_config_t *target, const char *entity);
+
+/* "retry", "skip", "fail_stream", "dead_letter". */
+const char *cw_on_error_name(cw_on_error_t action);
+
+/* The authentication entry of that id, borrowed from config, or NULL. */
+const cw_auth_config_t *cw_config_auth(const cw_config_t *config, const char *id);
+
+/* Whether words (a list key's value, "a,b"; NULL = none) holds word. */
+bool cw_config_words_has(const char *words, const char *word);
 
 /* "postgres", "mongodb"; "sqlite", "postgres", "mongodb". */
 const char *cw_source_type_name(cw_source_type_t type);

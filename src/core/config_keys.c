@@ -5,6 +5,7 @@
  */
 #include "core/config_keys.h"
 
+#include "core/auth.h"
 #include "core/entity.h"
 #include "core/mem.h"
 #include "core/time_window.h"
@@ -27,8 +28,15 @@ _Static_assert(sizeof(cw_source_type_t) == sizeof(int) && sizeof(cw_watch_scope_
 	               sizeof(cw_delete_mode_t) == sizeof(int) && sizeof(cw_log_level_t) == sizeof(int) &&
 	               sizeof(cw_log_format_t) == sizeof(int) && sizeof(cw_decimal_mode_t) == sizeof(int) &&
 	               sizeof(cw_entity_delete_t) == sizeof(int) &&
+	               sizeof(cw_on_error_t) == sizeof(int) &&
+	               sizeof(((cw_stream_config_t *)0)->enabled) == sizeof(int) &&
+	               sizeof(((cw_transformation_config_t *)0)->type) == sizeof(int) &&
+	               sizeof(cw_auth_type_t) == sizeof(int) &&
 	               sizeof(((cw_config_t *)0)->verify.repair) == sizeof(int),
                "enum keys are stored as int");
+_Static_assert(CW_ON_ERROR_RETRY == 0 && CW_ON_ERROR_SKIP == 1 && CW_ON_ERROR_FAIL_STREAM == 2 &&
+	               CW_ON_ERROR_DEAD_LETTER == 3,
+               "on_errors[] follows cw_on_error_t");
 _Static_assert(CW_LOG_DEBUG == 0 && CW_LOG_INFO == 1 && CW_LOG_WARN == 2 && CW_LOG_ERROR == 3,
                "log_levels[] follows cw_log_level_t");
 _Static_assert(CW_LOG_FORMAT_AUTO == 0 && CW_LOG_FORMAT_JSON == 1 && CW_LOG_FORMAT_TEXT == 2,
@@ -44,6 +52,36 @@ static const char *const entity_deletes[] = {"drop", "keep", NULL};
 static const char *const decimal_modes[] = {"exact", "double", "text", NULL};
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
 static const char *const log_formats[] = {"auto", "json", "text", NULL};
+static const char *const on_errors[] = {"retry", "skip", "fail_stream", "dead_letter", NULL};
+static const char *const transformation_types[] = {"kazaam", NULL};
+
+/* The file format this cachewarp reads. */
+static int check_version(const char *value, cw_err_t *err)
+{
+	if (strcmp(value, "1") == 0)
+		return 0;
+	cw_buf_t quoted = CW_BUF_INIT;
+	cw_config_quote(&quoted, value);
+	cw_err_set(err, CW_EINVAL, DOMAIN,
+	           "unsupported configuration version %s: this cachewarp reads version 1",
+	           cw_buf_cstr(&quoted));
+	cw_buf_free(&quoted);
+	return CW_EINVAL;
+}
+
+/* A human-readable name: 1 to 200 bytes, no control characters. */
+static int check_label(const char *value, cw_err_t *err)
+{
+	size_t len = strlen(value);
+	bool ok = len > 0 && len <= 200;
+	for (size_t i = 0; ok && i < len; i++)
+		ok = (unsigned char)value[i] >= 0x20 && value[i] != 0x7f;
+	if (!ok)
+		return cw_err_set(err, CW_EINVAL, DOMAIN,
+		                  "invalid value: a name has 1 to 200 characters, no control characters");
+	return 0;
+}
+static const char *const auth_types[] = {"username_password", "certificate", "command", NULL};
 
 static int check_window(const char *value, cw_err_t *err)
 {
@@ -59,6 +97,11 @@ static int check_source_name(const char *value, cw_err_t *err)
 static int check_target_name(const char *value, cw_err_t *err)
 {
 	return cw_identifier_validate("target name", value, err);
+}
+
+static int check_auth_id(const char *value, cw_err_t *err)
+{
+	return cw_identifier_validate("authentication id", value, err);
 }
 
 static int check_column_name(const char *value, cw_err_t *err)
@@ -150,8 +193,19 @@ static int check_listen(const char *value, cw_err_t *err)
 #define ENT(field) offsetof(cw_entity_t, field)
 #define COL(field) offsetof(cw_column_t, field)
 #define ETG(field) offsetof(cw_entity_target_t, field)
+#define STR(field) offsetof(cw_stream_config_t, field)
+#define TRF(field) offsetof(cw_transformation_config_t, field)
+#define AUT(field) offsetof(cw_auth_config_t, field)
+#define AUTH_ID_HELP                                                                         \
+	"The `authentication` entry (its `id`) whose credentials are used to connect; the url "  \
+	"then carries no password. See docs/authentication.md."
 
 static const cw_config_key_t keys[] = {
+	{.path = "version", .kind = CW_KEY_STRING, .offset = CFG(version), .default_text = "1",
+	 .check = check_version,
+	 .help = "The format of this file: `1` (a number or a string). A file without it is "
+	         "read as version 1; any other version is refused rather than misread."},
+
 	GROUP("hub", "The oplog hub: the PostgreSQL database every change is written to once "
 	             "(schema `cachewarp`, created and migrated on startup)."),
 	{.path = "hub.url", .kind = CW_KEY_URL, .offset = CFG(hub.url), .flags = CW_KEY_REQUIRED,
@@ -164,6 +218,8 @@ static const cw_config_key_t keys[] = {
 	 .default_text = "7d", .min = 0, .max = 3650 * DAY_MS,
 	 .help = "Oplog rows older than this are deleted even when a registered consumer has not "
 	         "read them yet; 0 keeps every row until all consumers have passed it."},
+	{.path = "hub.auth_id", .kind = CW_KEY_STRING, .offset = CFG(hub.auth_id),
+	 .default_doc = "none", .check = check_auth_id, .help = AUTH_ID_HELP},
 
 	LIST("sources", cw_config_t, sources, cw_source_config_t, 256,
 	     "Databases whose changes are captured, each by one worker."),
@@ -194,6 +250,8 @@ static const cw_config_key_t keys[] = {
 	 .help = "When the stored position is gone (MongoDB history lost, slot dropped): `rescan` "
 	         "starts a new generation (full scan, then a sweep of rows it did not see); "
 	         "`fail` stops the source with an error."},
+	{.path = "sources[].auth_id", .kind = CW_KEY_STRING, .offset = SRC(auth_id),
+	 .default_doc = "none", .check = check_auth_id, .help = AUTH_ID_HELP},
 
 	LIST("entities", cw_config_t, entities, cw_entity_t, 10000,
 	     "The initial entities. Entities added through the API or CLI live in the hub and "
@@ -260,6 +318,9 @@ static const cw_config_key_t keys[] = {
 	{.path = "targets[].url", .kind = CW_KEY_URL, .offset = TGT(url), .flags = CW_KEY_REQUIRED,
 	 .applies_to = "postgres mongodb",
 	 .help = "Connection URL of the target database."},
+	{.path = "targets[].auth_id", .kind = CW_KEY_STRING, .offset = TGT(auth_id),
+	 .default_doc = "none", .applies_to = "postgres mongodb", .check = check_auth_id,
+	 .help = AUTH_ID_HELP},
 	{.path = "targets[].schema", .kind = CW_KEY_STRING, .offset = TGT(schema),
 	 .default_text = "public", .applies_to = "postgres", .check = check_schema,
 	 .help = "Schema holding the entity tables (created when missing)."},
@@ -275,13 +336,15 @@ static const cw_config_key_t keys[] = {
 	 .help = "Write concern of every write: `majority`, or the number of members that "
 	         "acknowledge it (`1` .. `50`). Unacknowledged writes (`0`) are not offered: "
 	         "the position must never pass data the server may lose."},
-	{.path = "targets[].entities", .kind = CW_KEY_NAMES, .offset = TGT(entities),
+	{.path = "targets[].entities", .kind = CW_KEY_WORDS, .offset = TGT(entities),
 	 .default_doc = "every entity", .applies_to = "mongodb", .check = check_entity_name,
+	 .max_items = 10000,
 	 .help = "The entities this target receives, by entity name (`[orders, customers]`); "
 	         "the others are left out. Not together with `exclude`. See "
 	         "docs/targets-mongodb.md."},
-	{.path = "targets[].exclude", .kind = CW_KEY_NAMES, .offset = TGT(exclude),
+	{.path = "targets[].exclude", .kind = CW_KEY_WORDS, .offset = TGT(exclude),
 	 .default_doc = "none", .applies_to = "mongodb", .check = check_not_empty,
+	 .max_items = 10000,
 	 .help = "Left out of this target (seed 003's excluded collections): each name is an "
 	         "entity's name, or the source collection or table it captures (`sessions`, "
 	         "`public.audit` or `audit`), so a list written for the application's "
@@ -319,6 +382,86 @@ static const cw_config_key_t keys[] = {
 	         "field `double precision` only while a double holds its digits, else `numeric`; "
 	         "`double` makes them `double precision`. See docs/targets-sqlite.md and "
 	         "docs/targets-postgres.md."},
+
+	LIST("targets[].streams", cw_target_config_t, streams, cw_stream_config_t, 10000,
+	     "Streams (docs/streams.md): the target's settings for some entities, one item per "
+	     "entity. An entity without an item flows to the target with the defaults."),
+	{.path = "targets[].streams[].entity", .kind = CW_KEY_STRING, .offset = STR(entity),
+	 .flags = CW_KEY_REQUIRED, .check = cw_entity_name_validate,
+	 .help = "The entity (`[a-z][a-z0-9_]{0,62}`); at most one item per entity and target. "
+	         "It need not be among `entities`: an entity added through the API lives in the "
+	         "hub."},
+	{.path = "targets[].streams[].transformation_id", .kind = CW_KEY_STRING,
+	 .offset = STR(transformation_id), .default_doc = "none",
+	 .check = cw_config_check_transformation_id,
+	 .help = "The `id` of a transformation reshaping each change before it is written; "
+	         "unset: changes are written as the hub holds them."},
+	{.path = "targets[].streams[].enabled", .kind = CW_KEY_ENUM, .offset = STR(enabled),
+	 .default_text = "true", .values = booleans,
+	 .help = "`false` stops the stream: the target applies none of the entity's changes "
+	         "(they wait in the hub)."},
+	{.path = "targets[].streams[].batch_size", .kind = CW_KEY_INT, .offset = STR(batch_size),
+	 .default_text = "0", .min = 0, .max = 100000,
+	 .help = "Most changes of this entity written at once; 0 takes `apply.batch_size`."},
+	{.path = "targets[].streams[].on_error", .kind = CW_KEY_ENUM, .offset = STR(on_error),
+	 .default_text = "retry", .values = on_errors,
+	 .help = "A change the target refuses, once `retry_policy` is spent (or at once for a "
+	         "permanent error code): `retry` keeps retrying and the stream waits; `skip` "
+	         "drops the change (logged and counted); `fail_stream` stops this stream, the "
+	         "others go on; `dead_letter` sets it aside in `cachewarp.dead_letters` and "
+	         "goes on. The default drops nothing."},
+	GROUP("targets[].streams[].retry_policy",
+	      "How a failed write of the stream is retried: exponential delays with jitter. "
+	      "Each key left out takes the global `retry` setting."),
+	{.path = "targets[].streams[].retry_policy.max_attempts", .kind = CW_KEY_INT,
+	 .offset = STR(retry_policy.max_attempts), .default_text = "0", .min = 0, .max = 1000000,
+	 .help = "Attempts before `on_error` decides; 0 retries until `retry.give_up_after` "
+	         "has passed."},
+	{.path = "targets[].streams[].retry_policy.initial_delay", .kind = CW_KEY_DURATION,
+	 .offset = STR(retry_policy.initial_delay_ms), .default_doc = "`retry.initial`", .min = 1,
+	 .max = 3600000, .help = "First delay."},
+	{.path = "targets[].streams[].retry_policy.max_delay", .kind = CW_KEY_DURATION,
+	 .offset = STR(retry_policy.max_delay_ms), .default_doc = "`retry.max`", .min = 1,
+	 .max = DAY_MS, .help = "Longest delay; at least the stream's initial delay."},
+	{.path = "targets[].streams[].retry_policy.backoff_multiplier", .kind = CW_KEY_FLOAT,
+	 .offset = STR(retry_policy.backoff_multiplier), .default_doc = "`retry.multiplier`",
+	 .fmin = 1.0, .fmax = 10.0, .help = "Each delay is the previous one times this."},
+	{.path = "targets[].streams[].retry_policy.permanent_error_codes", .kind = CW_KEY_WORDS,
+	 .offset = STR(retry_policy.permanent_error_codes), .default_doc = "none", .max_items = 32,
+	 .check = cw_config_check_error_code,
+	 .help = "Error codes no retry can fix: such an error goes to `on_error` at once. "
+	         "SQLSTATEs for a postgres target (`23505` unique violation, `22P02` invalid "
+	         "text), server error codes for a mongodb target (`11000` duplicate key); each 1 "
+	         "to 16 letters and digits, at most 32: `[23505, 22P02]`."},
+
+	LIST("transformations", cw_config_t, transformations, cw_transformation_config_t, 1000,
+	     "Transformations (docs/streams.md): reshape each change of a stream on its way to "
+	     "a target; the hub keeps the source's shape. Streams refer to one by `id`."),
+	{.path = "transformations[].id", .kind = CW_KEY_STRING, .offset = TRF(id),
+	 .flags = CW_KEY_REQUIRED, .check = cw_config_check_transformation_id,
+	 .help = "Unique id (`[a-z][a-z0-9_-]*`, at most 63 characters) that streams' "
+	         "`transformation_id` names."},
+	{.path = "transformations[].name", .kind = CW_KEY_STRING, .offset = TRF(name),
+	 .default_doc = "none", .check = check_label,
+	 .help = "Human-readable name (1 to 200 characters)."},
+	{.path = "transformations[].type", .kind = CW_KEY_ENUM, .offset = TRF(type),
+	 .default_text = "kazaam", .values = transformation_types,
+	 .help = "The engine: `kazaam`, kazaam's JSON spec format."},
+	{.path = "transformations[].spec", .kind = CW_KEY_STRING, .offset = TRF(spec),
+	 .flags = CW_KEY_REQUIRED, .check = cw_config_check_transformation_spec,
+	 .help = "The engine's spec as JSON text, usually a YAML literal block: for "
+	         "kazaam an array of operations, each an object with an `operation` string "
+	         "(`shift`, `concat`, `coalesce`, `extract`, `default`, `delete`, `pass`, "
+	         "`timestamp`, `uuid`) and its `spec`."},
+	GROUP("transformations[].error_handling", "What happens to a change the transformation "
+	                                          "fails on."),
+	{.path = "transformations[].error_handling.on_error", .kind = CW_KEY_ENUM,
+	 .offset = TRF(on_error), .default_text = "dead_letter", .values = on_errors,
+	 .help = "`dead_letter` sets the change aside in `cachewarp.dead_letters` (replayable "
+	         "once the spec is fixed) and goes on; `skip` drops it (logged and counted); "
+	         "`fail_stream` stops the stream; `retry` retries it on the stream's "
+	         "`retry_policy`. A transformation fails the same way every time, so retrying "
+	         "rarely helps: the default keeps the change and the stream going."},
 
 	GROUP("api", "The REST API, health checks and metrics."),
 	{.path = "api.listen", .kind = CW_KEY_STRING, .offset = CFG(api.listen),
@@ -394,6 +537,60 @@ static const cw_config_key_t keys[] = {
 	 .offset = CFG(verify.settle_timeout_ms), .default_text = "60s", .min = 100, .max = DAY_MS,
 	 .help = "How long verify's re-check waits for capture and a target to catch up before it "
 	         "counts a difference anyway (the report then says `target_behind`)."},
+
+	LIST("authentication", cw_config_t, authentication, cw_auth_config_t, 256,
+	     "Credentials kept out of the urls, referred to by `auth_id` from `hub`, sources and "
+	     "targets. See docs/authentication.md."),
+	{.path = "authentication[].id", .kind = CW_KEY_STRING, .offset = AUT(id),
+	 .flags = CW_KEY_REQUIRED, .check = check_auth_id,
+	 .help = "Unique id (`[a-z][a-z0-9_]*`) that `auth_id` refers to."},
+	{.path = "authentication[].type", .kind = CW_KEY_ENUM, .offset = AUT(type),
+	 .flags = CW_KEY_REQUIRED, .values = auth_types,
+	 .help = "`username_password`, `certificate` (TLS client certificate) or `command` (a "
+	         "command that prints a password or token)."},
+	GROUP("authentication[].config", "The settings of the entry's type."),
+	{.path = "authentication[].config.username", .kind = CW_KEY_STRING, .offset = AUT(username),
+	 .default_doc = "the url's user", .check = check_not_empty,
+	 .help = "User name to connect as; it replaces the url's. Required for "
+	         "`username_password`."},
+	{.path = "authentication[].config.password", .kind = CW_KEY_SECRET, .offset = AUT(password),
+	 .applies_to = "username_password",
+	 .help = "The password; give it or `password_file`, not both."},
+	{.path = "authentication[].config.password_file", .kind = CW_KEY_STRING,
+	 .offset = AUT(password_file), .applies_to = "username_password", .check = check_not_empty,
+	 .help = "File whose content (without the final line break) is the password, read at "
+	         "every connection; relative to the configuration file's directory."},
+	{.path = "authentication[].config.cert_file", .kind = CW_KEY_STRING, .offset = AUT(cert_file),
+	 .flags = CW_KEY_REQUIRED, .applies_to = "certificate", .check = check_not_empty,
+	 .help = "PEM file of the client certificate."},
+	{.path = "authentication[].config.key_file", .kind = CW_KEY_STRING, .offset = AUT(key_file),
+	 .flags = CW_KEY_REQUIRED, .applies_to = "certificate", .check = check_not_empty,
+	 .help = "PEM file of the client certificate's private key (mode 0600: libpq refuses a key "
+	         "others can read)."},
+	{.path = "authentication[].config.ca_file", .kind = CW_KEY_STRING, .offset = AUT(ca_file),
+	 .flags = CW_KEY_REQUIRED, .applies_to = "certificate", .check = check_not_empty,
+	 .help = "PEM file of the certificate authority the server's certificate must chain to; "
+	         "the server's name is verified too (PostgreSQL `sslmode=verify-full`)."},
+	{.path = "authentication[].config.key_password", .kind = CW_KEY_SECRET,
+	 .offset = AUT(key_password), .default_doc = "none", .applies_to = "certificate",
+	 .help = "Passphrase of an encrypted private key."},
+	{.path = "authentication[].config.command", .kind = CW_KEY_STRING, .offset = AUT(command),
+	 .flags = CW_KEY_REQUIRED, .applies_to = "command", .check = check_not_empty,
+	 .help = "The command whose standard output (trimmed) is the password or token. Without "
+	         "`shell` it is split into words (\"double\" and 'single' quotes group, no "
+	         "other shell syntax) and run directly, the program found in `PATH`."},
+	{.path = "authentication[].config.shell", .kind = CW_KEY_ENUM, .offset = AUT(shell),
+	 .default_text = "false", .applies_to = "command", .values = booleans,
+	 .help = "`true` runs `command` with `/bin/sh -c` (pipes, variables, `$(...)`)."},
+	{.path = "authentication[].config.refresh", .kind = CW_KEY_DURATION,
+	 .offset = AUT(refresh_ms), .default_text = "15m", .min = 1000, .max = DAY_MS,
+	 .applies_to = "command",
+	 .help = "The output is reused for new connections this long, then the command runs again "
+	         "(keep it below the token's lifetime); a refused login runs it again at once."},
+	{.path = "authentication[].config.timeout", .kind = CW_KEY_DURATION,
+	 .offset = AUT(timeout_ms), .default_text = "30s", .min = 100, .max = 600000,
+	 .applies_to = "command",
+	 .help = "The command is killed after this long and the connection attempt fails."},
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])
@@ -475,6 +672,24 @@ const char *cw_config_closest(const char *word, const char *const *names, size_t
 		}
 	}
 	return best;
+}
+
+void cw_config_unknown_name(cw_buf_t *out, const char *what, const char *name,
+                            const char *const *names, size_t count, size_t configured)
+{
+	const char *guess = cw_config_closest(name, names, count);
+	cw_buf_appendf(out, "unknown %s \"%s\" (", what, name);
+	if (guess != NULL) {
+		cw_buf_appendf(out, "did you mean \"%s\"?)", guess);
+	} else if (configured == 0) {
+		cw_buf_appendf(out, "no %ss are configured)", what);
+	} else if (count == 0) {
+		cw_buf_appendf(out, "no configured %s has a valid name)", what);
+	} else {
+		cw_buf_appendf(out, "configured %ss: ", what);
+		cw_config_join(out, names, count);
+		cw_buf_append_char(out, ')');
+	}
 }
 
 /* "invalid value "x" (did you mean "y"?)" or "invalid value "x" (use a, b or c)". */
@@ -612,44 +827,65 @@ static int set_string(const cw_config_key_t *key, char **field, const char *text
 	return 0;
 }
 
-/* Replaces the names at field with text's ("a,b"), each one non-empty and accepted by check(). */
-static int set_names(const cw_config_key_t *key, char **field, const char *text, cw_err_t *err)
+bool cw_config_words_has(const char *words, const char *word)
 {
-	cw_buf_t names = CW_BUF_INIT;
-	int rc = 0;
-	for (const char *p = text; rc == 0;) {
-		size_t len = strcspn(p, ",");
-		char *name = cw_xstrndup(p, len);
-		cw_err_t why;
-		if (len == 0)
-			rc = cw_err_set(err, CW_EINVAL, DOMAIN, "invalid value: an empty name in the list");
-		else if (key->check != NULL && key->check(name, &why) != 0)
-			rc = cw_err_set(err, CW_EINVAL, DOMAIN, "%s", why.message);
-		else
-			cw_buf_appendf(&names, "%s%s", names.len > 0 ? "," : "", name);
-		free(name);
-		if (p[len] == '\0')
-			break;
-		p += len + 1;
-	}
-	if (rc == 0) {
-		free(*field);
-		*field = cw_xstrdup(cw_buf_cstr(&names));
-	}
-	cw_buf_free(&names);
-	return rc;
-}
-
-bool cw_config_names_has(const char *names, const char *name)
-{
-	size_t len = strlen(name);
-	for (const char *p = names; p != NULL && *p != '\0';) {
+	size_t len = strlen(word);
+	for (const char *p = words; p != NULL && *p != '\0';) {
 		size_t item = strcspn(p, ",");
-		if (item == len && memcmp(p, name, len) == 0)
+		if (item == len && memcmp(p, word, len) == 0)
 			return true;
 		p += item + (p[item] == ',');
 	}
 	return false;
+}
+
+int cw_config_word_check(const cw_config_key_t *key, const char *word, cw_err_t *err)
+{
+	if (word[0] == '\0')
+		return cw_err_set(err, CW_EINVAL, DOMAIN, "invalid value: an empty item");
+	cw_err_t why;
+	if (strchr(word, ',') != NULL || (key->check != NULL && key->check(word, &why) != 0)) {
+		char q[300];
+		quote_into(q, sizeof q, word);
+		return cw_err_set(err, CW_EINVAL, DOMAIN, "invalid value %s: %s", q,
+		                  strchr(word, ',') ? "one item holds a comma" : why.message);
+	}
+	return 0;
+}
+
+/*
+ * Replaces the words at field with the comma-separated text: blanks around
+ * each word are dropped, "" leaves no words (NULL).
+ */
+static int set_words(const cw_config_key_t *key, char **field, const char *text, cw_err_t *err)
+{
+	cw_buf_t joined = CW_BUF_INIT;
+	size_t count = 0;
+	int rc = 0;
+	bool blank = text[strspn(text, " \t")] == '\0';
+	for (const char *p = text; !blank && rc == 0; p++) {
+		p += strspn(p, " \t");
+		size_t span = strcspn(p, ","), len = span;
+		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+			len--;
+		char *word = cw_xstrndup(p, len);
+		rc = cw_config_word_check(key, word, err);
+		free(word);
+		if (rc == 0 && ++count > key->max_items)
+			rc = cw_err_set(err, CW_EINVAL, DOMAIN, "too many items (the limit is %zu)",
+			                key->max_items);
+		if (rc == 0)
+			cw_buf_appendf(&joined, "%s%.*s", count > 1 ? "," : "", (int)len, p);
+		p += span;
+		if (*p == '\0')
+			break;
+	}
+	if (rc == 0) {
+		free(*field);
+		*field = joined.len > 0 ? cw_buf_take(&joined) : NULL;
+	}
+	cw_buf_free(&joined);
+	return rc;
 }
 
 int cw_config_key_set(const cw_config_key_t *key, void *base, const char *text, cw_err_t *err)
@@ -676,8 +912,8 @@ int cw_config_key_set(const cw_config_key_t *key, void *base, const char *text, 
 		return bad_choice(text, key->values, count_names(key->values), err);
 	case CW_KEY_COLUMN_TYPE:
 		return parse_column_type(text, field, err);
-	case CW_KEY_NAMES:
-		return set_names(key, field, text, err);
+	case CW_KEY_WORDS:
+		return set_words(key, field, text, err);
 	case CW_KEY_GROUP:
 	case CW_KEY_LIST:
 		break;
@@ -726,7 +962,7 @@ void cw_config_defaults(const char *scope, void *base)
 void cw_config_key_clear(const cw_config_key_t *key, void *base)
 {
 	if (key->kind == CW_KEY_STRING || key->kind == CW_KEY_URL || key->kind == CW_KEY_SECRET ||
-	    key->kind == CW_KEY_NAMES) {
+	    key->kind == CW_KEY_WORDS) {
 		char **field = cw_config_key_field(key, base);
 		free(*field);
 		*field = NULL;
@@ -769,9 +1005,13 @@ bool cw_config_key_applies(const cw_config_key_t *key, const void *base)
 {
 	if (key->applies_to == NULL)
 		return true;
+	/* The type of the nearest list item, also for a group inside one ("authentication[].config."). */
+	const char *item = NULL;
+	for (const char *p = key->path; (p = strstr(p, "[].")) != NULL; p += 3)
+		item = p + 3;
+	size_t scope_len = item ? (size_t)(item - key->path) : cw_config_key_parent_len(key) + 1;
 	char type_path[128];
-	snprintf(type_path, sizeof type_path, "%.*s.type", (int)cw_config_key_parent_len(key),
-	         key->path);
+	snprintf(type_path, sizeof type_path, "%.*stype", (int)scope_len, key->path);
 	const cw_config_key_t *type_key = cw_config_key_find(type_path, strlen(type_path));
 	if (type_key == NULL)
 		return true;
@@ -923,6 +1163,8 @@ void cw_config_free(cw_config_t *config)
 {
 	if (config == NULL)
 		return;
+	for (size_t i = 0; i < config->nauthentication; i++)
+		cw_auth_state_free(config->authentication[i].state);
 	cw_config_free_scope("", config);
 	free(config->path);
 	free(config);
@@ -959,4 +1201,37 @@ const cw_target_config_t *cw_config_target(const cw_config_t *config, const char
 const cw_entity_t *cw_config_entity(const cw_config_t *config, const char *name)
 {
 	return find_named(config, "entities", name);
+}
+
+const cw_auth_config_t *cw_config_auth(const cw_config_t *config, const char *id)
+{
+	for (size_t i = 0; id != NULL && i < config->nauthentication; i++) {
+		const char *item_id = config->authentication[i].id;
+		if (item_id != NULL && strcmp(item_id, id) == 0)
+			return &config->authentication[i];
+	}
+	return NULL;
+}
+
+const cw_transformation_config_t *cw_config_transformation(const cw_config_t *config,
+                                                           const char *id)
+{
+	for (size_t i = 0; id != NULL && i < config->ntransformations; i++)
+		if (config->transformations[i].id != NULL &&
+		    strcmp(config->transformations[i].id, id) == 0)
+			return &config->transformations[i];
+	return NULL;
+}
+
+const cw_stream_config_t *cw_config_stream(const cw_target_config_t *target, const char *entity)
+{
+	for (size_t i = 0; target != NULL && entity != NULL && i < target->nstreams; i++)
+		if (target->streams[i].entity != NULL && strcmp(target->streams[i].entity, entity) == 0)
+			return &target->streams[i];
+	return NULL;
+}
+
+const char *cw_on_error_name(cw_on_error_t action)
+{
+	return (size_t)action < 4 ? on_errors[action] : "unknown";
 }

@@ -66,17 +66,20 @@ static void write_float(cw_buf_t *out, double d)
 		cw_buf_append_str(out, ".0");
 }
 
-/* "a,b" as a YAML flow list: [a, b]. */
-static void write_names(cw_buf_t *out, const char *names)
+static void write_words(cw_buf_t *out, const char *words)
 {
+	static const char plain[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-";
 	cw_buf_append_char(out, '[');
-	for (const char *p = names; *p != '\0';) {
+	for (const char *p = words; *p != '\0';) {
 		size_t len = strcspn(p, ",");
-		char *name = cw_xstrndup(p, len);
-		if (p != names)
+		char *word = cw_xstrndup(p, len);
+		if (p != words)
 			cw_buf_append_str(out, ", ");
-		yaml_string(out, name);
-		free(name);
+		if (strspn(word, plain) == len)
+			cw_buf_append_str(out, word);
+		else
+			yaml_string(out, word);
+		free(word);
 		p += len + (p[len] == ',');
 	}
 	cw_buf_append_char(out, ']');
@@ -99,8 +102,8 @@ static void write_value(cw_buf_t *out, const cw_config_key_t *key, const void *b
 	case CW_KEY_SECRET:
 		yaml_string(out, (*(char *const *)field)[0] ? "****" : "");
 		return;
-	case CW_KEY_NAMES:
-		write_names(out, *(char *const *)field);
+	case CW_KEY_WORDS:   /* a flow sequence; a word of more than letters, digits, _ . - quoted */
+		write_words(out, *(char *const *)field);
 		return;
 	case CW_KEY_FLOAT:
 		write_float(out, *(const double *)field);
@@ -148,11 +151,18 @@ static bool is_child(const cw_config_key_t *key, const char *scope)
 	return strncmp(key->path, scope, len) == 0 && strchr(key->path + len, '.') == NULL;
 }
 
+/* Whether the key holds a value; a number without a default is unset while 0. */
 static bool has_value(const cw_config_key_t *key, const void *base)
 {
+	const void *field = (const char *)base + key->offset;
 	if (key->kind == CW_KEY_STRING || key->kind == CW_KEY_URL || key->kind == CW_KEY_SECRET ||
-	    key->kind == CW_KEY_NAMES)
-		return *(char *const *)((const char *)base + key->offset) != NULL;
+	    key->kind == CW_KEY_WORDS)
+		return *(char *const *)field != NULL;
+	if (key->default_text == NULL && key->kind == CW_KEY_FLOAT)
+		return *(const double *)field != 0.0;
+	if (key->default_text == NULL &&
+	    (key->kind == CW_KEY_INT || key->kind == CW_KEY_DURATION || key->kind == CW_KEY_SIZE))
+		return *(const int64_t *)field != 0;
 	return true;
 }
 
@@ -260,6 +270,8 @@ static const char reference_intro[] =
 	"* **url**: a connection URL; its password is masked (`user:****@host`) wherever\n"
 	"  cachewarp prints it, `config show` included.\n"
 	"* **secret**: never printed; `config show` writes `****`.\n"
+	"* **list**: a YAML sequence, `[23505, 22P02]`, or one comma-separated string,\n"
+	"  `\"23505, 22P02\"` (the form an environment variable takes).\n"
 	"* A key written without a value (`key:` or `key: ~`) is the same as no key.\n"
 	"* Names of sources, entities, targets and columns match `[a-z][a-z0-9_]*` (at most\n"
 	"  63 characters): they become SQL identifiers and file names.\n"
@@ -280,8 +292,10 @@ static const char reference_intro[] =
 	"\n"
 	"Each error names where the value came from and the line of its own key, and\n"
 	"`config check` lists them all in one run: checks across keys (the source an\n"
-	"entity names, its table, its columns) run even when other values are wrong, and\n"
-	"only a check that depends on a value already reported is skipped:\n"
+	"entity names, its table, its columns, the transformation a stream names, a\n"
+	"target writing a table or collection a source captures: docs/streams.md) run\n"
+	"even when other values are wrong, and only a check that depends on a value\n"
+	"already reported is skipped:\n"
 	"\n"
 	"```\n"
 	"cachewarp.yaml:12:5: key \"sources[0].ulr\": unknown key (did you mean \"url\"?)\n"
@@ -292,9 +306,10 @@ static const char reference_intro[] =
 	"\n"
 	"## Relative paths\n"
 	"\n"
-	"A relative `dir` of a target is taken relative to the directory of the\n"
-	"configuration file (also when it comes from the environment) and made absolute,\n"
-	"so the caches do not move with the working directory.\n";
+	"A relative `dir` of a target, and a relative file of an `authentication` entry,\n"
+	"is taken relative to the directory of the configuration file (also when it comes\n"
+	"from the environment) and made absolute, so neither moves with the working\n"
+	"directory.\n";
 
 static const char *kind_label(const cw_config_key_t *key)
 {
@@ -302,7 +317,7 @@ static const char *kind_label(const cw_config_key_t *key)
 		[CW_KEY_GROUP] = "mapping",  [CW_KEY_LIST] = "list of mappings", [CW_KEY_STRING] = "string",
 		[CW_KEY_INT] = "integer",    [CW_KEY_FLOAT] = "number",          [CW_KEY_DURATION] = "duration",
 		[CW_KEY_SIZE] = "size",      [CW_KEY_ENUM] = "enum",             [CW_KEY_COLUMN_TYPE] = "enum",
-		[CW_KEY_URL] = "url",        [CW_KEY_SECRET] = "secret",           [CW_KEY_NAMES] = "list of names",
+		[CW_KEY_URL] = "url",        [CW_KEY_SECRET] = "secret",          [CW_KEY_WORDS] = "list",
 	};
 	return labels[key->kind];
 }
@@ -364,7 +379,7 @@ static void reference_row(cw_buf_t *out, const cw_config_key_t *key)
 	cw_buf_appendf(out, "| `%s` | %s | ", key->path, kind_label(key));
 	reference_default(out, key);
 	cw_buf_append_str(out, " | ");
-	if (key->kind == CW_KEY_LIST) {
+	if (key->kind == CW_KEY_LIST || key->kind == CW_KEY_GROUP) {
 		cw_buf_append_str(out, "—");
 	} else {
 		cw_buf_append_char(out, '`');
@@ -385,9 +400,15 @@ int cw_config_write_reference(cw_buf_t *out)
 		const cw_config_key_t *section = &keys[i];
 		if (strchr(section->path, '.') != NULL)
 			continue;
-		cw_buf_appendf(out, "\n## `%s`\n\n%s\n\n", section->path, section->help);
+		/* A top-level value is its own section's one row. */
+		bool value = section->kind != CW_KEY_GROUP && section->kind != CW_KEY_LIST;
+		cw_buf_appendf(out, "\n## `%s`\n\n", section->path);
+		if (!value)
+			cw_buf_appendf(out, "%s\n\n", section->help);
 		cw_buf_append_str(out, "| key | type | default | environment variable | description |\n"
 		                       "|-----|------|---------|----------------------|-------------|\n");
+		if (value)
+			reference_row(out, section);
 		size_t len = strlen(section->path);
 		for (size_t j = i + 1; j < nkeys; j++) {
 			const cw_config_key_t *key = &keys[j];

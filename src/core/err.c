@@ -10,6 +10,7 @@ int cw_err_set(cw_err_t *err, int code, const char *domain, const char *fmt, ...
 	if (err == NULL)
 		return code;
 	err->code = code;
+	err->server_code[0] = '\0';
 	snprintf(err->domain, sizeof err->domain, "%s", domain ? domain : "");
 	va_list ap;
 	va_start(ap, fmt);
@@ -43,11 +44,18 @@ void cw_err_prefix(cw_err_t *err, const char *fmt, ...)
 	err->message[n + rest] = '\0';
 }
 
+void cw_err_set_server_code(cw_err_t *err, const char *code)
+{
+	if (err != NULL)
+		snprintf(err->server_code, sizeof err->server_code, "%s", code != NULL ? code : "");
+}
+
 void cw_err_clear(cw_err_t *err)
 {
 	if (err == NULL)
 		return;
 	err->code = 0;
+	err->server_code[0] = '\0';
 	err->domain[0] = '\0';
 	err->message[0] = '\0';
 }

@@ -26,7 +26,7 @@ enum {
 	CW_EPROTO = -9,     /* a peer sent bytes we cannot decode */
 	CW_EINTERNAL = -10, /* a bug: an invariant did not hold */
 	CW_EAUTH = -11,     /* a server refused the credentials: retrying cannot help */
-	CW_EENTITY = -12,   /* one entity cannot be applied as it is: it fails, its siblings go on */
+	CW_EENTITY = -12,   /* one entity cannot be applied as it is (apply/stream.h): its siblings go on */
 };
 
 #define CW_ERR_DOMAIN_LEN 24
@@ -36,6 +36,9 @@ typedef struct cw_err {
 	int code;                          /* one of CW_E*, 0 when unset */
 	char domain[CW_ERR_DOMAIN_LEN];    /* module that set it: "config", "hub" */
 	char message[CW_ERR_MESSAGE_LEN];  /* human readable, see above */
+	/* The server's own code when a server refused: a SQLSTATE ("23514"), a MongoDB
+	 * error code ("11000"); "" when none. cw_err_set clears it. */
+	char server_code[16];
 } cw_err_t;
 
 /*
@@ -46,7 +49,10 @@ typedef struct cw_err {
 int cw_err_set(cw_err_t *err, int code, const char *domain, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
-/* Prefixes err's message with "context: ", keeping code and domain. */
+/* Records the server's code of the error err holds (NULL or "" clears it); NULL err is a no-op. */
+void cw_err_set_server_code(cw_err_t *err, const char *code);
+
+/* Prefixes err's message with "context: ", keeping code, domain and server code. */
 void cw_err_prefix(cw_err_t *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

@@ -1,6 +1,7 @@
 /* This file contains the hub connection and the statement helpers declared in hub.h. */
 #include "hub/hub.h"
 
+#include "core/auth.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/secret.h"
@@ -39,6 +40,11 @@ static void log_notice(void *arg, const char *message)
 
 cw_hub_t *cw_hub_connect(const char *url, cw_err_t *err)
 {
+	return cw_hub_connect_auth(url, NULL, err);
+}
+
+cw_hub_t *cw_hub_connect_auth(const char *url, const cw_auth_config_t *auth, cw_err_t *err)
+{
 	/*
 	 * Keywords before dbname are defaults the URL may override (a hub that
 	 * silently drops packets must not hang a worker for the TCP timeout);
@@ -53,18 +59,28 @@ cw_hub_t *cw_hub_connect(const char *url, cw_err_t *err)
 		cw_err_set(err, CW_EINVAL, "hub", "could not connect to hub: no hub url configured");
 		goto fail;
 	}
-	hub->conn = PQconnectdbParams(keywords, values, 1);
+	cw_err_t why;
+	if (cw_auth_pg_connect(auth, keywords, values, &hub->conn, &why) != 0) {
+		cw_err_set(err, why.code, "hub", "could not connect to hub \"%s\": %s", hub->url_masked,
+		           why.message);
+		goto fail;
+	}
 	if (hub->conn == NULL || PQstatus(hub->conn) != CONNECTION_OK) {
-		char reason[CW_ERR_MESSAGE_LEN];
+		char reason[CW_ERR_MESSAGE_LEN], hint[CW_ERR_MESSAGE_LEN];
 		cw_hub_clean_message(hub->conn ? PQerrorMessage(hub->conn) : "out of memory",
 		              reason, sizeof reason);
-		if (cw_hub_auth_refused(hub->conn))
+		if (cw_hub_auth_refused(hub->conn) && auth != NULL)
+			cw_err_set(err, CW_EAUTH, "hub", "hub \"%s\" refused the credentials of "
+			           "authentication \"%s\": %s: fix that entry (hub.auth_id), or the hub's "
+			           "pg_hba.conf", hub->url_masked, auth->id, reason);
+		else if (cw_hub_auth_refused(hub->conn))
 			cw_err_set(err, CW_EAUTH, "hub", "hub \"%s\" refused the credentials: %s: fix "
 			           "the user and password of hub.url (or CACHEWARP_HUB_URL), or the "
 			           "hub's pg_hba.conf", hub->url_masked, reason);
 		else
-			cw_err_set(err, CW_EDB, "hub", "could not connect to hub \"%s\": %s",
-			           hub->url_masked, reason);
+			cw_err_set(err, CW_EDB, "hub", "could not connect to hub \"%s\": %s%s",
+			           hub->url_masked, reason,
+			           cw_auth_failure_hint(auth, reason, hint, sizeof hint));
 		goto fail;
 	}
 	PQsetNoticeProcessor(hub->conn, log_notice, NULL);

@@ -18,6 +18,7 @@
 #define CW_HUB_HUB_H
 
 #include "core/buf.h"
+#include "core/config.h"
 #include "core/err.h"
 
 #include <libpq-fe.h>
@@ -50,6 +51,14 @@ typedef struct cw_hub cw_hub_t;
  * Does not migrate: call cw_hub_migrate (hub/migrations.h).
  */
 cw_hub_t *cw_hub_connect(const char *url, cw_err_t *err);
+
+/*
+ * cw_hub_connect with the credentials of auth (borrowed, NULL = the url's):
+ * pass the configuration's hub.auth wherever the hub url comes from it.
+ * Also CW_EAUTH or CW_ETIMEDOUT when the credentials could not be obtained
+ * (core/auth.h).
+ */
+cw_hub_t *cw_hub_connect_auth(const char *url, const cw_auth_config_t *auth, cw_err_t *err);
 
 /*
  * Whether a failed connection attempt (conn borrowed; NULL is false) was

@@ -10,15 +10,17 @@
 
 struct cw_lease {
 	char *hub_url;
+	const cw_auth_config_t *hub_auth;   /* borrowed: NULL or the configuration's hub.auth */
 	char *name;
 	cw_hub_t *hub;     /* open while the lease is held or being tried */
 	bool held;
 };
 
-cw_lease_t *cw_lease_new(const char *hub_url, const char *name)
+cw_lease_t *cw_lease_new(const char *hub_url, const cw_auth_config_t *hub_auth, const char *name)
 {
 	cw_lease_t *lease = cw_xcalloc(1, sizeof *lease);
 	lease->hub_url = cw_xstrdup(hub_url);
+	lease->hub_auth = hub_auth;
 	lease->name = cw_xstrdup(name);
 	return lease;
 }
@@ -43,7 +45,8 @@ void cw_lease_free(cw_lease_t *lease)
 int cw_lease_acquire(cw_lease_t *lease, bool *held, cw_err_t *err)
 {
 	*held = false;
-	if (lease->hub == NULL && (lease->hub = cw_hub_connect(lease->hub_url, err)) == NULL) {
+	if (lease->hub == NULL &&
+	    (lease->hub = cw_hub_connect_auth(lease->hub_url, lease->hub_auth, err)) == NULL) {
 		lease->held = false;
 		return CW_EDB;
 	}

@@ -12,6 +12,7 @@
 #ifndef CW_HUB_LEASE_H
 #define CW_HUB_LEASE_H
 
+#include "core/config.h"
 #include "core/err.h"
 
 #include <stdbool.h>
@@ -21,8 +22,11 @@ typedef struct cw_lease cw_lease_t;
 /* Advisory lock class of leases (the second key is hashtext(name)). */
 #define CW_HUB_LOCK_LEASE 0x63770001
 
-/* A lease on name (copied) at the hub url (borrowed); owned by the caller. Does no I/O. */
-cw_lease_t *cw_lease_new(const char *hub_url, const char *name);
+/*
+ * A lease on name (copied) at the hub url (copied) with hub_auth (borrowed
+ * for the lease's life, may be NULL); owned by the caller. Does no I/O.
+ */
+cw_lease_t *cw_lease_new(const char *hub_url, const cw_auth_config_t *hub_auth, const char *name);
 
 /*
  * Tries to take the lease, or checks that it is still held: connects when

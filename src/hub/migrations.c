@@ -109,6 +109,30 @@ static const char *const migrations[] = {
 	");\n"
 	"CREATE INDEX verify_runs_pair ON cachewarp.verify_runs (entity, target, id);\n"
 	"ALTER TABLE cachewarp.oplog ADD COLUMN origin text;\n",
+	/*
+	 * 4: dead letters, the changes a stream (an entity on one target) could
+	 * not transform or write within its retry budget (hub/dead_letters.h).
+	 */
+	"CREATE TABLE cachewarp.dead_letters (\n"
+	"	id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n"
+	"	target text NOT NULL,\n"
+	"	entity text NOT NULL,\n"
+	"	doc_id text NOT NULL,\n"
+	"	oplog_id bigint NOT NULL,\n"
+	"	version integer NOT NULL,\n"
+	"	op text NOT NULL CHECK (op IN ('upsert', 'delete')),\n"
+	"	data jsonb,\n"
+	"	stage text NOT NULL CHECK (stage IN ('transform', 'write')),\n"
+	"	error text NOT NULL,\n"
+	"	error_code text,\n"
+	"	attempts integer NOT NULL DEFAULT 1,\n"
+	"	first_failed_at timestamptz NOT NULL DEFAULT now(),\n"
+	"	last_failed_at timestamptz NOT NULL DEFAULT now(),\n"
+	"	status text NOT NULL DEFAULT 'failed' CHECK (status IN ('failed', 'replay')),\n"
+	"	CONSTRAINT dead_letters_data_present CHECK ((op = 'upsert') = (data IS NOT NULL)),\n"
+	"	UNIQUE (target, entity, doc_id, oplog_id)\n"
+	");\n"
+	"CREATE INDEX dead_letters_stream ON cachewarp.dead_letters (target, entity, status, id);\n",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -5,6 +5,7 @@
 #include "apply/mongodb_doc.h"
 #include "capture/pg_rows.h"
 #include "capture/pgoutput.h"
+#include "core/auth.h"
 #include "core/buf.h"
 #include "core/json.h"
 #include "core/json_fields.h"
@@ -287,13 +288,16 @@ static int pg_read(void *self, cw_verify_want_fn want, void *want_arg, cw_verify
 }
 
 /* Connects ep to url with capture's session settings and quotes its table. */
-static int pg_connect_table(cw_verify_endpoint_t *ep, const char *url, const char *what,
-                            cw_err_t *err)
+static int pg_connect_table(cw_verify_endpoint_t *ep, const char *url,
+                            const cw_auth_config_t *auth, const char *what, cw_err_t *err)
 {
 	/* The session settings capture reads with (text of dates and times included). */
 	const char *keys[] = {"dbname", "application_name", "client_encoding", NULL};
 	const char *values[] = {url, "cachewarp-verify", "UTF8", NULL};
-	ep->conn = PQconnectdbParams(keys, values, 1);
+	cw_err_t why;
+	int rc = cw_auth_pg_connect(auth, keys, values, &ep->conn, &why);
+	if (rc != 0)
+		return cw_err_set(err, rc, DOMAIN, "could not connect to %s: %s", what, why.message);
 	if (ep->conn == NULL || PQstatus(ep->conn) != CONNECTION_OK) {
 		char *masked = cw_secret_mask(url);
 		char message[300];
@@ -404,12 +408,19 @@ static int mongo_read(void *self, cw_verify_want_fn want, void *want_arg, cw_ver
  * url's); ep->estimate from the server's count. what names the side in
  * messages. 0, CW_EINVAL (bad url) or CW_EDB (unreachable).
  */
-static int mongo_connect(cw_verify_endpoint_t *ep, const char *url, const char *database,
+static int mongo_connect(cw_verify_endpoint_t *ep, const char *url,
+                         const cw_auth_config_t *auth, const char *database,
                          const char *collection, const char *what, cw_err_t *err)
 {
 	mongoc_init();   /* idempotent */
 	bson_error_t error;
 	mongoc_uri_t *uri = mongoc_uri_new_with_error(url, &error);
+	cw_err_t why;
+	int rc = uri != NULL ? cw_auth_mongo_uri(auth, uri, &why) : 0;
+	if (rc != 0) {
+		mongoc_uri_destroy(uri);
+		return cw_err_set(err, rc, DOMAIN, "could not connect to %s: %s", what, why.message);
+	}
 	if (uri != NULL) {
 		mongoc_uri_set_appname(uri, "cachewarp-verify");
 		if (!mongoc_uri_has_option(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS))
@@ -460,7 +471,8 @@ static cw_verify_endpoint_t *mongo_source_open(const cw_source_config_t *source,
 		goto fail;
 	char what[120];
 	snprintf(what, sizeof what, "source \"%s\"", source->name);
-	if (mongo_connect(ep, source->url, source->database, entity->collection, what, err) != 0)
+	if (mongo_connect(ep, source->url, source->auth, source->database, entity->collection, what,
+	                  err) != 0)
 		goto fail;
 	return ep;
 fail:
@@ -485,7 +497,7 @@ cw_verify_endpoint_t *cw_verify_source_open(const cw_source_config_t *source,
 	if (entity->ncolumns > 0 &&
 	    (ep->proj = cw_projection_new(entity, CW_PROJECTION_DEFAULT, err)) == NULL)
 		goto fail;
-	if (pg_connect_table(ep, source->url, what, err) != 0)
+	if (pg_connect_table(ep, source->url, source->auth, what, err) != 0)
 		goto fail;
 	ep->select = cw_xasprintf("SELECT * FROM %s", ep->qtable);
 	if (pg_load_key(ep, err) != 0)
@@ -619,7 +631,7 @@ static cw_verify_endpoint_t *mongo_target_open(const cw_config_t *config,
 	ep->target_name = cw_xstrdup(target->name);
 	char what[120];
 	snprintf(what, sizeof what, "target \"%s\"", target->name);
-	if (mongo_connect(ep, target->url, target->database,
+	if (mongo_connect(ep, target->url, target->auth, target->database,
 	                  mongo_target_collection(config, target, entity), what, err) != 0) {
 		cw_verify_endpoint_close(ep);
 		return NULL;
@@ -872,7 +884,7 @@ static cw_verify_endpoint_t *pg_target_open(const cw_target_config_t *target,
 	snprintf(ep->relname, sizeof ep->relname, "%s", entity->name);
 	char what[120];
 	snprintf(what, sizeof what, "target \"%s\"", target->name);
-	int rc = pg_connect_table(ep, target->url, what, err);
+	int rc = pg_connect_table(ep, target->url, target->auth, what, err);
 	if (rc == 0) {
 		const char *meta = target->meta_schema ? target->meta_schema : "cachewarp_meta";
 		char *quoted = PQescapeIdentifier(ep->conn, meta, strlen(meta));

@@ -571,7 +571,7 @@ cw_verify_job_t *cw_verify_job_begin(const cw_config_t *config, const char *enti
 	job->config = config;
 	job->opts = opts;
 	job->target = tc;
-	job->hub = cw_hub_connect(config->hub.url, err);
+	job->hub = cw_hub_connect_auth(config->hub.url, config->hub.auth, err);
 	int rc = job->hub == NULL ? CW_EDB : 0;
 	if (rc == 0) {
 		rc = cw_entity_store_get(job->hub, entity, &job->entity, err);
@@ -693,7 +693,7 @@ int cw_verify_run(const cw_config_t *config, const cw_verify_opts_t *opts, cw_ca
 			return cw_err_set(err, CW_ENOTFOUND, DOMAIN, "no target named \"%s\" is configured",
 			                  opts->targets[i]);
 	}
-	cw_hub_t *hub = cw_hub_connect(config->hub.url, err);
+	cw_hub_t *hub = cw_hub_connect_auth(config->hub.url, config->hub.auth, err);
 	if (hub == NULL)
 		return CW_EDB;
 	/* An older hub has no verify_runs: say to migrate rather than fail on the table. */

@@ -28,9 +28,9 @@ static int teardown(void **state)
 static void one_holder_at_a_time_and_the_standby_takes_over(void **state)
 {
 	(void)state;
-	cw_lease_t *first = cw_lease_new(pg.url, "source:shop");
-	cw_lease_t *second = cw_lease_new(pg.url, "source:shop");
-	cw_lease_t *other = cw_lease_new(pg.url, "source:app_pg");
+	cw_lease_t *first = cw_lease_new(pg.url, NULL, "source:shop");
+	cw_lease_t *second = cw_lease_new(pg.url, NULL, "source:shop");
+	cw_lease_t *other = cw_lease_new(pg.url, NULL, "source:app_pg");
 	cw_err_t err = {0};
 	bool held = false;
 	assert_int_equal(cw_lease_acquire(first, &held, &err), 0);
@@ -76,7 +76,7 @@ static void one_holder_at_a_time_and_the_standby_takes_over(void **state)
 static void unreachable_hub_is_an_error_not_a_lease(void **state)
 {
 	(void)state;
-	cw_lease_t *lease = cw_lease_new("postgresql://u:pw@127.0.0.1:1/db", "target:local");
+	cw_lease_t *lease = cw_lease_new("postgresql://u:pw@127.0.0.1:1/db", NULL, "target:local");
 	cw_err_t err = {0};
 	bool held = true;
 	assert_int_equal(cw_lease_acquire(lease, &held, &err), CW_EDB);

@@ -220,7 +220,8 @@ typedef struct error_case {
 static const error_case_t error_cases[] = {
 	{"unknown_key.yaml", ":6:5: key \"sources[0].ulr\": unknown key (did you mean \"url\"?)"},
 	{"unknown_key_far.yaml",
-	 ":3:3: key \"hub.frobnicate\": unknown key (known keys here: url, pool_size or retention)"},
+	 ":3:3: key \"hub.frobnicate\": unknown key (known keys here: url, pool_size, retention or "
+	 "auth_id)"},
 	{"wrong_type.yaml", ":3:14: key \"hub.pool_size\": wrong type: expected an integer, got \"four\""},
 	{"wrong_node.yaml",
 	 ":4:3: key \"sources\": wrong type: expected a list of mappings (\"- name: ...\" items), got a mapping"},
@@ -423,8 +424,8 @@ static const text_case_t text_cases[] = {
 	 "t.yaml:2:18: key \"verify.window\": \"2-5\": expected HH:MM-HH:MM in 24-hour local time, "
 	 "e.g. 02:00-05:00"},
 	{MINIMAL "\"we\\x01ird\": 1\n",
-	 "t.yaml:2:1: key \"we\\x01ird\": unknown key (known keys here: hub, sources, entities, targets, "
-	 "api, log, capture, apply, retry or verify)"},
+	 "t.yaml:2:1: key \"we\\x01ird\": unknown key (known keys here: version, hub, sources, entities, "
+	 "targets, transformations, api, log, capture, apply, retry, verify or authentication)"},
 	{"hub: {url: x}\nbad: [\n", "t.yaml:3:1: invalid YAML: did not find expected node content "
 	                            "(while parsing a flow node at line 3, column 1)"},
 };
@@ -547,7 +548,12 @@ static void test_show_masks_secrets(void **state)
 		"  - {name: pg, type: postgres, url: \"host=h password=hunter2secret dbname=app\"}\n"
 		"targets:\n"
 		"  - {name: analytics, type: postgres, url: \"postgresql://u:hunter2secret@h/a\"}\n"
-		"api: {token: hunter2secret}\n";
+		"api: {token: hunter2secret}\n"
+		"authentication:\n"
+		"  - {id: a, type: username_password, config: {username: u, password: hunter2secret}}\n"
+		"  - id: b\n    type: certificate\n"
+		"    config: {cert_file: /dev/null, key_file: /dev/null, ca_file: /dev/null,\n"
+		"             key_password: hunter2secret}\n";
 	cw_err_t err = {0};
 	cw_config_t *config = load_text("secret.yaml", text, NULL, NULL, &err);
 	if (config == NULL)
@@ -562,8 +568,112 @@ static void test_show_masks_secrets(void **state)
 	assert_non_null(strstr(shown, "url: \"mongodb://admin:****@db:27017\"\n"));
 	assert_non_null(strstr(shown, "url: \"host=h password=**** dbname=app\"\n"));
 	assert_non_null(strstr(shown, "  token: \"****\"\n"));
+	assert_non_null(strstr(shown, "      password: \"****\"\n"));
+	assert_non_null(strstr(shown, "      key_password: \"****\"\n"));
 	cw_buf_free(&out);
 	cw_config_free(config);
+}
+
+/* ---- authentication ------------------------------------------------------- */
+
+static const struct {
+	const char *text;
+	const char *error;
+} auth_cases[] = {
+	{MINIMAL "authentication:\n  - {id: a, type: username_password, config: {username: u}}\n",
+	 "t.yaml:3:46: key \"authentication[0].config.password\": missing required value (or give "
+	 "password_file)"},
+	{MINIMAL "authentication:\n  - {id: a, type: username_password, config: {password: p}}\n",
+	 "t.yaml:3:46: key \"authentication[0].config.username\": missing required value (a "
+	 "username_password entry names its user)"},
+	{MINIMAL "authentication:\n  - {id: a, type: username_password,\n"
+	 "     config: {username: u, password: p, password_file: /dev/null}}\n",
+	 "t.yaml:4:38: key \"authentication[0].config.password\": give password or password_file, not "
+	 "both"},
+	{MINIMAL "authentication:\n  - {id: a, type: username_password,\n"
+	 "     config: {username: u, password_file: /nonexistent/pw}}\n",
+	 "t.yaml:4:43: key \"authentication[0].config.password_file\": cannot read file "
+	 "\"/nonexistent/pw\": No such file or directory"},
+	{MINIMAL "authentication:\n  - {id: a, type: certificate, config: {cert_file: /dev/null, "
+	 "key_file: /dev/null}}\n",
+	 "t.yaml:3:40: key \"authentication[0].config.ca_file\": missing required value"},
+	{MINIMAL "authentication:\n  - {id: a, type: command, config: {command: x, cert_file: y}}\n",
+	 "t.yaml:3:60: key \"authentication[0].config.cert_file\": only applies to certificate "
+	 "authentication"},
+	{MINIMAL "authentication:\n  - {id: a, type: command, config: {command: \"x 'y\"}}\n",
+	 "t.yaml:3:46: key \"authentication[0].config.command\": invalid value: the command has an "
+	 "unterminated ' quote"},
+	{MINIMAL "authentication:\n  - {id: a, type: command, config: {command: x}}\n"
+	 "  - {id: a, type: command, config: {command: y}}\n",
+	 "t.yaml:4:10: key \"authentication[1].id\": duplicate authentication id \"a\" "
+	 "(authentication[0] has it already)"},
+	{MINIMAL "sources:\n  - {name: s, type: postgres, url: \"postgresql://h/x\", auth_id: tokn}\n"
+	 "authentication:\n  - {id: token, type: command, config: {command: x}}\n",
+	 "t.yaml:3:65: key \"sources[0].auth_id\": unknown authentication id \"tokn\" (did you mean "
+	 "\"token\"?)"},
+	{"hub: {url: \"postgresql://h/x\", auth_id: none_here}\n",
+	 "t.yaml:1:41: key \"hub.auth_id\": unknown authentication id \"none_here\" (no "
+	 "authentication entries are configured)"},
+	{MINIMAL "targets:\n  - {name: t, type: postgres, url: \"postgresql://u:pw@h/x\", auth_id: a}\n"
+	 "authentication:\n  - {id: a, type: command, config: {command: x}}\n",
+	 "t.yaml:3:36: key \"targets[0].url\": the url carries a password and auth_id \"a\" gives one: "
+	 "remove the password from the url"},
+	{MINIMAL "targets:\n  - {name: t, type: sqlite, dir: d, auth_id: a}\n"
+	 "authentication:\n  - {id: a, type: command, config: {command: x}}\n",
+	 "t.yaml:3:46: key \"targets[0].auth_id\": only applies to postgres or mongodb targets"},
+};
+
+static void test_auth_errors(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof auth_cases / sizeof auth_cases[0]; i++) {
+		cw_err_t err = {0};
+		cw_config_t *config = load_text("t.yaml", auth_cases[i].text, NULL, NULL, &err);
+		if (config != NULL || strcmp(err.message, auth_cases[i].error) != 0)
+			fail_msg("case %zu:\n got: %s\nwant: %s", i, config ? "(loaded)" : err.message,
+			         auth_cases[i].error);
+	}
+}
+
+/* Each auth_id is resolved to its entry; relative files are taken from the file's directory. */
+static void test_auth_resolved(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/cw-unit-config-XXXXXX", path[PATH_MAX];
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/pw", dir);
+	FILE *file = fopen(path, "w");
+	fputs("secret\n", file);
+	fclose(file);
+	snprintf(path, sizeof path, "%s/cachewarp.yaml", dir);
+	const char *text =
+		"hub: {url: \"postgresql://h/hub\", auth_id: hub_login}\n"
+		"sources:\n  - {name: s, type: postgres, url: \"postgresql://h/x\", auth_id: token}\n"
+		"targets:\n  - {name: t, type: mongodb, url: \"mongodb://h/x\", auth_id: hub_login}\n"
+		"authentication:\n"
+		"  - {id: hub_login, type: username_password, config: {username: u, password_file: pw}}\n"
+		"  - id: token\n    type: command\n"
+		"    config: {command: \"aws rds generate-db-auth-token --hostname h\", refresh: 10m}\n";
+	char *env[] = {"CACHEWARP_AUTHENTICATION_1_CONFIG_TIMEOUT=5s", NULL};
+	cw_err_t err = {0};
+	cw_config_t *config = load_text(path, text, env, NULL, &err);
+	if (config == NULL)
+		fail_msg("%s", err.message);
+	assert_ptr_equal(config->hub.auth, &config->authentication[0]);
+	assert_ptr_equal(config->sources[0].auth, &config->authentication[1]);
+	assert_ptr_equal(config->targets[0].auth, &config->authentication[0]);
+	assert_ptr_equal(cw_config_auth(config, "token"), &config->authentication[1]);
+	char want[PATH_MAX];
+	snprintf(want, sizeof want, "%s/pw", dir);
+	assert_string_equal(config->authentication[0].password_file, want);
+	assert_int_equal(config->authentication[1].type, CW_AUTH_COMMAND);
+	assert_int_equal(config->authentication[1].refresh_ms, 600000);
+	assert_int_equal(config->authentication[1].timeout_ms, 5000);
+	assert_int_equal(config->authentication[1].shell, 0);
+	assert_non_null(config->authentication[1].state);
+	cw_config_free(config);
+	unlink(want);
+	rmdir(dir);
 }
 
 /* What show prints loads back to the same settings. */
@@ -823,6 +933,8 @@ int main(void)
 		cmocka_unit_test(test_every_error_at_its_line),
 		cmocka_unit_test(test_env_errors),
 		cmocka_unit_test(test_show_masks_secrets),
+		cmocka_unit_test(test_auth_errors),
+		cmocka_unit_test(test_auth_resolved),
 		cmocka_unit_test(test_show_round_trip),
 		cmocka_unit_test(test_reference_matches_docs),
 		cmocka_unit_test(test_reference_lists_every_key),

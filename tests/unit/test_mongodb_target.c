@@ -5,7 +5,8 @@
  * and the log line that says it; what follows a transaction's error by its
  * labels (TransientTransactionError: the transaction again,
  * UnknownTransactionCommitResult: the commit again, a refused write: the
- * batch without a transaction); which server errors fail one entity; and
+ * batch without a transaction); which errors fail one entity (its stream
+ * retries alone) and which the whole target; and
  * the entity selection (targets[].entities / exclude) from the file to the
  * entities it leaves out, with its errors naming file, line and key.
  */
@@ -16,6 +17,7 @@
 #include <cmocka.h>
 
 #include "apply/mongodb_target_internal.h"
+#include "apply/stream.h"
 #include "core/buf.h"
 #include "core/config.h"
 
@@ -141,23 +143,40 @@ static void test_transaction_next_step(void **state)
 static void test_error_codes(void **state)
 {
 	(void)state;
-	/* one collection's: the entity fails, its siblings go on */
-	assert_true(mdb_error_is_entity(166));    /* a view */
-	assert_true(mdb_error_is_entity(73));     /* InvalidNamespace */
-	assert_true(mdb_error_is_entity(13));     /* Unauthorized */
 	/* one document's: quarantined */
 	assert_true(mdb_error_is_permanent(10334));
 	assert_true(mdb_error_is_permanent(52));
-	assert_false(mdb_error_is_entity(10334));
 	/* the server's state: the batch is written again later */
 	static const uint32_t transient[] = {6, 7, 89, 91, 112, 189, 10107, 11600, 11602, 13435};
-	for (size_t i = 0; i < sizeof transient / sizeof transient[0]; i++) {
-		assert_false(mdb_error_is_entity(transient[i]));
+	for (size_t i = 0; i < sizeof transient / sizeof transient[0]; i++)
 		assert_false(mdb_error_is_permanent(transient[i]));
-	}
 	/* a duplicate key is neither: a newer version is there (skipped) */
 	assert_false(mdb_error_is_permanent(11000));
-	assert_false(mdb_error_is_entity(11000));
+}
+
+/* Whose an error of the target is: the whole target's, or one entity's (its stream retries alone). */
+static bool target_wide(int code, const char *server_code)
+{
+	cw_err_t err = {0};
+	cw_err_set(&err, code, "mongodb_target", "some failure");
+	if (server_code != NULL)
+		cw_err_set_server_code(&err, server_code);
+	return cw_stream_error_is_target_wide(&err);
+}
+
+static void test_whose_error(void **state)
+{
+	(void)state;
+	/* a collection name the target cannot take: that entity's alone */
+	assert_false(target_wide(CW_EENTITY, NULL));
+	/* a view (166), an invalid namespace (73), no right to write one collection (13) */
+	assert_false(target_wide(CW_EDB, "166"));
+	assert_false(target_wide(CW_EDB, "73"));
+	assert_false(target_wide(CW_EDB, "13"));
+	/* unreachable, not primary, shutting down: the whole target's */
+	assert_true(target_wide(CW_EIO, NULL));
+	assert_true(target_wide(CW_EDB, "10107"));
+	assert_true(target_wide(CW_EDB, "91"));
 }
 
 /* ---- the entity selection -------------------------------------------------------- */
@@ -267,15 +286,14 @@ static void test_selection_errors(void **state)
 	expect_error("    entities: [items]\n    exclude: [sessions]\n",
 	             "cachewarp.yaml:18:14: key \"targets[0].exclude\": set either entities");
 	expect_error("    entities: [items, Bad-Name]\n",
-	             "cachewarp.yaml:17:15: key \"targets[0].entities\": ");
-	expect_error("    entities: [items, Bad-Name]\n", "Bad-Name");
+	             "cachewarp.yaml:17:23: key \"targets[0].entities\": invalid value \"Bad-Name\"");
 	expect_error("    exclude: [items, \"\"]\n",
-	             "cachewarp.yaml:17:14: key \"targets[0].exclude\": invalid value: an empty name");
+	             "cachewarp.yaml:17:22: key \"targets[0].exclude\": invalid value: an empty item");
 	expect_error("    exclude: [items, [nested]]\n",
-	             "key \"targets[0].exclude\": wrong type: expected a name");
+	             "key \"targets[0].exclude\": wrong type: expected a list of words");
 	expect_error("    exclude: [items, {a: 1}]\n",
-	             "key \"targets[0].exclude\": wrong type: expected a name");
-	expect_error("    exclude: [\"a,b\"]\n", "wrong type: expected a name (without \",\")");
+	             "key \"targets[0].exclude\": wrong type: expected a list of words");
+	expect_error("    exclude: [\"a,b\"]\n", "one item holds a comma");
 	expect_error("    exclude: {a: 1}\n", "key \"targets[0].exclude\": wrong type: expected a list");
 	/* only a mongodb target selects entities this way */
 	cw_buf_t errors = CW_BUF_INIT;
@@ -298,6 +316,7 @@ int main(void)
 		cmocka_unit_test(test_error_labels),
 		cmocka_unit_test(test_transaction_next_step),
 		cmocka_unit_test(test_error_codes),
+		cmocka_unit_test(test_whose_error),
 		cmocka_unit_test(test_selection),
 		cmocka_unit_test(test_selection_errors),
 	};

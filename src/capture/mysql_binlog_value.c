@@ -1,0 +1,733 @@
+/*
+ * This file contains the column values of the binlog decoder declared in
+ * mysql_binlog.h: each type's row-image encoding read into the text the
+ * change carries (docs/sources-mysql.md), charsets converted to UTF-8, and
+ * MySQL's binary JSON written as JSON text.
+ */
+#include "capture/mysql_binlog_internal.h"
+
+#include "core/json.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- charsets ------------------------------------------------------------- */
+
+/* latin1 in MySQL is Windows-1252: 0x80-0x9f as code points (0 = undefined: kept as C1). */
+static const uint16_t cp1252[32] = {
+	0x20ac, 0, 0x201a, 0x0192, 0x201e, 0x2026, 0x2020, 0x2021, 0x02c6, 0x2030, 0x0160, 0x2039,
+	0x0152, 0, 0x017d, 0, 0, 0x2018, 0x2019, 0x201c, 0x201d, 0x2022, 0x2013, 0x2014,
+	0x02dc, 0x2122, 0x0161, 0x203a, 0x0153, 0, 0x017e, 0x0178,
+};
+
+static bool is_latin1(uint16_t collation)
+{
+	return collation == 5 || collation == 8 || collation == 15 || collation == 31 ||
+	       (collation >= 47 && collation <= 49) || collation == 94;
+}
+
+static bool is_ascii(uint16_t collation)
+{
+	return collation == 11 || collation == 65;
+}
+
+/* ucs2, utf16, utf16le, utf32: text cachewarp does not convert. */
+static bool is_wide(uint16_t collation)
+{
+	return collation == 35 || collation == 54 || collation == 55 || collation == 56 ||
+	       collation == 60 || collation == 61 || collation == 62 || collation == 90 ||
+	       (collation >= 101 && collation <= 124) || (collation >= 128 && collation <= 151) ||
+	       collation == 159 || (collation >= 160 && collation <= 183);
+}
+
+static void put_utf8(cw_buf_t *out, uint32_t cp)
+{
+	char b[3];
+	if (cp < 0x80) {
+		cw_buf_append_char(out, (char)cp);
+	} else if (cp < 0x800) {
+		b[0] = (char)(0xc0 | cp >> 6);
+		b[1] = (char)(0x80 | (cp & 0x3f));
+		cw_buf_append(out, b, 2);
+	} else {
+		b[0] = (char)(0xe0 | cp >> 12);
+		b[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		b[2] = (char)(0x80 | (cp & 0x3f));
+		cw_buf_append(out, b, 3);
+	}
+}
+
+int cw_binlog_text_utf8(const cw_binlog_reader_t *r, uint16_t collation, const uint8_t *s,
+	size_t len, size_t offset, cw_buf_t *out)
+{
+	if (is_latin1(collation)) {
+		for (size_t i = 0; i < len; i++) {
+			uint32_t cp = s[i];
+			if (cp >= 0x80 && cp < 0xa0 && cp1252[cp - 0x80] != 0)
+				cp = cp1252[cp - 0x80];
+			put_utf8(out, cp);
+		}
+		return 0;
+	}
+	if (is_wide(collation))
+		return cw_binlog_fail(r, offset, "charset of collation %u is not supported", collation);
+	size_t bad = cw_json_utf8_invalid_at((const char *)s, len);
+	if (bad != len)
+		return cw_binlog_fail(r, offset + bad, is_ascii(collation) ? "value is not ASCII" :
+			"value is not valid UTF-8 (collation %u)", collation);
+	cw_buf_append(out, s, len);
+	return 0;
+}
+
+/* ---- numbers -------------------------------------------------------------- */
+
+static void put_float(cw_buf_t *out, float value)
+{
+	char text[32];
+	for (int precision = 1; precision <= 9; precision++) {
+		snprintf(text, sizeof text, "%.*g", precision, (double)value);
+		if (strtof(text, NULL) == value)
+			break;
+	}
+	cw_buf_append_str(out, text);
+}
+
+static void put_double(cw_buf_t *out, double value)
+{
+	char text[CW_JSON_DOUBLE_LEN];
+	size_t len = cw_json_format_double(value, text);
+	cw_buf_append(out, text, len);
+}
+
+/* DECIMAL(precision, scale) in MySQL's binary form: groups of 9 digits in 4 bytes. */
+static int read_decimal(const cw_binlog_reader_t *r, int precision, int scale, const uint8_t *p,
+	size_t avail, size_t *used, cw_buf_t *out)
+{
+	static const int dig2bytes[10] = {0, 1, 1, 2, 2, 3, 3, 4, 4, 4};
+	static const uint32_t pow10[10] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000,
+		100000000, 1000000000};
+	if (precision < 1 || precision > 65 || scale > precision || scale > 30)
+		return cw_binlog_fail(r, r->pos, "invalid DECIMAL(%d,%d)", precision, scale);
+	int intg = precision - scale, intg0 = intg / 9, intg0x = intg % 9;
+	int frac0 = scale / 9, frac0x = scale % 9;
+	size_t size = (size_t)(intg0 * 4 + dig2bytes[intg0x] + frac0 * 4 + dig2bytes[frac0x]);
+	if (avail < size)
+		return cw_binlog_fail(r, r->pos, "truncated DECIMAL value");
+	uint8_t buf[40];
+	memcpy(buf, p, size);
+	bool negative = (buf[0] & 0x80) == 0;
+	buf[0] ^= 0x80;
+	if (negative)
+		for (size_t i = 0; i < size; i++)
+			buf[i] ^= 0xff;
+	char digits[100];
+	size_t nd = 0, pos = 0;
+	/* integer part: a partial group, then whole groups */
+	for (int g = -1; g < intg0; g++) {
+		int ndig = g < 0 ? intg0x : 9, nb = g < 0 ? dig2bytes[intg0x] : 4;
+		if (nb == 0)
+			continue;
+		uint32_t v = (uint32_t)cw_binlog_be(buf + pos, (size_t)nb);
+		pos += (size_t)nb;
+		if (v >= pow10[ndig])
+			return cw_binlog_fail(r, r->pos, "invalid DECIMAL digits");
+		nd += (size_t)snprintf(digits + nd, sizeof digits - nd, "%0*" PRIu32, ndig, v);
+	}
+	size_t lead = 0;
+	while (lead + 1 < nd && digits[lead] == '0')
+		lead++;
+	if (negative)
+		cw_buf_append_char(out, '-');
+	if (nd == 0)
+		cw_buf_append_char(out, '0');
+	else
+		cw_buf_append(out, digits + lead, nd - lead);
+	if (scale > 0) {
+		cw_buf_append_char(out, '.');
+		for (int g = 0; g <= frac0; g++) {
+			int ndig = g < frac0 ? 9 : frac0x, nb = g < frac0 ? 4 : dig2bytes[frac0x];
+			if (nb == 0)
+				continue;
+			uint32_t v = (uint32_t)cw_binlog_be(buf + pos, (size_t)nb);
+			pos += (size_t)nb;
+			if (v >= pow10[ndig])
+				return cw_binlog_fail(r, r->pos, "invalid DECIMAL digits");
+			cw_buf_appendf(out, "%0*" PRIu32, ndig, v);
+		}
+	}
+	*used = size;
+	return 0;
+}
+
+/* ---- dates and times ------------------------------------------------------ */
+
+/* Fractional seconds: fsp digits of micro. */
+static void put_fraction(cw_buf_t *out, int fsp, uint32_t micro)
+{
+	if (fsp <= 0)
+		return;
+	char six[8];
+	snprintf(six, sizeof six, "%06" PRIu32, micro % 1000000);
+	cw_buf_append_char(out, '.');
+	cw_buf_append(out, six, (size_t)(fsp > 6 ? 6 : fsp));
+}
+
+/* The fraction bytes that follow TIME2, DATETIME2 and TIMESTAMP2, big-endian. */
+static size_t frac_bytes(int fsp)
+{
+	return (size_t)((fsp + 1) / 2);
+}
+
+static uint32_t frac_micro(const uint8_t *p, int fsp)
+{
+	switch (frac_bytes(fsp)) {
+	case 1: return (uint32_t)p[0] * 10000;
+	case 2: return (uint32_t)cw_binlog_be(p, 2) * 100;
+	case 3: return (uint32_t)cw_binlog_be(p, 3);
+	default: return 0;
+	}
+}
+
+static void put_datetime_packed(cw_buf_t *out, uint64_t intpart, int fsp, uint32_t micro)
+{
+	uint64_t ymd = intpart >> 17, hms = intpart % (1 << 17), ym = ymd >> 5;
+	cw_buf_appendf(out, "%04u-%02u-%02u %02u:%02u:%02u", (unsigned)(ym / 13),
+		(unsigned)(ym % 13), (unsigned)(ymd % 32), (unsigned)(hms >> 12),
+		(unsigned)((hms >> 6) % 64), (unsigned)(hms % 64));
+	put_fraction(out, fsp, micro);
+}
+
+/* TIME2's value as MySQL packs it: (hms << 24 | micro), signed. */
+static void put_time_packed(cw_buf_t *out, int64_t packed, int fsp)
+{
+	if (packed < 0) {
+		cw_buf_append_char(out, '-');
+		packed = -packed;
+	}
+	uint64_t hms = (uint64_t)packed >> 24, micro = (uint64_t)packed % (1 << 24);
+	cw_buf_appendf(out, "%02u:%02u:%02u", (unsigned)((hms >> 12) % (1 << 10)),
+		(unsigned)((hms >> 6) % 64), (unsigned)(hms % 64));
+	put_fraction(out, fsp, (uint32_t)micro);
+}
+
+static int64_t time2_packed(const uint8_t *p, int fsp)
+{
+	int64_t intpart = (int64_t)cw_binlog_be(p, 3) - 0x800000;
+	int64_t frac;
+	switch (frac_bytes(fsp)) {
+	case 1:
+		frac = p[3];
+		if (intpart < 0 && frac) {
+			intpart++;
+			frac -= 0x100;
+		}
+		return (int64_t)((uint64_t)intpart << 24) + frac * 10000;
+	case 2:
+		frac = (int64_t)cw_binlog_be(p + 3, 2);
+		if (intpart < 0 && frac) {
+			intpart++;
+			frac -= 0x10000;
+		}
+		return (int64_t)((uint64_t)intpart << 24) + frac * 100;
+	case 3:
+		return (int64_t)cw_binlog_be(p, 6) - INT64_C(0x800000000000);
+	default:
+		return (int64_t)((uint64_t)intpart << 24);
+	}
+}
+
+static void put_timestamp(cw_buf_t *out, uint32_t seconds, int fsp, uint32_t micro)
+{
+	if (seconds == 0 && micro == 0) {   /* MySQL's zero timestamp */
+		cw_buf_append_str(out, "0000-00-00 00:00:00");
+		put_fraction(out, fsp, 0);
+		return;
+	}
+	time_t t = (time_t)seconds;
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	cw_buf_appendf(out, "%04d-%02d-%02d %02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+		tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	put_fraction(out, fsp, micro);
+	cw_buf_append_str(out, "+00");
+}
+
+/* ---- binary strings and geometry ------------------------------------------ */
+
+static void put_hex(cw_buf_t *out, const uint8_t *p, size_t len)
+{
+	static const char digits[] = "0123456789abcdef";
+	cw_buf_reserve(out, len * 2);
+	for (size_t i = 0; i < len; i++) {
+		out->data[out->len++] = digits[p[i] >> 4];
+		out->data[out->len++] = digits[p[i] & 15];
+	}
+	out->data[out->len] = '\0';
+}
+
+/* GEOMETRY: 4 bytes SRID, then WKB. SRID 0: the WKB; else EWKB with the SRID. */
+static int put_geometry(const cw_binlog_reader_t *r, const uint8_t *p, size_t len, cw_buf_t *out)
+{
+	if (len < 4 + 5 || (p[4] != 0 && p[4] != 1))
+		return cw_binlog_fail(r, r->pos, "invalid GEOMETRY value");
+	uint32_t srid = (uint32_t)cw_binlog_le(p, 4);
+	if (srid == 0) {
+		put_hex(out, p + 4, len - 4);
+		return 0;
+	}
+	bool little = p[4] == 1;
+	uint32_t type = little ? (uint32_t)cw_binlog_le(p + 5, 4) : (uint32_t)cw_binlog_be(p + 5, 4);
+	type |= 0x20000000u;   /* EWKB: an SRID follows the type */
+	uint8_t head[9];
+	head[0] = p[4];
+	for (int i = 0; i < 4; i++) {
+		head[1 + i] = (uint8_t)(little ? type >> (8 * i) : type >> (8 * (3 - i)));
+		head[5 + i] = (uint8_t)(little ? srid >> (8 * i) : srid >> (8 * (3 - i)));
+	}
+	put_hex(out, head, sizeof head);
+	put_hex(out, p + 9, len - 9);
+	return 0;
+}
+
+/* ---- values --------------------------------------------------------------- */
+
+/* A length prefix of n bytes, then that many bytes. */
+static int read_prefixed(cw_binlog_reader_t *r, size_t n, const uint8_t **p, size_t *len)
+{
+	uint64_t v;
+	if (cw_binlog_read_uint(r, n, "length", &v) || cw_binlog_need(r, v, "value"))
+		return CW_EPROTO;
+	*p = r->bytes + r->pos;
+	*len = (size_t)v;
+	r->pos += v;
+	return 0;
+}
+
+static int read_int(cw_binlog_reader_t *r, const cw_binlog_column_t *col, size_t n, cw_buf_t *out)
+{
+	uint64_t v;
+	if (cw_binlog_read_uint(r, n, "integer", &v))
+		return CW_EPROTO;
+	if (col->is_unsigned) {
+		cw_buf_appendf(out, "%" PRIu64, v);
+	} else {
+		unsigned shift = (unsigned)(64 - 8 * n);
+		cw_buf_appendf(out, "%" PRId64, (int64_t)(v << shift) >> shift);
+	}
+	return 0;
+}
+
+static int read_enum_set(cw_binlog_reader_t *r, const cw_binlog_column_t *col, cw_buf_t *out,
+	cw_binlog_value_kind_t *kind)
+{
+	uint64_t v;
+	size_t at = r->pos;
+	if (col->meta < 1 || col->meta > 8)
+		return cw_binlog_fail(r, at, "invalid ENUM or SET size %u", col->meta);
+	if (cw_binlog_read_uint(r, col->meta, "ENUM or SET", &v))
+		return CW_EPROTO;
+	if (col->values == NULL) {   /* no names in the table map: the index or bits */
+		*kind = CW_BINLOG_VALUE_NUMBER;
+		cw_buf_appendf(out, "%" PRIu64, v);
+		return 0;
+	}
+	cw_buf_t names = CW_BUF_INIT;
+	int rc = 0;
+	if (col->type == CW_MYSQL_TYPE_ENUM) {
+		if (v > col->nvalues)
+			rc = cw_binlog_fail(r, at, "ENUM index %" PRIu64 " out of range", v);
+		else if (v > 0)    /* 0 is the empty string MySQL stores for an invalid value */
+			cw_buf_append_str(&names, col->values[v - 1]);
+	} else {
+		for (uint32_t i = 0; i < col->nvalues && i < 64; i++) {
+			if (!(v >> i & 1))
+				continue;
+			if (names.len > 0)
+				cw_buf_append_char(&names, ',');
+			cw_buf_append_str(&names, col->values[i]);
+		}
+	}
+	if (rc == 0)
+		rc = cw_binlog_text_utf8(r, col->collation, (const uint8_t *)cw_buf_cstr(&names),
+			names.len, at, out);
+	cw_buf_free(&names);
+	return rc;
+}
+
+/* CHAR, VARCHAR, TEXT, BLOB: text in its charset, or "\x" + hex for binary. */
+static int put_string(cw_binlog_reader_t *r, const cw_binlog_column_t *col, const uint8_t *p,
+	size_t len, size_t pad_to, cw_buf_t *out)
+{
+	if (col->collation == CW_MYSQL_BINARY_COLLATION) {
+		cw_buf_append_str(out, "\\x");
+		put_hex(out, p, len);
+		/* BINARY(n) drops trailing zero bytes in the binlog; a SELECT shows them */
+		for (size_t i = len; i < pad_to; i++)
+			cw_buf_append_str(out, "00");
+		return 0;
+	}
+	return cw_binlog_text_utf8(r, col->collation, p, len, (size_t)(p - r->bytes), out);
+}
+
+static int read_value(cw_binlog_reader_t *r, const cw_binlog_column_t *col, cw_buf_t *out,
+	cw_binlog_value_kind_t *kind)
+{
+	const uint8_t *p;
+	size_t len, at = r->pos;
+	uint64_t v;
+	int fsp = col->meta;
+	*kind = CW_BINLOG_VALUE_STRING;
+	switch (col->type) {
+	case CW_MYSQL_TYPE_TINY: *kind = CW_BINLOG_VALUE_NUMBER; return read_int(r, col, 1, out);
+	case CW_MYSQL_TYPE_SHORT: *kind = CW_BINLOG_VALUE_NUMBER; return read_int(r, col, 2, out);
+	case CW_MYSQL_TYPE_INT24: *kind = CW_BINLOG_VALUE_NUMBER; return read_int(r, col, 3, out);
+	case CW_MYSQL_TYPE_LONG: *kind = CW_BINLOG_VALUE_NUMBER; return read_int(r, col, 4, out);
+	case CW_MYSQL_TYPE_LONGLONG: *kind = CW_BINLOG_VALUE_NUMBER; return read_int(r, col, 8, out);
+	case CW_MYSQL_TYPE_FLOAT: {
+		float f;
+		if (cw_binlog_read_uint(r, 4, "FLOAT", &v))
+			return CW_EPROTO;
+		uint32_t bits = (uint32_t)v;
+		memcpy(&f, &bits, 4);
+		if (!isfinite(f))
+			return cw_binlog_fail(r, at, "FLOAT is not finite");
+		*kind = CW_BINLOG_VALUE_NUMBER;
+		put_float(out, f);
+		return 0;
+	}
+	case CW_MYSQL_TYPE_DOUBLE: {
+		double d;
+		if (cw_binlog_read_uint(r, 8, "DOUBLE", &v))
+			return CW_EPROTO;
+		memcpy(&d, &v, 8);
+		if (!isfinite(d))
+			return cw_binlog_fail(r, at, "DOUBLE is not finite");
+		*kind = CW_BINLOG_VALUE_NUMBER;
+		put_double(out, d);
+		return 0;
+	}
+	case CW_MYSQL_TYPE_NEWDECIMAL: {
+		size_t used;
+		if (read_decimal(r, col->meta >> 8, col->meta & 0xff, r->bytes + r->pos,
+			r->len - r->pos, &used, out))
+			return CW_EPROTO;
+		r->pos += used;
+		*kind = CW_BINLOG_VALUE_NUMBER;
+		return 0;
+	}
+	case CW_MYSQL_TYPE_YEAR:
+		if (cw_binlog_read_uint(r, 1, "YEAR", &v))
+			return CW_EPROTO;
+		*kind = CW_BINLOG_VALUE_NUMBER;
+		cw_buf_appendf(out, "%u", v == 0 ? 0u : (unsigned)(1900 + v));
+		return 0;
+	case CW_MYSQL_TYPE_BIT: {
+		size_t n = (size_t)(col->meta + 7) / 8;
+		if (n == 0 || n > 8)
+			return cw_binlog_fail(r, at, "invalid BIT(%u)", col->meta);
+		if (cw_binlog_need(r, n, "BIT"))
+			return CW_EPROTO;
+		cw_buf_appendf(out, "%" PRIu64, cw_binlog_be(r->bytes + r->pos, n));
+		r->pos += n;
+		*kind = CW_BINLOG_VALUE_NUMBER;
+		return 0;
+	}
+	case CW_MYSQL_TYPE_DATE:
+		if (cw_binlog_read_uint(r, 3, "DATE", &v))
+			return CW_EPROTO;
+		cw_buf_appendf(out, "%04u-%02u-%02u", (unsigned)(v >> 9), (unsigned)((v >> 5) & 15),
+			(unsigned)(v & 31));
+		return 0;
+	case CW_MYSQL_TYPE_TIME: {
+		if (cw_binlog_read_uint(r, 3, "TIME", &v))
+			return CW_EPROTO;
+		int32_t hms = (int32_t)(v << 8) >> 8;
+		uint32_t a = (uint32_t)(hms < 0 ? -hms : hms);
+		cw_buf_appendf(out, "%s%02u:%02u:%02u", hms < 0 ? "-" : "", a / 10000, a / 100 % 100, a % 100);
+		return 0;
+	}
+	case CW_MYSQL_TYPE_DATETIME: {
+		if (cw_binlog_read_uint(r, 8, "DATETIME", &v))
+			return CW_EPROTO;
+		uint64_t d = v / 1000000, t = v % 1000000;
+		cw_buf_appendf(out, "%04u-%02u-%02u %02u:%02u:%02u", (unsigned)(d / 10000),
+			(unsigned)(d / 100 % 100), (unsigned)(d % 100), (unsigned)(t / 10000),
+			(unsigned)(t / 100 % 100), (unsigned)(t % 100));
+		return 0;
+	}
+	case CW_MYSQL_TYPE_TIMESTAMP:
+		if (cw_binlog_read_uint(r, 4, "TIMESTAMP", &v))
+			return CW_EPROTO;
+		put_timestamp(out, (uint32_t)v, 0, 0);
+		return 0;
+	case CW_MYSQL_TYPE_TIMESTAMP2:
+		if (fsp > 6 || cw_binlog_need(r, 4 + frac_bytes(fsp), "TIMESTAMP"))
+			return fsp > 6 ? cw_binlog_fail(r, at, "invalid TIMESTAMP(%d)", fsp) : CW_EPROTO;
+		put_timestamp(out, (uint32_t)cw_binlog_be(r->bytes + r->pos, 4), fsp,
+			frac_micro(r->bytes + r->pos + 4, fsp));
+		r->pos += 4 + frac_bytes(fsp);
+		return 0;
+	case CW_MYSQL_TYPE_DATETIME2:
+		if (fsp > 6 || cw_binlog_need(r, 5 + frac_bytes(fsp), "DATETIME"))
+			return fsp > 6 ? cw_binlog_fail(r, at, "invalid DATETIME(%d)", fsp) : CW_EPROTO;
+		put_datetime_packed(out, cw_binlog_be(r->bytes + r->pos, 5) - UINT64_C(0x8000000000), fsp,
+			frac_micro(r->bytes + r->pos + 5, fsp));
+		r->pos += 5 + frac_bytes(fsp);
+		return 0;
+	case CW_MYSQL_TYPE_TIME2:
+		if (fsp > 6 || cw_binlog_need(r, 3 + frac_bytes(fsp), "TIME"))
+			return fsp > 6 ? cw_binlog_fail(r, at, "invalid TIME(%d)", fsp) : CW_EPROTO;
+		put_time_packed(out, time2_packed(r->bytes + r->pos, fsp), fsp);
+		r->pos += 3 + frac_bytes(fsp);
+		return 0;
+	case CW_MYSQL_TYPE_ENUM:
+	case CW_MYSQL_TYPE_SET:
+		return read_enum_set(r, col, out, kind);
+	case CW_MYSQL_TYPE_VARCHAR:
+	case CW_MYSQL_TYPE_VAR_STRING:
+		if (read_prefixed(r, col->meta < 256 ? 1 : 2, &p, &len))
+			return CW_EPROTO;
+		return put_string(r, col, p, len, 0, out);
+	case CW_MYSQL_TYPE_STRING:
+		if (read_prefixed(r, col->meta < 256 ? 1 : 2, &p, &len))
+			return CW_EPROTO;
+		return put_string(r, col, p, len, col->meta, out);
+	case CW_MYSQL_TYPE_BLOB: case CW_MYSQL_TYPE_TINY_BLOB:
+	case CW_MYSQL_TYPE_MEDIUM_BLOB: case CW_MYSQL_TYPE_LONG_BLOB:
+	case CW_MYSQL_TYPE_GEOMETRY: case CW_MYSQL_TYPE_JSON:
+		if (col->meta < 1 || col->meta > 4)
+			return cw_binlog_fail(r, at, "invalid length size %u", col->meta);
+		if (read_prefixed(r, col->meta, &p, &len))
+			return CW_EPROTO;
+		if (col->type == CW_MYSQL_TYPE_GEOMETRY)
+			return put_geometry(r, p, len, out);
+		if (col->type == CW_MYSQL_TYPE_JSON) {
+			*kind = CW_BINLOG_VALUE_JSON;
+			return cw_binlog_json_text(p, len, out, r->err);
+		}
+		return put_string(r, col, p, len, 0, out);
+	default:
+		return cw_binlog_fail(r, at, "column type %u is not supported", col->type);
+	}
+}
+
+int cw_binlog_value_read(const cw_binlog_column_t *col, const uint8_t *bytes, size_t *pos,
+	size_t end, cw_buf_t *text, cw_binlog_value_kind_t *kind, cw_err_t *err)
+{
+	char what[CW_ERR_MESSAGE_LEN / 2];
+	snprintf(what, sizeof what, "column \"%s\"", col->name != NULL ? col->name : "?");
+	cw_binlog_reader_t r = {bytes, end, *pos, what, err};
+	size_t mark = text->len;
+	int rc = read_value(&r, col, text, kind);
+	if (rc != 0) {
+		text->len = mark;
+		return rc;
+	}
+	*pos = r.pos;
+	return 0;
+}
+
+/* ---- MySQL binary JSON ------------------------------------------------------ */
+
+enum {
+	JSONB_SMALL_OBJECT = 0, JSONB_LARGE_OBJECT, JSONB_SMALL_ARRAY, JSONB_LARGE_ARRAY,
+	JSONB_LITERAL, JSONB_INT16, JSONB_UINT16, JSONB_INT32, JSONB_UINT32, JSONB_INT64,
+	JSONB_UINT64, JSONB_DOUBLE, JSONB_STRING, JSONB_OPAQUE = 15,
+};
+
+typedef struct jsonb {
+	const uint8_t *bytes;
+	size_t len;
+	cw_json_t *w;
+	cw_err_t *err;
+	int depth;
+} jsonb_t;
+
+static int jsonb_fail(const jsonb_t *j, size_t at, const char *what)
+{
+	return cw_err_set(j->err, CW_EPROTO, CW_BINLOG_DOMAIN, "binlog JSON value: %s at offset %zu",
+		what, at);
+}
+
+static int jsonb_value(jsonb_t *j, uint8_t type, size_t at, size_t end);
+
+/* A variable-length size: 7 bits a byte, low bits first. */
+static int jsonb_varlen(const jsonb_t *j, size_t *at, size_t end, uint64_t *v)
+{
+	*v = 0;
+	for (int i = 0; i < 5; i++) {
+		if (*at >= end)
+			return jsonb_fail(j, *at, "truncated length");
+		uint8_t b = j->bytes[(*at)++];
+		*v |= (uint64_t)(b & 0x7f) << (7 * i);
+		if (!(b & 0x80))
+			return 0;
+	}
+	return jsonb_fail(j, *at, "length too long");
+}
+
+static int jsonb_string(jsonb_t *j, size_t at, size_t end)
+{
+	uint64_t len;
+	if (jsonb_varlen(j, &at, end, &len))
+		return CW_EPROTO;
+	if (len > end - at)
+		return jsonb_fail(j, at, "truncated string");
+	return cw_json_string_len(j->w, (const char *)j->bytes + at, len, j->err);
+}
+
+static int jsonb_opaque(jsonb_t *j, size_t at, size_t end)
+{
+	uint64_t len;
+	if (at >= end)
+		return jsonb_fail(j, at, "truncated opaque value");
+	uint8_t type = j->bytes[at++];
+	if (jsonb_varlen(j, &at, end, &len))
+		return CW_EPROTO;
+	if (len > end - at)
+		return jsonb_fail(j, at, "truncated opaque value");
+	const uint8_t *p = j->bytes + at;
+	cw_buf_t text = CW_BUF_INIT;
+	cw_binlog_reader_t r = {p, len, 0, "JSON value", j->err};
+	int rc;
+	if (type == CW_MYSQL_TYPE_NEWDECIMAL && len >= 2) {
+		size_t used;
+		rc = read_decimal(&r, p[0], p[1], p + 2, len - 2, &used, &text);
+		if (rc == 0)
+			rc = cw_json_raw(j->w, text.data, text.len, j->err);
+	} else if ((type == CW_MYSQL_TYPE_DATETIME || type == CW_MYSQL_TYPE_TIMESTAMP ||
+	            type == CW_MYSQL_TYPE_DATE || type == CW_MYSQL_TYPE_TIME) && len >= 8) {
+		int64_t packed = (int64_t)cw_binlog_le(p, 8);
+		if (type == CW_MYSQL_TYPE_TIME) {
+			put_time_packed(&text, packed, 6);
+		} else {
+			uint64_t a = (uint64_t)(packed < 0 ? -packed : packed);
+			put_datetime_packed(&text, a >> 24, 6, (uint32_t)(a % (1 << 24)));
+			if (type == CW_MYSQL_TYPE_DATE)
+				text.len = 10;
+		}
+		rc = cw_json_string_len(j->w, text.data, text.len, j->err);
+	} else {
+		/* as MySQL prints it: base64:type<N>:<base64> */
+		static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+		cw_buf_appendf(&text, "base64:type%u:", type);
+		for (size_t i = 0; i < len; i += 3) {
+			uint32_t n = (uint32_t)p[i] << 16 | (i + 1 < len ? (uint32_t)p[i + 1] << 8 : 0) |
+				(i + 2 < len ? p[i + 2] : 0);
+			cw_buf_append_char(&text, b64[n >> 18]);
+			cw_buf_append_char(&text, b64[(n >> 12) & 63]);
+			cw_buf_append_char(&text, i + 1 < len ? b64[(n >> 6) & 63] : '=');
+			cw_buf_append_char(&text, i + 2 < len ? b64[n & 63] : '=');
+		}
+		rc = cw_json_string_len(j->w, text.data, text.len, j->err);
+	}
+	cw_buf_free(&text);
+	return rc;
+}
+
+/* An object or array at [at, end): count, size, then entries. */
+static int jsonb_container(jsonb_t *j, bool object, bool large, size_t at, size_t end)
+{
+	size_t w = large ? 4 : 2;
+	if (end - at < 2 * w)
+		return jsonb_fail(j, at, "truncated container");
+	uint64_t count = cw_binlog_le(j->bytes + at, w), size = cw_binlog_le(j->bytes + at + w, w);
+	if (size > end - at || size < 2 * w)
+		return jsonb_fail(j, at, "container size out of range");
+	end = at + size;
+	size_t key_entry = w + 2, value_entry = 1 + w;
+	size_t header = 2 * w + (object ? count * key_entry : 0) + count * value_entry;
+	if (count > size || header > size)
+		return jsonb_fail(j, at, "container count out of range");
+	if (++j->depth > CW_JSON_MAX_DEPTH - 4)
+		return jsonb_fail(j, at, "nested too deep");
+	int rc = object ? cw_json_object_begin(j->w, j->err) : cw_json_array_begin(j->w, j->err);
+	for (uint64_t i = 0; rc == 0 && i < count; i++) {
+		if (object) {
+			size_t k = at + 2 * w + i * key_entry;
+			uint64_t koff = cw_binlog_le(j->bytes + k, w), klen = cw_binlog_le(j->bytes + k + w, 2);
+			if (koff > size || klen > size - koff)
+				return jsonb_fail(j, k, "key out of range");
+			rc = cw_json_key_len(j->w, (const char *)j->bytes + at + koff, klen, j->err);
+			if (rc)
+				break;
+		}
+		size_t v = at + 2 * w + (object ? count * key_entry : 0) + i * value_entry;
+		uint8_t type = j->bytes[v];
+		bool inlined = type == JSONB_LITERAL || type == JSONB_INT16 || type == JSONB_UINT16 ||
+			(large && (type == JSONB_INT32 || type == JSONB_UINT32));
+		if (inlined) {
+			rc = jsonb_value(j, type, v + 1, v + 1 + w);
+			continue;
+		}
+		uint64_t off = cw_binlog_le(j->bytes + v + 1, w);
+		if (off < header || off >= size)
+			return jsonb_fail(j, v, "value out of range");
+		rc = jsonb_value(j, type, at + off, end);
+	}
+	if (rc == 0)
+		rc = object ? cw_json_object_end(j->w, j->err) : cw_json_array_end(j->w, j->err);
+	j->depth--;
+	return rc;
+}
+
+static int jsonb_value(jsonb_t *j, uint8_t type, size_t at, size_t end)
+{
+	static const size_t sizes[] = {
+		[JSONB_INT16] = 2, [JSONB_UINT16] = 2, [JSONB_INT32] = 4, [JSONB_UINT32] = 4,
+		[JSONB_INT64] = 8, [JSONB_UINT64] = 8, [JSONB_DOUBLE] = 8,
+	};
+	if (at > end)
+		return jsonb_fail(j, at, "value out of range");
+	if (type >= JSONB_INT16 && type <= JSONB_DOUBLE && end - at < sizes[type])
+		return jsonb_fail(j, at, "truncated number");
+	uint64_t v = type >= JSONB_INT16 && type <= JSONB_DOUBLE ?
+		cw_binlog_le(j->bytes + at, sizes[type]) : 0;
+	double d;
+	switch (type) {
+	case JSONB_SMALL_OBJECT: return jsonb_container(j, true, false, at, end);
+	case JSONB_LARGE_OBJECT: return jsonb_container(j, true, true, at, end);
+	case JSONB_SMALL_ARRAY: return jsonb_container(j, false, false, at, end);
+	case JSONB_LARGE_ARRAY: return jsonb_container(j, false, true, at, end);
+	case JSONB_LITERAL:
+		if (at >= end || j->bytes[at] > 2)
+			return jsonb_fail(j, at, "invalid literal");
+		return j->bytes[at] == 0 ? cw_json_null(j->w, j->err) :
+			cw_json_bool(j->w, j->bytes[at] == 1, j->err);
+	case JSONB_INT16: return cw_json_int64(j->w, (int16_t)v, j->err);
+	case JSONB_UINT16: return cw_json_uint64(j->w, v, j->err);
+	case JSONB_INT32: return cw_json_int64(j->w, (int32_t)v, j->err);
+	case JSONB_UINT32: return cw_json_uint64(j->w, v, j->err);
+	case JSONB_INT64: return cw_json_int64(j->w, (int64_t)v, j->err);
+	case JSONB_UINT64: return cw_json_uint64(j->w, v, j->err);
+	case JSONB_DOUBLE:
+		memcpy(&d, &v, 8);
+		return cw_json_double(j->w, d, j->err);
+	case JSONB_STRING: return jsonb_string(j, at, end);
+	case JSONB_OPAQUE: return jsonb_opaque(j, at, end);
+	default: return jsonb_fail(j, at, "unknown value type");
+	}
+}
+
+int cw_binlog_json_text(const uint8_t *bytes, size_t len, cw_buf_t *out, cw_err_t *err)
+{
+	cw_json_t w;
+	size_t mark = out->len;
+	cw_json_init(&w, out, CW_JSON_NO_NUL);
+	jsonb_t j = {bytes, len, &w, err, 0};
+	int rc = len == 0 ? cw_json_null(&w, err) : jsonb_value(&j, bytes[0], 1, len);
+	if (rc == 0 && w.depth != 0)
+		rc = CW_EINTERNAL;
+	if (rc != 0) {
+		out->len = mark;
+		if (out->data != NULL)
+			out->data[mark] = '\0';
+		return rc == CW_EPROTO ? rc : cw_err_set(err, CW_EPROTO, CW_BINLOG_DOMAIN,
+			"binlog JSON value: %s", err != NULL ? err->message : "invalid");
+	}
+	return cw_json_finish(&w);
+}
