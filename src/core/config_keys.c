@@ -247,7 +247,8 @@ static const cw_config_key_t keys[] = {
 	         "`collection`: one change stream per collection."},
 	{.path = "sources[].on_position_lost", .kind = CW_KEY_ENUM, .offset = SRC(on_position_lost),
 	 .default_text = "rescan", .values = position_lost,
-	 .help = "When the stored position is gone (MongoDB history lost, slot dropped): `rescan` "
+	 .help = "When the stored position is gone (MongoDB history lost, slot dropped, or the "
+	         "stored position fails its checksum): `rescan` "
 	         "starts a new generation (full scan, then a sweep of rows it did not see); "
 	         "`fail` stops the source with an error."},
 	{.path = "sources[].auth_id", .kind = CW_KEY_STRING, .offset = SRC(auth_id),

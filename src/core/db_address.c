@@ -1,7 +1,10 @@
 /*
- * This file contains the database addresses declared in db_address.h, read
- * with the drivers' own URL parsers (libpq's PQconninfoParse, libmongoc's
- * mongoc_uri_t) so every form they accept reads the way they read it.
+ * This file contains the database addresses declared in db_address.h. A
+ * PostgreSQL url or conninfo string is read by libpq's own parser
+ * (PQconninfoParse), so every form libpq accepts reads as libpq reads it. A
+ * MongoDB url is split here, as the connection string format defines it:
+ * libmongoc's parser logs to standard error what it refuses, and a
+ * configuration check must not print driver log lines.
  */
 #include "core/db_address.h"
 
@@ -9,7 +12,6 @@
 
 #include <ctype.h>
 #include <libpq-fe.h>
-#include <mongoc/mongoc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,29 +108,106 @@ int cw_db_address_postgres(const char *url, cw_db_address_t *address, cw_err_t *
 	return 0;
 }
 
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* The len bytes of text with every %XX decoded; a new string owned by the caller. */
+static char *percent_decode(const char *text, size_t len)
+{
+	char *out = cw_xstrndup(text, len);
+	size_t w = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (text[i] == '%' && i + 2 < len && hex_digit(text[i + 1]) >= 0 &&
+		    hex_digit(text[i + 2]) >= 0) {
+			out[w++] = (char)(hex_digit(text[i + 1]) * 16 + hex_digit(text[i + 2]));
+			i += 2;
+		} else {
+			out[w++] = text[i];
+		}
+	}
+	out[w] = '\0';
+	return out;
+}
+/* Adds one host of a mongodb url, "host", "host:port" or "[v6]:port"; false when malformed. */
+static bool add_mongodb_host(cw_db_address_t *address, const char *text, size_t len)
+{
+	char *host = percent_decode(text, len);
+	const char *name = host, *port = "";
+	size_t name_len = strlen(host);
+	bool ok = name_len > 0;
+	if (host[0] == '[') {
+		char *close = strchr(host, ']');
+		ok = close != NULL && (close[1] == '\0' || close[1] == ':');
+		if (ok) {
+			name = host + 1;
+			name_len = (size_t)(close - name);
+			port = close[1] == ':' ? close + 2 : "";
+		}
+	} else if (host[0] != '/' && strchr(host, ':') != NULL) {
+		char *colon = strchr(host, ':');
+		ok = strchr(colon + 1, ':') == NULL;
+		name_len = (size_t)(colon - host);
+		port = colon + 1;
+	}
+	size_t digits = strspn(port, "0123456789");
+	if (port[0] != '\0')
+		ok = ok && digits == strlen(port) && digits <= 5 && atoi(port) >= 1 && atoi(port) <= 65535;
+	if (ok)
+		add_host(address, name, name_len, port[0] ? port : "27017", strlen(port[0] ? port : "27017"));
+	free(host);
+	return ok;
+}
+
 int cw_db_address_mongodb(const char *url, cw_db_address_t *address, cw_err_t *err)
 {
-	bson_error_t error;
-	mongoc_uri_t *uri = mongoc_uri_new_with_error(url, &error);
-	if (uri == NULL)
-		return cw_err_set(err, CW_EINVAL, DOMAIN, "invalid mongodb url: %s", error.message);
-	const char *srv = mongoc_uri_get_srv_hostname(uri);
-	if (srv != NULL) {
-		char *name = normal_host(srv, strlen(srv));
+	bool srv = strncmp(url, "mongodb+srv://", 14) == 0;
+	if (!srv && strncmp(url, "mongodb://", 10) != 0)
+		return cw_err_set(err, CW_EINVAL, DOMAIN,
+		                  "invalid mongodb url: it starts with mongodb:// or mongodb+srv://");
+	const char *authority = url + (srv ? 14 : 10);
+	size_t authority_len = strcspn(authority, "/?#");
+	/* The last '@' ends the userinfo (a password's own '@' must be %40 anyway). */
+	const char *hosts = authority;
+	for (const char *p = authority; p < authority + authority_len; p++)
+		if (*p == '@')
+			hosts = p + 1;
+	size_t hosts_len = (size_t)(authority + authority_len - hosts);
+	int rc = 0;
+	if (srv && (hosts_len == 0 || memchr(hosts, ',', hosts_len) || memchr(hosts, ':', hosts_len))) {
+		rc = cw_err_set(err, CW_EINVAL, DOMAIN,
+		                "invalid mongodb url: a mongodb+srv url names one host without a port");
+	} else if (srv) {
+		char *name = percent_decode(hosts, hosts_len);
+		char *lower = normal_host(name, strlen(name));
 		address->hosts = cw_xcalloc(1, sizeof *address->hosts);
-		address->hosts[address->nhosts++] = cw_xasprintf("srv:%s", name);
+		address->hosts[address->nhosts++] = cw_xasprintf("srv:%s", lower);
+		free(lower);
 		free(name);
 	}
-	for (const mongoc_host_list_t *h = mongoc_uri_get_hosts(uri); srv == NULL && h != NULL;
-	     h = h->next) {
-		char port[8];
-		snprintf(port, sizeof port, "%u", h->port != 0 ? (unsigned)h->port : 27017u);
-		add_host(address, h->host, strlen(h->host), port, strlen(port));
+	for (const char *p = hosts; !srv && rc == 0 && p <= hosts + hosts_len; p++) {
+		size_t len = strcspn(p, ",/?#");
+		if (p + len > hosts + hosts_len)
+			len = (size_t)(hosts + hosts_len - p);
+		if (!add_mongodb_host(address, p, len))
+			rc = cw_err_set(err, CW_EINVAL, DOMAIN, "invalid mongodb url: host %zu is not "
+			                "HOST, HOST:PORT or [IPv6]:PORT", address->nhosts + 1);
+		p += len;
 	}
-	const char *database = mongoc_uri_get_database(uri);
-	address->database = cw_xstrdup(database != NULL ? database : "");
-	mongoc_uri_destroy(uri);
-	return 0;
+	const char *path = authority + authority_len;
+	if (rc == 0)
+		address->database = *path == '/' ? percent_decode(path + 1, strcspn(path + 1, "?#"))
+		                                 : cw_xstrdup("");
+	else
+		cw_db_address_clear(address);
+	return rc;
 }
 
 bool cw_db_address_same(const cw_db_address_t *a, const cw_db_address_t *b)

@@ -11,12 +11,8 @@
 # shellcheck source=../support/e2e.sh
 . "${CW_SUPPORT_DIR:-$(cd "$(dirname "$0")/../support" && pwd)}/e2e.sh"
 
-daemon=
-stop_daemon() {
-	[ -n "$daemon" ] && kill -TERM "$daemon" 2>/dev/null && wait "$daemon" 2>/dev/null
-	daemon=
-}
-E2E_STOP=stop_daemon
+E2E_STOP=e2e_stop_daemon
+stop_daemon() { e2e_stop_daemon; }
 e2e_init auth
 e2e_start_pg
 hostport=${base#*://}

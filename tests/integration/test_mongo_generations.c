@@ -17,8 +17,13 @@
 
 #include "mongo_fixture.h"
 
-#define LOSE_TOKEN_SQL "UPDATE cachewarp.metadata SET value = jsonb_set(value, '{token}', 'null') " \
-	"WHERE key = 'mongo_resume_token:shop:items' RETURNING 1"
+/*
+ * A checkpoint without a resume token, as if stored so; without a checksum,
+ * as before checksums existed (an edit that kept the old checksum would fail
+ * it, a lost position of another kind: integration.position_checksum.sh).
+ */
+#define LOSE_TOKEN_SQL "UPDATE cachewarp.metadata SET value = jsonb_set(value, '{token}', 'null'), " \
+	"checksum = NULL WHERE key = 'mongo_resume_token:shop:items' RETURNING 1"
 
 static void drop_starts_a_new_generation_and_sweeps(void **state)
 {

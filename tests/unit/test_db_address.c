@@ -128,6 +128,12 @@ static void test_mongodb_forms(void **state)
 		/* an SRV name is compared as a name, never resolved */
 		{"mongodb+srv://cluster0.example.net/shop", "mongodb+srv://CLUSTER0.example.net/shop", true},
 		{"mongodb+srv://cluster0.example.net/shop", "mongodb://cluster0.example.net/shop", false},
+		/* the last '@' ends the userinfo; options and a missing path do not matter */
+		{"mongodb://u:p%40ss@h/shop?tls=true", "mongodb://h:27017/shop", true},
+		{"mongodb://h/?replicaSet=rs0", "mongodb://h", true},
+		/* a Unix socket is the local host; the database is percent-decoded */
+		{"mongodb://%2Ftmp%2Fmongodb-27017.sock/shop", "mongodb://127.0.0.1/shop", true},
+		{"mongodb://h/my%20db", "mongodb://h/my db", true},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		if (same_mongodb(cases[i].a, cases[i].b) != cases[i].same ||
@@ -147,10 +153,32 @@ static void test_mongodb_fields(void **state)
 	assert_string_equal(a.hosts[1], "h2:27017");
 	assert_string_equal(a.database, "");   /* the caller supplies the database */
 	cw_db_address_clear(&a);
-	cw_err_t err = {0};
-	assert_int_equal(cw_db_address_mongodb("mongodb://", &a, &err), CW_EINVAL);
-	assert_non_null(strstr(err.message, "invalid mongodb url: "));
-	assert_null(a.hosts);
+	assert_int_equal(cw_db_address_mongodb("mongodb://[::1]:27018,h/db?x=1", &a, NULL), 0);
+	assert_string_equal(a.hosts[0], "localhost:27018");
+	assert_string_equal(a.hosts[1], "h:27017");
+	assert_string_equal(a.database, "db");
+	cw_db_address_clear(&a);
+
+	static const struct {
+		const char *url, *error;
+	} invalid[] = {
+		{"mongodb://", "invalid mongodb url: host 1 is not HOST, HOST:PORT or [IPv6]:PORT"},
+		{"mongodb://a,/db", "invalid mongodb url: host 2 is not HOST, HOST:PORT or [IPv6]:PORT"},
+		{"mongodb://h:port", "invalid mongodb url: host 1 is not HOST, HOST:PORT or [IPv6]:PORT"},
+		{"mongodb://h:70000", "invalid mongodb url: host 1 is not HOST, HOST:PORT or [IPv6]:PORT"},
+		{"mongodb://u:secret@[::1", "invalid mongodb url: host 1 is not HOST, HOST:PORT or [IPv6]:PORT"},
+		{"mongodb+srv://a,b/db", "invalid mongodb url: a mongodb+srv url names one host without a port"},
+		{"mongodb+srv://a:27017", "invalid mongodb url: a mongodb+srv url names one host without a port"},
+		{"postgresql://h/db", "invalid mongodb url: it starts with mongodb:// or mongodb+srv://"},
+	};
+	for (size_t i = 0; i < sizeof invalid / sizeof invalid[0]; i++) {
+		cw_err_t err = {0};
+		if (cw_db_address_mongodb(invalid[i].url, &a, &err) != CW_EINVAL ||
+		    strcmp(err.message, invalid[i].error) != 0)
+			fail_msg("%s: got \"%s\"", invalid[i].url, err.message);
+		assert_null(a.hosts);   /* nothing left behind */
+		assert_null(a.database);
+	}
 }
 
 int main(void)
