@@ -852,12 +852,36 @@ static void report_parser(loader_t *ld, const yaml_parser_t *parser)
 		report_node(ld, &at, NULL, "invalid YAML: %s", problem);
 }
 
-/* Parses the YAML and walks it into ld->config; false on a syntax error (reported). */
+/*
+ * Whether this cachewarp reads the file's format: a top-level "version" it
+ * does not know is reported alone (the rest of the file is another format,
+ * so its keys are not checked against this one's).
+ */
+static bool version_readable(loader_t *ld, const yaml_node_t *root)
+{
+	const cw_config_key_t *key = cw_config_key_find("version", strlen("version"));
+	for (yaml_node_pair_t *pair = root->data.mapping.pairs.start; pair < root->data.mapping.pairs.top;
+	     pair++) {
+		const yaml_node_t *name = node_at(ld, pair->key), *value = node_at(ld, pair->value);
+		cw_err_t why;
+		if (name == NULL || value == NULL || name->type != YAML_SCALAR_NODE ||
+		    strcmp(scalar_text(name), "version") != 0 || value->type != YAML_SCALAR_NODE ||
+		    is_null(value) || scalar_has_nul(value))
+			continue;
+		if (cw_config_key_set(key, ld->config, scalar_text(value), &why) != 0) {
+			report_node(ld, value, "version", "%s", why.message);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Parses the YAML and walks it into ld->config; false on a syntax error or another version (reported). */
 static bool load_document(loader_t *ld, const char *bytes, size_t len)
 {
 	yaml_parser_t parser;
 	yaml_document_t doc, extra;
-	bool ok = false;
+	bool ok = false, readable = true;
 	if (!yaml_parser_initialize(&parser))
 		abort();  /* out of memory */
 	yaml_parser_set_input_string(&parser, (const unsigned char *)bytes, len);
@@ -870,7 +894,8 @@ static bool load_document(loader_t *ld, const char *bytes, size_t len)
 	add_origin(ld, "", root, NULL);
 	if (root != NULL && root->type != YAML_MAPPING_NODE && !is_null(root))
 		report_wrong_node(ld, root, NULL, "a mapping of keys (hub, sources, entities, ...)");
-	else if (root != NULL && root->type == YAML_MAPPING_NODE)
+	else if (root != NULL && root->type == YAML_MAPPING_NODE &&
+	         (readable = version_readable(ld, root)))
 		walk_mapping(ld, root, "", "", ld->config);
 	ok = yaml_parser_load(&parser, &extra) != 0;
 	if (!ok) {
@@ -886,7 +911,7 @@ static bool load_document(loader_t *ld, const char *bytes, size_t len)
 	yaml_document_delete(&doc);
 cleanup:
 	yaml_parser_delete(&parser);
-	return ok;
+	return ok && readable;
 }
 
 int cw_config_load_buffer(const char *name, const char *bytes, size_t len,

@@ -156,6 +156,20 @@ static void test_version(void **state)
 	}
 }
 
+/* A file of another version is refused with that one error: its keys are another format's. */
+static void test_other_version_alone(void **state)
+{
+	(void)state;
+	const char *text = "version: 2\n"
+	                   "service: {log_level: info}\n"
+	                   "streams:\n  - {id: s1, source: {type: mongodb}}\n";
+	cw_buf_t errors = CW_BUF_INIT;
+	assert_null(load(text, NULL, &errors, NULL));
+	assert_string_equal(cw_buf_cstr(&errors), "t.yaml:1:10: key \"version\": unsupported configuration "
+	                                          "version \"2\": this cachewarp reads version 1\n");
+	cw_buf_free(&errors);
+}
+
 /* ---- errors, each with file, line and key ------------------------------------ */
 
 typedef struct error_case {
@@ -600,6 +614,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_every_key),
 		cmocka_unit_test(test_version),
+		cmocka_unit_test(test_other_version_alone),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_too_many_codes),
 		cmocka_unit_test(test_every_error_listed),
