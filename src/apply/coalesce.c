@@ -1,6 +1,7 @@
 /* This file contains the coalescer (coalesce.h). */
 #include "apply/coalesce.h"
 
+#include "core/json.h"
 #include "core/mem.h"
 
 #include <stdlib.h>
@@ -137,4 +138,20 @@ void cw_write_list_clear(cw_write_list_t *list)
 	list->items = NULL;
 	list->len = 0;
 	list->changes = 0;
+}
+
+char *cw_write_json(const cw_write_t *w)
+{
+	if (w->raw != NULL)
+		return cw_xstrdup(w->raw);
+	cw_buf_t out = CW_BUF_INIT;
+	cw_json_t jw;
+	cw_json_init(&jw, &out, CW_JSON_NO_NUL);
+	cw_json_object_begin(&jw, NULL);
+	for (size_t i = 0; w->fields != NULL && i < w->fields->len; i++) {
+		cw_json_key_len(&jw, w->fields->items[i].key, w->fields->items[i].key_len, NULL);
+		cw_json_raw(&jw, w->fields->items[i].value, w->fields->items[i].value_len, NULL);
+	}
+	cw_json_object_end(&jw, NULL);
+	return cw_buf_take(&out);
 }

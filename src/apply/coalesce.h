@@ -72,6 +72,12 @@ typedef struct cw_write_list {
 int cw_coalesce(const cw_change_t *const *changes, size_t n, int64_t skip_upto,
                 cw_write_list_t *out, cw_err_t *err);
 
+/*
+ * An upsert's data as one JSON object text (owned): its raw text, or its
+ * merged fields with every value as the changes wrote it.
+ */
+char *cw_write_json(const cw_write_t *w);
+
 /* Frees every write's fields and the array; the list may be reused. NULL is a no-op. */
 void cw_write_list_clear(cw_write_list_t *list);
 

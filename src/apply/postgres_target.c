@@ -264,7 +264,7 @@ static int ensure_connected(pg_target_t *t, cw_err_t *err)
 		                  t->name, why.message);
 	}
 	if (t->conn == NULL || PQstatus(t->conn) != CONNECTION_OK) {
-		char reason[CW_ERR_MESSAGE_LEN];
+		char reason[CW_ERR_MESSAGE_LEN], hint[CW_ERR_MESSAGE_LEN];
 		cw_hub_clean_message(t->conn ? PQerrorMessage(t->conn) : "out of memory", reason, sizeof reason);
 		int rc;
 		if (cw_hub_auth_refused(t->conn) && t->cfg->auth != NULL)
@@ -277,7 +277,8 @@ static int ensure_connected(pg_target_t *t, cw_err_t *err)
 			                t->url_masked, reason);
 		else
 			rc = cw_err_set(err, CW_EDB, PGT_COMPONENT, "could not connect to target \"%s\" "
-			                "(%s): %s", t->name, t->url_masked, reason);
+			                "(%s): %s%s", t->name, t->url_masked, reason,
+			                cw_auth_failure_hint(t->cfg->auth, reason, hint, sizeof hint));
 		disconnect(t);
 		set_up(t, false);
 		return rc;

@@ -1107,23 +1107,6 @@ static bool row_refused(const char *sqlstate)
 	       strcmp(sqlstate, "54000") == 0 || strcmp(sqlstate, "P0001") == 0;
 }
 
-/* The row's data as JSON text for the quarantine (owned). */
-static char *write_json(const cw_write_t *w)
-{
-	if (w->raw != NULL)
-		return cw_xstrdup(w->raw);
-	cw_buf_t out = CW_BUF_INIT;
-	cw_json_t jw;
-	cw_json_init(&jw, &out, CW_JSON_NO_NUL);
-	cw_json_object_begin(&jw, NULL);
-	for (size_t i = 0; w->fields != NULL && i < w->fields->len; i++) {
-		cw_json_key_len(&jw, w->fields->items[i].key, w->fields->items[i].key_len, NULL);
-		cw_json_raw(&jw, w->fields->items[i].value, w->fields->items[i].value_len, NULL);
-	}
-	cw_json_object_end(&jw, NULL);
-	return cw_buf_take(&out);
-}
-
 /*
  * Careful mode: each write in a savepoint of its own; a write the table
  * refuses is rolled back to its savepoint and quarantined whole.
@@ -1148,7 +1131,7 @@ static int write_one(apply_ctx_t *a, const cw_write_t *w, row_set_t *rs, cw_err_
 	if ((rc = pgt_command(t, "ROLLBACK TO SAVEPOINT cw_row", 0, NULL, "could not roll back",
 	                      err)) != 0)
 		return rc;
-	char *json = write_json(w);
+	char *json = cw_write_json(w);
 	quarantined_t q = {(char *)w->doc_id, NULL, NULL, json, reason, w->oplog_id};
 	rc = insert_quarantine(a, &q, err);
 	free(json);

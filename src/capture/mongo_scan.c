@@ -36,15 +36,21 @@ static int scan_begin(mongo_source_t *source, mongo_entity_t *entity, cw_err_t *
 {
 	char *key = progress_key(source, entity);
 	char *json = NULL;
+	cw_position_verdict_t verdict = CW_POSITION_VALID;
 	int rc = mongo_sync(source, err);   /* progress and routing depend on what is queued */
 	if (rc == 0)
-		rc = cw_metadata_get(source->hub, key, &json, err);
+		rc = cw_metadata_get_position(source->hub, key, &json, &verdict, err);
+	if (rc == 0 && verdict == CW_POSITION_CORRUPT)
+		cw_log_kv(CW_LOG_ERROR, MONGO_COMPONENT, "stored scan progress failed its checksum: the "
+		          "scan starts again from the beginning", "source", source->ctx.name,
+		          "key", key, NULL);
 	free(key);
 	if (rc != 0 && rc != CW_ENOTFOUND)
 		return rc;
 	cw_mongo_scan_progress_t stored;
 	memset(&stored, 0, sizeof stored);
-	if (rc == 0 && cw_mongo_scan_progress_parse(json, &stored, NULL) == 0 &&
+	if (rc == 0 && verdict != CW_POSITION_CORRUPT &&
+	    cw_mongo_scan_progress_parse(json, &stored, NULL) == 0 &&
 	    stored.version == entity->entity.version) {
 		entity->progress = stored;
 	} else {

@@ -34,21 +34,31 @@ static void stream_name(const mongo_source_t *source, const mongo_stream_t *stre
 		snprintf(out, size, "%s", source->config->database);
 }
 
-/* Reads the stored checkpoint; *found false when there is none. A corrupt one counts as lost. */
+/*
+ * Reads the stored checkpoint; *found false when there is none. A corrupt
+ * one counts as lost (found, without a token): *lost_why says why.
+ */
 static int load_checkpoint(mongo_source_t *source, mongo_stream_t *stream,
-                           cw_mongo_checkpoint_t *out, bool *found, cw_err_t *err)
+                           cw_mongo_checkpoint_t *out, bool *found, const char **lost_why,
+                           cw_err_t *err)
 {
 	char *json = NULL;
+	cw_position_verdict_t verdict = CW_POSITION_VALID;
 	memset(out, 0, sizeof *out);
 	*found = false;
-	int rc = cw_metadata_get(source->hub, stream->key, &json, err);
+	*lost_why = "the stored checkpoint has no resume token";
+	int rc = cw_metadata_get_position(source->hub, stream->key, &json, &verdict, err);
 	if (rc == CW_ENOTFOUND)
 		return 0;
 	if (rc != 0)
 		return rc;
 	*found = true;
 	cw_err_t parse_err = {0};
-	if (cw_mongo_checkpoint_parse(json, out, &parse_err) != 0) {
+	if (verdict == CW_POSITION_CORRUPT) {
+		cw_log_kv(CW_LOG_ERROR, MONGO_COMPONENT, "stored resume token failed its checksum: not "
+		          "used", "source", source->ctx.name, "key", stream->key, NULL);
+		*lost_why = "the stored checkpoint failed its checksum";
+	} else if (cw_mongo_checkpoint_parse(json, out, &parse_err) != 0) {
 		cw_log_kv(CW_LOG_ERROR, MONGO_COMPONENT, "stored resume token is unreadable", "source",
 		          source->ctx.name, "key", stream->key, "error", parse_err.message, NULL);
 		memset(out, 0, sizeof *out);
@@ -213,9 +223,10 @@ int mongo_stream_start(mongo_source_t *source, size_t i, cw_err_t *err)
 	mongo_stream_t *stream = &source->streams[i];
 	cw_mongo_checkpoint_t stored;
 	bool found = false;
+	const char *lost_why = NULL;
 	int rc = mongo_sync(source, err);   /* the checkpoint may still be queued */
 	if (rc == 0)
-		rc = load_checkpoint(source, stream, &stored, &found, err);
+		rc = load_checkpoint(source, stream, &stored, &found, &lost_why, err);
 	if (rc != 0)
 		return rc;
 	cw_mongo_start_t start = cw_mongo_start_decide(found ? &stored : NULL);
@@ -244,8 +255,7 @@ int mongo_stream_start(mongo_source_t *source, size_t i, cw_err_t *err)
 			return rc;
 	} else {
 		cw_mongo_checkpoint_clear(&stored);
-		if (start == CW_MONGO_START_LOST &&
-		    (rc = position_lost(source, i, "the stored checkpoint has no resume token", err)) != 0)
+		if (start == CW_MONGO_START_LOST && (rc = position_lost(source, i, lost_why, err)) != 0)
 			return rc;
 	}
 	return start_generation(source, i, generation + 1, err);

@@ -89,6 +89,13 @@ int pg_connect(cw_pg_source_t *src, bool replication, PGconn **out, cw_err_t *er
 		snprintf(what, sizeof what, "could not connect to source \"%s\" at \"%s\"%s",
 		         src->cfg->name, src->masked_url, replication ? " for replication" : "");
 		int rc = pg_result_error(conn, NULL, what, err);
+		char hint[CW_ERR_MESSAGE_LEN];
+		cw_auth_failure_hint(src->cfg->auth, conn ? PQerrorMessage(conn) : NULL, hint, sizeof hint);
+		if (hint[0] != '\0' && err != NULL) {
+			char reason[CW_ERR_MESSAGE_LEN];
+			snprintf(reason, sizeof reason, "%s", err->message);
+			cw_err_set(err, rc, PG_DOMAIN, "%.300s%s", reason, hint);
+		}
 		if (cw_hub_auth_refused(conn)) {
 			char reason[CW_ERR_MESSAGE_LEN];
 			snprintf(reason, sizeof reason, "%s", err != NULL ? err->message : what);
@@ -513,17 +520,25 @@ static int drop_slot(cw_pg_source_t *src, cw_err_t *err)
 	return 0;
 }
 
-static int read_checkpoint(cw_pg_source_t *src, uint64_t *lsn, cw_err_t *err)
+/* Reads the stored LSN (0: none). *corrupt: there is one but its checksum failed; never used. */
+static int read_checkpoint(cw_pg_source_t *src, uint64_t *lsn, bool *corrupt, cw_err_t *err)
 {
 	char *json = NULL;
+	cw_position_verdict_t verdict = CW_POSITION_VALID;
 	*lsn = 0;
-	int rc = cw_metadata_get(src->hub, src->checkpoint_key, &json, err);
+	*corrupt = false;
+	int rc = cw_metadata_get_position(src->hub, src->checkpoint_key, &json, &verdict, err);
 	if (rc == CW_ENOTFOUND) {
 		cw_err_clear(err);
 		return 0;
 	}
 	if (rc != 0)
 		return rc;
+	if (verdict == CW_POSITION_CORRUPT) {
+		free(json);
+		*corrupt = true;
+		return 0;
+	}
 	/* Read as JSON: the hub's jsonb decides the spacing, not this code. */
 	cw_json_fields_t fields;
 	cw_json_fields_init(&fields);
@@ -557,22 +572,30 @@ static int read_checkpoint(cw_pg_source_t *src, uint64_t *lsn, cw_err_t *err)
 static int position(cw_pg_source_t *src, cw_cancel_t *cancel, uint64_t *start, cw_err_t *err)
 {
 	uint64_t stored = 0;
+	bool corrupt = false;
 	slot_state_t slot = SLOT_MISSING;
 	int rc;
-	if ((rc = read_checkpoint(src, &stored, err)) != 0 || (rc = read_slot(src, &slot, err)) != 0)
+	if ((rc = read_checkpoint(src, &stored, &corrupt, err)) != 0 ||
+	    (rc = read_slot(src, &slot, err)) != 0)
 		return rc;
 	if (stored != 0 && slot == SLOT_OK) {
 		*start = stored;
 		src->durable_lsn = src->stored_lsn = stored;
 		return 0;
 	}
-	if (stored != 0) {
+	if (corrupt) {
+		cw_err_set(err, CW_ENOTFOUND, PG_DOMAIN,
+			"checkpoint \"%s\" of source \"%s\" failed its checksum: the stored position is "
+			"not used", src->checkpoint_key, src->cfg->name);
+	} else if (stored != 0) {
 		char lsn[32];
 		pg_lsn_format(stored, lsn);
 		cw_err_set(err, CW_ENOTFOUND, PG_DOMAIN,
 			"replication slot \"%s\" of source \"%s\" is %s: the changes after %s are gone",
 			src->cfg->slot, src->cfg->name, slot == SLOT_LOST ? "invalidated (wal_status lost)" :
 			"missing", lsn);
+	}
+	if (stored != 0 || corrupt) {
 		if (src->cfg->on_position_lost == CW_POSITION_LOST_FAIL) {
 			/* pg_run logs it once and keeps the source stopped until someone acts. */
 			char reason[CW_ERR_MESSAGE_LEN];

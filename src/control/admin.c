@@ -362,9 +362,10 @@ static int entity_list(cw_hub_t *hub, cw_err_t *err)
 	return 0;
 }
 
-static int entity_action(cw_hub_t *hub, const cw_config_t *config,
-                         const cw_runtime_entity_request_t *request, cw_err_t *err)
+static int entity_action(cw_hub_t *hub, const cw_config_t *config, const void *arg,
+                         cw_err_t *err)
 {
+	const cw_runtime_entity_request_t *request = arg;
 	const char *action = request->action;
 	if (strcmp(action, "list") == 0)
 		return entity_list(hub, err);
@@ -388,22 +389,5 @@ static int entity_action(cw_hub_t *hub, const cw_config_t *config,
 
 int cw_runtime_entity(const char *config_path, const cw_runtime_entity_request_t *request)
 {
-	cw_config_t *config = cw_runtime_load_config(config_path);
-	if (config == NULL)
-		return CW_EXIT_USAGE;
-	cw_hub_t *hub = cw_runtime_connect_once(config);
-	int exit_code = CW_EXIT_FAILURE;
-	if (hub != NULL) {
-		cw_err_t err = {0};
-		int rc = entity_action(hub, config, request, &err);
-		if (rc == 0) {
-			exit_code = CW_EXIT_OK;
-		} else {
-			fprintf(stderr, "cachewarp: %s\n", err.message);
-			exit_code = rc == CW_EINVAL ? CW_EXIT_USAGE : CW_EXIT_FAILURE;
-		}
-	}
-	cw_hub_close(hub);
-	cw_config_free(config);
-	return exit_code;
+	return cw_runtime_hub_action(config_path, entity_action, request);
 }

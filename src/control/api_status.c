@@ -70,6 +70,11 @@ void cw_api_readyz(cw_api_t *api, const cw_api_request_t *req, cw_api_response_t
 	if (!hub_ok)
 		cw_buf_appendf(&why, "hub unreachable: %s", err.message);
 	for (size_t i = 0; i < count; i++) {
+		const cw_component_status_t *st = &components[i].status;
+		for (size_t j = 0; strcmp(components[i].kind, "target") == 0 && j < st->nfailed &&
+		                   j < CW_COMPONENT_FAILED_MAX; j++)
+			cw_buf_appendf(&why, "%sstream %s of target %s failed: %s", why.len ? "; " : "",
+			               st->failed[j].entity, components[i].name, st->failed[j].reason);
 		if (components[i].status.healthy)
 			continue;
 		cw_buf_appendf(&why, "%s%s %s is %s%s%s", why.len ? "; " : "", components[i].kind,
@@ -209,6 +214,8 @@ static void write_failed_entities(cw_json_t *w, const cw_api_component_t *compon
 	cw_json_array_begin(w, NULL);
 	for (size_t i = 0; i < count; i++) {
 		const cw_component_status_t *s = &components[i].status;
+		if (strcmp(components[i].kind, "source") != 0)
+			continue;   /* a target's are its failed streams */
 		total += (int64_t)s->nfailed;
 		for (size_t j = 0; j < s->nfailed && j < CW_COMPONENT_FAILED_MAX; j++) {
 			cw_json_object_begin(w, NULL);
@@ -223,6 +230,32 @@ static void write_failed_entities(cw_json_t *w, const cw_api_component_t *compon
 	cw_json_array_end(w, NULL);
 	cw_json_key(w, "failed_entities_total", NULL);
 	cw_json_int64(w, total, NULL);
+}
+
+/*
+ * failed_streams: each stream (an entity on a target) stopped by on_error:
+ * fail_stream, with the reason; it stays stopped until cachewarp starts again.
+ */
+static void write_failed_streams(cw_json_t *w, const cw_api_component_t *components,
+                                 size_t count)
+{
+	cw_json_key(w, "failed_streams", NULL);
+	cw_json_array_begin(w, NULL);
+	for (size_t i = 0; i < count; i++) {
+		const cw_component_status_t *s = &components[i].status;
+		if (strcmp(components[i].kind, "target") != 0)
+			continue;
+		for (size_t j = 0; j < s->nfailed && j < CW_COMPONENT_FAILED_MAX; j++) {
+			cw_json_object_begin(w, NULL);
+			cw_json_key(w, "target", NULL);
+			cw_json_string(w, components[i].name, NULL);
+			cw_json_key(w, "entity", NULL);
+			cw_json_string(w, s->failed[j].entity, NULL);
+			masked_string(w, "reason", s->failed[j].reason);
+			cw_json_object_end(w, NULL);
+		}
+	}
+	cw_json_array_end(w, NULL);
 }
 
 /* Every job of the server; *count receives how many. Owned by the caller. */
@@ -274,6 +307,7 @@ void cw_api_status(cw_api_t *api, const cw_api_request_t *req, cw_api_response_t
 		write_job(&w, &jobs[i]);
 	cw_json_array_end(&w, NULL);
 	write_failed_entities(&w, components, ncomponents);
+	write_failed_streams(&w, components, ncomponents);
 	/* The newest verify run of every entity and target (docs/verify.md). */
 	cw_json_key(&w, "verify", NULL);
 	cw_hub_t *hub = hub_ok ? cw_api_hub_acquire(api, NULL) : NULL;

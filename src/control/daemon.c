@@ -4,6 +4,7 @@
 #include "apply/target.h"
 #include "capture/source.h"
 #include "control/api.h"
+#include "control/dead_letter_gauge.h"
 #include "control/cli.h"
 #include "control/entity_manager.h"
 #include "control/jobs.h"
@@ -65,6 +66,8 @@ typedef struct daemon_state {
 	 * credentials: exit 1. Set from job threads. */
 	atomic_bool gave_up;
 	cw_verify_service_t *verify; /* runs the API starts, and the scheduled health check */
+	cw_dead_letter_gauge_t *dead_letter_gauge;
+	job_hub_t dead_letter_hub;
 } daemon_state_t;
 
 /*
@@ -154,6 +157,16 @@ static int liveness_job(void *arg, cw_cancel_t *cancel, cw_err_t *err)
 	}
 	cw_consumer_list_free(consumers, count);
 	return 0;
+}
+
+static int dead_letter_gauge_job(void *arg, cw_cancel_t *cancel, cw_err_t *err)
+{
+	daemon_state_t *state = arg;
+	cw_hub_t *hub = job_hub_get(&state->dead_letter_hub, err);
+	if (hub == NULL)
+		return check_hub_refused(state, err != NULL ? err->code : CW_EDB, err);
+	return job_hub_result(&state->dead_letter_hub,
+	                      cw_dead_letter_gauge_refresh(state->dead_letter_gauge, hub, err));
 }
 
 /*
@@ -369,6 +382,8 @@ static int add_jobs(cw_jobs_t *jobs, daemon_state_t *state, cw_err_t *err)
 		{"oplog_retention", "hub", CW_DAEMON_RETENTION_MS, retention_job, state, 2},
 		{"consumer_liveness", "hub", CW_DAEMON_LIVENESS_MS, liveness_job, state, 2},
 		{"give_up_watch", NULL, CW_DAEMON_GIVE_UP_CHECK_MS, give_up_watch_job, state, 2},
+		{"dead_letter_gauge", "hub", CW_DAEMON_DEAD_LETTER_GAUGE_MS, dead_letter_gauge_job,
+		 state, 2},
 	};
 	for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
 		int rc = cw_jobs_add(jobs, &specs[i], err);
@@ -423,8 +438,9 @@ static int serve(const cw_config_t *config, cw_hub_t *hub, cw_cancel_t *shutdown
 		return err->code == CW_ECONFLICT || err->code == CW_EINVAL ? CW_EXIT_USAGE : CW_EXIT_FAILURE;
 	daemon_state_t state = {config, cw_metrics_new(), NULL, 0, cw_entity_registry_new(),
 	                        {config, NULL}, {config, NULL}, {config, NULL}, NULL, shutdown,
-	                        false, NULL};
+	                        false, NULL, NULL, {config, NULL}};
 	state.verify = cw_verify_service_new(config, state.metrics);
+	state.dead_letter_gauge = cw_dead_letter_gauge_new(state.metrics);
 	int exit_code = CW_EXIT_FAILURE;
 	cw_jobs_t *jobs = NULL;
 	cw_api_t *api = NULL;
@@ -465,6 +481,8 @@ out:
 	cw_hub_close(state.refresh_hub.hub);
 	cw_hub_close(state.retention_hub.hub);
 	cw_hub_close(state.liveness_hub.hub);
+	cw_hub_close(state.dead_letter_hub.hub);
+	cw_dead_letter_gauge_free(state.dead_letter_gauge);
 	cw_entity_registry_free(state.registry);
 	cw_metrics_free(state.metrics);
 	return exit_code;

@@ -20,6 +20,7 @@
 #define CW_DAEMON_RETENTION_MS 60000
 #define CW_DAEMON_LIVENESS_MS 30000
 #define CW_DAEMON_GIVE_UP_CHECK_MS 1000
+#define CW_DAEMON_DEAD_LETTER_GAUGE_MS 5000   /* cachewarp_dead_letters from the hub */
 /* A consumer not seen for this long is reported stale and no longer holds back retention. */
 #define CW_DAEMON_CONSUMER_LIVENESS_S 600
 

@@ -78,6 +78,15 @@ int cw_auth_pg_connect(const cw_auth_config_t *auth, const char *const *keywords
                        const char *const *values, PGconn **conn, cw_err_t *err);
 
 /*
+ * What to add to the message of a connection that failed with message (the
+ * driver's, borrowed): for a `certificate` entry and a TLS failure, " (TLS
+ * with the client certificate of authentication "x" failed: check its
+ * cert_file, key_file and ca_file)"; else "". Written into out (size bytes).
+ */
+const char *cw_auth_failure_hint(const cw_auth_config_t *auth, const char *message, char *out,
+                                 size_t size);
+
+/*
  * Sets auth's credentials on uri (borrowed, changed in place): user and
  * password (the command's output for `command`), or for `certificate` TLS
  * with tlsCAFile and tlsCertificateKeyFile. libmongoc wants the certificate
@@ -89,7 +98,8 @@ int cw_auth_mongo_uri(const cw_auth_config_t *auth, mongoc_uri_t *uri, cw_err_t 
 
 /*
  * Tells auth that a server refused its credentials: a `command` entry drops
- * its cached output so the next connection runs the command again. Returns
+ * its cached output so the next connection runs the command again, and logs
+ * that it will. Returns
  * true when that may help (a `command` entry), so the caller tries once more
  * before backing off. auth NULL: false.
  */

@@ -375,7 +375,7 @@ static void walk_scalar(loader_t *ld, const cw_config_key_t *key, const yaml_nod
 		[CW_KEY_FLOAT] = "a number",  [CW_KEY_DURATION] = "a duration such as 250ms, 5s or 10m",
 		[CW_KEY_SIZE] = "a size such as 512KiB or 64MiB", [CW_KEY_ENUM] = "one of its values",
 		[CW_KEY_COLUMN_TYPE] = "a column type", [CW_KEY_URL] = "a url",
-		[CW_KEY_SECRET] = "a string",
+		[CW_KEY_SECRET] = "a string", [CW_KEY_WORDS] = "a list such as [a, b]",
 	};
 	cw_err_t why;
 	if (value->type != YAML_SCALAR_NODE)
@@ -384,6 +384,33 @@ static void walk_scalar(loader_t *ld, const cw_config_key_t *key, const yaml_nod
 		report_node(ld, value, path, "invalid value: it holds a NUL character");
 	else if (cw_config_key_set(key, base, scalar_text(value), &why) != 0)
 		report_node(ld, value, path, "%s", why.message);
+}
+
+/* A WORDS value written as a sequence: each item a word, checked at its own position. */
+static void walk_words(loader_t *ld, const cw_config_key_t *key, const yaml_node_t *seq,
+                       const char *path, void *base)
+{
+	cw_buf_t joined = CW_BUF_INIT;
+	bool ok = true;
+	cw_err_t why;
+	for (yaml_node_item_t *it = seq->data.sequence.items.start;
+	     it < seq->data.sequence.items.top; it++) {
+		const yaml_node_t *item = node_at(ld, *it);
+		if (item == NULL || !visit(ld, item))
+			return;
+		if (item->type != YAML_SCALAR_NODE || scalar_has_nul(item)) {
+			report_wrong_node(ld, item, path, "a list of words");
+			ok = false;
+		} else if (cw_config_word_check(key, scalar_text(item), &why) != 0) {
+			report_node(ld, item, path, "%s", why.message);
+			ok = false;
+		} else {
+			cw_buf_appendf(&joined, "%s%s", joined.len > 0 ? "," : "", scalar_text(item));
+		}
+	}
+	if (ok && cw_config_key_set(key, base, cw_buf_cstr(&joined), &why) != 0)
+		report_node(ld, seq, path, "%s", why.message);
+	cw_buf_free(&joined);
 }
 
 /*
@@ -416,6 +443,8 @@ static void walk_pair(loader_t *ld, const yaml_node_t *key_node, const yaml_node
 			free(child_at);
 		} else if (key->kind == CW_KEY_LIST) {
 			walk_list(ld, key, value, path, base);
+		} else if (key->kind == CW_KEY_WORDS && value->type == YAML_SEQUENCE_NODE) {
+			walk_words(ld, key, value, path, base);
 		} else {
 			walk_scalar(ld, key, value, path, base);
 		}
@@ -711,18 +740,10 @@ static void report_unknown_source(loader_t *ld, const char *path, const char *na
 	for (size_t i = 0; i < config->nsources; i++)
 		if (config->sources[i].name != NULL)   /* a source whose name was wrong or missing */
 			names[n++] = config->sources[i].name;
-	const char *guess = cw_config_closest(name, names, n);
-	cw_buf_t known = CW_BUF_INIT;
-	cw_config_join(&known, names, n);
-	if (guess != NULL)
-		report(ld, path, "unknown source \"%s\" (did you mean \"%s\"?)", name, guess);
-	else if (config->nsources == 0)
-		report(ld, path, "unknown source \"%s\" (no sources are configured)", name);
-	else if (n == 0)
-		report(ld, path, "unknown source \"%s\" (no configured source has a valid name)", name);
-	else
-		report(ld, path, "unknown source \"%s\" (configured sources: %s)", name, cw_buf_cstr(&known));
-	cw_buf_free(&known);
+	cw_buf_t message = CW_BUF_INIT;
+	cw_config_unknown_name(&message, "source", name, names, n, config->nsources);
+	report(ld, path, "%s", cw_buf_cstr(&message));
+	cw_buf_free(&message);
 	free(names);
 }
 
@@ -816,6 +837,7 @@ static void check_relations(loader_t *ld)
 		cw_duration_format(config->retry.initial_ms, initial);
 		report(ld, "retry.max", "out of range: %s is less than retry.initial (%s)", max, initial);
 	}
+	cw_config_check_streams(config, &reporter);
 }
 
 /* ---- loading ---------------------------------------------------------- */
@@ -831,12 +853,36 @@ static void report_parser(loader_t *ld, const yaml_parser_t *parser)
 		report_node(ld, &at, NULL, "invalid YAML: %s", problem);
 }
 
-/* Parses the YAML and walks it into ld->config; false on a syntax error (reported). */
+/*
+ * Whether this cachewarp reads the file's format: a top-level "version" it
+ * does not know is reported alone (the rest of the file is another format,
+ * so its keys are not checked against this one's).
+ */
+static bool version_readable(loader_t *ld, const yaml_node_t *root)
+{
+	const cw_config_key_t *key = cw_config_key_find("version", strlen("version"));
+	for (yaml_node_pair_t *pair = root->data.mapping.pairs.start; pair < root->data.mapping.pairs.top;
+	     pair++) {
+		const yaml_node_t *name = node_at(ld, pair->key), *value = node_at(ld, pair->value);
+		cw_err_t why;
+		if (name == NULL || value == NULL || name->type != YAML_SCALAR_NODE ||
+		    strcmp(scalar_text(name), "version") != 0 || value->type != YAML_SCALAR_NODE ||
+		    is_null(value) || scalar_has_nul(value))
+			continue;
+		if (cw_config_key_set(key, ld->config, scalar_text(value), &why) != 0) {
+			report_node(ld, value, "version", "%s", why.message);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Parses the YAML and walks it into ld->config; false on a syntax error or another version (reported). */
 static bool load_document(loader_t *ld, const char *bytes, size_t len)
 {
 	yaml_parser_t parser;
 	yaml_document_t doc, extra;
-	bool ok = false;
+	bool ok = false, readable = true;
 	if (!yaml_parser_initialize(&parser))
 		abort();  /* out of memory */
 	yaml_parser_set_input_string(&parser, (const unsigned char *)bytes, len);
@@ -849,7 +895,8 @@ static bool load_document(loader_t *ld, const char *bytes, size_t len)
 	add_origin(ld, "", root, NULL);
 	if (root != NULL && root->type != YAML_MAPPING_NODE && !is_null(root))
 		report_wrong_node(ld, root, NULL, "a mapping of keys (hub, sources, entities, ...)");
-	else if (root != NULL && root->type == YAML_MAPPING_NODE)
+	else if (root != NULL && root->type == YAML_MAPPING_NODE &&
+	         (readable = version_readable(ld, root)))
 		walk_mapping(ld, root, "", "", ld->config);
 	ok = yaml_parser_load(&parser, &extra) != 0;
 	if (!ok) {
@@ -865,7 +912,7 @@ static bool load_document(loader_t *ld, const char *bytes, size_t len)
 	yaml_document_delete(&doc);
 cleanup:
 	yaml_parser_delete(&parser);
-	return ok;
+	return ok && readable;
 }
 
 int cw_config_load_buffer(const char *name, const char *bytes, size_t len,

@@ -28,9 +28,15 @@ _Static_assert(sizeof(cw_source_type_t) == sizeof(int) && sizeof(cw_watch_scope_
 	               sizeof(cw_delete_mode_t) == sizeof(int) && sizeof(cw_log_level_t) == sizeof(int) &&
 	               sizeof(cw_log_format_t) == sizeof(int) && sizeof(cw_decimal_mode_t) == sizeof(int) &&
 	               sizeof(cw_entity_delete_t) == sizeof(int) &&
+	               sizeof(cw_on_error_t) == sizeof(int) &&
+	               sizeof(((cw_stream_config_t *)0)->enabled) == sizeof(int) &&
+	               sizeof(((cw_transformation_config_t *)0)->type) == sizeof(int) &&
 	               sizeof(cw_auth_type_t) == sizeof(int) &&
 	               sizeof(((cw_config_t *)0)->verify.repair) == sizeof(int),
                "enum keys are stored as int");
+_Static_assert(CW_ON_ERROR_RETRY == 0 && CW_ON_ERROR_SKIP == 1 && CW_ON_ERROR_FAIL_STREAM == 2 &&
+	               CW_ON_ERROR_DEAD_LETTER == 3,
+               "on_errors[] follows cw_on_error_t");
 _Static_assert(CW_LOG_DEBUG == 0 && CW_LOG_INFO == 1 && CW_LOG_WARN == 2 && CW_LOG_ERROR == 3,
                "log_levels[] follows cw_log_level_t");
 _Static_assert(CW_LOG_FORMAT_AUTO == 0 && CW_LOG_FORMAT_JSON == 1 && CW_LOG_FORMAT_TEXT == 2,
@@ -46,6 +52,35 @@ static const char *const entity_deletes[] = {"drop", "keep", NULL};
 static const char *const decimal_modes[] = {"exact", "double", "text", NULL};
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
 static const char *const log_formats[] = {"auto", "json", "text", NULL};
+static const char *const on_errors[] = {"retry", "skip", "fail_stream", "dead_letter", NULL};
+static const char *const transformation_types[] = {"kazaam", NULL};
+
+/* The file format this cachewarp reads. */
+static int check_version(const char *value, cw_err_t *err)
+{
+	if (strcmp(value, "1") == 0)
+		return 0;
+	cw_buf_t quoted = CW_BUF_INIT;
+	cw_config_quote(&quoted, value);
+	cw_err_set(err, CW_EINVAL, DOMAIN,
+	           "unsupported configuration version %s: this cachewarp reads version 1",
+	           cw_buf_cstr(&quoted));
+	cw_buf_free(&quoted);
+	return CW_EINVAL;
+}
+
+/* A human-readable name: 1 to 200 bytes, no control characters. */
+static int check_label(const char *value, cw_err_t *err)
+{
+	size_t len = strlen(value);
+	bool ok = len > 0 && len <= 200;
+	for (size_t i = 0; ok && i < len; i++)
+		ok = (unsigned char)value[i] >= 0x20 && value[i] != 0x7f;
+	if (!ok)
+		return cw_err_set(err, CW_EINVAL, DOMAIN,
+		                  "invalid value: a name has 1 to 200 characters, no control characters");
+	return 0;
+}
 static const char *const auth_types[] = {"username_password", "certificate", "command", NULL};
 
 static int check_window(const char *value, cw_err_t *err)
@@ -153,12 +188,19 @@ static int check_listen(const char *value, cw_err_t *err)
 #define ENT(field) offsetof(cw_entity_t, field)
 #define COL(field) offsetof(cw_column_t, field)
 #define ETG(field) offsetof(cw_entity_target_t, field)
+#define STR(field) offsetof(cw_stream_config_t, field)
+#define TRF(field) offsetof(cw_transformation_config_t, field)
 #define AUT(field) offsetof(cw_auth_config_t, field)
 #define AUTH_ID_HELP                                                                         \
 	"The `authentication` entry (its `id`) whose credentials are used to connect; the url "  \
 	"then carries no password. See docs/authentication.md."
 
 static const cw_config_key_t keys[] = {
+	{.path = "version", .kind = CW_KEY_STRING, .offset = CFG(version), .default_text = "1",
+	 .check = check_version,
+	 .help = "The format of this file: `1` (a number or a string). A file without it is "
+	         "read as version 1; any other version is refused rather than misread."},
+
 	GROUP("hub", "The oplog hub: the PostgreSQL database every change is written to once "
 	             "(schema `cachewarp`, created and migrated on startup)."),
 	{.path = "hub.url", .kind = CW_KEY_URL, .offset = CFG(hub.url), .flags = CW_KEY_REQUIRED,
@@ -202,7 +244,8 @@ static const cw_config_key_t keys[] = {
 	         "`collection`: one change stream per collection."},
 	{.path = "sources[].on_position_lost", .kind = CW_KEY_ENUM, .offset = SRC(on_position_lost),
 	 .default_text = "rescan", .values = position_lost,
-	 .help = "When the stored position is gone (MongoDB history lost, slot dropped): `rescan` "
+	 .help = "When the stored position is gone (MongoDB history lost, slot dropped, or the "
+	         "stored position fails its checksum): `rescan` "
 	         "starts a new generation (full scan, then a sweep of rows it did not see); "
 	         "`fail` stops the source with an error."},
 	{.path = "sources[].auth_id", .kind = CW_KEY_STRING, .offset = SRC(auth_id),
@@ -325,6 +368,87 @@ static const cw_config_key_t keys[] = {
 	         "field `double precision` only while a double holds its digits, else `numeric`; "
 	         "`double` makes them `double precision`. See docs/targets-sqlite.md and "
 	         "docs/targets-postgres.md."},
+
+	LIST("targets[].streams", cw_target_config_t, streams, cw_stream_config_t, 10000,
+	     "Streams (docs/streams.md): the target's settings for some entities, one item per "
+	     "entity. An entity without an item flows to the target with the defaults."),
+	{.path = "targets[].streams[].entity", .kind = CW_KEY_STRING, .offset = STR(entity),
+	 .flags = CW_KEY_REQUIRED, .check = cw_entity_name_validate,
+	 .help = "The entity (`[a-z][a-z0-9_]{0,62}`); at most one item per entity and target. "
+	         "It need not be among `entities`: an entity added through the API lives in the "
+	         "hub."},
+	{.path = "targets[].streams[].transformation_id", .kind = CW_KEY_STRING,
+	 .offset = STR(transformation_id), .default_doc = "none",
+	 .check = cw_config_check_transformation_id,
+	 .help = "The `id` of a transformation reshaping each change before it is written; "
+	         "unset: changes are written as the hub holds them."},
+	{.path = "targets[].streams[].enabled", .kind = CW_KEY_ENUM, .offset = STR(enabled),
+	 .default_text = "true", .values = booleans,
+	 .help = "`false` stops the stream: the target applies none of the entity's changes "
+	         "(they wait in the hub)."},
+	{.path = "targets[].streams[].batch_size", .kind = CW_KEY_INT, .offset = STR(batch_size),
+	 .default_text = "0", .min = 0, .max = 100000,
+	 .help = "Most changes of this entity written at once; 0 takes `apply.batch_size`."},
+	{.path = "targets[].streams[].on_error", .kind = CW_KEY_ENUM, .offset = STR(on_error),
+	 .default_text = "retry", .values = on_errors,
+	 .help = "A change the target refuses, once `retry_policy` is spent (or at once for a "
+	         "permanent error code): `retry` keeps retrying and the stream waits; `skip` "
+	         "drops the change (logged and counted); `fail_stream` stops this stream, the "
+	         "others go on; `dead_letter` sets it aside in `cachewarp.dead_letters` and "
+	         "goes on. The default drops nothing."},
+	GROUP("targets[].streams[].retry_policy",
+	      "How a failed write of the stream is retried: exponential delays with jitter. "
+	      "Each key left out takes the global `retry` setting."),
+	{.path = "targets[].streams[].retry_policy.max_attempts", .kind = CW_KEY_INT,
+	 .offset = STR(retry_policy.max_attempts), .default_text = "0", .min = 0, .max = 1000000,
+	 .help = "Attempts before `on_error` decides; 0 retries until `retry.give_up_after` "
+	         "has passed."},
+	{.path = "targets[].streams[].retry_policy.initial_delay", .kind = CW_KEY_DURATION,
+	 .offset = STR(retry_policy.initial_delay_ms), .default_doc = "`retry.initial`", .min = 1,
+	 .max = 3600000, .help = "First delay."},
+	{.path = "targets[].streams[].retry_policy.max_delay", .kind = CW_KEY_DURATION,
+	 .offset = STR(retry_policy.max_delay_ms), .default_doc = "`retry.max`", .min = 1,
+	 .max = DAY_MS, .help = "Longest delay; at least the stream's initial delay."},
+	{.path = "targets[].streams[].retry_policy.backoff_multiplier", .kind = CW_KEY_FLOAT,
+	 .offset = STR(retry_policy.backoff_multiplier), .default_doc = "`retry.multiplier`",
+	 .fmin = 1.0, .fmax = 10.0, .help = "Each delay is the previous one times this."},
+	{.path = "targets[].streams[].retry_policy.permanent_error_codes", .kind = CW_KEY_WORDS,
+	 .offset = STR(retry_policy.permanent_error_codes), .default_doc = "none", .max_items = 32,
+	 .check = cw_config_check_error_code,
+	 .help = "Error codes no retry can fix: such an error goes to `on_error` at once. "
+	         "SQLSTATEs for a postgres target (`23505` unique violation, `22P02` invalid "
+	         "text), server error codes for a mongodb target (`11000` duplicate key); each 1 "
+	         "to 15 letters and digits, at most 32: `[23505, 22P02]`."},
+
+	LIST("transformations", cw_config_t, transformations, cw_transformation_config_t, 1000,
+	     "Transformations (docs/streams.md): reshape each change of a stream on its way to "
+	     "a target; the hub keeps the source's shape. Streams refer to one by `id`."),
+	{.path = "transformations[].id", .kind = CW_KEY_STRING, .offset = TRF(id),
+	 .flags = CW_KEY_REQUIRED, .check = cw_config_check_transformation_id,
+	 .help = "Unique id (`[a-z][a-z0-9_-]*`, at most 63 characters) that streams' "
+	         "`transformation_id` names."},
+	{.path = "transformations[].name", .kind = CW_KEY_STRING, .offset = TRF(name),
+	 .default_doc = "none", .check = check_label,
+	 .help = "Human-readable name (1 to 200 characters)."},
+	{.path = "transformations[].type", .kind = CW_KEY_ENUM, .offset = TRF(type),
+	 .default_text = "kazaam", .values = transformation_types,
+	 .help = "The engine: `kazaam`, kazaam's JSON spec format."},
+	{.path = "transformations[].spec", .kind = CW_KEY_STRING, .offset = TRF(spec),
+	 .flags = CW_KEY_REQUIRED, .check = cw_config_check_transformation_spec,
+	 .help = "The engine's spec as JSON text, usually a YAML literal block: for "
+	         "kazaam an array of operations, each an object with an `operation` string "
+	         "(`shift`, `concat`, `coalesce`, `extract`, `default`, `delete`, `pass`, "
+	         "`timestamp`, `uuid`) and its `spec` (docs/transformations.md). `config check` "
+	         "compiles it: a spec the engine refuses is refused here."},
+	GROUP("transformations[].error_handling", "What happens to a change the transformation "
+	                                          "fails on."),
+	{.path = "transformations[].error_handling.on_error", .kind = CW_KEY_ENUM,
+	 .offset = TRF(on_error), .default_text = "dead_letter", .values = on_errors,
+	 .help = "`dead_letter` sets the change aside in `cachewarp.dead_letters` (replayable "
+	         "once the spec is fixed) and goes on; `skip` drops it (logged and counted); "
+	         "`fail_stream` stops the stream; `retry` retries it on the stream's "
+	         "`retry_policy`. A transformation fails the same way every time, so retrying "
+	         "rarely helps: the default keeps the change and the stream going."},
 
 	GROUP("api", "The REST API, health checks and metrics."),
 	{.path = "api.listen", .kind = CW_KEY_STRING, .offset = CFG(api.listen),
@@ -537,6 +661,24 @@ const char *cw_config_closest(const char *word, const char *const *names, size_t
 	return best;
 }
 
+void cw_config_unknown_name(cw_buf_t *out, const char *what, const char *name,
+                            const char *const *names, size_t count, size_t configured)
+{
+	const char *guess = cw_config_closest(name, names, count);
+	cw_buf_appendf(out, "unknown %s \"%s\" (", what, name);
+	if (guess != NULL) {
+		cw_buf_appendf(out, "did you mean \"%s\"?)", guess);
+	} else if (configured == 0) {
+		cw_buf_appendf(out, "no %ss are configured)", what);
+	} else if (count == 0) {
+		cw_buf_appendf(out, "no configured %s has a valid name)", what);
+	} else {
+		cw_buf_appendf(out, "configured %ss: ", what);
+		cw_config_join(out, names, count);
+		cw_buf_append_char(out, ')');
+	}
+}
+
 /* "invalid value "x" (did you mean "y"?)" or "invalid value "x" (use a, b or c)". */
 static int bad_choice(const char *text, const char *const *names, size_t count, cw_err_t *err)
 {
@@ -672,6 +814,55 @@ static int set_string(const cw_config_key_t *key, char **field, const char *text
 	return 0;
 }
 
+int cw_config_word_check(const cw_config_key_t *key, const char *word, cw_err_t *err)
+{
+	if (word[0] == '\0')
+		return cw_err_set(err, CW_EINVAL, DOMAIN, "invalid value: an empty item");
+	cw_err_t why;
+	if (strchr(word, ',') != NULL || (key->check != NULL && key->check(word, &why) != 0)) {
+		char q[300];
+		quote_into(q, sizeof q, word);
+		return cw_err_set(err, CW_EINVAL, DOMAIN, "invalid value %s: %s", q,
+		                  strchr(word, ',') ? "one item holds a comma" : why.message);
+	}
+	return 0;
+}
+
+/*
+ * Replaces the words at field with the comma-separated text: blanks around
+ * each word are dropped, "" leaves no words (NULL).
+ */
+static int set_words(const cw_config_key_t *key, char **field, const char *text, cw_err_t *err)
+{
+	cw_buf_t joined = CW_BUF_INIT;
+	size_t count = 0;
+	int rc = 0;
+	bool blank = text[strspn(text, " \t")] == '\0';
+	for (const char *p = text; !blank && rc == 0; p++) {
+		p += strspn(p, " \t");
+		size_t span = strcspn(p, ","), len = span;
+		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+			len--;
+		char *word = cw_xstrndup(p, len);
+		rc = cw_config_word_check(key, word, err);
+		free(word);
+		if (rc == 0 && ++count > key->max_items)
+			rc = cw_err_set(err, CW_EINVAL, DOMAIN, "too many items (the limit is %zu)",
+			                key->max_items);
+		if (rc == 0)
+			cw_buf_appendf(&joined, "%s%.*s", count > 1 ? "," : "", (int)len, p);
+		p += span;
+		if (*p == '\0')
+			break;
+	}
+	if (rc == 0) {
+		free(*field);
+		*field = joined.len > 0 ? cw_buf_take(&joined) : NULL;
+	}
+	cw_buf_free(&joined);
+	return rc;
+}
+
 int cw_config_key_set(const cw_config_key_t *key, void *base, const char *text, cw_err_t *err)
 {
 	void *field = cw_config_key_field(key, base);
@@ -696,6 +887,8 @@ int cw_config_key_set(const cw_config_key_t *key, void *base, const char *text, 
 		return bad_choice(text, key->values, count_names(key->values), err);
 	case CW_KEY_COLUMN_TYPE:
 		return parse_column_type(text, field, err);
+	case CW_KEY_WORDS:
+		return set_words(key, field, text, err);
 	case CW_KEY_GROUP:
 	case CW_KEY_LIST:
 		break;
@@ -743,7 +936,8 @@ void cw_config_defaults(const char *scope, void *base)
 
 void cw_config_key_clear(const cw_config_key_t *key, void *base)
 {
-	if (key->kind == CW_KEY_STRING || key->kind == CW_KEY_URL || key->kind == CW_KEY_SECRET) {
+	if (key->kind == CW_KEY_STRING || key->kind == CW_KEY_URL || key->kind == CW_KEY_SECRET ||
+	    key->kind == CW_KEY_WORDS) {
 		char **field = cw_config_key_field(key, base);
 		free(*field);
 		*field = NULL;
@@ -1014,6 +1208,5 @@ const cw_stream_config_t *cw_config_stream(const cw_target_config_t *target, con
 
 const char *cw_on_error_name(cw_on_error_t action)
 {
-	static const char *const names[] = {"retry", "skip", "fail_stream", "dead_letter"};
-	return (size_t)action < 4 ? names[action] : "unknown";
+	return (size_t)action < 4 ? on_errors[action] : "unknown";
 }

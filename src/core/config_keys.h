@@ -37,6 +37,10 @@ typedef enum cw_key_kind {
 	CW_KEY_COLUMN_TYPE,  /* cw_column_type_t, parsed by cw_column_type_parse */
 	CW_KEY_URL,          /* char *; its password is masked when printed */
 	CW_KEY_SECRET,       /* char *; printed as "****" */
+	/* A list of words: char *, the words joined by ","; each word passes check().
+	 * The file writes a sequence ([23505, 22P02]) or a comma-separated string,
+	 * the environment the string; at most max_items words. */
+	CW_KEY_WORDS,
 } cw_key_kind_t;
 
 enum {
@@ -61,7 +65,7 @@ typedef struct cw_config_key {
 	const char *applies_to;
 	/* STRING: extra validation of a value (borrowed); 0 or CW_EINVAL with err. */
 	int (*check)(const char *value, cw_err_t *err);
-	/* LIST: offset of the size_t count, size of an item, most items allowed. */
+	/* LIST: offset of the size_t count, size of an item, most items allowed (WORDS: words). */
 	size_t count_offset, item_size, max_items;
 	const char *help;              /* one or more sentences for the reference */
 } cw_config_key_t;
@@ -87,6 +91,12 @@ void *cw_config_key_field(const cw_config_key_t *key, void *base);
  * CW_EINVAL with a message without position or key ("out of range: ...").
  */
 int cw_config_key_set(const cw_config_key_t *key, void *base, const char *text, cw_err_t *err);
+
+/*
+ * Checks one word of a WORDS key (borrowed): not empty, no ",", check()
+ * accepts it. 0, or CW_EINVAL with a message without position or key.
+ */
+int cw_config_word_check(const cw_config_key_t *key, const char *word, cw_err_t *err);
 
 /* Frees a string value of key in base and sets it NULL; other kinds are left alone. */
 void cw_config_key_clear(const cw_config_key_t *key, void *base);
@@ -138,6 +148,14 @@ const cw_config_key_t *cw_config_env_match(const char *name, size_t indexes[4], 
 /* The closest of names (at edit distance 2 or less) to word, or NULL. */
 const char *cw_config_closest(const char *word, const char *const *names, size_t count);
 
+/*
+ * Appends the message for a reference to an unknown name: `unknown WHAT
+ * "name"` and a hint: the closest of names (count of them, the valid ones of
+ * configured items), else the names configured, else that there are none.
+ */
+void cw_config_unknown_name(cw_buf_t *out, const char *what, const char *name,
+                            const char *const *names, size_t count, size_t configured);
+
 /* Appends names joined as "a, b or c". */
 void cw_config_join(cw_buf_t *out, const char *const *names, size_t count);
 
@@ -167,7 +185,7 @@ void cw_config_quote(cw_buf_t *out, const char *text);
  */
 char *cw_config_resolve_path(const char *config_name, const char *path);
 
-/* How the checks in config_auth.c report: the loader's error list. */
+/* How the checks in config_auth.c and config_streams.c report: the loader's error list. */
 typedef struct cw_config_reporter {
 	void *loader;
 	/* Records message as an error about the concrete key path (where it came from is looked up). */
@@ -185,5 +203,28 @@ typedef struct cw_config_reporter {
  */
 void cw_config_check_auth(cw_config_t *config, const char *config_name,
                           const cw_config_reporter_t *reporter);
+
+/* ---- streams and transformations (config_streams.c) ------------------- */
+
+/*
+ * Checks a transformation's spec (borrowed) by compiling it with the kazaam
+ * engine (transform/kazaam.h), after placing a JSON syntax error by line and
+ * column. 0 or CW_EINVAL with the reason.
+ */
+int cw_config_check_transformation_spec(const char *spec, cw_err_t *err);
+
+/* A transformation id: [a-z][a-z0-9_-]*, at most 63 characters. */
+int cw_config_check_transformation_id(const char *id, cw_err_t *err);
+
+/* One permanent error code: 1 to 15 characters of [A-Za-z0-9], what an error's server code holds. */
+int cw_config_check_error_code(const char *code, cw_err_t *err);
+
+/*
+ * The checks across keys of transformations and streams: unique ids, every
+ * transformation_id known, one stream per entity and target, retry delays
+ * in order, and no target writing a table or collection a configured source
+ * captures (a replication loop). Values already reported are skipped.
+ */
+void cw_config_check_streams(const cw_config_t *config, const cw_config_reporter_t *reporter);
 
 #endif

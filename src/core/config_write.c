@@ -82,6 +82,16 @@ static void write_value(cw_buf_t *out, const cw_config_key_t *key, const void *b
 	case CW_KEY_SECRET:
 		yaml_string(out, (*(char *const *)field)[0] ? "****" : "");
 		return;
+	case CW_KEY_WORDS:   /* words are letters and digits: plain scalars in a flow sequence */
+		cw_buf_append_char(out, '[');
+		for (const char *p = *(char *const *)field; *p; p++) {
+			if (*p == ',')
+				cw_buf_append_str(out, ", ");
+			else
+				cw_buf_append_char(out, *p);
+		}
+		cw_buf_append_char(out, ']');
+		return;
 	case CW_KEY_FLOAT:
 		write_float(out, *(const double *)field);
 		return;
@@ -128,10 +138,18 @@ static bool is_child(const cw_config_key_t *key, const char *scope)
 	return strncmp(key->path, scope, len) == 0 && strchr(key->path + len, '.') == NULL;
 }
 
+/* Whether the key holds a value; a number without a default is unset while 0. */
 static bool has_value(const cw_config_key_t *key, const void *base)
 {
-	if (key->kind == CW_KEY_STRING || key->kind == CW_KEY_URL || key->kind == CW_KEY_SECRET)
-		return *(char *const *)((const char *)base + key->offset) != NULL;
+	const void *field = (const char *)base + key->offset;
+	if (key->kind == CW_KEY_STRING || key->kind == CW_KEY_URL || key->kind == CW_KEY_SECRET ||
+	    key->kind == CW_KEY_WORDS)
+		return *(char *const *)field != NULL;
+	if (key->default_text == NULL && key->kind == CW_KEY_FLOAT)
+		return *(const double *)field != 0.0;
+	if (key->default_text == NULL &&
+	    (key->kind == CW_KEY_INT || key->kind == CW_KEY_DURATION || key->kind == CW_KEY_SIZE))
+		return *(const int64_t *)field != 0;
 	return true;
 }
 
@@ -239,6 +257,8 @@ static const char reference_intro[] =
 	"* **url**: a connection URL; its password is masked (`user:****@host`) wherever\n"
 	"  cachewarp prints it, `config show` included.\n"
 	"* **secret**: never printed; `config show` writes `****`.\n"
+	"* **list**: a YAML sequence, `[23505, 22P02]`, or one comma-separated string,\n"
+	"  `\"23505, 22P02\"` (the form an environment variable takes).\n"
 	"* A key written without a value (`key:` or `key: ~`) is the same as no key.\n"
 	"* Names of sources, entities, targets and columns match `[a-z][a-z0-9_]*` (at most\n"
 	"  63 characters): they become SQL identifiers and file names.\n"
@@ -259,8 +279,10 @@ static const char reference_intro[] =
 	"\n"
 	"Each error names where the value came from and the line of its own key, and\n"
 	"`config check` lists them all in one run: checks across keys (the source an\n"
-	"entity names, its table, its columns) run even when other values are wrong, and\n"
-	"only a check that depends on a value already reported is skipped:\n"
+	"entity names, its table, its columns, the transformation a stream names, a\n"
+	"target writing a table or collection a source captures: docs/streams.md) run\n"
+	"even when other values are wrong, and only a check that depends on a value\n"
+	"already reported is skipped:\n"
 	"\n"
 	"```\n"
 	"cachewarp.yaml:12:5: key \"sources[0].ulr\": unknown key (did you mean \"url\"?)\n"
@@ -282,7 +304,7 @@ static const char *kind_label(const cw_config_key_t *key)
 		[CW_KEY_GROUP] = "mapping",  [CW_KEY_LIST] = "list of mappings", [CW_KEY_STRING] = "string",
 		[CW_KEY_INT] = "integer",    [CW_KEY_FLOAT] = "number",          [CW_KEY_DURATION] = "duration",
 		[CW_KEY_SIZE] = "size",      [CW_KEY_ENUM] = "enum",             [CW_KEY_COLUMN_TYPE] = "enum",
-		[CW_KEY_URL] = "url",        [CW_KEY_SECRET] = "secret",
+		[CW_KEY_URL] = "url",        [CW_KEY_SECRET] = "secret",          [CW_KEY_WORDS] = "list",
 	};
 	return labels[key->kind];
 }
@@ -344,7 +366,7 @@ static void reference_row(cw_buf_t *out, const cw_config_key_t *key)
 	cw_buf_appendf(out, "| `%s` | %s | ", key->path, kind_label(key));
 	reference_default(out, key);
 	cw_buf_append_str(out, " | ");
-	if (key->kind == CW_KEY_LIST) {
+	if (key->kind == CW_KEY_LIST || key->kind == CW_KEY_GROUP) {
 		cw_buf_append_str(out, "—");
 	} else {
 		cw_buf_append_char(out, '`');
@@ -365,9 +387,15 @@ int cw_config_write_reference(cw_buf_t *out)
 		const cw_config_key_t *section = &keys[i];
 		if (strchr(section->path, '.') != NULL)
 			continue;
-		cw_buf_appendf(out, "\n## `%s`\n\n%s\n\n", section->path, section->help);
+		/* A top-level value is its own section's one row. */
+		bool value = section->kind != CW_KEY_GROUP && section->kind != CW_KEY_LIST;
+		cw_buf_appendf(out, "\n## `%s`\n\n", section->path);
+		if (!value)
+			cw_buf_appendf(out, "%s\n\n", section->help);
 		cw_buf_append_str(out, "| key | type | default | environment variable | description |\n"
 		                       "|-----|------|---------|----------------------|-------------|\n");
+		if (value)
+			reference_row(out, section);
 		size_t len = strlen(section->path);
 		for (size_t j = i + 1; j < nkeys; j++) {
 			const cw_config_key_t *key = &keys[j];

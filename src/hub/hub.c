@@ -66,7 +66,7 @@ cw_hub_t *cw_hub_connect_auth(const char *url, const cw_auth_config_t *auth, cw_
 		goto fail;
 	}
 	if (hub->conn == NULL || PQstatus(hub->conn) != CONNECTION_OK) {
-		char reason[CW_ERR_MESSAGE_LEN];
+		char reason[CW_ERR_MESSAGE_LEN], hint[CW_ERR_MESSAGE_LEN];
 		cw_hub_clean_message(hub->conn ? PQerrorMessage(hub->conn) : "out of memory",
 		              reason, sizeof reason);
 		if (cw_hub_auth_refused(hub->conn) && auth != NULL)
@@ -78,8 +78,9 @@ cw_hub_t *cw_hub_connect_auth(const char *url, const cw_auth_config_t *auth, cw_
 			           "the user and password of hub.url (or CACHEWARP_HUB_URL), or the "
 			           "hub's pg_hba.conf", hub->url_masked, reason);
 		else
-			cw_err_set(err, CW_EDB, "hub", "could not connect to hub \"%s\": %s",
-			           hub->url_masked, reason);
+			cw_err_set(err, CW_EDB, "hub", "could not connect to hub \"%s\": %s%s",
+			           hub->url_masked, reason,
+			           cw_auth_failure_hint(auth, reason, hint, sizeof hint));
 		goto fail;
 	}
 	PQsetNoticeProcessor(hub->conn, log_notice, NULL);

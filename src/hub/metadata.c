@@ -1,6 +1,9 @@
 /* This file contains the hub metadata and quarantine declared in metadata.h. */
 #include "hub/metadata.h"
 
+#include "core/log.h"
+
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -28,11 +31,47 @@ int cw_metadata_set(cw_hub_t *hub, const char *key, const char *json, cw_err_t *
 	snprintf(what, sizeof what, "could not store hub metadata \"%s\"", key);
 	if (json == NULL)
 		return cw_err_set(err, CW_EINVAL, "hub", "%s: no value", what);
-	const char *params[] = {key, json};
+	char checksum[CW_POSITION_CHECKSUM_LEN];
+	bool is_json = cw_position_checksum(key, json, checksum) == 0;
+	const char *params[] = {key, json, is_json ? checksum : NULL};
 	return cw_hub_command(hub,
-		"INSERT INTO cachewarp.metadata (key, value) VALUES ($1, $2::jsonb) "
-		"ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = now()",
-		2, params, what, err);
+		"INSERT INTO cachewarp.metadata (key, value, checksum) VALUES ($1, $2::jsonb, $3) "
+		"ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
+		"checksum = excluded.checksum, updated_at = now()",
+		3, params, what, err);
+}
+
+int cw_metadata_get_position(cw_hub_t *hub, const char *key, char **json,
+                             cw_position_verdict_t *verdict, cw_err_t *err)
+{
+	char what[160];
+	snprintf(what, sizeof what, "could not read hub position \"%s\"", key);
+	const char *params[] = {key};
+	*json = NULL;
+	PGresult *res = cw_hub_exec(hub, "SELECT value::text, checksum FROM cachewarp.metadata "
+	                            "WHERE key = $1", 1, params, what, err);
+	if (res == NULL)
+		return CW_EDB;
+	int rc = 0;
+	if (PQntuples(res) == 0) {
+		rc = cw_err_set(err, CW_ENOTFOUND, "hub", "%s: not found", what);
+	} else {
+		*json = cw_hub_strdup(res, 0, 0);
+		*verdict = cw_position_verify(key, *json,
+		                              PQgetisnull(res, 0, 1) ? NULL : PQgetvalue(res, 0, 1));
+	}
+	PQclear(res);
+	if (rc == 0 && *verdict == CW_POSITION_UNCHECKED) {
+		rc = cw_metadata_set(hub, key, *json, err);
+		if (rc != 0) {
+			free(*json);
+			*json = NULL;
+			return rc;
+		}
+		cw_log_kv(CW_LOG_INFO, "hub", "position stored without a checksum: accepted once and "
+		          "stored again with one", "key", key, NULL);
+	}
+	return rc;
 }
 
 int cw_metadata_delete(cw_hub_t *hub, const char *key, cw_err_t *err)

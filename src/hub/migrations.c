@@ -133,6 +133,12 @@ static const char *const migrations[] = {
 	"	UNIQUE (target, entity, doc_id, oplog_id)\n"
 	");\n"
 	"CREATE INDEX dead_letters_stream ON cachewarp.dead_letters (target, entity, status, id);\n",
+	/*
+	 * 5: a checksum of every metadata value (hub/position_check.h), written
+	 * with it and checked when a position is read; NULL for the values stored
+	 * before, which are accepted once and rewritten with one.
+	 */
+	"ALTER TABLE cachewarp.metadata ADD COLUMN checksum text;\n",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

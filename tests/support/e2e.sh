@@ -12,6 +12,7 @@
 #   e2e_config FILE ENTITY TABLE [YAML-LINE...]   # source app_pg -> target node1 in $work/dbs
 #   wait_for WHAT COMMAND...  # until COMMAND prints "ok" (90 s), else fail WHAT with its output
 #   same GOT WANT             # prints "ok", or what differs
+#   e2e_stop_daemon           # SIGTERM to $daemon (a test's cachewarp run), waits for it
 #
 # E2E_HUB_URL, E2E_SOURCE_URL and E2E_API_LISTEN override the configuration's
 # addresses; E2E_MONGO_ENTITY=NAME adds source "shop" (the test server) and an
@@ -40,6 +41,12 @@ wait_for() {
 	done
 }
 same() { [ "$1" = "$2" ] && echo ok || echo "got [$1] want [$2]"; }
+
+daemon=
+e2e_stop_daemon() {
+	[ -n "$daemon" ] && kill -TERM "$daemon" 2>/dev/null && wait "$daemon" 2>/dev/null
+	daemon=
+}
 
 e2e_cleanup() {
 	[ -n "${E2E_STOP:-}" ] && "$E2E_STOP"

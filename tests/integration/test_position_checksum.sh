@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Position integrity: the PostgreSQL source's checkpoint in the hub carries a
+# checksum. Edited with psql behind cachewarp's back, it fails the check and
+# is treated as lost: with on_position_lost rescan a new generation scans the
+# table again and sweeps the row deleted meanwhile; with fail the source stops
+# and says why, and nothing is rescanned. A checkpoint stored without a
+# checksum (before the column existed) is accepted once and stored again
+# with one, without a rescan.
+# shellcheck source=../support/e2e.sh
+. "${CW_SUPPORT_DIR:-$(cd "$(dirname "$0")/../support" && pwd)}/e2e.sh"
+
+E2E_STOP=e2e_stop_daemon
+stop_daemon() { e2e_stop_daemon; }
+e2e_init position-checksum
+e2e_start_pg
+asql() { e2e_sql app "$1"; }
+hsql() { e2e_sql hub "$1"; }
+key=pg_lsn:app_pg
+
+asql "CREATE TABLE items (id int PRIMARY KEY, v text);
+      INSERT INTO items VALUES (1, 'one'), (2, 'two'), (3, 'three')" || fail "create table"
+e2e_config "$work/cw.yaml" items public.items
+echo 'retry: {initial: 50ms, max: 500ms, give_up_after: 10m}' >>"$work/cw.yaml"
+
+start_daemon() { # start_daemon RUN [VAR=VALUE...]
+	local run=$1
+	shift
+	env "$@" "$bin" run -c "$work/cw.yaml" >"$work/$run.out" 2>"$work/$run.err" &
+	daemon=$!
+}
+cached() { sqlite3 "$work/dbs/items/db.sqlite" "SELECT v FROM items WHERE id = '$1'" 2>/dev/null; }
+has_row() { same "$(cached "$1")" "$2"; }
+gone() { same "$(cached "$1")" ""; }
+version() { hsql "SELECT version FROM cachewarp.entities WHERE name = 'items'"; }
+checksum() { hsql "SELECT checksum FROM cachewarp.metadata WHERE key = '$key'"; }
+checked() { [ "$(hsql "SELECT checksum ~ '^crc32c:[0-9a-f]{8}$' FROM cachewarp.metadata WHERE key = '$key'")" = t ] && echo ok; }
+logged() { grep -q -- "$2" "$work/$1.err" && echo ok; }
+corrupt() { # moves the stored LSN back, leaving the checksum as it was
+	hsql "UPDATE cachewarp.metadata SET value = jsonb_set(value, '{lsn}', '\"0/1\"')
+	      WHERE key = '$key'" || fail "could not edit the checkpoint"
+}
+
+# ---- a checkpoint is stored with its checksum --------------------------------
+start_daemon first
+wait_for "the snapshot in the cache" has_row 3 three
+asql "INSERT INTO items VALUES (4, 'four')"
+wait_for "a live change in the cache" has_row 4 four
+wait_for "the checkpoint stored with a checksum" checked
+stop_daemon
+v1=$(version)
+
+# ---- edited behind cachewarp's back: lost, rescanned, swept ------------------
+asql "DELETE FROM items WHERE id = 2"
+corrupt
+start_daemon rescan
+wait_for "the failed checksum logged" logged rescan \
+	'checkpoint \\"pg_lsn:app_pg\\" of source \\"app_pg\\" failed its checksum: the stored position is not used'
+new_generation() { same "$(version)" $((v1 + 1)); }
+wait_for "a new generation after the failed checksum" new_generation
+wait_for "the row deleted meanwhile swept from the cache" gone 2
+asql "INSERT INTO items VALUES (5, 'five')"
+wait_for "live changes after the rescan" has_row 5 five
+wait_for "the new checkpoint stored with a checksum" checked
+grep -q '"on_position_lost":"rescan"' "$work/rescan.err" || fail "the rescan's log line lacks the policy"
+stop_daemon
+v2=$(version)
+
+# ---- stored before checksums existed: accepted once, stored again with one ---
+hsql "UPDATE cachewarp.metadata SET checksum = NULL WHERE key = '$key'"
+start_daemon legacy
+wait_for "the unchecked checkpoint accepted and logged" logged legacy \
+	'"msg":"position stored without a checksum: accepted once and stored again with one","key":"pg_lsn:app_pg"'
+wait_for "the checkpoint stored again with a checksum" checked
+asql "INSERT INTO items VALUES (6, 'six')"
+wait_for "live changes from the accepted checkpoint" has_row 6 six
+[ "$(version)" = "$v2" ] || fail "an unchecked checkpoint started a new generation ($v2 -> $(version))"
+grep -q 'failed its checksum' "$work/legacy.err" && fail "an unchecked checkpoint was treated as lost"
+stop_daemon
+
+# ---- on_position_lost: fail: the source stops and says why --------------------
+corrupt
+before=$(hsql "SELECT value::text FROM cachewarp.metadata WHERE key = '$key'")
+start_daemon fail CACHEWARP_SOURCES_0_ON_POSITION_LOST=fail
+wait_for "the fail policy's message" logged fail \
+	'failed its checksum: the stored position is not used; on_position_lost is fail, so the source stops'
+[ "$(version)" = "$v2" ] || fail "on_position_lost fail rescanned ($v2 -> $(version))"
+[ "$(hsql "SELECT value::text FROM cachewarp.metadata WHERE key = '$key'")" = "$before" ] ||
+	fail "on_position_lost fail changed the stored position"
+stop_daemon
+
+[ "$failures" -eq 0 ] && echo "position checksum: all checks passed"
+exit $((failures > 0))
