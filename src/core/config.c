@@ -700,6 +700,11 @@ static void check_sources_and_targets(loader_t *ld)
 		if (has_error(ld, path) || source->name == NULL)
 			continue;   /* what the source is for is unknown */
 		snprintf(path, sizeof path, "sources[%zu].url", i);
+		if (source->type == CW_SOURCE_MYSQL) {
+			if (source->url != NULL && !starts_with(source->url, "mysql://"))
+				report(ld, path, "invalid value: a mysql url starts with mysql://");
+			continue;
+		}
 		check_url(ld, path, source->url, source->type == CW_SOURCE_MONGODB);
 		if (source->type != CW_SOURCE_POSTGRES || source->slot != NULL)
 			continue;

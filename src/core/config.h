@@ -53,6 +53,7 @@
 typedef enum cw_source_type {
 	CW_SOURCE_POSTGRES = 0,
 	CW_SOURCE_MONGODB,
+	CW_SOURCE_MYSQL,
 } cw_source_type_t;
 
 /* What one MongoDB change stream watches. */

@@ -42,7 +42,7 @@ _Static_assert(CW_LOG_DEBUG == 0 && CW_LOG_INFO == 1 && CW_LOG_WARN == 2 && CW_L
 _Static_assert(CW_LOG_FORMAT_AUTO == 0 && CW_LOG_FORMAT_JSON == 1 && CW_LOG_FORMAT_TEXT == 2,
                "log_formats[] follows cw_log_format_t");
 
-static const char *const source_types[] = {"postgres", "mongodb", NULL};
+static const char *const source_types[] = {"postgres", "mongodb", "mysql", NULL};
 static const char *const watch_scopes[] = {"database", "collection", NULL};
 static const char *const position_lost[] = {"rescan", "fail", NULL};
 static const char *const booleans[] = {"false", "true", NULL};
@@ -223,10 +223,12 @@ static const cw_config_key_t keys[] = {
 	 .help = "Unique name of the source (`[a-z][a-z0-9_]*`); entities refer to it."},
 	{.path = "sources[].type", .kind = CW_KEY_ENUM, .offset = SRC(type),
 	 .flags = CW_KEY_REQUIRED, .values = source_types,
-	 .help = "`postgres` (logical replication with pgoutput) or `mongodb` (change streams)."},
+	 .help = "`postgres` (logical replication with pgoutput), `mongodb` (change streams) or "
+	         "`mysql` (MySQL or MariaDB row-based binlog)."},
 	{.path = "sources[].url", .kind = CW_KEY_URL, .offset = SRC(url), .flags = CW_KEY_REQUIRED,
 	 .help = "Connection URL: `postgresql://user:password@host/db` (or a libpq conninfo "
-	         "string) for postgres, `mongodb://` or `mongodb+srv://` for mongodb."},
+	         "string) for postgres, `mongodb://` or `mongodb+srv://` for mongodb, "
+	         "`mysql://user:password@host:3306/db` for mysql."},
 	{.path = "sources[].publication", .kind = CW_KEY_STRING, .offset = SRC(publication),
 	 .default_text = "cachewarp", .applies_to = "postgres", .check = check_publication,
 	 .help = "Publication to stream from; created (for the entities' tables) when missing."},
@@ -263,7 +265,8 @@ static const cw_config_key_t keys[] = {
 	{.path = "entities[].table", .kind = CW_KEY_STRING, .offset = ENT(table),
 	 .help = "PostgreSQL table, `schema.table` or `table` (schema `public`); a part created "
 	         "with upper-case or other characters is written in double quotes as in SQL, "
-	         "`public.\"Orders\"`. Required for, and only allowed with, a postgres source."},
+	         "`public.\"Orders\"`. Required for, and only allowed with, a postgres or mysql "
+	         "source (mysql: `database.table`, or `table` in the url's database)."},
 	LIST("entities[].columns", cw_entity_t, columns, cw_column_t, 1600,
 	     "The shape: columns projected from each document, in order; a flow mapping per "
 	     "column such as `- {name: price, type: number, path: pricing.amount}` is fine. "
@@ -581,7 +584,7 @@ static const cw_config_key_t keys[] = {
 
 const char *cw_source_type_name(cw_source_type_t type)
 {
-	return (size_t)type < 2 ? source_types[type] : "unknown";
+	return (size_t)type < 3 ? source_types[type] : "unknown";
 }
 
 const char *cw_target_type_name(cw_target_type_t type)
