@@ -1,8 +1,8 @@
 /*
  * This file contains the REST API (DESIGN.md §5, docs/api.md): an HTTP
  * server (libmicrohttpd, one thread per connection up to a fixed connection
- * limit) serving the /v1 entity, oplog and consumer routes, /v1/status,
- * /healthz, /readyz, /metrics and /openapi.yaml. openapi.yaml at the
+ * limit) serving the /v1 entity, oplog, consumer, verify and dead-letter
+ * routes, /v1/status, /healthz, /readyz, /metrics and /openapi.yaml. openapi.yaml at the
  * repository root describes every route; unit.api_spec keeps the two equal.
  *
  * The API opens its own hub connections from config->hub.url: a small pool

@@ -415,7 +415,7 @@ static const cw_config_key_t keys[] = {
 	 .help = "Error codes no retry can fix: such an error goes to `on_error` at once. "
 	         "SQLSTATEs for a postgres target (`23505` unique violation, `22P02` invalid "
 	         "text), server error codes for a mongodb target (`11000` duplicate key); each 1 "
-	         "to 16 letters and digits, at most 32: `[23505, 22P02]`."},
+	         "to 15 letters and digits, at most 32: `[23505, 22P02]`."},
 
 	LIST("transformations", cw_config_t, transformations, cw_transformation_config_t, 1000,
 	     "Transformations (docs/streams.md): reshape each change of a stream on its way to "
@@ -435,7 +435,8 @@ static const cw_config_key_t keys[] = {
 	 .help = "The engine's spec as JSON text, usually a YAML literal block: for "
 	         "kazaam an array of operations, each an object with an `operation` string "
 	         "(`shift`, `concat`, `coalesce`, `extract`, `default`, `delete`, `pass`, "
-	         "`timestamp`, `uuid`) and its `spec`."},
+	         "`timestamp`, `uuid`) and its `spec` (docs/transformations.md). `config check` "
+	         "compiles it: a spec the engine refuses is refused here."},
 	GROUP("transformations[].error_handling", "What happens to a change the transformation "
 	                                          "fails on."),
 	{.path = "transformations[].error_handling.on_error", .kind = CW_KEY_ENUM,

@@ -207,16 +207,16 @@ void cw_config_check_auth(cw_config_t *config, const char *config_name,
 /* ---- streams and transformations (config_streams.c) ------------------- */
 
 /*
- * Checks a transformation's spec (borrowed): today that it is JSON, an array
- * of objects each with an "operation" string; the transformation engine's
- * own compile check goes here. 0 or CW_EINVAL with the reason.
+ * Checks a transformation's spec (borrowed) by compiling it with the kazaam
+ * engine (transform/kazaam.h), after placing a JSON syntax error by line and
+ * column. 0 or CW_EINVAL with the reason.
  */
 int cw_config_check_transformation_spec(const char *spec, cw_err_t *err);
 
 /* A transformation id: [a-z][a-z0-9_-]*, at most 63 characters. */
 int cw_config_check_transformation_id(const char *id, cw_err_t *err);
 
-/* One permanent error code: 1 to 16 characters of [A-Za-z0-9]. */
+/* One permanent error code: 1 to 15 characters of [A-Za-z0-9], what an error's server code holds. */
 int cw_config_check_error_code(const char *code, cw_err_t *err);
 
 /*

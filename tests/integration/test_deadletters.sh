@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # cachewarp deadletter against a throwaway hub holding dead letters planted
-# with psql: list as a table and as JSON lines, filters and paging, every
-# usage error (exit 2) with one error line, replay and drop by id, by
-# target and entity and of all, the --yes rule for a drop of several letters
-# with no terminal, a missing id (exit 1), and an unreachable hub (exit 1);
+# with psql: list as a table and as JSON lines, filters and paging, the
+# counts per stream in `cachewarp status`, every usage error (exit 2) with
+# one error line, replay and drop by id, by target and entity and of all,
+# the --yes rule for a drop of several letters with no terminal and the
+# question on one, a missing id (exit 1), and an unreachable hub (exit 1);
 # then a running daemon's cachewarp_dead_letters gauge follows the hub's
 # letters by target, entity and status, down to 0 once they are dropped.
 # shellcheck source=../support/e2e.sh
@@ -108,6 +109,15 @@ grep -q '"n": *9007199254740993' "$out" || fail "--json lost digits: $(head -1 "
 grep -q '"price": *2.50' "$out" || fail "--json lost 2.50: $(head -1 "$out")"
 grep -q '"op":"delete","data":null' "$out" || fail "--json: a delete without data: $(cat "$out")"
 
+# ---- cachewarp status counts them per stream ----
+"$bin" status -c "$work/cw.yaml" >"$out" 2>"$err" || fail "status: $(cat "$err")"
+grep -q '^DEAD LETTERS TARGET' "$out" || fail "status shows no dead letters: $(cat "$out")"
+[ "$(grep -E '^node1 +items ' "$out" | tr -s ' ')" = "node1 items 3 0" ] || fail "status node1/items: $(cat "$out")"
+[ "$(grep -E '^pg1 +items ' "$out" | tr -s ' ')" = "pg1 items 1 1" ] || fail "status pg1/items: $(cat "$out")"
+"$bin" status --json -c "$work/cw.yaml" >"$out" 2>"$err" || fail "status --json: $(cat "$err")"
+python3 -c 'import json, sys; d = json.load(open(sys.argv[1]))["dead_letters"]; assert {"target": "node1", "entity": "orders", "failed": 1, "replay": 0} in d and len(d) == 3, d' "$out" ||
+	fail "status --json dead_letters: $(cat "$out")"
+
 # ---- usage errors: exit 2 before the hub is touched ----
 usage_error list --limit 0 '--limit: 0 is out of range (1..10000)'
 usage_error list --limit 10001 '--limit: 10001 is out of range'
@@ -156,6 +166,21 @@ grep -qx "2 dead letters dropped" "$out" || fail "drop by ids: $(cat "$out")"
 expect 2 drop --target pg1 </dev/null
 grep -q 'drop would delete 2 dead letters; add --yes to confirm' "$err" || fail "no --yes hint: $(cat "$err")"
 [ "$(hub "SELECT count(*) FROM cachewarp.dead_letters")" = 4 ] || fail "a refused drop dropped"
+# On a terminal (script(1) gives the command one) it asks; anything but y keeps them.
+on_terminal() { # on_terminal ANSWER ARGS...: deadletter ARGS on a pseudo-terminal, ANSWER typed
+	local answer=$1
+	shift
+	printf '%s\n' "$answer" | script -qec "$(printf '%q ' "$bin" deadletter -c "$work/cw.yaml" "$@")" /dev/null >"$out" 2>&1
+}
+on_terminal n drop --target pg1 || fail "drop answered n exited $?: $(cat "$out")"
+grep -q 'drop 2 dead letters? \[y/N\]' "$out" || fail "no question on a terminal: $(cat "$out")"
+grep -q 'nothing dropped' "$out" || fail "answer n: $(cat "$out")"
+[ "$(hub "SELECT count(*) FROM cachewarp.dead_letters")" = 4 ] || fail "answer n dropped"
+hub "INSERT INTO cachewarp.dead_letters (target, entity, doc_id, oplog_id, version, op, data, stage, error)
+     VALUES ('pg2', 'items', '9', 30, 1, 'delete', NULL, 'write', 'e'), ('pg2', 'items', '10', 31, 1, 'delete', NULL, 'write', 'e')" >/dev/null
+on_terminal y drop --target pg2 || fail "drop answered y exited $?: $(cat "$out")"
+grep -q '2 dead letters dropped' "$out" || fail "answer y: $(cat "$out")"
+[ "$(hub "SELECT count(*) FROM cachewarp.dead_letters WHERE target = 'pg2'")" = 0 ] || fail "answer y kept them"
 expect 0 drop --target pg1 --yes
 grep -qx "2 dead letters dropped" "$out" || fail "drop --target pg1 --yes: $(cat "$out")"
 # One letter needs no confirmation.
