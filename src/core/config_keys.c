@@ -32,7 +32,8 @@ _Static_assert(sizeof(cw_source_type_t) == sizeof(int) && sizeof(cw_watch_scope_
 	               sizeof(((cw_stream_config_t *)0)->enabled) == sizeof(int) &&
 	               sizeof(((cw_transformation_config_t *)0)->type) == sizeof(int) &&
 	               sizeof(cw_auth_type_t) == sizeof(int) &&
-	               sizeof(((cw_config_t *)0)->verify.repair) == sizeof(int),
+	               sizeof(((cw_config_t *)0)->verify.repair) == sizeof(int) &&
+	               sizeof(((cw_config_t *)0)->watch.enabled) == sizeof(int),
                "enum keys are stored as int");
 _Static_assert(CW_ON_ERROR_RETRY == 0 && CW_ON_ERROR_SKIP == 1 && CW_ON_ERROR_FAIL_STREAM == 2 &&
 	               CW_ON_ERROR_DEAD_LETTER == 3,
@@ -524,6 +525,17 @@ static const cw_config_key_t keys[] = {
 	 .offset = CFG(verify.settle_timeout_ms), .default_text = "60s", .min = 100, .max = DAY_MS,
 	 .help = "How long verify's re-check waits for capture and a target to catch up before it "
 	         "counts a difference anyway (the report then says `target_behind`)."},
+
+	GROUP("config", "This file itself: reloading it while `cachewarp run` runs "
+	      "(docs/operations.md#reloading-the-configuration)."),
+	{.path = "config.watch", .kind = CW_KEY_ENUM, .offset = CFG(watch.enabled),
+	 .default_text = "false", .values = booleans,
+	 .help = "Reload the file when its content changes, as on `SIGHUP`: it is read every "
+	         "`config.watch_interval` and compared with the content last seen (an editor that "
+	         "writes a new file and renames it over this one is seen too)."},
+	{.path = "config.watch_interval", .kind = CW_KEY_DURATION,
+	 .offset = CFG(watch.interval_ms), .default_text = "2s", .min = 100, .max = DAY_MS,
+	 .help = "How often `config.watch` reads the file."},
 
 	LIST("authentication", cw_config_t, authentication, cw_auth_config_t, 256,
 	     "Credentials kept out of the urls, referred to by `auth_id` from `hub`, sources and "

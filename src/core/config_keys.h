@@ -1,8 +1,9 @@
 /*
  * This file contains the configuration's key table and the table-driven
- * helpers built on it, shared by config.c (loading, environment, checks) and
- * config_keys.c (the table, values, `config show`, the reference). It is
- * private to those two files: other modules include core/config.h.
+ * helpers built on it, shared by config.c (loading, environment, checks),
+ * config_keys.c (the table, values, `config show`, the reference) and
+ * config_diff.c (comparing two configurations). It is private to the
+ * config*.c files: other modules include core/config.h.
  *
  * A key's path is its place in the file with "[]" for a list item:
  * "hub.url", "sources[].url", "entities[].columns[].path". A concrete path
