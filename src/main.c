@@ -12,13 +12,14 @@ static const cw_cli_command_t commands[] = {
 	{"status", "show each component, its state and lag", cw_cmd_status},
 	{"config", "check or show a configuration file, print its reference", cw_cmd_config},
 	{"verify", "compare sources with targets, repair what differs", cw_cmd_verify},
+	{"deadletter", "list, replay or drop the changes a stream set aside", cw_cmd_deadletter},
 };
 
 static void print_usage(FILE *out)
 {
 	fputs("usage: cachewarp <command> [options]\n       cachewarp --version | --help\n\ncommands:\n", out);
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-		fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
+		fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
 	fputs("\nRun 'cachewarp <command> --help' for a command's options.\n", out);
 }
 

@@ -4,6 +4,7 @@
 #include "apply/layout.h"
 #include "apply/mongodb_doc.h"
 #include "apply/stream.h"
+#include "apply/transform.h"
 
 #include "core/clock.h"
 #include "core/config.h"
@@ -68,6 +69,8 @@ typedef struct entity_state {
 	int64_t attempts;             /* failures in a row */
 	int64_t first_failure_ms;
 	int64_t next_attempt_ms;      /* a retrying stream waits until then */
+	bool transform_ready;         /* transform is compiled (or the stream has none) */
+	cw_stream_transform_t *transform;   /* owned, NULL without one */
 } entity_state_t;
 
 struct cw_apply_loop {
@@ -174,15 +177,18 @@ static void states_reset(cw_apply_loop_t *loop)
 {
 	for (size_t i = 0; i < loop->nstates; i++) {
 		entity_state_t *st = &loop->states[i];
-		st->applied = 0;
+		if (!st->failed)
+			st->applied = 0;   /* a failed stream's position holds the hub's retention */
 		st->opened = st->caught_up = st->dropped = false;
 	}
 }
 
 static void states_clear(cw_apply_loop_t *loop)
 {
-	for (size_t i = 0; i < loop->nstates; i++)
+	for (size_t i = 0; i < loop->nstates; i++) {
 		free(loop->states[i].name);
+		cw_stream_transform_free(loop->states[i].transform);
+	}
 	free(loop->states);
 	loop->states = NULL;
 	loop->nstates = 0;
@@ -561,35 +567,153 @@ static void count_changes(cw_apply_loop_t *loop, const char *entity,
 	cw_metrics_counter_add(loop->metrics, "cachewarp_apply_writes_total", labels, (double)writes);
 }
 
-/*
- * For a backend that reads JSON (exact_bson false): copies of a document
- * entity's changes whose "doc" is relaxed extended JSON, as the capture
- * wrote it before the hub kept it canonical. *copies (owned; free each
- * copy's data with relaxed_free) backs the returned pointer array (owned).
- */
-static const cw_change_t **relaxed_changes(const cw_change_t *const *changes, size_t n,
-                                           cw_change_t **copies)
+/* A stream's changes as the backend gets them: relaxed and transformed copies. */
+typedef struct prepared {
+	cw_change_t *copies;          /* owned, each data owned */
+	const cw_change_t **changes;  /* owned array of pointers into copies */
+	size_t n;
+} prepared_t;
+
+static void prepared_free(prepared_t *p)
 {
-	const cw_change_t **out = cw_xcalloc(n + 1, sizeof *out);
-	*copies = cw_xcalloc(n + 1, sizeof **copies);
-	for (size_t i = 0; i < n; i++) {
-		(*copies)[i] = *changes[i];
-		char *relaxed = changes[i]->op == CW_OP_UPSERT ? cw_mdoc_relaxed_data(changes[i]->data)
-		                                               : NULL;
-		/* unreadable as extended JSON: the hub's text as it is */
-		(*copies)[i].data = relaxed != NULL ? relaxed : cw_xstrdup(changes[i]->data);
-		out[i] = &(*copies)[i];
-	}
-	return out;
+	for (size_t i = 0; p->copies != NULL && i < p->n; i++)
+		free(p->copies[i].data);
+	free(p->copies);
+	free(p->changes);
+	memset(p, 0, sizeof *p);
 }
 
-/* Frees what relaxed_changes made; NULLs are a no-op. */
-static void relaxed_free(size_t n, cw_change_t *copies, const cw_change_t **pointers)
+/*
+ * The stream's transformation, compiled at its first use; NULL when the
+ * stream has none. A transformation that cannot be compiled stops the
+ * stream (*stopped).
+ */
+static const cw_stream_transform_t *transform_of(cw_apply_loop_t *loop, entity_state_t *st,
+                                                 bool *stopped)
 {
-	for (size_t i = 0; copies != NULL && i < n; i++)
-		free(copies[i].data);
-	free(copies);
-	free(pointers);
+	*stopped = false;
+	if (st->transform_ready)
+		return st->transform;
+	const char *id = policy_of(loop, st)->transformation_id;
+	if (id != NULL) {
+		const cw_transformation_config_t *tc =
+			loop->config != NULL ? cw_config_transformation(loop->config, id) : NULL;
+		cw_err_t why = {0};
+		if (tc == NULL)
+			cw_err_set(&why, CW_EINVAL, COMPONENT, "transformation \"%s\" is not configured", id);
+		else
+			st->transform = cw_stream_transform_new(tc, &why);
+		if (st->transform == NULL) {
+			stream_fail(loop, st, why.message);
+			*stopped = true;
+			return NULL;
+		}
+	}
+	st->transform_ready = true;
+	return st->transform;
+}
+
+/* What became of a stream's changes on their way to the backend. */
+typedef enum prepare_result {
+	PREPARED = 0,        /* p holds the changes to apply (some may have been set aside) */
+	PREPARE_RETRY,       /* a transformation failed; the stream retries later */
+	PREPARE_STOPPED,     /* the stream was stopped */
+} prepare_result_t;
+
+/*
+ * Sets aside a change its transformation refused (why), as the
+ * transformation's error_handling says. *result: the stream's next state.
+ */
+static int transform_refused(cw_apply_loop_t *loop, entity_state_t *st, const cw_change_t *change,
+                             const cw_err_t *why, prepare_result_t *result, cw_err_t *err)
+{
+	const cw_stream_policy_t *policy = policy_of(loop, st);
+	*result = PREPARED;
+	switch (policy->on_transform_error) {
+	case CW_ON_ERROR_FAIL_STREAM:
+		stream_fail(loop, st, why->message);
+		*result = PREPARE_STOPPED;
+		return 0;
+	case CW_ON_ERROR_RETRY: {
+		stream_next_t next = stream_failure(loop, st, why, false);
+		*result = next == STREAM_STOPPED ? PREPARE_STOPPED : PREPARE_RETRY;
+		return 0;
+	}
+	case CW_ON_ERROR_SKIP:
+		stream_count(loop, st->name, "failed", 1);
+		cw_log_kv(CW_LOG_WARN, COMPONENT, "change its transformation refused: skipped", "target",
+		          loop->target, "entity", st->name, "doc_id", change->doc_id, "error",
+		          why->message, NULL);
+		return 0;
+	case CW_ON_ERROR_DEAD_LETTER:
+		break;
+	}
+	stream_count(loop, st->name, "failed", 1);
+	cw_dead_letter_t letter = {
+		.target = loop->target, .entity = st->name, .doc_id = change->doc_id,
+		.oplog_id = change->oplog_id, .version = change->version, .op = change->op,
+		.data = change->data, .stage = CW_DEAD_LETTER_TRANSFORM, .error = (char *)why->message,
+	};
+	int rc = cw_dead_letter_add(loop->hub, &letter, err);
+	if (rc == 0)
+		cw_log_kv(CW_LOG_WARN, COMPONENT, "change its transformation refused: set aside as a "
+		          "dead letter", "target", loop->target, "entity", st->name, "doc_id",
+		          change->doc_id, "error", why->message, NULL);
+	return rc;
+}
+
+/*
+ * The changes of entity as its stream's backend takes them, into p: a
+ * document entity's "doc" relaxed for a backend that reads JSON (and for a
+ * transformation), then each upsert through the stream's transformation.
+ * A change the transformation refuses is handled by its error_handling.
+ */
+static int prepare_changes(cw_apply_loop_t *loop, const cw_entity_t *entity, entity_state_t *st,
+                           const cw_change_t *const *changes, size_t n, prepared_t *p,
+                           prepare_result_t *result, cw_err_t *err)
+{
+	memset(p, 0, sizeof *p);
+	*result = PREPARED;
+	bool stopped = false;
+	const cw_stream_transform_t *transform = transform_of(loop, st, &stopped);
+	if (stopped) {
+		*result = PREPARE_STOPPED;
+		return 0;
+	}
+	bool document = cw_layout_of(entity) == CW_LAYOUT_DOCUMENT;
+	bool relax = document && (!loop->backend->exact_bson || transform != NULL);
+	if (!relax && transform == NULL)
+		return 0;   /* the hub's changes as they are */
+	p->copies = cw_xcalloc(n + 1, sizeof *p->copies);
+	p->changes = cw_xcalloc(n + 1, sizeof *p->changes);
+	int rc = 0;
+	if (transform != NULL)
+		stream_count(loop, st->name, "transforming", (double)n);
+	for (size_t i = 0; i < n && rc == 0 && *result == PREPARED; i++) {
+		const cw_change_t *change = changes[i];
+		char *data = NULL;
+		if (change->op == CW_OP_UPSERT) {
+			char *relaxed = relax ? cw_mdoc_relaxed_data(change->data) : NULL;
+			/* unreadable as extended JSON: the hub's text as it is */
+			data = relaxed != NULL ? relaxed : cw_xstrdup(change->data);
+		}
+		if (data != NULL && transform != NULL) {
+			char *shaped = NULL;
+			cw_err_t why = {0};
+			if (cw_stream_transform_apply(transform, data, document, &shaped, &why) != 0) {
+				free(data);
+				rc = transform_refused(loop, st, change, &why, result, err);
+				continue;
+			}
+			free(data);
+			data = shaped;
+		}
+		p->copies[p->n] = *change;
+		p->copies[p->n].data = data;
+		p->changes[p->n] = &p->copies[p->n];
+		p->n++;
+	}
+	return rc;
 }
 
 /*
@@ -670,14 +794,21 @@ static int apply_run(cw_apply_loop_t *loop, const cw_entity_t *entity, entity_st
 {
 	const char *name = entity->name;
 	cw_write_list_t writes = CW_WRITE_LIST_INIT;
-	cw_change_t *copies = NULL;
-	const cw_change_t **relaxed = NULL;
-	if (!loop->backend->exact_bson && cw_layout_of(entity) == CW_LAYOUT_DOCUMENT) {
-		relaxed = relaxed_changes(changes, n, &copies);
-		changes = relaxed;
-	}
 	stream_count(loop, name, "received", (double)n);
-	int rc = cw_coalesce(changes, n, st->applied, &writes, err);
+	prepared_t prepared;
+	prepare_result_t result = PREPARED;
+	int rc = prepare_changes(loop, entity, st, changes, n, &prepared, &result, err);
+	if (rc != 0 || result != PREPARED) {
+		*lagging = result == PREPARE_RETRY;
+		prepared_free(&prepared);
+		return rc;
+	}
+	size_t received = n;
+	if (prepared.changes != NULL) {
+		changes = prepared.changes;
+		n = prepared.n;
+	}
+	rc = cw_coalesce(changes, n, st->applied, &writes, err);
 	bool lost = false;
 	if (rc == 0) {
 		stream_count(loop, name, "writing", (double)writes.changes);
@@ -724,11 +855,11 @@ static int apply_run(cw_apply_loop_t *loop, const cw_entity_t *entity, entity_st
 		st->applied = upto;
 		st->caught_up = st->caught_up || caught_up;
 		count_changes(loop, name, changes, n, writes.len);
-		stream_count(loop, name, "completed", (double)n);
+		stream_count(loop, name, "completed", (double)received);
 	}
 out:
 	cw_write_list_clear(&writes);
-	relaxed_free(n, copies, relaxed);
+	prepared_free(&prepared);
 	return rc;
 }
 
@@ -834,12 +965,26 @@ static int replay_letter(cw_apply_loop_t *loop, const cw_dead_letter_t *letter, 
 		.doc_id = letter->doc_id, .data = letter->data, .version = letter->version,
 	};
 	const cw_change_t *one[] = {&change};
+	const cw_change_t *const *ready = one;
+	prepared_t prepared = {0};
+	if (letter->stage == CW_DEAD_LETTER_TRANSFORM) {
+		/* again through the (perhaps corrected) transformation: refused, it is recorded again */
+		prepare_result_t result = PREPARED;
+		rc = prepare_changes(loop, entity, st, one, 1, &prepared, &result, err);
+		if (rc != 0 || result != PREPARED || (prepared.changes != NULL && prepared.n == 0)) {
+			prepared_free(&prepared);
+			return rc;
+		}
+		if (prepared.changes != NULL)
+			ready = prepared.changes;
+	}
 	cw_write_list_t writes = CW_WRITE_LIST_INIT;
 	bool lost = false;
-	rc = cw_coalesce(one, 1, 0, &writes, err);
+	rc = cw_coalesce(ready, 1, 0, &writes, err);
 	if (rc == 0)
 		rc = loop->backend->apply(loop->self, entity, &writes, st->applied, &lost, err);
 	cw_write_list_clear(&writes);
+	prepared_free(&prepared);
 	if (rc == 0 && lost) {
 		cw_apply_loop_entity_lost(loop, letter->entity);
 		return 0;
@@ -950,13 +1095,19 @@ static int replay_step(cw_apply_loop_t *loop, cw_err_t *err)
 	return rc;
 }
 
-/* The position retention must honour: the global one, or an older replay's. */
+/* The position retention must honour: the global one, or an older replay's or failed stream's. */
 static int64_t hub_position(cw_apply_loop_t *loop)
 {
 	int64_t position = loop->position;
 	for (size_t i = 0; i < loop->nreplays; i++) {
 		const entity_state_t *st = state_of(loop, loop->replays[i]);
 		if (st->opened && st->applied < position)
+			position = st->applied;
+	}
+	/* A stream stopped by fail_stream keeps the changes it has not applied in the hub. */
+	for (size_t i = 0; i < loop->nstates; i++) {
+		const entity_state_t *st = &loop->states[i];
+		if (st->failed && st->applied > 0 && st->applied < position)
 			position = st->applied;
 	}
 	return position;

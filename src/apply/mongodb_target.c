@@ -170,10 +170,8 @@ bool mdb_server_runs_transactions(const bson_t *reply)
 	return sessions && ((replica_set && wire >= 7) || (sharded && wire >= 8));
 }
 
-static int ensure_connected(mdb_target_t *t, cw_err_t *err)
+static int connect_once(mdb_target_t *t, cw_err_t *err)
 {
-	if (t->client != NULL && t->connected)
-		return 0;
 	int rc = t->client == NULL ? make_client(t, err) : 0;
 	if (rc != 0)
 		return rc;
@@ -186,11 +184,6 @@ static int ensure_connected(mdb_target_t *t, cw_err_t *err)
 		bson_destroy(&reply);
 		rc = mdb_error(t, &error, "could not connect", err);
 		went_down(t);
-		/* Refused output of an authentication command: a new client runs it again. */
-		if (rc == CW_EAUTH && cw_auth_refused(t->cfg->auth)) {
-			mongoc_client_destroy(t->client);
-			t->client = NULL;
-		}
 		return rc;
 	}
 	bool transactions = mdb_server_runs_transactions(&reply);
@@ -201,6 +194,24 @@ static int ensure_connected(mdb_target_t *t, cw_err_t *err)
 	t->transactions = transactions;
 	set_up(t, true);
 	return 0;
+}
+
+/*
+ * Connects when not connected. When the server refuses the output of an
+ * authentication command, a new client runs the command again and tries
+ * once more before the caller backs off.
+ */
+static int ensure_connected(mdb_target_t *t, cw_err_t *err)
+{
+	if (t->client != NULL && t->connected)
+		return 0;
+	int rc = connect_once(t, err);
+	if (rc == CW_EAUTH && t->client != NULL && cw_auth_refused(t->cfg->auth)) {
+		mongoc_client_destroy(t->client);
+		t->client = NULL;
+		rc = connect_once(t, err);
+	}
+	return rc;
 }
 
 /* ---- positions --------------------------------------------------------------- */

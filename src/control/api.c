@@ -1,8 +1,9 @@
 /*
  * This file contains the REST API server declared in api.h: libmicrohttpd
  * glue, the route table, authentication, the request body limit and the
- * JSON error responses. The handlers live in api_entities.c, api_oplog.c and
- * api_status.c; the parsers in api_parse.c; hub connections in api_hub.c.
+ * JSON error responses. The handlers live in api_entities.c, api_oplog.c,
+ * api_status.c, api_verify.c and api_dead_letters.c; the parsers in
+ * api_parse.c; hub connections in api_hub.c.
  *
  * One call goes through on_request several times: first with the headers
  * (route, method and token are checked, and a declared Content-Length over
@@ -32,6 +33,8 @@
 
 static const char *const entities_query[] = {"include_deleted", NULL};
 static const char *const oplog_query[] = {"entities", "after", "limit", "wait", NULL};
+static const char *const dead_letters_query[] = {"target", "entity", "status", "after", "limit",
+                                                 NULL};
 
 static const cw_api_route_t routes[] = {
 	{"GET", "/healthz", cw_api_healthz, NULL},
@@ -52,6 +55,11 @@ static const cw_api_route_t routes[] = {
 	{"GET", "/v1/verify", cw_api_verify_list, NULL},
 	{"GET", "/v1/verify/{name}", cw_api_verify_get, NULL},
 	{"DELETE", "/v1/verify/{name}", cw_api_verify_cancel, NULL},
+	{"GET", "/v1/deadletters", cw_api_dead_letters_list, dead_letters_query},
+	{"POST", "/v1/deadletters/replay", cw_api_dead_letters_replay, NULL},
+	{"GET", "/v1/deadletters/{name}", cw_api_dead_letter_get, NULL},
+	{"DELETE", "/v1/deadletters/{name}", cw_api_dead_letter_delete, NULL},
+	{"POST", "/v1/deadletters/{name}/replay", cw_api_dead_letter_replay, NULL},
 };
 
 const cw_api_route_t *cw_api_routes(size_t *count)
@@ -446,4 +454,11 @@ void cw_api_stop(cw_api_t *api)
 	pthread_cond_destroy(&api->notifier.cond);
 	pthread_mutex_destroy(&api->notifier.mutex);
 	free(api);
+}
+
+void cw_api_config_now(cw_api_t *api, cw_api_config_info_t *out)
+{
+	*out = (cw_api_config_info_t){api->deps.config, 0, NULL, 0};
+	if (api->deps.config_now != NULL)
+		api->deps.config_now(api->deps.config_now_arg, out);
 }

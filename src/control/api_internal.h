@@ -114,7 +114,7 @@ bool cw_api_query_accepted(const cw_api_route_t *route, const char *key);
 const cw_api_route_t *cw_api_route_match(const char *method, const char *path, char *param,
                                          size_t cap, bool *path_known, char allow[64]);
 
-/* Handlers (api_entities.c, api_oplog.c, api_status.c). */
+/* Handlers (api_entities.c, api_oplog.c, api_status.c, api_verify.c, api_dead_letters.c). */
 void cw_api_entities_list(cw_api_t *api, const cw_api_request_t *req, cw_api_response_t *res);
 void cw_api_entities_create(cw_api_t *api, const cw_api_request_t *req, cw_api_response_t *res);
 void cw_api_entity_get(cw_api_t *api, const cw_api_request_t *req, cw_api_response_t *res);
@@ -128,6 +128,11 @@ void cw_api_verify_start(cw_api_t *api, const cw_api_request_t *req, cw_api_resp
 void cw_api_verify_list(cw_api_t *api, const cw_api_request_t *req, cw_api_response_t *res);
 void cw_api_verify_get(cw_api_t *api, const cw_api_request_t *req, cw_api_response_t *res);
 void cw_api_verify_cancel(cw_api_t *api, const cw_api_request_t *req, cw_api_response_t *res);
+void cw_api_dead_letters_list(cw_api_t *api, const cw_api_request_t *req, cw_api_response_t *res);
+void cw_api_dead_letters_replay(cw_api_t *api, const cw_api_request_t *req, cw_api_response_t *res);
+void cw_api_dead_letter_get(cw_api_t *api, const cw_api_request_t *req, cw_api_response_t *res);
+void cw_api_dead_letter_delete(cw_api_t *api, const cw_api_request_t *req, cw_api_response_t *res);
+void cw_api_dead_letter_replay(cw_api_t *api, const cw_api_request_t *req, cw_api_response_t *res);
 void cw_api_healthz(cw_api_t *api, const cw_api_request_t *req, cw_api_response_t *res);
 void cw_api_readyz(cw_api_t *api, const cw_api_request_t *req, cw_api_response_t *res);
 void cw_api_status(cw_api_t *api, const cw_api_request_t *req, cw_api_response_t *res);
@@ -210,6 +215,16 @@ int cw_api_parse_entity(const char *body, size_t len, cw_entity_t *out, cw_err_t
 int cw_api_parse_consumer(const char *body, size_t len, bool *has_position, int64_t *position,
                           cw_err_t *err);
 
+/*
+ * Parses the body of POST /v1/deadletters/replay: {"target"} or {"target",
+ * "entity"} (valid identifiers) or {"all": true}; an empty body, nothing
+ * named, or "all" beside a name is refused, so no request replays every
+ * letter by omission. *target and *entity (NULL when absent) are owned by
+ * the caller on success. 0 or CW_EINVAL.
+ */
+int cw_api_parse_dead_letter_replay(const char *body, size_t len, char **target, char **entity,
+                                    bool *all, cw_err_t *err);
+
 /* Checks a consumer name: 1..CW_API_CONSUMER_NAME_MAX of [A-Za-z0-9_.:-]. 0 or CW_EINVAL. */
 int cw_api_consumer_name_validate(const char *name, cw_err_t *err);
 
@@ -237,5 +252,8 @@ int cw_api_parse_listen(const char *listen, char *host, size_t cap, uint16_t *po
 /* The embedded openapi.yaml (generated at build time). */
 extern const unsigned char cw_api_openapi_yaml[];
 extern const size_t cw_api_openapi_yaml_len;
+
+/* The configuration in force (cw_api_deps_t.config_now, else deps.config) into out. */
+void cw_api_config_now(cw_api_t *api, cw_api_config_info_t *out);
 
 #endif

@@ -6,7 +6,9 @@
  */
 #include "control/api_internal.h"
 
+#include "control/dead_letter_select.h"
 #include "core/mem.h"
+#include "core/units.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -16,26 +18,6 @@
 #include <string.h>
 
 #define DOMAIN "api"
-
-/* Parses a whole decimal integer in [min, max]; 0 or CW_EINVAL naming what. */
-static int parse_int(const char *what, const char *text, int64_t min, int64_t max,
-                     int64_t *out, cw_err_t *err)
-{
-	if (text[0] == '\0' || text[0] == '+' || text[0] == ' ')
-		return cw_err_set(err, CW_EINVAL, DOMAIN, "%s: expected an integer, got \"%.64s\"",
-		                  what, text);
-	errno = 0;
-	char *end = NULL;
-	long long value = strtoll(text, &end, 10);
-	if (*end != '\0' || errno != 0)
-		return cw_err_set(err, CW_EINVAL, DOMAIN, "%s: expected an integer, got \"%.64s\"",
-		                  what, text);
-	if (value < min || value > max)
-		return cw_err_set(err, CW_EINVAL, DOMAIN, "%s: %lld is out of range (%lld..%lld)",
-		                  what, value, (long long)min, (long long)max);
-	*out = value;
-	return 0;
-}
 
 static int parse_entities(const char *text, cw_api_oplog_query_t *out, cw_err_t *err)
 {
@@ -101,11 +83,11 @@ int cw_api_parse_oplog_query(const char *entities, const char *after, const char
 	if (entities != NULL)
 		rc = parse_entities(entities, out, err);
 	if (rc == 0 && after != NULL) {
-		rc = parse_int("query parameter \"after\"", after, 0, INT64_MAX, &value, err);
+		rc = cw_integer_parse("query parameter \"after\"", after, 0, INT64_MAX, &value, err);
 		out->after = value;
 	}
 	if (rc == 0 && limit != NULL) {
-		rc = parse_int("query parameter \"limit\"", limit, 1, INT64_MAX, &value, err);
+		rc = cw_integer_parse("query parameter \"limit\"", limit, 1, INT64_MAX, &value, err);
 		out->limit = value > CW_API_OPLOG_MAX_LIMIT ? CW_API_OPLOG_MAX_LIMIT : (size_t)value;
 	}
 	if (rc == 0 && wait != NULL)
@@ -348,6 +330,46 @@ int cw_api_parse_verify(const char *body, size_t len, char **entity, char **targ
 	return rc;
 }
 
+int cw_api_parse_dead_letter_replay(const char *body, size_t len, char **target, char **entity,
+                                    bool *all, cw_err_t *err)
+{
+	static const char *const allowed[] = {"target", "entity", "all", NULL};
+	static const char hint[] = "name the letters to replay: {\"target\": T}, "
+	                           "{\"target\": T, \"entity\": E} or {\"all\": true}";
+	*target = NULL;
+	*entity = NULL;
+	*all = false;
+	if (len == 0)
+		return cw_err_set(err, CW_EINVAL, DOMAIN, "%s", hint);
+	json_t *root = load_object(body, len, err);
+	if (root == NULL)
+		return CW_EINVAL;
+	int rc = known_members(root, allowed, "", err);
+	if (rc == 0)
+		rc = string_member(root, "target", "", false, target, err);
+	if (rc == 0)
+		rc = string_member(root, "entity", "", false, entity, err);
+	json_t *value = json_object_get(root, "all");
+	*all = json_is_true(value);
+	if (rc == 0 && value != NULL && (!*all || *target != NULL || *entity != NULL))
+		rc = cw_err_set(err, CW_EINVAL, DOMAIN, "\"all\": only true, and alone; %s", hint);
+	else if (rc == 0 && value == NULL && *target == NULL)
+		rc = cw_err_set(err, CW_EINVAL, DOMAIN, "%s", hint);
+	cw_dead_letter_select_text_t text = {*target, *entity, NULL, NULL, NULL};
+	cw_dead_letter_filter_t filter;
+	if (rc == 0)
+		rc = cw_dead_letter_select_parse(&text, "\"", "\"", &filter, err);
+	if (rc != 0) {
+		free(*target);
+		free(*entity);
+		*target = NULL;
+		*entity = NULL;
+		*all = false;
+	}
+	json_decref(root);
+	return rc;
+}
+
 int cw_api_consumer_name_validate(const char *name, cw_err_t *err)
 {
 	size_t len = strlen(name);
@@ -397,7 +419,7 @@ int cw_api_parse_listen(const char *listen, char *host, size_t cap, uint16_t *po
 	}
 	int64_t value = 0;
 	if (colon == NULL || host_len == 0 || host_len >= cap ||
-	    parse_int("api.listen port", colon + 1, 0, 65535, &value, NULL) != 0)
+	    cw_integer_parse("api.listen port", colon + 1, 0, 65535, &value, NULL) != 0)
 		return cw_err_set(err, CW_EINVAL, DOMAIN,
 		                  "api.listen \"%s\": expected HOST:PORT, e.g. 127.0.0.1:8080", listen);
 	memcpy(host, host_start, host_len);

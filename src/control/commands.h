@@ -12,5 +12,6 @@ int cw_cmd_entity(int argc, char **argv);
 int cw_cmd_status(int argc, char **argv);
 int cw_cmd_config(int argc, char **argv);
 int cw_cmd_verify(int argc, char **argv);
+int cw_cmd_deadletter(int argc, char **argv);
 
 #endif

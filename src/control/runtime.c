@@ -45,6 +45,28 @@ cw_hub_t *cw_runtime_connect_once(const cw_config_t *config)
 	return hub;
 }
 
+int cw_runtime_hub_action(const char *config_path, cw_runtime_hub_fn action, const void *arg)
+{
+	cw_config_t *config = cw_runtime_load_config(config_path);
+	if (config == NULL)
+		return CW_EXIT_USAGE;
+	cw_hub_t *hub = cw_runtime_connect_once(config);
+	int exit_code = CW_EXIT_FAILURE;
+	if (hub != NULL) {
+		cw_err_t err = {0};
+		int rc = action(hub, config, arg, &err);
+		if (rc == 0) {
+			exit_code = CW_EXIT_OK;
+		} else {
+			fprintf(stderr, "cachewarp: %s\n", err.message);
+			exit_code = rc == CW_EINVAL ? CW_EXIT_USAGE : CW_EXIT_FAILURE;
+		}
+	}
+	cw_hub_close(hub);
+	cw_config_free(config);
+	return exit_code;
+}
+
 cw_hub_t *cw_runtime_connect_retrying(const cw_config_t *config, cw_cancel_t *cancel)
 {
 	cw_retry_t retry;

@@ -153,6 +153,8 @@ bool cw_auth_refused(const cw_auth_config_t *auth)
 	cw_auth_secret_free(auth->state->secret);
 	auth->state->secret = NULL;
 	pthread_mutex_unlock(&auth->state->mutex);
+	cw_log_info(DOMAIN, "the server refused the credentials of authentication \"%s\": "
+	            "running its command again", auth->id);
 	return true;
 }
 
@@ -229,8 +231,6 @@ int cw_auth_pg_connect(const cw_auth_config_t *auth, const char *const *keywords
 		if (attempt > 0 || *conn == NULL || PQstatus(*conn) == CONNECTION_OK ||
 		    !cw_err_is_auth_refusal(NULL, PQerrorMessage(*conn)) || !cw_auth_refused(auth))
 			return 0;
-		cw_log_info(DOMAIN, "the server refused the credentials of authentication \"%s\": "
-		            "running its command again", auth->id);
 		PQfinish(*conn);
 		*conn = NULL;
 	}

@@ -98,7 +98,8 @@ int cw_auth_mongo_uri(const cw_auth_config_t *auth, mongoc_uri_t *uri, cw_err_t 
 
 /*
  * Tells auth that a server refused its credentials: a `command` entry drops
- * its cached output so the next connection runs the command again. Returns
+ * its cached output so the next connection runs the command again, and logs
+ * that it will. Returns
  * true when that may help (a `command` entry), so the caller tries once more
  * before backing off. auth NULL: false.
  */

@@ -195,10 +195,15 @@ static int spawn(char **argv, bool shell, int out_w, int err_w, pid_t *pid)
 	posix_spawn_file_actions_adddup2(&actions, out_w, 1);
 	posix_spawn_file_actions_adddup2(&actions, err_w, 2);
 	posix_spawnattr_setpgroup(&attr, 0);
-	sigset_t none;
+	/* The daemon's threads block signals and it ignores SIGPIPE: the command gets neither. */
+	sigset_t none, reset;
 	sigemptyset(&none);
+	sigemptyset(&reset);
+	sigaddset(&reset, SIGPIPE);
 	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK);
+	posix_spawnattr_setsigdefault(&attr, &reset);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+	                                    POSIX_SPAWN_SETSIGDEF);
 	int rc = shell ? posix_spawn(pid, "/bin/sh", &actions, &attr, argv, environ)
 	               : posix_spawnp(pid, argv[0], &actions, &attr, argv, environ);
 	posix_spawnattr_destroy(&attr);
@@ -214,7 +219,7 @@ int cw_auth_command_run(const char *id, const char *command, bool shell, int64_t
 	cw_buf_t out = CW_BUF_INIT, errors = CW_BUF_INIT;
 	char *secret = NULL;
 	pid_t pid = -1;
-	int status = 0, rc;
+	int status = -1, rc;   /* -1 until reaped: killed, or reaped by someone else */
 	*output = NULL;
 	if (shell) {
 		argv = cw_xcalloc(4, sizeof *argv);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 __attribute__((format(printf, 3, 4)))
@@ -37,8 +38,16 @@ static void check_file(const cw_config_reporter_t *r, const char *config_name, s
 	char *resolved = cw_config_resolve_path(config_name, *file);
 	free(*file);
 	*file = resolved;
-	if (access(resolved, R_OK) != 0)
+	struct stat st;
+	if (access(resolved, R_OK) != 0) {
 		say(r, path, "cannot read file \"%s\": %s", resolved, strerror(errno));
+	} else if (strcmp(leaf, "key_file") == 0 && stat(resolved, &st) == 0 && S_ISREG(st.st_mode) &&
+	           ((st.st_uid == geteuid() && (st.st_mode & 0077) != 0) ||
+	            (st.st_uid == 0 && (st.st_mode & 0037) != 0))) {
+		/* libpq's own rule for sslkey: 0600 or less, 0640 for a file root owns */
+		say(r, path, "private key \"%s\" can be read or written by others (mode %04o): "
+		    "PostgreSQL clients refuse it; chmod 600 it", resolved, (unsigned)(st.st_mode & 07777));
+	}
 }
 
 static void check_entry(const cw_config_reporter_t *r, const char *config_name, size_t index,

@@ -11,6 +11,7 @@
 #include "core/entity.h"
 #include "core/mem.h"
 #include "core/units.h"
+#include "transform/kazaam.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -34,7 +35,7 @@ static bool known_operation(const char *name)
 	return false;
 }
 
-static int unknown_operation(size_t number, const char *name, cw_err_t *err)
+static int unknown_operation(size_t index, const char *name, cw_err_t *err)
 {
 	cw_buf_t hint = CW_BUF_INIT, quoted = CW_BUF_INIT;
 	const char *guess = cw_config_closest(name, kazaam_operations, NOPERATIONS);
@@ -46,7 +47,7 @@ static int unknown_operation(size_t number, const char *name, cw_err_t *err)
 	}
 	cw_config_quote(&quoted, name);
 	cw_err_set(err, CW_EINVAL, DOMAIN,
-	           "invalid value: operation %zu of the spec: unknown operation %s (%s)", number,
+	           "invalid value: operation %zu: unknown operation %s (%s)", index,
 	           cw_buf_cstr(&quoted), cw_buf_cstr(&hint));
 	cw_buf_free(&hint);
 	cw_buf_free(&quoted);
@@ -54,10 +55,9 @@ static int unknown_operation(size_t number, const char *name, cw_err_t *err)
 }
 
 /*
- * The one check of a transformation's spec. It reads the spec's outline
- * (a JSON array of objects, each naming a kazaam operation); the kazaam
- * engine's compile step, once there, belongs here too, so `config check`
- * refuses every spec the engine would.
+ * The one check of a transformation's spec: what the kazaam engine refuses
+ * when it compiles the spec, after a first look that places a JSON error by
+ * line and column and suggests the operation a misspelt name meant.
  */
 int cw_config_check_transformation_spec(const char *spec, cw_err_t *err)
 {
@@ -68,29 +68,29 @@ int cw_config_check_transformation_spec(const char *spec, cw_err_t *err)
 		return cw_err_set(err, CW_EINVAL, DOMAIN,
 		                  "invalid value: the spec is not JSON: %s (line %d, column %d of the spec)",
 		                  jerr.text, jerr.line, jerr.column);
-	if (!json_is_array(root)) {
+	if (!json_is_array(root))
 		rc = cw_err_set(err, CW_EINVAL, DOMAIN,
 		                "invalid value: the spec must be a JSON array of operations "
 		                "([{\"operation\": \"shift\", \"spec\": {...}}, ...])");
-		goto cleanup;
-	}
 	size_t index;
 	json_t *step;
 	json_array_foreach(root, index, step) {
 		const char *name = json_string_value(json_object_get(step, "operation"));
-		if (!json_is_object(step) || name == NULL) {
+		if (rc != 0)
+			break;
+		if (!json_is_object(step) || name == NULL)
 			rc = cw_err_set(err, CW_EINVAL, DOMAIN,
-			                "invalid value: operation %zu of the spec is not an object with an "
-			                "\"operation\" string", index + 1);
-			break;
-		}
-		if (!known_operation(name)) {
-			rc = unknown_operation(index + 1, name, err);
-			break;
-		}
+			                "invalid value: operation %zu is not an object with an \"operation\" "
+			                "string", index);
+		else if (!known_operation(name))
+			rc = unknown_operation(index, name, err);
 	}
-cleanup:
 	json_decref(root);
+	cw_err_t why;
+	cw_kazaam_t *compiled = rc == 0 ? cw_kazaam_compile(spec, strlen(spec), &why) : NULL;
+	if (rc == 0 && compiled == NULL)
+		rc = cw_err_set(err, CW_EINVAL, DOMAIN, "invalid value: %s", why.message);
+	cw_kazaam_free(compiled);
 	return rc;
 }
 
@@ -112,11 +112,11 @@ int cw_config_check_transformation_id(const char *id, cw_err_t *err)
 int cw_config_check_error_code(const char *code, cw_err_t *err)
 {
 	size_t len = strlen(code);
-	if (len >= 1 && len <= 16 &&
+	if (len >= 1 && len < sizeof ((cw_err_t *)0)->server_code &&
 	    strspn(code, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") == len)
 		return 0;
 	return cw_err_set(err, CW_EINVAL, DOMAIN,
-	                  "an error code has 1 to 16 letters and digits (a SQLSTATE such as 23505, "
+	                  "an error code has 1 to 15 letters and digits (a SQLSTATE such as 23505, "
 	                  "a MongoDB code such as 11000)");
 }
 
@@ -381,10 +381,60 @@ static void check_target_loops(const cw_config_t *config, const cw_config_report
 	cw_db_address_clear(&target_address);
 }
 
+/* The hub's own schema (hub/migrations.c). */
+#define HUB_SCHEMA "cachewarp"
+
+/*
+ * The hub's schema is neither captured nor written: capturing the oplog
+ * would append to it for every change it holds, and a target writing there
+ * could replace the hub's own tables (an entity named "oplog").
+ */
+static void check_hub_schema(const cw_config_t *config, const cw_config_reporter_t *r)
+{
+	cw_db_address_t hub = {0}, other = {0};
+	char path[64], schema[CW_TABLE_PART_MAX + 1], table[CW_TABLE_PART_MAX + 1];
+	if (r->has_error(r->loader, "hub.url") || config->hub.url == NULL ||
+	    !address_of(false, config->hub.url, NULL, &hub))
+		goto cleanup;
+	for (size_t i = 0; i < config->ntargets; i++) {
+		const cw_target_config_t *target = &config->targets[i];
+		bool in_hub_schema = target->type == CW_TARGET_POSTGRES && target->schema != NULL &&
+		                     target->meta_schema != NULL &&
+		                     (strcmp(target->schema, HUB_SCHEMA) == 0 ||
+		                      strcmp(target->meta_schema, HUB_SCHEMA) == 0);
+		snprintf(path, sizeof path, "targets[%zu].%s", i,
+		         in_hub_schema && strcmp(target->schema, HUB_SCHEMA) == 0 ? "schema" : "meta_schema");
+		if (in_hub_schema && target->url != NULL && !item_has_error(r, "targets", i, "url") &&
+		    address_of(false, target->url, NULL, &other) && cw_db_address_same(&hub, &other))
+			report(r, path, "target \"%s\" would write into schema %s of the hub's database, the "
+			                "hub's own tables: use another schema", target->name, HUB_SCHEMA);
+		cw_db_address_clear(&other);
+	}
+	for (size_t k = 0; k < config->nentities; k++) {
+		const cw_entity_t *entity = &config->entities[k];
+		const cw_source_config_t *source = cw_config_source(config, entity->source);
+		snprintf(path, sizeof path, "entities[%zu].table", k);
+		bool captures_hub_schema =
+			source != NULL && source->type == CW_SOURCE_POSTGRES && source->url != NULL &&
+			entity->table != NULL && !r->has_error(r->loader, path) &&
+			cw_entity_table_parse(entity->table, schema, table, NULL) == 0 &&
+			strcmp(schema, HUB_SCHEMA) == 0;
+		if (captures_hub_schema && address_of(false, source->url, NULL, &other) &&
+		    cw_db_address_same(&hub, &other))
+			report(r, path, "replication loop: entity \"%s\" captures %s.%s, a table of the hub "
+			                "itself (source \"%s\" is the hub's database)", entity->name,
+			       HUB_SCHEMA, table, source->name);
+		cw_db_address_clear(&other);
+	}
+cleanup:
+	cw_db_address_clear(&hub);
+}
+
 static void check_loops(const cw_config_t *config, const cw_config_reporter_t *r)
 {
 	for (size_t i = 0; i < config->ntargets; i++)
 		check_target_loops(config, r, i);
+	check_hub_schema(config, r);
 }
 
 void cw_config_check_streams(const cw_config_t *config, const cw_config_reporter_t *reporter)

@@ -1,10 +1,12 @@
-/* This file contains the duration and size parsers and printers declared in units.h. */
+/* This file contains the duration, size and integer parsers and the printers declared in units.h. */
 #include "core/units.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define DOMAIN "units"
@@ -156,6 +158,26 @@ int cw_size_parse(const char *text, int64_t *bytes, cw_err_t *err)
 		                  "invalid size: too large (the limit is %" PRId64 "TiB)",
 		                  INT64_MAX / size_units[0].factor);
 	*bytes = number * factor;
+	return 0;
+}
+
+int cw_integer_parse(const char *what, const char *text, int64_t min, int64_t max, int64_t *out,
+                     cw_err_t *err)
+{
+	const char *digits = text[0] == '-' ? text + 1 : text;
+	if (!isdigit((unsigned char)digits[0]))
+		return cw_err_set(err, CW_EINVAL, DOMAIN, "%s: expected an integer, got \"%.64s\"",
+		                  what, text);
+	errno = 0;
+	char *end = NULL;
+	long long value = strtoll(text, &end, 10);
+	if (*end != '\0' || errno != 0)
+		return cw_err_set(err, CW_EINVAL, DOMAIN, "%s: expected an integer, got \"%.64s\"",
+		                  what, text);
+	if (value < min || value > max)
+		return cw_err_set(err, CW_EINVAL, DOMAIN, "%s: %lld is out of range (%lld..%lld)",
+		                  what, value, (long long)min, (long long)max);
+	*out = value;
 	return 0;
 }
 

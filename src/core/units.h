@@ -14,6 +14,9 @@
  *
  * Error messages quote the text (at most 64 characters of it) and say what
  * is wrong: invalid duration "5x": unknown unit "x" (use ms, s, m, h or d).
+ *
+ * Also here: whole decimal integers in a range, as command options and query
+ * parameters give them (a count, a limit, an id).
  */
 #ifndef CW_CORE_UNITS_H
 #define CW_CORE_UNITS_H
@@ -30,6 +33,15 @@ int cw_duration_parse(const char *text, int64_t *ms, cw_err_t *err);
 
 /* Parses text (borrowed) into *bytes. 0, or CW_EINVAL with err filled. */
 int cw_size_parse(const char *text, int64_t *bytes, cw_err_t *err);
+
+/*
+ * Parses text (borrowed), a whole decimal integer without sign, space or
+ * unit ("-5" is allowed for a negative min), into *out when it lies in
+ * [min, max]. 0, or CW_EINVAL with a message that starts with what:
+ * `--limit: 0 is out of range (1..10000)`.
+ */
+int cw_integer_parse(const char *what, const char *text, int64_t min, int64_t max, int64_t *out,
+                     cw_err_t *err);
 
 /*
  * Writes ms (>= 0) in the largest unit that holds it exactly: 7d, 90s, 250ms,

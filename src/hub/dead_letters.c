@@ -230,6 +230,41 @@ int cw_dead_letter_count(cw_hub_t *hub, const char *target, const char *entity, 
 	return 0;
 }
 
+int cw_dead_letter_count_streams(cw_hub_t *hub, cw_dead_letter_stream_count_t **streams,
+                                 size_t *count, cw_err_t *err)
+{
+	*streams = NULL;
+	*count = 0;
+	PGresult *res = cw_hub_exec(hub,
+		"SELECT target, entity, count(*) FILTER (WHERE status = 'failed'), "
+		"count(*) FILTER (WHERE status = 'replay') FROM cachewarp.dead_letters "
+		"GROUP BY target, entity ORDER BY target, entity",
+		0, NULL, "could not count dead letters", err);
+	if (res == NULL)
+		return CW_EDB;
+	int rows = PQntuples(res);
+	cw_dead_letter_stream_count_t *out = cw_xcalloc((size_t)rows + 1, sizeof *out);
+	for (int r = 0; r < rows; r++) {
+		out[r].target = cw_hub_strdup(res, r, 0);
+		out[r].entity = cw_hub_strdup(res, r, 1);
+		out[r].failed = cw_hub_int64(res, r, 2);
+		out[r].replay = cw_hub_int64(res, r, 3);
+	}
+	PQclear(res);
+	*streams = out;
+	*count = (size_t)rows;
+	return 0;
+}
+
+void cw_dead_letter_stream_counts_free(cw_dead_letter_stream_count_t *streams, size_t count)
+{
+	for (size_t i = 0; streams != NULL && i < count; i++) {
+		free(streams[i].target);
+		free(streams[i].entity);
+	}
+	free(streams);
+}
+
 int cw_dead_letter_write_json(const cw_dead_letter_t *l, cw_json_t *w, cw_err_t *err)
 {
 	char first[CW_TIME_RFC3339_LEN], last[CW_TIME_RFC3339_LEN];

@@ -101,6 +101,25 @@ int cw_dead_letter_superseded(cw_hub_t *hub, const cw_dead_letter_t *letter, int
 int cw_dead_letter_count(cw_hub_t *hub, const char *target, const char *entity, int64_t *failed,
                          int64_t *replay, cw_err_t *err);
 
+/* The letters of one stream (a target and an entity), per status. */
+typedef struct cw_dead_letter_stream_count {
+	char *target;                   /* owned */
+	char *entity;                   /* owned */
+	int64_t failed;
+	int64_t replay;
+} cw_dead_letter_stream_count_t;
+
+/*
+ * Every stream that has dead letters, by target and entity, in one
+ * statement: *streams (owned, free with cw_dead_letter_stream_counts_free)
+ * and *count. For the cachewarp_dead_letters gauge. 0 or CW_EDB.
+ */
+int cw_dead_letter_count_streams(cw_hub_t *hub, cw_dead_letter_stream_count_t **streams,
+                                 size_t *count, cw_err_t *err);
+
+/* Frees what cw_dead_letter_count_streams returned; NULL is a no-op. */
+void cw_dead_letter_stream_counts_free(cw_dead_letter_stream_count_t *streams, size_t count);
+
 /* "transform", "write"; "failed", "replay". */
 const char *cw_dead_letter_stage_name(cw_dead_letter_stage_t stage);
 const char *cw_dead_letter_status_name(cw_dead_letter_status_t status);

@@ -26,9 +26,13 @@ typedef struct kz_arena {
 	kz_chunk_t *chunks;   /* owned; newest first */
 	char *next;           /* free space in the newest chunk */
 	size_t left;
+	size_t total;         /* bytes taken from malloc */
 } kz_arena_t;
 
-#define KZ_ARENA_INIT {NULL, NULL, 0}
+#define KZ_ARENA_INIT {NULL, NULL, 0, 0}
+
+/* What one apply may allocate: a spec that doubles the document at every step stops here. */
+#define KZ_MAX_ARENA_BYTES ((size_t)64 << 20)
 
 /* size bytes aligned for any value; aborts when memory runs out. */
 void *kz_alloc(kz_arena_t *arena, size_t size);

@@ -215,7 +215,8 @@ static int timestamp_each(kz_run_t *run, const kz_entry_t *entry, kz_value_t **d
 	kz_arena_t *arena = &run->arena;
 	size_t count = array->count;
 	const kz_value_t **items = kz_alloc(arena, (count + 1) * sizeof *items);
-	memcpy(items, array->items, count * sizeof *items);
+	if (count > 0)
+		memcpy(items, array->items, count * sizeof *items);
 	cw_buf_t key = CW_BUF_INIT, raw = CW_BUF_INIT;
 	int rc = 0;
 	for (size_t idx = 0; idx < count && rc == 0; idx++) {

@@ -354,6 +354,10 @@ static int set_steps(kz_arena_t *arena, kz_value_t **root, const kz_path_t *path
 int kz_path_set(kz_arena_t *arena, kz_value_t **root, const kz_path_t *path, kz_value_t *value,
                 cw_err_t *err)
 {
+	if (arena->total > KZ_MAX_ARENA_BYTES)
+		return cw_err_set(err, CW_EINVAL, "kazaam",
+		                  "path \"%s\": the document grows past %zu MiB while it is transformed",
+		                  path->text, KZ_MAX_ARENA_BYTES >> 20);
 	if (!path->has_all)
 		return set_plain(arena, root, path, path->steps, path->count, value, err);
 	/* wildcards are replaced by each index in turn: work on a copy of the steps */

@@ -22,6 +22,7 @@ void *kz_alloc(kz_arena_t *arena, size_t size)
 	if (size > arena->left) {
 		size_t cap = size > KZ_CHUNK_SIZE / 2 ? size : KZ_CHUNK_SIZE;
 		kz_chunk_t *chunk = cw_xmalloc(sizeof *chunk + cap);
+		arena->total += sizeof *chunk + cap;
 		if (size == cap && arena->chunks != NULL) {
 			/* a large block: keep the current chunk's free space for later */
 			chunk->next = arena->chunks->next;
@@ -42,7 +43,8 @@ void *kz_alloc(kz_arena_t *arena, size_t size)
 char *kz_strndup(kz_arena_t *arena, const char *s, size_t len)
 {
 	char *copy = kz_alloc(arena, len + 1);
-	memcpy(copy, s, len);
+	if (len > 0)
+		memcpy(copy, s, len);
 	copy[len] = '\0';
 	return copy;
 }
@@ -58,6 +60,7 @@ void kz_arena_free(kz_arena_t *arena)
 	arena->chunks = NULL;
 	arena->next = NULL;
 	arena->left = 0;
+	arena->total = 0;
 }
 
 static kz_value_t *new_value(kz_arena_t *arena, cw_json_kind_t kind)

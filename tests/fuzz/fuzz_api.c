@@ -121,6 +121,25 @@ static void fuzz_verify(const char *text, size_t len)
 	free(target);
 }
 
+/* The body of POST /v1/deadletters/replay: accepted only when it names a target or all. */
+static void fuzz_dead_letter_replay(const char *text, size_t len)
+{
+	char *target = NULL, *entity = NULL;
+	bool all = false;
+	cw_err_t err = {0};
+	if (cw_api_parse_dead_letter_replay(text, len, &target, &entity, &all, &err) != 0) {
+		check_error_body(&err);
+		if (target != NULL || entity != NULL || all)
+			abort();
+	} else if (all == (target != NULL) || (entity != NULL && target == NULL) ||
+	           (target != NULL && cw_identifier_validate("target name", target, NULL) != 0) ||
+	           (entity != NULL && cw_entity_name_validate(entity, NULL) != 0)) {
+		abort();
+	}
+	free(target);
+	free(entity);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 1)
@@ -140,8 +159,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 3:
 		fuzz_consumer(text, strlen(text));
 		break;
-	case 5:
+	case 5:   /* JSON bodies of the verify and dead-letter routes */
 		fuzz_verify(text, strlen(text));
+		fuzz_dead_letter_replay(text, strlen(text));
 		break;
 	case 4:
 		if (cw_api_bearer_ok(text, "t0ken") != (strcmp(text, "Bearer t0ken") == 0))

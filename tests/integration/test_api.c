@@ -4,7 +4,9 @@
  * bearer token on and off, body limits (declared and streamed), hostile
  * entity names, a long-poll woken by the hub's NOTIFY, /readyz naming what
  * is unhealthy, /v1/status with jobs, /metrics in the Prometheus format
- * (promtool, histogram buckets monotonic), and 503s once the hub is gone.
+ * (promtool, histogram buckets monotonic), dead letters listed, paged,
+ * shown, replayed and dropped with every refusal, and 503s once the hub is
+ * gone.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +24,7 @@
 #include "core/config.h"
 #include "core/mem.h"
 #include "core/metrics.h"
+#include "hub/dead_letters.h"
 #include "hub/entity_store.h"
 #include "hub/hub.h"
 #include "hub/migrations.h"
@@ -178,7 +181,7 @@ static int setup(void **state)
 
 	fx->verify = cw_verify_service_new(fx->open_config, fx->metrics);
 	cw_api_deps_t deps = {fx->open_config, fx->metrics, fx->jobs, fake_components, fx,
-	                      fx->verify};
+	                      fx->verify, NULL, NULL};
 	fx->open = cw_api_start(&deps, &err);
 	deps.config = fx->guarded_config;
 	fx->guarded = fx->open ? cw_api_start(&deps, &err) : NULL;
@@ -317,7 +320,7 @@ static void busy_address_fails_to_start(void **state)
 	snprintf(listen, sizeof listen, "127.0.0.1:%u", (unsigned)cw_api_port(fx->open));
 	cw_config_t *config = load_config_listen(fx->srv.url, NULL, listen);
 	assert_non_null(config);
-	cw_api_deps_t deps = {config, fx->metrics, NULL, NULL, NULL, NULL};
+	cw_api_deps_t deps = {config, fx->metrics, NULL, NULL, NULL, NULL, NULL, NULL};
 	cw_err_t err = {0};
 	assert_null(cw_api_start(&deps, &err));
 	assert_int_equal(err.code, CW_EIO);
@@ -332,7 +335,7 @@ static void token_guards_every_route_but_healthz(void **state)
 	cw_http_reply_t r;
 	static const char *const guarded[] = {"/readyz", "/metrics", "/openapi.yaml", "/v1/status",
 	                                      "/v1/entities", "/v1/oplog", "/v1/consumers",
-	                                      "/nowhere"};
+	                                      "/v1/deadletters", "/v1/deadletters/1", "/nowhere"};
 	for (size_t i = 0; i < sizeof guarded / sizeof guarded[0]; i++) {
 		cw_http(port, "GET", guarded[i], NULL, NULL, &r);
 		expect_error(&r, 401, "unauthorized");
@@ -891,6 +894,236 @@ static void quoted_table_names_over_the_api(void **state)
 	cw_http_reply_free(&r);
 }
 
+/* Plants a dead letter through the hub module; returns its id. */
+static int64_t plant_letter(fixture_t *fx, const char *target, const char *entity,
+                            const char *doc_id, int64_t oplog_id, const char *data)
+{
+	cw_dead_letter_t letter = {0};
+	letter.target = (char *)target;
+	letter.entity = (char *)entity;
+	letter.doc_id = (char *)doc_id;
+	letter.oplog_id = oplog_id;
+	letter.op = data != NULL ? CW_OP_UPSERT : CW_OP_DELETE;
+	letter.data = (char *)data;
+	letter.stage = CW_DEAD_LETTER_WRITE;
+	letter.error = (char *)"value too long for type character varying(3)";
+	letter.error_code = (char *)"22001";
+	cw_err_t err = {0};
+	if (cw_dead_letter_add(fx->hub, &letter, &err) != 0)
+		fail_msg("plant: %s", err.message);
+	cw_dead_letter_filter_t filter = CW_DEAD_LETTER_FILTER_ALL;
+	filter.target = target;
+	filter.entity = entity;
+	filter.limit = 10000;
+	cw_dead_letter_t *letters = NULL;
+	size_t count = 0;
+	assert_int_equal(cw_dead_letter_list(fx->hub, &filter, &letters, &count, &err), 0);
+	int64_t id = 0;
+	for (size_t i = 0; i < count; i++)
+		if (strcmp(letters[i].doc_id, doc_id) == 0 && letters[i].oplog_id == oplog_id)
+			id = letters[i].id;
+	cw_dead_letter_list_free(letters, count);
+	assert_true(id > 0);
+	return id;
+}
+
+/* GET path: 200 and its JSON (owned). */
+static json_t *get_json(uint16_t port, const char *path)
+{
+	cw_http_reply_t r;
+	cw_http(port, "GET", path, NULL, NULL, &r);
+	if (r.status != 200)
+		fail_msg("GET %s: %d %s", path, r.status, r.body);
+	json_t *root = json_body(&r);
+	cw_http_reply_free(&r);
+	return root;
+}
+
+static void expect_status(uint16_t port, const char *method, const char *path, const char *body,
+                          int status, const char *code, const char *message)
+{
+	cw_http_reply_t r;
+	cw_http(port, method, path, NULL, body, &r);
+	if (code != NULL)
+		expect_error(&r, status, code);
+	else if (r.status != status)
+		fail_msg("%s %s: %d, want %d: %s", method, path, r.status, status, r.body);
+	/* An error's message as the client reads it, unescaped; else the raw body. */
+	json_t *root = code != NULL ? json_body(&r) : NULL;
+	const char *text = root != NULL ? json_string_value(json_object_get(
+		json_object_get(root, "error"), "message")) : r.body;
+	if (message != NULL && strstr(text, message) == NULL)
+		fail_msg("%s %s: no \"%s\" in %s", method, path, message, r.body);
+	json_decref(root);
+	cw_http_reply_free(&r);
+}
+
+static int64_t member_int(json_t *object, const char *key)
+{
+	json_t *value = json_object_get(object, key);
+	if (!json_is_integer(value))
+		fail_msg("\"%s\" is not an integer", key);
+	return (int64_t)json_integer_value(value);
+}
+
+static void dead_letters_list_page_replay_drop(void **state)
+{
+	fixture_t *fx = *state;
+	uint16_t port = port_of(fx->open);
+	int64_t a = plant_letter(fx, "local", "products", "p1", 7, "{\"price\": 2.50, \"n\": 9007199254740993}");
+	int64_t b = plant_letter(fx, "local", "products", "p2", 8, NULL);
+	int64_t c = plant_letter(fx, "pg1", "products", "p1", 7, "{\"price\": 2.50}");
+	int64_t d = plant_letter(fx, "pg1", "orders", "[\"o\",1]", 9, "{}");
+
+	/* The list, in id order, with the change's data as stored (digits kept). */
+	cw_http_reply_t r;
+	cw_http(port, "GET", "/v1/deadletters", NULL, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body, "\"data\":{\"n\": 9007199254740993, \"price\": 2.50}"));
+	json_t *page = json_body(&r);
+	cw_http_reply_free(&r);
+	json_t *letters = json_object_get(page, "dead_letters");
+	assert_int_equal(json_array_size(letters), 4);
+	assert_int_equal(member_int(json_array_get(letters, 0), "id"), a);
+	assert_int_equal(member_int(page, "next_after"), d);
+	assert_true(json_is_false(json_object_get(page, "has_more")));
+	json_t *second = json_array_get(letters, 1);
+	assert_string_equal(json_string_value(json_object_get(second, "op")), "delete");
+	assert_true(json_is_null(json_object_get(second, "data")));
+	assert_string_equal(json_string_value(json_object_get(second, "status")), "failed");
+	assert_string_equal(json_string_value(json_object_get(second, "error_code")), "22001");
+	json_decref(page);
+
+	/* Pages: next_after carries on where the last page stopped. */
+	page = get_json(port, "/v1/deadletters?limit=2");
+	assert_int_equal(json_array_size(json_object_get(page, "dead_letters")), 2);
+	assert_true(json_is_true(json_object_get(page, "has_more")));
+	assert_int_equal(member_int(page, "next_after"), b);
+	json_decref(page);
+	char path[160];
+	snprintf(path, sizeof path, "/v1/deadletters?limit=2&after=%lld", (long long)b);
+	page = get_json(port, path);
+	letters = json_object_get(page, "dead_letters");
+	assert_int_equal(json_array_size(letters), 2);
+	assert_int_equal(member_int(json_array_get(letters, 0), "id"), c);
+	json_decref(page);
+	snprintf(path, sizeof path, "/v1/deadletters?after=%lld", (long long)d);
+	page = get_json(port, path);
+	assert_int_equal(json_array_size(json_object_get(page, "dead_letters")), 0);
+	assert_int_equal(member_int(page, "next_after"), d);
+	json_decref(page);
+
+	/* Filters. */
+	static const struct {
+		const char *query;
+		size_t count;
+	} filters[] = {
+		{"?target=local", 2}, {"?target=pg1&entity=orders", 1}, {"?entity=products", 3},
+		{"?status=failed", 4}, {"?status=replay", 0}, {"?target=nobody", 0},
+		{"?limit=10000", 4}, {"?limit=1&entity=products&target=pg1", 1},
+	};
+	for (size_t i = 0; i < sizeof filters / sizeof filters[0]; i++) {
+		snprintf(path, sizeof path, "/v1/deadletters%s", filters[i].query);
+		page = get_json(port, path);
+		if (json_array_size(json_object_get(page, "dead_letters")) != filters[i].count)
+			fail_msg("%s: %zu letters", path, json_array_size(json_object_get(page, "dead_letters")));
+		json_decref(page);
+	}
+
+	/* Every query parameter is checked; the message names it. */
+	static const struct {
+		const char *path, *message;
+	} bad[] = {
+		{"/v1/deadletters?limit=0", "query parameter \"limit\": 0 is out of range (1..10000)"},
+		{"/v1/deadletters?limit=10001", "query parameter \"limit\": 10001 is out of range"},
+		{"/v1/deadletters?limit=ten", "query parameter \"limit\": expected an integer"},
+		{"/v1/deadletters?after=-1", "query parameter \"after\": -1 is out of range"},
+		{"/v1/deadletters?status=done", "query parameter \"status\": expected failed or replay"},
+		{"/v1/deadletters?target=Local", "query parameter \"target\": target name \"Local\""},
+		{"/v1/deadletters?entity=x%3Bdrop%20table", "query parameter \"entity\": entity name"},
+		{"/v1/deadletters?target=", "query parameter \"target\": target name is empty"},
+		{"/v1/deadletters?stream=x", "unknown query parameter \"stream\""},
+		{"/v1/deadletters/abc", "dead letter id: expected an integer"},
+		{"/v1/deadletters/0", "dead letter id: 0 is out of range"},
+		{"/v1/deadletters/-4", "dead letter id: -4 is out of range"},
+		{"/v1/deadletters/99999999999999999999", "dead letter id: expected an integer"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		expect_status(port, "GET", bad[i].path, NULL, 400, "bad_request", bad[i].message);
+
+	/* One letter. */
+	snprintf(path, sizeof path, "/v1/deadletters/%lld", (long long)d);
+	json_t *letter = get_json(port, path);
+	assert_string_equal(json_string_value(json_object_get(letter, "doc_id")), "[\"o\",1]");
+	assert_string_equal(json_string_value(json_object_get(letter, "target")), "pg1");
+	assert_int_equal(member_int(letter, "oplog_id"), 9);
+	assert_int_equal(member_int(letter, "attempts"), 1);
+	assert_non_null(strchr(json_string_value(json_object_get(letter, "last_failed_at")), 'T'));
+	json_decref(letter);
+	expect_status(port, "GET", "/v1/deadletters/999999", NULL, 404, "not_found",
+	              "no dead letter 999999");
+
+	/* Replay one; its status says so. */
+	snprintf(path, sizeof path, "/v1/deadletters/%lld/replay", (long long)a);
+	expect_status(port, "POST", path, NULL, 200, NULL, "{\"replay_requested\":1}");
+	page = get_json(port, "/v1/deadletters?status=replay");
+	letters = json_object_get(page, "dead_letters");
+	assert_int_equal(json_array_size(letters), 1);
+	assert_int_equal(member_int(json_array_get(letters, 0), "id"), a);
+	json_decref(page);
+	expect_status(port, "POST", "/v1/deadletters/999999/replay", NULL, 404, "not_found",
+	              "no dead letter 999999");
+	expect_status(port, "POST", "/v1/deadletters/x/replay", NULL, 400, "bad_request",
+	              "dead letter id");
+
+	/* Replay many: a body must name what. */
+	static const struct {
+		const char *body, *message;
+	} bad_bodies[] = {
+		{NULL, "name the letters to replay"},
+		{"{}", "name the letters to replay"},
+		{"{\"entity\":\"products\"}", "name the letters to replay"},
+		{"{\"all\":false}", "\"all\": only true, and alone"},
+		{"{\"all\":true,\"target\":\"pg1\"}", "\"all\": only true, and alone"},
+		{"{\"target\":\"PG1\"}", "\"target\": target name \"PG1\" is invalid"},
+		{"{\"target\":\"pg1\",\"extra\":1}", "unknown member \"extra\""},
+		{"not json", NULL},
+	};
+	for (size_t i = 0; i < sizeof bad_bodies / sizeof bad_bodies[0]; i++)
+		expect_status(port, "POST", "/v1/deadletters/replay", bad_bodies[i].body, 400,
+		              "bad_request", bad_bodies[i].message);
+	expect_status(port, "POST", "/v1/deadletters/replay", "{\"target\":\"pg1\",\"entity\":\"orders\"}",
+	              200, NULL, "{\"replay_requested\":1}");
+	expect_status(port, "POST", "/v1/deadletters/replay", "{\"target\":\"pg1\"}", 200, NULL,
+	              "{\"replay_requested\":2}");
+	expect_status(port, "POST", "/v1/deadletters/replay", "{\"target\":\"nobody\"}", 200, NULL,
+	              "{\"replay_requested\":0}");
+	expect_status(port, "POST", "/v1/deadletters/replay", "{\"all\":true}", 200, NULL,
+	              "{\"replay_requested\":4}");
+	page = get_json(port, "/v1/deadletters?status=failed");
+	assert_int_equal(json_array_size(json_object_get(page, "dead_letters")), 0);
+	json_decref(page);
+	expect_status(port, "GET", "/v1/deadletters/replay", NULL, 405, "method_not_allowed", NULL);
+
+	/* Drop one; it is gone. */
+	snprintf(path, sizeof path, "/v1/deadletters/%lld", (long long)b);
+	cw_http(port, "DELETE", path, NULL, NULL, &r);
+	assert_int_equal(r.status, 204);
+	assert_int_equal(r.body_len, 0);
+	cw_http_reply_free(&r);
+	expect_status(port, "DELETE", path, NULL, 404, "not_found", "no dead letter");
+	expect_status(port, "GET", path, NULL, 404, "not_found", "no dead letter");
+	expect_status(port, "DELETE", "/v1/deadletters/one", NULL, 400, "bad_request", "dead letter id");
+	page = get_json(port, "/v1/deadletters");
+	assert_int_equal(json_array_size(json_object_get(page, "dead_letters")), 3);
+	json_decref(page);
+
+	/* The rest are dropped so later tests start clean. */
+	cw_dead_letter_filter_t all = CW_DEAD_LETTER_FILTER_ALL;
+	cw_err_t err = {0};
+	assert_int_equal(cw_dead_letter_drop(fx->hub, &all, NULL, &err), 0);
+}
+
 /*
  * schemathesis (PyPI) generates requests from openapi.yaml against the live
  * server: no 5xx, and every answer (status, content type, headers, body)
@@ -936,7 +1169,8 @@ static void hub_down_is_503(void **state)
 	assert_non_null(strstr(r.body, "\"hub_reachable\":false"));
 	cw_http_reply_free(&r);
 	static const char *const need_hub[] = {"/v1/entities", "/v1/entities/products",
-	                                       "/v1/oplog?wait=1", "/v1/consumers"};
+	                                       "/v1/oplog?wait=1", "/v1/consumers",
+	                                       "/v1/deadletters", "/v1/deadletters/1"};
 	for (size_t i = 0; i < sizeof need_hub / sizeof need_hub[0]; i++) {
 		cw_http(port, "GET", need_hub[i], NULL, NULL, &r);
 		expect_error(&r, 503, "unavailable");
@@ -969,6 +1203,7 @@ int main(void)
 		cmocka_unit_test(status_reports_job_failures_masked),
 		cmocka_unit_test(metrics_are_prometheus_text),
 		cmocka_unit_test(quoted_table_names_over_the_api),
+		cmocka_unit_test(dead_letters_list_page_replay_drop),
 		cmocka_unit_test(schemathesis_finds_no_violation),
 		cmocka_unit_test(hub_down_is_503),
 	};

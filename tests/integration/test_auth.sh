@@ -120,6 +120,16 @@ cached() { # cached NAME ID: the value of row ID in NAME's cache
 }
 has_row() { same "$(cached "$1" "$2")" "$3"; }
 
+# Saves /v1/status and /metrics of the running daemon NAME as NAME.status and NAME.metrics.
+save_api() { # save_api NAME
+	local port
+	port=$(grep -o '"component":"api","msg":"listening".*"port":"[0-9]*"' "$work/$1.err" |
+		grep -o '[0-9]*"$' | tr -d '"')
+	curl -s "http://127.0.0.1:$port/v1/status" >"$work/$1.status" &&
+		curl -s "http://127.0.0.1:$port/metrics" >"$work/$1.metrics" ||
+		fail "could not read the API of $1 (port \"$port\")"
+}
+
 # ---- certificate: replicates through verify-full and a client certificate --
 write_config cert cert
 "$bin" config check -c "$work/cert.yaml" >"$work/cert.check" 2>&1 ||
@@ -145,6 +155,7 @@ refused() {
 wait_for "a clear message for the stranger's certificate" refused
 [ -e "$work/dbs_wrong/items/db.sqlite" ] && [ -n "$(cached wrong 1)" ] &&
 	fail "a row replicated with a certificate from another CA"
+save_api wrong
 stop_daemon
 
 # ---- username_password with password_file, for the source and the hub ------
@@ -168,16 +179,20 @@ grep -q 'refused the credentials of authentication \\"token\\": running its comm
 	"$work/cmd.err" || fail "no line saying the command ran again after a refused login"
 runs=$(grep -c 'obtained a new password or token from its command' "$work/cmd.err")
 [ "$runs" -ge 2 ] || fail "the command ran $runs times, want at least 2"
+save_api cmd
 stop_daemon
 
 # ---- no secret anywhere in what cachewarp printed ---------------------------
 for secret in $secrets; do
-	if grep -l -- "$secret" "$work"/*.out "$work"/*.err "$work"/*.check 2>/dev/null; then
+	if grep -l -- "$secret" "$work"/*.out "$work"/*.err "$work"/*.check "$work"/*.status \
+		"$work"/*.metrics 2>/dev/null; then
 		fail "the password $secret appears in the output above"
 	fi
 done
 key_line=$(sed -n 2p "$certs/client.key")
 grep -l -- "$key_line" "$work"/*.out "$work"/*.err 2>/dev/null && fail "the private key appears in the output"
+grep -q 'client certificate of authentication \\"stranger\\"' "$work/wrong.status" ||
+	fail "/v1/status does not say which certificate failed: $(head -c 600 "$work/wrong.status")"
 show=$("$bin" config show -c "$work/cmd.yaml" 2>&1)
 echo "$show" | grep -q "password_file: \"$work/pw.txt\"" || fail "config show: $show"
 

@@ -17,10 +17,10 @@ expect 0 --version
 grep -Eq '^cachewarp [0-9]+\.[0-9]+\.[0-9]+$' /tmp/cw-cli-out.$$ || fail "--version printed: $(cat /tmp/cw-cli-out.$$)"
 
 expect 0 --help
-for cmd in run migrate entity status config; do
+for cmd in run migrate entity status config verify deadletter; do
 	grep -q "^  $cmd " /tmp/cw-cli-out.$$ || fail "--help does not list $cmd"
 done
-for cmd in run migrate entity status config; do
+for cmd in run migrate entity status config verify deadletter; do
 	expect 0 "$cmd" --help
 	grep -q "^usage: cachewarp $cmd" /tmp/cw-cli-out.$$ || fail "$cmd --help has no usage line"
 	# libmongoc warns at load when a SIGKILLed process (the kill loop's) left
@@ -39,7 +39,7 @@ grep -q '^usage: cachewarp' /tmp/cw-cli-err.$$ || fail "unknown command: no usag
 expect 2 --frobnicate
 grep -q 'unknown option "--frobnicate"' /tmp/cw-cli-err.$$ || fail "unknown top-level option not named"
 
-for cmd in run migrate status config; do
+for cmd in run migrate status config deadletter; do
 	expect 2 "$cmd" --bogus-flag
 	[ "$(grep -c '^cachewarp: ' /tmp/cw-cli-err.$$)" -eq 1 ] || fail "$cmd --bogus-flag: want one error line"
 	grep -q "^usage: cachewarp $cmd" /tmp/cw-cli-err.$$ || fail "$cmd --bogus-flag: no usage on stderr"
@@ -47,6 +47,7 @@ done
 
 expect 2 entity frobnicate
 expect 2 config frobnicate
+expect 2 deadletter frobnicate
 expect 2 run -c /nonexistent/cachewarp.yaml
 
 rm -f /tmp/cw-cli-out.$$ /tmp/cw-cli-err.$$

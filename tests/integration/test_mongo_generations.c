@@ -83,6 +83,45 @@ static void lost_position_rescans_and_sweeps_missed_deletes(void **state)
 	fx_stop(&f);
 }
 
+/*
+ * A checkpoint edited in the hub (its token intact, its generation changed,
+ * its checksum kept) fails the checksum: not resumed from, but a rescan that
+ * sweeps the deletes of the gap, which resuming would have read as events.
+ */
+static void checkpoint_failing_its_checksum_rescans(void **state)
+{
+	(void)state;
+	mongo_fixture_t f;
+	fx_start(&f, fx_items_yaml, 100);
+	runner_t r;
+	fx_run_until_live(&f, &r);
+	fx_insert_range(&f, "items", 0, 20);
+	fx_wait_converged(&f, &r, "items", "items", 60000);
+	runner_stop(&r);
+	assert_int_equal(fx_hub_number(&f, "SELECT count(*) FROM cachewarp.metadata WHERE key = "
+	                                   "'mongo_resume_token:shop:items' AND checksum ~ '^crc32c:'"), 1);
+
+	for (int i = 0; i < 5; i++)
+		fx_delete_id(&f, "items", i);
+	assert_int_equal(fx_hub_number(&f, "UPDATE cachewarp.metadata SET value = jsonb_set(value, "
+	                                   "'{generation}', '7') WHERE key = "
+	                                   "'mongo_resume_token:shop:items' RETURNING 1"), 1);
+	runner_start(&r, &f);
+	fx_wait_number(&f, &r, "SELECT count(*) FROM cachewarp.oplog WHERE op = 'sweep' AND "
+	               "version = 2", 1, 60000);
+	fx_wait_number(&f, &r, FX_ITEMS_LIVE_SQL, 1, 60000);
+	fx_wait_converged(&f, &r, "items", "items", 60000);
+	assert_int_equal(fx_hub_number(&f, "SELECT count(*) FROM cachewarp.oplog WHERE op = 'delete'"), 0);
+	assert_int_equal(fx_hub_number(&f, "SELECT count(*) FROM cachewarp.oplog WHERE op = 'upsert' "
+	                                   "AND version = 2"), 15);
+	/* The new checkpoint is stored with a checksum that holds. */
+	assert_int_equal(fx_hub_number(&f, "SELECT count(*) FROM cachewarp.metadata WHERE key = "
+	                                   "'mongo_resume_token:shop:items' AND checksum ~ '^crc32c:' "
+	                                   "AND value->>'generation' <> '7'"), 1);
+	runner_stop(&r);
+	fx_stop(&f);
+}
+
 static void lost_position_fails_when_configured(void **state)
 {
 	(void)state;
@@ -155,6 +194,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(drop_starts_a_new_generation_and_sweeps),
 		cmocka_unit_test(lost_position_rescans_and_sweeps_missed_deletes),
+		cmocka_unit_test(checkpoint_failing_its_checksum_rescans),
 		cmocka_unit_test(lost_position_fails_when_configured),
 		cmocka_unit_test(entity_added_at_runtime_is_scanned_alone),
 	};

@@ -268,6 +268,61 @@ static void verify_body(void **state)
 	}
 }
 
+/* POST /v1/deadletters/replay names what it replays; nothing is replayed by omission. */
+static void dead_letter_replay_body(void **state)
+{
+	(void)state;
+	char *target = NULL, *entity = NULL;
+	bool all = true;
+	cw_err_t err = {0};
+	const char *one = "{\"target\":\"pg1\"}";
+	assert_int_equal(cw_api_parse_dead_letter_replay(one, strlen(one), &target, &entity, &all,
+	                                                 &err), 0);
+	assert_string_equal(target, "pg1");
+	assert_null(entity);
+	assert_false(all);
+	free(target);
+	const char *stream = "{\"target\":\"pg1\",\"entity\":\"orders\"}";
+	assert_int_equal(cw_api_parse_dead_letter_replay(stream, strlen(stream), &target, &entity,
+	                                                 &all, &err), 0);
+	assert_string_equal(target, "pg1");
+	assert_string_equal(entity, "orders");
+	free(target);
+	free(entity);
+	const char *every = "{\"all\":true}";
+	assert_int_equal(cw_api_parse_dead_letter_replay(every, strlen(every), &target, &entity,
+	                                                 &all, &err), 0);
+	assert_true(all);
+	assert_null(target);
+	static const struct {
+		const char *body, *message;
+	} bad[] = {
+		{"", "name the letters to replay"},
+		{"{}", "name the letters to replay"},
+		{"{\"all\":false}", "\"all\": only true, and alone"},
+		{"{\"all\":true,\"target\":\"pg1\"}", "\"all\": only true, and alone"},
+		{"{\"all\":\"yes\"}", "\"all\": only true"},
+		{"{\"entity\":\"orders\"}", "name the letters to replay"},
+		{"{\"target\":\"Pg1\"}", "\"target\": target name \"Pg1\" is invalid"},
+		{"{\"target\":\"pg1\",\"entity\":\"../x\"}", "\"entity\": entity name"},
+		{"{\"target\":1}", "\"target\": must be a string"},
+		{"{\"target\":\"pg1\",\"status\":\"failed\"}", "unknown member \"status\""},
+		{"[]", "must be a JSON object"},
+		{"{\"target\":", NULL},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		all = true;
+		assert_int_equal(cw_api_parse_dead_letter_replay(bad[i].body, strlen(bad[i].body),
+		                                                 &target, &entity, &all, &err),
+		                 CW_EINVAL);
+		assert_null(target);
+		assert_null(entity);
+		assert_false(all);
+		if (bad[i].message != NULL && strstr(err.message, bad[i].message) == NULL)
+			fail_msg("%s: \"%s\"", bad[i].body, err.message);
+	}
+}
+
 static void consumer_body_and_name(void **state)
 {
 	(void)state;
@@ -525,6 +580,7 @@ int main(void)
 		cmocka_unit_test(columns_auto_means_the_same_as_in_the_file),
 		cmocka_unit_test(consumer_body_and_name),
 		cmocka_unit_test(verify_body),
+		cmocka_unit_test(dead_letter_replay_body),
 		cmocka_unit_test(bearer_token_and_listen_address),
 		cmocka_unit_test(spec_and_routes_are_the_same_set),
 		cmocka_unit_test(routes_accept_the_query_parameters_of_the_spec),

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char *source_dir(void)
@@ -425,7 +426,7 @@ static const text_case_t text_cases[] = {
 	 "e.g. 02:00-05:00"},
 	{MINIMAL "\"we\\x01ird\": 1\n",
 	 "t.yaml:2:1: key \"we\\x01ird\": unknown key (known keys here: version, hub, sources, entities, "
-	 "targets, transformations, api, log, capture, apply, retry, verify or authentication)"},
+	 "targets, transformations, api, log, capture, apply, retry, verify, config or authentication)"},
 	{"hub: {url: x}\nbad: [\n", "t.yaml:3:1: invalid YAML: did not find expected node content "
 	                            "(while parsing a flow node at line 3, column 1)"},
 };
@@ -633,6 +634,33 @@ static void test_auth_errors(void **state)
 			fail_msg("case %zu:\n got: %s\nwant: %s", i, config ? "(loaded)" : err.message,
 			         auth_cases[i].error);
 	}
+}
+
+/* A private key others can read is refused, as libpq would refuse it at the first connection. */
+static void test_auth_key_mode(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/cw-unit-config-XXXXXX", key[PATH_MAX], text[PATH_MAX * 2];
+	assert_non_null(mkdtemp(dir));
+	snprintf(key, sizeof key, "%s/client.key", dir);
+	FILE *file = fopen(key, "w");
+	fputs("-----BEGIN PRIVATE KEY-----\n", file);
+	fclose(file);
+	chmod(key, 0644);
+	snprintf(text, sizeof text, MINIMAL "authentication:\n  - {id: a, type: certificate, config: "
+	         "{cert_file: /dev/null, key_file: \"%s\", ca_file: /dev/null}}\n", key);
+	cw_err_t err = {0};
+	cw_config_t *config = load_text("t.yaml", text, NULL, NULL, &err);
+	assert_null(config);
+	assert_non_null(strstr(err.message, "key \"authentication[0].config.key_file\": private key"));
+	assert_non_null(strstr(err.message, "(mode 0644): PostgreSQL clients refuse it; chmod 600 it"));
+	chmod(key, 0600);
+	config = load_text("t.yaml", text, NULL, NULL, &err);
+	if (config == NULL)
+		fail_msg("%s", err.message);
+	cw_config_free(config);
+	unlink(key);
+	rmdir(dir);
 }
 
 /* Each auth_id is resolved to its entry; relative files are taken from the file's directory. */
@@ -935,6 +963,7 @@ int main(void)
 		cmocka_unit_test(test_show_masks_secrets),
 		cmocka_unit_test(test_auth_errors),
 		cmocka_unit_test(test_auth_resolved),
+		cmocka_unit_test(test_auth_key_mode),
 		cmocka_unit_test(test_show_round_trip),
 		cmocka_unit_test(test_reference_matches_docs),
 		cmocka_unit_test(test_reference_lists_every_key),

@@ -210,17 +210,21 @@ static const error_case_t error_cases[] = {
 	 "t.yaml:3:20: key \"transformations[0].spec\": invalid value: the spec must be a JSON array of "
 	 "operations ([{\"operation\": \"shift\", \"spec\": {...}}, ...])"},
 	{MINIMAL TRANSFORM("spec: \"[{\\\"operation\\\": \\\"shift\\\"}, {\\\"spec\\\": {}}]\""),
-	 "t.yaml:3:20: key \"transformations[0].spec\": invalid value: operation 2 of the spec is not an "
+	 "t.yaml:3:20: key \"transformations[0].spec\": invalid value: operation 1 is not an "
 	 "object with an \"operation\" string"},
 	{MINIMAL TRANSFORM("spec: \"[\\\"shift\\\"]\""),
-	 "t.yaml:3:20: key \"transformations[0].spec\": invalid value: operation 1 of the spec is not an "
+	 "t.yaml:3:20: key \"transformations[0].spec\": invalid value: operation 0 is not an "
 	 "object with an \"operation\" string"},
 	{MINIMAL TRANSFORM("spec: \"[{\\\"operation\\\": \\\"shfit\\\"}]\""),
-	 "t.yaml:3:20: key \"transformations[0].spec\": invalid value: operation 1 of the spec: unknown "
+	 "t.yaml:3:20: key \"transformations[0].spec\": invalid value: operation 0: unknown "
 	 "operation \"shfit\" (did you mean \"shift\"?)"},
 	{MINIMAL TRANSFORM("spec: \"[{\\\"operation\\\": \\\"rename\\\"}]\""),
-	 "t.yaml:3:20: key \"transformations[0].spec\": invalid value: operation 1 of the spec: unknown "
+	 "t.yaml:3:20: key \"transformations[0].spec\": invalid value: operation 0: unknown "
 	 "operation \"rename\" (use shift, concat, coalesce, extract, default, delete, pass, timestamp or uuid)"},
+	/* what the engine refuses when it compiles the spec */
+	{MINIMAL TRANSFORM("spec: '[{\"operation\": \"uuid\", \"spec\": {\"id\": {\"version\": 7}}}]'"),
+	 "t.yaml:3:20: key \"transformations[0].spec\": invalid value: operation 0 (uuid): key \"id\": "
+	 "\"version\" must be 3, 4 or 5"},
 	{MINIMAL TRANSFORM("spec: \"[]\", error_handling: {on_error: drop}"),
 	 "t.yaml:3:53: key \"transformations[0].error_handling.on_error\": invalid value \"drop\" (use retry, "
 	 "skip, fail_stream or dead_letter)"},
@@ -276,7 +280,7 @@ static const error_case_t error_cases[] = {
 	/* permanent_error_codes: each item checked at its own position */
 	{MINIMAL STREAM("retry_policy: {permanent_error_codes: [23505, 23-505]}"),
 	 "t.yaml:7:72: key \"targets[0].streams[0].retry_policy.permanent_error_codes\": invalid value "
-	 "\"23-505\": an error code has 1 to 16 letters and digits (a SQLSTATE such as 23505, a MongoDB "
+	 "\"23-505\": an error code has 1 to 15 letters and digits (a SQLSTATE such as 23505, a MongoDB "
 	 "code such as 11000)"},
 	{MINIMAL STREAM("retry_policy: {permanent_error_codes: [\"\"]}"),
 	 "t.yaml:7:65: key \"targets[0].streams[0].retry_policy.permanent_error_codes\": invalid value: "
@@ -293,9 +297,9 @@ static const error_case_t error_cases[] = {
 	{MINIMAL STREAM("retry_policy: {permanent_error_codes: \"23505,,1\"}"),
 	 "t.yaml:7:64: key \"targets[0].streams[0].retry_policy.permanent_error_codes\": invalid value: "
 	 "an empty item"},
-	{MINIMAL STREAM("retry_policy: {permanent_error_codes: \"12345678901234567\"}"),
+	{MINIMAL STREAM("retry_policy: {permanent_error_codes: \"1234567890123456\"}"),
 	 "t.yaml:7:64: key \"targets[0].streams[0].retry_policy.permanent_error_codes\": invalid value "
-	 "\"12345678901234567\": an error code has 1 to 16 letters and digits (a SQLSTATE such as 23505, "
+	 "\"1234567890123456\": an error code has 1 to 15 letters and digits (a SQLSTATE such as 23505, "
 	 "a MongoDB code such as 11000)"},
 	/* checks across keys */
 	{MINIMAL "transformations: [{id: flatten, spec: \"[]\"}]\n" STREAM("transformation_id: flaten"),
@@ -364,6 +368,11 @@ static void test_too_many_codes(void **state)
 	                 32 * 6 - 1);
 	cw_config_free(config);
 	free(text);
+	/* the longest code an error carries (core/err.h) is fine too */
+	config = load_ok(MINIMAL STREAM("retry_policy: {permanent_error_codes: [123456789012345]}"), NULL);
+	assert_string_equal(config->targets[0].streams[0].retry_policy.permanent_error_codes,
+	                    "123456789012345");
+	cw_config_free(config);
 	cw_buf_free(&list);
 	cw_buf_free(&string);
 }
@@ -486,6 +495,48 @@ static void test_loop_renamed_or_excluded(void **state)
 	}
 }
 
+/* Nothing captures or writes the hub's own schema, cachewarp, in the hub's database. */
+static void test_hub_schema(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *text, *error;
+	} cases[] = {
+		{"sources: [{name: app, type: postgres, url: \"host=localhost dbname=app\"}]\n"
+		 "entities: [{name: log, source: app, table: cachewarp.oplog}]\n",
+		 "t.yaml:3:44: key \"entities[0].table\": replication loop: entity \"log\" captures "
+		 "cachewarp.oplog, a table of the hub itself (source \"app\" is the hub's database)"},
+		{"targets: [{name: wh, type: postgres, url: \"postgresql://127.0.0.1:5432/app\", "
+		 "schema: cachewarp}]\n",
+		 "t.yaml:2:86: key \"targets[0].schema\": target \"wh\" would write into schema cachewarp of "
+		 "the hub's database, the hub's own tables: use another schema"},
+		{"targets: [{name: wh, type: postgres, url: \"postgresql://localhost/app\", "
+		 "meta_schema: cachewarp}]\n",
+		 "t.yaml:2:86: key \"targets[0].meta_schema\": target \"wh\" would write into schema "
+		 "cachewarp of the hub's database, the hub's own tables: use another schema"},
+		/* the hub's database in another schema, or schema cachewarp of another database: fine */
+		{"sources: [{name: app, type: postgres, url: \"host=localhost dbname=app\"}]\n"
+		 "entities: [{name: log, source: app, table: public.log}]\n"
+		 "targets: [{name: wh, type: postgres, url: \"postgresql://localhost/app\", schema: copy}]\n",
+		 NULL},
+		{"sources: [{name: app, type: postgres, url: \"host=localhost dbname=other\"}]\n"
+		 "entities: [{name: log, source: app, table: cachewarp.oplog}]\n"
+		 "targets: [{name: wh, type: postgres, url: \"postgresql://localhost/other\", schema: cachewarp}]\n",
+		 NULL},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char *text = cw_xasprintf("hub: {url: \"postgresql://localhost/app\"}\n%s", cases[i].text);
+		cw_err_t err = {0};
+		cw_config_t *config = load(text, NULL, NULL, &err);
+		if (cases[i].error == NULL ? config == NULL
+		                           : config != NULL || strcmp(err.message, cases[i].error) != 0)
+			fail_msg("case %zu:\n got: %s\nwant: %s", i, config ? "(loaded)" : err.message,
+			         cases[i].error ? cases[i].error : "(loaded)");
+		cw_config_free(config);
+		free(text);
+	}
+}
+
 /* ---- config show and the environment ---------------------------------------- */
 
 static void test_show_round_trip(void **state)
@@ -575,7 +626,7 @@ static void test_env_overrides(void **state)
 		"(the environment can change items the file has, not add new ones)\n"
 		"environment variable CACHEWARP_TARGETS_0_STREAMS_0_RETRY_POLICY_PERMANENT_ERROR_CODES: key "
 		"\"targets[0].streams[0].retry_policy.permanent_error_codes\": invalid value \"no-dash\": an "
-		"error code has 1 to 16 letters and digits (a SQLSTATE such as 23505, a MongoDB code such as "
+		"error code has 1 to 15 letters and digits (a SQLSTATE such as 23505, a MongoDB code such as "
 		"11000)\n"
 		"environment variable CACHEWARP_VERSION: key \"version\": unsupported configuration version "
 		"\"2\": this cachewarp reads version 1\n");
@@ -620,6 +671,7 @@ int main(void)
 		cmocka_unit_test(test_every_error_listed),
 		cmocka_unit_test(test_replication_loops),
 		cmocka_unit_test(test_loop_renamed_or_excluded),
+		cmocka_unit_test(test_hub_schema),
 		cmocka_unit_test(test_show_round_trip),
 		cmocka_unit_test(test_env_overrides),
 		cmocka_unit_test(test_reference_rows),

@@ -326,6 +326,21 @@ static void spec_errors_name_the_operation(void **state)
 	CHECK_ALL(cases);
 }
 
+/* A spec that doubles the document at every step stops at 64 MiB instead of exhausting memory. */
+static void a_growing_document_is_stopped(void **state)
+{
+	(void)state;
+	cw_buf_t spec = CW_BUF_INIT;
+	cw_buf_append_char(&spec, '[');
+	for (int i = 0; i < 40; i++)
+		cw_buf_appendf(&spec, "%s{\"operation\":\"shift\",\"spec\":{\"a\":\"$\",\"b\":\"$\"}}",
+		               i > 0 ? "," : "");
+	cw_buf_append_char(&spec, ']');
+	kazaam_case_t c = {spec.data, "{\"x\":1}", NULL, "grows past 64 MiB"};
+	check(&c);
+	cw_buf_free(&spec);
+}
+
 /* Many threads share one compiled spec. */
 typedef struct worker {
 	const cw_kazaam_t *kazaam;
@@ -385,6 +400,7 @@ int main(void)
 		cmocka_unit_test(timestamp_reads_and_writes_go_layouts),
 		cmocka_unit_test(uuid_names_and_random),
 		cmocka_unit_test(spec_errors_name_the_operation),
+		cmocka_unit_test(a_growing_document_is_stopped),
 		cmocka_unit_test(a_compiled_spec_serves_many_threads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,4 +1,4 @@
-/* This file contains the unit tests of core/units.c: durations and sizes, text to numbers and back. */
+/* This file contains the unit tests of core/units.c: durations, sizes and integers, text to numbers and back. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -169,12 +169,43 @@ static void test_round_trip(void **state)
 	}
 }
 
+/* Whole integers in a range: what options and query parameters give. */
+static void test_integer_parse(void **state)
+{
+	(void)state;
+	int64_t v = 0;
+	assert_int_equal(cw_integer_parse("--limit", "1", 1, 10000, &v, NULL), 0);
+	assert_int_equal(v, 1);
+	assert_int_equal(cw_integer_parse("--limit", "10000", 1, 10000, &v, NULL), 0);
+	assert_int_equal(v, 10000);
+	assert_int_equal(cw_integer_parse("x", "-5", -10, 0, &v, NULL), 0);
+	assert_int_equal(v, -5);
+	assert_int_equal(cw_integer_parse("x", "9223372036854775807", 0, INT64_MAX, &v, NULL), 0);
+	assert_true(v == INT64_MAX);
+	static const char *const bad[] = {"", "+1", " 1", "\t1", "1 ", "1x", "0x10", "1.0", "-",
+	                                  "9223372036854775808", "ten"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		cw_err_t err = {0};
+		v = 42;
+		if (cw_integer_parse("--limit", bad[i], 0, INT64_MAX, &v, &err) != CW_EINVAL)
+			fail_msg("\"%s\" accepted", bad[i]);
+		assert_int_equal(v, 42);
+		assert_non_null(strstr(err.message, "--limit: expected an integer"));
+	}
+	cw_err_t err = {0};
+	assert_int_equal(cw_integer_parse("--limit", "0", 1, 10000, &v, &err), CW_EINVAL);
+	assert_string_equal(err.message, "--limit: 0 is out of range (1..10000)");
+	assert_int_equal(cw_integer_parse("--limit", "10001", 1, 10000, &v, &err), CW_EINVAL);
+	assert_string_equal(err.message, "--limit: 10001 is out of range (1..10000)");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_duration_parse), cmocka_unit_test(test_duration_errors),
 		cmocka_unit_test(test_size_parse),     cmocka_unit_test(test_size_errors),
 		cmocka_unit_test(test_format),         cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_integer_parse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
