@@ -8,6 +8,7 @@
 
 #include "core/config_keys.h"
 #include "core/mem.h"
+#include "core/sha256.h"
 #include "core/units.h"
 
 #include <errno.h>
@@ -700,6 +701,11 @@ static void check_sources_and_targets(loader_t *ld)
 		if (has_error(ld, path) || source->name == NULL)
 			continue;   /* what the source is for is unknown */
 		snprintf(path, sizeof path, "sources[%zu].url", i);
+		if (source->type == CW_SOURCE_MYSQL) {
+			if (source->url != NULL && !starts_with(source->url, "mysql://"))
+				report(ld, path, "invalid value: a mysql url starts with mysql://");
+			continue;
+		}
 		check_url(ld, path, source->url, source->type == CW_SOURCE_MONGODB);
 		if (source->type != CW_SOURCE_POSTGRES || source->slot != NULL)
 			continue;
@@ -917,6 +923,7 @@ int cw_config_load_buffer(const char *name, const char *bytes, size_t len,
 	*out = NULL;
 	ld.config = cw_xcalloc(1, sizeof *ld.config);
 	ld.config->path = cw_xstrdup(name);
+	cw_sha256_hex(bytes, len, ld.config->sha256);
 	ld.config->retry.jitter = 0.5;
 	cw_config_defaults("", ld.config);
 	if (load_document(&ld, bytes, len)) {
@@ -982,6 +989,17 @@ int cw_config_load(const char *path, const cw_config_load_opts_t *opts, cw_confi
 		if (opts != NULL && opts->errors != NULL)
 			cw_buf_appendf(opts->errors, "%s\n", local.message);
 	}
+	free(bytes);
+	return rc;
+}
+
+int cw_config_file_sha256(const char *path, char hex[65], cw_err_t *err)
+{
+	char *bytes = NULL;
+	size_t len = 0;
+	int rc = read_file(path, &bytes, &len, err);
+	if (rc == 0)
+		cw_sha256_hex(bytes, len, hex);
 	free(bytes);
 	return rc;
 }

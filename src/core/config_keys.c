@@ -32,7 +32,8 @@ _Static_assert(sizeof(cw_source_type_t) == sizeof(int) && sizeof(cw_watch_scope_
 	               sizeof(((cw_stream_config_t *)0)->enabled) == sizeof(int) &&
 	               sizeof(((cw_transformation_config_t *)0)->type) == sizeof(int) &&
 	               sizeof(cw_auth_type_t) == sizeof(int) &&
-	               sizeof(((cw_config_t *)0)->verify.repair) == sizeof(int),
+	               sizeof(((cw_config_t *)0)->verify.repair) == sizeof(int) &&
+	               sizeof(((cw_config_t *)0)->watch.enabled) == sizeof(int),
                "enum keys are stored as int");
 _Static_assert(CW_ON_ERROR_RETRY == 0 && CW_ON_ERROR_SKIP == 1 && CW_ON_ERROR_FAIL_STREAM == 2 &&
 	               CW_ON_ERROR_DEAD_LETTER == 3,
@@ -42,7 +43,7 @@ _Static_assert(CW_LOG_DEBUG == 0 && CW_LOG_INFO == 1 && CW_LOG_WARN == 2 && CW_L
 _Static_assert(CW_LOG_FORMAT_AUTO == 0 && CW_LOG_FORMAT_JSON == 1 && CW_LOG_FORMAT_TEXT == 2,
                "log_formats[] follows cw_log_format_t");
 
-static const char *const source_types[] = {"postgres", "mongodb", NULL};
+static const char *const source_types[] = {"postgres", "mongodb", "mysql", NULL};
 static const char *const watch_scopes[] = {"database", "collection", NULL};
 static const char *const position_lost[] = {"rescan", "fail", NULL};
 static const char *const booleans[] = {"false", "true", NULL};
@@ -223,10 +224,12 @@ static const cw_config_key_t keys[] = {
 	 .help = "Unique name of the source (`[a-z][a-z0-9_]*`); entities refer to it."},
 	{.path = "sources[].type", .kind = CW_KEY_ENUM, .offset = SRC(type),
 	 .flags = CW_KEY_REQUIRED, .values = source_types,
-	 .help = "`postgres` (logical replication with pgoutput) or `mongodb` (change streams)."},
+	 .help = "`postgres` (logical replication with pgoutput), `mongodb` (change streams) or "
+	         "`mysql` (MySQL or MariaDB row-based binlog)."},
 	{.path = "sources[].url", .kind = CW_KEY_URL, .offset = SRC(url), .flags = CW_KEY_REQUIRED,
 	 .help = "Connection URL: `postgresql://user:password@host/db` (or a libpq conninfo "
-	         "string) for postgres, `mongodb://` or `mongodb+srv://` for mongodb."},
+	         "string) for postgres, `mongodb://` or `mongodb+srv://` for mongodb, "
+	         "`mysql://user:password@host:3306/db` for mysql."},
 	{.path = "sources[].publication", .kind = CW_KEY_STRING, .offset = SRC(publication),
 	 .default_text = "cachewarp", .applies_to = "postgres", .check = check_publication,
 	 .help = "Publication to stream from; created (for the entities' tables) when missing."},
@@ -263,7 +266,8 @@ static const cw_config_key_t keys[] = {
 	{.path = "entities[].table", .kind = CW_KEY_STRING, .offset = ENT(table),
 	 .help = "PostgreSQL table, `schema.table` or `table` (schema `public`); a part created "
 	         "with upper-case or other characters is written in double quotes as in SQL, "
-	         "`public.\"Orders\"`. Required for, and only allowed with, a postgres source."},
+	         "`public.\"Orders\"`. Required for, and only allowed with, a postgres or mysql "
+	         "source (mysql: `database.table`, or `table` in the url's database)."},
 	LIST("entities[].columns", cw_entity_t, columns, cw_column_t, 1600,
 	     "The shape: columns projected from each document, in order; a flow mapping per "
 	     "column such as `- {name: price, type: number, path: pricing.amount}` is fine. "
@@ -415,7 +419,7 @@ static const cw_config_key_t keys[] = {
 	 .help = "Error codes no retry can fix: such an error goes to `on_error` at once. "
 	         "SQLSTATEs for a postgres target (`23505` unique violation, `22P02` invalid "
 	         "text), server error codes for a mongodb target (`11000` duplicate key); each 1 "
-	         "to 16 letters and digits, at most 32: `[23505, 22P02]`."},
+	         "to 15 letters and digits, at most 32: `[23505, 22P02]`."},
 
 	LIST("transformations", cw_config_t, transformations, cw_transformation_config_t, 1000,
 	     "Transformations (docs/streams.md): reshape each change of a stream on its way to "
@@ -435,7 +439,8 @@ static const cw_config_key_t keys[] = {
 	 .help = "The engine's spec as JSON text, usually a YAML literal block: for "
 	         "kazaam an array of operations, each an object with an `operation` string "
 	         "(`shift`, `concat`, `coalesce`, `extract`, `default`, `delete`, `pass`, "
-	         "`timestamp`, `uuid`) and its `spec`."},
+	         "`timestamp`, `uuid`) and its `spec` (docs/transformations.md). `config check` "
+	         "compiles it: a spec the engine refuses is refused here."},
 	GROUP("transformations[].error_handling", "What happens to a change the transformation "
 	                                          "fails on."),
 	{.path = "transformations[].error_handling.on_error", .kind = CW_KEY_ENUM,
@@ -521,6 +526,17 @@ static const cw_config_key_t keys[] = {
 	 .help = "How long verify's re-check waits for capture and a target to catch up before it "
 	         "counts a difference anyway (the report then says `target_behind`)."},
 
+	GROUP("config", "This file itself: reloading it while `cachewarp run` runs "
+	      "(docs/operations.md#reloading-the-configuration)."),
+	{.path = "config.watch", .kind = CW_KEY_ENUM, .offset = CFG(watch.enabled),
+	 .default_text = "false", .values = booleans,
+	 .help = "Reload the file when its content changes, as on `SIGHUP`: it is read every "
+	         "`config.watch_interval` and compared with the content last seen (an editor that "
+	         "writes a new file and renames it over this one is seen too)."},
+	{.path = "config.watch_interval", .kind = CW_KEY_DURATION,
+	 .offset = CFG(watch.interval_ms), .default_text = "2s", .min = 100, .max = DAY_MS,
+	 .help = "How often `config.watch` reads the file."},
+
 	LIST("authentication", cw_config_t, authentication, cw_auth_config_t, 256,
 	     "Credentials kept out of the urls, referred to by `auth_id` from `hub`, sources and "
 	     "targets. See docs/authentication.md."),
@@ -580,7 +596,7 @@ static const cw_config_key_t keys[] = {
 
 const char *cw_source_type_name(cw_source_type_t type)
 {
-	return (size_t)type < 2 ? source_types[type] : "unknown";
+	return (size_t)type < 3 ? source_types[type] : "unknown";
 }
 
 const char *cw_target_type_name(cw_target_type_t type)

@@ -1,8 +1,9 @@
 /*
  * This file contains the configuration's key table and the table-driven
- * helpers built on it, shared by config.c (loading, environment, checks) and
- * config_keys.c (the table, values, `config show`, the reference). It is
- * private to those two files: other modules include core/config.h.
+ * helpers built on it, shared by config.c (loading, environment, checks),
+ * config_keys.c (the table, values, `config show`, the reference) and
+ * config_diff.c (comparing two configurations). It is private to the
+ * config*.c files: other modules include core/config.h.
  *
  * A key's path is its place in the file with "[]" for a list item:
  * "hub.url", "sources[].url", "entities[].columns[].path". A concrete path
@@ -207,16 +208,16 @@ void cw_config_check_auth(cw_config_t *config, const char *config_name,
 /* ---- streams and transformations (config_streams.c) ------------------- */
 
 /*
- * Checks a transformation's spec (borrowed): today that it is JSON, an array
- * of objects each with an "operation" string; the transformation engine's
- * own compile check goes here. 0 or CW_EINVAL with the reason.
+ * Checks a transformation's spec (borrowed) by compiling it with the kazaam
+ * engine (transform/kazaam.h), after placing a JSON syntax error by line and
+ * column. 0 or CW_EINVAL with the reason.
  */
 int cw_config_check_transformation_spec(const char *spec, cw_err_t *err);
 
 /* A transformation id: [a-z][a-z0-9_-]*, at most 63 characters. */
 int cw_config_check_transformation_id(const char *id, cw_err_t *err);
 
-/* One permanent error code: 1 to 16 characters of [A-Za-z0-9]. */
+/* One permanent error code: 1 to 15 characters of [A-Za-z0-9], what an error's server code holds. */
 int cw_config_check_error_code(const char *code, cw_err_t *err);
 
 /*

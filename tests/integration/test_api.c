@@ -181,7 +181,7 @@ static int setup(void **state)
 
 	fx->verify = cw_verify_service_new(fx->open_config, fx->metrics);
 	cw_api_deps_t deps = {fx->open_config, fx->metrics, fx->jobs, fake_components, fx,
-	                      fx->verify};
+	                      fx->verify, NULL, NULL};
 	fx->open = cw_api_start(&deps, &err);
 	deps.config = fx->guarded_config;
 	fx->guarded = fx->open ? cw_api_start(&deps, &err) : NULL;
@@ -320,7 +320,7 @@ static void busy_address_fails_to_start(void **state)
 	snprintf(listen, sizeof listen, "127.0.0.1:%u", (unsigned)cw_api_port(fx->open));
 	cw_config_t *config = load_config_listen(fx->srv.url, NULL, listen);
 	assert_non_null(config);
-	cw_api_deps_t deps = {config, fx->metrics, NULL, NULL, NULL, NULL};
+	cw_api_deps_t deps = {config, fx->metrics, NULL, NULL, NULL, NULL, NULL, NULL};
 	cw_err_t err = {0};
 	assert_null(cw_api_start(&deps, &err));
 	assert_int_equal(err.code, CW_EIO);
