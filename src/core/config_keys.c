@@ -43,7 +43,7 @@ _Static_assert(CW_LOG_DEBUG == 0 && CW_LOG_INFO == 1 && CW_LOG_WARN == 2 && CW_L
 _Static_assert(CW_LOG_FORMAT_AUTO == 0 && CW_LOG_FORMAT_JSON == 1 && CW_LOG_FORMAT_TEXT == 2,
                "log_formats[] follows cw_log_format_t");
 
-static const char *const source_types[] = {"postgres", "mongodb", NULL};
+static const char *const source_types[] = {"postgres", "mongodb", "mysql", NULL};
 static const char *const watch_scopes[] = {"database", "collection", NULL};
 static const char *const position_lost[] = {"rescan", "fail", NULL};
 static const char *const booleans[] = {"false", "true", NULL};
@@ -143,6 +143,11 @@ static int check_write_concern(const char *value, cw_err_t *err)
 	                  "invalid value: expected \"majority\" or a number of members from 1 to 50");
 }
 
+static int check_entity_name(const char *value, cw_err_t *err)
+{
+	return cw_entity_name_validate(value, err);
+}
+
 static int check_not_empty(const char *value, cw_err_t *err)
 {
 	if (value[0] == '\0')
@@ -224,10 +229,12 @@ static const cw_config_key_t keys[] = {
 	 .help = "Unique name of the source (`[a-z][a-z0-9_]*`); entities refer to it."},
 	{.path = "sources[].type", .kind = CW_KEY_ENUM, .offset = SRC(type),
 	 .flags = CW_KEY_REQUIRED, .values = source_types,
-	 .help = "`postgres` (logical replication with pgoutput) or `mongodb` (change streams)."},
+	 .help = "`postgres` (logical replication with pgoutput), `mongodb` (change streams) or "
+	         "`mysql` (MySQL or MariaDB row-based binlog)."},
 	{.path = "sources[].url", .kind = CW_KEY_URL, .offset = SRC(url), .flags = CW_KEY_REQUIRED,
 	 .help = "Connection URL: `postgresql://user:password@host/db` (or a libpq conninfo "
-	         "string) for postgres, `mongodb://` or `mongodb+srv://` for mongodb."},
+	         "string) for postgres, `mongodb://` or `mongodb+srv://` for mongodb, "
+	         "`mysql://user:password@host:3306/db` for mysql."},
 	{.path = "sources[].publication", .kind = CW_KEY_STRING, .offset = SRC(publication),
 	 .default_text = "cachewarp", .applies_to = "postgres", .check = check_publication,
 	 .help = "Publication to stream from; created (for the entities' tables) when missing."},
@@ -264,7 +271,8 @@ static const cw_config_key_t keys[] = {
 	{.path = "entities[].table", .kind = CW_KEY_STRING, .offset = ENT(table),
 	 .help = "PostgreSQL table, `schema.table` or `table` (schema `public`); a part created "
 	         "with upper-case or other characters is written in double quotes as in SQL, "
-	         "`public.\"Orders\"`. Required for, and only allowed with, a postgres source."},
+	         "`public.\"Orders\"`. Required for, and only allowed with, a postgres or mysql "
+	         "source (mysql: `database.table`, or `table` in the url's database)."},
 	LIST("entities[].columns", cw_entity_t, columns, cw_column_t, 1600,
 	     "The shape: columns projected from each document, in order; a flow mapping per "
 	     "column such as `- {name: price, type: number, path: pricing.amount}` is fine. "
@@ -333,6 +341,19 @@ static const cw_config_key_t keys[] = {
 	 .help = "Write concern of every write: `majority`, or the number of members that "
 	         "acknowledge it (`1` .. `50`). Unacknowledged writes (`0`) are not offered: "
 	         "the position must never pass data the server may lose."},
+	{.path = "targets[].entities", .kind = CW_KEY_WORDS, .offset = TGT(entities),
+	 .default_doc = "every entity", .applies_to = "mongodb", .check = check_entity_name,
+	 .max_items = 10000,
+	 .help = "The entities this target receives, by entity name (`[orders, customers]`); "
+	         "the others are left out. Not together with `exclude`. See "
+	         "docs/targets-mongodb.md."},
+	{.path = "targets[].exclude", .kind = CW_KEY_WORDS, .offset = TGT(exclude),
+	 .default_doc = "none", .applies_to = "mongodb", .check = check_not_empty,
+	 .max_items = 10000,
+	 .help = "Left out of this target (seed 003's excluded collections): each name is an "
+	         "entity's name, or the source collection or table it captures (`sessions`, "
+	         "`public.audit` or `audit`), so a list written for the application's "
+	         "collections works as it is. Not together with `entities`."},
 	{.path = "targets[].idle_timeout", .kind = CW_KEY_DURATION, .offset = TGT(idle_timeout_ms),
 	 .default_text = "1m", .min = 1000, .max = DAY_MS, .applies_to = "sqlite",
 	 .help = "A cache's connections are closed after this long without use."},
@@ -593,7 +614,7 @@ static const cw_config_key_t keys[] = {
 
 const char *cw_source_type_name(cw_source_type_t type)
 {
-	return (size_t)type < 2 ? source_types[type] : "unknown";
+	return (size_t)type < 3 ? source_types[type] : "unknown";
 }
 
 const char *cw_target_type_name(cw_target_type_t type)
@@ -821,6 +842,18 @@ static int set_string(const cw_config_key_t *key, char **field, const char *text
 	free(*field);
 	*field = cw_xstrdup(text);
 	return 0;
+}
+
+bool cw_config_words_has(const char *words, const char *word)
+{
+	size_t len = strlen(word);
+	for (const char *p = words; p != NULL && *p != '\0';) {
+		size_t item = strcspn(p, ",");
+		if (item == len && memcmp(p, word, len) == 0)
+			return true;
+		p += item + (p[item] == ',');
+	}
+	return false;
 }
 
 int cw_config_word_check(const cw_config_key_t *key, const char *word, cw_err_t *err)

@@ -266,7 +266,7 @@ static void format_chunk(const kz_time_t *t, const civil_t *v, const chunk_t *c,
 {
 	int hour12 = v->hour % 12 == 0 ? 12 : v->hour % 12;
 	switch (c->std) {
-	case STD_YEAR:        append_int(out, v->year % 100, 2); break;
+	case STD_YEAR:        append_int(out, (v->year < 0 ? -v->year : v->year) % 100, 2); break;
 	case STD_LONG_YEAR:   append_int(out, v->year, 4); break;
 	case STD_MONTH:       cw_buf_append(out, month_names[v->month - 1], 3); break;
 	case STD_LONG_MONTH:  cw_buf_append_str(out, month_names[v->month - 1]); break;
@@ -697,8 +697,8 @@ static int parse_unix(const char *value, size_t len, kz_time_t *out, cw_err_t *e
 	}
 	if (n > (uint64_t)INT64_MAX)
 		return bad_time(err, "$unix", value, len, "out of range");
-	/* about 34000 years either side of 1970: further than any calendar cachewarp prints */
-	if (n > (UINT64_C(1) << 40))
+	/* beyond ±2^62 seconds the arithmetic of a date would overflow */
+	if (n > (UINT64_C(1) << 62))
 		return bad_time(err, "$unix", value, len, "out of range");
 	int64_t sec = value[0] == '-' ? -(int64_t)n : (int64_t)n;
 	*out = kz_time_local(sec, 0);
