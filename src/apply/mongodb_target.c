@@ -149,8 +149,14 @@ static int make_client(mdb_target_t *t, cw_err_t *err)
 	return 0;
 }
 
-/* Whether the server's handshake reply promises multi-document transactions. */
-static bool runs_transactions(const bson_t *reply)
+const char *mdb_position_write_mode(bool transactions)
+{
+	return transactions ? "in the batch's transaction"
+	                    : "after the bulk write (no transactions on this server; replays are "
+	                      "idempotent)";
+}
+
+bool mdb_server_runs_transactions(const bson_t *reply)
 {
 	bson_iter_t it;
 	int32_t wire = 0;
@@ -180,13 +186,11 @@ static int connect_once(mdb_target_t *t, cw_err_t *err)
 		went_down(t);
 		return rc;
 	}
-	bool transactions = runs_transactions(&reply);
+	bool transactions = mdb_server_runs_transactions(&reply);
 	bson_destroy(&reply);
 	cw_log_kv(CW_LOG_INFO, MDB_COMPONENT, t->was_down ? "connected again" : "connected", "target",
 	          t->name, "url", t->url_masked, "database", t->database, "position_write",
-	          transactions ? "in the batch's transaction"
-	                       : "after the bulk write (no transactions on this server; "
-	                         "replays are idempotent)", NULL);
+	          mdb_position_write_mode(transactions), NULL);
 	t->transactions = transactions;
 	set_up(t, true);
 	return 0;
@@ -249,7 +253,7 @@ static int read_position(mdb_target_t *t, const char *key, bool *found, int64_t 
 }
 
 int mdb_store_position(mdb_target_t *t, mongoc_client_session_t *session, const char *key,
-                       const char *field, int64_t position, cw_err_t *err)
+                       const char *field, int64_t position, unsigned *labels, cw_err_t *err)
 {
 	char *id = position_id(t, key);
 	bson_t *filter = BCON_NEW("_id", BCON_UTF8(id));
@@ -263,8 +267,13 @@ int mdb_store_position(mdb_target_t *t, mongoc_client_session_t *session, const 
 	if (session != NULL && !mongoc_client_session_append(session, &opts, &error))
 		rc = mdb_error(t, &error, "could not store a position", err);
 	mongoc_collection_t *coll = mdb_collection(t, MDB_POSITION_COLLECTION);
-	if (rc == 0 && !mongoc_collection_update_one(coll, filter, update, &opts, NULL, &error))
+	bson_t reply = BSON_INITIALIZER;
+	if (rc == 0 && !mongoc_collection_update_one(coll, filter, update, &opts, &reply, &error)) {
 		rc = mdb_error(t, &error, "could not store a position", err);
+		if (labels != NULL)
+			*labels |= mdb_error_labels(&reply);
+	}
+	bson_destroy(&reply);
 	mongoc_collection_destroy(coll);
 	bson_destroy(&opts);
 	bson_destroy(update);
@@ -306,7 +315,7 @@ static int write_position(mdb_target_t *t, cw_err_t *err)
 		return 0;
 	int rc = ensure_connected(t, err);
 	if (rc == 0)
-		rc = mdb_store_position(t, NULL, t->scope, "position", t->position, err);
+		rc = mdb_store_position(t, NULL, t->scope, "position", t->position, NULL, err);
 	if (rc == 0) {
 		t->position_stored = t->position;
 		t->position_stored_ms = now_ms();
@@ -353,14 +362,20 @@ static void read_record(mdb_entity_t *ent, cw_hub_t *hub, const cw_entity_t *ent
 	cw_table_record_read(&ent->src, hub, entity->name);
 }
 
-/* The entity's settings for this target in the configuration, or NULL. */
-static const cw_entity_target_t *settings_for(const mdb_target_t *t, const char *entity)
+/* The settings of entity for the target in config, or NULL. */
+static const cw_entity_target_t *entity_settings(const cw_config_t *config, const char *target,
+                                                 const char *entity)
 {
-	const cw_entity_t *e = cw_config_entity(t->ctx->config, entity);
+	const cw_entity_t *e = cw_config_entity(config, entity);
 	for (size_t i = 0; e != NULL && i < e->ntargets; i++)
-		if (e->targets[i].name != NULL && strcmp(e->targets[i].name, t->name) == 0)
+		if (e->targets[i].name != NULL && strcmp(e->targets[i].name, target) == 0)
 			return &e->targets[i];
 	return NULL;
+}
+
+static const cw_entity_target_t *settings_for(const mdb_target_t *t, const char *entity)
+{
+	return entity_settings(t->ctx->config, t->name, entity);
 }
 
 /* The collection of an entity: its setting, else the source's collection, else its name. */
@@ -380,26 +395,64 @@ static mdb_entity_t *known_entity(mdb_target_t *t, const char *name)
 	return NULL;
 }
 
-/* The target's view of entity, made (and its collection name checked) when new. NULL with err. */
+/*
+ * Whether the target's entity selection (targets[].entities or .exclude,
+ * then entities[].targets.<name>.exclude) leaves entity out.
+ */
+static bool selection_leaves_out(const cw_target_config_t *target, const cw_config_t *config,
+                                 const char *name, const char *collection, const char *table)
+{
+	const cw_entity_target_t *s = entity_settings(config, target->name, name);
+	if (s != NULL && s->exclude)
+		return true;
+	if (target->entities != NULL)
+		return !cw_config_words_has(target->entities, name);
+	const char *exclude = target->exclude;
+	const char *bare_table = table != NULL && strchr(table, '.') ? strchr(table, '.') + 1 : table;
+	return cw_config_words_has(exclude, name) ||
+	       (collection != NULL && cw_config_words_has(exclude, collection)) ||
+	       (table != NULL && cw_config_words_has(exclude, table)) ||
+	       (bare_table != NULL && cw_config_words_has(exclude, bare_table));
+}
+
+static bool left_out(const mdb_target_t *t, const char *name, const char *collection,
+                     const char *table)
+{
+	return selection_leaves_out(t->cfg, t->ctx->config, name, collection, table);
+}
+
+bool mdb_entity_left_out(const cw_target_config_t *target, const cw_config_t *config,
+                         const cw_entity_t *entity)
+{
+	return selection_leaves_out(target, config, entity->name, entity->collection, entity->table);
+}
+
+/*
+ * The target's view of entity, made when new. NULL with err: CW_EENTITY
+ * when its collection name cannot be written to (that entity fails alone).
+ */
 static mdb_entity_t *entity_for(mdb_target_t *t, const cw_entity_t *entity, cw_err_t *err)
 {
 	mdb_entity_t *ent = known_entity(t, entity->name);
 	if (ent != NULL)
 		return ent;
+	bool excluded = left_out(t, entity->name, entity->collection, entity->table);
 	const char *collection = collection_of(t, entity->name, entity->collection);
 	cw_err_t why = {0};
-	if (cw_collection_name_validate(collection, &why) != 0)
-		return cw_err_set(err, CW_EINVAL, MDB_COMPONENT, "target \"%s\", entity \"%s\": %s: set "
-		                  "entities[].targets.%s.collection", t->name, entity->name, why.message,
-		                  t->name), NULL;
+	if (!excluded && cw_collection_name_validate(collection, &why) != 0)
+		return cw_err_set(err, CW_EENTITY, MDB_COMPONENT, "target \"%s\", entity \"%s\": %s: "
+		                  "set entities[].targets.%s.collection, or leave the entity out with "
+		                  "targets[].exclude", t->name, entity->name, why.message, t->name), NULL;
+	if (excluded)
+		cw_log_kv(CW_LOG_INFO, MDB_COMPONENT, "entity left out of the target", "target", t->name,
+		          "entity", entity->name, NULL);
 	t->entities = cw_xrealloc(t->entities, (t->nentities + 1) * sizeof *t->entities);
 	ent = &t->entities[t->nentities++];
 	memset(ent, 0, sizeof *ent);
 	ent->entity = cw_xstrdup(entity->name);
 	ent->collection = cw_xstrdup(collection);
 	ent->layout = cw_layout_of(entity);
-	const cw_entity_target_t *s = settings_for(t, entity->name);
-	ent->excluded = s != NULL && s->exclude;
+	ent->excluded = excluded;
 	ent->col_names = cw_xcalloc(entity->ncolumns + 1, sizeof *ent->col_names);
 	ent->col_types = cw_xcalloc(entity->ncolumns + 1, sizeof *ent->col_types);
 	for (size_t i = 0; i < entity->ncolumns; i++) {
@@ -437,7 +490,7 @@ static int entity_open(void *self, cw_hub_t *hub, const cw_entity_t *entity, int
 	*applied = 0;
 	mdb_entity_t *ent = entity_for(t, entity, err);
 	if (ent == NULL)
-		return CW_EINVAL;
+		return CW_EENTITY;   /* its collection name: that entity fails alone */
 	if (ent->excluded)
 		return 0;
 	read_record(ent, hub, entity);
@@ -471,7 +524,10 @@ static int entity_drop(void *self, const char *entity, bool *removed, cw_err_t *
 	const cw_entity_t *configured = cw_config_entity(t->ctx->config, entity);
 	const char *collection = ent != NULL ? ent->collection
 	                       : collection_of(t, entity, configured ? configured->collection : NULL);
-	if (ent != NULL && ent->excluded)
+	/* a collection the target never wrote may be someone else's: only its position goes */
+	if ((ent != NULL && ent->excluded) ||
+	    (ent == NULL && left_out(t, entity, configured ? configured->collection : NULL,
+	                             configured ? configured->table : NULL)))
 		return delete_position(t, entity, err);
 	bool exists = false;
 	if (cw_collection_name_validate(collection, NULL) == 0 &&
@@ -515,7 +571,7 @@ static int apply(void *self, const cw_entity_t *entity, const cw_write_list_t *w
 	*lost = false;
 	mdb_entity_t *ent = entity_for(t, entity, err);
 	if (ent == NULL)
-		return CW_EINVAL;
+		return CW_EENTITY;   /* its collection name: that entity fails alone */
 	if (ent->excluded)
 		return 0;
 	if (ent->layout == CW_LAYOUT_DYNAMIC) {

@@ -722,6 +722,10 @@ static void check_sources_and_targets(loader_t *ld)
 		snprintf(path, sizeof path, "targets[%zu].url", i);
 		if (type_known)
 			check_url(ld, path, target->url, target->type == CW_TARGET_MONGODB);
+		snprintf(path, sizeof path, "targets[%zu].exclude", i);
+		if (target->entities != NULL && target->exclude != NULL)
+			report(ld, path, "set either entities (the ones the target receives) or exclude "
+			       "(the ones it leaves out), not both");
 		if (target->dir != NULL) {
 			char *resolved = cw_config_resolve_path(ld->name, target->dir);
 			free(target->dir);

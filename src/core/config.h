@@ -178,6 +178,8 @@ typedef struct cw_target_config {
 	int64_t column_budget;          /* postgres: columns a table grows to, default 400 */
 	cw_decimal_mode_t decimal_handling;   /* sqlite, postgres: numbers a double cannot hold */
 	char *write_concern;            /* mongodb: "majority" (default) or a number of members */
+	char *entities;                 /* mongodb: NULL = every entity, else only these ("a,b") */
+	char *exclude;                  /* mongodb: entities, collections or tables left out ("a,b") */
 	char *auth_id;                  /* postgres, mongodb: NULL = the credentials in url */
 	const cw_auth_config_t *auth;   /* the entry auth_id names, borrowed from the config; or NULL */
 	cw_stream_config_t *streams;    /* per-entity settings; an entity without one has the defaults */
@@ -289,6 +291,9 @@ const char *cw_on_error_name(cw_on_error_t action);
 
 /* The authentication entry of that id, borrowed from config, or NULL. */
 const cw_auth_config_t *cw_config_auth(const cw_config_t *config, const char *id);
+
+/* Whether words (a list key's value, "a,b"; NULL = none) holds word. */
+bool cw_config_words_has(const char *words, const char *word);
 
 /* "postgres", "mongodb"; "sqlite", "postgres", "mongodb". */
 const char *cw_source_type_name(cw_source_type_t type);

@@ -143,6 +143,11 @@ static int check_write_concern(const char *value, cw_err_t *err)
 	                  "invalid value: expected \"majority\" or a number of members from 1 to 50");
 }
 
+static int check_entity_name(const char *value, cw_err_t *err)
+{
+	return cw_entity_name_validate(value, err);
+}
+
 static int check_not_empty(const char *value, cw_err_t *err)
 {
 	if (value[0] == '\0')
@@ -336,6 +341,19 @@ static const cw_config_key_t keys[] = {
 	 .help = "Write concern of every write: `majority`, or the number of members that "
 	         "acknowledge it (`1` .. `50`). Unacknowledged writes (`0`) are not offered: "
 	         "the position must never pass data the server may lose."},
+	{.path = "targets[].entities", .kind = CW_KEY_WORDS, .offset = TGT(entities),
+	 .default_doc = "every entity", .applies_to = "mongodb", .check = check_entity_name,
+	 .max_items = 10000,
+	 .help = "The entities this target receives, by entity name (`[orders, customers]`); "
+	         "the others are left out. Not together with `exclude`. See "
+	         "docs/targets-mongodb.md."},
+	{.path = "targets[].exclude", .kind = CW_KEY_WORDS, .offset = TGT(exclude),
+	 .default_doc = "none", .applies_to = "mongodb", .check = check_not_empty,
+	 .max_items = 10000,
+	 .help = "Left out of this target (seed 003's excluded collections): each name is an "
+	         "entity's name, or the source collection or table it captures (`sessions`, "
+	         "`public.audit` or `audit`), so a list written for the application's "
+	         "collections works as it is. Not together with `entities`."},
 	{.path = "targets[].idle_timeout", .kind = CW_KEY_DURATION, .offset = TGT(idle_timeout_ms),
 	 .default_text = "1m", .min = 1000, .max = DAY_MS, .applies_to = "sqlite",
 	 .help = "A cache's connections are closed after this long without use."},
@@ -824,6 +842,18 @@ static int set_string(const cw_config_key_t *key, char **field, const char *text
 	free(*field);
 	*field = cw_xstrdup(text);
 	return 0;
+}
+
+bool cw_config_words_has(const char *words, const char *word)
+{
+	size_t len = strlen(word);
+	for (const char *p = words; p != NULL && *p != '\0';) {
+		size_t item = strcspn(p, ",");
+		if (item == len && memcmp(p, word, len) == 0)
+			return true;
+		p += item + (p[item] == ',');
+	}
+	return false;
 }
 
 int cw_config_word_check(const cw_config_key_t *key, const char *word, cw_err_t *err)

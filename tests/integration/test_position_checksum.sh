@@ -5,7 +5,9 @@
 # table again and sweeps the row deleted meanwhile; with fail the source stops
 # and says why, and nothing is rescanned. A checkpoint stored without a
 # checksum (before the column existed) is accepted once and stored again
-# with one, without a rescan.
+# with one, without a rescan. The targets' positions (SQLite's metadata.sqlite,
+# the PostgreSQL target's positions table) moved ahead by hand fail theirs and
+# are applied again from the start instead of skipping changes.
 # shellcheck source=../support/e2e.sh
 . "${CW_SUPPORT_DIR:-$(cd "$(dirname "$0")/../support" && pwd)}/e2e.sh"
 
@@ -21,6 +23,11 @@ asql "CREATE TABLE items (id int PRIMARY KEY, v text);
       INSERT INTO items VALUES (1, 'one'), (2, 'two'), (3, 'three')" || fail "create table"
 e2e_config "$work/cw.yaml" items public.items
 echo 'retry: {initial: 50ms, max: 500ms, give_up_after: 10m}' >>"$work/cw.yaml"
+e2e_sql postgres "CREATE DATABASE warehouse" >/dev/null || fail "create database warehouse"
+sed -i "s|^    dir: $work/dbs\$|&\n  - name: warehouse\n    type: postgres\n    url: $base/warehouse|" \
+	"$work/cw.yaml"
+wsql() { e2e_sql warehouse "$1"; }
+in_warehouse() { same "$(wsql "SELECT v FROM public.items WHERE id = '$1'" 2>/dev/null)" "$2"; }
 
 start_daemon() { # start_daemon RUN [VAR=VALUE...]
 	local run=$1
@@ -75,6 +82,22 @@ asql "INSERT INTO items VALUES (6, 'six')"
 wait_for "live changes from the accepted checkpoint" has_row 6 six
 [ "$(version)" = "$v2" ] || fail "an unchecked checkpoint started a new generation ($v2 -> $(version))"
 grep -q 'failed its checksum' "$work/legacy.err" && fail "an unchecked checkpoint was treated as lost"
+wait_for "the PostgreSQL target caught up" in_warehouse 6 six
+stop_daemon
+
+# ---- the targets' positions moved ahead by hand: applied again, nothing skipped
+wsql "UPDATE cachewarp_meta.positions SET position = position + 1000" >/dev/null ||
+	fail "could not edit the PostgreSQL target's positions"
+sqlite3 "$work/dbs/metadata.sqlite" "UPDATE metadata SET value = value + 1000 WHERE key = 'position'" ||
+	fail "could not edit the SQLite target's position"
+asql "INSERT INTO items VALUES (8, 'eight')"
+start_daemon targets
+wait_for "the SQLite target's failed checksum logged" logged targets \
+	'"msg":"stored position failed its checksum: starting from position 0"'
+wait_for "the PostgreSQL target's failed checksum logged" logged targets \
+	'"msg":"stored position failed its checksum: applying again from the start","target":"warehouse","entity":"items"'
+wait_for "the change after the edited position in the SQLite cache" has_row 8 eight
+wait_for "the change after the edited position in the PostgreSQL target" in_warehouse 8 eight
 stop_daemon
 
 # ---- on_position_lost: fail: the source stops and says why --------------------
