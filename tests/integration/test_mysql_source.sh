@@ -12,7 +12,8 @@
 #   * the binlog purged past the stored position: on_position_lost: rescan
 #     scans again (a new generation) and sweeps the rows deleted meanwhile;
 #   * the source's user has only the privileges the docs ask for, and its
-#     password is in no log line.
+#     password is in no log line;
+#   * a wrong binlog_format and a missing privilege fail with what to run.
 # shellcheck source=../support/e2e.sh
 . "${CW_SUPPORT_DIR:-$(cd "$(dirname "$0")/../support" && pwd)}/e2e.sh"
 
@@ -169,4 +170,16 @@ wait_for "the rescan" cache_is kinds "SELECT group_concat(id, ' ') FROM (SELECT 
 grep -q "binlog position lost" "$work/run.log" || fail "no log line says the position was lost"
 grep -q 'Secr3t-pw' "$work/run.log" && fail "a log line holds the source's password"
 stop
+
+# Set-up checks say what to change: the binlog format, then a missing privilege.
+in_log() { grep -q -F "$1" "$work/run.log" && echo ok; }
+my "SET GLOBAL binlog_format = 'MIXED'"
+start
+wait_for "the binlog_format check" in_log "has binlog_format = MIXED: run SET GLOBAL binlog_format = 'ROW';"
+stop
+my "SET GLOBAL binlog_format = 'ROW'; REVOKE REPLICATION SLAVE ON *.* FROM 'cw'@'127.0.0.1'"
+start
+wait_for "the privilege check" in_log "the user lacks REPLICATION SLAVE: run GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO 'cw'@'%';"
+stop
+grep -q 'Secr3t-pw' "$work/run.log" && fail "a log line holds the source's password"
 exit $((failures > 0))
