@@ -13,6 +13,7 @@
 #include "core/mem.h"
 #include "core/metrics.h"
 #include "core/secret.h"
+#include "hub/position_check.h"
 
 
 #include <stdio.h>
@@ -221,7 +222,45 @@ static char *position_id(const mdb_target_t *t, const char *key)
 	return cw_xasprintf("%s:%s", t->name, key);
 }
 
-/* *writing: the greatest id a batch was about to write (its intent), else *position. */
+/* The checksum of field's value in the position document id: it covers "<id>:<field>". */
+static void position_checksum(const char *id, const char *field, int64_t value,
+                              char out[CW_POSITION_CHECKSUM_LEN])
+{
+	char key[CW_ERR_MESSAGE_LEN], text[24];
+	snprintf(key, sizeof key, "%s:%s", id, field);
+	snprintf(text, sizeof text, "%lld", (long long)value);
+	cw_position_checksum(key, text, out);
+}
+
+/*
+ * Reads field of a position document into *value. False when its checksum
+ * (field "<field>_checksum", absent in documents written before) fails: the
+ * value is then not to be used, and that is logged with msg.
+ */
+static bool checked_field(const mdb_target_t *t, const bson_t *doc, const char *id,
+                          const char *field, const char *msg, int64_t *value)
+{
+	bson_iter_t it;
+	if (!bson_iter_init_find(&it, doc, field) || !BSON_ITER_HOLDS_NUMBER(&it))
+		return true;
+	*value = bson_iter_as_int64(&it);
+	char name[40], want[CW_POSITION_CHECKSUM_LEN];
+	snprintf(name, sizeof name, "%s_checksum", field);
+	if (!bson_iter_init_find(&it, doc, name))
+		return true;
+	position_checksum(id, field, *value, want);
+	if (BSON_ITER_HOLDS_UTF8(&it) && strcmp(bson_iter_utf8(&it, NULL), want) == 0)
+		return true;
+	cw_log_kv(CW_LOG_WARN, MDB_COMPONENT, msg, "target", t->name, "position", id, "field", field,
+	          NULL);
+	return false;
+}
+
+/*
+ * *writing: the greatest id a batch was about to write (its intent), else
+ * *position. A position that fails its checksum reads as 0 (applied again
+ * from the start), an intent that fails as everything (every write guarded).
+ */
 static int read_position(mdb_target_t *t, const char *key, bool *found, int64_t *position,
                          int64_t *writing, cw_err_t *err)
 {
@@ -233,13 +272,14 @@ static int read_position(mdb_target_t *t, const char *key, bool *found, int64_t 
 	mongoc_collection_t *coll = mdb_collection(t, MDB_POSITION_COLLECTION);
 	mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(coll, filter, NULL, NULL);
 	const bson_t *doc;
-	bson_iter_t it;
 	if (mongoc_cursor_next(cursor, &doc)) {
 		*found = true;
-		if (bson_iter_init_find(&it, doc, "position") && BSON_ITER_HOLDS_NUMBER(&it))
-			*position = bson_iter_as_int64(&it);
-		if (bson_iter_init_find(&it, doc, "writing_upto") && BSON_ITER_HOLDS_NUMBER(&it))
-			*writing = bson_iter_as_int64(&it);
+		if (!checked_field(t, doc, id, "position", "stored position failed its checksum: "
+		                   "applying again from the start", position))
+			*position = 0;
+		if (!checked_field(t, doc, id, "writing_upto", "stored write intent failed its "
+		                   "checksum: guarding every write", writing))
+			*writing = INT64_MAX;
 	}
 	*writing = *writing > *position ? *writing : *position;
 	bson_error_t error;
@@ -256,9 +296,13 @@ int mdb_store_position(mdb_target_t *t, mongoc_client_session_t *session, const 
                        const char *field, int64_t position, unsigned *labels, cw_err_t *err)
 {
 	char *id = position_id(t, key);
+	char checksum_field[40], checksum[CW_POSITION_CHECKSUM_LEN];
+	snprintf(checksum_field, sizeof checksum_field, "%s_checksum", field);
+	position_checksum(id, field, position, checksum);
 	bson_t *filter = BCON_NEW("_id", BCON_UTF8(id));
 	bson_t *update = BCON_NEW("$set", "{", "target", BCON_UTF8(t->name), "key", BCON_UTF8(key),
-	                          field, BCON_INT64(position), "updated_at",
+	                          field, BCON_INT64(position), checksum_field, BCON_UTF8(checksum),
+	                          "updated_at",
 	                          BCON_DATE_TIME(cw_clock_wall_us(cw_clock_system()) / 1000), "}");
 	bson_t opts = BSON_INITIALIZER;
 	BSON_APPEND_BOOL(&opts, "upsert", true);

@@ -89,7 +89,8 @@ int my_url_parse(const char *text, my_url_t *url, cw_err_t *err)
 
 /* ---- connections and queries ---------------------------------------------------- */
 
-int my_connect(my_source_t *src, MYSQL **out, cw_err_t *err)
+/* One attempt; *refused: the server refused the credentials it was given. */
+static int connect_once(my_source_t *src, MYSQL **out, bool *refused, cw_err_t *err)
 {
 	char *secret = NULL;
 	const char *user = src->url.user, *password = src->url.password;
@@ -103,16 +104,19 @@ int my_connect(my_source_t *src, MYSQL **out, cw_err_t *err)
 		password = secret;
 	}
 	MYSQL *conn = mysql_init(NULL);
-	unsigned timeout = 10;
+	unsigned timeout = 10, read_timeout = 60;
 	mysql_options(conn, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+	/* the stream gets a heartbeat at least every MY_HEARTBEAT_MS: a silent minute is a
+	 * dead connection, and the run starts over instead of waiting for ever */
+	mysql_options(conn, MYSQL_OPT_READ_TIMEOUT, &read_timeout);
 	mysql_options(conn, MYSQL_SET_CHARSET_NAME, "utf8mb4");
 	if (mysql_real_connect(conn, src->url.host, user, password, src->url.database,
 	                       src->url.port, NULL, 0) == NULL) {
 		unsigned code = mysql_errno(conn);
-		bool refused = code == ER_ACCESS_DENIED_ERROR || code == ER_DBACCESS_DENIED_ERROR;
-		rc = cw_err_set(err, refused ? CW_EAUTH : CW_EDB, MY_DOMAIN,
+		*refused = code == ER_ACCESS_DENIED_ERROR || code == ER_DBACCESS_DENIED_ERROR;
+		rc = cw_err_set(err, *refused ? CW_EAUTH : CW_EDB, MY_DOMAIN,
 		                "could not connect to mysql \"%s\": %s%s", src->masked_url,
-		                mysql_error(conn), refused ? ": fix the user and password of "
+		                mysql_error(conn), *refused ? ": fix the user and password of "
 		                "sources[].url (or its authentication entry)" : "");
 		mysql_close(conn);
 		conn = NULL;
@@ -123,6 +127,20 @@ int my_connect(my_source_t *src, MYSQL **out, cw_err_t *err)
 	}
 	cw_auth_secret_free(secret);
 	*out = conn;
+	return rc;
+}
+
+/*
+ * When the server refuses the output of an authentication command, the
+ * command runs again and the connection is tried once more before the
+ * caller backs off.
+ */
+int my_connect(my_source_t *src, MYSQL **out, cw_err_t *err)
+{
+	bool refused = false;
+	int rc = connect_once(src, out, &refused, err);
+	if (rc != 0 && refused && cw_auth_refused(src->cfg->auth))
+		rc = connect_once(src, out, &refused, err);
 	return rc;
 }
 

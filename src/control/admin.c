@@ -168,21 +168,7 @@ static void print_status_json(cw_hub_t *hub, const status_view_t *v)
 	}
 	cw_json_array_end(&w, NULL);
 	cw_json_key(&w, "dead_letters", NULL);
-	cw_json_array_begin(&w, NULL);
-	for (size_t i = 0; i < v->ndead_letters; i++) {
-		const cw_dead_letter_stream_count_t *d = &v->dead_letters[i];
-		cw_json_object_begin(&w, NULL);
-		cw_json_key(&w, "target", NULL);
-		cw_json_string(&w, d->target, NULL);
-		cw_json_key(&w, "entity", NULL);
-		cw_json_string(&w, d->entity, NULL);
-		cw_json_key(&w, "failed", NULL);
-		cw_json_int64(&w, d->failed, NULL);
-		cw_json_key(&w, "replay", NULL);
-		cw_json_int64(&w, d->replay, NULL);
-		cw_json_object_end(&w, NULL);
-	}
-	cw_json_array_end(&w, NULL);
+	cw_dead_letter_stream_counts_write_json(v->dead_letters, v->ndead_letters, &w, NULL);
 	/* The newest verify run of every entity and target (docs/verify.md). */
 	cw_json_key(&w, "verify", NULL);
 	if (cw_verify_runs_json(hub, 0, &w, NULL) != 0)

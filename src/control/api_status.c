@@ -12,6 +12,7 @@
 #include "core/mem.h"
 #include "core/secret.h"
 #include "hub/consumers.h"
+#include "hub/dead_letters.h"
 #include "hub/oplog_reader.h"
 #include "verify/verify.h"
 
@@ -342,6 +343,14 @@ void cw_api_status(cw_api_t *api, const cw_api_request_t *req, cw_api_response_t
 		cw_json_array_begin(&w, NULL);
 		cw_json_array_end(&w, NULL);
 	}
+	/* The dead letters of each stream that has some (docs/operations.md, "Dead letters"). */
+	cw_dead_letter_stream_count_t *letters = NULL;
+	size_t nletters = 0;
+	if (hub != NULL)
+		cw_dead_letter_count_streams(hub, &letters, &nletters, NULL);
+	cw_json_key(&w, "dead_letters", NULL);
+	cw_dead_letter_stream_counts_write_json(letters, nletters, &w, NULL);
+	cw_dead_letter_stream_counts_free(letters, nletters);
 	cw_api_hub_release(api, hub);
 	cw_json_object_end(&w, NULL);
 	if (cw_json_finish(&w) != 0)

@@ -64,6 +64,8 @@ typedef struct daemon_state {
 	size_t nreloaded;
 	char last_seen_sha256[65];  /* main thread: the file's content config.watch saw last */
 	int64_t next_watch_ms;      /* main thread: when config.watch reads the file next */
+	int watch_failures;         /* main thread: reads in a row that failed */
+	bool watch_failing;         /* main thread: that was logged */
 	const char **entities;      /* the --entity filter, borrowed */
 	size_t nentities;
 	cw_hub_t *hub;              /* main thread's connection: entities of a reloaded file */

@@ -207,6 +207,7 @@ static int apply(daemon_state_t *state, const cw_config_t *next, const cw_reload
 	state->config = next;
 	state->loaded_at_us = cw_clock_wall_us(cw_clock_system());
 	pthread_mutex_unlock(&state->lock);
+	cw_verify_service_set_config(state->verify, next);
 	for (size_t i = 0; i < nswaps; i++) {
 		if (swaps[i].next == NULL)
 			continue;
@@ -250,6 +251,8 @@ static void reload(daemon_state_t *state, const char *why)
 		         "configuration is kept", n, n == 1 ? "" : "s");
 		cw_log_kv(CW_LOG_ERROR, COMPONENT, summary, "file", running->path, NULL);
 		cw_buf_free(&errors);
+		/* config.watch waits for the next edit rather than reading these errors again. */
+		cw_config_file_sha256(running->path, state->last_seen_sha256, NULL);
 		record(state, "invalid");
 		return;
 	}
@@ -299,9 +302,19 @@ void cw_daemon_watch_poll(daemon_state_t *state)
 	state->next_watch_ms = now_ms + config->watch.interval_ms;
 	char sha256[65];
 	cw_err_t err = {0};
-	/* An editor that renames a new file over this one leaves a moment with no file: next time. */
-	if (cw_config_file_sha256(config->path, sha256, &err) != 0 ||
-	    strcmp(sha256, state->last_seen_sha256) == 0)
+	if (cw_config_file_sha256(config->path, sha256, &err) != 0) {
+		/* An editor that renames a new file over this one leaves a moment with no file:
+		 * read again next time; say so once the file stays unreadable. */
+		if (!state->watch_failing && state->watch_failures++ >= 2) {
+			state->watch_failing = true;
+			cw_log_kv(CW_LOG_WARN, COMPONENT, "config.watch cannot read the file; the running "
+			          "configuration is kept", "error", err.message, NULL);
+		}
+		return;
+	}
+	state->watch_failures = 0;
+	state->watch_failing = false;
+	if (strcmp(sha256, state->last_seen_sha256) == 0)
 		return;
 	snprintf(state->last_seen_sha256, sizeof state->last_seen_sha256, "%s", sha256);
 	cw_daemon_reload(state, "file changed");

@@ -975,6 +975,17 @@ static void dead_letters_list_page_replay_drop(void **state)
 	int64_t c = plant_letter(fx, "pg1", "products", "p1", 7, "{\"price\": 2.50}");
 	int64_t d = plant_letter(fx, "pg1", "orders", "[\"o\",1]", 9, "{}");
 
+	/* /v1/status counts them per stream. */
+	json_t *status = get_json(port, "/v1/status");
+	json_t *streams = json_object_get(status, "dead_letters");
+	assert_int_equal(json_array_size(streams), 3);
+	json_t *first = json_array_get(streams, 0);
+	assert_string_equal(json_string_value(json_object_get(first, "target")), "local");
+	assert_string_equal(json_string_value(json_object_get(first, "entity")), "products");
+	assert_int_equal(member_int(first, "failed"), 2);
+	assert_int_equal(member_int(first, "replay"), 0);
+	json_decref(status);
+
 	/* The list, in id order, with the change's data as stored (digits kept). */
 	cw_http_reply_t r;
 	cw_http(port, "GET", "/v1/deadletters", NULL, NULL, &r);

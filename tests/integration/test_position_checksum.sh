@@ -6,8 +6,9 @@
 # and says why, and nothing is rescanned. A checkpoint stored without a
 # checksum (before the column existed) is accepted once and stored again
 # with one, without a rescan. The targets' positions (SQLite's metadata.sqlite,
-# the PostgreSQL target's positions table) moved ahead by hand fail theirs and
-# are applied again from the start instead of skipping changes.
+# the PostgreSQL target's positions table, the MongoDB target's
+# _cachewarp_position) moved ahead by hand fail theirs and are applied again
+# from the start instead of skipping changes.
 # shellcheck source=../support/e2e.sh
 . "${CW_SUPPORT_DIR:-$(cd "$(dirname "$0")/../support" && pwd)}/e2e.sh"
 
@@ -15,6 +16,7 @@ E2E_STOP=e2e_stop_daemon
 stop_daemon() { e2e_stop_daemon; }
 e2e_init position-checksum
 e2e_start_pg
+e2e_start_mongo
 asql() { e2e_sql app "$1"; }
 hsql() { e2e_sql hub "$1"; }
 key=pg_lsn:app_pg
@@ -24,8 +26,10 @@ asql "CREATE TABLE items (id int PRIMARY KEY, v text);
 e2e_config "$work/cw.yaml" items public.items
 echo 'retry: {initial: 50ms, max: 500ms, give_up_after: 10m}' >>"$work/cw.yaml"
 e2e_sql postgres "CREATE DATABASE warehouse" >/dev/null || fail "create database warehouse"
-sed -i "s|^    dir: $work/dbs\$|&\n  - name: warehouse\n    type: postgres\n    url: $base/warehouse|" \
+sed -i "s|^    dir: $work/dbs\$|&\n  - name: warehouse\n    type: postgres\n    url: $base/warehouse\n  - name: backup\n    type: mongodb\n    url: \"$mongo_url\"\n    database: backup\n    write_concern: \"1\"|" \
 	"$work/cw.yaml"
+mexec() { "$root/build/cw-mongo-exec" "$mongo_url" backup; }
+in_backup() { same "$(echo "{\"count\": \"items\", \"filter\": {\"v\": \"$1\"}}" | mexec)" 1; }
 wsql() { e2e_sql warehouse "$1"; }
 in_warehouse() { same "$(wsql "SELECT v FROM public.items WHERE id = '$1'" 2>/dev/null)" "$2"; }
 
@@ -83,6 +87,7 @@ wait_for "live changes from the accepted checkpoint" has_row 6 six
 [ "$(version)" = "$v2" ] || fail "an unchecked checkpoint started a new generation ($v2 -> $(version))"
 grep -q 'failed its checksum' "$work/legacy.err" && fail "an unchecked checkpoint was treated as lost"
 wait_for "the PostgreSQL target caught up" in_warehouse 6 six
+wait_for "the MongoDB target caught up" in_backup six
 stop_daemon
 
 # ---- the targets' positions moved ahead by hand: applied again, nothing skipped
@@ -90,6 +95,8 @@ wsql "UPDATE cachewarp_meta.positions SET position = position + 1000" >/dev/null
 	fail "could not edit the PostgreSQL target's positions"
 sqlite3 "$work/dbs/metadata.sqlite" "UPDATE metadata SET value = value + 1000 WHERE key = 'position'" ||
 	fail "could not edit the SQLite target's position"
+echo '{"update": "_cachewarp_position", "filter": {}, "change": {"$inc": {"position": 1000}}, "multi": true}' |
+	mexec >/dev/null || fail "could not edit the MongoDB target's positions"
 asql "INSERT INTO items VALUES (8, 'eight')"
 start_daemon targets
 wait_for "the SQLite target's failed checksum logged" logged targets \
@@ -98,6 +105,9 @@ wait_for "the PostgreSQL target's failed checksum logged" logged targets \
 	'"msg":"stored position failed its checksum: applying again from the start","target":"warehouse","entity":"items"'
 wait_for "the change after the edited position in the SQLite cache" has_row 8 eight
 wait_for "the change after the edited position in the PostgreSQL target" in_warehouse 8 eight
+wait_for "the MongoDB target's failed checksum logged" logged targets \
+	'"msg":"stored position failed its checksum: applying again from the start","target":"backup","position":"backup:items","field":"position"'
+wait_for "the change after the edited position in the MongoDB target" in_backup eight
 stop_daemon
 
 # ---- on_position_lost: fail: the source stops and says why --------------------
