@@ -104,8 +104,11 @@ static int connect_once(my_source_t *src, MYSQL **out, bool *refused, cw_err_t *
 		password = secret;
 	}
 	MYSQL *conn = mysql_init(NULL);
-	unsigned timeout = 10;
+	unsigned timeout = 10, read_timeout = 60;
 	mysql_options(conn, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+	/* the stream gets a heartbeat at least every MY_HEARTBEAT_MS: a silent minute is a
+	 * dead connection, and the run starts over instead of waiting for ever */
+	mysql_options(conn, MYSQL_OPT_READ_TIMEOUT, &read_timeout);
 	mysql_options(conn, MYSQL_SET_CHARSET_NAME, "utf8mb4");
 	if (mysql_real_connect(conn, src->url.host, user, password, src->url.database,
 	                       src->url.port, NULL, 0) == NULL) {

@@ -29,7 +29,8 @@
 #define MY_COMPONENT "source.mysql"
 /* How often the entity set is read again from the hub, and the server's binlog end asked. */
 #define MY_RELOAD_MS 3000
-/* The server sends a heartbeat this often while idle, so the stream wakes to flush and stop. */
+/* The server sends a heartbeat at least this often while idle (capture.flush_interval when
+ * shorter), so the stream wakes to flush and to stop. */
 #define MY_HEARTBEAT_MS 500
 /* Most GTID domains (MariaDB) or source uuids (MySQL) a position holds. */
 #define MY_MAX_DOMAINS 64

@@ -34,13 +34,18 @@ static int open_dump(my_source_t *src, const my_position_t *start, MARIADB_RPL *
 	char pos[MY_POSITION_LEN];
 	cw_buf_t sql = CW_BUF_INIT;
 	my_position_format(start, pos);
+	/* An idle server sends a heartbeat this often: a batch waits no longer than
+	 * capture.flush_interval, and a stop is seen within MY_HEARTBEAT_MS. */
+	int64_t heartbeat_ms = src->ctx.config->capture.flush_interval_ms;
+	heartbeat_ms = heartbeat_ms < 10 ? 10 : heartbeat_ms > MY_HEARTBEAT_MS ? MY_HEARTBEAT_MS :
+		heartbeat_ms;
 	int rc = my_connect(src, &src->repl, err);
 	if (rc != 0)
 		return rc;
 	cw_buf_appendf(&sql, "SET @master_binlog_checksum = 'CRC32', @mariadb_slave_capability = 4, "
 	               "@slave_connect_state = '%s', @slave_gtid_strict_mode = 0, "
 	               "@slave_gtid_ignore_duplicates = 0, @master_heartbeat_period = %lld",
-	               pos, (long long)MY_HEARTBEAT_MS * 1000000LL);
+	               pos, (long long)heartbeat_ms * 1000000LL);
 	rc = my_exec(src, src->repl, sql.data, "could not prepare the binlog dump", err);
 	cw_buf_free(&sql);
 	if (rc != 0)

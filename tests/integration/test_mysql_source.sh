@@ -4,6 +4,8 @@
 #   * every column type arrives value-exact, and a row read by the snapshot
 #     equals the same row read from the binlog (INSERT ... SELECT of it);
 #   * streamed inserts, updates (a key change too), deletes, a TRUNCATE;
+#   * a MINIMAL row image: the columns an update leaves out stay as they were;
+#   * an entity whose table is missing fails alone, and streams once created;
 #   * a restart resumes from the hub's position: changes made while stopped
 #     arrive once;
 #   * kill -9 inside a transaction larger than a batch (the failpoint
@@ -62,6 +64,7 @@ entities:
   - {name: kinds, source: app_my, table: kinds}
   - {name: olines, source: app_my, table: app.olines}
   - {name: big, source: app_my, table: big}
+  - {name: later, source: app_my, table: later}
 targets:
   - name: node1
     type: sqlite
@@ -114,6 +117,23 @@ done
 got=$(cache kinds "SELECT typeof(bu) || ':' || bu || '|' || d || '|' || vc FROM kinds WHERE id = '101'")
 [ "$got" = "text:18446744073709551615|123456789012345678901234567890.0123456789|$(printf 'tab\tx "q" \\ ü 世界')" ] ||
 	fail "cache row 101: $got"
+
+# A missing table fails its entity only; once created it is scanned and streams.
+in_log() { grep -q -F "$1" "$work/run.log" && echo ok; }
+wait_for "the missing table's entity failed" in_log 'table app.later does not exist'
+my "CREATE TABLE later (id INT PRIMARY KEY, v VARCHAR(10)); INSERT INTO later VALUES (1, 'one')"
+wait_for "the entity once its table exists" cache_is later "SELECT v FROM later WHERE id = '1'" one
+my "INSERT INTO later VALUES (2, 'two')"
+wait_for "its streamed rows" cache_is later "SELECT count(*) FROM later" 2
+
+# binlog_row_image=MINIMAL: an update carries the changed column only; the others stay.
+my "SET GLOBAL binlog_row_image = 'MINIMAL'"
+mariadb --no-defaults -uroot --socket="$work/my/sock" app -e \
+	"SET SESSION binlog_row_image = 'MINIMAL'; UPDATE kinds SET ti = 5 WHERE id = 1"
+wait_for "a MINIMAL update" cache_is kinds "SELECT ti || '|' || c || '|' || l1 FROM kinds WHERE id = '1'" "5|ab|café"
+[ "$(hub "SELECT data::text FROM cachewarp.oplog WHERE entity = 'kinds' AND doc_id = '1' ORDER BY id DESC LIMIT 1")" = '{"ti": 5}' ] ||
+	fail "the MINIMAL update's change holds more than the changed column"
+my "SET GLOBAL binlog_row_image = 'FULL'"
 
 # Updates, a key change, deletes; a TRUNCATE starts a new generation and sweeps.
 my "UPDATE kinds SET vc = 'changed', d2 = -0.50 WHERE id = 101; DELETE FROM kinds WHERE id = 2;
@@ -172,7 +192,6 @@ grep -q 'Secr3t-pw' "$work/run.log" && fail "a log line holds the source's passw
 stop
 
 # Set-up checks say what to change: the binlog format, then a missing privilege.
-in_log() { grep -q -F "$1" "$work/run.log" && echo ok; }
 my "SET GLOBAL binlog_format = 'MIXED'"
 start
 wait_for "the binlog_format check" in_log "has binlog_format = MIXED: run SET GLOBAL binlog_format = 'ROW';"
