@@ -448,20 +448,31 @@ int my_go_live(my_source_t *src, my_entity_t *ent, cw_err_t *err)
 
 /* ---- checkpoint ------------------------------------------------------------------ */
 
-/* Loads the stored position; *found false when there is none. */
+/*
+ * Loads the stored position; *found false when there is none. One that
+ * fails its checksum (hub/position_check.h) is never used: CW_ENOTFOUND,
+ * a lost position.
+ */
 static int load_checkpoint(my_source_t *src, my_position_t *pos, bool *found, cw_err_t *err)
 {
 	char *text = NULL;
+	cw_position_verdict_t verdict = CW_POSITION_VALID;
 	*found = false;
 	src->skip_txn[0] = '\0';
 	src->skip_rows = 0;
-	int rc = cw_metadata_get(src->hub, src->checkpoint_key, &text, err);
+	int rc = cw_metadata_get_position(src->hub, src->checkpoint_key, &text, &verdict, err);
 	if (rc == CW_ENOTFOUND || (rc == 0 && text == NULL)) {
 		cw_err_clear(err);
 		return 0;
 	}
 	if (rc != 0)
 		return rc;
+	if (verdict == CW_POSITION_CORRUPT) {
+		free(text);
+		return cw_err_set(err, CW_ENOTFOUND, MY_DOMAIN, "checkpoint \"%s\" of source \"%s\" "
+		                  "failed its checksum: the stored position is not used",
+		                  src->checkpoint_key, src->cfg->name);
+	}
 	json_error_t jerr;
 	json_t *doc = json_loads(text, 0, &jerr);
 	const char *gtid = json_string_value(json_object_get(doc, "gtid"));
@@ -623,8 +634,11 @@ static int my_run(void *self, cw_cancel_t *cancel, cw_err_t *err)
 		goto out;
 	}
 	if ((rc = my_connect(src, &src->sql, err)) != 0 || (rc = my_check_setup(src, err)) != 0 ||
-	    (rc = load_entities(src, &changed, err)) != 0 ||
-	    (rc = load_checkpoint(src, &start, &found, err)) != 0)
+	    (rc = load_entities(src, &changed, err)) != 0)
+		goto out;
+	if ((rc = load_checkpoint(src, &start, &found, err)) == CW_ENOTFOUND)
+		rc = position_lost(src, err);
+	if (rc != 0)
 		goto out;
 	for (;;) {
 		if ((rc = my_snapshot(src, found, &start, cancel, err)) != 0)

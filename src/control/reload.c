@@ -9,7 +9,8 @@
 
 /* Keys applied without restarting anything. */
 static const char *const live_keys[] = {"version", "log.level", "hub.retention", "config.watch",
-                                        "config.watch_interval", NULL};
+                                        "config.watch_interval", "verify.window", "verify.repair",
+                                        "verify.settle_timeout", NULL};
 /* Lists compared item by item below, not as a whole. */
 static const char *const item_lists[] = {"sources", "targets", "entities", "transformations",
                                          "authentication", NULL};

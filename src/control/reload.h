@@ -5,9 +5,11 @@
  * loaded configurations; the daemon (control/daemon.h) carries the plan out.
  *
  * A key the daemon reads only at start (hub.url and the hub's credentials,
- * api.*, log.format, capture.queue_depth, retry.*, verify.*, and any
- * top-level key not listed as live below) refuses the whole reload. Live:
- * log.level, hub.retention, config.watch, config.watch_interval. A change of
+ * api.*, log.format, capture.queue_depth, retry.*, verify.interval, and
+ * any top-level key not listed as live below) refuses the whole reload.
+ * Live: version, log.level, hub.retention, config.watch,
+ * config.watch_interval, verify.window, verify.repair and
+ * verify.settle_timeout (read by each verify run). A change of
  * capture.batch_size or capture.flush_interval restarts every source, of
  * apply.* every target. A source restarts when one of its keys or its
  * authentication entry changed; a target when one of its keys (its streams

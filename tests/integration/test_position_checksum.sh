@@ -8,11 +8,16 @@
 # with one, without a rescan. The targets' positions (SQLite's metadata.sqlite,
 # the PostgreSQL target's positions table, the MongoDB target's
 # _cachewarp_position) moved ahead by hand fail theirs and are applied again
-# from the start instead of skipping changes.
+# from the start instead of skipping changes. A MySQL source's GTID checkpoint
+# edited the same way is rescanned too.
 # shellcheck source=../support/e2e.sh
 . "${CW_SUPPORT_DIR:-$(cd "$(dirname "$0")/../support" && pwd)}/e2e.sh"
 
-E2E_STOP=e2e_stop_daemon
+stop_all() {
+	e2e_stop_daemon
+	[ -d "$work/my" ] && bash "$support/mariadb.sh" stop "$work/my"
+}
+E2E_STOP=stop_all
 stop_daemon() { e2e_stop_daemon; }
 e2e_init position-checksum
 e2e_start_pg
@@ -119,6 +124,49 @@ wait_for "the fail policy's message" logged fail \
 [ "$(version)" = "$v2" ] || fail "on_position_lost fail rescanned ($v2 -> $(version))"
 [ "$(hsql "SELECT value::text FROM cachewarp.metadata WHERE key = '$key'")" = "$before" ] ||
 	fail "on_position_lost fail changed the stored position"
+stop_daemon
+
+# ---- a MySQL source's GTID checkpoint: the same check ---------------------------
+my_url=$(bash "$support/mariadb.sh" start --owner $$ "$work/my") || { fail "mariadb.sh start"; exit 1; }
+my() { mariadb --no-defaults -uroot --socket="$work/my/sock" -N -B app -e "$1"; }
+my "CREATE TABLE things (id INT PRIMARY KEY, v VARCHAR(20)); INSERT INTO things VALUES (1, 'a'), (2, 'b')" ||
+	fail "create the mysql table"
+e2e_sql postgres "CREATE DATABASE hub_my" >/dev/null || fail "create database hub_my"
+msql() { e2e_sql hub_my "$1"; }
+cat >"$work/my.yaml" <<YAML
+hub: {url: "$base/hub_my"}
+sources:
+  - {name: app_my, type: mysql, url: "$my_url"}
+entities:
+  - {name: things, source: app_my, table: things}
+targets:
+  - {name: node1, type: sqlite, dir: "$work/dbs_my"}
+api: {listen: "127.0.0.1:0"}
+log: {level: info, format: json}
+capture: {flush_interval: 20ms}
+apply: {poll_interval: 100ms}
+retry: {initial: 50ms, max: 500ms, give_up_after: 10m}
+YAML
+thing_gone() { same "$(thing 1)" ""; }
+start_my() { "$bin" run -c "$work/my.yaml" >"$work/$1.out" 2>"$work/$1.err" & daemon=$!; }
+thing() { sqlite3 "$work/dbs_my/things/db.sqlite" "SELECT v FROM things WHERE id = '$1'" 2>/dev/null; }
+has_thing() { same "$(thing "$1")" "$2"; }
+my_checked() { [ "$(msql "SELECT checksum ~ '^crc32c:' FROM cachewarp.metadata WHERE key = 'mysql_gtid:app_my'")" = t ] && echo ok; }
+my_version() { same "$(msql "SELECT version FROM cachewarp.entities WHERE name = 'things'")" "$1"; }
+start_my my_first
+wait_for "the mysql snapshot in the cache" has_thing 2 b
+my "INSERT INTO things VALUES (3, 'c')"
+wait_for "a streamed mysql row" has_thing 3 c
+wait_for "the mysql checkpoint stored with a checksum" my_checked
+stop_daemon
+my "DELETE FROM things WHERE id = 1"
+msql "UPDATE cachewarp.metadata SET value = jsonb_set(value, '{gtid}', '\"0-1-1\"')
+      WHERE key = 'mysql_gtid:app_my'" >/dev/null || fail "could not edit the mysql checkpoint"
+start_my my_rescan
+wait_for "the mysql checkpoint's failed checksum logged" logged my_rescan \
+	'checkpoint \\"mysql_gtid:app_my\\" of source \\"app_my\\" failed its checksum: the stored position is not used'
+wait_for "a new generation of the mysql entity" my_version 2
+wait_for "the mysql row deleted meanwhile swept" thing_gone
 stop_daemon
 
 [ "$failures" -eq 0 ] && echo "position checksum: all checks passed"

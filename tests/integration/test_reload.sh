@@ -119,7 +119,14 @@ wait_log "reload with an added target" '"msg":"configuration reloaded"' 2
 [ "$(field added "$(last_reload)")" = "target:node2" ] || fail "added target: $(last_reload)"
 wait_for "the added target fills (members)" check_rows "$work/dbs2" members "1,2"
 wait_for "the added target fills (items)" check_rows "$work/dbs2" items "1,2"
-wait_for "status lists the added target" same "$(listed node2)" 1
+node2_listed() { same "$(listed node2)" 1; }
+wait_for "status lists the added target" node2_listed
+# Verify knows the added target: its run ends equal.
+run=$(curl -s -X POST "http://127.0.0.1:$port/v1/verify" -d '{"entity": "members", "target": "node2"}')
+run_id=$(jq -r .id <<<"$run")
+[ "$run_id" != null ] || fail "verify of the added target: $run"
+verify_equal() { same "$(curl -s "http://127.0.0.1:$port/v1/verify/$run_id" | jq -r .status)" equal; }
+wait_for "verify of the added target ends equal" verify_equal
 targets=
 write_config
 hup
@@ -130,7 +137,7 @@ wait_log "reload with a removed target" '"msg":"configuration reloaded"' 3
 	fail "the removed target's job is still listed"
 sql app "INSERT INTO members VALUES (3, 'cy')" >/dev/null
 wait_for "the remaining target goes on" check_rows "$work/dbs" members "1,2,3"
-sleep 1
+# Its job was joined before the reload was logged: nothing applies there any more.
 [ "$(rows "$work/dbs2" members)" = "1,2" ] || fail "the removed target still applies: $(rows "$work/dbs2" members)"
 [ "$(job_runs capture:app_pg)" = "$capture_runs" ] || fail "the source was restarted by target changes"
 
@@ -193,8 +200,8 @@ wait_log "edit picked up" '"reason":"file changed"'
 wait_for "the watched file's entity arrives" check_rows "$work/dbs" tags "1"
 [ "$(metric 'cachewarp_config_reloads_total{result="applied"}')" = 6 ] ||
 	fail "applied count: $(metric 'cachewarp_config_reloads_total{result="applied"}')"
-wait_for "status shows the new file's hash" same "$(status | jq -r .config.sha256)" \
-	"$(sha256sum "$work/cw.yaml" | cut -d' ' -f1)"
+status_hash() { same "$(status | jq -r .config.sha256)" "$(sha256sum "$work/cw.yaml" | cut -d' ' -f1)"; }
+wait_for "status shows the new file's hash" status_hash
 success=$(metric cachewarp_config_last_reload_success_timestamp_seconds)
 awk -v t="$success" -v now="$(date +%s)" 'BEGIN { exit !(t > now - 600 && t <= now + 1) }' ||
 	fail "last reload success timestamp: $success"

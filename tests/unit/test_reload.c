@@ -134,6 +134,8 @@ static void keys_read_at_start_refuse_the_reload(void **state)
 		{"api: {", "api: {max_body: 2MiB, ", "api.max_body changed: restart cachewarp to apply it"},
 		{"api: {", "retry: {initial: 2s}\napi: {",
 		 "retry.initial changed: restart cachewarp to apply it"},
+		{"api: {", "verify: {interval: 1h}\napi: {",
+		 "verify.interval changed: restart cachewarp to apply it"},
 		{"hub\"}", "hub\", auth_id: shop_login}",
 		 "hub.auth_id changed: restart cachewarp to apply it"},
 		{"    table: public.orders", "    table: public.orders2",
@@ -180,9 +182,10 @@ static void live_keys_restart_nothing(void **state)
 {
 	(void)state;
 	pair_t p = plan_edit("log: {level: info}",
-	                     "log: {level: debug}\nconfig: {watch: true, watch_interval: 1s}");
+	                     "log: {level: debug}\nconfig: {watch: true, watch_interval: 1s}\n"
+	                     "verify: {window: \"02:00-05:00\", repair: true}");
 	assert_int_equal(p.plan->nrefusals, 0);
-	assert_int_equal(p.plan->nlive_keys, 3);
+	assert_int_equal(p.plan->nlive_keys, 5);
 	assert_string_equal(p.plan->live_keys[0], "log.level");
 	assert_int_equal(source_change(&p, "shop"), CW_RELOAD_UNCHANGED);
 	assert_int_equal(target_change(&p, "local"), CW_RELOAD_UNCHANGED);
