@@ -161,6 +161,15 @@ wait_for "truncate sweeps" cache_is olines "SELECT group_concat(id, ' ') FROM ol
 [ "$(hub "SELECT version FROM cachewarp.entities WHERE name = 'olines'")" -gt "$version" ] ||
 	fail "TRUNCATE did not start a new generation"
 
+# Lag in seconds and bytes, and the GTID position, on /metrics and /v1/status.
+port=$(grep -o '"component":"api","msg":"listening".*"port":"[0-9]*"' "$work/run.log" | tail -1 |
+	grep -o '[0-9]*"$' | tr -d '"')
+metric_line() { curl -s "http://127.0.0.1:$port/metrics" | grep -q "^$1{source=\"app_my\"} " && echo ok; }
+wait_for "the lag in bytes on /metrics" metric_line cachewarp_source_lag_bytes
+wait_for "the lag in seconds on /metrics" metric_line cachewarp_source_lag_seconds
+status_position() { curl -s "http://127.0.0.1:$port/v1/status" | grep -q '"position":"0-1-[0-9]*"' && echo ok; }
+wait_for "the GTID position in /v1/status" status_position
+
 # A restart resumes: changes made while stopped arrive once.
 stop
 my "INSERT INTO kinds (id, vc) VALUES (200, 'while stopped'); UPDATE kinds SET vc = 'again' WHERE id = 200;"
@@ -201,6 +210,19 @@ wait_for "the rescan" cache_is kinds "SELECT group_concat(id, ' ') FROM (SELECT 
 [ "$(hub "SELECT version FROM cachewarp.entities WHERE name = 'kinds'")" -gt "$version" ] ||
 	fail "the rescan did not start a new generation"
 grep -q "binlog position lost" "$work/run.log" || fail "no log line says the position was lost"
+stop
+
+# on_position_lost: fail stops the source with what to do, and scans nothing.
+sed -i 's|^    url: mysql://.*|&\n    on_position_lost: fail|' "$work/cw.yaml"
+version=$(hub "SELECT version FROM cachewarp.entities WHERE name = 'kinds'")
+my "INSERT INTO kinds (id) VALUES (400); FLUSH BINARY LOGS"
+last=$(my "SHOW MASTER STATUS" | cut -f1)
+wait_for "the second purge" purged
+start
+wait_for "on_position_lost: fail" in_log 'lost its binlog position (on_position_lost: fail; delete the metadata key'
+[ "$(hub "SELECT version FROM cachewarp.entities WHERE name = 'kinds'")" = "$version" ] ||
+	fail "on_position_lost: fail started a new generation"
+sed -i '/on_position_lost: fail/d' "$work/cw.yaml"
 grep -q 'Secr3t-pw' "$work/run.log" && fail "a log line holds the source's password"
 stop
 
