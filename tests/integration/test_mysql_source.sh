@@ -5,6 +5,7 @@
 #     equals the same row read from the binlog (INSERT ... SELECT of it);
 #   * streamed inserts, updates (a key change too), deletes, a TRUNCATE;
 #   * a MINIMAL row image: the columns an update leaves out stay as they were;
+#   * MariaDB's compressed binlog events are read;
 #   * an entity whose table is missing fails alone, and streams once created;
 #   * `entity add` refuses a table without a primary key, and an entity added
 #     at runtime is scanned, then streamed;
@@ -138,6 +139,14 @@ case $out in *"table app.nokey has no primary key: add one (ALTER TABLE \`app\`.
 	fail "entity add of a table with a key was refused"
 my "INSERT INTO added VALUES (2, 20)"
 wait_for "the entity added at runtime" cache_is added "SELECT group_concat(id || ':' || v, ' ') FROM (SELECT * FROM added ORDER BY id)" "1:10 2:20"
+
+# MariaDB's compressed binlog (log_bin_compress): rows arrive as they would uncompressed.
+my "SET GLOBAL log_bin_compress = ON, GLOBAL log_bin_compress_min_len = 10"
+my "INSERT INTO kinds (id, vc) VALUES (150, REPEAT('c', 90))"
+wait_for "a compressed insert" cache_is kinds "SELECT length(vc) FROM kinds WHERE id = '150'" 90
+my "DELETE FROM kinds WHERE id = 150"
+wait_for "a compressed delete" cache_is kinds "SELECT count(*) FROM kinds WHERE id = '150'" 0
+my "SET GLOBAL log_bin_compress = OFF"
 
 # binlog_row_image=MINIMAL: an update carries the changed column only; the others stay.
 my "SET GLOBAL binlog_row_image = 'MINIMAL'"
