@@ -492,6 +492,36 @@ static int load_checkpoint(my_source_t *src, my_position_t *pos, bool *found, cw
 	return rc;
 }
 
+/* ---- a new entity's check (source.h) ------------------------------------------------- */
+
+int cw_mysql_check_entity(const cw_source_config_t *cfg, const cw_entity_t *entity, cw_err_t *err);
+
+int cw_mysql_check_entity(const cw_source_config_t *cfg, const cw_entity_t *entity, cw_err_t *err)
+{
+	my_source_t src;
+	my_entity_t ent;
+	memset(&src, 0, sizeof src);
+	memset(&ent, 0, sizeof ent);
+	src.cfg = cfg;
+	int rc = my_url_parse(cfg->url, &src.url, err);
+	if (rc != 0)
+		return CW_EINVAL;
+	src.masked_url = cw_secret_mask(cfg->url);
+	src.dec = cw_binlog_new();
+	cw_entity_copy(&ent.entity, entity);
+	if ((rc = parse_table(&src, &ent, err)) == 0 && (rc = my_connect(&src, &src.sql, err)) == 0)
+		rc = my_prepare_table(&src, &ent, err);
+	else if (rc != CW_EINVAL)
+		rc = CW_EDB;   /* the server could not be asked: the running source checks again */
+	if (src.sql != NULL)
+		mysql_close(src.sql);
+	cw_entity_clear(&ent.entity);
+	cw_binlog_free(src.dec);
+	free(src.masked_url);
+	my_url_clear(&src.url);
+	return rc;
+}
+
 /* ---- the component ----------------------------------------------------------------- */
 
 static void *my_open(const cw_component_ctx_t *ctx, cw_err_t *err)

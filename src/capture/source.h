@@ -24,7 +24,8 @@ const cw_source_ops_t *cw_source_ops_for(cw_source_type_t type);
  * Checks a new entity (borrowed, already valid in form) against its source
  * (config borrowed) before it is stored: a PostgreSQL table must exist, be
  * readable by the source's role and have a primary key or replica identity
- * index. 0; CW_EINVAL or CW_ENOTFOUND with what to fix (refuse the entity);
+ * index; a MySQL table must exist, be readable and have a primary key.
+ * 0; CW_EINVAL or CW_ENOTFOUND with what to fix (refuse the entity);
  * CW_EDB when the source could not be asked (store it: the running source
  * checks it again). Connects for the call; a MongoDB source has no check yet.
  */

@@ -6,6 +6,8 @@
 #   * streamed inserts, updates (a key change too), deletes, a TRUNCATE;
 #   * a MINIMAL row image: the columns an update leaves out stay as they were;
 #   * an entity whose table is missing fails alone, and streams once created;
+#   * `entity add` refuses a table without a primary key, and an entity added
+#     at runtime is scanned, then streamed;
 #   * a restart resumes from the hub's position: changes made while stopped
 #     arrive once;
 #   * kill -9 inside a transaction larger than a batch (the failpoint
@@ -125,6 +127,17 @@ my "CREATE TABLE later (id INT PRIMARY KEY, v VARCHAR(10)); INSERT INTO later VA
 wait_for "the entity once its table exists" cache_is later "SELECT v FROM later WHERE id = '1'" one
 my "INSERT INTO later VALUES (2, 'two')"
 wait_for "its streamed rows" cache_is later "SELECT count(*) FROM later" 2
+
+# An entity added at runtime is checked against the server, then scanned and streamed.
+my "CREATE TABLE nokey (a INT); CREATE TABLE added (id INT PRIMARY KEY, v INT); INSERT INTO added VALUES (1, 10)"
+out=$("$bin" entity add nk --source app_my --table nokey -c "$work/cw.yaml" 2>&1) &&
+	fail "an entity on a table without a primary key was added: $out"
+case $out in *"table app.nokey has no primary key: add one (ALTER TABLE \`app\`.\`nokey\` ADD PRIMARY KEY"*) ;;
+*) fail "entity add without a key said: $out" ;; esac
+"$bin" entity add added --source app_my --table added -c "$work/cw.yaml" >/dev/null 2>&1 ||
+	fail "entity add of a table with a key was refused"
+my "INSERT INTO added VALUES (2, 20)"
+wait_for "the entity added at runtime" cache_is added "SELECT group_concat(id || ':' || v, ' ') FROM (SELECT * FROM added ORDER BY id)" "1:10 2:20"
 
 # binlog_row_image=MINIMAL: an update carries the changed column only; the others stay.
 my "SET GLOBAL binlog_row_image = 'MINIMAL'"
