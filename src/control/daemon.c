@@ -372,6 +372,10 @@ static int serve(const cw_config_t *config, cw_hub_t *hub, signal_watch_t *watch
 		cw_jobs_stop(jobs, CW_DAEMON_GRACE_MS, NULL);
 		goto out;
 	}
+	/* Every component is listed now, and a reload may stop and free any of them. */
+	free(opened);
+	opened = NULL;
+	nopened = 0;
 	char n[24];
 	snprintf(n, sizeof n, "%zu", config->nentities);
 	cw_log_kv(CW_LOG_INFO, COMPONENT, "running", "config_entities", n, NULL);

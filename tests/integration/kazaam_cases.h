@@ -82,14 +82,16 @@ static inline void kc_small_object(kc_rng_t *rng, cw_buf_t *out)
 	cw_buf_append_char(out, '}');
 }
 
-static inline void kc_scalar_list(kc_rng_t *rng, cw_buf_t *out)
+/* An array of fewer than limit elements that element writes. */
+static inline void kc_list(kc_rng_t *rng, cw_buf_t *out, size_t limit,
+                           void (*element)(kc_rng_t *, cw_buf_t *))
 {
-	size_t n = kc_below(rng, 5);
+	size_t n = kc_below(rng, limit);
 	cw_buf_append_char(out, '[');
 	for (size_t i = 0; i < n; i++) {
 		if (i > 0)
 			cw_buf_append_char(out, ',');
-		kc_scalar(rng, out);
+		element(rng, out);
 	}
 	cw_buf_append_char(out, ']');
 }
@@ -119,23 +121,16 @@ static inline void kc_document(kc_rng_t *rng, cw_buf_t *out)
 		cw_buf_append_str(out, ",\"o2\":");
 		kc_small_object(rng, out);
 		cw_buf_append_str(out, ",\"n1\":");
-		kc_scalar_list(rng, out);
+		kc_list(rng, out, 5, kc_scalar);
 		cw_buf_append_char(out, '}');
 	}
 	if (kc_chance(rng, 85)) {
 		KC_KEY("l1");
-		size_t n = kc_below(rng, 4);
-		cw_buf_append_char(out, '[');
-		for (size_t i = 0; i < n; i++) {
-			if (i > 0)
-				cw_buf_append_char(out, ',');
-			kc_small_object(rng, out);
-		}
-		cw_buf_append_char(out, ']');
+		kc_list(rng, out, 4, kc_small_object);
 	}
 	if (kc_chance(rng, 85)) {
 		KC_KEY("n1");
-		kc_scalar_list(rng, out);
+		kc_list(rng, out, 5, kc_scalar);
 	}
 	if (kc_chance(rng, 70)) {
 		KC_KEY("ts");
@@ -198,6 +193,8 @@ static const char *const kc_layouts[] = {
 	"2006-01-02", "Jan _2 15:04:05", "Monday, 02-Jan-06 15:04:05 MST", "3:04PM",
 	"2006-01-02T15:04:05.000Z07:00", "$unix", "20060102150405", "Mon Jan 2 15:04:05 -0700 MST 2006",
 	".999 05 pm", "January 2, 2006 at 3:04:05.000000 (Z0700)", "06/1/2 15h04 -07:00:00",
+	"Mon, 02 Jan 2006 15:04:05 MST", "3:04:05PM Z07 -07 Z070000 -07:00:00",
+	"Jan _2 15:04:05,000000", "2006-01-02T15:04:05.999999999Z07:00",
 };
 
 /* A path written with separator instead of ".". */
