@@ -300,11 +300,6 @@ int my_check_setup(my_source_t *src, cw_err_t *err)
 			                "restart the server", src->cfg->name);
 		free(id);
 	}
-	if (rc == 0 && src->mariadb) {
-		static const char *const off[] = {"0", "OFF", NULL};
-		rc = check_variable(src, "log_bin_compress", off, "run SET GLOBAL log_bin_compress = "
-		                    "OFF; (cachewarp does not read compressed events)", err);
-	}
 	if (rc == 0)
 		rc = check_privileges(src, err);
 	return rc;
