@@ -89,6 +89,18 @@ int my_url_parse(const char *text, my_url_t *url, cw_err_t *err)
 
 /* ---- connections and queries ---------------------------------------------------- */
 
+/* TLS with auth's client certificate; the server's certificate verified against ca_file. */
+static void use_certificate(MYSQL *conn, const cw_auth_config_t *auth)
+{
+	my_bool verify = 1;
+	mysql_options(conn, MYSQL_OPT_SSL_KEY, auth->key_file);
+	mysql_options(conn, MYSQL_OPT_SSL_CERT, auth->cert_file);
+	mysql_options(conn, MYSQL_OPT_SSL_CA, auth->ca_file);
+	mysql_options(conn, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify);
+	if (auth->key_password != NULL)
+		mysql_options(conn, MARIADB_OPT_TLS_PASSPHRASE, auth->key_password);
+}
+
 /* One attempt; *refused: the server refused the credentials it was given. */
 static int connect_once(my_source_t *src, MYSQL **out, bool *refused, cw_err_t *err)
 {
@@ -101,9 +113,12 @@ static int connect_once(my_source_t *src, MYSQL **out, bool *refused, cw_err_t *
 			return rc;
 		if (auth->username != NULL)
 			user = auth->username;
-		password = secret;
+		if (secret != NULL || auth->type != CW_AUTH_CERTIFICATE)
+			password = secret;   /* a certificate entry keeps the url's password, if any */
 	}
 	MYSQL *conn = mysql_init(NULL);
+	if (auth != NULL && auth->type == CW_AUTH_CERTIFICATE)
+		use_certificate(conn, auth);
 	unsigned timeout = 10, read_timeout = 60;
 	mysql_options(conn, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
 	/* the stream gets a heartbeat at least every MY_HEARTBEAT_MS: a silent minute is a
@@ -114,10 +129,12 @@ static int connect_once(my_source_t *src, MYSQL **out, bool *refused, cw_err_t *
 	                       src->url.port, NULL, 0) == NULL) {
 		unsigned code = mysql_errno(conn);
 		*refused = code == ER_ACCESS_DENIED_ERROR || code == ER_DBACCESS_DENIED_ERROR;
+		char hint[CW_ERR_MESSAGE_LEN];
+		cw_auth_failure_hint(auth, mysql_error(conn), hint, sizeof hint);
 		rc = cw_err_set(err, *refused ? CW_EAUTH : CW_EDB, MY_DOMAIN,
-		                "could not connect to mysql \"%s\": %s%s", src->masked_url,
+		                "could not connect to mysql \"%s\": %s%s%s", src->masked_url,
 		                mysql_error(conn), *refused ? ": fix the user and password of "
-		                "sources[].url (or its authentication entry)" : "");
+		                "sources[].url (or its authentication entry)" : "", hint);
 		mysql_close(conn);
 		conn = NULL;
 	} else if ((rc = my_exec(src, conn, "SET time_zone = '+00:00'", "could not set the time zone",
@@ -282,11 +299,6 @@ int my_check_setup(my_source_t *src, cw_err_t *err)
 			                "server with a binary log needs one: set server_id = 1 in my.cnf and "
 			                "restart the server", src->cfg->name);
 		free(id);
-	}
-	if (rc == 0 && src->mariadb) {
-		static const char *const off[] = {"0", "OFF", NULL};
-		rc = check_variable(src, "log_bin_compress", off, "run SET GLOBAL log_bin_compress = "
-		                    "OFF; (cachewarp does not read compressed events)", err);
 	}
 	if (rc == 0)
 		rc = check_privileges(src, err);

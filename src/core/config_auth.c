@@ -155,12 +155,6 @@ void cw_config_check_auth(cw_config_t *config, const char *config_name,
 		cw_source_config_t *source = &config->sources[i];
 		snprintf(at, sizeof at, "sources[%zu]", i);
 		resolve(reporter, config, at, source->auth_id, source->url, &source->auth);
-		if (source->auth != NULL && source->type == CW_SOURCE_MYSQL &&
-		    source->auth->type == CW_AUTH_CERTIFICATE) {
-			snprintf(at, sizeof at, "sources[%zu].auth_id", i);
-			say(reporter, at, "authentication \"%s\" is a certificate: a mysql source takes "
-			    "username_password or command", source->auth_id);
-		}
 	}
 	for (size_t i = 0; i < config->ntargets; i++) {
 		cw_target_config_t *target = &config->targets[i];

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Credentials from `authentication` entries for a MySQL/MariaDB source
-# (tests/support/mariadb.sh), into a SQLite cache through a PostgreSQL hub:
-# `username_password` with `password_file`, and `command` whose command
-# prints the password; after the password changed and the connections were
-# killed, the refused login runs the command again and replication goes on.
+# (tests/support/mariadb.sh, here with TLS), into a SQLite cache through a
+# PostgreSQL hub: `username_password` with `password_file`; `command` whose
+# command prints the password, and after the password changed and the
+# connections were killed, the refused login runs the command again and
+# replication goes on; `certificate` for a user that REQUIREs its X.509
+# subject, while a certificate from another CA fails with a clear message.
 # No password appears in any output.
 # shellcheck source=../support/e2e.sh
 . "${CW_SUPPORT_DIR:-$(cd "$(dirname "$0")/../support" && pwd)}/e2e.sh"
@@ -15,7 +17,16 @@ stop_all() {
 E2E_STOP=stop_all
 e2e_init auth-mysql
 e2e_start_pg
-my_url=$(bash "$support/mariadb.sh" start --owner $$ "$work/my") || exit 1
+# shellcheck source=../support/certs.sh
+. "$support/certs.sh"
+certs=$work/certs
+mkdir -p "$certs"
+certs_ca "$certs" ca && certs_ca "$certs" other_ca &&
+	certs_issue "$certs" server 127.0.0.1 ca "IP:127.0.0.1,DNS:localhost" &&
+	certs_issue "$certs" client cwcert ca && certs_issue "$certs" stranger cwcert other_ca ||
+	{ fail "openssl could not make the certificates"; exit 1; }
+my_url=$(MARIADB_EXTRA="--ssl-ca=$certs/ca.crt --ssl-cert=$certs/server.crt --ssl-key=$certs/server.key" \
+	bash "$support/mariadb.sh" start --owner $$ "$work/my") || exit 1
 my() { mariadb --no-defaults -uroot --socket="$work/my/sock" -N -B app -e "$1"; }
 my_host=${my_url#*@}
 my_host=${my_host%%/*}
@@ -24,10 +35,14 @@ my "CREATE TABLE items (id INT PRIMARY KEY, v VARCHAR(20));
 INSERT INTO items VALUES (1, 'one');
 CREATE USER 'cwpw'@'127.0.0.1' IDENTIFIED BY 'my-File-Pass-55';
 CREATE USER 'cwcmd'@'127.0.0.1' IDENTIFIED BY 'my-Cmd-Pass-66';
-GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO 'cwpw'@'127.0.0.1', 'cwcmd'@'127.0.0.1';
-GRANT SELECT ON app.* TO 'cwpw'@'127.0.0.1', 'cwcmd'@'127.0.0.1';" || fail "set up mariadb"
-e2e_sql postgres "CREATE DATABASE hub_pw" >/dev/null && e2e_sql postgres "CREATE DATABASE hub_cmd" \
-	>/dev/null || fail "create hub databases"
+CREATE USER 'cwcert'@'127.0.0.1' REQUIRE SUBJECT '/CN=cwcert' AND ISSUER '/CN=cachewarp test ca';
+GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO 'cwpw'@'127.0.0.1', 'cwcmd'@'127.0.0.1',
+	'cwcert'@'127.0.0.1';
+GRANT SELECT ON app.* TO 'cwpw'@'127.0.0.1', 'cwcmd'@'127.0.0.1', 'cwcert'@'127.0.0.1';" ||
+	fail "set up mariadb"
+for hub in hub_pw hub_cmd hub_cert hub_stranger; do
+	e2e_sql postgres "CREATE DATABASE $hub" >/dev/null || fail "create database $hub"
+done
 echo "my-File-Pass-55" >"$work/pw.txt"
 echo "my-Cmd-Pass-66" >"$work/cmd_password"
 secrets="my-File-Pass-55 my-Cmd-Pass-66 my-Cmd-Pass-77"
@@ -59,6 +74,14 @@ authentication:
   - id: token
     type: command
     config: {username: cwcmd, command: "cat '$work/cmd_password'"}
+  - id: cert
+    type: certificate
+    config: {username: cwcert, cert_file: certs/client.crt, key_file: certs/client.key,
+             ca_file: certs/ca.crt}
+  - id: stranger
+    type: certificate
+    config: {username: cwcert, cert_file: certs/stranger.crt, key_file: certs/stranger.key,
+             ca_file: certs/ca.crt}
 YAML
 }
 start_daemon() {
@@ -90,6 +113,25 @@ my "INSERT INTO items VALUES (3, 'three')"
 wait_for "a row after the password changed" has_row cmd 3 three
 grep -q 'refused the credentials of authentication \\"token\\": running its command again' \
 	"$work/cmd.err" || fail "no line saying the command ran again after a refused login"
+e2e_stop_daemon
+
+# ---- certificate: TLS with a client certificate the user REQUIREs ------------
+# (cwcert has no password: only a connection with that certificate logs in)
+write_config cert cert
+start_daemon cert
+wait_for "the rows through certificate auth" has_row cert 3 three
+my "INSERT INTO items VALUES (4, 'four')"
+wait_for "a streamed row through certificate auth" has_row cert 4 four
+e2e_stop_daemon
+
+# ---- a certificate from another CA: refused, and the log says which entry ----
+write_config stranger stranger
+start_daemon stranger
+stranger_refused() {
+	grep -q 'could not connect to mysql.*TLS with the client certificate of authentication \\"stranger\\" failed' \
+		"$work/stranger.err" && echo ok
+}
+wait_for "a clear message for the stranger's certificate" stranger_refused
 e2e_stop_daemon
 
 for secret in $secrets; do

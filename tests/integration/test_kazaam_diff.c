@@ -123,7 +123,8 @@ static bool same_value(compare_t *cmp, const kz_value_t *a, const kz_value_t *b)
 			return true;
 		string_value(a, &cmp->a);
 		string_value(b, &cmp->b);
-		return cmp->a.len == cmp->b.len && memcmp(cmp->a.data, cmp->b.data, cmp->a.len) == 0;
+		return cmp->a.len == cmp->b.len &&
+		       (cmp->a.len == 0 || memcmp(cmp->a.data, cmp->b.data, cmp->a.len) == 0);
 	default:   /* numbers keep their text exactly */
 		return a->len == b->len && memcmp(a->text, b->text, a->len) == 0;
 	}

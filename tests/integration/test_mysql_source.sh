@@ -5,6 +5,7 @@
 #     equals the same row read from the binlog (INSERT ... SELECT of it);
 #   * streamed inserts, updates (a key change too), deletes, a TRUNCATE;
 #   * a MINIMAL row image: the columns an update leaves out stay as they were;
+#   * MariaDB's compressed binlog events are read;
 #   * an entity whose table is missing fails alone, and streams once created;
 #   * `entity add` refuses a table without a primary key, and an entity added
 #     at runtime is scanned, then streamed;
@@ -139,6 +140,14 @@ case $out in *"table app.nokey has no primary key: add one (ALTER TABLE \`app\`.
 my "INSERT INTO added VALUES (2, 20)"
 wait_for "the entity added at runtime" cache_is added "SELECT group_concat(id || ':' || v, ' ') FROM (SELECT * FROM added ORDER BY id)" "1:10 2:20"
 
+# MariaDB's compressed binlog (log_bin_compress): rows arrive as they would uncompressed.
+my "SET GLOBAL log_bin_compress = ON, GLOBAL log_bin_compress_min_len = 10"
+my "INSERT INTO kinds (id, vc) VALUES (150, REPEAT('c', 90))"
+wait_for "a compressed insert" cache_is kinds "SELECT length(vc) FROM kinds WHERE id = '150'" 90
+my "DELETE FROM kinds WHERE id = 150"
+wait_for "a compressed delete" cache_is kinds "SELECT count(*) FROM kinds WHERE id = '150'" 0
+my "SET GLOBAL log_bin_compress = OFF"
+
 # binlog_row_image=MINIMAL: an update carries the changed column only; the others stay.
 my "SET GLOBAL binlog_row_image = 'MINIMAL'"
 mariadb --no-defaults -uroot --socket="$work/my/sock" app -e \
@@ -160,6 +169,15 @@ my "TRUNCATE TABLE olines; INSERT INTO olines VALUES ('gamma', 1, 'T');"
 wait_for "truncate sweeps" cache_is olines "SELECT group_concat(id, ' ') FROM olines" '["gamma",1]'
 [ "$(hub "SELECT version FROM cachewarp.entities WHERE name = 'olines'")" -gt "$version" ] ||
 	fail "TRUNCATE did not start a new generation"
+
+# Lag in seconds and bytes, and the GTID position, on /metrics and /v1/status.
+port=$(grep -o '"component":"api","msg":"listening".*"port":"[0-9]*"' "$work/run.log" | tail -1 |
+	grep -o '[0-9]*"$' | tr -d '"')
+metric_line() { curl -s "http://127.0.0.1:$port/metrics" | grep -q "^$1{source=\"app_my\"} " && echo ok; }
+wait_for "the lag in bytes on /metrics" metric_line cachewarp_source_lag_bytes
+wait_for "the lag in seconds on /metrics" metric_line cachewarp_source_lag_seconds
+status_position() { curl -s "http://127.0.0.1:$port/v1/status" | grep -q '"position":"0-1-[0-9]*"' && echo ok; }
+wait_for "the GTID position in /v1/status" status_position
 
 # A restart resumes: changes made while stopped arrive once.
 stop
@@ -201,6 +219,19 @@ wait_for "the rescan" cache_is kinds "SELECT group_concat(id, ' ') FROM (SELECT 
 [ "$(hub "SELECT version FROM cachewarp.entities WHERE name = 'kinds'")" -gt "$version" ] ||
 	fail "the rescan did not start a new generation"
 grep -q "binlog position lost" "$work/run.log" || fail "no log line says the position was lost"
+stop
+
+# on_position_lost: fail stops the source with what to do, and scans nothing.
+sed -i 's|^    url: mysql://.*|&\n    on_position_lost: fail|' "$work/cw.yaml"
+version=$(hub "SELECT version FROM cachewarp.entities WHERE name = 'kinds'")
+my "INSERT INTO kinds (id) VALUES (400); FLUSH BINARY LOGS"
+last=$(my "SHOW MASTER STATUS" | cut -f1)
+wait_for "the second purge" purged
+start
+wait_for "on_position_lost: fail" in_log 'lost its binlog position (on_position_lost: fail; delete the metadata key'
+[ "$(hub "SELECT version FROM cachewarp.entities WHERE name = 'kinds'")" = "$version" ] ||
+	fail "on_position_lost: fail started a new generation"
+sed -i '/on_position_lost: fail/d' "$work/cw.yaml"
 grep -q 'Secr3t-pw' "$work/run.log" && fail "a log line holds the source's password"
 stop
 

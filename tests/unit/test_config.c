@@ -619,11 +619,6 @@ static const struct {
 	 "authentication:\n  - {id: a, type: command, config: {command: x}}\n",
 	 "t.yaml:3:36: key \"targets[0].url\": the url carries a password and auth_id \"a\" gives one: "
 	 "remove the password from the url"},
-	{MINIMAL "sources:\n  - {name: m, type: mysql, url: \"mysql://h/app\", auth_id: c}\n"
-	 "authentication:\n  - {id: c, type: certificate,\n"
-	 "     config: {cert_file: /dev/null, key_file: /dev/null, ca_file: /dev/null}}\n",
-	 "t.yaml:3:59: key \"sources[0].auth_id\": authentication \"c\" is a certificate: a mysql "
-	 "source takes username_password or command"},
 	{MINIMAL "targets:\n  - {name: t, type: sqlite, dir: d, auth_id: a}\n"
 	 "authentication:\n  - {id: a, type: command, config: {command: x}}\n",
 	 "t.yaml:3:46: key \"targets[0].auth_id\": only applies to postgres or mongodb targets"},
