@@ -328,8 +328,8 @@ static void push_change(my_source_t *src, cw_op_t op, const my_entity_t *ent, co
 	cw_change_batch_push(&src->batch, &change);
 }
 
-static int quarantine(my_source_t *src, const my_entity_t *ent, const char *doc_id,
-                      const char *source_pos, const char *reason, const char *raw, cw_err_t *err)
+int my_quarantine(my_source_t *src, const my_entity_t *ent, const char *doc_id,
+                  const char *source_pos, const char *reason, const char *raw, cw_err_t *err)
 {
 	cw_quarantine_record_t record = {ent->entity.name, doc_id, source_pos, reason, raw};
 	int rc = cw_quarantine_add(src->hub, &record, err);
@@ -363,7 +363,7 @@ int my_push_row(my_source_t *src, const size_t *idx, size_t n, const cw_binlog_r
 		}
 		cw_err_t why = {0};
 		if (cw_projection_json(ent->proj, row->data, &src->projected, &why) != 0)
-			rc = quarantine(src, ent, row->doc_id, source_pos, why.message, row->data, err);
+			rc = my_quarantine(src, ent, row->doc_id, source_pos, why.message, row->data, err);
 		else
 			push_change(src, CW_OP_UPSERT, ent, row->doc_id,
 			            cw_xstrndup(src->projected.data, src->projected.len), source_pos,

@@ -123,6 +123,10 @@ size_t my_entities_of(const my_source_t *src, const char *schema, const char *ta
  * value the projection refuses goes to the quarantine; hub errors are returned. */
 int my_push_row(my_source_t *src, const size_t *idx, size_t n, const cw_binlog_row_t *row,
                 const char *source_pos, int64_t commit_us, cw_err_t *err);
+/* Sets a record aside in the hub's quarantine (doc_id and raw may be NULL); logs and counts
+ * it. 0 or the hub's error. */
+int my_quarantine(my_source_t *src, const my_entity_t *ent, const char *doc_id,
+                  const char *source_pos, const char *reason, const char *raw, cw_err_t *err);
 /* Pushes a sweep of ent at its version. */
 void my_push_sweep(my_source_t *src, const my_entity_t *ent, const char *source_pos);
 /* Hands src->batch to the writer with the checkpoint of position (NULL: none); partial:

@@ -335,8 +335,7 @@ static int scan_table(my_source_t *src, MYSQL *conn, my_entity_t *ent, const cha
 		cw_err_t why = {0};
 		if (row_change(src, ent, cols, ncols, key, nkey, row, mysql_fetch_lengths(res), &change,
 		               &scratch, &why) != 0) {
-			cw_log_kv(CW_LOG_WARN, MY_COMPONENT, "row not captured", "source", src->cfg->name,
-			          "entity", ent->entity.name, "error", why.message, NULL);
+			rc = my_quarantine(src, ent, NULL, source_pos, why.message, NULL, err);
 			continue;
 		}
 		rc = my_push_row(src, &idx, 1, &change, source_pos, 0, err);

@@ -135,12 +135,10 @@ static int handle_rows(my_source_t *src, cw_binlog_event_t *ev, const char *sour
 			rc = my_flush(src, &src->committed, true, err);
 		}
 	}
-	if (rc == 0 && got < 0) {
-		/* a value the decoder cannot read: the event's rows go to the log, the stream goes on */
-		cw_log_kv(CW_LOG_ERROR, MY_COMPONENT, "rows not captured", "source", src->cfg->name,
-		          "table", ev->rows.table->name, "position", source_pos, "error", why.message,
-		          NULL);
-	}
+	/* a value the decoder cannot read: the event's remaining rows go to the quarantine with
+	 * the reason, and the stream goes on */
+	for (size_t i = 0; rc == 0 && got < 0 && i < n; i++)
+		rc = my_quarantine(src, &src->ents[idx[i]], NULL, source_pos, why.message, NULL, err);
 	return rc;
 }
 
