@@ -8,18 +8,21 @@
  *      columns, as the capture writes them (canonical extended JSON text);
  *      the target applies them from position 0;
  *   2. random updates: N changes of random documents appended while the
- *      target is stopped, then drained as a backlog: its drain time, and how
- *      many writes coalescing saved (hub changes minus document writes);
- *   3. the reference, in the same run, first, on a test server of its own
+ *      target is stopped, then drained as a backlog;
+ *   3. a backlog of B changes (default N / 2) appended while the target is
+ *      stopped, half of them to 1,000 hot documents and half to random
+ *      ones, as an outage collects them: its drain time, and how many
+ *      writes coalescing saved (hub changes minus document writes);
+ *   4. the reference, in the same run, first, on a test server of its own
  *      (started the same way; the target gets a fresh one): a bare libmongoc
- *      program bulk-writes the same documents (built directly as BSON) in
- *      the same batches of the apply batch size, one replaceOne(upsert) per
- *      document of a batch (its last version, as the coalescer keeps it),
- *      unordered, with the same write concern.
+ *      program bulk-writes the same documents of 1 and 2 (built directly as
+ *      BSON) in the same batches of the apply batch size, one
+ *      replaceOne(upsert) per document of a batch (its last version, as the
+ *      coalescer keeps it), unordered, with the same write concern.
  *
- * Usage: bench.mongo_target [N]   (default CW_BENCH_MONGO_DOCS or 50,000: the test
- * server holds its data in a 512 MiB heap, which 100,000 of these documents with
- * their updates outgrow)
+ * Usage: bench.mongo_target [N [B]]   (default CW_BENCH_MONGO_DOCS or 200,000
+ * and CW_BENCH_MONGO_BACKLOG or N / 2). The test server keeps its data in
+ * its heap: unless CW_MONGO_HEAP is set, it gets 4g here.
  */
 #define _XOPEN_SOURCE 700
 #include "apply/target.h"
@@ -181,11 +184,43 @@ static double reference(mongoc_collection_t *coll, const uint64_t *docs, uint64_
 	return took;
 }
 
+/*
+ * Appends count changes (docs[i] at step first + i) while the target r is
+ * stopped, then lets it drain them: the seconds it took; *writes: the
+ * document writes it made for them.
+ */
+static double drain(cw_bench_component_t *r, cw_metrics_t *metrics, cw_hub_t *hub,
+                    uint64_t first, const uint64_t *docs, uint64_t count, double *writes)
+{
+	static const char *const series[] = {"target=\"bench\",result=\"ok\"",
+	                                     "target=\"bench\",result=\"skipped\""};
+	double before = 0, after = 0;
+	for (size_t i = 0; i < 2; i++)
+		before += cw_metrics_value(metrics, "cachewarp_target_document_writes_total", series[i]);
+	cw_bench_component_pause(r);
+	int64_t head = fill(hub, first, docs, count);
+	if (cw_bench_component_resume(r) != 0)
+		exit(1);
+	double took = cw_bench_component_wait_position(r, head);
+	for (size_t i = 0; i < 2; i++)
+		after += cw_metrics_value(metrics, "cachewarp_target_document_writes_total", series[i]);
+	*writes = after - before;
+	return took;
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t total = argc > 1 ? strtoull(argv[1], NULL, 10)
-	                          : (uint64_t)cw_bench_env_long("CW_BENCH_MONGO_DOCS", 50000, 1000,
+	                          : (uint64_t)cw_bench_env_long("CW_BENCH_MONGO_DOCS", 200000, 1000,
 	                                                        10000000);
+	uint64_t backlog = argc > 2 ? strtoull(argv[2], NULL, 10)
+	                            : (uint64_t)cw_bench_env_long("CW_BENCH_MONGO_BACKLOG",
+	                                                          (long)(total / 2), 1000, 10000000);
+	if (total < 1000 || backlog < 1000) {
+		fprintf(stderr, "usage: bench.mongo_target [N [B]] (each at least 1000)\n");
+		return 2;
+	}
+	setenv("CW_MONGO_HEAP", "4g", 0);
 	cw_testsrv_t pg = {0}, mongo = {0};
 	if (cw_testpg_start(&pg) != 0 || cw_testmongo_start(&mongo) != 0)
 		return 1;
@@ -201,10 +236,13 @@ int main(int argc, char **argv)
 	cw_entity_store_upsert(hub, &entity, NULL, &err);
 
 	uint64_t *fresh = cw_xcalloc(total, sizeof *fresh), *docs = cw_xcalloc(total, sizeof *docs);
+	uint64_t *outage = cw_xcalloc(backlog, sizeof *outage);
 	for (uint64_t i = 0; i < total; i++) {
 		fresh[i] = i;
 		docs[i] = next_random() % total;
 	}
+	for (uint64_t i = 0; i < backlog; i++)   /* half to 1,000 hot documents */
+		outage[i] = next_random() % (i % 2 == 0 ? 1000 : total);
 	mongoc_client_t *client = mongoc_client_new(mongo.url);
 	mongoc_write_concern_t *wc = mongoc_write_concern_new();
 	mongoc_write_concern_set_w(wc, 1);
@@ -244,30 +282,24 @@ int main(int argc, char **argv)
 	if (cw_bench_component_start(&r) != 0)
 		return 1;
 	double took_insert = cw_bench_component_wait_position(&r, inserted);
-	cw_bench_component_pause(&r);
 	printf("upserts, hub to MongoDB target: %llu in %.2f s = %.0f changes/s\n",
 	       (unsigned long long)total, took_insert, (double)total / took_insert);
 	fflush(stdout);
 
 	/* The updates go in while the target is stopped: it drains them as a backlog. */
-	const char *ok_series = "target=\"bench\",result=\"ok\"";
-	const char *skip_series = "target=\"bench\",result=\"skipped\"";
-	double writes_before = cw_metrics_value(metrics, "cachewarp_target_document_writes_total",
-	                                        ok_series) +
-	                       cw_metrics_value(metrics, "cachewarp_target_document_writes_total",
-	                                        skip_series);
-	int64_t updated = fill(hub, total, docs, total);
-	if (cw_bench_component_resume(&r) != 0)
-		return 1;
-	double took_update = cw_bench_component_wait_position(&r, updated);
+	double writes = 0;
+	double took_update = drain(&r, metrics, hub, total, docs, total, &writes);
+	printf("random updates, drained by the MongoDB target: %llu in %.2f s = %.0f changes/s; "
+	       "%.0f document writes (coalescing saved %.1f%%)\n", (unsigned long long)total,
+	       took_update, (double)total / took_update, writes, 100.0 * (1.0 - writes / (double)total));
+	fflush(stdout);
+	double outage_writes = 0;
+	double took_outage = drain(&r, metrics, hub, 2 * total, outage, backlog, &outage_writes);
 	cw_bench_component_stop(&r);
-	double writes = cw_metrics_value(metrics, "cachewarp_target_document_writes_total", ok_series) +
-	                cw_metrics_value(metrics, "cachewarp_target_document_writes_total", skip_series) -
-	                writes_before;
-	printf("random updates, a backlog drained by the MongoDB target: %llu in %.2f s = %.0f "
+	printf("a backlog of %llu changes (half to 1,000 hot documents) drained in %.2f s = %.0f "
 	       "changes/s; %.0f document writes (coalescing saved %.1f%%)\n",
-	       (unsigned long long)total, took_update, (double)total / took_update, writes,
-	       100.0 * (1.0 - writes / (double)total));
+	       (unsigned long long)backlog, took_outage, (double)backlog / took_outage, outage_writes,
+	       100.0 * (1.0 - outage_writes / (double)backlog));
 	fflush(stdout);
 
 	cw_bench_figure("MongoDB target reference", "upserts", "changes/s",
@@ -278,9 +310,10 @@ int main(int argc, char **argv)
 	                "MongoDB target reference/upserts");
 	cw_bench_figure("hub to MongoDB target", "random updates", "changes/s",
 	                (double)total / took_update, "MongoDB target reference/random updates");
-	cw_bench_figure("hub to MongoDB target", "backlog drain", "s", took_update, NULL);
+	cw_bench_figure("hub to MongoDB target", "backlog drain", "s", took_outage, NULL);
 	cw_bench_figure("hub to MongoDB target", "writes saved by coalescing", "%",
-	                100.0 * (1.0 - writes / (double)total), NULL);
+	                100.0 * (1.0 - outage_writes / (double)backlog), NULL);
+	free(outage);
 	free(docs);
 	free(fresh);
 	cw_metrics_free(metrics);

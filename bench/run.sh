@@ -9,7 +9,7 @@
 # CW_BENCH_RUNS   runs of every benchmark (default 3); the runs interleave
 #                 (all benchmarks once, then again), so a noisy minute of the
 #                 machine does not land on one workload only
-# CW_BENCH_ROWS, CW_BENCH_SECONDS, CW_BENCH_MONGO_DOCS   passed on (each
+# CW_BENCH_ROWS, CW_BENCH_SECONDS, CW_BENCH_MONGO_DOCS, CW_BENCH_MONGO_BACKLOG   passed on (each
 #                 benchmark documents them)
 # Outputs of every run: $BUILD/bench/NAME.RUN.out (stdout) and .err (logs);
 # the table: $BUILD/bench/table.md.

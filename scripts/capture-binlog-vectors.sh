@@ -63,6 +63,7 @@ cat >&3 <<'HDR'
  *
  * Server: binlog_format=ROW, binlog_row_image=FULL (MINIMAL where the
  * scenario says), binlog_row_metadata=FULL (MINIMAL where it says),
+ * log_bin_compress=ON for the scenario "compressed" only,
  * time_zone +00:00, utf8mb4. Tables: ints (every integer type signed and
  * unsigned), nums (DECIMAL(65,30), (10,2), (5,0), (18,9), FLOAT, DOUBLE,
  * BIT(1), BIT(64), BIT(12), YEAR), times (DATE, TIME, TIME(6), TIME(2),
@@ -209,6 +210,15 @@ sql -e "SET GLOBAL binlog_row_metadata = FULL" >/dev/null
 scenario rotate "
 FLUSH BINARY LOGS;
 INSERT INTO olines VALUES ('acme', 2, 'SKU-4', 1);"
+
+sql -e "SET GLOBAL log_bin_compress = ON, GLOBAL log_bin_compress_min_len = 10" >/dev/null
+scenario compressed "
+INSERT INTO olines (tenant, line_no, sku) VALUES ('delta', 1, REPEAT('z', 20)), ('delta', 2, 'short');
+UPDATE olines SET sku = REPEAT('y', 20) WHERE tenant = 'delta' AND line_no = 2;
+DELETE FROM olines WHERE tenant = 'delta';
+ALTER TABLE olines COMMENT 'compressed statement of some length';
+INSERT INTO strs (id, mt) VALUES (9, REPEAT('m', 300));"
+sql -e "SET GLOBAL log_bin_compress = OFF" >/dev/null
 
 {
 	printf 'static const struct {\n\tconst char *name;\n\tconst binlog_vector_t *events;\n\tsize_t count;\n} binlog_scenarios[] = {\n'

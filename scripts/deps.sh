@@ -9,7 +9,7 @@ packages=(
 	libpq-dev libmongoc-dev libbson-dev libsqlite3-dev sqlite3 libyaml-dev
 	libjansson-dev libmicrohttpd-dev libcmocka-dev
 	postgresql-15 postgresql-client-15
-	mariadb-server mariadb-client libmariadb-dev
+	mariadb-server mariadb-client libmariadb-dev zlib1g-dev
 	openjdk-17-jdk-headless maven curl procps jq openssl
 	prometheus
 	systemd groff-base

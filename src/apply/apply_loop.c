@@ -1,5 +1,5 @@
 /* This file contains the apply loop every target shares (apply_loop.h). */
-#include "apply/apply_loop.h"
+#include "apply/apply_loop_internal.h"
 
 #include "apply/layout.h"
 #include "apply/mongodb_doc.h"
@@ -24,94 +24,8 @@
 #include <string.h>
 #include <sys/types.h>
 
-#define COMPONENT "apply"
+#define COMPONENT APL_COMPONENT
 #define WAIT_SLICE_MS 200
-/* How often the loop looks for dead letters its streams were asked to replay. */
-#define LETTERS_MS 2000
-/* Most dead letters one look replays. */
-#define LETTERS_PER_LOOK 100
-
-/*
- * The next page of the main read, fetched on a hub connection of its own
- * while the loop applies the current one: a target that is behind reads the
- * hub and writes its database at the same time.
- */
-typedef struct prefetch {
-	pthread_t thread;
-	bool started;
-	pthread_mutex_t mutex;
-	pthread_cond_t cond;
-	const char *hub_url;          /* borrowed from the loop */
-	const cw_auth_config_t *hub_auth;  /* borrowed from the loop */
-	const char *const *entities;  /* borrowed from the loop */
-	size_t nentities;
-	size_t limit;
-	bool requested;               /* a page after `after` was asked for */
-	bool done;                    /* ... and is in batch (or failed: rc) */
-	bool stop;
-	int64_t after;
-	cw_change_batch_t batch;
-	int rc;
-} prefetch_t;
-
-/* What the loop knows of one entity in this run. */
-typedef struct entity_state {
-	char *name;                   /* owned */
-	int64_t applied;              /* every change up to this id is in the backend */
-	bool opened;                  /* entity_open ran in this run (and since it was lost) */
-	bool caught_up;               /* every change up to the global position is applied */
-	bool dropped;                 /* deleted in the hub; the backend dropped it in this run */
-	/* The stream: this entity on this target (stream.h). */
-	bool resolved;                /* policy holds the stream's settings */
-	cw_stream_policy_t policy;
-	bool failed;                  /* stopped by on_error: fail_stream, until the next run */
-	char reason[CW_ERR_MESSAGE_LEN];   /* why it failed */
-	int64_t attempts;             /* failures in a row */
-	int64_t first_failure_ms;
-	int64_t next_attempt_ms;      /* a retrying stream waits until then */
-	bool transform_ready;         /* transform is compiled (or the stream has none) */
-	cw_stream_transform_t *transform;   /* owned, NULL without one */
-} entity_state_t;
-
-struct cw_apply_loop {
-	char *consumer;
-	char *hub_url;
-	const cw_auth_config_t *hub_auth;   /* borrowed */
-	char **entities;
-	size_t nentities;
-	size_t batch_size;
-	int64_t poll_interval_ms;
-	int64_t heartbeat_ms;
-	int64_t refresh_ms;
-	cw_metrics_t *metrics;
-	cw_entity_registry_t *registry;   /* borrowed, may be NULL */
-	const cw_target_backend_t *backend;
-	void *self;                   /* the backend's, borrowed */
-	char labels[160];             /* target="<consumer>" */
-	char *target;                 /* the target's name: dead letters and stream labels */
-	const cw_config_t *config;    /* borrowed, may be NULL */
-	const cw_target_config_t *target_config;   /* borrowed, may be NULL */
-	uint64_t rng;                 /* retry jitter */
-	int64_t letters_ms;           /* when dead letters were last looked for */
-
-	/* Run-thread state. */
-	cw_hub_t *hub;
-	int64_t position;             /* global position, as stored by the backend */
-	cw_entity_t *hub_entities;    /* the hub's entities (deleted ones too), as last read */
-	size_t nhub_entities;
-	int64_t refreshed_ms;         /* when they were read; 0 = read at the next iteration */
-	entity_state_t *states;       /* per entity met in this run, owned */
-	size_t nstates;
-	char **replays;               /* entities being replayed, owned */
-	int64_t *replayed;            /* changes each replay has applied so far; as replays */
-	size_t nreplays;
-	int64_t last_heartbeat_ms;
-	double lag_seconds;
-
-	pthread_mutex_t mutex;        /* guards status */
-	cw_component_status_t status;
-	prefetch_t prefetch;
-};
 
 cw_apply_loop_t *cw_apply_loop_new(const cw_apply_loop_opts_t *opts,
                                    const cw_target_backend_t *backend, void *self)
@@ -216,7 +130,7 @@ void cw_apply_loop_free(cw_apply_loop_t *loop)
 	free(loop);
 }
 
-static ssize_t replay_index(const cw_apply_loop_t *loop, const char *entity)
+ssize_t apl_replay_index(const cw_apply_loop_t *loop, const char *entity)
 {
 	for (size_t i = 0; i < loop->nreplays; i++)
 		if (strcmp(loop->replays[i], entity) == 0)
@@ -224,9 +138,9 @@ static ssize_t replay_index(const cw_apply_loop_t *loop, const char *entity)
 	return -1;
 }
 
-static void replay(cw_apply_loop_t *loop, const char *entity)
+void apl_replay(cw_apply_loop_t *loop, const char *entity)
 {
-	if (replay_index(loop, entity) >= 0)
+	if (apl_replay_index(loop, entity) >= 0)
 		return;
 	loop->replays = cw_xrealloc(loop->replays, (loop->nreplays + 1) * sizeof *loop->replays);
 	loop->replayed = cw_xrealloc(loop->replayed, (loop->nreplays + 1) * sizeof *loop->replayed);
@@ -234,9 +148,9 @@ static void replay(cw_apply_loop_t *loop, const char *entity)
 	loop->replays[loop->nreplays++] = cw_xstrdup(entity);
 }
 
-static void forget_replay(cw_apply_loop_t *loop, const char *entity)
+void apl_forget_replay(cw_apply_loop_t *loop, const char *entity)
 {
-	ssize_t i = replay_index(loop, entity);
+	ssize_t i = apl_replay_index(loop, entity);
 	if (i < 0)
 		return;
 	free(loop->replays[i]);
@@ -245,35 +159,7 @@ static void forget_replay(cw_apply_loop_t *loop, const char *entity)
 	loop->replayed[i] = loop->replayed[loop->nreplays];
 }
 
-/* ---- the hub's entities -------------------------------------------------- */
-
-/* The stream settings of st's entity, resolved once per run. */
-static const cw_stream_policy_t *policy_of(cw_apply_loop_t *loop, entity_state_t *st)
-{
-	if (!st->resolved) {
-		if (loop->config != NULL) {
-			cw_stream_policy_resolve(loop->config, loop->target_config, st->name, &st->policy);
-		} else {
-			cw_config_t defaults;
-			memset(&defaults, 0, sizeof defaults);
-			defaults.retry = (cw_retry_policy_t)CW_RETRY_POLICY_DEFAULT;
-			cw_stream_policy_resolve(&defaults, NULL, st->name, &st->policy);
-		}
-		st->resolved = true;
-	}
-	return &st->policy;
-}
-
-static void stream_count(cw_apply_loop_t *loop, const char *entity, const char *state, double n)
-{
-	if (loop->metrics == NULL || n <= 0)
-		return;
-	char labels[256];
-	snprintf(labels, sizeof labels, "%s,entity=\"%s\",state=\"%s\"", loop->labels, entity, state);
-	cw_metrics_counter_add(loop->metrics, "cachewarp_stream_events_total", labels, n);
-}
-
-static bool wants(const cw_apply_loop_t *loop, const char *entity)
+bool apl_wants(const cw_apply_loop_t *loop, const char *entity)
 {
 	if (loop->nentities == 0)
 		return true;
@@ -303,103 +189,13 @@ static entity_state_t *state_of(cw_apply_loop_t *loop, const char *entity)
 	return st;
 }
 
-/* A stream not applied now: disabled, or stopped by on_error: fail_stream. */
-static bool stream_idle(cw_apply_loop_t *loop, entity_state_t *st)
-{
-	return !policy_of(loop, st)->enabled || st->failed;
-}
-
-/* The failed streams into the status (failed[]), for /v1/status and /readyz. */
-static void publish_failed(cw_apply_loop_t *loop)
-{
-	pthread_mutex_lock(&loop->mutex);
-	loop->status.nfailed = 0;
-	for (size_t i = 0; i < loop->nstates; i++) {
-		const entity_state_t *st = &loop->states[i];
-		if (!st->failed)
-			continue;
-		if (loop->status.nfailed < CW_COMPONENT_FAILED_MAX) {
-			cw_failed_entity_t *f = &loop->status.failed[loop->status.nfailed];
-			snprintf(f->entity, sizeof f->entity, "%s", st->name);
-			snprintf(f->reason, sizeof f->reason, "%s", st->reason);
-		}
-		loop->status.nfailed++;
-	}
-	pthread_mutex_unlock(&loop->mutex);
-}
-
-static void forget_replay(cw_apply_loop_t *loop, const char *entity);
-
-/* on_error: fail_stream: the stream stops until the next start; the others go on. */
-static void stream_fail(cw_apply_loop_t *loop, entity_state_t *st, const char *reason)
-{
-	st->failed = true;
-	snprintf(st->reason, sizeof st->reason, "%s", reason);
-	forget_replay(loop, st->name);
-	cw_log_kv(CW_LOG_ERROR, COMPONENT, "stream failed: stopped until cachewarp starts again; "
-	          "the other streams go on", "target", loop->target, "entity", st->name, "reason",
-	          reason, NULL);
-	if (loop->metrics != NULL) {
-		char labels[256];
-		snprintf(labels, sizeof labels, "%s,entity=\"%s\"", loop->labels, st->name);
-		cw_metrics_gauge_set(loop->metrics, "cachewarp_stream_failed", labels, 1);
-	}
-	publish_failed(loop);
-}
-
-/* What a stream does after a failure of its own work. */
-typedef enum stream_next {
-	STREAM_RETRY = 0,    /* wait, then replay from its position */
-	STREAM_SET_ASIDE,    /* budget spent: set the refused writes aside, apply the rest */
-	STREAM_STOPPED,      /* fail_stream */
-} stream_next_t;
-
-/*
- * Counts a failure of st's stream (err: a refusal of its own work, not of
- * the whole target) and decides what comes next. can_set_aside: there are
- * writes to set aside (false when opening the entity failed).
- */
-static stream_next_t stream_failure(cw_apply_loop_t *loop, entity_state_t *st, const cw_err_t *err,
-                                    bool can_set_aside)
-{
-	const cw_stream_policy_t *policy = policy_of(loop, st);
-	int64_t now = cw_clock_now_ms(cw_clock_system());
-	if (st->attempts++ == 0)
-		st->first_failure_ms = now;
-	bool permanent = cw_stream_error_is_permanent(policy, err);
-	bool spent = permanent || cw_stream_budget_spent(policy, st->attempts, st->first_failure_ms, now);
-	if (spent && policy->on_error != CW_ON_ERROR_RETRY) {
-		if (policy->on_error != CW_ON_ERROR_FAIL_STREAM && can_set_aside)
-			return STREAM_SET_ASIDE;
-		stream_fail(loop, st, err->message);
-		return STREAM_STOPPED;
-	}
-	int64_t delay = cw_stream_retry_delay(policy, st->attempts, &loop->rng);
-	st->next_attempt_ms = now + delay;
-	char attempt[24], wait[24];
-	snprintf(attempt, sizeof attempt, "%lld", (long long)st->attempts);
-	snprintf(wait, sizeof wait, "%lld", (long long)delay);
-	cw_log_kv(CW_LOG_WARN, COMPONENT, "stream failed; retrying it alone, the others go on",
-	          "target", loop->target, "entity", st->name, "attempt", attempt, "retry_in_ms", wait,
-	          "code", err->server_code, "error", err->message, NULL);
-	stream_count(loop, st->name, "retrying", 1);
-	replay(loop, st->name);
-	return STREAM_RETRY;
-}
-
-/* A retrying stream's next attempt is not due yet. */
-static bool stream_waiting(const entity_state_t *st, int64_t now)
-{
-	return st->next_attempt_ms > now;
-}
-
 void cw_apply_loop_entity_lost(cw_apply_loop_t *loop, const char *entity)
 {
 	entity_state_t *st = state_of(loop, entity);
 	st->opened = false;
 	st->caught_up = false;
 	st->applied = 0;
-	replay(loop, entity);
+	apl_replay(loop, entity);
 }
 
 /* Opens entity in the backend: its applied id; not caught up: replayed. */
@@ -410,7 +206,7 @@ static int open_entity(cw_apply_loop_t *loop, const cw_entity_t *entity, entity_
 	int rc = loop->backend->entity_open(loop->self, loop->hub, entity, &applied, err);
 	if (rc != 0 && !cw_stream_error_is_target_wide(err)) {
 		/* this entity's own trouble (a privilege, a name the server refuses): its stream waits */
-		stream_failure(loop, st, err, false);
+		apl_stream_failure(loop, st, err, false);
 		cw_err_clear(err);
 		return 0;
 	}
@@ -421,7 +217,7 @@ static int open_entity(cw_apply_loop_t *loop, const cw_entity_t *entity, entity_
 	st->dropped = false;
 	st->caught_up = applied >= loop->position;
 	if (!st->caught_up)
-		replay(loop, entity->name);
+		apl_replay(loop, entity->name);
 	return 0;
 }
 
@@ -442,7 +238,7 @@ static int refresh_entities(cw_apply_loop_t *loop, bool fresh, cw_err_t *err)
 	loop->refreshed_ms = cw_clock_now_ms(cw_clock_system());
 	for (size_t i = 0; i < count; i++) {
 		const cw_entity_t *entity = &entities[i];
-		if (!wants(loop, entity->name))
+		if (!apl_wants(loop, entity->name))
 			continue;
 		entity_state_t *st = state_of(loop, entity->name);
 		int rc = 0;
@@ -451,14 +247,14 @@ static int refresh_entities(cw_apply_loop_t *loop, bool fresh, cw_err_t *err)
 			rc = loop->backend->entity_drop(loop->self, entity->name, &removed, err);
 			if (rc != 0)
 				return rc;
-			forget_replay(loop, entity->name);
+			apl_forget_replay(loop, entity->name);
 			st->dropped = true;
 			st->opened = false;
 			if (removed)
 				cw_log_kv(CW_LOG_INFO, COMPONENT, "entity deleted: its data removed", "target",
 				          loop->consumer, "entity", entity->name, NULL);
-		} else if (entity->status != CW_ENTITY_DELETED && !st->opened && !stream_idle(loop, st) &&
-		           !stream_waiting(st, cw_clock_now_ms(cw_clock_system()))) {
+		} else if (entity->status != CW_ENTITY_DELETED && !st->opened && !apl_stream_idle(loop, st) &&
+		           !apl_stream_waiting(st, cw_clock_now_ms(cw_clock_system()))) {
 			rc = open_entity(loop, entity, st, err);
 		}
 		if (rc != 0)
@@ -473,12 +269,12 @@ static int refresh_entities(cw_apply_loop_t *loop, bool fresh, cw_err_t *err)
  * failed), its changes dropped, or when its stream waits to open it again
  * (*state set, not opened: the stream is being replayed).
  */
-static int entity_for_changes(cw_apply_loop_t *loop, const char *name, const cw_entity_t **out,
-                              entity_state_t **state, cw_err_t *err)
+int apl_entity_for_changes(cw_apply_loop_t *loop, const char *name, const cw_entity_t **out,
+                           entity_state_t **state, cw_err_t *err)
 {
 	*out = NULL;
 	*state = NULL;
-	if (!wants(loop, name))
+	if (!apl_wants(loop, name))
 		return 0;
 	const cw_entity_t *entity = cw_apply_loop_entity(loop, name);
 	if (entity == NULL) {   /* added since the last refresh: ask the hub itself */
@@ -491,9 +287,9 @@ static int entity_for_changes(cw_apply_loop_t *loop, const char *name, const cw_
 		return 0;
 	entity_state_t *st = state_of(loop, name);
 	*state = st;
-	if (stream_idle(loop, st))
+	if (apl_stream_idle(loop, st))
 		return 0;
-	if (!st->opened && !stream_waiting(st, cw_clock_now_ms(cw_clock_system()))) {
+	if (!st->opened && !apl_stream_waiting(st, cw_clock_now_ms(cw_clock_system()))) {
 		int rc = open_entity(loop, entity, st, err);
 		if (rc != 0)
 			return rc;
@@ -567,220 +363,6 @@ static void count_changes(cw_apply_loop_t *loop, const char *entity,
 	cw_metrics_counter_add(loop->metrics, "cachewarp_apply_writes_total", labels, (double)writes);
 }
 
-/* A stream's changes as the backend gets them: relaxed and transformed copies. */
-typedef struct prepared {
-	cw_change_t *copies;          /* owned, each data owned */
-	const cw_change_t **changes;  /* owned array of pointers into copies */
-	size_t n;
-} prepared_t;
-
-static void prepared_free(prepared_t *p)
-{
-	for (size_t i = 0; p->copies != NULL && i < p->n; i++)
-		free(p->copies[i].data);
-	free(p->copies);
-	free(p->changes);
-	memset(p, 0, sizeof *p);
-}
-
-/*
- * The stream's transformation, compiled at its first use; NULL when the
- * stream has none. A transformation that cannot be compiled stops the
- * stream (*stopped).
- */
-static const cw_stream_transform_t *transform_of(cw_apply_loop_t *loop, entity_state_t *st,
-                                                 bool *stopped)
-{
-	*stopped = false;
-	if (st->transform_ready)
-		return st->transform;
-	const char *id = policy_of(loop, st)->transformation_id;
-	if (id != NULL) {
-		const cw_transformation_config_t *tc =
-			loop->config != NULL ? cw_config_transformation(loop->config, id) : NULL;
-		cw_err_t why = {0};
-		if (tc == NULL)
-			cw_err_set(&why, CW_EINVAL, COMPONENT, "transformation \"%s\" is not configured", id);
-		else
-			st->transform = cw_stream_transform_new(tc, &why);
-		if (st->transform == NULL) {
-			stream_fail(loop, st, why.message);
-			*stopped = true;
-			return NULL;
-		}
-	}
-	st->transform_ready = true;
-	return st->transform;
-}
-
-/* What became of a stream's changes on their way to the backend. */
-typedef enum prepare_result {
-	PREPARED = 0,        /* p holds the changes to apply (some may have been set aside) */
-	PREPARE_RETRY,       /* a transformation failed; the stream retries later */
-	PREPARE_STOPPED,     /* the stream was stopped */
-} prepare_result_t;
-
-/*
- * Sets aside a change its transformation refused (why), as the
- * transformation's error_handling says. *result: the stream's next state.
- */
-static int transform_refused(cw_apply_loop_t *loop, entity_state_t *st, const cw_change_t *change,
-                             const cw_err_t *why, prepare_result_t *result, cw_err_t *err)
-{
-	const cw_stream_policy_t *policy = policy_of(loop, st);
-	*result = PREPARED;
-	switch (policy->on_transform_error) {
-	case CW_ON_ERROR_FAIL_STREAM:
-		stream_fail(loop, st, why->message);
-		*result = PREPARE_STOPPED;
-		return 0;
-	case CW_ON_ERROR_RETRY: {
-		stream_next_t next = stream_failure(loop, st, why, false);
-		*result = next == STREAM_STOPPED ? PREPARE_STOPPED : PREPARE_RETRY;
-		return 0;
-	}
-	case CW_ON_ERROR_SKIP:
-		stream_count(loop, st->name, "failed", 1);
-		cw_log_kv(CW_LOG_WARN, COMPONENT, "change its transformation refused: skipped", "target",
-		          loop->target, "entity", st->name, "doc_id", change->doc_id, "error",
-		          why->message, NULL);
-		return 0;
-	case CW_ON_ERROR_DEAD_LETTER:
-		break;
-	}
-	stream_count(loop, st->name, "failed", 1);
-	cw_dead_letter_t letter = {
-		.target = loop->target, .entity = st->name, .doc_id = change->doc_id,
-		.oplog_id = change->oplog_id, .version = change->version, .op = change->op,
-		.data = change->data, .stage = CW_DEAD_LETTER_TRANSFORM, .error = (char *)why->message,
-	};
-	int rc = cw_dead_letter_add(loop->hub, &letter, err);
-	if (rc == 0)
-		cw_log_kv(CW_LOG_WARN, COMPONENT, "change its transformation refused: set aside as a "
-		          "dead letter", "target", loop->target, "entity", st->name, "doc_id",
-		          change->doc_id, "error", why->message, NULL);
-	return rc;
-}
-
-/*
- * The changes of entity as its stream's backend takes them, into p: a
- * document entity's "doc" relaxed for a backend that reads JSON (and for a
- * transformation), then each upsert through the stream's transformation.
- * A change the transformation refuses is handled by its error_handling.
- */
-static int prepare_changes(cw_apply_loop_t *loop, const cw_entity_t *entity, entity_state_t *st,
-                           const cw_change_t *const *changes, size_t n, prepared_t *p,
-                           prepare_result_t *result, cw_err_t *err)
-{
-	memset(p, 0, sizeof *p);
-	*result = PREPARED;
-	bool stopped = false;
-	const cw_stream_transform_t *transform = transform_of(loop, st, &stopped);
-	if (stopped) {
-		*result = PREPARE_STOPPED;
-		return 0;
-	}
-	bool document = cw_layout_of(entity) == CW_LAYOUT_DOCUMENT;
-	bool relax = document && (!loop->backend->exact_bson || transform != NULL);
-	if (!relax && transform == NULL)
-		return 0;   /* the hub's changes as they are */
-	p->copies = cw_xcalloc(n + 1, sizeof *p->copies);
-	p->changes = cw_xcalloc(n + 1, sizeof *p->changes);
-	int rc = 0;
-	if (transform != NULL)
-		stream_count(loop, st->name, "transforming", (double)n);
-	for (size_t i = 0; i < n && rc == 0 && *result == PREPARED; i++) {
-		const cw_change_t *change = changes[i];
-		char *data = NULL;
-		if (change->op == CW_OP_UPSERT) {
-			char *relaxed = relax ? cw_mdoc_relaxed_data(change->data) : NULL;
-			/* unreadable as extended JSON: the hub's text as it is */
-			data = relaxed != NULL ? relaxed : cw_xstrdup(change->data);
-		}
-		if (data != NULL && transform != NULL) {
-			char *shaped = NULL;
-			cw_err_t why = {0};
-			if (cw_stream_transform_apply(transform, data, document, &shaped, &why) != 0) {
-				free(data);
-				rc = transform_refused(loop, st, change, &why, result, err);
-				continue;
-			}
-			free(data);
-			data = shaped;
-		}
-		p->copies[p->n] = *change;
-		p->copies[p->n].data = data;
-		p->changes[p->n] = &p->copies[p->n];
-		p->n++;
-	}
-	return rc;
-}
-
-/*
- * Sets w aside (err holds the target's refusal of it): a dead letter in the
- * hub, or skipped with a log line, as the stream's on_error says. A sweep
- * cannot be set aside without losing deletes: the stream fails instead.
- */
-static int set_aside(cw_apply_loop_t *loop, entity_state_t *st, const cw_write_t *w,
-                     const cw_err_t *why, cw_err_t *err)
-{
-	const cw_stream_policy_t *policy = policy_of(loop, st);
-	if (w->kind == CW_WRITE_SWEEP) {
-		stream_fail(loop, st, why->message);
-		return 0;
-	}
-	stream_count(loop, st->name, "failed", 1);
-	if (policy->on_error == CW_ON_ERROR_SKIP) {
-		cw_log_kv(CW_LOG_WARN, COMPONENT, "change refused by the target: skipped (on_error: skip)",
-		          "target", loop->target, "entity", st->name, "doc_id", w->doc_id, "error",
-		          why->message, NULL);
-		return 0;
-	}
-	char *data = w->kind == CW_WRITE_UPSERT ? cw_write_json(w) : NULL;
-	cw_dead_letter_t letter = {
-		.target = loop->target, .entity = st->name, .doc_id = (char *)w->doc_id,
-		.oplog_id = w->oplog_id, .version = w->version,
-		.op = w->kind == CW_WRITE_UPSERT ? CW_OP_UPSERT : CW_OP_DELETE, .data = data,
-		.stage = CW_DEAD_LETTER_WRITE, .error = (char *)why->message,
-		.error_code = (char *)why->server_code,
-	};
-	int rc = cw_dead_letter_add(loop->hub, &letter, err);
-	free(data);
-	if (rc == 0)
-		cw_log_kv(CW_LOG_WARN, COMPONENT, "change refused by the target: set aside as a dead "
-		          "letter", "target", loop->target, "entity", st->name, "doc_id", w->doc_id,
-		          "error", why->message, NULL);
-	return rc;
-}
-
-/*
- * Applies writes[from, to) without moving the stream's position, halving
- * the range until each write the target refuses is alone, and sets those
- * aside. Errors of the whole target are returned.
- */
-static int isolate(cw_apply_loop_t *loop, const cw_entity_t *entity, entity_state_t *st,
-                   const cw_write_list_t *writes, size_t from, size_t to, bool *lost,
-                   cw_err_t *err)
-{
-	if (from >= to || st->failed)
-		return 0;
-	cw_write_list_t part = {writes->items + from, to - from, 0};
-	int rc = loop->backend->apply(loop->self, entity, &part, st->applied, lost, err);
-	if (rc == 0 || *lost || cw_stream_error_is_target_wide(err))
-		return rc;
-	if (to - from == 1) {
-		cw_err_t why = *err;
-		cw_err_clear(err);
-		return set_aside(loop, st, &writes->items[from], &why, err);
-	}
-	cw_err_clear(err);
-	size_t mid = from + (to - from) / 2;
-	rc = isolate(loop, entity, st, writes, from, mid, lost, err);
-	if (rc == 0 && !*lost)
-		rc = isolate(loop, entity, st, writes, mid, to, lost, err);
-	return rc;
-}
-
 /*
  * Coalesces and applies one run of an entity's changes (in id order)
  * through the backend and records upto as its applied id. A failure of the
@@ -794,13 +376,13 @@ static int apply_run(cw_apply_loop_t *loop, const cw_entity_t *entity, entity_st
 {
 	const char *name = entity->name;
 	cw_write_list_t writes = CW_WRITE_LIST_INIT;
-	stream_count(loop, name, "received", (double)n);
+	apl_stream_count(loop, name, "received", (double)n);
 	prepared_t prepared;
 	prepare_result_t result = PREPARED;
-	int rc = prepare_changes(loop, entity, st, changes, n, &prepared, &result, err);
+	int rc = apl_prepare_changes(loop, entity, st, changes, n, &prepared, &result, err);
 	if (rc != 0 || result != PREPARED) {
 		*lagging = result == PREPARE_RETRY;
-		prepared_free(&prepared);
+		apl_prepared_free(&prepared);
 		return rc;
 	}
 	size_t received = n;
@@ -811,11 +393,11 @@ static int apply_run(cw_apply_loop_t *loop, const cw_entity_t *entity, entity_st
 	rc = cw_coalesce(changes, n, st->applied, &writes, err);
 	bool lost = false;
 	if (rc == 0) {
-		stream_count(loop, name, "writing", (double)writes.changes);
+		apl_stream_count(loop, name, "writing", (double)writes.changes);
 		rc = loop->backend->apply(loop->self, entity, &writes, upto, &lost, err);
 	}
 	if (rc != 0 && rc != CW_ECANCELED && !cw_stream_error_is_target_wide(err)) {
-		stream_next_t next = stream_failure(loop, st, err, true);
+		stream_next_t next = apl_stream_failure(loop, st, err, true);
 		cw_err_t why = *err;
 		cw_err_clear(err);
 		rc = 0;
@@ -825,7 +407,7 @@ static int apply_run(cw_apply_loop_t *loop, const cw_entity_t *entity, entity_st
 			cw_log_kv(CW_LOG_WARN, COMPONENT, "stream's retry budget spent: finding the changes "
 			          "the target refuses", "target", loop->target, "entity", name, "error",
 			          why.message, NULL);
-			rc = isolate(loop, entity, st, &writes, 0, writes.len, &lost, err);
+			rc = apl_isolate(loop, entity, st, &writes, 0, writes.len, &lost, err);
 			if (rc == 0 && !lost && !st->failed) {
 				cw_write_list_t none = CW_WRITE_LIST_INIT;
 				rc = loop->backend->apply(loop->self, entity, &none, upto, &lost, err);
@@ -855,11 +437,11 @@ static int apply_run(cw_apply_loop_t *loop, const cw_entity_t *entity, entity_st
 		st->applied = upto;
 		st->caught_up = st->caught_up || caught_up;
 		count_changes(loop, name, changes, n, writes.len);
-		stream_count(loop, name, "completed", (double)received);
+		apl_stream_count(loop, name, "completed", (double)received);
 	}
 out:
 	cw_write_list_clear(&writes);
-	prepared_free(&prepared);
+	apl_prepared_free(&prepared);
 	return rc;
 }
 
@@ -875,8 +457,8 @@ static int apply_group(cw_apply_loop_t *loop, const char *name, const cw_change_
 	const cw_entity_t *entity = NULL;
 	entity_state_t *st = NULL;
 	*lagging = false;
-	int rc = entity_for_changes(loop, name, &entity, &st, err);
-	if (rc == 0 && entity == NULL && st != NULL && !st->opened && !stream_idle(loop, st))
+	int rc = apl_entity_for_changes(loop, name, &entity, &st, err);
+	if (rc == 0 && entity == NULL && st != NULL && !st->opened && !apl_stream_idle(loop, st))
 		*lagging = true;   /* its stream waits to open it again */
 	if (rc != 0 || entity == NULL)
 		return rc;
@@ -889,7 +471,7 @@ static int apply_group(cw_apply_loop_t *loop, const char *name, const cw_change_
 		st->caught_up = st->caught_up || caught_up;
 		return 0;
 	}
-	size_t run = policy_of(loop, st)->batch_size > 0 ? (size_t)policy_of(loop, st)->batch_size : n;
+	size_t run = apl_policy_of(loop, st)->batch_size > 0 ? (size_t)apl_policy_of(loop, st)->batch_size : n;
 	if (run == 0)
 		run = 1;
 	size_t from = 0;
@@ -914,12 +496,12 @@ static int apply_batch(cw_apply_loop_t *loop, const cw_change_batch_t *batch, cw
 	for (size_t g = 0; g < ngroups && rc == 0; g++) {
 		const char *entity = sorted[starts[g]]->entity;
 		bool lagging = false;
-		if (replay_index(loop, entity) >= 0)
-			continue;   /* its replay reads these changes itself */
+		if (apl_replay_index(loop, entity) >= 0)
+			continue;   /* its apl_replay reads these changes itself */
 		rc = apply_group(loop, entity, sorted + starts[g], starts[g + 1] - starts[g], upto,
 		                 false, &lagging, err);
 		if (rc == 0 && lagging)
-			replay(loop, entity);
+			apl_replay(loop, entity);
 	}
 	free(sorted);
 	free(starts);
@@ -934,130 +516,35 @@ static int apply_batch(cw_apply_loop_t *loop, const cw_change_batch_t *batch, cw
 	return rc;
 }
 
-/*
- * Tries again one dead letter its stream was asked to replay (status
- * replay): dropped once the target takes it, or when a newer change of its
- * document is applied already (the letter would put an older state back);
- * recorded as failed again, one more attempt, when the target refuses it.
- */
-static int replay_letter(cw_apply_loop_t *loop, const cw_dead_letter_t *letter, cw_err_t *err)
-{
-	const cw_entity_t *entity = NULL;
-	entity_state_t *st = NULL;
-	int rc = entity_for_changes(loop, letter->entity, &entity, &st, err);
-	if (rc != 0 || entity == NULL || replay_index(loop, letter->entity) >= 0)
-		return rc;   /* its stream is not applying now: next time */
-	cw_dead_letter_filter_t this = CW_DEAD_LETTER_FILTER_ALL;
-	this.id = letter->id;
-	bool superseded = false;
-	if ((rc = cw_dead_letter_superseded(loop->hub, letter, st->applied, &superseded, err)) != 0)
-		return rc;
-	char id[24];
-	snprintf(id, sizeof id, "%lld", (long long)letter->id);
-	if (superseded) {
-		cw_log_kv(CW_LOG_INFO, COMPONENT, "dead letter dropped: a newer change of its document "
-		          "is applied", "target", loop->target, "entity", letter->entity, "doc_id",
-		          letter->doc_id, "dead_letter", id, NULL);
-		return cw_dead_letter_drop(loop->hub, &this, NULL, err);
-	}
-	cw_change_t change = {
-		.oplog_id = letter->oplog_id, .op = letter->op, .entity = letter->entity,
-		.doc_id = letter->doc_id, .data = letter->data, .version = letter->version,
-	};
-	const cw_change_t *one[] = {&change};
-	const cw_change_t *const *ready = one;
-	prepared_t prepared = {0};
-	if (letter->stage == CW_DEAD_LETTER_TRANSFORM) {
-		/* again through the (perhaps corrected) transformation: refused, it is recorded again */
-		prepare_result_t result = PREPARED;
-		rc = prepare_changes(loop, entity, st, one, 1, &prepared, &result, err);
-		if (rc != 0 || result != PREPARED || (prepared.changes != NULL && prepared.n == 0)) {
-			prepared_free(&prepared);
-			return rc;
-		}
-		if (prepared.changes != NULL)
-			ready = prepared.changes;
-	}
-	cw_write_list_t writes = CW_WRITE_LIST_INIT;
-	bool lost = false;
-	rc = cw_coalesce(ready, 1, 0, &writes, err);
-	if (rc == 0)
-		rc = loop->backend->apply(loop->self, entity, &writes, st->applied, &lost, err);
-	cw_write_list_clear(&writes);
-	prepared_free(&prepared);
-	if (rc == 0 && lost) {
-		cw_apply_loop_entity_lost(loop, letter->entity);
-		return 0;
-	}
-	if (rc == 0) {
-		stream_count(loop, letter->entity, "completed", 1);
-		cw_log_kv(CW_LOG_INFO, COMPONENT, "dead letter replayed", "target", loop->target, "entity",
-		          letter->entity, "doc_id", letter->doc_id, "dead_letter", id, NULL);
-		return cw_dead_letter_drop(loop->hub, &this, NULL, err);
-	}
-	if (cw_stream_error_is_target_wide(err))
-		return rc;
-	cw_dead_letter_t again = *letter;
-	cw_log_kv(CW_LOG_WARN, COMPONENT, "dead letter refused again", "target", loop->target,
-	          "entity", letter->entity, "doc_id", letter->doc_id, "dead_letter", id, "error",
-	          err->message, NULL);
-	cw_err_t why = *err;
-	cw_err_clear(err);
-	again.error = why.message;
-	again.error_code = why.server_code;
-	return cw_dead_letter_add(loop->hub, &again, err);
-}
-
-/* Every LETTERS_MS: the dead letters of this target asked to be replayed. */
-static int replay_letters(cw_apply_loop_t *loop, cw_err_t *err)
-{
-	int64_t now = cw_clock_now_ms(cw_clock_system());
-	if (now - loop->letters_ms < LETTERS_MS)
-		return 0;
-	loop->letters_ms = now;
-	cw_dead_letter_filter_t filter = CW_DEAD_LETTER_FILTER_ALL;
-	filter.target = loop->target;
-	filter.status = CW_DEAD_LETTER_REPLAY;
-	filter.limit = LETTERS_PER_LOOK;
-	cw_dead_letter_t *letters = NULL;
-	size_t count = 0;
-	int rc = cw_dead_letter_list(loop->hub, &filter, &letters, &count, err);
-	for (size_t i = 0; rc == 0 && i < count; i++)
-		if (wants(loop, letters[i].entity))
-			rc = replay_letter(loop, &letters[i], err);
-	cw_dead_letter_list_free(letters, count);
-	return rc;
-}
-
-/* One page of each replay; an entity whose page is short has caught up. */
+/* One page of each apl_replay; an entity whose page is short has caught up. */
 static int replay_step(cw_apply_loop_t *loop, cw_err_t *err)
 {
 	cw_change_batch_t page = CW_CHANGE_BATCH_INIT;
 	int rc = 0;
 	for (size_t i = 0; i < loop->nreplays && rc == 0;) {
-		/* A copy: reading the hub's entities may end this replay (entity deleted). */
+		/* A copy: reading the hub's entities may end this apl_replay (entity deleted). */
 		char name[CW_ENTITY_NAME_MAX + 1];
 		snprintf(name, sizeof name, "%s", loop->replays[i]);
-		if (stream_waiting(state_of(loop, name), cw_clock_now_ms(cw_clock_system()))) {
+		if (apl_stream_waiting(state_of(loop, name), cw_clock_now_ms(cw_clock_system()))) {
 			i++;   /* its stream retries later */
 			continue;
 		}
 		const cw_entity_t *entity = NULL;
 		entity_state_t *st = NULL;
-		if ((rc = entity_for_changes(loop, name, &entity, &st, err)) != 0)
+		if ((rc = apl_entity_for_changes(loop, name, &entity, &st, err)) != 0)
 			break;
-		if (entity == NULL && st != NULL && !st->opened && !stream_idle(loop, st)) {
+		if (entity == NULL && st != NULL && !st->opened && !apl_stream_idle(loop, st)) {
 			i++;   /* opening it failed again: its stream retries later */
 			continue;
 		}
 		/*
 		 * Only an entity that holds everything up to the global position may
-		 * leave its replay: the main loop skipped its changes while it was
+		 * leave its apl_replay: the main loop skipped its changes while it was
 		 * replaying, so one marked caught up earlier may still miss pages
 		 * read since.
 		 */
 		if (entity == NULL || (st->caught_up && st->applied >= loop->position)) {
-			forget_replay(loop, name);
+			apl_forget_replay(loop, name);
 			continue;
 		}
 		const char *one[] = {name};
@@ -1075,18 +562,18 @@ static int replay_step(cw_apply_loop_t *loop, cw_err_t *err)
 		bool lagging = false;
 		rc = apply_group(loop, name, changes, page.len, upto, true, &lagging, err);
 		free(changes);
-		ssize_t at = replay_index(loop, name);   /* reading the entities may have moved it */
+		ssize_t at = apl_replay_index(loop, name);   /* reading the entities may have moved it */
 		if (rc == 0 && at >= 0)
 			loop->replayed[at] += (int64_t)page.len;
 		if (rc == 0 && !lagging && (done || upto >= loop->position)) {
-			/* A replay that found nothing to apply only moved the entity's position: not news. */
+			/* A apl_replay that found nothing to apply only moved the entity's position: not news. */
 			if (at >= 0 && loop->replayed[at] > 0) {
 				char count[24];
 				snprintf(count, sizeof count, "%lld", (long long)loop->replayed[at]);
 				cw_log_kv(CW_LOG_INFO, COMPONENT, "entity replayed", "target", loop->consumer,
 				          "entity", name, "changes", count, NULL);
 			}
-			forget_replay(loop, name);
+			apl_forget_replay(loop, name);
 			continue;
 		}
 		i++;
@@ -1095,7 +582,7 @@ static int replay_step(cw_apply_loop_t *loop, cw_err_t *err)
 	return rc;
 }
 
-/* The position retention must honour: the global one, or an older replay's or failed stream's. */
+/* The position retention must honour: the global one, or an older apl_replay's or failed stream's. */
 static int64_t hub_position(cw_apply_loop_t *loop)
 {
 	int64_t position = loop->position;
@@ -1175,7 +662,7 @@ static void publish_backlog(cw_apply_loop_t *loop, int64_t position)
 
 /*
  * How long the loop may sleep when the main read found nothing: 0 while a
- * replay is due, until the next retry of a waiting stream, at most the poll
+ * apl_replay is due, until the next retry of a waiting stream, at most the poll
  * interval.
  */
 static int64_t idle_wait_ms(cw_apply_loop_t *loop)
@@ -1215,109 +702,6 @@ static void publish_position(cw_apply_loop_t *loop)
 	pthread_mutex_unlock(&loop->mutex);
 }
 
-/* ---- the prefetch ----------------------------------------------------------- */
-
-static void *prefetch_main(void *arg)
-{
-	prefetch_t *p = arg;
-	cw_hub_t *hub = NULL;
-	pthread_mutex_lock(&p->mutex);
-	for (;;) {
-		while (!p->stop && (!p->requested || p->done))
-			pthread_cond_wait(&p->cond, &p->mutex);
-		if (p->stop)
-			break;
-		int64_t after = p->after;
-		pthread_mutex_unlock(&p->mutex);
-		cw_change_batch_t page = CW_CHANGE_BATCH_INIT;
-		cw_err_t err = {0};
-		int rc = 0;
-		if (hub == NULL && (hub = cw_hub_connect_auth(p->hub_url, p->hub_auth, &err)) == NULL)
-			rc = CW_EDB;
-		if (rc == 0)
-			rc = cw_oplog_fetch(hub, p->entities, p->nentities, after, p->limit, &page, &err);
-		if (rc != 0) {   /* the main read tries itself; a new connection next time */
-			cw_hub_close(hub);
-			hub = NULL;
-		}
-		pthread_mutex_lock(&p->mutex);
-		cw_change_batch_free(&p->batch);
-		p->batch = page;
-		p->rc = rc;
-		p->done = true;
-		pthread_cond_broadcast(&p->cond);
-	}
-	pthread_mutex_unlock(&p->mutex);
-	cw_hub_close(hub);
-	return NULL;
-}
-
-static void prefetch_start(cw_apply_loop_t *loop)
-{
-	prefetch_t *p = &loop->prefetch;
-	p->hub_url = loop->hub_url;
-	p->hub_auth = loop->hub_auth;
-	p->entities = (const char *const *)loop->entities;
-	p->nentities = loop->nentities;
-	p->limit = loop->batch_size;
-	p->requested = p->done = p->stop = false;
-	p->started = pthread_create(&p->thread, NULL, prefetch_main, p) == 0;
-}
-
-/* Asks for the page after `after` (a no-op when the thread could not start). */
-static void prefetch_request(cw_apply_loop_t *loop, int64_t after)
-{
-	prefetch_t *p = &loop->prefetch;
-	if (!p->started)
-		return;
-	pthread_mutex_lock(&p->mutex);
-	p->after = after;
-	p->requested = true;
-	p->done = false;
-	pthread_cond_broadcast(&p->cond);
-	pthread_mutex_unlock(&p->mutex);
-}
-
-/*
- * The page asked for, when it is the one after position and was read: moved
- * into out (empty). Waits for a fetch under way. false: read it yourself.
- */
-static bool prefetch_take(cw_apply_loop_t *loop, int64_t position, cw_change_batch_t *out)
-{
-	prefetch_t *p = &loop->prefetch;
-	if (!p->started)
-		return false;
-	pthread_mutex_lock(&p->mutex);
-	bool used = false;
-	if (p->requested) {
-		while (!p->done)
-			pthread_cond_wait(&p->cond, &p->mutex);
-		if (p->rc == 0 && p->after == position && p->batch.len > 0) {
-			cw_change_batch_free(out);
-			*out = p->batch;
-			p->batch = (cw_change_batch_t)CW_CHANGE_BATCH_INIT;
-			used = true;
-		}
-		p->requested = false;
-	}
-	pthread_mutex_unlock(&p->mutex);
-	return used;
-}
-
-static void prefetch_stop(cw_apply_loop_t *loop)
-{
-	prefetch_t *p = &loop->prefetch;
-	if (!p->started)
-		return;
-	pthread_mutex_lock(&p->mutex);
-	p->stop = true;
-	pthread_cond_broadcast(&p->cond);
-	pthread_mutex_unlock(&p->mutex);
-	pthread_join(p->thread, NULL);
-	p->started = false;
-	cw_change_batch_free(&p->batch);
-}
-
 /* The loop body, on a connected hub. */
 static int apply_until_stopped(cw_apply_loop_t *loop, cw_oplog_reader_t *reader,
                                cw_cancel_t *cancel, cw_err_t *err)
@@ -1337,15 +721,15 @@ static int apply_until_stopped(cw_apply_loop_t *loop, cw_oplog_reader_t *reader,
 		if (loop->backend->housekeep != NULL &&
 		    (rc = loop->backend->housekeep(loop->self, loop, loop->hub, err)) != 0)
 			break;
-		if ((rc = replay_step(loop, err)) != 0 || (rc = replay_letters(loop, err)) != 0)
+		if ((rc = replay_step(loop, err)) != 0 || (rc = apl_replay_letters(loop, err)) != 0)
 			break;
 		cw_change_batch_clear(&batch);
-		if (!prefetch_take(loop, loop->position, &batch) &&
+		if (!apl_prefetch_take(loop, loop->position, &batch) &&
 		    (rc = cw_oplog_read(reader, loop->position, loop->batch_size, &batch, err)) != 0)
 			break;
 		/* A full page: more is likely waiting; read it while this one is applied. */
 		if (batch.len == loop->batch_size)
-			prefetch_request(loop, batch.items[batch.len - 1].oplog_id);
+			apl_prefetch_request(loop, batch.items[batch.len - 1].oplog_id);
 		if (batch.len == 0) {
 			if ((rc = heartbeat(loop, false, err)) != 0)
 				break;
@@ -1402,9 +786,9 @@ int cw_apply_loop_run(cw_apply_loop_t *loop, cw_cancel_t *cancel, cw_err_t *err)
 	set_state(loop, "applying", true, NULL);
 	if ((rc = heartbeat(loop, true, err)) != 0)
 		goto out;
-	prefetch_start(loop);
+	apl_prefetch_start(loop);
 	rc = apply_until_stopped(loop, reader, cancel, err);
-	prefetch_stop(loop);
+	apl_prefetch_stop(loop);
 	if (rc == CW_ECANCELED && loop->hub != NULL)
 		heartbeat(loop, true, NULL);   /* best effort: the final position */
 out:

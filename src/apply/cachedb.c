@@ -7,6 +7,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "hub/position_check.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -264,24 +265,44 @@ void cw_cachedb_close(cw_cachedb_t *db)
 int cw_cachedb_position_get(cw_cachedb_t *db, int64_t *position, cw_err_t *err)
 {
 	sqlite3_stmt *stmt = NULL;
-	int rc = sqlite3_prepare_v2(db->meta, "SELECT value FROM metadata WHERE key = 'position'",
-	                            -1, &stmt, NULL);
+	char value[32] = "", checksum[CW_POSITION_CHECKSUM_LEN] = "";
+	bool found = false, checked = false;
+	int rc = sqlite3_prepare_v2(db->meta, "SELECT key, value FROM metadata "
+	                            "WHERE key IN ('position', 'position_checksum')", -1, &stmt, NULL);
 	*position = 0;
-	if (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		*position = sqlite3_column_int64(stmt, 0);
-		rc = SQLITE_DONE;
+	while (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		const char *key = (const char *)sqlite3_column_text(stmt, 0);
+		const char *text = (const char *)sqlite3_column_text(stmt, 1);
+		bool is_position = key != NULL && strcmp(key, "position") == 0;
+		snprintf(is_position ? value : checksum, is_position ? sizeof value : sizeof checksum,
+		         "%s", text ? text : "");
+		found |= is_position;
+		checked |= !is_position;
+		rc = SQLITE_OK;
 	}
 	sqlite3_finalize(stmt);
 	if (rc != SQLITE_DONE)
 		return sql_error(db->meta, rc, "could not read the position from", "metadata.sqlite", err);
+	if (found && cw_position_verify("position", value, checked ? checksum : NULL) ==
+	             CW_POSITION_CORRUPT) {
+		char *path = cw_xasprintf("%s/metadata.sqlite", db->dir);
+		cw_log_kv(CW_LOG_WARN, COMPONENT, "stored position failed its checksum: starting from "
+		          "position 0", "path", path, NULL);
+		free(path);
+	} else if (found) {
+		*position = strtoll(value, NULL, 10);
+	}
 	return 0;
 }
 
 int cw_cachedb_position_set(cw_cachedb_t *db, int64_t position, cw_err_t *err)
 {
-	char sql[128];
-	snprintf(sql, sizeof sql, "INSERT INTO metadata (key, value) VALUES ('position', '%lld') "
-	         "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (long long)position);
+	char sql[256], value[32], checksum[CW_POSITION_CHECKSUM_LEN];
+	snprintf(value, sizeof value, "%lld", (long long)position);
+	cw_position_checksum("position", value, checksum);
+	snprintf(sql, sizeof sql, "INSERT INTO metadata (key, value) VALUES ('position', '%s'), "
+	         "('position_checksum', '%s') ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+	         value, checksum);
 	int rc = exec_rc(db->meta, sql);
 	if (rc != SQLITE_OK)
 		return sql_error(db->meta, rc, "could not store the position in", "metadata.sqlite", err);

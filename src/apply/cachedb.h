@@ -101,9 +101,15 @@ void cw_cachedb_set_decimal_mode(cw_cachedb_t *db, cw_decimal_mode_t mode);
 /* Closes every cache and the metadata database; NULL is a no-op. */
 void cw_cachedb_close(cw_cachedb_t *db);
 
-/* The hub position stored in metadata.sqlite (0 when none). 0 or CW_EDB. */
+/*
+ * The hub position stored in metadata.sqlite (0 when none). It is stored
+ * with a checksum (hub/position_check.h, row `position_checksum`): one that
+ * fails is logged and read as 0, as a corrupt metadata.sqlite is (the hub
+ * is applied again from its start; applying is idempotent); one stored
+ * before checksums is accepted. 0 or CW_EDB.
+ */
 int cw_cachedb_position_get(cw_cachedb_t *db, int64_t *position, cw_err_t *err);
-/* Stores the hub position (durable before return). 0 or CW_EDB. */
+/* Stores the hub position with its checksum, in one statement (durable before return). 0 or CW_EDB. */
 int cw_cachedb_position_set(cw_cachedb_t *db, int64_t position, cw_err_t *err);
 
 /*

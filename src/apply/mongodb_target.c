@@ -13,6 +13,7 @@
 #include "core/mem.h"
 #include "core/metrics.h"
 #include "core/secret.h"
+#include "hub/position_check.h"
 
 
 #include <stdio.h>
@@ -149,8 +150,14 @@ static int make_client(mdb_target_t *t, cw_err_t *err)
 	return 0;
 }
 
-/* Whether the server's handshake reply promises multi-document transactions. */
-static bool runs_transactions(const bson_t *reply)
+const char *mdb_position_write_mode(bool transactions)
+{
+	return transactions ? "in the batch's transaction"
+	                    : "after the bulk write (no transactions on this server; replays are "
+	                      "idempotent)";
+}
+
+bool mdb_server_runs_transactions(const bson_t *reply)
 {
 	bson_iter_t it;
 	int32_t wire = 0;
@@ -180,13 +187,11 @@ static int connect_once(mdb_target_t *t, cw_err_t *err)
 		went_down(t);
 		return rc;
 	}
-	bool transactions = runs_transactions(&reply);
+	bool transactions = mdb_server_runs_transactions(&reply);
 	bson_destroy(&reply);
 	cw_log_kv(CW_LOG_INFO, MDB_COMPONENT, t->was_down ? "connected again" : "connected", "target",
 	          t->name, "url", t->url_masked, "database", t->database, "position_write",
-	          transactions ? "in the batch's transaction"
-	                       : "after the bulk write (no transactions on this server; "
-	                         "replays are idempotent)", NULL);
+	          mdb_position_write_mode(transactions), NULL);
 	t->transactions = transactions;
 	set_up(t, true);
 	return 0;
@@ -217,7 +222,45 @@ static char *position_id(const mdb_target_t *t, const char *key)
 	return cw_xasprintf("%s:%s", t->name, key);
 }
 
-/* *writing: the greatest id a batch was about to write (its intent), else *position. */
+/* The checksum of field's value in the position document id: it covers "<id>:<field>". */
+static void position_checksum(const char *id, const char *field, int64_t value,
+                              char out[CW_POSITION_CHECKSUM_LEN])
+{
+	char key[CW_ERR_MESSAGE_LEN], text[24];
+	snprintf(key, sizeof key, "%s:%s", id, field);
+	snprintf(text, sizeof text, "%lld", (long long)value);
+	cw_position_checksum(key, text, out);
+}
+
+/*
+ * Reads field of a position document into *value. False when its checksum
+ * (field "<field>_checksum", absent in documents written before) fails: the
+ * value is then not to be used, and that is logged with msg.
+ */
+static bool checked_field(const mdb_target_t *t, const bson_t *doc, const char *id,
+                          const char *field, const char *msg, int64_t *value)
+{
+	bson_iter_t it;
+	if (!bson_iter_init_find(&it, doc, field) || !BSON_ITER_HOLDS_NUMBER(&it))
+		return true;
+	*value = bson_iter_as_int64(&it);
+	char name[40], want[CW_POSITION_CHECKSUM_LEN];
+	snprintf(name, sizeof name, "%s_checksum", field);
+	if (!bson_iter_init_find(&it, doc, name))
+		return true;
+	position_checksum(id, field, *value, want);
+	if (BSON_ITER_HOLDS_UTF8(&it) && strcmp(bson_iter_utf8(&it, NULL), want) == 0)
+		return true;
+	cw_log_kv(CW_LOG_WARN, MDB_COMPONENT, msg, "target", t->name, "position", id, "field", field,
+	          NULL);
+	return false;
+}
+
+/*
+ * *writing: the greatest id a batch was about to write (its intent), else
+ * *position. A position that fails its checksum reads as 0 (applied again
+ * from the start), an intent that fails as everything (every write guarded).
+ */
 static int read_position(mdb_target_t *t, const char *key, bool *found, int64_t *position,
                          int64_t *writing, cw_err_t *err)
 {
@@ -229,13 +272,14 @@ static int read_position(mdb_target_t *t, const char *key, bool *found, int64_t 
 	mongoc_collection_t *coll = mdb_collection(t, MDB_POSITION_COLLECTION);
 	mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(coll, filter, NULL, NULL);
 	const bson_t *doc;
-	bson_iter_t it;
 	if (mongoc_cursor_next(cursor, &doc)) {
 		*found = true;
-		if (bson_iter_init_find(&it, doc, "position") && BSON_ITER_HOLDS_NUMBER(&it))
-			*position = bson_iter_as_int64(&it);
-		if (bson_iter_init_find(&it, doc, "writing_upto") && BSON_ITER_HOLDS_NUMBER(&it))
-			*writing = bson_iter_as_int64(&it);
+		if (!checked_field(t, doc, id, "position", "stored position failed its checksum: "
+		                   "applying again from the start", position))
+			*position = 0;
+		if (!checked_field(t, doc, id, "writing_upto", "stored write intent failed its "
+		                   "checksum: guarding every write", writing))
+			*writing = INT64_MAX;
 	}
 	*writing = *writing > *position ? *writing : *position;
 	bson_error_t error;
@@ -249,12 +293,16 @@ static int read_position(mdb_target_t *t, const char *key, bool *found, int64_t 
 }
 
 int mdb_store_position(mdb_target_t *t, mongoc_client_session_t *session, const char *key,
-                       const char *field, int64_t position, cw_err_t *err)
+                       const char *field, int64_t position, unsigned *labels, cw_err_t *err)
 {
 	char *id = position_id(t, key);
+	char checksum_field[40], checksum[CW_POSITION_CHECKSUM_LEN];
+	snprintf(checksum_field, sizeof checksum_field, "%s_checksum", field);
+	position_checksum(id, field, position, checksum);
 	bson_t *filter = BCON_NEW("_id", BCON_UTF8(id));
 	bson_t *update = BCON_NEW("$set", "{", "target", BCON_UTF8(t->name), "key", BCON_UTF8(key),
-	                          field, BCON_INT64(position), "updated_at",
+	                          field, BCON_INT64(position), checksum_field, BCON_UTF8(checksum),
+	                          "updated_at",
 	                          BCON_DATE_TIME(cw_clock_wall_us(cw_clock_system()) / 1000), "}");
 	bson_t opts = BSON_INITIALIZER;
 	BSON_APPEND_BOOL(&opts, "upsert", true);
@@ -263,8 +311,13 @@ int mdb_store_position(mdb_target_t *t, mongoc_client_session_t *session, const 
 	if (session != NULL && !mongoc_client_session_append(session, &opts, &error))
 		rc = mdb_error(t, &error, "could not store a position", err);
 	mongoc_collection_t *coll = mdb_collection(t, MDB_POSITION_COLLECTION);
-	if (rc == 0 && !mongoc_collection_update_one(coll, filter, update, &opts, NULL, &error))
+	bson_t reply = BSON_INITIALIZER;
+	if (rc == 0 && !mongoc_collection_update_one(coll, filter, update, &opts, &reply, &error)) {
 		rc = mdb_error(t, &error, "could not store a position", err);
+		if (labels != NULL)
+			*labels |= mdb_error_labels(&reply);
+	}
+	bson_destroy(&reply);
 	mongoc_collection_destroy(coll);
 	bson_destroy(&opts);
 	bson_destroy(update);
@@ -306,7 +359,7 @@ static int write_position(mdb_target_t *t, cw_err_t *err)
 		return 0;
 	int rc = ensure_connected(t, err);
 	if (rc == 0)
-		rc = mdb_store_position(t, NULL, t->scope, "position", t->position, err);
+		rc = mdb_store_position(t, NULL, t->scope, "position", t->position, NULL, err);
 	if (rc == 0) {
 		t->position_stored = t->position;
 		t->position_stored_ms = now_ms();
@@ -353,14 +406,20 @@ static void read_record(mdb_entity_t *ent, cw_hub_t *hub, const cw_entity_t *ent
 	cw_table_record_read(&ent->src, hub, entity->name);
 }
 
-/* The entity's settings for this target in the configuration, or NULL. */
-static const cw_entity_target_t *settings_for(const mdb_target_t *t, const char *entity)
+/* The settings of entity for the target in config, or NULL. */
+static const cw_entity_target_t *entity_settings(const cw_config_t *config, const char *target,
+                                                 const char *entity)
 {
-	const cw_entity_t *e = cw_config_entity(t->ctx->config, entity);
+	const cw_entity_t *e = cw_config_entity(config, entity);
 	for (size_t i = 0; e != NULL && i < e->ntargets; i++)
-		if (e->targets[i].name != NULL && strcmp(e->targets[i].name, t->name) == 0)
+		if (e->targets[i].name != NULL && strcmp(e->targets[i].name, target) == 0)
 			return &e->targets[i];
 	return NULL;
+}
+
+static const cw_entity_target_t *settings_for(const mdb_target_t *t, const char *entity)
+{
+	return entity_settings(t->ctx->config, t->name, entity);
 }
 
 /* The collection of an entity: its setting, else the source's collection, else its name. */
@@ -380,26 +439,64 @@ static mdb_entity_t *known_entity(mdb_target_t *t, const char *name)
 	return NULL;
 }
 
-/* The target's view of entity, made (and its collection name checked) when new. NULL with err. */
+/*
+ * Whether the target's entity selection (targets[].entities or .exclude,
+ * then entities[].targets.<name>.exclude) leaves entity out.
+ */
+static bool selection_leaves_out(const cw_target_config_t *target, const cw_config_t *config,
+                                 const char *name, const char *collection, const char *table)
+{
+	const cw_entity_target_t *s = entity_settings(config, target->name, name);
+	if (s != NULL && s->exclude)
+		return true;
+	if (target->entities != NULL)
+		return !cw_config_words_has(target->entities, name);
+	const char *exclude = target->exclude;
+	const char *bare_table = table != NULL && strchr(table, '.') ? strchr(table, '.') + 1 : table;
+	return cw_config_words_has(exclude, name) ||
+	       (collection != NULL && cw_config_words_has(exclude, collection)) ||
+	       (table != NULL && cw_config_words_has(exclude, table)) ||
+	       (bare_table != NULL && cw_config_words_has(exclude, bare_table));
+}
+
+static bool left_out(const mdb_target_t *t, const char *name, const char *collection,
+                     const char *table)
+{
+	return selection_leaves_out(t->cfg, t->ctx->config, name, collection, table);
+}
+
+bool mdb_entity_left_out(const cw_target_config_t *target, const cw_config_t *config,
+                         const cw_entity_t *entity)
+{
+	return selection_leaves_out(target, config, entity->name, entity->collection, entity->table);
+}
+
+/*
+ * The target's view of entity, made when new. NULL with err: CW_EENTITY
+ * when its collection name cannot be written to (that entity fails alone).
+ */
 static mdb_entity_t *entity_for(mdb_target_t *t, const cw_entity_t *entity, cw_err_t *err)
 {
 	mdb_entity_t *ent = known_entity(t, entity->name);
 	if (ent != NULL)
 		return ent;
+	bool excluded = left_out(t, entity->name, entity->collection, entity->table);
 	const char *collection = collection_of(t, entity->name, entity->collection);
 	cw_err_t why = {0};
-	if (cw_collection_name_validate(collection, &why) != 0)
-		return cw_err_set(err, CW_EINVAL, MDB_COMPONENT, "target \"%s\", entity \"%s\": %s: set "
-		                  "entities[].targets.%s.collection", t->name, entity->name, why.message,
-		                  t->name), NULL;
+	if (!excluded && cw_collection_name_validate(collection, &why) != 0)
+		return cw_err_set(err, CW_EENTITY, MDB_COMPONENT, "target \"%s\", entity \"%s\": %s: "
+		                  "set entities[].targets.%s.collection, or leave the entity out with "
+		                  "targets[].exclude", t->name, entity->name, why.message, t->name), NULL;
+	if (excluded)
+		cw_log_kv(CW_LOG_INFO, MDB_COMPONENT, "entity left out of the target", "target", t->name,
+		          "entity", entity->name, NULL);
 	t->entities = cw_xrealloc(t->entities, (t->nentities + 1) * sizeof *t->entities);
 	ent = &t->entities[t->nentities++];
 	memset(ent, 0, sizeof *ent);
 	ent->entity = cw_xstrdup(entity->name);
 	ent->collection = cw_xstrdup(collection);
 	ent->layout = cw_layout_of(entity);
-	const cw_entity_target_t *s = settings_for(t, entity->name);
-	ent->excluded = s != NULL && s->exclude;
+	ent->excluded = excluded;
 	ent->col_names = cw_xcalloc(entity->ncolumns + 1, sizeof *ent->col_names);
 	ent->col_types = cw_xcalloc(entity->ncolumns + 1, sizeof *ent->col_types);
 	for (size_t i = 0; i < entity->ncolumns; i++) {
@@ -437,7 +534,7 @@ static int entity_open(void *self, cw_hub_t *hub, const cw_entity_t *entity, int
 	*applied = 0;
 	mdb_entity_t *ent = entity_for(t, entity, err);
 	if (ent == NULL)
-		return CW_EINVAL;
+		return CW_EENTITY;   /* its collection name: that entity fails alone */
 	if (ent->excluded)
 		return 0;
 	read_record(ent, hub, entity);
@@ -471,7 +568,10 @@ static int entity_drop(void *self, const char *entity, bool *removed, cw_err_t *
 	const cw_entity_t *configured = cw_config_entity(t->ctx->config, entity);
 	const char *collection = ent != NULL ? ent->collection
 	                       : collection_of(t, entity, configured ? configured->collection : NULL);
-	if (ent != NULL && ent->excluded)
+	/* a collection the target never wrote may be someone else's: only its position goes */
+	if ((ent != NULL && ent->excluded) ||
+	    (ent == NULL && left_out(t, entity, configured ? configured->collection : NULL,
+	                             configured ? configured->table : NULL)))
 		return delete_position(t, entity, err);
 	bool exists = false;
 	if (cw_collection_name_validate(collection, NULL) == 0 &&
@@ -515,7 +615,7 @@ static int apply(void *self, const cw_entity_t *entity, const cw_write_list_t *w
 	*lost = false;
 	mdb_entity_t *ent = entity_for(t, entity, err);
 	if (ent == NULL)
-		return CW_EINVAL;
+		return CW_EENTITY;   /* its collection name: that entity fails alone */
 	if (ent->excluded)
 		return 0;
 	if (ent->layout == CW_LAYOUT_DYNAMIC) {

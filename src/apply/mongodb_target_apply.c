@@ -71,6 +71,30 @@ bool mdb_error_is_permanent(uint32_t code)
 	return false;
 }
 
+unsigned mdb_error_labels(const bson_t *reply)
+{
+	unsigned labels = 0;
+	if (reply != NULL && mongoc_error_has_label(reply, "TransientTransactionError"))
+		labels |= MDB_LABEL_TRANSIENT;
+	if (reply != NULL && mongoc_error_has_label(reply, "UnknownTransactionCommitResult"))
+		labels |= MDB_LABEL_UNKNOWN_COMMIT;
+	return labels;
+}
+
+mdb_txn_next_t mdb_txn_next(bool failed, bool in_commit, unsigned labels, bool write_errors,
+                            int attempt)
+{
+	if (!failed)
+		return write_errors ? MDB_TXN_WITHOUT : MDB_TXN_DONE;
+	if (attempt >= MDB_TXN_ATTEMPTS)
+		return MDB_TXN_FAIL;
+	if (in_commit && (labels & MDB_LABEL_UNKNOWN_COMMIT))
+		return MDB_TXN_RETRY_COMMIT;
+	if (labels & MDB_LABEL_TRANSIENT)
+		return MDB_TXN_RETRY;
+	return MDB_TXN_FAIL;
+}
+
 /* ---- documents ------------------------------------------------------------------ */
 
 /* One write made into its BSON: the filter's _id, the document or $set fields. */
@@ -351,8 +375,17 @@ typedef struct batch_ctx {
 	mongoc_collection_t *coll;
 	mongoc_client_session_t *session;   /* NULL: no transaction */
 	bool write_errors;                  /* a write the server refused (the transaction is lost) */
+	unsigned labels;                    /* of the last error in the transaction (mdb_error_labels) */
 	size_t ok, skipped, quarantined;
 } batch_ctx_t;
+
+/* err from a failed write to the entity's collection; the reply's error labels are kept. */
+static int write_error(batch_ctx_t *b, const bson_error_t *error, const bson_t *reply,
+                       const char *what, cw_err_t *err)
+{
+	b->labels |= mdb_error_labels(reply);
+	return mdb_error(b->t, error, what, err);
+}
 
 /* The write's data as text for its quarantine record (owned). */
 static char *write_text(const cw_write_t *w, bool *truncated)
@@ -533,8 +566,8 @@ static int write_segment(batch_ctx_t *b, const cw_write_list_t *writes, size_t f
 	size_t nfailed = 0;
 	for (size_t i = 0; i < nops; i++)
 		nfailed += failed[i];
-	if (!ok && (nfailed == 0 || write_concern_failed(&reply)))
-		rc = mdb_error(t, &error, "bulk write failed", err);   /* the server's state, not a document */
+	if (!ok && (nfailed == 0 || write_concern_failed(&reply)))   /* not a document's doing */
+		rc = write_error(b, &error, &reply, "bulk write failed", err);
 	for (size_t i = 0; rc == 0 && i < nops; i++) {
 		if (!failed[i]) {
 			b->ok++;
@@ -544,9 +577,13 @@ static int write_segment(batch_ctx_t *b, const cw_write_list_t *writes, size_t f
 			b->write_errors = true;
 			if (b->session == NULL)
 				rc = quarantine(b, ops[i], codes[i], messages[i], err);
-		} else {
-			rc = cw_err_set(err, CW_EDB, MDB_COMPONENT, "target \"%s\": a write to \"%s\" failed: "
-			                "%s (code %u)", t->name, b->ent->collection, messages[i], codes[i]);
+		} else {   /* the server's code decides whose the error is (apply/stream.h) */
+			rc = cw_err_set(err, CW_EDB, MDB_COMPONENT, "target \"%s\", entity \"%s\": a write "
+			                "to \"%s\" failed: %s (code %u)", t->name, b->ent->entity,
+			                b->ent->collection, messages[i], codes[i]);
+			char code[16];
+			snprintf(code, sizeof code, "%u", codes[i]);
+			cw_err_set_server_code(err, code);
 		}
 	}
 	if (b->session != NULL && b->skipped > 0)
@@ -569,8 +606,10 @@ static int sweep(batch_ctx_t *b, const cw_write_t *w, cw_err_t *err)
 	int rc = 0;
 	if (b->session != NULL && !mongoc_client_session_append(b->session, &opts, &error))
 		rc = mdb_error(b->t, &error, "could not sweep a generation", err);
-	if (rc == 0 && !mongoc_collection_delete_many(b->coll, filter, &opts, NULL, &error))
-		rc = mdb_error(b->t, &error, "could not sweep a generation", err);
+	bson_t reply = BSON_INITIALIZER;
+	if (rc == 0 && !mongoc_collection_delete_many(b->coll, filter, &opts, &reply, &error))
+		rc = write_error(b, &error, &reply, "could not sweep a generation", err);
+	bson_destroy(&reply);
 	bson_destroy(&opts);
 	bson_destroy(filter);
 	return rc;
@@ -585,7 +624,7 @@ static int write_all(batch_ctx_t *b, const cw_write_list_t *writes, int64_t upto
 	for (size_t i = 0; i < writes->len; i++)
 		newest = writes->items[i].oplog_id > newest ? writes->items[i].oplog_id : newest;
 	if (b->session == NULL && newest > b->ent->guard_until)
-		rc = mdb_store_position(b->t, NULL, b->ent->entity, "writing_upto", newest, err);
+		rc = mdb_store_position(b->t, NULL, b->ent->entity, "writing_upto", newest, NULL, err);
 	size_t from = 0;
 	for (size_t i = 0; rc == 0 && i <= writes->len; i++) {
 		if (i < writes->len && writes->items[i].kind != CW_WRITE_SWEEP)
@@ -599,35 +638,87 @@ static int write_all(batch_ctx_t *b, const cw_write_list_t *writes, int64_t upto
 			return 0;   /* the transaction is lost: the caller writes the batch without one */
 	}
 	if (rc == 0)
-		rc = mdb_store_position(b->t, b->session, b->ent->entity, "position", upto, err);
+		rc = mdb_store_position(b->t, b->session, b->ent->entity, "position", upto, &b->labels,
+		                        err);
 	return rc;
 }
 
-/* The batch in one transaction; *retry_without: a write error aborted it. */
-static int write_in_transaction(batch_ctx_t *b, const cw_write_list_t *writes, int64_t upto,
-                                bool *retry_without, cw_err_t *err)
+/* Commits the batch's transaction; *labels: the failure's error labels. */
+static int commit(batch_ctx_t *b, unsigned *labels, cw_err_t *err)
 {
-	*retry_without = false;
+	bson_t reply;
 	bson_error_t error;
-	b->session = mongoc_client_start_session(b->t->client, NULL, &error);
-	if (b->session == NULL)
-		return mdb_error(b->t, &error, "could not start a session", err);
+	int rc = 0;
+	if (!mongoc_client_session_commit_transaction(b->session, &reply, &error)) {
+		*labels = mdb_error_labels(&reply);
+		rc = mdb_error(b->t, &error, "could not commit a batch", err);
+	}
+	bson_destroy(&reply);
+	return rc;
+}
+
+/* Counts of one attempt start again: a transaction rolled back wrote nothing. */
+static void attempt_reset(batch_ctx_t *b)
+{
+	b->ok = b->skipped = b->quarantined = 0;
+	b->write_errors = false;
+	b->labels = 0;
+}
+
+/*
+ * One attempt: the batch in a transaction of b->session, and its commit
+ * (again while its outcome is unknown). *next says what follows.
+ */
+static int attempt_transaction(batch_ctx_t *b, const cw_write_list_t *writes, int64_t upto,
+                               int attempt, mdb_txn_next_t *next, cw_err_t *err)
+{
+	bson_error_t error;
+	attempt_reset(b);
 	int rc = 0;
 	if (!mongoc_client_session_start_transaction(b->session, NULL, &error))
 		rc = mdb_error(b->t, &error, "could not start a transaction", err);
 	if (rc == 0)
 		rc = write_all(b, writes, upto, err);
-	if (rc == 0 && b->write_errors) {
-		*retry_without = true;
-		mongoc_client_session_abort_transaction(b->session, NULL);
-	} else if (rc == 0) {
-		bson_t reply;
-		if (!mongoc_client_session_commit_transaction(b->session, &reply, &error))
-			rc = mdb_error(b->t, &error, "could not commit a batch", err);
-		bson_destroy(&reply);
-	} else {
-		mongoc_client_session_abort_transaction(b->session, NULL);
+	*next = mdb_txn_next(rc != 0, false, b->labels, b->write_errors, attempt);
+	if (*next != MDB_TXN_DONE) {
+		if (mongoc_client_session_in_transaction(b->session))
+			mongoc_client_session_abort_transaction(b->session, NULL);
+		return rc;
 	}
+	for (int commits = 1;; commits++) {
+		unsigned labels = 0;
+		rc = commit(b, &labels, err);
+		*next = mdb_txn_next(rc != 0, true, labels, false, commits);
+		if (*next != MDB_TXN_RETRY_COMMIT)
+			return rc;
+		cw_log_kv(CW_LOG_INFO, MDB_COMPONENT, "commit outcome unknown: committing again",
+		          "target", b->t->name, "entity", b->ent->entity, "reason", err->message, NULL);
+	}
+}
+
+/*
+ * The batch in one transaction, run again after a transient error;
+ * *without: a refused write aborted it, and the caller writes the batch
+ * without one.
+ */
+static int write_in_transaction(batch_ctx_t *b, const cw_write_list_t *writes, int64_t upto,
+                                bool *without, cw_err_t *err)
+{
+	*without = false;
+	bson_error_t error;
+	b->session = mongoc_client_start_session(b->t->client, NULL, &error);
+	if (b->session == NULL)
+		return mdb_error(b->t, &error, "could not start a session", err);
+	int rc = 0;
+	mdb_txn_next_t next = MDB_TXN_RETRY;
+	for (int attempt = 1; next == MDB_TXN_RETRY; attempt++) {
+		rc = attempt_transaction(b, writes, upto, attempt, &next, err);
+		if (next == MDB_TXN_RETRY)
+			cw_log_kv(CW_LOG_INFO, MDB_COMPONENT, "transient transaction error: writing the "
+			          "batch again", "target", b->t->name, "entity", b->ent->entity, "reason",
+			          err->message, NULL);
+	}
+	*without = next == MDB_TXN_WITHOUT;
 	mongoc_client_session_destroy(b->session);
 	b->session = NULL;
 	return rc;
@@ -651,15 +742,13 @@ static void count_results(const batch_ctx_t *b, const char *entity, size_t faile
 int mdb_apply(mdb_target_t *t, mdb_entity_t *ent, const cw_write_list_t *writes, int64_t upto,
               cw_err_t *err)
 {
-	batch_ctx_t b = {t, ent, mdb_collection(t, ent->collection), NULL, false, 0, 0, 0};
+	batch_ctx_t b = {.t = t, .ent = ent, .coll = mdb_collection(t, ent->collection)};
 	int rc = 0;
 	bool without = !t->transactions;
 	if (t->transactions) {
 		rc = write_in_transaction(&b, writes, upto, &without, err);
-		if (without) {   /* rolled back: counted again as they are written again */
-			b.ok = b.skipped = b.quarantined = 0;
-			b.write_errors = false;
-		}
+		if (without)   /* rolled back: counted again as they are written again */
+			attempt_reset(&b);
 	}
 	if (rc == 0 && without)
 		rc = write_all(&b, writes, upto, err);

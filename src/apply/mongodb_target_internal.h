@@ -96,7 +96,25 @@ void mdb_count_writes(mdb_target_t *t, const char *result, size_t n);
  * _cachewarp_position, in session when not NULL. 0 or CW_E*.
  */
 int mdb_store_position(mdb_target_t *t, mongoc_client_session_t *session, const char *key,
-                       const char *field, int64_t position, cw_err_t *err);
+                       const char *field, int64_t position, unsigned *labels, cw_err_t *err);
+
+/*
+ * Whether a server's handshake reply (hello / isMaster, borrowed) promises
+ * multi-document transactions: logical sessions, and a replica set member
+ * of wire version 7 (MongoDB 4.0) or a mongos of wire version 8 (4.2).
+ */
+bool mdb_server_runs_transactions(const bson_t *hello);
+
+/* Where a batch's position is written, as the log line at connect says it. */
+const char *mdb_position_write_mode(bool transactions);
+
+/*
+ * Whether entity (borrowed) is left out of target (borrowed) by the entity
+ * selection: targets[].entities (only these), targets[].exclude (entity
+ * names, source collections or tables), entities[].targets.<t>.exclude.
+ */
+bool mdb_entity_left_out(const cw_target_config_t *target, const cw_config_t *config,
+                         const cw_entity_t *entity);
 
 /* ---- mongodb_target_apply.c -------------------------------------------- */
 
@@ -114,5 +132,31 @@ int mdb_apply(mdb_target_t *t, mdb_entity_t *ent, const cw_write_list_t *writes,
 
 /* Whether a server error code is the document's doing (quarantine it), not the server's state. */
 bool mdb_error_is_permanent(uint32_t code);
+
+/* The error labels of a server reply (borrowed; NULL = none) that decide a retry. */
+#define MDB_LABEL_TRANSIENT 1u        /* TransientTransactionError: run the transaction again */
+#define MDB_LABEL_UNKNOWN_COMMIT 2u   /* UnknownTransactionCommitResult: commit again */
+unsigned mdb_error_labels(const bson_t *reply);
+
+/* Most attempts at one batch's transaction (and at its commit). */
+#define MDB_TXN_ATTEMPTS 5
+
+/* What follows one attempt at a batch in a transaction. */
+typedef enum mdb_txn_next {
+	MDB_TXN_DONE = 0,       /* committed */
+	MDB_TXN_RETRY,          /* aborted by a transient error: the whole transaction again */
+	MDB_TXN_RETRY_COMMIT,   /* the commit's outcome is unknown: commit again */
+	MDB_TXN_WITHOUT,        /* a write was refused (the transaction is lost): write the batch
+	                         * without one, so the refused document is quarantined */
+	MDB_TXN_FAIL,           /* an error to report: the batch is written again later */
+} mdb_txn_next_t;
+
+/*
+ * The decision after attempt (1-based) at a batch: failed = the attempt
+ * returned an error, in_commit = at the commit, labels = the error's
+ * (mdb_error_labels), write_errors = a write was refused (no error).
+ */
+mdb_txn_next_t mdb_txn_next(bool failed, bool in_commit, unsigned labels, bool write_errors,
+                            int attempt);
 
 #endif

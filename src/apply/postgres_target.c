@@ -16,6 +16,7 @@
 #include "core/secret.h"
 #include "hub/hub.h"
 #include "hub/metadata.h"
+#include "hub/position_check.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,6 +160,8 @@ static const char *const meta_tables[] = {
 	"CREATE TABLE IF NOT EXISTS %s.positions ("
 	" target text NOT NULL, entity text NOT NULL, position bigint NOT NULL,"
 	" updated_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (target, entity))",
+	/* a checksum of each position (hub/position_check.h); NULL in rows stored before it */
+	"ALTER TABLE %s.positions ADD COLUMN IF NOT EXISTS checksum text",
 	"CREATE TABLE IF NOT EXISTS %s.schema_history ("
 	" id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now(), target text NOT NULL,"
 	" entity text NOT NULL, change text NOT NULL, column_name text, field text,"
@@ -314,21 +317,58 @@ static int failed(pg_target_t *t, int rc, const cw_err_t *err)
 
 /* ---- positions ----------------------------------------------------------- */
 
+/* The key a position's checksum covers: "<target>:<entity or scope>". */
+static char *position_key(const pg_target_t *t, const char *entity)
+{
+	return cw_xasprintf("%s:%s", t->name, entity);
+}
+
+/*
+ * Reads entity's position (0 when none). One that fails its checksum is
+ * logged and read as 0: applying again from the start is idempotent, and
+ * using it could skip changes.
+ */
 static int read_position(pg_target_t *t, const char *entity, bool *found, int64_t *position,
                          cw_err_t *err)
 {
 	cw_buf_t sql = CW_BUF_INIT;
-	cw_buf_appendf(&sql, "SELECT position FROM %s.positions WHERE target = $1 AND entity = $2",
-	               t->qmeta);
+	cw_buf_appendf(&sql, "SELECT position, checksum FROM %s.positions WHERE target = $1 AND "
+	               "entity = $2", t->qmeta);
 	const char *params[] = {t->name, entity};
 	PGresult *res = pgt_exec(t, cw_buf_cstr(&sql), 2, params, "could not read a position", err);
 	cw_buf_free(&sql);
 	if (res == NULL)
 		return CW_EDB;
 	*found = PQntuples(res) > 0;
-	*position = *found ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+	*position = 0;
+	char *key = position_key(t, entity);
+	if (*found && cw_position_verify(key, PQgetvalue(res, 0, 0), PQgetisnull(res, 0, 1) ? NULL :
+	                                 PQgetvalue(res, 0, 1)) == CW_POSITION_CORRUPT)
+		cw_log_kv(CW_LOG_WARN, PGT_COMPONENT, "stored position failed its checksum: applying "
+		          "again from the start", "target", t->name, "entity", entity, NULL);
+	else if (*found)
+		*position = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	free(key);
 	PQclear(res);
 	return 0;
+}
+
+int pgt_position_write(pg_target_t *t, const char *entity, int64_t position, cw_err_t *err)
+{
+	char value[24], checksum[CW_POSITION_CHECKSUM_LEN];
+	snprintf(value, sizeof value, "%lld", (long long)position);
+	char *key = position_key(t, entity);
+	cw_position_checksum(key, value, checksum);
+	free(key);
+	cw_buf_t sql = CW_BUF_INIT;
+	cw_buf_appendf(&sql, "INSERT INTO %s.positions (target, entity, position, checksum) "
+	               "VALUES ($1, $2, $3::bigint, $4) ON CONFLICT (target, entity) DO UPDATE "
+	               "SET position = EXCLUDED.position, checksum = EXCLUDED.checksum, "
+	               "updated_at = now()", t->qmeta);
+	const char *params[] = {t->name, entity, value, checksum};
+	int rc = pgt_command(t, cw_buf_cstr(&sql), 4, params, "could not store a position", err);
+	cw_buf_free(&sql);
+	return rc;
 }
 
 static int delete_position(pg_target_t *t, const char *entity, cw_err_t *err)
@@ -365,15 +405,7 @@ static int write_position(pg_target_t *t, cw_err_t *err)
 	int rc = ensure_connected(t, err);
 	if (rc != 0)
 		return rc;
-	char value[24];
-	snprintf(value, sizeof value, "%lld", (long long)t->position);
-	cw_buf_t sql = CW_BUF_INIT;
-	cw_buf_appendf(&sql, "INSERT INTO %s.positions (target, entity, position) "
-	               "VALUES ($1, $2, $3::bigint) ON CONFLICT (target, entity) DO UPDATE "
-	               "SET position = EXCLUDED.position, updated_at = now()", t->qmeta);
-	const char *params[] = {t->name, t->scope, value};
-	rc = pgt_command(t, cw_buf_cstr(&sql), 3, params, "could not store the position", err);
-	cw_buf_free(&sql);
+	rc = pgt_position_write(t, t->scope, t->position, err);
 	if (rc == 0) {
 		t->position_stored = t->position;
 		t->position_stored_ms = cw_clock_now_ms(cw_clock_system());

@@ -1144,17 +1144,7 @@ static int write_one(apply_ctx_t *a, const cw_write_t *w, row_set_t *rs, cw_err_
 
 static int store_entity_position(apply_ctx_t *a, int64_t upto, cw_err_t *err)
 {
-	pg_target_t *t = a->t;
-	char value[24];
-	snprintf(value, sizeof value, "%lld", (long long)upto);
-	cw_buf_t sql = CW_BUF_INIT;
-	cw_buf_appendf(&sql, "INSERT INTO %s.positions (target, entity, position) "
-	               "VALUES ($1, $2, $3::bigint) ON CONFLICT (target, entity) DO UPDATE "
-	               "SET position = EXCLUDED.position, updated_at = now()", t->qmeta);
-	const char *params[] = {t->name, a->tbl->entity, value};
-	int rc = pgt_command(t, cw_buf_cstr(&sql), 3, params, "could not store a position", err);
-	cw_buf_free(&sql);
-	return rc;
+	return pgt_position_write(a->t, a->tbl->entity, upto, err);
 }
 
 /* Rows per statement for entity: its entities[].targets.<target> setting, else the target's. */

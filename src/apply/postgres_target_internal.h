@@ -103,6 +103,13 @@ int pgt_command(pg_target_t *t, const char *sql, int nparams, const char *const 
                 const char *what, cw_err_t *err);
 /* err from a failed result (may be NULL: the connection's message). Returns CW_EDB. */
 int pgt_result_error(pg_target_t *t, const PGresult *res, const char *what, cw_err_t *err);
+
+/*
+ * Stores position as entity's (or the target's scope's) row of the positions
+ * table with its checksum (hub/position_check.h), in the transaction open on
+ * t's connection if any. 0 or CW_EDB.
+ */
+int pgt_position_write(pg_target_t *t, const char *entity, int64_t position, cw_err_t *err);
 /* Appends name as a quoted identifier. */
 void pgt_quote(cw_buf_t *out, const char *name);
 /* Appends text as a quoted literal. */

@@ -59,6 +59,8 @@ static const unsigned mongo_target_wide[] = {
 bool cw_stream_error_is_target_wide(const cw_err_t *err)
 {
 	const char *code = err->server_code;
+	if (err->code == CW_EENTITY)
+		return false;   /* the backend says it is this entity's (a name it cannot take) */
 	if (code[0] == '\0')
 		return true;
 	size_t len = strlen(code);

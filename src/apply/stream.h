@@ -50,7 +50,7 @@ void cw_stream_policy_resolve(const cw_config_t *config, const cw_target_config_
  * server code, or one that says the connection, the server or the
  * transaction failed (SQLSTATE classes 08, 40, 53, 57, 58, XX; MongoDB's
  * network, shutdown and not-primary codes) — and false when a server refused
- * this stream's own work.
+ * this stream's own work, or the backend said so (CW_EENTITY).
  */
 bool cw_stream_error_is_target_wide(const cw_err_t *err);
 

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <zlib.h>
 
 /* Header flag: the binlog file is being written (FORMAT_DESCRIPTION only). */
 #define LOG_EVENT_BINLOG_IN_USE_F 0x01
@@ -169,6 +170,7 @@ void cw_binlog_free(cw_binlog_t *dec)
 	free(dec->truncate_schema);
 	free(dec->truncate_table);
 	cw_binlog_images_free(dec->images);
+	free(dec->inflated);
 	free(dec);
 }
 
@@ -310,6 +312,52 @@ static int decode_gtid_list(cw_binlog_t *dec, cw_binlog_reader_t *r, cw_binlog_e
 	return 0;
 }
 
+/* ---- MariaDB's compressed events (log_bin_compress) ------------------------- */
+
+/* Largest body a compressed event may uncompress to: rows events are cut at
+ * binlog_row_event_max_size (8 KiB by default), statements are shorter. */
+#define INFLATED_MAX (64u << 20)
+
+static bool is_compressed(uint8_t type)
+{
+	return type == CW_BINLOG_EV_MARIADB_QUERY_COMPRESSED ||
+	       (type >= CW_BINLOG_EV_MARIADB_WRITE_ROWS_COMPRESSED_V1 &&
+	        type <= CW_BINLOG_EV_MARIADB_DELETE_ROWS_COMPRESSED);
+}
+
+/* The rest of the event, r->bytes[r->pos..r->len): a header byte (0x80 | the
+ * size of the length), the uncompressed length (big-endian), zlib data. The
+ * result lives in the decoder until the next decode. */
+static int inflate_rest(cw_binlog_t *dec, cw_binlog_reader_t *r, const uint8_t **out, size_t *len)
+{
+	size_t at = r->pos;
+	if (cw_binlog_need(r, 1, "compression header"))
+		return CW_EPROTO;
+	uint8_t header = r->bytes[r->pos++];
+	size_t lenlen = header & 0x07;
+	if (!(header & 0x80) || lenlen == 0 || lenlen > 4 || (header & 0x70) != 0)
+		return cw_binlog_fail(r, at, "unknown compression header 0x%02x", header);
+	if (cw_binlog_need(r, lenlen, "uncompressed length"))
+		return CW_EPROTO;
+	uint64_t want = cw_binlog_be(r->bytes + r->pos, lenlen);
+	r->pos += lenlen;
+	if (want > INFLATED_MAX)
+		return cw_binlog_fail(r, at, "uncompressed length %" PRIu64 " too large", want);
+	if (dec->inflated_cap < want + 1) {
+		free(dec->inflated);
+		dec->inflated_cap = want + 1;
+		dec->inflated = cw_xmalloc(dec->inflated_cap);
+	}
+	uLongf got = (uLongf)want;
+	int zrc = uncompress(dec->inflated, &got, r->bytes + r->pos, (uLong)(r->len - r->pos));
+	if (zrc != Z_OK || got != want)
+		return cw_binlog_fail(r, r->pos, "compressed data is corrupt");
+	r->pos = r->len;
+	*out = dec->inflated;
+	*len = (size_t)want;
+	return 0;
+}
+
 /* ---- QUERY ---------------------------------------------------------------- */
 
 /* Skips white space and comments from q[i]. */
@@ -436,9 +484,16 @@ static int decode_query(cw_binlog_t *dec, cw_binlog_reader_t *r, cw_binlog_event
 	if (r->bytes[r->pos + db_len] != '\0' || memchr(out->query.schema, '\0', db_len) != NULL)
 		return cw_binlog_fail(r, r->pos, "invalid database name");
 	r->pos += db_len + 1;
-	out->query.text = (const char *)r->bytes + r->pos;
-	out->query.text_len = r->len - r->pos;
-	r->pos = r->len;
+	if (out->type == CW_BINLOG_EV_MARIADB_QUERY_COMPRESSED) {
+		const uint8_t *text;
+		if (inflate_rest(dec, r, &text, &out->query.text_len) != 0)
+			return CW_EPROTO;
+		out->query.text = (const char *)text;
+	} else {
+		out->query.text = (const char *)r->bytes + r->pos;
+		out->query.text_len = r->len - r->pos;
+		r->pos = r->len;
+	}
 	classify_query(dec, out);
 	return 0;
 }
@@ -449,11 +504,16 @@ static int decode_rows(cw_binlog_t *dec, cw_binlog_reader_t *r, cw_binlog_event_
 {
 	uint64_t table_id, flags, extra, ncolumns;
 	uint8_t t = out->type;
-	bool v2 = t >= CW_BINLOG_EV_WRITE_ROWS_V2 && t <= CW_BINLOG_EV_DELETE_ROWS_V2;
+	bool compressed = is_compressed(t);
+	/* MariaDB's compressed types: WRITE, UPDATE, DELETE v1 (166-168), then v2 (169-171) */
+	uint8_t plain = !compressed ? t : t < CW_BINLOG_EV_MARIADB_WRITE_ROWS_COMPRESSED_V1 + 3 ?
+		(uint8_t)(CW_BINLOG_EV_WRITE_ROWS_V1 + t - CW_BINLOG_EV_MARIADB_WRITE_ROWS_COMPRESSED_V1) :
+		(uint8_t)(CW_BINLOG_EV_WRITE_ROWS_V2 + t - CW_BINLOG_EV_MARIADB_WRITE_ROWS_COMPRESSED_V1 - 3);
+	bool v2 = plain >= CW_BINLOG_EV_WRITE_ROWS_V2 && plain <= CW_BINLOG_EV_DELETE_ROWS_V2;
 	size_t at = r->pos;
-	out->rows.op = t == CW_BINLOG_EV_WRITE_ROWS_V1 || t == CW_BINLOG_EV_WRITE_ROWS_V2 ?
-		CW_BINLOG_WRITE : t == CW_BINLOG_EV_UPDATE_ROWS_V1 || t == CW_BINLOG_EV_UPDATE_ROWS_V2 ?
-		CW_BINLOG_UPDATE : CW_BINLOG_DELETE;
+	out->rows.op = plain == CW_BINLOG_EV_WRITE_ROWS_V1 || plain == CW_BINLOG_EV_WRITE_ROWS_V2 ?
+		CW_BINLOG_WRITE : plain == CW_BINLOG_EV_UPDATE_ROWS_V1 ||
+		plain == CW_BINLOG_EV_UPDATE_ROWS_V2 ? CW_BINLOG_UPDATE : CW_BINLOG_DELETE;
 	if (cw_binlog_read_table_id(dec, r, t, &table_id) || cw_binlog_read_uint(r, 2, "flags", &flags))
 		return CW_EPROTO;
 	if (v2) {
@@ -488,6 +548,13 @@ static int decode_rows(cw_binlog_t *dec, cw_binlog_reader_t *r, cw_binlog_event_
 	out->rows.bytes = r->bytes;
 	out->rows.pos = r->pos;
 	out->rows.end = r->len;
+	if (compressed) {   /* the row images are compressed, the bitmaps before them not */
+		size_t len;
+		if (inflate_rest(dec, r, &out->rows.bytes, &len) != 0)
+			return CW_EPROTO;
+		out->rows.pos = 0;
+		out->rows.end = len;
+	}
 	r->pos = r->len;
 	return 0;
 }
@@ -581,12 +648,13 @@ int cw_binlog_decode(cw_binlog_t *dec, const uint8_t *bytes, size_t len,
 		out->kind = CW_BINLOG_HEARTBEAT;
 		return 0;
 	case CW_BINLOG_EV_MARIADB_QUERY_COMPRESSED:
-		return cw_binlog_fail(&r, 0, "compressed events are not supported (set log_bin_compress=OFF)");
+		out->kind = CW_BINLOG_QUERY;
+		return decode_query(dec, &r, out, post_header);
 	default:
-		if (out->type >= CW_BINLOG_EV_MARIADB_WRITE_ROWS_COMPRESSED_V1 &&
-		    out->type <= CW_BINLOG_EV_MARIADB_DELETE_ROWS_COMPRESSED)
-			return cw_binlog_fail(&r, 0,
-				"compressed events are not supported (set log_bin_compress=OFF)");
+		if (is_compressed(out->type)) {
+			out->kind = CW_BINLOG_ROWS;
+			return decode_rows(dec, &r, out);
+		}
 		if (out->type == 39)
 			return cw_binlog_fail(&r, 0, "partial JSON updates are not supported "
 				"(set binlog_row_value_options='')");

@@ -6,8 +6,9 @@
  * ROTATE, MariaDB GTID and GTID_LIST, MySQL 8 GTID_LOG, XID, QUERY (BEGIN,
  * COMMIT, ROLLBACK, TRUNCATE, DDL), TABLE_MAP with its optional metadata
  * (binlog_row_metadata=FULL: column names, signedness, charsets, ENUM and
- * SET values, primary key) and WRITE/UPDATE/DELETE_ROWS v1 and v2. Other
- * events decode as CW_BINLOG_OTHER.
+ * SET values, primary key), WRITE/UPDATE/DELETE_ROWS v1 and v2, and
+ * MariaDB's zlib-compressed QUERY and rows events. Other events decode as
+ * CW_BINLOG_OTHER.
  *
  * A decoder keeps the last FORMAT_DESCRIPTION (until one arrives, events are
  * read as binlog version 4 with CRC32 checksums) and the table map cache

@@ -48,6 +48,8 @@ struct cw_binlog {
 	char *truncate_schema;       /* the last TRUNCATE's table */
 	char *truncate_table;
 	cw_binlog_images_t *images;  /* allocated by the first row */
+	uint8_t *inflated;           /* a compressed event's body, uncompressed (MariaDB) */
+	size_t inflated_cap;
 };
 
 /* Reads one event; every read checks the bounds first. */

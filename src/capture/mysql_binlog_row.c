@@ -58,7 +58,7 @@ static int read_image(cw_binlog_event_t *ev, const uint8_t *present, image_t *im
 		}
 		if (cw_binlog_value_read(&t->columns[i], r.bytes, &r.pos, r.len, &img->text,
 			&img->kind[i], err)) {
-			cw_err_prefix(err, "%s: ", what);
+			cw_err_prefix(err, "%s", what);
 			return CW_EPROTO;
 		}
 		img->len[i] = img->text.len - img->start[i];

@@ -35,7 +35,8 @@ bool cw_source_needs_stream(const cw_config_t *config, const char *source);
  * Checks a new entity (borrowed, already valid in form) against its source
  * (config borrowed) before it is stored: a PostgreSQL table must exist, be
  * readable by the source's role and have a primary key or replica identity
- * index. 0; CW_EINVAL or CW_ENOTFOUND with what to fix (refuse the entity);
+ * index; a MySQL table must exist, be readable and have a primary key.
+ * 0; CW_EINVAL or CW_ENOTFOUND with what to fix (refuse the entity);
  * CW_EDB when the source could not be asked (store it: the running source
  * checks it again). Connects for the call; a MongoDB source has no check yet.
  */

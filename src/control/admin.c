@@ -7,6 +7,7 @@
 #include "core/json.h"
 #include "core/mem.h"
 #include "hub/consumers.h"
+#include "hub/dead_letters.h"
 #include "hub/entity_store.h"
 #include "hub/migrations.h"
 #include "verify/verify.h"
@@ -127,6 +128,8 @@ typedef struct status_view {
 	size_t nentities;
 	cw_consumer_t *consumers;
 	size_t nconsumers;
+	cw_dead_letter_stream_count_t *dead_letters;   /* streams with dead letters */
+	size_t ndead_letters;
 	json_t *daemon;           /* the running daemon's /v1/status, NULL when unreachable */
 	char daemon_reason[CW_ERR_MESSAGE_LEN + 64];
 } status_view_t;
@@ -164,6 +167,8 @@ static void print_status_json(cw_hub_t *hub, const status_view_t *v)
 		cw_json_object_end(&w, NULL);
 	}
 	cw_json_array_end(&w, NULL);
+	cw_json_key(&w, "dead_letters", NULL);
+	cw_dead_letter_stream_counts_write_json(v->dead_letters, v->ndead_letters, &w, NULL);
 	/* The newest verify run of every entity and target (docs/verify.md). */
 	cw_json_key(&w, "verify", NULL);
 	if (cw_verify_runs_json(hub, 0, &w, NULL) != 0)
@@ -236,6 +241,13 @@ static void print_status_text(const cw_config_t *config, cw_hub_t *hub, const st
 		printf("%-24s %-12lld %-10lld %.1f\n", v->consumers[i].name,
 		       (long long)v->consumers[i].position, (long long)v->consumers[i].lag_ids,
 		       v->consumers[i].lag_seconds);
+	if (v->ndead_letters > 0) {
+		printf("\n%-24s %-16s %-10s %s\n", "DEAD LETTERS TARGET", "ENTITY", "FAILED", "REPLAY");
+		for (size_t i = 0; i < v->ndead_letters; i++)
+			printf("%-24s %-16s %-10lld %lld\n", v->dead_letters[i].target,
+			       v->dead_letters[i].entity, (long long)v->dead_letters[i].failed,
+			       (long long)v->dead_letters[i].replay);
+	}
 	print_verify_runs(hub);
 }
 
@@ -246,7 +258,8 @@ static int print_status(const cw_config_t *config, cw_hub_t *hub, bool json)
 	int exit_code = CW_EXIT_FAILURE;
 	if (cw_hub_schema_version(hub, &v.schema_version, &err) != 0 ||
 	    cw_entity_store_list(hub, false, &v.entities, &v.nentities, &err) != 0 ||
-	    cw_consumer_list(hub, &v.consumers, &v.nconsumers, &err) != 0) {
+	    cw_consumer_list(hub, &v.consumers, &v.nconsumers, &err) != 0 ||
+	    cw_dead_letter_count_streams(hub, &v.dead_letters, &v.ndead_letters, &err) != 0) {
 		fprintf(stderr, "cachewarp: %s\n", err.message);
 		goto out;
 	}
@@ -260,6 +273,7 @@ out:
 	json_decref(v.daemon);
 	cw_entity_store_list_free(v.entities, v.nentities);
 	cw_consumer_list_free(v.consumers, v.nconsumers);
+	cw_dead_letter_stream_counts_free(v.dead_letters, v.ndead_letters);
 	return exit_code;
 }
 

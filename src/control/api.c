@@ -455,3 +455,10 @@ void cw_api_stop(cw_api_t *api)
 	pthread_mutex_destroy(&api->notifier.mutex);
 	free(api);
 }
+
+void cw_api_config_now(cw_api_t *api, cw_api_config_info_t *out)
+{
+	*out = (cw_api_config_info_t){api->deps.config, 0, NULL, 0};
+	if (api->deps.config_now != NULL)
+		api->deps.config_now(api->deps.config_now_arg, out);
+}

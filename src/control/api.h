@@ -1,8 +1,8 @@
 /*
  * This file contains the REST API (DESIGN.md §5, docs/api.md): an HTTP
  * server (libmicrohttpd, one thread per connection up to a fixed connection
- * limit) serving the /v1 entity, oplog and consumer routes, /v1/status,
- * /healthz, /readyz, /metrics and /openapi.yaml. openapi.yaml at the
+ * limit) serving the /v1 entity, oplog, consumer, verify and dead-letter
+ * routes, /v1/status, /healthz, /readyz, /metrics and /openapi.yaml. openapi.yaml at the
  * repository root describes every route; unit.api_spec keeps the two equal.
  *
  * The API opens its own hub connections from config->hub.url: a small pool
@@ -41,14 +41,29 @@ typedef struct cw_api_component {
  */
 typedef size_t (*cw_api_components_fn)(void *arg, cw_api_component_t *out, size_t cap);
 
+/* The configuration in force: a reload (control/reload.h) replaces it while the API runs. */
+typedef struct cw_api_config_info {
+	const cw_config_t *config;      /* borrowed; lives until the API stops */
+	int64_t loaded_at_us;           /* wall clock: when it was loaded; 0 = unknown */
+	const char *last_reload;        /* "applied", "refused", "invalid"; NULL = none yet; static */
+	int64_t last_reload_at_us;      /* wall clock; 0 = none yet */
+} cw_api_config_info_t;
+
+/* Fills out; called from any connection thread, concurrently: thread safe, never blocking long. */
+typedef void (*cw_api_config_fn)(void *arg, cw_api_config_info_t *out);
+
 /* What the API needs from the daemon; every pointer is borrowed and must outlive cw_api_stop. */
 typedef struct cw_api_deps {
-	const cw_config_t *config;      /* api.listen, api.token, api.max_body_bytes, hub.url, hub.pool_size */
+	/* The configuration at start: api.listen, api.token, api.max_body_bytes, hub.url and
+	 * hub.pool_size (keys a reload refuses to change); the rest is read through config_now. */
+	const cw_config_t *config;
 	cw_metrics_t *metrics;          /* rendered by GET /metrics; never NULL */
 	cw_jobs_t *jobs;                /* may be NULL: no jobs in /v1/status */
 	cw_api_components_fn components; /* may be NULL: no components (readyz checks the hub only) */
 	void *components_arg;
 	struct cw_verify_service *verify; /* may be NULL: POST /v1/verify answers 503 */
+	cw_api_config_fn config_now;    /* may be NULL: config is the one in force */
+	void *config_now_arg;
 } cw_api_deps_t;
 
 typedef struct cw_api cw_api_t;

@@ -94,8 +94,10 @@ void cw_api_entities_create(cw_api_t *api, const cw_api_request_t *req, cw_api_r
 		cw_entity_clear(&entity);
 		return;
 	}
-	if (cw_entity_manager_check(api->deps.config, &entity, &err) != 0 ||
-	    cw_entity_manager_check_source(api->deps.config, &entity, &err) != 0) {
+	cw_api_config_info_t now;
+	cw_api_config_now(api, &now);
+	if (cw_entity_manager_check(now.config, &entity, &err) != 0 ||
+	    cw_entity_manager_check_source(now.config, &entity, &err) != 0) {
 		cw_api_error(res, 422, NULL, "%s", err.message);
 		cw_entity_clear(&entity);
 		return;
@@ -103,7 +105,7 @@ void cw_api_entities_create(cw_api_t *api, const cw_api_request_t *req, cw_api_r
 	cw_hub_t *hub = cw_api_hub_for(api, res);
 	if (hub != NULL) {
 		bool created = false;
-		if (cw_entity_manager_add(hub, api->deps.config, &entity, &created, &err) != 0) {
+		if (cw_entity_manager_add(hub, now.config, &entity, &created, &err) != 0) {
 			cw_api_error_from(res, &err, 422);
 		} else {
 			res->status = created ? 201 : 200;

@@ -253,4 +253,7 @@ int cw_api_parse_listen(const char *listen, char *host, size_t cap, uint16_t *po
 extern const unsigned char cw_api_openapi_yaml[];
 extern const size_t cw_api_openapi_yaml_len;
 
+/* The configuration in force (cw_api_deps_t.config_now, else deps.config) into out. */
+void cw_api_config_now(cw_api_t *api, cw_api_config_info_t *out);
+
 #endif

@@ -205,7 +205,9 @@ void cw_api_consumers_list(cw_api_t *api, const cw_api_request_t *req, cw_api_re
 static bool consumer_is_ours_to_change(cw_api_t *api, const char *name, const char *verb,
                                        cw_api_response_t *res)
 {
-	const cw_config_t *config = api->deps.config;
+	cw_api_config_info_t now;
+	cw_api_config_now(api, &now);
+	const cw_config_t *config = now.config;
 	for (size_t i = 0; i < config->ntargets; i++) {
 		if (strcmp(config->targets[i].name, name) == 0) {
 			cw_api_error(res, 409, NULL,

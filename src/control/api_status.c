@@ -12,6 +12,7 @@
 #include "core/mem.h"
 #include "core/secret.h"
 #include "hub/consumers.h"
+#include "hub/dead_letters.h"
 #include "hub/oplog_reader.h"
 #include "verify/verify.h"
 
@@ -137,6 +138,18 @@ static void masked_string(cw_json_t *w, const char *key, const char *text)
 	free(masked);
 }
 
+static void write_time_or_null(cw_json_t *w, const char *key, int64_t wall_us)
+{
+	cw_json_key(w, key, NULL);
+	if (wall_us > 0) {
+		char when[CW_TIME_RFC3339_LEN];
+		cw_time_format_rfc3339_ms(wall_us, when);
+		cw_json_string(w, when, NULL);
+	} else {
+		cw_json_null(w, NULL);
+	}
+}
+
 static void write_job(cw_json_t *w, const cw_job_status_t *job)
 {
 	cw_json_object_begin(w, NULL);
@@ -155,14 +168,7 @@ static void write_job(cw_json_t *w, const cw_job_status_t *job)
 	cw_json_int64(w, job->failures, NULL);
 	cw_json_key(w, "consecutive_failures", NULL);
 	cw_json_int64(w, job->consecutive_failures, NULL);
-	cw_json_key(w, "last_success", NULL);
-	if (job->last_success_us > 0) {
-		char when[CW_TIME_RFC3339_LEN];
-		cw_time_format_rfc3339_ms(job->last_success_us, when);
-		cw_json_string(w, when, NULL);
-	} else {
-		cw_json_null(w, NULL);
-	}
+	write_time_or_null(w, "last_success", job->last_success_us);
 	masked_string(w, "last_error", job->last_error);
 	cw_json_object_end(w, NULL);
 }
@@ -271,6 +277,27 @@ static cw_job_status_t *list_jobs(cw_api_t *api, size_t *count)
 	return jobs;
 }
 
+/* The configuration in force: its file, its hash, when it was loaded, the last reload. */
+static void write_config(cw_json_t *w, cw_api_t *api)
+{
+	cw_api_config_info_t now;
+	cw_api_config_now(api, &now);
+	cw_json_key(w, "config", NULL);
+	cw_json_object_begin(w, NULL);
+	cw_json_key(w, "path", NULL);
+	cw_json_string(w, now.config->path ? now.config->path : "", NULL);
+	cw_json_key(w, "sha256", NULL);
+	cw_json_string(w, now.config->sha256, NULL);
+	write_time_or_null(w, "loaded_at", now.loaded_at_us);
+	cw_json_key(w, "last_reload", NULL);
+	if (now.last_reload != NULL)
+		cw_json_string(w, now.last_reload, NULL);
+	else
+		cw_json_null(w, NULL);
+	write_time_or_null(w, "last_reload_at", now.last_reload_at_us);
+	cw_json_object_end(w, NULL);
+}
+
 void cw_api_status(cw_api_t *api, const cw_api_request_t *req, cw_api_response_t *res)
 {
 	cw_err_t err = {0};
@@ -296,6 +323,7 @@ void cw_api_status(cw_api_t *api, const cw_api_request_t *req, cw_api_response_t
 		cw_json_null(&w, NULL);
 	masked_string(&w, "last_error", hub_ok ? "" : err.message);
 	cw_json_object_end(&w, NULL);
+	write_config(&w, api);
 	cw_json_key(&w, "components", NULL);
 	cw_json_array_begin(&w, NULL);
 	for (size_t i = 0; i < ncomponents; i++)
@@ -315,6 +343,14 @@ void cw_api_status(cw_api_t *api, const cw_api_request_t *req, cw_api_response_t
 		cw_json_array_begin(&w, NULL);
 		cw_json_array_end(&w, NULL);
 	}
+	/* The dead letters of each stream that has some (docs/operations.md, "Dead letters"). */
+	cw_dead_letter_stream_count_t *letters = NULL;
+	size_t nletters = 0;
+	if (hub != NULL)
+		cw_dead_letter_count_streams(hub, &letters, &nletters, NULL);
+	cw_json_key(&w, "dead_letters", NULL);
+	cw_dead_letter_stream_counts_write_json(letters, nletters, &w, NULL);
+	cw_dead_letter_stream_counts_free(letters, nletters);
 	cw_api_hub_release(api, hub);
 	cw_json_object_end(&w, NULL);
 	if (cw_json_finish(&w) != 0)

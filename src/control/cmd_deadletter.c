@@ -63,10 +63,10 @@ typedef struct request {
 } request_t;
 
 /*
- * Copies text into out (cap bytes, at least 4 * width + 1) on one line:
- * control characters become spaces, and text of more than width
- * characters is cut at a character and ends in "...". Pads with spaces to
- * width characters when pad.
+ * Copies text into out (cap bytes, at least 4 * width + 8: a character
+ * takes up to four) on one line: control characters become spaces, and
+ * text of more than width characters is cut at a character and ends in
+ * "...". Pads with spaces to width characters when pad.
  */
 static void shorten(const char *text, size_t width, bool pad, char *out, size_t cap)
 {
@@ -98,7 +98,7 @@ static void print_table(const cw_dead_letter_t *letters, size_t count)
 	       "DOC_ID", "OPLOG_ID", "STAGE", "STATUS", "ATTEMPTS", "LAST_FAILURE", "ERROR");
 	for (size_t i = 0; i < count; i++) {
 		const cw_dead_letter_t *l = &letters[i];
-		char doc_id[DOC_ID_WIDTH * 4 + 1], error[ERROR_WIDTH * 4 + 1];
+		char doc_id[DOC_ID_WIDTH * 4 + 8], error[ERROR_WIDTH * 4 + 8];
 		char last[CW_TIME_RFC3339_LEN];
 		shorten(l->doc_id, DOC_ID_WIDTH, true, doc_id, sizeof doc_id);
 		shorten(l->error, ERROR_WIDTH, false, error, sizeof error);

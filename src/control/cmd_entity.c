@@ -24,7 +24,7 @@ static const char usage[] =
 	"options:\n"
 	"  -c, --config FILE       configuration file (default $CACHEWARP_CONFIG or ./cachewarp.yaml)\n"
 	"  -s, --source SOURCE     the configured source the entity comes from\n"
-	"      --table SCHEMA.T    the PostgreSQL table (PostgreSQL sources)\n"
+	"      --table SCHEMA.T    the table (PostgreSQL and MySQL sources)\n"
 	"      --collection C      the MongoDB collection (MongoDB sources)\n"
 	"      --column N:T:P      a column of the shape; repeatable, in order\n"
 	"  -h, --help              show this help\n";

@@ -6,6 +6,7 @@
 #include "control/api.h"
 #include "control/dead_letter_gauge.h"
 #include "control/cli.h"
+#include "control/daemon_internal.h"
 #include "control/entity_manager.h"
 #include "control/jobs.h"
 #include "control/runtime_internal.h"
@@ -30,52 +31,15 @@
 
 #define COMPONENT "daemon"
 
-/* A job's own hub connection, opened on first use and again after an error. */
-typedef struct job_hub {
-	const cw_config_t *config;
-	cw_hub_t *hub;
-} job_hub_t;
+const cw_config_t *cw_daemon_config(daemon_state_t *state)
+{
+	pthread_mutex_lock(&state->lock);
+	const cw_config_t *config = state->config;
+	pthread_mutex_unlock(&state->lock);
+	return config;
+}
 
-struct daemon_state;
-
-/* A source or target running as a job. */
-typedef struct component {
-	struct daemon_state *daemon;    /* borrowed: the daemon it runs in */
-	char job_name[80];          /* "capture:shop", "apply:local" */
-	char dependency[200];       /* "source:shop", "target:local", "target:local@orders" */
-	cw_component_ctx_t ctx;
-	const cw_component_ops_t *ops;
-	void *self;
-	bool is_source;
-	cw_lease_t *lease;          /* one process at a time runs this component */
-	bool standby;               /* the lease is held elsewhere; logged once */
-} component_t;
-
-typedef struct daemon_state {
-	const cw_config_t *config;
-	cw_metrics_t *metrics;
-	component_t *components;
-	size_t ncomponents;
-	cw_entity_registry_t *registry;
-	job_hub_t refresh_hub;
-	job_hub_t retention_hub;
-	job_hub_t liveness_hub;
-	cw_jobs_t *jobs;            /* for the give-up watch */
-	cw_cancel_t *shutdown;      /* fired by a signal, or when every component gave up */
-	/* Every source and target failed past retry.give_up_after, or the hub refused the
-	 * credentials: exit 1. Set from job threads. */
-	atomic_bool gave_up;
-	cw_verify_service_t *verify; /* runs the API starts, and the scheduled health check */
-	cw_dead_letter_gauge_t *dead_letter_gauge;
-	job_hub_t dead_letter_hub;
-} daemon_state_t;
-
-/*
- * After a failed job: when the hub refused the credentials, retrying cannot
- * help, so the daemon stops with exit status 1 at once (logged once).
- * Returns the job's result, rc.
- */
-static int check_hub_refused(daemon_state_t *state, int rc, const cw_err_t *err)
+int cw_daemon_check_hub_refused(daemon_state_t *state, int rc, const cw_err_t *err)
 {
 	if (rc != CW_EAUTH || err == NULL || strcmp(err->domain, "hub") != 0)
 		return rc;
@@ -109,7 +73,7 @@ static int entity_refresh_job(void *arg, cw_cancel_t *cancel, cw_err_t *err)
 	daemon_state_t *state = arg;
 	cw_hub_t *hub = job_hub_get(&state->refresh_hub, err);
 	if (hub == NULL)
-		return check_hub_refused(state, err != NULL ? err->code : CW_EDB, err);
+		return cw_daemon_check_hub_refused(state, err != NULL ? err->code : CW_EDB, err);
 	return job_hub_result(&state->refresh_hub,
 	                      cw_entity_registry_reload(state->registry, hub, NULL, err));
 }
@@ -117,13 +81,14 @@ static int entity_refresh_job(void *arg, cw_cancel_t *cancel, cw_err_t *err)
 static int retention_job(void *arg, cw_cancel_t *cancel, cw_err_t *err)
 {
 	daemon_state_t *state = arg;
-	if (state->config->hub.retention_ms <= 0)
+	int64_t retention_ms = cw_daemon_config(state)->hub.retention_ms;   /* live on reload */
+	if (retention_ms <= 0)
 		return 0;
 	cw_hub_t *hub = job_hub_get(&state->retention_hub, err);
 	if (hub == NULL)
-		return check_hub_refused(state, err != NULL ? err->code : CW_EDB, err);
+		return cw_daemon_check_hub_refused(state, err != NULL ? err->code : CW_EDB, err);
 	int64_t deleted = 0;
-	int rc = cw_oplog_retention_run(hub, state->config->hub.retention_ms / 1000,
+	int rc = cw_oplog_retention_run(hub, retention_ms / 1000,
 	                                CW_DAEMON_CONSUMER_LIVENESS_S, &deleted, err);
 	if (rc == 0 && deleted > 0) {
 		char n[24];
@@ -138,7 +103,7 @@ static int liveness_job(void *arg, cw_cancel_t *cancel, cw_err_t *err)
 	daemon_state_t *state = arg;
 	cw_hub_t *hub = job_hub_get(&state->liveness_hub, err);
 	if (hub == NULL)
-		return check_hub_refused(state, err != NULL ? err->code : CW_EDB, err);
+		return cw_daemon_check_hub_refused(state, err != NULL ? err->code : CW_EDB, err);
 	cw_consumer_t *consumers = NULL;
 	size_t count = 0;
 	int rc = cw_consumer_list(hub, &consumers, &count, err);
@@ -164,7 +129,7 @@ static int dead_letter_gauge_job(void *arg, cw_cancel_t *cancel, cw_err_t *err)
 	daemon_state_t *state = arg;
 	cw_hub_t *hub = job_hub_get(&state->dead_letter_hub, err);
 	if (hub == NULL)
-		return check_hub_refused(state, err != NULL ? err->code : CW_EDB, err);
+		return cw_daemon_check_hub_refused(state, err != NULL ? err->code : CW_EDB, err);
 	return job_hub_result(&state->dead_letter_hub,
 	                      cw_dead_letter_gauge_refresh(state->dead_letter_gauge, hub, err));
 }
@@ -177,17 +142,20 @@ static int dead_letter_gauge_job(void *arg, cw_cancel_t *cancel, cw_err_t *err)
 static int give_up_watch_job(void *arg, cw_cancel_t *cancel, cw_err_t *err)
 {
 	daemon_state_t *state = arg;
-	int64_t limit = state->config->retry.give_up_after_ms;
-	if (limit <= 0 || state->ncomponents == 0 || state->jobs == NULL)
+	int64_t limit = cw_daemon_config(state)->retry.give_up_after_ms;
+	if (limit <= 0 || state->jobs == NULL)
 		return 0;
-	cw_job_status_t *status = cw_xcalloc(state->ncomponents + 8, sizeof *status);
-	size_t n = cw_jobs_snapshot(state->jobs, status, state->ncomponents + 8);
+	size_t cap = cw_jobs_snapshot(state->jobs, NULL, 0) + 8;
+	cw_job_status_t *status = cw_xcalloc(cap, sizeof *status);
+	size_t n = cw_jobs_snapshot(state->jobs, status, cap);
 	int64_t now = cw_clock_now_ms(cw_clock_system());
 	size_t failing = 0;
 	const char *last_error = "";
-	for (size_t i = 0; i < state->ncomponents; i++) {
-		const component_t *c = &state->components[i];
-		for (size_t j = 0; j < n && j < state->ncomponents + 8; j++) {
+	pthread_mutex_lock(&state->lock);
+	size_t ncomponents = state->ncomponents;
+	for (size_t i = 0; i < ncomponents; i++) {
+		const component_t *c = state->components[i];
+		for (size_t j = 0; j < n && j < cap; j++) {
 			if (strcmp(status[j].name, c->job_name) != 0)
 				continue;
 			if (!c->standby && status[j].consecutive_failures > 0 &&
@@ -197,7 +165,8 @@ static int give_up_watch_job(void *arg, cw_cancel_t *cancel, cw_err_t *err)
 			}
 		}
 	}
-	if (failing == state->ncomponents && !atomic_load(&state->gave_up)) {
+	pthread_mutex_unlock(&state->lock);
+	if (ncomponents > 0 && failing == ncomponents && !atomic_load(&state->gave_up)) {
 		char after[CW_UNITS_FORMAT_LEN];
 		cw_duration_format(limit, after);
 		cw_log_kv(CW_LOG_ERROR, COMPONENT,
@@ -213,6 +182,7 @@ static int give_up_watch_job(void *arg, cw_cancel_t *cancel, cw_err_t *err)
 typedef struct signal_watch {
 	sigset_t set;
 	cw_cancel_t *shutdown;
+	atomic_bool reload;         /* SIGHUP arrived: the main thread reloads the file */
 } signal_watch_t;
 
 static void *signal_main(void *arg)
@@ -223,7 +193,9 @@ static void *signal_main(void *arg)
 		int sig = 0;
 		if (sigwait(&watch->set, &sig) != 0)
 			continue;
-		if (!stopping) {
+		if (sig == SIGHUP) {
+			atomic_store(&watch->reload, true);
+		} else if (!stopping) {
 			stopping = true;
 			cw_log_kv(CW_LOG_INFO, COMPONENT, "shutting down", "signal",
 			          sig == SIGINT ? "SIGINT" : "SIGTERM", NULL);
@@ -236,13 +208,14 @@ static void *signal_main(void *arg)
 	return NULL;
 }
 
-/* Blocks SIGINT and SIGTERM in every thread and starts the thread that waits for them. */
+/* Blocks SIGINT, SIGTERM and SIGHUP in every thread and starts the thread that waits for them. */
 static int watch_signals(signal_watch_t *watch, cw_err_t *err)
 {
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&watch->set);
 	sigaddset(&watch->set, SIGINT);
 	sigaddset(&watch->set, SIGTERM);
+	sigaddset(&watch->set, SIGHUP);
 	pthread_t thread;
 	if (pthread_sigmask(SIG_BLOCK, &watch->set, NULL) != 0 ||
 	    pthread_create(&thread, NULL, signal_main, watch) != 0)
@@ -272,118 +245,41 @@ static int check_entity_filter(cw_entity_registry_t *registry, const char **name
 	return rc;
 }
 
-/*
- * Runs a component once its lease is held. Without the lease it returns at
- * once and the job server asks again after the job's interval: this process
- * is the standby and takes over when the holder dies.
- */
-static int component_job(void *arg, cw_cancel_t *cancel, cw_err_t *err)
-{
-	component_t *c = arg;
-	bool held = false;
-	int rc = cw_lease_acquire(c->lease, &held, err);
-	if (rc != 0)
-		return check_hub_refused(c->daemon, rc, err);
-	if (!held) {
-		if (!c->standby)
-			cw_log_kv(CW_LOG_INFO, COMPONENT, "standby: another cachewarp process runs this",
-			          "job", c->job_name, NULL);
-		c->standby = true;
-		return 0;
-	}
-	if (c->standby)
-		cw_log_kv(CW_LOG_INFO, COMPONENT, "lease taken over", "job", c->job_name, NULL);
-	c->standby = false;
-	return check_hub_refused(c->daemon, c->ops->run(c->self, cancel, err), err);
-}
-
 /* Opens every configured source and target; CW_E* with err filled when one cannot be. */
-static int open_components(daemon_state_t *state, const char **entities, size_t nentities,
+static int open_components(daemon_state_t *state, component_t ***opened, size_t *nopened,
                            cw_err_t *err)
 {
 	const cw_config_t *config = state->config;
-	/* Each source, each source's batch poller, each target. */
-	size_t nslots = 2 * config->nsources + config->ntargets;
-	state->components = cw_xcalloc(nslots + 1, sizeof *state->components);
-	for (size_t i = 0; i < nslots; i++) {
-		component_t *c = &state->components[state->ncomponents];
-		/* The pollers come last, as slots nsources + ntargets and on. */
-		bool poller = i >= config->nsources + config->ntargets;
-		bool is_source = i < config->nsources || poller;
-		const cw_component_ops_t *ops;
-		const char *name;
-		const char *type;
-		if (is_source) {
-			const cw_source_config_t *source =
-				&config->sources[poller ? i - config->nsources - config->ntargets : i];
-			if (poller ? !cw_source_has_batch(config, source->name) :
-			             !cw_source_needs_stream(config, source->name))
-				continue;
-			ops = poller ? cw_source_batch_ops_for(source->type) : cw_source_ops_for(source->type);
-			name = source->name;
-			type = cw_source_type_name(source->type);
-		} else {
-			const cw_target_config_t *target = &config->targets[i - config->nsources];
-			ops = cw_target_ops_for(target->type);
-			name = target->name;
-			type = cw_target_type_name(target->type);
-		}
-		if (ops == NULL)
-			return cw_err_set(err, CW_EINVAL, COMPONENT,
-			                  "%s \"%s\": type %s is not supported by this build",
-			                  is_source ? "source" : "target", name, type);
-		c->ops = ops;
-		c->daemon = state;
-		snprintf(c->job_name, sizeof c->job_name, "%s:%s",
-		         poller ? "poll" : is_source ? "capture" : "apply", name);
-		/* A target run for some entities holds a lease of its own (docs/operations.md). */
-		char *scope = is_source ? cw_xstrdup("") : cw_component_scope(entities, nentities);
-		snprintf(c->dependency, sizeof c->dependency, "%s:%s%s%.150s",
-		         poller ? "poller" : is_source ? "source" : "target", name,
-		         scope[0] ? "@" : "", scope);
-		free(scope);
-		/* Every component reads the hub's entities from the registry; a source that
-		 * changes an entity itself invalidates it (hub/entity_registry.h). */
-		c->ctx = (cw_component_ctx_t){config, name, entities, nentities, state->metrics,
-		                              state->registry};
-		c->self = ops->open(&c->ctx, err);
-		if (c->self == NULL)
+	*opened = cw_xcalloc(2 * config->nsources + config->ntargets + 1, sizeof **opened);
+	for (size_t i = 0; i < config->nsources + config->ntargets; i++) {
+		bool is_source = i < config->nsources;
+		const char *name = is_source ? config->sources[i].name
+		                             : config->targets[i - config->nsources].name;
+		/* A source whose entities are all in batch mode has only its poller. */
+		if (is_source && !cw_source_needs_stream(config, name))
+			continue;
+		component_t *c = cw_daemon_component_open(state, config, is_source, name, err);
+		if (c == NULL)
 			return err != NULL && err->code != 0 ? err->code : CW_EINTERNAL;
-		c->is_source = is_source;
-		c->lease = cw_lease_new(config->hub.url, config->hub.auth, c->dependency);
-		state->ncomponents++;
+		(*opened)[(*nopened)++] = c;
+	}
+	for (size_t i = 0; i < config->nsources; i++) {
+		if (!cw_source_has_batch(config, config->sources[i].name))
+			continue;
+		component_t *c = cw_daemon_poller_open(state, config, config->sources[i].name, err);
+		if (c == NULL)
+			return err != NULL && err->code != 0 ? err->code : CW_EINTERNAL;
+		(*opened)[(*nopened)++] = c;
 	}
 	return 0;
 }
 
-static void close_components(daemon_state_t *state)
+static int add_jobs(cw_jobs_t *jobs, daemon_state_t *state, component_t **opened,
+                    size_t nopened, cw_err_t *err)
 {
-	for (size_t i = state->ncomponents; i-- > 0;) {
-		state->components[i].ops->close(state->components[i].self);
-		cw_lease_free(state->components[i].lease);
-	}
-	free(state->components);
-	state->components = NULL;
-	state->ncomponents = 0;
-}
-
-static int add_jobs(cw_jobs_t *jobs, daemon_state_t *state, cw_err_t *err)
-{
-	for (size_t i = 0; i < state->ncomponents; i++) {
-		component_t *c = &state->components[i];
-		/* Sources stop first, then targets, so everything captured can still be applied. */
-		cw_job_spec_t spec = {c->job_name, c->dependency, 1000, component_job, c,
-		                      c->is_source ? 0 : 1};
-		int rc = cw_jobs_add(jobs, &spec, err);
+	for (size_t i = 0; i < nopened; i++) {
+		int rc = cw_daemon_component_start(state, opened[i], err);
 		if (rc != 0)
-			return rc;
-		/* A target type may reconnect on a schedule of its own (apply/target.h). */
-		const cw_target_config_t *target = c->is_source ? NULL :
-		                                   cw_config_target(state->config, c->ctx.name);
-		const cw_target_backend_t *backend = target ? cw_target_backend_for(target->type) : NULL;
-		if (backend != NULL && backend->nreconnect > 0 &&
-		    (rc = cw_jobs_set_retry_schedule(jobs, c->job_name, backend->reconnect_ms,
-		                                     backend->nreconnect, err)) != 0)
 			return rc;
 	}
 	const cw_job_spec_t specs[] = {
@@ -407,28 +303,10 @@ static int add_jobs(cw_jobs_t *jobs, daemon_state_t *state, cw_err_t *err)
 	return 0;
 }
 
-/* The API's view of the sources and targets (called from its connection threads). */
-static size_t api_components(void *arg, cw_api_component_t *out, size_t cap)
-{
-	daemon_state_t *state = arg;
-	for (size_t i = 0; i < state->ncomponents && i < cap; i++) {
-		component_t *c = &state->components[i];
-		memset(&out[i], 0, sizeof out[i]);
-		snprintf(out[i].name, sizeof out[i].name, "%s", c->ctx.name);
-		snprintf(out[i].kind, sizeof out[i].kind, "%s", c->is_source ? "source" : "target");
-		c->ops->status(c->self, &out[i].status);
-		if (c->standby) {
-			snprintf(out[i].status.state, sizeof out[i].status.state, "standby");
-			out[i].status.healthy = true;
-		}
-	}
-	return state->ncomponents;
-}
-
 static cw_api_t *start_api(daemon_state_t *state, cw_jobs_t *jobs, cw_err_t *err)
 {
-	cw_api_deps_t deps = {state->config, state->metrics, jobs, api_components, state,
-	                      state->verify};
+	cw_api_deps_t deps = {state->config, state->metrics, jobs, cw_daemon_api_components, state,
+	                      state->verify, cw_daemon_api_config, state};
 	cw_api_t *api = cw_api_start(&deps, err);
 	if (api != NULL) {
 		char port[8];
@@ -439,40 +317,81 @@ static cw_api_t *start_api(daemon_state_t *state, cw_jobs_t *jobs, cw_err_t *err
 	return api;
 }
 
+/* Until shutdown: reloads on SIGHUP and, with config.watch, when the file changes. */
+static void wait_for_shutdown(daemon_state_t *state, signal_watch_t *watch)
+{
+	while (cw_cancel_wait_ms(state->shutdown, CW_DAEMON_SIGNAL_POLL_MS) != CW_ECANCELED) {
+		if (atomic_exchange(&watch->reload, false))
+			cw_daemon_reload(state, "SIGHUP");
+		else
+			cw_daemon_watch_poll(state);
+	}
+}
+
+/* Stops every listed component's job (already stopped by the job server) and closes it. */
+static void close_components(daemon_state_t *state)
+{
+	pthread_mutex_lock(&state->lock);
+	component_t **components = state->components;
+	size_t n = state->ncomponents;
+	state->components = NULL;
+	state->ncomponents = 0;
+	pthread_mutex_unlock(&state->lock);
+	for (size_t i = n; i-- > 0;)
+		cw_daemon_component_close(components[i]);
+	free(components);
+}
+
 /* Everything after the hub is reached and migrated; returns an exit code (err: why it failed). */
-static int serve(const cw_config_t *config, cw_hub_t *hub, cw_cancel_t *shutdown,
+static int serve(const cw_config_t *config, cw_hub_t *hub, signal_watch_t *watch,
                  const char **entities, size_t nentities, cw_err_t *err)
 {
 	if (cw_entity_manager_sync_config(hub, config, err) != 0)
 		return err->code == CW_ECONFLICT || err->code == CW_EINVAL ? CW_EXIT_USAGE : CW_EXIT_FAILURE;
-	daemon_state_t state = {config, cw_metrics_new(), NULL, 0, cw_entity_registry_new(),
-	                        {config, NULL}, {config, NULL}, {config, NULL}, NULL, shutdown,
-	                        false, NULL, NULL, {config, NULL}};
+	daemon_state_t state;
+	memset(&state, 0, sizeof state);
+	pthread_mutex_init(&state.lock, NULL);
+	state.config = config;
+	state.entities = entities;
+	state.nentities = nentities;
+	state.hub = hub;
+	state.metrics = cw_metrics_new();
+	state.registry = cw_entity_registry_new();
+	state.refresh_hub.config = state.retention_hub.config = state.liveness_hub.config = config;
+	state.dead_letter_hub.config = config;
+	state.shutdown = watch->shutdown;
 	state.verify = cw_verify_service_new(config, state.metrics);
 	state.dead_letter_gauge = cw_dead_letter_gauge_new(state.metrics);
+	cw_daemon_reload_init(&state);
 	int exit_code = CW_EXIT_FAILURE;
 	cw_jobs_t *jobs = NULL;
 	cw_api_t *api = NULL;
+	component_t **opened = NULL;
+	size_t nopened = 0;
 	if (cw_entity_registry_reload(state.registry, hub, NULL, err) != 0)
 		goto out;
 	if (check_entity_filter(state.registry, entities, nentities, err) != 0 ||
-	    open_components(&state, entities, nentities, err) != 0) {
+	    open_components(&state, &opened, &nopened, err) != 0) {
 		exit_code = err->code == CW_EINVAL ? CW_EXIT_USAGE : CW_EXIT_FAILURE;
 		goto out;
 	}
 	cw_jobs_opts_t opts = {NULL, config->retry, 0, 0, 0};
 	jobs = cw_jobs_new(&opts);
 	state.jobs = jobs;
-	if (add_jobs(jobs, &state, err) != 0 || cw_jobs_start(jobs, err) != 0 ||
+	if (add_jobs(jobs, &state, opened, nopened, err) != 0 || cw_jobs_start(jobs, err) != 0 ||
 	    (api = start_api(&state, jobs, err)) == NULL) {
 		cw_jobs_stop(jobs, CW_DAEMON_GRACE_MS, NULL);
 		goto out;
 	}
+	/* Every component is listed now, and a reload may stop and free any of them. */
+	free(opened);
+	opened = NULL;
+	nopened = 0;
 	char n[24];
 	snprintf(n, sizeof n, "%zu", config->nentities);
 	cw_log_kv(CW_LOG_INFO, COMPONENT, "running", "config_entities", n, NULL);
 	cw_service_notify("READY=1\nSTATUS=running");
-	cw_cancel_wait_ms(shutdown, -1);
+	wait_for_shutdown(&state, watch);
 	cw_service_notify("STOPPING=1\nSTATUS=stopping");
 	exit_code = atomic_load(&state.gave_up) ? CW_EXIT_FAILURE : CW_EXIT_OK;
 	cw_err_t stop_err = {0};
@@ -487,6 +406,11 @@ out:
 	cw_verify_service_free(state.verify);
 	cw_jobs_free(jobs);
 	close_components(&state);
+	/* Opened but never started (a failed start): not listed, closed here. */
+	for (size_t i = nopened; i-- > 0;)
+		if (!opened[i]->started)
+			cw_daemon_component_close(opened[i]);
+	free(opened);
 	cw_hub_close(state.refresh_hub.hub);
 	cw_hub_close(state.retention_hub.hub);
 	cw_hub_close(state.liveness_hub.hub);
@@ -494,6 +418,10 @@ out:
 	cw_dead_letter_gauge_free(state.dead_letter_gauge);
 	cw_entity_registry_free(state.registry);
 	cw_metrics_free(state.metrics);
+	for (size_t i = 0; i < state.nreloaded; i++)
+		cw_config_free(state.reloaded[i]);
+	free(state.reloaded);
+	pthread_mutex_destroy(&state.lock);
 	return exit_code;
 }
 
@@ -517,7 +445,7 @@ int cw_daemon_run(const cw_config_t *config, const char **entities, size_t nenti
 		snprintf(n, sizeof n, "%d", applied);
 		cw_log_kv(CW_LOG_INFO, "hub", "migrated", "applied", n, NULL);
 	}
-	int exit_code = serve(config, hub, watch->shutdown, entities, nentities, err);
+	int exit_code = serve(config, hub, watch, entities, nentities, err);
 	cw_hub_close(hub);
 	return exit_code;
 }

@@ -26,10 +26,11 @@ int cw_entity_manager_check(const cw_config_t *config, const cw_entity_t *entity
 		return cw_err_set(err, CW_EINVAL, COMPONENT,
 		                  "entity \"%s\": source \"%s\" is MongoDB: give a collection, not a table",
 		                  entity->name, entity->source);
-	if (source->type == CW_SOURCE_POSTGRES && (entity->table == NULL || entity->collection != NULL))
+	if (source->type != CW_SOURCE_MONGODB && (entity->table == NULL || entity->collection != NULL))
 		return cw_err_set(err, CW_EINVAL, COMPONENT,
-		                  "entity \"%s\": source \"%s\" is PostgreSQL: give a table, not a collection",
-		                  entity->name, entity->source);
+		                  "entity \"%s\": source \"%s\" is %s: give a table, not a collection",
+		                  entity->name, entity->source,
+		                  source->type == CW_SOURCE_MYSQL ? "MySQL" : "PostgreSQL");
 	return 0;
 }
 

@@ -27,7 +27,7 @@ typedef struct job {
 	cw_job_fn run;
 	void *arg;
 	int stage;
-	cw_cancel_t *cancel;      /* the stage's token; borrowed from the server */
+	cw_cancel_t *cancel;      /* owned: its own token, fired with its stage's or alone */
 	pthread_t thread;
 	bool started;
 	bool done;                /* guarded by the server's mutex */
@@ -35,8 +35,8 @@ typedef struct job {
 	int64_t run_started_ms;   /* guarded by the server's mutex: when it began (monotonic) */
 	cw_job_status_t status;   /* guarded by the server's mutex */
 	uint64_t rng;             /* the job thread's own */
-	int64_t schedule_ms[16];  /* its own retry delays (cw_jobs_set_retry_schedule), or none */
-	size_t nschedule;
+	int64_t schedule_ms[16];  /* guarded by the server's mutex: its own retry delays */
+	size_t nschedule;         /* guarded by the server's mutex: 0 = the server's backoff */
 	char last_fix[CW_ERR_MESSAGE_LEN]; /* the job thread's: the last error needing a fix logged */
 } job_t;
 
@@ -88,11 +88,18 @@ static dependency_t *dependency_get(cw_jobs_t *jobs, const char *name)
 	return dep;
 }
 
-int cw_jobs_add(cw_jobs_t *jobs, const cw_job_spec_t *spec, cw_err_t *err)
+static int check_schedule(const int64_t *delays_ms, size_t ndelays, cw_err_t *err)
 {
-	if (jobs->started)
-		return cw_err_set(err, CW_ECONFLICT, COMPONENT, "job \"%s\" added after start",
-		                  spec->name ? spec->name : "");
+	if (ndelays == 0 || ndelays > 16)
+		return cw_err_set(err, CW_EINVAL, COMPONENT, "a retry schedule has 1 to 16 delays");
+	for (size_t i = 0; i < ndelays; i++)
+		if (delays_ms[i] <= 0)
+			return cw_err_set(err, CW_EINVAL, COMPONENT, "a retry delay must be > 0");
+	return 0;
+}
+
+static int check_spec(const cw_jobs_t *jobs, const cw_job_spec_t *spec, cw_err_t *err)
+{
 	if (spec->name == NULL || spec->name[0] == '\0' || strlen(spec->name) >= sizeof
 	    ((cw_job_status_t *)0)->name || spec->run == NULL || spec->interval_ms <= 0)
 		return cw_err_set(err, CW_EINVAL, COMPONENT,
@@ -107,22 +114,55 @@ int cw_jobs_add(cw_jobs_t *jobs, const cw_job_spec_t *spec, cw_err_t *err)
 	for (size_t i = 0; i < jobs->njobs; i++)
 		if (strcmp(jobs->jobs[i]->name, spec->name) == 0)
 			return cw_err_set(err, CW_EINVAL, COMPONENT, "job \"%s\" added twice", spec->name);
+	return 0;
+}
+
+static void *job_main(void *arg);
+
+static void job_free(job_t *job)
+{
+	cw_cancel_free(job->cancel);
+	free(job->name);
+	free(job);
+}
+
+int cw_jobs_add(cw_jobs_t *jobs, const cw_job_spec_t *spec, cw_err_t *err)
+{
+	if (jobs->stopped)
+		return cw_err_set(err, CW_ECONFLICT, COMPONENT, "job \"%s\" added after stop",
+		                  spec->name ? spec->name : "");
+	if (check_spec(jobs, spec, err) != 0)
+		return CW_EINVAL;
 	job_t *job = cw_xcalloc(1, sizeof *job);
 	job->server = jobs;
 	job->name = cw_xstrdup(spec->name);
-	job->dependency = spec->dependency ? dependency_get(jobs, spec->dependency) : NULL;
 	job->interval_ms = spec->interval_ms;
 	job->run = spec->run;
 	job->arg = spec->arg;
 	job->stage = spec->stop_stage;
-	job->cancel = jobs->cancel[spec->stop_stage];
+	job->cancel = cw_cancel_new();
 	job->rng = jobs->opts.seed + 0x9e3779b97f4a7c15ULL * (jobs->njobs + 1);
 	snprintf(job->status.name, sizeof job->status.name, "%s", spec->name);
 	if (spec->dependency != NULL)
 		snprintf(job->status.dependency, sizeof job->status.dependency, "%s", spec->dependency);
 	job->status.breaker = cw_breaker_state_name(CW_BREAKER_CLOSED);
+	pthread_mutex_lock(&jobs->mutex);
+	job->dependency = spec->dependency ? dependency_get(jobs, spec->dependency) : NULL;
 	jobs->jobs = cw_xrealloc(jobs->jobs, (jobs->njobs + 1) * sizeof *jobs->jobs);
 	jobs->jobs[jobs->njobs++] = job;
+	pthread_mutex_unlock(&jobs->mutex);
+	if (!jobs->started)
+		return 0;
+	int rc = pthread_create(&job->thread, NULL, job_main, job);
+	if (rc != 0) {
+		pthread_mutex_lock(&jobs->mutex);
+		jobs->njobs--;
+		pthread_mutex_unlock(&jobs->mutex);
+		job_free(job);
+		return cw_err_set(err, CW_EINTERNAL, COMPONENT, "could not start job \"%s\": %s",
+		                  spec->name, strerror(rc));
+	}
+	job->started = true;
 	return 0;
 }
 
@@ -171,7 +211,7 @@ static void record_run(job_t *job, int rc, const cw_err_t *run_err, int64_t now_
 		          job->dependency->name, "job", job->name, NULL);
 }
 
-/* The job's own delay after its Nth failure in a row, with the server's jitter. */
+/* Under the mutex: the job's own delay after its Nth failure in a row, with the server's jitter. */
 static int64_t scheduled_delay(job_t *job, int64_t consecutive, const cw_retry_policy_t *policy)
 {
 	size_t i = consecutive < 1 ? 0 : (size_t)(consecutive - 1);
@@ -216,6 +256,8 @@ static void *job_main(void *arg)
 			record_run(job, 0, &run_err, ended_ms);   /* it worked until now */
 		record_run(job, rc, &run_err, ended_ms);
 		int64_t consecutive = job->status.consecutive_failures;
+		int64_t own_delay_ms = job->nschedule > 0 && rc != 0 ?
+		                       scheduled_delay(job, consecutive, &jobs->opts.retry) : -1;
 		pthread_mutex_unlock(&jobs->mutex);
 		int64_t delay_ms = job->interval_ms;
 		if (rc == 0 || ended_ms - started_ms >= CW_JOBS_HEALTHY_RUN_MS)
@@ -230,8 +272,8 @@ static void *job_main(void *arg)
 			snprintf(job->last_fix, sizeof job->last_fix, "%s", run_err.message);
 		} else if (rc != 0) {
 			cw_retry_next_delay(&retry, clock, &job->rng, &delay_ms);
-			if (job->nschedule > 0)
-				delay_ms = scheduled_delay(job, consecutive, &jobs->opts.retry);
+			if (own_delay_ms >= 0)
+				delay_ms = own_delay_ms;
 			char attempt[24], delay[24];
 			snprintf(attempt, sizeof attempt, "%lld", (long long)consecutive);
 			snprintf(delay, sizeof delay, "%lldms", (long long)delay_ms);
@@ -252,20 +294,18 @@ static void *job_main(void *arg)
 int cw_jobs_set_retry_schedule(cw_jobs_t *jobs, const char *name, const int64_t *delays_ms,
                                size_t ndelays, cw_err_t *err)
 {
-	if (jobs->started)
-		return cw_err_set(err, CW_ECONFLICT, COMPONENT, "jobs already started");
-	if (ndelays == 0 || ndelays > 16)
-		return cw_err_set(err, CW_EINVAL, COMPONENT, "a retry schedule has 1 to 16 delays");
-	for (size_t i = 0; i < ndelays; i++)
-		if (delays_ms[i] <= 0)
-			return cw_err_set(err, CW_EINVAL, COMPONENT, "a retry delay must be > 0");
+	if (check_schedule(delays_ms, ndelays, err) != 0)
+		return CW_EINVAL;
+	pthread_mutex_lock(&jobs->mutex);
 	for (size_t j = 0; j < jobs->njobs; j++) {
 		if (strcmp(jobs->jobs[j]->name, name) == 0) {
 			memcpy(jobs->jobs[j]->schedule_ms, delays_ms, ndelays * sizeof *delays_ms);
 			jobs->jobs[j]->nschedule = ndelays;
+			pthread_mutex_unlock(&jobs->mutex);
 			return 0;
 		}
 	}
+	pthread_mutex_unlock(&jobs->mutex);
 	return cw_err_set(err, CW_ENOTFOUND, COMPONENT, "no job named \"%s\"", name);
 }
 
@@ -304,15 +344,18 @@ static bool stage_done(cw_jobs_t *jobs, int stage)
 	return true;
 }
 
-int cw_jobs_stop(cw_jobs_t *jobs, int64_t grace_ms, cw_err_t *err)
+/* Under the mutex: fires the token of stage (and of each of its jobs). */
+static void fire_stage(cw_jobs_t *jobs, int stage)
 {
-	if (jobs->stopped || !jobs->started) {
-		for (int i = 0; i < CW_JOBS_STAGES; i++)
-			cw_cancel_fire(jobs->cancel[i]);
-		jobs->stopped = true;
-		return 0;
-	}
-	jobs->stopped = true;
+	cw_cancel_fire(jobs->cancel[stage]);
+	for (size_t i = 0; i < jobs->njobs; i++)
+		if (jobs->jobs[i]->stage == stage)
+			cw_cancel_fire(jobs->jobs[i]->cancel);
+}
+
+/* grace_ms from now on CLOCK_REALTIME, for pthread_cond_timedwait. */
+static struct timespec deadline_after(int64_t grace_ms)
+{
 	struct timespec deadline;
 	clock_gettime(CLOCK_REALTIME, &deadline);
 	deadline.tv_sec += grace_ms / 1000;
@@ -321,10 +364,59 @@ int cw_jobs_stop(cw_jobs_t *jobs, int64_t grace_ms, cw_err_t *err)
 		deadline.tv_sec++;
 		deadline.tv_nsec -= 1000000000L;
 	}
+	return deadline;
+}
+
+int cw_jobs_remove(cw_jobs_t *jobs, const char *name, int64_t grace_ms, cw_err_t *err)
+{
+	struct timespec deadline = deadline_after(grace_ms);
+	pthread_mutex_lock(&jobs->mutex);
+	size_t index = jobs->njobs;
+	for (size_t i = 0; i < jobs->njobs; i++)
+		if (strcmp(jobs->jobs[i]->name, name) == 0)
+			index = i;
+	if (index == jobs->njobs) {
+		pthread_mutex_unlock(&jobs->mutex);
+		return cw_err_set(err, CW_ENOTFOUND, COMPONENT, "no job named \"%s\"", name);
+	}
+	job_t *job = jobs->jobs[index];
+	cw_cancel_fire(job->cancel);
+	bool timed_out = false;
+	while (!timed_out && job->started && !job->done)
+		timed_out = pthread_cond_timedwait(&jobs->done_cond, &jobs->mutex, &deadline) ==
+		            ETIMEDOUT;
+	if (job->started && !job->done) {
+		pthread_mutex_unlock(&jobs->mutex);
+		return cw_err_set(err, CW_ETIMEDOUT, COMPONENT,
+		                  "job \"%s\" still running after the %lldms grace period", name,
+		                  (long long)grace_ms);
+	}
+	memmove(&jobs->jobs[index], &jobs->jobs[index + 1],
+	        (jobs->njobs - index - 1) * sizeof *jobs->jobs);
+	jobs->njobs--;
+	pthread_mutex_unlock(&jobs->mutex);
+	if (job->started)
+		pthread_join(job->thread, NULL);
+	job_free(job);
+	return 0;
+}
+
+int cw_jobs_stop(cw_jobs_t *jobs, int64_t grace_ms, cw_err_t *err)
+{
+	if (jobs->stopped || !jobs->started) {
+		pthread_mutex_lock(&jobs->mutex);
+		for (int i = 0; i < CW_JOBS_STAGES; i++)
+			fire_stage(jobs, i);
+		pthread_mutex_unlock(&jobs->mutex);
+		jobs->stopped = true;
+		return 0;
+	}
+	jobs->stopped = true;
+	struct timespec deadline = deadline_after(grace_ms);
 	pthread_mutex_lock(&jobs->mutex);
 	bool timed_out = false;
 	for (int stage = 0; stage < CW_JOBS_STAGES; stage++) {
-		cw_cancel_fire(jobs->cancel[stage]);
+		fire_stage(jobs, stage);
 		while (!timed_out && !stage_done(jobs, stage))
 			timed_out = pthread_cond_timedwait(&jobs->done_cond, &jobs->mutex, &deadline) ==
 			            ETIMEDOUT;
@@ -378,10 +470,8 @@ void cw_jobs_free(cw_jobs_t *jobs)
 	cw_jobs_stop(jobs, 5000, NULL);
 	if (jobs->abandoned)
 		return;
-	for (size_t i = 0; i < jobs->njobs; i++) {
-		free(jobs->jobs[i]->name);
-		free(jobs->jobs[i]);
-	}
+	for (size_t i = 0; i < jobs->njobs; i++)
+		job_free(jobs->jobs[i]);
 	free(jobs->jobs);
 	for (size_t i = 0; i < jobs->ndependencies; i++) {
 		free(jobs->dependencies[i]->name);

@@ -4,11 +4,18 @@
  * exponential backoff and jitter (core/retry.h); jobs that share an external
  * dependency ("hub", "source:shop", "target:local") share a circuit breaker
  * (control/breaker.h) that opens after repeated failures and lets one trial
- * run through after its cool-down. Every job receives the server's
- * cancellation token; cw_jobs_stop fires it and waits a bounded grace period.
+ * run through after its cool-down. Every job receives a cancellation token
+ * of its own: cw_jobs_stop fires them stage by stage and waits a bounded
+ * grace period; cw_jobs_remove fires one job's token and joins its thread.
  *
- * THREAD SAFETY: add jobs before cw_jobs_start, from one thread. After that,
- * cw_jobs_snapshot and cw_jobs_stop may be called from any thread.
+ * Jobs may be added and removed while the server runs (a configuration
+ * reload starts and stops sources and targets): a job added after
+ * cw_jobs_start starts at once.
+ *
+ * THREAD SAFETY: cw_jobs_add, cw_jobs_remove, cw_jobs_start, cw_jobs_stop and
+ * cw_jobs_free are called from one controlling thread. cw_jobs_snapshot may
+ * be called from any thread at any time. One mutex guards the job list and
+ * every job's status; no other lock is taken while it is held.
  */
 #ifndef CW_CONTROL_JOBS_H
 #define CW_CONTROL_JOBS_H
@@ -36,7 +43,7 @@ typedef struct cw_job_spec {
 	const char *dependency;    /* copied, may be NULL: the breaker it shares, e.g. "hub" */
 	int64_t interval_ms;       /* time between the end of a successful run and the next, > 0 */
 	cw_job_fn run;
-	void *arg;                 /* borrowed; must outlive cw_jobs_stop */
+	void *arg;                 /* borrowed; must outlive cw_jobs_stop or cw_jobs_remove */
 	int stop_stage;            /* 0..CW_JOBS_STAGES-1: cw_jobs_stop cancels lower stages first */
 } cw_job_spec_t;
 
@@ -83,15 +90,29 @@ typedef struct cw_job_status {
 /* A new, empty server (owned by the caller; cw_jobs_free). opts is copied. */
 cw_jobs_t *cw_jobs_new(const cw_jobs_opts_t *opts);
 
-/* Adds a job. CW_EINVAL for a bad spec or a duplicate name, CW_ECONFLICT after start. */
+/*
+ * Adds a job; once the server is started its thread starts at once. 0,
+ * CW_EINVAL for a bad spec or a duplicate name, CW_ECONFLICT after
+ * cw_jobs_stop, CW_EINTERNAL when its thread cannot start.
+ */
 int cw_jobs_add(cw_jobs_t *jobs, const cw_job_spec_t *spec, cw_err_t *err);
+
+/*
+ * Stops job name and forgets it: fires its cancellation token, waits up to
+ * grace_ms (real time) for its run to return and joins its thread. Its arg
+ * is no longer used once this returns 0. CW_ENOTFOUND when there is no such
+ * job; CW_ETIMEDOUT when it is still running after grace_ms (it stays
+ * listed, its token fired; cw_jobs_stop deals with it).
+ */
+int cw_jobs_remove(cw_jobs_t *jobs, const char *name, int64_t grace_ms, cw_err_t *err);
 
 /*
  * Gives job name its own retry schedule instead of the server's backoff:
  * the Nth failure in a row waits delays_ms[N - 1], the last delay repeating
  * (copied; 1 to 16 delays, each > 0), with the server's jitter. Breakers and
- * errors that need a fix behave as for any job. Before cw_jobs_start. 0,
- * CW_ENOTFOUND (no such job), CW_EINVAL (bad schedule) or CW_ECONFLICT.
+ * errors that need a fix behave as for any job. Any time: a running job
+ * uses it from its next failure on. 0, CW_ENOTFOUND (no such job) or
+ * CW_EINVAL (bad schedule).
  */
 int cw_jobs_set_retry_schedule(cw_jobs_t *jobs, const char *name, const int64_t *delays_ms,
                                size_t ndelays, cw_err_t *err);
@@ -99,7 +120,10 @@ int cw_jobs_set_retry_schedule(cw_jobs_t *jobs, const char *name, const int64_t 
 /* Starts every job's thread; each runs at once, then every interval. 0 or CW_EINTERNAL. */
 int cw_jobs_start(cw_jobs_t *jobs, cw_err_t *err);
 
-/* The cancellation token of stop stage 0, fired first by cw_jobs_stop; borrowed. */
+/*
+ * The token of stop stage 0, fired first by cw_jobs_stop; borrowed. Each job
+ * runs with its own token, fired with its stage's.
+ */
 cw_cancel_t *cw_jobs_cancel(cw_jobs_t *jobs);
 
 /*

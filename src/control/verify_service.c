@@ -25,7 +25,7 @@ typedef struct api_run {
 } api_run_t;
 
 struct cw_verify_service {
-	const cw_config_t *config;
+	const cw_config_t *config;  /* guarded by mutex: the configuration in force */
 	cw_metrics_t *metrics;
 	pthread_mutex_t mutex;
 	api_run_t *runs;            /* guarded by mutex */
@@ -40,6 +40,21 @@ cw_verify_service_t *cw_verify_service_new(const cw_config_t *config, cw_metrics
 	if (metrics != NULL)
 		cw_verify_metrics_declare(metrics);
 	return service;
+}
+
+void cw_verify_service_set_config(cw_verify_service_t *service, const cw_config_t *config)
+{
+	pthread_mutex_lock(&service->mutex);
+	service->config = config;
+	pthread_mutex_unlock(&service->mutex);
+}
+
+static const cw_config_t *config_now(cw_verify_service_t *service)
+{
+	pthread_mutex_lock(&service->mutex);
+	const cw_config_t *config = service->config;
+	pthread_mutex_unlock(&service->mutex);
+	return config;
 }
 
 static void run_free(api_run_t *run)
@@ -109,13 +124,14 @@ int cw_verify_service_start(cw_verify_service_t *service, const char *entity, co
                             bool repair, int64_t *id, int64_t *running_id, cw_err_t *err)
 {
 	reap(service);
+	const cw_config_t *config = config_now(service);
 	api_run_t *run = cw_xcalloc(1, sizeof *run);
 	run->service = service;
 	run->opts.repair = repair;
 	run->opts.requested_by = "api";
-	run->opts.settle_timeout_ms = service->config->verify.settle_timeout_ms;
+	run->opts.settle_timeout_ms = config->verify.settle_timeout_ms;
 	run->opts.metrics = service->metrics;
-	run->job = cw_verify_job_begin(service->config, entity, target, &run->opts, running_id, err);
+	run->job = cw_verify_job_begin(config, entity, target, &run->opts, running_id, err);
 	if (run->job == NULL) {
 		free(run);
 		return err != NULL && err->code != 0 ? err->code : CW_EINTERNAL;
@@ -186,17 +202,18 @@ int cw_verify_service_scheduled(void *arg, cw_cancel_t *cancel, cw_err_t *err)
 {
 	cw_verify_service_t *service = arg;
 	reap(service);
-	if (!inside_window(service->config))
+	const cw_config_t *config = config_now(service);
+	if (!inside_window(config))
 		return 0;
 	cw_verify_opts_t opts = {0};
-	opts.repair = service->config->verify.repair != 0;
+	opts.repair = config->verify.repair != 0;
 	opts.requested_by = "schedule";
-	opts.settle_timeout_ms = service->config->verify.settle_timeout_ms;
+	opts.settle_timeout_ms = config->verify.settle_timeout_ms;
 	opts.metrics = service->metrics;
 	cw_verify_pair_t *pairs = NULL;
 	size_t npairs = 0;
 	cw_log_info(COMPONENT, "scheduled health check starts%s", opts.repair ? " (repairing)" : "");
-	int rc = cw_verify_run(service->config, &opts, cancel, &pairs, &npairs, err);
+	int rc = cw_verify_run(config, &opts, cancel, &pairs, &npairs, err);
 	/* A pair another run holds is verified next time, not an error of this one. */
 	if (rc == CW_ECONFLICT)
 		rc = 0;

@@ -23,6 +23,13 @@ typedef struct cw_verify_service cw_verify_service_t;
 /* A service for config and metrics (both borrowed; must outlive it). */
 cw_verify_service_t *cw_verify_service_new(const cw_config_t *config, cw_metrics_t *metrics);
 
+/*
+ * Runs started from now on use config (borrowed; must outlive the service):
+ * a configuration reload's sources, targets and entities. Runs going on keep
+ * theirs.
+ */
+void cw_verify_service_set_config(cw_verify_service_t *service, const cw_config_t *config);
+
 /* Cancels the runs still going, waits for their threads, frees. NULL is a no-op. */
 void cw_verify_service_free(cw_verify_service_t *service);
 

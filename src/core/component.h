@@ -23,7 +23,8 @@
 #include <stdint.h>
 
 typedef struct cw_component_ctx {
-	const cw_config_t *config;      /* borrowed for the component's lifetime */
+	const cw_config_t *config;      /* borrowed for the component's lifetime (a reload of the
+	                                   file starts a new component; it never changes this one's) */
 	const char *name;               /* the source's or target's configured name; borrowed */
 	const char *const *entities;    /* --entity filter, borrowed; NULL/0 = every entity */
 	size_t nentities;

@@ -8,6 +8,7 @@
 
 #include "core/config_keys.h"
 #include "core/mem.h"
+#include "core/sha256.h"
 #include "core/units.h"
 
 #include <errno.h>
@@ -642,27 +643,23 @@ static void check_url(loader_t *ld, const char *path, const char *url, bool mong
 		       "a conninfo string (host=... dbname=...)");
 }
 
+static void reporter_report(void *loader, const char *path, const char *message)
+{
+	report(loader, path, "%s", message);
+}
+
+static bool reporter_has_error(void *loader, const char *path)
+{
+	return has_error(loader, path);
+}
+
 /* Reports every item of list whose name an earlier item has already. */
 static void check_unique_names(loader_t *ld, const char *list_path, const char *what)
 {
-	const cw_config_key_t *list = cw_config_key_find(list_path, strlen(list_path));
-	char name_path[64];
-	snprintf(name_path, sizeof name_path, "%s[].name", list_path);
-	size_t offset = cw_config_key_find(name_path, strlen(name_path))->offset;
-	size_t count;
-	char *items = cw_config_list_items(list, ld->config, &count);
-	for (size_t i = 1; i < count; i++) {
-		const char *name = *(char **)(items + i * list->item_size + offset);
-		for (size_t j = 0; name != NULL && j < i; j++) {
-			const char *other = *(char **)(items + j * list->item_size + offset);
-			if (other == NULL || strcmp(name, other) != 0)
-				continue;
-			snprintf(name_path, sizeof name_path, "%s[%zu].name", list_path, i);
-			report(ld, name_path, "duplicate %s name \"%s\" (%s[%zu] has it already)", what, name,
-			       list_path, j);
-			break;
-		}
-	}
+	char noun[48];
+	snprintf(noun, sizeof noun, "%s name", what);
+	cw_config_reporter_t reporter = {ld, reporter_report, reporter_has_error};
+	cw_config_check_unique(&reporter, ld->config, list_path, "name", noun);
 }
 
 /*
@@ -700,6 +697,11 @@ static void check_sources_and_targets(loader_t *ld)
 		if (has_error(ld, path) || source->name == NULL)
 			continue;   /* what the source is for is unknown */
 		snprintf(path, sizeof path, "sources[%zu].url", i);
+		if (source->type == CW_SOURCE_MYSQL) {
+			if (source->url != NULL && !starts_with(source->url, "mysql://"))
+				report(ld, path, "invalid value: a mysql url starts with mysql://");
+			continue;
+		}
 		check_url(ld, path, source->url, source->type == CW_SOURCE_MONGODB);
 		if (source->type != CW_SOURCE_POSTGRES || source->slot != NULL)
 			continue;
@@ -716,6 +718,10 @@ static void check_sources_and_targets(loader_t *ld)
 		snprintf(path, sizeof path, "targets[%zu].url", i);
 		if (type_known)
 			check_url(ld, path, target->url, target->type == CW_TARGET_MONGODB);
+		snprintf(path, sizeof path, "targets[%zu].exclude", i);
+		if (target->entities != NULL && target->exclude != NULL)
+			report(ld, path, "set either entities (the ones the target receives) or exclude "
+			       "(the ones it leaves out), not both");
 		if (target->dir != NULL) {
 			char *resolved = cw_config_resolve_path(ld->name, target->dir);
 			free(target->dir);
@@ -822,16 +828,6 @@ static void check_entity_targets(loader_t *ld, size_t index, const cw_entity_t *
 	}
 }
 
-static void reporter_report(void *loader, const char *path, const char *message)
-{
-	report(loader, path, "%s", message);
-}
-
-static bool reporter_has_error(void *loader, const char *path)
-{
-	return has_error(loader, path);
-}
-
 /* The checks that relate keys to each other; run once every value is valid. */
 static void check_relations(loader_t *ld)
 {
@@ -936,6 +932,7 @@ int cw_config_load_buffer(const char *name, const char *bytes, size_t len,
 	*out = NULL;
 	ld.config = cw_xcalloc(1, sizeof *ld.config);
 	ld.config->path = cw_xstrdup(name);
+	cw_sha256_hex(bytes, len, ld.config->sha256);
 	ld.config->retry.jitter = 0.5;
 	cw_config_defaults("", ld.config);
 	if (load_document(&ld, bytes, len)) {
@@ -1001,6 +998,17 @@ int cw_config_load(const char *path, const cw_config_load_opts_t *opts, cw_confi
 		if (opts != NULL && opts->errors != NULL)
 			cw_buf_appendf(opts->errors, "%s\n", local.message);
 	}
+	free(bytes);
+	return rc;
+}
+
+int cw_config_file_sha256(const char *path, char hex[65], cw_err_t *err)
+{
+	char *bytes = NULL;
+	size_t len = 0;
+	int rc = read_file(path, &bytes, &len, err);
+	if (rc == 0)
+		cw_sha256_hex(bytes, len, hex);
 	free(bytes);
 	return rc;
 }

@@ -47,12 +47,14 @@
 #include "core/log.h"
 #include "core/retry.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 typedef enum cw_source_type {
 	CW_SOURCE_POSTGRES = 0,
 	CW_SOURCE_MONGODB,
+	CW_SOURCE_MYSQL,
 } cw_source_type_t;
 
 /* What one MongoDB change stream watches. */
@@ -176,6 +178,8 @@ typedef struct cw_target_config {
 	int64_t column_budget;          /* postgres: columns a table grows to, default 400 */
 	cw_decimal_mode_t decimal_handling;   /* sqlite, postgres: numbers a double cannot hold */
 	char *write_concern;            /* mongodb: "majority" (default) or a number of members */
+	char *entities;                 /* mongodb: NULL = every entity, else only these ("a,b") */
+	char *exclude;                  /* mongodb: entities, collections or tables left out ("a,b") */
 	char *auth_id;                  /* postgres, mongodb: NULL = the credentials in url */
 	const cw_auth_config_t *auth;   /* the entry auth_id names, borrowed from the config; or NULL */
 	cw_stream_config_t *streams;    /* per-entity settings; an entity without one has the defaults */
@@ -227,6 +231,11 @@ typedef struct cw_config {
 	} verify;
 	cw_auth_config_t *authentication;
 	size_t nauthentication;
+	struct {
+		int enabled;                /* config.watch: 0 false, 1 true: reload when the file changes */
+		int64_t interval_ms;        /* config.watch_interval: how often the file is read */
+	} watch;
+	char sha256[65];                /* of the bytes loaded, hex (core/sha256.h) */
 } cw_config_t;
 
 /* Where a load reads overrides from and where it puts every error. */
@@ -255,6 +264,12 @@ int cw_config_load(const char *path, const cw_config_load_opts_t *opts, cw_confi
 int cw_config_load_buffer(const char *name, const char *bytes, size_t len,
                           const cw_config_load_opts_t *opts, cw_config_t **out, cw_err_t *err);
 
+/*
+ * The SHA-256 (hex) of the file at path now, to compare with a loaded
+ * configuration's sha256. 0, or CW_EIO with err filled.
+ */
+int cw_config_file_sha256(const char *path, char hex[65], cw_err_t *err);
+
 /* Frees the configuration; NULL is a no-op. */
 void cw_config_free(cw_config_t *config);
 
@@ -277,6 +292,9 @@ const char *cw_on_error_name(cw_on_error_t action);
 /* The authentication entry of that id, borrowed from config, or NULL. */
 const cw_auth_config_t *cw_config_auth(const cw_config_t *config, const char *id);
 
+/* Whether words (a list key's value, "a,b"; NULL = none) holds word. */
+bool cw_config_words_has(const char *words, const char *word);
+
 /* "postgres", "mongodb"; "sqlite", "postgres", "mongodb". */
 const char *cw_source_type_name(cw_source_type_t type);
 const char *cw_target_type_name(cw_target_type_t type);
@@ -288,6 +306,30 @@ const char *cw_target_type_name(cw_target_type_t type);
  * (with masked secrets). Returns 0.
  */
 int cw_config_write_effective(const cw_config_t *config, cw_buf_t *out);
+
+/*
+ * Comparing two configurations (a reload, control/reload.h), key by key
+ * through the key table: a key added to the table is compared too. a and b
+ * are borrowed.
+ *
+ * cw_config_scope_equal: whether every key of scope holds the same in a and
+ * b, lists item by item. scope is "" for cw_config_t, or a list's item
+ * scope ("sources[].", "targets[].streams[].") for one item of it.
+ */
+bool cw_config_scope_equal(const char *scope, const void *a, const void *b);
+
+/* Whether key path ("hub.url", "entities[].targets") holds the same in a and b, bases of its scope. */
+bool cw_config_key_equal(const char *path, const void *a, const void *b);
+
+/*
+ * Calls changed(arg, path) for each top-level value key ("hub.url",
+ * "log.level") and each top-level list ("sources") that differs.
+ */
+void cw_config_diff_top(const cw_config_t *a, const cw_config_t *b,
+                        void (*changed)(void *arg, const char *path), void *arg);
+
+/* Whether two authentication entries hold the same settings; NULL equals only NULL. */
+bool cw_config_auth_equal(const cw_auth_config_t *a, const cw_auth_config_t *b);
 
 /* Appends the reference (docs/configuration.md) generated from the key table. Returns 0. */
 int cw_config_write_reference(cw_buf_t *out);

@@ -13,6 +13,7 @@
 #include "core/units.h"
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -34,7 +35,8 @@ _Static_assert(sizeof(cw_source_type_t) == sizeof(int) && sizeof(cw_watch_scope_
 	               sizeof(((cw_stream_config_t *)0)->enabled) == sizeof(int) &&
 	               sizeof(((cw_transformation_config_t *)0)->type) == sizeof(int) &&
 	               sizeof(cw_auth_type_t) == sizeof(int) &&
-	               sizeof(((cw_config_t *)0)->verify.repair) == sizeof(int),
+	               sizeof(((cw_config_t *)0)->verify.repair) == sizeof(int) &&
+	               sizeof(((cw_config_t *)0)->watch.enabled) == sizeof(int),
                "enum keys are stored as int");
 _Static_assert(CW_ON_ERROR_RETRY == 0 && CW_ON_ERROR_SKIP == 1 && CW_ON_ERROR_FAIL_STREAM == 2 &&
 	               CW_ON_ERROR_DEAD_LETTER == 3,
@@ -44,7 +46,7 @@ _Static_assert(CW_LOG_DEBUG == 0 && CW_LOG_INFO == 1 && CW_LOG_WARN == 2 && CW_L
 _Static_assert(CW_LOG_FORMAT_AUTO == 0 && CW_LOG_FORMAT_JSON == 1 && CW_LOG_FORMAT_TEXT == 2,
                "log_formats[] follows cw_log_format_t");
 
-static const char *const source_types[] = {"postgres", "mongodb", NULL};
+static const char *const source_types[] = {"postgres", "mongodb", "mysql", NULL};
 static const char *const watch_scopes[] = {"database", "collection", NULL};
 static const char *const position_lost[] = {"rescan", "fail", NULL};
 static const char *const booleans[] = {"false", "true", NULL};
@@ -169,6 +171,11 @@ static int check_write_concern(const char *value, cw_err_t *err)
 	                  "invalid value: expected \"majority\" or a number of members from 1 to 50");
 }
 
+static int check_entity_name(const char *value, cw_err_t *err)
+{
+	return cw_entity_name_validate(value, err);
+}
+
 static int check_not_empty(const char *value, cw_err_t *err)
 {
 	if (value[0] == '\0')
@@ -250,10 +257,12 @@ static const cw_config_key_t keys[] = {
 	 .help = "Unique name of the source (`[a-z][a-z0-9_]*`); entities refer to it."},
 	{.path = "sources[].type", .kind = CW_KEY_ENUM, .offset = SRC(type),
 	 .flags = CW_KEY_REQUIRED, .values = source_types,
-	 .help = "`postgres` (logical replication with pgoutput) or `mongodb` (change streams)."},
+	 .help = "`postgres` (logical replication with pgoutput), `mongodb` (change streams) or "
+	         "`mysql` (MySQL or MariaDB row-based binlog)."},
 	{.path = "sources[].url", .kind = CW_KEY_URL, .offset = SRC(url), .flags = CW_KEY_REQUIRED,
 	 .help = "Connection URL: `postgresql://user:password@host/db` (or a libpq conninfo "
-	         "string) for postgres, `mongodb://` or `mongodb+srv://` for mongodb."},
+	         "string) for postgres, `mongodb://` or `mongodb+srv://` for mongodb, "
+	         "`mysql://user:password@host:3306/db` for mysql."},
 	{.path = "sources[].publication", .kind = CW_KEY_STRING, .offset = SRC(publication),
 	 .default_text = "cachewarp", .applies_to = "postgres", .check = check_publication,
 	 .help = "Publication to stream from; created (for the entities' tables) when missing."},
@@ -290,7 +299,8 @@ static const cw_config_key_t keys[] = {
 	{.path = "entities[].table", .kind = CW_KEY_STRING, .offset = ENT(table),
 	 .help = "PostgreSQL table, `schema.table` or `table` (schema `public`); a part created "
 	         "with upper-case or other characters is written in double quotes as in SQL, "
-	         "`public.\"Orders\"`. Required for, and only allowed with, a postgres source."},
+	         "`public.\"Orders\"`. Required for, and only allowed with, a postgres or mysql "
+	         "source (mysql: `database.table`, or `table` in the url's database)."},
 	LIST("entities[].columns", cw_entity_t, columns, cw_column_t, 1600,
 	     "The shape: columns projected from each document, in order; a flow mapping per "
 	     "column such as `- {name: price, type: number, path: pricing.amount}` is fine. "
@@ -395,6 +405,19 @@ static const cw_config_key_t keys[] = {
 	 .help = "Write concern of every write: `majority`, or the number of members that "
 	         "acknowledge it (`1` .. `50`). Unacknowledged writes (`0`) are not offered: "
 	         "the position must never pass data the server may lose."},
+	{.path = "targets[].entities", .kind = CW_KEY_WORDS, .offset = TGT(entities),
+	 .default_doc = "every entity", .applies_to = "mongodb", .check = check_entity_name,
+	 .max_items = 10000,
+	 .help = "The entities this target receives, by entity name (`[orders, customers]`); "
+	         "the others are left out. Not together with `exclude`. See "
+	         "docs/targets-mongodb.md."},
+	{.path = "targets[].exclude", .kind = CW_KEY_WORDS, .offset = TGT(exclude),
+	 .default_doc = "none", .applies_to = "mongodb", .check = check_not_empty,
+	 .max_items = 10000,
+	 .help = "Left out of this target (seed 003's excluded collections): each name is an "
+	         "entity's name, or the source collection or table it captures (`sessions`, "
+	         "`public.audit` or `audit`), so a list written for the application's "
+	         "collections works as it is. Not together with `entities`."},
 	{.path = "targets[].idle_timeout", .kind = CW_KEY_DURATION, .offset = TGT(idle_timeout_ms),
 	 .default_text = "1m", .min = 1000, .max = DAY_MS, .applies_to = "sqlite",
 	 .help = "A cache's connections are closed after this long without use."},
@@ -478,7 +501,7 @@ static const cw_config_key_t keys[] = {
 	 .help = "Error codes no retry can fix: such an error goes to `on_error` at once. "
 	         "SQLSTATEs for a postgres target (`23505` unique violation, `22P02` invalid "
 	         "text), server error codes for a mongodb target (`11000` duplicate key); each 1 "
-	         "to 16 letters and digits, at most 32: `[23505, 22P02]`."},
+	         "to 15 letters and digits, at most 32: `[23505, 22P02]`."},
 
 	LIST("transformations", cw_config_t, transformations, cw_transformation_config_t, 1000,
 	     "Transformations (docs/streams.md): reshape each change of a stream on its way to "
@@ -498,7 +521,8 @@ static const cw_config_key_t keys[] = {
 	 .help = "The engine's spec as JSON text, usually a YAML literal block: for "
 	         "kazaam an array of operations, each an object with an `operation` string "
 	         "(`shift`, `concat`, `coalesce`, `extract`, `default`, `delete`, `pass`, "
-	         "`timestamp`, `uuid`) and its `spec`."},
+	         "`timestamp`, `uuid`) and its `spec` (docs/transformations.md). `config check` "
+	         "compiles it: a spec the engine refuses is refused here."},
 	GROUP("transformations[].error_handling", "What happens to a change the transformation "
 	                                          "fails on."),
 	{.path = "transformations[].error_handling.on_error", .kind = CW_KEY_ENUM,
@@ -584,6 +608,17 @@ static const cw_config_key_t keys[] = {
 	 .help = "How long verify's re-check waits for capture and a target to catch up before it "
 	         "counts a difference anyway (the report then says `target_behind`)."},
 
+	GROUP("config", "This file itself: reloading it while `cachewarp run` runs "
+	      "(docs/operations.md#reloading-the-configuration)."),
+	{.path = "config.watch", .kind = CW_KEY_ENUM, .offset = CFG(watch.enabled),
+	 .default_text = "false", .values = booleans,
+	 .help = "Reload the file when its content changes, as on `SIGHUP`: it is read every "
+	         "`config.watch_interval` and compared with the content last seen (an editor that "
+	         "writes a new file and renames it over this one is seen too)."},
+	{.path = "config.watch_interval", .kind = CW_KEY_DURATION,
+	 .offset = CFG(watch.interval_ms), .default_text = "2s", .min = 100, .max = DAY_MS,
+	 .help = "How often `config.watch` reads the file."},
+
 	LIST("authentication", cw_config_t, authentication, cw_auth_config_t, 256,
 	     "Credentials kept out of the urls, referred to by `auth_id` from `hub`, sources and "
 	     "targets. See docs/authentication.md."),
@@ -643,7 +678,7 @@ static const cw_config_key_t keys[] = {
 
 const char *cw_source_type_name(cw_source_type_t type)
 {
-	return (size_t)type < 2 ? source_types[type] : "unknown";
+	return (size_t)type < 3 ? source_types[type] : "unknown";
 }
 
 const char *cw_target_type_name(cw_target_type_t type)
@@ -871,6 +906,18 @@ static int set_string(const cw_config_key_t *key, char **field, const char *text
 	free(*field);
 	*field = cw_xstrdup(text);
 	return 0;
+}
+
+bool cw_config_words_has(const char *words, const char *word)
+{
+	size_t len = strlen(word);
+	for (const char *p = words; p != NULL && *p != '\0';) {
+		size_t item = strcspn(p, ",");
+		if (item == len && memcmp(p, word, len) == 0)
+			return true;
+		p += item + (p[item] == ',');
+	}
+	return false;
 }
 
 int cw_config_word_check(const cw_config_key_t *key, const char *word, cw_err_t *err)
@@ -1268,4 +1315,37 @@ const cw_stream_config_t *cw_config_stream(const cw_target_config_t *target, con
 const char *cw_on_error_name(cw_on_error_t action)
 {
 	return (size_t)action < 4 ? on_errors[action] : "unknown";
+}
+
+void cw_config_reportf(const cw_config_reporter_t *reporter, const char *path, const char *fmt, ...)
+{
+	char message[CW_ERR_MESSAGE_LEN];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof message, fmt, ap);
+	va_end(ap);
+	reporter->report(reporter->loader, path, message);
+}
+
+void cw_config_check_unique(const cw_config_reporter_t *reporter, const cw_config_t *config,
+                            const char *list_path, const char *leaf, const char *what)
+{
+	char path[128];
+	snprintf(path, sizeof path, "%s[].%s", list_path, leaf);
+	const cw_config_key_t *list = cw_config_key_find(list_path, strlen(list_path));
+	size_t offset = cw_config_key_find(path, strlen(path))->offset;
+	size_t count;
+	char *items = cw_config_list_items(list, (void *)config, &count);
+	for (size_t i = 1; i < count; i++) {
+		const char *value = *(char **)(items + i * list->item_size + offset);
+		for (size_t j = 0; value != NULL && j < i; j++) {
+			const char *other = *(char **)(items + j * list->item_size + offset);
+			if (other == NULL || strcmp(value, other) != 0)
+				continue;
+			snprintf(path, sizeof path, "%s[%zu].%s", list_path, i, leaf);
+			cw_config_reportf(reporter, path, "duplicate %s \"%s\" (%s[%zu] has it already)",
+			                  what, value, list_path, j);
+			break;
+		}
+	}
 }

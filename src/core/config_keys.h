@@ -1,8 +1,9 @@
 /*
  * This file contains the configuration's key table and the table-driven
- * helpers built on it, shared by config.c (loading, environment, checks) and
- * config_keys.c (the table, values, `config show`, the reference). It is
- * private to those two files: other modules include core/config.h.
+ * helpers built on it, shared by config.c (loading, environment, checks),
+ * config_keys.c (the table, values, `config show`, the reference) and
+ * config_diff.c (comparing two configurations). It is private to the
+ * config*.c files: other modules include core/config.h.
  *
  * A key's path is its place in the file with "[]" for a list item:
  * "hub.url", "sources[].url", "entities[].columns[].path". A concrete path
@@ -194,6 +195,18 @@ typedef struct cw_config_reporter {
 	bool (*has_error)(void *loader, const char *path);
 } cw_config_reporter_t;
 
+/* reporter->report with a printf-style message. */
+void cw_config_reportf(const cw_config_reporter_t *reporter, const char *path, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/*
+ * Reports every item of the list at list_path (a top-level list of config)
+ * whose string leaf ("id", "name") an earlier item has already:
+ * `duplicate <what> "x" (<list>[j] has it already)`.
+ */
+void cw_config_check_unique(const cw_config_reporter_t *reporter, const cw_config_t *config,
+                            const char *list_path, const char *leaf, const char *what);
+
 /*
  * The checks of `authentication` and every `auth_id` (config_auth.c): unique
  * ids, references that exist, each type's keys, readable files (made
@@ -207,16 +220,16 @@ void cw_config_check_auth(cw_config_t *config, const char *config_name,
 /* ---- streams and transformations (config_streams.c) ------------------- */
 
 /*
- * Checks a transformation's spec (borrowed): today that it is JSON, an array
- * of objects each with an "operation" string; the transformation engine's
- * own compile check goes here. 0 or CW_EINVAL with the reason.
+ * Checks a transformation's spec (borrowed) by compiling it with the kazaam
+ * engine (transform/kazaam.h), after placing a JSON syntax error by line and
+ * column. 0 or CW_EINVAL with the reason.
  */
 int cw_config_check_transformation_spec(const char *spec, cw_err_t *err);
 
 /* A transformation id: [a-z][a-z0-9_-]*, at most 63 characters. */
 int cw_config_check_transformation_id(const char *id, cw_err_t *err);
 
-/* One permanent error code: 1 to 16 characters of [A-Za-z0-9]. */
+/* One permanent error code: 1 to 15 characters of [A-Za-z0-9], what an error's server code holds. */
 int cw_config_check_error_code(const char *code, cw_err_t *err);
 
 /*

@@ -35,7 +35,7 @@ static bool known_operation(const char *name)
 	return false;
 }
 
-static int unknown_operation(size_t number, const char *name, cw_err_t *err)
+static int unknown_operation(size_t index, const char *name, cw_err_t *err)
 {
 	cw_buf_t hint = CW_BUF_INIT, quoted = CW_BUF_INIT;
 	const char *guess = cw_config_closest(name, kazaam_operations, NOPERATIONS);
@@ -47,7 +47,7 @@ static int unknown_operation(size_t number, const char *name, cw_err_t *err)
 	}
 	cw_config_quote(&quoted, name);
 	cw_err_set(err, CW_EINVAL, DOMAIN,
-	           "invalid value: operation %zu of the spec: unknown operation %s (%s)", number,
+	           "invalid value: operation %zu: unknown operation %s (%s)", index,
 	           cw_buf_cstr(&quoted), cw_buf_cstr(&hint));
 	cw_buf_free(&hint);
 	cw_buf_free(&quoted);
@@ -55,10 +55,9 @@ static int unknown_operation(size_t number, const char *name, cw_err_t *err)
 }
 
 /*
- * The one check of a transformation's spec. It reads the spec's outline
- * (a JSON array of objects, each naming a kazaam operation), then compiles
- * it with the kazaam engine, so `config check` refuses every spec the engine
- * would refuse at run time.
+ * The one check of a transformation's spec: what the kazaam engine refuses
+ * when it compiles the spec, after a first look that places a JSON error by
+ * line and column and suggests the operation a misspelt name meant.
  */
 int cw_config_check_transformation_spec(const char *spec, cw_err_t *err)
 {
@@ -69,36 +68,29 @@ int cw_config_check_transformation_spec(const char *spec, cw_err_t *err)
 		return cw_err_set(err, CW_EINVAL, DOMAIN,
 		                  "invalid value: the spec is not JSON: %s (line %d, column %d of the spec)",
 		                  jerr.text, jerr.line, jerr.column);
-	if (!json_is_array(root)) {
+	if (!json_is_array(root))
 		rc = cw_err_set(err, CW_EINVAL, DOMAIN,
 		                "invalid value: the spec must be a JSON array of operations "
 		                "([{\"operation\": \"shift\", \"spec\": {...}}, ...])");
-		goto cleanup;
-	}
 	size_t index;
 	json_t *step;
 	json_array_foreach(root, index, step) {
 		const char *name = json_string_value(json_object_get(step, "operation"));
-		if (!json_is_object(step) || name == NULL) {
+		if (rc != 0)
+			break;
+		if (!json_is_object(step) || name == NULL)
 			rc = cw_err_set(err, CW_EINVAL, DOMAIN,
-			                "invalid value: operation %zu of the spec is not an object with an "
-			                "\"operation\" string", index + 1);
-			break;
-		}
-		if (!known_operation(name)) {
-			rc = unknown_operation(index + 1, name, err);
-			break;
-		}
+			                "invalid value: operation %zu is not an object with an \"operation\" "
+			                "string", index);
+		else if (!known_operation(name))
+			rc = unknown_operation(index, name, err);
 	}
-	if (rc == 0) {
-		cw_err_t why = {0};
-		cw_kazaam_t *compiled = cw_kazaam_compile(spec, strlen(spec), &why);
-		if (compiled == NULL)
-			rc = cw_err_set(err, CW_EINVAL, DOMAIN, "invalid value: %s", why.message);
-		cw_kazaam_free(compiled);
-	}
-cleanup:
 	json_decref(root);
+	cw_err_t why;
+	cw_kazaam_t *compiled = rc == 0 ? cw_kazaam_compile(spec, strlen(spec), &why) : NULL;
+	if (rc == 0 && compiled == NULL)
+		rc = cw_err_set(err, CW_EINVAL, DOMAIN, "invalid value: %s", why.message);
+	cw_kazaam_free(compiled);
 	return rc;
 }
 
@@ -120,11 +112,11 @@ int cw_config_check_transformation_id(const char *id, cw_err_t *err)
 int cw_config_check_error_code(const char *code, cw_err_t *err)
 {
 	size_t len = strlen(code);
-	if (len >= 1 && len <= 16 &&
+	if (len >= 1 && len < sizeof ((cw_err_t *)0)->server_code &&
 	    strspn(code, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") == len)
 		return 0;
 	return cw_err_set(err, CW_EINVAL, DOMAIN,
-	                  "an error code has 1 to 16 letters and digits (a SQLSTATE such as 23505, "
+	                  "an error code has 1 to 15 letters and digits (a SQLSTATE such as 23505, "
 	                  "a MongoDB code such as 11000)");
 }
 
@@ -139,23 +131,6 @@ static void report(const cw_config_reporter_t *r, const char *path, const char *
 	vsnprintf(message, sizeof message, fmt, ap);
 	va_end(ap);
 	r->report(r->loader, path, message);
-}
-
-static void check_transformation_ids(const cw_config_t *config, const cw_config_reporter_t *r)
-{
-	char path[64];
-	for (size_t i = 1; i < config->ntransformations; i++) {
-		const char *id = config->transformations[i].id;
-		for (size_t j = 0; id != NULL && j < i; j++) {
-			const char *other = config->transformations[j].id;
-			if (other == NULL || strcmp(id, other) != 0)
-				continue;
-			snprintf(path, sizeof path, "transformations[%zu].id", i);
-			report(r, path, "duplicate transformation id \"%s\" (transformations[%zu] has it "
-			                "already)", id, j);
-			break;
-		}
-	}
 }
 
 static void report_unknown_transformation(const cw_config_t *config, const cw_config_reporter_t *r,
@@ -447,7 +422,7 @@ static void check_loops(const cw_config_t *config, const cw_config_reporter_t *r
 
 void cw_config_check_streams(const cw_config_t *config, const cw_config_reporter_t *reporter)
 {
-	check_transformation_ids(config, reporter);
+	cw_config_check_unique(reporter, config, "transformations", "id", "transformation id");
 	for (size_t i = 0; i < config->ntargets; i++)
 		check_target_streams(config, reporter, i);
 	check_loops(config, reporter);

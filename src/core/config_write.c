@@ -6,6 +6,7 @@
 #include "core/config.h"
 
 #include "core/config_keys.h"
+#include "core/mem.h"
 #include "core/secret.h"
 #include "core/units.h"
 
@@ -65,6 +66,25 @@ static void write_float(cw_buf_t *out, double d)
 		cw_buf_append_str(out, ".0");
 }
 
+static void write_words(cw_buf_t *out, const char *words)
+{
+	static const char plain[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-";
+	cw_buf_append_char(out, '[');
+	for (const char *p = words; *p != '\0';) {
+		size_t len = strcspn(p, ",");
+		char *word = cw_xstrndup(p, len);
+		if (p != words)
+			cw_buf_append_str(out, ", ");
+		if (strspn(word, plain) == len)
+			cw_buf_append_str(out, word);
+		else
+			yaml_string(out, word);
+		free(word);
+		p += len + (p[len] == ',');
+	}
+	cw_buf_append_char(out, ']');
+}
+
 static void write_value(cw_buf_t *out, const cw_config_key_t *key, const void *base)
 {
 	const void *field = (const char *)base + key->offset;
@@ -82,15 +102,8 @@ static void write_value(cw_buf_t *out, const cw_config_key_t *key, const void *b
 	case CW_KEY_SECRET:
 		yaml_string(out, (*(char *const *)field)[0] ? "****" : "");
 		return;
-	case CW_KEY_WORDS:   /* words are letters and digits: plain scalars in a flow sequence */
-		cw_buf_append_char(out, '[');
-		for (const char *p = *(char *const *)field; *p; p++) {
-			if (*p == ',')
-				cw_buf_append_str(out, ", ");
-			else
-				cw_buf_append_char(out, *p);
-		}
-		cw_buf_append_char(out, ']');
+	case CW_KEY_WORDS:   /* a flow sequence; a word of more than letters, digits, _ . - quoted */
+		write_words(out, *(char *const *)field);
 		return;
 	case CW_KEY_FLOAT:
 		write_float(out, *(const double *)field);

@@ -75,6 +75,7 @@ const char *cw_err_code_name(int code)
 	case CW_EPROTO: return "protocol";
 	case CW_EINTERNAL: return "internal";
 	case CW_EAUTH: return "auth";
+	case CW_EENTITY: return "entity";
 	default: return "unknown";
 	}
 }
@@ -99,5 +100,5 @@ bool cw_err_is_auth_refusal(const char *sqlstate, const char *message)
 
 bool cw_err_needs_a_fix(int code)
 {
-	return code == CW_EINVAL || code == CW_EAUTH;
+	return code == CW_EINVAL || code == CW_EAUTH || code == CW_EENTITY;
 }

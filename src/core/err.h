@@ -26,6 +26,7 @@ enum {
 	CW_EPROTO = -9,     /* a peer sent bytes we cannot decode */
 	CW_EINTERNAL = -10, /* a bug: an invariant did not hold */
 	CW_EAUTH = -11,     /* a server refused the credentials: retrying cannot help */
+	CW_EENTITY = -12,   /* one entity cannot be applied as it is (apply/stream.h): its siblings go on */
 };
 
 #define CW_ERR_DOMAIN_LEN 24

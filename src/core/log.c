@@ -48,7 +48,7 @@ static cw_log_format_t resolve_format(cw_log_format_t format, int fd)
 
 void cw_log_setup(cw_log_level_t level, cw_log_format_t format, int fd)
 {
-	logger.level = level;
+	__atomic_store_n(&logger.level, level, __ATOMIC_RELAXED);
 	logger.fd = fd;
 	logger.format = resolve_format(format, fd);
 }
@@ -262,7 +262,7 @@ static void emit(cw_log_level_t level, const char *component, const char *msg, v
 
 void cw_log(cw_log_level_t level, const char *component, const char *fmt, ...)
 {
-	if (level < logger.level)
+	if (level < __atomic_load_n(&logger.level, __ATOMIC_RELAXED))
 		return;
 	int saved_errno = errno;
 	va_list ap;
@@ -285,7 +285,7 @@ void cw_log(cw_log_level_t level, const char *component, const char *fmt, ...)
 
 void cw_log_kv(cw_log_level_t level, const char *component, const char *msg, ...)
 {
-	if (level < logger.level)
+	if (level < __atomic_load_n(&logger.level, __ATOMIC_RELAXED))
 		return;
 	int saved_errno = errno;
 	va_list fields;
@@ -293,4 +293,9 @@ void cw_log_kv(cw_log_level_t level, const char *component, const char *msg, ...
 	emit(level, component, msg ? msg : "", &fields);
 	va_end(fields);
 	errno = saved_errno;
+}
+
+void cw_log_set_level(cw_log_level_t level)
+{
+	__atomic_store_n(&logger.level, level, __ATOMIC_RELAXED);
 }

@@ -6,7 +6,8 @@
  * URL or conninfo never reaches a log line.
  *
  * THREAD SAFETY: cw_log_setup is called once by main before any thread
- * starts; the logger is the one process-wide object in cachewarp. Logging
+ * starts (cw_log_set_level may change the level later); the logger is the
+ * one process-wide object in cachewarp. Logging
  * functions may be called from any thread; each line is written with one
  * write(2) so lines never interleave.
  */
@@ -30,6 +31,9 @@ typedef enum cw_log_format {
 
 /* Output goes to fd (2 by default). Defaults: info, auto. */
 void cw_log_setup(cw_log_level_t level, cw_log_format_t format, int fd);
+
+/* Changes the level from any thread, while others log (a configuration reload). */
+void cw_log_set_level(cw_log_level_t level);
 
 int cw_log_level_parse(const char *name, cw_log_level_t *level);     /* 0 or -1 */
 int cw_log_format_parse(const char *name, cw_log_format_t *format);  /* 0 or -1 */

@@ -265,6 +265,25 @@ void cw_dead_letter_stream_counts_free(cw_dead_letter_stream_count_t *streams, s
 	free(streams);
 }
 
+int cw_dead_letter_stream_counts_write_json(const cw_dead_letter_stream_count_t *streams,
+                                            size_t count, cw_json_t *w, cw_err_t *err)
+{
+	cw_json_array_begin(w, err);
+	for (size_t i = 0; i < count; i++) {
+		cw_json_object_begin(w, err);
+		cw_json_key(w, "target", err);
+		cw_json_string(w, streams[i].target, err);
+		cw_json_key(w, "entity", err);
+		cw_json_string(w, streams[i].entity, err);
+		cw_json_key(w, "failed", err);
+		cw_json_int64(w, streams[i].failed, err);
+		cw_json_key(w, "replay", err);
+		cw_json_int64(w, streams[i].replay, err);
+		cw_json_object_end(w, err);
+	}
+	return cw_json_array_end(w, err);
+}
+
 int cw_dead_letter_write_json(const cw_dead_letter_t *l, cw_json_t *w, cw_err_t *err)
 {
 	char first[CW_TIME_RFC3339_LEN], last[CW_TIME_RFC3339_LEN];

@@ -120,6 +120,10 @@ int cw_dead_letter_count_streams(cw_hub_t *hub, cw_dead_letter_stream_count_t **
 /* Frees what cw_dead_letter_count_streams returned; NULL is a no-op. */
 void cw_dead_letter_stream_counts_free(cw_dead_letter_stream_count_t *streams, size_t count);
 
+/* Writes streams as a JSON array of {target, entity, failed, replay}. */
+int cw_dead_letter_stream_counts_write_json(const cw_dead_letter_stream_count_t *streams,
+                                            size_t count, cw_json_t *w, cw_err_t *err);
+
 /* "transform", "write"; "failed", "replay". */
 const char *cw_dead_letter_stage_name(cw_dead_letter_stage_t stage);
 const char *cw_dead_letter_status_name(cw_dead_letter_status_t status);

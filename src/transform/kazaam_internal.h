@@ -2,7 +2,8 @@
  * This file contains what the parts of the kazaam engine share: an arena,
  * the JSON value tree that keeps every scalar's text (kazaam_value.c),
  * compiled paths with kazaam's get, set and delete rules (kazaam_path.c),
- * Go's time layouts (kazaam_time.c) and name-based UUIDs (kazaam_uuid.c).
+ * Go's time layouts (kazaam_time.c writes, kazaam_time_parse.c reads) and
+ * name-based UUIDs (kazaam_uuid.c).
  *
  * THREAD SAFETY: an arena and the trees in it belong to one thread; a
  * compiled spec's arena is only read after compilation.

@@ -6,6 +6,7 @@
  */
 #include "transform/kazaam_internal.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,17 +162,6 @@ void kz_uuid_text(const unsigned char u[16], cw_buf_t *out)
 	}
 }
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* 32 hex digits, or the canonical 8-4-4-4-12 form. */
 static bool read_plain(const char *text, size_t len, unsigned char out[16])
 {
@@ -183,10 +173,11 @@ static bool read_plain(const char *text, size_t len, unsigned char out[16])
 	for (size_t i = 0; i < len; i++) {
 		if (len == 36 && (i == 8 || i == 13 || i == 18 || i == 23))
 			continue;
-		int high = hex_value(text[i]), low = i + 1 < len ? hex_value(text[i + 1]) : -1;
-		if (high < 0 || low < 0)
+		if (i + 1 >= len || !isxdigit((unsigned char)text[i]) ||
+		    !isxdigit((unsigned char)text[i + 1]))
 			return false;
-		out[k++] = (unsigned char)(high << 4 | low);
+		char pair[3] = {text[i], text[i + 1], '\0'};
+		out[k++] = (unsigned char)strtoul(pair, NULL, 16);
 		i++;
 	}
 	return k == 16;

@@ -82,14 +82,16 @@ static inline void kc_small_object(kc_rng_t *rng, cw_buf_t *out)
 	cw_buf_append_char(out, '}');
 }
 
-static inline void kc_scalar_list(kc_rng_t *rng, cw_buf_t *out)
+/* An array of fewer than limit elements that element writes. */
+static inline void kc_list(kc_rng_t *rng, cw_buf_t *out, size_t limit,
+                           void (*element)(kc_rng_t *, cw_buf_t *))
 {
-	size_t n = kc_below(rng, 5);
+	size_t n = kc_below(rng, limit);
 	cw_buf_append_char(out, '[');
 	for (size_t i = 0; i < n; i++) {
 		if (i > 0)
 			cw_buf_append_char(out, ',');
-		kc_scalar(rng, out);
+		element(rng, out);
 	}
 	cw_buf_append_char(out, ']');
 }
@@ -119,23 +121,16 @@ static inline void kc_document(kc_rng_t *rng, cw_buf_t *out)
 		cw_buf_append_str(out, ",\"o2\":");
 		kc_small_object(rng, out);
 		cw_buf_append_str(out, ",\"n1\":");
-		kc_scalar_list(rng, out);
+		kc_list(rng, out, 5, kc_scalar);
 		cw_buf_append_char(out, '}');
 	}
 	if (kc_chance(rng, 85)) {
 		KC_KEY("l1");
-		size_t n = kc_below(rng, 4);
-		cw_buf_append_char(out, '[');
-		for (size_t i = 0; i < n; i++) {
-			if (i > 0)
-				cw_buf_append_char(out, ',');
-			kc_small_object(rng, out);
-		}
-		cw_buf_append_char(out, ']');
+		kc_list(rng, out, 4, kc_small_object);
 	}
 	if (kc_chance(rng, 85)) {
 		KC_KEY("n1");
-		kc_scalar_list(rng, out);
+		kc_list(rng, out, 5, kc_scalar);
 	}
 	if (kc_chance(rng, 70)) {
 		KC_KEY("ts");
@@ -172,15 +167,21 @@ static const char *const kc_delete_paths[] = {
 	"o1.n1[0]", "s1.deeper",
 };
 
-/* Where a single-key operation writes: new keys and keys of the document. */
+/*
+ * Where a single-key operation writes: new keys and keys of the document. The
+ * last one, a wildcard, only for values the operation makes (default, uuid):
+ * kazaam writes a value it read from the document to each element from a
+ * buffer its own first write may have overwritten.
+ */
 static const char *const kc_write_paths[] = {
-	"t1", "t2.a", "t3.b.c", "t4[2]", "t5[+]", "t6[-]", "t1[0].x", "s1", "o1.new", "o1.s1",
-	"l1[0].new", "l1[*].w", "n1[+]", "n1[-]", "n1[6]", "s1.deeper", "o1.o2.s1", "l1[1]",
+	"t1", "t2.k2", "t3.k3.c", "t4[2]", "t5[+]", "t6[-]", "t1[0].x", "s1", "o1.new", "o1.s1",
+	"l1[0].new", "n1[+]", "n1[-]", "n1[6]", "s1.deeper", "o1.o2.s1", "l1[1]", "l1[*].w",
 };
+#define KC_WRITE_PATHS_READ (sizeof kc_write_paths / sizeof kc_write_paths[0] - 1)
 
 /* Where a key of a several-key operation writes: keys nothing reads, one per first segment. */
 static const char *const kc_fresh_paths[][2] = {
-	{"t1", "t1.a"}, {"t2", "t2[1]"}, {"t3", "t3.b.c"}, {"t4", "t4[+]"}, {"t5", "t5[0].x"},
+	{"t1", "t1.k1"}, {"t2", "t2[1]"}, {"t3", "t3.k3.c"}, {"t4", "t4[+]"}, {"t5", "t5[0].x"},
 };
 
 static const char *const kc_defaults[] = {
@@ -192,6 +193,8 @@ static const char *const kc_layouts[] = {
 	"2006-01-02", "Jan _2 15:04:05", "Monday, 02-Jan-06 15:04:05 MST", "3:04PM",
 	"2006-01-02T15:04:05.000Z07:00", "$unix", "20060102150405", "Mon Jan 2 15:04:05 -0700 MST 2006",
 	".999 05 pm", "January 2, 2006 at 3:04:05.000000 (Z0700)", "06/1/2 15h04 -07:00:00",
+	"Mon, 02 Jan 2006 15:04:05 MST", "3:04:05PM Z07 -07 Z070000 -07:00:00",
+	"Jan _2 15:04:05,000000", "2006-01-02T15:04:05.999999999Z07:00",
 };
 
 /* A path written with separator instead of ".". */
@@ -206,16 +209,28 @@ static inline void kc_path(cw_buf_t *out, const char *path, const char *separato
 	cw_buf_append_char(out, '"');
 }
 
+/* Key number i of a spec object: the comma before all but the first, the path, the colon. */
+static inline void kc_spec_key(cw_buf_t *out, size_t i, const char *path, const char *separator)
+{
+	cw_buf_append_str(out, i > 0 ? "," : "");
+	kc_path(out, path, separator);
+	cw_buf_append_char(out, ':');
+}
+
 typedef struct kc_case_flags {
 	bool ordered;   /* every keyed operation has one key: kazaam's key order is known */
 	bool shape;     /* the output holds the clock or random UUIDs */
 } kc_case_flags_t;
 
-/* The keys of a keyed operation: one (any write path) or several (fresh paths). */
-static inline size_t kc_keys(kc_rng_t *rng, const char **keys, kc_case_flags_t *flags)
+/*
+ * The keys of a keyed operation: one (any write path; no wildcard when made
+ * says the values are read from the document) or several (fresh paths).
+ */
+static inline size_t kc_keys(kc_rng_t *rng, const char **keys, bool made, kc_case_flags_t *flags)
 {
 	if (kc_chance(rng, 55)) {
-		keys[0] = KC_PICK(rng, kc_write_paths);
+		keys[0] = kc_write_paths[kc_below(rng, made ? KC_WRITE_PATHS_READ + 1
+		                                             : KC_WRITE_PATHS_READ)];
 		return 1;
 	}
 	size_t n = 2 + kc_below(rng, 2), first = kc_below(rng, 5);
@@ -229,16 +244,15 @@ static inline void kc_shift(kc_rng_t *rng, cw_buf_t *out, const char *sep, bool 
                             kc_case_flags_t *flags)
 {
 	const char *keys[4];
-	size_t n = kc_keys(rng, keys, flags);
+	size_t n = kc_keys(rng, keys, false, flags);
+	bool inplace = first_op && n == 1 && kc_chance(rng, 30);
 	cw_buf_append_str(out, "{\"operation\":\"shift\"");
-	if (first_op && kc_chance(rng, 30))
+	if (inplace)
 		cw_buf_append_str(out, ",\"inplace\":true");
 	cw_buf_append_str(out, ",\"spec\":{");
 	for (size_t i = 0; i < n; i++) {
-		cw_buf_append_str(out, i > 0 ? "," : "");
-		kc_path(out, keys[i], sep);
-		cw_buf_append_char(out, ':');
-		if (kc_chance(rng, 20)) {
+		kc_spec_key(out, i, keys[i], sep);
+		if (!inplace && kc_chance(rng, 20)) {
 			cw_buf_append_char(out, '[');
 			size_t m = 1 + kc_below(rng, 2);
 			for (size_t k = 0; k < m; k++) {
@@ -257,12 +271,11 @@ static inline void kc_default(kc_rng_t *rng, cw_buf_t *out, const char *sep,
                               kc_case_flags_t *flags)
 {
 	const char *keys[4];
-	size_t n = kc_keys(rng, keys, flags);
+	size_t n = kc_keys(rng, keys, true, flags);
 	cw_buf_append_str(out, "{\"operation\":\"default\",\"spec\":{");
 	for (size_t i = 0; i < n; i++) {
-		cw_buf_append_str(out, i > 0 ? "," : "");
-		kc_path(out, keys[i], sep);
-		cw_buf_appendf(out, ":%s", KC_PICK(rng, kc_defaults));
+		kc_spec_key(out, i, keys[i], sep);
+		cw_buf_append_str(out, KC_PICK(rng, kc_defaults));
 	}
 	cw_buf_append_char(out, '}');
 }
@@ -295,7 +308,7 @@ static inline void kc_concat(kc_rng_t *rng, cw_buf_t *out, const char *sep)
 		}
 	}
 	cw_buf_append_str(out, "],\"targetPath\":");
-	kc_path(out, KC_PICK(rng, kc_write_paths), sep);
+	kc_path(out, kc_write_paths[kc_below(rng, KC_WRITE_PATHS_READ + 1)], sep);
 	const char *delim = KC_PICK(rng, delims);
 	if (delim != NULL)
 		cw_buf_appendf(out, ",\"delim\":\"%s\"", delim);
@@ -307,12 +320,11 @@ static inline void kc_coalesce(kc_rng_t *rng, cw_buf_t *out, const char *sep,
 {
 	static const char *const ignores[] = {NULL, "[\"\"]", "[0]", "[false]", "[\"abc\",true]"};
 	const char *keys[4];
-	size_t n = kc_keys(rng, keys, flags);
+	size_t n = kc_keys(rng, keys, false, flags);
 	cw_buf_append_str(out, "{\"operation\":\"coalesce\",\"spec\":{");
 	for (size_t i = 0; i < n; i++) {
-		cw_buf_append_str(out, i > 0 ? "," : "");
-		kc_path(out, keys[i], sep);
-		cw_buf_append_str(out, ":[");
+		kc_spec_key(out, i, keys[i], sep);
+		cw_buf_append_char(out, '[');
 		size_t m = 2 + kc_below(rng, 2);
 		for (size_t k = 0; k < m; k++) {
 			cw_buf_append_str(out, k > 0 ? "," : "");
@@ -336,14 +348,13 @@ static inline void kc_timestamp(kc_rng_t *rng, cw_buf_t *out, const char *sep,
 	cw_buf_append_str(out, "{\"operation\":\"timestamp\",\"spec\":{");
 	for (size_t i = 0; i < n; i++) {
 		const char *key = keys[(first + i) % 4];
-		cw_buf_append_str(out, i > 0 ? "," : "");
-		kc_path(out, key, sep);
+		kc_spec_key(out, i, key, sep);
 		const char *input = strcmp(key, "tu") == 0    ? "$unix"
 		                    : strcmp(key, "now") == 0 ? "$now"
 		                                              : "2006-01-02T15:04:05Z07:00";
 		if (strcmp(key, "now") == 0)
 			flags->shape = true;
-		cw_buf_appendf(out, ":{\"inputFormat\":\"%s\",\"outputFormat\":\"%s\"}", input,
+		cw_buf_appendf(out, "{\"inputFormat\":\"%s\",\"outputFormat\":\"%s\"}", input,
 		               KC_PICK(rng, kc_layouts));
 	}
 	cw_buf_append_char(out, '}');
@@ -357,17 +368,16 @@ static inline void kc_uuid(kc_rng_t *rng, cw_buf_t *out, const char *sep,
 		"{6ba7b810-9dad-11d1-80b4-00c04fd430c8}", "urn:uuid:6ba7b8119dad11d180b400c04fd430c8",
 	};
 	const char *keys[4];
-	size_t n = kc_keys(rng, keys, flags);
+	size_t n = kc_keys(rng, keys, true, flags);
 	cw_buf_append_str(out, "{\"operation\":\"uuid\",\"spec\":{");
 	for (size_t i = 0; i < n; i++) {
-		cw_buf_append_str(out, i > 0 ? "," : "");
-		kc_path(out, keys[i], sep);
+		kc_spec_key(out, i, keys[i], sep);
 		if (kc_chance(rng, 20)) {
-			cw_buf_append_str(out, ":{\"version\":4}");
+			cw_buf_append_str(out, "{\"version\":4}");
 			flags->shape = true;
 			continue;
 		}
-		cw_buf_appendf(out, ":{\"version\":%d,\"namespace\":\"%s\",\"names\":[",
+		cw_buf_appendf(out, "{\"version\":%d,\"namespace\":\"%s\",\"names\":[",
 		               kc_chance(rng, 50) ? 3 : 5, KC_PICK(rng, namespaces));
 		size_t m = 1 + kc_below(rng, 2);
 		for (size_t k = 0; k < m; k++) {
@@ -428,7 +438,7 @@ static inline void kc_case(kc_rng_t *rng, unsigned long index, cw_buf_t *out,
 			kc_default(rng, out, sep, flags);
 		} else if (kind == 2) {
 			kc_delete(rng, out, sep);
-		} else if (kind == 3) {
+		} else if (kind == 3 && i == 0) {   /* later, a path may hold an object: see the top */
 			kc_concat(rng, out, sep);
 		} else if (kind == 4) {
 			kc_coalesce(rng, out, sep, flags);

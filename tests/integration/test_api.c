@@ -181,7 +181,7 @@ static int setup(void **state)
 
 	fx->verify = cw_verify_service_new(fx->open_config, fx->metrics);
 	cw_api_deps_t deps = {fx->open_config, fx->metrics, fx->jobs, fake_components, fx,
-	                      fx->verify};
+	                      fx->verify, NULL, NULL};
 	fx->open = cw_api_start(&deps, &err);
 	deps.config = fx->guarded_config;
 	fx->guarded = fx->open ? cw_api_start(&deps, &err) : NULL;
@@ -320,7 +320,7 @@ static void busy_address_fails_to_start(void **state)
 	snprintf(listen, sizeof listen, "127.0.0.1:%u", (unsigned)cw_api_port(fx->open));
 	cw_config_t *config = load_config_listen(fx->srv.url, NULL, listen);
 	assert_non_null(config);
-	cw_api_deps_t deps = {config, fx->metrics, NULL, NULL, NULL, NULL};
+	cw_api_deps_t deps = {config, fx->metrics, NULL, NULL, NULL, NULL, NULL, NULL};
 	cw_err_t err = {0};
 	assert_null(cw_api_start(&deps, &err));
 	assert_int_equal(err.code, CW_EIO);
@@ -974,6 +974,17 @@ static void dead_letters_list_page_replay_drop(void **state)
 	int64_t b = plant_letter(fx, "local", "products", "p2", 8, NULL);
 	int64_t c = plant_letter(fx, "pg1", "products", "p1", 7, "{\"price\": 2.50}");
 	int64_t d = plant_letter(fx, "pg1", "orders", "[\"o\",1]", 9, "{}");
+
+	/* /v1/status counts them per stream. */
+	json_t *status = get_json(port, "/v1/status");
+	json_t *streams = json_object_get(status, "dead_letters");
+	assert_int_equal(json_array_size(streams), 3);
+	json_t *first = json_array_get(streams, 0);
+	assert_string_equal(json_string_value(json_object_get(first, "target")), "local");
+	assert_string_equal(json_string_value(json_object_get(first, "entity")), "products");
+	assert_int_equal(member_int(first, "failed"), 2);
+	assert_int_equal(member_int(first, "replay"), 0);
+	json_decref(status);
 
 	/* The list, in id order, with the change's data as stored (digits kept). */
 	cw_http_reply_t r;

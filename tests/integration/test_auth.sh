@@ -21,23 +21,13 @@ sql() { e2e_sql postgres "$1"; }
 as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 
 # ---- certificates ---------------------------------------------------------
+# shellcheck source=../support/certs.sh
+. "$support/certs.sh"
 certs=$work/certs
 mkdir -p "$certs"
-make_ca() { # make_ca NAME
-	openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -days 2 \
-		-subj "/CN=cachewarp test $1" -keyout "$certs/$1.key" -out "$certs/$1.crt" 2>/dev/null
-}
-make_cert() { # make_cert NAME CN CA [SAN]
-	openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -subj "/CN=$2" \
-		-keyout "$certs/$1.key" -out "$certs/$1.csr" 2>/dev/null &&
-		openssl x509 -req -in "$certs/$1.csr" -CA "$certs/$3.crt" -CAkey "$certs/$3.key" \
-			-CAcreateserial -days 2 -out "$certs/$1.crt" \
-			${4:+-extfile <(printf 'subjectAltName=%s\n' "$4")} 2>/dev/null &&
-		chmod 600 "$certs/$1.key"
-}
-make_ca ca && make_ca other_ca &&
-	make_cert server 127.0.0.1 ca "IP:127.0.0.1,DNS:localhost" &&
-	make_cert client certuser ca && make_cert stranger certuser other_ca ||
+certs_ca "$certs" ca && certs_ca "$certs" other_ca &&
+	certs_issue "$certs" server 127.0.0.1 ca "IP:127.0.0.1,DNS:localhost" &&
+	certs_issue "$certs" client certuser ca && certs_issue "$certs" stranger certuser other_ca ||
 	{ fail "openssl could not make the certificates"; exit 1; }
 
 # The server's files in its data directory, owned by the postgres user.

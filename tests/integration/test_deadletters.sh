@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # cachewarp deadletter against a throwaway hub holding dead letters planted
-# with psql: list as a table and as JSON lines, filters and paging, every
-# usage error (exit 2) with one error line, replay and drop by id, by
-# target and entity and of all, the --yes rule for a drop of several letters
-# with no terminal and the question on one, a missing id (exit 1), and an
-# unreachable hub (exit 1);
+# with psql: list as a table and as JSON lines, filters and paging, the
+# counts per stream in `cachewarp status`, every usage error (exit 2) with
+# one error line, replay and drop by id, by target and entity and of all,
+# the --yes rule for a drop of several letters with no terminal and the
+# question on one, a missing id (exit 1), and an unreachable hub (exit 1);
 # then a running daemon's cachewarp_dead_letters gauge follows the hub's
 # letters by target, entity and status, down to 0 once they are dropped.
 # shellcheck source=../support/e2e.sh
@@ -108,6 +108,15 @@ expect 0 list --json --target node1 --entity items
 grep -q '"n": *9007199254740993' "$out" || fail "--json lost digits: $(head -1 "$out")"
 grep -q '"price": *2.50' "$out" || fail "--json lost 2.50: $(head -1 "$out")"
 grep -q '"op":"delete","data":null' "$out" || fail "--json: a delete without data: $(cat "$out")"
+
+# ---- cachewarp status counts them per stream ----
+"$bin" status -c "$work/cw.yaml" >"$out" 2>"$err" || fail "status: $(cat "$err")"
+grep -q '^DEAD LETTERS TARGET' "$out" || fail "status shows no dead letters: $(cat "$out")"
+[ "$(grep -E '^node1 +items ' "$out" | tr -s ' ')" = "node1 items 3 0" ] || fail "status node1/items: $(cat "$out")"
+[ "$(grep -E '^pg1 +items ' "$out" | tr -s ' ')" = "pg1 items 1 1" ] || fail "status pg1/items: $(cat "$out")"
+"$bin" status --json -c "$work/cw.yaml" >"$out" 2>"$err" || fail "status --json: $(cat "$err")"
+python3 -c 'import json, sys; d = json.load(open(sys.argv[1]))["dead_letters"]; assert {"target": "node1", "entity": "orders", "failed": 1, "replay": 0} in d and len(d) == 3, d' "$out" ||
+	fail "status --json dead_letters: $(cat "$out")"
 
 # ---- usage errors: exit 2 before the hub is touched ----
 usage_error list --limit 0 '--limit: 0 is out of range (1..10000)'

@@ -129,7 +129,8 @@ metric() { curl -s "http://127.0.0.1:$port/metrics" | grep -F "$1" | awk '{print
 
 # ---- replay: the cause fixed, the dead letter lands ----
 tsql "DROP TRIGGER refuse ON public.refused" >/dev/null
-sql hub "UPDATE cachewarp.dead_letters SET status = 'replay' WHERE target = 'pg1'" >/dev/null
+"$bin" deadletter replay --target pg1 -c "$work/cw.yaml" >"$work/replay.out" 2>&1 ||
+	fail "deadletter replay failed: $(cat "$work/replay.out")"
 wait_for "the replayed dead letter lands" eval 'same "$(rows refused)" "1=1,10=1,11=-1,12=2,13=3"'
 wait_for "the replayed dead letter is gone" eval 'same "$(letters pg1)" ""'
 
@@ -155,7 +156,9 @@ wait_for "the document the transformation refuses is a dead letter of the cache"
 	eval 'same "$(letters cache)" "products/p2:transform:-:failed"'
 whole() { same "$(tsql "SELECT sku FROM public.products WHERE id = 'p1'")" x; }
 wait_for "pg1, without a transformation, keeps the whole document" whole
-sql hub "UPDATE cachewarp.dead_letters SET status = 'replay' WHERE target = 'cache'" >/dev/null
+id=$(sql hub "SELECT id FROM cachewarp.dead_letters WHERE target = 'cache'")
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$port/v1/deadletters/$id/replay")
+[ "$code" = 200 ] || [ "$code" = 202 ] || fail "POST /v1/deadletters/$id/replay answered $code"
 refused_again() { same "$(sql hub "SELECT status || ':' || attempts FROM cachewarp.dead_letters WHERE target = 'cache'")" failed:2; }
 wait_for "a transform dead letter replayed and refused again counts an attempt" refused_again
 

@@ -23,29 +23,10 @@ FIXTURE=$(cd "$(dirname "$SELF")/../fixtures/ferretdb" && pwd -P) ||
 	srv_die "could not find tests/fixtures/ferretdb"
 BIN=$FIXTURE/bin/cw-ferretdb
 
-go_cmd() {
-	command -v go 2>/dev/null || { [ -x /usr/local/go/bin/go ] && echo /usr/local/go/bin/go; }
-}
-
-bin_fresh() {
-	[ -x "$BIN" ] && [ -z "$(find "$FIXTURE/go.mod" "$FIXTURE/go.sum" "$FIXTURE/main.go" -newer "$BIN" -print -quit)" ]
-}
-
-# Builds the binary unless it is newer than its sources; concurrent callers wait on a lock.
+# Builds the binary unless it is newer than its sources.
 cmd_fetch() {
 	[ $# -eq 0 ] || srv_usage
-	bin_fresh && return 0
-	local go
-	go=$(go_cmd) || srv_die "could not find \"go\" (run make deps)"
-	mkdir -p "$FIXTURE/bin" || srv_die "could not create \"$FIXTURE/bin\""
-	(
-		flock -w 1800 9 || srv_die "could not lock \"$FIXTURE/bin/.fetch.lock\""
-		bin_fresh && exit 0
-		echo "$SRV_NAME: building FerretDB with go (the first build downloads modules and takes minutes)" >&2
-		(cd "$FIXTURE" && "$go" build -o "$BIN" .) >"$FIXTURE/bin/build.log" 2>&1 ||
-			srv_die "go could not build FerretDB" "$FIXTURE/bin/build.log"
-		touch "$BIN"
-	) 9>"$FIXTURE/bin/.fetch.lock"
+	srv_go_build "$FIXTURE" "$BIN" "FerretDB"
 }
 
 # wait_listening PID: waits until the server prints its port and accepts connections; sets PORT.

@@ -8,6 +8,9 @@
 #   mongo.sh stop DIR                  stops the server and removes DIR
 #   mongo.sh url DIR                   prints the URL of the server in DIR
 #
+# CW_MONGO_HEAP sets the server's heap (java -Xmx, default 512m): it keeps
+# every collection in memory, so a benchmark of 200,000 documents needs more.
+#
 # With --owner (or CW_OWNER_PID) a detached watchdog stops the server and
 # removes DIR when PID exits, so a crashed test leaves nothing running.
 set -u -o pipefail
@@ -76,7 +79,7 @@ cmd_start() {
 			srv_die "could not start the watchdog for owner pid $SRV_OWNER"
 	fi
 	LOG=$SRV_DIR/mongo.log
-	setsid java -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xss512k -Xmx512m \
+	setsid java -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xss512k "-Xmx${CW_MONGO_HEAP:-512m}" \
 		-jar "$JAR" 0 </dev/null >"$SRV_DIR/port" 2>"$LOG" &
 	local pid=$!
 	echo "$pid" >"$SRV_DIR/pid"

@@ -17,6 +17,7 @@
  *                                                   prints each document, by _id, as canonical
  *                                                   extended JSON (every BSON type and the field
  *                                                   order show) without the top-level fields named
+ *   {"collections": true}                           prints the database's collection names, sorted
  * Extended JSON is accepted ({"$oid": ...}). Exits 1 at the first failure.
  */
 #include <mongoc/mongoc.h>
@@ -164,8 +165,30 @@ static bool run_dump(mongoc_collection_t *coll, const bson_t *cmd, bson_error_t 
 	return ok;
 }
 
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool run_collections(mongoc_database_t *db, bson_error_t *error)
+{
+	char **names = mongoc_database_get_collection_names_with_opts(db, NULL, error);
+	if (names == NULL)
+		return false;
+	size_t n = 0;
+	while (names[n] != NULL)
+		n++;
+	qsort(names, n, sizeof *names, name_cmp);
+	for (size_t i = 0; i < n; i++)
+		printf("%s\n", names[i]);
+	bson_strfreev(names);
+	return true;
+}
+
 static bool run_command(mongoc_database_t *db, const bson_t *cmd, bson_error_t *error)
 {
+	if (member_bool(cmd, "collections"))
+		return run_collections(db, error);
 	const char *name = NULL;
 	const char *ops[] = {"insert", "update", "delete", "count", "drop", "dump"};
 	size_t op = 0;

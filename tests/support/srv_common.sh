@@ -130,3 +130,36 @@ srv_stop_server() {
 	fi
 	return 0
 }
+
+# srv_go_cmd: prints the Go toolchain to use (PATH, then /usr/local/go, then Debian's
+# golang-go in /usr/lib/go); fails when there is none.
+srv_go_cmd() {
+	command -v go 2>/dev/null && return 0
+	local candidate
+	for candidate in /usr/local/go/bin/go /usr/lib/go/bin/go; do
+		[ -x "$candidate" ] && { echo "$candidate"; return 0; }
+	done
+	return 1
+}
+
+# srv_go_build DIR BIN WHAT: builds the Go module in DIR (go.mod, go.sum, main.go) into
+# BIN unless BIN is newer than those files; concurrent callers wait on a lock. WHAT names
+# the program in messages; the build's output is in DIR/bin/build.log.
+srv_go_build() {
+	local dir=$1 bin=$2 what=$3 go
+	srv_go_fresh "$dir" "$bin" && return 0
+	go=$(srv_go_cmd) || srv_die "could not find \"go\" to build $what (run make deps)"
+	mkdir -p "$dir/bin" || srv_die "could not create \"$dir/bin\""
+	(
+		flock -w 1800 9 || srv_die "could not lock \"$dir/bin/.fetch.lock\""
+		srv_go_fresh "$dir" "$bin" && exit 0
+		echo "$SRV_NAME: building $what with go (the first build downloads modules)" >&2
+		(cd "$dir" && "$go" build -o "$bin" .) >"$dir/bin/build.log" 2>&1 ||
+			srv_die "go could not build $what" "$dir/bin/build.log"
+		touch "$bin"
+	) 9>"$dir/bin/.fetch.lock"
+}
+
+srv_go_fresh() {
+	[ -x "$2" ] && [ -z "$(find "$1/go.mod" "$1/go.sum" "$1/main.go" -newer "$2" -print -quit)" ]
+}

@@ -23,14 +23,10 @@ FIXTURE=$(cd "$(dirname "$SELF")/../fixtures" && pwd -P)/toxiproxy
 BIN=$FIXTURE/bin/server
 VERSION=v2.12.0
 
-go_cmd() {
-	command -v go 2>/dev/null || { [ -x /usr/local/go/bin/go ] && echo /usr/local/go/bin/go; }
-}
-
 cmd_fetch() {
 	[ -x "$BIN" ] && return 0
 	local go
-	go=$(go_cmd) || srv_die "could not find \"go\" (Toxiproxy is built from the Go module proxy)"
+	go=$(srv_go_cmd) || srv_die "could not find \"go\" (Toxiproxy is built from the Go module proxy)"
 	mkdir -p "$FIXTURE/bin" || srv_die "could not create \"$FIXTURE/bin\""
 	(
 		flock -w 600 9 || srv_die "could not lock \"$FIXTURE/.fetch.lock\""

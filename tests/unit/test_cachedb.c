@@ -577,6 +577,37 @@ static void position_survives_reopening(void **state)
 	assert_int_equal(position, 4242);
 }
 
+/* Runs sql on the fixture's metadata.sqlite from another connection, as a person with sqlite3 would. */
+static void edit_metadata(fixture_t *fx, const char *sql)
+{
+	char path[128];
+	snprintf(path, sizeof path, "%s/metadata.sqlite", fx->dir);
+	sqlite3 *conn = NULL;
+	assert_int_equal(sqlite3_open(path, &conn), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(conn, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(conn);
+}
+
+static void position_failing_its_checksum_reads_as_zero(void **state)
+{
+	fixture_t *fx = *state;
+	cw_err_t err = {0};
+	int64_t position = -1;
+	assert_int_equal(cw_cachedb_position_set(fx->db, 4242, &err), 0);
+	/* Moved forward by hand: applying from there would skip rows; from 0 replays them. */
+	edit_metadata(fx, "UPDATE metadata SET value = '9000' WHERE key = 'position'");
+	assert_int_equal(cw_cachedb_position_get(fx->db, &position, &err), 0);
+	assert_int_equal(position, 0);
+	/* The next store writes both again. */
+	assert_int_equal(cw_cachedb_position_set(fx->db, 4300, &err), 0);
+	assert_int_equal(cw_cachedb_position_get(fx->db, &position, &err), 0);
+	assert_int_equal(position, 4300);
+	/* Stored before checksums: accepted. */
+	edit_metadata(fx, "DELETE FROM metadata WHERE key = 'position_checksum'");
+	assert_int_equal(cw_cachedb_position_get(fx->db, &position, &err), 0);
+	assert_int_equal(position, 4300);
+}
+
 static void readers_keep_reading_while_the_writer_commits(void **state)
 {
 	fixture_t *fx = *state;
@@ -616,6 +647,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(the_checkpointer_copies_the_wal_into_the_file, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(position_survives_reopening, setup, teardown),
+		cmocka_unit_test_setup_teardown(position_failing_its_checksum_reads_as_zero, setup,
+		                                teardown),
 		cmocka_unit_test_setup_teardown(readers_keep_reading_while_the_writer_commits, setup,
 		                                teardown),
 	};

@@ -430,7 +430,7 @@ static const text_case_t text_cases[] = {
 	 "e.g. 02:00-05:00"},
 	{MINIMAL "\"we\\x01ird\": 1\n",
 	 "t.yaml:2:1: key \"we\\x01ird\": unknown key (known keys here: version, hub, sources, entities, "
-	 "targets, transformations, api, log, capture, apply, retry, verify or authentication)"},
+	 "targets, transformations, api, log, capture, apply, retry, verify, config or authentication)"},
 	{"hub: {url: x}\nbad: [\n", "t.yaml:3:1: invalid YAML: did not find expected node content "
 	                            "(while parsing a flow node at line 3, column 1)"},
 };

@@ -23,6 +23,7 @@ static void prefix_keeps_code_and_domain(void **state)
 	assert_string_equal(err.domain, "hub");
 	assert_string_equal(err.message, "source \"app\": refused");
 	assert_string_equal(cw_err_code_name(CW_EAUTH), "auth");
+	assert_string_equal(cw_err_code_name(CW_EENTITY), "entity");
 }
 
 static void auth_refusal_by_sqlstate(void **state)

@@ -22,7 +22,15 @@ typedef struct probe {
 	int runs;
 	int64_t at_ms[MAX_RUNS];
 	int code;                /* the failures' code; 0 = CW_EDB */
+	cw_cancel_t *fired;      /* atomic: the job's own token, once the probe fired it */
 } probe_t;
+
+/* Waits until a job fired its own token (it then stops running). */
+static void wait_fired(cw_cancel_t **slot)
+{
+	while (__atomic_load_n(slot, __ATOMIC_SEQ_CST) == NULL)
+		usleep(1000);
+}
 
 static int probe_job(void *arg, cw_cancel_t *cancel, cw_err_t *err)
 {
@@ -30,8 +38,10 @@ static int probe_job(void *arg, cw_cancel_t *cancel, cw_err_t *err)
 	if (p->runs < MAX_RUNS)
 		p->at_ms[p->runs] = cw_clock_now_ms(p->clock);
 	p->runs++;
-	if (p->runs >= p->stop_after)
+	if (p->runs >= p->stop_after) {
 		cw_cancel_fire(cancel);
+		__atomic_store_n(&p->fired, cancel, __ATOMIC_SEQ_CST);
+	}
 	if (p->fail_first < 0 || p->runs <= p->fail_first)
 		return cw_err_set(err, p->code ? p->code : CW_EDB, "probe", "hub unreachable (run %d)",
 		                  p->runs);
@@ -49,14 +59,14 @@ static void failed_runs_back_off_then_the_interval_resumes(void **state)
 	(void)state;
 	cw_fake_clock_t fake;
 	cw_fake_clock_init(&fake, 0, 0);
-	probe_t p = {cw_fake_clock_clock(&fake), 3, 6, 0, {0}, 0};
+	probe_t p = {cw_fake_clock_clock(&fake), 3, 6, 0, {0}, 0, NULL};
 	cw_jobs_opts_t opts = fake_opts(&fake);
 	opts.breaker_threshold = 100;
 	cw_jobs_t *jobs = cw_jobs_new(&opts);
 	cw_job_spec_t spec = {"probe", "hub", 5000, probe_job, &p, 0};
 	assert_int_equal(cw_jobs_add(jobs, &spec, NULL), 0);
 	assert_int_equal(cw_jobs_start(jobs, NULL), 0);
-	cw_cancel_wait_ms(cw_jobs_cancel(jobs), -1);              /* the probe cancels itself on run 6 */
+	wait_fired(&p.fired);                                    /* the probe cancels itself on run 6 */
 	assert_int_equal(cw_jobs_stop(jobs, 5000, NULL), 0);
 	assert_int_equal(p.runs, 6);
 	/* Equal jitter 0.5: each delay is in [base/2, base], base doubling from 100ms. */
@@ -84,7 +94,7 @@ static void a_retry_schedule_replaces_the_backoff(void **state)
 	(void)state;
 	cw_fake_clock_t fake;
 	cw_fake_clock_init(&fake, 0, 0);
-	probe_t p = {cw_fake_clock_clock(&fake), -1, 6, 0, {0}, 0};
+	probe_t p = {cw_fake_clock_clock(&fake), -1, 6, 0, {0}, 0, NULL};
 	cw_jobs_opts_t opts = fake_opts(&fake);
 	opts.breaker_threshold = 100;
 	cw_jobs_t *jobs = cw_jobs_new(&opts);
@@ -95,9 +105,7 @@ static void a_retry_schedule_replaces_the_backoff(void **state)
 	assert_int_equal(cw_jobs_set_retry_schedule(jobs, "apply:backup", schedule, 0, NULL), CW_EINVAL);
 	assert_int_equal(cw_jobs_set_retry_schedule(jobs, "apply:backup", schedule, 3, NULL), 0);
 	assert_int_equal(cw_jobs_start(jobs, NULL), 0);
-	assert_int_equal(cw_jobs_set_retry_schedule(jobs, "apply:backup", schedule, 3, NULL),
-	                 CW_ECONFLICT);
-	cw_cancel_wait_ms(cw_jobs_cancel(jobs), -1);
+	wait_fired(&p.fired);
 	assert_int_equal(cw_jobs_stop(jobs, 5000, NULL), 0);
 	assert_int_equal(p.runs, 6);
 	/* Equal jitter 0.5: each delay in [base/2, base]; the last one repeats. */
@@ -114,14 +122,14 @@ static void an_error_needing_a_fix_is_checked_every_30_s(void **state)
 	(void)state;
 	cw_fake_clock_t fake;
 	cw_fake_clock_init(&fake, 0, 0);
-	probe_t p = {cw_fake_clock_clock(&fake), -1, 4, 0, {0}, CW_EINVAL};
+	probe_t p = {cw_fake_clock_clock(&fake), -1, 4, 0, {0}, CW_EINVAL, NULL};
 	cw_jobs_opts_t opts = fake_opts(&fake);
 	opts.breaker_threshold = 100;
 	cw_jobs_t *jobs = cw_jobs_new(&opts);
 	cw_job_spec_t spec = {"probe", "source:app", 5000, probe_job, &p, 0};
 	assert_int_equal(cw_jobs_add(jobs, &spec, NULL), 0);
 	assert_int_equal(cw_jobs_start(jobs, NULL), 0);
-	cw_cancel_wait_ms(cw_jobs_cancel(jobs), -1);
+	wait_fired(&p.fired);
 	assert_int_equal(cw_jobs_stop(jobs, 5000, NULL), 0);
 	assert_int_equal(p.runs, 4);
 	for (int i = 1; i < 4; i++)
@@ -135,13 +143,13 @@ static void breaker_opens_after_threshold_and_half_opens_after_cool_down(void **
 	(void)state;
 	cw_fake_clock_t fake;
 	cw_fake_clock_init(&fake, 0, 0);
-	probe_t p = {cw_fake_clock_clock(&fake), -1, 6, 0, {0}, 0};
+	probe_t p = {cw_fake_clock_clock(&fake), -1, 6, 0, {0}, 0, NULL};
 	cw_jobs_opts_t opts = fake_opts(&fake);
 	cw_jobs_t *jobs = cw_jobs_new(&opts);
 	cw_job_spec_t spec = {"probe", "hub", 5000, probe_job, &p, 0};
 	assert_int_equal(cw_jobs_add(jobs, &spec, NULL), 0);
 	assert_int_equal(cw_jobs_start(jobs, NULL), 0);
-	cw_cancel_wait_ms(cw_jobs_cancel(jobs), -1);
+	wait_fired(&p.fired);
 	assert_int_equal(cw_jobs_stop(jobs, 5000, NULL), 0);
 	assert_int_equal(p.runs, 6);
 	/* Runs 1-3 fail inside the backoff; the third opens the breaker for 10s. */
@@ -164,6 +172,7 @@ typedef struct streamer {
 	int runs;
 	cw_job_status_t seen[3];   /* the status before each run */
 	cw_jobs_t *jobs;
+	cw_cancel_t *fired;        /* atomic: its token, once fired */
 } streamer_t;
 
 /* Streams for 20 s (fake time), then loses its connection; cancels itself on run 3. */
@@ -172,8 +181,10 @@ static int streams_then_fails(void *arg, cw_cancel_t *cancel, cw_err_t *err)
 	streamer_t *s = arg;
 	cw_jobs_snapshot(s->jobs, &s->seen[s->runs], 1);
 	cw_fake_clock_advance(s->fake, 20000);
-	if (++s->runs == 3)
+	if (++s->runs == 3) {
 		cw_cancel_fire(cancel);
+		__atomic_store_n(&s->fired, cancel, __ATOMIC_SEQ_CST);
+	}
 	return cw_err_set(err, CW_EDB, "probe", "connection lost");
 }
 
@@ -191,7 +202,7 @@ static void a_failure_after_a_long_run_starts_a_new_streak(void **state)
 	cw_job_spec_t spec = {"capture:shop", "source:shop", 1000, streams_then_fails, &s, 0};
 	assert_int_equal(cw_jobs_add(jobs, &spec, NULL), 0);
 	assert_int_equal(cw_jobs_start(jobs, NULL), 0);
-	cw_cancel_wait_ms(cw_jobs_cancel(jobs), -1);
+	wait_fired(&s.fired);
 	assert_int_equal(cw_jobs_stop(jobs, 5000, NULL), 0);
 	/* Each failure came after 20 s of work: the streak is always one failure long. */
 	assert_int_equal(s.seen[1].consecutive_failures, 1);
@@ -380,9 +391,108 @@ static void bad_specs_are_rejected(void **state)
 	assert_int_equal(cw_jobs_add(jobs, &ok, &err), CW_EINVAL);
 	assert_non_null(strstr(err.message, "added twice"));
 	assert_int_equal(cw_jobs_start(jobs, &err), 0);
+	assert_int_equal(cw_jobs_stop(jobs, 5000, &err), 0);
 	cw_job_spec_t late = {"b", NULL, 100, noop_job, NULL, 0};
 	assert_int_equal(cw_jobs_add(jobs, &late, &err), CW_ECONFLICT);
-	assert_int_equal(cw_jobs_stop(jobs, 5000, &err), 0);
+	cw_jobs_free(jobs);
+}
+
+typedef struct counting {
+	int runs;                  /* atomic */
+	int returned;              /* atomic: a run returned after its token fired */
+} counting_t;
+
+static int counts_until_cancelled(void *arg, cw_cancel_t *cancel, cw_err_t *err)
+{
+	counting_t *c = arg;
+	__atomic_add_fetch(&c->runs, 1, __ATOMIC_SEQ_CST);
+	int rc = cw_cancel_wait_ms(cancel, -1);
+	__atomic_store_n(&c->returned, 1, __ATOMIC_SEQ_CST);
+	return rc;
+}
+
+static bool snapshot_has(cw_jobs_t *jobs, const char *name)
+{
+	cw_job_status_t status[8];
+	size_t n = cw_jobs_snapshot(jobs, status, 8);
+	for (size_t i = 0; i < n && i < 8; i++)
+		if (strcmp(status[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * A reload adds a target while the server runs: its job starts at once.
+ * Removing a source stops it alone: its run is cancelled and joined, the
+ * other jobs keep running, and its name may be added again.
+ */
+static void jobs_are_added_and_removed_while_running(void **state)
+{
+	(void)state;
+	cw_jobs_opts_t opts = {NULL, {100, 1000, 2.0, 0, 0.5}, 0, 0, 1};
+	cw_jobs_t *jobs = cw_jobs_new(&opts);
+	counting_t source = {0}, target = {0}, again = {0};
+	cw_job_spec_t first = {"capture:shop", "source:shop", 1000, counts_until_cancelled, &source, 0};
+	assert_int_equal(cw_jobs_add(jobs, &first, NULL), 0);
+	assert_int_equal(cw_jobs_start(jobs, NULL), 0);
+	static const int64_t schedule[] = {1000, 5000};
+	cw_job_spec_t added = {"apply:local", "target:local", 1000, counts_until_cancelled, &target, 1};
+	assert_int_equal(cw_jobs_add(jobs, &added, NULL), 0);
+	assert_int_equal(cw_jobs_set_retry_schedule(jobs, "apply:local", schedule, 2, NULL), 0);
+	while (__atomic_load_n(&target.runs, __ATOMIC_SEQ_CST) == 0 ||
+	       __atomic_load_n(&source.runs, __ATOMIC_SEQ_CST) == 0)
+		usleep(1000);
+	assert_true(snapshot_has(jobs, "apply:local"));
+
+	cw_err_t err = {0};
+	assert_int_equal(cw_jobs_remove(jobs, "capture:shop", 5000, &err), 0);
+	assert_int_equal(__atomic_load_n(&source.returned, __ATOMIC_SEQ_CST), 1);
+	assert_false(snapshot_has(jobs, "capture:shop"));
+	assert_int_equal(__atomic_load_n(&target.returned, __ATOMIC_SEQ_CST), 0);
+	assert_false(cw_cancel_is_set(cw_jobs_cancel(jobs)));
+	assert_int_equal(cw_jobs_remove(jobs, "capture:shop", 5000, &err), CW_ENOTFOUND);
+
+	cw_job_spec_t readded = {"capture:shop", "source:shop", 1000, counts_until_cancelled, &again, 0};
+	assert_int_equal(cw_jobs_add(jobs, &readded, NULL), 0);
+	while (__atomic_load_n(&again.runs, __ATOMIC_SEQ_CST) == 0)
+		usleep(1000);
+	assert_int_equal(cw_jobs_set_retry_schedule(jobs, "capture:shop", schedule, 17, &err),
+	                 CW_EINVAL);
+	assert_int_equal(cw_jobs_stop(jobs, 5000, NULL), 0);
+	assert_int_equal(again.returned, 1);
+	assert_int_equal(target.returned, 1);
+	assert_int_equal(source.runs, 1);   /* removed, never run again */
+	cw_jobs_free(jobs);
+}
+
+static int stubborn_started, stubborn_done;
+
+static int ignores_cancel_a_while(void *arg, cw_cancel_t *cancel, cw_err_t *err)
+{
+	__atomic_store_n(&stubborn_started, 1, __ATOMIC_SEQ_CST);
+	struct timespec pause = {0, 300 * 1000000L};
+	nanosleep(&pause, NULL);
+	__atomic_store_n(&stubborn_done, 1, __ATOMIC_SEQ_CST);
+	return cw_cancel_is_set(cancel) ? CW_ECANCELED : 0;
+}
+
+/* A job that does not stop within the grace period stays listed; stop joins it later. */
+static void a_remove_that_times_out_leaves_the_job_listed(void **state)
+{
+	(void)state;
+	cw_jobs_opts_t opts = {NULL, {100, 1000, 2.0, 0, 0.5}, 0, 0, 1};
+	cw_jobs_t *jobs = cw_jobs_new(&opts);
+	assert_int_equal(cw_jobs_start(jobs, NULL), 0);
+	cw_job_spec_t spec = {"apply:slow", NULL, 1000, ignores_cancel_a_while, NULL, 1};
+	assert_int_equal(cw_jobs_add(jobs, &spec, NULL), 0);
+	while (!__atomic_load_n(&stubborn_started, __ATOMIC_SEQ_CST))
+		usleep(1000);
+	cw_err_t err = {0};
+	assert_int_equal(cw_jobs_remove(jobs, "apply:slow", 10, &err), CW_ETIMEDOUT);
+	assert_non_null(strstr(err.message, "apply:slow"));
+	assert_true(snapshot_has(jobs, "apply:slow"));
+	assert_int_equal(cw_jobs_stop(jobs, 5000, NULL), 0);
+	assert_int_equal(stubborn_done, 1);
 	cw_jobs_free(jobs);
 }
 
@@ -400,6 +510,8 @@ int main(void)
 		cmocka_unit_test(stop_gives_up_after_the_grace_period_and_names_the_job),
 		cmocka_unit_test(stop_cancels_stage_by_stage),
 		cmocka_unit_test(bad_specs_are_rejected),
+		cmocka_unit_test(jobs_are_added_and_removed_while_running),
+		cmocka_unit_test(a_remove_that_times_out_leaves_the_job_listed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct kazaam_case {
 	const char *spec;
@@ -265,6 +266,7 @@ static void timestamp_reads_and_writes_go_layouts(void **state)
 		 "operation 0 (timestamp): key \"t\": \"outputFormat\" must be a string"},
 	};
 	setenv("TZ", "UTC", 1);
+	tzset();
 	CHECK_ALL(cases);
 }
 

@@ -217,6 +217,17 @@ static const struct {
 		"GTID 0-1 standalone\nQUERY 5 app\nGTID 0-1 standalone\nQUERY 5 app\n"},
 	{"metadata_minimal", FDE "GTID 0-1\nMAP app.ints\nERROR table \"app.ints\" has no column "
 		"names (set binlog_row_metadata=FULL)\nXID\n"},
+	/* log_bin_compress=ON: rows and statements compressed with zlib */
+	{"compressed", FDE "GTID 0-1\nMAP app.olines\n"
+		"UPS [\"delta\",1] {\"tenant\":\"delta\",\"line_no\":1,\"sku\":\"zzzzzzzzzzzzzzzzzzzz\",\"qty\":0}\n"
+		"UPS [\"delta\",2] {\"tenant\":\"delta\",\"line_no\":2,\"sku\":\"short\",\"qty\":0}\nXID\n"
+		"GTID 0-1\nMAP app.olines\n"
+		"UPS [\"delta\",2] {\"tenant\":\"delta\",\"line_no\":2,\"sku\":\"yyyyyyyyyyyyyyyyyyyy\",\"qty\":0}\nXID\n"
+		"GTID 0-1\nMAP app.olines\nDEL [\"delta\",1] \nDEL [\"delta\",2] \nXID\n"
+		"GTID 0-1 standalone\nQUERY 5 app\n"
+		"GTID 0-1\nMAP app.strs\nUPS 9 {\"id\":9,\"c\":null,\"vc\":null,\"tx\":null,\"bl\":null,"
+		"\"bin\":null,\"vb\":null,\"l1\":null,\"e\":null,\"st\":null,\"j\":null,\"g\":null,"
+		"\"tb\":null,\"mt\":\"<m300>\",\"lb\":null}\nXID\n"},
 	{"rotate", FDE "ROTATE binlog.000002:4\n" FDE "GTID_LIST 1\nGTID 0-1\nMAP app.olines\n"
 		"UPS [\"acme\",2] {\"tenant\":\"acme\",\"line_no\":2,\"sku\":\"SKU-4\",\"qty\":1}\nXID\n"},
 };
@@ -243,7 +254,7 @@ static char *expected(const char *name, const char *pattern)
 	cw_buf_t out = CW_BUF_INIT;
 	const char *mark = strstr(pattern, "%ROWS%");
 	if (mark == NULL) {
-		cw_buf_append_str(&out, pattern);
+		append_expanded(&out, pattern);
 	} else {
 		cw_buf_append(&out, pattern, (size_t)(mark - pattern));
 		append_expanded(&out, rows);
@@ -667,10 +678,25 @@ static void test_errors(void **state)
 	build_event(&b, CW_BINLOG_EV_WRITE_ROWS_V1, (const uint8_t[]){9, 0, 0, 0, 0, 0, 1, 0, 1, 1, 0}, 11);
 	assert_int_equal(cw_binlog_decode(dec, (const uint8_t *)b.data, b.len, &ev, &err), CW_EPROTO);
 	assert_string_equal(err.message, "binlog WRITE_ROWS_V1 event: unknown table id 9 at offset 19");
-	/* compressed events say what to change */
-	build_event(&b, CW_BINLOG_EV_MARIADB_WRITE_ROWS_COMPRESSED_V1, "x", 1);
+	/* a compressed event whose data is not zlib's, or too long */
+	uint8_t bad_zlib[] = {0, 0, 0, 0, 0, 0, 0x01, 0x00, 11, 0xff, 0x07, 0x81, 0x10, 0xde, 0xad, 0x00};
+	size_t count;
+	uint64_t table_id = 0;
+	const binlog_vector_t *events = scenario("ints", &count);
+	for (size_t i = 0; i < count; i++) {   /* maps the table of ints */
+		assert_int_equal(cw_binlog_decode(dec, events[i].bytes, events[i].len, &ev, &err), 0);
+		if (ev.kind == CW_BINLOG_TABLE_MAP)
+			table_id = ev.table_map->table_id;
+	}
+	for (int i = 0; i < 6; i++)
+		bad_zlib[i] = (uint8_t)(table_id >> (8 * i));
+	build_event(&b, CW_BINLOG_EV_MARIADB_WRITE_ROWS_COMPRESSED_V1, bad_zlib, sizeof bad_zlib);
 	assert_int_equal(cw_binlog_decode(dec, (const uint8_t *)b.data, b.len, &ev, &err), CW_EPROTO);
-	assert_non_null(strstr(err.message, "log_bin_compress=OFF"));
+	assert_non_null(strstr(err.message, "binlog ROWS_COMPRESSED event: compressed data is corrupt"));
+	bad_zlib[11] = 0x84;   /* a 4-byte length, 0x10dead00: past the limit */
+	build_event(&b, CW_BINLOG_EV_MARIADB_WRITE_ROWS_COMPRESSED_V1, bad_zlib, sizeof bad_zlib);
+	assert_int_equal(cw_binlog_decode(dec, (const uint8_t *)b.data, b.len, &ev, &err), CW_EPROTO);
+	assert_non_null(strstr(err.message, "too large"));
 	/* an event whose size field disagrees */
 	build_event(&b, CW_BINLOG_EV_XID, (const uint8_t[]){1, 0, 0, 0, 0, 0, 0, 0}, 8);
 	b.data[9]++;

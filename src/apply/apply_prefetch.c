@@ -1,0 +1,109 @@
+/*
+ * This file contains the apply loop's prefetch (apply_loop_internal.h): the
+ * next page of the main read, fetched on a hub connection of its own while
+ * the loop applies the current one.
+ */
+#include "apply/apply_loop_internal.h"
+
+#include "hub/hub.h"
+
+#include <stdlib.h>
+
+/* ---- the prefetch ----------------------------------------------------------- */
+
+static void *prefetch_main(void *arg)
+{
+	prefetch_t *p = arg;
+	cw_hub_t *hub = NULL;
+	pthread_mutex_lock(&p->mutex);
+	for (;;) {
+		while (!p->stop && (!p->requested || p->done))
+			pthread_cond_wait(&p->cond, &p->mutex);
+		if (p->stop)
+			break;
+		int64_t after = p->after;
+		pthread_mutex_unlock(&p->mutex);
+		cw_change_batch_t page = CW_CHANGE_BATCH_INIT;
+		cw_err_t err = {0};
+		int rc = 0;
+		if (hub == NULL && (hub = cw_hub_connect_auth(p->hub_url, p->hub_auth, &err)) == NULL)
+			rc = CW_EDB;
+		if (rc == 0)
+			rc = cw_oplog_fetch(hub, p->entities, p->nentities, after, p->limit, &page, &err);
+		if (rc != 0) {   /* the main read tries itself; a new connection next time */
+			cw_hub_close(hub);
+			hub = NULL;
+		}
+		pthread_mutex_lock(&p->mutex);
+		cw_change_batch_free(&p->batch);
+		p->batch = page;
+		p->rc = rc;
+		p->done = true;
+		pthread_cond_broadcast(&p->cond);
+	}
+	pthread_mutex_unlock(&p->mutex);
+	cw_hub_close(hub);
+	return NULL;
+}
+void apl_prefetch_start(cw_apply_loop_t *loop)
+{
+	prefetch_t *p = &loop->prefetch;
+	p->hub_url = loop->hub_url;
+	p->hub_auth = loop->hub_auth;
+	p->entities = (const char *const *)loop->entities;
+	p->nentities = loop->nentities;
+	p->limit = loop->batch_size;
+	p->requested = p->done = p->stop = false;
+	p->started = pthread_create(&p->thread, NULL, prefetch_main, p) == 0;
+}
+/* Asks for the page after `after` (a no-op when the thread could not start). */
+void apl_prefetch_request(cw_apply_loop_t *loop, int64_t after)
+{
+	prefetch_t *p = &loop->prefetch;
+	if (!p->started)
+		return;
+	pthread_mutex_lock(&p->mutex);
+	p->after = after;
+	p->requested = true;
+	p->done = false;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->mutex);
+}
+/*
+ * The page asked for, when it is the one after position and was read: moved
+ * into out (empty). Waits for a fetch under way. false: read it yourself.
+ */
+bool apl_prefetch_take(cw_apply_loop_t *loop, int64_t position, cw_change_batch_t *out)
+{
+	prefetch_t *p = &loop->prefetch;
+	if (!p->started)
+		return false;
+	pthread_mutex_lock(&p->mutex);
+	bool used = false;
+	if (p->requested) {
+		while (!p->done)
+			pthread_cond_wait(&p->cond, &p->mutex);
+		if (p->rc == 0 && p->after == position && p->batch.len > 0) {
+			cw_change_batch_free(out);
+			*out = p->batch;
+			p->batch = (cw_change_batch_t)CW_CHANGE_BATCH_INIT;
+			used = true;
+		}
+		p->requested = false;
+	}
+	pthread_mutex_unlock(&p->mutex);
+	return used;
+}
+void apl_prefetch_stop(cw_apply_loop_t *loop)
+{
+	prefetch_t *p = &loop->prefetch;
+	if (!p->started)
+		return;
+	pthread_mutex_lock(&p->mutex);
+	p->stop = true;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->mutex);
+	pthread_join(p->thread, NULL);
+	p->started = false;
+	cw_change_batch_free(&p->batch);
+}
