@@ -275,6 +275,8 @@ static int read_str_values(cw_binlog_reader_t *r, cw_binlog_table_t *t, bool (*p
 		if (cw_binlog_read_count(r, "value count", 1, 65535, &count))
 			return CW_EPROTO;
 		cw_binlog_column_t *c = &t->columns[col];
+		if (c->values != NULL)   /* a table map repeating a field: never from a server */
+			return cw_binlog_fail(r, r->pos, "a second value list for one column");
 		c->values = cw_xcalloc(count ? count : 1, sizeof *c->values);
 		for (uint32_t k = 0; k < count; k++) {
 			uint64_t len;

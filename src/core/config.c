@@ -643,27 +643,23 @@ static void check_url(loader_t *ld, const char *path, const char *url, bool mong
 		       "a conninfo string (host=... dbname=...)");
 }
 
+static void reporter_report(void *loader, const char *path, const char *message)
+{
+	report(loader, path, "%s", message);
+}
+
+static bool reporter_has_error(void *loader, const char *path)
+{
+	return has_error(loader, path);
+}
+
 /* Reports every item of list whose name an earlier item has already. */
 static void check_unique_names(loader_t *ld, const char *list_path, const char *what)
 {
-	const cw_config_key_t *list = cw_config_key_find(list_path, strlen(list_path));
-	char name_path[64];
-	snprintf(name_path, sizeof name_path, "%s[].name", list_path);
-	size_t offset = cw_config_key_find(name_path, strlen(name_path))->offset;
-	size_t count;
-	char *items = cw_config_list_items(list, ld->config, &count);
-	for (size_t i = 1; i < count; i++) {
-		const char *name = *(char **)(items + i * list->item_size + offset);
-		for (size_t j = 0; name != NULL && j < i; j++) {
-			const char *other = *(char **)(items + j * list->item_size + offset);
-			if (other == NULL || strcmp(name, other) != 0)
-				continue;
-			snprintf(name_path, sizeof name_path, "%s[%zu].name", list_path, i);
-			report(ld, name_path, "duplicate %s name \"%s\" (%s[%zu] has it already)", what, name,
-			       list_path, j);
-			break;
-		}
-	}
+	char noun[48];
+	snprintf(noun, sizeof noun, "%s name", what);
+	cw_config_reporter_t reporter = {ld, reporter_report, reporter_has_error};
+	cw_config_check_unique(&reporter, ld->config, list_path, "name", noun);
 }
 
 /*
@@ -811,16 +807,6 @@ static void check_entity_targets(loader_t *ld, size_t index, const cw_entity_t *
 			report(ld, path, "only applies to postgres targets (target \"%s\" is %s)",
 			       et->name, cw_target_type_name(target->type));
 	}
-}
-
-static void reporter_report(void *loader, const char *path, const char *message)
-{
-	report(loader, path, "%s", message);
-}
-
-static bool reporter_has_error(void *loader, const char *path)
-{
-	return has_error(loader, path);
 }
 
 /* The checks that relate keys to each other; run once every value is valid. */

@@ -9,23 +9,11 @@
 #include "core/secret.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-__attribute__((format(printf, 3, 4)))
-static void say(const cw_config_reporter_t *r, const char *path, const char *fmt, ...)
-{
-	char message[CW_ERR_MESSAGE_LEN];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(message, sizeof message, fmt, ap);
-	va_end(ap);
-	r->report(r->loader, path, message);
-}
 
 /* Makes *file absolute and reports it when it cannot be read. */
 static void check_file(const cw_config_reporter_t *r, const char *config_name, size_t index,
@@ -40,13 +28,15 @@ static void check_file(const cw_config_reporter_t *r, const char *config_name, s
 	*file = resolved;
 	struct stat st;
 	if (access(resolved, R_OK) != 0) {
-		say(r, path, "cannot read file \"%s\": %s", resolved, strerror(errno));
-	} else if (strcmp(leaf, "key_file") == 0 && stat(resolved, &st) == 0 && S_ISREG(st.st_mode) &&
+		cw_config_reportf(r, path, "cannot read file \"%s\": %s", resolved, strerror(errno));
+	} else if (strcmp(leaf, "key_file") == 0 && stat(resolved, &st) == 0 &&
+	           S_ISREG(st.st_mode) &&
 	           ((st.st_uid == geteuid() && (st.st_mode & 0077) != 0) ||
 	            (st.st_uid == 0 && (st.st_mode & 0037) != 0))) {
 		/* libpq's own rule for sslkey: 0600 or less, 0640 for a file root owns */
-		say(r, path, "private key \"%s\" can be read or written by others (mode %04o): "
-		    "PostgreSQL clients refuse it; chmod 600 it", resolved, (unsigned)(st.st_mode & 07777));
+		cw_config_reportf(r, path, "private key \"%s\" can be read or written by others "
+		                  "(mode %04o): PostgreSQL clients refuse it; chmod 600 it", resolved,
+		                  (unsigned)(st.st_mode & 07777));
 	}
 }
 
@@ -61,13 +51,14 @@ static void check_entry(const cw_config_reporter_t *r, const char *config_name, 
 	if (auth->type == CW_AUTH_USERNAME_PASSWORD) {
 		snprintf(path, sizeof path, "%s.config.username", at);
 		if (auth->username == NULL && !r->has_error(r->loader, path))
-			say(r, path, "missing required value (a username_password entry names its user)");
+			cw_config_reportf(r, path, "missing required value (a username_password entry "
+			                  "names its user)");
 		snprintf(path, sizeof path, "%s.config.password", at);
 		if (auth->password != NULL && auth->password_file != NULL)
-			say(r, path, "give password or password_file, not both");
+			cw_config_reportf(r, path, "give password or password_file, not both");
 		else if (auth->password == NULL && auth->password_file == NULL &&
 		         !r->has_error(r->loader, path))
-			say(r, path, "missing required value (or give password_file)");
+			cw_config_reportf(r, path, "missing required value (or give password_file)");
 	}
 	check_file(r, config_name, index, "password_file", &auth->password_file);
 	check_file(r, config_name, index, "cert_file", &auth->cert_file);
@@ -78,25 +69,8 @@ static void check_entry(const cw_config_reporter_t *r, const char *config_name, 
 	cw_err_t why;
 	if (auth->command != NULL && !auth->shell && !r->has_error(r->loader, path) &&
 	    cw_auth_command_split(auth->command, &argv, &why) != 0)
-		say(r, path, "invalid value: %s", why.message);
+		cw_config_reportf(r, path, "invalid value: %s", why.message);
 	cw_auth_argv_free(argv);
-}
-
-static void check_unique_ids(const cw_config_reporter_t *r, const cw_config_t *config)
-{
-	char path[64];
-	for (size_t i = 1; i < config->nauthentication; i++) {
-		const char *id = config->authentication[i].id;
-		for (size_t j = 0; id != NULL && j < i; j++) {
-			const char *other = config->authentication[j].id;
-			if (other == NULL || strcmp(id, other) != 0)
-				continue;
-			snprintf(path, sizeof path, "authentication[%zu].id", i);
-			say(r, path, "duplicate authentication id \"%s\" (authentication[%zu] has it already)",
-			    id, j);
-			break;
-		}
-	}
 }
 
 /*
@@ -122,11 +96,12 @@ static void resolve(const cw_config_reporter_t *r, const cw_config_t *config, co
 		cw_buf_t known = CW_BUF_INIT;
 		cw_config_join(&known, ids, n);
 		if (guess != NULL)
-			say(r, path, "unknown authentication id \"%s\" (did you mean \"%s\"?)", auth_id, guess);
+			cw_config_reportf(r, path, "unknown authentication id \"%s\" (did you mean \"%s\"?)",
+			                  auth_id, guess);
 		else
-			say(r, path, "unknown authentication id \"%s\" (%s%s)", auth_id,
-			    n ? "configured ids: " : "no authentication entries are configured",
-			    cw_buf_cstr(&known));
+			cw_config_reportf(r, path, "unknown authentication id \"%s\" (%s%s)", auth_id,
+			                  n ? "configured ids: " : "no authentication entries are configured",
+			                  cw_buf_cstr(&known));
 		cw_buf_free(&known);
 		free(ids);
 		return;
@@ -138,8 +113,8 @@ static void resolve(const cw_config_reporter_t *r, const cw_config_t *config, co
 	free(masked);
 	if (has_password) {
 		snprintf(path, sizeof path, "%s.url", at);
-		say(r, path, "the url carries a password and auth_id \"%s\" gives one: remove the "
-		    "password from the url", auth_id);
+		cw_config_reportf(r, path, "the url carries a password and auth_id \"%s\" gives one: "
+		                  "remove the password from the url", auth_id);
 	}
 }
 
@@ -149,7 +124,7 @@ void cw_config_check_auth(cw_config_t *config, const char *config_name,
 	char at[48];
 	for (size_t i = 0; i < config->nauthentication; i++)
 		check_entry(reporter, config_name, i, &config->authentication[i]);
-	check_unique_ids(reporter, config);
+	cw_config_check_unique(reporter, config, "authentication", "id", "authentication id");
 	resolve(reporter, config, "hub", config->hub.auth_id, config->hub.url, &config->hub.auth);
 	for (size_t i = 0; i < config->nsources; i++) {
 		cw_source_config_t *source = &config->sources[i];

@@ -12,6 +12,7 @@
 #include "core/units.h"
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -1251,4 +1252,37 @@ const cw_stream_config_t *cw_config_stream(const cw_target_config_t *target, con
 const char *cw_on_error_name(cw_on_error_t action)
 {
 	return (size_t)action < 4 ? on_errors[action] : "unknown";
+}
+
+void cw_config_reportf(const cw_config_reporter_t *reporter, const char *path, const char *fmt, ...)
+{
+	char message[CW_ERR_MESSAGE_LEN];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof message, fmt, ap);
+	va_end(ap);
+	reporter->report(reporter->loader, path, message);
+}
+
+void cw_config_check_unique(const cw_config_reporter_t *reporter, const cw_config_t *config,
+                            const char *list_path, const char *leaf, const char *what)
+{
+	char path[128];
+	snprintf(path, sizeof path, "%s[].%s", list_path, leaf);
+	const cw_config_key_t *list = cw_config_key_find(list_path, strlen(list_path));
+	size_t offset = cw_config_key_find(path, strlen(path))->offset;
+	size_t count;
+	char *items = cw_config_list_items(list, (void *)config, &count);
+	for (size_t i = 1; i < count; i++) {
+		const char *value = *(char **)(items + i * list->item_size + offset);
+		for (size_t j = 0; value != NULL && j < i; j++) {
+			const char *other = *(char **)(items + j * list->item_size + offset);
+			if (other == NULL || strcmp(value, other) != 0)
+				continue;
+			snprintf(path, sizeof path, "%s[%zu].%s", list_path, i, leaf);
+			cw_config_reportf(reporter, path, "duplicate %s \"%s\" (%s[%zu] has it already)",
+			                  what, value, list_path, j);
+			break;
+		}
+	}
 }

@@ -195,6 +195,18 @@ typedef struct cw_config_reporter {
 	bool (*has_error)(void *loader, const char *path);
 } cw_config_reporter_t;
 
+/* reporter->report with a printf-style message. */
+void cw_config_reportf(const cw_config_reporter_t *reporter, const char *path, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/*
+ * Reports every item of the list at list_path (a top-level list of config)
+ * whose string leaf ("id", "name") an earlier item has already:
+ * `duplicate <what> "x" (<list>[j] has it already)`.
+ */
+void cw_config_check_unique(const cw_config_reporter_t *reporter, const cw_config_t *config,
+                            const char *list_path, const char *leaf, const char *what);
+
 /*
  * The checks of `authentication` and every `auth_id` (config_auth.c): unique
  * ids, references that exist, each type's keys, readable files (made

@@ -133,23 +133,6 @@ static void report(const cw_config_reporter_t *r, const char *path, const char *
 	r->report(r->loader, path, message);
 }
 
-static void check_transformation_ids(const cw_config_t *config, const cw_config_reporter_t *r)
-{
-	char path[64];
-	for (size_t i = 1; i < config->ntransformations; i++) {
-		const char *id = config->transformations[i].id;
-		for (size_t j = 0; id != NULL && j < i; j++) {
-			const char *other = config->transformations[j].id;
-			if (other == NULL || strcmp(id, other) != 0)
-				continue;
-			snprintf(path, sizeof path, "transformations[%zu].id", i);
-			report(r, path, "duplicate transformation id \"%s\" (transformations[%zu] has it "
-			                "already)", id, j);
-			break;
-		}
-	}
-}
-
 static void report_unknown_transformation(const cw_config_t *config, const cw_config_reporter_t *r,
                                           const char *path, const char *id)
 {
@@ -439,7 +422,7 @@ static void check_loops(const cw_config_t *config, const cw_config_reporter_t *r
 
 void cw_config_check_streams(const cw_config_t *config, const cw_config_reporter_t *reporter)
 {
-	check_transformation_ids(config, reporter);
+	cw_config_check_unique(reporter, config, "transformations", "id", "transformation id");
 	for (size_t i = 0; i < config->ntargets; i++)
 		check_target_streams(config, reporter, i);
 	check_loops(config, reporter);

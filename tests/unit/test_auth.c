@@ -186,6 +186,24 @@ static void test_pg_params_parse_in_libpq(void **state)
 	cw_pg_params_free(&params);
 }
 
+/* A TLS failure with a certificate entry names the entry; other failures and types add nothing. */
+static void test_failure_hint(void **state)
+{
+	fixture_t *f = *state;
+	char hint[256];
+	f->auth.type = CW_AUTH_CERTIFICATE;
+	cw_auth_failure_hint(&f->auth, "SSL error: tlsv1 alert unknown ca", hint, sizeof hint);
+	assert_string_equal(hint, " (TLS with the client certificate of authentication \"creds\" "
+	                          "failed: check its cert_file, key_file and ca_file)");
+	cw_auth_failure_hint(&f->auth, "could not connect: Connection refused", hint, sizeof hint);
+	assert_string_equal(hint, "");
+	f->auth.type = CW_AUTH_USERNAME_PASSWORD;
+	cw_auth_failure_hint(&f->auth, "SSL error: tlsv1 alert unknown ca", hint, sizeof hint);
+	assert_string_equal(hint, "");
+	cw_auth_failure_hint(NULL, "SSL error", hint, sizeof hint);
+	assert_string_equal(hint, "");
+}
+
 /* ---- libmongoc -------------------------------------------------------------- */
 
 static void test_mongo_username_password(void **state)
@@ -425,6 +443,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pg_password_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_certificate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pg_params_parse_in_libpq, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failure_hint, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mongo_username_password, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mongo_certificate_combined_pem, setup, teardown),
 		cmocka_unit_test(test_split_words),
