@@ -281,16 +281,46 @@ static int record_columns(my_source_t *src, const my_entity_t *ent, const scan_c
 	return rc;
 }
 
+/* The server's estimate of a table's rows (information_schema.TABLES), -1 when unknown. */
+static int64_t estimate_rows(my_source_t *src, const my_entity_t *ent)
+{
+	cw_buf_t sql = CW_BUF_INIT;
+	size_t len = strlen(ent->schema) + strlen(ent->table);
+	char *esc = cw_xmalloc(len * 2 + 2);
+	mysql_real_escape_string(src->sql, esc, ent->schema, (unsigned long)strlen(ent->schema));
+	cw_buf_appendf(&sql, "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = "
+	               "'%s' AND TABLE_NAME = '", esc);
+	mysql_real_escape_string(src->sql, esc, ent->table, (unsigned long)strlen(ent->table));
+	cw_buf_appendf(&sql, "%s'", esc);
+	free(esc);
+	cw_err_t ignored = {0};
+	char *value = my_query_value(src, src->sql, sql.data, "could not estimate the rows", &ignored);
+	int64_t rows = value != NULL && value[0] != '\0' ? strtoll(value, NULL, 10) : -1;
+	free(value);
+	cw_buf_free(&sql);
+	return rows;
+}
+
+/* Progress with the rate and, from the server's estimate, the time left. */
 static void log_progress(const my_source_t *src, const my_entity_t *ent, int64_t rows,
-                         int64_t started_ms, bool done)
+                         int64_t estimate, int64_t started_ms, bool done)
 {
 	double seconds = (double)(cw_clock_now_ms(cw_clock_system()) - started_ms) / 1000.0;
-	char rows_text[32], rate_text[32];
+	double rate = seconds > 0 ? (double)rows / seconds : 0;
+	char rows_text[32], rate_text[32], total_text[32], eta_text[32];
 	snprintf(rows_text, sizeof rows_text, "%" PRId64, rows);
-	snprintf(rate_text, sizeof rate_text, "%.0f", seconds > 0 ? (double)rows / seconds : 0);
+	snprintf(rate_text, sizeof rate_text, "%.0f", rate);
+	snprintf(total_text, sizeof total_text, "%" PRId64, estimate > rows ? estimate : rows);
+	if (done)
+		snprintf(eta_text, sizeof eta_text, "0");
+	else if (estimate > rows && rate > 0)
+		snprintf(eta_text, sizeof eta_text, "%.0f", (double)(estimate - rows) / rate);
+	else
+		snprintf(eta_text, sizeof eta_text, "unknown");
 	cw_log_kv(CW_LOG_INFO, MY_COMPONENT, done ? "snapshot of table done" : "snapshot progress",
 	          "source", src->cfg->name, "entity", ent->entity.name, "table", ent->entity.table,
-	          "rows", rows_text, "rows_per_second", rate_text, NULL);
+	          "rows", rows_text, "rows_estimate", total_text, "rows_per_second", rate_text,
+	          "eta_seconds", eta_text, NULL);
 }
 
 /* Reads ent's table on conn (inside the snapshot) into the hub, in key order. */
@@ -303,6 +333,7 @@ static int scan_table(my_source_t *src, MYSQL *conn, my_entity_t *ent, const cha
 	cw_buf_t select = CW_BUF_INIT, order = CW_BUF_INIT, sql = CW_BUF_INIT, scratch = CW_BUF_INIT;
 	MYSQL_RES *res = NULL;
 	int64_t rows = 0, started = cw_clock_now_ms(cw_clock_system());
+	int64_t estimate = estimate_rows(src, ent);
 	int64_t next_log = started + PROGRESS_INTERVAL_MS;
 	char labels[160];
 	snprintf(labels, sizeof labels, "entity=\"%s\"", ent->entity.name);
@@ -349,7 +380,7 @@ static int scan_table(my_source_t *src, MYSQL *conn, my_entity_t *ent, const cha
 		if (rc == 0 && cw_cancel_is_set(cancel))
 			rc = CW_ECANCELED;
 		if (cw_clock_now_ms(cw_clock_system()) >= next_log) {
-			log_progress(src, ent, rows, started, false);
+			log_progress(src, ent, rows, estimate, started, false);
 			next_log = cw_clock_now_ms(cw_clock_system()) + PROGRESS_INTERVAL_MS;
 		}
 	}
@@ -364,7 +395,7 @@ static int scan_table(my_source_t *src, MYSQL *conn, my_entity_t *ent, const cha
 	}
 	src->scanning = false;
 	if (rc == 0)
-		log_progress(src, ent, rows, started, true);
+		log_progress(src, ent, rows, estimate, started, true);
 out:
 	mysql_free_result(res);
 	for (size_t c = 0; c < ncols; c++)
