@@ -275,7 +275,7 @@ static int read_str_values(cw_binlog_reader_t *r, cw_binlog_table_t *t, bool (*p
 		if (cw_binlog_read_count(r, "value count", 1, 65535, &count))
 			return CW_EPROTO;
 		cw_binlog_column_t *c = &t->columns[col];
-		if (c->values != NULL)   /* a table map repeating a field: never from a server */
+		if (c->values != NULL)   /* ENUM and SET lists both naming one column */
 			return cw_binlog_fail(r, r->pos, "a second value list for one column");
 		c->values = cw_xcalloc(count ? count : 1, sizeof *c->values);
 		for (uint32_t k = 0; k < count; k++) {
@@ -331,12 +331,16 @@ static int read_optional_meta(cw_binlog_reader_t *r, cw_binlog_table_t *t)
 {
 	size_t end = r->len;
 	int rc = 0;
+	bool seen[256] = {false};   /* a server writes each field once; a repeat is malformed */
 	while (rc == 0 && r->pos < end) {
 		uint64_t type, len;
 		if (cw_binlog_read_uint(r, 1, "metadata type", &type) ||
 		    cw_binlog_read_lenenc(r, "metadata length", &len) ||
 		    cw_binlog_need(r, len, "metadata field"))
 			return CW_EPROTO;
+		if (seen[type & 0xff])
+			return cw_binlog_fail(r, r->pos, "metadata field %" PRIu64 " given twice", type);
+		seen[type & 0xff] = true;
 		r->len = r->pos + len;   /* each field reads its own bytes only */
 		switch (type) {
 		case META_SIGNEDNESS:
