@@ -188,7 +188,8 @@ int main(void)
 	cw_hub_t *hub = cw_hub_connect(pg.url, &err);
 	cw_column_t columns[] = {{"name", CW_COL_TEXT, "name"}};
 	cw_entity_t entity = {"customers", "app_pg", NULL, "public.customers", columns, 1,
-	                      CW_ENTITY_LIVE, 1, NULL, 0};
+	                      CW_ENTITY_LIVE, 1, NULL, 0,
+	                      CW_ENTITY_MODE_STREAM, {0}};
 	if (hub == NULL || cw_hub_migrate(hub, NULL, &err) != 0 ||
 	    cw_entity_store_upsert(hub, &entity, NULL, &err) != 0) {
 		fprintf(stderr, "bench: %s\n", err.message);

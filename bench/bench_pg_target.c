@@ -229,7 +229,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	cw_entity_t entity = {(char *)"bench", (char *)"src", (char *)"bench", NULL, NULL, 0,
-	                      CW_ENTITY_LIVE, 1, NULL, 0};
+	                      CW_ENTITY_LIVE, 1, NULL, 0,
+	                      CW_ENTITY_MODE_STREAM, {0}};
 	cw_entity_store_upsert(hub, &entity, NULL, &err);
 
 	double start = cw_bench_now_s();

@@ -47,7 +47,8 @@ static cw_column_t columns[] = {
 	{(char *)"tags", CW_COL_JSONB, (char *)"tags"},
 };
 static const cw_entity_t entity = {(char *)"items", (char *)"src", (char *)"items", NULL, columns,
-                                   4, CW_ENTITY_LIVE, 1, NULL, 0};
+                                   4, CW_ENTITY_LIVE, 1, NULL, 0,
+                                   CW_ENTITY_MODE_STREAM, {0}};
 
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {

@@ -37,7 +37,8 @@
 #define BATCH 1000
 
 static cw_entity_t entity = {"bench_rows", "app", NULL, "public.bench_rows", NULL, 0,
-                             CW_ENTITY_LIVE, 1, NULL, 0};
+                             CW_ENTITY_LIVE, 1, NULL, 0,
+                             CW_ENTITY_MODE_STREAM, {0}};
 
 /* Step 1: the source's rows into the cache, 1000 per transaction. */
 typedef struct cache_fill {

@@ -213,11 +213,18 @@ static int entity_init(pg_entity_t *ent, const cw_entity_t *entity, cw_err_t *er
 	return 0;
 }
 
+bool pg_entity_is_batch(const cw_component_ctx_t *ctx, const char *entity)
+{
+	const cw_entity_t *configured = cw_config_entity(ctx->config, entity);
+	return configured != NULL && configured->mode == CW_ENTITY_MODE_BATCH;
+}
+
 static bool entity_is_mine(const cw_pg_source_t *src, const cw_entity_t *entity)
 {
 	return entity->status != CW_ENTITY_DELETED && entity->table != NULL &&
 	       strcmp(entity->source, src->cfg->name) == 0 &&
-	       cw_component_wants(src->ctx, entity->name);
+	       cw_component_wants(src->ctx, entity->name) &&
+	       pg_entity_is_batch(src->ctx, entity->name) == src->polls_batch;
 }
 
 static const pg_entity_t *find_entity(const cw_pg_source_t *src, const char *name)
@@ -734,6 +741,11 @@ static int pg_run(void *source, cw_cancel_t *cancel, cw_err_t *err)
 
 static void *pg_open(const cw_component_ctx_t *ctx, cw_err_t *err)
 {
+	return pg_source_new(ctx, false, err);
+}
+
+cw_pg_source_t *pg_source_new(const cw_component_ctx_t *ctx, bool batch, cw_err_t *err)
+{
 	const cw_source_config_t *cfg = cw_config_source(ctx->config, ctx->name);
 	if (cfg == NULL || cfg->type != CW_SOURCE_POSTGRES) {
 		cw_err_set(err, CW_EINVAL, PG_DOMAIN, "no postgres source named \"%s\"", ctx->name);
@@ -747,6 +759,7 @@ static void *pg_open(const cw_component_ctx_t *ctx, cw_err_t *err)
 	cw_pg_source_t *src = cw_xcalloc(1, sizeof *src);
 	src->ctx = ctx;
 	src->cfg = cfg;
+	src->polls_batch = batch;
 	src->checkpoint_key = cw_xasprintf("pg_lsn:%s", cfg->name);
 	src->masked_url = cw_secret_mask(cfg->url);
 	pthread_mutex_init(&src->mutex, NULL);
@@ -784,6 +797,7 @@ static void pg_close(void *source)
 		return;
 	run_cleanup(src);
 	pg_schema_forget(src);
+	pg_batch_forget(src);
 	pthread_mutex_destroy(&src->mutex);
 	free_gauged_failed(src);
 	free(src->checkpoint_key);

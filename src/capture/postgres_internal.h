@@ -105,6 +105,11 @@ typedef struct cw_pg_source {
 	int64_t txn_commit_us;
 	struct pg_schema *schemas;          /* per entity: its table's columns as last scanned */
 	size_t nschemas;
+	/* The batch poller (postgres_batch.c): captures the batch-mode entities by polling,
+	 * without publication or slot; the stream worker leaves them out. */
+	bool polls_batch;
+	struct pg_poll *polls;              /* batch: each entity's poll state, kept across runs */
+	size_t npolls;
 	char **gauged_failed;               /* owned: entities whose cachewarp_entity_failed is 1;
 	                                     * kept across runs, so a recovery or a deletion
 	                                     * always sets it back to 0 */
@@ -166,6 +171,25 @@ int pg_append(const cw_pg_source_t *src, cw_oplog_writer_t *writer, cw_change_ba
 int pg_write_batch(cw_pg_source_t *src, cw_oplog_writer_t *writer, uint64_t checkpoint_lsn,
                    bool partial,
                    cw_err_t *err);
+/*
+ * Opens a PostgreSQL source for ctx: the stream worker, or with batch the
+ * poller of its batch-mode entities. NULL with err. Freed by the ops' close.
+ */
+cw_pg_source_t *pg_source_new(const cw_component_ctx_t *ctx, bool batch, cw_err_t *err);
+/* Whether entity (of ctx's configuration) is captured in batch mode. */
+bool pg_entity_is_batch(const cw_component_ctx_t *ctx, const char *entity);
+
+/* ---- postgres_batch.c ---------------------------------------------------- */
+
+/*
+ * Checks ent's change column on src->sql: it exists, sorts, and a time
+ * zone it needs is known. 0, CW_ENOTFOUND or CW_EINVAL with the fix (the
+ * entity fails), CW_EDB.
+ */
+int pg_batch_check_column(cw_pg_source_t *src, const pg_entity_t *ent, cw_err_t *err);
+/* Frees the poll states. */
+void pg_batch_forget(cw_pg_source_t *src);
+
 /* ---- postgres_setup.c ---------------------------------------------------- */
 
 /* Runs one statement on src->sql; the result (PQclear it) or NULL with err filled. */

@@ -200,7 +200,7 @@ int pg_prepare_table(cw_pg_source_t *src, pg_entity_t *ent, cw_err_t *err)
 	int rc = pg_table_check(src->sql, src->cfg->name, ent->entity.name, ent->nspname,
 	                        ent->relname, &table, err);
 	if (rc == 0 && (rc = table_key(src, ent, table.oid, table.has_pk, err)) == 0)
-		rc = add_to_publication(src, ent, err);
+		rc = src->polls_batch ? pg_batch_check_column(src, ent, err) : add_to_publication(src, ent, err);
 	return rc;
 }
 

@@ -21,6 +21,17 @@ typedef cw_component_ops_t cw_source_ops_t;
 const cw_source_ops_t *cw_source_ops_for(cw_source_type_t type);
 
 /*
+ * The batch poller of a source type (docs/batch.md): a second component
+ * per source that polls its `mode: batch` entities; NULL when the type has
+ * none. cw_source_needs_stream tells whether the source's stream worker
+ * has anything to do: false when every configured entity of the source is
+ * a batch entity (then no publication, slot or replication is needed).
+ */
+const cw_source_ops_t *cw_source_batch_ops_for(cw_source_type_t type);
+bool cw_source_has_batch(const cw_config_t *config, const char *source);
+bool cw_source_needs_stream(const cw_config_t *config, const char *source);
+
+/*
  * Checks a new entity (borrowed, already valid in form) against its source
  * (config borrowed) before it is stored: a PostgreSQL table must exist, be
  * readable by the source's role and have a primary key or replica identity

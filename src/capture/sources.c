@@ -4,8 +4,10 @@
 #include "capture/mongo.h"
 
 #include <stddef.h>
+#include <string.h>
 
 extern const cw_source_ops_t cw_postgres_source_ops;
+extern const cw_source_ops_t cw_postgres_batch_ops;
 extern const cw_source_ops_t cw_mysql_source_ops;
 /* postgres_check.c */
 int cw_pg_check_entity(const cw_source_config_t *cfg, const cw_entity_t *entity, cw_err_t *err);
@@ -20,6 +22,39 @@ const cw_source_ops_t *cw_source_ops_for(cw_source_type_t type)
 	case CW_SOURCE_MYSQL: return &cw_mysql_source_ops;
 	}
 	return NULL;
+}
+
+const cw_source_ops_t *cw_source_batch_ops_for(cw_source_type_t type)
+{
+	return type == CW_SOURCE_POSTGRES ? &cw_postgres_batch_ops : NULL;
+}
+
+/* How many configured entities of source are in batch mode, and in all. */
+static void count_modes(const cw_config_t *config, const char *source, size_t *batch,
+                        size_t *all)
+{
+	*batch = *all = 0;
+	for (size_t i = 0; i < config->nentities; i++) {
+		const cw_entity_t *entity = &config->entities[i];
+		if (entity->source == NULL || strcmp(entity->source, source) != 0)
+			continue;
+		(*all)++;
+		*batch += entity->mode == CW_ENTITY_MODE_BATCH;
+	}
+}
+
+bool cw_source_has_batch(const cw_config_t *config, const char *source)
+{
+	size_t batch, all;
+	count_modes(config, source, &batch, &all);
+	return batch > 0;
+}
+
+bool cw_source_needs_stream(const cw_config_t *config, const char *source)
+{
+	size_t batch, all;
+	count_modes(config, source, &batch, &all);
+	return batch == 0 || batch < all;
 }
 
 int cw_source_check_entity(const cw_config_t *config, const cw_entity_t *entity, cw_err_t *err)

@@ -250,12 +250,23 @@ static int open_components(daemon_state_t *state, component_t ***opened, size_t 
                            cw_err_t *err)
 {
 	const cw_config_t *config = state->config;
-	*opened = cw_xcalloc(config->nsources + config->ntargets + 1, sizeof **opened);
+	*opened = cw_xcalloc(2 * config->nsources + config->ntargets + 1, sizeof **opened);
 	for (size_t i = 0; i < config->nsources + config->ntargets; i++) {
 		bool is_source = i < config->nsources;
 		const char *name = is_source ? config->sources[i].name
 		                             : config->targets[i - config->nsources].name;
+		/* A source whose entities are all in batch mode has only its poller. */
+		if (is_source && !cw_source_needs_stream(config, name))
+			continue;
 		component_t *c = cw_daemon_component_open(state, config, is_source, name, err);
+		if (c == NULL)
+			return err != NULL && err->code != 0 ? err->code : CW_EINTERNAL;
+		(*opened)[(*nopened)++] = c;
+	}
+	for (size_t i = 0; i < config->nsources; i++) {
+		if (!cw_source_has_batch(config, config->sources[i].name))
+			continue;
+		component_t *c = cw_daemon_poller_open(state, config, config->sources[i].name, err);
 		if (c == NULL)
 			return err != NULL && err->code != 0 ? err->code : CW_EINTERNAL;
 		(*opened)[(*nopened)++] = c;

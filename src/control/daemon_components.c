@@ -38,14 +38,14 @@ static int component_job(void *arg, cw_cancel_t *cancel, cw_err_t *err)
 	return cw_daemon_check_hub_refused(c->daemon, c->ops->run(c->self, cancel, err), err);
 }
 
-component_t *cw_daemon_component_open(daemon_state_t *state, const cw_config_t *config,
-                                      bool is_source, const char *name, cw_err_t *err)
+static component_t *open_component(daemon_state_t *state, const cw_config_t *config,
+                                   bool is_source, bool poller, const char *name, cw_err_t *err)
 {
 	const cw_component_ops_t *ops;
 	const char *type;
 	if (is_source) {
 		const cw_source_config_t *source = cw_config_source(config, name);
-		ops = cw_source_ops_for(source->type);
+		ops = poller ? cw_source_batch_ops_for(source->type) : cw_source_ops_for(source->type);
 		type = cw_source_type_name(source->type);
 	} else {
 		const cw_target_config_t *target = cw_config_target(config, name);
@@ -61,12 +61,15 @@ component_t *cw_daemon_component_open(daemon_state_t *state, const cw_config_t *
 	c->ops = ops;
 	c->daemon = state;
 	c->is_source = is_source;
-	snprintf(c->job_name, sizeof c->job_name, "%s:%s", is_source ? "capture" : "apply", name);
+	c->poller = poller;
+	snprintf(c->job_name, sizeof c->job_name, "%s:%s",
+	         poller ? "poll" : is_source ? "capture" : "apply", name);
 	/* A target run for some entities holds a lease of its own (docs/operations.md). */
 	char *scope = is_source ? cw_xstrdup("") : cw_component_scope(state->entities,
 	                                                               state->nentities);
 	snprintf(c->dependency, sizeof c->dependency, "%s:%s%s%.150s",
-	         is_source ? "source" : "target", name, scope[0] ? "@" : "", scope);
+	         poller ? "poller" : is_source ? "source" : "target", name, scope[0] ? "@" : "",
+	         scope);
 	free(scope);
 	/* Every component reads the hub's entities from the registry; a source that
 	 * changes an entity itself invalidates it (hub/entity_registry.h). */
@@ -84,6 +87,18 @@ component_t *cw_daemon_component_open(daemon_state_t *state, const cw_config_t *
 	}
 	c->lease = cw_lease_new(config->hub.url, config->hub.auth, c->dependency);
 	return c;
+}
+
+component_t *cw_daemon_component_open(daemon_state_t *state, const cw_config_t *config,
+                                      bool is_source, const char *name, cw_err_t *err)
+{
+	return open_component(state, config, is_source, false, name, err);
+}
+
+component_t *cw_daemon_poller_open(daemon_state_t *state, const cw_config_t *config,
+                                   const char *name, cw_err_t *err)
+{
+	return open_component(state, config, true, true, name, err);
 }
 
 int cw_daemon_component_start(daemon_state_t *state, component_t *c, cw_err_t *err)
@@ -147,7 +162,7 @@ component_t *cw_daemon_component_find(daemon_state_t *state, bool is_source, con
 	component_t *found = NULL;
 	pthread_mutex_lock(&state->lock);
 	for (size_t i = 0; i < state->ncomponents && found == NULL; i++)
-		if (state->components[i]->is_source == is_source &&
+		if (state->components[i]->is_source == is_source && !state->components[i]->poller &&
 		    strcmp(state->components[i]->ctx.name, name) == 0)
 			found = state->components[i];
 	pthread_mutex_unlock(&state->lock);

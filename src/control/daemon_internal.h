@@ -49,6 +49,7 @@ typedef struct component {
 	const cw_component_ops_t *ops;
 	void *self;
 	bool is_source;
+	bool poller;                /* a source's batch poller (cw_daemon_poller_open) */
 	cw_lease_t *lease;          /* one process at a time runs this component */
 	bool standby;               /* the lease is held elsewhere; logged once */
 	bool started;               /* its job was added */
@@ -103,6 +104,15 @@ int cw_daemon_check_hub_refused(daemon_state_t *state, int rc, const cw_err_t *e
  */
 component_t *cw_daemon_component_open(daemon_state_t *state, const cw_config_t *config,
                                       bool is_source, const char *name, cw_err_t *err);
+
+/*
+ * Opens the batch poller of source name (capture/source.h,
+ * cw_source_batch_ops_for): job "poll:<name>", lease "poller:<name>". NULL
+ * with err. A reload leaves pollers as they are (cw_daemon_component_find
+ * does not find them).
+ */
+component_t *cw_daemon_poller_open(daemon_state_t *state, const cw_config_t *config,
+                                   const char *name, cw_err_t *err);
 
 /* Adds c's job to the job server (which runs it at once once started) and lists c. */
 int cw_daemon_component_start(daemon_state_t *state, component_t *c, cw_err_t *err);

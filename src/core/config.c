@@ -748,6 +748,24 @@ static void report_unknown_source(loader_t *ld, const char *path, const char *na
 	free(names);
 }
 
+/* Batch mode: a postgres source, and one of schedule and polling_interval. */
+static void check_entity_batch(loader_t *ld, const char *at, const cw_entity_t *entity,
+                               const cw_source_config_t *source)
+{
+	char path[128];
+	if (entity->mode != CW_ENTITY_MODE_BATCH)
+		return;
+	if (source->type != CW_SOURCE_POSTGRES) {
+		snprintf(path, sizeof path, "%s.mode", at);
+		report(ld, path, "batch mode needs a postgres source (source \"%s\" is %s)",
+		       source->name, cw_source_type_name(source->type));
+	}
+	if (entity->batch.schedule != NULL && entity->batch.polling_interval_ms > 0) {
+		snprintf(path, sizeof path, "%s.polling_interval", at);
+		report(ld, path, "set schedule or polling_interval, not both");
+	}
+}
+
 /*
  * Checks an entity against its source and as a whole. Runs even when other
  * keys are wrong, so one run reports every error; it only skips what depends
@@ -786,6 +804,7 @@ static void check_entity(loader_t *ld, size_t index, cw_entity_t *entity)
 		snprintf(path, sizeof path, "%s%s%s", at, key[0] ? "." : "", key);
 		report(ld, path, "%s", why.message);
 	}
+	check_entity_batch(ld, at, entity, source);
 }
 
 /* An entity's per-target settings name configured targets of a type they apply to. */

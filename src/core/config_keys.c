@@ -6,6 +6,7 @@
 #include "core/config_keys.h"
 
 #include "core/auth.h"
+#include "core/cron.h"
 #include "core/entity.h"
 #include "core/mem.h"
 #include "core/time_window.h"
@@ -30,6 +31,7 @@ _Static_assert(sizeof(cw_source_type_t) == sizeof(int) && sizeof(cw_watch_scope_
 	               sizeof(cw_log_format_t) == sizeof(int) && sizeof(cw_decimal_mode_t) == sizeof(int) &&
 	               sizeof(cw_entity_delete_t) == sizeof(int) &&
 	               sizeof(cw_on_error_t) == sizeof(int) &&
+	               sizeof(cw_entity_mode_t) == sizeof(int) &&
 	               sizeof(((cw_stream_config_t *)0)->enabled) == sizeof(int) &&
 	               sizeof(((cw_transformation_config_t *)0)->type) == sizeof(int) &&
 	               sizeof(cw_auth_type_t) == sizeof(int) &&
@@ -56,6 +58,7 @@ static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL}
 static const char *const log_formats[] = {"auto", "json", "text", NULL};
 static const char *const on_errors[] = {"retry", "skip", "fail_stream", "dead_letter", NULL};
 static const char *const transformation_types[] = {"kazaam", NULL};
+static const char *const entity_modes[] = {"stream", "batch", NULL};
 
 /* The file format this cachewarp reads. */
 static int check_version(const char *value, cw_err_t *err)
@@ -109,6 +112,30 @@ static int check_auth_id(const char *value, cw_err_t *err)
 static int check_column_name(const char *value, cw_err_t *err)
 {
 	return cw_identifier_validate("column name", value, err);
+}
+
+/* A column batch mode polls: any name PostgreSQL could hold (it is quoted in SQL). */
+static int check_change_column(const char *value, cw_err_t *err)
+{
+	size_t len = strlen(value);
+	if (len == 0 || len > CW_TABLE_PART_MAX)
+		return cw_err_set(err, CW_EINVAL, DOMAIN, "a column name is 1 to %d bytes",
+		                  CW_TABLE_PART_MAX);
+	for (const char *p = value; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return cw_err_set(err, CW_EINVAL, DOMAIN, "column name has a control character");
+	return 0;
+}
+
+/* A time zone name ("UTC", "Europe/Paris", "+02:00"); PostgreSQL checks it exists. */
+static int check_timezone(const char *value, cw_err_t *err)
+{
+	if (value[0] == '\0' || strlen(value) > 64 ||
+	    strspn(value, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_/+-:") !=
+	        strlen(value))
+		return cw_err_set(err, CW_EINVAL, DOMAIN, "a time zone is a name such as UTC or "
+		                  "Europe/Paris, or an offset such as +02:00");
+	return 0;
 }
 
 static int check_publication(const char *value, cw_err_t *err)
@@ -307,6 +334,42 @@ static const cw_config_key_t keys[] = {
 	 .default_text = "false", .values = booleans,
 	 .help = "mongodb targets: `true` leaves the entity out of this target (seed 003's "
 	         "excluded collections); the other targets still receive it."},
+	{.path = "entities[].mode", .kind = CW_KEY_ENUM, .offset = ENT(mode),
+	 .default_text = "stream", .values = entity_modes,
+	 .help = "`stream`: changes come from the source's change log (logical replication, "
+	         "change streams); `batch` (postgres sources, docs/batch.md): the table is polled "
+	         "for rows whose `change_detection.column` grew, for databases where logical "
+	         "replication is not allowed."},
+	GROUP("entities[].change_detection", "Batch mode: how changed rows are found."),
+	{.path = "entities[].change_detection.column", .kind = CW_KEY_STRING,
+	 .offset = ENT(batch.column), .default_text = "updated_at", .check = check_change_column,
+	 .help = "The column every insert and update sets to a larger value: a timestamp, or a "
+	         "number a trigger or sequence keeps; it must be of an orderable type."},
+	{.path = "entities[].change_detection.timezone", .kind = CW_KEY_STRING,
+	 .offset = ENT(batch.timezone), .default_text = "UTC", .check = check_timezone,
+	 .help = "For a `timestamp without time zone` column: the zone its values are written in "
+	         "(`UTC`, `Europe/Paris`); sets the changes' times and the lag window."},
+	{.path = "entities[].change_detection.lag", .kind = CW_KEY_DURATION,
+	 .offset = ENT(batch.lag_ms), .default_text = "0", .min = 0, .max = DAY_MS,
+	 .help = "Rows whose column is newer than the source's clock minus this wait for the "
+	         "next poll, so a transaction that commits up to this long after setting the "
+	         "column is not missed (timestamp columns only)."},
+	{.path = "entities[].schedule", .kind = CW_KEY_STRING, .offset = ENT(batch.schedule),
+	 .default_doc = "none", .check = cw_cron_check,
+	 .help = "Batch mode: when to poll, as cron's five fields in UTC (`*/15 * * * *`); "
+	         "instead of `polling_interval`."},
+	{.path = "entities[].polling_interval", .kind = CW_KEY_DURATION,
+	 .offset = ENT(batch.polling_interval_ms), .default_doc = "1m (without a schedule)",
+	 .min = 10, .max = 7 * DAY_MS,
+	 .help = "Batch mode: the time between the end of one poll and the start of the next; "
+	         "instead of `schedule`."},
+	GROUP("entities[].delete_detection", "Batch mode: how deleted rows are found."),
+	{.path = "entities[].delete_detection.interval", .kind = CW_KEY_DURATION,
+	 .offset = ENT(batch.delete_interval_ms), .default_text = "1h", .min = 0,
+	 .max = 30 * DAY_MS,
+	 .help = "How often the source's keys are compared with the hub's (by buckets of key "
+	         "hashes, then key by key in the buckets that differ) and a delete written for "
+	         "each key the table no longer has; 0 turns it off."},
 
 	LIST("targets", cw_config_t, targets, cw_target_config_t, 256,
 	     "Where the hub is applied, each by one consumer."),

@@ -575,3 +575,8 @@ void cw_entity_clear(cw_entity_t *entity)
 	free_columns(entity->columns, entity->ncolumns);
 	memset(entity, 0, sizeof *entity);
 }
+
+int64_t cw_entity_poll_ms(const cw_entity_t *entity)
+{
+	return entity->batch.polling_interval_ms > 0 ? entity->batch.polling_interval_ms : 60000;
+}

@@ -53,6 +53,22 @@ typedef struct cw_entity_target {
 	int exclude;             /* mongodb: 1 = the target leaves this entity out (enum false/true) */
 } cw_entity_target_t;
 
+/* How a PostgreSQL entity is captured: from the replication stream, or by polling its table. */
+typedef enum cw_entity_mode {
+	CW_ENTITY_MODE_STREAM = 0,
+	CW_ENTITY_MODE_BATCH,
+} cw_entity_mode_t;
+
+/* Batch mode's settings (docs/batch.md; configuration only, never stored in the hub). */
+typedef struct cw_entity_batch {
+	char *column;                /* owned; change_detection.column, default "updated_at" */
+	char *timezone;              /* owned; change_detection.timezone, default "UTC" */
+	int64_t lag_ms;              /* change_detection.lag: rows newer than now - lag wait */
+	char *schedule;              /* owned; cron (core/cron.h) or NULL */
+	int64_t polling_interval_ms; /* 0 = unset: the schedule, else 1m (cw_entity_poll_ms) */
+	int64_t delete_interval_ms;  /* delete_detection.interval; 0 = off */
+} cw_entity_batch_t;
+
 typedef struct cw_entity {
 	char *name;              /* owned */
 	char *source;            /* owned; a configured source name */
@@ -67,7 +83,13 @@ typedef struct cw_entity {
 	 * configuration and freed with it, never copied by cw_entity_copy nor kept in the hub. */
 	cw_entity_target_t *targets;
 	size_t ntargets;
+	/* Batch mode (configuration only, like targets: never copied nor kept in the hub). */
+	cw_entity_mode_t mode;
+	cw_entity_batch_t batch;
 } cw_entity_t;
+
+/* The polling interval of a batch entity without a schedule: polling_interval, else 1m. */
+int64_t cw_entity_poll_ms(const cw_entity_t *entity);
 
 /*
  * Validates an identifier that becomes an SQL identifier or a path component

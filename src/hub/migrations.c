@@ -139,6 +139,17 @@ static const char *const migrations[] = {
 	 * before, which are accepted once and rewritten with one.
 	 */
 	"ALTER TABLE cachewarp.metadata ADD COLUMN checksum text;\n",
+	/*
+	 * 6: the keys the hub holds live for each batch-mode entity, kept by the
+	 * poller's oplog writes in the same transaction (hub/oplog_writer.h,
+	 * cw_oplog_writer_track_keys); its periodic delete check compares them
+	 * with the source table's keys.
+	 */
+	"CREATE TABLE cachewarp.batch_keys (\n"
+	"	entity text NOT NULL,\n"
+	"	doc_id text NOT NULL,\n"
+	"	PRIMARY KEY (entity, doc_id)\n"
+	");\n",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

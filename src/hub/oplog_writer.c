@@ -3,6 +3,7 @@
 
 #include "core/buf.h"
 #include "core/failpoint.h"
+#include "core/json.h"
 #include "core/mem.h"
 #include "hub/copy.h"
 #include "hub/metadata.h"
@@ -35,6 +36,7 @@ struct cw_oplog_writer {
 	cw_buf_t names_literal;  /* the batch's entity names as a text[] literal */
 	entity_routes_t routes;
 	bool scan;               /* pending and scanning entities go to the oplog too */
+	bool track_keys;         /* keep cachewarp.batch_keys (cw_oplog_writer_track_keys) */
 	cw_oplog_hook_fn hook;
 	void *hook_arg;
 };
@@ -69,6 +71,56 @@ cw_hub_t *cw_oplog_writer_hub(const cw_oplog_writer_t *writer)
 void cw_oplog_writer_set_scan(cw_oplog_writer_t *writer, bool scan)
 {
 	writer->scan = scan;
+}
+
+void cw_oplog_writer_track_keys(cw_oplog_writer_t *writer, bool track)
+{
+	writer->track_keys = track;
+}
+
+/* The [entity, doc_id] pairs of batch's changes of kind op, as a JSON array; false when none. */
+static bool key_pairs(const cw_change_batch_t *batch, cw_op_t op, cw_buf_t *out)
+{
+	cw_json_t w;
+	bool any = false;
+	cw_buf_reset(out);
+	cw_json_init(&w, out, CW_JSON_NO_NUL);
+	cw_json_array_begin(&w, NULL);
+	for (size_t i = 0; i < batch->len; i++) {
+		const cw_change_t *change = &batch->items[i];
+		if (change->op != op)
+			continue;
+		cw_json_array_begin(&w, NULL);
+		cw_json_string(&w, change->entity, NULL);
+		cw_json_string(&w, change->doc_id, NULL);
+		cw_json_array_end(&w, NULL);
+		any = true;
+	}
+	cw_json_array_end(&w, NULL);
+	return any && cw_json_finish(&w) == 0;
+}
+
+/* Records the batch's upserted keys and forgets its deleted ones (track_keys). */
+static int track_keys(cw_oplog_writer_t *writer, const cw_change_batch_t *batch, cw_err_t *err)
+{
+	const char *what = "could not record the batch-mode keys";
+	cw_buf_t pairs = CW_BUF_INIT;
+	int rc = 0;
+	if (key_pairs(batch, CW_OP_UPSERT, &pairs)) {
+		const char *params[] = {cw_buf_cstr(&pairs)};
+		rc = cw_hub_command(writer->hub,
+			"INSERT INTO cachewarp.batch_keys (entity, doc_id) SELECT e->>0, e->>1 "
+			"FROM jsonb_array_elements($1::jsonb) AS e ON CONFLICT DO NOTHING",
+			1, params, what, err);
+	}
+	if (rc == 0 && key_pairs(batch, CW_OP_DELETE, &pairs)) {
+		const char *params[] = {cw_buf_cstr(&pairs)};
+		rc = cw_hub_command(writer->hub,
+			"DELETE FROM cachewarp.batch_keys k USING jsonb_array_elements($1::jsonb) AS e "
+			"WHERE k.entity = e->>0 AND k.doc_id = e->>1", 1, params, what, err);
+	}
+	cw_buf_free(&pairs);
+	return rc;
 }
 
 void cw_oplog_writer_set_hook(cw_oplog_writer_t *writer, cw_oplog_hook_fn fn, void *arg)
@@ -268,6 +320,8 @@ static int append_locked(cw_oplog_writer_t *writer, const cw_change_batch_t *bat
 	}
 	if (CW_FAILPOINT("after_oplog_copy"))
 		return cw_err_set(err, CW_EDB, "hub", "%s: failpoint after_oplog_copy", what);
+	if (writer->track_keys && (rc = track_keys(writer, batch, err)) != 0)
+		return rc;
 	if (checkpoint_key != NULL) {
 		rc = cw_metadata_set(writer->hub, checkpoint_key, checkpoint_json, err);
 		if (rc != 0)

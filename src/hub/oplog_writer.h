@@ -60,6 +60,14 @@ cw_hub_t *cw_oplog_writer_hub(const cw_oplog_writer_t *writer);
 /* Makes writer a scan writer (see above) or, with scan false, an ordinary one. */
 void cw_oplog_writer_set_scan(cw_oplog_writer_t *writer, bool scan);
 
+/*
+ * With track true, every append also records the keys of its upserts in
+ * cachewarp.batch_keys and removes those of its deletes, in the same
+ * transaction: the live key set batch mode's delete check compares with
+ * the source (capture/postgres_batch.c). Off by default.
+ */
+void cw_oplog_writer_track_keys(cw_oplog_writer_t *writer, bool track);
+
 /* Installs a test hook (fn NULL removes it); arg is borrowed. */
 void cw_oplog_writer_set_hook(cw_oplog_writer_t *writer, cw_oplog_hook_fn fn, void *arg);
 

@@ -100,7 +100,8 @@ static void make_entity(cw_entity_t *entity, cw_column_t *columns, const char *n
 	columns[0] = (cw_column_t){(char *)"title", CW_COL_TEXT, (char *)"title"};
 	columns[1] = (cw_column_t){(char *)"price", CW_COL_NUMBER, (char *)"pricing.amount"};
 	*entity = (cw_entity_t){(char *)name, (char *)source, (char *)name, NULL, columns, 2,
-	                        status, 1, NULL, 0};
+	                        status, 1, NULL, 0,
+	                        CW_ENTITY_MODE_STREAM, {0}};
 }
 
 static void shapes_are_immutable(void **state)

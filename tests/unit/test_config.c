@@ -243,6 +243,10 @@ static const error_case_t error_cases[] = {
 	 ":7:13: key \"entities[0].source\": unknown source \"shopp\" (did you mean \"shop\"?)"},
 	{"wrong_source_kind.yaml",
 	 ":8:12: key \"entities[0].table\": source \"shop\" is a mongodb source: use collection, not table"},
+	{"batch_errors.yaml",
+	 ":11:23: key \"entities[0].polling_interval\": set schedule or polling_interval, not both"},
+	{"batch_schedule.yaml", ":10:15: key \"entities[0].schedule\": month field \"13\": values "
+	 "must be 1 to 12, a range low to high"},
 	{"only_applies.yaml", ":8:11: key \"sources[0].slot\": only applies to postgres sources"},
 	{"bad_enum.yaml", ":5:11: key \"sources[0].type\": invalid value \"postgress\" (did you mean \"postgres\"?)"},
 	{"bad_name.yaml",

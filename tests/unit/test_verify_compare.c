@@ -57,7 +57,8 @@ static cw_entity_t typed_entity(void)
 		{"qty", CW_COL_INTEGER, "qty"},
 		{"name", CW_COL_TEXT, "name"},
 	};
-	cw_entity_t e = {"items", "app", NULL, "items", columns, 3, CW_ENTITY_LIVE, 1, NULL, 0};
+	cw_entity_t e = {"items", "app", NULL, "items", columns, 3, CW_ENTITY_LIVE, 1, NULL, 0,
+	CW_ENTITY_MODE_STREAM, {0}};
 	return e;
 }
 
@@ -99,7 +100,8 @@ static void test_data_digest_follows_the_target_value(void **state)
 static void test_dynamic_digest_is_a_set_of_pairs(void **state)
 {
 	(void)state;
-	cw_entity_t e = {"items", "app", NULL, "items", NULL, 0, CW_ENTITY_LIVE, 1, NULL, 0};
+	cw_entity_t e = {"items", "app", NULL, "items", NULL, 0, CW_ENTITY_LIVE, 1, NULL, 0,
+	CW_ENTITY_MODE_STREAM, {0}};
 	uint64_t a = data_digest(&e, CW_DECIMAL_EXACT, "1", "{\"id\":1,\"a\":1,\"b\":\"x\",\"c\":null}",
 	                         NULL);
 	/* Nulls and the key itself do not count; order does not either. */

@@ -1,0 +1,156 @@
+/* Unit tests of batch mode's SQL and marker (capture/batch_sql.h). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "capture/batch_sql.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const one_key[] = {"id"};
+static const char *const two_keys[] = {"tenant", "id"};
+
+static char *page(const cw_batch_query_t *q, bool marker)
+{
+	cw_buf_t out = CW_BUF_INIT;
+	cw_batch_sql_page(q, marker, &out);
+	return cw_buf_take(&out);
+}
+
+static void test_postgres_page(void **state)
+{
+	(void)state;
+	cw_batch_query_t q = {CW_BATCH_POSTGRES, "public", "orders", "updated_at",
+	                      CW_BATCH_COLUMN_TIME, one_key, 1, 0, 500};
+	char *sql = page(&q, false);
+	assert_string_equal(sql, "SELECT t.*, (extract(epoch FROM t.\"updated_at\") * 1000000)::bigint "
+	                         "FROM \"public\".\"orders\" AS t WHERE t.\"updated_at\" IS NOT NULL "
+	                         "AND t.\"updated_at\" <= now() - interval '1 millisecond' * 0 "
+	                         "ORDER BY t.\"updated_at\", t.\"id\" LIMIT 500");
+	free(sql);
+	/* With a marker: the row comparison on (column, key...) skips no equal value. */
+	q.keys = two_keys;
+	q.nkeys = 2;
+	q.kind = CW_BATCH_COLUMN_LOCAL_TIME;
+	q.lag_ms = 5000;
+	q.table = "Or\"ders";
+	sql = page(&q, true);
+	assert_string_equal(sql, "SELECT t.*, (extract(epoch FROM t.\"updated_at\" AT TIME ZONE $4) "
+	                         "* 1000000)::bigint FROM \"public\".\"Or\"\"ders\" AS t WHERE "
+	                         "(t.\"updated_at\", t.\"tenant\", t.\"id\") > ($1, $2, $3) AND "
+	                         "t.\"updated_at\" <= (now() AT TIME ZONE $4) - interval "
+	                         "'1 millisecond' * 5000 ORDER BY t.\"updated_at\", t.\"tenant\", "
+	                         "t.\"id\" LIMIT 500");
+	free(sql);
+	const char *keys[] = {"7", "42"};
+	const char *params[CW_BATCH_MAX_PARAMS];
+	assert_int_equal(cw_batch_page_params(&q, "2026-01-01 00:00:00", keys, "Europe/Paris",
+	                                      params), 4);
+	assert_string_equal(params[0], "2026-01-01 00:00:00");
+	assert_string_equal(params[2], "42");
+	assert_string_equal(params[3], "Europe/Paris");
+	/* A number column: no time, no bound. */
+	q.kind = CW_BATCH_COLUMN_OTHER;
+	sql = page(&q, true);
+	assert_non_null(strstr(sql, "SELECT t.*, NULL::bigint FROM"));
+	assert_null(strstr(sql, "now()"));
+	free(sql);
+	assert_int_equal(cw_batch_page_params(&q, NULL, NULL, "UTC", params), 0);
+}
+
+static void test_mysql_page(void **state)
+{
+	(void)state;
+	cw_batch_query_t q = {CW_BATCH_MYSQL, "shop", "orders", "updated_at",
+	                      CW_BATCH_COLUMN_LOCAL_TIME, one_key, 1, 0, 100};
+	char *sql = page(&q, true);
+	assert_string_equal(sql, "SELECT t.*, TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', "
+	                         "CONVERT_TZ(t.`updated_at`, ?, '+00:00')) FROM `shop`.`orders` AS t "
+	                         "WHERE (t.`updated_at`, t.`id`) > (?, ?) AND t.`updated_at` <= "
+	                         "CONVERT_TZ(UTC_TIMESTAMP(6), '+00:00', ?) - INTERVAL 0 MICROSECOND "
+	                         "ORDER BY t.`updated_at`, t.`id` LIMIT 100");
+	free(sql);
+	const char *keys[] = {"9"};
+	const char *params[CW_BATCH_MAX_PARAMS];
+	assert_int_equal(cw_batch_page_params(&q, "v", keys, "+02:00", params), 4);
+	assert_string_equal(params[0], "+02:00");
+	assert_string_equal(params[1], "v");
+	assert_string_equal(params[2], "9");
+	assert_string_equal(params[3], "+02:00");
+}
+
+static void test_buckets(void **state)
+{
+	(void)state;
+	cw_batch_query_t q = {CW_BATCH_POSTGRES, "public", "orders", "updated_at",
+	                      CW_BATCH_COLUMN_TIME, one_key, 1, 0, 500};
+	cw_buf_t out = CW_BUF_INIT;
+	cw_batch_sql_buckets(&q, &out);
+	assert_string_equal(cw_buf_cstr(&out),
+	                    "SELECT h & 1023, count(*), sum(h::numeric)::text FROM (SELECT ('x' || "
+	                    "substr(md5(s.doc_id), 1, 16))::bit(64)::bigint AS h FROM (SELECT "
+	                    "t.\"id\"::text AS doc_id FROM \"public\".\"orders\" AS t) AS s) AS b "
+	                    "GROUP BY 1");
+	cw_buf_reset(&out);
+	cw_batch_sql_bucket_keys(&q, &out);
+	assert_non_null(strstr(cw_buf_cstr(&out), "& 1023) = ANY($1::int[])"));
+	/* The hub hashes its doc_ids with the same expression. */
+	assert_non_null(strstr(cw_batch_sql_hub_buckets(),
+	                       "('x' || substr(md5(doc_id), 1, 16))::bit(64)::bigint AS h"));
+	assert_non_null(strstr(cw_batch_sql_hub_bucket_keys(), "= ANY($2::int[])"));
+	cw_buf_free(&out);
+}
+
+static void test_marker(void **state)
+{
+	(void)state;
+	cw_batch_marker_t marker = {0};
+	marker.version = 3;
+	marker.rows = 1200;
+	const char *keys[] = {"a\"b", "7"};
+	cw_batch_marker_set(&marker, "2026-12-04 20:41:38.123456+00", keys, 2);
+	char *json = cw_batch_marker_encode(&marker);
+	assert_string_equal(json, "{\"version\":3,\"value\":\"2026-12-04 20:41:38.123456+00\","
+	                          "\"key\":[\"a\\\"b\",\"7\"],\"rows\":1200}");
+	cw_batch_marker_t back = {0};
+	assert_int_equal(cw_batch_marker_decode(json, &back, NULL), 0);
+	assert_int_equal(back.version, 3);
+	assert_int_equal(back.rows, 1200);
+	assert_string_equal(back.value, marker.value);
+	assert_int_equal(back.nkeys, 2);
+	assert_string_equal(back.keys[0], "a\"b");
+	free(json);
+	/* No position yet: only the version. */
+	cw_batch_marker_clear(&marker);
+	marker.version = 1;
+	json = cw_batch_marker_encode(&marker);
+	assert_string_equal(json, "{\"version\":1,\"rows\":0}");
+	assert_int_equal(cw_batch_marker_decode(json, &back, NULL), 0);
+	assert_null(back.value);
+	free(json);
+	static const char *const bad[] = {"", "[]", "{\"value\":\"x\",\"key\":[\"1\"]}",
+	                                  "{\"version\":1,\"value\":\"x\"}",
+	                                  "{\"version\":1,\"value\":\"x\",\"key\":[]}",
+	                                  "{\"version\":1,\"value\":\"x\",\"key\":[1]}",
+	                                  "{\"version\":\"1\"}"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		cw_err_t err = {0};
+		assert_int_equal(cw_batch_marker_decode(bad[i], &back, &err), CW_EINVAL);
+		assert_null(back.value);
+	}
+	cw_batch_marker_clear(&back);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_postgres_page),
+		cmocka_unit_test(test_mysql_page),
+		cmocka_unit_test(test_buckets),
+		cmocka_unit_test(test_marker),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
