@@ -125,8 +125,13 @@ got=$(cache kinds "SELECT typeof(bu) || ':' || bu || '|' || d || '|' || vc FROM 
 # A missing table fails its entity only; once created it is scanned and streams.
 in_log() { grep -q -F "$1" "$work/run.log" && echo ok; }
 wait_for "the missing table's entity failed" in_log 'table app.later does not exist'
+port=$(grep -o '"component":"api","msg":"listening".*"port":"[0-9]*"' "$work/run.log" | tail -1 |
+	grep -o '[0-9]*"$' | tr -d '"')
+failed_gauge() { curl -s "http://127.0.0.1:$port/metrics" | grep -q "^cachewarp_entity_failed{entity=\"later\",source=\"app_my\"} $1\$" && echo ok; }
+wait_for "cachewarp_entity_failed 1 for the missing table" failed_gauge 1
 my "CREATE TABLE later (id INT PRIMARY KEY, v VARCHAR(10)); INSERT INTO later VALUES (1, 'one')"
 wait_for "the entity once its table exists" cache_is later "SELECT v FROM later WHERE id = '1'" one
+wait_for "cachewarp_entity_failed back to 0" failed_gauge 0
 my "INSERT INTO later VALUES (2, 'two')"
 wait_for "its streamed rows" cache_is later "SELECT count(*) FROM later" 2
 
