@@ -218,9 +218,17 @@ static int merge_entity(my_source_t *src, const cw_entity_t *row, my_entity_t **
 	return 0;
 }
 
-/* Lists the failed entities in the status: each with what to fix. */
+/* Lists the failed entities in the status (each with what to fix) and the
+ * cachewarp_entity_failed gauge (1 failed, 0 captured). */
 static void publish_failed(my_source_t *src)
 {
+	for (size_t i = 0; i < src->nents; i++) {
+		char labels[200];
+		snprintf(labels, sizeof labels, "entity=\"%s\",source=\"%s\"", src->ents[i].entity.name,
+		         src->cfg->name);
+		cw_metrics_gauge_set(src->ctx.metrics, "cachewarp_entity_failed", labels,
+		                     src->ents[i].failed ? 1 : 0);
+	}
 	pthread_mutex_lock(&src->mutex);
 	src->status.nfailed = 0;
 	for (size_t i = 0; i < src->nents; i++) {
@@ -559,7 +567,10 @@ static void *my_open(const cw_component_ctx_t *ctx, cw_err_t *err)
 	cw_metrics_declare(ctx->metrics, QUARANTINE_METRIC, CW_METRIC_COUNTER,
 	                   "Records set aside in the hub's quarantine, per entity.");
 	cw_metrics_declare(ctx->metrics, "cachewarp_snapshot_rows_total", CW_METRIC_COUNTER,
-	                   "Rows read by initial scans, per entity.");
+	                   "Rows read by snapshots, per entity");
+	cw_metrics_declare(ctx->metrics, "cachewarp_entity_failed", CW_METRIC_GAUGE,
+	                   "1 while an entity cannot be captured (its reason is in /v1/status), "
+	                   "0 once it recovered; the source's other entities keep streaming");
 	return src;
 }
 

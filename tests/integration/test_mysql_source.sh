@@ -12,8 +12,8 @@
 #     at runtime is scanned, then streamed;
 #   * a restart resumes from the hub's position: changes made while stopped
 #     arrive once;
-#   * kill -9 inside a transaction larger than a batch (the failpoint
-#     after_txn_part_commit): after the restart every row is in the oplog
+#   * kill -9 inside a transaction larger than a batch, at each seam of the
+#     hub write (failpoints): after the restart every row is in the oplog
 #     exactly once;
 #   * the binlog purged past the stored position: on_position_lost: rescan
 #     scans again (a new generation) and sweeps the rows deleted meanwhile;
@@ -125,8 +125,13 @@ got=$(cache kinds "SELECT typeof(bu) || ':' || bu || '|' || d || '|' || vc FROM 
 # A missing table fails its entity only; once created it is scanned and streams.
 in_log() { grep -q -F "$1" "$work/run.log" && echo ok; }
 wait_for "the missing table's entity failed" in_log 'table app.later does not exist'
+port=$(grep -o '"component":"api","msg":"listening".*"port":"[0-9]*"' "$work/run.log" | tail -1 |
+	grep -o '[0-9]*"$' | tr -d '"')
+failed_gauge() { curl -s "http://127.0.0.1:$port/metrics" | grep -q "^cachewarp_entity_failed{entity=\"later\",source=\"app_my\"} $1\$" && echo ok; }
+wait_for "cachewarp_entity_failed 1 for the missing table" failed_gauge 1
 my "CREATE TABLE later (id INT PRIMARY KEY, v VARCHAR(10)); INSERT INTO later VALUES (1, 'one')"
 wait_for "the entity once its table exists" cache_is later "SELECT v FROM later WHERE id = '1'" one
+wait_for "cachewarp_entity_failed back to 0" failed_gauge 0
 my "INSERT INTO later VALUES (2, 'two')"
 wait_for "its streamed rows" cache_is later "SELECT count(*) FROM later" 2
 
@@ -203,19 +208,29 @@ wait_for "changes made while stopped" cache_is kinds "SELECT vc FROM kinds WHERE
 	fail "row 200 has $(hub "SELECT count(*) FROM cachewarp.oplog WHERE entity = 'kinds' AND doc_id = '200'") oplog rows, want 2"
 stop
 
-# kill -9 after the third batch of a 1000-row transaction (batch_size 100) is in the hub.
+# kill -9 at a seam of the hub write (failpoints, the third time reached) while a
+# 1,000-row transaction streams in batches of 100: after the restart each row of it
+# is in the oplog exactly once.
 if [ -x "$fp_bin" ]; then
-	CW_FAILPOINTS="after_txn_part_commit=abort@3" start "$fp_bin"
-	my "INSERT INTO big SELECT seq, seq FROM seq_1_to_1000"
-	wait "$daemon" 2>/dev/null
-	daemon=
-	part=$(hub "SELECT count(*) FROM cachewarp.oplog WHERE entity = 'big' AND op = 'upsert'")
-	[ "$part" -gt 0 ] && [ "$part" -lt 1000 ] || fail "the failpoint left $part rows, want part of 1000"
-	start
-	wait_for "the rest of the transaction" hub_is "SELECT count(*) FROM cachewarp.oplog WHERE entity = 'big' AND op = 'upsert'" 1000
-	[ "$(hub "SELECT count(DISTINCT doc_id) FROM cachewarp.oplog WHERE entity = 'big' AND op = 'upsert'")" = 1000 ] ||
-		fail "rows of the interrupted transaction are duplicated or missing"
-	stop
+	k=0
+	for point in after_txn_part_commit before_oplog_copy after_oplog_copy before_hub_commit \
+		after_hub_commit; do
+		lo=$((k * 1000 + 1)) hi=$(((k + 1) * 1000))
+		k=$((k + 1))
+		in_range="entity = 'big' AND op = 'upsert' AND doc_id::bigint BETWEEN $lo AND $hi"
+		CW_FAILPOINTS="$point=abort@3" start "$fp_bin"
+		my "INSERT INTO big SELECT seq, seq FROM seq_${lo}_to_${hi}"
+		wait "$daemon" 2>/dev/null
+		daemon=
+		part=$(hub "SELECT count(*) FROM cachewarp.oplog WHERE $in_range")
+		[ "$part" -lt 1000 ] || fail "$point: the process was not killed inside the transaction"
+		start
+		wait_for "$point: the rest of the transaction" hub_is \
+			"SELECT count(*) FROM cachewarp.oplog WHERE $in_range" 1000
+		[ "$(hub "SELECT count(DISTINCT doc_id) FROM cachewarp.oplog WHERE $in_range")" = 1000 ] ||
+			fail "$point: rows of the interrupted transaction are duplicated or missing"
+		stop
+	done
 else
 	echo "SKIP kill -9 inside a transaction: no $fp_bin" >&2
 fi
