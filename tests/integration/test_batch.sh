@@ -109,6 +109,8 @@ created=$(sql hub "SELECT created_at AT TIME ZONE 'UTC' FROM cachewarp.oplog WHE
 e2e_stop_daemon
 sql app "UPDATE orders SET note = 'third', updated_at = now()" >/dev/null
 start "$fp_bin" "batch_page_committed=abort@5"
+gone() { ps -o stat= -p "$daemon" | grep -qv Z && echo running || echo ok; }
+wait_for "the failpoint ends the process after the 5th page" gone
 wait "$daemon" 2>/dev/null
 daemon=
 pages=$(sql hub "SELECT count(*) FROM cachewarp.oplog WHERE entity = 'orders' AND data->>'note' = 'third'")

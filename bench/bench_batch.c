@@ -1,0 +1,159 @@
+/*
+ * This file contains the batch-mode benchmark (issue 22 item 3): rows per
+ * second of one poll of a PostgreSQL table (docs/batch.md) into the hub.
+ * The shared loader (bench/sql/rows_*.sql) writes N rows into
+ * public.bench_rows, 10,000 per transaction (so 10,000 rows share each
+ * updated_at), with an index on (updated_at, id) as docs/batch.md advises;
+ * the poller starts and is timed until its captured-changes counter (moved
+ * when a page has committed to the hub with its marker) has grown by N.
+ * Then the loader updates every row and the next poll is timed the same
+ * way. The hub is a cluster of its own (cw_bench_hub_open). Prints figure
+ * lines (benchlib.h) and a summary; asserts nothing.
+ *
+ *   build/bench.batch                   (or bench/run.sh batch)
+ *   CW_BENCH_ROWS   rows (default 1,000,000)
+ *   CW_BENCH_PG_URL an existing cluster (default: a throwaway PostgreSQL 15
+ *                   cluster is started and stopped)
+ *   CW_BENCH_CAPTURE_YAML  extra YAML under capture: (e.g. "batch_size: 5000",
+ *                   the rows of one page)
+ */
+#include "benchlib.h"
+#include "core/config.h"
+#include "core/mem.h"
+#include "hub/entity_store.h"
+#include "hub/hub.h"
+#include "hub/migrations.h"
+#include "testsrv.h"
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SERIES "entity=\"bench_rows\",op=\"upsert\""
+
+static double captured(const cw_bench_component_t *poller)
+{
+	return cw_metrics_value(poller->ctx.metrics, "cachewarp_changes_captured_total", SERIES);
+}
+
+/* Waits until the poller's counter grew by rows since before; the seconds, or -1. */
+static double wait_captured(const cw_bench_component_t *poller, double before, long rows,
+                            double t0)
+{
+	while (captured(poller) - before < (double)rows) {
+		if (cw_bench_now_s() - t0 > 1200.0) {
+			fprintf(stderr, "bench: %.0f of %ld rows polled after 1200 s\n",
+			        captured(poller) - before, rows);
+			return -1;
+		}
+		usleep(2000);
+	}
+	return cw_bench_now_s() - t0;
+}
+
+static void report(const char *name, long rows, double seconds, double cpu, long rss)
+{
+	printf("batch %s: one poll read %ld changed rows into the hub in %.2f s = %.0f rows/s; "
+	       "CPU %.2f s; peak RSS %.1f MiB\n", name, rows, seconds, (double)rows / seconds, cpu,
+	       (double)rss / 1024.0);
+	char workload[32];
+	snprintf(workload, sizeof workload, "batch %s", name);
+	cw_bench_figure(workload, "rows/s", "rows/s", (double)rows / seconds, NULL);
+	cw_bench_figure(workload, "CPU per 1M rows", "s", cpu * 1e6 / (double)rows, NULL);
+	cw_bench_figure(workload, "peak RSS", "MiB", (double)rss / 1024.0, NULL);
+}
+
+/* Loads rows with the poller stopped, then times the poll that reads them. */
+static int run_workload(cw_bench_component_t *poller, PGconn *conn, const char *name,
+                        long rows)
+{
+	char sql_file[32];
+	snprintf(sql_file, sizeof sql_file, "rows_%s.sql", name);
+	cw_bench_component_stop(poller);
+	if (cw_bench_load(conn, sql_file, rows) != 0 ||
+	    cw_bench_exec(conn, "VACUUM ANALYZE public.bench_rows", "vacuum the table") != 0)
+		return -1;
+	double before = captured(poller);
+	cw_bench_reset_peak_rss(0);
+	double cpu0 = cw_bench_cpu_s(0);
+	double t0 = cw_bench_now_s();
+	if (cw_bench_component_start(poller) != 0)
+		return -1;
+	double seconds = wait_captured(poller, before, rows, t0);
+	if (seconds < 0)
+		return -1;
+	report(name, rows, seconds, cw_bench_cpu_s(0) - cpu0, cw_bench_peak_rss_kib(0));
+	return 0;
+}
+
+int main(void)
+{
+	long rows = cw_bench_env_long("CW_BENCH_ROWS", 1000000, 1, 1000000000L);
+	const char *url = getenv("CW_BENCH_PG_URL");
+	const char *capture_yaml = getenv("CW_BENCH_CAPTURE_YAML");
+	cw_testsrv_t srv = {0};
+	int rc = 1;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (url == NULL || url[0] == '\0') {
+		if (cw_testpg_start(&srv) != 0)
+			return 1;
+		url = srv.url;
+	}
+	PGconn *conn = PQconnectdb(url);
+	if (PQstatus(conn) != CONNECTION_OK) {
+		fprintf(stderr, "bench: %s", PQerrorMessage(conn));
+		return 1;
+	}
+	cw_bench_hub_t bench_hub;
+	if (cw_bench_hub_open(&bench_hub, url) != 0)
+		return 1;
+	const char *hub_url = bench_hub.url;
+	char *yaml = cw_xasprintf(
+		"hub: {url: '%s'}\nsources:\n  - {name: app, type: postgres, url: '%s'}\n"
+		"entities:\n  - {name: bench_rows, source: app, table: public.bench_rows, mode: batch, "
+		"polling_interval: 100ms, delete_detection: {interval: 0}}\nlog: {level: warn}\n%s%s%s",
+		hub_url, url, capture_yaml ? "capture: {" : "", capture_yaml ? capture_yaml : "",
+		capture_yaml ? "}\n" : "");
+	cw_config_t *config = NULL;
+	cw_hub_t *hub = NULL;
+	cw_bench_component_t poller = {.ops = cw_source_batch_ops_for(CW_SOURCE_POSTGRES)};
+	cw_err_t err = {0};
+	bool created;
+
+	/* The shared schema makes a publication; a batch table needs none. */
+	if (cw_bench_load(conn, "rows_schema.sql", rows) != 0 ||
+	    cw_bench_exec(conn, "DROP PUBLICATION cw_bench_pub; "
+	                  "CREATE INDEX bench_rows_changed ON public.bench_rows (updated_at, id)",
+	                  "index the change column") != 0)
+		goto out;
+	if (cw_config_load_buffer("bench.yaml", yaml, strlen(yaml), NULL, &config, &err) != 0 ||
+	    (hub = cw_hub_connect(hub_url, &err)) == NULL || cw_hub_migrate(hub, NULL, &err) != 0 ||
+	    cw_entity_store_upsert(hub, &config->entities[0], &created, &err) != 0) {
+		fprintf(stderr, "bench: %s\n", err.message);
+		goto out;
+	}
+	poller.ctx = (cw_component_ctx_t){config, "app", NULL, 0, cw_metrics_new(), NULL};
+	if (run_workload(&poller, conn, "insert", rows) != 0 ||
+	    run_workload(&poller, conn, "update", rows) != 0) {
+		cw_bench_component_stop(&poller);
+		goto out;
+	}
+	cw_bench_component_stop(&poller);
+	printf("batch: %ld rows per poll, capture settings: %s\n", rows,
+	       capture_yaml ? capture_yaml : "defaults");
+	rc = 0;
+out:
+	if (poller.ctx.metrics != NULL)
+		cw_metrics_free(poller.ctx.metrics);
+	cw_config_free(config);
+	cw_hub_close(hub);
+	cw_bench_hub_close(&bench_hub);
+	free(yaml);
+	PQfinish(conn);
+	cw_testpg_stop(&srv);
+	return rc;
+}
