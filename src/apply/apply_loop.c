@@ -426,14 +426,8 @@ static int apply_run(cw_apply_loop_t *loop, const cw_entity_t *entity, entity_st
 		cw_apply_loop_entity_lost(loop, name);
 		*lagging = true;
 	} else if (rc == 0) {
-		if (st->attempts > 0) {
-			char attempts[24];
-			snprintf(attempts, sizeof attempts, "%lld", (long long)st->attempts);
-			cw_log_kv(CW_LOG_INFO, COMPONENT, "stream recovered", "target", loop->target, "entity",
-			          name, "failed_attempts", attempts, NULL);
-		}
-		st->attempts = 0;
-		st->next_attempt_ms = 0;
+		if (st->attempts > 0)
+			apl_stream_recovered(loop, st);
 		st->applied = upto;
 		st->caught_up = st->caught_up || caught_up;
 		count_changes(loop, name, changes, n, writes.len);

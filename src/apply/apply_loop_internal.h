@@ -152,6 +152,8 @@ const cw_stream_policy_t *apl_policy_of(cw_apply_loop_t *loop, entity_state_t *s
 void apl_stream_count(cw_apply_loop_t *loop, const char *entity, const char *state, double n);
 /* Not applied now: disabled, or stopped by fail_stream. */
 bool apl_stream_idle(cw_apply_loop_t *loop, entity_state_t *st);
+/* A retrying stream succeeded: logged, its count and its status line cleared. */
+void apl_stream_recovered(cw_apply_loop_t *loop, entity_state_t *st);
 /* A retrying stream whose next attempt is not due at now. */
 bool apl_stream_waiting(const entity_state_t *st, int64_t now);
 /* Counts a failure of the stream's own work and decides what comes next. */

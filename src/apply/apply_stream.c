@@ -119,10 +119,34 @@ stream_next_t apl_stream_failure(cw_apply_loop_t *loop, entity_state_t *st, cons
 	cw_log_kv(CW_LOG_WARN, COMPONENT, "stream failed; retrying it alone, the others go on",
 	          "target", loop->target, "entity", st->name, "attempt", attempt, "retry_in_ms", wait,
 	          "code", err->server_code, "error", err->message, NULL);
+	/* Visible in /v1/status while it retries; the target stays healthy. */
+	pthread_mutex_lock(&loop->mutex);
+	char line[sizeof loop->status.last_error + CW_ENTITY_NAME_MAX + 48];
+	snprintf(line, sizeof line, "stream %s retrying (attempt %lld): %s", st->name,
+	         (long long)st->attempts, err->message);
+	size_t len = strnlen(line, sizeof loop->status.last_error - 1);
+	memcpy(loop->status.last_error, line, len);
+	loop->status.last_error[len] = '\0';
+	pthread_mutex_unlock(&loop->mutex);
 	apl_stream_count(loop, st->name, "retrying", 1);
 	apl_replay(loop, st->name);
 	return STREAM_RETRY;
 }
+void apl_stream_recovered(cw_apply_loop_t *loop, entity_state_t *st)
+{
+	char attempts[24], prefix[CW_ENTITY_NAME_MAX + 16];
+	snprintf(attempts, sizeof attempts, "%lld", (long long)st->attempts);
+	cw_log_kv(CW_LOG_INFO, COMPONENT, "stream recovered", "target", loop->target, "entity",
+	          st->name, "failed_attempts", attempts, NULL);
+	snprintf(prefix, sizeof prefix, "stream %s retrying", st->name);
+	pthread_mutex_lock(&loop->mutex);
+	if (strncmp(loop->status.last_error, prefix, strlen(prefix)) == 0)
+		loop->status.last_error[0] = '\0';
+	pthread_mutex_unlock(&loop->mutex);
+	st->attempts = 0;
+	st->next_attempt_ms = 0;
+}
+
 /* A retrying stream's next attempt is not due yet. */
 bool apl_stream_waiting(const entity_state_t *st, int64_t now)
 {

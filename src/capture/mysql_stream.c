@@ -234,13 +234,15 @@ static int handle_event(my_source_t *src, cw_binlog_event_t *ev, cw_err_t *err)
 	}
 }
 
-/* Whether the server's error says the requested GTID position is no longer in its binlog. */
+/* Whether the server's error says its binlog does not hold the requested GTID position:
+ * purged, or a server reset or replaced since ("not in the master's binlog"). */
 static bool purged(MYSQL *conn)
 {
 	const char *msg = mysql_error(conn);
 	return mysql_errno(conn) == ER_MASTER_FATAL_ERROR_READING_BINLOG &&
 	       (strstr(msg, "purged") != NULL || strstr(msg, "Could not find GTID state") != NULL ||
-	        strstr(msg, "could not find") != NULL);
+	        strstr(msg, "could not find") != NULL ||
+	        strstr(msg, "not in the master's binlog") != NULL);
 }
 
 int my_stream(my_source_t *src, const my_position_t *start, cw_cancel_t *cancel, cw_err_t *err)

@@ -17,6 +17,7 @@
 #     exactly once;
 #   * the binlog purged past the stored position: on_position_lost: rescan
 #     scans again (a new generation) and sweeps the rows deleted meanwhile;
+#     on_position_lost: fail stops instead; a RESET MASTER is a lost position too;
 #   * the source's user has only the privileges the docs ask for, and its
 #     password is in no log line;
 #   * a wrong binlog_format and a missing privilege fail with what to run.
@@ -261,7 +262,17 @@ start
 wait_for "on_position_lost: fail" in_log 'lost its binlog position (on_position_lost: fail; delete the metadata key'
 [ "$(hub "SELECT version FROM cachewarp.entities WHERE name = 'kinds'")" = "$version" ] ||
 	fail "on_position_lost: fail started a new generation"
+stop
 sed -i '/on_position_lost: fail/d' "$work/cw.yaml"
+
+# A server whose binlog was reset (RESET MASTER): the position is gone too, and rescan.
+version=$(hub "SELECT version FROM cachewarp.entities WHERE name = 'kinds'")
+my "RESET MASTER; INSERT INTO kinds (id, vc) VALUES (500, 'after reset')"
+start
+wait_for "the rescan after RESET MASTER" cache_is kinds "SELECT vc FROM kinds WHERE id = '500'" "after reset"
+[ "$(hub "SELECT version FROM cachewarp.entities WHERE name = 'kinds'")" -gt "$version" ] ||
+	fail "the rescan after RESET MASTER did not start a new generation"
+stop
 grep -q 'Secr3t-pw' "$work/run.log" && fail "a log line holds the source's password"
 stop
 

@@ -28,8 +28,9 @@ cache() { sqlite3 "$work/dbs/$1/db.sqlite" "$2"; }
 sql app "CREATE TABLE orders (id int PRIMARY KEY, n int);
          CREATE TABLE refused (id int PRIMARY KEY, n int);
          CREATE TABLE stopped (id int PRIMARY KEY, n int);
+         CREATE TABLE flaky (id int PRIMARY KEY, n int);
          INSERT INTO orders VALUES (1, 1); INSERT INTO refused VALUES (1, 1);
-         INSERT INTO stopped VALUES (1, 1)" >/dev/null
+         INSERT INTO stopped VALUES (1, 1); INSERT INTO flaky VALUES (1, 1)" >/dev/null
 
 cat >"$work/cw.yaml" <<YAML
 version: 1
@@ -48,6 +49,7 @@ entities:
   - {name: orders, source: app_pg, table: public.orders}
   - {name: refused, source: app_pg, table: public.refused}
   - {name: stopped, source: app_pg, table: public.stopped}
+  - {name: flaky, source: app_pg, table: public.flaky}
   - {name: products, source: shop, collection: products}
 transformations:
   - id: slim
@@ -71,6 +73,8 @@ targets:
       - entity: stopped
         on_error: fail_stream
         retry_policy: {max_attempts: 2, initial_delay: 50ms, max_delay: 100ms}
+      - entity: flaky           # on_error: retry, the default: nothing is dropped
+        retry_policy: {initial_delay: 50ms, max_delay: 200ms}
   - name: cache
     type: sqlite
     dir: $work/dbs
@@ -88,7 +92,7 @@ daemon=$!
 
 rows() { tsql "SELECT coalesce(string_agg(id || '=' || n, ',' ORDER BY id), '') FROM public.$1"; }
 letters() { sql hub "SELECT coalesce(string_agg(entity || '/' || doc_id || ':' || stage || ':' || coalesce(error_code, '-') || ':' || status, ',' ORDER BY id), '') FROM cachewarp.dead_letters WHERE target = '$1'"; }
-wait_for "first rows reach pg1" eval 'same "$(rows orders)/$(rows refused)/$(rows stopped)" "1=1/1=1/1=1"'
+wait_for "first rows reach pg1" eval 'same "$(rows orders)/$(rows refused)/$(rows stopped)/$(rows flaky)" "1=1/1=1/1=1/1=1"'
 
 # Triggers the user added to the target: one refuses negative numbers, one every row.
 tsql "CREATE FUNCTION refuse_negative() RETURNS trigger LANGUAGE plpgsql AS \$\$
@@ -99,6 +103,8 @@ tsql "CREATE FUNCTION refuse_negative() RETURNS trigger LANGUAGE plpgsql AS \$\$
       CREATE TRIGGER refuse BEFORE INSERT OR UPDATE ON public.refused
         FOR EACH ROW EXECUTE FUNCTION refuse_negative();
       CREATE TRIGGER refuse BEFORE INSERT OR UPDATE ON public.stopped
+        FOR EACH ROW EXECUTE FUNCTION refuse_all();
+      CREATE TRIGGER refuse BEFORE INSERT OR UPDATE ON public.flaky
         FOR EACH ROW EXECUTE FUNCTION refuse_all()" >/dev/null
 
 # ---- a refused row: a dead letter, the rest of its batch lands ----
@@ -126,6 +132,23 @@ metric() { curl -s "http://127.0.0.1:$port/metrics" | grep -F "$1" | awk '{print
 [ "$(metric 'cachewarp_stream_failed{target="pg1",entity="stopped"}')" = 1 ] || fail "cachewarp_stream_failed is not 1 for pg1/stopped"
 [ -n "$(metric 'cachewarp_stream_events_total{target="pg1",entity="refused",state="failed"}')" ] ||
 	fail "no failed events counted for pg1/refused"
+
+# ---- on_error: retry: the stream waits alone, visibly, and recovers ----
+sql app "INSERT INTO flaky VALUES (2, 2)" >/dev/null
+target_error() {
+	curl -s "http://127.0.0.1:$port/v1/status" | python3 -c 'import json,sys
+c=[c for c in json.load(sys.stdin)["components"] if c["name"]=="pg1"][0]
+print((c["last_error"] or "")[:24] + "|" + str(c["healthy"]))'
+}
+wait_for "a retrying stream shows in the target's last_error" eval 'same "$(target_error)" "stream flaky retrying (a|True"'
+sql app "INSERT INTO orders VALUES (3, 3)" >/dev/null
+wait_for "the other streams flow while one retries" eval 'same "$(rows orders)" "1=1,2=2,3=3"'
+[ "$(rows flaky)" = "1=1" ] || fail "the retrying stream skipped ahead: $(rows flaky)"
+tsql "DROP TRIGGER refuse ON public.flaky" >/dev/null
+wait_for "the retrying stream lands once the target takes it" eval 'same "$(rows flaky)" "1=1,2=2"'
+wait_for "its status line is cleared" eval 'same "$(target_error)" "|True"'
+grep -q '"msg":"stream recovered","target":"pg1","entity":"flaky"' "$work/run.log" || fail "no stream recovered log line"
+[ "$(letters pg1 | grep -c flaky)" = 0 ] || fail "on_error: retry set a change aside"
 
 # ---- replay: the cause fixed, the dead letter lands ----
 tsql "DROP TRIGGER refuse ON public.refused" >/dev/null
