@@ -426,6 +426,87 @@ static size_t push_deletes(cw_pg_source_t *src, const pg_entity_t *ent, const ch
 	return deletes;
 }
 
+/* Appends the deletes pushed on src->batch (if any) and logs the comparison. */
+static int append_deletes(cw_pg_source_t *src, const pg_entity_t *ent, size_t deletes,
+                          const char *compared, cw_err_t *err)
+{
+	int rc = 0;
+	if (deletes > 0)
+		rc = cw_capture_append(src->writer, &src->batch,
+		                       &(cw_capture_job_t){NULL, NULL, true, 0, 0, false},
+		                       src->ctx->metrics, err);
+	cw_change_batch_clear(&src->batch);
+	if (rc == 0) {
+		char count[32];
+		snprintf(count, sizeof count, "%zu", deletes);
+		cw_log_kv(CW_LOG_INFO, COMPONENT, "keys compared", "source", src->cfg->name,
+		          "entity", ent->entity.name, "buckets_differing", compared, "deletes", count,
+		          NULL);
+	}
+	return rc;
+}
+
+/*
+ * A composite key's doc_id is the JSON array capture's own code writes
+ * (cw_pgoutput_row_change), which SQL cannot hash alike: every key of the
+ * hub and of the table is listed and compared (the hub read first).
+ */
+static int detect_deletes_listed(cw_pg_source_t *src, const pg_entity_t *ent,
+                                 const page_query_t *pq, cw_err_t *err)
+{
+	const char *name[] = {ent->entity.name};
+	PGresult *hub_res = cw_hub_exec(src->hub,
+		"SELECT doc_id FROM cachewarp.batch_keys WHERE entity = $1", 1, name,
+		"could not read the hub's batch keys", err);
+	if (hub_res == NULL)
+		return CW_EDB;
+	cw_buf_t sql = CW_BUF_INIT;
+	cw_buf_append_str(&sql, "SELECT ");
+	for (size_t k = 0; k < pq->q.nkeys; k++) {
+		if (k > 0)
+			cw_buf_append_str(&sql, ", ");
+		pg_quote_ident(&sql, pq->q.keys[k]);
+	}
+	cw_buf_append_str(&sql, " FROM ");
+	append_table(&sql, ent);
+	PGresult *source_res = pg_query(src, cw_buf_cstr(&sql), 0, NULL,
+	                                "could not list the table's keys", err);
+	cw_buf_free(&sql);
+	if (source_res == NULL) {
+		PQclear(hub_res);
+		return CW_EDB;
+	}
+	cw_pg_rows_t rows;
+	int rc = cw_pg_rows_init(&rows, source_res, ent->nspname, ent->relname, err);
+	int n = PQntuples(source_res);
+	char **ids = cw_xcalloc((size_t)n + 1, sizeof *ids);
+	size_t nids = 0;
+	for (int r = 0; r < n && rc == 0; r++) {
+		cw_pgoutput_row_t row;
+		if (cw_pgoutput_row_change(src->dec, cw_pg_rows_at(&rows, r), &row, NULL) != 0)
+			continue;   /* a key capture cannot read: never in the hub either */
+		ids[nids++] = row.doc_id;
+		row.doc_id = NULL;
+		cw_pgoutput_row_clear(&row);
+	}
+	cw_pg_rows_clear(&rows);
+	const char **hub_keys = sorted_column(hub_res);
+	qsort(ids, nids, sizeof *ids, compare_text);
+	size_t deletes = 0;
+	if (rc == 0) {
+		deletes = push_deletes(src, ent, hub_keys, (size_t)PQntuples(hub_res),
+		                       (const char **)ids, nids);
+		rc = append_deletes(src, ent, deletes, "all", err);
+	}
+	for (size_t i = 0; i < nids; i++)
+		free(ids[i]);
+	free(ids);
+	free(hub_keys);
+	PQclear(hub_res);
+	PQclear(source_res);
+	return rc;
+}
+
 /*
  * Compares the hub's live keys of ent with the table's: buckets first, then
  * the keys of the buckets that differ. The hub is read before the table, so
@@ -439,11 +520,8 @@ static int detect_deletes(cw_pg_source_t *src, const pg_entity_t *ent, const pg_
 	int rc = page_query_init(src, ent, poll, &pq, err);
 	if (rc != 0)
 		return rc;
-	if (pq.q.nkeys != 1) {
-		cw_log_kv(CW_LOG_WARN, COMPONENT, "delete detection skipped: it needs a single-column "
-		          "key", "source", src->cfg->name, "entity", ent->entity.name, NULL);
-		return 0;
-	}
+	if (pq.q.nkeys != 1)
+		return detect_deletes_listed(src, ent, &pq, err);
 	bucket_t *hub = cw_xcalloc(CW_BATCH_BUCKETS, sizeof *hub);
 	bucket_t *source = cw_xcalloc(CW_BATCH_BUCKETS, sizeof *source);
 	PGresult *hub_res = NULL, *source_res = NULL;
@@ -501,19 +579,11 @@ static int detect_deletes(cw_pg_source_t *src, const pg_entity_t *ent, const pg_
 	source_keys = sorted_column(source_res);
 	deletes = push_deletes(src, ent, hub_keys, (size_t)PQntuples(hub_res), source_keys,
 	                       (size_t)PQntuples(source_res));
-	if (deletes > 0)
-		rc = cw_capture_append(src->writer, &src->batch,
-		                       &(cw_capture_job_t){NULL, NULL, true, 0, 0, false},
-		                       src->ctx->metrics, err);
-	cw_change_batch_clear(&src->batch);
 cleanup:
 	if (rc == 0) {
-		char count[32], nbuckets[32];
-		snprintf(count, sizeof count, "%zu", deletes);
+		char nbuckets[32];
 		snprintf(nbuckets, sizeof nbuckets, "%zu", differing);
-		cw_log_kv(CW_LOG_INFO, COMPONENT, "keys compared", "source", src->cfg->name,
-		          "entity", ent->entity.name, "buckets_differing", nbuckets, "deletes", count,
-		          NULL);
+		rc = append_deletes(src, ent, deletes, nbuckets, err);
 	}
 	free(hub_keys);
 	free(source_keys);

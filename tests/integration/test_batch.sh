@@ -4,9 +4,9 @@
 # 2500 rows sharing one updated_at across pages of 100 (none skipped, none
 # read twice), a crash right after a page's commit and a kill -9 in the
 # middle of a poll, then a restart (no row twice in the oplog), deletes
-# found by the key comparison, a timestamp-without-zone column read in its
-# configured zone, and an entity whose change column is missing failed with
-# its reason while a streamed sibling keeps streaming.
+# found by the key comparison (a composite key's too), a timestamp without
+# time zone read in its configured zone, and an entity whose change column
+# is missing failed with its reason while a streamed sibling keeps streaming.
 set -u
 # shellcheck source=../support/e2e.sh
 . "${CW_SUPPORT_DIR:-$(cd "$(dirname "$0")/../support" && pwd)}/e2e.sh"
@@ -20,7 +20,9 @@ sql() { e2e_sql "$@"; }
 sql app "CREATE TABLE orders (id bigint PRIMARY KEY, note text, updated_at timestamptz NOT NULL);
          CREATE TABLE local_rows (id int PRIMARY KEY, v text, changed timestamp);
          CREATE TABLE nocol (id int PRIMARY KEY, v text);
-         CREATE TABLE live (id int PRIMARY KEY, v text)" >/dev/null
+         CREATE TABLE live (id int PRIMARY KEY, v text);
+         CREATE TABLE pairs (a int, b text, v text, updated_at timestamptz NOT NULL DEFAULT now(),
+                             PRIMARY KEY (a, b))" >/dev/null
 sql app "INSERT INTO orders SELECT g, 'first', '2026-01-01 00:00:00+00' FROM generate_series(1, 2500) g;
          INSERT INTO live VALUES (1, 'a')" >/dev/null
 
@@ -49,6 +51,8 @@ entities:
     table: public.nocol
     mode: batch
     polling_interval: 200ms
+  - {name: pairs, source: app_pg, table: public.pairs, mode: batch, polling_interval: 200ms,
+     delete_detection: {interval: 1s}}
   - {name: live, source: app_pg, table: public.live}
 targets:
   - name: node1
@@ -144,6 +148,15 @@ deletes=$(sql hub "SELECT count(*) FROM cachewarp.oplog WHERE entity = 'orders' 
 [ "$deletes" = 3 ] || fail "later comparisons wrote $deletes deletes in all, want 3"
 [ "$(sql hub "SELECT count(*) FROM cachewarp.batch_keys WHERE entity = 'orders'")" = 2498 ] ||
 	fail "the hub's key set holds $(sql hub "SELECT count(*) FROM cachewarp.batch_keys WHERE entity = 'orders'") keys, want 2498"
+
+# A composite key: its keys are listed and compared one by one.
+sql app "INSERT INTO pairs (a, b, v) VALUES (1, 'x', 'one'), (2, 'y', 'two'), (3, 'z', 'three')" >/dev/null
+pairs() { cache pairs "SELECT group_concat(v, ',') FROM (SELECT v FROM pairs ORDER BY v)"; }
+pairs_all() { same "$(pairs)" "one,three,two"; }
+wait_for "rows of a composite-key table reach the cache" pairs_all
+sql app "DELETE FROM pairs WHERE a = 2" >/dev/null
+pairs_deleted() { same "$(pairs)" "one,three"; }
+wait_for "a row deleted from a composite-key table leaves the cache" pairs_deleted
 
 e2e_stop_daemon
 [ "$failures" -eq 0 ] || exit 1
