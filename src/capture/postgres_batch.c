@@ -613,6 +613,24 @@ static int64_t next_poll_ms(const cw_entity_t *settings, int64_t now_ms)
 	return now_ms + (next_s - wall_s) * 1000;
 }
 
+/*
+ * After a poll's query failed with the source still connected: when the
+ * entity's check now fails (its table or column dropped, a privilege
+ * revoked) the entity is marked failed and its siblings go on (0);
+ * otherwise the poll's error rc stands.
+ */
+static int isolate_failure(cw_pg_source_t *src, pg_entity_t *ent, int rc, cw_err_t *err)
+{
+	cw_err_t why = *err;
+	int check = pg_check_entity(src, ent, err);
+	if (check != 0)
+		return check;
+	if (ent->failed)
+		return 0;
+	*err = why;
+	return rc;
+}
+
 /* Polls each due entity and runs each due delete check; returns when the next is due. */
 static int poll_due(cw_pg_source_t *src, cw_cancel_t *cancel, int64_t *wake_ms, cw_err_t *err)
 {
@@ -627,6 +645,8 @@ static int poll_due(cw_pg_source_t *src, cw_cancel_t *cancel, int64_t *wake_ms, 
 		if (poll->next_poll_ms <= now) {
 			pg_set_state(src, "polling", true);
 			rc = poll_entity(src, ent, poll, cancel, err);
+			if (rc == CW_EDB && PQstatus(src->sql) == CONNECTION_OK)
+				rc = isolate_failure(src, ent, rc, err);
 			poll->next_poll_ms = next_poll_ms(settings, cw_clock_now_ms(cw_clock_system()));
 			if (rc == 0 && poll->next_delete_ms == 0 && settings->batch.delete_interval_ms > 0)
 				poll->next_delete_ms = cw_clock_now_ms(cw_clock_system()) +

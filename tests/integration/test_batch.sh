@@ -6,7 +6,8 @@
 # middle of a poll, then a restart (no row twice in the oplog), deletes
 # found by the key comparison (a composite key's too), a timestamp without
 # time zone read in its configured zone, and an entity whose change column
-# is missing failed with its reason while a streamed sibling keeps streaming.
+# is missing (or dropped while running) failed with its reason while its
+# siblings keep going.
 set -u
 # shellcheck source=../support/e2e.sh
 . "${CW_SUPPORT_DIR:-$(cd "$(dirname "$0")/../support" && pwd)}/e2e.sh"
@@ -108,6 +109,18 @@ local_ok() { same "$(cache local_rows "SELECT v FROM local_rows WHERE id = '1'")
 wait_for "a row of a timestamp-without-zone column reaches the cache" local_ok
 created=$(sql hub "SELECT created_at AT TIME ZONE 'UTC' FROM cachewarp.oplog WHERE entity = 'local_rows' AND op = 'upsert'")
 [ "$created" = "2026-01-01 00:00:00" ] || fail "09:00 in Tokyo was captured as $created UTC, want 00:00"
+
+# ---- a column dropped while running: that entity fails, the others go on ----
+sql app "ALTER TABLE local_rows DROP COLUMN changed" >/dev/null
+local_failed() {
+	curl -s "http://127.0.0.1:$port/v1/status" | jq -e '[.failed_entities[] |
+		select(.entity == "local_rows" and (.reason | contains("no column \"changed\"")))] | length == 1' >/dev/null &&
+		echo ok || curl -s "http://127.0.0.1:$port/v1/status"
+}
+wait_for "a batch entity whose column was dropped fails with that reason" local_failed
+sql app "UPDATE orders SET note = 'after drop', updated_at = now() WHERE id = 1" >/dev/null
+wait_for "the other batch entities keep polling" converged
+sql app "ALTER TABLE local_rows ADD COLUMN changed timestamp" >/dev/null
 
 # ---- a crash right after a page's commit, then kill -9 in the middle of a poll ----
 e2e_stop_daemon
