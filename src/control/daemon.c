@@ -405,12 +405,13 @@ out:
 	cw_api_stop(api);
 	cw_verify_service_free(state.verify);
 	cw_jobs_free(jobs);
-	close_components(&state);
-	/* Opened but never started (a failed start): not listed, closed here. */
+	/* Opened but never started (a failed start): not listed, closed here, before
+	 * close_components frees the started ones this list also points to. */
 	for (size_t i = nopened; i-- > 0;)
 		if (!opened[i]->started)
 			cw_daemon_component_close(opened[i]);
 	free(opened);
+	close_components(&state);
 	cw_hub_close(state.refresh_hub.hub);
 	cw_hub_close(state.retention_hub.hub);
 	cw_hub_close(state.liveness_hub.hub);
