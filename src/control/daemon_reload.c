@@ -5,6 +5,7 @@
  */
 #include "control/daemon.h"
 
+#include "capture/source.h"
 #include "control/daemon_internal.h"
 #include "control/entity_manager.h"
 #include "control/reload.h"
@@ -135,7 +136,12 @@ static int open_swaps(daemon_state_t *state, const cw_config_t *next, bool is_so
 		if (items[i].change == CW_RELOAD_UNCHANGED)
 			continue;
 		swap_t s = {cw_daemon_component_find(state, is_source, items[i].name), NULL};
-		if (items[i].change != CW_RELOAD_REMOVED &&
+		/* A source whose entities are all in batch mode has only its poller: no stream. */
+		bool wanted = items[i].change != CW_RELOAD_REMOVED &&
+		              (!is_source || cw_source_needs_stream(next, items[i].name));
+		if (s.old == NULL && !wanted)
+			continue;
+		if (wanted &&
 		    (s.next = cw_daemon_component_open(state, next, is_source, items[i].name, err)) == NULL)
 			return err->code != 0 ? err->code : CW_EINTERNAL;
 		swaps[(*nswaps)++] = s;
