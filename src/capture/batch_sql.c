@@ -139,20 +139,20 @@ void cw_batch_sql_page(const cw_batch_query_t *q, bool marker, cw_buf_t *out)
 }
 
 int cw_batch_page_params(const cw_batch_query_t *q, const char *value, const char *const *keys,
-                         const char *timezone, const char *params[CW_BATCH_MAX_PARAMS])
+                         const char *zone_name, const char *params[CW_BATCH_MAX_PARAMS])
 {
 	int n = 0;
 	bool zone = q->kind == CW_BATCH_COLUMN_LOCAL_TIME;
 	/* MySQL: in text order, the select list's zone first and the bound's last. */
 	if (zone && q->dialect == CW_BATCH_MYSQL)
-		params[n++] = timezone;
+		params[n++] = zone_name;
 	if (value != NULL) {
 		params[n++] = value;
 		for (size_t i = 0; i < q->nkeys && i < CW_BATCH_MAX_KEYS; i++)
 			params[n++] = keys[i];
 	}
 	if (zone)
-		params[n++] = timezone;
+		params[n++] = zone_name;
 	return n;
 }
 

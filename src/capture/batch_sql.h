@@ -74,10 +74,11 @@ void cw_batch_sql_page(const cw_batch_query_t *q, bool marker, cw_buf_t *out);
 /*
  * Fills params (CW_BATCH_MAX_PARAMS, borrowed pointers) in the order the
  * dialect's page query takes them: value and keys (marker, q->nkeys of
- * them; NULL value: no marker) and timezone. Returns their count.
+ * them; NULL value: no marker) and zone_name (the column's time zone).
+ * Returns their count.
  */
 int cw_batch_page_params(const cw_batch_query_t *q, const char *value, const char *const *keys,
-                         const char *timezone, const char *params[CW_BATCH_MAX_PARAMS]);
+                         const char *zone_name, const char *params[CW_BATCH_MAX_PARAMS]);
 
 /* Appends name quoted as an identifier of the dialect ("a""b", `a``b`). */
 void cw_batch_quote_ident(cw_batch_dialect_t dialect, const char *name, cw_buf_t *out);
