@@ -5,8 +5,9 @@
 # on_error: fail_stream, visible in /v1/status and /readyz, while the others
 # keep flowing; a dead letter replayed after the cause is fixed lands, and
 # one a newer change superseded is dropped; a transformation reshapes a
-# MongoDB document for one target only, and a document it refuses becomes
-# a dead letter of that target.
+# MongoDB document for one target only, a document it refuses becomes a
+# dead letter of that target, and once the spec is corrected by a live
+# reload (only that target restarts) the letter replays through it.
 # shellcheck source=../support/e2e.sh
 . "${CW_SUPPORT_DIR:-$(cd "$(dirname "$0")/../support" && pwd)}/e2e.sh"
 
@@ -184,6 +185,22 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$port/v1
 [ "$code" = 200 ] || [ "$code" = 202 ] || fail "POST /v1/deadletters/$id/replay answered $code"
 refused_again() { same "$(sql hub "SELECT status || ':' || attempts FROM cachewarp.dead_letters WHERE target = 'cache'")" failed:2; }
 wait_for "a transform dead letter replayed and refused again counts an attempt" refused_again
+
+# ---- the spec fixed by a live reload, the dead letter replayed through it ----
+sed -i 's/"operation": "shift", "require": true,/"operation": "shift",/' "$work/cw.yaml"
+grep -q '"require"' "$work/cw.yaml" && fail "the test could not edit the spec"
+kill -HUP "$daemon"
+reload_line() { grep '"msg":"configuration reloaded"' "$work/run.log" | tail -1; }
+reloaded() { [ -n "$(reload_line)" ] && echo ok; }
+wait_for "the changed transformation is reloaded" reloaded
+reload_line | grep -q '"restarted":"target:cache"' || fail "the reload did not restart only the cache: $(reload_line)"
+reload_line | grep -q '"unchanged":"source:app_pg source:shop target:pg1"' ||
+	fail "the reload touched streams it did not change: $(reload_line)"
+"$bin" deadletter replay --target cache -c "$work/cw.yaml" >"$work/replay2.out" 2>&1 ||
+	fail "deadletter replay failed: $(cat "$work/replay2.out")"
+wait_for "the dead letter lands through the corrected spec" eval 'same "$(letters cache)" ""'
+fixed() { same "$(cache products "SELECT doc FROM products WHERE id = 'p2'")" '{"name":"No price","price":null}'; }
+wait_for "the replayed document has the corrected spec's shape" fixed
 
 grep -q 'stream failed: stopped' "$work/run.log" || fail "no log line for the stopped stream"
 kill -TERM "$daemon"
