@@ -465,7 +465,8 @@ static int apply_group(cw_apply_loop_t *loop, const char *name, const cw_change_
 		st->caught_up = st->caught_up || caught_up;
 		return 0;
 	}
-	size_t run = apl_policy_of(loop, st)->batch_size > 0 ? (size_t)apl_policy_of(loop, st)->batch_size : n;
+	int64_t batch_size = apl_policy_of(loop, st)->batch_size;
+	size_t run = batch_size > 0 ? (size_t)batch_size : n;
 	if (run == 0)
 		run = 1;
 	size_t from = 0;

@@ -64,14 +64,8 @@ static void publish_failed(cw_apply_loop_t *loop)
 	loop->status.nfailed = 0;
 	for (size_t i = 0; i < loop->nstates; i++) {
 		const entity_state_t *st = &loop->states[i];
-		if (!st->failed)
-			continue;
-		if (loop->status.nfailed < CW_COMPONENT_FAILED_MAX) {
-			cw_failed_entity_t *f = &loop->status.failed[loop->status.nfailed];
-			snprintf(f->entity, sizeof f->entity, "%s", st->name);
-			snprintf(f->reason, sizeof f->reason, "%s", st->reason);
-		}
-		loop->status.nfailed++;
+		if (st->failed)
+			cw_component_status_add_failed(&loop->status, st->name, st->reason);
 	}
 	pthread_mutex_unlock(&loop->mutex);
 }

@@ -88,6 +88,15 @@ void cw_capture_declare_metrics(cw_metrics_t *metrics)
 	                   "(capture.queue_depth at most)");
 }
 
+void cw_capture_declare_entity_metrics(cw_metrics_t *metrics)
+{
+	cw_metrics_declare(metrics, "cachewarp_snapshot_rows_total", CW_METRIC_COUNTER,
+	                   "Rows read by snapshots, per entity");
+	cw_metrics_declare(metrics, "cachewarp_entity_failed", CW_METRIC_GAUGE,
+	                   "1 while an entity cannot be captured (its reason is in /v1/status), "
+	                   "0 once it recovered; the source's other entities keep streaming");
+}
+
 int cw_capture_append(cw_oplog_writer_t *writer, const cw_change_batch_t *batch,
                       const cw_capture_job_t *job, cw_metrics_t *metrics, cw_err_t *err)
 {

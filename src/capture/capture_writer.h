@@ -55,6 +55,12 @@ typedef struct cw_capture_job {
 void cw_capture_declare_metrics(cw_metrics_t *metrics);
 
 /*
+ * Declares the per-entity families a source with snapshots and failed
+ * entities records: cachewarp_snapshot_rows_total and cachewarp_entity_failed.
+ */
+void cw_capture_declare_entity_metrics(cw_metrics_t *metrics);
+
+/*
  * Appends batch (borrowed) with the checkpoint in one hub transaction on
  * writer, as the writer routes it (job->scan is the stage's: a direct caller
  * sets its own writer's scan mode); a checkpoint alone is stored without

@@ -232,14 +232,9 @@ static void publish_failed(my_source_t *src)
 	pthread_mutex_lock(&src->mutex);
 	src->status.nfailed = 0;
 	for (size_t i = 0; i < src->nents; i++) {
-		if (!src->ents[i].failed)
-			continue;
-		if (src->status.nfailed < CW_COMPONENT_FAILED_MAX) {
-			cw_failed_entity_t *f = &src->status.failed[src->status.nfailed];
-			snprintf(f->entity, sizeof f->entity, "%s", src->ents[i].entity.name);
-			snprintf(f->reason, sizeof f->reason, "%s", src->ents[i].failed_reason);
-		}
-		src->status.nfailed++;
+		if (src->ents[i].failed)
+			cw_component_status_add_failed(&src->status, src->ents[i].entity.name,
+			                               src->ents[i].failed_reason);
 	}
 	pthread_mutex_unlock(&src->mutex);
 }
@@ -566,11 +561,7 @@ static void *my_open(const cw_component_ctx_t *ctx, cw_err_t *err)
 	                   "Source log bytes not yet captured into the hub, per source.");
 	cw_metrics_declare(ctx->metrics, QUARANTINE_METRIC, CW_METRIC_COUNTER,
 	                   "Records set aside in the hub's quarantine, per entity.");
-	cw_metrics_declare(ctx->metrics, "cachewarp_snapshot_rows_total", CW_METRIC_COUNTER,
-	                   "Rows read by snapshots, per entity");
-	cw_metrics_declare(ctx->metrics, "cachewarp_entity_failed", CW_METRIC_GAUGE,
-	                   "1 while an entity cannot be captured (its reason is in /v1/status), "
-	                   "0 once it recovered; the source's other entities keep streaming");
+	cw_capture_declare_entity_metrics(ctx->metrics);
 	return src;
 }
 

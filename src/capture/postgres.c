@@ -268,12 +268,7 @@ void pg_publish_failed(cw_pg_source_t *src)
 		const pg_entity_t *ent = &src->ents[i];
 		if (!ent->failed)
 			continue;
-		if (st->nfailed < CW_COMPONENT_FAILED_MAX) {
-			cw_failed_entity_t *f = &st->failed[st->nfailed];
-			snprintf(f->entity, sizeof f->entity, "%s", ent->entity.name);
-			snprintf(f->reason, sizeof f->reason, "%s", ent->failed_reason);
-		}
-		st->nfailed++;
+		cw_component_status_add_failed(st, ent->entity.name, ent->failed_reason);
 		src->gauged_failed[src->ngauged_failed++] = cw_xstrdup(ent->entity.name);
 	}
 	pthread_mutex_unlock(&src->mutex);
@@ -774,11 +769,7 @@ cw_pg_source_t *pg_source_new(const cw_component_ctx_t *ctx, bool batch, cw_err_
 	                   "Seconds between now and the commit time of the newest change "
 	                   "captured, 0 when caught up");
 	cw_capture_declare_metrics(ctx->metrics);
-	cw_metrics_declare(ctx->metrics, "cachewarp_snapshot_rows_total", CW_METRIC_COUNTER,
-	                   "Rows read by snapshots, per entity");
-	cw_metrics_declare(ctx->metrics, "cachewarp_entity_failed", CW_METRIC_GAUGE,
-	                   "1 while an entity cannot be captured (its reason is in /v1/status), "
-	                   "0 once it recovered; the source's other entities keep streaming");
+	cw_capture_declare_entity_metrics(ctx->metrics);
 	return src;
 }
 

@@ -7,6 +7,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdio.h>
+
+void cw_component_status_add_failed(cw_component_status_t *status, const char *entity,
+                                    const char *reason)
+{
+	if (status->nfailed < CW_COMPONENT_FAILED_MAX) {
+		cw_failed_entity_t *f = &status->failed[status->nfailed];
+		snprintf(f->entity, sizeof f->entity, "%s", entity);
+		snprintf(f->reason, sizeof f->reason, "%s", reason);
+	}
+	status->nfailed++;
+}
+
 static int name_cmp(const void *a, const void *b)
 {
 	return strcmp(*(const char *const *)a, *(const char *const *)b);

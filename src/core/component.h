@@ -68,6 +68,14 @@ typedef struct cw_component_ops {
 	void (*close)(void *self);
 } cw_component_ops_t;
 
+/*
+ * Counts one more failed entity (or stream) in status and lists it with its
+ * reason while fewer than CW_COMPONENT_FAILED_MAX are listed. The caller
+ * sets nfailed to 0 first and holds whatever guards status.
+ */
+void cw_component_status_add_failed(cw_component_status_t *status, const char *entity,
+                                    const char *reason);
+
 /* True when name passes the --entity filter of ctx. */
 bool cw_component_wants(const cw_component_ctx_t *ctx, const char *entity);
 
