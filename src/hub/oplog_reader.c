@@ -107,6 +107,77 @@ int cw_oplog_fetch(cw_hub_t *hub, const char *const *entities, size_t nentities,
 	return rc;
 }
 
+/*
+ * Page i > 0 of a pipelined read: the rows after the (i * limit)-th row
+ * after $1, found by an index-only scan of the ids before it.
+ */
+#define NEXT_PAGE_WHERE \
+	"WHERE id > (SELECT max(id) FROM (SELECT id FROM cachewarp.oplog WHERE id > $1::int8 " \
+	"ORDER BY id LIMIT $3::int8) skipped) ORDER BY id LIMIT $2::int8"
+
+int cw_oplog_fetch_pages(cw_hub_t *hub, int64_t after, size_t limit, size_t pages,
+                         cw_change_batch_t *out, cw_err_t *err)
+{
+	const char *what = "could not read the oplog";
+	PGconn *conn = cw_hub_pgconn(hub);
+	char after_text[24], limit_text[24], skip_text[CW_OPLOG_MAX_PAGES][24];
+	snprintf(after_text, sizeof after_text, "%lld", (long long)after);
+	snprintf(limit_text, sizeof limit_text, "%zu", limit);
+	if (pages > CW_OPLOG_MAX_PAGES)
+		pages = CW_OPLOG_MAX_PAGES;
+	if (PQenterPipelineMode(conn) != 1)
+		return cw_hub_conn_error(hub, what, err);
+	int rc = 0;
+	for (size_t i = 0; i < pages && rc == 0; i++) {
+		snprintf(skip_text[i], sizeof skip_text[i], "%zu", i * limit);
+		const char *params[] = {after_text, limit_text, skip_text[i]};
+		int sent = i == 0
+		         ? PQsendQueryParams(conn, PAGE_COLUMNS "WHERE id > $1::int8 ORDER BY id "
+		                             "LIMIT $2::int8", 2, NULL, params, NULL, NULL, 0)
+		         : PQsendQueryParams(conn, PAGE_COLUMNS NEXT_PAGE_WHERE, 3, NULL, params, NULL,
+		                             NULL, 0);
+		if (sent != 1)
+			rc = cw_hub_conn_error(hub, what, err);
+	}
+	if (rc == 0 && PQpipelineSync(conn) != 1)
+		rc = cw_hub_conn_error(hub, what, err);
+	/* Each page's rows count only while every page before it was full. */
+	bool full = true;
+	size_t before = out->len;
+	for (size_t i = 0; i < pages && rc == 0; i++) {
+		PGresult *res = PQgetResult(conn);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+			rc = cw_hub_result_error(hub, res, what, err);
+		} else {
+			for (int row = 0; full && row < PQntuples(res) && rc == 0; row++) {
+				cw_change_t change;
+				rc = row_to_change(res, row, &change, err);
+				if (rc == 0)
+					cw_change_batch_push(out, &change);
+			}
+			full = full && (size_t)PQntuples(res) == limit;
+		}
+		PQclear(res);
+		PQclear(PQgetResult(conn));   /* the NULL after each query's result */
+	}
+	/* Up to the sync point: the results left after an error, then the sync itself. */
+	while (PQstatus(conn) == CONNECTION_OK) {
+		PGresult *res = PQgetResult(conn);
+		if (res == NULL)
+			continue;   /* the end of one query's results */
+		ExecStatusType status = PQresultStatus(res);
+		PQclear(res);
+		if (status == PGRES_PIPELINE_SYNC)
+			break;
+	}
+	PQexitPipelineMode(conn);
+	if (rc != 0) {
+		while (out->len > before)
+			cw_change_clear(&out->items[--out->len]);
+	}
+	return rc;
+}
+
 int cw_oplog_read(cw_oplog_reader_t *reader, int64_t after, size_t limit,
                   cw_change_batch_t *out, cw_err_t *err)
 {
