@@ -365,29 +365,6 @@ int main(int argc, char **argv)
 		cw_oplog_reader_free(reader);
 	}
 
-	/* The same pages read in libpq's pipeline mode, CW_BENCH_PIPELINE pages at a time. */
-	long depth = cw_bench_env_long("CW_BENCH_PIPELINE", 0, 0, CW_OPLOG_MAX_PAGES);
-	for (int round = 0; depth > 0 && round < 2; round++) {
-		cw_change_batch_t page = CW_CHANGE_BATCH_INIT;
-		int64_t after = 0;
-		size_t pages = round == 0 ? 1 : (size_t)depth;
-		start = cw_bench_now_s();
-		do {
-			cw_change_batch_clear(&page);
-			if (cw_oplog_fetch_pages(hub, after, 1000, pages, &page, &err) != 0) {
-				fprintf(stderr, "read: %s\n", err.message);
-				return 1;
-			}
-			if (page.len > 0)
-				after = page.items[page.len - 1].oplog_id;
-		} while (page.len > 0);
-		double took_pages = cw_bench_now_s() - start;
-		printf("reading the hub alone in pipeline mode, %zu page(s) of 1000 at a time: %.2f s = "
-		       "%.0f changes/s\n", pages, took_pages, (double)total / took_pages);
-		fflush(stdout);
-		cw_change_batch_free(&page);
-	}
-
 	char *yaml = cw_xasprintf("hub:\n  url: %s\ntargets:\n  - name: bench\n    type: sqlite\n"
 	                          "    dir: %s\napply: {batch_size: 1000, poll_interval: 1s}\n",
 	                          url, cachedir);

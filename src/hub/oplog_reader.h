@@ -64,18 +64,6 @@ int cw_oplog_wait(cw_oplog_reader_t *reader, int timeout_ms, cw_err_t *err);
 int cw_oplog_fetch(cw_hub_t *hub, const char *const *entities, size_t nentities,
                    int64_t after, size_t limit, cw_change_batch_t *out, cw_err_t *err);
 
-/* Pages cw_oplog_fetch_pages asks for at most. */
-#define CW_OPLOG_MAX_PAGES 8
-
-/*
- * As cw_oplog_fetch for every entity, but pages queries (at most
- * CW_OPLOG_MAX_PAGES) of limit rows each are sent at once in libpq's
- * pipeline mode: the page after $after, the page after that, ... Rows of a
- * page are kept only while every page before it was full. 0 or CW_EDB.
- */
-int cw_oplog_fetch_pages(cw_hub_t *hub, int64_t after, size_t limit, size_t pages,
-                         cw_change_batch_t *out, cw_err_t *err);
-
 /* The greatest oplog id (0 for an empty oplog). 0 or CW_EDB. */
 int cw_oplog_last_id(cw_hub_t *hub, int64_t *last_id, cw_err_t *err);
 
