@@ -158,7 +158,7 @@ static void entity_free(my_entity_t *ent)
 
 static bool wanted(const my_source_t *src, const cw_entity_t *entity)
 {
-	return entity->status != CW_ENTITY_DELETED && entity->table != NULL &&
+	return cw_entity_is_captured(entity) && entity->table != NULL &&
 	       strcmp(entity->source, src->cfg->name) == 0 &&
 	       cw_component_wants(&src->ctx, entity->name);
 }
