@@ -406,6 +406,27 @@ static int64_t now_ms(void)
 	return cw_clock_now_ms(cw_clock_system());
 }
 
+/*
+ * After a poll of entity i failed with rc: when a new check of the entity
+ * fails it (its table or column dropped, a privilege revoked) its siblings
+ * go on (0); otherwise rc stands with its error.
+ */
+static int isolate_failure(cw_batch_poller_t *p, size_t i, int rc, cw_err_t *err)
+{
+	if (p->ops->recheck == NULL)
+		return rc;
+	cw_err_t why = *err;
+	int check = p->ops->recheck(p->self, i, rc, err);
+	if (check < 0)
+		return check;
+	bool failed = false;
+	p->ops->entity(p->self, i, &failed);
+	if (check == 0 && failed)
+		return 0;
+	*err = why;
+	return rc;
+}
+
 /* Polls each due entity and runs each due delete check; lowers *wake_ms to the next due. */
 static int poll_due(cw_batch_poller_t *p, cw_cancel_t *cancel, int64_t *wake_ms, cw_err_t *err)
 {
@@ -421,8 +442,8 @@ static int poll_due(cw_batch_poller_t *p, cw_cancel_t *cancel, int64_t *wake_ms,
 		if (poll->next_poll_ms <= now_ms()) {
 			p->ops->set_state(p->self, "polling", true);
 			rc = poll_entity(p, i, entity, poll, cancel, err);
-			if (rc != 0 && rc != CW_ECANCELED && p->ops->isolate != NULL)
-				rc = p->ops->isolate(p->self, i, rc, err);
+			if (rc != 0 && rc != CW_ECANCELED)
+				rc = isolate_failure(p, i, rc, err);
 			poll->next_poll_ms = next_poll_ms(settings, now_ms());
 			if (rc == 0 && poll->next_delete_ms == 0 && settings->batch.delete_interval_ms > 0)
 				poll->next_delete_ms = now_ms() + settings->batch.delete_interval_ms;

@@ -82,11 +82,12 @@ typedef struct cw_batch_backend_ops {
 	int (*keys)(void *self, size_t i, const cw_batch_query_t *q, const char *bucket_list,
 	            char ***ids, size_t *nids, cw_err_t *err);
 	/*
-	 * After a poll failed with rc while the source is still reachable:
-	 * checks entity i again; 0 when that marked it failed (its siblings go
-	 * on), else rc with err as it was. NULL: rc stands.
+	 * After a poll of entity i failed with rc: checks the entity again (a
+	 * refusal marks it failed, and its siblings go on): 0 checked, 1 when
+	 * rc is not the kind a check explains (the source is gone), or the
+	 * check's own error. NULL: rc stands.
 	 */
-	int (*isolate)(void *self, size_t i, int rc, cw_err_t *err);
+	int (*recheck)(void *self, size_t i, int rc, cw_err_t *err);
 	/* The component's state for /v1/status. */
 	void (*set_state)(void *self, const char *state, bool healthy);
 } cw_batch_backend_ops_t;

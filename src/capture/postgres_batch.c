@@ -319,26 +319,13 @@ static int backend_keys(void *self, size_t i, const cw_batch_query_t *q, const c
 	return rc;
 }
 
-/*
- * After a poll's query failed with the source still connected: when the
- * entity's check now fails (its table or column dropped, a privilege
- * revoked) the entity is marked failed and its siblings go on (0);
- * otherwise the poll's error rc stands.
- */
-static int backend_isolate(void *self, size_t i, int rc, cw_err_t *err)
+/* A poll's query failed with the source still connected: is the table or column gone? */
+static int backend_recheck(void *self, size_t i, int rc, cw_err_t *err)
 {
 	cw_pg_source_t *src = self;
-	pg_entity_t *ent = &src->ents[i];
 	if (rc != CW_EDB || PQstatus(src->sql) != CONNECTION_OK)
-		return rc;
-	cw_err_t why = *err;
-	int check = pg_check_entity(src, ent, err);
-	if (check != 0)
-		return check;
-	if (ent->failed)
-		return 0;
-	*err = why;
-	return rc;
+		return 1;
+	return pg_check_entity(src, &src->ents[i], err);
 }
 
 static void backend_set_state(void *self, const char *state, bool healthy)
@@ -348,7 +335,7 @@ static void backend_set_state(void *self, const char *state, bool healthy)
 
 static const cw_batch_backend_ops_t backend_ops = {
 	backend_reload, backend_nentities, backend_entity, backend_describe, backend_begin,
-	backend_page, backend_buckets, backend_keys, backend_isolate, backend_set_state,
+	backend_page, backend_buckets, backend_keys, backend_recheck, backend_set_state,
 };
 
 void pg_batch_forget(cw_pg_source_t *src)
