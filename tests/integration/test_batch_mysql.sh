@@ -12,7 +12,10 @@
 #     going on;
 #   * a crash right after a page's commit and a kill -9 in the middle of a
 #     poll, then a restart: no row version twice in the oplog;
-#   * deletes found by the key comparison, a composite key's too.
+#   * deletes found by the key comparison, a composite key's too;
+#   * SIGHUP adds a poller's entity, changes its settings (delete detection
+#     turned on) and stops the poller when no batch entity is left, while the
+#     source's binlog stream goes on.
 set -u
 # shellcheck source=../support/e2e.sh
 . "${CW_SUPPORT_DIR:-$(cd "$(dirname "$0")/../support" && pwd)}/e2e.sh"
@@ -199,6 +202,57 @@ pairs_deleted() { same "$(pairs)" "one,three"; }
 wait_for "a row deleted from a composite-key table leaves the cache" pairs_deleted
 [ "$(hub "SELECT string_agg(doc_id, ',') FROM cachewarp.oplog WHERE entity = 'pairs' AND op = 'delete'")" = '[2,"y"]' ] ||
 	fail "pairs deletes: $(hub "SELECT string_agg(doc_id, ',') FROM cachewarp.oplog WHERE entity = 'pairs' AND op = 'delete'")"
+
+# ---- SIGHUP adds, changes and removes pollers ----
+my "CREATE TABLE late (id INT PRIMARY KEY, v VARCHAR(20),
+	updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6));
+    INSERT INTO late (id, v) VALUES (1, 'one'), (2, 'two')"
+late_entity() { # DELETE_INTERVAL
+	sed "/^targets:/i\\  - {name: late, source: app_my, table: late, mode: batch, polling_interval: 200ms, delete_detection: {interval: $1}}" \
+		"$work/cw.base.yaml" >"$work/cw.yaml.new" && mv "$work/cw.yaml.new" "$work/cw.yaml"
+}
+reloads() { grep -c '"msg":"configuration reloaded"' "$work/run.log"; }
+reloaded() { [ "$(reloads)" -gt "$1" ] && echo ok || echo "$(reloads) reloads"; }
+cp "$work/cw.yaml" "$work/cw.base.yaml"
+late_entity 0
+n=$(reloads); kill -HUP "$daemon"
+wait_for "the reload is applied" reloaded "$n"
+late() { cache late "SELECT group_concat(v, ',') FROM (SELECT v FROM late ORDER BY id)"; }
+late_is() { same "$(late)" "$1"; }
+wait_for "a batch entity added by a reload is polled" late_is "one,two"
+[ "$(hub "SELECT count(*) FROM cachewarp.oplog WHERE entity = 'late' AND source_pos <> 'batch'")" = 0 ] ||
+	fail "the binlog stream captured the batch entity added by a reload"
+my "INSERT INTO live VALUES (3, 'c')"
+live3() { same "$(cache live "SELECT v FROM live WHERE id = '3'")" c; }
+wait_for "the restarted stream goes on" live3
+# Delete detection off: a deleted row stays; a reload that turns it on finds it.
+my "DELETE FROM late WHERE id = 1; INSERT INTO late (id, v) VALUES (3, 'three')"
+wait_for "the poll goes on" late_is "one,two,three"
+[ "$(hub "SELECT count(*) FROM cachewarp.oplog WHERE entity = 'late' AND op = 'delete'")" = 0 ] ||
+	fail "delete_detection.interval 0 still compared keys"
+late_entity 1s
+n=$(reloads); kill -HUP "$daemon"
+wait_for "the reload is applied" reloaded "$n"
+wait_for "a delete check turned on by a reload finds the deleted row" late_is "two,three"
+# Every batch entity out of the file: the poller stops, the stream worker stays.
+port=$(grep -o '"msg":"listening".*"port":"[0-9]*"' "$work/run.log" | tail -1 | grep -o '[0-9]*"$' | tr -d '"')
+components() { curl -s "http://127.0.0.1:$port/v1/status" | jq -r '[.components[] | select(.name == "app_my")] | length'; }
+[ "$(components)" = 2 ] || fail "before the reload app_my has $(components) components, want its stream and poller"
+sed -n '/^entities:/q;p' "$work/cw.base.yaml" >"$work/cw.yaml.new"
+cat >>"$work/cw.yaml.new" <<YAML
+entities:
+  - {name: kinds_scanned, source: app_my, table: kinds}
+  - {name: live, source: app_my, table: live}
+YAML
+sed -n '/^targets:/,$p' "$work/cw.base.yaml" >>"$work/cw.yaml.new"
+mv "$work/cw.yaml.new" "$work/cw.yaml"
+n=$(reloads); kill -HUP "$daemon"
+wait_for "the reload is applied" reloaded "$n"
+one_component() { same "$(components)" 1; }
+wait_for "the poller of a source without batch entities stops" one_component
+my "INSERT INTO live VALUES (4, 'd')"
+live4() { same "$(cache live "SELECT v FROM live WHERE id = '4'")" d; }
+wait_for "the stream worker goes on" live4
 
 e2e_stop_daemon
 [ "$failures" -eq 0 ] || exit 1
