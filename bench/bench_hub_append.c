@@ -4,7 +4,7 @@
  * transaction), then the same rows with plain multi-row INSERTs of 1000
  * rows into an identical scratch table, for comparison. Then a lever of the
  * hub's design, measured on bare tables: the same rows COPYed into a copy of
- * the oplog whose data column is jsonb (as before hub schema version 7) and
+ * the oplog whose data column is jsonb (as before hub schema version 8) and
  * into one whose data is text (as since: no input parsing), and read back in pages of 1,000 from each (no
  * output conversion for text). Prints figures; asserts nothing. Starts its
  * own throwaway PostgreSQL 15 cluster.
@@ -189,7 +189,7 @@ int main(void)
 	cw_column_t columns[] = {{"name", CW_COL_TEXT, "name"}};
 	cw_entity_t entity = {"customers", "app_pg", NULL, "public.customers", columns, 1,
 	                      CW_ENTITY_LIVE, 1, NULL, 0,
-	                      CW_ENTITY_MODE_STREAM, {0}};
+	                      CW_ENTITY_MODE_STREAM, {0}, CW_ENTITY_ORIGIN_UNKNOWN, NULL, 0};
 	if (hub == NULL || cw_hub_migrate(hub, NULL, &err) != 0 ||
 	    cw_entity_store_upsert(hub, &entity, NULL, &err) != 0) {
 		fprintf(stderr, "bench: %s\n", err.message);

@@ -154,7 +154,16 @@ static const char *const migrations[] = {
 	"	PRIMARY KEY (entity, doc_id)\n"
 	");\n",
 	/*
-	 * 7: the data of the oplog and its staging area as text, not jsonb. The
+	 * 7: where an entity was declared (the configuration file or the
+	 * API/CLI; NULL for entities stored before, claimed by the file at the
+	 * next start that lists them), and whether it is paused: an entity of
+	 * the file that the file no longer lists (control/entity_pause.h).
+	 */
+	"ALTER TABLE cachewarp.entities ADD COLUMN origin text CHECK (origin IN ('file', 'api'));\n"
+	"ALTER TABLE cachewarp.entities ADD COLUMN paused_reason text;\n"
+	"ALTER TABLE cachewarp.entities ADD COLUMN paused_at timestamptz;\n",
+	/*
+	 * 8: the data of the oplog and its staging area as text, not jsonb. The
 	 * capture writes one valid compact JSON object per upsert already; jsonb
 	 * parsed it again on every COPY and printed it again on every read, the
 	 * largest share of the hub's write cost (BENCHMARKS.md). The text keeps
@@ -223,7 +232,7 @@ static int advisory_lock(cw_hub_t *hub, int take, cw_err_t *err)
  */
 static const char *rewritten_tables(int version)
 {
-	return version == 7 ? "{cachewarp.oplog,cachewarp.oplog_staging}" : NULL;
+	return version == 8 ? "{cachewarp.oplog,cachewarp.oplog_staging}" : NULL;
 }
 
 /* Says before it starts that a migration rewrites tables, and how large they are. */

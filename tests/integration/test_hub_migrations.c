@@ -2,8 +2,8 @@
  * Integration tests of the hub schema migrations against a real PostgreSQL:
  * applying twice, four processes migrating at once, refusing a hub newer
  * than the binary, connection errors that never show the password, and an
- * upgrade in place: a hub at schema version 6 (the oplog's data as jsonb),
- * filled as that version wrote it, migrated to 7 (data as text) answers
+ * upgrade in place: a hub at schema version 7 (the oplog's data as jsonb),
+ * filled as that version wrote it, migrated to 8 (data as text) answers
  * GET /v1/oplog with the same bytes, promotes its staged rows unchanged, says
  * that the migration rewrites the tables, and keeps a later row's text
  * exactly (key order, number spelling).
@@ -33,7 +33,7 @@
 #include <unistd.h>
 
 #define NPROCESSES 4
-#define BEFORE_TEXT 6   /* the last schema version with the oplog's data as jsonb */
+#define BEFORE_TEXT 7   /* the last schema version with the oplog's data as jsonb */
 
 typedef cw_testhub_t fixture_t;
 
@@ -316,7 +316,7 @@ static void upgrade_keeps_the_change_feed(void **state)
 	char *before[NPATHS];
 	for (size_t i = 0; i < NPATHS; i++)
 		before[i] = get(api, paths[i]);
-	/* What version 6 served: jsonb's spacing, sorted keys, 100 for 1e2, 0.0 for -0.0, the last "a". */
+	/* What version 7 served: jsonb's spacing, sorted keys, 100 for 1e2, 0.0 for -0.0, the last "a". */
 	expect_in(before[0], "\"data\":{\"a\": 100, \"b\": 1, \"n\": null, "
 	                     "\"tags\": [\"x\", {\"y\": 0.0, \"z\": true}]}");
 	expect_in(before[0], "\"data\":{\"a\": 2, \"doc\": ");
@@ -329,7 +329,7 @@ static void upgrade_keeps_the_change_feed(void **state)
 	assert_int_equal(cw_hub_schema_check(fx->hub, &err), 0);
 	logged = slurp(log);
 	assert_non_null(strstr(logged, "hub migration rewrites tables"));
-	assert_non_null(strstr(logged, "\"version\":\"7\""));
+	assert_non_null(strstr(logged, "\"version\":\"8\""));
 	assert_non_null(strstr(logged, "\"tables\":\"{cachewarp.oplog,cachewarp.oplog_staging}\""));
 	free(logged);
 	assert_int_equal(cw_testhub_int(fx->hub, "SELECT count(*) FROM information_schema.columns "
