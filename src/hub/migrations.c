@@ -4,6 +4,7 @@
 #include "core/log.h"
 
 #include <assert.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -252,15 +253,18 @@ static void log_rewrite(cw_hub_t *hub, const char *tables, const char *version_t
 	          "size", size, NULL);
 }
 
-/* Applies migration `version` (1-based) and records it, in one transaction. */
-static int apply_one(cw_hub_t *hub, int version, cw_err_t *err)
+/*
+ * Applies migration `version` (1-based) and records it, in one transaction;
+ * upgrading is false for a hub being created (nothing to rewrite then).
+ */
+static int apply_one(cw_hub_t *hub, int version, bool upgrading, cw_err_t *err)
 {
 	char what[96], version_text[16];
 	snprintf(what, sizeof what, "could not apply hub migration %d", version);
 	snprintf(version_text, sizeof version_text, "%d", version);
 	const char *params[] = {version_text};
 	const char *tables = rewritten_tables(version);
-	if (tables != NULL)
+	if (tables != NULL && upgrading)
 		log_rewrite(hub, tables, version_text);
 	int rc = cw_hub_begin(hub, err);
 	if (rc != 0)
@@ -305,7 +309,7 @@ int cw_hub_migrate_to(cw_hub_t *hub, int target, int *applied, cw_err_t *err)
 		goto cleanup;
 	}
 	for (int next = version + 1; next <= target; next++) {
-		rc = apply_one(hub, next, err);
+		rc = apply_one(hub, next, version > 0, err);
 		if (rc != 0)
 			goto cleanup;
 		count++;

@@ -189,8 +189,8 @@ static void connection_errors_never_show_the_password(void **state)
 
 static void add_entity(cw_hub_t *hub, const char *name, cw_entity_status_t status)
 {
-	cw_entity_t entity = {(char *)name, (char *)"shop", (char *)name, NULL, NULL, 0,
-	                      status, 1, NULL, 0, CW_ENTITY_MODE_STREAM, {0}};
+	cw_entity_t entity = {.name = (char *)name, .source = (char *)"shop",
+	                      .collection = (char *)name, .status = status, .version = 1};
 	cw_err_t err = {0};
 	bool created = false;
 	if (cw_entity_store_upsert(hub, &entity, &created, &err) != 0)
