@@ -139,12 +139,22 @@ static int open_swaps(daemon_state_t *state, const cw_config_t *next, bool is_so
 		/* A source whose entities are all in batch mode has only its poller: no stream. */
 		bool wanted = items[i].change != CW_RELOAD_REMOVED &&
 		              (!is_source || cw_source_needs_stream(next, items[i].name));
-		if (s.old == NULL && !wanted)
-			continue;
 		if (wanted &&
 		    (s.next = cw_daemon_component_open(state, next, is_source, items[i].name, err)) == NULL)
 			return err->code != 0 ? err->code : CW_EINTERNAL;
-		swaps[(*nswaps)++] = s;
+		if (s.old != NULL || s.next != NULL)
+			swaps[(*nswaps)++] = s;
+		if (is_source) {
+			/* Its batch poller goes with it: added, swapped or stopped. */
+			swap_t poller = {cw_daemon_poller_find(state, items[i].name), NULL};
+			bool polls = items[i].change != CW_RELOAD_REMOVED &&
+			             cw_source_has_batch(next, items[i].name);
+			if (polls && (poller.next = cw_daemon_poller_open(state, next, items[i].name,
+			                                                  err)) == NULL)
+				return err->code != 0 ? err->code : CW_EINTERNAL;
+			if (poller.old != NULL || poller.next != NULL)
+				swaps[(*nswaps)++] = poller;
+		}
 	}
 	return 0;
 }
@@ -194,7 +204,7 @@ static int apply(daemon_state_t *state, const cw_config_t *next, const cw_reload
 			cw_log_kv(CW_LOG_WARN, COMPONENT, "entity removed from the configuration file "
 			          "stays in the hub and keeps flowing; delete it with `cachewarp entity "
 			          "delete`", "entity", plan->entities[i].name, NULL);
-	swap_t *swaps = cw_xcalloc(plan->nsources + plan->ntargets + 1, sizeof *swaps);
+	swap_t *swaps = cw_xcalloc(2 * plan->nsources + plan->ntargets + 1, sizeof *swaps);
 	size_t nswaps = 0;
 	rc = open_swaps(state, next, true, plan->sources, plan->nsources, swaps, &nswaps, err);
 	if (rc == 0)
