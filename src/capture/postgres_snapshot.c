@@ -122,9 +122,10 @@ static int write_page(cw_pg_source_t *src, cw_oplog_writer_t *writer, const pg_e
 	free(key);
 	/* Seams: rows and progress are in the hub, the next rows not yet read; or the
 	 * last rows and the sweep, the entity not yet live. */
-	const char *seam = progress->done ? "after_scan_done" : "after_scan_page_commit";
-	if (rc == 0 && CW_FAILPOINT(seam))
-		rc = cw_err_set(err, CW_EIO, PG_DOMAIN, "failpoint %s", seam);
+	if (rc == 0 && !progress->done && CW_FAILPOINT("after_scan_page_commit"))
+		rc = cw_err_set(err, CW_EIO, PG_DOMAIN, "failpoint after_scan_page_commit");
+	else if (rc == 0 && progress->done && CW_FAILPOINT("after_scan_done"))
+		rc = cw_err_set(err, CW_EIO, PG_DOMAIN, "failpoint after_scan_done");
 	return rc;
 }
 
@@ -344,7 +345,7 @@ int pg_snapshot_all(cw_pg_source_t *src, cw_cancel_t *cancel, uint64_t *start_ls
 	                  "could not begin the snapshot", err)) != 0 ||
 	    (rc = exec_ok(reader, sql.data, "could not import the exported snapshot", err)) != 0)
 		goto cleanup;
-	progress = cw_xcalloc(src->nents, sizeof *progress);
+	progress = cw_xcalloc(src->nents > 0 ? src->nents : 1, sizeof *progress);
 	for (size_t i = 0; i < src->nents; i++) {
 		progress[i].version = src->ents[i].entity.version;
 		cw_scan_progress_set_origin(&progress[i], src->cfg->slot, lsn_text);

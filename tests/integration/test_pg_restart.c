@@ -3,7 +3,8 @@
  * PostgreSQL 15: kill -9 of a capturing process during the snapshot and
  * during streaming (while rows keep changing), then a restart that ends with
  * the hub equal to the table (the snapshot resumed after its last committed
- * key: each scanned row once, one generation); a clean restart resuming from the stored LSN
+ * key: each scanned row once, one generation; the same for the scan of an
+ * entity added while streaming); a clean restart resuming from the stored LSN
  * without a new generation; a slot dropped while stopped giving a rescan
  * with a new version and a sweep that removes rows deleted meanwhile, the
  * same for a slot invalidated by max_slot_wal_keep_size (wal_status lost); and
@@ -160,6 +161,33 @@ static void clean_restart_resumes_from_stored_lsn(void **state)
 	assert_int_equal(fx_int(fx, "SELECT version FROM cachewarp.entities WHERE name = 't'"), 1);
 }
 
+/* An entity added while streaming, killed during its own scan: the scan goes on after its
+ * last committed key in the same generation, each row once. */
+static void kill_during_runtime_scan_resumes_it(void **state)
+{
+	fx_t *fx = *state;
+	fx_stop(fx);
+	fx_sql(fx, "CREATE TABLE u (id int PRIMARY KEY, v int);"
+	           "INSERT INTO u SELECT g, g FROM generate_series(1, 60000) g");
+	fx_config(fx, "", ENTITY "  - {name: u, source: app, table: public.u}\n", 100);
+	pid_t pid = spawn_capture(fx);
+	fx_wait_int(fx, "SELECT count(*) FROM cachewarp.oplog WHERE entity = 'u'", 2000);
+	kill9(pid);
+	assert_int_equal(fx_int(fx, "SELECT count(*) FROM cachewarp.entities "
+	                            "WHERE name = 'u' AND status = 'live'"), 0);
+	fx_run(fx);
+	fx_wait_int(fx, "SELECT count(*) FROM cachewarp.entities WHERE name = 'u' "
+	                "AND status = 'live'", 1);
+	fx_wait_converged(fx, "u", "SELECT id::text, to_jsonb(u)::text FROM u");
+	assert_int_equal(fx_int(fx, "SELECT version FROM cachewarp.entities WHERE name = 'u'"), 1);
+	assert_int_equal(fx_int(fx, "SELECT count(*) FROM cachewarp.oplog WHERE entity = 'u' "
+	                            "AND op = 'sweep'"), 1);
+	assert_int_equal(fx_int(fx, "SELECT count(*) FROM cachewarp.oplog WHERE entity = 'u' "
+	                            "AND op = 'upsert'"), 60000);
+	assert_int_equal(fx_int(fx, "SELECT count(DISTINCT doc_id) FROM cachewarp.oplog "
+	                            "WHERE entity = 'u' AND op = 'upsert'"), 60000);
+}
+
 static void dropped_slot_while_stopped_rescans_and_sweeps(void **state)
 {
 	fx_t *fx = *state;
@@ -238,6 +266,7 @@ int main(void)
 		cmocka_unit_test(kill_during_snapshot_then_restart),
 		cmocka_unit_test(kill_during_streaming_then_restart),
 		cmocka_unit_test(clean_restart_resumes_from_stored_lsn),
+		cmocka_unit_test(kill_during_runtime_scan_resumes_it),
 		cmocka_unit_test(dropped_slot_while_stopped_rescans_and_sweeps),
 		cmocka_unit_test(invalidated_slot_rescans_and_sweeps),
 		cmocka_unit_test(position_lost_with_fail_policy_stops),
