@@ -286,8 +286,10 @@ static const cw_config_key_t keys[] = {
 	 .default_doc = "none", .check = check_auth_id, .help = AUTH_ID_HELP},
 
 	LIST("entities", cw_config_t, entities, cw_entity_t, 10000,
-	     "The initial entities. Entities added through the API or CLI live in the hub and "
-	     "survive restarts."),
+	     "The file's entities, stored in the hub at start and on reload; one the file no "
+	     "longer lists is paused, not deleted: its targets keep their data (docs/operations.md, "
+	     "\"Paused entities\"). Entities added through the API or CLI live in the hub, "
+	     "survive restarts and are never paused by the file."),
 	{.path = "entities[].name", .kind = CW_KEY_STRING, .offset = ENT(name),
 	 .flags = CW_KEY_REQUIRED, .check = cw_entity_name_validate,
 	 .help = "Unique name (`[a-z][a-z0-9_]{0,62}`): it names the cache file and the SQL table."},
@@ -337,9 +339,9 @@ static const cw_config_key_t keys[] = {
 	{.path = "entities[].mode", .kind = CW_KEY_ENUM, .offset = ENT(mode),
 	 .default_text = "stream", .values = entity_modes,
 	 .help = "`stream`: changes come from the source's change log (logical replication, "
-	         "change streams); `batch` (postgres sources, docs/batch.md): the table is polled "
-	         "for rows whose `change_detection.column` grew, for databases where logical "
-	         "replication is not allowed."},
+	         "change streams); `batch` (postgres and mysql sources, docs/batch.md): the table "
+	         "is polled for rows whose `change_detection.column` grew, for databases where "
+	         "logical replication or the binlog is not available."},
 	GROUP("entities[].change_detection", "Batch mode: how changed rows are found."),
 	{.path = "entities[].change_detection.column", .kind = CW_KEY_STRING,
 	 .offset = ENT(batch.column), .default_text = "updated_at", .check = check_change_column,
@@ -347,8 +349,9 @@ static const cw_config_key_t keys[] = {
 	         "number a trigger or sequence keeps; it must be of an orderable type."},
 	{.path = "entities[].change_detection.timezone", .kind = CW_KEY_STRING,
 	 .offset = ENT(batch.timezone), .default_text = "UTC", .check = check_timezone,
-	 .help = "For a `timestamp without time zone` column: the zone its values are written in "
-	         "(`UTC`, `Europe/Paris`); sets the changes' times and the lag window."},
+	 .help = "For a `timestamp without time zone` column (MySQL: `DATETIME`, `DATE`): the "
+	         "zone its values are written in (`UTC`, `Europe/Paris`, `+09:00`); sets the "
+	         "changes' times and the lag window."},
 	{.path = "entities[].change_detection.lag", .kind = CW_KEY_DURATION,
 	 .offset = ENT(batch.lag_ms), .default_text = "0", .min = 0, .max = DAY_MS,
 	 .help = "Rows whose column is newer than the source's clock minus this wait for the "
