@@ -166,7 +166,7 @@ bool my_entity_is_batch(const cw_component_ctx_t *ctx, const char *entity)
 
 static bool wanted(const my_source_t *src, const cw_entity_t *entity)
 {
-	return entity->status != CW_ENTITY_DELETED && entity->table != NULL &&
+	return cw_entity_is_captured(entity) && entity->table != NULL &&
 	       strcmp(entity->source, src->cfg->name) == 0 &&
 	       cw_component_wants(&src->ctx, entity->name) &&
 	       my_entity_is_batch(&src->ctx, entity->name) == src->polls_batch;

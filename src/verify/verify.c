@@ -524,6 +524,9 @@ static int check_entity(const cw_config_t *config, const cw_entity_t *entity, cw
 		return cw_err_set(err, CW_EINVAL, DOMAIN, "entity \"%s\": source \"%s\" is not "
 		                  "configured", entity->name, entity->source);
 
+	if (entity->paused_reason != NULL)
+		return cw_err_set(err, CW_EINVAL, DOMAIN, "entity \"%s\" is paused (%s): its source is "
+		                  "not captured; resume it first", entity->name, entity->paused_reason);
 	if (entity->status != CW_ENTITY_LIVE)
 		return cw_err_set(err, CW_EINVAL, DOMAIN, "entity \"%s\": not live yet (its scan has "
 		                  "not finished)", entity->name);
