@@ -54,8 +54,8 @@ static void test_column_text_as_the_column_keeps_it(void **state)
 static void test_document_laid_into_columns(void **state)
 {
 	(void)state;
-	cw_entity_t e = {"docs", "shop", "docs", NULL, NULL, 0, CW_ENTITY_LIVE, 1, NULL, 0,
-	                 CW_ENTITY_MODE_STREAM, {0}};
+	cw_entity_t e = {.name = "docs", .source = "shop", .collection = "docs",
+	                 .status = CW_ENTITY_LIVE, .version = 1};
 	cw_verify_pg_model_t model = {&e, CW_DECIMAL_EXACT, NULL, 0, false};
 	cw_verify_pg_model_add(&model, "n", "n", "bigint");
 	cw_verify_pg_model_add(&model, "total_amount_cbfbd0b8", "Total Amount", "bigint");
@@ -92,8 +92,8 @@ static void test_bson_form_keeps_types(void **state)
 		{"n", CW_COL_INTEGER, "n"},
 		{"meta", CW_COL_JSONB, "meta"},
 	};
-	cw_entity_t e = {"typed", "shop", "typed", NULL, columns, 2, CW_ENTITY_LIVE, 1, NULL, 0,
-	                 CW_ENTITY_MODE_STREAM, {0}};
+	cw_entity_t e = {.name = "typed", .source = "shop", .collection = "typed",
+	                 .columns = columns, .ncolumns = 2, .status = CW_ENTITY_LIVE, .version = 1};
 	cw_verify_bson_form_t form = {&e, CW_LAYOUT_TYPED, {0}};
 	uint64_t source, target, cols_source[2], cols_target[2];
 	assert_int_equal(cw_verify_bson_digest_data(&form, "t1", "{\"n\":5,\"meta\":{\"b\":1,\"a\":2}}",
