@@ -273,8 +273,12 @@ void pg_schema_forget(cw_pg_source_t *src);
  * end of the last transaction whose batches all committed) advances in the
  * writer thread and is read by the stream before each status update.
  */
-/* Starts the writer thread; NULL with err filled (the hub connection failed). */
-pg_pipe_t *pg_pipe_start(cw_pg_source_t *src, cw_err_t *err);
+/*
+ * Starts the writer thread; NULL with err filled (the hub connection failed).
+ * scan: the pipe of a snapshot's scan, whose batches go to the oplog while
+ * their entity is pending or scanning (cw_oplog_writer_set_scan).
+ */
+pg_pipe_t *pg_pipe_start(cw_pg_source_t *src, bool scan, cw_err_t *err);
 /*
  * Hands batch (its contents taken over, batch left empty) to the writer with
  * the checkpoint to store (0 = none) and the durable LSN and commit time its

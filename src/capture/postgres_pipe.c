@@ -19,9 +19,10 @@
 struct pg_pipe {
 	const cw_pg_source_t *src;          /* borrowed; immutable parts only */
 	cw_capture_writer_t *writer;
+	bool scan;                          /* a scan's pipe: pending entities go to the oplog */
 };
 
-pg_pipe_t *pg_pipe_start(cw_pg_source_t *src, cw_err_t *err)
+pg_pipe_t *pg_pipe_start(cw_pg_source_t *src, bool scan, cw_err_t *err)
 {
 	int64_t depth = src->ctx->config->capture.queue_depth;
 	cw_capture_writer_opts_t opts = {src->ctx->config->hub.url, depth > 0 ? (size_t)depth : 4,
@@ -32,6 +33,7 @@ pg_pipe_t *pg_pipe_start(cw_pg_source_t *src, cw_err_t *err)
 	pg_pipe_t *pipe = cw_xcalloc(1, sizeof *pipe);
 	pipe->src = src;
 	pipe->writer = writer;
+	pipe->scan = scan;
 	cw_capture_writer_advance_idle(writer, src->durable_lsn);
 	return pipe;
 }
@@ -43,7 +45,7 @@ int pg_pipe_submit(pg_pipe_t *pipe, cw_change_batch_t *batch, uint64_t checkpoin
 	char json[PG_CHECKPOINT_JSON_LEN];
 	pg_checkpoint_json(pipe->src, checkpoint, partial, json);
 	cw_capture_job_t job = {checkpoint ? pipe->src->checkpoint_key : NULL,
-	                        checkpoint ? json : NULL, false, durable_after, commit_us, partial};
+	                        checkpoint ? json : NULL, pipe->scan, durable_after, commit_us, partial};
 	for (;;) {
 		int rc = cw_capture_writer_submit(pipe->writer, batch, &job, SUBMIT_WAIT_MS, err);
 		if (rc != CW_ETIMEDOUT)

@@ -50,12 +50,13 @@ static int64_t estimate_rows(PGconn *conn, const pg_entity_t *ent)
 	return rows;
 }
 
+/* read_s: the seconds spent reading and decoding rows, logged when not negative. */
 static void log_progress(const cw_pg_source_t *src, const pg_entity_t *ent, int64_t rows,
-                         int64_t estimate, int64_t started_ms, bool done)
+                         int64_t estimate, int64_t started_ms, bool done, double read_s)
 {
 	double seconds = (double)(cw_clock_now_ms(cw_clock_system()) - started_ms) / 1000.0;
 	double rate = seconds > 0 ? (double)rows / seconds : 0;
-	char rows_text[32], rate_text[32], eta_text[32], total_text[32];
+	char rows_text[32], rate_text[32], eta_text[32], total_text[32], read_text[32] = "";
 	snprintf(rows_text, sizeof rows_text, "%lld", (long long)rows);
 	snprintf(rate_text, sizeof rate_text, "%.0f", rate);
 	snprintf(total_text, sizeof total_text, "%lld", (long long)(estimate > rows ? estimate : rows));
@@ -65,10 +66,12 @@ static void log_progress(const cw_pg_source_t *src, const pg_entity_t *ent, int6
 		snprintf(eta_text, sizeof eta_text, "%.0f", (double)(estimate - rows) / rate);
 	else
 		snprintf(eta_text, sizeof eta_text, "unknown");
+	if (read_s >= 0)
+		snprintf(read_text, sizeof read_text, "%.3f", read_s);
 	cw_log_kv(CW_LOG_INFO, PG_COMPONENT, done ? "snapshot of table done" : "snapshot progress",
 	          "source", src->cfg->name, "entity", ent->entity.name, "table", ent->entity.table,
 	          "rows", rows_text, "rows_estimate", total_text, "rows_per_second", rate_text,
-	          "eta_seconds", eta_text, NULL);
+	          "eta_seconds", eta_text, read_s >= 0 ? "read_seconds" : NULL, read_text, NULL);
 }
 
 /* Turns one FETCH result into changes of ent. */
@@ -87,10 +90,14 @@ static int push_rows(cw_pg_source_t *src, const pg_entity_t *ent, PGresult *res,
 	return rc;
 }
 
-/* Reads ent's table on conn (inside the snapshot's transaction) into the hub. */
-static int scan_table(cw_pg_source_t *src, PGconn *conn, pg_entity_t *ent,
-                      cw_oplog_writer_t *writer, const char *source_pos, cw_cancel_t *cancel,
-                      cw_err_t *err)
+/*
+ * Reads ent's table on conn (inside the snapshot's transaction) and hands
+ * each full batch to pipe, whose thread writes it to the hub while the next
+ * rows are read. The time spent reading and decoding (not waiting for the
+ * pipe) is counted in cachewarp_snapshot_read_seconds_total.
+ */
+static int scan_table(cw_pg_source_t *src, PGconn *conn, pg_entity_t *ent, pg_pipe_t *pipe,
+                      const char *source_pos, cw_cancel_t *cancel, cw_err_t *err)
 {
 	cw_buf_t sql = CW_BUF_INIT;
 	cw_buf_append_str(&sql, "DECLARE cw_scan NO SCROLL CURSOR FOR SELECT * FROM ");
@@ -98,6 +105,7 @@ static int scan_table(cw_pg_source_t *src, PGconn *conn, pg_entity_t *ent,
 	int64_t estimate = estimate_rows(conn, ent), rows = 0;
 	int64_t started = cw_clock_now_ms(cw_clock_system());
 	int64_t next_log = started + PROGRESS_INTERVAL_MS;
+	double read_s = 0;
 	char labels[160];
 	snprintf(labels, sizeof labels, "entity=\"%s\"", ent->entity.name);
 	int rc = exec_ok(conn, sql.data, "could not open a snapshot cursor", err);
@@ -107,6 +115,7 @@ static int scan_table(cw_pg_source_t *src, PGconn *conn, pg_entity_t *ent,
 			rc = CW_ECANCELED;
 			break;
 		}
+		double read_started = cw_time_monotonic_s();
 		PGresult *res = PQexec(conn, "FETCH " FETCH_ROWS " FROM cw_scan");
 		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 			char what[200];
@@ -123,27 +132,34 @@ static int scan_table(cw_pg_source_t *src, PGconn *conn, pg_entity_t *ent,
 		if (rc == 0)
 			rc = push_rows(src, ent, res, source_pos, err);
 		PQclear(res);
+		double read_done = cw_time_monotonic_s() - read_started;
+		read_s += read_done;
+		cw_metrics_counter_add(src->ctx->metrics, "cachewarp_snapshot_read_seconds_total",
+		                       labels, read_done);
 		if (rc != 0 || n == 0)
 			break;
 		rows += n;
 		cw_metrics_counter_add(src->ctx->metrics, "cachewarp_snapshot_rows_total", labels, n);
 		if (src->batch.len >= (size_t)src->ctx->config->capture.batch_size)
-			rc = pg_write_batch(src, writer, 0, false, err);
+			rc = pg_pipe_submit(pipe, &src->batch, 0, false, 0, 0, cancel, err);
 		/* A scan while streaming: keep the replication connection alive. */
 		if (rc == 0)
 			rc = pg_stream_keepalive(src, err);
 		if (cw_clock_now_ms(cw_clock_system()) >= next_log) {
-			log_progress(src, ent, rows, estimate, started, false);
+			log_progress(src, ent, rows, estimate, started, false, -1);
 			next_log = cw_clock_now_ms(cw_clock_system()) + PROGRESS_INTERVAL_MS;
 		}
 	}
 	src->only = NULL;
+	if (rc == 0 && src->batch.len > 0)
+		rc = pg_pipe_submit(pipe, &src->batch, 0, false, 0, 0, cancel, err);
+	/* Every row of the table in the hub before it counts as scanned. */
 	if (rc == 0)
-		rc = pg_write_batch(src, writer, 0, false, err);
+		rc = pg_pipe_drain(pipe, cancel, err);
 	if (rc == 0)
 		rc = exec_ok(conn, "CLOSE cw_scan", "could not close a snapshot cursor", err);
 	if (rc == 0)
-		log_progress(src, ent, rows, estimate, started, true);
+		log_progress(src, ent, rows, estimate, started, true, read_s);
 	cw_buf_free(&sql);
 	return rc;
 }
@@ -202,6 +218,7 @@ int pg_snapshot_all(cw_pg_source_t *src, cw_cancel_t *cancel, uint64_t *start_ls
 	PGconn *reader = NULL;
 	PGresult *res = NULL;
 	cw_oplog_writer_t *writer = NULL;
+	pg_pipe_t *pipe = NULL;
 	cw_buf_t sql = CW_BUF_INIT;
 	char lsn_text[32] = "";
 	int rc = 0;
@@ -254,11 +271,15 @@ int pg_snapshot_all(cw_pg_source_t *src, cw_cancel_t *cancel, uint64_t *start_ls
 	                  "could not begin the snapshot", err)) != 0 ||
 	    (rc = exec_ok(reader, sql.data, "could not import the exported snapshot", err)) != 0)
 		goto cleanup;
-	writer = cw_oplog_writer_new(src->hub);
-	cw_oplog_writer_set_scan(writer, true);
+	if ((pipe = pg_pipe_start(src, true, err)) == NULL) {
+		rc = CW_EDB;
+		goto cleanup;
+	}
 	for (size_t i = 0; i < src->nents && rc == 0; i++)
 		if (!src->ents[i].failed)
-			rc = scan_table(src, reader, &src->ents[i], writer, lsn_text, cancel, err);
+			rc = scan_table(src, reader, &src->ents[i], pipe, lsn_text, cancel, err);
+	writer = cw_oplog_writer_new(src->hub);
+	cw_oplog_writer_set_scan(writer, true);
 	if (rc == 0)
 		rc = exec_ok(reader, "COMMIT", "could not end the snapshot", err);
 	/* The sweeps and the checkpoint commit together: then the generation is complete. */
@@ -273,6 +294,7 @@ int pg_snapshot_all(cw_pg_source_t *src, cw_cancel_t *cancel, uint64_t *start_ls
 	if (rc == 0)
 		src->durable_lsn = src->complete_lsn = *start_lsn;
 cleanup:
+	pg_pipe_stop(pipe);
 	cw_change_batch_clear(&src->batch);
 	cw_oplog_writer_free(writer);
 	PQclear(res);
@@ -285,6 +307,7 @@ int pg_snapshot_entity(cw_pg_source_t *src, pg_entity_t *ent, cw_cancel_t *cance
                        cw_err_t *err)
 {
 	cw_oplog_writer_t *writer = NULL;
+	pg_pipe_t *pipe = NULL;
 	int rc;
 	char lsn_text[32] = "";
 	pg_set_state(src, "snapshot", true);
@@ -298,10 +321,14 @@ int pg_snapshot_entity(cw_pg_source_t *src, pg_entity_t *ent, cw_cancel_t *cance
 	          src->cfg->name, "entity", ent->entity.name, "table", ent->entity.table, NULL);
 	writer = cw_oplog_writer_new(src->hub);
 	cw_oplog_writer_set_scan(writer, true);
-	rc = exec_ok(src->sql, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-	             "could not begin a scan", err);
+	if ((pipe = pg_pipe_start(src, true, err)) == NULL)
+		rc = CW_EDB;
+	else
+		rc = exec_ok(src->sql, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+		             "could not begin a scan", err);
 	if (rc == 0)
-		rc = scan_table(src, src->sql, ent, writer, lsn_text, cancel, err);
+		rc = scan_table(src, src->sql, ent, pipe, lsn_text, cancel, err);
+	pg_pipe_stop(pipe);
 	exec_ok(src->sql, rc == 0 ? "COMMIT" : "ROLLBACK", "could not end a scan", rc ? NULL : err);
 	if (rc == 0) {
 		pg_push_sweep(src, ent, lsn_text);
