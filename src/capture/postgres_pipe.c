@@ -15,6 +15,7 @@
 #include <stdlib.h>
 
 #define SUBMIT_WAIT_MS 500
+#define SCAN_QUEUE_DEPTH 2
 
 struct pg_pipe {
 	const cw_pg_source_t *src;          /* borrowed; immutable parts only */
@@ -25,6 +26,10 @@ struct pg_pipe {
 pg_pipe_t *pg_pipe_start(cw_pg_source_t *src, bool scan, cw_err_t *err)
 {
 	int64_t depth = src->ctx->config->capture.queue_depth;
+	/* A scan always runs ahead of the hub: one batch waiting keeps both busy, more only
+	 * holds memory. */
+	if (scan && depth > SCAN_QUEUE_DEPTH)
+		depth = SCAN_QUEUE_DEPTH;
 	cw_capture_writer_opts_t opts = {src->ctx->config->hub.url, depth > 0 ? (size_t)depth : 4,
 	                                 src->ctx->metrics, src->cfg->name, src->ctx->config->hub.auth};
 	cw_capture_writer_t *writer = cw_capture_writer_start(&opts, err);
