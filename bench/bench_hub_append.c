@@ -189,7 +189,7 @@ int main(void)
 	cw_column_t columns[] = {{"name", CW_COL_TEXT, "name"}};
 	cw_entity_t entity = {"customers", "app_pg", NULL, "public.customers", columns, 1,
 	                      CW_ENTITY_LIVE, 1, NULL, 0,
-	                      CW_ENTITY_MODE_STREAM, {0}};
+	                      CW_ENTITY_MODE_STREAM, {0}, CW_ENTITY_ORIGIN_UNKNOWN, NULL, 0};
 	if (hub == NULL || cw_hub_migrate(hub, NULL, &err) != 0 ||
 	    cw_entity_store_upsert(hub, &entity, NULL, &err) != 0) {
 		fprintf(stderr, "bench: %s\n", err.message);

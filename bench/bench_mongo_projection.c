@@ -34,7 +34,7 @@ int main(int argc, char **argv)
 		{"tags", CW_COL_JSONB, "tags"},
 	};
 	cw_entity_t entity = {"products", "shop", "products", NULL, columns, 5, CW_ENTITY_LIVE, 1, NULL, 0,
-	CW_ENTITY_MODE_STREAM, {0}};
+	CW_ENTITY_MODE_STREAM, {0}, CW_ENTITY_ORIGIN_UNKNOWN, NULL, 0};
 	cw_err_t err = {0};
 	cw_projection_t *proj = cw_projection_new(&entity, CW_PROJECTION_MISSING_NULL, &err);
 	if (proj == NULL) {

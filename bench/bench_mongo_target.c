@@ -232,7 +232,7 @@ int main(int argc, char **argv)
 	}
 	cw_entity_t entity = {(char *)"bench", (char *)"src", (char *)"bench", NULL, NULL, 0,
 	                      CW_ENTITY_LIVE, 1, NULL, 0,
-	                      CW_ENTITY_MODE_STREAM, {0}};
+	                      CW_ENTITY_MODE_STREAM, {0}, CW_ENTITY_ORIGIN_UNKNOWN, NULL, 0};
 	cw_entity_store_upsert(hub, &entity, NULL, &err);
 
 	uint64_t *fresh = cw_xcalloc(total, sizeof *fresh), *docs = cw_xcalloc(total, sizeof *docs);

@@ -48,7 +48,7 @@ static cw_column_t columns[] = {
 };
 static const cw_entity_t entity = {(char *)"items", (char *)"src", (char *)"items", NULL, columns,
                                    4, CW_ENTITY_LIVE, 1, NULL, 0,
-                                   CW_ENTITY_MODE_STREAM, {0}};
+                                   CW_ENTITY_MODE_STREAM, {0}, CW_ENTITY_ORIGIN_UNKNOWN, NULL, 0};
 
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {

@@ -38,7 +38,7 @@
 
 static cw_entity_t entity = {"bench_rows", "app", NULL, "public.bench_rows", NULL, 0,
                              CW_ENTITY_LIVE, 1, NULL, 0,
-                             CW_ENTITY_MODE_STREAM, {0}};
+                             CW_ENTITY_MODE_STREAM, {0}, CW_ENTITY_ORIGIN_UNKNOWN, NULL, 0};
 
 /* Step 1: the source's rows into the cache, 1000 per transaction. */
 typedef struct cache_fill {

@@ -102,7 +102,9 @@ void cw_batch_sql_page(const cw_batch_query_t *q, bool marker, cw_buf_t *out)
 	int n = 0;
 	/* PostgreSQL numbers its parameters: the zone comes after the marker's. */
 	int zone_param = (marker ? 1 + (int)q->nkeys : 0) + 1;
-	cw_buf_append_str(out, "SELECT t.*, ");
+	cw_buf_append_str(out, "SELECT ");
+	cw_buf_append_str(out, q->select != NULL ? q->select : "t.*");
+	cw_buf_append_str(out, ", ");
 	time_expr(q, zone_param, &n, out);
 	cw_buf_append_str(out, " FROM ");
 	table_ref(q, out);

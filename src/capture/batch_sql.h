@@ -56,12 +56,13 @@ typedef struct cw_batch_query {
 	size_t nkeys;
 	int64_t lag_ms;                  /* TIME kinds: rows newer than now - lag wait */
 	int64_t limit;                   /* rows per page */
+	const char *select;              /* the select list; NULL = "t.*"; borrowed */
 } cw_batch_query_t;
 
 /*
  * Appends the page query to out. With a marker its parameters are the
  * marker's value then its key values; a LOCAL_TIME column takes the time
- * zone. The result's columns are the table's, then one more: the
+ * zone. The result's columns are the table's (or q->select's), then one more: the
  * column's time in microseconds since the epoch (NULL for OTHER columns).
  * cw_batch_page_params puts the parameters in the dialect's order.
  */

@@ -193,7 +193,7 @@ static size_t stream_for(mongo_source_t *source, const char *collection)
 /* Whether the hub's entity belongs to this source and passes the --entity filter. */
 static bool wanted(const mongo_source_t *source, const cw_entity_t *entity)
 {
-	return entity->status != CW_ENTITY_DELETED && entity->collection != NULL &&
+	return cw_entity_is_captured(entity) && entity->collection != NULL &&
 	       strcmp(entity->source, source->ctx.name) == 0 &&
 	       cw_component_wants(&source->ctx, entity->name);
 }

@@ -152,15 +152,24 @@ size_t my_entities_of(const my_source_t *src, const char *schema, const char *ta
 
 static void entity_free(my_entity_t *ent)
 {
+	my_batch_table_free(ent->batch);
+	ent->batch = NULL;
 	cw_projection_free(ent->proj);
 	cw_entity_clear(&ent->entity);
 }
 
+bool my_entity_is_batch(const cw_component_ctx_t *ctx, const char *entity)
+{
+	const cw_entity_t *configured = cw_config_entity(ctx->config, entity);
+	return configured != NULL && configured->mode == CW_ENTITY_MODE_BATCH;
+}
+
 static bool wanted(const my_source_t *src, const cw_entity_t *entity)
 {
-	return entity->status != CW_ENTITY_DELETED && entity->table != NULL &&
+	return cw_entity_is_captured(entity) && entity->table != NULL &&
 	       strcmp(entity->source, src->cfg->name) == 0 &&
-	       cw_component_wants(&src->ctx, entity->name);
+	       cw_component_wants(&src->ctx, entity->name) &&
+	       my_entity_is_batch(&src->ctx, entity->name) == src->polls_batch;
 }
 
 /* The schema and table of an entity: "db.table", or "table" in the url's database. */
@@ -239,11 +248,12 @@ static void publish_failed(my_source_t *src)
 	pthread_mutex_unlock(&src->mutex);
 }
 
-/* Checks ent's table; a refusal the user must fix marks it failed (the others go on). */
-static int check_entity(my_source_t *src, my_entity_t *ent, cw_err_t *err)
+int my_check_entity(my_source_t *src, my_entity_t *ent, cw_err_t *err)
 {
 	cw_err_t why = {0};
 	int rc = my_prepare_table(src, ent, &why);
+	if (rc == 0 && src->polls_batch)
+		rc = my_batch_check(src, ent, &why);
 	if (rc == CW_EINVAL || rc == CW_ENOTFOUND) {
 		if (!ent->failed)
 			cw_log_kv(CW_LOG_ERROR, MY_COMPONENT, "entity failed", "source", src->cfg->name,
@@ -260,8 +270,7 @@ static int check_entity(my_source_t *src, my_entity_t *ent, cw_err_t *err)
 	return 0;
 }
 
-/* Reads the entity set; *changed tells whether an entity needs a scan. */
-static int load_entities(my_source_t *src, bool *changed, cw_err_t *err)
+int my_load_entities(my_source_t *src, bool *changed, cw_err_t *err)
 {
 	cw_entity_t *rows = NULL;
 	size_t count = 0;
@@ -282,13 +291,13 @@ static int load_entities(my_source_t *src, bool *changed, cw_err_t *err)
 			continue;
 		}
 		if (added != NULL)
-			rc = check_entity(src, added, err);
+			rc = my_check_entity(src, added, err);
 		*changed = *changed || added != NULL;
 	}
 	/* a failed entity is checked again at every reload */
 	for (size_t i = 0; i < src->nents && rc == 0; i++)
 		if (src->ents[i].failed && src->ents[i].listed) {
-			rc = check_entity(src, &src->ents[i], err);
+			rc = my_check_entity(src, &src->ents[i], err);
 			*changed = *changed || !src->ents[i].failed;
 		}
 	cw_entity_store_list_free(rows, count);
@@ -311,7 +320,7 @@ static int load_entities(my_source_t *src, bool *changed, cw_err_t *err)
 int my_reload_entities(my_source_t *src, cw_cancel_t *cancel, cw_err_t *err)
 {
 	bool changed = false;
-	int rc = load_entities(src, &changed, err);
+	int rc = my_load_entities(src, &changed, err);
 	if (rc != 0 || !changed)
 		return rc;
 	/* Scan the new ones (the stream waits): changes streamed later replay over the scan. */
@@ -527,7 +536,7 @@ int cw_mysql_check_entity(const cw_source_config_t *cfg, const cw_entity_t *enti
 
 /* ---- the component ----------------------------------------------------------------- */
 
-static void *my_open(const cw_component_ctx_t *ctx, cw_err_t *err)
+void *my_source_open(const cw_component_ctx_t *ctx, bool batch, cw_err_t *err)
 {
 	const cw_source_config_t *cfg = cw_config_source(ctx->config, ctx->name);
 	if (cfg == NULL || cfg->type != CW_SOURCE_MYSQL) {
@@ -541,6 +550,7 @@ static void *my_open(const cw_component_ctx_t *ctx, cw_err_t *err)
 	}
 	src->ctx = *ctx;
 	src->cfg = cfg;
+	src->polls_batch = batch;
 	src->checkpoint_key = cw_xasprintf("mysql_gtid:%s", cfg->name);
 	src->masked_url = cw_secret_mask(cfg->url);
 	/* A replica id of its own, stable per source name, out of the range servers use. */
@@ -565,7 +575,12 @@ static void *my_open(const cw_component_ctx_t *ctx, cw_err_t *err)
 	return src;
 }
 
-static void my_status(void *self, cw_component_status_t *out)
+static void *my_open(const cw_component_ctx_t *ctx, cw_err_t *err)
+{
+	return my_source_open(ctx, false, err);
+}
+
+void my_source_status(void *self, cw_component_status_t *out)
 {
 	my_source_t *src = self;
 	pthread_mutex_lock(&src->mutex);
@@ -573,7 +588,7 @@ static void my_status(void *self, cw_component_status_t *out)
 	pthread_mutex_unlock(&src->mutex);
 }
 
-static void end_run(my_source_t *src)
+void my_end_run(my_source_t *src)
 {
 	cw_capture_writer_stop(src->writer);
 	src->writer = NULL;
@@ -636,7 +651,7 @@ static int my_run(void *self, cw_cancel_t *cancel, cw_err_t *err)
 		goto out;
 	}
 	if ((rc = my_connect(src, &src->sql, err)) != 0 || (rc = my_check_setup(src, err)) != 0 ||
-	    (rc = load_entities(src, &changed, err)) != 0)
+	    (rc = my_load_entities(src, &changed, err)) != 0)
 		goto out;
 	if ((rc = load_checkpoint(src, &start, &found, err)) == CW_ENOTFOUND)
 		rc = position_lost(src, err);
@@ -656,15 +671,16 @@ static int my_run(void *self, cw_cancel_t *cancel, cw_err_t *err)
 out:
 	if (rc != CW_ECANCELED && rc != 0)
 		my_set_state(src, "retrying", false, err->message);
-	end_run(src);
+	my_end_run(src);
 	return rc == 0 ? CW_ECANCELED : rc;
 }
 
-static void my_close(void *self)
+void my_source_close(void *self)
 {
 	my_source_t *src = self;
 	if (src == NULL)
 		return;
+	cw_batch_poller_forget(&src->poller);
 	my_url_clear(&src->url);
 	free(src->checkpoint_key);
 	free(src->masked_url);
@@ -672,4 +688,5 @@ static void my_close(void *self)
 	free(src);
 }
 
-const cw_source_ops_t cw_mysql_source_ops = {"mysql", my_open, my_run, my_status, my_close};
+const cw_source_ops_t cw_mysql_source_ops = {"mysql", my_open, my_run, my_source_status,
+                                              my_source_close};

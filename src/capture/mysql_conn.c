@@ -202,7 +202,7 @@ void my_quote_ident(cw_buf_t *buf, const char *name)
 }
 
 /* Appends s as a quoted string literal. */
-static void quote_literal(MYSQL *conn, cw_buf_t *buf, const char *s)
+void my_quote_literal(MYSQL *conn, cw_buf_t *buf, const char *s)
 {
 	size_t len = strlen(s);
 	char *escaped = cw_xmalloc(len * 2 + 1);
@@ -315,9 +315,9 @@ int my_prepare_table(my_source_t *src, my_entity_t *ent, cw_err_t *err)
 	                  "information_schema.KEY_COLUMN_USAGE k ON k.TABLE_SCHEMA = c.TABLE_SCHEMA "
 	                  "AND k.TABLE_NAME = c.TABLE_NAME AND k.COLUMN_NAME = c.COLUMN_NAME AND "
 	                  "k.CONSTRAINT_NAME = 'PRIMARY' WHERE c.TABLE_SCHEMA = ");
-	quote_literal(src->sql, &sql, ent->schema);
+	my_quote_literal(src->sql, &sql, ent->schema);
 	cw_buf_append_str(&sql, " AND c.TABLE_NAME = ");
-	quote_literal(src->sql, &sql, ent->table);
+	my_quote_literal(src->sql, &sql, ent->table);
 	cw_buf_append_str(&sql, " ORDER BY c.ORDINAL_POSITION");
 	int rc = 0;
 	char **names = NULL;

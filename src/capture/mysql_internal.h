@@ -12,6 +12,7 @@
 #ifndef CW_CAPTURE_MYSQL_INTERNAL_H
 #define CW_CAPTURE_MYSQL_INTERNAL_H
 
+#include "capture/batch_poll.h"
 #include "capture/capture_writer.h"
 #include "capture/mysql_binlog.h"
 #include "capture/source.h"
@@ -46,6 +47,37 @@ typedef struct my_url {
 	char *database;
 } my_url_t;
 
+/* How a column is selected and turned into its JSON form. */
+typedef enum my_col_kind {
+	COL_NUMBER = 0,   /* the text is a JSON number */
+	COL_STRING,       /* the text is the value (UTF-8) */
+	COL_TIMESTAMP,    /* UTC text; "+00" appended */
+	COL_FLOAT,        /* CAST(... AS DOUBLE): the float's double, formatted as the float */
+	COL_DOUBLE,       /* reformatted by the decoder's rules */
+	COL_BINARY,       /* HEX(...): "\x" + lower-case hex */
+	COL_GEOMETRY,     /* HEX(...): SRID + WKB, formatted by the decoder */
+	COL_JSON,         /* MySQL JSON: embedded */
+} my_col_kind_t;
+
+typedef struct my_scan_col {
+	char *name;
+	my_col_kind_t kind;
+	char type[32];                 /* information_schema's DATA_TYPE ("datetime") */
+} my_scan_col_t;
+
+
+/* A batch entity's table as its poller reads it (mysql_batch.c). */
+typedef struct my_batch_table {
+	my_scan_col_t *cols;           /* owned */
+	size_t ncols;
+	uint16_t key[CW_BATCH_MAX_KEYS];   /* the key columns' indexes in cols */
+	const char *key_names[CW_BATCH_MAX_KEYS];   /* borrowed from cols */
+	size_t nkey;
+	size_t column;                 /* the change column's index in cols */
+	cw_batch_column_kind_t kind;
+	cw_buf_t select;               /* every column as scanned, then the marker's columns */
+} my_batch_table_t;
+
 /* One entity of this source. */
 typedef struct my_entity {
 	cw_entity_t entity;            /* owned copy; version is the one changes carry */
@@ -56,6 +88,7 @@ typedef struct my_entity {
 	bool failed;                   /* its table cannot be captured (missing, no key): the
 	                                * others go on; checked again at every reload */
 	char failed_reason[CW_ERR_MESSAGE_LEN];
+	my_batch_table_t *batch;       /* owned; the poller's, once checked */
 } my_entity_t;
 
 /*
@@ -109,6 +142,11 @@ typedef struct my_source {
 	int64_t lag_bytes;             /* from the server's binlog list; -1 unknown */
 	bool position_lost;            /* this run rescans after the binlog was purged */
 	bool scanning;                 /* batches are a scan's: written as a scan writer's */
+	/* The batch poller (mysql_batch.c): captures the batch-mode entities by polling, without
+	 * the binlog; the stream worker leaves them out. */
+	bool polls_batch;
+	cw_oplog_writer_t *batch_writer;   /* per run: the poller writes through it */
+	cw_batch_poller_t poller;      /* each entity's poll state, kept across runs */
 } my_source_t;
 
 /* ---- mysql.c ------------------------------------------------------------ */
@@ -163,6 +201,8 @@ int my_check_setup(my_source_t *src, cw_err_t *err);
 /* Checks ent's table (exists, has a primary key) and gives its columns and key to the
  * decoder. CW_ENOTFOUND or CW_EINVAL with the fix; CW_EDB. */
 int my_prepare_table(my_source_t *src, my_entity_t *ent, cw_err_t *err);
+/* Appends 's' quoted as a MySQL string literal (escaped for conn's character set). */
+void my_quote_literal(MYSQL *conn, cw_buf_t *buf, const char *s);
 /* Appends `name` quoted as a MySQL identifier. */
 void my_quote_ident(cw_buf_t *buf, const char *name);
 /* The binlog bytes the server wrote after src->file/file_pos, into src->lag_bytes. */
@@ -179,6 +219,53 @@ void my_measure_lag(my_source_t *src);
  */
 int my_snapshot(my_source_t *src, bool have_position, my_position_t *start, cw_cancel_t *cancel,
                 cw_err_t *err);
+
+/* How a column of a type (information_schema's DATA_TYPE) is scanned. */
+my_col_kind_t my_col_kind_of(const char *data_type);
+/* Appends col's select expression (the form its kind reads) to select. */
+void my_scan_select(const my_scan_col_t *col, cw_buf_t *select);
+/* ent's columns in table order (*cols owned: my_scan_columns_free) and their SELECT list. */
+int my_scan_columns(my_source_t *src, MYSQL *conn, const my_entity_t *ent, my_scan_col_t **cols,
+                    size_t *ncols, cw_buf_t *select, cw_err_t *err);
+void my_scan_columns_free(my_scan_col_t *cols, size_t ncols);
+/* The primary key columns' indexes in cols (key order), their quoted list in order. */
+size_t my_scan_key(my_source_t *src, const my_entity_t *ent, const my_scan_col_t *cols,
+                   size_t ncols, uint16_t *key, cw_buf_t *order);
+/* A selected row's doc_id (key[k]: the key's columns in row) appended to id. CW_EINVAL when
+ * the key cannot be one. */
+int my_scan_doc_id(const my_entity_t *ent, const my_scan_col_t *cols, const uint16_t *key,
+                   size_t nkey, MYSQL_ROW row, const unsigned long *lengths, cw_buf_t *id,
+                   cw_buf_t *scratch, cw_err_t *err);
+/* A selected row as an upsert (out cleared by cw_binlog_row_clear); CW_EINVAL: quarantine. */
+int my_scan_row(const my_entity_t *ent, const my_scan_col_t *cols, size_t ncols,
+                const uint16_t *key, size_t nkey, MYSQL_ROW row, const unsigned long *lengths,
+                cw_binlog_row_t *out, cw_buf_t *scratch, cw_err_t *err);
+/* The targets' column order (metadata "table_columns:<entity>"): names in table order. */
+int my_record_columns(my_source_t *src, const my_entity_t *ent, const my_scan_col_t *cols,
+                      size_t ncols, cw_err_t *err);
+
+/* ---- mysql.c (entities) ------------------------------------------------------ */
+
+/* Reads the entity set from the hub and checks new and failed entities (no scan). */
+int my_load_entities(my_source_t *src, bool *changed, cw_err_t *err);
+/* Checks ent's table (and a batch entity's column); a refusal the user must fix marks it
+ * failed with the reason (the others go on): 0. Errors asking the server. */
+int my_check_entity(my_source_t *src, my_entity_t *ent, cw_err_t *err);
+/* Whether entity (of ctx's configuration) is captured in batch mode. */
+bool my_entity_is_batch(const cw_component_ctx_t *ctx, const char *entity);
+/* Opens the source's stream worker, or with batch its poller. NULL with err. */
+void *my_source_open(const cw_component_ctx_t *ctx, bool batch, cw_err_t *err);
+void my_source_close(void *self);
+void my_source_status(void *self, cw_component_status_t *out);
+/* Ends a run: connections, entities, the decoder. */
+void my_end_run(my_source_t *src);
+
+/* ---- mysql_batch.c ---------------------------------------------------------- */
+
+/* Checks a batch entity's change column and time zone, describing its table in ent->batch.
+ * CW_ENOTFOUND or CW_EINVAL with the fix (the entity fails); CW_EDB. */
+int my_batch_check(my_source_t *src, my_entity_t *ent, cw_err_t *err);
+void my_batch_table_free(my_batch_table_t *table);
 
 /* ---- mysql_stream.c -------------------------------------------------------- */
 

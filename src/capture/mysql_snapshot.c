@@ -24,26 +24,9 @@
 
 #define PROGRESS_INTERVAL_MS 5000
 
-/* How a column is selected and turned into its JSON form. */
-typedef enum col_kind {
-	COL_NUMBER = 0,   /* the text is a JSON number */
-	COL_STRING,       /* the text is the value (UTF-8) */
-	COL_TIMESTAMP,    /* UTC text; "+00" appended */
-	COL_FLOAT,        /* CAST(... AS DOUBLE): the float's double, formatted as the float */
-	COL_DOUBLE,       /* reformatted by the decoder's rules */
-	COL_BINARY,       /* HEX(...): "\x" + lower-case hex */
-	COL_GEOMETRY,     /* HEX(...): SRID + WKB, formatted by the decoder */
-	COL_JSON,         /* MySQL JSON: embedded */
-} col_kind_t;
-
-typedef struct scan_col {
-	char *name;
-	col_kind_t kind;
-} scan_col_t;
-
-static col_kind_t kind_of(const char *data_type)
+my_col_kind_t my_col_kind_of(const char *data_type)
 {
-	static const struct { const char *type; col_kind_t kind; } kinds[] = {
+	static const struct { const char *type; my_col_kind_t kind; } kinds[] = {
 		{"tinyint", COL_NUMBER}, {"smallint", COL_NUMBER}, {"mediumint", COL_NUMBER},
 		{"int", COL_NUMBER}, {"bigint", COL_NUMBER}, {"decimal", COL_NUMBER},
 		{"year", COL_NUMBER}, {"bit", COL_NUMBER}, {"float", COL_FLOAT}, {"double", COL_DOUBLE},
@@ -60,9 +43,8 @@ static col_kind_t kind_of(const char *data_type)
 	return COL_STRING;
 }
 
-/* The SELECT list of ent's table: each column in the form its kind reads. */
-static int read_columns(my_source_t *src, MYSQL *conn, const my_entity_t *ent, scan_col_t **cols,
-                        size_t *ncols, cw_buf_t *select, cw_err_t *err)
+int my_scan_columns(my_source_t *src, MYSQL *conn, const my_entity_t *ent, my_scan_col_t **cols,
+                    size_t *ncols, cw_buf_t *select, cw_err_t *err)
 {
 	cw_buf_t sql = CW_BUF_INIT;
 	size_t len = strlen(ent->schema) + strlen(ent->table);
@@ -85,26 +67,39 @@ static int read_columns(my_source_t *src, MYSQL *conn, const my_entity_t *ent, s
 	*ncols = 0;
 	MYSQL_ROW row;
 	while ((row = mysql_fetch_row(res)) != NULL) {
-		scan_col_t *col = &(*cols)[(*ncols)++];
+		my_scan_col_t *col = &(*cols)[(*ncols)++];
 		col->name = cw_xstrdup(row[0]);
-		col->kind = kind_of(row[1]);
+		col->kind = my_col_kind_of(row[1]);
+		snprintf(col->type, sizeof col->type, "%s", row[1]);
 		if (*ncols > 1)
 			cw_buf_append_str(select, ", ");
-		cw_buf_t quoted = CW_BUF_INIT;
-		my_quote_ident(&quoted, col->name);
-		switch (col->kind) {
-		case COL_FLOAT: cw_buf_appendf(select, "CAST(%s AS DOUBLE)", quoted.data); break;
-		case COL_BINARY:
-		case COL_GEOMETRY: cw_buf_appendf(select, "HEX(%s)", quoted.data); break;
-		case COL_NUMBER: cw_buf_appendf(select, "%s + 0", quoted.data); break;   /* BIT, YEAR */
-		default: cw_buf_append_str(select, quoted.data); break;
-		}
-		cw_buf_free(&quoted);
+		my_scan_select(col, select);
 	}
 out:
 	mysql_free_result(res);
 	cw_buf_free(&sql);
 	return rc;
+}
+
+void my_scan_select(const my_scan_col_t *col, cw_buf_t *select)
+{
+	cw_buf_t quoted = CW_BUF_INIT;
+	my_quote_ident(&quoted, col->name);
+	switch (col->kind) {
+	case COL_FLOAT: cw_buf_appendf(select, "CAST(%s AS DOUBLE)", quoted.data); break;
+	case COL_BINARY:
+	case COL_GEOMETRY: cw_buf_appendf(select, "HEX(%s)", quoted.data); break;
+	case COL_NUMBER: cw_buf_appendf(select, "%s + 0", quoted.data); break;   /* BIT, YEAR */
+	default: cw_buf_append_str(select, quoted.data); break;
+	}
+	cw_buf_free(&quoted);
+}
+
+void my_scan_columns_free(my_scan_col_t *cols, size_t ncols)
+{
+	for (size_t c = 0; c < ncols; c++)
+		free(cols[c].name);
+	free(cols);
 }
 
 static int unhex(const char *hex, size_t len, cw_buf_t *out)
@@ -119,7 +114,7 @@ static int unhex(const char *hex, size_t len, cw_buf_t *out)
 }
 
 /* Writes one selected value in its JSON form to w. */
-static int write_value(cw_json_t *w, const scan_col_t *col, const char *text, unsigned long len,
+static int write_value(cw_json_t *w, const my_scan_col_t *col, const char *text, unsigned long len,
                        cw_buf_t *scratch, cw_err_t *err)
 {
 	if (text == NULL)
@@ -183,11 +178,37 @@ static int write_value(cw_json_t *w, const scan_col_t *col, const char *text, un
 	}
 }
 
-/* One scanned row as a change: doc_id from the key columns, data from every column. */
-static int row_change(const my_source_t *src, const my_entity_t *ent, const scan_col_t *cols,
-                      size_t ncols, const uint16_t *key, size_t nkey, MYSQL_ROW row,
-                      const unsigned long *lengths, cw_binlog_row_t *out, cw_buf_t *scratch,
-                      cw_err_t *err)
+int my_scan_doc_id(const my_entity_t *ent, const my_scan_col_t *cols, const uint16_t *key,
+                   size_t nkey, MYSQL_ROW row, const unsigned long *lengths, cw_buf_t *id,
+                   cw_buf_t *scratch, cw_err_t *err)
+{
+	int rc = 0;
+	if (nkey == 1) {
+		size_t c = key[0];
+		if (row[c] == NULL)
+			return cw_err_set(err, CW_EINVAL, MY_DOMAIN, "entity \"%s\": key column \"%s\" is "
+			                  "NULL", ent->entity.name, cols[c].name);
+		if (cols[c].kind == COL_STRING || cols[c].kind == COL_NUMBER)
+			cw_buf_append(id, row[c], lengths[c]);
+		else
+			rc = cw_err_set(err, CW_EINVAL, MY_DOMAIN, "entity \"%s\": key column \"%s\" has a "
+			                "type cachewarp does not key on", ent->entity.name, cols[c].name);
+		return rc;
+	}
+	cw_json_t w;
+	cw_json_init(&w, id, CW_JSON_NO_NUL);
+	cw_json_array_begin(&w, err);
+	for (size_t k = 0; k < nkey && rc == 0; k++)
+		rc = write_value(&w, &cols[key[k]], row[key[k]], lengths[key[k]], scratch, err);
+	cw_json_array_end(&w, err);
+	if (rc == 0)
+		rc = cw_json_finish(&w);
+	return rc;
+}
+
+int my_scan_row(const my_entity_t *ent, const my_scan_col_t *cols, size_t ncols,
+                const uint16_t *key, size_t nkey, MYSQL_ROW row, const unsigned long *lengths,
+                cw_binlog_row_t *out, cw_buf_t *scratch, cw_err_t *err)
 {
 	cw_buf_t data = CW_BUF_INIT, id = CW_BUF_INIT;
 	cw_json_t w;
@@ -202,23 +223,8 @@ static int row_change(const my_source_t *src, const my_entity_t *ent, const scan
 	cw_json_object_end(&w, err);
 	if (rc == 0)
 		rc = cw_json_finish(&w);
-	if (rc == 0 && nkey == 1) {
-		size_t c = key[0];
-		if (cols[c].kind == COL_STRING || cols[c].kind == COL_NUMBER)
-			cw_buf_append(&id, row[c], lengths[c]);
-		else
-			rc = cw_err_set(err, CW_EINVAL, MY_DOMAIN, "entity \"%s\": key column \"%s\" has a "
-			                "type cachewarp does not key on", ent->entity.name, cols[c].name);
-	} else if (rc == 0) {
-		cw_json_init(&w, &id, CW_JSON_NO_NUL);
-		cw_json_array_begin(&w, err);
-		for (size_t k = 0; k < nkey && rc == 0; k++)
-			rc = write_value(&w, &cols[key[k]], row[key[k]], lengths[key[k]], scratch, err);
-		cw_json_array_end(&w, err);
-		if (rc == 0)
-			rc = cw_json_finish(&w);
-	}
-	(void)src;
+	if (rc == 0)
+		rc = my_scan_doc_id(ent, cols, key, nkey, row, lengths, &id, scratch, err);
 	if (rc == 0) {
 		out->op = CW_OP_UPSERT;
 		cw_buf_append_str(&id, "");
@@ -230,9 +236,8 @@ static int row_change(const my_source_t *src, const my_entity_t *ent, const scan
 	return rc;
 }
 
-/* The key columns' indexes in cols, in key order, from the decoder's hint. */
-static size_t key_of(my_source_t *src, const my_entity_t *ent, const scan_col_t *cols,
-                     size_t ncols, uint16_t *key, cw_buf_t *order)
+size_t my_scan_key(my_source_t *src, const my_entity_t *ent, const my_scan_col_t *cols,
+                   size_t ncols, uint16_t *key, cw_buf_t *order)
 {
 	cw_buf_t sql = CW_BUF_INIT;
 	size_t nkey = 0;
@@ -261,8 +266,7 @@ static size_t key_of(my_source_t *src, const my_entity_t *ent, const scan_col_t 
 	return nkey;
 }
 
-/* The targets' column order (metadata "table_columns:<entity>"): names in table order. */
-static int record_columns(my_source_t *src, const my_entity_t *ent, const scan_col_t *cols,
+int my_record_columns(my_source_t *src, const my_entity_t *ent, const my_scan_col_t *cols,
                           size_t ncols, cw_err_t *err)
 {
 	cw_buf_t json = CW_BUF_INIT;
@@ -327,7 +331,7 @@ static void log_progress(const my_source_t *src, const my_entity_t *ent, int64_t
 static int scan_table(my_source_t *src, MYSQL *conn, my_entity_t *ent, const char *source_pos,
                       cw_cancel_t *cancel, cw_err_t *err)
 {
-	scan_col_t *cols = NULL;
+	my_scan_col_t *cols = NULL;
 	size_t ncols = 0;
 	uint16_t key[CW_BINLOG_MAX_COLUMNS];
 	cw_buf_t select = CW_BUF_INIT, order = CW_BUF_INIT, sql = CW_BUF_INIT, scratch = CW_BUF_INIT;
@@ -337,12 +341,12 @@ static int scan_table(my_source_t *src, MYSQL *conn, my_entity_t *ent, const cha
 	int64_t next_log = started + PROGRESS_INTERVAL_MS;
 	char labels[160];
 	snprintf(labels, sizeof labels, "entity=\"%s\"", ent->entity.name);
-	int rc = read_columns(src, conn, ent, &cols, &ncols, &select, err);
+	int rc = my_scan_columns(src, conn, ent, &cols, &ncols, &select, err);
 	if (rc != 0)
 		goto out;
-	if (ent->entity.ncolumns == 0 && (rc = record_columns(src, ent, cols, ncols, err)) != 0)
+	if (ent->entity.ncolumns == 0 && (rc = my_record_columns(src, ent, cols, ncols, err)) != 0)
 		goto out;
-	size_t nkey = key_of(src, ent, cols, ncols, key, &order);
+	size_t nkey = my_scan_key(src, ent, cols, ncols, key, &order);
 	if (nkey == 0) {
 		rc = cw_err_set(err, CW_EINVAL, MY_DOMAIN, "entity \"%s\": table %s.%s has no primary key",
 		                ent->entity.name, ent->schema, ent->table);
@@ -364,7 +368,7 @@ static int scan_table(my_source_t *src, MYSQL *conn, my_entity_t *ent, const cha
 	while (rc == 0 && (row = mysql_fetch_row(res)) != NULL) {
 		cw_binlog_row_t change;
 		cw_err_t why = {0};
-		if (row_change(src, ent, cols, ncols, key, nkey, row, mysql_fetch_lengths(res), &change,
+		if (my_scan_row(ent, cols, ncols, key, nkey, row, mysql_fetch_lengths(res), &change,
 		               &scratch, &why) != 0) {
 			rc = my_quarantine(src, ent, NULL, source_pos, why.message, NULL, err);
 			continue;
@@ -398,9 +402,7 @@ static int scan_table(my_source_t *src, MYSQL *conn, my_entity_t *ent, const cha
 		log_progress(src, ent, rows, estimate, started, true);
 out:
 	mysql_free_result(res);
-	for (size_t c = 0; c < ncols; c++)
-		free(cols[c].name);
-	free(cols);
+	my_scan_columns_free(cols, ncols);
 	cw_buf_free(&select);
 	cw_buf_free(&order);
 	cw_buf_free(&sql);

@@ -221,7 +221,7 @@ bool pg_entity_is_batch(const cw_component_ctx_t *ctx, const char *entity)
 
 static bool entity_is_mine(const cw_pg_source_t *src, const cw_entity_t *entity)
 {
-	return entity->status != CW_ENTITY_DELETED && entity->table != NULL &&
+	return cw_entity_is_captured(entity) && entity->table != NULL &&
 	       strcmp(entity->source, src->cfg->name) == 0 &&
 	       cw_component_wants(src->ctx, entity->name) &&
 	       pg_entity_is_batch(src->ctx, entity->name) == src->polls_batch;
@@ -322,6 +322,14 @@ int pg_reload_entities(cw_pg_source_t *src, bool scan_new, cw_cancel_t *cancel, 
 		free(next);
 		free(fresh);
 		return rc;
+	}
+	for (size_t i = 0; i < src->nents; i++) {
+		bool kept = false;
+		for (size_t j = 0; j < nnext && !kept; j++)
+			kept = strcmp(next[j].entity.name, src->ents[i].entity.name) == 0;
+		if (!kept)   /* deleted, paused, or left to another source */
+			cw_log_kv(CW_LOG_INFO, PG_COMPONENT, "entity no longer captured", "source",
+			          src->cfg->name, "entity", src->ents[i].entity.name, NULL);
 	}
 	entities_free(src);
 	src->ents = next;

@@ -4,32 +4,22 @@
  * worker, for the entities configured with `mode: batch`. It needs no
  * publication, slot or replication privilege: only SELECT on the tables.
  *
- * Each poll reads the rows whose change column passed the entity's marker,
- * page by page with keyset pagination on (column, key...) (batch_sql.h),
- * turns them into changes with the snapshot's code (pg_rows.h,
- * pg_push_row) and appends each page to the hub with the marker in the
- * same transaction: after a crash the next poll starts at the last page
- * committed, so no row is written twice and none is skipped. The same
- * transaction records the upserted keys in cachewarp.batch_keys.
- *
- * Every delete_detection.interval the poller compares the table's keys with
- * that key set, by buckets of key hashes first, and appends a delete for
- * each key the table no longer has.
+ * The poll itself is batch_poll.h's; this file is its PostgreSQL backend:
+ * the entities and their checks, a page's rows turned into changes with the
+ * snapshot's code (pg_rows.h, pg_push_row), and the table's keys (bucket
+ * sums of key hashes for a single-column key, else every key as a doc_id).
  */
 #include "capture/postgres_internal.h"
 
+#include "capture/batch_poll.h"
 #include "capture/batch_sql.h"
 #include "capture/pg_rows.h"
 #include "capture/source.h"
-#include "core/clock.h"
-#include "core/cron.h"
-#include "core/failpoint.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "hub/entity_registry.h"
-#include "hub/entity_store.h"
-#include "hub/metadata.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,38 +27,6 @@
 #define COMPONENT "source.postgres.batch"
 
 extern const cw_source_ops_t cw_postgres_source_ops;
-
-/* One batch entity's poll state, kept across runs and reloads. */
-typedef struct pg_poll {
-	char entity[CW_ENTITY_NAME_MAX + 1];
-	cw_batch_column_kind_t kind;    /* set by the column check */
-	cw_batch_marker_t marker;
-	bool loaded;                    /* marker read from the hub this run */
-	int64_t next_poll_ms;           /* monotonic; 0 = now */
-	int64_t next_delete_ms;         /* monotonic; 0 = after the first complete poll */
-	bool caught_up;                 /* the last poll read to the end */
-} pg_poll_t;
-
-static pg_poll_t *poll_of(cw_pg_source_t *src, const char *entity)
-{
-	for (size_t i = 0; i < src->npolls; i++)
-		if (strcmp(src->polls[i].entity, entity) == 0)
-			return &src->polls[i];
-	src->polls = cw_xrealloc(src->polls, (src->npolls + 1) * sizeof *src->polls);
-	pg_poll_t *poll = &src->polls[src->npolls++];
-	memset(poll, 0, sizeof *poll);
-	snprintf(poll->entity, sizeof poll->entity, "%s", entity);
-	return poll;
-}
-
-void pg_batch_forget(cw_pg_source_t *src)
-{
-	for (size_t i = 0; i < src->npolls; i++)
-		cw_batch_marker_clear(&src->polls[i].marker);
-	free(src->polls);
-	src->polls = NULL;
-	src->npolls = 0;
-}
 
 /* The entity's settings from the configuration file (batch mode lives only there). */
 static const cw_entity_t *settings_of(const cw_pg_source_t *src, const pg_entity_t *ent)
@@ -81,7 +39,7 @@ static void append_table(cw_buf_t *buf, const pg_entity_t *ent)
 	pg_quote_table(buf, ent->nspname, ent->relname);
 }
 
-int pg_batch_check_column(cw_pg_source_t *src, const pg_entity_t *ent, cw_err_t *err)
+int pg_batch_check_column(cw_pg_source_t *src, pg_entity_t *ent, cw_err_t *err)
 {
 	const cw_entity_t *settings = settings_of(src, ent);
 	if (settings == NULL)
@@ -146,536 +104,246 @@ int pg_batch_check_column(cw_pg_source_t *src, const pg_entity_t *ent, cw_err_t 
 			goto cleanup;
 		}
 	}
-	poll_of(src, ent->entity.name)->kind = kind;
+	ent->batch_kind = kind;
 cleanup:
 	PQclear(res);
 	cw_buf_free(&table);
 	return rc;
 }
 
-/* ---- polling ------------------------------------------------------------- */
+/* ---- the backend ------------------------------------------------------- */
 
-static char *marker_key(const pg_entity_t *ent)
+static int backend_reload(void *self, cw_cancel_t *cancel, cw_err_t *err)
 {
-	return cw_xasprintf("batch_marker:%s", ent->entity.name);
+	cw_pg_source_t *src = self;
+	int rc = pg_reload_entities(src, false, cancel, err);
+	for (size_t i = 0; i < src->nents && rc == 0; i++)
+		rc = pg_check_entity(src, &src->ents[i], err);
+	return rc;
 }
 
-/* Reads the entity's marker from the hub; a marker of another generation starts over. */
-static int load_marker(cw_pg_source_t *src, const pg_entity_t *ent, pg_poll_t *poll,
-                       cw_err_t *err)
+static size_t backend_nentities(void *self)
 {
-	if (poll->loaded && poll->marker.version == ent->entity.version)
-		return 0;
-	char *key = marker_key(ent);
-	char *json = NULL;
-	int rc = cw_metadata_get(src->hub, key, &json, err);
-	free(key);
-	cw_batch_marker_clear(&poll->marker);
-	if (rc == CW_ENOTFOUND) {
-		rc = 0;
-	} else if (rc == 0 && cw_batch_marker_decode(json, &poll->marker, NULL) != 0) {
-		cw_log_kv(CW_LOG_WARN, COMPONENT, "batch marker unreadable: reading the table again",
-		          "source", src->cfg->name, "entity", ent->entity.name, NULL);
-		cw_batch_marker_clear(&poll->marker);
-	}
-	free(json);
-	if (rc != 0)
-		return rc;
-	if (poll->marker.version != ent->entity.version) {
-		cw_batch_marker_clear(&poll->marker);
-		poll->marker.version = ent->entity.version;
-	}
-	poll->loaded = true;
-	return 0;
+	return ((cw_pg_source_t *)self)->nents;
 }
 
-/* The query for ent's pages, its parameters filled per page. */
-typedef struct page_query {
-	cw_batch_query_t q;
-	const char *keys[CW_BATCH_MAX_KEYS];
-	const char *timezone;
-	int column_index;             /* in the result */
-	int key_index[CW_BATCH_MAX_KEYS];
-} page_query_t;
-
-static int page_query_init(cw_pg_source_t *src, const pg_entity_t *ent, const pg_poll_t *poll,
-                           page_query_t *pq, cw_err_t *err)
+static cw_entity_t *backend_entity(void *self, size_t i, bool *failed)
 {
-	const cw_entity_t *settings = settings_of(src, ent);
+	pg_entity_t *ent = &((cw_pg_source_t *)self)->ents[i];
+	*failed = ent->failed;
+	return &ent->entity;
+}
+
+static int backend_describe(void *self, size_t i, cw_batch_query_t *q, const char **zone,
+                            cw_err_t *err)
+{
+	cw_pg_source_t *src = self;
+	const pg_entity_t *ent = &src->ents[i];
 	const char *const *key = NULL;
 	size_t nkey = cw_pgoutput_primary_key(src->dec, ent->nspname, ent->relname, &key);
-	if (settings == NULL || nkey == 0 || nkey > CW_BATCH_MAX_KEYS)
-		return cw_err_set(err, CW_EINVAL, PG_DOMAIN, "batch entity \"%s\": no usable key",
-		                  ent->entity.name);
-	memset(pq, 0, sizeof *pq);
-	for (size_t i = 0; i < nkey; i++)
-		pq->keys[i] = key[i];
-	pq->q = (cw_batch_query_t){CW_BATCH_POSTGRES, ent->nspname, ent->relname,
-	                           settings->batch.column, poll->kind, pq->keys, nkey,
-	                           settings->batch.lag_ms, src->ctx->config->capture.batch_size};
-	pq->timezone = settings->batch.timezone;
+	(void)zone;
+	(void)err;
+	q->dialect = CW_BATCH_POSTGRES;
+	q->schema = ent->nspname;
+	q->table = ent->relname;
+	q->kind = ent->batch_kind;
+	q->keys = key;
+	q->nkeys = nkey;
 	return 0;
 }
 
-/* Finds the marker's columns in a page's result. */
-static int locate_columns(const PGresult *res, page_query_t *pq, cw_err_t *err)
+static int backend_begin(void *self, size_t i, cw_err_t *err)
 {
-	pq->column_index = -1;
-	for (size_t k = 0; k < pq->q.nkeys; k++)
-		pq->key_index[k] = -1;
-	/* The last column is the change time. */
+	cw_pg_source_t *src = self;
+	return pg_schema_record(src, src->sql, &src->ents[i], err);
+}
+
+/* Where the marker's columns are in a page's result (the last column is the change time). */
+static int locate_columns(const PGresult *res, const cw_batch_query_t *q, int *column_index,
+                          int key_index[CW_BATCH_MAX_KEYS], cw_err_t *err)
+{
+	*column_index = -1;
+	for (size_t k = 0; k < q->nkeys; k++)
+		key_index[k] = -1;
 	for (int c = 0; c < PQnfields(res) - 1; c++) {
-		if (strcmp(PQfname(res, c), pq->q.column) == 0)
-			pq->column_index = c;
-		for (size_t k = 0; k < pq->q.nkeys; k++)
-			if (strcmp(PQfname(res, c), pq->q.keys[k]) == 0)
-				pq->key_index[k] = c;
+		if (strcmp(PQfname(res, c), q->column) == 0)
+			*column_index = c;
+		for (size_t k = 0; k < q->nkeys; k++)
+			if (strcmp(PQfname(res, c), q->keys[k]) == 0)
+				key_index[k] = c;
 	}
-	bool found = pq->column_index >= 0;
-	for (size_t k = 0; k < pq->q.nkeys; k++)
-		found = found && pq->key_index[k] >= 0;
+	bool found = *column_index >= 0;
+	for (size_t k = 0; k < q->nkeys; k++)
+		found = found && key_index[k] >= 0;
 	if (!found)
 		return cw_err_set(err, CW_EPROTO, PG_DOMAIN, "a poll's result lacks the change column "
 		                  "or a key column");
 	return 0;
 }
 
-/* Turns a page into changes of ent on src->batch and moves the marker to its last row. */
-static int push_page(cw_pg_source_t *src, const pg_entity_t *ent, pg_poll_t *poll,
-                     PGresult *res, page_query_t *pq, cw_err_t *err)
+/* Turns a page's rows into changes of ent on src->batch and moves the marker to the last. */
+static int backend_page(void *self, size_t i, const cw_batch_query_t *q, const char *sql,
+                        const char *const *params, int nparams, cw_change_batch_t *batch,
+                        cw_batch_marker_t *marker, int64_t *rows, int64_t *newest_commit_us,
+                        cw_err_t *err)
 {
-	cw_pg_rows_t rows;
-	int rc = cw_pg_rows_init(&rows, res, ent->nspname, ent->relname, err);
-	if (rc != 0)
+	cw_pg_source_t *src = self;
+	const pg_entity_t *ent = &src->ents[i];
+	int column_index, key_index[CW_BATCH_MAX_KEYS];
+	assert(batch == &src->batch);
+	*rows = 0;
+	PGresult *res = PQexecParams(src->sql, sql, nparams, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		char what[200];
+		snprintf(what, sizeof what, "could not poll table %s of entity \"%s\"",
+		         ent->entity.table, ent->entity.name);
+		int rc = pg_result_error(src->sql, res, what, err);
+		PQclear(res);
 		return rc;
+	}
+	cw_pg_rows_t page;
+	int rc = locate_columns(res, q, &column_index, key_index, err);
+	if (rc == 0)
+		rc = cw_pg_rows_init(&page, res, ent->nspname, ent->relname, err);
+	if (rc != 0) {
+		PQclear(res);
+		return rc;
+	}
 	/* The last column is the change time, not a table column. */
-	rows.rel.ncolumns--;
-	rows.msg.row.new_tuple.ncolumns--;
+	page.rel.ncolumns--;
+	page.msg.row.new_tuple.ncolumns--;
 	int n = PQntuples(res);
 	int time_col = PQnfields(res) - 1;
 	src->only = ent;
 	for (int r = 0; r < n && rc == 0; r++) {
-		const char *value = PQgetvalue(res, r, pq->column_index);
+		const char *value = PQgetvalue(res, r, column_index);
 		int64_t commit_us = PQgetisnull(res, r, time_col) ? 0 :
 		                    strtoll(PQgetvalue(res, r, time_col), NULL, 10);
-		rc = pg_push_row(src, cw_pg_rows_at(&rows, r), value, commit_us, err);
-		if (commit_us > src->newest_commit_us)
-			src->newest_commit_us = commit_us;
+		rc = pg_push_row(src, cw_pg_rows_at(&page, r), value, commit_us, err);
+		if (commit_us > *newest_commit_us)
+			*newest_commit_us = commit_us;
 	}
 	src->only = NULL;
-	cw_pg_rows_clear(&rows);
-	if (rc != 0 || n == 0)
-		return rc;
-	const char *keys[CW_BATCH_MAX_KEYS];
-	for (size_t k = 0; k < pq->q.nkeys; k++)
-		keys[k] = PQgetvalue(res, n - 1, pq->key_index[k]);
-	cw_batch_marker_set(&poll->marker, PQgetvalue(res, n - 1, pq->column_index), keys,
-	                    pq->q.nkeys);
-	poll->marker.rows += n;
+	if (*newest_commit_us > src->newest_commit_us)
+		src->newest_commit_us = *newest_commit_us;
+	cw_pg_rows_clear(&page);
+	if (rc == 0 && n > 0) {
+		const char *keys[CW_BATCH_MAX_KEYS];
+		for (size_t k = 0; k < q->nkeys; k++)
+			keys[k] = PQgetvalue(res, n - 1, key_index[k]);
+		cw_batch_marker_set(marker, PQgetvalue(res, n - 1, column_index), keys, q->nkeys);
+		*rows = n;
+	}
+	PQclear(res);
+	return rc;
+}
+
+/* A single-column key's buckets; a composite key's doc_id is JSON SQL cannot hash alike. */
+static int backend_buckets(void *self, size_t i, const cw_batch_query_t *q,
+                           cw_batch_bucket_t buckets[CW_BATCH_BUCKETS], cw_err_t *err)
+{
+	cw_pg_source_t *src = self;
+	(void)i;
+	if (q->nkeys != 1)
+		return 1;
+	cw_buf_t sql = CW_BUF_INIT;
+	cw_batch_sql_buckets(q, &sql);
+	PGresult *res = pg_query(src, cw_buf_cstr(&sql), 0, NULL, "could not hash the table's keys",
+	                         err);
+	cw_buf_free(&sql);
+	if (res == NULL)
+		return CW_EDB;
+	cw_batch_read_buckets(res, buckets);
+	PQclear(res);
 	return 0;
 }
 
-/* Appends src->batch with the marker in one hub transaction. */
-static int commit_page(cw_pg_source_t *src, const pg_entity_t *ent, const pg_poll_t *poll,
-                       cw_err_t *err)
+/* The first column of res as owned strings. */
+static char **column_copy(const PGresult *res, size_t *n)
 {
-	char *key = marker_key(ent);
-	char *json = cw_batch_marker_encode(&poll->marker);
-	cw_capture_job_t job = {key, json, true, 0, 0, false};
-	int rc = cw_capture_append(src->writer, &src->batch, &job, src->ctx->metrics, err);
-	if (rc == 0)
-		cw_change_batch_clear(&src->batch);
-	free(json);
-	free(key);
-	return rc;
+	*n = (size_t)PQntuples(res);
+	char **ids = cw_xcalloc(*n + 1, sizeof *ids);
+	for (size_t r = 0; r < *n; r++)
+		ids[r] = cw_xstrdup(PQgetvalue(res, (int)r, 0));
+	return ids;
 }
 
-/* After the first complete read of a generation: a sweep of older rows, then live. */
-static int go_live(cw_pg_source_t *src, pg_entity_t *ent, cw_err_t *err)
+static int backend_keys(void *self, size_t i, const cw_batch_query_t *q, const char *bucket_list,
+                        char ***ids, size_t *nids, cw_err_t *err)
 {
-	pg_push_sweep(src, ent, "batch");
-	int rc = cw_capture_append(src->writer, &src->batch,
-	                           &(cw_capture_job_t){NULL, NULL, true, 0, 0, false},
-	                           src->ctx->metrics, err);
-	cw_change_batch_clear(&src->batch);
-	int64_t promoted = 0;
-	if (rc == 0)
-		rc = cw_oplog_promote_staged(src->hub, ent->entity.name, &promoted, err);
-	cw_entity_registry_invalidate(src->ctx->registry);
-	if (rc == 0) {
-		ent->entity.status = CW_ENTITY_LIVE;
-		char version[32];
-		snprintf(version, sizeof version, "%lld", (long long)ent->entity.version);
-		cw_log_kv(CW_LOG_INFO, COMPONENT, "entity live", "source", src->cfg->name, "entity",
-		          ent->entity.name, "version", version, NULL);
-	}
-	return rc;
-}
-
-/* One poll of ent: every page up to the end, each committed with its marker. */
-static int poll_entity(cw_pg_source_t *src, pg_entity_t *ent, pg_poll_t *poll,
-                       cw_cancel_t *cancel, cw_err_t *err)
-{
-	page_query_t pq;
-	int rc;
-	if ((rc = load_marker(src, ent, poll, err)) != 0 ||
-	    (rc = page_query_init(src, ent, poll, &pq, err)) != 0)
-		return rc;
-	/* A generation's first read: targets learn the table's columns first. */
-	if (poll->marker.value == NULL && (rc = pg_schema_record(src, src->sql, ent, err)) != 0)
-		return rc;
-	cw_buf_t sql[2] = {CW_BUF_INIT, CW_BUF_INIT};
-	cw_batch_sql_page(&pq.q, false, &sql[0]);
-	cw_batch_sql_page(&pq.q, true, &sql[1]);
-	bool located = false;
-	poll->caught_up = false;
-	while (rc == 0 && !poll->caught_up) {
-		if (cw_cancel_is_set(cancel)) {
-			rc = CW_ECANCELED;
-			break;
-		}
-		bool marker = poll->marker.value != NULL;
-		const char *params[CW_BATCH_MAX_PARAMS];
-		int nparams = cw_batch_page_params(&pq.q, poll->marker.value,
-		                                   (const char *const *)poll->marker.keys,
-		                                   pq.timezone, params);
-		PGresult *res = PQexecParams(src->sql, cw_buf_cstr(&sql[marker]), nparams, NULL,
-		                             params, NULL, NULL, 0);
-		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-			char what[200];
-			snprintf(what, sizeof what, "could not poll table %s of entity \"%s\"",
-			         ent->entity.table, ent->entity.name);
-			rc = pg_result_error(src->sql, res, what, err);
-		} else if (!located && (rc = locate_columns(res, &pq, err)) == 0) {
-			located = true;
-		}
-		int n = rc == 0 ? PQntuples(res) : 0;
-		if (rc == 0)
-			rc = push_page(src, ent, poll, res, &pq, err);
-		PQclear(res);
-		if (rc == 0 && n > 0)
-			rc = commit_page(src, ent, poll, err);
-		/* A page and its marker are in the hub, the next page not yet read. */
-		if (rc == 0 && n > 0 && CW_FAILPOINT("batch_page_committed"))
-			rc = cw_err_set(err, CW_EIO, PG_DOMAIN, "failpoint batch_page_committed");
-		poll->caught_up = n < pq.q.limit;
-	}
-	cw_buf_free(&sql[0]);
-	cw_buf_free(&sql[1]);
-	cw_change_batch_clear(&src->batch);
-	if (rc == 0 && ent->entity.status != CW_ENTITY_LIVE)
-		rc = go_live(src, ent, err);
-	return rc;
-}
-
-/* ---- deletes ------------------------------------------------------------- */
-
-typedef struct bucket {
-	int64_t count;
-	char sum[48];
-} bucket_t;
-
-/* Reads (bucket, count, sum) rows into buckets. */
-static void read_buckets(const PGresult *res, bucket_t buckets[CW_BATCH_BUCKETS])
-{
-	memset(buckets, 0, CW_BATCH_BUCKETS * sizeof *buckets);
-	for (int r = 0; r < PQntuples(res); r++) {
-		long b = strtol(PQgetvalue(res, r, 0), NULL, 10);
-		if (b < 0 || b >= CW_BATCH_BUCKETS)
-			continue;
-		buckets[b].count = strtoll(PQgetvalue(res, r, 1), NULL, 10);
-		snprintf(buckets[b].sum, sizeof buckets[b].sum, "%s", PQgetvalue(res, r, 2));
-	}
-}
-
-static int compare_text(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* The result's first column, sorted (pointers borrowed from res). */
-static const char **sorted_column(const PGresult *res)
-{
-	int n = PQntuples(res);
-	const char **items = cw_xcalloc((size_t)n + 1, sizeof *items);
-	for (int r = 0; r < n; r++)
-		items[r] = PQgetvalue(res, r, 0);
-	qsort(items, (size_t)n, sizeof *items, compare_text);
-	return items;
-}
-
-/* Pushes a delete of ent for each key of hub_keys (sorted) not among source_keys (sorted). */
-static size_t push_deletes(cw_pg_source_t *src, const pg_entity_t *ent, const char **hub_keys,
-                           size_t nhub, const char **source_keys, size_t nsource)
-{
-	size_t j = 0, deletes = 0;
-	for (size_t i = 0; i < nhub; i++) {
-		while (j < nsource && strcmp(source_keys[j], hub_keys[i]) < 0)
-			j++;
-		if (j < nsource && strcmp(source_keys[j], hub_keys[i]) == 0)
-			continue;
-		cw_change_t change = {0};
-		change.op = CW_OP_DELETE;
-		change.entity = cw_xstrdup(ent->entity.name);
-		change.doc_id = cw_xstrdup(hub_keys[i]);
-		change.version = ent->entity.version;
-		change.source_pos = cw_xstrdup("batch:delete_detection");
-		cw_change_batch_push(&src->batch, &change);
-		deletes++;
-	}
-	return deletes;
-}
-
-/* Appends the deletes pushed on src->batch (if any) and logs the comparison. */
-static int append_deletes(cw_pg_source_t *src, const pg_entity_t *ent, size_t deletes,
-                          const char *compared, cw_err_t *err)
-{
-	int rc = 0;
-	if (deletes > 0)
-		rc = cw_capture_append(src->writer, &src->batch,
-		                       &(cw_capture_job_t){NULL, NULL, true, 0, 0, false},
-		                       src->ctx->metrics, err);
-	cw_change_batch_clear(&src->batch);
-	if (rc == 0) {
-		char count[32];
-		snprintf(count, sizeof count, "%zu", deletes);
-		cw_log_kv(CW_LOG_INFO, COMPONENT, "keys compared", "source", src->cfg->name,
-		          "entity", ent->entity.name, "buckets_differing", compared, "deletes", count,
-		          NULL);
-	}
-	return rc;
-}
-
-/*
- * A composite key's doc_id is the JSON array capture's own code writes
- * (cw_pgoutput_row_change), which SQL cannot hash alike: every key of the
- * hub and of the table is listed and compared (the hub read first).
- */
-static int detect_deletes_listed(cw_pg_source_t *src, const pg_entity_t *ent,
-                                 const page_query_t *pq, cw_err_t *err)
-{
-	const char *name[] = {ent->entity.name};
-	PGresult *hub_res = cw_hub_exec(src->hub,
-		"SELECT doc_id FROM cachewarp.batch_keys WHERE entity = $1", 1, name,
-		"could not read the hub's batch keys", err);
-	if (hub_res == NULL)
-		return CW_EDB;
+	cw_pg_source_t *src = self;
+	const pg_entity_t *ent = &src->ents[i];
 	cw_buf_t sql = CW_BUF_INIT;
+	*ids = NULL;
+	*nids = 0;
+	if (bucket_list != NULL) {
+		cw_batch_sql_bucket_keys(q, &sql);
+		const char *params[] = {bucket_list};
+		PGresult *res = pg_query(src, cw_buf_cstr(&sql), 1, params,
+		                         "could not list the table's keys", err);
+		cw_buf_free(&sql);
+		if (res == NULL)
+			return CW_EDB;
+		*ids = column_copy(res, nids);
+		PQclear(res);
+		return 0;
+	}
+	/* Every key, as doc_ids capture's own code writes them (cw_pgoutput_row_change). */
 	cw_buf_append_str(&sql, "SELECT ");
-	for (size_t k = 0; k < pq->q.nkeys; k++) {
+	for (size_t k = 0; k < q->nkeys; k++) {
 		if (k > 0)
 			cw_buf_append_str(&sql, ", ");
-		pg_quote_ident(&sql, pq->q.keys[k]);
+		pg_quote_ident(&sql, q->keys[k]);
 	}
 	cw_buf_append_str(&sql, " FROM ");
 	append_table(&sql, ent);
-	PGresult *source_res = pg_query(src, cw_buf_cstr(&sql), 0, NULL,
-	                                "could not list the table's keys", err);
+	PGresult *res = pg_query(src, cw_buf_cstr(&sql), 0, NULL, "could not list the table's keys",
+	                         err);
 	cw_buf_free(&sql);
-	if (source_res == NULL) {
-		PQclear(hub_res);
+	if (res == NULL)
 		return CW_EDB;
-	}
 	cw_pg_rows_t rows;
-	int rc = cw_pg_rows_init(&rows, source_res, ent->nspname, ent->relname, err);
-	int n = PQntuples(source_res);
-	char **ids = cw_xcalloc((size_t)n + 1, sizeof *ids);
-	size_t nids = 0;
+	int rc = cw_pg_rows_init(&rows, res, ent->nspname, ent->relname, err);
+	int n = PQntuples(res);
+	*ids = cw_xcalloc((size_t)n + 1, sizeof **ids);
 	for (int r = 0; r < n && rc == 0; r++) {
 		cw_pgoutput_row_t row;
 		if (cw_pgoutput_row_change(src->dec, cw_pg_rows_at(&rows, r), &row, NULL) != 0)
 			continue;   /* a key capture cannot read: never in the hub either */
-		ids[nids++] = row.doc_id;
+		(*ids)[(*nids)++] = row.doc_id;
 		row.doc_id = NULL;
 		cw_pgoutput_row_clear(&row);
 	}
 	cw_pg_rows_clear(&rows);
-	const char **hub_keys = sorted_column(hub_res);
-	qsort(ids, nids, sizeof *ids, compare_text);
-	size_t deletes = 0;
-	if (rc == 0) {
-		deletes = push_deletes(src, ent, hub_keys, (size_t)PQntuples(hub_res),
-		                       (const char **)ids, nids);
-		rc = append_deletes(src, ent, deletes, "all", err);
-	}
-	for (size_t i = 0; i < nids; i++)
-		free(ids[i]);
-	free(ids);
-	free(hub_keys);
-	PQclear(hub_res);
-	PQclear(source_res);
+	PQclear(res);
 	return rc;
 }
 
-/*
- * Compares the hub's live keys of ent with the table's: buckets first, then
- * the keys of the buckets that differ. The hub is read before the table, so
- * a key the hub has and the table lacks was deleted (a row inserted meanwhile
- * is in neither, or only in the table). Deletes go to the hub in one batch.
- */
-static int detect_deletes(cw_pg_source_t *src, const pg_entity_t *ent, const pg_poll_t *poll,
-                          cw_err_t *err)
+/* A poll's query failed with the source still connected: is the table or column gone? */
+static int backend_recheck(void *self, size_t i, int rc, cw_err_t *err)
 {
-	page_query_t pq;
-	int rc = page_query_init(src, ent, poll, &pq, err);
-	if (rc != 0)
-		return rc;
-	if (pq.q.nkeys != 1)
-		return detect_deletes_listed(src, ent, &pq, err);
-	bucket_t *hub = cw_xcalloc(CW_BATCH_BUCKETS, sizeof *hub);
-	bucket_t *source = cw_xcalloc(CW_BATCH_BUCKETS, sizeof *source);
-	PGresult *hub_res = NULL, *source_res = NULL;
-	cw_buf_t sql = CW_BUF_INIT, list = CW_BUF_INIT;
-	const char **hub_keys = NULL, **source_keys = NULL;
-	const char *name[] = {ent->entity.name, NULL};
-	size_t differing = 0, deletes = 0;
-	hub_res = cw_hub_exec(src->hub, cw_batch_sql_hub_buckets(), 1, name,
-	                      "could not read the hub's batch keys", err);
-	if (hub_res == NULL) {
-		rc = CW_EDB;
-		goto cleanup;
-	}
-	read_buckets(hub_res, hub);
-	PQclear(hub_res);
-	hub_res = NULL;
-	cw_batch_sql_buckets(&pq.q, &sql);
-	if ((source_res = pg_query(src, cw_buf_cstr(&sql), 0, NULL,
-	                           "could not hash the table's keys", err)) == NULL) {
-		rc = CW_EDB;
-		goto cleanup;
-	}
-	read_buckets(source_res, source);
-	PQclear(source_res);
-	source_res = NULL;
-	cw_buf_append_char(&list, '{');
-	for (int b = 0; b < CW_BATCH_BUCKETS; b++) {
-		if (hub[b].count == source[b].count && strcmp(hub[b].sum, source[b].sum) == 0)
-			continue;
-		/* Only the table has keys here: rows the next poll writes, nothing to delete. */
-		if (hub[b].count == 0)
-			continue;
-		cw_buf_appendf(&list, "%s%d", differing ? "," : "", b);
-		differing++;
-	}
-	cw_buf_append_char(&list, '}');
-	if (differing == 0)
-		goto cleanup;
-	name[1] = cw_buf_cstr(&list);
-	hub_res = cw_hub_exec(src->hub, cw_batch_sql_hub_bucket_keys(), 2, name,
-	                      "could not read the hub's batch keys", err);
-	if (hub_res == NULL) {
-		rc = CW_EDB;
-		goto cleanup;
-	}
-	cw_buf_reset(&sql);
-	cw_batch_sql_bucket_keys(&pq.q, &sql);
-	const char *buckets[] = {cw_buf_cstr(&list)};
-	if ((source_res = pg_query(src, cw_buf_cstr(&sql), 1, buckets,
-	                           "could not list the table's keys", err)) == NULL) {
-		rc = CW_EDB;
-		goto cleanup;
-	}
-	hub_keys = sorted_column(hub_res);
-	source_keys = sorted_column(source_res);
-	deletes = push_deletes(src, ent, hub_keys, (size_t)PQntuples(hub_res), source_keys,
-	                       (size_t)PQntuples(source_res));
-cleanup:
-	if (rc == 0) {
-		char nbuckets[32];
-		snprintf(nbuckets, sizeof nbuckets, "%zu", differing);
-		rc = append_deletes(src, ent, deletes, nbuckets, err);
-	}
-	free(hub_keys);
-	free(source_keys);
-	PQclear(hub_res);
-	PQclear(source_res);
-	cw_buf_free(&sql);
-	cw_buf_free(&list);
-	free(hub);
-	free(source);
-	return rc;
+	cw_pg_source_t *src = self;
+	if (rc != CW_EDB || PQstatus(src->sql) != CONNECTION_OK)
+		return 1;
+	return pg_check_entity(src, &src->ents[i], err);
+}
+
+static void backend_set_state(void *self, const char *state, bool healthy)
+{
+	pg_set_state(self, state, healthy);
+}
+
+static const cw_batch_backend_ops_t backend_ops = {
+	backend_reload, backend_nentities, backend_entity, backend_describe, backend_begin,
+	backend_page, backend_buckets, backend_keys, backend_recheck, backend_set_state,
+};
+
+void pg_batch_forget(cw_pg_source_t *src)
+{
+	cw_batch_poller_forget(&src->poller);
 }
 
 /* ---- the run ------------------------------------------------------------- */
-
-/* When ent polls next, after one ending at now_ms (monotonic). */
-static int64_t next_poll_ms(const cw_entity_t *settings, int64_t now_ms)
-{
-	if (settings->batch.schedule == NULL)
-		return now_ms + cw_entity_poll_ms(settings);
-	cw_cron_t cron;
-	if (cw_cron_parse(settings->batch.schedule, &cron, NULL) != 0)
-		return now_ms + 60000;
-	int64_t wall_s = cw_clock_wall_us(cw_clock_system()) / 1000000;
-	int64_t next_s = cw_cron_next(&cron, wall_s);
-	if (next_s < 0)
-		return INT64_MAX;
-	return now_ms + (next_s - wall_s) * 1000;
-}
-
-/*
- * After a poll's query failed with the source still connected: when the
- * entity's check now fails (its table or column dropped, a privilege
- * revoked) the entity is marked failed and its siblings go on (0);
- * otherwise the poll's error rc stands.
- */
-static int isolate_failure(cw_pg_source_t *src, pg_entity_t *ent, int rc, cw_err_t *err)
-{
-	cw_err_t why = *err;
-	int check = pg_check_entity(src, ent, err);
-	if (check != 0)
-		return check;
-	if (ent->failed)
-		return 0;
-	*err = why;
-	return rc;
-}
-
-/* Polls each due entity and runs each due delete check; returns when the next is due. */
-static int poll_due(cw_pg_source_t *src, cw_cancel_t *cancel, int64_t *wake_ms, cw_err_t *err)
-{
-	int rc = 0;
-	for (size_t i = 0; i < src->nents && rc == 0; i++) {
-		pg_entity_t *ent = &src->ents[i];
-		const cw_entity_t *settings = settings_of(src, ent);
-		if (ent->failed || settings == NULL)
-			continue;
-		pg_poll_t *poll = poll_of(src, ent->entity.name);
-		int64_t now = cw_clock_now_ms(cw_clock_system());
-		if (poll->next_poll_ms <= now) {
-			pg_set_state(src, "polling", true);
-			rc = poll_entity(src, ent, poll, cancel, err);
-			if (rc == CW_EDB && PQstatus(src->sql) == CONNECTION_OK)
-				rc = isolate_failure(src, ent, rc, err);
-			poll->next_poll_ms = next_poll_ms(settings, cw_clock_now_ms(cw_clock_system()));
-			if (rc == 0 && poll->next_delete_ms == 0 && settings->batch.delete_interval_ms > 0)
-				poll->next_delete_ms = cw_clock_now_ms(cw_clock_system()) +
-				                       settings->batch.delete_interval_ms;
-		}
-		now = cw_clock_now_ms(cw_clock_system());
-		if (rc == 0 && poll->next_delete_ms != 0 && poll->next_delete_ms <= now &&
-		    ent->entity.status == CW_ENTITY_LIVE) {
-			rc = detect_deletes(src, ent, poll, err);
-			poll->next_delete_ms = cw_clock_now_ms(cw_clock_system()) +
-			                       settings->batch.delete_interval_ms;
-		}
-		if (poll->next_poll_ms < *wake_ms)
-			*wake_ms = poll->next_poll_ms;
-		if (poll->next_delete_ms != 0 && poll->next_delete_ms < *wake_ms)
-			*wake_ms = poll->next_delete_ms;
-	}
-	return rc;
-}
-
-static int check_entities(cw_pg_source_t *src, cw_err_t *err)
-{
-	for (size_t i = 0; i < src->nents; i++) {
-		int rc = pg_check_entity(src, &src->ents[i], err);
-		if (rc != 0)
-			return rc;
-	}
-	return 0;
-}
 
 static int run_once(cw_pg_source_t *src, cw_cancel_t *cancel, cw_err_t *err)
 {
@@ -689,28 +357,20 @@ static int run_once(cw_pg_source_t *src, cw_cancel_t *cancel, cw_err_t *err)
 	cw_oplog_writer_set_scan(src->writer, true);
 	cw_oplog_writer_track_keys(src->writer, true);
 	src->dec = cw_pgoutput_new();
-	for (size_t i = 0; i < src->npolls; i++)
-		src->polls[i].loaded = false;
-	if ((rc = pg_connect(src, false, &src->sql, err)) != 0 ||
-	    (rc = pg_reload_entities(src, false, cancel, err)) != 0 ||
-	    (rc = check_entities(src, err)) != 0)
+	if ((rc = pg_connect(src, false, &src->sql, err)) != 0)
 		return rc;
-	int64_t next_reload = cw_clock_now_ms(cw_clock_system()) + PG_RELOAD_INTERVAL_MS;
-	for (;;) {
-		int64_t wake = next_reload;
-		if ((rc = poll_due(src, cancel, &wake, err)) != 0)
-			return rc;
-		pg_set_state(src, "waiting", true);
-		int64_t now = cw_clock_now_ms(cw_clock_system());
-		if (wake > now && (rc = cw_cancel_wait_ms(cancel, wake - now)) != 0)
-			return rc;
-		if (cw_clock_now_ms(cw_clock_system()) >= next_reload) {
-			if ((rc = pg_reload_entities(src, false, cancel, err)) != 0 ||
-			    (rc = check_entities(src, err)) != 0)
-				return rc;
-			next_reload = cw_clock_now_ms(cw_clock_system()) + PG_RELOAD_INTERVAL_MS;
-		}
-	}
+	cw_batch_poller_t *p = &src->poller;
+	p->ops = &backend_ops;
+	p->self = src;
+	p->source = src->cfg->name;
+	p->component = COMPONENT;
+	p->config = src->ctx->config;
+	p->metrics = src->ctx->metrics;
+	p->registry = src->ctx->registry;
+	p->hub = src->hub;
+	p->writer = src->writer;
+	p->batch = &src->batch;
+	return cw_batch_poller_run(p, PG_RELOAD_INTERVAL_MS, cancel, err);
 }
 
 static void cleanup_run(cw_pg_source_t *src)

@@ -12,6 +12,7 @@
 #ifndef CW_CAPTURE_POSTGRES_INTERNAL_H
 #define CW_CAPTURE_POSTGRES_INTERNAL_H
 
+#include "capture/batch_poll.h"
 #include "capture/capture_writer.h"
 #include "capture/pgoutput.h"
 #include "core/change.h"
@@ -55,6 +56,7 @@ typedef struct pg_entity {
 	 */
 	bool failed;
 	char failed_reason[CW_ERR_MESSAGE_LEN];
+	cw_batch_column_kind_t batch_kind;   /* batch: what its change column holds (checked) */
 	bool rescan;                 /* live, but changes were missed (its table left the
 	                              * publication): scan it again once usable */
 } pg_entity_t;
@@ -108,8 +110,7 @@ typedef struct cw_pg_source {
 	/* The batch poller (postgres_batch.c): captures the batch-mode entities by polling,
 	 * without publication or slot; the stream worker leaves them out. */
 	bool polls_batch;
-	struct pg_poll *polls;              /* batch: each entity's poll state, kept across runs */
-	size_t npolls;
+	cw_batch_poller_t poller;           /* batch: each entity's poll state, kept across runs */
 	char **gauged_failed;               /* owned: entities whose cachewarp_entity_failed is 1;
 	                                     * kept across runs, so a recovery or a deletion
 	                                     * always sets it back to 0 */
@@ -186,7 +187,7 @@ bool pg_entity_is_batch(const cw_component_ctx_t *ctx, const char *entity);
  * zone it needs is known. 0, CW_ENOTFOUND or CW_EINVAL with the fix (the
  * entity fails), CW_EDB.
  */
-int pg_batch_check_column(cw_pg_source_t *src, const pg_entity_t *ent, cw_err_t *err);
+int pg_batch_check_column(cw_pg_source_t *src, pg_entity_t *ent, cw_err_t *err);
 /* Frees the poll states. */
 void pg_batch_forget(cw_pg_source_t *src);
 

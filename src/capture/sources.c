@@ -9,6 +9,7 @@
 extern const cw_source_ops_t cw_postgres_source_ops;
 extern const cw_source_ops_t cw_postgres_batch_ops;
 extern const cw_source_ops_t cw_mysql_source_ops;
+extern const cw_source_ops_t cw_mysql_batch_ops;
 /* postgres_check.c */
 int cw_pg_check_entity(const cw_source_config_t *cfg, const cw_entity_t *entity, cw_err_t *err);
 /* mysql.c */
@@ -26,7 +27,12 @@ const cw_source_ops_t *cw_source_ops_for(cw_source_type_t type)
 
 const cw_source_ops_t *cw_source_batch_ops_for(cw_source_type_t type)
 {
-	return type == CW_SOURCE_POSTGRES ? &cw_postgres_batch_ops : NULL;
+	switch (type) {
+	case CW_SOURCE_POSTGRES: return &cw_postgres_batch_ops;
+	case CW_SOURCE_MYSQL: return &cw_mysql_batch_ops;
+	case CW_SOURCE_MONGODB: return NULL;
+	}
+	return NULL;
 }
 
 /* How many configured entities of source are in batch mode, and in all. */

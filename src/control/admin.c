@@ -1,6 +1,7 @@
 /* This file contains `cachewarp status` and `cachewarp entity ...` (runtime.h): one-shot hub actions. */
 #include "control/cli.h"
 #include "control/entity_manager.h"
+#include "control/entity_pause.h"
 #include "control/http_get.h"
 #include "control/runtime.h"
 #include "control/runtime_internal.h"
@@ -234,7 +235,7 @@ static void print_status_text(const cw_config_t *config, cw_hub_t *hub, const st
 	for (size_t i = 0; i < v->nentities; i++)
 		printf("%-24s %-16s %-10s %lld\n", v->entities[i].name, v->entities[i].source,
 		       failed_reason(v->daemon, v->entities[i].name) != NULL ? "failed" :
-		       cw_entity_status_name(v->entities[i].status), (long long)v->entities[i].version);
+		       cw_entity_shown_status(&v->entities[i]), (long long)v->entities[i].version);
 	print_failed_entities(v->daemon);
 	printf("\n%-24s %-12s %-10s %s\n", "CONSUMER", "POSITION", "LAG_IDS", "LAG_SECONDS");
 	for (size_t i = 0; i < v->nconsumers; i++)
@@ -318,6 +319,7 @@ static int entity_add(cw_hub_t *hub, const cw_config_t *config,
 	entity.collection = request->collection ? cw_xstrdup(request->collection) : NULL;
 	entity.status = CW_ENTITY_PENDING;
 	entity.version = 1;
+	entity.origin = CW_ENTITY_ORIGIN_API;
 	entity.columns = request->ncolumns ? cw_xcalloc(request->ncolumns, sizeof *entity.columns)
 	                                   : NULL;
 	int rc = 0;
@@ -364,13 +366,13 @@ static int entity_list(cw_hub_t *hub, cw_err_t *err)
 	int rc = cw_entity_store_list(hub, false, &entities, &count, err);
 	if (rc != 0)
 		return rc;
-	printf("%-24s %-16s %-32s %-10s %s\n", "NAME", "SOURCE", "TABLE/COLLECTION", "STATUS",
-	       "VERSION");
+	printf("%-24s %-16s %-32s %-10s %-8s %s\n", "NAME", "SOURCE", "TABLE/COLLECTION", "STATUS",
+	       "VERSION", "PAUSED BECAUSE");
 	for (size_t i = 0; i < count; i++) {
 		const cw_entity_t *e = &entities[i];
-		printf("%-24s %-16s %-32s %-10s %lld\n", e->name, e->source,
-		       e->table ? e->table : e->collection, cw_entity_status_name(e->status),
-		       (long long)e->version);
+		printf("%-24s %-16s %-32s %-10s %-8lld %s\n", e->name, e->source,
+		       e->table ? e->table : e->collection, cw_entity_shown_status(e),
+		       (long long)e->version, e->paused_reason ? e->paused_reason : "");
 	}
 	cw_entity_store_list_free(entities, count);
 	return 0;
@@ -394,6 +396,13 @@ static int entity_action(cw_hub_t *hub, const cw_config_t *config, const void *a
 		return rc;
 	}
 	int64_t version = 0;
+	if (strcmp(action, "resume") == 0) {
+		int rc = cw_entity_pause_resume(hub, config, request->name, &version, err);
+		if (rc == 0)
+			printf("entity %s resumed: generation %lld will be scanned and swept\n",
+			       request->name, (long long)version);
+		return rc;
+	}
 	int rc = cw_entity_manager_refresh(hub, request->name, &version, err);
 	if (rc == 0)
 		printf("entity %s refreshing: generation %lld will be scanned and swept\n",

@@ -47,6 +47,7 @@ static const cw_api_route_t routes[] = {
 	{"GET", "/v1/entities/{name}", cw_api_entity_get, NULL},
 	{"DELETE", "/v1/entities/{name}", cw_api_entity_delete, NULL},
 	{"POST", "/v1/entities/{name}/refresh", cw_api_entity_refresh, NULL},
+	{"POST", "/v1/entities/{name}/resume", cw_api_entity_resume, NULL},
 	{"GET", "/v1/oplog", cw_api_oplog_get, oplog_query},
 	{"GET", "/v1/consumers", cw_api_consumers_list, NULL},
 	{"PUT", "/v1/consumers/{name}", cw_api_consumer_put, NULL},

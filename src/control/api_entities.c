@@ -1,12 +1,14 @@
 /*
  * This file contains the REST API's entity routes (api_internal.h): list,
- * create, show, delete and hard refresh. Every change goes through the
- * entity manager (control/entity_manager.h), the same code path as the CLI,
- * so both accept and refuse the same entities with the same messages.
+ * create, show, delete, hard refresh and resume of a paused entity. Every
+ * change goes through the entity manager (control/entity_manager.h,
+ * control/entity_pause.h), the same code path as the CLI, so both accept
+ * and refuse the same entities with the same messages.
  */
 #include "control/api_internal.h"
 
 #include "control/entity_manager.h"
+#include "control/entity_pause.h"
 #include "core/json.h"
 #include "hub/entity_store.h"
 
@@ -116,7 +118,17 @@ void cw_api_entities_create(cw_api_t *api, const cw_api_request_t *req, cw_api_r
 	cw_entity_clear(&entity);
 }
 
-typedef enum entity_action { ENTITY_GET, ENTITY_DELETE, ENTITY_REFRESH } entity_action_t;
+typedef enum entity_action {
+	ENTITY_GET, ENTITY_DELETE, ENTITY_REFRESH, ENTITY_RESUME
+} entity_action_t;
+
+/* Resumes a paused entity, against the configuration in force (entity_pause.h). */
+static int resume(cw_api_t *api, cw_hub_t *hub, const char *name, cw_err_t *err)
+{
+	cw_api_config_info_t now;
+	cw_api_config_now(api, &now);
+	return cw_entity_pause_resume(hub, now.config, name, NULL, err);
+}
 
 /* The routes on /v1/entities/{name}: check the name, act, answer with the entity. */
 static void on_entity(cw_api_t *api, const cw_api_request_t *req, cw_api_response_t *res,
@@ -133,10 +145,12 @@ static void on_entity(cw_api_t *api, const cw_api_request_t *req, cw_api_respons
 		rc = cw_entity_manager_delete(hub, req->param, &err);
 	else if (action == ENTITY_REFRESH)
 		rc = cw_entity_manager_refresh(hub, req->param, NULL, &err);
+	else if (action == ENTITY_RESUME)
+		rc = resume(api, hub, req->param, &err);
 	if (rc != 0) {
 		cw_api_error_from(res, &err, 400);
 	} else {
-		if (action == ENTITY_REFRESH)
+		if (action == ENTITY_REFRESH || action == ENTITY_RESUME)
 			res->status = 202;
 		answer_entity(hub, req->param, action == ENTITY_GET, res);
 	}
@@ -156,4 +170,9 @@ void cw_api_entity_delete(cw_api_t *api, const cw_api_request_t *req, cw_api_res
 void cw_api_entity_refresh(cw_api_t *api, const cw_api_request_t *req, cw_api_response_t *res)
 {
 	on_entity(api, req, res, ENTITY_REFRESH);
+}
+
+void cw_api_entity_resume(cw_api_t *api, const cw_api_request_t *req, cw_api_response_t *res)
+{
+	on_entity(api, req, res, ENTITY_RESUME);
 }

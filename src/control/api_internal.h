@@ -120,6 +120,7 @@ void cw_api_entities_create(cw_api_t *api, const cw_api_request_t *req, cw_api_r
 void cw_api_entity_get(cw_api_t *api, const cw_api_request_t *req, cw_api_response_t *res);
 void cw_api_entity_delete(cw_api_t *api, const cw_api_request_t *req, cw_api_response_t *res);
 void cw_api_entity_refresh(cw_api_t *api, const cw_api_request_t *req, cw_api_response_t *res);
+void cw_api_entity_resume(cw_api_t *api, const cw_api_request_t *req, cw_api_response_t *res);
 void cw_api_oplog_get(cw_api_t *api, const cw_api_request_t *req, cw_api_response_t *res);
 void cw_api_consumers_list(cw_api_t *api, const cw_api_request_t *req, cw_api_response_t *res);
 void cw_api_consumer_put(cw_api_t *api, const cw_api_request_t *req, cw_api_response_t *res);

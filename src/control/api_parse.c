@@ -246,6 +246,7 @@ int cw_api_parse_entity(const char *body, size_t len, cw_entity_t *out, cw_err_t
 	memset(out, 0, sizeof *out);
 	out->status = CW_ENTITY_PENDING;
 	out->version = 1;
+	out->origin = CW_ENTITY_ORIGIN_API;
 	json_t *root = load_object(body, len, err);
 	if (root == NULL)
 		return CW_EINVAL;

@@ -13,6 +13,7 @@
 #include "core/secret.h"
 #include "hub/consumers.h"
 #include "hub/dead_letters.h"
+#include "hub/entity_store.h"
 #include "hub/oplog_reader.h"
 #include "verify/verify.h"
 
@@ -264,6 +265,36 @@ static void write_failed_streams(cw_json_t *w, const cw_api_component_t *compone
 	cw_json_array_end(w, NULL);
 }
 
+/*
+ * paused_entities: each entity paused because the configuration file no
+ * longer lists it (control/entity_pause.h), with its reason; empty when
+ * the hub cannot be read (hub.reachable says so).
+ */
+static void write_paused_entities(cw_json_t *w, cw_hub_t *hub)
+{
+	cw_entity_t *entities = NULL;
+	size_t count = 0;
+	if (hub != NULL)
+		cw_entity_store_list(hub, false, &entities, &count, NULL);
+	cw_json_key(w, "paused_entities", NULL);
+	cw_json_array_begin(w, NULL);
+	for (size_t i = 0; i < count; i++) {
+		if (entities[i].paused_reason == NULL)
+			continue;
+		cw_json_object_begin(w, NULL);
+		cw_json_key(w, "entity", NULL);
+		cw_json_string(w, entities[i].name, NULL);
+		cw_json_key(w, "source", NULL);
+		cw_json_string(w, entities[i].source, NULL);
+		cw_json_key(w, "reason", NULL);
+		cw_json_string(w, entities[i].paused_reason, NULL);
+		write_time_or_null(w, "paused_at", entities[i].paused_at_us);
+		cw_json_object_end(w, NULL);
+	}
+	cw_json_array_end(w, NULL);
+	cw_entity_store_list_free(entities, count);
+}
+
 /* Every job of the server; *count receives how many. Owned by the caller. */
 static cw_job_status_t *list_jobs(cw_api_t *api, size_t *count)
 {
@@ -351,6 +382,7 @@ void cw_api_status(cw_api_t *api, const cw_api_request_t *req, cw_api_response_t
 	cw_json_key(&w, "dead_letters", NULL);
 	cw_dead_letter_stream_counts_write_json(letters, nletters, &w, NULL);
 	cw_dead_letter_stream_counts_free(letters, nletters);
+	write_paused_entities(&w, hub);
 	cw_api_hub_release(api, hub);
 	cw_json_object_end(&w, NULL);
 	if (cw_json_finish(&w) != 0)

@@ -1,4 +1,7 @@
-/* This file contains `cachewarp entity`: list, add, show, delete and refresh entities in the hub. */
+/*
+ * This file contains `cachewarp entity`: list, add, show, delete, refresh
+ * and resume entities in the hub.
+ */
 #include "control/cli.h"
 #include "control/commands.h"
 #include "control/runtime.h"
@@ -12,10 +15,14 @@ static const char usage[] =
 	"                            [--column NAME:TYPE:PATH]... [-c FILE]\n"
 	"       cachewarp entity delete NAME [-c FILE]\n"
 	"       cachewarp entity refresh NAME [-c FILE]\n"
+	"       cachewarp entity resume NAME [-c FILE]\n"
 	"\n"
 	"Entities live in the hub: what this command changes, every cachewarp process\n"
 	"sees at its next entity refresh. `refresh` starts a new generation: a full\n"
 	"rescan of the entity, then a sweep of rows the rescan did not see.\n"
+	"An entity removed from the configuration file is paused (not captured, its\n"
+	"targets keep their data); `resume` resumes it with such a rescan, and it\n"
+	"then stays even though the file does not list it.\n"
 	"Column types: jsonb, any, bool, number, integer, text; PATH is a dot path\n"
 	"into the document (pricing.amount, tags.0). Without --column a PostgreSQL\n"
 	"entity takes every column of its table and a MongoDB entity keeps the whole\n"
@@ -47,7 +54,8 @@ int cw_cmd_entity(int argc, char **argv)
 	if (rc != 0)
 		goto done;
 	if (args.npositional == 0) {
-		rc = cw_cli_usage_error(usage, "entity needs a subcommand: list, add, show, delete or refresh");
+		rc = cw_cli_usage_error(usage, "entity needs a subcommand: list, add, show, delete, "
+		                        "refresh or resume");
 		goto done;
 	}
 	request.action = args.positional[0];
@@ -56,7 +64,8 @@ int cw_cmd_entity(int argc, char **argv)
 	request.ncolumns = columns.len;
 	bool is_list = strcmp(request.action, "list") == 0;
 	bool known = is_list || strcmp(request.action, "add") == 0 || strcmp(request.action, "show") == 0 ||
-	             strcmp(request.action, "delete") == 0 || strcmp(request.action, "refresh") == 0;
+	             strcmp(request.action, "delete") == 0 || strcmp(request.action, "refresh") == 0 ||
+	             strcmp(request.action, "resume") == 0;
 	if (!known) {
 		rc = cw_cli_usage_error(usage, "unknown entity subcommand \"%s\"", request.action);
 	} else if (is_list && request.name) {

@@ -8,6 +8,7 @@
 #include "control/cli.h"
 #include "control/daemon_internal.h"
 #include "control/entity_manager.h"
+#include "control/entity_pause.h"
 #include "control/jobs.h"
 #include "control/runtime_internal.h"
 #include "control/service_notify.h"
@@ -74,8 +75,15 @@ static int entity_refresh_job(void *arg, cw_cancel_t *cancel, cw_err_t *err)
 	cw_hub_t *hub = job_hub_get(&state->refresh_hub, err);
 	if (hub == NULL)
 		return cw_daemon_check_hub_refused(state, err != NULL ? err->code : CW_EDB, err);
-	return job_hub_result(&state->refresh_hub,
-	                      cw_entity_registry_reload(state->registry, hub, NULL, err));
+	int rc = cw_entity_registry_reload(state->registry, hub, NULL, err);
+	if (rc == 0) {
+		cw_entity_t *entities = NULL;
+		size_t count = 0;
+		cw_entity_registry_snapshot(state->registry, &entities, &count);
+		cw_entity_pause_publish(state->metrics, entities, count);
+		cw_entity_store_list_free(entities, count);
+	}
+	return job_hub_result(&state->refresh_hub, rc);
 }
 
 static int retention_job(void *arg, cw_cancel_t *cancel, cw_err_t *err)

@@ -157,16 +157,27 @@ void cw_daemon_component_stop(daemon_state_t *state, component_t *c)
 	cw_daemon_component_close(c);
 }
 
-component_t *cw_daemon_component_find(daemon_state_t *state, bool is_source, const char *name)
+static component_t *find(daemon_state_t *state, bool is_source, bool poller, const char *name)
 {
 	component_t *found = NULL;
 	pthread_mutex_lock(&state->lock);
 	for (size_t i = 0; i < state->ncomponents && found == NULL; i++)
-		if (state->components[i]->is_source == is_source && !state->components[i]->poller &&
+		if (state->components[i]->is_source == is_source &&
+		    state->components[i]->poller == poller &&
 		    strcmp(state->components[i]->ctx.name, name) == 0)
 			found = state->components[i];
 	pthread_mutex_unlock(&state->lock);
 	return found;
+}
+
+component_t *cw_daemon_component_find(daemon_state_t *state, bool is_source, const char *name)
+{
+	return find(state, is_source, false, name);
+}
+
+component_t *cw_daemon_poller_find(daemon_state_t *state, const char *name)
+{
+	return find(state, true, true, name);
 }
 
 size_t cw_daemon_api_components(void *arg, cw_api_component_t *out, size_t cap)

@@ -108,8 +108,8 @@ component_t *cw_daemon_component_open(daemon_state_t *state, const cw_config_t *
 /*
  * Opens the batch poller of source name (capture/source.h,
  * cw_source_batch_ops_for): job "poll:<name>", lease "poller:<name>". NULL
- * with err. A reload leaves pollers as they are (cw_daemon_component_find
- * does not find them).
+ * with err. A reload swaps it with its source (cw_daemon_poller_find finds
+ * it; cw_daemon_component_find does not).
  */
 component_t *cw_daemon_poller_open(daemon_state_t *state, const cw_config_t *config,
                                    const char *name, cw_err_t *err);
@@ -129,6 +129,8 @@ void cw_daemon_component_close(component_t *c);
 
 /* The listed component of that kind and name, or NULL. Main thread. */
 component_t *cw_daemon_component_find(daemon_state_t *state, bool is_source, const char *name);
+/* The listed batch poller of source name, or NULL. Main thread. */
+component_t *cw_daemon_poller_find(daemon_state_t *state, const char *name);
 
 /* The API's view of the components (cw_api_components_fn). */
 size_t cw_daemon_api_components(void *arg, cw_api_component_t *out, size_t cap);

@@ -99,7 +99,10 @@ static void refuse(daemon_state_t *state, const cw_reload_plan_t *plan)
 	record(state, "refused");
 }
 
-/* Stores the file's entities in the hub (new ones are scanned), reconnecting once. */
+/*
+ * Stores the file's entities in the hub (new ones are scanned, removed ones
+ * paused: control/entity_pause.h), reconnecting once.
+ */
 static int sync_entities(daemon_state_t *state, const cw_config_t *next, cw_err_t *err)
 {
 	for (int attempt = 0; attempt < 2; attempt++) {
@@ -139,12 +142,22 @@ static int open_swaps(daemon_state_t *state, const cw_config_t *next, bool is_so
 		/* A source whose entities are all in batch mode has only its poller: no stream. */
 		bool wanted = items[i].change != CW_RELOAD_REMOVED &&
 		              (!is_source || cw_source_needs_stream(next, items[i].name));
-		if (s.old == NULL && !wanted)
-			continue;
 		if (wanted &&
 		    (s.next = cw_daemon_component_open(state, next, is_source, items[i].name, err)) == NULL)
 			return err->code != 0 ? err->code : CW_EINTERNAL;
-		swaps[(*nswaps)++] = s;
+		if (s.old != NULL || s.next != NULL)
+			swaps[(*nswaps)++] = s;
+		if (is_source) {
+			/* Its batch poller goes with it: added, swapped or stopped. */
+			swap_t poller = {cw_daemon_poller_find(state, items[i].name), NULL};
+			bool polls = items[i].change != CW_RELOAD_REMOVED &&
+			             cw_source_has_batch(next, items[i].name);
+			if (polls && (poller.next = cw_daemon_poller_open(state, next, items[i].name,
+			                                                  err)) == NULL)
+				return err->code != 0 ? err->code : CW_EINTERNAL;
+			if (poller.old != NULL || poller.next != NULL)
+				swaps[(*nswaps)++] = poller;
+		}
 	}
 	return 0;
 }
@@ -186,15 +199,11 @@ static void log_applied(const cw_reload_plan_t *plan, const char *why)
 static int apply(daemon_state_t *state, const cw_config_t *next, const cw_reload_plan_t *plan,
                  cw_err_t *err)
 {
+	/* Removed entities are paused there, and paused ones the file lists again resumed. */
 	int rc = sync_entities(state, next, err);
 	if (rc != 0)
 		return rc;
-	for (size_t i = 0; i < plan->nentities; i++)
-		if (plan->entities[i].change == CW_RELOAD_REMOVED)
-			cw_log_kv(CW_LOG_WARN, COMPONENT, "entity removed from the configuration file "
-			          "stays in the hub and keeps flowing; delete it with `cachewarp entity "
-			          "delete`", "entity", plan->entities[i].name, NULL);
-	swap_t *swaps = cw_xcalloc(plan->nsources + plan->ntargets + 1, sizeof *swaps);
+	swap_t *swaps = cw_xcalloc(2 * plan->nsources + plan->ntargets + 1, sizeof *swaps);
 	size_t nswaps = 0;
 	rc = open_swaps(state, next, true, plan->sources, plan->nsources, swaps, &nswaps, err);
 	if (rc == 0)

@@ -2,6 +2,8 @@
 #include "control/entity_manager.h"
 
 #include "capture/source.h"
+#include "control/entity_pause.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "hub/entity_store.h"
@@ -60,20 +62,31 @@ int cw_entity_manager_sync_config(cw_hub_t *hub, const cw_config_t *config, cw_e
 {
 	for (size_t i = 0; i < config->nentities; i++) {
 		bool created = false;
-		int rc = cw_entity_manager_add(hub, config, &config->entities[i], &created, err);
+		cw_entity_t declared = config->entities[i];   /* shallow: borrows the file's */
+		declared.origin = CW_ENTITY_ORIGIN_FILE;
+		int rc = cw_entity_manager_add(hub, config, &declared, &created, err);
 		if (rc != 0)
 			return rc;
 		if (created)
 			cw_log_kv(CW_LOG_INFO, COMPONENT, "entity created from the configuration file",
 			          "entity", config->entities[i].name, NULL);
 	}
-	return 0;
+	return cw_entity_pause_sync(hub, config, err);
 }
 
 int cw_entity_manager_refresh(cw_hub_t *hub, const char *name, int64_t *version, cw_err_t *err)
 {
+	cw_entity_t stored = {0};
+	int rc = cw_entity_store_get(hub, name, &stored, err);
+	bool paused = rc == 0 && stored.paused_reason != NULL && stored.status != CW_ENTITY_DELETED;
+	cw_entity_clear(&stored);
+	if (rc != 0)
+		return rc;
+	if (paused)
+		return cw_err_set(err, CW_ECONFLICT, COMPONENT, "entity \"%s\" is paused: resume it "
+		                  "(cachewarp entity resume %s), which scans it afresh", name, name);
 	int64_t next = 0;
-	int rc = cw_entity_store_bump_version(hub, name, &next, err);
+	rc = cw_entity_store_bump_version(hub, name, &next, err);
 	if (rc == 0)
 		rc = cw_entity_store_set_status(hub, name, CW_ENTITY_PENDING, err);
 	if (rc == 0 && version != NULL)
@@ -115,7 +128,20 @@ void cw_entity_manager_write_json(cw_json_t *w, const cw_entity_t *e)
 	}
 	cw_json_array_end(w, NULL);
 	cw_json_key(w, "status", NULL);
-	cw_json_string(w, cw_entity_status_name(e->status), NULL);
+	cw_json_string(w, cw_entity_shown_status(e), NULL);
+	if (strcmp(cw_entity_shown_status(e), "paused") == 0) {
+		cw_json_key(w, "paused_reason", NULL);
+		cw_json_string(w, e->paused_reason, NULL);
+		cw_json_key(w, "paused_at", NULL);
+		char at[CW_TIME_RFC3339_LEN];
+		cw_time_format_rfc3339_ms(e->paused_at_us, at);
+		cw_json_string(w, at, NULL);
+	}
+	cw_json_key(w, "origin", NULL);
+	if (cw_entity_origin_name(e->origin) != NULL)
+		cw_json_string(w, cw_entity_origin_name(e->origin), NULL);
+	else
+		cw_json_null(w, NULL);
 	cw_json_key(w, "version", NULL);
 	cw_json_int64(w, e->version, NULL);
 	cw_json_object_end(w, NULL);

@@ -48,15 +48,18 @@ int cw_entity_manager_add(cw_hub_t *hub, const cw_config_t *config, const cw_ent
                           bool *created, cw_err_t *err);
 
 /*
- * Upserts every entity of the configuration file, logging the ones it
- * creates. Stops at the first error (a changed shape is CW_ECONFLICT).
+ * Upserts every entity of the configuration file (origin file), logging
+ * the ones it creates, then pauses the file's entities it no longer lists
+ * and resumes the paused ones it lists again (control/entity_pause.h).
+ * Stops at the first error (a changed shape is CW_ECONFLICT).
  */
 int cw_entity_manager_sync_config(cw_hub_t *hub, const cw_config_t *config, cw_err_t *err);
 
 /*
  * Hard refresh: a new generation (version + 1) and status pending, so the
  * capture scans the entity again and targets sweep what the scan did not
- * see. *version (optional) receives the new generation. CW_ENOTFOUND, CW_EDB.
+ * see. *version (optional) receives the new generation. CW_ENOTFOUND,
+ * CW_ECONFLICT for a paused entity (resuming it scans it afresh), CW_EDB.
  */
 int cw_entity_manager_refresh(cw_hub_t *hub, const char *name, int64_t *version, cw_err_t *err);
 
@@ -66,7 +69,8 @@ int cw_entity_manager_delete(cw_hub_t *hub, const char *name, cw_err_t *err);
 /*
  * Writes entity as the JSON object the REST API and `cachewarp entity show`
  * print: name, source, collection or table, columns [{name, type, path}],
- * status, version.
+ * status (cw_entity_shown_status: "paused" for a paused entity, then with
+ * paused_reason and paused_at), origin ("file", "api" or null), version.
  */
 void cw_entity_manager_write_json(cw_json_t *w, const cw_entity_t *entity);
 

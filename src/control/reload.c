@@ -126,6 +126,38 @@ static void plan_targets(planner_t *p, const cw_config_t *a, const cw_config_t *
 	}
 }
 
+/* Marks source name changed (when it is in the plan and not added or removed). */
+static void mark_source(cw_reload_plan_t *plan, const char *name)
+{
+	for (size_t i = 0; name != NULL && i < plan->nsources; i++)
+		if (strcmp(plan->sources[i].name, name) == 0 &&
+		    plan->sources[i].change == CW_RELOAD_UNCHANGED)
+			plan->sources[i].change = CW_RELOAD_CHANGED;
+}
+
+/* Batch mode's keys: its source's stream worker and poller read them at start. */
+static const char *const batch_keys[] = {
+	"entities[].mode", "entities[].change_detection.column",
+	"entities[].change_detection.timezone", "entities[].change_detection.lag",
+	"entities[].schedule", "entities[].polling_interval", "entities[].delete_detection.interval",
+	NULL};
+
+/*
+ * Whether an entity's change moves its source's pollers: added or removed
+ * in batch mode, or any batch key changed (old or next may be NULL).
+ */
+static bool batch_changed(const cw_entity_t *old, const cw_entity_t *next)
+{
+	if (old == NULL || next == NULL) {
+		const cw_entity_t *entity = old != NULL ? old : next;
+		return entity->mode == CW_ENTITY_MODE_BATCH;
+	}
+	for (size_t k = 0; batch_keys[k] != NULL; k++)
+		if (!cw_config_key_equal(batch_keys[k], old, next))
+			return true;
+	return false;
+}
+
 /* Targets an entity's per-target settings name (entities[].targets) read them at start. */
 static void mark_entity_targets(cw_reload_plan_t *plan, const cw_entity_t *entity)
 {
@@ -141,6 +173,8 @@ static void plan_entities(planner_t *p, const cw_config_t *a, const cw_config_t 
 			continue;
 		push_item(&plan->entities, &plan->nentities, a->entities[i].name, CW_RELOAD_REMOVED);
 		mark_entity_targets(plan, &a->entities[i]);
+		if (batch_changed(&a->entities[i], NULL))
+			mark_source(plan, a->entities[i].source);
 	}
 	for (size_t i = 0; i < b->nentities; i++) {
 		const cw_entity_t *next = &b->entities[i];
@@ -156,6 +190,12 @@ static void plan_entities(planner_t *p, const cw_config_t *a, const cw_config_t 
 			change = cw_config_key_equal("entities[].targets", old, next) ? CW_RELOAD_UNCHANGED
 			                                                               : CW_RELOAD_CHANGED;
 		push_item(&plan->entities, &plan->nentities, next->name, change);
+		/* The source's stream and poller split its entities by mode: both start again. */
+		if (batch_changed(old, next)) {
+			mark_source(plan, next->source);
+			if (old != NULL)
+				mark_source(plan, old->source);
+		}
 		if (change != CW_RELOAD_UNCHANGED) {
 			mark_entity_targets(plan, old);
 			mark_entity_targets(plan, next);

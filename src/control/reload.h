@@ -14,7 +14,10 @@
  * apply.* every target. A source restarts when one of its keys or its
  * authentication entry changed; a target when one of its keys (its streams
  * included), its authentication entry, a transformation one of its streams
- * names, or an entity's per-target settings naming it changed. An entity
+ * names, or an entity's per-target settings naming it changed; a source
+ * (its stream worker and batch poller) also when one of its entities was
+ * added or removed in batch mode, or changed a batch key (mode,
+ * change_detection.*, schedule, polling_interval, delete_detection.*). An entity
  * whose shape (source, table or collection, columns) changed refuses the
  * reload: shapes are immutable.
  */

@@ -20,7 +20,7 @@ int cw_runtime_migrate(const char *config_path);
 int cw_runtime_status(const char *config_path, bool json);
 
 typedef struct cw_runtime_entity_request {
-	const char *action;       /* list, add, show, delete, refresh */
+	const char *action;       /* list, add, show, delete, refresh, resume */
 	const char *name;         /* NULL for list */
 	const char *source;       /* add */
 	const char *table;        /* add, PostgreSQL sources */

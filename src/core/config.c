@@ -755,9 +755,9 @@ static void check_entity_batch(loader_t *ld, const char *at, const cw_entity_t *
 	char path[128];
 	if (entity->mode != CW_ENTITY_MODE_BATCH)
 		return;
-	if (source->type != CW_SOURCE_POSTGRES) {
+	if (source->type != CW_SOURCE_POSTGRES && source->type != CW_SOURCE_MYSQL) {
 		snprintf(path, sizeof path, "%s.mode", at);
-		report(ld, path, "batch mode needs a postgres source (source \"%s\" is %s)",
+		report(ld, path, "batch mode needs a postgres or mysql source (source \"%s\" is %s)",
 		       source->name, cw_source_type_name(source->type));
 	}
 	if (entity->batch.schedule != NULL && entity->batch.polling_interval_ms > 0) {

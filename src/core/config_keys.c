@@ -337,9 +337,9 @@ static const cw_config_key_t keys[] = {
 	{.path = "entities[].mode", .kind = CW_KEY_ENUM, .offset = ENT(mode),
 	 .default_text = "stream", .values = entity_modes,
 	 .help = "`stream`: changes come from the source's change log (logical replication, "
-	         "change streams); `batch` (postgres sources, docs/batch.md): the table is polled "
-	         "for rows whose `change_detection.column` grew, for databases where logical "
-	         "replication is not allowed."},
+	         "change streams); `batch` (postgres and mysql sources, docs/batch.md): the table "
+	         "is polled for rows whose `change_detection.column` grew, for databases where "
+	         "logical replication or the binlog is not available."},
 	GROUP("entities[].change_detection", "Batch mode: how changed rows are found."),
 	{.path = "entities[].change_detection.column", .kind = CW_KEY_STRING,
 	 .offset = ENT(batch.column), .default_text = "updated_at", .check = check_change_column,
@@ -347,8 +347,9 @@ static const cw_config_key_t keys[] = {
 	         "number a trigger or sequence keeps; it must be of an orderable type."},
 	{.path = "entities[].change_detection.timezone", .kind = CW_KEY_STRING,
 	 .offset = ENT(batch.timezone), .default_text = "UTC", .check = check_timezone,
-	 .help = "For a `timestamp without time zone` column: the zone its values are written in "
-	         "(`UTC`, `Europe/Paris`); sets the changes' times and the lag window."},
+	 .help = "For a `timestamp without time zone` column (MySQL: `DATETIME`, `DATE`): the "
+	         "zone its values are written in (`UTC`, `Europe/Paris`, `+09:00`); sets the "
+	         "changes' times and the lag window."},
 	{.path = "entities[].change_detection.lag", .kind = CW_KEY_DURATION,
 	 .offset = ENT(batch.lag_ms), .default_text = "0", .min = 0, .max = DAY_MS,
 	 .help = "Rows whose column is newer than the source's clock minus this wait for the "

@@ -207,6 +207,37 @@ int cw_entity_status_parse(const char *name, cw_entity_status_t *status, cw_err_
 	                  quoted(name ? name : "", q));
 }
 
+const char *cw_entity_shown_status(const cw_entity_t *entity)
+{
+	if (entity->paused_reason != NULL && entity->status != CW_ENTITY_DELETED)
+		return "paused";
+	return cw_entity_status_name(entity->status);
+}
+
+const char *cw_entity_origin_name(cw_entity_origin_t origin)
+{
+	switch (origin) {
+	case CW_ENTITY_ORIGIN_FILE: return "file";
+	case CW_ENTITY_ORIGIN_API: return "api";
+	case CW_ENTITY_ORIGIN_UNKNOWN: break;
+	}
+	return NULL;
+}
+
+cw_entity_origin_t cw_entity_origin_parse(const char *name)
+{
+	if (name != NULL && strcmp(name, "file") == 0)
+		return CW_ENTITY_ORIGIN_FILE;
+	if (name != NULL && strcmp(name, "api") == 0)
+		return CW_ENTITY_ORIGIN_API;
+	return CW_ENTITY_ORIGIN_UNKNOWN;
+}
+
+bool cw_entity_is_captured(const cw_entity_t *entity)
+{
+	return entity->status != CW_ENTITY_DELETED && entity->paused_reason == NULL;
+}
+
 bool cw_column_name_reserved(const char *name, size_t len)
 {
 	static const char *const reserved[] = {"id", "_version", "_oplog_id", "_extra"};
@@ -562,6 +593,9 @@ void cw_entity_copy(cw_entity_t *dst, const cw_entity_t *src)
 	}
 	dst->status = src->status;
 	dst->version = src->version;
+	dst->origin = src->origin;
+	dst->paused_reason = cw_xstrdup(src->paused_reason);
+	dst->paused_at_us = src->paused_at_us;
 }
 
 void cw_entity_clear(cw_entity_t *entity)
@@ -573,6 +607,7 @@ void cw_entity_clear(cw_entity_t *entity)
 	free(entity->collection);
 	free(entity->table);
 	free_columns(entity->columns, entity->ncolumns);
+	free(entity->paused_reason);
 	memset(entity, 0, sizeof *entity);
 }
 

@@ -45,6 +45,17 @@ typedef enum cw_entity_status {
 	CW_ENTITY_DELETED,
 } cw_entity_status_t;
 
+/*
+ * Where an entity was declared: the configuration file's entities are
+ * paused when the file no longer lists them; an entity added through the
+ * API or the CLI never is. UNKNOWN: stored before the hub recorded it.
+ */
+typedef enum cw_entity_origin {
+	CW_ENTITY_ORIGIN_UNKNOWN = 0,
+	CW_ENTITY_ORIGIN_FILE,
+	CW_ENTITY_ORIGIN_API,
+} cw_entity_origin_t;
+
 /* An entity's settings for one target (configuration only; never stored in the hub). */
 typedef struct cw_entity_target {
 	char *name;              /* owned; a configured target's name */
@@ -86,6 +97,13 @@ typedef struct cw_entity {
 	/* Batch mode (configuration only, like targets: never copied nor kept in the hub). */
 	cw_entity_mode_t mode;
 	cw_entity_batch_t batch;
+	/* Kept in the hub (last, after the configuration-only fields, so positional
+	 * initializers of the fields above stay valid). */
+	cw_entity_origin_t origin;
+	/* Paused (removed from the configuration file): why, owned; NULL when not paused.
+	 * Its source does not capture it and its targets keep their data. */
+	char *paused_reason;
+	int64_t paused_at_us;    /* wall clock, when paused_reason is set */
 } cw_entity_t;
 
 /* The polling interval of a batch entity without a schedule: polling_interval, else 1m. */
@@ -143,6 +161,16 @@ int cw_column_type_parse(const char *name, cw_column_type_t *type, cw_err_t *err
 /* "pending", "scanning", "live", "deleted" and back. */
 const char *cw_entity_status_name(cw_entity_status_t status);
 int cw_entity_status_parse(const char *name, cw_entity_status_t *status, cw_err_t *err);
+
+/* The status users see: "paused" for a paused entity that is not deleted, else its status. */
+const char *cw_entity_shown_status(const cw_entity_t *entity);
+
+/* "file", "api", or NULL for CW_ENTITY_ORIGIN_UNKNOWN; parse maps NULL and unknown text to it. */
+const char *cw_entity_origin_name(cw_entity_origin_t origin);
+cw_entity_origin_t cw_entity_origin_parse(const char *name);
+
+/* Whether a source captures the entity: neither deleted nor paused. */
+bool cw_entity_is_captured(const cw_entity_t *entity);
 
 /*
  * Validates the whole entity: name, source present, exactly one of

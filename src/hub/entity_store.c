@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ENTITY_COLUMNS "SELECT name, source, collection, tbl, columns::text, status, version " \
+#define ENTITY_COLUMNS "SELECT name, source, collection, tbl, columns::text, status, version, " \
+	"origin, paused_reason, (extract(epoch FROM paused_at) * 1000000)::int8 " \
 	"FROM cachewarp.entities "
 
 /* Turns one row of ENTITY_COLUMNS into *entity (zeroed first). */
@@ -19,6 +20,10 @@ static int row_to_entity(const PGresult *res, int row, cw_entity_t *entity, cw_e
 	entity->collection = cw_hub_strdup(res, row, 2);
 	entity->table = cw_hub_strdup(res, row, 3);
 	entity->version = cw_hub_int64(res, row, 6);
+	entity->origin = cw_entity_origin_parse(PQgetisnull(res, row, 7) ? NULL
+	                                                                  : PQgetvalue(res, row, 7));
+	entity->paused_reason = cw_hub_strdup(res, row, 8);
+	entity->paused_at_us = cw_hub_int64(res, row, 9);
 	int rc = cw_entity_columns_from_json(entity, PQgetvalue(res, row, 4), err);
 	if (rc == 0)
 		rc = cw_entity_status_parse(PQgetvalue(res, row, 5), &entity->status, err);
@@ -58,11 +63,13 @@ static int insert_new(cw_hub_t *hub, const cw_entity_t *entity, bool *inserted, 
 	         (long long)(entity->version < 1 ? 1 : entity->version));
 	char *columns = cw_entity_columns_json(entity);
 	const char *params[] = {entity->name, entity->source, entity->collection, entity->table,
-	                        columns, cw_entity_status_name(entity->status), version};
+	                        columns, cw_entity_status_name(entity->status), version,
+	                        cw_entity_origin_name(entity->origin)};
 	PGresult *res = cw_hub_exec(hub,
-		"INSERT INTO cachewarp.entities (name, source, collection, tbl, columns, status, version) "
-		"VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7::int4) "
-		"ON CONFLICT (name) DO NOTHING RETURNING name", 7, params, what, err);
+		"INSERT INTO cachewarp.entities "
+		"(name, source, collection, tbl, columns, status, version, origin) "
+		"VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7::int4, $8) "
+		"ON CONFLICT (name) DO NOTHING RETURNING name", 8, params, what, err);
 	free(columns);
 	if (res == NULL)
 		return CW_EDB;
@@ -71,15 +78,28 @@ static int insert_new(cw_hub_t *hub, const cw_entity_t *entity, bool *inserted, 
 	return 0;
 }
 
-/* Brings a deleted entity back with status, as a new generation. */
+/* Brings a deleted entity back with status and origin, as a new generation, not paused. */
 static int revive(cw_hub_t *hub, const cw_entity_t *entity, cw_err_t *err)
 {
 	char what[160];
 	snprintf(what, sizeof what, "could not store entity \"%s\"", entity->name);
-	const char *params[] = {entity->name, cw_entity_status_name(entity->status)};
+	const char *params[] = {entity->name, cw_entity_status_name(entity->status),
+	                        cw_entity_origin_name(entity->origin)};
 	return cw_hub_command(hub,
-		"UPDATE cachewarp.entities SET status = $2, version = version + 1, updated_at = now() "
-		"WHERE name = $1 AND status = 'deleted'", 2, params, what, err);
+		"UPDATE cachewarp.entities SET status = $2, version = version + 1, origin = $3, "
+		"paused_reason = NULL, paused_at = NULL, updated_at = now() "
+		"WHERE name = $1 AND status = 'deleted'", 3, params, what, err);
+}
+
+/* Records the origin of an entity stored before the hub kept one. */
+static int claim_origin(cw_hub_t *hub, const cw_entity_t *entity, cw_err_t *err)
+{
+	char what[160];
+	snprintf(what, sizeof what, "could not store entity \"%s\"", entity->name);
+	const char *params[] = {entity->name, cw_entity_origin_name(entity->origin)};
+	return cw_hub_command(hub,
+		"UPDATE cachewarp.entities SET origin = $2 WHERE name = $1 AND origin IS NULL",
+		2, params, what, err);
 }
 
 int cw_entity_store_upsert(cw_hub_t *hub, const cw_entity_t *entity, bool *created,
@@ -104,6 +124,9 @@ int cw_entity_store_upsert(cw_hub_t *hub, const cw_entity_t *entity, bool *creat
 	if (stored.status == CW_ENTITY_DELETED) {
 		rc = revive(hub, entity, err);
 		inserted = rc == 0;
+	} else if (stored.origin == CW_ENTITY_ORIGIN_UNKNOWN &&
+	           entity->origin != CW_ENTITY_ORIGIN_UNKNOWN) {
+		rc = claim_origin(hub, entity, err);
 	}
 cleanup:
 	if (created != NULL)
@@ -162,19 +185,28 @@ static int update_one(cw_hub_t *hub, const char *sql, int nparams, const char *c
 	return rc;
 }
 
-int cw_entity_store_delete(cw_hub_t *hub, const char *name, cw_err_t *err)
+/*
+ * Runs sql (an UPDATE ... RETURNING version; params[0] is the entity's
+ * name) in a transaction under the oplog lock, so no writer stages a change
+ * for the entity afterwards, then drops its staged changes. *version
+ * (optional) receives the value returned. CW_ENOTFOUND (no message: the
+ * caller says why) when it matched no row.
+ */
+static int update_locked(cw_hub_t *hub, const char *sql, int nparams, const char *const *params,
+                         int64_t *version, const char *what, cw_err_t *err)
 {
-	char what[160];
-	snprintf(what, sizeof what, "could not delete entity \"%s\"", name);
-	const char *params[] = {name};
 	int rc = cw_hub_begin(hub, err);
 	if (rc != 0)
 		return rc;
-	rc = cw_hub_lock_oplog(hub, err);
-	if (rc == 0)
-		rc = update_one(hub,
-			"UPDATE cachewarp.entities SET status = 'deleted', updated_at = now() "
-			"WHERE name = $1", 1, params, name, what, err);
+	PGresult *res = NULL;
+	if ((rc = cw_hub_lock_oplog(hub, err)) == 0 &&
+	    (res = cw_hub_exec(hub, sql, nparams, params, what, err)) == NULL)
+		rc = CW_EDB;
+	if (rc == 0 && PQntuples(res) == 0)
+		rc = CW_ENOTFOUND;
+	else if (rc == 0 && version != NULL)
+		*version = cw_hub_int64(res, 0, 0);
+	PQclear(res);
 	if (rc == 0)
 		rc = cw_hub_command(hub, "DELETE FROM cachewarp.oplog_staging WHERE entity = $1",
 		                    1, params, what, err);
@@ -182,6 +214,19 @@ int cw_entity_store_delete(cw_hub_t *hub, const char *name, cw_err_t *err)
 		rc = cw_hub_commit(hub, what, err);
 	if (rc != 0)
 		cw_hub_rollback(hub);
+	return rc;
+}
+
+int cw_entity_store_delete(cw_hub_t *hub, const char *name, cw_err_t *err)
+{
+	char what[160];
+	snprintf(what, sizeof what, "could not delete entity \"%s\"", name);
+	const char *params[] = {name};
+	int rc = update_locked(hub,
+		"UPDATE cachewarp.entities SET status = 'deleted', updated_at = now() "
+		"WHERE name = $1 RETURNING version", 1, params, NULL, what, err);
+	if (rc == CW_ENOTFOUND)
+		rc = cw_err_set(err, CW_ENOTFOUND, "hub", "entity \"%s\" not found", name);
 	return rc;
 }
 
@@ -214,4 +259,48 @@ int cw_entity_store_bump_version(cw_hub_t *hub, const char *name, int64_t *versi
 		*version = cw_hub_int64(res, 0, 0);
 	PQclear(res);
 	return rc;
+}
+
+/* After an update that matched no row: CW_ENOTFOUND, or CW_ECONFLICT saying the state. */
+static int explain_unmatched(cw_hub_t *hub, const char *name, bool want_paused, cw_err_t *err)
+{
+	cw_entity_t stored = {0};
+	int rc = cw_entity_store_get(hub, name, &stored, err);
+	if (rc != 0)
+		return rc;
+	if (stored.status == CW_ENTITY_DELETED)
+		rc = cw_err_set(err, CW_ENOTFOUND, "hub", "entity \"%s\" not found", name);
+	else if (want_paused)
+		rc = cw_err_set(err, CW_ECONFLICT, "hub", "entity \"%s\" is not paused", name);
+	else
+		rc = cw_err_set(err, CW_ECONFLICT, "hub", "entity \"%s\" is paused already", name);
+	cw_entity_clear(&stored);
+	return rc;
+}
+
+int cw_entity_store_pause(cw_hub_t *hub, const char *name, const char *reason, cw_err_t *err)
+{
+	char what[160];
+	snprintf(what, sizeof what, "could not pause entity \"%s\"", name);
+	const char *params[] = {name, reason};
+	int rc = update_locked(hub,
+		"UPDATE cachewarp.entities SET paused_reason = $2, paused_at = now(), updated_at = now() "
+		"WHERE name = $1 AND status <> 'deleted' AND paused_reason IS NULL RETURNING version",
+		2, params, NULL, what, err);
+	return rc == CW_ENOTFOUND ? explain_unmatched(hub, name, false, err) : rc;
+}
+
+int cw_entity_store_resume(cw_hub_t *hub, const char *name, cw_entity_origin_t origin,
+                           int64_t *version, cw_err_t *err)
+{
+	char what[160];
+	snprintf(what, sizeof what, "could not resume entity \"%s\"", name);
+	const char *params[] = {name, cw_entity_origin_name(origin)};
+	int rc = update_locked(hub,
+		"UPDATE cachewarp.entities SET paused_reason = NULL, paused_at = NULL, "
+		"status = 'pending', version = version + 1, origin = coalesce($2, origin), "
+		"updated_at = now() "
+		"WHERE name = $1 AND status <> 'deleted' AND paused_reason IS NOT NULL RETURNING version",
+		2, params, version, what, err);
+	return rc == CW_ENOTFOUND ? explain_unmatched(hub, name, true, err) : rc;
 }

@@ -21,11 +21,13 @@
 
 /*
  * Validates entity (borrowed) and stores it when the hub does not have it,
- * with its status and version (version < 1 is stored as 1); *created
+ * with its status, version (version < 1 is stored as 1) and origin; *created
  * (optional) tells whether it was stored. An entity already present with the
  * same shape is left as it is (0, *created false), except a deleted one,
  * which comes back with entity's status and the next version (*created
- * true: it needs a new scan). A different shape is CW_ECONFLICT:
+ * true: it needs a new scan, not paused, with entity's origin). An entity
+ * stored without an origin takes entity's. A paused one stays paused. A
+ * different shape is CW_ECONFLICT:
  * `entity "products" already exists with a different shape; shapes are
  * immutable: create a new entity under another name`. Also CW_EINVAL, CW_EDB.
  */
@@ -66,5 +68,24 @@ int cw_entity_store_set_status(cw_hub_t *hub, const char *name, cw_entity_status
  */
 int cw_entity_store_bump_version(cw_hub_t *hub, const char *name, int64_t *version,
                                  cw_err_t *err);
+
+/*
+ * Pauses the entity with reason (borrowed): sources stop capturing it,
+ * targets keep its data. Its staged changes are dropped in the same
+ * transaction, under the oplog lock. CW_ENOTFOUND (also for a deleted
+ * entity), CW_ECONFLICT when it is paused already, CW_EDB.
+ */
+int cw_entity_store_pause(cw_hub_t *hub, const char *name, const char *reason, cw_err_t *err);
+
+/*
+ * Resumes a paused entity as a new generation (version + 1, returned in
+ * *version, optional) with status pending, so its source scans it again and
+ * targets sweep the rows deleted while it was paused. origin, unless
+ * CW_ENTITY_ORIGIN_UNKNOWN, replaces the stored one. Staged changes are
+ * dropped. CW_ENOTFOUND (also for a deleted entity), CW_ECONFLICT when it
+ * is not paused, CW_EDB.
+ */
+int cw_entity_store_resume(cw_hub_t *hub, const char *name, cw_entity_origin_t origin,
+                           int64_t *version, cw_err_t *err);
 
 #endif

@@ -150,6 +150,15 @@ static const char *const migrations[] = {
 	"	doc_id text NOT NULL,\n"
 	"	PRIMARY KEY (entity, doc_id)\n"
 	");\n",
+	/*
+	 * 7: where an entity was declared (the configuration file or the
+	 * API/CLI; NULL for entities stored before, claimed by the file at the
+	 * next start that lists them), and whether it is paused: an entity of
+	 * the file that the file no longer lists (control/entity_pause.h).
+	 */
+	"ALTER TABLE cachewarp.entities ADD COLUMN origin text CHECK (origin IN ('file', 'api'));\n"
+	"ALTER TABLE cachewarp.entities ADD COLUMN paused_reason text;\n"
+	"ALTER TABLE cachewarp.entities ADD COLUMN paused_at timestamptz;\n",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

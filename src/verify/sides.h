@@ -3,7 +3,8 @@
  * rows at a PostgreSQL or MongoDB source, and in a SQLite, PostgreSQL or
  * MongoDB target. Each
  * side reads every row once per call, turned into the row digests of
- * row_digest.h exactly as capture and the target's apply would write it.
+ * row_digest.h exactly as capture and the target's apply would write it, or
+ * of forms.h where the target stores a row in a form of its own.
  *
  * A source side reads its table in one REPEATABLE READ transaction, turning
  * each row into a change's doc_id and data with the capture's own code
@@ -14,7 +15,10 @@
  * the entity, for the re-check's wait: a SQLite cache's values as stored,
  * a PostgreSQL target's table through the same code as the source (its
  * columns keep the source's types), its bookkeeping columns left out and a
- * soft-deleted row counted as absent.
+ * soft-deleted row counted as absent; a PostgreSQL target's table of a
+ * MongoDB entity column by column, each as text, by the field its comment
+ * names; a MongoDB target's documents whole (a MongoDB entity without
+ * columns) or field by field (typed documents).
  *
  * Every side is opened for one (entity, target) pair: the entity (copied)
  * and the target's decimal handling decide each value's digest.
@@ -27,6 +31,7 @@
 #include "core/config.h"
 #include "core/entity.h"
 #include "core/err.h"
+#include "hub/hub.h"
 #include "verify/compare.h"
 
 #include <stdint.h>
@@ -47,22 +52,26 @@ cw_verify_endpoint_t *cw_verify_source_open(const cw_source_config_t *source,
                                             const cw_target_config_t *target, cw_err_t *err);
 
 /*
- * The entity's rows in target (sqlite, postgres, or mongodb for a MongoDB
- * entity without columns). config (borrowed for the call) holds the
- * entity's per-target settings (a MongoDB target's collection). NULL with
- * err (CW_ENOTFOUND when the target holds nothing of the entity yet).
+ * The entity's rows in target (sqlite, postgres or mongodb). config
+ * (borrowed for the call) holds the entity's per-target settings (a
+ * MongoDB target's collection) and its source (whose type decides how a
+ * PostgreSQL target stores the entity). NULL with err (CW_ENOTFOUND when
+ * the target holds nothing of the entity yet).
  */
 cw_verify_endpoint_t *cw_verify_target_open(const cw_config_t *config,
                                             const cw_target_config_t *target,
                                             const cw_entity_t *entity, cw_err_t *err);
 
 /*
- * Makes target print values as source does: a PostgreSQL target's session
- * takes the source's TimeZone, so a timestamptz reads as the same text on
- * both sides. A no-op for other kinds. 0 or CW_EDB.
+ * Makes source digest its rows in the form target stores them (forms.h):
+ * a MongoDB target's typed documents, typed by the source's record of its
+ * table read from hub (borrowed for the call); a PostgreSQL target's
+ * columns made from MongoDB documents. A PostgreSQL target of a PostgreSQL
+ * source takes the source's TimeZone, so a timestamptz reads as the same
+ * text on both sides. 0 or CW_EDB.
  */
-int cw_verify_endpoint_read_like(cw_verify_endpoint_t *target, cw_verify_endpoint_t *source,
-                                 cw_err_t *err);
+int cw_verify_endpoints_match(cw_verify_endpoint_t *source, cw_verify_endpoint_t *target,
+                              cw_hub_t *hub, cw_err_t *err);
 
 /* A guess of the rows an endpoint holds (0 when unknown). */
 uint64_t cw_verify_endpoint_estimate(cw_verify_endpoint_t *endpoint);

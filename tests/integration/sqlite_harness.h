@@ -198,7 +198,7 @@ static inline void harness_entity(cw_hub_t *hub, const char *name, const char *c
 	}
 	cw_entity_t entity = {(char *)name, (char *)"src", (char *)name, NULL, n ? cols : NULL, n,
 	                      CW_ENTITY_LIVE, 1, NULL, 0,
-	                      CW_ENTITY_MODE_STREAM, {0}};
+	                      CW_ENTITY_MODE_STREAM, {0}, CW_ENTITY_ORIGIN_UNKNOWN, NULL, 0};
 	cw_err_t err = {0};
 	bool created = false;
 	if (cw_entity_store_upsert(hub, &entity, &created, &err) != 0)

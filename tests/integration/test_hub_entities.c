@@ -101,7 +101,7 @@ static void make_entity(cw_entity_t *entity, cw_column_t *columns, const char *n
 	columns[1] = (cw_column_t){(char *)"price", CW_COL_NUMBER, (char *)"pricing.amount"};
 	*entity = (cw_entity_t){(char *)name, (char *)source, (char *)name, NULL, columns, 2,
 	                        status, 1, NULL, 0,
-	                        CW_ENTITY_MODE_STREAM, {0}};
+	                        CW_ENTITY_MODE_STREAM, {0}, CW_ENTITY_ORIGIN_UNKNOWN, NULL, 0};
 }
 
 static void shapes_are_immutable(void **state)
@@ -191,6 +191,72 @@ static void entities_are_listed_deleted_refreshed_and_revived(void **state)
 	assert_int_equal(cw_entity_store_set_status(fx->hub, "nope", CW_ENTITY_LIVE, &err),
 	                 CW_ENOTFOUND);
 	assert_int_equal(cw_entity_store_delete(fx->hub, "nope", &err), CW_ENOTFOUND);
+}
+
+/* Origin is stored and claimed once; pause and resume; a revived entity is not paused. */
+static void entities_are_paused_and_resumed(void **state)
+{
+	fixture_t *fx = *state;
+	cw_err_t err = {0};
+	cw_column_t columns[2];
+	cw_entity_t legacy, stored = {0};
+	int64_t version = 0;
+	make_entity(&legacy, columns, "legacy", "shop", CW_ENTITY_LIVE);
+	assert_int_equal(cw_entity_store_upsert(fx->hub, &legacy, NULL, &err), 0);
+	assert_int_equal(cw_entity_store_get(fx->hub, "legacy", &stored, &err), 0);
+	assert_int_equal(stored.origin, CW_ENTITY_ORIGIN_UNKNOWN);
+	assert_null(stored.paused_reason);
+	cw_entity_clear(&stored);
+	/* Stored without an origin: the first upsert that knows one records it, once. */
+	legacy.origin = CW_ENTITY_ORIGIN_FILE;
+	assert_int_equal(cw_entity_store_upsert(fx->hub, &legacy, NULL, &err), 0);
+	legacy.origin = CW_ENTITY_ORIGIN_API;
+	assert_int_equal(cw_entity_store_upsert(fx->hub, &legacy, NULL, &err), 0);
+	assert_int_equal(cw_entity_store_get(fx->hub, "legacy", &stored, &err), 0);
+	assert_int_equal(stored.origin, CW_ENTITY_ORIGIN_FILE);
+	cw_entity_clear(&stored);
+
+	assert_int_equal(cw_entity_store_resume(fx->hub, "legacy", CW_ENTITY_ORIGIN_UNKNOWN, NULL,
+	                                        &err), CW_ECONFLICT);
+	assert_string_equal(err.message, "entity \"legacy\" is not paused");
+	assert_int_equal(cw_entity_store_pause(fx->hub, "legacy", "gone from the file", &err), 0);
+	assert_int_equal(cw_entity_store_pause(fx->hub, "legacy", "again", &err), CW_ECONFLICT);
+	assert_int_equal(cw_entity_store_get(fx->hub, "legacy", &stored, &err), 0);
+	assert_string_equal(stored.paused_reason, "gone from the file");
+	assert_true(stored.paused_at_us > 0);
+	assert_string_equal(cw_entity_shown_status(&stored), "paused");
+	assert_int_equal(stored.status, CW_ENTITY_LIVE);
+	cw_entity_clear(&stored);
+	/* The file's upsert of a paused entity leaves it paused (the pause sync decides). */
+	assert_int_equal(cw_entity_store_upsert(fx->hub, &legacy, NULL, &err), 0);
+	assert_int_equal(cw_entity_store_get(fx->hub, "legacy", &stored, &err), 0);
+	assert_non_null(stored.paused_reason);
+	cw_entity_clear(&stored);
+
+	assert_int_equal(cw_entity_store_resume(fx->hub, "legacy", CW_ENTITY_ORIGIN_API, &version,
+	                                        &err), 0);
+	assert_int_equal(version, 2);
+	assert_int_equal(cw_entity_store_get(fx->hub, "legacy", &stored, &err), 0);
+	assert_null(stored.paused_reason);
+	assert_int_equal(stored.status, CW_ENTITY_PENDING);
+	assert_int_equal(stored.version, 2);
+	assert_int_equal(stored.origin, CW_ENTITY_ORIGIN_API);
+	cw_entity_clear(&stored);
+
+	/* Deleted while paused: gone for pause and resume; re-added, not paused. */
+	assert_int_equal(cw_entity_store_pause(fx->hub, "legacy", "gone", &err), 0);
+	assert_int_equal(cw_entity_store_delete(fx->hub, "legacy", &err), 0);
+	assert_int_equal(cw_entity_store_pause(fx->hub, "legacy", "gone", &err), CW_ENOTFOUND);
+	assert_int_equal(cw_entity_store_resume(fx->hub, "legacy", CW_ENTITY_ORIGIN_UNKNOWN, NULL,
+	                                        &err), CW_ENOTFOUND);
+	assert_int_equal(cw_entity_store_pause(fx->hub, "nope", "gone", &err), CW_ENOTFOUND);
+	legacy.origin = CW_ENTITY_ORIGIN_FILE;
+	assert_int_equal(cw_entity_store_upsert(fx->hub, &legacy, NULL, &err), 0);
+	assert_int_equal(cw_entity_store_get(fx->hub, "legacy", &stored, &err), 0);
+	assert_null(stored.paused_reason);
+	assert_int_equal(stored.origin, CW_ENTITY_ORIGIN_FILE);
+	assert_int_equal(stored.version, 3);
+	cw_entity_clear(&stored);
 }
 
 static void staged_changes_follow_the_scan_in_order(void **state)
@@ -430,6 +496,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(shapes_are_immutable),
 		cmocka_unit_test(entities_are_listed_deleted_refreshed_and_revived),
+		cmocka_unit_test(entities_are_paused_and_resumed),
 		cmocka_unit_test(staged_changes_follow_the_scan_in_order),
 		cmocka_unit_test(metadata_and_quarantine_are_stored),
 		cmocka_unit_test(consumers_report_lag_and_hold_back_retention),

@@ -67,7 +67,7 @@ static void add_live_entity(cw_hub_t *hub, const char *name)
 	cw_column_t column = {(char *)"doc", CW_COL_JSONB, (char *)"doc"};
 	cw_entity_t entity = {(char *)name, (char *)"shop", (char *)name, NULL, &column, 1,
 	                      CW_ENTITY_LIVE, 1, NULL, 0,
-	                      CW_ENTITY_MODE_STREAM, {0}};
+	                      CW_ENTITY_MODE_STREAM, {0}, CW_ENTITY_ORIGIN_UNKNOWN, NULL, 0};
 	cw_err_t err = {0};
 	bool created = false;
 	assert_int_equal(cw_entity_store_upsert(hub, &entity, &created, &err), 0);

@@ -236,7 +236,7 @@ static void entity_added_at_runtime_is_scanned_alone(void **state)
 	           "INSERT INTO late SELECT g, 'v' || g FROM generate_series(1, 500) g;");
 	cw_entity_t late = {(char *)"late", (char *)"app", NULL, (char *)"public.late", NULL, 0,
 	                    CW_ENTITY_PENDING, 1, NULL, 0,
-	                    CW_ENTITY_MODE_STREAM, {0}};
+	                    CW_ENTITY_MODE_STREAM, {0}, CW_ENTITY_ORIGIN_UNKNOWN, NULL, 0};
 	cw_err_t err = {0};
 	bool created = false;
 	assert_int_equal(cw_entity_store_upsert(fx->hub, &late, &created, &err), 0);
@@ -272,7 +272,7 @@ static void a_value_that_does_not_fit_is_quarantined(void **state)
 	cw_column_t column = {(char *)"q", CW_COL_INTEGER, (char *)"t"};
 	cw_entity_t bad = {(char *)"bad_kinds", (char *)"app", NULL, (char *)"public.kinds",
 	                   &column, 1, CW_ENTITY_PENDING, 1, NULL, 0,
-	                   CW_ENTITY_MODE_STREAM, {0}};
+	                   CW_ENTITY_MODE_STREAM, {0}, CW_ENTITY_ORIGIN_UNKNOWN, NULL, 0};
 	cw_err_t err = {0};
 	bool created = false;
 	assert_int_equal(cw_entity_store_upsert(fx->hub, &bad, &created, &err), 0);

@@ -67,16 +67,7 @@ rows() { cache "$1" "$2" "SELECT group_concat(id, ',') FROM (SELECT id FROM $2 O
 check_rows() { same "$(rows "$1" "$2")" "$3"; }
 log_count() { grep -c -- "$1" "$work/run.log"; }
 # Waits for the Nth log line matching PATTERN.
-wait_log() { # WHAT PATTERN [N]
-	local deadline=$((SECONDS + 60))
-	until [ "$(log_count "$2")" -ge "${3:-1}" ]; do
-		if [ $SECONDS -ge $deadline ]; then
-			fail "$1: no log line matching $2"
-			return 1
-		fi
-		sleep 0.2
-	done
-}
+wait_log() { e2e_wait_log "$work/run.log" "$@"; }   # WHAT PATTERN [N]
 reloaded() { log_count '"msg":"configuration reloaded"'; }
 refused() { log_count '"msg":"configuration reload refused'; }
 # The last "configuration reloaded" line.
@@ -206,12 +197,15 @@ success=$(metric cachewarp_config_last_reload_success_timestamp_seconds)
 awk -v t="$success" -v now="$(date +%s)" 'BEGIN { exit !(t > now - 600 && t <= now + 1) }' ||
 	fail "last reload success timestamp: $success"
 
-# Removing an entity from the file keeps it in the hub (docs/operations.md).
+# Removing an entity from the file pauses it, keeping it in the hub (docs/operations.md;
+# tests/integration/test_entity_pause.sh covers the paused state).
 entities="  - {name: items, source: app_pg, table: public.items}"
 write_config
-wait_log "entity removed" '"msg":"entity removed from the configuration file stays in the hub'
+wait_log "entity removed" '"msg":"entity removed from the configuration file is paused'
 [ "$(sql hub "SELECT status FROM cachewarp.entities WHERE name = 'tags'")" != deleted ] ||
 	fail "an entity removed from the file was deleted in the hub"
+[ "$(sql hub "SELECT paused_reason FROM cachewarp.entities WHERE name = 'tags'")" = "removed from the configuration file" ] ||
+	fail "an entity removed from the file is not paused"
 
 kill -TERM "$daemon"
 wait "$daemon"

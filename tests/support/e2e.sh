@@ -11,6 +11,7 @@
 #   e2e_mongo                 # cw-mongo-exec on mongo_url/shop, commands on stdin
 #   e2e_config FILE ENTITY TABLE [YAML-LINE...]   # source app_pg -> target node1 in $work/dbs
 #   wait_for WHAT COMMAND...  # until COMMAND prints "ok" (90 s), else fail WHAT with its output
+#   e2e_wait_log FILE WHAT PATTERN [N]  # until FILE has N (1) lines matching PATTERN (60 s)
 #   same GOT WANT             # prints "ok", or what differs
 #   e2e_stop_daemon           # SIGTERM to $daemon (a test's cachewarp run), waits for it
 #
@@ -41,6 +42,17 @@ wait_for() {
 	done
 }
 same() { [ "$1" = "$2" ] && echo ok || echo "got [$1] want [$2]"; }
+
+e2e_wait_log() {
+	local file=$1 what=$2 pattern=$3 deadline=$((SECONDS + 60))
+	until [ "$(grep -c -- "$pattern" "$file")" -ge "${4:-1}" ]; do
+		if [ $SECONDS -ge $deadline ]; then
+			fail "$what: no log line matching $pattern"
+			return 1
+		fi
+		sleep 0.2
+	done
+}
 
 daemon=
 e2e_stop_daemon() {

@@ -24,7 +24,7 @@ static void test_postgres_page(void **state)
 {
 	(void)state;
 	cw_batch_query_t q = {CW_BATCH_POSTGRES, "public", "orders", "updated_at",
-	                      CW_BATCH_COLUMN_TIME, one_key, 1, 0, 500};
+	                      CW_BATCH_COLUMN_TIME, one_key, 1, 0, 500, NULL};
 	char *sql = page(&q, false);
 	assert_string_equal(sql, "SELECT t.*, (extract(epoch FROM t.\"updated_at\") * 1000000)::bigint "
 	                         "FROM \"public\".\"orders\" AS t WHERE t.\"updated_at\" IS NOT NULL "
@@ -65,9 +65,9 @@ static void test_mysql_page(void **state)
 {
 	(void)state;
 	cw_batch_query_t q = {CW_BATCH_MYSQL, "shop", "orders", "updated_at",
-	                      CW_BATCH_COLUMN_LOCAL_TIME, one_key, 1, 0, 100};
+	                      CW_BATCH_COLUMN_LOCAL_TIME, one_key, 1, 0, 100, "HEX(`b`), t.`id`"};
 	char *sql = page(&q, true);
-	assert_string_equal(sql, "SELECT t.*, TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', "
+	assert_string_equal(sql, "SELECT HEX(`b`), t.`id`, TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', "
 	                         "CONVERT_TZ(t.`updated_at`, ?, '+00:00')) FROM `shop`.`orders` AS t "
 	                         "WHERE (t.`updated_at`, t.`id`) > (?, ?) AND t.`updated_at` <= "
 	                         "CONVERT_TZ(UTC_TIMESTAMP(6), '+00:00', ?) - INTERVAL 0 MICROSECOND "
@@ -86,7 +86,7 @@ static void test_buckets(void **state)
 {
 	(void)state;
 	cw_batch_query_t q = {CW_BATCH_POSTGRES, "public", "orders", "updated_at",
-	                      CW_BATCH_COLUMN_TIME, one_key, 1, 0, 500};
+	                      CW_BATCH_COLUMN_TIME, one_key, 1, 0, 500, NULL};
 	cw_buf_t out = CW_BUF_INIT;
 	cw_batch_sql_buckets(&q, &out);
 	assert_string_equal(cw_buf_cstr(&out),

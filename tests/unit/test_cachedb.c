@@ -44,13 +44,13 @@ static cw_column_t item_columns[] = {
 };
 static const cw_entity_t items = {(char *)"items", (char *)"shop", (char *)"items", NULL,
                                   item_columns, 6, CW_ENTITY_LIVE, 1, NULL, 0,
-                                  CW_ENTITY_MODE_STREAM, {0}};
+                                  CW_ENTITY_MODE_STREAM, {0}, CW_ENTITY_ORIGIN_UNKNOWN, NULL, 0};
 static const cw_entity_t docs = {(char *)"docs", (char *)"shop", (char *)"docs", NULL, NULL, 0,
                                  CW_ENTITY_LIVE, 1, NULL, 0,
-                                 CW_ENTITY_MODE_STREAM, {0}};
+                                 CW_ENTITY_MODE_STREAM, {0}, CW_ENTITY_ORIGIN_UNKNOWN, NULL, 0};
 static const cw_entity_t customers = {(char *)"customers", (char *)"app", NULL,
                                       (char *)"public.customers", NULL, 0, CW_ENTITY_LIVE, 1, NULL, 0,
-                                      CW_ENTITY_MODE_STREAM, {0}};
+                                      CW_ENTITY_MODE_STREAM, {0}, CW_ENTITY_ORIGIN_UNKNOWN, NULL, 0};
 
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {

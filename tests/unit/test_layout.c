@@ -15,13 +15,13 @@ static void each_entity_has_one_layout(void **state)
 	cw_column_t columns[] = {{(char *)"title", CW_COL_TEXT, (char *)"title"}};
 	cw_entity_t typed = {(char *)"a", (char *)"s", (char *)"c", NULL, columns, 1,
 	                     CW_ENTITY_LIVE, 1, NULL, 0,
-	                     CW_ENTITY_MODE_STREAM, {0}};
+	                     CW_ENTITY_MODE_STREAM, {0}, CW_ENTITY_ORIGIN_UNKNOWN, NULL, 0};
 	cw_entity_t document = {(char *)"b", (char *)"s", (char *)"c", NULL, NULL, 0,
 	                        CW_ENTITY_LIVE, 1, NULL, 0,
-	                        CW_ENTITY_MODE_STREAM, {0}};
+	                        CW_ENTITY_MODE_STREAM, {0}, CW_ENTITY_ORIGIN_UNKNOWN, NULL, 0};
 	cw_entity_t dynamic = {(char *)"c", (char *)"s", NULL, (char *)"public.t", NULL, 0,
 	                       CW_ENTITY_LIVE, 1, NULL, 0,
-	                       CW_ENTITY_MODE_STREAM, {0}};
+	                       CW_ENTITY_MODE_STREAM, {0}, CW_ENTITY_ORIGIN_UNKNOWN, NULL, 0};
 	assert_int_equal(cw_layout_of(&typed), CW_LAYOUT_TYPED);
 	assert_int_equal(cw_layout_of(&document), CW_LAYOUT_DOCUMENT);
 	assert_int_equal(cw_layout_of(&dynamic), CW_LAYOUT_DYNAMIC);

@@ -121,10 +121,10 @@ static void rig_init(rig_t *rig)
 	cw_column_t title = {(char *)"title", CW_COL_TEXT, (char *)"name"};
 	cw_entity_t whole = {(char *)"items", (char *)"app", NULL, (char *)"public.items", NULL, 0,
 	                     CW_ENTITY_LIVE, 3, NULL, 0,
-	                     CW_ENTITY_MODE_STREAM, {0}};
+	                     CW_ENTITY_MODE_STREAM, {0}, CW_ENTITY_ORIGIN_UNKNOWN, NULL, 0};
 	cw_entity_t named = {(char *)"item_names", (char *)"app", NULL, (char *)"items", &title, 1,
 	                     CW_ENTITY_LIVE, 1, NULL, 0,
-	                     CW_ENTITY_MODE_STREAM, {0}};
+	                     CW_ENTITY_MODE_STREAM, {0}, CW_ENTITY_ORIGIN_UNKNOWN, NULL, 0};
 	cw_entity_copy(&rig->src.ents[0].entity, &whole);
 	cw_entity_copy(&rig->src.ents[1].entity, &named);
 	for (int i = 0; i < 2; i++) {

@@ -307,6 +307,48 @@ static void streams_and_their_transformations_restart_their_target(void **state)
 	free(with_streams);
 }
 
+/* Batch mode's keys: the entity's source restarts (its stream and its poller), nothing else. */
+static void batch_settings_restart_their_source(void **state)
+{
+	(void)state;
+	static const char *const edits[][2] = {
+		{"    table: public.orders\n", "    table: public.orders\n    mode: batch\n"},
+		{"    table: public.orders\n", "    table: public.orders\n    polling_interval: 5s\n"},
+		{"    table: public.orders\n",
+		 "    table: public.orders\n    change_detection: {column: changed_at}\n"},
+		{"    table: public.orders\n",
+		 "    table: public.orders\n    delete_detection: {interval: 0}\n"},
+	};
+	for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++) {
+		pair_t p = plan_edit(edits[i][0], edits[i][1]);
+		assert_int_equal(p.plan->nrefusals, 0);
+		assert_int_equal(source_change(&p, "shop"), CW_RELOAD_CHANGED);
+		assert_int_equal(source_change(&p, "docs"), CW_RELOAD_UNCHANGED);
+		assert_int_equal(target_change(&p, "local"), CW_RELOAD_UNCHANGED);
+		assert_int_equal(entity_change(&p, "orders"), CW_RELOAD_UNCHANGED);
+		pair_free(&p);
+	}
+	/* A batch entity added or removed restarts its source; a streamed one does not. */
+	char *added = edit_of(base_text, "entities:\n", "entities:\n  - {name: lines, source: shop, "
+	                      "table: public.lines, mode: batch}\n");
+	pair_t q = {load(base_text), load(added), NULL};
+	q.plan = cw_reload_plan_new(q.running, q.next);
+	assert_int_equal(entity_change(&q, "lines"), CW_RELOAD_ADDED);
+	assert_int_equal(source_change(&q, "shop"), CW_RELOAD_CHANGED);
+	pair_free(&q);
+	q = (pair_t){load(added), load(base_text), NULL};
+	q.plan = cw_reload_plan_new(q.running, q.next);
+	assert_int_equal(entity_change(&q, "lines"), CW_RELOAD_REMOVED);
+	assert_int_equal(source_change(&q, "shop"), CW_RELOAD_CHANGED);
+	pair_free(&q);
+	free(added);
+	pair_t p = plan_edit("entities:\n", "entities:\n  - {name: lines, source: shop, "
+	              "table: public.lines}\n");
+	assert_int_equal(entity_change(&p, "lines"), CW_RELOAD_ADDED);
+	assert_int_equal(source_change(&p, "shop"), CW_RELOAD_UNCHANGED);
+	pair_free(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -318,6 +360,7 @@ int main(void)
 		cmocka_unit_test(added_and_removed_components_and_entities),
 		cmocka_unit_test(settings_read_from_elsewhere_restart_their_component),
 		cmocka_unit_test(streams_and_their_transformations_restart_their_target),
+		cmocka_unit_test(batch_settings_restart_their_source),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

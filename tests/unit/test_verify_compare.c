@@ -58,7 +58,7 @@ static cw_entity_t typed_entity(void)
 		{"name", CW_COL_TEXT, "name"},
 	};
 	cw_entity_t e = {"items", "app", NULL, "items", columns, 3, CW_ENTITY_LIVE, 1, NULL, 0,
-	CW_ENTITY_MODE_STREAM, {0}};
+	CW_ENTITY_MODE_STREAM, {0}, CW_ENTITY_ORIGIN_UNKNOWN, NULL, 0};
 	return e;
 }
 
@@ -101,7 +101,7 @@ static void test_dynamic_digest_is_a_set_of_pairs(void **state)
 {
 	(void)state;
 	cw_entity_t e = {"items", "app", NULL, "items", NULL, 0, CW_ENTITY_LIVE, 1, NULL, 0,
-	CW_ENTITY_MODE_STREAM, {0}};
+	CW_ENTITY_MODE_STREAM, {0}, CW_ENTITY_ORIGIN_UNKNOWN, NULL, 0};
 	uint64_t a = data_digest(&e, CW_DECIMAL_EXACT, "1", "{\"id\":1,\"a\":1,\"b\":\"x\",\"c\":null}",
 	                         NULL);
 	/* Nulls and the key itself do not count; order does not either. */
