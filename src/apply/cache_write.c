@@ -64,7 +64,8 @@ static size_t source_rank(const cw_cache_t *cache, const cw_json_field_t *f)
 
 /*
  * Adds a column for each key of fields that becomes one and is new, in the
- * source table's column order (the hub's jsonb keeps keys in its own order).
+ * source table's column order (a row written before hub schema version 8
+ * holds jsonb's key order, a transformation may have its own).
  * SQLite result code.
  */
 static int add_new_columns(cw_cache_t *cache, const cw_json_fields_t *fields)

@@ -256,7 +256,8 @@ static int build_fields(const mdb_entity_t *ent, const cw_write_t *w,
 			bson_append_iter(&b->doc, "_id", 3, &it);
 	}
 	/*
-	 * The hub's jsonb sorts keys: the document takes the order of the
+	 * A row written before hub schema version 8 holds jsonb's sorted keys,
+	 * a transformation may reorder them: the document takes the order of the
 	 * shape's columns or the source table's, then any other field.
 	 */
 	size_t nnames = dynamic ? ent->src.n : ent->ncols;

@@ -47,7 +47,8 @@ static size_t skip_ws(const char *s, size_t len, size_t i)
 }
 
 /* Scans the JSON string opening at s[i]; the offset after it, or 0. Refuses
- * \u0000, which the hub's jsonb cannot store. */
+ * \u0000, which PostgreSQL's jsonb cannot store (a PostgreSQL target, or
+ * data::jsonb over the hub). */
 static size_t scan_string(const char *s, size_t len, size_t i)
 {
 	if (i >= len || s[i] != '"')

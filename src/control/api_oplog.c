@@ -32,7 +32,7 @@ static void write_change(cw_json_t *w, const cw_change_t *c)
 	else
 		cw_json_null(w, NULL);
 	if (c->data != NULL) {
-		/* jsonb text from the hub: one valid JSON object. */
+		/* the hub's text: one valid JSON object, as the capture wrote it */
 		cw_json_key(w, "data", NULL);
 		cw_json_raw(w, c->data, strlen(c->data), NULL);
 	}

@@ -21,7 +21,7 @@
  *   column "doc". A BSON document is written as the text of its canonical
  *   extended JSON, a JSON string: every type ({"$numberInt":"5"},
  *   {"$numberLong":"5"}, {"$numberDouble":"5.0"}) and the field order
- *   (which the hub's jsonb would sort) are kept, so a MongoDB target writes
+ *   (which a jsonb column would sort) are kept, so a MongoDB target writes
  *   it back BSON-equal. Targets that read JSON see a relaxed object
  *   (apply_loop.c).
  *

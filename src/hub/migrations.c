@@ -1,6 +1,10 @@
 /* This file contains the hub schema migrations declared in migrations.h. */
 #include "hub/migrations.h"
 
+#include "core/log.h"
+
+#include <assert.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -159,6 +163,19 @@ static const char *const migrations[] = {
 	"ALTER TABLE cachewarp.entities ADD COLUMN origin text CHECK (origin IN ('file', 'api'));\n"
 	"ALTER TABLE cachewarp.entities ADD COLUMN paused_reason text;\n"
 	"ALTER TABLE cachewarp.entities ADD COLUMN paused_at timestamptz;\n",
+	/*
+	 * 8: the data of the oplog and its staging area as text, not jsonb. The
+	 * capture writes one valid compact JSON object per upsert already; jsonb
+	 * parsed it again on every COPY and printed it again on every read, the
+	 * largest share of the hub's write cost (BENCHMARKS.md). The text keeps
+	 * the source's key order and number spelling. Converting rewrites both
+	 * tables: a row written before keeps the text jsonb printed for it, which
+	 * is what every reader got from data::text until now.
+	 */
+	"ALTER TABLE cachewarp.oplog DROP CONSTRAINT oplog_data_object,\n"
+	"	ALTER COLUMN data TYPE text USING data::text;\n"
+	"ALTER TABLE cachewarp.oplog_staging DROP CONSTRAINT oplog_staging_data_object,\n"
+	"	ALTER COLUMN data TYPE text USING data::text;\n",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -209,13 +226,46 @@ static int advisory_lock(cw_hub_t *hub, int take, cw_err_t *err)
 	                      "could not unlock the hub after migration", err);
 }
 
-/* Applies migration `version` (1-based) and records it, in one transaction. */
-static int apply_one(cw_hub_t *hub, int version, cw_err_t *err)
+/*
+ * The tables migration `version` rewrites as a whole, as an array literal
+ * (NULL when none): a rewrite holds the table's lock until it commits, so
+ * the hub's writers and readers wait for a time that grows with the table.
+ */
+static const char *rewritten_tables(int version)
+{
+	return version == 8 ? "{cachewarp.oplog,cachewarp.oplog_staging}" : NULL;
+}
+
+/* Says before it starts that a migration rewrites tables, and how large they are. */
+static void log_rewrite(cw_hub_t *hub, const char *tables, const char *version_text)
+{
+	const char *params[] = {tables};
+	PGresult *res = cw_hub_exec(hub,
+		"SELECT pg_size_pretty(coalesce(sum(pg_total_relation_size(t::regclass)), 0)) "
+		"FROM unnest($1::text[]) AS t", 1, params, "could not size the tables", NULL);
+	char size[64] = "unknown";
+	if (res != NULL) {
+		snprintf(size, sizeof size, "%s", PQgetvalue(res, 0, 0));
+		PQclear(res);
+	}
+	cw_log_kv(CW_LOG_INFO, "hub", "hub migration rewrites tables: writers and readers of the "
+	          "hub wait until it is done", "version", version_text, "tables", tables,
+	          "size", size, NULL);
+}
+
+/*
+ * Applies migration `version` (1-based) and records it, in one transaction;
+ * upgrading is false for a hub being created (nothing to rewrite then).
+ */
+static int apply_one(cw_hub_t *hub, int version, bool upgrading, cw_err_t *err)
 {
 	char what[96], version_text[16];
 	snprintf(what, sizeof what, "could not apply hub migration %d", version);
 	snprintf(version_text, sizeof version_text, "%d", version);
 	const char *params[] = {version_text};
+	const char *tables = rewritten_tables(version);
+	if (tables != NULL && upgrading)
+		log_rewrite(hub, tables, version_text);
 	int rc = cw_hub_begin(hub, err);
 	if (rc != 0)
 		return rc;
@@ -240,6 +290,12 @@ cleanup:
 
 int cw_hub_migrate(cw_hub_t *hub, int *applied, cw_err_t *err)
 {
+	return cw_hub_migrate_to(hub, NMIGRATIONS, applied, err);
+}
+
+int cw_hub_migrate_to(cw_hub_t *hub, int target, int *applied, cw_err_t *err)
+{
+	assert(target >= 0 && target <= NMIGRATIONS);
 	int version = 0;
 	int count = 0;
 	int rc = advisory_lock(hub, 1, err);
@@ -252,8 +308,8 @@ int cw_hub_migrate(cw_hub_t *hub, int *applied, cw_err_t *err)
 		rc = newer_error(version, err);
 		goto cleanup;
 	}
-	for (int next = version + 1; next <= NMIGRATIONS; next++) {
-		rc = apply_one(hub, next, err);
+	for (int next = version + 1; next <= target; next++) {
+		rc = apply_one(hub, next, version > 0, err);
 		if (rc != 0)
 			goto cleanup;
 		count++;

@@ -35,6 +35,14 @@ int cw_hub_schema_version(cw_hub_t *hub, int *version, cw_err_t *err);
 int cw_hub_migrate(cw_hub_t *hub, int *applied, cw_err_t *err);
 
 /*
+ * cw_hub_migrate stopping at schema version target (0 <= target <=
+ * cw_hub_schema_target()): nothing is applied to a hub at target or past
+ * it, short of the newer-than-this-binary refusal. For tests that build a
+ * hub as an older cachewarp left it.
+ */
+int cw_hub_migrate_to(cw_hub_t *hub, int target, int *applied, cw_err_t *err);
+
+/*
  * Checks without changing anything that the hub's schema is exactly this
  * binary's: CW_ECONFLICT when newer (as above) or older (`hub schema version
  * 0 is older than this cachewarp (1): run cachewarp migrate`), CW_EDB when

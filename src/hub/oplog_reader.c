@@ -19,7 +19,7 @@ struct cw_oplog_reader {
 
 #define PAGE_COLUMNS \
 	"SELECT id, op, entity, doc_id, " \
-	"(extract(epoch FROM created_at) * 1000000)::bigint, data::text, version, source_pos " \
+	"(extract(epoch FROM created_at) * 1000000)::bigint, data, version, source_pos " \
 	"FROM cachewarp.oplog "
 
 static int listen_command(cw_hub_t *hub, const char *sql, cw_err_t *err)

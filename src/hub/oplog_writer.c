@@ -482,7 +482,7 @@ static int synthetic_locked(cw_hub_t *hub, const cw_change_batch_t *batch, const
 	                        cw_buf_cstr(&datas), version, origin};
 	res = cw_hub_exec(hub,
 		"INSERT INTO cachewarp.oplog (op, entity, doc_id, data, version, source_pos, origin) "
-		"SELECT c.op, $1, c.doc_id, c.data::jsonb, $6::integer, $7, $7 "
+		"SELECT c.op, $1, c.doc_id, c.data, $6::integer, $7, $7 "
 		"FROM unnest($3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS c(op, doc_id, data, n) "
 		"WHERE NOT EXISTS (SELECT 1 FROM cachewarp.oplog o WHERE o.entity = $1 "
 		"AND o.id > $2::bigint AND o.doc_id = c.doc_id) ORDER BY c.n",

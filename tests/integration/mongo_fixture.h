@@ -215,8 +215,8 @@ static inline char *fx_hub_state(mongo_fixture_t *f, const char *entity)
 		"  FROM cachewarp.oplog WHERE entity = '%s' AND op <> 'sweep' ORDER BY doc_id, id DESC), "
 		"sweeps AS MATERIALIZED (SELECT id, version FROM cachewarp.oplog "
 		"  WHERE entity = '%s' AND op = 'sweep') "
-		"SELECT coalesce(string_agg(doc_id || '=' || coalesce(data->>'n', ''), ',' "
-		"  ORDER BY (doc_id || '=' || coalesce(data->>'n', '')) COLLATE \"C\"), '') FROM last l "
+		"SELECT coalesce(string_agg(doc_id || '=' || coalesce(data::jsonb->>'n', ''), ',' "
+		"  ORDER BY (doc_id || '=' || coalesce(data::jsonb->>'n', '')) COLLATE \"C\"), '') FROM last l "
 		"WHERE op = 'upsert' AND NOT EXISTS (SELECT 1 FROM sweeps s "
 		"  WHERE s.id > l.id AND s.version > l.version)",
 		entity, entity);

@@ -76,7 +76,7 @@ cache_rows() { cache orders "SELECT id || '|' || note FROM orders ORDER BY CAST(
 converged() { source_rows >"$work/source.txt"; cache_rows >"$work/cache.txt"
 	cmp -s "$work/source.txt" "$work/cache.txt" && echo ok || echo "$(wc -l <"$work/cache.txt") rows differ"; }
 # Upserts the oplog holds more than once for one row version (doc_id and updated_at).
-twice() { sql hub "SELECT count(*) FROM (SELECT doc_id, data->>'updated_at', data->>'note'
+twice() { sql hub "SELECT count(*) FROM (SELECT doc_id, data::jsonb->>'updated_at', data::jsonb->>'note'
                    FROM cachewarp.oplog WHERE entity = 'orders' AND op = 'upsert'
                    GROUP BY 1, 2, 3 HAVING count(*) > 1) d"; }
 
@@ -130,15 +130,15 @@ gone() { ps -o stat= -p "$daemon" | grep -qv Z && echo running || echo ok; }
 wait_for "the failpoint ends the process after the 5th page" gone
 wait "$daemon" 2>/dev/null
 daemon=
-pages=$(sql hub "SELECT count(*) FROM cachewarp.oplog WHERE entity = 'orders' AND data->>'note' = 'third'")
+pages=$(sql hub "SELECT count(*) FROM cachewarp.oplog WHERE entity = 'orders' AND data::jsonb->>'note' = 'third'")
 [ "$pages" = 500 ] || fail "the crash after the 5th page left $pages rows of the poll, want 500"
 start
 wait_for "the poll resumes after the crash and converges" converged
-third=$(sql hub "SELECT count(DISTINCT doc_id) FROM cachewarp.oplog WHERE entity = 'orders' AND data->>'note' = 'third'")
+third=$(sql hub "SELECT count(DISTINCT doc_id) FROM cachewarp.oplog WHERE entity = 'orders' AND data::jsonb->>'note' = 'third'")
 [ "$third" = 2501 ] || fail "the poll interrupted after 5 pages wrote $third rows in all, want 2501"
 [ "$(twice)" = 0 ] || fail "$(twice) row versions are in the oplog more than once after the crash"
 sql app "UPDATE orders SET note = 'fourth', updated_at = now()" >/dev/null
-mid_poll() { n=$(sql hub "SELECT count(*) FROM cachewarp.oplog WHERE entity = 'orders' AND data->>'note' = 'fourth'"); [ "$n" -gt 0 ] && echo ok || echo "$n"; }
+mid_poll() { n=$(sql hub "SELECT count(*) FROM cachewarp.oplog WHERE entity = 'orders' AND data::jsonb->>'note' = 'fourth'"); [ "$n" -gt 0 ] && echo ok || echo "$n"; }
 wait_for "the next poll starts" mid_poll
 kill -9 "$daemon"
 wait "$daemon" 2>/dev/null

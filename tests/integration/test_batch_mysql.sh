@@ -104,7 +104,7 @@ cache_rows() { cache orders "SELECT id || '|' || note FROM orders ORDER BY CAST(
 converged() { source_rows >"$work/source.txt"; cache_rows >"$work/cache.txt"
 	cmp -s "$work/source.txt" "$work/cache.txt" && echo ok || echo "$(wc -l <"$work/cache.txt") rows differ"; }
 # Upserts the oplog holds more than once for one row version (doc_id, updated_at, note).
-twice() { hub "SELECT count(*) FROM (SELECT doc_id, data->>'updated_at', data->>'note'
+twice() { hub "SELECT count(*) FROM (SELECT doc_id, data::jsonb->>'updated_at', data::jsonb->>'note'
                FROM cachewarp.oplog WHERE entity = 'orders' AND op = 'upsert'
                GROUP BY 1, 2, 3 HAVING count(*) > 1) d"; }
 status_has() { # ENTITY TEXT: the entity is failed with TEXT in its reason
@@ -133,7 +133,7 @@ for id in 1 2; do
 		= (SELECT data FROM cachewarp.oplog WHERE entity = 'kinds_scanned' AND doc_id = '$id')")
 	[ "$equal" = t ] || fail "row $id polled differs from scanned: $(hub "SELECT entity, data FROM cachewarp.oplog WHERE entity LIKE 'kinds_%' AND doc_id = '$id'")"
 done
-got=$(hub "SELECT data->>'bu' || ' ' || (data->>'d2') || ' ' || (data->>'bl') FROM cachewarp.oplog WHERE entity = 'kinds_polled' AND doc_id = '1'")
+got=$(hub "SELECT data::jsonb->>'bu' || ' ' || (data::jsonb->>'d2') || ' ' || (data::jsonb->>'bl') FROM cachewarp.oplog WHERE entity = 'kinds_polled' AND doc_id = '1'")
 [ "$got" = '18446744073709551615 2.50 \x00ff' ] || fail "polled values: $got"
 [ "$(hub "SELECT count(*) FROM cachewarp.oplog WHERE entity IN ('orders', 'local_rows', 'pairs', 'kinds_polled') AND source_pos <> 'batch' AND op <> 'delete'")" = 0 ] ||
 	fail "the binlog stream captured a batch entity"
@@ -163,15 +163,15 @@ gone() { ps -o stat= -p "$daemon" | grep -qv Z && echo running || echo ok; }
 wait_for "the failpoint ends the process after the 5th page" gone
 wait "$daemon" 2>/dev/null
 daemon=
-pages=$(hub "SELECT count(*) FROM cachewarp.oplog WHERE entity = 'orders' AND data->>'note' = 'third'")
+pages=$(hub "SELECT count(*) FROM cachewarp.oplog WHERE entity = 'orders' AND data::jsonb->>'note' = 'third'")
 [ "$pages" = 500 ] || fail "the crash after the 5th page left $pages rows of the poll, want 500"
 start
 wait_for "the poll resumes after the crash and converges" converged
-third=$(hub "SELECT count(DISTINCT doc_id) FROM cachewarp.oplog WHERE entity = 'orders' AND data->>'note' = 'third'")
+third=$(hub "SELECT count(DISTINCT doc_id) FROM cachewarp.oplog WHERE entity = 'orders' AND data::jsonb->>'note' = 'third'")
 [ "$third" = 2501 ] || fail "the poll interrupted after 5 pages wrote $third rows in all, want 2501"
 [ "$(twice)" = 0 ] || fail "$(twice) row versions are in the oplog more than once after the crash"
 my "UPDATE orders SET note = 'fourth', updated_at = NOW(6)"
-mid_poll() { n=$(hub "SELECT count(*) FROM cachewarp.oplog WHERE entity = 'orders' AND data->>'note' = 'fourth'"); [ "$n" -gt 0 ] && echo ok || echo "$n"; }
+mid_poll() { n=$(hub "SELECT count(*) FROM cachewarp.oplog WHERE entity = 'orders' AND data::jsonb->>'note' = 'fourth'"); [ "$n" -gt 0 ] && echo ok || echo "$n"; }
 wait_for "the next poll starts" mid_poll
 kill -9 "$daemon"
 wait "$daemon" 2>/dev/null

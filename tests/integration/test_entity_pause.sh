@@ -116,7 +116,7 @@ sql app "INSERT INTO members VALUES (3, 'cy'); INSERT INTO notes VALUES (2, 'yo'
 wait_for "members flow while items is paused" check_rows members name "1:ada,2:bob,3:cy"
 wait_for "the CLI's entity flows" check_rows notes body "1:hi,2:yo"
 [ "$(rows items title)" = "1:pen,2:ink" ] || fail "paused items changed in the target: $(rows items title)"
-[ "$(sql hub "SELECT count(*) FROM cachewarp.oplog WHERE entity = 'items' AND data->>'title' IN ('quill', 'nib')")" = 0 ] ||
+[ "$(sql hub "SELECT count(*) FROM cachewarp.oplog WHERE entity = 'items' AND data::jsonb->>'title' IN ('quill', 'nib')")" = 0 ] ||
 	fail "changes of the paused entity reached the hub"
 
 # 2. A restart with items still absent: still paused, still not captured.

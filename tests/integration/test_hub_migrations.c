@@ -1,7 +1,12 @@
 /*
  * Integration tests of the hub schema migrations against a real PostgreSQL:
  * applying twice, four processes migrating at once, refusing a hub newer
- * than the binary, and connection errors that never show the password.
+ * than the binary, connection errors that never show the password, and an
+ * upgrade in place: a hub at schema version 7 (the oplog's data as jsonb),
+ * filled as that version wrote it, migrated to 8 (data as text) answers
+ * GET /v1/oplog with the same bytes, promotes its staged rows unchanged, says
+ * that the migration rewrites the tables, and keeps a later row's text
+ * exactly (key order, number spelling).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,9 +14,16 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "control/api.h"
+#include "core/config.h"
+#include "core/log.h"
 #include "core/mem.h"
+#include "core/metrics.h"
+#include "hub/entity_store.h"
 #include "hub/hub.h"
 #include "hub/migrations.h"
+#include "hub/oplog_writer.h"
+#include "http_client.h"
 #include "testsrv.h"
 
 #include <stdio.h>
@@ -21,6 +33,7 @@
 #include <unistd.h>
 
 #define NPROCESSES 4
+#define BEFORE_TEXT 7   /* the last schema version with the oplog's data as jsonb */
 
 typedef cw_testhub_t fixture_t;
 
@@ -174,6 +187,196 @@ static void connection_errors_never_show_the_password(void **state)
 	assert_int_equal(err.code, CW_EINVAL);
 }
 
+static void add_entity(cw_hub_t *hub, const char *name, cw_entity_status_t status)
+{
+	cw_entity_t entity = {.name = (char *)name, .source = (char *)"shop",
+	                      .collection = (char *)name, .status = status, .version = 1};
+	cw_err_t err = {0};
+	bool created = false;
+	if (cw_entity_store_upsert(hub, &entity, &created, &err) != 0)
+		fail_msg("entity \"%s\": %s", name, err.message);
+}
+
+static void push(cw_change_batch_t *batch, cw_op_t op, const char *entity, const char *doc_id,
+                 const char *data)
+{
+	cw_change_t change = {0};
+	change.op = op;
+	change.entity = cw_xstrdup(entity);
+	change.doc_id = cw_xstrdup(doc_id);
+	change.data = cw_xstrdup(data);
+	change.version = 3;
+	change.source_pos = cw_xstrdup("0/16B3748");
+	change.created_at_us = 1764806400123456;
+	cw_change_batch_push(batch, &change);
+}
+
+/* Values jsonb rewrites (spacing, key order, 1e2, duplicate keys) and ones it keeps. */
+static void append_changes(cw_hub_t *hub)
+{
+	static const char *const datas[] = {
+		"{\"title\":\"Grüße ☃ 𝄞 \\\"q\\\"\",\"price\":2.50,\"big\":123456789012345678901234567890}",
+		"{\"b\":1,\"a\":1e2,\"n\":null,\"tags\":[\"x\",{\"z\":true,\"y\":-0.0}]}",
+		"{\"a\":1,\"a\":2,\"doc\":\"{\\\"_id\\\":{\\\"$oid\\\":\\\"65f0a1b2c3d4e5f601234567\\\"}}\"}",
+		"{}",
+	};
+	cw_change_batch_t batch = CW_CHANGE_BATCH_INIT;
+	char doc_id[16];
+	for (size_t i = 0; i < sizeof datas / sizeof datas[0]; i++) {
+		snprintf(doc_id, sizeof doc_id, "p%zu", i);
+		push(&batch, CW_OP_UPSERT, "products", doc_id, datas[i]);
+		push(&batch, CW_OP_UPSERT, "orders", doc_id, datas[i]);
+	}
+	push(&batch, CW_OP_DELETE, "products", "p3", NULL);
+	push(&batch, CW_OP_SWEEP, "products", NULL, NULL);
+	cw_oplog_writer_t *writer = cw_oplog_writer_new(hub);
+	cw_err_t err = {0};
+	cw_oplog_append_stats_t stats = {0};
+	if (cw_oplog_append(writer, &batch, NULL, NULL, &stats, &err) != 0)
+		fail_msg("append: %s", err.message);
+	assert_int_equal(stats.appended, 6);   /* products: 4 upserts, a delete, a sweep */
+	assert_int_equal(stats.staged, 4);     /* orders is still scanning */
+	cw_oplog_writer_free(writer);
+	cw_change_batch_free(&batch);
+}
+
+static cw_config_t *api_config(const char *hub_url)
+{
+	char *yaml = cw_xasprintf(
+		"hub:\n  url: %s\n  pool_size: 1\n"
+		"sources:\n  - {name: shop, type: mongodb, url: 'mongodb://127.0.0.1:1', database: shop}\n"
+		"targets:\n  - {name: local, type: sqlite, dir: /tmp/cw-hub-upgrade-dbs}\n"
+		"api:\n  listen: 127.0.0.1:0\n", hub_url);
+	cw_config_t *config = NULL;
+	cw_err_t err = {0};
+	if (cw_config_load_buffer("upgrade-test.yaml", yaml, strlen(yaml), NULL, &config, &err) != 0)
+		fail_msg("config: %s", err.message);
+	free(yaml);
+	return config;
+}
+
+/* The body of GET path (owned), failing the test on any status but 200. */
+static char *get(cw_api_t *api, const char *path)
+{
+	cw_http_reply_t r;
+	cw_http(cw_api_port(api), "GET", path, NULL, NULL, &r);
+	if (r.status != 200)
+		fail_msg("GET %s: status %d: %s", path, r.status, r.body);
+	char *body = cw_xstrdup(r.body);
+	cw_http_reply_free(&r);
+	return body;
+}
+
+/* Fails with both texts unless needle is in text. */
+static void expect_in(const char *text, const char *needle)
+{
+	if (strstr(text, needle) == NULL)
+		fail_msg("\"%s\" not in \"%s\"", needle, text);
+}
+
+/* What was written to f's descriptor so far (owned). */
+static char *slurp(FILE *f)
+{
+	fseek(f, 0, SEEK_END);
+	long size = ftell(f);
+	assert_true(size >= 0);
+	char *text = cw_xcalloc(1, (size_t)size + 1);
+	rewind(f);
+	assert_int_equal(fread(text, 1, (size_t)size, f), (size_t)size);
+	return text;
+}
+
+static void upgrade_keeps_the_change_feed(void **state)
+{
+	fixture_t *fx = *state;
+	cw_err_t err = {0};
+	int applied = -1;
+	drop_schema(fx->hub);
+	FILE *log = tmpfile();
+	assert_non_null(log);
+	cw_log_setup(CW_LOG_INFO, CW_LOG_FORMAT_JSON, fileno(log));   /* before any thread */
+	assert_int_equal(cw_hub_migrate_to(fx->hub, BEFORE_TEXT, &applied, &err), 0);
+	assert_int_equal(applied, BEFORE_TEXT);
+	assert_int_equal(cw_testhub_int(fx->hub, "SELECT count(*) FROM information_schema.columns "
+	                                "WHERE table_schema = 'cachewarp' AND column_name = 'data' "
+	                                "AND data_type = 'jsonb' AND table_name LIKE 'oplog%'"), 2);
+	add_entity(fx->hub, "products", CW_ENTITY_LIVE);
+	add_entity(fx->hub, "orders", CW_ENTITY_SCANNING);
+	append_changes(fx->hub);
+
+	cw_config_t *config = api_config(fx->srv.url);
+	cw_metrics_t *metrics = cw_metrics_new();
+	cw_api_deps_t deps = {config, metrics, NULL, NULL, NULL, NULL, NULL, NULL};
+	cw_api_t *api = cw_api_start(&deps, &err);
+	if (api == NULL)
+		fail_msg("api start: %s", err.message);
+	static const char *const paths[] = {"/v1/oplog?limit=100", "/v1/oplog?entities=products",
+	                                    "/v1/oplog?after=2&limit=2"};
+	enum { NPATHS = sizeof paths / sizeof paths[0] };
+	char *before[NPATHS];
+	for (size_t i = 0; i < NPATHS; i++)
+		before[i] = get(api, paths[i]);
+	/* What version 7 served: jsonb's spacing, sorted keys, 100 for 1e2, 0.0 for -0.0, the last "a". */
+	expect_in(before[0], "\"data\":{\"a\": 100, \"b\": 1, \"n\": null, "
+	                     "\"tags\": [\"x\", {\"y\": 0.0, \"z\": true}]}");
+	expect_in(before[0], "\"data\":{\"a\": 2, \"doc\": ");
+
+	char *logged = slurp(log);
+	assert_null(strstr(logged, "hub migration rewrites tables"));
+	free(logged);
+	assert_int_equal(cw_hub_migrate(fx->hub, &applied, &err), 0);
+	assert_int_equal(applied, 1);
+	assert_int_equal(cw_hub_schema_check(fx->hub, &err), 0);
+	logged = slurp(log);
+	assert_non_null(strstr(logged, "hub migration rewrites tables"));
+	assert_non_null(strstr(logged, "\"version\":\"8\""));
+	assert_non_null(strstr(logged, "\"tables\":\"{cachewarp.oplog,cachewarp.oplog_staging}\""));
+	free(logged);
+	assert_int_equal(cw_testhub_int(fx->hub, "SELECT count(*) FROM information_schema.columns "
+	                                "WHERE table_schema = 'cachewarp' AND column_name = 'data' "
+	                                "AND data_type = 'text' AND table_name LIKE 'oplog%'"), 2);
+	assert_int_equal(cw_testhub_int(fx->hub, "SELECT count(*) FROM pg_constraint WHERE conname "
+	                                "IN ('oplog_data_object', 'oplog_staging_data_object')"), 0);
+
+	/* The same bytes after the upgrade, for every page. */
+	for (size_t i = 0; i < NPATHS; i++) {
+		char *after = get(api, paths[i]);
+		assert_string_equal(after, before[i]);
+		free(after);
+		free(before[i]);
+	}
+
+	/* Staged rows promote with their text: the same data as the live entity's. */
+	int64_t promoted = 0;
+	assert_int_equal(cw_oplog_promote_staged(fx->hub, "orders", &promoted, &err), 0);
+	assert_int_equal(promoted, 4);
+	assert_int_equal(cw_testhub_int(fx->hub,
+		"SELECT count(*) FROM cachewarp.oplog o JOIN cachewarp.oplog p ON p.doc_id = o.doc_id "
+		"AND p.entity = 'products' AND p.op = 'upsert' WHERE o.entity = 'orders' "
+		"AND o.data = p.data"), 4);
+
+	/* A row written now keeps the source's text; an upsert without data is still refused. */
+	cw_change_batch_t batch = CW_CHANGE_BATCH_INIT;
+	push(&batch, CW_OP_UPSERT, "products", "p9", "{\"b\":1,\"a\":1e2,\"a\":2.50,\"z\":-0.0}");
+	cw_oplog_writer_t *writer = cw_oplog_writer_new(fx->hub);
+	assert_int_equal(cw_oplog_append(writer, &batch, NULL, NULL, NULL, &err), 0);
+	cw_change_batch_free(&batch);
+	char *body = get(api, "/v1/oplog?entities=products&after=10");
+	expect_in(body, "\"doc_id\":\"p9\",\"data\":{\"b\":1,\"a\":1e2,\"a\":2.50,\"z\":-0.0},");
+	free(body);
+	push(&batch, CW_OP_UPSERT, "products", "p10", NULL);
+	assert_int_equal(cw_oplog_append(writer, &batch, NULL, NULL, NULL, &err), CW_EDB);
+	assert_non_null(strstr(err.message, "oplog_data_present"));
+	cw_change_batch_free(&batch);
+	cw_oplog_writer_free(writer);
+
+	cw_api_stop(api);
+	cw_metrics_free(metrics);
+	cw_config_free(config);
+	cw_log_setup(CW_LOG_INFO, CW_LOG_FORMAT_JSON, 2);
+	fclose(log);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -181,6 +384,7 @@ int main(void)
 		cmocka_unit_test(processes_migrating_at_once_all_succeed),
 		cmocka_unit_test(hub_newer_than_the_binary_is_refused),
 		cmocka_unit_test(connection_errors_never_show_the_password),
+		cmocka_unit_test(upgrade_keeps_the_change_feed),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

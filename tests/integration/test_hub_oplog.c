@@ -215,7 +215,7 @@ static void checkpoint_commits_with_the_batch(void **state)
 	long long rows = cw_testhub_int(fx->hub, "SELECT count(*) FROM cachewarp.oplog");
 	cw_change_batch_clear(&batch);
 	push(&batch, CW_OP_UPSERT, "ckpt", "2", "{\"a\": 2}", NULL, 0);
-	push(&batch, CW_OP_UPSERT, "ckpt", "3", "{not json", NULL, 0);
+	push(&batch, CW_OP_UPSERT, "ckpt", "3", NULL, NULL, 0);   /* refused: no data */
 	assert_int_equal(cw_oplog_append(writer, &batch, "ckpt_source", "{\"lsn\": \"0/FFFF\"}",
 	                                 NULL, &err), CW_EDB);
 	assert_non_null(strstr(err.message, "could not append to the oplog"));

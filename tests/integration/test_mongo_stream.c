@@ -81,9 +81,10 @@ static void streams_every_id_type_and_shape(void **state)
 	fx_wait_number(&f, &r, "SELECT count(*) FROM cachewarp.oplog WHERE entity = 'raw_products' "
 	               "AND op = 'upsert'", 5, 60000);
 
-	assert_query(&f, "SELECT string_agg(doc_id || '|' || coalesce(data->>'title', '-') || '|' || "
-	             "coalesce(data->>'price', '-') || '|' || coalesce(data->>'tags', '-') || '|' || "
-	             "coalesce(data->>'first_tag', '-'), E'\\n' ORDER BY id) FROM cachewarp.oplog "
+	assert_query(&f, "SELECT string_agg(doc_id || '|' || coalesce(data::jsonb->>'title', '-') "
+	             "|| '|' || coalesce(data::jsonb->>'price', '-') || '|' || "
+	             "coalesce(data::jsonb->>'tags', '-') || '|' || "
+	             "coalesce(data::jsonb->>'first_tag', '-'), E'\\n' ORDER BY id) FROM cachewarp.oplog "
 	             "WHERE entity = 'products' AND op = 'upsert'",
 	             "65a1b2c3d4e5f60718293a4b|lamp|12.5|[\"home\", \"light\"]|home\n"
 	             "sku-1|Ünïcødé ✓ 日本|7|-|-\n"
@@ -92,9 +93,9 @@ static void streams_every_id_type_and_shape(void **state)
 	             "{\"a\":{\"$numberInt\":\"1\"},\"b\":\"x\"}|composite id|-|-|-");
 	/* Missing paths are null for a full document, not absent. */
 	assert_query(&f, "SELECT count(*) FROM cachewarp.oplog WHERE entity = 'products' AND "
-	             "op = 'upsert' AND data ?& array['title','price','tags','first_tag']", "5");
+	             "op = 'upsert' AND data::jsonb ?& array['title','price','tags','first_tag']", "5");
 	/* a whole document is the text of its canonical extended JSON (every type, field order) */
-	assert_query(&f, "SELECT (data->>'doc')::jsonb->>'title' FROM cachewarp.oplog WHERE "
+	assert_query(&f, "SELECT (data::jsonb->>'doc')::jsonb->>'title' FROM cachewarp.oplog WHERE "
 	             "entity = 'raw_products' AND doc_id = 'sku-1'", "Ünïcødé ✓ 日本");
 	assert_query(&f, "SELECT count(*) FROM cachewarp.oplog WHERE entity = 'products' AND "
 	             "version = 1 AND source_pos IS NOT NULL AND source_pos <> ''", "5");

@@ -89,7 +89,7 @@ stop() {
 	daemon=
 }
 cache() { sqlite3 -readonly "$work/dbs/$1/db.sqlite" "$2" 2>/dev/null; }
-data() { hub "SELECT data->>'$2' FROM cachewarp.oplog WHERE entity = 'kinds' AND doc_id = '$1' ORDER BY id DESC LIMIT 1"; }
+data() { hub "SELECT data::jsonb->>'$2' FROM cachewarp.oplog WHERE entity = 'kinds' AND doc_id = '$1' ORDER BY id DESC LIMIT 1"; }
 value_is() { same "$(data "$1" "$2")" "$3"; }
 cache_is() { same "$(cache "$1" "$2")" "$3"; }   # DB SQL WANT
 hub_is() { same "$(hub "$1")" "$2"; }            # SQL WANT
@@ -101,8 +101,8 @@ wait_for "the snapshot's rows in the cache" cache_is kinds "SELECT count(*) FROM
 my "INSERT INTO kinds SELECT 101, ti, tu, bu, bi, d, d2, f, g, bt, y, dt, tm, dtm, ts, c, vc, l1, tx,
 	bl, bn, e, st, j, gm FROM kinds WHERE id = 1"
 wait_for "the streamed copy of row 1" cache_is kinds "SELECT count(*) FROM kinds WHERE id = '101'" 1
-same_row=$(hub "SELECT (SELECT data - 'id' FROM cachewarp.oplog WHERE entity = 'kinds' AND doc_id = '1')
-	= (SELECT data - 'id' FROM cachewarp.oplog WHERE entity = 'kinds' AND doc_id = '101')")
+same_row=$(hub "SELECT (SELECT data::jsonb - 'id' FROM cachewarp.oplog WHERE entity = 'kinds' AND doc_id = '1')
+	= (SELECT data::jsonb - 'id' FROM cachewarp.oplog WHERE entity = 'kinds' AND doc_id = '101')")
 [ "$same_row" = t ] || fail "snapshot and binlog differ: $(hub "SELECT doc_id, data FROM cachewarp.oplog WHERE entity = 'kinds' AND doc_id IN ('1', '101')")"
 for id in 1 101; do
 	for check in "bu 18446744073709551615" "bi -9223372036854775808" \
@@ -174,7 +174,7 @@ my "SET GLOBAL binlog_row_image = 'MINIMAL'"
 mariadb --no-defaults -uroot --socket="$work/my/sock" app -e \
 	"SET SESSION binlog_row_image = 'MINIMAL'; UPDATE kinds SET ti = 5 WHERE id = 1"
 wait_for "a MINIMAL update" cache_is kinds "SELECT ti || '|' || c || '|' || l1 FROM kinds WHERE id = '1'" "5|ab|café"
-[ "$(hub "SELECT data::text FROM cachewarp.oplog WHERE entity = 'kinds' AND doc_id = '1' ORDER BY id DESC LIMIT 1")" = '{"ti": 5}' ] ||
+[ "$(hub "SELECT data::jsonb::text FROM cachewarp.oplog WHERE entity = 'kinds' AND doc_id = '1' ORDER BY id DESC LIMIT 1")" = '{"ti": 5}' ] ||
 	fail "the MINIMAL update's change holds more than the changed column"
 my "SET GLOBAL binlog_row_image = 'FULL'"
 

@@ -142,10 +142,11 @@ static void unchanged_toast_column_is_absent(void **state)
 	assert_true(body_len > 2000);
 	fx_sql(fx, "UPDATE docs SET title = 'final' WHERE id = 1");
 	fx_wait_int(fx, "SELECT count(*) FROM cachewarp.oplog WHERE entity = 'docs' "
-	                "AND data->>'title' = 'final'", 1);
+	                "AND data::jsonb->>'title' = 'final'", 1);
 	/* The update carries the title and no body key at all: not null, not a placeholder. */
 	assert_int_equal(fx_int(fx, "SELECT count(*) FROM cachewarp.oplog WHERE entity = 'docs' "
-	                            "AND data->>'title' = 'final' AND NOT data ? 'body'"), 1);
+	                            "AND data::jsonb->>'title' = 'final' "
+	                            "AND NOT data::jsonb ? 'body'"), 1);
 	/* A target that merges present keys keeps the old body. */
 	fx_wait_converged(fx, "docs", "SELECT id::text, to_jsonb(t)::text FROM docs t");
 }
@@ -165,14 +166,14 @@ static void values_keep_their_type_in_snapshot_and_stream(void **state)
 		fprintf(stderr, "kinds %d: %s\n", id, data);
 		free(data);
 		snprintf(sql, sizeof sql,
-			"SELECT (data->>'t' = 'Grüße ☃ 𝄞 \"q\"')::int "
-			"+ (data->>'n' = '123456789012345678901234567890.123456789')::int "
-			"+ (jsonb_typeof(data->'n') = 'number')::int "
-			"+ (data->'j' = '{\"a\": [1, 2.50], \"b\": null}'::jsonb)::int "
-			"+ (data->'a' = '[1, 2, 3]'::jsonb)::int "
-			"+ (data->'ta' = '[\"red\", \"with space\", null]'::jsonb)::int "
-			"+ (data ? 'nul' AND jsonb_typeof(data->'nul') = 'null')::int "
-			"+ (data->'b' = 'true'::jsonb)::int + (data->'f' = '1.5'::jsonb)::int "
+			"SELECT (data::jsonb->>'t' = 'Grüße ☃ 𝄞 \"q\"')::int "
+			"+ (data::jsonb->>'n' = '123456789012345678901234567890.123456789')::int "
+			"+ (jsonb_typeof(data::jsonb->'n') = 'number')::int "
+			"+ (data::jsonb->'j' = '{\"a\": [1, 2.50], \"b\": null}'::jsonb)::int "
+			"+ (data::jsonb->'a' = '[1, 2, 3]'::jsonb)::int "
+			"+ (data::jsonb->'ta' = '[\"red\", \"with space\", null]'::jsonb)::int "
+			"+ (data::jsonb ? 'nul' AND jsonb_typeof(data::jsonb->'nul') = 'null')::int "
+			"+ (data::jsonb->'b' = 'true'::jsonb)::int + (data::jsonb->'f' = '1.5'::jsonb)::int "
 			"FROM cachewarp.oplog WHERE entity = 'kinds' AND doc_id = '%d' AND op = 'upsert' "
 			"ORDER BY id DESC LIMIT 1", id);
 		assert_int_equal(fx_int(fx, sql), 9);
@@ -286,7 +287,7 @@ static void a_value_that_does_not_fit_is_quarantined(void **state)
 	           "INSERT INTO items VALUES (600, 'after quarantine', 1, 1)");
 	fx_wait_converged(fx, "items", "SELECT id::text, to_jsonb(t)::text FROM items t");
 	fx_wait_int(fx, "SELECT count(*) FROM cachewarp.oplog WHERE entity = 'bad_kinds' "
-	                "AND doc_id = '4' AND data = '{\"q\": 42}'", 1);
+	                "AND doc_id = '4' AND data = '{\"q\":42}'", 1);
 	assert_int_equal(fx_int(fx, "SELECT count(*) FROM cachewarp.quarantine "
 	                            "WHERE entity = 'bad_kinds' AND doc_id = '3'"), 1);
 }
