@@ -16,6 +16,11 @@
  *   4. an evolution step: a document with a new field is appended, and the
  *      time until the column exists in the target is taken.
  *
+ * Next to each rate, the CPU seconds per 1M changes the phase cost the
+ * target's cluster, the hub's cluster and this process (the target's
+ * threads, or the reference's client): on a machine shared with other work
+ * these move much less than the rates do.
+ *
  * Usage: bench.pg_target [N]   (default CW_BENCH_ROWS or 1,000,000)
  */
 #define _XOPEN_SOURCE 700
@@ -121,6 +126,44 @@ static void stop_cluster(const char *source, const char *dir)
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not stop PostgreSQL in %s\n", dir);
 	free(cmd);
+}
+
+/* CPU seconds so far of the two clusters and of this process. */
+typedef struct cpu_mark {
+	double target, hub, self;
+} cpu_mark_t;
+
+static cpu_mark_t cpu_mark(const char *tgtdir, const char *hubdir)
+{
+	char path[512];
+	cpu_mark_t m;
+	snprintf(path, sizeof path, "%s/data", tgtdir);
+	m.target = cw_bench_cluster_cpu_s(path);
+	snprintf(path, sizeof path, "%s/data", hubdir);
+	m.hub = cw_bench_cluster_cpu_s(path);
+	m.self = cw_bench_cpu_s(0);
+	return m;
+}
+
+/* Prints the CPU a phase of count changes cost, per 1M changes, as figures of workload/phase. */
+static void cpu_report(const char *workload, const char *phase, const char *reference,
+                       cpu_mark_t from, cpu_mark_t to, uint64_t count, bool hub)
+{
+	double per = 1e6 / (double)count;
+	char name[128], ref[160];
+	printf("%s, %s: CPU seconds per 1M changes: target cluster %.2f, hub cluster %.2f, "
+	       "this process %.2f\n", workload, phase, (to.target - from.target) * per,
+	       hub ? (to.hub - from.hub) * per : 0.0, (to.self - from.self) * per);
+	snprintf(name, sizeof name, "%s, CPU of the target cluster", phase);
+	snprintf(ref, sizeof ref, "%s/%s", reference != NULL ? reference : "", name);
+	cw_bench_figure(workload, name, "CPU-s/1M", (to.target - from.target) * per,
+	                reference != NULL ? ref : NULL);
+	if (hub) {
+		snprintf(name, sizeof name, "%s, CPU of the hub cluster", phase);
+		cw_bench_figure(workload, name, "CPU-s/1M", (to.hub - from.hub) * per, NULL);
+	}
+	snprintf(name, sizeof name, "%s, CPU of this process", phase);
+	cw_bench_figure(workload, name, "CPU-s/1M", (to.self - from.self) * per, NULL);
 }
 
 /* ---- the reference: COPY + INSERT ... ON CONFLICT, nothing else ---------------------- */
@@ -251,9 +294,11 @@ int main(int argc, char **argv)
 	cw_metrics_t *metrics = cw_metrics_new();
 	cw_bench_component_t r = {.ops = cw_target_ops_for(CW_TARGET_POSTGRES),
 	                          .ctx = {config, "bench", NULL, 0, metrics, NULL}};
+	cpu_mark_t cpu0 = cpu_mark(tgtdir, hubdir);
 	if (cw_bench_component_start(&r) != 0)
 		return 1;
 	double took_insert = cw_bench_component_wait_position(&r, inserted);
+	cpu_mark_t cpu1 = cpu_mark(tgtdir, hubdir);
 	printf("upserts, hub to PostgreSQL target: %llu in %.2f s = %.0f changes/s\n",
 	       (unsigned long long)total, took_insert, (double)total / took_insert);
 	fflush(stdout);
@@ -266,9 +311,13 @@ int main(int argc, char **argv)
 		docs[i] = next_random() % total;
 	rng_state = saved;
 	int64_t updated = fill(hub, total, total, total, true);
+	printf("hub filled: %llu random updates\n", (unsigned long long)total);
+	fflush(stdout);
+	cpu_mark_t cpu2 = cpu_mark(tgtdir, hubdir);
 	if (cw_bench_component_resume(&r) != 0)
 		return 1;
 	double took_update = cw_bench_component_wait_position(&r, updated);
+	cpu_mark_t cpu3 = cpu_mark(tgtdir, hubdir);
 	printf("random updates, hub to PostgreSQL target: %llu in %.2f s = %.0f changes/s\n",
 	       (unsigned long long)total, took_update, (double)total / took_update);
 	fflush(stdout);
@@ -313,8 +362,11 @@ int main(int argc, char **argv)
 	uint64_t *fresh = cw_xcalloc(total, sizeof *fresh);
 	for (uint64_t i = 0; i < total; i++)
 		fresh[i] = i;
+	cpu_mark_t ref0 = cpu_mark(tgtdir, hubdir);
 	double ref_insert = reference(tgt, fresh, total, 1);
+	cpu_mark_t ref1 = cpu_mark(tgtdir, hubdir);
 	double ref_update = reference(tgt, docs, total, (int64_t)total + 1);
+	cpu_mark_t ref2 = cpu_mark(tgtdir, hubdir);
 	printf("reference (COPY + INSERT ... ON CONFLICT, batches of %d in transactions of %d): "
 	       "upserts %.0f/s, updates %.0f/s\n", WRITE_BATCH, APPLY_BATCH,
 	       (double)total / ref_insert, (double)total / ref_update);
@@ -326,6 +378,12 @@ int main(int argc, char **argv)
 	                "PostgreSQL target reference/upserts");
 	cw_bench_figure("hub to PostgreSQL target", "random updates", "changes/s",
 	                (double)total / took_update, "PostgreSQL target reference/random updates");
+	cpu_report("PostgreSQL target reference", "upserts", NULL, ref0, ref1, total, false);
+	cpu_report("PostgreSQL target reference", "random updates", NULL, ref1, ref2, total, false);
+	cpu_report("hub to PostgreSQL target", "upserts", "PostgreSQL target reference", cpu0, cpu1,
+	           total, true);
+	cpu_report("hub to PostgreSQL target", "random updates", "PostgreSQL target reference", cpu2,
+	           cpu3, total, true);
 	PQfinish(tgt);
 	free(docs);
 	free(fresh);

@@ -4,6 +4,7 @@
 
 #include "core/mem.h"
 
+#include <dirent.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,21 +86,56 @@ void cw_bench_reset_peak_rss(pid_t pid)
 	fclose(clear_refs);
 }
 
-double cw_bench_cpu_s(pid_t pid)
+/* Fields 4 (ppid) and 14 to 17 (utime, stime, cutime, cstime) of pid's stat; false if gone. */
+static bool proc_times(pid_t pid, long *ppid, unsigned long long times[4])
 {
 	FILE *stat = open_proc(pid, "stat", "r");
 	if (stat == NULL)
-		return -1;
+		return false;
 	char line[1024];
 	bool ok = fgets(line, sizeof line, stat) != NULL;
 	fclose(stat);
-	/* Fields 14 and 15, counted after the parenthesised command name. */
+	/* counted after the parenthesised command name, which may hold spaces */
 	char *p = ok ? strrchr(line, ')') : NULL;
-	unsigned long long utime, stime;
-	if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-	                        &utime, &stime) != 2)
+	return p != NULL && sscanf(p + 2, "%*c %ld %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu "
+	                                  "%llu %llu", ppid, &times[0], &times[1], &times[2],
+	                           &times[3]) == 5;
+}
+
+double cw_bench_cpu_s(pid_t pid)
+{
+	long ppid;
+	unsigned long long times[4];
+	if (!proc_times(pid, &ppid, times))
 		return -1;
-	return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+	return (double)(times[0] + times[1]) / (double)sysconf(_SC_CLK_TCK);
+}
+
+double cw_bench_cluster_cpu_s(const char *data_dir)
+{
+	char path[512];
+	snprintf(path, sizeof path, "%s/postmaster.pid", data_dir);
+	FILE *pidfile = fopen(path, "r");
+	long postmaster = 0;
+	if (pidfile == NULL)
+		return -1;
+	bool ok = fscanf(pidfile, "%ld", &postmaster) == 1;
+	fclose(pidfile);
+	long ppid;
+	unsigned long long times[4];
+	if (!ok || !proc_times((pid_t)postmaster, &ppid, times))
+		return -1;
+	unsigned long long ticks = times[0] + times[1] + times[2] + times[3];
+	DIR *proc = opendir("/proc");
+	struct dirent *entry;
+	while (proc != NULL && (entry = readdir(proc)) != NULL) {
+		long pid = strtol(entry->d_name, NULL, 10);
+		if (pid > 0 && proc_times((pid_t)pid, &ppid, times) && ppid == postmaster)
+			ticks += times[0] + times[1];
+	}
+	if (proc != NULL)
+		closedir(proc);
+	return (double)ticks / (double)sysconf(_SC_CLK_TCK);
 }
 
 int cw_bench_exec(PGconn *conn, const char *sql, const char *what)

@@ -44,6 +44,13 @@ void cw_bench_reset_peak_rss(pid_t pid);
 /* User + system CPU seconds pid (0: this process) has used so far, or -1. */
 double cw_bench_cpu_s(pid_t pid);
 
+/*
+ * CPU seconds of the PostgreSQL cluster in data_dir so far: its postmaster,
+ * the children it reaped (backends that exited) and its live children
+ * (backends, walwriter, autovacuum); -1 when it is not running.
+ */
+double cw_bench_cluster_cpu_s(const char *data_dir);
+
 /* Runs sql (one or more statements); 0, or -1 with a message naming what. */
 int cw_bench_exec(PGconn *conn, const char *sql, const char *what);
 

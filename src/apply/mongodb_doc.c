@@ -7,6 +7,9 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +17,8 @@
 #define DOMAIN "mongodb_target"
 /* Nesting a converted value may have (MongoDB allows 100 levels; JSON text is checked to 256). */
 #define DEPTH_MAX 200
+/* Nesting the relaxed rewrite takes itself (deeper documents go through BSON). */
+#define RELAX_DEPTH_MAX 90
 /* Significant digits a Decimal128 holds. */
 #define DECIMAL_DIGITS 34
 
@@ -386,6 +391,227 @@ int cw_mdoc_doc_field(bson_t *out, const cw_json_field_t *doc, cw_err_t *err)
 	return rc;
 }
 
+/* ---- relaxed text without BSON ------------------------------------------ */
+
+/*
+ * The common case of cw_mdoc_relaxed_data without libbson's reader, whose
+ * set-up per document cost more than the rest of the apply: the canonical
+ * text rewritten value by value into exactly the bytes the BSON round trip
+ * writes. It takes plain values and the wrappers the capture writes for
+ * most fields ($numberInt, $numberLong, a finite $numberDouble, $oid, $date
+ * with $numberLong); anything else returns false and the caller goes
+ * through BSON, as it always did.
+ */
+static bool relax_value(cw_json_t *w, const cw_json_field_t *v, unsigned depth, cw_buf_t *scratch);
+
+/* A wrapper's string content: the span without quotes; false when it holds an escape. */
+static bool wrapped_text(const cw_json_field_t *v, const char **text, size_t *len)
+{
+	if (v->kind != CW_JSON_KIND_STRING || v->escaped)
+		return false;
+	*text = v->value + 1;
+	*len = v->value_len - 2;
+	return true;
+}
+
+/* An integer's text ("-"? digits, within [min, max]) as a number. */
+static bool integer_text(const char *text, size_t len, int64_t min, int64_t max, int64_t *value)
+{
+	char digits[24];
+	size_t at = len > 0 && text[0] == '-';
+	if (len == at || len >= sizeof digits)
+		return false;
+	for (size_t i = at; i < len; i++)
+		if (!isdigit((unsigned char)text[i]))
+			return false;
+	memcpy(digits, text, len);
+	digits[len] = '\0';
+	errno = 0;
+	long long parsed = strtoll(digits, NULL, 10);
+	if (errno != 0 || parsed < min || parsed > max)
+		return false;
+	*value = parsed;
+	return true;
+}
+
+/* A decimal number's text as a finite double (no hex, no words: what a JSON number may be). */
+static bool double_text(const char *text, size_t len, double *value)
+{
+	char number[64];
+	if (len == 0 || len >= sizeof number || strspn(text, "0123456789.eE+-") < len)
+		return false;
+	memcpy(number, text, len);
+	number[len] = '\0';
+	char *end = NULL;
+	errno = 0;
+	*value = strtod(number, &end);
+	return end == number + len && errno == 0 && isfinite(*value);
+}
+
+/* {"$<wrapper>": ...} as the BSON value's relaxed text. */
+static bool relax_wrapper(cw_json_t *w, const cw_json_fields_t *f)
+{
+	const cw_json_field_t *v = &f->items[0];
+	const char *text;
+	size_t len;
+	int64_t number;
+	double real;
+	if (f->len != 1)
+		return false;
+	if (v->key_len == 10 && memcmp(v->key, "$numberInt", 10) == 0)
+		return wrapped_text(v, &text, &len) &&
+		       integer_text(text, len, INT32_MIN, INT32_MAX, &number) &&
+		       cw_json_int64(w, number, NULL) == 0;
+	if (v->key_len == 11 && memcmp(v->key, "$numberLong", 11) == 0)
+		return wrapped_text(v, &text, &len) &&
+		       integer_text(text, len, INT64_MIN, INT64_MAX, &number) &&
+		       cw_json_int64(w, number, NULL) == 0;
+	if (v->key_len == 13 && memcmp(v->key, "$numberDouble", 13) == 0)
+		return wrapped_text(v, &text, &len) && double_text(text, len, &real) &&
+		       cw_json_double(w, real, NULL) == 0;
+	if (v->key_len == 4 && memcmp(v->key, "$oid", 4) == 0) {
+		if (!wrapped_text(v, &text, &len) || len != 24 || strspn(text, "0123456789abcdef") < 24)
+			return false;
+		cw_json_object_begin(w, NULL);
+		cw_json_key(w, "$oid", NULL);
+		cw_json_string_len(w, text, len, NULL);
+		return cw_json_object_end(w, NULL) == 0;
+	}
+	if (v->key_len != 5 || memcmp(v->key, "$date", 5) != 0 || v->kind != CW_JSON_KIND_OBJECT)
+		return false;
+	cw_json_fields_t inner;
+	cw_json_fields_init(&inner);
+	bool ok = cw_json_fields_parse_nested(&inner, v->value, NULL) == 0 && inner.len == 1 &&
+	          inner.items[0].key_len == 11 && memcmp(inner.items[0].key, "$numberLong", 11) == 0 &&
+	          wrapped_text(&inner.items[0], &text, &len) &&
+	          integer_text(text, len, INT64_MIN, INT64_MAX, &number);
+	cw_json_fields_clear(&inner);
+	if (!ok)
+		return false;
+	char date[CW_JSON_DATE_LEN];
+	cw_json_object_begin(w, NULL);
+	cw_json_key(w, "$date", NULL);
+	if (number >= 0 && cw_json_format_date(number, date) > 0) {
+		cw_json_string(w, date, NULL);
+	} else {
+		cw_json_object_begin(w, NULL);
+		cw_json_key(w, "$numberLong", NULL);
+		snprintf(date, sizeof date, "%" PRId64, number);
+		cw_json_string(w, date, NULL);
+		cw_json_object_end(w, NULL);
+	}
+	return cw_json_object_end(w, NULL) == 0;
+}
+
+/* An object's members or an array's elements; a leading "$" key is a wrapper. */
+static bool relax_fields(cw_json_t *w, const cw_json_fields_t *f, bool array, unsigned depth,
+                         cw_buf_t *scratch)
+{
+	if (!array && f->len > 0 && f->items[0].key_len > 0 && f->items[0].key[0] == '$')
+		return depth > 1 && relax_wrapper(w, f);
+	if (array)
+		cw_json_array_begin(w, NULL);
+	else
+		cw_json_object_begin(w, NULL);
+	for (size_t i = 0; i < f->len; i++) {
+		const cw_json_field_t *item = &f->items[i];
+		if (!array && ((item->key_len > 0 && item->key[0] == '$') ||
+		               memchr(item->key, '\0', item->key_len) != NULL ||
+		               cw_json_key_len(w, item->key, item->key_len, NULL) != 0))
+			return false;
+		if (!relax_value(w, item, depth, scratch))
+			return false;
+	}
+	return (array ? cw_json_array_end(w, NULL) : cw_json_object_end(w, NULL)) == 0;
+}
+
+static bool relax_value(cw_json_t *w, const cw_json_field_t *v, unsigned depth, cw_buf_t *scratch)
+{
+	switch (v->kind) {
+	case CW_JSON_KIND_STRING:
+		if (cw_json_span_has_nul(v->value, v->value_len))
+			return false;
+		if (!v->escaped)
+			return cw_json_string_len(w, v->value + 1, v->value_len - 2, NULL) == 0;
+		cw_buf_reset(scratch);
+		cw_json_string_unescape(v->value, v->value_len, scratch);
+		return cw_json_string_len(w, scratch->data, scratch->len, NULL) == 0;
+	case CW_JSON_KIND_NUMBER: {
+		int64_t number;
+		double real;
+		if (memchr(v->value, '.', v->value_len) == NULL &&
+		    memchr(v->value, 'e', v->value_len) == NULL &&
+		    memchr(v->value, 'E', v->value_len) == NULL)
+			return integer_text(v->value, v->value_len, INT64_MIN, INT64_MAX, &number) &&
+			       cw_json_int64(w, number, NULL) == 0;
+		return double_text(v->value, v->value_len, &real) && cw_json_double(w, real, NULL) == 0;
+	}
+	case CW_JSON_KIND_TRUE:
+	case CW_JSON_KIND_FALSE:
+		return cw_json_bool(w, v->kind == CW_JSON_KIND_TRUE, NULL) == 0;
+	case CW_JSON_KIND_NULL:
+		return cw_json_null(w, NULL) == 0;
+	case CW_JSON_KIND_OBJECT:
+	case CW_JSON_KIND_ARRAY: {
+		if (depth >= RELAX_DEPTH_MAX)
+			return false;
+		cw_json_fields_t f;
+		cw_json_fields_init(&f);
+		bool ok = cw_json_fields_parse_nested(&f, v->value, NULL) == 0 &&
+		          relax_fields(w, &f, v->kind == CW_JSON_KIND_ARRAY, depth + 1, scratch);
+		cw_json_fields_clear(&f);
+		return ok;
+	}
+	}
+	return false;
+}
+
+/* The "doc" field (an object, or the hub's string holding its text) as relaxed text. */
+static bool relax_doc(cw_json_t *w, const cw_json_field_t *doc)
+{
+	cw_buf_t scratch = CW_BUF_INIT, text = CW_BUF_INIT;
+	bool ok = false;
+	if (doc->kind == CW_JSON_KIND_OBJECT) {
+		ok = relax_value(w, doc, 0, &scratch);
+	} else if (doc->kind == CW_JSON_KIND_STRING) {
+		cw_json_string_unescape(doc->value, doc->value_len, &text);
+		cw_json_fields_t f;
+		cw_json_fields_init(&f);
+		ok = cw_json_fields_parse(&f, cw_buf_cstr(&text), NULL) == 0 &&
+		     relax_fields(w, &f, false, 1, &scratch);
+		cw_json_fields_clear(&f);
+	}
+	cw_buf_free(&scratch);
+	cw_buf_free(&text);
+	return ok;
+}
+
+/* The data with "doc" rewritten by relax_doc, or through BSON (bson_doc) when that is NULL. */
+static char *relaxed_with(const cw_json_fields_t *fields, const cw_json_field_t *doc,
+                          const bson_t *bson_doc)
+{
+	cw_buf_t text = CW_BUF_INIT;
+	cw_json_t w;
+	cw_json_init(&w, &text, CW_JSON_DEFAULT);
+	cw_json_object_begin(&w, NULL);
+	bool ok = true;
+	for (size_t i = 0; i < fields->len && ok; i++) {
+		const cw_json_field_t *f = &fields->items[i];
+		cw_json_key_len(&w, f->key, f->key_len, NULL);
+		if (f != doc)
+			cw_json_raw(&w, f->value, f->value_len, NULL);
+		else if (bson_doc != NULL)
+			cw_json_bson_document(&w, bson_doc, CW_JSON_BSON_RELAXED, NULL);
+		else
+			ok = relax_doc(&w, doc);
+	}
+	/* a rewrite that gave up left its objects open: the text is dropped unfinished */
+	char *result = ok && cw_json_object_end(&w, NULL) == 0 && cw_json_finish(&w) == 0
+	               ? cw_buf_take(&text) : NULL;
+	cw_buf_free(&text);
+	return result;
+}
+
 char *cw_mdoc_relaxed_data(const char *data)
 {
 	cw_json_fields_t fields;
@@ -396,27 +622,11 @@ char *cw_mdoc_relaxed_data(const char *data)
 	const cw_json_field_t *doc = cw_json_fields_get(&fields, "doc", 3);
 	if (doc == NULL)
 		goto out;
-	bson_t parsed = BSON_INITIALIZER;
-	if (cw_mdoc_doc_field(&parsed, doc, NULL) != 0) {
-		bson_destroy(&parsed);
+	if ((result = relaxed_with(&fields, doc, NULL)) != NULL)
 		goto out;
-	}
-	cw_buf_t text = CW_BUF_INIT;
-	cw_json_t w;
-	cw_json_init(&w, &text, CW_JSON_DEFAULT);
-	cw_json_object_begin(&w, NULL);
-	for (size_t i = 0; i < fields.len; i++) {
-		const cw_json_field_t *f = &fields.items[i];
-		cw_json_key_len(&w, f->key, f->key_len, NULL);
-		if (f == doc)
-			cw_json_bson_document(&w, &parsed, CW_JSON_BSON_RELAXED, NULL);
-		else
-			cw_json_raw(&w, f->value, f->value_len, NULL);
-	}
-	cw_json_object_end(&w, NULL);
-	if (cw_json_finish(&w) == 0)
-		result = cw_buf_take(&text);
-	cw_buf_free(&text);
+	bson_t parsed = BSON_INITIALIZER;
+	if (cw_mdoc_doc_field(&parsed, doc, NULL) == 0)
+		result = relaxed_with(&fields, doc, &parsed);
 	bson_destroy(&parsed);
 out:
 	cw_json_fields_clear(&fields);

@@ -272,6 +272,17 @@ typedef struct apply_ctx {
 	size_t warnings;
 } apply_ctx_t;
 
+/*
+ * One upsert's data, read once per batch for both passes (evolve, then
+ * add_row): its fields and what each value is.
+ */
+typedef struct parsed_row {
+	cw_json_fields_t store, nested;
+	const cw_json_fields_t *fields;  /* store, nested, the write's merged fields, or NULL */
+	cw_pgc_read_t *values;           /* one per field; owned */
+	cw_err_t why;                    /* fields NULL: why the data cannot be read ("" for none) */
+} parsed_row_t;
+
 /* Runs ddl and records it in schema_history (same transaction). */
 static int run_ddl(apply_ctx_t *a, const char *ddl, const char *change, const char *column,
                    const char *field, const char *old_type, const char *new_type,
@@ -479,6 +490,40 @@ static const cw_json_fields_t *upsert_fields(const pgt_table_t *tbl, const cw_wr
 	return nested;
 }
 
+/* Reads every upsert of writes once (NULL rows for the other writes). Owned: rows_free. */
+static parsed_row_t *rows_parse(const pg_target_t *t, const pgt_table_t *tbl,
+                                const cw_write_list_t *writes)
+{
+	parsed_row_t *rows = cw_xmalloc((writes->len + 1) * sizeof *rows);
+	for (size_t i = 0; i < writes->len; i++) {
+		parsed_row_t *r = &rows[i];
+		cw_json_fields_init(&r->store);
+		cw_json_fields_init(&r->nested);
+		r->why = (cw_err_t){0};
+		r->fields = NULL;
+		r->values = NULL;
+		if (writes->items[i].kind != CW_WRITE_UPSERT)
+			continue;
+		r->fields = upsert_fields(tbl, &writes->items[i], &r->store, &r->nested, &r->why);
+		if (r->fields == NULL)
+			continue;
+		r->values = cw_xmalloc((r->fields->len + 1) * sizeof *r->values);
+		for (size_t f = 0; f < r->fields->len; f++)
+			cw_pgc_read(&r->fields->items[f], t->cfg->decimal_handling, &r->values[f]);
+	}
+	return rows;
+}
+
+static void rows_free(parsed_row_t *rows, size_t n)
+{
+	for (size_t i = 0; rows != NULL && i < n; i++) {
+		cw_json_fields_clear(&rows[i].store);
+		cw_json_fields_clear(&rows[i].nested);
+		free(rows[i].values);
+	}
+	free(rows);
+}
+
 /* ---- evolution ---------------------------------------------------------------- */
 
 static void log_drastic_once(apply_ctx_t *a, const pgt_column_t *col, const char *why)
@@ -628,32 +673,27 @@ static bool within_budget(const apply_ctx_t *a)
 }
 
 /* Pass one: the columns every upsert of writes needs, added or widened before any row is copied. */
-static int evolve(apply_ctx_t *a, const cw_write_list_t *writes, cw_err_t *err)
+static int evolve(apply_ctx_t *a, const cw_write_list_t *writes, const parsed_row_t *rows,
+                  cw_err_t *err)
 {
 	int rc = 0;
 	if (a->tbl->layout == CW_LAYOUT_TYPED)
 		return 0;   /* the shape decides the columns */
-	cw_json_fields_t store, nested;
 	for (size_t i = 0; i < writes->len && rc == 0; i++) {
 		const cw_write_t *w = &writes->items[i];
-		if (w->kind != CW_WRITE_UPSERT)
-			continue;
-		cw_json_fields_init(&store);
-		cw_json_fields_init(&nested);
-		const cw_json_fields_t *fields = upsert_fields(a->tbl, w, &store, &nested, NULL);
+		const cw_json_fields_t *fields = rows[i].fields;
 		for (size_t f = 0; fields != NULL && f < fields->len && rc == 0; f++) {
 			const cw_json_field_t *field = &fields->items[f];
 			if (!field_usable(field->key, field->key_len) ||
 			    is_key_field(a->tbl, field->key, field->key_len))
 				continue;
-			cw_pgc_read_t value;
-			cw_pgc_read(field, a->t->cfg->decimal_handling, &value);
+			const cw_pgc_read_t *value = &rows[i].values[f];
 			ssize_t c = find_column(a->tbl, field->key, field->key_len);
 			if (c < 0) {
-				if (value.value == CW_PGV_NULL)
+				if (value->value == CW_PGV_NULL)
 					continue;
 				if (within_budget(a))
-					rc = add_field_column(a, field->key, field->key_len, &value, w->oplog_id, err);
+					rc = add_field_column(a, field->key, field->key_len, value, w->oplog_id, err);
 				else if (!a->tbl->has_extra)
 					rc = add_extra_column(a, w->oplog_id, err);
 				continue;
@@ -661,30 +701,34 @@ static int evolve(apply_ctx_t *a, const cw_write_list_t *writes, cw_err_t *err)
 			cw_pgc_kind_t wider;
 			const char *why = NULL;
 			pgt_column_t *col = &a->tbl->cols[c];
-			if (cw_pgc_fit(col->kind, &value, a->t->cfg->decimal_handling, &wider, &why) ==
+			if (cw_pgc_fit(col->kind, value, a->t->cfg->decimal_handling, &wider, &why) ==
 			    CW_PGC_WIDEN)
 				rc = widen_column(a, col, wider, w->oplog_id, err);
 		}
-		cw_json_fields_clear(&store);
-		cw_json_fields_clear(&nested);
 	}
 	return rc;
 }
 
 /* ---- rows ---------------------------------------------------------------------- */
 
-/* Appends len bytes escaped for COPY's text format. */
+/* Appends len bytes escaped for COPY's text format (runs without an escape in one piece). */
 static void copy_text(cw_buf_t *out, const char *s, size_t len)
 {
+	size_t run = 0;
 	for (size_t i = 0; i < len; i++) {
+		const char *escape;
 		switch (s[i]) {
-		case '\\': cw_buf_append_str(out, "\\\\"); break;
-		case '\t': cw_buf_append_str(out, "\\t"); break;
-		case '\n': cw_buf_append_str(out, "\\n"); break;
-		case '\r': cw_buf_append_str(out, "\\r"); break;
-		default: cw_buf_append_char(out, s[i]); break;
+		case '\\': escape = "\\\\"; break;
+		case '\t': escape = "\\t"; break;
+		case '\n': escape = "\\n"; break;
+		case '\r': escape = "\\r"; break;
+		default: continue;
 		}
+		cw_buf_append(out, s + run, i - run);
+		cw_buf_append_str(out, escape);
+		run = i + 1;
 	}
+	cw_buf_append(out, s + run, len - run);
 }
 
 /* A value quarantined while the row is built: inserted once the row's statements ran. */
@@ -743,16 +787,37 @@ static void add_mask(row_set_t *rs, const char *mask)
 	rs->masks[rs->nmasks++] = cw_xstrdup(mask);
 }
 
+/* Appends value in decimal (the COPY rows' hot path: no format string to read). */
+static void append_int64(cw_buf_t *out, int64_t value)
+{
+	char digits[24];
+	size_t at = sizeof digits;
+	uint64_t magnitude = value < 0 ? -(uint64_t)value : (uint64_t)value;
+	do {
+		digits[--at] = (char)('0' + magnitude % 10);
+		magnitude /= 10;
+	} while (magnitude > 0);
+	if (value < 0)
+		digits[--at] = '-';
+	cw_buf_append(out, digits + at, sizeof digits - at);
+}
+
 /* Appends the row's fixed columns: op, doc_id, mask, version, oplog_id. */
 static void row_head(cw_buf_t *copy, char op, const cw_write_t *w, const char *mask)
 {
-	cw_buf_appendf(copy, "%c\t", op);
+	cw_buf_append_char(copy, op);
+	cw_buf_append_char(copy, '\t');
 	copy_text(copy, w->doc_id, strlen(w->doc_id));
-	cw_buf_appendf(copy, "\t%s\t%lld\t%lld", mask, (long long)w->version, (long long)w->oplog_id);
+	cw_buf_append_char(copy, '\t');
+	cw_buf_append_str(copy, mask);
+	cw_buf_append_char(copy, '\t');
+	append_int64(copy, w->version);
+	cw_buf_append_char(copy, '\t');
+	append_int64(copy, w->oplog_id);
 }
 
-/* Appends one write as a row of the temporary table. */
-static void add_row(apply_ctx_t *a, const cw_write_t *w, row_set_t *rs)
+/* Appends one write (row: its data as rows_parse read it) as a row of the temporary table. */
+static void add_row(apply_ctx_t *a, const cw_write_t *w, const parsed_row_t *row, row_set_t *rs)
 {
 	pg_target_t *t = a->t;
 	pgt_table_t *tbl = a->tbl;
@@ -769,15 +834,9 @@ static void add_row(apply_ctx_t *a, const cw_write_t *w, row_set_t *rs)
 		free(mask);
 		return;
 	}
-	cw_json_fields_t store, nested;
-	cw_json_fields_init(&store);
-	cw_json_fields_init(&nested);
-	cw_err_t why = {0};
-	const cw_json_fields_t *fields = upsert_fields(tbl, w, &store, &nested, &why);
-	if (fields == NULL && why.message[0] != '\0') {
-		quarantine_later(rs, w->doc_id, NULL, NULL, w->raw, why.message, w->oplog_id);
-		cw_json_fields_clear(&store);
-		cw_json_fields_clear(&nested);
+	const cw_json_fields_t *fields = row->fields;
+	if (fields == NULL && row->why.message[0] != '\0') {
+		quarantine_later(rs, w->doc_id, NULL, NULL, w->raw, row->why.message, w->oplog_id);
 		return;
 	}
 	/* each column's value: an offset into text, or -1 for NULL; absent unless in mask */
@@ -802,8 +861,7 @@ static void add_row(apply_ctx_t *a, const cw_write_t *w, row_set_t *rs)
 		if (!field_usable(field->key, field->key_len) ||
 		    is_key_field(tbl, field->key, field->key_len))
 			continue;
-		cw_pgc_read_t value;
-		cw_pgc_read(field, t->cfg->decimal_handling, &value);
+		const cw_pgc_read_t value = row->values[f];
 		ssize_t c = find_column(tbl, field->key, field->key_len);
 		if (c < 0) {
 			if (value.value != CW_PGV_NULL && tbl->has_extra) {
@@ -866,8 +924,6 @@ static void add_row(apply_ctx_t *a, const cw_write_t *w, row_set_t *rs)
 	free(start);
 	free(len);
 	cw_buf_free(&extra);
-	cw_json_fields_clear(&store);
-	cw_json_fields_clear(&nested);
 }
 
 /* ---- statements ------------------------------------------------------------------ */
@@ -1111,7 +1167,8 @@ static bool row_refused(const char *sqlstate)
  * Careful mode: each write in a savepoint of its own; a write the table
  * refuses is rolled back to its savepoint and quarantined whole.
  */
-static int write_one(apply_ctx_t *a, const cw_write_t *w, row_set_t *rs, cw_err_t *err)
+static int write_one(apply_ctx_t *a, const cw_write_t *w, const parsed_row_t *row, row_set_t *rs,
+                     cw_err_t *err)
 {
 	pg_target_t *t = a->t;
 	int rc = ensure_temp(a, err);
@@ -1119,7 +1176,7 @@ static int write_one(apply_ctx_t *a, const cw_write_t *w, row_set_t *rs, cw_err_
 		rc = pgt_command(t, "SAVEPOINT cw_row", 0, NULL, "could not set a savepoint", err);
 	if (rc != 0)
 		return rc;
-	add_row(a, w, rs);
+	add_row(a, w, row, rs);
 	rc = write_rows(a, rs, err);
 	if (rc == 0)
 		return pgt_command(t, "RELEASE SAVEPOINT cw_row", 0, NULL, "could not release", err);
@@ -1167,8 +1224,9 @@ static int apply_once(apply_ctx_t *a, const cw_write_list_t *writes, int64_t upt
 		rc = create_table(a, err);
 	else if (rc == 0 && a->tbl->reconcile && a->tbl->layout == CW_LAYOUT_DYNAMIC)
 		rc = reconcile_record(a, writes->len ? writes->items[0].oplog_id : 0, err);
+	parsed_row_t *rows = rc == 0 ? rows_parse(t, a->tbl, writes) : NULL;
 	if (rc == 0)
-		rc = evolve(a, writes, err);
+		rc = evolve(a, writes, rows, err);
 	row_set_t rs = {CW_BUF_INIT, NULL, 0, false, false, false, NULL, 0};
 	size_t chunk = write_batch_for(t, a->tbl->entity), in_chunk = 0;
 	for (size_t i = 0; i < writes->len && rc == 0; i++) {
@@ -1180,10 +1238,10 @@ static int apply_once(apply_ctx_t *a, const cw_write_list_t *writes, int64_t upt
 			continue;
 		}
 		if (a->careful) {
-			rc = write_one(a, w, &rs, err);
+			rc = write_one(a, w, &rows[i], &rs, err);
 			continue;
 		}
-		add_row(a, w, &rs);
+		add_row(a, w, &rows[i], &rs);
 		if (++in_chunk >= chunk) {
 			rc = write_rows(a, &rs, err);
 			in_chunk = 0;
@@ -1193,6 +1251,7 @@ static int apply_once(apply_ctx_t *a, const cw_write_list_t *writes, int64_t upt
 		rc = write_rows(a, &rs, err);
 	row_set_reset(&rs);
 	cw_buf_free(&rs.copy);
+	rows_free(rows, writes->len);
 	if (rc == 0)
 		rc = store_entity_position(a, upto, err);
 	if (rc == 0)

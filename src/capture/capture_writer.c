@@ -20,6 +20,7 @@
 typedef struct job {
 	cw_change_batch_t batch;
 	cw_capture_job_t meta;        /* checkpoint strings owned */
+	const char *failpoint;        /* reached after the commit; NULL: none */
 } job_t;
 
 struct cw_capture_writer {
@@ -141,6 +142,8 @@ static void *writer_main(void *arg)
 		if (w->metrics != NULL && w->labels[0] != '\0')
 			cw_metrics_counter_add(w->metrics, WRITE_SECONDS_METRIC, w->labels,
 			                       cw_time_monotonic_s() - started_s);
+		if (rc == 0 && job->failpoint != NULL && CW_FAILPOINT(job->failpoint))
+			rc = cw_err_set(&err, CW_EIO, "capture", "failpoint %s", job->failpoint);
 		pthread_mutex_lock(&w->mutex);
 		if (rc == 0) {
 			if (job->meta.position > w->position)
@@ -192,6 +195,13 @@ static int writer_error(cw_capture_writer_t *w, cw_err_t *err)
 int cw_capture_writer_submit(cw_capture_writer_t *w, cw_change_batch_t *batch,
                              const cw_capture_job_t *job, int timeout_ms, cw_err_t *err)
 {
+	return cw_capture_writer_submit_at(w, batch, job, NULL, timeout_ms, err);
+}
+
+int cw_capture_writer_submit_at(cw_capture_writer_t *w, cw_change_batch_t *batch,
+                                const cw_capture_job_t *job, const char *failpoint,
+                                int timeout_ms, cw_err_t *err)
+{
 	pthread_mutex_lock(&w->mutex);
 	int rc = writer_error(w, err);
 	if (rc == 0) {
@@ -206,6 +216,7 @@ int cw_capture_writer_submit(cw_capture_writer_t *w, cw_change_batch_t *batch,
 	item->meta = *job;
 	item->meta.checkpoint_key = cw_xstrdup(job->checkpoint_key);
 	item->meta.checkpoint_json = cw_xstrdup(job->checkpoint_json);
+	item->failpoint = failpoint;
 	int pushed = cw_queue_push(w->queue, item, timeout_ms);
 	if (pushed == 0) {
 		*batch = (cw_change_batch_t)CW_CHANGE_BATCH_INIT;

@@ -83,6 +83,15 @@ cw_capture_writer_t *cw_capture_writer_start(const cw_capture_writer_opts_t *opt
 int cw_capture_writer_submit(cw_capture_writer_t *w, cw_change_batch_t *batch,
                              const cw_capture_job_t *job, int timeout_ms, cw_err_t *err);
 
+/*
+ * cw_capture_writer_submit, and once the batch committed the writer's thread
+ * reaches the named failpoint (core/failpoint.h; a string literal, kept as
+ * is; NULL: none): the seam after a commit the caller does not wait for.
+ */
+int cw_capture_writer_submit_at(cw_capture_writer_t *w, cw_change_batch_t *batch,
+                                const cw_capture_job_t *job, const char *failpoint,
+                                int timeout_ms, cw_err_t *err);
+
 /* Waits until every batch handed over is committed: 0, CW_ECANCELED or the writer's error. */
 int cw_capture_writer_sync(cw_capture_writer_t *w, cw_cancel_t *cancel, cw_err_t *err);
 

@@ -92,6 +92,9 @@ void mongo_writer_stop(mongo_source_t *source);
 /* Queues source->batch (taken, the batch is left empty) with the checkpoint (key NULL: none);
  * scan = written by a scan writer. Blocks while the queue is full. 0 or the writer's error. */
 int mongo_flush(mongo_source_t *source, const char *key, const char *json, bool scan, cw_err_t *err);
+/* mongo_flush, reaching the named failpoint (a string literal) once the batch committed. */
+int mongo_flush_at(mongo_source_t *source, const char *key, const char *json, bool scan,
+                   const char *failpoint, cw_err_t *err);
 /* Waits until everything queued is committed. 0 or the writer's error. */
 int mongo_sync(mongo_source_t *source, cw_err_t *err);
 /* The writer's error, if it failed; 0 otherwise. Does not wait. */

@@ -292,6 +292,16 @@ int cw_mongo_scan_progress_parse(const char *json, cw_mongo_scan_progress_t *out
 	return rc;
 }
 
+cw_mongo_scan_start_t cw_mongo_scan_start_decide(const cw_mongo_scan_progress_t *stored,
+                                                 int64_t version)
+{
+	if (stored == NULL || stored->version != version)
+		return CW_MONGO_SCAN_FROM_FIRST;
+	if (stored->done)
+		return CW_MONGO_SCAN_PROMOTE_ONLY;
+	return stored->last != NULL ? CW_MONGO_SCAN_AFTER_LAST : CW_MONGO_SCAN_FROM_FIRST;
+}
+
 void cw_mongo_scan_progress_clear(cw_mongo_scan_progress_t *progress)
 {
 	if (progress == NULL)

@@ -137,6 +137,21 @@ typedef struct cw_mongo_scan_progress {
 	bool done;                  /* every document and the sweep are written */
 } cw_mongo_scan_progress_t;
 
+/* Where an entity's scan starts after a restart (docs/hub.md, "Exactly once"). */
+typedef enum cw_mongo_scan_start {
+	CW_MONGO_SCAN_FROM_FIRST = 0,  /* nothing of this generation committed: from the first _id */
+	CW_MONGO_SCAN_AFTER_LAST,      /* after the last committed _id, in the same generation */
+	CW_MONGO_SCAN_PROMOTE_ONLY,    /* every document and the sweep are in: promote, go live */
+} cw_mongo_scan_start_t;
+
+/*
+ * Decides from the stored progress (NULL: none, unreadable or failing its
+ * checksum) of an entity now at version. Progress of another generation
+ * (the stream lost its position and the entity was bumped) starts over.
+ */
+cw_mongo_scan_start_t cw_mongo_scan_start_decide(const cw_mongo_scan_progress_t *stored,
+                                                 int64_t version);
+
 /* JSON text (owned): {"version":n,"last":{"_id":<canonical extended JSON>}|null,"docs":n,"done":b}. */
 char *cw_mongo_scan_progress_json(const cw_mongo_scan_progress_t *progress);
 int cw_mongo_scan_progress_parse(const char *json, cw_mongo_scan_progress_t *out, cw_err_t *err);

@@ -49,9 +49,10 @@ static int scan_begin(mongo_source_t *source, mongo_entity_t *entity, cw_err_t *
 		return rc;
 	cw_mongo_scan_progress_t stored;
 	memset(&stored, 0, sizeof stored);
-	if (rc == 0 && verdict != CW_POSITION_CORRUPT &&
-	    cw_mongo_scan_progress_parse(json, &stored, NULL) == 0 &&
-	    stored.version == entity->entity.version) {
+	bool readable = rc == 0 && verdict != CW_POSITION_CORRUPT &&
+	                cw_mongo_scan_progress_parse(json, &stored, NULL) == 0;
+	if (cw_mongo_scan_start_decide(readable ? &stored : NULL, entity->entity.version) !=
+	    CW_MONGO_SCAN_FROM_FIRST) {
 		entity->progress = stored;
 	} else {
 		cw_mongo_scan_progress_clear(&stored);
@@ -207,7 +208,10 @@ int mongo_scan_step(mongo_source_t *source, size_t i, cw_err_t *err)
 	}
 	char *json = cw_mongo_scan_progress_json(&next);
 	char *key = progress_key(source, entity);
-	rc = mongo_flush(source, key, json, true, err);
+	/* Seams: a page and its progress committed, or the last page and the sweep (the
+	 * scan's end, before the promotion and the stream's first batch). */
+	rc = mongo_flush_at(source, key, json, true,
+	                    next.done ? "after_scan_done" : "after_scan_page_commit", err);
 	free(key);
 	free(json);
 	if (rc != 0) {

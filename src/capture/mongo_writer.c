@@ -31,10 +31,16 @@ void mongo_writer_stop(mongo_source_t *source)
 
 int mongo_flush(mongo_source_t *source, const char *key, const char *json, bool scan, cw_err_t *err)
 {
+	return mongo_flush_at(source, key, json, scan, NULL, err);
+}
+
+int mongo_flush_at(mongo_source_t *source, const char *key, const char *json, bool scan,
+                   const char *failpoint, cw_err_t *err)
+{
 	if (source->batch.len == 0 && key == NULL)
 		return 0;
 	cw_capture_job_t job = {key, json, scan, 0, 0, false};
-	return cw_capture_writer_submit(source->writer, &source->batch, &job, -1, err);
+	return cw_capture_writer_submit_at(source->writer, &source->batch, &job, failpoint, -1, err);
 }
 
 int mongo_sync(mongo_source_t *source, cw_err_t *err)

@@ -495,11 +495,15 @@ static bool is_fix_error(const cw_err_t *err)
 
 typedef enum slot_state { SLOT_MISSING, SLOT_OK, SLOT_LOST } slot_state_t;
 
-static int read_slot(cw_pg_source_t *src, slot_state_t *state, cw_err_t *err)
+/* The slot's state and, when it has one, where it starts (*confirmed, else 0). */
+static int read_slot(cw_pg_source_t *src, slot_state_t *state, uint64_t *confirmed,
+                     cw_err_t *err)
 {
 	const char *params[] = {src->cfg->slot};
-	PGresult *res = pg_query(src, "SELECT wal_status, plugin, database = current_database() "
-	                      "FROM pg_replication_slots WHERE slot_name = $1", 1, params,
+	*confirmed = 0;
+	PGresult *res = pg_query(src, "SELECT wal_status, plugin, database = current_database(), "
+	                      "confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = $1",
+	                      1, params,
 	                      "could not read the replication slots", err);
 	if (res == NULL)
 		return CW_EDB;
@@ -513,6 +517,8 @@ static int read_slot(cw_pg_source_t *src, slot_state_t *state, cw_err_t *err)
 			"choose another sources[].slot or drop it", src->cfg->slot);
 	} else {
 		*state = strcmp(PQgetvalue(res, 0, 0), "lost") == 0 ? SLOT_LOST : SLOT_OK;
+		if (!PQgetisnull(res, 0, 3) && pg_lsn_parse(PQgetvalue(res, 0, 3), confirmed) != 0)
+			*confirmed = 0;
 	}
 	PQclear(res);
 	return rc;
@@ -581,18 +587,22 @@ static int read_checkpoint(cw_pg_source_t *src, uint64_t *lsn, bool *corrupt, cw
 /* Decides where streaming starts: the stored LSN, or a new snapshot. */
 static int position(cw_pg_source_t *src, cw_cancel_t *cancel, uint64_t *start, cw_err_t *err)
 {
-	uint64_t stored = 0;
-	bool corrupt = false;
+	uint64_t stored = 0, slot_lsn = 0;
+	bool corrupt = false, resumed = false;
 	slot_state_t slot = SLOT_MISSING;
 	int rc;
 	if ((rc = read_checkpoint(src, &stored, &corrupt, err)) != 0 ||
-	    (rc = read_slot(src, &slot, err)) != 0)
+	    (rc = read_slot(src, &slot, &slot_lsn, err)) != 0)
 		return rc;
 	if (stored != 0 && slot == SLOT_OK) {
 		*start = stored;
 		src->durable_lsn = src->stored_lsn = stored;
 		return 0;
 	}
+	/* The first snapshot was interrupted: go on after its committed rows. */
+	if (stored == 0 && !corrupt && slot == SLOT_OK && slot_lsn != 0 &&
+	    ((rc = pg_snapshot_resume(src, slot_lsn, cancel, start, &resumed, err)) != 0 || resumed))
+		return rc;
 	if (corrupt) {
 		cw_err_set(err, CW_ENOTFOUND, PG_DOMAIN,
 			"checkpoint \"%s\" of source \"%s\" failed its checksum: the stored position is "

@@ -63,6 +63,7 @@ typedef struct pg_entity {
 
 typedef struct pg_pipe pg_pipe_t;
 struct pg_schema;
+struct cw_scan_progress;
 
 typedef struct cw_pg_source {
 	const cw_component_ctx_t *ctx;      /* borrowed */
@@ -243,6 +244,43 @@ int pg_snapshot_all(cw_pg_source_t *src, cw_cancel_t *cancel, uint64_t *start_ls
 /* Scans one entity added (or refreshed) at runtime in a snapshot of its own. */
 int pg_snapshot_entity(cw_pg_source_t *src, pg_entity_t *ent, cw_cancel_t *cancel,
                        cw_err_t *err);
+/*
+ * Status scanning; unless the entity is pending (nothing of its current
+ * version written yet), a new generation (version + 1) first.
+ */
+int pg_begin_generation(cw_pg_source_t *src, pg_entity_t *ent, cw_err_t *err);
+/*
+ * Scans each usable entity on reader (inside the snapshot's transaction
+ * opened by the caller, ended here) after its progress (progress[i] for
+ * src->ents[i]; updated), then stores start_lsn as the checkpoint and turns
+ * the entities live.
+ */
+int pg_snapshot_scan_all(cw_pg_source_t *src, PGconn *reader, struct cw_scan_progress *progress,
+                         uint64_t start_lsn, cw_cancel_t *cancel, cw_err_t *err);
+
+/* ---- postgres_resume.c --------------------------------------------------- */
+
+/* "pg_scan:<source>:<entity>", the metadata key of ent's scan progress (owned by caller). */
+char *pg_scan_progress_key(const cw_pg_source_t *src, const pg_entity_t *ent);
+/*
+ * Reads ent's stored scan progress into out (cleared first) when the scan
+ * it describes can go on: ent is scanning at the progress's version, on
+ * this source's slot and, unless lsn is NULL, from the consistent point lsn.
+ * Otherwise out stays zeroed (version 0). 0 or the hub's error.
+ */
+int pg_scan_progress_resume(cw_pg_source_t *src, const pg_entity_t *ent, const char *lsn,
+                            struct cw_scan_progress *out, cw_err_t *err);
+/* Deletes ent's scan progress (once it is live). 0 or the hub's error. */
+int pg_scan_progress_forget(cw_pg_source_t *src, const pg_entity_t *ent, cw_err_t *err);
+/*
+ * No checkpoint, and the slot still at slot_lsn: when an entity's scan
+ * progress says the first snapshot was interrupted after some pages, the
+ * snapshot goes on (*resumed true): the remaining rows read in a new
+ * snapshot, the entities never reached in a new generation, then the
+ * checkpoint slot_lsn (*start_lsn). *resumed false: nothing to resume.
+ */
+int pg_snapshot_resume(cw_pg_source_t *src, uint64_t slot_lsn, cw_cancel_t *cancel,
+                       uint64_t *start_lsn, bool *resumed, cw_err_t *err);
 
 /* ---- postgres_schema.c --------------------------------------------------- */
 
@@ -290,6 +328,13 @@ pg_pipe_t *pg_pipe_start(cw_pg_source_t *src, bool scan, cw_err_t *err);
 int pg_pipe_submit(pg_pipe_t *pipe, cw_change_batch_t *batch, uint64_t checkpoint, bool partial,
                    uint64_t durable_after, int64_t commit_us, cw_cancel_t *cancel,
                    cw_err_t *err);
+/*
+ * pg_pipe_submit of batch with a job of the caller's (a scan's progress as
+ * checkpoint), reaching failpoint (a string literal, or NULL) in the
+ * writer's thread once it committed.
+ */
+int pg_pipe_submit_job(pg_pipe_t *pipe, cw_change_batch_t *batch, const cw_capture_job_t *job,
+                       const char *failpoint, cw_cancel_t *cancel, cw_err_t *err);
 /* Raises *durable and *commit_us to what the writer committed; its error, or 0. */
 int pg_pipe_poll(pg_pipe_t *pipe, uint64_t *durable, int64_t *commit_us, cw_err_t *err);
 /* With nothing in flight, raises the durable LSN to lsn and returns true. */

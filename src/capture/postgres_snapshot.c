@@ -6,12 +6,16 @@
  * nor repeats a transaction), and the scan of one entity added at runtime.
  * Rows are read with a cursor in batches and turned into changes by the same
  * code as streamed rows (cw_pgoutput_row_change), so a value looks the same
- * whichever way it arrived.
+ * whichever way it arrived. The cursor reads in key order, and each batch
+ * commits with the scan's progress (capture/scan_progress.h): a scan
+ * interrupted part-way resumes after the last committed key.
  */
 #include "capture/postgres_internal.h"
 
 #include "capture/pg_rows.h"
+#include "capture/scan_progress.h"
 #include "core/clock.h"
+#include "core/failpoint.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -90,25 +94,76 @@ static int push_rows(cw_pg_source_t *src, const pg_entity_t *ent, PGresult *res,
 	return rc;
 }
 
+/* Moves progress's key to the last row of res (nkeys key columns named keys). */
+static int advance_key(cw_scan_progress_t *progress, const PGresult *res,
+                       const char *const *keys, size_t nkeys, cw_err_t *err)
+{
+	const char *values[CW_SCAN_PROGRESS_MAX_KEYS];
+	for (size_t k = 0; k < nkeys; k++) {
+		int column = PQfnumber(res, keys[k]);
+		if (column < 0)
+			return cw_err_set(err, CW_EPROTO, PG_DOMAIN, "a snapshot row lacks key column "
+			                  "\"%s\"", keys[k]);
+		values[k] = PQgetvalue(res, PQntuples(res) - 1, column);
+	}
+	cw_scan_progress_set_key(progress, values, nkeys);
+	progress->rows += PQntuples(res);
+	return 0;
+}
+
 /*
- * Reads ent's table on conn (inside the snapshot's transaction) and hands
- * each full batch to pipe, whose thread writes it to the hub while the next
- * rows are read. The time spent reading and decoding (not waiting for the
- * pipe) is counted in cachewarp_snapshot_read_seconds_total.
+ * Hands src->batch with ent's scan progress to pipe, whose thread appends
+ * them in one hub transaction while the next rows are read. A failed commit
+ * fails the next hand-over or the drain, and nothing after it is written.
+ */
+static int write_page(cw_pg_source_t *src, pg_pipe_t *pipe, const pg_entity_t *ent,
+                      const cw_scan_progress_t *progress, cw_cancel_t *cancel, cw_err_t *err)
+{
+	char *key = pg_scan_progress_key(src, ent);
+	char *json = cw_scan_progress_encode(progress);
+	cw_capture_job_t job = {key, json, true, 0, 0, false};
+	/* Seams: rows and progress are in the hub, the next rows not yet read; or the
+	 * last rows and the sweep, the entity not yet live. */
+	int rc = pg_pipe_submit_job(pipe, &src->batch, &job, progress->done ? "after_scan_done"
+	                            : "after_scan_page_commit", cancel, err);
+	free(json);
+	free(key);
+	return rc;
+}
+
+/*
+ * Reads ent's table on conn (inside the snapshot's transaction) into the hub
+ * in key order, after progress's key; its last batch carries the sweep and
+ * progress done. A done progress has nothing left to read. Batches go
+ * through pipe, so reading overlaps the hub's writes; the table is done when
+ * every batch is committed. The time spent reading and decoding (not waiting
+ * for the pipe) is counted in cachewarp_snapshot_read_seconds_total.
  */
 static int scan_table(cw_pg_source_t *src, PGconn *conn, pg_entity_t *ent, pg_pipe_t *pipe,
-                      const char *source_pos, cw_cancel_t *cancel, cw_err_t *err)
+                      const char *source_pos, cw_scan_progress_t *progress, cw_cancel_t *cancel,
+                      cw_err_t *err)
 {
+	if (progress->done)
+		return 0;
+	const char *const *keys = NULL;
+	size_t nkeys = cw_pgoutput_primary_key(src->dec, ent->nspname, ent->relname, &keys);
+	if (nkeys == 0 || nkeys > CW_SCAN_PROGRESS_MAX_KEYS)
+		return cw_err_set(err, CW_EINVAL, PG_DOMAIN, "entity \"%s\": table %s has no key "
+		                  "to scan in order", ent->entity.name, ent->entity.table);
 	cw_buf_t sql = CW_BUF_INIT;
-	cw_buf_append_str(&sql, "DECLARE cw_scan NO SCROLL CURSOR FOR SELECT * FROM ");
-	pg_quote_table(&sql, ent->nspname, ent->relname);
-	int64_t estimate = estimate_rows(conn, ent), rows = 0;
+	cw_scan_progress_cursor_sql(progress, ent->nspname, ent->relname, keys, nkeys, &sql);
+	int64_t estimate = estimate_rows(conn, ent), rows = progress->rows;
 	int64_t started = cw_clock_now_ms(cw_clock_system());
 	int64_t next_log = started + PROGRESS_INTERVAL_MS;
 	double read_s = 0;
 	char labels[160];
 	snprintf(labels, sizeof labels, "entity=\"%s\"", ent->entity.name);
-	int rc = exec_ok(conn, sql.data, "could not open a snapshot cursor", err);
+	PGresult *declared = PQexecParams(conn, sql.data, progress->keys != NULL ? (int)nkeys : 0,
+	                                  NULL, (const char *const *)progress->keys, NULL, NULL, 0);
+	int rc = 0;
+	if (PQresultStatus(declared) != PGRES_COMMAND_OK)
+		rc = pg_result_error(conn, declared, "could not open a snapshot cursor", err);
+	PQclear(declared);
 	src->only = ent;
 	while (rc == 0) {
 		if (cw_cancel_is_set(cancel)) {
@@ -127,10 +182,12 @@ static int scan_table(cw_pg_source_t *src, PGconn *conn, pg_entity_t *ent, pg_pi
 		}
 		int n = PQntuples(res);
 		/* Before the first batch: a target finds the column order before the first row. */
-		if (rows == 0)
+		if (progress->keys == NULL)
 			rc = pg_schema_record(src, conn, ent, err);
 		if (rc == 0)
 			rc = push_rows(src, ent, res, source_pos, err);
+		if (rc == 0 && n > 0)
+			rc = advance_key(progress, res, keys, nkeys, err);
 		PQclear(res);
 		double read_done = cw_time_monotonic_s() - read_started;
 		read_s += read_done;
@@ -141,7 +198,7 @@ static int scan_table(cw_pg_source_t *src, PGconn *conn, pg_entity_t *ent, pg_pi
 		rows += n;
 		cw_metrics_counter_add(src->ctx->metrics, "cachewarp_snapshot_rows_total", labels, n);
 		if (src->batch.len >= (size_t)src->ctx->config->capture.batch_size)
-			rc = pg_pipe_submit(pipe, &src->batch, 0, false, 0, 0, cancel, err);
+			rc = write_page(src, pipe, ent, progress, cancel, err);
 		/* A scan while streaming: keep the replication connection alive. */
 		if (rc == 0)
 			rc = pg_stream_keepalive(src, err);
@@ -151,9 +208,12 @@ static int scan_table(cw_pg_source_t *src, PGconn *conn, pg_entity_t *ent, pg_pi
 		}
 	}
 	src->only = NULL;
-	if (rc == 0 && src->batch.len > 0)
-		rc = pg_pipe_submit(pipe, &src->batch, 0, false, 0, 0, cancel, err);
-	/* Every row of the table in the hub before it counts as scanned. */
+	if (rc == 0) {
+		pg_push_sweep(src, ent, source_pos);
+		progress->done = true;
+		rc = write_page(src, pipe, ent, progress, cancel, err);
+	}
+	/* Every row of the table, its sweep and its progress in the hub. */
 	if (rc == 0)
 		rc = pg_pipe_drain(pipe, cancel, err);
 	if (rc == 0)
@@ -170,7 +230,7 @@ static int scan_table(cw_pg_source_t *src, PGconn *conn, pg_entity_t *ent, pg_pi
  * of a live generation or of an interrupted scan that are gone from the table
  * meanwhile are then removed by this scan's sweep.
  */
-static int begin_generation(cw_pg_source_t *src, pg_entity_t *ent, cw_err_t *err)
+int pg_begin_generation(cw_pg_source_t *src, pg_entity_t *ent, cw_err_t *err)
 {
 	int rc = 0;
 	if (ent->entity.status != CW_ENTITY_PENDING)
@@ -189,6 +249,8 @@ static int go_live(cw_pg_source_t *src, pg_entity_t *ent, cw_err_t *err)
 {
 	int64_t promoted = 0;
 	int rc = cw_oplog_promote_staged(src->hub, ent->entity.name, &promoted, err);
+	if (rc == 0)
+		rc = pg_scan_progress_forget(src, ent, err);
 	cw_entity_registry_invalidate(src->ctx->registry);   /* the entity turned live */
 	if (rc == 0) {
 		ent->entity.status = CW_ENTITY_LIVE;
@@ -212,13 +274,43 @@ static bool snapshot_name_ok(const char *name)
 	return true;
 }
 
+int pg_snapshot_scan_all(cw_pg_source_t *src, PGconn *reader, cw_scan_progress_t *progress,
+                         uint64_t start_lsn, cw_cancel_t *cancel, cw_err_t *err)
+{
+	char lsn_text[32];
+	pg_lsn_format(start_lsn, lsn_text);
+	pg_pipe_t *pipe = pg_pipe_start(src, true, err);
+	if (pipe == NULL)
+		return CW_EDB;
+	int rc = 0;
+	for (size_t i = 0; i < src->nents && rc == 0; i++)
+		if (!src->ents[i].failed)
+			rc = scan_table(src, reader, &src->ents[i], pipe, lsn_text, &progress[i], cancel,
+			                err);
+	pg_pipe_stop(pipe);
+	cw_oplog_writer_t *writer = cw_oplog_writer_new(src->hub);
+	cw_oplog_writer_set_scan(writer, true);
+	if (rc == 0)
+		rc = exec_ok(reader, "COMMIT", "could not end the snapshot", err);
+	/* Every scan and its sweep are in: the checkpoint completes the generation. */
+	if (rc == 0)
+		rc = pg_write_batch(src, writer, start_lsn, false, err);
+	for (size_t i = 0; i < src->nents && rc == 0; i++)
+		if (!src->ents[i].failed)
+			rc = go_live(src, &src->ents[i], err);
+	if (rc == 0)
+		src->durable_lsn = src->complete_lsn = start_lsn;
+	cw_change_batch_clear(&src->batch);
+	cw_oplog_writer_free(writer);
+	return rc;
+}
+
 int pg_snapshot_all(cw_pg_source_t *src, cw_cancel_t *cancel, uint64_t *start_lsn,
                     cw_err_t *err)
 {
 	PGconn *reader = NULL;
 	PGresult *res = NULL;
-	cw_oplog_writer_t *writer = NULL;
-	pg_pipe_t *pipe = NULL;
+	cw_scan_progress_t *progress = NULL;
 	cw_buf_t sql = CW_BUF_INIT;
 	char lsn_text[32] = "";
 	int rc = 0;
@@ -257,7 +349,7 @@ int pg_snapshot_all(cw_pg_source_t *src, cw_cancel_t *cancel, uint64_t *start_ls
 	/* Only now, with the slot made, a new generation: a failed set-up never bumps a version. */
 	for (size_t i = 0; i < src->nents && rc == 0; i++)
 		if (!src->ents[i].failed)
-			rc = begin_generation(src, &src->ents[i], err);
+			rc = pg_begin_generation(src, &src->ents[i], err);
 	if (rc != 0)
 		goto cleanup;
 	snprintf(lsn_text, sizeof lsn_text, "%s", PQgetvalue(res, 0, 1));
@@ -271,32 +363,17 @@ int pg_snapshot_all(cw_pg_source_t *src, cw_cancel_t *cancel, uint64_t *start_ls
 	                  "could not begin the snapshot", err)) != 0 ||
 	    (rc = exec_ok(reader, sql.data, "could not import the exported snapshot", err)) != 0)
 		goto cleanup;
-	if ((pipe = pg_pipe_start(src, true, err)) == NULL) {
-		rc = CW_EDB;
-		goto cleanup;
+	progress = cw_xcalloc(src->nents > 0 ? src->nents : 1, sizeof *progress);
+	for (size_t i = 0; i < src->nents; i++) {
+		progress[i].version = src->ents[i].entity.version;
+		cw_scan_progress_set_origin(&progress[i], src->cfg->slot, lsn_text);
 	}
-	for (size_t i = 0; i < src->nents && rc == 0; i++)
-		if (!src->ents[i].failed)
-			rc = scan_table(src, reader, &src->ents[i], pipe, lsn_text, cancel, err);
-	writer = cw_oplog_writer_new(src->hub);
-	cw_oplog_writer_set_scan(writer, true);
-	if (rc == 0)
-		rc = exec_ok(reader, "COMMIT", "could not end the snapshot", err);
-	/* The sweeps and the checkpoint commit together: then the generation is complete. */
-	for (size_t i = 0; i < src->nents && rc == 0; i++)
-		if (!src->ents[i].failed)
-			pg_push_sweep(src, &src->ents[i], lsn_text);
-	if (rc == 0)
-		rc = pg_write_batch(src, writer, *start_lsn, false, err);
-	for (size_t i = 0; i < src->nents && rc == 0; i++)
-		if (!src->ents[i].failed)
-			rc = go_live(src, &src->ents[i], err);
-	if (rc == 0)
-		src->durable_lsn = src->complete_lsn = *start_lsn;
+	rc = pg_snapshot_scan_all(src, reader, progress, *start_lsn, cancel, err);
 cleanup:
-	pg_pipe_stop(pipe);
+	for (size_t i = 0; progress != NULL && i < src->nents; i++)
+		cw_scan_progress_clear(&progress[i]);
+	free(progress);
 	cw_change_batch_clear(&src->batch);
-	cw_oplog_writer_free(writer);
 	PQclear(res);
 	PQfinish(reader);
 	cw_buf_free(&sql);
@@ -306,38 +383,42 @@ cleanup:
 int pg_snapshot_entity(cw_pg_source_t *src, pg_entity_t *ent, cw_cancel_t *cancel,
                        cw_err_t *err)
 {
-	cw_oplog_writer_t *writer = NULL;
 	pg_pipe_t *pipe = NULL;
+	cw_scan_progress_t progress = {0};
 	int rc;
 	char lsn_text[32] = "";
 	pg_set_state(src, "snapshot", true);
 	if ((rc = pg_flush(src, err)) != 0 ||
 	    (src->pipe != NULL && (rc = pg_pipe_drain(src->pipe, cancel, err)) != 0) ||
-	    (rc = begin_generation(src, ent, err)) != 0)
-		return rc;
+	    (rc = pg_scan_progress_resume(src, ent, NULL, &progress, err)) != 0)
+		goto cleanup;
 	if (src->complete_lsn != 0)
 		pg_lsn_format(src->complete_lsn, lsn_text);
-	cw_log_kv(CW_LOG_INFO, PG_COMPONENT, "scanning entity added at runtime", "source",
-	          src->cfg->name, "entity", ent->entity.name, "table", ent->entity.table, NULL);
-	writer = cw_oplog_writer_new(src->hub);
-	cw_oplog_writer_set_scan(writer, true);
-	if ((pipe = pg_pipe_start(src, true, err)) == NULL)
-		rc = CW_EDB;
-	else
-		rc = exec_ok(src->sql, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-		             "could not begin a scan", err);
-	if (rc == 0)
-		rc = scan_table(src, src->sql, ent, pipe, lsn_text, cancel, err);
-	pg_pipe_stop(pipe);
-	exec_ok(src->sql, rc == 0 ? "COMMIT" : "ROLLBACK", "could not end a scan", rc ? NULL : err);
-	if (rc == 0) {
-		pg_push_sweep(src, ent, lsn_text);
-		rc = pg_write_batch(src, writer, 0, false, err);
+	/* No scan of this generation to resume: a new one, from the first key. */
+	if (progress.version == 0) {
+		if ((rc = pg_begin_generation(src, ent, err)) != 0)
+			goto cleanup;
+		progress.version = ent->entity.version;
+		cw_scan_progress_set_origin(&progress, src->cfg->slot, lsn_text);
 	}
+	cw_log_kv(CW_LOG_INFO, PG_COMPONENT, progress.rows > 0 ? "resuming the scan of an entity"
+	          : "scanning entity added at runtime", "source", src->cfg->name, "entity",
+	          ent->entity.name, "table", ent->entity.table, NULL);
+	if ((pipe = pg_pipe_start(src, true, err)) == NULL) {
+		rc = CW_EDB;
+		goto cleanup;
+	}
+	rc = exec_ok(src->sql, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+	             "could not begin a scan", err);
+	if (rc == 0)
+		rc = scan_table(src, src->sql, ent, pipe, lsn_text, &progress, cancel, err);
+	exec_ok(src->sql, rc == 0 ? "COMMIT" : "ROLLBACK", "could not end a scan", rc ? NULL : err);
 	if (rc == 0)
 		rc = go_live(src, ent, err);
+cleanup:
+	pg_pipe_stop(pipe);
+	cw_scan_progress_clear(&progress);
 	cw_change_batch_clear(&src->batch);
-	cw_oplog_writer_free(writer);
 	pg_set_state(src, "streaming", true);
 	return rc;
 }

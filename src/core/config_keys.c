@@ -286,8 +286,10 @@ static const cw_config_key_t keys[] = {
 	 .default_doc = "none", .check = check_auth_id, .help = AUTH_ID_HELP},
 
 	LIST("entities", cw_config_t, entities, cw_entity_t, 10000,
-	     "The initial entities. Entities added through the API or CLI live in the hub and "
-	     "survive restarts."),
+	     "The file's entities, stored in the hub at start and on reload; one the file no "
+	     "longer lists is paused, not deleted: its targets keep their data (docs/operations.md, "
+	     "\"Paused entities\"). Entities added through the API or CLI live in the hub, "
+	     "survive restarts and are never paused by the file."),
 	{.path = "entities[].name", .kind = CW_KEY_STRING, .offset = ENT(name),
 	 .flags = CW_KEY_REQUIRED, .check = cw_entity_name_validate,
 	 .help = "Unique name (`[a-z][a-z0-9_]{0,62}`): it names the cache file and the SQL table."},

@@ -7,14 +7,19 @@
 # resumes it with a fresh scan: rows changed or deleted meanwhile converge.
 # `cachewarp entity resume` does the same; `cachewarp entity delete` still
 # deletes a paused entity and its data; an entity added through the CLI is
-# never paused by the file; a changed shape is still refused.
+# never paused by the file; a changed shape is still refused. A MongoDB entity
+# is paused and resumed the same way (its collection is no longer watched).
 # shellcheck source=../support/e2e.sh
 . "${CW_SUPPORT_DIR:-$(cd "$(dirname "$0")/../support" && pwd)}/e2e.sh"
 
 E2E_STOP=e2e_stop_daemon
 e2e_init entitypause
 e2e_start_pg
+e2e_start_mongo
 sql() { e2e_sql "$@"; }
+e2e_mongo <<'CMDS' || fail "mongo inserts"
+{"insert": "products", "docs": [{"_id": 1, "title": "cup"}, {"_id": 2, "title": "jar"}]}
+CMDS
 
 sql app "CREATE TABLE members (id int PRIMARY KEY, name text);
          CREATE TABLE items (id int PRIMARY KEY, title text);
@@ -27,8 +32,10 @@ sql app "CREATE TABLE members (id int PRIMARY KEY, name text);
 
 items_entry="  - {name: items, source: app_pg, table: public.items}"
 tags_entry="  - {name: tags, source: app_pg, table: public.tags}"
+products_entry="  - {name: products, source: shop, collection: products, columns: [{name: title, type: text, path: title}]}"
 entities="$items_entry
-$tags_entry"
+$tags_entry
+$products_entry"
 # The configuration file, written as a new file renamed over the old one (as editors do).
 write_config() {
 	cat >"$work/cw.yaml.new" <<YAML
@@ -38,6 +45,11 @@ sources:
   - name: app_pg
     type: postgres
     url: $base/app
+  - name: shop
+    type: mongodb
+    url: $mongo_url
+    database: shop
+    watch: collection
 entities:
   - {name: members, source: app_pg, table: public.members}
 $entities
@@ -68,6 +80,8 @@ api() { curl -s "http://127.0.0.1:$port$1" "${@:2}"; }
 code() { curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port$1" "${@:2}"; }
 rows() { sqlite3 -readonly "$work/dbs/$1/db.sqlite" "SELECT group_concat(id || ':' || $2, ',') FROM (SELECT * FROM $1 ORDER BY CAST(id AS int))" 2>/dev/null; }
 check_rows() { same "$(rows "$1" "$2")" "$3"; }
+titles() { sqlite3 -readonly "$work/dbs/products/db.sqlite" "SELECT group_concat(title, ',') FROM (SELECT title FROM products ORDER BY title)" 2>/dev/null; }
+check_titles() { same "$(titles)" "$1"; }
 entity_status() { api "/v1/entities/$1" | jq -r .status; }
 check_status() { same "$(entity_status "$1")" "$2"; }
 paused_gauge() { api /metrics | grep -F "cachewarp_entity_paused{entity=\"$1\",source=\"app_pg\"}" | awk '{print $2}'; }
@@ -82,13 +96,15 @@ start_daemon "$work/run1.log"
 wait_for "members arrive" check_rows members name "1:ada,2:bob"
 wait_for "items arrive" check_rows items title "1:pen,2:ink"
 wait_for "tags arrive" check_rows tags label "1:red"
+wait_for "products arrive" check_titles "cup,jar"
 [ "$(api /v1/entities/items | jq -r .origin)" = file ] || fail "items origin: $(api /v1/entities/items)"
 # An entity added through the CLI lives in the hub: the file never pauses it.
 cw entity add notes --source app_pg --table public.notes >/dev/null || fail "entity add notes"
 wait_for "the CLI's entity arrives" check_rows notes body "1:hi"
 [ "$(api /v1/entities/notes | jq -r .origin)" = api ] || fail "notes origin: $(api /v1/entities/notes)"
 
-# 1. items removed from the file: paused at SIGHUP, with the reason and how to undo it.
+# 1. items (and products) removed from the file: paused at SIGHUP, with the reason and
+# how to undo it.
 entities=$tags_entry
 write_config
 kill -HUP "$daemon"
@@ -98,7 +114,7 @@ grep -F '"entity":"items"' "$log" | grep -q 'cachewarp entity resume items' || f
 [ "$(api /v1/entities/items | jq -r .paused_reason)" = "removed from the configuration file" ] ||
 	fail "paused_reason: $(api /v1/entities/items)"
 [ "$(api /v1/status | jq -c '[.paused_entities[] | {entity, source, reason}]')" = \
-  '[{"entity":"items","source":"app_pg","reason":"removed from the configuration file"}]' ] ||
+  '[{"entity":"items","source":"app_pg","reason":"removed from the configuration file"},{"entity":"products","source":"shop","reason":"removed from the configuration file"}]' ] ||
 	fail "/v1/status paused_entities: $(api /v1/status | jq -c .paused_entities)"
 cw entity list | grep -E '^items +app_pg +public.items +paused .*removed from the configuration file' >/dev/null ||
 	fail "entity list: $(cw entity list)"
@@ -109,6 +125,13 @@ wait_for "the paused gauge" check_gauge items 1
 [ "$(code /v1/entities/items/refresh -X POST)" = 409 ] || fail "refresh of a paused entity not refused"
 [ "$(code /v1/entities/members/resume -X POST)" = 409 ] || fail "resume of a live entity not refused"
 wait_dropped items
+wait_log "the MongoDB source drops products" '"msg":"entity no longer captured","source":"shop","entity":"products"'
+mark=$(sql hub "SELECT coalesce(max(id), 0) FROM cachewarp.oplog")
+e2e_mongo <<'CMDS' || fail "mongo writes while paused"
+{"update": "products", "filter": {"_id": 1}, "change": {"$set": {"title": "mug"}}}
+{"delete": "products", "filter": {"_id": 2}}
+{"insert": "products", "docs": [{"_id": 3, "title": "pot"}]}
+CMDS
 # Changes to the paused table are not captured; the others flow; its target keeps its rows.
 sql app "UPDATE items SET title = 'quill' WHERE id = 1; DELETE FROM items WHERE id = 2;
          INSERT INTO items VALUES (3, 'nib')" >/dev/null
@@ -118,6 +141,9 @@ wait_for "the CLI's entity flows" check_rows notes body "1:hi,2:yo"
 [ "$(rows items title)" = "1:pen,2:ink" ] || fail "paused items changed in the target: $(rows items title)"
 [ "$(sql hub "SELECT count(*) FROM cachewarp.oplog WHERE entity = 'items' AND data::jsonb->>'title' IN ('quill', 'nib')")" = 0 ] ||
 	fail "changes of the paused entity reached the hub"
+[ "$(titles)" = "cup,jar" ] || fail "the paused MongoDB entity changed in the target: $(titles)"
+[ "$(sql hub "SELECT count(*) FROM cachewarp.oplog WHERE entity IN ('items', 'products') AND id > $mark")" = 0 ] ||
+	fail "changes of the paused MongoDB entity reached the hub"
 
 # 2. A restart with items still absent: still paused, still not captured.
 e2e_stop_daemon
@@ -142,13 +168,15 @@ grep -F 'configuration reload refused: the running configuration is kept' "$log"
 [ "$(entity_status items)" = paused ] || fail "items after a refused reload: $(api /v1/entities/items)"
 
 # 4. items back in the file as it was: resumed with a fresh scan; the target converges
-# (row 1 changed, row 2 deleted, rows 3 and 4 added while paused).
+# (row 1 changed, row 2 deleted, rows 3 and 4 added while paused); products too.
 entities="$items_entry
-$tags_entry"
+$tags_entry
+$products_entry"
 write_config
 kill -HUP "$daemon"
 wait_log "items resumed" '"msg":"paused entity resumed: a fresh scan of a new generation","entity":"items","reason":"back in the configuration file"'
 wait_for "items converge after the resume" check_rows items title "1:quill,3:nib,4:nub"
+wait_for "products converge after the resume" check_titles "mug,pot"
 wait_for "items live again" check_status items live
 wait_for "the gauge drops" check_gauge items 0
 sql app "INSERT INTO items VALUES (5, 'tip')" >/dev/null

@@ -8,6 +8,10 @@
 # cachewarp then runs until the SQLite cache equals the source table.
 # Prints one line per case; fails on any divergence and on any change the
 # hub holds twice (exactly once, docs/hub.md).
+# First the snapshot: killed or failed after its second page committed
+# (after_scan_page_commit), the first snapshot and a rescan after a lost
+# slot each resume after their last committed key: every row of the table
+# is in the hub exactly once, in one generation.
 set -u
 # shellcheck source=../support/e2e.sh
 . "${CW_SUPPORT_DIR:-$(cd "$(dirname "$0")/../support" && pwd)}/e2e.sh"
@@ -23,7 +27,7 @@ e2e_init failpoints
 e2e_start_pg
 sql() { e2e_sql "$@"; }
 sql app "CREATE TABLE items (id bigint PRIMARY KEY, val integer NOT NULL, note text)" >/dev/null
-sql app "INSERT INTO items SELECT g, 0, 'seed' FROM generate_series(1, 1000) g" >/dev/null
+sql app "INSERT INTO items SELECT g, 0, 'seed' FROM generate_series(1, 5000) g" >/dev/null
 e2e_config "$work/cw.yaml" items public.items \
 	"capture: {batch_size: 100, flush_interval: 20ms}" \
 	"apply: {batch_size: 100, poll_interval: 100ms}" \
@@ -37,21 +41,50 @@ cache_rows() {
 converged() { source_rows >"$work/source.txt"; cache_rows >"$work/cache.txt"; cmp -s "$work/source.txt" "$work/cache.txt"; }
 
 # converge: runs the normal binary until the cache equals the source (90 s at most).
-converge() {
-	"$bin" run -c "$work/cw.yaml" >>"$work/normal.log" 2>&1 &
+converge() { e2e_converge 90; }
+twice() { e2e_twice; }
+upserts() { sql hub "SELECT count(*) FROM cachewarp.oplog WHERE op = 'upsert'" 2>/dev/null || echo 0; }
+
+# run_fp NAME FAILPOINTS: runs cachewarp-fp until the failpoint fires (10 s at
+# most), lets an error be retried, then kills it; sets fired.
+run_fp() {
+	local log="$work/fp-$1.log" point=${2%%=*}
+	CW_FAILPOINTS="$2" "$fp_bin" run -c "$work/cw.yaml" >"$log" 2>&1 &
 	daemon=$!
-	local deadline=$((SECONDS + 90)) ok=1
-	until converged; do
-		[ $SECONDS -lt $deadline ] || { ok=0; break; }
-		sleep 0.2
+	fired=no
+	for _ in $(seq 1 100); do
+		if ! kill -0 "$daemon" 2>/dev/null; then fired=died; break; fi
+		if grep -qs "failpoint $point" "$log"; then fired=yes; break; fi
+		sleep 0.1
 	done
-	kill -TERM "$daemon" 2>/dev/null
-	wait "$daemon" 2>/dev/null
+	sleep 0.5
+	kill -9 "$daemon" 2>/dev/null
+	{ wait "$daemon"; } 2>/dev/null
 	daemon=
-	return $((1 - ok))
+	grep -qs "failpoint fired: abort" "$log" && fired=aborted
 }
 
-converge || fail "the initial snapshot did not converge"
+# The snapshot (5 pages of 1000 rows), interrupted after its second page: the
+# first one (abort), then a rescan after the slot was dropped (error).
+for action in abort error; do
+	before=$(upserts)
+	[ "$action" = abort ] || sql app "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots" >/dev/null
+	run_fp "snapshot-$action" "after_scan_page_commit=$action@2"
+	if converge; then result=converged; else result=DIVERGED; fail "after_scan_page_commit=$action: the cache did not converge"; fi
+	written=$(($(upserts) - before))
+	[ "$written" = 5000 ] || fail "after_scan_page_commit=$action: $written rows written for a table of 5000"
+	generations=$(sql hub "SELECT count(DISTINCT version) FROM cachewarp.oplog WHERE op = 'upsert'")
+	[ "$generations" = 1 ] || [ "$action" = error ] || fail "after_scan_page_commit=$action: rows in $generations generations"
+	resumed=$(grep -c "resuming the snapshot" "$work/fp-snapshot-$action.log" "$work/normal.log" | awk -F: '{n += $2} END {print n}')
+	[ "$resumed" -ge 1 ] || fail "after_scan_page_commit=$action: the snapshot was not resumed"
+	n_twice=$(twice)
+	[ "$n_twice" = 0 ] || fail "after_scan_page_commit=$action: $n_twice changes are in the hub twice"
+	printf 'failpoint %-22s %-6s fired=%-8s %s rows=%s written=%s twice=%s\n' "after_scan_page_commit" "$action" "$fired" "$result" "$(wc -l <"$work/source.txt")" "$written" "$n_twice"
+	case $fired in yes | aborted) ;; *) fail "after_scan_page_commit=$action: the failpoint never fired" ;; esac
+done
+# Streaming after the resumed snapshot: the matrix below runs on 1000 rows.
+sql app "DELETE FROM items WHERE id > 1000" >/dev/null
+converge || fail "the deletes after the snapshot did not converge"
 burst=0
 for point in $points; do
 	for action in abort error; do
@@ -63,24 +96,9 @@ for point in $points; do
 			         INSERT INTO items SELECT g, $burst, 'new' FROM generate_series($((burst * 1000 + t * 100)), $((burst * 1000 + t * 100 + 20))) g
 			         ON CONFLICT DO NOTHING" >/dev/null
 		done
-		CW_FAILPOINTS="$point=$action@2" "$fp_bin" run -c "$work/cw.yaml" >"$work/fp-$point-$action.log" 2>&1 &
-		daemon=$!
-		fired=no
-		for _ in $(seq 1 100); do   # up to 10 s for the failpoint to fire
-			if ! kill -0 "$daemon" 2>/dev/null; then fired=died; break; fi
-			if grep -qs "failpoint $point" "$work/fp-$point-$action.log"; then fired=yes; break; fi
-			sleep 0.1
-		done
-		sleep 0.5   # let an error be retried
-		kill -9 "$daemon" 2>/dev/null
-		{ wait "$daemon"; } 2>/dev/null
-		daemon=
-		grep -qs "failpoint fired: abort" "$work/fp-$point-$action.log" && fired=aborted
+		run_fp "$point-$action" "$point=$action@2"
 		if converge; then result=converged; else result=DIVERGED; fail "$point=$action: the cache did not converge"; fi
-		# One source change, one oplog row: the same change twice would share all of these.
-		twice=$(sql hub "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM cachewarp.oplog
-		                 WHERE op <> 'sweep' GROUP BY entity, doc_id, source_pos, version, op, data
-		                 HAVING count(*) > 1) d")
+		twice=$(twice)
 		[ "$twice" = 0 ] || fail "$point=$action: $twice changes are in the hub twice"
 		printf 'failpoint %-22s %-6s fired=%-8s %s rows=%s twice=%s\n' "$point" "$action" "$fired" "$result" "$(wc -l <"$work/source.txt")" "$twice"
 		case $fired in yes | aborted) ;; *) fail "$point=$action: the failpoint never fired" ;; esac
@@ -93,23 +111,9 @@ for action in abort error; do
 	sql app "BEGIN; INSERT INTO items SELECT g, $burst, 'before' FROM generate_series(50001, 50150) g;
 	         TRUNCATE items; INSERT INTO items SELECT g, $burst, 'reloaded' FROM generate_series(1, 600) g;
 	         COMMIT" >/dev/null
-	CW_FAILPOINTS="after_generation_bump=$action" "$fp_bin" run -c "$work/cw.yaml" >"$work/fp-truncate-$action.log" 2>&1 &
-	daemon=$!
-	fired=no
-	for _ in $(seq 1 100); do
-		if ! kill -0 "$daemon" 2>/dev/null; then fired=died; break; fi
-		if grep -qs "failpoint after_generation_bump" "$work/fp-truncate-$action.log"; then fired=yes; break; fi
-		sleep 0.1
-	done
-	sleep 0.5
-	kill -9 "$daemon" 2>/dev/null
-	{ wait "$daemon"; } 2>/dev/null
-	daemon=
-	grep -qs "failpoint fired: abort" "$work/fp-truncate-$action.log" && fired=aborted
+	run_fp "truncate-$action" "after_generation_bump=$action"
 	if converge; then result=converged; else result=DIVERGED; fail "after_generation_bump=$action: the cache did not converge"; fi
-	twice=$(sql hub "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM cachewarp.oplog
-	                 WHERE op <> 'sweep' GROUP BY entity, doc_id, source_pos, version, op, data
-	                 HAVING count(*) > 1) d")
+	twice=$(twice)
 	[ "$twice" = 0 ] || fail "after_generation_bump=$action: $twice changes are in the hub twice"
 	printf 'failpoint %-22s %-6s fired=%-8s %s rows=%s twice=%s\n' "after_generation_bump" "$action" "$fired" "$result" "$(wc -l <"$work/source.txt")" "$twice"
 	case $fired in yes | aborted) ;; *) fail "after_generation_bump=$action: the failpoint never fired" ;; esac

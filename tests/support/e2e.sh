@@ -14,6 +14,8 @@
 #   e2e_wait_log FILE WHAT PATTERN [N]  # until FILE has N (1) lines matching PATTERN (60 s)
 #   same GOT WANT             # prints "ok", or what differs
 #   e2e_stop_daemon           # SIGTERM to $daemon (a test's cachewarp run), waits for it
+#   e2e_converge [SECONDS]    # runs cachewarp until the test's `converged` succeeds (90 s), stops it
+#   e2e_twice                 # prints how many changes the hub holds twice (docs/hub.md, "Exactly once")
 #
 # E2E_HUB_URL, E2E_SOURCE_URL and E2E_API_LISTEN override the configuration's
 # addresses; E2E_MONGO_ENTITY=NAME adds source "shop" (the test server) and an
@@ -58,6 +60,25 @@ daemon=
 e2e_stop_daemon() {
 	[ -n "$daemon" ] && kill -TERM "$daemon" 2>/dev/null && wait "$daemon" 2>/dev/null
 	daemon=
+}
+
+e2e_converge() {
+	"$bin" run -c "$work/cw.yaml" >>"$work/normal.log" 2>&1 &
+	daemon=$!
+	local deadline=$((SECONDS + ${1:-90})) ok=1
+	until converged; do
+		[ $SECONDS -lt $deadline ] || { ok=0; break; }
+		sleep 0.2
+	done
+	e2e_stop_daemon
+	return $((1 - ok))
+}
+
+# One source change, one oplog row: the same change twice would share all of these.
+e2e_twice() {
+	e2e_sql hub "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM cachewarp.oplog
+	             WHERE op <> 'sweep' GROUP BY entity, doc_id, source_pos, version, op, data
+	             HAVING count(*) > 1) d"
 }
 
 e2e_cleanup() {

@@ -242,6 +242,42 @@ static void start_follows_the_checkpoint(void **state)
 	cw_mongo_checkpoint_clear(NULL);
 }
 
+/*
+ * A restart inside the scan or its handoff to the stream, as the stored
+ * checkpoint and scan progress decide it (docs/hub.md, "Exactly once"),
+ * including what the test server cannot show: a resume token at open.
+ */
+static void restart_resumes_the_scan_and_its_handoff(void **state)
+{
+	(void)state;
+	/* A server that sends a token at open (postBatchResumeToken), killed mid-scan with no
+	 * event yet: the stream resumes from the token stored before the scan, the scan after
+	 * its last committed _id, in the same generation. */
+	cw_mongo_checkpoint_t opened = {from_json("{\"_data\":\"8265\"}"), false, 1, true};
+	assert_int_equal(cw_mongo_start_decide(&opened), CW_MONGO_START_RESUME);
+	cw_mongo_scan_progress_t mid = {1, from_json("{\"_id\":42}"), 400, false};
+	assert_int_equal(cw_mongo_scan_start_decide(&mid, 1), CW_MONGO_SCAN_AFTER_LAST);
+	/* Killed between the last page (committed with the sweep) and the promotion: only the
+	 * promotion is left; the staged changes move once, the stream goes on from its token. */
+	cw_mongo_scan_progress_t done = {1, from_json("{\"_id\":99}"), 1000, true};
+	assert_int_equal(cw_mongo_scan_start_decide(&done, 1), CW_MONGO_SCAN_PROMOTE_ONLY);
+	cw_mongo_scan_progress_t empty_done = {1, NULL, 0, true};
+	assert_int_equal(cw_mongo_scan_start_decide(&empty_done, 1), CW_MONGO_SCAN_PROMOTE_ONLY);
+	/* Killed before the first page committed: nothing of the scan is in the hub. */
+	cw_mongo_scan_progress_t none = {1, NULL, 0, false};
+	assert_int_equal(cw_mongo_scan_start_decide(&none, 1), CW_MONGO_SCAN_FROM_FIRST);
+	assert_int_equal(cw_mongo_scan_start_decide(NULL, 1), CW_MONGO_SCAN_FROM_FIRST);
+	/* No token at open and no event before the kill: the stream's position is unknown, so a
+	 * new generation, whose scan does not go on from the old generation's progress. */
+	cw_mongo_checkpoint_t no_token = {NULL, false, 1, true};
+	assert_int_equal(cw_mongo_start_decide(&no_token), CW_MONGO_START_LOST);
+	assert_int_equal(cw_mongo_scan_start_decide(&mid, 2), CW_MONGO_SCAN_FROM_FIRST);
+	assert_int_equal(cw_mongo_scan_start_decide(&done, 2), CW_MONGO_SCAN_FROM_FIRST);
+	cw_mongo_checkpoint_clear(&opened);
+	cw_mongo_scan_progress_clear(&mid);
+	cw_mongo_scan_progress_clear(&done);
+}
+
 static void checkpoint_round_trips(void **state)
 {
 	(void)state;
@@ -376,6 +412,7 @@ int main(void)
 		cmocka_unit_test(drops_and_invalidates_plan_generations),
 		cmocka_unit_test(start_follows_the_checkpoint),
 		cmocka_unit_test(checkpoint_round_trips),
+		cmocka_unit_test(restart_resumes_the_scan_and_its_handoff),
 		cmocka_unit_test(scan_progress_keeps_the_id_type),
 		cmocka_unit_test(scan_filter_crosses_type_brackets),
 		cmocka_unit_test(database_pipeline_keeps_end_events),

@@ -4,7 +4,8 @@
  * extended JSON objects become their BSON types; a PostgreSQL source's
  * column types choose Decimal128, Date, Int64, Binary; the hub's canonical
  * text of a document reads back to the same BSON, and reads as relaxed
- * JSON for the targets that store JSON.
+ * JSON for the targets that store JSON: the same bytes whether the text is
+ * rewritten directly or goes through BSON.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,7 @@
 #include <cmocka.h>
 
 #include "apply/mongodb_doc.h"
+#include "core/json.h"
 #include "core/mem.h"
 
 #include <stdio.h>
@@ -140,6 +142,86 @@ static void the_hubs_text_reads_back_exactly(void **state)
 	bson_destroy(&in);
 }
 
+/* {"doc": <doc_json>} relaxed through BSON, as the targets read it before the direct rewrite. */
+static char *relaxed_through_bson(const char *doc_json)
+{
+	bson_t doc = BSON_INITIALIZER;
+	if (cw_mdoc_from_extended_json(&doc, doc_json, strlen(doc_json), NULL) != 0) {
+		bson_destroy(&doc);
+		return NULL;
+	}
+	cw_buf_t text = CW_BUF_INIT;
+	cw_json_t w;
+	cw_json_init(&w, &text, CW_JSON_DEFAULT);
+	cw_json_object_begin(&w, NULL);
+	cw_json_key(&w, "doc", NULL);
+	cw_json_bson_document(&w, &doc, CW_JSON_BSON_RELAXED, NULL);
+	cw_json_object_end(&w, NULL);
+	bson_destroy(&doc);
+	char *result = cw_json_finish(&w) == 0 ? cw_buf_take(&text) : NULL;
+	cw_buf_free(&text);
+	return result;
+}
+
+/* The data {"doc": doc_json} with "doc" as an object and as the hub's string of its text. */
+static void expect_relaxed_as_bson(const char *doc_json)
+{
+	char *expected = relaxed_through_bson(doc_json);
+	char *as_object = cw_xasprintf("{\"doc\": %s}", doc_json);
+	cw_buf_t as_string = CW_BUF_INIT;
+	cw_buf_append_str(&as_string, "{\"doc\":\"");
+	for (const char *p = doc_json; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			cw_buf_append_char(&as_string, '\\');
+		cw_buf_append_char(&as_string, *p);
+	}
+	cw_buf_append_str(&as_string, "\"}");
+	const char *inputs[] = {as_object, cw_buf_cstr(&as_string)};
+	for (size_t i = 0; i < 2; i++) {
+		char *relaxed = cw_mdoc_relaxed_data(inputs[i]);
+		if (expected == NULL) {
+			assert_null(relaxed);
+		} else {
+			assert_non_null(relaxed);
+			assert_string_equal(relaxed, expected);
+		}
+		free(relaxed);
+	}
+	free(as_object);
+	cw_buf_free(&as_string);
+	free(expected);
+}
+
+static void relaxed_text_is_the_bson_round_trip(void **state)
+{
+	(void)state;
+	/* what the direct rewrite takes */
+	expect_relaxed_as_bson("{\"_id\": {\"$oid\": \"5f1d7a0e2b3c4d5e6f708192\"}, "
+	                       "\"i\": {\"$numberInt\": \"-2147483648\"}, "
+	                       "\"l\": {\"$numberLong\": \"9223372036854775807\"}, "
+	                       "\"d\": {\"$numberDouble\": \"3.0\"}, \"e\": {\"$numberDouble\": \"-1.5e-7\"}, "
+	                       "\"z\": {\"$numberDouble\": \"-0.0\"}, "
+	                       "\"t\": {\"$date\": {\"$numberLong\": \"1714557600000\"}}, "
+	                       "\"old\": {\"$date\": {\"$numberLong\": \"-86400000\"}}, "
+	                       "\"s\": \"caf\\u00e9 \\\"q\\\" \\/ \\ud83d\\ude00\\n\", \"b\": true, \"f\": false, "
+	                       "\"n\": null, \"a\": [1, 2.50, -0, 1e3, [], {}, [{\"x\": \"y\"}]], "
+	                       "\"o\": {\"p\": {\"$numberLong\": \"-5\"}, \"q\": [\"\"]}, "
+	                       "\"a.b c\": 1, \"\": 0}");
+	/* plain JSON as a benchmark or the API writes it */
+	expect_relaxed_as_bson("{\"_id\": \"k0000000001\", \"title\": \"title 1\", \"qty\": 1, "
+	                       "\"price\": 1.25, \"active\": true, \"tags\": [1, \"x\"]}");
+	/* what it leaves to BSON: the results are still the round trip's */
+	expect_relaxed_as_bson("{\"v\": {\"$numberDecimal\": \"2.50\"}}");
+	expect_relaxed_as_bson("{\"v\": {\"$numberDouble\": \"Infinity\"}}");
+	expect_relaxed_as_bson("{\"v\": {\"$date\": \"2024-05-01T10:00:00Z\"}}");
+	expect_relaxed_as_bson("{\"v\": {\"$oid\": \"5F1D7A0E2B3C4D5E6F708192\"}}");
+	expect_relaxed_as_bson("{\"v\": {\"$binary\": {\"base64\": \"AQL/\", \"subType\": \"00\"}}}");
+	expect_relaxed_as_bson("{\"v\": {\"$timestamp\": {\"t\": 1, \"i\": 2}}}");
+	expect_relaxed_as_bson("{\"v\": {\"$numberInt\": \"2147483648\"}}");
+	expect_relaxed_as_bson("{\"v\": 123456789012345678901234567890}");
+	expect_relaxed_as_bson("{\"v\": {\"$numberLong\": \"5\", \"w\": 1}}");
+}
+
 static void postgres_times_are_read_with_their_offsets(void **state)
 {
 	(void)state;
@@ -161,6 +243,7 @@ int main(void)
 		cmocka_unit_test(json_values_and_extended_json),
 		cmocka_unit_test(postgres_types_choose_bson_types),
 		cmocka_unit_test(the_hubs_text_reads_back_exactly),
+		cmocka_unit_test(relaxed_text_is_the_bson_round_trip),
 		cmocka_unit_test(postgres_times_are_read_with_their_offsets),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
