@@ -94,13 +94,22 @@ static int push_rows(cw_pg_source_t *src, const pg_entity_t *ent, PGresult *res,
 	return rc;
 }
 
+/* The column of res named exactly name (PQfnumber would fold "Id" to id), or -1. */
+static int column_named(const PGresult *res, const char *name)
+{
+	for (int c = 0; c < PQnfields(res); c++)
+		if (strcmp(PQfname(res, c), name) == 0)
+			return c;
+	return -1;
+}
+
 /* Moves progress's key to the last row of res (nkeys key columns named keys). */
 static int advance_key(cw_scan_progress_t *progress, const PGresult *res,
                        const char *const *keys, size_t nkeys, cw_err_t *err)
 {
 	const char *values[CW_SCAN_PROGRESS_MAX_KEYS];
 	for (size_t k = 0; k < nkeys; k++) {
-		int column = PQfnumber(res, keys[k]);
+		int column = column_named(res, keys[k]);
 		if (column < 0)
 			return cw_err_set(err, CW_EPROTO, PG_DOMAIN, "a snapshot row lacks key column "
 			                  "\"%s\"", keys[k]);
