@@ -353,22 +353,57 @@ static int read_position(pg_target_t *t, const char *entity, bool *found, int64_
 	return 0;
 }
 
-int pgt_position_write(pg_target_t *t, const char *entity, int64_t position, cw_err_t *err)
+/* The upsert of entity's position row: with $1..$4 for params, or the values as literals. */
+static void position_sql(const pg_target_t *t, const char *const params[4], bool literals,
+                         cw_buf_t *sql)
+{
+	cw_buf_appendf(sql, "INSERT INTO %s.positions (target, entity, position, checksum) VALUES (",
+	               t->qmeta);
+	if (literals) {
+		for (size_t i = 0; i < 4; i++) {
+			cw_buf_append_str(sql, i > 0 ? ", " : "");
+			pgt_literal(sql, params[i]);
+			cw_buf_append_str(sql, i == 2 ? "::bigint" : "");
+		}
+	} else {
+		cw_buf_append_str(sql, "$1, $2, $3::bigint, $4");
+	}
+	cw_buf_append_str(sql, ") ON CONFLICT (target, entity) DO UPDATE SET position = "
+	                       "EXCLUDED.position, checksum = EXCLUDED.checksum, updated_at = now()");
+}
+
+static int position_write(pg_target_t *t, const char *entity, int64_t position, bool commit,
+                          cw_err_t *err)
 {
 	char value[24], checksum[CW_POSITION_CHECKSUM_LEN];
 	snprintf(value, sizeof value, "%lld", (long long)position);
 	char *key = position_key(t, entity);
 	cw_position_checksum(key, value, checksum);
 	free(key);
-	cw_buf_t sql = CW_BUF_INIT;
-	cw_buf_appendf(&sql, "INSERT INTO %s.positions (target, entity, position, checksum) "
-	               "VALUES ($1, $2, $3::bigint, $4) ON CONFLICT (target, entity) DO UPDATE "
-	               "SET position = EXCLUDED.position, checksum = EXCLUDED.checksum, "
-	               "updated_at = now()", t->qmeta);
 	const char *params[] = {t->name, entity, value, checksum};
-	int rc = pgt_command(t, cw_buf_cstr(&sql), 4, params, "could not store a position", err);
+	cw_buf_t sql = CW_BUF_INIT;
+	position_sql(t, params, commit, &sql);
+	int rc;
+	if (commit) {
+		/* one message: the server skips the COMMIT when the position fails */
+		cw_buf_append_str(&sql, "; COMMIT");
+		rc = pgt_command(t, cw_buf_cstr(&sql), 0, NULL, "could not store a position and commit",
+		                 err);
+	} else {
+		rc = pgt_command(t, cw_buf_cstr(&sql), 4, params, "could not store a position", err);
+	}
 	cw_buf_free(&sql);
 	return rc;
+}
+
+int pgt_position_write(pg_target_t *t, const char *entity, int64_t position, cw_err_t *err)
+{
+	return position_write(t, entity, position, false, err);
+}
+
+int pgt_position_commit(pg_target_t *t, const char *entity, int64_t position, cw_err_t *err)
+{
+	return position_write(t, entity, position, true, err);
 }
 
 static int delete_position(pg_target_t *t, const char *entity, cw_err_t *err)

@@ -954,32 +954,13 @@ static int ensure_temp(apply_ctx_t *a, cw_err_t *err)
 	return rc;
 }
 
-static int copy_rows(apply_ctx_t *a, const row_set_t *rs, cw_err_t *err)
+/* The COPY into the batch table of the table's value columns. */
+static void copy_sql(const apply_ctx_t *a, cw_buf_t *sql)
 {
-	pg_target_t *t = a->t;
-	cw_buf_t *sql = &t->sql;
-	cw_buf_reset(sql);
 	cw_buf_append_str(sql, "COPY pg_temp._cw_rows (op, doc_id, mask, version, oplog_id, extra");
 	for (size_t i = 0; i < a->tbl->ncols; i++)
 		cw_buf_appendf(sql, ", v%zu", i);
 	cw_buf_append_str(sql, ") FROM STDIN");
-	PGresult *res = PQexec(t->conn, cw_buf_cstr(sql));
-	if (PQresultStatus(res) != PGRES_COPY_IN) {
-		int rc = pgt_result_error(t, res, "could not copy a batch", err);
-		PQclear(res);
-		return rc;
-	}
-	PQclear(res);
-	if (PQputCopyData(t->conn, rs->copy.data, (int)rs->copy.len) != 1 ||
-	    PQputCopyEnd(t->conn, NULL) != 1)
-		return pgt_result_error(t, NULL, "could not copy a batch", err);
-	int rc = 0;
-	while ((res = PQgetResult(t->conn)) != NULL) {
-		if (rc == 0 && PQresultStatus(res) != PGRES_COMMAND_OK)
-			rc = pgt_result_error(t, res, "could not copy a batch", err);
-		PQclear(res);
-	}
-	return rc;
 }
 
 /* Appends the condition matching table row t to batch row r by key. */
@@ -1007,15 +988,14 @@ static void key_values(const pgt_table_t *tbl, cw_buf_t *sql)
 	}
 }
 
-static int upsert_mask(apply_ctx_t *a, const char *mask, cw_err_t *err)
+/* The INSERT ... ON CONFLICT DO UPDATE of the upserts whose present columns are mask. */
+static void upsert_sql(const apply_ctx_t *a, const char *mask, cw_buf_t *sql)
 {
-	pg_target_t *t = a->t;
+	const pg_target_t *t = a->t;
 	const pgt_table_t *tbl = a->tbl;
 	size_t ncols = tbl->ncols;
 	bool extra = mask[ncols] == '1';
 	bool soft = t->cfg->delete_mode == CW_DELETE_SOFT;
-	cw_buf_t *sql = &t->sql;
-	cw_buf_reset(sql);
 	cw_buf_appendf(sql, "INSERT INTO %s AS t (", tbl->qname);
 	for (size_t k = 0; k < tbl->nkey; k++) {
 		pgt_quote(sql, tbl->key[k]);
@@ -1069,38 +1049,86 @@ static int upsert_mask(apply_ctx_t *a, const char *mask, cw_err_t *err)
 	if (soft)
 		cw_buf_appendf(sql, ", %s = false", t->qsoft);
 	cw_buf_append_str(sql, " WHERE t._oplog_id < EXCLUDED._oplog_id");
-	return pgt_command(t, cw_buf_cstr(sql), 0, NULL, "could not upsert rows", err);
 }
 
-static int run_statements(apply_ctx_t *a, const row_set_t *rs, cw_err_t *err)
+/*
+ * The batch's statements as one message, the COPY first: replaced rows, one
+ * upsert per set of present columns, the deletes, then the batch table
+ * emptied. labels[i] says what the i-th statement does (for its error).
+ */
+static size_t batch_sql(const apply_ctx_t *a, const row_set_t *rs, cw_buf_t *sql,
+                        const char **labels)
 {
-	pg_target_t *t = a->t;
+	const pg_target_t *t = a->t;
 	const pgt_table_t *tbl = a->tbl;
-	cw_buf_t *sql = &t->sql;
-	int rc = 0;
+	size_t n = 0;
+	copy_sql(a, sql);
+	labels[n++] = "could not copy a batch";
 	if (rs->has_replace) {
-		cw_buf_reset(sql);
-		cw_buf_appendf(sql, "DELETE FROM %s t USING pg_temp._cw_rows r WHERE r.op = 'r' AND ",
+		cw_buf_appendf(sql, ";\nDELETE FROM %s t USING pg_temp._cw_rows r WHERE r.op = 'r' AND ",
 		               tbl->qname);
 		key_match(tbl, sql);
 		cw_buf_append_str(sql, " AND t._oplog_id < r.oplog_id");
-		rc = pgt_command(t, cw_buf_cstr(sql), 0, NULL, "could not replace rows", err);
+		labels[n++] = "could not replace rows";
 	}
-	for (size_t m = 0; m < rs->nmasks && rc == 0; m++)
-		rc = upsert_mask(a, rs->masks[m], err);
-	if (rc == 0 && rs->has_delete) {
-		cw_buf_reset(sql);
+	for (size_t m = 0; m < rs->nmasks; m++) {
+		cw_buf_append_str(sql, ";\n");
+		upsert_sql(a, rs->masks[m], sql);
+		labels[n++] = "could not upsert rows";
+	}
+	if (rs->has_delete) {
 		if (t->cfg->delete_mode == CW_DELETE_SOFT)
-			cw_buf_appendf(sql, "UPDATE %s t SET %s = true, _version = r.version, "
+			cw_buf_appendf(sql, ";\nUPDATE %s t SET %s = true, _version = r.version, "
 			               "_oplog_id = r.oplog_id, _synced_at = now() FROM pg_temp._cw_rows r "
 			               "WHERE r.op = 'd' AND ", tbl->qname, t->qsoft);
 		else
-			cw_buf_appendf(sql, "DELETE FROM %s t USING pg_temp._cw_rows r WHERE r.op = 'd' AND ",
+			cw_buf_appendf(sql, ";\nDELETE FROM %s t USING pg_temp._cw_rows r WHERE r.op = 'd' AND ",
 			               tbl->qname);
 		key_match(tbl, sql);
 		cw_buf_append_str(sql, " AND t._oplog_id < r.oplog_id");
-		rc = pgt_command(t, cw_buf_cstr(sql), 0, NULL, "could not delete rows", err);
+		labels[n++] = "could not delete rows";
 	}
+	cw_buf_append_str(sql, ";\nDELETE FROM pg_temp._cw_rows");
+	labels[n++] = "could not empty the batch table";
+	return n;
+}
+
+/*
+ * Copies the rows and runs their statements in one round trip after the
+ * COPY's: the server runs the message's statements in order and skips the
+ * rest after one fails, whose error is returned with what it was doing.
+ */
+static int copy_and_run(apply_ctx_t *a, const row_set_t *rs, cw_err_t *err)
+{
+	pg_target_t *t = a->t;
+	const char **labels = cw_xcalloc(rs->nmasks + 4, sizeof *labels);
+	cw_buf_t *sql = &t->sql;
+	cw_buf_reset(sql);
+	size_t n = batch_sql(a, rs, sql, labels);
+	int rc = 0;
+	if (PQsendQuery(t->conn, cw_buf_cstr(sql)) != 1) {
+		rc = pgt_result_error(t, NULL, labels[0], err);
+		free(labels);
+		return rc;
+	}
+	PGresult *res;
+	size_t at = 0;
+	while ((res = PQgetResult(t->conn)) != NULL) {
+		ExecStatusType status = PQresultStatus(res);
+		if (status == PGRES_COPY_IN) {
+			PQclear(res);
+			if (PQputCopyData(t->conn, rs->copy.data, (int)rs->copy.len) == 1 &&
+			    PQputCopyEnd(t->conn, NULL) == 1)
+				continue;
+			rc = pgt_result_error(t, NULL, labels[0], err);
+			break;   /* the connection failed: it is closed and opened again */
+		}
+		if (status != PGRES_COMMAND_OK && rc == 0)
+			rc = pgt_result_error(t, res, labels[at < n ? at : n - 1], err);
+		PQclear(res);
+		at++;
+	}
+	free(labels);
 	return rc;
 }
 
@@ -1127,11 +1155,8 @@ static int write_rows(apply_ctx_t *a, row_set_t *rs, cw_err_t *err)
 {
 	int rc = 0;
 	if (rs->copy.len > 0) {
-		if ((rc = ensure_temp(a, err)) == 0 && (rc = copy_rows(a, rs, err)) == 0)
-			rc = run_statements(a, rs, err);
-		if (rc == 0)
-			rc = pgt_command(a->t, "DELETE FROM pg_temp._cw_rows", 0, NULL,
-			                 "could not empty the batch table", err);
+		if ((rc = ensure_temp(a, err)) == 0)
+			rc = copy_and_run(a, rs, err);
 	}
 	for (size_t i = 0; i < rs->nq && rc == 0; i++)
 		rc = insert_quarantine(a, &rs->q[i], err);
@@ -1199,10 +1224,6 @@ static int write_one(apply_ctx_t *a, const cw_write_t *w, const parsed_row_t *ro
 	return rc;
 }
 
-static int store_entity_position(apply_ctx_t *a, int64_t upto, cw_err_t *err)
-{
-	return pgt_position_write(a->t, a->tbl->entity, upto, err);
-}
 
 /* Rows per statement for entity: its entities[].targets.<target> setting, else the target's. */
 static size_t write_batch_for(const pg_target_t *t, const char *entity)
@@ -1253,9 +1274,7 @@ static int apply_once(apply_ctx_t *a, const cw_write_list_t *writes, int64_t upt
 	cw_buf_free(&rs.copy);
 	rows_free(rows, writes->len);
 	if (rc == 0)
-		rc = store_entity_position(a, upto, err);
-	if (rc == 0)
-		rc = pgt_command(t, "COMMIT", 0, NULL, "could not commit a batch", err);
+		rc = pgt_position_commit(t, a->tbl->entity, upto, err);
 	if (rc != 0 && t->conn != NULL && PQstatus(t->conn) == CONNECTION_OK)
 		PQclear(PQexec(t->conn, "ROLLBACK"));
 	if (rc != 0)

@@ -110,6 +110,11 @@ int pgt_result_error(pg_target_t *t, const PGresult *res, const char *what, cw_e
  * t's connection if any. 0 or CW_EDB.
  */
 int pgt_position_write(pg_target_t *t, const char *entity, int64_t position, cw_err_t *err);
+/*
+ * pgt_position_write and COMMIT of the open transaction, in one round trip
+ * (the values as literals). 0, or CW_EDB with the transaction not committed.
+ */
+int pgt_position_commit(pg_target_t *t, const char *entity, int64_t position, cw_err_t *err);
 /* Appends name as a quoted identifier. */
 void pgt_quote(cw_buf_t *out, const char *name);
 /* Appends text as a quoted literal. */
