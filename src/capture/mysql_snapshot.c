@@ -11,6 +11,7 @@
  */
 #include "capture/mysql_internal.h"
 
+#include "capture/scan_progress.h"
 #include "core/clock.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -376,22 +377,22 @@ static void log_progress(const my_source_t *src, const my_entity_t *ent, int64_t
 	          "eta_seconds", eta_text, NULL);
 }
 
-static char *progress_key(const my_entity_t *ent)
+static char *progress_key(const my_source_t *src, const my_entity_t *ent)
 {
-	return cw_xasprintf("mysql_scan:%s", ent->entity.name);
+	return cw_xasprintf("mysql_scan:%s:%s", src->cfg->name, ent->entity.name);
 }
 
 /*
- * Hands src->batch to the writer with ent's scan progress (the last key
- * read) in the same hub transaction. The progress is a batch marker
- * (capture/batch_sql.h) whose value is "" and whose keys are the key
- * columns as my_key_select read them.
+ * Hands src->batch to the writer with ent's scan progress record
+ * (capture/scan_progress.h: the last key read, its values as my_key_select
+ * read them; the snapshot's GTID position as its origin) in the same hub
+ * transaction.
  */
 static int flush_progress(my_source_t *src, const my_entity_t *ent,
-                          const cw_batch_marker_t *progress, cw_err_t *err)
+                          const cw_scan_progress_t *progress, cw_err_t *err)
 {
-	char *key = progress_key(ent);
-	char *json = cw_batch_marker_encode(progress);
+	char *key = progress_key(src, ent);
+	char *json = cw_scan_progress_encode(progress);
 	cw_capture_job_t job = {key, json, src->scanning, 0, 0, false};
 	int rc = cw_capture_writer_submit(src->writer, &src->batch, &job, -1, err);
 	src->batch_started_ms = 0;
@@ -400,29 +401,36 @@ static int flush_progress(my_source_t *src, const my_entity_t *ent,
 	return rc;
 }
 
-/* The progress of ent's scan of its current version from the hub, if any (else cleared). */
-static int load_progress(my_source_t *src, const my_entity_t *ent, cw_batch_marker_t *progress,
+/*
+ * The progress of ent's unfinished scan of its current version from the
+ * hub, if any (else cleared: a record that fails its checksum, of another
+ * version, finished, or without a key is not resumed from).
+ */
+static int load_progress(my_source_t *src, const my_entity_t *ent, cw_scan_progress_t *progress,
                          cw_err_t *err)
 {
-	char *key = progress_key(ent);
+	char *key = progress_key(src, ent);
 	char *json = NULL;
-	int rc = cw_metadata_get(src->hub, key, &json, err);
+	cw_position_verdict_t verdict = CW_POSITION_VALID;
+	int rc = cw_metadata_get_position(src->hub, key, &json, &verdict, err);
 	free(key);
-	cw_batch_marker_clear(progress);
+	cw_scan_progress_clear(progress);
 	if (rc == CW_ENOTFOUND) {
 		cw_err_clear(err);
 		return 0;
 	}
-	if (rc == 0 && (cw_batch_marker_decode(json, progress, NULL) != 0 ||
-	                progress->version != ent->entity.version))
-		cw_batch_marker_clear(progress);
+	if (rc == 0 && (verdict != CW_POSITION_VALID ||
+	                cw_scan_progress_decode(json, progress, NULL) != 0 ||
+	                progress->version != ent->entity.version || progress->done ||
+	                progress->keys == NULL))
+		cw_scan_progress_clear(progress);
 	free(json);
 	return rc;
 }
 
 /* Appends " WHERE (k1, k2...) > (v1, v2...)": the keys after where a scan stopped. */
 static void append_resume(MYSQL *conn, const my_scan_col_t *cols, const uint16_t *key,
-                          size_t nkey, const cw_batch_marker_t *resume, cw_buf_t *sql)
+                          size_t nkey, const cw_scan_progress_t *resume, cw_buf_t *sql)
 {
 	cw_buf_append_str(sql, " WHERE (");
 	for (size_t k = 0; k < nkey; k++) {
@@ -446,7 +454,7 @@ static void append_resume(MYSQL *conn, const my_scan_col_t *cols, const uint16_t
  * short); each batch carries the progress in its hub transaction.
  */
 static int scan_table(my_source_t *src, MYSQL *conn, my_entity_t *ent, const char *source_pos,
-                      cw_batch_marker_t *resume, cw_cancel_t *cancel, cw_err_t *err)
+                      cw_scan_progress_t *resume, cw_cancel_t *cancel, cw_err_t *err)
 {
 	my_scan_col_t *cols = NULL;
 	size_t ncols = 0;
@@ -470,7 +478,7 @@ static int scan_table(my_source_t *src, MYSQL *conn, my_entity_t *ent, const cha
 		goto out;
 	}
 	/* The progress needs the key as a literal: only keys a marker holds. */
-	bool tracked = nkey <= CW_BATCH_MAX_KEYS;
+	bool tracked = nkey <= CW_SCAN_PROGRESS_MAX_KEYS;
 	for (size_t k = 0; tracked && k < nkey; k++)
 		my_key_select(&cols[key[k]], &select);
 	cw_buf_appendf(&sql, "SELECT %s FROM ", select.data);
@@ -478,16 +486,17 @@ static int scan_table(my_source_t *src, MYSQL *conn, my_entity_t *ent, const cha
 	cw_buf_append_char(&sql, '.');
 	my_quote_ident(&sql, ent->table);
 	cw_buf_append_str(&sql, " AS t");
-	bool resumed = tracked && resume->value != NULL && resume->nkeys == nkey;
+	bool resumed = tracked && resume->keys != NULL && resume->nkeys == nkey;
 	if (resumed) {
 		append_resume(conn, cols, key, nkey, resume, &sql);
 		rows = resume->rows;
 		cw_log_kv(CW_LOG_INFO, MY_COMPONENT, "snapshot of table resumes after the last key "
 		          "committed", "source", src->cfg->name, "entity", ent->entity.name, NULL);
 	} else {
-		cw_batch_marker_clear(resume);
+		cw_scan_progress_clear(resume);
 	}
 	resume->version = ent->entity.version;
+	cw_scan_progress_set_origin(resume, NULL, source_pos);
 	cw_buf_appendf(&sql, " ORDER BY %s", order.data);
 	if (mysql_query(conn, sql.data) != 0 || (res = mysql_use_result(conn)) == NULL) {
 		rc = cw_err_set(err, CW_EDB, MY_DOMAIN, "could not read table %s of entity \"%s\": %s",
@@ -509,10 +518,10 @@ static int scan_table(my_source_t *src, MYSQL *conn, my_entity_t *ent, const cha
 		}
 		rows++;
 		if (tracked) {
-			const char *last[CW_BATCH_MAX_KEYS];
+			const char *last[CW_SCAN_PROGRESS_MAX_KEYS];
 			for (size_t k = 0; k < nkey; k++)
 				last[k] = row[ncols + k] != NULL ? row[ncols + k] : "";
-			cw_batch_marker_set(resume, "", last, nkey);
+			cw_scan_progress_set_key(resume, last, nkey);
 			resume->rows = rows;
 		}
 		if (rc == 0 && src->batch.len >= (size_t)src->ctx.config->capture.batch_size) {
@@ -534,6 +543,7 @@ static int scan_table(my_source_t *src, MYSQL *conn, my_entity_t *ent, const cha
 		cw_metrics_counter_add(src->ctx.metrics, "cachewarp_snapshot_rows_total", labels,
 		                       (double)src->batch.len);
 		my_push_sweep(src, ent, source_pos);
+		resume->done = true;
 		rc = tracked ? flush_progress(src, ent, resume, err) : my_flush(src, NULL, false, err);
 	}
 	src->scanning = false;
@@ -594,7 +604,7 @@ int my_snapshot(my_source_t *src, bool have_position, my_position_t *start, cw_c
 	if (have_position && todo == 0)
 		return 0;
 	MYSQL *conn = NULL;
-	cw_batch_marker_t *resume = NULL;   /* per entity: where its scan resumes */
+	cw_scan_progress_t *resume = NULL;   /* per entity: where its scan resumes */
 	my_position_t snap;
 	char pos_text[MY_POSITION_LEN];
 	bool lost = src->position_lost;
@@ -620,7 +630,7 @@ int my_snapshot(my_source_t *src, bool have_position, my_position_t *start, cw_c
 		if (ent->failed || (have_position && ent->entity.status == CW_ENTITY_LIVE))
 			continue;
 		if (have_position && ent->entity.status == CW_ENTITY_SCANNING &&
-		    (rc = load_progress(src, ent, &resume[i], err)) == 0 && resume[i].value != NULL)
+		    (rc = load_progress(src, ent, &resume[i], err)) == 0 && resume[i].keys != NULL)
 			continue;
 		if (rc == 0)
 			rc = my_begin_generation(src, ent, err);
@@ -642,7 +652,7 @@ int my_snapshot(my_source_t *src, bool have_position, my_position_t *start, cw_c
 		rc = my_exec(src, conn, "COMMIT", "could not end the snapshot", err);
 out:
 	for (size_t i = 0; resume != NULL && i < src->nents; i++)
-		cw_batch_marker_clear(&resume[i]);
+		cw_scan_progress_clear(&resume[i]);
 	free(resume);
 	cw_change_batch_clear(&src->batch);
 	if (conn != NULL)

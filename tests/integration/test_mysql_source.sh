@@ -162,7 +162,7 @@ my "INSERT INTO wide SELECT 2, w, l, u, t FROM wide WHERE id = 1; INSERT INTO wi
     INSERT INTO kinds (id, vc) VALUES (160, 'after wide')"
 wait_for "the stream after a quarantined row" cache_is kinds "SELECT vc FROM kinds WHERE id = '160'" "after wide"
 wait_for "the streamed wide row" cache_is wide "SELECT count(*) FROM wide WHERE id = '2'" 1
-wide_row() { hub "SELECT data - 'id' FROM cachewarp.oplog WHERE entity = 'wide' AND doc_id = '$1' ORDER BY id DESC LIMIT 1"; }
+wide_row() { hub "SELECT data::jsonb - 'id' FROM cachewarp.oplog WHERE entity = 'wide' AND doc_id = '$1' ORDER BY id DESC LIMIT 1"; }
 [ "$(wide_row 1)" = "$(wide_row 2)" ] || fail "wide row scanned $(wide_row 1), streamed $(wide_row 2)"
 [ "$(wide_row 2)" = '{"l": "a😀é", "t": "a😀é", "u": "aé€", "w": "a😀é"}' ] ||
 	fail "wide row streamed as $(wide_row 2)"
