@@ -1,11 +1,12 @@
 /*
- * This file contains the COPY encoder the oplog writer uses to stream rows
- * into the hub in COPY's binary format (COPY ... FROM STDIN (FORMAT
- * binary)): a header, then per row its number of columns and each column as
- * a 32-bit length (-1 for NULL) followed by the bytes of the type's binary
- * form, then a trailer. A value needs no escaping and the server parses no
- * text to read it (a text value is still checked to be valid in the
- * database's encoding). Integers are big-endian, as PostgreSQL sends them.
+ * This file contains the COPY text-format encoder the oplog writer uses to
+ * stream rows into the hub (COPY ... FROM STDIN, PostgreSQL's default text
+ * format: tab between columns, newline after each row, \N for NULL).
+ *
+ * Inside a value, backslash, tab, newline and carriage return are escaped
+ * (\\ \t \n \r) so no value can end a column or a row early, and since every
+ * backslash is doubled no value can form the end marker \. or a \N.
+ * Other bytes, UTF-8 included, pass through unchanged.
  */
 #ifndef CW_HUB_COPY_H
 #define CW_HUB_COPY_H
@@ -14,22 +15,17 @@
 
 #include <stdint.h>
 
-/* Starts a COPY's data: the signature, no flags, no header extension. */
-void cw_copy_binary_header(cw_buf_t *buf);
+/* Appends value escaped for COPY text format; NULL appends \N. */
+void cw_copy_append_value(cw_buf_t *buf, const char *value);
 
-/* Starts a row of ncolumns columns. */
-void cw_copy_binary_row(cw_buf_t *buf, int ncolumns);
+/* Appends a column separator (tab). */
+void cw_copy_append_sep(cw_buf_t *buf);
 
-/* A text (or varchar) column's value; NULL appends NULL. */
-void cw_copy_binary_text(cw_buf_t *buf, const char *value);
+/* Ends a row (newline). */
+void cw_copy_end_row(cw_buf_t *buf);
 
-/* An integer (int4) column's value. */
-void cw_copy_binary_int4(cw_buf_t *buf, int32_t value);
-
-/* A timestamptz column's value from microseconds since the Unix epoch. */
-void cw_copy_binary_timestamp(cw_buf_t *buf, int64_t unix_us);
-
-/* Ends a COPY's data. */
-void cw_copy_binary_trailer(cw_buf_t *buf);
+/* Appends microseconds since the Unix epoch as a timestamptz literal in UTC,
+ * "2024-05-01 12:30:00.123456+00". Negative values (before 1970) work too. */
+void cw_copy_append_timestamp(cw_buf_t *buf, int64_t unix_us);
 
 #endif

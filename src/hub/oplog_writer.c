@@ -8,7 +8,6 @@
 #include "hub/copy.h"
 #include "hub/metadata.h"
 
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,8 +31,8 @@ typedef struct entity_routes {
 
 struct cw_oplog_writer {
 	cw_hub_t *hub;           /* borrowed */
-	cw_buf_t oplog_rows;     /* COPY data (binary) for cachewarp.oplog, reused per batch */
-	cw_buf_t staged_rows;    /* COPY data (binary) for cachewarp.oplog_staging */
+	cw_buf_t oplog_rows;     /* COPY text for cachewarp.oplog, reused per batch */
+	cw_buf_t staged_rows;    /* COPY text for cachewarp.oplog_staging */
 	cw_buf_t names_literal;  /* the batch's entity names as a text[] literal */
 	entity_routes_t routes;
 	bool scan;               /* pending and scanning entities go to the oplog too */
@@ -43,7 +42,6 @@ struct cw_oplog_writer {
 };
 
 #define COPY_COLUMNS "(op, entity, doc_id, created_at, data, version, source_pos)"
-#define COPY_NCOLUMNS 7
 #define COPY_CHUNK (1 << 20)
 
 cw_oplog_writer_t *cw_oplog_writer_new(cw_hub_t *hub)
@@ -206,28 +204,24 @@ static int64_t now_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/*
- * Appends change to rows in COPY's binary format, COPY_COLUMNS in order (the
- * header first when rows is empty); CW_EINVAL for a version past integer.
- */
-static int encode_row(cw_buf_t *rows, const cw_change_t *change, int64_t fallback_us,
-                      cw_err_t *err)
+static void encode_row(cw_buf_t *rows, const cw_change_t *change, int64_t fallback_us)
 {
-	if (change->version < INT32_MIN || change->version > INT32_MAX)
-		return cw_err_set(err, CW_EINVAL, "hub", "could not append to the oplog: version %lld "
-		                  "of entity \"%s\" is out of range", (long long)change->version,
-		                  change->entity ? change->entity : "");
-	if (rows->len == 0)
-		cw_copy_binary_header(rows);
-	cw_copy_binary_row(rows, COPY_NCOLUMNS);
-	cw_copy_binary_text(rows, cw_op_name(change->op));
-	cw_copy_binary_text(rows, change->entity);
-	cw_copy_binary_text(rows, change->doc_id);
-	cw_copy_binary_timestamp(rows, change->created_at_us ? change->created_at_us : fallback_us);
-	cw_copy_binary_text(rows, change->data);
-	cw_copy_binary_int4(rows, (int32_t)change->version);
-	cw_copy_binary_text(rows, change->source_pos);
-	return 0;
+	char version[24];
+	snprintf(version, sizeof version, "%lld", (long long)change->version);
+	cw_copy_append_value(rows, cw_op_name(change->op));
+	cw_copy_append_sep(rows);
+	cw_copy_append_value(rows, change->entity);
+	cw_copy_append_sep(rows);
+	cw_copy_append_value(rows, change->doc_id);
+	cw_copy_append_sep(rows);
+	cw_copy_append_timestamp(rows, change->created_at_us ? change->created_at_us : fallback_us);
+	cw_copy_append_sep(rows);
+	cw_copy_append_value(rows, change->data);
+	cw_copy_append_sep(rows);
+	cw_copy_append_value(rows, version);
+	cw_copy_append_sep(rows);
+	cw_copy_append_value(rows, change->source_pos);
+	cw_copy_end_row(rows);
 }
 
 /* Encodes every change into the COPY buffer of its route; fills stats. */
@@ -247,13 +241,11 @@ static int encode_batch(cw_oplog_writer_t *writer, const cw_change_batch_t *batc
 			                  "could not append to the oplog: entity \"%s\" is not in the hub",
 			                  name);
 		case ROUTE_OPLOG:
-			if (encode_row(&writer->oplog_rows, change, fallback_us, err) != 0)
-				return CW_EINVAL;
+			encode_row(&writer->oplog_rows, change, fallback_us);
 			stats->appended++;
 			break;
 		case ROUTE_STAGING:
-			if (encode_row(&writer->staged_rows, change, fallback_us, err) != 0)
-				return CW_EINVAL;
+			encode_row(&writer->staged_rows, change, fallback_us);
 			stats->staged++;
 			break;
 		case ROUTE_SKIP:
@@ -261,14 +253,10 @@ static int encode_batch(cw_oplog_writer_t *writer, const cw_change_batch_t *batc
 			break;
 		}
 	}
-	if (writer->oplog_rows.len > 0)
-		cw_copy_binary_trailer(&writer->oplog_rows);
-	if (writer->staged_rows.len > 0)
-		cw_copy_binary_trailer(&writer->staged_rows);
 	return 0;
 }
 
-/* Runs one COPY ... FROM STDIN (FORMAT binary) with rows as its data. */
+/* Runs one COPY ... FROM STDIN with rows as its data. */
 static int copy_rows(cw_hub_t *hub, const char *sql, const cw_buf_t *rows, const char *what,
                      cw_err_t *err)
 {
@@ -319,14 +307,13 @@ static int append_locked(cw_oplog_writer_t *writer, const cw_change_batch_t *bat
 	if (CW_FAILPOINT("before_oplog_copy"))
 		return cw_err_set(err, CW_EDB, "hub", "%s: failpoint before_oplog_copy", what);
 	if (writer->oplog_rows.len > 0) {
-		rc = copy_rows(writer->hub, "COPY cachewarp.oplog " COPY_COLUMNS " FROM STDIN (FORMAT binary)",
+		rc = copy_rows(writer->hub, "COPY cachewarp.oplog " COPY_COLUMNS " FROM STDIN",
 		               &writer->oplog_rows, what, err);
 		if (rc != 0)
 			return rc;
 	}
 	if (writer->staged_rows.len > 0) {
-		rc = copy_rows(writer->hub, "COPY cachewarp.oplog_staging " COPY_COLUMNS
-		               " FROM STDIN (FORMAT binary)",
+		rc = copy_rows(writer->hub, "COPY cachewarp.oplog_staging " COPY_COLUMNS " FROM STDIN",
 		               &writer->staged_rows, "could not append to the oplog staging area", err);
 		if (rc != 0)
 			return rc;

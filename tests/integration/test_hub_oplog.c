@@ -1,7 +1,6 @@
 /*
  * Integration tests of the oplog writer and reader against a real
- * PostgreSQL: hostile values round trip byte for byte through the binary
- * COPY, ids seen exactly once and in order
+ * PostgreSQL: COPY escaping round trip, ids seen exactly once and in order
  * while several processes write, checkpoint atomicity when a writer is
  * killed before COMMIT, rollback of failed batches, LISTEN wake-up.
  */
@@ -15,6 +14,7 @@
 #include "core/change.h"
 #include "core/entity.h"
 #include "core/mem.h"
+#include "hub/copy.h"
 #include "hub/entity_store.h"
 #include "hub/hub.h"
 #include "hub/metadata.h"
@@ -87,6 +87,38 @@ static int teardown(void **state)
 	cw_testhub_stop(*state);
 	free(*state);
 	return 0;
+}
+
+static void expect_copy(const char *value, const char *want)
+{
+	cw_buf_t buf = CW_BUF_INIT;
+	cw_copy_append_value(&buf, value);
+	assert_string_equal(cw_buf_cstr(&buf), want);
+	cw_buf_free(&buf);
+}
+
+static void copy_escaper_escapes_delimiters_and_backslashes(void **state)
+{
+	(void)state;
+	expect_copy(NULL, "\\N");
+	expect_copy("", "");
+	expect_copy("plain", "plain");
+	expect_copy("a\tb\nc\rd", "a\\tb\\nc\\rd");
+	expect_copy("\\", "\\\\");
+	expect_copy("\\N", "\\\\N");
+	expect_copy("\\.", "\\\\.");
+	expect_copy("end\\", "end\\\\");
+	expect_copy("☃ \"q\" 'q'", "☃ \"q\" 'q'");
+	cw_buf_t buf = CW_BUF_INIT;
+	cw_copy_append_timestamp(&buf, 0);
+	assert_string_equal(cw_buf_cstr(&buf), "1970-01-01 00:00:00.000000+00");
+	cw_buf_reset(&buf);
+	cw_copy_append_timestamp(&buf, -1);
+	assert_string_equal(cw_buf_cstr(&buf), "1969-12-31 23:59:59.999999+00");
+	cw_buf_reset(&buf);
+	cw_copy_append_timestamp(&buf, INT64_C(1714566600123456));
+	assert_string_equal(cw_buf_cstr(&buf), "2024-05-01 12:30:00.123456+00");
+	cw_buf_free(&buf);
 }
 
 static void assert_json_equal(const char *got, const char *want)
@@ -431,6 +463,7 @@ static void listen_wakes_a_waiting_reader(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(copy_escaper_escapes_delimiters_and_backslashes),
 		cmocka_unit_test(hostile_values_round_trip_through_copy),
 		cmocka_unit_test(checkpoint_commits_with_the_batch),
 		cmocka_unit_test(readers_see_every_id_once_in_order_while_processes_write),
