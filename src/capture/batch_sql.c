@@ -110,6 +110,13 @@ void cw_batch_sql_page(const cw_batch_query_t *q, bool marker, cw_buf_t *out)
 	table_ref(q, out);
 	cw_buf_append_str(out, " WHERE ");
 	if (marker) {
+		/* MariaDB does not turn a row comparison into an index range: this bound does. */
+		if (q->dialect == CW_BATCH_MYSQL) {
+			column_ref(q, q->column, out);
+			cw_buf_append_str(out, " >= ");
+			param(q, &n, out);
+			cw_buf_append_str(out, " AND ");
+		}
 		cw_buf_append_char(out, '(');
 		column_ref(q, q->column, out);
 		for (size_t i = 0; i < q->nkeys; i++) {
@@ -149,6 +156,8 @@ int cw_batch_page_params(const cw_batch_query_t *q, const char *value, const cha
 	if (zone && q->dialect == CW_BATCH_MYSQL)
 		params[n++] = zone_name;
 	if (value != NULL) {
+		if (q->dialect == CW_BATCH_MYSQL)
+			params[n++] = value;   /* the range bound, then the row comparison's */
 		params[n++] = value;
 		for (size_t i = 0; i < q->nkeys && i < CW_BATCH_MAX_KEYS; i++)
 			params[n++] = keys[i];

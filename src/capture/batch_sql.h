@@ -68,9 +68,13 @@ typedef struct cw_batch_query {
  */
 void cw_batch_sql_page(const cw_batch_query_t *q, bool marker, cw_buf_t *out);
 
-/* Most parameters a page query takes (a marker of CW_BATCH_MAX_KEYS keys, two zones). */
+/*
+ * Most parameters a page query takes (a marker of CW_BATCH_MAX_KEYS keys, two
+ * zones; MySQL takes the marker's value twice: `t.col >= ? AND (t.col, ...) >
+ * (?, ...)`, the first bound making the page an index range in MariaDB).
+ */
 #define CW_BATCH_MAX_KEYS 32
-#define CW_BATCH_MAX_PARAMS (CW_BATCH_MAX_KEYS + 3)
+#define CW_BATCH_MAX_PARAMS (CW_BATCH_MAX_KEYS + 4)
 
 /*
  * Fills params (CW_BATCH_MAX_PARAMS, borrowed pointers) in the order the

@@ -479,7 +479,9 @@ cw_verify_endpoint_t *cw_verify_target_open(const cw_config_t *config,
 	case CW_TARGET_SQLITE:
 		return vs_sqlite_open(target, entity, err);
 	case CW_TARGET_POSTGRES: {
-		const cw_source_config_t *source = cw_config_source(config, entity->source);
+		const cw_source_config_t *source = config != NULL ? cw_config_source(config,
+		                                                                     entity->source)
+		                                                  : NULL;
 		/* A table made from documents, or from a MySQL source's rows: the column form. */
 		return pg_target_open(target, entity,
 		                      source != NULL && source->type != CW_SOURCE_POSTGRES, err);
