@@ -15,7 +15,8 @@
  *   3. streaming inserts: N more rows inserted by one writer in transactions
  *      of 10,000 with the daemon live; timed from the first insert until the
  *      last row is in the cache (end to end, next to the pgoutput reference);
- *   4. memory: the daemon's VmHWM after each workload.
+ *   4. memory: the daemon's VmHWM after each workload;
+ *   after 1., the snapshot's stages next to bare references (snapshot_stages.h).
  * Prints figure lines (bench/benchlib.h) and a Markdown summary.
  * Then SIGTERM, and the daemon's exit status.
  *
@@ -28,6 +29,7 @@
 #define _XOPEN_SOURCE 700
 #include "benchlib.h"
 #include "core/mem.h"
+#include "snapshot_stages.h"
 #include "testsrv.h"
 
 #include <errno.h>
@@ -518,6 +520,8 @@ int main(void)
 	cw_bench_figure("snapshot", "rows/s to the hub", "rows/s", (double)rows / hub_s, NULL);
 	cw_bench_figure("snapshot", "CPU per 1M rows", "s", cpu_snapshot * 1e6 / (double)rows, NULL);
 	cw_bench_figure("snapshot", "peak RSS", "MiB", (double)rss_snapshot / 1024.0, NULL);
+	cw_bench_stages_t stages = {srv.url, ENTITY, hub_url, cache_path, log_path, dir, rows, 1000};
+	cw_bench_snapshot_stages(&stages);
 
 	/* 2. Latency at 1k then 10k rows/s, ids after the snapshot's. */
 	set_sync_commit(conn);

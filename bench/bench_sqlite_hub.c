@@ -7,12 +7,18 @@
  *      position 0 and the time until its position reaches the head is taken;
  *   2. latency: a writer appends changes at a steady rate (1k/s, then 10k/s)
  *      in batches every 10 ms, each stamped with its commit time as a
- *      source's would be; a reader polls the cache's metadata oplog_id through
- *      its own read-only connection every millisecond, and the time from the
- *      stamp to the change being visible there is recorded per batch.
+ *      source's would be; a poller on a thread of its own reads the cache's
+ *      metadata oplog_id through its own read-only connection every
+ *      millisecond, and the time from the stamp to the change being visible
+ *      there is recorded per batch, split into the append (stamp to the hub's
+ *      COMMIT) and the target (the hub's COMMIT to visible). The poller must
+ *      not share the writer's thread: an append slower than 10 ms would hold
+ *      the poll back until the writer caught up with its schedule, and every
+ *      batch applied meanwhile would count as late.
  *
  * It starts a throwaway PostgreSQL with tests/support/pg.sh (run it from the
- * source tree, or set CW_SOURCE_DIR). Usage: bench.sqlite_hub [N [SECONDS]]
+ * source tree, or set CW_SOURCE_DIR). Usage: bench.sqlite_hub [N [SECONDS]];
+ * CW_BENCH_TRACE=1 prints the worst latency of each second.
  */
 #define _XOPEN_SOURCE 700
 #include "apply/target.h"
@@ -28,6 +34,8 @@
 #include "hub/oplog_writer.h"
 
 #include <ftw.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +43,9 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#define TICK_MS 10       /* the writer appends a batch every 10 ms */
+#define POLL_US 1000     /* the poller reads the cache's position every millisecond */
 
 static uint64_t rng_state = 88172645463325252ULL;
 static uint64_t next_random(void)
@@ -62,13 +73,17 @@ static void push(cw_change_batch_t *batch, uint64_t doc, uint64_t n, int64_t cre
 	cw_change_batch_push(batch, &change);
 }
 
-static int64_t append(cw_oplog_writer_t *writer, cw_hub_t *hub, cw_change_batch_t *batch)
+/* Appends batch; the hub's head after it. committed_us (optional): wall time the COMMIT returned. */
+static int64_t append(cw_oplog_writer_t *writer, cw_hub_t *hub, cw_change_batch_t *batch,
+                      int64_t *committed_us)
 {
 	cw_err_t err = {0};
 	if (cw_oplog_append(writer, batch, NULL, NULL, NULL, &err) != 0) {
 		fprintf(stderr, "append: %s\n", err.message);
 		exit(1);
 	}
+	if (committed_us != NULL)
+		*committed_us = cw_bench_wall_us();
 	cw_change_batch_clear(batch);
 	int64_t head = 0;
 	cw_oplog_last_id(hub, &head, &err);
@@ -92,61 +107,177 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Steady writes at rate changes/s for seconds; prints p50/p99/max visibility latency. */
-static void latency(cw_hub_t *hub, const char *cache_path, int rate, int seconds, uint64_t docs)
+/*
+ * The visibility poller: a thread of its own, so a writer that falls behind
+ * its schedule (a slow append) never delays the moment a batch is seen.
+ * Batches become visible in id order (one writer; the target commits its
+ * position with the rows), so it waits for them in order and records, per
+ * batch, the wall time it first saw it.
+ */
+typedef struct poller {
+	const char *cache_path;
+	pthread_mutex_t mutex;      /* guards the fields below */
+	const int64_t *ids;         /* per batch: its last oplog id */
+	int64_t *seen_us;           /* per batch: when the poller first saw it */
+	int written;                /* batches appended so far */
+	int seen;                   /* batches seen in the cache so far */
+	bool writing_done;
+	double deadline_s;          /* the poller gives up after the writer is done and this passes */
+} poller_t;
+
+static void *poll_main(void *arg)
+{
+	poller_t *pl = arg;
+	sqlite3 *reader = NULL;
+	sqlite3_open_v2(pl->cache_path, &reader, SQLITE_OPEN_READONLY, NULL);
+	sqlite3_busy_timeout(reader, 1000);
+	for (;;) {
+		int64_t visible = visible_id(reader), now = cw_bench_wall_us();
+		pthread_mutex_lock(&pl->mutex);
+		while (pl->seen < pl->written && pl->ids[pl->seen] <= visible)
+			pl->seen_us[pl->seen++] = now;
+		bool finished = pl->writing_done &&
+		                (pl->seen == pl->written || cw_bench_now_s() > pl->deadline_s);
+		pthread_mutex_unlock(&pl->mutex);
+		if (finished)
+			break;
+		usleep(POLL_US);
+	}
+	sqlite3_close(reader);
+	return NULL;
+}
+
+/* Sorts ms (n values) and prints them as p50 / p99 / max. */
+static void print_spread(const char *what, double *ms, int n)
+{
+	qsort(ms, (size_t)n, sizeof *ms, cmp_double);
+	printf("  %s: p50 %6.1f ms  p99 %6.1f ms  max %6.1f ms\n", what, ms[n / 2], ms[n * 99 / 100],
+	       ms[n - 1]);
+}
+
+/* Per batch of a steady run: its last id, its stamp, when the hub committed it. */
+typedef struct steady_run {
+	int rate;
+	int ticks;
+	int64_t *ids;
+	int64_t *stamps;
+	int64_t *committed_us;
+	double achieved;            /* changes/s the writer achieved */
+} steady_run_t;
+
+/* Appends rate changes/s for run->ticks batches of TICK_MS, publishing each to the poller. */
+static void write_steadily(cw_hub_t *hub, steady_run_t *run, poller_t *pl, uint64_t docs)
 {
 	cw_oplog_writer_t *writer = cw_oplog_writer_new(hub);
 	cw_change_batch_t batch = CW_CHANGE_BATCH_INIT;
-	sqlite3 *reader = NULL;
-	sqlite3_open_v2(cache_path, &reader, SQLITE_OPEN_READONLY, NULL);
-	sqlite3_busy_timeout(reader, 1000);
-	int per_tick = rate / 100;               /* a batch every 10 ms */
-	int ticks = seconds * 100;
-	double *lat = cw_xcalloc((size_t)ticks, sizeof *lat);
-	int64_t *ids = cw_xcalloc((size_t)ticks, sizeof *ids);
-	int64_t *stamps = cw_xcalloc((size_t)ticks, sizeof *stamps);
-	int done = 0;
+	int per_tick = run->rate * TICK_MS / 1000;
+	struct timespec next;
+	clock_gettime(CLOCK_MONOTONIC, &next);
 	double start = cw_bench_now_s();
-	for (int t = 0; t < ticks; t++) {
-		while (cw_bench_now_s() < start + t * 0.01) {
-			/* Meanwhile, watch what became visible. */
-			int64_t seen = visible_id(reader), now = cw_bench_wall_us();
-			while (done < t && ids[done] <= seen) {
-				lat[done] = (double)(now - stamps[done]) / 1000.0;
-				done++;
-			}
-			usleep(1000);
-		}
-		stamps[t] = cw_bench_wall_us();
+	for (int t = 0; t < run->ticks; t++) {
+		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL);
+		/* The stamp is the batch's commit time at its source, taken before the append. */
+		int64_t stamp = cw_bench_wall_us(), committed_us = 0;
 		for (int i = 0; i < per_tick; i++)
-			push(&batch, next_random() % docs, (uint64_t)t, stamps[t]);
-		ids[t] = append(writer, hub, &batch);
-	}
-	while (done < ticks) {
-		int64_t seen = visible_id(reader), now = cw_bench_wall_us();
-		while (done < ticks && ids[done] <= seen) {
-			lat[done] = (double)(now - stamps[done]) / 1000.0;
-			done++;
+			push(&batch, next_random() % docs, (uint64_t)t, stamp);
+		int64_t id = append(writer, hub, &batch, &committed_us);
+		pthread_mutex_lock(&pl->mutex);
+		run->stamps[t] = stamp;
+		run->committed_us[t] = committed_us;
+		run->ids[t] = id;
+		pl->written = t + 1;
+		pthread_mutex_unlock(&pl->mutex);
+		next.tv_nsec += TICK_MS * 1000000L;
+		if (next.tv_nsec >= 1000000000L) {
+			next.tv_sec++;
+			next.tv_nsec -= 1000000000L;
 		}
-		usleep(1000);
 	}
-	double achieved = (double)ticks * per_tick / (cw_bench_now_s() - start);
-	qsort(lat, (size_t)ticks, sizeof *lat, cmp_double);
-	printf("latency at %6d changes/s (achieved %6.0f/s, %d batches): p50 %6.1f ms  p99 %6.1f ms"
-	       "  max %6.1f ms\n", rate, achieved, ticks, lat[ticks / 2], lat[ticks * 99 / 100],
-	       lat[ticks - 1]);
+	run->achieved = (double)run->ticks * per_tick / (cw_bench_now_s() - start);
+	cw_change_batch_free(&batch);
+	cw_oplog_writer_free(writer);
+}
+
+/* Prints the run's latencies (seen_us: when each batch was seen) and their figures. */
+static void report(const steady_run_t *run, const int64_t *seen_us, int seen)
+{
+	int ticks = run->ticks;
+	if (seen < ticks)
+		fprintf(stderr, "latency at %d changes/s: %d of %d batches never became visible\n",
+		        run->rate, ticks - seen, ticks);
+	double *lat = cw_xcalloc((size_t)ticks, sizeof *lat);
+	double *append_ms = cw_xcalloc((size_t)ticks, sizeof *append_ms);
+	double *target_ms = cw_xcalloc((size_t)ticks, sizeof *target_ms);
+	for (int t = 0; t < ticks; t++) {
+		/* A batch never seen counts as the poller's deadline. */
+		int64_t at = t < seen ? seen_us[t] : run->stamps[t] + 120 * 1000000LL;
+		lat[t] = (double)(at - run->stamps[t]) / 1000.0;
+		append_ms[t] = (double)(run->committed_us[t] - run->stamps[t]) / 1000.0;
+		target_ms[t] = (double)(at - run->committed_us[t]) / 1000.0;
+	}
+	if (getenv("CW_BENCH_TRACE") != NULL) {
+		/* The worst of each second's batches, to see whether stalls recur. */
+		printf("worst latency per second (ms, stamp to visible / hub COMMIT to visible):");
+		for (int first = 0; first < ticks; first += 1000 / TICK_MS) {
+			double worst = 0, worst_target = 0;
+			for (int t = first; t < first + 1000 / TICK_MS && t < ticks; t++) {
+				worst = lat[t] > worst ? lat[t] : worst;
+				worst_target = target_ms[t] > worst_target ? target_ms[t] : worst_target;
+			}
+			printf(" %.0f/%.0f", worst, worst_target);
+		}
+		printf("\n");
+	}
+	printf("latency at %6d changes/s (achieved %6.0f/s, %d batches):\n", run->rate, run->achieved,
+	       ticks);
+	print_spread("stamp to visible in the cache", lat, ticks);
+	print_spread("  the append (stamp to hub COMMIT)", append_ms, ticks);
+	print_spread("  the target (hub COMMIT to visible)", target_ms, ticks);
 	fflush(stdout);
 	char workload[48];
-	snprintf(workload, sizeof workload, "hub to SQLite at %d changes/s", rate);
+	snprintf(workload, sizeof workload, "hub to SQLite at %d changes/s", run->rate);
 	cw_bench_figure(workload, "p50", "ms", lat[ticks / 2], NULL);
 	cw_bench_figure(workload, "p99", "ms", lat[ticks * 99 / 100], NULL);
 	cw_bench_figure(workload, "max", "ms", lat[ticks - 1], NULL);
+	cw_bench_figure(workload, "p99 hub COMMIT to visible", "ms", target_ms[ticks * 99 / 100],
+	                NULL);
 	free(lat);
-	free(ids);
-	free(stamps);
-	sqlite3_close(reader);
-	cw_change_batch_free(&batch);
-	cw_oplog_writer_free(writer);
+	free(append_ms);
+	free(target_ms);
+}
+
+/*
+ * Steady writes at rate changes/s for seconds: prints p50/p99/max of the
+ * visibility latency (stamp to seen in the cache) and of its two legs, the
+ * append (stamp to the hub's COMMIT returned) and the target (the hub's
+ * COMMIT to seen in the cache).
+ */
+static void latency(cw_hub_t *hub, const char *cache_path, int rate, int seconds, uint64_t docs)
+{
+	steady_run_t run = {.rate = rate, .ticks = seconds * 1000 / TICK_MS};
+	run.ids = cw_xcalloc((size_t)run.ticks, sizeof *run.ids);
+	run.stamps = cw_xcalloc((size_t)run.ticks, sizeof *run.stamps);
+	run.committed_us = cw_xcalloc((size_t)run.ticks, sizeof *run.committed_us);
+	poller_t pl = {.cache_path = cache_path, .ids = run.ids,
+	               .seen_us = cw_xcalloc((size_t)run.ticks, sizeof(int64_t))};
+	pthread_mutex_init(&pl.mutex, NULL);
+	pthread_t thread;
+	if (pthread_create(&thread, NULL, poll_main, &pl) != 0) {
+		fprintf(stderr, "could not start the poller\n");
+		exit(1);
+	}
+	write_steadily(hub, &run, &pl, docs);
+	pthread_mutex_lock(&pl.mutex);
+	pl.writing_done = true;
+	pl.deadline_s = cw_bench_now_s() + 120.0;
+	pthread_mutex_unlock(&pl.mutex);
+	pthread_join(thread, NULL);
+	pthread_mutex_destroy(&pl.mutex);
+	report(&run, pl.seen_us, pl.seen);
+	free(pl.seen_us);
+	free(run.ids);
+	free(run.stamps);
+	free(run.committed_us);
 }
 
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -203,7 +334,7 @@ int main(int argc, char **argv)
 	for (uint64_t n = 0; n < total; n++) {
 		push(&batch, n < docs ? n : next_random() % docs, n, 0);
 		if (batch.len == 10000 || n == total - 1)
-			head = append(writer, hub, &batch);
+			head = append(writer, hub, &batch, NULL);
 	}
 	cw_oplog_writer_free(writer);
 	printf("hub filled: %llu changes (%llu inserts, %llu random updates) in %.1f s\n",

@@ -88,6 +88,8 @@ foreach(src ${CW_BENCHES})
   add_executable(bench.${module} ${src})
   target_link_libraries(bench.${module} PRIVATE cwbenchlib)
 endforeach()
+# The pipeline benchmark's per-stage view of its snapshot.
+target_sources(bench.pipeline PRIVATE ${CMAKE_SOURCE_DIR}/bench/snapshot_stages.c)
 
 # cw-mongo-exec: MongoDB writes from shell scripts (tests, demo); there is no MongoDB shell here.
 add_executable(cw-mongo-exec ${CMAKE_SOURCE_DIR}/tests/support/mongo_exec.c)

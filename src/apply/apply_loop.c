@@ -66,6 +66,9 @@ cw_apply_loop_t *cw_apply_loop_new(const cw_apply_loop_opts_t *opts,
 		                   "Writes made to a target after coalescing, by entity.");
 		cw_metrics_declare(loop->metrics, "cachewarp_apply_batch_duration_seconds",
 		                   CW_METRIC_HISTOGRAM, "Time to apply one oplog batch to a target.");
+		cw_metrics_declare(loop->metrics, APL_READ_SECONDS_METRIC, CW_METRIC_COUNTER,
+		                   "Seconds a target's apply loop spent reading oplog pages from the "
+		                   "hub (its prefetch included).");
 		cw_metrics_declare(loop->metrics, "cachewarp_consumer_lag_ids", CW_METRIC_GAUGE,
 		                   "Oplog ids between the hub's head and a consumer's position.");
 		cw_metrics_declare(loop->metrics, "cachewarp_consumer_lag_seconds", CW_METRIC_GAUGE,
@@ -719,9 +722,15 @@ static int apply_until_stopped(cw_apply_loop_t *loop, cw_oplog_reader_t *reader,
 		if ((rc = replay_step(loop, err)) != 0 || (rc = apl_replay_letters(loop, err)) != 0)
 			break;
 		cw_change_batch_clear(&batch);
-		if (!apl_prefetch_take(loop, loop->position, &batch) &&
-		    (rc = cw_oplog_read(reader, loop->position, loop->batch_size, &batch, err)) != 0)
-			break;
+		if (!apl_prefetch_take(loop, loop->position, &batch)) {
+			double read_started = cw_time_monotonic_s();
+			rc = cw_oplog_read(reader, loop->position, loop->batch_size, &batch, err);
+			if (loop->metrics != NULL)
+				cw_metrics_counter_add(loop->metrics, APL_READ_SECONDS_METRIC, labels,
+				                       cw_time_monotonic_s() - read_started);
+			if (rc != 0)
+				break;
+		}
 		/* A full page: more is likely waiting; read it while this one is applied. */
 		if (batch.len == loop->batch_size)
 			apl_prefetch_request(loop, batch.items[batch.len - 1].oplog_id);
@@ -733,7 +742,7 @@ static int apply_until_stopped(cw_apply_loop_t *loop, cw_oplog_reader_t *reader,
 				rc = wait_for_changes(reader, wait_ms, cancel, err);
 			continue;
 		}
-		int64_t started = cw_clock_now_ms(cw_clock_system());
+		double started_s = cw_time_monotonic_s();
 		if ((rc = apply_batch(loop, &batch, err)) != 0)
 			break;
 		int64_t now_us = cw_clock_wall_us(cw_clock_system());
@@ -742,7 +751,7 @@ static int apply_until_stopped(cw_apply_loop_t *loop, cw_oplog_reader_t *reader,
 		                  : (now_us > newest ? (double)(now_us - newest) / 1e6 : 0);
 		if (loop->metrics != NULL)
 			cw_metrics_observe(loop->metrics, "cachewarp_apply_batch_duration_seconds", labels,
-			                   (double)(cw_clock_now_ms(cw_clock_system()) - started) / 1e3);
+			                   cw_time_monotonic_s() - started_s);
 		publish_position(loop);
 		rc = heartbeat(loop, false, err);
 	}

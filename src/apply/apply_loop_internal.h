@@ -24,6 +24,8 @@
 #include <sys/types.h>
 
 #define APL_COMPONENT "apply"
+/* Seconds spent reading oplog pages, per target (the main read and the prefetch). */
+#define APL_READ_SECONDS_METRIC "cachewarp_apply_read_seconds_total"
 
 /*
  * The next page of the main read, fetched on a hub connection of its own
@@ -40,6 +42,8 @@ typedef struct prefetch {
 	const char *const *entities;  /* borrowed from the loop */
 	size_t nentities;
 	size_t limit;
+	cw_metrics_t *metrics;        /* borrowed from the loop; may be NULL */
+	const char *labels;           /* borrowed from the loop: target="<name>" */
 	bool requested;               /* a page after `after` was asked for */
 	bool done;                    /* ... and is in batch (or failed: rc) */
 	bool stop;

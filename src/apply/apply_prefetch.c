@@ -5,6 +5,7 @@
  */
 #include "apply/apply_loop_internal.h"
 
+#include "core/clock.h"
 #include "hub/hub.h"
 
 #include <stdlib.h>
@@ -28,8 +29,12 @@ static void *prefetch_main(void *arg)
 		int rc = 0;
 		if (hub == NULL && (hub = cw_hub_connect_auth(p->hub_url, p->hub_auth, &err)) == NULL)
 			rc = CW_EDB;
+		double started_s = cw_time_monotonic_s();
 		if (rc == 0)
 			rc = cw_oplog_fetch(hub, p->entities, p->nentities, after, p->limit, &page, &err);
+		if (p->metrics != NULL)
+			cw_metrics_counter_add(p->metrics, APL_READ_SECONDS_METRIC, p->labels,
+			                       cw_time_monotonic_s() - started_s);
 		if (rc != 0) {   /* the main read tries itself; a new connection next time */
 			cw_hub_close(hub);
 			hub = NULL;
@@ -53,6 +58,8 @@ void apl_prefetch_start(cw_apply_loop_t *loop)
 	p->entities = (const char *const *)loop->entities;
 	p->nentities = loop->nentities;
 	p->limit = loop->batch_size;
+	p->metrics = loop->metrics;
+	p->labels = loop->labels;
 	p->requested = p->done = p->stop = false;
 	p->started = pthread_create(&p->thread, NULL, prefetch_main, p) == 0;
 }

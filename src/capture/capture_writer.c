@@ -14,6 +14,7 @@
 
 #define CAPTURED_METRIC "cachewarp_changes_captured_total"
 #define QUEUE_METRIC "cachewarp_capture_queue_batches"
+#define WRITE_SECONDS_METRIC "cachewarp_capture_write_seconds_total"
 #define WAIT_SLICE_MS 500
 
 typedef struct job {
@@ -87,12 +88,18 @@ void cw_capture_declare_metrics(cw_metrics_t *metrics)
 	cw_metrics_declare(metrics, QUEUE_METRIC, CW_METRIC_GAUGE,
 	                   "Batches a source handed to its hub writer and not yet committed "
 	                   "(capture.queue_depth at most)");
+	cw_metrics_declare(metrics, WRITE_SECONDS_METRIC, CW_METRIC_COUNTER,
+	                   "Seconds a source's hub writer spent appending batches (encoding, COPY, "
+	                   "commit), per source");
 }
 
 void cw_capture_declare_entity_metrics(cw_metrics_t *metrics)
 {
 	cw_metrics_declare(metrics, "cachewarp_snapshot_rows_total", CW_METRIC_COUNTER,
 	                   "Rows read by snapshots, per entity");
+	cw_metrics_declare(metrics, "cachewarp_snapshot_read_seconds_total", CW_METRIC_COUNTER,
+	                   "Seconds snapshots spent reading rows from the source and turning them "
+	                   "into changes, per entity (the hub's writes overlap them)");
 	cw_metrics_declare(metrics, "cachewarp_entity_failed", CW_METRIC_GAUGE,
 	                   "1 while an entity cannot be captured (its reason is in /v1/status), "
 	                   "0 once it recovered; the source's other entities keep streaming");
@@ -129,8 +136,12 @@ static void *writer_main(void *arg)
 		int failed = w->rc;
 		pthread_mutex_unlock(&w->mutex);
 		cw_oplog_writer_set_scan(w->writer, job->meta.scan);
+		double started_s = cw_time_monotonic_s();
 		int rc = failed ? failed : cw_capture_append(w->writer, &job->batch, &job->meta,
 		                                             w->metrics, &err);
+		if (w->metrics != NULL && w->labels[0] != '\0')
+			cw_metrics_counter_add(w->metrics, WRITE_SECONDS_METRIC, w->labels,
+			                       cw_time_monotonic_s() - started_s);
 		if (rc == 0 && job->failpoint != NULL && CW_FAILPOINT(job->failpoint))
 			rc = cw_err_set(&err, CW_EIO, "capture", "failpoint %s", job->failpoint);
 		pthread_mutex_lock(&w->mutex);

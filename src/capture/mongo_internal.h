@@ -33,6 +33,8 @@
 #define MONGO_CONNECT_TIMEOUT_MS 5000
 /* Scan progress is logged at most this often. */
 #define MONGO_PROGRESS_LOG_MS 10000
+/* Room for the resume token of the last event read (a token is about 100-200 bytes). */
+#define MONGO_TOKEN_MAX 1024
 
 typedef struct mongo_entity {
 	cw_entity_t entity;              /* a copy of the hub's row; version is kept current */
@@ -55,6 +57,9 @@ typedef struct mongo_stream {
 	mongoc_change_stream_t *cursor;  /* NULL while closed */
 	cw_mongo_checkpoint_t checkpoint;/* as last stored in the hub */
 	bool bumped;                     /* a new generation was started since the cursor opened */
+	uint8_t last_token[MONGO_TOKEN_MAX];   /* the BSON of the last event's token read in this
+	                                        * poll (its changes are in source->batch) */
+	uint32_t last_token_len;         /* 0: none (or too long to keep) */
 	int64_t last_checkpoint_ms;
 	bool listed;                     /* reload mark */
 } mongo_stream_t;

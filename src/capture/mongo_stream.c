@@ -104,16 +104,19 @@ static mongoc_change_stream_t *open_cursor(mongo_source_t *source, size_t i,
 	return cursor;
 }
 
-/* Stores the stream's checkpoint (with the batch's rows, when any) in one transaction. */
-static int store_checkpoint(mongo_source_t *source, size_t i, const bson_t *token,
-                            bool start_after, cw_err_t *err)
+/*
+ * Stores the stream's checkpoint (with the batch's rows, when any) in one
+ * transaction; the writer then reaches failpoint (NULL: none).
+ */
+static int store_checkpoint_at(mongo_source_t *source, size_t i, const bson_t *token,
+                               bool start_after, const char *failpoint, cw_err_t *err)
 {
 	mongo_stream_t *stream = &source->streams[i];
 	bson_t *copy = token != NULL ? bson_copy(token) : NULL;
 	cw_mongo_checkpoint_t next = {copy, start_after, stream->checkpoint.generation,
 	                              mongo_stream_scanning(source, i)};
 	char *json = cw_mongo_checkpoint_json(&next);
-	int rc = mongo_flush(source, stream->key, json, false, err);
+	int rc = mongo_flush_at(source, stream->key, json, false, failpoint, err);
 	free(json);
 	if (rc != 0) {
 		cw_mongo_checkpoint_clear(&next);
@@ -124,6 +127,12 @@ static int store_checkpoint(mongo_source_t *source, size_t i, const bson_t *toke
 	stream->last_checkpoint_ms = cw_clock_now_ms(source->clock);
 	mongo_set_position(source, token, -1);
 	return 0;
+}
+
+static int store_checkpoint(mongo_source_t *source, size_t i, const bson_t *token,
+                            bool start_after, cw_err_t *err)
+{
+	return store_checkpoint_at(source, i, token, start_after, NULL, err);
 }
 
 /* Every entity of stream i (and of collection, unless NULL) gets a new generation and a sweep. */
@@ -305,8 +314,15 @@ static int end_of_collection(mongo_source_t *source, size_t i, const cw_mongo_ev
                              cw_err_t *err)
 {
 	mongo_stream_t *stream = &source->streams[i];
-	/* The rows before the event first, without moving the checkpoint past it yet. */
-	int rc = mongo_flush(source, NULL, NULL, false, err);
+	/* The rows before the event first, with the checkpoint of the last of them (not past
+	 * this event yet): a restart reads this event again, never those rows. */
+	int rc = 0;
+	bson_t last;
+	if (source->batch.len > 0 && stream->last_token_len > 0 &&
+	    bson_init_static(&last, stream->last_token, stream->last_token_len))
+		rc = store_checkpoint_at(source, i, &last, false, "before_end_of_collection", err);
+	else
+		rc = mongo_flush(source, NULL, NULL, false, err);
 	if (rc != 0)
 		return rc;
 	cw_mongo_end_plan_t plan = cw_mongo_end_plan_for(event, stream->bumped);
@@ -343,6 +359,14 @@ static int handle_event(mongo_source_t *source, size_t i, const bson_t *doc, int
 	if (event.time_us != 0)
 		*time_us = event.time_us;
 	cw_mongo_action_t action = cw_mongo_event_action(&event);
+	mongo_stream_t *stream = &source->streams[i];
+	if (action != CW_MONGO_NEW_GENERATION && action != CW_MONGO_INVALIDATE) {
+		/* Kept for a drop later in this poll: the checkpoint of the rows before it. */
+		bool fits = event.has_token && event.token.len <= MONGO_TOKEN_MAX;
+		if (fits)
+			memcpy(stream->last_token, bson_get_data(&event.token), event.token.len);
+		stream->last_token_len = fits ? event.token.len : 0;
+	}
 	switch (action) {
 	case CW_MONGO_SKIP:
 	case CW_MONGO_SKIP_GONE:
@@ -384,6 +408,7 @@ int mongo_stream_poll(mongo_source_t *source, size_t i, size_t *events, cw_err_t
 	int64_t time_us = 0;
 	int rc = 0;
 	*events = 0;
+	stream->last_token_len = 0;
 	while (*events < limit && stream->cursor != NULL &&
 	       mongoc_change_stream_next(stream->cursor, &doc)) {
 		(*events)++;

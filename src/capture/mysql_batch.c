@@ -36,62 +36,11 @@ void my_batch_table_free(my_batch_table_t *table)
 	free(table);
 }
 
-/* A marker column's select expression: a form that goes back into a query as a literal. */
-static void marker_select(const my_scan_col_t *col, cw_buf_t *out)
-{
-	cw_buf_append_str(out, ", ");
-	if (col->kind == COL_BINARY)
-		cw_buf_append_str(out, "HEX(");
-	cw_buf_append_str(out, "t.");
-	my_quote_ident(out, col->name);
-	if (col->kind == COL_BINARY)
-		cw_buf_append_char(out, ')');
-	else if (col->kind == COL_NUMBER)
-		cw_buf_append_str(out, " + 0");   /* BIT and YEAR as numbers */
-}
-
-static bool is_number(const char *text)
-{
-	const char *p = text;
-	if (*p == '-' || *p == '+')
-		p++;
-	size_t digits = strspn(p, "0123456789");
-	if (digits == 0)
-		return false;
-	p += digits;
-	if (*p == '.')
-		p += 1 + strspn(p + 1, "0123456789");
-	if (*p == 'e' || *p == 'E') {
-		p++;
-		if (*p == '-' || *p == '+')
-			p++;
-		if (strspn(p, "0123456789") == 0)
-			return false;
-		p += strspn(p, "0123456789");
-	}
-	return *p == '\0';
-}
-
-/* Appends a marker value of col as a literal of its kind. */
-static void marker_literal(MYSQL *conn, const my_scan_col_t *col, const char *value,
-                           cw_buf_t *out)
-{
-	size_t len = strlen(value);
-	if (col != NULL && col->kind == COL_NUMBER && is_number(value)) {
-		cw_buf_append_str(out, value);
-	} else if (col != NULL && col->kind == COL_BINARY && len % 2 == 0 &&
-	           strspn(value, "0123456789ABCDEFabcdef") == len) {
-		cw_buf_appendf(out, "X'%s'", value);
-	} else {
-		my_quote_literal(conn, out, value);
-	}
-}
-
 /*
  * The page query with its parameters in place (the C API has no parameters
  * outside prepared statements): cw_batch_page_params's order is the zone
- * (a LOCAL_TIME column), the marker's value and keys (with a marker), the
- * zone again. Question marks inside quoted names or strings are not
+ * (a LOCAL_TIME column), the marker's value three times and its keys
+ * (with a marker), the zone again. Question marks inside quoted names or strings are not
  * parameters.
  */
 static void bind_params(MYSQL *conn, const my_batch_table_t *table, const cw_batch_query_t *q,
@@ -101,9 +50,10 @@ static void bind_params(MYSQL *conn, const my_batch_table_t *table, const cw_bat
 	bool zone = q->kind == CW_BATCH_COLUMN_LOCAL_TIME;
 	int marker_at = zone ? 1 : 0;
 	if (nparams > (zone ? 2 : 0)) {
-		kinds[marker_at] = &table->cols[table->column];
+		for (int v = 0; v < 3; v++)
+			kinds[marker_at + v] = &table->cols[table->column];
 		for (size_t k = 0; k < table->nkey; k++)
-			kinds[marker_at + 1 + (int)k] = &table->cols[table->key[k]];
+			kinds[marker_at + 3 + (int)k] = &table->cols[table->key[k]];
 	}
 	int n = 0;
 	char quote = 0;
@@ -114,7 +64,7 @@ static void bind_params(MYSQL *conn, const my_batch_table_t *table, const cw_bat
 		} else if (*p == '`' || *p == '\'') {
 			quote = *p;
 		} else if (*p == '?' && n < nparams) {
-			marker_literal(conn, kinds[n], params[n], out);
+			my_key_literal(conn, kinds[n], params[n], out);
 			n++;
 			continue;
 		}
@@ -203,9 +153,9 @@ int my_batch_check(my_source_t *src, my_entity_t *ent, cw_err_t *err)
 		table->key[k] = key[k];
 		table->key_names[k] = table->cols[key[k]].name;
 	}
-	marker_select(col, &table->select);
+	my_key_select(col, &table->select);
 	for (size_t k = 0; k < nkey; k++)
-		marker_select(&table->cols[key[k]], &table->select);
+		my_key_select(&table->cols[key[k]], &table->select);
 	if (table->kind == CW_BATCH_COLUMN_LOCAL_TIME &&
 	    (rc = check_zone(src, ent, settings->batch.timezone, err)) != 0)
 		goto out;

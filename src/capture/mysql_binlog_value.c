@@ -35,30 +35,88 @@ static bool is_ascii(uint16_t collation)
 	return collation == 11 || collation == 65;
 }
 
-/* ucs2, utf16, utf16le, utf32: text cachewarp does not convert. */
-static bool is_wide(uint16_t collation)
+/* The wide encodings, by collation (MySQL's and MariaDB's numbers). */
+typedef enum wide {
+	NOT_WIDE = 0,
+	UCS2,        /* big-endian 16-bit units, the BMP only */
+	UTF16,       /* big-endian, with surrogate pairs */
+	UTF16LE,     /* little-endian, with surrogate pairs */
+	UTF32,       /* big-endian 32-bit code points */
+} wide_t;
+
+static wide_t wide_of(uint16_t collation)
 {
-	return collation == 35 || collation == 54 || collation == 55 || collation == 56 ||
-	       collation == 60 || collation == 61 || collation == 62 || collation == 90 ||
-	       (collation >= 101 && collation <= 124) || (collation >= 128 && collation <= 151) ||
-	       collation == 159 || (collation >= 160 && collation <= 183);
+	if (collation == 35 || collation == 90 || (collation >= 128 && collation <= 151) ||
+	    collation == 159)
+		return UCS2;
+	if (collation == 54 || collation == 55 || (collation >= 101 && collation <= 124))
+		return UTF16;
+	if (collation == 56 || collation == 62)
+		return UTF16LE;
+	if (collation == 60 || collation == 61 || (collation >= 160 && collation <= 183))
+		return UTF32;
+	return NOT_WIDE;
 }
 
 static void put_utf8(cw_buf_t *out, uint32_t cp)
 {
-	char b[3];
+	char b[4];
 	if (cp < 0x80) {
 		cw_buf_append_char(out, (char)cp);
 	} else if (cp < 0x800) {
 		b[0] = (char)(0xc0 | cp >> 6);
 		b[1] = (char)(0x80 | (cp & 0x3f));
 		cw_buf_append(out, b, 2);
-	} else {
+	} else if (cp < 0x10000) {
 		b[0] = (char)(0xe0 | cp >> 12);
 		b[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
 		b[2] = (char)(0x80 | (cp & 0x3f));
 		cw_buf_append(out, b, 3);
+	} else {
+		b[0] = (char)(0xf0 | cp >> 18);
+		b[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+		b[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		b[3] = (char)(0x80 | (cp & 0x3f));
+		cw_buf_append(out, b, 4);
 	}
+}
+
+/*
+ * Converts s (len bytes of a wide encoding) to UTF-8 on out. Returns len,
+ * or the offset of the first unit that is not a character (a cut unit, an
+ * unpaired surrogate, a code point past U+10FFFF; ucs2 has no surrogates).
+ */
+static size_t wide_to_utf8(wide_t wide, const uint8_t *s, size_t len, cw_buf_t *out)
+{
+	size_t unit = wide == UTF32 ? 4 : 2;
+	size_t i = 0;
+	while (i < len) {
+		if (len - i < unit)
+			return i;
+		uint32_t cp;
+		if (wide == UTF32)
+			cp = (uint32_t)s[i] << 24 | (uint32_t)s[i + 1] << 16 | (uint32_t)s[i + 2] << 8 | s[i + 3];
+		else if (wide == UTF16LE)
+			cp = (uint32_t)s[i + 1] << 8 | s[i];
+		else
+			cp = (uint32_t)s[i] << 8 | s[i + 1];
+		size_t used = unit;
+		if (cp >= 0xd800 && cp <= 0xdbff && (wide == UTF16 || wide == UTF16LE)) {
+			if (len - i < 4)
+				return i;
+			uint32_t low = wide == UTF16LE ? (uint32_t)s[i + 3] << 8 | s[i + 2]
+			                               : (uint32_t)s[i + 2] << 8 | s[i + 3];
+			if (low < 0xdc00 || low > 0xdfff)
+				return i;
+			cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
+			used = 4;
+		} else if ((cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff) {
+			return i;
+		}
+		put_utf8(out, cp);
+		i += used;
+	}
+	return len;
 }
 
 int cw_binlog_text_utf8(const cw_binlog_reader_t *r, uint16_t collation, const uint8_t *s,
@@ -73,8 +131,16 @@ int cw_binlog_text_utf8(const cw_binlog_reader_t *r, uint16_t collation, const u
 		}
 		return 0;
 	}
-	if (is_wide(collation))
-		return cw_binlog_fail(r, offset, "charset of collation %u is not supported", collation);
+	wide_t wide = wide_of(collation);
+	if (wide != NOT_WIDE) {
+		size_t start = out->len;
+		size_t bad = wide_to_utf8(wide, s, len, out);
+		if (bad == len)
+			return 0;
+		out->len = start;
+		return cw_binlog_fail(r, offset + bad, "value is not valid %s (collation %u)",
+		                      wide == UCS2 ? "ucs2" : wide == UTF32 ? "utf32" : "utf16", collation);
+	}
 	size_t bad = cw_json_utf8_invalid_at((const char *)s, len);
 	if (bad != len)
 		return cw_binlog_fail(r, offset + bad, is_ascii(collation) ? "value is not ASCII" :

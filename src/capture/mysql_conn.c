@@ -273,8 +273,10 @@ int my_check_setup(my_source_t *src, cw_err_t *err)
 	src->mariadb = strstr(version, "MariaDB") != NULL;
 	if (!src->mariadb) {
 		int refused = cw_err_set(err, CW_EINVAL, MY_DOMAIN, "source \"%s\" is MySQL %s: "
-		                         "cachewarp streams from MariaDB only for now (MySQL's GTID sets "
-		                         "are not supported yet)", src->cfg->name, version);
+		                         "cachewarp streams from MariaDB only for now (MySQL 8's GTID "
+		                         "stream is not yet tested end to end against a server); "
+		                         "entities in mode: batch need no stream", src->cfg->name,
+		                         version);
 		free(version);
 		return refused;
 	}

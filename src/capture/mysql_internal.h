@@ -2,7 +2,7 @@
  * This file contains what the files of the MySQL/MariaDB source share
  * (mysql.c: the interface, run loop, entities and positions; mysql_conn.c:
  * the url, connections, set-up checks and table facts; mysql_snapshot.c:
- * the consistent snapshot and table scans; mysql_stream.c: the binlog
+ * the consistent snapshot and table scans (resumable per key); mysql_stream.c: the binlog
  * stream). Nothing here is part of the source's contract (capture/source.h).
  *
  * THREAD SAFETY: two threads per run: the run loop, and the writer stage's
@@ -213,8 +213,9 @@ void my_measure_lag(my_source_t *src);
 /*
  * The first snapshot: a consistent read with its GTID position taken from the
  * same snapshot, every entity that is not live scanned in key order (a new
- * generation, then a sweep; each table on its own, so a restart rescans only
- * the tables not finished), the position stored first. *start receives the
+ * generation, then a sweep; each table on its own, each batch with the
+ * table's progress, so a restart scans only the tables not finished, from
+ * the last key committed, in the same generation), the position stored first. *start receives the
  * position to stream from: the stored one when there was one.
  */
 int my_snapshot(my_source_t *src, bool have_position, my_position_t *start, cw_cancel_t *cancel,
@@ -224,6 +225,13 @@ int my_snapshot(my_source_t *src, bool have_position, my_position_t *start, cw_c
 my_col_kind_t my_col_kind_of(const char *data_type);
 /* Appends col's select expression (the form its kind reads) to select. */
 void my_scan_select(const my_scan_col_t *col, cw_buf_t *select);
+/*
+ * A key (or change) column's value as it goes back into a query: my_key_select
+ * appends ", <expression>" selecting it (numbers as numbers, binary strings
+ * as hex), my_key_literal the value so selected as a literal of its kind.
+ */
+void my_key_select(const my_scan_col_t *col, cw_buf_t *out);
+void my_key_literal(MYSQL *conn, const my_scan_col_t *col, const char *value, cw_buf_t *out);
 /* ent's columns in table order (*cols owned: my_scan_columns_free) and their SELECT list. */
 int my_scan_columns(my_source_t *src, MYSQL *conn, const my_entity_t *ent, my_scan_col_t **cols,
                     size_t *ncols, cw_buf_t *select, cw_err_t *err);

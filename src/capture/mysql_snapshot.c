@@ -11,6 +11,7 @@
  */
 #include "capture/mysql_internal.h"
 
+#include "capture/scan_progress.h"
 #include "core/clock.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -100,6 +101,55 @@ void my_scan_columns_free(my_scan_col_t *cols, size_t ncols)
 	for (size_t c = 0; c < ncols; c++)
 		free(cols[c].name);
 	free(cols);
+}
+
+void my_key_select(const my_scan_col_t *col, cw_buf_t *out)
+{
+	cw_buf_append_str(out, ", ");
+	if (col->kind == COL_BINARY)
+		cw_buf_append_str(out, "HEX(");
+	cw_buf_append_str(out, "t.");
+	my_quote_ident(out, col->name);
+	if (col->kind == COL_BINARY)
+		cw_buf_append_char(out, ')');
+	else if (col->kind == COL_NUMBER)
+		cw_buf_append_str(out, " + 0");   /* BIT and YEAR as numbers */
+}
+
+static bool is_number(const char *text)
+{
+	const char *p = text;
+	if (*p == '-' || *p == '+')
+		p++;
+	size_t digits = strspn(p, "0123456789");
+	if (digits == 0)
+		return false;
+	p += digits;
+	if (*p == '.')
+		p += 1 + strspn(p + 1, "0123456789");
+	if (*p == 'e' || *p == 'E') {
+		p++;
+		if (*p == '-' || *p == '+')
+			p++;
+		if (strspn(p, "0123456789") == 0)
+			return false;
+		p += strspn(p, "0123456789");
+	}
+	return *p == '\0';
+}
+
+void my_key_literal(MYSQL *conn, const my_scan_col_t *col, const char *value,
+                           cw_buf_t *out)
+{
+	size_t len = strlen(value);
+	if (col != NULL && col->kind == COL_NUMBER && is_number(value)) {
+		cw_buf_append_str(out, value);
+	} else if (col != NULL && col->kind == COL_BINARY && len % 2 == 0 &&
+	           strspn(value, "0123456789ABCDEFabcdef") == len) {
+		cw_buf_appendf(out, "X'%s'", value);
+	} else {
+		my_quote_literal(conn, out, value);
+	}
 }
 
 static int unhex(const char *hex, size_t len, cw_buf_t *out)
@@ -327,9 +377,84 @@ static void log_progress(const my_source_t *src, const my_entity_t *ent, int64_t
 	          "eta_seconds", eta_text, NULL);
 }
 
-/* Reads ent's table on conn (inside the snapshot) into the hub, in key order. */
+static char *progress_key(const my_source_t *src, const my_entity_t *ent)
+{
+	return cw_xasprintf("mysql_scan:%s:%s", src->cfg->name, ent->entity.name);
+}
+
+/*
+ * Hands src->batch to the writer with ent's scan progress record
+ * (capture/scan_progress.h: the last key read, its values as my_key_select
+ * read them; the snapshot's GTID position as its origin) in the same hub
+ * transaction.
+ */
+static int flush_progress(my_source_t *src, const my_entity_t *ent,
+                          const cw_scan_progress_t *progress, cw_err_t *err)
+{
+	char *key = progress_key(src, ent);
+	char *json = cw_scan_progress_encode(progress);
+	cw_capture_job_t job = {key, json, src->scanning, 0, 0, false};
+	int rc = cw_capture_writer_submit(src->writer, &src->batch, &job, -1, err);
+	src->batch_started_ms = 0;
+	free(json);
+	free(key);
+	return rc;
+}
+
+/*
+ * The progress of ent's unfinished scan of its current version from the
+ * hub, if any (else cleared: a record that fails its checksum, of another
+ * version, finished, or without a key is not resumed from).
+ */
+static int load_progress(my_source_t *src, const my_entity_t *ent, cw_scan_progress_t *progress,
+                         cw_err_t *err)
+{
+	char *key = progress_key(src, ent);
+	char *json = NULL;
+	cw_position_verdict_t verdict = CW_POSITION_VALID;
+	int rc = cw_metadata_get_position(src->hub, key, &json, &verdict, err);
+	free(key);
+	cw_scan_progress_clear(progress);
+	if (rc == CW_ENOTFOUND) {
+		cw_err_clear(err);
+		return 0;
+	}
+	if (rc == 0 && (verdict != CW_POSITION_VALID ||
+	                cw_scan_progress_decode(json, progress, NULL) != 0 ||
+	                progress->version != ent->entity.version || progress->done ||
+	                progress->keys == NULL))
+		cw_scan_progress_clear(progress);
+	free(json);
+	return rc;
+}
+
+/* Appends " WHERE (k1, k2...) > (v1, v2...)": the keys after where a scan stopped. */
+static void append_resume(MYSQL *conn, const my_scan_col_t *cols, const uint16_t *key,
+                          size_t nkey, const cw_scan_progress_t *resume, cw_buf_t *sql)
+{
+	cw_buf_append_str(sql, " WHERE (");
+	for (size_t k = 0; k < nkey; k++) {
+		if (k > 0)
+			cw_buf_append_str(sql, ", ");
+		cw_buf_append_str(sql, "t.");
+		my_quote_ident(sql, cols[key[k]].name);
+	}
+	cw_buf_append_str(sql, ") > (");
+	for (size_t k = 0; k < nkey; k++) {
+		if (k > 0)
+			cw_buf_append_str(sql, ", ");
+		my_key_literal(conn, &cols[key[k]], resume->keys[k], sql);
+	}
+	cw_buf_append_char(sql, ')');
+}
+
+/*
+ * Reads ent's table on conn (inside the snapshot) into the hub, in key
+ * order, after resume's keys when it holds some (a scan of this version cut
+ * short); each batch carries the progress in its hub transaction.
+ */
 static int scan_table(my_source_t *src, MYSQL *conn, my_entity_t *ent, const char *source_pos,
-                      cw_cancel_t *cancel, cw_err_t *err)
+                      cw_scan_progress_t *resume, cw_cancel_t *cancel, cw_err_t *err)
 {
 	my_scan_col_t *cols = NULL;
 	size_t ncols = 0;
@@ -352,10 +477,26 @@ static int scan_table(my_source_t *src, MYSQL *conn, my_entity_t *ent, const cha
 		                ent->entity.name, ent->schema, ent->table);
 		goto out;
 	}
+	/* The progress needs the key as a literal: only keys a marker holds. */
+	bool tracked = nkey <= CW_SCAN_PROGRESS_MAX_KEYS;
+	for (size_t k = 0; tracked && k < nkey; k++)
+		my_key_select(&cols[key[k]], &select);
 	cw_buf_appendf(&sql, "SELECT %s FROM ", select.data);
 	my_quote_ident(&sql, ent->schema);
 	cw_buf_append_char(&sql, '.');
 	my_quote_ident(&sql, ent->table);
+	cw_buf_append_str(&sql, " AS t");
+	bool resumed = tracked && resume->keys != NULL && resume->nkeys == nkey;
+	if (resumed) {
+		append_resume(conn, cols, key, nkey, resume, &sql);
+		rows = resume->rows;
+		cw_log_kv(CW_LOG_INFO, MY_COMPONENT, "snapshot of table resumes after the last key "
+		          "committed", "source", src->cfg->name, "entity", ent->entity.name, NULL);
+	} else {
+		cw_scan_progress_clear(resume);
+	}
+	resume->version = ent->entity.version;
+	cw_scan_progress_set_origin(resume, NULL, source_pos);
 	cw_buf_appendf(&sql, " ORDER BY %s", order.data);
 	if (mysql_query(conn, sql.data) != 0 || (res = mysql_use_result(conn)) == NULL) {
 		rc = cw_err_set(err, CW_EDB, MY_DOMAIN, "could not read table %s of entity \"%s\": %s",
@@ -371,15 +512,22 @@ static int scan_table(my_source_t *src, MYSQL *conn, my_entity_t *ent, const cha
 		if (my_scan_row(ent, cols, ncols, key, nkey, row, mysql_fetch_lengths(res), &change,
 		               &scratch, &why) != 0) {
 			rc = my_quarantine(src, ent, NULL, source_pos, why.message, NULL, err);
-			continue;
+		} else {
+			rc = my_push_row(src, &idx, 1, &change, source_pos, 0, err);
+			cw_binlog_row_clear(&change);
 		}
-		rc = my_push_row(src, &idx, 1, &change, source_pos, 0, err);
-		cw_binlog_row_clear(&change);
 		rows++;
+		if (tracked) {
+			const char *last[CW_SCAN_PROGRESS_MAX_KEYS];
+			for (size_t k = 0; k < nkey; k++)
+				last[k] = row[ncols + k] != NULL ? row[ncols + k] : "";
+			cw_scan_progress_set_key(resume, last, nkey);
+			resume->rows = rows;
+		}
 		if (rc == 0 && src->batch.len >= (size_t)src->ctx.config->capture.batch_size) {
 			cw_metrics_counter_add(src->ctx.metrics, "cachewarp_snapshot_rows_total", labels,
 			                       (double)src->batch.len);
-			rc = my_flush(src, NULL, false, err);
+			rc = tracked ? flush_progress(src, ent, resume, err) : my_flush(src, NULL, false, err);
 		}
 		if (rc == 0 && cw_cancel_is_set(cancel))
 			rc = CW_ECANCELED;
@@ -395,7 +543,8 @@ static int scan_table(my_source_t *src, MYSQL *conn, my_entity_t *ent, const cha
 		cw_metrics_counter_add(src->ctx.metrics, "cachewarp_snapshot_rows_total", labels,
 		                       (double)src->batch.len);
 		my_push_sweep(src, ent, source_pos);
-		rc = my_flush(src, NULL, false, err);
+		resume->done = true;
+		rc = tracked ? flush_progress(src, ent, resume, err) : my_flush(src, NULL, false, err);
 	}
 	src->scanning = false;
 	if (rc == 0)
@@ -455,6 +604,7 @@ int my_snapshot(my_source_t *src, bool have_position, my_position_t *start, cw_c
 	if (have_position && todo == 0)
 		return 0;
 	MYSQL *conn = NULL;
+	cw_scan_progress_t *resume = NULL;   /* per entity: where its scan resumes */
 	my_position_t snap;
 	char pos_text[MY_POSITION_LEN];
 	bool lost = src->position_lost;
@@ -471,11 +621,18 @@ int my_snapshot(my_source_t *src, bool have_position, my_position_t *start, cw_c
 	if (rc != 0)
 		goto out;
 	my_position_format(&snap, pos_text);
-	/* New generations first; the position next, so a restart streams from it and rescans
-	 * only the tables not finished (changes streamed again replay over the scan). */
+	/* New generations first; the position next, so a restart streams from it and scans
+	 * only what is not finished (changes streamed again replay over the scan): a table
+	 * whose scan of this generation was cut short resumes after its last key committed. */
+	resume = cw_xcalloc(src->nents + 1, sizeof *resume);
 	for (size_t i = 0; i < src->nents && rc == 0; i++) {
 		my_entity_t *ent = &src->ents[i];
-		if (!ent->failed && (!have_position || ent->entity.status != CW_ENTITY_LIVE))
+		if (ent->failed || (have_position && ent->entity.status == CW_ENTITY_LIVE))
+			continue;
+		if (have_position && ent->entity.status == CW_ENTITY_SCANNING &&
+		    (rc = load_progress(src, ent, &resume[i], err)) == 0 && resume[i].keys != NULL)
+			continue;
+		if (rc == 0)
 			rc = my_begin_generation(src, ent, err);
 	}
 	if (rc == 0 && !have_position) {
@@ -488,12 +645,15 @@ int my_snapshot(my_source_t *src, bool have_position, my_position_t *start, cw_c
 		my_entity_t *ent = &src->ents[i];
 		if (ent->failed || ent->entity.status != CW_ENTITY_SCANNING)
 			continue;
-		if ((rc = scan_table(src, conn, ent, pos_text, cancel, err)) == 0)
+		if ((rc = scan_table(src, conn, ent, pos_text, &resume[i], cancel, err)) == 0)
 			rc = my_go_live(src, ent, err);
 	}
 	if (rc == 0)
 		rc = my_exec(src, conn, "COMMIT", "could not end the snapshot", err);
 out:
+	for (size_t i = 0; resume != NULL && i < src->nents; i++)
+		cw_scan_progress_clear(&resume[i]);
+	free(resume);
 	cw_change_batch_clear(&src->batch);
 	if (conn != NULL)
 		mysql_close(conn);

@@ -382,6 +382,11 @@ static int write_doc_id(const row_ctx_t *ctx, const cw_pgoutput_tuple_t *tuple,
 /* data: a JSON object of the tuple's columns, unchanged TOAST ones absent. */
 static int write_data(const row_ctx_t *ctx, const cw_pgoutput_tuple_t *tuple, cw_buf_t *out)
 {
+	/* One allocation for most rows: the values' text, the names and the punctuation. */
+	size_t size = 2;
+	for (uint16_t col = 0; col < tuple->ncolumns; col++)
+		size += tuple->values[col].len + strlen(ctx->rel->columns[col].name) + 8;
+	cw_buf_reserve(out, size);
 	cw_json_t w;
 	cw_json_init(&w, out, CW_JSON_NO_NUL);
 	cw_json_object_begin(&w, ctx->err);

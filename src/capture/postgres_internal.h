@@ -312,8 +312,12 @@ void pg_schema_forget(cw_pg_source_t *src);
  * end of the last transaction whose batches all committed) advances in the
  * writer thread and is read by the stream before each status update.
  */
-/* Starts the writer thread; NULL with err filled (the hub connection failed). */
-pg_pipe_t *pg_pipe_start(cw_pg_source_t *src, cw_err_t *err);
+/*
+ * Starts the writer thread; NULL with err filled (the hub connection failed).
+ * scan: the pipe of a snapshot's scan, whose batches go to the oplog while
+ * their entity is pending or scanning (cw_oplog_writer_set_scan).
+ */
+pg_pipe_t *pg_pipe_start(cw_pg_source_t *src, bool scan, cw_err_t *err);
 /*
  * Hands batch (its contents taken over, batch left empty) to the writer with
  * the checkpoint to store (0 = none) and the durable LSN and commit time its
@@ -324,6 +328,13 @@ pg_pipe_t *pg_pipe_start(cw_pg_source_t *src, cw_err_t *err);
 int pg_pipe_submit(pg_pipe_t *pipe, cw_change_batch_t *batch, uint64_t checkpoint, bool partial,
                    uint64_t durable_after, int64_t commit_us, cw_cancel_t *cancel,
                    cw_err_t *err);
+/*
+ * pg_pipe_submit of batch with a job of the caller's (a scan's progress as
+ * checkpoint), reaching failpoint (a string literal, or NULL) in the
+ * writer's thread once it committed.
+ */
+int pg_pipe_submit_job(pg_pipe_t *pipe, cw_change_batch_t *batch, const cw_capture_job_t *job,
+                       const char *failpoint, cw_cancel_t *cancel, cw_err_t *err);
 /* Raises *durable and *commit_us to what the writer committed; its error, or 0. */
 int pg_pipe_poll(pg_pipe_t *pipe, uint64_t *durable, int64_t *commit_us, cw_err_t *err);
 /* With nothing in flight, raises the durable LSN to lsn and returns true. */

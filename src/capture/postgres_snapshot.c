@@ -54,12 +54,13 @@ static int64_t estimate_rows(PGconn *conn, const pg_entity_t *ent)
 	return rows;
 }
 
+/* read_s: the seconds spent reading and decoding rows, logged when not negative. */
 static void log_progress(const cw_pg_source_t *src, const pg_entity_t *ent, int64_t rows,
-                         int64_t estimate, int64_t started_ms, bool done)
+                         int64_t estimate, int64_t started_ms, bool done, double read_s)
 {
 	double seconds = (double)(cw_clock_now_ms(cw_clock_system()) - started_ms) / 1000.0;
 	double rate = seconds > 0 ? (double)rows / seconds : 0;
-	char rows_text[32], rate_text[32], eta_text[32], total_text[32];
+	char rows_text[32], rate_text[32], eta_text[32], total_text[32], read_text[32] = "";
 	snprintf(rows_text, sizeof rows_text, "%lld", (long long)rows);
 	snprintf(rate_text, sizeof rate_text, "%.0f", rate);
 	snprintf(total_text, sizeof total_text, "%lld", (long long)(estimate > rows ? estimate : rows));
@@ -69,10 +70,12 @@ static void log_progress(const cw_pg_source_t *src, const pg_entity_t *ent, int6
 		snprintf(eta_text, sizeof eta_text, "%.0f", (double)(estimate - rows) / rate);
 	else
 		snprintf(eta_text, sizeof eta_text, "unknown");
+	if (read_s >= 0)
+		snprintf(read_text, sizeof read_text, "%.3f", read_s);
 	cw_log_kv(CW_LOG_INFO, PG_COMPONENT, done ? "snapshot of table done" : "snapshot progress",
 	          "source", src->cfg->name, "entity", ent->entity.name, "table", ent->entity.table,
 	          "rows", rows_text, "rows_estimate", total_text, "rows_per_second", rate_text,
-	          "eta_seconds", eta_text, NULL);
+	          "eta_seconds", eta_text, read_s >= 0 ? "read_seconds" : NULL, read_text, NULL);
 }
 
 /* Turns one FETCH result into changes of ent. */
@@ -91,13 +94,22 @@ static int push_rows(cw_pg_source_t *src, const pg_entity_t *ent, PGresult *res,
 	return rc;
 }
 
+/* The column of res named exactly name (PQfnumber would fold "Id" to id), or -1. */
+static int column_named(const PGresult *res, const char *name)
+{
+	for (int c = 0; c < PQnfields(res); c++)
+		if (strcmp(PQfname(res, c), name) == 0)
+			return c;
+	return -1;
+}
+
 /* Moves progress's key to the last row of res (nkeys key columns named keys). */
 static int advance_key(cw_scan_progress_t *progress, const PGresult *res,
                        const char *const *keys, size_t nkeys, cw_err_t *err)
 {
 	const char *values[CW_SCAN_PROGRESS_MAX_KEYS];
 	for (size_t k = 0; k < nkeys; k++) {
-		int column = PQfnumber(res, keys[k]);
+		int column = column_named(res, keys[k]);
 		if (column < 0)
 			return cw_err_set(err, CW_EPROTO, PG_DOMAIN, "a snapshot row lacks key column "
 			                  "\"%s\"", keys[k]);
@@ -108,35 +120,37 @@ static int advance_key(cw_scan_progress_t *progress, const PGresult *res,
 	return 0;
 }
 
-/* Appends src->batch with ent's scan progress in one hub transaction. */
-static int write_page(cw_pg_source_t *src, cw_oplog_writer_t *writer, const pg_entity_t *ent,
-                      const cw_scan_progress_t *progress, cw_err_t *err)
+/*
+ * Hands src->batch with ent's scan progress to pipe, whose thread appends
+ * them in one hub transaction while the next rows are read. A failed commit
+ * fails the next hand-over or the drain, and nothing after it is written.
+ */
+static int write_page(cw_pg_source_t *src, pg_pipe_t *pipe, const pg_entity_t *ent,
+                      const cw_scan_progress_t *progress, cw_cancel_t *cancel, cw_err_t *err)
 {
 	char *key = pg_scan_progress_key(src, ent);
 	char *json = cw_scan_progress_encode(progress);
 	cw_capture_job_t job = {key, json, true, 0, 0, false};
-	int rc = cw_capture_append(writer, &src->batch, &job, src->ctx->metrics, err);
-	if (rc == 0)
-		cw_change_batch_clear(&src->batch);
-	free(json);
-	free(key);
 	/* Seams: rows and progress are in the hub, the next rows not yet read; or the
 	 * last rows and the sweep, the entity not yet live. */
-	if (rc == 0 && !progress->done && CW_FAILPOINT("after_scan_page_commit"))
-		rc = cw_err_set(err, CW_EIO, PG_DOMAIN, "failpoint after_scan_page_commit");
-	else if (rc == 0 && progress->done && CW_FAILPOINT("after_scan_done"))
-		rc = cw_err_set(err, CW_EIO, PG_DOMAIN, "failpoint after_scan_done");
+	int rc = pg_pipe_submit_job(pipe, &src->batch, &job, progress->done ? "after_scan_done"
+	                            : "after_scan_page_commit", cancel, err);
+	free(json);
+	free(key);
 	return rc;
 }
 
 /*
  * Reads ent's table on conn (inside the snapshot's transaction) into the hub
  * in key order, after progress's key; its last batch carries the sweep and
- * progress done. A done progress has nothing left to read.
+ * progress done. A done progress has nothing left to read. Batches go
+ * through pipe, so reading overlaps the hub's writes; the table is done when
+ * every batch is committed. The time spent reading and decoding (not waiting
+ * for the pipe) is counted in cachewarp_snapshot_read_seconds_total.
  */
-static int scan_table(cw_pg_source_t *src, PGconn *conn, pg_entity_t *ent,
-                      cw_oplog_writer_t *writer, const char *source_pos,
-                      cw_scan_progress_t *progress, cw_cancel_t *cancel, cw_err_t *err)
+static int scan_table(cw_pg_source_t *src, PGconn *conn, pg_entity_t *ent, pg_pipe_t *pipe,
+                      const char *source_pos, cw_scan_progress_t *progress, cw_cancel_t *cancel,
+                      cw_err_t *err)
 {
 	if (progress->done)
 		return 0;
@@ -150,6 +164,7 @@ static int scan_table(cw_pg_source_t *src, PGconn *conn, pg_entity_t *ent,
 	int64_t estimate = estimate_rows(conn, ent), rows = progress->rows;
 	int64_t started = cw_clock_now_ms(cw_clock_system());
 	int64_t next_log = started + PROGRESS_INTERVAL_MS;
+	double read_s = 0;
 	char labels[160];
 	snprintf(labels, sizeof labels, "entity=\"%s\"", ent->entity.name);
 	PGresult *declared = PQexecParams(conn, sql.data, progress->keys != NULL ? (int)nkeys : 0,
@@ -164,6 +179,7 @@ static int scan_table(cw_pg_source_t *src, PGconn *conn, pg_entity_t *ent,
 			rc = CW_ECANCELED;
 			break;
 		}
+		double read_started = cw_time_monotonic_s();
 		PGresult *res = PQexec(conn, "FETCH " FETCH_ROWS " FROM cw_scan");
 		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 			char what[200];
@@ -182,17 +198,21 @@ static int scan_table(cw_pg_source_t *src, PGconn *conn, pg_entity_t *ent,
 		if (rc == 0 && n > 0)
 			rc = advance_key(progress, res, keys, nkeys, err);
 		PQclear(res);
+		double read_done = cw_time_monotonic_s() - read_started;
+		read_s += read_done;
+		cw_metrics_counter_add(src->ctx->metrics, "cachewarp_snapshot_read_seconds_total",
+		                       labels, read_done);
 		if (rc != 0 || n == 0)
 			break;
 		rows += n;
 		cw_metrics_counter_add(src->ctx->metrics, "cachewarp_snapshot_rows_total", labels, n);
 		if (src->batch.len >= (size_t)src->ctx->config->capture.batch_size)
-			rc = write_page(src, writer, ent, progress, err);
+			rc = write_page(src, pipe, ent, progress, cancel, err);
 		/* A scan while streaming: keep the replication connection alive. */
 		if (rc == 0)
 			rc = pg_stream_keepalive(src, err);
 		if (cw_clock_now_ms(cw_clock_system()) >= next_log) {
-			log_progress(src, ent, rows, estimate, started, false);
+			log_progress(src, ent, rows, estimate, started, false, -1);
 			next_log = cw_clock_now_ms(cw_clock_system()) + PROGRESS_INTERVAL_MS;
 		}
 	}
@@ -200,12 +220,15 @@ static int scan_table(cw_pg_source_t *src, PGconn *conn, pg_entity_t *ent,
 	if (rc == 0) {
 		pg_push_sweep(src, ent, source_pos);
 		progress->done = true;
-		rc = write_page(src, writer, ent, progress, err);
+		rc = write_page(src, pipe, ent, progress, cancel, err);
 	}
+	/* Every row of the table, its sweep and its progress in the hub. */
+	if (rc == 0)
+		rc = pg_pipe_drain(pipe, cancel, err);
 	if (rc == 0)
 		rc = exec_ok(conn, "CLOSE cw_scan", "could not close a snapshot cursor", err);
 	if (rc == 0)
-		log_progress(src, ent, rows, estimate, started, true);
+		log_progress(src, ent, rows, estimate, started, true, read_s);
 	cw_buf_free(&sql);
 	return rc;
 }
@@ -265,13 +288,17 @@ int pg_snapshot_scan_all(cw_pg_source_t *src, PGconn *reader, cw_scan_progress_t
 {
 	char lsn_text[32];
 	pg_lsn_format(start_lsn, lsn_text);
-	cw_oplog_writer_t *writer = cw_oplog_writer_new(src->hub);
-	cw_oplog_writer_set_scan(writer, true);
+	pg_pipe_t *pipe = pg_pipe_start(src, true, err);
+	if (pipe == NULL)
+		return CW_EDB;
 	int rc = 0;
 	for (size_t i = 0; i < src->nents && rc == 0; i++)
 		if (!src->ents[i].failed)
-			rc = scan_table(src, reader, &src->ents[i], writer, lsn_text, &progress[i], cancel,
+			rc = scan_table(src, reader, &src->ents[i], pipe, lsn_text, &progress[i], cancel,
 			                err);
+	pg_pipe_stop(pipe);
+	cw_oplog_writer_t *writer = cw_oplog_writer_new(src->hub);
+	cw_oplog_writer_set_scan(writer, true);
 	if (rc == 0)
 		rc = exec_ok(reader, "COMMIT", "could not end the snapshot", err);
 	/* Every scan and its sweep are in: the checkpoint completes the generation. */
@@ -365,7 +392,7 @@ cleanup:
 int pg_snapshot_entity(cw_pg_source_t *src, pg_entity_t *ent, cw_cancel_t *cancel,
                        cw_err_t *err)
 {
-	cw_oplog_writer_t *writer = NULL;
+	pg_pipe_t *pipe = NULL;
 	cw_scan_progress_t progress = {0};
 	int rc;
 	char lsn_text[32] = "";
@@ -386,19 +413,21 @@ int pg_snapshot_entity(cw_pg_source_t *src, pg_entity_t *ent, cw_cancel_t *cance
 	cw_log_kv(CW_LOG_INFO, PG_COMPONENT, progress.rows > 0 ? "resuming the scan of an entity"
 	          : "scanning entity added at runtime", "source", src->cfg->name, "entity",
 	          ent->entity.name, "table", ent->entity.table, NULL);
-	writer = cw_oplog_writer_new(src->hub);
-	cw_oplog_writer_set_scan(writer, true);
+	if ((pipe = pg_pipe_start(src, true, err)) == NULL) {
+		rc = CW_EDB;
+		goto cleanup;
+	}
 	rc = exec_ok(src->sql, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
 	             "could not begin a scan", err);
 	if (rc == 0)
-		rc = scan_table(src, src->sql, ent, writer, lsn_text, &progress, cancel, err);
+		rc = scan_table(src, src->sql, ent, pipe, lsn_text, &progress, cancel, err);
 	exec_ok(src->sql, rc == 0 ? "COMMIT" : "ROLLBACK", "could not end a scan", rc ? NULL : err);
 	if (rc == 0)
 		rc = go_live(src, ent, err);
 cleanup:
+	pg_pipe_stop(pipe);
 	cw_scan_progress_clear(&progress);
 	cw_change_batch_clear(&src->batch);
-	cw_oplog_writer_free(writer);
 	pg_set_state(src, "streaming", true);
 	return rc;
 }

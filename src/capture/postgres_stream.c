@@ -324,7 +324,7 @@ int pg_stream(cw_pg_source_t *src, uint64_t start_lsn, cw_cancel_t *cancel, cw_e
 	if (src->complete_lsn < start_lsn)
 		src->complete_lsn = start_lsn;
 	st.next_reload_ms = cw_clock_now_ms(cw_clock_system()) + PG_RELOAD_INTERVAL_MS;
-	if ((src->pipe = pg_pipe_start(src, err)) == NULL)
+	if ((src->pipe = pg_pipe_start(src, false, err)) == NULL)
 		return CW_EDB;
 	src->streaming = true;
 	pg_set_state(src, "streaming", true);

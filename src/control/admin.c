@@ -123,6 +123,21 @@ static void print_failed_entities(json_t *daemon)
 		       (long long)total);
 }
 
+/* One line per paused entity (docs/operations.md, "Paused entities"), with how to resume it. */
+static void print_paused_entities(const cw_entity_t *entities, size_t count)
+{
+	bool header = false;
+	for (size_t i = 0; i < count; i++) {
+		if (!cw_entity_is_paused(&entities[i]))
+			continue;
+		if (!header)
+			printf("\n%-24s %-16s %s\n", "PAUSED ENTITY", "SOURCE", "REASON");
+		header = true;
+		printf("%-24s %-16s %s (resume: cachewarp entity resume %s)\n", entities[i].name,
+		       entities[i].source, entities[i].paused_reason, entities[i].name);
+	}
+}
+
 typedef struct status_view {
 	int schema_version;
 	cw_entity_t *entities;
@@ -237,6 +252,7 @@ static void print_status_text(const cw_config_t *config, cw_hub_t *hub, const st
 		       failed_reason(v->daemon, v->entities[i].name) != NULL ? "failed" :
 		       cw_entity_shown_status(&v->entities[i]), (long long)v->entities[i].version);
 	print_failed_entities(v->daemon);
+	print_paused_entities(v->entities, v->nentities);
 	printf("\n%-24s %-12s %-10s %s\n", "CONSUMER", "POSITION", "LAG_IDS", "LAG_SECONDS");
 	for (size_t i = 0; i < v->nconsumers; i++)
 		printf("%-24s %-12lld %-10lld %.1f\n", v->consumers[i].name,

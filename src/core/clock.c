@@ -191,6 +191,13 @@ void cw_time_cond_init_monotonic(pthread_cond_t *cond)
 		resource_failure("condition variable", rc);
 }
 
+double cw_time_monotonic_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)(ts.tv_nsec / 1000) / 1e6;
+}
+
 void cw_time_deadline(int64_t timeout_ms, struct timespec *deadline)
 {
 	assert(timeout_ms >= 0);

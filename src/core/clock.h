@@ -84,6 +84,12 @@ void cw_time_format_rfc3339_ms(int64_t wall_us, char out[CW_TIME_RFC3339_LEN]);
  */
 void cw_time_cond_init_monotonic(pthread_cond_t *cond);
 
+/*
+ * Seconds on CLOCK_MONOTONIC with microsecond resolution, for timing the
+ * stages of a pipeline (the difference of two readings is a duration).
+ */
+double cw_time_monotonic_s(void);
+
 /* The CLOCK_MONOTONIC instant timeout_ms (>= 0) from now, for pthread_cond_timedwait. */
 void cw_time_deadline(int64_t timeout_ms, struct timespec *deadline);
 

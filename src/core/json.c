@@ -211,18 +211,45 @@ static void append_string(cw_buf_t *buf, const char *s, size_t len)
 	cw_buf_append_char(buf, '"');
 }
 
+/* Whether s needs neither checking nor escaping: printable ASCII other than " and \\. */
+static bool plain_ascii(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')
+			return false;
+	}
+	return true;
+}
+
 int cw_json_key_len(cw_json_t *w, const char *key, size_t len, cw_err_t *err)
 {
-	if (w->code || check_string(w, key, len, "key", err) != 0)
+	/* Keys are mostly column names: plain ASCII is copied as it is. */
+	bool plain = plain_ascii(key, len);
+	if (w->code || (!plain && check_string(w, key, len, "key", err) != 0))
 		return w->code;
 	assert(w->depth > 0 && !(w->frames[w->depth - 1] & FRAME_ARRAY) &&
 	       "a key outside an object");
 	assert(!w->key_done && "two keys in a row");
 	unsigned char *frame = &w->frames[w->depth - 1];
-	if (*frame & FRAME_HAS_ITEMS)
-		cw_buf_append_char(w->buf, ',');
-	append_string(w->buf, key, len);
-	cw_buf_append_char(w->buf, ':');
+	bool comma = (*frame & FRAME_HAS_ITEMS) != 0;
+	if (plain) {
+		cw_buf_t *buf = w->buf;
+		cw_buf_reserve(buf, len + 4);
+		if (comma)
+			buf->data[buf->len++] = ',';
+		buf->data[buf->len++] = '"';
+		memcpy(buf->data + buf->len, key, len);
+		buf->len += len;
+		buf->data[buf->len++] = '"';
+		buf->data[buf->len++] = ':';
+		buf->data[buf->len] = '\0';
+	} else {
+		if (comma)
+			cw_buf_append_char(w->buf, ',');
+		append_string(w->buf, key, len);
+		cw_buf_append_char(w->buf, ':');
+	}
 	*frame |= FRAME_HAS_ITEMS;
 	w->key_done = true;
 	return 0;

@@ -10,21 +10,21 @@ void cw_copy_append_value(cw_buf_t *buf, const char *value)
 		cw_buf_append(buf, "\\N", 2);
 		return;
 	}
-	const char *run = value;
-	for (const char *p = value; *p; p++) {
-		const char *escape = NULL;
-		switch (*p) {
+	for (;;) {
+		size_t run = strcspn(value, "\\\t\n\r");
+		cw_buf_append(buf, value, run);
+		value += run;
+		const char *escape;
+		switch (*value) {
 		case '\\': escape = "\\\\"; break;
 		case '\t': escape = "\\t"; break;
 		case '\n': escape = "\\n"; break;
 		case '\r': escape = "\\r"; break;
-		default: continue;
+		default: return;   /* the terminating NUL */
 		}
-		cw_buf_append(buf, run, (size_t)(p - run));
 		cw_buf_append(buf, escape, 2);
-		run = p + 1;
+		value++;
 	}
-	cw_buf_append_str(buf, run);
 }
 
 void cw_copy_append_sep(cw_buf_t *buf)

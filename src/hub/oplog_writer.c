@@ -34,6 +34,9 @@ struct cw_oplog_writer {
 	cw_buf_t oplog_rows;     /* COPY text for cachewarp.oplog, reused per batch */
 	cw_buf_t staged_rows;    /* COPY text for cachewarp.oplog_staging */
 	cw_buf_t names_literal;  /* the batch's entity names as a text[] literal */
+	/* The last created_at encoded and its COPY text: a batch's rows mostly share one. */
+	int64_t stamp_us;
+	cw_buf_t stamp_text;
 	entity_routes_t routes;
 	bool scan;               /* pending and scanning entities go to the oplog too */
 	bool track_keys;         /* keep cachewarp.batch_keys (cw_oplog_writer_track_keys) */
@@ -58,6 +61,7 @@ void cw_oplog_writer_free(cw_oplog_writer_t *writer)
 	cw_buf_free(&writer->oplog_rows);
 	cw_buf_free(&writer->staged_rows);
 	cw_buf_free(&writer->names_literal);
+	cw_buf_free(&writer->stamp_text);
 	free(writer->routes.names);
 	free(writer->routes.routes);
 	free(writer);
@@ -204,7 +208,19 @@ static int64_t now_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static void encode_row(cw_buf_t *rows, const cw_change_t *change, int64_t fallback_us)
+/* Appends created_at_us as COPY text, formatted once for a run of equal stamps. */
+static void encode_stamp(cw_oplog_writer_t *writer, cw_buf_t *rows, int64_t created_at_us)
+{
+	if (writer->stamp_text.len == 0 || writer->stamp_us != created_at_us) {
+		cw_buf_reset(&writer->stamp_text);
+		cw_copy_append_timestamp(&writer->stamp_text, created_at_us);
+		writer->stamp_us = created_at_us;
+	}
+	cw_buf_append(rows, writer->stamp_text.data, writer->stamp_text.len);
+}
+
+static void encode_row(cw_oplog_writer_t *writer, cw_buf_t *rows, const cw_change_t *change,
+                       int64_t fallback_us)
 {
 	char version[24];
 	snprintf(version, sizeof version, "%lld", (long long)change->version);
@@ -214,7 +230,7 @@ static void encode_row(cw_buf_t *rows, const cw_change_t *change, int64_t fallba
 	cw_copy_append_sep(rows);
 	cw_copy_append_value(rows, change->doc_id);
 	cw_copy_append_sep(rows);
-	cw_copy_append_timestamp(rows, change->created_at_us ? change->created_at_us : fallback_us);
+	encode_stamp(writer, rows, change->created_at_us ? change->created_at_us : fallback_us);
 	cw_copy_append_sep(rows);
 	cw_copy_append_value(rows, change->data);
 	cw_copy_append_sep(rows);
@@ -241,11 +257,11 @@ static int encode_batch(cw_oplog_writer_t *writer, const cw_change_batch_t *batc
 			                  "could not append to the oplog: entity \"%s\" is not in the hub",
 			                  name);
 		case ROUTE_OPLOG:
-			encode_row(&writer->oplog_rows, change, fallback_us);
+			encode_row(writer, &writer->oplog_rows, change, fallback_us);
 			stats->appended++;
 			break;
 		case ROUTE_STAGING:
-			encode_row(&writer->staged_rows, change, fallback_us);
+			encode_row(writer, &writer->staged_rows, change, fallback_us);
 			stats->staged++;
 			break;
 		case ROUTE_SKIP:

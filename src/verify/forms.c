@@ -323,20 +323,27 @@ int cw_verify_pg_digest_data(const cw_verify_pg_model_t *model, const char *doc_
 		*row = cw_digest_row(doc_id, columns, entity->ncolumns);
 		goto done;
 	}
-	const cw_json_field_t *doc = cw_json_fields_get(&top, CW_LAYOUT_DOC_COLUMN,
-	                                                strlen(CW_LAYOUT_DOC_COLUMN));
-	if (doc == NULL || doc->kind != CW_JSON_KIND_OBJECT) {
-		rc = cw_err_set(err, CW_EINVAL, DOMAIN, "the data of %s holds no document", doc_id);
-		goto done;
+	/* A document's fields are those of its "doc"; a table's row is its data itself. */
+	bool document = cw_layout_of(entity) == CW_LAYOUT_DOCUMENT;
+	const cw_json_fields_t *fields = &top;
+	if (document) {
+		const cw_json_field_t *doc = cw_json_fields_get(&top, CW_LAYOUT_DOC_COLUMN,
+		                                                strlen(CW_LAYOUT_DOC_COLUMN));
+		if (doc == NULL || doc->kind != CW_JSON_KIND_OBJECT) {
+			rc = cw_err_set(err, CW_EINVAL, DOMAIN, "the data of %s holds no document", doc_id);
+			goto done;
+		}
+		if ((rc = cw_json_fields_parse_nested(&nested, doc->value, err)) != 0)
+			goto done;
+		fields = &nested;
 	}
-	if ((rc = cw_json_fields_parse_nested(&nested, doc->value, err)) != 0)
-		goto done;
 	uint64_t sum = 0;
-	for (size_t i = 0; i < nested.len; i++) {
-		const cw_json_field_t *f = &nested.items[i];
-		/* the target skips _id (the key) and a name no column can take */
+	for (size_t i = 0; i < fields->len; i++) {
+		const cw_json_field_t *f = &fields->items[i];
+		/* the target skips the key (_id, or a table's "id") and a name no column can take */
 		if (f->key_len == 0 || memchr(f->key, '\0', f->key_len) != NULL ||
-		    (f->key_len == 3 && memcmp(f->key, "_id", 3) == 0))
+		    (document ? f->key_len == 3 && memcmp(f->key, "_id", 3) == 0
+		              : cw_layout_key_is_id(f->key, f->key_len)))
 			continue;
 		const cw_verify_pg_column_t *col = cw_verify_pg_model_find(model, f->key, f->key_len);
 		uint64_t digest;

@@ -15,7 +15,8 @@
  *   dynamic  the sum of the (field, value) pairs that are not null; the
  *            key's fields (they make the _id) left out
  *
- * Column form — a PostgreSQL target's table of a MongoDB entity
+ * Column form — a PostgreSQL target's table of a MongoDB entity or of a
+ * MySQL table, whose columns the target made from the values
  * (apply/pg_columns.h): each field goes into the column the target made
  * for it (found by the field the column's comment names), else a new
  * column of the type its value gives, or "_extra" when the table has one;
@@ -26,6 +27,7 @@
  *   typed     one digest per shape column
  *   document  the sum of the (field, value) pairs that are not NULL, "_id"
  *             left out (it is the key), "_extra" members counted as fields
+ *   dynamic   the same over the row's columns, "id" left out (the key)
  *
  * THREAD SAFETY: a model is built by one thread, then read by any number.
  */

@@ -55,6 +55,7 @@ void cw_verify_endpoint_close(cw_verify_endpoint_t *endpoint)
 	if (endpoint->db != NULL)
 		sqlite3_close(endpoint->db);
 	free(endpoint->path);
+	vs_mysql_free(endpoint->mysql);
 	cw_table_record_clear(&endpoint->bson_form.record);
 	cw_verify_pg_model_clear(&endpoint->model);
 	cw_entity_clear(&endpoint->entity);
@@ -311,6 +312,8 @@ cw_verify_endpoint_t *cw_verify_source_open(const cw_source_config_t *source,
 {
 	if (source->type == CW_SOURCE_MONGODB)
 		return vs_mongo_source_open(source, entity, target, err);
+	if (source->type == CW_SOURCE_MYSQL)
+		return vs_mysql_source_open(source, entity, target, err);
 	cw_decimal_mode_t mode = target->decimal_handling;
 	cw_verify_endpoint_t *ep = vs_endpoint_new(EP_PG_SOURCE, entity, mode);
 	ep->side.read = pg_read;
@@ -375,9 +378,9 @@ int cw_verify_endpoints_match(cw_verify_endpoint_t *source, cw_verify_endpoint_t
 
 int cw_verify_source_position(cw_verify_endpoint_t *endpoint, char lsn[64], cw_err_t *err)
 {
-	if (endpoint->kind == EP_MONGO_SOURCE)
-		return cw_err_set(err, CW_ENOTFOUND, DOMAIN, "a MongoDB source has no position verify "
-		                  "can compare with capture's");
+	if (endpoint->kind == EP_MONGO_SOURCE || endpoint->kind == EP_MYSQL_SOURCE)
+		return cw_err_set(err, CW_ENOTFOUND, DOMAIN, "a MongoDB or MySQL source has no "
+		                  "position verify can compare with capture's");
 	PGresult *res = vs_pg_query(endpoint->conn, "SELECT pg_current_wal_lsn()", 0, NULL,
 	                         "could not read the source's WAL position", err);
 	if (res == NULL)
@@ -449,7 +452,7 @@ static cw_verify_endpoint_t *pg_target_open(const cw_target_config_t *target,
 		PQfreemem(quoted);
 		if (target->delete_mode == CW_DELETE_SOFT)
 			ep->soft_column = cw_xstrdup(target->soft_delete_column);
-		/* A MongoDB entity's table holds what the column rules made of its fields. */
+		/* Its table holds what the column rules made of the fields. */
 		if (documents) {
 			vs_set_form(ep, FORM_PG_COLUMNS);
 			rc = vs_columns_load(ep, err);
@@ -476,9 +479,12 @@ cw_verify_endpoint_t *cw_verify_target_open(const cw_config_t *config,
 	case CW_TARGET_SQLITE:
 		return vs_sqlite_open(target, entity, err);
 	case CW_TARGET_POSTGRES: {
-		const cw_source_config_t *source = cw_config_source(config, entity->source);
+		const cw_source_config_t *source = config != NULL ? cw_config_source(config,
+		                                                                     entity->source)
+		                                                  : NULL;
+		/* A table made from documents, or from a MySQL source's rows: the column form. */
 		return pg_target_open(target, entity,
-		                      source != NULL && source->type == CW_SOURCE_MONGODB, err);
+		                      source != NULL && source->type != CW_SOURCE_POSTGRES, err);
 	}
 	case CW_TARGET_MONGODB:
 		return vs_mongo_target_open(config, target, entity, err);

@@ -1,6 +1,6 @@
 /*
  * This file contains the sides verify compares (compare.h): an entity's
- * rows at a PostgreSQL or MongoDB source, and in a SQLite, PostgreSQL or
+ * rows at a PostgreSQL, MongoDB or MySQL source, and in a SQLite, PostgreSQL or
  * MongoDB target. Each
  * side reads every row once per call, turned into the row digests of
  * row_digest.h exactly as capture and the target's apply would write it, or
@@ -10,7 +10,8 @@
  * each row into a change's doc_id and data with the capture's own code
  * (cw_pgoutput_row_change and the entity's projection); a MongoDB source
  * reads its collection through capture's projection, a whole document in
- * the relaxed form the SQLite target stores. A target side reads
+ * the relaxed form the SQLite target stores; a MySQL source reads its
+ * table in key order through the MySQL snapshot's conversion. A target side reads
  * what its apply stored and also tells the oplog id up to which it applied
  * the entity, for the re-check's wait: a SQLite cache's values as stored,
  * a PostgreSQL target's table through the same code as the source (its
@@ -42,7 +43,7 @@ typedef struct cw_verify_endpoint cw_verify_endpoint_t;
 const cw_verify_side_t *cw_verify_endpoint_side(cw_verify_endpoint_t *endpoint);
 
 /*
- * The entity's rows at its source (PostgreSQL or MongoDB), as target
+ * The entity's rows at its source (PostgreSQL, MongoDB or MySQL), as target
  * (borrowed for the call) should hold them: its decimal handling, and a
  * whole MongoDB document exact for a MongoDB target, relaxed for the
  * others. Connects at open. NULL with err.
@@ -78,7 +79,7 @@ uint64_t cw_verify_endpoint_estimate(cw_verify_endpoint_t *endpoint);
 
 /*
  * Source: its current position as a PostgreSQL LSN text in lsn (64 bytes);
- * CW_ENOTFOUND for a MongoDB source, which has none verify can compare.
+ * CW_ENOTFOUND for a MongoDB or MySQL source, which has none verify can compare.
  * Target: the oplog id up to which the entity is applied, in *applied.
  * 0 or a CW_E* code with err.
  */

@@ -4,7 +4,8 @@
  *   sides.c           PostgreSQL sources and targets, the dispatch
  *   sides_mongo.c     MongoDB sources and targets
  *   sides_sqlite.c    SQLite caches
- *   sides_columns.c   a PostgreSQL target's table of a MongoDB entity
+ *   sides_mysql.c     MySQL and MariaDB sources
+ *   sides_columns.c   a PostgreSQL target's table of a MongoDB or MySQL entity
  *
  * THREAD SAFETY: as sides.h.
  */
@@ -35,6 +36,7 @@ typedef enum endpoint_form {
 typedef enum endpoint_kind {
 	EP_PG_SOURCE,
 	EP_MONGO_SOURCE,
+	EP_MYSQL_SOURCE,
 	EP_MONGO_TARGET,
 	EP_SQLITE_TARGET,
 	EP_PG_TARGET,
@@ -66,6 +68,7 @@ struct cw_verify_endpoint {
 	mongoc_collection_t *collection;
 	mongoc_collection_t *positions;   /* target: _cachewarp_position */
 	bool exact_documents;       /* source: a whole document as the hub keeps it (not relaxed) */
+	struct vs_mysql *mysql;     /* MySQL source (sides_mysql.c) */
 	/* SQLite target */
 	sqlite3 *db;
 	char *path;
@@ -112,6 +115,14 @@ cw_verify_endpoint_t *vs_mongo_target_open(const cw_config_t *config,
                                            const cw_entity_t *entity, cw_err_t *err);
 /* The target's position of the entity. 0 or CW_EDB. */
 int vs_mongo_target_applied(cw_verify_endpoint_t *ep, int64_t *applied, cw_err_t *err);
+
+/* ---- sides_mysql.c ---- */
+
+cw_verify_endpoint_t *vs_mysql_source_open(const cw_source_config_t *source,
+                                           const cw_entity_t *entity,
+                                           const cw_target_config_t *target, cw_err_t *err);
+/* Frees a MySQL source's own part; NULL is a no-op. */
+void vs_mysql_free(struct vs_mysql *my);
 
 /* ---- sides_sqlite.c ---- */
 

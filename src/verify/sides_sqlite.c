@@ -82,6 +82,7 @@ static int sqlite_read(void *self, cw_verify_want_fn want, void *want_arg,
 		goto done;
 	}
 	int ncols = sqlite3_column_count(stmt);
+	cw_layout_kind_t layout = cw_layout_of(&ep->entity);
 	int id_col = -1, version_col = -1, doc_col = -1, extra_col = -1;
 	int *shape_col = cw_xcalloc(ep->entity.ncolumns + 1, sizeof *shape_col);
 	bool *pair_col = cw_xcalloc((size_t)ncols + 1, sizeof *pair_col);
@@ -93,7 +94,7 @@ static int sqlite_read(void *self, cw_verify_want_fn want, void *want_arg,
 			id_col = c;
 		else if (strcmp(name, "_version") == 0)
 			version_col = c;
-		else if (strcmp(name, CW_LAYOUT_DOC_COLUMN) == 0 && ep->entity.ncolumns == 0)
+		else if (strcmp(name, CW_LAYOUT_DOC_COLUMN) == 0 && layout == CW_LAYOUT_DOCUMENT)
 			doc_col = c;
 		else if (strcmp(name, CW_LAYOUT_EXTRA_COLUMN) == 0)
 			extra_col = c;
@@ -103,7 +104,6 @@ static int sqlite_read(void *self, cw_verify_want_fn want, void *want_arg,
 			if (strcmp(name, ep->entity.columns[i].name) == 0)
 				shape_col[i] = c;
 	}
-	cw_layout_kind_t layout = cw_layout_of(&ep->entity);
 	uint64_t *digests = cw_xcalloc(ep->ncolumns + 1, sizeof *digests);
 	uint64_t seen = 0;
 	int step;

@@ -29,7 +29,7 @@
 #include <stdint.h>
 
 typedef struct cw_verify_opts {
-	const char *const *entities;  /* names; none = every live entity of a PostgreSQL source */
+	const char *const *entities;  /* names; none = every live entity */
 	size_t nentities;
 	const char *const *targets;   /* names; none = every target verify can read */
 	size_t ntargets;

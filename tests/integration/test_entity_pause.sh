@@ -119,6 +119,8 @@ grep -F '"entity":"items"' "$log" | grep -q 'cachewarp entity resume items' || f
 cw entity list | grep -E '^items +app_pg +public.items +paused .*removed from the configuration file' >/dev/null ||
 	fail "entity list: $(cw entity list)"
 cw entity show items | jq -e '.status == "paused"' >/dev/null || fail "entity show: $(cw entity show items)"
+cw status | grep -E '^items +app_pg +removed from the configuration file \(resume: cachewarp entity resume items\)$' >/dev/null ||
+	fail "status: $(cw status)"
 wait_for "the paused gauge" check_gauge items 1
 [ "$(paused_gauge members)" = 0 ] || fail "members gauge: $(paused_gauge members)"
 [ "$(entity_status notes)" = live ] || fail "the CLI's entity was paused: $(api /v1/entities/notes)"

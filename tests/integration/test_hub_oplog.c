@@ -184,7 +184,7 @@ static void hostile_values_round_trip_through_copy(void **state)
 		if (want->data == NULL)
 			assert_null(have->data);
 		else
-			assert_json_equal(have->data, want->data);
+			assert_string_equal(have->data, want->data);   /* byte for byte */
 		if (want->source_pos == NULL)
 			assert_null(have->source_pos);
 		else

@@ -6,7 +6,10 @@
 #    them with a resume token; then killed after its last page and sweep,
 #    before the promotion and the first streamed batch (after_scan_done);
 # 2. killed, then failed, right after the second hub commit of the stream
-#    (after_hub_commit) while documents keep arriving.
+#    (after_hub_commit) while documents keep arriving;
+# 3. a collection dropped right after 50 inserts, read in one batch: killed
+#    once the inserts are committed with their own checkpoint, before the
+#    drop's new generation (before_end_of_collection).
 # After each, a normal cachewarp runs until the SQLite cache equals the
 # collection, and the hub must hold every scanned document once, every
 # change event once, and one generation.
@@ -115,5 +118,24 @@ for action in abort error; do
 	n=$((n + 1))
 done
 [ "$(generations)" = 1 ] || fail "rows of $(generations) generations after the stream cases"
+
+# 3. Written while cachewarp is stopped, so that one batch holds the inserts and the drop.
+docs=$(seq 1 50 | awk '{printf "%s{\"_id\": \"d-%03d\", \"title\": \"d\", \"n\": %d}", (NR > 1 ? "," : ""), $1, $1}')
+echo "{\"insert\": \"products\", \"docs\": [$docs]}" | mongo >/dev/null
+echo '{"drop": "products"}' | mongo >/dev/null
+CW_FAILPOINTS="before_end_of_collection=abort" "$fp_bin" run -c "$work/cw.yaml" >"$work/fp-drop.log" 2>&1 &
+daemon=$!
+wait_exit before_end_of_collection
+grep -qs "failpoint fired: abort" "$work/fp-drop.log" || fail "before_end_of_collection: the process did not abort"
+if converge; then result=converged; else result=DIVERGED; fail "before_end_of_collection: the cache did not converge"; fi
+dropped=$(hub "SELECT count(*) FROM cachewarp.oplog WHERE entity = 'products' AND op = 'upsert' AND doc_id LIKE 'd-%'")
+[ "$dropped" = 50 ] || fail "before_end_of_collection: $dropped upserts for 50 inserts"
+[ "$(twice)" = 0 ] || fail "before_end_of_collection: $(twice) changes are in the hub twice"
+# The generation may have been bumped before the kill (then the restart bumps it again):
+# either way one sweep for the drop.
+sweeps=$(hub "SELECT count(*) FROM cachewarp.oplog WHERE entity = 'products' AND op = 'sweep' AND version > 1")
+[ "$sweeps" = 1 ] || fail "before_end_of_collection: $sweeps sweeps for one drop"
+printf 'failpoint %-22s %-6s %s upserts=%s sweeps=%s twice=%s\n' before_end_of_collection abort "$result" "$dropped" "$sweeps" "$(twice)"
+n=$((n + 1))
 [ "$failures" -eq 0 ] && echo "mongo failpoints: all $((n + 1)) cases converged"
 exit $((failures > 0))

@@ -519,10 +519,34 @@ static void test_values(void **state)
 	/* TIME2(4): a negative value with a fraction */
 	assert_value(CW_MYSQL_TYPE_TIME2, 4, false, 0, BYTES(0x7f, 0xff, 0xfe, 0xff, 0xff),
 		"-00:00:01.0001");
-	/* latin1 is Windows-1252; ucs2 is refused, invalid UTF-8 too */
+	/* latin1 is Windows-1252; invalid UTF-8 is refused */
 	assert_value(CW_MYSQL_TYPE_VARCHAR, 20, false, 8, BYTES(3, 0x80, 'a', 0xe9), "€aé");
-	assert_value_error(CW_MYSQL_TYPE_VARCHAR, 20, 35, BYTES(2, 0, 'a'), "not supported");
 	assert_value_error(CW_MYSQL_TYPE_VARCHAR, 20, 45, BYTES(2, 0xc3, 0x28), "not valid UTF-8");
+	/* the wide charsets become UTF-8: "a😀é" (U+1F600 a surrogate pair in utf16) */
+	assert_value(CW_MYSQL_TYPE_VARCHAR, 40, false, 54,
+		BYTES(8, 0x00, 0x61, 0xd8, 0x3d, 0xde, 0x00, 0x00, 0xe9), "a\xf0\x9f\x98\x80\xc3\xa9");
+	assert_value(CW_MYSQL_TYPE_VARCHAR, 40, false, 101,   /* utf16_unicode_ci */
+		BYTES(8, 0x00, 0x61, 0xd8, 0x3d, 0xde, 0x00, 0x00, 0xe9), "a\xf0\x9f\x98\x80\xc3\xa9");
+	assert_value(CW_MYSQL_TYPE_VARCHAR, 40, false, 56,    /* utf16le */
+		BYTES(8, 0x61, 0x00, 0x3d, 0xd8, 0x00, 0xde, 0xe9, 0x00), "a\xf0\x9f\x98\x80\xc3\xa9");
+	assert_value(CW_MYSQL_TYPE_VARCHAR, 40, false, 60,    /* utf32 */
+		BYTES(12, 0, 0, 0, 0x61, 0, 0x01, 0xf6, 0x00, 0, 0, 0, 0xe9), "a\xf0\x9f\x98\x80\xc3\xa9");
+	assert_value(CW_MYSQL_TYPE_VARCHAR, 40, false, 35,    /* ucs2: "aé€", U+0000 kept */
+		BYTES(8, 0x00, 0x61, 0x00, 0xe9, 0x20, 0xac, 0x00, 0x00), "a\xc3\xa9\xe2\x82\xac");
+	assert_value(CW_MYSQL_TYPE_VARCHAR, 40, false, 90, BYTES(2, 0xff, 0xfd), "\xef\xbf\xbd");
+	assert_value(CW_MYSQL_TYPE_VARCHAR, 40, false, 160,   /* utf32_unicode_ci, U+10FFFF */
+		BYTES(4, 0x00, 0x10, 0xff, 0xff), "\xf4\x8f\xbf\xbf");
+	assert_value(CW_MYSQL_TYPE_VARCHAR, 40, false, 54, BYTES(0), "");
+	/* ... or refused where a unit is no character, at its offset */
+	assert_value_error(CW_MYSQL_TYPE_VARCHAR, 40, 35, BYTES(4, 0, 'a', 0xd8, 0x00), "not valid ucs2");
+	assert_value_error(CW_MYSQL_TYPE_VARCHAR, 40, 54, BYTES(2, 0xdc, 0x00), "not valid utf16");
+	assert_value_error(CW_MYSQL_TYPE_VARCHAR, 40, 54, BYTES(4, 0xd8, 0x3d, 0x00, 0x61),
+		"not valid utf16");
+	assert_value_error(CW_MYSQL_TYPE_VARCHAR, 40, 54, BYTES(2, 0xd8, 0x3d), "not valid utf16");
+	assert_value_error(CW_MYSQL_TYPE_VARCHAR, 40, 56, BYTES(3, 0x61, 0x00, 0x62), "not valid utf16");
+	assert_value_error(CW_MYSQL_TYPE_VARCHAR, 40, 60, BYTES(4, 0, 0x11, 0, 0), "not valid utf32");
+	assert_value_error(CW_MYSQL_TYPE_VARCHAR, 40, 61, BYTES(4, 0, 0, 0xd8, 0), "not valid utf32");
+	assert_value_error(CW_MYSQL_TYPE_VARCHAR, 40, 60, BYTES(2, 0, 0), "not valid utf32");
 	/* VARCHAR(300) has a 2-byte length */
 	assert_value(CW_MYSQL_TYPE_VARCHAR, 300, false, 63, BYTES(2, 0, 0xbe, 0xef), "\\xbeef");
 	/* a geometry in big-endian WKB with an SRID */
