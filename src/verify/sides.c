@@ -381,8 +381,7 @@ int cw_verify_source_position(cw_verify_endpoint_t *endpoint, char **position, c
 	if (endpoint->kind == EP_MYSQL_SOURCE)
 		return vs_mysql_position(endpoint, position, err);
 	if (endpoint->kind == EP_MONGO_SOURCE)
-		return cw_err_set(err, CW_ENOTFOUND, DOMAIN, "a MongoDB source has no "
-		                  "position verify can compare with capture's");
+		return vs_mongo_position(endpoint, position, err);
 	PGresult *res = vs_pg_query(endpoint->conn, "SELECT pg_current_wal_lsn()", 0, NULL,
 	                         "could not read the source's WAL position", err);
 	if (res == NULL)

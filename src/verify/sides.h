@@ -35,6 +35,7 @@
 #include "hub/hub.h"
 #include "verify/compare.h"
 
+#include <bson/bson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -80,8 +81,9 @@ uint64_t cw_verify_endpoint_estimate(cw_verify_endpoint_t *endpoint);
 
 /*
  * Source: its current position as text in *position (owned by the caller):
- * a PostgreSQL source's WAL LSN, a MariaDB source's @@gtid_binlog_pos;
- * CW_ENOTFOUND for a MongoDB source, which has none verify can compare.
+ * a PostgreSQL source's WAL LSN, a MariaDB source's @@gtid_binlog_pos, a
+ * MongoDB source's cluster time as 16 hex digits (seconds, then increment);
+ * CW_ENOTFOUND for a MongoDB server that gives no cluster time.
  * Target: the oplog id up to which the entity is applied, in *applied.
  * 0 or a CW_E* code with err.
  */
@@ -94,6 +96,19 @@ int cw_verify_source_position(cw_verify_endpoint_t *endpoint, char **position, c
  * (a MySQL 8 GTID set).
  */
 bool cw_verify_gtid_covers(const char *stored, const char *source);
+
+/*
+ * The cluster time of a change stream's resume token (its _data) as 16
+ * lower-case hex digits in time, comparable with strcmp to a MongoDB source's
+ * position; false when the token carries none that verify can read.
+ */
+bool cw_verify_token_time(const char *data, char time[17]);
+
+/*
+ * A MongoDB command reply's cluster time (its operationTime, else
+ * $clusterTime.clusterTime) in the same form; false when it has neither.
+ */
+bool cw_verify_reply_time(const bson_t *reply, char time[17]);
 int cw_verify_target_applied(cw_verify_endpoint_t *endpoint, int64_t *applied, cw_err_t *err);
 
 /* Closes it; NULL is a no-op. */

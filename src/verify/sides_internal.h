@@ -113,6 +113,12 @@ cw_verify_endpoint_t *vs_mongo_source_open(const cw_source_config_t *source,
 cw_verify_endpoint_t *vs_mongo_target_open(const cw_config_t *config,
                                            const cw_target_config_t *target,
                                            const cw_entity_t *entity, cw_err_t *err);
+/*
+ * The source's cluster time (the reply's operationTime, else its
+ * $clusterTime) as 16 hex digits in *position (owned by the caller).
+ * CW_ENOTFOUND when the server gives neither, CW_EDB.
+ */
+int vs_mongo_position(cw_verify_endpoint_t *ep, char **position, cw_err_t *err);
 /* The target's position of the entity. 0 or CW_EDB. */
 int vs_mongo_target_applied(cw_verify_endpoint_t *ep, int64_t *applied, cw_err_t *err);
 

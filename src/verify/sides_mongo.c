@@ -9,6 +9,7 @@
 #include "core/secret.h"
 #include "verify/row_digest.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -292,6 +293,68 @@ cw_verify_endpoint_t *vs_mongo_target_open(const cw_config_t *config,
 	if (cw_layout_of(entity) != CW_LAYOUT_DOCUMENT)
 		vs_set_form(ep, FORM_BSON);
 	return ep;
+}
+
+bool cw_verify_token_time(const char *data, char time[17])
+{
+	size_t len = data != NULL ? strlen(data) : 0;
+	if (len >= 18 && data[0] == '8' && data[1] == '2')
+		data += 2;   /* MongoDB's key string: type 130 (a timestamp), then its 8 bytes */
+	else if (len != 16)
+		return false;   /* the test server's token is the timestamp's 8 bytes alone */
+	for (size_t i = 0; i < 16; i++) {
+		if (!isxdigit((unsigned char)data[i]))
+			return false;
+		time[i] = (char)tolower((unsigned char)data[i]);
+	}
+	time[16] = '\0';
+	return true;
+}
+
+/* The timestamp at a reply's dotted path into *t, *i. */
+static bool reply_time(const bson_t *reply, const char *path, uint32_t *t, uint32_t *i)
+{
+	bson_iter_t iter;
+	if (!bson_iter_init(&iter, reply) || !bson_iter_find_descendant(&iter, path, &iter) ||
+	    !BSON_ITER_HOLDS_TIMESTAMP(&iter))
+		return false;
+	bson_iter_timestamp(&iter, t, i);
+	return true;
+}
+
+bool cw_verify_reply_time(const bson_t *reply, char time[17])
+{
+	uint32_t t = 0, i = 0;
+	if (!reply_time(reply, "operationTime", &t, &i) &&
+	    !reply_time(reply, "$clusterTime.clusterTime", &t, &i))
+		return false;
+	snprintf(time, 17, "%08x%08x", t, i);
+	return true;
+}
+
+int vs_mongo_position(cw_verify_endpoint_t *ep, char **position, cw_err_t *err)
+{
+	bson_t *ping = BCON_NEW("ping", BCON_INT32(1));
+	bson_t reply;
+	bson_error_t error;
+	bool ok = mongoc_client_command_simple(ep->client, "admin", ping, NULL, &reply, &error);
+	bson_destroy(ping);
+	if (!ok) {
+		bson_destroy(&reply);
+		char *masked = cw_secret_mask(error.message);
+		int rc = cw_err_set(err, CW_EDB, VS_DOMAIN, "could not read the source's cluster "
+		                    "time: %s", masked);
+		free(masked);
+		return rc;
+	}
+	char time[17];
+	bool found = cw_verify_reply_time(&reply, time);
+	bson_destroy(&reply);
+	if (!found)
+		return cw_err_set(err, CW_ENOTFOUND, VS_DOMAIN, "the MongoDB source gives no "
+		                  "cluster time verify can compare with capture's");
+	*position = cw_xstrdup(time);
+	return 0;
 }
 
 /* The target's position of the entity, `{_id: "<target>:<entity>", position}`. */

@@ -91,11 +91,42 @@ static void progress(void *arg, const char *step, uint64_t rows, uint64_t expect
 }
 
 /*
+ * Every MongoDB stream of the source (one for the source, or one per
+ * collection) stored a resume token whose cluster time is at least
+ * position. *reached.
+ */
+static int mongo_reached(pair_run_t *run, const char *position, bool *reached, cw_err_t *err)
+{
+	char *key = cw_xasprintf("mongo_resume_token:%s", run->source->name);
+	char *prefix = cw_xasprintf("%s:", key);
+	const char *params[] = {key, prefix};
+	PGresult *res = cw_hub_exec(run->hub,
+		"SELECT value->'token'->>'_data' FROM cachewarp.metadata "
+		"WHERE key = $1 OR left(key, length($2)) = $2", 2, params,
+		"could not read the source's checkpoint", err);
+	free(key);
+	free(prefix);
+	if (res == NULL)
+		return CW_EDB;
+	*reached = PQntuples(res) > 0;
+	for (int i = 0; i < PQntuples(res) && *reached; i++) {
+		char time[17];
+		*reached = !PQgetisnull(res, i, 0) && cw_verify_token_time(PQgetvalue(res, i, 0), time) &&
+		           strcmp(time, position) >= 0;
+	}
+	PQclear(res);
+	return 0;
+}
+
+/*
  * The source's checkpoint in the hub covers position: a PostgreSQL source's
- * stored LSN, a MariaDB source's stored GTID position. *reached.
+ * stored LSN, a MariaDB source's stored GTID position, a MongoDB source's
+ * resume tokens. *reached.
  */
 static int capture_reached(pair_run_t *run, const char *position, bool *reached, cw_err_t *err)
 {
+	if (run->source->type == CW_SOURCE_MONGODB)
+		return mongo_reached(run, position, reached, err);
 	bool mysql = run->source->type == CW_SOURCE_MYSQL;
 	char *key = cw_xasprintf(mysql ? "mysql_gtid:%s" : "pg_lsn:%s", run->source->name);
 	const char *params[] = {key, position};
@@ -148,8 +179,9 @@ static int settle(void *arg, cw_cancel_t *cancel, cw_err_t *err)
 	bool reached = false;
 	if (rc == CW_ENOTFOUND) {
 		/*
-		 * A source without a position to compare (MongoDB): give capture the
-		 * time it takes to pass on a change, then wait for the target.
+		 * A MongoDB server that gives no cluster time (MongoDB without a
+		 * replica set, the test server): give capture the time it takes
+		 * to pass on a change, then wait for the target.
 		 */
 		rc = 0;
 		reached = true;

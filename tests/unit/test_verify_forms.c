@@ -132,6 +132,49 @@ static void test_gtid_position_covers(void **state)
 	                                   "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5"));
 }
 
+/* A resume token's cluster time, compared with a MongoDB source's as text. */
+static void test_token_time(void **state)
+{
+	(void)state;
+	char time[17];
+	/* MongoDB's key string: 0x82, the timestamp (seconds, increment), then more */
+	assert_true(cw_verify_token_time("8265A1B2C3000000012B022C0100296E5A1004", time));
+	assert_string_equal(time, "65a1b2c300000001");
+	/* the test server (mongo-java-server): the timestamp's 8 bytes alone */
+	assert_true(cw_verify_token_time("6b13531800000001", time));
+	assert_string_equal(time, "6b13531800000001");
+	assert_true(strcmp(time, "6b13531800000001") >= 0);
+	assert_false(strcmp(time, "6b13531800000002") >= 0);
+	assert_true(strcmp(time, "6b13531700ffffff") >= 0);
+	/* a token verify cannot read reaches nothing */
+	assert_false(cw_verify_token_time("8265A1", time));
+	assert_false(cw_verify_token_time("zz13531800000001", time));
+	assert_false(cw_verify_token_time("", time));
+	assert_false(cw_verify_token_time(NULL, time));
+}
+
+/* A MongoDB source's position: the reply's operationTime, else its $clusterTime. */
+static void test_reply_time(void **state)
+{
+	(void)state;
+	char time[17];
+	bson_t *reply = BCON_NEW("ok", BCON_DOUBLE(1), "$clusterTime", "{", "clusterTime",
+	                         BCON_TIMESTAMP(0x65a1b2c3, 7), "}", "operationTime",
+	                         BCON_TIMESTAMP(0x65a1b2c3, 5));
+	assert_true(cw_verify_reply_time(reply, time));
+	assert_string_equal(time, "65a1b2c300000005");
+	bson_destroy(reply);
+	reply = BCON_NEW("ok", BCON_DOUBLE(1), "$clusterTime", "{", "clusterTime",
+	                 BCON_TIMESTAMP(0x65a1b2c3, 7), "}");
+	assert_true(cw_verify_reply_time(reply, time));
+	assert_string_equal(time, "65a1b2c300000007");
+	bson_destroy(reply);
+	/* the test server answers a ping with {ok: 1} alone: no position */
+	reply = BCON_NEW("ok", BCON_DOUBLE(1));
+	assert_false(cw_verify_reply_time(reply, time));
+	bson_destroy(reply);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -139,6 +182,8 @@ int main(void)
 		cmocka_unit_test(test_document_laid_into_columns),
 		cmocka_unit_test(test_bson_form_keeps_types),
 		cmocka_unit_test(test_gtid_position_covers),
+		cmocka_unit_test(test_token_time),
+		cmocka_unit_test(test_reply_time),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
