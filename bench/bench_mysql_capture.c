@@ -15,6 +15,11 @@
  * the hub's PostgreSQL cluster are throwaway. Prints figure lines
  * (benchlib.h) and a summary; asserts nothing.
  *
+ * Last, batch mode (docs/batch.md): with the stream stopped, an index on
+ * (updated_at, id) is added and the batch poller of a second entity on the
+ * same table (mode: batch) is timed until its first poll has put all 2N
+ * rows in the hub.
+ *
  *   build/bench.mysql_capture          (or bench/run.sh mysql_capture)
  *   CW_BENCH_ROWS   rows per workload (default 1,000,000)
  *   CW_SUPPORT_DIR  tests/support (bench/run.sh sets it)
@@ -37,6 +42,7 @@
 #include <unistd.h>
 
 #define SERIES "entity=\"bench_rows\",op=\"upsert\""
+#define BATCH_SERIES "entity=\"bench_batch\",op=\"upsert\""
 #define CHUNK 10000
 
 typedef struct server {
@@ -221,6 +227,37 @@ static int run_workload(cw_bench_component_t *cap, const server_t *srv, MYSQL *c
 	return 0;
 }
 
+/* Batch mode: one poll of every row of the table (the stream stopped), timed. */
+static int run_batch(cw_bench_component_t *poller, MYSQL *conn, long rows)
+{
+	if (exec(conn, "ALTER TABLE bench_rows ADD INDEX bench_rows_changed (updated_at, id)") != 0)
+		return -1;
+	double before = cw_metrics_value(poller->ctx.metrics, "cachewarp_changes_captured_total",
+	                                 BATCH_SERIES);
+	cw_bench_reset_peak_rss(0);
+	double cpu0 = cw_bench_cpu_s(0);
+	double t0 = cw_bench_now_s();
+	if (cw_bench_component_start(poller) != 0)
+		return -1;
+	while (cw_metrics_value(poller->ctx.metrics, "cachewarp_changes_captured_total",
+	                        BATCH_SERIES) - before < (double)rows) {
+		if (cw_bench_now_s() - t0 > 900.0) {
+			fprintf(stderr, "bench: batch poll incomplete after 900 s\n");
+			return -1;
+		}
+		usleep(2000);
+	}
+	double seconds = cw_bench_now_s() - t0, cpu = cw_bench_cpu_s(0) - cpu0;
+	long rss = cw_bench_peak_rss_kib(0);
+	printf("mysql batch: one poll read %ld changed rows into the hub in %.2f s = %.0f rows/s; "
+	       "CPU %.2f s; peak RSS %.1f MiB\n", rows, seconds, (double)rows / seconds, cpu,
+	       (double)rss / 1024.0);
+	cw_bench_figure("mysql batch", "rows/s", "rows/s", (double)rows / seconds, NULL);
+	cw_bench_figure("mysql batch", "CPU per 1M rows", "s", cpu * 1e6 / (double)rows, NULL);
+	cw_bench_figure("mysql batch", "peak RSS", "MiB", (double)rss / 1024.0, NULL);
+	return 0;
+}
+
 int main(void)
 {
 	long rows = cw_bench_env_long("CW_BENCH_ROWS", 1000000, 1, 100000000L);
@@ -232,6 +269,7 @@ int main(void)
 	MYSQL *conn = NULL;
 	char *yaml = NULL;
 	cw_bench_component_t cap = {.ops = cw_source_ops_for(CW_SOURCE_MYSQL)};
+	cw_bench_component_t poller = {.ops = cw_source_batch_ops_for(CW_SOURCE_MYSQL)};
 	cw_err_t err = {0};
 	bool created;
 	int rc = 1;
@@ -245,10 +283,13 @@ int main(void)
 		goto out;
 	yaml = cw_xasprintf("hub: {url: '%s'}\nsources:\n  - {name: app, type: mysql, url: '%s'}\n"
 	                    "entities:\n  - {name: bench_rows, source: app, table: bench_rows}\n"
+	                    "  - {name: bench_batch, source: app, table: bench_rows, mode: batch, "
+	                    "polling_interval: 100ms, delete_detection: {interval: 0}}\n"
 	                    "log: {level: warn}\n", hub_srv.url, my.url);
 	if (cw_config_load_buffer("bench.yaml", yaml, strlen(yaml), NULL, &config, &err) != 0 ||
 	    (hub = cw_hub_connect(hub_srv.url, &err)) == NULL || cw_hub_migrate(hub, NULL, &err) != 0 ||
-	    cw_entity_store_upsert(hub, &config->entities[0], &created, &err) != 0) {
+	    cw_entity_store_upsert(hub, &config->entities[0], &created, &err) != 0 ||
+	    cw_entity_store_upsert(hub, &config->entities[1], &created, &err) != 0) {
 		fprintf(stderr, "bench: %s\n", err.message);
 		goto out;
 	}
@@ -275,6 +316,12 @@ int main(void)
 	}
 	cw_bench_component_stop(&cap);
 	printf("mysql capture: %ld rows per workload, default capture settings\n", rows);
+	poller.ctx = cap.ctx;
+	if (run_batch(&poller, conn, 2 * rows) != 0) {
+		cw_bench_component_stop(&poller);
+		goto out;
+	}
+	cw_bench_component_stop(&poller);
 	rc = 0;
 out:
 	if (cap.ctx.metrics != NULL)

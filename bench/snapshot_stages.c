@@ -21,7 +21,7 @@
  * without --entity: every entity, in id order.
  */
 #define PAGE_QUERY "SELECT id, op, entity, doc_id, " \
-	"(extract(epoch FROM created_at) * 1000000)::bigint, data::text, version, source_pos " \
+	"(extract(epoch FROM created_at) * 1000000)::bigint, data, version, source_pos " \
 	"FROM cachewarp.oplog WHERE id > $1::int8 ORDER BY id LIMIT $2::int8"
 #define OPLOG_COLUMNS "op, entity, doc_id, created_at, data, version, source_pos"
 

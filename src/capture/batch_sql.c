@@ -109,7 +109,36 @@ void cw_batch_sql_page(const cw_batch_query_t *q, bool marker, cw_buf_t *out)
 	cw_buf_append_str(out, " FROM ");
 	table_ref(q, out);
 	cw_buf_append_str(out, " WHERE ");
-	if (marker) {
+	if (marker && q->dialect == CW_BATCH_MYSQL) {
+		/*
+		 * MariaDB does not turn a row comparison into an index range: written
+		 * out, each branch is one, so a page starts at the marker's row.
+		 */
+		column_ref(q, q->column, out);
+		cw_buf_append_str(out, " >= ");
+		param(q, &n, out);
+		cw_buf_append_str(out, " AND (");
+		column_ref(q, q->column, out);
+		cw_buf_append_str(out, " > ");
+		param(q, &n, out);
+		cw_buf_append_str(out, " OR (");
+		column_ref(q, q->column, out);
+		cw_buf_append_str(out, " = ");
+		param(q, &n, out);
+		cw_buf_append_str(out, " AND (");
+		for (size_t i = 0; i < q->nkeys; i++) {
+			if (i > 0)
+				cw_buf_append_str(out, ", ");
+			column_ref(q, q->keys[i], out);
+		}
+		cw_buf_append_str(out, ") > (");
+		for (size_t i = 0; i < q->nkeys; i++) {
+			if (i > 0)
+				cw_buf_append_str(out, ", ");
+			param(q, &n, out);
+		}
+		cw_buf_append_str(out, ")))");
+	} else if (marker) {
 		cw_buf_append_char(out, '(');
 		column_ref(q, q->column, out);
 		for (size_t i = 0; i < q->nkeys; i++) {
@@ -149,6 +178,10 @@ int cw_batch_page_params(const cw_batch_query_t *q, const char *value, const cha
 	if (zone && q->dialect == CW_BATCH_MYSQL)
 		params[n++] = zone_name;
 	if (value != NULL) {
+		if (q->dialect == CW_BATCH_MYSQL) {
+			params[n++] = value;   /* >=, >, = */
+			params[n++] = value;
+		}
 		params[n++] = value;
 		for (size_t i = 0; i < q->nkeys && i < CW_BATCH_MAX_KEYS; i++)
 			params[n++] = keys[i];

@@ -68,9 +68,14 @@ typedef struct cw_batch_query {
  */
 void cw_batch_sql_page(const cw_batch_query_t *q, bool marker, cw_buf_t *out);
 
-/* Most parameters a page query takes (a marker of CW_BATCH_MAX_KEYS keys, two zones). */
+/*
+ * Most parameters a page query takes (a marker of CW_BATCH_MAX_KEYS keys, two
+ * zones). MySQL's page writes the comparison out, `t.col >= ? AND (t.col > ?
+ * OR (t.col = ? AND (t.k1, ...) > (?, ...)))`, so MariaDB reads each page as
+ * index ranges: it takes the marker's value three times.
+ */
 #define CW_BATCH_MAX_KEYS 32
-#define CW_BATCH_MAX_PARAMS (CW_BATCH_MAX_KEYS + 3)
+#define CW_BATCH_MAX_PARAMS (CW_BATCH_MAX_KEYS + 5)
 
 /*
  * Fills params (CW_BATCH_MAX_PARAMS, borrowed pointers) in the order the

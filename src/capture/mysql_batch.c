@@ -39,8 +39,8 @@ void my_batch_table_free(my_batch_table_t *table)
 /*
  * The page query with its parameters in place (the C API has no parameters
  * outside prepared statements): cw_batch_page_params's order is the zone
- * (a LOCAL_TIME column), the marker's value and keys (with a marker), the
- * zone again. Question marks inside quoted names or strings are not
+ * (a LOCAL_TIME column), the marker's value three times and its keys
+ * (with a marker), the zone again. Question marks inside quoted names or strings are not
  * parameters.
  */
 static void bind_params(MYSQL *conn, const my_batch_table_t *table, const cw_batch_query_t *q,
@@ -50,9 +50,10 @@ static void bind_params(MYSQL *conn, const my_batch_table_t *table, const cw_bat
 	bool zone = q->kind == CW_BATCH_COLUMN_LOCAL_TIME;
 	int marker_at = zone ? 1 : 0;
 	if (nparams > (zone ? 2 : 0)) {
-		kinds[marker_at] = &table->cols[table->column];
+		for (int v = 0; v < 3; v++)
+			kinds[marker_at + v] = &table->cols[table->column];
 		for (size_t k = 0; k < table->nkey; k++)
-			kinds[marker_at + 1 + (int)k] = &table->cols[table->key[k]];
+			kinds[marker_at + 3 + (int)k] = &table->cols[table->key[k]];
 	}
 	int n = 0;
 	char quote = 0;

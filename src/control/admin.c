@@ -128,7 +128,7 @@ static void print_paused_entities(const cw_entity_t *entities, size_t count)
 {
 	bool header = false;
 	for (size_t i = 0; i < count; i++) {
-		if (strcmp(cw_entity_shown_status(&entities[i]), "paused") != 0)
+		if (!cw_entity_is_paused(&entities[i]))
 			continue;
 		if (!header)
 			printf("\n%-24s %-16s %s\n", "PAUSED ENTITY", "SOURCE", "REASON");

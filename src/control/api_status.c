@@ -279,7 +279,7 @@ static void write_paused_entities(cw_json_t *w, cw_hub_t *hub)
 	cw_json_key(w, "paused_entities", NULL);
 	cw_json_array_begin(w, NULL);
 	for (size_t i = 0; i < count; i++) {
-		if (entities[i].paused_reason == NULL)
+		if (!cw_entity_is_paused(&entities[i]))
 			continue;
 		cw_json_object_begin(w, NULL);
 		cw_json_key(w, "entity", NULL);

@@ -78,7 +78,7 @@ int cw_entity_manager_refresh(cw_hub_t *hub, const char *name, int64_t *version,
 {
 	cw_entity_t stored = {0};
 	int rc = cw_entity_store_get(hub, name, &stored, err);
-	bool paused = rc == 0 && stored.paused_reason != NULL && stored.status != CW_ENTITY_DELETED;
+	bool paused = rc == 0 && cw_entity_is_paused(&stored);
 	cw_entity_clear(&stored);
 	if (rc != 0)
 		return rc;
@@ -129,7 +129,7 @@ void cw_entity_manager_write_json(cw_json_t *w, const cw_entity_t *e)
 	cw_json_array_end(w, NULL);
 	cw_json_key(w, "status", NULL);
 	cw_json_string(w, cw_entity_shown_status(e), NULL);
-	if (strcmp(cw_entity_shown_status(e), "paused") == 0) {
+	if (cw_entity_is_paused(e)) {
 		cw_json_key(w, "paused_reason", NULL);
 		cw_json_string(w, e->paused_reason, NULL);
 		cw_json_key(w, "paused_at", NULL);

@@ -99,9 +99,8 @@ void cw_entity_pause_publish(cw_metrics_t *metrics, const cw_entity_t *entities,
 		cw_buf_append_str(&labels, "\",source=\"");
 		cw_metrics_label_escape(&labels, entities[i].source);
 		cw_buf_append_char(&labels, '"');
-		bool paused = entities[i].paused_reason != NULL &&
-		              entities[i].status != CW_ENTITY_DELETED;
-		cw_metrics_gauge_set(metrics, PAUSED_METRIC, cw_buf_cstr(&labels), paused ? 1 : 0);
+		cw_metrics_gauge_set(metrics, PAUSED_METRIC, cw_buf_cstr(&labels),
+		                     cw_entity_is_paused(&entities[i]) ? 1 : 0);
 		cw_buf_free(&labels);
 	}
 }

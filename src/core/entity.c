@@ -207,11 +207,14 @@ int cw_entity_status_parse(const char *name, cw_entity_status_t *status, cw_err_
 	                  quoted(name ? name : "", q));
 }
 
+bool cw_entity_is_paused(const cw_entity_t *entity)
+{
+	return entity->paused_reason != NULL && entity->status != CW_ENTITY_DELETED;
+}
+
 const char *cw_entity_shown_status(const cw_entity_t *entity)
 {
-	if (entity->paused_reason != NULL && entity->status != CW_ENTITY_DELETED)
-		return "paused";
-	return cw_entity_status_name(entity->status);
+	return cw_entity_is_paused(entity) ? "paused" : cw_entity_status_name(entity->status);
 }
 
 const char *cw_entity_origin_name(cw_entity_origin_t origin)

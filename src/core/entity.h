@@ -172,6 +172,9 @@ cw_entity_origin_t cw_entity_origin_parse(const char *name);
 /* Whether a source captures the entity: neither deleted nor paused. */
 bool cw_entity_is_captured(const cw_entity_t *entity);
 
+/* Whether the entity is paused (paused_reason set) and not deleted. */
+bool cw_entity_is_paused(const cw_entity_t *entity);
+
 /*
  * Validates the whole entity: name, source present, exactly one of
  * collection/table, table name parts valid identifiers, column names valid and

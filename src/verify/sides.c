@@ -376,16 +376,18 @@ int cw_verify_endpoints_match(cw_verify_endpoint_t *source, cw_verify_endpoint_t
 	return set != NULL ? 0 : CW_EDB;
 }
 
-int cw_verify_source_position(cw_verify_endpoint_t *endpoint, char lsn[64], cw_err_t *err)
+int cw_verify_source_position(cw_verify_endpoint_t *endpoint, char **position, cw_err_t *err)
 {
-	if (endpoint->kind == EP_MONGO_SOURCE || endpoint->kind == EP_MYSQL_SOURCE)
-		return cw_err_set(err, CW_ENOTFOUND, DOMAIN, "a MongoDB or MySQL source has no "
+	if (endpoint->kind == EP_MYSQL_SOURCE)
+		return vs_mysql_position(endpoint, position, err);
+	if (endpoint->kind == EP_MONGO_SOURCE)
+		return cw_err_set(err, CW_ENOTFOUND, DOMAIN, "a MongoDB source has no "
 		                  "position verify can compare with capture's");
 	PGresult *res = vs_pg_query(endpoint->conn, "SELECT pg_current_wal_lsn()", 0, NULL,
 	                         "could not read the source's WAL position", err);
 	if (res == NULL)
 		return CW_EDB;
-	snprintf(lsn, 64, "%s", PQgetvalue(res, 0, 0));
+	*position = cw_xstrdup(PQgetvalue(res, 0, 0));
 	PQclear(res);
 	return 0;
 }

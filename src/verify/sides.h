@@ -35,6 +35,7 @@
 #include "hub/hub.h"
 #include "verify/compare.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef struct cw_verify_endpoint cw_verify_endpoint_t;
@@ -78,12 +79,21 @@ int cw_verify_endpoints_match(cw_verify_endpoint_t *source, cw_verify_endpoint_t
 uint64_t cw_verify_endpoint_estimate(cw_verify_endpoint_t *endpoint);
 
 /*
- * Source: its current position as a PostgreSQL LSN text in lsn (64 bytes);
- * CW_ENOTFOUND for a MongoDB or MySQL source, which has none verify can compare.
+ * Source: its current position as text in *position (owned by the caller):
+ * a PostgreSQL source's WAL LSN, a MariaDB source's @@gtid_binlog_pos;
+ * CW_ENOTFOUND for a MongoDB source, which has none verify can compare.
  * Target: the oplog id up to which the entity is applied, in *applied.
  * 0 or a CW_E* code with err.
  */
-int cw_verify_source_position(cw_verify_endpoint_t *endpoint, char lsn[64], cw_err_t *err);
+int cw_verify_source_position(cw_verify_endpoint_t *endpoint, char **position, cw_err_t *err);
+
+/*
+ * Whether a MariaDB GTID position stored by capture ("domain-server-seq,...")
+ * has reached source (the same form): every domain of source is in stored
+ * with a sequence number at least as high. False when either does not parse
+ * (a MySQL 8 GTID set).
+ */
+bool cw_verify_gtid_covers(const char *stored, const char *source);
 int cw_verify_target_applied(cw_verify_endpoint_t *endpoint, int64_t *applied, cw_err_t *err);
 
 /* Closes it; NULL is a no-op. */

@@ -121,6 +121,8 @@ int vs_mongo_target_applied(cw_verify_endpoint_t *ep, int64_t *applied, cw_err_t
 cw_verify_endpoint_t *vs_mysql_source_open(const cw_source_config_t *source,
                                            const cw_entity_t *entity,
                                            const cw_target_config_t *target, cw_err_t *err);
+/* The source's @@gtid_binlog_pos into *gtid (owned by the caller). 0 or CW_EDB. */
+int vs_mysql_position(cw_verify_endpoint_t *ep, char **gtid, cw_err_t *err);
 /* Frees a MySQL source's own part; NULL is a no-op. */
 void vs_mysql_free(struct vs_mysql *my);
 

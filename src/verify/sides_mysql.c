@@ -104,6 +104,37 @@ out:
 	return rc;
 }
 
+int vs_mysql_position(cw_verify_endpoint_t *ep, char **gtid, cw_err_t *err)
+{
+	struct vs_mysql *my = ep->mysql;
+	MYSQL_RES *res = NULL;
+	MYSQL_ROW row;
+	if (mysql_query(my->src.sql, "SELECT @@gtid_binlog_pos") != 0 ||
+	    (res = mysql_store_result(my->src.sql)) == NULL || (row = mysql_fetch_row(res)) == NULL) {
+		mysql_free_result(res);
+		return my_error(my, "could not read the source's GTID position", err);
+	}
+	*gtid = cw_xstrdup(row[0] != NULL ? row[0] : "");
+	mysql_free_result(res);
+	return 0;
+}
+
+bool cw_verify_gtid_covers(const char *stored, const char *source)
+{
+	my_position_t have, want;
+	if (my_position_parse(stored, &have, NULL) != 0 || my_position_parse(source, &want, NULL) != 0)
+		return false;
+	for (size_t i = 0; i < want.count; i++) {
+		bool covered = false;
+		for (size_t j = 0; j < have.count && !covered; j++)
+			covered = have.gtids[j].domain_id == want.gtids[i].domain_id &&
+			          have.gtids[j].seq >= want.gtids[i].seq;
+		if (!covered)
+			return false;
+	}
+	return true;
+}
+
 /* The table's schema and name: "db.table", or the url's database for one part. */
 static int table_of(struct vs_mysql *my, cw_err_t *err)
 {

@@ -90,18 +90,30 @@ static void progress(void *arg, const char *step, uint64_t rows, uint64_t expect
 	            (unsigned long long)rows, (unsigned long long)expected, rate, eta);
 }
 
-/* The source checkpoint covers lsn (PostgreSQL sources). *reached. */
-static int capture_reached(pair_run_t *run, const char *lsn, bool *reached, cw_err_t *err)
+/*
+ * The source's checkpoint in the hub covers position: a PostgreSQL source's
+ * stored LSN, a MariaDB source's stored GTID position. *reached.
+ */
+static int capture_reached(pair_run_t *run, const char *position, bool *reached, cw_err_t *err)
 {
-	char *key = cw_xasprintf("pg_lsn:%s", run->source->name);
-	const char *params[] = {key, lsn};
-	PGresult *res = cw_hub_exec(run->hub,
-		"SELECT (value->>'lsn')::pg_lsn >= $2::pg_lsn FROM cachewarp.metadata WHERE key = $1",
-		2, params, "could not read the source's checkpoint", err);
+	bool mysql = run->source->type == CW_SOURCE_MYSQL;
+	char *key = cw_xasprintf(mysql ? "mysql_gtid:%s" : "pg_lsn:%s", run->source->name);
+	const char *params[] = {key, position};
+	PGresult *res = mysql ?
+		cw_hub_exec(run->hub, "SELECT value->>'gtid' FROM cachewarp.metadata WHERE key = $1",
+		            1, params, "could not read the source's checkpoint", err) :
+		cw_hub_exec(run->hub, "SELECT (value->>'lsn')::pg_lsn >= $2::pg_lsn "
+		            "FROM cachewarp.metadata WHERE key = $1",
+		            2, params, "could not read the source's checkpoint", err);
 	free(key);
 	if (res == NULL)
 		return CW_EDB;
-	*reached = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
+	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0))
+		*reached = false;
+	else if (mysql)
+		*reached = cw_verify_gtid_covers(PQgetvalue(res, 0, 0), position);
+	else
+		*reached = PQgetvalue(res, 0, 0)[0] == 't';
 	PQclear(res);
 	return 0;
 }
@@ -131,8 +143,8 @@ static int settle(void *arg, cw_cancel_t *cancel, cw_err_t *err)
 	/* A test holds a run open here (CW_FAILPOINTS="verify_settle=sleep5000"). */
 	(void)CW_FAILPOINT("verify_settle");
 	int64_t deadline = now_ms() + timeout;
-	char lsn[64];
-	int rc = cw_verify_source_position(run->src, lsn, err);
+	char *position = NULL;
+	int rc = cw_verify_source_position(run->src, &position, err);
 	bool reached = false;
 	if (rc == CW_ENOTFOUND) {
 		/*
@@ -145,13 +157,16 @@ static int settle(void *arg, cw_cancel_t *cancel, cw_err_t *err)
 			return cw_err_set(err, CW_ECANCELED, DOMAIN, "verify was canceled");
 	}
 	while (rc == 0 && !reached) {
-		if ((rc = capture_reached(run, lsn, &reached, err)) != 0 || reached)
+		if ((rc = capture_reached(run, position, &reached, err)) != 0 || reached)
 			break;
 		if (now_ms() >= deadline)
 			break;
-		if (cw_cancel_wait_ms(cancel, SETTLE_POLL_MS) != 0)
+		if (cw_cancel_wait_ms(cancel, SETTLE_POLL_MS) != 0) {
+			free(position);
 			return cw_err_set(err, CW_ECANCELED, DOMAIN, "verify was canceled");
+		}
 	}
+	free(position);
 	int64_t head = 0, applied = 0;
 	if (rc == 0)
 		rc = entity_head(run, &head, err);

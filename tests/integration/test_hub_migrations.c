@@ -211,7 +211,24 @@ static void push(cw_change_batch_t *batch, cw_op_t op, const char *entity, const
 	cw_change_batch_push(batch, &change);
 }
 
-/* Values jsonb rewrites (spacing, key order, 1e2, duplicate keys) and ones it keeps. */
+/* Runs sql with params, failing the test when it fails. */
+static void command_ok(cw_hub_t *hub, const char *sql, int nparams, const char *const *params)
+{
+	cw_err_t err = {0};
+	if (cw_hub_command(hub, sql, nparams, params, "fill the hub", &err) != 0)
+		fail_msg("%s", err.message);
+}
+
+#define OLD_ROW(table) \
+	"INSERT INTO cachewarp." table " (op, entity, doc_id, created_at, data, version, " \
+	"source_pos) VALUES ($1, $2, $3, '2025-12-04 00:00:00.123456+00', $4::jsonb, 3, " \
+	"'0/16B3748')"
+
+/*
+ * Fills the hub as version 7 did: its writer's text COPY handed each data
+ * text to jsonb's input, as these INSERTs do. Values jsonb rewrites
+ * (spacing, key order, 1e2, -0.0, duplicate keys) and ones it keeps.
+ */
 static void append_changes(cw_hub_t *hub)
 {
 	static const char *const datas[] = {
@@ -220,24 +237,18 @@ static void append_changes(cw_hub_t *hub)
 		"{\"a\":1,\"a\":2,\"doc\":\"{\\\"_id\\\":{\\\"$oid\\\":\\\"65f0a1b2c3d4e5f601234567\\\"}}\"}",
 		"{}",
 	};
-	cw_change_batch_t batch = CW_CHANGE_BATCH_INIT;
 	char doc_id[16];
 	for (size_t i = 0; i < sizeof datas / sizeof datas[0]; i++) {
 		snprintf(doc_id, sizeof doc_id, "p%zu", i);
-		push(&batch, CW_OP_UPSERT, "products", doc_id, datas[i]);
-		push(&batch, CW_OP_UPSERT, "orders", doc_id, datas[i]);
+		const char *live[] = {"upsert", "products", doc_id, datas[i]};
+		const char *staged[] = {"upsert", "orders", doc_id, datas[i]};   /* still scanning */
+		command_ok(hub, OLD_ROW("oplog"), 4, live);
+		command_ok(hub, OLD_ROW("oplog_staging"), 4, staged);
 	}
-	push(&batch, CW_OP_DELETE, "products", "p3", NULL);
-	push(&batch, CW_OP_SWEEP, "products", NULL, NULL);
-	cw_oplog_writer_t *writer = cw_oplog_writer_new(hub);
-	cw_err_t err = {0};
-	cw_oplog_append_stats_t stats = {0};
-	if (cw_oplog_append(writer, &batch, NULL, NULL, &stats, &err) != 0)
-		fail_msg("append: %s", err.message);
-	assert_int_equal(stats.appended, 6);   /* products: 4 upserts, a delete, a sweep */
-	assert_int_equal(stats.staged, 4);     /* orders is still scanning */
-	cw_oplog_writer_free(writer);
-	cw_change_batch_free(&batch);
+	const char *deleted[] = {"delete", "products", "p3", NULL};
+	const char *sweep[] = {"sweep", "products", NULL, NULL};
+	command_ok(hub, OLD_ROW("oplog"), 4, deleted);
+	command_ok(hub, OLD_ROW("oplog"), 4, sweep);
 }
 
 static cw_config_t *api_config(const char *hub_url)

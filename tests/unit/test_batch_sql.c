@@ -69,17 +69,20 @@ static void test_mysql_page(void **state)
 	char *sql = page(&q, true);
 	assert_string_equal(sql, "SELECT HEX(`b`), t.`id`, TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', "
 	                         "CONVERT_TZ(t.`updated_at`, ?, '+00:00')) FROM `shop`.`orders` AS t "
-	                         "WHERE (t.`updated_at`, t.`id`) > (?, ?) AND t.`updated_at` <= "
+	                         "WHERE t.`updated_at` >= ? AND (t.`updated_at` > ? OR "
+	                         "(t.`updated_at` = ? AND (t.`id`) > (?))) AND t.`updated_at` <= "
 	                         "CONVERT_TZ(UTC_TIMESTAMP(6), '+00:00', ?) - INTERVAL 0 MICROSECOND "
 	                         "ORDER BY t.`updated_at`, t.`id` LIMIT 100");
 	free(sql);
 	const char *keys[] = {"9"};
 	const char *params[CW_BATCH_MAX_PARAMS];
-	assert_int_equal(cw_batch_page_params(&q, "v", keys, "+02:00", params), 4);
+	assert_int_equal(cw_batch_page_params(&q, "v", keys, "+02:00", params), 6);
 	assert_string_equal(params[0], "+02:00");
 	assert_string_equal(params[1], "v");
-	assert_string_equal(params[2], "9");
-	assert_string_equal(params[3], "+02:00");
+	assert_string_equal(params[2], "v");
+	assert_string_equal(params[3], "v");
+	assert_string_equal(params[4], "9");
+	assert_string_equal(params[5], "+02:00");
 }
 
 static void test_buckets(void **state)

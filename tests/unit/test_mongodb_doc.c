@@ -105,6 +105,18 @@ static void postgres_types_choose_bson_types(void **state)
 	expect("null", "bigint", "{ \"v\" : null }");
 }
 
+/* The hub's data of a document entity into out: "doc" holds the document's text as a JSON string. */
+static void hub_data(const char *doc_text, cw_buf_t *out)
+{
+	cw_buf_append_str(out, "{\"doc\":\"");
+	for (const char *p = doc_text; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			cw_buf_append_char(out, '\\');
+		cw_buf_append_char(out, *p);
+	}
+	cw_buf_append_str(out, "\"}");
+}
+
 static void the_hubs_text_reads_back_exactly(void **state)
 {
 	(void)state;
@@ -116,13 +128,7 @@ static void the_hubs_text_reads_back_exactly(void **state)
 	/* the hub's data: "doc" holds the text as a JSON string */
 	char *text = bson_as_canonical_extended_json(&in, NULL);
 	cw_buf_t data = CW_BUF_INIT;
-	cw_buf_append_str(&data, "{\"doc\":\"");
-	for (const char *p = text; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			cw_buf_append_char(&data, '\\');
-		cw_buf_append_char(&data, *p);
-	}
-	cw_buf_append_str(&data, "\"}");
+	hub_data(text, &data);
 	bson_free(text);
 	cw_json_fields_t fields;
 	cw_json_fields_init(&fields);
@@ -169,13 +175,7 @@ static void expect_relaxed_as_bson(const char *doc_json)
 	char *expected = relaxed_through_bson(doc_json);
 	char *as_object = cw_xasprintf("{\"doc\": %s}", doc_json);
 	cw_buf_t as_string = CW_BUF_INIT;
-	cw_buf_append_str(&as_string, "{\"doc\":\"");
-	for (const char *p = doc_json; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			cw_buf_append_char(&as_string, '\\');
-		cw_buf_append_char(&as_string, *p);
-	}
-	cw_buf_append_str(&as_string, "\"}");
+	hub_data(doc_json, &as_string);
 	const char *inputs[] = {as_object, cw_buf_cstr(&as_string)};
 	for (size_t i = 0; i < 2; i++) {
 		char *relaxed = cw_mdoc_relaxed_data(inputs[i]);

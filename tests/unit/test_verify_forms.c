@@ -7,6 +7,7 @@
 
 #include "verify/forms.h"
 #include "verify/row_digest.h"
+#include "verify/sides.h"
 
 #include <bson/bson.h>
 #include <string.h>
@@ -113,12 +114,31 @@ static void test_bson_form_keeps_types(void **state)
 	bson_destroy(doc);
 }
 
+/* The re-check waits until capture's stored GTID position has reached the source's. */
+static void test_gtid_position_covers(void **state)
+{
+	(void)state;
+	assert_true(cw_verify_gtid_covers("0-1-130", "0-1-130"));
+	assert_true(cw_verify_gtid_covers("0-1-131", "0-1-130"));
+	assert_false(cw_verify_gtid_covers("0-1-129", "0-1-130"));
+	/* domains are compared one by one; the server id does not count */
+	assert_true(cw_verify_gtid_covers("1-7-5,0-2-131", "0-1-130,1-7-5"));
+	assert_false(cw_verify_gtid_covers("0-1-131", "0-1-130,1-7-5"));
+	assert_true(cw_verify_gtid_covers("", ""));
+	assert_true(cw_verify_gtid_covers("0-1-1", ""));
+	assert_false(cw_verify_gtid_covers("", "0-1-1"));
+	/* a MySQL 8 GTID set is not a MariaDB position: never reached */
+	assert_false(cw_verify_gtid_covers("0-1-1",
+	                                   "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_column_text_as_the_column_keeps_it),
 		cmocka_unit_test(test_document_laid_into_columns),
 		cmocka_unit_test(test_bson_form_keeps_types),
+		cmocka_unit_test(test_gtid_position_covers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
