@@ -79,18 +79,20 @@ static const char *skip_string(const char *s, bool *escaped)
 /* Past the number or literal at s; NULL when it is neither. */
 static const char *skip_scalar(const char *s, cw_json_kind_t *kind)
 {
-	static const struct { const char *text; cw_json_kind_t kind; } literals[] = {
-		{"true", CW_JSON_KIND_TRUE}, {"false", CW_JSON_KIND_FALSE}, {"null", CW_JSON_KIND_NULL},
+	static const struct { const char *text; size_t len; cw_json_kind_t kind; } literals[] = {
+		{"true", 4, CW_JSON_KIND_TRUE}, {"false", 5, CW_JSON_KIND_FALSE},
+		{"null", 4, CW_JSON_KIND_NULL},
 	};
-	for (size_t k = 0; k < sizeof literals / sizeof literals[0]; k++) {
-		size_t n = strlen(literals[k].text);
-		if (strncmp(s, literals[k].text, n) == 0) {
+	/* Only a literal's first letter sends a value to the literals (numbers are most values). */
+	for (size_t k = 0; *s >= 'f' && k < sizeof literals / sizeof literals[0]; k++) {
+		if (*s == literals[k].text[0] && strncmp(s, literals[k].text, literals[k].len) == 0) {
 			*kind = literals[k].kind;
-			return s + n;
+			return s + literals[k].len;
 		}
 	}
 	const char *end = s;
-	while (*end != '\0' && strchr("+-0123456789.eE", *end) != NULL)
+	while ((*end >= '0' && *end <= '9') || *end == '.' || *end == '-' || *end == '+' ||
+	       *end == 'e' || *end == 'E')
 		end++;
 	*kind = CW_JSON_KIND_NUMBER;
 	return end > s && cw_json_number_valid(s, (size_t)(end - s)) ? end : NULL;
@@ -368,6 +370,16 @@ void cw_json_compact(const char *span, size_t len, cw_buf_t *out)
 	for (size_t i = 0; i < len; i++) {
 		char c = span[i];
 		if (in_string) {
+			/* A string's plain bytes are copied a run at a time. */
+			size_t run = i;
+			while (run < len && span[run] != '"' && span[run] != '\\')
+				run++;
+			if (run > i) {
+				memmove(dst, span + i, run - i);
+				dst += run - i;
+				i = run - 1;
+				continue;
+			}
 			*dst++ = c;
 			if (c == '\\' && i + 1 < len)
 				*dst++ = span[++i];

@@ -516,11 +516,18 @@ static void fields_split_an_object_without_touching_values(void **state)
 	cw_buf_reset(&out);
 	cw_json_compact(" { \"a b\" : [ 1 , 2.50 ] } ", 27, &out);
 	assert_string_equal(cw_buf_cstr(&out), "{\"a b\":[1,2.50]}");
+	/* Spaces, escaped quotes and backslashes inside strings are kept. */
+	const char *strings = "{ \"k\" : \"a \\\"b\\\" \\\\ c \" , \"e\" : \"\" , \"t\" : true }";
+	cw_buf_reset(&out);
+	cw_json_compact(strings, strlen(strings), &out);
+	assert_string_equal(cw_buf_cstr(&out),
+	                    "{\"k\":\"a \\\"b\\\" \\\\ c \",\"e\":\"\",\"t\":true}");
 	cw_buf_free(&out);
 	cw_json_fields_clear(&fields);
 	static const char *const bad[] = {
 		"", "[1]", "{", "{\"a\"}", "{\"a\": }", "{\"a\": 01}", "{\"a\": [1}", "{\"a\": \"\\x\"}",
 		"{\"a\": 1} x", "{\"a\": 1,}", "{\"a\": tru}", "{\"a\": \"unterminated}",
+		"{\"a\": nul}", "{\"a\": fals}", "{\"a\": e1}", "{\"a\": +1}",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		cw_json_fields_init(&fields);
