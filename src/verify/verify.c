@@ -91,29 +91,28 @@ static void progress(void *arg, const char *step, uint64_t rows, uint64_t expect
 }
 
 /*
- * Every MongoDB stream of the source (one for the source, or one per
- * collection) stored a resume token whose cluster time is at least
- * position. *reached.
+ * The MongoDB stream that carries the entity's collection (its own, else the
+ * source's) stored a resume token whose cluster time is at least position.
+ * *reached.
  */
 static int mongo_reached(pair_run_t *run, const char *position, bool *reached, cw_err_t *err)
 {
+	const char *collection = run->entity.collection != NULL ? run->entity.collection
+	                                                        : run->entity.name;
 	char *key = cw_xasprintf("mongo_resume_token:%s", run->source->name);
-	char *prefix = cw_xasprintf("%s:", key);
-	const char *params[] = {key, prefix};
+	char *own = cw_xasprintf("%s:%s", key, collection);
+	const char *params[] = {key, own};
 	PGresult *res = cw_hub_exec(run->hub,
-		"SELECT value->'token'->>'_data' FROM cachewarp.metadata "
-		"WHERE key = $1 OR left(key, length($2)) = $2", 2, params,
+		"SELECT value->'token'->>'_data' FROM cachewarp.metadata WHERE key IN ($1, $2) "
+		"ORDER BY length(key) DESC LIMIT 1", 2, params,
 		"could not read the source's checkpoint", err);
 	free(key);
-	free(prefix);
+	free(own);
 	if (res == NULL)
 		return CW_EDB;
-	*reached = PQntuples(res) > 0;
-	for (int i = 0; i < PQntuples(res) && *reached; i++) {
-		char time[17];
-		*reached = !PQgetisnull(res, i, 0) && cw_verify_token_time(PQgetvalue(res, i, 0), time) &&
-		           strcmp(time, position) >= 0;
-	}
+	char time[17];
+	*reached = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) &&
+	           cw_verify_token_time(PQgetvalue(res, 0, 0), time) && strcmp(time, position) >= 0;
 	PQclear(res);
 	return 0;
 }
