@@ -52,10 +52,23 @@ static const char *skip_ws(const char *s)
 	return s;
 }
 
+/* The bytes that end a run of a string's plain bytes: control characters (NUL too), '"', '\\'. */
+static const bool string_stop[256] = {
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	['"'] = 1, ['\\'] = 1,
+};
+
 /* Past the string opening at s; NULL when it is not a valid JSON string. */
 static const char *skip_string(const char *s, bool *escaped)
 {
 	for (s++;; s++) {
+		/* Plain bytes, four a step (each is checked before the next is read). */
+		while (!string_stop[(unsigned char)s[0]] && !string_stop[(unsigned char)s[1]] &&
+		       !string_stop[(unsigned char)s[2]] && !string_stop[(unsigned char)s[3]])
+			s += 4;
+		while (!string_stop[(unsigned char)*s])
+			s++;
 		unsigned char c = (unsigned char)*s;
 		if (c == '"')
 			return s + 1;
