@@ -1,5 +1,5 @@
 /*
- * This file contains the batch-mode benchmark (issue 22 item 3): rows per
+ * This file contains the batch-mode benchmark: rows per
  * second of one poll of a PostgreSQL table (docs/batch.md) into the hub.
  * The shared loader (bench/sql/rows_*.sql) writes N rows into
  * public.bench_rows, 10,000 per transaction (so 10,000 rows share each

@@ -2,7 +2,7 @@
  * Benchmark (figures, never assertions) of the MongoDB capture's per-event
  * CPU work: projecting a ~200-byte BSON document onto a 5-column shape and
  * computing its doc_id, as mongo_push_upsert does for every change event.
- * Goal (issue 5): under 2 µs per event. The same shape over a PostgreSQL
+ * Goal: under 2 µs per event. The same shape over a PostgreSQL
  * row's JSON text (the PostgreSQL source's path for entities with columns)
  * is measured next to it.
  *

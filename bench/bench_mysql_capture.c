@@ -1,5 +1,5 @@
 /*
- * This file contains the MySQL capture benchmark (issue 22, item 3): a
+ * This file contains the MySQL capture benchmark: a
  * MariaDB binlog -> hub through cachewarp's mysql source, next to a bare
  * replication client that only reads and counts the same binlog events
  * (libmariadb's mariadb_rpl_fetch, nothing decoded), both in one run.

@@ -1,5 +1,5 @@
 /*
- * This file contains the capture benchmark (issue 8, workload 2): cachewarp's
+ * This file contains the capture benchmark: cachewarp's
  * PostgreSQL source → hub on the rows the pgoutput reference streams
  * (bench_pgoutput_reference.c), so that the two are comparable in one
  * `make bench`. For each workload the source is stopped, the shared loader

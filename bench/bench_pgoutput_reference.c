@@ -1,7 +1,7 @@
 /*
  * Benchmark: the pgoutput reference — the physical limit of the walsender on
- * this machine, against which cachewarp's capture is measured (issue 8,
- * workload 1). A minimal libpq client opens a replication connection,
+ * this machine, against which cachewarp's capture is measured.
+ * A minimal libpq client opens a replication connection,
  * creates a temporary logical slot (pgoutput, proto_version 1, publication
  * cw_bench_pub), lets the shared loader (bench/sql/rows_*.sql) write the
  * rows, then streams them with START_REPLICATION: it only counts XLogData

@@ -1,8 +1,8 @@
 /*
- * This file contains the whole-pipeline benchmark (issue 8, items 3, 5 and
- * 6): the real daemon binary, build/cachewarp, started as a child process on
- * a generated cachewarp.yaml, capturing a PostgreSQL table into a hub and
- * applying the hub to an SQLite cache. Figures only, no assertions.
+ * This file contains the whole-pipeline benchmark: the real daemon binary,
+ * build/cachewarp, started as a child process on a generated cachewarp.yaml,
+ * capturing a PostgreSQL table into a hub and applying the hub to an SQLite
+ * cache. Figures only, no assertions.
  *
  *   1. snapshot: N rows (CW_BENCH_ROWS, default 1,000,000) of ~200 bytes are
  *      loaded before the daemon starts; timed from the exec until the cache

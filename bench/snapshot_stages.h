@@ -1,6 +1,6 @@
 /*
- * This file declares the pipeline benchmark's per-stage view of a snapshot
- * (issue 19, item 2): cachewarp's own time in each stage of the snapshot,
+ * This file declares the pipeline benchmark's per-stage view of a snapshot:
+ * cachewarp's own time in each stage of the snapshot,
  * read from the daemon's metrics, next to a bare reference of that stage
  * measured in the same run on the same clusters and rows.
  *

@@ -4,7 +4,7 @@
 # (bench/peers/debezium) against the same workloads on one throwaway
 # PostgreSQL cluster, and prints one table (bench/table.sh): Debezium's
 # figures are compared with cachewarp's capture, cachewarp's with the
-# reference. Issue 8, workload 8; `make bench-peers` runs it, never
+# reference. `make bench-peers` runs it, never
 # `make test` (the first build downloads Debezium from Maven Central).
 #
 #   bench/peers/run.sh
