@@ -394,7 +394,15 @@ int pg_schema_check(cw_pg_source_t *src, cw_err_t *err)
 			          ent->entity.table, "ddl", cw_buf_cstr(&ddl), NULL);
 		cw_buf_free(&ddl);
 		if (kind == SCHEMA_ROWS) {
-			rc = refresh(src, ent, err);
+			/*
+			 * The new columns' record before the new generation: a target
+			 * that sees the generation reads the record at once, and must
+			 * not find the old one (it would type a new column from its
+			 * values and keep that type).
+			 */
+			rc = pg_schema_record(src, src->sql, ent, err);
+			if (rc == 0)
+				rc = refresh(src, ent, err);
 			rec->version = -1;   /* read again once the new generation is recorded */
 		} else if (kind == SCHEMA_DEFAULTS) {
 			rc = store_record(src, ent, &now, err);
