@@ -110,22 +110,80 @@ static size_t change_bytes(const cw_change_t *change)
 	return bytes;
 }
 
-void cw_change_batch_push(cw_change_batch_t *batch, cw_change_t *change)
+static cw_change_t *batch_slot(cw_change_batch_t *batch)
 {
 	if (batch->len == batch->cap) {
 		size_t cap = batch->cap ? batch->cap * 2 : 64;
 		batch->items = cw_xrealloc(batch->items, cap * sizeof *batch->items);
 		batch->cap = cap;
 	}
+	return &batch->items[batch->len++];
+}
+
+/*
+ * A copy of s in arena, counted in *bytes; NULL stays NULL. same, when not
+ * NULL, is an equal string already in arena (the previous change's entity or
+ * position), shared instead of copied.
+ */
+static char *arena_copy(cw_arena_t *arena, const char *s, char *same, size_t *bytes)
+{
+	if (s == NULL)
+		return NULL;
+	size_t len = strlen(s);
+	*bytes += len;
+	if (same != NULL && strcmp(same, s) == 0)
+		return same;
+	return cw_arena_strndup(arena, s, len);
+}
+
+/* Appends change with copies of its strings in the batch's arena. */
+static void add_in_arena(cw_change_batch_t *batch, const cw_change_t *change)
+{
+	/* The previous change's strings stay where they are when the array grows. */
+	char *entity = batch->len > 0 ? batch->items[batch->len - 1].entity : NULL;
+	char *source_pos = batch->len > 0 ? batch->items[batch->len - 1].source_pos : NULL;
+	batch->in_arena = true;
+	cw_change_t *item = batch_slot(batch);
+	*item = *change;
+	item->entity = arena_copy(&batch->arena, change->entity, entity, &batch->bytes);
+	item->doc_id = arena_copy(&batch->arena, change->doc_id, NULL, &batch->bytes);
+	item->data = arena_copy(&batch->arena, change->data, NULL, &batch->bytes);
+	item->source_pos = arena_copy(&batch->arena, change->source_pos, source_pos,
+	                              &batch->bytes);
+}
+
+void cw_change_batch_push(cw_change_batch_t *batch, cw_change_t *change)
+{
+	if (batch->in_arena) {
+		add_in_arena(batch, change);
+		cw_change_clear(change);
+		return;
+	}
 	batch->bytes += change_bytes(change);
-	batch->items[batch->len++] = *change;
+	*batch_slot(batch) = *change;
 	memset(change, 0, sizeof *change);
+}
+
+void cw_change_batch_add(cw_change_batch_t *batch, const cw_change_t *change)
+{
+	if (batch->len == 0 || batch->in_arena) {
+		add_in_arena(batch, change);
+		return;
+	}
+	cw_change_t copy = *change;
+	copy.entity = cw_xstrdup(change->entity);
+	copy.doc_id = cw_xstrdup(change->doc_id);
+	copy.data = cw_xstrdup(change->data);
+	copy.source_pos = cw_xstrdup(change->source_pos);
+	cw_change_batch_push(batch, &copy);
 }
 
 void cw_change_batch_clear(cw_change_batch_t *batch)
 {
-	for (size_t i = 0; i < batch->len; i++)
+	for (size_t i = 0; i < batch->len && !batch->in_arena; i++)
 		cw_change_clear(&batch->items[i]);
+	cw_arena_free(&batch->arena);
+	batch->in_arena = false;
 	batch->len = 0;
 	batch->bytes = 0;
 }

@@ -6,8 +6,10 @@
 #ifndef CW_CORE_CHANGE_H
 #define CW_CORE_CHANGE_H
 
+#include "core/arena.h"
 #include "core/err.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,18 +43,32 @@ int cw_change_validate(const cw_change_t *change, cw_err_t *err);
 /* Frees the members and zeroes the struct; NULL is a no-op. */
 void cw_change_clear(cw_change_t *change);
 
+/*
+ * A batch's changes own their strings, or, once the first change of an empty
+ * batch came through cw_change_batch_add, every change's strings live in the
+ * batch's arena (in_arena): one region per batch, freed at once. Either way
+ * the batch frees them; a change taken out of an in_arena batch must be copied.
+ */
 typedef struct cw_change_batch {
-	cw_change_t *items;   /* owned array; each item owns its strings */
+	cw_change_t *items;   /* owned array */
 	size_t len;
 	size_t cap;
 	size_t bytes;         /* sum of member string lengths, for batch sizing */
+	cw_arena_t arena;     /* the changes' strings while in_arena */
+	bool in_arena;
 } cw_change_batch_t;
 
-#define CW_CHANGE_BATCH_INIT {NULL, 0, 0, 0}
+#define CW_CHANGE_BATCH_INIT {NULL, 0, 0, 0, CW_ARENA_INIT, false}
 
 /* Appends a change, taking over its strings (the caller's struct is zeroed). */
 void cw_change_batch_push(cw_change_batch_t *batch, cw_change_t *change);
-/* Clears every change, keeps the array for reuse. */
+/*
+ * Appends a copy of change (borrowed, strings may be NULL): into the arena
+ * when the batch is empty or in_arena, with no allocation per string (the hot
+ * path of a source); otherwise as owned copies.
+ */
+void cw_change_batch_add(cw_change_batch_t *batch, const cw_change_t *change);
+/* Clears every change and frees the arena, keeps the array for reuse. */
 void cw_change_batch_clear(cw_change_batch_t *batch);
 /* Clears and frees the array; NULL is a no-op. */
 void cw_change_batch_free(cw_change_batch_t *batch);
