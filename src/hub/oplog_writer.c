@@ -49,7 +49,8 @@ struct cw_oplog_writer {
 };
 
 #define COPY_COLUMNS "(op, entity, doc_id, created_at, data, version, source_pos)"
-#define COPY_CHUNK (1 << 20)
+/* COPY data goes out in pieces of this size: libpq buffers a piece whole before sending it. */
+#define COPY_CHUNK (64 << 10)
 
 cw_oplog_writer_t *cw_oplog_writer_new(cw_hub_t *hub)
 {
