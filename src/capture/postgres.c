@@ -7,6 +7,7 @@
  */
 #include "capture/postgres_internal.h"
 #include "capture/source.h"
+#include "capture/source_run.h"
 
 #include "core/auth.h"
 #include "core/clock.h"
@@ -126,11 +127,11 @@ void pg_set_state(cw_pg_source_t *src, const char *state, bool healthy)
 	pthread_mutex_unlock(&src->mutex);
 }
 
-/* state: "retrying", or "failed" for an error only a person can fix. */
-static void set_error(cw_pg_source_t *src, const char *state, const cw_err_t *err)
+/* Unhealthy, retrying, with err's message as the last error. */
+static void set_retrying(cw_pg_source_t *src, const cw_err_t *err)
 {
 	pthread_mutex_lock(&src->mutex);
-	snprintf(src->status.state, sizeof src->status.state, "%s", state);
+	snprintf(src->status.state, sizeof src->status.state, "retrying");
 	src->status.healthy = false;
 	snprintf(src->status.last_error, sizeof src->status.last_error, "%s", err->message);
 	pthread_mutex_unlock(&src->mutex);
@@ -483,12 +484,15 @@ int pg_write_batch(cw_pg_source_t *src, cw_oplog_writer_t *writer, uint64_t chec
 }
 
 /*
- * A set-up error the user must fix (refused credentials, a missing privilege,
- * a setting): log it once, mark the source failed, check again later.
+ * The state a failed run leaves: "failed" for a set-up error the user must
+ * fix (refused credentials, a missing privilege, a setting), which the job
+ * server checks again every 30 s, saying it once (control/jobs.h);
+ * "retrying" for the others.
  */
-static bool is_fix_error(const cw_err_t *err)
+static const char *error_state(const cw_err_t *err)
 {
-	return err->code == CW_EINVAL || err->code == CW_ENOTFOUND || err->code == CW_EAUTH;
+	bool must_fix = err->code == CW_EINVAL || err->code == CW_ENOTFOUND || err->code == CW_EAUTH;
+	return must_fix ? "failed" : "retrying";
 }
 
 /* ---- the slot and the run ------------------------------------------------ */
@@ -617,7 +621,7 @@ static int position(cw_pg_source_t *src, cw_cancel_t *cancel, uint64_t *start, c
 	}
 	if (stored != 0 || corrupt) {
 		if (src->cfg->on_position_lost == CW_POSITION_LOST_FAIL) {
-			/* pg_run logs it once and keeps the source stopped until someone acts. */
+			/* The job server logs it once and keeps the source stopped until someone acts. */
 			char reason[CW_ERR_MESSAGE_LEN];
 			snprintf(reason, sizeof reason, "%s", err->message);
 			return cw_err_set(err, CW_ENOTFOUND, PG_DOMAIN, "%.300s; on_position_lost is "
@@ -627,7 +631,7 @@ static int position(cw_pg_source_t *src, cw_cancel_t *cancel, uint64_t *start, c
 		cw_log_kv(CW_LOG_ERROR, PG_COMPONENT, err->message, "source", src->cfg->name,
 		          "slot", src->cfg->slot, "on_position_lost", "rescan",
 		          "action", "new generation: full snapshot, then sweep", NULL);
-		set_error(src, "retrying", err);
+		set_retrying(src, err);
 		src->position_lost = true;
 		cw_err_clear(err);
 		/* From here until the scan completes there is no valid position. */
@@ -639,8 +643,9 @@ static int position(cw_pg_source_t *src, cw_cancel_t *cancel, uint64_t *start, c
 	return pg_snapshot_all(src, cancel, start, err);
 }
 
-static void run_cleanup(cw_pg_source_t *src)
+static void run_cleanup(void *self)
 {
+	cw_pg_source_t *src = self;
 	pg_pipe_stop(src->pipe);
 	src->pipe = NULL;
 	cw_change_batch_free(&src->batch);
@@ -675,10 +680,12 @@ static void wait_for_entities(cw_pg_source_t *src)
 	pthread_mutex_unlock(&src->mutex);
 }
 
-static int run_once(cw_pg_source_t *src, cw_cancel_t *cancel, cw_err_t *err)
+static int run_once(void *self, cw_cancel_t *cancel, cw_err_t *err)
 {
+	cw_pg_source_t *src = self;
 	int rc;
 	uint64_t start = 0;
+	src->cancel = cancel;
 	pg_set_state(src, "starting", false);
 	src->hub = cw_hub_connect_auth(src->ctx->config->hub.url, src->ctx->config->hub.auth, err);
 	if (src->hub == NULL)
@@ -731,23 +738,9 @@ static int run_once(cw_pg_source_t *src, cw_cancel_t *cancel, cw_err_t *err)
 static int pg_run(void *source, cw_cancel_t *cancel, cw_err_t *err)
 {
 	cw_pg_source_t *src = source;
-	cw_err_t local = {0};
-	if (err == NULL)
-		err = &local;
-	src->cancel = cancel;
-	int rc = run_once(src, cancel, err);
-	if (rc == 0 && cw_cancel_is_set(cancel))
-		rc = CW_ECANCELED;
-	if (rc == CW_ECANCELED) {
-		cw_err_set(err, CW_ECANCELED, PG_DOMAIN, "source \"%s\" stopped", src->cfg->name);
-		pg_set_state(src, "stopped", false);
-	} else if (rc != 0) {
-		/* The job server decides when to check again: every 30 s for an error a person must
-		 * fix (control/jobs.h), saying it once. */
-		set_error(src, is_fix_error(err) ? "failed" : "retrying", err);
-	}
-	run_cleanup(src);
-	return rc;
+	cw_source_run_t run = {"source", src->cfg->name, PG_DOMAIN, &src->mutex, &src->status,
+	                       error_state, run_once, run_cleanup};
+	return cw_source_run(&run, src, cancel, err);
 }
 
 /* ---- the interface ------------------------------------------------------- */
