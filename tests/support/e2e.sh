@@ -7,6 +7,7 @@
 #   e2e_init NAME             # sets work, failures, fail(); cleanup at exit
 #   e2e_start_pg              # sets base (URL without database); creates app and hub
 #   e2e_sql DB SQL            # psql -At against base/DB
+#   e2e_start_target_pg       # sets tbase: a second cluster in $work/pgt, for PostgreSQL targets
 #   e2e_start_mongo           # sets mongo_url: the MongoDB test server, database "shop"
 #   e2e_mongo                 # cw-mongo-exec on mongo_url/shop, commands on stdin
 #   e2e_start_mariadb         # sets my_url: a throwaway MariaDB (mariadb.sh), database "app"
@@ -88,6 +89,7 @@ e2e_cleanup() {
 	[ -d "$work/toxi" ] && bash "$support/toxiproxy.sh" stop "$work/toxi"
 	[ -d "$work/mongo" ] && bash "$support/mongo.sh" stop "$work/mongo"
 	[ -d "$work/my" ] && bash "$support/mariadb.sh" stop "$work/my"
+	[ -d "$work/pgt" ] && bash "$support/pg.sh" stop "$work/pgt"
 	[ -d "$work/pg" ] && bash "$support/pg.sh" stop "$work/pg"
 	if [ "$failures" -eq 0 ] && [ -z "${CW_KEEP:-}" ]; then
 		rm -rf "$work"
@@ -111,6 +113,12 @@ e2e_start_pg() {
 	base=${url%/*}
 	e2e_sql postgres "CREATE DATABASE app" >/dev/null
 	e2e_sql postgres "CREATE DATABASE hub" >/dev/null
+}
+
+e2e_start_target_pg() {
+	local url
+	url=$(bash "$support/pg.sh" start --owner $$ "$work/pgt") || exit 1
+	tbase=${url%/*}
 }
 
 e2e_start_mongo() {
