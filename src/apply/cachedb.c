@@ -550,8 +550,9 @@ static open_result_t open_file(cw_cache_t *cache, const cw_entity_t *entity, boo
 	char *shape = shape_text(entity);
 	bool mismatch = false;
 	cache->wal_frames = 0;
-	int rc = sqlite3_open_v2(cache->path, &cache->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
-	                         NULL);
+	/* The connection is this thread's alone (the checkpointer opens its own): no mutex per call. */
+	int rc = sqlite3_open_v2(cache->path, &cache->db,
+	                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc == SQLITE_OK)
 		rc = configure(cache->db);
 	if (rc == SQLITE_OK)
