@@ -13,6 +13,7 @@
  * after an error or a crash resumes from what the hub holds.
  */
 #include "capture/mysql_internal.h"
+#include "capture/source_run.h"
 
 #include "core/clock.h"
 #include "core/json.h"
@@ -627,52 +628,53 @@ static int position_lost(my_source_t *src, cw_err_t *err)
 	return cw_metadata_delete(src->hub, src->checkpoint_key, &del) == CW_EDB ? CW_EDB : 0;
 }
 
-static int my_run(void *self, cw_cancel_t *cancel, cw_err_t *err)
+static int run_once(void *self, cw_cancel_t *cancel, cw_err_t *err)
 {
 	my_source_t *src = self;
-	cw_err_t local = {0};
-	if (err == NULL)
-		err = &local;
 	int rc = 0;
 	bool found = false, changed = false;
 	my_position_t start;
 	my_set_state(src, "starting", false, NULL);
 	src->hub = cw_hub_connect_auth(src->ctx.config->hub.url, src->ctx.config->hub.auth, err);
-	if (src->hub == NULL) {
-		rc = CW_EDB;
-		goto out;
-	}
+	if (src->hub == NULL)
+		return CW_EDB;
 	cw_capture_writer_opts_t opts = {src->ctx.config->hub.url,
 	                                 (size_t)src->ctx.config->capture.queue_depth,
 	                                 src->ctx.metrics, src->cfg->name, src->ctx.config->hub.auth};
 	src->dec = cw_binlog_new();
-	if ((src->writer = cw_capture_writer_start(&opts, err)) == NULL) {
-		rc = CW_EDB;
-		goto out;
-	}
+	if ((src->writer = cw_capture_writer_start(&opts, err)) == NULL)
+		return CW_EDB;
 	if ((rc = my_connect(src, &src->sql, err)) != 0 || (rc = my_check_setup(src, err)) != 0 ||
 	    (rc = my_load_entities(src, &changed, err)) != 0)
-		goto out;
+		return rc;
 	if ((rc = load_checkpoint(src, &start, &found, err)) == CW_ENOTFOUND)
 		rc = position_lost(src, err);
 	if (rc != 0)
-		goto out;
+		return rc;
 	for (;;) {
 		if ((rc = my_snapshot(src, found, &start, cancel, err)) != 0)
-			break;
+			return rc;
 		src->position_lost = false;
 		rc = my_stream(src, &start, cancel, err);
 		if (rc != CW_ENOTFOUND)
-			break;
+			return rc;
 		if ((rc = position_lost(src, err)) != 0)
-			break;
+			return rc;
 		found = false;
 	}
-out:
-	if (rc != CW_ECANCELED && rc != 0)
-		my_set_state(src, "retrying", false, err->message);
-	my_end_run(src);
-	return rc == 0 ? CW_ECANCELED : rc;
+}
+
+static void end_run(void *self)
+{
+	my_end_run(self);
+}
+
+static int my_run(void *self, cw_cancel_t *cancel, cw_err_t *err)
+{
+	my_source_t *src = self;
+	cw_source_run_t run = {"source", src->cfg->name, MY_DOMAIN, &src->mutex, &src->status, NULL,
+	                       run_once, end_run};
+	return cw_source_run(&run, src, cancel, err);
 }
 
 void my_source_close(void *self)

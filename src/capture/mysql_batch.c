@@ -18,6 +18,7 @@
  * DOUBLE or JSON column, which SQL cannot write alike, lists every key.
  */
 #include "capture/mysql_internal.h"
+#include "capture/source_run.h"
 
 #include "core/log.h"
 #include "core/mem.h"
@@ -417,26 +418,21 @@ static const cw_batch_backend_ops_t backend_ops = {
 
 /* ---- the component --------------------------------------------------------- */
 
-static int batch_run(void *self, cw_cancel_t *cancel, cw_err_t *err)
+static int run_once(void *self, cw_cancel_t *cancel, cw_err_t *err)
 {
 	my_source_t *src = self;
-	cw_err_t local = {0};
-	if (err == NULL)
-		err = &local;
-	int rc = 0;
 	my_set_state(src, "starting", false, NULL);
 	src->hub = cw_hub_connect_auth(src->ctx.config->hub.url, src->ctx.config->hub.auth, err);
-	if (src->hub == NULL) {
-		rc = CW_EDB;
-		goto out;
-	}
+	if (src->hub == NULL)
+		return CW_EDB;
 	src->batch_writer = cw_oplog_writer_new(src->hub);
 	/* A generation's first read goes to the oplog directly, as a scan does. */
 	cw_oplog_writer_set_scan(src->batch_writer, true);
 	cw_oplog_writer_track_keys(src->batch_writer, true);
 	src->dec = cw_binlog_new();
-	if ((rc = my_connect(src, &src->sql, err)) != 0)
-		goto out;
+	int rc = my_connect(src, &src->sql, err);
+	if (rc != 0)
+		return rc;
 	cw_batch_poller_t *p = &src->poller;
 	p->ops = &backend_ops;
 	p->self = src;
@@ -448,16 +444,23 @@ static int batch_run(void *self, cw_cancel_t *cancel, cw_err_t *err)
 	p->hub = src->hub;
 	p->writer = src->batch_writer;
 	p->batch = &src->batch;
-	rc = cw_batch_poller_run(p, MY_RELOAD_MS, cancel, err);
-out:
-	if (rc == CW_ECANCELED || (rc == 0 && cw_cancel_is_set(cancel)))
-		my_set_state(src, "stopped", false, NULL);
-	else if (rc != 0)
-		my_set_state(src, "retrying", false, err->message);
+	return cw_batch_poller_run(p, MY_RELOAD_MS, cancel, err);
+}
+
+static void end_run(void *self)
+{
+	my_source_t *src = self;
 	cw_oplog_writer_free(src->batch_writer);
 	src->batch_writer = NULL;
 	my_end_run(src);
-	return rc == 0 ? CW_ECANCELED : rc;
+}
+
+static int batch_run(void *self, cw_cancel_t *cancel, cw_err_t *err)
+{
+	my_source_t *src = self;
+	cw_source_run_t run = {"batch poller of source", src->cfg->name, MY_DOMAIN, &src->mutex,
+	                       &src->status, NULL, run_once, end_run};
+	return cw_source_run(&run, src, cancel, err);
 }
 
 static void *batch_open(const cw_component_ctx_t *ctx, cw_err_t *err)

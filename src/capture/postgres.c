@@ -2,11 +2,12 @@
  * This file contains the PostgreSQL source (capture/source.h): its interface
  * table, the run loop (connect, check the set-up, decide between resuming from
  * the stored LSN and a new snapshot, stream), and the helpers its snapshot and
- * stream halves share (postgres_internal.h). docs/sources-postgres.md is the
- * user's view.
+ * stream halves share (postgres_internal.h); its entities are in
+ * postgres_entities.c. docs/sources-postgres.md is the user's view.
  */
 #include "capture/postgres_internal.h"
 #include "capture/source.h"
+#include "capture/source_run.h"
 
 #include "core/auth.h"
 #include "core/clock.h"
@@ -14,8 +15,6 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/secret.h"
-#include "hub/entity_registry.h"
-#include "hub/entity_store.h"
 #include "hub/metadata.h"
 
 #include <inttypes.h>
@@ -126,11 +125,11 @@ void pg_set_state(cw_pg_source_t *src, const char *state, bool healthy)
 	pthread_mutex_unlock(&src->mutex);
 }
 
-/* state: "retrying", or "failed" for an error only a person can fix. */
-static void set_error(cw_pg_source_t *src, const char *state, const cw_err_t *err)
+/* Unhealthy, retrying, with err's message as the last error. */
+static void set_retrying(cw_pg_source_t *src, const cw_err_t *err)
 {
 	pthread_mutex_lock(&src->mutex);
-	snprintf(src->status.state, sizeof src->status.state, "%s", state);
+	snprintf(src->status.state, sizeof src->status.state, "retrying");
 	src->status.healthy = false;
 	snprintf(src->status.last_error, sizeof src->status.last_error, "%s", err->message);
 	pthread_mutex_unlock(&src->mutex);
@@ -163,193 +162,6 @@ void pg_publish_lag(cw_pg_source_t *src)
 	                     lag_bytes < 0 ? 0 : (double)lag_bytes);
 	cw_metrics_gauge_set(src->ctx->metrics, "cachewarp_source_lag_seconds", labels,
 	                     lag_seconds < 0 ? 0 : lag_seconds);
-}
-
-/* ---- entities ------------------------------------------------------------ */
-
-size_t pg_entities_of(cw_pg_source_t *src, const char *nspname, const char *relname,
-                      size_t *idx, size_t cap)
-{
-	size_t n = 0;
-	for (size_t i = 0; i < src->nents && n < cap; i++)
-		if (!src->ents[i].failed && strcmp(src->ents[i].nspname, nspname) == 0 &&
-		    strcmp(src->ents[i].relname, relname) == 0)
-			idx[n++] = i;
-	return n;
-}
-
-static void entity_free(pg_entity_t *ent)
-{
-	cw_projection_free(ent->proj);
-	cw_entity_clear(&ent->entity);
-}
-
-static void entities_free(cw_pg_source_t *src)
-{
-	for (size_t i = 0; i < src->nents; i++)
-		entity_free(&src->ents[i]);
-	free(src->ents);
-	src->ents = NULL;
-	src->nents = 0;
-}
-
-/*
- * Fills ent from entity (copied): table parsed into the catalog's schema and
- * name (quotes removed), projection compiled.
- */
-static int entity_init(pg_entity_t *ent, const cw_entity_t *entity, cw_err_t *err)
-{
-	memset(ent, 0, sizeof *ent);
-	if (cw_entity_table_parse(entity->table, ent->nspname, ent->relname, err) != 0) {
-		cw_err_prefix(err, "entity \"%s\"", entity->name);
-		return CW_EINVAL;
-	}
-	if (entity->ncolumns > 0) {
-		ent->proj = cw_projection_new(entity, CW_PROJECTION_DEFAULT, err);
-		if (ent->proj == NULL)
-			return CW_EINVAL;
-	}
-	cw_entity_copy(&ent->entity, entity);
-	return 0;
-}
-
-bool pg_entity_is_batch(const cw_component_ctx_t *ctx, const char *entity)
-{
-	const cw_entity_t *configured = cw_config_entity(ctx->config, entity);
-	return configured != NULL && configured->mode == CW_ENTITY_MODE_BATCH;
-}
-
-static bool entity_is_mine(const cw_pg_source_t *src, const cw_entity_t *entity)
-{
-	return cw_entity_is_captured(entity) && entity->table != NULL &&
-	       strcmp(entity->source, src->cfg->name) == 0 &&
-	       cw_component_wants(src->ctx, entity->name) &&
-	       pg_entity_is_batch(src->ctx, entity->name) == src->polls_batch;
-}
-
-static const pg_entity_t *find_entity(const cw_pg_source_t *src, const char *name)
-{
-	for (size_t i = 0; i < src->nents; i++)
-		if (strcmp(src->ents[i].entity.name, name) == 0)
-			return &src->ents[i];
-	return NULL;
-}
-
-static void set_failed_gauge(cw_pg_source_t *src, const char *entity, double value)
-{
-	char labels[200];
-	snprintf(labels, sizeof labels, "entity=\"%s\",source=\"%s\"", entity, src->cfg->name);
-	cw_metrics_gauge_set(src->ctx->metrics, "cachewarp_entity_failed", labels, value);
-}
-
-static void free_gauged_failed(cw_pg_source_t *src)
-{
-	for (size_t i = 0; i < src->ngauged_failed; i++)
-		free(src->gauged_failed[i]);
-	free(src->gauged_failed);
-	src->gauged_failed = NULL;
-	src->ngauged_failed = 0;
-}
-
-void pg_publish_failed(cw_pg_source_t *src)
-{
-	/* Entities no longer failed (recovered, deleted) drop to 0 in the gauge. */
-	for (size_t i = 0; i < src->ngauged_failed; i++) {
-		const pg_entity_t *ent = find_entity(src, src->gauged_failed[i]);
-		if (ent == NULL || !ent->failed)
-			set_failed_gauge(src, src->gauged_failed[i], 0);
-	}
-	free_gauged_failed(src);
-	src->gauged_failed = cw_xcalloc(src->nents + 1, sizeof *src->gauged_failed);
-	pthread_mutex_lock(&src->mutex);
-	cw_component_status_t *st = &src->status;
-	st->nfailed = 0;
-	for (size_t i = 0; i < src->nents; i++) {
-		const pg_entity_t *ent = &src->ents[i];
-		if (!ent->failed)
-			continue;
-		cw_component_status_add_failed(st, ent->entity.name, ent->failed_reason);
-		src->gauged_failed[src->ngauged_failed++] = cw_xstrdup(ent->entity.name);
-	}
-	pthread_mutex_unlock(&src->mutex);
-	for (size_t i = 0; i < src->ngauged_failed; i++)
-		set_failed_gauge(src, src->gauged_failed[i], 1);
-}
-
-/* How many entities can be captured now (not failed). */
-static size_t usable_entities(const cw_pg_source_t *src)
-{
-	size_t n = 0;
-	for (size_t i = 0; i < src->nents; i++)
-		n += !src->ents[i].failed;
-	return n;
-}
-
-int pg_reload_entities(cw_pg_source_t *src, bool scan_new, cw_cancel_t *cancel, cw_err_t *err)
-{
-	cw_entity_t *all = NULL;
-	size_t count = 0;
-	int rc = cw_entity_registry_list(src->ctx->registry, src->hub, false, &all, &count, err);
-	if (rc != 0)
-		return rc;
-	pg_entity_t *next = cw_xcalloc(count + 1, sizeof *next);
-	size_t nnext = 0;
-	bool *fresh = cw_xcalloc(count + 1, sizeof *fresh);
-	for (size_t i = 0; i < count && rc == 0; i++) {
-		if (!entity_is_mine(src, &all[i]))
-			continue;
-		const pg_entity_t *old = find_entity(src, all[i].name);
-		/* New, or refreshed (a new version waiting in pending): scan it. */
-		fresh[nnext] = old == NULL || all[i].status != CW_ENTITY_LIVE ||
-		               old->entity.version != all[i].version;
-		if ((rc = entity_init(&next[nnext], &all[i], err)) != 0) {
-			cw_err_prefix(err, "entity \"%s\"", all[i].name);
-		} else {
-			/* A failure outlives the reload: the entity is checked again below. */
-			if (old != NULL && old->failed) {
-				next[nnext].failed = true;
-				memcpy(next[nnext].failed_reason, old->failed_reason,
-				       sizeof next[nnext].failed_reason);
-			}
-			next[nnext].rescan = old != NULL && old->rescan;
-			nnext++;
-		}
-	}
-	cw_entity_store_list_free(all, count);
-	if (rc != 0) {
-		for (size_t i = 0; i < nnext; i++)
-			entity_free(&next[i]);
-		free(next);
-		free(fresh);
-		return rc;
-	}
-	for (size_t i = 0; i < src->nents; i++) {
-		bool kept = false;
-		for (size_t j = 0; j < nnext && !kept; j++)
-			kept = strcmp(next[j].entity.name, src->ents[i].entity.name) == 0;
-		if (!kept)   /* deleted, paused, or left to another source */
-			cw_log_kv(CW_LOG_INFO, PG_COMPONENT, "entity no longer captured", "source",
-			          src->cfg->name, "entity", src->ents[i].entity.name, NULL);
-	}
-	entities_free(src);
-	src->ents = next;
-	src->nents = nnext;
-	pg_publish_failed(src);
-	if (scan_new && (rc = pg_check_published(src, err)) != 0) {
-		free(fresh);
-		return rc;
-	}
-	for (size_t i = 0; i < nnext && rc == 0; i++) {
-		pg_entity_t *ent = &src->ents[i];
-		bool was_failed = ent->failed;
-		if (!scan_new || (!fresh[i] && !was_failed))
-			continue;
-		/* A failed entity is scanned once its check passes; the check never bumps its version. */
-		if ((rc = pg_check_entity(src, ent, err)) == 0 && !ent->failed)
-			rc = pg_snapshot_entity(src, ent, cancel, err);
-	}
-	free(fresh);
-	return rc;
 }
 
 /* ---- changes ------------------------------------------------------------- */
@@ -483,12 +295,15 @@ int pg_write_batch(cw_pg_source_t *src, cw_oplog_writer_t *writer, uint64_t chec
 }
 
 /*
- * A set-up error the user must fix (refused credentials, a missing privilege,
- * a setting): log it once, mark the source failed, check again later.
+ * The state a failed run leaves: "failed" for a set-up error the user must
+ * fix (refused credentials, a missing privilege, a setting), which the job
+ * server checks again every 30 s, saying it once (control/jobs.h);
+ * "retrying" for the others.
  */
-static bool is_fix_error(const cw_err_t *err)
+static const char *error_state(const cw_err_t *err)
 {
-	return err->code == CW_EINVAL || err->code == CW_ENOTFOUND || err->code == CW_EAUTH;
+	bool must_fix = err->code == CW_EINVAL || err->code == CW_ENOTFOUND || err->code == CW_EAUTH;
+	return must_fix ? "failed" : "retrying";
 }
 
 /* ---- the slot and the run ------------------------------------------------ */
@@ -617,7 +432,7 @@ static int position(cw_pg_source_t *src, cw_cancel_t *cancel, uint64_t *start, c
 	}
 	if (stored != 0 || corrupt) {
 		if (src->cfg->on_position_lost == CW_POSITION_LOST_FAIL) {
-			/* pg_run logs it once and keeps the source stopped until someone acts. */
+			/* The job server logs it once and keeps the source stopped until someone acts. */
 			char reason[CW_ERR_MESSAGE_LEN];
 			snprintf(reason, sizeof reason, "%s", err->message);
 			return cw_err_set(err, CW_ENOTFOUND, PG_DOMAIN, "%.300s; on_position_lost is "
@@ -627,7 +442,7 @@ static int position(cw_pg_source_t *src, cw_cancel_t *cancel, uint64_t *start, c
 		cw_log_kv(CW_LOG_ERROR, PG_COMPONENT, err->message, "source", src->cfg->name,
 		          "slot", src->cfg->slot, "on_position_lost", "rescan",
 		          "action", "new generation: full snapshot, then sweep", NULL);
-		set_error(src, "retrying", err);
+		set_retrying(src, err);
 		src->position_lost = true;
 		cw_err_clear(err);
 		/* From here until the scan completes there is no valid position. */
@@ -639,12 +454,13 @@ static int position(cw_pg_source_t *src, cw_cancel_t *cancel, uint64_t *start, c
 	return pg_snapshot_all(src, cancel, start, err);
 }
 
-static void run_cleanup(cw_pg_source_t *src)
+static void run_cleanup(void *self)
 {
+	cw_pg_source_t *src = self;
 	pg_pipe_stop(src->pipe);
 	src->pipe = NULL;
 	cw_change_batch_free(&src->batch);
-	entities_free(src);
+	pg_entities_free(src);
 	cw_pgoutput_free(src->dec);
 	src->dec = NULL;
 	PQfinish(src->repl);
@@ -675,10 +491,12 @@ static void wait_for_entities(cw_pg_source_t *src)
 	pthread_mutex_unlock(&src->mutex);
 }
 
-static int run_once(cw_pg_source_t *src, cw_cancel_t *cancel, cw_err_t *err)
+static int run_once(void *self, cw_cancel_t *cancel, cw_err_t *err)
 {
+	cw_pg_source_t *src = self;
 	int rc;
 	uint64_t start = 0;
+	src->cancel = cancel;
 	pg_set_state(src, "starting", false);
 	src->hub = cw_hub_connect_auth(src->ctx->config->hub.url, src->ctx->config->hub.auth, err);
 	if (src->hub == NULL)
@@ -704,7 +522,7 @@ static int run_once(cw_pg_source_t *src, cw_cancel_t *cancel, cw_err_t *err)
 	 * Nothing to capture yet (no entity, or each one failed): no publication
 	 * or slot either, until an entity can be captured.
 	 */
-	while (usable_entities(src) == 0) {
+	while (pg_usable_entities(src) == 0) {
 		wait_for_entities(src);
 		if ((rc = cw_cancel_wait_ms(cancel, PG_RELOAD_INTERVAL_MS)) != 0 ||
 		    (rc = pg_reload_entities(src, false, cancel, err)) != 0)
@@ -731,23 +549,9 @@ static int run_once(cw_pg_source_t *src, cw_cancel_t *cancel, cw_err_t *err)
 static int pg_run(void *source, cw_cancel_t *cancel, cw_err_t *err)
 {
 	cw_pg_source_t *src = source;
-	cw_err_t local = {0};
-	if (err == NULL)
-		err = &local;
-	src->cancel = cancel;
-	int rc = run_once(src, cancel, err);
-	if (rc == 0 && cw_cancel_is_set(cancel))
-		rc = CW_ECANCELED;
-	if (rc == CW_ECANCELED) {
-		cw_err_set(err, CW_ECANCELED, PG_DOMAIN, "source \"%s\" stopped", src->cfg->name);
-		pg_set_state(src, "stopped", false);
-	} else if (rc != 0) {
-		/* The job server decides when to check again: every 30 s for an error a person must
-		 * fix (control/jobs.h), saying it once. */
-		set_error(src, is_fix_error(err) ? "failed" : "retrying", err);
-	}
-	run_cleanup(src);
-	return rc;
+	cw_source_run_t run = {"source", src->cfg->name, PG_DOMAIN, &src->mutex, &src->status,
+	                       error_state, run_once, run_cleanup};
+	return cw_source_run(&run, src, cancel, err);
 }
 
 /* ---- the interface ------------------------------------------------------- */
@@ -808,7 +612,7 @@ static void pg_close(void *source)
 	pg_schema_forget(src);
 	pg_batch_forget(src);
 	pthread_mutex_destroy(&src->mutex);
-	free_gauged_failed(src);
+	pg_failed_gauges_free(src);
 	free(src->checkpoint_key);
 	free(src->masked_url);
 	free(src);

@@ -15,6 +15,7 @@
 #include "capture/batch_sql.h"
 #include "capture/pg_rows.h"
 #include "capture/source.h"
+#include "capture/source_run.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "hub/entity_registry.h"
@@ -345,9 +346,11 @@ void pg_batch_forget(cw_pg_source_t *src)
 
 /* ---- the run ------------------------------------------------------------- */
 
-static int run_once(cw_pg_source_t *src, cw_cancel_t *cancel, cw_err_t *err)
+static int run_once(void *self, cw_cancel_t *cancel, cw_err_t *err)
 {
+	cw_pg_source_t *src = self;
 	int rc;
+	src->cancel = cancel;
 	pg_set_state(src, "starting", false);
 	src->hub = cw_hub_connect_auth(src->ctx->config->hub.url, src->ctx->config->hub.auth, err);
 	if (src->hub == NULL)
@@ -373,8 +376,9 @@ static int run_once(cw_pg_source_t *src, cw_cancel_t *cancel, cw_err_t *err)
 	return cw_batch_poller_run(p, PG_RELOAD_INTERVAL_MS, cancel, err);
 }
 
-static void cleanup_run(cw_pg_source_t *src)
+static void cleanup_run(void *self)
 {
+	cw_pg_source_t *src = self;
 	cw_change_batch_free(&src->batch);
 	cw_pgoutput_free(src->dec);
 	src->dec = NULL;
@@ -389,26 +393,9 @@ static void cleanup_run(cw_pg_source_t *src)
 static int batch_run(void *source, cw_cancel_t *cancel, cw_err_t *err)
 {
 	cw_pg_source_t *src = source;
-	cw_err_t local = {0};
-	if (err == NULL)
-		err = &local;
-	src->cancel = cancel;
-	int rc = run_once(src, cancel, err);
-	if (rc == 0 && cw_cancel_is_set(cancel))
-		rc = CW_ECANCELED;
-	if (rc == CW_ECANCELED) {
-		cw_err_set(err, CW_ECANCELED, PG_DOMAIN, "batch poller of source \"%s\" stopped",
-		           src->cfg->name);
-		pg_set_state(src, "stopped", false);
-	} else if (rc != 0) {
-		pthread_mutex_lock(&src->mutex);
-		snprintf(src->status.state, sizeof src->status.state, "retrying");
-		src->status.healthy = false;
-		snprintf(src->status.last_error, sizeof src->status.last_error, "%s", err->message);
-		pthread_mutex_unlock(&src->mutex);
-	}
-	cleanup_run(src);
-	return rc;
+	cw_source_run_t run = {"batch poller of source", src->cfg->name, PG_DOMAIN, &src->mutex,
+	                       &src->status, NULL, run_once, cleanup_run};
+	return cw_source_run(&run, src, cancel, err);
 }
 
 static void *batch_open(const cw_component_ctx_t *ctx, cw_err_t *err)

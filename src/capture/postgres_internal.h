@@ -139,9 +139,6 @@ int pg_result_error(PGconn *conn, const PGresult *res, const char *what, cw_err_
 void pg_set_state(cw_pg_source_t *src, const char *state, bool healthy);
 /* Publishes lag and position to status and the metrics registry. */
 void pg_publish_lag(cw_pg_source_t *src);
-/* The usable (not failed) entities of the table nspname.relname: fills idx (cap entries) and returns the count. */
-size_t pg_entities_of(cw_pg_source_t *src, const char *nspname, const char *relname,
-                      size_t *idx, size_t cap);
 /*
  * Turns one decoded or scanned row message of ent's table into changes pushed
  * onto src->batch with source_pos and commit time. A value that cannot be
@@ -178,8 +175,28 @@ int pg_write_batch(cw_pg_source_t *src, cw_oplog_writer_t *writer, uint64_t chec
  * poller of its batch-mode entities. NULL with err. Freed by the ops' close.
  */
 cw_pg_source_t *pg_source_new(const cw_component_ctx_t *ctx, bool batch, cw_err_t *err);
+
+/* ---- postgres_entities.c ------------------------------------------------ */
+
+/* The usable (not failed) entities of the table nspname.relname: fills idx (cap entries) and returns the count. */
+size_t pg_entities_of(cw_pg_source_t *src, const char *nspname, const char *relname,
+                      size_t *idx, size_t cap);
+/* How many entities can be captured now (not failed). */
+size_t pg_usable_entities(const cw_pg_source_t *src);
 /* Whether entity (of ctx's configuration) is captured in batch mode. */
 bool pg_entity_is_batch(const cw_component_ctx_t *ctx, const char *entity);
+/*
+ * Reloads the entity set from the hub (the ones of this source, of this
+ * worker's mode, passing the --entity filter); with scan_new, new or
+ * refreshed entities and failed ones whose check now passes are scanned.
+ */
+int pg_reload_entities(cw_pg_source_t *src, bool scan_new, cw_cancel_t *cancel, cw_err_t *err);
+/* Frees the entity set (the run's end). */
+void pg_entities_free(cw_pg_source_t *src);
+/* Copies the failed entities into the status and the cachewarp_entity_failed gauge. */
+void pg_publish_failed(cw_pg_source_t *src);
+/* Frees the names of the entities the gauge shows failed (the source's close). */
+void pg_failed_gauges_free(cw_pg_source_t *src);
 
 /* ---- postgres_batch.c ---------------------------------------------------- */
 
@@ -228,8 +245,6 @@ int pg_check_entity(cw_pg_source_t *src, pg_entity_t *ent, cw_err_t *err);
  * CW_EDB.
  */
 int pg_check_published(cw_pg_source_t *src, cw_err_t *err);
-/* Copies the failed entities into the status and the cachewarp_entity_failed gauge. */
-void pg_publish_failed(cw_pg_source_t *src);
 
 /* ---- postgres_snapshot.c ------------------------------------------------- */
 
@@ -353,7 +368,5 @@ int pg_flush(cw_pg_source_t *src, cw_err_t *err);
 int pg_stream_keepalive(cw_pg_source_t *src, cw_err_t *err);
 /* Streams from start_lsn until cancel fires or an error. */
 int pg_stream(cw_pg_source_t *src, uint64_t start_lsn, cw_cancel_t *cancel, cw_err_t *err);
-/* (postgres.c) Reloads the entity set from the hub; new or refreshed entities are scanned. */
-int pg_reload_entities(cw_pg_source_t *src, bool scan_new, cw_cancel_t *cancel, cw_err_t *err);
 
 #endif

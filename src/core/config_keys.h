@@ -1,9 +1,11 @@
 /*
  * This file contains the configuration's key table and the table-driven
  * helpers built on it, shared by config.c (loading, environment, checks),
- * config_keys.c (the table, values, `config show`, the reference) and
- * config_diff.c (comparing two configurations). It is private to the
- * config*.c files: other modules include core/config.h.
+ * config_keys.c (the table), config_values.c (values through the table),
+ * config_names.c (environment variables and names in messages),
+ * config_write.c (`config show`, the reference) and config_diff.c
+ * (comparing two configurations). It is private to the config*.c files:
+ * other modules include core/config.h.
  *
  * A key's path is its place in the file with "[]" for a list item:
  * "hub.url", "sources[].url", "entities[].columns[].path". A concrete path

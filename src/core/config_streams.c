@@ -14,7 +14,6 @@
 #include "transform/kazaam.h"
 
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,17 +121,6 @@ int cw_config_check_error_code(const char *code, cw_err_t *err)
 
 /* ---- checks across keys ------------------------------------------------ */
 
-__attribute__((format(printf, 3, 4)))
-static void report(const cw_config_reporter_t *r, const char *path, const char *fmt, ...)
-{
-	char message[CW_ERR_MESSAGE_LEN];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(message, sizeof message, fmt, ap);
-	va_end(ap);
-	r->report(r->loader, path, message);
-}
-
 static void report_unknown_transformation(const cw_config_t *config, const cw_config_reporter_t *r,
                                           const char *path, const char *id)
 {
@@ -166,11 +154,12 @@ static void check_stream_delays(const cw_config_t *config, const cw_config_repor
 	cw_duration_format(max, max_text);
 	cw_duration_format(initial, initial_text);
 	if (policy->max_delay_ms != 0)
-		report(r, max_path, "out of range: %s is less than %s (%s)", max_text,
-		       policy->initial_delay_ms ? "initial_delay" : "retry.initial", initial_text);
+		cw_config_reportf(r, max_path, "out of range: %s is less than %s (%s)", max_text,
+		                  policy->initial_delay_ms ? "initial_delay" : "retry.initial",
+		                  initial_text);
 	else
-		report(r, initial_path, "out of range: %s is more than retry.max (%s), the stream's "
-		                        "max_delay when it sets none", initial_text, max_text);
+		cw_config_reportf(r, initial_path, "out of range: %s is more than retry.max (%s), the "
+		                  "stream's max_delay when it sets none", initial_text, max_text);
 }
 
 static void check_target_streams(const cw_config_t *config, const cw_config_reporter_t *r,
@@ -186,8 +175,9 @@ static void check_target_streams(const cw_config_t *config, const cw_config_repo
 			    strcmp(target->streams[k].entity, stream->entity) != 0)
 				continue;
 			snprintf(path, sizeof path, "%s.entity", at);
-			report(r, path, "duplicate stream for entity \"%s\" (targets[%zu].streams[%zu] has "
-			                "it already)", stream->entity, index, k);
+			cw_config_reportf(r, path, "duplicate stream for entity \"%s\" "
+			                  "(targets[%zu].streams[%zu] has it already)", stream->entity,
+			                  index, k);
 			break;
 		}
 		snprintf(path, sizeof path, "%s.transformation_id", at);
@@ -238,15 +228,15 @@ static void report_loop(const cw_config_reporter_t *r, const char *url_path,
                         const captured_t *c, const char *writer)
 {
 	if (strcmp(writer, c->entity->name) == 0)
-		report(r, url_path, "replication loop: target \"%s\" writes entity \"%s\" to %s %s, the "
-		                    "%s source \"%s\" captures it from (entities[%zu].%s)",
-		       c->target->name, writer, c->kind, c->place, c->kind, c->source->name,
-		       c->entity_index, c->kind);
+		cw_config_reportf(r, url_path, "replication loop: target \"%s\" writes entity \"%s\" "
+		                  "to %s %s, the %s source \"%s\" captures it from (entities[%zu].%s)",
+		                  c->target->name, writer, c->kind, c->place, c->kind, c->source->name,
+		                  c->entity_index, c->kind);
 	else
-		report(r, url_path, "replication loop: target \"%s\" writes entity \"%s\" to %s %s, "
-		                    "which source \"%s\" captures for entity \"%s\" (entities[%zu].%s)",
-		       c->target->name, writer, c->kind, c->place, c->source->name, c->entity->name,
-		       c->entity_index, c->kind);
+		cw_config_reportf(r, url_path, "replication loop: target \"%s\" writes entity \"%s\" "
+		                  "to %s %s, which source \"%s\" captures for entity \"%s\" "
+		                  "(entities[%zu].%s)", c->target->name, writer, c->kind, c->place,
+		                  c->source->name, c->entity->name, c->entity_index, c->kind);
 }
 
 /* Whether the target receives an entity named name: a configured entity or one of its streams. */
@@ -389,8 +379,9 @@ static void check_hub_schema(const cw_config_t *config, const cw_config_reporter
 		         in_hub_schema && strcmp(target->schema, HUB_SCHEMA) == 0 ? "schema" : "meta_schema");
 		if (in_hub_schema && target->url != NULL && !item_has_error(r, "targets", i, "url") &&
 		    address_of(false, target->url, NULL, &other) && cw_db_address_same(&hub, &other))
-			report(r, path, "target \"%s\" would write into schema %s of the hub's database, the "
-			                "hub's own tables: use another schema", target->name, HUB_SCHEMA);
+			cw_config_reportf(r, path, "target \"%s\" would write into schema %s of the hub's "
+			                  "database, the hub's own tables: use another schema",
+			                  target->name, HUB_SCHEMA);
 		cw_db_address_clear(&other);
 	}
 	for (size_t k = 0; k < config->nentities; k++) {
@@ -404,9 +395,9 @@ static void check_hub_schema(const cw_config_t *config, const cw_config_reporter
 			strcmp(schema, HUB_SCHEMA) == 0;
 		if (captures_hub_schema && address_of(false, source->url, NULL, &other) &&
 		    cw_db_address_same(&hub, &other))
-			report(r, path, "replication loop: entity \"%s\" captures %s.%s, a table of the hub "
-			                "itself (source \"%s\" is the hub's database)", entity->name,
-			       HUB_SCHEMA, table, source->name);
+			cw_config_reportf(r, path, "replication loop: entity \"%s\" captures %s.%s, a "
+			                  "table of the hub itself (source \"%s\" is the hub's database)",
+			                  entity->name, HUB_SCHEMA, table, source->name);
 		cw_db_address_clear(&other);
 	}
 cleanup:

@@ -10,11 +10,7 @@
 # shellcheck source=../support/e2e.sh
 . "${CW_SUPPORT_DIR:-$(cd "$(dirname "$0")/../support" && pwd)}/e2e.sh"
 
-stop_all() {
-	e2e_stop_daemon
-	[ -d "$work/my" ] && bash "$support/mariadb.sh" stop "$work/my"
-}
-E2E_STOP=stop_all
+E2E_STOP=e2e_stop_daemon
 e2e_init auth-mysql
 e2e_start_pg
 # shellcheck source=../support/certs.sh
@@ -25,9 +21,8 @@ certs_ca "$certs" ca && certs_ca "$certs" other_ca &&
 	certs_issue "$certs" server 127.0.0.1 ca "IP:127.0.0.1,DNS:localhost" &&
 	certs_issue "$certs" client cwcert ca && certs_issue "$certs" stranger cwcert other_ca ||
 	{ fail "openssl could not make the certificates"; exit 1; }
-my_url=$(MARIADB_EXTRA="--ssl-ca=$certs/ca.crt --ssl-cert=$certs/server.crt --ssl-key=$certs/server.key" \
-	bash "$support/mariadb.sh" start --owner $$ "$work/my") || exit 1
-my() { mariadb --no-defaults -uroot --socket="$work/my/sock" -N -B app -e "$1"; }
+MARIADB_EXTRA="--ssl-ca=$certs/ca.crt --ssl-cert=$certs/server.crt --ssl-key=$certs/server.key" \
+	e2e_start_mariadb
 my_host=${my_url#*@}
 my_host=${my_host%%/*}
 

@@ -11,6 +11,8 @@
 set -u
 # shellcheck source=../support/e2e.sh
 . "${CW_SUPPORT_DIR:-$(cd "$(dirname "$0")/../support" && pwd)}/e2e.sh"
+# shellcheck source=../support/batch.sh
+. "$support/batch.sh"
 [ -x "$fp_bin" ] || { echo "FAIL: $fp_bin not built" >&2; exit 1; }
 
 stop_processes() { [ -n "$daemon" ] && kill -9 "$daemon" 2>/dev/null; }
@@ -66,19 +68,8 @@ apply: {poll_interval: 100ms}
 retry: {initial: 50ms, max: 300ms}
 YAML
 
-start() { # start [BINARY [FAILPOINTS]]
-	CW_FAILPOINTS="${2:-}" "${1:-$bin}" run -c "$work/cw.yaml" >>"$work/run.log" 2>&1 &
-	daemon=$!
-}
-cache() { sqlite3 -readonly "$work/dbs/$1/db.sqlite" "$2" 2>/dev/null; }
 source_rows() { sql app "SELECT id || '|' || note FROM orders ORDER BY id"; }
-cache_rows() { cache orders "SELECT id || '|' || note FROM orders ORDER BY CAST(id AS INTEGER)"; }
-converged() { source_rows >"$work/source.txt"; cache_rows >"$work/cache.txt"
-	cmp -s "$work/source.txt" "$work/cache.txt" && echo ok || echo "$(wc -l <"$work/cache.txt") rows differ"; }
-# Upserts the oplog holds more than once for one row version (doc_id and updated_at).
-twice() { sql hub "SELECT count(*) FROM (SELECT doc_id, data::jsonb->>'updated_at', data::jsonb->>'note'
-                   FROM cachewarp.oplog WHERE entity = 'orders' AND op = 'upsert'
-                   GROUP BY 1, 2, 3 HAVING count(*) > 1) d"; }
+set_notes() { sql app "UPDATE orders SET note = '$1', updated_at = now()" >/dev/null; }
 
 start
 wait_for "2500 rows sharing one updated_at reach the cache" converged
@@ -96,12 +87,7 @@ sql app "INSERT INTO live VALUES (2, 'b')" >/dev/null
 live_ok() { same "$(cache live "SELECT group_concat(v, ',') FROM (SELECT v FROM live ORDER BY id)")" "a,b"; }
 wait_for "the streamed sibling keeps streaming" live_ok
 port=$(grep -o '"msg":"listening".*"port":"[0-9]*"' "$work/run.log" | head -1 | grep -o '[0-9]*"$' | tr -d '"')
-failed_ok() {
-	curl -s "http://127.0.0.1:$port/v1/status" | jq -e '[.failed_entities[] |
-		select(.entity == "nocol" and (.reason | contains("no column \"updated_at\"")))] | length == 1' >/dev/null &&
-		echo ok || curl -s "http://127.0.0.1:$port/v1/status"
-}
-wait_for "entity nocol failed with the missing column as its reason" failed_ok
+wait_for "entity nocol failed with the missing column as its reason" status_has nocol 'no column "updated_at"'
 
 # ---- a timestamp without time zone, in Asia/Tokyo ----
 sql app "INSERT INTO local_rows VALUES (1, 'x', '2026-01-01 09:00:00')" >/dev/null
@@ -112,40 +98,13 @@ created=$(sql hub "SELECT created_at AT TIME ZONE 'UTC' FROM cachewarp.oplog WHE
 
 # ---- a column dropped while running: that entity fails, the others go on ----
 sql app "ALTER TABLE local_rows DROP COLUMN changed" >/dev/null
-local_failed() {
-	curl -s "http://127.0.0.1:$port/v1/status" | jq -e '[.failed_entities[] |
-		select(.entity == "local_rows" and (.reason | contains("no column \"changed\"")))] | length == 1' >/dev/null &&
-		echo ok || curl -s "http://127.0.0.1:$port/v1/status"
-}
-wait_for "a batch entity whose column was dropped fails with that reason" local_failed
+wait_for "a batch entity whose column was dropped fails with that reason" status_has local_rows 'no column "changed"'
 sql app "UPDATE orders SET note = 'after drop', updated_at = now() WHERE id = 1" >/dev/null
 wait_for "the other batch entities keep polling" converged
 sql app "ALTER TABLE local_rows ADD COLUMN changed timestamp" >/dev/null
 
 # ---- a crash right after a page's commit, then kill -9 in the middle of a poll ----
-e2e_stop_daemon
-sql app "UPDATE orders SET note = 'third', updated_at = now()" >/dev/null
-start "$fp_bin" "batch_page_committed=abort@5"
-gone() { ps -o stat= -p "$daemon" | grep -qv Z && echo running || echo ok; }
-wait_for "the failpoint ends the process after the 5th page" gone
-wait "$daemon" 2>/dev/null
-daemon=
-pages=$(sql hub "SELECT count(*) FROM cachewarp.oplog WHERE entity = 'orders' AND data::jsonb->>'note' = 'third'")
-[ "$pages" = 500 ] || fail "the crash after the 5th page left $pages rows of the poll, want 500"
-start
-wait_for "the poll resumes after the crash and converges" converged
-third=$(sql hub "SELECT count(DISTINCT doc_id) FROM cachewarp.oplog WHERE entity = 'orders' AND data::jsonb->>'note' = 'third'")
-[ "$third" = 2501 ] || fail "the poll interrupted after 5 pages wrote $third rows in all, want 2501"
-[ "$(twice)" = 0 ] || fail "$(twice) row versions are in the oplog more than once after the crash"
-sql app "UPDATE orders SET note = 'fourth', updated_at = now()" >/dev/null
-mid_poll() { n=$(sql hub "SELECT count(*) FROM cachewarp.oplog WHERE entity = 'orders' AND data::jsonb->>'note' = 'fourth'"); [ "$n" -gt 0 ] && echo ok || echo "$n"; }
-wait_for "the next poll starts" mid_poll
-kill -9 "$daemon"
-wait "$daemon" 2>/dev/null
-daemon=
-start
-wait_for "every row converges after the crashes" converged
-[ "$(twice)" = 0 ] || fail "$(twice) row versions are in the oplog more than once after kill -9"
+batch_crashes 2501
 
 # ---- deletes ----
 sql app "DELETE FROM orders WHERE id IN (3, 700, 2501)" >/dev/null

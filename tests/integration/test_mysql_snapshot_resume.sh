@@ -11,13 +11,11 @@
 daemon=
 stop_daemon() {
 	[ -n "$daemon" ] && kill -9 "$daemon" 2>/dev/null
-	[ -d "$work/my" ] && bash "$support/mariadb.sh" stop "$work/my"
 }
 E2E_STOP=stop_daemon
 e2e_init mysql-resume
 e2e_start_pg
-my_url=$(bash "$support/mariadb.sh" start --owner $$ "$work/my") || exit 1
-my() { mariadb --no-defaults -uroot --socket="$work/my/sock" -N -B app -e "$1"; }
+e2e_start_mariadb
 hub() { e2e_sql hub "$1"; }
 
 # Keys sort as strings first ('b' < 'b''s'), then as numbers (9 < 10): a literal of the

@@ -12,16 +12,12 @@
 . "${CW_SUPPORT_DIR:-$(cd "$(dirname "$0")/../support" && pwd)}/e2e.sh"
 
 daemon=
-stop_daemon() {
-	[ -n "$daemon" ] && kill -9 "$daemon" 2>/dev/null
-	[ -d "$work/pgt" ] && bash "$support/pg.sh" stop "$work/pgt"
-}
+stop_daemon() { [ -n "$daemon" ] && kill -9 "$daemon" 2>/dev/null; }
 E2E_STOP=stop_daemon
 e2e_init pg-target
 e2e_start_pg
 e2e_start_mongo
-turl=$(bash "$support/pg.sh" start --owner $$ "$work/pgt") || exit 1
-tbase=${turl%/*}
+e2e_start_target_pg
 sql() { e2e_sql "$@"; }
 asql() { e2e_sql app "$1"; }
 tsql() { "$psql" -X -q -A -t -v ON_ERROR_STOP=1 "$tbase/postgres" -c "$1"; }

@@ -13,11 +13,7 @@
 # shellcheck source=../support/e2e.sh
 . "${CW_SUPPORT_DIR:-$(cd "$(dirname "$0")/../support" && pwd)}/e2e.sh"
 
-stop_all() {
-	e2e_stop_daemon
-	[ -d "$work/my" ] && bash "$support/mariadb.sh" stop "$work/my"
-}
-E2E_STOP=stop_all
+E2E_STOP=e2e_stop_daemon
 stop_daemon() { e2e_stop_daemon; }
 e2e_init position-checksum
 e2e_start_pg
@@ -127,8 +123,7 @@ wait_for "the fail policy's message" logged fail \
 stop_daemon
 
 # ---- a MySQL source's GTID checkpoint: the same check ---------------------------
-my_url=$(bash "$support/mariadb.sh" start --owner $$ "$work/my") || { fail "mariadb.sh start"; exit 1; }
-my() { mariadb --no-defaults -uroot --socket="$work/my/sock" -N -B app -e "$1"; }
+e2e_start_mariadb
 my "CREATE TABLE things (id INT PRIMARY KEY, v VARCHAR(20)); INSERT INTO things VALUES (1, 'a'), (2, 'b')" ||
 	fail "create the mysql table"
 e2e_sql postgres "CREATE DATABASE hub_my" >/dev/null || fail "create database hub_my"

@@ -13,14 +13,13 @@
 # repairs a planted difference by itself.
 # shellcheck source=../support/e2e.sh
 . "${CW_SUPPORT_DIR:-$(cd "$(dirname "$0")/../support" && pwd)}/e2e.sh"
+# shellcheck source=../support/verify.sh
+. "$support/verify.sh"
 
-daemon=
-churn=
 holder=
 stop_all() {
-	[ -n "$churn" ] && kill "$churn" 2>/dev/null
 	[ -n "$holder" ] && kill "$holder" 2>/dev/null
-	[ -n "$daemon" ] && kill -9 "$daemon" 2>/dev/null
+	verify_stop
 }
 E2E_STOP=stop_all
 e2e_init verify
@@ -35,7 +34,6 @@ sql app "CREATE TABLE items (id int PRIMARY KEY, name text, price numeric(10,2),
          CREATE TABLE priced (code text PRIMARY KEY, amount numeric, qty bigint);
          INSERT INTO priced SELECT 'k' || g, g + 0.5, g FROM generate_series(1, 200) g" >/dev/null
 sql postgres "CREATE DATABASE tgt" >/dev/null
-tsql() { e2e_sql tgt "$1"; }
 e2e_config "$work/cw.yaml" items public.items
 cat >>"$work/cw.yaml" <<YAML
 capture: {flush_interval: 20ms}
@@ -50,7 +48,6 @@ CMDS
 sed -i "s|^api:|  - name: pg1\n    type: postgres\n    url: $base/tgt\n    delete_mode: soft\napi:|" "$work/cw.yaml"
 # And a MongoDB backup of the collection.
 sed -i "s|^api:|  - name: backup\n    type: mongodb\n    url: $mongo_url\n    database: backup\napi:|" "$work/cw.yaml"
-backup() { "$root/build/cw-mongo-exec" "$mongo_url" backup; }
 # A typed entity: the columns named, so a difference names its column.
 sed -i 's|^targets:|  - name: priced\n    source: app_pg\n    table: public.priced\n    columns:\n      - {name: amount, type: number, path: amount}\n      - {name: qty, type: integer, path: qty}\ntargets:|' "$work/cw.yaml"
 
@@ -63,17 +60,13 @@ rows_in() { [ "$(cache "$1" "SELECT count(*) FROM $1")" = "$2" ] && echo ok; }
 wait_for "items reach the cache" rows_in items 3000
 wait_for "priced reaches the cache" rows_in priced 200
 wait_for "products reach the cache" rows_in products 3
-backup_count() { [ "$(echo '{"count": "products"}' | backup)" = 3 ] && echo ok; }
-wait_for "products reach the backup" backup_count
-pg_rows_in() { [ "$(tsql "SELECT count(*) FROM public.$1")" = "$2" ] && echo ok; }
+wait_for "products reach the backup" backup_count products 3
 wait_for "items reach pg1" pg_rows_in items 3000
 wait_for "priced reaches pg1" pg_rows_in priced 200
 wait_for "products reach pg1" pg_rows_in products 3
-backup_has() { [ "$(echo "{\"count\": \"$1\"}" | backup)" = "$2" ] && echo ok; }
-wait_for "items reach the backup" backup_has items 3000
-wait_for "priced reaches the backup" backup_has priced 200
+wait_for "items reach the backup" backup_count items 3000
+wait_for "priced reaches the backup" backup_count priced 200
 
-verify() { "$bin" verify -c "$work/cw.yaml" "$@" 2>>"$work/verify.log"; }
 field() { # JSON ENTITY KEY [TARGET]: a value of one pair's report (target node1 by default)
 	python3 -c 'import json,sys; r=[p for p in json.loads(sys.argv[1]) if p["entity"]==sys.argv[2] and p["target"]==sys.argv[4]][0]; print(r[sys.argv[3]])' "$1" "$2" "$3" "${4:-node1}"
 }
@@ -250,26 +243,13 @@ read -r code body <<<"$(api GET /v1/status)"
 	fail "cachewarp status does not show the verify run: $("$bin" status -c "$work/cw.yaml")"
 
 # ---- no false alarms under churn ----
-(
-	i=0
-	while :; do
-		i=$((i + 1))
-		e2e_sql app "UPDATE items SET qty = qty + 1, name = 'churn $i' WHERE id = (random() * 2999)::int + 1;
-		             INSERT INTO items VALUES (10000 + $i, 'new', 1, 1, NULL);
-		             DELETE FROM items WHERE id = 10000 + $i - 3" >/dev/null 2>&1
-		sleep 0.01
-	done
-) &
-churn=$!
-sleep 1
-out=$(verify --entity items --json); rc=$?
-kill "$churn" 2>/dev/null
-[ "$(python3 -c 'import json,sys; print(len(json.loads(sys.argv[1])))' "$out")" = 3 ] ||
-	fail "verify under churn compared $out, want items in node1, pg1 and the backup"
-wait "$churn" 2>/dev/null
-churn=
-[ $rc -eq 0 ] || fail "verify under churn exit $rc, want 0: $out"
-echo "verify under churn: $out" >>"$work/verify.log"
+# items in node1, pg1 and the backup
+churn_items() {
+	e2e_sql app "UPDATE items SET qty = qty + 1, name = 'churn $1' WHERE id = (random() * 2999)::int + 1;
+	             INSERT INTO items VALUES (10000 + $1, 'new', 1, 1, NULL);
+	             DELETE FROM items WHERE id = 10000 + $1 - 3"
+}
+verify_under_churn items 3 churn_items 0.01
 
 # ---- the scheduled health check ----
 kill -9 "$daemon"
@@ -285,5 +265,4 @@ scheduled() { [ "$(cache priced "SELECT qty FROM priced WHERE id = 'k5'")" = 5 ]
                             AND entity = 'priced' AND (report->>'repaired')::int = 1")" -ge 1 ] && echo ok; }
 wait_for "the scheduled check repairs a planted difference" scheduled
 
-[ "$failures" -eq 0 ] || { tail -n 30 "$work/run.log" "$work/verify.log" >&2; exit 1; }
-echo "verify: all checks passed"
+verify_finish verify

@@ -7,8 +7,11 @@
 #   e2e_init NAME             # sets work, failures, fail(); cleanup at exit
 #   e2e_start_pg              # sets base (URL without database); creates app and hub
 #   e2e_sql DB SQL            # psql -At against base/DB
+#   e2e_start_target_pg       # sets tbase: a second cluster in $work/pgt, for PostgreSQL targets
 #   e2e_start_mongo           # sets mongo_url: the MongoDB test server, database "shop"
 #   e2e_mongo                 # cw-mongo-exec on mongo_url/shop, commands on stdin
+#   e2e_start_mariadb         # sets my_url: a throwaway MariaDB (mariadb.sh), database "app"
+#   my SQL                    # runs SQL on that MariaDB's "app" as root, tab-separated, no headers
 #   e2e_config FILE ENTITY TABLE [YAML-LINE...]   # source app_pg -> target node1 in $work/dbs
 #   wait_for WHAT COMMAND...  # until COMMAND prints "ok" (90 s), else fail WHAT with its output
 #   e2e_wait_log FILE WHAT PATTERN [N]  # until FILE has N (1) lines matching PATTERN (60 s)
@@ -85,6 +88,8 @@ e2e_cleanup() {
 	[ -n "${E2E_STOP:-}" ] && "$E2E_STOP"
 	[ -d "$work/toxi" ] && bash "$support/toxiproxy.sh" stop "$work/toxi"
 	[ -d "$work/mongo" ] && bash "$support/mongo.sh" stop "$work/mongo"
+	[ -d "$work/my" ] && bash "$support/mariadb.sh" stop "$work/my"
+	[ -d "$work/pgt" ] && bash "$support/pg.sh" stop "$work/pgt"
 	[ -d "$work/pg" ] && bash "$support/pg.sh" stop "$work/pg"
 	if [ "$failures" -eq 0 ] && [ -z "${CW_KEEP:-}" ]; then
 		rm -rf "$work"
@@ -110,11 +115,24 @@ e2e_start_pg() {
 	e2e_sql postgres "CREATE DATABASE hub" >/dev/null
 }
 
+e2e_start_target_pg() {
+	local url
+	url=$(bash "$support/pg.sh" start --owner $$ "$work/pgt") || exit 1
+	tbase=${url%/*}
+}
+
 e2e_start_mongo() {
 	mongo_url=$(bash "$support/mongo.sh" start --owner $$ "$work/mongo") || exit 1
 }
 
 e2e_mongo() { "$root/build/cw-mongo-exec" "$mongo_url" shop; }
+
+# MARIADB_EXTRA (mariadb.sh) passes server options, e.g. TLS.
+e2e_start_mariadb() {
+	my_url=$(bash "$support/mariadb.sh" start --owner $$ "$work/my") || exit 1
+}
+
+my() { mariadb --no-defaults -uroot --socket="$work/my/sock" -N -B app -e "$1"; }
 
 e2e_config() {
 	local file=$1 entity=$2 table=$3 line
