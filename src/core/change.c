@@ -5,6 +5,8 @@
 #include "core/mem.h"
 
 #include <jansson.h>
+
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -110,22 +112,50 @@ static size_t change_bytes(const cw_change_t *change)
 	return bytes;
 }
 
-void cw_change_batch_push(cw_change_batch_t *batch, cw_change_t *change)
+static void push(cw_change_batch_t *batch, const cw_change_t *change, size_t bytes)
 {
 	if (batch->len == batch->cap) {
 		size_t cap = batch->cap ? batch->cap * 2 : 64;
 		batch->items = cw_xrealloc(batch->items, cap * sizeof *batch->items);
 		batch->cap = cap;
 	}
-	batch->bytes += change_bytes(change);
+	batch->bytes += bytes;
 	batch->items[batch->len++] = *change;
+}
+
+void cw_change_batch_push(cw_change_batch_t *batch, cw_change_t *change)
+{
+	assert(!batch->borrowed);
+	push(batch, change, change_bytes(change));
 	memset(change, 0, sizeof *change);
+}
+
+void cw_change_batch_push_borrowed(cw_change_batch_t *batch, const cw_change_t *change,
+                                   size_t bytes)
+{
+	assert(batch->borrowed || batch->len == 0);
+	batch->borrowed = true;
+	push(batch, change, bytes);
+}
+
+void cw_change_batch_hold(cw_change_batch_t *batch, void *block, void (*free_block)(void *))
+{
+	batch->holds = cw_xrealloc(batch->holds, (batch->nholds + 1) * sizeof *batch->holds);
+	batch->holds[batch->nholds++] = (cw_change_hold_t){block, free_block};
 }
 
 void cw_change_batch_clear(cw_change_batch_t *batch)
 {
-	for (size_t i = 0; i < batch->len; i++)
+	if (batch->borrowed && batch->len > 0)
+		memset(batch->items, 0, batch->len * sizeof *batch->items);
+	for (size_t i = 0; !batch->borrowed && i < batch->len; i++)
 		cw_change_clear(&batch->items[i]);
+	for (size_t i = 0; i < batch->nholds; i++)
+		batch->holds[i].free_block(batch->holds[i].block);
+	free(batch->holds);
+	batch->holds = NULL;
+	batch->nholds = 0;
+	batch->borrowed = false;
 	batch->len = 0;
 	batch->bytes = 0;
 }

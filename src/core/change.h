@@ -8,6 +8,7 @@
 
 #include "core/err.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,18 +42,44 @@ int cw_change_validate(const cw_change_t *change, cw_err_t *err);
 /* Frees the members and zeroes the struct; NULL is a no-op. */
 void cw_change_clear(cw_change_t *change);
 
+/* A block that a batch's borrowed strings live in, freed with its free callback. */
+typedef struct cw_change_hold {
+	void *block;
+	void (*free_block)(void *block);
+} cw_change_hold_t;
+
 typedef struct cw_change_batch {
-	cw_change_t *items;   /* owned array; each item owns its strings */
+	cw_change_t *items;   /* owned array; each item owns its strings, unless borrowed */
 	size_t len;
 	size_t cap;
 	size_t bytes;         /* sum of member string lengths, for batch sizing */
+	/*
+	 * borrowed: every item's strings live in the held blocks (a page of the
+	 * hub read as one result, not a copy per string); they are freed when
+	 * the batch is cleared, and the items' strings with them.
+	 */
+	bool borrowed;
+	cw_change_hold_t *holds;   /* owned */
+	size_t nholds;
 } cw_change_batch_t;
 
-#define CW_CHANGE_BATCH_INIT {NULL, 0, 0, 0}
+#define CW_CHANGE_BATCH_INIT {NULL, 0, 0, 0, false, NULL, 0}
 
-/* Appends a change, taking over its strings (the caller's struct is zeroed). */
+/*
+ * Appends a change, taking over its strings (the caller's struct is
+ * zeroed). The batch must not be borrowed.
+ */
 void cw_change_batch_push(cw_change_batch_t *batch, cw_change_t *change);
-/* Clears every change, keeps the array for reuse. */
+/*
+ * Appends a change whose strings live in a block the batch holds (or is
+ * about to, cw_change_batch_hold); bytes is the sum of their lengths. The
+ * batch must be empty or borrowed already; it is borrowed from now on.
+ */
+void cw_change_batch_push_borrowed(cw_change_batch_t *batch, const cw_change_t *change,
+                                   size_t bytes);
+/* The batch takes over block: free_block(block) when it is cleared or freed. */
+void cw_change_batch_hold(cw_change_batch_t *batch, void *block, void (*free_block)(void *));
+/* Clears every change and frees the held blocks; keeps the array for reuse. */
 void cw_change_batch_clear(cw_change_batch_t *batch);
 /* Clears and frees the array; NULL is a no-op. */
 void cw_change_batch_free(cw_change_batch_t *batch);
