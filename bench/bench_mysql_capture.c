@@ -11,14 +11,21 @@
  * the binlog those transactions wrote (from the GTID position before them to
  * the end, BINLOG_DUMP_NON_BLOCK) and the source is started again: timed
  * from its start until its captured-changes counter (bumped after a hub
- * commit) has grown by N. The MariaDB server (tests/support/mariadb.sh) and
- * the hub's PostgreSQL cluster are throwaway. Prints figure lines
- * (benchlib.h) and a summary; asserts nothing.
+ * commit) has grown by N. Then the hub's own ceiling for the same rows: the
+ * oplog rows the capture wrote are COPY'd out and timed as they are COPY'd
+ * into a fresh copy of the oplog table in transactions of
+ * capture.batch_size rows (cw_bench_hub_copy); cachewarp's rate is printed
+ * as a ratio of both references. The MariaDB server
+ * (tests/support/mariadb.sh) and the hub's PostgreSQL cluster are
+ * throwaway. Prints figure lines (benchlib.h) and a summary; asserts
+ * nothing.
  *
  * Last, batch mode (docs/batch.md): with the stream stopped, an index on
  * (updated_at, id) is added and the batch poller of a second entity on the
  * same table (mode: batch) is timed until its first poll has put all 2N
- * rows in the hub.
+ * rows in the hub. Then 10 rows are deleted from the table and the poller
+ * started again, timed until their 10 deletes are in the hub: its start, a
+ * poll that finds nothing new, and one delete comparison of the 2N keys.
  *
  *   build/bench.mysql_capture          (or bench/run.sh mysql_capture)
  *   CW_BENCH_ROWS   rows per workload (default 1,000,000)
@@ -177,10 +184,22 @@ static double captured(const cw_bench_component_t *cap)
 	return cw_metrics_value(cap->ctx.metrics, "cachewarp_changes_captured_total", SERIES);
 }
 
+/* The hub's newest oplog id, or -1. */
+static long long oplog_head(PGconn *hub)
+{
+	char *head = cw_bench_query_value(hub, "SELECT COALESCE(max(id), 0) FROM cachewarp.oplog");
+	long long id = head != NULL ? strtoll(head, NULL, 10) : -1;
+	free(head);
+	return id;
+}
+
 static int run_workload(cw_bench_component_t *cap, const server_t *srv, MYSQL *conn,
-                        const char *name, long rows)
+                        PGconn *hub, const char *hub_url, const char *name, long rows)
 {
 	cw_bench_component_stop(cap);
+	long long head = oplog_head(hub);
+	if (head < 0)
+		return -1;
 	char *from = gtid_pos(conn);
 	double l0 = cw_bench_now_s();
 	/* the snapshot's rows are 1..N: the workloads write N+1..2N */
@@ -211,17 +230,37 @@ static int run_workload(cw_bench_component_t *cap, const server_t *srv, MYSQL *c
 	double seconds = cw_bench_now_s() - t0;
 	double cpu = cw_bench_cpu_s(0) - cpu0;
 	long rss = cw_bench_peak_rss_kib(0);
+	/* The hub's ceiling: the same rows COPY'd in, as many per transaction as the capture. */
+	char where[96], dir[160];
+	snprintf(where, sizeof where, "entity = 'bench_rows' AND id > %lld", head);
+	snprintf(dir, sizeof dir, "%s", srv->dir);
+	long copied = 0;
+	double copy_s = cw_bench_hub_copy(hub_url, where, (int)cap->ctx.config->capture.batch_size,
+	                                  dir, &copied);
+	if (copy_s <= 0 || copied != rows) {
+		fprintf(stderr, "bench: the hub COPY reference copied %ld rows, want %ld\n", copied,
+		        rows);
+		return -1;
+	}
 	printf("mysql %s: loader wrote %ld rows in %.2f s; bare replication client read %ld events "
-	       "in %.2f s = %.0f rows/s; captured into the hub in %.2f s = %.0f rows/s (%.2f of the "
-	       "reference); CPU %.2f s; peak RSS %.1f MiB\n", name, rows, load_s, events, ref_s,
-	       (double)rows / ref_s, seconds, (double)rows / seconds, ref_s / seconds, cpu,
-	       (double)rss / 1024.0);
-	char workload[48], ref_name[48], ref_figure[64];
+	       "in %.2f s = %.0f rows/s; captured into the hub in %.2f s = %.0f rows/s (%.3f of the "
+	       "replication client); the hub's bare COPY of the same rows in transactions of %lld "
+	       "took %.2f s = %.0f rows/s (cachewarp at %.2f of it; the COPY at %.3f of the "
+	       "replication client); CPU %.2f s; peak RSS %.1f MiB\n", name, rows, load_s, events,
+	       ref_s, (double)rows / ref_s, seconds, (double)rows / seconds, ref_s / seconds,
+	       (long long)cap->ctx.config->capture.batch_size, copy_s, (double)rows / copy_s,
+	       copy_s / seconds, ref_s / copy_s, cpu, (double)rss / 1024.0);
+	char workload[48], ref_name[48], ref_figure[64], copy_name[48], copy_figure[64];
 	snprintf(ref_name, sizeof ref_name, "mysql reference %s", name);
+	snprintf(copy_name, sizeof copy_name, "mysql hub COPY %s", name);
 	snprintf(workload, sizeof workload, "mysql capture %s", name);
 	snprintf(ref_figure, sizeof ref_figure, "%s/rows/s", ref_name);
+	snprintf(copy_figure, sizeof copy_figure, "%s/rows/s", copy_name);
 	cw_bench_figure(ref_name, "rows/s", "rows/s", (double)rows / ref_s, NULL);
+	cw_bench_figure(copy_name, "rows/s", "rows/s", (double)rows / copy_s, ref_figure);
 	cw_bench_figure(workload, "rows/s", "rows/s", (double)rows / seconds, ref_figure);
+	cw_bench_figure(workload, "rows/s of the hub COPY", "rows/s", (double)rows / seconds,
+	                copy_figure);
 	cw_bench_figure(workload, "CPU per 1M rows", "s", cpu * 1e6 / (double)rows, NULL);
 	cw_bench_figure(workload, "peak RSS", "MiB", (double)rss / 1024.0, NULL);
 	return 0;
@@ -258,6 +297,41 @@ static int run_batch(cw_bench_component_t *poller, MYSQL *conn, long rows)
 	return 0;
 }
 
+/*
+ * Batch mode's delete comparison: 10 rows of the table's `rows` deleted,
+ * the poller (stopped) started again and timed until their deletes are in
+ * the hub.
+ */
+static int run_deletes(cw_bench_component_t *poller, MYSQL *conn, long rows)
+{
+	const long deletes = 10;
+	char sql[128];
+	snprintf(sql, sizeof sql, "DELETE FROM bench_rows WHERE id %% %ld = 7", rows / deletes);
+	if (rows < deletes || exec(conn, sql) != 0)
+		return -1;
+	double before = cw_metrics_value(poller->ctx.metrics, "cachewarp_changes_captured_total",
+	                                 "entity=\"bench_batch\",op=\"delete\"");
+	double cpu0 = cw_bench_cpu_s(0);
+	double t0 = cw_bench_now_s();
+	if (cw_bench_component_start(poller) != 0)
+		return -1;
+	while (cw_metrics_value(poller->ctx.metrics, "cachewarp_changes_captured_total",
+	                        "entity=\"bench_batch\",op=\"delete\"") - before < (double)deletes) {
+		if (cw_bench_now_s() - t0 > 900.0) {
+			fprintf(stderr, "bench: deletes not found after 900 s\n");
+			return -1;
+		}
+		usleep(2000);
+	}
+	double seconds = cw_bench_now_s() - t0, cpu = cw_bench_cpu_s(0) - cpu0;
+	printf("mysql batch deletes: %ld rows deleted of %ld; the poller's start, an empty poll and "
+	       "one delete comparison put their deletes in the hub in %.2f s; CPU %.2f s\n", deletes,
+	       rows, seconds, cpu);
+	cw_bench_figure("mysql batch delete comparison", "seconds", "s", seconds, NULL);
+	cw_bench_figure("mysql batch delete comparison", "CPU", "s", cpu, NULL);
+	return 0;
+}
+
 int main(void)
 {
 	long rows = cw_bench_env_long("CW_BENCH_ROWS", 1000000, 1, 100000000L);
@@ -284,7 +358,7 @@ int main(void)
 	yaml = cw_xasprintf("hub: {url: '%s'}\nsources:\n  - {name: app, type: mysql, url: '%s'}\n"
 	                    "entities:\n  - {name: bench_rows, source: app, table: bench_rows}\n"
 	                    "  - {name: bench_batch, source: app, table: bench_rows, mode: batch, "
-	                    "polling_interval: 100ms, delete_detection: {interval: 0}}\n"
+	                    "polling_interval: 100ms, delete_detection: {interval: 1ms}}\n"
 	                    "log: {level: warn}\n", hub_srv.url, my.url);
 	if (cw_config_load_buffer("bench.yaml", yaml, strlen(yaml), NULL, &config, &err) != 0 ||
 	    (hub = cw_hub_connect(hub_srv.url, &err)) == NULL || cw_hub_migrate(hub, NULL, &err) != 0 ||
@@ -309,8 +383,8 @@ int main(void)
 	       "the hub in %.2f s = %.0f rows/s\n", rows, load_s, snap_s, (double)rows / snap_s);
 	cw_bench_figure("mysql snapshot", "rows/s", "rows/s", (double)rows / snap_s, NULL);
 	if (
-	    run_workload(&cap, &my, conn, "insert", rows) != 0 ||
-	    run_workload(&cap, &my, conn, "update", rows) != 0) {
+	    run_workload(&cap, &my, conn, hub_conn, hub_srv.url, "insert", rows) != 0 ||
+	    run_workload(&cap, &my, conn, hub_conn, hub_srv.url, "update", rows) != 0) {
 		cw_bench_component_stop(&cap);
 		goto out;
 	}
@@ -318,6 +392,11 @@ int main(void)
 	printf("mysql capture: %ld rows per workload, default capture settings\n", rows);
 	poller.ctx = cap.ctx;
 	if (run_batch(&poller, conn, 2 * rows) != 0) {
+		cw_bench_component_stop(&poller);
+		goto out;
+	}
+	cw_bench_component_stop(&poller);
+	if (run_deletes(&poller, conn, 2 * rows) != 0) {
 		cw_bench_component_stop(&poller);
 		goto out;
 	}

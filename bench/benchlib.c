@@ -344,3 +344,102 @@ void cw_bench_hub_close(cw_bench_hub_t *hub)
 	free(hub->url);
 	memset(hub, 0, sizeof *hub);
 }
+
+int cw_bench_copy_out(PGconn *conn, const char *sql, FILE *out)
+{
+	PGresult *res = PQexec(conn, sql);
+	if (PQresultStatus(res) != PGRES_COPY_OUT) {
+		fprintf(stderr, "bench: %.60s: %s", sql, PQerrorMessage(conn));
+		PQclear(res);
+		return -1;
+	}
+	PQclear(res);
+	char *buf = NULL;
+	int len;
+	while ((len = PQgetCopyData(conn, &buf, 0)) > 0) {
+		if (out != NULL)
+			fwrite(buf, 1, (size_t)len, out);
+		PQfreemem(buf);
+	}
+	int rc = 0;
+	while ((res = PQgetResult(conn)) != NULL) {
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			fprintf(stderr, "bench: %.60s: %s", sql, PQerrorMessage(conn));
+			rc = -1;
+		}
+		PQclear(res);
+	}
+	return rc;
+}
+
+/* COPYs batch lines of in (at most) into table; the lines sent, or -1. */
+static long copy_in_batch(PGconn *conn, FILE *in, const char *copy_sql, int batch,
+                          char **line, size_t *cap)
+{
+	PGresult *res = PQexec(conn, copy_sql);
+	if (PQresultStatus(res) != PGRES_COPY_IN) {
+		fprintf(stderr, "bench: %s: %s", copy_sql, PQerrorMessage(conn));
+		PQclear(res);
+		return -1;
+	}
+	PQclear(res);
+	long sent = 0;
+	ssize_t len;
+	while (sent < batch && (len = getline(line, cap, in)) > 0) {
+		PQputCopyData(conn, *line, (int)len);
+		sent++;
+	}
+	PQputCopyEnd(conn, NULL);
+	while ((res = PQgetResult(conn)) != NULL) {
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			fprintf(stderr, "bench: %s: %s", copy_sql, PQerrorMessage(conn));
+			sent = -1;
+		}
+		PQclear(res);
+	}
+	return sent;
+}
+
+#define OPLOG_COLUMNS "op, entity, doc_id, created_at, data, version, source_pos"
+
+double cw_bench_hub_copy(const char *hub_url, const char *where, int batch, const char *dir,
+                         long *rows)
+{
+	PGconn *conn = PQconnectdb(hub_url);
+	char *path = cw_xasprintf("%s/oplog.copy", dir);
+	char *out_sql = cw_xasprintf("COPY (SELECT " OPLOG_COLUMNS " FROM cachewarp.oplog "
+	                             "WHERE %s ORDER BY id) TO STDOUT", where);
+	const char *copy_sql = "COPY cw_bench_ref.oplog (" OPLOG_COLUMNS ") FROM STDIN";
+	double s = -1;
+	char *line = NULL;
+	size_t cap = 0;
+	*rows = 0;
+	FILE *f = fopen(path, "w+");
+	if (PQstatus(conn) != CONNECTION_OK || f == NULL || cw_bench_copy_out(conn, out_sql, f) != 0 ||
+	    cw_bench_exec(conn, "DROP SCHEMA IF EXISTS cw_bench_ref CASCADE; "
+	                  "CREATE SCHEMA cw_bench_ref; CREATE TABLE cw_bench_ref.oplog "
+	                  "(LIKE cachewarp.oplog INCLUDING ALL)", "the reference oplog") != 0)
+		goto done;
+	rewind(f);
+	double t0 = cw_bench_now_s();
+	long sent;
+	do {
+		if (cw_bench_exec(conn, "BEGIN", "begin") != 0)
+			goto done;
+		sent = copy_in_batch(conn, f, copy_sql, batch, &line, &cap);
+		if (sent < 0 || cw_bench_exec(conn, "COMMIT", "commit") != 0)
+			goto done;
+		*rows += sent;
+	} while (sent == batch);
+	s = cw_bench_now_s() - t0;
+done:
+	cw_bench_exec(conn, "DROP SCHEMA IF EXISTS cw_bench_ref CASCADE", "drop the reference");
+	free(line);
+	if (f != NULL)
+		fclose(f);
+	unlink(path);
+	free(out_sql);
+	free(path);
+	PQfinish(conn);
+	return s;
+}

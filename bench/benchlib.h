@@ -12,6 +12,7 @@
 
 #include <libpq-fe.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -56,6 +57,21 @@ int cw_bench_exec(PGconn *conn, const char *sql, const char *what);
 
 /* The first value of a one-row query (owned), or NULL with a message. */
 char *cw_bench_query_value(PGconn *conn, const char *sql);
+
+/* Runs a COPY ... TO STDOUT, writing its data to out (NULL: discarded); 0 or -1. */
+int cw_bench_copy_out(PGconn *conn, const char *sql, FILE *out);
+
+/*
+ * The hub's own ceiling for rows cachewarp wrote: the oplog rows matching
+ * where (an SQL condition on cachewarp.oplog, built from trusted values)
+ * COPY'd out, in id order, to a scratch file in dir, then COPY'd into a
+ * fresh copy of the oplog table (LIKE cachewarp.oplog INCLUDING ALL: the
+ * same columns, constraints and indexes) in transactions of batch rows, as
+ * the capture commits them. Returns the seconds of the second part and sets
+ * *rows to the rows copied, or -1 with a message.
+ */
+double cw_bench_hub_copy(const char *hub_url, const char *where, int batch, const char *dir,
+                         long *rows);
 
 /*
  * Runs the shared loader bench/sql/<sql_file> (rows_schema.sql,

@@ -23,7 +23,6 @@
 #define PAGE_QUERY "SELECT id, op, entity, doc_id, " \
 	"(extract(epoch FROM created_at) * 1000000)::bigint, data, version, source_pos " \
 	"FROM cachewarp.oplog WHERE id > $1::int8 ORDER BY id LIMIT $2::int8"
-#define OPLOG_COLUMNS "op, entity, doc_id, created_at, data, version, source_pos"
 
 /* The port the daemon's API logged ("msg":"listening", "port":"N"), or 0. */
 static unsigned api_port(const char *log_path)
@@ -59,118 +58,30 @@ static double metric_sum(const char *text, const char *name)
 	return sum;
 }
 
-/* Runs a COPY ... TO STDOUT, writing its data to out (may be NULL: discarded); 0 or -1. */
-static int copy_out(PGconn *conn, const char *sql, FILE *out)
-{
-	PGresult *res = PQexec(conn, sql);
-	if (PQresultStatus(res) != PGRES_COPY_OUT) {
-		fprintf(stderr, "bench: %.60s: %s", sql, PQerrorMessage(conn));
-		PQclear(res);
-		return -1;
-	}
-	PQclear(res);
-	char *buf = NULL;
-	int len;
-	while ((len = PQgetCopyData(conn, &buf, 0)) > 0) {
-		if (out != NULL)
-			fwrite(buf, 1, (size_t)len, out);
-		PQfreemem(buf);
-	}
-	int rc = 0;
-	while ((res = PQgetResult(conn)) != NULL) {
-		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-			fprintf(stderr, "bench: %.60s: %s", sql, PQerrorMessage(conn));
-			rc = -1;
-		}
-		PQclear(res);
-	}
-	return rc;
-}
-
 /* (a) The source's COPY of the table to the client, discarded; seconds or -1. */
 static double ref_source_copy(const cw_bench_stages_t *st)
 {
 	PGconn *conn = PQconnectdb(st->source_url);
 	char *sql = cw_xasprintf("COPY (SELECT * FROM public.%s) TO STDOUT", st->table);
 	double t0 = cw_bench_now_s();
-	double s = PQstatus(conn) == CONNECTION_OK && copy_out(conn, sql, NULL) == 0
+	double s = PQstatus(conn) == CONNECTION_OK && cw_bench_copy_out(conn, sql, NULL) == 0
 	         ? cw_bench_now_s() - t0 : -1;
 	free(sql);
 	PQfinish(conn);
 	return s;
 }
 
-/* COPYs batch lines of in (at most) into table; the lines sent, or -1. */
-static long copy_in_batch(PGconn *conn, FILE *in, const char *copy_sql, int batch,
-                          char **line, size_t *cap)
-{
-	PGresult *res = PQexec(conn, copy_sql);
-	if (PQresultStatus(res) != PGRES_COPY_IN) {
-		fprintf(stderr, "bench: %s: %s", copy_sql, PQerrorMessage(conn));
-		PQclear(res);
-		return -1;
-	}
-	PQclear(res);
-	long sent = 0;
-	ssize_t len;
-	while (sent < batch && (len = getline(line, cap, in)) > 0) {
-		PQputCopyData(conn, *line, (int)len);
-		sent++;
-	}
-	PQputCopyEnd(conn, NULL);
-	while ((res = PQgetResult(conn)) != NULL) {
-		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-			fprintf(stderr, "bench: %s: %s", copy_sql, PQerrorMessage(conn));
-			sent = -1;
-		}
-		PQclear(res);
-	}
-	return sent;
-}
-
 /*
- * (b) The oplog rows cachewarp wrote, COPY'd out to a file, then COPY'd into
- * a fresh copy of the oplog table (same columns, constraints and indexes)
- * in transactions of st->batch rows, as the capture commits them; seconds
- * of the second part, or -1.
+ * (b) The oplog rows cachewarp wrote, COPY'd into a fresh copy of the oplog
+ * table in transactions of st->batch rows, as the capture commits them
+ * (cw_bench_hub_copy); seconds or -1.
  */
 static double ref_hub_copy(const cw_bench_stages_t *st)
 {
-	PGconn *conn = PQconnectdb(st->hub_url);
-	char *path = cw_xasprintf("%s/oplog.copy", st->dir);
-	char *out_sql = cw_xasprintf("COPY (SELECT " OPLOG_COLUMNS " FROM cachewarp.oplog "
-	                             "WHERE entity = '%s' AND op = 'upsert' ORDER BY id) TO STDOUT",
-	                             st->table);
-	const char *copy_sql = "COPY cw_bench_ref.oplog (" OPLOG_COLUMNS ") FROM STDIN";
-	double s = -1;
-	char *line = NULL;
-	size_t cap = 0;
-	FILE *f = fopen(path, "w+");
-	if (PQstatus(conn) != CONNECTION_OK || f == NULL || copy_out(conn, out_sql, f) != 0 ||
-	    cw_bench_exec(conn, "DROP SCHEMA IF EXISTS cw_bench_ref CASCADE; "
-	                  "CREATE SCHEMA cw_bench_ref; CREATE TABLE cw_bench_ref.oplog "
-	                  "(LIKE cachewarp.oplog INCLUDING ALL)", "the reference oplog") != 0)
-		goto done;
-	rewind(f);
-	double t0 = cw_bench_now_s();
-	long sent;
-	do {
-		if (cw_bench_exec(conn, "BEGIN", "begin") != 0)
-			goto done;
-		sent = copy_in_batch(conn, f, copy_sql, st->batch, &line, &cap);
-		if (sent < 0 || cw_bench_exec(conn, "COMMIT", "commit") != 0)
-			goto done;
-	} while (sent == st->batch);
-	s = cw_bench_now_s() - t0;
-done:
-	cw_bench_exec(conn, "DROP SCHEMA IF EXISTS cw_bench_ref CASCADE", "drop the reference");
-	free(line);
-	if (f != NULL)
-		fclose(f);
-	unlink(path);
-	free(out_sql);
-	free(path);
-	PQfinish(conn);
+	char *where = cw_xasprintf("entity = '%s' AND op = 'upsert'", st->table);
+	long rows = 0;
+	double s = cw_bench_hub_copy(st->hub_url, where, st->batch, st->dir, &rows);
+	free(where);
 	return s;
 }
 

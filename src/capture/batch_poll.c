@@ -225,16 +225,22 @@ static int poll_entity(cw_batch_poller_t *p, size_t i, cw_entity_t *entity, poll
 
 /* ---- deletes ------------------------------------------------------------- */
 
+void cw_batch_bucket_set(cw_batch_bucket_t buckets[CW_BATCH_BUCKETS], const char *bucket,
+                         const char *count, const char *sum)
+{
+	long b = strtol(bucket, NULL, 10);
+	if (b < 0 || b >= CW_BATCH_BUCKETS)
+		return;
+	buckets[b].count = strtoll(count, NULL, 10);
+	snprintf(buckets[b].sum, sizeof buckets[b].sum, "%s", sum);
+}
+
 void cw_batch_read_buckets(const PGresult *res, cw_batch_bucket_t buckets[CW_BATCH_BUCKETS])
 {
 	memset(buckets, 0, CW_BATCH_BUCKETS * sizeof *buckets);
-	for (int r = 0; r < PQntuples(res); r++) {
-		long b = strtol(PQgetvalue(res, r, 0), NULL, 10);
-		if (b < 0 || b >= CW_BATCH_BUCKETS)
-			continue;
-		buckets[b].count = strtoll(PQgetvalue(res, r, 1), NULL, 10);
-		snprintf(buckets[b].sum, sizeof buckets[b].sum, "%s", PQgetvalue(res, r, 2));
-	}
+	for (int r = 0; r < PQntuples(res); r++)
+		cw_batch_bucket_set(buckets, PQgetvalue(res, r, 0), PQgetvalue(res, r, 1),
+		                    PQgetvalue(res, r, 2));
 }
 
 static int compare_text(const void *a, const void *b)

@@ -70,7 +70,8 @@ typedef struct cw_batch_backend_ops {
 	            cw_err_t *err);
 	/*
 	 * Optional (NULL: keys are listed): the per-bucket counts and hash sums
-	 * of the table's keys; 1 when this entity's keys cannot be bucketed.
+	 * of the table's keys (zeroed by the caller); 1 when this entity's keys
+	 * cannot be bucketed.
 	 */
 	int (*buckets)(void *self, size_t i, const cw_batch_query_t *q,
 	               cw_batch_bucket_t buckets[CW_BATCH_BUCKETS], cw_err_t *err);
@@ -94,6 +95,9 @@ typedef struct cw_batch_backend_ops {
 
 /* Reads a (bucket, count, sum) result (cw_batch_sql_buckets) into buckets. */
 void cw_batch_read_buckets(const PGresult *res, cw_batch_bucket_t buckets[CW_BATCH_BUCKETS]);
+/* Sets one bucket from such a row's text (a bucket out of range is ignored). */
+void cw_batch_bucket_set(cw_batch_bucket_t buckets[CW_BATCH_BUCKETS], const char *bucket,
+                         const char *count, const char *sum);
 
 struct cw_batch_poll;
 

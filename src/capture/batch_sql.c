@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -196,6 +197,8 @@ int cw_batch_page_params(const cw_batch_query_t *q, const char *value, const cha
 #define BUCKETS_TEXT "1023"
 _Static_assert(CW_BATCH_BUCKETS == 1024, "BUCKETS_TEXT is CW_BATCH_BUCKETS - 1");
 
+static void mysql_buckets(const cw_batch_query_t *q, cw_buf_t *out);
+
 /* A single-column key's doc_id is its text (DESIGN.md §2). */
 static void doc_ids(const cw_batch_query_t *q, cw_buf_t *out)
 {
@@ -208,6 +211,10 @@ static void doc_ids(const cw_batch_query_t *q, cw_buf_t *out)
 
 void cw_batch_sql_buckets(const cw_batch_query_t *q, cw_buf_t *out)
 {
+	if (q->dialect == CW_BATCH_MYSQL) {
+		mysql_buckets(q, out);
+		return;
+	}
 	cw_buf_append_str(out, "SELECT h & " BUCKETS_TEXT ", count(*), sum(h::numeric)::text FROM "
 	                       "(SELECT " HASH_OF("s.doc_id") " AS h FROM ");
 	doc_ids(q, out);
@@ -232,6 +239,157 @@ const char *cw_batch_sql_hub_bucket_keys(void)
 {
 	return "SELECT doc_id FROM cachewarp.batch_keys WHERE entity = $1 AND "
 	       "(" HASH_OF("doc_id") " & " BUCKETS_TEXT ") = ANY($2::int[])";
+}
+
+/* ---- MySQL's doc_id hashes ------------------------------------------------ */
+
+/*
+ * The bytes core/json.c escapes in a string and their escapes, as hex
+ * literals (independent of sql_mode's NO_BACKSLASH_ESCAPES). The backslash
+ * goes first, so no escape is escaped again; the rest are the control
+ * characters without a short escape, written \u00xx.
+ */
+static const char *const json_escapes[][2] = {
+	{"5C", "5C5C"}, {"22", "5C22"}, {"0A", "5C6E"}, {"09", "5C74"}, {"0D", "5C72"},
+	{"08", "5C62"}, {"0C", "5C66"},
+};
+
+static bool short_escape(unsigned byte)
+{
+	return byte == 0x08 || byte == 0x09 || byte == 0x0a || byte == 0x0c || byte == 0x0d;
+}
+
+/* A JSON string of the column's text, escaped as core/json.c escapes it. */
+static void json_text(const cw_batch_query_t *q, const char *name, cw_buf_t *out)
+{
+	size_t nshort = sizeof json_escapes / sizeof json_escapes[0];
+	size_t nreplace = nshort;
+	for (unsigned byte = 0; byte <= 0x7f; byte++)
+		if ((byte < 0x20 && !short_escape(byte)) || byte == 0x7f)
+			nreplace++;
+	cw_buf_append_str(out, "CONCAT('\"', ");
+	for (size_t i = 0; i < nreplace; i++)
+		cw_buf_append_str(out, "REPLACE(");
+	cw_buf_append_str(out, "CONVERT(");
+	column_ref(q, name, out);
+	cw_buf_append_str(out, " USING utf8mb4)");
+	for (size_t i = 0; i < nshort; i++)
+		cw_buf_appendf(out, ", X'%s', X'%s')", json_escapes[i][0], json_escapes[i][1]);
+	for (unsigned byte = 0; byte <= 0x7f; byte++) {
+		if ((byte >= 0x20 && byte != 0x7f) || short_escape(byte))
+			continue;
+		/* "\u00" then the byte's two lowercase hex digits, each as its ASCII code */
+		char digits[3];
+		snprintf(digits, sizeof digits, "%02x", byte);
+		cw_buf_appendf(out, ", X'%02X', X'5C753030%02X%02X')", byte, (unsigned)digits[0],
+		               (unsigned)digits[1]);
+	}
+	cw_buf_append_str(out, ", '\"')");
+}
+
+/* One key's value as the snapshot writes it into a composite key's JSON array. */
+static void json_value(const cw_batch_query_t *q, size_t k, cw_buf_t *out)
+{
+	const char *name = q->keys[k];
+	switch (q->key_forms[k]) {
+	case CW_BATCH_KEY_NUMBER:
+		column_ref(q, name, out);
+		cw_buf_append_str(out, " + 0");
+		break;
+	case CW_BATCH_KEY_TIMESTAMP:
+		cw_buf_append_str(out, "CONCAT('\"', ");
+		column_ref(q, name, out);
+		cw_buf_append_str(out, ", IF(LEFT(");
+		column_ref(q, name, out);
+		cw_buf_append_str(out, ", 10) = '0000-00-00', '', '+00'), '\"')");
+		break;
+	case CW_BATCH_KEY_BINARY:
+		cw_buf_append_str(out, "CONCAT('\"', X'5C5C78', LOWER(HEX(");
+		column_ref(q, name, out);
+		cw_buf_append_str(out, ")), '\"')");
+		break;
+	default:
+		json_text(q, name, out);
+		break;
+	}
+}
+
+bool cw_batch_sql_hashable(const cw_batch_query_t *q)
+{
+	if (q->dialect != CW_BATCH_MYSQL || q->key_forms == NULL || q->nkeys == 0)
+		return false;
+	if (q->nkeys == 1)
+		return q->key_forms[0] == CW_BATCH_KEY_NUMBER || q->key_forms[0] == CW_BATCH_KEY_TEXT;
+	for (size_t k = 0; k < q->nkeys; k++)
+		if (q->key_forms[k] == CW_BATCH_KEY_UNHASHABLE)
+			return false;
+	return true;
+}
+
+/* MD5 of the doc_id: a single key's text, a composite key's JSON array. */
+static void mysql_md5(const cw_batch_query_t *q, cw_buf_t *out)
+{
+	cw_buf_append_str(out, "MD5(");
+	if (q->nkeys == 1 && q->key_forms[0] == CW_BATCH_KEY_NUMBER) {
+		column_ref(q, q->keys[0], out);
+		cw_buf_append_str(out, " + 0");
+	} else if (q->nkeys == 1) {
+		cw_buf_append_str(out, "CONVERT(");
+		column_ref(q, q->keys[0], out);
+		cw_buf_append_str(out, " USING utf8mb4)");
+	} else {
+		cw_buf_append_str(out, "CONCAT('['");
+		for (size_t k = 0; k < q->nkeys; k++) {
+			cw_buf_append_str(out, k == 0 ? ", " : ", ',', ");
+			json_value(q, k, out);
+		}
+		cw_buf_append_str(out, ", ']')");
+	}
+	cw_buf_append_char(out, ')');
+}
+
+/* The bucket of an md5 in hex: the low bits of its first 64 bits, as HASH_OF's. */
+#define MYSQL_BUCKET_OF(md5) "CONV(SUBSTRING(" md5 ", 14, 3), 16, 10) & " BUCKETS_TEXT
+_Static_assert(CW_BATCH_BUCKETS <= 4096, "MYSQL_BUCKET_OF reads 12 bits");
+
+static void mysql_buckets(const cw_batch_query_t *q, cw_buf_t *out)
+{
+	cw_buf_append_str(out, "SELECT " MYSQL_BUCKET_OF("h.m") " AS b, COUNT(*), "
+	                       "SUM(CAST(CONV(SUBSTRING(h.m, 1, 16), 16, -10) AS SIGNED)) "
+	                       "FROM (SELECT ");
+	mysql_md5(q, out);
+	cw_buf_append_str(out, " AS m FROM ");
+	table_ref(q, out);
+	cw_buf_append_str(out, ") AS h GROUP BY b");
+}
+
+int cw_batch_sql_bucket_rows(const cw_batch_query_t *q, const char *bucket_list, cw_buf_t *out)
+{
+	/* "{n,n,...}": each n digits, so the list goes into IN (...) as it is */
+	size_t len = strlen(bucket_list);
+	bool digit = false;
+	if (len < 3 || bucket_list[0] != '{' || bucket_list[len - 1] != '}')
+		return CW_EINVAL;
+	for (size_t i = 1; i < len - 1; i++) {
+		if (bucket_list[i] >= '0' && bucket_list[i] <= '9')
+			digit = true;
+		else if (bucket_list[i] == ',' && digit)
+			digit = false;
+		else
+			return CW_EINVAL;
+	}
+	if (!digit)
+		return CW_EINVAL;
+	cw_buf_append_str(out, "SELECT ");
+	cw_buf_append_str(out, q->select != NULL ? q->select : "t.*");
+	cw_buf_append_str(out, " FROM ");
+	table_ref(q, out);
+	cw_buf_append_str(out, " WHERE (CONV(SUBSTRING(");
+	mysql_md5(q, out);
+	cw_buf_append_str(out, ", 14, 3), 16, 10) & " BUCKETS_TEXT ") IN (");
+	cw_buf_append(out, bucket_list + 1, len - 2);
+	cw_buf_append_char(out, ')');
+	return 0;
 }
 
 /* ---- the marker ---------------------------------------------------------- */

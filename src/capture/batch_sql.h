@@ -17,7 +17,9 @@
  *
  * Delete detection hashes each doc_id (md5, its first 64 bits) on both
  * sides, sums the hashes per bucket (the hash's low bits), and lists only
- * the buckets whose count or sum differ.
+ * the buckets whose count or sum differ. MySQL and MariaDB write each
+ * doc_id in SQL the way the snapshot's C code writes it (key_forms), so
+ * the table's hashes equal the ones the hub computes over the same keys.
  *
  * THREAD SAFETY: pure functions.
  */
@@ -43,6 +45,19 @@ typedef enum cw_batch_column_kind {
 	CW_BATCH_COLUMN_LOCAL_TIME,  /* a time without zone, in the entity's time zone */
 } cw_batch_column_kind_t;
 
+/*
+ * How a MySQL key column's value is written in a doc_id (the snapshot's
+ * forms, docs/sources-mysql.md): a single key is its text, a composite key
+ * a JSON array of the values in these forms.
+ */
+typedef enum cw_batch_key_form {
+	CW_BATCH_KEY_UNHASHABLE = 0,  /* FLOAT, DOUBLE, JSON...: SQL cannot write it alike */
+	CW_BATCH_KEY_NUMBER,          /* integers, DECIMAL, BIT, YEAR: `c + 0` as printed */
+	CW_BATCH_KEY_TEXT,            /* strings, ENUM, SET, dates, times: a JSON string */
+	CW_BATCH_KEY_TIMESTAMP,       /* its UTC text and "+00" (not a zero date), a JSON string */
+	CW_BATCH_KEY_BINARY,          /* "\x" and lowercase hex, a JSON string */
+} cw_batch_key_form_t;
+
 /* Buckets of key hashes the delete check compares (a power of two). */
 #define CW_BATCH_BUCKETS 1024
 
@@ -57,6 +72,7 @@ typedef struct cw_batch_query {
 	int64_t lag_ms;                  /* TIME kinds: rows newer than now - lag wait */
 	int64_t limit;                   /* rows per page */
 	const char *select;              /* the select list; NULL = "t.*"; borrowed */
+	const cw_batch_key_form_t *key_forms;   /* MySQL: one per key; borrowed */
 } cw_batch_query_t;
 
 /*
@@ -90,13 +106,26 @@ int cw_batch_page_params(const cw_batch_query_t *q, const char *value, const cha
 void cw_batch_quote_ident(cw_batch_dialect_t dialect, const char *name, cw_buf_t *out);
 
 /*
- * PostgreSQL, a single-column key: the per-bucket count and hash sum of the
- * table's keys (columns: bucket, count, sum as text), and the keys (as
- * doc_id text) of the buckets in $1 (an int[] literal). The hub side uses
- * the same expressions over cachewarp.batch_keys (cw_batch_sql_hub_*).
+ * The per-bucket count and hash sum of the table's keys (columns: bucket,
+ * count, sum as text). PostgreSQL: a single-column key. MySQL: keys whose
+ * forms cw_batch_sql_hashable accepts; the sum is of the same signed 64-bit
+ * hashes, so its text equals the hub's. The hub side uses the same
+ * expressions over cachewarp.batch_keys (cw_batch_sql_hub_*).
  */
 void cw_batch_sql_buckets(const cw_batch_query_t *q, cw_buf_t *out);
+/* PostgreSQL: the keys (as doc_id text) of the buckets in $1 (an int[] literal). */
 void cw_batch_sql_bucket_keys(const cw_batch_query_t *q, cw_buf_t *out);
+/*
+ * MySQL: whether SQL writes q's doc_ids as the snapshot does (a single key
+ * NUMBER or TEXT; a composite key of hashable forms).
+ */
+bool cw_batch_sql_hashable(const cw_batch_query_t *q);
+/*
+ * MySQL: q->select of the rows whose doc_id falls in the buckets of
+ * bucket_list ("{1,7}", as the poller writes it). CW_EINVAL (nothing
+ * appended) when bucket_list is not a list of bucket numbers.
+ */
+int cw_batch_sql_bucket_rows(const cw_batch_query_t *q, const char *bucket_list, cw_buf_t *out);
 /* The same over the hub's key set of the entity $1; keys of the buckets in $2. */
 const char *cw_batch_sql_hub_buckets(void);
 const char *cw_batch_sql_hub_bucket_keys(void);

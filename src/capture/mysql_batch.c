@@ -11,8 +11,11 @@
  * back into the next page's query as a literal: numbers as numbers, binary
  * strings as X'...' hex, everything else a quoted string. TIMESTAMP columns
  * are points in time (the session is in UTC); DATETIME and DATE columns are
- * read in change_detection.timezone. Deletes are found by listing every key
- * of the table against the hub's key set.
+ * read in change_detection.timezone. Deletes are found by the poller's
+ * bucket comparison: the server hashes each key's doc_id, written in SQL as
+ * the snapshot writes it (batch_sql.h), and only the keys of the buckets
+ * whose count or sum differ from the hub's are listed. A key of a FLOAT,
+ * DOUBLE or JSON column, which SQL cannot write alike, lists every key.
  */
 #include "capture/mysql_internal.h"
 #include "capture/source_run.h"
@@ -74,6 +77,18 @@ static void bind_params(MYSQL *conn, const my_batch_table_t *table, const cw_bat
 }
 
 /* ---- the entity check ------------------------------------------------------ */
+
+/* How the snapshot writes a key column's value in a doc_id (my_scan_doc_id). */
+static cw_batch_key_form_t key_form(const my_scan_col_t *col)
+{
+	switch (col->kind) {
+	case COL_NUMBER: return CW_BATCH_KEY_NUMBER;
+	case COL_STRING: return CW_BATCH_KEY_TEXT;
+	case COL_TIMESTAMP: return CW_BATCH_KEY_TIMESTAMP;
+	case COL_BINARY: return CW_BATCH_KEY_BINARY;
+	default: return CW_BATCH_KEY_UNHASHABLE;
+	}
+}
 
 static cw_batch_column_kind_t column_kind(const my_scan_col_t *col)
 {
@@ -153,6 +168,7 @@ int my_batch_check(my_source_t *src, my_entity_t *ent, cw_err_t *err)
 	for (size_t k = 0; k < nkey; k++) {
 		table->key[k] = key[k];
 		table->key_names[k] = table->cols[key[k]].name;
+		table->key_forms[k] = key_form(&table->cols[key[k]]);
 	}
 	my_key_select(col, &table->select);
 	for (size_t k = 0; k < nkey; k++)
@@ -201,6 +217,7 @@ static int backend_describe(void *self, size_t i, cw_batch_query_t *q, const cha
 	q->table = ent->table;
 	q->kind = table->kind;
 	q->keys = table->key_names;
+	q->key_forms = table->key_forms;
 	q->nkeys = table->nkey;
 	q->select = cw_buf_cstr(&table->select);
 	/* A server without time zone tables still knows UTC as an offset. */
@@ -284,36 +301,72 @@ static int backend_page(void *self, size_t i, const cw_batch_query_t *q, const c
 	return rc;
 }
 
-/* Every key of the table as a doc_id, as the snapshot writes it (the other columns NULL). */
+/* The per-bucket counts and hash sums of the table's keys, hashed by the server. */
+static int backend_buckets(void *self, size_t i, const cw_batch_query_t *q,
+                           cw_batch_bucket_t buckets[CW_BATCH_BUCKETS], cw_err_t *err)
+{
+	my_source_t *src = self;
+	const my_entity_t *ent = &src->ents[i];
+	if (!cw_batch_sql_hashable(q))
+		return 1;
+	cw_buf_t sql = CW_BUF_INIT;
+	cw_batch_sql_buckets(q, &sql);
+	int rc = 0;
+	MYSQL_RES *res = NULL;
+	if (mysql_query(src->sql, sql.data) != 0 || (res = mysql_store_result(src->sql)) == NULL) {
+		rc = cw_err_set(err, CW_EDB, MY_DOMAIN, "could not hash the keys of table %s of entity "
+		                "\"%s\": %s", ent->entity.table, ent->entity.name, mysql_error(src->sql));
+	} else {
+		MYSQL_ROW row;
+		while ((row = mysql_fetch_row(res)) != NULL)
+			if (row[0] != NULL && row[1] != NULL && row[2] != NULL)
+				cw_batch_bucket_set(buckets, row[0], row[1], row[2]);
+	}
+	mysql_free_result(res);
+	cw_buf_free(&sql);
+	return rc;
+}
+
+/*
+ * The table's keys as doc_ids, as the snapshot writes them (the other
+ * columns NULL): every one, or those the server hashes into the buckets of
+ * bucket_list.
+ */
 static int backend_keys(void *self, size_t i, const cw_batch_query_t *q, const char *bucket_list,
                         char ***ids, size_t *nids, cw_err_t *err)
 {
 	my_source_t *src = self;
 	const my_entity_t *ent = &src->ents[i];
 	const my_batch_table_t *table = ent->batch;
-	cw_buf_t sql = CW_BUF_INIT, id = CW_BUF_INIT, scratch = CW_BUF_INIT;
+	cw_buf_t select = CW_BUF_INIT, sql = CW_BUF_INIT, id = CW_BUF_INIT, scratch = CW_BUF_INIT;
 	size_t cap = 1024;
-	(void)q;
-	(void)bucket_list;   /* no buckets: every key */
 	*nids = 0;
 	*ids = cw_xcalloc(cap, sizeof **ids);
-	cw_buf_append_str(&sql, "SELECT ");
 	for (size_t c = 0; c < table->ncols; c++) {
 		bool is_key = false;
 		for (size_t k = 0; k < table->nkey; k++)
 			is_key = is_key || table->key[k] == c;
 		if (c > 0)
-			cw_buf_append_str(&sql, ", ");
+			cw_buf_append_str(&select, ", ");
 		if (is_key)
-			my_scan_select(&table->cols[c], &sql);
+			my_scan_select(&table->cols[c], &select);
 		else
-			cw_buf_append_str(&sql, "NULL");
+			cw_buf_append_str(&select, "NULL");
 	}
-	cw_buf_append_str(&sql, " FROM ");
-	my_quote_ident(&sql, ent->schema);
-	cw_buf_append_char(&sql, '.');
-	my_quote_ident(&sql, ent->table);
+	cw_batch_query_t rows = *q;
+	rows.select = cw_buf_cstr(&select);
 	int rc = 0;
+	if (bucket_list != NULL && cw_batch_sql_bucket_rows(&rows, bucket_list, &sql) != 0) {
+		rc = cw_err_set(err, CW_EINVAL, MY_DOMAIN, "bucket list \"%s\" is not {n,...}",
+		                bucket_list);
+		goto out;
+	}
+	if (bucket_list == NULL) {
+		cw_buf_appendf(&sql, "SELECT %s FROM ", rows.select);
+		my_quote_ident(&sql, ent->schema);
+		cw_buf_append_char(&sql, '.');
+		my_quote_ident(&sql, ent->table);
+	}
 	MYSQL_RES *res = NULL;
 	if (mysql_query(src->sql, sql.data) != 0 || (res = mysql_use_result(src->sql)) == NULL) {
 		rc = cw_err_set(err, CW_EDB, MY_DOMAIN, "could not list the keys of table %s of entity "
@@ -335,8 +388,9 @@ static int backend_keys(void *self, size_t i, const cw_batch_query_t *q, const c
 	if (mysql_errno(src->sql) != 0)
 		rc = cw_err_set(err, CW_EDB, MY_DOMAIN, "could not list the keys of table %s of entity "
 		                "\"%s\": %s", ent->entity.table, ent->entity.name, mysql_error(src->sql));
-out:
 	mysql_free_result(res);
+out:
+	cw_buf_free(&select);
 	cw_buf_free(&sql);
 	cw_buf_free(&id);
 	cw_buf_free(&scratch);
@@ -359,7 +413,7 @@ static void backend_set_state(void *self, const char *state, bool healthy)
 
 static const cw_batch_backend_ops_t backend_ops = {
 	backend_reload, backend_nentities, backend_entity, backend_describe, backend_begin,
-	backend_page, NULL, backend_keys, backend_recheck, backend_set_state,
+	backend_page, backend_buckets, backend_keys, backend_recheck, backend_set_state,
 };
 
 /* ---- the component --------------------------------------------------------- */

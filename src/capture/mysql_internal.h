@@ -72,6 +72,7 @@ typedef struct my_batch_table {
 	size_t ncols;
 	uint16_t key[CW_BATCH_MAX_KEYS];   /* the key columns' indexes in cols */
 	const char *key_names[CW_BATCH_MAX_KEYS];   /* borrowed from cols */
+	cw_batch_key_form_t key_forms[CW_BATCH_MAX_KEYS];   /* how each is in a doc_id */
 	size_t nkey;
 	size_t column;                 /* the change column's index in cols */
 	cw_batch_column_kind_t kind;

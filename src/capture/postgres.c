@@ -116,23 +116,7 @@ int pg_connect(cw_pg_source_t *src, bool replication, PGconn **out, cw_err_t *er
 
 void pg_set_state(cw_pg_source_t *src, const char *state, bool healthy)
 {
-	pthread_mutex_lock(&src->mutex);
-	if (state != NULL)
-		snprintf(src->status.state, sizeof src->status.state, "%s", state);
-	src->status.healthy = healthy;
-	if (healthy)
-		src->status.last_error[0] = '\0';
-	pthread_mutex_unlock(&src->mutex);
-}
-
-/* Unhealthy, retrying, with err's message as the last error. */
-static void set_retrying(cw_pg_source_t *src, const cw_err_t *err)
-{
-	pthread_mutex_lock(&src->mutex);
-	snprintf(src->status.state, sizeof src->status.state, "retrying");
-	src->status.healthy = false;
-	snprintf(src->status.last_error, sizeof src->status.last_error, "%s", err->message);
-	pthread_mutex_unlock(&src->mutex);
+	cw_component_status_set(&src->mutex, &src->status, state, healthy, healthy ? "" : NULL);
 }
 
 void pg_publish_lag(cw_pg_source_t *src)
@@ -435,7 +419,7 @@ static int position(cw_pg_source_t *src, cw_cancel_t *cancel, uint64_t *start, c
 		cw_log_kv(CW_LOG_ERROR, PG_COMPONENT, err->message, "source", src->cfg->name,
 		          "slot", src->cfg->slot, "on_position_lost", "rescan",
 		          "action", "new generation: full snapshot, then sweep", NULL);
-		set_retrying(src, err);
+		cw_component_status_set(&src->mutex, &src->status, "retrying", false, err->message);
 		src->position_lost = true;
 		cw_err_clear(err);
 		/* From here until the scan completes there is no valid position. */
@@ -476,12 +460,10 @@ static void wait_for_entities(cw_pg_source_t *src)
 		pg_set_state(src, "idle", true);
 		return;
 	}
-	pthread_mutex_lock(&src->mutex);
-	snprintf(src->status.state, sizeof src->status.state, "waiting");
-	src->status.healthy = false;
-	snprintf(src->status.last_error, sizeof src->status.last_error,
-	         "every entity of the source failed; the first: %.440s", src->ents[0].failed_reason);
-	pthread_mutex_unlock(&src->mutex);
+	char reason[CW_ERR_MESSAGE_LEN];
+	snprintf(reason, sizeof reason, "every entity of the source failed; the first: %.440s",
+	         src->ents[0].failed_reason);
+	cw_component_status_set(&src->mutex, &src->status, "waiting", false, reason);
 }
 
 static int run_once(void *self, cw_cancel_t *cancel, cw_err_t *err)

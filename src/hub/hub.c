@@ -231,7 +231,15 @@ int64_t cw_hub_int64(const PGresult *res, int row, int col)
 {
 	if (PQgetisnull(res, row, col))
 		return 0;
-	return strtoll(PQgetvalue(res, row, col), NULL, 10);
+	const char *text = PQgetvalue(res, row, col);
+	/* PostgreSQL prints a bigint as digits: read up to 18 of them without strtoll. */
+	int64_t value = 0;
+	int n = 0;
+	for (; n < 18 && text[n] >= '0' && text[n] <= '9'; n++)
+		value = value * 10 + (text[n] - '0');
+	if (n > 0 && text[n] == '\0')
+		return value;
+	return strtoll(text, NULL, 10);
 }
 
 char *cw_hub_strdup(const PGresult *res, int row, int col)

@@ -12,7 +12,12 @@
 #     going on;
 #   * a crash right after a page's commit and a kill -9 in the middle of a
 #     poll, then a restart: no row version twice in the oplog;
-#   * deletes found by the key comparison, a composite key's too;
+#   * deletes found by the key comparison, hashed per bucket by the server:
+#     only the buckets that differ are listed, and once the deletes are in
+#     none differs (every key's hash on the server equals the hub's), for a
+#     number key, a text key of non-ASCII, quotes and backslashes, and a
+#     composite key of a number, latin1 and utf8mb4 text with control
+#     characters, a TIMESTAMP and binary bytes; no false deletes;
 #   * SIGHUP adds a poller's entity, changes its settings (delete detection
 #     turned on) and stops the poller when no batch entity is left, while the
 #     source's binlog stream goes on.
@@ -29,7 +34,7 @@ E2E_STOP=stop_processes
 e2e_init batch-mysql
 e2e_start_pg
 my_url=$(bash "$support/mariadb.sh" start --owner $$ "$work/my") || exit 1
-my() { mariadb --no-defaults -uroot --socket="$work/my/sock" -N -B app -e "$1"; }
+my() { mariadb --no-defaults --default-character-set=utf8mb4 -uroot --socket="$work/my/sock" -N -B app -e "$1"; }
 hub() { e2e_sql hub "$1"; }
 
 my "CREATE TABLE orders (id BIGINT PRIMARY KEY, note VARCHAR(40), updated_at TIMESTAMP(6) NOT NULL);
@@ -39,6 +44,11 @@ CREATE TABLE nocol (id INT PRIMARY KEY, v VARCHAR(20));
 CREATE TABLE live (id INT PRIMARY KEY, v VARCHAR(20));
 CREATE TABLE pairs (a INT, b VARCHAR(10), v VARCHAR(20),
 	updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), PRIMARY KEY (a, b));
+CREATE TABLE words (w VARCHAR(20) PRIMARY KEY, v INT,
+	updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6));
+CREATE TABLE wide (n BIGINT, l VARCHAR(10) CHARACTER SET latin1, s VARCHAR(20), ts TIMESTAMP(6),
+	b VARBINARY(4), v INT, updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+	PRIMARY KEY (n, l, s, ts, b));
 CREATE TABLE kinds (
 	id INT PRIMARY KEY, bu BIGINT UNSIGNED, d DECIMAL(40,10), d2 DECIMAL(10,2), f FLOAT,
 	g DOUBLE, bt BIT(12), y YEAR, dt DATE, tm TIME(6), dtm DATETIME(3), ts TIMESTAMP(6) NULL,
@@ -78,6 +88,10 @@ entities:
      change_detection: {column: changed, timezone: Asia/Tokyo}}
   - {name: nocol, source: app_my, table: nocol, mode: batch, polling_interval: 200ms}
   - {name: pairs, source: app_my, table: pairs, mode: batch, polling_interval: 200ms,
+     delete_detection: {interval: 1s}}
+  - {name: words, source: app_my, table: words, mode: batch, polling_interval: 200ms,
+     delete_detection: {interval: 1s}}
+  - {name: wide, source: app_my, table: wide, mode: batch, polling_interval: 200ms,
      delete_detection: {interval: 1s}}
   - {name: kinds_polled, source: app_my, table: kinds, mode: batch, polling_interval: 200ms,
      change_detection: {column: seq}}
@@ -202,6 +216,49 @@ pairs_deleted() { same "$(pairs)" "one,three"; }
 wait_for "a row deleted from a composite-key table leaves the cache" pairs_deleted
 [ "$(hub "SELECT string_agg(doc_id, ',') FROM cachewarp.oplog WHERE entity = 'pairs' AND op = 'delete'")" = '[2,"y"]' ] ||
 	fail "pairs deletes: $(hub "SELECT string_agg(doc_id, ',') FROM cachewarp.oplog WHERE entity = 'pairs' AND op = 'delete'")"
+
+# Keys hashed by the server: after the deletes, a comparison finds no bucket
+# differing, which holds only if each key's hash equals the hub's.
+compared_clean() { # ENTITY: the last comparison of ENTITY found nothing differing
+	grep '"msg":"keys compared"' "$work/run.log" | grep "\"entity\":\"$1\"" | tail -1 |
+		grep -q '"buckets_differing":"0","deletes":"0"' && echo ok ||
+		grep '"msg":"keys compared"' "$work/run.log" | grep "\"entity\":\"$1\"" | tail -1
+}
+delete_ids() { hub "SELECT string_agg(doc_id, ' ' ORDER BY doc_id) FROM cachewarp.oplog WHERE entity = '$1' AND op = 'delete'"; }
+for entity in orders pairs; do
+	wait_for "a comparison of $entity finds every bucket equal" compared_clean "$entity"
+done
+grep '"msg":"keys compared"' "$work/run.log" | grep '"entity":"orders"' | grep -q '"buckets_differing":"all"' &&
+	fail "orders' keys were listed whole, not compared by buckets"
+[ "$(delete_ids orders | wc -w)" = 3 ] || fail "orders deletes after clean comparisons: $(delete_ids orders)"
+
+my "INSERT INTO words (w, v) VALUES ('plain', 1), ('café', 2), ('世界', 3), ('a\"b', 4),
+	('back\\\\slash', 5), ('emoji 😀', 6), ('tab\there', 7)"
+wide_row() { # N: a composite key of every hashed form, with bytes JSON escapes
+	echo "($1, CONCAT('é', $1), CONCAT('q\"', CHAR(1), CHAR(31), CHAR(127), '\\\\ \n', '世', $1),
+		'2026-03-04 05:06:07.000008', X'00FF5C$(printf %02X "$1")', $1)"
+}
+my "INSERT INTO wide (n, l, s, ts, b, v) VALUES $(wide_row 1), $(wide_row 2), $(wide_row 3),
+	(4, 'x', 'y', '0000-00-00 00:00:00', X'', 4)"
+counted() { # ENTITY ROWS
+	same "$(hub "SELECT count(*) FROM cachewarp.batch_keys WHERE entity = '$1'")" "$2"
+}
+wait_for "the text keys are in the hub" counted words 7
+wait_for "the composite keys are in the hub" counted wide 4
+for entity in words wide; do
+	wait_for "a comparison of $entity finds every bucket equal" compared_clean "$entity"
+done
+my "DELETE FROM words WHERE w IN ('café', 'a\"b'); DELETE FROM wide WHERE n IN (2, 4)"
+wait_for "the deleted text keys are found" counted words 5
+wait_for "the deleted composite keys are found" counted wide 2
+for entity in words wide; do
+	wait_for "a later comparison of $entity finds every bucket equal" compared_clean "$entity"
+done
+[ "$(delete_ids words)" = 'a"b café' ] || fail "words deletes: $(delete_ids words)"
+[ "$(hub "SELECT string_agg(doc_id::jsonb->>0, ' ' ORDER BY doc_id) FROM cachewarp.oplog WHERE entity = 'wide' AND op = 'delete'")" = "2 4" ] ||
+	fail "wide deletes: $(delete_ids wide)"
+[ "$(hub "SELECT count(*) FROM cachewarp.batch_keys WHERE entity = 'wide' AND doc_id LIKE '%\\u0001%'")" = 2 ] ||
+	fail "the composite keys' doc_ids lack their escapes: $(hub "SELECT doc_id FROM cachewarp.batch_keys WHERE entity = 'wide'")"
 
 # ---- SIGHUP adds, changes and removes pollers ----
 my "CREATE TABLE late (id INT PRIMARY KEY, v VARCHAR(20),

@@ -170,7 +170,7 @@ static void batch_add_copies_into_the_arena(void **state)
 		assert_ptr_equal(change.doc_id, doc_id);   /* borrowed, not taken */
 	}
 	data[0] = 'x';
-	assert_true(batch.in_arena);
+	assert_true(batch.borrowed);
 	assert_int_equal(batch.len, 3000);
 	assert_string_equal(batch.items[2999].doc_id, "2999");
 	assert_string_equal(batch.items[0].data, "{\"n\":0}");
@@ -190,7 +190,7 @@ static void batch_add_copies_into_the_arena(void **state)
 	assert_string_equal(batch.items[3000].source_pos, "0/16B3749");
 	assert_null(batch.items[3000].doc_id);
 	cw_change_batch_clear(&batch);
-	assert_false(batch.in_arena);
+	assert_false(batch.borrowed);
 	assert_int_equal(batch.len, 0);
 	assert_int_equal(batch.bytes, 0);
 	/* Added to a batch of owned changes: an owned copy. */
@@ -204,7 +204,7 @@ static void batch_add_copies_into_the_arena(void **state)
 	borrowed.entity = "products";
 	borrowed.doc_id = "2";
 	cw_change_batch_add(&batch, &borrowed);
-	assert_false(batch.in_arena);
+	assert_false(batch.borrowed);
 	assert_ptr_not_equal(batch.items[1].doc_id, borrowed.doc_id);
 	assert_string_equal(batch.items[1].doc_id, "2");
 	assert_int_equal(batch.bytes, strlen("products1products2"));
