@@ -431,23 +431,40 @@ static int position(cw_pg_source_t *src, cw_cancel_t *cancel, uint64_t *start, c
 	return pg_snapshot_all(src, cancel, start, err);
 }
 
-static void run_cleanup(void *self)
+int pg_run_begin(cw_pg_source_t *src, cw_cancel_t *cancel, cw_err_t *err)
 {
-	cw_pg_source_t *src = self;
-	pg_pipe_stop(src->pipe);
-	src->pipe = NULL;
+	src->cancel = cancel;
+	pg_set_state(src, "starting", false);
+	src->hub = cw_hub_connect_auth(src->ctx->config->hub.url, src->ctx->config->hub.auth, err);
+	if (src->hub == NULL)
+		return CW_EDB;
+	src->writer = cw_oplog_writer_new(src->hub);
+	src->dec = cw_pgoutput_new();
+	return pg_connect(src, false, &src->sql, err);
+}
+
+void pg_run_end(cw_pg_source_t *src)
+{
 	cw_change_batch_free(&src->batch);
-	pg_entities_free(src);
 	cw_pgoutput_free(src->dec);
 	src->dec = NULL;
-	PQfinish(src->repl);
-	src->repl = NULL;
 	PQfinish(src->sql);
 	src->sql = NULL;
 	cw_oplog_writer_free(src->writer);
 	src->writer = NULL;
 	cw_hub_close(src->hub);
 	src->hub = NULL;
+}
+
+static void run_cleanup(void *self)
+{
+	cw_pg_source_t *src = self;
+	pg_pipe_stop(src->pipe);
+	src->pipe = NULL;
+	pg_entities_free(src);
+	PQfinish(src->repl);
+	src->repl = NULL;
+	pg_run_end(src);
 }
 
 /*
@@ -471,18 +488,11 @@ static int run_once(void *self, cw_cancel_t *cancel, cw_err_t *err)
 	cw_pg_source_t *src = self;
 	int rc;
 	uint64_t start = 0;
-	src->cancel = cancel;
-	pg_set_state(src, "starting", false);
-	src->hub = cw_hub_connect_auth(src->ctx->config->hub.url, src->ctx->config->hub.auth, err);
-	if (src->hub == NULL)
-		return CW_EDB;
-	src->writer = cw_oplog_writer_new(src->hub);
-	src->dec = cw_pgoutput_new();
 	src->durable_lsn = src->stored_lsn = src->complete_lsn = src->server_wal_end = 0;
 	src->in_txn = false;
 	src->streaming = false;
 	src->position_lost = false;
-	if ((rc = pg_connect(src, false, &src->sql, err)) != 0)
+	if ((rc = pg_run_begin(src, cancel, err)) != 0)
 		return rc;
 	/* A live table that left the publication while we were down missed changes: rescan it. */
 	if ((rc = pg_check_replication_role(src, err)) != 0 ||
