@@ -41,7 +41,7 @@ static int image_error(const cw_binlog_event_t *ev, cw_err_t *err)
 static int read_image(cw_binlog_event_t *ev, const uint8_t *present, image_t *img, cw_err_t *err)
 {
 	const cw_binlog_table_t *t = ev->rows.table;
-	cw_binlog_reader_t r = {ev->rows.bytes, ev->rows.end, ev->rows.pos, "row image", err};
+	cw_binlog_reader_t r = {ev->rows.bytes, ev->rows.end, ev->rows.pos, "row image", err, NULL};
 	uint32_t npresent = 0;
 	for (uint32_t i = 0; i < t->ncolumns; i++)
 		npresent += bit(present, i);
