@@ -150,33 +150,27 @@ void pg_publish_lag(cw_pg_source_t *src)
 
 /* ---- changes ------------------------------------------------------------- */
 
+/* Adds a change to src->batch; its strings (borrowed) are copied into the batch's arena. */
 static void push_change(cw_pg_source_t *src, cw_op_t op, const pg_entity_t *ent,
-                        const char *doc_id, char *data, const char *source_pos,
+                        const char *doc_id, const char *data, const char *source_pos,
                         int64_t commit_us)
 {
 	cw_change_t change = {0};
 	change.op = op;
-	change.entity = cw_xstrdup(ent->entity.name);
-	change.doc_id = cw_xstrdup(doc_id);
-	change.data = data;
+	change.entity = (char *)ent->entity.name;
+	change.doc_id = (char *)doc_id;
+	change.data = (char *)data;
 	change.version = ent->entity.version;
-	change.source_pos = cw_xstrdup(source_pos);
+	change.source_pos = (char *)source_pos;
 	change.created_at_us = commit_us;
 	if (src->batch.len == 0)
 		src->batch_started_ms = cw_clock_now_ms(cw_clock_system());
-	cw_change_batch_push(&src->batch, &change);
+	cw_change_batch_add(&src->batch, &change);
 }
 
 void pg_push_sweep(cw_pg_source_t *src, const pg_entity_t *ent, const char *source_pos)
 {
-	cw_change_t change = {0};
-	change.op = CW_OP_SWEEP;
-	change.entity = cw_xstrdup(ent->entity.name);
-	change.version = ent->entity.version;
-	change.source_pos = cw_xstrdup(source_pos);
-	if (src->batch.len == 0)
-		src->batch_started_ms = cw_clock_now_ms(cw_clock_system());
-	cw_change_batch_push(&src->batch, &change);
+	push_change(src, CW_OP_SWEEP, ent, NULL, NULL, source_pos, 0);
 }
 
 static int quarantine(cw_pg_source_t *src, const pg_entity_t *ent, const char *doc_id,
@@ -221,15 +215,14 @@ int pg_push_row(cw_pg_source_t *src, const cw_pgoutput_msg_t *msg, const char *s
 			continue;
 		}
 		if (ent->proj == NULL) {
-			push_change(src, CW_OP_UPSERT, ent, row.doc_id, cw_xstrdup(row.data), source_pos,
-			            commit_us);
+			push_change(src, CW_OP_UPSERT, ent, row.doc_id, row.data, source_pos, commit_us);
 			continue;
 		}
 		cw_err_clear(&why);
 		if (cw_projection_json(ent->proj, row.data, &projected, &why) != 0)
 			rc = quarantine(src, ent, row.doc_id, source_pos, &why, row.data, err);
 		else
-			push_change(src, CW_OP_UPSERT, ent, row.doc_id, cw_buf_take(&projected),
+			push_change(src, CW_OP_UPSERT, ent, row.doc_id, cw_buf_cstr(&projected),
 			            source_pos, commit_us);
 	}
 	cw_buf_free(&projected);
