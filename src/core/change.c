@@ -123,11 +123,62 @@ static void push(cw_change_batch_t *batch, const cw_change_t *change, size_t byt
 	batch->items[batch->len++] = *change;
 }
 
+/*
+ * A copy of s in arena, counted in *bytes; NULL stays NULL. same, when not
+ * NULL, is an equal string already in arena (the previous change's entity or
+ * position), shared instead of copied.
+ */
+static char *arena_copy(cw_arena_t *arena, const char *s, char *same, size_t *bytes)
+{
+	if (s == NULL)
+		return NULL;
+	size_t len = strlen(s);
+	*bytes += len;
+	if (same != NULL && strcmp(same, s) == 0)
+		return same;
+	return cw_arena_strndup(arena, s, len);
+}
+
+/* Appends change with copies of its strings in the batch's arena; the batch is borrowed. */
+static void add_in_arena(cw_change_batch_t *batch, const cw_change_t *change)
+{
+	assert(batch->borrowed || batch->len == 0);
+	/* Strings of the previous change to share: in the arena or a held block, as long-lived. */
+	char *entity = batch->len > 0 ? batch->items[batch->len - 1].entity : NULL;
+	char *source_pos = batch->len > 0 ? batch->items[batch->len - 1].source_pos : NULL;
+	cw_change_t copy = *change;
+	size_t bytes = 0;
+	copy.entity = arena_copy(&batch->arena, change->entity, entity, &bytes);
+	copy.doc_id = arena_copy(&batch->arena, change->doc_id, NULL, &bytes);
+	copy.data = arena_copy(&batch->arena, change->data, NULL, &bytes);
+	copy.source_pos = arena_copy(&batch->arena, change->source_pos, source_pos, &bytes);
+	batch->borrowed = true;
+	push(batch, &copy, bytes);
+}
+
 void cw_change_batch_push(cw_change_batch_t *batch, cw_change_t *change)
 {
-	assert(!batch->borrowed);
+	if (batch->borrowed) {
+		add_in_arena(batch, change);
+		cw_change_clear(change);
+		return;
+	}
 	push(batch, change, change_bytes(change));
 	memset(change, 0, sizeof *change);
+}
+
+void cw_change_batch_add(cw_change_batch_t *batch, const cw_change_t *change)
+{
+	if (batch->len == 0 || batch->borrowed) {
+		add_in_arena(batch, change);
+		return;
+	}
+	cw_change_t copy = *change;
+	copy.entity = cw_xstrdup(change->entity);
+	copy.doc_id = cw_xstrdup(change->doc_id);
+	copy.data = cw_xstrdup(change->data);
+	copy.source_pos = cw_xstrdup(change->source_pos);
+	cw_change_batch_push(batch, &copy);
 }
 
 void cw_change_batch_push_borrowed(cw_change_batch_t *batch, const cw_change_t *change,
@@ -155,6 +206,7 @@ void cw_change_batch_clear(cw_change_batch_t *batch)
 	free(batch->holds);
 	batch->holds = NULL;
 	batch->nholds = 0;
+	cw_arena_free(&batch->arena);
 	batch->borrowed = false;
 	batch->len = 0;
 	batch->bytes = 0;

@@ -193,6 +193,19 @@ int cw_hub_lock_oplog(cw_hub_t *hub, cw_err_t *err)
 	                      params, "could not lock the oplog", err);
 }
 
+void cw_hub_append_literal(cw_hub_t *hub, cw_buf_t *buf, const char *s)
+{
+	if (s == NULL) {
+		cw_buf_append_str(buf, "NULL");
+		return;
+	}
+	char *quoted = PQescapeLiteral(hub->conn, s, strlen(s));
+	if (quoted == NULL)
+		abort();   /* out of memory (the text is UTF-8 the caller produced) */
+	cw_buf_append_str(buf, quoted);
+	PQfreemem(quoted);
+}
+
 void cw_hub_text_array(cw_buf_t *buf, const char *const *items, size_t nitems)
 {
 	cw_buf_append_char(buf, '{');
