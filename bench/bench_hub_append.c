@@ -6,8 +6,11 @@
  * hub's design, measured on bare tables: the same rows COPYed into a copy of
  * the oplog whose data column is jsonb (as before hub schema version 8) and
  * into one whose data is text (as since: no input parsing), and read back in pages of 1,000 from each (no
- * output conversion for text). Prints figures; asserts nothing. Starts its
- * own throwaway PostgreSQL 15 cluster.
+ * output conversion for text). Last, what each index of the oplog costs the
+ * append: the same rows COPYed into copies of the oplog with the primary key
+ * only, with one of its two other indexes, and with both (as the oplog), the
+ * hub backend's CPU of each. Prints figures; asserts nothing. Starts its own
+ * throwaway PostgreSQL 15 cluster.
  */
 #include "core/buf.h"
 #include "core/change.h"
@@ -120,22 +123,11 @@ static int bench_insert(cw_hub_t *hub)
 	return 0;
 }
 
-/* COPYs the rows into table (bare: no checkpoint, no lock) and reads them back in pages. */
-static int bench_data_column(cw_hub_t *hub, const char *table, const char *type)
+/* COPYs the rows into table (bare: no checkpoint, no lock); the seconds, and the backend's CPU. */
+static double copy_rows(cw_hub_t *hub, const char *table, double *backend_cpu)
 {
 	PGconn *conn = cw_hub_pgconn(hub);
-	cw_err_t err = {0};
 	char sql[512];
-	snprintf(sql, sizeof sql, "CREATE TABLE cachewarp.%s (LIKE cachewarp.oplog INCLUDING DEFAULTS "
-	         "INCLUDING IDENTITY INCLUDING INDEXES)", table);
-	char alter[256];
-	snprintf(alter, sizeof alter, "ALTER TABLE cachewarp.%s ALTER COLUMN data TYPE %s "
-	         "USING data::%s", table, type, type);
-	if (cw_hub_command(hub, sql, 0, NULL, "create a scratch table", &err) != 0 ||
-	    cw_hub_command(hub, alter, 0, NULL, "retype a scratch table", &err) != 0) {
-		fprintf(stderr, "bench: %s\n", err.message);
-		return -1;
-	}
 	cw_buf_t copy = CW_BUF_INIT;
 	pid_t backend = PQbackendPID(conn);
 	double cpu_before = cw_bench_cpu_s(backend);
@@ -160,9 +152,32 @@ static int bench_data_column(cw_hub_t *hub, const char *table, const char *type)
 		}
 	}
 	double wrote = cw_bench_now_s() - started;
-	double copy_cpu = cw_bench_cpu_s(backend) - cpu_before;
+	*backend_cpu = cw_bench_cpu_s(backend) - cpu_before;
 	cw_buf_free(&copy);
-	cpu_before = cw_bench_cpu_s(backend);
+	return wrote;
+}
+
+/* COPYs the rows into a copy of the oplog with data as type, and reads them back in pages. */
+static int bench_data_column(cw_hub_t *hub, const char *table, const char *type)
+{
+	PGconn *conn = cw_hub_pgconn(hub);
+	cw_err_t err = {0};
+	char sql[512];
+	snprintf(sql, sizeof sql, "CREATE TABLE cachewarp.%s (LIKE cachewarp.oplog INCLUDING DEFAULTS "
+	         "INCLUDING IDENTITY INCLUDING INDEXES)", table);
+	char alter[256];
+	snprintf(alter, sizeof alter, "ALTER TABLE cachewarp.%s ALTER COLUMN data TYPE %s "
+	         "USING data::%s", table, type, type);
+	if (cw_hub_command(hub, sql, 0, NULL, "create a scratch table", &err) != 0 ||
+	    cw_hub_command(hub, alter, 0, NULL, "retype a scratch table", &err) != 0) {
+		fprintf(stderr, "bench: %s\n", err.message);
+		return -1;
+	}
+	double copy_cpu = 0;
+	double wrote = copy_rows(hub, table, &copy_cpu);
+	pid_t backend = PQbackendPID(conn);
+	double cpu_before = cw_bench_cpu_s(backend);
+	double started = cw_bench_now_s();
 	started = cw_bench_now_s();
 	long long after = 0, read = 0;
 	for (;;) {
@@ -200,6 +215,45 @@ static int bench_data_column(cw_hub_t *hub, const char *table, const char *type)
 	return 0;
 }
 
+/*
+ * COPYs the rows into a copy of the oplog (data as text) with its primary
+ * key and the indexes named (CREATE INDEX bodies, ";"-separated; "" none).
+ */
+static int bench_indexes(cw_hub_t *hub, const char *table, const char *label,
+                         const char *indexes)
+{
+	cw_err_t err = {0};
+	cw_buf_t sql = CW_BUF_INIT;
+	cw_buf_appendf(&sql, "CREATE TABLE cachewarp.%s (LIKE cachewarp.oplog INCLUDING DEFAULTS "
+	               "INCLUDING IDENTITY, PRIMARY KEY (id))", table);
+	for (const char *at = indexes; *at != '\0';) {
+		size_t len = strcspn(at, ";");
+		cw_buf_appendf(&sql, "; CREATE INDEX ON cachewarp.%s %.*s", table, (int)len, at);
+		at += len + (at[len] == ';');
+	}
+	PGresult *res = PQexec(cw_hub_pgconn(hub), cw_buf_cstr(&sql));
+	cw_buf_free(&sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		cw_hub_result_error(hub, res, "create a scratch table", &err);
+		fprintf(stderr, "bench: %s\n", err.message);
+		PQclear(res);
+		return -1;
+	}
+	PQclear(res);
+	double cpu = 0;
+	double wrote = copy_rows(hub, table, &cpu);
+	printf("%s: COPY %d rows in %.2fs = %.0f rows/s, hub backend CPU %.2f s\n", label, ROWS,
+	       wrote, ROWS / wrote, cpu);
+	const char *all = "oplog indexes: primary key, (entity, id), BRIN (created_at)";
+	cw_bench_figure(label, "COPY rows/s", "rows/s", ROWS / wrote,
+	                strcmp(label, all) != 0 ? "oplog indexes: primary key, (entity, id), "
+	                                          "BRIN (created_at)/COPY rows/s" : NULL);
+	cw_bench_figure(label, "COPY backend CPU per 1M rows", "s", cpu * 1e6 / ROWS,
+	                strcmp(label, all) != 0 ? "oplog indexes: primary key, (entity, id), "
+	                "BRIN (created_at)/COPY backend CPU per 1M rows" : NULL);
+	return 0;
+}
+
 int main(void)
 {
 	cw_testsrv_t pg = {0};
@@ -219,7 +273,15 @@ int main(void)
 	}
 	if (bench_copy(hub) == 0 && bench_insert(hub) == 0 &&
 	    bench_data_column(hub, "bench_jsonb", "jsonb") == 0 &&
-	    bench_data_column(hub, "bench_text", "text") == 0)
+	    bench_data_column(hub, "bench_text", "text") == 0 &&
+	    bench_indexes(hub, "bench_idx_all",
+	                  "oplog indexes: primary key, (entity, id), BRIN (created_at)",
+	                  "(entity, id); USING brin (created_at)") == 0 &&
+	    bench_indexes(hub, "bench_idx_pk", "oplog indexes: primary key only", "") == 0 &&
+	    bench_indexes(hub, "bench_idx_entity", "oplog indexes: primary key, (entity, id)",
+	                  "(entity, id)") == 0 &&
+	    bench_indexes(hub, "bench_idx_brin", "oplog indexes: primary key, BRIN (created_at)",
+	                  "USING brin (created_at)") == 0)
 		rc = 0;
 out:
 	cw_hub_close(hub);

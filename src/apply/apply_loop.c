@@ -334,9 +334,14 @@ void cw_apply_group_batch(const cw_change_batch_t *batch, const cw_change_t ***g
 	const cw_change_t **sorted = cw_xcalloc(batch->len + 1, sizeof *sorted);
 	size_t *offsets = cw_xcalloc(batch->len + 2, sizeof *offsets);
 	size_t n = 0;
-	for (size_t i = 0; i < batch->len; i++)
+	bool in_order = true;
+	for (size_t i = 0; i < batch->len; i++) {
 		sorted[i] = &batch->items[i];
-	qsort(sorted, batch->len, sizeof *sorted, group_cmp);
+		in_order = in_order && (i == 0 || group_cmp(&sorted[i - 1], &sorted[i]) <= 0);
+	}
+	/* A page of one entity (a snapshot, most traffic) is in order already. */
+	if (!in_order)
+		qsort(sorted, batch->len, sizeof *sorted, group_cmp);
 	for (size_t i = 0; i < batch->len; i++)
 		if (i == 0 || strcmp(sorted[i - 1]->entity, sorted[i]->entity) != 0)
 			offsets[n++] = i;

@@ -47,6 +47,7 @@ static int add_dynamic_column(cw_cache_t *cache, const char *key)
 	cache->columns[cache->ncolumns] = cw_xstrdup(key);
 	cache->types[cache->ncolumns] = CW_COL_ANY;
 	cache->ncolumns++;
+	cw_cache_keymap_clear(&cache->keymap);
 	/* Statements prepared before keep working: their keys are shorter than the new ones. */
 	return SQLITE_OK;
 }
@@ -95,33 +96,96 @@ static int add_new_columns(cw_cache_t *cache, const cw_json_fields_t *fields)
 	return rc;
 }
 
+/* Whether the keymap was made for fields' keys, in their order. */
+static bool keymap_matches(const cw_cache_keymap_t *m, const cw_json_fields_t *fields)
+{
+	if (m->nfields == 0 || m->nfields != fields->len)
+		return false;
+	const char *key = m->keys;
+	for (size_t k = 0; k < fields->len; k++) {
+		const cw_json_field_t *f = &fields->items[k];
+		if (m->key_lens[k] != f->key_len || memcmp(key, f->key, f->key_len) != 0)
+			return false;
+		key += f->key_len;
+	}
+	return true;
+}
+
+/*
+ * Makes the cache's keymap for fields: which field sets each column (the
+ * field of the column's name), which fields go into "_extra" (a dynamic
+ * table's keys that are neither the primary key nor a column name of their
+ * own), and the statement key: '1'/'0' per column, then 'x' when "_extra" is
+ * set.
+ */
+static void keymap_make(cw_cache_t *cache, const cw_json_fields_t *fields)
+{
+	cw_cache_keymap_t *m = &cache->keymap;
+	cw_cache_keymap_clear(m);
+	size_t keys_len = 0;
+	for (size_t k = 0; k < fields->len; k++)
+		keys_len += fields->items[k].key_len;
+	m->key_lens = cw_xcalloc(fields->len + 1, sizeof *m->key_lens);
+	m->keys = cw_xmalloc(keys_len + 1);
+	m->extra = cw_xcalloc(fields->len + 1, sizeof *m->extra);
+	m->field_of = cw_xcalloc(cache->ncolumns + 1, sizeof *m->field_of);
+	m->present = cw_xcalloc(cache->ncolumns + 2, 1);
+	bool any_extra = false;
+	char *key = m->keys;
+	for (size_t k = 0; k < fields->len; k++) {
+		const cw_json_field_t *f = &fields->items[k];
+		m->key_lens[k] = f->key_len;
+		memcpy(key, f->key, f->key_len);
+		key += f->key_len;
+		/* The primary key itself, or a column of its own, stays out of "_extra". */
+		m->extra[k] = cache->dynamic && !cw_layout_key_is_id(f->key, f->key_len) &&
+		              !cw_layout_key_is_column(f->key, f->key_len);
+		any_extra = any_extra || m->extra[k];
+	}
+	for (size_t i = 0; i < cache->ncolumns; i++) {
+		const cw_json_field_t *f =
+			cw_json_fields_get(fields, cache->columns[i], strlen(cache->columns[i]));
+		m->field_of[i] = f != NULL ? f - fields->items : -1;
+		m->present[i] = f != NULL ? '1' : '0';
+	}
+	m->present[cache->ncolumns] = any_extra ? 'x' : '\0';
+	m->nfields = fields->len;
+}
+
+/* The JSON object of the fields the keymap sends to "_extra", each value's own text. */
+static void extra_object(const cw_cache_keymap_t *m, const cw_json_fields_t *fields,
+                         cw_buf_t *out)
+{
+	cw_json_t w;
+	cw_json_init(&w, out, CW_JSON_DEFAULT);
+	cw_json_object_begin(&w, NULL);
+	for (size_t k = 0; k < fields->len; k++) {
+		const cw_json_field_t *f = &fields->items[k];
+		if (!m->extra[k])
+			continue;
+		cw_json_key_len(&w, f->key, f->key_len, NULL);
+		cw_buf_t value = CW_BUF_INIT;   /* the value's own text, digits untouched */
+		cw_json_compact(f->value, f->value_len, &value);
+		cw_json_raw(&w, value.data, value.len, NULL);
+		cw_buf_free(&value);
+	}
+	cw_json_object_end(&w, NULL);
+}
+
 /* Fills p for fields. SQLite result code (a dynamic column may be added). */
 static int find_present(cw_cache_t *cache, const cw_json_fields_t *fields, present_t *p)
 {
-	if (cache->dynamic) {
-		int rc = add_new_columns(cache, fields);
-		if (rc != SQLITE_OK)
-			return rc;
-		cw_json_t w;
-		cw_json_init(&w, &p->extra, CW_JSON_DEFAULT);
-		bool any_extra = false;
-		for (size_t k = 0; k < fields->len; k++) {
-			const cw_json_field_t *f = &fields->items[k];
-			if (cw_layout_key_is_id(f->key, f->key_len) ||
-			    cw_layout_key_is_column(f->key, f->key_len))
-				continue;   /* the primary key itself, or a column of its own */
-			if (!any_extra)
-				cw_json_object_begin(&w, NULL);
-			any_extra = true;
-			cw_json_key_len(&w, f->key, f->key_len, NULL);
-			cw_buf_t value = CW_BUF_INIT;   /* the value's own text, digits untouched */
-			cw_json_compact(f->value, f->value_len, &value);
-			cw_json_raw(&w, value.data, value.len, NULL);
-			cw_buf_free(&value);
+	cw_cache_keymap_t *m = &cache->keymap;
+	if (!keymap_matches(m, fields)) {
+		if (cache->dynamic) {
+			int rc = add_new_columns(cache, fields);
+			if (rc != SQLITE_OK)
+				return rc;
 		}
-		if (any_extra)
-			cw_json_object_end(&w, NULL);
+		keymap_make(cache, fields);
 	}
+	if (m->present[cache->ncolumns] == 'x')
+		extra_object(m, fields, &p->extra);
 	if (cache->ncolumns <= INLINE_COLUMNS) {
 		p->values = p->values_inline;
 		p->key = p->key_inline;
@@ -129,12 +193,9 @@ static int find_present(cw_cache_t *cache, const cw_json_fields_t *fields, prese
 		p->values = cw_xcalloc(cache->ncolumns + 1, sizeof *p->values);
 		p->key = cw_xcalloc(cache->ncolumns + 2, 1);
 	}
-	for (size_t i = 0; i < cache->ncolumns; i++) {
-		p->values[i] = cw_json_fields_get(fields, cache->columns[i], strlen(cache->columns[i]));
-		p->key[i] = p->values[i] != NULL ? '1' : '0';
-	}
-	p->key[cache->ncolumns] = p->extra.len > 0 ? 'x' : '\0';
-	p->key[cache->ncolumns + 1] = '\0';
+	for (size_t i = 0; i < cache->ncolumns; i++)
+		p->values[i] = m->field_of[i] >= 0 ? &fields->items[m->field_of[i]] : NULL;
+	memcpy(p->key, m->present, cache->ncolumns + 2);
 	return SQLITE_OK;
 }
 
@@ -395,6 +456,7 @@ int cw_cache_drop_columns_outside(cw_cache_t *cache, char *const *keep, size_t n
 			continue;
 		}
 		forget_upserts(cache);
+		cw_cache_keymap_clear(&cache->keymap);
 		free(cache->columns[i]);
 		memmove(&cache->columns[i], &cache->columns[i + 1],
 		        (cache->ncolumns - i - 1) * sizeof *cache->columns);

@@ -311,8 +311,19 @@ int cw_cachedb_position_set(cw_cachedb_t *db, int64_t position, cw_err_t *err)
 
 /* ---- one cache ---- */
 
+void cw_cache_keymap_clear(cw_cache_keymap_t *keymap)
+{
+	free(keymap->key_lens);
+	free(keymap->keys);
+	free(keymap->field_of);
+	free(keymap->extra);
+	free(keymap->present);
+	memset(keymap, 0, sizeof *keymap);
+}
+
 static void cache_close_conn(cw_cache_t *cache)
 {
+	cw_cache_keymap_clear(&cache->keymap);
 	for (size_t i = 0; i < CW_CACHE_STMTS; i++) {
 		sqlite3_finalize(cache->stmts[i].stmt);
 		free(cache->stmts[i].key);
@@ -539,8 +550,9 @@ static open_result_t open_file(cw_cache_t *cache, const cw_entity_t *entity, boo
 	char *shape = shape_text(entity);
 	bool mismatch = false;
 	cache->wal_frames = 0;
-	int rc = sqlite3_open_v2(cache->path, &cache->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
-	                         NULL);
+	/* The connection is this thread's alone (the checkpointer opens its own): no mutex per call. */
+	int rc = sqlite3_open_v2(cache->path, &cache->db,
+	                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc == SQLITE_OK)
 		rc = configure(cache->db);
 	if (rc == SQLITE_OK)

@@ -53,6 +53,25 @@ typedef struct cw_cache_stmt {
 
 #define CW_CACHE_STMTS 8
 
+/*
+ * Where the keys of an upsert's data go, as cache_write.c worked it out for
+ * the last data it read: the next data listing the same keys in the same
+ * order (every row of a PostgreSQL table does) reuses it instead of looking
+ * up each key's column again. Made for the cache's columns of that moment:
+ * cleared whenever they change.
+ */
+typedef struct cw_cache_keymap {
+	size_t nfields;         /* 0: none made yet */
+	size_t *key_lens;       /* owned, per field */
+	char *keys;             /* owned: the keys' bytes, one after another */
+	ssize_t *field_of;      /* owned, per column: the field that sets it, or -1 */
+	bool *extra;            /* owned, per field: goes into "_extra" */
+	char *present;          /* owned: the statement key (cache_write.c), NUL-terminated */
+} cw_cache_keymap_t;
+
+/* Frees what the keymap owns and empties it. */
+void cw_cache_keymap_clear(cw_cache_keymap_t *keymap);
+
 typedef struct cw_cache {
 	char *name;             /* owned; a valid entity name */
 	char *path;             /* owned; {dir}/{name}/db.sqlite */
@@ -77,6 +96,7 @@ typedef struct cw_cache {
 	int wal_frames;         /* frames in the WAL after the last commit */
 	cw_cache_stmt_t stmts[CW_CACHE_STMTS];
 	uint64_t stmt_clock;
+	cw_cache_keymap_t keymap;   /* of the last upsert's keys; empty after a column change */
 	sqlite3_stmt *del;      /* DELETE by id */
 	sqlite3_stmt *sweep;    /* DELETE by _version */
 	sqlite3_stmt *set_applied;

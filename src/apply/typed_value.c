@@ -5,6 +5,7 @@
 #include "core/mem.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -86,6 +87,33 @@ static bool double_holds(const char *number, size_t len, double value)
 	return decimal_equal(&source, &stored);
 }
 
+/*
+ * Whether a double holds the number's digits without formatting it back: a
+ * decimal of at most DBL_DIG (15) significant digits in the double's normal
+ * range always is the nearest double rounded to 15 digits, so its shortest
+ * text has the same value. Most numbers are such (prices, quantities).
+ */
+static bool few_digits(const char *number, size_t len, double value)
+{
+	if (!(fabs(value) > 1e-290 && fabs(value) < 1e290))
+		return false;
+	size_t digits = 0, zeros = 0;
+	bool leading = true;
+	for (size_t i = 0; i < len && number[i] != 'e' && number[i] != 'E'; i++) {
+		char c = number[i];
+		if (c < '0' || c > '9' || (leading && c == '0'))
+			continue;   /* the sign, the point, leading zeros */
+		leading = false;
+		if (c == '0') {
+			zeros++;    /* significant only when a nonzero digit follows */
+			continue;
+		}
+		digits += zeros + 1;
+		zeros = 0;
+	}
+	return digits <= DBL_DIG;
+}
+
 static void set_text(cw_typed_value_t *out, const char *text, size_t len)
 {
 	out->kind = CW_TYPED_TEXT;
@@ -129,7 +157,8 @@ void cw_typed_value_number(const char *number, size_t len, cw_decimal_mode_t mod
 	double value = strtod(copy, NULL);
 	if (copy != buf)
 		free(copy);
-	if (mode == CW_DECIMAL_DOUBLE || (isfinite(value) && double_holds(number, len, value))) {
+	if (mode == CW_DECIMAL_DOUBLE ||
+	    (isfinite(value) && (few_digits(number, len, value) || double_holds(number, len, value)))) {
 		out->kind = CW_TYPED_REAL;
 		out->real = value;
 		return;

@@ -74,15 +74,7 @@ static void mongo_status(void *self, cw_component_status_t *out)
 
 void mongo_set_state(mongo_source_t *source, const char *state, bool healthy, const char *error)
 {
-	pthread_mutex_lock(&source->mutex);
-	snprintf(source->status.state, sizeof source->status.state, "%s", state);
-	source->status.healthy = healthy;
-	if (error != NULL) {
-		char *masked = cw_secret_mask(error);
-		snprintf(source->status.last_error, sizeof source->status.last_error, "%s", masked);
-		free(masked);
-	}
-	pthread_mutex_unlock(&source->mutex);
+	cw_component_status_set(&source->mutex, &source->status, state, healthy, error);
 }
 
 void mongo_set_position(mongo_source_t *source, const bson_t *token, double lag_seconds)

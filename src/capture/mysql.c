@@ -39,16 +39,7 @@
 
 void my_set_state(my_source_t *src, const char *state, bool healthy, const char *error)
 {
-	pthread_mutex_lock(&src->mutex);
-	if (state != NULL)
-		snprintf(src->status.state, sizeof src->status.state, "%s", state);
-	src->status.healthy = healthy;
-	if (error != NULL) {
-		char *masked = cw_secret_mask(error);
-		snprintf(src->status.last_error, sizeof src->status.last_error, "%s", masked);
-		free(masked);
-	}
-	pthread_mutex_unlock(&src->mutex);
+	cw_component_status_set(&src->mutex, &src->status, state, healthy, error);
 }
 
 void my_publish_lag(my_source_t *src)

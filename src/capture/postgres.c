@@ -116,23 +116,7 @@ int pg_connect(cw_pg_source_t *src, bool replication, PGconn **out, cw_err_t *er
 
 void pg_set_state(cw_pg_source_t *src, const char *state, bool healthy)
 {
-	pthread_mutex_lock(&src->mutex);
-	if (state != NULL)
-		snprintf(src->status.state, sizeof src->status.state, "%s", state);
-	src->status.healthy = healthy;
-	if (healthy)
-		src->status.last_error[0] = '\0';
-	pthread_mutex_unlock(&src->mutex);
-}
-
-/* Unhealthy, retrying, with err's message as the last error. */
-static void set_retrying(cw_pg_source_t *src, const cw_err_t *err)
-{
-	pthread_mutex_lock(&src->mutex);
-	snprintf(src->status.state, sizeof src->status.state, "retrying");
-	src->status.healthy = false;
-	snprintf(src->status.last_error, sizeof src->status.last_error, "%s", err->message);
-	pthread_mutex_unlock(&src->mutex);
+	cw_component_status_set(&src->mutex, &src->status, state, healthy, healthy ? "" : NULL);
 }
 
 void pg_publish_lag(cw_pg_source_t *src)
@@ -166,33 +150,27 @@ void pg_publish_lag(cw_pg_source_t *src)
 
 /* ---- changes ------------------------------------------------------------- */
 
+/* Adds a change to src->batch; its strings (borrowed) are copied into the batch's arena. */
 static void push_change(cw_pg_source_t *src, cw_op_t op, const pg_entity_t *ent,
-                        const char *doc_id, char *data, const char *source_pos,
+                        const char *doc_id, const char *data, const char *source_pos,
                         int64_t commit_us)
 {
 	cw_change_t change = {0};
 	change.op = op;
-	change.entity = cw_xstrdup(ent->entity.name);
-	change.doc_id = cw_xstrdup(doc_id);
-	change.data = data;
+	change.entity = (char *)ent->entity.name;
+	change.doc_id = (char *)doc_id;
+	change.data = (char *)data;
 	change.version = ent->entity.version;
-	change.source_pos = cw_xstrdup(source_pos);
+	change.source_pos = (char *)source_pos;
 	change.created_at_us = commit_us;
 	if (src->batch.len == 0)
 		src->batch_started_ms = cw_clock_now_ms(cw_clock_system());
-	cw_change_batch_push(&src->batch, &change);
+	cw_change_batch_add(&src->batch, &change);
 }
 
 void pg_push_sweep(cw_pg_source_t *src, const pg_entity_t *ent, const char *source_pos)
 {
-	cw_change_t change = {0};
-	change.op = CW_OP_SWEEP;
-	change.entity = cw_xstrdup(ent->entity.name);
-	change.version = ent->entity.version;
-	change.source_pos = cw_xstrdup(source_pos);
-	if (src->batch.len == 0)
-		src->batch_started_ms = cw_clock_now_ms(cw_clock_system());
-	cw_change_batch_push(&src->batch, &change);
+	push_change(src, CW_OP_SWEEP, ent, NULL, NULL, source_pos, 0);
 }
 
 static int quarantine(cw_pg_source_t *src, const pg_entity_t *ent, const char *doc_id,
@@ -237,15 +215,14 @@ int pg_push_row(cw_pg_source_t *src, const cw_pgoutput_msg_t *msg, const char *s
 			continue;
 		}
 		if (ent->proj == NULL) {
-			push_change(src, CW_OP_UPSERT, ent, row.doc_id, cw_xstrdup(row.data), source_pos,
-			            commit_us);
+			push_change(src, CW_OP_UPSERT, ent, row.doc_id, row.data, source_pos, commit_us);
 			continue;
 		}
 		cw_err_clear(&why);
 		if (cw_projection_json(ent->proj, row.data, &projected, &why) != 0)
 			rc = quarantine(src, ent, row.doc_id, source_pos, &why, row.data, err);
 		else
-			push_change(src, CW_OP_UPSERT, ent, row.doc_id, cw_buf_take(&projected),
+			push_change(src, CW_OP_UPSERT, ent, row.doc_id, cw_buf_cstr(&projected),
 			            source_pos, commit_us);
 	}
 	cw_buf_free(&projected);
@@ -442,7 +419,7 @@ static int position(cw_pg_source_t *src, cw_cancel_t *cancel, uint64_t *start, c
 		cw_log_kv(CW_LOG_ERROR, PG_COMPONENT, err->message, "source", src->cfg->name,
 		          "slot", src->cfg->slot, "on_position_lost", "rescan",
 		          "action", "new generation: full snapshot, then sweep", NULL);
-		set_retrying(src, err);
+		cw_component_status_set(&src->mutex, &src->status, "retrying", false, err->message);
 		src->position_lost = true;
 		cw_err_clear(err);
 		/* From here until the scan completes there is no valid position. */
@@ -454,23 +431,40 @@ static int position(cw_pg_source_t *src, cw_cancel_t *cancel, uint64_t *start, c
 	return pg_snapshot_all(src, cancel, start, err);
 }
 
-static void run_cleanup(void *self)
+int pg_run_begin(cw_pg_source_t *src, cw_cancel_t *cancel, cw_err_t *err)
 {
-	cw_pg_source_t *src = self;
-	pg_pipe_stop(src->pipe);
-	src->pipe = NULL;
+	src->cancel = cancel;
+	pg_set_state(src, "starting", false);
+	src->hub = cw_hub_connect_auth(src->ctx->config->hub.url, src->ctx->config->hub.auth, err);
+	if (src->hub == NULL)
+		return CW_EDB;
+	src->writer = cw_oplog_writer_new(src->hub);
+	src->dec = cw_pgoutput_new();
+	return pg_connect(src, false, &src->sql, err);
+}
+
+void pg_run_end(cw_pg_source_t *src)
+{
 	cw_change_batch_free(&src->batch);
-	pg_entities_free(src);
 	cw_pgoutput_free(src->dec);
 	src->dec = NULL;
-	PQfinish(src->repl);
-	src->repl = NULL;
 	PQfinish(src->sql);
 	src->sql = NULL;
 	cw_oplog_writer_free(src->writer);
 	src->writer = NULL;
 	cw_hub_close(src->hub);
 	src->hub = NULL;
+}
+
+static void run_cleanup(void *self)
+{
+	cw_pg_source_t *src = self;
+	pg_pipe_stop(src->pipe);
+	src->pipe = NULL;
+	pg_entities_free(src);
+	PQfinish(src->repl);
+	src->repl = NULL;
+	pg_run_end(src);
 }
 
 /*
@@ -483,12 +477,10 @@ static void wait_for_entities(cw_pg_source_t *src)
 		pg_set_state(src, "idle", true);
 		return;
 	}
-	pthread_mutex_lock(&src->mutex);
-	snprintf(src->status.state, sizeof src->status.state, "waiting");
-	src->status.healthy = false;
-	snprintf(src->status.last_error, sizeof src->status.last_error,
-	         "every entity of the source failed; the first: %.440s", src->ents[0].failed_reason);
-	pthread_mutex_unlock(&src->mutex);
+	char reason[CW_ERR_MESSAGE_LEN];
+	snprintf(reason, sizeof reason, "every entity of the source failed; the first: %.440s",
+	         src->ents[0].failed_reason);
+	cw_component_status_set(&src->mutex, &src->status, "waiting", false, reason);
 }
 
 static int run_once(void *self, cw_cancel_t *cancel, cw_err_t *err)
@@ -496,18 +488,11 @@ static int run_once(void *self, cw_cancel_t *cancel, cw_err_t *err)
 	cw_pg_source_t *src = self;
 	int rc;
 	uint64_t start = 0;
-	src->cancel = cancel;
-	pg_set_state(src, "starting", false);
-	src->hub = cw_hub_connect_auth(src->ctx->config->hub.url, src->ctx->config->hub.auth, err);
-	if (src->hub == NULL)
-		return CW_EDB;
-	src->writer = cw_oplog_writer_new(src->hub);
-	src->dec = cw_pgoutput_new();
 	src->durable_lsn = src->stored_lsn = src->complete_lsn = src->server_wal_end = 0;
 	src->in_txn = false;
 	src->streaming = false;
 	src->position_lost = false;
-	if ((rc = pg_connect(src, false, &src->sql, err)) != 0)
+	if ((rc = pg_run_begin(src, cancel, err)) != 0)
 		return rc;
 	/* A live table that left the publication while we were down missed changes: rescan it. */
 	if ((rc = pg_check_replication_role(src, err)) != 0 ||

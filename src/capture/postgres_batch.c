@@ -349,19 +349,12 @@ void pg_batch_forget(cw_pg_source_t *src)
 static int run_once(void *self, cw_cancel_t *cancel, cw_err_t *err)
 {
 	cw_pg_source_t *src = self;
-	int rc;
-	src->cancel = cancel;
-	pg_set_state(src, "starting", false);
-	src->hub = cw_hub_connect_auth(src->ctx->config->hub.url, src->ctx->config->hub.auth, err);
-	if (src->hub == NULL)
-		return CW_EDB;
-	src->writer = cw_oplog_writer_new(src->hub);
+	int rc = pg_run_begin(src, cancel, err);
+	if (rc != 0)
+		return rc;
 	/* A generation's first read goes to the oplog directly, as a scan does. */
 	cw_oplog_writer_set_scan(src->writer, true);
 	cw_oplog_writer_track_keys(src->writer, true);
-	src->dec = cw_pgoutput_new();
-	if ((rc = pg_connect(src, false, &src->sql, err)) != 0)
-		return rc;
 	cw_batch_poller_t *p = &src->poller;
 	p->ops = &backend_ops;
 	p->self = src;
@@ -378,16 +371,7 @@ static int run_once(void *self, cw_cancel_t *cancel, cw_err_t *err)
 
 static void cleanup_run(void *self)
 {
-	cw_pg_source_t *src = self;
-	cw_change_batch_free(&src->batch);
-	cw_pgoutput_free(src->dec);
-	src->dec = NULL;
-	PQfinish(src->sql);
-	src->sql = NULL;
-	cw_oplog_writer_free(src->writer);
-	src->writer = NULL;
-	cw_hub_close(src->hub);
-	src->hub = NULL;
+	pg_run_end(self);
 }
 
 static int batch_run(void *source, cw_cancel_t *cancel, cw_err_t *err)

@@ -135,6 +135,15 @@ void pg_quote_table(cw_buf_t *buf, const char *nspname, const char *relname);
 int pg_connect(cw_pg_source_t *src, bool replication, PGconn **out, cw_err_t *err);
 /* CW_EDB with "<what>: <server message>". */
 int pg_result_error(PGconn *conn, const PGresult *res, const char *what, cw_err_t *err);
+/*
+ * The start of every run (the stream's and the batch poller's): state
+ * "starting", the hub connection, the oplog writer, the decoder and the
+ * SQL connection to the source, with cancel as the run's token. 0, or the
+ * error with err filled; pg_run_end frees what was opened either way.
+ */
+int pg_run_begin(cw_pg_source_t *src, cw_cancel_t *cancel, cw_err_t *err);
+/* Frees what pg_run_begin opened and the pending batch, each left NULL or empty. */
+void pg_run_end(cw_pg_source_t *src);
 /* Updates the status under the mutex (state may be NULL: unchanged). */
 void pg_set_state(cw_pg_source_t *src, const char *state, bool healthy);
 /* Publishes lag and position to status and the metrics registry. */

@@ -49,7 +49,8 @@ static void top_key_changed(void *arg, const char *path)
 		return;
 	if (listed(live_keys, path))
 		push_string(&p->plan->live_keys, &p->plan->nlive_keys, cw_xstrdup(path));
-	else if (strcmp(path, "capture.batch_size") == 0 || strcmp(path, "capture.flush_interval") == 0)
+	else if (strcmp(path, "capture.batch_size") == 0 || strcmp(path, "capture.flush_interval") == 0 ||
+	         strcmp(path, "capture.snapshot_batch_size") == 0)
 		p->restart_sources = true;
 	else if (strncmp(path, "apply.", 6) == 0)
 		p->restart_targets = true;

@@ -5,6 +5,8 @@
 #include "core/mem.h"
 
 #include <jansson.h>
+
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -110,22 +112,102 @@ static size_t change_bytes(const cw_change_t *change)
 	return bytes;
 }
 
-void cw_change_batch_push(cw_change_batch_t *batch, cw_change_t *change)
+static void push(cw_change_batch_t *batch, const cw_change_t *change, size_t bytes)
 {
 	if (batch->len == batch->cap) {
 		size_t cap = batch->cap ? batch->cap * 2 : 64;
 		batch->items = cw_xrealloc(batch->items, cap * sizeof *batch->items);
 		batch->cap = cap;
 	}
-	batch->bytes += change_bytes(change);
+	batch->bytes += bytes;
 	batch->items[batch->len++] = *change;
+}
+
+/*
+ * A copy of s in arena, counted in *bytes; NULL stays NULL. same, when not
+ * NULL, is an equal string already in arena (the previous change's entity or
+ * position), shared instead of copied.
+ */
+static char *arena_copy(cw_arena_t *arena, const char *s, char *same, size_t *bytes)
+{
+	if (s == NULL)
+		return NULL;
+	size_t len = strlen(s);
+	*bytes += len;
+	if (same != NULL && strcmp(same, s) == 0)
+		return same;
+	return cw_arena_strndup(arena, s, len);
+}
+
+/* Appends change with copies of its strings in the batch's arena; the batch is borrowed. */
+static void add_in_arena(cw_change_batch_t *batch, const cw_change_t *change)
+{
+	assert(batch->borrowed || batch->len == 0);
+	/* Strings of the previous change to share: in the arena or a held block, as long-lived. */
+	char *entity = batch->len > 0 ? batch->items[batch->len - 1].entity : NULL;
+	char *source_pos = batch->len > 0 ? batch->items[batch->len - 1].source_pos : NULL;
+	cw_change_t copy = *change;
+	size_t bytes = 0;
+	copy.entity = arena_copy(&batch->arena, change->entity, entity, &bytes);
+	copy.doc_id = arena_copy(&batch->arena, change->doc_id, NULL, &bytes);
+	copy.data = arena_copy(&batch->arena, change->data, NULL, &bytes);
+	copy.source_pos = arena_copy(&batch->arena, change->source_pos, source_pos, &bytes);
+	batch->borrowed = true;
+	push(batch, &copy, bytes);
+}
+
+void cw_change_batch_push(cw_change_batch_t *batch, cw_change_t *change)
+{
+	if (batch->borrowed) {
+		add_in_arena(batch, change);
+		cw_change_clear(change);
+		return;
+	}
+	push(batch, change, change_bytes(change));
 	memset(change, 0, sizeof *change);
+}
+
+void cw_change_batch_add(cw_change_batch_t *batch, const cw_change_t *change)
+{
+	if (batch->len == 0 || batch->borrowed) {
+		add_in_arena(batch, change);
+		return;
+	}
+	cw_change_t copy = *change;
+	copy.entity = cw_xstrdup(change->entity);
+	copy.doc_id = cw_xstrdup(change->doc_id);
+	copy.data = cw_xstrdup(change->data);
+	copy.source_pos = cw_xstrdup(change->source_pos);
+	cw_change_batch_push(batch, &copy);
+}
+
+void cw_change_batch_push_borrowed(cw_change_batch_t *batch, const cw_change_t *change,
+                                   size_t bytes)
+{
+	assert(batch->borrowed || batch->len == 0);
+	batch->borrowed = true;
+	push(batch, change, bytes);
+}
+
+void cw_change_batch_hold(cw_change_batch_t *batch, void *block, void (*free_block)(void *))
+{
+	batch->holds = cw_xrealloc(batch->holds, (batch->nholds + 1) * sizeof *batch->holds);
+	batch->holds[batch->nholds++] = (cw_change_hold_t){block, free_block};
 }
 
 void cw_change_batch_clear(cw_change_batch_t *batch)
 {
-	for (size_t i = 0; i < batch->len; i++)
+	if (batch->borrowed && batch->len > 0)
+		memset(batch->items, 0, batch->len * sizeof *batch->items);
+	for (size_t i = 0; !batch->borrowed && i < batch->len; i++)
 		cw_change_clear(&batch->items[i]);
+	for (size_t i = 0; i < batch->nholds; i++)
+		batch->holds[i].free_block(batch->holds[i].block);
+	free(batch->holds);
+	batch->holds = NULL;
+	batch->nholds = 0;
+	cw_arena_free(&batch->arena);
+	batch->borrowed = false;
 	batch->len = 0;
 	batch->bytes = 0;
 }

@@ -3,11 +3,11 @@
 
 #include "core/buf.h"
 #include "core/mem.h"
-
-#include <stdlib.h>
-#include <string.h>
+#include "core/secret.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 void cw_component_status_add_failed(cw_component_status_t *status, const char *entity,
                                     const char *reason)
@@ -18,6 +18,20 @@ void cw_component_status_add_failed(cw_component_status_t *status, const char *e
 		snprintf(f->reason, sizeof f->reason, "%s", reason);
 	}
 	status->nfailed++;
+}
+
+void cw_component_status_set(pthread_mutex_t *mutex, cw_component_status_t *status,
+                             const char *state, bool healthy, const char *error)
+{
+	char *masked = error != NULL ? cw_secret_mask(error) : NULL;
+	pthread_mutex_lock(mutex);
+	if (state != NULL)
+		snprintf(status->state, sizeof status->state, "%s", state);
+	status->healthy = healthy;
+	if (masked != NULL)
+		snprintf(status->last_error, sizeof status->last_error, "%s", masked);
+	pthread_mutex_unlock(mutex);
+	free(masked);
 }
 
 static int name_cmp(const void *a, const void *b)

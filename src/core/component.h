@@ -18,6 +18,7 @@
 #include "core/err.h"
 #include "core/metrics.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -75,6 +76,15 @@ typedef struct cw_component_ops {
  */
 void cw_component_status_add_failed(cw_component_status_t *status, const char *entity,
                                     const char *reason);
+
+/*
+ * Sets status under mutex (both the component's, borrowed): the state
+ * unless state is NULL, healthy, and, unless error is NULL, the last error
+ * to error with every password masked ("" clears it). Callable from the
+ * component's threads while others read status under the same mutex.
+ */
+void cw_component_status_set(pthread_mutex_t *mutex, cw_component_status_t *status,
+                             const char *state, bool healthy, const char *error);
 
 /* True when name passes the --entity filter of ctx. */
 bool cw_component_wants(const cw_component_ctx_t *ctx, const char *entity);

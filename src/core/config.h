@@ -217,6 +217,7 @@ typedef struct cw_config {
 		int64_t batch_size;
 		int64_t flush_interval_ms;
 		int64_t queue_depth;        /* batches waiting between a source and the oplog writer */
+		int64_t snapshot_batch_size;   /* rows per hub transaction of a PostgreSQL snapshot */
 	} capture;
 	struct {
 		int64_t batch_size;

@@ -374,36 +374,46 @@ void cw_json_string_unescape(const char *span, size_t len, cw_buf_t *out)
 	}
 }
 
+/* The bytes that end a run of a string's bytes while compacting: '"' and '\\'. */
+static const bool compact_stop[256] = {['"'] = 1, ['\\'] = 1};
+
+/* Past the string opening at span[i] (its closing quote, or len when it has none). */
+static size_t string_end(const char *span, size_t i, size_t len)
+{
+	for (i++; i < len; i += 2) {
+		/* Plain bytes, four a step (each is checked before the next is read). */
+		while (i + 4 <= len && !compact_stop[(unsigned char)span[i]] &&
+		       !compact_stop[(unsigned char)span[i + 1]] &&
+		       !compact_stop[(unsigned char)span[i + 2]] &&
+		       !compact_stop[(unsigned char)span[i + 3]])
+			i += 4;
+		while (i < len && !compact_stop[(unsigned char)span[i]])
+			i++;
+		if (i < len && span[i] == '"')
+			return i + 1;
+		/* a backslash: it and the byte it escapes (the loop's step) */
+	}
+	return len;
+}
+
 void cw_json_compact(const char *span, size_t len, cw_buf_t *out)
 {
 	/* Written in place: the output is never longer than the span. */
 	cw_buf_reserve(out, len);
 	char *dst = out->data + out->len;
-	bool in_string = false;
-	for (size_t i = 0; i < len; i++) {
+	for (size_t i = 0; i < len;) {
 		char c = span[i];
-		if (in_string) {
-			/* A string's plain bytes are copied a run at a time. */
-			size_t run = i;
-			while (run < len && span[run] != '"' && span[run] != '\\')
-				run++;
-			if (run > i) {
-				memmove(dst, span + i, run - i);
-				dst += run - i;
-				i = run - 1;
-				continue;
-			}
-			*dst++ = c;
-			if (c == '\\' && i + 1 < len)
-				*dst++ = span[++i];
-			else if (c == '"')
-				in_string = false;
-		} else if (c == '"') {
-			in_string = true;
-			*dst++ = c;
-		} else if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
-			*dst++ = c;
+		if (c == '"') {
+			/* A string is copied whole, its spaces and escapes as they are. */
+			size_t end = string_end(span, i, len);
+			memmove(dst, span + i, end - i);
+			dst += end - i;
+			i = end;
+			continue;
 		}
+		if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
+			*dst++ = c;
+		i++;
 	}
 	out->len = (size_t)(dst - out->data);
 	out->data[out->len] = '\0';

@@ -193,6 +193,19 @@ int cw_hub_lock_oplog(cw_hub_t *hub, cw_err_t *err)
 	                      params, "could not lock the oplog", err);
 }
 
+void cw_hub_append_literal(cw_hub_t *hub, cw_buf_t *buf, const char *s)
+{
+	if (s == NULL) {
+		cw_buf_append_str(buf, "NULL");
+		return;
+	}
+	char *quoted = PQescapeLiteral(hub->conn, s, strlen(s));
+	if (quoted == NULL)
+		abort();   /* out of memory (the text is UTF-8 the caller produced) */
+	cw_buf_append_str(buf, quoted);
+	PQfreemem(quoted);
+}
+
 void cw_hub_text_array(cw_buf_t *buf, const char *const *items, size_t nitems)
 {
 	cw_buf_append_char(buf, '{');
@@ -218,7 +231,15 @@ int64_t cw_hub_int64(const PGresult *res, int row, int col)
 {
 	if (PQgetisnull(res, row, col))
 		return 0;
-	return strtoll(PQgetvalue(res, row, col), NULL, 10);
+	const char *text = PQgetvalue(res, row, col);
+	/* PostgreSQL prints a bigint as digits: read up to 18 of them without strtoll. */
+	int64_t value = 0;
+	int n = 0;
+	for (; n < 18 && text[n] >= '0' && text[n] <= '9'; n++)
+		value = value * 10 + (text[n] - '0');
+	if (n > 0 && text[n] == '\0')
+		return value;
+	return strtoll(text, NULL, 10);
 }
 
 char *cw_hub_strdup(const PGresult *res, int row, int col)

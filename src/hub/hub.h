@@ -123,6 +123,13 @@ int cw_hub_result_error(cw_hub_t *hub, const PGresult *res, const char *what, cw
  */
 void cw_hub_text_array(cw_buf_t *buf, const char *const *items, size_t nitems);
 
+/*
+ * Appends s as a quoted SQL literal (PQescapeLiteral: right for the
+ * connection's encoding and string settings; NULL appends NULL), for
+ * statements sent together in one message without parameters.
+ */
+void cw_hub_append_literal(cw_hub_t *hub, cw_buf_t *buf, const char *s);
+
 /* Parses a decimal bigint column value; 0 for NULL or empty. */
 int64_t cw_hub_int64(const PGresult *res, int row, int col);
 

@@ -25,6 +25,11 @@ int cw_metadata_get(cw_hub_t *hub, const char *key, char **json, cw_err_t *err)
 	return rc;
 }
 
+#define METADATA_UPSERT(key, value, checksum) \
+	"INSERT INTO cachewarp.metadata (key, value, checksum) VALUES (" key ", " value \
+	"::jsonb, " checksum ") ON CONFLICT (key) DO UPDATE SET value = excluded.value, " \
+	"checksum = excluded.checksum, updated_at = now()"
+
 int cw_metadata_set(cw_hub_t *hub, const char *key, const char *json, cw_err_t *err)
 {
 	char what[160];
@@ -34,11 +39,32 @@ int cw_metadata_set(cw_hub_t *hub, const char *key, const char *json, cw_err_t *
 	char checksum[CW_POSITION_CHECKSUM_LEN];
 	bool is_json = cw_position_checksum(key, json, checksum) == 0;
 	const char *params[] = {key, json, is_json ? checksum : NULL};
-	return cw_hub_command(hub,
-		"INSERT INTO cachewarp.metadata (key, value, checksum) VALUES ($1, $2::jsonb, $3) "
-		"ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
-		"checksum = excluded.checksum, updated_at = now()",
-		3, params, what, err);
+	return cw_hub_command(hub, METADATA_UPSERT("$1", "$2", "$3"), 3, params, what, err);
+}
+
+void cw_metadata_set_sql(cw_hub_t *hub, cw_buf_t *sql, const char *key, const char *json)
+{
+	char checksum[CW_POSITION_CHECKSUM_LEN];
+	bool is_json = cw_position_checksum(key, json, checksum) == 0;
+	char *parts[3] = {NULL, NULL, NULL};
+	const char *values[] = {key, json, is_json ? checksum : NULL};
+	for (size_t i = 0; i < 3; i++) {
+		cw_buf_t literal = CW_BUF_INIT;
+		cw_hub_append_literal(hub, &literal, values[i]);
+		parts[i] = cw_buf_take(&literal);
+	}
+	/* The statement above, its placeholders replaced by the literals. */
+	const char *text = METADATA_UPSERT("$1", "$2", "$3");
+	for (const char *p = text; *p; p++) {
+		if (p[0] == '$' && p[1] >= '1' && p[1] <= '3') {
+			cw_buf_append_str(sql, parts[p[1] - '1']);
+			p++;
+		} else {
+			cw_buf_append_char(sql, *p);
+		}
+	}
+	for (size_t i = 0; i < 3; i++)
+		free(parts[i]);
 }
 
 int cw_metadata_get_position(cw_hub_t *hub, const char *key, char **json,

@@ -30,6 +30,13 @@ int cw_metadata_get(cw_hub_t *hub, const char *key, char **json, cw_err_t *err);
 int cw_metadata_set(cw_hub_t *hub, const char *key, const char *json, cw_err_t *err);
 
 /*
+ * Appends cw_metadata_set's statement for key and json (JSON text; both
+ * borrowed) to sql with its values as literals, for a message of several
+ * statements (the oplog writer's).
+ */
+void cw_metadata_set_sql(cw_hub_t *hub, cw_buf_t *sql, const char *key, const char *json);
+
+/*
  * cw_metadata_get for a position (a checkpoint, a resume token, scan
  * progress), checking its checksum: *verdict says whether the value may be
  * used. CW_POSITION_CORRUPT: *json is still set (for a message) but the

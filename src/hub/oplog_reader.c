@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,21 +53,50 @@ void cw_oplog_reader_free(cw_oplog_reader_t *reader)
 	free(reader);
 }
 
-/* Turns one result row into a change; CW_EDB when the op is not one we know. */
-static int row_to_change(const PGresult *res, int row, cw_change_t *change, cw_err_t *err)
+/* A text column of the row: its value in res (NULL when null), its length added to *bytes. */
+static char *text_at(PGresult *res, int row, int col, size_t *bytes)
+{
+	if (PQgetisnull(res, row, col))
+		return NULL;
+	*bytes += (size_t)PQgetlength(res, row, col);
+	return PQgetvalue(res, row, col);
+}
+
+/*
+ * Turns one result row into a change whose strings point into res (the
+ * caller keeps res as long as the change); CW_EDB when the op is not one we
+ * know.
+ */
+static int row_to_change(PGresult *res, int row, cw_change_t *change, size_t *bytes,
+                         cw_err_t *err)
 {
 	memset(change, 0, sizeof *change);
 	if (cw_op_parse(PQgetvalue(res, row, 1), &change->op, err) != 0)
 		return cw_err_set(err, CW_EDB, "hub", "could not read the oplog: row %s has op \"%s\"",
 		                  PQgetvalue(res, row, 0), PQgetvalue(res, row, 1));
+	*bytes = 0;
 	change->oplog_id = cw_hub_int64(res, row, 0);
-	change->entity = cw_hub_strdup(res, row, 2);
-	change->doc_id = cw_hub_strdup(res, row, 3);
+	change->entity = text_at(res, row, 2, bytes);
+	change->doc_id = text_at(res, row, 3, bytes);
 	change->created_at_us = cw_hub_int64(res, row, 4);
-	change->data = cw_hub_strdup(res, row, 5);
+	change->data = text_at(res, row, 5, bytes);
 	change->version = cw_hub_int64(res, row, 6);
-	change->source_pos = cw_hub_strdup(res, row, 7);
+	change->source_pos = text_at(res, row, 7, bytes);
 	return 0;
+}
+
+/* Copies the strings of a change that points into a result, for a batch that owns its own. */
+static void own_strings(cw_change_t *change)
+{
+	change->entity = change->entity ? cw_xstrdup(change->entity) : NULL;
+	change->doc_id = change->doc_id ? cw_xstrdup(change->doc_id) : NULL;
+	change->data = change->data ? cw_xstrdup(change->data) : NULL;
+	change->source_pos = change->source_pos ? cw_xstrdup(change->source_pos) : NULL;
+}
+
+static void result_free(void *res)
+{
+	PQclear(res);
 }
 
 /*
@@ -126,19 +156,42 @@ int cw_oplog_fetch(cw_hub_t *hub, const char *const *entities, size_t nentities,
 	}
 	if (res == NULL)
 		return CW_EDB;
-	int rc = 0;
-	size_t before = out->len;
-	for (int row = 0; row < PQntuples(res) && rc == 0; row++) {
+	/*
+	 * The changes borrow their strings from the result, which the batch
+	 * holds: no copy per string. A batch that owns the strings of changes
+	 * it had before gets copies.
+	 */
+	bool borrow = out->len == 0 || out->borrowed;
+	int rc = 0, rows = PQntuples(res);
+	size_t before = out->len, bytes_before = out->bytes;
+	for (int row = 0; row < rows && rc == 0; row++) {
 		cw_change_t change;
-		rc = row_to_change(res, row, &change, err);
-		if (rc == 0)
+		size_t bytes = 0;
+		rc = row_to_change(res, row, &change, &bytes, err);
+		if (rc != 0)
+			break;
+		if (borrow) {
+			cw_change_batch_push_borrowed(out, &change, bytes);
+		} else {
+			own_strings(&change);
 			cw_change_batch_push(out, &change);
+		}
 	}
-	PQclear(res);
 	if (rc != 0) {
-		while (out->len > before)
-			cw_change_clear(&out->items[--out->len]);
+		while (out->len > before) {
+			cw_change_t *change = &out->items[--out->len];
+			if (borrow)
+				memset(change, 0, sizeof *change);   /* its strings go with res */
+			else
+				cw_change_clear(change);
+		}
+		out->bytes = bytes_before;
+		out->borrowed = out->borrowed && out->len > 0;
 	}
+	if (rc == 0 && borrow && out->len > before)
+		cw_change_batch_hold(out, res, result_free);
+	else
+		PQclear(res);
 	return rc;
 }
 

@@ -34,9 +34,13 @@ struct cw_oplog_writer {
 	cw_buf_t oplog_rows;     /* COPY text for cachewarp.oplog, reused per batch */
 	cw_buf_t staged_rows;    /* COPY text for cachewarp.oplog_staging */
 	cw_buf_t names_literal;  /* the batch's entity names as a text[] literal */
+	cw_buf_t sql;            /* the statements of one message, reused per batch */
 	/* The last created_at encoded and its COPY text: a batch's rows mostly share one. */
 	int64_t stamp_us;
 	cw_buf_t stamp_text;
+	/* Likewise the last version: a batch's rows mostly share one generation. */
+	int64_t version;
+	char version_text[24];
 	entity_routes_t routes;
 	bool scan;               /* pending and scanning entities go to the oplog too */
 	bool track_keys;         /* keep cachewarp.batch_keys (cw_oplog_writer_track_keys) */
@@ -45,7 +49,8 @@ struct cw_oplog_writer {
 };
 
 #define COPY_COLUMNS "(op, entity, doc_id, created_at, data, version, source_pos)"
-#define COPY_CHUNK (1 << 20)
+/* COPY data goes out in pieces of this size: libpq buffers a piece whole before sending it. */
+#define COPY_CHUNK (64 << 10)
 
 cw_oplog_writer_t *cw_oplog_writer_new(cw_hub_t *hub)
 {
@@ -61,6 +66,7 @@ void cw_oplog_writer_free(cw_oplog_writer_t *writer)
 	cw_buf_free(&writer->oplog_rows);
 	cw_buf_free(&writer->staged_rows);
 	cw_buf_free(&writer->names_literal);
+	cw_buf_free(&writer->sql);
 	cw_buf_free(&writer->stamp_text);
 	free(writer->routes.names);
 	free(writer->routes.routes);
@@ -104,27 +110,34 @@ static bool key_pairs(const cw_change_batch_t *batch, cw_op_t op, cw_buf_t *out)
 	return any && cw_json_finish(&w) == 0;
 }
 
-/* Records the batch's upserted keys and forgets its deleted ones (track_keys). */
-static int track_keys(cw_oplog_writer_t *writer, const cw_change_batch_t *batch, cw_err_t *err)
+/*
+ * Appends to the writer's message the statements that record the batch's
+ * upserted keys and forget its deleted ones (track_keys), each with its label;
+ * returns how many.
+ */
+static size_t track_keys_sql(cw_oplog_writer_t *writer, const cw_change_batch_t *batch,
+                             const char **labels)
 {
 	const char *what = "could not record the batch-mode keys";
 	cw_buf_t pairs = CW_BUF_INIT;
-	int rc = 0;
+	size_t n = 0;
 	if (key_pairs(batch, CW_OP_UPSERT, &pairs)) {
-		const char *params[] = {cw_buf_cstr(&pairs)};
-		rc = cw_hub_command(writer->hub,
-			"INSERT INTO cachewarp.batch_keys (entity, doc_id) SELECT e->>0, e->>1 "
-			"FROM jsonb_array_elements($1::jsonb) AS e ON CONFLICT DO NOTHING",
-			1, params, what, err);
+		cw_buf_append_str(&writer->sql, "; INSERT INTO cachewarp.batch_keys (entity, doc_id) "
+		                  "SELECT e->>0, e->>1 FROM jsonb_array_elements(");
+		cw_hub_append_literal(writer->hub, &writer->sql, cw_buf_cstr(&pairs));
+		cw_buf_append_str(&writer->sql, "::jsonb) AS e ON CONFLICT DO NOTHING");
+		labels[n++] = what;
 	}
-	if (rc == 0 && key_pairs(batch, CW_OP_DELETE, &pairs)) {
-		const char *params[] = {cw_buf_cstr(&pairs)};
-		rc = cw_hub_command(writer->hub,
-			"DELETE FROM cachewarp.batch_keys k USING jsonb_array_elements($1::jsonb) AS e "
-			"WHERE k.entity = e->>0 AND k.doc_id = e->>1", 1, params, what, err);
+	if (key_pairs(batch, CW_OP_DELETE, &pairs)) {
+		cw_buf_append_str(&writer->sql, "; DELETE FROM cachewarp.batch_keys k USING "
+		                  "jsonb_array_elements(");
+		cw_hub_append_literal(writer->hub, &writer->sql, cw_buf_cstr(&pairs));
+		cw_buf_append_str(&writer->sql, "::jsonb) AS e WHERE k.entity = e->>0 AND "
+		                  "k.doc_id = e->>1");
+		labels[n++] = what;
 	}
 	cw_buf_free(&pairs);
-	return rc;
+	return n;
 }
 
 void cw_oplog_writer_set_hook(cw_oplog_writer_t *writer, cw_oplog_hook_fn fn, void *arg)
@@ -173,19 +186,87 @@ static void routes_collect(entity_routes_t *routes, const cw_change_batch_t *bat
 	}
 }
 
-/* Reads the statuses of the batch's entities; must run under the oplog lock. */
-static int routes_load(cw_oplog_writer_t *writer, cw_err_t *err)
+/*
+ * Sends the statements of sql (one message, simple query protocol: in a
+ * transaction the server skips every statement after a failed one) and reads
+ * their results: each COPY ... FROM STDIN among them gets the next of copies.
+ * labels[i] names what the i-th statement does, for its error. *tuples
+ * (optional) receives the last row-returning result (the caller clears it);
+ * *last_status the last statement's command tag ("COMMIT"), "" when it did
+ * not run. 0 or CW_EDB with the first error.
+ */
+static int run_message(cw_oplog_writer_t *writer, const char *sql, const cw_buf_t *const *copies,
+                       const char *const *labels, size_t nlabels, PGresult **tuples,
+                       char *last_status, size_t status_len, cw_err_t *err)
+{
+	PGconn *conn = cw_hub_pgconn(writer->hub);
+	last_status[0] = '\0';
+	if (PQsendQuery(conn, sql) != 1)
+		return cw_hub_conn_error(writer->hub, labels[0], err);
+	int rc = 0;
+	size_t at = 0, copied = 0;
+	PGresult *res;
+	while ((res = PQgetResult(conn)) != NULL) {
+		const char *what = labels[at < nlabels ? at : nlabels - 1];
+		ExecStatusType status = PQresultStatus(res);
+		if (status == PGRES_COPY_IN) {
+			PQclear(res);
+			const cw_buf_t *rows = copies[copied++];
+			int put = 0;
+			for (size_t off = 0; off < rows->len && put == 0; off += COPY_CHUNK) {
+				size_t len = rows->len - off < COPY_CHUNK ? rows->len - off : COPY_CHUNK;
+				if (PQputCopyData(conn, rows->data + off, (int)len) != 1)
+					put = -1;
+			}
+			if (put == 0 && PQputCopyEnd(conn, NULL) == 1)
+				continue;
+			if (rc == 0)
+				rc = cw_hub_conn_error(writer->hub, what, err);
+			PQputCopyEnd(conn, "cachewarp aborted the copy");
+			continue;
+		}
+		if (status == PGRES_TUPLES_OK && tuples != NULL) {
+			PQclear(*tuples);
+			*tuples = res;
+		} else {
+			if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK && rc == 0)
+				rc = cw_hub_result_error(writer->hub, res, what, err);
+			if (status == PGRES_COMMAND_OK)
+				snprintf(last_status, status_len, "%s", PQcmdStatus(res));
+			PQclear(res);
+		}
+		at++;
+	}
+	return rc;
+}
+
+/*
+ * BEGIN, the oplog lock and the statuses of the batch's entities, in one
+ * message: the status query's snapshot is taken after the lock is held.
+ */
+static int begin_locked(cw_oplog_writer_t *writer, cw_err_t *err)
 {
 	entity_routes_t *routes = &writer->routes;
-	cw_buf_reset(&writer->names_literal);
-	cw_hub_text_array(&writer->names_literal, routes->names, routes->len);
-	const char *params[] = {cw_buf_cstr(&writer->names_literal)};
-	PGresult *res = cw_hub_exec(writer->hub,
-		"SELECT name, status FROM cachewarp.entities WHERE name = ANY($1::text[])",
-		1, params, "could not append to the oplog: could not read entity statuses", err);
-	if (res == NULL)
-		return CW_EDB;
-	for (int row = 0; row < PQntuples(res); row++) {
+	cw_buf_t *sql = &writer->sql;
+	cw_buf_reset(sql);
+	cw_buf_appendf(sql, "BEGIN; SELECT pg_advisory_xact_lock(%d, %d)", CW_HUB_LOCK_CLASS,
+	               CW_HUB_LOCK_OPLOG);
+	const char *labels[] = {"could not begin a hub transaction", "could not lock the oplog",
+	                        "could not append to the oplog: could not read entity statuses"};
+	size_t nlabels = 2;
+	if (routes->len > 0) {
+		cw_buf_reset(&writer->names_literal);
+		cw_hub_text_array(&writer->names_literal, routes->names, routes->len);
+		cw_buf_append_str(sql, "; SELECT name, status FROM cachewarp.entities WHERE name = ANY(");
+		cw_hub_append_literal(writer->hub, sql, cw_buf_cstr(&writer->names_literal));
+		cw_buf_append_str(sql, "::text[])");
+		nlabels = 3;
+	}
+	PGresult *res = NULL;
+	char last[32];
+	int rc = run_message(writer, cw_buf_cstr(sql), NULL, labels, nlabels, &res, last,
+	                     sizeof last, err);
+	for (int row = 0; rc == 0 && routes->len > 0 && row < PQntuples(res); row++) {
 		size_t i = routes_find(routes, PQgetvalue(res, row, 0));
 		const char *status = PQgetvalue(res, row, 1);
 		if (i == routes->len)
@@ -198,7 +279,7 @@ static int routes_load(cw_oplog_writer_t *writer, cw_err_t *err)
 			routes->routes[i] = writer->scan ? ROUTE_OPLOG : ROUTE_STAGING;
 	}
 	PQclear(res);
-	return 0;
+	return rc;
 }
 
 static int64_t now_us(void)
@@ -222,8 +303,11 @@ static void encode_stamp(cw_oplog_writer_t *writer, cw_buf_t *rows, int64_t crea
 static void encode_row(cw_oplog_writer_t *writer, cw_buf_t *rows, const cw_change_t *change,
                        int64_t fallback_us)
 {
-	char version[24];
-	snprintf(version, sizeof version, "%lld", (long long)change->version);
+	if (writer->version_text[0] == '\0' || writer->version != change->version) {
+		snprintf(writer->version_text, sizeof writer->version_text, "%lld",
+		         (long long)change->version);
+		writer->version = change->version;
+	}
 	cw_copy_append_value(rows, cw_op_name(change->op));
 	cw_copy_append_sep(rows);
 	cw_copy_append_value(rows, change->entity);
@@ -234,7 +318,7 @@ static void encode_row(cw_oplog_writer_t *writer, cw_buf_t *rows, const cw_chang
 	cw_copy_append_sep(rows);
 	cw_copy_append_value(rows, change->data);
 	cw_copy_append_sep(rows);
-	cw_copy_append_value(rows, version);
+	cw_copy_append_value(rows, writer->version_text);
 	cw_copy_append_sep(rows);
 	cw_copy_append_value(rows, change->source_pos);
 	cw_copy_end_row(rows);
@@ -272,82 +356,84 @@ static int encode_batch(cw_oplog_writer_t *writer, const cw_change_batch_t *batc
 	return 0;
 }
 
-/* Runs one COPY ... FROM STDIN with rows as its data. */
-static int copy_rows(cw_hub_t *hub, const char *sql, const cw_buf_t *rows, const char *what,
-                     cw_err_t *err)
-{
-	PGconn *conn = cw_hub_pgconn(hub);
-	PGresult *res = PQexec(conn, sql);
-	if (PQresultStatus(res) != PGRES_COPY_IN) {
-		cw_hub_result_error(hub, res, what, err);
-		PQclear(res);
-		return CW_EDB;
-	}
-	PQclear(res);
-	int rc = 0;
-	for (size_t off = 0; off < rows->len && rc == 0; off += COPY_CHUNK) {
-		size_t len = rows->len - off < COPY_CHUNK ? rows->len - off : COPY_CHUNK;
-		if (PQputCopyData(conn, rows->data + off, (int)len) != 1)
-			rc = cw_hub_conn_error(hub, what, err);
-	}
-	if (PQputCopyEnd(conn, rc == 0 ? NULL : "cachewarp aborted the copy") != 1 && rc == 0)
-		rc = cw_hub_conn_error(hub, what, err);
-	while ((res = PQgetResult(conn)) != NULL) {
-		if (PQresultStatus(res) != PGRES_COMMAND_OK && rc == 0)
-			rc = cw_hub_result_error(hub, res, what, err);
-		PQclear(res);
-	}
-	return rc;
-}
-
 static int notify_readers(cw_hub_t *hub, const char *what, cw_err_t *err)
 {
 	return cw_hub_command(hub, "SELECT pg_notify('" CW_HUB_CHANNEL "', '')", 0, NULL, what, err);
 }
 
-/* The body of cw_oplog_append's transaction, after BEGIN and before COMMIT. */
+/*
+ * After begin_locked: the rows, the checkpoint, NOTIFY and, unless a test
+ * hook waits before it, COMMIT, in one message (the COPYs' data follows their
+ * statements). *committed says whether COMMIT was part of it and succeeded.
+ */
 static int append_locked(cw_oplog_writer_t *writer, const cw_change_batch_t *batch,
                          const char *checkpoint_key, const char *checkpoint_json,
-                         cw_oplog_append_stats_t *stats, cw_err_t *err)
+                         cw_oplog_append_stats_t *stats, bool *committed, cw_err_t *err)
 {
 	const char *what = "could not append to the oplog";
-	int rc = cw_hub_lock_oplog(writer->hub, err);
-	if (rc != 0)
-		return rc;
+	char store_what[160];
+	snprintf(store_what, sizeof store_what, "could not store hub metadata \"%s\"",
+	         checkpoint_key ? checkpoint_key : "");
+	const char *labels[8];
+	const cw_buf_t *copies[2];
+	size_t n = 0, ncopies = 0;
+	*committed = false;
 	run_hook(writer, CW_OPLOG_HOOK_LOCKED);
-	routes_collect(&writer->routes, batch);
-	if (writer->routes.len > 0 && (rc = routes_load(writer, err)) != 0)
-		return rc;
-	if ((rc = encode_batch(writer, batch, stats, err)) != 0)
+	int rc = encode_batch(writer, batch, stats, err);
+	if (rc != 0)
 		return rc;
 	if (CW_FAILPOINT("before_oplog_copy"))
 		return cw_err_set(err, CW_EDB, "hub", "%s: failpoint before_oplog_copy", what);
-	if (writer->oplog_rows.len > 0) {
-		rc = copy_rows(writer->hub, "COPY cachewarp.oplog " COPY_COLUMNS " FROM STDIN",
-		               &writer->oplog_rows, what, err);
-		if (rc != 0)
-			return rc;
-	}
-	if (writer->staged_rows.len > 0) {
-		rc = copy_rows(writer->hub, "COPY cachewarp.oplog_staging " COPY_COLUMNS " FROM STDIN",
-		               &writer->staged_rows, "could not append to the oplog staging area", err);
-		if (rc != 0)
-			return rc;
-	}
+	/* The rows are copied with the rest of the message: until COMMIT nothing is visible. */
 	if (CW_FAILPOINT("after_oplog_copy"))
 		return cw_err_set(err, CW_EDB, "hub", "%s: failpoint after_oplog_copy", what);
-	if (writer->track_keys && (rc = track_keys(writer, batch, err)) != 0)
-		return rc;
-	if (checkpoint_key != NULL) {
-		rc = cw_metadata_set(writer->hub, checkpoint_key, checkpoint_json, err);
-		if (rc != 0)
-			return rc;
+	cw_buf_t *sql = &writer->sql;
+	cw_buf_reset(sql);
+	if (writer->oplog_rows.len > 0) {
+		cw_buf_append_str(sql, "; COPY cachewarp.oplog " COPY_COLUMNS " FROM STDIN");
+		copies[ncopies++] = &writer->oplog_rows;
+		labels[n++] = what;
 	}
-	if (stats->appended > 0 && (rc = notify_readers(writer->hub, what, err)) != 0)
-		return rc;
-	run_hook(writer, CW_OPLOG_HOOK_BEFORE_COMMIT);
-	if (CW_FAILPOINT("before_hub_commit"))
+	if (writer->staged_rows.len > 0) {
+		cw_buf_append_str(sql, "; COPY cachewarp.oplog_staging " COPY_COLUMNS " FROM STDIN");
+		copies[ncopies++] = &writer->staged_rows;
+		labels[n++] = "could not append to the oplog staging area";
+	}
+	if (writer->track_keys)
+		n += track_keys_sql(writer, batch, labels + n);
+	if (checkpoint_key != NULL) {
+		cw_buf_append_str(sql, "; ");
+		cw_metadata_set_sql(writer->hub, sql, checkpoint_key, checkpoint_json);
+		labels[n++] = store_what;
+	}
+	if (stats->appended > 0) {
+		cw_buf_append_str(sql, "; SELECT pg_notify('" CW_HUB_CHANNEL "', '')");
+		labels[n++] = what;
+	}
+	bool commit = writer->hook == NULL;
+	if (commit && CW_FAILPOINT("before_hub_commit"))
 		return cw_err_set(err, CW_EDB, "hub", "%s: failpoint before_hub_commit", what);
+	if (commit) {
+		cw_buf_append_str(sql, "; COMMIT");
+		labels[n++] = "could not commit to the oplog";
+	}
+	char last[32] = "";
+	if (n > 0)   /* past the leading "; " */
+		rc = run_message(writer, cw_buf_cstr(sql) + 2, copies, labels, n, NULL, last,
+		                 sizeof last, err);
+	if (rc != 0 || !commit) {
+		if (rc == 0) {
+			run_hook(writer, CW_OPLOG_HOOK_BEFORE_COMMIT);
+			if (CW_FAILPOINT("before_hub_commit"))
+				rc = cw_err_set(err, CW_EDB, "hub", "%s: failpoint before_hub_commit", what);
+		}
+		return rc;
+	}
+	/* COMMIT of a transaction that already failed answers ROLLBACK. */
+	if (strcmp(last, "COMMIT") != 0)
+		return cw_err_set(err, CW_EDB, "hub", "could not commit to the oplog: the "
+		                  "transaction was rolled back");
+	*committed = true;
 	return 0;
 }
 
@@ -360,11 +446,13 @@ int cw_oplog_append(cw_oplog_writer_t *writer, const cw_change_batch_t *batch,
 		return cw_err_set(err, CW_EINVAL, "hub",
 		                  "could not append to the oplog: checkpoint \"%s\" has no value",
 		                  checkpoint_key);
-	int rc = cw_hub_begin(writer->hub, err);
-	if (rc != 0)
-		return rc;
-	rc = append_locked(writer, batch, checkpoint_key, checkpoint_json, &counted, err);
+	bool committed = false;
+	routes_collect(&writer->routes, batch);
+	int rc = begin_locked(writer, err);
 	if (rc == 0)
+		rc = append_locked(writer, batch, checkpoint_key, checkpoint_json, &counted,
+		                   &committed, err);
+	if (rc == 0 && !committed)
 		rc = cw_hub_commit(writer->hub, "could not commit to the oplog", err);
 	if (rc != 0) {
 		cw_hub_rollback(writer->hub);

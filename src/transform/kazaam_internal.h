@@ -11,6 +11,7 @@
 #ifndef CW_TRANSFORM_KAZAAM_INTERNAL_H
 #define CW_TRANSFORM_KAZAAM_INTERNAL_H
 
+#include "core/arena.h"
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/json_fields.h"
@@ -21,25 +22,29 @@
 
 /* ---- arena: many small allocations freed at once ---- */
 
-typedef struct kz_chunk kz_chunk_t;
+typedef cw_arena_t kz_arena_t;   /* core/arena.h */
 
-typedef struct kz_arena {
-	kz_chunk_t *chunks;   /* owned; newest first */
-	char *next;           /* free space in the newest chunk */
-	size_t left;
-	size_t total;         /* bytes taken from malloc */
-} kz_arena_t;
-
-#define KZ_ARENA_INIT {NULL, NULL, 0, 0}
+#define KZ_ARENA_INIT CW_ARENA_INIT
 
 /* What one apply may allocate: a spec that doubles the document at every step stops here. */
 #define KZ_MAX_ARENA_BYTES ((size_t)64 << 20)
 
 /* size bytes aligned for any value; aborts when memory runs out. */
-void *kz_alloc(kz_arena_t *arena, size_t size);
-char *kz_strndup(kz_arena_t *arena, const char *s, size_t len);
+static inline void *kz_alloc(kz_arena_t *arena, size_t size)
+{
+	return cw_arena_alloc(arena, size);
+}
+
+static inline char *kz_strndup(kz_arena_t *arena, const char *s, size_t len)
+{
+	return cw_arena_strndup(arena, s, len);
+}
+
 /* Frees every chunk; the arena may be reused. */
-void kz_arena_free(kz_arena_t *arena);
+static inline void kz_arena_free(kz_arena_t *arena)
+{
+	cw_arena_free(arena);
+}
 
 /* ---- the value tree ---- */
 

@@ -1,67 +1,11 @@
-/* This file contains the kazaam engine's arena and JSON value tree (kazaam_internal.h). */
+/* This file contains the kazaam engine's JSON value tree (kazaam_internal.h). */
 #include "transform/kazaam_internal.h"
 
 #include "core/json.h"
 #include "core/mem.h"
 
-#include <stdalign.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct kz_chunk {
-	kz_chunk_t *next;
-	alignas(max_align_t) char data[];
-};
-
-#define KZ_CHUNK_SIZE 8192
-
-void *kz_alloc(kz_arena_t *arena, size_t size)
-{
-	size_t align = alignof(max_align_t);
-	size = (size + align - 1) & ~(align - 1);
-	if (size > arena->left) {
-		size_t cap = size > KZ_CHUNK_SIZE / 2 ? size : KZ_CHUNK_SIZE;
-		kz_chunk_t *chunk = cw_xmalloc(sizeof *chunk + cap);
-		arena->total += sizeof *chunk + cap;
-		if (size == cap && arena->chunks != NULL) {
-			/* a large block: keep the current chunk's free space for later */
-			chunk->next = arena->chunks->next;
-			arena->chunks->next = chunk;
-			return chunk->data;
-		}
-		chunk->next = arena->chunks;
-		arena->chunks = chunk;
-		arena->next = chunk->data;
-		arena->left = cap;
-	}
-	void *block = arena->next;
-	arena->next += size;
-	arena->left -= size;
-	return block;
-}
-
-char *kz_strndup(kz_arena_t *arena, const char *s, size_t len)
-{
-	char *copy = kz_alloc(arena, len + 1);
-	if (len > 0)
-		memcpy(copy, s, len);
-	copy[len] = '\0';
-	return copy;
-}
-
-void kz_arena_free(kz_arena_t *arena)
-{
-	kz_chunk_t *chunk = arena->chunks;
-	while (chunk != NULL) {
-		kz_chunk_t *next = chunk->next;
-		free(chunk);
-		chunk = next;
-	}
-	arena->chunks = NULL;
-	arena->next = NULL;
-	arena->left = 0;
-	arena->total = 0;
-}
 
 static kz_value_t *new_value(kz_arena_t *arena, cw_json_kind_t kind)
 {

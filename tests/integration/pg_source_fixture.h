@@ -138,8 +138,8 @@ static inline void fx_config_url(fx_t *fx, const char *source_url, const char *s
 		"hub:\n  url: %s\n"
 		"sources:\n  - name: app\n    type: postgres\n    url: %s\n%s"
 		"entities:\n%s"
-		"capture: {batch_size: %d, flush_interval: 50ms}\n",
-		fx->srv.url, source_url, source_extra, entities, batch_size);
+		"capture: {batch_size: %d, snapshot_batch_size: %d, flush_interval: 50ms}\n",
+		fx->srv.url, source_url, source_extra, entities, batch_size, batch_size);
 	cw_err_t err = {0};
 	cw_config_load_opts_t opts = {NULL, NULL};
 	if (cw_config_load_buffer("test.yaml", yaml, strlen(yaml), &opts, &fx->config, &err) != 0)

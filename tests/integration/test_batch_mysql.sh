@@ -24,16 +24,16 @@
 set -u
 # shellcheck source=../support/e2e.sh
 . "${CW_SUPPORT_DIR:-$(cd "$(dirname "$0")/../support" && pwd)}/e2e.sh"
+# shellcheck source=../support/batch.sh
+. "$support/batch.sh"
 [ -x "$fp_bin" ] || { echo "FAIL: $fp_bin not built" >&2; exit 1; }
 
-stop_processes() {
-	[ -n "$daemon" ] && kill -9 "$daemon" 2>/dev/null
-	[ -d "$work/my" ] && bash "$support/mariadb.sh" stop "$work/my"
-}
+stop_processes() { [ -n "$daemon" ] && kill -9 "$daemon" 2>/dev/null; }
 E2E_STOP=stop_processes
 e2e_init batch-mysql
 e2e_start_pg
-my_url=$(bash "$support/mariadb.sh" start --owner $$ "$work/my") || exit 1
+e2e_start_mariadb
+# e2e's my, with the keys' text sent as utf8mb4 whatever the locale.
 my() { mariadb --no-defaults --default-character-set=utf8mb4 -uroot --socket="$work/my/sock" -N -B app -e "$1"; }
 hub() { e2e_sql hub "$1"; }
 
@@ -108,24 +108,8 @@ apply: {poll_interval: 100ms}
 retry: {initial: 50ms, max: 300ms}
 YAML
 
-start() { # start [BINARY [FAILPOINTS]]
-	CW_FAILPOINTS="${2:-}" "${1:-$bin}" run -c "$work/cw.yaml" >>"$work/run.log" 2>&1 &
-	daemon=$!
-}
-cache() { sqlite3 -readonly "$work/dbs/$1/db.sqlite" "$2" 2>/dev/null; }
 source_rows() { my "SELECT CONCAT(id, '|', note) FROM orders ORDER BY id"; }
-cache_rows() { cache orders "SELECT id || '|' || note FROM orders ORDER BY CAST(id AS INTEGER)"; }
-converged() { source_rows >"$work/source.txt"; cache_rows >"$work/cache.txt"
-	cmp -s "$work/source.txt" "$work/cache.txt" && echo ok || echo "$(wc -l <"$work/cache.txt") rows differ"; }
-# Upserts the oplog holds more than once for one row version (doc_id, updated_at, note).
-twice() { hub "SELECT count(*) FROM (SELECT doc_id, data::jsonb->>'updated_at', data::jsonb->>'note'
-               FROM cachewarp.oplog WHERE entity = 'orders' AND op = 'upsert'
-               GROUP BY 1, 2, 3 HAVING count(*) > 1) d"; }
-status_has() { # ENTITY TEXT: the entity is failed with TEXT in its reason
-	curl -s "http://127.0.0.1:$port/v1/status" | jq -e --arg e "$1" --arg t "$2" '[.failed_entities[] |
-		select(.entity == $e and (.reason | contains($t)))] | length == 1' >/dev/null &&
-		echo ok || curl -s "http://127.0.0.1:$port/v1/status"
-}
+set_notes() { my "UPDATE orders SET note = '$1', updated_at = NOW(6)"; }
 
 start
 wait_for "2500 rows sharing one updated_at reach the cache" converged
@@ -170,29 +154,7 @@ my "UPDATE orders SET note = 'after drop', updated_at = NOW(6) WHERE id = 1"
 wait_for "the other batch entities keep polling" converged
 
 # ---- a crash right after a page's commit, then kill -9 in the middle of a poll ----
-e2e_stop_daemon
-my "UPDATE orders SET note = 'third', updated_at = NOW(6)"
-start "$fp_bin" "batch_page_committed=abort@5"
-gone() { ps -o stat= -p "$daemon" | grep -qv Z && echo running || echo ok; }
-wait_for "the failpoint ends the process after the 5th page" gone
-wait "$daemon" 2>/dev/null
-daemon=
-pages=$(hub "SELECT count(*) FROM cachewarp.oplog WHERE entity = 'orders' AND data::jsonb->>'note' = 'third'")
-[ "$pages" = 500 ] || fail "the crash after the 5th page left $pages rows of the poll, want 500"
-start
-wait_for "the poll resumes after the crash and converges" converged
-third=$(hub "SELECT count(DISTINCT doc_id) FROM cachewarp.oplog WHERE entity = 'orders' AND data::jsonb->>'note' = 'third'")
-[ "$third" = 2501 ] || fail "the poll interrupted after 5 pages wrote $third rows in all, want 2501"
-[ "$(twice)" = 0 ] || fail "$(twice) row versions are in the oplog more than once after the crash"
-my "UPDATE orders SET note = 'fourth', updated_at = NOW(6)"
-mid_poll() { n=$(hub "SELECT count(*) FROM cachewarp.oplog WHERE entity = 'orders' AND data::jsonb->>'note' = 'fourth'"); [ "$n" -gt 0 ] && echo ok || echo "$n"; }
-wait_for "the next poll starts" mid_poll
-kill -9 "$daemon"
-wait "$daemon" 2>/dev/null
-daemon=
-start
-wait_for "every row converges after the crashes" converged
-[ "$(twice)" = 0 ] || fail "$(twice) row versions are in the oplog more than once after kill -9"
+batch_crashes 2501
 
 # ---- deletes ----
 my "DELETE FROM orders WHERE id IN (3, 700, 2501)"

@@ -29,7 +29,7 @@ sql() { e2e_sql "$@"; }
 sql app "CREATE TABLE items (id bigint PRIMARY KEY, val integer NOT NULL, note text)" >/dev/null
 sql app "INSERT INTO items SELECT g, 0, 'seed' FROM generate_series(1, 5000) g" >/dev/null
 e2e_config "$work/cw.yaml" items public.items \
-	"capture: {batch_size: 100, flush_interval: 20ms}" \
+	"capture: {batch_size: 100, snapshot_batch_size: 100, flush_interval: 20ms}" \
 	"apply: {batch_size: 100, poll_interval: 100ms}" \
 	"retry: {initial: 50ms, max: 300ms, give_up_after: 10m}"
 

@@ -45,7 +45,7 @@ seq 1 500 | awk 'BEGIN { printf "{\"insert\": \"products\", \"docs\": [" }
 	{ printf "%s{\"_id\": \"m%d\", \"title\": \"seed %d\", \"n\": 0}", (NR > 1 ? "," : ""), $1, $1 }
 	END { print "]}" }' | e2e_mongo
 E2E_MONGO_ENTITY=products e2e_config "$work/cw.yaml" items public.items \
-	"capture: {batch_size: 500, flush_interval: 20ms}" \
+	"capture: {batch_size: 500, snapshot_batch_size: 500, flush_interval: 20ms}" \
 	"apply: {batch_size: 500, poll_interval: 100ms}" \
 	"retry: {initial: 50ms, max: 500ms, give_up_after: 10m}"
 

@@ -16,8 +16,10 @@
 #include "apply/cache_write.h"
 #include "apply/cachedb.h"
 #include "apply/coalesce.h"
+#include "apply/typed_value.h"
 #include "core/change.h"
 #include "core/clock.h"
+#include "core/json.h"
 #include "core/mem.h"
 
 #include <fcntl.h>
@@ -401,6 +403,78 @@ static void decimal_handling_chooses_how_numbers_are_stored(void **state)
 	cw_cachedb_set_decimal_mode(fx->db, CW_DECIMAL_EXACT);
 }
 
+/* A decimal text's value as (sign, significant digits, exponent), for comparing two texts. */
+static void decimal_value(const char *text, char *out, size_t size)
+{
+	char digits[64] = "";
+	size_t n = 0;
+	long point = 0, exponent = 0;
+	bool seen_point = false, negative = text[0] == '-';
+	const char *s = text + negative;
+	for (; *s && *s != 'e' && *s != 'E'; s++) {
+		if (*s == '.') {
+			seen_point = true;
+		} else if (n == 0 && *s == '0') {
+			point -= seen_point;
+		} else {
+			point += !seen_point;
+			if (n < sizeof digits - 1)
+				digits[n++] = *s;
+		}
+	}
+	while (n > 0 && digits[n - 1] == '0')
+		n--;
+	digits[n] = '\0';
+	if (*s)
+		exponent = strtol(s + 1, NULL, 10);
+	snprintf(out, size, "%s0.%se%ld", negative ? "-" : "", digits, point + exponent);
+}
+
+/*
+ * Under exact decimal handling a number of at most 15 significant digits is
+ * a double without formatting the double back: every such number, of any
+ * exponent a double holds normally, reads back from the double's shortest
+ * text with its value, as the full check requires. Longer ones still take
+ * that check.
+ */
+static void numbers_of_few_digits_are_doubles_that_keep_them(void **state)
+{
+	(void)state;
+	uint64_t rng = 0x9e3779b97f4a7c15u;
+	for (int i = 0; i < 200000; i++) {
+		rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+		int ndigits = 1 + (int)(rng % 15), exponent = (int)((rng >> 8) % 561) - 280;
+		char number[64], shortest[CW_JSON_DOUBLE_LEN], want[80], got[80];
+		int len = snprintf(number, sizeof number, "%s%d.", (rng >> 20) & 1 ? "-" : "",
+		                   1 + (int)((rng >> 24) % 9));
+		for (int d = 1; d < ndigits; d++)
+			number[len++] = (char)('0' + (rng >> (28 + d * 2)) % 10);
+		len += snprintf(number + len, sizeof number - (size_t)len, "e%d", exponent);
+		cw_typed_value_t value;
+		cw_typed_value_number(number, (size_t)len, CW_DECIMAL_EXACT, &value);
+		assert_int_equal(value.kind, CW_TYPED_REAL);
+		assert_true(value.real == strtod(number, NULL));
+		cw_json_format_double(value.real, shortest);
+		decimal_value(number, want, sizeof want);
+		decimal_value(shortest, got, sizeof got);
+		assert_string_equal(got, want);
+	}
+	static const struct { const char *number; cw_typed_kind_t kind; } longer[] = {
+		{"0.30000000000000004", CW_TYPED_REAL},     /* 17 digits, the double's own */
+		{"0.1000000000000000055511", CW_TYPED_TEXT},
+		{"1234567890123456.7", CW_TYPED_TEXT},
+		{"2.500000000000000", CW_TYPED_REAL},       /* trailing zeros are not digits */
+		{"1e-300", CW_TYPED_REAL},                  /* past the short cut's range */
+		{"123456789012345678901234567890", CW_TYPED_TEXT},
+	};
+	for (size_t i = 0; i < sizeof longer / sizeof longer[0]; i++) {
+		cw_typed_value_t value;
+		cw_typed_value_number(longer[i].number, strlen(longer[i].number), CW_DECIMAL_EXACT,
+		                      &value);
+		assert_int_equal(value.kind, longer[i].kind);
+	}
+}
+
 static void overwrite(const char *path, off_t offset, size_t len)
 {
 	int fd = open(path, O_WRONLY);
@@ -640,6 +714,7 @@ int main(void)
 		                                teardown),
 		cmocka_unit_test_setup_teardown(decimal_handling_chooses_how_numbers_are_stored, setup,
 		                                teardown),
+		cmocka_unit_test(numbers_of_few_digits_are_doubles_that_keep_them),
 		cmocka_unit_test_setup_teardown(corrupt_file_is_moved_aside_and_recreated, setup, teardown),
 		cmocka_unit_test_setup_teardown(missing_file_is_recreated_and_drop_removes_the_directory,
 		                                setup, teardown),

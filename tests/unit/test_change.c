@@ -1,4 +1,4 @@
-/* Unit tests of changes: op names, per-op invariants, batch ownership and byte counting. */
+/* Unit tests of changes: op names, per-op invariants, batch ownership, byte counting, arenas. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -8,6 +8,8 @@
 #include "core/change.h"
 #include "core/mem.h"
 
+#include <stdalign.h>
+#include <stdio.h>
 #include <string.h>
 
 static void op_names_round_trip(void **state)
@@ -147,6 +149,97 @@ static void clear_frees_and_zeroes(void **state)
 	cw_change_clear(NULL);
 }
 
+/* Strings added to a batch are copies in its arena; the caller's stay its own. */
+static void batch_add_copies_into_the_arena(void **state)
+{
+	(void)state;
+	cw_change_batch_t batch = CW_CHANGE_BATCH_INIT;
+	char doc_id[8], data[32];
+	for (int i = 0; i < 3000; i++) {
+		snprintf(doc_id, sizeof doc_id, "%d", i);
+		snprintf(data, sizeof data, "{\"n\":%d}", i);
+		cw_change_t change = {0};
+		change.op = CW_OP_UPSERT;
+		change.entity = "products";
+		change.doc_id = doc_id;
+		change.data = data;
+		change.version = 2;
+		change.source_pos = "0/16B3748";
+		change.created_at_us = i;
+		cw_change_batch_add(&batch, &change);
+		assert_ptr_equal(change.doc_id, doc_id);   /* borrowed, not taken */
+	}
+	data[0] = 'x';
+	assert_true(batch.borrowed);
+	assert_int_equal(batch.len, 3000);
+	assert_string_equal(batch.items[2999].doc_id, "2999");
+	assert_string_equal(batch.items[0].data, "{\"n\":0}");
+	assert_string_equal(batch.items[1234].entity, "products");
+	assert_string_equal(batch.items[1234].source_pos, "0/16B3748");
+	assert_int_equal(batch.items[1234].created_at_us, 1234);
+	/* Equal entity and position of consecutive changes are shared, not copied again. */
+	assert_ptr_equal(batch.items[1].entity, batch.items[0].entity);
+	assert_ptr_equal(batch.items[2999].source_pos, batch.items[0].source_pos);
+	/* A pushed change joins the arena too; its strings are freed (ASan checks). */
+	cw_change_t sweep = {0};
+	sweep.op = CW_OP_SWEEP;
+	sweep.entity = cw_xstrdup("products");
+	sweep.source_pos = cw_xstrdup("0/16B3749");
+	cw_change_batch_push(&batch, &sweep);
+	assert_null(sweep.entity);
+	assert_string_equal(batch.items[3000].source_pos, "0/16B3749");
+	assert_null(batch.items[3000].doc_id);
+	cw_change_batch_clear(&batch);
+	assert_false(batch.borrowed);
+	assert_int_equal(batch.len, 0);
+	assert_int_equal(batch.bytes, 0);
+	/* Added to a batch of owned changes: an owned copy. */
+	cw_change_t owned = {0};
+	owned.op = CW_OP_DELETE;
+	owned.entity = cw_xstrdup("products");
+	owned.doc_id = cw_xstrdup("1");
+	cw_change_batch_push(&batch, &owned);
+	cw_change_t borrowed = {0};
+	borrowed.op = CW_OP_DELETE;
+	borrowed.entity = "products";
+	borrowed.doc_id = "2";
+	cw_change_batch_add(&batch, &borrowed);
+	assert_false(batch.borrowed);
+	assert_ptr_not_equal(batch.items[1].doc_id, borrowed.doc_id);
+	assert_string_equal(batch.items[1].doc_id, "2");
+	assert_int_equal(batch.bytes, strlen("products1products2"));
+	cw_change_batch_free(&batch);
+}
+
+/* Blocks of any size, aligned for any value, each its own memory until the arena is freed. */
+static void arena_blocks_are_aligned_and_distinct(void **state)
+{
+	(void)state;
+	cw_arena_t arena = CW_ARENA_INIT;
+	char *odd = cw_arena_strndup(&arena, "abc", 3);
+	assert_string_equal(odd, "abc");
+	char *blocks[64];
+	for (size_t i = 0; i < 64; i++) {
+		size_t size = i == 10 ? 100000 : i * 37;   /* one larger than a chunk */
+		blocks[i] = cw_arena_alloc(&arena, size);
+		assert_non_null(blocks[i]);
+		assert_int_equal((uintptr_t)blocks[i] % alignof(max_align_t), 0);
+		memset(blocks[i], (int)i, size);
+		cw_arena_strndup(&arena, "x", 1);   /* leaves the next block unaligned */
+	}
+	for (size_t i = 1; i < 64; i++)
+		if (i * 37 > 0 && i != 10)
+			assert_int_equal((unsigned char)blocks[i][i * 37 - 1], i);
+	assert_int_equal((unsigned char)blocks[10][99999], 10);
+	assert_string_equal(odd, "abc");
+	assert_null(cw_arena_strdup(&arena, NULL));
+	assert_true(arena.total >= 100000);
+	cw_arena_free(&arena);
+	assert_null(arena.chunks);
+	assert_int_equal(arena.total, 0);
+	cw_arena_free(&arena);   /* an empty arena: a no-op */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -154,6 +247,8 @@ int main(void)
 		cmocka_unit_test(validation_enforces_per_op_invariants),
 		cmocka_unit_test(batch_takes_over_strings_and_counts_bytes),
 		cmocka_unit_test(clear_frees_and_zeroes),
+		cmocka_unit_test(batch_add_copies_into_the_arena),
+		cmocka_unit_test(arena_blocks_are_aligned_and_distinct),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

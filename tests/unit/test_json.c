@@ -490,6 +490,49 @@ static const char *span(const cw_json_field_t *f)
 }
 
 /* Top-level fields keep their values' text; keys are unescaped; bad objects are refused. */
+/* Compaction byte by byte, as the rule says: whitespace outside strings goes, nothing else. */
+static size_t compact_by_byte(const char *span, size_t len, char *out)
+{
+	size_t n = 0;
+	bool in_string = false;
+	for (size_t i = 0; i < len; i++) {
+		char c = span[i];
+		if (in_string && c == '\\' && i + 1 < len) {
+			out[n++] = c;
+			out[n++] = span[++i];
+		} else if (in_string || c == '"') {
+			in_string = in_string ? c != '"' : true;
+			out[n++] = c;
+		} else if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+			out[n++] = c;
+		}
+	}
+	return n;
+}
+
+/* Any span (malformed ones too: a compaction never reads past its span) compacts as byte by byte. */
+static void compaction_keeps_strings_and_drops_whitespace(void **state)
+{
+	(void)state;
+	static const char alphabet[] = " \t\n\"\\a{},:1";
+	uint64_t rng = 0x2545f4914f6cdd1du;
+	cw_buf_t out = CW_BUF_INIT;
+	for (int round = 0; round < 100000; round++) {
+		char span[48], want[48];
+		size_t len = (size_t)(round % 48);
+		for (size_t i = 0; i < len; i++) {
+			rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+			span[i] = alphabet[rng % (sizeof alphabet - 1)];
+		}
+		size_t n = compact_by_byte(span, len, want);
+		cw_buf_reset(&out);
+		cw_json_compact(span, len, &out);
+		assert_int_equal(out.len, n);
+		assert_memory_equal(out.data, want, n);
+	}
+	cw_buf_free(&out);
+}
+
 static void fields_split_an_object_without_touching_values(void **state)
 {
 	(void)state;
@@ -602,6 +645,7 @@ int main(void)
 		cmocka_unit_test(corrupt_bson_is_a_protocol_error),
 		cmocka_unit_test(jansson_values_keep_integers_exact),
 		cmocka_unit_test(fields_split_an_object_without_touching_values),
+		cmocka_unit_test(compaction_keeps_strings_and_drops_whitespace),
 		cmocka_unit_test(nested_values_split_into_members_and_elements),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
