@@ -4,7 +4,6 @@
 #include "core/json.h"
 #include "core/mem.h"
 
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,22 +11,7 @@
 typedef struct keyed {
 	const cw_change_t *change;
 	size_t segment;
-	/* The doc_id's first 8 bytes as a big-endian number, NUL-padded: most comparisons end
-	 * on it, in the byte order strcmp gives. */
-	uint64_t prefix;
 } keyed_t;
-
-static uint64_t key_prefix(const char *doc_id)
-{
-	uint64_t prefix = 0;
-	bool ended = doc_id == NULL;
-	for (int i = 0; i < 8; i++) {
-		unsigned char c = ended ? 0 : (unsigned char)doc_id[i];
-		ended = c == 0;
-		prefix = prefix << 8 | c;
-	}
-	return prefix;
-}
 
 static int keyed_cmp(const void *pa, const void *pb)
 {
@@ -38,11 +22,8 @@ static int keyed_cmp(const void *pa, const void *pb)
 	bool a_sweep = a->change->op == CW_OP_SWEEP, b_sweep = b->change->op == CW_OP_SWEEP;
 	if (a_sweep != b_sweep)
 		return a_sweep ? 1 : -1;
-	if (!a_sweep && a->prefix != b->prefix)
-		return a->prefix < b->prefix ? -1 : 1;
-	/* The same first 8 bytes: the same doc_id when it ends there, else the rest decides. */
-	if (!a_sweep && (a->prefix & 0xff) != 0) {
-		int c = strcmp(a->change->doc_id + 8, b->change->doc_id + 8);
+	if (!a_sweep) {
+		int c = strcmp(a->change->doc_id, b->change->doc_id);
 		if (c != 0)
 			return c;
 	}
@@ -115,7 +96,6 @@ int cw_coalesce(const cw_change_t *const *changes, size_t n, int64_t skip_upto,
 			continue;
 		keyed[nkeyed].change = changes[i];
 		keyed[nkeyed].segment = segment;
-		keyed[nkeyed].prefix = changes[i]->op == CW_OP_SWEEP ? 0 : key_prefix(changes[i]->doc_id);
 		nkeyed++;
 		if (changes[i]->op == CW_OP_SWEEP)
 			segment++;
@@ -136,7 +116,6 @@ int cw_coalesce(const cw_change_t *const *changes, size_t n, int64_t skip_upto,
 		}
 		bool same = out->len > 0 && keyed[i - 1].segment == keyed[i].segment &&
 		            keyed[i - 1].change->op != CW_OP_SWEEP &&
-		            keyed[i - 1].prefix == keyed[i].prefix &&
 		            strcmp(keyed[i - 1].change->doc_id, change->doc_id) == 0;
 		cw_write_t *w = same ? &out->items[out->len - 1] : &out->items[out->len++];
 		if (!same)
