@@ -311,6 +311,7 @@ static int run_deletes(cw_bench_component_t *poller, MYSQL *conn, long rows)
 		return -1;
 	double before = cw_metrics_value(poller->ctx.metrics, "cachewarp_changes_captured_total",
 	                                 "entity=\"bench_batch\",op=\"delete\"");
+	cw_bench_reset_peak_rss(0);
 	double cpu0 = cw_bench_cpu_s(0);
 	double t0 = cw_bench_now_s();
 	if (cw_bench_component_start(poller) != 0)
@@ -324,11 +325,14 @@ static int run_deletes(cw_bench_component_t *poller, MYSQL *conn, long rows)
 		usleep(2000);
 	}
 	double seconds = cw_bench_now_s() - t0, cpu = cw_bench_cpu_s(0) - cpu0;
+	long rss = cw_bench_peak_rss_kib(0);
 	printf("mysql batch deletes: %ld rows deleted of %ld; the poller's start, an empty poll and "
-	       "one delete comparison put their deletes in the hub in %.2f s; CPU %.2f s\n", deletes,
-	       rows, seconds, cpu);
+	       "one delete comparison put their deletes in the hub in %.2f s; CPU %.2f s; peak RSS "
+	       "%.1f MiB\n", deletes, rows, seconds, cpu, (double)rss / 1024.0);
 	cw_bench_figure("mysql batch delete comparison", "seconds", "s", seconds, NULL);
 	cw_bench_figure("mysql batch delete comparison", "CPU", "s", cpu, NULL);
+	cw_bench_figure("mysql batch delete comparison", "peak RSS", "MiB", (double)rss / 1024.0,
+	                NULL);
 	return 0;
 }
 

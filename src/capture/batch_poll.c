@@ -290,9 +290,40 @@ static void free_ids(char **ids, size_t nids)
 }
 
 /*
+ * Sends a hub statement without waiting for its result (hub_result reads
+ * it), so that the table's side runs on its own server meanwhile. The hub's
+ * key set cannot change while this poller compares (only its own writes
+ * change it), and the hub's statement starts first. 0 or CW_EDB.
+ */
+static int hub_send(cw_batch_poller_t *p, const char *sql, int nparams,
+                    const char *const *params, cw_err_t *err)
+{
+	if (!PQsendQueryParams(cw_hub_pgconn(p->hub), sql, nparams, NULL, params, NULL, NULL, 0))
+		return cw_hub_conn_error(p->hub, "could not read the hub's batch keys", err);
+	return 0;
+}
+
+/* The result of the statement hub_send sent (owned by the caller), or NULL with err filled. */
+static PGresult *hub_result(cw_batch_poller_t *p, cw_err_t *err)
+{
+	PGresult *res = NULL, *next;
+	while ((next = PQgetResult(cw_hub_pgconn(p->hub))) != NULL) {
+		if (res == NULL)
+			res = next;
+		else
+			PQclear(next);
+	}
+	if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK)
+		return res;
+	cw_hub_result_error(p->hub, res, "could not read the hub's batch keys", err);
+	PQclear(res);
+	return NULL;
+}
+
+/*
  * The buckets whose count or sum differ, as an int[] literal ("{1,7}") in
  * list; 1 when the backend cannot bucket this entity's keys (every key is
- * listed then).
+ * listed then). The hub's buckets and the table's are computed at once.
  */
 static int differing_buckets(cw_batch_poller_t *p, size_t i, const cw_entity_t *entity,
                              const cw_batch_query_t *q, cw_buf_t *list, size_t *differing,
@@ -304,16 +335,22 @@ static int differing_buckets(cw_batch_poller_t *p, size_t i, const cw_entity_t *
 	cw_batch_bucket_t *source = cw_xcalloc(CW_BATCH_BUCKETS, sizeof *source);
 	const char *name[] = {entity->name};
 	/* The hub first: a key the hub has and the table lacks was deleted. */
-	int rc = 0;
-	PGresult *res = cw_hub_exec(p->hub, cw_batch_sql_hub_buckets(), 1, name,
-	                            "could not read the hub's batch keys", err);
-	if (res == NULL)
-		rc = CW_EDB;
-	else
-		cw_batch_read_buckets(res, hub);
-	PQclear(res);
-	if (rc == 0)
-		rc = p->ops->buckets(p->self, i, q, source, err);
+	int rc = hub_send(p, cw_batch_sql_hub_buckets(), 1, name, err);
+	if (rc == 0) {
+		cw_err_t source_err = {0};
+		int source_rc = p->ops->buckets(p->self, i, q, source, &source_err);
+		PGresult *res = hub_result(p, err);
+		if (res == NULL)
+			rc = CW_EDB;
+		else
+			cw_batch_read_buckets(res, hub);
+		PQclear(res);
+		if (rc == 0 && source_rc != 0) {
+			rc = source_rc;
+			if (source_rc < 0)
+				*err = source_err;
+		}
+	}
 	*differing = 0;
 	cw_buf_append_char(list, '{');
 	for (int b = 0; b < CW_BATCH_BUCKETS && rc == 0; b++) {
@@ -334,8 +371,9 @@ static int differing_buckets(cw_batch_poller_t *p, size_t i, const cw_entity_t *
 /*
  * Compares the hub's live keys of entity i with the table's: buckets first
  * when the backend can, then the keys of the buckets that differ; else every
- * key. The hub is read before the table, so a row inserted meanwhile is in
- * neither, or only in the table. Deletes go to the hub in one batch.
+ * key. The hub's statement starts before the table's, so a row inserted
+ * meanwhile is in neither, or only in the table. Deletes go to the hub in
+ * one batch.
  */
 static int detect_deletes(cw_batch_poller_t *p, size_t i, const cw_entity_t *entity,
                           cw_err_t *err)
@@ -351,23 +389,30 @@ static int detect_deletes(cw_batch_poller_t *p, size_t i, const cw_entity_t *ent
 	PGresult *hub_res = NULL;
 	const char **hub_keys = NULL;
 	const char *params[] = {entity->name, NULL};
+	cw_err_t source_err = {0};
+	int source_rc;
 	rc = differing_buckets(p, i, entity, &q, &list, &differing, err);
 	bool listed = rc == 1;
 	if (rc < 0 || (!listed && differing == 0))
 		goto cleanup;
 	params[1] = cw_buf_cstr(&list);
-	hub_res = listed ? cw_hub_exec(p->hub, "SELECT doc_id FROM cachewarp.batch_keys "
-	                               "WHERE entity = $1", 1, params,
-	                               "could not read the hub's batch keys", err)
-	                 : cw_hub_exec(p->hub, cw_batch_sql_hub_bucket_keys(), 2, params,
-	                               "could not read the hub's batch keys", err);
+	/* The hub's keys and the table's are read at once (hub_send). */
+	rc = listed ? hub_send(p, "SELECT doc_id FROM cachewarp.batch_keys WHERE entity = $1", 1,
+	                       params, err)
+	            : hub_send(p, cw_batch_sql_hub_bucket_keys(), 2, params, err);
+	if (rc != 0)
+		goto cleanup;
+	source_rc = p->ops->keys(p->self, i, &q, listed ? NULL : cw_buf_cstr(&list), &ids, &nids,
+	                         &source_err);
+	hub_res = hub_result(p, err);
 	if (hub_res == NULL) {
 		rc = CW_EDB;
 		goto cleanup;
 	}
-	if ((rc = p->ops->keys(p->self, i, &q, listed ? NULL : cw_buf_cstr(&list), &ids, &nids,
-	                       err)) != 0)
+	if ((rc = source_rc) != 0) {
+		*err = source_err;
 		goto cleanup;
+	}
 	hub_keys = sorted_column(hub_res);
 	qsort(ids, nids, sizeof *ids, compare_text);
 	deletes = push_deletes(p, entity, hub_keys, (size_t)PQntuples(hub_res), ids, nids);

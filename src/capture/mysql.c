@@ -324,12 +324,19 @@ int my_reload_entities(my_source_t *src, cw_cancel_t *cancel, cw_err_t *err)
 
 /* ---- changes ------------------------------------------------------------------ */
 
+/* Pushes a change of ent; doc_id and data (may be NULL) are taken over. */
+static void push_change_taken(my_source_t *src, cw_op_t op, const my_entity_t *ent, char *doc_id,
+                              char *data, const char *source_pos, int64_t commit_us)
+{
+	cw_change_t change = {0, op, cw_xstrdup(ent->entity.name), doc_id, data,
+	                      ent->entity.version, cw_xstrdup(source_pos), commit_us};
+	cw_change_batch_push(&src->batch, &change);
+}
+
 static void push_change(my_source_t *src, cw_op_t op, const my_entity_t *ent, const char *doc_id,
                         char *data, const char *source_pos, int64_t commit_us)
 {
-	cw_change_t change = {0, op, cw_xstrdup(ent->entity.name), cw_xstrdup(doc_id), data,
-	                      ent->entity.version, cw_xstrdup(source_pos), commit_us};
-	cw_change_batch_push(&src->batch, &change);
+	push_change_taken(src, op, ent, cw_xstrdup(doc_id), data, source_pos, commit_us);
 }
 
 int my_quarantine(my_source_t *src, const my_entity_t *ent, const char *doc_id,
@@ -348,7 +355,17 @@ int my_quarantine(my_source_t *src, const my_entity_t *ent, const char *doc_id,
 	return 0;
 }
 
-int my_push_row(my_source_t *src, const size_t *idx, size_t n, const cw_binlog_row_t *row,
+/* The row's string for the entity at i of n: taken over by the last, copied for the others. */
+static char *row_string(char **text, size_t i, size_t n)
+{
+	if (i + 1 < n)
+		return cw_xstrdup(*text);
+	char *taken = *text;
+	*text = NULL;
+	return taken;
+}
+
+int my_push_row(my_source_t *src, const size_t *idx, size_t n, cw_binlog_row_t *row,
                 const char *source_pos, int64_t commit_us, cw_err_t *err)
 {
 	int rc = 0;
@@ -361,8 +378,8 @@ int my_push_row(my_source_t *src, const size_t *idx, size_t n, const cw_binlog_r
 			continue;
 		}
 		if (ent->proj == NULL) {
-			push_change(src, CW_OP_UPSERT, ent, row->doc_id, cw_xstrdup(row->data), source_pos,
-			            commit_us);
+			push_change_taken(src, CW_OP_UPSERT, ent, row_string(&row->doc_id, i, n),
+			                  row_string(&row->data, i, n), source_pos, commit_us);
 			continue;
 		}
 		cw_err_t why = {0};

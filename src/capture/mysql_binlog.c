@@ -33,6 +33,9 @@ int cw_binlog_fail(const cw_binlog_reader_t *r, size_t offset, const char *fmt, 
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof what, fmt, ap);
 	va_end(ap);
+	if (r->name != NULL)
+		return cw_err_set(r->err, CW_EPROTO, CW_BINLOG_DOMAIN,
+			"binlog %s \"%s\": %s at offset %zu", r->what, r->name, what, offset);
 	return cw_err_set(r->err, CW_EPROTO, CW_BINLOG_DOMAIN, "binlog %s: %s at offset %zu",
 		r->what, what, offset);
 }
@@ -590,7 +593,7 @@ int cw_binlog_decode(cw_binlog_t *dec, const uint8_t *bytes, size_t len,
 	cw_binlog_event_t *out, cw_err_t *err)
 {
 	char what[48];
-	cw_binlog_reader_t r = {bytes, len, 0, "event", err};
+	cw_binlog_reader_t r = {bytes, len, 0, "event", err, NULL};
 	memset(out, 0, sizeof *out);
 	if (len < CW_BINLOG_HEADER_LEN)
 		return cw_binlog_fail(&r, len, "truncated header");

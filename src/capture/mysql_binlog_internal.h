@@ -57,8 +57,9 @@ typedef struct cw_binlog_reader {
 	const uint8_t *bytes;
 	size_t len;                  /* end of the body (the checksum excluded) */
 	size_t pos;
-	const char *what;            /* "TABLE_MAP event", "column \"x\" of \"db.t\"" */
+	const char *what;            /* "TABLE_MAP event", "column" */
 	cw_err_t *err;
+	const char *name;            /* NULL, or what's name: errors say what "name" */
 } cw_binlog_reader_t;
 
 int cw_binlog_fail(const cw_binlog_reader_t *r, size_t offset, const char *fmt, ...)

@@ -29,19 +29,25 @@ static bool bit(const uint8_t *bitmap, uint32_t i)
 	return (bitmap[i / 8] >> (i % 8)) & 1;
 }
 
+/* An image's error, named by its event and table (formatted only when one happens). */
+static int image_error(const cw_binlog_event_t *ev, cw_err_t *err)
+{
+	const cw_binlog_table_t *t = ev->rows.table;
+	cw_err_prefix(err, "%s event of \"%s.%s\"", cw_binlog_type_name(ev->type), t->schema,
+		t->name);
+	return CW_EPROTO;
+}
+
 static int read_image(cw_binlog_event_t *ev, const uint8_t *present, image_t *img, cw_err_t *err)
 {
 	const cw_binlog_table_t *t = ev->rows.table;
-	char what[CW_ERR_MESSAGE_LEN / 2];
-	snprintf(what, sizeof what, "%s event of \"%s.%s\"", cw_binlog_type_name(ev->type),
-		t->schema, t->name);
-	cw_binlog_reader_t r = {ev->rows.bytes, ev->rows.end, ev->rows.pos, what, err};
+	cw_binlog_reader_t r = {ev->rows.bytes, ev->rows.end, ev->rows.pos, "row image", err, NULL};
 	uint32_t npresent = 0;
 	for (uint32_t i = 0; i < t->ncolumns; i++)
 		npresent += bit(present, i);
 	size_t nulls = (npresent + 7) / 8;
 	if (cw_binlog_need(&r, nulls, "null bitmap"))
-		return CW_EPROTO;
+		return image_error(ev, err);
 	const uint8_t *null_bitmap = r.bytes + r.pos;
 	r.pos += nulls;
 	cw_buf_reset(&img->text);
@@ -57,10 +63,8 @@ static int read_image(cw_binlog_event_t *ev, const uint8_t *present, image_t *im
 			continue;
 		}
 		if (cw_binlog_value_read(&t->columns[i], r.bytes, &r.pos, r.len, &img->text,
-			&img->kind[i], err)) {
-			cw_err_prefix(err, "%s", what);
-			return CW_EPROTO;
-		}
+			&img->kind[i], err))
+			return image_error(ev, err);
 		img->len[i] = img->text.len - img->start[i];
 	}
 	ev->rows.pos = r.pos;

@@ -201,7 +201,11 @@ static int read_decimal(const cw_binlog_reader_t *r, int precision, int scale, c
 		pos += (size_t)nb;
 		if (v >= pow10[ndig])
 			return cw_binlog_fail(r, r->pos, "invalid DECIMAL digits");
-		nd += (size_t)snprintf(digits + nd, sizeof digits - nd, "%0*" PRIu32, ndig, v);
+		for (int d = ndig; d > 0; d--) {
+			digits[nd + (size_t)d - 1] = (char)('0' + v % 10);
+			v /= 10;
+		}
+		nd += (size_t)ndig;
 	}
 	size_t lead = 0;
 	while (lead + 1 < nd && digits[lead] == '0')
@@ -222,7 +226,7 @@ static int read_decimal(const cw_binlog_reader_t *r, int precision, int scale, c
 			pos += (size_t)nb;
 			if (v >= pow10[ndig])
 				return cw_binlog_fail(r, r->pos, "invalid DECIMAL digits");
-			cw_buf_appendf(out, "%0*" PRIu32, ndig, v);
+			cw_buf_append_digits(out, v, (unsigned)ndig);
 		}
 	}
 	*used = size;
@@ -236,10 +240,13 @@ static void put_fraction(cw_buf_t *out, int fsp, uint32_t micro)
 {
 	if (fsp <= 0)
 		return;
-	char six[8];
-	snprintf(six, sizeof six, "%06" PRIu32, micro % 1000000);
+	/* the fsp leading digits of the six */
 	cw_buf_append_char(out, '.');
-	cw_buf_append(out, six, (size_t)(fsp > 6 ? 6 : fsp));
+	int digits = fsp > 6 ? 6 : fsp;
+	uint32_t scaled = micro % 1000000;
+	for (int d = digits; d < 6; d++)
+		scaled /= 10;
+	cw_buf_append_digits(out, scaled, (unsigned)digits);
 }
 
 /* The fraction bytes that follow TIME2, DATETIME2 and TIMESTAMP2, big-endian. */
@@ -261,9 +268,20 @@ static uint32_t frac_micro(const uint8_t *p, int fsp)
 static void put_datetime_packed(cw_buf_t *out, uint64_t intpart, int fsp, uint32_t micro)
 {
 	uint64_t ymd = intpart >> 17, hms = intpart % (1 << 17), ym = ymd >> 5;
-	cw_buf_appendf(out, "%04u-%02u-%02u %02u:%02u:%02u", (unsigned)(ym / 13),
-		(unsigned)(ym % 13), (unsigned)(ymd % 32), (unsigned)(hms >> 12),
-		(unsigned)((hms >> 6) % 64), (unsigned)(hms % 64));
+	/* "%04u-%02u-%02u %02u:%02u:%02u" without printf: one per DATETIME value */
+	const struct { uint32_t value; unsigned width; char after; } fields[] = {
+		{(uint32_t)(ym / 13), 4, '-'}, {(uint32_t)(ym % 13), 2, '-'},
+		{(uint32_t)(ymd % 32), 2, ' '}, {(uint32_t)(hms >> 12), 2, ':'},
+		{(uint32_t)((hms >> 6) % 64), 2, ':'}, {(uint32_t)(hms % 64), 2, '\0'},
+	};
+	for (size_t f = 0; f < sizeof fields / sizeof fields[0]; f++) {
+		if (fields[f].width == 4 && fields[f].value > 9999)
+			cw_buf_append_u64(out, fields[f].value);   /* as %04u: wider, never cut */
+		else
+			cw_buf_append_digits(out, fields[f].value, fields[f].width);
+		if (fields[f].after != '\0')
+			cw_buf_append_char(out, fields[f].after);
+	}
 	put_fraction(out, fsp, micro);
 }
 
@@ -379,10 +397,10 @@ static int read_int(cw_binlog_reader_t *r, const cw_binlog_column_t *col, size_t
 	if (cw_binlog_read_uint(r, n, "integer", &v))
 		return CW_EPROTO;
 	if (col->is_unsigned) {
-		cw_buf_appendf(out, "%" PRIu64, v);
+		cw_buf_append_u64(out, v);
 	} else {
 		unsigned shift = (unsigned)(64 - 8 * n);
-		cw_buf_appendf(out, "%" PRId64, (int64_t)(v << shift) >> shift);
+		cw_buf_append_i64(out, (int64_t)(v << shift) >> shift);
 	}
 	return 0;
 }
@@ -584,9 +602,8 @@ static int read_value(cw_binlog_reader_t *r, const cw_binlog_column_t *col, cw_b
 int cw_binlog_value_read(const cw_binlog_column_t *col, const uint8_t *bytes, size_t *pos,
 	size_t end, cw_buf_t *text, cw_binlog_value_kind_t *kind, cw_err_t *err)
 {
-	char what[CW_ERR_MESSAGE_LEN / 2];
-	snprintf(what, sizeof what, "column \"%s\"", col->name != NULL ? col->name : "?");
-	cw_binlog_reader_t r = {bytes, end, *pos, what, err};
+	/* The column's name goes into an error only when one is written. */
+	cw_binlog_reader_t r = {bytes, end, *pos, "column", err, col->name != NULL ? col->name : "?"};
 	size_t mark = text->len;
 	int rc = read_value(&r, col, text, kind);
 	if (rc != 0) {
@@ -658,7 +675,7 @@ static int jsonb_opaque(jsonb_t *j, size_t at, size_t end)
 		return jsonb_fail(j, at, "truncated opaque value");
 	const uint8_t *p = j->bytes + at;
 	cw_buf_t text = CW_BUF_INIT;
-	cw_binlog_reader_t r = {p, len, 0, "JSON value", j->err};
+	cw_binlog_reader_t r = {p, len, 0, "JSON value", j->err, NULL};
 	int rc;
 	if (type == CW_MYSQL_TYPE_NEWDECIMAL && len >= 2) {
 		size_t used;

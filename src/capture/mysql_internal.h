@@ -159,8 +159,10 @@ void my_publish_lag(my_source_t *src);
 size_t my_entities_of(const my_source_t *src, const char *schema, const char *table,
                       size_t *idx, size_t cap);
 /* Turns one row change into changes of the entities in idx, pushed onto src->batch. A
- * value the projection refuses goes to the quarantine; hub errors are returned. */
-int my_push_row(my_source_t *src, const size_t *idx, size_t n, const cw_binlog_row_t *row,
+ * value the projection refuses goes to the quarantine; hub errors are returned. The
+ * changes take over row's doc_id and data where they can (set to NULL then): the caller
+ * still clears row. */
+int my_push_row(my_source_t *src, const size_t *idx, size_t n, cw_binlog_row_t *row,
                 const char *source_pos, int64_t commit_us, cw_err_t *err);
 /* Sets a record aside in the hub's quarantine (doc_id and raw may be NULL); logs and counts
  * it. 0 or the hub's error. */

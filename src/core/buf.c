@@ -41,6 +41,37 @@ void cw_buf_append_char(cw_buf_t *buf, char c)
 	buf->data[buf->len] = '\0';
 }
 
+void cw_buf_append_u64(cw_buf_t *buf, uint64_t value)
+{
+	char digits[24];
+	char *end = digits + sizeof digits, *p = end;
+	do {
+		*--p = (char)('0' + value % 10);
+		value /= 10;
+	} while (value != 0);
+	cw_buf_append(buf, p, (size_t)(end - p));
+}
+
+void cw_buf_append_i64(cw_buf_t *buf, int64_t value)
+{
+	if (value < 0)
+		cw_buf_append_char(buf, '-');
+	/* Negate in unsigned arithmetic so INT64_MIN stays defined. */
+	cw_buf_append_u64(buf, value < 0 ? 0 - (uint64_t)value : (uint64_t)value);
+}
+
+void cw_buf_append_digits(cw_buf_t *buf, uint32_t value, unsigned width)
+{
+	char digits[10];
+	if (width > sizeof digits)
+		width = sizeof digits;
+	for (unsigned d = width; d > 0; d--) {
+		digits[d - 1] = (char)('0' + value % 10);
+		value /= 10;
+	}
+	cw_buf_append(buf, digits, width);
+}
+
 void cw_buf_appendf(cw_buf_t *buf, const char *fmt, ...)
 {
 	va_list ap;
