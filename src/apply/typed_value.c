@@ -8,6 +8,7 @@
 #include <float.h>
 #include <math.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -114,6 +115,58 @@ static bool few_digits(const char *number, size_t len, double value)
 	return digits <= DBL_DIG;
 }
 
+/*
+ * The JSON number's double without strtod when that is exact (Clinger's
+ * fast path): at most 15 significant digits as an integer m and a power of
+ * ten 10^k with |k| <= 22 are both doubles exactly, so m * 10^k (or
+ * m / 10^-k) is one correctly rounded operation: strtod's result. false
+ * for any other number (zero too): read it with strtod.
+ */
+static bool exact_double(const char *number, size_t len, double *out)
+{
+	static const double powers[] = {
+		1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+		1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+	};
+	uint64_t mantissa = 0;
+	int digits = 0;
+	long exponent = 0;
+	bool seen_point = false;
+	size_t i = number[0] == '-';
+	for (; i < len && number[i] != 'e' && number[i] != 'E'; i++) {
+		char c = number[i];
+		if (c == '.') {
+			seen_point = true;
+			continue;
+		}
+		exponent -= seen_point;
+		if (mantissa == 0 && c == '0')
+			continue;   /* a leading zero */
+		if (++digits > 15)
+			return false;
+		mantissa = mantissa * 10 + (uint64_t)(c - '0');
+	}
+	if (i < len) {   /* the exponent */
+		i++;
+		bool negative = i < len && number[i] == '-';
+		i += i < len && (number[i] == '-' || number[i] == '+');
+		long e = 0;
+		if (i == len)
+			return false;
+		for (; i < len; i++) {
+			if (number[i] < '0' || number[i] > '9' || (e = e * 10 + (number[i] - '0')) > 1000)
+				return false;
+		}
+		exponent += negative ? -e : e;
+	}
+	if (mantissa == 0 || exponent < -22 || exponent > 22)
+		return false;
+	double value = (double)mantissa;
+	value = exponent >= 0 ? value * powers[exponent] : value / powers[-exponent];
+	*out = number[0] == '-' ? -value : value;
+	return true;
+}
+
 static void set_text(cw_typed_value_t *out, const char *text, size_t len)
 {
 	out->kind = CW_TYPED_TEXT;
@@ -153,10 +206,13 @@ void cw_typed_value_number(const char *number, size_t len, cw_decimal_mode_t mod
 		set_text(out, number, len);
 		return;
 	}
-	char *copy = len < sizeof buf ? buf : cw_xstrndup(number, len);
-	double value = strtod(copy, NULL);
-	if (copy != buf)
-		free(copy);
+	double value;
+	if (!exact_double(number, len, &value)) {
+		char *copy = len < sizeof buf ? buf : cw_xstrndup(number, len);
+		value = strtod(copy, NULL);
+		if (copy != buf)
+			free(copy);
+	}
 	if (mode == CW_DECIMAL_DOUBLE ||
 	    (isfinite(value) && (few_digits(number, len, value) || double_holds(number, len, value)))) {
 		out->kind = CW_TYPED_REAL;

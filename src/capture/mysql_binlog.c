@@ -104,24 +104,10 @@ int cw_binlog_read_count(cw_binlog_reader_t *r, const char *what, size_t min_siz
 
 /* ---- checksums ---------------------------------------------------------- */
 
-/* Continues crc (0 to start) over p[0..len): the CRC-32 of zlib. */
+/* Continues crc (0 to start) over p[0..len): zlib's CRC-32 (word at a time, not byte). */
 static uint32_t crc32_update(uint32_t crc, const uint8_t *p, size_t len)
 {
-	static uint32_t table[256];
-	static int ready;   /* the table is the same for every thread: a race writes equal values */
-	if (!ready) {
-		for (uint32_t i = 0; i < 256; i++) {
-			uint32_t c = i;
-			for (int k = 0; k < 8; k++)
-				c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
-			table[i] = c;
-		}
-		__atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
-	}
-	crc ^= 0xffffffffu;
-	for (size_t i = 0; i < len; i++)
-		crc = table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
-	return crc ^ 0xffffffffu;
+	return (uint32_t)crc32_z(crc, p, len);
 }
 
 static uint32_t crc32_of(const uint8_t *p, size_t len)

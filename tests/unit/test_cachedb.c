@@ -459,6 +459,31 @@ static void numbers_of_few_digits_are_doubles_that_keep_them(void **state)
 		decimal_value(shortest, got, sizeof got);
 		assert_string_equal(got, want);
 	}
+	/* Numbers as sources print them, read to the same double as strtod reads them. */
+	for (int i = 0; i < 200000; i++) {
+		rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+		char number[64];
+		int whole = (int)(rng % 12), fraction = 1 + (int)((rng >> 4) % 10), len = 0;
+		if ((rng >> 8) & 1)
+			number[len++] = '-';
+		for (int d = 0; d < whole; d++)
+			number[len++] = (char)('0' + (d == 0 ? 1 + (rng >> (12 + d)) % 9 : (rng >> (12 + d)) % 10));
+		if (whole == 0)
+			number[len++] = '0';
+		number[len++] = '.';
+		for (int d = 0; d < fraction; d++)
+			number[len++] = (char)('0' + (rng >> (30 + d * 3)) % 10);
+		if ((rng >> 62) & 1)
+			len += snprintf(number + len, sizeof number - (size_t)len, "e%d",
+			                (int)((rng >> 40) % 61) - 30);
+		number[len] = '\0';
+		cw_typed_value_t value;
+		cw_typed_value_number(number, (size_t)len, CW_DECIMAL_DOUBLE, &value);
+		assert_int_equal(value.kind, CW_TYPED_REAL);
+		if (value.real != strtod(number, NULL))
+			fail_msg("%s read as %.17g, strtod reads %.17g", number, value.real,
+			         strtod(number, NULL));
+	}
 	static const struct { const char *number; cw_typed_kind_t kind; } longer[] = {
 		{"0.30000000000000004", CW_TYPED_REAL},     /* 17 digits, the double's own */
 		{"0.1000000000000000055511", CW_TYPED_TEXT},

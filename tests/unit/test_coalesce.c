@@ -297,6 +297,49 @@ static void merged_upserts_keep_every_digit(void **state)
 	cw_change_batch_free(&batch);
 }
 
+static int strcmp_ptr(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * Writes come in the byte order of their doc_ids (SQLite's order of a TEXT
+ * key), one per document, whatever the ids share: long common prefixes,
+ * bytes past 0x7f, ids that are prefixes of others.
+ */
+static void writes_come_in_doc_id_byte_order(void **state)
+{
+	(void)state;
+	static const char *const stems[] = {"", "order-", "order-000000", "\xc3\xa9t\xc3\xa9-", "z"};
+	uint64_t rng = 0x853c49e6748fea9bu;
+	for (int round = 0; round < 200; round++) {
+		cw_change_batch_t batch = CW_CHANGE_BATCH_INIT;
+		char *ids[60];
+		size_t nids = 0;
+		for (int i = 0; i < 60; i++) {
+			rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+			char id[48];
+			snprintf(id, sizeof id, "%s%llu", stems[rng % 5], (unsigned long long)(rng >> 40) % 50);
+			push(&batch, CW_OP_UPSERT, "items", id, "{}", 1);
+			size_t k = 0;
+			while (k < nids && strcmp(ids[k], id) != 0)
+				k++;
+			if (k == nids)
+				ids[nids++] = cw_xstrdup(id);
+		}
+		qsort(ids, nids, sizeof *ids, strcmp_ptr);
+		cw_write_list_t out = CW_WRITE_LIST_INIT;
+		assert_int_equal(coalesce_all(&batch, 0, &out), 0);
+		assert_int_equal(out.len, nids);
+		for (size_t k = 0; k < nids; k++) {
+			assert_string_equal(out.items[k].doc_id, ids[k]);
+			free(ids[k]);
+		}
+		cw_write_list_clear(&out);
+		cw_change_batch_free(&batch);
+	}
+}
+
 static void batches_group_by_entity_in_id_order(void **state)
 {
 	(void)state;
@@ -333,6 +376,7 @@ int main(void)
 		cmocka_unit_test(data_that_is_not_an_object_is_refused),
 		cmocka_unit_test(merged_upserts_keep_every_digit),
 		cmocka_unit_test(batches_group_by_entity_in_id_order),
+		cmocka_unit_test(writes_come_in_doc_id_byte_order),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
