@@ -15,7 +15,7 @@
 #include <stdlib.h>
 
 #define SUBMIT_WAIT_MS 500
-#define SCAN_QUEUE_DEPTH 1
+#define SCAN_QUEUE_DEPTH 2
 
 struct pg_pipe {
 	const cw_pg_source_t *src;          /* borrowed; immutable parts only */

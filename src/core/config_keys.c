@@ -563,12 +563,12 @@ static const cw_config_key_t keys[] = {
 	 .help = "Batches that may wait between a source and the oplog writer; when full the "
 	         "source waits (backpressure)."},
 	{.path = "capture.snapshot_batch_size", .kind = CW_KEY_INT,
-	 .offset = CFG(capture.snapshot_batch_size), .default_text = "5000", .min = 1,
+	 .offset = CFG(capture.snapshot_batch_size), .default_text = "1000", .min = 1,
 	 .max = 100000,
 	 .help = "Most rows a PostgreSQL source's snapshot writes to the hub in one transaction "
-	         "(read 1000 at a time; a batch also ends past 4 MiB of row data). A scan is "
-	         "not latency-bound like the stream, and larger batches take fewer hub round "
-	         "trips per row."},
+	         "(read 1000 at a time; a batch also ends past 4 MiB of row data), apart from "
+	         "the stream's capture.batch_size. Larger batches take fewer round trips per "
+	         "row (a hub far away gains) and hold more memory."},
 
 	GROUP("apply", "Applying the hub to targets."),
 	{.path = "apply.batch_size", .kind = CW_KEY_INT, .offset = CFG(apply.batch_size),
