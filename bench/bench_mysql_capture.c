@@ -50,6 +50,7 @@
 
 #define SERIES "entity=\"bench_rows\",op=\"upsert\""
 #define BATCH_SERIES "entity=\"bench_batch\",op=\"upsert\""
+#define DELETE_SERIES "entity=\"bench_batch\",op=\"delete\""
 #define CHUNK 10000
 
 typedef struct server {
@@ -266,6 +267,27 @@ static int run_workload(cw_bench_component_t *cap, const server_t *srv, MYSQL *c
 	return 0;
 }
 
+/*
+ * Starts poller and waits until its count of captured changes in series has
+ * grown by want since before (what names the wait in the timeout message).
+ */
+static int start_and_wait(cw_bench_component_t *poller, const char *series, double before,
+                          double want, const char *what)
+{
+	double t0 = cw_bench_now_s();
+	if (cw_bench_component_start(poller) != 0)
+		return -1;
+	while (cw_metrics_value(poller->ctx.metrics, "cachewarp_changes_captured_total", series) -
+	       before < want) {
+		if (cw_bench_now_s() - t0 > 900.0) {
+			fprintf(stderr, "bench: %s after 900 s\n", what);
+			return -1;
+		}
+		usleep(2000);
+	}
+	return 0;
+}
+
 /* Batch mode: one poll of every row of the table (the stream stopped), timed. */
 static int run_batch(cw_bench_component_t *poller, MYSQL *conn, long rows)
 {
@@ -276,16 +298,8 @@ static int run_batch(cw_bench_component_t *poller, MYSQL *conn, long rows)
 	cw_bench_reset_peak_rss(0);
 	double cpu0 = cw_bench_cpu_s(0);
 	double t0 = cw_bench_now_s();
-	if (cw_bench_component_start(poller) != 0)
+	if (start_and_wait(poller, BATCH_SERIES, before, (double)rows, "batch poll incomplete") != 0)
 		return -1;
-	while (cw_metrics_value(poller->ctx.metrics, "cachewarp_changes_captured_total",
-	                        BATCH_SERIES) - before < (double)rows) {
-		if (cw_bench_now_s() - t0 > 900.0) {
-			fprintf(stderr, "bench: batch poll incomplete after 900 s\n");
-			return -1;
-		}
-		usleep(2000);
-	}
 	double seconds = cw_bench_now_s() - t0, cpu = cw_bench_cpu_s(0) - cpu0;
 	long rss = cw_bench_peak_rss_kib(0);
 	printf("mysql batch: one poll read %ld changed rows into the hub in %.2f s = %.0f rows/s; "
@@ -310,20 +324,12 @@ static int run_deletes(cw_bench_component_t *poller, MYSQL *conn, long rows)
 	if (rows < deletes || exec(conn, sql) != 0)
 		return -1;
 	double before = cw_metrics_value(poller->ctx.metrics, "cachewarp_changes_captured_total",
-	                                 "entity=\"bench_batch\",op=\"delete\"");
+	                                 DELETE_SERIES);
 	cw_bench_reset_peak_rss(0);
 	double cpu0 = cw_bench_cpu_s(0);
 	double t0 = cw_bench_now_s();
-	if (cw_bench_component_start(poller) != 0)
+	if (start_and_wait(poller, DELETE_SERIES, before, (double)deletes, "deletes not found") != 0)
 		return -1;
-	while (cw_metrics_value(poller->ctx.metrics, "cachewarp_changes_captured_total",
-	                        "entity=\"bench_batch\",op=\"delete\"") - before < (double)deletes) {
-		if (cw_bench_now_s() - t0 > 900.0) {
-			fprintf(stderr, "bench: deletes not found after 900 s\n");
-			return -1;
-		}
-		usleep(2000);
-	}
 	double seconds = cw_bench_now_s() - t0, cpu = cw_bench_cpu_s(0) - cpu0;
 	long rss = cw_bench_peak_rss_kib(0);
 	printf("mysql batch deletes: %ld rows deleted of %ld; the poller's start, an empty poll and "
