@@ -240,8 +240,17 @@ const char *cw_auth_failure_hint(const cw_auth_config_t *auth, const char *messa
                                  size_t size)
 {
 	out[0] = '\0';
+	/*
+	 * Under TLS 1.3 the client finishes its handshake before the server
+	 * checks the client's certificate: a server refusing it may just drop
+	 * the connection, which MariaDB's client reports as lost while sending
+	 * the authentication.
+	 */
+	bool dropped_at_auth = message != NULL && strstr(message, "Lost connection") != NULL &&
+	                       strstr(message, "authentication") != NULL;
 	if (auth != NULL && auth->type == CW_AUTH_CERTIFICATE && message != NULL &&
-	    (strstr(message, "SSL") != NULL || strstr(message, "certificate") != NULL))
+	    (strstr(message, "SSL") != NULL || strstr(message, "certificate") != NULL ||
+	     dropped_at_auth))
 		snprintf(out, size, " (TLS with the client certificate of authentication \"%s\" failed: "
 		         "check its cert_file, key_file and ca_file)", auth->id);
 	return out;

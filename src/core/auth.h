@@ -81,7 +81,9 @@ int cw_auth_pg_connect(const cw_auth_config_t *auth, const char *const *keywords
  * What to add to the message of a connection that failed with message (the
  * driver's, borrowed): for a `certificate` entry and a TLS failure, " (TLS
  * with the client certificate of authentication "x" failed: check its
- * cert_file, key_file and ca_file)"; else "". Written into out (size bytes).
+ * cert_file, key_file and ca_file)"; also for a connection lost while
+ * authenticating (a TLS 1.3 server refusing the certificate may just drop
+ * it); else "". Written into out (size bytes).
  */
 const char *cw_auth_failure_hint(const cw_auth_config_t *auth, const char *message, char *out,
                                  size_t size);

@@ -186,7 +186,10 @@ static void test_pg_params_parse_in_libpq(void **state)
 	cw_pg_params_free(&params);
 }
 
-/* A TLS failure with a certificate entry names the entry; other failures and types add nothing. */
+/*
+ * A TLS failure with a certificate entry, or a connection dropped at
+ * authentication, names the entry; other failures and types add nothing.
+ */
 static void test_failure_hint(void **state)
 {
 	fixture_t *f = *state;
@@ -197,6 +200,11 @@ static void test_failure_hint(void **state)
 	                          "failed: check its cert_file, key_file and ca_file)");
 	cw_auth_failure_hint(&f->auth, "could not connect: Connection refused", hint, sizeof hint);
 	assert_string_equal(hint, "");
+	/* TLS 1.3: the refused certificate shows as a connection dropped at authentication. */
+	cw_auth_failure_hint(&f->auth, "Lost connection to server at 'sending authentication "
+	                     "information', system error: 104", hint, sizeof hint);
+	assert_string_equal(hint, " (TLS with the client certificate of authentication \"creds\" "
+	                          "failed: check its cert_file, key_file and ca_file)");
 	f->auth.type = CW_AUTH_USERNAME_PASSWORD;
 	cw_auth_failure_hint(&f->auth, "SSL error: tlsv1 alert unknown ca", hint, sizeof hint);
 	assert_string_equal(hint, "");
