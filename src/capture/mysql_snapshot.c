@@ -11,6 +11,7 @@
  */
 #include "capture/mysql_internal.h"
 
+#include "capture/scan_log.h"
 #include "capture/scan_progress.h"
 #include "core/clock.h"
 #include "core/json.h"
@@ -355,28 +356,6 @@ static int64_t estimate_rows(my_source_t *src, const my_entity_t *ent)
 	return rows;
 }
 
-/* Progress with the rate and, from the server's estimate, the time left. */
-static void log_progress(const my_source_t *src, const my_entity_t *ent, int64_t rows,
-                         int64_t estimate, int64_t started_ms, bool done)
-{
-	double seconds = (double)(cw_clock_now_ms(cw_clock_system()) - started_ms) / 1000.0;
-	double rate = seconds > 0 ? (double)rows / seconds : 0;
-	char rows_text[32], rate_text[32], total_text[32], eta_text[32];
-	snprintf(rows_text, sizeof rows_text, "%" PRId64, rows);
-	snprintf(rate_text, sizeof rate_text, "%.0f", rate);
-	snprintf(total_text, sizeof total_text, "%" PRId64, estimate > rows ? estimate : rows);
-	if (done)
-		snprintf(eta_text, sizeof eta_text, "0");
-	else if (estimate > rows && rate > 0)
-		snprintf(eta_text, sizeof eta_text, "%.0f", (double)(estimate - rows) / rate);
-	else
-		snprintf(eta_text, sizeof eta_text, "unknown");
-	cw_log_kv(CW_LOG_INFO, MY_COMPONENT, done ? "snapshot of table done" : "snapshot progress",
-	          "source", src->cfg->name, "entity", ent->entity.name, "table", ent->entity.table,
-	          "rows", rows_text, "rows_estimate", total_text, "rows_per_second", rate_text,
-	          "eta_seconds", eta_text, NULL);
-}
-
 static char *progress_key(const my_source_t *src, const my_entity_t *ent)
 {
 	return cw_xasprintf("mysql_scan:%s:%s", src->cfg->name, ent->entity.name);
@@ -461,9 +440,11 @@ static int scan_table(my_source_t *src, MYSQL *conn, my_entity_t *ent, const cha
 	uint16_t key[CW_BINLOG_MAX_COLUMNS];
 	cw_buf_t select = CW_BUF_INIT, order = CW_BUF_INIT, sql = CW_BUF_INIT, scratch = CW_BUF_INIT;
 	MYSQL_RES *res = NULL;
-	int64_t rows = 0, started = cw_clock_now_ms(cw_clock_system());
+	const cw_scan_log_t scan_log = {MY_COMPONENT, src->cfg->name, ent->entity.name,
+	                                ent->entity.table, cw_clock_now_ms(cw_clock_system())};
+	int64_t rows = 0;
 	int64_t estimate = estimate_rows(src, ent);
-	int64_t next_log = started + PROGRESS_INTERVAL_MS;
+	int64_t next_log = scan_log.started_ms + PROGRESS_INTERVAL_MS;
 	char labels[160];
 	snprintf(labels, sizeof labels, "entity=\"%s\"", ent->entity.name);
 	int rc = my_scan_columns(src, conn, ent, &cols, &ncols, &select, err);
@@ -532,7 +513,7 @@ static int scan_table(my_source_t *src, MYSQL *conn, my_entity_t *ent, const cha
 		if (rc == 0 && cw_cancel_is_set(cancel))
 			rc = CW_ECANCELED;
 		if (cw_clock_now_ms(cw_clock_system()) >= next_log) {
-			log_progress(src, ent, rows, estimate, started, false);
+			cw_scan_log_progress(&scan_log, rows, estimate, false, -1);
 			next_log = cw_clock_now_ms(cw_clock_system()) + PROGRESS_INTERVAL_MS;
 		}
 	}
@@ -548,7 +529,7 @@ static int scan_table(my_source_t *src, MYSQL *conn, my_entity_t *ent, const cha
 	}
 	src->scanning = false;
 	if (rc == 0)
-		log_progress(src, ent, rows, estimate, started, true);
+		cw_scan_log_progress(&scan_log, rows, estimate, true, -1);
 out:
 	mysql_free_result(res);
 	my_scan_columns_free(cols, ncols);

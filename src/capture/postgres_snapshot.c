@@ -13,6 +13,7 @@
 #include "capture/postgres_internal.h"
 
 #include "capture/pg_rows.h"
+#include "capture/scan_log.h"
 #include "capture/scan_progress.h"
 #include "core/clock.h"
 #include "core/failpoint.h"
@@ -54,30 +55,6 @@ static int64_t estimate_rows(PGconn *conn, const pg_entity_t *ent)
 		rows = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
 	return rows;
-}
-
-/* read_s: the seconds spent reading and decoding rows, logged when not negative. */
-static void log_progress(const cw_pg_source_t *src, const pg_entity_t *ent, int64_t rows,
-                         int64_t estimate, int64_t started_ms, bool done, double read_s)
-{
-	double seconds = (double)(cw_clock_now_ms(cw_clock_system()) - started_ms) / 1000.0;
-	double rate = seconds > 0 ? (double)rows / seconds : 0;
-	char rows_text[32], rate_text[32], eta_text[32], total_text[32], read_text[32] = "";
-	snprintf(rows_text, sizeof rows_text, "%lld", (long long)rows);
-	snprintf(rate_text, sizeof rate_text, "%.0f", rate);
-	snprintf(total_text, sizeof total_text, "%lld", (long long)(estimate > rows ? estimate : rows));
-	if (done)
-		snprintf(eta_text, sizeof eta_text, "0");
-	else if (estimate > rows && rate > 0)
-		snprintf(eta_text, sizeof eta_text, "%.0f", (double)(estimate - rows) / rate);
-	else
-		snprintf(eta_text, sizeof eta_text, "unknown");
-	if (read_s >= 0)
-		snprintf(read_text, sizeof read_text, "%.3f", read_s);
-	cw_log_kv(CW_LOG_INFO, PG_COMPONENT, done ? "snapshot of table done" : "snapshot progress",
-	          "source", src->cfg->name, "entity", ent->entity.name, "table", ent->entity.table,
-	          "rows", rows_text, "rows_estimate", total_text, "rows_per_second", rate_text,
-	          "eta_seconds", eta_text, read_s >= 0 ? "read_seconds" : NULL, read_text, NULL);
 }
 
 /* Turns one FETCH result into changes of ent. */
@@ -164,8 +141,9 @@ static int scan_table(cw_pg_source_t *src, PGconn *conn, pg_entity_t *ent, pg_pi
 	cw_buf_t sql = CW_BUF_INIT;
 	cw_scan_progress_cursor_sql(progress, ent->nspname, ent->relname, keys, nkeys, &sql);
 	int64_t estimate = estimate_rows(conn, ent), rows = progress->rows;
-	int64_t started = cw_clock_now_ms(cw_clock_system());
-	int64_t next_log = started + PROGRESS_INTERVAL_MS;
+	const cw_scan_log_t scan_log = {PG_COMPONENT, src->cfg->name, ent->entity.name,
+	                                ent->entity.table, cw_clock_now_ms(cw_clock_system())};
+	int64_t next_log = scan_log.started_ms + PROGRESS_INTERVAL_MS;
 	double read_s = 0;
 	char labels[160];
 	snprintf(labels, sizeof labels, "entity=\"%s\"", ent->entity.name);
@@ -215,7 +193,7 @@ static int scan_table(cw_pg_source_t *src, PGconn *conn, pg_entity_t *ent, pg_pi
 		if (rc == 0)
 			rc = pg_stream_keepalive(src, err);
 		if (cw_clock_now_ms(cw_clock_system()) >= next_log) {
-			log_progress(src, ent, rows, estimate, started, false, -1);
+			cw_scan_log_progress(&scan_log, rows, estimate, false, -1);
 			next_log = cw_clock_now_ms(cw_clock_system()) + PROGRESS_INTERVAL_MS;
 		}
 	}
@@ -231,7 +209,7 @@ static int scan_table(cw_pg_source_t *src, PGconn *conn, pg_entity_t *ent, pg_pi
 	if (rc == 0)
 		rc = exec_ok(conn, "CLOSE cw_scan", "could not close a snapshot cursor", err);
 	if (rc == 0)
-		log_progress(src, ent, rows, estimate, started, true, read_s);
+		cw_scan_log_progress(&scan_log, rows, estimate, true, read_s);
 	cw_buf_free(&sql);
 	return rc;
 }
