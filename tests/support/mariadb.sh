@@ -82,10 +82,20 @@ cmd_start() {
 			srv_die "could not start the watchdog for owner pid $SRV_OWNER"
 	fi
 	LOG=$SRV_DIR/mariadbd.log
-	mariadb-install-db --no-defaults --user="$(id -un)" --datadir="$SRV_DIR/data" \
-		--auth-root-authentication-method=normal --skip-test-db \
-		>"$SRV_DIR/install.log" 2>&1 ||
-		srv_die "mariadb-install-db failed in \"$SRV_DIR/data\"" "$SRV_DIR/install.log"
+	# The bootstrap has failed once in a while on a loaded machine: one more
+	# try in an empty directory, and the bootstrap's own errors shown if the
+	# second fails too (its last lines are only advice).
+	local try
+	for try in 1 2; do
+		rm -rf "$SRV_DIR/data"
+		mariadb-install-db --no-defaults --user="$(id -un)" --datadir="$SRV_DIR/data" \
+			--auth-root-authentication-method=normal --skip-test-db \
+			>"$SRV_DIR/install.log" 2>&1 && break
+		grep -i -E 'error|fail|abort' "$SRV_DIR/install.log" | head -n 20 >&2 || true
+		[ "$try" -eq 2 ] &&
+			srv_die "mariadb-install-db failed in \"$SRV_DIR/data\"" "$SRV_DIR/install.log"
+		echo "$SRV_NAME: mariadb-install-db failed in \"$SRV_DIR/data\"; trying once more" >&2
+	done
 	start_server
 	client "CREATE USER IF NOT EXISTS 'root'@'127.0.0.1';
 		GRANT ALL ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;
