@@ -345,6 +345,21 @@ void cw_bench_hub_close(cw_bench_hub_t *hub)
 	memset(hub, 0, sizeof *hub);
 }
 
+/* Collects the results that end a COPY on conn: 0, or -1 with sql's error printed. */
+static int copy_end(PGconn *conn, const char *sql)
+{
+	int rc = 0;
+	PGresult *res;
+	while ((res = PQgetResult(conn)) != NULL) {
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			fprintf(stderr, "bench: %s: %s", sql, PQerrorMessage(conn));
+			rc = -1;
+		}
+		PQclear(res);
+	}
+	return rc;
+}
+
 int cw_bench_copy_out(PGconn *conn, const char *sql, FILE *out)
 {
 	PGresult *res = PQexec(conn, sql);
@@ -361,15 +376,7 @@ int cw_bench_copy_out(PGconn *conn, const char *sql, FILE *out)
 			fwrite(buf, 1, (size_t)len, out);
 		PQfreemem(buf);
 	}
-	int rc = 0;
-	while ((res = PQgetResult(conn)) != NULL) {
-		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-			fprintf(stderr, "bench: %.60s: %s", sql, PQerrorMessage(conn));
-			rc = -1;
-		}
-		PQclear(res);
-	}
-	return rc;
+	return copy_end(conn, sql);
 }
 
 /* COPYs batch lines of in (at most) into table; the lines sent, or -1. */
@@ -390,14 +397,7 @@ static long copy_in_batch(PGconn *conn, FILE *in, const char *copy_sql, int batc
 		sent++;
 	}
 	PQputCopyEnd(conn, NULL);
-	while ((res = PQgetResult(conn)) != NULL) {
-		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-			fprintf(stderr, "bench: %s: %s", copy_sql, PQerrorMessage(conn));
-			sent = -1;
-		}
-		PQclear(res);
-	}
-	return sent;
+	return copy_end(conn, copy_sql) == 0 ? sent : -1;
 }
 
 #define OPLOG_COLUMNS "op, entity, doc_id, created_at, data, version, source_pos"
