@@ -77,7 +77,8 @@ static void exec_sql(PGconn *conn, const char *sql)
  * snapshot, not timed: the 1M rows it wrote (and read) make autovacuum due
  * on both, and its naptime would land the vacuum in the middle of whichever
  * phase comes next (seen: the latency's max and the streaming's rows/s).
- * The phases after it start from settled clusters, as the snapshot did.
+ * The stage references and the phases after it start from settled
+ * clusters, as the snapshot did.
  */
 static void settle(PGconn *source, const char *hub_url)
 {
@@ -550,8 +551,8 @@ int main(void)
 	cw_bench_figure("snapshot", "CPU per 1M rows", "s", cpu_snapshot * 1e6 / (double)rows, NULL);
 	cw_bench_figure("snapshot", "peak RSS", "MiB", (double)rss_snapshot / 1024.0, NULL);
 	cw_bench_stages_t stages = {srv.url, ENTITY, hub_url, cache_path, log_path, dir, rows, 1000};
-	cw_bench_snapshot_stages(&stages);
 	settle(conn, hub_url);
+	cw_bench_snapshot_stages(&stages);
 
 	/* 2. Latency at 1k then 10k rows/s, ids after the snapshot's. */
 	set_sync_commit(conn);
