@@ -3,6 +3,7 @@
 #include "benchlib.h"
 
 #include "core/mem.h"
+#include "hub/migrations.h"
 
 #include <dirent.h>
 #include <stdbool.h>
@@ -298,6 +299,21 @@ double cw_bench_component_wait_position(cw_bench_component_t *c, int64_t head)
 	while (cw_bench_component_position(c) < head)
 		usleep(2000);
 	return cw_bench_now_s() - start;
+}
+
+cw_hub_t *cw_bench_scratch_hub(cw_testsrv_t *pg)
+{
+	if (cw_testpg_start(pg) != 0)
+		return NULL;
+	cw_err_t err = {0};
+	cw_hub_t *hub = cw_hub_connect(pg->url, &err);
+	if (hub == NULL || cw_hub_migrate(hub, NULL, &err) != 0) {
+		fprintf(stderr, "bench: %s\n", err.message);
+		cw_hub_close(hub);
+		cw_testpg_stop(pg);
+		return NULL;
+	}
+	return hub;
 }
 
 int cw_bench_hub_open(cw_bench_hub_t *hub, const char *source_url)

@@ -8,6 +8,7 @@
 #define CW_BENCH_BENCHLIB_H
 
 #include "capture/source.h"
+#include "hub/hub.h"
 #include "testsrv.h"
 
 #include <libpq-fe.h>
@@ -117,6 +118,13 @@ int64_t cw_bench_component_position(cw_bench_component_t *c);
 
 /* Polls every 2 ms until that position reaches head; the seconds it took. */
 double cw_bench_component_wait_position(cw_bench_component_t *c, int64_t head);
+
+/*
+ * Starts a throwaway PostgreSQL cluster in *pg and returns a hub connected
+ * to it and migrated to the newest schema (owned: cw_hub_close, then
+ * cw_testpg_stop(pg)), or NULL with a message and nothing running.
+ */
+cw_hub_t *cw_bench_scratch_hub(cw_testsrv_t *pg);
 
 /* Where a benchmark's hub lives (cw_bench_hub_open). */
 typedef struct cw_bench_hub {
