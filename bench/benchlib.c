@@ -3,6 +3,7 @@
 #include "benchlib.h"
 
 #include "core/mem.h"
+#include "core/metrics.h"
 #include "hub/migrations.h"
 
 #include <dirent.h>
@@ -299,6 +300,42 @@ double cw_bench_component_wait_position(cw_bench_component_t *c, int64_t head)
 	while (cw_bench_component_position(c) < head)
 		usleep(2000);
 	return cw_bench_now_s() - start;
+}
+
+static double captured(const cw_bench_component_t *c, const char *series)
+{
+	return cw_metrics_value(c->ctx.metrics, "cachewarp_changes_captured_total", series);
+}
+
+int cw_bench_capture_run(cw_bench_component_t *c, const char *series, double want,
+                         const char *what, double timeout_s, cw_bench_run_t *run)
+{
+	double before = captured(c, series);
+	cw_bench_reset_peak_rss(0);
+	double cpu0 = cw_bench_cpu_s(0);
+	double t0 = cw_bench_now_s();
+	if (cw_bench_component_start(c) != 0)
+		return -1;
+	while (captured(c, series) - before < want) {
+		if (cw_bench_now_s() - t0 > timeout_s) {
+			fprintf(stderr, "bench: %.0f of %.0f %s after %.0f s\n", captured(c, series) - before,
+			        want, what, timeout_s);
+			return -1;
+		}
+		usleep(2000);
+	}
+	run->seconds = cw_bench_now_s() - t0;
+	run->cpu_s = cw_bench_cpu_s(0) - cpu0;
+	run->peak_rss_kib = cw_bench_peak_rss_kib(0);
+	return 0;
+}
+
+void cw_bench_figure_rows(const char *workload, long rows, const cw_bench_run_t *run,
+                          const char *rows_reference, const char *rss_reference)
+{
+	cw_bench_figure(workload, "rows/s", "rows/s", (double)rows / run->seconds, rows_reference);
+	cw_bench_figure(workload, "CPU per 1M rows", "s", run->cpu_s * 1e6 / (double)rows, NULL);
+	cw_bench_figure(workload, "peak RSS", "MiB", (double)run->peak_rss_kib / 1024.0, rss_reference);
 }
 
 cw_hub_t *cw_bench_scratch_hub(cw_testsrv_t *pg)

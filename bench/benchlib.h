@@ -119,6 +119,31 @@ int64_t cw_bench_component_position(cw_bench_component_t *c);
 /* Polls every 2 ms until that position reaches head; the seconds it took. */
 double cw_bench_component_wait_position(cw_bench_component_t *c, int64_t head);
 
+/* What one timed run of a component measured in this process. */
+typedef struct cw_bench_run {
+	double seconds;        /* wall clock, from the component's start */
+	double cpu_s;          /* user + system CPU of this process */
+	long peak_rss_kib;     /* peak RSS of this process, restarted before the run */
+} cw_bench_run_t;
+
+/*
+ * Times one catch-up of a stopped source c: restarts this process's peak
+ * RSS, starts c and polls every 2 ms until its changes-captured counter in
+ * series (cachewarp_changes_captured_total{series}) has grown by want, then
+ * fills *run. c keeps running. 0, or -1 (c may be running) with the message
+ * "bench: <got> of <want> <what> after <timeout_s> s" after timeout_s.
+ */
+int cw_bench_capture_run(cw_bench_component_t *c, const char *series, double want,
+                         const char *what, double timeout_s, cw_bench_run_t *run);
+
+/*
+ * Prints the figures of a run that moved rows under workload: "rows/s"
+ * (compared with rows_reference), "CPU per 1M rows" and "peak RSS" (compared
+ * with rss_reference); either reference may be NULL.
+ */
+void cw_bench_figure_rows(const char *workload, long rows, const cw_bench_run_t *run,
+                          const char *rows_reference, const char *rss_reference);
+
 /*
  * Starts a throwaway PostgreSQL cluster in *pg and returns a hub connected
  * to it and migrated to the newest schema (owned: cw_hub_close, then
