@@ -2,6 +2,7 @@
 #define _XOPEN_SOURCE 700
 #include "benchlib.h"
 
+#include "core/config.h"
 #include "core/mem.h"
 #include "core/metrics.h"
 #include "hub/migrations.h"
@@ -24,6 +25,14 @@ void cw_bench_figure(const char *workload, const char *name, const char *unit, d
 	printf("figure\t%s\t%s\t%s\t%.6g\t%s\n", workload, name, unit, value,
 	       reference != NULL ? reference : "-");
 	fflush(stdout);
+}
+
+uint64_t cw_bench_next_random(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
 }
 
 double cw_bench_now_s(void)
@@ -336,6 +345,22 @@ void cw_bench_figure_rows(const char *workload, long rows, const cw_bench_run_t 
 	cw_bench_figure(workload, "rows/s", "rows/s", (double)rows / run->seconds, rows_reference);
 	cw_bench_figure(workload, "CPU per 1M rows", "s", run->cpu_s * 1e6 / (double)rows, NULL);
 	cw_bench_figure(workload, "peak RSS", "MiB", (double)run->peak_rss_kib / 1024.0, rss_reference);
+}
+
+cw_config_t *cw_bench_target_init(cw_bench_component_t *target, cw_target_type_t type,
+                                  const char *yaml)
+{
+	cw_config_t *config = NULL;
+	cw_err_t err = {0};
+	if (cw_config_load_buffer("bench.yaml", yaml, strlen(yaml), NULL, &config, &err) != 0) {
+		fprintf(stderr, "config: %s\n", err.message);
+		return NULL;
+	}
+	*target = (cw_bench_component_t){
+		.ops = cw_target_ops_for(type),
+		.ctx = {config, "bench", NULL, 0, cw_metrics_new(), NULL},
+	};
+	return config;
 }
 
 cw_hub_t *cw_bench_scratch_hub(cw_testsrv_t *pg)

@@ -7,6 +7,7 @@
 #ifndef CW_BENCH_BENCHLIB_H
 #define CW_BENCH_BENCHLIB_H
 
+#include "apply/target.h"
 #include "capture/source.h"
 #include "hub/hub.h"
 #include "testsrv.h"
@@ -27,6 +28,12 @@
  */
 void cw_bench_figure(const char *workload, const char *name, const char *unit, double value,
                      const char *reference);
+
+/* The seed every benchmark's random sequence starts from (cw_bench_next_random). */
+#define CW_BENCH_RANDOM_SEED 88172645463325252ULL
+
+/* The next number of the splitmix64 sequence in *state (start it at CW_BENCH_RANDOM_SEED). */
+uint64_t cw_bench_next_random(uint64_t *state);
 
 /* Seconds on the monotonic clock. */
 double cw_bench_now_s(void);
@@ -143,6 +150,16 @@ int cw_bench_capture_run(cw_bench_component_t *c, const char *series, double wan
  */
 void cw_bench_figure_rows(const char *workload, long rows, const cw_bench_run_t *run,
                           const char *rows_reference, const char *rss_reference);
+
+/*
+ * Loads yaml (a config with the target "bench") and fills *target as that
+ * target of type, not started, with a fresh metrics registry (owned by the
+ * caller: cw_metrics_free(target->ctx.metrics)). Returns the config the
+ * target borrows (owned: cw_config_free after the target stops), or NULL
+ * with a message and nothing allocated.
+ */
+cw_config_t *cw_bench_target_init(cw_bench_component_t *target, cw_target_type_t type,
+                                  const char *yaml);
 
 /*
  * Starts a throwaway PostgreSQL cluster in *pg and returns a hub connected
