@@ -5,6 +5,7 @@
 #include "core/config.h"
 #include "core/mem.h"
 #include "core/metrics.h"
+#include "hub/entity_store.h"
 #include "hub/migrations.h"
 
 #include <dirent.h>
@@ -376,6 +377,32 @@ cw_hub_t *cw_bench_scratch_hub(cw_testsrv_t *pg)
 		return NULL;
 	}
 	return hub;
+}
+
+const char *cw_bench_pg_source(cw_testsrv_t *srv)
+{
+	const char *url = getenv("CW_BENCH_PG_URL");
+	if (url != NULL && url[0] != '\0')
+		return url;
+	return cw_testpg_start(srv) == 0 ? srv->url : NULL;
+}
+
+cw_hub_t *cw_bench_hub_setup(const char *hub_url, const char *yaml, cw_config_t **config)
+{
+	cw_err_t err = {0};
+	cw_hub_t *hub = NULL;
+	*config = NULL;
+	if (cw_config_load_buffer("bench.yaml", yaml, strlen(yaml), NULL, config, &err) != 0 ||
+	    (hub = cw_hub_connect(hub_url, &err)) == NULL || cw_hub_migrate(hub, NULL, &err) != 0)
+		goto fail;
+	for (size_t i = 0; i < (*config)->nentities; i++)
+		if (cw_entity_store_upsert(hub, &(*config)->entities[i], NULL, &err) != 0)
+			goto fail;
+	return hub;
+fail:
+	fprintf(stderr, "bench: %s\n", err.message);
+	cw_hub_close(hub);
+	return NULL;
 }
 
 int cw_bench_hub_open(cw_bench_hub_t *hub, const char *source_url)

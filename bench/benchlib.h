@@ -9,6 +9,7 @@
 
 #include "apply/target.h"
 #include "capture/source.h"
+#include "core/config.h"
 #include "hub/hub.h"
 #include "testsrv.h"
 
@@ -167,6 +168,23 @@ cw_config_t *cw_bench_target_init(cw_bench_component_t *target, cw_target_type_t
  * cw_testpg_stop(pg)), or NULL with a message and nothing running.
  */
 cw_hub_t *cw_bench_scratch_hub(cw_testsrv_t *pg);
+
+/*
+ * The PostgreSQL cluster a source benchmark captures from: CW_BENCH_PG_URL
+ * when set, else a throwaway PostgreSQL 15 cluster started in *srv (zeroed
+ * by the caller; cw_testpg_stop(srv) stops it, a no-op when none was
+ * started). Returns its URL (borrowed from the environment or *srv), or
+ * NULL with a message and nothing running.
+ */
+const char *cw_bench_pg_source(cw_testsrv_t *srv);
+
+/*
+ * Loads yaml (a benchmark's config, into *config: owned by the caller,
+ * cw_config_free, NULL when it did not load), connects the hub at hub_url,
+ * migrates it and registers every entity of the config. Returns the hub
+ * (owned: cw_hub_close), or NULL with a message.
+ */
+cw_hub_t *cw_bench_hub_setup(const char *hub_url, const char *yaml, cw_config_t **config);
 
 /* Where a benchmark's hub lives (cw_bench_hub_open). */
 typedef struct cw_bench_hub {
