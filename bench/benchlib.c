@@ -36,6 +36,29 @@ uint64_t cw_bench_next_random(uint64_t *state)
 	return z ^ (z >> 31);
 }
 
+static int step_cmp(const void *a, const void *b)
+{
+	const cw_bench_step_t *x = a, *y = b;
+	if (x->doc != y->doc)
+		return x->doc < y->doc ? -1 : 1;
+	return x->k < y->k ? -1 : x->k > y->k;
+}
+
+size_t cw_bench_last_steps(const uint64_t *docs, uint64_t first, size_t n, uint64_t step_base,
+                           cw_bench_step_t *steps)
+{
+	for (size_t i = 0; i < n; i++)
+		steps[i] = (cw_bench_step_t){docs[first + i], step_base + first + i};
+	qsort(steps, n, sizeof *steps, step_cmp);
+	size_t kept = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (kept > 0 && steps[kept - 1].doc == steps[i].doc)
+			kept--;
+		steps[kept++] = steps[i];
+	}
+	return kept;
+}
+
 double cw_bench_now_s(void)
 {
 	struct timespec ts;

@@ -36,6 +36,20 @@ void cw_bench_figure(const char *workload, const char *name, const char *unit, d
 /* The next number of the splitmix64 sequence in *state (start it at CW_BENCH_RANDOM_SEED). */
 uint64_t cw_bench_next_random(uint64_t *state);
 
+/* One write of a benchmark's workload: document doc at step k. */
+typedef struct cw_bench_step {
+	uint64_t doc, k;
+} cw_bench_step_t;
+
+/*
+ * The writes an apply batch makes of steps first .. first + n - 1 of a
+ * workload whose step i writes document docs[i]: one per document, its last
+ * step (numbered step_base + i), in document order, as the target coalesces
+ * them. Fills steps (room for n) and returns how many it kept.
+ */
+size_t cw_bench_last_steps(const uint64_t *docs, uint64_t first, size_t n, uint64_t step_base,
+                           cw_bench_step_t *steps);
+
 /* Seconds on the monotonic clock. */
 double cw_bench_now_s(void);
 
