@@ -89,13 +89,7 @@ static void push(cw_change_batch_t *batch, uint64_t doc, uint64_t n, cw_buf_t *s
 	bson_destroy(&bson);
 	char doc_id[24];
 	snprintf(doc_id, sizeof doc_id, "k%010llu", (unsigned long long)doc);
-	cw_change_t change = {0};
-	change.op = CW_OP_UPSERT;
-	change.entity = cw_xstrdup("bench");
-	change.doc_id = cw_xstrdup(doc_id);
-	change.data = cw_xstrdup(cw_buf_cstr(scratch));
-	change.version = 1;
-	cw_change_batch_push(batch, &change);
+	cw_bench_push_upsert(batch, "bench", doc_id, cw_buf_cstr(scratch), 0, 0);
 }
 
 static int64_t fill(cw_hub_t *hub, uint64_t first, const uint64_t *docs, uint64_t count)

@@ -63,13 +63,7 @@ static void push(cw_change_batch_t *batch, uint64_t doc, uint64_t n)
 	char doc_id[24], data[256];
 	snprintf(doc_id, sizeof doc_id, "k%010llu", (unsigned long long)doc);
 	row_data(doc, n, data, sizeof data);
-	cw_change_t change = {0};
-	change.op = CW_OP_UPSERT;
-	change.entity = cw_xstrdup("bench");
-	change.doc_id = cw_xstrdup(doc_id);
-	change.data = cw_xstrdup(data);
-	change.version = 1;
-	cw_change_batch_push(batch, &change);
+	cw_bench_push_upsert(batch, "bench", doc_id, data, 0, 0);
 }
 
 static int64_t fill(cw_hub_t *hub, uint64_t first, uint64_t count, uint64_t docs, bool random)
@@ -297,13 +291,8 @@ int main(int argc, char **argv)
 	{
 		cw_oplog_writer_t *writer = cw_oplog_writer_new(hub);
 		cw_change_batch_t batch = CW_CHANGE_BATCH_INIT;
-		cw_change_t change = {0};
-		change.op = CW_OP_UPSERT;
-		change.entity = cw_xstrdup("bench");
-		change.doc_id = cw_xstrdup("k_new");
-		change.data = cw_xstrdup("{\"doc\": {\"_id\": \"k_new\", \"brand_new\": 1}}");
-		change.version = 1;
-		cw_change_batch_push(&batch, &change);
+		cw_bench_push_upsert(&batch, "bench", "k_new",
+		                     "{\"doc\": {\"_id\": \"k_new\", \"brand_new\": 1}}", 0, 0);
 		double t0 = cw_bench_now_s();
 		cw_oplog_append(writer, &batch, NULL, NULL, NULL, &err);
 		for (;;) {

@@ -9,6 +9,7 @@
 
 #include "apply/target.h"
 #include "capture/source.h"
+#include "core/change.h"
 #include "core/config.h"
 #include "hub/hub.h"
 #include "testsrv.h"
@@ -49,6 +50,14 @@ typedef struct cw_bench_step {
  */
 size_t cw_bench_last_steps(const uint64_t *docs, uint64_t first, size_t n, uint64_t step_base,
                            cw_bench_step_t *steps);
+
+/*
+ * Appends to batch an upsert of doc_id in entity with data (borrowed: the
+ * batch owns copies) at version 1, with oplog_id (0: not written yet) and
+ * created_at_us (0: unknown).
+ */
+void cw_bench_push_upsert(cw_change_batch_t *batch, const char *entity, const char *doc_id,
+                          const char *data, int64_t oplog_id, int64_t created_at_us);
 
 /* Seconds on the monotonic clock. */
 double cw_bench_now_s(void);
