@@ -62,14 +62,9 @@ size_t cw_bench_last_steps(const uint64_t *docs, uint64_t first, size_t n, uint6
 void cw_bench_push_upsert(cw_change_batch_t *batch, const char *entity, const char *doc_id,
                           const char *data, int64_t oplog_id, int64_t created_at_us)
 {
-	cw_change_t change = {0};
-	change.oplog_id = oplog_id;
-	change.op = CW_OP_UPSERT;
-	change.entity = cw_xstrdup(entity);
-	change.doc_id = cw_xstrdup(doc_id);
-	change.data = cw_xstrdup(data);
-	change.version = 1;
-	change.created_at_us = created_at_us;
+	cw_change_t change = {.oplog_id = oplog_id, .op = CW_OP_UPSERT, .entity = cw_xstrdup(entity),
+	                      .doc_id = cw_xstrdup(doc_id), .data = cw_xstrdup(data), .version = 1,
+	                      .created_at_us = created_at_us};
 	cw_change_batch_push(batch, &change);
 }
 
