@@ -30,40 +30,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define SERIES "entity=\"bench_rows\",op=\"upsert\""
 
-static double captured(const cw_bench_component_t *poller)
-{
-	return cw_metrics_value(poller->ctx.metrics, "cachewarp_changes_captured_total", SERIES);
-}
-
-/* Waits until the poller's counter grew by rows since before; the seconds, or -1. */
-static double wait_captured(const cw_bench_component_t *poller, double before, long rows,
-                            double t0)
-{
-	while (captured(poller) - before < (double)rows) {
-		if (cw_bench_now_s() - t0 > 1200.0) {
-			fprintf(stderr, "bench: %.0f of %ld rows polled after 1200 s\n",
-			        captured(poller) - before, rows);
-			return -1;
-		}
-		usleep(2000);
-	}
-	return cw_bench_now_s() - t0;
-}
-
-static void report(const char *name, long rows, double seconds, double cpu, long rss)
+static void report(const char *name, long rows, const cw_bench_run_t *run)
 {
 	printf("batch %s: one poll read %ld changed rows into the hub in %.2f s = %.0f rows/s; "
-	       "CPU %.2f s; peak RSS %.1f MiB\n", name, rows, seconds, (double)rows / seconds, cpu,
-	       (double)rss / 1024.0);
+	       "CPU %.2f s; peak RSS %.1f MiB\n", name, rows, run->seconds,
+	       (double)rows / run->seconds, run->cpu_s, (double)run->peak_rss_kib / 1024.0);
 	char workload[32];
 	snprintf(workload, sizeof workload, "batch %s", name);
-	cw_bench_figure(workload, "rows/s", "rows/s", (double)rows / seconds, NULL);
-	cw_bench_figure(workload, "CPU per 1M rows", "s", cpu * 1e6 / (double)rows, NULL);
-	cw_bench_figure(workload, "peak RSS", "MiB", (double)rss / 1024.0, NULL);
+	cw_bench_figure_rows(workload, rows, run, NULL, NULL);
 }
 
 /* Loads rows with the poller stopped, then times the poll that reads them. */
@@ -76,16 +53,10 @@ static int run_workload(cw_bench_component_t *poller, PGconn *conn, const char *
 	if (cw_bench_load(conn, sql_file, rows) != 0 ||
 	    cw_bench_exec(conn, "VACUUM ANALYZE public.bench_rows", "vacuum the table") != 0)
 		return -1;
-	double before = captured(poller);
-	cw_bench_reset_peak_rss(0);
-	double cpu0 = cw_bench_cpu_s(0);
-	double t0 = cw_bench_now_s();
-	if (cw_bench_component_start(poller) != 0)
+	cw_bench_run_t run;
+	if (cw_bench_capture_run(poller, SERIES, (double)rows, "rows polled", 1200.0, &run) != 0)
 		return -1;
-	double seconds = wait_captured(poller, before, rows, t0);
-	if (seconds < 0)
-		return -1;
-	report(name, rows, seconds, cw_bench_cpu_s(0) - cpu0, cw_bench_peak_rss_kib(0));
+	report(name, rows, &run);
 	return 0;
 }
 

@@ -13,7 +13,6 @@
 #include "benchlib.h"
 #include "hub/dead_letters.h"
 #include "hub/hub.h"
-#include "hub/migrations.h"
 #include "testsrv.h"
 
 #include <stdio.h>
@@ -135,21 +134,15 @@ int main(void)
 {
 	long rows = cw_bench_env_long("CW_BENCH_ROWS", 200000, 1000, 100000000);
 	cw_testsrv_t pg = {0};
-	if (cw_testpg_start(&pg) != 0)
+	cw_hub_t *hub = cw_bench_scratch_hub(&pg);
+	if (hub == NULL)
 		return 1;
 	int rc = 1;
-	cw_err_t err = {0};
-	cw_hub_t *hub = cw_hub_connect(pg.url, &err);
-	if (hub == NULL || cw_hub_migrate(hub, NULL, &err) != 0) {
-		fprintf(stderr, "bench: %s\n", err.message);
-		goto out;
-	}
 	if (plant(hub, rows) == 0 && page_through(hub, rows) == 0 &&
 	    timed(hub, "dead letters: one stream's page of 100 failed", stream_page) == 0 &&
 	    timed(hub, "dead letters: gauge count per stream", gauge_count) == 0 &&
 	    timed(hub, "dead letters: replay one stream", replay_stream) == 0)
 		rc = 0;
-out:
 	cw_hub_close(hub);
 	cw_testpg_stop(&pg);
 	return rc;

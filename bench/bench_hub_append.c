@@ -19,7 +19,6 @@
 #include "core/mem.h"
 #include "hub/entity_store.h"
 #include "hub/hub.h"
-#include "hub/migrations.h"
 #include "hub/oplog_writer.h"
 #include "testsrv.h"
 
@@ -257,17 +256,16 @@ static int bench_indexes(cw_hub_t *hub, const char *table, const char *label,
 int main(void)
 {
 	cw_testsrv_t pg = {0};
-	if (cw_testpg_start(&pg) != 0)
+	cw_hub_t *hub = cw_bench_scratch_hub(&pg);
+	if (hub == NULL)
 		return 1;
 	int rc = 1;
 	cw_err_t err = {0};
-	cw_hub_t *hub = cw_hub_connect(pg.url, &err);
 	cw_column_t columns[] = {{"name", CW_COL_TEXT, "name"}};
 	cw_entity_t entity = {"customers", "app_pg", NULL, "public.customers", columns, 1,
 	                      CW_ENTITY_LIVE, 1, NULL, 0,
 	                      CW_ENTITY_MODE_STREAM, {0}, CW_ENTITY_ORIGIN_UNKNOWN, NULL, 0};
-	if (hub == NULL || cw_hub_migrate(hub, NULL, &err) != 0 ||
-	    cw_entity_store_upsert(hub, &entity, NULL, &err) != 0) {
+	if (cw_entity_store_upsert(hub, &entity, NULL, &err) != 0) {
 		fprintf(stderr, "bench: %s\n", err.message);
 		goto out;
 	}

@@ -47,14 +47,8 @@
 
 #define APPLY_BATCH 1000
 
-static uint64_t rng_state = 88172645463325252ULL;
-static uint64_t next_random(void)
-{
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
+/* This run's random sequence (cw_bench_next_random). */
+static uint64_t rng_state = CW_BENCH_RANDOM_SEED;
 
 /* The benchmark document of doc at step n, as BSON. */
 static void make_doc(uint64_t doc, uint64_t n, bson_t *out)
@@ -239,10 +233,10 @@ int main(int argc, char **argv)
 	uint64_t *outage = cw_xcalloc(backlog, sizeof *outage);
 	for (uint64_t i = 0; i < total; i++) {
 		fresh[i] = i;
-		docs[i] = next_random() % total;
+		docs[i] = cw_bench_next_random(&rng_state) % total;
 	}
 	for (uint64_t i = 0; i < backlog; i++)   /* half to 1,000 hot documents */
-		outage[i] = next_random() % (i % 2 == 0 ? 1000 : total);
+		outage[i] = cw_bench_next_random(&rng_state) % (i % 2 == 0 ? 1000 : total);
 	mongoc_client_t *client = mongoc_client_new(mongo.url);
 	mongoc_write_concern_t *wc = mongoc_write_concern_new();
 	mongoc_write_concern_set_w(wc, 1);
@@ -271,14 +265,11 @@ int main(int argc, char **argv)
 	                          "    url: \"%s\"\n    database: bench\n    write_concern: \"1\"\n"
 	                          "apply: {batch_size: %d, poll_interval: 1s}\n",
 	                          pg.url, mongo.url, APPLY_BATCH);
-	cw_config_t *config = NULL;
-	if (cw_config_load_buffer("bench.yaml", yaml, strlen(yaml), NULL, &config, &err) != 0) {
-		fprintf(stderr, "config: %s\n", err.message);
+	cw_bench_component_t r;
+	cw_config_t *config = cw_bench_target_init(&r, CW_TARGET_MONGODB, yaml);
+	if (config == NULL)
 		return 1;
-	}
-	cw_metrics_t *metrics = cw_metrics_new();
-	cw_bench_component_t r = {.ops = cw_target_ops_for(CW_TARGET_MONGODB),
-	                          .ctx = {config, "bench", NULL, 0, metrics, NULL}};
+	cw_metrics_t *metrics = r.ctx.metrics;
 	if (cw_bench_component_start(&r) != 0)
 		return 1;
 	double took_insert = cw_bench_component_wait_position(&r, inserted);

@@ -180,11 +180,6 @@ out:
 	return seconds;
 }
 
-static double captured(const cw_bench_component_t *cap)
-{
-	return cw_metrics_value(cap->ctx.metrics, "cachewarp_changes_captured_total", SERIES);
-}
-
 /* The hub's newest oplog id, or -1. */
 static long long oplog_head(PGconn *hub)
 {
@@ -214,23 +209,11 @@ static int run_workload(cw_bench_component_t *cap, const server_t *srv, MYSQL *c
 	free(from);
 	if (ref_s < 0)
 		return -1;
-	double before = captured(cap);
-	cw_bench_reset_peak_rss(0);
-	double cpu0 = cw_bench_cpu_s(0);
-	double t0 = cw_bench_now_s();
-	if (cw_bench_component_start(cap) != 0)
+	cw_bench_run_t run;
+	if (cw_bench_capture_run(cap, SERIES, (double)rows, "rows captured", 900.0, &run) != 0)
 		return -1;
-	while (captured(cap) - before < (double)rows) {
-		if (cw_bench_now_s() - t0 > 900.0) {
-			fprintf(stderr, "bench: %.0f of %ld rows captured after 900 s\n",
-			        captured(cap) - before, rows);
-			return -1;
-		}
-		usleep(2000);
-	}
-	double seconds = cw_bench_now_s() - t0;
-	double cpu = cw_bench_cpu_s(0) - cpu0;
-	long rss = cw_bench_peak_rss_kib(0);
+	double seconds = run.seconds, cpu = run.cpu_s;
+	long rss = run.peak_rss_kib;
 	/* The hub's ceiling: the same rows COPY'd in, as many per transaction as the capture. */
 	char where[96], dir[160];
 	snprintf(where, sizeof where, "entity = 'bench_rows' AND id > %lld", head);
@@ -267,47 +250,18 @@ static int run_workload(cw_bench_component_t *cap, const server_t *srv, MYSQL *c
 	return 0;
 }
 
-/*
- * Starts poller and waits until its count of captured changes in series has
- * grown by want since before (what names the wait in the timeout message).
- */
-static int start_and_wait(cw_bench_component_t *poller, const char *series, double before,
-                          double want, const char *what)
-{
-	double t0 = cw_bench_now_s();
-	if (cw_bench_component_start(poller) != 0)
-		return -1;
-	while (cw_metrics_value(poller->ctx.metrics, "cachewarp_changes_captured_total", series) -
-	       before < want) {
-		if (cw_bench_now_s() - t0 > 900.0) {
-			fprintf(stderr, "bench: %s after 900 s\n", what);
-			return -1;
-		}
-		usleep(2000);
-	}
-	return 0;
-}
-
 /* Batch mode: one poll of every row of the table (the stream stopped), timed. */
 static int run_batch(cw_bench_component_t *poller, MYSQL *conn, long rows)
 {
 	if (exec(conn, "ALTER TABLE bench_rows ADD INDEX bench_rows_changed (updated_at, id)") != 0)
 		return -1;
-	double before = cw_metrics_value(poller->ctx.metrics, "cachewarp_changes_captured_total",
-	                                 BATCH_SERIES);
-	cw_bench_reset_peak_rss(0);
-	double cpu0 = cw_bench_cpu_s(0);
-	double t0 = cw_bench_now_s();
-	if (start_and_wait(poller, BATCH_SERIES, before, (double)rows, "batch poll incomplete") != 0)
+	cw_bench_run_t run;
+	if (cw_bench_capture_run(poller, BATCH_SERIES, (double)rows, "rows polled", 900.0, &run) != 0)
 		return -1;
-	double seconds = cw_bench_now_s() - t0, cpu = cw_bench_cpu_s(0) - cpu0;
-	long rss = cw_bench_peak_rss_kib(0);
 	printf("mysql batch: one poll read %ld changed rows into the hub in %.2f s = %.0f rows/s; "
-	       "CPU %.2f s; peak RSS %.1f MiB\n", rows, seconds, (double)rows / seconds, cpu,
-	       (double)rss / 1024.0);
-	cw_bench_figure("mysql batch", "rows/s", "rows/s", (double)rows / seconds, NULL);
-	cw_bench_figure("mysql batch", "CPU per 1M rows", "s", cpu * 1e6 / (double)rows, NULL);
-	cw_bench_figure("mysql batch", "peak RSS", "MiB", (double)rss / 1024.0, NULL);
+	       "CPU %.2f s; peak RSS %.1f MiB\n", rows, run.seconds, (double)rows / run.seconds,
+	       run.cpu_s, (double)run.peak_rss_kib / 1024.0);
+	cw_bench_figure_rows("mysql batch", rows, &run, NULL, NULL);
 	return 0;
 }
 
@@ -323,15 +277,12 @@ static int run_deletes(cw_bench_component_t *poller, MYSQL *conn, long rows)
 	snprintf(sql, sizeof sql, "DELETE FROM bench_rows WHERE id %% %ld = 7", rows / deletes);
 	if (rows < deletes || exec(conn, sql) != 0)
 		return -1;
-	double before = cw_metrics_value(poller->ctx.metrics, "cachewarp_changes_captured_total",
-	                                 DELETE_SERIES);
-	cw_bench_reset_peak_rss(0);
-	double cpu0 = cw_bench_cpu_s(0);
-	double t0 = cw_bench_now_s();
-	if (start_and_wait(poller, DELETE_SERIES, before, (double)deletes, "deletes not found") != 0)
+	cw_bench_run_t run;
+	if (cw_bench_capture_run(poller, DELETE_SERIES, (double)deletes, "deletes captured", 900.0,
+	                         &run) != 0)
 		return -1;
-	double seconds = cw_bench_now_s() - t0, cpu = cw_bench_cpu_s(0) - cpu0;
-	long rss = cw_bench_peak_rss_kib(0);
+	double seconds = run.seconds, cpu = run.cpu_s;
+	long rss = run.peak_rss_kib;
 	printf("mysql batch deletes: %ld rows deleted of %ld; the poller's start, an empty poll and "
 	       "one delete comparison put their deletes in the hub in %.2f s; CPU %.2f s; peak RSS "
 	       "%.1f MiB\n", deletes, rows, seconds, cpu, (double)rss / 1024.0);

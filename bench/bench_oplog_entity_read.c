@@ -15,7 +15,6 @@
 #include "core/change.h"
 #include "core/mem.h"
 #include "hub/hub.h"
-#include "hub/migrations.h"
 #include "hub/oplog_reader.h"
 #include "testsrv.h"
 
@@ -88,15 +87,11 @@ typedef struct subset {
 int main(void)
 {
 	cw_testsrv_t pg = {0};
-	if (cw_testpg_start(&pg) != 0)
+	cw_hub_t *hub = cw_bench_scratch_hub(&pg);
+	if (hub == NULL)
 		return 1;
 	int rc = 1;
 	cw_err_t err = {0};
-	cw_hub_t *hub = cw_hub_connect(pg.url, &err);
-	if (hub == NULL || cw_hub_migrate(hub, NULL, &err) != 0) {
-		fprintf(stderr, "bench: %s\n", err.message);
-		goto out;
-	}
 	char *fill = cw_xasprintf("INSERT INTO cachewarp.oplog (op, entity, doc_id, data, version, "
 		"source_pos) SELECT 'upsert', CASE WHEN g %% 100 = 0 THEN 'rare' ELSE 'bulk' END, "
 		"g::text, '{\"name\":\"customer ' || g || '\",\"balance\":' || g %% 1000 || "

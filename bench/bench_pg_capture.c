@@ -33,11 +33,6 @@
 
 #define SERIES "entity=\"bench_rows\",op=\"upsert\""
 
-static double captured(const cw_bench_component_t *cap)
-{
-	return cw_metrics_value(cap->ctx.metrics, "cachewarp_changes_captured_total", SERIES);
-}
-
 /* One workload: loader with the source stopped, then the timed catch-up. */
 static int run_workload(cw_bench_component_t *cap, PGconn *conn, const char *name, long rows)
 {
@@ -48,33 +43,17 @@ static int run_workload(cw_bench_component_t *cap, PGconn *conn, const char *nam
 	if (cw_bench_load(conn, sql_file, rows) != 0)
 		return -1;
 	double load_s = cw_bench_now_s() - l0;
-	double before = captured(cap);
-	cw_bench_reset_peak_rss(0);
-	double cpu0 = cw_bench_cpu_s(0);
-	double t0 = cw_bench_now_s();
-	if (cw_bench_component_start(cap) != 0)
+	cw_bench_run_t run;
+	if (cw_bench_capture_run(cap, SERIES, (double)rows, "rows captured", 600.0, &run) != 0)
 		return -1;
-	while (captured(cap) - before < (double)rows) {
-		if (cw_bench_now_s() - t0 > 600.0) {
-			fprintf(stderr, "bench: %.0f of %ld rows captured after 600 s\n",
-			        captured(cap) - before, rows);
-			return -1;
-		}
-		usleep(2000);
-	}
-	double seconds = cw_bench_now_s() - t0;
-	double cpu = cw_bench_cpu_s(0) - cpu0;
-	long rss = cw_bench_peak_rss_kib(0);
 	printf("capture %s: loader wrote %ld rows in %.2f s; captured into the hub in %.2f s = "
-	       "%.0f rows/s; CPU %.2f s; peak RSS %.1f MiB\n", name, rows, load_s, seconds,
-	       (double)rows / seconds, cpu, (double)rss / 1024.0);
-	char workload[32], reference[48];
+	       "%.0f rows/s; CPU %.2f s; peak RSS %.1f MiB\n", name, rows, load_s, run.seconds,
+	       (double)rows / run.seconds, run.cpu_s, (double)run.peak_rss_kib / 1024.0);
+	char workload[32], rows_reference[48], rss_reference[48];
 	snprintf(workload, sizeof workload, "capture %s", name);
-	snprintf(reference, sizeof reference, "reference %s/rows/s", name);
-	cw_bench_figure(workload, "rows/s", "rows/s", (double)rows / seconds, reference);
-	cw_bench_figure(workload, "CPU per 1M rows", "s", cpu * 1e6 / (double)rows, NULL);
-	snprintf(reference, sizeof reference, "reference %s/peak RSS", name);
-	cw_bench_figure(workload, "peak RSS", "MiB", (double)rss / 1024.0, reference);
+	snprintf(rows_reference, sizeof rows_reference, "reference %s/rows/s", name);
+	snprintf(rss_reference, sizeof rss_reference, "reference %s/peak RSS", name);
+	cw_bench_figure_rows(workload, rows, &run, rows_reference, rss_reference);
 	return 0;
 }
 

@@ -46,14 +46,8 @@
 #define APPLY_BATCH 1000
 #define WRITE_BATCH 500
 
-static uint64_t rng_state = 88172645463325252ULL;
-static uint64_t next_random(void)
-{
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
+/* This run's random sequence (cw_bench_next_random). */
+static uint64_t rng_state = CW_BENCH_RANDOM_SEED;
 
 /* The benchmark row of document doc at step n, as a MongoDB entity's data. */
 static void row_data(uint64_t doc, uint64_t n, char *data, size_t size)
@@ -84,7 +78,7 @@ static int64_t fill(cw_hub_t *hub, uint64_t first, uint64_t count, uint64_t docs
 	cw_oplog_writer_t *writer = cw_oplog_writer_new(hub);
 	cw_change_batch_t batch = CW_CHANGE_BATCH_INIT;
 	for (uint64_t n = first; n < first + count; n++) {
-		push(&batch, random ? next_random() % docs : n, n);
+		push(&batch, random ? cw_bench_next_random(&rng_state) % docs : n, n);
 		if (batch.len == 10000 || n == first + count - 1) {
 			if (cw_oplog_append(writer, &batch, NULL, NULL, NULL, &err) != 0) {
 				fprintf(stderr, "append: %s\n", err.message);
@@ -286,14 +280,11 @@ int main(int argc, char **argv)
 	                          "    url: %s\n    write_batch_size: %d\n"
 	                          "apply: {batch_size: %d, poll_interval: 1s}\n",
 	                          hub_url, tgt_url, WRITE_BATCH, APPLY_BATCH);
-	cw_config_t *config = NULL;
-	if (cw_config_load_buffer("bench.yaml", yaml, strlen(yaml), NULL, &config, &err) != 0) {
-		fprintf(stderr, "config: %s\n", err.message);
+	cw_bench_component_t r;
+	cw_config_t *config = cw_bench_target_init(&r, CW_TARGET_POSTGRES, yaml);
+	if (config == NULL)
 		return 1;
-	}
-	cw_metrics_t *metrics = cw_metrics_new();
-	cw_bench_component_t r = {.ops = cw_target_ops_for(CW_TARGET_POSTGRES),
-	                          .ctx = {config, "bench", NULL, 0, metrics, NULL}};
+	cw_metrics_t *metrics = r.ctx.metrics;
 	cpu_mark_t cpu0 = cpu_mark(tgtdir, hubdir);
 	if (cw_bench_component_start(&r) != 0)
 		return 1;
@@ -308,7 +299,7 @@ int main(int argc, char **argv)
 	uint64_t *docs = cw_xcalloc(total, sizeof *docs);
 	uint64_t saved = rng_state;
 	for (uint64_t i = 0; i < total; i++)
-		docs[i] = next_random() % total;
+		docs[i] = cw_bench_next_random(&rng_state) % total;
 	rng_state = saved;
 	int64_t updated = fill(hub, total, total, total, true);
 	printf("hub filled: %llu random updates\n", (unsigned long long)total);

@@ -64,14 +64,6 @@ static void key(uint64_t i, char out[24])
 	snprintf(out, 24, "k%010llu", (unsigned long long)i);
 }
 
-static uint64_t next_random(uint64_t *state)
-{
-	uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
 /* How write n picks its row. */
 typedef enum pattern {
 	PATTERN_SEQUENTIAL,   /* row n: fresh inserts */
@@ -84,7 +76,7 @@ static uint64_t row_of(uint64_t n, uint64_t rows, pattern_t pattern, uint64_t *r
 {
 	switch (pattern) {
 	case PATTERN_RANDOM:
-		return next_random(rng) % rows;
+		return cw_bench_next_random(rng) % rows;
 	case PATTERN_TEN_PER_ROW:
 		return n / 10;
 	default:

@@ -47,14 +47,8 @@
 #define TICK_MS 10       /* the writer appends a batch every 10 ms */
 #define POLL_US 1000     /* the poller reads the cache's position every millisecond */
 
-static uint64_t rng_state = 88172645463325252ULL;
-static uint64_t next_random(void)
-{
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
+/* This run's random sequence (cw_bench_next_random). */
+static uint64_t rng_state = CW_BENCH_RANDOM_SEED;
 
 static void push(cw_change_batch_t *batch, uint64_t doc, uint64_t n, int64_t created_at_us)
 {
@@ -179,7 +173,7 @@ static void write_steadily(cw_hub_t *hub, steady_run_t *run, poller_t *pl, uint6
 		/* The stamp is the batch's commit time at its source, taken before the append. */
 		int64_t stamp = cw_bench_wall_us(), committed_us = 0;
 		for (int i = 0; i < per_tick; i++)
-			push(&batch, next_random() % docs, (uint64_t)t, stamp);
+			push(&batch, cw_bench_next_random(&rng_state) % docs, (uint64_t)t, stamp);
 		int64_t id = append(writer, hub, &batch, &committed_us);
 		pthread_mutex_lock(&pl->mutex);
 		run->stamps[t] = stamp;
@@ -332,7 +326,7 @@ int main(int argc, char **argv)
 	double start = cw_bench_now_s();
 	int64_t head = 0;
 	for (uint64_t n = 0; n < total; n++) {
-		push(&batch, n < docs ? n : next_random() % docs, n, 0);
+		push(&batch, n < docs ? n : cw_bench_next_random(&rng_state) % docs, n, 0);
 		if (batch.len == 10000 || n == total - 1)
 			head = append(writer, hub, &batch, NULL);
 	}
@@ -368,14 +362,11 @@ int main(int argc, char **argv)
 	char *yaml = cw_xasprintf("hub:\n  url: %s\ntargets:\n  - name: bench\n    type: sqlite\n"
 	                          "    dir: %s\napply: {batch_size: 1000, poll_interval: 1s}\n",
 	                          url, cachedir);
-	cw_config_t *config = NULL;
-	if (cw_config_load_buffer("bench.yaml", yaml, strlen(yaml), NULL, &config, &err) != 0) {
-		fprintf(stderr, "config: %s\n", err.message);
+	cw_bench_component_t r;
+	cw_config_t *config = cw_bench_target_init(&r, CW_TARGET_SQLITE, yaml);
+	if (config == NULL)
 		return 1;
-	}
-	cw_metrics_t *metrics = cw_metrics_new();
-	cw_bench_component_t r = {.ops = cw_target_ops_for(CW_TARGET_SQLITE),
-	                          .ctx = {config, "bench", NULL, 0, metrics, NULL}};
+	cw_metrics_t *metrics = r.ctx.metrics;
 	if (cw_bench_component_start(&r) != 0)
 		return 1;
 	double took = cw_bench_component_wait_position(&r, head);

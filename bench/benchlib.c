@@ -2,7 +2,10 @@
 #define _XOPEN_SOURCE 700
 #include "benchlib.h"
 
+#include "core/config.h"
 #include "core/mem.h"
+#include "core/metrics.h"
+#include "hub/migrations.h"
 
 #include <dirent.h>
 #include <stdbool.h>
@@ -22,6 +25,14 @@ void cw_bench_figure(const char *workload, const char *name, const char *unit, d
 	printf("figure\t%s\t%s\t%s\t%.6g\t%s\n", workload, name, unit, value,
 	       reference != NULL ? reference : "-");
 	fflush(stdout);
+}
+
+uint64_t cw_bench_next_random(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
 }
 
 double cw_bench_now_s(void)
@@ -298,6 +309,73 @@ double cw_bench_component_wait_position(cw_bench_component_t *c, int64_t head)
 	while (cw_bench_component_position(c) < head)
 		usleep(2000);
 	return cw_bench_now_s() - start;
+}
+
+static double captured(const cw_bench_component_t *c, const char *series)
+{
+	return cw_metrics_value(c->ctx.metrics, "cachewarp_changes_captured_total", series);
+}
+
+int cw_bench_capture_run(cw_bench_component_t *c, const char *series, double want,
+                         const char *what, double timeout_s, cw_bench_run_t *run)
+{
+	double before = captured(c, series);
+	cw_bench_reset_peak_rss(0);
+	double cpu0 = cw_bench_cpu_s(0);
+	double t0 = cw_bench_now_s();
+	if (cw_bench_component_start(c) != 0)
+		return -1;
+	while (captured(c, series) - before < want) {
+		if (cw_bench_now_s() - t0 > timeout_s) {
+			fprintf(stderr, "bench: %.0f of %.0f %s after %.0f s\n", captured(c, series) - before,
+			        want, what, timeout_s);
+			return -1;
+		}
+		usleep(2000);
+	}
+	run->seconds = cw_bench_now_s() - t0;
+	run->cpu_s = cw_bench_cpu_s(0) - cpu0;
+	run->peak_rss_kib = cw_bench_peak_rss_kib(0);
+	return 0;
+}
+
+void cw_bench_figure_rows(const char *workload, long rows, const cw_bench_run_t *run,
+                          const char *rows_reference, const char *rss_reference)
+{
+	cw_bench_figure(workload, "rows/s", "rows/s", (double)rows / run->seconds, rows_reference);
+	cw_bench_figure(workload, "CPU per 1M rows", "s", run->cpu_s * 1e6 / (double)rows, NULL);
+	cw_bench_figure(workload, "peak RSS", "MiB", (double)run->peak_rss_kib / 1024.0, rss_reference);
+}
+
+cw_config_t *cw_bench_target_init(cw_bench_component_t *target, cw_target_type_t type,
+                                  const char *yaml)
+{
+	cw_config_t *config = NULL;
+	cw_err_t err = {0};
+	if (cw_config_load_buffer("bench.yaml", yaml, strlen(yaml), NULL, &config, &err) != 0) {
+		fprintf(stderr, "config: %s\n", err.message);
+		return NULL;
+	}
+	*target = (cw_bench_component_t){
+		.ops = cw_target_ops_for(type),
+		.ctx = {config, "bench", NULL, 0, cw_metrics_new(), NULL},
+	};
+	return config;
+}
+
+cw_hub_t *cw_bench_scratch_hub(cw_testsrv_t *pg)
+{
+	if (cw_testpg_start(pg) != 0)
+		return NULL;
+	cw_err_t err = {0};
+	cw_hub_t *hub = cw_hub_connect(pg->url, &err);
+	if (hub == NULL || cw_hub_migrate(hub, NULL, &err) != 0) {
+		fprintf(stderr, "bench: %s\n", err.message);
+		cw_hub_close(hub);
+		cw_testpg_stop(pg);
+		return NULL;
+	}
+	return hub;
 }
 
 int cw_bench_hub_open(cw_bench_hub_t *hub, const char *source_url)

@@ -7,7 +7,9 @@
 #ifndef CW_BENCH_BENCHLIB_H
 #define CW_BENCH_BENCHLIB_H
 
+#include "apply/target.h"
 #include "capture/source.h"
+#include "hub/hub.h"
 #include "testsrv.h"
 
 #include <libpq-fe.h>
@@ -26,6 +28,12 @@
  */
 void cw_bench_figure(const char *workload, const char *name, const char *unit, double value,
                      const char *reference);
+
+/* The seed every benchmark's random sequence starts from (cw_bench_next_random). */
+#define CW_BENCH_RANDOM_SEED 88172645463325252ULL
+
+/* The next number of the splitmix64 sequence in *state (start it at CW_BENCH_RANDOM_SEED). */
+uint64_t cw_bench_next_random(uint64_t *state);
 
 /* Seconds on the monotonic clock. */
 double cw_bench_now_s(void);
@@ -117,6 +125,48 @@ int64_t cw_bench_component_position(cw_bench_component_t *c);
 
 /* Polls every 2 ms until that position reaches head; the seconds it took. */
 double cw_bench_component_wait_position(cw_bench_component_t *c, int64_t head);
+
+/* What one timed run of a component measured in this process. */
+typedef struct cw_bench_run {
+	double seconds;        /* wall clock, from the component's start */
+	double cpu_s;          /* user + system CPU of this process */
+	long peak_rss_kib;     /* peak RSS of this process, restarted before the run */
+} cw_bench_run_t;
+
+/*
+ * Times one catch-up of a stopped source c: restarts this process's peak
+ * RSS, starts c and polls every 2 ms until its changes-captured counter in
+ * series (cachewarp_changes_captured_total{series}) has grown by want, then
+ * fills *run. c keeps running. 0, or -1 (c may be running) with the message
+ * "bench: <got> of <want> <what> after <timeout_s> s" after timeout_s.
+ */
+int cw_bench_capture_run(cw_bench_component_t *c, const char *series, double want,
+                         const char *what, double timeout_s, cw_bench_run_t *run);
+
+/*
+ * Prints the figures of a run that moved rows under workload: "rows/s"
+ * (compared with rows_reference), "CPU per 1M rows" and "peak RSS" (compared
+ * with rss_reference); either reference may be NULL.
+ */
+void cw_bench_figure_rows(const char *workload, long rows, const cw_bench_run_t *run,
+                          const char *rows_reference, const char *rss_reference);
+
+/*
+ * Loads yaml (a config with the target "bench") and fills *target as that
+ * target of type, not started, with a fresh metrics registry (owned by the
+ * caller: cw_metrics_free(target->ctx.metrics)). Returns the config the
+ * target borrows (owned: cw_config_free after the target stops), or NULL
+ * with a message and nothing allocated.
+ */
+cw_config_t *cw_bench_target_init(cw_bench_component_t *target, cw_target_type_t type,
+                                  const char *yaml);
+
+/*
+ * Starts a throwaway PostgreSQL cluster in *pg and returns a hub connected
+ * to it and migrated to the newest schema (owned: cw_hub_close, then
+ * cw_testpg_stop(pg)), or NULL with a message and nothing running.
+ */
+cw_hub_t *cw_bench_scratch_hub(cw_testsrv_t *pg);
 
 /* Where a benchmark's hub lives (cw_bench_hub_open). */
 typedef struct cw_bench_hub {

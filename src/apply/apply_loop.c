@@ -309,14 +309,11 @@ void cw_apply_loop_status(cw_apply_loop_t *loop, cw_component_status_t *out)
 	pthread_mutex_unlock(&loop->mutex);
 }
 
+/* The loop's state, as every component keeps it (passwords in the error masked). */
 static void set_state(cw_apply_loop_t *loop, const char *state, bool healthy, const cw_err_t *err)
 {
-	pthread_mutex_lock(&loop->mutex);
-	snprintf(loop->status.state, sizeof loop->status.state, "%s", state);
-	loop->status.healthy = healthy;
-	if (err != NULL)
-		snprintf(loop->status.last_error, sizeof loop->status.last_error, "%s", err->message);
-	pthread_mutex_unlock(&loop->mutex);
+	cw_component_status_set(&loop->mutex, &loop->status, state, healthy,
+	                        err != NULL ? err->message : NULL);
 }
 
 static int group_cmp(const void *pa, const void *pb)
