@@ -1,6 +1,7 @@
 /*
  * This file contains the configuration's key table and the table-driven
- * helpers built on it, shared by config.c (loading, environment, checks),
+ * helpers built on it, shared by the loader (config.c, config_yaml.c,
+ * config_env.c, config_scope.c, config_relations.c: see config_loader.h),
  * config_keys.c (the table), config_values.c (values through the table),
  * config_names.c (environment variables and names in messages),
  * config_write.c (`config show`, the reference) and config_diff.c
