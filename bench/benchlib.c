@@ -437,6 +437,20 @@ fail:
 	return NULL;
 }
 
+int cw_bench_entity_register(cw_hub_t *hub, cw_column_t *columns, size_t ncolumns)
+{
+	cw_entity_t entity = {.name = (char *)"bench", .source = (char *)"src",
+	                      .collection = (char *)"bench", .columns = columns,
+	                      .ncolumns = ncolumns, .status = CW_ENTITY_LIVE, .version = 1,
+	                      .mode = CW_ENTITY_MODE_STREAM, .origin = CW_ENTITY_ORIGIN_UNKNOWN};
+	cw_err_t err = {0};
+	if (cw_entity_store_upsert(hub, &entity, NULL, &err) != 0) {
+		fprintf(stderr, "bench: %s\n", err.message);
+		return -1;
+	}
+	return 0;
+}
+
 int cw_bench_hub_open(cw_bench_hub_t *hub, const char *source_url)
 {
 	memset(hub, 0, sizeof *hub);

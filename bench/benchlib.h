@@ -209,6 +209,14 @@ const char *cw_bench_pg_source(cw_testsrv_t *srv);
  */
 cw_hub_t *cw_bench_hub_setup(const char *hub_url, const char *yaml, cw_config_t **config);
 
+/*
+ * Registers in hub the live entity "bench" of the MongoDB source "src"
+ * (collection "bench") that the target benchmarks append, with
+ * columns[0..ncolumns) (borrowed; NULL, 0: the whole document as "doc");
+ * 0, or -1 with a message.
+ */
+int cw_bench_entity_register(cw_hub_t *hub, cw_column_t *columns, size_t ncolumns);
+
 /* Where a benchmark's hub lives (cw_bench_hub_open). */
 typedef struct cw_bench_hub {
 	cw_testsrv_t cluster;   /* a throwaway cluster of its own, or zeroed */
