@@ -411,12 +411,22 @@ cw_hub_t *cw_bench_scratch_hub(cw_testsrv_t *pg)
 	return hub;
 }
 
-const char *cw_bench_pg_source(cw_testsrv_t *srv)
+PGconn *cw_bench_pg_source(cw_testsrv_t *srv, const char **url)
 {
-	const char *url = getenv("CW_BENCH_PG_URL");
-	if (url != NULL && url[0] != '\0')
-		return url;
-	return cw_testpg_start(srv) == 0 ? srv->url : NULL;
+	*url = getenv("CW_BENCH_PG_URL");
+	if (*url == NULL || (*url)[0] == '\0') {
+		if (cw_testpg_start(srv) != 0)
+			return NULL;
+		*url = srv->url;
+	}
+	PGconn *conn = PQconnectdb(*url);
+	if (PQstatus(conn) != CONNECTION_OK) {
+		fprintf(stderr, "bench: %s", PQerrorMessage(conn));
+		PQfinish(conn);
+		cw_testpg_stop(srv);
+		return NULL;
+	}
+	return conn;
 }
 
 cw_hub_t *cw_bench_hub_setup(const char *hub_url, const char *yaml, cw_config_t **config)

@@ -193,13 +193,14 @@ cw_config_t *cw_bench_target_init(cw_bench_component_t *target, cw_target_type_t
 cw_hub_t *cw_bench_scratch_hub(cw_testsrv_t *pg);
 
 /*
- * The PostgreSQL cluster a source benchmark captures from: CW_BENCH_PG_URL
- * when set, else a throwaway PostgreSQL 15 cluster started in *srv (zeroed
- * by the caller; cw_testpg_stop(srv) stops it, a no-op when none was
- * started). Returns its URL (borrowed from the environment or *srv), or
- * NULL with a message and nothing running.
+ * Connects to the PostgreSQL cluster a source benchmark captures from:
+ * CW_BENCH_PG_URL when set, else a throwaway PostgreSQL 15 cluster started
+ * in *srv (zeroed by the caller; cw_testpg_stop(srv) stops it, a no-op when
+ * none was started). Returns the connection (owned: PQfinish) and sets *url
+ * (borrowed from the environment or *srv), or NULL with a message and
+ * nothing running.
  */
-const char *cw_bench_pg_source(cw_testsrv_t *srv);
+PGconn *cw_bench_pg_source(cw_testsrv_t *srv, const char **url);
 
 /*
  * Loads yaml (a benchmark's config, into *config: owned by the caller,
