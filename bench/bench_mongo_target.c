@@ -259,14 +259,7 @@ int main(int argc, char **argv)
 	       100.0 * (1.0 - outage_writes / (double)backlog));
 	fflush(stdout);
 
-	cw_bench_figure("MongoDB target reference", "upserts", "changes/s",
-	                (double)total / ref_insert, NULL);
-	cw_bench_figure("MongoDB target reference", "random updates", "changes/s",
-	                (double)total / ref_update, NULL);
-	cw_bench_figure("hub to MongoDB target", "upserts", "changes/s", (double)total / took_insert,
-	                "MongoDB target reference/upserts");
-	cw_bench_figure("hub to MongoDB target", "random updates", "changes/s",
-	                (double)total / took_update, "MongoDB target reference/random updates");
+	cw_bench_figure_target("MongoDB", total, ref_insert, ref_update, took_insert, took_update);
 	cw_bench_figure("hub to MongoDB target", "backlog drain", "s", took_outage, NULL);
 	cw_bench_figure("hub to MongoDB target", "writes saved by coalescing", "%",
 	                100.0 * (1.0 - outage_writes / (double)backlog), NULL);

@@ -294,14 +294,7 @@ int main(int argc, char **argv)
 	printf("reference (COPY + INSERT ... ON CONFLICT, batches of %d in transactions of %d): "
 	       "upserts %.0f/s, updates %.0f/s\n", WRITE_BATCH, APPLY_BATCH,
 	       (double)total / ref_insert, (double)total / ref_update);
-	cw_bench_figure("PostgreSQL target reference", "upserts", "changes/s",
-	                (double)total / ref_insert, NULL);
-	cw_bench_figure("PostgreSQL target reference", "random updates", "changes/s",
-	                (double)total / ref_update, NULL);
-	cw_bench_figure("hub to PostgreSQL target", "upserts", "changes/s", (double)total / took_insert,
-	                "PostgreSQL target reference/upserts");
-	cw_bench_figure("hub to PostgreSQL target", "random updates", "changes/s",
-	                (double)total / took_update, "PostgreSQL target reference/random updates");
+	cw_bench_figure_target("PostgreSQL", total, ref_insert, ref_update, took_insert, took_update);
 	cpu_report("PostgreSQL target reference", "upserts", NULL, ref0, ref1, total, false);
 	cpu_report("PostgreSQL target reference", "random updates", NULL, ref1, ref2, total, false);
 	cpu_report("hub to PostgreSQL target", "upserts", "PostgreSQL target reference", cpu0, cpu1,

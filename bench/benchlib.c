@@ -380,6 +380,21 @@ void cw_bench_figure_rows(const char *workload, long rows, const cw_bench_run_t 
 	cw_bench_figure(workload, "peak RSS", "MiB", (double)run->peak_rss_kib / 1024.0, rss_reference);
 }
 
+void cw_bench_figure_target(const char *kind, uint64_t changes, double ref_insert_s,
+                            double ref_update_s, double insert_s, double update_s)
+{
+	char reference[64], workload[64], upserts[96], updates[96];
+	snprintf(reference, sizeof reference, "%s target reference", kind);
+	snprintf(workload, sizeof workload, "hub to %s target", kind);
+	snprintf(upserts, sizeof upserts, "%s/upserts", reference);
+	snprintf(updates, sizeof updates, "%s/random updates", reference);
+	cw_bench_figure(reference, "upserts", "changes/s", (double)changes / ref_insert_s, NULL);
+	cw_bench_figure(reference, "random updates", "changes/s", (double)changes / ref_update_s,
+	                NULL);
+	cw_bench_figure(workload, "upserts", "changes/s", (double)changes / insert_s, upserts);
+	cw_bench_figure(workload, "random updates", "changes/s", (double)changes / update_s, updates);
+}
+
 cw_config_t *cw_bench_target_init(cw_bench_component_t *target, cw_target_type_t type,
                                   const char *yaml)
 {

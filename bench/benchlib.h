@@ -1,8 +1,10 @@
 /*
  * This file declares what every benchmark in bench/ shares: the figure lines
  * bench/run.sh gathers into one table, the clock, process memory, settings
- * from the environment, the shared row loader (bench/sql/rows_*.sql) and a
- * source running on a thread of the benchmark's process, and its hub.
+ * from the environment, a reproducible random sequence, the shared row
+ * loader (bench/sql/rows_*.sql), a source or target running on a thread of
+ * the benchmark's process and the timing of its catch-up, the source cluster
+ * and the hub (a scratch one, or set up from a benchmark's config).
  */
 #ifndef CW_BENCH_BENCHLIB_H
 #define CW_BENCH_BENCHLIB_H
@@ -174,6 +176,16 @@ int cw_bench_capture_run(cw_bench_component_t *c, const char *series, double wan
  */
 void cw_bench_figure_rows(const char *workload, long rows, const cw_bench_run_t *run,
                           const char *rows_reference, const char *rss_reference);
+
+/*
+ * Prints the figures that compare a target (its kind: "MongoDB",
+ * "PostgreSQL") with its bare reference over the same changes: upserts and
+ * random updates per second of "<kind> target reference", then of
+ * "hub to <kind> target", each compared with the reference's. The
+ * arguments are the seconds each phase took.
+ */
+void cw_bench_figure_target(const char *kind, uint64_t changes, double ref_insert_s,
+                            double ref_update_s, double insert_s, double update_s);
 
 /*
  * Loads yaml (a config with the target "bench") and fills *target as that
