@@ -89,13 +89,7 @@ static void push(cw_change_batch_t *batch, uint64_t doc, uint64_t n, cw_buf_t *s
 	bson_destroy(&bson);
 	char doc_id[24];
 	snprintf(doc_id, sizeof doc_id, "k%010llu", (unsigned long long)doc);
-	cw_change_t change = {0};
-	change.op = CW_OP_UPSERT;
-	change.entity = cw_xstrdup("bench");
-	change.doc_id = cw_xstrdup(doc_id);
-	change.data = cw_xstrdup(cw_buf_cstr(scratch));
-	change.version = 1;
-	cw_change_batch_push(batch, &change);
+	cw_bench_push_upsert(batch, "bench", doc_id, cw_buf_cstr(scratch), 0, 0);
 }
 
 static int64_t fill(cw_hub_t *hub, uint64_t first, const uint64_t *docs, uint64_t count)
@@ -124,35 +118,16 @@ static int64_t fill(cw_hub_t *hub, uint64_t first, const uint64_t *docs, uint64_
 
 /* ---- the reference: bare libmongoc bulk writes -------------------------------------- */
 
-typedef struct step {
-	uint64_t doc, k;
-} step_t;
-
-static int step_cmp(const void *a, const void *b)
-{
-	const step_t *x = a, *y = b;
-	if (x->doc != y->doc)
-		return x->doc < y->doc ? -1 : 1;
-	return x->k < y->k ? -1 : x->k > y->k;
-}
-
 static double reference(mongoc_collection_t *coll, const uint64_t *docs, uint64_t count,
                         uint64_t step_base)
 {
-	step_t *steps = cw_xcalloc(APPLY_BATCH + 1, sizeof *steps);
+	cw_bench_step_t *steps = cw_xcalloc(APPLY_BATCH + 1, sizeof *steps);
 	bson_t *opts = BCON_NEW("upsert", BCON_BOOL(true));
 	bson_t *bulk_opts = BCON_NEW("ordered", BCON_BOOL(false));
 	double start = cw_bench_now_s();
 	for (uint64_t first = 0; first < count; first += APPLY_BATCH) {
-		size_t n = count - first < APPLY_BATCH ? (size_t)(count - first) : APPLY_BATCH, kept = 0;
-		for (size_t i = 0; i < n; i++)
-			steps[i] = (step_t){docs[first + i], step_base + first + i};
-		qsort(steps, n, sizeof *steps, step_cmp);
-		for (size_t i = 0; i < n; i++) {
-			if (kept > 0 && steps[kept - 1].doc == steps[i].doc)
-				kept--;
-			steps[kept++] = steps[i];
-		}
+		size_t n = count - first < APPLY_BATCH ? (size_t)(count - first) : APPLY_BATCH;
+		size_t kept = cw_bench_last_steps(docs, first, n, step_base, steps);
 		mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(coll,
 		                                                                                 bulk_opts);
 		for (size_t i = 0; i < kept; i++) {

@@ -34,15 +34,12 @@
 #include "benchlib.h"
 #include "core/config.h"
 #include "core/mem.h"
-#include "hub/entity_store.h"
 #include "hub/hub.h"
-#include "hub/migrations.h"
 #include "testsrv.h"
 
 #include <mysql.h>
 #include <mariadb_rpl.h>
 
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -305,8 +302,6 @@ int main(void)
 	char *yaml = NULL;
 	cw_bench_component_t cap = {.ops = cw_source_ops_for(CW_SOURCE_MYSQL)};
 	cw_bench_component_t poller = {.ops = cw_source_batch_ops_for(CW_SOURCE_MYSQL)};
-	cw_err_t err = {0};
-	bool created;
 	int rc = 1;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -321,13 +316,8 @@ int main(void)
 	                    "  - {name: bench_batch, source: app, table: bench_rows, mode: batch, "
 	                    "polling_interval: 100ms, delete_detection: {interval: 1ms}}\n"
 	                    "log: {level: warn}\n", hub_srv.url, my.url);
-	if (cw_config_load_buffer("bench.yaml", yaml, strlen(yaml), NULL, &config, &err) != 0 ||
-	    (hub = cw_hub_connect(hub_srv.url, &err)) == NULL || cw_hub_migrate(hub, NULL, &err) != 0 ||
-	    cw_entity_store_upsert(hub, &config->entities[0], &created, &err) != 0 ||
-	    cw_entity_store_upsert(hub, &config->entities[1], &created, &err) != 0) {
-		fprintf(stderr, "bench: %s\n", err.message);
+	if ((hub = cw_bench_hub_setup(hub_srv.url, yaml, &config)) == NULL)
 		goto out;
-	}
 	hub_conn = PQconnectdb(hub_srv.url);
 	cap.ctx = (cw_component_ctx_t){config, "app", NULL, 0, cw_metrics_new(), NULL};
 	/* The first snapshot: N rows there before the source first starts, timed until live. */

@@ -19,13 +19,10 @@
 #include "benchlib.h"
 #include "core/config.h"
 #include "core/mem.h"
-#include "hub/entity_store.h"
 #include "hub/hub.h"
-#include "hub/migrations.h"
 #include "testsrv.h"
 
 #include <libpq-fe.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,17 +57,14 @@ static int run_workload(cw_bench_component_t *cap, PGconn *conn, const char *nam
 int main(void)
 {
 	long rows = cw_bench_env_long("CW_BENCH_ROWS", 1000000, 1, 1000000000L);
-	const char *url = getenv("CW_BENCH_PG_URL");
 	const char *capture_yaml = getenv("CW_BENCH_CAPTURE_YAML");
 	cw_testsrv_t srv = {0};
 	int rc = 1;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (url == NULL || url[0] == '\0') {
-		if (cw_testpg_start(&srv) != 0)
-			return 1;
-		url = srv.url;
-	}
+	const char *url = cw_bench_pg_source(&srv);
+	if (url == NULL)
+		return 1;
 	PGconn *conn = PQconnectdb(url);
 	if (PQstatus(conn) != CONNECTION_OK) {
 		fprintf(stderr, "bench: %s", PQerrorMessage(conn));
@@ -92,17 +86,10 @@ int main(void)
 	cw_hub_t *hub = NULL;
 	PGconn *hub_conn = NULL;
 	cw_bench_component_t cap = {.ops = cw_source_ops_for(CW_SOURCE_POSTGRES)};
-	cw_err_t err = {0};
-	bool created;
 
-	if (cw_bench_load(conn, "rows_schema.sql", rows) != 0)
+	if (cw_bench_load(conn, "rows_schema.sql", rows) != 0 ||
+	    (hub = cw_bench_hub_setup(hub_url, yaml, &config)) == NULL)
 		goto out;
-	if (cw_config_load_buffer("bench.yaml", yaml, strlen(yaml), NULL, &config, &err) != 0 ||
-	    (hub = cw_hub_connect(hub_url, &err)) == NULL || cw_hub_migrate(hub, NULL, &err) != 0 ||
-	    cw_entity_store_upsert(hub, &config->entities[0], &created, &err) != 0) {
-		fprintf(stderr, "bench: %s\n", err.message);
-		goto out;
-	}
 	hub_conn = PQconnectdb(hub_url);
 	cap.ctx = (cw_component_ctx_t){config, "app", NULL, 0, cw_metrics_new(), NULL};
 	if (cw_bench_component_start(&cap) != 0)

@@ -63,13 +63,7 @@ static void push(cw_change_batch_t *batch, uint64_t doc, uint64_t n)
 	char doc_id[24], data[256];
 	snprintf(doc_id, sizeof doc_id, "k%010llu", (unsigned long long)doc);
 	row_data(doc, n, data, sizeof data);
-	cw_change_t change = {0};
-	change.op = CW_OP_UPSERT;
-	change.entity = cw_xstrdup("bench");
-	change.doc_id = cw_xstrdup(doc_id);
-	change.data = cw_xstrdup(data);
-	change.version = 1;
-	cw_change_batch_push(batch, &change);
+	cw_bench_push_upsert(batch, "bench", doc_id, data, 0, 0);
 }
 
 static int64_t fill(cw_hub_t *hub, uint64_t first, uint64_t count, uint64_t docs, bool random)
@@ -168,18 +162,6 @@ static void exec_or_die(PGconn *conn, const char *sql)
 		exit(1);
 }
 
-typedef struct step {
-	uint64_t doc, k;
-} step_t;
-
-static int step_cmp(const void *a, const void *b)
-{
-	const step_t *x = a, *y = b;
-	if (x->doc != y->doc)
-		return x->doc < y->doc ? -1 : 1;
-	return x->k < y->k ? -1 : x->k > y->k;
-}
-
 /*
  * One apply batch of steps [first, first + n) of the given docs, in one
  * transaction: like the target, one write per document (its last step),
@@ -188,17 +170,8 @@ static int step_cmp(const void *a, const void *b)
 static void reference_batch(PGconn *conn, const uint64_t *all_docs, uint64_t first, size_t n,
                             int64_t oplog_base, cw_buf_t *copy)
 {
-	step_t *steps = cw_xcalloc(n + 1, sizeof *steps);
-	for (size_t i = 0; i < n; i++)
-		steps[i] = (step_t){all_docs[first + i], first + i};
-	qsort(steps, n, sizeof *steps, step_cmp);
-	size_t kept = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (kept > 0 && steps[kept - 1].doc == steps[i].doc)
-			kept--;
-		steps[kept++] = steps[i];
-	}
-	n = kept;
+	cw_bench_step_t *steps = cw_xcalloc(n + 1, sizeof *steps);
+	n = cw_bench_last_steps(all_docs, first, n, 0, steps);
 	exec_or_die(conn, "BEGIN");
 	exec_or_die(conn, "CREATE TEMP TABLE IF NOT EXISTS _ref_rows (op text, doc_id text, mask text, "
 	                  "version bigint, oplog_id bigint, extra text, v0 text, v1 text, v2 text, "
@@ -318,13 +291,8 @@ int main(int argc, char **argv)
 	{
 		cw_oplog_writer_t *writer = cw_oplog_writer_new(hub);
 		cw_change_batch_t batch = CW_CHANGE_BATCH_INIT;
-		cw_change_t change = {0};
-		change.op = CW_OP_UPSERT;
-		change.entity = cw_xstrdup("bench");
-		change.doc_id = cw_xstrdup("k_new");
-		change.data = cw_xstrdup("{\"doc\": {\"_id\": \"k_new\", \"brand_new\": 1}}");
-		change.version = 1;
-		cw_change_batch_push(&batch, &change);
+		cw_bench_push_upsert(&batch, "bench", "k_new",
+		                     "{\"doc\": {\"_id\": \"k_new\", \"brand_new\": 1}}", 0, 0);
 		double t0 = cw_bench_now_s();
 		cw_oplog_append(writer, &batch, NULL, NULL, NULL, &err);
 		for (;;) {

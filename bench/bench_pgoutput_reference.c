@@ -279,7 +279,6 @@ int main(void)
 {
 	long rows = cw_bench_env_long("CW_BENCH_ROWS", DEFAULT_ROWS, 1, 1000000000L);
 	int runs = (int)cw_bench_env_long("CW_BENCH_RUNS", DEFAULT_RUNS, 1, MAX_RUNS);
-	const char *url = getenv("CW_BENCH_PG_URL");
 	cw_testsrv_t pg = {0};
 	PGconn *conn = NULL;
 	figures_t figures[NWORKLOADS];
@@ -287,11 +286,9 @@ int main(void)
 
 	memset(figures, 0, sizeof figures);
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (url == NULL || url[0] == '\0') {
-		if (cw_testpg_start(&pg) != 0)
-			return 1;
-		url = pg.url;
-	}
+	const char *url = cw_bench_pg_source(&pg);
+	if (url == NULL)
+		return 1;
 	conn = connect_to(url, 0);
 	if (conn == NULL)
 		goto out;

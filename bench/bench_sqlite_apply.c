@@ -107,14 +107,7 @@ static double run_cachewarp(cw_cachedb_t *db, cw_cache_t *cache, uint64_t count,
 			         "\"price\": %llu.25, \"tags\": [%llu, \"x\"]}", (unsigned long long)n,
 			         (unsigned long long)row, (unsigned long long)n % 1000,
 			         (unsigned long long)row % 7);
-			cw_change_t change = {0};
-			change.oplog_id = ++*oplog_id;
-			change.op = CW_OP_UPSERT;
-			change.entity = cw_xstrdup("items");
-			change.doc_id = cw_xstrdup(doc_id);
-			change.data = cw_xstrdup(data);
-			change.version = 1;
-			cw_change_batch_push(&batch, &change);
+			cw_bench_push_upsert(&batch, "items", doc_id, data, ++*oplog_id, 0);
 		}
 		for (size_t i = 0; i < batch.len; i++)
 			changes[i] = &batch.items[i];

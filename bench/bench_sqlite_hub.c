@@ -57,14 +57,7 @@ static void push(cw_change_batch_t *batch, uint64_t doc, uint64_t n, int64_t cre
 	snprintf(data, sizeof data, "{\"title\": \"title %llu\", \"qty\": %llu, \"price\": %llu.25, "
 	         "\"tags\": [%llu, \"x\"]}", (unsigned long long)n, (unsigned long long)doc,
 	         (unsigned long long)n % 1000, (unsigned long long)doc % 7);
-	cw_change_t change = {0};
-	change.op = CW_OP_UPSERT;
-	change.entity = cw_xstrdup("bench");
-	change.doc_id = cw_xstrdup(doc_id);
-	change.data = cw_xstrdup(data);
-	change.version = 1;
-	change.created_at_us = created_at_us;
-	cw_change_batch_push(batch, &change);
+	cw_bench_push_upsert(batch, "bench", doc_id, data, 0, created_at_us);
 }
 
 /* Appends batch; the hub's head after it. committed_us (optional): wall time the COMMIT returned. */

@@ -68,14 +68,7 @@ static void fill_flush(cache_fill_t *fill)
 static int fill_row(void *arg, const cw_verify_row_t *row)
 {
 	cache_fill_t *fill = arg;
-	cw_change_t change = {0};
-	change.oplog_id = ++fill->oplog_id;
-	change.op = CW_OP_UPSERT;
-	change.entity = cw_xstrdup(entity.name);
-	change.doc_id = cw_xstrdup(row->doc_id);
-	change.data = cw_xstrdup(row->data);
-	change.version = 1;
-	cw_change_batch_push(&fill->batch, &change);
+	cw_bench_push_upsert(&fill->batch, entity.name, row->doc_id, row->data, ++fill->oplog_id, 0);
 	if (fill->batch.len == BATCH)
 		fill_flush(fill);
 	return 0;

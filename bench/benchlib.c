@@ -5,6 +5,7 @@
 #include "core/config.h"
 #include "core/mem.h"
 #include "core/metrics.h"
+#include "hub/entity_store.h"
 #include "hub/migrations.h"
 
 #include <dirent.h>
@@ -33,6 +34,38 @@ uint64_t cw_bench_next_random(uint64_t *state)
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
 	return z ^ (z >> 31);
+}
+
+static int step_cmp(const void *a, const void *b)
+{
+	const cw_bench_step_t *x = a, *y = b;
+	if (x->doc != y->doc)
+		return x->doc < y->doc ? -1 : 1;
+	return x->k < y->k ? -1 : x->k > y->k;
+}
+
+size_t cw_bench_last_steps(const uint64_t *docs, uint64_t first, size_t n, uint64_t step_base,
+                           cw_bench_step_t *steps)
+{
+	for (size_t i = 0; i < n; i++)
+		steps[i] = (cw_bench_step_t){docs[first + i], step_base + first + i};
+	qsort(steps, n, sizeof *steps, step_cmp);
+	size_t kept = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (kept > 0 && steps[kept - 1].doc == steps[i].doc)
+			kept--;
+		steps[kept++] = steps[i];
+	}
+	return kept;
+}
+
+void cw_bench_push_upsert(cw_change_batch_t *batch, const char *entity, const char *doc_id,
+                          const char *data, int64_t oplog_id, int64_t created_at_us)
+{
+	cw_change_t change = {.oplog_id = oplog_id, .op = CW_OP_UPSERT, .entity = cw_xstrdup(entity),
+	                      .doc_id = cw_xstrdup(doc_id), .data = cw_xstrdup(data), .version = 1,
+	                      .created_at_us = created_at_us};
+	cw_change_batch_push(batch, &change);
 }
 
 double cw_bench_now_s(void)
@@ -376,6 +409,32 @@ cw_hub_t *cw_bench_scratch_hub(cw_testsrv_t *pg)
 		return NULL;
 	}
 	return hub;
+}
+
+const char *cw_bench_pg_source(cw_testsrv_t *srv)
+{
+	const char *url = getenv("CW_BENCH_PG_URL");
+	if (url != NULL && url[0] != '\0')
+		return url;
+	return cw_testpg_start(srv) == 0 ? srv->url : NULL;
+}
+
+cw_hub_t *cw_bench_hub_setup(const char *hub_url, const char *yaml, cw_config_t **config)
+{
+	cw_err_t err = {0};
+	cw_hub_t *hub = NULL;
+	*config = NULL;
+	if (cw_config_load_buffer("bench.yaml", yaml, strlen(yaml), NULL, config, &err) != 0 ||
+	    (hub = cw_hub_connect(hub_url, &err)) == NULL || cw_hub_migrate(hub, NULL, &err) != 0)
+		goto fail;
+	for (size_t i = 0; i < (*config)->nentities; i++)
+		if (cw_entity_store_upsert(hub, &(*config)->entities[i], NULL, &err) != 0)
+			goto fail;
+	return hub;
+fail:
+	fprintf(stderr, "bench: %s\n", err.message);
+	cw_hub_close(hub);
+	return NULL;
 }
 
 int cw_bench_hub_open(cw_bench_hub_t *hub, const char *source_url)

@@ -9,6 +9,8 @@
 
 #include "apply/target.h"
 #include "capture/source.h"
+#include "core/change.h"
+#include "core/config.h"
 #include "hub/hub.h"
 #include "testsrv.h"
 
@@ -34,6 +36,28 @@ void cw_bench_figure(const char *workload, const char *name, const char *unit, d
 
 /* The next number of the splitmix64 sequence in *state (start it at CW_BENCH_RANDOM_SEED). */
 uint64_t cw_bench_next_random(uint64_t *state);
+
+/* One write of a benchmark's workload: document doc at step k. */
+typedef struct cw_bench_step {
+	uint64_t doc, k;
+} cw_bench_step_t;
+
+/*
+ * The writes an apply batch makes of steps first .. first + n - 1 of a
+ * workload whose step i writes document docs[i]: one per document, its last
+ * step (numbered step_base + i), in document order, as the target coalesces
+ * them. Fills steps (room for n) and returns how many it kept.
+ */
+size_t cw_bench_last_steps(const uint64_t *docs, uint64_t first, size_t n, uint64_t step_base,
+                           cw_bench_step_t *steps);
+
+/*
+ * Appends to batch an upsert of doc_id in entity with data (borrowed: the
+ * batch owns copies) at version 1, with oplog_id (0: not written yet) and
+ * created_at_us (0: unknown).
+ */
+void cw_bench_push_upsert(cw_change_batch_t *batch, const char *entity, const char *doc_id,
+                          const char *data, int64_t oplog_id, int64_t created_at_us);
 
 /* Seconds on the monotonic clock. */
 double cw_bench_now_s(void);
@@ -167,6 +191,23 @@ cw_config_t *cw_bench_target_init(cw_bench_component_t *target, cw_target_type_t
  * cw_testpg_stop(pg)), or NULL with a message and nothing running.
  */
 cw_hub_t *cw_bench_scratch_hub(cw_testsrv_t *pg);
+
+/*
+ * The PostgreSQL cluster a source benchmark captures from: CW_BENCH_PG_URL
+ * when set, else a throwaway PostgreSQL 15 cluster started in *srv (zeroed
+ * by the caller; cw_testpg_stop(srv) stops it, a no-op when none was
+ * started). Returns its URL (borrowed from the environment or *srv), or
+ * NULL with a message and nothing running.
+ */
+const char *cw_bench_pg_source(cw_testsrv_t *srv);
+
+/*
+ * Loads yaml (a benchmark's config, into *config: owned by the caller,
+ * cw_config_free, NULL when it did not load), connects the hub at hub_url,
+ * migrates it and registers every entity of the config. Returns the hub
+ * (owned: cw_hub_close), or NULL with a message.
+ */
+cw_hub_t *cw_bench_hub_setup(const char *hub_url, const char *yaml, cw_config_t **config);
 
 /* Where a benchmark's hub lives (cw_bench_hub_open). */
 typedef struct cw_bench_hub {
