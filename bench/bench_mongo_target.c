@@ -35,7 +35,6 @@
 #include "core/metrics.h"
 #include "hub/entity_store.h"
 #include "hub/hub.h"
-#include "hub/migrations.h"
 #include "hub/oplog_reader.h"
 #include "hub/oplog_writer.h"
 #include "testsrv.h"
@@ -191,18 +190,10 @@ int main(int argc, char **argv)
 	}
 	setenv("CW_MONGO_HEAP", "4g", 0);
 	cw_testsrv_t pg = {0}, mongo = {0};
-	if (cw_testpg_start(&pg) != 0 || cw_testmongo_start(&mongo) != 0)
+	cw_hub_t *hub = cw_bench_scratch_hub(&pg);
+	if (hub == NULL || cw_testmongo_start(&mongo) != 0 ||
+	    cw_bench_entity_register(hub, NULL, 0) != 0)
 		return 1;
-	cw_err_t err = {0};
-	cw_hub_t *hub = cw_hub_connect(pg.url, &err);
-	if (hub == NULL || cw_hub_migrate(hub, NULL, &err) != 0) {
-		fprintf(stderr, "hub: %s\n", err.message);
-		return 1;
-	}
-	cw_entity_t entity = {(char *)"bench", (char *)"src", (char *)"bench", NULL, NULL, 0,
-	                      CW_ENTITY_LIVE, 1, NULL, 0,
-	                      CW_ENTITY_MODE_STREAM, {0}, CW_ENTITY_ORIGIN_UNKNOWN, NULL, 0};
-	cw_entity_store_upsert(hub, &entity, NULL, &err);
 
 	uint64_t *fresh = cw_xcalloc(total, sizeof *fresh), *docs = cw_xcalloc(total, sizeof *docs);
 	uint64_t *outage = cw_xcalloc(backlog, sizeof *outage);
@@ -268,14 +259,7 @@ int main(int argc, char **argv)
 	       100.0 * (1.0 - outage_writes / (double)backlog));
 	fflush(stdout);
 
-	cw_bench_figure("MongoDB target reference", "upserts", "changes/s",
-	                (double)total / ref_insert, NULL);
-	cw_bench_figure("MongoDB target reference", "random updates", "changes/s",
-	                (double)total / ref_update, NULL);
-	cw_bench_figure("hub to MongoDB target", "upserts", "changes/s", (double)total / took_insert,
-	                "MongoDB target reference/upserts");
-	cw_bench_figure("hub to MongoDB target", "random updates", "changes/s",
-	                (double)total / took_update, "MongoDB target reference/random updates");
+	cw_bench_figure_target("MongoDB", total, ref_insert, ref_update, took_insert, took_update);
 	cw_bench_figure("hub to MongoDB target", "backlog drain", "s", took_outage, NULL);
 	cw_bench_figure("hub to MongoDB target", "writes saved by coalescing", "%",
 	                100.0 * (1.0 - outage_writes / (double)backlog), NULL);

@@ -62,14 +62,10 @@ int main(void)
 	int rc = 1;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	const char *url = cw_bench_pg_source(&srv);
-	if (url == NULL)
+	const char *url = NULL;
+	PGconn *conn = cw_bench_pg_source(&srv, &url);
+	if (conn == NULL)
 		return 1;
-	PGconn *conn = PQconnectdb(url);
-	if (PQstatus(conn) != CONNECTION_OK) {
-		fprintf(stderr, "bench: %s", PQerrorMessage(conn));
-		return 1;
-	}
 	char slot[64];
 	snprintf(slot, sizeof slot, "cw_bench_capture_%ld", (long)getpid());
 	cw_bench_hub_t bench_hub;

@@ -33,7 +33,6 @@
 #include "core/metrics.h"
 #include "hub/entity_store.h"
 #include "hub/hub.h"
-#include "hub/migrations.h"
 #include "hub/oplog_reader.h"
 #include "hub/oplog_writer.h"
 
@@ -86,34 +85,6 @@ static int64_t fill(cw_hub_t *hub, uint64_t first, uint64_t count, uint64_t docs
 	int64_t head = 0;
 	cw_oplog_last_id(hub, &head, &err);
 	return head;
-}
-
-/* Starts a cluster with pg.sh; its URL (owned). */
-static char *start_cluster(const char *source, char *dir)
-{
-	if (mkdtemp(dir) == NULL)
-		return NULL;
-	rmdir(dir);
-	char *cmd = cw_xasprintf("bash %s/tests/support/pg.sh start --owner %d %s", source,
-	                         (int)getpid(), dir);
-	FILE *p = popen(cmd, "r");
-	char url[512] = "";
-	if (p == NULL || fgets(url, sizeof url, p) == NULL) {
-		fprintf(stderr, "could not start PostgreSQL with %s\n", cmd);
-		exit(1);
-	}
-	pclose(p);
-	free(cmd);
-	url[strcspn(url, "\n")] = '\0';
-	return cw_xstrdup(url);
-}
-
-static void stop_cluster(const char *source, const char *dir)
-{
-	char *cmd = cw_xasprintf("bash %s/tests/support/pg.sh stop %s", source, dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not stop PostgreSQL in %s\n", dir);
-	free(cmd);
 }
 
 /* CPU seconds so far of the two clusters and of this process. */
@@ -228,20 +199,14 @@ int main(int argc, char **argv)
 {
 	uint64_t total = argc > 1 ? strtoull(argv[1], NULL, 10)
 	                          : (uint64_t)cw_bench_env_long("CW_BENCH_ROWS", 1000000, 1000, 100000000);
-	const char *source = getenv("CW_SOURCE_DIR") ? getenv("CW_SOURCE_DIR") : ".";
-	char hubdir[] = "/tmp/cw-bench-hub-XXXXXX", tgtdir[] = "/tmp/cw-bench-tgt-XXXXXX";
-	char *hub_url = start_cluster(source, hubdir);
-	char *tgt_url = start_cluster(source, tgtdir);
-	cw_err_t err = {0};
-	cw_hub_t *hub = cw_hub_connect(hub_url, &err);
-	if (hub == NULL || cw_hub_migrate(hub, NULL, &err) != 0) {
-		fprintf(stderr, "hub: %s\n", err.message);
+	cw_testsrv_t hub_srv = {0}, tgt_srv = {0};
+	cw_hub_t *hub = cw_bench_scratch_hub(&hub_srv);
+	if (hub == NULL || cw_testpg_start(&tgt_srv) != 0 ||
+	    cw_bench_entity_register(hub, NULL, 0) != 0)
 		return 1;
-	}
-	cw_entity_t entity = {(char *)"bench", (char *)"src", (char *)"bench", NULL, NULL, 0,
-	                      CW_ENTITY_LIVE, 1, NULL, 0,
-	                      CW_ENTITY_MODE_STREAM, {0}, CW_ENTITY_ORIGIN_UNKNOWN, NULL, 0};
-	cw_entity_store_upsert(hub, &entity, NULL, &err);
+	const char *hub_url = hub_srv.url, *tgt_url = tgt_srv.url;
+	const char *hubdir = hub_srv.dir, *tgtdir = tgt_srv.dir;
+	cw_err_t err = {0};
 
 	double start = cw_bench_now_s();
 	int64_t inserted = fill(hub, 0, total, total, false);
@@ -329,14 +294,7 @@ int main(int argc, char **argv)
 	printf("reference (COPY + INSERT ... ON CONFLICT, batches of %d in transactions of %d): "
 	       "upserts %.0f/s, updates %.0f/s\n", WRITE_BATCH, APPLY_BATCH,
 	       (double)total / ref_insert, (double)total / ref_update);
-	cw_bench_figure("PostgreSQL target reference", "upserts", "changes/s",
-	                (double)total / ref_insert, NULL);
-	cw_bench_figure("PostgreSQL target reference", "random updates", "changes/s",
-	                (double)total / ref_update, NULL);
-	cw_bench_figure("hub to PostgreSQL target", "upserts", "changes/s", (double)total / took_insert,
-	                "PostgreSQL target reference/upserts");
-	cw_bench_figure("hub to PostgreSQL target", "random updates", "changes/s",
-	                (double)total / took_update, "PostgreSQL target reference/random updates");
+	cw_bench_figure_target("PostgreSQL", total, ref_insert, ref_update, took_insert, took_update);
 	cpu_report("PostgreSQL target reference", "upserts", NULL, ref0, ref1, total, false);
 	cpu_report("PostgreSQL target reference", "random updates", NULL, ref1, ref2, total, false);
 	cpu_report("hub to PostgreSQL target", "upserts", "PostgreSQL target reference", cpu0, cpu1,
@@ -350,9 +308,7 @@ int main(int argc, char **argv)
 	cw_config_free(config);
 	cw_hub_close(hub);
 	free(yaml);
-	stop_cluster(source, hubdir);
-	stop_cluster(source, tgtdir);
-	free(hub_url);
-	free(tgt_url);
+	cw_testpg_stop(&tgt_srv);
+	cw_testpg_stop(&hub_srv);
 	return 0;
 }

@@ -280,18 +280,15 @@ int main(void)
 	long rows = cw_bench_env_long("CW_BENCH_ROWS", DEFAULT_ROWS, 1, 1000000000L);
 	int runs = (int)cw_bench_env_long("CW_BENCH_RUNS", DEFAULT_RUNS, 1, MAX_RUNS);
 	cw_testsrv_t pg = {0};
-	PGconn *conn = NULL;
 	figures_t figures[NWORKLOADS];
 	int rc = 1;
 
 	memset(figures, 0, sizeof figures);
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	const char *url = cw_bench_pg_source(&pg);
-	if (url == NULL)
-		return 1;
-	conn = connect_to(url, 0);
+	const char *url = NULL;
+	PGconn *conn = cw_bench_pg_source(&pg, &url);
 	if (conn == NULL)
-		goto out;
+		return 1;
 	int status = 0;
 	for (int run = 1; run <= runs && status == 0; run++) {
 		status = cw_bench_load(conn, "rows_schema.sql", rows);
@@ -302,7 +299,6 @@ int main(void)
 		print_summary(conn, rows, runs, figures);
 		rc = 0;
 	}
-out:
 	PQfinish(conn);
 	cw_testpg_stop(&pg);
 	return rc;

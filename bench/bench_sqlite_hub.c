@@ -16,8 +16,8 @@
  *      the poll back until the writer caught up with its schedule, and every
  *      batch applied meanwhile would count as late.
  *
- * It starts a throwaway PostgreSQL with tests/support/pg.sh (run it from the
- * source tree, or set CW_SOURCE_DIR). Usage: bench.sqlite_hub [N [SECONDS]];
+ * It starts a throwaway PostgreSQL with tests/support/pg.sh (cw_testpg_start
+ * finds it). Usage: bench.sqlite_hub [N [SECONDS]];
  * CW_BENCH_TRACE=1 prints the worst latency of each second.
  */
 #define _XOPEN_SOURCE 700
@@ -29,7 +29,6 @@
 #include "core/metrics.h"
 #include "hub/entity_store.h"
 #include "hub/hub.h"
-#include "hub/migrations.h"
 #include "hub/oplog_reader.h"
 #include "hub/oplog_writer.h"
 
@@ -279,37 +278,23 @@ int main(int argc, char **argv)
 {
 	uint64_t total = argc > 1 ? strtoull(argv[1], NULL, 10) : 1000000;
 	int seconds = argc > 2 ? atoi(argv[2]) : 10;
-	const char *source = getenv("CW_SOURCE_DIR") ? getenv("CW_SOURCE_DIR") : ".";
-	char pgdir[] = "/tmp/cw-bench-pg-XXXXXX", cachedir[] = "/tmp/cw-bench-dbs-XXXXXX";
-	if (mkdtemp(pgdir) == NULL || mkdtemp(cachedir) == NULL)
+	char cachedir[] = "/tmp/cw-bench-dbs-XXXXXX";
+	if (mkdtemp(cachedir) == NULL)
 		return 1;
-	rmdir(pgdir);   /* pg.sh wants to create it */
-	char *cmd = cw_xasprintf("bash %s/tests/support/pg.sh start --owner %d %s", source,
-	                         (int)getpid(), pgdir);
-	FILE *p = popen(cmd, "r");
-	char url[512] = "";
-	if (p == NULL || fgets(url, sizeof url, p) == NULL) {
-		fprintf(stderr, "could not start PostgreSQL with %s\n", cmd);
+	cw_testsrv_t pg = {0};
+	cw_hub_t *hub = cw_bench_scratch_hub(&pg);
+	if (hub == NULL)
 		return 1;
-	}
-	pclose(p);
-	url[strcspn(url, "\n")] = '\0';
+	const char *url = pg.url;
 	cw_err_t err = {0};
-	cw_hub_t *hub = cw_hub_connect(url, &err);
-	if (hub == NULL || cw_hub_migrate(hub, NULL, &err) != 0) {
-		fprintf(stderr, "hub: %s\n", err.message);
-		return 1;
-	}
 	cw_column_t columns[] = {
 		{(char *)"title", CW_COL_TEXT, (char *)"title"},
 		{(char *)"qty", CW_COL_INTEGER, (char *)"qty"},
 		{(char *)"price", CW_COL_NUMBER, (char *)"price"},
 		{(char *)"tags", CW_COL_JSONB, (char *)"tags"},
 	};
-	cw_entity_t entity = {(char *)"bench", (char *)"src", (char *)"bench", NULL, columns, 4,
-	                      CW_ENTITY_LIVE, 1, NULL, 0,
-	                      CW_ENTITY_MODE_STREAM, {0}, CW_ENTITY_ORIGIN_UNKNOWN, NULL, 0};
-	cw_entity_store_upsert(hub, &entity, NULL, &err);
+	if (cw_bench_entity_register(hub, columns, 4) != 0)
+		return 1;
 
 	/* 1. The backlog: N/2 documents inserted, then N/2 updates of random ones. */
 	uint64_t docs = total / 2 ? total / 2 : 1;
@@ -381,12 +366,8 @@ int main(int argc, char **argv)
 	cw_config_free(config);
 	cw_change_batch_free(&batch);
 	cw_hub_close(hub);
-	free(cmd);
-	cmd = cw_xasprintf("bash %s/tests/support/pg.sh stop %s", source, pgdir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not stop PostgreSQL in %s\n", pgdir);
+	cw_testpg_stop(&pg);
 	nftw(cachedir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-	free(cmd);
 	free(cache_path);
 	free(yaml);
 	return 0;

@@ -380,6 +380,21 @@ void cw_bench_figure_rows(const char *workload, long rows, const cw_bench_run_t 
 	cw_bench_figure(workload, "peak RSS", "MiB", (double)run->peak_rss_kib / 1024.0, rss_reference);
 }
 
+void cw_bench_figure_target(const char *kind, uint64_t changes, double ref_insert_s,
+                            double ref_update_s, double insert_s, double update_s)
+{
+	char reference[64], workload[64], upserts[96], updates[96];
+	snprintf(reference, sizeof reference, "%s target reference", kind);
+	snprintf(workload, sizeof workload, "hub to %s target", kind);
+	snprintf(upserts, sizeof upserts, "%s/upserts", reference);
+	snprintf(updates, sizeof updates, "%s/random updates", reference);
+	cw_bench_figure(reference, "upserts", "changes/s", (double)changes / ref_insert_s, NULL);
+	cw_bench_figure(reference, "random updates", "changes/s", (double)changes / ref_update_s,
+	                NULL);
+	cw_bench_figure(workload, "upserts", "changes/s", (double)changes / insert_s, upserts);
+	cw_bench_figure(workload, "random updates", "changes/s", (double)changes / update_s, updates);
+}
+
 cw_config_t *cw_bench_target_init(cw_bench_component_t *target, cw_target_type_t type,
                                   const char *yaml)
 {
@@ -411,12 +426,22 @@ cw_hub_t *cw_bench_scratch_hub(cw_testsrv_t *pg)
 	return hub;
 }
 
-const char *cw_bench_pg_source(cw_testsrv_t *srv)
+PGconn *cw_bench_pg_source(cw_testsrv_t *srv, const char **url)
 {
-	const char *url = getenv("CW_BENCH_PG_URL");
-	if (url != NULL && url[0] != '\0')
-		return url;
-	return cw_testpg_start(srv) == 0 ? srv->url : NULL;
+	*url = getenv("CW_BENCH_PG_URL");
+	if (*url == NULL || (*url)[0] == '\0') {
+		if (cw_testpg_start(srv) != 0)
+			return NULL;
+		*url = srv->url;
+	}
+	PGconn *conn = PQconnectdb(*url);
+	if (PQstatus(conn) != CONNECTION_OK) {
+		fprintf(stderr, "bench: %s", PQerrorMessage(conn));
+		PQfinish(conn);
+		cw_testpg_stop(srv);
+		return NULL;
+	}
+	return conn;
 }
 
 cw_hub_t *cw_bench_hub_setup(const char *hub_url, const char *yaml, cw_config_t **config)
@@ -435,6 +460,20 @@ fail:
 	fprintf(stderr, "bench: %s\n", err.message);
 	cw_hub_close(hub);
 	return NULL;
+}
+
+int cw_bench_entity_register(cw_hub_t *hub, cw_column_t *columns, size_t ncolumns)
+{
+	cw_entity_t entity = {.name = (char *)"bench", .source = (char *)"src",
+	                      .collection = (char *)"bench", .columns = columns,
+	                      .ncolumns = ncolumns, .status = CW_ENTITY_LIVE, .version = 1,
+	                      .mode = CW_ENTITY_MODE_STREAM, .origin = CW_ENTITY_ORIGIN_UNKNOWN};
+	cw_err_t err = {0};
+	if (cw_entity_store_upsert(hub, &entity, NULL, &err) != 0) {
+		fprintf(stderr, "bench: %s\n", err.message);
+		return -1;
+	}
+	return 0;
 }
 
 int cw_bench_hub_open(cw_bench_hub_t *hub, const char *source_url)

@@ -1,8 +1,10 @@
 /*
  * This file declares what every benchmark in bench/ shares: the figure lines
  * bench/run.sh gathers into one table, the clock, process memory, settings
- * from the environment, the shared row loader (bench/sql/rows_*.sql) and a
- * source running on a thread of the benchmark's process, and its hub.
+ * from the environment, a reproducible random sequence, the shared row
+ * loader (bench/sql/rows_*.sql), a source or target running on a thread of
+ * the benchmark's process and the timing of its catch-up, the source cluster
+ * and the hub (a scratch one, or set up from a benchmark's config).
  */
 #ifndef CW_BENCH_BENCHLIB_H
 #define CW_BENCH_BENCHLIB_H
@@ -176,6 +178,16 @@ void cw_bench_figure_rows(const char *workload, long rows, const cw_bench_run_t 
                           const char *rows_reference, const char *rss_reference);
 
 /*
+ * Prints the figures that compare a target (its kind: "MongoDB",
+ * "PostgreSQL") with its bare reference over the same changes: upserts and
+ * random updates per second of "<kind> target reference", then of
+ * "hub to <kind> target", each compared with the reference's. The
+ * arguments are the seconds each phase took.
+ */
+void cw_bench_figure_target(const char *kind, uint64_t changes, double ref_insert_s,
+                            double ref_update_s, double insert_s, double update_s);
+
+/*
  * Loads yaml (a config with the target "bench") and fills *target as that
  * target of type, not started, with a fresh metrics registry (owned by the
  * caller: cw_metrics_free(target->ctx.metrics)). Returns the config the
@@ -193,13 +205,14 @@ cw_config_t *cw_bench_target_init(cw_bench_component_t *target, cw_target_type_t
 cw_hub_t *cw_bench_scratch_hub(cw_testsrv_t *pg);
 
 /*
- * The PostgreSQL cluster a source benchmark captures from: CW_BENCH_PG_URL
- * when set, else a throwaway PostgreSQL 15 cluster started in *srv (zeroed
- * by the caller; cw_testpg_stop(srv) stops it, a no-op when none was
- * started). Returns its URL (borrowed from the environment or *srv), or
- * NULL with a message and nothing running.
+ * Connects to the PostgreSQL cluster a source benchmark captures from:
+ * CW_BENCH_PG_URL when set, else a throwaway PostgreSQL 15 cluster started
+ * in *srv (zeroed by the caller; cw_testpg_stop(srv) stops it, a no-op when
+ * none was started). Returns the connection (owned: PQfinish) and sets *url
+ * (borrowed from the environment or *srv), or NULL with a message and
+ * nothing running.
  */
-const char *cw_bench_pg_source(cw_testsrv_t *srv);
+PGconn *cw_bench_pg_source(cw_testsrv_t *srv, const char **url);
 
 /*
  * Loads yaml (a benchmark's config, into *config: owned by the caller,
@@ -208,6 +221,14 @@ const char *cw_bench_pg_source(cw_testsrv_t *srv);
  * (owned: cw_hub_close), or NULL with a message.
  */
 cw_hub_t *cw_bench_hub_setup(const char *hub_url, const char *yaml, cw_config_t **config);
+
+/*
+ * Registers in hub the live entity "bench" of the MongoDB source "src"
+ * (collection "bench") that the target benchmarks append, with
+ * columns[0..ncolumns) (borrowed; NULL, 0: the whole document as "doc");
+ * 0, or -1 with a message.
+ */
+int cw_bench_entity_register(cw_hub_t *hub, cw_column_t *columns, size_t ncolumns);
 
 /* Where a benchmark's hub lives (cw_bench_hub_open). */
 typedef struct cw_bench_hub {
