@@ -25,33 +25,28 @@ ref=$build/bench.pgoutput_reference
 capture=$build/bench.pg_capture
 pg_sh=$root/tests/support/pg.sh
 
-die() {
-	echo "bench-peers: $1" >&2
-	if [ -n "${2:-}" ] && [ -s "$2" ]; then
-		echo "--- last lines of $2 ---" >&2
-		tail -n 25 "$2" >&2
-	fi
-	exit 1
-}
+SRV_NAME=bench-peers
+# shellcheck source=../../tests/support/srv_common.sh
+. "$root/tests/support/srv_common.sh"
 
-case $rows$runs in *[!0-9]*) die "CW_BENCH_ROWS and CW_BENCH_RUNS must be numbers" ;; esac
-[ "$rows" -ge 1 ] && [ "$runs" -ge 1 ] || die "CW_BENCH_ROWS and CW_BENCH_RUNS must be at least 1"
-[ -x "$ref" ] || die "$ref is not built (make build)"
-[ -x "$capture" ] || die "$capture is not built (make build)"
-command -v mvn >/dev/null || die "mvn is not installed (make deps)"
-command -v java >/dev/null || die "java is not installed (make deps)"
+case $rows$runs in *[!0-9]*) srv_die "CW_BENCH_ROWS and CW_BENCH_RUNS must be numbers" ;; esac
+[ "$rows" -ge 1 ] && [ "$runs" -ge 1 ] || srv_die "CW_BENCH_ROWS and CW_BENCH_RUNS must be at least 1"
+[ -x "$ref" ] || srv_die "$ref is not built (make build)"
+[ -x "$capture" ] || srv_die "$capture is not built (make build)"
+command -v mvn >/dev/null || srv_die "mvn is not installed (make deps)"
+command -v java >/dev/null || srv_die "java is not installed (make deps)"
 
 work=$build/bench-peers
 rm -rf "$work"
-mkdir -p "$work" || die "could not create \"$work\""
+mkdir -p "$work" || srv_die "could not create \"$work\""
 cleanup() { bash "$pg_sh" stop "$work/pg" >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 
 echo "building the Debezium peer (mvn -q package; the first build downloads it from Maven Central)"
-(cd "$peer" && mvn -B -q package) >"$work/mvn.log" 2>&1 || die "mvn package failed" "$work/mvn.log"
-[ -f "$jar" ] || die "mvn package did not produce $jar" "$work/mvn.log"
+(cd "$peer" && mvn -B -q package) >"$work/mvn.log" 2>&1 || srv_die "mvn package failed" "$work/mvn.log"
+[ -f "$jar" ] || srv_die "mvn package did not produce $jar" "$work/mvn.log"
 
-url=$(bash "$pg_sh" start --owner $$ "$work/pg") || die "could not start postgresql"
+url=$(bash "$pg_sh" start --owner $$ "$work/pg") || srv_die "could not start postgresql"
 port=${url##*:}
 port=${port%%/*}
 dbname=${url##*/}
@@ -66,14 +61,14 @@ echo "workloads: $rows inserted rows, then the same $rows rows updated (~200 byt
 echo
 echo "== pgoutput reference ($ref)"
 CW_BENCH_PG_URL=$url CW_BENCH_ROWS=$rows CW_BENCH_RUNS=$runs "$ref" >"$work/reference.out" ||
-	die "the pgoutput reference failed"
+	srv_die "the pgoutput reference failed"
 grep -v '^figure' "$work/reference.out"
 
 echo
 echo "== cachewarp capture ($capture)"
 for run in $(seq 1 "$runs"); do
 	CW_BENCH_PG_URL=$url CW_BENCH_ROWS=$rows "$capture" >"$work/capture_$run.out" \
-		2>"$work/capture_$run.err" || die "cachewarp's capture run $run failed" "$work/capture_$run.err"
+		2>"$work/capture_$run.err" || srv_die "cachewarp's capture run $run failed" "$work/capture_$run.err"
 	grep -v '^figure' "$work/capture_$run.out"
 done
 
@@ -82,7 +77,7 @@ wait_slot_idle() {
 	local deadline=$((SECONDS + 30))
 	while [ "$(psql_run -Atc "SELECT count(*) FROM pg_replication_slots
 		WHERE slot_name = '$1' AND active")" != 0 ]; do
-		[ $SECONDS -lt $deadline ] || die "replication slot \"$1\" still in use after 30 s"
+		[ $SECONDS -lt $deadline ] || srv_die "replication slot \"$1\" still in use after 30 s"
 		sleep 0.2
 	done
 }
@@ -98,7 +93,7 @@ for run in $(seq 1 "$runs"); do
 		psql_run -c "SET cw_bench.rows = '$rows'" -f "$root/bench/sql/rows_$workload.sql"
 		log=$work/debezium_${run}_$workload.log
 		java -jar "$jar" 127.0.0.1 "$port" "$dbname" "$slot" "$rows" "$timeout_s" \
-			>"$work/line" 2>"$log" || { cat "$work/line"; die "Debezium run $run $workload failed" "$log"; }
+			>"$work/line" 2>"$log" || { cat "$work/line"; srv_die "Debezium run $run $workload failed" "$log"; }
 		echo "run $run $workload: $(cat "$work/line")"
 		cat "$work/line" >>"$work/debezium_$workload.out"
 		wait_slot_idle "$slot"
