@@ -1,5 +1,5 @@
-/* This file contains the document projection declared in projection.h. */
-#include "core/projection.h"
+/* This file contains the projecting of documents and the doc_id declared in projection.h. */
+#include "core/projection_internal.h"
 
 #include "core/json.h"
 #include "core/json_fields.h"
@@ -15,28 +15,6 @@
 #include <string.h>
 
 #define DOMAIN "projection"
-
-/* One segment of a compiled path; name points into the column's segment text. */
-typedef struct segment {
-	const char *name;
-	size_t len;
-	long index;     /* the segment as an array index, or -1 */
-} segment_t;
-
-typedef struct column {
-	char *name;             /* owned */
-	char *path;             /* owned; the path as written, for messages */
-	char *segment_text;     /* owned; the path with NULs for dots */
-	segment_t *segments;    /* owned; nsegments == 0 means the whole document */
-	size_t nsegments;
-	cw_column_type_t type;
-} column_t;
-
-struct cw_projection {
-	unsigned flags;
-	column_t *columns;      /* owned array */
-	size_t ncolumns;
-};
 
 /* A source value reduced to what the typed columns need. */
 typedef enum kind {
@@ -65,100 +43,6 @@ typedef struct scalar {
 	const char *span;             /* the value's JSON text, for values read from text */
 	size_t span_len;
 } scalar_t;
-
-/* ---- compiling ---------------------------------------------------------- */
-
-/* The segment as a canonical array index ("0", "17", not "01"), else -1. */
-static long segment_index(const char *s, size_t len)
-{
-	if (len == 0 || len > 9 || (len > 1 && s[0] == '0'))
-		return -1;
-	long index = 0;
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		index = index * 10 + (s[i] - '0');
-	}
-	return index;
-}
-
-static void compile_path(column_t *column)
-{
-	column->segment_text = cw_xstrdup(column->path);
-	size_t count = 1;
-	for (const char *p = column->path; *p; p++)
-		count += *p == '.';
-	column->segments = cw_xcalloc(count, sizeof *column->segments);
-	column->nsegments = count;
-	char *start = column->segment_text;
-	for (size_t i = 0; i < count; i++) {
-		char *dot = strchr(start, '.');
-		size_t len = dot ? (size_t)(dot - start) : strlen(start);
-		if (dot)
-			*dot = '\0';
-		column->segments[i] = (segment_t){start, len, segment_index(start, len)};
-		start += len + 1;
-	}
-}
-
-cw_projection_t *cw_projection_new(const cw_entity_t *entity, unsigned flags,
-                                   cw_err_t *err)
-{
-	cw_projection_t *proj = cw_xcalloc(1, sizeof *proj);
-	proj->flags = flags;
-	if (entity->ncolumns == 0) {
-		proj->columns = cw_xcalloc(1, sizeof *proj->columns);
-		proj->ncolumns = 1;
-		proj->columns[0].name = cw_xstrdup("doc");
-		proj->columns[0].path = cw_xstrdup("");
-		proj->columns[0].type = CW_COL_JSONB;
-		return proj;
-	}
-	proj->columns = cw_xcalloc(entity->ncolumns, sizeof *proj->columns);
-	for (size_t i = 0; i < entity->ncolumns; i++) {
-		const cw_column_t *src = &entity->columns[i];
-		if (cw_identifier_validate("column name", src->name, err) != 0) {
-			cw_projection_free(proj);
-			return NULL;
-		}
-		if (cw_path_validate(src->path, err) != 0) {
-			cw_err_prefix(err, "column \"%s\"", src->name);
-			cw_projection_free(proj);
-			return NULL;
-		}
-		if ((unsigned)src->type > CW_COL_TEXT) {
-			cw_err_set(err, CW_EINVAL, DOMAIN, "column \"%s\" has an unknown type %d",
-			           src->name, (int)src->type);
-			cw_projection_free(proj);
-			return NULL;
-		}
-		column_t *column = &proj->columns[proj->ncolumns++];
-		column->name = cw_xstrdup(src->name);
-		column->path = cw_xstrdup(src->path);
-		column->type = src->type;
-		compile_path(column);
-	}
-	return proj;
-}
-
-void cw_projection_free(cw_projection_t *proj)
-{
-	if (proj == NULL)
-		return;
-	for (size_t i = 0; i < proj->ncolumns; i++) {
-		free(proj->columns[i].name);
-		free(proj->columns[i].path);
-		free(proj->columns[i].segment_text);
-		free(proj->columns[i].segments);
-	}
-	free(proj->columns);
-	free(proj);
-}
-
-size_t cw_projection_ncolumns(const cw_projection_t *proj)
-{
-	return proj->ncolumns;
-}
 
 /* ---- numbers in text ---------------------------------------------------- */
 
@@ -750,7 +634,7 @@ static int project_column(const cw_projection_t *proj, const column_t *column,
 		 * The text of the canonical extended JSON, as a string: the hub's
 		 * jsonb would reorder an object's keys, and a MongoDB target writes
 		 * the document back BSON-equal, types and field order. The other
-		 * targets read it as a relaxed object (apply_loop.c).
+		 * targets read it as a relaxed object (apply_stream.c).
 		 */
 		cw_buf_t text = CW_BUF_INIT;
 		cw_json_t inner;
