@@ -407,11 +407,7 @@ static void upsert_sql(const pgt_apply_ctx_t *a, const char *mask, cw_buf_t *sql
 	cw_buf_append_str(sql, " FROM pg_temp._cw_rows r WHERE r.op IN ('u', 'r') AND r.mask = ");
 	pgt_literal(sql, mask);
 	cw_buf_append_str(sql, " ON CONFLICT (");
-	for (size_t k = 0; k < tbl->nkey; k++) {
-		if (k > 0)
-			cw_buf_append_str(sql, ", ");
-		pgt_quote(sql, tbl->key[k]);
-	}
+	pgt_key_list(tbl, sql);
 	cw_buf_append_str(sql, ") DO UPDATE SET ");
 	for (size_t i = 0; i < ncols; i++) {
 		if (mask[i] != '1')

@@ -144,6 +144,8 @@ void pgt_table_set_record(pgt_table_t *tbl, const char *json, int64_t version);
  */
 int pgt_table_create(pg_target_t *t, pgt_table_t *tbl, const cw_entity_t *entity, cw_err_t *err);
 
+/* Appends the table's key columns, quoted, separated by ", ". */
+void pgt_key_list(const pgt_table_t *tbl, cw_buf_t *sql);
 /* Frees items and the n strings it holds (NULL: nothing). */
 void pgt_strings_free(char **items, size_t n);
 

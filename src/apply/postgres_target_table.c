@@ -347,6 +347,15 @@ int pgt_table_create(pg_target_t *t, pgt_table_t *tbl, const cw_entity_t *entity
 	return 0;
 }
 
+void pgt_key_list(const pgt_table_t *tbl, cw_buf_t *sql)
+{
+	for (size_t k = 0; k < tbl->nkey; k++) {
+		if (k > 0)
+			cw_buf_append_str(sql, ", ");
+		pgt_quote(sql, tbl->key[k]);
+	}
+}
+
 /* The CREATE TABLE statement (with its comments) for the model pgt_table_create made. */
 static void create_sql(const pg_target_t *t, const pgt_table_t *tbl, cw_buf_t *ddl)
 {
@@ -364,11 +373,7 @@ static void create_sql(const pg_target_t *t, const pgt_table_t *tbl, cw_buf_t *d
 	if (t->cfg->delete_mode == CW_DELETE_SOFT)
 		cw_buf_appendf(ddl, "%s boolean NOT NULL DEFAULT false, ", t->qsoft);
 	cw_buf_append_str(ddl, "PRIMARY KEY (");
-	for (size_t k = 0; k < tbl->nkey; k++) {
-		if (k > 0)
-			cw_buf_append_str(ddl, ", ");
-		pgt_quote(ddl, tbl->key[k]);
-	}
+	pgt_key_list(tbl, ddl);
 	cw_buf_append_str(ddl, "))");
 	for (size_t k = 0; k < tbl->nkey; k++)
 		if (tbl->layout == CW_LAYOUT_DYNAMIC && tbl->src.nkey > k &&
