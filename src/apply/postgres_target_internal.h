@@ -1,9 +1,11 @@
 /*
- * This file contains what the PostgreSQL target's two files share: the
- * backend (postgres_target.c: connection, bookkeeping tables, positions,
- * runs, entities) and the table writer (postgres_target_apply.c: each
- * entity's table model, schema evolution, one coalesced batch in one
- * transaction). docs/targets-postgres.md is the user's description.
+ * This file contains what the PostgreSQL target's files share: the backend
+ * (postgres_target.c: connection, bookkeeping tables, positions, runs,
+ * entities), the table model (postgres_target_table.c: each entity's table
+ * read from the catalog, created, its columns named, added and widened),
+ * the batch writer (postgres_target_apply.c: one coalesced batch in one
+ * transaction) and the quarantine's retry (postgres_target_quarantine.c).
+ * docs/targets-postgres.md is the user's description.
  *
  * THREAD SAFETY: one target's functions run on its apply loop's thread.
  */
@@ -25,8 +27,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+#include <sys/types.h>
 
 #define PGT_COMPONENT "postgres_target"
+/* The jsonb column of the fields past the column budget. */
+#define PGT_EXTRA_COLUMN "_extra"
 
 /* One column of an entity's table that holds a field of the data. */
 typedef struct pgt_column {
@@ -120,7 +126,7 @@ void pgt_quote(cw_buf_t *out, const char *name);
 /* Appends text as a quoted literal. */
 void pgt_literal(cw_buf_t *out, const char *text);
 
-/* ---- postgres_target_apply.c -------------------------------------------- */
+/* ---- postgres_target_table.c -------------------------------------------- */
 
 /* The table entry of entity (created when new). */
 pgt_table_t *pgt_table_for(pg_target_t *t, const cw_entity_t *entity);
@@ -138,6 +144,96 @@ void pgt_table_set_record(pgt_table_t *tbl, const char *json, int64_t version);
  */
 int pgt_table_create(pg_target_t *t, pgt_table_t *tbl, const cw_entity_t *entity, cw_err_t *err);
 
+/* Appends the table's key columns, quoted, separated by ", ". */
+void pgt_key_list(const pgt_table_t *tbl, cw_buf_t *sql);
+/* Frees items and the n strings it holds (NULL: nothing). */
+void pgt_strings_free(char **items, size_t n);
+
+/* A schema change made in the open transaction: logged and counted once it commits. */
+typedef struct pgt_change_note {
+	char change[24];
+	char column[CW_PGC_NAME_MAX + 1];
+	char old_type[64];
+	char new_type[64];
+} pgt_change_note_t;
+
+/* One apply call's state. */
+typedef struct pgt_apply_ctx {
+	pg_target_t *t;
+	pgt_table_t *tbl;
+	const cw_entity_t *entity;
+	bool careful;                /* one row per savepoint, failing rows quarantined */
+	pgt_change_note_t *notes;
+	size_t nnotes;
+	size_t quarantined;
+	size_t warnings;
+} pgt_apply_ctx_t;
+
+/*
+ * One upsert's data, read once per batch for both passes (pgt_evolve, then
+ * add_row): its fields and what each value is.
+ */
+typedef struct pgt_parsed_row {
+	cw_json_fields_t store, nested;
+	const cw_json_fields_t *fields;  /* store, nested, the write's merged fields, or NULL */
+	cw_pgc_read_t *values;           /* one per field; owned */
+	cw_err_t why;                    /* fields NULL: why the data cannot be read ("" for none) */
+} pgt_parsed_row_t;
+
+/* Creates the entity's table in the open transaction. 0 or CW_EDB. */
+int pgt_create_table(pgt_apply_ctx_t *a, cw_err_t *err);
+/*
+ * Aligns the columns with a PostgreSQL source's new record of their types,
+ * each change in a savepoint of its own. 0 or CW_EDB.
+ */
+int pgt_reconcile_record(pgt_apply_ctx_t *a, int64_t oplog_id, cw_err_t *err);
+/*
+ * Pass one of a batch: adds or widens the columns every upsert of writes
+ * (rows: their data) needs, in the open transaction. 0 or CW_EDB.
+ */
+int pgt_evolve(pgt_apply_ctx_t *a, const cw_write_list_t *writes, const pgt_parsed_row_t *rows,
+               cw_err_t *err);
+
+/*
+ * The per-field lookups of both passes over a batch's rows (pgt_evolve and
+ * the rows' encoding), inline: they run for every field of every row.
+ */
+
+/* A field name that holds a NUL cannot name a column or a comment. */
+static inline bool pgt_field_usable(const char *key, size_t len)
+{
+	return len > 0 && memchr(key, '\0', len) == NULL;
+}
+
+/* The column of a data key, or -1; looks where the previous field's column ended first. */
+static inline ssize_t pgt_find_column(pgt_table_t *tbl, const char *key, size_t len)
+{
+	for (size_t n = 0; n < tbl->ncols; n++) {
+		size_t i = (tbl->hint + n) % tbl->ncols;
+		const char *f = tbl->cols[i].field;
+		if (strncmp(f, key, len) == 0 && f[len] == '\0') {
+			tbl->hint = i + 1;
+			return (ssize_t)i;
+		}
+	}
+	return -1;
+}
+
+/* Whether a data key is the table's key (written from doc_id) or the document's _id. */
+static inline bool pgt_is_key_field(const pgt_table_t *tbl, const char *key, size_t len)
+{
+	if (tbl->layout == CW_LAYOUT_DOCUMENT)
+		return len == 3 && memcmp(key, "_id", 3) == 0;
+	for (size_t k = 0; k < tbl->nkey; k++) {
+		const char *f = tbl->key_fields[k];
+		if (f != NULL && strlen(f) == len && memcmp(f, key, len) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* ---- postgres_target_apply.c -------------------------------------------- */
+
 /*
  * Applies writes to entity's table and stores upto as its position, in one
  * transaction; a value or row the table refuses is quarantined and the rest
@@ -145,6 +241,13 @@ int pgt_table_create(pg_target_t *t, pgt_table_t *tbl, const cw_entity_t *entity
  */
 int pgt_apply(pg_target_t *t, const cw_entity_t *entity, const cw_write_list_t *writes,
               int64_t upto, bool *lost, cw_err_t *err);
+
+/* Appends the condition matching table row t to batch row r ("doc_id") by key. */
+void pgt_key_match(const pgt_table_t *tbl, cw_buf_t *sql);
+/* Whether a statement's failure (its SQLSTATE) is the row's doing: quarantine it. */
+bool pgt_row_refused(const char *sqlstate);
+
+/* ---- postgres_target_quarantine.c --------------------------------------- */
 
 /*
  * Writes the quarantined values whose column now holds them (a user or the

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The comment a mapped column carries (apply/postgres_target_apply.c). */
+/* The comment a mapped column carries (apply/postgres_target_table.c). */
 #define FIELD_COMMENT "cachewarp field: "
 
 /* What a column prints for the column form: a timestamp as UTC ISO 8601, others as text. */
