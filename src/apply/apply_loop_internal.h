@@ -1,10 +1,12 @@
 /*
  * This file contains what the apply loop's files share (apply_loop.h): the
  * loop's state, the state of each entity (its stream) in a run, and the
- * functions one file calls in another. apply_loop.c runs the loop;
+ * functions one file calls in another. apply_loop.c runs the loop (its
+ * state, the hub's entities, heartbeats and retries); apply_loop_batch.c applies
+ * a page's changes, grouped per entity, and the replays' pages;
  * apply_stream.c holds each stream's error handling, transformations and
  * dead-letter replays; apply_prefetch.c reads the next page while the
- * current one is applied. Private to those three files.
+ * current one is applied. Private to those four files.
  */
 #ifndef CW_APPLY_APPLY_LOOP_INTERNAL_H
 #define CW_APPLY_APPLY_LOOP_INTERNAL_H
@@ -147,6 +149,15 @@ void apl_replay(cw_apply_loop_t *loop, const char *entity);
 ssize_t apl_replay_index(const cw_apply_loop_t *loop, const char *entity);
 /* Whether the loop applies entity (the --entity filter). */
 bool apl_wants(const cw_apply_loop_t *loop, const char *entity);
+/* The entity's state in this run, added (zeroed) when it is met first; owned by the loop. */
+entity_state_t *apl_state_of(cw_apply_loop_t *loop, const char *entity);
+
+/* ---- apply_loop_batch.c ---- */
+
+/* Applies one main batch (not empty) and stores the global position after it. */
+int apl_apply_batch(cw_apply_loop_t *loop, const cw_change_batch_t *batch, cw_err_t *err);
+/* One page of each replay; an entity whose page is short has caught up. */
+int apl_replay_step(cw_apply_loop_t *loop, cw_err_t *err);
 
 /* ---- apply_stream.c ---- */
 

@@ -1,5 +1,5 @@
-/* This file contains the document projection declared in projection.h. */
-#include "core/projection.h"
+/* This file contains the projecting of documents and the doc_id declared in projection.h. */
+#include "core/projection_internal.h"
 
 #include "core/json.h"
 #include "core/json_fields.h"
@@ -15,28 +15,6 @@
 #include <string.h>
 
 #define DOMAIN "projection"
-
-/* One segment of a compiled path; name points into the column's segment text. */
-typedef struct segment {
-	const char *name;
-	size_t len;
-	long index;     /* the segment as an array index, or -1 */
-} segment_t;
-
-typedef struct column {
-	char *name;             /* owned */
-	char *path;             /* owned; the path as written, for messages */
-	char *segment_text;     /* owned; the path with NULs for dots */
-	segment_t *segments;    /* owned; nsegments == 0 means the whole document */
-	size_t nsegments;
-	cw_column_type_t type;
-} column_t;
-
-struct cw_projection {
-	unsigned flags;
-	column_t *columns;      /* owned array */
-	size_t ncolumns;
-};
 
 /* A source value reduced to what the typed columns need. */
 typedef enum kind {
@@ -65,100 +43,6 @@ typedef struct scalar {
 	const char *span;             /* the value's JSON text, for values read from text */
 	size_t span_len;
 } scalar_t;
-
-/* ---- compiling ---------------------------------------------------------- */
-
-/* The segment as a canonical array index ("0", "17", not "01"), else -1. */
-static long segment_index(const char *s, size_t len)
-{
-	if (len == 0 || len > 9 || (len > 1 && s[0] == '0'))
-		return -1;
-	long index = 0;
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		index = index * 10 + (s[i] - '0');
-	}
-	return index;
-}
-
-static void compile_path(column_t *column)
-{
-	column->segment_text = cw_xstrdup(column->path);
-	size_t count = 1;
-	for (const char *p = column->path; *p; p++)
-		count += *p == '.';
-	column->segments = cw_xcalloc(count, sizeof *column->segments);
-	column->nsegments = count;
-	char *start = column->segment_text;
-	for (size_t i = 0; i < count; i++) {
-		char *dot = strchr(start, '.');
-		size_t len = dot ? (size_t)(dot - start) : strlen(start);
-		if (dot)
-			*dot = '\0';
-		column->segments[i] = (segment_t){start, len, segment_index(start, len)};
-		start += len + 1;
-	}
-}
-
-cw_projection_t *cw_projection_new(const cw_entity_t *entity, unsigned flags,
-                                   cw_err_t *err)
-{
-	cw_projection_t *proj = cw_xcalloc(1, sizeof *proj);
-	proj->flags = flags;
-	if (entity->ncolumns == 0) {
-		proj->columns = cw_xcalloc(1, sizeof *proj->columns);
-		proj->ncolumns = 1;
-		proj->columns[0].name = cw_xstrdup("doc");
-		proj->columns[0].path = cw_xstrdup("");
-		proj->columns[0].type = CW_COL_JSONB;
-		return proj;
-	}
-	proj->columns = cw_xcalloc(entity->ncolumns, sizeof *proj->columns);
-	for (size_t i = 0; i < entity->ncolumns; i++) {
-		const cw_column_t *src = &entity->columns[i];
-		if (cw_identifier_validate("column name", src->name, err) != 0) {
-			cw_projection_free(proj);
-			return NULL;
-		}
-		if (cw_path_validate(src->path, err) != 0) {
-			cw_err_prefix(err, "column \"%s\"", src->name);
-			cw_projection_free(proj);
-			return NULL;
-		}
-		if ((unsigned)src->type > CW_COL_TEXT) {
-			cw_err_set(err, CW_EINVAL, DOMAIN, "column \"%s\" has an unknown type %d",
-			           src->name, (int)src->type);
-			cw_projection_free(proj);
-			return NULL;
-		}
-		column_t *column = &proj->columns[proj->ncolumns++];
-		column->name = cw_xstrdup(src->name);
-		column->path = cw_xstrdup(src->path);
-		column->type = src->type;
-		compile_path(column);
-	}
-	return proj;
-}
-
-void cw_projection_free(cw_projection_t *proj)
-{
-	if (proj == NULL)
-		return;
-	for (size_t i = 0; i < proj->ncolumns; i++) {
-		free(proj->columns[i].name);
-		free(proj->columns[i].path);
-		free(proj->columns[i].segment_text);
-		free(proj->columns[i].segments);
-	}
-	free(proj->columns);
-	free(proj);
-}
-
-size_t cw_projection_ncolumns(const cw_projection_t *proj)
-{
-	return proj->ncolumns;
-}
 
 /* ---- numbers in text ---------------------------------------------------- */
 
@@ -247,6 +131,14 @@ static bool write_number_text(cw_json_t *w, const char *s, size_t len, cw_err_t 
 
 /* ---- coercion ----------------------------------------------------------- */
 
+/* A double as text: its shortest round-trip form, or NaN, Infinity, -Infinity. */
+static void format_double_text(double d, char out[CW_JSON_DOUBLE_LEN])
+{
+	if (cw_json_format_double(d, out) == 0)
+		snprintf(out, CW_JSON_DOUBLE_LEN, "%s",
+		         isnan(d) ? "NaN" : d > 0 ? "Infinity" : "-Infinity");
+}
+
 /* Describes a value for a message: string "abc", number 1.5, an array. */
 static const char *describe(const scalar_t *v, char *out, size_t size)
 {
@@ -265,9 +157,7 @@ static const char *describe(const scalar_t *v, char *out, size_t size)
 		snprintf(out, size, "number %" PRId64, v->i);
 		return out;
 	case K_DOUBLE:
-		if (cw_json_format_double(v->d, number) == 0)
-			snprintf(number, sizeof number, "%s",
-			         isnan(v->d) ? "NaN" : v->d > 0 ? "Infinity" : "-Infinity");
+		format_double_text(v->d, number);
 		snprintf(out, size, "number %s", number);
 		return out;
 	case K_DECIMAL:
@@ -292,6 +182,19 @@ static int cannot(const scalar_t *v, const char *type, const char *why, cw_err_t
 	return cw_err_set(err, CW_EINVAL, DOMAIN, "cannot convert %s to %s%s%s",
 	                  describe(v, desc, sizeof desc), type, why ? ": " : "",
 	                  why ? why : "");
+}
+
+/*
+ * Ends writing a value as a string of its JSON text: rc is how writing that
+ * text into json_text went; when it is 0, json_text is written as one JSON
+ * string. Frees json_text.
+ */
+static int write_json_text_string(cw_json_t *w, cw_buf_t *json_text, int rc, cw_err_t *err)
+{
+	if (rc == 0)
+		rc = cw_json_string_len(w, cw_buf_cstr(json_text), json_text->len, err);
+	cw_buf_free(json_text);
+	return rc;
 }
 
 static int write_value_json(cw_json_t *w, const scalar_t *v, cw_err_t *err)
@@ -408,9 +311,7 @@ static int to_text(cw_json_t *w, const scalar_t *v, cw_err_t *err)
 		snprintf(text, sizeof text, "%" PRId64, v->i);
 		return cw_json_string(w, text, err);
 	case K_DOUBLE:
-		if (cw_json_format_double(v->d, text) == 0)
-			snprintf(text, sizeof text, "%s",
-			         isnan(v->d) ? "NaN" : v->d > 0 ? "Infinity" : "-Infinity");
+		format_double_text(v->d, text);
 		return cw_json_string(w, text, err);
 	case K_DECIMAL:
 	case K_OID:
@@ -428,10 +329,7 @@ static int to_text(cw_json_t *w, const scalar_t *v, cw_err_t *err)
 		cw_json_t inner;
 		cw_json_init(&inner, &json_text, CW_JSON_NO_NUL);
 		int rc = write_value_json(&inner, v, err);
-		if (rc == 0)
-			rc = cw_json_string_len(w, cw_buf_cstr(&json_text), json_text.len, err);
-		cw_buf_free(&json_text);
-		return rc;
+		return write_json_text_string(w, &json_text, rc, err);
 	}
 	}
 }
@@ -466,15 +364,22 @@ static int column_failed(const column_t *column, int rc, cw_err_t *err)
 	return rc;
 }
 
+/* Empties v for a value read from iter (BSON) or span (JSON text; NULL for BSON). */
+static void scalar_init(scalar_t *v, const bson_iter_t *iter, const char *span, size_t span_len)
+{
+	memset(v, 0, offsetof(scalar_t, text));
+	v->text[0] = '\0';
+	v->iter = iter;
+	v->span = span;
+	v->span_len = span_len;
+}
+
 /* ---- BSON documents ----------------------------------------------------- */
 
 static void scalar_from_bson(const bson_iter_t *iter, scalar_t *v)
 {
 	uint32_t len;
-	memset(v, 0, offsetof(scalar_t, text));
-	v->text[0] = '\0';
-	v->iter = iter;
-	v->span = NULL;
+	scalar_init(v, iter, NULL, 0);
 	v->kind = K_OTHER;
 	switch (bson_iter_type(iter)) {
 	case BSON_TYPE_DOUBLE:
@@ -562,13 +467,29 @@ static int bson_lookup(const bson_t *doc, const column_t *column, bson_iter_t *f
 
 /* ---- JSON documents ----------------------------------------------------- */
 
+/* A JSON literal or container: its kind alone says what it is. */
+static void scalar_from_kind(cw_json_kind_t kind, scalar_t *v)
+{
+	switch (kind) {
+	case CW_JSON_KIND_TRUE:
+	case CW_JSON_KIND_FALSE:
+		v->kind = K_BOOL;
+		v->b = kind == CW_JSON_KIND_TRUE;
+		break;
+	case CW_JSON_KIND_NULL:
+		v->kind = K_NULL;
+		break;
+	default:
+		v->kind = K_OTHER;
+		v->what = kind == CW_JSON_KIND_OBJECT ? "an object" : "an array";
+		break;
+	}
+}
+
 /* A parsed document's top-level value, for the message that it is not an object. */
 static void scalar_from_json(const json_t *json, scalar_t *v)
 {
-	memset(v, 0, offsetof(scalar_t, text));
-	v->text[0] = '\0';
-	v->iter = NULL;
-	v->span = NULL;
+	scalar_init(v, NULL, NULL, 0);
 	switch (json_typeof(json)) {
 	case JSON_STRING:
 		v->kind = K_STRING;
@@ -583,21 +504,11 @@ static void scalar_from_json(const json_t *json, scalar_t *v)
 		v->kind = K_DOUBLE;
 		v->d = json_real_value(json);
 		break;
-	case JSON_TRUE:
-	case JSON_FALSE:
-		v->kind = K_BOOL;
-		v->b = json_is_true(json);
-		break;
-	case JSON_NULL:
-		v->kind = K_NULL;
-		break;
-	case JSON_OBJECT:
-		v->kind = K_OTHER;
-		v->what = "an object";
-		break;
 	default:
-		v->kind = K_OTHER;
-		v->what = "an array";
+		scalar_from_kind(json_is_true(json) ? CW_JSON_KIND_TRUE
+		                 : json_is_false(json) ? CW_JSON_KIND_FALSE
+		                 : json_is_null(json) ? CW_JSON_KIND_NULL
+		                 : json_is_object(json) ? CW_JSON_KIND_OBJECT : CW_JSON_KIND_ARRAY, v);
 		break;
 	}
 }
@@ -609,11 +520,7 @@ static void scalar_from_json(const json_t *json, scalar_t *v)
  */
 static void scalar_from_span(const cw_json_field_t *field, cw_buf_t *scratch, scalar_t *v)
 {
-	memset(v, 0, offsetof(scalar_t, text));
-	v->text[0] = '\0';
-	v->iter = NULL;
-	v->span = field->value;
-	v->span_len = field->value_len;
+	scalar_init(v, NULL, field->value, field->value_len);
 	switch (field->kind) {
 	case CW_JSON_KIND_STRING:
 		v->kind = K_STRING;
@@ -634,21 +541,8 @@ static void scalar_from_span(const cw_json_field_t *field, cw_buf_t *scratch, sc
 		          text_to_int64(field->value, field->value_len, &v->i) == NUM_OK
 		          ? K_INT : K_NUMBER;
 		break;
-	case CW_JSON_KIND_TRUE:
-	case CW_JSON_KIND_FALSE:
-		v->kind = K_BOOL;
-		v->b = field->kind == CW_JSON_KIND_TRUE;
-		break;
-	case CW_JSON_KIND_NULL:
-		v->kind = K_NULL;
-		break;
-	case CW_JSON_KIND_OBJECT:
-		v->kind = K_OTHER;
-		v->what = "an object";
-		break;
 	default:
-		v->kind = K_OTHER;
-		v->what = "an array";
+		scalar_from_kind(field->kind, v);
 		break;
 	}
 }
@@ -740,16 +634,13 @@ static int project_column(const cw_projection_t *proj, const column_t *column,
 		 * The text of the canonical extended JSON, as a string: the hub's
 		 * jsonb would reorder an object's keys, and a MongoDB target writes
 		 * the document back BSON-equal, types and field order. The other
-		 * targets read it as a relaxed object (apply_loop.c).
+		 * targets read it as a relaxed object (apply_stream.c).
 		 */
 		cw_buf_t text = CW_BUF_INIT;
 		cw_json_t inner;
 		cw_json_init(&inner, &text, CW_JSON_NO_NUL);
 		int rc = cw_json_bson_document(&inner, doc->bson, CW_JSON_BSON_CANONICAL, err);
-		if (rc == 0)
-			rc = cw_json_string_len(w, cw_buf_cstr(&text), text.len, err);
-		cw_buf_free(&text);
-		return rc;
+		return write_json_text_string(w, &text, rc, err);
 	}
 	cw_json_fields_t level[2];   /* JSON text: the nested levels the path goes through */
 	cw_json_fields_init(&level[0]);

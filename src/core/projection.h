@@ -23,7 +23,7 @@
  *   {"$numberLong":"5"}, {"$numberDouble":"5.0"}) and the field order
  *   (which a jsonb column would sort) are kept, so a MongoDB target writes
  *   it back BSON-equal. Targets that read JSON see a relaxed object
- *   (apply_loop.c).
+ *   (apply_stream.c).
  *
  * A cw_projection_t is compiled once per entity and is immutable afterwards.
  *
