@@ -117,23 +117,18 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
-static double captured(const cw_bench_component_t *src)
-{
-	return cw_metrics_value(src->ctx.metrics, "cachewarp_changes_captured_total", SERIES);
-}
-
 /*
  * Waits until the captured counter reaches target; 0, or -1 with a message
  * after TIMEOUT_S or when writer (optional) has failed.
  */
 static int wait_captured(const cw_bench_component_t *src, double target, writer_t *writer)
 {
-	for (double t0 = cw_bench_now_s(); captured(src) < target;) {
+	for (double t0 = cw_bench_now_s(); cw_bench_captured(src, SERIES) < target;) {
 		if (writer != NULL && atomic_load(&writer->done) && writer->rc != 0)
 			return -1;
 		if (cw_bench_now_s() - t0 > TIMEOUT_S) {
 			fprintf(stderr, "bench: %.0f of %.0f documents captured after %.0f s\n",
-			        captured(src), target, TIMEOUT_S);
+			        cw_bench_captured(src, SERIES), target, TIMEOUT_S);
 			return -1;
 		}
 		nanosleep(&(struct timespec){0, 2000000L}, NULL);
@@ -148,7 +143,7 @@ static int run_scan(cw_bench_component_t *src, mongoc_client_t *client, PGconn *
 	if (insert_docs(client, 0, docs) != 0)
 		return -1;
 	double load_s = cw_bench_now_s() - l0;
-	double target = captured(src) + (double)docs;
+	double target = cw_bench_captured(src, SERIES) + (double)docs;
 	double t0 = cw_bench_now_s();
 	if (cw_bench_component_start(src) != 0 || wait_captured(src, target, NULL) != 0)
 		return -1;
@@ -184,7 +179,7 @@ static int run_stream(cw_bench_component_t *src, const char *mongo_url, long doc
 		return -1;
 	}
 	atomic_init(&writer.done, false);
-	double target = captured(src) + (double)docs;
+	double target = cw_bench_captured(src, SERIES) + (double)docs;
 	int rc = -1;
 	if (pthread_create(&writer.thread, NULL, writer_main, &writer) != 0) {
 		fprintf(stderr, "bench: could not start the writer thread\n");

@@ -344,7 +344,7 @@ double cw_bench_component_wait_position(cw_bench_component_t *c, int64_t head)
 	return cw_bench_now_s() - start;
 }
 
-static double captured(const cw_bench_component_t *c, const char *series)
+double cw_bench_captured(const cw_bench_component_t *c, const char *series)
 {
 	return cw_metrics_value(c->ctx.metrics, "cachewarp_changes_captured_total", series);
 }
@@ -352,15 +352,15 @@ static double captured(const cw_bench_component_t *c, const char *series)
 int cw_bench_capture_run(cw_bench_component_t *c, const char *series, double want,
                          const char *what, double timeout_s, cw_bench_run_t *run)
 {
-	double before = captured(c, series);
+	double before = cw_bench_captured(c, series);
 	cw_bench_reset_peak_rss(0);
 	double cpu0 = cw_bench_cpu_s(0);
 	double t0 = cw_bench_now_s();
 	if (cw_bench_component_start(c) != 0)
 		return -1;
-	while (captured(c, series) - before < want) {
+	while (cw_bench_captured(c, series) - before < want) {
 		if (cw_bench_now_s() - t0 > timeout_s) {
-			fprintf(stderr, "bench: %.0f of %.0f %s after %.0f s\n", captured(c, series) - before,
+			fprintf(stderr, "bench: %.0f of %.0f %s after %.0f s\n", cw_bench_captured(c, series) - before,
 			        want, what, timeout_s);
 			return -1;
 		}

@@ -152,6 +152,9 @@ int64_t cw_bench_component_position(cw_bench_component_t *c);
 /* Polls every 2 ms until that position reaches head; the seconds it took. */
 double cw_bench_component_wait_position(cw_bench_component_t *c, int64_t head);
 
+/* The changes-captured counter of source c in series (cachewarp_changes_captured_total{series}). */
+double cw_bench_captured(const cw_bench_component_t *c, const char *series);
+
 /* What one timed run of a component measured in this process. */
 typedef struct cw_bench_run {
 	double seconds;        /* wall clock, from the component's start */
