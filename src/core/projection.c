@@ -504,11 +504,20 @@ static void scalar_from_json(const json_t *json, scalar_t *v)
 		v->kind = K_DOUBLE;
 		v->d = json_real_value(json);
 		break;
+	case JSON_TRUE:
+		scalar_from_kind(CW_JSON_KIND_TRUE, v);
+		break;
+	case JSON_FALSE:
+		scalar_from_kind(CW_JSON_KIND_FALSE, v);
+		break;
+	case JSON_NULL:
+		scalar_from_kind(CW_JSON_KIND_NULL, v);
+		break;
+	case JSON_OBJECT:
+		scalar_from_kind(CW_JSON_KIND_OBJECT, v);
+		break;
 	default:
-		scalar_from_kind(json_is_true(json) ? CW_JSON_KIND_TRUE
-		                 : json_is_false(json) ? CW_JSON_KIND_FALSE
-		                 : json_is_null(json) ? CW_JSON_KIND_NULL
-		                 : json_is_object(json) ? CW_JSON_KIND_OBJECT : CW_JSON_KIND_ARRAY, v);
+		scalar_from_kind(CW_JSON_KIND_ARRAY, v);
 		break;
 	}
 }
