@@ -8,6 +8,8 @@
  * its captured-changes counter (incremented when a batch has committed to
  * the hub) has grown by N. The hub is a cluster of its own
  * (cw_bench_hub_open; CW_BENCH_HUB=same puts it in the source's cluster).
+ * Each workload also says how many bytes of WAL the hub wrote per captured
+ * row (its pg_current_wal_lsn() before and after the catch-up).
  * Prints figure lines (benchlib.h) and a summary; asserts nothing.
  *
  *   build/bench.pg_capture              (or bench/run.sh pg_capture)
@@ -30,8 +32,18 @@
 
 #define SERIES "entity=\"bench_rows\",op=\"upsert\""
 
+/* The hub's current WAL position in bytes, or -1. */
+static double hub_wal_bytes(PGconn *hub_conn)
+{
+	char *text = cw_bench_query_value(hub_conn, "SELECT pg_current_wal_lsn() - '0/0'");
+	double bytes = text != NULL ? strtod(text, NULL) : -1.0;
+	free(text);
+	return bytes;
+}
+
 /* One workload: loader with the source stopped, then the timed catch-up. */
-static int run_workload(cw_bench_component_t *cap, PGconn *conn, const char *name, long rows)
+static int run_workload(cw_bench_component_t *cap, PGconn *conn, PGconn *hub_conn,
+                        const char *name, long rows)
 {
 	char sql_file[32];
 	snprintf(sql_file, sizeof sql_file, "rows_%s.sql", name);
@@ -41,8 +53,10 @@ static int run_workload(cw_bench_component_t *cap, PGconn *conn, const char *nam
 		return -1;
 	double load_s = cw_bench_now_s() - l0;
 	cw_bench_run_t run;
+	double wal0 = hub_wal_bytes(hub_conn);
 	if (cw_bench_capture_run(cap, SERIES, (double)rows, "rows captured", 600.0, &run) != 0)
 		return -1;
+	double wal_per_row = (hub_wal_bytes(hub_conn) - wal0) / (double)rows;
 	printf("capture %s: loader wrote %ld rows in %.2f s; captured into the hub in %.2f s = "
 	       "%.0f rows/s; CPU %.2f s; peak RSS %.1f MiB\n", name, rows, load_s, run.seconds,
 	       (double)rows / run.seconds, run.cpu_s, (double)run.peak_rss_kib / 1024.0);
@@ -51,6 +65,8 @@ static int run_workload(cw_bench_component_t *cap, PGconn *conn, const char *nam
 	snprintf(rows_reference, sizeof rows_reference, "reference %s/rows/s", name);
 	snprintf(rss_reference, sizeof rss_reference, "reference %s/peak RSS", name);
 	cw_bench_figure_rows(workload, rows, &run, rows_reference, rss_reference);
+	if (wal0 >= 0.0)
+		cw_bench_figure(workload, "hub WAL per row", "bytes", wal_per_row, NULL);
 	return 0;
 }
 
@@ -91,8 +107,8 @@ int main(void)
 	if (cw_bench_component_start(&cap) != 0)
 		goto out;
 	if (cw_bench_wait_live(hub_conn, "bench_rows", 120.0) != 0 ||
-	    run_workload(&cap, conn, "insert", rows) != 0 ||
-	    run_workload(&cap, conn, "update", rows) != 0) {
+	    run_workload(&cap, conn, hub_conn, "insert", rows) != 0 ||
+	    run_workload(&cap, conn, hub_conn, "update", rows) != 0) {
 		cw_bench_component_stop(&cap);
 		goto out;
 	}
