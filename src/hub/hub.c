@@ -147,6 +147,81 @@ PGresult *cw_hub_exec(cw_hub_t *hub, const char *sql, int nparams,
 	return NULL;
 }
 
+/* Local to the pipeline's implicit transaction, so to the query after it. */
+#define INDEX_SCANS_ONLY_SQL \
+	"SELECT set_config('enable_seqscan', 'off', true), " \
+	"set_config('enable_bitmapscan', 'off', true)"
+
+/*
+ * Reads the results of one query of a pipeline up to its terminating NULL:
+ * *out receives its successful result (first call: keep) or, when it failed,
+ * err its first error. false when the connection broke.
+ */
+static bool pipeline_results(cw_hub_t *hub, PGresult **out, const char *what, cw_err_t *err,
+                             bool *failed)
+{
+	PGresult *res;
+	while ((res = PQgetResult(hub->conn)) != NULL) {
+		ExecStatusType status = PQresultStatus(res);
+		if ((status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK) && out != NULL &&
+		    *out == NULL) {
+			*out = res;
+			continue;
+		}
+		if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK && !*failed) {
+			*failed = true;
+			if (status == PGRES_PIPELINE_ABORTED)
+				cw_err_set(err, CW_EDB, "hub", "%s: the query did not run", what);
+			else
+				cw_hub_result_error(hub, res, what, err);
+		}
+		PQclear(res);
+	}
+	return PQstatus(hub->conn) == CONNECTION_OK;
+}
+
+PGresult *cw_hub_exec_index_scans(cw_hub_t *hub, const char *sql, int nparams,
+                                  const char *const *params, const char *what, cw_err_t *err)
+{
+	PGconn *conn = hub->conn;
+	if (PQtransactionStatus(conn) != PQTRANS_IDLE)
+		return cw_hub_exec(hub, sql, nparams, params, what, err);
+	if (PQenterPipelineMode(conn) != 1) {
+		cw_hub_conn_error(hub, what, err);
+		return NULL;
+	}
+	PGresult *out = NULL;
+	bool failed = false;
+	if (PQsendQueryParams(conn, INDEX_SCANS_ONLY_SQL, 0, NULL, NULL, NULL, NULL, 0) != 1 ||
+	    PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0) != 1 ||
+	    PQpipelineSync(conn) != 1) {
+		failed = true;
+		cw_hub_conn_error(hub, what, err);
+	} else if (!pipeline_results(hub, NULL, what, err, &failed) ||
+	           !pipeline_results(hub, &out, what, err, &failed)) {
+		if (!failed)
+			cw_hub_conn_error(hub, what, err);
+		failed = true;
+	} else {
+		PGresult *sync = PQgetResult(conn);   /* PGRES_PIPELINE_SYNC */
+		if (PQresultStatus(sync) != PGRES_PIPELINE_SYNC && !failed) {
+			failed = true;
+			cw_hub_conn_error(hub, what, err);
+		}
+		PQclear(sync);
+	}
+	/* A broken connection cannot leave pipeline mode; the caller reconnects. */
+	if (PQexitPipelineMode(conn) != 1 && !failed) {
+		failed = true;
+		cw_hub_conn_error(hub, what, err);
+	}
+	if (failed) {
+		PQclear(out);
+		return NULL;
+	}
+	return out;
+}
+
 int cw_hub_command(cw_hub_t *hub, const char *sql, int nparams,
                    const char *const *params, const char *what, cw_err_t *err)
 {

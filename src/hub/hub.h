@@ -95,6 +95,19 @@ PGconn *cw_hub_pgconn(cw_hub_t *hub);
 PGresult *cw_hub_exec(cw_hub_t *hub, const char *sql, int nparams,
                       const char *const *params, const char *what, cw_err_t *err);
 
+/*
+ * cw_hub_exec for a query that must run as index scans (the oplog's pages:
+ * ranges of (entity, id) or of id, in their order): sequential and bitmap
+ * scans are off while it is planned and runs, and for it alone. PostgreSQL
+ * otherwise chooses by its estimates, and on a table it has no statistics
+ * for (a new hub) or for an entity they do not know yet it estimated a few
+ * hundred rows and planned a bitmap scan of the whole range and a sort, for
+ * every page. One round trip: the settings and the query go in one pipeline,
+ * an implicit transaction. Inside an open transaction it is cw_hub_exec.
+ */
+PGresult *cw_hub_exec_index_scans(cw_hub_t *hub, const char *sql, int nparams,
+                                  const char *const *params, const char *what, cw_err_t *err);
+
 /* cw_hub_exec for a statement whose result is not needed. 0 or CW_EDB. */
 int cw_hub_command(cw_hub_t *hub, const char *sql, int nparams,
                    const char *const *params, const char *what, cw_err_t *err);

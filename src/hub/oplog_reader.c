@@ -135,11 +135,11 @@ int cw_oplog_fetch(cw_hub_t *hub, const char *const *entities, size_t nentities,
 	PGresult *res;
 	if (nentities == 0) {
 		const char *params[] = {after_text, limit_text};
-		res = cw_hub_exec(hub, PAGE_COLUMNS "WHERE id > $1::int8 ORDER BY id LIMIT $2::int8",
+		res = cw_hub_exec_index_scans(hub, PAGE_COLUMNS "WHERE id > $1::int8 ORDER BY id LIMIT $2::int8",
 		                  2, params, "could not read the oplog", err);
 	} else if (nentities == 1) {
 		const char *params[] = {after_text, limit_text, entities[0]};
-		res = cw_hub_exec(hub, PAGE_COLUMNS "WHERE entity = $3 AND id > $1::int8 "
+		res = cw_hub_exec_index_scans(hub, PAGE_COLUMNS "WHERE entity = $3 AND id > $1::int8 "
 		                  "ORDER BY id LIMIT $2::int8", 3, params, "could not read the oplog",
 		                  err);
 	} else {
@@ -149,8 +149,8 @@ int cw_oplog_fetch(cw_hub_t *hub, const char *const *entities, size_t nentities,
 		params[0] = after_text;
 		params[1] = limit_text;
 		subset_query(&sql, entities, nentities, params, &nparams);
-		res = cw_hub_exec(hub, cw_buf_cstr(&sql), nparams, params, "could not read the oplog",
-		                  err);
+		res = cw_hub_exec_index_scans(hub, cw_buf_cstr(&sql), nparams, params,
+		                              "could not read the oplog", err);
 		free(params);
 		cw_buf_free(&sql);
 	}

@@ -400,6 +400,63 @@ static void readers_see_every_id_once_in_order_while_processes_write(void **stat
 	cw_hub_close(reader_hub);
 }
 
+/* Heap blocks of cachewarp.oplog that the hub connection's finished statements touched. */
+static int64_t oplog_heap_blocks(cw_hub_t *hub)
+{
+	assert_int_equal(cw_testhub_int(hub, "SELECT 1 FROM pg_stat_force_next_flush()"), 1);
+	return cw_testhub_int(hub, "SELECT heap_blks_read + heap_blks_hit FROM pg_statio_user_tables "
+	                      "WHERE relid = 'cachewarp.oplog'::regclass");
+}
+
+/*
+ * A page of one entity is a range of the (entity, id) index whatever
+ * PostgreSQL estimates: on an oplog never analyzed (a new hub, its first
+ * snapshot) it estimated a few hundred rows and planned a bitmap scan of the
+ * entity's whole backlog and a sort, for every page.
+ */
+static void entity_page_reads_a_range_whatever_the_estimates(void **state)
+{
+	fixture_t *fx = *state;
+	cw_err_t err = {0};
+	add_live_entity(fx->hub, "unseen");
+	assert_int_equal(cw_hub_command(fx->hub, "ALTER TABLE cachewarp.oplog SET "
+	                                "(autovacuum_enabled = false)", 0, NULL, "alter", &err), 0);
+	cw_oplog_writer_t *writer = cw_oplog_writer_new(fx->hub);
+	cw_change_batch_t batch = CW_CHANGE_BATCH_INIT;
+	for (int i = 0; i < 30000; i++) {
+		char doc_id[16];
+		snprintf(doc_id, sizeof doc_id, "%d", i);
+		push(&batch, CW_OP_UPSERT, "unseen", doc_id,
+		     "{\"padding\": \"0123456789012345678901234567890123456789\"}", NULL, 0);
+	}
+	assert_int_equal(cw_oplog_append(writer, &batch, NULL, NULL, NULL, &err), 0);
+	/* As if never analyzed (the test cluster's superuser may do this). */
+	assert_int_equal(cw_hub_command(fx->hub, "DELETE FROM pg_statistic WHERE starelid = "
+	                                "'cachewarp.oplog'::regclass", 0, NULL, "forget statistics",
+	                                &err), 0);
+	assert_int_equal(cw_hub_command(fx->hub, "UPDATE pg_class SET reltuples = -1 "
+	                                "WHERE oid = 'cachewarp.oplog'::regclass", 0, NULL,
+	                                "forget statistics", &err), 0);
+	int64_t after = cw_testhub_int(fx->hub, "SELECT min(id) - 1 FROM cachewarp.oplog "
+	                               "WHERE entity = 'unseen'");
+	int64_t before = oplog_heap_blocks(fx->hub);
+	cw_change_batch_t page = CW_CHANGE_BATCH_INIT;
+	const char *unseen[] = {"unseen"};
+	assert_int_equal(cw_oplog_fetch(fx->hub, unseen, 1, after, 1000, &page, &err), 0);
+	assert_int_equal(page.len, 1000);
+	cw_change_batch_free(&page);
+	int64_t touched = oplog_heap_blocks(fx->hub) - before;
+	/* 1,000 rows fill about 20 heap pages; the backlog of "unseen" about 600. */
+	if (touched > 100)
+		fail_msg("one page of 1,000 changes touched %lld heap blocks", (long long)touched);
+	assert_int_equal(cw_hub_command(fx->hub, "ALTER TABLE cachewarp.oplog RESET "
+	                                "(autovacuum_enabled)", 0, NULL, "alter", &err), 0);
+	assert_int_equal(cw_hub_command(fx->hub, "ANALYZE cachewarp.oplog", 0, NULL, "analyze",
+	                                &err), 0);
+	cw_change_batch_free(&batch);
+	cw_oplog_writer_free(writer);
+}
+
 /* Hook of the killed writer: tells the parent it is about to commit, then waits to die. */
 static void signal_and_hang(cw_oplog_hook_point_t point, void *arg)
 {
@@ -517,6 +574,7 @@ int main(void)
 		cmocka_unit_test(subset_pages_merge_entities_in_id_order),
 		cmocka_unit_test(checkpoint_commits_with_the_batch),
 		cmocka_unit_test(readers_see_every_id_once_in_order_while_processes_write),
+		cmocka_unit_test(entity_page_reads_a_range_whatever_the_estimates),
 		cmocka_unit_test(writer_killed_before_commit_leaves_neither_rows_nor_checkpoint),
 		cmocka_unit_test(listen_wakes_a_waiting_reader),
 	};
