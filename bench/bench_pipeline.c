@@ -154,8 +154,8 @@ done:
 }
 
 /*
- * Upserts in the hub's oplog, counted incrementally past *max_id (the index
- * makes each poll cheap); 0 while the schema does not exist yet.
+ * Upserts in the hub's oplog, counted incrementally past *max_id (the
+ * (entity, id) index makes each poll cheap); 0 while the schema does not exist yet.
  */
 static long long hub_upserts_since(PGconn *hub, long long *max_id, long long *upserts)
 {
@@ -164,7 +164,7 @@ static long long hub_upserts_since(PGconn *hub, long long *max_id, long long *up
 	const char *params[] = {last};
 	PGresult *res = PQexecParams(hub, "SELECT count(*) FILTER (WHERE op = 'upsert'), "
 	                             "coalesce(max(id), $1::bigint) FROM cachewarp.oplog "
-	                             "WHERE id > $1::bigint", 1, NULL, params, NULL, NULL, 0);
+	                             "WHERE entity = '" ENTITY "' AND id > $1::bigint", 1, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) == PGRES_TUPLES_OK) {
 		*upserts += strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 		*max_id = strtoll(PQgetvalue(res, 0, 1), NULL, 10);

@@ -2,17 +2,26 @@
 #include "hub/consumers.h"
 
 #include "core/mem.h"
+#include "hub/oplog_reader.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Lag of the consumer row c, as SQL expressions over c.position. */
+/*
+ * Lag of the consumer row c, as SQL expressions over c.position: the last id
+ * of every entity, and the age of the first change after c.position (the
+ * first of each entity's, by id).
+ */
 #define LAG_IDS_SQL \
-	"greatest((SELECT coalesce(max(o.id), 0) FROM cachewarp.oplog o) - c.position, 0)"
+	"greatest((SELECT coalesce(max(h.last), 0) FROM (" CW_OPLOG_HEADS_SQL ") AS h) " \
+	"- c.position, 0)"
 #define LAG_SECONDS_SQL \
-	"coalesce(extract(epoch FROM now() - (SELECT o.created_at FROM cachewarp.oplog o " \
-	"WHERE o.id > c.position ORDER BY o.id LIMIT 1))::float8, 0)"
+	"coalesce(extract(epoch FROM now() - (" CW_OPLOG_ENTITIES_SQL \
+	"SELECT f.created_at FROM oplog_entities n CROSS JOIN LATERAL (" \
+	"SELECT o.id, o.created_at FROM cachewarp.oplog o WHERE o.entity = n.entity " \
+	"AND o.id > c.position ORDER BY o.id LIMIT 1) AS f " \
+	"WHERE n.entity IS NOT NULL ORDER BY f.id LIMIT 1))::float8, 0)"
 
 static int check_name(const char *name, const char *what, cw_err_t *err)
 {

@@ -102,12 +102,13 @@ static void result_free(void *res)
 /*
  * The page of a subset: one range scan of the (entity, id) index per entity,
  * merged by id. `entity = ANY($3) ORDER BY id` cannot use that index for the
- * order, so the planner walked the primary key and filtered out every row of
+ * order, so the planner walked an index on id and filtered out every row of
  * the other entities, page after page (BENCHMARKS.md, single-entity reads).
- * Entities from $3 on; a name listed twice is read once.
+ * Entities from params[first] on; a name listed twice is read once. bounded:
+ * only ids up to $3 as well.
  */
 static void subset_query(cw_buf_t *sql, const char *const *entities, size_t nentities,
-                         const char **params, int *nparams)
+                         bool bounded, const char **params, int *nparams)
 {
 	int scans = 0;
 	cw_buf_append_str(sql, "SELECT * FROM (");
@@ -119,11 +120,79 @@ static void subset_query(cw_buf_t *sql, const char *const *entities, size_t nent
 			continue;
 		params[*nparams] = entities[i];
 		*nparams += 1;
-		cw_buf_appendf(sql, "%s(" PAGE_COLUMNS "WHERE entity = $%d AND id > $1::int8 "
+		cw_buf_appendf(sql, "%s(" PAGE_COLUMNS "WHERE entity = $%d AND id > $1::int8%s "
 		               "ORDER BY id LIMIT $2::int8)", scans++ > 0 ? " UNION ALL " : "",
-		               *nparams);
+		               *nparams, bounded ? " AND id <= $3::int8" : "");
 	}
 	cw_buf_append_str(sql, ") AS page ORDER BY 1 LIMIT $2::int8");
+}
+
+/* The page of a subset (bounded: params[2] is the last id to read), or NULL with err. */
+static PGresult *subset_page(cw_hub_t *hub, const char *const *entities, size_t nentities,
+                             bool bounded, const char **fixed, cw_err_t *err)
+{
+	cw_buf_t sql = CW_BUF_INIT;
+	const char **params = cw_xcalloc(nentities + 3, sizeof *params);
+	int nparams = bounded ? 3 : 2;
+	memcpy(params, fixed, (size_t)nparams * sizeof *params);
+	subset_query(&sql, entities, nentities, bounded, params, &nparams);
+	PGresult *res = cw_hub_exec_index_scans(hub, cw_buf_cstr(&sql), nparams, params,
+	                                        "could not read the oplog", err);
+	free(params);
+	cw_buf_free(&sql);
+	return res;
+}
+
+static void (*page_hook)(void *arg);
+static void *page_hook_arg;
+
+void cw_oplog_set_page_hook(void (*fn)(void *arg), void *arg)
+{
+	page_hook = fn;
+	page_hook_arg = arg;
+}
+
+/*
+ * The page of every entity, without an index on id: first the entities with
+ * a change after `after` and the last id among them, in one snapshot; then
+ * the merged range scans of those entities, up to that id. A change committed
+ * between the two statements is left for the next page, even when it is the
+ * first of a new entity: ids are drawn and committed in order under the
+ * oplog lock, so every id up to that last one was already committed. *res
+ * stays NULL when no entity has a change after `after`.
+ */
+static int every_entity_page(cw_hub_t *hub, const char *after_text, const char *limit_text,
+                             PGresult **res, cw_err_t *err)
+{
+	const char *what = "could not read the oplog";
+	const char *head_params[] = {after_text};
+	*res = NULL;
+	PGresult *heads = cw_hub_exec_index_scans(hub, "SELECT entity, last FROM ("
+	                                          CW_OPLOG_HEADS_SQL ") AS h WHERE last > $1::int8",
+	                                          1, head_params, what, err);
+	if (heads == NULL)
+		return CW_EDB;
+	int n = PQntuples(heads);
+	if (n == 0) {
+		PQclear(heads);
+		return 0;
+	}
+	const char **entities = cw_xcalloc((size_t)n, sizeof *entities);
+	int64_t upto = 0;
+	for (int i = 0; i < n; i++) {
+		entities[i] = PQgetvalue(heads, i, 0);
+		int64_t last = cw_hub_int64(heads, i, 1);
+		upto = last > upto ? last : upto;
+	}
+	if (page_hook != NULL)
+		page_hook(page_hook_arg);
+	char upto_text[24];
+	snprintf(upto_text, sizeof upto_text, "%lld", (long long)upto);
+	const char *fixed[] = {after_text, limit_text, upto_text};
+	*res = subset_page(hub, entities, (size_t)n, true, fixed, err);
+	free(entities);
+	PQclear(heads);
+	return *res != NULL ? 0 : CW_EDB;
 }
 
 int cw_oplog_fetch(cw_hub_t *hub, const char *const *entities, size_t nentities,
@@ -132,27 +201,19 @@ int cw_oplog_fetch(cw_hub_t *hub, const char *const *entities, size_t nentities,
 	char after_text[24], limit_text[24];
 	snprintf(after_text, sizeof after_text, "%lld", (long long)after);
 	snprintf(limit_text, sizeof limit_text, "%zu", limit);
-	PGresult *res;
+	PGresult *res = NULL;
 	if (nentities == 0) {
-		const char *params[] = {after_text, limit_text};
-		res = cw_hub_exec_index_scans(hub, PAGE_COLUMNS "WHERE id > $1::int8 ORDER BY id LIMIT $2::int8",
-		                  2, params, "could not read the oplog", err);
+		int rc = every_entity_page(hub, after_text, limit_text, &res, err);
+		if (rc != 0 || res == NULL)
+			return rc;
 	} else if (nentities == 1) {
 		const char *params[] = {after_text, limit_text, entities[0]};
 		res = cw_hub_exec_index_scans(hub, PAGE_COLUMNS "WHERE entity = $3 AND id > $1::int8 "
-		                  "ORDER BY id LIMIT $2::int8", 3, params, "could not read the oplog",
-		                  err);
-	} else {
-		cw_buf_t sql = CW_BUF_INIT;
-		const char **params = cw_xcalloc(nentities + 2, sizeof *params);
-		int nparams = 2;
-		params[0] = after_text;
-		params[1] = limit_text;
-		subset_query(&sql, entities, nentities, params, &nparams);
-		res = cw_hub_exec_index_scans(hub, cw_buf_cstr(&sql), nparams, params,
+		                              "ORDER BY id LIMIT $2::int8", 3, params,
 		                              "could not read the oplog", err);
-		free(params);
-		cw_buf_free(&sql);
+	} else {
+		const char *fixed[] = {after_text, limit_text};
+		res = subset_page(hub, entities, nentities, false, fixed, err);
 	}
 	if (res == NULL)
 		return CW_EDB;
@@ -245,8 +306,9 @@ int cw_oplog_wait(cw_oplog_reader_t *reader, int timeout_ms, cw_err_t *err)
 
 int cw_oplog_last_id(cw_hub_t *hub, int64_t *last_id, cw_err_t *err)
 {
-	PGresult *res = cw_hub_exec(hub, "SELECT coalesce(max(id), 0) FROM cachewarp.oplog", 0,
-	                            NULL, "could not read the last oplog id", err);
+	PGresult *res = cw_hub_exec(hub, "SELECT coalesce(max(h.last), 0) FROM ("
+	                            CW_OPLOG_HEADS_SQL ") AS h", 0, NULL,
+	                            "could not read the last oplog id", err);
 	if (res == NULL)
 		return CW_EDB;
 	*last_id = cw_hub_int64(res, 0, 0);

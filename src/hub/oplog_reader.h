@@ -64,6 +64,30 @@ int cw_oplog_wait(cw_oplog_reader_t *reader, int timeout_ms, cw_err_t *err);
 int cw_oplog_fetch(cw_hub_t *hub, const char *const *entities, size_t nentities,
                    int64_t after, size_t limit, cw_change_batch_t *out, cw_err_t *err);
 
+/*
+ * The oplog has no index on id alone (hub migration 9): every reader finds
+ * rows through (entity, id). CW_OPLOG_ENTITIES_SQL starts a query with the
+ * CTE oplog_entities(entity): the oplog's distinct entities, one index
+ * descent each, and a NULL row that ends them (filter it out).
+ * CW_OPLOG_HEADS_SQL lists each entity with the last id it has.
+ */
+#define CW_OPLOG_ENTITIES_SQL \
+	"WITH RECURSIVE oplog_entities(entity) AS (" \
+	"SELECT min(entity) FROM cachewarp.oplog UNION ALL " \
+	"SELECT (SELECT min(o.entity) FROM cachewarp.oplog o WHERE o.entity > n.entity) " \
+	"FROM oplog_entities n WHERE n.entity IS NOT NULL) "
+#define CW_OPLOG_HEADS_SQL \
+	CW_OPLOG_ENTITIES_SQL \
+	"SELECT n.entity, (SELECT max(o.id) FROM cachewarp.oplog o WHERE o.entity = n.entity) " \
+	"AS last FROM oplog_entities n WHERE n.entity IS NOT NULL"
+
+/*
+ * Test seam: fn(arg) runs between the two statements of a page of every
+ * entity (after it listed the entities with changes). NULL removes it. Set
+ * it before any thread reads.
+ */
+void cw_oplog_set_page_hook(void (*fn)(void *arg), void *arg);
+
 /* The greatest oplog id (0 for an empty oplog). 0 or CW_EDB. */
 int cw_oplog_last_id(cw_hub_t *hub, int64_t *last_id, cw_err_t *err);
 

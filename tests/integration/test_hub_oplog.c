@@ -1,7 +1,8 @@
 /*
  * Integration tests of the oplog writer and reader against a real
  * PostgreSQL: COPY escaping round trip, ids seen exactly once and in order
- * while several processes write, checkpoint atomicity when a writer is
+ * while several processes write (a reader of some entities, and one of
+ * every entity while entities get their first change), checkpoint atomicity when a writer is
  * killed before COMMIT, rollback of failed batches, LISTEN wake-up.
  */
 #include <stdarg.h>
@@ -294,9 +295,19 @@ static void random_pause(cw_oplog_hook_point_t point, void *arg)
 	usleep((useconds_t)(rand_r(seed) % 1000));
 }
 
-/* Runs in a forked child: appends NBATCHES batches as writer k. Returns an exit status. */
-static int writer_process(const char *url, int k)
+/*
+ * Runs in a forked child: appends NBATCHES batches as writer k to entity
+ * (NULL: an entity of its own, "writer_<k>", whose first change comes after
+ * a pause of k * 40 ms). Returns an exit status.
+ */
+static int writer_process(const char *url, int k, const char *entity)
 {
+	char own[16];
+	if (entity == NULL) {
+		snprintf(own, sizeof own, "writer_%d", k);
+		entity = own;
+		usleep((useconds_t)k * 40000);
+	}
 	cw_err_t err = {0};
 	unsigned seed = (unsigned)getpid();
 	cw_hub_t *hub = cw_hub_connect(url, &err);
@@ -314,7 +325,7 @@ static int writer_process(const char *url, int k)
 			char doc_id[32], data[64];
 			snprintf(doc_id, sizeof doc_id, "%d-%d", k, seq);
 			snprintf(data, sizeof data, "{\"writer\": %d, \"seq\": %d}", k, seq);
-			push(&batch, CW_OP_UPSERT, "orders", doc_id, data, NULL, 0);
+			push(&batch, CW_OP_UPSERT, entity, doc_id, data, NULL, 0);
 		}
 		char key[32];
 		snprintf(key, sizeof key, "writer_%d", k);
@@ -348,28 +359,27 @@ static size_t consume_page(const cw_change_batch_t *page, int64_t *last,
 	return page->len;
 }
 
-static void readers_see_every_id_once_in_order_while_processes_write(void **state)
+/*
+ * Forks NWRITERS writer processes (entity as writer_process) and reads
+ * through reader until they are done: every id once, in order.
+ */
+static void read_while_processes_write(fixture_t *fx, cw_oplog_reader_t *reader,
+                                       const char *entity)
 {
-	fixture_t *fx = *state;
 	static bool seen[NWRITERS][ROWS_PER_WRITER];
 	cw_err_t err = {0};
 	pid_t pids[NWRITERS];
 	int running = NWRITERS;
-	add_live_entity(fx->hub, "orders");
 	memset(seen, 0, sizeof seen);
-	const char *entities[] = {"orders"};
-	cw_hub_t *reader_hub = cw_hub_connect(fx->srv.url, &err);
-	assert_non_null(reader_hub);
-	cw_oplog_reader_t *reader = cw_oplog_reader_new(reader_hub, entities, 1, &err);
-	assert_non_null(reader);
+	int64_t last = 0;   /* past the earlier tests' changes */
+	assert_int_equal(cw_oplog_last_id(fx->hub, &last, &err), 0);
 	for (int k = 0; k < NWRITERS; k++) {
 		pids[k] = fork();
 		assert_true(pids[k] >= 0);
 		if (pids[k] == 0)
-			_exit(writer_process(fx->srv.url, k));
+			_exit(writer_process(fx->srv.url, k, entity));
 	}
 	cw_change_batch_t page = CW_CHANGE_BATCH_INIT;
-	int64_t last = 0;
 	size_t total = 0;
 	int64_t deadline = monotonic_ms() + 300000;
 	for (;;) {
@@ -393,9 +403,25 @@ static void readers_see_every_id_once_in_order_while_processes_write(void **stat
 		assert_true(cw_oplog_wait(reader, 200, &err) >= 0);
 	}
 	assert_int_equal(total, NWRITERS * ROWS_PER_WRITER);
+	int64_t last_id = 0;
+	assert_int_equal(cw_oplog_last_id(fx->hub, &last_id, &err), 0);
+	assert_int_equal(last_id, last);
+	cw_change_batch_free(&page);
+}
+
+static void readers_see_every_id_once_in_order_while_processes_write(void **state)
+{
+	fixture_t *fx = *state;
+	cw_err_t err = {0};
+	add_live_entity(fx->hub, "orders");
+	const char *entities[] = {"orders"};
+	cw_hub_t *reader_hub = cw_hub_connect(fx->srv.url, &err);
+	assert_non_null(reader_hub);
+	cw_oplog_reader_t *reader = cw_oplog_reader_new(reader_hub, entities, 1, &err);
+	assert_non_null(reader);
+	read_while_processes_write(fx, reader, "orders");
 	assert_int_equal(cw_testhub_int(fx->hub,
 		"SELECT count(*) FROM cachewarp.metadata WHERE key LIKE 'writer_%'"), NWRITERS);
-	cw_change_batch_free(&page);
 	cw_oplog_reader_free(reader);
 	cw_hub_close(reader_hub);
 }
@@ -409,8 +435,8 @@ static int64_t oplog_heap_blocks(cw_hub_t *hub)
 }
 
 /*
- * A page of one entity is a range of the (entity, id) index whatever
- * PostgreSQL estimates: on an oplog never analyzed (a new hub, its first
+ * A page of one entity, and one of every entity, is a range of the
+ * (entity, id) index whatever PostgreSQL estimates: on an oplog never analyzed (a new hub, its first
  * snapshot) it estimated a few hundred rows and planned a bitmap scan of the
  * entity's whole backlog and a sort, for every page.
  */
@@ -439,22 +465,117 @@ static void entity_page_reads_a_range_whatever_the_estimates(void **state)
 	                                "forget statistics", &err), 0);
 	int64_t after = cw_testhub_int(fx->hub, "SELECT min(id) - 1 FROM cachewarp.oplog "
 	                               "WHERE entity = 'unseen'");
-	int64_t before = oplog_heap_blocks(fx->hub);
-	cw_change_batch_t page = CW_CHANGE_BATCH_INIT;
 	const char *unseen[] = {"unseen"};
-	assert_int_equal(cw_oplog_fetch(fx->hub, unseen, 1, after, 1000, &page, &err), 0);
-	assert_int_equal(page.len, 1000);
-	cw_change_batch_free(&page);
-	int64_t touched = oplog_heap_blocks(fx->hub) - before;
-	/* 1,000 rows fill about 20 heap pages; the backlog of "unseen" about 600. */
-	if (touched > 100)
-		fail_msg("one page of 1,000 changes touched %lld heap blocks", (long long)touched);
+	static const size_t named[] = {1, 0};   /* "unseen", then every entity */
+	for (size_t i = 0; i < 2; i++) {
+		size_t nentities = named[i];
+		int64_t before = oplog_heap_blocks(fx->hub);
+		cw_change_batch_t page = CW_CHANGE_BATCH_INIT;
+		assert_int_equal(cw_oplog_fetch(fx->hub, unseen, nentities, after, 1000, &page, &err), 0);
+		assert_int_equal(page.len, 1000);
+		cw_change_batch_free(&page);
+		int64_t touched = oplog_heap_blocks(fx->hub) - before;
+		/* 1,000 rows fill about 20 heap pages; the backlog of "unseen" about 600. */
+		if (touched > 100)
+			fail_msg("one page of 1,000 changes (%zu entities named) touched %lld heap blocks",
+			         nentities, (long long)touched);
+	}
 	assert_int_equal(cw_hub_command(fx->hub, "ALTER TABLE cachewarp.oplog RESET "
 	                                "(autovacuum_enabled)", 0, NULL, "alter", &err), 0);
 	assert_int_equal(cw_hub_command(fx->hub, "ANALYZE cachewarp.oplog", 0, NULL, "analyze",
 	                                &err), 0);
 	cw_change_batch_free(&batch);
 	cw_oplog_writer_free(writer);
+}
+
+/*
+ * A reader of every entity, while entities get their first change between
+ * its pages (the oplog has no index on id: a page lists the entities with
+ * changes, then reads theirs up to the last id it saw): every id once, in
+ * order, none of a newcomer skipped.
+ */
+static void every_entity_reader_misses_no_newcomer_while_processes_write(void **state)
+{
+	fixture_t *fx = *state;
+	cw_err_t err = {0};
+	for (int k = 0; k < NWRITERS; k++) {
+		char name[16];
+		snprintf(name, sizeof name, "writer_%d", k);
+		add_live_entity(fx->hub, name);
+	}
+	cw_hub_t *reader_hub = cw_hub_connect(fx->srv.url, &err);
+	assert_non_null(reader_hub);
+	cw_oplog_reader_t *reader = cw_oplog_reader_new(reader_hub, NULL, 0, &err);
+	assert_non_null(reader);
+	read_while_processes_write(fx, reader, NULL);
+	cw_oplog_reader_free(reader);
+	cw_hub_close(reader_hub);
+}
+
+typedef struct newcomer {
+	cw_oplog_writer_t *writer;   /* on a connection of its own */
+	int calls;
+} newcomer_t;
+
+/* Page hook: once, the first change of entity "late" commits, then one of "early". */
+static void commit_newcomer(void *arg)
+{
+	newcomer_t *nc = arg;
+	if (nc->calls++ > 0)
+		return;
+	cw_err_t err = {0};
+	cw_change_batch_t batch = CW_CHANGE_BATCH_INIT;
+	push(&batch, CW_OP_UPSERT, "late", "l1", "{}", NULL, 0);
+	assert_int_equal(cw_oplog_append(nc->writer, &batch, NULL, NULL, NULL, &err), 0);
+	cw_change_batch_clear(&batch);
+	push(&batch, CW_OP_UPSERT, "early", "e2", "{}", NULL, 0);
+	assert_int_equal(cw_oplog_append(nc->writer, &batch, NULL, NULL, NULL, &err), 0);
+	cw_change_batch_free(&batch);
+}
+
+/*
+ * A page of every entity lists the entities with changes first, then reads
+ * theirs: an entity whose first change commits between the two, followed
+ * by a change of a listed one, is not skipped. The page stops at the last
+ * id listed; the next page has both, in id order.
+ */
+static void every_entity_page_stops_where_its_list_of_entities_did(void **state)
+{
+	fixture_t *fx = *state;
+	cw_err_t err = {0};
+	add_live_entity(fx->hub, "early");
+	add_live_entity(fx->hub, "late");
+	int64_t after = 0;
+	assert_int_equal(cw_oplog_last_id(fx->hub, &after, &err), 0);
+	cw_change_batch_t batch = CW_CHANGE_BATCH_INIT;
+	push(&batch, CW_OP_UPSERT, "early", "e1", "{}", NULL, 0);
+	cw_oplog_writer_t *writer = cw_oplog_writer_new(fx->hub);
+	assert_int_equal(cw_oplog_append(writer, &batch, NULL, NULL, NULL, &err), 0);
+	cw_hub_t *other = cw_hub_connect(fx->srv.url, &err);
+	assert_non_null(other);
+	newcomer_t nc = {cw_oplog_writer_new(other), 0};
+	cw_oplog_set_page_hook(commit_newcomer, &nc);
+	cw_change_batch_t page = CW_CHANGE_BATCH_INIT;
+	assert_int_equal(cw_oplog_fetch(fx->hub, NULL, 0, after, 100, &page, &err), 0);
+	cw_oplog_set_page_hook(NULL, NULL);
+	assert_int_equal(nc.calls, 1);
+	assert_int_equal(page.len, 1);
+	assert_string_equal(page.items[0].doc_id, "e1");
+	int64_t next = page.items[0].oplog_id;
+	cw_change_batch_free(&page);
+	assert_int_equal(cw_oplog_fetch(fx->hub, NULL, 0, next, 100, &page, &err), 0);
+	assert_int_equal(page.len, 2);
+	assert_string_equal(page.items[0].doc_id, "l1");
+	assert_string_equal(page.items[1].doc_id, "e2");
+	assert_true(page.items[0].oplog_id < page.items[1].oplog_id);
+	int64_t last_id = 0;
+	assert_int_equal(cw_oplog_last_id(fx->hub, &last_id, &err), 0);
+	assert_int_equal(last_id, page.items[1].oplog_id);
+	cw_change_batch_free(&page);
+	cw_change_batch_free(&batch);
+	cw_oplog_writer_free(nc.writer);
+	cw_oplog_writer_free(writer);
+	cw_hub_close(other);
 }
 
 /* Hook of the killed writer: tells the parent it is about to commit, then waits to die. */
@@ -575,6 +696,8 @@ int main(void)
 		cmocka_unit_test(checkpoint_commits_with_the_batch),
 		cmocka_unit_test(readers_see_every_id_once_in_order_while_processes_write),
 		cmocka_unit_test(entity_page_reads_a_range_whatever_the_estimates),
+		cmocka_unit_test(every_entity_reader_misses_no_newcomer_while_processes_write),
+		cmocka_unit_test(every_entity_page_stops_where_its_list_of_entities_did),
 		cmocka_unit_test(writer_killed_before_commit_leaves_neither_rows_nor_checkpoint),
 		cmocka_unit_test(listen_wakes_a_waiting_reader),
 	};
