@@ -4,12 +4,16 @@
  * (bench_pgoutput_reference.c), so that the two are comparable in one
  * `make bench`. For each workload the source is stopped, the shared loader
  * (bench/sql/rows_*.sql) writes N rows into public.bench_rows (10,000 per
- * transaction), and the source is started again: timed from its start until
+ * transaction), the source's cluster checkpoints (the loader's dirty pages
+ * are not the capture's work; the hub's are), and the source is started
+ * again: timed from its start until
  * its captured-changes counter (incremented when a batch has committed to
  * the hub) has grown by N. The hub is a cluster of its own
  * (cw_bench_hub_open; CW_BENCH_HUB=same puts it in the source's cluster).
  * Each workload also says how many bytes of WAL the hub wrote per captured
- * row (its pg_current_wal_lsn() before and after the catch-up).
+ * row (its pg_current_wal_lsn() before and after the catch-up), and the CPU
+ * the catch-up cost each cluster it started (the source's walsender, the
+ * hub's COPY backend and WAL writer, ...) and all of them with cachewarp.
  * Prints figure lines (benchlib.h) and a summary; asserts nothing.
  *
  *   build/bench.pg_capture              (or bench/run.sh pg_capture)
@@ -41,9 +45,28 @@ static double hub_wal_bytes(PGconn *hub_conn)
 	return bytes;
 }
 
+/* The clusters whose CPU a catch-up is charged with ("" when not started here). */
+typedef struct clusters {
+	char source[600];   /* data directories */
+	char hub[600];
+} clusters_t;
+
+static double cluster_cpu_s(const char *data_dir)
+{
+	return data_dir[0] != '\0' ? cw_bench_cluster_cpu_s(data_dir) : -1.0;
+}
+
+/* Prints the CPU a cluster spent per 1M rows between two readings, when both were taken. */
+static void cluster_figure(const char *workload, const char *name, double from, double to,
+                           long rows)
+{
+	if (from >= 0.0 && to >= 0.0)
+		cw_bench_figure(workload, name, "s", (to - from) * 1e6 / (double)rows, NULL);
+}
+
 /* One workload: loader with the source stopped, then the timed catch-up. */
 static int run_workload(cw_bench_component_t *cap, PGconn *conn, PGconn *hub_conn,
-                        const char *name, long rows)
+                        const clusters_t *clusters, const char *name, long rows)
 {
 	char sql_file[32];
 	snprintf(sql_file, sizeof sql_file, "rows_%s.sql", name);
@@ -52,10 +75,13 @@ static int run_workload(cw_bench_component_t *cap, PGconn *conn, PGconn *hub_con
 	if (cw_bench_load(conn, sql_file, rows) != 0)
 		return -1;
 	double load_s = cw_bench_now_s() - l0;
+	cw_bench_checkpoint(conn);   /* as the reference does: the source's, not the hub's */
 	cw_bench_run_t run;
 	double wal0 = hub_wal_bytes(hub_conn);
+	double source0 = cluster_cpu_s(clusters->source), hub0 = cluster_cpu_s(clusters->hub);
 	if (cw_bench_capture_run(cap, SERIES, (double)rows, "rows captured", 600.0, &run) != 0)
 		return -1;
+	double source1 = cluster_cpu_s(clusters->source), hub1 = cluster_cpu_s(clusters->hub);
 	double wal_per_row = (hub_wal_bytes(hub_conn) - wal0) / (double)rows;
 	printf("capture %s: loader wrote %ld rows in %.2f s; captured into the hub in %.2f s = "
 	       "%.0f rows/s; CPU %.2f s; peak RSS %.1f MiB\n", name, rows, load_s, run.seconds,
@@ -67,6 +93,13 @@ static int run_workload(cw_bench_component_t *cap, PGconn *conn, PGconn *hub_con
 	cw_bench_figure_rows(workload, rows, &run, rows_reference, rss_reference);
 	if (wal0 >= 0.0)
 		cw_bench_figure(workload, "hub WAL per row", "bytes", wal_per_row, NULL);
+	/* Where the two cores went: the walsender's cluster, the hub's, cachewarp. */
+	cluster_figure(workload, "source cluster CPU per 1M rows", source0, source1, rows);
+	cluster_figure(workload, "hub cluster CPU per 1M rows", hub0, hub1, rows);
+	if (source0 >= 0.0 && source1 >= 0.0 && hub0 >= 0.0 && hub1 >= 0.0)
+		cw_bench_figure(workload, "all CPU per 1M rows", "s",
+		                (source1 - source0 + hub1 - hub0 + run.cpu_s) * 1e6 / (double)rows,
+		                NULL);
 	return 0;
 }
 
@@ -106,9 +139,14 @@ int main(void)
 	cap.ctx = (cw_component_ctx_t){config, "app", NULL, 0, cw_metrics_new(), NULL};
 	if (cw_bench_component_start(&cap) != 0)
 		goto out;
+	clusters_t clusters = {"", ""};
+	if (srv.dir[0] != '\0')
+		snprintf(clusters.source, sizeof clusters.source, "%s/data", srv.dir);
+	if (bench_hub.cluster.dir[0] != '\0')
+		snprintf(clusters.hub, sizeof clusters.hub, "%s/data", bench_hub.cluster.dir);
 	if (cw_bench_wait_live(hub_conn, "bench_rows", 120.0) != 0 ||
-	    run_workload(&cap, conn, hub_conn, "insert", rows) != 0 ||
-	    run_workload(&cap, conn, hub_conn, "update", rows) != 0) {
+	    run_workload(&cap, conn, hub_conn, &clusters, "insert", rows) != 0 ||
+	    run_workload(&cap, conn, hub_conn, &clusters, "update", rows) != 0) {
 		cw_bench_component_stop(&cap);
 		goto out;
 	}

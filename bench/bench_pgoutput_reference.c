@@ -4,7 +4,8 @@
  * A minimal libpq client opens a replication connection,
  * creates a temporary logical slot (pgoutput, proto_version 1, publication
  * cw_bench_pub), lets the shared loader (bench/sql/rows_*.sql) write the
- * rows, then streams them with START_REPLICATION: it only counts XLogData
+ * rows, checkpoints (as bench_pg_capture.c does), then streams them with
+ * START_REPLICATION: it only counts XLogData
  * messages by type and acknowledges each commit's end LSN with standby status
  * updates. Timed from the first message received to the last Commit.
  *
@@ -197,8 +198,8 @@ static void print_run(int run, const workload_t *workload, long rows, double loa
  * One run of one workload: temporary slot, the loader writes the rows, then
  * the slot streams them. Fills the run's figures; 0 or -1.
  */
-static int run_workload(const char *url, PGconn *conn, int run, const workload_t *workload,
-	long rows, figures_t *figures)
+static int run_workload(const char *url, const char *data_dir, PGconn *conn, int run,
+	const workload_t *workload, long rows, figures_t *figures)
 {
 	int rc = -1;
 	char slot[64];
@@ -216,9 +217,14 @@ static int run_workload(const char *url, PGconn *conn, int run, const workload_t
 	if (cw_bench_load(conn, workload->sql_file, rows) != 0)
 		goto out;
 	double load_s = cw_bench_now_s() - load_started;
+	cw_bench_checkpoint(conn);   /* as the capture benchmark does */
 	stream_stats_t stats = {0};
+	double cluster0 = data_dir[0] != '\0' ? cw_bench_cluster_cpu_s(data_dir) : -1.0;
+	double self0 = cw_bench_cpu_s(0);
 	if (stream(repl, slot, workload, rows, &stats) != 0)
 		goto out;
+	double cluster1 = data_dir[0] != '\0' ? cw_bench_cluster_cpu_s(data_dir) : -1.0;
+	double self_s = cw_bench_cpu_s(0) - self0;
 	print_run(run, workload, rows, load_s, &stats);
 	double seconds = stats.last_s - stats.first_s;
 	figures->load_rows_s[run - 1] = (double)rows / load_s;
@@ -229,6 +235,13 @@ static int run_workload(const char *url, PGconn *conn, int run, const workload_t
 	snprintf(label, sizeof label, "reference %s", workload->name);
 	cw_bench_figure(label, "rows/s", "rows/s", figures->rows_s[run - 1], NULL);
 	cw_bench_figure(label, "peak RSS", "MiB", figures->peak_rss_kib[run - 1] / 1024.0, NULL);
+	/* The walsender's cost of the same rows the capture streams (bench_pg_capture.c). */
+	if (cluster0 >= 0.0 && cluster1 >= 0.0) {
+		cw_bench_figure(label, "source cluster CPU per 1M rows", "s",
+		                (cluster1 - cluster0) * 1e6 / (double)rows, NULL);
+		cw_bench_figure(label, "all CPU per 1M rows", "s",
+		                (cluster1 - cluster0 + self_s) * 1e6 / (double)rows, NULL);
+	}
 	rc = 0;
 out:
 	PQfinish(repl); /* ends the walsender, which drops the temporary slot */
@@ -289,11 +302,14 @@ int main(void)
 	PGconn *conn = cw_bench_pg_source(&pg, &url);
 	if (conn == NULL)
 		return 1;
+	char data_dir[600] = "";   /* "" for a cluster not started here */
+	if (pg.dir[0] != '\0')
+		snprintf(data_dir, sizeof data_dir, "%s/data", pg.dir);
 	int status = 0;
 	for (int run = 1; run <= runs && status == 0; run++) {
 		status = cw_bench_load(conn, "rows_schema.sql", rows);
 		for (size_t i = 0; i < NWORKLOADS && status == 0; i++)
-			status = run_workload(url, conn, run, &WORKLOADS[i], rows, &figures[i]);
+			status = run_workload(url, data_dir, conn, run, &WORKLOADS[i], rows, &figures[i]);
 	}
 	if (status == 0) {
 		print_summary(conn, rows, runs, figures);

@@ -193,6 +193,12 @@ int cw_bench_exec(PGconn *conn, const char *sql, const char *what)
 	return rc;
 }
 
+void cw_bench_checkpoint(PGconn *conn)
+{
+	if (cw_bench_exec(conn, "CHECKPOINT", "write out the loader's pages (CHECKPOINT)") != 0)
+		fprintf(stderr, "bench: the timed phase runs with the loader's pages still dirty\n");
+}
+
 char *cw_bench_query_value(PGconn *conn, const char *sql)
 {
 	PGresult *res = PQexec(conn, sql);

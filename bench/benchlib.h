@@ -86,6 +86,16 @@ double cw_bench_cpu_s(pid_t pid);
  */
 double cw_bench_cluster_cpu_s(const char *data_dir);
 
+/*
+ * CHECKPOINT on conn's cluster, after a loader and before a timed phase: the
+ * loader's dirty pages are written out then, not by the checkpointer and
+ * the backends during the phase, where on two cores they took CPU from
+ * whatever was being measured (BENCHMARKS.md, "The loader's write-back").
+ * Best effort: a role that may not checkpoint gets a message and the phase
+ * runs anyway.
+ */
+void cw_bench_checkpoint(PGconn *conn);
+
 /* Runs sql (one or more statements); 0, or -1 with a message naming what. */
 int cw_bench_exec(PGconn *conn, const char *sql, const char *what);
 
