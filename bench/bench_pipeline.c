@@ -15,6 +15,10 @@
  *   3. streaming inserts: N more rows inserted by one writer in transactions
  *      of 10,000 with the daemon live; timed from the first insert until the
  *      last row is in the cache (end to end, next to the pgoutput reference);
+ *   then the daemon stops (SIGTERM) and N more rows are written with it
+ *   stopped, the source checkpoints, and it starts again: timed from its
+ *   exec until the last row is in the cache ("end to end catch-up", timed as
+ *   the reference and the capture benchmark time theirs);
  *   4. memory: the daemon's VmHWM after each workload;
  *   after 1., the snapshot's stages next to bare references (snapshot_stages.h).
  * Prints figure lines (bench/benchlib.h) and a Markdown summary.
@@ -375,6 +379,19 @@ done:
 	return snapshot_s;
 }
 
+/* Inserts rows rows (ids from first_id) into the source, in transactions of 10,000. */
+static void insert_rows(PGconn *conn, int64_t first_id, long rows)
+{
+	for (long done = 0; done < rows; done += 10000) {
+		long n = rows - done < 10000 ? rows - done : 10000;
+		char *sql = cw_xasprintf("INSERT INTO public." ENTITY " (id, name, score, payload, "
+		                         "updated_at) SELECT " ROW_EXPR " FROM generate_series(%lld, %lld) g",
+		                         (long long)(first_id + done), (long long)(first_id + done + n - 1));
+		exec_sql(conn, sql);
+		free(sql);
+	}
+}
+
 /*
  * Inserts rows more rows (ids from first_id) in transactions of 10,000 with
  * the daemon live; the seconds from the first insert until the last row is in
@@ -384,14 +401,7 @@ static double stream_inserts(PGconn *conn, pid_t pid, const char *cache_path, co
                              int64_t first_id, long rows)
 {
 	double t0 = cw_bench_now_s();
-	for (long done = 0; done < rows; done += 10000) {
-		long n = rows - done < 10000 ? rows - done : 10000;
-		char *sql = cw_xasprintf("INSERT INTO public." ENTITY " (id, name, score, payload, "
-		                         "updated_at) SELECT " ROW_EXPR " FROM generate_series(%lld, %lld) g",
-		                         (long long)(first_id + done), (long long)(first_id + done + n - 1));
-		exec_sql(conn, sql);
-		free(sql);
-	}
+	insert_rows(conn, first_id, rows);
 	int64_t last = first_id + rows - 1;
 	while (cache_rows(cache_path, (long)last, false) != 1) {
 		if (!daemon_alive(pid, log_path))
@@ -604,6 +614,39 @@ int main(void)
 	char exit_text[64];
 	bool clean = stop_daemon(pid, exit_text, sizeof exit_text);
 
+	/*
+	 * 4. The same, caught up: N more rows written while the daemon is
+	 * stopped, the source checkpointed, then timed from the daemon's exec
+	 * until the last row is in the cache, as the pgoutput reference and the
+	 * capture benchmark time theirs (written first, then streamed). Phase 3
+	 * times the writer too, on the same two cores.
+	 */
+	first_id += rows;
+	insert_rows(conn, first_id, rows);
+	cw_bench_checkpoint(conn);
+	double c0 = cw_bench_now_s();
+	pid = start_daemon(binary, config_path, log_path);
+	int64_t last = first_id + rows - 1;
+	while (cache_rows(cache_path, (long)last, false) != 1) {
+		if (!daemon_alive(pid, log_path))
+			return 1;
+		usleep(POLL_US);
+	}
+	double catchup_s = cw_bench_now_s() - c0;
+	double cpu_catchup = cw_bench_cpu_s(pid);
+	long rss_catchup = cw_bench_peak_rss_kib(pid);
+	printf("caught-up inserts: %ld rows written with the daemon stopped, in SQLite %.2f s "
+	       "after its start = %.0f rows/s; cachewarp CPU %.1f s\n", rows, catchup_s,
+	       (double)rows / catchup_s, cpu_catchup);
+	cw_bench_figure("end to end catch-up insert", "rows/s", "rows/s", (double)rows / catchup_s,
+	                "reference insert/rows/s");
+	cw_bench_figure("end to end catch-up insert", "CPU per 1M rows", "s",
+	                cpu_catchup * 1e6 / (double)rows, NULL);
+	cw_bench_figure("end to end catch-up insert", "peak RSS", "MiB",
+	                (double)rss_catchup / 1024.0, NULL);
+	char catchup_exit[64];
+	clean = stop_daemon(pid, catchup_exit, sizeof catchup_exit) && clean;
+
 	printf("\n| workload | figure | peak RSS (VmHWM) |\n|---|---|---|\n");
 	printf("| snapshot %ld rows: exec to all in SQLite | %.0f rows/s (%.2f s) | %.1f MiB |\n",
 	       rows, (double)rows / snapshot_s, snapshot_s, (double)rss_snapshot / 1024.0);
@@ -613,6 +656,9 @@ int main(void)
 		print_latency_row(rates[i], seconds, &lat[i], rss_lat[i]);
 	printf("| streaming inserts %ld rows: first insert to all in SQLite | %.0f rows/s (%.2f s) | "
 	       "%.1f MiB |\n", rows, (double)rows / stream_s, stream_s, (double)rss_stream / 1024.0);
+	printf("| caught-up inserts %ld rows: daemon start to all in SQLite | %.0f rows/s (%.2f s) | "
+	       "%.1f MiB |\n", rows, (double)rows / catchup_s, catchup_s,
+	       (double)rss_catchup / 1024.0);
 	printf("| SIGTERM | %s | |\n", exit_text);
 	printf("(latency resolution: the poller reads every %d ms, and the stamp is taken before "
 	       "the insert is sent, so each figure includes the insert's own execution)\n",
