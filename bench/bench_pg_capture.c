@@ -51,11 +51,6 @@ typedef struct clusters {
 	char hub[600];
 } clusters_t;
 
-static double cluster_cpu_s(const char *data_dir)
-{
-	return data_dir[0] != '\0' ? cw_bench_cluster_cpu_s(data_dir) : -1.0;
-}
-
 /* Prints the CPU a cluster spent per 1M rows between two readings, when both were taken. */
 static void cluster_figure(const char *workload, const char *name, double from, double to,
                            long rows)
@@ -78,10 +73,12 @@ static int run_workload(cw_bench_component_t *cap, PGconn *conn, PGconn *hub_con
 	cw_bench_checkpoint(conn);   /* as the reference does: the source's, not the hub's */
 	cw_bench_run_t run;
 	double wal0 = hub_wal_bytes(hub_conn);
-	double source0 = cluster_cpu_s(clusters->source), hub0 = cluster_cpu_s(clusters->hub);
+	double source0 = cw_bench_cluster_cpu_s(clusters->source);
+	double hub0 = cw_bench_cluster_cpu_s(clusters->hub);
 	if (cw_bench_capture_run(cap, SERIES, (double)rows, "rows captured", 600.0, &run) != 0)
 		return -1;
-	double source1 = cluster_cpu_s(clusters->source), hub1 = cluster_cpu_s(clusters->hub);
+	double source1 = cw_bench_cluster_cpu_s(clusters->source);
+	double hub1 = cw_bench_cluster_cpu_s(clusters->hub);
 	double wal_per_row = (hub_wal_bytes(hub_conn) - wal0) / (double)rows;
 	printf("capture %s: loader wrote %ld rows in %.2f s; captured into the hub in %.2f s = "
 	       "%.0f rows/s; CPU %.2f s; peak RSS %.1f MiB\n", name, rows, load_s, run.seconds,

@@ -219,11 +219,11 @@ static int run_workload(const char *url, const char *data_dir, PGconn *conn, int
 	double load_s = cw_bench_now_s() - load_started;
 	cw_bench_checkpoint(conn);   /* as the capture benchmark does */
 	stream_stats_t stats = {0};
-	double cluster0 = data_dir[0] != '\0' ? cw_bench_cluster_cpu_s(data_dir) : -1.0;
+	double cluster0 = cw_bench_cluster_cpu_s(data_dir);
 	double self0 = cw_bench_cpu_s(0);
 	if (stream(repl, slot, workload, rows, &stats) != 0)
 		goto out;
-	double cluster1 = data_dir[0] != '\0' ? cw_bench_cluster_cpu_s(data_dir) : -1.0;
+	double cluster1 = cw_bench_cluster_cpu_s(data_dir);
 	double self_s = cw_bench_cpu_s(0) - self0;
 	print_run(run, workload, rows, load_s, &stats);
 	double seconds = stats.last_s - stats.first_s;

@@ -15,7 +15,7 @@
  *   3. streaming inserts: N more rows inserted by one writer in transactions
  *      of 10,000 with the daemon live; timed from the first insert until the
  *      last row is in the cache (end to end, next to the pgoutput reference);
- *   then the daemon stops (SIGTERM) and N more rows are written with it
+ *   3b. then the daemon stops (SIGTERM) and N more rows are written with it
  *   stopped, the source checkpoints, and it starts again: timed from its
  *   exec until the last row is in the cache ("end to end catch-up", timed as
  *   the reference and the capture benchmark time theirs);
@@ -168,7 +168,8 @@ static long long hub_upserts_since(PGconn *hub, long long *max_id, long long *up
 	const char *params[] = {last};
 	PGresult *res = PQexecParams(hub, "SELECT count(*) FILTER (WHERE op = 'upsert'), "
 	                             "coalesce(max(id), $1::bigint) FROM cachewarp.oplog "
-	                             "WHERE entity = '" ENTITY "' AND id > $1::bigint", 1, NULL, params, NULL, NULL, 0);
+	                             "WHERE entity = '" ENTITY "' AND id > $1::bigint", 1, NULL,
+	                             params, NULL, NULL, 0);
 	if (PQresultStatus(res) == PGRES_TUPLES_OK) {
 		*upserts += strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 		*max_id = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
@@ -392,6 +393,17 @@ static void insert_rows(PGconn *conn, int64_t first_id, long rows)
 	}
 }
 
+/* Polls until row `last` is in the cache: true, or false when the daemon died first. */
+static bool wait_cached(pid_t pid, const char *cache_path, const char *log_path, int64_t last)
+{
+	while (cache_rows(cache_path, (long)last, false) != 1) {
+		if (!daemon_alive(pid, log_path))
+			return false;
+		usleep(POLL_US);
+	}
+	return true;
+}
+
 /*
  * Inserts rows more rows (ids from first_id) in transactions of 10,000 with
  * the daemon live; the seconds from the first insert until the last row is in
@@ -402,12 +414,8 @@ static double stream_inserts(PGconn *conn, pid_t pid, const char *cache_path, co
 {
 	double t0 = cw_bench_now_s();
 	insert_rows(conn, first_id, rows);
-	int64_t last = first_id + rows - 1;
-	while (cache_rows(cache_path, (long)last, false) != 1) {
-		if (!daemon_alive(pid, log_path))
-			return -1;
-		usleep(POLL_US);
-	}
+	if (!wait_cached(pid, cache_path, log_path, first_id + rows - 1))
+		return -1;
 	return cw_bench_now_s() - t0;
 }
 
@@ -615,7 +623,7 @@ int main(void)
 	bool clean = stop_daemon(pid, exit_text, sizeof exit_text);
 
 	/*
-	 * 4. The same, caught up: N more rows written while the daemon is
+	 * 3b. The same, caught up: N more rows written while the daemon is
 	 * stopped, the source checkpointed, then timed from the daemon's exec
 	 * until the last row is in the cache, as the pgoutput reference and the
 	 * capture benchmark time theirs (written first, then streamed). Phase 3
@@ -626,12 +634,8 @@ int main(void)
 	cw_bench_checkpoint(conn);
 	double c0 = cw_bench_now_s();
 	pid = start_daemon(binary, config_path, log_path);
-	int64_t last = first_id + rows - 1;
-	while (cache_rows(cache_path, (long)last, false) != 1) {
-		if (!daemon_alive(pid, log_path))
-			return 1;
-		usleep(POLL_US);
-	}
+	if (!wait_cached(pid, cache_path, log_path, first_id + rows - 1))
+		return 1;
 	double catchup_s = cw_bench_now_s() - c0;
 	double cpu_catchup = cw_bench_cpu_s(pid);
 	long rss_catchup = cw_bench_peak_rss_kib(pid);
@@ -659,7 +663,7 @@ int main(void)
 	printf("| caught-up inserts %ld rows: daemon start to all in SQLite | %.0f rows/s (%.2f s) | "
 	       "%.1f MiB |\n", rows, (double)rows / catchup_s, catchup_s,
 	       (double)rss_catchup / 1024.0);
-	printf("| SIGTERM | %s | |\n", exit_text);
+	printf("| SIGTERM | %s; after the catch-up: %s | |\n", exit_text, catchup_exit);
 	printf("(latency resolution: the poller reads every %d ms, and the stamp is taken before "
 	       "the insert is sent, so each figure includes the insert's own execution)\n",
 	       POLL_US / 1000);

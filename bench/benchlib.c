@@ -158,6 +158,8 @@ double cw_bench_cpu_s(pid_t pid)
 double cw_bench_cluster_cpu_s(const char *data_dir)
 {
 	char path[512];
+	if (data_dir[0] == '\0')
+		return -1;
 	snprintf(path, sizeof path, "%s/postmaster.pid", data_dir);
 	FILE *pidfile = fopen(path, "r");
 	long postmaster = 0;

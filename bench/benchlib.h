@@ -82,7 +82,8 @@ double cw_bench_cpu_s(pid_t pid);
 /*
  * CPU seconds of the PostgreSQL cluster in data_dir so far: its postmaster,
  * the children it reaped (backends that exited) and its live children
- * (backends, walwriter, autovacuum); -1 when it is not running.
+ * (backends, walwriter, autovacuum); -1 when it is not running or data_dir
+ * is "" (a cluster the benchmark did not start).
  */
 double cw_bench_cluster_cpu_s(const char *data_dir);
 

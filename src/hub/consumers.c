@@ -13,9 +13,7 @@
  * of every entity, and the age of the first change after c.position (the
  * first of each entity's, by id).
  */
-#define LAG_IDS_SQL \
-	"greatest((SELECT coalesce(max(h.last), 0) FROM (" CW_OPLOG_HEADS_SQL ") AS h) " \
-	"- c.position, 0)"
+#define LAG_IDS_SQL "greatest((" CW_OPLOG_LAST_ID_SQL ") - c.position, 0)"
 #define LAG_SECONDS_SQL \
 	"coalesce(extract(epoch FROM now() - (" CW_OPLOG_ENTITIES_SQL \
 	"SELECT f.created_at FROM oplog_entities n CROSS JOIN LATERAL (" \

@@ -153,9 +153,10 @@ PGresult *cw_hub_exec(cw_hub_t *hub, const char *sql, int nparams,
 	"set_config('enable_bitmapscan', 'off', true)"
 
 /*
- * Reads the results of one query of a pipeline up to its terminating NULL:
- * *out receives its successful result (first call: keep) or, when it failed,
- * err its first error. false when the connection broke.
+ * Reads the results of one query of a pipeline up to its terminating NULL.
+ * out NULL: its results are discarded; else *out (NULL before) receives its
+ * successful result. The pipeline's first failure sets *failed and err.
+ * false when the connection broke.
  */
 static bool pipeline_results(cw_hub_t *hub, PGresult **out, const char *what, cw_err_t *err,
                              bool *failed)

@@ -97,7 +97,7 @@ PGresult *cw_hub_exec(cw_hub_t *hub, const char *sql, int nparams,
 
 /*
  * cw_hub_exec for a query that must run as index scans (the oplog's pages:
- * ranges of (entity, id) or of id, in their order): sequential and bitmap
+ * ranges of (entity, id), in their order): sequential and bitmap
  * scans are off while it is planned and runs, and for it alone. PostgreSQL
  * otherwise chooses by its estimates, and on a table it has no statistics
  * for (a new hub) or for an entity they do not know yet it estimated a few

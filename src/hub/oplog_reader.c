@@ -104,8 +104,9 @@ static void result_free(void *res)
  * merged by id. `entity = ANY($3) ORDER BY id` cannot use that index for the
  * order, so the planner walked an index on id and filtered out every row of
  * the other entities, page after page (BENCHMARKS.md, single-entity reads).
- * Entities from params[first] on; a name listed twice is read once. bounded:
- * only ids up to $3 as well.
+ * $1 is the id to read after, $2 the limit, and bounded: $3 the last id to
+ * read; the entities' names follow as the next parameters (appended to
+ * params from *nparams on). A name listed twice is read once.
  */
 static void subset_query(cw_buf_t *sql, const char *const *entities, size_t nentities,
                          bool bounded, const char **params, int *nparams)
@@ -306,8 +307,7 @@ int cw_oplog_wait(cw_oplog_reader_t *reader, int timeout_ms, cw_err_t *err)
 
 int cw_oplog_last_id(cw_hub_t *hub, int64_t *last_id, cw_err_t *err)
 {
-	PGresult *res = cw_hub_exec(hub, "SELECT coalesce(max(h.last), 0) FROM ("
-	                            CW_OPLOG_HEADS_SQL ") AS h", 0, NULL,
+	PGresult *res = cw_hub_exec(hub, CW_OPLOG_LAST_ID_SQL, 0, NULL,
 	                            "could not read the last oplog id", err);
 	if (res == NULL)
 		return CW_EDB;

@@ -80,6 +80,9 @@ int cw_oplog_fetch(cw_hub_t *hub, const char *const *entities, size_t nentities,
 	CW_OPLOG_ENTITIES_SQL \
 	"SELECT n.entity, (SELECT max(o.id) FROM cachewarp.oplog o WHERE o.entity = n.entity) " \
 	"AS last FROM oplog_entities n WHERE n.entity IS NOT NULL"
+/* The greatest oplog id (0 for an empty oplog), as one query of CW_OPLOG_HEADS_SQL. */
+#define CW_OPLOG_LAST_ID_SQL \
+	"SELECT coalesce(max(h.last), 0) FROM (" CW_OPLOG_HEADS_SQL ") AS h"
 
 /*
  * Test seam: fn(arg) runs between the two statements of a page of every
