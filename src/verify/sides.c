@@ -382,8 +382,17 @@ int cw_verify_source_position(cw_verify_endpoint_t *endpoint, char **position, c
 		return vs_mysql_position(endpoint, position, err);
 	if (endpoint->kind == EP_MONGO_SOURCE)
 		return vs_mongo_position(endpoint, position, err);
-	PGresult *res = vs_pg_query(endpoint->conn, "SELECT pg_current_wal_lsn()", 0, NULL,
-	                         "could not read the source's WAL position", err);
+	/*
+	 * The insert position, not pg_current_wal_lsn() (the write position):
+	 * with synchronous_commit off a transaction is visible before its commit
+	 * record is written, so the write position can lie before changes the
+	 * re-check has just read, and capture "reached" it without them. A
+	 * standby has no insert position; its replay position is the same bound.
+	 */
+	PGresult *res = vs_pg_query(endpoint->conn,
+	                            "SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() "
+	                            "ELSE pg_current_wal_insert_lsn() END", 0, NULL,
+	                            "could not read the source's WAL position", err);
 	if (res == NULL)
 		return CW_EDB;
 	*position = cw_xstrdup(PQgetvalue(res, 0, 0));
