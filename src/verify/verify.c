@@ -1,5 +1,5 @@
 /* This file contains a verify run (verify.h). */
-#include "verify/verify.h"
+#include "verify/verify_internal.h"
 
 #include "apply/layout.h"
 #include "core/buf.h"
@@ -20,13 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DOMAIN "verify"
-#define DEFAULT_SETTLE_MS 60000
+#define DOMAIN VJ_DOMAIN
 #define DEFAULT_SAMPLE 20
-#define SETTLE_POLL_MS 100
 #define PROGRESS_INTERVAL_MS 5000
-/* A MongoDB source's re-check waits this long past capture.flush_interval. */
-#define MONGO_GRACE_MS 2000
 
 void cw_verify_pairs_free(cw_verify_pair_t *pairs, size_t npairs)
 {
@@ -35,36 +31,6 @@ void cw_verify_pairs_free(cw_verify_pair_t *pairs, size_t npairs)
 	free(pairs);
 }
 
-/* One entity and target being compared. */
-struct cw_verify_job {
-	const cw_config_t *config;
-	const cw_verify_opts_t *opts;
-	cw_hub_t *hub;              /* the job's own connection: it holds the pair's lock */
-	cw_entity_t entity;         /* as the hub holds it (status, generation) */
-	const cw_source_config_t *source;
-	const cw_target_config_t *target;
-	cw_verify_endpoint_t *src;
-	cw_verify_endpoint_t *tgt;
-	cw_verify_pair_t *pair;
-	int64_t run_id;
-	bool locked;
-	int64_t watermark;          /* the entity's newest oplog id the target was waited for */
-	bool target_behind;         /* a settle wait ran out of time */
-	int64_t started_ms;
-	int64_t next_progress_ms;
-	cw_buf_t sample;            /* JSON array items, comma-separated */
-	size_t sampled;
-	pthread_mutex_t mutex;      /* guards the progress fields below */
-	char step[32];
-	uint64_t rows;
-	uint64_t expected;
-};
-typedef struct cw_verify_job pair_run_t;
-
-static int64_t now_ms(void)
-{
-	return cw_clock_now_ms(cw_clock_system());
-}
 
 static void progress(void *arg, const char *step, uint64_t rows, uint64_t expected)
 {
@@ -74,7 +40,7 @@ static void progress(void *arg, const char *step, uint64_t rows, uint64_t expect
 	run->rows = rows;
 	run->expected = expected;
 	pthread_mutex_unlock(&run->mutex);
-	int64_t now = now_ms();
+	int64_t now = vj_now_ms();
 	if (now < run->next_progress_ms)
 		return;
 	run->next_progress_ms = now + PROGRESS_INTERVAL_MS;
@@ -88,137 +54,6 @@ static void progress(void *arg, const char *step, uint64_t rows, uint64_t expect
 	cw_log_info(DOMAIN, "entity \"%s\" target \"%s\": %s, %llu rows compared (of about %llu), "
 	            "%.0f rows/s, eta %s", run->pair->entity, run->pair->target, step,
 	            (unsigned long long)rows, (unsigned long long)expected, rate, eta);
-}
-
-/*
- * The MongoDB stream that carries the entity's collection (its own, else the
- * source's) stored a resume token whose cluster time is at least position.
- * *reached.
- */
-static int mongo_reached(pair_run_t *run, const char *position, bool *reached, cw_err_t *err)
-{
-	const char *collection = run->entity.collection != NULL ? run->entity.collection
-	                                                        : run->entity.name;
-	char *key = cw_xasprintf("mongo_resume_token:%s", run->source->name);
-	char *own = cw_xasprintf("%s:%s", key, collection);
-	const char *params[] = {key, own};
-	PGresult *res = cw_hub_exec(run->hub,
-		"SELECT value->'token'->>'_data' FROM cachewarp.metadata WHERE key IN ($1, $2) "
-		"ORDER BY length(key) DESC LIMIT 1", 2, params,
-		"could not read the source's checkpoint", err);
-	free(key);
-	free(own);
-	if (res == NULL)
-		return CW_EDB;
-	char time[17];
-	*reached = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) &&
-	           cw_verify_token_time(PQgetvalue(res, 0, 0), time) && strcmp(time, position) >= 0;
-	PQclear(res);
-	return 0;
-}
-
-/*
- * The source's checkpoint in the hub covers position: a PostgreSQL source's
- * stored LSN, a MariaDB source's stored GTID position, a MongoDB source's
- * resume tokens. *reached.
- */
-static int capture_reached(pair_run_t *run, const char *position, bool *reached, cw_err_t *err)
-{
-	if (run->source->type == CW_SOURCE_MONGODB)
-		return mongo_reached(run, position, reached, err);
-	bool mysql = run->source->type == CW_SOURCE_MYSQL;
-	char *key = cw_xasprintf(mysql ? "mysql_gtid:%s" : "pg_lsn:%s", run->source->name);
-	const char *params[] = {key, position};
-	PGresult *res = mysql ?
-		cw_hub_exec(run->hub, "SELECT value->>'gtid' FROM cachewarp.metadata WHERE key = $1",
-		            1, params, "could not read the source's checkpoint", err) :
-		cw_hub_exec(run->hub, "SELECT (value->>'lsn')::pg_lsn >= $2::pg_lsn "
-		            "FROM cachewarp.metadata WHERE key = $1",
-		            2, params, "could not read the source's checkpoint", err);
-	free(key);
-	if (res == NULL)
-		return CW_EDB;
-	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0))
-		*reached = false;
-	else if (mysql)
-		*reached = cw_verify_gtid_covers(PQgetvalue(res, 0, 0), position);
-	else
-		*reached = PQgetvalue(res, 0, 0)[0] == 't';
-	PQclear(res);
-	return 0;
-}
-
-static int entity_head(pair_run_t *run, int64_t *head, cw_err_t *err)
-{
-	const char *params[] = {run->entity.name};
-	PGresult *res = cw_hub_exec(run->hub,
-		"SELECT coalesce(max(id), 0) FROM cachewarp.oplog WHERE entity = $1", 1, params,
-		"could not read the entity's newest oplog id", err);
-	if (res == NULL)
-		return CW_EDB;
-	*head = cw_hub_int64(res, 0, 0);
-	PQclear(res);
-	return 0;
-}
-
-/*
- * The re-check's wait: capture has passed the source's position of now, and
- * the target has applied every change of the entity the hub has then.
- */
-static int settle(void *arg, cw_cancel_t *cancel, cw_err_t *err)
-{
-	pair_run_t *run = arg;
-	int64_t timeout = run->opts->settle_timeout_ms > 0 ? run->opts->settle_timeout_ms
-	                                                   : DEFAULT_SETTLE_MS;
-	/* A test holds a run open here (CW_FAILPOINTS="verify_settle=sleep5000"). */
-	(void)CW_FAILPOINT("verify_settle");
-	int64_t deadline = now_ms() + timeout;
-	char *position = NULL;
-	int rc = cw_verify_source_position(run->src, &position, err);
-	bool reached = false;
-	if (rc == CW_ENOTFOUND) {
-		/*
-		 * A MongoDB server that gives no cluster time (MongoDB without a
-		 * replica set, the test server): give capture the time it takes
-		 * to pass on a change, then wait for the target.
-		 */
-		rc = 0;
-		reached = true;
-		if (cw_cancel_wait_ms(cancel, run->config->capture.flush_interval_ms + MONGO_GRACE_MS) != 0)
-			return cw_err_set(err, CW_ECANCELED, DOMAIN, "verify was canceled");
-	}
-	while (rc == 0 && !reached) {
-		if ((rc = capture_reached(run, position, &reached, err)) != 0 || reached)
-			break;
-		if (now_ms() >= deadline)
-			break;
-		if (cw_cancel_wait_ms(cancel, SETTLE_POLL_MS) != 0) {
-			free(position);
-			return cw_err_set(err, CW_ECANCELED, DOMAIN, "verify was canceled");
-		}
-	}
-	free(position);
-	int64_t head = 0, applied = 0;
-	if (rc == 0)
-		rc = entity_head(run, &head, err);
-	while (rc == 0) {
-		if ((rc = cw_verify_target_applied(run->tgt, &applied, err)) != 0 || applied >= head)
-			break;
-		if (now_ms() >= deadline)
-			break;
-		if (cw_cancel_wait_ms(cancel, SETTLE_POLL_MS) != 0)
-			return cw_err_set(err, CW_ECANCELED, DOMAIN, "verify was canceled");
-	}
-	if (rc == 0 && (!reached || applied < head)) {
-		if (!run->target_behind)
-			cw_log_warn(DOMAIN, "entity \"%s\" target \"%s\": %s did not catch up within "
-			            "%lld ms; differences found are counted although the stream may "
-			            "still carry them", run->pair->entity, run->pair->target,
-			            reached ? "the target" : "capture", (long long)timeout);
-		run->target_behind = true;
-	}
-	run->watermark = head;
-	return rc;
 }
 
 static void sample_add(pair_run_t *run, const cw_verify_diff_t *diff)
@@ -662,7 +497,7 @@ void cw_verify_job_run(cw_verify_job_t *job, cw_cancel_t *cancel, cw_verify_pair
 	const cw_entity_t *entity = &job->entity;
 	const cw_target_config_t *target = job->target;
 	run->pair = pair;
-	run->started_ms = now_ms();
+	run->started_ms = vj_now_ms();
 	run->next_progress_ms = run->started_ms + PROGRESS_INTERVAL_MS;
 	snprintf(pair->entity, sizeof pair->entity, "%s", entity->name);
 	snprintf(pair->target, sizeof pair->target, "%s", target->name);
@@ -685,7 +520,7 @@ void cw_verify_job_run(cw_verify_job_t *job, cw_cancel_t *cancel, cw_verify_pair
 		            run->opts->repair ? ", repairing what differs" : "");
 		cw_verify_compare_opts_t copts = {0};
 		copts.expected_rows = cw_verify_endpoint_estimate(run->src);
-		copts.settle = settle;
+		copts.settle = vj_settle;
 		copts.on_chunk = on_chunk;
 		copts.progress = progress;
 		copts.arg = run;
@@ -693,7 +528,7 @@ void cw_verify_job_run(cw_verify_job_t *job, cw_cancel_t *cancel, cw_verify_pair
 		                       cw_verify_endpoint_side(run->tgt), &copts, cancel, &pair->result,
 		                       &pair->err);
 	}
-	pair->seconds = (double)(now_ms() - run->started_ms) / 1000.0;
+	pair->seconds = (double)(vj_now_ms() - run->started_ms) / 1000.0;
 	if (rc == CW_ECANCELED)
 		pair->status = "canceled";
 	else if (rc != 0)
