@@ -98,4 +98,14 @@ bool cw_binlog_is_character(uint8_t type);
 int cw_binlog_text_utf8(const cw_binlog_reader_t *r, uint16_t collation, const uint8_t *s,
 	size_t len, size_t offset, cw_buf_t *out);
 
+/*
+ * Values binary JSON shares with the row image (mysql_binlog_value.c):
+ * DECIMAL(precision, scale) in MySQL's binary form at p (avail bytes; *used
+ * set), a DATETIME2 and a TIME2 as MySQL packs them, each appended as text.
+ */
+int cw_binlog_read_decimal(const cw_binlog_reader_t *r, int precision, int scale, const uint8_t *p,
+	size_t avail, size_t *used, cw_buf_t *out);
+void cw_binlog_put_datetime_packed(cw_buf_t *out, uint64_t intpart, int fsp, uint32_t micro);
+void cw_binlog_put_time_packed(cw_buf_t *out, int64_t packed, int fsp);
+
 #endif
