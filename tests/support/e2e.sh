@@ -86,6 +86,14 @@ e2e_twice() {
 
 e2e_cleanup() {
 	[ -n "${E2E_STOP:-}" ] && "$E2E_STOP"
+	# A failed test keeps its servers' logs: stopping a server removes its directory.
+	if [ "$failures" -ne 0 ] || [ -n "${CW_KEEP:-}" ]; then
+		local log
+		for log in "$work"/my/mariadbd.log "$work"/pg/postgres.log "$work"/pgt/postgres.log \
+			"$work"/mongo/mongo.log; do
+			[ -f "$log" ] && cp "$log" "$work/server-$(basename "$(dirname "$log")").log"
+		done
+	fi
 	[ -d "$work/toxi" ] && bash "$support/toxiproxy.sh" stop "$work/toxi"
 	[ -d "$work/mongo" ] && bash "$support/mongo.sh" stop "$work/mongo"
 	[ -d "$work/my" ] && bash "$support/mariadb.sh" stop "$work/my"
