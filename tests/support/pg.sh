@@ -140,12 +140,14 @@ cmd_stop() {
 	srv_existing_dir "$1" pg || return 0
 	srv_watchdog_stop
 	local pidfile=$SRV_DIR/data/postmaster.pid pid deadline
-	if [ -f "$pidfile" ]; then
+	pid=$(head -n 1 "$pidfile" 2>/dev/null)
+	# A postmaster that is gone leaves its pid file, and its pid may be another
+	# process's by now: pg_ctl would signal that one. Only ours is stopped.
+	if [ -f "$pidfile" ] && srv_pid_mentions "$pid" "$SRV_DIR/data"; then
 		BINDIR=$(find_bindir) || BINDIR=
 		if [ -z "$BINDIR" ] || ! (cd "$SRV_DIR" && as_pg "$BINDIR/pg_ctl" \
 			-D "$SRV_DIR/data" -m immediate -w -t 30 stop >/dev/null 2>&1); then
-			pid=$(head -n 1 "$pidfile" 2>/dev/null)
-			if [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null; then
+			if srv_pid_mentions "$pid" "$SRV_DIR/data" && kill -KILL "$pid" 2>/dev/null; then
 				deadline=$((SECONDS + 10))
 				while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do
 					sleep 0.05

@@ -107,7 +107,15 @@ srv_watchdog_stop() {
 	pid=$(cat "$SRV_DIR/watchdog.pid" 2>/dev/null) || return 0
 	case $pid in '' | *[!0-9]*) return 0 ;; esac
 	[ "$pid" != "$$" ] || return 0
+	# Only while it is still this directory's watchdog: a pid is reused soon
+	# where pid_max is small (32768), and its group may be another test's server.
+	srv_pid_mentions "$pid" "$SRV_DIR" || return 0
 	kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+}
+
+# srv_pid_mentions PID TEXT: true when PID runs and its command line holds TEXT.
+srv_pid_mentions() {
+	tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -q -F -- "$2"
 }
 
 # srv_stop_server PID: stops the server PID (SIGTERM, then SIGKILL after 10 s),
