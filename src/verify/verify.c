@@ -31,7 +31,6 @@ void cw_verify_pairs_free(cw_verify_pair_t *pairs, size_t npairs)
 	free(pairs);
 }
 
-
 static void progress(void *arg, const char *step, uint64_t rows, uint64_t expected)
 {
 	pair_run_t *run = arg;
