@@ -143,7 +143,7 @@ cmd_stop() {
 	pid=$(head -n 1 "$pidfile" 2>/dev/null)
 	# A postmaster that is gone leaves its pid file, and its pid may be another
 	# process's by now: pg_ctl would signal that one. Only ours is stopped.
-	if [ -f "$pidfile" ] && srv_pid_mentions "$pid" "$SRV_DIR/data"; then
+	if srv_pid_mentions "$pid" "$SRV_DIR/data"; then
 		BINDIR=$(find_bindir) || BINDIR=
 		if [ -z "$BINDIR" ] || ! (cd "$SRV_DIR" && as_pg "$BINDIR/pg_ctl" \
 			-D "$SRV_DIR/data" -m immediate -w -t 30 stop >/dev/null 2>&1); then

@@ -115,6 +115,7 @@ srv_watchdog_stop() {
 
 # srv_pid_mentions PID TEXT: true when PID runs and its command line holds TEXT.
 srv_pid_mentions() {
+	case $1 in '' | *[!0-9]*) return 1 ;; esac
 	tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -q -F -- "$2"
 }
 
