@@ -518,6 +518,54 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 	return remove(path);
 }
 
+/* The CPU a phase cost: the daemon's, and each cluster's (-1: not measured). */
+typedef struct phase_cpu {
+	double daemon, source, hub;
+} phase_cpu_t;
+
+typedef struct cluster_dirs {
+	char source[560];   /* data directories; "" when not ours to measure */
+	char hub[560];
+} cluster_dirs_t;
+
+static phase_cpu_t phase_cpu_now(pid_t pid, const cluster_dirs_t *dirs)
+{
+	return (phase_cpu_t){cw_bench_cpu_s(pid), cw_bench_cluster_cpu_s(dirs->source),
+	                     cw_bench_cluster_cpu_s(dirs->hub)};
+}
+
+/*
+ * Where a phase's CPU went, per 1M rows: the source's cluster (the
+ * walsender; in phase 3 the writer's backend too), the hub's, the daemon's
+ * and all of them; and the ceiling that sum puts on rows/s with every core
+ * busy. With CW_BENCH_HUB=same the hub's CPU is inside the source's.
+ */
+static void phase_cpu_figures(const char *workload, phase_cpu_t from, phase_cpu_t to, long rows)
+{
+	double per = 1e6 / (double)rows;
+	double all = to.daemon - from.daemon;
+	if (from.source >= 0.0 && to.source >= 0.0) {
+		cw_bench_figure(workload, "source cluster CPU per 1M rows", "s",
+		                (to.source - from.source) * per, NULL);
+		all += to.source - from.source;
+	}
+	if (from.hub >= 0.0 && to.hub >= 0.0) {
+		cw_bench_figure(workload, "hub cluster CPU per 1M rows", "s",
+		                (to.hub - from.hub) * per, NULL);
+		all += to.hub - from.hub;
+	}
+	cw_bench_figure(workload, "all CPU per 1M rows", "s", all * per, NULL);
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	if (all > 0.0)
+		cw_bench_figure(workload, "rows/s with every core busy", "rows/s",
+		                (double)cores * (double)rows / all, NULL);
+	printf("  CPU per 1M rows: all %.2f s (source cluster %.2f, hub cluster %.2f, cachewarp "
+	       "%.2f); %ld cores allow at most %.0f rows/s\n", all * per,
+	       from.source >= 0.0 ? (to.source - from.source) * per : -1.0,
+	       from.hub >= 0.0 ? (to.hub - from.hub) * per : -1.0,
+	       (to.daemon - from.daemon) * per, cores, all > 0.0 ? (double)cores * (double)rows / all : 0.0);
+}
+
 int main(void)
 {
 	long rows = cw_bench_env_long("CW_BENCH_ROWS", 1000000, 1, 1000000000L);
@@ -548,6 +596,10 @@ int main(void)
 	if (cw_bench_hub_open(&bench_hub, srv.url) != 0)
 		return 1;
 	const char *hub_url = bench_hub.url;
+	cluster_dirs_t dirs = {"", ""};
+	snprintf(dirs.source, sizeof dirs.source, "%s/data", srv.dir);
+	if (bench_hub.cluster.dir[0] != '\0')
+		snprintf(dirs.hub, sizeof dirs.hub, "%s/data", bench_hub.cluster.dir);
 
 	double load_s = load_source(conn, rows);
 	char *row_bytes = cw_testpg_query(srv.url, "SELECT avg(length(b::text))::int FROM "
@@ -616,11 +668,13 @@ int main(void)
 	}
 
 	/* 3. Streaming inserts, end to end, after the latency rows. */
-	double cpu0 = cw_bench_cpu_s(pid);
+	phase_cpu_t stream0 = phase_cpu_now(pid, &dirs);
+	double cpu0 = stream0.daemon;
 	double stream_s = stream_inserts(conn, pid, cache_path, log_path, first_id, rows);
 	if (stream_s < 0)
 		return 1;
-	double cpu_stream = cw_bench_cpu_s(pid) - cpu0;
+	phase_cpu_t stream1 = phase_cpu_now(pid, &dirs);
+	double cpu_stream = stream1.daemon - cpu0;
 	long rss_stream = cw_bench_peak_rss_kib(pid);
 	printf("streaming inserts: %ld rows in transactions of 10000, in SQLite after %.2f s = "
 	       "%.0f rows/s; cachewarp CPU %.1f s\n", rows, stream_s, (double)rows / stream_s,
@@ -630,6 +684,7 @@ int main(void)
 	cw_bench_figure("end to end insert", "CPU per 1M rows", "s", cpu_stream * 1e6 / (double)rows,
 	                NULL);
 	cw_bench_figure("end to end insert", "peak RSS", "MiB", (double)rss_stream / 1024.0, NULL);
+	phase_cpu_figures("end to end insert", stream0, stream1, rows);
 
 	char exit_text[64];
 	bool clean = stop_daemon(pid, exit_text, sizeof exit_text);
@@ -645,11 +700,14 @@ int main(void)
 	insert_rows(conn, first_id, rows);
 	cw_bench_checkpoint(conn);
 	double c0 = cw_bench_now_s();
+	phase_cpu_t catchup0 = phase_cpu_now(0, &dirs);
+	catchup0.daemon = 0.0;
 	pid = start_daemon(binary, config_path, log_path);
 	if (!wait_cached(pid, cache_path, log_path, first_id + rows - 1))
 		return 1;
 	double catchup_s = cw_bench_now_s() - c0;
-	double cpu_catchup = cw_bench_cpu_s(pid);
+	phase_cpu_t catchup1 = phase_cpu_now(pid, &dirs);
+	double cpu_catchup = catchup1.daemon;
 	long rss_catchup = cw_bench_peak_rss_kib(pid);
 	printf("caught-up inserts: %ld rows written with the daemon stopped, in SQLite %.2f s "
 	       "after its start = %.0f rows/s; cachewarp CPU %.1f s\n", rows, catchup_s,
@@ -660,6 +718,7 @@ int main(void)
 	                cpu_catchup * 1e6 / (double)rows, NULL);
 	cw_bench_figure("end to end catch-up insert", "peak RSS", "MiB",
 	                (double)rss_catchup / 1024.0, NULL);
+	phase_cpu_figures("end to end catch-up insert", catchup0, catchup1, rows);
 	char catchup_exit[64];
 	clean = stop_daemon(pid, catchup_exit, sizeof catchup_exit) && clean;
 
