@@ -151,6 +151,7 @@ PGresult *cw_hub_exec(cw_hub_t *hub, const char *sql, int nparams,
 #define INDEX_SCANS_ONLY_SQL \
 	"SELECT set_config('enable_seqscan', 'off', true), " \
 	"set_config('enable_bitmapscan', 'off', true)"
+#define NO_SEQSCAN_SQL "SELECT set_config('enable_seqscan', 'off', true)"
 
 /*
  * Reads the results of one query of a pipeline up to its terminating NULL.
@@ -181,8 +182,9 @@ static bool pipeline_results(cw_hub_t *hub, PGresult **out, const char *what, cw
 	return PQstatus(hub->conn) == CONNECTION_OK;
 }
 
-PGresult *cw_hub_exec_index_scans(cw_hub_t *hub, const char *sql, int nparams,
-                                  const char *const *params, const char *what, cw_err_t *err)
+PGresult *cw_hub_exec_with_settings(cw_hub_t *hub, const char *settings_sql, const char *sql,
+                                    int nparams, const char *const *params, const char *what,
+                                    cw_err_t *err)
 {
 	PGconn *conn = hub->conn;
 	if (PQtransactionStatus(conn) != PQTRANS_IDLE)
@@ -193,7 +195,7 @@ PGresult *cw_hub_exec_index_scans(cw_hub_t *hub, const char *sql, int nparams,
 	}
 	PGresult *out = NULL;
 	bool failed = false;
-	if (PQsendQueryParams(conn, INDEX_SCANS_ONLY_SQL, 0, NULL, NULL, NULL, NULL, 0) != 1 ||
+	if (PQsendQueryParams(conn, settings_sql, 0, NULL, NULL, NULL, NULL, 0) != 1 ||
 	    PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0) != 1 ||
 	    PQpipelineSync(conn) != 1) {
 		failed = true;
@@ -221,6 +223,19 @@ PGresult *cw_hub_exec_index_scans(cw_hub_t *hub, const char *sql, int nparams,
 		return NULL;
 	}
 	return out;
+}
+
+PGresult *cw_hub_exec_index_scans(cw_hub_t *hub, const char *sql, int nparams,
+                                  const char *const *params, const char *what, cw_err_t *err)
+{
+	return cw_hub_exec_with_settings(hub, INDEX_SCANS_ONLY_SQL, sql, nparams, params, what, err);
+}
+
+PGresult *cw_hub_exec_without_seqscan(cw_hub_t *hub, const char *sql, int nparams,
+                                      const char *const *params, const char *what,
+                                      cw_err_t *err)
+{
+	return cw_hub_exec_with_settings(hub, NO_SEQSCAN_SQL, sql, nparams, params, what, err);
 }
 
 int cw_hub_command(cw_hub_t *hub, const char *sql, int nparams,

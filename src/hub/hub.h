@@ -96,6 +96,17 @@ PGresult *cw_hub_exec(cw_hub_t *hub, const char *sql, int nparams,
                       const char *const *params, const char *what, cw_err_t *err);
 
 /*
+ * cw_hub_exec of sql with the settings that settings_sql makes local to its
+ * transaction ("SELECT set_config(name, value, true), ..."): both go in one
+ * pipeline, an implicit transaction, so the settings hold for sql alone, in
+ * one round trip. Inside an open transaction it is cw_hub_exec (settings_sql
+ * does not run).
+ */
+PGresult *cw_hub_exec_with_settings(cw_hub_t *hub, const char *settings_sql, const char *sql,
+                                    int nparams, const char *const *params, const char *what,
+                                    cw_err_t *err);
+
+/*
  * cw_hub_exec for a query that must run as index scans (the oplog's pages:
  * ranges of (entity, id), in their order): sequential and bitmap
  * scans are off while it is planned and runs, and for it alone. PostgreSQL
@@ -107,6 +118,16 @@ PGresult *cw_hub_exec(cw_hub_t *hub, const char *sql, int nparams,
  */
 PGresult *cw_hub_exec_index_scans(cw_hub_t *hub, const char *sql, int nparams,
                                   const char *const *params, const char *what, cw_err_t *err);
+
+/*
+ * cw_hub_exec with sequential scans off for sql alone, bitmap scans left on:
+ * for a query that must read the oplog through its BRIN index on
+ * created_at (retention), which PostgreSQL otherwise passes over for a
+ * sequential scan of the whole oplog on a table it has no statistics for.
+ */
+PGresult *cw_hub_exec_without_seqscan(cw_hub_t *hub, const char *sql, int nparams,
+                                      const char *const *params, const char *what,
+                                      cw_err_t *err);
 
 /* cw_hub_exec for a statement whose result is not needed. 0 or CW_EDB. */
 int cw_hub_command(cw_hub_t *hub, const char *sql, int nparams,
