@@ -461,7 +461,12 @@ static int apply_until_stopped(cw_apply_loop_t *loop, cw_oplog_reader_t *reader,
 		if ((rc = apl_replay_step(loop, err)) != 0 || (rc = apl_replay_letters(loop, err)) != 0)
 			break;
 		cw_change_batch_clear(&batch);
-		if (!apl_prefetch_take(loop, loop->position, &batch)) {
+		/*
+		 * A prefetch that found nothing after the position saves reading
+		 * again: a change committed since then has notified the reader's
+		 * connection, and the wait below returns at once.
+		 */
+		if (apl_prefetch_take(loop, loop->position, &batch) == APL_PREFETCH_NONE) {
 			double read_started = cw_time_monotonic_s();
 			rc = cw_oplog_read(reader, loop->position, loop->batch_size, &batch, err);
 			if (loop->metrics != NULL)

@@ -192,8 +192,14 @@ int apl_replay_letters(cw_apply_loop_t *loop, cw_err_t *err);
 void apl_prefetch_start(cw_apply_loop_t *loop);
 /* Asks for the page after `after`. */
 void apl_prefetch_request(cw_apply_loop_t *loop, int64_t after);
-/* The page after position when it was read: moved into out. false: read it yourself. */
-bool apl_prefetch_take(cw_apply_loop_t *loop, int64_t position, cw_change_batch_t *out);
+/* What apl_prefetch_take found. */
+typedef enum apl_prefetch {
+	APL_PREFETCH_NONE = 0,   /* no page after position was read: read it yourself */
+	APL_PREFETCH_PAGE,       /* the page after position, moved into out */
+	APL_PREFETCH_EMPTY,      /* read, and nothing followed position then */
+} apl_prefetch_t;
+/* The page after position when it was read, moved into out (see apl_prefetch_t). */
+apl_prefetch_t apl_prefetch_take(cw_apply_loop_t *loop, int64_t position, cw_change_batch_t *out);
 /* Stops and joins the thread. */
 void apl_prefetch_stop(cw_apply_loop_t *loop);
 

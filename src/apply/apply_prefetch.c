@@ -78,28 +78,29 @@ void apl_prefetch_request(cw_apply_loop_t *loop, int64_t after)
 }
 /*
  * The page asked for, when it is the one after position and was read: moved
- * into out (empty). Waits for a fetch under way. false: read it yourself.
+ * into out (empty). Waits for a fetch under way. APL_PREFETCH_NONE: read it
+ * yourself; APL_PREFETCH_EMPTY: it was read and nothing followed position.
  */
-bool apl_prefetch_take(cw_apply_loop_t *loop, int64_t position, cw_change_batch_t *out)
+apl_prefetch_t apl_prefetch_take(cw_apply_loop_t *loop, int64_t position, cw_change_batch_t *out)
 {
 	prefetch_t *p = &loop->prefetch;
 	if (!p->started)
-		return false;
+		return APL_PREFETCH_NONE;
 	pthread_mutex_lock(&p->mutex);
-	bool used = false;
+	apl_prefetch_t got = APL_PREFETCH_NONE;
 	if (p->requested) {
 		while (!p->done)
 			pthread_cond_wait(&p->cond, &p->mutex);
-		if (p->rc == 0 && p->after == position && p->batch.len > 0) {
+		if (p->rc == 0 && p->after == position) {
+			got = p->batch.len > 0 ? APL_PREFETCH_PAGE : APL_PREFETCH_EMPTY;
 			cw_change_batch_free(out);
 			*out = p->batch;
 			p->batch = (cw_change_batch_t)CW_CHANGE_BATCH_INIT;
-			used = true;
 		}
 		p->requested = false;
 	}
 	pthread_mutex_unlock(&p->mutex);
-	return used;
+	return got;
 }
 void apl_prefetch_stop(cw_apply_loop_t *loop)
 {
