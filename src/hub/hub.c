@@ -135,16 +135,23 @@ int cw_hub_result_error(cw_hub_t *hub, const PGresult *res, const char *what, cw
 	return cw_err_set(err, CW_EDB, "hub", "%s: %s", what, reason);
 }
 
-PGresult *cw_hub_exec(cw_hub_t *hub, const char *sql, int nparams,
-                      const char *const *params, const char *what, cw_err_t *err)
+/* cw_hub_exec with its results in format (0 text, 1 binary). */
+static PGresult *exec_as(cw_hub_t *hub, const char *sql, int nparams, const char *const *params,
+                         int format, const char *what, cw_err_t *err)
 {
-	PGresult *res = PQexecParams(hub->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	PGresult *res = PQexecParams(hub->conn, sql, nparams, NULL, params, NULL, NULL, format);
 	ExecStatusType status = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 	if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
 		return res;
 	cw_hub_result_error(hub, res, what, err);
 	PQclear(res);
 	return NULL;
+}
+
+PGresult *cw_hub_exec(cw_hub_t *hub, const char *sql, int nparams,
+                      const char *const *params, const char *what, cw_err_t *err)
+{
+	return exec_as(hub, sql, nparams, params, 0, what, err);
 }
 
 /* Local to the pipeline's implicit transaction, so to the query after it. */
@@ -182,13 +189,14 @@ static bool pipeline_results(cw_hub_t *hub, PGresult **out, const char *what, cw
 	return PQstatus(hub->conn) == CONNECTION_OK;
 }
 
-PGresult *cw_hub_exec_with_settings(cw_hub_t *hub, const char *settings_sql, const char *sql,
-                                    int nparams, const char *const *params, const char *what,
-                                    cw_err_t *err)
+/* cw_hub_exec_with_settings with the results of sql in format (0 text, 1 binary). */
+static PGresult *exec_with_settings_as(cw_hub_t *hub, const char *settings_sql, const char *sql,
+                                       int nparams, const char *const *params, int format,
+                                       const char *what, cw_err_t *err)
 {
 	PGconn *conn = hub->conn;
 	if (PQtransactionStatus(conn) != PQTRANS_IDLE)
-		return cw_hub_exec(hub, sql, nparams, params, what, err);
+		return exec_as(hub, sql, nparams, params, format, what, err);
 	if (PQenterPipelineMode(conn) != 1) {
 		cw_hub_conn_error(hub, what, err);
 		return NULL;
@@ -196,7 +204,7 @@ PGresult *cw_hub_exec_with_settings(cw_hub_t *hub, const char *settings_sql, con
 	PGresult *out = NULL;
 	bool failed = false;
 	if (PQsendQueryParams(conn, settings_sql, 0, NULL, NULL, NULL, NULL, 0) != 1 ||
-	    PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0) != 1 ||
+	    PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, format) != 1 ||
 	    PQpipelineSync(conn) != 1) {
 		failed = true;
 		cw_hub_conn_error(hub, what, err);
@@ -225,17 +233,38 @@ PGresult *cw_hub_exec_with_settings(cw_hub_t *hub, const char *settings_sql, con
 	return out;
 }
 
+PGresult *cw_hub_exec_with_settings(cw_hub_t *hub, const char *settings_sql, const char *sql,
+                                    int nparams, const char *const *params, const char *what,
+                                    cw_err_t *err)
+{
+	return exec_with_settings_as(hub, settings_sql, sql, nparams, params, 0, what, err);
+}
+
 PGresult *cw_hub_exec_index_scans(cw_hub_t *hub, const char *sql, int nparams,
                                   const char *const *params, const char *what, cw_err_t *err)
 {
-	return cw_hub_exec_with_settings(hub, INDEX_SCANS_ONLY_SQL, sql, nparams, params, what, err);
+	return exec_with_settings_as(hub, INDEX_SCANS_ONLY_SQL, sql, nparams, params, 0, what, err);
+}
+
+PGresult *cw_hub_exec_index_scans_binary(cw_hub_t *hub, const char *sql, int nparams,
+                                         const char *const *params, const char *what,
+                                         cw_err_t *err)
+{
+	return exec_with_settings_as(hub, INDEX_SCANS_ONLY_SQL, sql, nparams, params, 1, what, err);
+}
+
+bool cw_hub_binary_text_ok(const cw_hub_t *hub)
+{
+	const char *encoding = PQparameterStatus(hub->conn, "server_encoding");
+	return encoding != NULL &&
+	       (strcmp(encoding, "UTF8") == 0 || strcmp(encoding, "SQL_ASCII") == 0);
 }
 
 PGresult *cw_hub_exec_without_seqscan(cw_hub_t *hub, const char *sql, int nparams,
                                       const char *const *params, const char *what,
                                       cw_err_t *err)
 {
-	return cw_hub_exec_with_settings(hub, NO_SEQSCAN_SQL, sql, nparams, params, what, err);
+	return exec_with_settings_as(hub, NO_SEQSCAN_SQL, sql, nparams, params, 0, what, err);
 }
 
 int cw_hub_command(cw_hub_t *hub, const char *sql, int nparams,
@@ -318,10 +347,39 @@ void cw_hub_text_array(cw_buf_t *buf, const char *const *items, size_t nitems)
 	cw_buf_append_char(buf, '}');
 }
 
+/* A binary integer column value: big-endian, 2, 4 or 8 bytes (0 for another length). */
+static int64_t binary_int(const PGresult *res, int row, int col)
+{
+	const unsigned char *b = (const unsigned char *)PQgetvalue(res, row, col);
+	int len = PQgetlength(res, row, col);
+	if (len != 2 && len != 4 && len != 8)
+		return 0;
+	uint64_t value = 0;
+	for (int i = 0; i < len; i++)
+		value = value << 8 | b[i];
+	if (len < 8 && (b[0] & 0x80))   /* sign-extend */
+		value |= ~UINT64_C(0) << (8 * len);
+	return (int64_t)value;
+}
+
+/* PostgreSQL's epoch (2000-01-01) in microseconds after the Unix epoch. */
+#define PG_EPOCH_UNIX_US INT64_C(946684800000000)
+
+int64_t cw_hub_timestamp_us(const PGresult *res, int row, int col)
+{
+	if (PQgetisnull(res, row, col))
+		return 0;
+	if (PQfformat(res, col) == 1)
+		return binary_int(res, row, col) + PG_EPOCH_UNIX_US;
+	return cw_hub_int64(res, row, col);
+}
+
 int64_t cw_hub_int64(const PGresult *res, int row, int col)
 {
 	if (PQgetisnull(res, row, col))
 		return 0;
+	if (PQfformat(res, col) == 1)
+		return binary_int(res, row, col);
 	const char *text = PQgetvalue(res, row, col);
 	/* PostgreSQL prints a bigint as digits: read up to 18 of them without strtoll. */
 	int64_t value = 0;

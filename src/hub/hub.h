@@ -23,6 +23,7 @@
 
 #include <libpq-fe.h>
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -120,6 +121,19 @@ PGresult *cw_hub_exec_index_scans(cw_hub_t *hub, const char *sql, int nparams,
                                   const char *const *params, const char *what, cw_err_t *err);
 
 /*
+ * cw_hub_exec_index_scans with the results in binary format: integers and
+ * timestamps are sent as they are stored, not printed and parsed (read them
+ * with cw_hub_int64 and cw_hub_timestamp_us), and text is the server's
+ * bytes, not converted to client_encoding: only when cw_hub_binary_text_ok.
+ */
+PGresult *cw_hub_exec_index_scans_binary(cw_hub_t *hub, const char *sql, int nparams,
+                                         const char *const *params, const char *what,
+                                         cw_err_t *err);
+
+/* Whether the hub's text in a binary result is UTF-8 as in a text one (its server_encoding). */
+bool cw_hub_binary_text_ok(const cw_hub_t *hub);
+
+/*
  * cw_hub_exec with sequential scans off for sql alone, bitmap scans left on:
  * for a query that must read the oplog through its BRIN index on
  * created_at (retention), which PostgreSQL otherwise passes over for a
@@ -164,8 +178,18 @@ void cw_hub_text_array(cw_buf_t *buf, const char *const *items, size_t nitems);
  */
 void cw_hub_append_literal(cw_hub_t *hub, cw_buf_t *buf, const char *s);
 
-/* Parses a decimal bigint column value; 0 for NULL or empty. */
+/*
+ * An integer column value: decimal digits in a text result, a smallint,
+ * integer or bigint in a binary one; 0 for NULL or empty.
+ */
 int64_t cw_hub_int64(const PGresult *res, int row, int col);
+
+/*
+ * A timestamp in microseconds after the Unix epoch: a timestamptz column of
+ * a binary result, or in a text one a bigint of those microseconds (as
+ * `(extract(epoch FROM t) * 1000000)::bigint`); 0 for NULL.
+ */
+int64_t cw_hub_timestamp_us(const PGresult *res, int row, int col);
 
 /* A column value copied (owned by the caller), NULL for SQL NULL. */
 char *cw_hub_strdup(const PGresult *res, int row, int col);

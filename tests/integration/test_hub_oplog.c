@@ -164,15 +164,19 @@ static void hostile_values_round_trip_through_copy(void **state)
 	for (size_t i = 0; i < n; i++)
 		push(&batch, CW_OP_UPSERT, "hostile", doc_ids[i], data[i], doc_ids[i],
 		     INT64_C(1714566600123456) - (int64_t)i * 1000001);
+	/* Stamps to the microsecond far from now: 2300, 1900, around 1970 and 2000. */
+	push(&batch, CW_OP_UPSERT, "hostile", "future", "{}", NULL, INT64_C(10413792000000001));
+	push(&batch, CW_OP_UPSERT, "hostile", "past", "{}", NULL, INT64_C(-2208988799999999));
+	push(&batch, CW_OP_UPSERT, "hostile", "y2k", "{}", NULL, INT64_C(946684799999999));
 	push(&batch, CW_OP_DELETE, "hostile", "tab\there", NULL, NULL, -1);
 	push(&batch, CW_OP_SWEEP, "hostile", NULL, NULL, "sweep\tpos", 1);
 	cw_oplog_writer_t *writer = cw_oplog_writer_new(fx->hub);
 	cw_oplog_append_stats_t stats;
 	assert_int_equal(cw_oplog_append(writer, &batch, NULL, NULL, &stats, &err), 0);
-	assert_int_equal(stats.appended, n + 2);
+	assert_int_equal(stats.appended, n + 5);
 	const char *entities[] = {"hostile"};
 	assert_int_equal(cw_oplog_fetch(fx->hub, entities, 1, 0, 1000, &got, &err), 0);
-	assert_int_equal(got.len, n + 2);
+	assert_int_equal(got.len, n + 5);
 	for (size_t i = 0; i < got.len; i++) {
 		const cw_change_t *want = &batch.items[i], *have = &got.items[i];
 		assert_true(have->oplog_id > (i ? got.items[i - 1].oplog_id : 0));
