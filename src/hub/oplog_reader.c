@@ -22,14 +22,15 @@ struct cw_oplog_reader {
  * A page's columns. In a binary result (the hub's text is UTF-8 as it is)
  * created_at is sent as stored, 8 bytes; as text it would be printed as a
  * date, and extract() to microseconds goes through numeric: 0.5 ms of the
- * hub's CPU per page of 1,000 rows (BENCHMARKS.md).
+ * hub's CPU per page of 1,000 rows (BENCHMARKS.md). data::text: a hub
+ * before version 8 holds jsonb, whose binary form is not its text.
  */
-#define PAGE_COLUMNS_AFTER_STAMP ", data, version, source_pos FROM cachewarp.oplog "
 #define PAGE_COLUMNS_BINARY \
-	"SELECT id, op, entity, doc_id, created_at" PAGE_COLUMNS_AFTER_STAMP
+	"SELECT id, op, entity, doc_id, created_at, data::text, version, source_pos " \
+	"FROM cachewarp.oplog "
 #define PAGE_COLUMNS_TEXT \
-	"SELECT id, op, entity, doc_id, (extract(epoch FROM created_at) * 1000000)::bigint" \
-	PAGE_COLUMNS_AFTER_STAMP
+	"SELECT id, op, entity, doc_id, (extract(epoch FROM created_at) * 1000000)::bigint, " \
+	"data, version, source_pos FROM cachewarp.oplog "
 
 static int listen_command(cw_hub_t *hub, const char *sql, cw_err_t *err)
 {
