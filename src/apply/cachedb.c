@@ -177,7 +177,12 @@ static int configure(sqlite3 *conn)
 	if (rc == SQLITE_OK)
 		rc = exec_rc(conn, "PRAGMA synchronous=NORMAL");
 	if (rc == SQLITE_OK)
-		rc = exec_rc(conn, "PRAGMA cache_size=-32768");   /* 32 MiB */
+		/*
+		 * 16 MiB of pages per connection. 32 MiB bought random updates of a
+		 * 1M-row cache 0-8% (the OS keeps the file's pages too) and cost the
+		 * daemon 16 MiB of RSS (BENCHMARKS.md, "Fewer hub transactions").
+		 */
+		rc = exec_rc(conn, "PRAGMA cache_size=-16384");
 	/* Keep -wal and -shm after we close, so read-only readers can still open the file. */
 	int persist = 1;
 	sqlite3_file_control(conn, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
