@@ -81,6 +81,11 @@ static void count_captured(cw_metrics_t *metrics, const cw_change_batch_t *batch
 	}
 }
 
+bool cw_capture_batch_full(const cw_change_batch_t *batch, int batch_size)
+{
+	return batch->len >= (size_t)batch_size || batch->bytes >= CW_CAPTURE_BATCH_MAX_BYTES;
+}
+
 void cw_capture_declare_metrics(cw_metrics_t *metrics)
 {
 	cw_metrics_declare(metrics, CAPTURED_METRIC, CW_METRIC_COUNTER,

@@ -52,6 +52,15 @@ typedef struct cw_capture_job {
 } cw_capture_job_t;
 
 /* Declares the stage's metrics (for /metrics before the first batch). */
+/*
+ * Whether a source's batch is due to be written: capture.batch_size changes
+ * (batch_size), or CW_CAPTURE_BATCH_MAX_BYTES of their strings, whichever
+ * comes first, so wide rows keep a source's memory bounded (it holds at
+ * most capture.queue_depth + 2 batches).
+ */
+#define CW_CAPTURE_BATCH_MAX_BYTES ((size_t)4 << 20)
+bool cw_capture_batch_full(const cw_change_batch_t *batch, int batch_size);
+
 void cw_capture_declare_metrics(cw_metrics_t *metrics);
 
 /*

@@ -409,8 +409,8 @@ int mongo_stream_poll(mongo_source_t *source, size_t i, size_t *events, cw_err_t
 	int rc = 0;
 	*events = 0;
 	stream->last_token_len = 0;
-	while (*events < limit && stream->cursor != NULL &&
-	       mongoc_change_stream_next(stream->cursor, &doc)) {
+	while (*events < limit && source->batch.bytes < CW_CAPTURE_BATCH_MAX_BYTES &&
+	       stream->cursor != NULL && mongoc_change_stream_next(stream->cursor, &doc)) {
 		(*events)++;
 		if ((rc = handle_event(source, i, doc, &time_us, err)) != 0)
 			return rc;

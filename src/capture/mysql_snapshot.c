@@ -505,7 +505,7 @@ static int scan_table(my_source_t *src, MYSQL *conn, my_entity_t *ent, const cha
 			cw_scan_progress_set_key(resume, last, nkey);
 			resume->rows = rows;
 		}
-		if (rc == 0 && src->batch.len >= (size_t)src->ctx.config->capture.batch_size) {
+		if (rc == 0 && cw_capture_batch_full(&src->batch, src->ctx.config->capture.batch_size)) {
 			cw_metrics_counter_add(src->ctx.metrics, "cachewarp_snapshot_rows_total", labels,
 			                       (double)src->batch.len);
 			rc = tracked ? flush_progress(src, ent, resume, err) : my_flush(src, NULL, false, err);

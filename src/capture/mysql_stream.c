@@ -84,7 +84,7 @@ static int flush_due(my_source_t *src, bool force, cw_err_t *err)
 	if (src->in_txn)
 		return 0;
 	int64_t now = cw_clock_now_ms(cw_clock_system());
-	bool due = force || src->batch.len >= (size_t)src->ctx.config->capture.batch_size ||
+	bool due = force || cw_capture_batch_full(&src->batch, src->ctx.config->capture.batch_size) ||
 	           (src->batch.len > 0 && src->batch_started_ms != 0 &&
 	            now - src->batch_started_ms >= src->ctx.config->capture.flush_interval_ms);
 	if (!due)
@@ -130,7 +130,7 @@ static int handle_rows(my_source_t *src, cw_binlog_event_t *ev, const char *sour
 			src->batch_started_ms = cw_clock_now_ms(cw_clock_system());
 		rc = my_push_row(src, idx, n, &row, source_pos, src->txn_commit_us, err);
 		cw_binlog_row_clear(&row);
-		if (rc == 0 && src->batch.len >= (size_t)src->ctx.config->capture.batch_size) {
+		if (rc == 0 && cw_capture_batch_full(&src->batch, src->ctx.config->capture.batch_size)) {
 			/* a transaction larger than a batch: a partial checkpoint */
 			rc = my_flush(src, &src->committed, true, err);
 		}

@@ -30,8 +30,6 @@
 
 #define FETCH_ROWS "1000"
 #define PROGRESS_INTERVAL_MS 5000
-/* A snapshot batch also ends past this much row data: wide rows keep the scan's memory bounded. */
-#define BATCH_MAX_BYTES ((size_t)4 << 20)
 
 static int exec_ok(PGconn *conn, const char *sql, const char *what, cw_err_t *err)
 {
@@ -187,7 +185,7 @@ static int scan_table(cw_pg_source_t *src, PGconn *conn, pg_entity_t *ent, pg_pi
 		rows += n;
 		cw_metrics_counter_add(src->ctx->metrics, "cachewarp_snapshot_rows_total", labels, n);
 		if (src->batch.len >= (size_t)src->ctx->config->capture.snapshot_batch_size ||
-		    src->batch.bytes >= BATCH_MAX_BYTES)
+		    src->batch.bytes >= CW_CAPTURE_BATCH_MAX_BYTES)
 			rc = write_page(src, pipe, ent, progress, cancel, err);
 		/* A scan while streaming: keep the replication connection alive. */
 		if (rc == 0)

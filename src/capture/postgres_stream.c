@@ -164,7 +164,7 @@ static int handle_pgoutput(cw_pg_source_t *src, stream_state_t *st, const uint8_
 		return rc;
 	if (CW_FAILPOINT("after_decode"))
 		return cw_err_set(err, CW_EPROTO, "source.postgres", "failpoint after_decode");
-	size_t batch_size = (size_t)src->ctx->config->capture.batch_size;
+	int batch_size = src->ctx->config->capture.batch_size;
 	switch (msg.kind) {
 	case CW_PGOUTPUT_BEGIN:
 		src->in_txn = true;
@@ -208,7 +208,7 @@ static int handle_pgoutput(cw_pg_source_t *src, stream_state_t *st, const uint8_
 	default:
 		break;
 	}
-	if (rc == 0 && src->batch.len >= batch_size)
+	if (rc == 0 && cw_capture_batch_full(&src->batch, batch_size))
 		rc = pg_flush(src, err);
 	return rc;
 }

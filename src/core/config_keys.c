@@ -553,16 +553,19 @@ static const cw_config_key_t keys[] = {
 
 	GROUP("capture", "Capturing sources into the hub."),
 	{.path = "capture.batch_size", .kind = CW_KEY_INT, .offset = CFG(capture.batch_size),
-	 .default_text = "1000", .min = 1, .max = 100000,
-	 .help = "Most changes written to the hub in one transaction."},
+	 .default_text = "5000", .min = 1, .max = 100000,
+	 .help = "Most changes written to the hub in one transaction (and, in batch mode and a "
+	         "MongoDB scan, read from the source at once). Fewer, larger hub transactions "
+	         "cost the hub less per change; each batch is held in memory until committed."},
 	{.path = "capture.flush_interval", .kind = CW_KEY_DURATION,
 	 .offset = CFG(capture.flush_interval_ms), .default_text = "100ms", .min = 1,
 	 .max = 60000, .help = "A partial batch is written after waiting this long (a PostgreSQL "
 	         "source writes it sooner, once its stream has caught up with the server)."},
 	{.path = "capture.queue_depth", .kind = CW_KEY_INT, .offset = CFG(capture.queue_depth),
-	 .default_text = "8", .min = 1, .max = 1024,
+	 .default_text = "2", .min = 1, .max = 1024,
 	 .help = "Batches that may wait between a source and the oplog writer; when full the "
-	         "source waits (backpressure)."},
+	         "source waits (backpressure). With the batch being written and the one being "
+	         "filled, a source holds at most this plus two batches."},
 	{.path = "capture.snapshot_batch_size", .kind = CW_KEY_INT,
 	 .offset = CFG(capture.snapshot_batch_size), .default_text = "1000", .min = 1,
 	 .max = 100000,

@@ -124,7 +124,7 @@ static void test_example_loads(void **state)
 	assert_int_equal(config->api.max_body_bytes, 1 << 20);
 	assert_int_equal(config->log.level, CW_LOG_INFO);
 	assert_int_equal(config->log.format, CW_LOG_FORMAT_AUTO);
-	assert_int_equal(config->capture.batch_size, 1000);
+	assert_int_equal(config->capture.batch_size, 1000);   /* the example sets it */
 	assert_int_equal(config->capture.flush_interval_ms, 100);
 	assert_int_equal(config->apply.batch_size, 1000);
 	assert_int_equal(config->apply.poll_interval_ms, 1000);
@@ -143,7 +143,7 @@ static void test_defaults(void **state)
 	assert_non_null(config);
 	assert_int_equal(config->hub.pool_size, 4);
 	assert_int_equal(config->nsources + config->nentities + config->ntargets, 0);
-	assert_int_equal(config->capture.queue_depth, 8);
+	assert_int_equal(config->capture.queue_depth, 2);
 	assert_int_equal(config->apply.batch_size, 1000);
 	assert_int_equal(config->apply.poll_interval_ms, 1000);
 	assert_int_equal(config->retry.initial_ms, 100);
