@@ -1,55 +1,57 @@
-/* This file contains the COPY text-format encoder declared in copy.h. */
+/* This file contains the binary COPY encoder declared in copy.h. */
 #include "hub/copy.h"
 
 #include <string.h>
-#include <time.h>
 
-void cw_copy_append_value(cw_buf_t *buf, const char *value)
+/* Microseconds from the Unix epoch to PostgreSQL's, 2000-01-01 00:00:00 UTC. */
+#define PG_EPOCH_UNIX_US INT64_C(946684800000000)
+
+/* Appends the low `bytes` bytes of value, most significant first. */
+static void append_be(cw_buf_t *buf, uint64_t value, int bytes)
+{
+	unsigned char out[8];
+	for (int i = 0; i < bytes; i++)
+		out[i] = (unsigned char)(value >> (8 * (bytes - 1 - i)));
+	cw_buf_append(buf, out, (size_t)bytes);
+}
+
+void cw_copy_binary_header(cw_buf_t *buf)
+{
+	static const char signature[11] = "PGCOPY\n\377\r\n";   /* the 11th byte is its NUL */
+	cw_buf_append(buf, signature, sizeof signature);
+	append_be(buf, 0, 4);   /* flags: no OIDs */
+	append_be(buf, 0, 4);   /* no header extension */
+}
+
+void cw_copy_binary_row(cw_buf_t *buf, int ncolumns)
+{
+	append_be(buf, (uint16_t)ncolumns, 2);
+}
+
+void cw_copy_binary_text(cw_buf_t *buf, const char *value)
 {
 	if (value == NULL) {
-		cw_buf_append(buf, "\\N", 2);
+		append_be(buf, UINT32_MAX, 4);   /* -1: NULL */
 		return;
 	}
-	for (;;) {
-		size_t run = strcspn(value, "\\\t\n\r");
-		cw_buf_append(buf, value, run);
-		value += run;
-		const char *escape;
-		switch (*value) {
-		case '\\': escape = "\\\\"; break;
-		case '\t': escape = "\\t"; break;
-		case '\n': escape = "\\n"; break;
-		case '\r': escape = "\\r"; break;
-		default: return;   /* the terminating NUL */
-		}
-		cw_buf_append(buf, escape, 2);
-		value++;
-	}
+	size_t len = strlen(value);
+	append_be(buf, (uint32_t)len, 4);
+	cw_buf_append(buf, value, len);
 }
 
-void cw_copy_append_sep(cw_buf_t *buf)
+void cw_copy_binary_int4(cw_buf_t *buf, int32_t value)
 {
-	cw_buf_append_char(buf, '\t');
+	append_be(buf, 4, 4);
+	append_be(buf, (uint32_t)value, 4);
 }
 
-void cw_copy_end_row(cw_buf_t *buf)
+void cw_copy_binary_timestamp(cw_buf_t *buf, int64_t unix_us)
 {
-	cw_buf_append_char(buf, '\n');
+	append_be(buf, 8, 4);
+	append_be(buf, (uint64_t)(unix_us - PG_EPOCH_UNIX_US), 8);
 }
 
-void cw_copy_append_timestamp(cw_buf_t *buf, int64_t unix_us)
+void cw_copy_binary_trailer(cw_buf_t *buf)
 {
-	int64_t seconds = unix_us / 1000000;
-	int64_t micros = unix_us % 1000000;
-	if (micros < 0) {
-		micros += 1000000;
-		seconds -= 1;
-	}
-	time_t t = (time_t)seconds;
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	char text[64];
-	size_t len = strftime(text, sizeof text, "%Y-%m-%d %H:%M:%S", &tm);
-	text[len] = '\0';
-	cw_buf_appendf(buf, "%s.%06lld+00", text, (long long)micros);
+	append_be(buf, UINT16_MAX, 2);   /* -1: no more rows */
 }

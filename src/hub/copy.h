@@ -1,12 +1,14 @@
 /*
- * This file contains the COPY text-format encoder the oplog writer uses to
- * stream rows into the hub (COPY ... FROM STDIN, PostgreSQL's default text
- * format: tab between columns, newline after each row, \N for NULL).
+ * This file contains the COPY encoder the oplog writer uses to stream rows
+ * into the hub in COPY's binary format (COPY ... FROM STDIN (FORMAT
+ * binary)): a header, then per row its number of columns and each column as
+ * a 32-bit length (-1 for NULL) followed by the bytes of its type's binary
+ * form, then a trailer. Integers are big-endian, as PostgreSQL sends them.
  *
- * Inside a value, backslash, tab, newline and carriage return are escaped
- * (\\ \t \n \r) so no value can end a column or a row early, and since every
- * backslash is doubled no value can form the end marker \. or a \N.
- * Other bytes, UTF-8 included, pass through unchanged.
+ * No value is escaped and the server parses no text to read one: a text
+ * value is its bytes (the server still checks they are valid in the
+ * client's encoding, as for text COPY), a timestamptz is 8 bytes of
+ * microseconds after 2000-01-01 UTC, not a date to parse.
  */
 #ifndef CW_HUB_COPY_H
 #define CW_HUB_COPY_H
@@ -15,17 +17,22 @@
 
 #include <stdint.h>
 
-/* Appends value escaped for COPY text format; NULL appends \N. */
-void cw_copy_append_value(cw_buf_t *buf, const char *value);
+/* Appends the header: COPY's signature, no flags, no extension. */
+void cw_copy_binary_header(cw_buf_t *buf);
 
-/* Appends a column separator (tab). */
-void cw_copy_append_sep(cw_buf_t *buf);
+/* Starts a row of ncolumns columns. */
+void cw_copy_binary_row(cw_buf_t *buf, int ncolumns);
 
-/* Ends a row (newline). */
-void cw_copy_end_row(cw_buf_t *buf);
+/* Appends a text column: its bytes; NULL appends SQL NULL. */
+void cw_copy_binary_text(cw_buf_t *buf, const char *value);
 
-/* Appends microseconds since the Unix epoch as a timestamptz literal in UTC,
- * "2024-05-01 12:30:00.123456+00". Negative values (before 1970) work too. */
-void cw_copy_append_timestamp(cw_buf_t *buf, int64_t unix_us);
+/* Appends an integer column. */
+void cw_copy_binary_int4(cw_buf_t *buf, int32_t value);
+
+/* Appends a timestamptz column from microseconds after the Unix epoch (negative: before 1970). */
+void cw_copy_binary_timestamp(cw_buf_t *buf, int64_t unix_us);
+
+/* Appends the trailer that ends the data. */
+void cw_copy_binary_trailer(cw_buf_t *buf);
 
 #endif

@@ -31,16 +31,10 @@ typedef struct entity_routes {
 
 struct cw_oplog_writer {
 	cw_hub_t *hub;           /* borrowed */
-	cw_buf_t oplog_rows;     /* COPY text for cachewarp.oplog, reused per batch */
-	cw_buf_t staged_rows;    /* COPY text for cachewarp.oplog_staging */
+	cw_buf_t oplog_rows;     /* binary COPY data for cachewarp.oplog, reused per batch */
+	cw_buf_t staged_rows;    /* binary COPY data for cachewarp.oplog_staging */
 	cw_buf_t names_literal;  /* the batch's entity names as a text[] literal */
 	cw_buf_t sql;            /* the statements of one message, reused per batch */
-	/* The last created_at encoded and its COPY text: a batch's rows mostly share one. */
-	int64_t stamp_us;
-	cw_buf_t stamp_text;
-	/* Likewise the last version: a batch's rows mostly share one generation. */
-	int64_t version;
-	char version_text[24];
 	entity_routes_t routes;
 	bool scan;               /* pending and scanning entities go to the oplog too */
 	bool track_keys;         /* keep cachewarp.batch_keys (cw_oplog_writer_track_keys) */
@@ -49,6 +43,7 @@ struct cw_oplog_writer {
 };
 
 #define COPY_COLUMNS "(op, entity, doc_id, created_at, data, version, source_pos)"
+#define COPY_NCOLUMNS 7
 /* COPY data goes out in pieces of this size: libpq buffers a piece whole before sending it. */
 #define COPY_CHUNK (64 << 10)
 
@@ -67,7 +62,6 @@ void cw_oplog_writer_free(cw_oplog_writer_t *writer)
 	cw_buf_free(&writer->staged_rows);
 	cw_buf_free(&writer->names_literal);
 	cw_buf_free(&writer->sql);
-	cw_buf_free(&writer->stamp_text);
 	free(writer->routes.names);
 	free(writer->routes.routes);
 	free(writer);
@@ -289,39 +283,19 @@ static int64_t now_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* Appends created_at_us as COPY text, formatted once for a run of equal stamps. */
-static void encode_stamp(cw_oplog_writer_t *writer, cw_buf_t *rows, int64_t created_at_us)
+/* Appends a change as a row of binary COPY data (the header first, into an empty rows). */
+static void encode_row(cw_buf_t *rows, const cw_change_t *change, int64_t fallback_us)
 {
-	if (writer->stamp_text.len == 0 || writer->stamp_us != created_at_us) {
-		cw_buf_reset(&writer->stamp_text);
-		cw_copy_append_timestamp(&writer->stamp_text, created_at_us);
-		writer->stamp_us = created_at_us;
-	}
-	cw_buf_append(rows, writer->stamp_text.data, writer->stamp_text.len);
-}
-
-static void encode_row(cw_oplog_writer_t *writer, cw_buf_t *rows, const cw_change_t *change,
-                       int64_t fallback_us)
-{
-	if (writer->version_text[0] == '\0' || writer->version != change->version) {
-		snprintf(writer->version_text, sizeof writer->version_text, "%lld",
-		         (long long)change->version);
-		writer->version = change->version;
-	}
-	cw_copy_append_value(rows, cw_op_name(change->op));
-	cw_copy_append_sep(rows);
-	cw_copy_append_value(rows, change->entity);
-	cw_copy_append_sep(rows);
-	cw_copy_append_value(rows, change->doc_id);
-	cw_copy_append_sep(rows);
-	encode_stamp(writer, rows, change->created_at_us ? change->created_at_us : fallback_us);
-	cw_copy_append_sep(rows);
-	cw_copy_append_value(rows, change->data);
-	cw_copy_append_sep(rows);
-	cw_copy_append_value(rows, writer->version_text);
-	cw_copy_append_sep(rows);
-	cw_copy_append_value(rows, change->source_pos);
-	cw_copy_end_row(rows);
+	if (rows->len == 0)
+		cw_copy_binary_header(rows);
+	cw_copy_binary_row(rows, COPY_NCOLUMNS);
+	cw_copy_binary_text(rows, cw_op_name(change->op));
+	cw_copy_binary_text(rows, change->entity);
+	cw_copy_binary_text(rows, change->doc_id);
+	cw_copy_binary_timestamp(rows, change->created_at_us ? change->created_at_us : fallback_us);
+	cw_copy_binary_text(rows, change->data);
+	cw_copy_binary_int4(rows, (int32_t)change->version);
+	cw_copy_binary_text(rows, change->source_pos);
 }
 
 /* Encodes every change into the COPY buffer of its route; fills stats. */
@@ -335,17 +309,21 @@ static int encode_batch(cw_oplog_writer_t *writer, const cw_change_batch_t *batc
 		const cw_change_t *change = &batch->items[i];
 		const char *name = change->entity ? change->entity : "";
 		route_t route = writer->routes.routes[routes_find(&writer->routes, name)];
+		if (change->version < INT32_MIN || change->version > INT32_MAX)
+			return cw_err_set(err, CW_EINVAL, "hub", "could not append to the oplog: entity "
+			                  "\"%s\" has version %lld, past the oplog's integer", name,
+			                  (long long)change->version);
 		switch (route) {
 		case ROUTE_UNKNOWN:
 			return cw_err_set(err, CW_ENOTFOUND, "hub",
 			                  "could not append to the oplog: entity \"%s\" is not in the hub",
 			                  name);
 		case ROUTE_OPLOG:
-			encode_row(writer, &writer->oplog_rows, change, fallback_us);
+			encode_row(&writer->oplog_rows, change, fallback_us);
 			stats->appended++;
 			break;
 		case ROUTE_STAGING:
-			encode_row(writer, &writer->staged_rows, change, fallback_us);
+			encode_row(&writer->staged_rows, change, fallback_us);
 			stats->staged++;
 			break;
 		case ROUTE_SKIP:
@@ -353,6 +331,10 @@ static int encode_batch(cw_oplog_writer_t *writer, const cw_change_batch_t *batc
 			break;
 		}
 	}
+	if (writer->oplog_rows.len > 0)
+		cw_copy_binary_trailer(&writer->oplog_rows);
+	if (writer->staged_rows.len > 0)
+		cw_copy_binary_trailer(&writer->staged_rows);
 	return 0;
 }
 
@@ -390,12 +372,13 @@ static int append_locked(cw_oplog_writer_t *writer, const cw_change_batch_t *bat
 	cw_buf_t *sql = &writer->sql;
 	cw_buf_reset(sql);
 	if (writer->oplog_rows.len > 0) {
-		cw_buf_append_str(sql, "; COPY cachewarp.oplog " COPY_COLUMNS " FROM STDIN");
+		cw_buf_append_str(sql, "; COPY cachewarp.oplog " COPY_COLUMNS " FROM STDIN (FORMAT binary)");
 		copies[ncopies++] = &writer->oplog_rows;
 		labels[n++] = what;
 	}
 	if (writer->staged_rows.len > 0) {
-		cw_buf_append_str(sql, "; COPY cachewarp.oplog_staging " COPY_COLUMNS " FROM STDIN");
+		cw_buf_append_str(sql, "; COPY cachewarp.oplog_staging " COPY_COLUMNS
+		                  " FROM STDIN (FORMAT binary)");
 		copies[ncopies++] = &writer->staged_rows;
 		labels[n++] = "could not append to the oplog staging area";
 	}

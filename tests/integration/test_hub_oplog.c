@@ -15,7 +15,6 @@
 #include "core/change.h"
 #include "core/entity.h"
 #include "core/mem.h"
-#include "hub/copy.h"
 #include "hub/entity_store.h"
 #include "hub/hub.h"
 #include "hub/metadata.h"
@@ -88,38 +87,6 @@ static int teardown(void **state)
 	cw_testhub_stop(*state);
 	free(*state);
 	return 0;
-}
-
-static void expect_copy(const char *value, const char *want)
-{
-	cw_buf_t buf = CW_BUF_INIT;
-	cw_copy_append_value(&buf, value);
-	assert_string_equal(cw_buf_cstr(&buf), want);
-	cw_buf_free(&buf);
-}
-
-static void copy_escaper_escapes_delimiters_and_backslashes(void **state)
-{
-	(void)state;
-	expect_copy(NULL, "\\N");
-	expect_copy("", "");
-	expect_copy("plain", "plain");
-	expect_copy("a\tb\nc\rd", "a\\tb\\nc\\rd");
-	expect_copy("\\", "\\\\");
-	expect_copy("\\N", "\\\\N");
-	expect_copy("\\.", "\\\\.");
-	expect_copy("end\\", "end\\\\");
-	expect_copy("☃ \"q\" 'q'", "☃ \"q\" 'q'");
-	cw_buf_t buf = CW_BUF_INIT;
-	cw_copy_append_timestamp(&buf, 0);
-	assert_string_equal(cw_buf_cstr(&buf), "1970-01-01 00:00:00.000000+00");
-	cw_buf_reset(&buf);
-	cw_copy_append_timestamp(&buf, -1);
-	assert_string_equal(cw_buf_cstr(&buf), "1969-12-31 23:59:59.999999+00");
-	cw_buf_reset(&buf);
-	cw_copy_append_timestamp(&buf, INT64_C(1714566600123456));
-	assert_string_equal(cw_buf_cstr(&buf), "2024-05-01 12:30:00.123456+00");
-	cw_buf_free(&buf);
 }
 
 static void assert_json_equal(const char *got, const char *want)
@@ -694,7 +661,6 @@ static void listen_wakes_a_waiting_reader(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(copy_escaper_escapes_delimiters_and_backslashes),
 		cmocka_unit_test(hostile_values_round_trip_through_copy),
 		cmocka_unit_test(subset_pages_merge_entities_in_id_order),
 		cmocka_unit_test(checkpoint_commits_with_the_batch),

@@ -1,4 +1,4 @@
-/* This file contains the unit tests of hub/copy.c: values as COPY text the server reads back unchanged. */
+/* This file contains the unit tests of hub/copy.c: rows in COPY's binary format, byte for byte. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -10,55 +10,56 @@
 
 #include <string.h>
 
-static void test_values_escaped(void **state)
-{
-	(void)state;
-	static const struct {
-		const char *value;
-		const char *text;
-	} cases[] = {
-		{NULL, "\\N"},
-		{"", ""},
-		{"plain {\"a\":1}", "plain {\"a\":1}"},
-		{"\\", "\\\\"},
-		{"\\N", "\\\\N"},
-		{"\\.", "\\\\."},
-		{"a\tb\nc\rd", "a\\tb\\nc\\rd"},
-		{"\t\t", "\\t\\t"},
-		{"ends with \\", "ends with \\\\"},
-		{"caf\xc3\xa9 \xe2\x82\xac", "caf\xc3\xa9 \xe2\x82\xac"},
-	};
-	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		cw_buf_t buf = CW_BUF_INIT;
-		cw_buf_append_str(&buf, "x");   /* appends, never overwrites */
-		cw_copy_append_value(&buf, cases[i].value);
-		assert_int_equal(buf.len, 1 + strlen(cases[i].text));
-		assert_memory_equal(buf.data + 1, cases[i].text, buf.len - 1);
-		cw_buf_free(&buf);
-	}
-}
-
-static void test_row_and_timestamp(void **state)
+static void test_header_and_trailer(void **state)
 {
 	(void)state;
 	cw_buf_t buf = CW_BUF_INIT;
-	cw_copy_append_value(&buf, "upsert");
-	cw_copy_append_sep(&buf);
-	cw_copy_append_timestamp(&buf, INT64_C(1714566600123456));
-	cw_copy_append_sep(&buf);
-	cw_copy_append_timestamp(&buf, -1);
-	cw_copy_end_row(&buf);
-	const char *want = "upsert\t2024-05-01 12:30:00.123456+00\t1969-12-31 23:59:59.999999+00\n";
-	assert_int_equal(buf.len, strlen(want));
-	assert_memory_equal(buf.data, want, buf.len);
+	cw_copy_binary_header(&buf);
+	cw_copy_binary_trailer(&buf);
+	static const unsigned char want[] = {
+		'P', 'G', 'C', 'O', 'P', 'Y', '\n', 0xff, '\r', '\n', 0,   /* signature */
+		0, 0, 0, 0,   /* flags */
+		0, 0, 0, 0,   /* header extension length */
+		0xff, 0xff,   /* trailer: -1 */
+	};
+	assert_int_equal(buf.len, sizeof want);
+	assert_memory_equal(buf.data, want, sizeof want);
+	cw_buf_free(&buf);
+}
+
+static void test_row_values(void **state)
+{
+	(void)state;
+	cw_buf_t buf = CW_BUF_INIT;
+	cw_buf_append_str(&buf, "x");   /* appends, never overwrites */
+	cw_copy_binary_row(&buf, 7);
+	cw_copy_binary_text(&buf, "a\tb\\N\n");   /* no escaping: the bytes as they are */
+	cw_copy_binary_text(&buf, NULL);
+	cw_copy_binary_text(&buf, "");
+	cw_copy_binary_int4(&buf, -2);
+	cw_copy_binary_timestamp(&buf, 0);                            /* 1970-01-01 */
+	cw_copy_binary_timestamp(&buf, INT64_C(946684800000001));     /* 2000-01-01, +1 µs */
+	static const unsigned char want[] = {
+		'x',
+		0, 7,
+		0, 0, 0, 6, 'a', '\t', 'b', '\\', 'N', '\n',
+		0xff, 0xff, 0xff, 0xff,
+		0, 0, 0, 0,
+		0, 0, 0, 4, 0xff, 0xff, 0xff, 0xfe,
+		/* -946684800000000 µs from PostgreSQL's epoch */
+		0, 0, 0, 8, 0xff, 0xfc, 0xa2, 0xfe, 0xc4, 0xc8, 0x20, 0x00,
+		0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 1,
+	};
+	assert_int_equal(buf.len, sizeof want);
+	assert_memory_equal(buf.data, want, sizeof want);
 	cw_buf_free(&buf);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_values_escaped),
-		cmocka_unit_test(test_row_and_timestamp),
+		cmocka_unit_test(test_header_and_trailer),
+		cmocka_unit_test(test_row_values),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
