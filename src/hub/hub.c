@@ -13,6 +13,7 @@
 struct cw_hub {
 	PGconn *conn;
 	char *url_masked;   /* owned */
+	unsigned prepared;  /* the cw_hub_stmt_t slots prepared on conn, one bit each */
 };
 
 void cw_hub_clean_message(const char *text, char *out, size_t outlen)
@@ -154,6 +155,37 @@ PGresult *cw_hub_exec(cw_hub_t *hub, const char *sql, int nparams,
 	return exec_as(hub, sql, nparams, params, 0, what, err);
 }
 
+/* exec_as of the statement prepared as name. */
+static PGresult *exec_prepared_as(cw_hub_t *hub, const char *name, int nparams,
+                                  const char *const *params, int format, const char *what,
+                                  cw_err_t *err)
+{
+	PGresult *res = PQexecPrepared(hub->conn, name, nparams, params, NULL, NULL, format);
+	ExecStatusType status = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
+		return res;
+	cw_hub_result_error(hub, res, what, err);
+	PQclear(res);
+	return NULL;
+}
+
+/* Prepares sql as slot's statement on the connection, once; its name in name. 0 or CW_EDB. */
+static int prepare_once(cw_hub_t *hub, cw_hub_stmt_t slot, const char *sql, int nparams,
+                        char *name, size_t name_len, const char *what, cw_err_t *err)
+{
+	snprintf(name, name_len, "cachewarp_%d", (int)slot);
+	if (hub->prepared & (1u << slot))
+		return 0;
+	PGresult *res = PQprepare(hub->conn, name, sql, nparams, NULL);
+	int rc = 0;
+	if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK)
+		rc = cw_hub_result_error(hub, res, what, err);
+	else
+		hub->prepared |= 1u << slot;
+	PQclear(res);
+	return rc;
+}
+
 /* Local to the pipeline's implicit transaction, so to the query after it. */
 #define INDEX_SCANS_ONLY_SQL \
 	"SELECT set_config('enable_seqscan', 'off', true), " \
@@ -189,12 +221,19 @@ static bool pipeline_results(cw_hub_t *hub, PGresult **out, const char *what, cw
 	return PQstatus(hub->conn) == CONNECTION_OK;
 }
 
-/* cw_hub_exec_with_settings with the results of sql in format (0 text, 1 binary). */
-static PGresult *exec_with_settings_as(cw_hub_t *hub, const char *settings_sql, const char *sql,
-                                       int nparams, const char *const *params, int format,
-                                       const char *what, cw_err_t *err)
+/*
+ * cw_hub_exec_with_settings with the results of sql in format (0 text, 1
+ * binary); with name not NULL, sql is the statement the caller prepared
+ * under that name, and runs as it.
+ */
+static PGresult *exec_with_settings_named(cw_hub_t *hub, const char *settings_sql,
+                                          const char *name, const char *sql, int nparams,
+                                          const char *const *params, int format,
+                                          const char *what, cw_err_t *err)
 {
 	PGconn *conn = hub->conn;
+	if (PQtransactionStatus(conn) != PQTRANS_IDLE && name != NULL)
+		return exec_prepared_as(hub, name, nparams, params, format, what, err);
 	if (PQtransactionStatus(conn) != PQTRANS_IDLE)
 		return exec_as(hub, sql, nparams, params, format, what, err);
 	if (PQenterPipelineMode(conn) != 1) {
@@ -204,7 +243,9 @@ static PGresult *exec_with_settings_as(cw_hub_t *hub, const char *settings_sql, 
 	PGresult *out = NULL;
 	bool failed = false;
 	if (PQsendQueryParams(conn, settings_sql, 0, NULL, NULL, NULL, NULL, 0) != 1 ||
-	    PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, format) != 1 ||
+	    (name != NULL
+	     ? PQsendQueryPrepared(conn, name, nparams, params, NULL, NULL, format)
+	     : PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, format)) != 1 ||
 	    PQpipelineSync(conn) != 1) {
 		failed = true;
 		cw_hub_conn_error(hub, what, err);
@@ -233,6 +274,15 @@ static PGresult *exec_with_settings_as(cw_hub_t *hub, const char *settings_sql, 
 	return out;
 }
 
+/* cw_hub_exec_with_settings with the results of sql in format (0 text, 1 binary). */
+static PGresult *exec_with_settings_as(cw_hub_t *hub, const char *settings_sql, const char *sql,
+                                       int nparams, const char *const *params, int format,
+                                       const char *what, cw_err_t *err)
+{
+	return exec_with_settings_named(hub, settings_sql, NULL, sql, nparams, params, format, what,
+	                                err);
+}
+
 PGresult *cw_hub_exec_with_settings(cw_hub_t *hub, const char *settings_sql, const char *sql,
                                     int nparams, const char *const *params, const char *what,
                                     cw_err_t *err)
@@ -244,6 +294,17 @@ PGresult *cw_hub_exec_index_scans(cw_hub_t *hub, const char *sql, int nparams,
                                   const char *const *params, const char *what, cw_err_t *err)
 {
 	return exec_with_settings_as(hub, INDEX_SCANS_ONLY_SQL, sql, nparams, params, 0, what, err);
+}
+
+PGresult *cw_hub_exec_index_scans_prepared(cw_hub_t *hub, cw_hub_stmt_t slot, const char *sql,
+                                           int nparams, const char *const *params,
+                                           const char *what, cw_err_t *err)
+{
+	char name[32];
+	if (prepare_once(hub, slot, sql, nparams, name, sizeof name, what, err) != 0)
+		return NULL;
+	return exec_with_settings_named(hub, INDEX_SCANS_ONLY_SQL, name, sql, nparams, params, 0,
+	                                what, err);
 }
 
 PGresult *cw_hub_exec_index_scans_binary(cw_hub_t *hub, const char *sql, int nparams,

@@ -120,6 +120,22 @@ PGresult *cw_hub_exec_with_settings(cw_hub_t *hub, const char *settings_sql, con
 PGresult *cw_hub_exec_index_scans(cw_hub_t *hub, const char *sql, int nparams,
                                   const char *const *params, const char *what, cw_err_t *err);
 
+/* Statements a connection prepares once, on first use, and runs by name after. */
+typedef enum cw_hub_stmt {
+	CW_HUB_STMT_OPLOG_HEADS = 0,   /* each entity's last id after a position (oplog_reader.c) */
+} cw_hub_stmt_t;
+
+/*
+ * cw_hub_exec_index_scans of the statement sql prepared as slot: prepared
+ * on this connection the first time (one round trip more), run by name
+ * after, so PostgreSQL plans it once its generic plan is as good as the
+ * custom ones (after five runs) instead of at every run. sql must be the
+ * same text at every call with that slot.
+ */
+PGresult *cw_hub_exec_index_scans_prepared(cw_hub_t *hub, cw_hub_stmt_t slot, const char *sql,
+                                           int nparams, const char *const *params,
+                                           const char *what, cw_err_t *err);
+
 /*
  * cw_hub_exec_index_scans with the results in binary format: integers and
  * timestamps are sent as they are stored, not printed and parsed (read them

@@ -191,9 +191,11 @@ static int every_entity_page(cw_hub_t *hub, const char *after_text, const char *
 	const char *what = "could not read the oplog";
 	const char *head_params[] = {after_text};
 	*res = NULL;
-	PGresult *heads = cw_hub_exec_index_scans(hub, "SELECT entity, last FROM ("
-	                                          CW_OPLOG_HEADS_SQL ") AS h WHERE last > $1::int8",
-	                                          1, head_params, what, err);
+	PGresult *heads = cw_hub_exec_index_scans_prepared(hub, CW_HUB_STMT_OPLOG_HEADS,
+	                                                   "SELECT entity, last FROM ("
+	                                                   CW_OPLOG_HEADS_SQL ") AS h "
+	                                                   "WHERE last > $1::int8",
+	                                                   1, head_params, what, err);
 	if (heads == NULL)
 		return CW_EDB;
 	int n = PQntuples(heads);
