@@ -21,6 +21,8 @@
  *   exec until the last row is in the cache ("end to end catch-up", timed as
  *   the reference and the capture benchmark time theirs);
  *   4. memory: the daemon's VmHWM after each workload;
+ *   for 3. and 3b., the CPU of the source's cluster, the hub's and the
+ *   daemon per 1M rows, and the rows/s their sum allows on this machine's cores;
  *   after 1., the snapshot's stages next to bare references (snapshot_stages.h).
  * Prints figure lines (bench/benchlib.h) and a Markdown summary.
  * Then SIGTERM, and the daemon's exit status.
