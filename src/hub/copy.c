@@ -1,10 +1,9 @@
 /* This file contains the binary COPY encoder declared in copy.h. */
 #include "hub/copy.h"
 
-#include <string.h>
+#include "hub/hub.h"
 
-/* Microseconds from the Unix epoch to PostgreSQL's, 2000-01-01 00:00:00 UTC. */
-#define PG_EPOCH_UNIX_US INT64_C(946684800000000)
+#include <string.h>
 
 /* Appends the low `bytes` bytes of value, most significant first. */
 static void append_be(cw_buf_t *buf, uint64_t value, int bytes)
@@ -48,7 +47,7 @@ void cw_copy_binary_int4(cw_buf_t *buf, int32_t value)
 void cw_copy_binary_timestamp(cw_buf_t *buf, int64_t unix_us)
 {
 	append_be(buf, 8, 4);
-	append_be(buf, (uint64_t)(unix_us - PG_EPOCH_UNIX_US), 8);
+	append_be(buf, (uint64_t)(unix_us - CW_HUB_PG_EPOCH_UNIX_US), 8);
 }
 
 void cw_copy_binary_trailer(cw_buf_t *buf)

@@ -136,17 +136,23 @@ int cw_hub_result_error(cw_hub_t *hub, const PGresult *res, const char *what, cw
 	return cw_err_set(err, CW_EDB, "hub", "%s: %s", what, reason);
 }
 
-/* cw_hub_exec with its results in format (0 text, 1 binary). */
-static PGresult *exec_as(cw_hub_t *hub, const char *sql, int nparams, const char *const *params,
-                         int format, const char *what, cw_err_t *err)
+/* res when the statement succeeded; else NULL with err set and res cleared. */
+static PGresult *succeeded(cw_hub_t *hub, PGresult *res, const char *what, cw_err_t *err)
 {
-	PGresult *res = PQexecParams(hub->conn, sql, nparams, NULL, params, NULL, NULL, format);
 	ExecStatusType status = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 	if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
 		return res;
 	cw_hub_result_error(hub, res, what, err);
 	PQclear(res);
 	return NULL;
+}
+
+/* cw_hub_exec with its results in format (0 text, 1 binary). */
+static PGresult *exec_as(cw_hub_t *hub, const char *sql, int nparams, const char *const *params,
+                         int format, const char *what, cw_err_t *err)
+{
+	return succeeded(hub, PQexecParams(hub->conn, sql, nparams, NULL, params, NULL, NULL, format),
+	                 what, err);
 }
 
 PGresult *cw_hub_exec(cw_hub_t *hub, const char *sql, int nparams,
@@ -160,13 +166,8 @@ static PGresult *exec_prepared_as(cw_hub_t *hub, const char *name, int nparams,
                                   const char *const *params, int format, const char *what,
                                   cw_err_t *err)
 {
-	PGresult *res = PQexecPrepared(hub->conn, name, nparams, params, NULL, NULL, format);
-	ExecStatusType status = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-	if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
-		return res;
-	cw_hub_result_error(hub, res, what, err);
-	PQclear(res);
-	return NULL;
+	return succeeded(hub, PQexecPrepared(hub->conn, name, nparams, params, NULL, NULL, format),
+	                 what, err);
 }
 
 /* Prepares sql as slot's statement on the connection, once; its name in name. 0 or CW_EDB. */
@@ -226,10 +227,9 @@ static bool pipeline_results(cw_hub_t *hub, PGresult **out, const char *what, cw
  * binary); with name not NULL, sql is the statement the caller prepared
  * under that name, and runs as it.
  */
-static PGresult *exec_with_settings_named(cw_hub_t *hub, const char *settings_sql,
-                                          const char *name, const char *sql, int nparams,
-                                          const char *const *params, int format,
-                                          const char *what, cw_err_t *err)
+static PGresult *exec_with_settings(cw_hub_t *hub, const char *settings_sql, const char *name,
+                                    const char *sql, int nparams, const char *const *params,
+                                    int format, const char *what, cw_err_t *err)
 {
 	PGconn *conn = hub->conn;
 	if (PQtransactionStatus(conn) != PQTRANS_IDLE && name != NULL)
@@ -274,26 +274,18 @@ static PGresult *exec_with_settings_named(cw_hub_t *hub, const char *settings_sq
 	return out;
 }
 
-/* cw_hub_exec_with_settings with the results of sql in format (0 text, 1 binary). */
-static PGresult *exec_with_settings_as(cw_hub_t *hub, const char *settings_sql, const char *sql,
-                                       int nparams, const char *const *params, int format,
-                                       const char *what, cw_err_t *err)
-{
-	return exec_with_settings_named(hub, settings_sql, NULL, sql, nparams, params, format, what,
-	                                err);
-}
-
 PGresult *cw_hub_exec_with_settings(cw_hub_t *hub, const char *settings_sql, const char *sql,
                                     int nparams, const char *const *params, const char *what,
                                     cw_err_t *err)
 {
-	return exec_with_settings_as(hub, settings_sql, sql, nparams, params, 0, what, err);
+	return exec_with_settings(hub, settings_sql, NULL, sql, nparams, params, 0, what, err);
 }
 
 PGresult *cw_hub_exec_index_scans(cw_hub_t *hub, const char *sql, int nparams,
                                   const char *const *params, const char *what, cw_err_t *err)
 {
-	return exec_with_settings_as(hub, INDEX_SCANS_ONLY_SQL, sql, nparams, params, 0, what, err);
+	return exec_with_settings(hub, INDEX_SCANS_ONLY_SQL, NULL, sql, nparams, params, 0, what,
+	                          err);
 }
 
 PGresult *cw_hub_exec_index_scans_prepared(cw_hub_t *hub, cw_hub_stmt_t slot, const char *sql,
@@ -303,15 +295,16 @@ PGresult *cw_hub_exec_index_scans_prepared(cw_hub_t *hub, cw_hub_stmt_t slot, co
 	char name[32];
 	if (prepare_once(hub, slot, sql, nparams, name, sizeof name, what, err) != 0)
 		return NULL;
-	return exec_with_settings_named(hub, INDEX_SCANS_ONLY_SQL, name, sql, nparams, params, 0,
-	                                what, err);
+	return exec_with_settings(hub, INDEX_SCANS_ONLY_SQL, name, sql, nparams, params, 0, what,
+	                          err);
 }
 
 PGresult *cw_hub_exec_index_scans_binary(cw_hub_t *hub, const char *sql, int nparams,
                                          const char *const *params, const char *what,
                                          cw_err_t *err)
 {
-	return exec_with_settings_as(hub, INDEX_SCANS_ONLY_SQL, sql, nparams, params, 1, what, err);
+	return exec_with_settings(hub, INDEX_SCANS_ONLY_SQL, NULL, sql, nparams, params, 1, what,
+	                          err);
 }
 
 bool cw_hub_binary_text_ok(const cw_hub_t *hub)
@@ -325,7 +318,7 @@ PGresult *cw_hub_exec_without_seqscan(cw_hub_t *hub, const char *sql, int nparam
                                       const char *const *params, const char *what,
                                       cw_err_t *err)
 {
-	return exec_with_settings_as(hub, NO_SEQSCAN_SQL, sql, nparams, params, 0, what, err);
+	return exec_with_settings(hub, NO_SEQSCAN_SQL, NULL, sql, nparams, params, 0, what, err);
 }
 
 int cw_hub_command(cw_hub_t *hub, const char *sql, int nparams,
@@ -423,15 +416,12 @@ static int64_t binary_int(const PGresult *res, int row, int col)
 	return (int64_t)value;
 }
 
-/* PostgreSQL's epoch (2000-01-01) in microseconds after the Unix epoch. */
-#define PG_EPOCH_UNIX_US INT64_C(946684800000000)
-
 int64_t cw_hub_timestamp_us(const PGresult *res, int row, int col)
 {
 	if (PQgetisnull(res, row, col))
 		return 0;
 	if (PQfformat(res, col) == 1)
-		return binary_int(res, row, col) + PG_EPOCH_UNIX_US;
+		return binary_int(res, row, col) + CW_HUB_PG_EPOCH_UNIX_US;
 	return cw_hub_int64(res, row, col);
 }
 

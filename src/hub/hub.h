@@ -200,6 +200,9 @@ void cw_hub_append_literal(cw_hub_t *hub, cw_buf_t *buf, const char *s);
  */
 int64_t cw_hub_int64(const PGresult *res, int row, int col);
 
+/* PostgreSQL's epoch, 2000-01-01 00:00:00 UTC, in microseconds after the Unix epoch. */
+#define CW_HUB_PG_EPOCH_UNIX_US INT64_C(946684800000000)
+
 /*
  * A timestamp in microseconds after the Unix epoch: a timestamptz column of
  * a binary result, or in a text one a bigint of those microseconds (as
