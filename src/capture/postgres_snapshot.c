@@ -184,8 +184,7 @@ static int scan_table(cw_pg_source_t *src, PGconn *conn, pg_entity_t *ent, pg_pi
 			break;
 		rows += n;
 		cw_metrics_counter_add(src->ctx->metrics, "cachewarp_snapshot_rows_total", labels, n);
-		if (src->batch.len >= (size_t)src->ctx->config->capture.snapshot_batch_size ||
-		    src->batch.bytes >= CW_CAPTURE_BATCH_MAX_BYTES)
+		if (cw_capture_batch_full(&src->batch, src->ctx->config->capture.snapshot_batch_size))
 			rc = write_page(src, pipe, ent, progress, cancel, err);
 		/* A scan while streaming: keep the replication connection alive. */
 		if (rc == 0)
