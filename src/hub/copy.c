@@ -44,6 +44,12 @@ void cw_copy_binary_int4(cw_buf_t *buf, int32_t value)
 	append_be(buf, (uint32_t)value, 4);
 }
 
+void cw_copy_binary_int8(cw_buf_t *buf, int64_t value)
+{
+	append_be(buf, 8, 4);
+	append_be(buf, (uint64_t)value, 8);
+}
+
 void cw_copy_binary_timestamp(cw_buf_t *buf, int64_t unix_us)
 {
 	append_be(buf, 8, 4);

@@ -29,6 +29,9 @@ void cw_copy_binary_text(cw_buf_t *buf, const char *value);
 /* Appends an integer column. */
 void cw_copy_binary_int4(cw_buf_t *buf, int32_t value);
 
+/* Appends a bigint column. */
+void cw_copy_binary_int8(cw_buf_t *buf, int64_t value);
+
 /* Appends a timestamptz column from microseconds after the Unix epoch (negative: before 1970). */
 void cw_copy_binary_timestamp(cw_buf_t *buf, int64_t unix_us);
 

@@ -36,14 +36,17 @@ struct cw_oplog_writer {
 	cw_buf_t names_literal;  /* the batch's entity names as a text[] literal */
 	cw_buf_t sql;            /* the statements of one message, reused per batch */
 	entity_routes_t routes;
+	int64_t next_id;         /* the next of the ids the open batch reserved */
 	bool scan;               /* pending and scanning entities go to the oplog too */
 	bool track_keys;         /* keep cachewarp.batch_keys (cw_oplog_writer_track_keys) */
 	cw_oplog_hook_fn hook;
 	void *hook_arg;
 };
 
+/* The columns the oplog's COPY and its staging area's share; the oplog's starts with its id. */
 #define COPY_COLUMNS "(op, entity, doc_id, created_at, data, version, source_pos)"
 #define COPY_NCOLUMNS 7
+#define OPLOG_COPY_COLUMNS "(id, op, entity, doc_id, created_at, data, version, source_pos)"
 /* COPY data goes out in pieces of this size: libpq buffers a piece whole before sending it. */
 #define COPY_CHUNK (64 << 10)
 
@@ -184,21 +187,21 @@ static void routes_collect(entity_routes_t *routes, const cw_change_batch_t *bat
  * Sends the statements of sql (one message, simple query protocol: in a
  * transaction the server skips every statement after a failed one) and reads
  * their results: each COPY ... FROM STDIN among them gets the next of copies.
- * labels[i] names what the i-th statement does, for its error. *tuples
- * (optional) receives the last row-returning result (the caller clears it);
- * *last_status the last statement's command tag ("COMMIT"), "" when it did
+ * labels[i] names what the i-th statement does, for its error. tuples[k]
+ * receives the k-th row-returning result, for k < ntuples (the caller clears
+ * them); *last_status the last statement's command tag ("COMMIT"), "" when it did
  * not run. 0 or CW_EDB with the first error.
  */
 static int run_message(cw_oplog_writer_t *writer, const char *sql, const cw_buf_t *const *copies,
                        const char *const *labels, size_t nlabels, PGresult **tuples,
-                       char *last_status, size_t status_len, cw_err_t *err)
+                       size_t ntuples, char *last_status, size_t status_len, cw_err_t *err)
 {
 	PGconn *conn = cw_hub_pgconn(writer->hub);
 	last_status[0] = '\0';
 	if (PQsendQuery(conn, sql) != 1)
 		return cw_hub_conn_error(writer->hub, labels[0], err);
 	int rc = 0;
-	size_t at = 0, copied = 0;
+	size_t at = 0, copied = 0, rowsets = 0;
 	PGresult *res;
 	while ((res = PQgetResult(conn)) != NULL) {
 		const char *what = labels[at < nlabels ? at : nlabels - 1];
@@ -219,9 +222,8 @@ static int run_message(cw_oplog_writer_t *writer, const char *sql, const cw_buf_
 			PQputCopyEnd(conn, "cachewarp aborted the copy");
 			continue;
 		}
-		if (status == PGRES_TUPLES_OK && tuples != NULL) {
-			PQclear(*tuples);
-			*tuples = res;
+		if (status == PGRES_TUPLES_OK && rowsets < ntuples) {
+			tuples[rowsets++] = res;
 		} else {
 			if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK && rc == 0)
 				rc = cw_hub_result_error(writer->hub, res, what, err);
@@ -235,16 +237,23 @@ static int run_message(cw_oplog_writer_t *writer, const char *sql, const cw_buf_
 }
 
 /*
- * BEGIN, the oplog lock and the statuses of the batch's entities, in one
- * message: the status query's snapshot is taken after the lock is held.
+ * BEGIN, the oplog lock, a block of `reserve` ids and the statuses of the
+ * batch's entities, in one message: the ids are drawn and the status query's
+ * snapshot is taken after the lock is held. The ids go into the COPY data:
+ * the server draws none per row (the identity default's nextval was about a
+ * tenth of each append's CPU, BENCHMARKS.md), and every id of the block is
+ * larger than any id of a transaction that committed before. Ids the batch
+ * does not use (staged or skipped changes) are a gap, as a rollback leaves.
  */
-static int begin_locked(cw_oplog_writer_t *writer, cw_err_t *err)
+static int begin_locked(cw_oplog_writer_t *writer, size_t reserve, cw_err_t *err)
 {
 	entity_routes_t *routes = &writer->routes;
 	cw_buf_t *sql = &writer->sql;
 	cw_buf_reset(sql);
-	cw_buf_appendf(sql, "BEGIN; SELECT pg_advisory_xact_lock(%d, %d)", CW_HUB_LOCK_CLASS,
-	               CW_HUB_LOCK_OPLOG);
+	cw_buf_appendf(sql, "BEGIN; SELECT setval(s::regclass, nextval(s::regclass) + %zu - 1) "
+	               "FROM pg_advisory_xact_lock(%d, %d) AS l, "
+	               "pg_get_serial_sequence('cachewarp.oplog', 'id') AS s",
+	               reserve > 0 ? reserve : 1, CW_HUB_LOCK_CLASS, CW_HUB_LOCK_OPLOG);
 	const char *labels[] = {"could not begin a hub transaction", "could not lock the oplog",
 	                        "could not append to the oplog: could not read entity statuses"};
 	size_t nlabels = 2;
@@ -256,13 +265,19 @@ static int begin_locked(cw_oplog_writer_t *writer, cw_err_t *err)
 		cw_buf_append_str(sql, "::text[])");
 		nlabels = 3;
 	}
-	PGresult *res = NULL;
+	PGresult *res[2] = {NULL, NULL};
 	char last[32];
-	int rc = run_message(writer, cw_buf_cstr(sql), NULL, labels, nlabels, &res, last,
+	int rc = run_message(writer, cw_buf_cstr(sql), NULL, labels, nlabels, res, 2, last,
 	                     sizeof last, err);
-	for (int row = 0; rc == 0 && routes->len > 0 && row < PQntuples(res); row++) {
-		size_t i = routes_find(routes, PQgetvalue(res, row, 0));
-		const char *status = PQgetvalue(res, row, 1);
+	if (rc == 0 && (res[0] == NULL || PQntuples(res[0]) != 1 || PQgetisnull(res[0], 0, 0) ||
+	                (routes->len > 0 && res[1] == NULL)))
+		rc = cw_err_set(err, CW_EDB, "hub", "could not lock the oplog: the hub answered no "
+		                "ids");
+	if (rc == 0)
+		writer->next_id = cw_hub_int64(res[0], 0, 0) - (int64_t)(reserve > 0 ? reserve : 1) + 1;
+	for (int row = 0; rc == 0 && routes->len > 0 && row < PQntuples(res[1]); row++) {
+		size_t i = routes_find(routes, PQgetvalue(res[1], row, 0));
+		const char *status = PQgetvalue(res[1], row, 1);
 		if (i == routes->len)
 			continue;
 		if (strcmp(status, "live") == 0)
@@ -272,7 +287,8 @@ static int begin_locked(cw_oplog_writer_t *writer, cw_err_t *err)
 		else
 			routes->routes[i] = writer->scan ? ROUTE_OPLOG : ROUTE_STAGING;
 	}
-	PQclear(res);
+	PQclear(res[0]);
+	PQclear(res[1]);
 	return rc;
 }
 
@@ -283,12 +299,17 @@ static int64_t now_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* Appends a change as a row of binary COPY data (the header first, into an empty rows). */
-static void encode_row(cw_buf_t *rows, const cw_change_t *change, int64_t fallback_us)
+/*
+ * Appends a change as a row of binary COPY data (the header first, into an
+ * empty rows), with id first unless it is negative (the staging area's).
+ */
+static void encode_row(cw_buf_t *rows, const cw_change_t *change, int64_t id, int64_t fallback_us)
 {
 	if (rows->len == 0)
 		cw_copy_binary_header(rows);
-	cw_copy_binary_row(rows, COPY_NCOLUMNS);
+	cw_copy_binary_row(rows, COPY_NCOLUMNS + (id >= 0));
+	if (id >= 0)
+		cw_copy_binary_int8(rows, id);
 	cw_copy_binary_text(rows, cw_op_name(change->op));
 	cw_copy_binary_text(rows, change->entity);
 	cw_copy_binary_text(rows, change->doc_id);
@@ -319,11 +340,11 @@ static int encode_batch(cw_oplog_writer_t *writer, const cw_change_batch_t *batc
 			                  "could not append to the oplog: entity \"%s\" is not in the hub",
 			                  name);
 		case ROUTE_OPLOG:
-			encode_row(&writer->oplog_rows, change, fallback_us);
+			encode_row(&writer->oplog_rows, change, writer->next_id++, fallback_us);
 			stats->appended++;
 			break;
 		case ROUTE_STAGING:
-			encode_row(&writer->staged_rows, change, fallback_us);
+			encode_row(&writer->staged_rows, change, -1, fallback_us);
 			stats->staged++;
 			break;
 		case ROUTE_SKIP:
@@ -372,7 +393,8 @@ static int append_locked(cw_oplog_writer_t *writer, const cw_change_batch_t *bat
 	cw_buf_t *sql = &writer->sql;
 	cw_buf_reset(sql);
 	if (writer->oplog_rows.len > 0) {
-		cw_buf_append_str(sql, "; COPY cachewarp.oplog " COPY_COLUMNS " FROM STDIN (FORMAT binary)");
+		cw_buf_append_str(sql, "; COPY cachewarp.oplog " OPLOG_COPY_COLUMNS
+		                  " FROM STDIN (FORMAT binary)");
 		copies[ncopies++] = &writer->oplog_rows;
 		labels[n++] = what;
 	}
@@ -402,7 +424,7 @@ static int append_locked(cw_oplog_writer_t *writer, const cw_change_batch_t *bat
 	}
 	char last[32] = "";
 	if (n > 0)   /* past the leading "; " */
-		rc = run_message(writer, cw_buf_cstr(sql) + 2, copies, labels, n, NULL, last,
+		rc = run_message(writer, cw_buf_cstr(sql) + 2, copies, labels, n, NULL, 0, last,
 		                 sizeof last, err);
 	if (rc != 0 || !commit) {
 		if (rc == 0) {
@@ -431,7 +453,7 @@ int cw_oplog_append(cw_oplog_writer_t *writer, const cw_change_batch_t *batch,
 		                  checkpoint_key);
 	bool committed = false;
 	routes_collect(&writer->routes, batch);
-	int rc = begin_locked(writer, err);
+	int rc = begin_locked(writer, batch->len, err);
 	if (rc == 0)
 		rc = append_locked(writer, batch, checkpoint_key, checkpoint_json, &counted,
 		                   &committed, err);

@@ -62,15 +62,20 @@ static void push(cw_change_batch_t *batch, cw_op_t op, const char *entity, const
 	cw_change_batch_push(batch, &change);
 }
 
-static void add_live_entity(cw_hub_t *hub, const char *name)
+static void add_entity(cw_hub_t *hub, const char *name, cw_entity_status_t status)
 {
 	cw_column_t column = {(char *)"doc", CW_COL_JSONB, (char *)"doc"};
 	cw_entity_t entity = {(char *)name, (char *)"shop", (char *)name, NULL, &column, 1,
-	                      CW_ENTITY_LIVE, 1, NULL, 0,
+	                      status, 1, NULL, 0,
 	                      CW_ENTITY_MODE_STREAM, {0}, CW_ENTITY_ORIGIN_UNKNOWN, NULL, 0};
 	cw_err_t err = {0};
 	bool created = false;
 	assert_int_equal(cw_entity_store_upsert(hub, &entity, &created, &err), 0);
+}
+
+static void add_live_entity(cw_hub_t *hub, const char *name)
+{
+	add_entity(hub, name, CW_ENTITY_LIVE);
 }
 
 static int setup(void **state)
@@ -214,6 +219,55 @@ static void subset_pages_merge_entities_in_id_order(void **state)
 			break;
 	}
 	assert_int_equal(seen, 20);
+	cw_oplog_writer_free(writer);
+	cw_change_batch_free(&batch);
+}
+
+#define OPLOG_SEQUENCE_LAST \
+	"SELECT last_value FROM pg_sequences WHERE schemaname || '.' || sequencename = " \
+	"pg_get_serial_sequence('cachewarp.oplog', 'id')"
+
+/*
+ * The writer draws a block of ids for a batch under the oplog lock and writes
+ * them itself: its rows' ids follow each other in batch order, the ids of
+ * changes it staged are a gap, and a later insert that draws from the
+ * identity (a promotion) gets larger ones.
+ */
+static void writer_writes_a_block_of_ids_drawn_under_the_lock(void **state)
+{
+	fixture_t *fx = *state;
+	cw_err_t err = {0};
+	add_live_entity(fx->hub, "block_live");
+	add_entity(fx->hub, "block_pending", CW_ENTITY_PENDING);
+	cw_oplog_writer_t *writer = cw_oplog_writer_new(fx->hub);
+	cw_change_batch_t batch = CW_CHANGE_BATCH_INIT;
+	static const char *const order[] = {"block_live", "block_live", "block_pending",
+	                                    "block_live", "block_pending", "block_live"};
+	for (int i = 0; i < 6; i++) {
+		char doc_id[16];
+		snprintf(doc_id, sizeof doc_id, "%d", i);
+		push(&batch, CW_OP_UPSERT, order[i], doc_id, "{}", doc_id, 1);
+	}
+	long long before = cw_testhub_int(fx->hub, OPLOG_SEQUENCE_LAST);
+	cw_oplog_append_stats_t stats = {0, 0, 0};
+	assert_int_equal(cw_oplog_append(writer, &batch, NULL, NULL, &stats, &err), 0);
+	assert_int_equal(stats.appended, 4);
+	assert_int_equal(stats.staged, 2);
+	assert_int_equal(cw_testhub_int(fx->hub, OPLOG_SEQUENCE_LAST), before + 6);
+	assert_int_equal(cw_testhub_int(fx->hub,
+		"SELECT count(DISTINCT d) FROM (SELECT id - row_number() OVER (ORDER BY doc_id::int) "
+		"AS d FROM cachewarp.oplog WHERE entity = 'block_live') AS ids"), 1);
+	char *first = cw_xasprintf("SELECT min(id) - %lld FROM cachewarp.oplog "
+	                           "WHERE entity = 'block_live'", before);
+	assert_int_equal(cw_testhub_int(fx->hub, first), 1);
+	free(first);
+	int64_t promoted = 0;
+	assert_int_equal(cw_oplog_promote_staged(fx->hub, "block_pending", &promoted, &err), 0);
+	assert_int_equal(promoted, 2);
+	char *after = cw_xasprintf("SELECT count(*) FROM cachewarp.oplog WHERE entity = "
+	                           "'block_pending' AND id > %lld", before + 6);
+	assert_int_equal(cw_testhub_int(fx->hub, after), 2);
+	free(after);
 	cw_oplog_writer_free(writer);
 	cw_change_batch_free(&batch);
 }
@@ -663,6 +717,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(hostile_values_round_trip_through_copy),
 		cmocka_unit_test(subset_pages_merge_entities_in_id_order),
+		cmocka_unit_test(writer_writes_a_block_of_ids_drawn_under_the_lock),
 		cmocka_unit_test(checkpoint_commits_with_the_batch),
 		cmocka_unit_test(readers_see_every_id_once_in_order_while_processes_write),
 		cmocka_unit_test(entity_page_reads_a_range_whatever_the_estimates),

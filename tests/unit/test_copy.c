@@ -37,6 +37,8 @@ static void test_row_values(void **state)
 	cw_copy_binary_text(&buf, NULL);
 	cw_copy_binary_text(&buf, "");
 	cw_copy_binary_int4(&buf, -2);
+	cw_copy_binary_int8(&buf, INT64_C(0x0102030405060708));
+	cw_copy_binary_int8(&buf, -3);
 	cw_copy_binary_timestamp(&buf, 0);                            /* 1970-01-01 */
 	cw_copy_binary_timestamp(&buf, INT64_C(946684800000001));     /* 2000-01-01, +1 µs */
 	static const unsigned char want[] = {
@@ -46,6 +48,8 @@ static void test_row_values(void **state)
 		0xff, 0xff, 0xff, 0xff,
 		0, 0, 0, 0,
 		0, 0, 0, 4, 0xff, 0xff, 0xff, 0xfe,
+		0, 0, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8,
+		0, 0, 0, 8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfd,
 		/* -946684800000000 µs from PostgreSQL's epoch */
 		0, 0, 0, 8, 0xff, 0xfc, 0xa2, 0xfe, 0xc4, 0xc8, 0x20, 0x00,
 		0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 1,
