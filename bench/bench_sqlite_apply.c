@@ -197,6 +197,7 @@ int main(int argc, char **argv)
 	uint64_t rows = argc > 1 ? strtoull(argv[1], NULL, 10) : 1000000;
 	uint64_t updates = argc > 2 ? strtoull(argv[2], NULL, 10) : 200000;
 	const char *base = argc > 3 ? argv[3] : "/tmp";
+	cw_cachedb_process_init();   /* as `cachewarp run`: the bare reference gets it too */
 	char *dir = cw_xasprintf("%s/cw-bench-XXXXXX", base);
 	if (mkdtemp(dir) == NULL) {
 		perror("mkdtemp");

@@ -21,6 +21,7 @@
  * CW_BENCH_TRACE=1 prints the worst latency of each second.
  */
 #define _XOPEN_SOURCE 700
+#include "apply/cachedb.h"
 #include "apply/target.h"
 #include "core/change.h"
 #include "core/config.h"
@@ -278,6 +279,7 @@ int main(int argc, char **argv)
 {
 	uint64_t total = argc > 1 ? strtoull(argv[1], NULL, 10) : 1000000;
 	int seconds = argc > 2 ? atoi(argv[2]) : 10;
+	cw_cachedb_process_init();   /* as `cachewarp run` */
 	char cachedir[] = "/tmp/cw-bench-dbs-XXXXXX";
 	if (mkdtemp(cachedir) == NULL)
 		return 1;

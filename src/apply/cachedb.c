@@ -234,6 +234,12 @@ static int open_meta(cw_cachedb_t *db, bool retry, cw_err_t *err)
 	return result;
 }
 
+void cw_cachedb_process_init(void)
+{
+	/* SQLITE_MISUSE once SQLite is initialized: the setting stays as it was. */
+	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 cw_cachedb_t *cw_cachedb_open(const char *dir, int64_t idle_timeout_ms, cw_err_t *err)
 {
 	cw_cachedb_t *db = cw_xcalloc(1, sizeof *db);

@@ -104,6 +104,14 @@ typedef struct cw_cache {
 } cw_cache_t;
 
 /*
+ * Configures SQLite for the whole process: no memory statistics, which SQLite
+ * keeps under one global mutex taken around every allocation and free (about
+ * 3% of the apply thread's CPU; BENCHMARKS.md). Call once at start, before any
+ * thread uses SQLite; a call after that changes nothing.
+ */
+void cw_cachedb_process_init(void);
+
+/*
  * Opens the manager on dir (borrowed; created when missing) with the idle
  * timeout; opens or creates {dir}/metadata.sqlite (a corrupt one is moved
  * aside and recreated at position 0: every cache then skips what it has).

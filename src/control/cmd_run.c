@@ -1,4 +1,5 @@
 /* This file contains `cachewarp run`: the daemon, capturing every source and applying the hub to every target. */
+#include "apply/cachedb.h"
 #include "control/cli.h"
 #include "control/commands.h"
 #include "control/runtime.h"
@@ -27,6 +28,8 @@ int cw_cmd_run(int argc, char **argv)
 	};
 	cw_cli_args_t args;
 	int rc = cw_cli_parse(argc, argv, usage, options, 0, &args);
+	if (rc == 0)
+		cw_cachedb_process_init();
 	if (rc == 0)
 		rc = cw_runtime_run(cw_cli_config_path(config_flag), entities.items, entities.len);
 	else if (rc == CW_CLI_HELP_SHOWN)
