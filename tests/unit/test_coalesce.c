@@ -340,6 +340,34 @@ static void writes_come_in_doc_id_byte_order(void **state)
 	}
 }
 
+/*
+ * A batch already in key order skips the sort; one change out of place at
+ * its end (a document changed again) still coalesces with its earlier one.
+ */
+static void sorted_batches_and_a_late_change_coalesce_alike(void **state)
+{
+	(void)state;
+	cw_change_batch_t batch = CW_CHANGE_BATCH_INIT;
+	push(&batch, CW_OP_UPSERT, "items", "a1", "{\"n\": 1}", 1);
+	push(&batch, CW_OP_UPSERT, "items", "a2", "{\"n\": 2}", 1);
+	push(&batch, CW_OP_UPSERT, "items", "a3", "{\"n\": 3}", 1);
+	cw_write_list_t out = CW_WRITE_LIST_INIT;
+	assert_int_equal(coalesce_all(&batch, 0, &out), 0);
+	assert_int_equal(out.len, 3);
+	assert_string_equal(out.items[0].doc_id, "a1");
+	assert_string_equal(out.items[2].doc_id, "a3");
+	cw_write_list_clear(&out);
+	push(&batch, CW_OP_UPSERT, "items", "a2", "{\"m\": 4}", 1);
+	assert_int_equal(coalesce_all(&batch, 0, &out), 0);
+	assert_int_equal(out.len, 3);
+	assert_int_equal(out.changes, 4);
+	assert_string_equal(out.items[1].doc_id, "a2");
+	assert_data(&out.items[1], "{\"n\": 2, \"m\": 4}");
+	assert_int_equal(out.items[1].oplog_id, batch.items[3].oplog_id);
+	cw_write_list_clear(&out);
+	cw_change_batch_free(&batch);
+}
+
 static void batches_group_by_entity_in_id_order(void **state)
 {
 	(void)state;
@@ -377,6 +405,7 @@ int main(void)
 		cmocka_unit_test(merged_upserts_keep_every_digit),
 		cmocka_unit_test(batches_group_by_entity_in_id_order),
 		cmocka_unit_test(writes_come_in_doc_id_byte_order),
+		cmocka_unit_test(sorted_batches_and_a_late_change_coalesce_alike),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
