@@ -16,6 +16,8 @@ struct cw_hub {
 	unsigned prepared;  /* the cw_hub_stmt_t slots prepared on conn, one bit each */
 };
 
+_Static_assert(CW_HUB_STMT_END <= 32, "one bit of cw_hub.prepared per statement slot");
+
 void cw_hub_clean_message(const char *text, char *out, size_t outlen)
 {
 	char *masked = cw_secret_mask(text ? text : "");
@@ -296,6 +298,18 @@ PGresult *cw_hub_exec_index_scans_prepared(cw_hub_t *hub, cw_hub_stmt_t slot, co
 	if (prepare_once(hub, slot, sql, nparams, name, sizeof name, what, err) != 0)
 		return NULL;
 	return exec_with_settings(hub, INDEX_SCANS_ONLY_SQL, name, sql, nparams, params, 0, what,
+	                          err);
+}
+
+PGresult *cw_hub_exec_index_scans_prepared_binary(cw_hub_t *hub, cw_hub_stmt_t slot,
+                                                  const char *sql, int nparams,
+                                                  const char *const *params, const char *what,
+                                                  cw_err_t *err)
+{
+	char name[32];
+	if (prepare_once(hub, slot, sql, nparams, name, sizeof name, what, err) != 0)
+		return NULL;
+	return exec_with_settings(hub, INDEX_SCANS_ONLY_SQL, name, sql, nparams, params, 1, what,
 	                          err);
 }
 

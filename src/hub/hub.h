@@ -120,9 +120,16 @@ PGresult *cw_hub_exec_with_settings(cw_hub_t *hub, const char *settings_sql, con
 PGresult *cw_hub_exec_index_scans(cw_hub_t *hub, const char *sql, int nparams,
                                   const char *const *params, const char *what, cw_err_t *err);
 
+/* Pages of every entity merged from up to this many entities' range scans are prepared. */
+#define CW_HUB_MERGED_PAGE_SLOTS 8
+
 /* Statements a connection prepares once, on first use, and runs by name after. */
 typedef enum cw_hub_stmt {
 	CW_HUB_STMT_OPLOG_HEADS = 0,   /* each entity's last id after a position (oplog_reader.c) */
+	CW_HUB_STMT_OPLOG_PAGE,        /* a page of one entity */
+	/* a page of every entity merged from n entities' scans: this slot + n - 1 */
+	CW_HUB_STMT_OPLOG_MERGED_PAGE,
+	CW_HUB_STMT_END = CW_HUB_STMT_OPLOG_MERGED_PAGE + CW_HUB_MERGED_PAGE_SLOTS,
 } cw_hub_stmt_t;
 
 /*
@@ -135,6 +142,12 @@ typedef enum cw_hub_stmt {
 PGresult *cw_hub_exec_index_scans_prepared(cw_hub_t *hub, cw_hub_stmt_t slot, const char *sql,
                                            int nparams, const char *const *params,
                                            const char *what, cw_err_t *err);
+
+/* cw_hub_exec_index_scans_prepared with the results in binary format (cw_hub_exec_index_scans_binary). */
+PGresult *cw_hub_exec_index_scans_prepared_binary(cw_hub_t *hub, cw_hub_stmt_t slot,
+                                                  const char *sql, int nparams,
+                                                  const char *const *params, const char *what,
+                                                  cw_err_t *err);
 
 /*
  * cw_hub_exec_index_scans with the results in binary format: integers and

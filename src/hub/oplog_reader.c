@@ -137,12 +137,23 @@ static void subset_query(cw_buf_t *sql, const char *columns, const char *const *
 	cw_buf_append_str(sql, ") AS page ORDER BY 1 LIMIT $2::int8");
 }
 
-/* A page's query run as index scans, in binary when the hub's text allows; NULL with err. */
-static PGresult *page_exec(cw_hub_t *hub, const char *sql, int nparams, const char *const *params,
-                           cw_err_t *err)
+/*
+ * A page's query run as index scans, in binary when the hub's text allows;
+ * prepared as slot unless slot is CW_HUB_STMT_END (a shape too rare to keep):
+ * parsing and planning it at every page cost the hub 0.1-0.25 ms per page
+ * (BENCHMARKS.md). NULL with err.
+ */
+static PGresult *page_exec(cw_hub_t *hub, cw_hub_stmt_t slot, const char *sql, int nparams,
+                           const char *const *params, cw_err_t *err)
 {
 	const char *what = "could not read the oplog";
-	if (cw_hub_binary_text_ok(hub))
+	bool binary = cw_hub_binary_text_ok(hub);
+	if (slot != CW_HUB_STMT_END && binary)
+		return cw_hub_exec_index_scans_prepared_binary(hub, slot, sql, nparams, params, what,
+		                                               err);
+	if (slot != CW_HUB_STMT_END)
+		return cw_hub_exec_index_scans_prepared(hub, slot, sql, nparams, params, what, err);
+	if (binary)
 		return cw_hub_exec_index_scans_binary(hub, sql, nparams, params, what, err);
 	return cw_hub_exec_index_scans(hub, sql, nparams, params, what, err);
 }
@@ -152,7 +163,11 @@ static const char *page_columns(cw_hub_t *hub)
 	return cw_hub_binary_text_ok(hub) ? PAGE_COLUMNS_BINARY : PAGE_COLUMNS_TEXT;
 }
 
-/* The page of a subset (bounded: params[2] is the last id to read), or NULL with err. */
+/*
+ * The page of a subset (bounded: params[2] is the last id to read), or NULL
+ * with err. A bounded page of up to CW_HUB_MERGED_PAGE_SLOTS entities (every
+ * entity's, named by the heads query) is a prepared statement.
+ */
 static PGresult *subset_page(cw_hub_t *hub, const char *const *entities, size_t nentities,
                              bool bounded, const char **fixed, cw_err_t *err)
 {
@@ -161,7 +176,11 @@ static PGresult *subset_page(cw_hub_t *hub, const char *const *entities, size_t 
 	int nparams = bounded ? 3 : 2;
 	memcpy(params, fixed, (size_t)nparams * sizeof *params);
 	subset_query(&sql, page_columns(hub), entities, nentities, bounded, params, &nparams);
-	PGresult *res = page_exec(hub, cw_buf_cstr(&sql), nparams, params, err);
+	int scans = nparams - 3;
+	cw_hub_stmt_t slot = bounded && scans >= 1 && scans <= CW_HUB_MERGED_PAGE_SLOTS
+	                     ? (cw_hub_stmt_t)(CW_HUB_STMT_OPLOG_MERGED_PAGE + scans - 1)
+	                     : CW_HUB_STMT_END;
+	PGresult *res = page_exec(hub, slot, cw_buf_cstr(&sql), nparams, params, err);
 	free(params);
 	cw_buf_free(&sql);
 	return res;
@@ -236,7 +255,7 @@ int cw_oplog_fetch(cw_hub_t *hub, const char *const *entities, size_t nentities,
 		const char *params[] = {after_text, limit_text, entities[0]};
 		char *sql = cw_xasprintf("%sWHERE entity = $3 AND id > $1::int8 "
 		                         "ORDER BY id LIMIT $2::int8", page_columns(hub));
-		res = page_exec(hub, sql, 3, params, err);
+		res = page_exec(hub, CW_HUB_STMT_OPLOG_PAGE, sql, 3, params, err);
 		free(sql);
 	} else {
 		const char *fixed[] = {after_text, limit_text};

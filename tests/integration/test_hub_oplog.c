@@ -219,6 +219,16 @@ static void subset_pages_merge_entities_in_id_order(void **state)
 			break;
 	}
 	assert_int_equal(seen, 20);
+	/* Every page of a subset and of every entity is prepared once per connection. */
+	cw_change_batch_t all = CW_CHANGE_BATCH_INIT;
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(cw_oplog_fetch(fx->hub, wanted, 1, 0, 7, &all, &err), 0);
+		cw_change_batch_free(&all);
+		assert_int_equal(cw_oplog_fetch(fx->hub, NULL, 0, 0, 7, &all, &err), 0);
+		cw_change_batch_free(&all);
+	}
+	assert_true(cw_testhub_int(fx->hub, "SELECT count(*) FROM pg_prepared_statements "
+	                           "WHERE statement LIKE '%cachewarp.oplog%id > $1%'") >= 2);
 	cw_oplog_writer_free(writer);
 	cw_change_batch_free(&batch);
 }
