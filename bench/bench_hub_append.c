@@ -7,9 +7,10 @@
  * the oplog whose data column is jsonb (as before hub schema version 8) and
  * into one whose data is text (as since: no input parsing), and read back in pages of 1,000 from each (no
  * output conversion for text). Last, what each index of the oplog costs the
- * append: the same rows COPYed into copies of the oplog with its indexes
- * ((entity, id) and BRIN (created_at)), with the primary key on id it had
- * until hub schema version 9 as well, with (entity, id) only and with none,
+ * append: the same rows COPYed into copies of the oplog with the indexes it
+ * had until hub schema version 10 ((entity, id) and BRIN (created_at)), with
+ * the primary key on id it had until version 9 as well, with (entity, id)
+ * only (its index since version 10) and with none,
  * the hub backend's CPU of each. Prints figures; asserts nothing. Starts its own
  * throwaway PostgreSQL 15 cluster.
  */

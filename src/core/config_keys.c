@@ -239,9 +239,10 @@ static const cw_config_key_t keys[] = {
 	 .help = "Hub connections kept open for the REST API and administrative work."},
 	{.path = "hub.retention", .kind = CW_KEY_DURATION, .offset = CFG(hub.retention_ms),
 	 .default_text = "7d", .min = 0, .max = 3650 * DAY_MS,
-	 .help = "Oplog rows older than this are deleted (checked every minute) once every live "
-	         "consumer has applied them; a consumer not seen for 10 minutes no longer holds "
-	         "them back, and with no live consumer nothing is deleted. 0 keeps every row."},
+	 .help = "Oplog rows appended to the hub longer ago than this are deleted (checked every "
+	         "minute) once every live consumer has applied them; a consumer not seen for 10 "
+	         "minutes no longer holds them back, and with no live consumer nothing is deleted. "
+	         "0 keeps every row."},
 	{.path = "hub.auth_id", .kind = CW_KEY_STRING, .offset = CFG(hub.auth_id),
 	 .default_doc = "none", .check = check_auth_id, .help = AUTH_ID_HELP},
 

@@ -1,11 +1,9 @@
 /* This file contains the consumer registry and oplog retention declared in consumers.h. */
 #include "hub/consumers.h"
 
-#include "core/log.h"
 #include "core/mem.h"
 #include "hub/oplog_reader.h"
 
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,32 +118,6 @@ int cw_consumer_remove(cw_hub_t *hub, const char *name, cw_err_t *err)
 	return rc;
 }
 
-/*
- * Summarizes the ranges of the oplog's BRIN index on created_at that filled
- * since the last call (PostgreSQL otherwise does it only when it vacuums the
- * oplog, and retention reads every range without a summary): it reads the
- * pages written since, once. It waits at most 100 ms for its lock, which
- * VACUUM holds (a vacuum summarizes too); a hub user that does not own the
- * oplog cannot summarize, and retention then reads more, warned once.
- */
-static void summarize_created_at(cw_hub_t *hub)
-{
-	static atomic_bool warned;
-	cw_err_t err = {0};
-	PGresult *res = cw_hub_exec_with_settings(hub,
-		"SELECT set_config('lock_timeout', '100ms', true)",
-		"SELECT brin_summarize_new_values('cachewarp.oplog_created_at'::regclass)", 0, NULL,
-		"could not summarize the oplog's index on created_at", &err);
-	if (res != NULL) {
-		PQclear(res);
-		return;
-	}
-	if (strcmp(err.server_code, "55P03") == 0 || atomic_exchange(&warned, true))
-		return;   /* a vacuum holds the lock: next time */
-	cw_log_kv(CW_LOG_WARN, "retention", "retention reads oplog pages a summary would skip",
-	          "error", err.message, NULL);
-}
-
 int cw_oplog_retention_run(cw_hub_t *hub, int64_t max_age_s, int64_t liveness_s,
                            int64_t *deleted, cw_err_t *err)
 {
@@ -166,25 +138,43 @@ int cw_oplog_retention_run(cw_hub_t *hub, int64_t max_age_s, int64_t liveness_s,
 	if (res == NULL)
 		return CW_EDB;
 	bool none_live = PQgetisnull(res, 0, 0);
-	char below_text[24];
-	snprintf(below_text, sizeof below_text, "%lld", (long long)cw_hub_int64(res, 0, 0));
+	int64_t below = none_live ? 0 : cw_hub_int64(res, 0, 0);
 	PQclear(res);
 	if (none_live)
 		return 0;   /* no live consumer: nothing may go */
 	/*
-	 * Through the BRIN index on created_at: only the ranges that hold rows
-	 * older than max_age are read (docs/hub.md, "Consumers, lag and retention").
+	 * The newest append mark older than max_age: every row up to its id was
+	 * appended before it (docs/hub.md, "Consumers, lag and retention").
 	 */
-	summarize_created_at(hub);
-	const char *params[] = {age_text, below_text};
+	const char *age_params[] = {age_text};
+	res = cw_hub_exec(hub, "SELECT id FROM cachewarp.oplog_marks "
+	                  "WHERE at < now() - make_interval(secs => $1::float8) "
+	                  "ORDER BY at DESC LIMIT 1", 1, age_params, what, err);
+	if (res == NULL)
+		return CW_EDB;
+	bool none_old = PQntuples(res) == 0;
+	int64_t upto = none_old ? 0 : cw_hub_int64(res, 0, 0);
+	PQclear(res);
+	if (none_old)
+		return 0;
+	if (upto > below - 1)
+		upto = below - 1;
+	char upto_text[24];
+	snprintf(upto_text, sizeof upto_text, "%lld", (long long)upto);
+	/* One range of the (entity, id) index per entity: the rows it deletes, no other. */
+	const char *params[] = {upto_text};
 	res = cw_hub_exec_without_seqscan(hub,
-		"DELETE FROM cachewarp.oplog "
-		"WHERE created_at < now() - make_interval(secs => $1::float8) AND id < $2::int8",
-		2, params, what, err);
+		"DELETE FROM cachewarp.oplog WHERE entity = ANY((" CW_OPLOG_ENTITIES_SQL
+		"SELECT array_agg(entity) FROM oplog_entities WHERE entity IS NOT NULL)::text[]) "
+		"AND id <= $1::int8", 1, params, what, err);
 	if (res == NULL)
 		return CW_EDB;
 	if (deleted != NULL)
 		*deleted = strtoll(PQcmdTuples(res), NULL, 10);
 	PQclear(res);
-	return 0;
+	/* Marks older than the one used are never the newest old one again. */
+	return cw_hub_command(hub, "DELETE FROM cachewarp.oplog_marks WHERE at < ("
+	                      "SELECT at FROM cachewarp.oplog_marks "
+	                      "WHERE at < now() - make_interval(secs => $1::float8) "
+	                      "ORDER BY at DESC LIMIT 1)", 1, age_params, what, err);
 }

@@ -50,11 +50,14 @@ void cw_consumer_list_free(cw_consumer_t *consumers, size_t count);
 int cw_consumer_remove(cw_hub_t *hub, const char *name, cw_err_t *err);
 
 /*
- * Retention: deletes oplog rows created more than max_age_s seconds ago
+ * Retention: deletes oplog rows appended more than max_age_s seconds ago
  * whose id is below the smallest position of the consumers seen within the
  * last liveness_s seconds. With no such consumer nothing is deleted (a
- * consumer that comes back must find its rows). *deleted (optional)
- * receives the number of rows removed. 0 or CW_EDB.
+ * consumer that comes back must find its rows). Append times are the
+ * writers' marks in cachewarp.oplog_marks (at most one a second per writer):
+ * a row goes once a mark at or after it is older than max_age_s, so it may
+ * stay up to a second longer, or until the next append of an idle hub.
+ * *deleted (optional) receives the number of rows removed. 0 or CW_EDB.
  */
 int cw_oplog_retention_run(cw_hub_t *hub, int64_t max_age_s, int64_t liveness_s,
                            int64_t *deleted, cw_err_t *err);

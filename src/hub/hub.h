@@ -164,9 +164,9 @@ bool cw_hub_binary_text_ok(const cw_hub_t *hub);
 
 /*
  * cw_hub_exec with sequential scans off for sql alone, bitmap scans left on:
- * for a query that must read the oplog through its BRIN index on
- * created_at (retention), which PostgreSQL otherwise passes over for a
- * sequential scan of the whole oplog on a table it has no statistics for.
+ * for a query that must read the oplog through its (entity, id) index
+ * (retention), which PostgreSQL otherwise passes over for a sequential scan
+ * of the whole oplog on a table it has no statistics for.
  */
 PGresult *cw_hub_exec_without_seqscan(cw_hub_t *hub, const char *sql, int nparams,
                                       const char *const *params, const char *what,

@@ -186,6 +186,30 @@ static const char *const migrations[] = {
 	 * oplog lock. Dropping an index rewrites nothing.
 	 */
 	"ALTER TABLE cachewarp.oplog DROP CONSTRAINT oplog_pkey;\n",
+	/*
+	 * 10: retention by append marks instead of a BRIN index on created_at.
+	 * The BRIN index cost each appended row an index insert (about a tenth
+	 * of the append's CPU, BENCHMARKS.md) and only served retention, which
+	 * also had to summarize its new ranges before every run. The writer now
+	 * records (last id, clock time) at most once a second per writer, under
+	 * the oplog lock; retention deletes up to the id of the newest mark older
+	 * than its age, through (entity, id). Rows already in the oplog are
+	 * covered by one mark made now: they are kept one retention period more.
+	 */
+	"CREATE TABLE cachewarp.oplog_marks (\n"
+	"	id bigint NOT NULL,\n"
+	"	at timestamptz NOT NULL\n"
+	");\n"
+	"CREATE INDEX oplog_marks_at ON cachewarp.oplog_marks (at);\n"
+	"WITH RECURSIVE oplog_entities(entity) AS (\n"
+	"	SELECT min(entity) FROM cachewarp.oplog UNION ALL\n"
+	"	SELECT (SELECT min(o.entity) FROM cachewarp.oplog o WHERE o.entity > n.entity)\n"
+	"	FROM oplog_entities n WHERE n.entity IS NOT NULL)\n"
+	"INSERT INTO cachewarp.oplog_marks (id, at)\n"
+	"SELECT max((SELECT max(o.id) FROM cachewarp.oplog o WHERE o.entity = n.entity)),\n"
+	"	clock_timestamp()\n"
+	"FROM oplog_entities n WHERE n.entity IS NOT NULL HAVING count(*) > 0;\n"
+	"DROP INDEX cachewarp.oplog_created_at;\n",
 };
 
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

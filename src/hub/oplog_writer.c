@@ -37,6 +37,7 @@ struct cw_oplog_writer {
 	cw_buf_t sql;            /* the statements of one message, reused per batch */
 	entity_routes_t routes;
 	int64_t next_id;         /* the next of the ids the open batch reserved */
+	int64_t marked_ms;       /* monotonic time of the last append mark committed, 0 for none */
 	bool scan;               /* pending and scanning entities go to the oplog too */
 	bool track_keys;         /* keep cachewarp.batch_keys (cw_oplog_writer_track_keys) */
 	cw_oplog_hook_fn hook;
@@ -292,6 +293,16 @@ static int begin_locked(cw_oplog_writer_t *writer, size_t reserve, cw_err_t *err
 	return rc;
 }
 
+static int64_t monotonic_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* An append mark at most this often per writer (retention's resolution, hub/consumers.h). */
+#define MARK_INTERVAL_MS 1000
+
 static int64_t now_us(void)
 {
 	struct timespec ts;
@@ -377,7 +388,7 @@ static int append_locked(cw_oplog_writer_t *writer, const cw_change_batch_t *bat
 	char store_what[160];
 	snprintf(store_what, sizeof store_what, "could not store hub metadata \"%s\"",
 	         checkpoint_key ? checkpoint_key : "");
-	const char *labels[8];
+	const char *labels[10];
 	const cw_buf_t *copies[2];
 	size_t n = 0, ncopies = 0;
 	*committed = false;
@@ -406,6 +417,18 @@ static int append_locked(cw_oplog_writer_t *writer, const cw_change_batch_t *bat
 	}
 	if (writer->track_keys)
 		n += track_keys_sql(writer, batch, labels + n);
+	/*
+	 * The append mark retention reads: every row up to the batch's last id
+	 * was appended by now (the lock orders every append before it).
+	 */
+	int64_t now_ms = monotonic_ms();
+	bool mark = stats->appended > 0 &&
+	            (writer->marked_ms == 0 || now_ms - writer->marked_ms >= MARK_INTERVAL_MS);
+	if (mark) {
+		cw_buf_appendf(sql, "; INSERT INTO cachewarp.oplog_marks (id, at) "
+		               "VALUES (%lld, clock_timestamp())", (long long)(writer->next_id - 1));
+		labels[n++] = "could not mark the append for retention";
+	}
 	if (checkpoint_key != NULL) {
 		cw_buf_append_str(sql, "; ");
 		cw_metadata_set_sql(writer->hub, sql, checkpoint_key, checkpoint_json);
@@ -439,6 +462,8 @@ static int append_locked(cw_oplog_writer_t *writer, const cw_change_batch_t *bat
 		return cw_err_set(err, CW_EDB, "hub", "could not commit to the oplog: the "
 		                  "transaction was rolled back");
 	*committed = true;
+	if (mark)
+		writer->marked_ms = now_ms;
 	return 0;
 }
 

@@ -385,6 +385,10 @@ static void consumers_report_lag_and_hold_back_retention(void **state)
 	cw_oplog_writer_t *writer = cw_oplog_writer_new(fx->hub);
 	append_docs(writer, "retained", "o0 o1 o2 o3 o4 o5 o6 o7 o8 o9",
 	            now_us() - INT64_C(7200) * 1000000);
+	/* Appended two hours ago, as retention reads it: the batch's append mark. */
+	assert_int_equal(cw_testhub_int(fx->hub, "WITH m AS (UPDATE cachewarp.oplog_marks "
+		"SET at = now() - interval '2 hours' WHERE id >= (SELECT min(id) FROM "
+		"cachewarp.oplog WHERE entity = 'retained') RETURNING 1) SELECT count(*) FROM m"), 1);
 	append_docs(writer, "retained", "n0 n1 n2 n3 n4", 0);
 	cw_oplog_writer_free(writer);
 	entity_ids(fx->hub, "retained", ids, &n);
@@ -412,9 +416,15 @@ static void consumers_report_lag_and_hold_back_retention(void **state)
 	assert_int_equal(cw_testhub_int(fx->hub,
 		"SELECT lag_ids FROM cachewarp.consumers WHERE name = 'node_a'"), last - ids[3]);
 
-	/* Old rows below both positions go; node_a still needs o3 onwards. */
+	/* Old rows below both positions go (earlier tests' too); node_a still needs o3 onwards. */
+	char *below_a = cw_xasprintf("SELECT count(*) FROM cachewarp.oplog WHERE id < %lld",
+	                             (long long)ids[3]);
+	int64_t old_rows = cw_testhub_int(fx->hub, below_a);
+	free(below_a);
 	assert_int_equal(cw_oplog_retention_run(fx->hub, 3600, 600, &deleted, &err), 0);
-	assert_int_equal(deleted, 3);
+	assert_int_equal(deleted, old_rows);
+	entity_ids(fx->hub, "retained", ids, &n);
+	assert_int_equal(n, 12);
 	/* A consumer not seen within the liveness window no longer holds rows back. */
 	PQclear(PQexec(cw_hub_pgconn(fx->hub), "UPDATE cachewarp.consumers SET last_seen = "
 	                                       "now() - interval '1 hour' WHERE name = 'node_a'"));
@@ -450,13 +460,36 @@ static void oplog_reads(cw_hub_t *hub, int64_t *seq_scans, int64_t *heap_pages)
 	                                  "WHERE relid = 'cachewarp.oplog'::regclass");
 }
 
+/* Appends count upserts of entity, each with a 100-byte pad, as one batch of a new writer. */
+static void append_padded(cw_hub_t *hub, const char *entity, int count)
+{
+	cw_err_t err = {0};
+	cw_change_batch_t batch = CW_CHANGE_BATCH_INIT;
+	for (int i = 0; i < count; i++) {
+		char doc_id[16];
+		snprintf(doc_id, sizeof doc_id, "%d", i);
+		cw_change_t change = {0};
+		change.op = CW_OP_UPSERT;
+		change.entity = cw_xstrdup(entity);
+		change.doc_id = cw_xstrdup(doc_id);
+		change.data = cw_xasprintf("{\"pad\": \"%0100d\"}", i);
+		change.version = 1;
+		cw_change_batch_push(&batch, &change);
+	}
+	cw_oplog_writer_t *writer = cw_oplog_writer_new(hub);
+	if (cw_oplog_append(writer, &batch, NULL, NULL, NULL, &err) != 0)
+		fail_msg("append: %s", err.message);
+	cw_oplog_writer_free(writer);
+	cw_change_batch_free(&batch);
+}
+
 /*
- * Retention reads the oplog through its BRIN index on created_at, never as a
- * whole: the consumer's bound is a value, not a subquery the DELETE was
- * planned around, and the ranges filled since the last run are summarized
- * first, so a range of new rows is skipped, not read.
+ * Retention finds what it may delete from the writers' append marks and
+ * deletes it through (entity, id): it reads the rows it deletes, never the
+ * newer ones, never the whole oplog, with no index on created_at and no
+ * summary to keep.
  */
-static void retention_skips_the_ranges_of_new_rows(void **state)
+static void retention_reads_only_the_rows_it_deletes(void **state)
 {
 	fixture_t *fx = *state;
 	cw_err_t err = {0};
@@ -465,31 +498,42 @@ static void retention_skips_the_ranges_of_new_rows(void **state)
 	int64_t last = 0, deleted = -1;
 	make_entity(&ent, columns, "ranges", "shop", CW_ENTITY_LIVE);
 	assert_int_equal(cw_entity_store_upsert(fx->hub, &ent, NULL, &err), 0);
-	/* More than two ranges of 128 pages, and no statistics on the oplog yet. */
-	const char *size_sql = "SELECT pg_relation_size('cachewarp.oplog') / 8192";
-	int64_t older_pages = cw_testhub_int(fx->hub, size_sql);
-	PQclear(PQexec(cw_hub_pgconn(fx->hub),
-		"INSERT INTO cachewarp.oplog (op, entity, doc_id, data, version) "
-		"SELECT 'upsert', 'ranges', g::text, '{\"pad\": \"' || repeat('x', 100) || '\"}', 1 "
-		"FROM generate_series(1, 20000) g"));
+	assert_int_equal(cw_testhub_int(fx->hub, "SELECT count(*) FROM pg_indexes WHERE "
+	                                "indexname = 'oplog_created_at'"), 0);
+	/* 2,000 rows appended two hours ago, then 40,000 now, with no statistics on the oplog. */
+	append_padded(fx->hub, "ranges", 2000);
+	int64_t old_last = cw_testhub_int(fx->hub, "SELECT max(id) FROM cachewarp.oplog "
+	                                  "WHERE entity = 'ranges'");
+	PQclear(PQexec(cw_hub_pgconn(fx->hub), "UPDATE cachewarp.oplog_marks "
+	                                      "SET at = at - interval '2 hours'"));
+	append_padded(fx->hub, "ranges", 40000);
 	assert_int_equal(cw_oplog_last_id(fx->hub, &last, &err), 0);
 	assert_int_equal(cw_consumer_heartbeat(fx->hub, "ranges_node", last, &err), 0);
+	char *old_sql = cw_xasprintf("SELECT count(*) FROM cachewarp.oplog WHERE id <= %lld",
+	                             (long long)old_last);
+	int64_t old_rows = cw_testhub_int(fx->hub, old_sql);
+	free(old_sql);
+	assert_true(old_rows >= 2000);
 
-	/* The first run summarizes the new ranges (reading them once) ... */
-	assert_int_equal(cw_oplog_retention_run(fx->hub, 3600, 600, &deleted, &err), 0);
-	assert_int_equal(deleted, 0);
-	assert_int_equal(cw_testhub_int(fx->hub, "SELECT brin_summarize_new_values("
-	                                "'cachewarp.oplog_created_at'::regclass)"), 0);
-	/* ... and then no run reads a page of them. */
-	int64_t scans0, pages0, scans1, pages1;
+	int64_t scans0, pages0, scans1, pages1, scans2, pages2;
 	oplog_reads(fx->hub, &scans0, &pages0);
-	assert_true(cw_testhub_int(fx->hub, size_sql) - older_pages > 256);
 	assert_int_equal(cw_oplog_retention_run(fx->hub, 3600, 600, &deleted, &err), 0);
-	assert_int_equal(deleted, 0);
+	assert_int_equal(deleted, old_rows);
+	assert_int_equal(cw_testhub_int(fx->hub, "SELECT count(*) FROM cachewarp.oplog "
+	                                "WHERE entity = 'ranges'"), 40000);
 	oplog_reads(fx->hub, &scans1, &pages1);
 	assert_int_equal(scans1, scans0);
-	/* At most the ranges of the rows earlier tests wrote, some of them old. */
-	assert_true(pages1 - pages0 <= (older_pages + 127) / 128 * 128);
+	/* Again: only the deleted range is visited, not a page of the 40,000 newer rows. */
+	assert_int_equal(cw_oplog_retention_run(fx->hub, 3600, 600, &deleted, &err), 0);
+	assert_int_equal(deleted, 0);
+	oplog_reads(fx->hub, &scans2, &pages2);
+	assert_int_equal(scans2, scans1);
+	int64_t new_pages = cw_testhub_int(fx->hub, "SELECT pg_relation_size('cachewarp.oplog') "
+	                                   "/ 8192") / 2;
+	assert_true(pages2 - pages1 < new_pages / 4);
+	/* The marks older than the one it used are gone. */
+	assert_int_equal(cw_testhub_int(fx->hub, "SELECT count(*) FROM cachewarp.oplog_marks "
+	                                "WHERE at < now() - interval '1 hour'"), 1);
 	assert_int_equal(cw_consumer_remove(fx->hub, "ranges_node", &err), 0);
 }
 
@@ -554,7 +598,7 @@ int main(void)
 		cmocka_unit_test(staged_changes_follow_the_scan_in_order),
 		cmocka_unit_test(metadata_and_quarantine_are_stored),
 		cmocka_unit_test(consumers_report_lag_and_hold_back_retention),
-		cmocka_unit_test(retention_skips_the_ranges_of_new_rows),
+		cmocka_unit_test(retention_reads_only_the_rows_it_deletes),
 		cmocka_unit_test(registry_serves_copies_until_invalidated),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -88,10 +88,14 @@ static void migrating_twice_applies_once(void **state)
 	/* Every table the hub's modules use is there. */
 	assert_int_equal(cw_testhub_int(fx->hub,
 		"SELECT count(*) FROM pg_tables WHERE schemaname = 'cachewarp' AND tablename IN "
-		"('oplog', 'oplog_staging', 'entities', 'metadata', 'consumers', 'quarantine')"), 6);
+		"('oplog', 'oplog_staging', 'entities', 'metadata', 'consumers', 'quarantine', "
+		"'oplog_marks')"), 7);
+	/* Version 10: retention reads append marks, the oplog has no index on created_at. */
 	assert_int_equal(cw_testhub_int(fx->hub,
 		"SELECT count(*) FROM pg_indexes WHERE schemaname = 'cachewarp' AND indexname IN "
-		"('oplog_entity_id', 'oplog_created_at')"), 2);
+		"('oplog_entity_id', 'oplog_marks_at')"), 2);
+	assert_int_equal(cw_testhub_int(fx->hub,
+		"SELECT count(*) FROM pg_indexes WHERE indexname = 'oplog_created_at'"), 0);
 }
 
 /* A forked process: waits at the gate, then migrates. Returns an exit status. */
@@ -341,6 +345,10 @@ static void upgrade_keeps_the_change_feed(void **state)
 	/* Version 9: no index on id alone; every page below comes through (entity, id). */
 	assert_int_equal(cw_testhub_int(fx->hub, "SELECT count(*) FROM pg_constraint "
 	                                "WHERE conname = 'oplog_pkey'"), 0);
+	/* Version 10: one append mark covers every row already there, made at the upgrade. */
+	assert_int_equal(cw_testhub_int(fx->hub, "SELECT count(*) FROM cachewarp.oplog_marks "
+	                                "WHERE at > now() - interval '1 hour' AND id = "
+	                                "(SELECT max(id) FROM cachewarp.oplog)"), 1);
 	logged = slurp(log);
 	assert_non_null(strstr(logged, "hub migration rewrites tables"));
 	assert_non_null(strstr(logged, "\"version\":\"8\""));
