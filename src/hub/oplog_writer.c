@@ -251,10 +251,14 @@ static int begin_locked(cw_oplog_writer_t *writer, size_t reserve, cw_err_t *err
 	entity_routes_t *routes = &writer->routes;
 	cw_buf_t *sql = &writer->sql;
 	cw_buf_reset(sql);
-	cw_buf_appendf(sql, "BEGIN; SELECT setval(s::regclass, nextval(s::regclass) + %zu - 1) "
-	               "FROM pg_advisory_xact_lock(%d, %d) AS l, "
+	cw_buf_append_str(sql, "BEGIN; SELECT ");
+	if (reserve > 0)   /* an empty batch (a checkpoint alone) draws none */
+		cw_buf_appendf(sql, "setval(s::regclass, nextval(s::regclass) + %zu - 1)", reserve);
+	else
+		cw_buf_append_str(sql, "0::bigint");
+	cw_buf_appendf(sql, " FROM pg_advisory_xact_lock(%d, %d) AS l, "
 	               "pg_get_serial_sequence('cachewarp.oplog', 'id') AS s",
-	               reserve > 0 ? reserve : 1, CW_HUB_LOCK_CLASS, CW_HUB_LOCK_OPLOG);
+	               CW_HUB_LOCK_CLASS, CW_HUB_LOCK_OPLOG);
 	const char *labels[] = {"could not begin a hub transaction", "could not lock the oplog",
 	                        "could not append to the oplog: could not read entity statuses"};
 	size_t nlabels = 2;
@@ -275,7 +279,7 @@ static int begin_locked(cw_oplog_writer_t *writer, size_t reserve, cw_err_t *err
 		rc = cw_err_set(err, CW_EDB, "hub", "could not lock the oplog: the hub answered no "
 		                "ids");
 	if (rc == 0)
-		writer->next_id = cw_hub_int64(res[0], 0, 0) - (int64_t)(reserve > 0 ? reserve : 1) + 1;
+		writer->next_id = cw_hub_int64(res[0], 0, 0) - (int64_t)reserve + 1;
 	for (int row = 0; rc == 0 && routes->len > 0 && row < PQntuples(res[1]); row++) {
 		size_t i = routes_find(routes, PQgetvalue(res[1], row, 0));
 		const char *status = PQgetvalue(res[1], row, 1);

@@ -278,6 +278,14 @@ static void writer_writes_a_block_of_ids_drawn_under_the_lock(void **state)
 	                           "'block_pending' AND id > %lld", before + 6);
 	assert_int_equal(cw_testhub_int(fx->hub, after), 2);
 	free(after);
+	/* A checkpoint alone draws no id. */
+	long long drawn = cw_testhub_int(fx->hub, OPLOG_SEQUENCE_LAST);
+	cw_change_batch_t empty = CW_CHANGE_BATCH_INIT;
+	assert_int_equal(cw_oplog_append(writer, &empty, "block_checkpoint", "{\"lsn\": \"0/1\"}",
+	                                 NULL, &err), 0);
+	assert_int_equal(cw_testhub_int(fx->hub, OPLOG_SEQUENCE_LAST), drawn);
+	assert_int_equal(cw_testhub_int(fx->hub, "SELECT count(*) FROM cachewarp.metadata "
+	                                "WHERE key = 'block_checkpoint'"), 1);
 	cw_oplog_writer_free(writer);
 	cw_change_batch_free(&batch);
 }
