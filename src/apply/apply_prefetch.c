@@ -16,6 +16,7 @@ static void *prefetch_main(void *arg)
 {
 	prefetch_t *p = arg;
 	cw_hub_t *hub = NULL;
+	cw_oplog_round_t round = CW_OPLOG_ROUND_INIT;   /* pages of every entity */
 	pthread_mutex_lock(&p->mutex);
 	for (;;) {
 		while (!p->stop && (!p->requested || p->done))
@@ -30,7 +31,9 @@ static void *prefetch_main(void *arg)
 		if (hub == NULL && (hub = cw_hub_connect_auth(p->hub_url, p->hub_auth, &err)) == NULL)
 			rc = CW_EDB;
 		double started_s = cw_time_monotonic_s();
-		if (rc == 0)
+		if (rc == 0 && p->nentities == 0)
+			rc = cw_oplog_fetch_round(hub, &round, after, p->limit, &page, &err);
+		else if (rc == 0)
 			rc = cw_oplog_fetch(hub, p->entities, p->nentities, after, p->limit, &page, &err);
 		if (p->metrics != NULL)
 			cw_metrics_counter_add(p->metrics, APL_READ_SECONDS_METRIC, p->labels,
@@ -38,6 +41,7 @@ static void *prefetch_main(void *arg)
 		if (rc != 0) {   /* the main read tries itself; a new connection next time */
 			cw_hub_close(hub);
 			hub = NULL;
+			cw_oplog_round_clear(&round);
 		}
 		pthread_mutex_lock(&p->mutex);
 		cw_change_batch_free(&p->batch);
@@ -47,6 +51,7 @@ static void *prefetch_main(void *arg)
 		pthread_cond_broadcast(&p->cond);
 	}
 	pthread_mutex_unlock(&p->mutex);
+	cw_oplog_round_clear(&round);
 	cw_hub_close(hub);
 	return NULL;
 }

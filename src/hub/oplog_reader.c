@@ -195,63 +195,106 @@ void cw_oplog_set_page_hook(void (*fn)(void *arg), void *arg)
 	page_hook_arg = arg;
 }
 
-/*
- * The page of every entity, without an index on id: first the entities with
- * a change after `after` and the last id among them, in one snapshot; then
- * the merged range scans of those entities, up to that id. A change committed
- * between the two statements is left for the next page, even when it is the
- * first of a new entity: ids are drawn and committed in order under the
- * oplog lock, so every id up to that last one was already committed. *res
- * stays NULL when no entity has a change after `after`.
- */
-static int every_entity_page(cw_hub_t *hub, const char *after_text, const char *limit_text,
-                             PGresult **res, cw_err_t *err)
+void cw_oplog_round_clear(cw_oplog_round_t *round)
 {
-	const char *what = "could not read the oplog";
+	for (size_t i = 0; i < round->nentities; i++)
+		free(round->entities[i]);
+	free(round->entities);
+	*round = (cw_oplog_round_t)CW_OPLOG_ROUND_INIT;
+}
+
+/*
+ * Starts a round of pages of every entity after `after`: the entities with a
+ * change after it and the last id among them, in one snapshot (round->upto
+ * stays 0 when there is none). A change committed after it has a larger id
+ * than that last one, even when it is the first of a new entity: ids are
+ * drawn and committed in order under the oplog lock, so every id up to it
+ * was already committed and the round's pages, merged range scans of its
+ * entities up to it, miss none.
+ */
+static int round_start(cw_hub_t *hub, const char *after_text, cw_oplog_round_t *round,
+                       cw_err_t *err)
+{
 	const char *head_params[] = {after_text};
-	*res = NULL;
+	cw_oplog_round_clear(round);
 	PGresult *heads = cw_hub_exec_index_scans_prepared(hub, CW_HUB_STMT_OPLOG_HEADS,
 	                                                   "SELECT entity, last FROM ("
 	                                                   CW_OPLOG_HEADS_SQL ") AS h "
 	                                                   "WHERE last > $1::int8",
-	                                                   1, head_params, what, err);
+	                                                   1, head_params,
+	                                                   "could not read the oplog", err);
 	if (heads == NULL)
 		return CW_EDB;
 	int n = PQntuples(heads);
-	if (n == 0) {
-		PQclear(heads);
-		return 0;
-	}
-	const char **entities = cw_xcalloc((size_t)n, sizeof *entities);
-	int64_t upto = 0;
+	round->entities = n > 0 ? cw_xcalloc((size_t)n, sizeof *round->entities) : NULL;
 	for (int i = 0; i < n; i++) {
-		entities[i] = PQgetvalue(heads, i, 0);
+		round->entities[round->nentities++] = cw_xstrdup(PQgetvalue(heads, i, 0));
 		int64_t last = cw_hub_int64(heads, i, 1);
-		upto = last > upto ? last : upto;
+		round->upto = last > round->upto ? last : round->upto;
 	}
-	if (page_hook != NULL)
-		page_hook(page_hook_arg);
-	char upto_text[24];
-	snprintf(upto_text, sizeof upto_text, "%lld", (long long)upto);
-	const char *fixed[] = {after_text, limit_text, upto_text};
-	*res = subset_page(hub, entities, (size_t)n, true, fixed, err);
-	free(entities);
 	PQclear(heads);
+	if (n > 0 && page_hook != NULL)
+		page_hook(page_hook_arg);
+	return 0;
+}
+
+/*
+ * The page of every entity after `after`, within round: a new round first
+ * when `after` reached the last one's end. A page shorter than limit ends
+ * the round (nothing of it is left after that page). *res stays NULL when no
+ * entity has a change after `after`.
+ */
+static int every_entity_page(cw_hub_t *hub, cw_oplog_round_t *round, const char *after_text,
+                             int64_t after, const char *limit_text, size_t limit,
+                             PGresult **res, cw_err_t *err)
+{
+	*res = NULL;
+	bool within = after >= round->from && after < round->upto;
+	if (!within && round_start(hub, after_text, round, err) != 0)
+		return CW_EDB;
+	round->from = within ? round->from : after;
+	if (round->upto <= after)
+		return 0;
+	char upto_text[24];
+	snprintf(upto_text, sizeof upto_text, "%lld", (long long)round->upto);
+	const char *fixed[] = {after_text, limit_text, upto_text};
+	*res = subset_page(hub, (const char *const *)round->entities, round->nentities, true,
+	                   fixed, err);
+	if (*res == NULL || (size_t)PQntuples(*res) < limit)
+		cw_oplog_round_clear(round);
 	return *res != NULL ? 0 : CW_EDB;
 }
 
-int cw_oplog_fetch(cw_hub_t *hub, const char *const *entities, size_t nentities,
-                   int64_t after, size_t limit, cw_change_batch_t *out, cw_err_t *err)
+/* Appends the rows of res to out and gives res to out or clears it (see cw_oplog_fetch). */
+static int take_page(PGresult *res, cw_change_batch_t *out, cw_err_t *err);
+
+int cw_oplog_fetch_round(cw_hub_t *hub, cw_oplog_round_t *round, int64_t after, size_t limit,
+                         cw_change_batch_t *out, cw_err_t *err)
 {
 	char after_text[24], limit_text[24];
 	snprintf(after_text, sizeof after_text, "%lld", (long long)after);
 	snprintf(limit_text, sizeof limit_text, "%zu", limit);
 	PGresult *res = NULL;
-	if (nentities == 0) {
-		int rc = every_entity_page(hub, after_text, limit_text, &res, err);
-		if (rc != 0 || res == NULL)
-			return rc;
-	} else if (nentities == 1) {
+	int rc = every_entity_page(hub, round, after_text, after, limit_text, limit, &res, err);
+	if (rc != 0 || res == NULL)
+		return rc;
+	return take_page(res, out, err);
+}
+
+int cw_oplog_fetch(cw_hub_t *hub, const char *const *entities, size_t nentities,
+                   int64_t after, size_t limit, cw_change_batch_t *out, cw_err_t *err)
+{
+	if (nentities == 0) {   /* a round of one page */
+		cw_oplog_round_t round = CW_OPLOG_ROUND_INIT;
+		int rc = cw_oplog_fetch_round(hub, &round, after, limit, out, err);
+		cw_oplog_round_clear(&round);
+		return rc;
+	}
+	char after_text[24], limit_text[24];
+	snprintf(after_text, sizeof after_text, "%lld", (long long)after);
+	snprintf(limit_text, sizeof limit_text, "%zu", limit);
+	PGresult *res = NULL;
+	if (nentities == 1) {
 		const char *params[] = {after_text, limit_text, entities[0]};
 		char *sql = cw_xasprintf("%sWHERE entity = $3 AND id > $1::int8 "
 		                         "ORDER BY id LIMIT $2::int8", page_columns(hub));
@@ -263,6 +306,11 @@ int cw_oplog_fetch(cw_hub_t *hub, const char *const *entities, size_t nentities,
 	}
 	if (res == NULL)
 		return CW_EDB;
+	return take_page(res, out, err);
+}
+
+static int take_page(PGresult *res, cw_change_batch_t *out, cw_err_t *err)
+{
 	/*
 	 * The changes borrow their strings from the result, which the batch
 	 * holds: no copy per string. A batch that owns the strings of changes

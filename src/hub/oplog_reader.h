@@ -65,6 +65,32 @@ int cw_oplog_fetch(cw_hub_t *hub, const char *const *entities, size_t nentities,
                    int64_t after, size_t limit, cw_change_batch_t *out, cw_err_t *err);
 
 /*
+ * A round of pages of every entity: the entities with changes and the last
+ * id among them, as one query listed them for the first page of the round,
+ * kept for the pages after it (a page of every entity is otherwise two
+ * statements: that list, then the merged range scans). A round ends at a page
+ * shorter than its limit or when a page starts at or past its last id.
+ */
+typedef struct cw_oplog_round {
+	char **entities;     /* owned */
+	size_t nentities;
+	int64_t from;        /* the position the entities were listed after */
+	int64_t upto;        /* the round's last id; 0: no round */
+} cw_oplog_round_t;
+#define CW_OPLOG_ROUND_INIT {NULL, 0, 0, 0}
+
+/*
+ * cw_oplog_fetch of every entity through round (zeroed with
+ * CW_OPLOG_ROUND_INIT before the first call): lists the entities only when a
+ * new round starts, which a page before the round's start also does.
+ */
+int cw_oplog_fetch_round(cw_hub_t *hub, cw_oplog_round_t *round, int64_t after, size_t limit,
+                         cw_change_batch_t *out, cw_err_t *err);
+
+/* Frees what round holds and zeroes it: the next page starts a new round. */
+void cw_oplog_round_clear(cw_oplog_round_t *round);
+
+/*
  * The oplog has no index on id alone (hub migration 9): every reader finds
  * rows through (entity, id). CW_OPLOG_ENTITIES_SQL starts a query with the
  * CTE oplog_entities(entity): the oplog's distinct entities, one index

@@ -621,6 +621,85 @@ static void every_entity_page_stops_where_its_list_of_entities_did(void **state)
 	cw_hub_close(other);
 }
 
+static void count_call(void *arg)
+{
+	(*(int *)arg)++;
+}
+
+/* Reads every page of every entity after `after` through round, in pages of 7; the last id. */
+static int64_t read_round(cw_hub_t *hub, cw_oplog_round_t *round, int64_t after,
+                          const char *entity, int *seen)
+{
+	cw_err_t err = {0};
+	for (;;) {
+		cw_change_batch_t page = CW_CHANGE_BATCH_INIT;
+		assert_int_equal(cw_oplog_fetch_round(hub, round, after, 7, &page, &err), 0);
+		size_t len = page.len;
+		for (size_t i = 0; i < len; i++) {
+			assert_true(page.items[i].oplog_id > after);
+			after = page.items[i].oplog_id;
+			*seen += strcmp(page.items[i].entity, entity) == 0;
+		}
+		cw_change_batch_free(&page);
+		if (len == 0)
+			return after;
+	}
+}
+
+/*
+ * A round of pages of every entity lists the entities once, not before every
+ * page; rows committed during the round, of a new entity too, come in the
+ * next round; a page before the round's start lists them again.
+ */
+static void rounds_list_entities_once_and_miss_no_newcomer(void **state)
+{
+	fixture_t *fx = *state;
+	cw_err_t err = {0};
+	add_live_entity(fx->hub, "round_a");
+	add_live_entity(fx->hub, "round_late");
+	int64_t start = 0;
+	assert_int_equal(cw_oplog_last_id(fx->hub, &start, &err), 0);
+	cw_oplog_writer_t *writer = cw_oplog_writer_new(fx->hub);
+	cw_change_batch_t batch = CW_CHANGE_BATCH_INIT;
+	for (int i = 0; i < 30; i++) {
+		char doc_id[16];
+		snprintf(doc_id, sizeof doc_id, "%d", i);
+		push(&batch, CW_OP_UPSERT, "round_a", doc_id, "{}", NULL, 0);
+	}
+	assert_int_equal(cw_oplog_append(writer, &batch, NULL, NULL, NULL, &err), 0);
+	cw_change_batch_free(&batch);
+	int listed = 0, seen = 0, late = 0;
+	cw_oplog_set_page_hook(count_call, &listed);
+	cw_oplog_round_t round = CW_OPLOG_ROUND_INIT;
+	cw_change_batch_t page = CW_CHANGE_BATCH_INIT;
+	assert_int_equal(cw_oplog_fetch_round(fx->hub, &round, start, 7, &page, &err), 0);
+	assert_int_equal(page.len, 7);
+	int64_t after = page.items[6].oplog_id;
+	cw_change_batch_free(&page);
+	/* Committed during the round: a newcomer's first rows and more of round_a. */
+	push(&batch, CW_OP_UPSERT, "round_late", "l1", "{}", NULL, 0);
+	push(&batch, CW_OP_UPSERT, "round_a", "30", "{}", NULL, 0);
+	assert_int_equal(cw_oplog_append(writer, &batch, NULL, NULL, NULL, &err), 0);
+	cw_change_batch_free(&batch);
+	after = read_round(fx->hub, &round, after, "round_late", &late);
+	cw_oplog_set_page_hook(NULL, NULL);
+	assert_int_equal(late, 1);
+	/* 31 rows of round_a in 5 pages and the newcomer: one list each round. */
+	assert_int_equal(listed, 2);
+	int64_t last = 0;
+	assert_int_equal(cw_oplog_last_id(fx->hub, &last, &err), 0);
+	assert_int_equal(after, last);
+	/* From the start again: a new round, the same 32 rows. */
+	listed = 0;
+	cw_oplog_set_page_hook(count_call, &listed);
+	read_round(fx->hub, &round, start, "round_a", &seen);
+	cw_oplog_set_page_hook(NULL, NULL);
+	assert_int_equal(seen, 31);
+	assert_int_equal(listed, 1);
+	cw_oplog_round_clear(&round);
+	cw_oplog_writer_free(writer);
+}
+
 /* Hook of the killed writer: tells the parent it is about to commit, then waits to die. */
 static void signal_and_hang(cw_oplog_hook_point_t point, void *arg)
 {
@@ -741,6 +820,7 @@ int main(void)
 		cmocka_unit_test(entity_page_reads_a_range_whatever_the_estimates),
 		cmocka_unit_test(every_entity_reader_misses_no_newcomer_while_processes_write),
 		cmocka_unit_test(every_entity_page_stops_where_its_list_of_entities_did),
+		cmocka_unit_test(rounds_list_entities_once_and_miss_no_newcomer),
 		cmocka_unit_test(writer_killed_before_commit_leaves_neither_rows_nor_checkpoint),
 		cmocka_unit_test(listen_wakes_a_waiting_reader),
 	};
