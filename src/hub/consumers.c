@@ -144,12 +144,17 @@ int cw_oplog_retention_run(cw_hub_t *hub, int64_t max_age_s, int64_t liveness_s,
 		return 0;   /* no live consumer: nothing may go */
 	/*
 	 * The newest append mark older than max_age: every row up to its id was
-	 * appended before it (docs/hub.md, "Consumers, lag and retention").
+	 * appended before it (docs/hub.md, "Consumers, lag and retention"). The
+	 * marks older than it go in the same statement: none of them is ever the
+	 * newest old one again.
 	 */
 	const char *age_params[] = {age_text};
-	res = cw_hub_exec(hub, "SELECT id FROM cachewarp.oplog_marks "
+	res = cw_hub_exec(hub, "WITH cutoff AS (SELECT id, at FROM cachewarp.oplog_marks "
 	                  "WHERE at < now() - make_interval(secs => $1::float8) "
-	                  "ORDER BY at DESC LIMIT 1", 1, age_params, what, err);
+	                  "ORDER BY at DESC LIMIT 1), "
+	                  "pruned AS (DELETE FROM cachewarp.oplog_marks "
+	                  "WHERE at < (SELECT at FROM cutoff)) "
+	                  "SELECT id FROM cutoff", 1, age_params, what, err);
 	if (res == NULL)
 		return CW_EDB;
 	bool none_old = PQntuples(res) == 0;
@@ -172,9 +177,5 @@ int cw_oplog_retention_run(cw_hub_t *hub, int64_t max_age_s, int64_t liveness_s,
 	if (deleted != NULL)
 		*deleted = strtoll(PQcmdTuples(res), NULL, 10);
 	PQclear(res);
-	/* Marks older than the one used are never the newest old one again. */
-	return cw_hub_command(hub, "DELETE FROM cachewarp.oplog_marks WHERE at < ("
-	                      "SELECT at FROM cachewarp.oplog_marks "
-	                      "WHERE at < now() - make_interval(secs => $1::float8) "
-	                      "ORDER BY at DESC LIMIT 1)", 1, age_params, what, err);
+	return 0;
 }
