@@ -290,15 +290,23 @@ PGresult *cw_hub_exec_index_scans(cw_hub_t *hub, const char *sql, int nparams,
 	                          err);
 }
 
-PGresult *cw_hub_exec_index_scans_prepared(cw_hub_t *hub, cw_hub_stmt_t slot, const char *sql,
-                                           int nparams, const char *const *params,
-                                           const char *what, cw_err_t *err)
+/* The prepared forms of cw_hub_exec_index_scans, results in format (0 text, 1 binary). */
+static PGresult *index_scans_prepared(cw_hub_t *hub, cw_hub_stmt_t slot, const char *sql,
+                                      int nparams, const char *const *params, int format,
+                                      const char *what, cw_err_t *err)
 {
 	char name[32];
 	if (prepare_once(hub, slot, sql, nparams, name, sizeof name, what, err) != 0)
 		return NULL;
-	return exec_with_settings(hub, INDEX_SCANS_ONLY_SQL, name, sql, nparams, params, 0, what,
-	                          err);
+	return exec_with_settings(hub, INDEX_SCANS_ONLY_SQL, name, sql, nparams, params, format,
+	                          what, err);
+}
+
+PGresult *cw_hub_exec_index_scans_prepared(cw_hub_t *hub, cw_hub_stmt_t slot, const char *sql,
+                                           int nparams, const char *const *params,
+                                           const char *what, cw_err_t *err)
+{
+	return index_scans_prepared(hub, slot, sql, nparams, params, 0, what, err);
 }
 
 PGresult *cw_hub_exec_index_scans_prepared_binary(cw_hub_t *hub, cw_hub_stmt_t slot,
@@ -306,11 +314,7 @@ PGresult *cw_hub_exec_index_scans_prepared_binary(cw_hub_t *hub, cw_hub_stmt_t s
                                                   const char *const *params, const char *what,
                                                   cw_err_t *err)
 {
-	char name[32];
-	if (prepare_once(hub, slot, sql, nparams, name, sizeof name, what, err) != 0)
-		return NULL;
-	return exec_with_settings(hub, INDEX_SCANS_ONLY_SQL, name, sql, nparams, params, 1, what,
-	                          err);
+	return index_scans_prepared(hub, slot, sql, nparams, params, 1, what, err);
 }
 
 PGresult *cw_hub_exec_index_scans_binary(cw_hub_t *hub, const char *sql, int nparams,

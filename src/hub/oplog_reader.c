@@ -212,11 +212,12 @@ void cw_oplog_round_clear(cw_oplog_round_t *round)
  * was already committed and the round's pages, merged range scans of its
  * entities up to it, miss none.
  */
-static int round_start(cw_hub_t *hub, const char *after_text, cw_oplog_round_t *round,
-                       cw_err_t *err)
+static int round_start(cw_hub_t *hub, int64_t after, const char *after_text,
+                       cw_oplog_round_t *round, cw_err_t *err)
 {
 	const char *head_params[] = {after_text};
 	cw_oplog_round_clear(round);
+	round->from = after;
 	PGresult *heads = cw_hub_exec_index_scans_prepared(hub, CW_HUB_STMT_OPLOG_HEADS,
 	                                                   "SELECT entity, last FROM ("
 	                                                   CW_OPLOG_HEADS_SQL ") AS h "
@@ -250,9 +251,8 @@ static int every_entity_page(cw_hub_t *hub, cw_oplog_round_t *round, const char 
 {
 	*res = NULL;
 	bool within = after >= round->from && after < round->upto;
-	if (!within && round_start(hub, after_text, round, err) != 0)
+	if (!within && round_start(hub, after, after_text, round, err) != 0)
 		return CW_EDB;
-	round->from = within ? round->from : after;
 	if (round->upto <= after)
 		return 0;
 	char upto_text[24];

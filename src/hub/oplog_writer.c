@@ -2,6 +2,7 @@
 #include "hub/oplog_writer.h"
 
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/failpoint.h"
 #include "core/json.h"
 #include "core/mem.h"
@@ -297,13 +298,6 @@ static int begin_locked(cw_oplog_writer_t *writer, size_t reserve, cw_err_t *err
 	return rc;
 }
 
-static int64_t monotonic_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* An append mark at most this often per writer (retention's resolution, hub/consumers.h). */
 #define MARK_INTERVAL_MS 1000
 
@@ -425,7 +419,7 @@ static int append_locked(cw_oplog_writer_t *writer, const cw_change_batch_t *bat
 	 * The append mark retention reads: every row up to the batch's last id
 	 * was appended by now (the lock orders every append before it).
 	 */
-	int64_t now_ms = monotonic_ms();
+	int64_t now_ms = cw_clock_now_ms(cw_clock_system());
 	bool mark = stats->appended > 0 &&
 	            (writer->marked_ms == 0 || now_ms - writer->marked_ms >= MARK_INTERVAL_MS);
 	if (mark) {
