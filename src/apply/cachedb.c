@@ -42,6 +42,7 @@ struct cw_cachedb {
 	int64_t idle_timeout_ms;
 	cw_decimal_mode_t decimal_mode;
 	sqlite3 *meta;              /* {dir}/metadata.sqlite */
+	sqlite3_stmt *position_set; /* prepared at the first cw_cachedb_position_set */
 	cw_cache_t **caches;        /* open caches, owned */
 	size_t ncaches;
 	checkpointer_t checkpointer;
@@ -268,6 +269,7 @@ void cw_cachedb_close(cw_cachedb_t *db)
 	for (size_t i = 0; i < db->ncaches; i++)
 		cache_free(db->caches[i]);
 	free(db->caches);
+	sqlite3_finalize(db->position_set);
 	sqlite3_close_v2(db->meta);
 	free(db->dir);
 	free(db);
@@ -308,13 +310,24 @@ int cw_cachedb_position_get(cw_cachedb_t *db, int64_t *position, cw_err_t *err)
 
 int cw_cachedb_position_set(cw_cachedb_t *db, int64_t position, cw_err_t *err)
 {
-	char sql[256], value[32], checksum[CW_POSITION_CHECKSUM_LEN];
+	/* Once per applied batch: prepared once, not parsed again each time. */
+	char value[32], checksum[CW_POSITION_CHECKSUM_LEN];
 	snprintf(value, sizeof value, "%lld", (long long)position);
 	cw_position_checksum("position", value, checksum);
-	snprintf(sql, sizeof sql, "INSERT INTO metadata (key, value) VALUES ('position', '%s'), "
-	         "('position_checksum', '%s') ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-	         value, checksum);
-	int rc = exec_rc(db->meta, sql);
+	int rc = SQLITE_OK;
+	if (db->position_set == NULL)
+		rc = sqlite3_prepare_v3(db->meta, "INSERT INTO metadata (key, value) "
+		                        "VALUES ('position', ?1), ('position_checksum', ?2) "
+		                        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+		                        -1, SQLITE_PREPARE_PERSISTENT, &db->position_set, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_text(db->position_set, 1, value, -1, SQLITE_STATIC);
+		sqlite3_bind_text(db->position_set, 2, checksum, -1, SQLITE_STATIC);
+		rc = sqlite3_step(db->position_set) == SQLITE_DONE ? SQLITE_OK
+		                                                   : sqlite3_errcode(db->meta);
+		sqlite3_reset(db->position_set);
+		sqlite3_clear_bindings(db->position_set);
+	}
 	if (rc != SQLITE_OK)
 		return sql_error(db->meta, rc, "could not store the position in", "metadata.sqlite", err);
 	return 0;
