@@ -104,14 +104,11 @@ static size_t scan_key(const char *s, size_t len, size_t i)
 	return skip_ws(s, len, i + 1);
 }
 
-/* Whether s[0..len) is exactly one JSON value (RFC 8259); when not, *bad is
- * the offset where it stops being one. Iterative, so nesting depth costs
- * heap, not stack. */
+/* Whether s[0..len), UTF-8 already (check_text), is exactly one JSON value
+ * (RFC 8259); when not, *bad is the offset where it stops being one.
+ * Iterative, so nesting depth costs heap, not stack. */
 static bool json_valid(const char *s, size_t len, size_t *bad)
 {
-	*bad = cw_json_utf8_invalid_at(s, len);
-	if (*bad != len)
-		return false;
 	cw_buf_t open = CW_BUF_INIT;   /* the open containers: '{' or '[' */
 	size_t i = skip_ws(s, len, 0), next;
 	bool want_value = true, valid = false;
