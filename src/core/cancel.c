@@ -8,6 +8,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,9 @@
 struct cw_cancel {
 	pthread_mutex_t mutex;
 	pthread_cond_t fired_cond;  /* broadcast once, when fired becomes true */
-	bool fired;                 /* guarded by mutex */
+	/* Written under mutex (waiters check it there); read without it by
+	 * cw_cancel_is_set, which hot loops call once per change. */
+	atomic_bool fired;
 };
 
 cw_cancel_t *cw_cancel_new(void)
@@ -26,6 +29,7 @@ cw_cancel_t *cw_cancel_new(void)
 		fprintf(stderr, "cachewarp: could not initialize cancel mutex: %s\n", strerror(rc));
 		abort();
 	}
+	atomic_init(&cancel->fired, false);
 	cw_time_cond_init_monotonic(&cancel->fired_cond);
 	return cancel;
 }
@@ -42,7 +46,7 @@ void cw_cancel_free(cw_cancel_t *cancel)
 void cw_cancel_fire(cw_cancel_t *cancel)
 {
 	pthread_mutex_lock(&cancel->mutex);
-	cancel->fired = true;
+	atomic_store_explicit(&cancel->fired, true, memory_order_release);
 	pthread_cond_broadcast(&cancel->fired_cond);
 	pthread_mutex_unlock(&cancel->mutex);
 }
@@ -51,10 +55,7 @@ bool cw_cancel_is_set(cw_cancel_t *cancel)
 {
 	if (cancel == NULL)
 		return false;
-	pthread_mutex_lock(&cancel->mutex);
-	bool fired = cancel->fired;
-	pthread_mutex_unlock(&cancel->mutex);
-	return fired;
+	return atomic_load_explicit(&cancel->fired, memory_order_acquire);
 }
 
 int cw_cancel_wait_ms(cw_cancel_t *cancel, int64_t timeout_ms)
@@ -65,13 +66,13 @@ int cw_cancel_wait_ms(cw_cancel_t *cancel, int64_t timeout_ms)
 		cw_time_deadline(timeout_ms, &deadline);
 	int rc = 0;
 	pthread_mutex_lock(&cancel->mutex);
-	while (!cancel->fired && rc != ETIMEDOUT) {
+	while (!atomic_load_explicit(&cancel->fired, memory_order_relaxed) && rc != ETIMEDOUT) {
 		if (timeout_ms < 0)
 			rc = pthread_cond_wait(&cancel->fired_cond, &cancel->mutex);
 		else
 			rc = pthread_cond_timedwait(&cancel->fired_cond, &cancel->mutex, &deadline);
 	}
-	bool fired = cancel->fired;
+	bool fired = atomic_load_explicit(&cancel->fired, memory_order_relaxed);
 	pthread_mutex_unlock(&cancel->mutex);
 	return fired ? CW_ECANCELED : 0;
 }

@@ -11,8 +11,10 @@
  * notices it fires the token.
  *
  * THREAD SAFETY: every function except cw_cancel_free may be called from any
- * thread at any time. The token holds one mutex, taken for a few instructions
- * and never while another lock is taken from inside this module.
+ * thread at any time. The token holds one mutex, taken by fire and wait for a
+ * few instructions and never while another lock is taken from inside this
+ * module; cw_cancel_is_set takes no lock (an atomic load), so loops may call
+ * it once per item.
  */
 #ifndef CW_CORE_CANCEL_H
 #define CW_CORE_CANCEL_H
