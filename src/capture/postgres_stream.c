@@ -25,6 +25,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/*
+ * Messages handled between two ticks while the server keeps sending. A tick
+ * reads the clock and takes the writer pipe's locks: once per message, that
+ * was 0.6% of cachewarp's CPU in bench.pipeline's streaming phase. 64
+ * messages take well under a millisecond, and a pause in the stream ticks
+ * at once.
+ */
+#define MESSAGES_PER_TICK 64
+
 /* What the stream loop keeps between messages. */
 typedef struct stream_state {
 	int64_t next_reload_ms;
@@ -280,11 +289,15 @@ static int stream_loop(cw_pg_source_t *src, stream_state_t *st, cw_cancel_t *can
                        cw_err_t *err)
 {
 	int rc = 0;
+	unsigned since_tick = MESSAGES_PER_TICK;
 	while (rc == 0) {
 		if (cw_cancel_is_set(cancel))
 			return CW_ECANCELED;
-		if ((rc = tick(src, st, cancel, err)) != 0)
-			break;
+		if (since_tick++ >= MESSAGES_PER_TICK) {
+			since_tick = 1;
+			if ((rc = tick(src, st, cancel, err)) != 0)
+				break;
+		}
 		char *buf = NULL;
 		int n = PQgetCopyData(src->repl, &buf, 1);
 		if (n > 0) {
@@ -293,6 +306,7 @@ static int stream_loop(cw_pg_source_t *src, stream_state_t *st, cw_cancel_t *can
 			continue;
 		}
 		if (n == 0) {
+			since_tick = MESSAGES_PER_TICK;   /* caught up: the next round ticks */
 			/*
 			 * Caught up with the server: write the complete transactions now
 			 * rather than after flush_interval. Under a backlog the socket is
