@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* Where an entity's changes go, decided under the oplog lock. */
 typedef enum route {
@@ -46,9 +45,10 @@ struct cw_oplog_writer {
 };
 
 /* The columns the oplog's COPY and its staging area's share; the oplog's starts with its id. */
-#define COPY_COLUMNS "(op, entity, doc_id, created_at, data, version, source_pos)"
+#define COPY_COLUMN_NAMES "op, entity, doc_id, created_at, data, version, source_pos"
+#define COPY_COLUMNS "(" COPY_COLUMN_NAMES ")"
 #define COPY_NCOLUMNS 7
-#define OPLOG_COPY_COLUMNS "(id, op, entity, doc_id, created_at, data, version, source_pos)"
+#define OPLOG_COPY_COLUMNS "(id, " COPY_COLUMN_NAMES ")"
 /* COPY data goes out in pieces of this size: libpq buffers a piece whole before sending it. */
 #define COPY_CHUNK (64 << 10)
 
@@ -301,13 +301,6 @@ static int begin_locked(cw_oplog_writer_t *writer, size_t reserve, cw_err_t *err
 /* An append mark at most this often per writer (retention's resolution, hub/consumers.h). */
 #define MARK_INTERVAL_MS 1000
 
-static int64_t now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /*
  * Appends a change as a row of binary COPY data (the header first, into an
  * empty rows), with id first unless it is negative (the staging area's).
@@ -332,7 +325,7 @@ static void encode_row(cw_buf_t *rows, const cw_change_t *change, int64_t id, in
 static int encode_batch(cw_oplog_writer_t *writer, const cw_change_batch_t *batch,
                         cw_oplog_append_stats_t *stats, cw_err_t *err)
 {
-	int64_t fallback_us = now_us();
+	int64_t fallback_us = cw_clock_wall_us(cw_clock_system());
 	cw_buf_reset(&writer->oplog_rows);
 	cw_buf_reset(&writer->staged_rows);
 	for (size_t i = 0; i < batch->len; i++) {
@@ -514,8 +507,7 @@ static int promote_locked(cw_hub_t *hub, const char *entity, int64_t *promoted,
 		return rc;
 	/* Identity values are drawn as the sorted rows are inserted: staging order is kept. */
 	res = cw_hub_exec(hub,
-		"INSERT INTO cachewarp.oplog " COPY_COLUMNS " "
-		"SELECT op, entity, doc_id, created_at, data, version, source_pos "
+		"INSERT INTO cachewarp.oplog " COPY_COLUMNS " SELECT " COPY_COLUMN_NAMES " "
 		"FROM cachewarp.oplog_staging WHERE entity = $1 ORDER BY staged_id",
 		1, params, what, err);
 	if (res == NULL)
